@@ -1,0 +1,195 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadCliConfig, loadConfig, processEnv } from '../config/config.js';
+import { openDb } from '../store/open-db.js';
+import { migrate } from '../store/migrate.js';
+import { createService } from '../service.js';
+import { adminRequest } from './client.js';
+
+const usage = `handover — hands chatbot conversations over to human agents
+
+Usage:
+  handover start                         run the service (embedded store unless DATABASE_URL is set)
+  handover migrate                       apply database migrations and exit
+  handover tenant create --name NAME [--webhook-url URL]
+  handover queue create --tenant ID --name NAME [--connector ID] [--time-zone ZONE]
+                        [--opening-hours JSON] [--no-answer-timeout SECONDS]
+  handover agent create --tenant ID --email EMAIL --name NAME --password PASSWORD
+                        [--queues a,b] [--max-chats N]
+  handover connector add --tenant ID --type webhook --name NAME --config JSON
+  handover doctor [URL]                  check a running instance
+
+Client commands talk to HANDOVER_URL (default http://127.0.0.1:$PORT) with HANDOVER_ADMIN_TOKEN,
+or the token the embedded store keeps in HANDOVER_DATA_DIR.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  const env = processEnv();
+  switch (command) {
+    case 'start':
+      return start(env);
+    case 'migrate': {
+      const config = loadConfig(env);
+      const db = await openDb(config.database);
+      try {
+        const { applied } = await migrate(db, { log: (m: string) => console.log(m) });
+        console.log(applied.length ? `applied ${applied.join(', ')}` : 'nothing to apply');
+      } finally {
+        await db.close();
+      }
+      return 0;
+    }
+    case 'tenant':
+    case 'queue':
+    case 'agent':
+    case 'connector':
+      return clientCommand(command, sub, rest, env);
+    case 'doctor':
+      return doctor(sub ?? loadCliConfig(env).url);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(usage);
+      return command === undefined ? 1 : 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${usage}`);
+      return 2;
+  }
+}
+
+async function start(env: Record<string, string | undefined>): Promise<number> {
+  const config = loadConfig(env);
+  const service = await createService(config);
+  const log = service.deps.log;
+  const address = await service.listen();
+  const store = config.database.url ? 'PostgreSQL' : `embedded store in ${config.database.dataDir}`;
+  log.info({ address, store }, `handover listening on ${address} (${store})`);
+  const lines = [
+    '',
+    `  handover is running at ${config.publicUrl}`,
+    `  API docs:   ${config.publicUrl}/docs`,
+    `  store:      ${store}`,
+  ];
+  if (service.adminTokenGenerated) lines.push(`  admin token (generated, kept in ${config.database.dataDir}/admin-token):`, `    ${service.adminToken}`);
+  else if (!config.adminToken) lines.push(`  admin token: see ${config.database.dataDir}/admin-token`);
+  console.log(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: no new requests; finishing what is in flight');
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than the grace period; exiting');
+      process.exit(1);
+    }, config.http.shutdownGraceMs + 5000);
+    force.unref();
+    service.stop().then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  return new Promise<number>(() => {});
+}
+
+async function clientCommand(resource: string, action: string | undefined, args: string[], env: Record<string, string | undefined>): Promise<number> {
+  const cli = loadCliConfig(env);
+  const { values } = parseArgs({
+    args,
+    options: {
+      tenant: { type: 'string' },
+      name: { type: 'string' },
+      'webhook-url': { type: 'string' },
+      connector: { type: 'string' },
+      'time-zone': { type: 'string' },
+      'opening-hours': { type: 'string' },
+      'no-answer-timeout': { type: 'string' },
+      email: { type: 'string' },
+      password: { type: 'string' },
+      queues: { type: 'string' },
+      'max-chats': { type: 'string' },
+      type: { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  const need = (key: keyof typeof values) => {
+    const value = values[key];
+    if (typeof value !== 'string' || value === '') throw new Error(`--${key} is required`);
+    return value;
+  };
+  let result: unknown;
+  if (resource === 'tenant' && action === 'create') {
+    result = await adminRequest(cli, 'POST', '/v1/admin/tenants', { name: need('name'), ...(values['webhook-url'] ? { webhookUrl: values['webhook-url'] } : {}) });
+  } else if (resource === 'queue' && action === 'create') {
+    result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/queues`, {
+      name: need('name'),
+      ...(values.connector ? { connectorId: values.connector } : {}),
+      ...(values['time-zone'] ? { timeZone: values['time-zone'] } : {}),
+      ...(values['opening-hours'] ? { openingHours: JSON.parse(values['opening-hours']) } : {}),
+      ...(values['no-answer-timeout'] ? { noAnswerTimeoutSeconds: Number(values['no-answer-timeout']) } : {}),
+    });
+  } else if (resource === 'agent' && action === 'create') {
+    result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/agents`, {
+      email: need('email'),
+      name: need('name'),
+      password: need('password'),
+      ...(values.queues ? { queues: values.queues.split(',').map((q) => q.trim()) } : {}),
+      ...(values['max-chats'] ? { maxChats: Number(values['max-chats']) } : {}),
+    });
+  } else if (resource === 'connector' && action === 'add') {
+    result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/connectors`, { type: need('type'), name: need('name'), config: JSON.parse(need('config')) });
+  } else {
+    console.error(`unknown command "${resource} ${action ?? ''}"\n\n${usage}`);
+    return 2;
+  }
+  console.log(JSON.stringify(result, null, 2));
+  return 0;
+}
+
+/** A first, plain check of a running instance: does it answer, is it ready. */
+async function doctor(url: string): Promise<number> {
+  const base = url.replace(/\/$/, '');
+  const check = async (path: string) => {
+    try {
+      const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+      return { status: res.status, body: await res.text() };
+    } catch (err) {
+      return { status: 0, body: (err as Error).message };
+    }
+  };
+  const health = await check('/healthz');
+  if (health.status !== 200) {
+    console.log(`✗ ${base} does not answer: ${health.body || `HTTP ${health.status}`}\n  → is the process running and listening on that address?`);
+    return 1;
+  }
+  const ready = await check('/readyz');
+  if (ready.status !== 200) {
+    let detail = ready.body;
+    try {
+      detail = (JSON.parse(ready.body) as { error: { code: string; message: string } }).error.message;
+    } catch {
+      // keep the raw body
+    }
+    console.log(`✗ ${base} answers but is not ready: ${detail}`);
+    return 1;
+  }
+  console.log(`✓ ${base} is up and ready`);
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof ConfigError) console.error(err.message);
+    else console.error(err instanceof Error ? err.message : err);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,105 @@
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { Queryable } from '../store/db.js';
+import { newId } from '../store/ids.js';
+import { AppError } from '../resilience/errors.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Connector, ConnectorDefinition } from './connector.js';
+
+export interface ConnectorRecord {
+  id: string;
+  tenantId: string;
+  type: string;
+  name: string;
+  createdAt: Date;
+}
+
+interface ConnectorRow {
+  id: string;
+  tenant_id: string;
+  type: string;
+  name: string;
+  config: Record<string, unknown>;
+  created_at: Date;
+}
+
+/**
+ * Connector rows and their live instances. Each row gets its own instance, created from its own
+ * config, so one tenant's credentials never sit in an object another tenant's work goes through.
+ */
+export class Connectors {
+  private readonly byType: Map<string, ConnectorDefinition<unknown>>;
+  private readonly validators = new Map<string, ReturnType<typeof TypeCompiler.Compile>>();
+  private readonly instances = new Map<string, { record: ConnectorRecord; connector: Connector }>();
+
+  constructor(
+    private readonly q: Queryable,
+    definitions: ConnectorDefinition<never>[],
+    private readonly log: Logger,
+    private readonly timeoutMs: number,
+  ) {
+    this.byType = new Map(definitions.map((d) => [d.type, d as ConnectorDefinition<unknown>]));
+  }
+
+  types(): string[] {
+    return [...this.byType.keys()];
+  }
+
+  async add(input: { tenantId: string; type: string; name: string; config: unknown }): Promise<ConnectorRecord> {
+    const definition = this.byType.get(input.type);
+    if (!definition) throw new AppError('unknown_connector_type', { message: `No connector of type "${input.type}"; known: ${this.types().join(', ')}.` });
+    this.validate(definition, input.config);
+    const id = newId('connector');
+    try {
+      const { rows } = await this.q.query<ConnectorRow>(
+        'insert into connectors (id, tenant_id, type, name, config) values ($1, $2, $3, $4, $5::jsonb) returning *',
+        [id, input.tenantId, input.type, input.name, JSON.stringify(input.config)],
+      );
+      return toRecord(rows[0]!);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `A connector named "${input.name}" already exists.` });
+      if ((err as { code?: string }).code === '23503') throw new AppError('tenant_not_found');
+      throw err;
+    }
+  }
+
+  async list(tenantId: string): Promise<ConnectorRecord[]> {
+    const { rows } = await this.q.query<ConnectorRow>('select * from connectors where tenant_id = $1 order by name', [tenantId]);
+    return rows.map(toRecord);
+  }
+
+  /** The live instance of a connector row; unknown ids are `connector_not_found`. */
+  async get(connectorId: string): Promise<{ record: ConnectorRecord; connector: Connector }> {
+    const cached = this.instances.get(connectorId);
+    if (cached) return cached;
+    const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1', [connectorId]);
+    const row = rows[0];
+    if (!row) throw new AppError('connector_not_found');
+    const definition = this.byType.get(row.type);
+    if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
+    const record = toRecord(row);
+    const connector = definition.create(row.config, {
+      connectorId: row.id,
+      tenantId: row.tenant_id,
+      log: this.log.child({ connectorId: row.id, connectorType: row.type }),
+      timeoutMs: this.timeoutMs,
+    });
+    const entry = { record, connector };
+    this.instances.set(connectorId, entry);
+    return entry;
+  }
+
+  private validate(definition: ConnectorDefinition<unknown>, config: unknown): void {
+    let validator = this.validators.get(definition.type);
+    if (!validator) {
+      validator = TypeCompiler.Compile(definition.configSchema);
+      this.validators.set(definition.type, validator);
+    }
+    if (validator.Check(config)) return;
+    const problems = [...validator.Errors(config)].slice(0, 10).map((e) => `config${e.path.replaceAll('/', '.')}: ${e.message}`);
+    throw new AppError('invalid_connector_config', { message: `The ${definition.type} connector config is invalid: ${problems.join('; ')}`, details: { problems } });
+  }
+}
+
+function toRecord(row: ConnectorRow): ConnectorRecord {
+  return { id: row.id, tenantId: row.tenant_id, type: row.type, name: row.name, createdAt: row.created_at };
+}

@@ -1,0 +1,105 @@
+import type { TSchema } from '@sinclair/typebox';
+import type { Logger } from '../telemetry/logger.js';
+import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from '../handover/model.js';
+
+/**
+ * A connector links handovers to one external customer-service system.
+ *
+ * To add a connector:
+ * 1. Make a folder `src/connectors/<type>/` with `<type>-config.ts` (a TypeBox schema of its settings),
+ *    `<type>-connector.ts` (the definition below) and, when the system calls us, `<type>-webhook.ts`.
+ * 2. Add the definition to the array in `registry.ts`.
+ * 3. Write a fake server that speaks the system's real wire format under `test/fakes/` and run the
+ *    shared contract suite (`test/connectors/contract.ts`) against it.
+ * 4. Document the vendor-side setup in `docs/connectors/<type>.md`.
+ */
+export interface ConnectorDefinition<Config = unknown> {
+  type: string;
+  /** Validated when a connector is added; errors are answered as `invalid_connector_config`. */
+  configSchema: TSchema;
+  /** Config fields that hold credentials: never logged, never returned by the API. */
+  secretFields: readonly string[];
+  /** A fresh instance per connector row: instances never share credentials. */
+  create(config: Config, deps: ConnectorDeps): Connector;
+}
+
+export interface ConnectorDeps {
+  connectorId: string;
+  tenantId: string;
+  log: Logger;
+  /** Deadline of one outbound call. */
+  timeoutMs: number;
+}
+
+/** Work the service hands to the agent side, always in the order it was accepted per handover. */
+export type AgentSideWork =
+  | {
+      kind: 'handover.requested';
+      eventId: string;
+      handoverId: string;
+      conversationId: string;
+      queue: string;
+      user: UserInfo;
+      transcript: TranscriptEntry[];
+      metadata: Record<string, unknown>;
+      createdAt: string;
+    }
+  | {
+      kind: 'message.created';
+      eventId: string;
+      handoverId: string;
+      conversationId: string;
+      message: { id: string; text: string; attachments: Attachment[]; createdAt: string };
+    }
+  | { kind: 'user.typing'; eventId: string; handoverId: string; conversationId: string; typing: boolean }
+  | { kind: 'handover.ended'; eventId: string; handoverId: string; conversationId: string; reason: EndReason };
+
+export interface DeliveryContext {
+  /** The connector-side id of the conversation, once `handover.requested` returned one. */
+  externalRef: string | null;
+  signal: AbortSignal;
+}
+
+/**
+ * Thrown by `deliver` to say how the failure should be treated. Anything else thrown counts as
+ * retryable (network errors, timeouts).
+ */
+export class DeliveryError extends Error {
+  readonly retryable: boolean;
+  readonly statusCode: number | undefined;
+  /** The remote side asked us to wait this long (Retry-After). */
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, options: { retryable: boolean; statusCode?: number; retryAfterMs?: number; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = 'DeliveryError';
+    this.retryable = options.retryable;
+    this.statusCode = options.statusCode;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** What an external system told us, in the service's own terms. */
+export type InboundEvent =
+  | { type: 'agent.joined'; handoverId: string; agent: AgentInfo }
+  | { type: 'message.created'; handoverId: string; message: { id: string; text: string; attachments: Attachment[] }; agent?: AgentInfo }
+  | { type: 'agent.typing'; handoverId: string; typing: boolean }
+  | { type: 'queue.updated'; handoverId: string; position?: number; estimatedWaitSeconds?: number }
+  | { type: 'handover.transferred'; handoverId: string; data: Record<string, unknown> }
+  | { type: 'handover.ended'; handoverId: string; reason: EndReason };
+
+export interface InboundRequest {
+  headers: Record<string, string | string[] | undefined>;
+  rawBody: string;
+  body: unknown;
+}
+
+export type InboundResult =
+  | { ok: true; receiptId: string; events: InboundEvent[] }
+  | { ok: false; reason: 'bad_signature' | 'stale_timestamp' | 'invalid_body'; message: string };
+
+export interface Connector {
+  /** Performs one piece of agent-side work. Resolves with the conversation's external id when it has one. */
+  deliver(work: AgentSideWork, context: DeliveryContext): Promise<{ externalRef?: string } | void>;
+  /** Verifies and parses a request the system sent to our inbound URL. */
+  handleInbound?(request: InboundRequest): InboundResult;
+}

@@ -1,0 +1,77 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { verify } from '../../delivery/standard-webhooks.js';
+import { endReasons } from '../../handover/model.js';
+import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
+
+const attachment = Type.Object({ url: Type.String({ maxLength: 2048 }), name: Type.Optional(Type.String({ maxLength: 256 })), contentType: Type.Optional(Type.String({ maxLength: 128 })) });
+const agent = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }), name: Type.Optional(Type.String({ maxLength: 256 })) });
+
+/** What a helpdesk may send to `POST /v1/connectors/{connectorId}/events` (docs/generic-webhook.md). */
+export const inboundBodySchema = Type.Union([
+  Type.Object({ type: Type.Literal('agent.joined'), handoverId: Type.String(), data: Type.Object({ agent }) }),
+  Type.Object({
+    type: Type.Literal('message.created'),
+    handoverId: Type.String(),
+    data: Type.Object({
+      message: Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }), text: Type.String({ maxLength: 20000 }), attachments: Type.Optional(Type.Array(attachment, { maxItems: 20 })) }),
+      agent: Type.Optional(agent),
+    }),
+  }),
+  Type.Object({ type: Type.Literal('agent.typing'), handoverId: Type.String(), data: Type.Object({ typing: Type.Boolean() }) }),
+  Type.Object({
+    type: Type.Literal('queue.updated'),
+    handoverId: Type.String(),
+    data: Type.Object({ position: Type.Optional(Type.Integer({ minimum: 0 })), estimatedWaitSeconds: Type.Optional(Type.Integer({ minimum: 0 })) }),
+  }),
+  Type.Object({ type: Type.Literal('handover.transferred'), handoverId: Type.String(), data: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
+  Type.Object({
+    type: Type.Literal('handover.ended'),
+    handoverId: Type.String(),
+    data: Type.Optional(Type.Object({ reason: Type.Optional(Type.Union(endReasons.map((r) => Type.Literal(r)))) })),
+  }),
+]);
+type InboundBody = Static<typeof inboundBodySchema>;
+const checker = TypeCompiler.Compile(inboundBodySchema);
+
+function header(headers: InboundRequest['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Verify → parse: the helpdesk signs with the connector's secret, exactly as we sign towards it. */
+export function handleWebhookInbound(secret: string, request: InboundRequest): InboundResult {
+  const result = verify(secret, { id: header(request.headers, 'webhook-id'), timestamp: header(request.headers, 'webhook-timestamp'), signature: header(request.headers, 'webhook-signature') }, request.rawBody);
+  if (!result.ok) {
+    return result.reason === 'stale_timestamp'
+      ? { ok: false, reason: 'stale_timestamp', message: 'webhook-timestamp is more than 5 minutes away from our clock' }
+      : { ok: false, reason: 'bad_signature', message: result.reason === 'missing_headers' ? 'webhook-id, webhook-timestamp and webhook-signature are required' : 'webhook-signature does not match' };
+  }
+  if (!checker.Check(request.body)) {
+    const first = checker.Errors(request.body).First();
+    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'body does not match the event schema' };
+  }
+  return { ok: true, receiptId: result.id, events: [toEvent(request.body)] };
+}
+
+function toEvent(body: InboundBody): InboundEvent {
+  switch (body.type) {
+    case 'agent.joined':
+      return { type: 'agent.joined', handoverId: body.handoverId, agent: body.data.agent };
+    case 'message.created':
+      return {
+        type: 'message.created',
+        handoverId: body.handoverId,
+        message: { id: body.data.message.id, text: body.data.message.text, attachments: body.data.message.attachments ?? [] },
+        ...(body.data.agent ? { agent: body.data.agent } : {}),
+      };
+    case 'agent.typing':
+      return { type: 'agent.typing', handoverId: body.handoverId, typing: body.data.typing };
+    case 'queue.updated':
+      return { type: 'queue.updated', handoverId: body.handoverId, ...body.data };
+    case 'handover.transferred':
+      return { type: 'handover.transferred', handoverId: body.handoverId, data: body.data ?? {} };
+    case 'handover.ended':
+      return { type: 'handover.ended', handoverId: body.handoverId, reason: body.data?.reason ?? 'agent_ended' };
+  }
+}

@@ -1,0 +1,94 @@
+import { Agent, request } from 'undici';
+import { DeliveryError } from '../connectors/connector.js';
+import { signedHeaders } from './standard-webhooks.js';
+
+/**
+ * One keep-alive pool for all outbound webhook calls, with every wait bounded: connect, response
+ * headers and body. The caller's AbortSignal carries the overall deadline.
+ */
+export function createOutboundAgent(timeoutMs: number): Agent {
+  return new Agent({
+    connect: { timeout: Math.min(timeoutMs, 5000) },
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    keepAliveTimeout: 10_000,
+    connections: 64,
+  });
+}
+
+/** Responses we read at most this much of (an error text for the attempt log). */
+const MAX_RESPONSE_BYTES = 16 * 1024;
+
+/** Status codes that will not change by retrying the same request. */
+const permanentStatuses = new Set([400, 404, 405, 410, 413, 422]);
+
+export interface PostResult {
+  statusCode: number;
+  body: string;
+}
+
+/**
+ * POSTs a JSON body signed with Standard Webhooks headers. Resolves on 2xx; throws DeliveryError
+ * (retryable or not, with the status and Retry-After) on anything else.
+ */
+export async function postSignedJson(
+  dispatcher: Agent,
+  url: string,
+  secret: string,
+  webhookId: string,
+  payload: unknown,
+  signal: AbortSignal,
+  extraHeaders: Record<string, string> = {},
+): Promise<PostResult> {
+  const body = JSON.stringify(payload);
+  let response;
+  try {
+    response = await request(url, {
+      method: 'POST',
+      dispatcher,
+      signal,
+      headers: { 'content-type': 'application/json', 'user-agent': 'handover-webhooks/1', ...extraHeaders, ...signedHeaders(secret, webhookId, body) },
+      body,
+    });
+  } catch (err) {
+    throw new DeliveryError(`request to ${new URL(url).host} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+  }
+  const text = await readBounded(response.body);
+  if (response.statusCode >= 200 && response.statusCode < 300) return { statusCode: response.statusCode, body: text };
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+  throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+    retryable: !permanentStatuses.has(response.statusCode),
+    statusCode: response.statusCode,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}
+
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8').slice(0, MAX_RESPONSE_BYTES);
+}
+
+function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  if (/^\d+$/.test(raw)) return Number(raw) * 1000;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function describeNetworkError(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'deadline exceeded';
+  const code = e.code ?? e.cause?.code;
+  const message = e.message ?? e.cause?.message ?? String(err);
+  return code ? `${code} (${message})` : message;
+}

@@ -1,0 +1,38 @@
+import type { Queryable } from '../store/db.js';
+
+/** Which side a lane delivers to. */
+export type OutboxTarget = 'agent' | 'bot';
+
+export interface OutboxItem {
+  tenantId: string;
+  handoverId: string;
+  target: OutboxTarget;
+  connectorId: string | null;
+  kind: string;
+  payload: unknown;
+  maxAttempts: number;
+}
+
+export function laneOf(handoverId: string, target: OutboxTarget): string {
+  return `${handoverId}:${target}`;
+}
+
+/**
+ * Adds work to its lane inside the caller's transaction. The lane row is locked until commit, so
+ * sequence numbers of one lane commit in order and a worker can never see seq n+1 before seq n.
+ */
+export async function enqueue(q: Queryable, item: OutboxItem): Promise<void> {
+  const lane = laneOf(item.handoverId, item.target);
+  const { rows } = await q.query<{ last_seq: number }>(
+    `insert into outbox_lanes (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at)
+     values ($1, $2, $3, $4, 1, 1, now())
+     on conflict (lane) do update set last_seq = outbox_lanes.last_seq + 1, pending = outbox_lanes.pending + 1
+     returning last_seq`,
+    [lane, item.tenantId, item.target, item.connectorId],
+  );
+  await q.query(
+    `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
+     values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)`,
+    [item.tenantId, lane, rows[0]!.last_seq, item.handoverId, item.target, item.connectorId, item.kind, JSON.stringify(item.payload), item.maxAttempts],
+  );
+}

@@ -1,0 +1,115 @@
+import { randomBytes } from 'node:crypto';
+import type { Queryable } from '../store/db.js';
+import { newId } from '../store/ids.js';
+import { AppError } from '../resilience/errors.js';
+import type { Deps } from '../handover/deps.js';
+import { digest } from '../tenants/tenants.js';
+import { decoyHash, hashPassword, verifyPassword } from './passwords.js';
+
+export const presences = ['available', 'away'] as const;
+export type Presence = (typeof presences)[number];
+
+export interface Agent {
+  id: string;
+  tenantId: string;
+  email: string;
+  name: string;
+  /** null: every desk queue of the tenant. */
+  queueIds: string[] | null;
+  maxChats: number;
+  presence: Presence;
+}
+
+interface AgentRow {
+  id: string;
+  tenant_id: string;
+  email: string;
+  name: string;
+  password_hash: string;
+  queue_ids: string[] | null;
+  max_chats: number;
+  presence: Presence;
+}
+
+function toAgent(row: AgentRow): Agent {
+  return { id: row.id, tenantId: row.tenant_id, email: row.email, name: row.name, queueIds: row.queue_ids, maxChats: row.max_chats, presence: row.presence };
+}
+
+export async function createAgent(
+  deps: Deps,
+  input: { tenantId: string; email: string; name: string; password: string; queues?: string[] | undefined; maxChats?: number | undefined },
+): Promise<Agent> {
+  let queueIds: string[] | null = null;
+  if (input.queues && input.queues.length > 0) {
+    const { rows } = await deps.db.query<{ id: string; name: string }>('select id, name from queues where tenant_id = $1 and name = any($2::text[])', [input.tenantId, input.queues]);
+    const missing = input.queues.filter((name) => !rows.some((r) => r.name === name));
+    if (missing.length > 0) throw new AppError('queue_not_found', { message: `No queue named ${missing.map((m) => `"${m}"`).join(', ')} for this tenant.` });
+    queueIds = rows.map((r) => r.id);
+  }
+  const passwordHash = await hashPassword(input.password);
+  try {
+    const { rows } = await deps.db.query<AgentRow>(
+      `insert into agents (id, tenant_id, email, name, password_hash, queue_ids, max_chats) values ($1, $2, $3, $4, $5, $6::jsonb, $7) returning *`,
+      [newId('agent'), input.tenantId, input.email.trim().toLowerCase(), input.name, passwordHash, queueIds ? JSON.stringify(queueIds) : null, input.maxChats ?? 3],
+    );
+    return toAgent(rows[0]!);
+  } catch (err) {
+    if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `An agent with email ${input.email} already exists.` });
+    if ((err as { code?: string }).code === '23503') throw new AppError('tenant_not_found');
+    throw err;
+  }
+}
+
+export async function login(deps: Deps, input: { email: string; password: string; tenantId?: string | undefined }) {
+  const { rows } = await deps.db.query<AgentRow>(
+    `select * from agents where lower(email) = $1 and ($2::text is null or tenant_id = $2)`,
+    [input.email.trim().toLowerCase(), input.tenantId ?? null],
+  );
+  if (rows.length > 1) throw new AppError('ambiguous_login');
+  const row = rows[0];
+  const ok = await verifyPassword(input.password, row?.password_hash ?? decoyHash);
+  if (!row || !ok) throw new AppError('invalid_credentials');
+  const token = `hds_${randomBytes(32).toString('base64url')}`;
+  const expiresAt = new Date(deps.now().getTime() + deps.config.desk.sessionTtlSeconds * 1000);
+  await deps.db.query('insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at) values ($1, $2, $3, $4)', [digest(token), row.id, row.tenant_id, expiresAt]);
+  return { token, expiresAt, agent: toAgent(row) };
+}
+
+export async function authenticateSession(q: Queryable, token: string): Promise<Agent> {
+  const { rows } = await q.query<AgentRow>(
+    `select a.* from agent_sessions s join agents a on a.id = s.agent_id where s.token_hash = $1 and s.expires_at > now()`,
+    [digest(token)],
+  );
+  if (!rows[0]) throw new AppError('unauthorized', { message: 'The desk session is unknown or expired; sign in again.' });
+  return toAgent(rows[0]);
+}
+
+export async function logout(deps: Deps, token: string, agent: Agent): Promise<void> {
+  await deps.db.transaction(async (q) => {
+    await q.query('delete from agent_sessions where token_hash = $1', [digest(token)]);
+    // Without another live session the agent can no longer answer: stop counting them as online.
+    await q.query(
+      `update agents set presence = 'away', presence_changed_at = now()
+       where id = $1 and not exists (select 1 from agent_sessions where agent_id = $1 and expires_at > now())`,
+      [agent.id],
+    );
+  });
+}
+
+export async function setPresence(deps: Deps, agent: Agent, presence: Presence): Promise<Agent> {
+  const { rows } = await deps.db.query<AgentRow>(`update agents set presence = $2, presence_changed_at = now() where id = $1 returning *`, [agent.id, presence]);
+  deps.bus.publish(`desk:${agent.tenantId}`, { type: 'agent.presence', agentId: agent.id, presence });
+  return toAgent(rows[0]!);
+}
+
+/** SQL condition: agent `a` serves queue `$n` and can answer now (available, with a live session). */
+export function agentServesQueueSql(queueParam: string): string {
+  return `(a.queue_ids is null or a.queue_ids ? ${queueParam})
+    and a.presence = 'available'
+    and exists (select 1 from agent_sessions s where s.agent_id = a.id and s.expires_at > now())`;
+}
+
+export async function listAgents(q: Queryable, tenantId: string): Promise<Agent[]> {
+  const { rows } = await q.query<AgentRow>('select * from agents where tenant_id = $1 order by email', [tenantId]);
+  return rows.map(toAgent);
+}

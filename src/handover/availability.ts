@@ -1,0 +1,82 @@
+import type { Queryable } from '../store/db.js';
+import type { Queue } from '../desk/queues.js';
+import { agentServesQueueSql } from '../desk/agents.js';
+import { isOpenAt, nextOpenAt } from '../desk/opening-hours.js';
+
+export const unavailableReasons = ['closed', 'no_agents', 'at_capacity', 'degraded'] as const;
+export type UnavailableReason = (typeof unavailableReasons)[number];
+
+export interface Availability {
+  available: boolean;
+  reason?: UnavailableReason;
+  /** null when the agent side is an external system that does not tell. */
+  agentsOnline: number | null;
+  queueLength: number;
+  estimatedWaitSeconds: number | null;
+  nextOpenAt: string | null;
+}
+
+/**
+ * Can a user who asks now reach a person? Checked before a handover is accepted so the bot can fall
+ * back at once instead of parking the user in a line nobody serves.
+ */
+export async function checkAvailability(q: Queryable, queue: Queue, now: Date): Promise<Availability> {
+  const queueLength = await countWaiting(q, queue.id);
+  const open = isOpenAt(queue.schedule, now);
+  const next = open ? null : nextOpenAt(queue.schedule, now);
+  const base = { queueLength, nextOpenAt: next ? next.toISOString() : null };
+  if (!open) return { available: false, reason: 'closed', agentsOnline: null, estimatedWaitSeconds: null, ...base };
+  if (queue.connectorId) {
+    // External systems without an availability capability are taken at their word: open means open.
+    return { available: true, agentsOnline: null, estimatedWaitSeconds: await estimateWait(q, queue.id, queueLength + 1), ...base };
+  }
+  const capacity = await deskCapacity(q, queue.id);
+  const estimatedWaitSeconds = await estimateWait(q, queue.id, queueLength + 1);
+  if (capacity.agentsOnline === 0) return { available: false, reason: 'no_agents', agentsOnline: 0, estimatedWaitSeconds: null, ...base };
+  if (queueLength >= capacity.freeSlots + queue.maxWaiting) {
+    return { available: false, reason: 'at_capacity', agentsOnline: capacity.agentsOnline, estimatedWaitSeconds, ...base };
+  }
+  return { available: true, agentsOnline: capacity.agentsOnline, estimatedWaitSeconds, ...base };
+}
+
+export async function countWaiting(q: Queryable, queueId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(`select count(*)::int as n from handovers where queue_id = $1 and state = 'queued'`, [queueId]);
+  return rows[0]?.n ?? 0;
+}
+
+async function deskCapacity(q: Queryable, queueId: string): Promise<{ agentsOnline: number; freeSlots: number }> {
+  const { rows } = await q.query<{ online: number; free: number }>(
+    `select count(*)::int as online,
+            coalesce(sum(greatest(a.max_chats - (select count(*) from handovers h where h.agent_id = a.id and h.state = 'active'), 0)), 0)::int as free
+     from agents a where ${agentServesQueueSql('$1')}`,
+    [queueId],
+  );
+  return { agentsOnline: rows[0]?.online ?? 0, freeSlots: rows[0]?.free ?? 0 };
+}
+
+/**
+ * Estimated wait at a position, from the queue's recent real waits: over the last 20 users answered
+ * in 24 h, the seconds each waited per place they had in line, times the given place. null when
+ * there is no recent history — an honest "unknown" beats an invented number.
+ */
+export async function estimateWait(q: Queryable, queueId: string, position: number): Promise<number | null> {
+  const { rows } = await q.query<{ wait: number | null; places: number | null }>(
+    `select sum(extract(epoch from accepted_at - queued_at))::float8 as wait, sum(greatest(queue_position_at_start, 1))::float8 as places
+     from (select accepted_at, queued_at, queue_position_at_start from handovers
+           where queue_id = $1 and accepted_at is not null and accepted_at > now() - interval '24 hours'
+           order by accepted_at desc limit 20) recent`,
+    [queueId],
+  );
+  const { wait, places } = rows[0] ?? { wait: null, places: null };
+  if (wait === null || !places) return null;
+  return Math.max(0, Math.round((wait / places) * position));
+}
+
+/** 1-based place in line of a queued handover. */
+export async function positionInQueue(q: Queryable, queueId: string, queuedAt: Date, handoverId: string): Promise<number> {
+  const { rows } = await q.query<{ n: number }>(
+    `select count(*)::int as n from handovers where queue_id = $1 and state = 'queued' and (queued_at, id) <= ($2, $3)`,
+    [queueId, queuedAt, handoverId],
+  );
+  return rows[0]?.n ?? 1;
+}

@@ -1,0 +1,13 @@
+import type { Bus } from '../bus/bus.js';
+import type { Config } from '../config/config.js';
+import type { Db } from '../store/db.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/** What the use cases need from the outside world: passed in, never imported as singletons. */
+export interface Deps {
+  db: Db;
+  bus: Bus;
+  log: Logger;
+  config: Config;
+  now(): Date;
+}

@@ -1,0 +1,160 @@
+import { newId } from '../store/ids.js';
+import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
+import { AppError } from '../resilience/errors.js';
+import { enqueue } from '../delivery/outbox.js';
+import type { AgentSideWork } from '../connectors/connector.js';
+import type { Agent } from '../desk/agents.js';
+import { findQueueByName } from '../desk/queues.js';
+import type { Deps } from './deps.js';
+import { emitBotEvents } from './events.js';
+import { announceQueuePositions, lockHandover } from './handover-lock.js';
+import { assertHeldBy } from './messages.js';
+import { toHandover, type AgentInfo, type EndReason, type Handover, type HandoverRow } from './model.js';
+
+/** An agent joined (desk accept or the external system said so): the bot is told to stay silent. */
+export async function markAgentJoined(deps: Deps, uow: UnitOfWork, handover: Handover, agent: AgentInfo, deskAgentId: string | null, now: Date): Promise<Handover> {
+  const { rows } = await uow.q.query<HandoverRow>(
+    `update handovers set state = 'active', agent_id = $2, agent_info = $3::jsonb, accepted_at = coalesce(accepted_at, $4), answer_deadline = null
+     where id = $1 returning *`,
+    [handover.id, deskAgentId, JSON.stringify(agent), now],
+  );
+  const updated = toHandover(rows[0]!);
+  if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
+  await emitBotEvents(uow, deps.bus, handover.tenantId, [{ type: 'handover.accepted', handoverId: handover.id, conversationId: handover.conversationId, data: { agent } }], now);
+  uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId }));
+  return updated;
+}
+
+/** A desk agent takes a waiting handover. Capacity is checked under the agent's row lock. */
+export async function acceptHandover(deps: Deps, input: { agent: Agent; handoverId: string }): Promise<Handover> {
+  return inTransaction(deps.db, async (uow) => {
+    const { agent } = input;
+    const { rows: agentRows } = await uow.q.query<{ presence: string; max_chats: number; queue_ids: string[] | null }>(
+      'select presence, max_chats, queue_ids from agents where id = $1 for update',
+      [agent.id],
+    );
+    const fresh = agentRows[0];
+    if (!fresh) throw new AppError('unauthorized');
+    if (fresh.presence !== 'available') throw new AppError('agent_away');
+    const handover = await lockHandover(uow.q, agent.tenantId, input.handoverId);
+    if (handover.connectorId || (fresh.queue_ids && !fresh.queue_ids.includes(handover.queueId))) throw new AppError('handover_not_found');
+    if (handover.state === 'active' && handover.agentId === agent.id) return handover;
+    if (handover.state !== 'queued') throw new AppError('handover_not_waiting');
+    const { rows } = await uow.q.query<{ n: number }>(`select count(*)::int as n from handovers where agent_id = $1 and state = 'active'`, [agent.id]);
+    if ((rows[0]?.n ?? 0) >= fresh.max_chats) throw new AppError('agent_at_capacity', { message: `You hold ${rows[0]?.n} chats; your limit is ${fresh.max_chats}.` });
+    return markAgentJoined(deps, uow, handover, { id: agent.id, name: agent.name }, agent.id, deps.now());
+  });
+}
+
+/** FIFO: the agent takes whoever has waited longest in the queues they serve. */
+export async function acceptNext(deps: Deps, input: { agent: Agent; queue?: string | undefined }): Promise<Handover | null> {
+  const queueId = input.queue ? (await findQueueByName(deps.db, input.agent.tenantId, input.queue)).id : null;
+  // A few tries: another agent may take the head of the line between our read and our lock.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { rows } = await deps.db.query<{ id: string }>(
+      `select h.id from handovers h join queues q on q.id = h.queue_id
+       where h.tenant_id = $1 and h.state = 'queued' and q.connector_id is null
+         and ($2::text is null or h.queue_id = $2)
+         and ((select queue_ids from agents where id = $3) is null
+              or h.queue_id in (select jsonb_array_elements_text(queue_ids) from agents where id = $3))
+       order by h.queued_at, h.id limit 1`,
+      [input.agent.tenantId, queueId, input.agent.id],
+    );
+    const next = rows[0];
+    if (!next) return null;
+    try {
+      return await acceptHandover(deps, { agent: input.agent, handoverId: next.id });
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'handover_not_waiting') continue;
+      throw err;
+    }
+  }
+  return null;
+}
+
+export type EndedBy = 'bot' | 'desk' | 'connector' | 'system';
+
+/**
+ * Ends a handover once; ending an ended one returns it unchanged. The bot is told why; the agent side is
+ * told too unless the end came from there (never echo a signal back to where it came from).
+ */
+export async function endHandover(
+  deps: Deps,
+  input: { tenantId: string; handoverId: string; reason: EndReason; by: EndedBy; agentId?: string | undefined; detail?: string | undefined },
+): Promise<Handover> {
+  return inTransaction(deps.db, async (uow) => {
+    const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
+    if (handover.state === 'ended') return handover;
+    if (input.by === 'desk') assertHeldBy(handover, input.agentId ?? '');
+    return endLocked(deps, uow, handover, input.reason, input.by, input.detail);
+  });
+}
+
+export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover, reason: EndReason, by: EndedBy, detail?: string): Promise<Handover> {
+  const now = deps.now();
+  const { rows } = await uow.q.query<HandoverRow>(
+    `update handovers set state = 'ended', end_reason = $2, ended_at = $3, answer_deadline = null where id = $1 returning *`,
+    [handover.id, reason, now],
+  );
+  if (handover.connectorId && by !== 'connector' && reason !== 'failed') {
+    const work: AgentSideWork = { kind: 'handover.ended', eventId: newId('event', now.getTime()), handoverId: handover.id, conversationId: handover.conversationId, reason };
+    await enqueue(uow.q, { tenantId: handover.tenantId, handoverId: handover.id, target: 'agent', connectorId: handover.connectorId, kind: work.kind, payload: work, maxAttempts: deps.config.delivery.maxAttempts });
+    uow.afterCommit(() => deps.bus.publish('outbox', { tenantId: handover.tenantId }));
+  }
+  if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
+  await emitBotEvents(
+    uow,
+    deps.bus,
+    handover.tenantId,
+    [{ type: 'handover.ended', handoverId: handover.id, conversationId: handover.conversationId, data: detail ? { reason, detail } : { reason } }],
+    now,
+  );
+  uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.ended', handoverId: handover.id, reason }));
+  return toHandover(rows[0]!);
+}
+
+/** A desk agent sends the chat to another desk queue: it waits there like a new request. */
+export async function transferHandover(deps: Deps, input: { agent: Agent; handoverId: string; queue: string }): Promise<Handover> {
+  const target = await findQueueByName(deps.db, input.agent.tenantId, input.queue);
+  if (target.connectorId) throw new AppError('invalid_request', { message: 'Transfers go to queues of the built-in desk.' });
+  return inTransaction(deps.db, async (uow) => {
+    const handover = await lockHandover(uow.q, input.agent.tenantId, input.handoverId);
+    if (handover.state === 'ended') throw new AppError('handover_ended');
+    assertHeldBy(handover, input.agent.id);
+    const now = deps.now();
+    const { rows } = await uow.q.query<HandoverRow>(
+      `update handovers set state = 'queued', queue_id = $2, agent_id = null, agent_info = null, queued_at = $3, answer_deadline = $4
+       where id = $1 returning *`,
+      [handover.id, target.id, now, new Date(now.getTime() + target.noAnswerTimeoutSeconds * 1000)],
+    );
+    await emitBotEvents(
+      uow,
+      deps.bus,
+      handover.tenantId,
+      [{ type: 'handover.transferred', handoverId: handover.id, conversationId: handover.conversationId, data: { fromQueueId: handover.queueId, queue: target.name } }],
+      now,
+    );
+    await announceQueuePositions(uow, deps.bus, handover.tenantId, target.id, now);
+    uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.transferred', handoverId: handover.id, queueId: target.id }));
+    return toHandover(rows[0]!);
+  });
+}
+
+/** Ends handovers nobody answered within their queue's timeout. Returns how many it ended. */
+export async function expireUnanswered(deps: Deps, limit = 100): Promise<number> {
+  const { rows } = await deps.db.query<{ id: string; tenant_id: string }>(
+    `select id, tenant_id from handovers where state = 'queued' and answer_deadline < $1 order by answer_deadline limit $2`,
+    [deps.now(), limit],
+  );
+  let ended = 0;
+  for (const row of rows) {
+    await inTransaction(deps.db, async (uow) => {
+      const handover = await lockHandover(uow.q, row.tenant_id, row.id);
+      // Re-checked under the lock: an agent may have accepted it a moment ago.
+      if (handover.state !== 'queued' || !handover.answerDeadline || handover.answerDeadline >= deps.now()) return;
+      await endLocked(deps, uow, handover, 'no_agent_answered', 'system');
+      ended++;
+    });
+  }
+  return ended;
+}

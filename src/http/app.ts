@@ -1,0 +1,67 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Deps } from '../handover/deps.js';
+import type { Connectors } from '../connectors/connector-store.js';
+import { installErrorHandling, installJsonParser } from './error-handler.js';
+import { botRoutes } from './routes/bot-routes.js';
+import { adminRoutes } from './routes/admin-routes.js';
+import { deskRoutes } from './routes/desk-routes.js';
+import { connectorRoutes } from './routes/connector-routes.js';
+import { opsRoutes, type Readiness } from './routes/ops-routes.js';
+
+export interface AppContext {
+  deps: Deps;
+  connectors: Connectors;
+  adminToken: string;
+  authenticateApiKey(apiKey: string): Promise<string>;
+  ready(): Promise<Readiness>;
+}
+
+/** Builds the HTTP app. Listening is the caller's business, so tests drive the same app. */
+export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  const { config, log } = ctx.deps;
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: config.http.bodyLimitBytes,
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    // Headers must not outlive keep-alive, or a balancer may reuse a socket the server is closing.
+    connectionTimeout: 0,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    requestIdHeader: 'x-request-id',
+    // One line per failed request (onResponse below) instead of two per request at info level.
+    logController: new LogController({ disableRequestLogging: true }),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: true } },
+  });
+  installJsonParser(app);
+  installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode >= 500) request.log.warn({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
+    else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'handover', version: '1', description: 'Hands chatbot conversations over to human agents. Errors are `{error: {code, message}}`; codes are listed in docs/errors.md.' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (handover_sk_…)' },
+          adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token' },
+          deskSession: { type: 'http', scheme: 'bearer', description: 'A desk session token from /v1/desk/login' },
+        },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(opsRoutes(ctx.ready));
+  await app.register(botRoutes(ctx.deps, ctx.authenticateApiKey));
+  await app.register(adminRoutes(ctx.deps, ctx.connectors, ctx.adminToken));
+  await app.register(deskRoutes(ctx.deps));
+  await app.register(connectorRoutes(ctx.deps, ctx.connectors));
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

@@ -1,0 +1,42 @@
+import type { FastifyRequest } from 'fastify';
+import { AppError } from '../resilience/errors.js';
+import { secretsEqual } from '../tenants/tenants.js';
+import { authenticateSession, type Agent } from '../desk/agents.js';
+import type { Queryable } from '../store/db.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tenantId: string;
+    agent: Agent;
+    sessionToken: string;
+    rawBody?: string;
+  }
+}
+
+export function bearerToken(request: FastifyRequest): string {
+  const header = request.headers.authorization;
+  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  if (!match?.[1]) throw new AppError('unauthorized', { message: 'Send "Authorization: Bearer <token>".' });
+  return match[1];
+}
+
+export function botAuth(authenticate: (apiKey: string) => Promise<string>) {
+  return async (request: FastifyRequest) => {
+    request.tenantId = await authenticate(bearerToken(request));
+  };
+}
+
+export function adminAuth(adminToken: string) {
+  return async (request: FastifyRequest) => {
+    if (!secretsEqual(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong.' });
+  };
+}
+
+export function deskAuth(q: Queryable) {
+  return async (request: FastifyRequest) => {
+    const token = bearerToken(request);
+    request.agent = await authenticateSession(q, token);
+    request.tenantId = request.agent.tenantId;
+    request.sessionToken = token;
+  };
+}

@@ -1,0 +1,89 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError, errorCatalogue, toError, type ErrorCode } from '../resilience/errors.js';
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
+}
+
+export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
+  if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+  const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+  return reply.code(err.status).type('application/json').send(body);
+}
+
+/** Fastify's own 4xx errors, mapped to the catalogue. */
+const fastifyCodes: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_request',
+};
+
+/**
+ * Two tiers: catalogue errors are answered as they are; anything else is a bug, logged with its cause
+ * chain and answered as a bare 500 that leaks nothing.
+ */
+export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBytes: number }): void {
+  app.setErrorHandler((thrown: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    if (thrown instanceof AppError) {
+      if (thrown.status >= 500) request.log.warn({ err: thrown, code: thrown.code }, thrown.message);
+      return sendError(reply, thrown);
+    }
+    const err = thrown as FastifyError;
+    if (err.validation) {
+      const problems = err.validation.map((v) => `${err.validationContext ?? 'body'}${v.instancePath || ''}: ${describe(v)}`);
+      return sendError(reply, new AppError('invalid_request', { message: `The request is invalid: ${problems.join('; ')}`, details: { problems } }));
+    }
+    const mapped = err.code ? fastifyCodes[err.code] : undefined;
+    if (mapped) {
+      const message = mapped === 'body_too_large' ? `The body is larger than the limit of ${limits.bodyLimitBytes} bytes.` : errorCatalogue[mapped].message;
+      return sendError(reply, new AppError(mapped, { message }));
+    }
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+      return sendError(reply, new AppError('invalid_request', { message: err.message }));
+    }
+    request.log.error({ err: toError(thrown) }, 'unhandled error');
+    return sendError(reply, new AppError('internal_error'));
+  });
+
+  app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${request.url.split('?')[0]}.` })));
+}
+
+function describe(v: { keyword: string; message?: string; params: Record<string, unknown> }): string {
+  if (v.keyword === 'additionalProperties') return `unknown field "${String(v.params.additionalProperty)}"`;
+  if (v.keyword === 'required') return `missing field "${String(v.params.missingProperty)}"`;
+  return v.message ?? v.keyword;
+}
+
+/**
+ * JSON bodies are parsed here so the raw text stays available for signature checks. Keys that could
+ * reach an object's prototype are refused outright.
+ */
+export function installJsonParser(app: FastifyInstance): void {
+  // JSON only: any other body type is answered 415 instead of reaching validation as a string.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    (request as FastifyRequest & { rawBody?: string }).rawBody = text;
+    if (text.length === 0) return done(null, undefined);
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (text.includes('__proto__') || text.includes('"constructor"')) {
+        if (hasPrototypeKey(parsed)) return done(new AppError('invalid_request', { message: 'Keys "__proto__" and "constructor" are not accepted.' }), undefined);
+      }
+      done(null, parsed);
+    } catch (err) {
+      done(new AppError('invalid_json', { message: `The body is not valid JSON: ${(err as Error).message}`, cause: err }), undefined);
+    }
+  });
+}
+
+function hasPrototypeKey(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__' || key === 'constructor') return true;
+    if (hasPrototypeKey((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}

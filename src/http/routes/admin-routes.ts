@@ -1,0 +1,191 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Deps } from '../../handover/deps.js';
+import type { Connectors } from '../../connectors/connector-store.js';
+import { createApiKey, createTenant, listTenants, requireTenant, updateTenant } from '../../tenants/tenants.js';
+import { createQueue, listQueues, type Queue } from '../../desk/queues.js';
+import { createAgent, listAgents, type Agent } from '../../desk/agents.js';
+import { weekdays } from '../../desk/opening-hours.js';
+import { adminAuth } from '../auth.js';
+import { Nullable, errorResponses } from '../schemas.js';
+
+const tags = ['Admin API'];
+const security = [{ adminToken: [] }];
+const TenantParams = Type.Object({ tenantId: Type.String({ maxLength: 64 }) });
+const WebhookUrl = Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 });
+
+const TimeRange = Type.Object({ from: Type.String({ maxLength: 5 }), to: Type.String({ maxLength: 5 }) }, { additionalProperties: false });
+const OpeningHours = Type.Object(Object.fromEntries(weekdays.map((d) => [d, Type.Optional(Type.Array(TimeRange, { maxItems: 10 }))])), {
+  additionalProperties: false,
+  description: 'Weekly hours in the queue time zone; a day left out is closed. Leave the whole object out for around the clock.',
+});
+
+const QueueSchema = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  connectorId: Nullable(Type.String()),
+  openingHours: Nullable(Type.Unknown()),
+  timeZone: Type.String(),
+  closedDates: Type.Array(Type.String()),
+  noAnswerTimeoutSeconds: Type.Integer(),
+  maxWaiting: Type.Integer(),
+});
+const AgentSchema = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() });
+const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()) });
+
+const queueJson = (q: Queue) => ({
+  id: q.id,
+  name: q.name,
+  connectorId: q.connectorId,
+  openingHours: q.schedule.weekly ?? null,
+  timeZone: q.schedule.timeZone,
+  closedDates: q.schedule.closedDates ?? [],
+  noAnswerTimeoutSeconds: q.noAnswerTimeoutSeconds,
+  maxWaiting: q.maxWaiting,
+});
+const agentJson = (a: Agent) => ({ id: a.id, email: a.email, name: a.name, queueIds: a.queueIds, maxChats: a.maxChats, presence: a.presence });
+
+export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: string): FastifyPluginAsync {
+  return async (plugin) => {
+    const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('onRequest', adminAuth(adminToken));
+
+    app.post(
+      '/v1/admin/tenants',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Create a tenant; its API key and webhook secret are shown once',
+          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), webhookUrl: Type.Optional(WebhookUrl) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), apiKey: Type.String(), webhookSecret: Type.String() }), ...errorResponses },
+        },
+      },
+      async (request, reply) => reply.code(201).send(await createTenant(deps, request.body)),
+    );
+
+    app.get('/v1/admin/tenants', { schema: { tags, security, response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errorResponses } } }, async () => ({
+      tenants: (await listTenants(deps.db)).map((t) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl })),
+    }));
+
+    app.patch(
+      '/v1/admin/tenants/:tenantId',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Rename a tenant or change its webhook URL (null removes it)',
+          params: TenantParams,
+          body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), webhookUrl: Type.Optional(Nullable(WebhookUrl)) }, { additionalProperties: false }),
+          response: { 200: TenantSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const t = await updateTenant(deps, request.params.tenantId, request.body);
+        return { id: t.id, name: t.name, webhookUrl: t.webhookUrl };
+      },
+    );
+
+    app.post(
+      '/v1/admin/tenants/:tenantId/api-keys',
+      { schema: { tags, security, summary: 'Issue another API key (for rotation); shown once', params: TenantParams, response: { 201: Type.Object({ id: Type.String(), apiKey: Type.String() }), ...errorResponses } } },
+      async (request, reply) => reply.code(201).send(await createApiKey(deps, request.params.tenantId)),
+    );
+
+    app.post(
+      '/v1/admin/tenants/:tenantId/connectors',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Connect an external helpdesk',
+          params: TenantParams,
+          body: Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }), name: Type.String({ minLength: 1, maxLength: 200 }), config: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() }), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        const record = await connectors.add({ tenantId: request.params.tenantId, ...request.body });
+        return reply.code(201).send({ id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` });
+      },
+    );
+
+    app.get(
+      '/v1/admin/tenants/:tenantId/connectors',
+      { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ connectors: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() })) }), ...errorResponses } } },
+      async (request) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        const list = await connectors.list(request.params.tenantId);
+        return { connectors: list.map((c) => ({ id: c.id, type: c.type, name: c.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${c.id}/events` })) };
+      },
+    );
+
+    app.post(
+      '/v1/admin/tenants/:tenantId/queues',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Create a queue; without connectorId the built-in desk answers it',
+          params: TenantParams,
+          body: Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              connectorId: Type.Optional(Type.String({ maxLength: 64 })),
+              openingHours: Type.Optional(Nullable(OpeningHours)),
+              timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+              closedDates: Type.Optional(Type.Array(Type.String({ maxLength: 10 }), { maxItems: 1000 })),
+              noAnswerTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
+              maxWaiting: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: QueueSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        return reply.code(201).send(queueJson(await createQueue(deps, { tenantId: request.params.tenantId, ...request.body })));
+      },
+    );
+
+    app.get('/v1/admin/tenants/:tenantId/queues', { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ queues: Type.Array(QueueSchema) }), ...errorResponses } } }, async (request) => {
+      await requireTenant(deps.db, request.params.tenantId);
+      return { queues: (await listQueues(deps.db, request.params.tenantId)).map(queueJson) };
+    });
+
+    app.post(
+      '/v1/admin/tenants/:tenantId/agents',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Create a desk agent',
+          params: TenantParams,
+          body: Type.Object(
+            {
+              email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' }),
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              password: Type.String({ minLength: 8, maxLength: 512 }),
+              queues: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100, description: 'Queue names this agent serves; all desk queues when left out.' })),
+              maxChats: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: AgentSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        return reply.code(201).send(agentJson(await createAgent(deps, { tenantId: request.params.tenantId, ...request.body })));
+      },
+    );
+
+    app.get('/v1/admin/tenants/:tenantId/agents', { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ agents: Type.Array(AgentSchema) }), ...errorResponses } } }, async (request) => {
+      await requireTenant(deps.db, request.params.tenantId);
+      return { agents: (await listAgents(deps.db, request.params.tenantId)).map(agentJson) };
+    });
+  };
+}

@@ -1,0 +1,201 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { AppError } from '../../resilience/errors.js';
+import { findQueueByName } from '../../desk/queues.js';
+import { checkAvailability } from '../../handover/availability.js';
+import { requestHandover } from '../../handover/request-handover.js';
+import { getHandover } from '../../handover/queries.js';
+import { postUserMessage, postUserTyping } from '../../handover/messages.js';
+import { endHandover } from '../../handover/lifecycle.js';
+import { latestPosition, positionOf, readEvents } from '../../handover/events.js';
+import type { Deps } from '../../handover/deps.js';
+import { botAuth } from '../auth.js';
+import { openSse } from '../sse.js';
+import { handoverJson } from '../views.js';
+import {
+  AvailabilitySchema,
+  EventSchema,
+  HandoverSchema,
+  IdParams,
+  NewMessageBody,
+  TranscriptSchema,
+  TypingBody,
+  UserSchema,
+  errorResponses,
+  literalUnion,
+} from '../schemas.js';
+
+const tags = ['Bot API'];
+const security = [{ apiKey: [] }];
+
+export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<string>): FastifyPluginAsync {
+  return async (plugin) => {
+    const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('onRequest', botAuth(authenticate));
+
+    app.get(
+      '/v1/availability',
+      {
+        schema: { tags, security, summary: 'Can a user reach a person in this queue now?', querystring: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }) }), response: { 200: AvailabilitySchema, ...errorResponses } },
+      },
+      async (request) => {
+        const queue = await findQueueByName(deps.db, request.tenantId, request.query.queue);
+        return checkAvailability(deps.db, queue, deps.now());
+      },
+    );
+
+    app.post(
+      '/v1/handovers',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Ask for a human',
+          description:
+            'Checks availability first: a closed queue, no agent online or a full line are answered 409 with the reason, so the bot can fall back. A conversation has at most one live handover: asking again returns it with 200. Honours Idempotency-Key.',
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })) }),
+          body: Type.Object(
+            {
+              conversationId: Type.String({ minLength: 1, maxLength: 256 }),
+              queue: Type.String({ minLength: 1, maxLength: 200 }),
+              user: UserSchema,
+              transcript: Type.Optional(TranscriptSchema),
+              metadata: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), { maxProperties: 100 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: HandoverSchema, 201: HandoverSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        const result = await requestHandover(deps, { tenantId: request.tenantId, ...request.body, idempotencyKey: request.headers['idempotency-key'] });
+        // A replay answers like the original request; an existing live handover is a 200 the bot can tell apart.
+        return reply.code(result.outcome === 'existing' ? 200 : 201).send(handoverJson(result));
+      },
+    );
+
+    app.get('/v1/handovers/:id', { schema: { tags, security, summary: 'A handover and its state', params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } }, async (request) =>
+      handoverJson(await getHandover(deps.db, request.tenantId, request.params.id)),
+    );
+
+    app.post(
+      '/v1/handovers/:id/messages',
+      { schema: { tags, security, summary: "Relay the user's message to the agent", params: IdParams, body: NewMessageBody, response: { 202: Type.Object({ id: Type.String() }), ...errorResponses } } },
+      async (request, reply) => {
+        const { id } = await postUserMessage(deps, { tenantId: request.tenantId, handoverId: request.params.id, clientId: request.body.id, text: request.body.text, attachments: request.body.attachments });
+        return reply.code(202).send({ id });
+      },
+    );
+
+    app.post(
+      '/v1/handovers/:id/typing',
+      { schema: { tags, security, summary: 'The user is typing (or stopped)', params: IdParams, body: TypingBody, response: { 202: Type.Object({}), ...errorResponses } } },
+      async (request, reply) => {
+        await postUserTyping(deps, { tenantId: request.tenantId, handoverId: request.params.id, typing: request.body.typing });
+        return reply.code(202).send({});
+      },
+    );
+
+    app.post(
+      '/v1/handovers/:id/end',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'End the handover from the bot side',
+          params: IdParams,
+          body: Type.Optional(Type.Object({ reason: Type.Optional(literalUnion(['bot_ended', 'user_ended', 'abandoned'] as const)) }, { additionalProperties: false })),
+          response: { 200: HandoverSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        const handover = await endHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, reason: request.body?.reason ?? 'bot_ended', by: 'bot' });
+        return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+      },
+    );
+
+    app.get(
+      '/v1/handovers/:id/events',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "A handover's events, oldest first (JSON poll)",
+          params: IdParams,
+          querystring: Type.Object({ after: Type.Optional(Type.String({ maxLength: 64 })), limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) }),
+          response: { 200: Type.Object({ events: Type.Array(EventSchema), next: Type.Union([Type.String(), Type.Null()]) }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        await getHandover(deps.db, request.tenantId, request.params.id);
+        const afterPos = request.query.after ? await requirePosition(deps, request.tenantId, request.query.after) : 0;
+        const limit = Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1000);
+        const events = await readEvents(deps.db, { tenantId: request.tenantId, afterPos, handoverId: request.params.id, limit });
+        return { events: events.map(({ pos: _pos, ...e }) => e), next: events.at(-1)?.id ?? request.query.after ?? null };
+      },
+    );
+
+    app.get(
+      '/v1/events',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "The tenant's live event stream (Server-Sent Events)",
+          description: 'Resumable: send the last event id you processed as Last-Event-ID (or ?after=). Without one, the stream starts with the next event.',
+          headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 64 })) }),
+          querystring: Type.Object({ after: Type.Optional(Type.String({ maxLength: 64 })) }),
+          response: errorResponses,
+        },
+      },
+      async (request, reply) => {
+        const tenantId = request.tenantId;
+        const cursor = request.headers['last-event-id'] || request.query.after;
+        let pos = cursor ? await requirePosition(deps, tenantId, cursor) : await latestPosition(deps.db, tenantId);
+        const stream = openSse(request, reply);
+        let reading = false;
+        let again = false;
+        const pump = async (): Promise<void> => {
+          if (reading) {
+            again = true;
+            return;
+          }
+          reading = true;
+          try {
+            do {
+              again = false;
+              for (;;) {
+                const events = await readEvents(deps.db, { tenantId, afterPos: pos, limit: 500 });
+                for (const { pos: eventPos, ...event } of events) {
+                  if (stream.closed) return;
+                  await stream.send({ id: event.id, event: event.type, data: event });
+                  pos = eventPos;
+                }
+                if (events.length < 500) break;
+              }
+            } while (again && !stream.closed);
+          } catch (err) {
+            request.log.warn({ err }, 'reading events for an SSE stream failed; the next wake-up retries');
+          } finally {
+            reading = false;
+          }
+        };
+        const unsubscribe = deps.bus.subscribe(`events:${tenantId}`, () => void pump());
+        // The bus is a wake-up, not the truth: a slow poll covers a lost signal.
+        const poll = setInterval(() => void pump(), 5000);
+        stream.onClose(() => {
+          unsubscribe();
+          clearInterval(poll);
+        });
+        await pump();
+      },
+    );
+  };
+}
+
+async function requirePosition(deps: Deps, tenantId: string, eventId: string): Promise<number> {
+  const pos = await positionOf(deps.db, tenantId, eventId);
+  if (pos === null) throw new AppError('invalid_cursor', { message: `Event "${eventId}" is unknown for this tenant; resume from an id this service sent.` });
+  return pos;
+}

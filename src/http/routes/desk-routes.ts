@@ -1,0 +1,211 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Deps } from '../../handover/deps.js';
+import { AppError } from '../../resilience/errors.js';
+import { login, logout, presences, setPresence, type Agent } from '../../desk/agents.js';
+import { listQueues } from '../../desk/queues.js';
+import { getHandover, listMessages } from '../../handover/queries.js';
+import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
+import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
+import { estimateWait } from '../../handover/availability.js';
+import { toHandover, type HandoverRow } from '../../handover/model.js';
+import { deskAuth } from '../auth.js';
+import { openSse } from '../sse.js';
+import { handoverJson, messageJson } from '../views.js';
+import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
+
+const tags = ['Desk API'];
+const security = [{ deskSession: [] }];
+
+const DeskHandoverSchema = Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), waitingSeconds: Type.Integer() })]);
+const AgentSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), email: Type.String(), name: Type.String(), presence: Type.String(), maxChats: Type.Integer(), queueIds: Nullable(Type.Array(Type.String())) });
+
+const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });
+
+export function deskRoutes(deps: Deps): FastifyPluginAsync {
+  return async (plugin) => {
+    const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+
+    app.post(
+      '/v1/desk/login',
+      {
+        schema: {
+          tags,
+          summary: 'Sign in; returns a session token for the Authorization header',
+          body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), password: Type.String({ minLength: 1, maxLength: 512 }), tenantId: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ token: Type.String(), expiresAt: Type.String(), agent: AgentSchema }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        const session = await login(deps, request.body);
+        return { token: session.token, expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
+      },
+    );
+
+    // Everything below needs a session.
+    await app.register(async (scoped) => {
+      const desk = scoped.withTypeProvider<TypeBoxTypeProvider>();
+      desk.addHook('onRequest', deskAuth(deps.db));
+
+      desk.post('/v1/desk/logout', { schema: { tags, security, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
+        await logout(deps, request.sessionToken, request.agent);
+        return reply.code(204).send(null);
+      });
+
+      desk.get('/v1/desk/me', { schema: { tags, security, response: { 200: AgentSchema, ...errorResponses } } }, async (request) => agentJson(request.agent));
+
+      desk.put(
+        '/v1/desk/presence',
+        { schema: { tags, security, summary: 'Available agents receive chats; away agents do not', body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }), response: { 200: AgentSchema, ...errorResponses } } },
+        async (request) => agentJson(await setPresence(deps, request.agent, request.body.presence)),
+      );
+
+      desk.get(
+        '/v1/desk/queues',
+        { schema: { tags, security, response: { 200: Type.Object({ queues: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), waiting: Type.Integer() })) }), ...errorResponses } } },
+        async (request) => {
+          const queues = (await listQueues(deps.db, request.tenantId)).filter((q) => !q.connectorId && (!request.agent.queueIds || request.agent.queueIds.includes(q.id)));
+          const { rows } = await deps.db.query<{ queue_id: string; n: number }>(`select queue_id, count(*)::int as n from handovers where tenant_id = $1 and state = 'queued' group by queue_id`, [request.tenantId]);
+          return { queues: queues.map((q) => ({ id: q.id, name: q.name, waiting: rows.find((r) => r.queue_id === q.id)?.n ?? 0 })) };
+        },
+      );
+
+      desk.get(
+        '/v1/desk/handovers',
+        { schema: { tags, security, summary: 'Users waiting in your queues (longest wait first) and your own chats', response: { 200: Type.Object({ waiting: Type.Array(DeskHandoverSchema), mine: Type.Array(DeskHandoverSchema) }), ...errorResponses } } },
+        async (request) => {
+          const agent = request.agent;
+          const { rows } = await deps.db.query<HandoverRow & { queue_name: string }>(
+            `select h.*, q.name as queue_name from handovers h join queues q on q.id = h.queue_id
+             where h.tenant_id = $1 and q.connector_id is null
+               and ((h.state = 'queued' and ($2::jsonb is null or $2::jsonb ? h.queue_id)) or (h.state = 'active' and h.agent_id = $3))
+             order by h.queued_at, h.id limit 500`,
+            [agent.tenantId, agent.queueIds ? JSON.stringify(agent.queueIds) : null, agent.id],
+          );
+          const now = deps.now().getTime();
+          const positions = new Map<string, number>();
+          const waiting = [];
+          const mine = [];
+          for (const row of rows) {
+            const h = toHandover(row);
+            const base = { transcript: h.transcript, queue: row.queue_name, waitingSeconds: Math.max(0, Math.round((now - h.queuedAt.getTime()) / 1000)) };
+            if (h.state === 'queued') {
+              const position = (positions.get(h.queueId) ?? 0) + 1;
+              positions.set(h.queueId, position);
+              waiting.push({ ...handoverJson({ handover: h, position, estimatedWaitSeconds: await estimateWait(deps.db, h.queueId, position) }), ...base });
+            } else {
+              mine.push({ ...handoverJson({ handover: h, position: null, estimatedWaitSeconds: null }), ...base });
+            }
+          }
+          return { waiting, mine };
+        },
+      );
+
+      desk.get(
+        '/v1/desk/handovers/:id/messages',
+        {
+          schema: {
+            tags,
+            security,
+            params: IdParams,
+            querystring: Type.Object({ after: Type.Optional(Type.String({ pattern: '^[0-9]{1,12}$', description: 'Sequence number of the last message you have.' })) }),
+            response: { 200: Type.Object({ messages: Type.Array(MessageSchema) }), ...errorResponses },
+          },
+        },
+        async (request) => {
+          const view = await getHandover(deps.db, request.tenantId, request.params.id);
+          assertVisible(request.agent, view.handover);
+          const messages = await listMessages(deps.db, request.tenantId, request.params.id, Number(request.query.after ?? 0), 1000);
+          return { messages: messages.map(messageJson) };
+        },
+      );
+
+      desk.post('/v1/desk/handovers/:id/accept', { schema: { tags, security, params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } }, async (request) => {
+        const handover = await acceptHandover(deps, { agent: request.agent, handoverId: request.params.id });
+        return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+      });
+
+      desk.post(
+        '/v1/desk/accept-next',
+        {
+          schema: {
+            tags,
+            security,
+            summary: 'Take whoever has waited longest (FIFO)',
+            body: Type.Optional(Type.Object({ queue: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })),
+            response: { 200: Type.Object({ handover: Nullable(HandoverSchema) }), ...errorResponses },
+          },
+        },
+        async (request) => {
+          const handover = await acceptNext(deps, { agent: request.agent, queue: request.body?.queue });
+          return { handover: handover ? handoverJson({ handover, position: null, estimatedWaitSeconds: null }) : null };
+        },
+      );
+
+      desk.post(
+        '/v1/desk/handovers/:id/messages',
+        { schema: { tags, security, params: IdParams, body: NewMessageBody, response: { 202: Type.Object({ id: Type.String() }), ...errorResponses } } },
+        async (request, reply) => {
+          const agent = request.agent;
+          const { id } = await postAgentMessage(deps, {
+            tenantId: agent.tenantId,
+            handoverId: request.params.id,
+            clientId: request.body.id,
+            text: request.body.text,
+            attachments: request.body.attachments,
+            agent: { id: agent.id, name: agent.name },
+            source: 'desk',
+          });
+          return reply.code(202).send({ id });
+        },
+      );
+
+      desk.post('/v1/desk/handovers/:id/typing', { schema: { tags, security, params: IdParams, body: TypingBody, response: { 202: Type.Object({}), ...errorResponses } } }, async (request, reply) => {
+        await postAgentTyping(deps, { tenantId: request.tenantId, handoverId: request.params.id, typing: request.body.typing, agentId: request.agent.id, source: 'desk' });
+        return reply.code(202).send({});
+      });
+
+      desk.post(
+        '/v1/desk/handovers/:id/transfer',
+        { schema: { tags, security, params: IdParams, body: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }), response: { 200: HandoverSchema, ...errorResponses } } },
+        async (request) => {
+          const handover = await transferHandover(deps, { agent: request.agent, handoverId: request.params.id, queue: request.body.queue });
+          return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+        },
+      );
+
+      desk.post(
+        '/v1/desk/handovers/:id/end',
+        {
+          schema: {
+            tags,
+            security,
+            params: IdParams,
+            body: Type.Optional(Type.Object({ reason: Type.Optional(literalUnion(['agent_ended', 'user_ended', 'abandoned'] as const)) }, { additionalProperties: false })),
+            response: { 200: HandoverSchema, ...errorResponses },
+          },
+        },
+        async (request) => {
+          const handover = await endHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, reason: request.body?.reason ?? 'agent_ended', by: 'desk', agentId: request.agent.id });
+          return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+        },
+      );
+
+      desk.get('/v1/desk/events', { schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
+        const stream = openSse(request, reply);
+        const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
+          const { type } = signal as { type: string };
+          void stream.send({ event: type, data: signal });
+        });
+        stream.onClose(unsubscribe);
+        await stream.send({ event: 'ready', data: { agentId: request.agent.id } });
+      });
+    });
+  };
+}
+
+function assertVisible(agent: Agent, handover: { connectorId: string | null; state: string; agentId: string | null; queueId: string }): void {
+  const inMyQueues = !agent.queueIds || agent.queueIds.includes(handover.queueId);
+  if (handover.connectorId || (handover.agentId !== agent.id && !inMyQueues)) throw new AppError('handover_not_found');
+}

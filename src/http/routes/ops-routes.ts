@@ -1,0 +1,24 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { sendError } from '../error-handler.js';
+import { AppError, type ErrorCode } from '../../resilience/errors.js';
+
+export type Readiness = { ok: true } | { ok: false; code: ErrorCode; message: string };
+
+/**
+ * Liveness answers as long as the process can answer at all: it never fails because of load or a
+ * dependency, or an orchestrator would restart healthy instances exactly when they are busiest.
+ * Readiness says whether this instance can do its job (migrations applied, database reachable).
+ */
+export function opsRoutes(ready: () => Promise<Readiness>): FastifyPluginAsync {
+  return async (plugin) => {
+    const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
+    app.get('/healthz', { schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+    app.get('/readyz', { schema: { tags: ['Operations'] } }, async (_request, reply) => {
+      const result = await ready();
+      if (result.ok) return { status: 'ready' };
+      return sendError(reply, new AppError(result.code, { message: result.message }));
+    });
+  };
+}

@@ -1,0 +1,100 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { botEventTypes, endReasons, handoverStates } from '../handover/model.js';
+import { unavailableReasons } from '../handover/availability.js';
+
+/** Schemas shared by several routes. Route-specific ones live beside their route. */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** A string enum typed as the union of its values (a plain `enum` in the OpenAPI document). */
+export const literalUnion = <T extends readonly string[]>(values: T) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values] });
+
+export const ErrorSchema = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
+});
+
+export const errorResponses = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+  413: ErrorSchema,
+  503: ErrorSchema,
+};
+
+export const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+export const UserSchema = Type.Object(
+  {
+    id: Type.String({ minLength: 1, maxLength: 256 }),
+    name: Type.Optional(Type.String({ maxLength: 256 })),
+    email: Type.Optional(Type.String({ maxLength: 320 })),
+    locale: Type.Optional(Type.String({ maxLength: 35 })),
+  },
+  { additionalProperties: false },
+);
+
+export const AttachmentSchema = Type.Object(
+  { url: Type.String({ minLength: 1, maxLength: 2048 }), name: Type.Optional(Type.String({ maxLength: 256 })), contentType: Type.Optional(Type.String({ maxLength: 128 })) },
+  { additionalProperties: false },
+);
+
+export const TranscriptSchema = Type.Array(
+  Type.Object({ role: literalUnion(['user', 'bot'] as const), text: Type.String({ maxLength: 20000 }), at: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false }),
+  { maxItems: 500 },
+);
+
+export const AgentInfoSchema = Type.Object({ id: Type.String(), name: Type.Optional(Type.String()) });
+
+export const HandoverSchema = Type.Object({
+  id: Type.String(),
+  conversationId: Type.String(),
+  queueId: Type.String(),
+  state: literalUnion(handoverStates),
+  user: Type.Record(Type.String(), Type.Unknown()),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  agent: Nullable(AgentInfoSchema),
+  endReason: Nullable(literalUnion(endReasons)),
+  position: Nullable(Type.Integer()),
+  estimatedWaitSeconds: Nullable(Type.Integer()),
+  createdAt: Type.String(),
+  acceptedAt: Nullable(Type.String()),
+  endedAt: Nullable(Type.String()),
+});
+
+export const EventSchema = Type.Object({
+  id: Type.String(),
+  type: literalUnion(botEventTypes),
+  handoverId: Type.String(),
+  conversationId: Type.String(),
+  createdAt: Type.String(),
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+
+export const AvailabilitySchema = Type.Object({
+  available: Type.Boolean(),
+  reason: Type.Optional(literalUnion(unavailableReasons)),
+  agentsOnline: Nullable(Type.Integer()),
+  queueLength: Type.Integer(),
+  estimatedWaitSeconds: Nullable(Type.Integer()),
+  nextOpenAt: Nullable(Type.String()),
+});
+
+export const MessageSchema = Type.Object({
+  id: Type.String(),
+  seq: Type.Integer(),
+  direction: literalUnion(['to_agent', 'to_user'] as const),
+  sender: Type.Object({ type: Type.String(), id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }),
+  text: Type.String(),
+  attachments: Type.Array(AttachmentSchema),
+  createdAt: Type.String(),
+});
+
+export const NewMessageBody = Type.Object(
+  {
+    id: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Your id for this message; a repeated id is stored once.' })),
+    text: Type.String({ maxLength: 20000 }),
+    attachments: Type.Optional(Type.Array(AttachmentSchema, { maxItems: 20 })),
+  },
+  { additionalProperties: false },
+);
+
+export const TypingBody = Type.Object({ typing: Type.Boolean() }, { additionalProperties: false });

@@ -1,0 +1,67 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export interface SseStream {
+  /** Writes one event; resolves when the socket has taken it (waits for drain, bounded). */
+  send(event: { id?: string; event?: string; data: unknown }): Promise<void>;
+  readonly closed: boolean;
+  onClose(fn: () => void): void;
+}
+
+/** A client that does not read for this long is cut off rather than buffered for without bound. */
+const DRAIN_TIMEOUT_MS = 30_000;
+const HEARTBEAT_MS = 15_000;
+
+/** Takes over the response and opens a Server-Sent Events stream with heartbeats. */
+export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write('retry: 2000\n\n');
+  let closed = false;
+  const closeHandlers: Array<() => void> = [];
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    clearInterval(heartbeat);
+    for (const fn of closeHandlers) fn();
+  };
+  request.raw.on('close', close);
+  res.on('close', close);
+  res.on('error', close);
+  return {
+    get closed() {
+      return closed;
+    },
+    onClose(fn) {
+      closeHandlers.push(fn);
+    },
+    async send(event) {
+      if (closed) return;
+      let frame = '';
+      if (event.id) frame += `id: ${event.id}\n`;
+      if (event.event) frame += `event: ${event.event}\n`;
+      frame += `data: ${JSON.stringify(event.data)}\n\n`;
+      if (res.write(frame)) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          res.destroy(new Error('SSE client did not read for 30 s'));
+          resolve();
+        }, DRAIN_TIMEOUT_MS);
+        res.once('drain', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        res.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The error catalogue: every error a client can see has a stable snake_case code, an HTTP status and a
+ * message that says what to do next. Anything not in here is a bug: it is logged with its cause chain
+ * and answered as a bare 500 `internal_error`, never with its internal message.
+ *
+ * To add an error: add an entry here and a line in docs/errors.md (a test keeps them in step).
+ */
+export const errorCatalogue = {
+  // 400: the request itself is wrong
+  invalid_json: { status: 400, message: 'The request body is not valid JSON.' },
+  invalid_request: { status: 400, message: 'The request does not match the schema; see details.' },
+  unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
+  body_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },
+  invalid_cursor: { status: 400, message: 'The event cursor is unknown; resume from an event id this service sent.' },
+  // 401 / 404: who you are, what exists for you
+  unauthorized: { status: 401, message: 'Send a valid credential in the Authorization header.' },
+  invalid_credentials: { status: 401, message: 'Email or password is wrong.' },
+  invalid_signature: { status: 401, message: 'The webhook signature, id or timestamp is missing or does not verify.' },
+  stale_timestamp: { status: 401, message: 'The webhook timestamp is outside the 5-minute tolerance; check the sender clock.' },
+  not_found: { status: 404, message: 'No such route.' },
+  tenant_not_found: { status: 404, message: 'No such tenant.' },
+  handover_not_found: { status: 404, message: 'No such handover for this tenant.' },
+  queue_not_found: { status: 404, message: 'No such queue for this tenant.' },
+  connector_not_found: { status: 404, message: 'No such connector.' },
+  agent_not_found: { status: 404, message: 'No such agent for this tenant.' },
+  // 409: the state does not allow it
+  handover_ended: { status: 409, message: 'The handover has ended; start a new one.' },
+  handover_not_waiting: { status: 409, message: 'The handover is no longer waiting for an agent.' },
+  handover_not_yours: { status: 409, message: 'Another agent holds this handover.' },
+  handover_not_active: { status: 409, message: 'No agent has joined this handover yet.' },
+  agent_at_capacity: { status: 409, message: 'The agent already holds the maximum number of chats.' },
+  agent_away: { status: 409, message: 'Set your presence to available before accepting chats.' },
+  already_exists: { status: 409, message: 'A resource with this name already exists.' },
+  idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used for a different conversation.' },
+  ambiguous_login: { status: 409, message: 'This email belongs to agents of several tenants; send tenantId.' },
+  queue_closed: { status: 409, message: 'The queue is closed now; see details.nextOpenAt.' },
+  no_agents_available: { status: 409, message: 'No agent is online for this queue.' },
+  queue_full: { status: 409, message: 'Every agent is at capacity and the waiting line is full.' },
+  connector_degraded: { status: 409, message: 'The agent-side system is not answering; offer another channel.' },
+  unknown_connector_type: { status: 400, message: 'No connector of this type; see docs/connectors.' },
+  invalid_connector_config: { status: 400, message: 'The connector configuration does not match its schema; see details.' },
+  // 503: the service cannot serve it now; retry after Retry-After
+  database_unavailable: { status: 503, message: 'The database is not reachable; the service retries by itself.' },
+  database_pool_exhausted: { status: 503, message: 'Every database connection is busy; the request waited its bound for one.' },
+  database_timeout: { status: 503, message: 'A database statement ran past its timeout.' },
+  deadline_exceeded: { status: 503, message: 'The request ran past its deadline.' },
+  shutting_down: { status: 503, message: 'This instance is shutting down; retry on another.' },
+  // 500: a bug
+  internal_error: { status: 500, message: 'Internal error; it has been logged.' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+  /** Seconds the client should wait before retrying (503s). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    options: { message?: string; details?: Record<string, unknown>; cause?: unknown; retryAfterSeconds?: number } = {},
+  ) {
+    super(options.message ?? errorCatalogue[code].message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    this.details = options.details;
+    this.retryAfterSeconds = options.retryAfterSeconds ?? (this.status === 503 ? 1 : undefined);
+  }
+}
+
+/** Turns anything thrown into an Error, in one place, keeping the original as `cause`. */
+export function toError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(typeof thrown === 'string' ? thrown : `non-error thrown: ${safeString(thrown)}`, { cause: thrown });
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,126 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/config.js';
+import { ensureAdminToken } from './config/admin-token.js';
+import type { Db } from './store/db.js';
+import { openDb } from './store/open-db.js';
+import { migrate, pendingMigrations } from './store/migrate.js';
+import { createLocalBus } from './bus/local-bus.js';
+import { createLogger, type Logger } from './telemetry/logger.js';
+import { Connectors } from './connectors/connector-store.js';
+import { connectorDefinitions } from './connectors/registry.js';
+import { createOutboundAgent } from './delivery/http-post.js';
+import { deliverers } from './delivery/deliverers.js';
+import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { startAnswerTimer } from './handover/timers.js';
+import type { Deps } from './handover/deps.js';
+import { createApiKeyAuthenticator } from './tenants/tenants.js';
+import { buildApp } from './http/app.js';
+import { AppError } from './resilience/errors.js';
+
+export interface Service {
+  app: FastifyInstance;
+  deps: Deps;
+  connectors: Connectors;
+  adminToken: string;
+  /** True when this start generated the admin token (print it once). */
+  adminTokenGenerated: boolean;
+  /** Starts the outbox worker and the no-answer timer. */
+  startBackground(): void;
+  /** Stops them, letting deliveries in flight finish within `graceMs`. */
+  stopBackground(graceMs: number): Promise<void>;
+  listen(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: opens the store, applies migrations, wires every part. `db` may be passed in
+ * (tests give each run its own); the service then leaves closing it to the caller.
+ */
+export async function createService(config: Config, options: { db?: Db; log?: Logger; instanceId?: string } = {}): Promise<Service> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const ownsDb = !options.db;
+  const db = options.db ?? (await openDb(config.database, { onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool replaces it') }));
+  await migrate(db, { log: (m: string) => log.info(m) });
+
+  let adminToken = config.adminToken;
+  let adminTokenGenerated = false;
+  if (!adminToken) {
+    const ensured = await ensureAdminToken(config.database.dataDir);
+    adminToken = ensured.token;
+    adminTokenGenerated = ensured.generated;
+  }
+
+  const bus = createLocalBus((err) => log.error({ err }, 'bus handler failed'));
+  const deps: Deps = { db, bus, log, config, now: () => new Date() };
+  const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
+  const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs);
+  const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+
+  const app = await buildApp({
+    deps,
+    connectors,
+    adminToken,
+    authenticateApiKey: createApiKeyAuthenticator(db),
+    async ready() {
+      try {
+        await db.ping();
+        const pending = await pendingMigrations(db);
+        if (pending.length > 0) return { ok: false, code: 'database_unavailable', message: `Migrations not applied yet: ${pending.join(', ')}.` };
+        return { ok: true };
+      } catch (err) {
+        if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
+        return { ok: false, code: 'database_unavailable', message: (err as Error).message };
+      }
+    },
+  });
+
+  let worker: DeliveryWorker | null = null;
+  let timer: { stop(): Promise<void> } | null = null;
+
+  const service: Service = {
+    app,
+    deps,
+    connectors,
+    adminToken,
+    adminTokenGenerated,
+    startBackground() {
+      if (worker) return;
+      worker = startDeliveryWorker({
+        db,
+        bus,
+        log: log.child({ part: 'delivery' }),
+        instanceId,
+        concurrency: config.delivery.concurrency,
+        leaseMs: config.delivery.leaseMs,
+        timeoutMs: config.delivery.timeoutMs,
+        pollIntervalMs: config.delivery.pollIntervalMs,
+        retryBaseMs: config.delivery.retryBaseMs,
+        retryMaxMs: config.delivery.retryMaxMs,
+        deliverers: deliverers(deps, connectors, dispatcher),
+      });
+      timer = startAnswerTimer(deps, config.desk.timerIntervalMs);
+    },
+    async stopBackground(graceMs) {
+      const [w, t] = [worker, timer];
+      worker = null;
+      timer = null;
+      await Promise.all([w?.stop(graceMs), t?.stop()]);
+    },
+    async listen() {
+      const address = await app.listen({ port: config.port, host: config.host });
+      service.startBackground();
+      return address;
+    },
+    async stop() {
+      // Stop taking requests first, then let deliveries finish, then close what they use.
+      await app.close();
+      await service.stopBackground(config.http.shutdownGraceMs);
+      await bus.close();
+      await dispatcher.close();
+      if (ownsDb) await db.close();
+    },
+  };
+  return service;
+}

@@ -1,0 +1,38 @@
+/**
+ * The store port: the only way the rest of the service talks to the database.
+ *
+ * Two adapters implement it with the same SQL and the same migrations:
+ * - `pg-db.ts`: a real PostgreSQL server through a bounded `pg` pool (DATABASE_URL set);
+ * - `pglite-db.ts`: PGlite, PostgreSQL compiled to WASM, in-process (the embedded default).
+ *
+ * Conventions every caller can rely on, whichever adapter runs:
+ * - parameters are `$1, $2, ...`; pass JSON values already stringified and cast them (`$1::jsonb`);
+ * - `int8`/`bigint` columns come back as JS numbers (safe up to 2^53), `jsonb` as parsed values,
+ *   `timestamptz` as `Date`;
+ * - every call is bounded: pool checkout, statement and idle-in-transaction timeouts come from config;
+ *   failures are thrown as `AppError` with a code that names the real cause
+ *   (`database_unavailable`, `database_pool_exhausted`, `database_timeout`), never a raw driver message.
+ */
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+}
+
+export interface Db extends Queryable {
+  /** Which adapter runs: shown on the status page and in `doctor`. */
+  readonly kind: 'postgres' | 'pglite';
+  /**
+   * Runs `fn` in one transaction (READ COMMITTED). Commits when `fn` resolves, rolls back when it throws
+   * and rethrows. Never make a network call inside `fn`.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Cheap liveness probe used by readiness: `select 1` within the statement timeout. */
+  ping(): Promise<void>;
+  /** Pool figures for metrics; PGlite reports one connection. */
+  poolStats(): { total: number; idle: number; waiting: number };
+  close(): Promise<void>;
+}

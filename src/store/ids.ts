@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Typed, prefixed, time-ordered ids: `ho_01jd3...`. 48 bits of milliseconds then 80 random bits, in
+ * Crockford base32 (lower case), so ids sort by creation time and keep B-tree inserts local.
+ */
+export const idPrefixes = {
+  tenant: 'ten',
+  apiKey: 'key',
+  connector: 'con',
+  queue: 'que',
+  agent: 'agt',
+  handover: 'ho',
+  message: 'msg',
+  event: 'evt',
+  session: 'ses',
+} as const;
+
+export type IdKind = keyof typeof idPrefixes;
+
+const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+
+export function newId(kind: IdKind, now = Date.now()): string {
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = alphabet[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  const bytes = randomBytes(10);
+  let random = '';
+  // 80 bits → 16 base32 characters, 5 bits at a time.
+  let acc = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      random += alphabet[(acc >> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return `${idPrefixes[kind]}_${time}${random}`;
+}

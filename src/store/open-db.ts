@@ -1,0 +1,35 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Db } from './db.js';
+import { createPgDb } from './pg-db.js';
+import { createPgliteDb } from './pglite-db.js';
+
+export interface OpenDbOptions {
+  /** PostgreSQL URL; unset or empty selects the embedded PGlite store in `dataDir`. */
+  url?: string;
+  dataDir: string;
+  poolSize: number;
+  poolTimeoutMs: number;
+  statementTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+}
+
+/** Picks the adapter from the configuration. Migrations are the caller's next step. */
+export async function openDb(options: OpenDbOptions, hooks: { onIdleClientError?: (err: Error) => void } = {}): Promise<Db> {
+  if (options.url) {
+    return createPgDb({
+      url: options.url,
+      poolSize: options.poolSize,
+      poolTimeoutMs: options.poolTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs,
+      idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
+      applicationName: 'handover',
+      ...(hooks.onIdleClientError ? { onIdleClientError: hooks.onIdleClientError } : {}),
+    });
+  }
+  // The database files get their own folder: the data directory also holds the admin token.
+  const pgdata = join(options.dataDir, 'pgdata');
+  await mkdir(pgdata, { recursive: true });
+  // PGlite has one connection: the pool checkout bound becomes the bound on waiting for it.
+  return createPgliteDb({ dataDir: pgdata, waitTimeoutMs: options.poolTimeoutMs });
+}

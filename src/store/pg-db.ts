@@ -1,0 +1,264 @@
+import pg from 'pg';
+import { AppError } from '../resilience/errors.js';
+import type { Db, Queryable, QueryResult } from './db.js';
+
+/**
+ * The PostgreSQL adapter of the store port: one bounded `pg.Pool`.
+ *
+ * Every wait is bounded so that a sick database turns into fast, named errors instead of piled-up
+ * requests: pool checkout (`poolTimeoutMs`), server-side statement and idle-in-transaction timeouts,
+ * and a client-side read timeout for a server that stops answering without closing the socket.
+ */
+export interface PgDbOptions {
+  url: string;
+  poolSize: number;
+  /** Longest wait for a free pool client, and for a new connection to be established. */
+  poolTimeoutMs: number;
+  /** Server-side `statement_timeout`; 0 disables it (and the client read timeout with it). */
+  statementTimeoutMs: number;
+  /** Server-side `idle_in_transaction_session_timeout`: frees locks held by a stuck transaction. */
+  idleInTransactionTimeoutMs: number;
+  /** Schema list for `search_path`, e.g. a per-test schema. */
+  searchPath?: string;
+  applicationName?: string;
+  /** Errors of idle pool clients (e.g. the server restarted). The pool drops such clients by itself. */
+  onIdleClientError?: (err: Error) => void;
+}
+
+/** What translatePgError needs to word a pool error; absent, it uses generic wording. */
+export interface PgErrorContext {
+  poolTimeoutMs: number;
+  poolSize: number;
+  waiting: number;
+}
+
+// pg-pool's message when no client became free within connectionTimeoutMillis (not a network issue).
+const poolCheckoutTimeout = 'timeout exceeded when trying to connect';
+// pg's message when query_timeout fires: the server did not answer in time.
+const readTimeout = 'Query read timeout';
+
+const unavailableErrnos = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
+]);
+// 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections;
+// 28xxx: authentication; 3D000: no such database. All mean "no usable connection".
+const unavailableSqlStates = new Set(['57P01', '57P02', '57P03', '53300', '28000', '28P01', '3D000']);
+// 57014: statement timeout (or a cancel); 25P03: idle-in-transaction timeout; 25P04: transaction_timeout (PG 17+).
+const timeoutSqlStates = new Set(['57014', '25P03', '25P04']);
+const unavailableMessages = [
+  'Connection terminated',
+  'Client has encountered a connection error',
+  'Client was closed and is not queryable',
+  'Cannot use a pool after calling end on the pool',
+  'PGlite is closed',
+];
+
+/**
+ * Maps driver errors to the catalogue codes that name the real cause. Everything else (constraint
+ * violations, syntax errors...) comes back unchanged: callers inspect `err.code === '23505'` and
+ * `err.constraint` on the original driver error. Idempotent: an AppError passes through.
+ */
+export function translatePgError(err: unknown, context?: PgErrorContext): unknown {
+  if (!(err instanceof Error) || err instanceof AppError) return err;
+  const code = errorCode(err);
+  if (err.message === poolCheckoutTimeout && code === undefined) {
+    const message = context
+      ? `waited ${context.poolTimeoutMs} ms for a free database connection; pool size ${context.poolSize}, ${context.waiting} waiting`
+      : 'waited too long for a free database connection';
+    return new AppError('database_pool_exhausted', { message, cause: err });
+  }
+  if (err.message === readTimeout) {
+    return new AppError('database_timeout', {
+      message: 'The database did not answer within the statement timeout plus grace; the connection was dropped.',
+      cause: err,
+    });
+  }
+  if (code !== undefined && timeoutSqlStates.has(code)) {
+    return new AppError('database_timeout', { message: `A database statement ran past its timeout: ${err.message}`, cause: err });
+  }
+  const unavailable =
+    (code !== undefined && (unavailableErrnos.has(code) || unavailableSqlStates.has(code) || code.startsWith('08'))) ||
+    unavailableMessages.some((m) => err.message.startsWith(m));
+  if (unavailable) {
+    return new AppError('database_unavailable', { message: `The database is not reachable: ${describe(err)}`, cause: err });
+  }
+  return err;
+}
+
+function errorCode(err: Error): string | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+// Node's happy-eyeballs connect fails with an AggregateError whose message is empty: use its parts.
+function describe(err: Error): string {
+  if (err.message) return err.message;
+  if (err instanceof AggregateError && err.errors.length > 0) {
+    return err.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))).join('; ');
+  }
+  return errorCode(err) ?? err.name;
+}
+
+/** Connection-level failures after which a checked-out client must be discarded, not reused. */
+function isBroken(err: unknown): boolean {
+  // tx.query has already translated its errors: look at the driver error underneath.
+  const raw = err instanceof AppError ? err.cause : err;
+  if (!(raw instanceof Error)) return false;
+  if (raw.message === readTimeout) return true;
+  const translated = translatePgError(raw);
+  return translated instanceof AppError && translated.code === 'database_unavailable';
+}
+
+/** int8 (count(*), bigserial) and numeric (sum(bigint)) as JS numbers; exact up to 2^53. */
+function numberTypes(): pg.CustomTypesConfig {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(20, 'text', Number);
+  types.setTypeParser(1700, 'text', Number);
+  return types;
+}
+
+// libpq `options` syntax: backslash escapes spaces and backslashes inside a value.
+function optionValue(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/ /g, '\\ ');
+}
+
+/**
+ * pg lets an `options` parameter in the URL replace the `options` config entirely, so the search
+ * path goes into the URL, after whatever options the URL already carries.
+ */
+export function withSearchPath(url: string, searchPath: string | undefined): string {
+  if (!searchPath) return url;
+  const parsed = new URL(url);
+  const existing = parsed.searchParams.get('options');
+  const option = `-c search_path=${optionValue(searchPath)}`;
+  parsed.searchParams.set('options', existing ? `${existing} ${option}` : option);
+  return parsed.href;
+}
+
+function toResult<T>(res: pg.QueryResult | pg.QueryResult[]): QueryResult<T> {
+  // A parameterless query uses the simple protocol and may hold several statements: pg then returns
+  // one result per statement. Keep the last, as PGlite's adapter does.
+  const last = Array.isArray(res) ? res[res.length - 1] : res;
+  return { rows: (last?.rows ?? []) as T[], rowCount: last?.rowCount ?? 0 };
+}
+
+export function createPgDb(options: PgDbOptions): Db {
+  const statementTimeout = options.statementTimeoutMs;
+  const pool = new pg.Pool({
+    connectionString: withSearchPath(options.url, options.searchPath),
+    max: options.poolSize,
+    connectionTimeoutMillis: options.poolTimeoutMs,
+    statement_timeout: statementTimeout > 0 ? statementTimeout : undefined,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs > 0 ? options.idleInTransactionTimeoutMs : undefined,
+    // statement_timeout only works while the server is alive; this bounds a silent network or host.
+    // Twice the statement timeout (at least +1 s) so the server's own, clearer error normally wins.
+    query_timeout: statementTimeout > 0 ? statementTimeout + Math.max(1000, statementTimeout) : undefined,
+    application_name: options.applicationName,
+    types: numberTypes(),
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
+  // Without a listener, an idle client's error (server restart, network drop) crashes the process.
+  pool.on('error', (err) => options.onIdleClientError?.(err));
+
+  const translate = (err: unknown): unknown =>
+    translatePgError(err, { poolTimeoutMs: options.poolTimeoutMs, poolSize: options.poolSize, waiting: pool.waitingCount });
+
+  let closing: Promise<void> | undefined;
+
+  const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+    try {
+      return toResult<T>(await pool.query(sql, params as unknown[] | undefined));
+    } catch (err) {
+      throw translate(err);
+    }
+  };
+
+  return {
+    kind: 'postgres',
+    query,
+
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw translate(err);
+      }
+      // pg-pool removes its error listener while a client is checked out: an error arriving between
+      // our queries (e.g. the idle-in-transaction timeout killed the session) would otherwise crash.
+      let connectionError: Error | undefined;
+      const onError = (err: Error): void => {
+        // The first error names the cause (25P03 idle timeout); "Connection terminated" follows it.
+        connectionError ??= err;
+      };
+      client.on('error', onError);
+      let open = true;
+      const tx: Queryable = {
+        async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+          if (!open) throw new Error('This transaction has ended: use its tx only inside the transaction callback.');
+          if (connectionError) throw translate(connectionError);
+          try {
+            return toResult<R>(await client.query(sql, params as unknown[] | undefined));
+          } catch (err) {
+            // The session error (e.g. 25P03) says more than "client is not queryable".
+            throw translate(connectionError ?? err);
+          }
+        },
+      };
+      let discard: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        const result = await fn(tx);
+        const commit = await client.query('COMMIT');
+        // Postgres answers COMMIT of a transaction that hit an error with ROLLBACK, without an error.
+        if (commit.command === 'ROLLBACK') {
+          throw new Error('COMMIT rolled back: a statement in this transaction failed and the error was caught; use a savepoint to continue after an error.');
+        }
+        return result;
+      } catch (err) {
+        // A session the server ended (connectionError) has nothing left to roll back.
+        discard = connectionError ?? (await rollback(client, err));
+        throw translate(connectionError ?? err);
+      } finally {
+        open = false;
+        client.removeListener('error', onError);
+        // A client with an error is destroyed by the pool instead of being handed to the next caller.
+        client.release(discard);
+      }
+    },
+
+    async ping(): Promise<void> {
+      await query('select 1');
+    },
+
+    poolStats() {
+      return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
+    },
+
+    close(): Promise<void> {
+      closing ??= pool.end();
+      return closing;
+    },
+  };
+}
+
+/** Rolls back; returns an error when the client must be discarded rather than reused. */
+async function rollback(client: pg.PoolClient, cause: unknown): Promise<Error | undefined> {
+  // A dead or unanswering connection cannot roll back; closing it makes the server roll back.
+  if (isBroken(cause)) return cause instanceof Error ? cause : new Error('broken connection');
+  try {
+    await client.query('ROLLBACK');
+    return undefined;
+  } catch (err) {
+    return err instanceof Error ? err : new Error('ROLLBACK failed');
+  }
+}

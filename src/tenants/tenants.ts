@@ -1,0 +1,112 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Queryable } from '../store/db.js';
+import { newId } from '../store/ids.js';
+import { newWebhookSecret } from '../delivery/standard-webhooks.js';
+import { AppError } from '../resilience/errors.js';
+import type { Deps } from '../handover/deps.js';
+
+/** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
+export const API_KEY_PREFIX = 'handover_sk_';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  webhookUrl: string | null;
+  createdAt: Date;
+}
+
+export function digest(secret: string): string {
+  return createHash('sha256').update(secret).digest('hex');
+}
+
+export function newApiKey(): string {
+  return API_KEY_PREFIX + randomBytes(32).toString('base64url');
+}
+
+export async function createTenant(deps: Deps, input: { name: string; webhookUrl?: string | undefined }) {
+  const id = newId('tenant');
+  const webhookSecret = newWebhookSecret();
+  const apiKey = newApiKey();
+  await deps.db.transaction(async (q) => {
+    await q.query('insert into tenants (id, name, webhook_url, webhook_secret) values ($1, $2, $3, $4)', [id, input.name, input.webhookUrl ?? null, webhookSecret]);
+    await q.query('insert into tenant_event_positions (tenant_id) values ($1)', [id]);
+    await insertApiKey(q, id, apiKey);
+  });
+  return { id, name: input.name, webhookUrl: input.webhookUrl ?? null, apiKey, webhookSecret };
+}
+
+async function insertApiKey(q: Queryable, tenantId: string, apiKey: string): Promise<string> {
+  const id = newId('apiKey');
+  await q.query('insert into api_keys (id, tenant_id, key_hash, key_hint) values ($1, $2, $3, $4)', [id, tenantId, digest(apiKey), apiKey.slice(-4)]);
+  return id;
+}
+
+export async function createApiKey(deps: Deps, tenantId: string) {
+  await requireTenant(deps.db, tenantId);
+  const apiKey = newApiKey();
+  const id = await insertApiKey(deps.db, tenantId, apiKey);
+  return { id, apiKey };
+}
+
+export async function updateTenant(deps: Deps, tenantId: string, input: { name?: string | undefined; webhookUrl?: string | null | undefined }) {
+  const { rows } = await deps.db.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
+    `update tenants set name = coalesce($2, name), webhook_url = case when $3::boolean then $4 else webhook_url end
+     where id = $1 returning id, name, webhook_url, created_at`,
+    [tenantId, input.name ?? null, input.webhookUrl !== undefined, input.webhookUrl ?? null],
+  );
+  const row = rows[0];
+  if (!row) throw new AppError('tenant_not_found');
+  return { id: row.id, name: row.name, webhookUrl: row.webhook_url, createdAt: row.created_at };
+}
+
+export async function requireTenant(q: Queryable, tenantId: string): Promise<Tenant> {
+  const { rows } = await q.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
+    'select id, name, webhook_url, created_at from tenants where id = $1',
+    [tenantId],
+  );
+  const row = rows[0];
+  if (!row) throw new AppError('tenant_not_found');
+  return { id: row.id, name: row.name, webhookUrl: row.webhook_url, createdAt: row.created_at };
+}
+
+export async function listTenants(q: Queryable): Promise<Tenant[]> {
+  const { rows } = await q.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
+    'select id, name, webhook_url, created_at from tenants order by created_at',
+  );
+  return rows.map((row) => ({ id: row.id, name: row.name, webhookUrl: row.webhook_url, createdAt: row.created_at }));
+}
+
+/**
+ * Resolves a bot API key to its tenant. Lookups are cached briefly so the hot path does not query the
+ * database on every request; a revoked key therefore stops working within `ttlMs`.
+ */
+export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }) {
+  const cache = new Map<string, { tenantId: string | null; expires: number }>();
+  return async function authenticate(apiKey: string): Promise<string> {
+    if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
+    const hash = digest(apiKey);
+    const hit = cache.get(hash);
+    const now = Date.now();
+    if (hit && hit.expires > now) {
+      if (!hit.tenantId) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
+      return hit.tenantId;
+    }
+    const { rows } = await q.query<{ tenant_id: string; revoked: boolean }>(
+      `update api_keys set last_used_at = now() where key_hash = $1 returning tenant_id, revoked_at is not null as revoked`,
+      [hash],
+    );
+    const row = rows[0];
+    const tenantId = row && !row.revoked ? row.tenant_id : null;
+    if (cache.size >= options.maxEntries) cache.clear();
+    cache.set(hash, { tenantId, expires: now + options.ttlMs });
+    if (!tenantId) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
+    return tenantId;
+  };
+}
+
+/** Constant-time comparison of two secrets of any length. */
+export function secretsEqual(given: string, expected: string): boolean {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+}

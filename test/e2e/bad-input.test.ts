@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
+
+/** Every input a client can send gets a 4xx with a stable code, never a 500. */
+describe('bad input is answered with a clear 4xx and a stable code', () => {
+  let t: TestService;
+  let desk: DeskSetup;
+  let other: DeskSetup;
+  let handoverId: string;
+  let otherHandoverId: string;
+
+  beforeAll(async () => {
+    t = await startTestService('pglite', { 'http.bodyLimitBytes': 4096 });
+    desk = await setUpDesk(t);
+    other = await setUpDesk(t);
+    const mine = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    handoverId = mine.body.id;
+    const theirs = await t.api('POST', '/v1/handovers', { token: other.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    otherHandoverId = theirs.body.id;
+  });
+  afterAll(async () => t?.close());
+
+  const cases: Array<[string, () => Promise<{ status: number; body: any }>, number, string]> = [
+    ['malformed JSON', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId": ' }), 400, 'invalid_json'],
+    ['wrong type', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 42, queue: 'support', user: { id: 'u' } } }), 400, 'invalid_request'],
+    ['missing field', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { queue: 'support', user: { id: 'u' } } }), 400, 'invalid_request'],
+    ['unknown field', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'x', queue: 'support', user: { id: 'u' }, colour: 'red' } }), 400, 'invalid_request'],
+    ['prototype key', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId":"x","queue":"support","user":{"id":"u"},"metadata":{"__proto__":{"admin":true}}}' }), 400, 'invalid_request'],
+    ['oversized body', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'x'.repeat(10_000) } }), 413, 'body_too_large'],
+    ['wrong content type', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: 'hello', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type'],
+    ['no API key', () => t.api('GET', `/v1/handovers/${handoverId}`), 401, 'unauthorized'],
+    ['invalid API key', () => t.api('GET', `/v1/handovers/${handoverId}`, { token: 'handover_sk_nope' }), 401, 'unauthorized'],
+    ['admin token as API key', () => t.api('GET', `/v1/handovers/${handoverId}`, { token: t.adminToken }), 401, 'unauthorized'],
+    ['API key as admin token', () => t.api('GET', '/v1/admin/tenants', { token: desk.apiKey }), 401, 'unauthorized'],
+    ['unknown handover', () => t.api('GET', '/v1/handovers/ho_doesnotexist', { token: desk.apiKey }), 404, 'handover_not_found'],
+    ["another tenant's handover", () => t.api('GET', `/v1/handovers/${otherHandoverId}`, { token: desk.apiKey }), 404, 'handover_not_found'],
+    ["message to another tenant's handover", () => t.api('POST', `/v1/handovers/${otherHandoverId}/messages`, { token: desk.apiKey, body: { text: 'hi' } }), 404, 'handover_not_found'],
+    ["desk agent accepting another tenant's handover", () => t.api('POST', `/v1/desk/handovers/${otherHandoverId}/accept`, { token: desk.agentToken }), 404, 'handover_not_found'],
+    ['unknown queue', () => t.api('GET', '/v1/availability?queue=nope', { token: desk.apiKey }), 404, 'queue_not_found'],
+    ['missing query parameter', () => t.api('GET', '/v1/availability', { token: desk.apiKey }), 400, 'invalid_request'],
+    ['unknown event cursor', () => t.api('GET', `/v1/handovers/${handoverId}/events?after=evt_nope`, { token: desk.apiKey }), 400, 'invalid_cursor'],
+    ['unknown route', () => t.api('GET', '/v1/nothing-here', { token: desk.apiKey }), 404, 'not_found'],
+    ['wrong password', () => t.api('POST', '/v1/desk/login', { body: { email: 'nobody@example.com', password: 'wrong' } }), 401, 'invalid_credentials'],
+    ['unknown connector inbound', () => t.api('POST', '/v1/connectors/con_nope/events', { body: { type: 'agent.joined' } }), 404, 'connector_not_found'],
+    ['unknown connector type', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'fax', name: 'f', config: {} }), 400, 'unknown_connector_type'],
+    ['bad connector config', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'w', config: { url: 'ftp://x' } }), 400, 'invalid_connector_config'],
+    ['bad opening hours', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'q2', timeZone: 'Mars/Olympus', openingHours: { mon: [{ from: '9', to: '17:00' }] } }), 400, 'invalid_request'],
+    ['duplicate queue name', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'support' }), 409, 'already_exists'],
+    ['unknown tenant', () => t.admin('POST', '/v1/admin/tenants/ten_nope/queues', { name: 'x' }), 404, 'tenant_not_found'],
+  ];
+
+  it.each(cases)('%s', async (_name, send, status, code) => {
+    const res = await send();
+    expect(res.status).toBe(status);
+    expect(res.body.error.code).toBe(code);
+    expect(typeof res.body.error.message).toBe('string');
+  });
+
+  it('does not reveal whether another tenant’s handover exists', async () => {
+    const unknown = await t.api('GET', '/v1/handovers/ho_doesnotexist', { token: desk.apiKey });
+    const foreign = await t.api('GET', `/v1/handovers/${otherHandoverId}`, { token: desk.apiKey });
+    expect(foreign.body).toEqual(unknown.body);
+  });
+
+  it('keeps what it accepted when a later request is bad', async () => {
+    const ok = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { id: 'keep-me', text: 'kept' } });
+    expect(ok.status).toBe(202);
+    await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":' });
+    const { rows } = await t.db.query<{ text: string }>('select text from messages where handover_id = $1', [handoverId]);
+    expect(rows.map((r) => r.text)).toEqual(['kept']);
+  });
+
+  it('serves the OpenAPI document and the docs page', async () => {
+    const spec = await t.api('GET', '/openapi.json');
+    expect(spec.status).toBe(200);
+    expect(Object.keys(spec.body.paths)).toEqual(expect.arrayContaining(['/v1/handovers', '/v1/availability', '/v1/events', '/v1/connectors/{connectorId}/events', '/v1/desk/login']));
+    const docs = await fetch(`${t.url}/docs/`);
+    expect(docs.status).toBe(200);
+    expect(await docs.text()).toContain('swagger');
+  });
+});

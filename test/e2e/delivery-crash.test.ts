@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { createTestDb } from '../support/test-db.js';
+import { ADMIN_TOKEN, startTestService, type DbKind, type TestService } from '../support/test-service.js';
+
+const SECRET = 'whsec_' + Buffer.from('crash-test-secret-0123456789abcdef').toString('base64');
+
+/** What the helpdesk saw of one handover's user messages: every text, in order of first arrival. */
+function deliveredTexts(helpdesk: GenericHelpdesk, handoverId: string): string[] {
+  const seen = new Set<string>();
+  const texts: string[] = [];
+  for (const body of helpdesk.eventsFor(handoverId, 'message.created')) {
+    const message = (body.data as { message: { id: string; text: string } }).message;
+    if (seen.has(message.id)) continue;
+    seen.add(message.id);
+    texts.push(message.text);
+  }
+  return texts;
+}
+
+/** Duplicates are allowed (at-least-once) only as exact repeats the receiver can drop by id. */
+function expectOnlyExactRepeats(helpdesk: GenericHelpdesk, handoverId: string): void {
+  const byEventId = new Map<string, string>();
+  for (const body of helpdesk.eventsFor(handoverId)) {
+    const text = JSON.stringify(body);
+    const previous = byEventId.get(body.id as string);
+    if (previous) expect(text).toBe(previous);
+    byEventId.set(body.id as string, text);
+  }
+}
+
+async function setUpConnectorQueue(api: TestService['api'], helpdesk: GenericHelpdesk) {
+  const admin = (method: string, path: string, body?: unknown) => api(method, path, { token: ADMIN_TOKEN, body });
+  const tenant = await admin('POST', '/v1/admin/tenants', { name: 'Crashco' });
+  const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+  helpdesk.inboundUrl = connector.body.inboundUrl;
+  await admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'q', connectorId: connector.body.id });
+  const handover = await api('POST', '/v1/handovers', { token: tenant.body.apiKey, body: { conversationId: 'crash', queue: 'q', user: { id: 'u' } } });
+  expect(handover.status).toBe(201);
+  return { apiKey: tenant.body.apiKey as string, handoverId: handover.body.id as string };
+}
+
+async function postMessages(api: TestService['api'], apiKey: string, handoverId: string, from: number, to: number) {
+  for (let i = from; i < to; i++) {
+    const res = await api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: `m-${i}`, text: `message ${i}` } });
+    expect(res.status).toBe(202);
+  }
+}
+
+describe.each<DbKind>(['pglite', 'pg'])('delivery survives a worker stopped mid-flight (%s)', (kind) => {
+  let t: TestService | undefined;
+  let helpdesk: GenericHelpdesk | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await helpdesk?.close();
+  });
+
+  it('loses nothing accepted and keeps the order when the worker is killed and restarted', async () => {
+    t = await startTestService(kind);
+    helpdesk = await startGenericHelpdesk(SECRET);
+    // A slow helpdesk, so the stop lands while deliveries are in flight.
+    helpdesk.respond = () => ({ status: 200, delayMs: 25 });
+    const { apiKey, handoverId } = await setUpConnectorQueue(t.api, helpdesk);
+    await postMessages(t.api, apiKey, handoverId, 0, 60);
+    await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 10, 20_000, 'the first deliveries');
+
+    // No grace: the call in flight is aborted mid-request, as when a process dies.
+    await t.service.stopBackground(0);
+    const deliveredAtStop = deliveredTexts(helpdesk, handoverId).length;
+    expect(deliveredAtStop).toBeLessThan(60);
+    // Accepted while no worker runs: stored, delivered later.
+    await postMessages(t.api, apiKey, handoverId, 60, 80);
+    t.service.startBackground();
+
+    await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 80, 30_000, 'all 80 messages');
+    expect(deliveredTexts(helpdesk, handoverId)).toEqual(Array.from({ length: 80 }, (_, i) => `message ${i}`));
+    expectOnlyExactRepeats(helpdesk, handoverId);
+  });
+});
+
+describe('delivery survives the process being killed (pg, kill -9)', () => {
+  let child: ChildProcess | undefined;
+  let t: TestService | undefined;
+  let helpdesk: GenericHelpdesk | undefined;
+  let db: Awaited<ReturnType<typeof createTestDb>> | undefined;
+  afterEach(async () => {
+    child?.kill('SIGKILL');
+    await t?.close();
+    await helpdesk?.close();
+    await db?.dropAndClose();
+  });
+
+  it('another instance takes over the dead one’s lanes when their lease ends, in order, losing nothing', async () => {
+    db = await createTestDb('pg');
+    helpdesk = await startGenericHelpdesk(SECRET);
+    helpdesk.respond = () => ({ status: 200, delayMs: 25 });
+    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN,
+        PORT: '0',
+        HANDOVER_LOG_LEVEL: 'info',
+        HANDOVER_DELIVERY_LEASE_MS: '2000',
+        HANDOVER_DELIVERY_POLL_MS: '50',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const address = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('child did not start in 30 s')), 30_000);
+      let out = '';
+      child!.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const match = /"address":"(http:\/\/[^"]+)"/.exec(out);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      child!.on('exit', (code) => reject(new Error(`child exited with ${code}: ${out}`)));
+    });
+    const api: TestService['api'] = async (method, path, opts = {}) => {
+      const res = await fetch(`${address}${path}`, {
+        method,
+        headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: opts.body !== undefined ? JSON.stringify(opts.body) : null,
+      });
+      return { status: res.status, body: (await res.json()) as any, headers: res.headers };
+    };
+    const { apiKey, handoverId } = await setUpConnectorQueue(api, helpdesk);
+    await postMessages(api, apiKey, handoverId, 0, 60);
+    await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 10, 20_000, 'the first deliveries');
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child!.once('exit', resolve));
+    const deliveredAtKill = deliveredTexts(helpdesk, handoverId).length;
+    expect(deliveredAtKill).toBeLessThan(60);
+
+    // A second instance on the same database; it also accepts more work.
+    t = await startTestService('pg', {}, { db });
+    await postMessages(t.api, apiKey, handoverId, 60, 80);
+    await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 80, 30_000, 'all 80 messages after takeover');
+    expect(deliveredTexts(helpdesk, handoverId)).toEqual(Array.from({ length: 80 }, (_, i) => `message ${i}`));
+    expectOnlyExactRepeats(helpdesk, handoverId);
+  });
+});

@@ -1,0 +1,117 @@
+import { loadConfig } from '../../src/config/config.js';
+import { createService, type Service } from '../../src/service.js';
+import { createTestDb, type TestDb } from './test-db.js';
+
+export type { DbKind } from './test-db.js';
+import type { DbKind } from './test-db.js';
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export interface TestService {
+  service: Service;
+  db: TestDb;
+  url: string;
+  adminToken: string;
+  /** JSON over real HTTP. `token` goes into Authorization: Bearer. */
+  api<T = any>(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
+  admin<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>>;
+  close(): Promise<void>;
+}
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+/** Fast retries and polls so failure paths finish in test time; everything else as in production. */
+export const testSettings: Record<string, unknown> = {
+  port: 0,
+  host: '127.0.0.1',
+  adminToken: ADMIN_TOKEN,
+  logLevel: 'silent',
+  'delivery.retryBaseMs': 20,
+  'delivery.retryMaxMs': 200,
+  'delivery.pollIntervalMs': 50,
+  'delivery.timeoutMs': 2000,
+  'desk.timerIntervalMs': 100,
+  'http.shutdownGraceMs': 2000,
+};
+
+export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb } = {}): Promise<TestService> {
+  const db = options.db ?? (await createTestDb(kind));
+  const config = loadConfig({}, { ...testSettings, ...overrides });
+  const service = await createService(config, { db });
+  const address = await service.listen();
+  // The port is known only now; inbound URLs must point at it.
+  service.deps.config.publicUrl = address;
+  const api: TestService['api'] = async (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+    let body: string | undefined;
+    if (opts.rawBody !== undefined) body = opts.rawBody;
+    else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    const res = await fetch(`${address}${path}`, { method, headers, body: body ?? null, signal: AbortSignal.timeout(15_000) });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON (docs page): keep the text
+    }
+    return { status: res.status, body: parsed as any, headers: res.headers };
+  };
+  return {
+    service,
+    db,
+    url: address,
+    adminToken: ADMIN_TOKEN,
+    api,
+    admin: (method, path, body) => api(method, path, { token: ADMIN_TOKEN, body }),
+    async close() {
+      await service.stop();
+      if (!options.db) await db.dropAndClose();
+    },
+  };
+}
+
+export interface DeskSetup {
+  tenantId: string;
+  apiKey: string;
+  webhookSecret: string;
+  queue: string;
+  agentToken: string;
+  agentId: string;
+}
+
+/** A tenant with one desk queue and one signed-in, available agent. */
+export async function setUpDesk(
+  t: TestService,
+  options: { webhookUrl?: string; queue?: Record<string, unknown>; agent?: Record<string, unknown>; available?: boolean } = {},
+): Promise<DeskSetup> {
+  const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme', ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}) });
+  if (tenant.status !== 201) throw new Error(`tenant: ${JSON.stringify(tenant.body)}`);
+  const queue = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'support', ...options.queue });
+  if (queue.status !== 201) throw new Error(`queue: ${JSON.stringify(queue.body)}`);
+  const email = `agent-${Math.random().toString(36).slice(2)}@example.com`;
+  const agent = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, { email, name: 'Ada Agent', password: 'correct horse battery', ...options.agent });
+  if (agent.status !== 201) throw new Error(`agent: ${JSON.stringify(agent.body)}`);
+  const session = await t.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } });
+  if (session.status !== 200) throw new Error(`login: ${JSON.stringify(session.body)}`);
+  if (options.available !== false) {
+    const presence = await t.api('PUT', '/v1/desk/presence', { token: session.body.token, body: { presence: 'available' } });
+    if (presence.status !== 200) throw new Error(`presence: ${JSON.stringify(presence.body)}`);
+  }
+  return { tenantId: tenant.body.id, apiKey: tenant.body.apiKey, webhookSecret: tenant.body.webhookSecret, queue: 'support', agentToken: session.body.token, agentId: agent.body.id };
+}
+
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
