@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+describe('config', () => {
+  it('starts with nothing set: embedded store, local address, bounded waits', () => {
+    const config = loadConfig({});
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.dataDir).toBe('./.handover');
+    expect(config.port).toBe(8080);
+    expect(config.publicUrl).toBe('http://localhost:8080');
+    expect(config.http.keepAliveTimeoutMs).toBeGreaterThan(60_000);
+    expect(config.database.poolTimeoutMs).toBeGreaterThan(0);
+    expect(config.delivery.timeoutMs).toBeGreaterThan(0);
+  });
+
+  it('lists every invalid setting at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', HANDOVER_LOG_LEVEL: 'loud', HANDOVER_DB_POOL_SIZE: '0', HANDOVER_PUBLIC_URL: 'not a url' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems).toHaveLength(4);
+    expect(problems.join('\n')).toMatch(/PORT.*whole number/);
+    expect(problems.join('\n')).toMatch(/HANDOVER_LOG_LEVEL.*one of/);
+    expect(problems.join('\n')).toMatch(/HANDOVER_DB_POOL_SIZE.*1\.\.500/);
+    expect(problems.join('\n')).toMatch(/HANDOVER_PUBLIC_URL.*not a URL/);
+  });
+
+  it('requires an admin token when instances share a database', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://localhost/handover' })).toThrow(/HANDOVER_ADMIN_TOKEN/);
+    expect(loadConfig({ DATABASE_URL: 'postgres://localhost/handover', HANDOVER_ADMIN_TOKEN: 'x'.repeat(32) }).database.url).toBe('postgres://localhost/handover');
+  });
+
+  it('treats an empty DATABASE_URL as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '' }).database.url).toBeUndefined();
+  });
+});
