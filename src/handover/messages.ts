@@ -7,12 +7,23 @@ import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover, nextSeq } from './handover-lock.js';
 import { markAgentJoined } from './lifecycle.js';
-import type { AgentInfo, Attachment, Handover } from './model.js';
+import type { AgentInfo, Attachment, Handover, Message } from './model.js';
 
 export interface PostMessageResult {
   id: string;
   /** true when this client id was already stored: nothing new was written. */
   duplicate: boolean;
+}
+
+async function insertMessage(
+  uow: UnitOfWork,
+  m: { id: string; tenantId: string; handoverId: string; seq: number; direction: Message['direction']; clientId: string | undefined; sender: Message['sender']; text: string; attachments: Attachment[]; at: Date },
+): Promise<void> {
+  await uow.q.query(
+    `insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
+     values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9::jsonb, $10)`,
+    [m.id, m.tenantId, m.handoverId, m.seq, m.direction, m.clientId ?? null, JSON.stringify(m.sender), m.text, JSON.stringify(m.attachments), m.at],
+  );
 }
 
 async function findByClientId(uow: UnitOfWork, handoverId: string, direction: 'to_agent' | 'to_user', clientId: string | undefined) {
@@ -36,11 +47,7 @@ export async function postUserMessage(
     const seq = await nextSeq(uow.q, handover.id);
     const id = newId('message', now.getTime());
     const attachments = input.attachments ?? [];
-    await uow.q.query(
-      `insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
-       values ($1, $2, $3, $4, 'to_agent', $5, $6::jsonb, $7, $8::jsonb, $9)`,
-      [id, input.tenantId, handover.id, seq, input.clientId ?? null, JSON.stringify({ type: 'user', id: handover.user.id, name: handover.user.name }), input.text, JSON.stringify(attachments), now],
-    );
+    await insertMessage(uow, { id, tenantId: input.tenantId, handoverId: handover.id, seq, direction: 'to_agent', clientId: input.clientId, sender: { type: 'user', id: handover.user.id, name: handover.user.name }, text: input.text, attachments, at: now });
     if (handover.connectorId) {
       const work: AgentSideWork = {
         kind: 'message.created',
@@ -90,11 +97,7 @@ export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: Age
   const seq = await nextSeq(uow.q, handover.id);
   const id = newId('message', now.getTime());
   const attachments = input.attachments ?? [];
-  await uow.q.query(
-    `insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
-     values ($1, $2, $3, $4, 'to_user', $5, $6::jsonb, $7, $8::jsonb, $9)`,
-    [id, input.tenantId, handover.id, seq, input.clientId ?? null, JSON.stringify({ type: 'agent', id: input.agent.id, name: input.agent.name }), input.text, JSON.stringify(attachments), now],
-  );
+  await insertMessage(uow, { id, tenantId: input.tenantId, handoverId: handover.id, seq, direction: 'to_user', clientId: input.clientId, sender: { type: 'agent', id: input.agent.id, name: input.agent.name }, text: input.text, attachments, at: now });
   await emitBotEvents(
     uow,
     deps.bus,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { messageTexts, numbered } from '../support/receivers.js';
 import { createTestDb } from '../support/test-db.js';
 import { ADMIN_TOKEN, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
@@ -8,15 +9,7 @@ const SECRET = 'whsec_' + Buffer.from('crash-test-secret-0123456789abcdef').toSt
 
 /** What the helpdesk saw of one handover's user messages: every text, in order of first arrival. */
 function deliveredTexts(helpdesk: GenericHelpdesk, handoverId: string): string[] {
-  const seen = new Set<string>();
-  const texts: string[] = [];
-  for (const body of helpdesk.eventsFor(handoverId, 'message.created')) {
-    const message = (body.data as { message: { id: string; text: string } }).message;
-    if (seen.has(message.id)) continue;
-    seen.add(message.id);
-    texts.push(message.text);
-  }
-  return texts;
+  return messageTexts(helpdesk.eventsFor(handoverId));
 }
 
 /** Duplicates are allowed (at-least-once) only as exact repeats the receiver can drop by id. */
@@ -74,7 +67,7 @@ describe.each<DbKind>(['pglite', 'pg'])('delivery survives a worker stopped mid-
     t.service.startBackground();
 
     await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 80, 30_000, 'all 80 messages');
-    expect(deliveredTexts(helpdesk, handoverId)).toEqual(Array.from({ length: 80 }, (_, i) => `message ${i}`));
+    expect(deliveredTexts(helpdesk, handoverId)).toEqual(numbered('message', 80));
     expectOnlyExactRepeats(helpdesk, handoverId);
   });
 });
@@ -140,7 +133,7 @@ describe('delivery survives the process being killed (pg, kill -9)', () => {
     t = await startTestService('pg', {}, { db });
     await postMessages(t.api, apiKey, handoverId, 60, 80);
     await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 80, 30_000, 'all 80 messages after takeover');
-    expect(deliveredTexts(helpdesk, handoverId)).toEqual(Array.from({ length: 80 }, (_, i) => `message ${i}`));
+    expect(deliveredTexts(helpdesk, handoverId)).toEqual(numbered('message', 80));
     expectOnlyExactRepeats(helpdesk, handoverId);
   });
 });

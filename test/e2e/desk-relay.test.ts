@@ -1,15 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { openSseClient } from '../support/sse-client.js';
+import { firstArrivals as deduped, messageTexts, numbered } from '../support/receivers.js';
 import { setUpDesk, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
 const MESSAGES = 200;
 
-/** First arrival of each event id, in arrival order: what a receiver that drops duplicates sees. */
-function deduped(bodies: Array<Record<string, unknown>>) {
-  const seen = new Set<unknown>();
-  return bodies.filter((b) => (seen.has(b.id) ? false : (seen.add(b.id), true)));
-}
 
 describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ built-in desk, end to end over HTTP (%s)', (kind) => {
   let t: TestService | undefined;
@@ -74,13 +70,10 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ built-in desk, end to end over 
 
     const seen = await t.api('GET', `/v1/desk/handovers/${handoverId}/messages`, { token: desk.agentToken });
     const toAgent = seen.body.messages.filter((m: { direction: string }) => m.direction === 'to_agent').map((m: { text: string }) => m.text);
-    expect(toAgent).toEqual(Array.from({ length: MESSAGES }, (_, i) => `user ${i}`));
+    expect(toAgent).toEqual(numbered('user', MESSAGES));
 
     await bot.waitFor((r) => r.filter((w) => w.body.type === 'message.created').length >= MESSAGES, 30_000, 'agent messages at the bot');
-    const agentTexts = deduped(bot.received.map((r) => r.body))
-      .filter((b) => b.type === 'message.created')
-      .map((b) => (b.data as { message: { text: string } }).message.text);
-    expect(agentTexts).toEqual(Array.from({ length: MESSAGES }, (_, i) => `agent ${i}`));
+    expect(messageTexts(bot.received.map((r) => r.body))).toEqual(numbered('agent', MESSAGES));
 
     const ended = await t.api('POST', `/v1/desk/handovers/${handoverId}/end`, { token: desk.agentToken, body: {} });
     expect(ended.body).toMatchObject({ state: 'ended', endReason: 'agent_ended' });

@@ -1,15 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
+import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
 import { eventually, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
 const MESSAGES = 200;
 const HELPDESK_SECRET = 'whsec_' + Buffer.from('helpdesk-shared-secret-of-32-bytes!!').toString('base64');
 
-function firstArrivals(bodies: Array<Record<string, unknown>>) {
-  const seen = new Set<unknown>();
-  return bodies.filter((b) => (seen.has(b.id) ? false : (seen.add(b.id), true)));
-}
 
 export async function setUpWebhookTenant(t: TestService, botUrl: string, helpdesk: GenericHelpdesk, queue: Record<string, unknown> = {}) {
   const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Globex', webhookUrl: botUrl });
@@ -79,14 +76,10 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     expect(retryAgain.body).toMatchObject({ ok: true, duplicate: true });
 
     await helpdesk.waitFor((r) => firstArrivals(r.map((w) => w.body)).filter((b) => b.type === 'message.created').length >= MESSAGES, 30_000, 'user messages at the helpdesk');
-    const atHelpdesk = firstArrivals(helpdesk.eventsFor(handoverId, 'message.created')).map((b) => (b.data as { message: { text: string } }).message.text);
-    expect(atHelpdesk).toEqual(Array.from({ length: MESSAGES }, (_, i) => `user ${i}`));
+    expect(messageTexts(helpdesk.eventsFor(handoverId))).toEqual(numbered('user', MESSAGES));
 
     await bot.waitFor((r) => firstArrivals(r.map((w) => w.body)).filter((b) => b.type === 'message.created').length >= MESSAGES, 30_000, 'agent messages at the bot');
-    const atBot = firstArrivals(bot.received.map((r) => r.body))
-      .filter((b) => b.type === 'message.created')
-      .map((b) => (b.data as { message: { text: string } }).message.text);
-    expect(atBot).toEqual(Array.from({ length: MESSAGES }, (_, i) => `agent ${i}`));
+    expect(messageTexts(bot.received.map((r) => r.body))).toEqual(numbered('agent', MESSAGES));
 
     const end = await helpdesk.send({ type: 'handover.ended', handoverId, data: { reason: 'agent_ended' } });
     expect(end.status).toBe(200);
