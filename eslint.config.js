@@ -18,7 +18,24 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': 'off' },
   },
   {
-    files: ['test/**'],
+    files: ['test/**', 'bench/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
+  },
+  {
+    // The browser pages: plain ES modules, no build step.
+    files: ['web/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: {
+        window: 'readonly', document: 'readonly', location: 'readonly', navigator: 'readonly', sessionStorage: 'readonly', localStorage: 'readonly',
+        EventSource: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextDecoderStream: 'readonly', crypto: 'readonly', Node: 'readonly',
+        CSS: 'readonly', AudioContext: 'readonly', innerWidth: 'readonly', innerHeight: 'readonly',
+      },
+    },
+  },
+  {
+    // The example bot: plain JavaScript for Node 20, so users can copy it without a build.
+    files: ['examples/**/*.js'],
+    languageOptions: { sourceType: 'module', globals: { AbortController: 'readonly', AbortSignal: 'readonly', TextDecoder: 'readonly' } },
   },
 );

@@ -18,6 +18,10 @@ import type { Deps } from './handover/deps.js';
 import { createApiKeyAuthenticator } from './tenants/tenants.js';
 import { buildApp } from './http/app.js';
 import { AppError } from './resilience/errors.js';
+import { AdmissionController } from './resilience/admission.js';
+import { ConnectorHealth } from './resilience/circuit-breaker.js';
+import { startLoadSignals } from './resilience/load-signals.js';
+import { createMetrics } from './telemetry/metrics.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -53,7 +57,22 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   }
 
   const bus = createLocalBus((err) => log.error({ err }, 'bus handler failed'));
-  const deps: Deps = { db, bus, log, config, now: () => new Date() };
+  const circuitStates = { closed: 0, half_open: 1, open: 2 } as const;
+  let onCircuitChange: (connectorId: string, state: keyof typeof circuitStates) => void = () => {};
+  const health = new ConnectorHealth(
+    { failureThreshold: config.connectors.failureThreshold, cooldownMs: config.connectors.cooldownMs, maxInflightPerConnector: config.connectors.maxInflight },
+    (connectorId, state) => onCircuitChange(connectorId, state),
+  );
+  const deps: Deps = { db, bus, log, config, now: () => new Date(), connectorState: (id) => health.state(id) };
+  const signals = startLoadSignals();
+  let onReject: (cause: string) => void = () => {};
+  const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
+  const metrics = createMetrics({ admission, signals });
+  onReject = (cause) => metrics.admissionRejections.inc({ cause });
+  onCircuitChange = (connectorId, state) => {
+    metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
+    log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
+  };
   const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
   const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs);
   const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -62,6 +81,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     deps,
     connectors,
     adminToken,
+    admission,
+    metrics,
     authenticateApiKey: createApiKeyAuthenticator(db),
     async ready() {
       try {
@@ -99,6 +120,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         retryBaseMs: config.delivery.retryBaseMs,
         retryMaxMs: config.delivery.retryMaxMs,
         deliverers: deliverers(deps, connectors, dispatcher),
+        health,
       });
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs);
     },
@@ -115,7 +137,9 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     },
     async stop() {
       // Stop taking requests first, then let deliveries finish, then close what they use.
+      admission.drain();
       await app.close();
+      signals.stop();
       await service.stopBackground(config.http.shutdownGraceMs);
       await bus.close();
       await dispatcher.close();

@@ -5,6 +5,7 @@ import { openDb } from '../store/open-db.js';
 import { migrate } from '../store/migrate.js';
 import { createService } from '../service.js';
 import { adminRequest } from './client.js';
+import { startDemo, type Demo } from '../demo/demo.js';
 
 const usage = `handover — hands chatbot conversations over to human agents
 
@@ -65,12 +66,24 @@ async function start(env: Record<string, string | undefined>): Promise<number> {
   const address = await service.listen();
   const store = config.database.url ? 'PostgreSQL' : `embedded store in ${config.database.dataDir}`;
   log.info({ address, store }, `handover listening on ${address} (${store})`);
+  let demo: Demo | null = null;
+  let demoProblem = '';
+  if (config.demo.enabled) {
+    demo = await startDemo({ app: service.app, config, adminToken: service.adminToken, address, log }).catch((err: unknown) => {
+      log.warn({ err }, 'the demo did not start; the service runs without it');
+      demoProblem = err instanceof Error ? err.message : String(err);
+      return null;
+    });
+  }
   const lines = [
     '',
     `  handover is running at ${config.publicUrl}`,
     `  API docs:   ${config.publicUrl}/docs`,
     `  store:      ${store}`,
+    `  agent desk: ${config.publicUrl}/desk`,
   ];
+  if (demo) lines.push(`  demo:       ${demo.url}   (demo bot: ${demo.botUrl})`, `  demo agent: ${demo.agent.email} / ${demo.agent.password}   (kept in ${demo.credentialsFile})`);
+  else if (config.demo.enabled) lines.push(`  demo:       not started (${demoProblem}); see the log`);
   if (service.adminTokenGenerated) lines.push(`  admin token (generated, kept in ${config.database.dataDir}/admin-token):`, `    ${service.adminToken}`);
   else if (!config.adminToken) lines.push(`  admin token: see ${config.database.dataDir}/admin-token`);
   console.log(lines.join('\n') + '\n');
@@ -85,7 +98,7 @@ async function start(env: Record<string, string | undefined>): Promise<number> {
       process.exit(1);
     }, config.http.shutdownGraceMs + 5000);
     force.unref();
-    service.stop().then(
+    Promise.all([service.stop(), demo?.stop()]).then(
       () => process.exit(0),
       (err) => {
         log.error({ err }, 'shutdown failed');

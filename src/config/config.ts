@@ -38,6 +38,32 @@ export interface Config {
     sessionTtlSeconds: number;
     timerIntervalMs: number;
   };
+  admission: {
+    enabled: boolean;
+    adaptive: boolean;
+    initialLimit: number;
+    minLimit: number;
+    maxLimit: number;
+    latencyTargetMs: number;
+    queueTimeoutMs: number;
+    codelTargetMs: number;
+    codelIntervalMs: number;
+    maxQueueLength: number;
+    eventLoopDelayLimitMs: number;
+    heapUsedLimitRatio: number;
+    handlerTimeoutMs: number;
+  };
+  connectors: {
+    failureThreshold: number;
+    cooldownMs: number;
+    maxInflight: number;
+    maxBacklog: number;
+  };
+  /** The demo (`/demo` and the example bot), started by `handover start`. */
+  demo: {
+    enabled: boolean;
+    port: number;
+  };
 }
 
 interface Setting {
@@ -53,6 +79,16 @@ const int = (min: number, max: number) => (raw: string) => {
   if (value < min || value > max) throw new Error(`expected ${min}..${max}, got ${value}`);
   return value;
 };
+const bool = (raw: string) => {
+  if (/^(true|1|yes|on)$/i.test(raw.trim())) return true;
+  if (/^(false|0|no|off)$/i.test(raw.trim())) return false;
+  throw new Error(`expected true or false, got "${raw}"`);
+};
+const ratio = (raw: string) => {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || value <= 0 || value > 1) throw new Error(`expected a number in (0, 1], got "${raw}"`);
+  return value;
+};
 const text = (raw: string) => raw;
 const optionalText = (raw: string) => (raw.trim() === '' ? undefined : raw.trim());
 const url = (raw: string) => {
@@ -63,6 +99,14 @@ const url = (raw: string) => {
     throw new Error(`not a URL: "${raw}"`);
   }
 };
+const optionalBool = (raw: string) => {
+  const value = raw.trim().toLowerCase();
+  if (value === '') return undefined;
+  if (['true', '1', 'yes', 'on'].includes(value)) return true;
+  if (['false', '0', 'no', 'off'].includes(value)) return false;
+  throw new Error(`expected true or false, got "${raw}"`);
+};
+const optionalInt = (min: number, max: number) => (raw: string) => (raw.trim() === '' ? undefined : int(min, max)(raw));
 const oneOf =
   (...values: string[]) =>
   (raw: string) => {
@@ -88,7 +132,7 @@ export const settings: Record<string, Setting> = {
   'http.requestTimeoutMs': { env: 'HANDOVER_REQUEST_TIMEOUT_MS', default: '10000', doc: 'Longest time to receive a whole request (slow clients are cut off).', parse: int(100, 600000) },
   'http.keepAliveTimeoutMs': { env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS', default: '72000', doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.', parse: int(1000, 600000) },
   'http.shutdownGraceMs': { env: 'HANDOVER_SHUTDOWN_GRACE_MS', default: '15000', doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish.', parse: int(0, 600000) },
-  'delivery.concurrency': { env: 'HANDOVER_DELIVERY_CONCURRENCY', default: '16', doc: 'Lanes (handover × side) delivered in parallel per instance.', parse: int(1, 1000) },
+  'delivery.concurrency': { env: 'HANDOVER_DELIVERY_CONCURRENCY', default: '32', doc: 'Lanes (handover × side) delivered in parallel per instance.', parse: int(1, 1000) },
   'delivery.maxAttempts': { env: 'HANDOVER_DELIVERY_MAX_ATTEMPTS', default: '10', doc: 'Tries per outbox item before it is given up (the handover then fails, the bot is told).', parse: int(1, 100) },
   'delivery.retryBaseMs': { env: 'HANDOVER_DELIVERY_RETRY_BASE_MS', default: '500', doc: 'First retry delay; doubles per attempt, with full jitter.', parse: int(1, 600000) },
   'delivery.retryMaxMs': { env: 'HANDOVER_DELIVERY_RETRY_MAX_MS', default: '60000', doc: 'Longest delay between two tries.', parse: int(1, 3600000) },
@@ -97,6 +141,25 @@ export const settings: Record<string, Setting> = {
   'delivery.leaseMs': { env: 'HANDOVER_DELIVERY_LEASE_MS', default: '30000', doc: 'How long a claimed lane stays with one worker before another may take it.', parse: int(1000, 600000) },
   'desk.sessionTtlSeconds': { env: 'HANDOVER_SESSION_TTL_SECONDS', default: '43200', doc: 'Lifetime of an agent session.', parse: int(60, 30 * 86400) },
   'desk.timerIntervalMs': { env: 'HANDOVER_TIMER_INTERVAL_MS', default: '1000', doc: 'How often no-answer deadlines are checked.', parse: int(10, 60000) },
+  'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
+  'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },
+  'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },
+  'admission.minLimit': { env: 'HANDOVER_ADMISSION_MIN_LIMIT', default: '8', doc: 'The adaptive limit never goes below this.', parse: int(1, 100000) },
+  'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
+  'admission.latencyTargetMs': { env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS', default: '50', doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks.', parse: int(1, 60000) },
+  'admission.queueTimeoutMs': { env: 'HANDOVER_ADMISSION_QUEUE_TIMEOUT_MS', default: '200', doc: 'Longest wait for a slot while the queue drains normally (`overloaded_queue_wait` after).', parse: int(0, 60000) },
+  'admission.codelTargetMs': { env: 'HANDOVER_ADMISSION_CODEL_TARGET_MS', default: '50', doc: 'Wait bound once the queue has stood non-empty for the CoDel interval.', parse: int(0, 60000) },
+  'admission.codelIntervalMs': { env: 'HANDOVER_ADMISSION_CODEL_INTERVAL_MS', default: '200', doc: 'How long the queue may stay non-empty before waits are cut to the target.', parse: int(1, 60000) },
+  'admission.maxQueueLength': { env: 'HANDOVER_ADMISSION_MAX_QUEUE', default: '1000', doc: 'Most requests waiting for a slot (memory bound), shared fairly between callers.', parse: int(0, 1000000) },
+  'admission.eventLoopDelayLimitMs': { env: 'HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS', default: '200', doc: 'Refuse new requests (`overloaded_event_loop`) while event-loop timers run this late on average.', parse: int(1, 60000) },
+  'admission.heapUsedLimitRatio': { env: 'HANDOVER_HEAP_LIMIT_RATIO', default: '0.92', doc: 'Refuse new requests (`overloaded_memory`) while the V8 heap is above this share of its limit.', parse: ratio },
+  'admission.handlerTimeoutMs': { env: 'HANDOVER_HANDLER_TIMEOUT_MS', default: '5000', doc: 'Deadline of one request from routing to response (`deadline_exceeded`).', parse: int(100, 600000) },
+  'connectors.failureThreshold': { env: 'HANDOVER_CONNECTOR_FAILURE_THRESHOLD', default: '5', doc: 'Consecutive transient failures that open a connector circuit.', parse: int(1, 1000) },
+  'connectors.cooldownMs': { env: 'HANDOVER_CONNECTOR_COOLDOWN_MS', default: '10000', doc: 'How long an open circuit waits before one trial call.', parse: int(10, 3600000) },
+  'connectors.maxInflight': { env: 'HANDOVER_CONNECTOR_CONCURRENCY', default: '16', doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker).', parse: int(1, 1000) },
+  'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
+  'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
+  'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
 };
 
 export class ConfigError extends Error {
@@ -130,6 +193,8 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
   if (problems.length > 0) throw new ConfigError(problems);
   const config = unflatten(flat) as unknown as Config;
   config.publicUrl ??= `http://localhost:${config.port}`;
+  config.demo.enabled ??= !config.database.url;
+  config.demo.port ??= config.port === 0 || config.port === 65535 ? 0 : config.port + 1;
   if (config.database.url && !config.adminToken) {
     throw new ConfigError(['HANDOVER_ADMIN_TOKEN: required when DATABASE_URL is set (instances share it)']);
   }

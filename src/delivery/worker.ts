@@ -4,6 +4,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { DeliveryError } from '../connectors/connector.js';
 import { toError } from '../resilience/errors.js';
+import type { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { retryDelayMs } from './backoff.js';
 import type { OutboxTarget } from './outbox.js';
 
@@ -40,6 +41,8 @@ export interface WorkerOptions {
   retryBaseMs: number;
   retryMaxMs: number;
   deliverers: Record<OutboxTarget, Deliverer>;
+  /** Circuits and bulkheads per connector: a slow or failing system holds only its own share. */
+  health: ConnectorHealth;
 }
 
 export interface DeliveryWorker {
@@ -65,16 +68,36 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   };
   const unsubscribe = options.bus.subscribe('outbox', wake);
 
-  async function claim(limit: number): Promise<string[]> {
-    const { rows } = await db.query<{ lane: string }>(
-      `update outbox_lanes set locked_by = $1, locked_until = now() + $2 * interval '1 millisecond'
-       where lane in (select lane from outbox_lanes
-                      where pending > 0 and next_attempt_at <= now() and (locked_until is null or locked_until < now())
-                      order by next_attempt_at limit $3 for update skip locked)
-       returning lane`,
-      [options.instanceId, options.leaseMs, limit],
+  /**
+   * Claims due lanes, at most the bulkhead's free slots per connector. The candidates are read first
+   * (window functions cannot lock), then taken with a conditional update: of several instances
+   * claiming at once, each lane goes to exactly one, because the update re-checks the lease after
+   * waiting for the row.
+   */
+  async function claim(limit: number): Promise<Array<{ lane: string; connector_id: string | null }>> {
+    const { connectorIds, slots } = options.health.remaining();
+    const { rows } = await db.query<{ lane: string; connector_id: string | null }>(
+      `with candidates as (
+         select lane, connector_id, next_attempt_at,
+                row_number() over (partition by connector_id order by next_attempt_at) as rn
+         from outbox_lanes
+         where pending > 0 and next_attempt_at <= now() and (locked_until is null or locked_until < now())
+           and (connector_id is null or not (connector_id = any($4::text[])))
+         order by next_attempt_at
+         limit 1000
+       ), capped as (
+         select c.lane from candidates c
+         left join unnest($5::text[], $6::int[]) as cap(connector_id, slots) on cap.connector_id = c.connector_id
+         where c.connector_id is null or c.rn <= coalesce(cap.slots, $7)
+         order by c.next_attempt_at
+         limit $3
+       )
+       update outbox_lanes set locked_by = $1, locked_until = now() + $2 * interval '1 millisecond'
+       where lane in (select lane from capped) and pending > 0 and (locked_until is null or locked_until < now())
+       returning lane, connector_id`,
+      [options.instanceId, options.leaseMs, limit, options.health.blocked(), connectorIds, slots, options.health.maxPerConnector],
     );
-    return rows.map((r) => r.lane);
+    return rows;
   }
 
   async function processLane(lane: string): Promise<void> {
@@ -106,7 +129,29 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     }
   }
 
+  /** Puts a lane back without an attempt: its connector's circuit is open or its bulkhead is full. */
+  async function deferLane(lane: string, ms: number): Promise<void> {
+    await db.query(`update outbox_lanes set next_attempt_at = now() + $2 * interval '1 millisecond', locked_by = null, locked_until = null where lane = $1`, [lane, ms]);
+  }
+
   async function attempt(row: OutboxRow): Promise<'done' | 'dead' | 'retry'> {
+    const connectorId = row.target === 'agent' ? row.connector_id : null;
+    // Circuit open (or its one half-open trial already out): put the lane back without an attempt.
+    if (connectorId && !options.health.tryCall(connectorId)) {
+      await deferLane(row.lane, Math.min(options.pollIntervalMs * 5, 1000));
+      return 'retry';
+    }
+    try {
+      const outcome = await attemptCall(row);
+      if (connectorId) options.health.callEnded(connectorId, outcome.health);
+      return outcome.result;
+    } catch (err) {
+      if (connectorId) options.health.callEnded(connectorId, 'neutral');
+      throw err;
+    }
+  }
+
+  async function attemptCall(row: OutboxRow): Promise<{ result: 'done' | 'dead' | 'retry'; health: 'success' | 'failure' | 'neutral' }> {
     const deliverer = options.deliverers[row.target];
     const startedAt = new Date();
     const t0 = performance.now();
@@ -115,13 +160,19 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     try {
       const result = await deliverer.deliver(row, signal);
       const ms = Math.round(performance.now() - t0);
-      await db.transaction(async (q) => {
-        await q.query(`insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome) values ($1, $2, $3, $4, 'ok')`, [row.id, attemptNo, startedAt, ms]);
-        await q.query(`update outbox set state = 'done', attempts = $2, done_at = now(), last_error = null where id = $1`, [row.id, attemptNo]);
-        await q.query('update outbox_lanes set pending = pending - 1 where lane = $1', [row.lane]);
-        if (result && result.externalRef) await q.query('update handovers set external_ref = $2 where id = $1', [row.handover_id, result.externalRef]);
-      });
-      return 'done';
+      // One statement, so one round trip: the hot path of every delivery.
+      await db.query(
+        `with attempt as (
+           insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome) values ($1, $2, $3, $4, 'ok')
+         ), item as (
+           update outbox set state = 'done', attempts = $2, done_at = now(), last_error = null where id = $1
+         ), ref as (
+           update handovers set external_ref = $6 where $6::text is not null and id = $7
+         )
+         update outbox_lanes set pending = pending - 1 where lane = $5`,
+        [row.id, attemptNo, startedAt, ms, row.lane, result && result.externalRef ? result.externalRef : null, row.handover_id],
+      );
+      return { result: 'done', health: 'success' };
     } catch (thrown) {
       const err = toError(thrown);
       const ms = Math.round(performance.now() - t0);
@@ -138,7 +189,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         const level = row.kind === 'user.typing' || row.kind === 'agent.typing' ? 'debug' : 'error';
         log[level]({ lane: row.lane, kind: row.kind, attempts: attemptNo, err }, `gave up delivering ${row.kind} to the ${row.target} side after ${attemptNo} attempts: ${message}`);
         await deliverer.onGiveUp(row, err).catch((e) => log.error({ err: e, lane: row.lane }, 'handling a given-up delivery failed'));
-        return 'dead';
+        return { result: 'dead', health: retryable ? 'failure' : 'neutral' };
       }
       const delay = retryDelayMs(attemptNo, options.retryBaseMs, options.retryMaxMs, err instanceof DeliveryError ? err.retryAfterMs : undefined);
       await db.transaction(async (q) => {
@@ -150,14 +201,14 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         );
       });
       log.warn({ lane: row.lane, kind: row.kind, attempt: attemptNo, retryInMs: delay }, `delivery to the ${row.target} side failed, will retry: ${message}`);
-      return 'retry';
+      return { result: 'retry', health: 'failure' };
     }
   }
 
   async function loop(): Promise<void> {
     while (!stopping) {
       const free = options.concurrency - active.size;
-      let claimed: string[] = [];
+      let claimed: Array<{ lane: string; connector_id: string | null }> = [];
       if (free > 0) {
         try {
           claimed = await claim(free);
@@ -165,10 +216,12 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
           log.warn({ err }, 'claiming outbox work failed; retrying after the poll interval');
         }
       }
-      for (const lane of claimed) {
+      for (const { lane, connector_id: connectorId } of claimed) {
+        if (connectorId) options.health.laneStarted(connectorId);
         const task: Promise<void> = processLane(lane)
           .catch((err) => log.error({ err, lane }, 'outbox lane failed'))
           .finally(() => {
+            if (connectorId) options.health.laneEnded(connectorId);
             active.delete(task);
             wake();
           });

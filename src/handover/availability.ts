@@ -20,13 +20,27 @@ export interface Availability {
  * Can a user who asks now reach a person? Checked before a handover is accepted so the bot can fall
  * back at once instead of parking the user in a line nobody serves.
  */
-export async function checkAvailability(q: Queryable, queue: Queue, now: Date): Promise<Availability> {
+export interface AgentSideHealth {
+  connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
+  maxBacklog: number;
+}
+
+export function agentSideHealth(deps: { connectorState: AgentSideHealth['connectorState']; config: { connectors: { maxBacklog: number } } }): AgentSideHealth {
+  return { connectorState: (id) => deps.connectorState(id), maxBacklog: deps.config.connectors.maxBacklog };
+}
+
+export async function checkAvailability(q: Queryable, queue: Queue, now: Date, health: AgentSideHealth): Promise<Availability> {
   const queueLength = await countWaiting(q, queue.id);
   const open = isOpenAt(queue.schedule, now);
   const next = open ? null : nextOpenAt(queue.schedule, now);
   const base = { queueLength, nextOpenAt: next ? next.toISOString() : null };
   if (!open) return { available: false, reason: 'closed', agentsOnline: null, estimatedWaitSeconds: null, ...base };
   if (queue.connectorId) {
+    // A system that is not answering, or far behind, is not offered: bots fall back instead of
+    // handing users into a black hole.
+    if (health.connectorState(queue.connectorId) === 'open') return { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base };
+    const { rows } = await q.query<{ backlog: number }>('select coalesce(sum(pending), 0)::int as backlog from outbox_lanes where connector_id = $1 and pending > 0', [queue.connectorId]);
+    if ((rows[0]?.backlog ?? 0) >= health.maxBacklog) return { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base };
     // External systems without an availability capability are taken at their word: open means open.
     return { available: true, agentsOnline: null, estimatedWaitSeconds: await estimateWait(q, queue.id, queueLength + 1), ...base };
   }

@@ -10,4 +10,6 @@ export interface Deps {
   log: Logger;
   config: Config;
   now(): Date;
+  /** The circuit of an external system as this instance sees it. */
+  connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
 }

@@ -5,7 +5,7 @@ import { findQueueByName } from '../desk/queues.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { AgentSideWork } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
-import { checkAvailability, estimateWait, positionInQueue, type Availability } from './availability.js';
+import { agentSideHealth, checkAvailability, estimateWait, positionInQueue, type Availability } from './availability.js';
 import { emitBotEvents } from './events.js';
 import { toHandover, type Handover, type HandoverRow, type TranscriptEntry, type UserInfo } from './model.js';
 import { getHandover } from './queries.js';
@@ -41,7 +41,7 @@ export async function requestHandover(deps: Deps, input: RequestHandoverInput): 
 
   const queue = await findQueueByName(deps.db, input.tenantId, input.queue);
   const now = deps.now();
-  const availability = await checkAvailability(deps.db, queue, now);
+  const availability = await checkAvailability(deps.db, queue, now, agentSideHealth(deps));
   if (!availability.available) throw unavailableError(availability);
 
   const id = newId('handover', now.getTime());
@@ -138,6 +138,6 @@ function unavailableError(a: Availability): AppError {
         ? 'No agent of this queue is signed in and available.'
         : reason === 'at_capacity'
           ? `Every agent is at their chat limit and ${a.queueLength} users are already waiting.`
-          : 'The agent-side system is not answering.';
+          : 'The agent-side system is not answering or is far behind; offer another channel.';
   return new AppError(unavailableCodes[reason], { message: detail, details: { ...a } });
 }

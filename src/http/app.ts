@@ -9,6 +9,10 @@ import { adminRoutes } from './routes/admin-routes.js';
 import { deskRoutes } from './routes/desk-routes.js';
 import { connectorRoutes } from './routes/connector-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
+import { webRoutes } from './routes/web-routes.js';
+import { installAdmission } from './admission-hook.js';
+import type { AdmissionController } from '../resilience/admission.js';
+import type { Metrics } from '../telemetry/metrics.js';
 
 export interface AppContext {
   deps: Deps;
@@ -16,6 +20,8 @@ export interface AppContext {
   adminToken: string;
   authenticateApiKey(apiKey: string): Promise<string>;
   ready(): Promise<Readiness>;
+  admission: AdmissionController;
+  metrics: Metrics;
 }
 
 /** Builds the HTTP app. Listening is the caller's business, so tests drive the same app. */
@@ -37,6 +43,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
+  installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs });
   app.addHook('onResponse', async (request, reply) => {
     if (reply.statusCode >= 500) request.log.warn({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
     else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
@@ -57,11 +64,14 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  await app.register(opsRoutes(ctx.ready));
+  await app.register(
+    opsRoutes(ctx.ready, async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() })),
+  );
   await app.register(botRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(adminRoutes(ctx.deps, ctx.connectors, ctx.adminToken));
   await app.register(deskRoutes(ctx.deps));
   await app.register(connectorRoutes(ctx.deps, ctx.connectors));
+  await app.register(webRoutes(config));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

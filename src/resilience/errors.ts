@@ -44,6 +44,9 @@ export const errorCatalogue = {
   database_pool_exhausted: { status: 503, message: 'Every database connection is busy; the request waited its bound for one.' },
   database_timeout: { status: 503, message: 'A database statement ran past its timeout.' },
   deadline_exceeded: { status: 503, message: 'The request ran past its deadline.' },
+  overloaded_queue_wait: { status: 503, message: 'Every slot is busy and the request waited its bound for one; retry after Retry-After.' },
+  overloaded_event_loop: { status: 503, message: 'This instance is CPU-bound (its event loop runs late); retry after Retry-After.' },
+  overloaded_memory: { status: 503, message: 'This instance is near its memory limit; retry after Retry-After.' },
   shutting_down: { status: 503, message: 'This instance is shutting down; retry on another.' },
   // 500: a bug
   internal_error: { status: 500, message: 'Internal error; it has been logged.' },

@@ -1,7 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { messageTexts, numbered } from '../support/receivers.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { createTestDb } from '../support/test-db.js';
 import { ADMIN_TOKEN, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
@@ -73,12 +73,12 @@ describe.each<DbKind>(['pglite', 'pg'])('delivery survives a worker stopped mid-
 });
 
 describe('delivery survives the process being killed (pg, kill -9)', () => {
-  let child: ChildProcess | undefined;
+  let server: ServerProcess | undefined;
   let t: TestService | undefined;
   let helpdesk: GenericHelpdesk | undefined;
   let db: Awaited<ReturnType<typeof createTestDb>> | undefined;
   afterEach(async () => {
-    child?.kill('SIGKILL');
+    server?.child.kill('SIGKILL');
     await t?.close();
     await helpdesk?.close();
     await db?.dropAndClose();
@@ -88,44 +88,13 @@ describe('delivery survives the process being killed (pg, kill -9)', () => {
     db = await createTestDb('pg');
     helpdesk = await startGenericHelpdesk(SECRET);
     helpdesk.respond = () => ({ status: 200, delayMs: 25 });
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN,
-        PORT: '0',
-        HANDOVER_LOG_LEVEL: 'info',
-        HANDOVER_DELIVERY_LEASE_MS: '2000',
-        HANDOVER_DELIVERY_POLL_MS: '50',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const address = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('child did not start in 30 s')), 30_000);
-      let out = '';
-      child!.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /"address":"(http:\/\/[^"]+)"/.exec(out);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-      child!.on('exit', (code) => reject(new Error(`child exited with ${code}: ${out}`)));
-    });
-    const api: TestService['api'] = async (method, path, opts = {}) => {
-      const res = await fetch(`${address}${path}`, {
-        method,
-        headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        body: opts.body !== undefined ? JSON.stringify(opts.body) : null,
-      });
-      return { status: res.status, body: (await res.json()) as any, headers: res.headers };
-    };
+    server = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_DELIVERY_LEASE_MS: '2000', HANDOVER_DELIVERY_POLL_MS: '50' });
+    const api = server.api;
     const { apiKey, handoverId } = await setUpConnectorQueue(api, helpdesk);
     await postMessages(api, apiKey, handoverId, 0, 60);
     await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 10, 20_000, 'the first deliveries');
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child!.once('exit', resolve));
+    server.child.kill('SIGKILL');
+    await server.exited;
     const deliveredAtKill = deliveredTexts(helpdesk, handoverId).length;
     expect(deliveredAtKill).toBeLessThan(60);
 
@@ -134,6 +103,58 @@ describe('delivery survives the process being killed (pg, kill -9)', () => {
     await postMessages(t.api, apiKey, handoverId, 60, 80);
     await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 80, 30_000, 'all 80 messages after takeover');
     expect(deliveredTexts(helpdesk, handoverId)).toEqual(numbered('message', 80));
+    expectOnlyExactRepeats(helpdesk, handoverId);
+  });
+});
+
+describe('SIGTERM loses nothing (pg)', () => {
+  let server: ServerProcess | undefined;
+  let t: TestService | undefined;
+  let helpdesk: GenericHelpdesk | undefined;
+  let db: Awaited<ReturnType<typeof createTestDb>> | undefined;
+  afterEach(async () => {
+    server?.child.kill('SIGKILL');
+    await t?.close();
+    await helpdesk?.close();
+    await db?.dropAndClose();
+  });
+
+  it('finishes requests in flight, releases its lanes at once, and the next instance delivers everything in order', async () => {
+    db = await createTestDb('pg');
+    helpdesk = await startGenericHelpdesk(SECRET);
+    helpdesk.respond = () => ({ status: 200, delayMs: 25 });
+    // Default 30 s lease: if the lanes were not released on shutdown, the takeover below would stall.
+    server = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_DELIVERY_POLL_MS: '50', HANDOVER_SHUTDOWN_GRACE_MS: '3000' });
+    const { apiKey, handoverId } = await setUpConnectorQueue(server.api, helpdesk);
+
+    // Keep sending while the signal arrives: each message is either accepted (202) or clearly refused.
+    const accepted: string[] = [];
+    let refused = 0;
+    const sender = (async () => {
+      for (let i = 0; i < 400 && server!.child.exitCode === null; i++) {
+        try {
+          const res = await server!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: `m-${i}`, text: `message ${i}` } });
+          if (res.status === 202) accepted.push(`message ${i}`);
+          else refused++;
+        } catch {
+          refused++;
+          break;
+        }
+      }
+    })();
+    await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= 5, 20_000, 'the first deliveries');
+    server.child.kill('SIGTERM');
+    expect(await server.exited, server.output()).toBe(0);
+    await sender;
+    expect(accepted.length, `${refused} refused while shutting down`).toBeGreaterThan(5);
+
+    const { rows } = await db.query('select lane, locked_by from outbox_lanes where locked_by is not null');
+    expect(rows).toEqual([]);
+
+    t = await startTestService('pg', {}, { db });
+    await helpdesk.waitFor(() => deliveredTexts(helpdesk!, handoverId).length >= accepted.length, 20_000, 'every accepted message');
+    expect(deliveredTexts(helpdesk, handoverId)).toEqual(accepted);
+    expect(accepted).toEqual(numbered('message', accepted.length));
     expectOnlyExactRepeats(helpdesk, handoverId);
   });
 });

@@ -36,6 +36,9 @@ export const testSettings: Record<string, unknown> = {
   'delivery.timeoutMs': 2000,
   'desk.timerIntervalMs': 100,
   'http.shutdownGraceMs': 2000,
+  // Functional tests share two cores with other test workers: they must not shed load because the
+  // machine is busy. The admission tests set their own limits.
+  'admission.eventLoopDelayLimitMs': 60_000,
 };
 
 export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb } = {}): Promise<TestService> {

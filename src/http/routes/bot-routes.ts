@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { AppError } from '../../resilience/errors.js';
 import { findQueueByName } from '../../desk/queues.js';
-import { checkAvailability } from '../../handover/availability.js';
+import { agentSideHealth, checkAvailability } from '../../handover/availability.js';
 import { requestHandover } from '../../handover/request-handover.js';
 import { getHandover } from '../../handover/queries.js';
 import { postUserMessage, postUserTyping } from '../../handover/messages.js';
@@ -41,7 +41,7 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
       },
       async (request) => {
         const queue = await findQueueByName(deps.db, request.tenantId, request.query.queue);
-        return checkAvailability(deps.db, queue, deps.now());
+        return checkAvailability(deps.db, queue, deps.now(), agentSideHealth(deps));
       },
     );
 
@@ -139,6 +139,7 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
     app.get(
       '/v1/events',
       {
+        config: { admission: 'stream' },
         schema: {
           tags,
           security,

@@ -192,7 +192,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
       );
 
-      desk.get('/v1/desk/events', { schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
+      desk.get('/v1/desk/events', { config: { admission: 'stream' }, schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
         const stream = openSse(request, reply);
         const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
           const { type } = signal as { type: string };

@@ -11,11 +11,15 @@ export type Readiness = { ok: true } | { ok: false; code: ErrorCode; message: st
  * dependency, or an orchestrator would restart healthy instances exactly when they are busiest.
  * Readiness says whether this instance can do its job (migrations applied, database reachable).
  */
-export function opsRoutes(ready: () => Promise<Readiness>): FastifyPluginAsync {
+export function opsRoutes(ready: () => Promise<Readiness>, metrics: () => Promise<{ contentType: string; body: string }>): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    app.get('/healthz', { schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
-    app.get('/readyz', { schema: { tags: ['Operations'] } }, async (_request, reply) => {
+    app.get('/metrics', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], hide: true } }, async (_request, reply) => {
+      const { contentType, body } = await metrics();
+      return reply.type(contentType).send(body);
+    });
+    app.get('/healthz', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+    app.get('/readyz', { config: { admission: 'exempt' }, schema: { tags: ['Operations'] } }, async (_request, reply) => {
       const result = await ready();
       if (result.ok) return { status: 'ready' };
       return sendError(reply, new AppError(result.code, { message: result.message }));

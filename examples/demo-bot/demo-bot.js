@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+// The demo bot: answers a few canned questions, hands the user over to a person when asked (after
+// checking availability, with the queue position and estimated wait), relays messages and typing both
+// ways during the handover, and takes over again when the agent ends.
+//
+// It talks to handover only through the public bot API with an API key, and follows the tenant's event
+// stream (GET /v1/events, Server-Sent Events). Node 20+, no dependencies. Run it on its own:
+//
+//   HANDOVER_URL=http://127.0.0.1:8080 HANDOVER_API_KEY=handover_sk_… node examples/demo-bot/demo-bot.js
+//
+// Settings (environment): HANDOVER_URL, HANDOVER_API_KEY (required), HANDOVER_QUEUE (support),
+// HOST (127.0.0.1), PORT (8081), ALLOWED_ORIGINS (origins of the widget page, comma-separated).
+import { randomUUID } from 'node:crypto';
+import { answer, suggestions } from './answers.js';
+import { createHandoverClient } from './handover-client.js';
+import { startWidgetServer } from './widget-server.js';
+
+const env = process.env;
+const settings = {
+  handoverUrl: env.HANDOVER_URL || 'http://127.0.0.1:8080',
+  apiKey: env.HANDOVER_API_KEY || '',
+  queue: env.HANDOVER_QUEUE || 'support',
+  host: env.HOST || '127.0.0.1',
+  port: Number(env.PORT || 8081),
+  allowedOrigins: (env.ALLOWED_ORIGINS || 'http://localhost:8080,http://127.0.0.1:8080').split(',').map((o) => o.trim()).filter(Boolean),
+};
+if (!settings.apiKey) {
+  console.error('HANDOVER_API_KEY is required: create a tenant (npx handover tenant create --name Shop) and use its API key.');
+  process.exit(2);
+}
+
+const log = (line) => console.log(`[demo-bot] ${line}`);
+const handover = createHandoverClient({ baseUrl: settings.handoverUrl, apiKey: settings.apiKey, log });
+
+/**
+ * One chat with one widget user. mode: 'bot' (the bot answers), 'requesting' (asking for a human),
+ * 'waiting' (in line), 'agent' (a person answers; the bot relays).
+ */
+const conversations = new Map();
+
+function conversation(id) {
+  let conv = conversations.get(id);
+  if (!conv) {
+    const number = 1000 + (parseInt(id.replace(/[^0-9a-f]/gi, '').slice(0, 6) || '0', 16) % 9000);
+    conv = { id, user: { id: `demo-user-${id.slice(0, 8)}`, name: `Guest ${number}` }, metadata: {}, mode: 'bot', handoverId: null, handoverCount: 0, agentName: null, transcript: [], seen: new Set(), chain: Promise.resolve() };
+    conversations.set(id, conv);
+    if (conversations.size > 1000) conversations.delete(conversations.keys().next().value);
+  }
+  return conv;
+}
+
+const widget = await startWidgetServer({
+  host: settings.host,
+  port: settings.port,
+  allowedOrigins: settings.allowedOrigins,
+  log,
+  onOpen(conversationId) {
+    say(conversation(conversationId), 'Hi! I am the demo bot of Northwind Bikes. Ask me about opening hours, shipping or returns — or ask for a human.', suggestions);
+  },
+  onMessage({ conversationId, id, text, context }) {
+    const conv = conversation(conversationId);
+    if (conv.seen.has(id)) return; // the widget retried a message we already have
+    conv.seen.add(id);
+    if (Object.keys(conv.metadata).length === 0) conv.metadata = describeContext(context);
+    if (typeof context.language === 'string' && context.language.length <= 35) conv.user.locale = context.language;
+    widget.push(conv.id, 'message', { id, from: 'user', text, at: new Date().toISOString() });
+    // One message at a time per conversation, so they reach the agent in the order the user sent them.
+    conv.chain = conv.chain.then(() => handleUserMessage(conv, { id, text })).catch((err) => {
+      log(`conversation ${conv.id}: ${err.message}`);
+      system(conv, 'Sorry, something went wrong on our side. Please send that again.');
+    });
+  },
+  onTyping({ conversationId, typing }) {
+    const conv = conversations.get(conversationId);
+    if (!conv || !conv.handoverId || (conv.mode !== 'waiting' && conv.mode !== 'agent')) return;
+    handover.postTyping(conv.handoverId, typing).catch(() => {}); // ephemeral: a lost signal does no harm
+  },
+});
+
+async function handleUserMessage(conv, message) {
+  if ((conv.mode === 'waiting' || conv.mode === 'agent') && conv.handoverId) {
+    try {
+      // Our message id goes along: a retry is stored once.
+      await handover.postMessage(conv.handoverId, { id: message.id, text: message.text });
+      return;
+    } catch (err) {
+      if (err.code !== 'handover_ended') {
+        system(conv, `Your message could not be passed on (${err.message}). Please send it again.`);
+        return;
+      }
+      backToBot(conv); // the end event is on its way; answer as the bot meanwhile
+    }
+  }
+  conv.transcript.push({ role: 'user', text: message.text, at: new Date().toISOString() });
+  const reply = answer(message.text);
+  if (reply.human) await askForHuman(conv);
+  else say(conv, reply.text, suggestions);
+}
+
+async function askForHuman(conv) {
+  const availability = await handover.availability(settings.queue);
+  if (!availability.available) return say(conv, unavailableText(availability.reason, availability.nextOpenAt), suggestions.filter((s) => s !== 'Talk to a human'));
+  const ahead = availability.queueLength;
+  say(conv, `${availability.agentsOnline ?? 'Some'} of our team ${availability.agentsOnline === 1 ? 'is' : 'are'} online${ahead ? ` and ${ahead} ${ahead === 1 ? 'person is' : 'people are'} waiting` : ''}. Connecting you…`);
+  conv.mode = 'requesting';
+  let created;
+  try {
+    created = await handover.requestHandover(
+      { conversationId: conv.id, queue: settings.queue, user: conv.user, transcript: conv.transcript.slice(-100), metadata: conv.metadata },
+      `${conv.id}:${conv.handoverCount}`,
+    );
+  } catch (err) {
+    conv.mode = 'bot';
+    return say(conv, err.details?.reason ? unavailableText(err.details.reason, err.details.nextOpenAt) : `I could not reach the team just now (${err.message}). Please try again in a moment.`, suggestions);
+  }
+  conv.handoverCount++;
+  // Events may have overtaken this answer (an agent can accept within milliseconds): they win.
+  if (conv.mode !== 'requesting') return;
+  conv.handoverId = created.id;
+  conv.mode = created.state === 'active' ? 'agent' : 'waiting';
+  if (conv.mode === 'waiting') {
+    showPosition(conv, created.position, created.estimatedWaitSeconds);
+    say(conv, `You are number ${created.position} in line. Estimated wait: ${waitText(created.estimatedWaitSeconds)}. A person will join this chat; you can keep typing and they will see it.`);
+  }
+}
+
+/** What handover tells the bot about its handovers, in order, once each. */
+async function onHandoverEvent(event) {
+  const conv = conversations.get(event.conversationId);
+  if (!conv) return; // a conversation from before this bot started
+  if (!conv.handoverId && conv.mode === 'requesting') conv.handoverId = event.handoverId;
+  if (event.handoverId !== conv.handoverId) return; // an earlier handover of this conversation
+  const data = event.data ?? {};
+  switch (event.type) {
+    case 'queue.updated':
+      if (conv.mode === 'waiting') showPosition(conv, data.position, data.estimatedWaitSeconds);
+      break;
+    case 'handover.accepted':
+      conv.mode = 'agent';
+      conv.agentName = data.agent?.name ?? 'An agent';
+      widget.push(conv.id, 'status', { mode: 'agent', agentName: conv.agentName });
+      system(conv, `${conv.agentName} joined the chat.`);
+      break;
+    case 'message.created':
+      widget.push(conv.id, 'typing', { typing: false });
+      widget.push(conv.id, 'message', { id: data.message.id, from: 'agent', name: data.agent?.name ?? conv.agentName, text: data.message.text, at: data.message.createdAt });
+      break;
+    case 'agent.typing':
+      widget.push(conv.id, 'typing', { typing: Boolean(data.typing), name: conv.agentName });
+      break;
+    case 'handover.transferred':
+      conv.mode = 'waiting';
+      conv.agentName = null;
+      widget.push(conv.id, 'status', { mode: 'waiting', position: null, estimatedWaitSeconds: null });
+      system(conv, `You are being transferred to our ${data.queue ?? 'other'} team. Please stay here.`);
+      break;
+    case 'handover.ended': {
+      const agentName = conv.agentName;
+      backToBot(conv);
+      say(conv, endedText(data.reason, agentName), suggestions);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+function backToBot(conv) {
+  conv.mode = 'bot';
+  conv.handoverId = null;
+  conv.agentName = null;
+  widget.push(conv.id, 'typing', { typing: false });
+  widget.push(conv.id, 'status', { mode: 'bot' });
+}
+
+function say(conv, text, chips) {
+  conv.transcript.push({ role: 'bot', text, at: new Date().toISOString() });
+  widget.push(conv.id, 'message', { id: randomUUID(), from: 'bot', text, at: new Date().toISOString(), ...(chips ? { suggestions: chips } : {}) });
+}
+
+function system(conv, text) {
+  widget.push(conv.id, 'message', { id: randomUUID(), from: 'system', text, at: new Date().toISOString() });
+}
+
+function showPosition(conv, position, estimatedWaitSeconds) {
+  widget.push(conv.id, 'status', { mode: 'waiting', position: position ?? null, estimatedWaitSeconds: estimatedWaitSeconds ?? null });
+}
+
+function waitText(seconds) {
+  if (seconds === null || seconds === undefined) return 'not known yet';
+  return seconds < 60 ? 'under a minute' : `about ${Math.round(seconds / 60)} minutes`;
+}
+
+function unavailableText(reason, nextOpenAt) {
+  switch (reason) {
+    case 'closed':
+      return `Our team is not in right now${nextOpenAt ? `; we are back ${new Date(nextOpenAt).toUTCString()}` : ''}. I can keep helping meanwhile.`;
+    case 'no_agents':
+      return 'Nobody from our team is online right now. I can keep helping, or try again a little later.';
+    case 'at_capacity':
+      return 'Everyone on our team is busy and the line is full. Please try again in a few minutes.';
+    default:
+      return 'Our team cannot take chats right now. Please try again later.';
+  }
+}
+
+function endedText(reason, agentName) {
+  const who = agentName ?? 'The agent';
+  switch (reason) {
+    case 'no_agent_answered':
+      return 'Sorry, nobody could answer in time. I am back — ask me anything, or ask for a human again later.';
+    case 'failed':
+      return 'The connection to our team was lost. I am back — ask me anything.';
+    default:
+      return `${who} has left the chat. I am back — anything else I can help with?`;
+  }
+}
+
+function describeContext(context) {
+  const metadata = { channel: 'demo widget' };
+  for (const key of ['page', 'language', 'screen']) if (typeof context[key] === 'string') metadata[key] = context[key].slice(0, 300);
+  return metadata;
+}
+
+const events = handover.followEvents(onHandoverEvent);
+log(`listening on ${widget.url} (widget origins: ${settings.allowedOrigins.join(', ')})`);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  events.stop();
+  await widget.close();
+  process.exit(0);
+}
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+// Started by `handover start` (with an IPC channel): leave together with it, even if it was killed.
+if (process.send) process.on('disconnect', stop);

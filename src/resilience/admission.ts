@@ -1,0 +1,225 @@
+import { AppError } from './errors.js';
+import { GradientLimit } from './gradient-limit.js';
+import type { LoadSignals } from './load-signals.js';
+
+export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memory', 'shutting_down'] as const;
+export type RejectionCause = (typeof rejectionCauses)[number];
+
+export interface AdmissionOptions {
+  /** false: every request is admitted at once (the benchmark's "protection off"). */
+  enabled: boolean;
+  /** false: the limit stays at `initialLimit`. */
+  adaptive: boolean;
+  initialLimit: number;
+  minLimit: number;
+  maxLimit: number;
+  /** Request latency the adaptive limit defends (ms). */
+  latencyTargetMs: number;
+  /** Longest wait for a slot while the queue drains normally. */
+  queueTimeoutMs: number;
+  /** CoDel: once the queue has not been empty for `codelIntervalMs`, waits are cut to `codelTargetMs`. */
+  codelTargetMs: number;
+  codelIntervalMs: number;
+  /** Hard bound on waiting requests (memory), shared fairly between callers. */
+  maxQueueLength: number;
+  eventLoopDelayLimitMs: number;
+  heapUsedLimitRatio: number;
+}
+
+export interface Permit {
+  /** Frees the slot and feeds the latency sample to the limiter. Safe to call twice. */
+  release(): void;
+}
+
+interface Waiter {
+  key: string;
+  enqueuedAt: number;
+  resolve(permit: Permit): void;
+  reject(err: AppError): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
+interface Caller {
+  inflight: number;
+  queue: Waiter[];
+}
+
+export interface AdmissionSnapshot {
+  limit: number;
+  inflight: number;
+  waiting: number;
+  overloaded: boolean;
+  rttShortMs: number;
+  rttLongMs: number;
+}
+
+/**
+ * Admission control in front of the API: a concurrency limit that adapts to latency, a short wait queue
+ * bounded by time (not length), fair shares between callers when contended, and early refusal when the
+ * process itself is the bottleneck (event loop, memory). Every refusal names its measured cause.
+ */
+export class AdmissionController {
+  private readonly limiter: GradientLimit;
+  private readonly callers = new Map<string, Caller>();
+  private inflight = 0;
+  private waiting = 0;
+  private queueEmptySince = Date.now();
+  private draining = false;
+
+  constructor(
+    private readonly options: AdmissionOptions,
+    private readonly signals: LoadSignals,
+    private readonly onReject: (cause: RejectionCause) => void = () => {},
+  ) {
+    this.limiter = new GradientLimit({ initial: options.initialLimit, min: options.minLimit, max: options.maxLimit, targetMs: options.latencyTargetMs });
+  }
+
+  get limit(): number {
+    return this.options.adaptive ? this.limiter.limit : this.options.initialLimit;
+  }
+
+  snapshot(): AdmissionSnapshot {
+    const { shortMs, longMs } = this.limiter.rtts();
+    return { limit: this.limit, inflight: this.inflight, waiting: this.waiting, overloaded: this.isQueueOverloaded(Date.now()), rttShortMs: shortMs, rttLongMs: longMs };
+  }
+
+  /** Stop admitting: every new request is refused with `shutting_down`. */
+  drain(): void {
+    this.draining = true;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /**
+   * Admits a request from `key` (one caller: an API key, or an address). `holdsSlot: false` is for
+   * long-lived streams, which are checked but do not occupy a slot for their whole life.
+   */
+  acquire(key: string, holdsSlot = true): Permit | Promise<Permit> {
+    if (this.draining) throw this.reject('shutting_down', 'This instance is shutting down; retry on another.');
+    if (!this.options.enabled) return this.grant(key, holdsSlot);
+    const heap = this.signals.heap();
+    if (heap.usedBytes > heap.limitBytes * this.options.heapUsedLimitRatio) {
+      throw this.reject(
+        'memory',
+        `Heap ${mb(heap.usedBytes)} used of a ${mb(heap.limitBytes)} limit (${Math.round((100 * heap.usedBytes) / heap.limitBytes)}%, shedding above ${Math.round(100 * this.options.heapUsedLimitRatio)}%).`,
+      );
+    }
+    const lag = this.signals.eventLoopDelayMs();
+    if (lag > this.options.eventLoopDelayLimitMs) {
+      throw this.reject('event_loop', `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`);
+    }
+    if (!holdsSlot) return this.grant(key, false);
+    const caller = this.caller(key);
+    if (this.inflight < this.limit && this.waiting === 0) return this.grant(key, true);
+    // Contended: wait in this caller's own line; slots go to the caller with the fewest in flight.
+    const fairQueue = Math.max(1, Math.ceil(this.options.maxQueueLength / Math.max(1, this.callersWaiting())));
+    if (this.waiting >= this.options.maxQueueLength && caller.queue.length >= fairQueue) {
+      throw this.reject('queue_full', `${this.waiting} requests are already waiting for a slot; limit ${this.limit} in flight.`);
+    }
+    return new Promise<Permit>((resolve, reject) => {
+      const now = Date.now();
+      const waiter: Waiter = { key, enqueuedAt: now, resolve, reject, timer: undefined };
+      if (this.waiting === 0) this.queueEmptySince = now;
+      const maxWait = this.isQueueOverloaded(now) ? this.options.codelTargetMs : this.options.queueTimeoutMs;
+      waiter.timer = setTimeout(() => this.expire(waiter), maxWait);
+      caller.queue.push(waiter);
+      this.waiting++;
+      // The limit may have grown since the last release.
+      this.dispatch();
+    });
+  }
+
+  /** Queue "standing" for longer than the CoDel interval: cut waits to the target. */
+  private isQueueOverloaded(now: number): boolean {
+    return this.waiting > 0 && now - this.queueEmptySince > this.options.codelIntervalMs;
+  }
+
+  private grant(key: string, holdsSlot: boolean): Permit {
+    const caller = this.caller(key);
+    const startedAt = performance.now();
+    const inflightAtStart = this.inflight;
+    if (holdsSlot) {
+      this.inflight++;
+      caller.inflight++;
+    }
+    let released = false;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        if (!holdsSlot) return this.forget(key);
+        this.inflight--;
+        caller.inflight--;
+        if (this.options.adaptive) this.limiter.onSample(performance.now() - startedAt, inflightAtStart + 1);
+        this.forget(key);
+        this.dispatch();
+      },
+    };
+  }
+
+  /** Hands free slots to waiters: the caller with the fewest requests in flight goes first. */
+  private dispatch(): void {
+    while (this.waiting > 0 && this.inflight < this.limit) {
+      let chosen: Caller | undefined;
+      let chosenKey = '';
+      for (const [key, caller] of this.callers) {
+        const head = caller.queue[0];
+        if (!head) continue;
+        if (!chosen || caller.inflight < chosen.inflight || (caller.inflight === chosen.inflight && head.enqueuedAt < chosen.queue[0]!.enqueuedAt)) {
+          chosen = caller;
+          chosenKey = key;
+        }
+      }
+      if (!chosen) return;
+      const waiter = chosen.queue.shift()!;
+      this.waiting--;
+      if (this.waiting === 0) this.queueEmptySince = Date.now();
+      clearTimeout(waiter.timer);
+      waiter.resolve(this.grant(chosenKey, true));
+    }
+  }
+
+  private expire(waiter: Waiter): void {
+    const caller = this.callers.get(waiter.key);
+    const index = caller ? caller.queue.indexOf(waiter) : -1;
+    if (!caller || index < 0) return;
+    caller.queue.splice(index, 1);
+    this.waiting--;
+    if (this.waiting === 0) this.queueEmptySince = Date.now();
+    const waited = Date.now() - waiter.enqueuedAt;
+    waiter.reject(this.reject('queue_wait', `The request waited ${waited} ms for a slot; limit ${this.limit} in flight, ${this.waiting} still waiting.`));
+    this.forget(waiter.key);
+  }
+
+  private reject(cause: RejectionCause, message: string): AppError {
+    this.onReject(cause);
+    const code = cause === 'shutting_down' ? 'shutting_down' : cause === 'queue_full' ? 'overloaded_queue_wait' : (`overloaded_${cause}` as const);
+    return new AppError(code, { message, details: { cause }, retryAfterSeconds: 1 });
+  }
+
+  private caller(key: string): Caller {
+    let caller = this.callers.get(key);
+    if (!caller) {
+      caller = { inflight: 0, queue: [] };
+      this.callers.set(key, caller);
+    }
+    return caller;
+  }
+
+  private forget(key: string): void {
+    const caller = this.callers.get(key);
+    if (caller && caller.inflight === 0 && caller.queue.length === 0) this.callers.delete(key);
+  }
+
+  private callersWaiting(): number {
+    let n = 0;
+    for (const caller of this.callers.values()) if (caller.queue.length > 0) n++;
+    return n;
+  }
+}
+
+function mb(bytes: number): string {
+  return `${Math.round(bytes / 1024 / 1024)} MiB`;
+}

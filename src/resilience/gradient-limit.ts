@@ -1,0 +1,76 @@
+/**
+ * A concurrency limit that follows measured latency, in the spirit of Netflix's Gradient2 limiter: while
+ * requests complete as fast as they should and the limit is actually used, it grows by about
+ * sqrt(limit); when recent latency rises above what it should be, it shrinks in proportion — so it
+ * settles near the knee where more concurrency only adds waiting (in the database pool, on the CPU).
+ *
+ * "What it should be" is the larger of `tolerance` × the fastest recent latency (the no-load baseline,
+ * re-learnt every 30 s) and an explicit `targetMs`. Gradient2 proper compares against a long moving
+ * average instead; measured here, that average follows a load-driven rise within a second at a few
+ * hundred requests per second, so the limit never shrank while requests queued for seconds.
+ */
+export interface GradientLimitOptions {
+  initial: number;
+  min: number;
+  max: number;
+  /** Latency the limit defends: below it the limit may grow, above it it shrinks. */
+  targetMs?: number;
+  /** How much slower than the no-load baseline a request may be before it counts as queueing. */
+  tolerance?: number;
+  /** Weight of each new limit estimate (0..1). */
+  smoothing?: number;
+  now?: () => number;
+}
+
+const BASELINE_WINDOW_MS = 30_000;
+
+export class GradientLimit {
+  private value: number;
+  private shortRtt = 0;
+  private baseline = Infinity;
+  private nextBaseline = Infinity;
+  private baselineSince: number;
+  private readonly targetMs: number;
+  private readonly tolerance: number;
+  private readonly smoothing: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: GradientLimitOptions) {
+    this.value = options.initial;
+    this.targetMs = options.targetMs ?? 50;
+    this.tolerance = options.tolerance ?? 2;
+    this.smoothing = options.smoothing ?? 0.2;
+    this.now = options.now ?? Date.now;
+    this.baselineSince = this.now();
+  }
+
+  get limit(): number {
+    return Math.floor(this.value);
+  }
+
+  /** One completed request: its latency and how many were in flight when it started. */
+  onSample(rttMs: number, inflight: number): void {
+    const rtt = Math.max(rttMs, 0.1);
+    this.shortRtt = this.shortRtt === 0 ? rtt : this.shortRtt * 0.9 + rtt * 0.1;
+    // The minimum over a window, re-learnt window by window, so a changed environment is picked up.
+    this.nextBaseline = Math.min(this.nextBaseline, rtt);
+    if (this.now() - this.baselineSince >= BASELINE_WINDOW_MS) {
+      this.baseline = this.nextBaseline;
+      this.nextBaseline = Infinity;
+      this.baselineSince = this.now();
+    }
+    this.baseline = Math.min(this.baseline, rtt);
+    const expected = Math.max(this.tolerance * this.baseline, this.targetMs);
+    const gradient = Math.max(0.5, Math.min(1, expected / this.shortRtt));
+    // An underused limit says nothing about capacity: do not grow it on idle samples.
+    if (gradient === 1 && inflight < this.value / 2) return;
+    const estimate = this.value * gradient + (gradient === 1 ? Math.sqrt(this.value) : 0);
+    const next = this.value * (1 - this.smoothing) + estimate * this.smoothing;
+    this.value = Math.max(this.options.min, Math.min(this.options.max, next));
+  }
+
+  /** Latencies, for the status page and rejection messages. */
+  rtts(): { shortMs: number; longMs: number } {
+    return { shortMs: this.shortRtt, longMs: this.baseline === Infinity ? 0 : this.baseline };
+  }
+}

@@ -1,0 +1,68 @@
+import { performance } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
+
+/**
+ * The process-level load signals admission control reads on every request. They are sampled in the
+ * background so reading them costs nothing: a rejection must stay cheap exactly when the process is busy.
+ */
+export interface LoadSignals {
+  /** How late the event loop runs timers: median lag per tick over the last window (or the current one, if worse), in ms. */
+  eventLoopDelayMs(): number;
+  /** Share of time the event loop was busy over the last window (0..1). */
+  eventLoopUtilization(): number;
+  heap(): { usedBytes: number; limitBytes: number };
+  stop(): void;
+}
+
+const TICK_MS = 20;
+/** A window is judged on at least this many ticks, so a single stall cannot be its median. */
+const MIN_TICKS = 5;
+
+/**
+ * Event-loop lag is measured with a plain interval timer: a tick that fires late by N ms means the loop
+ * was busy for N ms. (perf_hooks' monitorEventLoopDelay was tried first: here it recorded a 700 ms
+ * synchronous block as a single ~10 ms sample, so it cannot be what decides to shed load.)
+ * The median lag per tick over a window is the signal: on a saturated loop every tick is late, while a
+ * one-off stall (a long GC, loading the embedded database at start) makes one tick late and is ignored.
+ */
+export function startLoadSignals(windowMs = 500): LoadSignals {
+  let lastTick = performance.now();
+  let lags: number[] = [];
+  let previousMedian = 0;
+  let windowStart = lastTick;
+  let elu = performance.eventLoopUtilization();
+  let utilization = 0;
+  let heap = readHeap();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    lags.push(Math.max(0, now - lastTick - TICK_MS));
+    lastTick = now;
+    if (now - windowStart >= windowMs && lags.length >= MIN_TICKS) {
+      previousMedian = median(lags);
+      lags = [];
+      windowStart = now;
+      const current = performance.eventLoopUtilization();
+      utilization = performance.eventLoopUtilization(current, elu).utilization;
+      elu = current;
+      heap = readHeap();
+    }
+  }, TICK_MS);
+  timer.unref();
+  return {
+    eventLoopDelayMs: () => Math.max(previousMedian, lags.length >= MIN_TICKS ? median(lags) : 0),
+    eventLoopUtilization: () => utilization,
+    heap: () => heap,
+    stop: () => clearInterval(timer),
+  };
+}
+
+function readHeap(): { usedBytes: number; limitBytes: number } {
+  const stats = getHeapStatistics();
+  return { usedBytes: stats.used_heap_size, limitBytes: stats.heap_size_limit };
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}

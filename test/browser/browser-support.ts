@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+/** Screenshots and other outputs of the browser tests (gitignored). */
+export const artifactsDir = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+export async function launchChromium(): Promise<Browser> {
+  await mkdir(artifactsDir, { recursive: true });
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    timeout: 30_000,
+  });
+}
+
+/** Collects uncaught errors and alert() calls of a page: a test fails on either. */
+export function watchPage(page: Page, problems: string[], name: string): void {
+  page.on('pageerror', (err) => problems.push(`${name}: uncaught ${err.message}`));
+  page.on('dialog', (dialog) => {
+    problems.push(`${name}: a dialog opened (${dialog.type()}: ${dialog.message()}) — markup was executed`);
+    void dialog.dismiss();
+  });
+  page.setDefaultTimeout(15_000);
+}
+
+/** Screenshots of every page and the server's output when a test fails, to see what happened. */
+export async function keepFailureScreenshots(test: string, pages: Record<string, Page | undefined>, handover?: HandoverProcess): Promise<void> {
+  if (handover) await writeFile(join(artifactsDir, `failed-${test}-server.log`), handover.output()).catch(() => {});
+  for (const [name, page] of Object.entries(pages)) {
+    await page?.screenshot({ path: join(artifactsDir, `failed-${test}-${name}.png`), timeout: 5000 }).catch(() => {});
+  }
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface HandoverProcess {
+  url: string;
+  deskUrl: string;
+  demoUrl: string;
+  agent: { email: string; password: string };
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `handover start` as `npm start` runs it (from source, embedded store, demo on by default), in a fresh
+ * data directory. Everything the test needs is read from the start banner, as a user would.
+ */
+export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'handover-browser-'));
+  const [port, demoPort] = [await freePort(), await freePort()];
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
+    env: { ...process.env, PORT: String(port), HANDOVER_DEMO_PORT: String(demoPort), HANDOVER_DATA_DIR: dataDir, HANDOVER_LOG_LEVEL: 'warn', HANDOVER_ADMIN_TOKEN: '', DATABASE_URL: '', HANDOVER_DEMO: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`handover did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const check = () => {
+      const match = /demo:\s+(http:\/\/\S+\/demo)[\s\S]*?demo agent:\s+(\S+) \/ (\S+)/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match);
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`handover exited before it started:\n${out}`));
+    });
+  });
+  const url = `http://localhost:${port}`;
+  return {
+    url,
+    deskUrl: `${url}/desk`,
+    demoUrl: banner[1]!,
+    agent: { email: banner[2]!, password: banner[3]! },
+    output: () => out,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A TCP proxy the test can cut, to play a network drop between a browser and the server. */
+export interface CuttableProxy {
+  url: string;
+  /** Drops every open connection and refuses new ones until restore(). */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+export async function startProxy(targetPort: number): Promise<CuttableProxy> {
+  const sockets = new Set<Socket>();
+  let down = false;
+  const server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(targetPort, '127.0.0.1');
+    sockets.add(client);
+    sockets.add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', close).on('close', close);
+    upstream.on('error', close).on('close', close);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut() {
+      down = true;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    },
+    restore() {
+      down = false;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

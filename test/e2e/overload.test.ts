@@ -1,0 +1,144 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { openTestPgDb } from '../support/test-db.js';
+import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
+import type { Db } from '../../src/store/db.js';
+
+async function metric(t: TestService, name: string): Promise<string[]> {
+  const res = await fetch(`${t.url}/metrics`);
+  return (await res.text()).split('\n').filter((line) => line.startsWith(name));
+}
+
+/**
+ * Holds a handover's row lock from outside the service, so a request that writes to that handover
+ * stays in flight until released: a deterministic way to fill admission slots.
+ */
+async function holdHandover(t: TestService, handoverId: string): Promise<{ release(): Promise<void> }> {
+  const outside: Db = openTestPgDb(t.db.schema!, { poolSize: 1 });
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let locked!: () => void;
+  const isLocked = new Promise<void>((r) => (locked = r));
+  const done = outside.transaction(async (q) => {
+    await q.query('select id from handovers where id = $1 for update', [handoverId]);
+    locked();
+    await released;
+  });
+  await isLocked;
+  return {
+    async release() {
+      release();
+      await done;
+      await outside.close();
+    },
+  };
+}
+
+describe('overload is refused at the door with the real cause (pg)', () => {
+  let t: TestService | undefined;
+  let helpdesk: GenericHelpdesk | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await helpdesk?.close();
+  });
+
+  it('queue wait: 503 overloaded_queue_wait with Retry-After, the measured wait, and a metric', async () => {
+    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 1, 'admission.queueTimeoutMs': 60 });
+    const desk = await setUpDesk(t);
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    const lock = await holdHandover(t, created.body.id);
+    const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
+    await eventually(async () => (await metric(t!, 'http_server_active_requests'))[0]?.endsWith(' 1'), 'the held request to take the slot', 5000);
+
+    const refused = await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.body.error.code).toBe('overloaded_queue_wait');
+    expect(refused.body.error.message).toMatch(/waited \d+ ms for a slot; limit 1 in flight/);
+    // Health and metrics stay reachable while the API is saturated.
+    expect((await t.api('GET', '/healthz')).status).toBe(200);
+    expect(await metric(t, 'handover_admission_rejections_total{cause="queue_wait"}')).toEqual(['handover_admission_rejections_total{cause="queue_wait"} 1']);
+
+    await lock.release();
+    expect((await stuck).status).toBe(202);
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
+  });
+
+  it('deadline: a request that runs past its deadline is answered 503 deadline_exceeded', async () => {
+    // Long enough for the setup requests (a login hashes a password) on a busy machine.
+    t = await startTestService('pg', { 'admission.handlerTimeoutMs': 1500 });
+    const desk = await setUpDesk(t);
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    const lock = await holdHandover(t, created.body.id);
+    const res = await t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { id: 'late-1', text: 'late' } });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('deadline_exceeded');
+    expect(res.body.error.message).toContain('1500 ms');
+    await lock.release();
+  });
+
+  it('memory: refused only with the memory code, while health stays up', async () => {
+    // Any real heap is above 0.01% of its limit: the reading is real, the threshold is not.
+    t = await startTestService('pg', { 'admission.heapUsedLimitRatio': 0.0001 });
+    const res = await t.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' });
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.body.error.code).toBe('overloaded_memory');
+    expect(res.body.error.message).toMatch(/Heap \d+ MiB used of a \d+ MiB limit/);
+    expect((await t.api('GET', '/healthz')).status).toBe(200);
+    expect(await metric(t, 'handover_admission_rejections_total{cause="memory"}')).toEqual(['handover_admission_rejections_total{cause="memory"} 1']);
+  });
+
+  it('event loop: refused while the process is CPU-bound, served again once it is not', async () => {
+    t = await startTestService('pg', { 'admission.eventLoopDelayLimitMs': 40 });
+    // Saturate this process's event loop: busy 80 ms out of every 90 ms.
+    const burn = setInterval(() => {
+      const end = Date.now() + 80;
+      while (Date.now() < end);
+    }, 10);
+    try {
+      await new Promise((r) => setTimeout(r, 1200));
+      const res = await t.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' });
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('overloaded_event_loop');
+      expect(res.body.error.message).toMatch(/run \d+ ms late .*CPU-bound/);
+    } finally {
+      clearInterval(burn);
+    }
+    await eventually(async () => (await t!.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' })).status === 401, 'recovery once the loop is free', 5000);
+    expect((await metric(t, 'handover_admission_rejections_total{cause="event_loop"}'))[0]).toMatch(/ [1-9]\d*$/);
+  });
+
+  it('a failing helpdesk opens its circuit: bots are told "degraded", other queues are untouched', async () => {
+    t = await startTestService('pg', { 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 60_000, 'delivery.maxAttempts': 20 });
+    helpdesk = await startGenericHelpdesk('whsec_' + Buffer.from('circuit-test-secret-0123456789ab').toString('base64'));
+    helpdesk.respond = () => ({ status: 503 });
+    const desk = await setUpDesk(t);
+    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: helpdesk.secret } });
+    await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'external', connectorId: connector.body.id });
+    const before = await t.api('GET', '/v1/availability?queue=external', { token: desk.apiKey });
+    expect(before.body).toMatchObject({ available: true });
+
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'external', user: { id: 'u' } } });
+    expect(created.status).toBe(201);
+    const degraded = await eventually(async () => {
+      const res = await t!.api('GET', '/v1/availability?queue=external', { token: desk.apiKey });
+      return res.body.reason === 'degraded' ? res.body : null;
+    }, 'the circuit to open');
+    expect(degraded).toMatchObject({ available: false, reason: 'degraded' });
+    expect(await metric(t, 'handover_connector_circuit_state')).toContain(`handover_connector_circuit_state{connector_id="${connector.body.id}"} 2`);
+
+    const refused = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c2', queue: 'external', user: { id: 'u2' } } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('connector_degraded');
+    // While open, no more calls go out: the helpdesk saw only the failures that opened it.
+    const calls = helpdesk.received.length + 0;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(helpdesk.received.length).toBe(calls);
+    // The desk queue of the same tenant is untouched.
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).body).toMatchObject({ available: true });
+    // Nothing accepted was dropped: the request is still waiting in its lane.
+    const { rows } = await t.db.query<{ state: string }>(`select state from outbox where handover_id = $1 and target = 'agent'`, [created.body.id]);
+    expect(rows).toEqual([{ state: 'pending' }]);
+  });
+});

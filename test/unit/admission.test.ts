@@ -1,0 +1,200 @@
+import { describe, expect, it } from 'vitest';
+import { AdmissionController, type AdmissionOptions, type Permit, type RejectionCause } from '../../src/resilience/admission.js';
+import { GradientLimit } from '../../src/resilience/gradient-limit.js';
+import type { LoadSignals } from '../../src/resilience/load-signals.js';
+import type { AppError } from '../../src/resilience/errors.js';
+
+function fakeSignals(values: { lagMs?: number; used?: number; limit?: number } = {}): LoadSignals & { set(v: typeof values): void } {
+  let current = { lagMs: 0, used: 100, limit: 1000, ...values };
+  return {
+    eventLoopDelayMs: () => current.lagMs,
+    eventLoopUtilization: () => 0,
+    heap: () => ({ usedBytes: current.used, limitBytes: current.limit }),
+    stop: () => {},
+    set(v) {
+      current = { ...current, ...v };
+    },
+  };
+}
+
+const base: AdmissionOptions = {
+  enabled: true,
+  adaptive: false,
+  initialLimit: 4,
+  minLimit: 1,
+  maxLimit: 100,
+  latencyTargetMs: 50,
+  queueTimeoutMs: 1000,
+  codelTargetMs: 5,
+  codelIntervalMs: 100,
+  maxQueueLength: 100,
+  eventLoopDelayLimitMs: 200,
+  heapUsedLimitRatio: 0.9,
+};
+
+function controller(options: Partial<AdmissionOptions> = {}, signals = fakeSignals()) {
+  const rejected: RejectionCause[] = [];
+  const admission = new AdmissionController({ ...base, ...options }, signals, (cause) => rejected.push(cause));
+  return { admission, rejected, signals };
+}
+
+async function rejection(promise: Permit | Promise<Permit> | (() => Permit | Promise<Permit>)): Promise<AppError> {
+  try {
+    await (typeof promise === 'function' ? promise() : promise);
+  } catch (err) {
+    return err as AppError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('admission control', () => {
+  it('admits up to the limit at once, then queues, and hands freed slots on', async () => {
+    const { admission } = controller();
+    const held = await Promise.all(Array.from({ length: 4 }, () => admission.acquire('a')));
+    const queued = admission.acquire('a');
+    expect(queued).toBeInstanceOf(Promise);
+    expect(admission.snapshot()).toMatchObject({ inflight: 4, waiting: 1 });
+    held[0]!.release();
+    (await queued).release();
+    expect(admission.snapshot()).toMatchObject({ inflight: 3, waiting: 0 });
+  });
+
+  it('refuses a request that waited its bound for a slot, naming the wait and the limit', async () => {
+    const { admission, rejected } = controller({ queueTimeoutMs: 30 });
+    for (let i = 0; i < 4; i++) await admission.acquire('a');
+    const err = await rejection(admission.acquire('a'));
+    expect(err.code).toBe('overloaded_queue_wait');
+    expect(err.status).toBe(503);
+    expect(err.retryAfterSeconds).toBe(1);
+    expect(err.message).toMatch(/waited \d+ ms for a slot; limit 4 in flight/);
+    expect(rejected).toEqual(['queue_wait']);
+  });
+
+  it('cuts waits to the CoDel target once the queue has been standing', async () => {
+    const { admission } = controller({ queueTimeoutMs: 5000, codelTargetMs: 5, codelIntervalMs: 50 });
+    for (let i = 0; i < 4; i++) await admission.acquire('a');
+    const longWaiter = admission.acquire('a') as Promise<Permit>;
+    longWaiter.catch(() => {});
+    await new Promise((r) => setTimeout(r, 80));
+    // The queue has not been empty for 80 ms > 50 ms: a new waiter gets the short bound.
+    const started = Date.now();
+    const err = await rejection(admission.acquire('b'));
+    expect(err.code).toBe('overloaded_queue_wait');
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(admission.snapshot().overloaded).toBe(true);
+  });
+
+  it('gives a freed slot to the caller with the fewest in flight, so one flood cannot starve another', async () => {
+    const { admission } = controller({ queueTimeoutMs: 5000 });
+    const flood = await Promise.all(Array.from({ length: 4 }, () => admission.acquire('flood')));
+    const floodQueued = Array.from({ length: 20 }, () => admission.acquire('flood') as Promise<Permit>);
+    const quiet = admission.acquire('quiet') as Promise<Permit>;
+    const order: string[] = [];
+    floodQueued.forEach((p) => p.then(() => order.push('flood')));
+    quiet.then(() => order.push('quiet'));
+    flood[0]!.release();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(order).toEqual(['quiet']);
+    // And the flooding caller still gets the next slot: fair, not starved either.
+    flood[1]!.release();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(order).toEqual(['quiet', 'flood']);
+  });
+
+  it('bounds the queue, but not at the expense of a caller with nothing queued', async () => {
+    const { admission, rejected } = controller({ maxQueueLength: 3, queueTimeoutMs: 5000 });
+    for (let i = 0; i < 4; i++) await admission.acquire('flood');
+    const waiting = [1, 2, 3].map(() => admission.acquire('flood') as Promise<Permit>);
+    waiting.forEach((p) => p.catch(() => {}));
+    const full = await rejection(() => admission.acquire('flood'));
+    expect(full.code).toBe('overloaded_queue_wait');
+    expect(full.message).toMatch(/3 requests are already waiting/);
+    const quiet = admission.acquire('quiet');
+    expect(quiet).toBeInstanceOf(Promise);
+    (quiet as Promise<Permit>).catch(() => {});
+    expect(rejected).toEqual(['queue_full']);
+  });
+
+  it('refuses for memory only when the heap really is near its limit', async () => {
+    const signals = fakeSignals({ used: 500, limit: 1000 });
+    const { admission, rejected } = controller({}, signals);
+    (await admission.acquire('a')).release();
+    signals.set({ used: 950 });
+    const err = await rejection(() => admission.acquire('a'));
+    expect(err.code).toBe('overloaded_memory');
+    expect(err.message).toMatch(/95%, shedding above 90%/);
+    expect(rejected).toEqual(['memory']);
+  });
+
+  it('refuses when the event loop runs late, and says so', async () => {
+    const signals = fakeSignals({ lagMs: 350 });
+    const { admission, rejected } = controller({}, signals);
+    const err = await rejection(() => admission.acquire('a'));
+    expect(err.code).toBe('overloaded_event_loop');
+    expect(err.message).toMatch(/350 ms late.*limit 200 ms.*CPU-bound/);
+    expect(rejected).toEqual(['event_loop']);
+    signals.set({ lagMs: 10 });
+    (await admission.acquire('a')).release();
+  });
+
+  it('lets streams in without holding a slot, and refuses everything once draining', async () => {
+    const { admission } = controller({ initialLimit: 1 });
+    const held = await admission.acquire('a');
+    const stream = admission.acquire('a', false);
+    expect(stream).not.toBeInstanceOf(Promise);
+    expect(admission.snapshot().inflight).toBe(1);
+    held.release();
+    admission.drain();
+    expect((await rejection(() => admission.acquire('a'))).code).toBe('shutting_down');
+  });
+
+  it('with protection off, admits everything at once', async () => {
+    const { admission } = controller({ enabled: false, initialLimit: 1 }, fakeSignals({ lagMs: 10_000, used: 999 }));
+    const permits = await Promise.all(Array.from({ length: 50 }, () => admission.acquire('a')));
+    expect(admission.snapshot().inflight).toBe(50);
+    permits.forEach((p) => p.release());
+  });
+});
+
+describe('gradient limit', () => {
+  it('grows while latency holds at its baseline and the limit is used', () => {
+    const limit = new GradientLimit({ initial: 10, min: 2, max: 200 });
+    for (let i = 0; i < 200; i++) limit.onSample(10, limit.limit);
+    expect(limit.limit).toBeGreaterThan(50);
+  });
+
+  it('does not grow on samples that leave the limit unused', () => {
+    const limit = new GradientLimit({ initial: 10, min: 2, max: 200 });
+    for (let i = 0; i < 200; i++) limit.onSample(10, 1);
+    expect(limit.limit).toBe(10);
+  });
+
+  it('shrinks when latency climbs well above the target, but not below the minimum', () => {
+    const limit = new GradientLimit({ initial: 100, min: 8, max: 200, targetMs: 50 });
+    for (let i = 0; i < 300; i++) limit.onSample(10, 100);
+    const before = limit.limit;
+    for (let i = 0; i < 100; i++) limit.onSample(200, limit.limit);
+    expect(limit.limit).toBeLessThan(before / 2);
+    expect(limit.limit).toBeGreaterThanOrEqual(8);
+  });
+
+  it('keeps shrinking under a slow, steady rise that a moving average would absorb', () => {
+    let clock = 0;
+    const limit = new GradientLimit({ initial: 64, min: 4, max: 512, targetMs: 50, now: () => clock });
+    for (let i = 0; i < 200; i++) limit.onSample(5, 64);
+    // Latency creeps up by 1 ms per 10 samples to 300 ms over 3000 samples, all within one baseline window.
+    for (let i = 0; i < 3000; i++) {
+      clock += 5;
+      limit.onSample(5 + i / 10, limit.limit);
+    }
+    expect(limit.limit).toBeLessThan(16);
+  });
+
+  it('stays put below the target even when latency is many times the no-load baseline', () => {
+    const limit = new GradientLimit({ initial: 32, min: 4, max: 512, targetMs: 50 });
+    for (let i = 0; i < 100; i++) limit.onSample(1, 32);
+    const before = limit.limit;
+    for (let i = 0; i < 500; i++) limit.onSample(30, limit.limit);
+    expect(limit.limit).toBeGreaterThanOrEqual(before);
+  });
+});

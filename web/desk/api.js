@@ -1,0 +1,49 @@
+// The desk REST API, with the agent's session token as a Bearer header (no cookies).
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+const REQUEST_TIMEOUT_MS = 15_000;
+const BUSY_TRIES = 3; // a 503 (busy, restarting) is tried again after its Retry-After, up to this often
+const BUSY_WAIT_MAX_S = 3;
+
+/**
+ * Returns `api(method, path, body?)`: resolves with the parsed JSON body, rejects with an ApiError
+ * (status 0 and code `network` when the server could not be reached).
+ */
+export function createApi({ token, onUnauthorized }) {
+  return async function api(method, path, body) {
+    const headers = { accept: 'application/json' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    let res;
+    // Every desk call is safe to repeat: messages carry the desk's own id, accept and end are idempotent.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      } catch {
+        throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection; the desk keeps retrying.');
+      }
+      if (res.status !== 503 || attempt >= BUSY_TRIES) break;
+      const wait = Math.min(BUSY_WAIT_MAX_S, Number(res.headers.get('retry-after')) || 1);
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    }
+    const text = await res.text().catch(() => '');
+    let parsed;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      parsed = null; // not JSON (a proxy's error page): the status says enough
+    }
+    if (res.ok) return parsed;
+    const error = parsed && parsed.error ? parsed.error : { code: 'http_error', message: `HTTP ${res.status}` };
+    if (res.status === 401 && token && onUnauthorized) onUnauthorized();
+    throw new ApiError(res.status, error.code, error.message);
+  };
+}

@@ -1,0 +1,430 @@
+// The agent console: sign-in, presence, the waiting list, the chats held, live signals.
+import { createApi } from './api.js';
+import { connectLive } from './live.js';
+import { Chat, displayName } from './chat.js';
+import { renderWaiting, tickWaiting } from './waiting.js';
+import { byId, h } from './dom.js';
+
+const SESSION_KEY = 'handover.desk.session'; // per browser tab; cookies come with a later change
+const SOUND_KEY = 'handover.desk.sound';
+const TITLE = 'handover desk';
+const TITLE_FLASH_MS = 10_000;
+
+const ui = {
+  signin: byId('signin'),
+  signinForm: byId('signin-form'),
+  email: byId('email'),
+  password: byId('password'),
+  signinError: byId('signin-error'),
+  desk: byId('desk'),
+  agentName: byId('agent-name'),
+  connection: byId('connection'),
+  presence: byId('presence'),
+  sound: byId('sound'),
+  signout: byId('signout'),
+  acceptNext: byId('accept-next'),
+  waitingList: byId('waiting-list'),
+  waitingCount: byId('waiting-count'),
+  myChats: byId('my-chats'),
+  chatArea: byId('chat-area'),
+  emptyChat: byId('empty-chat'),
+  announcer: byId('announcer'),
+  deskError: byId('desk-error'),
+};
+
+let session = null; // { token, agent }
+let api = null;
+let live = null;
+let queues = [];
+let waiting = [];
+let waitingFetchedAt = 0;
+let waitingIds = new Set();
+let firstLoad = true;
+const fresh = new Set();
+const chats = new Map();
+let selectedId = null;
+let refreshing = null;
+let refreshAgain = false;
+let flashTimer = null;
+let errorTimer = null;
+let audio = null;
+
+// ---- session -------------------------------------------------------------------------------------
+
+async function boot() {
+  ui.sound.checked = localStorage.getItem(SOUND_KEY) === 'on';
+  const saved = readSession();
+  if (!saved) return showSignin();
+  session = saved;
+  api = createApi({ token: session.token, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
+  try {
+    session.agent = await api('GET', '/v1/desk/me');
+    enterDesk();
+  } catch (err) {
+    if (err.status === 401) return;
+    // Server unreachable: show the desk anyway; the live connection keeps retrying.
+    enterDesk();
+  }
+}
+
+function readSession() {
+  try {
+    const value = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
+    return value && typeof value.token === 'string' ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+function showSignin(message = '') {
+  ui.desk.hidden = true;
+  ui.signin.hidden = false;
+  ui.signinError.textContent = message;
+  document.title = TITLE;
+  ui.email.focus();
+}
+
+ui.signinForm.addEventListener('submit', async (event) => {
+  event.preventDefault();
+  ui.signinError.textContent = '';
+  const button = ui.signinForm.querySelector('button');
+  button.disabled = true;
+  try {
+    const result = await createApi({})('POST', '/v1/desk/login', { email: ui.email.value, password: ui.password.value });
+    session = { token: result.token, agent: result.agent };
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+    api = createApi({ token: session.token, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
+    ui.password.value = '';
+    enterDesk();
+  } catch (err) {
+    ui.signinError.textContent = err.code === 'invalid_credentials' ? 'Email or password is wrong.' : err.message;
+  } finally {
+    button.disabled = false;
+  }
+});
+
+ui.signout.addEventListener('click', async () => {
+  const current = api;
+  leaveDesk();
+  await current?.('POST', '/v1/desk/logout').catch(() => {});
+  showSignin('You are signed out.');
+});
+
+function signedOut(message) {
+  if (!session) return;
+  leaveDesk();
+  showSignin(message);
+}
+
+function enterDesk() {
+  ui.signin.hidden = true;
+  ui.desk.hidden = false;
+  ui.agentName.textContent = session.agent?.name ?? '';
+  showPresence(session.agent?.presence ?? 'away');
+  live = connectLive({ url: '/v1/desk/events', token: session.token, onSignal, onState: showConnection, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
+  ui.acceptNext.focus();
+}
+
+function leaveDesk() {
+  live?.stop();
+  live = null;
+  session = null;
+  api = null;
+  sessionStorage.removeItem(SESSION_KEY);
+  for (const chat of chats.values()) chat.dispose();
+  chats.clear();
+  selectedId = null;
+  queues = [];
+  waiting = [];
+  waitingIds = new Set();
+  fresh.clear();
+  firstLoad = true;
+  renderAll();
+}
+
+// ---- presence and connection ---------------------------------------------------------------------
+
+function showPresence(presence) {
+  for (const input of ui.presence.querySelectorAll('input[name="presence"]')) input.checked = input.value === presence;
+  ui.presence.dataset.presence = presence;
+}
+
+ui.presence.addEventListener('change', async (event) => {
+  const presence = event.target.value;
+  try {
+    session.agent = await api('PUT', '/v1/desk/presence', { presence });
+    showPresence(session.agent.presence);
+  } catch (err) {
+    showPresence(session.agent?.presence ?? 'away');
+    showError(`Presence not changed: ${err.message}`);
+  }
+});
+
+function showConnection(state) {
+  ui.connection.dataset.state = state;
+  ui.connection.textContent = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Offline — reconnecting…' }[state] ?? state;
+}
+
+// ---- live signals --------------------------------------------------------------------------------
+
+function onSignal(type, data) {
+  switch (type) {
+    case 'ready':
+      // (Re)connected: read everything again, so nothing that happened while away is missed.
+      refresh();
+      for (const chat of chats.values()) chat.sync().catch(() => {});
+      break;
+    case 'handover.queued':
+    case 'handover.accepted':
+    case 'handover.transferred':
+      refresh();
+      break;
+    case 'handover.ended':
+      chats.get(data.handoverId)?.markEnded(data.reason);
+      refresh();
+      break;
+    case 'message.created': {
+      const chat = chats.get(data.handoverId);
+      if (chat && !(data.seq <= chat.lastSeq)) chat.sync().catch(() => {});
+      break;
+    }
+    case 'user.typing':
+      chats.get(data.handoverId)?.setUserTyping(Boolean(data.typing));
+      break;
+    case 'agent.presence':
+      if (session?.agent && data.agentId === session.agent.id) {
+        session.agent.presence = data.presence;
+        showPresence(data.presence);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+/** Re-reads queues, the waiting list and my chats. Calls made while one runs fold into one more run. */
+function refresh() {
+  if (refreshing) {
+    refreshAgain = true;
+    return refreshing;
+  }
+  refreshing = (async () => {
+    try {
+      do {
+        refreshAgain = false;
+        const [q, list] = await Promise.all([api('GET', '/v1/desk/queues'), api('GET', '/v1/desk/handovers')]);
+        if (!session) return;
+        applyLists(q.queues, list);
+      } while (refreshAgain);
+    } catch (err) {
+      if (err.status !== 401) showError(err.message);
+      // The server was busy: look again shortly (a network drop is handled by the reconnect instead).
+      if (err.status >= 500) setTimeout(() => session && refresh(), 3000);
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function applyLists(newQueues, list) {
+  queues = newQueues;
+  waiting = list.waiting;
+  waitingFetchedAt = Date.now();
+  const newcomers = waiting.filter((hv) => !waitingIds.has(hv.id));
+  waitingIds = new Set(waiting.map((hv) => hv.id));
+  for (const id of fresh) if (!waitingIds.has(id)) fresh.delete(id);
+  if (!firstLoad) {
+    for (const hv of newcomers) {
+      fresh.add(hv.id);
+      setTimeout(() => {
+        fresh.delete(hv.id);
+        renderWaitingList();
+      }, 15_000);
+    }
+    if (newcomers.length > 0) signalNewcomers(newcomers);
+  }
+  firstLoad = false;
+
+  const mine = new Set();
+  for (const hv of list.mine) {
+    mine.add(hv.id);
+    if (!chats.has(hv.id)) {
+      const chat = new Chat(hv, chatContext);
+      chats.set(hv.id, chat);
+      ui.chatArea.append(chat.el);
+      chat.sync().catch((err) => chat.setNotice(err.message));
+    }
+  }
+  // A chat that is no longer mine without an end signal ended or moved while the desk was offline.
+  for (const chat of chats.values()) if (!mine.has(chat.id) && !chat.ended) chat.markEnded(null);
+  for (const chat of chats.values()) chat.updateQueues();
+  renderAll();
+}
+
+// ---- rendering -----------------------------------------------------------------------------------
+
+function renderAll() {
+  renderWaitingList();
+  renderMine();
+  updateTitle();
+}
+
+function renderWaitingList() {
+  renderWaiting(ui.waitingList, { queues, waiting, fetchedAt: waitingFetchedAt, fresh, onAccept: (hv) => accept(hv) });
+  ui.waitingCount.textContent = `(${waiting.length})`;
+}
+
+function renderMine() {
+  const items = [...chats.values()].map((chat) =>
+    h(
+      'li',
+      {},
+      h(
+        'button',
+        {
+          type: 'button',
+          className: `chat-tab${chat.ended ? ' ended' : ''}`,
+          attrs: { 'data-handover-id': chat.id, ...(chat.id === selectedId ? { 'aria-current': 'true' } : {}) },
+          on: { click: () => selectChat(chat.id) },
+        },
+        h('span', { className: 'name' }, chat.name),
+        chat.userTyping ? h('span', { className: 'small muted' }, ' typing…') : null,
+        chat.unread > 0 ? h('span', { className: 'badge unread', attrs: { 'aria-label': `${chat.unread} unread` } }, String(chat.unread)) : null,
+        chat.ended ? h('span', { className: 'badge ended' }, 'ended') : null,
+      ),
+    ),
+  );
+  ui.myChats.replaceChildren(...(items.length ? items : [h('li', { className: 'muted' }, 'No chats yet')]));
+  ui.emptyChat.hidden = selectedId !== null;
+}
+
+function updateTitle() {
+  if (flashTimer) return; // the flash restores the title when it stops
+  document.title = waiting.length > 0 ? `(${waiting.length}) ${TITLE}` : TITLE;
+}
+
+const chatContext = {
+  api: (...args) => api(...args),
+  queues: () => queues,
+  onChange: () => renderMine(),
+  onClose: (chat) => closeChat(chat),
+  notify: (text) => announce(text),
+};
+
+function selectChat(id) {
+  selectedId = id;
+  for (const chat of chats.values()) chat.select(chat.id === id);
+  renderMine();
+  chats.get(id)?.focusComposer();
+}
+
+function closeChat(chat) {
+  chats.delete(chat.id);
+  chat.dispose();
+  if (selectedId === chat.id) {
+    selectedId = null;
+    const next = chats.values().next().value;
+    if (next) selectChat(next.id);
+  }
+  renderMine();
+}
+
+// ---- actions -------------------------------------------------------------------------------------
+
+async function accept(hv) {
+  try {
+    await api('POST', `/v1/desk/handovers/${encodeURIComponent(hv.id)}/accept`);
+    await refresh();
+    if (chats.has(hv.id)) selectChat(hv.id);
+  } catch (err) {
+    showError(err.code === 'agent_away' ? 'Set yourself Available before accepting chats.' : err.message);
+    refresh();
+  }
+}
+
+async function acceptNext() {
+  try {
+    const { handover } = await api('POST', '/v1/desk/accept-next', {});
+    if (!handover) return announce('Nobody is waiting.');
+    await refresh();
+    if (chats.has(handover.id)) selectChat(handover.id);
+  } catch (err) {
+    showError(err.code === 'agent_away' ? 'Set yourself Available before accepting chats.' : err.message);
+  }
+}
+
+ui.acceptNext.addEventListener('click', () => acceptNext());
+
+document.addEventListener('keydown', (event) => {
+  if (!session || !event.altKey || event.ctrlKey || event.metaKey) return;
+  if (event.key === 'n' || event.key === 'N') {
+    event.preventDefault();
+    acceptNext();
+  } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+    const ids = [...chats.keys()];
+    if (ids.length === 0) return;
+    event.preventDefault();
+    const at = ids.indexOf(selectedId);
+    const step = event.key === 'ArrowDown' ? 1 : -1;
+    selectChat(ids[(at + step + ids.length) % ids.length]);
+  }
+});
+
+// ---- signals to the agent ------------------------------------------------------------------------
+
+function signalNewcomers(list) {
+  const names = list.map((hv) => `${displayName(hv)} (${hv.queue})`).join(', ');
+  announce(`New in the waiting list: ${names}`);
+  if (ui.sound.checked) beep();
+  const until = Date.now() + TITLE_FLASH_MS;
+  clearInterval(flashTimer);
+  let on = false;
+  flashTimer = setInterval(() => {
+    // Keeps flashing while the tab is in the background, so the agent sees it in the tab strip.
+    if (Date.now() > until && !document.hidden) {
+      clearInterval(flashTimer);
+      flashTimer = null;
+      updateTitle();
+      return;
+    }
+    on = !on;
+    document.title = on ? `● New chat waiting — ${TITLE}` : `(${waiting.length}) ${TITLE}`;
+  }, 1000);
+  document.title = `● New chat waiting — ${TITLE}`;
+}
+
+function beep() {
+  try {
+    audio ??= new AudioContext();
+    const oscillator = audio.createOscillator();
+    const gain = audio.createGain();
+    oscillator.frequency.value = 880;
+    gain.gain.setValueAtTime(0.15, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.3);
+    oscillator.connect(gain).connect(audio.destination);
+    oscillator.start();
+    oscillator.stop(audio.currentTime + 0.3);
+  } catch {
+    // no audio device: the visual signals remain
+  }
+}
+
+ui.sound.addEventListener('change', () => {
+  localStorage.setItem(SOUND_KEY, ui.sound.checked ? 'on' : 'off');
+  if (ui.sound.checked) beep(); // also unlocks audio: browsers allow it after a user gesture
+});
+
+function announce(text) {
+  ui.announcer.textContent = text;
+}
+
+function showError(text) {
+  ui.deskError.textContent = text;
+  ui.deskError.hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => (ui.deskError.hidden = true), 8000);
+}
+
+setInterval(() => tickWaiting(ui.waitingList), 1000);
+boot();
