@@ -49,6 +49,9 @@ function conversation(id) {
   return conv;
 }
 
+// Follow the event stream first: handover events are matched to conversations by conversationId.
+const events = handover.followEvents(onHandoverEvent);
+
 const widget = await startWidgetServer({
   host: settings.host,
   port: settings.port,
@@ -75,6 +78,9 @@ const widget = await startWidgetServer({
     if (!conv || !conv.handoverId || (conv.mode !== 'waiting' && conv.mode !== 'agent')) return;
     handover.postTyping(conv.handoverId, typing).catch(() => {}); // ephemeral: a lost signal does no harm
   },
+}).catch((err) => {
+  console.error(`[demo-bot] cannot listen on ${settings.host}:${settings.port}: ${err.message}`);
+  process.exit(1);
 });
 
 async function handleUserMessage(conv, message) {
@@ -98,6 +104,9 @@ async function handleUserMessage(conv, message) {
 }
 
 async function askForHuman(conv) {
+  // The stream must be open before the handover exists, or its first events could pass unseen.
+  const following = await Promise.race([events.connected.then(() => true), sleep(10_000).then(() => false)]);
+  if (!following) return say(conv, 'I cannot reach our team just now. Please try again in a moment.', suggestions);
   const availability = await handover.availability(settings.queue);
   if (!availability.available) return say(conv, unavailableText(availability.reason, availability.nextOpenAt), suggestions.filter((s) => s !== 'Talk to a human'));
   const ahead = availability.queueLength;
@@ -216,13 +225,16 @@ function endedText(reason, agentName) {
   }
 }
 
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 function describeContext(context) {
   const metadata = { channel: 'demo widget' };
   for (const key of ['page', 'language', 'screen']) if (typeof context[key] === 'string') metadata[key] = context[key].slice(0, 300);
   return metadata;
 }
 
-const events = handover.followEvents(onHandoverEvent);
 log(`listening on ${widget.url} (widget origins: ${settings.allowedOrigins.join(', ')})`);
 
 let stopping = false;

@@ -81,11 +81,15 @@ export function createHandoverClient({ baseUrl, apiKey, log = () => {} }) {
     /**
      * Follows GET /v1/events until stop(). Each event is handed to `onEvent` once, in order (awaited);
      * after a drop the stream resumes after the last event handled, so nothing is missed or repeated.
+     * `connected` resolves once the stream is open: a stream without a cursor starts with the next
+     * event, so ask for handovers only after that.
      */
     followEvents(onEvent) {
       let stopped = false;
       let controller = null;
       let lastEventId = null;
+      let markConnected;
+      const connected = new Promise((resolve) => (markConnected = resolve));
       const seen = new Set(); // delivery is at least once: drop repeats by event id
       (async () => {
         let failures = 0;
@@ -111,6 +115,7 @@ export function createHandoverClient({ baseUrl, apiKey, log = () => {} }) {
             if (!res.ok || !res.body) throw new Error(`GET /v1/events answered ${res.status}`);
             log(`following handover events at ${base}/v1/events${lastEventId ? ` after ${lastEventId}` : ''}`);
             failures = 0;
+            markConnected();
             const decoder = new TextDecoder();
             let buffer = '';
             for await (const chunk of res.body) {
@@ -142,6 +147,7 @@ export function createHandoverClient({ baseUrl, apiKey, log = () => {} }) {
         }
       })();
       return {
+        connected,
         stop() {
           stopped = true;
           controller?.abort();

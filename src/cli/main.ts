@@ -64,6 +64,8 @@ async function start(env: Record<string, string | undefined>): Promise<number> {
   const service = await createService(config);
   const log = service.deps.log;
   const address = await service.listen();
+  // PORT=0 picks a free port: without a configured public URL, say the one actually listening.
+  if (!env.HANDOVER_PUBLIC_URL && config.port === 0) config.publicUrl = `http://localhost:${new URL(address).port}`;
   const store = config.database.url ? 'PostgreSQL' : `embedded store in ${config.database.dataDir}`;
   log.info({ address, store }, `handover listening on ${address} (${store})`);
   let demo: Demo | null = null;

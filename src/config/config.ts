@@ -38,6 +38,7 @@ export interface Config {
     sessionTtlSeconds: number;
     timerIntervalMs: number;
   };
+  /** Admission control (docs/overload.md): see the settings table for each field's meaning. */
   admission: {
     enabled: boolean;
     adaptive: boolean;
@@ -50,6 +51,7 @@ export interface Config {
     codelIntervalMs: number;
     maxQueueLength: number;
     eventLoopDelayLimitMs: number;
+    warmupMs: number;
     heapUsedLimitRatio: number;
     handlerTimeoutMs: number;
   };
@@ -99,13 +101,7 @@ const url = (raw: string) => {
     throw new Error(`not a URL: "${raw}"`);
   }
 };
-const optionalBool = (raw: string) => {
-  const value = raw.trim().toLowerCase();
-  if (value === '') return undefined;
-  if (['true', '1', 'yes', 'on'].includes(value)) return true;
-  if (['false', '0', 'no', 'off'].includes(value)) return false;
-  throw new Error(`expected true or false, got "${raw}"`);
-};
+const optionalBool = (raw: string) => (raw.trim() === '' ? undefined : bool(raw));
 const optionalInt = (min: number, max: number) => (raw: string) => (raw.trim() === '' ? undefined : int(min, max)(raw));
 const oneOf =
   (...values: string[]) =>
@@ -152,6 +148,7 @@ export const settings: Record<string, Setting> = {
   'admission.codelIntervalMs': { env: 'HANDOVER_ADMISSION_CODEL_INTERVAL_MS', default: '200', doc: 'How long the queue may stay non-empty before waits are cut to the target.', parse: int(1, 60000) },
   'admission.maxQueueLength': { env: 'HANDOVER_ADMISSION_MAX_QUEUE', default: '1000', doc: 'Most requests waiting for a slot (memory bound), shared fairly between callers.', parse: int(0, 1000000) },
   'admission.eventLoopDelayLimitMs': { env: 'HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS', default: '200', doc: 'Refuse new requests (`overloaded_event_loop`) while event-loop timers run this late on average.', parse: int(1, 60000) },
+  'admission.warmupMs': { env: 'HANDOVER_ADMISSION_WARMUP_MS', default: '10000', doc: 'After start, how long event-loop lag is not taken for overload (loading code and the embedded database keep the loop busy).', parse: int(0, 600000) },
   'admission.heapUsedLimitRatio': { env: 'HANDOVER_HEAP_LIMIT_RATIO', default: '0.92', doc: 'Refuse new requests (`overloaded_memory`) while the V8 heap is above this share of its limit.', parse: ratio },
   'admission.handlerTimeoutMs': { env: 'HANDOVER_HANDLER_TIMEOUT_MS', default: '5000', doc: 'Deadline of one request from routing to response (`deadline_exceeded`).', parse: int(100, 600000) },
   'connectors.failureThreshold': { env: 'HANDOVER_CONNECTOR_FAILURE_THRESHOLD', default: '5', doc: 'Consecutive transient failures that open a connector circuit.', parse: int(1, 1000) },

@@ -53,9 +53,9 @@ export interface DeliveryWorker {
 const BATCH = 20;
 
 /**
- * Claims due lanes (FOR UPDATE SKIP LOCKED, so any number of instances can run this) and delivers each
- * lane's items strictly in order: an item that fails stops its lane until its retry is due, so nothing
- * overtakes it. Every attempt is recorded.
+ * Claims due lanes (a conditional update on the lane's lease, so any number of instances can run this
+ * and each lane goes to one) and delivers each lane's items strictly in order: an item that fails stops
+ * its lane until its retry is due, so nothing overtakes it. Every attempt is recorded.
  */
 export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   const { db, log } = options;

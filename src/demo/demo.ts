@@ -43,10 +43,10 @@ export async function startDemo(input: { app: FastifyInstance; config: Config; a
   const child = spawn(process.execPath, [botEntry], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   // The IPC channel only tells the bot when handover is gone (even after SIGKILL); it must not keep us alive.
   child.channel?.unref();
-  let stopping = false;
+  let running = false; // started and not being stopped: an exit now is worth an error line
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.once('exit', (code, signal) => {
-    if (!stopping) log.error({ code, signal }, 'the demo bot stopped; /demo will not answer until handover restarts');
+    if (running) log.error({ code, signal }, 'the demo bot stopped; /demo will not answer until handover restarts');
   });
 
   const botUrl = await new Promise<string>((resolve, reject) => {
@@ -72,10 +72,10 @@ export async function startDemo(input: { app: FastifyInstance; config: Config; a
       reject(new Error(`the demo bot exited with ${code}: ${stderr.trim()}`));
     });
   }).catch(async (err: unknown) => {
-    stopping = true;
     child.kill('SIGKILL');
     throw err;
   });
+  running = true;
   // The widget page asks /demo/config.json for the bot's port; with HANDOVER_DEMO_PORT=0 it is known only now.
   config.demo.port = Number(new URL(botUrl).port);
   log.info({ botUrl }, 'demo bot started');
@@ -87,7 +87,7 @@ export async function startDemo(input: { app: FastifyInstance; config: Config; a
     credentialsFile: `${config.database.dataDir}/${DEMO_FILE}`,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      stopping = true;
+      running = false;
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), BOT_STOP_TIMEOUT_MS);
       await exited;

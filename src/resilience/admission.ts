@@ -1,3 +1,4 @@
+import type { Config } from '../config/config.js';
 import { AppError } from './errors.js';
 import { GradientLimit } from './gradient-limit.js';
 import type { LoadSignals } from './load-signals.js';
@@ -5,26 +6,8 @@ import type { LoadSignals } from './load-signals.js';
 export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memory', 'shutting_down'] as const;
 export type RejectionCause = (typeof rejectionCauses)[number];
 
-export interface AdmissionOptions {
-  /** false: every request is admitted at once (the benchmark's "protection off"). */
-  enabled: boolean;
-  /** false: the limit stays at `initialLimit`. */
-  adaptive: boolean;
-  initialLimit: number;
-  minLimit: number;
-  maxLimit: number;
-  /** Request latency the adaptive limit defends (ms). */
-  latencyTargetMs: number;
-  /** Longest wait for a slot while the queue drains normally. */
-  queueTimeoutMs: number;
-  /** CoDel: once the queue has not been empty for `codelIntervalMs`, waits are cut to `codelTargetMs`. */
-  codelTargetMs: number;
-  codelIntervalMs: number;
-  /** Hard bound on waiting requests (memory), shared fairly between callers. */
-  maxQueueLength: number;
-  eventLoopDelayLimitMs: number;
-  heapUsedLimitRatio: number;
-}
+/** The `admission` settings (src/config/config.ts documents each), less the per-request deadline. */
+export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs'>;
 
 export interface Permit {
   /** Frees the slot and feeds the latency sample to the limiter. Safe to call twice. */
@@ -65,12 +48,15 @@ export class AdmissionController {
   private waiting = 0;
   private queueEmptySince = Date.now();
   private draining = false;
+  /** Starting up (loading code, warming the embedded database) keeps the loop busy without being overload. */
+  private readonly eventLoopCheckFrom: number;
 
   constructor(
     private readonly options: AdmissionOptions,
     private readonly signals: LoadSignals,
     private readonly onReject: (cause: RejectionCause) => void = () => {},
   ) {
+    this.eventLoopCheckFrom = Date.now() + options.warmupMs;
     this.limiter = new GradientLimit({ initial: options.initialLimit, min: options.minLimit, max: options.maxLimit, targetMs: options.latencyTargetMs });
   }
 
@@ -107,7 +93,7 @@ export class AdmissionController {
       );
     }
     const lag = this.signals.eventLoopDelayMs();
-    if (lag > this.options.eventLoopDelayLimitMs) {
+    if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
       throw this.reject('event_loop', `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`);
     }
     if (!holdsSlot) return this.grant(key, false);

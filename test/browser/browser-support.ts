@@ -24,12 +24,21 @@ export function watchPage(page: Page, problems: string[], name: string): void {
     problems.push(`${name}: a dialog opened (${dialog.type()}: ${dialog.message()}) — markup was executed`);
     void dialog.dismiss();
   });
+  page.on('response', (res) => {
+    if (res.status() >= 400) trail.push(`${name}: ${res.request().method()} ${res.url()} → ${res.status()}`);
+  });
+  page.on('requestfailed', (req) => trail.push(`${name}: ${req.method()} ${req.url()} failed: ${req.failure()?.errorText}`));
+  page.on('console', (msg) => trail.push(`${name}: console.${msg.type()} ${msg.text()}`));
   page.setDefaultTimeout(15_000);
 }
+
+/** What the pages did that a failed test may want to show (kept with the failure screenshots). */
+const trail: string[] = [];
 
 /** Screenshots of every page and the server's output when a test fails, to see what happened. */
 export async function keepFailureScreenshots(test: string, pages: Record<string, Page | undefined>, handover?: HandoverProcess): Promise<void> {
   if (handover) await writeFile(join(artifactsDir, `failed-${test}-server.log`), handover.output()).catch(() => {});
+  await writeFile(join(artifactsDir, `failed-${test}-pages.log`), trail.join('\n')).catch(() => {});
   for (const [name, page] of Object.entries(pages)) {
     await page?.screenshot({ path: join(artifactsDir, `failed-${test}-${name}.png`), timeout: 5000 }).catch(() => {});
   }

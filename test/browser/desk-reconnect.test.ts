@@ -42,7 +42,8 @@ describe('desk reconnects after a network drop', () => {
 
     await widget.goto(handover.demoUrl);
     await widget.getByRole('button', { name: 'Talk to a human' }).click();
-    await desk.getByRole('button', { name: /^Accept / }).click();
+    // (Not "Accept next": the user's own Accept button, once they are in the list.)
+    await desk.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
     await widget.locator('#status', { hasText: 'chatting with Ada' }).waitFor();
     const chat = desk.locator('section.chat:not([hidden])');
     const userInput = widget.getByLabel('Your message');

@@ -90,7 +90,7 @@ describe('overload is refused at the door with the real cause (pg)', () => {
   });
 
   it('event loop: refused while the process is CPU-bound, served again once it is not', async () => {
-    t = await startTestService('pg', { 'admission.eventLoopDelayLimitMs': 40 });
+    t = await startTestService('pg', { 'admission.eventLoopDelayLimitMs': 40, 'admission.warmupMs': 0 });
     // Saturate this process's event loop: busy 80 ms out of every 90 ms.
     const burn = setInterval(() => {
       const end = Date.now() + 80;

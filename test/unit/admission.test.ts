@@ -29,6 +29,7 @@ const base: AdmissionOptions = {
   codelIntervalMs: 100,
   maxQueueLength: 100,
   eventLoopDelayLimitMs: 200,
+  warmupMs: 0,
   heapUsedLimitRatio: 0.9,
 };
 
@@ -134,6 +135,11 @@ describe('admission control', () => {
     expect(err.message).toMatch(/350 ms late.*limit 200 ms.*CPU-bound/);
     expect(rejected).toEqual(['event_loop']);
     signals.set({ lagMs: 10 });
+    (await admission.acquire('a')).release();
+  });
+
+  it('does not take start-up work for overload: the event-loop check waits out the warm-up', async () => {
+    const admission = new AdmissionController({ ...base, warmupMs: 60_000 }, fakeSignals({ lagMs: 900 }));
     (await admission.acquire('a')).release();
   });
 

@@ -276,28 +276,29 @@ function renderWaitingList() {
 }
 
 function renderMine() {
-  const items = [...chats.values()].map((chat) =>
-    h(
-      'li',
-      {},
-      h(
-        'button',
-        {
-          type: 'button',
-          className: `chat-tab${chat.ended ? ' ended' : ''}`,
-          attrs: { 'data-handover-id': chat.id, ...(chat.id === selectedId ? { 'aria-current': 'true' } : {}) },
-          on: { click: () => selectChat(chat.id) },
-        },
+  // Each chat keeps its tab element (updated in place), so a click is never lost to a re-render.
+  const items = [...chats.values()].map((chat) => {
+    chat.tab ??= h('li', {}, h('button', { type: 'button', className: 'chat-tab', attrs: { 'data-handover-id': chat.id }, on: { click: () => selectChat(chat.id) } }));
+    const button = chat.tab.firstChild;
+    button.className = `chat-tab${chat.ended ? ' ended' : ''}`;
+    if (chat.id === selectedId) button.setAttribute('aria-current', 'true');
+    else button.removeAttribute('aria-current');
+    button.replaceChildren(
+      ...[
         h('span', { className: 'name' }, chat.name),
         chat.userTyping ? h('span', { className: 'small muted' }, ' typing…') : null,
         chat.unread > 0 ? h('span', { className: 'badge unread', attrs: { 'aria-label': `${chat.unread} unread` } }, String(chat.unread)) : null,
         chat.ended ? h('span', { className: 'badge ended' }, 'ended') : null,
-      ),
-    ),
-  );
-  ui.myChats.replaceChildren(...(items.length ? items : [h('li', { className: 'muted' }, 'No chats yet')]));
+      ].filter(Boolean),
+    );
+    return chat.tab;
+  });
+  const wanted = items.length ? items : [noChats];
+  if (wanted.length !== ui.myChats.children.length || wanted.some((el, i) => ui.myChats.children[i] !== el)) ui.myChats.replaceChildren(...wanted);
   ui.emptyChat.hidden = selectedId !== null;
 }
+
+const noChats = h('li', { className: 'muted' }, 'No chats yet');
 
 function updateTitle() {
   if (flashTimer) return; // the flash restores the title when it stops

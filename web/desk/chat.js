@@ -38,6 +38,7 @@ export class Chat {
     this.typingIdleTimer = null;
     this.userTypingTimer = null;
     this.pendingClientId = null; // reused when a failed send is retried, so it is stored once
+    this.pendingText = null;
     this.build();
   }
 
@@ -255,11 +256,16 @@ export class Chat {
   async send() {
     const text = this.input.value;
     if (this.ended || text.trim() === '' || this.sendButton.disabled) return;
-    this.pendingClientId ??= crypto.randomUUID();
+    // The same text sent again (after a failure) keeps its id, so the server stores it once.
+    if (this.pendingText !== text) {
+      this.pendingText = text;
+      this.pendingClientId = crypto.randomUUID();
+    }
     this.sendButton.disabled = true;
     try {
       await this.ctx.api('POST', `/v1/desk/handovers/${encodeURIComponent(this.id)}/messages`, { id: this.pendingClientId, text });
       this.pendingClientId = null;
+      this.pendingText = null;
       if (this.input.value === text) this.input.value = '';
       this.setNotice('');
       clearTimeout(this.typingIdleTimer);

@@ -12,33 +12,55 @@ import { displayName } from './chat.js';
  * @param onAccept (handover) => void
  */
 export function renderWaiting(container, { queues, waiting, fetchedAt, fresh, onAccept }) {
-  const focusedId = document.activeElement?.dataset?.acceptId;
-  clear(container);
   const byQueue = new Map(queues.map((q) => [q.id, []]));
   for (const hv of waiting) {
     if (!byQueue.has(hv.queueId)) byQueue.set(hv.queueId, []);
     byQueue.get(hv.queueId).push(hv);
   }
+  // Entries that look the same keep their element: the list is re-read on every signal, and a button
+  // replaced between mouse-down and mouse-up would swallow the agent's click (and their focus).
+  const previous = renderedItems.get(container) ?? new Map();
+  const items = new Map();
+  let changed = false;
+  for (const hv of waiting) {
+    const isNew = fresh.has(hv.id);
+    const key = JSON.stringify([displayName(hv), hv.queueId, hv.position, hv.estimatedWaitSeconds, hv.transcript.length, isNew]);
+    let entry = previous.get(hv.id);
+    if (!entry || entry.key !== key) {
+      entry = { key, li: waitingItem(hv, fetchedAt, isNew, onAccept) };
+      changed = true;
+    } else {
+      entry.li.querySelector('.wait').dataset.since = String(fetchedAt - hv.waitingSeconds * 1000);
+    }
+    items.set(hv.id, entry);
+  }
+  renderedItems.set(container, items);
+  const layout = JSON.stringify([...byQueue].map(([queueId, list]) => [queueId, queueName(queues, queueId, list), list.map((hv) => hv.id)]));
+  if (!changed && layouts.get(container) === layout) return tickWaiting(container);
+  layouts.set(container, layout);
+
+  const focusedId = document.activeElement?.dataset?.acceptId;
+  clear(container);
   for (const [queueId, list] of byQueue) {
-    const queueName = queues.find((q) => q.id === queueId)?.name ?? list[0]?.queue ?? queueId;
     const headingId = `queue-${queueId}`;
     container.append(
       h(
         'section',
         { className: 'queue', attrs: { 'aria-labelledby': headingId } },
-        h('h3', { id: headingId }, queueName, ' ', h('span', { className: 'count' }, `(${list.length})`)),
-        list.length === 0
-          ? h('p', { className: 'muted' }, 'Nobody waiting')
-          : h(
-              'ul',
-              { className: 'waiting-list' },
-              list.map((hv) => waitingItem(hv, fetchedAt, fresh.has(hv.id), onAccept)),
-            ),
+        h('h3', { id: headingId }, queueName(queues, queueId, list), ' ', h('span', { className: 'count' }, `(${list.length})`)),
+        list.length === 0 ? h('p', { className: 'muted' }, 'Nobody waiting') : h('ul', { className: 'waiting-list' }, list.map((hv) => items.get(hv.id).li)),
       ),
     );
   }
   if (focusedId) container.querySelector(`[data-accept-id="${CSS.escape(focusedId)}"]`)?.focus();
   tickWaiting(container);
+}
+
+const renderedItems = new WeakMap(); // container → Map(handover id → { key, li })
+const layouts = new WeakMap(); // container → the queues and ids last rendered, in order
+
+function queueName(queues, queueId, list) {
+  return queues.find((q) => q.id === queueId)?.name ?? list[0]?.queue ?? queueId;
 }
 
 function waitingItem(hv, fetchedAt, isNew, onAccept) {
