@@ -177,6 +177,7 @@ async function main() {
   mkdirSync('bench/results', { recursive: true });
   const startedAt = Date.now();
   const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const schemas = [schema];
   const db = new pg.Pool({ connectionString: DATABASE, max: 2 });
   await db.query(`create schema ${schema}`);
   const schemaUrl = `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
@@ -214,10 +215,13 @@ async function main() {
       console.log(`relay ${rate}/s: service accepted ${report.relay.at(-1)!.acceptedPerSecond}/s p99 ${report.relay.at(-1)!.acceptedP99Ms} ms, delivery p99 ${report.relay.at(-1)!.deliveryP99Ms} ms; bare ${report.bare.at(-1)!.acceptedPerSecond}/s p99 ${report.bare.at(-1)!.acceptedP99Ms} ms`);
     }
     const meets = (s: Step) => s.acceptedPerSecond >= s.offeredPerSecond * 0.99 && (s.acceptedP99Ms ?? Infinity) <= 250;
-    const capacity = Math.max(rates[0]!, ...report.relay.filter((s) => meets(s) && (s.deliveryP99Ms ?? Infinity) <= 1000).map((s) => s.offeredPerSecond));
-    const bareCapacity = Math.max(rates[0]!, ...report.bare.filter(meets).map((s) => s.offeredPerSecond));
-    report.capacityPerSecond = capacity;
-    report.bareCapacityPerSecond = bareCapacity;
+    // Two capacities: end to end (accepted and delivered within 1 s at p99), which is what the relay
+    // ratio compares with the bare relay; and the API's alone (accepted within 250 ms at p99), which is
+    // what overload protection defends, so the overload factors are taken from it.
+    report.capacityPerSecond = Math.max(rates[0]!, ...report.relay.filter((s) => meets(s) && (s.deliveryP99Ms ?? Infinity) <= 1000).map((s) => s.offeredPerSecond));
+    report.bareCapacityPerSecond = Math.max(rates[0]!, ...report.bare.filter(meets).map((s) => s.offeredPerSecond));
+    const capacity = Math.max(rates[0]!, ...report.relay.filter(meets).map((s) => s.offeredPerSecond));
+    report.apiCapacityPerSecond = capacity;
 
     // 2. Overload: 0.5×, 1×, 2×, 3× capacity, protection on, then off (same build, one setting).
     for (const protection of [true, false]) {
@@ -239,12 +243,18 @@ async function main() {
     }
     await service.stop();
 
-    // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move.
-    service = await startService(schemaUrl, {});
+    // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move. A fresh
+    // schema, so the overload runs' backlog (still being delivered) does not blur what is measured.
+    const slowSchema = `${schema}_slow`;
+    await db.query(`create schema ${slowSchema}`);
+    schemas.push(slowSchema);
+    service = await startService(`${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${slowSchema}`)}`, {});
+    const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS);
     const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20);
     const healthyRate = Math.round(capacity * 0.5);
+    report.notes.push(`Slow helpdesk: the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
     const healthy = (prefix: string) =>
-      generate({ baseUrl: service.url, paths: a.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
+      generate({ baseUrl: service.url, paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
     await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
     const alone = await healthy('s-alone');
     await drainDeliveries(helpdeskUrl, alone.acceptedIds.length, 20_000);
@@ -262,7 +272,7 @@ async function main() {
     await service.stop();
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    await db.query(`drop schema if exists ${schema} cascade`).catch(() => {});
+    for (const name of schemas) await db.query(`drop schema if exists ${name} cascade`).catch(() => {});
     await db.end();
   }
   report.durationSeconds = Math.round((Date.now() - startedAt) / 1000);

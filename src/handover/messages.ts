@@ -32,36 +32,72 @@ async function findByClientId(uow: UnitOfWork, handoverId: string, direction: 't
   return rows[0]?.id ?? null;
 }
 
-/** A user's message, sent by the bot, towards the agent. */
+/**
+ * A user's message, sent by the bot, towards the agent: the hottest path of the service, so it is one
+ * SQL statement — one round trip, atomic without an explicit transaction. It takes the handover's row
+ * lock (which orders the conversation), gives the message the next sequence number, stores it, and for
+ * an external helpdesk queues its delivery in the handover's lane. Only when that statement writes
+ * nothing does a second query find out why (a repeated id, an ended or unknown handover).
+ */
 export async function postUserMessage(
   deps: Deps,
   input: { tenantId: string; handoverId: string; clientId?: string | undefined; text: string; attachments?: Attachment[] | undefined },
 ): Promise<PostMessageResult> {
-  return inTransaction(deps.db, async (uow) => {
-    const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
-    // A retry of a message stored before the handover ended is still answered with its id.
-    const existing = await findByClientId(uow, handover.id, 'to_agent', input.clientId);
-    if (existing) return { id: existing, duplicate: true };
-    if (handover.state === 'ended') throw new AppError('handover_ended');
-    const now = deps.now();
-    const seq = await nextSeq(uow.q, handover.id);
-    const id = newId('message', now.getTime());
-    const attachments = input.attachments ?? [];
-    await insertMessage(uow, { id, tenantId: input.tenantId, handoverId: handover.id, seq, direction: 'to_agent', clientId: input.clientId, sender: { type: 'user', id: handover.user.id, name: handover.user.name }, text: input.text, attachments, at: now });
-    if (handover.connectorId) {
-      const work: AgentSideWork = {
-        kind: 'message.created',
-        eventId: newId('event', now.getTime()),
-        handoverId: handover.id,
-        conversationId: handover.conversationId,
-        message: { id, text: input.text, attachments, createdAt: now.toISOString() },
-      };
-      await enqueue(uow.q, { tenantId: input.tenantId, handoverId: handover.id, target: 'agent', connectorId: handover.connectorId, kind: work.kind, payload: work, maxAttempts: deps.config.delivery.maxAttempts });
-      uow.afterCommit(() => deps.bus.publish('outbox', { tenantId: input.tenantId }));
-    }
-    uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'message.created', handoverId: handover.id, messageId: id, seq }));
-    return { id, duplicate: false };
-  });
+  const now = deps.now();
+  const id = newId('message', now.getTime());
+  const attachments = input.attachments ?? [];
+  // The delivery payload (AgentSideWork) less conversationId, which the statement adds.
+  const work = { kind: 'message.created', eventId: newId('event', now.getTime()), handoverId: input.handoverId, message: { id, text: input.text, attachments, createdAt: now.toISOString() } };
+  let rows: Array<{ seq: number; connector_id: string | null }>;
+  try {
+    ({ rows } = await deps.db.query<{ seq: number; connector_id: string | null }>(
+      `with h as (
+         update handovers set last_seq = last_seq + 1
+         where id = $1 and tenant_id = $2 and state <> 'ended'
+           and ($3::text is null or not exists (select 1 from messages where handover_id = $1 and direction = 'to_agent' and client_id = $3))
+         returning id, last_seq, connector_id, conversation_id, user_info
+       ), m as (
+         insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
+         select $4, $2, h.id, h.last_seq, 'to_agent', $3, jsonb_strip_nulls(jsonb_build_object('type', 'user', 'id', h.user_info->>'id', 'name', h.user_info->>'name')), $5, $6::jsonb, $7
+         from h
+       ), lane as (
+         insert into outbox_lanes (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at)
+         select h.id || ':agent', $2, 'agent', h.connector_id, 1, 1, now() from h where h.connector_id is not null
+         on conflict (lane) do update set last_seq = outbox_lanes.last_seq + 1, pending = outbox_lanes.pending + 1
+         returning last_seq
+       ), item as (
+         insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
+         select $2, h.id || ':agent', lane.last_seq, h.id, 'agent', h.connector_id, 'message.created',
+                $8::jsonb || jsonb_build_object('conversationId', h.conversation_id), $9
+         from h, lane
+       )
+       select last_seq as seq, connector_id from h`,
+      [input.handoverId, input.tenantId, input.clientId ?? null, id, input.text, JSON.stringify(attachments), now, JSON.stringify(work), deps.config.delivery.maxAttempts],
+    ));
+  } catch (err) {
+    // The same client id raced in from two requests: the unique index kept one; answer with it.
+    if ((err as { code?: string }).code !== '23505') throw err;
+    rows = [];
+  }
+  const written = rows[0];
+  if (!written) return explainUnwritten(deps, input);
+  if (written.connector_id) deps.bus.publish('outbox', { tenantId: input.tenantId });
+  deps.bus.publish(`desk:${input.tenantId}`, { type: 'message.created', handoverId: input.handoverId, messageId: id, seq: written.seq });
+  return { id, duplicate: false };
+}
+
+/** Why postUserMessage wrote nothing: a repeated message id (answered with the stored id), or no live handover. */
+async function explainUnwritten(deps: Deps, input: { tenantId: string; handoverId: string; clientId?: string | undefined }): Promise<PostMessageResult> {
+  const { rows } = await deps.db.query<{ state: string; existing: string | null }>(
+    `select h.state, (select m.id from messages m where m.handover_id = h.id and m.direction = 'to_agent' and m.client_id = $3) as existing
+     from handovers h where h.id = $1 and h.tenant_id = $2`,
+    [input.handoverId, input.tenantId, input.clientId ?? null],
+  );
+  const row = rows[0];
+  if (!row) throw new AppError('handover_not_found');
+  if (row.existing) return { id: row.existing, duplicate: true };
+  if (row.state === 'ended') throw new AppError('handover_ended');
+  throw new Error(`postUserMessage wrote nothing for live handover ${input.handoverId}`);
 }
 
 /**
