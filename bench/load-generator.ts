@@ -33,11 +33,14 @@ export interface GeneratorResult {
   acceptedIds: string[];
   timedOut: number;
   elapsedMs: number;
+  /** How late the generator itself sent requests (ms, p99): its own CPU starvation, not the server's. */
+  sendLagP99Ms: number;
 }
 
 async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   const dispatcher = new Agent({ connections: spec.connections, headersTimeout: spec.durationMs + spec.drainMs, bodyTimeout: spec.durationMs + spec.drainMs, keepAliveTimeout: 30_000 });
-  const result: GeneratorResult = { sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], timedOut: 0, elapsedMs: 0 };
+  const result: GeneratorResult = { sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], timedOut: 0, elapsedMs: 0, sendLagP99Ms: 0 };
+  const sendLags: number[] = [];
   const total = Math.round((spec.ratePerSecond * spec.durationMs) / 1000);
   const interval = 1000 / spec.ratePerSecond;
   const start = performance.now();
@@ -45,6 +48,7 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   const abort = new AbortController();
 
   const fire = (i: number, dueAt: number) => {
+    sendLags.push(performance.now() - dueAt);
     const id = `${spec.idPrefix}-${i}`;
     const body = spec.body.replaceAll('{i}', String(i)).replaceAll('{id}', id);
     const p = request(spec.baseUrl + spec.paths[i % spec.paths.length]!, { method: 'POST', headers: spec.headers, body, dispatcher, signal: abort.signal })
@@ -94,6 +98,8 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   await drained;
   clearTimeout(timer);
   result.elapsedMs = performance.now() - start;
+  sendLags.sort((a, b) => a - b);
+  result.sendLagP99Ms = Math.round(sendLags[Math.floor(sendLags.length * 0.99)] ?? 0);
   result.okLatencies.sort((a, b) => a - b);
   result.rejectLatencies.sort((a, b) => a - b);
   await dispatcher.close();

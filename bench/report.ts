@@ -10,6 +10,8 @@ export interface Step {
   rejectedP99Ms: number | null;
   codes: Record<string, number>;
   timedOut: number;
+  /** p99 of how late the load generator sent requests: when high, it was starved, and latencies overstate. */
+  generatorLagP99Ms?: number;
   deliveredPerSecond?: number;
   deliveryP50Ms?: number | null;
   deliveryP99Ms?: number | null;
@@ -19,6 +21,9 @@ export interface Step {
   protection?: boolean;
   rssMb?: number;
   heapMb?: number;
+  eventLoopLagMs?: number;
+  minLimit?: number;
+  maxWaiting?: number;
 }
 
 export interface BenchReport {
@@ -56,9 +61,9 @@ export function renderReport(r: BenchReport): { markdown: string; svg: string } 
     lines.push(`| ${s.offeredPerSecond} | ${s.acceptedPerSecond} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${v(s.deliveredPerSecond)} | ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} | ${v(s.lost)} | ${v(b?.acceptedPerSecond)} | ${v(b?.acceptedP50Ms)} / ${v(b?.acceptedP99Ms)} |`);
   });
   lines.push('', `## Overload: 0.5× to 3× the API's capacity (${v(r.apiCapacityPerSecond)} msg/s accepted within 250 ms at p99), protection on and off`, '');
-  lines.push('| load | protection | offered/s | goodput/s (≤ 1 s) | accepted p50 / p99 ms | rejected p99 ms | answers | peak RSS / heap MB | lost |', '|---|---|---|---|---|---|---|---|---|');
+  lines.push('| load | protection | offered/s | goodput/s (≤ 1 s) | accepted p50 / p99 ms | rejected p99 ms | answers | peak RSS / heap MB | peak loop lag ms | generator late p99 ms | lost |', '|---|---|---|---|---|---|---|---|---|---|---|');
   for (const s of r.overload) {
-    lines.push(`| ${s.factor}× | ${s.protection ? 'on' : 'off'} | ${s.offeredPerSecond} | ${s.goodputPerSecond} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${v(s.rejectedP99Ms)} | ${codes({ ...(s.acceptedPerSecond ? { '2xx': Math.round((s.acceptedPerSecond * r.stepMs) / 1000) } : {}), ...s.codes })} | ${v(s.rssMb)} / ${v(s.heapMb)} | ${v(s.lost)} |`);
+    lines.push(`| ${s.factor}× | ${s.protection ? 'on' : 'off'} | ${s.offeredPerSecond} | ${s.goodputPerSecond} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${v(s.rejectedP99Ms)} | ${codes({ ...(s.acceptedPerSecond ? { '2xx': Math.round((s.acceptedPerSecond * r.stepMs) / 1000) } : {}), ...s.codes })} | ${v(s.rssMb)} / ${v(s.heapMb)} | ${v(s.eventLoopLagMs)} | ${v(s.generatorLagP99Ms)} | ${v(s.lost)} |`);
   }
   lines.push('', '![Goodput under overload](overload.svg)', '');
   lines.push('## Slow helpdesk beside a healthy one', '');

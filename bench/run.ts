@@ -96,7 +96,7 @@ async function startService(schemaUrl: string, env: Record<string, string>): Pro
 }
 
 async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainMs'> & { connections?: number }): Promise<GeneratorResult> {
-  const child = spawnNode(['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: 256, drainMs: 10_000, ...spec })]);
+  const child = spawnNode(['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: Number(process.env.BENCH_CONNECTIONS ?? 256), drainMs: 10_000, ...spec })]);
   return JSON.parse(await firstLine(child)) as GeneratorResult;
 }
 
@@ -122,22 +122,31 @@ async function helpdeskStats(url: string, path = '/fast'): Promise<{ unique: num
 
 const pct = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]! : null);
 
-async function sampleMemory(url: string, every: number, until: Promise<unknown>) {
+/** Samples the service's own metrics during a step: peak memory, event-loop lag, admission state. */
+async function sampleService(url: string, every: number, until: Promise<unknown>) {
   let rss = 0;
   let heap = 0;
+  let lagMs = 0;
+  let minLimit = Infinity;
+  let maxWaiting = 0;
   let done = false;
   void until.finally(() => (done = true));
+  const read = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
   while (!done) {
     try {
       const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-      rss = Math.max(rss, Number(/^handover_process_process_resident_memory_bytes (\S+)/m.exec(text)?.[1] ?? 0));
-      heap = Math.max(heap, Number(/^handover_heap_used_bytes (\S+)/m.exec(text)?.[1] ?? 0));
+      rss = Math.max(rss, read(text, 'handover_process_process_resident_memory_bytes') || 0);
+      heap = Math.max(heap, read(text, 'handover_heap_used_bytes') || 0);
+      lagMs = Math.max(lagMs, (read(text, 'handover_event_loop_delay_seconds') || 0) * 1000);
+      const limit = read(text, 'handover_admission_limit');
+      if (Number.isFinite(limit)) minLimit = Math.min(minLimit, limit);
+      maxWaiting = Math.max(maxWaiting, read(text, 'handover_admission_waiting') || 0);
     } catch {
       // a saturated instance may not answer in time; the peak is what we got
     }
     await new Promise((r) => setTimeout(r, every));
   }
-  return { rssMb: Math.round(rss / 1048576), heapMb: Math.round(heap / 1048576) };
+  return { rssMb: Math.round(rss / 1048576), heapMb: Math.round(heap / 1048576), eventLoopLagMs: Math.round(lagMs), minLimit: Number.isFinite(minLimit) ? minLimit : undefined, maxWaiting };
 }
 
 async function lostMessages(db: pg.Pool, schema: string, acceptedIds: string[]): Promise<number> {
@@ -168,6 +177,7 @@ function summarize(name: string, offered: number, r: GeneratorResult, extra: Par
     rejectedP99Ms: round(pct(r.rejectLatencies, 99)),
     codes: r.codes,
     timedOut: r.timedOut,
+    generatorLagP99Ms: r.sendLagP99Ms,
     ...extra,
   };
 }
@@ -191,7 +201,8 @@ async function main() {
     // 1. Relay: bot → service → helpdesk, against the bare relay, at rising rates.
     let service = await startService(schemaUrl, {});
     const a = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'relay', HANDOVERS);
-    const rates = (process.env.BENCH_RATES ?? '250,500,1000,1500,2000').split(',').map(Number);
+    const only = process.env.BENCH_ONLY;
+    const rates = only === 'overload' ? [] : (process.env.BENCH_RATES ?? '250,500,1000,1500,2000').split(',').map(Number);
     let run = 0;
     for (const rate of rates) {
       await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
@@ -218,58 +229,61 @@ async function main() {
     // Two capacities: end to end (accepted and delivered within 1 s at p99), which is what the relay
     // ratio compares with the bare relay; and the API's alone (accepted within 250 ms at p99), which is
     // what overload protection defends, so the overload factors are taken from it.
-    report.capacityPerSecond = Math.max(rates[0]!, ...report.relay.filter((s) => meets(s) && (s.deliveryP99Ms ?? Infinity) <= 1000).map((s) => s.offeredPerSecond));
-    report.bareCapacityPerSecond = Math.max(rates[0]!, ...report.bare.filter(meets).map((s) => s.offeredPerSecond));
-    const capacity = Math.max(rates[0]!, ...report.relay.filter(meets).map((s) => s.offeredPerSecond));
+    report.capacityPerSecond = Math.max(rates[0] ?? 0, ...report.relay.filter((s) => meets(s) && (s.deliveryP99Ms ?? Infinity) <= 1000).map((s) => s.offeredPerSecond));
+    report.bareCapacityPerSecond = Math.max(rates[0] ?? 0, ...report.bare.filter(meets).map((s) => s.offeredPerSecond));
+    const capacity = process.env.BENCH_API_CAPACITY ? Number(process.env.BENCH_API_CAPACITY) : Math.max(rates[0]!, ...report.relay.filter(meets).map((s) => s.offeredPerSecond));
     report.apiCapacityPerSecond = capacity;
 
     // 2. Overload: 0.5×, 1×, 2×, 3× capacity, protection on, then off (same build, one setting).
-    for (const protection of [true, false]) {
+    for (const protection of only === 'overload' && process.env.BENCH_PROTECTION === 'on' ? [true] : [true, false]) {
       if (!protection) {
         await service.stop();
         service = await startService(schemaUrl, { HANDOVER_ADMISSION: 'false' });
       }
-      for (const factor of [0.5, 1, 2, 3]) {
+      for (const factor of (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').map(Number)) {
         const rate = Math.round(capacity * factor);
         const prefix = `o${protection ? 'on' : 'off'}${factor}`;
         const gen = generate({ baseUrl: service.url, paths: a.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"overload {i}"}', headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: prefix });
-        const memory = await sampleMemory(service.url, 500, gen);
+        const memory = await sampleService(service.url, 250, gen);
         const r = await gen;
         report.overload.push(summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory, lost: await lostMessages(db, schema, r.acceptedIds) }));
         const s = report.overload.at(-1)!;
-        console.log(`overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p99 ${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, rss ${s.rssMb} MB, lost ${s.lost}`);
+        console.log(`overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p99 ${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms, service loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, lost ${s.lost}, answers ${JSON.stringify(s.codes)}`);
         await new Promise((r2) => setTimeout(r2, 2000));
       }
     }
     await service.stop();
 
-    // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move. A fresh
-    // schema, so the overload runs' backlog (still being delivered) does not blur what is measured.
-    const slowSchema = `${schema}_slow`;
-    await db.query(`create schema ${slowSchema}`);
-    schemas.push(slowSchema);
-    service = await startService(`${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${slowSchema}`)}`, {});
-    const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS);
-    const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20);
-    const healthyRate = Math.round(capacity * 0.5);
-    report.notes.push(`Slow helpdesk: the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
-    const healthy = (prefix: string) =>
-      generate({ baseUrl: service.url, paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
-    await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
-    const alone = await healthy('s-alone');
-    await drainDeliveries(helpdeskUrl, alone.acceptedIds.length, 20_000);
-    const aloneStats = await helpdeskStats(helpdeskUrl);
-    report.slow.push(summarize('healthy tenant alone', healthyRate, alone, { deliveryP99Ms: pct(aloneStats.deliveryLatencies, 99), undelivered: alone.acceptedIds.length - aloneStats.unique }));
-    await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
-    const [beside, slowSide] = await Promise.all([
-      healthy('s-beside'),
-      generate({ baseUrl: service.url, paths: b.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"slow {i}"}', headers: { authorization: `Bearer ${b.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: 50, durationMs: STEP_MS, idPrefix: 's-slow' }),
-    ]);
-    await drainDeliveries(helpdeskUrl, beside.acceptedIds.length, 20_000);
-    const besideStats = await helpdeskStats(helpdeskUrl);
-    report.slow.push(summarize('healthy tenant beside a 5 s helpdesk', healthyRate, beside, { deliveryP99Ms: pct(besideStats.deliveryLatencies, 99), undelivered: beside.acceptedIds.length - besideStats.unique }));
-    report.slow.push(summarize('tenant of the 5 s helpdesk', 50, slowSide));
-    await service.stop();
+    if (only === 'overload') await service.stop();
+    else {
+      // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move. A fresh
+      // schema, so the overload runs' backlog (still being delivered) does not blur what is measured.
+      const slowSchema = `${schema}_slow`;
+      await db.query(`create schema ${slowSchema}`);
+      schemas.push(slowSchema);
+      service = await startService(`${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${slowSchema}`)}`, {});
+      const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS);
+      const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20);
+      const healthyRate = Math.round(capacity * 0.5);
+      report.notes.push(`Slow helpdesk: the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
+      const healthy = (prefix: string) =>
+        generate({ baseUrl: service.url, paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
+      await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
+      const alone = await healthy('s-alone');
+      await drainDeliveries(helpdeskUrl, alone.acceptedIds.length, 20_000);
+      const aloneStats = await helpdeskStats(helpdeskUrl);
+      report.slow.push(summarize('healthy tenant alone', healthyRate, alone, { deliveryP99Ms: pct(aloneStats.deliveryLatencies, 99), undelivered: alone.acceptedIds.length - aloneStats.unique }));
+      await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
+      const [beside, slowSide] = await Promise.all([
+        healthy('s-beside'),
+        generate({ baseUrl: service.url, paths: b.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"slow {i}"}', headers: { authorization: `Bearer ${b.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: 50, durationMs: STEP_MS, idPrefix: 's-slow' }),
+      ]);
+      await drainDeliveries(helpdeskUrl, beside.acceptedIds.length, 20_000);
+      const besideStats = await helpdeskStats(helpdeskUrl);
+      report.slow.push(summarize('healthy tenant beside a 5 s helpdesk', healthyRate, beside, { deliveryP99Ms: pct(besideStats.deliveryLatencies, 99), undelivered: beside.acceptedIds.length - besideStats.unique }));
+      report.slow.push(summarize('tenant of the 5 s helpdesk', 50, slowSide));
+      await service.stop();
+    }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     for (const name of schemas) await db.query(`drop schema if exists ${name} cascade`).catch(() => {});
@@ -277,10 +291,12 @@ async function main() {
   }
   report.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
   const { markdown, svg } = renderReport(report);
-  writeFileSync('bench/results/latest.json', JSON.stringify(report, null, 2) + '\n');
-  writeFileSync('bench/results/latest.md', markdown);
-  writeFileSync('bench/results/overload.svg', svg);
-  console.log(`\nwrote bench/results/latest.{json,md} and overload.svg in ${report.durationSeconds} s`);
+  // A partial run (BENCH_ONLY) never replaces the full report.
+  const name = process.env.BENCH_ONLY ? `partial-${process.env.BENCH_ONLY}` : 'latest';
+  writeFileSync(`bench/results/${name}.json`, JSON.stringify(report, null, 2) + '\n');
+  writeFileSync(`bench/results/${name}.md`, markdown);
+  if (!process.env.BENCH_ONLY) writeFileSync('bench/results/overload.svg', svg);
+  console.log(`\nwrote bench/results/${name}.json and .md in ${report.durationSeconds} s`);
 }
 
 main().catch((err) => {
