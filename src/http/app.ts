@@ -11,6 +11,7 @@ import { connectorRoutes } from './routes/connector-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 import { installAdmission } from './admission-hook.js';
+import { endStreamsOnClose } from './sse.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -44,6 +45,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs });
+  endStreamsOnClose(app);
   app.addHook('onResponse', async (request, reply) => {
     if (reply.statusCode >= 500) request.log.warn({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
     else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');

@@ -1,4 +1,5 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Server, ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export interface SseStream {
   /** Writes one event; resolves when the socket has taken it (waits for drain, bounded). */
@@ -11,10 +12,28 @@ export interface SseStream {
 const DRAIN_TIMEOUT_MS = 30_000;
 const HEARTBEAT_MS = 15_000;
 
+/** Open streams per HTTP server (several apps may run in one process, as in tests). */
+const openStreams = new WeakMap<Server, Set<ServerResponse>>();
+
+/**
+ * Ends every open stream when the app closes. A stream is never idle, so without this `close()` would
+ * wait on it forever and a shutdown would end in a kill; clients reconnect (to another instance) and
+ * resume with Last-Event-ID.
+ */
+export function endStreamsOnClose(app: FastifyInstance): void {
+  app.addHook('preClose', async () => {
+    for (const res of openStreams.get(app.server) ?? []) res.end();
+  });
+}
+
 /** Takes over the response and opens a Server-Sent Events stream with heartbeats. */
 export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream {
   reply.hijack();
   const res = reply.raw;
+  const server = request.server.server;
+  let streams = openStreams.get(server);
+  if (!streams) openStreams.set(server, (streams = new Set()));
+  streams.add(res);
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
@@ -29,6 +48,7 @@ export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
+    streams.delete(res);
     for (const fn of closeHandlers) fn();
   };
   request.raw.on('close', close);

@@ -22,7 +22,6 @@ export const errorCatalogue = {
   handover_not_found: { status: 404, message: 'No such handover for this tenant.' },
   queue_not_found: { status: 404, message: 'No such queue for this tenant.' },
   connector_not_found: { status: 404, message: 'No such connector.' },
-  agent_not_found: { status: 404, message: 'No such agent for this tenant.' },
   // 409: the state does not allow it
   handover_ended: { status: 409, message: 'The handover has ended; start a new one.' },
   handover_not_waiting: { status: 409, message: 'The handover is no longer waiting for an agent.' },

@@ -11,6 +11,8 @@ export interface SseClient {
   waitFor(predicate: (events: SseEvent[]) => boolean, timeoutMs?: number, what?: string): Promise<void>;
   /** Resolves when the stream has opened (headers received). */
   opened: Promise<number>;
+  /** The server ended the stream (not a close() from this side). */
+  readonly ended: boolean;
 }
 
 export function openSseClient(url: string, headers: Record<string, string>): SseClient {
@@ -18,6 +20,7 @@ export function openSseClient(url: string, headers: Record<string, string>): Sse
   const events: SseEvent[] = [];
   let resolveOpened: (status: number) => void = () => {};
   const opened = new Promise<number>((r) => (resolveOpened = r));
+  let ended = false;
   void (async () => {
     try {
       const res = await fetch(url, { headers: { accept: 'text/event-stream', ...headers }, signal: controller.signal });
@@ -41,13 +44,18 @@ export function openSseClient(url: string, headers: Record<string, string>): Sse
           if (data.length > 0) events.push({ ...event, data: JSON.parse(data.join('\n')) });
         }
       }
+      ended = true;
     } catch {
+      if (!controller.signal.aborted) ended = true;
       resolveOpened(0);
     }
   })();
   return {
     events,
     opened,
+    get ended() {
+      return ended;
+    },
     close: () => controller.abort(),
     async waitFor(predicate, timeoutMs = 20_000, what = 'SSE events') {
       const deadline = Date.now() + timeoutMs;
