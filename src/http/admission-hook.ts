@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
 import type { AdmissionController, Permit } from '../resilience/admission.js';
 import { AppError } from '../resilience/errors.js';
+import { runWithDeadline } from '../resilience/deadline.js';
 import { sendError } from './error-handler.js';
 
 declare module 'fastify' {
@@ -31,6 +32,13 @@ function callerKey(request: FastifyRequest): string {
  * waiting on whatever is slow (the work already started is abandoned by its own bounds).
  */
 export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number }): void {
+  // The deadline also travels with the work the request causes (resilience/deadline.ts): the rest of
+  // the request's hooks and its handler run inside this scope, so the store can honour it.
+  app.addHook('onRequest', (request, _reply, done) => {
+    const mode = request.routeOptions.config?.admission;
+    if (mode === 'exempt' || mode === 'stream') return done();
+    runWithDeadline(options.deadlineMs, done);
+  });
   app.addHook('onRequest', async (request, reply) => {
     const mode = request.routeOptions.config?.admission;
     if (mode === 'exempt') return;

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { AppError } from '../resilience/errors.js';
+import { assertTimeLeft, remainingMs } from '../resilience/deadline.js';
 import type { Db, Queryable, QueryResult } from './db.js';
 
 /**
@@ -174,7 +175,10 @@ export function createPgDb(options: PgDbOptions): Db {
 
   let closing: Promise<void> | undefined;
 
+  // A single statement under a request deadline is not started once the deadline has passed; once
+  // started it is bounded by the statement timeout (setting a shorter one would cost two round trips).
   const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+    assertTimeLeft('a database query');
     try {
       return toResult<T>(await pool.query(sql, params as unknown[] | undefined));
     } catch (err) {
@@ -187,12 +191,25 @@ export function createPgDb(options: PgDbOptions): Db {
     query,
 
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertTimeLeft('a database transaction');
       let client: pg.PoolClient;
       try {
-        client = await pool.connect();
+        client = await connectWithin(pool, remainingMs(), options.poolTimeoutMs);
       } catch (err) {
         throw translate(err);
       }
+      // Under a request deadline shorter than the statement timeout, the transaction's statements get
+      // only the time that is left: the server cancels them (57014) instead of running on for nobody.
+      const left = remainingMs();
+      const deadlineBound = left !== undefined && (statementTimeout === 0 || left < statementTimeout);
+      const begin = deadlineBound ? `BEGIN; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(left))}` : 'BEGIN';
+      const translateInTx = (err: unknown): unknown => {
+        const translated = translate(err);
+        if (deadlineBound && translated instanceof AppError && translated.code === 'database_timeout' && errorCode(err as Error) === '57014') {
+          return new AppError('deadline_exceeded', { message: `The request's deadline cut a database statement short (${Math.floor(left)} ms were left when the transaction began).`, cause: err });
+        }
+        return translated;
+      };
       // pg-pool removes its error listener while a client is checked out: an error arriving between
       // our queries (e.g. the idle-in-transaction timeout killed the session) would otherwise crash.
       let connectionError: Error | undefined;
@@ -210,13 +227,13 @@ export function createPgDb(options: PgDbOptions): Db {
             return toResult<R>(await client.query(sql, params as unknown[] | undefined));
           } catch (err) {
             // The session error (e.g. 25P03) says more than "client is not queryable".
-            throw translate(connectionError ?? err);
+            throw translateInTx(connectionError ?? err);
           }
         },
       };
       let discard: Error | undefined;
       try {
-        await client.query('BEGIN');
+        await client.query(begin);
         const result = await fn(tx);
         const commit = await client.query('COMMIT');
         // Postgres answers COMMIT of a transaction that hit an error with ROLLBACK, without an error.
@@ -227,7 +244,7 @@ export function createPgDb(options: PgDbOptions): Db {
       } catch (err) {
         // A session the server ended (connectionError) has nothing left to roll back.
         discard = connectionError ?? (await rollback(client, err));
-        throw translate(connectionError ?? err);
+        throw translateInTx(connectionError ?? err);
       } finally {
         open = false;
         client.removeListener('error', onError);
@@ -249,6 +266,30 @@ export function createPgDb(options: PgDbOptions): Db {
       return closing;
     },
   };
+}
+
+/**
+ * A pool checkout that waits no longer than the request has left (the pool's own timeout bounds it
+ * otherwise). A client that arrives after we gave up goes straight back to the pool.
+ */
+async function connectWithin(pool: pg.Pool, leftMs: number | undefined, poolTimeoutMs: number): Promise<pg.PoolClient> {
+  if (leftMs === undefined || leftMs >= poolTimeoutMs) return pool.connect();
+  const pending = pool.connect();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new AppError('deadline_exceeded', {
+    message: `The request's deadline passed while it waited ${Math.floor(leftMs)} ms for a free database connection (pool ${pool.totalCount} in use or idle, ${pool.waitingCount} waiting).`,
+  });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(late), Math.max(0, leftMs));
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } catch (err) {
+    if (err === late) pending.then((client) => client.release(), () => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Rolls back; returns an error when the client must be discarded rather than reused. */

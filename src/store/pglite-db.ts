@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 import { AppError } from '../resilience/errors.js';
 import type { Db, Queryable, QueryResult } from './db.js';
+import { assertTimeLeft } from '../resilience/deadline.js';
 import { translatePgError } from './pg-db.js';
 
 /**
@@ -64,6 +65,8 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
 
     query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
       return exclusive(async () => {
+        // One connection serves everyone: work whose request deadline passed while it waited is dropped.
+        assertTimeLeft('a database query');
         try {
           return await run<T>(pglite, sql, params);
         } catch (err) {
@@ -74,6 +77,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
 
     transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       return exclusive(async (token) => {
+        assertTimeLeft('a database transaction');
         try {
           // The token marks this async context as "inside the transaction" for the gate's diagnosis.
           return await gate.context.run(token, () =>

@@ -100,7 +100,9 @@ describe('desk and demo in a real browser', () => {
     expect(await shownInWidget.textContent()).toBe('<b>bold?</b> <script>alert(2)</script>');
     expect(await widget.locator('.messages b, .messages img, .messages script').count()).toBe(0);
 
-    // Messages appear once each, in the order they were sent.
+    // Messages appear once each, in the order they were sent (the agent's own reply shows once the
+    // service has stored it, which may be after the widget has it).
+    await chat.locator('.log li.live .text', { hasText: 'bold?' }).waitFor();
     const deskTexts = await chat.locator('.log li.live .text').allTextContents();
     expect(deskTexts).toEqual(['My bike has a flat tyre', 'Sorry to hear that! Which model is it?', XSS, '<b>bold?</b> <script>alert(2)</script>']);
 

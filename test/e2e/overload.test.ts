@@ -77,6 +77,49 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     await lock.release();
   });
 
+  it('deadline: the work a late request started is cut short too, not left waiting on the database', async () => {
+    // A statement timeout far beyond the test: only the request's deadline can end the wait.
+    t = await startTestService('pg', { 'admission.handlerTimeoutMs': 1500, 'database.statementTimeoutMs': 120_000 });
+    const desk = await setUpDesk(t);
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    const outside: Db = openTestPgDb(t.db.schema!, { poolSize: 1 });
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let xid!: (id: string) => void;
+    const holderXid = new Promise<string>((r) => (xid = r));
+    const holding = outside.transaction(async (q) => {
+      await q.query('select id from handovers where id = $1 for update', [created.body.id]);
+      const { rows } = await q.query<{ xid: string }>('select pg_current_xact_id()::text as xid');
+      xid(rows[0]!.xid);
+      await released;
+    });
+    const holder = await holderXid;
+    try {
+      const waitersOnHolder = async (): Promise<number> => {
+        const { rows } = await t!.db.query<{ n: number }>(
+          `select count(*)::int as n from pg_locks where not granted and locktype = 'transactionid' and transactionid::text = $1`,
+          [holder],
+        );
+        return rows[0]!.n;
+      };
+      // Ending a handover locks its row in a transaction: it queues behind the holder.
+      const ending = t.api('POST', `/v1/handovers/${created.body.id}/end`, { token: desk.apiKey, body: {} });
+      await eventually(async () => (await waitersOnHolder()) === 1, 'the end request to wait for the row lock', 5000);
+      const res = await ending;
+      expect(res.status).toBe(503);
+      expect(res.body.error.code).toBe('deadline_exceeded');
+      // The server cancelled the statement at the deadline: nothing of ours still waits, though the lock is held.
+      await eventually(async () => (await waitersOnHolder()) === 0, 'the abandoned statement to be cancelled', 5000);
+    } finally {
+      release();
+      await holding;
+      await outside.close();
+    }
+    // Nothing was half done: the handover is still live and can be ended now.
+    const ended = await t.api('POST', `/v1/handovers/${created.body.id}/end`, { token: desk.apiKey, body: {} });
+    expect(ended.status).toBe(200);
+  });
+
   it('memory: refused only with the memory code, while health stays up', async () => {
     // Any real heap is above 0.01% of its limit: the reading is real, the threshold is not.
     t = await startTestService('pg', { 'admission.heapUsedLimitRatio': 0.0001 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/resilience/errors.js';
+import { runWithDeadline } from '../../src/resilience/deadline.js';
 import type { Db } from '../../src/store/db.js';
 import { migrate, pendingMigrations } from '../../src/store/migrate.js';
 import { openDb } from '../../src/store/open-db.js';
@@ -152,6 +153,27 @@ describe.each(dbKinds)('store port on %s', (kind) => {
     await expect(leaked!.query('select 1')).rejects.toThrow(/closed|ended/);
   });
 
+  it('starts no work for a request whose deadline has passed', async () => {
+    await db.query("delete from settings where key = 'too-late'");
+    const late = await rejection(runWithDeadline(0, () => db.query("insert into settings (key, value) values ('too-late', '1')")));
+    expect(late).toMatchObject({ code: 'deadline_exceeded', status: 503 });
+    expect(late.message).toContain('0 ms deadline before a database query');
+    let ran = false;
+    const lateTx = await rejection(
+      runWithDeadline(0, () =>
+        db.transaction(async (q) => {
+          ran = true;
+          await q.query("insert into settings (key, value) values ('too-late', '1')");
+        }),
+      ),
+    );
+    expect(lateTx).toMatchObject({ code: 'deadline_exceeded' });
+    expect(ran).toBe(false);
+    expect((await db.query("select 1 from settings where key = 'too-late'")).rowCount).toBe(0);
+    // Within its deadline, work runs as usual.
+    expect((await runWithDeadline(5000, () => db.query<{ n: number }>('select 1 as n'))).rows).toEqual([{ n: 1 }]);
+  });
+
   it('keeps a query from outside out of a running transaction, without deadlock', async () => {
     const order: string[] = [];
     let inserted!: () => void;
@@ -255,6 +277,38 @@ describe('pg adapter bounds', () => {
       // The pool recovers once the client is back.
       await db.ping();
       expect(db.poolStats()).toEqual({ total: 1, idle: 1, waiting: 0 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('waits for a pool connection no longer than the request has left', async () => {
+    const db = createPgDb({ ...base, poolSize: 1, poolTimeoutMs: 20_000 });
+    try {
+      const held = holdTransaction(db);
+      await held.entered;
+      const err = await rejection(runWithDeadline(150, () => db.transaction((q) => q.query('select 1'))));
+      expect(err).toMatchObject({ code: 'deadline_exceeded' });
+      expect(err.message).toMatch(/deadline passed while it waited \d+ ms for a free database connection \(pool 1 in use or idle, 1 waiting\)/);
+      held.release();
+      await held.done;
+      // The connection that arrived after the caller gave up went back to the pool.
+      await db.ping();
+      expect(db.poolStats()).toEqual({ total: 1, idle: 1, waiting: 0 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('gives a transaction only the time its request has left, and names the deadline when it runs out', async () => {
+    const db = createPgDb({ ...base, statementTimeoutMs: 60_000 });
+    try {
+      const err = await rejection(runWithDeadline(300, () => db.transaction((q) => q.query('select pg_sleep(30)'))));
+      expect(err).toMatchObject({ code: 'deadline_exceeded' });
+      expect(err.message).toContain("The request's deadline cut a database statement short");
+      expect((err.cause as { code?: string }).code).toBe('57014');
+      // The session's own statement timeout is untouched by the transaction-local one.
+      expect((await db.query<{ statement_timeout: string }>('show statement_timeout')).rows[0]!.statement_timeout).toBe('1min');
     } finally {
       await db.close();
     }

@@ -1,0 +1,39 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { AppError } from './errors.js';
+
+/**
+ * The deadline of the request a piece of work is done for, carried through the async context so the
+ * store can honour it without every function passing it along: work not started before the deadline
+ * is not started at all, and work that is started gets only the time that is left (pool checkout and,
+ * in a transaction, the server-side statement timeout). Work outside a request (delivery, timers) has
+ * no deadline here; it is bounded by its own timeouts.
+ */
+interface DeadlineScope {
+  /** `performance.now()` value after which the caller has been answered `deadline_exceeded`. */
+  at: number;
+  budgetMs: number;
+}
+
+const scope = new AsyncLocalStorage<DeadlineScope>();
+
+/** Runs `fn` (and everything it starts) under a deadline `budgetMs` from now. */
+export function runWithDeadline<T>(budgetMs: number, fn: () => T): T {
+  return scope.run({ at: performance.now() + budgetMs, budgetMs }, fn);
+}
+
+/** Milliseconds left before the current request's deadline; `undefined` outside a request. */
+export function remainingMs(): number | undefined {
+  const current = scope.getStore();
+  return current === undefined ? undefined : current.at - performance.now();
+}
+
+/** Throws `deadline_exceeded` when the current request has no time left for more work. */
+export function assertTimeLeft(what: string): void {
+  const current = scope.getStore();
+  if (current === undefined) return;
+  const left = current.at - performance.now();
+  if (left > 0) return;
+  throw new AppError('deadline_exceeded', {
+    message: `The request ran past its ${current.budgetMs} ms deadline before ${what}; the work was not started.`,
+  });
+}
