@@ -7,6 +7,8 @@ import type { Db } from './store/db.js';
 import { openDb } from './store/open-db.js';
 import { migrate, pendingMigrations } from './store/migrate.js';
 import { createLocalBus } from './bus/local-bus.js';
+import { createRedisBus } from './bus/redis-bus.js';
+import type { Bus } from './bus/bus.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Connectors } from './connectors/connector-store.js';
 import { connectorDefinitions } from './connectors/registry.js';
@@ -56,7 +58,19 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     adminTokenGenerated = ensured.generated;
   }
 
-  const bus = createLocalBus((err) => log.error({ err }, 'bus handler failed'));
+  const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  let onBusPublishFailure: () => void = () => {};
+  const bus: Bus = config.redis.url
+    ? createRedisBus({
+        url: config.redis.url,
+        prefix: config.redis.prefix,
+        instanceId,
+        log: log.child({ part: 'bus' }),
+        timeoutMs: config.redis.timeoutMs,
+        degradedWakeMs: config.redis.degradedPollMs,
+        onPublishFailure: () => onBusPublishFailure(),
+      })
+    : createLocalBus((err) => log.error({ err }, 'bus handler failed'));
   const circuitStates = { closed: 0, half_open: 1, open: 2 } as const;
   let onCircuitChange: (connectorId: string, state: keyof typeof circuitStates) => void = () => {};
   const health = new ConnectorHealth(
@@ -67,15 +81,15 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
-  const metrics = createMetrics({ admission, signals });
+  const metrics = createMetrics({ admission, signals, bus });
   onReject = (cause) => metrics.admissionRejections.inc({ cause });
+  onBusPublishFailure = () => metrics.busPublishFailures.inc();
   onCircuitChange = (connectorId, state) => {
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
   const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
   const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs);
-  const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
   const app = await buildApp({
     deps,

@@ -7,10 +7,29 @@
  * - `outbox`: new outbox work was committed; workers wake up.
  * - `events:<tenantId>`: new bot events were committed; SSE streams re-read the event log.
  * - `desk:<tenantId>`: something an agent console shows changed (see DeskSignal).
+ *
+ * Besides what publishers send, a subscriber may receive `RESYNC` on any channel.
  */
 export interface Bus {
   publish(channel: string, message: unknown): void;
   /** Returns the unsubscribe function. */
   subscribe(channel: string, handler: (message: unknown) => void): () => void;
+  /** Whether signals from other instances arrive now (always true in process). */
+  health(): BusHealth;
   close(): Promise<void>;
 }
+
+export interface BusHealth {
+  kind: 'local' | 'redis';
+  /** False while signals between instances may be lost: subscribers are woken to poll instead. */
+  connected: boolean;
+  /** When `connected` last changed. */
+  since: Date;
+  lastError?: string;
+}
+
+/**
+ * Sent by the bus itself on every channel when signals may have been lost (Redis away, or just back):
+ * subscribers re-read the truth from the database, as they do after any wake-up.
+ */
+export const RESYNC = Object.freeze({ type: 'resync' });

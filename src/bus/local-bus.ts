@@ -5,6 +5,7 @@ import type { Bus } from './bus.js';
 export function createLocalBus(onHandlerError: (err: unknown) => void = () => {}): Bus {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
+  const since = new Date();
   return {
     publish(channel, message) {
       if (emitter.listenerCount(channel) === 0) return;
@@ -19,6 +20,9 @@ export function createLocalBus(onHandlerError: (err: unknown) => void = () => {}
     subscribe(channel, handler) {
       emitter.on(channel, handler);
       return () => emitter.off(channel, handler);
+    },
+    health() {
+      return { kind: 'local', connected: true, since };
     },
     async close() {
       emitter.removeAllListeners();

@@ -18,7 +18,13 @@ export interface Config {
     statementTimeoutMs: number;
     idleInTransactionTimeoutMs: number;
   };
-  redisUrl: string | undefined;
+  /** Fan-out of live signals between instances (docs/scaling.md); absent url: in-process only. */
+  redis: {
+    url: string | undefined;
+    prefix: string;
+    timeoutMs: number;
+    degradedPollMs: number;
+  };
   http: {
     bodyLimitBytes: number;
     requestTimeoutMs: number;
@@ -123,7 +129,10 @@ export const settings: Record<string, Setting> = {
   'database.poolTimeoutMs': { env: 'HANDOVER_DB_POOL_TIMEOUT_MS', default: '2000', doc: 'Longest wait for a free pooled connection before `database_pool_exhausted`.', parse: int(10, 60000) },
   'database.statementTimeoutMs': { env: 'HANDOVER_DB_STATEMENT_TIMEOUT_MS', default: '5000', doc: 'Longest a single SQL statement may run.', parse: int(10, 600000) },
   'database.idleInTransactionTimeoutMs': { env: 'HANDOVER_DB_IDLE_TX_TIMEOUT_MS', default: '10000', doc: 'A transaction left idle this long is ended by the server.', parse: int(100, 600000) },
-  redisUrl: { env: 'REDIS_URL', default: '', doc: 'Redis URL for fan-out between instances; unset: in-process only.', parse: url },
+  'redis.url': { env: 'REDIS_URL', default: '', doc: 'Redis URL for fan-out between instances; unset: in-process only.', parse: url },
+  'redis.prefix': { env: 'HANDOVER_REDIS_PREFIX', default: 'handover:', doc: 'Prefix of every Redis channel, so several installations can share one Redis.', parse: text },
+  'redis.timeoutMs': { env: 'HANDOVER_REDIS_TIMEOUT_MS', default: '1000', doc: 'Bound of connecting to Redis and of each command; Redis is never waited on longer.', parse: int(50, 60000) },
+  'redis.degradedPollMs': { env: 'HANDOVER_REDIS_DEGRADED_POLL_MS', default: '2000', doc: 'While Redis is unreachable, how often streams, consoles and workers re-read the database instead.', parse: int(100, 60000) },
   'http.bodyLimitBytes': { env: 'HANDOVER_BODY_LIMIT_BYTES', default: '262144', doc: 'Largest request body accepted (`body_too_large` above).', parse: int(1024, 16 * 1024 * 1024) },
   'http.requestTimeoutMs': { env: 'HANDOVER_REQUEST_TIMEOUT_MS', default: '10000', doc: 'Longest time to receive a whole request (slow clients are cut off).', parse: int(100, 600000) },
   'http.keepAliveTimeoutMs': { env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS', default: '72000', doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.', parse: int(1000, 600000) },

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { LoadSignals } from '../resilience/load-signals.js';
+import type { Bus } from '../bus/bus.js';
 
 /**
  * The service's Prometheus metrics, in a registry of its own per service instance (tests run several in
@@ -10,9 +11,10 @@ export interface Metrics {
   registry: Registry;
   admissionRejections: Counter<'cause'>;
   connectorCircuitState: Gauge<'connector_id'>;
+  busPublishFailures: Counter;
 }
 
-export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals }): Metrics {
+export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus }): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'handover_process_' });
   const admissionRejections = new Counter({
@@ -83,5 +85,18 @@ export function createMetrics(sources: { admission: AdmissionController; signals
     labelNames: ['connector_id'],
     registers: [registry],
   });
-  return { registry, admissionRejections, connectorCircuitState };
+  new Gauge({
+    name: 'handover_bus_connected',
+    help: 'Whether live signals from other instances arrive (1), or the instance polls the database instead (0: Redis unreachable).',
+    registers: [registry],
+    collect() {
+      this.set(sources.bus.health().connected ? 1 : 0);
+    },
+  });
+  const busPublishFailures = new Counter({
+    name: 'handover_bus_publish_failures_total',
+    help: 'Live signals that could not be sent to other instances (Redis unreachable); they catch up by polling.',
+    registers: [registry],
+  });
+  return { registry, admissionRejections, connectorCircuitState, busPublishFailures };
 }

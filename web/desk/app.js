@@ -170,7 +170,9 @@ function showConnection(state) {
 function onSignal(type, data) {
   switch (type) {
     case 'ready':
-      // (Re)connected: read everything again, so nothing that happened while away is missed.
+    case 'resync':
+      // (Re)connected, or the service says signals may have been lost (between its instances):
+      // read everything again, so nothing is missed.
       refresh();
       for (const chat of chats.values()) chat.sync().catch(() => {});
       break;

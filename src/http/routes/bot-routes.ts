@@ -29,6 +29,9 @@ import {
 const tags = ['Bot API'];
 const security = [{ apiKey: [] }];
 
+
+/** Re-read of the event log when no signal came: the bus wakes streams, this only covers a bug or a lost signal. */
+const SAFETY_POLL_MS = 30_000;
 export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<string>): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
@@ -182,9 +185,10 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
             reading = false;
           }
         };
+        // Every signal (including the bus's own resync while Redis is away) means "re-read from pos".
         const unsubscribe = deps.bus.subscribe(`events:${tenantId}`, () => void pump());
-        // The bus is a wake-up, not the truth: a slow poll covers a lost signal.
-        const poll = setInterval(() => void pump(), 5000);
+        // The bus is a wake-up, not the truth: a slow poll covers a signal lost anyway.
+        const poll = setInterval(() => void pump(), SAFETY_POLL_MS);
         stream.onClose(() => {
           unsubscribe();
           clearInterval(poll);
