@@ -2,8 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce.js';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
+import { startServerProcess, type ServerProcess } from '../support/server-process.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { ADMIN_TOKEN, eventually, startTestService, type TestService } from '../support/test-service.js';
 
 const MESSAGES = 30;
 /** Short leases so a takeover happens in test time; ticks well inside them. */
@@ -14,21 +15,22 @@ interface Tenant {
   connectorId: string;
 }
 
-async function setUpSalesforce(t: TestService, fake: FakeSalesforce, bot: SignedWebhookServer, setBotSecret: (s: string) => void): Promise<Tenant> {
-  const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Initech', webhookUrl: bot.url });
+async function setUpSalesforce(t: Pick<TestService, 'api'>, fake: FakeSalesforce, bot: SignedWebhookServer, setBotSecret: (s: string) => void): Promise<Tenant> {
+  const admin = (method: string, path: string, body?: unknown) => t.api(method, path, { token: ADMIN_TOKEN, body });
+  const tenant = await admin('POST', '/v1/admin/tenants', { name: 'Initech', webhookUrl: bot.url });
   setBotSecret(tenant.body.webhookSecret);
-  const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+  const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
     type: 'salesforce',
     name: 'sf',
     config: { baseUrl: fake.url, orgId: fake.orgId, esDeveloperName: fake.esDeveloperName, routingAttributes: { Plan: 'metadata.plan', Email: 'user.email', Queue: 'queue' } },
   });
   expect(connector.status, JSON.stringify(connector.body)).toBe(201);
-  const queue = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'sales', connectorId: connector.body.id });
+  const queue = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'sales', connectorId: connector.body.id });
   expect(queue.status).toBe(201);
   return { apiKey: tenant.body.apiKey, connectorId: connector.body.id };
 }
 
-async function startHandover(t: TestService, fake: FakeSalesforce, tenant: Tenant, conversationId: string, body: Record<string, unknown> = {}) {
+async function startHandover(t: Pick<TestService, 'api'>, fake: FakeSalesforce, tenant: Tenant, conversationId: string, body: Record<string, unknown> = {}) {
   const before = fake.latest();
   const created = await t.api('POST', '/v1/handovers', { token: tenant.apiKey, body: { conversationId, queue: 'sales', user: { id: `u-${conversationId}`, email: 'pat@example.com' }, ...body } });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
@@ -210,5 +212,50 @@ describe('Salesforce streams across instances (pg)', () => {
     await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length >= 21, 15_000, 'a message after the restart');
     expect(messageTexts(botEvents(bot, handoverId))).toEqual(numbered('agent', 21));
     expect(conversation.maxConcurrentStreams).toBe(1);
+  });
+});
+
+describe('Salesforce stream survives its holder being killed (pg, kill -9)', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const fn of cleanup.reverse()) await fn();
+    cleanup.length = 0;
+  });
+
+  it('another instance takes the lease when it runs out and resumes after the last applied event', async () => {
+    const db: TestDb = await createTestDb('pg');
+    cleanup.push(() => db.dropAndClose());
+    const fake = await startFakeSalesforce({ pingMs: 200 });
+    cleanup.push(() => fake.close());
+    let botSecret = '';
+    const bot = await startSignedWebhookServer(() => botSecret);
+    cleanup.push(() => bot.close());
+    const server: ServerProcess = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_STREAM_LEASE_MS: '2000', HANDOVER_STREAM_TICK_MS: '100', HANDOVER_DELIVERY_POLL_MS: '50' });
+    cleanup.push(async () => {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    });
+    const tenant = await setUpSalesforce(server, fake, bot, (s) => (botSecret = s));
+    const { handoverId, conversation } = await startHandover(server, fake, tenant, 'c-kill');
+    for (let i = 0; i < 10; i++) fake.agentSays(conversation.id, `agent ${i}`);
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length >= 10, 15_000, 'the first messages');
+
+    // A second instance on the same database leaves the held stream alone...
+    const other = await startTestService('pg', fastStreams, { db });
+    cleanup.push(() => other.close());
+    for (let i = 10; i < 15; i++) fake.agentSays(conversation.id, `agent ${i}`);
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length >= 15, 15_000, 'messages while both run');
+    expect(other.service.heldStreams()).toEqual([]);
+
+    // ...until the holder dies mid-conversation.
+    server.child.kill('SIGKILL');
+    await server.exited;
+    for (let i = 15; i < 30; i++) fake.agentSays(conversation.id, `agent ${i}`);
+    await eventually(async () => other.service.heldStreams().includes(handoverId), 'the takeover', 20_000);
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length >= 30, 20_000, 'every agent message');
+    expect(messageTexts(botEvents(bot, handoverId))).toEqual(numbered('agent', 30));
+    expect(conversation.maxConcurrentStreams).toBe(1);
+    // The takeover resumed from a stored position, not from the start.
+    expect(conversation.connects.at(-1)).not.toBeNull();
   });
 });
