@@ -15,14 +15,14 @@ interface Tenant {
   connectorId: string;
 }
 
-async function setUpSalesforce(t: Pick<TestService, 'api'>, fake: FakeSalesforce, bot: SignedWebhookServer, setBotSecret: (s: string) => void): Promise<Tenant> {
+async function setUpSalesforce(t: Pick<TestService, 'api'>, fake: FakeSalesforce, bot: SignedWebhookServer, setBotSecret: (s: string) => void, extraConfig: Record<string, unknown> = {}): Promise<Tenant> {
   const admin = (method: string, path: string, body?: unknown) => t.api(method, path, { token: ADMIN_TOKEN, body });
   const tenant = await admin('POST', '/v1/admin/tenants', { name: 'Initech', webhookUrl: bot.url });
   setBotSecret(tenant.body.webhookSecret);
   const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
     type: 'salesforce',
     name: 'sf',
-    config: { baseUrl: fake.url, orgId: fake.orgId, esDeveloperName: fake.esDeveloperName, routingAttributes: { Plan: 'metadata.plan', Email: 'user.email', Queue: 'queue' } },
+    config: { baseUrl: fake.url, orgId: fake.orgId, esDeveloperName: fake.esDeveloperName, routingAttributes: { Plan: 'metadata.plan', Email: 'user.email', Queue: 'queue' }, ...extraConfig },
   });
   expect(connector.status, JSON.stringify(connector.body)).toBe(201);
   const queue = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'sales', connectorId: connector.body.id });
@@ -50,15 +50,15 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     cleanup.length = 0;
   });
 
-  async function world(overrides: Record<string, unknown> = {}) {
-    const t = await startTestService('pg', { ...fastStreams, ...overrides });
+  async function world(options: { pingMs?: number; connectorConfig?: Record<string, unknown> } = {}) {
+    const t = await startTestService('pg', fastStreams);
     cleanup.push(() => t.close());
-    const fake = await startFakeSalesforce({ pingMs: 200 });
+    const fake = await startFakeSalesforce({ pingMs: options.pingMs ?? 200 });
     cleanup.push(() => fake.close());
     let botSecret = '';
     const bot = await startSignedWebhookServer(() => botSecret);
     cleanup.push(() => bot.close());
-    const tenant = await setUpSalesforce(t, fake, bot, (s) => (botSecret = s));
+    const tenant = await setUpSalesforce(t, fake, bot, (s) => (botSecret = s), options.connectorConfig);
     return { t, fake, bot, tenant };
   }
 
@@ -106,6 +106,9 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(messageTexts(botEvents(bot, handoverId))).toEqual(numbered('agent', MESSAGES));
     expect(conversation.connects.length).toBeGreaterThanOrEqual(3);
     expect(conversation.connects.slice(1).every((id) => id !== null)).toBe(true);
+    // Resumed after the last applied event: nothing was applied twice.
+    expect(botEvents(bot, handoverId, 'handover.accepted')).toHaveLength(1);
+    expect(botEvents(bot, handoverId, 'agent.typing')).toHaveLength(1);
 
     fake.agentEnds(conversation.id);
     await bot.waitFor(() => botEvents(bot, handoverId, 'handover.ended').length === 1, 10_000, 'handover.ended');
@@ -119,6 +122,21 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     const { rows } = await t.db.query<{ credential: string; stream_open: boolean }>('select credential, stream_open from connector_sessions where handover_id = $1', [handoverId]);
     expect(rows[0]!.credential.split('.')).toHaveLength(3);
     expect(rows[0]!.stream_open).toBe(false);
+  });
+
+  it('reconnects a stream that stays silent past its idle bound, and rejects a config that is not one', async () => {
+    const { t, fake, bot, tenant } = await world({ pingMs: 0, connectorConfig: { streamIdleTimeoutMs: 1000 } });
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-idle');
+    await fake.waitFor(() => conversation.connects.length >= 2, 'a reconnect after the idle bound');
+    fake.agentSays(conversation.id, 'still here');
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length === 1, 10_000, 'the message after the reconnect');
+
+    const tenants = await t.admin('GET', '/v1/admin/tenants');
+    const tenantId = tenants.body.tenants[0].id as string;
+    const bad = await t.admin('POST', `/v1/admin/tenants/${tenantId}/connectors`, { type: 'salesforce', name: 'bad', config: { baseUrl: fake.url, orgId: '00D-too-short', esDeveloperName: 'x y' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_connector_config');
+    expect(JSON.stringify(bad.body.error.details)).toContain('orgId');
   });
 
   it('renews an expired token, ends with DELETE when the user leaves, and fails the handover with a reason when the token is lost', async () => {

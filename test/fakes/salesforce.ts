@@ -328,7 +328,9 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     for (const item of conversation.events) if (item.id > after) res.write(frame(item));
     conversation.openStreams.add(res);
     conversation.maxConcurrentStreams = Math.max(conversation.maxConcurrentStreams, conversation.openStreams.size);
-    const ping = setInterval(() => res.write(`event: ping\ndata: {"timestamp":${Date.now()}}\n\n`), options.pingMs ?? 1000);
+    // pingMs 0: a silent stream, to test the client's idle bound.
+    const pingMs = options.pingMs ?? 1000;
+    const ping = pingMs > 0 ? setInterval(() => res.write(`event: ping\ndata: {"timestamp":${Date.now()}}\n\n`), pingMs) : undefined;
     const done = () => {
       clearInterval(ping);
       conversation.openStreams.delete(res);
