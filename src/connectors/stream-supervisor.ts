@@ -142,8 +142,16 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
   }
 
   let ticking: Promise<void> = Promise.resolve();
+  let busy = false;
   const timer = setInterval(() => {
-    ticking = ticking.then(() => (stopping ? undefined : tick().catch((err) => log.warn({ err }, 'renewing or claiming streams failed; trying again next tick'))));
+    // A slow database must not pile ticks up: one at a time, the next interval tries again.
+    if (busy || stopping) return;
+    busy = true;
+    ticking = tick()
+      .catch((err) => log.warn({ err }, 'renewing or claiming streams failed; trying again next tick'))
+      .finally(() => {
+        busy = false;
+      });
   }, options.tickMs);
   timer.unref();
 

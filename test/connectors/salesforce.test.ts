@@ -248,7 +248,7 @@ describe('Salesforce stream survives its holder being killed (pg, kill -9)', () 
     let botSecret = '';
     const bot = await startSignedWebhookServer(() => botSecret);
     cleanup.push(() => bot.close());
-    const server: ServerProcess = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_STREAM_LEASE_MS: '2000', HANDOVER_STREAM_TICK_MS: '100', HANDOVER_DELIVERY_POLL_MS: '50' });
+    const server: ServerProcess = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_STREAM_LEASE_MS: '2000', HANDOVER_STREAM_TICK_MS: '100', HANDOVER_DELIVERY_POLL_MS: '50', HANDOVER_DELIVERY_LEASE_MS: '2000' });
     cleanup.push(async () => {
       server.child.kill('SIGKILL');
       await server.exited;
@@ -265,7 +265,7 @@ describe('Salesforce stream survives its holder being killed (pg, kill -9)', () 
     await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length >= 15, 15_000, 'messages while both run');
     expect(other.service.heldStreams()).toEqual([]);
 
-    // ...until the holder dies mid-conversation.
+    // ...until the holder dies mid-conversation (its bot-side lanes come free after their own short lease).
     server.child.kill('SIGKILL');
     await server.exited;
     for (let i = 15; i < 30; i++) fake.agentSays(conversation.id, `agent ${i}`);
