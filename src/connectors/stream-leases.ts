@@ -60,3 +60,13 @@ export async function lockHeldStream(q: Queryable, holder: string, handoverId: s
 export async function savePosition(q: Queryable, handoverId: string, position: string): Promise<void> {
   await q.query('update connector_sessions set stream_position = $2 where handover_id = $1', [handoverId, position]);
 }
+
+/** Streams nobody holds whose handover ended (e.g. while no instance ran): marked closed for good. */
+export async function closeEndedStreams(q: Queryable): Promise<number> {
+  const { rowCount } = await q.query(
+    `update connector_sessions s set stream_open = false
+     from handovers h
+     where h.id = s.handover_id and s.stream_open and h.state = 'ended' and (s.stream_lease_until is null or s.stream_lease_until < now())`,
+  );
+  return rowCount;
+}

@@ -7,7 +7,7 @@ import { inTransaction } from '../store/unit-of-work.js';
 import type { Connectors } from './connector-store.js';
 import { StreamLostError, type StreamContext } from './connector.js';
 import { connectorSessions } from './connector-sessions.js';
-import { claimStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from './stream-leases.js';
+import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from './stream-leases.js';
 
 export interface StreamSupervisorOptions {
   deps: Deps;
@@ -51,6 +51,7 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
   const log = deps.log.child({ part: 'streams' });
   const running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   let stopping = false;
+  let ticks = 0;
 
   async function tick(): Promise<void> {
     const ids = [...running.keys()];
@@ -66,6 +67,8 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
       }
     }
     if (stopping) return;
+    // Now and then, close the streams of handovers that ended while nobody held them.
+    if (++ticks % 30 === 0) await closeEndedStreams(deps.db);
     const claimed = await claimStreams(deps.db, instanceId, options.leaseMs, options.maxStreams - running.size);
     for (const stream of claimed) start(stream);
   }

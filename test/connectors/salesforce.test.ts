@@ -230,6 +230,17 @@ describe('Salesforce streams across instances (pg)', () => {
     await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).length >= 21, 15_000, 'a message after the restart');
     expect(messageTexts(botEvents(bot, handoverId))).toEqual(numbered('agent', 21));
     expect(conversation.maxConcurrentStreams).toBe(1);
+
+    // The handover ends while no instance runs streams: the next one to run closes its stream for good.
+    await holder.service.stopBackground(2000);
+    const ended = await holder.api('POST', `/v1/handovers/${handoverId}/end`, { token: tenant.apiKey, body: {} });
+    expect(ended.status).toBe(200);
+    other.service.startBackground();
+    await eventually(async () => {
+      const { rows: open } = await db.query<{ stream_open: boolean }>('select stream_open from connector_sessions where handover_id = $1', [handoverId]);
+      return open[0]!.stream_open === false;
+    }, 'the ended handover’s stream to be closed', 15_000);
+    expect(other.service.heldStreams()).toEqual([]);
   });
 });
 

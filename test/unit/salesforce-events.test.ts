@@ -37,6 +37,10 @@ describe('server-sent events as Salesforce sends them', () => {
     ]);
   });
 
+  it('does not split a CRLF that arrives in two chunks', async () => {
+    expect(await collect('id: 5\r', '\nevent: A\r\ndata: x\r', '\n\r', '\n')).toEqual([{ id: '5', event: 'A', data: 'x' }]);
+  });
+
   it('maps agent messages, drops the end user’s echoes, other conversations, bad JSON and unknown events', () => {
     const message = { abstractMessage: { messageType: 'StaticContentMessage', staticContent: { formatType: 'Text', text: 'hi' } } };
     expect(toInboundEvents(entryEvent('CONVERSATION_MESSAGE', 'Agent', message), 'ho_1', CONV)).toEqual([

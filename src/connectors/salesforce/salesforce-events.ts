@@ -117,6 +117,8 @@ export async function* readServerSentEvents(body: AsyncIterable<Buffer>): AsyncG
     buffer += decoder.decode(chunk, { stream: true });
     let newline: number;
     while ((newline = buffer.search(/\r\n|\r|\n/)) >= 0) {
+      // A CR at the end of a chunk may be the first half of a CRLF: wait for the next chunk.
+      if (newline === buffer.length - 1 && buffer.endsWith('\r')) break;
       const line = buffer.slice(0, newline);
       buffer = buffer.slice(newline + (buffer.startsWith('\r\n', newline) ? 2 : 1));
       if (line === '') {
