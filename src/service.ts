@@ -31,7 +31,7 @@ export interface Service {
   adminToken: string;
   /** True when this start generated the admin token (print it once). */
   adminTokenGenerated: boolean;
-  /** Starts the outbox worker and the no-answer timer. */
+  /** Starts the outbox worker, the no-answer timer and the holder of connector streams. */
   startBackground(): void;
   /**
    * Stops them, letting deliveries in flight finish within `graceMs`. Held connector streams are given
