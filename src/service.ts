@@ -16,6 +16,7 @@ import { createOutboundAgent } from './delivery/http-post.js';
 import { deliverers } from './delivery/deliverers.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { startAnswerTimer } from './handover/timers.js';
+import { startStreamSupervisor, type StreamSupervisor } from './connectors/stream-supervisor.js';
 import type { Deps } from './handover/deps.js';
 import { createApiKeyAuthenticator } from './tenants/tenants.js';
 import { buildApp } from './http/app.js';
@@ -32,10 +33,15 @@ export interface Service {
   adminToken: string;
   /** True when this start generated the admin token (print it once). */
   adminTokenGenerated: boolean;
-  /** Starts the outbox worker and the no-answer timer. */
+  /** Starts the outbox worker, the no-answer timer and the holder of connector streams. */
   startBackground(): void;
-  /** Stops them, letting deliveries in flight finish within `graceMs`. */
-  stopBackground(graceMs: number): Promise<void>;
+  /**
+   * Stops them, letting deliveries in flight finish within `graceMs`. Held connector streams are given
+   * back at once, unless `keepStreamLeases` (as when the process dies: others take them when the leases run out).
+   */
+  stopBackground(graceMs: number, options?: { keepStreamLeases?: boolean }): Promise<void>;
+  /** Connector streams (Salesforce) this instance holds now. */
+  heldStreams(): string[];
   listen(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -113,6 +119,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
 
   let worker: DeliveryWorker | null = null;
   let timer: { stop(): Promise<void> } | null = null;
+  let streams: StreamSupervisor | null = null;
 
   const service: Service = {
     app,
@@ -137,12 +144,17 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         health,
       });
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs);
+      streams = startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance });
     },
-    async stopBackground(graceMs) {
-      const [w, t] = [worker, timer];
+    async stopBackground(graceMs, options = {}) {
+      const [w, t, s] = [worker, timer, streams];
       worker = null;
       timer = null;
-      await Promise.all([w?.stop(graceMs), t?.stop()]);
+      streams = null;
+      await Promise.all([w?.stop(graceMs), t?.stop(), s?.stop({ release: !options.keepStreamLeases })]);
+    },
+    heldStreams() {
+      return streams?.held() ?? [];
     },
     async listen() {
       const address = await app.listen({ port: config.port, host: config.host });

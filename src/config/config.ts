@@ -67,6 +67,12 @@ export interface Config {
     maxInflight: number;
     maxBacklog: number;
   };
+  /** Pull streams of connectors (Salesforce): one holder per stream, by lease. */
+  streams: {
+    leaseMs: number;
+    tickMs: number;
+    maxPerInstance: number;
+  };
   /** The demo (`/demo` and the example bot), started by `handover start`. */
   demo: {
     enabled: boolean;
@@ -166,6 +172,9 @@ export const settings: Record<string, Setting> = {
   'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
+  'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
+  'streams.tickMs': { env: 'HANDOVER_STREAM_TICK_MS', default: '1000', doc: 'How often stream leases are renewed and free streams claimed; keep it well below HANDOVER_STREAM_LEASE_MS.', parse: int(50, 60000) },
+  'streams.maxPerInstance': { env: 'HANDOVER_STREAM_MAX', default: '1000', doc: 'Connector event streams one instance holds at most.', parse: int(1, 100000) },
 };
 
 export class ConfigError extends Error {

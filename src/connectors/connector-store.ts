@@ -4,6 +4,7 @@ import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Connector, ConnectorDefinition } from './connector.js';
+import { connectorSessions } from './connector-sessions.js';
 
 export interface ConnectorRecord {
   id: string;
@@ -82,6 +83,7 @@ export class Connectors {
       tenantId: row.tenant_id,
       log: this.log.child({ connectorId: row.id, connectorType: row.type }),
       timeoutMs: this.timeoutMs,
+      sessions: connectorSessions(this.q, row.tenant_id, row.id),
     });
     const entry = { record, connector };
     this.instances.set(connectorId, entry);

@@ -29,6 +29,8 @@ export interface ConnectorDeps {
   log: Logger;
   /** Deadline of one outbound call. */
   timeoutMs: number;
+  /** Durable per-handover session state, for connectors that keep one (see ConnectorSession). */
+  sessions?: ConnectorSessions;
 }
 
 /** Work the service hands to the agent side, always in the order it was accepted per handover. */
@@ -85,7 +87,7 @@ export type InboundEvent =
   | { type: 'agent.typing'; handoverId: string; typing: boolean }
   | { type: 'queue.updated'; handoverId: string; position?: number; estimatedWaitSeconds?: number }
   | { type: 'handover.transferred'; handoverId: string; data: Record<string, unknown> }
-  | { type: 'handover.ended'; handoverId: string; reason: EndReason };
+  | { type: 'handover.ended'; handoverId: string; reason: EndReason; detail?: string };
 
 export interface InboundRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -102,4 +104,59 @@ export interface Connector {
   deliver(work: AgentSideWork, context: DeliveryContext): Promise<{ externalRef?: string } | void>;
   /** Verifies and parses a request the system sent to our inbound URL. */
   handleInbound?(request: InboundRequest): InboundResult;
+  /** Reads the system's event stream of a handover (systems that push nothing to us). */
+  pullStream?: PullStream;
+}
+
+/**
+ * State a connector keeps per handover with the external system, stored in Postgres because any
+ * instance may deliver the next item or hold the handover's stream.
+ */
+export interface ConnectorSession {
+  /** The conversation's id on the other side. */
+  externalId: string;
+  /** SECRET: a credential for this one conversation (never logged, never returned by an API). */
+  credential: string | null;
+  /** The last stream event applied (resume after it). */
+  position: string | null;
+}
+
+export interface ConnectorSessions {
+  load(handoverId: string): Promise<ConnectorSession | null>;
+  /** Creates the session or changes the given fields. `openStream: true` asks for its stream to be read. */
+  save(handoverId: string, fields: Partial<ConnectorSession> & { openStream?: boolean }): Promise<void>;
+}
+
+/** What a pull stream gets from the service for one handover. */
+export interface StreamContext {
+  handoverId: string;
+  /** The session as stored when this connection starts (position = where to resume). */
+  session: ConnectorSession;
+  /** Aborted when this instance stops holding the stream (handover ended, lease lost, shutdown). */
+  signal: AbortSignal;
+  /**
+   * Applies the events read up to `position` and stores the position, in one transaction (the same
+   * path inbound webhooks take). Throws when the lease was lost meanwhile: stop reading then.
+   */
+  apply(position: string, events: InboundEvent[]): Promise<void>;
+  /** Stores a renewed credential before it is used. */
+  saveCredential(credential: string): Promise<void>;
+}
+
+/** The external system will not let us follow this conversation any more: the handover ends `failed`. */
+export class StreamLostError extends Error {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.name = 'StreamLostError';
+  }
+}
+
+/**
+ * Optional capability of connectors whose system pushes nothing to us: the service holds one stream per
+ * open session, on exactly one instance (a lease in Postgres), and calls `read` again after it returns
+ * or throws (with backoff), until the handover ends.
+ */
+export interface PullStream {
+  /** Reads one connection's worth of events; returns when the connection ends. */
+  read(context: StreamContext): Promise<void>;
 }

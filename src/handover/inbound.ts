@@ -28,7 +28,11 @@ export async function receiveInbound(deps: Deps, connectors: Connectors, input: 
   });
 }
 
-async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent): Promise<void> {
+/**
+ * Applies one event an external system told us about, inside the caller's transaction: the one path for
+ * inbound webhooks and pull streams alike.
+ */
+export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent): Promise<void> {
   const handover = await lockHandover(uow.q, tenantId, event.handoverId);
   // Only the connector the handover went to may speak for it.
   if (handover.connectorId !== connectorId) throw new AppError('handover_not_found');
@@ -60,7 +64,7 @@ async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, conne
       return;
     }
     case 'handover.ended':
-      if (handover.state !== 'ended') await endLocked(deps, uow, handover, event.reason, 'connector');
+      if (handover.state !== 'ended') await endLocked(deps, uow, handover, event.reason, 'connector', event.detail);
       return;
   }
 }

@@ -14,6 +14,8 @@ export const redactPaths = [
   '*.token',
   '*.webhookSecret',
   '*.config.secret',
+  '*.credential',
+  '*.accessToken',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

@@ -1,0 +1,159 @@
+import { request, type Agent, type Dispatcher } from 'undici';
+import { DeliveryError } from '../connector.js';
+import type { SalesforceConfig } from './salesforce-config.js';
+
+/** Responses we read at most this much of. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Statuses that will not change by retrying the same request. */
+const permanentStatuses = new Set([400, 403, 404, 405, 410, 413, 422]);
+
+export interface AccessToken {
+  accessToken: string;
+  lastEventId: string | null;
+}
+
+/**
+ * The Messaging for In-App and Web REST calls we make as the end user's client. Every call carries the
+ * caller's deadline (AbortSignal) and goes through the service's bounded outbound pool. Failures are
+ * DeliveryErrors with the status; the token is never part of an error message.
+ */
+export class SalesforceApi {
+  private readonly base: string;
+  constructor(
+    private readonly config: SalesforceConfig,
+    private readonly dispatcher: Agent,
+    private readonly streamDispatcher: () => Agent,
+  ) {
+    this.base = config.baseUrl.replace(/\/$/, '');
+  }
+
+  /** A new unauthenticated end-user token: a new subject, so only for a new conversation. */
+  async accessToken(signal: AbortSignal): Promise<AccessToken> {
+    const body = await this.call('POST', '/iamessage/api/v2/authorization/unauthenticated/access-token', {
+      signal,
+      body: { orgId: this.config.orgId, esDeveloperName: this.config.esDeveloperName, capabilitiesVersion: '1', platform: this.config.platform ?? 'Web' },
+    });
+    return readToken(body, 'access token');
+  }
+
+  /** Renews a token for the same subject (and so the same conversation). */
+  async continuationToken(token: string, signal: AbortSignal): Promise<AccessToken> {
+    const body = await this.call('GET', '/iamessage/api/v2/authorization/continuation-access-token', { signal, token });
+    return readToken(body, 'continuation token');
+  }
+
+  async createConversation(token: string, conversationId: string, routingAttributes: Record<string, string>, signal: AbortSignal): Promise<void> {
+    await this.call('POST', '/iamessage/api/v2/conversation', {
+      signal,
+      token,
+      body: { conversationId, esDeveloperName: this.config.esDeveloperName, ...(Object.keys(routingAttributes).length > 0 ? { routingAttributes } : {}) },
+    });
+  }
+
+  async sendMessage(token: string, conversationId: string, messageId: string, text: string, signal: AbortSignal): Promise<void> {
+    await this.call('POST', `/iamessage/api/v2/conversation/${conversationId}/message`, {
+      signal,
+      token,
+      body: { message: { id: messageId, messageType: 'StaticContentMessage', staticContent: { formatType: 'Text', text } }, esDeveloperName: this.config.esDeveloperName },
+    });
+  }
+
+  async sendTyping(token: string, conversationId: string, entryId: string, typing: boolean, signal: AbortSignal): Promise<void> {
+    await this.call('POST', `/iamessage/api/v2/conversation/${conversationId}/entry`, {
+      signal,
+      token,
+      body: { entryType: typing ? 'TypingStartedIndicator' : 'TypingStoppedIndicator', id: entryId },
+    });
+  }
+
+  async endConversation(token: string, conversationId: string, signal: AbortSignal): Promise<void> {
+    await this.call('DELETE', `/iamessage/api/v2/conversation/${conversationId}?esDeveloperName=${encodeURIComponent(this.config.esDeveloperName)}`, { signal, token });
+  }
+
+  /**
+   * Opens the event stream. Headers must arrive within `timeoutMs`; after that the body may stay open
+   * for as long as events (or pings) keep coming, each gap bounded by `idleTimeoutMs`.
+   */
+  async openStream(token: string, lastEventId: string | null, options: { timeoutMs: number; idleTimeoutMs: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
+    return request(`${this.base}/eventrouter/v1/sse`, {
+      method: 'GET',
+      dispatcher: this.streamDispatcher(),
+      signal: options.signal,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.idleTimeoutMs,
+      headers: {
+        accept: 'text/event-stream',
+        authorization: `Bearer ${token}`,
+        'x-org-id': this.config.orgId,
+        ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+      },
+    });
+  }
+
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, options: { signal: AbortSignal; token?: string; body?: unknown }): Promise<unknown> {
+    const url = `${this.base}${path}`;
+    let response;
+    try {
+      response = await request(url, {
+        method,
+        dispatcher: this.dispatcher,
+        signal: options.signal,
+        headers: {
+          accept: 'application/json',
+          'user-agent': 'handover-salesforce/1',
+          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+        },
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      });
+    } catch (err) {
+      throw new DeliveryError(`Salesforce ${method} ${pathOnly(path)} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+    }
+    const text = await readBounded(response.body);
+    if (response.statusCode >= 200 && response.statusCode < 300) return text ? parseJson(text) : null;
+    throw new DeliveryError(`Salesforce answered ${response.statusCode} to ${method} ${pathOnly(path)}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+      retryable: !permanentStatuses.has(response.statusCode),
+      statusCode: response.statusCode,
+    });
+  }
+}
+
+function readToken(body: unknown, what: string): AccessToken {
+  const b = body as { accessToken?: unknown; lastEventId?: unknown } | null;
+  if (!b || typeof b.accessToken !== 'string' || b.accessToken === '') throw new DeliveryError(`Salesforce sent no accessToken with the ${what}`, { retryable: true });
+  return { accessToken: b.accessToken, lastEventId: typeof b.lastEventId === 'string' && b.lastEventId !== '' ? b.lastEventId : null };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function pathOnly(path: string): string {
+  return path.split('?')[0]!;
+}
+
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export function describeNetworkError(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'deadline exceeded';
+  const code = e.code ?? e.cause?.code;
+  const message = e.message ?? e.cause?.message ?? String(err);
+  return code ? `${code} (${message})` : message;
+}

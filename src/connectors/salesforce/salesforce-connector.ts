@@ -1,0 +1,198 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Agent } from 'undici';
+import { DeliveryError, StreamLostError, type AgentSideWork, type Connector, type ConnectorDefinition, type ConnectorDeps, type ConnectorSession, type StreamContext } from '../connector.js';
+import { SalesforceApi } from './salesforce-api.js';
+import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
+import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
+
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+const LOST_TOKEN =
+  'Salesforce no longer accepts this conversation’s access token and refused to renew it; the conversation cannot be reached any more.';
+
+/**
+ * Salesforce Messaging for In-App and Web (docs/connectors/salesforce.md). We act as the end user's
+ * client: one unauthenticated access token per handover (its own subject), a conversation created
+ * with routing attributes, the user's messages and typing sent as entries, and everything from the
+ * agent side read from the conversation's event stream (a pull stream held by one instance).
+ */
+export function salesforceConnectorDefinition(dispatcher: Agent): ConnectorDefinition<SalesforceConfig> {
+  // Streams stay open for the whole handover: they get a pool of their own, so they never take the
+  // connections deliveries need. Connects are bounded; the idle bound is set per stream.
+  let streams: Agent | null = null;
+  const streamDispatcher = () => (streams ??= new Agent({ connect: { timeout: 5000 }, keepAliveTimeout: 1000 }));
+  return {
+    type: 'salesforce',
+    configSchema: salesforceConfigSchema,
+    // No credential in the config: the per-conversation tokens are secrets, kept in connector_sessions.
+    secretFields: [],
+    create(config, deps): Connector {
+      const api = new SalesforceApi(config, dispatcher, streamDispatcher);
+      const sessions = deps.sessions;
+      if (!sessions) throw new Error('the salesforce connector needs connector sessions');
+
+      /** Runs a call with the handover's token; on 401 renews it once (same subject) and retries. */
+      async function withToken(handoverId: string, signal: AbortSignal, call: (token: string, conversationId: string) => Promise<void>): Promise<void> {
+        const session = await sessions!.load(handoverId);
+        if (!session?.credential) throw new DeliveryError('no Salesforce conversation was opened for this handover', { retryable: false });
+        try {
+          await call(session.credential, session.externalId);
+        } catch (err) {
+          if (!(err instanceof DeliveryError) || err.statusCode !== 401) throw err;
+          const renewed = await renew(session, signal);
+          await sessions!.save(handoverId, { credential: renewed });
+          await call(renewed, session.externalId);
+        }
+      }
+
+      async function renew(session: ConnectorSession, signal: AbortSignal): Promise<string> {
+        try {
+          return (await api.continuationToken(session.credential ?? '', signal)).accessToken;
+        } catch (err) {
+          if (err instanceof DeliveryError && (err.statusCode === 401 || err.statusCode === 403)) {
+            deps.log.warn({ status: err.statusCode }, 'Salesforce refused to renew a conversation token');
+            throw new DeliveryError(LOST_TOKEN, { retryable: false, statusCode: err.statusCode, cause: err });
+          }
+          throw err;
+        }
+      }
+
+      async function open(work: Extract<AgentSideWork, { kind: 'handover.requested' }>, signal: AbortSignal): Promise<{ externalRef: string }> {
+        // The token and the conversation id are stored before the create, so a retry after a lost
+        // answer reuses them instead of opening a second conversation.
+        let session = await sessions!.load(work.handoverId);
+        if (!session?.credential) {
+          const token = await api.accessToken(signal);
+          session = { externalId: randomUUID(), credential: token.accessToken, position: token.lastEventId };
+          await sessions!.save(work.handoverId, session);
+        }
+        const conversationId = session.externalId;
+        try {
+          await withToken(work.handoverId, signal, (token) => api.createConversation(token, conversationId, routingAttributesOf(config, work), signal));
+        } catch (err) {
+          // A retry of a create that went through: the conversation is there already.
+          if (!(err instanceof DeliveryError && err.statusCode === 409)) throw err;
+        }
+        const transcript = transcriptText(work.transcript);
+        if (transcript) await withToken(work.handoverId, signal, (token, id) => api.sendMessage(token, id, uuidFrom(`${work.eventId}:transcript`), transcript, signal));
+        await sessions!.save(work.handoverId, { openStream: true });
+        return { externalRef: conversationId };
+      }
+
+      return {
+        async deliver(work, context) {
+          switch (work.kind) {
+            case 'handover.requested':
+              return open(work, context.signal);
+            case 'message.created': {
+              const text = [work.message.text, ...work.message.attachments.map((a) => (a.name ? `${a.name}: ${a.url}` : a.url))].filter((t) => t !== '').join('\n');
+              await withToken(work.handoverId, context.signal, (token, id) => api.sendMessage(token, id, uuidFrom(work.message.id), text, context.signal));
+              return;
+            }
+            case 'user.typing':
+              await withToken(work.handoverId, context.signal, (token, id) => api.sendTyping(token, id, uuidFrom(work.eventId), work.typing, context.signal));
+              return;
+            case 'handover.ended':
+              try {
+                await withToken(work.handoverId, context.signal, (token, id) => api.endConversation(token, id, context.signal));
+              } catch (err) {
+                // Already closed on the Salesforce side, or never opened: nothing left to end.
+                if (err instanceof DeliveryError && (err.statusCode === 404 || err.statusCode === 410 || !err.retryable)) return;
+                throw err;
+              }
+              return;
+          }
+        },
+        pullStream: {
+          read: (context) => readStream(api, config, deps, context),
+        },
+      };
+    },
+  };
+}
+
+/**
+ * One connection of the conversation's event stream: resume after the stored position, apply each
+ * event (with its id as the new position) through the service, return when the connection ends.
+ */
+async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: ConnectorDeps, context: StreamContext): Promise<void> {
+  const idleTimeoutMs = config.streamIdleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const open = async (token: string) => {
+    const response = await api.openStream(token, context.session.position, { timeoutMs: deps.timeoutMs, idleTimeoutMs, signal: context.signal });
+    // Destroying the body of an answer we do not read (or a stream we leave) is not an error here.
+    response.body.on('error', () => {});
+    return response;
+  };
+  let token = context.session.credential;
+  if (!token) throw new StreamLostError('No Salesforce access token is stored for this conversation.');
+  let response = await open(token);
+  if (response.statusCode === 401) {
+    response.body.destroy();
+    try {
+      token = (await api.continuationToken(token, context.signal)).accessToken;
+    } catch (err) {
+      if (err instanceof DeliveryError && (err.statusCode === 401 || err.statusCode === 403)) throw new StreamLostError(LOST_TOKEN, { cause: err });
+      throw err;
+    }
+    await context.saveCredential(token);
+    response = await open(token);
+    if (response.statusCode === 401) {
+      response.body.destroy();
+      throw new StreamLostError(LOST_TOKEN);
+    }
+  }
+  if (response.statusCode !== 200) {
+    response.body.destroy();
+    throw new Error(`Salesforce answered ${response.statusCode} to the event stream request`);
+  }
+  let last = context.session.position;
+  try {
+    for await (const sse of readServerSentEvents(response.body)) {
+      if (!sse.id || sse.id === last) continue;
+      await context.apply(sse.id, toInboundEvents(sse, context.handoverId, context.session.externalId));
+      last = sse.id;
+      context.session.position = sse.id;
+    }
+  } catch (err) {
+    // Silent longer than the idle bound: reconnect, as after a drop.
+    if ((err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
+      deps.log.debug({ handoverId: context.handoverId }, 'the Salesforce stream was idle too long; reconnecting');
+      return;
+    }
+    throw err;
+  } finally {
+    response.body.destroy();
+  }
+}
+
+function routingAttributesOf(config: SalesforceConfig, work: Extract<AgentSideWork, { kind: 'handover.requested' }>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, source] of Object.entries(config.routingAttributes ?? {})) {
+    let value: unknown;
+    if (source.startsWith('metadata.')) value = work.metadata[source.slice('metadata.'.length)];
+    else if (source.startsWith('user.')) value = work.user[source.slice('user.'.length) as keyof typeof work.user];
+    else if (source === 'conversationId') value = work.conversationId;
+    else if (source === 'handoverId') value = work.handoverId;
+    else if (source === 'queue') value = work.queue;
+    if (value === undefined || value === null) continue;
+    out[name] = typeof value === 'string' ? value : JSON.stringify(value);
+  }
+  return out;
+}
+
+function transcriptText(transcript: Array<{ role: string; text: string }>): string {
+  if (transcript.length === 0) return '';
+  return ['Conversation with the bot so far:', ...transcript.map((t) => `${t.role === 'bot' ? 'Bot' : 'User'}: ${t.text}`)].join('\n');
+}
+
+/**
+ * A stable lowercase UUID (version 4 layout) derived from one of our ids, so a retried call carries the
+ * same entry id as the first try.
+ */
+export function uuidFrom(seed: string): string {
+  const h = createHash('sha256').update(seed).digest();
+  h[6] = (h[6]! & 0x0f) | 0x40;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const hex = h.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
