@@ -159,6 +159,8 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(ended.status).toBe(200);
     await fake.waitFor(() => first.conversation.deleteCalls === 1 && first.conversation.closed, 'the DELETE at Salesforce');
     await fake.waitFor(() => first.conversation.openStreams.size === 0, 'the stream to close');
+    // The bot's webhook is delivered in the background: wait for it before reading it.
+    await bot.waitFor(() => botEvents(bot, first.handoverId, 'handover.ended').length > 0, 15_000, 'handover.ended at the bot');
     expect(botEvents(bot, first.handoverId, 'handover.ended').map((e) => e.data)).toEqual([{ reason: 'user_ended' }]);
 
     // Routing failed on the Salesforce side: the bot hears why and takes the chat back.
