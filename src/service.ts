@@ -28,6 +28,8 @@ import { createMetrics } from './telemetry/metrics.js';
 
 export interface Service {
   app: FastifyInstance;
+  /** Names this process in leases and lane claims. */
+  instanceId: string;
   deps: Deps;
   connectors: Connectors;
   adminToken: string;
@@ -36,10 +38,11 @@ export interface Service {
   /** Starts the outbox worker, the no-answer timer and the holder of connector streams. */
   startBackground(): void;
   /**
-   * Stops them, letting deliveries in flight finish within `graceMs`. Held connector streams are given
-   * back at once, unless `keepStreamLeases` (as when the process dies: others take them when the leases run out).
+   * Stops them, letting deliveries in flight finish within `graceMs`. Held leases (connector streams,
+   * the no-answer timer) are given back at once, unless `keepLeases` (as when the process dies: others
+   * take them when the leases run out).
    */
-  stopBackground(graceMs: number, options?: { keepStreamLeases?: boolean }): Promise<void>;
+  stopBackground(graceMs: number, options?: { keepLeases?: boolean }): Promise<void>;
   /** Connector streams (Salesforce) this instance holds now. */
   heldStreams(): string[];
   listen(): Promise<string>;
@@ -118,11 +121,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   });
 
   let worker: DeliveryWorker | null = null;
-  let timer: { stop(): Promise<void> } | null = null;
+  let timer: ReturnType<typeof startAnswerTimer> | null = null;
   let streams: StreamSupervisor | null = null;
 
   const service: Service = {
     app,
+    instanceId,
     deps,
     connectors,
     adminToken,
@@ -143,7 +147,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         deliverers: deliverers(deps, connectors, dispatcher),
         health,
       });
-      timer = startAnswerTimer(deps, config.desk.timerIntervalMs);
+      timer = startAnswerTimer(deps, config.desk.timerIntervalMs, instanceId);
       streams = startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance });
     },
     async stopBackground(graceMs, options = {}) {
@@ -151,7 +155,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       worker = null;
       timer = null;
       streams = null;
-      await Promise.all([w?.stop(graceMs), t?.stop(), s?.stop({ release: !options.keepStreamLeases })]);
+      await Promise.all([w?.stop(graceMs), t?.stop({ release: !options.keepLeases }), s?.stop({ release: !options.keepLeases })]);
     },
     heldStreams() {
       return streams?.held() ?? [];

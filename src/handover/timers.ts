@@ -1,17 +1,25 @@
 import type { Deps } from './deps.js';
 import { expireUnanswered } from './lifecycle.js';
+import { holdLease, releaseLease } from '../store/leases.js';
+
+const LEASE = 'answer-timer';
 
 /**
- * Ends handovers nobody answered in time. Safe on many instances at once: each end re-checks the
- * deadline under the handover's row lock, so a handover is ended once.
+ * Ends handovers nobody answered in time. One instance at a time does it, holding a lease it renews on
+ * every tick; when it dies, another takes over once the lease has run out (a few ticks). Even two at
+ * once would be safe: each end re-checks the deadline under the handover's row lock.
  */
-export function startAnswerTimer(deps: Deps, intervalMs: number): { stop(): Promise<void> } {
+export function startAnswerTimer(deps: Deps, intervalMs: number, holder: string): { stop(options?: { release?: boolean }): Promise<void>; holds(): boolean } {
   let running: Promise<unknown> = Promise.resolve();
   let stopped = false;
+  let holding = false;
+  const leaseMs = Math.max(3 * intervalMs, 3000);
   const timer = setInterval(() => {
     running = running.then(async () => {
       if (stopped) return;
       try {
+        holding = await holdLease(deps.db, LEASE, holder, leaseMs);
+        if (!holding) return;
         const ended = await expireUnanswered(deps);
         if (ended > 0) deps.log.info({ ended }, `ended ${ended} handover(s) nobody answered in time`);
       } catch (err) {
@@ -21,10 +29,15 @@ export function startAnswerTimer(deps: Deps, intervalMs: number): { stop(): Prom
   }, intervalMs);
   timer.unref();
   return {
-    async stop() {
+    async stop(options = {}) {
       stopped = true;
       clearInterval(timer);
       await running;
+      if (holding && options.release !== false) {
+        await releaseLease(deps.db, LEASE, holder).catch((err) => deps.log.warn({ err }, 'could not give the no-answer timer lease back; it frees itself when it runs out'));
+      }
+      holding = false;
     },
+    holds: () => holding,
   };
 }

@@ -214,7 +214,7 @@ describe('Salesforce streams across instances (pg)', () => {
     const other = holder === a ? b : a;
 
     // The holder dies: its stream is cut and its lease is not given back.
-    await holder.service.stopBackground(0, { keepStreamLeases: true });
+    await holder.service.stopBackground(0, { keepLeases: true });
     await fake.waitFor(() => conversation.openStreams.size === 0, 'the dead holder’s stream to close');
     for (let i = 10; i < 20; i++) fake.agentSays(conversation.id, `agent ${i}`);
     await eventually(async () => other.service.heldStreams().includes(handoverId), 'the other instance to take the stream over', 15_000);
