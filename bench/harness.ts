@@ -72,6 +72,9 @@ export async function startService(schemaUrl: string, env: Record<string, string
     HOST: '127.0.0.1',
     HANDOVER_LOG_LEVEL: 'error',
     HANDOVER_DEMO: 'false',
+    // The bench's helpdesk and bots are local: allow what production refuses.
+    HANDOVER_ALLOW_PRIVATE_URLS: 'true',
+    HANDOVER_ALLOW_HTTP_URLS: 'true',
     HANDOVER_DB_POOL_SIZE: '20',
     ...env,
   });

@@ -97,8 +97,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
-  const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
-  const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs);
+  const dispatcher = createOutboundAgent(config.delivery.timeoutMs, config.outbound);
+  const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs);
 
   const app = await buildApp({
     deps,

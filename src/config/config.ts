@@ -73,6 +73,11 @@ export interface Config {
     tickMs: number;
     maxPerInstance: number;
   };
+  /** Where tenant-supplied URLs may lead (src/security/outbound-guard.ts). Unset: allowed with the embedded store. */
+  outbound: {
+    allowPrivate: boolean;
+    allowHttp: boolean;
+  };
   /** The demo (`/demo` and the example bot), started by `handover start`. */
   demo: {
     enabled: boolean;
@@ -170,6 +175,8 @@ export const settings: Record<string, Setting> = {
   'connectors.cooldownMs': { env: 'HANDOVER_CONNECTOR_COOLDOWN_MS', default: '10000', doc: 'How long an open circuit waits before one trial call.', parse: int(10, 3600000) },
   'connectors.maxInflight': { env: 'HANDOVER_CONNECTOR_CONCURRENCY', default: '16', doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker).', parse: int(1, 1000) },
   'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
+  'outbound.allowPrivate': { env: 'HANDOVER_ALLOW_PRIVATE_URLS', default: '', doc: 'Let webhook and helpdesk URLs lead to loopback, private, link-local (cloud metadata) or reserved addresses. Unset: allowed with the embedded store (local use), refused with DATABASE_URL.', parse: optionalBool },
+  'outbound.allowHttp': { env: 'HANDOVER_ALLOW_HTTP_URLS', default: '', doc: 'Accept plain `http://` webhook and helpdesk URLs besides `https://`. Unset: allowed with the embedded store, refused with DATABASE_URL.', parse: optionalBool },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
   'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
@@ -209,6 +216,8 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
   const config = unflatten(flat) as unknown as Config;
   config.publicUrl ??= `http://localhost:${config.port}`;
   config.demo.enabled ??= !config.database.url;
+  config.outbound.allowPrivate ??= !config.database.url;
+  config.outbound.allowHttp ??= !config.database.url;
   config.demo.port ??= config.port === 0 || config.port === 65535 ? 0 : config.port + 1;
   if (config.database.url && !config.adminToken) {
     throw new ConfigError(['HANDOVER_ADMIN_TOKEN: required when DATABASE_URL is set (instances share it)']);

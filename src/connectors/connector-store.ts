@@ -5,6 +5,7 @@ import { AppError } from '../resilience/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Connector, ConnectorDefinition } from './connector.js';
 import { connectorSessions } from './connector-sessions.js';
+import { checkOutboundUrl, type OutboundPolicy } from '../security/outbound-guard.js';
 
 export interface ConnectorRecord {
   id: string;
@@ -45,10 +46,16 @@ export class Connectors {
     return [...this.byType.keys()];
   }
 
-  async add(input: { tenantId: string; type: string; name: string; config: unknown }): Promise<ConnectorRecord> {
+  async add(input: { tenantId: string; type: string; name: string; config: unknown }, outbound?: OutboundPolicy): Promise<ConnectorRecord> {
     const definition = this.byType.get(input.type);
     if (!definition) throw new AppError('unknown_connector_type', { message: `No connector of type "${input.type}"; known: ${this.types().join(', ')}.` });
     this.validate(definition, input.config);
+    if (outbound) {
+      for (const field of definition.urlFields ?? []) {
+        const value = (input.config as Record<string, unknown>)[field];
+        if (typeof value === 'string') checkOutboundUrl(value, outbound, `config.${field}`);
+      }
+    }
     const id = newId('connector');
     try {
       const { rows } = await this.q.query<ConnectorRow>(

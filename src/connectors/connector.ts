@@ -19,6 +19,8 @@ export interface ConnectorDefinition<Config = unknown> {
   configSchema: TSchema;
   /** Config fields that hold credentials: never logged, never returned by the API. */
   secretFields: readonly string[];
+  /** Config fields that hold URLs this service will call: checked against the outbound policy (SSRF). */
+  urlFields?: readonly string[];
   /** A fresh instance per connector row: instances never share credentials. */
   create(config: Config, deps: ConnectorDeps): Connector;
 }

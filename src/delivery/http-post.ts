@@ -1,14 +1,16 @@
 import { Agent, request } from 'undici';
 import { DeliveryError } from '../connectors/connector.js';
+import { ForbiddenDestinationError, guardedConnect, type OutboundPolicy } from '../security/outbound-guard.js';
 import { signedHeaders } from './standard-webhooks.js';
 
 /**
  * One keep-alive pool for all outbound webhook calls, with every wait bounded: connect, response
- * headers and body. The caller's AbortSignal carries the overall deadline.
+ * headers and body. The caller's AbortSignal carries the overall deadline. Destinations are checked
+ * when connecting (SSRF guard); redirects are never followed.
  */
-export function createOutboundAgent(timeoutMs: number): Agent {
+export function createOutboundAgent(timeoutMs: number, policy: OutboundPolicy): Agent {
   return new Agent({
-    connect: { timeout: Math.min(timeoutMs, 5000) },
+    connect: guardedConnect(policy, { timeoutMs: Math.min(timeoutMs, 5000) }),
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
     keepAliveTimeout: 10_000,
@@ -51,6 +53,8 @@ export async function postSignedJson(
       body,
     });
   } catch (err) {
+    const forbidden = forbiddenCause(err);
+    if (forbidden) throw new DeliveryError(forbidden.message, { retryable: false, cause: err });
     throw new DeliveryError(`request to ${new URL(url).host} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
   }
   const text = await readBounded(response.body);
@@ -83,6 +87,14 @@ function parseRetryAfter(value: string | string[] | undefined): number | undefin
   if (/^\d+$/.test(raw)) return Number(raw) * 1000;
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+/** The guard's refusal, wherever undici wrapped it. */
+export function forbiddenCause(err: unknown): ForbiddenDestinationError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof ForbiddenDestinationError) return e;
+  }
+  return undefined;
 }
 
 function describeNetworkError(err: unknown): string {

@@ -4,6 +4,7 @@ import { newId } from '../store/ids.js';
 import { newWebhookSecret } from '../delivery/standard-webhooks.js';
 import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../handover/deps.js';
+import { checkOutboundUrl } from '../security/outbound-guard.js';
 
 /** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
 export const API_KEY_PREFIX = 'handover_sk_';
@@ -24,6 +25,7 @@ export function newApiKey(): string {
 }
 
 export async function createTenant(deps: Deps, input: { name: string; webhookUrl?: string | undefined }) {
+  if (input.webhookUrl) checkOutboundUrl(input.webhookUrl, deps.config.outbound, 'webhookUrl');
   const id = newId('tenant');
   const webhookSecret = newWebhookSecret();
   const apiKey = newApiKey();
@@ -49,6 +51,7 @@ export async function createApiKey(deps: Deps, tenantId: string) {
 }
 
 export async function updateTenant(deps: Deps, tenantId: string, input: { name?: string | undefined; webhookUrl?: string | null | undefined }) {
+  if (input.webhookUrl) checkOutboundUrl(input.webhookUrl, deps.config.outbound, 'webhookUrl');
   const { rows } = await deps.db.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
     `update tenants set name = coalesce($2, name), webhook_url = case when $3::boolean then $4 else webhook_url end
      where id = $1 returning id, name, webhook_url, created_at`,

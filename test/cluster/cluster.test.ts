@@ -136,6 +136,8 @@ describe('a cluster of three behind a load balancer survives losing an instance,
       // The machine is shared by three servers, the balancer, the databases and this test.
       HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS: '60000',
       HANDOVER_DEMO: 'false',
+      HANDOVER_ALLOW_PRIVATE_URLS: 'true',
+      HANDOVER_ALLOW_HTTP_URLS: 'true',
     };
     // The first applies the migrations; the others start beside it (and find them applied).
     servers.push(await startServerProcess(env));

@@ -12,7 +12,8 @@ export interface ServerProcess {
 
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 45_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-    env: { ...process.env, PORT: '0', HANDOVER_LOG_LEVEL: 'info', ...env },
+    // Fakes listen on loopback over http: allowed here, refused by default with DATABASE_URL.
+    env: { ...process.env, PORT: '0', HANDOVER_LOG_LEVEL: 'info', HANDOVER_ALLOW_PRIVATE_URLS: 'true', HANDOVER_ALLOW_HTTP_URLS: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,5 +1,6 @@
 import { request, type Agent, type Dispatcher } from 'undici';
 import { DeliveryError } from '../connector.js';
+import { forbiddenCause } from '../../delivery/http-post.js';
 import type { SalesforceConfig } from './salesforce-config.js';
 
 /** Responses we read at most this much of. */
@@ -107,6 +108,8 @@ export class SalesforceApi {
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
       });
     } catch (err) {
+      const forbidden = forbiddenCause(err);
+      if (forbidden) throw new DeliveryError(forbidden.message, { retryable: false, cause: err });
       throw new DeliveryError(`Salesforce ${method} ${pathOnly(path)} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
     }
     const text = await readBounded(response.body);

@@ -4,6 +4,7 @@ import { DeliveryError, StreamLostError, type AgentSideWork, type Connector, typ
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
 import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
+import { guardedConnect, type OutboundPolicy } from '../../security/outbound-guard.js';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
@@ -16,16 +17,17 @@ const LOST_TOKEN =
  * with routing attributes, the user's messages and typing sent as entries, and everything from the
  * agent side read from the conversation's event stream (a pull stream held by one instance).
  */
-export function salesforceConnectorDefinition(dispatcher: Agent): ConnectorDefinition<SalesforceConfig> {
+export function salesforceConnectorDefinition(dispatcher: Agent, policy: OutboundPolicy): ConnectorDefinition<SalesforceConfig> {
   // Streams stay open for the whole handover: they get a pool of their own, so they never take the
-  // connections deliveries need. Connects are bounded; the idle bound is set per stream.
+  // connections deliveries need. Connects are bounded (and guarded); the idle bound is set per stream.
   let streams: Agent | null = null;
-  const streamDispatcher = () => (streams ??= new Agent({ connect: { timeout: 5000 }, keepAliveTimeout: 1000 }));
+  const streamDispatcher = () => (streams ??= new Agent({ connect: guardedConnect(policy, { timeoutMs: 5000 }), keepAliveTimeout: 1000 }));
   return {
     type: 'salesforce',
     configSchema: salesforceConfigSchema,
     // No credential in the config: the per-conversation tokens are secrets, kept in connector_sessions.
     secretFields: [],
+    urlFields: ['baseUrl'],
     create(config, deps): Connector {
       const api = new SalesforceApi(config, dispatcher, streamDispatcher);
       const sessions = deps.sessions;

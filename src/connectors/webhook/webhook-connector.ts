@@ -14,6 +14,7 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
     type: 'webhook',
     configSchema: webhookConfigSchema,
     secretFields: ['secret'],
+    urlFields: ['url'],
     create(config): Connector {
       return {
         async deliver(work, context) {

@@ -107,7 +107,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
       async (request, reply) => {
         await requireTenant(deps.db, request.params.tenantId);
-        const record = await connectors.add({ tenantId: request.params.tenantId, ...request.body });
+        const record = await connectors.add({ tenantId: request.params.tenantId, ...request.body }, deps.config.outbound);
         return reply.code(201).send({ id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` });
       },
     );
