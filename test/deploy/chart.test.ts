@@ -1,0 +1,248 @@
+import { readFile } from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { settings } from '../../src/config/config.js';
+import { startTestService } from '../support/test-service.js';
+import { validateObjectSets, validateObjects } from './kubernetes-schemas.js';
+import { chartDir, helm, namespace, releaseName, renderChart, renderNotes, requiredValues, type K8sObject, type Rendered } from './render-chart.js';
+import { ensureHelm } from './helm-binary.js';
+
+/**
+ * The Helm chart, rendered by a real helm (4.x) with several value sets, every object checked against the
+ * Kubernetes schemas (and the KEDA / Prometheus Operator CRD schemas), and the settings that make
+ * autoscaling, graceful shutdown and health checking work asserted one by one.
+ */
+const withMonitoring = {
+  ...requiredValues,
+  monitoring: {
+    serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+    prometheusRule: {
+      enabled: true,
+      groups: [{ name: 'handover', rules: [{ alert: 'HandoverDown', expr: 'up{job="handover"} == 0', for: '5m', labels: { severity: 'page' }, annotations: { summary: 'handover is down' } }] }],
+    },
+  },
+};
+const valueSets: Record<string, object> = {
+  defaults: requiredValues,
+  'HPA on': { ...requiredValues, autoscaling: { enabled: true } },
+  'KEDA instead of HPA': { ...requiredValues, autoscaling: { enabled: true, engine: 'keda' } },
+  'monitoring on': withMonitoring,
+  'existing secret, everything on': { secret: { existingSecret: 'handover-prod' }, autoscaling: { enabled: true }, ...{ monitoring: withMonitoring.monitoring } },
+};
+
+const rendered: Record<string, Rendered> = {};
+let problems: Record<string, string[]> = {};
+/** Names of the metrics a running instance exports on GET /metrics. */
+let exported: string[] = [];
+
+beforeAll(async () => {
+  await ensureHelm(); // the first run on a machine fetches it (see helm-binary.ts)
+  for (const [name, values] of Object.entries(valueSets)) rendered[name] = await renderChart(values);
+  problems = validateObjectSets(Object.fromEntries(Object.entries(rendered).map(([name, r]) => [name, r.objects])));
+  const t = await startTestService('pg');
+  try {
+    const res = await fetch(`${t.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+    exported = [...(await res.text()).matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+  } finally {
+    await t.close();
+  }
+}, 300_000);
+
+describe('the chart', () => {
+  it('passes helm lint --strict', async () => {
+    const result = await helm(['lint', '--strict', chartDir, '--set', `secret.values.DATABASE_URL=${requiredValues.secret.values.DATABASE_URL}`, '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
+    expect(result.stderr + result.stdout).toContain('0 chart(s) failed');
+    expect(result.code).toBe(0);
+  });
+
+  it.each(Object.keys(valueSets))('renders objects that are valid for Kubernetes 1.33 (%s)', (name) => {
+    expect(rendered[name]!.objects.length).toBeGreaterThan(0);
+    expect(problems[name]).toEqual([]);
+  });
+
+  it('catches invalid and unknown fields (the validation can fail)', () => {
+    const wrongType = structuredClone(rendered.defaults!.one('Deployment'));
+    wrongType.spec.template.spec.containers[0].ports[0].containerPort = 'http';
+    const misspelt = structuredClone(rendered['HPA on']!.one('HorizontalPodAutoscaler'));
+    misspelt.spec.behavior.scaleUp.stabilisationWindowSeconds = 0;
+    const found = validateObjects([wrongType, misspelt, { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } }]).join('\n');
+    expect(found).toMatch(/Deployment\/shop-handover: \/spec\/template\/spec\/containers\/0\/ports\/0\/containerPort must be integer/);
+    expect(found).toMatch(/HorizontalPodAutoscaler\/shop-handover: .*stabilisationWindowSeconds/);
+    expect(found).toMatch(/no schema known for example.com\/v1\/Widget/);
+  });
+
+  it('renders which objects for which values', () => {
+    const kinds = (name: string) => rendered[name]!.objects.map((o) => o.kind).sort();
+    expect(kinds('defaults')).toEqual(['Deployment', 'Job', 'PodDisruptionBudget', 'Secret', 'Service']);
+    expect(kinds('HPA on')).toContain('HorizontalPodAutoscaler');
+    expect(kinds('HPA on')).not.toContain('ScaledObject');
+    expect(kinds('KEDA instead of HPA')).toContain('ScaledObject');
+    expect(kinds('KEDA instead of HPA')).not.toContain('HorizontalPodAutoscaler');
+    expect(kinds('monitoring on')).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule']));
+    expect(kinds('existing secret, everything on')).not.toContain('Secret');
+    for (const object of rendered.defaults!.objects) expect(object.metadata.name).toMatch(new RegExp(`^${releaseName}-handover`));
+  });
+});
+
+describe('the Deployment', () => {
+  const deployment = () => rendered.defaults!.one('Deployment');
+  const container = () => deployment().spec.template.spec.containers[0];
+  const env = (object: K8sObject) => Object.fromEntries((object.spec.template.spec.containers[0].env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+
+  it('checks liveness on /healthz and readiness on /readyz, on the port the service listens on', () => {
+    const c = container();
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
+    const http = c.ports.find((p: { name: string }) => p.name === 'http');
+    expect(String(http.containerPort)).toBe(env(deployment()).PORT);
+    expect(env(deployment()).HOST).toBe('0.0.0.0');
+  });
+
+  it('gives the pod longer to stop than preStop + the shutdown grace + the process own 5 s', async () => {
+    const custom = await renderChart({ ...requiredValues, shutdown: { preStopSleepSeconds: 20, graceMs: 45_500, marginSeconds: 1 } });
+    for (const d of [deployment(), custom.one('Deployment')]) {
+      const preStop = d.spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds as number;
+      const graceMs = Number(env(d).HANDOVER_SHUTDOWN_GRACE_MS);
+      expect(preStop).toBeGreaterThan(0);
+      expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(preStop + graceMs / 1000 + 5);
+    }
+    expect(env(custom.one('Deployment')).HANDOVER_SHUTDOWN_GRACE_MS).toBe('45500');
+  });
+
+  it('runs as non-root on a read-only root filesystem, with resources set', () => {
+    const d = deployment();
+    expect(d.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+    expect(container().securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(container().volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    expect(container().resources.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
+    expect(container().resources.limits.memory).toEqual(expect.any(String));
+    const job = rendered.defaults!.one('Job');
+    expect(job.spec.template.spec.containers[0].resources.requests).toBeDefined();
+    expect(job.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
+  });
+
+  it('never runs a moving image tag', async () => {
+    expect(container().image).toBe('handover:0.1.0');
+    const result = await helm(['template', releaseName, chartDir, '--set', 'image.tag=latest', '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('image.tag must name a release');
+  });
+
+  it('passes only settings the service knows, and takes secrets from the Secret', async () => {
+    const values = parse(await readFile(`${chartDir}/values.yaml`, 'utf8')) as { env: Record<string, unknown>; secret: { values: Record<string, unknown> } };
+    const known = new Set(Object.values(settings).map((s) => s.env));
+    for (const name of [...Object.keys(env(deployment())), ...Object.keys(values.secret.values)]) expect(known, `${name} is not a setting of the service`).toContain(name);
+    expect(container().envFrom).toEqual([{ secretRef: { name: `${releaseName}-handover-secrets` } }]);
+    const secret = rendered.defaults!.one('Secret');
+    expect(secret.stringData).toEqual(requiredValues.secret.values);
+    expect(rendered['existing secret, everything on']!.one('Deployment').spec.template.spec.containers[0].envFrom).toEqual([{ secretRef: { name: 'handover-prod' } }]);
+  });
+
+  it('refuses to render without a database or an admin token', async () => {
+    const noDatabase = await helm(['template', releaseName, chartDir]);
+    expect(noDatabase.code).not.toBe(0);
+    expect(noDatabase.stderr).toContain('secret.values.DATABASE_URL is required');
+    const noToken = await helm(['template', releaseName, chartDir, '--set', 'secret.values.DATABASE_URL=postgres://x/y']);
+    expect(noToken.stderr).toContain('HANDOVER_ADMIN_TOKEN is required');
+  });
+
+  it('leaves the replica count to the autoscaler when autoscaling is on', () => {
+    expect(deployment().spec.replicas).toBe(2);
+    expect(rendered['HPA on']!.one('Deployment').spec.replicas).toBeUndefined();
+  });
+});
+
+describe('migrations', () => {
+  it('run `handover migrate` in a pre-install/pre-upgrade hook, after the Secret they read', () => {
+    const job = rendered.defaults!.one('Job');
+    expect(job.metadata.annotations!['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(job.spec.template.spec.containers[0].args).toEqual(['migrate']);
+    expect(job.spec.template.spec.restartPolicy).toBe('Never');
+    const secret = rendered.defaults!.one('Secret');
+    expect(secret.metadata.annotations!['helm.sh/hook']).toBe('pre-install,pre-upgrade');
+    expect(Number(secret.metadata.annotations!['helm.sh/hook-weight'])).toBeLessThan(Number(job.metadata.annotations!['helm.sh/hook-weight']));
+    expect(rendered.defaults!.one('Deployment').spec.template.spec.containers[0].args).toEqual(['start']);
+  });
+});
+
+describe('autoscaling', () => {
+  it('HPA: autoscaling/v2 on the per-pod in-flight requests the service exports, fast up and slow down', () => {
+    const hpa = rendered['HPA on']!.one('HorizontalPodAutoscaler');
+    expect(hpa.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: `${releaseName}-handover` });
+    expect(hpa.spec.metrics).toHaveLength(1);
+    const [metric] = hpa.spec.metrics;
+    expect(metric.type).toBe('Pods');
+    expect(metric.pods.target.type).toBe('AverageValue');
+    expect(exported).toContain(metric.pods.metric.name);
+    const { scaleUp, scaleDown } = hpa.spec.behavior;
+    expect(scaleUp.stabilizationWindowSeconds).toBe(0);
+    expect(scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+    const most = (policies: Array<{ type: string; value: number; periodSeconds: number }>, type: string) => Math.max(...policies.filter((p) => p.type === type).map((p) => p.value / p.periodSeconds));
+    expect(most(scaleUp.policies, 'Percent')).toBeGreaterThan(most(scaleDown.policies, 'Percent'));
+    expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('prometheus-adapter example serves the metric under the name the HPA asks for', async () => {
+    const adapter = parse(await readFile('deploy/helm/prometheus-adapter-values.yaml', 'utf8')) as { rules: { custom: Array<{ seriesQuery: string; name: { as: string }; metricsQuery: string }> } };
+    const hpa = rendered['HPA on']!.one('HorizontalPodAutoscaler');
+    const rule = adapter.rules.custom.find((r) => r.name.as === hpa.spec.metrics[0].pods.metric.name);
+    expect(rule).toBeDefined();
+    expect(rule!.seriesQuery).toContain(hpa.spec.metrics[0].pods.metric.name);
+    expect(rule!.metricsQuery).toContain('<<.LabelMatchers>>');
+  });
+
+  it('KEDA: a ScaledObject on the same metric through Prometheus, same behaviour', () => {
+    const scaled = rendered['KEDA instead of HPA']!.one('ScaledObject');
+    expect(scaled.spec.scaleTargetRef.name).toBe(`${releaseName}-handover`);
+    const [trigger] = scaled.spec.triggers;
+    expect(trigger.type).toBe('prometheus');
+    expect(trigger.metricType).toBe('AverageValue');
+    const metric = /^sum\((\w+)\{/.exec(trigger.metadata.query)?.[1];
+    expect(exported).toContain(metric);
+    expect(trigger.metadata.query).toContain(`namespace="${namespace}"`);
+    expect(scaled.spec.advanced.horizontalPodAutoscalerConfig.behavior).toEqual(rendered['HPA on']!.one('HorizontalPodAutoscaler').spec.behavior);
+  });
+
+  it('refuses an autoscaler it does not know', async () => {
+    const result = await helm(['template', releaseName, chartDir, '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.engine=cpu', '--set', 'secret.existingSecret=s']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('autoscaling.engine must be hpa or keda');
+  });
+});
+
+describe('disruptions and monitoring', () => {
+  it('PodDisruptionBudget lets drains proceed and never takes every pod', () => {
+    for (const name of ['defaults', 'HPA on']) {
+      const { spec } = rendered[name]!.one('PodDisruptionBudget');
+      const pods = name === 'defaults' ? rendered[name]!.one('Deployment').spec.replicas : rendered[name]!.one('HorizontalPodAutoscaler').spec.minReplicas;
+      expect(spec.minAvailable === undefined || spec.maxUnavailable === undefined).toBe(true);
+      if (spec.maxUnavailable !== undefined) {
+        expect(typeof spec.maxUnavailable === 'number' ? spec.maxUnavailable : 1).toBeGreaterThanOrEqual(1);
+        expect(typeof spec.maxUnavailable === 'number' ? spec.maxUnavailable : 0).toBeLessThan(pods);
+      } else {
+        expect(spec.minAvailable).toBeLessThan(pods);
+      }
+      expect(spec.selector.matchLabels).toEqual(rendered[name]!.one('Deployment').spec.selector.matchLabels);
+    }
+  });
+
+  it('ServiceMonitor scrapes /metrics on the Service port, PrometheusRule carries the rule groups', () => {
+    const monitor = rendered['monitoring on']!.one('ServiceMonitor');
+    const service = rendered['monitoring on']!.one('Service');
+    expect(monitor.spec.endpoints[0]).toMatchObject({ port: service.spec.ports[0].name, path: '/metrics' });
+    expect(monitor.spec.selector.matchLabels).toEqual(service.spec.selector);
+    expect(monitor.metadata.labels!.release).toBe('prometheus');
+    const rule = rendered['monitoring on']!.one('PrometheusRule');
+    expect(rule.spec.groups).toEqual(withMonitoring.monitoring.prometheusRule.groups);
+  });
+
+  it('prints how to check the release, and warns when live events cannot cross pods', async () => {
+    const notes = await renderNotes(requiredValues);
+    expect(notes).toContain(`rollout status deployment/${releaseName}-handover`);
+    expect(notes).toContain('REDIS_URL is empty');
+    const withRedis = await renderNotes({ ...requiredValues, secret: { values: { ...requiredValues.secret.values, REDIS_URL: 'redis://cache:6379' } }, autoscaling: { enabled: true } });
+    expect(withRedis).not.toContain('REDIS_URL is empty');
+    expect(withRedis).toContain('custom.metrics.k8s.io');
+  });
+});
