@@ -1,4 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { settings } from '../../src/config/config.js';
@@ -69,6 +71,23 @@ describe('the chart', () => {
     expect(found).toMatch(/Deployment\/shop-handover: \/spec\/template\/spec\/containers\/0\/ports\/0\/containerPort must be integer/);
     expect(found).toMatch(/HorizontalPodAutoscaler\/shop-handover: .*stabilisationWindowSeconds/);
     expect(found).toMatch(/no schema known for example.com\/v1\/Widget/);
+  });
+
+  it('documents every value with a comment (Kubernetes structures passed through as a whole: on their key)', async () => {
+    const lines = (await readFile(`${chartDir}/values.yaml`, 'utf8')).split('\n');
+    const passedThrough = new Set(['resources', 'podSecurityContext', 'securityContext', 'topologySpreadConstraints', 'env', 'values', 'podAnnotations', 'podLabels', 'nodeSelector', 'tolerations', 'affinity', 'annotations', 'labels', 'groups', 'imagePullSecrets']);
+    const parents: Array<{ indent: number; key: string }> = [];
+    const undocumented: string[] = [];
+    lines.forEach((line, i) => {
+      const key = /^(\s*)([A-Za-z_][\w.-]*):/.exec(line);
+      if (!key) return;
+      const indent = key[1]!.length;
+      while (parents.length && parents.at(-1)!.indent >= indent) parents.pop();
+      const inside = parents.some((p) => passedThrough.has(p.key));
+      parents.push({ indent, key: key[2]! });
+      if (!inside && !/^\s*#/.test(lines[i - 1] ?? '')) undocumented.push(`${i + 1}: ${line.trim()}`);
+    });
+    expect(undocumented).toEqual([]);
   });
 
   it('renders which objects for which values', () => {
@@ -235,6 +254,29 @@ describe('disruptions and monitoring', () => {
     expect(monitor.metadata.labels!.release).toBe('prometheus');
     const rule = rendered['monitoring on']!.one('PrometheusRule');
     expect(rule.spec.groups).toEqual(withMonitoring.monitoring.prometheusRule.groups);
+  });
+
+  it('PrometheusRule takes the groups of files/prometheus-rules/*.rules.yml when none are given', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'handover-chart-copy-'));
+    try {
+      const copy = join(dir, 'handover');
+      await cp(chartDir, copy, { recursive: true });
+      const groups = (name: string) => `groups:\n  - name: ${name}\n    rules:\n      - alert: ${name}Alert\n        expr: vector(1)\n`;
+      await writeFile(join(copy, 'files/prometheus-rules/a.rules.yml'), groups('first'));
+      await writeFile(join(copy, 'files/prometheus-rules/b.rules.yml'), groups('second'));
+      const result = await helm(['template', releaseName, copy, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true', '--show-only', 'templates/prometheusrule.yaml']);
+      expect(result.code, result.stderr).toBe(0);
+      const rule = parse(result.stdout) as K8sObject;
+      expect(rule.spec.groups.map((g: { name: string }) => g.name)).toEqual(['first', 'second']);
+      expect(validateObjects([rule])).toEqual([]);
+      // No groups at all: no PrometheusRule rather than an empty one.
+      expect(rendered.defaults!.byKind('PrometheusRule')).toEqual([]);
+      const none = await helm(['template', releaseName, chartDir, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true']);
+      expect(none.code, none.stderr).toBe(0);
+      expect(none.stdout).not.toContain('kind: PrometheusRule');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('prints how to check the release, and warns when live events cannot cross pods', async () => {
