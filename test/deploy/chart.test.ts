@@ -173,6 +173,17 @@ describe('the Deployment', () => {
 });
 
 describe('migrations', () => {
+  it('get no traffic: the Service and the PodDisruptionBudget select the service pods only', () => {
+    const matches = (selector: Record<string, string>, labels: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const podLabels = (o: K8sObject) => o.spec.template.metadata.labels as Record<string, string>;
+    const service = rendered.defaults!.one('Service');
+    const pdb = rendered.defaults!.one('PodDisruptionBudget');
+    for (const selector of [service.spec.selector, pdb.spec.selector.matchLabels, rendered.defaults!.one('Deployment').spec.selector.matchLabels]) {
+      expect(matches(selector, podLabels(rendered.defaults!.one('Deployment')))).toBe(true);
+      expect(matches(selector, podLabels(rendered.defaults!.one('Job')))).toBe(false);
+    }
+  });
+
   it('run `handover migrate` in a pre-install/pre-upgrade hook, after the Secret they read', () => {
     const job = rendered.defaults!.one('Job');
     expect(job.metadata.annotations!['helm.sh/hook']).toBe('pre-install,pre-upgrade');
@@ -250,7 +261,7 @@ describe('disruptions and monitoring', () => {
     const monitor = rendered['monitoring on']!.one('ServiceMonitor');
     const service = rendered['monitoring on']!.one('Service');
     expect(monitor.spec.endpoints[0]).toMatchObject({ port: service.spec.ports[0].name, path: '/metrics' });
-    expect(monitor.spec.selector.matchLabels).toEqual(service.spec.selector);
+    expect(service.metadata.labels).toMatchObject(monitor.spec.selector.matchLabels);
     expect(monitor.metadata.labels!.release).toBe('prometheus');
     const rule = rendered['monitoring on']!.one('PrometheusRule');
     expect(rule.spec.groups).toEqual(withMonitoring.monitoring.prometheusRule.groups);

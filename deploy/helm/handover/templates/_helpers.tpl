@@ -17,15 +17,22 @@
 {{- end -}}
 {{- end -}}
 
-{{/* Labels that select this release's pods; never change them on upgrade (selectors are immutable). */}}
-{{- define "handover.selectorLabels" -}}
+{{/* Labels naming this release of the chart. */}}
+{{- define "handover.instanceLabels" -}}
 app.kubernetes.io/name: {{ include "handover.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{/* Labels that select the service's pods — not the migration Job's, which must get no traffic. Never
+     change them on upgrade (a Deployment's selector is immutable). */}}
+{{- define "handover.selectorLabels" -}}
+{{ include "handover.instanceLabels" . }}
+app.kubernetes.io/component: server
+{{- end -}}
+
 {{/* Labels on every object. */}}
 {{- define "handover.labels" -}}
-{{ include "handover.selectorLabels" . }}
+{{ include "handover.instanceLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
