@@ -90,6 +90,16 @@ describe('the chart', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('refuses misspelt or mistyped values (values.schema.json) instead of ignoring them', async () => {
+    const base = ['template', releaseName, chartDir, '--set', 'secret.existingSecret=s'];
+    const misspelt = await helm([...base, '--set', 'autoscaling.enable=true']);
+    expect(misspelt.code).not.toBe(0);
+    expect(misspelt.stderr).toMatch(/additional properties 'enable' not allowed/);
+    const mistyped = await helm([...base, '--set-string', 'shutdown.graceMs=fifteen']);
+    expect(mistyped.code).not.toBe(0);
+    expect(mistyped.stderr).toMatch(/shutdown\/graceMs/);
+  });
+
   it('renders which objects for which values', () => {
     const kinds = (name: string) => rendered[name]!.objects.map((o) => o.kind).sort();
     expect(kinds('defaults')).toEqual(['Deployment', 'Job', 'PodDisruptionBudget', 'Secret', 'Service']);
@@ -237,7 +247,7 @@ describe('autoscaling', () => {
   it('refuses an autoscaler it does not know', async () => {
     const result = await helm(['template', releaseName, chartDir, '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.engine=cpu', '--set', 'secret.existingSecret=s']);
     expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('autoscaling.engine must be hpa or keda');
+    expect(result.stderr).toMatch(/autoscaling\/engine.*(hpa|keda)/);
   });
 });
 
