@@ -151,6 +151,14 @@ describe('the Deployment', () => {
     expect(job.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem).toBe(true);
   });
 
+  it('sizes the V8 heap below the memory limit, and injects no service-link variables', () => {
+    const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(env(deployment()).NODE_OPTIONS ?? '')?.[1]);
+    const limit = /^(\d+)Mi$/.exec(container().resources.limits.memory)!;
+    expect(heapMiB).toBeGreaterThan(0);
+    expect(heapMiB).toBeLessThan(Number(limit[1]));
+    expect(deployment().spec.template.spec.enableServiceLinks).toBe(false);
+  });
+
   it('never runs a moving image tag', async () => {
     expect(container().image).toBe('handover:0.1.0');
     const result = await helm(['template', releaseName, chartDir, '--set', 'image.tag=latest', '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
@@ -160,7 +168,8 @@ describe('the Deployment', () => {
 
   it('passes only settings the service knows, and takes secrets from the Secret', async () => {
     const values = parse(await readFile(`${chartDir}/values.yaml`, 'utf8')) as { env: Record<string, unknown>; secret: { values: Record<string, unknown> } };
-    const known = new Set(Object.values(settings).map((s) => s.env));
+    // NODE_OPTIONS is Node's own (the heap size, from nodeHeapMiB); everything else must be a setting.
+    const known = new Set([...Object.values(settings).map((s) => s.env), 'NODE_OPTIONS']);
     for (const name of [...Object.keys(env(deployment())), ...Object.keys(values.secret.values)]) expect(known, `${name} is not a setting of the service`).toContain(name);
     expect(container().envFrom).toEqual([{ secretRef: { name: `${releaseName}-handover-secrets` } }]);
     const secret = rendered.defaults!.one('Secret');

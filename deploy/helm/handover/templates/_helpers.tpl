@@ -67,9 +67,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   value: {{ .Values.port | quote }}
 - name: HANDOVER_SHUTDOWN_GRACE_MS
   value: {{ .Values.shutdown.graceMs | int | quote }}
+{{- if .Values.nodeHeapMiB }}
+- name: NODE_OPTIONS
+  value: {{ printf "--max-old-space-size=%d" (int .Values.nodeHeapMiB) | quote }}
+{{- end }}
 {{- range $name, $value := .Values.env }}
-{{- if has $name (list "HOST" "PORT" "HANDOVER_SHUTDOWN_GRACE_MS") }}
-{{- fail (printf "env.%s is set by the chart (from port / shutdown.graceMs); set those values instead" $name) }}
+{{- if has $name (list "HOST" "PORT" "HANDOVER_SHUTDOWN_GRACE_MS" "NODE_OPTIONS") }}
+{{- fail (printf "env.%s is set by the chart (from port, shutdown.graceMs, nodeHeapMiB); set those values instead" $name) }}
 {{- end }}
 - name: {{ $name }}
   value: {{ $value | toString | quote }}
