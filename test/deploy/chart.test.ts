@@ -90,6 +90,14 @@ describe('the chart', () => {
     expect(undocumented).toEqual([]);
   });
 
+  it('renders for Kubernetes 1.30 and refuses older clusters (the preStop sleep action needs 1.30)', async () => {
+    const base = ['template', releaseName, chartDir, '--set', 'secret.existingSecret=s'];
+    expect((await helm([...base, '--kube-version', '1.30.0'])).code).toBe(0);
+    const old = await helm([...base, '--kube-version', '1.29.9']);
+    expect(old.code).not.toBe(0);
+    expect(old.stderr).toMatch(/kubeVersion/i);
+  });
+
   it('refuses misspelt or mistyped values (values.schema.json) instead of ignoring them', async () => {
     const base = ['template', releaseName, chartDir, '--set', 'secret.existingSecret=s'];
     const misspelt = await helm([...base, '--set', 'autoscaling.enable=true']);
