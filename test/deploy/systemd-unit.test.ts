@@ -52,6 +52,7 @@ describe('the systemd unit', () => {
     for (const assignment of service.Environment!) expect(known).toContain(assignment.split('=')[0]);
     expect(one('StateDirectory')).toBe('handover');
     expect(service.Environment).toContain('HANDOVER_DATA_DIR=/var/lib/handover');
+    expect(service.Environment).toContain('HANDOVER_DEMO=false');
     expect(one('DynamicUser')).toBe('yes');
     expect(one('ProtectSystem')).toBe('strict');
     expect(one('NoNewPrivileges')).toBe('yes');
