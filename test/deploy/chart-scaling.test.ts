@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,10 @@ import { valueSets, withMonitoring } from './value-sets.js';
  * PodDisruptionBudget, monitoring objects and install notes.
  */
 const rendered: Record<string, Rendered> = {};
+/** The alert rules' source (deploy/prometheus/) and their copies inside the chart. */
+const ruleFiles = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.rules.yml')) : []);
+const ruleSources = ruleFiles('deploy/prometheus');
+const ruleCopies = ruleFiles(`${chartDir}/files/prometheus-rules`);
 /** Names of the metrics a running instance exports on GET /metrics. */
 let exported: string[] = [];
 
@@ -96,6 +101,18 @@ describe('disruptions and monitoring', () => {
     expect(monitor.metadata.labels!.release).toBe('prometheus');
     const rule = rendered['monitoring on']!.one('PrometheusRule');
     expect(rule.spec.groups).toEqual(withMonitoring.monitoring.prometheusRule.groups);
+  });
+
+  it.skipIf(ruleSources.length === 0)('the alert rules of deploy/prometheus/ make a valid PrometheusRule', async () => {
+    const groups: unknown[] = [];
+    for (const file of ruleSources) groups.push(...((parse(await readFile(`deploy/prometheus/${file}`, 'utf8')) as { groups?: unknown[] }).groups ?? []));
+    expect(groups.length).toBeGreaterThan(0);
+    const rule = (await renderChart({ ...requiredValues, monitoring: { prometheusRule: { enabled: true, groups } } })).one('PrometheusRule');
+    expect(validateObjects([rule])).toEqual([]);
+  });
+
+  it.skipIf(ruleCopies.length === 0)('the chart carries exact copies of deploy/prometheus/ rule files', async () => {
+    for (const file of ruleCopies) expect(await readFile(`${chartDir}/files/prometheus-rules/${file}`, 'utf8'), file).toBe(await readFile(`deploy/prometheus/${file}`, 'utf8'));
   });
 
   it('PrometheusRule takes the groups of files/prometheus-rules/*.rules.yml when none are given', async () => {
