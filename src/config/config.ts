@@ -1,3 +1,5 @@
+import { parseSecretKeys, type SecretKey } from '../connectors/secret-box.js';
+
 /**
  * Every setting of the service, parsed once at start from the environment. Nothing else in the code reads
  * `process.env`. All invalid settings are reported at once. Every default is listed in docs/configuration.md
@@ -60,11 +62,18 @@ export interface Config {
     cooldownMs: number;
     maxInflight: number;
     maxBacklog: number;
+    availabilityRefreshMs: number;
+    availabilityMaxAgeMs: number;
   };
   /** The demo (`/demo` and the example bot), started by `handover start`. */
   demo: {
     enabled: boolean;
     port: number;
+  };
+  /** Keys that encrypt connector credentials at rest (src/connectors/secret-box.ts). */
+  secrets: {
+    keys: SecretKey[];
+    currentKeyId: string | undefined;
   };
 }
 
@@ -157,6 +166,10 @@ export const settings: Record<string, Setting> = {
   'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
+  'secrets.keys': { env: 'HANDOVER_SECRET_KEYS', default: '', doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: parseSecretKeys },
+  'secrets.currentKeyId': { env: 'HANDOVER_SECRET_KEY_ID', default: '', doc: 'Id of the key in HANDOVER_SECRET_KEYS that encrypts new and re-encrypted credentials. Unset: the first listed key.', parse: optionalText },
+  'connectors.availabilityRefreshMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_REFRESH_MS', default: '15000', doc: 'How often an external system\'s agent availability is fetched again in the background while its queues are being asked about.', parse: int(100, 3600000) },
+  'connectors.availabilityMaxAgeMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_MAX_AGE_MS', default: '60000', doc: 'An availability answer older than this is not used (the system is then taken at its word: open means open).', parse: int(100, 86400000) },
 };
 
 export class ConfigError extends Error {

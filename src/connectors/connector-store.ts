@@ -4,6 +4,7 @@ import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Connector, ConnectorDefinition } from './connector.js';
+import type { SecretBox } from './secret-box.js';
 
 export interface ConnectorRecord {
   id: string;
@@ -36,6 +37,7 @@ export class Connectors {
     definitions: ConnectorDefinition<never>[],
     private readonly log: Logger,
     private readonly timeoutMs: number,
+    private readonly secrets: SecretBox,
   ) {
     this.byType = new Map(definitions.map((d) => [d.type, d as ConnectorDefinition<unknown>]));
   }
@@ -52,7 +54,7 @@ export class Connectors {
     try {
       const { rows } = await this.q.query<ConnectorRow>(
         'insert into connectors (id, tenant_id, type, name, config) values ($1, $2, $3, $4, $5::jsonb) returning *',
-        [id, input.tenantId, input.type, input.name, JSON.stringify(input.config)],
+        [id, input.tenantId, input.type, input.name, JSON.stringify(this.secrets.sealConfig(input.config as Record<string, unknown>, definition.secretFields, id))],
       );
       return toRecord(rows[0]!);
     } catch (err) {
@@ -77,7 +79,9 @@ export class Connectors {
     const definition = this.byType.get(row.type);
     if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
     const record = toRecord(row);
-    const connector = definition.create(row.config, {
+    // Credentials are in clear only here, inside the instance that uses them.
+    const config = this.secrets.openConfig(row.config, definition.secretFields, row.id);
+    const connector = definition.create(config, {
       connectorId: row.id,
       tenantId: row.tenant_id,
       log: this.log.child({ connectorId: row.id, connectorType: row.type }),
@@ -86,6 +90,24 @@ export class Connectors {
     const entry = { record, connector };
     this.instances.set(connectorId, entry);
     return entry;
+  }
+
+  /**
+   * Encrypts, under the current key, every stored credential that is in clear (rows from versions
+   * before encryption) or under an older key (after a rotation). Run at start; rows are updated one
+   * by one, only when they still hold what was read, so instances starting together do not clash.
+   */
+  async sealStoredSecrets(): Promise<number> {
+    const { rows } = await this.q.query<ConnectorRow>('select * from connectors');
+    let sealed = 0;
+    for (const row of rows) {
+      const definition = this.byType.get(row.type);
+      if (!definition || !this.secrets.needsSealing(row.config, definition.secretFields)) continue;
+      const config = this.secrets.resealConfig(row.config, definition.secretFields, row.id);
+      const result = await this.q.query('update connectors set config = $2::jsonb where id = $1 and config = $3::jsonb', [row.id, JSON.stringify(config), JSON.stringify(row.config)]);
+      sealed += result.rowCount;
+    }
+    return sealed;
   }
 
   private validate(definition: ConnectorDefinition<unknown>, config: unknown): void {

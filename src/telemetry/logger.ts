@@ -14,6 +14,13 @@ export const redactPaths = [
   '*.token',
   '*.webhookSecret',
   '*.config.secret',
+  'req.headers["api_access_token"]',
+  '*.keySecret',
+  '*.userToken',
+  '*.botToken',
+  '*.webhookApiKey',
+  '*.hmacToken',
+  '*.keys[*].key',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

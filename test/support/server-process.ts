@@ -12,7 +12,7 @@ export interface ServerProcess {
 
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 45_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-    env: { ...process.env, PORT: '0', HANDOVER_LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, PORT: '0', HANDOVER_LOG_LEVEL: 'info', HANDOVER_SECRET_KEYS: `test-1:${Buffer.alloc(32, 7).toString('base64')}`, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
