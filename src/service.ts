@@ -5,6 +5,7 @@ import type { Config } from './config/config.js';
 import { ensureAdminToken } from './config/admin-token.js';
 import { ensureSecretKeys } from './config/secret-key.js';
 import { SecretBox } from './connectors/secret-box.js';
+import { AvailabilityCache } from './connectors/availability-cache.js';
 import { ConfigError } from './config/config.js';
 import type { Db } from './store/db.js';
 import { openDb } from './store/open-db.js';
@@ -93,6 +94,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   };
   const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
   const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs, secrets);
+  const availabilityCache = new AvailabilityCache(
+    async (id) => (await connectors.get(id)).connector,
+    { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000 },
+    log.child({ part: 'availability' }),
+  );
+  deps.agentAvailability = (id) => availabilityCache.peek(id);
   const resealed = await connectors.sealStoredSecrets();
   if (resealed > 0) log.info({ connectors: resealed }, `encrypted the credentials of ${resealed} connector(s) under key ${secrets.currentKeyId}`);
   const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -160,6 +167,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       admission.drain();
       await app.close();
       signals.stop();
+      availabilityCache.stop();
       await service.stopBackground(config.http.shutdownGraceMs);
       await bus.close();
       await dispatcher.close();

@@ -78,14 +78,24 @@ export class DeliveryError extends Error {
   }
 }
 
+/**
+ * Which handover an inbound event is about: our handover id (systems that echo it back, like the
+ * generic webhook protocol), or the system's own conversation id as `deliver` returned it for
+ * `handover.requested` (systems that only know their own ids). An event whose `externalRef` matches no
+ * handover of the connector is ignored: vendors send events for conversations we never opened.
+ */
+export type HandoverRef = { handoverId: string; externalRef?: undefined } | { externalRef: string; handoverId?: undefined };
+
 /** What an external system told us, in the service's own terms. */
-export type InboundEvent =
-  | { type: 'agent.joined'; handoverId: string; agent: AgentInfo }
-  | { type: 'message.created'; handoverId: string; message: { id: string; text: string; attachments: Attachment[] }; agent?: AgentInfo }
-  | { type: 'agent.typing'; handoverId: string; typing: boolean }
-  | { type: 'queue.updated'; handoverId: string; position?: number; estimatedWaitSeconds?: number }
-  | { type: 'handover.transferred'; handoverId: string; data: Record<string, unknown> }
-  | { type: 'handover.ended'; handoverId: string; reason: EndReason };
+export type InboundEvent = HandoverRef &
+  (
+    | { type: 'agent.joined'; agent: AgentInfo }
+    | { type: 'message.created'; message: { id: string; text: string; attachments: Attachment[] }; agent?: AgentInfo }
+    | { type: 'agent.typing'; typing: boolean }
+    | { type: 'queue.updated'; position?: number; estimatedWaitSeconds?: number }
+    | { type: 'handover.transferred'; data: Record<string, unknown> }
+    | { type: 'handover.ended'; reason: EndReason }
+  );
 
 export interface InboundRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -93,13 +103,45 @@ export interface InboundRequest {
   body: unknown;
 }
 
+/**
+ * One delivery unit of the system, de-duplicated on its own: a system that batches several events
+ * per request (Zendesk) gives each its id, so a retried batch applies only what is new. `events`
+ * may be empty: an echo of our own action or an event of no interest is recorded and answered 2xx,
+ * so the system does not retry it.
+ */
+export interface InboundReceipt {
+  receiptId: string;
+  events: InboundEvent[];
+}
+
 export type InboundResult =
   | { ok: true; receiptId: string; events: InboundEvent[] }
+  | { ok: true; receipts: InboundReceipt[] }
   | { ok: false; reason: 'bad_signature' | 'stale_timestamp' | 'invalid_body'; message: string };
+
+/** What a connector can do beyond delivering work; a connector without `capabilities` can do all of it. */
+export interface ConnectorCapabilities {
+  /** The system can show agents that the end user is typing; when false, `user.typing` work is dropped. */
+  userTyping: boolean;
+  /** The system can move a conversation to another team or agent and tells us (`handover.transferred`). */
+  transfer: boolean;
+}
+
+/** Agents the external system reports as able to take a chat now. */
+export interface AgentAvailability {
+  agentsOnline: number;
+}
 
 export interface Connector {
   /** Performs one piece of agent-side work. Resolves with the conversation's external id when it has one. */
   deliver(work: AgentSideWork, context: DeliveryContext): Promise<{ externalRef?: string } | void>;
   /** Verifies and parses a request the system sent to our inbound URL. */
-  handleInbound?(request: InboundRequest): InboundResult;
+  handleInbound?(request: InboundRequest): InboundResult | Promise<InboundResult>;
+  /** What this connector supports; absent: everything. */
+  capabilities?: ConnectorCapabilities;
+  /**
+   * Asks the system who can take a chat. Never called on a request path: a background refresher
+   * caches the answer (src/connectors/availability-cache.ts) and requests read the cache.
+   */
+  availability?(signal: AbortSignal): Promise<AgentAvailability>;
 }
