@@ -22,6 +22,7 @@
  *     id the system would give the message), `typing`, `transfer`, `end`; `resendLast()` repeats the
  *     last delivery to our inbound URL exactly as the vendor retries it; `forge(handoverId)` sends an
  *     event for the handover with a wrong signature or key. Each returns our HTTP answer.
+ *   - `problems()`: requests the fake refused as malformed (wrong auth, shape, sizes), to be empty;
  *   - `setDown(down)`: while true every call to the fake fails with a 5xx;
  *   - `setAgentsOnline(n)` (only where the connector has the availability capability): how many agents
  *     the fake reports as available from now on;
@@ -62,6 +63,8 @@ export interface DriverSystem {
   received(handoverId: string): ReceivedByHelpdesk[];
   agent: DriverAgent;
   setDown(down: boolean): void;
+  /** Calls the fake refused (4xx) that a correct connector would never make; checked after the relay case. */
+  problems(): string[];
   /** Only for systems that report agent availability: what the fake answers from now on. */
   setAgentsOnline?(agentsOnline: number): void;
   close(): Promise<void>;
@@ -194,6 +197,7 @@ export function runConnectorContract(driver: ContractDriver): void {
       expect(messageTexts(s.botEvents(handoverId))).toEqual(numbered('agent', MESSAGES_EACH_WAY));
       // The agent's messages are never echoed back to the system.
       expect(texts(s.system.received(handoverId)).some((text) => text.startsWith('agent'))).toBe(false);
+      expect(s.system.problems()).toEqual([]);
     });
 
     it('typing: relayed where the system supports it, refused by nothing where it does not', async () => {
@@ -286,6 +290,7 @@ export function runConnectorContract(driver: ContractDriver): void {
       expect((await s.system.agent.send(handoverId, { id: 'once', text: 'only once' })).status).toBeLessThan(300);
       const again = await s.system.agent.resendLast();
       expect(again.status).toBeLessThan(300);
+      expect(again.body).toMatchObject({ ok: true, duplicate: true });
       expect((await s.system.agent.send(handoverId, { id: 'later', text: 'later' })).status).toBeLessThan(300);
       await eventually(async () => messageTexts(s.botEvents(handoverId)).includes('later'), 'the later message at the bot');
       expect(messageTexts(s.botEvents(handoverId))).toEqual(['only once', 'later']);

@@ -55,6 +55,7 @@ runConnectorContract({
         down = isDown;
         helpdesk.respond = () => ({ status: down ? 503 : 200 });
       },
+      problems: () => helpdesk.rejected.map((r) => r.reason),
       setAgentsOnline(agentsOnline) {
         helpdesk.answerGet = (path) => (path === '/availability' && !down ? { status: 200, body: { agentsOnline } } : { status: 503, body: {} });
       },
