@@ -14,6 +14,20 @@ export interface ConnectorRecord {
   createdAt: Date;
 }
 
+/**
+ * How long a live instance is used before its row is read again: a config changed through another
+ * instance is picked up within this bound (this instance's own changes apply at once).
+ */
+const RECHECK_MS = 10_000;
+
+interface CachedInstance {
+  record: ConnectorRecord;
+  connector: Connector;
+  /** The stored config the instance was built from, to see whether the row changed. */
+  configText: string;
+  checkedAt: number;
+}
+
 interface ConnectorRow {
   id: string;
   tenant_id: string;
@@ -30,7 +44,7 @@ interface ConnectorRow {
 export class Connectors {
   private readonly byType: Map<string, ConnectorDefinition<unknown>>;
   private readonly validators = new Map<string, ReturnType<typeof TypeCompiler.Compile>>();
-  private readonly instances = new Map<string, { record: ConnectorRecord; connector: Connector }>();
+  private readonly instances = new Map<string, CachedInstance>();
 
   constructor(
     private readonly q: Queryable,
@@ -72,10 +86,19 @@ export class Connectors {
   /** The live instance of a connector row; unknown ids are `connector_not_found`. */
   async get(connectorId: string): Promise<{ record: ConnectorRecord; connector: Connector }> {
     const cached = this.instances.get(connectorId);
-    if (cached) return cached;
+    if (cached && Date.now() - cached.checkedAt < RECHECK_MS) return cached;
     const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1', [connectorId]);
     const row = rows[0];
-    if (!row) throw new AppError('connector_not_found');
+    if (!row) {
+      this.instances.delete(connectorId);
+      throw new AppError('connector_not_found');
+    }
+    const configText = JSON.stringify(row.config);
+    // Unchanged: keep the instance (and whatever it learned, such as ids it looked up).
+    if (cached && cached.configText === configText && cached.record.name === row.name) {
+      cached.checkedAt = Date.now();
+      return cached;
+    }
     const definition = this.byType.get(row.type);
     if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
     const record = toRecord(row);
@@ -87,9 +110,44 @@ export class Connectors {
       log: this.log.child({ connectorId: row.id, connectorType: row.type }),
       timeoutMs: this.timeoutMs,
     });
-    const entry = { record, connector };
+    const entry: CachedInstance = { record, connector, configText, checkedAt: Date.now() };
     this.instances.set(connectorId, entry);
     return entry;
+  }
+
+  /**
+   * Changes a connector's name and/or config. The config given replaces the stored one, except that
+   * secret fields left out keep their stored values, so credentials need not be sent again to change
+   * a URL. The next use on this instance builds a new live instance; other instances follow within
+   * RECHECK_MS.
+   */
+  async update(input: { tenantId: string; connectorId: string; name?: string | undefined; config?: Record<string, unknown> | undefined }): Promise<ConnectorRecord> {
+    const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1 and tenant_id = $2', [input.connectorId, input.tenantId]);
+    const row = rows[0];
+    if (!row) throw new AppError('connector_not_found');
+    const definition = this.byType.get(row.type);
+    if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
+    let config = row.config;
+    if (input.config) {
+      const stored = this.secrets.openConfig(row.config, definition.secretFields, row.id);
+      const kept = Object.fromEntries(definition.secretFields.filter((f) => !(f in input.config!) && f in stored).map((f) => [f, stored[f]]));
+      const merged = { ...kept, ...input.config };
+      this.validate(definition, merged);
+      config = this.secrets.sealConfig(merged, definition.secretFields, row.id);
+    }
+    try {
+      const updated = await this.q.query<ConnectorRow>('update connectors set name = $3, config = $4::jsonb where id = $1 and tenant_id = $2 returning *', [
+        row.id,
+        input.tenantId,
+        input.name ?? row.name,
+        JSON.stringify(config),
+      ]);
+      this.instances.delete(row.id);
+      return toRecord(updated.rows[0]!);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `A connector named "${input.name ?? row.name}" already exists.` });
+      throw err;
+    }
   }
 
   /**
