@@ -51,6 +51,16 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(fake!.refused.map((r) => `${r.status} ${r.reason}`)).toEqual(['422 identifier taken', '422 identifier taken']);
   });
 
+  it('retries a start that failed half-way into the conversation it already opened', async () => {
+    const { apiKey } = await setUp();
+    fake!.failNext.set('POST /conversations/:id/toggle_status', 1);
+    const conversation = await handOver(apiKey, { conversationId: 'c-retry', queue: 'general', user: { id: 'u-retry' } });
+    expect(fake!.conversations.size).toBe(1);
+    expect(conversation.toggles).toEqual(['open']);
+    // The transcript note is posted at least once (twice here: the retry cannot know the first one landed).
+    expect(conversation.messages.filter((m) => m.private).length).toBeGreaterThanOrEqual(1);
+  });
+
   it('refuses a webhook whose timestamp is stale, even when signed with the right secret', async () => {
     await setUp();
     const body = JSON.stringify({ event: 'conversation_status_changed', id: 1, status: 'resolved' });

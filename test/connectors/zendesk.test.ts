@@ -40,11 +40,11 @@ describe('zendesk connector against its fake (pg)', () => {
     t = bot = fake = close = undefined;
   });
 
-  async function setUp() {
+  async function setUp(fakeOptions: { maxPageSize?: number } = {}) {
     t = await startTestService('pg');
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
-    fake = await startFakeZendesk({ retryDelayMs: 20 });
+    fake = await startFakeZendesk({ retryDelayMs: 20, ...fakeOptions });
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Zed', webhookUrl: bot.url });
     botSecret = tenant.body.webhookSecret;
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
@@ -77,6 +77,22 @@ describe('zendesk connector against its fake (pg)', () => {
     const [a, b] = [fake!.conversationForHandover(first)!, fake!.conversationForHandover(second)!];
     expect(a.id).not.toBe(b.id);
     expect(a.userId).toBe(b.userId);
+  });
+
+  it('retries a start that failed half-way into the conversation it already opened, found across pages', async () => {
+    const { apiKey } = await setUp({ maxPageSize: 1 });
+    for (const c of ['c-a', 'c-b']) {
+      const id = await handOver(apiKey, c, 'busy-user');
+      await t!.api('POST', `/v1/handovers/${id}/end`, { token: apiKey, body: { reason: 'user_ended' } });
+    }
+    fake!.failNext.set('POST /conversations/:id/passControl', 1);
+    const handoverId = await handOver(apiKey, 'c-c', 'busy-user');
+    const conversation = fake!.conversationForHandover(handoverId)!;
+    expect([...fake!.conversations.values()].filter((c) => c.userId === conversation.userId)).toHaveLength(3);
+    expect(conversation.controlPasses).toHaveLength(1);
+    const { rows } = await t!.db.query<{ external_ref: string }>('select external_ref from handovers where id = $1', [handoverId]);
+    expect(rows[0]!.external_ref).toBe(conversation.id);
+    expect(fake!.refused.filter((r) => r.status === 500)).toHaveLength(1);
   });
 
   it('takes a webhook the fake sends again after a failed try, and applies a re-sent batch only for its new events', async () => {

@@ -44,6 +44,8 @@ export interface FakeChatwoot {
   agents: Array<{ id: number; name: string; availability_status: 'online' | 'busy' | 'offline' }>;
   refused: Array<{ method: string; path: string; status: number; reason: string }>;
   down: boolean;
+  /** Routes (e.g. `POST /conversations/:id/toggle_status`) → how many next calls answer 500. */
+  failNext: Map<string, number>;
   conversationForHandover(handoverId: string): ChatwootConversation | undefined;
   agentReply(conversationId: number, text: string, agent?: { id: number; name: string }): Promise<{ status: number; body: any }>;
   agentTyping(conversationId: number, typing: boolean): Promise<{ status: number; body: any }>;
@@ -74,6 +76,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     agents: [{ id: 1, name: 'Cora', availability_status: 'online' }],
     refused: [],
     down: false,
+    failNext: new Map(),
     deliveries: [],
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.additionalAttributes.handover_id === handoverId),
     agentReply(conversationId, text, agent = { id: 1, name: 'Cora' }) {
@@ -169,6 +172,11 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       const path = url.pathname.slice(prefix.length);
       const route = `${req.method} ${path.replace(/\/\d+/g, '/:id')}`;
       const ids = [...path.matchAll(/\/(\d+)/g)].map((m) => Number(m[1]));
+      const failures = fake.failNext.get(route) ?? 0;
+      if (failures > 0) {
+        fake.failNext.set(route, failures - 1);
+        return send(500, { error: 'Internal Server Error (injected)' }, 'injected');
+      }
       const userOnly = () => (isUser ? null : send(401, { error: 'Access to this endpoint is not authorized for bots' }, 'bot token on a user-only endpoint'));
       const conversation = route.startsWith('POST /conversations/:id') ? fake.conversations.get(ids[0]!) : undefined;
       if (route.startsWith('POST /conversations/:id') && !conversation) return send(404, { error: 'Resource could not be found' }, 'conversation');

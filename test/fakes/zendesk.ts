@@ -52,6 +52,8 @@ export interface FakeZendesk {
   webhookDeliveries: WebhookDelivery[];
   /** While true, every API call answers 503. */
   down: boolean;
+  /** Routes (e.g. `POST /conversations/:id/passControl`) → how many next calls answer 500. */
+  failNext: Map<string, number>;
   conversationForHandover(handoverId: string): SunshineConversation | undefined;
   /** An agent's message in the agent workspace; resolves with our answer to the webhook's first try. */
   agentMessage(conversationId: string, message: { text: string; displayName: string }): Promise<{ status: number; body: any }>;
@@ -67,7 +69,8 @@ export interface FakeZendesk {
 const MAX_TRIES = 5;
 const METADATA_LIMIT = 4096;
 
-export async function startFakeZendesk(options: { retryDelayMs?: number } = {}): Promise<FakeZendesk> {
+export async function startFakeZendesk(options: { retryDelayMs?: number; maxPageSize?: number } = {}): Promise<FakeZendesk> {
+  const maxPageSize = options.maxPageSize ?? 100;
   const retryDelayMs = options.retryDelayMs ?? 50;
   let webhookChain: Promise<unknown> = Promise.resolve();
   const fake: FakeZendesk = {
@@ -82,6 +85,7 @@ export async function startFakeZendesk(options: { retryDelayMs?: number } = {}):
     refused: [],
     webhookDeliveries: [],
     down: false,
+    failNext: new Map(),
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.metadata.handoverId === handoverId),
     agentMessage(conversationId, message) {
       const conversation = fake.conversations.get(conversationId)!;
@@ -172,6 +176,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number } = {}):
       const found = conversation ? fake.conversations.get(decodeURIComponent(conversation)) : undefined;
       if (conversation && route !== 'POST /conversations' && !found) return error(404, 'conversation_not_found', 'Conversation not found');
 
+      const failures = fake.failNext.get(route) ?? 0;
+      if (failures > 0) {
+        fake.failNext.set(route, failures - 1);
+        return error(500, 'internal_error', 'Internal error (injected)');
+      }
+
       switch (route) {
         case 'POST /users': {
           if (typeof body?.externalId !== 'string') return error(400, 'bad_request', 'externalId is required');
@@ -190,8 +200,17 @@ export async function startFakeZendesk(options: { retryDelayMs?: number } = {}):
           const externalId = url.searchParams.get('filter[userExternalId]');
           if (!userId && !externalId) return error(400, 'bad_request', 'filter[userId] or filter[userExternalId] is required');
           const user = userId ? fake.users.get(userId) : [...fake.users.values()].find((u) => u.externalId === externalId);
-          const list = [...fake.conversations.values()].filter((c) => c.userId === user?.id).map((c) => ({ ...truncated(c), metadata: c.metadata }));
-          return send(200, { conversations: list, meta: { hasMore: false } });
+          const all = [...fake.conversations.values()].filter((c) => c.userId === user?.id);
+          // Cursor pagination: `page[after]` is the id of the last conversation of the previous page.
+          const size = Math.min(Number(url.searchParams.get('page[size]') ?? 25) || 25, maxPageSize);
+          const after = url.searchParams.get('page[after]');
+          const start = after ? all.findIndex((c) => c.id === after) + 1 : 0;
+          const page = all.slice(start, start + size);
+          const hasMore = start + size < all.length;
+          return send(200, {
+            conversations: page.map((c) => ({ ...truncated(c), metadata: c.metadata })),
+            meta: { hasMore, ...(hasMore ? { afterCursor: page.at(-1)!.id } : {}) },
+          });
         }
         case 'POST /conversations': {
           const participant = body?.participants?.[0];

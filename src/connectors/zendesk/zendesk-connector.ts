@@ -8,6 +8,8 @@ import { handleZendeskInbound } from './zendesk-webhook.js';
 
 /** Sunshine Conversations refuses longer texts; longer messages are sent in parts. */
 const MAX_TEXT = 4096;
+/** A user with more conversations than this many pages of 100 gets a new one on a retried start. */
+const MAX_PAGES = 10;
 /** Conversation → Sunshine user id, remembered per instance so each message needs one call, not two. */
 const MAX_REMEMBERED_CONVERSATIONS = 5000;
 
@@ -86,6 +88,7 @@ interface SunshineAnswer {
   conversation?: { id?: string };
   conversations?: Array<{ id: string; metadata?: Record<string, unknown> }>;
   participants?: Array<{ userId?: string }>;
+  meta?: { hasMore?: boolean; afterCursor?: string };
 }
 
 type Api = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) => Promise<JsonResponse<SunshineAnswer>>;
@@ -115,9 +118,8 @@ async function openConversation(api: Api, work: Extract<AgentSideWork, { kind: '
   }
   if (!userId) throw new DeliveryError('Sunshine Conversations returned no user id', { retryable: true });
 
-  const listed = await api('GET', `/conversations?filter[userId]=${encodeURIComponent(userId)}`, undefined, signal);
-  const earlier = listed.body?.conversations?.find((c) => c.metadata?.handoverId === work.handoverId);
-  if (earlier) return { conversationId: earlier.id, userId };
+  const earlier = await findConversation(api, userId, work.handoverId, signal);
+  if (earlier) return { conversationId: earlier, userId };
   const conversation = await api(
     'POST',
     '/conversations',
@@ -127,6 +129,21 @@ async function openConversation(api: Api, work: Extract<AgentSideWork, { kind: '
   const conversationId = conversation.body?.conversation?.id;
   if (!conversationId) throw new DeliveryError('Sunshine Conversations returned no conversation id', { retryable: true });
   return { conversationId, userId };
+}
+
+/** Pages through the user's conversations (cursor pagination), at most MAX_PAGES of them. */
+async function findConversation(api: Api, userId: string, handoverId: string, signal: AbortSignal): Promise<string | undefined> {
+  let after: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const cursor = after ? `&page[after]=${encodeURIComponent(after)}` : '';
+    const listed = await api('GET', `/conversations?filter[userId]=${encodeURIComponent(userId)}&page[size]=100${cursor}`, undefined, signal);
+    const conversations = listed.body?.conversations ?? [];
+    const found = conversations.find((c) => c.metadata?.handoverId === handoverId);
+    if (found) return found.id;
+    after = listed.body?.meta?.afterCursor ?? conversations.at(-1)?.id;
+    if (!listed.body?.meta?.hasMore || !after) return undefined;
+  }
+  return undefined;
 }
 
 function requireRef(context: DeliveryContext): string {
