@@ -78,24 +78,24 @@ export class DeliveryError extends Error {
   }
 }
 
-/**
- * Which handover an inbound event is about: our handover id (systems that echo it back, like the
- * generic webhook protocol), or the system's own conversation id as `deliver` returned it for
- * `handover.requested` (systems that only know their own ids). An event whose `externalRef` matches no
- * handover of the connector is ignored: vendors send events for conversations we never opened.
- */
-export type HandoverRef = { handoverId: string; externalRef?: undefined } | { externalRef: string; handoverId?: undefined };
-
 /** What an external system told us, in the service's own terms. */
-export type InboundEvent = HandoverRef &
-  (
-    | { type: 'agent.joined'; agent: AgentInfo }
-    | { type: 'message.created'; message: { id: string; text: string; attachments: Attachment[] }; agent?: AgentInfo }
-    | { type: 'agent.typing'; typing: boolean }
-    | { type: 'queue.updated'; position?: number; estimatedWaitSeconds?: number }
-    | { type: 'handover.transferred'; data: Record<string, unknown> }
-    | { type: 'handover.ended'; reason: EndReason }
-  );
+export type InboundEvent =
+  | { type: 'agent.joined'; handoverId: string; agent: AgentInfo }
+  | { type: 'message.created'; handoverId: string; message: { id: string; text: string; attachments: Attachment[] }; agent?: AgentInfo }
+  | { type: 'agent.typing'; handoverId: string; typing: boolean }
+  | { type: 'queue.updated'; handoverId: string; position?: number; estimatedWaitSeconds?: number }
+  | { type: 'handover.transferred'; handoverId: string; data: Record<string, unknown> }
+  | { type: 'handover.ended'; handoverId: string; reason: EndReason };
+
+type AddressedByRef<E> = E extends unknown ? Omit<E, 'handoverId'> & { externalRef: string } : never;
+
+/**
+ * The same events, for systems that only know their own conversation ids: addressed by the
+ * `externalRef` that `deliver` returned for `handover.requested`. An event whose `externalRef` matches
+ * no handover of the connector is ignored (vendors send events for conversations we never opened),
+ * and so is one for a handover that has ended.
+ */
+export type InboundEventByRef = AddressedByRef<InboundEvent>;
 
 export interface InboundRequest {
   headers: Record<string, string | string[] | undefined>;
@@ -111,7 +111,7 @@ export interface InboundRequest {
  */
 export interface InboundReceipt {
   receiptId: string;
-  events: InboundEvent[];
+  events: Array<InboundEvent | InboundEventByRef>;
 }
 
 export type InboundResult =

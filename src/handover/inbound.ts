@@ -1,7 +1,7 @@
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { InboundEvent, InboundReceipt, InboundRequest } from '../connectors/connector.js';
+import type { InboundEvent, InboundEventByRef, InboundReceipt, InboundRequest } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover } from './handover-lock.js';
@@ -36,8 +36,8 @@ export async function receiveInbound(deps: Deps, connectors: Connectors, input: 
 }
 
 /** Applies one event; false when it was ignored (an external conversation that is not one of ours, or already ended). */
-async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent): Promise<boolean> {
-  if (event.externalRef !== undefined) {
+async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent | InboundEventByRef): Promise<boolean> {
+  if ('externalRef' in event) {
     const { rows } = await uow.q.query<{ id: string }>('select id from handovers where connector_id = $1 and external_ref = $2 order by created_at desc limit 1', [connectorId, event.externalRef]);
     const handoverId = rows[0]?.id;
     if (!handoverId) return false;
@@ -55,7 +55,7 @@ async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, conne
   return true;
 }
 
-async function applyToHandover(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, handoverId: string, event: InboundEvent): Promise<void> {
+async function applyToHandover(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, handoverId: string, event: InboundEvent | InboundEventByRef): Promise<void> {
   const handover = await lockHandover(uow.q, tenantId, handoverId);
   // Only the connector the handover went to may speak for it.
   if (handover.connectorId !== connectorId) throw new AppError('handover_not_found');

@@ -1,5 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
+import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
 import { headerValue } from '../http-json.js';
 
 const TOLERANCE_SECONDS = 5 * 60;
@@ -45,7 +45,7 @@ export function handleChatwootInbound(config: { webhookSecret: string }, request
   return { ok: true, receipts: [{ receiptId, events: toEvents(body) }] };
 }
 
-function toEvents(body: ChatwootWebhook): InboundEvent[] {
+function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
   switch (body.event) {
     case 'message_created': {
       const conversationId = body.conversation?.id;
@@ -68,7 +68,7 @@ function toEvents(body: ChatwootWebhook): InboundEvent[] {
     case 'conversation_updated': {
       if (body.id === undefined) return [];
       const changed = new Set((body.changed_attributes ?? []).flatMap((c) => Object.keys(c)));
-      const events: InboundEvent[] = [];
+      const events: InboundEventByRef[] = [];
       const assignee = body.meta?.assignee;
       if (changed.has('assignee_id') && assignee?.id !== undefined) events.push({ type: 'agent.joined', externalRef: String(body.id), agent: agentOf(assignee) });
       const team = body.meta?.team;

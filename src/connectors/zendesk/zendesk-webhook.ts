@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { InboundEvent, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
+import type { InboundEventByRef, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
 import { headerValue } from '../http-json.js';
 
 /** The parts of a Sunshine Conversations v2 webhook we read; anything else in it is passed over. */
@@ -55,7 +55,7 @@ export function handleZendeskInbound(config: { appId: string; webhookSecret: str
   return { ok: true, receipts };
 }
 
-function toEvents(event: ZendeskEvent): InboundEvent[] {
+function toEvents(event: ZendeskEvent): InboundEventByRef[] {
   if (event.type === 'conversation:message') {
     const payload = (event.payload ?? {}) as MessagePayload;
     const conversationId = payload.conversation?.id;
