@@ -12,6 +12,16 @@ import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from
  * 3. Write a fake server that speaks the system's real wire format under `test/fakes/` and run the
  *    shared contract suite (`test/connectors/contract.ts`) against it.
  * 4. Document the vendor-side setup in `docs/connectors/<type>.md`.
+ *
+ * Doing it well (see `zendesk/` and `chatwoot/`):
+ * - Give the config a base URL, so it can point at a fake, a sandbox or a regional host. List every
+ *   credential in `secretFields`: they are stored encrypted and reach only `create`.
+ * - Call out through the shared dispatcher (`http-json.ts`) with the given signal. Throw `DeliveryError`
+ *   with `retryable: false` only for what can never succeed.
+ * - Declare what the system cannot do in `capabilities`; add `availability` if it can say who is online.
+ * - In `handleInbound`, verify first; give one receipt per vendor event (its own id, so repeats are
+ *   dropped); address events by `handoverId` or by the system's own `externalRef`; give echoes of our
+ *   own actions an empty event list (acknowledged, not applied).
  */
 export interface ConnectorDefinition<Config = unknown> {
   type: string;

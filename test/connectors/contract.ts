@@ -172,6 +172,12 @@ export function runConnectorContract(driver: ContractDriver): void {
       expect(start.metadata).toMatchObject({ plan: 'gold', orderId: 'A-17' });
       const state = await s.t.api('GET', `/v1/handovers/${handoverId}`, { token: s.apiKey });
       expect(state.body.state).toBe('queued');
+      // No credential sits in clear anywhere in the database.
+      const { rows: tables } = await s.t.db.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`);
+      let dump = '';
+      for (const { table_name } of tables) dump += JSON.stringify((await s.t.db.query(`select * from "${table_name}"`)).rows);
+      expect(dump).toContain(handoverId);
+      for (const secret of s.system.secrets) expect(dump).not.toContain(secret);
     });
 
     it(`messages both ways, ${MESSAGES_EACH_WAY} each, concurrently, arrive in order`, async () => {
