@@ -74,6 +74,17 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     if (ensured.generated) log.info({ path: ensured.path }, `generated the key that encrypts connector credentials, kept in ${ensured.path}; keep it with the data`);
   }
   const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);
+  const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
+  const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs, secrets);
+  // Before anything starts running: a credential no configured key can open stops the start here.
+  try {
+    const resealed = await connectors.sealStoredSecrets();
+    if (resealed > 0) log.info({ connectors: resealed }, `encrypted the credentials of ${resealed} connector(s) under key ${secrets.currentKeyId}`);
+  } catch (err) {
+    await dispatcher.close();
+    if (ownsDb) await db.close();
+    throw err;
+  }
 
   const bus = createLocalBus((err) => log.error({ err }, 'bus handler failed'));
   const circuitStates = { closed: 0, half_open: 1, open: 2 } as const;
@@ -92,16 +103,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
-  const dispatcher = createOutboundAgent(config.delivery.timeoutMs);
-  const connectors = new Connectors(db, connectorDefinitions(dispatcher), log, config.delivery.timeoutMs, secrets);
   const availabilityCache = new AvailabilityCache(
     async (id) => (await connectors.get(id)).connector,
     { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000 },
     log.child({ part: 'availability' }),
   );
   deps.agentAvailability = (id) => availabilityCache.peek(id);
-  const resealed = await connectors.sealStoredSecrets();
-  if (resealed > 0) log.info({ connectors: resealed }, `encrypted the credentials of ${resealed} connector(s) under key ${secrets.currentKeyId}`);
   const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 
   const app = await buildApp({

@@ -69,5 +69,9 @@ describe('chatwoot connector against its fake (pg)', () => {
     const res = await fake!.resend({ body, headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp } });
     expect(res.status).toBe(401);
     expect(res.body.error.code).toBe('stale_timestamp');
+    const noEvent = JSON.stringify({ id: 1 });
+    const bad = await fake!.resend({ body: noEvent, headers: fake!.sign(noEvent) });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
   });
 });

@@ -133,5 +133,11 @@ describe('connector credentials at rest (pg)', () => {
     await expect(stored()).resolves.toMatchObject({ $enc: 'v1', kid: NEW_KEY.id });
     await handOver(t, helpdesk, setup.apiKey, 'c-after-rotation');
     expect(await dumpSchema(t.db)).not.toContain(helpdesk.secret.slice(6));
+    await t.service.stop();
+
+    // The key that sealed them removed: the start stops, naming the missing key.
+    const db = t.db;
+    t = { ...t, close: () => db.dropAndClose() };
+    await expect(startTestService('pg', { 'secrets.keys': [{ id: 'other', key: Buffer.alloc(32, 3).toString('base64') }] }, { db })).rejects.toThrow(/"test-2"/);
   });
 });

@@ -141,5 +141,10 @@ describe('zendesk connector against its fake (pg)', () => {
     expect(batch.body).toMatchObject({ duplicate: false });
     await bot!.waitFor((r) => messageTexts(r.map((w) => w.body)).includes('second'), 15_000, 'the new event of the batch');
     expect(messageTexts(bot!.received.map((w) => w.body))).toEqual(['hello from Zendesk', 'second']);
+
+    // A body that is not a Sunshine webhook is a clear 400, never a 500.
+    const bad = await fake!.resend(JSON.stringify({ events: 'nope' }));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
   });
 });
