@@ -8,8 +8,6 @@ interface Entry {
   /** When the last fetch started (answered or not): the next is due `refreshMs` after it. */
   attemptedAt: number;
   inflight: boolean;
-  /** The connector has no availability capability: never asked again. */
-  unsupported: boolean;
 }
 
 export interface AvailabilityCacheOptions {
@@ -47,11 +45,16 @@ export class AvailabilityCache {
     const now = this.now();
     let entry = this.entries.get(connectorId);
     if (!entry) {
-      entry = { value: null, fetchedAt: 0, attemptedAt: 0, inflight: false, unsupported: false };
+      entry = { value: null, fetchedAt: 0, attemptedAt: 0, inflight: false };
       this.remember(connectorId, entry);
     }
-    if (!entry.unsupported && !entry.inflight && now - entry.attemptedAt >= this.options.refreshMs && !this.stopped) void this.refresh(connectorId, entry);
+    if (!entry.inflight && now - entry.attemptedAt >= this.options.refreshMs && !this.stopped) void this.refresh(connectorId, entry);
     return entry.value && now - entry.fetchedAt < this.options.maxAgeMs ? entry.value : null;
+  }
+
+  /** How many connectors are remembered. */
+  get size(): number {
+    return this.entries.size;
   }
 
   /** Aborts fetches in flight; `peek` answers from memory only afterwards. */
@@ -72,9 +75,10 @@ export class AvailabilityCache {
     this.aborts.add(abort);
     const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
     try {
+      // Looked up each time (an in-memory hit): a connector changed to report availability starts to.
       const connector = await this.instanceOf(connectorId);
       if (!connector.availability) {
-        entry.unsupported = true;
+        entry.value = null;
         return;
       }
       const value = await connector.availability(abort.signal);
