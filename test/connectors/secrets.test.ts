@@ -1,3 +1,6 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
@@ -61,6 +64,31 @@ describe('secret box', () => {
     await expect(createService(config)).rejects.toThrow(ConfigError);
     await expect(createService(config)).rejects.toThrow(/HANDOVER_SECRET_KEYS/);
     expect(() => loadConfig({ HANDOVER_SECRET_KEYS: 'k:not-base64-32-bytes' })).toThrow(/HANDOVER_SECRET_KEYS/);
+  });
+});
+
+describe('the embedded store generates its key (pglite)', () => {
+  it('on first start, keeps it private in the data directory, and reads the same key on the next start', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'handover-keys-'));
+    const db = await createTestDb('pglite');
+    try {
+      const config = () => loadConfig({}, { port: 0, host: '127.0.0.1', adminToken: ADMIN_TOKEN, logLevel: 'silent', 'database.dataDir': dataDir, 'demo.enabled': false });
+      const first = await createService(config(), { db });
+      const tenant = await first.app.inject({ method: 'POST', url: '/v1/admin/tenants', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { name: 'Local' } });
+      const record = await first.connectors.add({ tenantId: tenant.json().id, type: 'webhook', name: 'desk', config: { url: 'http://127.0.0.1:9/x', secret: HELPDESK_SECRET } });
+      await first.stop();
+      const file = await stat(join(dataDir, 'secret-keys'));
+      expect(file.mode & 0o777).toBe(0o600);
+
+      const second = await createService(config(), { db });
+      await expect(second.connectors.get(record.id)).resolves.toMatchObject({ record: { name: 'desk' } });
+      const { rows } = await db.query<{ config: string }>('select config::text as config from connectors');
+      expect(rows[0]!.config).not.toContain(HELPDESK_SECRET.slice(6));
+      await second.stop();
+    } finally {
+      await db.dropAndClose();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
