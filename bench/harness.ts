@@ -68,6 +68,8 @@ export async function startService(schemaUrl: string, env: Record<string, string
   const child = spawnNode(['dist/cli/main.js', 'start'], {
     DATABASE_URL: schemaUrl,
     HANDOVER_ADMIN_TOKEN: ADMIN,
+    // Server mode needs a key for connector credentials; the benchmark's connectors hold nothing secret.
+    HANDOVER_SECRET_KEYS: `bench:${Buffer.alloc(32, 1).toString('base64')}`,
     PORT: String(port),
     HOST: '127.0.0.1',
     HANDOVER_LOG_LEVEL: 'error',

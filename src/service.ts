@@ -3,6 +3,10 @@ import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
 import { ensureAdminToken } from './config/admin-token.js';
+import { ensureSecretKeys } from './config/secret-key.js';
+import { SecretBox } from './connectors/secret-box.js';
+import { AvailabilityCache } from './connectors/availability-cache.js';
+import { ConfigError } from './config/config.js';
 import type { Db } from './store/db.js';
 import { openDb } from './store/open-db.js';
 import { migrate, pendingMigrations } from './store/migrate.js';
@@ -55,6 +59,13 @@ export interface Service {
  */
 export async function createService(config: Config, options: { db?: Db; log?: Logger; instanceId?: string } = {}): Promise<Service> {
   const log = options.log ?? createLogger(config.logLevel);
+  // Refuse before touching the store: credentials must never be written without a key to seal them.
+  if (config.database.url && config.secrets.keys.length === 0) {
+    throw new ConfigError(['HANDOVER_SECRET_KEYS: required when DATABASE_URL is set (connector credentials are encrypted with it; every instance needs the same keys), e.g. `main:$(openssl rand -base64 32)`']);
+  }
+  if (config.secrets.currentKeyId && config.secrets.keys.length > 0 && !config.secrets.keys.some((k) => k.id === config.secrets.currentKeyId)) {
+    throw new ConfigError([`HANDOVER_SECRET_KEY_ID: "${config.secrets.currentKeyId}" is not a key id in HANDOVER_SECRET_KEYS`]);
+  }
   const ownsDb = !options.db;
   const db = options.db ?? (await openDb(config.database, { onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool replaces it') }));
   await migrate(db, { log: (m: string) => log.info(m) });
@@ -65,6 +76,25 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     const ensured = await ensureAdminToken(config.database.dataDir);
     adminToken = ensured.token;
     adminTokenGenerated = ensured.generated;
+  }
+
+  let secretKeys = config.secrets.keys;
+  if (secretKeys.length === 0) {
+    const ensured = await ensureSecretKeys(config.database.dataDir);
+    secretKeys = ensured.keys;
+    if (ensured.generated) log.info({ path: ensured.path }, `generated the key that encrypts connector credentials, kept in ${ensured.path}; keep it with the data`);
+  }
+  const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);
+  const dispatcher = createOutboundAgent(config.delivery.timeoutMs, config.outbound);
+  const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs, secrets);
+  // Before anything starts running: a credential no configured key can open stops the start here.
+  try {
+    const resealed = await connectors.sealStoredSecrets();
+    if (resealed > 0) log.info({ connectors: resealed }, `encrypted the credentials of ${resealed} connector(s) under key ${secrets.currentKeyId}`);
+  } catch (err) {
+    await dispatcher.close();
+    if (ownsDb) await db.close();
+    throw err;
   }
 
   const instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -97,8 +127,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
-  const dispatcher = createOutboundAgent(config.delivery.timeoutMs, config.outbound);
-  const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs);
+  const availabilityCache = new AvailabilityCache(
+    async (id) => (await connectors.get(id)).connector,
+    { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000 },
+    log.child({ part: 'availability' }),
+  );
+  deps.agentAvailability = (id) => availabilityCache.peek(id);
 
   const app = await buildApp({
     deps,
@@ -170,6 +204,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       admission.drain();
       await app.close();
       signals.stop();
+      availabilityCache.stop();
       await service.stopBackground(config.http.shutdownGraceMs);
       await bus.close();
       await dispatcher.close();

@@ -1,3 +1,5 @@
+import { parseSecretKeys, type SecretKey } from '../connectors/secret-box.js';
+
 /**
  * Every setting of the service, parsed once at start from the environment. Nothing else in the code reads
  * `process.env`. All invalid settings are reported at once. Every default is listed in docs/configuration.md
@@ -66,6 +68,8 @@ export interface Config {
     cooldownMs: number;
     maxInflight: number;
     maxBacklog: number;
+    availabilityRefreshMs: number;
+    availabilityMaxAgeMs: number;
   };
   /** Pull streams of connectors (Salesforce): one holder per stream, by lease. */
   streams: {
@@ -82,6 +86,11 @@ export interface Config {
   demo: {
     enabled: boolean;
     port: number;
+  };
+  /** Keys that encrypt connector credentials at rest (src/connectors/secret-box.ts). */
+  secrets: {
+    keys: SecretKey[];
+    currentKeyId: string | undefined;
   };
 }
 
@@ -182,6 +191,10 @@ export const settings: Record<string, Setting> = {
   'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
   'streams.tickMs': { env: 'HANDOVER_STREAM_TICK_MS', default: '1000', doc: 'How often stream leases are renewed and free streams claimed; keep it well below HANDOVER_STREAM_LEASE_MS.', parse: int(50, 60000) },
   'streams.maxPerInstance': { env: 'HANDOVER_STREAM_MAX', default: '1000', doc: 'Connector event streams one instance holds at most.', parse: int(1, 100000) },
+  'secrets.keys': { env: 'HANDOVER_SECRET_KEYS', default: '', doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: parseSecretKeys },
+  'secrets.currentKeyId': { env: 'HANDOVER_SECRET_KEY_ID', default: '', doc: 'Id of the key in HANDOVER_SECRET_KEYS that encrypts new and re-encrypted credentials. Unset: the first listed key.', parse: optionalText },
+  'connectors.availabilityRefreshMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_REFRESH_MS', default: '15000', doc: 'How often an external system\'s agent availability is fetched again in the background while its queues are being asked about.', parse: int(100, 3600000) },
+  'connectors.availabilityMaxAgeMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_MAX_AGE_MS', default: '60000', doc: 'An availability answer older than this is not used (the system is then taken at its word: open means open).', parse: int(100, 86400000) },
 };
 
 export class ConfigError extends Error {

@@ -6,6 +6,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Connector, ConnectorDefinition } from './connector.js';
 import { connectorSessions } from './connector-sessions.js';
 import { checkOutboundUrl, type OutboundPolicy } from '../security/outbound-guard.js';
+import type { SecretBox } from './secret-box.js';
 
 export interface ConnectorRecord {
   id: string;
@@ -13,6 +14,20 @@ export interface ConnectorRecord {
   type: string;
   name: string;
   createdAt: Date;
+}
+
+/**
+ * How long a live instance is used before its row is read again: a config changed through another
+ * instance is picked up within this bound (this instance's own changes apply at once).
+ */
+const RECHECK_MS = 10_000;
+
+interface CachedInstance {
+  record: ConnectorRecord;
+  connector: Connector;
+  /** The stored config the instance was built from, to see whether the row changed. */
+  configText: string;
+  checkedAt: number;
 }
 
 interface ConnectorRow {
@@ -31,13 +46,14 @@ interface ConnectorRow {
 export class Connectors {
   private readonly byType: Map<string, ConnectorDefinition<unknown>>;
   private readonly validators = new Map<string, ReturnType<typeof TypeCompiler.Compile>>();
-  private readonly instances = new Map<string, { record: ConnectorRecord; connector: Connector }>();
+  private readonly instances = new Map<string, CachedInstance>();
 
   constructor(
     private readonly q: Queryable,
     definitions: ConnectorDefinition<never>[],
     private readonly log: Logger,
     private readonly timeoutMs: number,
+    private readonly secrets: SecretBox,
   ) {
     this.byType = new Map(definitions.map((d) => [d.type, d as ConnectorDefinition<unknown>]));
   }
@@ -60,7 +76,7 @@ export class Connectors {
     try {
       const { rows } = await this.q.query<ConnectorRow>(
         'insert into connectors (id, tenant_id, type, name, config) values ($1, $2, $3, $4, $5::jsonb) returning *',
-        [id, input.tenantId, input.type, input.name, JSON.stringify(input.config)],
+        [id, input.tenantId, input.type, input.name, JSON.stringify(this.secrets.sealConfig(input.config as Record<string, unknown>, definition.secretFields, id))],
       );
       return toRecord(rows[0]!);
     } catch (err) {
@@ -78,23 +94,87 @@ export class Connectors {
   /** The live instance of a connector row; unknown ids are `connector_not_found`. */
   async get(connectorId: string): Promise<{ record: ConnectorRecord; connector: Connector }> {
     const cached = this.instances.get(connectorId);
-    if (cached) return cached;
+    if (cached && Date.now() - cached.checkedAt < RECHECK_MS) return cached;
     const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1', [connectorId]);
     const row = rows[0];
-    if (!row) throw new AppError('connector_not_found');
+    if (!row) {
+      this.instances.delete(connectorId);
+      throw new AppError('connector_not_found');
+    }
+    const configText = JSON.stringify(row.config);
+    // Unchanged: keep the instance (and whatever it learned, such as ids it looked up).
+    if (cached && cached.configText === configText && cached.record.name === row.name) {
+      cached.checkedAt = Date.now();
+      return cached;
+    }
     const definition = this.byType.get(row.type);
     if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
     const record = toRecord(row);
-    const connector = definition.create(row.config, {
+    // Credentials are in clear only here, inside the instance that uses them.
+    const config = this.secrets.openConfig(row.config, definition.secretFields, row.id);
+    const connector = definition.create(config, {
       connectorId: row.id,
       tenantId: row.tenant_id,
       log: this.log.child({ connectorId: row.id, connectorType: row.type }),
       timeoutMs: this.timeoutMs,
       sessions: connectorSessions(this.q, row.tenant_id, row.id),
     });
-    const entry = { record, connector };
+    const entry: CachedInstance = { record, connector, configText, checkedAt: Date.now() };
     this.instances.set(connectorId, entry);
     return entry;
+  }
+
+  /**
+   * Changes a connector's name and/or config. The config given replaces the stored one, except that
+   * secret fields left out keep their stored values, so credentials need not be sent again to change
+   * a URL. The next use on this instance builds a new live instance; other instances follow within
+   * RECHECK_MS.
+   */
+  async update(input: { tenantId: string; connectorId: string; name?: string | undefined; config?: Record<string, unknown> | undefined }): Promise<ConnectorRecord> {
+    const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1 and tenant_id = $2', [input.connectorId, input.tenantId]);
+    const row = rows[0];
+    if (!row) throw new AppError('connector_not_found');
+    const definition = this.byType.get(row.type);
+    if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
+    let config = row.config;
+    if (input.config) {
+      const stored = this.secrets.openConfig(row.config, definition.secretFields, row.id);
+      const kept = Object.fromEntries(definition.secretFields.filter((f) => !(f in input.config!) && f in stored).map((f) => [f, stored[f]]));
+      const merged = { ...kept, ...input.config };
+      this.validate(definition, merged);
+      config = this.secrets.sealConfig(merged, definition.secretFields, row.id);
+    }
+    try {
+      const updated = await this.q.query<ConnectorRow>('update connectors set name = $3, config = $4::jsonb where id = $1 and tenant_id = $2 returning *', [
+        row.id,
+        input.tenantId,
+        input.name ?? row.name,
+        JSON.stringify(config),
+      ]);
+      this.instances.delete(row.id);
+      return toRecord(updated.rows[0]!);
+    } catch (err) {
+      if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `A connector named "${input.name ?? row.name}" already exists.` });
+      throw err;
+    }
+  }
+
+  /**
+   * Encrypts, under the current key, every stored credential that is in clear (rows from versions
+   * before encryption) or under an older key (after a rotation). Run at start; rows are updated one
+   * by one, only when they still hold what was read, so instances starting together do not clash.
+   */
+  async sealStoredSecrets(): Promise<number> {
+    const { rows } = await this.q.query<ConnectorRow>('select * from connectors');
+    let sealed = 0;
+    for (const row of rows) {
+      const definition = this.byType.get(row.type);
+      if (!definition || !this.secrets.needsSealing(row.config, definition.secretFields)) continue;
+      const config = this.secrets.resealConfig(row.config, definition.secretFields, row.id);
+      const result = await this.q.query('update connectors set config = $2::jsonb where id = $1 and config = $3::jsonb', [row.id, JSON.stringify(config), JSON.stringify(row.config)]);
+      sealed += result.rowCount;
+    }
+    return sealed;
   }
 
   private validate(definition: ConnectorDefinition<unknown>, config: unknown): void {

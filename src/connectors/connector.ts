@@ -12,6 +12,16 @@ import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from
  * 3. Write a fake server that speaks the system's real wire format under `test/fakes/` and run the
  *    shared contract suite (`test/connectors/contract.ts`) against it.
  * 4. Document the vendor-side setup in `docs/connectors/<type>.md`.
+ *
+ * Doing it well (see `zendesk/` and `chatwoot/`):
+ * - Give the config a base URL, so it can point at a fake, a sandbox or a regional host. List every
+ *   credential in `secretFields`: they are stored encrypted and reach only `create`.
+ * - Call out through the shared dispatcher (`http-json.ts`) with the given signal. Throw `DeliveryError`
+ *   with `retryable: false` only for what can never succeed.
+ * - Declare what the system cannot do in `capabilities`; add `availability` if it can say who is online.
+ * - In `handleInbound`, verify first; give one receipt per vendor event (its own id, so repeats are
+ *   dropped); address events by `handoverId` or by the system's own `externalRef`; give echoes of our
+ *   own actions an empty event list (acknowledged, not applied).
  */
 export interface ConnectorDefinition<Config = unknown> {
   type: string;
@@ -91,23 +101,65 @@ export type InboundEvent =
   | { type: 'handover.transferred'; handoverId: string; data: Record<string, unknown> }
   | { type: 'handover.ended'; handoverId: string; reason: EndReason; detail?: string };
 
+type AddressedByRef<E> = E extends unknown ? Omit<E, 'handoverId'> & { externalRef: string } : never;
+
+/**
+ * The same events, for systems that only know their own conversation ids: addressed by the
+ * `externalRef` that `deliver` returned for `handover.requested`. An event whose `externalRef` matches
+ * no handover of the connector is ignored (vendors send events for conversations we never opened),
+ * and so is one for a handover that has ended.
+ */
+export type InboundEventByRef = AddressedByRef<InboundEvent>;
+
 export interface InboundRequest {
   headers: Record<string, string | string[] | undefined>;
   rawBody: string;
   body: unknown;
 }
 
+/**
+ * One delivery unit of the system, de-duplicated on its own: a system that batches several events
+ * per request (Zendesk) gives each its id, so a retried batch applies only what is new. `events`
+ * may be empty: an echo of our own action or an event of no interest is recorded and answered 2xx,
+ * so the system does not retry it.
+ */
+export interface InboundReceipt {
+  receiptId: string;
+  events: Array<InboundEvent | InboundEventByRef>;
+}
+
 export type InboundResult =
   | { ok: true; receiptId: string; events: InboundEvent[] }
+  | { ok: true; receipts: InboundReceipt[] }
   | { ok: false; reason: 'bad_signature' | 'stale_timestamp' | 'invalid_body'; message: string };
+
+/** What a connector can do beyond delivering work; a connector without `capabilities` can do all of it. */
+export interface ConnectorCapabilities {
+  /** The system can show agents that the end user is typing; when false, `user.typing` work is dropped. */
+  userTyping: boolean;
+  /** The system can move a conversation to another team or agent and tells us (`handover.transferred`). */
+  transfer: boolean;
+}
+
+/** Agents the external system reports as able to take a chat now. */
+export interface AgentAvailability {
+  agentsOnline: number;
+}
 
 export interface Connector {
   /** Performs one piece of agent-side work. Resolves with the conversation's external id when it has one. */
   deliver(work: AgentSideWork, context: DeliveryContext): Promise<{ externalRef?: string } | void>;
   /** Verifies and parses a request the system sent to our inbound URL. */
-  handleInbound?(request: InboundRequest): InboundResult;
+  handleInbound?(request: InboundRequest): InboundResult | Promise<InboundResult>;
   /** Reads the system's event stream of a handover (systems that push nothing to us). */
   pullStream?: PullStream;
+  /** What this connector supports; absent: everything. */
+  capabilities?: ConnectorCapabilities;
+  /**
+   * Asks the system who can take a chat. Never called on a request path: a background refresher
+   * caches the answer (src/connectors/availability-cache.ts) and requests read the cache.
+   */
+  availability?(signal: AbortSignal): Promise<AgentAvailability>;
 }
 
 /**

@@ -3,8 +3,15 @@ import type { ConnectorDefinition } from './connector.js';
 import type { OutboundPolicy } from '../security/outbound-guard.js';
 import { webhookConnectorDefinition } from './webhook/webhook-connector.js';
 import { salesforceConnectorDefinition } from './salesforce/salesforce-connector.js';
+import { zendeskConnectorDefinition } from './zendesk/zendesk-connector.js';
+import { chatwootConnectorDefinition } from './chatwoot/chatwoot-connector.js';
 
 /** Every connector type the service knows. Adding one: see the recipe at the top of connector.ts. */
 export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy): ConnectorDefinition<never>[] {
-  return [webhookConnectorDefinition(dispatcher), salesforceConnectorDefinition(dispatcher, policy)] as ConnectorDefinition<never>[];
+  return [
+    webhookConnectorDefinition(dispatcher),
+    zendeskConnectorDefinition(dispatcher),
+    chatwootConnectorDefinition(dispatcher),
+    salesforceConnectorDefinition(dispatcher, policy),
+  ] as ConnectorDefinition<never>[];
 }

@@ -29,6 +29,8 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
   return {
     async deliver(row, signal) {
       const { connector } = await connectors.get(row.connector_id!);
+      // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
+      if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
       const { rows } = await deps.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [row.handover_id]);
       const result = await connector.deliver(row.payload as AgentSideWork, { externalRef: rows[0]?.external_ref ?? null, signal });
       return result ?? undefined;

@@ -67,6 +67,28 @@ export async function postSignedJson(
   });
 }
 
+/**
+ * GETs a small JSON document, signed like our webhooks (over an empty body) so the other side can tell
+ * it is us. Resolves with the parsed body on 2xx; throws DeliveryError otherwise.
+ */
+export async function getSignedJson(dispatcher: Agent, url: string, secret: string, requestId: string, signal: AbortSignal): Promise<unknown> {
+  let response;
+  try {
+    response = await request(url, { method: 'GET', dispatcher, signal, headers: { accept: 'application/json', 'user-agent': 'handover-webhooks/1', ...signedHeaders(secret, requestId, '') } });
+  } catch (err) {
+    throw new DeliveryError(`request to ${new URL(url).host} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+  }
+  const text = await readBounded(response.body);
+  if (response.statusCode < 200 || response.statusCode >= 300) {
+    throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode}`, { retryable: true, statusCode: response.statusCode });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new DeliveryError(`${new URL(url).host} answered with something other than JSON`, { retryable: true, cause: err });
+  }
+}
+
 async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;

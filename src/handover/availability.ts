@@ -23,10 +23,19 @@ export interface Availability {
 export interface AgentSideHealth {
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   maxBacklog: number;
+  /** What the system last said about its agents (from a cache: never waits); null: unknown. */
+  agentAvailability?(connectorId: string): { agentsOnline: number } | null;
 }
 
-export function agentSideHealth(deps: { connectorState: AgentSideHealth['connectorState']; config: { connectors: { maxBacklog: number } } }): AgentSideHealth {
-  return { connectorState: (id) => deps.connectorState(id), maxBacklog: deps.config.connectors.maxBacklog };
+export function agentSideHealth(deps: {
+  connectorState: AgentSideHealth['connectorState'];
+  agentAvailability?: AgentSideHealth['agentAvailability'];
+  config: { connectors: { maxBacklog: number } };
+}): AgentSideHealth {
+  const health: AgentSideHealth = { connectorState: (id) => deps.connectorState(id), maxBacklog: deps.config.connectors.maxBacklog };
+  const agentAvailability = deps.agentAvailability;
+  if (agentAvailability) health.agentAvailability = (id) => agentAvailability(id);
+  return health;
 }
 
 export async function checkAvailability(q: Queryable, queue: Queue, now: Date, health: AgentSideHealth): Promise<Availability> {
@@ -41,8 +50,11 @@ export async function checkAvailability(q: Queryable, queue: Queue, now: Date, h
     if (health.connectorState(queue.connectorId) === 'open') return { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base };
     const { rows } = await q.query<{ backlog: number }>('select coalesce(sum(pending), 0)::int as backlog from outbox_lanes where connector_id = $1 and pending > 0', [queue.connectorId]);
     if ((rows[0]?.backlog ?? 0) >= health.maxBacklog) return { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base };
-    // External systems without an availability capability are taken at their word: open means open.
-    return { available: true, agentsOnline: null, estimatedWaitSeconds: await estimateWait(q, queue.id, queueLength + 1), ...base };
+    // A system that says nobody is there is believed; one that does not tell (no availability
+    // capability, no fresh answer) is taken at its word: open means open.
+    const reported = health.agentAvailability?.(queue.connectorId) ?? null;
+    if (reported && reported.agentsOnline === 0) return { available: false, reason: 'no_agents', agentsOnline: 0, estimatedWaitSeconds: null, ...base };
+    return { available: true, agentsOnline: reported ? reported.agentsOnline : null, estimatedWaitSeconds: await estimateWait(q, queue.id, queueLength + 1), ...base };
   }
   const capacity = await deskCapacity(q, queue.id);
   const estimatedWaitSeconds = await estimateWait(q, queue.id, queueLength + 1);

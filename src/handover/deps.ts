@@ -12,4 +12,6 @@ export interface Deps {
   now(): Date;
   /** The circuit of an external system as this instance sees it. */
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
+  /** Agents an external system last reported available (cached; never waits); null: unknown. */
+  agentAvailability?(connectorId: string): { agentsOnline: number } | null;
 }

@@ -1,7 +1,7 @@
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { InboundEvent, InboundRequest } from '../connectors/connector.js';
+import type { InboundEvent, InboundEventByRef, InboundReceipt, InboundRequest } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover } from './handover-lock.js';
@@ -9,31 +9,58 @@ import { endLocked, markAgentJoined } from './lifecycle.js';
 import { postAgentMessageIn, postAgentTypingIn } from './messages.js';
 
 /**
- * An external system called the connector's inbound URL: verify → store (receipt + effects in one
- * transaction) → 2xx. A repeated webhook id is answered 2xx without doing anything twice.
+ * An external system called the connector's inbound URL: verify → store (receipts + effects in one
+ * transaction) → 2xx. Each receipt (a webhook id, or one event of a batch) is applied once: a repeat is
+ * answered 2xx without doing anything twice.
  */
 export async function receiveInbound(deps: Deps, connectors: Connectors, input: { connectorId: string; request: InboundRequest }): Promise<{ duplicate: boolean; applied: number }> {
   const { record, connector } = await connectors.get(input.connectorId);
   if (!connector.handleInbound) throw new AppError('connector_not_found', { message: `Connectors of type ${record.type} take no inbound events.` });
-  const result = connector.handleInbound(input.request);
+  const result = await connector.handleInbound(input.request);
   if (!result.ok) {
     if (result.reason === 'invalid_body') throw new AppError('invalid_request', { message: result.message });
     throw new AppError(result.reason === 'stale_timestamp' ? 'stale_timestamp' : 'invalid_signature', { message: result.message });
   }
+  const receipts: InboundReceipt[] = 'receipts' in result ? result.receipts : [{ receiptId: result.receiptId, events: result.events }];
   return inTransaction(deps.db, async (uow) => {
-    const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, result.receiptId]);
-    if (rows.length === 0) return { duplicate: true, applied: 0 };
-    for (const event of result.events) await applyInbound(deps, uow, record.tenantId, record.id, event);
-    return { duplicate: false, applied: result.events.length };
+    let applied = 0;
+    let fresh = 0;
+    for (const receipt of receipts) {
+      const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, receipt.receiptId]);
+      if (rows.length === 0) continue;
+      fresh++;
+      for (const event of receipt.events) if (await applyInbound(deps, uow, record.tenantId, record.id, event)) applied++;
+    }
+    return { duplicate: receipts.length > 0 && fresh === 0, applied };
   });
 }
 
 /**
  * Applies one event an external system told us about, inside the caller's transaction: the one path for
- * inbound webhooks and pull streams alike.
+ * inbound webhooks and pull streams alike. False when it was ignored (an external conversation that is
+ * not one of ours, or already ended).
  */
-export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent): Promise<void> {
-  const handover = await lockHandover(uow.q, tenantId, event.handoverId);
+export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent | InboundEventByRef): Promise<boolean> {
+  if ('externalRef' in event) {
+    const { rows } = await uow.q.query<{ id: string }>('select id from handovers where connector_id = $1 and external_ref = $2 order by created_at desc limit 1', [connectorId, event.externalRef]);
+    const handoverId = rows[0]?.id;
+    if (!handoverId) return false;
+    try {
+      await applyToHandover(deps, uow, tenantId, connectorId, handoverId, event);
+    } catch (err) {
+      // A system that only knows its own conversation keeps talking after we ended ours (an agent's
+      // goodbye): nothing to apply, and an error would only make it retry.
+      if (err instanceof AppError && err.code === 'handover_ended') return false;
+      throw err;
+    }
+    return true;
+  }
+  await applyToHandover(deps, uow, tenantId, connectorId, event.handoverId, event);
+  return true;
+}
+
+async function applyToHandover(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, handoverId: string, event: InboundEvent | InboundEventByRef): Promise<void> {
+  const handover = await lockHandover(uow.q, tenantId, handoverId);
   // Only the connector the handover went to may speak for it.
   if (handover.connectorId !== connectorId) throw new AppError('handover_not_found');
   const now = deps.now();

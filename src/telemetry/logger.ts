@@ -16,6 +16,13 @@ export const redactPaths = [
   '*.config.secret',
   '*.credential',
   '*.accessToken',
+  'req.headers["api_access_token"]',
+  '*.keySecret',
+  '*.userToken',
+  '*.botToken',
+  '*.webhookApiKey',
+  '*.hmacToken',
+  '*.keys[*].key',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {

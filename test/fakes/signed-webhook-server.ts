@@ -20,6 +20,8 @@ export interface SignedWebhookServer {
   rejected: Array<{ reason: string; headers: IncomingMessage['headers'] }>;
   /** Decide the answer per delivery: status code, optional delay. Default 200 at once. */
   respond: (body: Record<string, unknown>, attempt: number) => { status: number; delayMs?: number; headers?: Record<string, string> };
+  /** The answer to a signed GET (the generic protocol's availability URL); null answers 404. */
+  answerGet: (path: string) => { status: number; body: unknown } | null;
   /** Resolves when `predicate` holds over everything received so far (polls; bounded by timeoutMs). */
   waitFor(predicate: (received: ReceivedWebhook[]) => boolean, timeoutMs?: number, what?: string): Promise<void>;
   close(): Promise<void>;
@@ -52,6 +54,7 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
     received: [],
     rejected: [],
     respond: () => ({ status: 200 }),
+    answerGet: () => null,
     async waitFor(predicate, timeoutMs = 20_000, what = 'webhooks') {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(state.received)) {
@@ -70,6 +73,11 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
       if (problem) {
         state.rejected.push({ reason: problem, headers: req.headers });
         res.writeHead(401).end(problem);
+        return;
+      }
+      if (req.method === 'GET') {
+        const answer = state.answerGet(req.url ?? '/') ?? { status: 404, body: {} };
+        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
         return;
       }
       const body = JSON.parse(raw) as Record<string, unknown>;

@@ -13,7 +13,15 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 45_000): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
     // Fakes listen on loopback over http: allowed here, refused by default with DATABASE_URL.
-    env: { ...process.env, PORT: '0', HANDOVER_LOG_LEVEL: 'info', HANDOVER_ALLOW_PRIVATE_URLS: 'true', HANDOVER_ALLOW_HTTP_URLS: 'true', ...env },
+    env: {
+      ...process.env,
+      PORT: '0',
+      HANDOVER_LOG_LEVEL: 'info',
+      HANDOVER_ALLOW_PRIVATE_URLS: 'true',
+      HANDOVER_ALLOW_HTTP_URLS: 'true',
+      HANDOVER_SECRET_KEYS: `test-1:${Buffer.alloc(32, 7).toString('base64')}`,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -23,6 +23,8 @@ export interface TestService {
 }
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+/** The key that encrypts connector credentials in tests (HANDOVER_SECRET_KEYS form: `${id}:${key}`). */
+export const TEST_SECRET_KEY = { id: 'test-1', key: Buffer.alloc(32, 7).toString('base64') };
 
 /** Fast retries and polls so failure paths finish in test time; everything else as in production. */
 export const testSettings: Record<string, unknown> = {
@@ -42,6 +44,7 @@ export const testSettings: Record<string, unknown> = {
   // The fakes listen on loopback over http; test/e2e/outbound-guard.test.ts covers the default refusal.
   'outbound.allowPrivate': true,
   'outbound.allowHttp': true,
+  'secrets.keys': [TEST_SECRET_KEY],
 };
 
 export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb } = {}): Promise<TestService> {

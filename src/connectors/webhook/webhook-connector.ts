@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import type { AgentSideWork, Connector, ConnectorDefinition } from '../connector.js';
-import { postSignedJson } from '../../delivery/http-post.js';
+import { randomUUID } from 'node:crypto';
+import { getSignedJson, postSignedJson } from '../../delivery/http-post.js';
 import { webhookConfigSchema, type WebhookConfig } from './webhook-config.js';
 import { handleWebhookInbound } from './webhook-inbound.js';
 
@@ -16,7 +17,7 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
     secretFields: ['secret'],
     urlFields: ['url'],
     create(config): Connector {
-      return {
+      const connector: Connector = {
         async deliver(work, context) {
           const envelope = {
             id: work.eventId,
@@ -32,6 +33,15 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
           return handleWebhookInbound(config.secret, request);
         },
       };
+      const availabilityUrl = config.availabilityUrl;
+      if (availabilityUrl) {
+        connector.availability = async (signal) => {
+          const body = (await getSignedJson(dispatcher, availabilityUrl, config.secret, `avail_${randomUUID()}`, signal)) as { agentsOnline?: unknown };
+          if (typeof body.agentsOnline !== 'number' || !Number.isFinite(body.agentsOnline)) throw new Error('the availability answer has no numeric agentsOnline');
+          return { agentsOnline: body.agentsOnline };
+        };
+      }
+      return connector;
     },
   };
 }

@@ -112,6 +112,28 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
     );
 
+    app.patch(
+      '/v1/admin/tenants/:tenantId/connectors/:connectorId',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "Rename a connector or replace its config (secret fields left out keep their stored values)",
+          params: Type.Object({ tenantId: Type.String({ maxLength: 64 }), connectorId: Type.String({ maxLength: 64 }) }),
+          body: Type.Object(
+            { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), config: Type.Optional(Type.Record(Type.String(), Type.Unknown())) },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+          response: { 200: Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        const record = await connectors.update({ tenantId: request.params.tenantId, connectorId: request.params.connectorId, name: request.body.name, config: request.body.config });
+        return { id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` };
+      },
+    );
+
     app.get(
       '/v1/admin/tenants/:tenantId/connectors',
       { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ connectors: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() })) }), ...errorResponses } } },

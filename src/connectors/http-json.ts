@@ -1,0 +1,85 @@
+import { request, type Agent } from 'undici';
+import { DeliveryError } from './connector.js';
+
+/** Responses read at most this far: vendor answers are small JSON documents. */
+const MAX_RESPONSE_BYTES = 256 * 1024;
+
+/** Status codes that will not change by sending the same request again. */
+const permanentStatuses = new Set([400, 401, 403, 404, 405, 410, 413, 422]);
+
+/** `body` is the vendor's JSON as the caller expects it: every field optional, read defensively. */
+export interface JsonResponse<T = unknown> {
+  status: number;
+  body: T | null;
+}
+
+/**
+ * One JSON call to a vendor API through the shared, bounded dispatcher (connect, headers and body
+ * timeouts) and the caller's deadline. Resolves on 2xx and on the statuses the caller expects
+ * (`accept`, e.g. 409 "already exists"); otherwise throws DeliveryError, retryable unless the status
+ * says the same request can never succeed.
+ */
+export async function requestJson<T = unknown>(
+  dispatcher: Agent,
+  input: { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; headers: Record<string, string>; body?: unknown; signal: AbortSignal; accept?: number[] },
+): Promise<JsonResponse<T>> {
+  const host = new URL(input.url).host;
+  let response;
+  try {
+    response = await request(input.url, {
+      method: input.method,
+      dispatcher,
+      signal: input.signal,
+      headers: { accept: 'application/json', 'user-agent': 'handover/1', ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}), ...input.headers },
+      body: input.body !== undefined ? JSON.stringify(input.body) : null,
+    });
+  } catch (err) {
+    throw new DeliveryError(`${input.method} ${host} failed: ${describe(err)}`, { retryable: true, cause: err });
+  }
+  const text = await readBounded(response.body);
+  const status = response.statusCode;
+  if ((status >= 200 && status < 300) || input.accept?.includes(status)) return { status, body: parseJson(text) as T | null };
+  const retryAfter = response.headers['retry-after'];
+  const retryAfterMs = typeof retryAfter === 'string' && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+  throw new DeliveryError(`${input.method} ${new URL(input.url).pathname} on ${host} answered ${status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+    retryable: !permanentStatuses.has(status),
+    statusCode: status,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > MAX_RESPONSE_BYTES) {
+      body.destroy();
+      break;
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'deadline exceeded';
+  const code = e.code ?? e.cause?.code;
+  const message = e.message ?? e.cause?.message ?? String(err);
+  return code ? `${code} (${message})` : message;
+}
+
+/** The value of a header that may arrive repeated. */
+export function headerValue(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}

@@ -1,0 +1,152 @@
+import type { Agent } from 'undici';
+import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
+import { DeliveryError } from '../connector.js';
+import { requestJson, type JsonResponse } from '../http-json.js';
+import { zendeskConfigSchema, type ZendeskConfig } from './zendesk-config.js';
+import { handoverMetadata } from './zendesk-metadata.js';
+import { handleZendeskInbound } from './zendesk-webhook.js';
+
+/** Sunshine Conversations refuses longer texts; longer messages are sent in parts. */
+const MAX_TEXT = 4096;
+/** A user with more conversations than this many pages of 100 gets a new one on a retried start. */
+const MAX_PAGES = 10;
+/** Conversation → Sunshine user id, remembered per instance so each message needs one call, not two. */
+const MAX_REMEMBERED_CONVERSATIONS = 5000;
+
+/**
+ * Zendesk Sunshine Conversations, as a switchboard integration (docs/connectors/zendesk.md).
+ * A handover creates (or reuses) the Sunshine user and a conversation, then passes control to the
+ * agents with the transcript in the metadata; the user's messages are posted as the user. Agents'
+ * messages and the ticket closing come back by webhook.
+ */
+export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefinition<ZendeskConfig> {
+  return {
+    type: 'zendesk',
+    configSchema: zendeskConfigSchema,
+    secretFields: ['keySecret', 'webhookSecret'],
+    create(config): Connector {
+      const api = zendeskApi(dispatcher, config);
+      const userOf = new Map<string, string>();
+      const remember = (conversationId: string, userId: string) => {
+        userOf.set(conversationId, userId);
+        if (userOf.size > MAX_REMEMBERED_CONVERSATIONS) userOf.delete(userOf.keys().next().value!);
+      };
+      const conversationUser = async (conversationId: string, signal: AbortSignal): Promise<string> => {
+        const known = userOf.get(conversationId);
+        if (known) return known;
+        const res = await api('GET', `/conversations/${encodeURIComponent(conversationId)}/participants`, undefined, signal);
+        const userId = res.body?.participants?.find((p) => p.userId)?.userId;
+        if (!userId) throw new DeliveryError(`conversation ${conversationId} has no user participant`, { retryable: false });
+        remember(conversationId, userId);
+        return userId;
+      };
+      const postAsUser = async (conversationId: string, text: string, metadata: Record<string, string>, signal: AbortSignal) => {
+        const userId = await conversationUser(conversationId, signal);
+        for (let i = 0; i < Math.max(1, text.length); i += MAX_TEXT) {
+          await api('POST', `/conversations/${encodeURIComponent(conversationId)}/messages`, { author: { type: 'user', userId }, content: { type: 'text', text: text.slice(i, i + MAX_TEXT) }, metadata }, signal);
+        }
+      };
+      return {
+        capabilities: { userTyping: false, transfer: false },
+        async deliver(work: AgentSideWork, context: DeliveryContext) {
+          switch (work.kind) {
+            case 'handover.requested': {
+              const { conversationId, userId } = await openConversation(api, work, context.signal);
+              remember(conversationId, userId);
+              const metadata = handoverMetadata(work);
+              await api('POST', `/conversations/${encodeURIComponent(conversationId)}/passControl`, { switchboardIntegration: config.switchboardIntegration ?? 'next', metadata }, context.signal);
+              return { externalRef: conversationId };
+            }
+            case 'message.created': {
+              const conversationId = requireRef(context);
+              const links = work.message.attachments.map((a) => a.url);
+              const text = [work.message.text, ...links].filter(Boolean).join('\n');
+              await postAsUser(conversationId, text, { handoverMessageId: work.message.id }, context.signal);
+              return;
+            }
+            case 'user.typing':
+              // The API takes typing only from the business side: nothing to relay (capabilities say so).
+              return;
+            case 'handover.ended': {
+              const conversationId = requireRef(context);
+              await postAsUser(conversationId, config.endedByUserText ?? 'The customer has left the conversation.', { handoverEvent: 'ended', handoverEndReason: work.reason }, context.signal);
+              return;
+            }
+          }
+        },
+        handleInbound(request) {
+          return handleZendeskInbound(config, request);
+        },
+      };
+    },
+  };
+}
+
+/** The parts of Sunshine Conversations answers the connector reads. */
+interface SunshineAnswer {
+  user?: { id?: string };
+  conversation?: { id?: string };
+  conversations?: Array<{ id: string; metadata?: Record<string, unknown> }>;
+  participants?: Array<{ userId?: string }>;
+  meta?: { hasMore?: boolean; afterCursor?: string };
+}
+
+type Api = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) => Promise<JsonResponse<SunshineAnswer>>;
+
+function zendeskApi(dispatcher: Agent, config: ZendeskConfig): Api {
+  const base = `${config.baseUrl.replace(/\/$/, '')}/v2/apps/${encodeURIComponent(config.appId)}`;
+  const authorization = `Basic ${Buffer.from(`${config.keyId}:${config.keySecret}`).toString('base64')}`;
+  return (method, path, body, signal, accept) =>
+    requestJson<SunshineAnswer>(dispatcher, { method, url: `${base}${path}`, headers: { authorization }, ...(body !== undefined ? { body } : {}), signal, ...(accept ? { accept } : {}) });
+}
+
+/**
+ * The user (created, or found when it exists: 409) and a conversation tagged with the handover id.
+ * A retried delivery finds the conversation an earlier try created instead of opening a second one.
+ */
+async function openConversation(api: Api, work: Extract<AgentSideWork, { kind: 'handover.requested' }>, signal: AbortSignal): Promise<{ conversationId: string; userId: string }> {
+  const externalId = work.user.id;
+  const profile: Record<string, string> = {};
+  if (work.user.name) profile.givenName = work.user.name;
+  if (work.user.email) profile.email = work.user.email;
+  if (work.user.locale) profile.locale = work.user.locale;
+  const created = await api('POST', '/users', { externalId, profile }, signal, [409]);
+  let userId = created.body?.user?.id;
+  if (created.status === 409 || !userId) {
+    const existing = await api('GET', `/users/${encodeURIComponent(externalId)}`, undefined, signal);
+    userId = existing.body?.user?.id;
+  }
+  if (!userId) throw new DeliveryError('Sunshine Conversations returned no user id', { retryable: true });
+
+  const earlier = await findConversation(api, userId, work.handoverId, signal);
+  if (earlier) return { conversationId: earlier, userId };
+  const conversation = await api(
+    'POST',
+    '/conversations',
+    { type: 'personal', participants: [{ userId, subscribeSDKClient: false }], metadata: { handoverId: work.handoverId, conversationId: work.conversationId } },
+    signal,
+  );
+  const conversationId = conversation.body?.conversation?.id;
+  if (!conversationId) throw new DeliveryError('Sunshine Conversations returned no conversation id', { retryable: true });
+  return { conversationId, userId };
+}
+
+/** Pages through the user's conversations (cursor pagination), at most MAX_PAGES of them. */
+async function findConversation(api: Api, userId: string, handoverId: string, signal: AbortSignal): Promise<string | undefined> {
+  let after: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const cursor = after ? `&page[after]=${encodeURIComponent(after)}` : '';
+    const listed = await api('GET', `/conversations?filter[userId]=${encodeURIComponent(userId)}&page[size]=100${cursor}`, undefined, signal);
+    const conversations = listed.body?.conversations ?? [];
+    const found = conversations.find((c) => c.metadata?.handoverId === handoverId);
+    if (found) return found.id;
+    after = listed.body?.meta?.afterCursor ?? conversations.at(-1)?.id;
+    if (!listed.body?.meta?.hasMore || !after) return undefined;
+  }
+  return undefined;
+}
+
+function requireRef(context: DeliveryContext): string {
+  if (!context.externalRef) throw new DeliveryError('the Zendesk conversation was never opened for this handover', { retryable: false });
+  return context.externalRef;
+}

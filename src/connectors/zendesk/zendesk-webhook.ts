@@ -1,0 +1,84 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { InboundEventByRef, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
+import { headerValue } from '../http-json.js';
+
+/** The parts of a Sunshine Conversations v2 webhook we read; anything else in it is passed over. */
+const envelopeSchema = Type.Object({
+  app: Type.Object({ id: Type.String() }),
+  events: Type.Array(
+    Type.Object({
+      id: Type.String({ minLength: 1, maxLength: 256 }),
+      type: Type.String(),
+      payload: Type.Optional(Type.Unknown()),
+    }),
+    { maxItems: 1000 },
+  ),
+});
+const envelope = TypeCompiler.Compile(envelopeSchema);
+type ZendeskEvent = Static<typeof envelopeSchema>['events'][number];
+
+interface MessagePayload {
+  conversation?: { id?: string };
+  message?: {
+    id?: string;
+    author?: { type?: string; displayName?: string; userId?: string };
+    content?: { type?: string; text?: string; mediaUrl?: string; altText?: string };
+  };
+}
+
+interface PassControlPayload {
+  conversation?: { id?: string };
+  reason?: string;
+}
+
+/**
+ * Verify → parse a Sunshine Conversations webhook. The webhook carries its static secret in
+ * `X-API-Key` (compared in constant time). Events come in batches; each becomes a receipt of its
+ * own (`events[].id`), so a retried batch applies only what is new. Kept: agent messages
+ * (`conversation:message` by `business`) and the ticket closing (`switchboard:passControl` with
+ * reason `ticketClosed`). Dropped, but acknowledged: our own user messages coming back, control
+ * passing to the agents (our own action), and every other trigger.
+ */
+export function handleZendeskInbound(config: { appId: string; webhookSecret: string }, request: InboundRequest): InboundResult {
+  const key = headerValue(request.headers, 'x-api-key');
+  if (!key || !equalSecrets(key, config.webhookSecret)) return { ok: false, reason: 'bad_signature', message: 'X-API-Key is missing or does not match the webhook secret' };
+  if (!envelope.Check(request.body)) {
+    const first = envelope.Errors(request.body).First();
+    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Sunshine Conversations webhook body' };
+  }
+  const body = request.body;
+  // Another app's events (a webhook pointed at the wrong connector) change nothing here.
+  const ours = body.app.id === config.appId;
+  const receipts: InboundReceipt[] = body.events.map((event) => ({ receiptId: event.id, events: ours ? toEvents(event) : [] }));
+  return { ok: true, receipts };
+}
+
+function toEvents(event: ZendeskEvent): InboundEventByRef[] {
+  if (event.type === 'conversation:message') {
+    const payload = (event.payload ?? {}) as MessagePayload;
+    const conversationId = payload.conversation?.id;
+    const message = payload.message;
+    // Only the business side's messages are the agent's; user messages are our own, echoed.
+    if (!conversationId || !message?.id || message.author?.type !== 'business') return [];
+    const content = message.content ?? {};
+    const text = content.type === 'text' ? (content.text ?? '') : (content.text ?? content.altText ?? '');
+    const attachments = content.mediaUrl ? [{ url: content.mediaUrl }] : [];
+    if (!text && attachments.length === 0) return [];
+    const name = message.author.displayName;
+    const agent = { id: name ? `zendesk:${name}` : 'zendesk-agent', ...(name ? { name } : {}) };
+    return [{ type: 'message.created', externalRef: conversationId, message: { id: message.id, text: text.slice(0, 20_000), attachments }, agent }];
+  }
+  if (event.type === 'switchboard:passControl') {
+    const payload = (event.payload ?? {}) as PassControlPayload;
+    if (payload.conversation?.id && payload.reason === 'ticketClosed') return [{ type: 'handover.ended', externalRef: payload.conversation.id, reason: 'agent_ended' }];
+  }
+  return [];
+}
+
+function equalSecrets(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}

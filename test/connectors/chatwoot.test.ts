@@ -1,0 +1,77 @@
+import { createHmac } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeChatwoot, type FakeChatwoot } from '../fakes/chatwoot.js';
+import { eventually, startTestService, type TestService } from '../support/test-service.js';
+
+describe('chatwoot connector against its fake (pg)', () => {
+  let t: TestService | undefined;
+  let fake: FakeChatwoot | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await fake?.close();
+    t = fake = undefined;
+  });
+
+  async function setUp(config: Record<string, unknown> = {}) {
+    t = await startTestService('pg');
+    fake = await startFakeChatwoot();
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Woot' });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'chatwoot',
+      name: 'chatwoot',
+      config: { baseUrl: fake.url, accountId: fake.accountId, inboxId: fake.inboxId, userToken: fake.userToken, botToken: fake.botToken, webhookSecret: fake.webhookSecret, ...config },
+    });
+    expect(connector.status).toBe(201);
+    fake.webhookTarget = connector.body.inboundUrl;
+    for (const name of ['billing', 'general']) await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name, connectorId: connector.body.id });
+    return { apiKey: tenant.body.apiKey as string };
+  }
+
+  async function handOver(apiKey: string, body: Record<string, unknown>) {
+    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body });
+    expect(created.status).toBe(201);
+    return eventually(async () => {
+      const c = fake!.conversationForHandover(created.body.id);
+      return c?.toggles.includes('open') ? c : null;
+    }, 'the conversation opened for agents');
+  }
+
+  it('routes to the team of the queue or of the metadata, and reuses a contact whose identifier is taken', async () => {
+    const { apiKey } = await setUp({ teamId: 9, teams: { billing: 4 } });
+    const byQueue = await handOver(apiKey, { conversationId: 'c-1', queue: 'billing', user: { id: 'u-1', name: 'Una' } });
+    const byMetadata = await handOver(apiKey, { conversationId: 'c-2', queue: 'billing', user: { id: 'u-1' }, metadata: { chatwootTeamId: 6 } });
+    const byDefault = await handOver(apiKey, { conversationId: 'c-3', queue: 'general', user: { id: 'u-1' } });
+    expect([byQueue.teamId, byMetadata.teamId, byDefault.teamId]).toEqual([4, 6, 9]);
+    expect(fake!.contacts).toHaveLength(1);
+    expect(new Set([byQueue, byMetadata, byDefault].map((c) => c.contactId)).size).toBe(1);
+    // Conversations start pending (the bot's), then open for agents; the transcript is a private note.
+    expect(byQueue.toggles).toEqual(['open']);
+    expect(byQueue.messages[0]).toMatchObject({ private: true, message_type: 'outgoing' });
+    // Contacts were handled with the user's token only: nothing was refused but the taken identifiers.
+    expect(fake!.refused.map((r) => `${r.status} ${r.reason}`)).toEqual(['422 identifier taken', '422 identifier taken']);
+  });
+
+  it('retries a start that failed half-way into the conversation it already opened', async () => {
+    const { apiKey } = await setUp();
+    fake!.failNext.set('POST /conversations/:id/toggle_status', 1);
+    const conversation = await handOver(apiKey, { conversationId: 'c-retry', queue: 'general', user: { id: 'u-retry' } });
+    expect(fake!.conversations.size).toBe(1);
+    expect(conversation.toggles).toEqual(['open']);
+    // The transcript note is posted at least once (twice here: the retry cannot know the first one landed).
+    expect(conversation.messages.filter((m) => m.private).length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('refuses a webhook whose timestamp is stale, even when signed with the right secret', async () => {
+    await setUp();
+    const body = JSON.stringify({ event: 'conversation_status_changed', id: 1, status: 'resolved' });
+    const timestamp = String(Math.floor(Date.now() / 1000) - 600);
+    const signature = `sha256=${createHmac('sha256', fake!.webhookSecret).update(`${timestamp}.${body}`).digest('hex')}`;
+    const res = await fake!.resend({ body, headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp } });
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('stale_timestamp');
+    const noEvent = JSON.stringify({ id: 1 });
+    const bad = await fake!.resend({ body: noEvent, headers: fake!.sign(noEvent) });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+  });
+});

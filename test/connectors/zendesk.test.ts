@@ -1,0 +1,150 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { handoverMetadata, METADATA_LIMIT_BYTES, parseTranscript, size } from '../../src/connectors/zendesk/zendesk-metadata.js';
+import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
+import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
+import { messageTexts } from '../support/receivers.js';
+import { eventually, startTestService, type TestService } from '../support/test-service.js';
+
+describe('zendesk handover metadata', () => {
+  it('stays flat and within 4 KB, keeping the newest transcript lines and the bot metadata', () => {
+    const transcript = Array.from({ length: 200 }, (_, i) => ({ role: i % 2 ? ('bot' as const) : ('user' as const), text: `line ${i} ${'x'.repeat(40)}` }));
+    const metadata = handoverMetadata({
+      handoverId: 'ho_1',
+      queue: 'support',
+      user: { id: 'u1', name: 'Uma', email: 'uma@example.com' },
+      transcript,
+      metadata: { plan: 'gold', nested: { a: 1 }, big: 'y'.repeat(10_000) },
+    });
+    expect(size(metadata)).toBeLessThanOrEqual(METADATA_LIMIT_BYTES);
+    for (const value of Object.values(metadata)) expect(['string', 'number', 'boolean']).toContain(typeof value);
+    expect(metadata).toMatchObject({ handoverId: 'ho_1', queue: 'support', userId: 'u1', userEmail: 'uma@example.com', meta_plan: 'gold', meta_nested: '{"a":1}' });
+    const lines = parseTranscript(String(metadata.transcript));
+    expect(lines.at(-1)!.text).toContain('line 199');
+    expect(lines.length).toBeGreaterThan(10);
+    expect(String(metadata.transcript).startsWith('…\n')).toBe(true);
+  });
+});
+
+describe('zendesk connector against its fake (pg)', () => {
+  let t: TestService | undefined;
+  let bot: SignedWebhookServer | undefined;
+  let fake: FakeZendesk | undefined;
+  let close: (() => Promise<void>) | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await bot?.close();
+    await fake?.close();
+    await close?.();
+    t = bot = fake = close = undefined;
+  });
+
+  async function setUp(fakeOptions: { maxPageSize?: number } = {}) {
+    t = await startTestService('pg');
+    let botSecret = '';
+    bot = await startSignedWebhookServer(() => botSecret);
+    fake = await startFakeZendesk({ retryDelayMs: 20, ...fakeOptions });
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Zed', webhookUrl: bot.url });
+    botSecret = tenant.body.webhookSecret;
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'zendesk',
+      name: 'zendesk',
+      config: { baseUrl: fake.baseUrl, appId: fake.appId, keyId: fake.keyId, keySecret: fake.keySecret, webhookSecret: fake.webhookSecret },
+    });
+    expect(connector.status).toBe(201);
+    fake.webhookTarget = connector.body.inboundUrl;
+    await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'zd', connectorId: connector.body.id });
+    return { apiKey: tenant.body.apiKey as string, inboundUrl: connector.body.inboundUrl as string };
+  }
+
+  async function handOver(apiKey: string, conversationId: string, userId: string): Promise<string> {
+    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId, queue: 'zd', user: { id: userId } } });
+    expect(created.status).toBe(201);
+    const handoverId: string = created.body.id;
+    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref, 'the Zendesk conversation id');
+    return handoverId;
+  }
+
+  it('reuses the Sunshine user a second handover of the same user finds taken (409)', async () => {
+    const { apiKey } = await setUp();
+    const first = await handOver(apiKey, 'c-1', 'same-user');
+    const end = await t!.api('POST', `/v1/handovers/${first}/end`, { token: apiKey, body: { reason: 'user_ended' } });
+    expect(end.status).toBe(200);
+    const second = await handOver(apiKey, 'c-2', 'same-user');
+    expect(fake!.users.size).toBe(1);
+    expect(fake!.refused.map((r) => r.status)).toEqual([409]);
+    const [a, b] = [fake!.conversationForHandover(first)!, fake!.conversationForHandover(second)!];
+    expect(a.id).not.toBe(b.id);
+    expect(a.userId).toBe(b.userId);
+  });
+
+  it('retries a start that failed half-way into the conversation it already opened, found across pages', async () => {
+    const { apiKey } = await setUp({ maxPageSize: 1 });
+    for (const c of ['c-a', 'c-b']) {
+      const id = await handOver(apiKey, c, 'busy-user');
+      await t!.api('POST', `/v1/handovers/${id}/end`, { token: apiKey, body: { reason: 'user_ended' } });
+    }
+    fake!.failNext.set('POST /conversations/:id/passControl', 1);
+    const handoverId = await handOver(apiKey, 'c-c', 'busy-user');
+    const conversation = fake!.conversationForHandover(handoverId)!;
+    expect([...fake!.conversations.values()].filter((c) => c.userId === conversation.userId)).toHaveLength(3);
+    expect(conversation.controlPasses).toHaveLength(1);
+    const { rows } = await t!.db.query<{ external_ref: string }>('select external_ref from handovers where id = $1', [handoverId]);
+    expect(rows[0]!.external_ref).toBe(conversation.id);
+    expect(fake!.refused.filter((r) => r.status === 500)).toHaveLength(1);
+  });
+
+  it('takes a webhook the fake sends again after a failed try, and applies a re-sent batch only for its new events', async () => {
+    const { apiKey, inboundUrl } = await setUp();
+    const handoverId = await handOver(apiKey, 'c-retry', 'u-retry');
+    const conversationId = fake!.conversationForHandover(handoverId)!.id;
+
+    // A proxy in front of our inbound URL that fails the first try of each webhook body.
+    const seenBodies = new Set<string>();
+    const proxy = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        if (!seenBodies.has(body)) {
+          seenBodies.add(body);
+          res.writeHead(502).end();
+          return;
+        }
+        void fetch(inboundUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': String(req.headers['x-api-key']) }, body }).then(async (answer) => {
+          res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
+        });
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    close = () => new Promise<void>((resolve) => proxy.close(() => resolve()));
+    fake!.webhookTarget = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+
+    const first = await fake!.agentMessage(conversationId, { text: 'hello from Zendesk', displayName: 'Zoe' });
+    expect(first.status).toBe(502);
+    await bot!.waitFor((r) => messageTexts(r.map((w) => w.body)).includes('hello from Zendesk'), 15_000, 'the retried agent message');
+    const delivery = fake!.webhookDeliveries.find((d) => d.body.includes('hello from Zendesk'))!;
+    expect(delivery.tries).toBe(2);
+
+    // A batch holding one event already applied and one new one: only the new one is applied.
+    fake!.webhookTarget = inboundUrl;
+    const applied = JSON.parse(delivery.body) as { app: unknown; webhook: unknown; events: unknown[] };
+    const fresh = {
+      id: 'evt-fresh',
+      type: 'conversation:message',
+      createdAt: new Date().toISOString(),
+      payload: { conversation: { id: conversationId }, message: { id: 'm-fresh', author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text: 'second' } } },
+    };
+    const batch = await fake!.resend(JSON.stringify({ ...applied, events: [...applied.events, fresh] }));
+    expect(batch.status).toBe(200);
+    expect(batch.body).toMatchObject({ duplicate: false });
+    await bot!.waitFor((r) => messageTexts(r.map((w) => w.body)).includes('second'), 15_000, 'the new event of the batch');
+    expect(messageTexts(bot!.received.map((w) => w.body))).toEqual(['hello from Zendesk', 'second']);
+
+    // A body that is not a Sunshine webhook is a clear 400, never a 500.
+    const bad = await fake!.resend(JSON.stringify({ events: 'nope' }));
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe('invalid_request');
+  });
+});

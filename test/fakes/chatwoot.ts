@@ -1,0 +1,252 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A Chatwoot account with one API-channel inbox, as an agent bot and an account webhook see it, written
+ * from Chatwoot's public API docs: `api_access_token` auth where contacts and the agents list take a
+ * user's token only, contacts (422 on a taken identifier), conversations, messages (REST answers carry
+ * `message_type` as an integer, webhooks as a string), status toggles, the agents list. Its webhook sends
+ * one event per call, signed `X-Chatwoot-Signature: sha256=<hex HMAC of "{timestamp}.{body}">`, and is
+ * never retried. It echoes our own messages and toggles back, and each status change fires
+ * `conversation_status_changed` and `conversation_updated`, as the real one does. The test plays the
+ * agents: replies, typing, assignment, team changes, resolving.
+ */
+export interface ChatwootMessage {
+  id: number;
+  content: string;
+  message_type: 'incoming' | 'outgoing';
+  private: boolean;
+  sender: { id: number; name: string; type: 'contact' | 'user' | 'agent_bot' };
+}
+
+export interface ChatwootConversation {
+  id: number;
+  contactId: number;
+  status: 'pending' | 'open' | 'resolved';
+  teamId: number | null;
+  additionalAttributes: Record<string, any>;
+  messages: ChatwootMessage[];
+  /** Status changes asked through the API, in order. */
+  toggles: string[];
+}
+
+export interface FakeChatwoot {
+  url: string;
+  accountId: number;
+  inboxId: number;
+  userToken: string;
+  botToken: string;
+  webhookSecret: string;
+  webhookTarget: string;
+  contacts: Array<{ id: number; identifier: string; name: string; email?: string }>;
+  conversations: Map<number, ChatwootConversation>;
+  agents: Array<{ id: number; name: string; availability_status: 'online' | 'busy' | 'offline' }>;
+  refused: Array<{ method: string; path: string; status: number; reason: string }>;
+  down: boolean;
+  /** Routes (e.g. `POST /conversations/:id/toggle_status`) → how many next calls answer 500. */
+  failNext: Map<string, number>;
+  conversationForHandover(handoverId: string): ChatwootConversation | undefined;
+  agentReply(conversationId: number, text: string, agent?: { id: number; name: string }): Promise<{ status: number; body: any }>;
+  agentTyping(conversationId: number, typing: boolean): Promise<{ status: number; body: any }>;
+  assign(conversationId: number, agent: { id: number; name: string }): Promise<{ status: number; body: any }>;
+  changeTeam(conversationId: number, team: { id: number; name: string }): Promise<{ status: number; body: any }>;
+  resolve(conversationId: number): Promise<{ status: number; body: any }>;
+  /** Sends a webhook body with these exact headers again. */
+  resend(delivery: { body: string; headers: Record<string, string> }): Promise<{ status: number; body: any }>;
+  deliveries: Array<{ body: string; headers: Record<string, string>; status: number }>;
+  /** Signs a body the way Chatwoot does (tests use it to forge with another secret). */
+  sign(body: string, secret?: string): Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startFakeChatwoot(): Promise<FakeChatwoot> {
+  let nextId = 100;
+  let chain: Promise<unknown> = Promise.resolve();
+  const fake: FakeChatwoot = {
+    url: '',
+    accountId: 3,
+    inboxId: 7,
+    userToken: `user-${randomUUID()}`,
+    botToken: `bot-${randomUUID()}`,
+    webhookSecret: `cw-${randomUUID()}`,
+    webhookTarget: '',
+    contacts: [],
+    conversations: new Map(),
+    agents: [{ id: 1, name: 'Cora', availability_status: 'online' }],
+    refused: [],
+    down: false,
+    failNext: new Map(),
+    deliveries: [],
+    conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.additionalAttributes.handover_id === handoverId),
+    agentReply(conversationId, text, agent = { id: 1, name: 'Cora' }) {
+      const c = fake.conversations.get(conversationId)!;
+      const message: ChatwootMessage = { id: nextId++, content: text, message_type: 'outgoing', private: false, sender: { id: agent.id, name: agent.name, type: 'user' } };
+      c.messages.push(message);
+      return emit(messageWebhook(c, message));
+    },
+    agentTyping(conversationId, typing) {
+      const c = fake.conversations.get(conversationId)!;
+      return emit({ event: typing ? 'conversation_typing_on' : 'conversation_typing_off', conversation: conversationJson(c), user: { id: 1, name: 'Cora', type: 'user' }, is_private: false });
+    },
+    assign(conversationId, agent) {
+      const c = fake.conversations.get(conversationId)!;
+      return emit({ event: 'conversation_updated', ...conversationJson(c), changed_attributes: [{ assignee_id: { previous_value: null, current_value: agent.id } }], meta: { assignee: { id: agent.id, name: agent.name, type: 'user' }, team: null } });
+    },
+    changeTeam(conversationId, team) {
+      const c = fake.conversations.get(conversationId)!;
+      const previous = c.teamId;
+      c.teamId = team.id;
+      return emit({ event: 'conversation_updated', ...conversationJson(c), changed_attributes: [{ team_id: { previous_value: previous, current_value: team.id } }], meta: { assignee: null, team: { id: team.id, name: team.name } } });
+    },
+    async resolve(conversationId) {
+      const c = fake.conversations.get(conversationId)!;
+      return setStatus(c, 'resolved');
+    },
+    resend: (delivery) => post(delivery.body, delivery.headers),
+    sign(body, secret = fake.webhookSecret) {
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      return {
+        'x-chatwoot-signature': `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`,
+        'x-chatwoot-timestamp': timestamp,
+        'x-chatwoot-delivery': randomUUID(),
+      };
+    },
+    close: async () => {},
+  };
+
+  function conversationJson(c: ChatwootConversation) {
+    return { id: c.id, account_id: fake.accountId, inbox_id: fake.inboxId, status: c.status, team_id: c.teamId, additional_attributes: c.additionalAttributes };
+  }
+  function messageWebhook(c: ChatwootConversation, m: ChatwootMessage) {
+    return { event: 'message_created', id: m.id, content: m.content, message_type: m.message_type, private: m.private, sender: m.sender, conversation: conversationJson(c), account: { id: fake.accountId }, inbox: { id: fake.inboxId } };
+  }
+  function setStatus(c: ChatwootConversation, status: ChatwootConversation['status']) {
+    c.status = status;
+    void emit({ event: 'conversation_updated', ...conversationJson(c), changed_attributes: [{ status: { previous_value: null, current_value: status } }] });
+    return emit({ event: 'conversation_status_changed', ...conversationJson(c) });
+  }
+
+  async function post(body: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+    const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(20_000) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /** One webhook call per event, in order; no retry (Chatwoot logs a failed call and moves on). */
+  function emit(event: Record<string, unknown>): Promise<{ status: number; body: any }> {
+    const result = chain.then(async () => {
+      const body = JSON.stringify(event);
+      const headers = fake.sign(body);
+      const answer = await post(body, headers).catch((err: unknown) => ({ status: 0, body: String(err) }));
+      fake.deliveries.push({ body, headers, status: answer.status });
+      return answer;
+    });
+    chain = result;
+    return result;
+  }
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const send = (status: number, body: unknown, reason = '') => {
+        if (status >= 400) fake.refused.push({ method: req.method ?? '', path: req.url ?? '', status, reason });
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      };
+      if (fake.down) return send(503, { error: 'Service Unavailable' }, 'down');
+      const token = req.headers.api_access_token;
+      const isUser = token === fake.userToken;
+      const isBot = token === fake.botToken;
+      if (!isUser && !isBot) return send(401, { error: 'You need to sign in or sign up before continuing.' }, 'no token');
+      let body: any = null;
+      try {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        body = raw ? JSON.parse(raw) : null;
+      } catch {
+        return send(400, { error: 'invalid JSON' }, 'invalid JSON');
+      }
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const prefix = `/api/v1/accounts/${fake.accountId}`;
+      if (!url.pathname.startsWith(prefix)) return send(404, { error: 'Resource could not be found' }, 'account');
+      const path = url.pathname.slice(prefix.length);
+      const route = `${req.method} ${path.replace(/\/\d+/g, '/:id')}`;
+      const ids = [...path.matchAll(/\/(\d+)/g)].map((m) => Number(m[1]));
+      const failures = fake.failNext.get(route) ?? 0;
+      if (failures > 0) {
+        fake.failNext.set(route, failures - 1);
+        return send(500, { error: 'Internal Server Error (injected)' }, 'injected');
+      }
+      const userOnly = () => (isUser ? null : send(401, { error: 'Access to this endpoint is not authorized for bots' }, 'bot token on a user-only endpoint'));
+      const conversation = route.startsWith('POST /conversations/:id') ? fake.conversations.get(ids[0]!) : undefined;
+      if (route.startsWith('POST /conversations/:id') && !conversation) return send(404, { error: 'Resource could not be found' }, 'conversation');
+
+      switch (route) {
+        case 'POST /contacts': {
+          if (userOnly()) return;
+          if (body?.inbox_id !== fake.inboxId) return send(422, { message: 'Inbox not found' }, 'inbox');
+          if (fake.contacts.some((c) => c.identifier === body.identifier)) return send(422, { message: 'Identifier has already been taken', attributes: ['identifier'] }, 'identifier taken');
+          const contact = { id: nextId++, identifier: body.identifier, name: body.name, ...(body.email ? { email: body.email } : {}) };
+          fake.contacts.push(contact);
+          return send(200, { payload: { contact: { ...contact, contact_inboxes: [] }, contact_inbox: { inbox: { id: fake.inboxId }, source_id: randomUUID() } } });
+        }
+        case 'GET /contacts/search': {
+          if (userOnly()) return;
+          const q = url.searchParams.get('q') ?? '';
+          return send(200, { meta: { count: 1, current_page: 1 }, payload: fake.contacts.filter((c) => c.identifier === q || c.name.includes(q) || c.email === q) });
+        }
+        case 'GET /contacts/:id/conversations': {
+          if (userOnly()) return;
+          return send(200, { payload: [...fake.conversations.values()].filter((c) => c.contactId === ids[0]).map((c) => ({ ...conversationJson(c) })) });
+        }
+        case 'POST /conversations': {
+          const contact = fake.contacts.find((c) => c.id === body?.contact_id);
+          if (!contact || body?.inbox_id !== fake.inboxId) return send(422, { message: 'contact_id and inbox_id are required' }, 'conversation needs a contact');
+          const created: ChatwootConversation = { id: nextId++, contactId: contact.id, status: body.status ?? 'open', teamId: body.team_id ?? null, additionalAttributes: body.additional_attributes ?? {}, messages: [], toggles: [] };
+          fake.conversations.set(created.id, created);
+          return send(200, conversationJson(created));
+        }
+        case 'POST /conversations/:id/messages': {
+          if (typeof body?.content !== 'string' || body.content.length === 0) return send(422, { message: 'content is required' }, 'content');
+          if (!['incoming', 'outgoing'].includes(body.message_type)) return send(422, { message: 'message_type' }, 'message_type');
+          const c = conversation!;
+          const message: ChatwootMessage = {
+            id: nextId++,
+            content: body.content,
+            message_type: body.message_type,
+            private: Boolean(body.private),
+            sender: body.message_type === 'incoming' ? { id: c.contactId, name: 'contact', type: 'contact' } : { id: 900, name: 'handover bot', type: 'agent_bot' },
+          };
+          c.messages.push(message);
+          void emit(messageWebhook(c, message));
+          // An incoming message on a resolved conversation opens it again.
+          if (message.message_type === 'incoming' && c.status === 'resolved') void setStatus(c, 'open');
+          return send(200, { ...message, message_type: message.message_type === 'incoming' ? 0 : 1, conversation_id: c.id });
+        }
+        case 'POST /conversations/:id/toggle_status': {
+          if (!['open', 'resolved', 'pending', 'snoozed'].includes(body?.status)) return send(422, { message: 'status' }, 'status');
+          const c = conversation!;
+          c.toggles.push(body.status);
+          void setStatus(c, body.status);
+          return send(200, { meta: {}, payload: { success: true, current_status: body.status, conversation_id: c.id } });
+        }
+        case 'GET /agents':
+          if (userOnly()) return;
+          return send(200, fake.agents.map((a) => ({ ...a, role: 'agent', confirmed: true })));
+        default:
+          return send(404, { error: 'Resource could not be found' }, `no route ${route}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.close = async () => {
+    fake.down = true;
+    await chain.catch(() => {});
+    await new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  };
+  return fake;
+}

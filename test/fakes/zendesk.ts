@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/**
+ * A Sunshine Conversations (Zendesk) app, as far as a switchboard integration sees it, written from the
+ * public v2 API reference: Basic auth with an app key, users (409 on a taken externalId), personal
+ * conversations, messages, participants, passControl (flat metadata of at most 4 KB), activity (the
+ * user side may only send `conversation:read`). Its webhook calls us with the static `X-API-Key`,
+ * batching the events that are waiting, and sends a batch again (same event ids) after a non-2xx
+ * answer, up to 5 tries. It echoes our own actions back, as the real one does. The test plays the
+ * agent workspace: its agents post `business` messages and close tickets (control passes back to the
+ * bot integration with reason `ticketClosed`).
+ */
+export interface SunshineMessage {
+  id: string;
+  received: string;
+  author: { type: 'user' | 'business'; userId?: string; displayName?: string };
+  content: { type: string; text?: string };
+  metadata?: Record<string, unknown>;
+}
+
+export interface SunshineConversation {
+  id: string;
+  userId: string;
+  metadata: Record<string, unknown>;
+  messages: SunshineMessage[];
+  /** passControl calls received, in order, with their metadata. */
+  controlPasses: Array<{ switchboardIntegration: string; metadata: Record<string, unknown> }>;
+  activeSwitchboardIntegration: string;
+}
+
+export interface WebhookDelivery {
+  body: string;
+  status: number;
+  tries: number;
+}
+
+export interface FakeZendesk {
+  /** API base, as configured in the connector (`…/sc`). */
+  baseUrl: string;
+  appId: string;
+  keyId: string;
+  keySecret: string;
+  webhookSecret: string;
+  /** Where the webhook sends events: the connector's inbound URL. */
+  webhookTarget: string;
+  users: Map<string, { id: string; externalId: string; profile: Record<string, unknown> }>;
+  conversations: Map<string, SunshineConversation>;
+  /** Every API call that was refused, for assertions (must stay empty in a healthy run). */
+  refused: Array<{ method: string; path: string; status: number; reason: string }>;
+  webhookDeliveries: WebhookDelivery[];
+  /** While true, every API call answers 503. */
+  down: boolean;
+  /** Routes (e.g. `POST /conversations/:id/passControl`) → how many next calls answer 500. */
+  failNext: Map<string, number>;
+  conversationForHandover(handoverId: string): SunshineConversation | undefined;
+  /** An agent's message in the agent workspace; resolves with our answer to the webhook's first try. */
+  agentMessage(conversationId: string, message: { text: string; displayName: string }): Promise<{ status: number; body: any }>;
+  /** The agent closes the ticket: control passes back to the bot integration. */
+  closeTicket(conversationId: string): Promise<{ status: number; body: any }>;
+  /** Sends one webhook body again exactly as before (a Zendesk retry). */
+  resend(body: string, apiKey?: string): Promise<{ status: number; body: any }>;
+  /** The last webhook body sent. */
+  lastWebhookBody(): string | undefined;
+  close(): Promise<void>;
+}
+
+const MAX_TRIES = 5;
+const METADATA_LIMIT = 4096;
+
+export async function startFakeZendesk(options: { retryDelayMs?: number; maxPageSize?: number } = {}): Promise<FakeZendesk> {
+  const maxPageSize = options.maxPageSize ?? 100;
+  const retryDelayMs = options.retryDelayMs ?? 50;
+  let webhookChain: Promise<unknown> = Promise.resolve();
+  const fake: FakeZendesk = {
+    baseUrl: '',
+    appId: `app_${randomUUID().slice(0, 8)}`,
+    keyId: `app_key_${randomUUID().slice(0, 8)}`,
+    keySecret: `secret-${randomUUID()}`,
+    webhookSecret: `whk-${randomUUID()}`,
+    webhookTarget: '',
+    users: new Map(),
+    conversations: new Map(),
+    refused: [],
+    webhookDeliveries: [],
+    down: false,
+    failNext: new Map(),
+    conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.metadata.handoverId === handoverId),
+    agentMessage(conversationId, message) {
+      const conversation = fake.conversations.get(conversationId)!;
+      const stored: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: 'business', displayName: message.displayName }, content: { type: 'text', text: message.text } };
+      conversation.messages.push(stored);
+      return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
+    },
+    closeTicket(conversationId) {
+      const conversation = fake.conversations.get(conversationId)!;
+      conversation.activeSwitchboardIntegration = 'bot';
+      return emit([{ type: 'switchboard:passControl', payload: { conversation: truncated(conversation), reason: 'ticketClosed', metadata: {} } }]);
+    },
+    resend: (body, apiKey) => post(body, apiKey),
+    lastWebhookBody: () => fake.webhookDeliveries.at(-1)?.body,
+    close: async () => {},
+  };
+
+  function truncated(c: SunshineConversation) {
+    return { id: c.id, type: 'personal', activeSwitchboardIntegration: { id: c.activeSwitchboardIntegration, name: c.activeSwitchboardIntegration, integrationType: c.activeSwitchboardIntegration === 'bot' ? 'custom' : 'zd:agentWorkspace' } };
+  }
+
+  async function post(body: string, apiKey = fake.webhookSecret): Promise<{ status: number; body: any }> {
+    const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body, signal: AbortSignal.timeout(20_000) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
+  /**
+   * Queues events for the webhook. Deliveries go one at a time, in order; events queued while one is
+   * under way travel together in the next batch. Resolves with our answer to the batch's first try;
+   * failed tries are repeated in the background with the same body.
+   */
+  function emit(events: Array<{ type: string; payload: unknown }>): Promise<{ status: number; body: any }> {
+    const stamped = events.map((e) => ({ id: randomUUID().replace(/-/g, '').slice(0, 24), type: e.type, createdAt: new Date().toISOString(), payload: e.payload }));
+    pending.push(...stamped);
+    let resolveFirst!: (v: { status: number; body: any }) => void;
+    const first = new Promise<{ status: number; body: any }>((r) => (resolveFirst = r));
+    webhookChain = webhookChain.then(async () => {
+      if (pending.length === 0) return; // an earlier turn of the chain took these events along
+      const batch = pending.splice(0, pending.length);
+      const body = JSON.stringify({ app: { id: fake.appId }, webhook: { id: 'wh_1', version: 'v2' }, events: batch });
+      const delivery: WebhookDelivery = { body, status: 0, tries: 0 };
+      fake.webhookDeliveries.push(delivery);
+      let answered = false;
+      for (let attempt = 1; attempt <= MAX_TRIES; attempt++) {
+        delivery.tries = attempt;
+        const answer = await post(body).catch((err: unknown) => ({ status: 0, body: String(err) }));
+        delivery.status = answer.status;
+        if (!answered) {
+          answered = true;
+          resolveFirst(answer);
+        }
+        if (answer.status >= 200 && answer.status < 300) return;
+        await new Promise((r) => setTimeout(r, retryDelayMs * attempt));
+      }
+    });
+    // A batch that took these events along answers for them.
+    void webhookChain.then(() => resolveFirst({ status: 200, body: { ok: true, batched: true } }));
+    return first;
+  }
+  const pending: Array<{ id: string; type: string; createdAt: string; payload: unknown }> = [];
+
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const send = (status: number, body: unknown, reason = '') => {
+        if (status >= 400) fake.refused.push({ method: req.method ?? '', path: req.url ?? '', status, reason });
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      };
+      const error = (status: number, code: string, title: string) => send(status, { errors: [{ code, title }] }, `${code}: ${title}`);
+      if (fake.down) return error(503, 'service_unavailable', 'Service unavailable');
+      const expected = `Basic ${Buffer.from(`${fake.keyId}:${fake.keySecret}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) return error(401, 'unauthorized', 'Authorization is invalid');
+      let body: any = null;
+      try {
+        body = raw ? JSON.parse(raw) : null;
+      } catch {
+        return error(400, 'bad_request', 'Invalid JSON');
+      }
+      const url = new URL(req.url ?? '/', 'http://fake');
+      const prefix = `/sc/v2/apps/${fake.appId}`;
+      if (!url.pathname.startsWith(prefix)) return error(404, 'not_found', 'App not found');
+      const path = url.pathname.slice(prefix.length);
+      const route = `${req.method} ${path.replace(/\/conversations\/[^/]+/, '/conversations/:id').replace(/\/users\/[^/]+/, '/users/:id')}`;
+      const conversation = /^\/conversations\/([^/]+)/.exec(path)?.[1];
+      const found = conversation ? fake.conversations.get(decodeURIComponent(conversation)) : undefined;
+      if (conversation && route !== 'POST /conversations' && !found) return error(404, 'conversation_not_found', 'Conversation not found');
+
+      const failures = fake.failNext.get(route) ?? 0;
+      if (failures > 0) {
+        fake.failNext.set(route, failures - 1);
+        return error(500, 'internal_error', 'Internal error (injected)');
+      }
+
+      switch (route) {
+        case 'POST /users': {
+          if (typeof body?.externalId !== 'string') return error(400, 'bad_request', 'externalId is required');
+          if ([...fake.users.values()].some((u) => u.externalId === body.externalId)) return error(409, 'conflict', 'User already exists');
+          const user = { id: randomUUID().replace(/-/g, '').slice(0, 24), externalId: body.externalId, profile: body.profile ?? {} };
+          fake.users.set(user.id, user);
+          return send(201, { user });
+        }
+        case 'GET /users/:id': {
+          const key = decodeURIComponent(path.slice('/users/'.length));
+          const user = fake.users.get(key) ?? [...fake.users.values()].find((u) => u.externalId === key);
+          return user ? send(200, { user }) : error(404, 'user_not_found', 'User not found');
+        }
+        case 'GET /conversations': {
+          const userId = url.searchParams.get('filter[userId]');
+          const externalId = url.searchParams.get('filter[userExternalId]');
+          if (!userId && !externalId) return error(400, 'bad_request', 'filter[userId] or filter[userExternalId] is required');
+          const user = userId ? fake.users.get(userId) : [...fake.users.values()].find((u) => u.externalId === externalId);
+          const all = [...fake.conversations.values()].filter((c) => c.userId === user?.id);
+          // Cursor pagination: `page[after]` is the id of the last conversation of the previous page.
+          const size = Math.min(Number(url.searchParams.get('page[size]') ?? 25) || 25, maxPageSize);
+          const after = url.searchParams.get('page[after]');
+          const start = after ? all.findIndex((c) => c.id === after) + 1 : 0;
+          const page = all.slice(start, start + size);
+          const hasMore = start + size < all.length;
+          return send(200, {
+            conversations: page.map((c) => ({ ...truncated(c), metadata: c.metadata })),
+            meta: { hasMore, ...(hasMore ? { afterCursor: page.at(-1)!.id } : {}) },
+          });
+        }
+        case 'POST /conversations': {
+          const participant = body?.participants?.[0];
+          const user = participant?.userId ? fake.users.get(participant.userId) : [...fake.users.values()].find((u) => u.externalId === participant?.userExternalId);
+          if (body?.type !== 'personal' || !user) return error(400, 'bad_request', 'a personal conversation needs one existing user participant');
+          const metadataProblem = checkMetadata(body.metadata);
+          if (metadataProblem) return error(400, 'bad_request', metadataProblem);
+          const created: SunshineConversation = { id: randomUUID().replace(/-/g, '').slice(0, 24), userId: user.id, metadata: body.metadata ?? {}, messages: [], controlPasses: [], activeSwitchboardIntegration: 'bot' };
+          fake.conversations.set(created.id, created);
+          return send(201, { conversation: { ...truncated(created), metadata: created.metadata } });
+        }
+        case 'GET /conversations/:id/participants':
+          return send(200, { participants: [{ id: `p_${found!.userId}`, userId: found!.userId, userExternalId: fake.users.get(found!.userId)?.externalId }], meta: { hasMore: false } });
+        case 'POST /conversations/:id/messages': {
+          const author = body?.author;
+          const user = author?.userId ? fake.users.get(author.userId) : [...fake.users.values()].find((u) => u.externalId === author?.userExternalId);
+          if (author?.type === 'user' && (!user || user.id !== found!.userId)) return error(400, 'bad_request', 'author must be a participant of the conversation');
+          if (author?.type !== 'user' && author?.type !== 'business') return error(400, 'bad_request', 'author.type must be user or business');
+          if (body?.content?.type !== 'text' || typeof body.content.text !== 'string' || body.content.text.length === 0) return error(400, 'bad_request', 'content must be text');
+          if (body.content.text.length > 4096) return error(400, 'bad_request', 'text is longer than 4096 characters');
+          const metadataProblem = checkMetadata(body.metadata);
+          if (metadataProblem) return error(400, 'bad_request', metadataProblem);
+          const message: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: author.type, ...(user ? { userId: user.id } : {}) }, content: { type: 'text', text: body.content.text }, ...(body.metadata ? { metadata: body.metadata } : {}) };
+          found!.messages.push(message);
+          // Every message comes back to the integrations as a webhook, ours included.
+          void emit([{ type: 'conversation:message', payload: { conversation: truncated(found!), message } }]);
+          return send(201, { messages: [message] });
+        }
+        case 'POST /conversations/:id/activity': {
+          if (body?.author?.type === 'user' && body?.type !== 'conversation:read') return error(400, 'bad_request', 'users may only send conversation:read');
+          return send(200, {});
+        }
+        case 'POST /conversations/:id/passControl': {
+          if (typeof body?.switchboardIntegration !== 'string') return error(400, 'bad_request', 'switchboardIntegration is required');
+          const metadataProblem = checkMetadata(body.metadata);
+          if (metadataProblem) return error(400, 'bad_request', metadataProblem);
+          found!.controlPasses.push({ switchboardIntegration: body.switchboardIntegration, metadata: body.metadata ?? {} });
+          found!.activeSwitchboardIntegration = body.switchboardIntegration === 'next' ? 'zd-agentWorkspace' : body.switchboardIntegration;
+          void emit([{ type: 'switchboard:passControl', payload: { conversation: truncated(found!), metadata: body.metadata ?? {} } }]);
+          return send(200, {});
+        }
+        default:
+          return error(404, 'not_found', `No route ${route}`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sc`;
+  fake.close = async () => {
+    fake.down = true;
+    await webhookChain.catch(() => {});
+    await new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+  };
+  return fake;
+}
+
+/** Metadata must be flat (strings, numbers, booleans) and at most 4 KB. */
+function checkMetadata(metadata: unknown): string | null {
+  if (metadata === undefined) return null;
+  if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return 'metadata must be an object';
+  for (const [key, value] of Object.entries(metadata)) {
+    if (!['string', 'number', 'boolean'].includes(typeof value)) return `metadata.${key} must be a string, number or boolean`;
+  }
+  if (Buffer.byteLength(JSON.stringify(metadata), 'utf8') > METADATA_LIMIT) return 'metadata is larger than 4KB';
+  return null;
+}
