@@ -27,7 +27,7 @@ function podEnv(object: K8sObject): Record<string, string> {
 
 beforeAll(async () => {
   db = await createTestDb('pg', { migrate: false });
-  const rendered = await renderChart({ secret: { values: { DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: 'chart-pod-test-token-0123456789' } } });
+  const rendered = await renderChart({ secret: { values: { DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: 'chart-pod-test-token-0123456789', HANDOVER_SECRET_KEYS: `pod:${Buffer.alloc(32, 9).toString('base64')}` } } });
   job = rendered.one('Job');
   deployment = rendered.one('Deployment');
   secret = rendered.one('Secret').stringData;
@@ -52,7 +52,10 @@ describe('the chart pods, run', () => {
   it('the Deployment pod starts, passes its probes, and stops on SIGTERM within the pod grace period', async () => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container.args).toEqual(['start']);
-    server = await startServerProcess(podEnv(deployment));
+    // Only what the chart gives the pod (the test helper's own defaults are overridden or emptied).
+    const env = podEnv(deployment);
+    expect(env.HANDOVER_SECRET_KEYS).toBeTruthy();
+    server = await startServerProcess({ HANDOVER_ALLOW_PRIVATE_URLS: '', HANDOVER_ALLOW_HTTP_URLS: '', ...env });
     for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
       const res = await fetch(`${server.url}${probe.httpGet.path}`, { signal: AbortSignal.timeout(probe.timeoutSeconds ? probe.timeoutSeconds * 1000 : 5000) });
       expect(res.status, `${probe.httpGet.path}: ${await res.text()}`).toBe(200);

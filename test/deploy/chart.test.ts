@@ -24,7 +24,7 @@ beforeAll(async () => {
 
 describe('the chart', () => {
   it('passes helm lint --strict', async () => {
-    const result = await helm(['lint', '--strict', chartDir, '--set', `secret.values.DATABASE_URL=${requiredValues.secret.values.DATABASE_URL}`, '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
+    const result = await helm(['lint', '--strict', chartDir, '--set', `secret.values.DATABASE_URL=${requiredValues.secret.values.DATABASE_URL}`, '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t', '--set', `secret.values.HANDOVER_SECRET_KEYS=${requiredValues.secret.values.HANDOVER_SECRET_KEYS}`]);
     expect(result.stderr + result.stdout).toContain('0 chart(s) failed');
     expect(result.code).toBe(0);
   });
@@ -141,7 +141,7 @@ describe('the Deployment', () => {
 
   it('never runs a moving image tag', async () => {
     expect(container().image).toBe('handover:0.1.0');
-    const result = await helm(['template', releaseName, chartDir, '--set', 'image.tag=latest', '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
+    const result = await helm(['template', releaseName, chartDir, '--set', 'image.tag=latest', '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t', '--set', `secret.values.HANDOVER_SECRET_KEYS=${requiredValues.secret.values.HANDOVER_SECRET_KEYS}`]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('image.tag must name a release');
   });
@@ -157,12 +157,15 @@ describe('the Deployment', () => {
     expect(rendered['existing secret, everything on']!.one('Deployment').spec.template.spec.containers[0].envFrom).toEqual([{ secretRef: { name: 'handover-prod' } }]);
   });
 
-  it('refuses to render without a database or an admin token', async () => {
+  it('refuses to render without a database, an admin token or the keys for connector credentials', async () => {
     const noDatabase = await helm(['template', releaseName, chartDir]);
     expect(noDatabase.code).not.toBe(0);
     expect(noDatabase.stderr).toContain('secret.values.DATABASE_URL is required');
     const noToken = await helm(['template', releaseName, chartDir, '--set', 'secret.values.DATABASE_URL=postgres://x/y']);
     expect(noToken.stderr).toContain('HANDOVER_ADMIN_TOKEN is required');
+    const noKeys = await helm(['template', releaseName, chartDir, '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
+    expect(noKeys.code).not.toBe(0);
+    expect(noKeys.stderr).toContain('HANDOVER_SECRET_KEYS is required');
   });
 
   it('leaves the replica count to the autoscaler when autoscaling is on', () => {

@@ -29,7 +29,7 @@ export interface Rendered {
 
 /** The values every install needs (rendering fails without a database and an admin token). */
 export const requiredValues = {
-  secret: { values: { DATABASE_URL: 'postgres://handover@db.example.internal:5432/handover', HANDOVER_ADMIN_TOKEN: 'token-for-tests-only' } },
+  secret: { values: { DATABASE_URL: 'postgres://handover@db.example.internal:5432/handover', HANDOVER_ADMIN_TOKEN: 'token-for-tests-only', HANDOVER_SECRET_KEYS: `chart:${Buffer.alloc(32, 3).toString('base64')}` } },
 };
 
 /** `helm template` with the given values (written as JSON, which is YAML), parsed into objects. */
