@@ -22,6 +22,8 @@ import { AdmissionController } from './resilience/admission.js';
 import { ConnectorHealth } from './resilience/circuit-breaker.js';
 import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './telemetry/metrics.js';
+import { startBacklogSampler, type BacklogSampler } from './telemetry/backlog-sampler.js';
+import type { DeliveryObserver } from './delivery/worker.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -67,8 +69,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
-  const metrics = createMetrics({ admission, signals });
-  onReject = (cause) => metrics.admissionRejections.inc({ cause });
+  const metrics = createMetrics({ admission, signals, db }, { windowSliceMs: config.status.sampleMs, poolSize: config.database.poolSize });
+  deps.funnel = metrics.funnel;
+  onReject = (cause) => {
+    metrics.admissionRejections.inc({ cause });
+    metrics.requests.recordRejection(cause);
+  };
   onCircuitChange = (connectorId, state) => {
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
@@ -97,6 +103,14 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     },
   });
 
+  const deliveryObserver: DeliveryObserver = {
+    attempted(row, outcome, seconds) {
+      if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
+      else metrics.delivery.botWebhookCall(outcome, seconds);
+      if (outcome === 'ok') metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', Math.max(0, (Date.now() - new Date(row.created_at).getTime()) / 1000));
+    },
+  };
+  let backlog: BacklogSampler | null = null;
   let worker: DeliveryWorker | null = null;
   let timer: { stop(): Promise<void> } | null = null;
 
@@ -121,13 +135,17 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         retryMaxMs: config.delivery.retryMaxMs,
         deliverers: deliverers(deps, connectors, dispatcher),
         health,
+        observer: deliveryObserver,
       });
+      backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs);
     },
     async stopBackground(graceMs) {
       const [w, t] = [worker, timer];
       worker = null;
       timer = null;
+      backlog?.stop();
+      backlog = null;
       await Promise.all([w?.stop(graceMs), t?.stop()]);
     },
     async listen() {

@@ -2,6 +2,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Funnel } from '../telemetry/funnel-metrics.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -12,4 +13,6 @@ export interface Deps {
   now(): Date;
   /** The circuit of an external system as this instance sees it. */
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
+  /** Counts the handover funnel (metrics); absent in code that has no metrics. */
+  funnel?: Funnel;
 }

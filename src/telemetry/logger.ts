@@ -14,6 +14,12 @@ export const redactPaths = [
   '*.token',
   '*.webhookSecret',
   '*.config.secret',
+  '*.webhook_secret',
+  '*.password_hash',
+  '*.key_hash',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers.cookie',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
@@ -22,6 +28,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { service: 'handover' },
       redact: { paths: redactPaths, censor: '[redacted]' },
+      // Errors keep their catalogue code (an own property of AppError) and their whole `cause` chain.
+      serializers: { err: pino.stdSerializers.errWithCause },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
