@@ -24,6 +24,7 @@ import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './telemetry/metrics.js';
 import { startBacklogSampler, type BacklogSampler } from './telemetry/backlog-sampler.js';
 import type { DeliveryObserver } from './delivery/worker.js';
+import { StatusService } from './telemetry/status-service.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -75,7 +76,20 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     metrics.admissionRejections.inc({ cause });
     metrics.requests.recordRejection(cause);
   };
+  const status = new StatusService(
+    {
+      sampleMs: config.status.sampleMs,
+      windowMs: config.status.windowMs,
+      recoveryMs: config.status.recoveryMs,
+      latencyTargetMs: config.status.latencyTargetMs,
+      backlogAgeTargetSeconds: config.status.backlogAgeTargetSeconds,
+      eventLoopDelayLimitMs: config.admission.eventLoopDelayLimitMs,
+      heapUsedLimitRatio: config.admission.heapUsedLimitRatio,
+    },
+    { admission, signals, metrics, db, log: log.child({ part: 'status' }), circuitState: (id) => health.state(id) },
+  );
   onCircuitChange = (connectorId, state) => {
+    status.circuitChanged(connectorId);
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
@@ -89,6 +103,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     adminToken,
     admission,
     metrics,
+    status,
     authenticateApiKey: createApiKeyAuthenticator(db),
     async ready() {
       try {
@@ -138,6 +153,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         observer: deliveryObserver,
       });
       backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));
+      status.useBacklog(backlog);
+      status.start();
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs);
     },
     async stopBackground(graceMs) {
@@ -146,6 +163,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       timer = null;
       backlog?.stop();
       backlog = null;
+      status.stop();
       await Promise.all([w?.stop(graceMs), t?.stop()]);
     },
     async listen() {

@@ -15,6 +15,8 @@ import { endStreamsOnClose } from './sse.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { recordRequest, installLogContext } from './request-telemetry.js';
+import { statusRoutes } from './routes/status-routes.js';
+import type { StatusService } from '../telemetry/status-service.js';
 
 export interface AppContext {
   deps: Deps;
@@ -24,6 +26,8 @@ export interface AppContext {
   ready(): Promise<Readiness>;
   admission: AdmissionController;
   metrics: Metrics;
+  /** The status page's judge; without it `/status` is not served. */
+  status?: StatusService;
 }
 
 /** Builds the HTTP app. Listening is the caller's business, so tests drive the same app. */
@@ -77,6 +81,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(deskRoutes(ctx.deps));
   await app.register(connectorRoutes(ctx.deps, ctx.connectors));
   await app.register(webRoutes(config));
+  if (ctx.status) await app.register(statusRoutes(ctx.status, ctx.adminToken));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -10,7 +10,8 @@ export function recordRequest(metrics: Metrics, request: FastifyRequest, status:
   if (request.routeOptions.config?.admission === 'stream') return;
   const route = request.routeOptions.url ?? 'unmatched';
   metrics.httpRequestDuration.observe({ http_request_method: request.method, http_route: route, http_response_status_code: String(status) }, elapsedMs / 1000);
-  if (route.startsWith('/v1/') && !route.startsWith('/v1/admin') && !route.startsWith('/v1/desk')) metrics.requests.recordRequest(elapsedMs, status);
+  if (route.startsWith('/v1/desk')) metrics.deskRequests.recordRequest(elapsedMs, status);
+  else if (route.startsWith('/v1/') && !route.startsWith('/v1/admin')) metrics.requests.recordRequest(elapsedMs, status);
 }
 
 /**

@@ -26,6 +26,8 @@ export interface Metrics {
   funnel: Funnel;
   /** The last hour of API traffic in memory, for the status page. */
   requests: RequestWindow;
+  /** The same for the desk's API. */
+  deskRequests: RequestWindow;
 }
 
 export interface MetricsOptions {
@@ -154,5 +156,6 @@ export function createMetrics(sources: { admission: AdmissionController; signals
     delivery: createDeliveryMetrics(registry),
     funnel: createFunnelMetrics(registry),
     requests,
+    deskRequests: new RequestWindow(options.windowSliceMs ?? 10_000, options.windowKeepMs ?? 3_600_000),
   };
 }
