@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
@@ -90,6 +91,24 @@ describe('metrics after real traffic (pg)', () => {
     expect(valueOf(samples, 'db_client_connection_pending_requests')).toBe(0);
     expect(valueOf(samples, 'db_client_connection_max')).toBe(t.service.deps.config.database.poolSize);
     expect(valueOf(samples, 'handover_heap_limit_bytes')).toBeGreaterThan(0);
+  });
+
+  it('every metric the Grafana dashboard and the alert rules query is exposed', () => {
+    // A metric exists once its TYPE line is there, even before its first labelled sample.
+    const exposed = new Set<string>();
+    for (const m of text.matchAll(/^# TYPE (\S+) (\S+)$/gm)) {
+      exposed.add(m[1]!);
+      if (m[2] === 'histogram') for (const suffix of ['_bucket', '_count', '_sum']) exposed.add(m[1]! + suffix);
+    }
+    const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/handover-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+    const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((target) => target.expr));
+    const rules = readFileSync(new URL('../../deploy/prometheus/handover-rules.yml', import.meta.url), 'utf8');
+    queries.push(...[...rules.matchAll(/expr: (.+)/g)].map((m) => m[1]!), ...rules.split('\n').filter((l) => /^\s+(\(|or$)/.test(l)));
+    // Every metric of this service has one of these prefixes; recording rules (with ':') are not scraped.
+    const used = new Set(queries.flatMap((q) => [...q.matchAll(/\b(?:handover|http_server|db_client)_[a-z0-9_]+\b/g)].map((m) => m[0])));
+    expect(queries.length).toBeGreaterThan(30);
+    expect(used.size).toBeGreaterThan(20);
+    expect([...used].filter((name) => !exposed.has(name))).toEqual([]);
   });
 
   it('backlog per connector is sampled in the background and reads the stuck item and its age', async () => {
