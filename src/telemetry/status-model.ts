@@ -66,7 +66,7 @@ function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, 
   const cause = loadCause(w, s, t, heapRatio);
   if (refused > 0) {
     const state = refused / Math.max(1, w.requests) > 0.5 ? 'partial_outage' : 'degraded';
-    return { id, name, state, cause: `${name} ${label(state)}: ${refused} of ${w.requests} requests ${window} refused — ${cause.text}; ${latency}.`, publicCause: `Some requests are refused: ${cause.publicText}.` };
+    return { id, name, state, cause: `${name} ${label(state)}: ${refused} of ${w.requests} requests ${window} refused — ${cause.text}; ${latency}.`, publicCause: `${state === 'degraded' ? 'Some' : 'Most'} requests are refused: ${cause.publicText}.` };
   }
   if (slow) return { id, name, state: 'degraded', cause: `${name} degraded: ${latency}; ${cause.text}.`, publicCause: `Responses are slower than usual: ${cause.publicText}.` };
   // Without refusals or slow answers, only sustained pressure (heap, event loop) degrades: a moment of

@@ -17,7 +17,7 @@ export function renderStatusPage(snapshot: PublicStatus, chart: ChartPoint[]): s
           .map(
             (i) => `<article class="incident phase-${i.phase}">
 <h3>${esc(i.componentName)}: ${esc(label(i.impact))} <span class="phase">${esc(i.phase)}</span></h3>
-<ol class="timeline">${i.timeline.map((e) => `<li><time datetime="${esc(e.at)}">${esc(e.at.replace('T', ' ').slice(0, 19))} UTC</time> <strong>${esc(e.phase)}</strong> ${esc(e.message)}</li>`).join('')}</ol>
+<ol class="timeline">${i.timeline.map((e) => `<li><time datetime="${esc(e.at)}">${esc(e.at.replace('T', ' ').slice(0, 19))} UTC</time> <strong>${esc(e.phase)}</strong> (${esc(label(e.state as StatusSnapshot['status']))}) ${esc(e.message)}</li>`).join('')}</ol>
 </article>`,
           )
           .join('\n');
