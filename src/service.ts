@@ -72,10 +72,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
   const metrics = createMetrics({ admission, signals, db }, { windowSliceMs: config.status.sampleMs, poolSize: config.database.poolSize });
   deps.funnel = metrics.funnel;
-  onReject = (cause) => {
-    metrics.admissionRejections.inc({ cause });
-    metrics.requests.recordRejection(cause);
-  };
+  onReject = (cause) => metrics.admissionRejections.inc({ cause });
   const status = new StatusService(
     {
       sampleMs: config.status.sampleMs,

@@ -1,5 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Metrics } from '../telemetry/metrics.js';
+import { AppError } from '../resilience/errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set when admission control refused this request: the cause, for the status windows. */
+    refusedFor?: string;
+  }
+}
 
 /**
  * Counts one finished request: the OpenTelemetry duration histogram by route template (never the raw
@@ -10,8 +18,10 @@ export function recordRequest(metrics: Metrics, request: FastifyRequest, status:
   if (request.routeOptions.config?.admission === 'stream') return;
   const route = request.routeOptions.url ?? 'unmatched';
   metrics.httpRequestDuration.observe({ http_request_method: request.method, http_route: route, http_response_status_code: String(status) }, elapsedMs / 1000);
-  if (route.startsWith('/v1/desk')) metrics.deskRequests.recordRequest(elapsedMs, status);
-  else if (route.startsWith('/v1/') && !route.startsWith('/v1/admin')) metrics.requests.recordRequest(elapsedMs, status);
+  const window = route.startsWith('/v1/desk') ? metrics.deskRequests : route.startsWith('/v1/') && !route.startsWith('/v1/admin') ? metrics.requests : null;
+  if (!window) return;
+  window.recordRequest(elapsedMs, status);
+  if (request.refusedFor) window.recordRejection(request.refusedFor);
 }
 
 /**
@@ -19,6 +29,12 @@ export function recordRequest(metrics: Metrics, request: FastifyRequest, status:
  * about (the request id is already on it), so one grep follows a conversation across lines.
  */
 export function installLogContext(app: FastifyInstance): void {
+  // A refusal at the door is an AppError naming its cause; remember it so the refusal is counted
+  // against the part of the API it was for (bot API or desk).
+  app.addHook('onError', async (request, _reply, error) => {
+    const cause = error instanceof AppError ? error.details?.cause : undefined;
+    if (typeof cause === 'string' && !request.admissionPermit) request.refusedFor = cause;
+  });
   app.addHook('preHandler', async (request) => {
     const context: Record<string, string> = {};
     if (typeof request.tenantId === 'string') context.tenantId = request.tenantId;
