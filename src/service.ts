@@ -86,7 +86,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     { admission, signals, metrics, db, log: log.child({ part: 'status' }), circuitState: (id) => health.state(id) },
   );
   onCircuitChange = (connectorId, state) => {
-    status.circuitChanged(connectorId);
+    status.connectorSeen(connectorId);
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
@@ -117,6 +117,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
 
   const deliveryObserver: DeliveryObserver = {
     attempted(row, outcome, seconds) {
+      if (row.target === 'agent' && row.connector_id) status.connectorSeen(row.connector_id);
       if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
       else metrics.delivery.botWebhookCall(outcome, seconds);
       if (outcome === 'ok') metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', Math.max(0, (Date.now() - new Date(row.created_at).getTime()) / 1000));

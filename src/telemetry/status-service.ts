@@ -39,6 +39,7 @@ export class StatusService {
   private snapshot: StatusSnapshot;
   private timer: NodeJS.Timeout | undefined;
   private readonly circuits = new Set<string>();
+  /** Connector names by id, read once per connector. */
   private readonly names = new Map<string, string>();
   private backlog: Pick<BacklogSampler, 'latest'> | null = null;
 
@@ -50,8 +51,11 @@ export class StatusService {
     this.snapshot = { status: 'operational', updatedAt: new Date().toISOString(), components: [], incidents: [] };
   }
 
-  /** A connector's circuit changed: from now on it is watched (and listed) until it is healthy again. */
-  circuitChanged(connectorId: string): void {
+  /**
+   * A connector this instance called, or whose circuit changed: from now on it is listed as a component.
+   * The list is bounded by the connectors in use, never by traffic.
+   */
+  connectorSeen(connectorId: string): void {
     this.circuits.add(connectorId);
   }
 
@@ -104,13 +108,9 @@ export class StatusService {
   private async gather(): Promise<StatusSignals> {
     const { admission, signals, metrics, db } = this.sources;
     const backlog = this.backlog?.latest().samples ?? [];
-    // Listed connectors: those with a circuit that is not closed, or a backlog past the target.
-    const watched = new Set<string>();
-    for (const id of this.circuits) {
-      if (this.sources.circuitState(id) === 'closed') this.circuits.delete(id);
-      else watched.add(id);
-    }
-    for (const b of backlog) if (b.target === 'agent' && b.connectorId && b.oldestSeconds > this.options.backlogAgeTargetSeconds) watched.add(b.connectorId);
+    // Listed connectors: those this instance has called, and any with a backlog (another instance may be calling it).
+    const watched = new Set<string>(this.circuits);
+    for (const b of backlog) if (b.target === 'agent' && b.connectorId) watched.add(b.connectorId);
     const unknown = [...watched].filter((id) => !this.names.has(id));
     if (unknown.length > 0) {
       const { rows } = await db.query<{ id: string; name: string }>('select id, name from connectors where id = any($1::text[])', [unknown]);

@@ -111,6 +111,16 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
     expect([...used].filter((name) => !exposed.has(name))).toEqual([]);
   });
 
+  it('the status lists each connector in use by name, with the admin token only', async () => {
+    const component = await eventually(async () => {
+      const status = (await t.api('GET', '/status.json', { token: t.adminToken })).body;
+      return status.components.find((c: any) => c.id === `connector:${connectorId}`);
+    }, 'the connector to be listed');
+    expect(component).toMatchObject({ name: 'Helpdesk hd', state: 'operational' });
+    const pub = (await t.api('GET', '/status.json')).body;
+    expect(JSON.stringify(pub)).not.toContain(connectorId);
+  });
+
   it('backlog per connector is sampled in the background and reads the stuck item and its age', async () => {
     helpdesk.respond = () => ({ status: 503 });
     const stuck = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-stuck', queue: 'external', user: { id: 'u5' } } });
