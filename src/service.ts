@@ -70,7 +70,11 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
-  const metrics = createMetrics({ admission, signals, db }, { windowSliceMs: config.status.sampleMs, poolSize: config.database.poolSize });
+  const metrics = createMetrics(
+    { admission, signals, db },
+    // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.
+    { windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)), poolSize: config.database.poolSize },
+  );
   deps.funnel = metrics.funnel;
   onReject = (cause) => metrics.admissionRejections.inc({ cause });
   const status = new StatusService(

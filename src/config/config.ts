@@ -165,7 +165,7 @@ export const settings: Record<string, Setting> = {
   'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
-  'status.sampleMs': { env: 'HANDOVER_STATUS_SAMPLE_MS', default: '10000', doc: 'How often the status is judged and the outbox backlog sampled; also the resolution of the status charts.', parse: int(10, 600000) },
+  'status.sampleMs': { env: 'HANDOVER_STATUS_SAMPLE_MS', default: '10000', doc: 'How often the status is judged and the outbox backlog sampled (metrics and the status page read the last sample).', parse: int(10, 600000) },
   'status.windowMs': { env: 'HANDOVER_STATUS_WINDOW_MS', default: '60000', doc: 'Recent window of API traffic the status page judges (latency percentiles, refusals).', parse: int(100, 3600000) },
   'status.latencyTargetMs': { env: 'HANDOVER_LATENCY_TARGET_MS', default: '250', doc: 'Bot API latency target (p95 over the window, and the SLO bucket of the alert rules): above it the API is degraded.', parse: int(1, 600000) },
   'status.backlogAgeTargetSeconds': { env: 'HANDOVER_BACKLOG_AGE_TARGET_SECONDS', default: '60', doc: 'Oldest undelivered item older than this: delivery is degraded (ten times: major outage).', parse: int(1, 86400) },
