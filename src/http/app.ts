@@ -14,7 +14,7 @@ import { installAdmission } from './admission-hook.js';
 import { endStreamsOnClose } from './sse.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { recordRequest, installLogContext } from './request-telemetry.js';
+import { recordRequest, installRequestTelemetry } from './request-telemetry.js';
 import { statusRoutes } from './routes/status-routes.js';
 import type { StatusService } from '../telemetry/status-service.js';
 
@@ -51,7 +51,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs });
   endStreamsOnClose(app);
-  installLogContext(app);
+  installRequestTelemetry(app);
   app.addHook('onResponse', async (request, reply) => {
     recordRequest(ctx.metrics, request, reply.statusCode, reply.elapsedTime);
     if (reply.statusCode >= 500) request.log.warn({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');

@@ -25,10 +25,11 @@ export function recordRequest(metrics: Metrics, request: FastifyRequest, status:
 }
 
 /**
- * Once authentication has run, every log line of the request carries the tenant and handover it is
- * about (the request id is already on it), so one grep follows a conversation across lines.
+ * Two hooks that give each request its context. Once authentication has run, every log line of the
+ * request carries the tenant and handover it is about (the request id is already on it), so one grep
+ * follows a conversation across lines. And a refusal at the door remembers its cause for recordRequest.
  */
-export function installLogContext(app: FastifyInstance): void {
+export function installRequestTelemetry(app: FastifyInstance): void {
   // A refusal at the door is an AppError naming its cause; remember it so the refusal is counted
   // against the part of the API it was for (bot API or desk).
   app.addHook('onError', async (request, _reply, error) => {
