@@ -66,7 +66,9 @@ describe('handover doctor names the cause', () => {
     expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'external', user: { id: 'u' } } })).status).toBe(201);
     const state = await eventually(async () => {
       const s = await record(t!);
-      return s.status.components.some((c: any) => c.id === `connector:${connector.body.id}` && c.state === 'partial_outage') ? s : null;
+      // The scrape comes first: wait for a pair in which both have seen the circuit open.
+      const open = s.metrics.includes(`handover_connector_circuit_state{connector_id="${connector.body.id}"} 2`);
+      return open && s.status.components.some((c: any) => c.id === `connector:${connector.body.id}` && c.state === 'partial_outage') ? s : null;
     }, 'the circuit to open');
 
     const d = diagnose(state.metrics, state.status);
