@@ -29,6 +29,9 @@ import { AdmissionController } from './resilience/admission.js';
 import { ConnectorHealth } from './resilience/circuit-breaker.js';
 import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './telemetry/metrics.js';
+import { startBacklogSampler, type BacklogSampler } from './telemetry/backlog-sampler.js';
+import type { DeliveryObserver } from './delivery/worker.js';
+import { StatusService } from './telemetry/status-service.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -120,10 +123,28 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
-  const metrics = createMetrics({ admission, signals, bus });
+  const metrics = createMetrics(
+    { admission, signals, bus, db },
+    // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.
+    { windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)), poolSize: config.database.poolSize },
+  );
+  deps.funnel = metrics.funnel;
   onReject = (cause) => metrics.admissionRejections.inc({ cause });
   onBusPublishFailure = () => metrics.busPublishFailures.inc();
+  const status = new StatusService(
+    {
+      sampleMs: config.status.sampleMs,
+      windowMs: config.status.windowMs,
+      recoveryMs: config.status.recoveryMs,
+      latencyTargetMs: config.status.latencyTargetMs,
+      backlogAgeTargetSeconds: config.status.backlogAgeTargetSeconds,
+      eventLoopDelayLimitMs: config.admission.eventLoopDelayLimitMs,
+      heapUsedLimitRatio: config.admission.heapUsedLimitRatio,
+    },
+    { admission, signals, metrics, db, log: log.child({ part: 'status' }), circuitState: (id) => health.state(id) },
+  );
   onCircuitChange = (connectorId, state) => {
+    status.connectorSeen(connectorId);
     metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   };
@@ -140,6 +161,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     adminToken,
     admission,
     metrics,
+    status,
     authenticateApiKey: createApiKeyAuthenticator(db),
     async ready() {
       try {
@@ -154,6 +176,15 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     },
   });
 
+  const deliveryObserver: DeliveryObserver = {
+    attempted(row, outcome, seconds) {
+      if (row.target === 'agent' && row.connector_id) status.connectorSeen(row.connector_id);
+      if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
+      else metrics.delivery.botWebhookCall(outcome, seconds);
+      if (outcome === 'ok') metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', Math.max(0, (Date.now() - new Date(row.created_at).getTime()) / 1000));
+    },
+  };
+  let backlog: BacklogSampler | null = null;
   let worker: DeliveryWorker | null = null;
   let timer: ReturnType<typeof startAnswerTimer> | null = null;
   let streams: StreamSupervisor | null = null;
@@ -180,7 +211,11 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         retryMaxMs: config.delivery.retryMaxMs,
         deliverers: deliverers(deps, connectors, dispatcher),
         health,
+        observer: deliveryObserver,
       });
+      backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));
+      status.useBacklog(backlog);
+      status.start();
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs, instanceId);
       streams = startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance });
     },
@@ -189,6 +224,9 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       worker = null;
       timer = null;
       streams = null;
+      backlog?.stop();
+      backlog = null;
+      status.stop();
       await Promise.all([w?.stop(graceMs), t?.stop({ release: !options.keepLeases }), s?.stop({ release: !options.keepLeases })]);
     },
     heldStreams() {

@@ -6,6 +6,8 @@ import { migrate } from '../store/migrate.js';
 import { createService } from '../service.js';
 import { adminRequest } from './client.js';
 import { startDemo, type Demo } from '../demo/demo.js';
+import { diagnose, formatDiagnosis } from './diagnose.js';
+import { readAdminTokenFile } from '../config/admin-token.js';
 
 const usage = `handover — hands chatbot conversations over to human agents
 
@@ -18,7 +20,7 @@ Usage:
   handover agent create --tenant ID --email EMAIL --name NAME --password PASSWORD
                         [--queues a,b] [--max-chats N]
   handover connector add --tenant ID --type webhook --name NAME --config JSON
-  handover doctor [URL]                  check a running instance
+  handover doctor [URL]                  diagnose a running instance (exit 1 when unhealthy)
 
 Client commands talk to HANDOVER_URL (default http://127.0.0.1:$PORT) with HANDOVER_ADMIN_TOKEN,
 or the token the embedded store keeps in HANDOVER_DATA_DIR.`;
@@ -45,8 +47,10 @@ async function main(argv: string[]): Promise<number> {
     case 'agent':
     case 'connector':
       return clientCommand(command, sub, rest, env);
-    case 'doctor':
-      return doctor(sub ?? loadCliConfig(env).url);
+    case 'doctor': {
+      const cli = loadCliConfig(env);
+      return doctor(sub ?? cli.url, cli.adminToken ?? (await readAdminTokenFile(cli.dataDir).catch(() => undefined)));
+    }
     case undefined:
     case 'help':
     case '--help':
@@ -167,12 +171,16 @@ async function clientCommand(resource: string, action: string | undefined, args:
   return 0;
 }
 
-/** A first, plain check of a running instance: does it answer, is it ready. */
-async function doctor(url: string): Promise<number> {
+/**
+ * Checks a running instance: does it answer, is it ready, and then reads its metrics and status to name
+ * the most likely cause of trouble with its evidence and the action. With the admin token the status
+ * includes the measured causes; without it, the public verdict.
+ */
+async function doctor(url: string, adminToken?: string | null): Promise<number> {
   const base = url.replace(/\/$/, '');
-  const check = async (path: string) => {
+  const check = async (path: string, headers: Record<string, string> = {}) => {
     try {
-      const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+      const res = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(5000) });
       return { status: res.status, body: await res.text() };
     } catch (err) {
       return { status: 0, body: (err as Error).message };
@@ -194,8 +202,21 @@ async function doctor(url: string): Promise<number> {
     console.log(`✗ ${base} answers but is not ready: ${detail}`);
     return 1;
   }
-  console.log(`✓ ${base} is up and ready`);
-  return 0;
+  const metrics = await check('/metrics');
+  if (metrics.status !== 200) {
+    console.log(`✗ ${base} is ready but /metrics answered ${metrics.status || metrics.body}`);
+    return 1;
+  }
+  const statusResponse = await check('/status.json', adminToken ? { authorization: `Bearer ${adminToken}` } : {});
+  let status = null;
+  try {
+    status = statusResponse.status === 200 ? JSON.parse(statusResponse.body) : null;
+  } catch {
+    // an older instance without a status page: the metrics alone
+  }
+  const diagnosis = diagnose(metrics.body, status);
+  console.log(formatDiagnosis(base, diagnosis));
+  return diagnosis.healthy ? 0 : 1;
 }
 
 main(process.argv.slice(2)).then(

@@ -92,6 +92,14 @@ export interface Config {
     keys: SecretKey[];
     currentKeyId: string | undefined;
   };
+  /** The status page and the signals it judges (docs/observability.md). */
+  status: {
+    sampleMs: number;
+    windowMs: number;
+    latencyTargetMs: number;
+    backlogAgeTargetSeconds: number;
+    recoveryMs: number;
+  };
 }
 
 interface Setting {
@@ -195,6 +203,11 @@ export const settings: Record<string, Setting> = {
   'secrets.currentKeyId': { env: 'HANDOVER_SECRET_KEY_ID', default: '', doc: 'Id of the key in HANDOVER_SECRET_KEYS that encrypts new and re-encrypted credentials. Unset: the first listed key.', parse: optionalText },
   'connectors.availabilityRefreshMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_REFRESH_MS', default: '15000', doc: 'How often an external system\'s agent availability is fetched again in the background while its queues are being asked about.', parse: int(100, 3600000) },
   'connectors.availabilityMaxAgeMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_MAX_AGE_MS', default: '60000', doc: 'An availability answer older than this is not used (the system is then taken at its word: open means open).', parse: int(100, 86400000) },
+  'status.sampleMs': { env: 'HANDOVER_STATUS_SAMPLE_MS', default: '10000', doc: 'How often the status is judged and the outbox backlog sampled (metrics and the status page read the last sample).', parse: int(10, 600000) },
+  'status.windowMs': { env: 'HANDOVER_STATUS_WINDOW_MS', default: '60000', doc: 'Recent window of API traffic the status page judges (latency percentiles, refusals).', parse: int(100, 3600000) },
+  'status.latencyTargetMs': { env: 'HANDOVER_LATENCY_TARGET_MS', default: '250', doc: 'Bot API latency target (p95 over the window, and the SLO bucket of the alert rules): above it the API is degraded.', parse: int(1, 600000) },
+  'status.backlogAgeTargetSeconds': { env: 'HANDOVER_BACKLOG_AGE_TARGET_SECONDS', default: '60', doc: 'Oldest undelivered item older than this: delivery is degraded (ten times: major outage).', parse: int(1, 86400) },
+  'status.recoveryMs': { env: 'HANDOVER_STATUS_RECOVERY_MS', default: '120000', doc: 'How long every component must stay operational before an open incident is resolved.', parse: int(0, 86400000) },
 };
 
 export class ConfigError extends Error {

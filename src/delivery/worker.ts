@@ -20,6 +20,13 @@ export interface OutboxRow {
   payload: unknown;
   attempts: number;
   max_attempts: number;
+  /** When the item was accepted (end-to-end delivery latency starts here). */
+  created_at: Date;
+}
+
+/** Told about every attempt, for metrics; must not throw or block. */
+export interface DeliveryObserver {
+  attempted(row: OutboxRow, outcome: 'ok' | 'retry' | 'failed', seconds: number): void;
 }
 
 export interface Deliverer {
@@ -43,6 +50,7 @@ export interface WorkerOptions {
   deliverers: Record<OutboxTarget, Deliverer>;
   /** Circuits and bulkheads per connector: a slow or failing system holds only its own share. */
   health: ConnectorHealth;
+  observer?: DeliveryObserver;
 }
 
 export interface DeliveryWorker {
@@ -106,7 +114,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     try {
       while (!stopping && Date.now() - started < options.leaseMs / 2) {
         const { rows } = await db.query<OutboxRow>(
-          `select id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts
+          `select id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts, created_at
            from outbox where lane = $1 and state = 'pending' order by seq limit ${BATCH}`,
           [lane],
         );
@@ -172,6 +180,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
          update outbox_lanes set pending = pending - 1 where lane = $5`,
         [row.id, attemptNo, startedAt, ms, row.lane, result && result.externalRef ? result.externalRef : null, row.handover_id],
       );
+      options.observer?.attempted(row, 'ok', ms / 1000);
       return { result: 'done', health: 'success' };
     } catch (thrown) {
       const err = toError(thrown);
@@ -188,6 +197,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         });
         const level = row.kind === 'user.typing' || row.kind === 'agent.typing' ? 'debug' : 'error';
         log[level]({ lane: row.lane, kind: row.kind, attempts: attemptNo, err }, `gave up delivering ${row.kind} to the ${row.target} side after ${attemptNo} attempts: ${message}`);
+        options.observer?.attempted(row, 'failed', ms / 1000);
         await deliverer.onGiveUp(row, err).catch((e) => log.error({ err: e, lane: row.lane }, 'handling a given-up delivery failed'));
         return { result: 'dead', health: retryable ? 'failure' : 'neutral' };
       }
@@ -200,6 +210,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
           [row.lane, delay],
         );
       });
+      options.observer?.attempted(row, 'retry', ms / 1000);
       log.warn({ lane: row.lane, kind: row.kind, attempt: attemptNo, retryInMs: delay }, `delivery to the ${row.target} side failed, will retry: ${message}`);
       return { result: 'retry', health: 'failure' };
     }

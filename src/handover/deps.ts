@@ -2,6 +2,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Funnel } from '../telemetry/funnel-metrics.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -14,4 +15,6 @@ export interface Deps {
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   /** Agents an external system last reported available (cached; never waits); null: unknown. */
   agentAvailability?(connectorId: string): { agentsOnline: number } | null;
+  /** Counts the handover funnel (metrics); absent in code that has no metrics. */
+  funnel?: Funnel;
 }

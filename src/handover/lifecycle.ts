@@ -22,6 +22,7 @@ export async function markAgentJoined(deps: Deps, uow: UnitOfWork, handover: Han
   if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
   await emitBotEvents(uow, deps.bus, handover.tenantId, [{ type: 'handover.accepted', handoverId: handover.id, conversationId: handover.conversationId, data: { agent } }], now);
   uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId }));
+  if (handover.state === 'queued') uow.afterCommit(() => deps.funnel?.accepted((now.getTime() - handover.queuedAt.getTime()) / 1000));
   return updated;
 }
 
@@ -110,6 +111,7 @@ export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover,
     now,
   );
   uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.ended', handoverId: handover.id, reason }));
+  uow.afterCommit(() => deps.funnel?.ended(reason, handover.state === 'queued'));
   return toHandover(rows[0]!);
 }
 

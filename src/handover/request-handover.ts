@@ -38,11 +38,16 @@ const unavailableCodes = {
 export async function requestHandover(deps: Deps, input: RequestHandoverInput): Promise<RequestHandoverResult> {
   const existing = await findExisting(deps, input);
   if (existing) return existing;
+  deps.funnel?.requested();
 
   const queue = await findQueueByName(deps.db, input.tenantId, input.queue);
   const now = deps.now();
   const availability = await checkAvailability(deps.db, queue, now, agentSideHealth(deps));
-  if (!availability.available) throw unavailableError(availability);
+  if (!availability.available) {
+    const refusal = unavailableError(availability);
+    deps.funnel?.rejected(refusal.code);
+    throw refusal;
+  }
 
   const id = newId('handover', now.getTime());
   const answerDeadline = new Date(now.getTime() + queue.noAnswerTimeoutSeconds * 1000);
@@ -93,6 +98,7 @@ export async function requestHandover(deps: Deps, input: RequestHandoverInput): 
         now,
       );
       uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'handover.queued', handoverId: id, queueId: queue.id }));
+      uow.afterCommit(() => deps.funnel?.queued());
       return { handover, position, estimatedWaitSeconds, outcome: 'created' as const };
     });
   } catch (err) {

@@ -14,6 +14,9 @@ import { installAdmission } from './admission-hook.js';
 import { endStreamsOnClose } from './sse.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
+import { recordRequest, installRequestTelemetry } from './request-telemetry.js';
+import { statusRoutes } from './routes/status-routes.js';
+import type { StatusService } from '../telemetry/status-service.js';
 
 export interface AppContext {
   deps: Deps;
@@ -23,6 +26,8 @@ export interface AppContext {
   ready(): Promise<Readiness>;
   admission: AdmissionController;
   metrics: Metrics;
+  /** The status page's judge; without it `/status` is not served. */
+  status?: StatusService;
 }
 
 /** Builds the HTTP app. Listening is the caller's business, so tests drive the same app. */
@@ -46,7 +51,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs });
   endStreamsOnClose(app);
+  installRequestTelemetry(app);
   app.addHook('onResponse', async (request, reply) => {
+    recordRequest(ctx.metrics, request, reply.statusCode, reply.elapsedTime);
     if (reply.statusCode >= 500) request.log.warn({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
     else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
   });
@@ -74,6 +81,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(deskRoutes(ctx.deps));
   await app.register(connectorRoutes(ctx.deps, ctx.connectors));
   await app.register(webRoutes(config));
+  if (ctx.status) await app.register(statusRoutes(ctx.status, ctx.adminToken));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

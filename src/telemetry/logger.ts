@@ -23,6 +23,12 @@ export const redactPaths = [
   '*.webhookApiKey',
   '*.hmacToken',
   '*.keys[*].key',
+  '*.webhook_secret',
+  '*.password_hash',
+  '*.key_hash',
+  '*.authorization',
+  '*.headers.authorization',
+  '*.headers.cookie',
 ];
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
@@ -31,6 +37,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
       level,
       base: { service: 'handover' },
       redact: { paths: redactPaths, censor: '[redacted]' },
+      // Errors keep their catalogue code (an own property of AppError) and their whole `cause` chain.
+      serializers: { err: pino.stdSerializers.errWithCause },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },

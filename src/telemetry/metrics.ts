@@ -1,7 +1,17 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { LoadSignals } from '../resilience/load-signals.js';
 import type { Bus } from '../bus/bus.js';
+import type { Db } from '../store/db.js';
+import { createDeliveryMetrics, type DeliveryMetrics } from './delivery-metrics.js';
+import { createFunnelMetrics, type Funnel } from './funnel-metrics.js';
+import { RequestWindow } from './request-window.js';
+
+/**
+ * Request-duration bucket edges at the latency targets (docs/overload.md, bench/): 20 ms for a refusal,
+ * 50 ms the admission limiter's target, 250 ms the accepted-request p99 target (the latency SLO).
+ */
+export const requestDurationBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
  * The service's Prometheus metrics, in a registry of its own per service instance (tests run several in
@@ -11,10 +21,26 @@ export interface Metrics {
   registry: Registry;
   admissionRejections: Counter<'cause'>;
   connectorCircuitState: Gauge<'connector_id'>;
+  /** OpenTelemetry's `http.server.request.duration`, labelled with the route template, never the raw URL. */
+  httpRequestDuration: Histogram<'http_request_method' | 'http_route' | 'http_response_status_code'>;
+  delivery: DeliveryMetrics;
+  funnel: Funnel;
+  /** The last hour of API traffic in memory, for the status page. */
+  requests: RequestWindow;
+  /** The same for the desk's API. */
+  deskRequests: RequestWindow;
   busPublishFailures: Counter;
 }
 
-export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus }): Metrics {
+export interface MetricsOptions {
+  /** Resolution and span of the in-memory request window (status page). */
+  windowSliceMs?: number;
+  windowKeepMs?: number;
+  /** The configured pool size (db_client_connection_max). */
+  poolSize?: number;
+}
+
+export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus; db?: Db }, options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'handover_process_' });
   const admissionRejections = new Counter({
@@ -98,5 +124,54 @@ export function createMetrics(sources: { admission: AdmissionController; signals
     help: 'Live signals that could not be sent to other instances (Redis unreachable); they catch up by polling.',
     registers: [registry],
   });
-  return { registry, admissionRejections, connectorCircuitState, busPublishFailures };
+  const httpRequestDuration = new Histogram({
+    name: 'http_server_request_duration_seconds',
+    help: 'Duration of HTTP server requests (OpenTelemetry http.server.request.duration).',
+    labelNames: ['http_request_method', 'http_route', 'http_response_status_code'],
+    buckets: requestDurationBuckets,
+    registers: [registry],
+  });
+  const db = sources.db;
+  if (db) {
+    // OpenTelemetry's db.client.connection.count {state} and .pending_requests.
+    new Gauge({
+      name: 'db_client_connection_count',
+      help: 'Database connections of this instance, by state (used, idle).',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        const stats = db.poolStats();
+        this.set({ state: 'used' }, stats.total - stats.idle);
+        this.set({ state: 'idle' }, stats.idle);
+      },
+    });
+    new Gauge({
+      name: 'db_client_connection_pending_requests',
+      help: 'Callers waiting for a free database connection.',
+      registers: [registry],
+      collect() {
+        this.set(db.poolStats().waiting);
+      },
+    });
+    new Gauge({
+      name: 'db_client_connection_max',
+      help: 'Most database connections this instance opens.',
+      registers: [registry],
+      collect() {
+        this.set(db.kind === 'pglite' ? 1 : (options.poolSize ?? db.poolStats().total));
+      },
+    });
+  }
+  const requests = new RequestWindow(options.windowSliceMs ?? 10_000, options.windowKeepMs ?? 3_600_000);
+  return {
+    registry,
+    admissionRejections,
+    connectorCircuitState,
+    busPublishFailures,
+    httpRequestDuration,
+    delivery: createDeliveryMetrics(registry),
+    funnel: createFunnelMetrics(registry),
+    requests,
+    deskRequests: new RequestWindow(options.windowSliceMs ?? 10_000, options.windowKeepMs ?? 3_600_000),
+  };
 }

@@ -1,0 +1,197 @@
+/**
+ * `handover doctor`'s reasoning: from one scrape of `/metrics` and the `/status.json` verdict, the most
+ * likely cause first, each with the numbers that point to it and the action to take. Pure, so recorded
+ * states can be replayed in tests.
+ *
+ * Order matters: memory and CPU are checked before queueing, because a full heap or a busy event loop
+ * also makes requests queue, and the queue is then a symptom, not the cause.
+ */
+export interface Finding {
+  cause: string;
+  evidence: string[];
+  action: string;
+}
+
+export interface Diagnosis {
+  healthy: boolean;
+  findings: Finding[];
+  /** Status components that are not operational, with their measured cause. */
+  status: string[];
+}
+
+interface StatusJson {
+  status?: string;
+  components?: Array<{ id: string; name: string; state: string; cause: string }>;
+}
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+export function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+export function diagnose(metricsText: string, status: StatusJson | null): Diagnosis {
+  const samples = parseMetrics(metricsText);
+  const get = (name: string, labels: Record<string, string> = {}) =>
+    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+  const findings: Finding[] = [];
+  const rejected = (cause: string) => get('handover_admission_rejections_total', { cause });
+
+  const heapUsed = get('handover_heap_used_bytes');
+  const heapLimit = get('handover_heap_limit_bytes');
+  const heapRatio = heapLimit > 0 ? heapUsed / heapLimit : 0;
+  if (heapRatio > 0.85 || rejected('memory') > 0) {
+    findings.push({
+      cause: `Memory: heap ${pct(heapRatio)} of its limit`,
+      evidence: [`heap ${mib(heapUsed)} used of a ${mib(heapLimit)} limit`, `${rejected('memory')} requests refused with overloaded_memory since start`],
+      action: 'memory → find what grows (a heap snapshot of a copy under the same load); add instances to spread it; raise the heap limit only if the container has the memory. More CPU will not help.',
+    });
+  }
+
+  const loopBusy = get('handover_event_loop_utilization_ratio');
+  const loopDelay = get('handover_event_loop_delay_seconds');
+  if ((loopBusy > 0.9 && loopDelay > 0.05) || loopDelay > 0.1 || rejected('event_loop') > 0) {
+    findings.push({
+      cause: `CPU-bound: event loop busy ${pct(loopBusy)}, timers ${ms(loopDelay * 1000)} late`,
+      evidence: [`event-loop utilisation ${pct(loopBusy)}`, `event-loop delay ${ms(loopDelay * 1000)}`, `${rejected('event_loop')} requests refused with overloaded_event_loop since start`],
+      action: 'add instances (CPU) → the load is more than this process can compute; memory and the database are not the cause.',
+    });
+  }
+
+  const connectors = new Set(samples.filter((s) => s.name.startsWith('handover_connector_') || (s.name.startsWith('handover_outbox_') && s.labels.target === 'agent')).map((s) => s.labels.connector_id ?? '').filter(Boolean));
+  for (const id of connectors) {
+    const circuit = get('handover_connector_circuit_state', { connector_id: id });
+    const age = get('handover_outbox_oldest_pending_age_seconds', { target: 'agent', connector_id: id });
+    const items = get('handover_outbox_backlog_items', { target: 'agent', connector_id: id });
+    const calls = get('handover_connector_call_duration_seconds_count', { connector_id: id });
+    const failed = calls - get('handover_connector_call_duration_seconds_count', { connector_id: id, outcome: 'ok' });
+    const p99 = quantile(samples, 'handover_connector_call_duration_seconds_bucket', { connector_id: id }, 0.99);
+    if (circuit < 2 && age <= 60) continue;
+    const name = statusName(status, id) ?? id;
+    findings.push({
+      cause: `Helpdesk ${name} slow or failing: ${circuit === 2 ? 'circuit open' : `backlog ${sec(age)} old`}`,
+      evidence: [
+        `circuit ${circuit === 2 ? 'open' : circuit === 1 ? 'half-open' : 'closed'}`,
+        `calls p99 ${p99 === null ? 'n/a' : ms(p99 * 1000)}, ${failed} of ${calls} failed since start`,
+        `${items} items waiting, oldest ${sec(age)}`,
+      ],
+      action: `check ${name} (its status, credentials, rate limits) → bots are told it is degraded and new handovers to it are refused; accepted work waits in order and is delivered when it answers.`,
+    });
+  }
+
+  const poolWaiting = get('db_client_connection_pending_requests');
+  const poolUsed = get('db_client_connection_count', { state: 'used' });
+  const poolMax = get('db_client_connection_max');
+  if (poolWaiting > 0 && poolMax > 0 && poolUsed >= poolMax) {
+    findings.push({
+      cause: `Database: every connection busy, ${poolWaiting} waiting`,
+      evidence: [`${poolUsed} of ${poolMax} connections in use`, `${poolWaiting} callers waiting for one`],
+      action: 'check the database (slow statements, locks) before adding instances: more instances means more connections.',
+    });
+  }
+
+  const inflight = get('http_server_active_requests');
+  const limit = get('handover_admission_limit');
+  const waiting = get('handover_admission_waiting');
+  const queued = rejected('queue_wait');
+  const queueStatus = statusCause(status, 'bot_api');
+  if (findings.length === 0 && (waiting > 0 || (limit > 0 && inflight >= limit) || (queueStatus && /queue for a slot/.test(queueStatus)))) {
+    findings.push({
+      cause: `At capacity: requests queue for a slot`,
+      evidence: [`in flight ${inflight} at a limit of ${limit}, ${waiting} waiting`, `${queued} requests refused with overloaded_queue_wait since start`],
+      action: 'add instances → nothing else is saturated, so this is plain load.',
+    });
+  }
+
+  const botCalls = get('handover_bot_webhook_call_duration_seconds_count');
+  const botFailed = botCalls - get('handover_bot_webhook_call_duration_seconds_count', { outcome: 'ok' });
+  const botAge = get('handover_outbox_oldest_pending_age_seconds', { target: 'bot' });
+  if (botCalls >= 10 && botFailed / botCalls > 0.5 && botAge > 60) {
+    findings.push({
+      cause: 'Bot webhooks failing',
+      evidence: [`${botFailed} of ${botCalls} webhook calls to bots failed since start`, `oldest undelivered bot event ${sec(botAge)} old`],
+      action: "check the bots' webhook endpoints (and their secrets); events stay readable on the SSE stream meanwhile.",
+    });
+  }
+
+  const troubled = (status?.components ?? []).filter((c) => c.state !== 'operational').map((c) => c.cause);
+  return { healthy: findings.length === 0 && troubled.length === 0, findings, status: troubled };
+}
+
+/** The printed report. */
+export function formatDiagnosis(base: string, d: Diagnosis): string {
+  if (d.healthy) return `✓ ${base} is up, ready and healthy: nothing saturated, every component operational.`;
+  const lines = [`✗ ${base} is unhealthy.`];
+  if (d.findings.length === 0) lines.push('  The status page reports trouble the metrics do not explain yet:');
+  d.findings.forEach((f, i) => {
+    lines.push(`${i === 0 ? 'Most likely' : 'Also'}: ${f.cause}`);
+    for (const e of f.evidence) lines.push(`  - ${e}`);
+    lines.push(`  → ${f.action}`);
+  });
+  if (d.status.length > 0) {
+    lines.push('Status page:');
+    for (const s of d.status) lines.push(`  - ${s}`);
+  }
+  return lines.join('\n');
+}
+
+function quantile(samples: Sample[], name: string, labels: Record<string, string>, q: number): number | null {
+  const buckets = new Map<number, number>();
+  for (const s of samples) {
+    if (s.name !== name || !Object.entries(labels).every(([k, v]) => s.labels[k] === v)) continue;
+    const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+    buckets.set(le, (buckets.get(le) ?? 0) + s.value);
+  }
+  const sorted = [...buckets.entries()].sort((a, b) => a[0] - b[0]);
+  const total = sorted.at(-1)?.[1] ?? 0;
+  if (total === 0) return null;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const [le, count] of sorted) {
+    if (count >= q * total) {
+      if (le === Infinity) return prevLe;
+      return prevLe + ((le - prevLe) * (q * total - prevCount)) / Math.max(1, count - prevCount);
+    }
+    prevLe = le;
+    prevCount = count;
+  }
+  return prevLe;
+}
+
+function statusName(status: StatusJson | null, connectorId: string): string | undefined {
+  return status?.components?.find((c) => c.id === `connector:${connectorId}`)?.name.replace(/^Helpdesk /, '');
+}
+
+function statusCause(status: StatusJson | null, id: string): string | undefined {
+  const c = status?.components?.find((x) => x.id === id);
+  return c && c.state !== 'operational' ? c.cause : undefined;
+}
+
+function pct(ratio: number): string {
+  return `${Math.round(ratio * 100)}%`;
+}
+
+function ms(value: number): string {
+  return value >= 1000 ? `${(value / 1000).toFixed(1)} s` : `${Math.round(value)} ms`;
+}
+
+function sec(seconds: number): string {
+  return seconds >= 120 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds)} s`;
+}
+
+function mib(bytes: number): string {
+  return `${Math.round(bytes / 1024 / 1024)} MiB`;
+}

@@ -1,0 +1,46 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Metrics } from '../telemetry/metrics.js';
+import { AppError } from '../resilience/errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set when admission control refused this request: the cause, for the status windows. */
+    refusedFor?: string;
+  }
+}
+
+/**
+ * Counts one finished request: the OpenTelemetry duration histogram by route template (never the raw
+ * URL, which carries ids), and, for the bot API, the in-memory window the status page judges.
+ * Streams are left out: their duration is the client's session, not a response time.
+ */
+export function recordRequest(metrics: Metrics, request: FastifyRequest, status: number, elapsedMs: number): void {
+  if (request.routeOptions.config?.admission === 'stream') return;
+  const route = request.routeOptions.url ?? 'unmatched';
+  metrics.httpRequestDuration.observe({ http_request_method: request.method, http_route: route, http_response_status_code: String(status) }, elapsedMs / 1000);
+  const window = route.startsWith('/v1/desk') ? metrics.deskRequests : route.startsWith('/v1/') && !route.startsWith('/v1/admin') ? metrics.requests : null;
+  if (!window) return;
+  window.recordRequest(elapsedMs, status);
+  if (request.refusedFor) window.recordRejection(request.refusedFor);
+}
+
+/**
+ * Two hooks that give each request its context. Once authentication has run, every log line of the
+ * request carries the tenant and handover it is about (the request id is already on it), so one grep
+ * follows a conversation across lines. And a refusal at the door remembers its cause for recordRequest.
+ */
+export function installRequestTelemetry(app: FastifyInstance): void {
+  // A refusal at the door is an AppError naming its cause; remember it so the refusal is counted
+  // against the part of the API it was for (bot API or desk).
+  app.addHook('onError', async (request, _reply, error) => {
+    const cause = error instanceof AppError ? error.details?.cause : undefined;
+    if (typeof cause === 'string' && !request.admissionPermit) request.refusedFor = cause;
+  });
+  app.addHook('preHandler', async (request) => {
+    const context: Record<string, string> = {};
+    if (typeof request.tenantId === 'string') context.tenantId = request.tenantId;
+    const params = request.params as Record<string, unknown> | undefined;
+    if (params && typeof params.id === 'string' && request.routeOptions.url?.includes('/handovers/:id')) context.handoverId = params.id;
+    if (Object.keys(context).length > 0) request.log = request.log.child(context);
+  });
+}

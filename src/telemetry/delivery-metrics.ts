@@ -1,0 +1,100 @@
+import { Gauge, Histogram, type Registry } from 'prom-client';
+
+/** Where an outbox item goes: `to_agent` (a connector) or `to_bot` (the tenant's webhook). */
+export type Direction = 'to_agent' | 'to_bot';
+/** How one outbound call ended: delivered, failed and retried later, or failed for good. */
+export type CallOutcome = 'ok' | 'retry' | 'failed';
+
+export interface BacklogSample {
+  target: 'agent' | 'bot';
+  /** Empty for the bot side: one series for all tenants' webhooks keeps the label set bounded. */
+  connectorId: string;
+  items: number;
+  oldestSeconds: number;
+}
+
+/**
+ * Delivery through the outbox: how much waits and for how long, how long accepted work takes to reach
+ * the other side, and how each connector's calls go. Connector ids are the only open-ended label, and
+ * there is one per configured helpdesk, never one per handover.
+ */
+export interface DeliveryMetrics {
+  setBacklog(samples: BacklogSample[]): void;
+  /** An item reached the other side `seconds` after it was accepted. */
+  delivered(direction: Direction, seconds: number): void;
+  connectorCall(connectorId: string, outcome: CallOutcome, seconds: number): void;
+  botWebhookCall(outcome: CallOutcome, seconds: number): void;
+}
+
+/** Edges at the end-to-end delivery target (1 s at p99) and around it. */
+const deliveryBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+/** Outbound calls: fast helpdesks answer in tens of ms; the call deadline defaults to 10 s. */
+const callBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
+  const backlogItems = new Gauge({
+    name: 'handover_outbox_backlog_items',
+    help: 'Outbox items not yet delivered, per side and connector (sampled periodically).',
+    labelNames: ['target', 'connector_id'],
+    registers: [registry],
+  });
+  const oldestAge = new Gauge({
+    name: 'handover_outbox_oldest_pending_age_seconds',
+    help: 'Age of the oldest undelivered outbox item, per side and connector (sampled periodically).',
+    labelNames: ['target', 'connector_id'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'handover_delivery_latency_seconds',
+    help: 'Time from accepting an item (2xx to its sender) to delivering it to the other side.',
+    labelNames: ['direction'],
+    buckets: deliveryBuckets,
+    registers: [registry],
+  });
+  const connectorCalls = new Histogram({
+    name: 'handover_connector_call_duration_seconds',
+    help: 'Duration of calls to agent-side systems, per connector and outcome (ok, retry, failed).',
+    labelNames: ['connector_id', 'outcome'],
+    buckets: callBuckets,
+    registers: [registry],
+  });
+  const botCalls = new Histogram({
+    name: 'handover_bot_webhook_call_duration_seconds',
+    help: 'Duration of signed webhook calls to bots, per outcome (ok, retry, failed).',
+    labelNames: ['outcome'],
+    buckets: callBuckets,
+    registers: [registry],
+  });
+  // Both sides always have a series, so "no backlog" reads 0 rather than "no data".
+  for (const target of ['agent', 'bot']) {
+    backlogItems.set({ target, connector_id: '' }, 0);
+    oldestAge.set({ target, connector_id: '' }, 0);
+  }
+  for (const outcome of ['ok', 'retry', 'failed']) botCalls.zero({ outcome });
+  for (const direction of ['to_agent', 'to_bot']) latency.zero({ direction });
+
+  return {
+    setBacklog(samples) {
+      // A connector whose backlog drained drops out of the sample: reset so it reads 0, not its last value.
+      backlogItems.reset();
+      oldestAge.reset();
+      for (const target of ['agent', 'bot']) {
+        backlogItems.set({ target, connector_id: '' }, 0);
+        oldestAge.set({ target, connector_id: '' }, 0);
+      }
+      for (const s of samples) {
+        backlogItems.set({ target: s.target, connector_id: s.connectorId }, s.items);
+        oldestAge.set({ target: s.target, connector_id: s.connectorId }, s.oldestSeconds);
+      }
+    },
+    delivered(direction, seconds) {
+      latency.observe({ direction }, seconds);
+    },
+    connectorCall(connectorId, outcome, seconds) {
+      connectorCalls.observe({ connector_id: connectorId, outcome }, seconds);
+    },
+    botWebhookCall(outcome, seconds) {
+      botCalls.observe({ outcome }, seconds);
+    },
+  };
+}

@@ -1,0 +1,151 @@
+import type { WindowSummary } from './request-window.js';
+
+/**
+ * Judges each component of the status page from live signals, and says why in one sentence with the
+ * measured numbers. Pure: the signals come in, the verdicts go out, so the rules are easy to read and
+ * to test. States follow public status pages: operational < degraded < partial outage < major outage.
+ */
+export const componentStates = ['operational', 'degraded', 'partial_outage', 'major_outage'] as const;
+export type ComponentState = (typeof componentStates)[number];
+
+export interface ComponentStatus {
+  id: string;
+  name: string;
+  state: ComponentState;
+  /** One sentence naming the cause with its numbers (shown with the admin token). */
+  cause: string;
+  /** The same without numbers or internals (public). */
+  publicCause: string;
+}
+
+export interface StatusSignals {
+  windowSeconds: number;
+  api: WindowSummary;
+  desk: WindowSummary;
+  admission: { inflight: number; limit: number; waiting: number };
+  eventLoopDelayMs: number;
+  eventLoopUtilization: number;
+  heap: { usedBytes: number; limitBytes: number };
+  dbWaiting: number;
+  backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number }>;
+  connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open' }>;
+}
+
+export interface StatusThresholds {
+  latencyTargetMs: number;
+  eventLoopDelayLimitMs: number;
+  heapUsedLimitRatio: number;
+  backlogAgeTargetSeconds: number;
+}
+
+export function worst(states: ComponentState[]): ComponentState {
+  let index = 0;
+  for (const s of states) index = Math.max(index, componentStates.indexOf(s));
+  return componentStates[index]!;
+}
+
+export function judgeComponents(s: StatusSignals, t: StatusThresholds): ComponentStatus[] {
+  const components = [judgeApi('bot_api', 'Bot API', s.api, s, t), judgeDelivery(s, t), judgeApi('desk', 'Desk', s.desk, s, t)];
+  for (const c of s.connectors) components.push(judgeConnector(c, s, t));
+  return components;
+}
+
+function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, t: StatusThresholds): ComponentStatus {
+  const window = `in the last ${fmtSeconds(s.windowSeconds)}`;
+  const refused = w.rejections;
+  // Refusals are 5xx answers too; the rest of the 5xx are failures of the service itself.
+  const failures = Math.max(0, w.serverErrors - refused);
+  const heapRatio = s.heap.limitBytes > 0 ? s.heap.usedBytes / s.heap.limitBytes : 0;
+  const slow = w.requests > 0 && w.p95Ms > t.latencyTargetMs;
+  const latency = `p95 ${fmtMs(w.p95Ms)} against a ${fmtMs(t.latencyTargetMs)} target`;
+
+  if (w.requests > 0 && failures / w.requests > 0.05) {
+    const state = failures / w.requests > 0.5 ? 'major_outage' : 'partial_outage';
+    return { id, name, state, cause: `${name} ${label(state)}: ${failures} of ${w.requests} requests ${window} failed with a server error; ${latency}.`, publicCause: 'Requests are failing.' };
+  }
+  const cause = loadCause(w, s, t, heapRatio);
+  if (refused > 0) {
+    const state = refused / Math.max(1, w.requests) > 0.5 ? 'partial_outage' : 'degraded';
+    return { id, name, state, cause: `${name} ${label(state)}: ${refused} of ${w.requests} requests ${window} refused — ${cause.text}; ${latency}.`, publicCause: `${state === 'degraded' ? 'Some' : 'Most'} requests are refused: ${cause.publicText}.` };
+  }
+  if (slow) return { id, name, state: 'degraded', cause: `${name} degraded: ${latency}; ${cause.text}.`, publicCause: `Responses are slower than usual: ${cause.publicText}.` };
+  // Without refusals or slow answers, only sustained pressure (heap, event loop) degrades: a moment of
+  // pool or slot contention is normal work.
+  if (cause.kind === 'memory' || cause.kind === 'event_loop') return { id, name, state: 'degraded', cause: `${name} degraded: ${cause.text}; ${latency}.`, publicCause: `Under pressure: ${cause.publicText}.` };
+  return {
+    id,
+    name,
+    state: 'operational',
+    cause: `${name} operational: ${w.requests} requests ${window}, ${latency}.`,
+    publicCause: 'Operational.',
+  };
+}
+
+/** The most likely reason requests are slow or refused, in the order admission control checks them. */
+function loadCause(w: WindowSummary, s: StatusSignals, t: StatusThresholds, heapRatio: number): { kind: string; text: string; publicText: string } {
+  const by = w.rejectionsByCause;
+  if ((by.memory ?? 0) > 0 || heapRatio > t.heapUsedLimitRatio - 0.05) {
+    return { kind: 'memory', text: `heap ${fmtBytes(s.heap.usedBytes)} used of a ${fmtBytes(s.heap.limitBytes)} limit (${Math.round(100 * heapRatio)} %, refusing above ${Math.round(100 * t.heapUsedLimitRatio)} %)`, publicText: 'the service is near its memory limit' };
+  }
+  if ((by.event_loop ?? 0) > 0 || s.eventLoopDelayMs > t.eventLoopDelayLimitMs / 2) {
+    return { kind: 'event_loop', text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: the instance is CPU-bound`, publicText: 'the service is short of CPU' };
+  }
+  if ((by.queue_wait ?? 0) + (by.queue_full ?? 0) > 0 || s.admission.waiting > 0 || s.admission.inflight >= s.admission.limit) {
+    return { kind: 'queue_wait', text: `requests queue for a slot — in-flight ${s.admission.inflight} at a limit of ${s.admission.limit}, ${s.admission.waiting} waiting${s.dbWaiting > 0 ? `, ${s.dbWaiting} waiting for a database connection` : ''}`, publicText: 'the service is at capacity' };
+  }
+  if ((by.shutting_down ?? 0) > 0) return { kind: 'shutting_down', text: 'an instance is shutting down', publicText: 'an instance is restarting' };
+  if (s.dbWaiting > 0) return { kind: 'database', text: `${s.dbWaiting} requests wait for a database connection`, publicText: 'the database is busy' };
+  return { kind: 'none', text: 'no saturation measured (handlers themselves are slow)', publicText: 'slow processing' };
+}
+
+function judgeDelivery(s: StatusSignals, t: StatusThresholds): ComponentStatus {
+  const name = 'Delivery';
+  const oldest = s.backlog.reduce<(typeof s.backlog)[number] | null>((a, b) => (!a || b.oldestSeconds > a.oldestSeconds ? b : a), null);
+  const items = s.backlog.reduce((n, b) => n + b.items, 0);
+  if (!oldest || oldest.oldestSeconds <= t.backlogAgeTargetSeconds) {
+    return { id: 'delivery', name, state: 'operational', cause: `Delivery operational: ${items} items pending, oldest ${fmtSeconds(oldest?.oldestSeconds ?? 0)} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Operational.' };
+  }
+  const state: ComponentState = oldest.oldestSeconds > 10 * t.backlogAgeTargetSeconds ? 'major_outage' : 'degraded';
+  const side = oldest.target === 'bot' ? "the bots' webhooks" : `connector ${oldest.connectorId}`;
+  return {
+    id: 'delivery',
+    name,
+    state,
+    cause: `Delivery ${label(state)}: the oldest undelivered item (towards ${side}) is ${fmtSeconds(oldest.oldestSeconds)} old against a ${fmtSeconds(t.backlogAgeTargetSeconds)} target; ${items} items pending.`,
+    publicCause: 'Messages are delivered late; none are lost.',
+  };
+}
+
+function judgeConnector(c: StatusSignals['connectors'][number], s: StatusSignals, t: StatusThresholds): ComponentStatus {
+  const backlog = s.backlog.find((b) => b.target === 'agent' && b.connectorId === c.id);
+  const age = backlog?.oldestSeconds ?? 0;
+  const pending = `${backlog?.items ?? 0} items pending, oldest ${fmtSeconds(age)}`;
+  const id = `connector:${c.id}`;
+  const name = `Helpdesk ${c.name}`;
+  if (c.circuit === 'open') {
+    return { id, name, state: 'partial_outage', cause: `${name} partial outage: its circuit is open after repeated failures — calls paused, bots are told it is degraded; ${pending}.`, publicCause: 'The helpdesk is not answering; new handovers to it are paused.' };
+  }
+  if (age > 10 * t.backlogAgeTargetSeconds) return { id, name, state: 'major_outage', cause: `${name} major outage: ${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Messages to the helpdesk are far behind.' };
+  if (c.circuit === 'half_open' || age > t.backlogAgeTargetSeconds) {
+    return { id, name, state: 'degraded', cause: `${name} degraded: ${c.circuit === 'half_open' ? 'recovering (a trial call is out after failures); ' : ''}${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Messages to the helpdesk are delayed.' };
+  }
+  return { id, name, state: 'operational', cause: `${name} operational: ${pending}.`, publicCause: 'Operational.' };
+}
+
+export function label(state: ComponentState): string {
+  return state.replace('_', ' ');
+}
+
+function fmtMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function fmtSeconds(seconds: number): string {
+  if (seconds < 120) return `${Math.round(seconds)} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function fmtBytes(bytes: number): string {
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${Math.round(bytes / 1024 ** 2)} MiB`;
+}

@@ -1,0 +1,137 @@
+import type { AdmissionController } from '../resilience/admission.js';
+import type { LoadSignals } from '../resilience/load-signals.js';
+import type { Db } from '../store/db.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+import type { BacklogSampler } from './backlog-sampler.js';
+import { IncidentBook, type Incident } from './incidents.js';
+import { judgeComponents, worst, type ComponentState, type ComponentStatus, type StatusSignals, type StatusThresholds } from './status-model.js';
+
+export interface StatusOptions extends StatusThresholds {
+  sampleMs: number;
+  windowMs: number;
+  recoveryMs: number;
+}
+
+export interface StatusSnapshot {
+  status: ComponentState;
+  updatedAt: string;
+  components: ComponentStatus[];
+  incidents: Incident[];
+}
+
+export interface ChartPoint {
+  at: string;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  requestsPerSecond: number;
+  rejectionsPerSecond: number;
+}
+
+/**
+ * Judges the components every `sampleMs` from live, in-memory signals (and the backlog sampler's last
+ * reading), and keeps the incident book. Pages and `doctor` read the latest verdict: answering a status
+ * request never waits on the database.
+ */
+export class StatusService {
+  private readonly book: IncidentBook;
+  private snapshot: StatusSnapshot;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly circuits = new Set<string>();
+  /** Connector names by id, read once per connector. */
+  private readonly names = new Map<string, string>();
+  private backlog: Pick<BacklogSampler, 'latest'> | null = null;
+
+  constructor(
+    private readonly options: StatusOptions,
+    private readonly sources: { admission: AdmissionController; signals: LoadSignals; metrics: Metrics; db: Db; log: Logger; circuitState(connectorId: string): 'closed' | 'half_open' | 'open' },
+  ) {
+    this.book = new IncidentBook(options.recoveryMs);
+    this.snapshot = { status: 'operational', updatedAt: new Date().toISOString(), components: [], incidents: [] };
+  }
+
+  /**
+   * A connector this instance called, or whose circuit changed: from now on it is listed as a component.
+   * The list is bounded by the connectors in use, never by traffic.
+   */
+  connectorSeen(connectorId: string): void {
+    this.circuits.add(connectorId);
+  }
+
+  useBacklog(sampler: Pick<BacklogSampler, 'latest'> | null): void {
+    this.backlog = sampler;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    void this.evaluate();
+    this.timer = setInterval(() => void this.evaluate(), this.options.sampleMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  latest(): StatusSnapshot {
+    return this.snapshot;
+  }
+
+  /** The last hour, one point per minute (or per sample, if samples are longer). */
+  chart(spanMs = 3_600_000): ChartPoint[] {
+    const step = Math.max(60_000, this.options.sampleMs);
+    return this.sources.metrics.requests.series(spanMs, step).map((p) => ({
+      at: new Date(p.start).toISOString(),
+      p50Ms: p.p50Ms,
+      p95Ms: p.p95Ms,
+      p99Ms: p.p99Ms,
+      requestsPerSecond: round(p.requests / p.seconds),
+      rejectionsPerSecond: round(p.rejections / p.seconds),
+    }));
+  }
+
+  /** One round: read the signals, judge, update incidents. Exposed for tests and for `start()`. */
+  async evaluate(now = new Date()): Promise<StatusSnapshot> {
+    try {
+      const signals = await this.gather();
+      const components = judgeComponents(signals, this.options);
+      this.book.update(components, now);
+      this.snapshot = { status: worst(components.map((c) => c.state)), updatedAt: now.toISOString(), components, incidents: this.book.list() };
+    } catch (err) {
+      this.sources.log.warn({ err }, 'judging the status failed; the page keeps the last verdict');
+    }
+    return this.snapshot;
+  }
+
+  private async gather(): Promise<StatusSignals> {
+    const { admission, signals, metrics, db } = this.sources;
+    const backlog = this.backlog?.latest().samples ?? [];
+    // Listed connectors: those this instance has called, and any with a backlog (another instance may be calling it).
+    const watched = new Set<string>(this.circuits);
+    for (const b of backlog) if (b.target === 'agent' && b.connectorId) watched.add(b.connectorId);
+    const unknown = [...watched].filter((id) => !this.names.has(id));
+    if (unknown.length > 0) {
+      const { rows } = await db.query<{ id: string; name: string }>('select id, name from connectors where id = any($1::text[])', [unknown]);
+      for (const r of rows) this.names.set(r.id, r.name);
+    }
+    const snapshot = admission.snapshot();
+    return {
+      windowSeconds: this.options.windowMs / 1000,
+      api: metrics.requests.summary(this.options.windowMs),
+      desk: metrics.deskRequests.summary(this.options.windowMs),
+      admission: { inflight: snapshot.inflight, limit: snapshot.limit, waiting: snapshot.waiting },
+      eventLoopDelayMs: signals.eventLoopDelayMs(),
+      eventLoopUtilization: signals.eventLoopUtilization(),
+      heap: signals.heap(),
+      dbWaiting: db.poolStats().waiting,
+      backlog,
+      connectors: [...watched].sort().map((id) => ({ id, name: this.names.get(id) ?? id, circuit: this.sources.circuitState(id) })),
+    };
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
