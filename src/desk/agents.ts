@@ -102,9 +102,13 @@ export async function setPresence(deps: Deps, agent: Agent, presence: Presence):
   return toAgent(rows[0]!);
 }
 
-/** SQL condition: agent `a` serves queue `$n` and can answer now (available, with a live session). */
+/**
+ * SQL condition: agent `a` serves queue `$n` and can answer now (available, with a live session). An
+ * agent without a queue list serves every queue of its own tenant, never another tenant's.
+ */
 export function agentServesQueueSql(queueParam: string): string {
-  return `(a.queue_ids is null or a.queue_ids ? ${queueParam})
+  return `a.tenant_id = (select tenant_id from queues where id = ${queueParam})
+    and (a.queue_ids is null or a.queue_ids ? ${queueParam})
     and a.presence = 'available'
     and exists (select 1 from agent_sessions s where s.agent_id = a.id and s.expires_at > now())`;
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const rulesFile = 'deploy/prometheus/handover-rules.yml';
+const rulesFile = 'deploy/prometheus/handover.rules.yml';
 const testsFile = 'deploy/prometheus/tests/handover-rules.test.yml';
 
 function findPromtool(): string | null {

@@ -103,7 +103,7 @@ describe('disruptions and monitoring', () => {
     expect(rule.spec.groups).toEqual(withMonitoring.monitoring.prometheusRule.groups);
   });
 
-  it.skipIf(ruleSources.length === 0)('the alert rules of deploy/prometheus/ make a valid PrometheusRule', async () => {
+  it('the alert rules of deploy/prometheus/ make a valid PrometheusRule', async () => {
     const groups: unknown[] = [];
     for (const file of ruleSources) groups.push(...((parse(await readFile(`deploy/prometheus/${file}`, 'utf8')) as { groups?: unknown[] }).groups ?? []));
     expect(groups.length).toBeGreaterThan(0);
@@ -111,7 +111,9 @@ describe('disruptions and monitoring', () => {
     expect(validateObjects([rule])).toEqual([]);
   });
 
-  it.skipIf(ruleCopies.length === 0)('the chart carries exact copies of deploy/prometheus/ rule files', async () => {
+  it('the chart carries exact copies of the deploy/prometheus/ rule files, and only those', async () => {
+    expect(ruleSources.length).toBeGreaterThan(0);
+    expect([...ruleCopies].sort()).toEqual([...ruleSources].sort());
     for (const file of ruleCopies) expect(await readFile(`${chartDir}/files/prometheus-rules/${file}`, 'utf8'), file).toBe(await readFile(`deploy/prometheus/${file}`, 'utf8'));
   });
 
@@ -120,6 +122,8 @@ describe('disruptions and monitoring', () => {
     try {
       const copy = join(dir, 'handover');
       await cp(chartDir, copy, { recursive: true });
+      // Only the files written here: the chart's own copy of deploy/prometheus/ is checked below.
+      for (const file of ruleCopies) await rm(join(copy, 'files/prometheus-rules', file));
       const groups = (name: string) => `groups:\n  - name: ${name}\n    rules:\n      - alert: ${name}Alert\n        expr: vector(1)\n`;
       await writeFile(join(copy, 'files/prometheus-rules/a.rules.yml'), groups('first'));
       await writeFile(join(copy, 'files/prometheus-rules/b.rules.yml'), groups('second'));
@@ -130,9 +134,14 @@ describe('disruptions and monitoring', () => {
       expect(validateObjects([rule])).toEqual([]);
       // No groups at all: no PrometheusRule rather than an empty one.
       expect(rendered.defaults!.byKind('PrometheusRule')).toEqual([]);
-      const none = await helm(['template', releaseName, chartDir, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true']);
+      for (const file of ['a.rules.yml', 'b.rules.yml']) await rm(join(copy, 'files/prometheus-rules', file));
+      const none = await helm(['template', releaseName, copy, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true']);
       expect(none.code, none.stderr).toBe(0);
       expect(none.stdout).not.toContain('kind: PrometheusRule');
+      // The chart as shipped: the service's own alert rules.
+      const shipped = await helm(['template', releaseName, chartDir, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true', '--show-only', 'templates/prometheusrule.yaml']);
+      expect(shipped.code, shipped.stderr).toBe(0);
+      expect((parse(shipped.stdout) as K8sObject).spec.groups.map((g: { name: string }) => g.name)).toEqual(['handover']);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -78,6 +78,18 @@ describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
     expect(messages.rows.map((r) => r.text)).toEqual(['b private text']);
   });
 
+  it("counts only the tenant's own agents when it says whether someone can answer", async () => {
+    // Tenants A and B have available agents serving all their queues; tenant C has none.
+    const c = await t.admin('POST', '/v1/admin/tenants', { name: 'Nobody Home' });
+    expect((await t.admin('POST', `/v1/admin/tenants/${c.body.id}/queues`, { name: 'support' })).status).toBe(201);
+    const availability = await t.api('GET', '/v1/availability?queue=support', { token: c.body.apiKey });
+    expect(availability.status).toBe(200);
+    expect(availability.body).toMatchObject({ available: false, reason: 'no_agents', agentsOnline: 0 });
+    const refused = await t.api('POST', '/v1/handovers', { token: c.body.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u' } } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('no_agents_available');
+  });
+
   it('keeps names, cursors and lists within the tenant', async () => {
     // A queue name only B has is unknown to A.
     const onlyB = await t.admin('POST', `/v1/admin/tenants/${b.tenantId}/queues`, { name: 'b-only' });

@@ -102,7 +102,7 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
     }
     const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/handover-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
     const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((target) => target.expr));
-    const rules = readFileSync(new URL('../../deploy/prometheus/handover-rules.yml', import.meta.url), 'utf8');
+    const rules = readFileSync(new URL('../../deploy/prometheus/handover.rules.yml', import.meta.url), 'utf8');
     queries.push(...[...rules.matchAll(/expr: (.+)/g)].map((m) => m[1]!), ...rules.split('\n').filter((l) => /^\s+(\(|or$)/.test(l)));
     // Every metric of this service has one of these prefixes; recording rules (with ':') are not scraped.
     const used = new Set(queries.flatMap((q) => [...q.matchAll(/\b(?:handover|http_server|db_client)_[a-z0-9_]+\b/g)].map((m) => m[0])));
