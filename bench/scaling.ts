@@ -126,7 +126,7 @@ function render(report: { machine: string; writes: WriteFigure[]; relay: RelayFi
     '|---|---|---|---|---|---|---|',
     ...report.relay.map((f) => `| ${f.instances} | ${f.offeredPerSecond} | ${f.acceptedPerSecond} | ${f.acceptedP99Ms ?? '–'} | ${f.deliveredPerSecond} | ${f.deliveryP99Ms ?? '–'} | ${f.commitsPerMessage ?? '–'} |`),
     '',
-    ...Object.entries(report.capacity).map(([n, c]) => `Capacity with ${n} instance(s): **${c} msg/s**.`),
+    ...Object.entries(report.capacity).map(([n, c]) => (c > 0 ? `Capacity with ${n} instance(s): **${c} msg/s**.` : `Capacity with ${n} instance(s): below the lowest step (${RATES[0]} msg/s).`)),
     '',
   ];
   return lines.join('\n');

@@ -3,7 +3,7 @@ import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { Connector, ConnectorDefinition } from './connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions } from './connector.js';
 import { connectorSessions } from './connector-sessions.js';
 import { checkOutboundUrl, type OutboundPolicy } from '../security/outbound-guard.js';
 import type { SecretBox } from './secret-box.js';
@@ -117,7 +117,7 @@ export class Connectors {
       tenantId: row.tenant_id,
       log: this.log.child({ connectorId: row.id, connectorType: row.type }),
       timeoutMs: this.timeoutMs,
-      sessions: connectorSessions(this.q, row.tenant_id, row.id),
+      sessions: this.sessions(row.tenant_id, row.id),
     });
     const entry: CachedInstance = { record, connector, configText, checkedAt: Date.now() };
     this.instances.set(connectorId, entry);
@@ -175,6 +175,11 @@ export class Connectors {
       sealed += result.rowCount;
     }
     return sealed;
+  }
+
+  /** The per-handover sessions of one connector (credentials sealed with this store's keys). */
+  sessions(tenantId: string, connectorId: string): ConnectorSessions {
+    return connectorSessions(this.q, tenantId, connectorId, this.secrets);
   }
 
   private validate(definition: ConnectorDefinition<unknown>, config: unknown): void {

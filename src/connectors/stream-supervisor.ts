@@ -6,7 +6,6 @@ import { AppError, toError } from '../resilience/errors.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import type { Connectors } from './connector-store.js';
 import { StreamLostError, type StreamContext } from './connector.js';
-import { connectorSessions } from './connector-sessions.js';
 import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from './stream-leases.js';
 
 export interface StreamSupervisorOptions {
@@ -84,7 +83,7 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
 
   /** One stream's life on this instance: connect, read, reconnect, until aborted or lost for good. */
   async function follow(stream: ClaimedStream, signal: AbortSignal): Promise<void> {
-    const sessions = connectorSessions(deps.db, stream.tenantId, stream.connectorId);
+    const sessions = connectors.sessions(stream.tenantId, stream.connectorId);
     let failures = 0;
     while (!signal.aborted) {
       try {

@@ -10,6 +10,10 @@
  * - `capabilities`: what the connector supports. `userTyping: false` — the suite checks that user
  *   typing is accepted from the bot, reaches nothing and harms nothing. `agentTyping` / `transfer` /
  *   `explicitJoin: false` — those cases check only that the system has no such signal (skipped cleanly).
+ * - `capabilities.pull`: the system pushes nothing to us; we read its event stream (Salesforce). The
+ *   agent's actions then answer no HTTP status of ours (the driver answers 200 once the event is on
+ *   the stream), a repeat is an event id sent again on the stream, and "forged" means a request to the
+ *   connector's inbound URL, which takes nothing from anyone.
  * - `start()`: starts the fake system (a local HTTP server speaking the vendor's wire format) and
  *   returns a `DriverSystem`:
  *   - `type`, `config`: the connector type and its config, pointing at the fake;
@@ -72,7 +76,7 @@ export interface DriverSystem {
 
 export interface ContractDriver {
   name: string;
-  capabilities: { userTyping: boolean; agentTyping: boolean; transfer: boolean; explicitJoin: boolean };
+  capabilities: { userTyping: boolean; agentTyping: boolean; transfer: boolean; explicitJoin: boolean; pull?: boolean };
   start(): Promise<DriverSystem>;
 }
 
@@ -296,7 +300,7 @@ export function runConnectorContract(driver: ContractDriver): void {
       expect((await s.system.agent.send(handoverId, { id: 'once', text: 'only once' })).status).toBeLessThan(300);
       const again = await s.system.agent.resendLast();
       expect(again.status).toBeLessThan(300);
-      expect(again.body).toMatchObject({ ok: true, duplicate: true });
+      if (!driver.capabilities.pull) expect(again.body).toMatchObject({ ok: true, duplicate: true });
       expect((await s.system.agent.send(handoverId, { id: 'later', text: 'later' })).status).toBeLessThan(300);
       await eventually(async () => messageTexts(s.botEvents(handoverId)).includes('later'), 'the later message at the bot');
       expect(messageTexts(s.botEvents(handoverId))).toEqual(['only once', 'later']);
@@ -331,8 +335,14 @@ export function runConnectorContract(driver: ContractDriver): void {
       const handoverId = await s.start('c-forged');
       await s.started(handoverId);
       const forged = await s.system.agent.forge(handoverId);
-      expect([401, 403]).toContain(forged.status);
-      expect(forged.body.error.code).toBe('invalid_signature');
+      if (driver.capabilities.pull) {
+        // Nothing may come in by that door: the system's events are read from its own stream.
+        expect(forged.status).toBe(404);
+        expect(forged.body.error.code).toBe('connector_not_found');
+      } else {
+        expect([401, 403]).toContain(forged.status);
+        expect(forged.body.error.code).toBe('invalid_signature');
+      }
       const state = await s.t.api('GET', `/v1/handovers/${handoverId}`, { token: s.apiKey });
       expect(state.body.state).toBe('queued');
       expect(s.botEvents(handoverId, 'message.created')).toEqual([]);

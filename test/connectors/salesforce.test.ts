@@ -118,9 +118,10 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(conversation.deleteCalls).toBe(0);
     expect(conversation.maxConcurrentStreams).toBe(1);
     expect(fake.refused).toEqual([]);
-    // The token is stored for other instances, never shown in the connector listing.
+    // The token is stored for other instances, sealed like every credential (never in clear).
     const { rows } = await t.db.query<{ credential: string; stream_open: boolean }>('select credential, stream_open from connector_sessions where handover_id = $1', [handoverId]);
-    expect(rows[0]!.credential.split('.')).toHaveLength(3);
+    expect(JSON.parse(rows[0]!.credential)).toMatchObject({ $enc: 'v1', kid: expect.any(String) });
+    for (const token of fake.issuedTokens()) expect(rows[0]!.credential).not.toContain(token);
     expect(rows[0]!.stream_open).toBe(false);
   });
 

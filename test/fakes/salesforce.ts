@@ -56,6 +56,12 @@ export interface FakeSalesforce {
   refuseRenewal: boolean;
   /** Cuts every open stream of the conversation mid-way (the client must reconnect). */
   dropStreams(conversationId: string): void;
+  /** Sends the conversation's last event again, same id (as a stream resumed from an older id would). */
+  replayLast(conversationId: string): void;
+  /** While true every call answers 503 (an outage). */
+  down: boolean;
+  /** Every access token handed out (credentials that must never be stored in clear). */
+  issuedTokens(): string[];
   /** Continuation tokens issued. */
   renewals: number;
   /** Requests answered 4xx, with why (must stay empty in a run that expects none). */
@@ -205,6 +211,13 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     dropStreams(id) {
       for (const res of conversationOf(id).openStreams) res.destroy();
     },
+    replayLast(id) {
+      const c = conversationOf(id);
+      const last = c.events.at(-1);
+      if (last) for (const res of c.openStreams) res.write(frame(last));
+    },
+    down: false,
+    issuedTokens: () => [...tokens.keys()],
     userMessages(id) {
       const seen = new Set<string>();
       const texts: string[] = [];
@@ -339,6 +352,11 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
   }
 
   const server: Server = createServer((req, res) => {
+    if (fake.down) {
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/json' }).end('[{"errorCode":"SERVER_UNAVAILABLE","message":"Service Unavailable"}]');
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
