@@ -141,7 +141,15 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       eventLoopDelayLimitMs: config.admission.eventLoopDelayLimitMs,
       heapUsedLimitRatio: config.admission.heapUsedLimitRatio,
     },
-    { admission, signals, metrics, db, log: log.child({ part: 'status' }), circuitState: (id) => health.state(id) },
+    {
+      admission,
+      signals,
+      metrics,
+      db,
+      log: log.child({ part: 'status' }),
+      circuitState: (id) => health.state(id),
+      ...(config.redis.url ? { bus: { health: () => bus.health(), pollMs: config.redis.degradedPollMs } } : {}),
+    },
   );
   onCircuitChange = (connectorId, state) => {
     status.connectorSeen(connectorId);

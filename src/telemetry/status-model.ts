@@ -29,6 +29,8 @@ export interface StatusSignals {
   dbWaiting: number;
   backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number }>;
   connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open' }>;
+  /** Live signals between instances; absent when the instance runs alone (in-process bus). */
+  bus?: { connected: boolean; since: Date; lastError?: string; pollMs: number };
 }
 
 export interface StatusThresholds {
@@ -47,7 +49,20 @@ export function worst(states: ComponentState[]): ComponentState {
 export function judgeComponents(s: StatusSignals, t: StatusThresholds): ComponentStatus[] {
   const components = [judgeApi('bot_api', 'Bot API', s.api, s, t), judgeDelivery(s, t), judgeApi('desk', 'Desk', s.desk, s, t)];
   for (const c of s.connectors) components.push(judgeConnector(c, s, t));
+  if (s.bus) components.push(judgeBus(s.bus));
   return components;
+}
+
+/** Redis away loses no data (everything is re-read from the database) but live views lag: degraded. */
+function judgeBus(bus: NonNullable<StatusSignals['bus']>): ComponentStatus {
+  const base = { id: 'live_updates', name: 'Live updates between instances' };
+  if (bus.connected) return { ...base, state: 'operational', cause: 'Redis reachable: events reach streams and consoles on every instance at once.', publicCause: 'Operational.' };
+  return {
+    ...base,
+    state: 'degraded',
+    cause: `Redis unreachable since ${bus.since.toISOString()}${bus.lastError ? ` (${bus.lastError})` : ''}: streams, consoles and workers re-read the database every ${fmtMs(bus.pollMs)} instead; nothing is lost, live views lag by up to that much.`,
+    publicCause: 'Live updates may arrive a few seconds late.',
+  };
 }
 
 function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, t: StatusThresholds): ComponentStatus {

@@ -4,6 +4,7 @@ import type { Db } from '../store/db.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { BacklogSampler } from './backlog-sampler.js';
+import type { BusHealth } from '../bus/bus.js';
 import { IncidentBook, type Incident } from './incidents.js';
 import { judgeComponents, worst, type ComponentState, type ComponentStatus, type StatusSignals, type StatusThresholds } from './status-model.js';
 
@@ -45,7 +46,16 @@ export class StatusService {
 
   constructor(
     private readonly options: StatusOptions,
-    private readonly sources: { admission: AdmissionController; signals: LoadSignals; metrics: Metrics; db: Db; log: Logger; circuitState(connectorId: string): 'closed' | 'half_open' | 'open' },
+    private readonly sources: {
+      admission: AdmissionController;
+      signals: LoadSignals;
+      metrics: Metrics;
+      db: Db;
+      log: Logger;
+      circuitState(connectorId: string): 'closed' | 'half_open' | 'open';
+      /** Present when instances share live signals (Redis): its health, and the polling interval without it. */
+      bus?: { health(): BusHealth; pollMs: number };
+    },
   ) {
     this.book = new IncidentBook(options.recoveryMs);
     this.snapshot = { status: 'operational', updatedAt: new Date().toISOString(), components: [], incidents: [] };
@@ -128,6 +138,7 @@ export class StatusService {
       dbWaiting: db.poolStats().waiting,
       backlog,
       connectors: [...watched].sort().map((id) => ({ id, name: this.names.get(id) ?? id, circuit: this.sources.circuitState(id) })),
+      ...(this.sources.bus ? { bus: { ...this.sources.bus.health(), pollMs: this.sources.bus.pollMs } } : {}),
     };
   }
 }

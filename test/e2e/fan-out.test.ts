@@ -5,6 +5,11 @@ import { openSseClient, type SseClient } from '../support/sse-client.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
+async function liveUpdates(t: TestService): Promise<{ state: string; cause: string } | undefined> {
+  const status = (await t.admin('GET', '/status.json')).body as { components: Array<{ id: string; state: string; cause: string }> };
+  return status.components.find((c) => c.id === 'live_updates');
+}
+
 async function busConnected(t: TestService): Promise<string | undefined> {
   const text = await (await fetch(`${t.url}/metrics`)).text();
   return text.split('\n').find((line) => line.startsWith('handover_bus_connected '))?.split(' ')[1];
@@ -31,7 +36,7 @@ describe('live signals between instances through Redis (pg)', () => {
   it('fans events out across instances, degrades to polling while Redis is down, and recovers', async () => {
     redis = await startPrivateRedis();
     db = await createTestDb('pg');
-    const settings = { 'redis.url': redis.url, 'redis.prefix': `test-${randomBytes(4).toString('hex')}:`, 'redis.degradedPollMs': 300, 'redis.timeoutMs': 300 };
+    const settings = { 'redis.url': redis.url, 'redis.prefix': `test-${randomBytes(4).toString('hex')}:`, 'redis.degradedPollMs': 300, 'redis.timeoutMs': 300, 'status.sampleMs': 100 };
     const a = await startTestService('pg', settings, { db });
     instances.push(a);
     const b = await startTestService('pg', settings, { db });
@@ -72,10 +77,16 @@ describe('live signals between instances through Redis (pg)', () => {
     await deskStream.waitFor((e) => e.some((x) => x.event === 'resync'), 5000, 'the desk console told to re-read');
     const failures = (await (await fetch(`${b.url}/metrics`)).text()).split('\n').find((l) => l.startsWith('handover_bus_publish_failures_total '));
     expect(Number(failures?.split(' ')[1])).toBeGreaterThan(0);
+    const degraded = await eventually(async () => {
+      const c = await liveUpdates(a);
+      return c?.state === 'degraded' ? c : null;
+    }, 'the status page to say live updates are degraded', 10_000);
+    expect(degraded.cause).toMatch(/^Redis unreachable since .*re-read the database every 300 ms instead; nothing is lost/);
 
     // Redis is back: both reconnect by themselves and signals flow again.
     await redis.start();
     await eventually(async () => (await busConnected(a)) === '1' && (await busConnected(b)) === '1', 'both instances to reconnect', 15_000);
+    await eventually(async () => (await liveUpdates(a))?.state === 'operational', 'the status page to say live updates are back', 10_000);
     await agentSays('after redis returned');
     await botStream.waitFor(botSaw('after redis returned'), 5000, 'a message from B on A after Redis returned');
 
