@@ -6,13 +6,26 @@ import { endHandover } from '../handover/lifecycle.js';
 import { postSignedJson } from './http-post.js';
 import type { Deliverer, OutboxRow } from './worker.js';
 import type { OutboxTarget } from './outbox.js';
+import { TtlCache } from '../store/ttl-cache.js';
 
-/** Bot side: the tenant's signed webhook, read fresh for each item so a changed URL applies at once. */
+/** How long a tenant's webhook URL and secret are reused before they are read again. */
+const WEBHOOK_TTL_MS = 1000;
+
+/**
+ * Bot side: the tenant's signed webhook. Its URL and secret are read at most once a second per tenant
+ * (a changed URL applies within a second) rather than once per event: on the hot path every query is a
+ * round trip and a system call.
+ */
 export function botWebhookDeliverer(deps: Deps, dispatcher: Agent): Deliverer {
+  const webhooks = new TtlCache<string, { webhook_url: string | null; webhook_secret: string } | null>(WEBHOOK_TTL_MS, 10_000);
   return {
     async deliver(row, signal) {
-      const { rows } = await deps.db.query<{ webhook_url: string | null; webhook_secret: string }>('select webhook_url, webhook_secret from tenants where id = $1', [row.tenant_id]);
-      const tenant = rows[0];
+      let tenant = webhooks.get(row.tenant_id);
+      if (tenant === undefined) {
+        const { rows } = await deps.db.query<{ webhook_url: string | null; webhook_secret: string }>('select webhook_url, webhook_secret from tenants where id = $1', [row.tenant_id]);
+        tenant = rows[0] ?? null;
+        webhooks.set(row.tenant_id, tenant);
+      }
       // The tenant removed its webhook: the event stays readable on the SSE stream and the poll endpoint.
       if (!tenant?.webhook_url) return;
       const event = row.payload as { id: string };
@@ -24,15 +37,26 @@ export function botWebhookDeliverer(deps: Deps, dispatcher: Agent): Deliverer {
   };
 }
 
-/** Agent side: the handover's connector. */
+/**
+ * Agent side: the handover's connector. A handover's external id never changes once the system has
+ * given one, so it is remembered (bounded) instead of read for every item; until then it is read each
+ * time, since another instance may be the one that records it.
+ */
 export function connectorDeliverer(deps: Deps, connectors: Connectors): Deliverer {
+  const externalRefs = new TtlCache<string, string>(10 * 60_000, 10_000);
   return {
     async deliver(row, signal) {
       const { connector } = await connectors.get(row.connector_id!);
       // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
-      const { rows } = await deps.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [row.handover_id]);
-      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef: rows[0]?.external_ref ?? null, signal });
+      let externalRef = externalRefs.get(row.handover_id) ?? null;
+      if (externalRef === null) {
+        const { rows } = await deps.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [row.handover_id]);
+        externalRef = rows[0]?.external_ref ?? null;
+        if (externalRef !== null) externalRefs.set(row.handover_id, externalRef);
+      }
+      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal });
+      if (result?.externalRef) externalRefs.set(row.handover_id, result.externalRef);
       return result ?? undefined;
     },
     async onGiveUp(row, error) {

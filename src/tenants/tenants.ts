@@ -5,6 +5,7 @@ import { newWebhookSecret } from '../delivery/standard-webhooks.js';
 import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../handover/deps.js';
 import { checkOutboundUrl } from '../security/outbound-guard.js';
+import { TtlCache } from '../store/ttl-cache.js';
 
 /** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
 export const API_KEY_PREFIX = 'handover_sk_';
@@ -84,15 +85,15 @@ export async function listTenants(q: Queryable): Promise<Tenant[]> {
  * database on every request; a revoked key therefore stops working within `ttlMs`.
  */
 export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }) {
-  const cache = new Map<string, { tenantId: string | null; expires: number }>();
+  // null: known to be unknown or revoked (cached too, so a flood of bad keys does not reach the database).
+  const cache = new TtlCache<string, string | null>(options.ttlMs, options.maxEntries);
   return async function authenticate(apiKey: string): Promise<string> {
     if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
     const hash = digest(apiKey);
     const hit = cache.get(hash);
-    const now = Date.now();
-    if (hit && hit.expires > now) {
-      if (!hit.tenantId) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
-      return hit.tenantId;
+    if (hit !== undefined) {
+      if (!hit) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
+      return hit;
     }
     const { rows } = await q.query<{ tenant_id: string; revoked: boolean }>(
       `update api_keys set last_used_at = now() where key_hash = $1 returning tenant_id, revoked_at is not null as revoked`,
@@ -100,8 +101,7 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
     );
     const row = rows[0];
     const tenantId = row && !row.revoked ? row.tenant_id : null;
-    if (cache.size >= options.maxEntries) cache.clear();
-    cache.set(hash, { tenantId, expires: now + options.ttlMs });
+    cache.set(hash, tenantId);
     if (!tenantId) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
     return tenantId;
   };
