@@ -1,5 +1,6 @@
 import { request, type Agent } from 'undici';
 import { DeliveryError } from './connector.js';
+import { parseRetryAfter, readBounded, requestFailure } from '../delivery/http-post.js';
 
 /** Responses read at most this far: vendor answers are small JSON documents. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -34,13 +35,12 @@ export async function requestJson<T = unknown>(
       body: input.body !== undefined ? JSON.stringify(input.body) : null,
     });
   } catch (err) {
-    throw new DeliveryError(`${input.method} ${host} failed: ${describe(err)}`, { retryable: true, cause: err });
+    throw requestFailure(err, `${input.method} ${host}`);
   }
-  const text = await readBounded(response.body);
+  const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
   const status = response.statusCode;
   if ((status >= 200 && status < 300) || input.accept?.includes(status)) return { status, body: parseJson(text) as T | null };
-  const retryAfter = response.headers['retry-after'];
-  const retryAfterMs = typeof retryAfter === 'string' && /^\d+$/.test(retryAfter) ? Number(retryAfter) * 1000 : undefined;
+  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
   throw new DeliveryError(`${input.method} ${new URL(input.url).pathname} on ${host} answered ${status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
     retryable: !permanentStatuses.has(status),
     statusCode: status,
@@ -54,28 +54,6 @@ function parseJson(text: string): unknown {
   } catch {
     return null;
   }
-}
-
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      break;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function describe(err: unknown): string {
-  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'deadline exceeded';
-  const code = e.code ?? e.cause?.code;
-  const message = e.message ?? e.cause?.message ?? String(err);
-  return code ? `${code} (${message})` : message;
 }
 
 /** The value of a header that may arrive repeated. */

@@ -22,7 +22,7 @@ export function createOutboundAgent(timeoutMs: number, policy: OutboundPolicy): 
 const MAX_RESPONSE_BYTES = 16 * 1024;
 
 /** Status codes that will not change by retrying the same request. */
-const permanentStatuses = new Set([400, 404, 405, 410, 413, 422]);
+export const permanentStatuses = new Set([400, 404, 405, 410, 413, 422]);
 
 export interface PostResult {
   statusCode: number;
@@ -53,11 +53,9 @@ export async function postSignedJson(
       body,
     });
   } catch (err) {
-    const forbidden = forbiddenCause(err);
-    if (forbidden) throw new DeliveryError(forbidden.message, { retryable: false, cause: err });
-    throw new DeliveryError(`request to ${new URL(url).host} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+    throw requestFailure(err, `request to ${new URL(url).host}`);
   }
-  const text = await readBounded(response.body);
+  const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
   if (response.statusCode >= 200 && response.statusCode < 300) return { statusCode: response.statusCode, body: text };
   const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
   throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`, {
@@ -76,9 +74,9 @@ export async function getSignedJson(dispatcher: Agent, url: string, secret: stri
   try {
     response = await request(url, { method: 'GET', dispatcher, signal, headers: { accept: 'application/json', 'user-agent': 'handover-webhooks/1', ...signedHeaders(secret, requestId, '') } });
   } catch (err) {
-    throw new DeliveryError(`request to ${new URL(url).host} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+    throw requestFailure(err, `request to ${new URL(url).host}`);
   }
-  const text = await readBounded(response.body);
+  const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
   if (response.statusCode < 200 || response.statusCode >= 300) {
     throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode}`, { retryable: true, statusCode: response.statusCode });
   }
@@ -89,21 +87,32 @@ export async function getSignedJson(dispatcher: Agent, url: string, secret: stri
   }
 }
 
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
+/** Reads a response body up to `maxBytes`; the rest is not read (the connection is dropped). */
+export async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }, maxBytes: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
+    if (size > maxBytes) {
       body.destroy();
       break;
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8').slice(0, MAX_RESPONSE_BYTES);
+  return Buffer.concat(chunks).toString('utf8').slice(0, maxBytes);
 }
 
-function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+/**
+ * A call that got no answer, as a DeliveryError: a destination the outbound guard refused is final (it
+ * will not change by retrying); anything else (refused, reset, timed out) is retried.
+ */
+export function requestFailure(err: unknown, what: string): DeliveryError {
+  const forbidden = forbiddenCause(err);
+  if (forbidden) return new DeliveryError(forbidden.message, { retryable: false, cause: err });
+  return new DeliveryError(`${what} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+}
+
+export function parseRetryAfter(value: string | string[] | undefined): number | undefined {
   const raw = Array.isArray(value) ? value[0] : value;
   if (!raw) return undefined;
   if (/^\d+$/.test(raw)) return Number(raw) * 1000;

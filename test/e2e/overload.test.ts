@@ -1,37 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
-import { openTestPgDb } from '../support/test-db.js';
+import { holdHandover } from '../support/row-lock.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
-import type { Db } from '../../src/store/db.js';
 
 async function metric(t: TestService, name: string): Promise<string[]> {
   const res = await fetch(`${t.url}/metrics`);
   return (await res.text()).split('\n').filter((line) => line.startsWith(name));
-}
-
-/**
- * Holds a handover's row lock from outside the service, so a request that writes to that handover
- * stays in flight until released: a deterministic way to fill admission slots.
- */
-async function holdHandover(t: TestService, handoverId: string): Promise<{ release(): Promise<void> }> {
-  const outside: Db = openTestPgDb(t.db.schema!, { poolSize: 1 });
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const done = outside.transaction(async (q) => {
-    await q.query('select id from handovers where id = $1 for update', [handoverId]);
-    locked();
-    await released;
-  });
-  await isLocked;
-  return {
-    async release() {
-      release();
-      await done;
-      await outside.close();
-    },
-  };
 }
 
 describe('overload is refused at the door with the real cause (pg)', () => {
@@ -82,18 +56,8 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     t = await startTestService('pg', { 'admission.handlerTimeoutMs': 1500, 'database.statementTimeoutMs': 120_000 });
     const desk = await setUpDesk(t);
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
-    const outside: Db = openTestPgDb(t.db.schema!, { poolSize: 1 });
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let xid!: (id: string) => void;
-    const holderXid = new Promise<string>((r) => (xid = r));
-    const holding = outside.transaction(async (q) => {
-      await q.query('select id from handovers where id = $1 for update', [created.body.id]);
-      const { rows } = await q.query<{ xid: string }>('select pg_current_xact_id()::text as xid');
-      xid(rows[0]!.xid);
-      await released;
-    });
-    const holder = await holderXid;
+    const lock = await holdHandover(t, created.body.id);
+    const holder = lock.xid;
     try {
       const waitersOnHolder = async (): Promise<number> => {
         const { rows } = await t!.db.query<{ n: number }>(
@@ -111,9 +75,7 @@ describe('overload is refused at the door with the real cause (pg)', () => {
       // The server cancelled the statement at the deadline: nothing of ours still waits, though the lock is held.
       await eventually(async () => (await waitersOnHolder()) === 0, 'the abandoned statement to be cancelled', 5000);
     } finally {
-      release();
-      await holding;
-      await outside.close();
+      await lock.release();
     }
     // Nothing was half done: the handover is still live and can be ended now.
     const ended = await t.api('POST', `/v1/handovers/${created.body.id}/end`, { token: desk.apiKey, body: {} });

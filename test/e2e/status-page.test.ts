@@ -1,29 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { openTestPgDb } from '../support/test-db.js';
+import { holdHandover } from '../support/row-lock.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
-import type { Db } from '../../src/store/db.js';
-
-/** Holds a handover's row lock from outside, so a request writing to it keeps its admission slot. */
-async function holdHandover(t: TestService, handoverId: string): Promise<{ release(): Promise<void> }> {
-  const outside: Db = openTestPgDb(t.db.schema!, { poolSize: 1 });
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let locked!: () => void;
-  const isLocked = new Promise<void>((r) => (locked = r));
-  const done = outside.transaction(async (q) => {
-    await q.query('select id from handovers where id = $1 for update', [handoverId]);
-    locked();
-    await released;
-  });
-  await isLocked;
-  return {
-    async release() {
-      release();
-      await done;
-      await outside.close();
-    },
-  };
-}
 
 describe('status page (pg)', () => {
   let t: TestService | undefined;

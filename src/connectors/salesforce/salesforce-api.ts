@@ -1,6 +1,6 @@
 import { request, type Agent, type Dispatcher } from 'undici';
 import { DeliveryError } from '../connector.js';
-import { forbiddenCause } from '../../delivery/http-post.js';
+import { readBounded, requestFailure } from '../../delivery/http-post.js';
 import type { SalesforceConfig } from './salesforce-config.js';
 
 /** Responses we read at most this much of. */
@@ -108,11 +108,9 @@ export class SalesforceApi {
         ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
       });
     } catch (err) {
-      const forbidden = forbiddenCause(err);
-      if (forbidden) throw new DeliveryError(forbidden.message, { retryable: false, cause: err });
-      throw new DeliveryError(`Salesforce ${method} ${pathOnly(path)} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+      throw requestFailure(err, `Salesforce ${method} ${pathOnly(path)}`);
     }
-    const text = await readBounded(response.body);
+    const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
     if (response.statusCode >= 200 && response.statusCode < 300) return text ? parseJson(text) : null;
     throw new DeliveryError(`Salesforce answered ${response.statusCode} to ${method} ${pathOnly(path)}${text ? `: ${text.slice(0, 200)}` : ''}`, {
       retryable: !permanentStatuses.has(response.statusCode),
@@ -137,26 +135,4 @@ function parseJson(text: string): unknown {
 
 function pathOnly(path: string): string {
   return path.split('?')[0]!;
-}
-
-async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      body.destroy();
-      break;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-export function describeNetworkError(err: unknown): string {
-  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'deadline exceeded';
-  const code = e.code ?? e.cause?.code;
-  const message = e.message ?? e.cause?.message ?? String(err);
-  return code ? `${code} (${message})` : message;
 }
