@@ -24,7 +24,8 @@ interface StatusJson {
   components?: Array<{ id: string; name: string; state: string; cause: string }>;
 }
 
-interface Sample {
+/** One sample of the Prometheus text exposition: `name{labels} value`. */
+export interface Sample {
   name: string;
   labels: Record<string, string>;
   value: number;
