@@ -3,7 +3,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Deps } from '../handover/deps.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import { installErrorHandling, installJsonParser } from './error-handler.js';
+import { installErrorHandling, installJsonParser, sendError } from './error-handler.js';
+import { AppError } from '../resilience/errors.js';
 import { botRoutes } from './routes/bot-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
 import { deskRoutes } from './routes/desk-routes.js';
@@ -46,6 +47,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // One line per failed request (onResponse below) instead of two per request at info level.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: true } },
+    // Errors the router raises before any hook runs (an undecodable URL, an overlong path segment):
+    // answered in the service's own error format, with a catalogued code.
+    frameworkErrors: (err, _request, reply) => {
+      const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'url_too_long' : 'invalid_request';
+      void sendError(reply, new AppError(code, { message: code === 'url_too_long' ? 'A path segment of the URL is longer than any id this service uses.' : 'The URL is not valid (a malformed percent-encoding).' }));
+    },
   });
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });

@@ -82,6 +82,10 @@ export function translatePgError(err: unknown, context?: PgErrorContext): unknow
       cause: err,
     });
   }
+  // 22021 / 22P05: text with a NUL character (or another that cannot be stored) came from a client.
+  if (code === '22021' || code === '22P05') {
+    return new AppError('invalid_request', { message: 'The request holds text that cannot be stored (a NUL character, \\u0000).', cause: err });
+  }
   if (code !== undefined && timeoutSqlStates.has(code)) {
     return new AppError('database_timeout', { message: `A database statement ran past its timeout: ${err.message}`, cause: err });
   }
