@@ -29,6 +29,8 @@ interface AgentRow {
   queue_ids: string[] | null;
   max_chats: number;
   presence: Presence;
+  failed_logins: number;
+  locked_until: Date | null;
 }
 
 function toAgent(row: AgentRow): Agent {
@@ -67,12 +69,31 @@ export async function login(deps: Deps, input: { email: string; password: string
   );
   if (rows.length > 1) throw new AppError('ambiguous_login');
   const row = rows[0];
+  // A locked account is refused before its password is even checked: guessing stops paying.
+  if (row?.locked_until && row.locked_until.getTime() > deps.now().getTime()) throw lockedOut(row.locked_until, deps.now());
   const ok = await verifyPassword(input.password, row?.password_hash ?? decoyHash);
+  if (row && !ok) {
+    const { rows: after } = await deps.db.query<{ locked_until: Date | null }>(
+      `update agents set
+         failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
+         locked_until = case when failed_logins + 1 >= $2 then now() + $3 * interval '1 second' else locked_until end
+       where id = $1 returning locked_until`,
+      [row.id, deps.config.desk.loginMaxFailures, deps.config.desk.loginLockSeconds],
+    );
+    const lockedUntil = after[0]?.locked_until;
+    if (lockedUntil && lockedUntil.getTime() > deps.now().getTime()) throw lockedOut(lockedUntil, deps.now());
+  }
   if (!row || !ok) throw new AppError('invalid_credentials');
+  if (row.failed_logins > 0 || row.locked_until) await deps.db.query('update agents set failed_logins = 0, locked_until = null where id = $1', [row.id]);
   const token = `hds_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(deps.now().getTime() + deps.config.desk.sessionTtlSeconds * 1000);
   await deps.db.query('insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at) values ($1, $2, $3, $4)', [digest(token), row.id, row.tenant_id, expiresAt]);
   return { token, expiresAt, agent: toAgent(row) };
+}
+
+function lockedOut(until: Date, now: Date): AppError {
+  const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
+  return new AppError('too_many_login_attempts', { message: `Too many failed sign-ins for this account; it accepts sign-ins again in ${seconds} s.`, retryAfterSeconds: seconds });
 }
 
 export async function authenticateSession(q: Queryable, token: string): Promise<Agent> {

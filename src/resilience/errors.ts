@@ -38,6 +38,7 @@ export const errorCatalogue = {
   connector_degraded: { status: 409, message: 'The agent-side system is not answering; offer another channel.' },
   unknown_connector_type: { status: 400, message: 'No connector of this type; see docs/connectors.' },
   invalid_connector_config: { status: 400, message: 'The connector configuration does not match its schema; see details.' },
+  too_many_login_attempts: { status: 429, message: 'Too many failed sign-ins; wait before trying again.' },
   url_too_long: { status: 414, message: 'A path segment of the URL is longer than any id this service uses.' },
   url_not_allowed: { status: 400, message: 'This URL may not be called: wrong scheme, or a private or reserved destination.' },
   // 503: the service cannot serve it now; retry after Retry-After

@@ -14,6 +14,7 @@ import { deskAuth } from '../auth.js';
 import { openSse } from '../sse.js';
 import { handoverJson, messageJson } from '../views.js';
 import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
+import { TtlCache } from '../../store/ttl-cache.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
@@ -24,6 +25,7 @@ const AgentSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), em
 const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });
 
 export function deskRoutes(deps: Deps): FastifyPluginAsync {
+  const failuresByAddress = new TtlCache<string, number>(deps.config.desk.loginLockSeconds * 1000, 100_000);
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -38,8 +40,21 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
       },
       async (request) => {
-        const session = await login(deps, request.body);
-        return { token: session.token, expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
+        // Per client address too, so guessing across many accounts (or unknown ones) is bounded as well.
+        const failures = failuresByAddress.get(request.ip) ?? 0;
+        if (failures >= deps.config.desk.loginMaxFailuresPerAddress) {
+          throw new AppError('too_many_login_attempts', {
+            message: `Too many failed sign-ins from this address; try again in up to ${deps.config.desk.loginLockSeconds} s.`,
+            retryAfterSeconds: deps.config.desk.loginLockSeconds,
+          });
+        }
+        try {
+          const session = await login(deps, request.body);
+          return { token: session.token, expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
+        } catch (err) {
+          if (err instanceof AppError && (err.code === 'invalid_credentials' || err.code === 'too_many_login_attempts')) failuresByAddress.set(request.ip, failures + 1);
+          throw err;
+        }
       },
     );
 
