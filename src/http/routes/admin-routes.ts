@@ -9,6 +9,7 @@ import { createAgent, listAgents, type Agent } from '../../desk/agents.js';
 import { weekdays } from '../../desk/opening-hours.js';
 import { adminAuth } from '../auth.js';
 import { Nullable, errorResponses } from '../schemas.js';
+import { listAudit, recordAudit } from '../../audit/audit-log.js';
 
 const tags = ['Admin API'];
 const security = [{ adminToken: [] }];
@@ -50,6 +51,60 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', adminAuth(adminToken));
+    // Every change an admin makes is recorded once it is answered: who, what, on which ids, with what
+    // outcome (never the body: it may carry secrets). Reads are not recorded.
+    app.addHook('onResponse', async (request, reply) => {
+      if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode === 401) return;
+      const params = (request.params ?? {}) as Record<string, string>;
+      await recordAudit(deps.db, {
+        actor: 'admin',
+        action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+        tenantId: params.tenantId ?? null,
+        outcome: reply.statusCode,
+        details: params,
+        address: request.ip,
+      }).catch((err) => request.log.error({ err }, 'could not write the audit log entry of an admin action'));
+    });
+
+    app.get(
+      '/v1/admin/audit-log',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'The audit log: admin actions and sign-ins, newest first',
+          querystring: Type.Object({
+            tenantId: Type.Optional(Type.String({ maxLength: 64 })),
+            before: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })),
+            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+          }),
+          response: {
+            200: Type.Object({
+              entries: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  at: Type.String(),
+                  actor: Type.String(),
+                  action: Type.String(),
+                  tenantId: Nullable(Type.String()),
+                  outcome: Nullable(Type.Integer()),
+                  details: Type.Record(Type.String(), Type.Unknown()),
+                  address: Nullable(Type.String()),
+                }),
+              ),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request) => ({
+        entries: await listAudit(deps.db, {
+          tenantId: request.query.tenantId,
+          before: request.query.before ? Number(request.query.before) : undefined,
+          limit: Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1000),
+        }),
+      }),
+    );
 
     app.post(
       '/v1/admin/tenants',

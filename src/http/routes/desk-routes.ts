@@ -15,6 +15,7 @@ import { openSse } from '../sse.js';
 import { handoverJson, messageJson } from '../views.js';
 import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
 import { TtlCache } from '../../store/ttl-cache.js';
+import { recordAudit } from '../../audit/audit-log.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
@@ -48,11 +49,19 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             retryAfterSeconds: deps.config.desk.loginLockSeconds,
           });
         }
+        const audit = (action: string, outcome: number, tenantId: string | null) =>
+          recordAudit(deps.db, { actor: `agent:${request.body.email.trim().toLowerCase()}`, action, tenantId, outcome, address: request.ip }).catch((err) =>
+            request.log.error({ err }, 'could not write the audit log entry of a sign-in'),
+          );
         try {
           const session = await login(deps, request.body);
+          await audit('desk.login', 200, session.agent.tenantId);
           return { token: session.token, expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
         } catch (err) {
-          if (err instanceof AppError && (err.code === 'invalid_credentials' || err.code === 'too_many_login_attempts')) failuresByAddress.set(request.ip, failures + 1);
+          if (err instanceof AppError && (err.code === 'invalid_credentials' || err.code === 'too_many_login_attempts')) {
+            failuresByAddress.set(request.ip, failures + 1);
+            await audit(err.code === 'invalid_credentials' ? 'desk.login.failed' : 'desk.login.locked', err.status, null);
+          }
           throw err;
         }
       },
