@@ -23,6 +23,7 @@ export const errorCatalogue = {
   queue_not_found: { status: 404, message: 'No such queue for this tenant.' },
   connector_not_found: { status: 404, message: 'No such connector.' },
   // 409: the state does not allow it
+  user_has_live_handover: { status: 409, message: 'The user is in a live handover; end it before erasing the user.' },
   handover_ended: { status: 409, message: 'The handover has ended; start a new one.' },
   handover_not_waiting: { status: 409, message: 'The handover is no longer waiting for an agent.' },
   handover_not_yours: { status: 409, message: 'Another agent holds this handover.' },

@@ -13,6 +13,7 @@ import type { Deps } from '../../handover/deps.js';
 import { botAuth } from '../auth.js';
 import { openSse } from '../sse.js';
 import { handoverJson } from '../views.js';
+import { eraseUser, exportUser } from '../../privacy/user-data.js';
 import {
   AvailabilitySchema,
   EventSchema,
@@ -36,6 +37,34 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', botAuth(authenticate));
+
+    const UserParams = Type.Object({ userId: Type.String({ minLength: 1, maxLength: 200 }) });
+    app.get(
+      '/v1/users/:userId/export',
+      {
+        schema: {
+          tags: ['Privacy'],
+          security,
+          summary: "Everything stored of one end user (the bot's user.id): handovers, messages and events",
+          params: UserParams,
+          response: { 200: Type.Object({ userId: Type.String(), exportedAt: Type.String(), handovers: Type.Array(Type.Record(Type.String(), Type.Unknown())) }), ...errorResponses },
+        },
+      },
+      async (request) => exportUser(deps.db, request.tenantId, request.params.userId, deps.now()),
+    );
+    app.delete(
+      '/v1/users/:userId',
+      {
+        schema: {
+          tags: ['Privacy'],
+          security,
+          summary: 'Erase everything stored of one end user (refused while the user is in a live handover)',
+          params: UserParams,
+          response: { 200: Type.Object({ erased: Type.Object({ handovers: Type.Integer(), messages: Type.Integer(), events: Type.Integer() }) }), ...errorResponses },
+        },
+      },
+      async (request) => ({ erased: await eraseUser(deps.db, request.tenantId, request.params.userId, { actor: 'bot-api-key', address: request.ip }) }),
+    );
 
     app.get(
       '/v1/availability',

@@ -1,0 +1,107 @@
+import { createHash } from 'node:crypto';
+import type { Db, Queryable } from '../store/db.js';
+import { AppError } from '../resilience/errors.js';
+import { recordAudit } from '../audit/audit-log.js';
+
+/**
+ * One end user's data, as a tenant's bot knows the user (`user.id` of the handovers it requested): all
+ * of it exported in one document, or all of it erased — handovers, messages, bot events, and the work
+ * still queued for either side.
+ */
+export interface UserExport {
+  userId: string;
+  exportedAt: string;
+  handovers: Array<{
+    id: string;
+    conversationId: string;
+    state: string;
+    user: unknown;
+    transcript: unknown;
+    metadata: unknown;
+    agent: unknown;
+    endReason: string | null;
+    createdAt: string;
+    endedAt: string | null;
+    messages: Array<{ direction: string; sender: unknown; text: string; attachments: unknown; at: string }>;
+    events: Array<{ id: string; type: string; data: unknown; at: string }>;
+  }>;
+}
+
+async function handoverIds(q: Queryable, tenantId: string, userId: string): Promise<Array<{ id: string; state: string }>> {
+  const { rows } = await q.query<{ id: string; state: string }>(`select id, state from handovers where tenant_id = $1 and user_info->>'id' = $2 order by created_at`, [tenantId, userId]);
+  return rows;
+}
+
+export async function exportUser(db: Db, tenantId: string, userId: string, now: Date): Promise<UserExport> {
+  const { rows: handovers } = await db.query<{
+    id: string;
+    conversation_id: string;
+    state: string;
+    user_info: unknown;
+    transcript: unknown;
+    metadata: unknown;
+    agent_info: unknown;
+    end_reason: string | null;
+    created_at: Date;
+    ended_at: Date | null;
+  }>(`select * from handovers where tenant_id = $1 and user_info->>'id' = $2 order by created_at`, [tenantId, userId]);
+  const ids = handovers.map((h) => h.id);
+  const { rows: messages } = await db.query<{ handover_id: string; direction: string; sender: unknown; text: string; attachments: unknown; created_at: Date }>(
+    'select handover_id, direction, sender, text, attachments, created_at from messages where handover_id = any($1) order by handover_id, seq',
+    [ids],
+  );
+  const { rows: events } = await db.query<{ id: string; handover_id: string; type: string; data: unknown; created_at: Date }>(
+    'select id, handover_id, type, data, created_at from events where tenant_id = $1 and handover_id = any($2) order by pos',
+    [tenantId, ids],
+  );
+  return {
+    userId,
+    exportedAt: now.toISOString(),
+    handovers: handovers.map((h) => ({
+      id: h.id,
+      conversationId: h.conversation_id,
+      state: h.state,
+      user: h.user_info,
+      transcript: h.transcript,
+      metadata: h.metadata,
+      agent: h.agent_info,
+      endReason: h.end_reason,
+      createdAt: h.created_at.toISOString(),
+      endedAt: h.ended_at ? h.ended_at.toISOString() : null,
+      messages: messages.filter((m) => m.handover_id === h.id).map((m) => ({ direction: m.direction, sender: m.sender, text: m.text, attachments: m.attachments, at: m.created_at.toISOString() })),
+      events: events.filter((e) => e.handover_id === h.id).map((e) => ({ id: e.id, type: e.type, data: e.data, at: e.created_at.toISOString() })),
+    })),
+  };
+}
+
+/**
+ * Erases everything of one end user, in one transaction. A user in a live handover is not erased: the
+ * bot ends it first (erasing it under an agent's eyes would break the conversation, not end it).
+ */
+export async function eraseUser(db: Db, tenantId: string, userId: string, audit: { actor: string; address?: string }): Promise<{ handovers: number; messages: number; events: number }> {
+  const counts = await db.transaction(async (q) => {
+    const handovers = await handoverIds(q, tenantId, userId);
+    const live = handovers.filter((h) => h.state !== 'ended');
+    if (live.length > 0) {
+      throw new AppError('user_has_live_handover', { message: `The user is in ${live.length} live handover(s) (${live.map((h) => h.id).join(', ')}); end them first.` });
+    }
+    const ids = handovers.map((h) => h.id);
+    const lanes = ids.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
+    const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [ids]);
+    const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, ids]);
+    await q.query('delete from outbox where handover_id = any($1)', [ids]);
+    await q.query('delete from outbox_lanes where lane = any($1)', [lanes]);
+    await q.query('delete from handovers where id = any($1)', [ids]);
+    return { handovers: ids.length, messages, events };
+  });
+  // The user's id is personal data too: the audit log keeps a digest of it, enough to answer "was this user erased?".
+  await recordAudit(db, {
+    actor: audit.actor,
+    action: 'user.erased',
+    tenantId,
+    outcome: 200,
+    details: { userIdSha256: createHash('sha256').update(`${tenantId}:${userId}`).digest('hex'), ...counts },
+    ...(audit.address ? { address: audit.address } : {}),
+  });
+  return counts;
+}

@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { setUpDesk, startTestService, type TestService } from '../support/test-service.js';
+
+describe("one end user's data: export and erasure (pg)", () => {
+  let t: TestService | undefined;
+  afterEach(async () => {
+    await t?.close();
+  });
+
+  it('exports everything of a user, erases it all once no handover is live, and leaves others alone', async () => {
+    t = await startTestService('pg');
+    const desk = await setUpDesk(t);
+    const other = await setUpDesk(t);
+    const bot = { token: desk.apiKey };
+    const start = async (conversationId: string, userId: string) => {
+      const res = await t!.api('POST', '/v1/handovers', { ...bot, body: { conversationId, queue: 'support', user: { id: userId, email: `${userId}@example.com` }, transcript: [{ role: 'user', text: `transcript of ${userId}` }] } });
+      expect(res.status).toBe(201);
+      expect((await t!.api('POST', `/v1/desk/handovers/${res.body.id}/accept`, { token: desk.agentToken })).status).toBe(200);
+      return res.body.id as string;
+    };
+    const first = await start('conv-1', 'u-1');
+    expect((await t.api('POST', `/v1/handovers/${first}/messages`, { ...bot, body: { id: 'm1', text: 'my account number is 12345' } })).status).toBe(202);
+    expect((await t.api('POST', `/v1/desk/handovers/${first}/messages`, { token: desk.agentToken, body: { text: 'thanks, looking' } })).status).toBe(202);
+    expect((await t.api('POST', `/v1/handovers/${first}/end`, { ...bot, body: { reason: 'user_ended' } })).status).toBe(200);
+    const second = await start('conv-2', 'u-1');
+    const bystander = await start('conv-3', 'u-2');
+    expect((await t.api('POST', `/v1/handovers/${bystander}/messages`, { ...bot, body: { id: 'b1', text: 'not mine to erase' } })).status).toBe(202);
+
+    const exported = await t.api('GET', '/v1/users/u-1/export', bot);
+    expect(exported.status).toBe(200);
+    expect(exported.body.handovers.map((h: { id: string }) => h.id)).toEqual([first, second]);
+    expect(exported.body.handovers[0].messages.map((m: { text: string }) => m.text)).toEqual(['my account number is 12345', 'thanks, looking']);
+    expect(exported.body.handovers[0].events.map((e: { type: string }) => e.type)).toContain('handover.ended');
+    expect(exported.body.handovers[0].transcript).toEqual([{ role: 'user', text: 'transcript of u-1' }]);
+    // Another tenant's key sees nothing of it and erases nothing.
+    expect((await t.api('GET', '/v1/users/u-1/export', { token: other.apiKey })).body.handovers).toEqual([]);
+    expect((await t.api('DELETE', '/v1/users/u-1', { token: other.apiKey })).body.erased).toEqual({ handovers: 0, messages: 0, events: 0 });
+
+    // A live handover first has to end.
+    const refused = await t.api('DELETE', '/v1/users/u-1', bot);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('user_has_live_handover');
+    expect((await t.api('POST', `/v1/handovers/${second}/end`, { ...bot, body: {} })).status).toBe(200);
+    const erased = await t.api('DELETE', '/v1/users/u-1', bot);
+    expect(erased.status).toBe(200);
+    expect(erased.body.erased).toMatchObject({ handovers: 2, messages: 2 });
+    expect(erased.body.erased.events).toBeGreaterThan(2);
+
+    // Nothing of the user is left anywhere in the database; the bystander is untouched.
+    expect((await t.api('GET', '/v1/users/u-1/export', bot)).body.handovers).toEqual([]);
+    expect((await t.api('GET', `/v1/handovers/${first}`, bot)).status).toBe(404);
+    const { rows: tables } = await t.db.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`);
+    let dump = '';
+    for (const { table_name } of tables) dump += JSON.stringify((await t.db.query(`select * from "${table_name}"`)).rows);
+    for (const trace of [first, second, 'u-1@example.com', 'my account number is 12345', 'transcript of u-1', 'thanks, looking']) expect(dump).not.toContain(trace);
+    expect(dump).toContain('not mine to erase');
+    expect((await t.api('GET', '/v1/users/u-2/export', bot)).body.handovers).toHaveLength(1);
+    // The audit log says a user was erased, by digest: not who.
+    const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&limit=5`);
+    const entry = audit.body.entries.find((e: { action: string }) => e.action === 'user.erased' && e.details.handovers === 2);
+    expect(entry.details.userIdSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(audit.body)).not.toContain('u-1');
+  });
+});
