@@ -32,6 +32,7 @@ import { createMetrics } from './telemetry/metrics.js';
 import { startBacklogSampler, type BacklogSampler } from './telemetry/backlog-sampler.js';
 import type { DeliveryObserver } from './delivery/worker.js';
 import { StatusService } from './telemetry/status-service.js';
+import { startRetentionJob } from './privacy/retention.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -195,6 +196,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   let backlog: BacklogSampler | null = null;
   let worker: DeliveryWorker | null = null;
   let timer: ReturnType<typeof startAnswerTimer> | null = null;
+  let retention: ReturnType<typeof startRetentionJob> | null = null;
   let streams: StreamSupervisor | null = null;
 
   const service: Service = {
@@ -225,17 +227,20 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       status.useBacklog(backlog);
       status.start();
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs, instanceId);
+      retention = startRetentionJob(deps, config.desk.retentionIntervalMs, instanceId);
       streams = startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance });
     },
     async stopBackground(graceMs, options = {}) {
-      const [w, t, s] = [worker, timer, streams];
+      const [w, t, s, r] = [worker, timer, streams, retention];
       worker = null;
       timer = null;
       streams = null;
+      retention = null;
       backlog?.stop();
       backlog = null;
       status.stop();
-      await Promise.all([w?.stop(graceMs), t?.stop({ release: !options.keepLeases }), s?.stop({ release: !options.keepLeases })]);
+      const release = !options.keepLeases;
+      await Promise.all([w?.stop(graceMs), t?.stop({ release }), s?.stop({ release }), r?.stop({ release })]);
     },
     heldStreams() {
       return streams?.held() ?? [];

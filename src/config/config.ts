@@ -48,6 +48,7 @@ export interface Config {
     loginMaxFailures: number;
     loginLockSeconds: number;
     loginMaxFailuresPerAddress: number;
+    retentionIntervalMs: number;
   };
   /** Admission control (docs/overload.md): see the settings table for each field's meaning. */
   admission: {
@@ -179,6 +180,7 @@ export const settings: Record<string, Setting> = {
   'desk.loginMaxFailures': { env: 'HANDOVER_LOGIN_MAX_FAILURES', default: '5', doc: 'Consecutive wrong passwords after which an agent account refuses sign-ins for HANDOVER_LOGIN_LOCK_SECONDS.', parse: int(1, 1000) },
   'desk.loginLockSeconds': { env: 'HANDOVER_LOGIN_LOCK_SECONDS', default: '900', doc: 'How long a locked agent account (and an address with too many failed sign-ins) is refused.', parse: int(1, 86400) },
   'desk.loginMaxFailuresPerAddress': { env: 'HANDOVER_LOGIN_MAX_FAILURES_PER_ADDRESS', default: '30', doc: 'Failed sign-ins from one client address (any account, known or not) before that address is refused for HANDOVER_LOGIN_LOCK_SECONDS; counted per instance.', parse: int(1, 100000) },
+  'desk.retentionIntervalMs': { env: 'HANDOVER_RETENTION_INTERVAL_MS', default: '3600000', doc: "How often conversations past their tenant's retention period (`retentionDays`) are deleted.", parse: int(1000, 86400000) },
   'desk.timerIntervalMs': { env: 'HANDOVER_TIMER_INTERVAL_MS', default: '1000', doc: 'How often no-answer deadlines are checked.', parse: int(10, 60000) },
   'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
   'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },

@@ -27,6 +27,21 @@ export interface UserExport {
   }>;
 }
 
+/**
+ * Deletes ended handovers with everything that belongs to them: messages, bot events, outbox items and
+ * lanes (connector sessions and delivery attempts go with them by cascade). Inside the caller's transaction.
+ */
+export async function deleteHandovers(q: Queryable, tenantId: string, ids: string[]): Promise<{ handovers: number; messages: number; events: number }> {
+  if (ids.length === 0) return { handovers: 0, messages: 0, events: 0 };
+  const lanes = ids.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
+  const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [ids]);
+  const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, ids]);
+  await q.query('delete from outbox where handover_id = any($1)', [ids]);
+  await q.query('delete from outbox_lanes where lane = any($1)', [lanes]);
+  const { rowCount: handovers } = await q.query(`delete from handovers where tenant_id = $1 and id = any($2) and state = 'ended'`, [tenantId, ids]);
+  return { handovers, messages, events };
+}
+
 async function handoverIds(q: Queryable, tenantId: string, userId: string): Promise<Array<{ id: string; state: string }>> {
   const { rows } = await q.query<{ id: string; state: string }>(`select id, state from handovers where tenant_id = $1 and user_info->>'id' = $2 order by created_at`, [tenantId, userId]);
   return rows;
@@ -85,14 +100,7 @@ export async function eraseUser(db: Db, tenantId: string, userId: string, audit:
     if (live.length > 0) {
       throw new AppError('user_has_live_handover', { message: `The user is in ${live.length} live handover(s) (${live.map((h) => h.id).join(', ')}); end them first.` });
     }
-    const ids = handovers.map((h) => h.id);
-    const lanes = ids.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
-    const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [ids]);
-    const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, ids]);
-    await q.query('delete from outbox where handover_id = any($1)', [ids]);
-    await q.query('delete from outbox_lanes where lane = any($1)', [lanes]);
-    await q.query('delete from handovers where id = any($1)', [ids]);
-    return { handovers: ids.length, messages, events };
+    return deleteHandovers(q, tenantId, handovers.map((h) => h.id));
   });
   // The user's id is personal data too: the audit log keeps a digest of it, enough to answer "was this user erased?".
   await recordAudit(db, {

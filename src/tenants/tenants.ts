@@ -14,6 +14,8 @@ export interface Tenant {
   id: string;
   name: string;
   webhookUrl: string | null;
+  /** Ended conversations older than this are deleted; null keeps them. */
+  retentionDays: number | null;
   createdAt: Date;
 }
 
@@ -51,33 +53,48 @@ export async function createApiKey(deps: Deps, tenantId: string) {
   return { id, apiKey };
 }
 
-export async function updateTenant(deps: Deps, tenantId: string, input: { name?: string | undefined; webhookUrl?: string | null | undefined }) {
+export async function updateTenant(
+  deps: Deps,
+  tenantId: string,
+  input: { name?: string | undefined; webhookUrl?: string | null | undefined; retentionDays?: number | null | undefined },
+): Promise<Tenant> {
   if (input.webhookUrl) checkOutboundUrl(input.webhookUrl, deps.config.outbound, 'webhookUrl');
-  const { rows } = await deps.db.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
-    `update tenants set name = coalesce($2, name), webhook_url = case when $3::boolean then $4 else webhook_url end
-     where id = $1 returning id, name, webhook_url, created_at`,
-    [tenantId, input.name ?? null, input.webhookUrl !== undefined, input.webhookUrl ?? null],
+  const { rows } = await deps.db.query<TenantRow>(
+    `update tenants set name = coalesce($2, name), webhook_url = case when $3::boolean then $4 else webhook_url end,
+       retention_days = case when $5::boolean then $6 else retention_days end
+     where id = $1 returning id, name, webhook_url, retention_days, created_at`,
+    [tenantId, input.name ?? null, input.webhookUrl !== undefined, input.webhookUrl ?? null, input.retentionDays !== undefined, input.retentionDays ?? null],
   );
   const row = rows[0];
   if (!row) throw new AppError('tenant_not_found');
-  return { id: row.id, name: row.name, webhookUrl: row.webhook_url, createdAt: row.created_at };
+  return toTenant(row);
+}
+
+interface TenantRow {
+  id: string;
+  name: string;
+  webhook_url: string | null;
+  retention_days: number | null;
+  created_at: Date;
+}
+
+function toTenant(row: TenantRow): Tenant {
+  return { id: row.id, name: row.name, webhookUrl: row.webhook_url, retentionDays: row.retention_days, createdAt: row.created_at };
 }
 
 export async function requireTenant(q: Queryable, tenantId: string): Promise<Tenant> {
-  const { rows } = await q.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
-    'select id, name, webhook_url, created_at from tenants where id = $1',
+  const { rows } = await q.query<TenantRow>(
+    'select id, name, webhook_url, retention_days, created_at from tenants where id = $1',
     [tenantId],
   );
   const row = rows[0];
   if (!row) throw new AppError('tenant_not_found');
-  return { id: row.id, name: row.name, webhookUrl: row.webhook_url, createdAt: row.created_at };
+  return toTenant(row);
 }
 
 export async function listTenants(q: Queryable): Promise<Tenant[]> {
-  const { rows } = await q.query<{ id: string; name: string; webhook_url: string | null; created_at: Date }>(
-    'select id, name, webhook_url, created_at from tenants order by created_at',
-  );
-  return rows.map((row) => ({ id: row.id, name: row.name, webhookUrl: row.webhook_url, createdAt: row.created_at }));
+  const { rows } = await q.query<TenantRow>('select id, name, webhook_url, retention_days, created_at from tenants order by created_at');
+  return rows.map(toTenant);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { setUpDesk, startTestService, type TestService } from '../support/test-service.js';
+import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
 describe("one end user's data: export and erasure (pg)", () => {
   let t: TestService | undefined;
@@ -57,8 +57,38 @@ describe("one end user's data: export and erasure (pg)", () => {
     expect((await t.api('GET', '/v1/users/u-2/export', bot)).body.handovers).toHaveLength(1);
     // The audit log says a user was erased, by digest: not who.
     const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&limit=5`);
-    const entry = audit.body.entries.find((e: { action: string }) => e.action === 'user.erased' && e.details.handovers === 2);
+    const entry = audit.body.entries.find((e: { action: string; details: { handovers?: number } }) => e.action === 'user.erased' && e.details.handovers === 2);
     expect(entry.details.userIdSha256).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(audit.body)).not.toContain('u-1');
+  });
+
+  it("deletes conversations past the tenant's retention period, and only those", async () => {
+    t = await startTestService('pg', { 'desk.retentionIntervalMs': 1000 });
+    const desk = await setUpDesk(t);
+    const keeper = await setUpDesk(t);
+    const patched = await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}`, { retentionDays: 1 });
+    expect(patched.body.retentionDays).toBe(1);
+    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}`, { retentionDays: 0 })).status).toBe(400);
+    const ended = async (d: typeof desk, conversationId: string, daysAgo: number) => {
+      const created = await t!.api('POST', '/v1/handovers', { token: d.apiKey, body: { conversationId, queue: 'support', user: { id: `user-${conversationId}` } } });
+      expect((await t!.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: d.apiKey, body: { id: 'm', text: `said in ${conversationId}` } })).status).toBe(202);
+      expect((await t!.api('POST', `/v1/handovers/${created.body.id}/end`, { token: d.apiKey, body: {} })).status).toBe(200);
+      await t!.db.query(`update handovers set ended_at = now() - $2 * interval '1 day' where id = $1`, [created.body.id, daysAgo]);
+      return created.body.id as string;
+    };
+    const old = await ended(desk, 'old', 2);
+    const recent = await ended(desk, 'recent', 0);
+    const live = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'live', queue: 'support', user: { id: 'live-user' } } });
+    const othersOld = await ended(keeper, 'kept', 30);
+
+    await eventually(async () => (await t!.api('GET', `/v1/handovers/${old}`, { token: desk.apiKey })).status === 404, 'the old conversation to be deleted', 15_000);
+    const { rows } = await t.db.query<{ n: number }>('select count(*)::int as n from messages where handover_id = $1', [old]);
+    expect(rows[0]!.n).toBe(0);
+    expect((await t.api('GET', `/v1/handovers/${recent}`, { token: desk.apiKey })).status).toBe(200);
+    expect((await t.api('GET', `/v1/handovers/${live.body.id}`, { token: desk.apiKey })).status).toBe(200);
+    // A tenant without a retention period keeps everything.
+    expect((await t.api('GET', `/v1/handovers/${othersOld}`, { token: keeper.apiKey })).status).toBe(200);
+    const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&limit=10`);
+    expect(audit.body.entries.find((e: { action: string }) => e.action === 'retention.deleted')).toMatchObject({ actor: 'system', details: { handovers: 1, retentionDays: 1 } });
   });
 });

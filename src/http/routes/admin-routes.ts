@@ -33,7 +33,8 @@ const QueueSchema = Type.Object({
   maxWaiting: Type.Integer(),
 });
 const AgentSchema = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() });
-const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()) });
+const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) });
+const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, retentionDays: t.retentionDays });
 
 const queueJson = (q: Queue) => ({
   id: q.id,
@@ -121,7 +122,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
     );
 
     app.get('/v1/admin/tenants', { schema: { tags, security, response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errorResponses } } }, async () => ({
-      tenants: (await listTenants(deps.db)).map((t) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl })),
+      tenants: (await listTenants(deps.db)).map(tenantJson),
     }));
 
     app.patch(
@@ -130,15 +131,21 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         schema: {
           tags,
           security,
-          summary: 'Rename a tenant or change its webhook URL (null removes it)',
+          summary: 'Rename a tenant, change its webhook URL (null removes it) or how long ended conversations are kept (null: for ever)',
           params: TenantParams,
-          body: Type.Object({ name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), webhookUrl: Type.Optional(Nullable(WebhookUrl)) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              webhookUrl: Type.Optional(Nullable(WebhookUrl)),
+              retentionDays: Type.Optional(Nullable(Type.Integer({ minimum: 1, maximum: 3650 }))),
+            },
+            { additionalProperties: false },
+          ),
           response: { 200: TenantSchema, ...errorResponses },
         },
       },
       async (request) => {
-        const t = await updateTenant(deps, request.params.tenantId, request.body);
-        return { id: t.id, name: t.name, webhookUrl: t.webhookUrl };
+        return tenantJson(await updateTenant(deps, request.params.tenantId, request.body));
       },
     );
 
