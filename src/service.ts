@@ -32,6 +32,7 @@ import { createMetrics } from './telemetry/metrics.js';
 import { startBacklogSampler, type BacklogSampler } from './telemetry/backlog-sampler.js';
 import type { DeliveryObserver } from './delivery/worker.js';
 import { StatusService } from './telemetry/status-service.js';
+import { startTracing, tracesUrl, type Tracing } from './telemetry/tracing.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -163,6 +164,11 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   );
   deps.agentAvailability = (id) => availabilityCache.peek(id);
 
+  // Off unless a collector is configured; the SDK is loaded only then (and before the app, whose
+  // request spans depend on it).
+  const traces = tracesUrl(config.tracing);
+  const tracing: Tracing | null = traces ? await startTracing({ url: traces, serviceName: config.tracing.serviceName, instanceId }, log.child({ part: 'tracing' })) : null;
+
   const app = await buildApp({
     deps,
     connectors,
@@ -255,6 +261,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       await bus.close();
       await dispatcher.close();
       if (ownsDb) await db.close();
+      // Last, so the spans of the shutdown itself are sent; the exporter's own timeout bounds it.
+      await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed'));
     },
   };
   return service;

@@ -100,6 +100,12 @@ export interface Config {
     backlogAgeTargetSeconds: number;
     recoveryMs: number;
   };
+  /** OpenTelemetry tracing (docs/observability.md): off unless an OTLP endpoint is set. */
+  tracing: {
+    endpoint: string | undefined;
+    tracesEndpoint: string | undefined;
+    serviceName: string;
+  };
 }
 
 interface Setting {
@@ -208,6 +214,9 @@ export const settings: Record<string, Setting> = {
   'status.latencyTargetMs': { env: 'HANDOVER_LATENCY_TARGET_MS', default: '250', doc: 'Bot API latency target (p95 over the window, and the SLO bucket of the alert rules): above it the API is degraded.', parse: int(1, 600000) },
   'status.backlogAgeTargetSeconds': { env: 'HANDOVER_BACKLOG_AGE_TARGET_SECONDS', default: '60', doc: 'Oldest undelivered item older than this: delivery is degraded (ten times: major outage).', parse: int(1, 86400) },
   'status.recoveryMs': { env: 'HANDOVER_STATUS_RECOVERY_MS', default: '120000', doc: 'How long every component must stay operational before an open incident is resolved.', parse: int(0, 86400000) },
+  'tracing.endpoint': { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '', doc: 'Base URL of an OTLP/HTTP collector (spans go to `/v1/traces` under it, as JSON). Unset, with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT unset too: tracing is off and its SDK is not loaded.', parse: url },
+  'tracing.tracesEndpoint': { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', doc: 'Full URL spans are sent to (OTLP/HTTP JSON), used as is; takes precedence over OTEL_EXPORTER_OTLP_ENDPOINT.', parse: url },
+  'tracing.serviceName': { env: 'OTEL_SERVICE_NAME', default: 'handover', doc: 'The `service.name` of exported spans.', parse: text },
 };
 
 export class ConfigError extends Error {
