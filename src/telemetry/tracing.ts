@@ -108,8 +108,13 @@ export async function inSpan<T>(name: string, options: SpanOptions, fn: (span: S
 
 /** Marks a span failed, naming the kind of error (its code, or its class), never its message. */
 export function markFailed(span: Span, err: unknown): void {
-  const e = err as { statusCode?: unknown; code?: unknown; name?: unknown } | null;
-  const type = typeof e?.statusCode === 'number' ? String(e.statusCode) : typeof e?.code === 'string' ? e.code : typeof e?.name === 'string' ? e.name : 'Error';
+  const e = err as { statusCode?: unknown; code?: unknown; name?: unknown; cause?: { code?: unknown } } | null;
+  const type =
+    typeof e?.statusCode === 'number' ? String(e.statusCode) // an HTTP answer, as the HTTP conventions name it
+    : typeof e?.code === 'string' ? e.code
+    : typeof e?.cause?.code === 'string' ? e.cause.code // a network error wrapped by the caller (ECONNREFUSED, …)
+    : typeof e?.name === 'string' ? e.name
+    : 'Error';
   span.setAttribute('error.type', type);
   span.setStatus({ code: SpanStatusCode.ERROR });
 }

@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { startOtlpCollector, type OtlpCollector } from '../fakes/otlp-collector.js';
@@ -17,6 +19,7 @@ describe('tracing off (no OTLP endpoint configured)', () => {
     await t?.close();
     await helpdesk?.close();
     await collector?.close();
+    t = helpdesk = collector = undefined;
   });
 
   it('relays without loading the SDK, storing a trace context or sending traceparent', async () => {
@@ -49,5 +52,21 @@ describe('tracing off (no OTLP endpoint configured)', () => {
     const { rows } = await t.service.deps.db.query<{ n: number }>('select count(*)::int as n from outbox where trace_parent is not null');
     expect(rows[0]!.n).toBe(0);
     expect(collector.rawBodies).toEqual([]);
+  });
+
+  it('imports the SDK in one module, which is loaded only by a dynamic import', async () => {
+    const root = new URL('../../src/', import.meta.url).pathname;
+    const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith('.ts'));
+    const sdkImporters: string[] = [];
+    const sdkModuleImporters: string[] = [];
+    for (const file of files) {
+      const source = await readFile(join(root, file), 'utf8');
+      // Any OpenTelemetry package but the API (which is a no-op until an SDK registers).
+      if (/from '@opentelemetry\/(?!api')/.test(source)) sdkImporters.push(file);
+      if (/from '\.\/tracing-sdk\.js'|import '\.\/tracing-sdk\.js'/.test(source)) sdkModuleImporters.push(file);
+    }
+    expect(sdkImporters).toEqual(['telemetry/tracing-sdk.ts']);
+    expect(sdkModuleImporters).toEqual([]);
+    expect(await readFile(join(root, 'telemetry/tracing.ts'), 'utf8')).toContain("await import('./tracing-sdk.js')");
   });
 });

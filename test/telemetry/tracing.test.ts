@@ -30,7 +30,7 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     await collector?.close();
   });
 
-  it('follows a bot message from the API request through the outbox to the helpdesk call in one trace, and an inbound event to the bot', async () => {
+  it('follows a bot message from the API request through the outbox to the helpdesk calls (a refused try, then a retry) in one trace, and an inbound event to the bot', async () => {
     collector = await startOtlpCollector();
     t = await startTestService('pg', { 'tracing.endpoint': collector.url, 'tracing.serviceName': 'handover-under-test' });
     let botSecret = '';
@@ -50,7 +50,8 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     const handoverId: string = created.body.id;
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 20_000, 'handover.requested');
 
-    // Bot → API → outbox → delivery → helpdesk.
+    // Bot → API → outbox → delivery → helpdesk; the helpdesk refuses the first try.
+    helpdesk.respond = (body, attempt) => ({ status: body.type === 'message.created' && attempt === 1 ? 503 : 200 });
     const posted = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { ...auth, body: { id: 'u-1', text: USER_TEXT } });
     expect(posted.status).toBe(202);
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 20_000, 'the message at the helpdesk');
@@ -61,16 +62,28 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     const stored = parseTraceparent(rows[0]!.trace_parent);
     expect(stored.traceId).toBe(atHelpdesk.traceId);
 
-    const find = (spans: CollectedSpan[]) => ({
-      request: spans.find((s) => s.kind === SERVER && s.name === 'POST /v1/handovers/:id/messages'),
-      delivery: spans.find((s) => s.kind === CONSUMER),
-      call: spans.find((s) => s.kind === CLIENT),
-    });
+    const find = (spans: CollectedSpan[]) => {
+      const attempt = (n: number) => spans.find((s) => s.kind === CONSUMER && s.attributes['handover.delivery.attempt'] === n);
+      const callUnder = (parent: CollectedSpan | undefined) => parent && spans.find((s) => s.kind === CLIENT && s.parentSpanId === parent.spanId);
+      return {
+        request: spans.find((s) => s.kind === SERVER && s.name === 'POST /v1/handovers/:id/messages'),
+        failed: attempt(1),
+        failedCall: callUnder(attempt(1)),
+        delivery: attempt(2),
+        call: callUnder(attempt(2)),
+      };
+    };
     const trace = await eventually(async () => {
       const found = find(collector!.spans.filter((s) => s.traceId === atHelpdesk.traceId));
-      return found.request && found.delivery && found.call ? found : null;
-    }, 'request, delivery and call spans at the collector');
-    const { request, delivery, call } = trace as Required<typeof trace>;
+      return Object.values(found).every(Boolean) ? found : null;
+    }, 'request, both delivery attempts and their calls at the collector');
+    const { request, failed, failedCall, delivery, call } = trace;
+
+    // The refused try: a failed attempt and a call that names the status, both under the request.
+    expect(failed!.parentSpanId).toBe(request!.spanId);
+    expect(failed!.attributes).toMatchObject({ 'handover.delivery.outcome': 'retry', 'handover.connector.id': connectorId });
+    expect(failed!.statusCode).toBe(2);
+    expect(failedCall!.attributes).toMatchObject({ 'http.response.status_code': 503, 'error.type': '503' });
 
     expect(request!.parentSpanId).toBeUndefined();
     expect(request!.spanId).toBe(stored.spanId);
@@ -85,7 +98,7 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     expect(delivery!.parentSpanId).toBe(request!.spanId);
     expect(delivery!.attributes).toMatchObject({
       'handover.delivery.target': 'agent',
-      'handover.delivery.attempt': 1,
+      'handover.delivery.attempt': 2,
       'handover.delivery.outcome': 'ok',
       'handover.connector.id': connectorId,
       'handover.connector.type': 'webhook',
