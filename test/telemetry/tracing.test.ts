@@ -126,6 +126,17 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     expect(botDelivery).toMatchObject({ kind: CONSUMER, parentSpanId: inbound.server.spanId });
     expect(botDelivery.attributes['handover.delivery.target']).toBe('bot');
 
+    // A refused request: its span names the error code the caller got; a 4xx is not a server failure.
+    const missing = await t.api('POST', '/v1/handovers/ho_0000000000000000000000000/messages', { ...auth, body: { id: 'u-x', text: USER_TEXT } });
+    expect(missing.status).toBeGreaterThanOrEqual(400);
+    expect(missing.status).toBeLessThan(500);
+    const refused = await eventually(
+      async () => collector!.spans.find((s) => s.kind === SERVER && s.name === 'POST /v1/handovers/:id/messages' && s.attributes['http.response.status_code'] === missing.status),
+      'the refused request span',
+    );
+    expect(refused.attributes['error.type']).toBe(missing.body.error.code);
+    expect(refused.statusCode).toBe(0);
+
     // Never message text or secrets in what leaves for the collector.
     const exported = collector.rawBodies.join('\n');
     for (const secret of [USER_TEXT, AGENT_TEXT, HELPDESK_SECRET, auth.token, botSecret]) expect(exported).not.toContain(secret);
