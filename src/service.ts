@@ -167,7 +167,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   // Off unless a collector is configured; the SDK is loaded only then (and before the app, whose
   // request spans depend on it).
   const traces = tracesUrl(config.tracing);
-  const tracing: Tracing | null = traces ? await startTracing({ url: traces, serviceName: config.tracing.serviceName, instanceId }, log.child({ part: 'tracing' })) : null;
+  const tracing: Tracing | null = traces ? await startTracing({ url: traces, instanceId, serviceName: config.tracing.serviceName, sampler: config.tracing.sampler, samplerRatio: config.tracing.samplerRatio, headers: config.tracing.headers }, log.child({ part: 'tracing' })) : null;
 
   const app = await buildApp({
     deps,

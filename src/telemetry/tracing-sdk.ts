@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type Sampler } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { TracingOptions } from './tracing.js';
 
@@ -13,8 +13,9 @@ import type { TracingOptions } from './tracing.js';
  * collector costs dropped spans (the queue is bounded), never a slower request or delivery.
  */
 export function registerTracing(options: TracingOptions): { shutdown(): Promise<void> } {
-  const exporter = new OTLPTraceExporter({ url: options.url, timeoutMillis: 10_000 });
+  const exporter = new OTLPTraceExporter({ url: options.url, headers: options.headers, timeoutMillis: 10_000 });
   const provider = new BasicTracerProvider({
+    sampler: samplerOf(options),
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName, 'service.instance.id': options.instanceId }),
     spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 500, maxQueueSize: 4096, maxExportBatchSize: 512, exportTimeoutMillis: 10_000 })],
   });
@@ -33,4 +34,19 @@ export function registerTracing(options: TracingOptions): { shutdown(): Promise<
       }
     },
   };
+}
+
+/** The sampler named by the settings (passed explicitly, so the SDK does not read it from the environment). */
+function samplerOf(options: TracingOptions): Sampler {
+  const ratio = new TraceIdRatioBasedSampler(options.samplerRatio);
+  switch (options.sampler) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'traceidratio':
+      return ratio;
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: ratio });
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+  }
 }

@@ -16,6 +16,10 @@ export interface TracingOptions {
   url: string;
   serviceName: string;
   instanceId: string;
+  sampler: 'parentbased_always_on' | 'parentbased_traceidratio' | 'always_on' | 'traceidratio';
+  samplerRatio: number;
+  /** Sent with every export (a collector's credentials). */
+  headers: Record<string, string>;
 }
 
 export interface Tracing {

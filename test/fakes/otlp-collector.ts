@@ -24,6 +24,8 @@ export interface OtlpCollector {
   spans: CollectedSpan[];
   /** Every request body as received, to check what never appears in them. */
   rawBodies: string[];
+  /** The headers of each export request. */
+  requestHeaders: IncomingMessage['headers'][];
   /** Requests that were not OTLP/JSON traces (must stay empty). */
   rejected: string[];
   close(): Promise<void>;
@@ -45,7 +47,7 @@ function attributesOf(list: OtlpAttribute[] | undefined): Record<string, string 
 }
 
 export async function startOtlpCollector(): Promise<OtlpCollector> {
-  const state: OtlpCollector = { url: '', spans: [], rawBodies: [], rejected: [], close: async () => {} };
+  const state: OtlpCollector = { url: '', spans: [], rawBodies: [], requestHeaders: [], rejected: [], close: async () => {} };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -57,6 +59,7 @@ export async function startOtlpCollector(): Promise<OtlpCollector> {
         return;
       }
       state.rawBodies.push(raw);
+      state.requestHeaders.push(req.headers);
       const body = JSON.parse(raw) as {
         resourceSpans?: Array<{
           resource?: { attributes?: OtlpAttribute[] };

@@ -32,7 +32,7 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
 
   it('follows a bot message from the API request through the outbox to the helpdesk calls (a refused try, then a retry) in one trace, and an inbound event to the bot', async () => {
     collector = await startOtlpCollector();
-    t = await startTestService('pg', { 'tracing.endpoint': collector.url, 'tracing.serviceName': 'handover-under-test' });
+    t = await startTestService('pg', { 'tracing.endpoint': collector.url, 'tracing.serviceName': 'handover-under-test', 'tracing.headers': { authorization: 'Bearer collector-token' } });
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
     helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
@@ -141,6 +141,7 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     const exported = collector.rawBodies.join('\n');
     for (const secret of [USER_TEXT, AGENT_TEXT, HELPDESK_SECRET, auth.token, botSecret]) expect(exported).not.toContain(secret);
     expect(collector.rejected).toEqual([]);
+    expect(collector.requestHeaders.map((h) => h.authorization)).toEqual(collector.requestHeaders.map(() => 'Bearer collector-token'));
     expect(new Set(collector.spans.map((s) => s.serviceName))).toEqual(new Set(['handover-under-test']));
   });
 });
