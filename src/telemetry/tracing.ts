@@ -96,8 +96,12 @@ export interface SpanOptions {
  * error marks the span failed with `error.type` only: error messages may quote a vendor's answer,
  * which may quote a message.
  */
-export async function inSpan<T>(name: string, options: SpanOptions, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
-  if (!enabled) return fn(undefined);
+export function inSpan<T>(name: string, options: SpanOptions, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
+  // Not async itself: with tracing off, the caller gets fn's own promise, with no extra turn.
+  return enabled ? inNewSpan(name, options, fn) : fn(undefined);
+}
+
+async function inNewSpan<T>(name: string, options: SpanOptions, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
   const parent = options.parent === undefined ? context.active() : options.parent ? propagation.extract(ROOT_CONTEXT, { traceparent: options.parent }) : ROOT_CONTEXT;
   const span = trace.getTracer('handover').startSpan(name, { kind: options.kind, ...(options.attributes ? { attributes: options.attributes() } : {}) }, parent);
   try {
