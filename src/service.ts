@@ -33,6 +33,7 @@ import { startBacklogSampler, type BacklogSampler } from './telemetry/backlog-sa
 import type { DeliveryObserver } from './delivery/worker.js';
 import { StatusService } from './telemetry/status-service.js';
 import { startRetentionJob } from './privacy/retention.js';
+import { startTracing, tracesUrl, type Tracing } from './telemetry/tracing.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -164,6 +165,11 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   );
   deps.agentAvailability = (id) => availabilityCache.peek(id);
 
+  // Off unless a collector is configured; the SDK is loaded only then (and before the app, whose
+  // request spans depend on it).
+  const traces = tracesUrl(config.tracing);
+  const tracing: Tracing | null = traces ? await startTracing({ url: traces, instanceId, serviceName: config.tracing.serviceName, sampler: config.tracing.sampler, samplerRatio: config.tracing.samplerRatio, headers: config.tracing.headers }, log.child({ part: 'tracing' })) : null;
+
   const app = await buildApp({
     deps,
     connectors,
@@ -260,6 +266,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       await bus.close();
       await dispatcher.close();
       if (ownsDb) await db.close();
+      // Last, so the spans of the shutdown itself are sent; the exporter's own timeout bounds it.
+      await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed'));
     },
   };
   return service;

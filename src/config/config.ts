@@ -104,6 +104,15 @@ export interface Config {
     backlogAgeTargetSeconds: number;
     recoveryMs: number;
   };
+  /** OpenTelemetry tracing (docs/observability.md): off unless an OTLP endpoint is set. */
+  tracing: {
+    endpoint: string | undefined;
+    tracesEndpoint: string | undefined;
+    serviceName: string;
+    sampler: 'parentbased_always_on' | 'parentbased_traceidratio' | 'always_on' | 'traceidratio';
+    samplerRatio: number;
+    headers: Record<string, string>;
+  };
 }
 
 interface Setting {
@@ -138,6 +147,20 @@ const url = (raw: string) => {
   } catch {
     throw new Error(`not a URL: "${raw}"`);
   }
+};
+/** `key=value,key2=value2` (values percent-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written. */
+const headerList = (raw: string) => {
+  const headers: Record<string, string> = {};
+  for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error('expected key=value pairs separated by commas');
+    try {
+      headers[pair.slice(0, at).trim().toLowerCase()] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      throw new Error('a header value is not valid percent-encoding');
+    }
+  }
+  return headers;
 };
 const optionalBool = (raw: string) => (raw.trim() === '' ? undefined : bool(raw));
 const optionalInt = (min: number, max: number) => (raw: string) => (raw.trim() === '' ? undefined : int(min, max)(raw));
@@ -216,6 +239,12 @@ export const settings: Record<string, Setting> = {
   'status.latencyTargetMs': { env: 'HANDOVER_LATENCY_TARGET_MS', default: '250', doc: 'Bot API latency target (p95 over the window, and the SLO bucket of the alert rules): above it the API is degraded.', parse: int(1, 600000) },
   'status.backlogAgeTargetSeconds': { env: 'HANDOVER_BACKLOG_AGE_TARGET_SECONDS', default: '60', doc: 'Oldest undelivered item older than this: delivery is degraded (ten times: major outage).', parse: int(1, 86400) },
   'status.recoveryMs': { env: 'HANDOVER_STATUS_RECOVERY_MS', default: '120000', doc: 'How long every component must stay operational before an open incident is resolved.', parse: int(0, 86400000) },
+  'tracing.endpoint': { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '', doc: 'Base URL of an OTLP/HTTP collector (spans go to `/v1/traces` under it, as JSON). Unset, with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT unset too: tracing is off and its SDK is not loaded.', parse: url },
+  'tracing.tracesEndpoint': { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', doc: 'Full URL spans are sent to (OTLP/HTTP JSON), used as is; takes precedence over OTEL_EXPORTER_OTLP_ENDPOINT.', parse: url },
+  'tracing.serviceName': { env: 'OTEL_SERVICE_NAME', default: 'handover', doc: 'The `service.name` of exported spans.', parse: text },
+  'tracing.sampler': { env: 'OTEL_TRACES_SAMPLER', default: 'parentbased_always_on', doc: 'Which traces are recorded: `parentbased_always_on` (all, unless a caller\'s `traceparent` says not sampled), `parentbased_traceidratio` (a share, OTEL_TRACES_SAMPLER_ARG, of new traces; callers\' decisions kept), `always_on` or `traceidratio` (ignoring callers).', parse: oneOf('parentbased_always_on', 'parentbased_traceidratio', 'always_on', 'traceidratio') },
+  'tracing.samplerRatio': { env: 'OTEL_TRACES_SAMPLER_ARG', default: '1', doc: 'Share of traces recorded by the `traceidratio` samplers, in (0, 1].', parse: ratio },
+  'tracing.headers': { env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', doc: 'Headers sent with every export, e.g. the collector\'s credentials: `key=value,key2=value2` (values percent-encoded). Never logged.', parse: headerList },
 };
 
 export class ConfigError extends Error {

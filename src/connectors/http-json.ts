@@ -1,6 +1,7 @@
 import { request, type Agent } from 'undici';
 import { DeliveryError } from './connector.js';
 import { parseRetryAfter, readBounded, requestFailure } from '../delivery/http-post.js';
+import { clientCallAttributes, inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.js';
 
 /** Responses read at most this far: vendor answers are small JSON documents. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -20,10 +21,16 @@ export interface JsonResponse<T = unknown> {
  * (`accept`, e.g. 409 "already exists"); otherwise throws DeliveryError, retryable unless the status
  * says the same request can never succeed.
  */
-export async function requestJson<T = unknown>(
-  dispatcher: Agent,
-  input: { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; headers: Record<string, string>; body?: unknown; signal: AbortSignal; accept?: number[] },
-): Promise<JsonResponse<T>> {
+export function requestJson<T = unknown>(dispatcher: Agent, input: JsonRequest): Promise<JsonResponse<T>> {
+  // A CLIENT span whose context goes out as `traceparent`: vendors that trace can join.
+  return inSpan(input.method, { kind: SpanKind.CLIENT, attributes: () => clientCallAttributes(input.method, input.url) }, (span) =>
+    send<T>(dispatcher, input, (status) => span?.setAttribute('http.response.status_code', status)),
+  );
+}
+
+type JsonRequest = { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; headers: Record<string, string>; body?: unknown; signal: AbortSignal; accept?: number[] };
+
+async function send<T>(dispatcher: Agent, input: JsonRequest, answered: (status: number) => void): Promise<JsonResponse<T>> {
   const host = new URL(input.url).host;
   let response;
   try {
@@ -31,9 +38,10 @@ export async function requestJson<T = unknown>(
       method: input.method,
       dispatcher,
       signal: input.signal,
-      headers: { accept: 'application/json', 'user-agent': 'handover/1', ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}), ...input.headers },
+      headers: { accept: 'application/json', 'user-agent': 'handover/1', ...(input.body !== undefined ? { 'content-type': 'application/json' } : {}), ...traceHeaders(), ...input.headers },
       body: input.body !== undefined ? JSON.stringify(input.body) : null,
     });
+    answered(response.statusCode);
   } catch (err) {
     throw requestFailure(err, `${input.method} ${host}`);
   }

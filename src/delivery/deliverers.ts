@@ -7,6 +7,7 @@ import { postSignedJson } from './http-post.js';
 import type { Deliverer, OutboxRow } from './worker.js';
 import type { OutboxTarget } from './outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';
+import { annotateActiveSpan } from '../telemetry/tracing.js';
 
 /** How long a tenant's webhook URL and secret are reused before they are read again. */
 const WEBHOOK_TTL_MS = 1000;
@@ -46,7 +47,8 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
   const externalRefs = new TtlCache<string, string>(10 * 60_000, 10_000);
   return {
     async deliver(row, signal) {
-      const { connector } = await connectors.get(row.connector_id!);
+      const { connector, record } = await connectors.get(row.connector_id!);
+      annotateActiveSpan({ 'handover.connector.type': record.type });
       // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
       let externalRef = externalRefs.get(row.handover_id) ?? null;

@@ -2,6 +2,7 @@ import { Agent, request } from 'undici';
 import { DeliveryError } from '../connectors/connector.js';
 import { ForbiddenDestinationError, guardedConnect, type OutboundPolicy } from '../security/outbound-guard.js';
 import { signedHeaders } from './standard-webhooks.js';
+import { clientCallAttributes, inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.js';
 
 /**
  * One keep-alive pool for all outbound webhook calls, with every wait bounded: connect, response
@@ -33,7 +34,7 @@ export interface PostResult {
  * POSTs a JSON body signed with Standard Webhooks headers. Resolves on 2xx; throws DeliveryError
  * (retryable or not, with the status and Retry-After) on anything else.
  */
-export async function postSignedJson(
+export function postSignedJson(
   dispatcher: Agent,
   url: string,
   secret: string,
@@ -42,6 +43,22 @@ export async function postSignedJson(
   signal: AbortSignal,
   extraHeaders: Record<string, string> = {},
 ): Promise<PostResult> {
+  // A CLIENT span whose context goes out as `traceparent`, so the receiver can join the trace.
+  return inSpan('POST', { kind: SpanKind.CLIENT, attributes: () => clientCallAttributes('POST', url) }, (span) =>
+    postSigned(dispatcher, url, secret, webhookId, payload, signal, extraHeaders, (status) => span?.setAttribute('http.response.status_code', status)),
+  );
+}
+
+async function postSigned(
+  dispatcher: Agent,
+  url: string,
+  secret: string,
+  webhookId: string,
+  payload: unknown,
+  signal: AbortSignal,
+  extraHeaders: Record<string, string>,
+  answered: (status: number) => void,
+): Promise<PostResult> {
   const body = JSON.stringify(payload);
   let response;
   try {
@@ -49,9 +66,10 @@ export async function postSignedJson(
       method: 'POST',
       dispatcher,
       signal,
-      headers: { 'content-type': 'application/json', 'user-agent': 'handover-webhooks/1', ...extraHeaders, ...signedHeaders(secret, webhookId, body) },
+      headers: { 'content-type': 'application/json', 'user-agent': 'handover-webhooks/1', ...traceHeaders(), ...extraHeaders, ...signedHeaders(secret, webhookId, body) },
       body,
     });
+    answered(response.statusCode);
   } catch (err) {
     throw requestFailure(err, `request to ${new URL(url).host}`);
   }
@@ -69,10 +87,17 @@ export async function postSignedJson(
  * GETs a small JSON document, signed like our webhooks (over an empty body) so the other side can tell
  * it is us. Resolves with the parsed body on 2xx; throws DeliveryError otherwise.
  */
-export async function getSignedJson(dispatcher: Agent, url: string, secret: string, requestId: string, signal: AbortSignal): Promise<unknown> {
+export function getSignedJson(dispatcher: Agent, url: string, secret: string, requestId: string, signal: AbortSignal): Promise<unknown> {
+  return inSpan('GET', { kind: SpanKind.CLIENT, attributes: () => clientCallAttributes('GET', url) }, (span) =>
+    getSigned(dispatcher, url, secret, requestId, signal, (status) => span?.setAttribute('http.response.status_code', status)),
+  );
+}
+
+async function getSigned(dispatcher: Agent, url: string, secret: string, requestId: string, signal: AbortSignal, answered: (status: number) => void): Promise<unknown> {
   let response;
   try {
-    response = await request(url, { method: 'GET', dispatcher, signal, headers: { accept: 'application/json', 'user-agent': 'handover-webhooks/1', ...signedHeaders(secret, requestId, '') } });
+    response = await request(url, { method: 'GET', dispatcher, signal, headers: { accept: 'application/json', 'user-agent': 'handover-webhooks/1', ...traceHeaders(), ...signedHeaders(secret, requestId, '') } });
+    answered(response.statusCode);
   } catch (err) {
     throw requestFailure(err, `request to ${new URL(url).host}`);
   }

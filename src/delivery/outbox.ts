@@ -1,4 +1,5 @@
 import type { Queryable } from '../store/db.js';
+import { currentTraceparent } from '../telemetry/tracing.js';
 
 /** Which side a lane delivers to. */
 export type OutboxTarget = 'agent' | 'bot';
@@ -20,6 +21,8 @@ export function laneOf(handoverId: string, target: OutboxTarget): string {
 /**
  * Adds work to its lane inside the caller's transaction. The lane row is locked until commit, so
  * sequence numbers of one lane commit in order and a worker can never see seq n+1 before seq n.
+ * The trace context active now (the request's span, when tracing is on) is stored with the item, so
+ * its delivery continues that trace.
  */
 export async function enqueue(q: Queryable, item: OutboxItem): Promise<void> {
   const lane = laneOf(item.handoverId, item.target);
@@ -31,8 +34,8 @@ export async function enqueue(q: Queryable, item: OutboxItem): Promise<void> {
     [lane, item.tenantId, item.target, item.connectorId],
   );
   await q.query(
-    `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
-     values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)`,
-    [item.tenantId, lane, rows[0]!.last_seq, item.handoverId, item.target, item.connectorId, item.kind, JSON.stringify(item.payload), item.maxAttempts],
+    `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent)
+     values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)`,
+    [item.tenantId, lane, rows[0]!.last_seq, item.handoverId, item.target, item.connectorId, item.kind, JSON.stringify(item.payload), item.maxAttempts, currentTraceparent()],
   );
 }

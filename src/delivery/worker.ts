@@ -7,6 +7,7 @@ import { toError } from '../resilience/errors.js';
 import type { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { retryDelayMs } from './backoff.js';
 import type { OutboxTarget } from './outbox.js';
+import { inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.js';
 
 export interface OutboxRow {
   id: number;
@@ -22,6 +23,8 @@ export interface OutboxRow {
   max_attempts: number;
   /** When the item was accepted (end-to-end delivery latency starts here). */
   created_at: Date;
+  /** W3C traceparent of the request that queued it (tracing on), else null. */
+  trace_parent: string | null;
 }
 
 /** Told about every attempt, for metrics; must not throw or block. */
@@ -114,7 +117,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     try {
       while (!stopping && Date.now() - started < options.leaseMs / 2) {
         const { rows } = await db.query<OutboxRow>(
-          `select id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts, created_at
+          `select id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts, created_at, trace_parent
            from outbox where lane = $1 and state = 'pending' order by seq limit ${BATCH}`,
           [lane],
         );
@@ -159,7 +162,29 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     }
   }
 
-  async function attemptCall(row: OutboxRow): Promise<{ result: 'done' | 'dead' | 'retry'; health: 'success' | 'failure' | 'neutral' }> {
+  /**
+   * One attempt as a span in the trace of the request that queued the item: a child of its stored
+   * context (one request, one item, so the trace reads request → delivery → call; retries appear as
+   * further attempts under the same request). Without a stored context it starts a trace of its own.
+   */
+  function attemptCall(row: OutboxRow): Promise<{ result: 'done' | 'dead' | 'retry'; health: 'success' | 'failure' | 'neutral' }> {
+    const attributes = () => ({
+      'handover.delivery.target': row.target,
+      'handover.delivery.kind': row.kind,
+      'handover.delivery.attempt': row.attempts + 1,
+      'handover.id': row.handover_id,
+      'handover.tenant.id': row.tenant_id,
+      ...(row.connector_id && row.target === 'agent' ? { 'handover.connector.id': row.connector_id } : {}),
+    });
+    return inSpan(`deliver ${row.kind}`, { kind: SpanKind.CONSUMER, attributes, parent: row.trace_parent }, async (span) => {
+      const outcome = await attemptCallIn(row);
+      span?.setAttribute('handover.delivery.outcome', outcome.result === 'done' ? 'ok' : outcome.result === 'dead' ? 'failed' : 'retry');
+      if (outcome.result !== 'done') span?.setStatus({ code: SpanStatusCode.ERROR });
+      return outcome;
+    });
+  }
+
+  async function attemptCallIn(row: OutboxRow): Promise<{ result: 'done' | 'dead' | 'retry'; health: 'success' | 'failure' | 'neutral' }> {
     const deliverer = options.deliverers[row.target];
     const startedAt = new Date();
     const t0 = performance.now();

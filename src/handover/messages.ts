@@ -4,6 +4,7 @@ import { AppError } from '../resilience/errors.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { AgentSideWork } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
+import { currentTraceparent } from '../telemetry/tracing.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover, nextSeq } from './handover-lock.js';
 import { markAgentJoined } from './lifecycle.js';
@@ -36,7 +37,8 @@ async function findByClientId(uow: UnitOfWork, handoverId: string, direction: 't
  * A user's message, sent by the bot, towards the agent: the hottest path of the service, so it is one
  * SQL statement — one round trip, atomic without an explicit transaction. It takes the handover's row
  * lock (which orders the conversation), gives the message the next sequence number, stores it, and for
- * an external helpdesk queues its delivery in the handover's lane. Only when that statement writes
+ * an external helpdesk queues its delivery in the handover's lane (with the request's trace context when
+ * tracing is on). Only when that statement writes
  * nothing does a second query find out why (a repeated id, an ended or unknown handover).
  */
 export async function postUserMessage(
@@ -66,13 +68,13 @@ export async function postUserMessage(
          on conflict (lane) do update set last_seq = outbox_lanes.last_seq + 1, pending = outbox_lanes.pending + 1
          returning last_seq
        ), item as (
-         insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
+         insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent)
          select $2, h.id || ':agent', lane.last_seq, h.id, 'agent', h.connector_id, 'message.created',
-                $8::jsonb || jsonb_build_object('conversationId', h.conversation_id), $9
+                $8::jsonb || jsonb_build_object('conversationId', h.conversation_id), $9, $10::text
          from h, lane
        )
        select last_seq as seq, connector_id from h`,
-      [input.handoverId, input.tenantId, input.clientId ?? null, id, input.text, JSON.stringify(attachments), now, JSON.stringify(work), deps.config.delivery.maxAttempts],
+      [input.handoverId, input.tenantId, input.clientId ?? null, id, input.text, JSON.stringify(attachments), now, JSON.stringify(work), deps.config.delivery.maxAttempts, currentTraceparent()],
     ));
   } catch (err) {
     // The same client id raced in from two requests: the unique index kept one; answer with it.

@@ -18,6 +18,8 @@ import type { Metrics } from '../telemetry/metrics.js';
 import { recordRequest, installRequestTelemetry } from './request-telemetry.js';
 import { statusRoutes } from './routes/status-routes.js';
 import type { StatusService } from '../telemetry/status-service.js';
+import { tracingEnabled } from '../telemetry/tracing.js';
+import { installRequestTracing } from './request-tracing.js';
 
 export interface AppContext {
   deps: Deps;
@@ -56,6 +58,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
+  // Before admission, so a request's span includes its wait for a slot.
+  if (tracingEnabled()) installRequestTracing(app);
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs });
   endStreamsOnClose(app);
   installRequestTelemetry(app);

@@ -11,6 +11,8 @@ export interface ReceivedWebhook {
   webhookId: string;
   body: Record<string, unknown>;
   receivedAt: number;
+  /** The request's headers (a `traceparent` among them when tracing is on). */
+  headers: IncomingMessage['headers'];
 }
 
 export interface SignedWebhookServer {
@@ -86,7 +88,7 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
       attempts.set(webhookId, attempt);
       const answer = state.respond(body, attempt);
       const finish = () => {
-        if (answer.status >= 200 && answer.status < 300) state.received.push({ webhookId, body, receivedAt: Date.now() });
+        if (answer.status >= 200 && answer.status < 300) state.received.push({ webhookId, body, receivedAt: Date.now(), headers: req.headers });
         res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end('{}');
       };
       if (answer.delayMs) setTimeout(finish, answer.delayMs);

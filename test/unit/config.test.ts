@@ -37,4 +37,26 @@ describe('config', () => {
   it('treats an empty DATABASE_URL as unset', () => {
     expect(loadConfig({ DATABASE_URL: '' }).database.url).toBeUndefined();
   });
+
+  it('reads the standard OpenTelemetry variables: tracing off by default, endpoints, sampler, export headers', () => {
+    const off = loadConfig({});
+    expect(off.tracing).toEqual({ endpoint: undefined, tracesEndpoint: undefined, serviceName: 'handover', sampler: 'parentbased_always_on', samplerRatio: 1, headers: {} });
+    const on = loadConfig({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer%20abc, x-scope = tenant-1',
+    });
+    expect(on.tracing).toMatchObject({ endpoint: 'http://collector:4318', sampler: 'parentbased_traceidratio', samplerRatio: 0.25, headers: { authorization: 'Bearer abc', 'x-scope': 'tenant-1' } });
+    let problems: string[] = [];
+    try {
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2', OTEL_EXPORTER_OTLP_HEADERS: 'novalue' });
+    } catch (err) {
+      problems = (err as { problems: string[] }).problems;
+    }
+    expect(problems.join('\n')).toMatch(/OTEL_EXPORTER_OTLP_ENDPOINT.*not a URL/);
+    expect(problems.join('\n')).toMatch(/OTEL_TRACES_SAMPLER:.*one of/);
+    expect(problems.join('\n')).toMatch(/OTEL_TRACES_SAMPLER_ARG.*\(0, 1\]/);
+    expect(problems.join('\n')).toMatch(/OTEL_EXPORTER_OTLP_HEADERS.*key=value/);
+  });
 });
