@@ -122,7 +122,11 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     const { rows } = await t.db.query<{ credential: string; stream_open: boolean }>('select credential, stream_open from connector_sessions where handover_id = $1', [handoverId]);
     expect(JSON.parse(rows[0]!.credential)).toMatchObject({ $enc: 'v1', kid: expect.any(String) });
     for (const token of fake.issuedTokens()) expect(rows[0]!.credential).not.toContain(token);
-    expect(rows[0]!.stream_open).toBe(false);
+    // The holder marks the stream closed once it has seen the end (the socket may close first).
+    await eventually(async () => {
+      const { rows: now } = await t.db.query<{ stream_open: boolean }>('select stream_open from connector_sessions where handover_id = $1', [handoverId]);
+      return now[0]!.stream_open === false;
+    }, 'the stream to be marked closed', 10_000);
   });
 
   it('reconnects a stream that stays silent past its idle bound, and rejects a config that is not one', async () => {
