@@ -177,7 +177,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     admission,
     metrics,
     status,
-    authenticateApiKey: createApiKeyAuthenticator(db),
+    authenticateApiKey: createApiKeyAuthenticator(db, { ttlMs: config.http.apiKeyCacheMs, maxEntries: 10_000 }),
     async ready() {
       try {
         await db.ping();

@@ -32,6 +32,7 @@ export interface Config {
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
     shutdownGraceMs: number;
+    apiKeyCacheMs: number;
   };
   delivery: {
     concurrency: number;
@@ -191,6 +192,7 @@ export const settings: Record<string, Setting> = {
   'http.bodyLimitBytes': { env: 'HANDOVER_BODY_LIMIT_BYTES', default: '262144', doc: 'Largest request body accepted (`body_too_large` above).', parse: int(1024, 16 * 1024 * 1024) },
   'http.requestTimeoutMs': { env: 'HANDOVER_REQUEST_TIMEOUT_MS', default: '10000', doc: 'Longest time to receive a whole request (slow clients are cut off).', parse: int(100, 600000) },
   'http.keepAliveTimeoutMs': { env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS', default: '72000', doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.', parse: int(1000, 600000) },
+  'http.apiKeyCacheMs': { env: 'HANDOVER_API_KEY_CACHE_MS', default: '30000', doc: 'How long an API key check is reused: a revoked key stops working on other instances within this.', parse: int(0, 3600000) },
   'http.shutdownGraceMs': { env: 'HANDOVER_SHUTDOWN_GRACE_MS', default: '15000', doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish.', parse: int(0, 600000) },
   'delivery.concurrency': { env: 'HANDOVER_DELIVERY_CONCURRENCY', default: '32', doc: 'Lanes (handover × side) delivered in parallel per instance.', parse: int(1, 1000) },
   'delivery.maxAttempts': { env: 'HANDOVER_DELIVERY_MAX_ATTEMPTS', default: '10', doc: 'Tries per outbox item before it is given up (the handover then fails, the bot is told).', parse: int(1, 100) },

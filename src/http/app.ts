@@ -20,12 +20,13 @@ import { statusRoutes } from './routes/status-routes.js';
 import type { StatusService } from '../telemetry/status-service.js';
 import { tracingEnabled } from '../telemetry/tracing.js';
 import { installRequestTracing } from './request-tracing.js';
+import type { ApiKeyIdentity } from '../tenants/tenants.js';
 
 export interface AppContext {
   deps: Deps;
   connectors: Connectors;
   adminToken: string;
-  authenticateApiKey(apiKey: string): Promise<string>;
+  authenticateApiKey(apiKey: string): Promise<ApiKeyIdentity>;
   ready(): Promise<Readiness>;
   admission: AdmissionController;
   metrics: Metrics;

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../resilience/errors.js';
-import { secretsEqual } from '../tenants/tenants.js';
+import { secretsEqual, type ApiKeyIdentity } from '../tenants/tenants.js';
 import { authenticateSession, type Agent } from '../desk/agents.js';
 import type { Queryable } from '../store/db.js';
 
@@ -20,9 +20,14 @@ export function bearerToken(request: FastifyRequest): string {
   return match[1];
 }
 
-export function botAuth(authenticate: (apiKey: string) => Promise<string>) {
+export function botAuth(authenticate: (apiKey: string) => Promise<ApiKeyIdentity>) {
   return async (request: FastifyRequest) => {
-    request.tenantId = await authenticate(bearerToken(request));
+    const identity = await authenticate(bearerToken(request));
+    // A read-only key reads (and may hold a stream open); it changes nothing.
+    if (identity.scope === 'read' && request.method !== 'GET' && request.method !== 'HEAD') {
+      throw new AppError('forbidden_scope', { message: 'This API key is read-only; use a bot key for changes.' });
+    }
+    request.tenantId = identity.tenantId;
   };
 }
 

@@ -40,6 +40,8 @@ export const errorCatalogue = {
   unknown_connector_type: { status: 400, message: 'No connector of this type; see docs/connectors.' },
   invalid_connector_config: { status: 400, message: 'The connector configuration does not match its schema; see details.' },
   too_many_login_attempts: { status: 429, message: 'Too many failed sign-ins; wait before trying again.' },
+  forbidden_scope: { status: 403, message: "This API key's scope does not allow this." },
+  api_key_not_found: { status: 404, message: 'No such API key for this tenant.' },
   url_too_long: { status: 414, message: 'A path segment of the URL is longer than any id this service uses.' },
   url_not_allowed: { status: 400, message: 'This URL may not be called: wrong scheme, or a private or reserved destination.' },
   // 503: the service cannot serve it now; retry after Retry-After

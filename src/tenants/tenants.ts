@@ -40,17 +40,48 @@ export async function createTenant(deps: Deps, input: { name: string; webhookUrl
   return { id, name: input.name, webhookUrl: input.webhookUrl ?? null, apiKey, webhookSecret };
 }
 
-async function insertApiKey(q: Queryable, tenantId: string, apiKey: string): Promise<string> {
+/** What a key may do: `bot` the whole bot API, `read` only its reads. */
+export type ApiKeyScope = 'bot' | 'read';
+
+export interface ApiKeyIdentity {
+  tenantId: string;
+  scope: ApiKeyScope;
+}
+
+async function insertApiKey(q: Queryable, tenantId: string, apiKey: string, scope: ApiKeyScope = 'bot'): Promise<string> {
   const id = newId('apiKey');
-  await q.query('insert into api_keys (id, tenant_id, key_hash, key_hint) values ($1, $2, $3, $4)', [id, tenantId, digest(apiKey), apiKey.slice(-4)]);
+  await q.query('insert into api_keys (id, tenant_id, key_hash, key_hint, scope) values ($1, $2, $3, $4, $5)', [id, tenantId, digest(apiKey), apiKey.slice(-4), scope]);
   return id;
 }
 
-export async function createApiKey(deps: Deps, tenantId: string) {
+/** A tenant's keys, without the keys themselves: for rotation (which one is still used?) and revocation. */
+export async function listApiKeys(q: Queryable, tenantId: string) {
+  await requireTenant(q, tenantId);
+  const { rows } = await q.query<{ id: string; key_hint: string; scope: ApiKeyScope; created_at: Date; last_used_at: Date | null; revoked_at: Date | null }>(
+    'select id, key_hint, scope, created_at, last_used_at, revoked_at from api_keys where tenant_id = $1 order by created_at',
+    [tenantId],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    hint: `…${r.key_hint}`,
+    scope: r.scope,
+    createdAt: r.created_at.toISOString(),
+    lastUsedAt: r.last_used_at ? r.last_used_at.toISOString() : null,
+    revokedAt: r.revoked_at ? r.revoked_at.toISOString() : null,
+  }));
+}
+
+/** Revokes a key; it stops working within the key cache's lifetime (HANDOVER_API_KEY_CACHE_MS). */
+export async function revokeApiKey(q: Queryable, tenantId: string, keyId: string): Promise<void> {
+  const { rowCount } = await q.query('update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2', [keyId, tenantId]);
+  if (rowCount === 0) throw new AppError('api_key_not_found');
+}
+
+export async function createApiKey(deps: Deps, tenantId: string, scope: ApiKeyScope = 'bot') {
   await requireTenant(deps.db, tenantId);
   const apiKey = newApiKey();
-  const id = await insertApiKey(deps.db, tenantId, apiKey);
-  return { id, apiKey };
+  const id = await insertApiKey(deps.db, tenantId, apiKey, scope);
+  return { id, apiKey, scope };
 }
 
 export async function updateTenant(
@@ -103,8 +134,8 @@ export async function listTenants(q: Queryable): Promise<Tenant[]> {
  */
 export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }) {
   // null: known to be unknown or revoked (cached too, so a flood of bad keys does not reach the database).
-  const cache = new TtlCache<string, string | null>(options.ttlMs, options.maxEntries);
-  return async function authenticate(apiKey: string): Promise<string> {
+  const cache = new TtlCache<string, ApiKeyIdentity | null>(options.ttlMs, options.maxEntries);
+  return async function authenticate(apiKey: string): Promise<ApiKeyIdentity> {
     if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
     const hash = digest(apiKey);
     const hit = cache.get(hash);
@@ -112,15 +143,15 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
       if (!hit) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
       return hit;
     }
-    const { rows } = await q.query<{ tenant_id: string; revoked: boolean }>(
-      `update api_keys set last_used_at = now() where key_hash = $1 returning tenant_id, revoked_at is not null as revoked`,
+    const { rows } = await q.query<{ tenant_id: string; scope: ApiKeyScope; revoked: boolean }>(
+      `update api_keys set last_used_at = now() where key_hash = $1 returning tenant_id, scope, revoked_at is not null as revoked`,
       [hash],
     );
     const row = rows[0];
-    const tenantId = row && !row.revoked ? row.tenant_id : null;
-    cache.set(hash, tenantId);
-    if (!tenantId) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
-    return tenantId;
+    const identity = row && !row.revoked ? { tenantId: row.tenant_id, scope: row.scope } : null;
+    cache.set(hash, identity);
+    if (!identity) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
+    return identity;
   };
 }
 

@@ -3,13 +3,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
 import type { Connectors } from '../../connectors/connector-store.js';
-import { createApiKey, createTenant, listTenants, requireTenant, updateTenant } from '../../tenants/tenants.js';
+import { createApiKey, createTenant, listApiKeys, listTenants, requireTenant, revokeApiKey, updateTenant } from '../../tenants/tenants.js';
 import { createQueue, listQueues, type Queue } from '../../desk/queues.js';
 import { createAgent, listAgents, type Agent } from '../../desk/agents.js';
 import { weekdays } from '../../desk/opening-hours.js';
 import { adminAuth } from '../auth.js';
 import { Nullable, errorResponses } from '../schemas.js';
 import { listAudit, recordAudit } from '../../audit/audit-log.js';
+import { AppError } from '../../resilience/errors.js';
 
 const tags = ['Admin API'];
 const security = [{ adminToken: [] }];
@@ -151,8 +152,63 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
 
     app.post(
       '/v1/admin/tenants/:tenantId/api-keys',
-      { schema: { tags, security, summary: 'Issue another API key (for rotation); shown once', params: TenantParams, response: { 201: Type.Object({ id: Type.String(), apiKey: Type.String() }), ...errorResponses } } },
-      async (request, reply) => reply.code(201).send(await createApiKey(deps, request.params.tenantId)),
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Issue another API key (for rotation, or a read-only one); shown once',
+          params: TenantParams,
+          description: 'Body (optional): `{"scope": "bot" | "read"}`; without one, a bot key.',
+          response: { 201: Type.Object({ id: Type.String(), apiKey: Type.String(), scope: Type.String() }), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        // The body is optional (older clients send none), so it is checked here rather than by a schema.
+        const body = (request.body ?? {}) as Record<string, unknown>;
+        const scope = body.scope ?? 'bot';
+        if (typeof body !== 'object' || Array.isArray(body) || Object.keys(body).some((k) => k !== 'scope') || (scope !== 'bot' && scope !== 'read')) {
+          throw new AppError('invalid_request', { message: 'The body may only be {"scope": "bot" | "read"}.' });
+        }
+        return reply.code(201).send(await createApiKey(deps, request.params.tenantId, scope));
+      },
+    );
+
+    app.get(
+      '/v1/admin/tenants/:tenantId/api-keys',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "A tenant's API keys (never the keys themselves): scope, when last used, revoked or not",
+          params: TenantParams,
+          response: {
+            200: Type.Object({
+              apiKeys: Type.Array(
+                Type.Object({ id: Type.String(), hint: Type.String(), scope: Type.String(), createdAt: Type.String(), lastUsedAt: Nullable(Type.String()), revokedAt: Nullable(Type.String()) }),
+              ),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
+      async (request) => ({ apiKeys: await listApiKeys(deps.db, request.params.tenantId) }),
+    );
+
+    app.delete(
+      '/v1/admin/tenants/:tenantId/api-keys/:keyId',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Revoke an API key (it stops working within HANDOVER_API_KEY_CACHE_MS)',
+          params: Type.Object({ tenantId: Type.String({ maxLength: 64 }), keyId: Type.String({ maxLength: 64 }) }),
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        await revokeApiKey(deps.db, request.params.tenantId, request.params.keyId);
+        return reply.code(204).send(null);
+      },
     );
 
     app.post(

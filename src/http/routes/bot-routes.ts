@@ -11,6 +11,7 @@ import { endHandover } from '../../handover/lifecycle.js';
 import { latestPosition, positionOf, readEvents } from '../../handover/events.js';
 import type { Deps } from '../../handover/deps.js';
 import { botAuth } from '../auth.js';
+import type { ApiKeyIdentity } from '../../tenants/tenants.js';
 import { openSse } from '../sse.js';
 import { handoverJson } from '../views.js';
 import { eraseUser, exportUser } from '../../privacy/user-data.js';
@@ -33,7 +34,7 @@ const security = [{ apiKey: [] }];
 
 /** Re-read of the event log when no signal came: the bus wakes streams, this only covers a bug or a lost signal. */
 const SAFETY_POLL_MS = 30_000;
-export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<string>): FastifyPluginAsync {
+export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<ApiKeyIdentity>): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', botAuth(authenticate));
