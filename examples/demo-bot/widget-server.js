@@ -12,6 +12,30 @@ const ID = /^[A-Za-z0-9_-]{8,64}$/;
 const MAX_CONVERSATIONS = 1000;
 const MAX_EVENTS_KEPT = 500;
 const HEARTBEAT_MS = 15_000;
+// The widget's endpoints are public: each client address and each conversation gets a token bucket
+// (a sustained rate and a burst), and an address a bounded number of open streams.
+const LIMITS = { perAddress: { perSecond: 5, burst: 30 }, perConversation: { perSecond: 2, burst: 10 }, streamsPerAddress: 20 };
+const MAX_BUCKETS = 10_000;
+
+/** Token buckets by key, bounded in number (the oldest go first). */
+function rateLimiter({ perSecond, burst }) {
+  const buckets = new Map();
+  return function allow(key, now = Date.now()) {
+    let b = buckets.get(key);
+    if (!b) {
+      if (buckets.size >= MAX_BUCKETS) buckets.delete(buckets.keys().next().value);
+      b = { tokens: burst, at: now };
+    } else {
+      buckets.delete(key);
+      b.tokens = Math.min(burst, b.tokens + ((now - b.at) / 1000) * perSecond);
+      b.at = now;
+    }
+    buckets.set(key, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+}
 
 /**
  * @param {{ host: string, port: number, allowedOrigins: string[], onOpen(id: string): void,
@@ -19,7 +43,11 @@ const HEARTBEAT_MS = 15_000;
  *           onTyping(t: { conversationId: string, typing: boolean }): void, log(line: string): void }} options
  * @returns {Promise<{ url: string, push(conversationId: string, event: string, data: object): void, close(): Promise<void> }>}
  */
-export async function startWidgetServer({ host, port, allowedOrigins, onOpen, onMessage, onTyping, log }) {
+export async function startWidgetServer({ host, port, allowedOrigins, onOpen, onMessage, onTyping, log, limits = LIMITS }) {
+  const byAddress = rateLimiter(limits.perAddress);
+  const byConversation = rateLimiter(limits.perConversation);
+  /** client address → open streams */
+  const streamsByAddress = new Map();
   /** conversation id → { events: [{ id, event, data }], nextId, clients: Set<ServerResponse>, touched } */
   const channels = new Map();
 
@@ -71,9 +99,23 @@ export async function startWidgetServer({ host, port, allowedOrigins, onOpen, on
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   }
 
+  function slowDown(res) {
+    res.setHeader('retry-after', '1');
+    return json(res, 429, { error: 'too many requests: slow down' });
+  }
+
   function stream(req, res, url) {
     const conversationId = url.searchParams.get('conversation') ?? '';
     if (!ID.test(conversationId)) return json(res, 400, { error: 'conversation must be 8-64 letters, digits, - or _' });
+    const address = req.socket.remoteAddress ?? '';
+    const open = streamsByAddress.get(address) ?? 0;
+    if (open >= limits.streamsPerAddress || !byAddress(address)) return slowDown(res);
+    streamsByAddress.set(address, open + 1);
+    req.on('close', () => {
+      const left = (streamsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) streamsByAddress.set(address, left);
+      else streamsByAddress.delete(address);
+    });
     const ch = channel(conversationId);
     const isNew = ch.fresh;
     ch.fresh = false;
@@ -101,8 +143,10 @@ export async function startWidgetServer({ host, port, allowedOrigins, onOpen, on
       }
       if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, { ok: true });
       if (req.method === 'GET' && url.pathname === '/chat/stream') return stream(req, res, url);
+      if (req.method === 'POST' && (url.pathname === '/chat/messages' || url.pathname === '/chat/typing') && !byAddress(req.socket.remoteAddress ?? '')) return slowDown(res);
       if (req.method === 'POST' && url.pathname === '/chat/messages') {
         const body = await readJson(req);
+        if (ID.test(body.conversationId ?? '') && !byConversation(body.conversationId)) return slowDown(res);
         const text = typeof body.text === 'string' ? body.text.trim() : '';
         if (!ID.test(body.conversationId ?? '') || !ID.test(body.id ?? '') || text === '' || text.length > 4000) {
           return json(res, 400, { error: 'send { conversationId, id, text } with ids of 8-64 letters, digits, - or _ and 1-4000 characters of text' });
@@ -113,6 +157,7 @@ export async function startWidgetServer({ host, port, allowedOrigins, onOpen, on
       if (req.method === 'POST' && url.pathname === '/chat/typing') {
         const body = await readJson(req);
         if (!ID.test(body.conversationId ?? '') || typeof body.typing !== 'boolean') return json(res, 400, { error: 'send { conversationId, typing }' });
+        if (!byConversation(body.conversationId)) return slowDown(res);
         onTyping({ conversationId: body.conversationId, typing: body.typing });
         return json(res, 202, {});
       }
