@@ -73,6 +73,8 @@ export interface Config {
     cooldownMs: number;
     maxInflight: number;
     maxBacklog: number;
+    inboundPerSecond: number;
+    inboundBurst: number;
     availabilityRefreshMs: number;
     availabilityMaxAgeMs: number;
   };
@@ -227,6 +229,8 @@ export const settings: Record<string, Setting> = {
   'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
   'outbound.allowPrivate': { env: 'HANDOVER_ALLOW_PRIVATE_URLS', default: '', doc: 'Let webhook and helpdesk URLs lead to loopback, private, link-local (cloud metadata) or reserved addresses. Unset: allowed with the embedded store (local use), refused with DATABASE_URL.', parse: optionalBool },
   'outbound.allowHttp': { env: 'HANDOVER_ALLOW_HTTP_URLS', default: '', doc: 'Accept plain `http://` webhook and helpdesk URLs besides `https://`. Unset: allowed with the embedded store, refused with DATABASE_URL.', parse: optionalBool },
+  'connectors.inboundPerSecond': { env: 'HANDOVER_INBOUND_RATE_PER_SECOND', default: '200', doc: "Events one connector's inbound URL takes per second on average, per instance (`429 inbound_rate_limited` above; vendors retry).", parse: int(1, 1000000) },
+  'connectors.inboundBurst': { env: 'HANDOVER_INBOUND_BURST', default: '400', doc: "Events one connector's inbound URL takes at once before the rate applies.", parse: int(1, 1000000) },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
   'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
