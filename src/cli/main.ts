@@ -20,6 +20,7 @@ Usage:
   handover agent create --tenant ID --email EMAIL --name NAME --password PASSWORD
                         [--queues a,b] [--max-chats N]
   handover connector add --tenant ID --type webhook --name NAME --config JSON
+  handover keys rotate                   re-encrypt stored credentials under the current key
   handover doctor [URL]                  diagnose a running instance (exit 1 when unhealthy)
 
 Client commands talk to HANDOVER_URL (default http://127.0.0.1:$PORT) with HANDOVER_ADMIN_TOKEN,
@@ -47,6 +48,16 @@ async function main(argv: string[]): Promise<number> {
     case 'agent':
     case 'connector':
       return clientCommand(command, sub, rest, env);
+    case 'keys': {
+      if (sub !== 'rotate') {
+        console.error('usage: handover keys rotate');
+        return 2;
+      }
+      const cli = loadCliConfig(env);
+      const result = (await adminRequest(cli, 'POST', '/v1/admin/keys/rotate')) as { reencrypted: number; keyId: string };
+      console.log(`re-encrypted ${result.reencrypted} credential(s) under key ${result.keyId}; keys no longer used can now be removed from HANDOVER_SECRET_KEYS`);
+      return 0;
+    }
     case 'doctor': {
       const cli = loadCliConfig(env);
       return doctor(sub ?? cli.url, cli.adminToken ?? (await readAdminTokenFile(cli.dataDir).catch(() => undefined)));

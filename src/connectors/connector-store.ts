@@ -174,7 +174,29 @@ export class Connectors {
       const result = await this.q.query('update connectors set config = $2::jsonb where id = $1 and config = $3::jsonb', [row.id, JSON.stringify(config), JSON.stringify(row.config)]);
       sealed += result.rowCount;
     }
-    return sealed;
+    return sealed + (await this.resealSessionCredentials());
+  }
+
+  /** Conversation credentials (Salesforce tokens) under an older key, sealed again under the current one. */
+  private async resealSessionCredentials(): Promise<number> {
+    const { rows } = await this.q.query<{ handover_id: string; tenant_id: string; connector_id: string; credential: string }>(
+      `select handover_id, tenant_id, connector_id, credential from connector_sessions where credential is not null and case when credential like '{%' then (credential::jsonb->>'kid') is distinct from $1 else true end`,
+      [this.secrets.currentKeyId],
+    );
+    let resealed = 0;
+    for (const row of rows) {
+      const sessions = this.sessions(row.tenant_id, row.connector_id);
+      const session = await sessions.load(row.handover_id);
+      if (!session?.credential) continue;
+      await sessions.save(row.handover_id, { credential: session.credential });
+      resealed++;
+    }
+    return resealed;
+  }
+
+  /** Id of the key new and re-encrypted credentials are sealed with. */
+  currentKeyId(): string {
+    return this.secrets.currentKeyId;
   }
 
   /** The per-handover sessions of one connector (credentials sealed with this store's keys). */

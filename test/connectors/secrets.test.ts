@@ -168,4 +168,26 @@ describe('connector credentials at rest (pg)', () => {
     t = { ...t, close: () => db.dropAndClose() };
     await expect(startTestService('pg', { 'secrets.keys': [{ id: 'other', key: Buffer.alloc(32, 3).toString('base64') }] }, { db })).rejects.toThrow(/"test-2"/);
   });
+
+  it('handover keys rotate: re-encrypts what is still under an older key, conversation tokens included', async () => {
+    t = await startTestService('pg', { 'secrets.keys': [NEW_KEY, TEST_SECRET_KEY] });
+    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
+    const setup = await addWebhookConnector(t, helpdesk);
+    const created = await t.api('POST', '/v1/handovers', { token: setup.apiKey, body: { conversationId: 'c-keys', queue: 'hd', user: { id: 'u' } } });
+    expect(created.status).toBe(201);
+    // A conversation token sealed under the older key (as a session opened before the rotation holds it).
+    const old = new SecretBox([TEST_SECRET_KEY]);
+    const sealed = JSON.stringify(old.seal('conversation-token-0123', `connector-session:${setup.connectorId}:${created.body.id}:credential`));
+    await t.db.query(`insert into connector_sessions (handover_id, tenant_id, connector_id, external_id, credential) values ($1, $2, $3, 'ext-1', $4)`, [created.body.id, setup.tenantId, setup.connectorId, sealed]);
+
+    const rotated = await t.admin('POST', '/v1/admin/keys/rotate');
+    expect(rotated.status).toBe(200);
+    expect(rotated.body).toEqual({ reencrypted: 1, keyId: NEW_KEY.id });
+    const { rows } = await t.db.query<{ credential: string }>('select credential from connector_sessions where handover_id = $1', [created.body.id]);
+    expect(JSON.parse(rows[0]!.credential)).toMatchObject({ $enc: 'v1', kid: NEW_KEY.id });
+    // Still the same token once opened, under the new key only.
+    expect(new SecretBox([NEW_KEY]).open(JSON.parse(rows[0]!.credential), `connector-session:${setup.connectorId}:${created.body.id}:credential`)).toBe('conversation-token-0123');
+    // Nothing left to do the second time.
+    expect((await t.admin('POST', '/v1/admin/keys/rotate')).body.reencrypted).toBe(0);
+  });
 });

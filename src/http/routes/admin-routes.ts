@@ -68,6 +68,19 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       }).catch((err) => request.log.error({ err }, 'could not write the audit log entry of an admin action'));
     });
 
+    app.post(
+      '/v1/admin/keys/rotate',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Re-encrypt every stored credential under the current key (HANDOVER_SECRET_KEY_ID); afterwards older keys can be removed',
+          response: { 200: Type.Object({ reencrypted: Type.Integer(), keyId: Type.String() }), ...errorResponses },
+        },
+      },
+      async () => ({ reencrypted: await connectors.sealStoredSecrets(), keyId: connectors.currentKeyId() }),
+    );
+
     app.get(
       '/v1/admin/audit-log',
       {
