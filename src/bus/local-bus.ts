@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import type { Bus } from './bus.js';
 
@@ -18,8 +19,11 @@ export function createLocalBus(onHandlerError: (err: unknown) => void = () => {}
       });
     },
     subscribe(channel, handler) {
-      emitter.on(channel, handler);
-      return () => emitter.off(channel, handler);
+      // Handlers run in the subscriber's async context, not the publisher's: a publishing request's
+      // deadline must not cut short the work a stream or worker does on the signal.
+      const bound = AsyncResource.bind(handler);
+      emitter.on(channel, bound);
+      return () => emitter.off(channel, bound);
     },
     health() {
       return { kind: 'local', connected: true, since };

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { EventEmitter } from 'node:events';
 import { Redis } from 'ioredis';
 import type { Logger } from '../telemetry/logger.js';
@@ -91,20 +92,32 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     degradedTimer.unref();
   }
 
+  // Connected only once both connections are up and every channel is subscribed again: until then
+  // subscribers keep being woken to poll.
+  let subscribed = false;
+  const refresh = () => setConnected(pub.status === 'ready' && sub.status === 'ready' && subscribed);
   sub.on('ready', () => {
+    subscribed = false;
     const names = channels();
     const resubscribed = names.length > 0 ? sub.subscribe(...names.map((c) => prefix + c)) : Promise.resolve();
     resubscribed.then(
-      () => setConnected(pub.status === 'ready'),
-      (err: Error) => log.warn({ err }, 'resubscribing to Redis channels failed; the connection will be retried'),
+      () => {
+        subscribed = true;
+        refresh();
+      },
+      (err: Error) => {
+        log.warn({ err }, 'resubscribing to Redis channels failed; reconnecting to try again');
+        sub.disconnect(true);
+      },
     );
   });
-  pub.on('ready', () => setConnected(sub.status === 'ready'));
+  pub.on('ready', refresh);
   for (const connection of [pub, sub]) {
     connection.on('error', (err: Error) => {
       lastError = err.message;
     });
     connection.on('close', () => {
+      if (connection === sub) subscribed = false;
       if (!closed) setConnected(false, lastError ?? 'connection closed');
     });
   }
@@ -144,12 +157,18 @@ export function createRedisBus(options: RedisBusOptions): Bus {
     },
     subscribe(channel, handler) {
       const first = local.listenerCount(channel) === 0;
-      local.on(channel, handler);
+      // Run in the subscriber's async context, not the publisher's (whose request deadline may be over).
+      const bound = AsyncResource.bind(handler);
+      local.on(channel, bound);
       if (first && sub.status === 'ready') {
-        sub.subscribe(prefix + channel).catch((err: Error) => log.warn({ err, channel }, 'subscribing to a Redis channel failed; it is retried on reconnect'));
+        sub.subscribe(prefix + channel).catch((err: Error) => {
+          // Without the subscription this channel would hear nothing: reconnect, which resubscribes all.
+          log.warn({ err, channel }, 'subscribing to a Redis channel failed; reconnecting to try again');
+          sub.disconnect(true);
+        });
       }
       return () => {
-        local.off(channel, handler);
+        local.off(channel, bound);
         if (local.listenerCount(channel) === 0 && sub.status === 'ready') {
           sub.unsubscribe(prefix + channel).catch(() => undefined);
         }

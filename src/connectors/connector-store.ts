@@ -66,12 +66,7 @@ export class Connectors {
     const definition = this.byType.get(input.type);
     if (!definition) throw new AppError('unknown_connector_type', { message: `No connector of type "${input.type}"; known: ${this.types().join(', ')}.` });
     this.validate(definition, input.config);
-    if (outbound) {
-      for (const field of definition.urlFields ?? []) {
-        const value = (input.config as Record<string, unknown>)[field];
-        if (typeof value === 'string') checkOutboundUrl(value, outbound, `config.${field}`);
-      }
-    }
+    if (outbound) checkUrlFields(definition, input.config as Record<string, unknown>, outbound);
     const id = newId('connector');
     try {
       const { rows } = await this.q.query<ConnectorRow>(
@@ -130,7 +125,7 @@ export class Connectors {
    * a URL. The next use on this instance builds a new live instance; other instances follow within
    * RECHECK_MS.
    */
-  async update(input: { tenantId: string; connectorId: string; name?: string | undefined; config?: Record<string, unknown> | undefined }): Promise<ConnectorRecord> {
+  async update(input: { tenantId: string; connectorId: string; name?: string | undefined; config?: Record<string, unknown> | undefined }, outbound?: OutboundPolicy): Promise<ConnectorRecord> {
     const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1 and tenant_id = $2', [input.connectorId, input.tenantId]);
     const row = rows[0];
     if (!row) throw new AppError('connector_not_found');
@@ -142,6 +137,7 @@ export class Connectors {
       const kept = Object.fromEntries(definition.secretFields.filter((f) => !(f in input.config!) && f in stored).map((f) => [f, stored[f]]));
       const merged = { ...kept, ...input.config };
       this.validate(definition, merged);
+      if (outbound) checkUrlFields(definition, merged, outbound);
       config = this.secrets.sealConfig(merged, definition.secretFields, row.id);
     }
     try {
@@ -218,4 +214,12 @@ export class Connectors {
 
 function toRecord(row: ConnectorRow): ConnectorRecord {
   return { id: row.id, tenantId: row.tenant_id, type: row.type, name: row.name, createdAt: row.created_at };
+}
+
+/** The URLs of a config this service will call, checked against the outbound policy (SSRF). */
+function checkUrlFields(definition: ConnectorDefinition<unknown>, config: Record<string, unknown>, outbound: OutboundPolicy): void {
+  for (const field of definition.urlFields ?? []) {
+    const value = config[field];
+    if (typeof value === 'string') checkOutboundUrl(value, outbound, `config.${field}`);
+  }
 }

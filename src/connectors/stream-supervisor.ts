@@ -69,15 +69,24 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
     // Now and then, close the streams of handovers that ended while nobody held them.
     if (++ticks % 30 === 0) await closeEndedStreams(deps.db);
     const claimed = await claimStreams(deps.db, instanceId, options.leaseMs, options.maxStreams - running.size);
-    for (const stream of claimed) start(stream);
+    for (const stream of claimed) {
+      // Re-claimed by this instance after a late renewal while its old loop is still winding down:
+      // that loop gives the stream up first; a later tick claims it again. Never two loops for one stream.
+      if (running.has(stream.handoverId)) continue;
+      start(stream);
+    }
   }
 
   function start(stream: ClaimedStream): void {
     const abort = new AbortController();
-    const done = follow(stream, abort.signal)
+    const entry: { abort: AbortController; done: Promise<void> } = { abort, done: Promise.resolve() };
+    entry.done = follow(stream, abort.signal)
       .catch((err) => log.error({ err, handoverId: stream.handoverId }, 'a stream loop failed'))
-      .finally(() => running.delete(stream.handoverId));
-    running.set(stream.handoverId, { abort, done });
+      .finally(() => {
+        // Only its own entry: a newer loop for the same stream may have replaced it.
+        if (running.get(stream.handoverId) === entry) running.delete(stream.handoverId);
+      });
+    running.set(stream.handoverId, entry);
     log.debug({ handoverId: stream.handoverId }, 'holding the stream');
   }
 

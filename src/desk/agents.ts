@@ -69,22 +69,27 @@ export async function login(deps: Deps, input: { email: string; password: string
   );
   if (rows.length > 1) throw new AppError('ambiguous_login');
   const row = rows[0];
-  // A locked account is refused before its password is even checked: guessing stops paying.
-  if (row?.locked_until && row.locked_until.getTime() > deps.now().getTime()) throw lockedOut(row.locked_until, deps.now());
-  const ok = await verifyPassword(input.password, row?.password_hash ?? decoyHash);
-  if (row && !ok) {
-    const { rows: after } = await deps.db.query<{ locked_until: Date | null }>(
-      `update agents set
-         failed_logins = case when failed_logins + 1 >= $2 then 0 else failed_logins + 1 end,
-         locked_until = case when failed_logins + 1 >= $2 then now() + $3 * interval '1 second' else locked_until end
-       where id = $1 returning locked_until`,
-      [row.id, deps.config.desk.loginMaxFailures, deps.config.desk.loginLockSeconds],
+  const { loginMaxFailures: max, loginLockSeconds: lockSeconds } = deps.config.desk;
+  const lock = async (agentId: string) => {
+    const { rows: locked } = await deps.db.query<{ locked_until: Date }>(`update agents set failed_logins = 0, locked_until = now() + $2 * interval '1 second' where id = $1 returning locked_until`, [agentId, lockSeconds]);
+    return lockedOut(locked[0]!.locked_until, deps.now());
+  };
+  let attempt = 0;
+  if (row) {
+    // Every attempt is counted before its password is checked, in one statement: guesses sent in
+    // parallel all count, and a locked account is refused without checking anything.
+    const { rows: counted } = await deps.db.query<{ failed_logins: number }>(
+      `update agents set failed_logins = failed_logins + 1 where id = $1 and (locked_until is null or locked_until <= now()) returning failed_logins`,
+      [row.id],
     );
-    const lockedUntil = after[0]?.locked_until;
-    if (lockedUntil && lockedUntil.getTime() > deps.now().getTime()) throw lockedOut(lockedUntil, deps.now());
+    if (counted.length === 0) throw lockedOut(row.locked_until ?? deps.now(), deps.now());
+    attempt = counted[0]!.failed_logins;
+    if (attempt > max) throw await lock(row.id);
   }
+  const ok = await verifyPassword(input.password, row?.password_hash ?? decoyHash);
+  if (row && !ok && attempt >= max) throw await lock(row.id);
   if (!row || !ok) throw new AppError('invalid_credentials');
-  if (row.failed_logins > 0 || row.locked_until) await deps.db.query('update agents set failed_logins = 0, locked_until = null where id = $1', [row.id]);
+  await deps.db.query('update agents set failed_logins = 0, locked_until = null where id = $1', [row.id]);
   const token = `hds_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(deps.now().getTime() + deps.config.desk.sessionTtlSeconds * 1000);
   await deps.db.query('insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at) values ($1, $2, $3, $4)', [digest(token), row.id, row.tenant_id, expiresAt]);

@@ -27,14 +27,16 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
             `select id from handovers where tenant_id = $1 and state = 'ended' and ended_at < now() - $2 * interval '1 day' order by ended_at limit $3`,
             [tenant.id, tenant.retention_days, BATCH],
           );
-          return (await deleteHandovers(q, tenant.id, rows.map((r) => r.id))).handovers;
+          const removed = (await deleteHandovers(q, tenant.id, rows.map((r) => r.id))).handovers;
+          // Each batch with its record, in its transaction: nothing is deleted unrecorded.
+          if (removed > 0) await recordAudit(q, { actor: 'system', action: 'retention.deleted', tenantId: tenant.id, outcome: 200, details: { handovers: removed, retentionDays: tenant.retention_days } });
+          return removed;
         });
         deleted += removed;
         if (removed < BATCH) break;
       }
       if (deleted > 0) {
         total += deleted;
-        await recordAudit(deps.db, { actor: 'system', action: 'retention.deleted', tenantId: tenant.id, outcome: 200, details: { handovers: deleted, retentionDays: tenant.retention_days } });
         deps.log.info({ tenantId: tenant.id, handovers: deleted }, `deleted ${deleted} conversation(s) past the tenant's ${tenant.retention_days}-day retention`);
       }
     }

@@ -100,16 +100,18 @@ export async function eraseUser(db: Db, tenantId: string, userId: string, audit:
     if (live.length > 0) {
       throw new AppError('user_has_live_handover', { message: `The user is in ${live.length} live handover(s) (${live.map((h) => h.id).join(', ')}); end them first.` });
     }
-    return deleteHandovers(q, tenantId, handovers.map((h) => h.id));
-  });
-  // The user's id is personal data too: the audit log keeps a digest of it, enough to answer "was this user erased?".
-  await recordAudit(db, {
-    actor: audit.actor,
-    action: 'user.erased',
-    tenantId,
-    outcome: 200,
-    details: { userIdSha256: createHash('sha256').update(`${tenantId}:${userId}`).digest('hex'), ...counts },
-    ...(audit.address ? { address: audit.address } : {}),
+    const erased = await deleteHandovers(q, tenantId, handovers.map((h) => h.id));
+    // In the same transaction: an erasure is never done without its record. The user's id is personal
+    // data too: the log keeps a digest of it, enough to answer "was this user erased?".
+    await recordAudit(q, {
+      actor: audit.actor,
+      action: 'user.erased',
+      tenantId,
+      outcome: 200,
+      details: { userIdSha256: createHash('sha256').update(`${tenantId}:${userId}`).digest('hex'), ...erased },
+      ...(audit.address ? { address: audit.address } : {}),
+    });
+    return erased;
   });
   return counts;
 }

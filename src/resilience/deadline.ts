@@ -21,6 +21,14 @@ export function runWithDeadline<T>(budgetMs: number, fn: () => T): T {
   return scope.run({ at: performance.now() + budgetMs, budgetMs }, fn);
 }
 
+/**
+ * Runs `fn` outside any request deadline: for what must happen even when the request ran late (its
+ * audit entry, for one).
+ */
+export function withoutDeadline<T>(fn: () => T): T {
+  return scope.exit(fn);
+}
+
 /** Milliseconds left before the current request's deadline; `undefined` outside a request. */
 export function remainingMs(): number | undefined {
   const current = scope.getStore();

@@ -46,23 +46,43 @@ for (const [net, prefix] of [
   ['fe80::', 10], // link-local
   ['ff00::', 8], // multicast
   ['2001:db8::', 32], // documentation
+  ['64:ff9b:1::', 48], // local-use NAT64: whatever it translates to is not known here
 ] as const) {
   v6.addSubnet(net, prefix, 'ipv6');
 }
 
-/** The IPv4 address inside an IPv4-mapped (::ffff:a.b.c.d) or NAT64 (64:ff9b::a.b.c.d) IPv6 address. */
-function embeddedV4(address: string): string | undefined {
-  const lower = address.toLowerCase();
-  for (const prefix of ['::ffff:', '64:ff9b::']) {
-    if (!lower.startsWith(prefix)) continue;
-    const rest = lower.slice(prefix.length);
-    if (isIP(rest) === 4) return rest;
-    const groups = rest.split(':');
-    if (groups.length === 2 && groups.every((g) => /^[0-9a-f]{1,4}$/.test(g))) {
-      const [hi, lo] = groups.map((g) => parseInt(g, 16)) as [number, number];
-      return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
-    }
+/** The eight 16-bit groups of an IPv6 address (with `::` and a dotted IPv4 tail expanded). */
+function ipv6Groups(address: string): number[] | undefined {
+  let text = address.toLowerCase();
+  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const parts = dotted[1]!.split('.').map(Number);
+    text = text.slice(0, -dotted[1]!.length) + `${((parts[0]! << 8) | parts[1]!).toString(16)}:${((parts[2]! << 8) | parts[3]!).toString(16)}`;
   }
+  const [head, tail, extra] = text.split('::');
+  if (extra !== undefined) return undefined;
+  const left = head ? head.split(':') : [];
+  const right = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const missing = 8 - left.length - right.length;
+  if (tail === undefined ? left.length !== 8 : missing < 0) return undefined;
+  const groups = [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right].map((g) => parseInt(g, 16));
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined;
+}
+
+const v4Of = (hi: number, lo: number) => [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+
+/**
+ * The IPv4 address an IPv6 address carries, where it reaches IPv4 space: IPv4-compatible (::a.b.c.d),
+ * IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::).
+ */
+function embeddedV4(address: string): string | undefined {
+  const g = ipv6Groups(address);
+  if (!g) return undefined;
+  const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
+  if (zeros(6)) return v4Of(g[6]!, g[7]!);
+  if (zeros(5) && g[5] === 0xffff) return v4Of(g[6]!, g[7]!);
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return v4Of(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return v4Of(g[1]!, g[2]!);
   return undefined;
 }
 
@@ -71,9 +91,9 @@ export function forbiddenAddressReason(address: string): string | undefined {
   const family = isIP(address);
   if (family === 4) return v4.check(address, 'ipv4') ? `${address} is a loopback, private, link-local or reserved address` : undefined;
   if (family === 6) {
+    if (v6.check(address, 'ipv6')) return `${address} is a loopback, private, link-local or reserved address`;
     const inner = embeddedV4(address);
-    if (inner) return forbiddenAddressReason(inner);
-    return v6.check(address, 'ipv6') ? `${address} is a loopback, private, link-local or reserved address` : undefined;
+    return inner ? forbiddenAddressReason(inner) : undefined;
   }
   return `${address} is not an IP address`;
 }

@@ -179,10 +179,36 @@ export function createPgDb(options: PgDbOptions): Db {
 
   let closing: Promise<void> | undefined;
 
-  // A single statement under a request deadline is not started once the deadline has passed; once
-  // started it is bounded by the statement timeout (setting a shorter one would cost two round trips).
+  // A single statement under a request deadline is not started once the deadline has passed, and waits
+  // for a connection no longer than the time left; once started it is bounded by the statement timeout
+  // (setting a shorter one would cost two round trips).
   const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
     assertTimeLeft('a database query');
+    const left = remainingMs();
+    if (left !== undefined && left < options.poolTimeoutMs) {
+      let client: pg.PoolClient;
+      try {
+        client = await connectWithin(pool, left, options.poolTimeoutMs);
+      } catch (err) {
+        throw translate(err);
+      }
+      let broken: Error | undefined;
+      // While checked out the pool does not listen for the client's errors: a dropped connection must
+      // not crash the process (the query itself fails with it).
+      const onError = (err: Error): void => {
+        broken ??= err;
+      };
+      client.on('error', onError);
+      try {
+        return toResult<T>(await client.query(sql, params as unknown[] | undefined));
+      } catch (err) {
+        if (isBroken(err)) broken ??= err instanceof Error ? err : new Error('broken connection');
+        throw translate(err);
+      } finally {
+        client.removeListener('error', onError);
+        client.release(broken);
+      }
+    }
     try {
       return toResult<T>(await pool.query(sql, params as unknown[] | undefined));
     } catch (err) {

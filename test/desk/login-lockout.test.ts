@@ -42,4 +42,16 @@ describe('sign-in lockout (pglite)', () => {
     expect(refused.status).toBe(429);
     expect(refused.body.error).toMatchObject({ code: 'too_many_login_attempts', message: expect.stringMatching(/from this address/) });
   });
+
+  it('counts guesses sent in parallel: no more than the limit are ever checked', async () => {
+    t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    const desk = await setUpDesk(t);
+    const me = await t.api('GET', '/v1/desk/me', { token: desk.agentToken });
+    const email: string = me.body.agent?.email ?? me.body.email;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => t!.api('POST', '/v1/desk/login', { body: { email, password: 'guess' } })));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(2);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(8);
+    expect((await t.api('POST', '/v1/desk/login', { body: { email, password: PASSWORD } })).status).toBe(429);
+  });
 });

@@ -35,6 +35,13 @@ describe('tenant-supplied URLs cannot reach private addresses (pg)', () => {
     const connector = await strict.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: 'https://192.168.0.10/events', secret: 'whsec_' + Buffer.from('a-secret-of-enough-length-0123456').toString('base64') } });
     expect(connector.status).toBe(400);
     expect(connector.body.error).toMatchObject({ code: 'url_not_allowed', message: expect.stringMatching(/config\.url may not point at 192\.168\.0\.10/) });
+    // Changing a connector's config later is held to the same rule.
+    const hdSecret = 'whsec_' + Buffer.from('a-secret-of-enough-length-0123456').toString('base64');
+    const fine = await strict.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: 'https://hooks.example.com/events', secret: hdSecret } });
+    expect(fine.status).toBe(201);
+    const patched = await strict.admin('PATCH', `/v1/admin/tenants/${tenant.body.id}/connectors/${fine.body.id}`, { config: { url: 'http://hooks.example.com/events' } });
+    expect(patched.status).toBe(400);
+    expect(patched.body.error.code).toBe('url_not_allowed');
 
     // A URL stored while private destinations were allowed (another instance, or an older setting)
     // is still refused where the connection is made.

@@ -25,6 +25,7 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
     type: 'chatwoot',
     configSchema: chatwootConfigSchema,
     secretFields: ['userToken', 'botToken', 'webhookSecret'],
+    urlFields: ['baseUrl'],
     create(config): Connector {
       const base = `${config.baseUrl.replace(/\/$/, '')}/api/v1/accounts/${config.accountId}`;
       const call = (token: string) => (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) =>

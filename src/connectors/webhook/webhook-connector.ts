@@ -15,7 +15,7 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
     type: 'webhook',
     configSchema: webhookConfigSchema,
     secretFields: ['secret'],
-    urlFields: ['url'],
+    urlFields: ['url', 'availabilityUrl'],
     create(config): Connector {
       const connector: Connector = {
         async deliver(work, context) {

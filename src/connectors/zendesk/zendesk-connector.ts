@@ -24,6 +24,7 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
     type: 'zendesk',
     configSchema: zendeskConfigSchema,
     secretFields: ['keySecret', 'webhookSecret'],
+    urlFields: ['baseUrl'],
     create(config): Connector {
       const api = zendeskApi(dispatcher, config);
       const userOf = new Map<string, string>();

@@ -11,6 +11,7 @@ import { adminAuth } from '../auth.js';
 import { Nullable, errorResponses } from '../schemas.js';
 import { listAudit, recordAudit } from '../../audit/audit-log.js';
 import { AppError } from '../../resilience/errors.js';
+import { withoutDeadline } from '../../resilience/deadline.js';
 
 const tags = ['Admin API'];
 const security = [{ adminToken: [] }];
@@ -58,14 +59,15 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
     app.addHook('onResponse', async (request, reply) => {
       if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode === 401) return;
       const params = (request.params ?? {}) as Record<string, string>;
-      await recordAudit(deps.db, {
+      // Outside the request's deadline: a change that committed late is still recorded.
+      await withoutDeadline(() => recordAudit(deps.db, {
         actor: 'admin',
         action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
         tenantId: params.tenantId ?? null,
         outcome: reply.statusCode,
         details: params,
         address: request.ip,
-      }).catch((err) => request.log.error({ err }, 'could not write the audit log entry of an admin action'));
+      })).catch((err) => request.log.error({ err }, 'could not write the audit log entry of an admin action'));
     });
 
     app.post(
@@ -260,7 +262,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
       async (request) => {
         await requireTenant(deps.db, request.params.tenantId);
-        const record = await connectors.update({ tenantId: request.params.tenantId, connectorId: request.params.connectorId, name: request.body.name, config: request.body.config });
+        const record = await connectors.update({ tenantId: request.params.tenantId, connectorId: request.params.connectorId, name: request.body.name, config: request.body.config }, deps.config.outbound);
         return { id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` };
       },
     );

@@ -16,6 +16,7 @@ import { handoverJson, messageJson } from '../views.js';
 import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
 import { TtlCache } from '../../store/ttl-cache.js';
 import { recordAudit } from '../../audit/audit-log.js';
+import { withoutDeadline } from '../../resilience/deadline.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
@@ -42,25 +43,34 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       },
       async (request) => {
         // Per client address too, so guessing across many accounts (or unknown ones) is bounded as well.
-        const failures = failuresByAddress.get(request.ip) ?? 0;
-        if (failures >= deps.config.desk.loginMaxFailuresPerAddress) {
+        // Counted before the attempt (synchronously, so parallel attempts all count); a success takes
+        // its count back.
+        const attempts = (failuresByAddress.get(request.ip) ?? 0) + 1;
+        if (attempts > deps.config.desk.loginMaxFailuresPerAddress) {
           throw new AppError('too_many_login_attempts', {
             message: `Too many failed sign-ins from this address; try again in up to ${deps.config.desk.loginLockSeconds} s.`,
             retryAfterSeconds: deps.config.desk.loginLockSeconds,
           });
         }
+        failuresByAddress.set(request.ip, attempts);
+        // The typed email names the account tried; anything that does not look like one (a password in
+        // the wrong field) is not kept.
+        const typed = request.body.email.trim().toLowerCase();
+        const actor = `agent:${/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(typed) ? typed : '[not an email]'}`;
         const audit = (action: string, outcome: number, tenantId: string | null) =>
-          recordAudit(deps.db, { actor: `agent:${request.body.email.trim().toLowerCase()}`, action, tenantId, outcome, address: request.ip }).catch((err) =>
+          withoutDeadline(() => recordAudit(deps.db, { actor, action, tenantId, outcome, address: request.ip })).catch((err) =>
             request.log.error({ err }, 'could not write the audit log entry of a sign-in'),
           );
         try {
           const session = await login(deps, request.body);
+          failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
           await audit('desk.login', 200, session.agent.tenantId);
           return { token: session.token, expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
         } catch (err) {
           if (err instanceof AppError && (err.code === 'invalid_credentials' || err.code === 'too_many_login_attempts')) {
-            failuresByAddress.set(request.ip, failures + 1);
             await audit(err.code === 'invalid_credentials' ? 'desk.login.failed' : 'desk.login.locked', err.status, null);
+          } else {
+            failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
           }
           throw err;
         }
