@@ -110,8 +110,10 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
           apply: (position, events) => apply(stream, position, events),
           saveCredential: (credential) => sessions.save(stream.handoverId, { credential }),
         };
+        const opened = Date.now();
         await connector.pullStream.read(context);
-        failures = 0;
+        // A connection that ends at once, again and again, is backed off like a failure: no tight loop.
+        failures = Date.now() - opened < 1000 ? failures + 1 : 0;
       } catch (thrown) {
         if (signal.aborted) return;
         const err = toError(thrown);
@@ -123,7 +125,7 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
         failures++;
         log.warn({ err, handoverId: stream.handoverId, failures }, `reading the stream failed; reconnecting: ${err.message}`);
       }
-      // Reconnect at once after a clean end; back off (bounded, jittered) after failures.
+      // Reconnect at once after a clean end of a stream that lasted; back off (bounded, jittered) otherwise.
       const delay = failures === 0 ? 0 : Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
       if (delay > 0) await sleep(delay, undefined, { signal }).catch(() => {});
     }

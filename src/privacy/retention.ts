@@ -40,6 +40,8 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
         deps.log.info({ tenantId: tenant.id, handovers: deleted }, `deleted ${deleted} conversation(s) past the tenant's ${tenant.retention_days}-day retention`);
       }
     }
+    // Inbound receipts only need to outlive the senders' retries and the 5-minute signature window.
+    await deps.db.query(`delete from inbound_receipts where received_at < now() - interval '7 days'`);
     return total;
   }
 

@@ -43,3 +43,10 @@ export function newId(kind: IdKind, now = Date.now()): string {
   }
   return `${idPrefixes[kind]}_${time}${random}`;
 }
+
+const ownEventId = new RegExp(`^${idPrefixes.event}_[${alphabet}]{26}$`);
+
+/** Whether an id has the exact shape of this service's event ids (`evt_` + 26 base32 characters). */
+export function isOwnEventId(id: string): boolean {
+  return ownEventId.test(id);
+}

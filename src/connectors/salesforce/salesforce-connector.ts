@@ -145,6 +145,10 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
   }
   if (response.statusCode !== 200) {
     response.body.destroy();
+    // The conversation is gone or no longer ours to read: retrying cannot bring it back.
+    if (response.statusCode === 403 || response.statusCode === 404 || response.statusCode === 410) {
+      throw new StreamLostError(`Salesforce answered ${response.statusCode} to the event stream request: the conversation can no longer be followed.`);
+    }
     throw new Error(`Salesforce answered ${response.statusCode} to the event stream request`);
   }
   let last = context.session.position;

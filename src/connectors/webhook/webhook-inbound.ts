@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { verify } from '../../delivery/standard-webhooks.js';
+import { isOwnEventId } from '../../store/ids.js';
 import { endReasons } from '../../handover/model.js';
 import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
 
@@ -46,6 +47,11 @@ export function handleWebhookInbound(secret: string, request: InboundRequest): I
     return result.reason === 'stale_timestamp'
       ? { ok: false, reason: 'stale_timestamp', message: 'webhook-timestamp is more than 5 minutes away from our clock' }
       : { ok: false, reason: 'bad_signature', message: result.reason === 'missing_headers' ? 'webhook-id, webhook-timestamp and webhook-signature are required' : 'webhook-signature does not match' };
+  }
+  // Both directions share the secret, so one of our own signed requests would verify here too: a
+  // request carrying one of our event ids is an echo or a replay of what we sent, never the helpdesk.
+  if (isOwnEventId(result.id)) {
+    return { ok: false, reason: 'bad_signature', message: 'webhook-id is one of this service\'s own event ids: what we send is never taken back as the helpdesk\'s' };
   }
   if (!checker.Check(request.body)) {
     const first = checker.Errors(request.body).First();
