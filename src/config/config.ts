@@ -180,7 +180,7 @@ export const settings: Record<string, Setting> = {
   host: { env: 'HOST', default: '127.0.0.1', doc: 'Address to listen on; `0.0.0.0` in containers.', parse: text },
   publicUrl: { env: 'HANDOVER_PUBLIC_URL', default: '', doc: 'Base URL others use to reach this service (inbound webhook URLs); default `http://localhost:PORT`.', parse: url },
   logLevel: { env: 'HANDOVER_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
-  adminToken: { env: 'HANDOVER_ADMIN_TOKEN', default: '', doc: 'Bearer token of the admin API. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: optionalText },
+  adminToken: { env: 'HANDOVER_ADMIN_TOKEN', default: '', doc: 'Bearer token of the admin API; several, comma-separated, are all accepted (to rotate: add the new one, move clients to it, remove the old). Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: optionalText },
   'database.url': { env: 'DATABASE_URL', default: '', doc: 'PostgreSQL URL. Unset or empty: the embedded store (PGlite) in HANDOVER_DATA_DIR.', parse: optionalText },
   'database.dataDir': { env: 'HANDOVER_DATA_DIR', default: './.handover', doc: 'Directory of the embedded store and the generated admin token.', parse: text },
   'database.poolSize': { env: 'HANDOVER_DB_POOL_SIZE', default: '10', doc: 'PostgreSQL connections per instance.', parse: int(1, 500) },
@@ -321,7 +321,8 @@ export function loadCliConfig(env: Record<string, string | undefined>): CliConfi
   const port = env.PORT && /^\d+$/.test(env.PORT) ? env.PORT : (settings.port!.default ?? '8080');
   return {
     url: (env.HANDOVER_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
-    adminToken: env.HANDOVER_ADMIN_TOKEN || undefined,
+    // A client sends the first of the tokens the service accepts.
+    adminToken: env.HANDOVER_ADMIN_TOKEN?.split(',')[0]?.trim() || undefined,
     dataDir: env.HANDOVER_DATA_DIR ?? settings['database.dataDir']!.default!,
   };
 }

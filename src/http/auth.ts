@@ -31,9 +31,20 @@ export function botAuth(authenticate: (apiKey: string) => Promise<ApiKeyIdentity
   };
 }
 
+/**
+ * Whether `given` is one of the configured admin tokens. HANDOVER_ADMIN_TOKEN may list several,
+ * comma-separated, so a token can be rotated without a moment when no client has a valid one. Every
+ * token is compared (in constant time), whichever matches.
+ */
+export function isAdminToken(given: string, configured: string): boolean {
+  let match = false;
+  for (const token of configured.split(',').map((t) => t.trim()).filter(Boolean)) match = secretsEqual(given, token) || match;
+  return match;
+}
+
 export function adminAuth(adminToken: string) {
   return async (request: FastifyRequest) => {
-    if (!secretsEqual(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong.' });
+    if (!isAdminToken(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong.' });
   };
 }
 

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { secretsEqual } from '../../tenants/tenants.js';
 import { AppError } from '../../resilience/errors.js';
-import { bearerToken } from '../auth.js';
+import { bearerToken, isAdminToken } from '../auth.js';
 import { webRoot } from './web-routes.js';
 import { worst } from '../../telemetry/status-model.js';
 import { renderStatusPage, type PublicStatus } from '../../telemetry/status-page.js';
@@ -39,7 +38,7 @@ export function statusRoutes(status: StatusService, adminToken: string): Fastify
 /** No header: the public view. A header with the wrong token is an error, not a silent downgrade. */
 function isAdmin(request: FastifyRequest, adminToken: string): boolean {
   if (!request.headers.authorization) return false;
-  if (!secretsEqual(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong; send none for the public view.' });
+  if (!isAdminToken(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong; send none for the public view.' });
   return true;
 }
 
