@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { AppError } from '../resilience/errors.js';
 import { secretsEqual, type ApiKeyIdentity } from '../tenants/tenants.js';
 import { authenticateSession, type Agent } from '../desk/agents.js';
+import { cookieToken, csrfTokenValid } from '../desk/session-cookie.js';
 import type { Queryable } from '../store/db.js';
 
 declare module 'fastify' {
@@ -50,7 +51,12 @@ export function adminAuth(adminToken: string) {
 
 export function deskAuth(q: Queryable) {
   return async (request: FastifyRequest) => {
-    const token = bearerToken(request);
+    // The session token as a Bearer header (API clients), or in the console's cookie.
+    const fromCookie = request.headers.authorization ? undefined : cookieToken(request.headers.cookie);
+    const token = fromCookie ?? bearerToken(request);
+    if (fromCookie && request.method !== 'GET' && request.method !== 'HEAD' && !csrfTokenValid(fromCookie, request.headers['x-csrf-token'])) {
+      throw new AppError('csrf_token_invalid');
+    }
     request.agent = await authenticateSession(q, token);
     request.tenantId = request.agent.tenantId;
     request.sessionToken = token;

@@ -1,4 +1,5 @@
-// The desk REST API, with the agent's session token as a Bearer header (no cookies).
+// The desk REST API. The session is the HttpOnly cookie set at sign-in (script never sees it); every
+// change also carries the session's CSRF token.
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -17,16 +18,16 @@ const BUSY_WAIT_MAX_S = 3;
  * Returns `api(method, path, body?)`: resolves with the parsed JSON body, rejects with an ApiError
  * (status 0 and code `network` when the server could not be reached).
  */
-export function createApi({ token, onUnauthorized }) {
+export function createApi({ csrf, onUnauthorized }) {
   return async function api(method, path, body) {
     const headers = { accept: 'application/json' };
-    if (token) headers.authorization = `Bearer ${token}`;
+    if (csrf && method !== 'GET') headers['x-csrf-token'] = csrf;
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res;
     // Every desk call is safe to repeat: messages carry the desk's own id, accept and end are idempotent.
     for (let attempt = 1; ; attempt++) {
       try {
-        res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'same-origin', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       } catch {
         throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection; the desk keeps retrying.');
       }
@@ -43,7 +44,7 @@ export function createApi({ token, onUnauthorized }) {
     }
     if (res.ok) return parsed;
     const error = parsed && parsed.error ? parsed.error : { code: 'http_error', message: `HTTP ${res.status}` };
-    if (res.status === 401 && token && onUnauthorized) onUnauthorized();
+    if (res.status === 401 && onUnauthorized) onUnauthorized();
     throw new ApiError(res.status, error.code, error.message);
   };
 }

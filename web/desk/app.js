@@ -5,7 +5,7 @@ import { Chat, displayName } from './chat.js';
 import { renderWaiting, tickWaiting } from './waiting.js';
 import { byId, h } from './dom.js';
 
-const SESSION_KEY = 'handover.desk.session'; // per browser tab; cookies come with a later change
+const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
 const SOUND_KEY = 'handover.desk.sound';
 const TITLE = 'handover desk';
 const TITLE_FLASH_MS = 10_000;
@@ -32,7 +32,7 @@ const ui = {
   deskError: byId('desk-error'),
 };
 
-let session = null; // { token, agent }
+let session = null; // { csrf, agent }
 let api = null;
 let live = null;
 let queues = [];
@@ -54,23 +54,29 @@ let audio = null;
 async function boot() {
   ui.sound.checked = localStorage.getItem(SOUND_KEY) === 'on';
   const saved = readSession();
-  if (!saved) return showSignin();
-  session = saved;
-  api = createApi({ token: session.token, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
   try {
-    session.agent = await api('GET', '/v1/desk/me');
+    // The cookie may hold a live session (a reload, or another tab of this browser).
+    const current = await createApi({})('GET', '/v1/desk/session');
+    startSession({ csrf: current.csrfToken, agent: current.agent });
     enterDesk();
   } catch (err) {
-    if (err.status === 401) return;
+    if (err.status === 401 || !saved) return showSignin();
     // Server unreachable: show the desk anyway; the live connection keeps retrying.
+    startSession(saved);
     enterDesk();
   }
+}
+
+function startSession(value) {
+  session = value;
+  sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
+  api = createApi({ csrf: session.csrf, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
 }
 
 function readSession() {
   try {
     const value = JSON.parse(sessionStorage.getItem(SESSION_KEY) ?? 'null');
-    return value && typeof value.token === 'string' ? value : null;
+    return value && typeof value.csrf === 'string' ? value : null;
   } catch {
     return null;
   }
@@ -91,9 +97,7 @@ ui.signinForm.addEventListener('submit', async (event) => {
   button.disabled = true;
   try {
     const result = await createApi({})('POST', '/v1/desk/login', { email: ui.email.value, password: ui.password.value });
-    session = { token: result.token, agent: result.agent };
-    sessionStorage.setItem(SESSION_KEY, JSON.stringify(session));
-    api = createApi({ token: session.token, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
+    startSession({ csrf: result.csrfToken, agent: result.agent });
     ui.password.value = '';
     enterDesk();
   } catch (err) {
@@ -121,7 +125,7 @@ function enterDesk() {
   ui.desk.hidden = false;
   ui.agentName.textContent = session.agent?.name ?? '';
   showPresence(session.agent?.presence ?? 'away');
-  live = connectLive({ url: '/v1/desk/events', token: session.token, onSignal, onState: showConnection, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
+  live = connectLive({ url: '/v1/desk/events', onSignal, onState: showConnection, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
   ui.acceptNext.focus();
 }
 

@@ -11,7 +11,7 @@ const BACKOFF_MAX_MS = 8_000;
  * Opens the stream and keeps it open until `stop()`.
  * onSignal(type, data) for each event; onState('connecting' | 'live' | 'reconnecting'); onUnauthorized().
  */
-export function connectLive({ url, token, onSignal, onState, onUnauthorized }) {
+export function connectLive({ url, onSignal, onState, onUnauthorized }) {
   let stopped = false;
   let controller = null;
   let wake = null;
@@ -29,7 +29,8 @@ export function connectLive({ url, token, onSignal, onState, onUnauthorized }) {
     };
     try {
       arm();
-      const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, cache: 'no-store', signal: controller.signal });
+      // The session cookie goes along (same origin); EventSource is not used so that drops are ours to handle.
+      const res = await fetch(url, { headers: { accept: 'text/event-stream' }, cache: 'no-store', credentials: 'same-origin', signal: controller.signal });
       if (res.status === 401) {
         stopped = true;
         onUnauthorized();

@@ -17,6 +17,7 @@ import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, Tran
 import { TtlCache } from '../../store/ttl-cache.js';
 import { recordAudit } from '../../audit/audit-log.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
+import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/session-cookie.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
@@ -28,6 +29,8 @@ const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.emai
 
 export function deskRoutes(deps: Deps): FastifyPluginAsync {
   const failuresByAddress = new TtlCache<string, number>(deps.config.desk.loginLockSeconds * 1000, 100_000);
+  // Reached over https (as behind any real deployment's TLS): the cookie is sent over https only.
+  const secureCookies = deps.config.publicUrl.startsWith('https:');
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -38,10 +41,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           tags,
           summary: 'Sign in; returns a session token for the Authorization header',
           body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), password: Type.String({ minLength: 1, maxLength: 512 }), tenantId: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
-          response: { 200: Type.Object({ token: Type.String(), expiresAt: Type.String(), agent: AgentSchema }), ...errorResponses },
+          response: { 200: Type.Object({ token: Type.String(), csrfToken: Type.String(), expiresAt: Type.String(), agent: AgentSchema }), ...errorResponses },
         },
       },
-      async (request) => {
+      async (request, reply) => {
         // Per client address too, so guessing across many accounts (or unknown ones) is bounded as well.
         // Counted before the attempt (synchronously, so parallel attempts all count); a success takes
         // its count back.
@@ -65,7 +68,9 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           const session = await login(deps, request.body);
           failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
           await audit('desk.login', 200, session.agent.tenantId);
-          return { token: session.token, expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
+          // The console uses the HttpOnly cookie (and the CSRF token for writes); API clients the token.
+          reply.header('set-cookie', sessionCookie(session.token, deps.config.desk.sessionTtlSeconds, secureCookies));
+          return { token: session.token, csrfToken: csrfTokenFor(session.token), expiresAt: session.expiresAt.toISOString(), agent: agentJson(session.agent) };
         } catch (err) {
           if (err instanceof AppError && (err.code === 'invalid_credentials' || err.code === 'too_many_login_attempts')) {
             await audit(err.code === 'invalid_credentials' ? 'desk.login.failed' : 'desk.login.locked', err.status, null);
@@ -84,8 +89,14 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
 
       desk.post('/v1/desk/logout', { schema: { tags, security, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
         await logout(deps, request.sessionToken, request.agent);
-        return reply.code(204).send(null);
+        return reply.header('set-cookie', clearedSessionCookie(secureCookies)).code(204).send(null);
       });
+
+      desk.get(
+        '/v1/desk/session',
+        { schema: { tags, security, summary: "The signed-in agent and the session's CSRF token (for a console that has the cookie)", response: { 200: Type.Object({ agent: AgentSchema, csrfToken: Type.String() }), ...errorResponses } } },
+        async (request) => ({ agent: agentJson(request.agent), csrfToken: csrfTokenFor(request.sessionToken) }),
+      );
 
       desk.get('/v1/desk/me', { schema: { tags, security, response: { 200: AgentSchema, ...errorResponses } } }, async (request) => agentJson(request.agent));
 
