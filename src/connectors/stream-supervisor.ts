@@ -136,10 +136,19 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
       // Under the lease row's lock: a holder that lost its lease cannot apply anything any more.
       if (!(await lockHeldStream(uow.q, instanceId, stream.handoverId))) throw new LeaseLostError();
       for (const event of events) {
+        // Each event in a savepoint: one that can never be applied (it names an ended handover, or
+        // carries what cannot be stored) is skipped, instead of being read again and again.
+        await uow.q.query('savepoint stream_event');
         try {
           await applyInbound(deps, uow, stream.tenantId, stream.connectorId, event);
+          await uow.q.query('release savepoint stream_event');
         } catch (err) {
+          await uow.q.query('rollback to savepoint stream_event');
           if (err instanceof AppError && staleEventCodes.has(err.code)) continue;
+          if (err instanceof AppError && err.status >= 400 && err.status < 500) {
+            log.warn({ handoverId: stream.handoverId, position, code: err.code }, `skipped a stream event that cannot be applied: ${err.message}`);
+            continue;
+          }
           throw err;
         }
       }

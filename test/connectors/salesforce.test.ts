@@ -129,6 +129,17 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     }, 'the stream to be marked closed', 10_000);
   });
 
+  it('skips an event that can never be applied, and goes on with the next ones', async () => {
+    const { t, fake, bot, tenant } = await world();
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-skip');
+    fake.agentSays(conversation.id, 'before');
+    // A NUL character cannot be stored: applying it fails the same way every time.
+    fake.agentSays(conversation.id, 'broken \u0000 text');
+    fake.agentSays(conversation.id, 'after');
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).includes('after'), 15_000, 'the message after the broken one');
+    expect(messageTexts(botEvents(bot, handoverId))).toEqual(['before', 'after']);
+  });
+
   it('reconnects a stream that stays silent past its idle bound, and rejects a config that is not one', async () => {
     const { t, fake, bot, tenant } = await world({ pingMs: 0, connectorConfig: { streamIdleTimeoutMs: 1000 } });
     const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-idle');
