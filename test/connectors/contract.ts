@@ -37,6 +37,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { dumpSchema } from '../support/dump-schema.js';
 
 export type ReceivedByHelpdesk =
   | { kind: 'handover.requested'; userId?: string; queue?: string; transcript: Array<{ role: string; text: string }>; metadata: Record<string, unknown> }
@@ -177,9 +178,7 @@ export function runConnectorContract(driver: ContractDriver): void {
       const state = await s.t.api('GET', `/v1/handovers/${handoverId}`, { token: s.apiKey });
       expect(state.body.state).toBe('queued');
       // No credential sits in clear anywhere in the database.
-      const { rows: tables } = await s.t.db.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`);
-      let dump = '';
-      for (const { table_name } of tables) dump += JSON.stringify((await s.t.db.query(`select * from "${table_name}"`)).rows);
+      const dump = await dumpSchema(s.t.db);
       expect(dump).toContain(handoverId);
       for (const secret of s.system.secrets) expect(dump).not.toContain(secret);
     });

@@ -10,21 +10,10 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { ADMIN_TOKEN, TEST_SECRET_KEY, eventually, startTestService, type TestService } from '../support/test-service.js';
+import { dumpSchema } from '../support/dump-schema.js';
 
 const HELPDESK_SECRET = 'whsec_' + Buffer.from('a-helpdesk-secret-nobody-may-read!!').toString('base64');
 const NEW_KEY = { id: 'test-2', key: Buffer.alloc(32, 9).toString('base64') };
-
-/** Every row of every table of the test schema, as one string. */
-async function dumpSchema(db: TestDb): Promise<string> {
-  const { rows: tables } = await db.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`);
-  expect(tables.map((t) => t.table_name)).toContain('connectors');
-  let dump = '';
-  for (const { table_name } of tables) {
-    const { rows } = await db.query(`select * from "${table_name}"`);
-    dump += JSON.stringify(rows);
-  }
-  return dump;
-}
 
 async function addWebhookConnector(t: TestService, helpdesk: GenericHelpdesk) {
   const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Initech' });

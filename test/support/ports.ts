@@ -11,3 +11,17 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Tries `probe` every `intervalMs` until it resolves; past `timeoutMs` fails with `what`. */
+export async function pollUntil(probe: () => Promise<void>, options: { timeoutMs: number; intervalMs: number; what: string }): Promise<void> {
+  const until = Date.now() + options.timeoutMs;
+  for (;;) {
+    try {
+      await probe();
+      return;
+    } catch {
+      if (Date.now() > until) throw new Error(options.what);
+      await new Promise((r) => setTimeout(r, options.intervalMs));
+    }
+  }
+}

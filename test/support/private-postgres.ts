@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort } from './ports.js';
+import { freePort, pollUntil } from './ports.js';
 
 const run = promisify(execFile);
 
@@ -50,21 +50,19 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     // A process group of its own: runuser signals its whole group when it is told to stop, which must
     // not include this process.
     child = spawn(program, args, { stdio: 'ignore', detached: true });
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
-      client.on('error', () => undefined);
-      try {
-        await client.connect();
-        await client.query('select 1');
-        await client.end();
-        return;
-      } catch {
-        await client.end().catch(() => undefined);
-        if (Date.now() > until) throw new Error(`private PostgreSQL did not start on port ${port}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await pollUntil(
+      async () => {
+        const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          await client.query('select 1');
+        } finally {
+          await client.end().catch(() => undefined);
+        }
+      },
+      { timeoutMs: 20_000, intervalMs: 100, what: `private PostgreSQL did not start on port ${port}` },
+    );
   };
   const stop = async (): Promise<void> => {
     const running = child;

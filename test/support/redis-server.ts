@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from './ports.js';
+import { freePort, pollUntil } from './ports.js';
 
 /**
  * A private `redis-server` on a free loopback port, so a test can stop and restart it without touching
@@ -26,18 +26,21 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, connectTimeout: 500, maxRetriesPerRequest: 0 });
     probe.on('error', () => undefined);
-    const until = Date.now() + 10_000;
-    for (;;) {
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        if (Date.now() > until) throw new Error(`redis-server did not start on port ${port}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+    try {
+      await pollUntil(
+        async () => {
+          try {
+            await probe.connect();
+            await probe.ping();
+          } catch (err) {
+            probe.disconnect();
+            throw err;
+          }
+        },
+        { timeoutMs: 10_000, intervalMs: 50, what: `redis-server did not start on port ${port}` },
+      );
+    } finally {
+      probe.disconnect();
     }
   };
   const stop = async (): Promise<void> => {
