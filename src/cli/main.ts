@@ -18,7 +18,7 @@ Usage:
   handover queue create --tenant ID --name NAME [--connector ID] [--time-zone ZONE]
                         [--opening-hours JSON] [--no-answer-timeout SECONDS]
   handover agent create --tenant ID --email EMAIL --name NAME --password PASSWORD
-                        [--queues a,b] [--max-chats N]
+                        [--queues a,b] [--max-chats N] [--role agent|supervisor]
   handover connector add --tenant ID --type webhook --name NAME --config JSON
   handover keys rotate                   re-encrypt stored credentials under the current key
   handover doctor [URL]                  diagnose a running instance (exit 1 when unhealthy)
@@ -144,6 +144,7 @@ async function clientCommand(resource: string, action: string | undefined, args:
       password: { type: 'string' },
       queues: { type: 'string' },
       'max-chats': { type: 'string' },
+      role: { type: 'string' },
       type: { type: 'string' },
       config: { type: 'string' },
     },
@@ -171,6 +172,7 @@ async function clientCommand(resource: string, action: string | undefined, args:
       password: need('password'),
       ...(values.queues ? { queues: values.queues.split(',').map((q) => q.trim()) } : {}),
       ...(values['max-chats'] ? { maxChats: Number(values['max-chats']) } : {}),
+      ...(values.role ? { role: values.role } : {}),
     });
   } else if (resource === 'connector' && action === 'add') {
     result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/connectors`, { type: need('type'), name: need('name'), config: JSON.parse(need('config')) });

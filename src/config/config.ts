@@ -45,6 +45,7 @@ export interface Config {
   };
   desk: {
     sessionTtlSeconds: number;
+    sessionIdleSeconds: number;
     timerIntervalMs: number;
     loginMaxFailures: number;
     loginLockSeconds: number;
@@ -204,6 +205,7 @@ export const settings: Record<string, Setting> = {
   'delivery.pollIntervalMs': { env: 'HANDOVER_DELIVERY_POLL_MS', default: '1000', doc: 'Safety-net poll of the outbox when no wake-up arrives.', parse: int(10, 60000) },
   'delivery.leaseMs': { env: 'HANDOVER_DELIVERY_LEASE_MS', default: '30000', doc: 'How long a claimed lane stays with one worker before another may take it.', parse: int(1000, 600000) },
   'desk.sessionTtlSeconds': { env: 'HANDOVER_SESSION_TTL_SECONDS', default: '43200', doc: 'Lifetime of an agent session.', parse: int(60, 30 * 86400) },
+  'desk.sessionIdleSeconds': { env: 'HANDOVER_SESSION_IDLE_SECONDS', default: '1800', doc: 'An agent session unused this long ends (an open console keeps it alive); the agent then counts as offline.', parse: int(5, 30 * 86400) },
   'desk.loginMaxFailures': { env: 'HANDOVER_LOGIN_MAX_FAILURES', default: '5', doc: 'Consecutive wrong passwords after which an agent account refuses sign-ins for HANDOVER_LOGIN_LOCK_SECONDS.', parse: int(1, 1000) },
   'desk.loginLockSeconds': { env: 'HANDOVER_LOGIN_LOCK_SECONDS', default: '900', doc: 'How long a locked agent account (and an address with too many failed sign-ins) is refused.', parse: int(1, 86400) },
   'desk.loginMaxFailuresPerAddress': { env: 'HANDOVER_LOGIN_MAX_FAILURES_PER_ADDRESS', default: '30', doc: 'Failed sign-ins from one client address (any account, known or not) before that address is refused for HANDOVER_LOGIN_LOCK_SECONDS; counted per instance.', parse: int(1, 100000) },

@@ -9,6 +9,10 @@ import { decoyHash, hashPassword, verifyPassword } from './passwords.js';
 export const presences = ['available', 'away'] as const;
 export type Presence = (typeof presences)[number];
 
+/** An agent answers chats; a supervisor also oversees the team (docs/desk.md, "Supervisors"). */
+export const roles = ['agent', 'supervisor'] as const;
+export type Role = (typeof roles)[number];
+
 export interface Agent {
   id: string;
   tenantId: string;
@@ -18,6 +22,7 @@ export interface Agent {
   queueIds: string[] | null;
   maxChats: number;
   presence: Presence;
+  role: Role;
 }
 
 interface AgentRow {
@@ -29,30 +34,25 @@ interface AgentRow {
   queue_ids: string[] | null;
   max_chats: number;
   presence: Presence;
+  role: Role;
   failed_logins: number;
   locked_until: Date | null;
 }
 
 function toAgent(row: AgentRow): Agent {
-  return { id: row.id, tenantId: row.tenant_id, email: row.email, name: row.name, queueIds: row.queue_ids, maxChats: row.max_chats, presence: row.presence };
+  return { id: row.id, tenantId: row.tenant_id, email: row.email, name: row.name, queueIds: row.queue_ids, maxChats: row.max_chats, presence: row.presence, role: row.role };
 }
 
 export async function createAgent(
   deps: Deps,
-  input: { tenantId: string; email: string; name: string; password: string; queues?: string[] | undefined; maxChats?: number | undefined },
+  input: { tenantId: string; email: string; name: string; password: string; queues?: string[] | undefined; maxChats?: number | undefined; role?: Role | undefined },
 ): Promise<Agent> {
-  let queueIds: string[] | null = null;
-  if (input.queues && input.queues.length > 0) {
-    const { rows } = await deps.db.query<{ id: string; name: string }>('select id, name from queues where tenant_id = $1 and name = any($2::text[])', [input.tenantId, input.queues]);
-    const missing = input.queues.filter((name) => !rows.some((r) => r.name === name));
-    if (missing.length > 0) throw new AppError('queue_not_found', { message: `No queue named ${missing.map((m) => `"${m}"`).join(', ')} for this tenant.` });
-    queueIds = rows.map((r) => r.id);
-  }
+  const queueIds = await queueIdsByName(deps.db, input.tenantId, input.queues);
   const passwordHash = await hashPassword(input.password);
   try {
     const { rows } = await deps.db.query<AgentRow>(
-      `insert into agents (id, tenant_id, email, name, password_hash, queue_ids, max_chats) values ($1, $2, $3, $4, $5, $6::jsonb, $7) returning *`,
-      [newId('agent'), input.tenantId, input.email.trim().toLowerCase(), input.name, passwordHash, queueIds ? JSON.stringify(queueIds) : null, input.maxChats ?? 3],
+      `insert into agents (id, tenant_id, email, name, password_hash, queue_ids, max_chats, role) values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) returning *`,
+      [newId('agent'), input.tenantId, input.email.trim().toLowerCase(), input.name, passwordHash, queueIds ? JSON.stringify(queueIds) : null, input.maxChats ?? 3, input.role ?? 'agent'],
     );
     return toAgent(rows[0]!);
   } catch (err) {
@@ -60,6 +60,36 @@ export async function createAgent(
     if ((err as { code?: string }).code === '23503') throw new AppError('tenant_not_found');
     throw err;
   }
+}
+
+/** Queue names to ids (null: every desk queue); an unknown name is refused. */
+async function queueIdsByName(q: Queryable, tenantId: string, names: string[] | undefined): Promise<string[] | null> {
+  if (!names || names.length === 0) return null;
+  const { rows } = await q.query<{ id: string; name: string }>('select id, name from queues where tenant_id = $1 and name = any($2::text[])', [tenantId, names]);
+  const missing = names.filter((name) => !rows.some((r) => r.name === name));
+  if (missing.length > 0) throw new AppError('queue_not_found', { message: `No queue named ${missing.map((m) => `"${m}"`).join(', ')} for this tenant.` });
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Changes an agent's role, queues or chat limit. Takes effect on the agent's next request: sessions
+ * read the agent's row each time. An empty queue list means every desk queue.
+ */
+export async function updateAgent(
+  deps: Deps,
+  tenantId: string,
+  agentId: string,
+  change: { name?: string | undefined; role?: Role | undefined; queues?: string[] | undefined; maxChats?: number | undefined },
+): Promise<Agent> {
+  const queueIds = change.queues === undefined ? undefined : await queueIdsByName(deps.db, tenantId, change.queues);
+  const { rows } = await deps.db.query<AgentRow>(
+    `update agents set name = coalesce($3, name), role = coalesce($4, role), max_chats = coalesce($5, max_chats),
+       queue_ids = case when $6::boolean then $7::jsonb else queue_ids end
+     where tenant_id = $1 and id = $2 returning *`,
+    [tenantId, agentId, change.name ?? null, change.role ?? null, change.maxChats ?? null, queueIds !== undefined, queueIds ? JSON.stringify(queueIds) : null],
+  );
+  if (!rows[0]) throw new AppError('agent_not_found');
+  return toAgent(rows[0]);
 }
 
 export async function login(deps: Deps, input: { email: string; password: string; tenantId?: string | undefined }) {
@@ -92,7 +122,10 @@ export async function login(deps: Deps, input: { email: string; password: string
   await deps.db.query('update agents set failed_logins = 0, locked_until = null where id = $1', [row.id]);
   const token = `hds_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(deps.now().getTime() + deps.config.desk.sessionTtlSeconds * 1000);
-  await deps.db.query('insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at) values ($1, $2, $3, $4)', [digest(token), row.id, row.tenant_id, expiresAt]);
+  await deps.db.query(
+    `insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at, idle_expires_at) values ($1, $2, $3, $4, least($4, now() + $5 * interval '1 second'))`,
+    [digest(token), row.id, row.tenant_id, expiresAt, deps.config.desk.sessionIdleSeconds],
+  );
   return { token, expiresAt, agent: toAgent(row) };
 }
 
@@ -101,13 +134,40 @@ function lockedOut(until: Date, now: Date): AppError {
   return new AppError('too_many_login_attempts', { message: `Too many failed sign-ins for this account; it accepts sign-ins again in ${seconds} s.`, retryAfterSeconds: seconds });
 }
 
-export async function authenticateSession(q: Queryable, token: string): Promise<Agent> {
+/** SQL condition: session `s` is live (neither past its lifetime nor idle too long). */
+export const liveSessionSql = 's.expires_at > now() and s.idle_expires_at > now()';
+
+/**
+ * The agent of a live session, in one statement that also moves the idle deadline forward. The
+ * deadline is written only when it has moved by more than a minute (or a tenth of the idle time), so
+ * a busy console does not write on every request.
+ */
+export async function authenticateSession(q: Queryable, token: string, idleSeconds: number): Promise<Agent> {
   const { rows } = await q.query<AgentRow>(
-    `select a.* from agent_sessions s join agents a on a.id = s.agent_id where s.token_hash = $1 and s.expires_at > now()`,
-    [digest(token)],
+    `with live as (select s.* from agent_sessions s where s.token_hash = $1 and ${liveSessionSql}),
+     touched as (
+       update agent_sessions set idle_expires_at = least(expires_at, now() + $2 * interval '1 second')
+       where token_hash = (select token_hash from live)
+         and idle_expires_at < now() + ($2 - least(60, $2 / 10.0)) * interval '1 second'
+     )
+     select a.* from live join agents a on a.id = live.agent_id`,
+    [digest(token), idleSeconds],
   );
-  if (!rows[0]) throw new AppError('unauthorized', { message: 'The desk session is unknown or expired; sign in again.' });
+  if (!rows[0]) throw new AppError('unauthorized', { message: 'The desk session is unknown, expired or was idle too long; sign in again.' });
   return toAgent(rows[0]);
+}
+
+/** Ends every session of an agent (a supervisor or an admin signing them out); they go away. */
+export async function endSessions(deps: Deps, tenantId: string, agentId: string): Promise<number> {
+  const ended = await deps.db.transaction(async (q) => {
+    const { rows } = await q.query<{ token_hash: string }>('delete from agent_sessions where tenant_id = $1 and agent_id = $2 returning token_hash', [tenantId, agentId]);
+    const { rowCount } = await q.query(`update agents set presence = 'away', presence_changed_at = now() where tenant_id = $1 and id = $2`, [tenantId, agentId]);
+    if (rowCount === 0) throw new AppError('agent_not_found');
+    return rows.length;
+  });
+  deps.bus.publish(`desk:${tenantId}`, { type: 'agent.presence', agentId, presence: 'away' });
+  deps.bus.publish(`desk:${tenantId}`, { type: 'agent.signed_out', agentId });
+  return ended;
 }
 
 export async function logout(deps: Deps, token: string, agent: Agent): Promise<void> {
@@ -116,16 +176,35 @@ export async function logout(deps: Deps, token: string, agent: Agent): Promise<v
     // Without another live session the agent can no longer answer: stop counting them as online.
     await q.query(
       `update agents set presence = 'away', presence_changed_at = now()
-       where id = $1 and not exists (select 1 from agent_sessions where agent_id = $1 and expires_at > now())`,
+       where id = $1 and not exists (select 1 from agent_sessions s where s.agent_id = $1 and ${liveSessionSql})`,
       [agent.id],
     );
   });
 }
 
-export async function setPresence(deps: Deps, agent: Agent, presence: Presence): Promise<Agent> {
-  const { rows } = await deps.db.query<AgentRow>(`update agents set presence = $2, presence_changed_at = now() where id = $1 returning *`, [agent.id, presence]);
+export async function setPresence(deps: Deps, agent: Pick<Agent, 'id' | 'tenantId'>, presence: Presence): Promise<Agent> {
+  const { rows } = await deps.db.query<AgentRow>(`update agents set presence = $3, presence_changed_at = now() where tenant_id = $1 and id = $2 returning *`, [agent.tenantId, agent.id, presence]);
+  if (!rows[0]) throw new AppError('agent_not_found');
   deps.bus.publish(`desk:${agent.tenantId}`, { type: 'agent.presence', agentId: agent.id, presence });
-  return toAgent(rows[0]!);
+  return toAgent(rows[0]);
+}
+
+export interface TeamMember extends Agent {
+  /** Has a live session: can answer when available. */
+  online: boolean;
+  activeChats: number;
+}
+
+/** The tenant's agents with their load, for a supervisor. */
+export async function listTeam(q: Queryable, tenantId: string): Promise<TeamMember[]> {
+  const { rows } = await q.query<AgentRow & { online: boolean; active_chats: number }>(
+    `select a.*,
+            exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql}) as online,
+            (select count(*)::int from handovers h where h.agent_id = a.id and h.state = 'active') as active_chats
+     from agents a where a.tenant_id = $1 order by a.name, a.email limit 1000`,
+    [tenantId],
+  );
+  return rows.map((r) => ({ ...toAgent(r), online: r.online, activeChats: r.active_chats }));
 }
 
 /**
@@ -136,7 +215,7 @@ export function agentServesQueueSql(queueParam: string): string {
   return `a.tenant_id = (select tenant_id from queues where id = ${queueParam})
     and (a.queue_ids is null or a.queue_ids ? ${queueParam})
     and a.presence = 'available'
-    and exists (select 1 from agent_sessions s where s.agent_id = a.id and s.expires_at > now())`;
+    and exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql})`;
 }
 
 export async function listAgents(q: Queryable, tenantId: string): Promise<Agent[]> {

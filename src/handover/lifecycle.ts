@@ -81,12 +81,12 @@ export type EndedBy = 'bot' | 'desk' | 'connector' | 'system';
  */
 export async function endHandover(
   deps: Deps,
-  input: { tenantId: string; handoverId: string; reason: EndReason; by: EndedBy; agentId?: string | undefined; detail?: string | undefined },
+  input: { tenantId: string; handoverId: string; reason: EndReason; by: EndedBy; agent?: Pick<Agent, 'id' | 'role'> | undefined; detail?: string | undefined },
 ): Promise<Handover> {
   return inTransaction(deps.db, async (uow) => {
     const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
     if (handover.state === 'ended') return handover;
-    if (input.by === 'desk') assertHeldBy(handover, input.agentId ?? '');
+    if (input.by === 'desk') assertMayManage(handover, input.agent);
     return endLocked(deps, uow, handover, input.reason, input.by, input.detail);
   });
 }
@@ -115,14 +115,27 @@ export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover,
   return toHandover(rows[0]!);
 }
 
-/** A desk agent sends the chat to another desk queue: it waits there like a new request. */
+/**
+ * Who may end or transfer a chat from the desk: the agent holding it, or a supervisor of the tenant
+ * (any chat of the built-in desk, waiting or held — to take back the chats of an agent who left, or
+ * to move a waiting user to another queue).
+ */
+function assertMayManage(handover: Handover, agent: Pick<Agent, 'id' | 'role'> | undefined): void {
+  if (agent?.role === 'supervisor') {
+    if (handover.connectorId) throw new AppError('handover_not_found');
+    return;
+  }
+  assertHeldBy(handover, agent?.id ?? '');
+}
+
+/** A desk agent (or a supervisor) sends the chat to another desk queue: it waits there like a new request. */
 export async function transferHandover(deps: Deps, input: { agent: Agent; handoverId: string; queue: string }): Promise<Handover> {
   const target = await findQueueByName(deps.db, input.agent.tenantId, input.queue);
   if (target.connectorId) throw new AppError('invalid_request', { message: 'Transfers go to queues of the built-in desk.' });
   return inTransaction(deps.db, async (uow) => {
     const handover = await lockHandover(uow.q, input.agent.tenantId, input.handoverId);
     if (handover.state === 'ended') throw new AppError('handover_ended');
-    assertHeldBy(handover, input.agent.id);
+    assertMayManage(handover, input.agent);
     const now = deps.now();
     const { rows } = await uow.q.query<HandoverRow>(
       `update handovers set state = 'queued', queue_id = $2, agent_id = null, agent_info = null, queued_at = $3, answer_deadline = $4

@@ -49,7 +49,7 @@ export function adminAuth(adminToken: string) {
   };
 }
 
-export function deskAuth(q: Queryable) {
+export function deskAuth(q: Queryable, idleSeconds: number) {
   return async (request: FastifyRequest) => {
     // The session token as a Bearer header (API clients), or in the console's cookie.
     const fromCookie = request.headers.authorization ? undefined : cookieToken(request.headers.cookie);
@@ -57,8 +57,13 @@ export function deskAuth(q: Queryable) {
     if (fromCookie && request.method !== 'GET' && request.method !== 'HEAD' && !csrfTokenValid(fromCookie, request.headers['x-csrf-token'])) {
       throw new AppError('csrf_token_invalid');
     }
-    request.agent = await authenticateSession(q, token);
+    request.agent = await authenticateSession(q, token, idleSeconds);
     request.tenantId = request.agent.tenantId;
     request.sessionToken = token;
   };
+}
+
+/** Supervisors only (after deskAuth). */
+export async function supervisorOnly(request: FastifyRequest): Promise<void> {
+  if (request.agent.role !== 'supervisor') throw new AppError('forbidden_role');
 }

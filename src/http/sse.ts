@@ -6,6 +6,8 @@ export interface SseStream {
   send(event: { id?: string; event?: string; data: unknown }): Promise<void>;
   readonly closed: boolean;
   onClose(fn: () => void): void;
+  /** Ends the stream from this side (the client may reconnect). */
+  end(): void;
 }
 
 /** A client that does not read for this long is cut off rather than buffered for without bound. */
@@ -60,6 +62,10 @@ export function openSse(request: FastifyRequest, reply: FastifyReply): SseStream
     },
     onClose(fn) {
       closeHandlers.push(fn);
+    },
+    end() {
+      close();
+      res.end();
     },
     async send(event) {
       if (closed) return;

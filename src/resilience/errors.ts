@@ -22,6 +22,7 @@ export const errorCatalogue = {
   handover_not_found: { status: 404, message: 'No such handover for this tenant.' },
   queue_not_found: { status: 404, message: 'No such queue for this tenant.' },
   connector_not_found: { status: 404, message: 'No such connector.' },
+  agent_not_found: { status: 404, message: 'No such agent for this tenant.' },
   // 409: the state does not allow it
   user_has_live_handover: { status: 409, message: 'The user is in a live handover; end it before erasing the user.' },
   handover_ended: { status: 409, message: 'The handover has ended; start a new one.' },
@@ -40,6 +41,7 @@ export const errorCatalogue = {
   unknown_connector_type: { status: 400, message: 'No connector of this type; see docs/connectors.' },
   invalid_connector_config: { status: 400, message: 'The connector configuration does not match its schema; see details.' },
   too_many_login_attempts: { status: 429, message: 'Too many failed sign-ins; wait before trying again.' },
+  forbidden_role: { status: 403, message: 'This needs the supervisor role.' },
   forbidden_scope: { status: 403, message: "This API key's scope does not allow this." },
   api_key_not_found: { status: 404, message: 'No such API key for this tenant.' },
   inbound_rate_limited: { status: 429, message: "This connector's inbound URL is receiving more than its rate; retry later." },

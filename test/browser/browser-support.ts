@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,8 @@ export interface HandoverProcess {
   deskUrl: string;
   demoUrl: string;
   agent: { email: string; password: string };
+  /** The admin API, with the token the embedded store generated in its data directory. */
+  admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -97,6 +99,16 @@ export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess
     deskUrl: `${url}/desk`,
     demoUrl: banner[1]!,
     agent: { email: banner[2]!, password: banner[3]! },
+    async admin(method, path, body) {
+      const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
     output: () => out,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -3,6 +3,7 @@ import { createApi } from './api.js';
 import { connectLive } from './live.js';
 import { Chat, displayName } from './chat.js';
 import { renderWaiting, tickWaiting } from './waiting.js';
+import { renderTeam } from './team.js';
 import { byId, h } from './dom.js';
 
 const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
@@ -26,6 +27,8 @@ const ui = {
   waitingList: byId('waiting-list'),
   waitingCount: byId('waiting-count'),
   myChats: byId('my-chats'),
+  team: byId('team'),
+  teamList: byId('team-list'),
   chatArea: byId('chat-area'),
   emptyChat: byId('empty-chat'),
   announcer: byId('announcer'),
@@ -125,6 +128,7 @@ function enterDesk() {
   ui.desk.hidden = false;
   ui.agentName.textContent = session.agent?.name ?? '';
   showPresence(session.agent?.presence ?? 'away');
+  ui.team.hidden = session.agent?.role !== 'supervisor';
   live = connectLive({ url: '/v1/desk/events', onSignal, onState: showConnection, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
   ui.acceptNext.focus();
 }
@@ -143,6 +147,8 @@ function leaveDesk() {
   waitingIds = new Set();
   fresh.clear();
   firstLoad = true;
+  ui.team.hidden = true;
+  ui.teamList.replaceChildren();
   renderAll();
 }
 
@@ -202,6 +208,14 @@ function onSignal(type, data) {
         session.agent.presence = data.presence;
         showPresence(data.presence);
       }
+      refreshTeam();
+      break;
+    case 'agent.signed_out':
+      refreshTeam();
+      break;
+    case 'session.ended':
+      // Signed out by a supervisor or an admin, or the session ran out.
+      signedOut('Your session was ended; sign in again.');
       break;
     default:
       break;
@@ -221,6 +235,7 @@ function refresh() {
         const [q, list] = await Promise.all([api('GET', '/v1/desk/queues'), api('GET', '/v1/desk/handovers')]);
         if (!session) return;
         applyLists(q.queues, list);
+        refreshTeam();
       } while (refreshAgain);
     } catch (err) {
       if (err.status !== 401) showError(err.message);
@@ -231,6 +246,34 @@ function refresh() {
     }
   })();
   return refreshing;
+}
+
+/** Supervisors: re-reads the team panel. */
+async function refreshTeam() {
+  if (session?.agent?.role !== 'supervisor') return;
+  try {
+    const team = await api('GET', '/v1/desk/team');
+    if (session?.agent?.role !== 'supervisor') return;
+    renderTeam(ui.teamList, {
+      agents: team.agents,
+      selfId: session.agent.id,
+      onAway: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/presence`, 'PUT', { presence: 'away' }, `${agent.name} is set away.`),
+      onSignOut: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/sign-out`, 'POST', undefined, `${agent.name} is signed out.`),
+    });
+  } catch (err) {
+    // The role was taken away: the panel goes.
+    if (err.code === 'forbidden_role') ui.team.hidden = true;
+  }
+}
+
+async function teamAction(path, method, body, done) {
+  try {
+    await api(method, path, body);
+    announce(done);
+  } catch (err) {
+    showError(err.message);
+  }
+  refreshTeam();
 }
 
 function applyLists(newQueues, list) {

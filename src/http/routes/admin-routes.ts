@@ -6,10 +6,10 @@ import type { Deps } from '../../handover/deps.js';
 import type { Connectors } from '../../connectors/connector-store.js';
 import { createApiKey, createTenant, listApiKeys, listTenants, requireTenant, revokeApiKey, updateTenant } from '../../tenants/tenants.js';
 import { createQueue, listQueues, type Queue } from '../../desk/queues.js';
-import { createAgent, listAgents, type Agent } from '../../desk/agents.js';
+import { createAgent, endSessions, listAgents, roles, updateAgent, type Agent } from '../../desk/agents.js';
 import { weekdays } from '../../desk/opening-hours.js';
 import { adminAuth } from '../auth.js';
-import { Nullable, errorResponses } from '../schemas.js';
+import { Nullable, errorResponses, literalUnion } from '../schemas.js';
 import { listAudit, recordAudit } from '../../audit/audit-log.js';
 import { AppError } from '../../resilience/errors.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
@@ -35,7 +35,10 @@ const QueueSchema = Type.Object({
   noAnswerTimeoutSeconds: Type.Integer(),
   maxWaiting: Type.Integer(),
 });
-const AgentSchema = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() });
+const AgentSchema = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() });
+const AgentParams = Type.Object({ tenantId: Type.String({ minLength: 1, maxLength: 64 }), agentId: Type.String({ minLength: 1, maxLength: 64 }) });
+const agentQueues = Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100, description: 'Queue names this agent serves; all desk queues when left out or empty.' });
+const roleField = literalUnion(roles, { description: '`agent` answers chats; `supervisor` also sees the team, reads and moves any desk chat, and can set agents away or sign them out.' });
 const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) });
 const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, retentionDays: t.retentionDays });
 
@@ -49,7 +52,7 @@ const queueJson = (q: Queue) => ({
   noAnswerTimeoutSeconds: q.noAnswerTimeoutSeconds,
   maxWaiting: q.maxWaiting,
 });
-const agentJson = (a: Agent) => ({ id: a.id, email: a.email, name: a.name, queueIds: a.queueIds, maxChats: a.maxChats, presence: a.presence });
+const agentJson = (a: Agent) => ({ id: a.id, email: a.email, name: a.name, role: a.role, queueIds: a.queueIds, maxChats: a.maxChats, presence: a.presence });
 
 export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: string): FastifyPluginAsync {
   return async (plugin) => {
@@ -326,8 +329,9 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
               email: Type.String({ minLength: 3, maxLength: 320, pattern: '^[^\\s@]+@[^\\s@]+$' }),
               name: Type.String({ minLength: 1, maxLength: 200 }),
               password: Type.String({ minLength: 8, maxLength: 512 }),
-              queues: Type.Optional(Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100, description: 'Queue names this agent serves; all desk queues when left out.' })),
+              queues: Type.Optional(agentQueues),
               maxChats: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+              role: Type.Optional(roleField),
             },
             { additionalProperties: false },
           ),
@@ -344,5 +348,31 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       await requireTenant(deps.db, request.params.tenantId);
       return { agents: (await listAgents(deps.db, request.params.tenantId)).map(agentJson) };
     });
+
+    app.patch(
+      '/v1/admin/tenants/:tenantId/agents/:agentId',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "Change an agent's name, role, queues or chat limit (effective on their next request)",
+          params: AgentParams,
+          body: Type.Object(
+            { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), role: Type.Optional(roleField), queues: Type.Optional(agentQueues), maxChats: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) },
+            { additionalProperties: false, minProperties: 1 },
+          ),
+          response: { 200: AgentSchema, ...errorResponses },
+        },
+      },
+      async (request) => agentJson(await updateAgent(deps, request.params.tenantId, request.params.agentId, request.body)),
+    );
+
+    app.delete(
+      '/v1/admin/tenants/:tenantId/agents/:agentId/sessions',
+      {
+        schema: { tags, security, summary: 'Sign an agent out everywhere: every session ends, open consoles close', params: AgentParams, response: { 200: Type.Object({ endedSessions: Type.Integer() }), ...errorResponses } },
+      },
+      async (request) => ({ endedSessions: await endSessions(deps, request.params.tenantId, request.params.agentId) }),
+    );
   };
 }

@@ -3,14 +3,14 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
 import { AppError } from '../../resilience/errors.js';
-import { login, logout, presences, setPresence, type Agent } from '../../desk/agents.js';
+import { authenticateSession, endSessions, listTeam, login, logout, presences, setPresence, type Agent } from '../../desk/agents.js';
 import { listQueues } from '../../desk/queues.js';
 import { getHandover, listMessages } from '../../handover/queries.js';
 import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
 import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
 import { estimateWait } from '../../handover/availability.js';
 import { toHandover, type HandoverRow } from '../../handover/model.js';
-import { deskAuth } from '../auth.js';
+import { deskAuth, supervisorOnly } from '../auth.js';
 import { openSse } from '../sse.js';
 import { handoverJson, messageJson } from '../views.js';
 import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
@@ -23,9 +23,20 @@ const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
 
 const DeskHandoverSchema = Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), waitingSeconds: Type.Integer() })]);
-const AgentSchema = Type.Object({ id: Type.String(), tenantId: Type.String(), email: Type.String(), name: Type.String(), presence: Type.String(), maxChats: Type.Integer(), queueIds: Nullable(Type.Array(Type.String())) });
+const AgentSchema = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  email: Type.String(),
+  name: Type.String(),
+  role: Type.String({ description: '`agent` or `supervisor`' }),
+  presence: Type.String(),
+  maxChats: Type.Integer(),
+  queueIds: Nullable(Type.Array(Type.String())),
+});
+const TeamMemberSchema = Type.Intersect([AgentSchema, Type.Object({ online: Type.Boolean({ description: 'Has a live session.' }), activeChats: Type.Integer() })]);
+const AgentParams = Type.Object({ agentId: Type.String({ minLength: 1, maxLength: 64 }) });
 
-const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });
+const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, role: a.role, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });
 
 export function deskRoutes(deps: Deps): FastifyPluginAsync {
   const failuresByAddress = new TtlCache<string, number>(deps.config.desk.loginLockSeconds * 1000, 100_000);
@@ -85,7 +96,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
     // Everything below needs a session.
     await app.register(async (scoped) => {
       const desk = scoped.withTypeProvider<TypeBoxTypeProvider>();
-      desk.addHook('onRequest', deskAuth(deps.db));
+      desk.addHook('onRequest', deskAuth(deps.db, deps.config.desk.sessionIdleSeconds));
 
       desk.post('/v1/desk/logout', { schema: { tags, security, response: { 204: Type.Null(), ...errorResponses } } }, async (request, reply) => {
         await logout(deps, request.sessionToken, request.agent);
@@ -232,25 +243,122 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           },
         },
         async (request) => {
-          const handover = await endHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, reason: request.body?.reason ?? 'agent_ended', by: 'desk', agentId: request.agent.id });
+          const handover = await endHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, reason: request.body?.reason ?? 'agent_ended', by: 'desk', agent: request.agent });
           return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+        },
+      );
+
+      // Supervisors: the team at a glance, and the means to take back an absent agent's chats.
+      desk.get(
+        '/v1/desk/team',
+        {
+          preHandler: supervisorOnly,
+          schema: {
+            tags,
+            security,
+            summary: 'Supervisors: every agent of the tenant with presence and load, and every chat held on the desk',
+            response: {
+              200: Type.Object({ agents: Type.Array(TeamMemberSchema), chats: Type.Array(Type.Object({ id: Type.String(), agentId: Type.String(), queue: Type.String(), acceptedAt: Nullable(Type.String()), userName: Nullable(Type.String()) })) }),
+              ...errorResponses,
+            },
+          },
+        },
+        async (request) => {
+          const agents = await listTeam(deps.db, request.tenantId);
+          const { rows } = await deps.db.query<{ id: string; agent_id: string; queue_name: string; accepted_at: Date | null; user_name: string | null }>(
+            `select h.id, h.agent_id, q.name as queue_name, h.accepted_at, h.user_info->>'name' as user_name
+             from handovers h join queues q on q.id = h.queue_id
+             where h.tenant_id = $1 and h.state = 'active' and h.agent_id is not null and h.connector_id is null
+             order by h.accepted_at, h.id limit 1000`,
+            [request.tenantId],
+          );
+          return {
+            agents: agents.map((a) => ({ ...agentJson(a), online: a.online, activeChats: a.activeChats })),
+            chats: rows.map((r) => ({ id: r.id, agentId: r.agent_id, queue: r.queue_name, acceptedAt: r.accepted_at?.toISOString() ?? null, userName: r.user_name })),
+          };
+        },
+      );
+
+      desk.put(
+        '/v1/desk/agents/:agentId/presence',
+        {
+          preHandler: supervisorOnly,
+          schema: {
+            tags,
+            security,
+            summary: 'Supervisors: set an agent available or away (an agent who left without saying so stops receiving chats)',
+            params: AgentParams,
+            body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }),
+            response: { 200: AgentSchema, ...errorResponses },
+          },
+        },
+        async (request) => agentJson(await setPresence(deps, { id: request.params.agentId, tenantId: request.tenantId }, request.body.presence)),
+      );
+
+      desk.post(
+        '/v1/desk/agents/:agentId/sign-out',
+        {
+          preHandler: supervisorOnly,
+          schema: {
+            tags,
+            security,
+            summary: "Supervisors: end every session of an agent (a lost laptop, someone who left); their open consoles close",
+            params: AgentParams,
+            response: { 200: Type.Object({ endedSessions: Type.Integer() }), ...errorResponses },
+          },
+        },
+        async (request) => {
+          const endedSessions = await endSessions(deps, request.tenantId, request.params.agentId);
+          await withoutDeadline(() =>
+            recordAudit(deps.db, {
+              actor: `agent:${request.agent.email}`,
+              action: 'desk.agent.signed_out',
+              tenantId: request.tenantId,
+              outcome: 200,
+              details: { agentId: request.params.agentId, by: request.agent.id, endedSessions },
+              address: request.ip,
+            }),
+          ).catch((err) => request.log.error({ err }, 'could not write the audit log entry of a sign-out'));
+          return { endedSessions };
         },
       );
 
       desk.get('/v1/desk/events', { config: { admission: 'stream' }, schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
         const stream = openSse(request, reply);
+        const { agent, sessionToken } = request;
+        const endSession = () => {
+          void stream.send({ event: 'session.ended', data: { agentId: agent.id } }).finally(() => stream.end());
+        };
         const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
-          const { type } = signal as { type: string };
+          const { type, agentId } = signal as { type: string; agentId?: string };
+          if (type === 'agent.signed_out' && agentId === agent.id) return endSession();
           void stream.send({ event: type, data: signal });
         });
-        stream.onClose(unsubscribe);
-        await stream.send({ event: 'ready', data: { agentId: request.agent.id } });
+        // An open console is in use: it keeps its session from going idle. A session that has ended
+        // (signed out elsewhere, by a supervisor, or past its lifetime) ends the stream too.
+        const idleSeconds = deps.config.desk.sessionIdleSeconds;
+        const keepAlive = setInterval(() => {
+          withoutDeadline(() => authenticateSession(deps.db, sessionToken, idleSeconds)).then(
+            () => undefined,
+            (err: unknown) => {
+              if (err instanceof AppError && err.code === 'unauthorized') endSession();
+            },
+          );
+        }, Math.min(60, idleSeconds / 3) * 1000);
+        keepAlive.unref();
+        stream.onClose(() => {
+          clearInterval(keepAlive);
+          unsubscribe();
+        });
+        await stream.send({ event: 'ready', data: { agentId: agent.id } });
       });
     });
   };
 }
 
+/** An agent reads the chats they hold and those of their queues; a supervisor every desk chat. */
 function assertVisible(agent: Agent, handover: { connectorId: string | null; state: string; agentId: string | null; queueId: string }): void {
-  const inMyQueues = !agent.queueIds || agent.queueIds.includes(handover.queueId);
-  if (handover.connectorId || (handover.agentId !== agent.id && !inMyQueues)) throw new AppError('handover_not_found');
+  if (handover.connectorId) throw new AppError('handover_not_found');
+  if (agent.role === 'supervisor' || handover.agentId === agent.id) return;
+  if (agent.queueIds && !agent.queueIds.includes(handover.queueId)) throw new AppError('handover_not_found');
 }

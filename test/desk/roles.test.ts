@@ -1,0 +1,217 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
+import { openSseClient } from '../support/sse-client.js';
+
+/**
+ * Roles on the desk. An agent answers the chats they hold; a supervisor also sees the team, reads and
+ * moves any chat of the built-in desk, sets an absent agent away and signs an agent out — within their
+ * own tenant only. Roles are set by the admin API and take effect on the next request.
+ */
+const PASSWORD = 'correct horse battery';
+
+describe('agent and supervisor roles (pg)', () => {
+  let t: TestService;
+  let desk: DeskSetup;
+  let other: DeskSetup;
+  let supervisor: { id: string; token: string };
+  let colleague: { id: string; token: string };
+
+  async function addAgent(role: 'agent' | 'supervisor', tenantId = desk.tenantId) {
+    const email = `${role}-${Math.random().toString(36).slice(2)}@example.com`;
+    const created = await t.admin('POST', `/v1/admin/tenants/${tenantId}/agents`, { email, name: `${role} ${email.slice(0, 12)}`, password: PASSWORD, role });
+    expect(created.status).toBe(201);
+    expect(created.body.role).toBe(role);
+    const login = await t.api('POST', '/v1/desk/login', { body: { email, password: PASSWORD } });
+    expect(login.status).toBe(200);
+    expect(login.body.agent.role).toBe(role);
+    return { id: created.body.id as string, token: login.body.token as string };
+  }
+
+  async function newHandover(conversationId: string) {
+    const res = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: `u-${conversationId}`, name: 'Uma User' } } });
+    expect(res.status).toBe(201);
+    return res.body.id as string;
+  }
+
+  beforeAll(async () => {
+    t = await startTestService('pg');
+    desk = await setUpDesk(t);
+    other = await setUpDesk(t);
+    supervisor = await addAgent('supervisor');
+    colleague = await addAgent('agent');
+  });
+
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('keeps the team view and the supervisor actions to supervisors', async () => {
+    for (const [method, path, body] of [
+      ['GET', '/v1/desk/team', undefined],
+      ['PUT', `/v1/desk/agents/${colleague.id}/presence`, { presence: 'away' }],
+      ['POST', `/v1/desk/agents/${colleague.id}/sign-out`, undefined],
+    ] as const) {
+      const res = await t.api(method, path, { token: desk.agentToken, body });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(res.body.error.code).toBe('forbidden_role');
+    }
+    // The colleague was neither set away nor signed out.
+    expect((await t.api('GET', '/v1/desk/me', { token: colleague.token })).status).toBe(200);
+  });
+
+  it('lets a supervisor see the team with its load, and read, move and end a chat another agent holds', async () => {
+    const held = await newHandover('held-1');
+    expect((await t.api('POST', `/v1/desk/handovers/${held}/accept`, { token: desk.agentToken })).status).toBe(200);
+    expect((await t.api('POST', `/v1/handovers/${held}/messages`, { token: desk.apiKey, body: { id: 'm1', text: 'my card was charged twice' } })).status).toBe(202);
+
+    const team = await t.api('GET', '/v1/desk/team', { token: supervisor.token });
+    expect(team.status).toBe(200);
+    const ada = team.body.agents.find((a: { id: string }) => a.id === desk.agentId);
+    expect(ada).toMatchObject({ role: 'agent', presence: 'available', online: true, activeChats: 1 });
+    expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ online: true, activeChats: 0 });
+    expect(team.body.chats).toContainEqual(expect.objectContaining({ id: held, agentId: desk.agentId, queue: 'support', userName: 'Uma User' }));
+    // Nothing of the other tenant.
+    expect(JSON.stringify(team.body)).not.toContain(other.agentId);
+
+    // A colleague with the agent role may not touch it.
+    for (const path of [`/v1/desk/handovers/${held}/transfer`, `/v1/desk/handovers/${held}/end`]) {
+      const res = await t.api('POST', path, { token: colleague.token, body: path.endsWith('transfer') ? { queue: 'support' } : {} });
+      expect(res.status, path).toBe(409);
+      expect(res.body.error.code).toBe('handover_not_yours');
+    }
+
+    // The supervisor reads it and puts it back in the line: it waits there like a new request.
+    const messages = await t.api('GET', `/v1/desk/handovers/${held}/messages`, { token: supervisor.token });
+    expect(messages.status).toBe(200);
+    expect(messages.body.messages.map((m: { text: string }) => m.text)).toContain('my card was charged twice');
+    const moved = await t.api('POST', `/v1/desk/handovers/${held}/transfer`, { token: supervisor.token, body: { queue: 'support' } });
+    expect(moved.status).toBe(200);
+    expect(moved.body).toMatchObject({ state: 'queued', agent: null });
+    // ...and can end one that is still waiting.
+    const ended = await t.api('POST', `/v1/desk/handovers/${held}/end`, { token: supervisor.token, body: { reason: 'abandoned' } });
+    expect(ended.status).toBe(200);
+    expect(ended.body).toMatchObject({ state: 'ended', endReason: 'abandoned' });
+  });
+
+  it("keeps a supervisor to their own tenant's agents and chats", async () => {
+    const theirs = await t.api('POST', '/v1/handovers', { token: other.apiKey, body: { conversationId: 'x-1', queue: 'support', user: { id: 'x' } } });
+    expect(theirs.status).toBe(201);
+    for (const [method, path, body] of [
+      ['PUT', `/v1/desk/agents/${other.agentId}/presence`, { presence: 'away' }],
+      ['POST', `/v1/desk/agents/${other.agentId}/sign-out`, undefined],
+      ['GET', `/v1/desk/handovers/${theirs.body.id}/messages`, undefined],
+      ['POST', `/v1/desk/handovers/${theirs.body.id}/end`, {}],
+      ['POST', `/v1/desk/handovers/${theirs.body.id}/transfer`, { queue: 'support' }],
+    ] as const) {
+      const res = await t.api(method, path, { token: supervisor.token, body });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(JSON.stringify(res.body)).not.toContain(other.tenantId);
+    }
+    const me = await t.api('GET', '/v1/desk/me', { token: other.agentToken });
+    expect(me.body.presence).toBe('available');
+  });
+
+  it('lets a supervisor set an absent agent away, so chats stop going to them', async () => {
+    const lone = await setUpDesk(t);
+    const boss = await addAgent('supervisor', lone.tenantId);
+    const available = () => t.api('GET', '/v1/availability?queue=support', { token: lone.apiKey });
+    expect((await available()).body).toMatchObject({ available: true, agentsOnline: 1 });
+    const away = await t.api('PUT', `/v1/desk/agents/${lone.agentId}/presence`, { token: boss.token, body: { presence: 'away' } });
+    expect(away.status).toBe(200);
+    expect(away.body).toMatchObject({ id: lone.agentId, presence: 'away' });
+    // The supervisor is away too (never set available), so nobody answers this queue now.
+    expect((await available()).body).toMatchObject({ available: false, reason: 'no_agents' });
+  });
+
+  it('signs an agent out everywhere: their token stops working, their open console is told and closed, the audit log says who did it', async () => {
+    const stream = openSseClient(`${t.url}/v1/desk/events`, { authorization: `Bearer ${colleague.token}` });
+    try {
+      expect(await stream.opened).toBe(200);
+      await stream.waitFor((events) => events.some((e) => e.event === 'ready'), 10_000, 'the ready event');
+      const out = await t.api('POST', `/v1/desk/agents/${colleague.id}/sign-out`, { token: supervisor.token });
+      expect(out.status).toBe(200);
+      expect(out.body.endedSessions).toBe(1);
+      await stream.waitFor((events) => events.some((e) => e.event === 'session.ended'), 10_000, 'session.ended');
+      await eventually(async () => stream.ended, 'the server to end the stream');
+    } finally {
+      stream.close();
+    }
+    const after = await t.api('GET', '/v1/desk/me', { token: colleague.token });
+    expect(after.status).toBe(401);
+    const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}`);
+    expect(audit.body.entries).toContainEqual(expect.objectContaining({ action: 'desk.agent.signed_out', details: expect.objectContaining({ agentId: colleague.id, by: supervisor.id }) }));
+    // Signed out means offline in the team view.
+    const team = await t.api('GET', '/v1/desk/team', { token: supervisor.token });
+    expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ online: false, presence: 'away' });
+    colleague = await addAgent('agent');
+  });
+
+  it('changes roles through the admin API, effective on the next request', async () => {
+    const promoted = await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'supervisor' });
+    expect(promoted.status).toBe(200);
+    expect(promoted.body.role).toBe('supervisor');
+    expect((await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).status).toBe(200);
+    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'agent', maxChats: 5 })).body).toMatchObject({ role: 'agent', maxChats: 5 });
+    expect((await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).status).toBe(403);
+    // Bad changes are refused with a stable code; another tenant's agent is not found.
+    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'owner' })).status).toBe(400);
+    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, {})).status).toBe(400);
+    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { queues: ['nope'] })).body.error.code).toBe('queue_not_found');
+    const foreign = await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${other.agentId}`, { role: 'supervisor' });
+    expect(foreign.status).toBe(404);
+    expect(foreign.body.error.code).toBe('agent_not_found');
+    // The admin can sign an agent out too.
+    const out = await t.admin('DELETE', `/v1/admin/tenants/${desk.tenantId}/agents/${colleague.id}/sessions`);
+    expect(out.body).toEqual({ endedSessions: 1 });
+    expect((await t.api('GET', '/v1/desk/me', { token: colleague.token })).status).toBe(401);
+  });
+});
+
+describe('desk session idle timeout (pg)', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    // The shortest idle time the setting allows, so an open console's keep-alive runs every 2 s here.
+    t = await startTestService('pg', { 'desk.sessionIdleSeconds': 6 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const idleDeadline = async (agentId: string) =>
+    (await t.db.query<{ at: Date }>('select max(idle_expires_at) as at from agent_sessions where agent_id = $1', [agentId])).rows[0]!.at.getTime();
+  // Time passing without use, without waiting for it: the session's idle deadline is moved into the past.
+  const goIdle = (agentId: string) => t.db.query(`update agent_sessions set idle_expires_at = now() - interval '1 second' where agent_id = $1`, [agentId]);
+
+  it('ends a session left unused: the token stops working and the agent counts as offline', async () => {
+    const desk = await setUpDesk(t);
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).body.available).toBe(true);
+    await goIdle(desk.agentId);
+    const res = await t.api('GET', '/v1/desk/me', { token: desk.agentToken });
+    expect(res.status).toBe(401);
+    expect(res.body.error.message).toMatch(/idle/);
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).body).toMatchObject({ available: false, reason: 'no_agents' });
+  });
+
+  it('moves the idle deadline forward on use, and while a console holds its live stream open', async () => {
+    const desk = await setUpDesk(t);
+    // Use: a request moves a deadline that is close to running out.
+    await t.db.query(`update agent_sessions set idle_expires_at = now() + interval '2 seconds' where agent_id = $1`, [desk.agentId]);
+    const before = await idleDeadline(desk.agentId);
+    expect((await t.api('GET', '/v1/desk/me', { token: desk.agentToken })).status).toBe(200);
+    expect(await idleDeadline(desk.agentId)).toBeGreaterThan(before + 2000);
+
+    // An open console, with no requests: its stream keeps the session alive.
+    const stream = openSseClient(`${t.url}/v1/desk/events`, { authorization: `Bearer ${desk.agentToken}` });
+    try {
+      expect(await stream.opened).toBe(200);
+      const opened = await idleDeadline(desk.agentId);
+      await eventually(async () => (await idleDeadline(desk.agentId)) > opened + 1000, 'the stream to keep the session alive');
+      // When the session ends by idleness anyway (as if the keep-alive could not reach the database),
+      // the stream is ended at its next check.
+      await goIdle(desk.agentId);
+      await stream.waitFor((events) => events.some((e) => e.event === 'session.ended'), 15_000, 'session.ended');
+    } finally {
+      stream.close();
+    }
+  });
+});

@@ -1,0 +1,35 @@
+// The team panel, for supervisors: every agent with presence, whether signed in, and load; an absent
+// agent can be set away (chats stop going to them) or signed out everywhere.
+import { h } from './dom.js';
+
+/**
+ * Renders the team into `container`.
+ * @param agents the `agents` array of GET /v1/desk/team
+ * @param selfId the signed-in supervisor (no buttons for themselves)
+ * @param onAway (agent) => void
+ * @param onSignOut (agent) => void
+ */
+export function renderTeam(container, { agents, selfId, onAway, onSignOut }) {
+  if (agents.length === 0) return container.replaceChildren(h('li', { className: 'muted' }, 'No agents'));
+  container.replaceChildren(
+    ...agents.map((agent) => {
+      const state = !agent.online ? 'signed out' : agent.presence;
+      const actions =
+        agent.id === selfId
+          ? []
+          : [
+              agent.presence === 'available'
+                ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Set ${agent.name} away` }, on: { click: () => onAway(agent) } }, 'Set away')
+                : null,
+              agent.online ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Sign ${agent.name} out` }, on: { click: () => onSignOut(agent) } }, 'Sign out') : null,
+            ];
+      return h(
+        'li',
+        { className: 'team-member', attrs: { 'data-agent-id': agent.id, 'data-state': state } },
+        h('span', { className: 'name' }, agent.name, agent.role === 'supervisor' ? h('span', { className: 'small muted' }, ' (supervisor)') : null),
+        h('span', { className: 'small muted' }, ` ${state} · ${agent.activeChats}/${agent.maxChats} chats`),
+        h('span', { className: 'actions' }, ...actions),
+      );
+    }),
+  );
+}
