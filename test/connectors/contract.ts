@@ -144,12 +144,14 @@ export function runConnectorContract(driver: ContractDriver): void {
           }, `${what} at the helpdesk`);
         },
         async started(handoverId) {
-          const got = await harness.waitForHelpdesk(handoverId, 'handover.requested', requested);
+          await harness.waitForHelpdesk(handoverId, 'handover.requested', requested);
           await eventually(async () => {
             const { rows } = await t.db.query<{ state: string }>(`select state from outbox where handover_id = $1 and kind = 'handover.requested' and target = 'agent'`, [handoverId]);
             return rows[0]?.state === 'done';
           }, 'handover.requested recorded as delivered');
-          return got;
+          // Read again now the start is done: a system may take it in several calls (Salesforce: the
+          // conversation, then the transcript as its first message).
+          return system.received(handoverId);
         },
         async waitForBot(handoverId, type) {
           return eventually(async () => harness.botEvents(handoverId, type)[0], `${type} at the bot`);
