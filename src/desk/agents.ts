@@ -148,6 +148,7 @@ export async function authenticateSession(q: Queryable, token: string, idleSecon
      touched as (
        update agent_sessions set idle_expires_at = least(expires_at, now() + $2 * interval '1 second')
        where token_hash = (select token_hash from live)
+         and idle_expires_at < expires_at
          and idle_expires_at < now() + ($2 - least(60, $2 / 10.0)) * interval '1 second'
      )
      select a.* from live join agents a on a.id = live.agent_id`,

@@ -136,6 +136,8 @@ export async function transferHandover(deps: Deps, input: { agent: Agent; handov
     const handover = await lockHandover(uow.q, input.agent.tenantId, input.handoverId);
     if (handover.state === 'ended') throw new AppError('handover_ended');
     assertMayManage(handover, input.agent);
+    // A waiting user moved to the line they already wait in keeps their place.
+    if (handover.state === 'queued' && handover.queueId === target.id) return handover;
     const now = deps.now();
     const { rows } = await uow.q.query<HandoverRow>(
       `update handovers set state = 'queued', queue_id = $2, agent_id = null, agent_info = null, queued_at = $3, answer_deadline = $4
@@ -150,6 +152,8 @@ export async function transferHandover(deps: Deps, input: { agent: Agent; handov
       now,
     );
     await announceQueuePositions(uow, deps.bus, handover.tenantId, target.id, now);
+    // Moved out of a line (by a supervisor): those behind in the line it left move up.
+    if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
     uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.transferred', handoverId: handover.id, queueId: target.id }));
     return toHandover(rows[0]!);
   });

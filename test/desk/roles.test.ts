@@ -93,6 +93,33 @@ describe('agent and supervisor roles (pg)', () => {
     expect(ended.body).toMatchObject({ state: 'ended', endReason: 'abandoned' });
   });
 
+  it('moves a waiting user to another line: those behind them move up and are told; the same line keeps their place', async () => {
+    const billing = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'billing' });
+    expect(billing.status).toBe(201);
+    const first = await newHandover('line-1');
+    const second = await newHandover('line-2');
+    const positions = async (id: string) =>
+      (await t.api('GET', `/v1/handovers/${id}/events`, { token: desk.apiKey })).body.events
+        .filter((e: { type: string }) => e.type === 'queue.updated')
+        .map((e: { data: { position: number } }) => e.data.position);
+    expect((await t.api('GET', `/v1/handovers/${second}`, { token: desk.apiKey })).body.position).toBe(2);
+    // Moved to the line it is in already: nothing changes, nobody is told anything.
+    const same = await t.api('POST', `/v1/desk/handovers/${second}/transfer`, { token: supervisor.token, body: { queue: 'support' } });
+    expect(same.status).toBe(200);
+    expect(await positions(second)).toEqual([]);
+    expect((await t.api('GET', `/v1/handovers/${second}`, { token: desk.apiKey })).body.position).toBe(2);
+    const moved = await t.api('POST', `/v1/desk/handovers/${first}/transfer`, { token: supervisor.token, body: { queue: 'billing' } });
+    expect(moved.status).toBe(200);
+    expect(await positions(second)).toEqual([1]);
+    expect((await t.api('GET', `/v1/handovers/${second}`, { token: desk.apiKey })).body.position).toBe(1);
+    for (const id of [first, second]) expect((await t.api('POST', `/v1/desk/handovers/${id}/end`, { token: supervisor.token, body: { reason: 'abandoned' } })).status).toBe(200);
+  });
+
+  it('refuses a supervisor the power to make someone else available', async () => {
+    const res = await t.api('PUT', `/v1/desk/agents/${colleague.id}/presence`, { token: supervisor.token, body: { presence: 'available' } });
+    expect(res.status).toBe(400);
+  });
+
   it("keeps a supervisor to their own tenant's agents and chats", async () => {
     const theirs = await t.api('POST', '/v1/handovers', { token: other.apiKey, body: { conversationId: 'x-1', queue: 'support', user: { id: 'x' } } });
     expect(theirs.status).toBe(201);
@@ -153,6 +180,15 @@ describe('agent and supervisor roles (pg)', () => {
     expect((await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).status).toBe(200);
     expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'agent', maxChats: 5 })).body).toMatchObject({ role: 'agent', maxChats: 5 });
     expect((await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).status).toBe(403);
+    // Demoted: no longer moves a chat someone else holds.
+    const held = await newHandover('after-demotion');
+    expect((await t.api('POST', `/v1/desk/handovers/${held}/accept`, { token: supervisor.token })).status).toBe(409); // away: may not accept
+    await t.api('PUT', '/v1/desk/presence', { token: supervisor.token, body: { presence: 'available' } });
+    expect((await t.api('POST', `/v1/desk/handovers/${held}/accept`, { token: supervisor.token })).status).toBe(200);
+    const refused = await t.api('POST', `/v1/desk/handovers/${held}/end`, { token: desk.agentToken, body: {} });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe('handover_not_yours');
+    expect((await t.api('POST', `/v1/desk/handovers/${held}/end`, { token: supervisor.token, body: {} })).status).toBe(200);
     // Bad changes are refused with a stable code; another tenant's agent is not found.
     expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'owner' })).status).toBe(400);
     expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, {})).status).toBe(400);
@@ -210,6 +246,8 @@ describe('desk session idle timeout (pg)', () => {
       // the stream is ended at its next check.
       await goIdle(desk.agentId);
       await stream.waitFor((events) => events.some((e) => e.event === 'session.ended'), 15_000, 'session.ended');
+      await eventually(async () => stream.ended, 'the server to end the stream');
+      expect(stream.events.filter((e) => e.event === 'session.ended')).toHaveLength(1);
     } finally {
       stream.close();
     }

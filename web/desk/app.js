@@ -249,11 +249,14 @@ function refresh() {
 }
 
 /** Supervisors: re-reads the team panel. */
+let teamReads = 0;
 async function refreshTeam() {
   if (session?.agent?.role !== 'supervisor') return;
+  const read = ++teamReads;
   try {
     const team = await api('GET', '/v1/desk/team');
-    if (session?.agent?.role !== 'supervisor') return;
+    // Only the latest read is shown: an older answer arriving late must not undo a newer one.
+    if (read !== teamReads || session?.agent?.role !== 'supervisor') return;
     renderTeam(ui.teamList, {
       agents: team.agents,
       selfId: session.agent.id,

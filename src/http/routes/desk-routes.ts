@@ -252,7 +252,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       desk.get(
         '/v1/desk/team',
         {
-          preHandler: supervisorOnly,
+          preValidation: supervisorOnly,
           schema: {
             tags,
             security,
@@ -282,13 +282,13 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       desk.put(
         '/v1/desk/agents/:agentId/presence',
         {
-          preHandler: supervisorOnly,
+          preValidation: supervisorOnly,
           schema: {
             tags,
             security,
-            summary: 'Supervisors: set an agent available or away (an agent who left without saying so stops receiving chats)',
+            summary: 'Supervisors: set an agent away (one who left without saying so stops receiving chats); only the agent makes themselves available',
             params: AgentParams,
-            body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }),
+            body: Type.Object({ presence: literalUnion(['away'] as const) }, { additionalProperties: false }),
             response: { 200: AgentSchema, ...errorResponses },
           },
         },
@@ -298,7 +298,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       desk.post(
         '/v1/desk/agents/:agentId/sign-out',
         {
-          preHandler: supervisorOnly,
+          preValidation: supervisorOnly,
           schema: {
             tags,
             security,
@@ -326,7 +326,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       desk.get('/v1/desk/events', { config: { admission: 'stream' }, schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
         const stream = openSse(request, reply);
         const { agent, sessionToken } = request;
+        let ending = false;
         const endSession = () => {
+          if (ending || stream.closed) return;
+          ending = true;
           void stream.send({ event: 'session.ended', data: { agentId: agent.id } }).finally(() => stream.end());
         };
         const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
@@ -338,6 +341,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         // (signed out elsewhere, by a supervisor, or past its lifetime) ends the stream too.
         const idleSeconds = deps.config.desk.sessionIdleSeconds;
         const keepAlive = setInterval(() => {
+          if (ending || stream.closed) return;
           withoutDeadline(() => authenticateSession(deps.db, sessionToken, idleSeconds)).then(
             () => undefined,
             (err: unknown) => {
