@@ -161,7 +161,8 @@ export function checkOutboundUrl(raw: string, policy: OutboundPolicy, field: str
   }
   if (url.username || url.password) throw new AppError('url_not_allowed', { message: `${field} must not carry credentials in the URL.` });
   if (policy.allowPrivate) return;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // A fully qualified name's final dot ("localhost.") names the same host.
+  const host = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   const reason = isIP(host) ? forbiddenAddressReason(host) : host === 'localhost' || host.endsWith('.localhost') ? `${host} is this machine` : undefined;
   if (reason) throw new AppError('url_not_allowed', { message: `${field} may not point at ${reason} (set HANDOVER_ALLOW_PRIVATE_URLS=true to allow).` });
 }

@@ -52,6 +52,7 @@ describe('outbound guard: URLs when they are set', () => {
     ['https://[::ffff:7f00:1]/x', /127\.0\.0\.1 is a loopback/],
     ['https://localhost/x', /localhost is this machine/],
     ['https://api.localhost/x', /api\.localhost is this machine/],
+    ['https://localhost./x', /localhost is this machine/],
     ['https://169.254.169.254/latest/meta-data', /169\.254\.169\.254/],
     ['https://user:pass@hooks.example.com/', /must not carry credentials/],
     ['not a url', /not a valid URL/],
