@@ -160,7 +160,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   };
   const availabilityCache = new AvailabilityCache(
     async (id) => (await connectors.get(id)).connector,
-    { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000 },
+    { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000, quoteAnswers: !config.redactContent },
     log.child({ part: 'availability' }),
   );
   deps.agentAvailability = (id) => availabilityCache.peek(id);
@@ -227,6 +227,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         retryMaxMs: config.delivery.retryMaxMs,
         deliverers: deliverers(deps, connectors, dispatcher),
         health,
+        quoteAnswers: !config.redactContent,
         observer: deliveryObserver,
       });
       backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));
