@@ -22,6 +22,7 @@ import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { startAnswerTimer } from './handover/timers.js';
 import { startStreamSupervisor, type StreamSupervisor } from './connectors/stream-supervisor.js';
 import type { Deps } from './handover/deps.js';
+import { UserIdDigests } from './privacy/user-digest.js';
 import { createApiKeyAuthenticator } from './tenants/tenants.js';
 import { buildApp } from './http/app.js';
 import { AppError } from './resilience/errors.js';
@@ -121,7 +122,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     { failureThreshold: config.connectors.failureThreshold, cooldownMs: config.connectors.cooldownMs, maxInflightPerConnector: config.connectors.maxInflight },
     (connectorId, state) => onCircuitChange(connectorId, state),
   );
-  const deps: Deps = { db, bus, log, config, now: () => new Date(), connectorState: (id) => health.state(id) };
+  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id) };
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
