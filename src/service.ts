@@ -22,6 +22,7 @@ import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { startAnswerTimer } from './handover/timers.js';
 import { startStreamSupervisor, type StreamSupervisor } from './connectors/stream-supervisor.js';
 import type { Deps } from './handover/deps.js';
+import { UserIdDigests } from './privacy/user-digest.js';
 import { createApiKeyAuthenticator } from './tenants/tenants.js';
 import { buildApp } from './http/app.js';
 import { AppError } from './resilience/errors.js';
@@ -121,7 +122,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     { failureThreshold: config.connectors.failureThreshold, cooldownMs: config.connectors.cooldownMs, maxInflightPerConnector: config.connectors.maxInflight },
     (connectorId, state) => onCircuitChange(connectorId, state),
   );
-  const deps: Deps = { db, bus, log, config, now: () => new Date(), connectorState: (id) => health.state(id) };
+  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id) };
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
@@ -160,7 +161,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   };
   const availabilityCache = new AvailabilityCache(
     async (id) => (await connectors.get(id)).connector,
-    { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000 },
+    { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000, quoteAnswers: !config.redactContent },
     log.child({ part: 'availability' }),
   );
   deps.agentAvailability = (id) => availabilityCache.peek(id);
@@ -227,6 +228,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         retryMaxMs: config.delivery.retryMaxMs,
         deliverers: deliverers(deps, connectors, dispatcher),
         health,
+        quoteAnswers: !config.redactContent,
         observer: deliveryObserver,
       });
       backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));

@@ -32,11 +32,28 @@ export async function recordAudit(q: Queryable, entry: AuditEntry): Promise<void
   ]);
 }
 
-/** Newest first; `before` is the id of the last entry of the previous page. */
-export async function listAudit(q: Queryable, filter: { tenantId?: string | undefined; before?: number | undefined; limit: number }): Promise<AuditRecord[]> {
+/** The ways one user's erasure may have been recorded: keyed digests under each known key, and the plain SHA-256 of older records. */
+export interface ErasedUserFilter {
+  digests: Array<{ keyId: string; userIdHmac: string }>;
+  legacySha256: string;
+}
+
+/**
+ * Newest first; `before` is the id of the last entry of the previous page. `erasedUser` keeps only the
+ * `user.erased` entries of that user.
+ */
+export async function listAudit(
+  q: Queryable,
+  filter: { tenantId?: string | undefined; before?: number | undefined; limit: number; erasedUser?: ErasedUserFilter | undefined },
+): Promise<AuditRecord[]> {
+  const erased = filter.erasedUser;
   const { rows } = await q.query<{ id: number; at: Date; actor: string; action: string; tenant_id: string | null; outcome: number | null; details: Record<string, unknown>; address: string | null }>(
-    `select * from audit_log where ($1::text is null or tenant_id = $1) and ($2::bigint is null or id < $2) order by id desc limit $3`,
-    [filter.tenantId ?? null, filter.before ?? null, filter.limit],
+    `select * from audit_log
+     where ($1::text is null or tenant_id = $1) and ($2::bigint is null or id < $2)
+       and ($4::text[] is null or (action = 'user.erased'
+            and ((details->>'keyId') || ':' || (details->>'userIdHmac') = any($4::text[]) or details->>'userIdSha256' = $5)))
+     order by id desc limit $3`,
+    [filter.tenantId ?? null, filter.before ?? null, filter.limit, erased ? erased.digests.map((d) => `${d.keyId}:${d.userIdHmac}`) : null, erased?.legacySha256 ?? null],
   );
   return rows.map((r) => ({ id: String(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, tenantId: r.tenant_id, outcome: r.outcome, details: r.details, address: r.address }));
 }

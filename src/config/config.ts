@@ -11,6 +11,11 @@ export interface Config {
   /** Where bots and helpdesks reach this service; used to build inbound webhook URLs. */
   publicUrl: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * Keep every text that comes from conversations or from remote answers' bodies out of logs, stored
+   * delivery errors and what the bot is told of a failure (docs/security.md).
+   */
+  redactContent: boolean;
   adminToken: string | undefined;
   database: {
     url: string | undefined;
@@ -181,6 +186,7 @@ export const settings: Record<string, Setting> = {
   host: { env: 'HOST', default: '127.0.0.1', doc: 'Address to listen on; `0.0.0.0` in containers.', parse: text },
   publicUrl: { env: 'HANDOVER_PUBLIC_URL', default: '', doc: 'Base URL others use to reach this service (inbound webhook URLs); default `http://localhost:PORT`.', parse: url },
   logLevel: { env: 'HANDOVER_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
+  redactContent: { env: 'HANDOVER_REDACT_CONTENT', default: 'false', doc: "`true`: a helpdesk's or bot webhook's refusing answer is described (status, content type, size, top-level JSON field names, a vendor error code) instead of quoted, in logs, stored delivery errors and a failed handover's detail, so no message text they echo is kept there. `false`: the first 200 characters are quoted, for debugging. See docs/security.md.", parse: bool },
   adminToken: { env: 'HANDOVER_ADMIN_TOKEN', default: '', doc: 'Bearer token of the admin API; several, comma-separated, are all accepted (to rotate: add the new one, move clients to it, remove the old). Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: optionalText },
   'database.url': { env: 'DATABASE_URL', default: '', doc: 'PostgreSQL URL. Unset or empty: the embedded store (PGlite) in HANDOVER_DATA_DIR.', parse: optionalText },
   'database.dataDir': { env: 'HANDOVER_DATA_DIR', default: './.handover', doc: 'Directory of the embedded store and the generated admin token.', parse: text },

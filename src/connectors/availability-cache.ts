@@ -1,5 +1,6 @@
 import type { Logger } from '../telemetry/logger.js';
-import type { AgentAvailability, Connector } from './connector.js';
+import { failureText, type AgentAvailability, type Connector } from './connector.js';
+import { toError } from '../resilience/errors.js';
 
 interface Entry {
   /** The last answer and when it came; null until one came. */
@@ -19,6 +20,8 @@ export interface AvailabilityCacheOptions {
   timeoutMs: number;
   /** Connectors remembered at most (the oldest is forgotten first). */
   maxEntries: number;
+  /** A failed fetch's log line may quote the system's answer (off with HANDOVER_REDACT_CONTENT). */
+  quoteAnswers?: boolean;
 }
 
 /**
@@ -86,7 +89,10 @@ export class AvailabilityCache {
       entry.fetchedAt = this.now();
     } catch (err) {
       // The last answer stays until it ages out; meanwhile the system is not asked more often.
-      if (!this.stopped) this.log.warn({ err, connectorId }, 'agent availability of an external system could not be fetched');
+      if (!this.stopped) {
+        const reason = failureText(toError(err), { quoteAnswers: this.options.quoteAnswers ?? false });
+        this.log.warn({ err, connectorId }, `agent availability of an external system could not be fetched: ${reason}`);
+      }
     } finally {
       clearTimeout(timer);
       this.aborts.delete(abort);

@@ -1,6 +1,6 @@
 import { request, type Agent } from 'undici';
-import { DeliveryError } from './connector.js';
 import { parseRetryAfter, readBounded, requestFailure } from '../delivery/http-post.js';
+import { answerError } from '../delivery/remote-answer.js';
 import { clientCallAttributes, inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.js';
 
 /** Responses read at most this far: vendor answers are small JSON documents. */
@@ -28,7 +28,16 @@ export function requestJson<T = unknown>(dispatcher: Agent, input: JsonRequest):
   );
 }
 
-type JsonRequest = { method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'; url: string; headers: Record<string, string>; body?: unknown; signal: AbortSignal; accept?: number[] };
+type JsonRequest = {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  url: string;
+  headers: Record<string, string>;
+  body?: unknown;
+  signal: AbortSignal;
+  accept?: number[];
+  /** How an error names the call instead of the URL's path: for a path that carries an end user's id. */
+  label?: string;
+};
 
 async function send<T>(dispatcher: Agent, input: JsonRequest, answered: (status: number) => void): Promise<JsonResponse<T>> {
   const host = new URL(input.url).host;
@@ -48,11 +57,9 @@ async function send<T>(dispatcher: Agent, input: JsonRequest, answered: (status:
   const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
   const status = response.statusCode;
   if ((status >= 200 && status < 300) || input.accept?.includes(status)) return { status, body: parseJson(text) as T | null };
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-  throw new DeliveryError(`${input.method} ${new URL(input.url).pathname} on ${host} answered ${status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+  throw answerError(`${input.method} ${input.label ?? new URL(input.url).pathname} on ${host}`, { status, headers: response.headers, text }, {
     retryable: !permanentStatuses.has(status),
-    statusCode: status,
-    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    retryAfterMs: parseRetryAfter(response.headers['retry-after']),
   });
 }
 

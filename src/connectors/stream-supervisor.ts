@@ -5,7 +5,7 @@ import { endHandover } from '../handover/lifecycle.js';
 import { AppError, toError } from '../resilience/errors.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import type { Connectors } from './connector-store.js';
-import { StreamLostError, type StreamContext } from './connector.js';
+import { failureText, StreamLostError, type StreamContext } from './connector.js';
 import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from './stream-leases.js';
 
 export interface StreamSupervisorOptions {
@@ -123,7 +123,7 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
           return;
         }
         failures++;
-        log.warn({ err, handoverId: stream.handoverId, failures }, `reading the stream failed; reconnecting: ${err.message}`);
+        log.warn({ err, handoverId: stream.handoverId, failures }, `reading the stream failed; reconnecting: ${failureText(err, { quoteAnswers: !deps.config.redactContent })}`);
       }
       // Reconnect at once after a clean end of a stream that lasted; back off (bounded, jittered) otherwise.
       const delay = failures === 0 ? 0 : Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { AgentSideWork } from '../connectors/connector.js';
+import { failureText, type AgentSideWork } from '../connectors/connector.js';
 import type { Deps } from '../handover/deps.js';
 import { endHandover } from '../handover/lifecycle.js';
 import { postSignedJson } from './http-post.js';
@@ -74,7 +74,7 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
         handoverId: row.handover_id,
         reason: 'failed',
         by: 'system',
-        detail: `The agent-side system did not take ${row.kind}: ${error.message}`,
+        detail: `The agent-side system did not take ${row.kind}: ${failureText(error, { quoteAnswers: !deps.config.redactContent })}`,
       });
     },
   };

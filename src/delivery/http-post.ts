@@ -2,6 +2,7 @@ import { Agent, request } from 'undici';
 import { DeliveryError } from '../connectors/connector.js';
 import { ForbiddenDestinationError, guardedConnect, type OutboundPolicy } from '../security/outbound-guard.js';
 import { signedHeaders } from './standard-webhooks.js';
+import { answerError, describeAnswer } from './remote-answer.js';
 import { clientCallAttributes, inSpan, SpanKind, traceHeaders } from '../telemetry/tracing.js';
 
 /**
@@ -19,7 +20,7 @@ export function createOutboundAgent(timeoutMs: number, policy: OutboundPolicy): 
   });
 }
 
-/** Responses we read at most this much of (an error text for the attempt log). */
+/** Responses we read at most this much of (described, and perhaps quoted, in the attempt log). */
 const MAX_RESPONSE_BYTES = 16 * 1024;
 
 /** Status codes that will not change by retrying the same request. */
@@ -75,11 +76,9 @@ async function postSigned(
   }
   const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
   if (response.statusCode >= 200 && response.statusCode < 300) return { statusCode: response.statusCode, body: text };
-  const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-  throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+  throw answerError(new URL(url).host, { status: response.statusCode, headers: response.headers, text }, {
     retryable: !permanentStatuses.has(response.statusCode),
-    statusCode: response.statusCode,
-    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    retryAfterMs: parseRetryAfter(response.headers['retry-after']),
   });
 }
 
@@ -103,12 +102,13 @@ async function getSigned(dispatcher: Agent, url: string, secret: string, request
   }
   const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
   if (response.statusCode < 200 || response.statusCode >= 300) {
-    throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode}`, { retryable: true, statusCode: response.statusCode });
+    throw answerError(new URL(url).host, { status: response.statusCode, headers: response.headers, text }, { retryable: true });
   }
   try {
     return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new DeliveryError(`${new URL(url).host} answered with something other than JSON`, { retryable: true, cause: err });
+  } catch {
+    // Not the parser's error as the cause: its message quotes the body.
+    throw new DeliveryError(`${new URL(url).host} answered ${response.statusCode} with something other than JSON (${describeAnswer(response.headers, text)})`, { retryable: true });
   }
 }
 

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../store/db.js';
 import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../telemetry/logger.js';
-import { DeliveryError } from '../connectors/connector.js';
+import { DeliveryError, failureText } from '../connectors/connector.js';
 import { toError } from '../resilience/errors.js';
 import type { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { retryDelayMs } from './backoff.js';
@@ -53,6 +53,11 @@ export interface WorkerOptions {
   deliverers: Record<OutboxTarget, Deliverer>;
   /** Circuits and bulkheads per connector: a slow or failing system holds only its own share. */
   health: ConnectorHealth;
+  /**
+   * Whether a failure's stored and logged text may quote what the remote side answered (which may
+   * echo message text); false with HANDOVER_REDACT_CONTENT.
+   */
+  quoteAnswers: boolean;
   observer?: DeliveryObserver;
 }
 
@@ -213,7 +218,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const retryable = !(err instanceof DeliveryError) || err.retryable;
       const statusCode = err instanceof DeliveryError ? (err.statusCode ?? null) : null;
       const giveUp = !retryable || attemptNo >= row.max_attempts;
-      const message = err.message.slice(0, 1000);
+      const message = failureText(err, { quoteAnswers: options.quoteAnswers }).slice(0, 1000);
       if (giveUp) {
         await db.transaction(async (q) => {
           await q.query(`insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'failed', $5, $6)`, [row.id, attemptNo, startedAt, ms, statusCode, message]);

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Db } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Funnel } from '../telemetry/funnel-metrics.js';
+import type { UserIdDigests } from '../privacy/user-digest.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -11,6 +12,8 @@ export interface Deps {
   log: Logger;
   config: Config;
   now(): Date;
+  /** Keyed digests of end users' ids, for the audit log's record of an erasure. */
+  userIds: UserIdDigests;
   /** The circuit of an external system as this instance sees it. */
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   /** Agents an external system last reported available (cached; never waits); null: unknown. */

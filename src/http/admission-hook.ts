@@ -4,6 +4,7 @@ import type { AdmissionController, Permit } from '../resilience/admission.js';
 import { AppError } from '../resilience/errors.js';
 import { runWithDeadline } from '../resilience/deadline.js';
 import { sendError } from './error-handler.js';
+import { loggedUrl } from './request-telemetry.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -45,7 +46,7 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
     if (mode !== 'stream') {
       request.deadlineTimer = setTimeout(() => {
         if (reply.sent || reply.raw.headersSent) return;
-        request.log.warn({ method: request.method, url: request.url }, `request ran past its ${options.deadlineMs} ms deadline`);
+        request.log.warn({ method: request.method, url: loggedUrl(request) }, `request ran past its ${options.deadlineMs} ms deadline`);
         sendError(reply, new AppError('deadline_exceeded', { message: `The request ran past its ${options.deadlineMs} ms deadline.` }));
       }, options.deadlineMs);
     }

@@ -15,7 +15,7 @@ import { installAdmission } from './admission-hook.js';
 import { endStreamsOnClose } from './sse.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
-import { recordRequest, installRequestTelemetry } from './request-telemetry.js';
+import { loggedUrl, recordRequest, installRequestTelemetry } from './request-telemetry.js';
 import { statusRoutes } from './routes/status-routes.js';
 import type { StatusService } from '../telemetry/status-service.js';
 import { tracingEnabled } from '../telemetry/tracing.js';
@@ -66,8 +66,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installRequestTelemetry(app);
   app.addHook('onResponse', async (request, reply) => {
     recordRequest(ctx.metrics, request, reply.statusCode, reply.elapsedTime);
-    if (reply.statusCode >= 500) request.log.warn({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request failed');
-    else request.log.debug({ method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime }, 'request');
+    const line = { method: request.method, url: loggedUrl(request), status: reply.statusCode, ms: reply.elapsedTime };
+    if (reply.statusCode >= 500) request.log.warn(line, 'request failed');
+    else request.log.debug(line, 'request');
   });
 
   await app.register(swagger, {

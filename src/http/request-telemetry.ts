@@ -44,3 +44,19 @@ export function installRequestTelemetry(app: FastifyInstance): void {
     if (Object.keys(context).length > 0) request.log = request.log.child(context);
   });
 }
+
+/**
+ * The request's URL as a log line shows it: the path without the query (a query may name an end user,
+ * as the audit log's `erasedUserId` does), and an end user's id left as its route parameter
+ * (`/v1/users/:userId/export`): the id of an erased user must not stay behind in the logs.
+ */
+export function loggedUrl(request: FastifyRequest): string {
+  const path = request.url.split('?')[0]!;
+  const route = request.routeOptions.url;
+  if (!route?.includes(':userId')) return path;
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  return route.replace(/:(\w+)/g, (whole, name: string) => {
+    const value = params[name];
+    return name !== 'userId' && typeof value === 'string' ? encodeURIComponent(value) : whole;
+  });
+}

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Db, Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
 import { recordAudit } from '../audit/audit-log.js';
+import type { Deps } from '../handover/deps.js';
 
 /**
  * One end user's data, as a tenant's bot knows the user (`user.id` of the handovers it requested): all
@@ -93,8 +93,13 @@ export async function exportUser(db: Db, tenantId: string, userId: string, now: 
  * Erases everything of one end user, in one transaction. A user in a live handover is not erased: the
  * bot ends it first (erasing it under an agent's eyes would break the conversation, not end it).
  */
-export async function eraseUser(db: Db, tenantId: string, userId: string, audit: { actor: string; address?: string }): Promise<{ handovers: number; messages: number; events: number }> {
-  const counts = await db.transaction(async (q) => {
+export async function eraseUser(
+  deps: Pick<Deps, 'db' | 'userIds'>,
+  tenantId: string,
+  userId: string,
+  audit: { actor: string; address?: string },
+): Promise<{ handovers: number; messages: number; events: number }> {
+  const counts = await deps.db.transaction(async (q) => {
     const handovers = await handoverIds(q, tenantId, userId);
     const live = handovers.filter((h) => h.state !== 'ended');
     if (live.length > 0) {
@@ -102,13 +107,14 @@ export async function eraseUser(db: Db, tenantId: string, userId: string, audit:
     }
     const erased = await deleteHandovers(q, tenantId, handovers.map((h) => h.id));
     // In the same transaction: an erasure is never done without its record. The user's id is personal
-    // data too: the log keeps a digest of it, enough to answer "was this user erased?".
+    // data too: the log keeps a keyed digest of it (and the key's id), enough to answer "was this user
+    // erased?" for whoever holds the key (findErasures), not to guess who from a list of emails.
     await recordAudit(q, {
       actor: audit.actor,
       action: 'user.erased',
       tenantId,
       outcome: 200,
-      details: { userIdSha256: createHash('sha256').update(`${tenantId}:${userId}`).digest('hex'), ...erased },
+      details: { ...deps.userIds.digest(tenantId, userId), ...erased },
       ...(audit.address ? { address: audit.address } : {}),
     });
     return erased;

@@ -31,12 +31,18 @@ export const redactPaths = [
   '*.headers.cookie',
 ];
 
+/**
+ * Fields that carry conversations or remote answers' bodies. Nothing logs them on purpose; listed so a
+ * future log line that passes a message, a request body or a stored payload does not print its text.
+ */
+export const contentPaths = ['text', 'body', 'rawBody', 'payload', 'transcript', 'metadata', 'answerQuote'].flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
+
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(
     {
       level,
       base: { service: 'handover' },
-      redact: { paths: redactPaths, censor: '[redacted]' },
+      redact: { paths: [...redactPaths, ...contentPaths], censor: '[redacted]' },
       // Errors keep their catalogue code (an own property of AppError) and their whole `cause` chain.
       serializers: { err: pino.stdSerializers.errWithCause },
       timestamp: pino.stdTimeFunctions.isoTime,

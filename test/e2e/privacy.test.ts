@@ -1,11 +1,18 @@
+import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { captureLogs } from '../support/log-capture.js';
+import { createTestDb } from '../support/test-db.js';
+import { eventually, setUpDesk, startTestService, TEST_SECRET_KEY, type TestService } from '../support/test-service.js';
 import { dumpSchema } from '../support/dump-schema.js';
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 describe("one end user's data: export and erasure (pg)", () => {
   let t: TestService | undefined;
   afterEach(async () => {
     await t?.close();
+    t = undefined;
   });
 
   it('exports everything of a user, erases it all once no handover is live, and leaves others alone', async () => {
@@ -54,11 +61,70 @@ describe("one end user's data: export and erasure (pg)", () => {
     for (const trace of [first, second, 'u-1@example.com', 'my account number is 12345', 'transcript of u-1', 'thanks, looking']) expect(dump).not.toContain(trace);
     expect(dump).toContain('not mine to erase');
     expect((await t.api('GET', '/v1/users/u-2/export', bot)).body.handovers).toHaveLength(1);
-    // The audit log says a user was erased, by digest: not who.
+    // The audit log says a user was erased, by a keyed digest: not who, and not a plain hash anyone
+    // could compute from a guess.
     const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&limit=5`);
     const entry = audit.body.entries.find((e: { action: string; details: { handovers?: number } }) => e.action === 'user.erased' && e.details.handovers === 2);
-    expect(entry.details.userIdSha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(entry.details).toMatchObject({ keyId: TEST_SECRET_KEY.id, userIdHmac: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(entry.details.userIdHmac).not.toBe(sha256(`${desk.tenantId}:u-1`));
     expect(JSON.stringify(audit.body)).not.toContain('u-1');
+    expect(JSON.stringify(audit.body)).not.toContain(sha256(`${desk.tenantId}:u-1`));
+
+    // "Was this user erased?": the admin API recomputes the digest and finds the erasure; a user that
+    // was not erased finds nothing. The same id in another tenant is another user: there it finds only
+    // that tenant's own (empty) erasure from above, under a different digest.
+    const found = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=u-1`);
+    expect(found.status).toBe(200);
+    expect(found.body.entries).toEqual([entry]);
+    expect((await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=u-2`)).body.entries).toEqual([]);
+    const elsewhere = (await t.admin('GET', `/v1/admin/audit-log?tenantId=${other.tenantId}&erasedUserId=u-1`)).body.entries;
+    expect(elsewhere.map((e: { details: { handovers: number } }) => e.details.handovers)).toEqual([0]);
+    expect(elsewhere[0].details.userIdHmac).not.toBe(entry.details.userIdHmac);
+    const noTenant = await t.admin('GET', '/v1/admin/audit-log?erasedUserId=u-1');
+    expect(noTenant.status).toBe(400);
+    expect(noTenant.body.error.code).toBe('invalid_request');
+  });
+
+  it('finds erasures recorded under an older key after a rotation, and those recorded as a plain hash before keyed digests', async () => {
+    const logs = captureLogs();
+    const db = await createTestDb('pg');
+    const user = 'erased.person@example.com';
+    try {
+      t = await startTestService('pg', { logLevel: 'debug' }, { db, log: createLogger('debug', logs.stream) });
+      const desk = await setUpDesk(t);
+      const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-old-key', queue: 'support', user: { id: user } } });
+      expect((await t.api('POST', `/v1/handovers/${created.body.id}/end`, { token: desk.apiKey, body: {} })).status).toBe(200);
+      expect((await t.api('DELETE', `/v1/users/${encodeURIComponent(user)}`, { token: desk.apiKey })).status).toBe(200);
+      // An erasure recorded by an earlier version, as sha256(tenant:user).
+      await db.query(`insert into audit_log (actor, action, tenant_id, outcome, details) values ('bot-api-key', 'user.erased', $1, 200, $2::jsonb)`, [
+        desk.tenantId,
+        JSON.stringify({ userIdSha256: sha256(`${desk.tenantId}:${user}`), handovers: 1, messages: 0, events: 1 }),
+      ]);
+      await t.close();
+
+      // A new key becomes current; the old one stays listed (as a rotation leaves it until re-encryption is done).
+      const newKey = { id: 'test-2', key: Buffer.alloc(32, 9).toString('base64') };
+      t = await startTestService('pg', { logLevel: 'debug', 'secrets.keys': [newKey, TEST_SECRET_KEY], 'secrets.currentKeyId': newKey.id }, { db, log: createLogger('debug', logs.stream) });
+      const found = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=${encodeURIComponent(user)}`);
+      expect(found.body.entries.map((e: { details: Record<string, unknown> }) => e.details.keyId ?? 'sha256')).toEqual(['sha256', TEST_SECRET_KEY.id]);
+
+      // A new erasure is recorded under the new key.
+      const again = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-new-key', queue: 'support', user: { id: user } } });
+      expect((await t.api('POST', `/v1/handovers/${again.body.id}/end`, { token: desk.apiKey, body: {} })).status).toBe(200);
+      expect((await t.api('DELETE', `/v1/users/${encodeURIComponent(user)}`, { token: desk.apiKey })).status).toBe(200);
+      const all = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=${encodeURIComponent(user)}`);
+      expect(all.body.entries.map((e: { details: Record<string, unknown> }) => e.details.keyId ?? 'sha256')).toEqual([newKey.id, 'sha256', TEST_SECRET_KEY.id]);
+      await t.close();
+      t = undefined;
+      // The requests that named the user (erasure, lookup) left no trace of the id in the logs.
+      expect(logs.lines().some((l) => l.msg === 'request' && l.url === '/v1/users/:userId')).toBe(true);
+      expect(logs.text()).not.toContain(user);
+      expect(logs.text()).not.toContain(encodeURIComponent(user));
+    } finally {
+      await t?.close();
+      t = undefined;
+      await db.dropAndClose();
+    }
   });
 
   it("deletes conversations past the tenant's retention period, and only those", async () => {

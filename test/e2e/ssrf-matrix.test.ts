@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../support/test-db.js';
@@ -33,7 +33,7 @@ interface CountingServer {
   close(): Promise<void>;
 }
 
-async function listen(answer: (res: import('node:http').ServerResponse) => void): Promise<CountingServer> {
+async function listen(answer: (res: ServerResponse) => void): Promise<CountingServer> {
   const state = { hits: 0 };
   const server: Server = createServer((req, res) => {
     state.hits++;

@@ -20,8 +20,8 @@ export interface SignedWebhookServer {
   received: ReceivedWebhook[];
   /** Deliveries whose signature did not verify (must stay empty). */
   rejected: Array<{ reason: string; headers: IncomingMessage['headers'] }>;
-  /** Decide the answer per delivery: status code, optional delay. Default 200 at once. */
-  respond: (body: Record<string, unknown>, attempt: number) => { status: number; delayMs?: number; headers?: Record<string, string> };
+  /** Decide the answer per delivery: status code, optional delay, headers and body (default `{}`). Default 200 at once. */
+  respond: (body: Record<string, unknown>, attempt: number) => { status: number; delayMs?: number; headers?: Record<string, string>; body?: string };
   /** The answer to a signed GET (the generic protocol's availability URL); null answers 404. */
   answerGet: (path: string) => { status: number; body: unknown } | null;
   /** Resolves when `predicate` holds over everything received so far (polls; bounded by timeoutMs). */
@@ -89,7 +89,7 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
       const answer = state.respond(body, attempt);
       const finish = () => {
         if (answer.status >= 200 && answer.status < 300) state.received.push({ webhookId, body, receivedAt: Date.now(), headers: req.headers });
-        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end('{}');
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(answer.body ?? '{}');
       };
       if (answer.delayMs) setTimeout(finish, answer.delayMs);
       else finish();

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
+import type { Logger } from '../../src/telemetry/logger.js';
 import { createTestDb, type TestDb } from './test-db.js';
 
 export type { DbKind } from './test-db.js';
@@ -47,10 +48,10 @@ export const testSettings: Record<string, unknown> = {
   'secrets.keys': [TEST_SECRET_KEY],
 };
 
-export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb } = {}): Promise<TestService> {
+export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb; log?: Logger } = {}): Promise<TestService> {
   const db = options.db ?? (await createTestDb(kind));
   const config = loadConfig({}, { ...testSettings, ...overrides });
-  const service = await createService(config, { db });
+  const service = await createService(config, { db, ...(options.log ? { log: options.log } : {}) });
   const address = await service.listen();
   // The port is known only now; inbound URLs must point at it.
   service.deps.config.publicUrl = address;

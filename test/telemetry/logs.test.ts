@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { AppError } from '../../src/resilience/errors.js';
@@ -6,26 +5,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { ADMIN_TOKEN, setUpDesk, testSettings, type TestService } from '../support/test-service.js';
-
-function capture(): { stream: Writable; lines(): Array<Record<string, any>>; text(): string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      chunks.push(String(chunk));
-      done();
-    },
-  });
-  const text = () => chunks.join('');
-  return {
-    stream,
-    text,
-    lines: () =>
-      text()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, any>),
-  };
-}
+import { captureLogs as capture } from '../support/log-capture.js';
 
 describe('structured logs', () => {
   it('redact secrets wherever the usual fields carry them', () => {
@@ -43,6 +23,18 @@ describe('structured logs', () => {
     // What is not secret stays readable.
     expect(text).toContain('https://helpdesk.example');
     expect(text).toContain('a@example.com');
+  });
+
+  it('leave out conversation text and remote bodies wherever the usual fields carry them', () => {
+    const out = capture();
+    const log = createLogger('info', out.stream);
+    const texts = ['my card ends in 4242', 'a transcript line', 'a metadata value', 'a raw request body', 'a queued payload', 'an echoed answer', 'a response body'];
+    log.info({ message: { id: 'msg_kept', text: texts[0] }, handover: { transcript: [{ role: 'user', text: texts[1] }], metadata: { note: texts[2] } } }, 'message');
+    log.info({ request: { rawBody: texts[3] }, row: { payload: { message: { text: texts[4] } } }, err: { message: 'answered 400', answerQuote: texts[5], body: texts[6] } }, 'failure');
+    const text = out.text();
+    for (const t of texts) expect(text).not.toContain(t);
+    expect(text).toContain('msg_kept');
+    expect(text).toContain('answered 400');
   });
 
   it('log errors with their catalogue code and whole cause chain', () => {

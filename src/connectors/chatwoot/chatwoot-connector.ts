@@ -83,7 +83,7 @@ async function openConversation(config: ChatwootConfig, asUser: Call, asBot: Cal
     const found = await asUser('GET', `/contacts/search?q=${encodeURIComponent(identifier)}`, undefined, signal);
     const list = Array.isArray(found.body?.payload) ? found.body.payload : [];
     contactId = list.find((c) => c.identifier === identifier)?.id;
-    if (contactId === undefined) throw new DeliveryError(`Chatwoot refused the contact and none has the identifier ${identifier}`, { retryable: false, statusCode: created.status });
+    if (contactId === undefined) throw new DeliveryError("Chatwoot refused the contact and no contact has the identifier of this handover's user", { retryable: false, statusCode: created.status });
     const conversations = await asUser('GET', `/contacts/${contactId}/conversations`, undefined, signal);
     const earlier = (Array.isArray(conversations.body?.payload) ? conversations.body.payload : []).find((c) => c.additional_attributes?.handover_id === work.handoverId);
     if (earlier?.id !== undefined) return earlier.id;

@@ -1,6 +1,7 @@
 import { request, type Agent, type Dispatcher } from 'undici';
 import { DeliveryError } from '../connector.js';
 import { readBounded, requestFailure } from '../../delivery/http-post.js';
+import { answerError } from '../../delivery/remote-answer.js';
 import type { SalesforceConfig } from './salesforce-config.js';
 
 /** Responses we read at most this much of. */
@@ -112,10 +113,7 @@ export class SalesforceApi {
     }
     const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
     if (response.statusCode >= 200 && response.statusCode < 300) return text ? parseJson(text) : null;
-    throw new DeliveryError(`Salesforce answered ${response.statusCode} to ${method} ${pathOnly(path)}${text ? `: ${text.slice(0, 200)}` : ''}`, {
-      retryable: !permanentStatuses.has(response.statusCode),
-      statusCode: response.statusCode,
-    });
+    throw answerError(`${method} ${pathOnly(path)} on Salesforce`, { status: response.statusCode, headers: response.headers, text }, { retryable: !permanentStatuses.has(response.statusCode) });
   }
 }
 

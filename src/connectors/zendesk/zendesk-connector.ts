@@ -92,13 +92,22 @@ interface SunshineAnswer {
   meta?: { hasMore?: boolean; afterCursor?: string };
 }
 
-type Api = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) => Promise<JsonResponse<SunshineAnswer>>;
+/** `label` names the call in errors instead of its path, for a path that carries the end user's id. */
+type Api = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[], label?: string) => Promise<JsonResponse<SunshineAnswer>>;
 
 function zendeskApi(dispatcher: Agent, config: ZendeskConfig): Api {
   const base = `${config.baseUrl.replace(/\/$/, '')}/v2/apps/${encodeURIComponent(config.appId)}`;
   const authorization = `Basic ${Buffer.from(`${config.keyId}:${config.keySecret}`).toString('base64')}`;
-  return (method, path, body, signal, accept) =>
-    requestJson<SunshineAnswer>(dispatcher, { method, url: `${base}${path}`, headers: { authorization }, ...(body !== undefined ? { body } : {}), signal, ...(accept ? { accept } : {}) });
+  return (method, path, body, signal, accept, label) =>
+    requestJson<SunshineAnswer>(dispatcher, {
+      method,
+      url: `${base}${path}`,
+      headers: { authorization },
+      ...(body !== undefined ? { body } : {}),
+      signal,
+      ...(accept ? { accept } : {}),
+      ...(label ? { label: `/v2/apps/${config.appId}${label}` } : {}),
+    });
 }
 
 /**
@@ -114,7 +123,7 @@ async function openConversation(api: Api, work: Extract<AgentSideWork, { kind: '
   const created = await api('POST', '/users', { externalId, profile }, signal, [409]);
   let userId = created.body?.user?.id;
   if (created.status === 409 || !userId) {
-    const existing = await api('GET', `/users/${encodeURIComponent(externalId)}`, undefined, signal);
+    const existing = await api('GET', `/users/${encodeURIComponent(externalId)}`, undefined, signal, undefined, '/users/:externalId');
     userId = existing.body?.user?.id;
   }
   if (!userId) throw new DeliveryError('Sunshine Conversations returned no user id', { retryable: true });

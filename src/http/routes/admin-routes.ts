@@ -13,6 +13,7 @@ import { Nullable, errorResponses, literalUnion } from '../schemas.js';
 import { listAudit, recordAudit } from '../../audit/audit-log.js';
 import { AppError } from '../../resilience/errors.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
+import { legacyUserIdSha256 } from '../../privacy/user-digest.js';
 
 const tags = ['Admin API'];
 const security = [{ adminToken: [] }];
@@ -94,11 +95,14 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         schema: {
           tags,
           security,
-          summary: 'The audit log: admin actions and sign-ins, newest first',
+          summary: 'The audit log: admin actions, sign-ins and erasures, newest first',
+          description:
+            "With `erasedUserId` (and `tenantId`): only the erasures of that end user (the bot's `user.id`), found by recomputing the keyed digest the erasure recorded under each configured secret key. An empty list: no erasure of that user is recorded.",
           querystring: Type.Object({
             tenantId: Type.Optional(Type.String({ maxLength: 64 })),
             before: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })),
             limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
+            erasedUserId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
           }),
           response: {
             200: Type.Object({
@@ -119,13 +123,24 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           },
         },
       },
-      async (request) => ({
-        entries: await listAudit(deps.db, {
-          tenantId: request.query.tenantId,
-          before: request.query.before ? Number(request.query.before) : undefined,
-          limit: Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1000),
-        }),
-      }),
+      async (request) => {
+        const { tenantId, erasedUserId } = request.query;
+        // A user id means something only within its tenant (the digest covers both).
+        if (erasedUserId !== undefined && tenantId === undefined) {
+          throw new AppError('invalid_request', { message: 'erasedUserId needs the tenantId of that user.', details: { problems: ['tenantId is required with erasedUserId'] } });
+        }
+        return {
+          entries: await listAudit(deps.db, {
+            tenantId,
+            before: request.query.before ? Number(request.query.before) : undefined,
+            limit: Math.min(Math.max(Number(request.query.limit ?? 100), 1), 1000),
+            erasedUser:
+              erasedUserId !== undefined && tenantId !== undefined
+                ? { digests: deps.userIds.candidates(tenantId, erasedUserId), legacySha256: legacyUserIdSha256(tenantId, erasedUserId) }
+                : undefined,
+          }),
+        };
+      },
     );
 
     app.post(

@@ -64,7 +64,7 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
           response: { 200: Type.Object({ erased: Type.Object({ handovers: Type.Integer(), messages: Type.Integer(), events: Type.Integer() }) }), ...errorResponses },
         },
       },
-      async (request) => ({ erased: await eraseUser(deps.db, request.tenantId, request.params.userId, { actor: 'bot-api-key', address: request.ip }) }),
+      async (request) => ({ erased: await eraseUser(deps, request.tenantId, request.params.userId, { actor: 'bot-api-key', address: request.ip }) }),
     );
 
     app.get(
