@@ -57,3 +57,12 @@ export async function listAudit(
   );
   return rows.map((r) => ({ id: String(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, tenantId: r.tenant_id, outcome: r.outcome, details: r.details, address: r.address }));
 }
+
+/** The key ids that a tenant's erasures were recorded under (to tell which of them a lookup can check). */
+export async function erasureKeyIds(q: Queryable, tenantId: string): Promise<string[]> {
+  const { rows } = await q.query<{ key_id: string }>(
+    `select distinct details->>'keyId' as key_id from audit_log where tenant_id = $1 and action = 'user.erased' and details ? 'keyId'`,
+    [tenantId],
+  );
+  return rows.map((r) => r.key_id);
+}

@@ -109,8 +109,22 @@ export class DeliveryError extends Error {
  * answer when quoting is allowed (HANDOVER_REDACT_CONTENT unset or false).
  */
 export function failureText(err: Error, options: { quoteAnswers: boolean }): string {
-  const quote = options.quoteAnswers && err instanceof DeliveryError ? err.answerQuote : undefined;
-  return quote ? `${err.message}: ${quote}` : err.message;
+  // The quote may sit on a cause (a connector that wraps a refusal in its own error).
+  let quote: string | undefined;
+  for (let e: unknown = err, depth = 0; options.quoteAnswers && e instanceof Error && depth < 5 && quote === undefined; e = e.cause, depth++) {
+    if (e instanceof DeliveryError) quote = e.answerQuote;
+  }
+  return storableText(quote ? `${err.message}: ${quote}` : err.message);
+}
+
+/**
+ * Text as PostgreSQL can store it and a log line can show it: NUL and other control characters (from
+ * a remote answer, which can hold anything) become spaces. Without this a NUL in an answer made the
+ * failure itself unstorable, and the delivery was retried at once, for ever.
+ */
+export function storableText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, ' ');
 }
 
 /** What an external system told us, in the service's own terms. */

@@ -1,4 +1,4 @@
-import { DeliveryError } from '../connectors/connector.js';
+import { DeliveryError, storableText } from '../connectors/connector.js';
 
 /** How much of a refusing answer's body is quoted beside the error, when quoting is allowed. */
 const QUOTE_CHARS = 200;
@@ -6,8 +6,13 @@ const QUOTE_CHARS = 200;
 const MAX_KEYS = 10;
 /** A field name as it appears in vendors' JSON: one word, no spaces. */
 const FIELD_NAME = /^[A-Za-z_$][A-Za-z0-9_$.-]{0,63}$/;
-/** An error code: one short token (`RecordInvalid`, `bad_request`, `INVALID_FIELD`, `409`). */
-const CODE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+/**
+ * An error code: one short token with a letter in it (`RecordInvalid`, `bad_request`, `INVALID_FIELD`),
+ * or a small number (`409`, `10021`). Digits alone beyond that may be the user's own data echoed back
+ * (a card or phone number), and are left out.
+ */
+const CODE = /^(?=[^\s]*[A-Za-z])[A-Za-z0-9][A-Za-z0-9_.:-]{0,39}$/;
+const MAX_NUMERIC_CODE = 99_999;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -28,7 +33,7 @@ export function answerError(what: string, answer: RemoteAnswer, options: { retry
     retryable: options.retryable,
     statusCode: answer.status,
     ...(options.retryAfterMs !== undefined ? { retryAfterMs: options.retryAfterMs } : {}),
-    ...(answer.text !== '' ? { answerQuote: answer.text.slice(0, QUOTE_CHARS) } : {}),
+    ...(answer.text !== '' ? { answerQuote: storableText(answer.text.slice(0, QUOTE_CHARS)) } : {}),
   });
 }
 
@@ -68,7 +73,7 @@ function vendorCode(json: unknown): string | undefined {
   const nested = isObject(first.error) ? first.error : isObject(errors) ? errors : undefined;
   const candidates = [first.code, first.errorCode, first.error_code, first.error, nested?.code, nested?.errorCode, nested?.type];
   for (const value of candidates) {
-    if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+    if (typeof value === 'number' && Number.isSafeInteger(value) && Math.abs(value) <= MAX_NUMERIC_CODE) return String(value);
     if (typeof value === 'string' && CODE.test(value)) return value;
   }
   return undefined;

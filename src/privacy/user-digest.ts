@@ -14,8 +14,8 @@ export interface UserIdDigest {
  * Digests of end users' ids for the audit log: HMAC-SHA256 of `tenant:user` under a key derived (HKDF)
  * from the service's secret key (HANDOVER_SECRET_KEYS, or the embedded store's generated key). A plain
  * hash of an email-like id can be guessed by hashing candidates; this cannot be without the key. The
- * key id is recorded beside each digest, so an erasure recorded before a key rotation is still found,
- * as long as that key stays listed.
+ * key id is recorded beside each digest, so an erasure recorded before a key rotation is still found
+ * as long as that key stays listed; a lookup names the recorded key ids it could not check.
  */
 export class UserIdDigests {
   private readonly keys: Map<string, Buffer>;
@@ -31,6 +31,11 @@ export class UserIdDigests {
   /** The digest to record now, under the current key. */
   digest(tenantId: string, userId: string): UserIdDigest {
     return { keyId: this.currentKeyId, userIdHmac: this.hmac(this.keys.get(this.currentKeyId)!, tenantId, userId) };
+  }
+
+  /** Whether digests recorded under this key id can still be recomputed (the key is configured). */
+  knows(keyId: string): boolean {
+    return this.keys.has(keyId);
   }
 
   /** The digest under every configured key: what a lookup of earlier records compares against. */

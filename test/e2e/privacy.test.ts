@@ -114,6 +114,16 @@ describe("one end user's data: export and erasure (pg)", () => {
       expect((await t.api('DELETE', `/v1/users/${encodeURIComponent(user)}`, { token: desk.apiKey })).status).toBe(200);
       const all = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=${encodeURIComponent(user)}`);
       expect(all.body.entries.map((e: { details: Record<string, unknown> }) => e.details.keyId ?? 'sha256')).toEqual([newKey.id, 'sha256', TEST_SECRET_KEY.id]);
+      expect(all.body.uncheckedKeyIds).toBeUndefined();
+      await t.close();
+
+      // The old key removed (rotation finished): erasures under it can no longer be found, and the
+      // lookup says so instead of answering as if there were none.
+      t = await startTestService('pg', { logLevel: 'debug', 'secrets.keys': [newKey], 'secrets.currentKeyId': newKey.id }, { db, log: createLogger('debug', logs.stream) });
+      const later = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=${encodeURIComponent(user)}`);
+      expect(later.body.entries.map((e: { details: Record<string, unknown> }) => e.details.keyId ?? 'sha256')).toEqual([newKey.id, 'sha256']);
+      expect(later.body.uncheckedKeyIds).toEqual([TEST_SECRET_KEY.id]);
+      expect((await t.admin('GET', `/v1/admin/audit-log?tenantId=&erasedUserId=x`)).status).toBe(400);
       await t.close();
       t = undefined;
       // The requests that named the user (erasure, lookup) left no trace of the id in the logs.

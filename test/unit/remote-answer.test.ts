@@ -14,6 +14,9 @@ describe('describing a refusing answer without its free text', () => {
     ['nested error object', { error: { type: 'invalid_request_error', message: SECRET_TEXT } }, 'keys: error, code: invalid_request_error'],
     ['numeric code', { code: 4001, message: SECRET_TEXT }, 'keys: code, message, code: 4001'],
     ['free text where a code could be', { error: `cannot post ${SECRET_TEXT}` }, 'keys: error'],
+    ['a long number where a code could be (a card number echoed)', { code: 4111111111114242, message: SECRET_TEXT }, 'keys: code, message'],
+    ['digits only, as a string', { error: '4111111111114242' }, 'keys: error'],
+    ['a user name where a code could be', { error: 'alice.4242-smith-1985-with-a-much-longer-tail-x' }, 'keys: error'],
   ])('%s', (_name, body, expected) => {
     const text = JSON.stringify(body);
     const described = describeAnswer(json, text);

@@ -10,7 +10,7 @@ import { createAgent, endSessions, listAgents, roles, updateAgent, type Agent } 
 import { weekdays } from '../../desk/opening-hours.js';
 import { adminAuth } from '../auth.js';
 import { Nullable, errorResponses, literalUnion } from '../schemas.js';
-import { listAudit, recordAudit } from '../../audit/audit-log.js';
+import { erasureKeyIds, listAudit, recordAudit } from '../../audit/audit-log.js';
 import { AppError } from '../../resilience/errors.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
 import { legacyUserIdSha256 } from '../../privacy/user-digest.js';
@@ -82,7 +82,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         schema: {
           tags,
           security,
-          summary: 'Re-encrypt every stored credential under the current key (HANDOVER_SECRET_KEY_ID); afterwards older keys can be removed',
+          summary: 'Re-encrypt every stored credential under the current key (HANDOVER_SECRET_KEY_ID); afterwards older keys can be removed (erasures recorded under a removed key can no longer be looked up by user id)',
           response: { 200: Type.Object({ reencrypted: Type.Integer(), keyId: Type.String() }), ...errorResponses },
         },
       },
@@ -97,9 +97,9 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           security,
           summary: 'The audit log: admin actions, sign-ins and erasures, newest first',
           description:
-            "With `erasedUserId` (and `tenantId`): only the erasures of that end user (the bot's `user.id`), found by recomputing the keyed digest the erasure recorded under each configured secret key. An empty list: no erasure of that user is recorded.",
+            "With `erasedUserId` (and `tenantId`): only the erasures of that end user (the bot's `user.id`), found by recomputing the keyed digest the erasure recorded under each configured secret key. `uncheckedKeyIds` names the keys this tenant's erasures were recorded under that are no longer configured: erasures under them cannot be found. An empty list and no `uncheckedKeyIds`: no erasure of that user is recorded.",
           querystring: Type.Object({
-            tenantId: Type.Optional(Type.String({ maxLength: 64 })),
+            tenantId: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
             before: Type.Optional(Type.String({ pattern: '^[0-9]{1,18}$' })),
             limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
             erasedUserId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
@@ -118,6 +118,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
                   address: Nullable(Type.String()),
                 }),
               ),
+              uncheckedKeyIds: Type.Optional(Type.Array(Type.String(), { description: 'With erasedUserId: recorded key ids no longer configured.' })),
             }),
             ...errorResponses,
           },
@@ -129,7 +130,12 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         if (erasedUserId !== undefined && tenantId === undefined) {
           throw new AppError('invalid_request', { message: 'erasedUserId needs the tenantId of that user.', details: { problems: ['tenantId is required with erasedUserId'] } });
         }
+        // Erasures recorded under a key that has since been removed cannot be recomputed: say so, rather
+        // than answer "not erased" for them.
+        const uncheckedKeyIds =
+          erasedUserId !== undefined && tenantId !== undefined ? (await erasureKeyIds(deps.db, tenantId)).filter((keyId) => !deps.userIds.knows(keyId)) : [];
         return {
+          ...(uncheckedKeyIds.length > 0 ? { uncheckedKeyIds } : {}),
           entries: await listAudit(deps.db, {
             tenantId,
             before: request.query.before ? Number(request.query.before) : undefined,
