@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../resilience/errors.js';
 import { secretsEqual, type ApiKeyIdentity } from '../tenants/tenants.js';
@@ -11,6 +12,8 @@ declare module 'fastify' {
     agent: Agent;
     sessionToken: string;
     rawBody?: string;
+    /** Admin API: which of the admin tokens authenticated the request. */
+    adminTokenFingerprint?: string;
   }
 }
 
@@ -38,14 +41,36 @@ export function botAuth(authenticate: (apiKey: string) => Promise<ApiKeyIdentity
  * token is compared (in constant time), whichever matches.
  */
 export function isAdminToken(given: string, configured: string): boolean {
-  let match = false;
-  for (const token of configured.split(',').map((t) => t.trim()).filter(Boolean)) match = secretsEqual(given, token) || match;
+  return matchAdminToken(given, configured) !== undefined;
+}
+
+/** The configured admin tokens, one per entry of HANDOVER_ADMIN_TOKEN. */
+export function adminTokens(configured: string): string[] {
+  return configured.split(',').map((t) => t.trim()).filter(Boolean);
+}
+
+/** Which configured token `given` is (every one compared in constant time), or undefined. */
+function matchAdminToken(given: string, configured: string): string | undefined {
+  let match: string | undefined;
+  for (const token of adminTokens(configured)) if (secretsEqual(given, token)) match ??= token;
   return match;
 }
 
-export function adminAuth(adminToken: string) {
+/** A token's public name: enough to tell tokens apart in the audit log and the token list, nothing more. */
+export function adminTokenFingerprint(token: string): string {
+  return createHash('sha256').update(token).digest('hex').slice(0, 12);
+}
+
+/**
+ * Admin API authentication. `onUse` hears which token (by fingerprint) authenticated each request, to
+ * keep its last-used time.
+ */
+export function adminAuth(adminToken: string, onUse?: (fingerprint: string) => void) {
   return async (request: FastifyRequest) => {
-    if (!isAdminToken(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong.' });
+    const token = matchAdminToken(bearerToken(request), adminToken);
+    if (token === undefined) throw new AppError('unauthorized', { message: 'The admin token is wrong.' });
+    request.adminTokenFingerprint = adminTokenFingerprint(token);
+    onUse?.(request.adminTokenFingerprint);
   };
 }
 

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -8,7 +7,7 @@ import { createApiKey, createTenant, listApiKeys, listTenants, requireTenant, re
 import { createQueue, listQueues, type Queue } from '../../desk/queues.js';
 import { createAgent, endSessions, listAgents, roles, updateAgent, type Agent } from '../../desk/agents.js';
 import { weekdays } from '../../desk/opening-hours.js';
-import { adminAuth } from '../auth.js';
+import { adminAuth, adminTokenFingerprint, adminTokens } from '../auth.js';
 import { Nullable, errorResponses, literalUnion } from '../schemas.js';
 import { erasureKeyIds, listAudit, recordAudit } from '../../audit/audit-log.js';
 import { AppError } from '../../resilience/errors.js';
@@ -58,7 +57,23 @@ const agentJson = (a: Agent) => ({ id: a.id, email: a.email, name: a.name, role:
 export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: string): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    app.addHook('onRequest', adminAuth(adminToken));
+    // Last use per admin token, written at most once a minute per token and instance.
+    const lastWritten = new Map<string, number>();
+    const noteUse = (fingerprint: string) => {
+      const now = Date.now();
+      if (now - (lastWritten.get(fingerprint) ?? 0) < 60_000) return;
+      lastWritten.set(fingerprint, now);
+      void withoutDeadline(() =>
+        deps.db.query(
+          `insert into admin_token_uses (fingerprint, last_used_at) values ($1, now()) on conflict (fingerprint) do update set last_used_at = excluded.last_used_at`,
+          [fingerprint],
+        ),
+      ).catch((err: unknown) => {
+        lastWritten.delete(fingerprint);
+        deps.log.warn({ err }, 'could not record the use of an admin token');
+      });
+    };
+    app.addHook('onRequest', adminAuth(adminToken, noteUse));
     // Every change an admin makes is recorded once it is answered: who, what, on which ids, with what
     // outcome (never the body: it may carry secrets). Reads are not recorded.
     app.addHook('onResponse', async (request, reply) => {
@@ -71,10 +86,27 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         tenantId: params.tenantId ?? null,
         outcome: reply.statusCode,
         // Which of the admin tokens acted (a fingerprint, not the token), so a rotation can be followed.
-        details: { ...params, token: createHash('sha256').update(request.headers.authorization ?? '').digest('hex').slice(0, 8) },
+        details: { ...params, token: request.adminTokenFingerprint },
         address: request.ip,
       })).catch((err) => request.log.error({ err }, 'could not write the audit log entry of an admin action'));
     });
+
+    app.get(
+      '/v1/admin/tokens',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'The configured admin tokens by fingerprint, with when each was last used (to retire an old one safely)',
+          response: { 200: Type.Object({ tokens: Type.Array(Type.Object({ fingerprint: Type.String(), lastUsedAt: Nullable(Type.String()) })) }), ...errorResponses },
+        },
+      },
+      async () => {
+        const fingerprints = adminTokens(adminToken).map(adminTokenFingerprint);
+        const { rows } = await deps.db.query<{ fingerprint: string; last_used_at: Date }>('select fingerprint, last_used_at from admin_token_uses where fingerprint = any($1::text[])', [fingerprints]);
+        return { tokens: fingerprints.map((fingerprint) => ({ fingerprint, lastUsedAt: rows.find((r) => r.fingerprint === fingerprint)?.last_used_at.toISOString() ?? null })) };
+      },
+    );
 
     app.post(
       '/v1/admin/keys/rotate',
