@@ -72,11 +72,26 @@ export function installJsonParser(app: FastifyInstance): void {
       if (text.includes('__proto__') || text.includes('"constructor"')) {
         if (hasPrototypeKey(parsed)) return done(new AppError('invalid_request', { message: 'Keys "__proto__" and "constructor" are not accepted.' }), undefined);
       }
+      // A \uD800–\uDFFF escape without its pair parses, but names no character: PostgreSQL refuses it
+      // in jsonb, so it would fail deep in a statement instead of here (I-JSON, RFC 7493, forbids it).
+      if (surrogateEscape.test(text) && hasLoneSurrogate(parsed)) {
+        return done(new AppError('invalid_json', { message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.' }), undefined);
+      }
       done(null, parsed);
     } catch (err) {
       done(new AppError('invalid_json', { message: `The body is not valid JSON: ${(err as Error).message}`, cause: err }), undefined);
     }
   });
+}
+
+const surrogateEscape = /\\u[dD][89a-fA-F]/;
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function hasLoneSurrogate(value: unknown): boolean {
+  if (typeof value === 'string') return loneSurrogate.test(value);
+  if (value === null || typeof value !== 'object') return false;
+  for (const [key, item] of Object.entries(value)) if (loneSurrogate.test(key) || hasLoneSurrogate(item)) return true;
+  return false;
 }
 
 function hasPrototypeKey(value: unknown): boolean {

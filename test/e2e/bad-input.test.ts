@@ -38,6 +38,8 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     ["desk agent accepting another tenant's handover", () => t.api('POST', `/v1/desk/handovers/${otherHandoverId}/accept`, { token: desk.agentToken }), 404, 'handover_not_found'],
     ['a NUL character in an id', () => t.api('GET', '/v1/handovers/ho_%00x', { token: desk.apiKey }), 400, 'invalid_request'],
     ['a NUL character in a message', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\u0000b"}' }), 400, 'invalid_request'],
+    ['a lone surrogate escape in a message', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\ud800b"}' }), 400, 'invalid_json'],
+    ['a lone surrogate escape in a metadata key', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId":"s","queue":"support","user":{"id":"u"},"metadata":{"\\udc00":1}}' }), 400, 'invalid_json'],
     ['a malformed percent-encoding in the path', () => t.api('GET', '/v1/handovers/%zz', { token: desk.apiKey }), 400, 'invalid_request'],
     ['an overlong path segment', () => t.api('GET', `/v1/handovers/${'x'.repeat(500)}`, { token: desk.apiKey }), 414, 'url_too_long'],
     ['unknown queue', () => t.api('GET', '/v1/availability?queue=nope', { token: desk.apiKey }), 404, 'queue_not_found'],
