@@ -136,6 +136,19 @@ export type InboundEvent =
   | { type: 'handover.transferred'; handoverId: string; data: Record<string, unknown> }
   | { type: 'handover.ended'; handoverId: string; reason: EndReason; detail?: string };
 
+/** The longest message text we take from an external system (as the bot API takes at most). */
+export const MAX_INBOUND_TEXT = 20_000;
+
+/**
+ * A text cut to `MAX_INBOUND_TEXT` UTF-16 units, never between the two halves of a character outside
+ * the basic plane (an emoji): half a pair is no text, and PostgreSQL refuses it in jsonb.
+ */
+export function cutInboundText(text: string): string {
+  if (text.length <= MAX_INBOUND_TEXT) return text;
+  const last = text.charCodeAt(MAX_INBOUND_TEXT - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_INBOUND_TEXT - 1 : MAX_INBOUND_TEXT);
+}
+
 type AddressedByRef<E> = E extends unknown ? Omit<E, 'handoverId'> & { externalRef: string } : never;
 
 /**

@@ -1,4 +1,7 @@
+import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { handleChatwootInbound } from '../../src/connectors/chatwoot/chatwoot-webhook.js';
+import { handleZendeskInbound } from '../../src/connectors/zendesk/zendesk-webhook.js';
 import { handleWebhookInbound } from '../../src/connectors/webhook/webhook-inbound.js';
 import { signedHeaders } from '../../src/delivery/standard-webhooks.js';
 import { newId } from '../../src/store/ids.js';
@@ -22,5 +25,31 @@ describe('generic webhook inbound', () => {
     const result = handleWebhookInbound(SECRET, request(ours.id, ours));
     expect(result).toMatchObject({ ok: false, reason: 'bad_signature' });
     expect(result.ok === false && result.message).toMatch(/own event ids/);
+  });
+});
+
+describe('Chatwoot and Zendesk inbound: texts past the limit', () => {
+  // 19,999 units, then an emoji (two units) across the 20,000-unit bound.
+  const long = 'x'.repeat(19_999) + '😀';
+
+  function textOf(result: ReturnType<typeof handleChatwootInbound>): string {
+    if (!result.ok || !('receipts' in result)) throw new Error(JSON.stringify(result).slice(0, 200));
+    const event = result.receipts[0]!.events[0]!;
+    if (event.type !== 'message.created') throw new Error(event.type);
+    return event.message.text;
+  }
+
+  it('are cut before a character, never between the halves of an emoji', () => {
+    const raw = JSON.stringify({ event: 'message_created', id: 1, content: long, message_type: 'outgoing', private: false, sender: { id: 1, type: 'user' }, conversation: { id: 5 } });
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = `sha256=${createHmac('sha256', 'cw-secret').update(`${timestamp}.${raw}`).digest('hex')}`;
+    const chatwoot = textOf(handleChatwootInbound({ webhookSecret: 'cw-secret' }, { headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp }, rawBody: raw, body: JSON.parse(raw) }));
+    const body = { app: { id: 'app' }, events: [{ id: 'e', type: 'conversation:message', payload: { conversation: { id: 'c' }, message: { id: 'm', author: { type: 'business' }, content: { type: 'text', text: long } } } }] };
+    const zendesk = textOf(handleZendeskInbound({ appId: 'app', webhookSecret: 'zd-secret' }, { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body }));
+    for (const text of [chatwoot, zendesk]) {
+      expect(text).toBe('x'.repeat(19_999));
+      // Half a pair would not survive UTF-8 (nor a jsonb column): the text is whole characters.
+      expect(Buffer.from(text, 'utf8').toString('utf8')).toBe(text);
+    }
   });
 });

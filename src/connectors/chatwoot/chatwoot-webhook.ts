@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
+import { cutInboundText } from '../connector.js';
 import { headerValue } from '../http-json.js';
 
 const TOLERANCE_SECONDS = 5 * 60;
@@ -54,7 +55,7 @@ function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
       const attachments = (body.attachments ?? []).flatMap((a) => (a.data_url ? [{ url: a.data_url }] : []));
       const text = body.content ?? '';
       if (!text && attachments.length === 0) return [];
-      return [{ type: 'message.created', externalRef: String(conversationId), message: { id: String(body.id), text: text.slice(0, 20_000), attachments }, agent: agentOf(body.sender) }];
+      return [{ type: 'message.created', externalRef: String(conversationId), message: { id: String(body.id), text: cutInboundText(text), attachments }, agent: agentOf(body.sender) }];
     }
     case 'conversation_status_changed':
       // `open` and `pending` are our own toggles (or a reopen by our message); only resolving ends.

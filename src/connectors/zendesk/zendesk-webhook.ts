@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
+import { cutInboundText } from '../connector.js';
 import { headerValue } from '../http-json.js';
 
 /** The parts of a Sunshine Conversations v2 webhook we read; anything else in it is passed over. */
@@ -68,7 +69,7 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
     if (!text && attachments.length === 0) return [];
     const name = message.author.displayName;
     const agent = { id: name ? `zendesk:${name}` : 'zendesk-agent', ...(name ? { name } : {}) };
-    return [{ type: 'message.created', externalRef: conversationId, message: { id: message.id, text: text.slice(0, 20_000), attachments }, agent }];
+    return [{ type: 'message.created', externalRef: conversationId, message: { id: message.id, text: cutInboundText(text), attachments }, agent }];
   }
   if (event.type === 'switchboard:passControl') {
     const payload = (event.payload ?? {}) as PassControlPayload;
