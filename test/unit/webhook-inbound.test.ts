@@ -53,3 +53,31 @@ describe('Chatwoot and Zendesk inbound: texts past the limit', () => {
     }
   });
 });
+
+describe('Chatwoot and Zendesk inbound: authentic bodies with fields of the wrong type', () => {
+  function chatwoot(body: Record<string, unknown>) {
+    const raw = JSON.stringify(body);
+    const timestamp = String(Math.floor(Date.now() / 1000));
+    const signature = `sha256=${createHmac('sha256', 'cw-secret').update(`${timestamp}.${raw}`).digest('hex')}`;
+    return handleChatwootInbound({ webhookSecret: 'cw-secret' }, { headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp }, rawBody: raw, body: JSON.parse(raw) });
+  }
+  const reply = { event: 'message_created', id: 1, content: 'hi', message_type: 'outgoing', private: false, sender: { id: 1, type: 'user' }, conversation: { id: 5 } };
+
+  it('Chatwoot: an event we act on is refused as invalid, not read into a crash', () => {
+    expect(chatwoot(reply)).toMatchObject({ ok: true });
+    for (const broken of [{ attachments: [null] }, { attachments: 'a.png' }, { content: 42 }, { sender: 'agent' }, { conversation: { id: {} } }]) {
+      expect(chatwoot({ ...reply, ...broken }), JSON.stringify(broken)).toMatchObject({ ok: false, reason: 'invalid_body' });
+    }
+    const update = { event: 'conversation_updated', id: 5, changed_attributes: [null], meta: { assignee: { id: 1 } } };
+    expect(chatwoot(update)).toMatchObject({ ok: false, reason: 'invalid_body' });
+    // An event we do not act on is acknowledged whatever it holds.
+    expect(chatwoot({ event: 'contact_created', attachments: [null] })).toMatchObject({ ok: true });
+  });
+
+  it('Zendesk: an event whose payload has the wrong types is acknowledged and dropped; the rest of the batch is taken', () => {
+    const message = (id: string, content: unknown) => ({ id, type: 'conversation:message', payload: { conversation: { id: 'c' }, message: { id: `m-${id}`, author: { type: 'business' }, content } } });
+    const body = { app: { id: 'app' }, events: [message('bad', { type: 'image', mediaUrl: 'https://example.com/a.png', altText: false }), message('good', { type: 'text', text: 'hello' })] };
+    const result = handleZendeskInbound({ appId: 'app', webhookSecret: 'zd-secret' }, { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body });
+    expect(result).toMatchObject({ ok: true, receipts: [{ receiptId: 'bad', events: [] }, { receiptId: 'good', events: [{ type: 'message.created', message: { text: 'hello' } }] }] });
+  });
+});

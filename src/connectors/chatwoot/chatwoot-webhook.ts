@@ -1,25 +1,39 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
 import { cutInboundText } from '../connector.js';
 import { headerValue } from '../http-json.js';
 
 const TOLERANCE_SECONDS = 5 * 60;
 
-interface ChatwootWebhook {
-  event?: string;
-  id?: number | string;
-  content?: string | null;
-  message_type?: string;
-  private?: boolean;
-  status?: string;
-  sender?: { id?: number; name?: string; type?: string };
-  user?: { id?: number; name?: string; type?: string };
-  is_private?: boolean;
-  conversation?: { id?: number | string };
-  attachments?: Array<{ data_url?: string; file_type?: string }>;
-  changed_attributes?: Array<Record<string, { previous_value?: unknown; current_value?: unknown }>>;
-  meta?: { assignee?: { id?: number; name?: string } | null; team?: { id?: number; name?: string } | null };
-}
+const id = Type.Union([Type.Number(), Type.String()]);
+const nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
+const person = Type.Object({ id: Type.Optional(id), name: nullable(Type.String()), type: nullable(Type.String()) });
+
+/**
+ * The fields of a Chatwoot webhook that the events we act on are read from, with their types; the rest
+ * of the body is passed over. Such an event whose fields have other types is refused rather than
+ * guessed at; other events are acknowledged unread.
+ */
+const webhookSchema = Type.Object({
+  event: Type.String(),
+  id: Type.Optional(id),
+  content: nullable(Type.String()),
+  message_type: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+  private: nullable(Type.Boolean()),
+  status: Type.Optional(Type.String()),
+  sender: nullable(person),
+  user: nullable(person),
+  is_private: nullable(Type.Boolean()),
+  conversation: nullable(Type.Object({ id: Type.Optional(id) })),
+  attachments: nullable(Type.Array(Type.Object({ data_url: nullable(Type.String()) }))),
+  changed_attributes: nullable(Type.Array(Type.Record(Type.String(), Type.Unknown()))),
+  meta: nullable(Type.Object({ assignee: nullable(person), team: nullable(person) })),
+});
+const webhook = TypeCompiler.Compile(webhookSchema);
+const actedOn = new Set(['message_created', 'conversation_status_changed', 'conversation_typing_on', 'conversation_typing_off', 'conversation_updated']);
+type ChatwootWebhook = Static<typeof webhookSchema>;
 
 /**
  * Verify → parse one Chatwoot webhook. Chatwoot signs `"{X-Chatwoot-Timestamp}.{raw body}"` with
@@ -37,12 +51,15 @@ export function handleChatwootInbound(config: { webhookSecret: string }, request
   const given = Buffer.from(signature);
   if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature does not match' };
   if (Math.abs(nowSeconds - Number(timestamp)) > TOLERANCE_SECONDS) return { ok: false, reason: 'stale_timestamp', message: 'X-Chatwoot-Timestamp is more than 5 minutes away from our clock' };
-  const body = request.body as ChatwootWebhook | null;
+  const body = request.body as { event?: unknown } | null;
   if (!body || typeof body !== 'object' || typeof body.event !== 'string') return { ok: false, reason: 'invalid_body', message: 'not a Chatwoot webhook body (no event)' };
-  const receiptId =
-    body.event === 'message_created' && body.id !== undefined
-      ? `message:${body.id}`
-      : (headerValue(request.headers, 'x-chatwoot-delivery') ?? `body:${createHash('sha256').update(request.rawBody).digest('hex')}`);
+  const delivery = headerValue(request.headers, 'x-chatwoot-delivery') ?? `body:${createHash('sha256').update(request.rawBody).digest('hex')}`;
+  if (!actedOn.has(body.event)) return { ok: true, receipts: [{ receiptId: delivery, events: [] }] };
+  if (!webhook.Check(body)) {
+    const first = webhook.Errors(body).First();
+    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Chatwoot webhook body' };
+  }
+  const receiptId = body.event === 'message_created' && body.id !== undefined ? `message:${body.id}` : delivery;
   return { ok: true, receipts: [{ receiptId, events: toEvents(body) }] };
 }
 
@@ -81,6 +98,6 @@ function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
   }
 }
 
-function agentOf(user: { id?: number; name?: string } | undefined): { id: string; name?: string } {
+function agentOf(user: { id?: number | string; name?: string | null } | null | undefined): { id: string; name?: string } {
   return { id: `chatwoot:${user?.id ?? 'agent'}`, ...(user?.name ? { name: user.name } : {}) };
 }

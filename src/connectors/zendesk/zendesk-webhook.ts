@@ -20,19 +20,28 @@ const envelopeSchema = Type.Object({
 const envelope = TypeCompiler.Compile(envelopeSchema);
 type ZendeskEvent = Static<typeof envelopeSchema>['events'][number];
 
-interface MessagePayload {
-  conversation?: { id?: string };
-  message?: {
-    id?: string;
-    author?: { type?: string; displayName?: string; userId?: string };
-    content?: { type?: string; text?: string; mediaUrl?: string; altText?: string };
-  };
-}
+const conversationRef = Type.Optional(Type.Object({ id: Type.Optional(Type.String()) }));
+const optionalText = Type.Optional(Type.Union([Type.String(), Type.Null()]));
 
-interface PassControlPayload {
-  conversation?: { id?: string };
-  reason?: string;
-}
+/**
+ * The payload fields of the events we act on, with their types. An event whose payload has other
+ * types is acknowledged and dropped, like any event of no interest: refusing it would make Zendesk
+ * send the whole batch again, and the batch's other events with it.
+ */
+const messagePayloadSchema = Type.Object({
+  conversation: conversationRef,
+  message: Type.Optional(
+    Type.Object({
+      id: Type.Optional(Type.String()),
+      author: Type.Optional(Type.Object({ type: Type.Optional(Type.String()), displayName: optionalText, userId: optionalText })),
+      content: Type.Optional(Type.Object({ type: Type.Optional(Type.String()), text: optionalText, mediaUrl: optionalText, altText: optionalText })),
+    }),
+  ),
+});
+const messagePayload = TypeCompiler.Compile(messagePayloadSchema);
+
+const passControlPayloadSchema = Type.Object({ conversation: conversationRef, reason: Type.Optional(Type.Unknown()) });
+const passControlPayload = TypeCompiler.Compile(passControlPayloadSchema);
 
 /**
  * Verify → parse a Sunshine Conversations webhook. The webhook carries its static secret in
@@ -58,7 +67,8 @@ export function handleZendeskInbound(config: { appId: string; webhookSecret: str
 
 function toEvents(event: ZendeskEvent): InboundEventByRef[] {
   if (event.type === 'conversation:message') {
-    const payload = (event.payload ?? {}) as MessagePayload;
+    const payload = event.payload ?? {};
+    if (!messagePayload.Check(payload)) return [];
     const conversationId = payload.conversation?.id;
     const message = payload.message;
     // Only the business side's messages are the agent's; user messages are our own, echoed.
@@ -72,7 +82,8 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
     return [{ type: 'message.created', externalRef: conversationId, message: { id: message.id, text: cutInboundText(text), attachments }, agent }];
   }
   if (event.type === 'switchboard:passControl') {
-    const payload = (event.payload ?? {}) as PassControlPayload;
+    const payload = event.payload ?? {};
+    if (!passControlPayload.Check(payload)) return [];
     if (payload.conversation?.id && payload.reason === 'ticketClosed') return [{ type: 'handover.ended', externalRef: payload.conversation.id, reason: 'agent_ended' }];
   }
   return [];
