@@ -1,4 +1,5 @@
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
+import { externalIdKey } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
 import type { Connectors } from '../connectors/connector-store.js';
 import type { InboundEvent, InboundEventByRef, InboundReceipt, InboundRequest } from '../connectors/connector.js';
@@ -26,7 +27,7 @@ export async function receiveInbound(deps: Deps, connectors: Connectors, input: 
     let applied = 0;
     let fresh = 0;
     for (const receipt of receipts) {
-      const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, receipt.receiptId]);
+      const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, externalIdKey(receipt.receiptId)]);
       if (rows.length === 0) continue;
       fresh++;
       for (const event of receipt.events) if (await applyInbound(deps, uow, record.tenantId, record.id, event)) applied++;

@@ -1,4 +1,4 @@
-import { newId } from '../store/ids.js';
+import { externalIdKey, newId } from '../store/ids.js';
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import { enqueue } from '../delivery/outbox.js';
@@ -126,7 +126,9 @@ export async function postAgentMessage(deps: Deps, input: AgentMessageInput): Pr
  */
 export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: AgentMessageInput): Promise<PostMessageResult> {
   let handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
-  const existing = await findByClientId(uow, handover.id, 'to_user', input.clientId);
+  // A connector passes the system's own message id, of whatever length the system sent.
+  const clientId = input.clientId === undefined ? undefined : externalIdKey(input.clientId);
+  const existing = await findByClientId(uow, handover.id, 'to_user', clientId);
   if (existing) return { id: existing, duplicate: true };
   if (handover.state === 'ended') throw new AppError('handover_ended');
   const now = deps.now();
@@ -135,7 +137,7 @@ export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: Age
   const seq = await nextSeq(uow.q, handover.id);
   const id = newId('message', now.getTime());
   const attachments = input.attachments ?? [];
-  await insertMessage(uow, { id, tenantId: input.tenantId, handoverId: handover.id, seq, direction: 'to_user', clientId: input.clientId, sender: { type: 'agent', id: input.agent.id, name: input.agent.name }, text: input.text, attachments, at: now });
+  await insertMessage(uow, { id, tenantId: input.tenantId, handoverId: handover.id, seq, direction: 'to_user', clientId, sender: { type: 'agent', id: input.agent.id, name: input.agent.name }, text: input.text, attachments, at: now });
   await emitBotEvents(
     uow,
     deps.bus,

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * Typed, prefixed, time-ordered ids: `ho_01jd3...`. 48 bits of milliseconds then 80 random bits, in
@@ -49,4 +49,14 @@ const ownEventId = new RegExp(`^${idPrefixes.event}_[${alphabet}]{26}$`);
 /** Whether an id has the exact shape of this service's event ids (`evt_` + 26 base32 characters). */
 export function isOwnEventId(id: string): boolean {
   return ownEventId.test(id);
+}
+
+/**
+ * An id another system chose (a webhook delivery id, a helpdesk's message id), as it is kept in a
+ * unique index: itself up to 256 characters (the most the APIs take for a client's id), else its
+ * SHA-256 digest. Such ids are only ever compared for equality, and a B-tree entry holds at most
+ * about 2.7 KB: a longer id would fail the insert.
+ */
+export function externalIdKey(id: string): string {
+  return id.length <= 256 ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
