@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Deps } from '../handover/deps.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import { installErrorHandling, installJsonParser, sendError } from './error-handler.js';
+import { answerClientError, installErrorHandling, installJsonParser, sendError } from './error-handler.js';
 import { AppError } from '../resilience/errors.js';
 import { botRoutes } from './routes/bot-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -56,6 +56,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'url_too_long' : 'invalid_request';
       void sendError(reply, new AppError(code, { message: code === 'url_too_long' ? 'A path segment of the URL is longer than any id this service uses.' : 'The URL is not valid (a malformed percent-encoding).' }));
     },
+    clientErrorHandler: answerClientError,
   });
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorCatalogue, toError, type ErrorCode } from '../resilience/errors.js';
 
@@ -54,6 +56,26 @@ function describe(v: { keyword: string; message?: string; params: Record<string,
   if (v.keyword === 'additionalProperties') return `unknown field "${String(v.params.additionalProperty)}"`;
   if (v.keyword === 'required') return `missing field "${String(v.params.missingProperty)}"`;
   return v.message ?? v.keyword;
+}
+
+/**
+ * What Node's HTTP parser refuses before any route sees it — a URL and headers past its size limit, a
+ * request that did not arrive in time, bytes that are not HTTP — answered in the service's own error
+ * format with a catalogued code (Fastify's own answer to these has none).
+ */
+export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new AppError('headers_too_large')
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new AppError('request_timeout')
+        : new AppError('invalid_request', { message: 'The request is not valid HTTP.' });
+  const body = JSON.stringify({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
 }
 
 /**

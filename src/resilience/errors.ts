@@ -11,6 +11,8 @@ export const errorCatalogue = {
   invalid_request: { status: 400, message: 'The request does not match the schema; see details.' },
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   body_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },
+  headers_too_large: { status: 431, message: 'The URL and headers together are larger than the server reads (16 KB); send a shorter request.' },
+  request_timeout: { status: 408, message: 'The whole request did not arrive within the time allowed; send it again.' },
   invalid_cursor: { status: 400, message: 'The event cursor is unknown; resume from an event id this service sent.' },
   // 401 / 404: who you are, what exists for you
   unauthorized: { status: 401, message: 'Send a valid credential in the Authorization header.' },

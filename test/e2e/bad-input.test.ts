@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
@@ -41,6 +42,7 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     ['a lone surrogate escape in a message', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\ud800b"}' }), 400, 'invalid_json'],
     ['a lone surrogate escape in a metadata key', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId":"s","queue":"support","user":{"id":"u"},"metadata":{"\\udc00":1}}' }), 400, 'invalid_json'],
     ['a malformed percent-encoding in the path', () => t.api('GET', '/v1/handovers/%zz', { token: desk.apiKey }), 400, 'invalid_request'],
+    ['a URL past the 16 KB header limit', () => t.api('GET', `/v1/availability?queue=${'q'.repeat(20_000)}`, { token: desk.apiKey }), 431, 'headers_too_large'],
     ['an overlong path segment', () => t.api('GET', `/v1/handovers/${'x'.repeat(500)}`, { token: desk.apiKey }), 414, 'url_too_long'],
     ['unknown queue', () => t.api('GET', '/v1/availability?queue=nope', { token: desk.apiKey }), 404, 'queue_not_found'],
     ['missing query parameter', () => t.api('GET', '/v1/availability', { token: desk.apiKey }), 400, 'invalid_request'],
@@ -60,6 +62,20 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
     expect(typeof res.body.error.message).toBe('string');
+  });
+
+  it('answers bytes that are not HTTP in the same error format', async () => {
+    const { port, hostname } = new URL(t.url);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.write('GARBAGE / HTTP/9.9\r\n\r\n'));
+      let text = '';
+      socket.setTimeout(5_000, () => socket.destroy(new Error('no answer within 5 s')));
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'invalid_request' } });
   });
 
   it('does not reveal whether another tenant’s handover exists', async () => {
