@@ -93,6 +93,7 @@ export interface DeskSetup {
   queue: string;
   agentToken: string;
   agentId: string;
+  agentEmail: string;
 }
 
 /** A tenant with one desk queue and one signed-in, available agent. */
@@ -104,7 +105,7 @@ export async function setUpDesk(
   if (tenant.status !== 201) throw new Error(`tenant: ${JSON.stringify(tenant.body)}`);
   const queue = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'support', ...options.queue });
   if (queue.status !== 201) throw new Error(`queue: ${JSON.stringify(queue.body)}`);
-  const email = `agent-${Math.random().toString(36).slice(2)}@example.com`;
+  const email = typeof options.agent?.email === 'string' ? options.agent.email : `agent-${Math.random().toString(36).slice(2)}@example.com`;
   const agent = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, { email, name: 'Ada Agent', password: 'correct horse battery', ...options.agent });
   if (agent.status !== 201) throw new Error(`agent: ${JSON.stringify(agent.body)}`);
   const session = await t.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } });
@@ -113,7 +114,7 @@ export async function setUpDesk(
     const presence = await t.api('PUT', '/v1/desk/presence', { token: session.body.token, body: { presence: 'available' } });
     if (presence.status !== 200) throw new Error(`presence: ${JSON.stringify(presence.body)}`);
   }
-  return { tenantId: tenant.body.id, apiKey: tenant.body.apiKey, webhookSecret: tenant.body.webhookSecret, queue: 'support', agentToken: session.body.token, agentId: agent.body.id };
+  return { tenantId: tenant.body.id, apiKey: tenant.body.apiKey, webhookSecret: tenant.body.webhookSecret, queue: 'support', agentToken: session.body.token, agentId: agent.body.id, agentEmail: email };
 }
 
 export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {
