@@ -5,11 +5,13 @@
 // - When the advisory service cannot be reached or answers with an error (some networks allow the
 //   registry's package downloads but not its audit endpoint), one line says the audit could not be run
 //   and why, and the step passes — unless HANDOVER_REQUIRE_AUDIT=true, then it fails.
+// - Any other failure of npm audit (no lockfile, a broken install) fails.
 //
 // The registry is npm's own setting (`npm_config_registry`, .npmrc), as for every other npm command.
 import { spawnSync } from 'node:child_process';
 
 const FAILING = ['high', 'critical'];
+const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ERR_SOCKET_TIMEOUT', 'FETCH_ERROR']);
 const required = process.env.HANDOVER_REQUIRE_AUDIT === 'true';
 
 const npm = spawnSync('npm', ['audit', '--omit=dev', '--audit-level=high', '--json'], { encoding: 'utf8', timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
@@ -23,7 +25,16 @@ try {
 
 const counts = report?.metadata?.vulnerabilities;
 if (!counts) {
-  const reason = report?.message ?? npm.error?.message ?? lastLine(npm.stderr) ?? `npm audit exited with ${npm.status} and no report`;
+  const reason = report?.message ?? report?.error?.summary ?? npm.error?.message ?? lastLine(npm.stderr) ?? `npm audit exited with ${npm.status} and no report`;
+  // Only the advisory service being out of reach may pass: an answer with an HTTP status, a network
+  // error, or npm running out of time. Anything else (no lockfile, a broken install) is a failure.
+  const code = report?.code ?? report?.error?.code ?? npm.error?.code;
+  const unreachable =
+    typeof report?.statusCode === 'number' || NETWORK_ERRORS.has(code) || [...NETWORK_ERRORS].some((c) => String(reason).includes(c)) || /^request to \S+ failed/.test(String(reason));
+  if (!unreachable) {
+    console.log(`dependency audit failed: ${reason}`);
+    process.exit(1);
+  }
   console.log(`dependency audit could not be run: ${reason}${required ? '' : ' (not required here; HANDOVER_REQUIRE_AUDIT=true makes this fail)'}`);
   process.exit(required ? 1 : 0);
 }

@@ -149,6 +149,29 @@ export function cutInboundText(text: string): string {
   return text.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_INBOUND_TEXT - 1 : MAX_INBOUND_TEXT);
 }
 
+/**
+ * Text from an external system as it can be stored: half of a UTF-16 surrogate pair becomes U+FFFD and
+ * control characters become spaces (PostgreSQL refuses both in jsonb and text). Vendors' webhooks and
+ * streams are taken as they come rather than refused whole: one bad character in one event of a batch
+ * must not lose the others.
+ */
+export function storableInboundText(text: string): string {
+  return storableText(text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'));
+}
+
+/** An inbound event with every string storable (see storableInboundText) and its message text cut to size. */
+export function storableInboundEvent<E extends InboundEvent | InboundEventByRef>(event: E): E {
+  const clean = (value: unknown): unknown => {
+    if (typeof value === 'string') return storableInboundText(value);
+    if (Array.isArray(value)) return value.map(clean);
+    if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v)]));
+    return value;
+  };
+  const cleaned = clean(event) as E;
+  if (cleaned.type === 'message.created') cleaned.message.text = cutInboundText(cleaned.message.text);
+  return cleaned;
+}
+
 type AddressedByRef<E> = E extends unknown ? Omit<E, 'handoverId'> & { externalRef: string } : never;
 
 /**
@@ -174,6 +197,8 @@ export interface InboundRequest {
 export interface InboundReceipt {
   receiptId: string;
   events: Array<InboundEvent | InboundEventByRef>;
+  /** The event was authentic but not of the shape this connector knows: acknowledged, and logged. */
+  unreadable?: string;
 }
 
 export type InboundResult =

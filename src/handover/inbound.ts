@@ -2,7 +2,7 @@ import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { externalIdKey } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { InboundEvent, InboundEventByRef, InboundReceipt, InboundRequest } from '../connectors/connector.js';
+import { storableInboundEvent, storableInboundText, type InboundEvent, type InboundEventByRef, type InboundReceipt, type InboundRequest } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover } from './handover-lock.js';
@@ -27,9 +27,12 @@ export async function receiveInbound(deps: Deps, connectors: Connectors, input: 
     let applied = 0;
     let fresh = 0;
     for (const receipt of receipts) {
-      const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, externalIdKey(receipt.receiptId)]);
+      const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, externalIdKey(storableInboundText(receipt.receiptId))]);
       if (rows.length === 0) continue;
       fresh++;
+      if (receipt.unreadable) {
+        deps.log.warn({ connectorId: record.id, receiptId: receipt.receiptId, problem: receipt.unreadable }, 'an authentic inbound event could not be read and was dropped');
+      }
       for (const event of receipt.events) if (await applyInbound(deps, uow, record.tenantId, record.id, event)) applied++;
     }
     return { duplicate: receipts.length > 0 && fresh === 0, applied };
@@ -41,7 +44,8 @@ export async function receiveInbound(deps: Deps, connectors: Connectors, input: 
  * inbound webhooks and pull streams alike. False when it was ignored (an external conversation that is
  * not one of ours, or already ended).
  */
-export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, event: InboundEvent | InboundEventByRef): Promise<boolean> {
+export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, raw: InboundEvent | InboundEventByRef): Promise<boolean> {
+  const event = storableInboundEvent(raw);
   if ('externalRef' in event) {
     const { rows } = await uow.q.query<{ id: string }>('select id from handovers where connector_id = $1 and external_ref = $2 order by created_at desc limit 1', [connectorId, event.externalRef]);
     const handoverId = rows[0]?.id;

@@ -72,7 +72,9 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
         ? new AppError('request_timeout')
         : new AppError('invalid_request', { message: 'The request is not valid HTTP.' });
   const body = JSON.stringify({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
-  if (socket.writable) {
+  // A response already under way on this socket (a stream, say) is not interrupted with ours.
+  const sending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
+  if (socket.writable && !sending) {
     socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
@@ -96,7 +98,9 @@ export function installJsonParser(app: FastifyInstance): void {
       }
       // A \uD800–\uDFFF escape without its pair parses, but names no character: PostgreSQL refuses it
       // in jsonb, so it would fail deep in a statement instead of here (I-JSON, RFC 7493, forbids it).
-      if (surrogateEscape.test(text) && hasLoneSurrogate(parsed)) {
+      // (Connectors' inbound URLs take such text and store it repaired: a vendor's batch is not refused
+      // whole for one bad character.)
+      if (surrogateEscape.test(text) && request.routeOptions.url !== INBOUND_ROUTE && hasLoneSurrogate(parsed)) {
         return done(new AppError('invalid_json', { message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.' }), undefined);
       }
       done(null, parsed);
@@ -107,6 +111,7 @@ export function installJsonParser(app: FastifyInstance): void {
 }
 
 const surrogateEscape = /\\u[dD][89a-fA-F]/;
+const INBOUND_ROUTE = '/v1/connectors/:connectorId/events';
 const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function hasLoneSurrogate(value: unknown): boolean {

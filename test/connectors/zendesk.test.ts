@@ -147,4 +147,23 @@ describe('zendesk connector against its fake (pg)', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('invalid_request');
   });
+
+  it('takes a batch whose text holds half an emoji and a NUL, repaired, without refusing the batch', async () => {
+    const { apiKey } = await setUp();
+    const handoverId = await handOver(apiKey, 'c-chars', 'u-chars');
+    const conversationId = fake!.conversationForHandover(handoverId)!.id;
+    const event = (id: string, text: string) => ({
+      id: `evt-${id}`,
+      type: 'conversation:message',
+      createdAt: new Date().toISOString(),
+      payload: { conversation: { id: conversationId }, message: { id: `m-${id}`, author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text } } },
+    });
+    // JSON.stringify writes the lone half as a \ud83d escape and the NUL as \u0000, as a vendor would.
+    const body = JSON.stringify({ app: { id: fake!.appId }, webhook: { id: 'wh', version: 'v2' }, events: [event('broken', 'half \ud83d and a \u0000 here'), event('fine', 'all well')] });
+    expect(body).toContain('\\ud83d');
+    const answer = await fake!.resend(body);
+    expect(answer.status).toBe(200);
+    await bot!.waitFor((r) => messageTexts(r.map((w) => w.body)).includes('all well'), 15_000, 'the intact message');
+    expect(messageTexts(bot!.received.map((w) => w.body))).toContain('half \uFFFD and a   here');
+  });
 });

@@ -58,10 +58,10 @@ describe('dependency audit step', () => {
     registry.asked = {};
   });
 
-  function audit(env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+  function audit(env: Record<string, string> = {}, cwd = project): Promise<{ code: number | null; out: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [script], {
-        cwd: project,
+        cwd,
         env: { ...process.env, npm_config_registry: `${registry.url}/`, npm_config_cache: join(project, '.npm'), npm_config_fetch_retries: '0', npm_config_update_notifier: 'false', HANDOVER_REQUIRE_AUDIT: '', ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -115,5 +115,17 @@ describe('dependency audit step', () => {
     const { code, out } = await audit({ npm_config_registry: 'http://127.0.0.1:9/' });
     expect(out).toMatch(/^dependency audit could not be run: .*(ECONNREFUSED|127\.0\.0\.1:9)/);
     expect(code).toBe(0);
+  });
+
+  it('fails when npm audit itself fails for another reason than the advisory service (no lockfile)', async () => {
+    const broken = mkdtempSync(join(tmpdir(), 'handover-audit-broken-'));
+    try {
+      writeFileSync(join(broken, 'package.json'), JSON.stringify({ name: 'broken', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' } }));
+      const { code, out } = await audit({}, broken);
+      expect(out).toMatch(/^dependency audit failed: .*lockfile/);
+      expect(code).toBe(1);
+    } finally {
+      rmSync(broken, { recursive: true, force: true });
+    }
   });
 });

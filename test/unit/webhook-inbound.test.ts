@@ -78,6 +78,14 @@ describe('Chatwoot and Zendesk inbound: authentic bodies with fields of the wron
     const message = (id: string, content: unknown) => ({ id, type: 'conversation:message', payload: { conversation: { id: 'c' }, message: { id: `m-${id}`, author: { type: 'business' }, content } } });
     const body = { app: { id: 'app' }, events: [message('bad', { type: 'image', mediaUrl: 'https://example.com/a.png', altText: false }), message('good', { type: 'text', text: 'hello' })] };
     const result = handleZendeskInbound({ appId: 'app', webhookSecret: 'zd-secret' }, { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body });
-    expect(result).toMatchObject({ ok: true, receipts: [{ receiptId: 'bad', events: [] }, { receiptId: 'good', events: [{ type: 'message.created', message: { text: 'hello' } }] }] });
+    expect(result).toMatchObject({
+      ok: true,
+      receipts: [
+        // Named, so the service can log what it dropped and why.
+        { receiptId: 'bad', events: [], unreadable: expect.stringMatching(/^conversation:message payload \/message\/content\/altText: /) },
+        { receiptId: 'good', events: [{ type: 'message.created', message: { text: 'hello' } }] },
+      ],
+    });
+    expect((result as { receipts: Array<{ unreadable?: string }> }).receipts[1]!.unreadable).toBeUndefined();
   });
 });

@@ -61,8 +61,21 @@ export function handleZendeskInbound(config: { appId: string; webhookSecret: str
   const body = request.body;
   // Another app's events (a webhook pointed at the wrong connector) change nothing here.
   const ours = body.app.id === config.appId;
-  const receipts: InboundReceipt[] = body.events.map((event) => ({ receiptId: event.id, events: ours ? toEvents(event) : [] }));
+  const receipts: InboundReceipt[] = body.events.map((event) => {
+    if (!ours) return { receiptId: event.id, events: [] };
+    const unreadable = unreadablePayload(event);
+    return unreadable ? { receiptId: event.id, events: [], unreadable } : { receiptId: event.id, events: toEvents(event) };
+  });
   return { ok: true, receipts };
+}
+
+/** Why an event of a type we act on has a payload we cannot read (the first schema error), if it does. */
+function unreadablePayload(event: ZendeskEvent): string | undefined {
+  const schema = event.type === 'conversation:message' ? messagePayload : event.type === 'switchboard:passControl' ? passControlPayload : undefined;
+  const payload = event.payload ?? {};
+  if (!schema || schema.Check(payload)) return undefined;
+  const first = schema.Errors(payload).First();
+  return `${event.type} payload ${first ? `${first.path || '/'}: ${first.message}` : 'not readable'}`;
 }
 
 function toEvents(event: ZendeskEvent): InboundEventByRef[] {
