@@ -132,12 +132,18 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
   it('skips an event that can never be applied, and goes on with the next ones', async () => {
     const { t, fake, bot, tenant } = await world();
     const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-skip');
+    // The database refuses one message as data it cannot store, the same way every time (a fault
+    // injected in the real database, with the code PostgreSQL gives a character it cannot take).
+    await t.db.query(`create function refuse_poison() returns trigger language plpgsql as $$
+      begin if new.text like '%poison%' then raise exception 'poison refused' using errcode = '22021'; end if; return new; end $$`);
+    await t.db.query('create trigger refuse_poison before insert on messages for each row execute function refuse_poison()');
     fake.agentSays(conversation.id, 'before');
-    // A NUL character cannot be stored: applying it fails the same way every time.
-    fake.agentSays(conversation.id, 'broken \u0000 text');
+    fake.agentSays(conversation.id, 'a poison pill');
+    // A NUL character cannot be stored as such: it is repaired, not skipped.
+    fake.agentSays(conversation.id, 'nul \u0000 repaired');
     fake.agentSays(conversation.id, 'after');
     await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).includes('after'), 15_000, 'the message after the broken one');
-    expect(messageTexts(botEvents(bot, handoverId))).toEqual(['before', 'after']);
+    expect(messageTexts(botEvents(bot, handoverId))).toEqual(['before', 'nul   repaired', 'after']);
   });
 
   it('reconnects a stream that stays silent past its idle bound, and rejects a config that is not one', async () => {
