@@ -259,7 +259,10 @@ async function refreshTeam() {
     if (read !== teamReads || session?.agent?.role !== 'supervisor') return;
     renderTeam(ui.teamList, {
       agents: team.agents,
+      chats: team.chats,
       selfId: session.agent.id,
+      onReturn: (chat) =>
+        teamAction(`/v1/desk/handovers/${encodeURIComponent(chat.id)}/transfer`, 'POST', { queue: chat.queue }, `${chat.userName || 'The user'} is back in the ${chat.queue} queue.`),
       onAway: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/presence`, 'PUT', { presence: 'away' }, `${agent.name} is set away.`),
       onSignOut: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/sign-out`, 'POST', undefined, `${agent.name} is signed out.`),
     });
