@@ -128,7 +128,10 @@ export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: Age
   let handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
   // A connector passes the system's own message id, of whatever length the system sent.
   const clientId = input.clientId === undefined ? undefined : externalIdKey(input.clientId);
-  const existing = await findByClientId(uow, handover.id, 'to_user', clientId);
+  // (A message id past 256 characters stored before ids were kept by digest was kept as it came.)
+  const existing =
+    (await findByClientId(uow, handover.id, 'to_user', clientId)) ??
+    (input.clientId !== undefined && input.clientId !== clientId ? await findByClientId(uow, handover.id, 'to_user', input.clientId) : null);
   if (existing) return { id: existing, duplicate: true };
   if (handover.state === 'ended') throw new AppError('handover_ended');
   const now = deps.now();

@@ -61,4 +61,13 @@ describe('inbound ids of any length (pg)', () => {
     expect(await chatwoot.resend({ body, headers: chatwoot.sign(body) })).toMatchObject({ status: 200, body: { duplicate: true } });
     expect(await agentTexts(handovers.chatwoot!)).toEqual(['long message id']);
   });
+
+  it('recognises a long id stored as it came, before ids were kept by digest (a retry across an upgrade)', async () => {
+    const webhookId = randomBytes(300).toString('base64').slice(0, 400);
+    const { rows } = await t.db.query<{ connector_id: string }>(`select connector_id from handovers where id = $1`, [handovers.webhook!]);
+    await t.db.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2)', [rows[0]!.connector_id, webhookId]);
+    const event = { type: 'message.created', handoverId: handovers.webhook!, data: { message: { id: 'm-legacy', text: 'sent before the upgrade' } } };
+    expect(await helpdesk.send(event, { webhookId })).toMatchObject({ status: 200, body: { duplicate: true } });
+    expect(await agentTexts(handovers.webhook!)).not.toContain('sent before the upgrade');
+  });
 });
