@@ -42,6 +42,8 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
     }
     // Inbound receipts only need to outlive the senders' retries and the 5-minute signature window.
     await deps.db.query(`delete from inbound_receipts where received_at < now() - interval '7 days'`);
+    // Ended desk sessions (past their lifetime or idle time) are of no use to anyone.
+    await deps.db.query(`delete from agent_sessions where expires_at < now() or idle_expires_at < now()`);
     return total;
   }
 

@@ -155,6 +155,8 @@ describe("one end user's data: export and erasure (pg)", () => {
     const recent = await ended(desk, 'recent', 0);
     const live = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'live', queue: 'support', user: { id: 'live-user' } } });
     const othersOld = await ended(keeper, 'kept', 30);
+    // A desk session gone idle: the same job removes it (the live ones stay).
+    await t.db.query(`update agent_sessions set idle_expires_at = now() - interval '1 minute' where agent_id = $1`, [keeper.agentId]);
 
     await eventually(async () => (await t!.api('GET', `/v1/handovers/${old}`, { token: desk.apiKey })).status === 404, 'the old conversation to be deleted', 15_000);
     const { rows } = await t.db.query<{ n: number }>('select count(*)::int as n from messages where handover_id = $1', [old]);
@@ -165,5 +167,7 @@ describe("one end user's data: export and erasure (pg)", () => {
     expect((await t.api('GET', `/v1/handovers/${othersOld}`, { token: keeper.apiKey })).status).toBe(200);
     const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&limit=10`);
     expect(audit.body.entries.find((e: { action: string }) => e.action === 'retention.deleted')).toMatchObject({ actor: 'system', details: { handovers: 1, retentionDays: 1 } });
+    await eventually(async () => (await t!.db.query('select 1 from agent_sessions where agent_id = $1', [keeper.agentId])).rows.length === 0, 'the idle session to be removed', 15_000);
+    expect((await t.db.query<{ agent_id: string }>('select agent_id from agent_sessions')).rows.map((r) => r.agent_id)).toEqual([desk.agentId]);
   });
 });
