@@ -1,4 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
+import { storableText } from '../store/storable-text.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from '../handover/model.js';
 
@@ -117,16 +118,6 @@ export function failureText(err: Error, options: { quoteAnswers: boolean }): str
   return storableText(quote ? `${err.message}: ${quote}` : err.message);
 }
 
-/**
- * Text as PostgreSQL can store it and a log line can show it: NUL and other control characters (from
- * a remote answer, which can hold anything) become spaces. Without this a NUL in an answer made the
- * failure itself unstorable, and the delivery was retried at once, for ever.
- */
-export function storableText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, ' ');
-}
-
 /** What an external system told us, in the service's own terms. */
 export type InboundEvent =
   | { type: 'agent.joined'; handoverId: string; agent: AgentInfo }
@@ -150,19 +141,13 @@ export function cutInboundText(text: string): string {
 }
 
 /**
- * Text from an external system as it can be stored: half of a UTF-16 surrogate pair becomes U+FFFD and
- * control characters become spaces (PostgreSQL refuses both in jsonb and text). Vendors' webhooks and
- * streams are taken as they come rather than refused whole: one bad character in one event of a batch
- * must not lose the others.
+ * An inbound event with every string storable (see storableText) and its message text cut to size.
+ * Vendors' webhooks and streams are taken as they come rather than refused whole: one bad character in
+ * one event of a batch must not lose the others.
  */
-export function storableInboundText(text: string): string {
-  return storableText(text.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '\uFFFD'));
-}
-
-/** An inbound event with every string storable (see storableInboundText) and its message text cut to size. */
 export function storableInboundEvent<E extends InboundEvent | InboundEventByRef>(event: E): E {
   const clean = (value: unknown): unknown => {
-    if (typeof value === 'string') return storableInboundText(value);
+    if (typeof value === 'string') return storableText(value);
     if (Array.isArray(value)) return value.map(clean);
     if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clean(v)]));
     return value;

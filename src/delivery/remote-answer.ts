@@ -1,4 +1,5 @@
-import { DeliveryError, storableText } from '../connectors/connector.js';
+import { DeliveryError } from '../connectors/connector.js';
+import { storableText } from '../store/storable-text.js';
 
 /** How much of a refusing answer's body is quoted beside the error, when quoting is allowed. */
 const QUOTE_CHARS = 200;

@@ -1,8 +1,9 @@
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { externalIdKey } from '../store/ids.js';
+import { storableText } from '../store/storable-text.js';
 import { AppError } from '../resilience/errors.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import { storableInboundEvent, storableInboundText, type InboundEvent, type InboundEventByRef, type InboundReceipt, type InboundRequest } from '../connectors/connector.js';
+import { storableInboundEvent, type InboundEvent, type InboundEventByRef, type InboundReceipt, type InboundRequest } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover } from './handover-lock.js';
@@ -27,7 +28,7 @@ export async function receiveInbound(deps: Deps, connectors: Connectors, input: 
     let applied = 0;
     let fresh = 0;
     for (const receipt of receipts) {
-      const receiptId = storableInboundText(receipt.receiptId);
+      const receiptId = storableText(receipt.receiptId);
       // Kept by digest past 256 characters; a receipt of such an id from before was kept as it came.
       if (receiptId.length > 256 && (await uow.q.query('select 1 from inbound_receipts where connector_id = $1 and webhook_id = $2', [record.id, receiptId])).rows.length > 0) continue;
       const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, externalIdKey(receiptId)]);

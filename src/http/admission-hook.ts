@@ -14,6 +14,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** 'exempt': health and metrics, always answered; 'stream': checked, but holds no slot. */
     admission?: 'exempt' | 'stream';
+    /** The route stores text repaired (see storableText) instead of refusing a body with half a surrogate pair. */
+    repairsText?: true;
   }
 }
 

@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorCatalogue, toError, type ErrorCode } from '../resilience/errors.js';
+import { LONE_SURROGATE } from '../store/storable-text.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
@@ -100,7 +101,7 @@ export function installJsonParser(app: FastifyInstance): void {
       // in jsonb, so it would fail deep in a statement instead of here (I-JSON, RFC 7493, forbids it).
       // (Connectors' inbound URLs take such text and store it repaired: a vendor's batch is not refused
       // whole for one bad character.)
-      if (surrogateEscape.test(text) && request.routeOptions.url !== INBOUND_ROUTE && hasLoneSurrogate(parsed)) {
+      if (surrogateEscape.test(text) && !request.routeOptions.config?.repairsText && hasLoneSurrogate(parsed)) {
         return done(new AppError('invalid_json', { message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.' }), undefined);
       }
       done(null, parsed);
@@ -111,13 +112,11 @@ export function installJsonParser(app: FastifyInstance): void {
 }
 
 const surrogateEscape = /\\u[dD][89a-fA-F]/;
-const INBOUND_ROUTE = '/v1/connectors/:connectorId/events';
-const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function hasLoneSurrogate(value: unknown): boolean {
-  if (typeof value === 'string') return loneSurrogate.test(value);
+  if (typeof value === 'string') return LONE_SURROGATE.test(value);
   if (value === null || typeof value !== 'object') return false;
-  for (const [key, item] of Object.entries(value)) if (loneSurrogate.test(key) || hasLoneSurrogate(item)) return true;
+  for (const [key, item] of Object.entries(value)) if (LONE_SURROGATE.test(key) || hasLoneSurrogate(item)) return true;
   return false;
 }
 

@@ -16,6 +16,8 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
     app.post(
       '/v1/connectors/:connectorId/events',
       {
+        // Vendors' text is stored repaired (applyInbound), so one bad character cannot refuse a whole batch.
+        config: { repairsText: true },
         schema: {
           tags: ['Connector inbound'],
           summary: 'Events from the agent-side system (generic webhook protocol: docs/generic-webhook.md)',
