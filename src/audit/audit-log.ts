@@ -1,4 +1,6 @@
 import type { Queryable } from '../store/db.js';
+import { withoutDeadline } from '../resilience/deadline.js';
+import type { Logger } from '../telemetry/logger.js';
 
 export interface AuditEntry {
   actor: string;
@@ -30,6 +32,15 @@ export async function recordAudit(q: Queryable, entry: AuditEntry): Promise<void
     JSON.stringify(entry.details ?? {}),
     entry.address ?? null,
   ]);
+}
+
+/**
+ * Records an action that has already been taken, outside the request's deadline (a change that
+ * committed late is still recorded). A failure to record is logged, naming `what`, and never turns the
+ * answer into an error: the action happened.
+ */
+export async function recordAuditAfter(q: Queryable, entry: AuditEntry, log: Pick<Logger, 'error'>, what: string): Promise<void> {
+  await withoutDeadline(() => recordAudit(q, entry)).catch((err: unknown) => log.error({ err }, `could not write the audit log entry of ${what}`));
 }
 
 /** The ways one user's erasure may have been recorded: keyed digests under each known key, and the plain SHA-256 of older records. */

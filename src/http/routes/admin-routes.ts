@@ -9,7 +9,7 @@ import { createAgent, endSessions, listAgents, roles, updateAgent, type Agent } 
 import { weekdays } from '../../desk/opening-hours.js';
 import { adminAuth, adminTokenFingerprint, adminTokens } from '../auth.js';
 import { Nullable, errorResponses, literalUnion } from '../schemas.js';
-import { erasureKeyIds, listAudit, recordAudit } from '../../audit/audit-log.js';
+import { erasureKeyIds, listAudit, recordAuditAfter } from '../../audit/audit-log.js';
 import { AppError } from '../../resilience/errors.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
 import { legacyUserIdSha256 } from '../../privacy/user-digest.js';
@@ -79,16 +79,20 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
     app.addHook('onResponse', async (request, reply) => {
       if (request.method === 'GET' || request.method === 'HEAD' || reply.statusCode === 401) return;
       const params = (request.params ?? {}) as Record<string, string>;
-      // Outside the request's deadline: a change that committed late is still recorded.
-      await withoutDeadline(() => recordAudit(deps.db, {
-        actor: 'admin',
-        action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
-        tenantId: params.tenantId ?? null,
-        outcome: reply.statusCode,
-        // Which of the admin tokens acted (a fingerprint, not the token), so a rotation can be followed.
-        details: { ...params, token: request.adminTokenFingerprint },
-        address: request.ip,
-      })).catch((err) => request.log.error({ err }, 'could not write the audit log entry of an admin action'));
+      await recordAuditAfter(
+        deps.db,
+        {
+          actor: 'admin',
+          action: `${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}`,
+          tenantId: params.tenantId ?? null,
+          outcome: reply.statusCode,
+          // Which of the admin tokens acted (a fingerprint, not the token), so a rotation can be followed.
+          details: { ...params, token: request.adminTokenFingerprint },
+          address: request.ip,
+        },
+        request.log,
+        'an admin action',
+      );
     });
 
     app.get(

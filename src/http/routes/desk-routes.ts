@@ -15,7 +15,7 @@ import { openSse } from '../sse.js';
 import { handoverJson, messageJson } from '../views.js';
 import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
 import { TtlCache } from '../../store/ttl-cache.js';
-import { recordAudit } from '../../audit/audit-log.js';
+import { recordAuditAfter } from '../../audit/audit-log.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
 import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/session-cookie.js';
 
@@ -72,9 +72,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         const typed = request.body.email.trim().toLowerCase();
         const actor = `agent:${/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(typed) ? typed : '[not an email]'}`;
         const audit = (action: string, outcome: number, tenantId: string | null) =>
-          withoutDeadline(() => recordAudit(deps.db, { actor, action, tenantId, outcome, address: request.ip })).catch((err) =>
-            request.log.error({ err }, 'could not write the audit log entry of a sign-in'),
-          );
+          recordAuditAfter(deps.db, { actor, action, tenantId, outcome, address: request.ip }, request.log, 'a sign-in');
         try {
           const session = await login(deps, request.body);
           failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
@@ -309,16 +307,19 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
         async (request) => {
           const endedSessions = await endSessions(deps, request.tenantId, request.params.agentId);
-          await withoutDeadline(() =>
-            recordAudit(deps.db, {
+          await recordAuditAfter(
+            deps.db,
+            {
               actor: `agent:${request.agent.email}`,
               action: 'desk.agent.signed_out',
               tenantId: request.tenantId,
               outcome: 200,
               details: { agentId: request.params.agentId, by: request.agent.id, endedSessions },
               address: request.ip,
-            }),
-          ).catch((err) => request.log.error({ err }, 'could not write the audit log entry of a sign-out'));
+            },
+            request.log,
+            'a sign-out',
+          );
           return { endedSessions };
         },
       );
