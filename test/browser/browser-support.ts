@@ -4,6 +4,7 @@ import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { freePort } from '../support/ports.js';
 
 /** Screenshots and other outputs of the browser tests (gitignored). */
 export const artifactsDir = new URL('../../test-artifacts/', import.meta.url).pathname;
@@ -44,13 +45,7 @@ export async function keepFailureScreenshots(test: string, pages: Record<string,
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort };
 
 export interface HandoverProcess {
   url: string;

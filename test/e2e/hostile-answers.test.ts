@@ -1,6 +1,6 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listenOnLoopback, type Listening } from '../support/ports.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
 /**
@@ -11,23 +11,23 @@ import { eventually, setUpDesk, startTestService, type TestService } from '../su
  */
 describe('hostile answers from a remote system (pg)', () => {
   let t: TestService | undefined;
-  let server: Server | undefined;
+  let server: Listening | undefined;
   afterEach(async () => {
     await t?.close();
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await server?.close();
   });
 
   it('records a refusal carrying NUL and control characters, and gives up after the last attempt', async () => {
     let hits = 0;
-    server = createServer((req, res) => {
-      hits++;
-      req.resume();
-      req.on('end', () => res.writeHead(500, { 'content-type': 'text/plain' }).end('bad\u0000news\u0007 \u001b[31mred'));
-    });
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    server = await listenOnLoopback(
+      createServer((req, res) => {
+        hits++;
+        req.resume();
+        req.on('end', () => res.writeHead(500, { 'content-type': 'text/plain' }).end('bad\u0000news\u0007 \u001b[31mred'));
+      }),
+    );
     t = await startTestService('pg');
-    const desk = await setUpDesk(t, { webhookUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` });
+    const desk = await setUpDesk(t, { webhookUrl: `${server.url}/hook` });
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     expect((await t.api('POST', `/v1/desk/handovers/${created.body.id}/accept`, { token: desk.agentToken })).status).toBe(200);
     const outbox = await eventually(async () => {

@@ -1,6 +1,6 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { listenOnLoopback } from '../support/ports.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
@@ -35,23 +35,20 @@ interface CountingServer {
 
 async function listen(answer: (res: ServerResponse) => void): Promise<CountingServer> {
   const state = { hits: 0 };
-  const server: Server = createServer((req, res) => {
-    state.hits++;
-    req.resume();
-    req.on('end', () => answer(res));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  const { port, close } = await listenOnLoopback(
+    createServer((req, res) => {
+      state.hits++;
+      req.resume();
+      req.on('end', () => answer(res));
+    }),
+  );
   return {
+    // A name, not an address: resolved (to loopback) where the connection is made.
     url: `http://localhost:${port}/hook`,
     get hits() {
       return state.hits;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    close,
   };
 }
 

@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../support/ports.js';
 
 /**
  * A Chatwoot account with one API-channel inbox, as an agent bot and an account webhook see it, written
@@ -243,10 +244,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
   fake.close = async () => {
     fake.down = true;
     await chain.catch(() => {});
-    await new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+    await closeServer(server);
   };
   return fake;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from '../support/ports.js';
 
 /**
  * A Sunshine Conversations (Zendesk) app, as far as a switchboard integration sees it, written from the
@@ -262,10 +263,7 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
   fake.close = async () => {
     fake.down = true;
     await webhookChain.catch(() => {});
-    await new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+    await closeServer(server);
   };
   return fake;
 }
