@@ -19,6 +19,9 @@ import { connectorDefinitions } from './connectors/registry.js';
 import { createOutboundAgent } from './delivery/http-post.js';
 import { deliverers } from './delivery/deliverers.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { LaneHandoff } from './delivery/lane-handoff.js';
+import { GroupCommit } from './store/group-commit.js';
+import { writeUserMessagesOrEach, type UserMessageWrite, type UserMessageWritten } from './handover/accept-user-messages.js';
 import { startAnswerTimer } from './handover/timers.js';
 import { startStreamSupervisor, type StreamSupervisor } from './connectors/stream-supervisor.js';
 import type { Deps } from './handover/deps.js';
@@ -73,7 +76,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     throw new ConfigError([`HANDOVER_SECRET_KEY_ID: "${config.secrets.currentKeyId}" is not a key id in HANDOVER_SECRET_KEYS`]);
   }
   const ownsDb = !options.db;
-  const db = options.db ?? (await openDb(config.database, { onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool replaces it') }));
+  const db =
+    options.db ??
+    (await openDb(config.database, {
+      onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+      onEmbeddedThreadLost: (err) => log.fatal({ err }, `${err.message} Every request that needs the database is answered database_unavailable until then.`),
+    }));
   await migrate(db, { log: (m: string) => log.info(m) });
 
   let adminToken = config.adminToken;
@@ -122,7 +130,15 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     { failureThreshold: config.connectors.failureThreshold, cooldownMs: config.connectors.cooldownMs, maxInflightPerConnector: config.connectors.maxInflight },
     (connectorId, state) => onCircuitChange(connectorId, state),
   );
-  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id) };
+  // The accept path: user messages that arrive together share one statement and one commit, and an
+  // idle lane they fill goes straight to this instance's worker (docs/performance.md).
+  const handoff = new LaneHandoff(instanceId, config.delivery.leaseMs);
+  const userMessages = new GroupCommit<UserMessageWrite, UserMessageWritten>(
+    { maxBatch: config.accept.batchMax, maxWaitMs: config.accept.batchWaitMs, maxConcurrent: db.kind === 'pglite' ? 1 : config.accept.batchConcurrency, maxQueued: config.accept.maxQueued },
+    (write) => write.handoverId,
+    (batch) => writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
+  );
+  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id), userMessages };
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
@@ -230,6 +246,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         health,
         quoteAnswers: !config.redactContent,
         observer: deliveryObserver,
+        handoff,
       });
       backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));
       status.useBacklog(backlog);

@@ -54,6 +54,13 @@ export interface Config {
     timerIntervalMs: number;
     loginMaxFailures: number;
     loginLockSeconds: number;
+  /** Group commit of the accept path (docs/performance.md). */
+  accept: {
+    batchMax: number;
+    batchWaitMs: number;
+    batchConcurrency: number;
+    maxQueued: number;
+  };
     loginMaxFailuresPerAddress: number;
     retentionIntervalMs: number;
   };
@@ -220,6 +227,10 @@ export const settings: Record<string, Setting> = {
   'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
   'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },
   'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },
+  'accept.batchMax': { env: 'HANDOVER_ACCEPT_BATCH_MAX', default: '200', doc: 'Most messages written by one statement and one commit on the accept path (group commit).', parse: int(1, 5000) },
+  'accept.batchWaitMs': { env: 'HANDOVER_ACCEPT_BATCH_WAIT_MS', default: '0', doc: 'How long a batch stays open for more messages; 0: until the end of the event-loop turn (no added latency when idle, larger batches under load as writes queue behind the ones in flight).', parse: int(0, 50) },
+  'accept.batchConcurrency': { env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY', default: '4', doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).', parse: int(1, 64) },
+  'accept.maxQueued': { env: 'HANDOVER_ACCEPT_MAX_QUEUED', default: '5000', doc: 'Most messages waiting for their batch; more are refused at once with `overloaded_queue_wait`.', parse: int(1, 1000000) },
   'admission.minLimit': { env: 'HANDOVER_ADMISSION_MIN_LIMIT', default: '8', doc: 'The adaptive limit never goes below this.', parse: int(1, 100000) },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
   'admission.latencyTargetMs': { env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS', default: '50', doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks.', parse: int(1, 60000) },

@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../store/pg-errors.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
@@ -75,7 +76,7 @@ export class Connectors {
       );
       return toRecord(rows[0]!);
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `A connector named "${input.name}" already exists.` });
+      if (isUniqueViolation(err)) throw new AppError('already_exists', { message: `A connector named "${input.name}" already exists.` });
       if ((err as { code?: string }).code === '23503') throw new AppError('tenant_not_found');
       throw err;
     }
@@ -150,7 +151,7 @@ export class Connectors {
       this.instances.delete(row.id);
       return toRecord(updated.rows[0]!);
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `A connector named "${input.name ?? row.name}" already exists.` });
+      if (isUniqueViolation(err)) throw new AppError('already_exists', { message: `A connector named "${input.name ?? row.name}" already exists.` });
       throw err;
     }
   }

@@ -4,6 +4,25 @@ import { currentTraceparent } from '../telemetry/tracing.js';
 /** Which side a lane delivers to. */
 export type OutboxTarget = 'agent' | 'bot';
 
+/** One item of a lane, as the worker delivers it. */
+export interface OutboxRow {
+  id: number;
+  tenant_id: string;
+  lane: string;
+  seq: number;
+  handover_id: string;
+  target: OutboxTarget;
+  connector_id: string | null;
+  kind: string;
+  payload: unknown;
+  attempts: number;
+  max_attempts: number;
+  /** When the item was accepted (end-to-end delivery latency starts here). */
+  created_at: Date;
+  /** W3C traceparent of the request that queued it (tracing on), else null. */
+  trace_parent: string | null;
+}
+
 export interface OutboxItem {
   tenantId: string;
   handoverId: string;

@@ -6,26 +6,13 @@ import { DeliveryError, failureText } from '../connectors/connector.js';
 import { toError } from '../resilience/errors.js';
 import type { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { retryDelayMs } from './backoff.js';
-import type { OutboxTarget } from './outbox.js';
+import type { OutboxRow, OutboxTarget } from './outbox.js';
+import { CompletionRecorder } from './completions.js';
+import type { HandedLane, HandoffSink, LaneHandoff } from './lane-handoff.js';
+import { claimLanes, readLane, reclaimLane, type ClaimedLane } from './claim-lanes.js';
 import { inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.js';
 
-export interface OutboxRow {
-  id: number;
-  tenant_id: string;
-  lane: string;
-  seq: number;
-  handover_id: string;
-  target: OutboxTarget;
-  connector_id: string | null;
-  kind: string;
-  payload: unknown;
-  attempts: number;
-  max_attempts: number;
-  /** When the item was accepted (end-to-end delivery latency starts here). */
-  created_at: Date;
-  /** W3C traceparent of the request that queued it (tracing on), else null. */
-  trace_parent: string | null;
-}
+export type { OutboxRow };
 
 /** Told about every attempt, for metrics; must not throw or block. */
 export interface DeliveryObserver {
@@ -59,6 +46,8 @@ export interface WorkerOptions {
    */
   quoteAnswers: boolean;
   observer?: DeliveryObserver;
+  /** Where the accept path hands this instance's freshly written lanes (absent: claims only). */
+  handoff?: LaneHandoff;
 }
 
 export interface DeliveryWorker {
@@ -66,17 +55,33 @@ export interface DeliveryWorker {
   stop(graceMs: number): Promise<void>;
 }
 
-const BATCH = 20;
+interface LaneRun {
+  lane: string;
+  connectorId: string | null;
+  /** Items known to be pending, by seq; more may be in the outbox (read when the next is not here). */
+  buffer: Map<number, OutboxRow>;
+  /** The seq to deliver next; 0: unknown, read the outbox first. */
+  nextSeq: number;
+  /** Giving the lane back: items handed now go to `late`, and a new run takes them after. */
+  releasing: boolean;
+  late: OutboxRow[];
+  /** Leased again while being given back (a claim landed after the release): take it again after. */
+  relet: boolean;
+}
 
 /**
- * Claims due lanes (a conditional update on the lane's lease, so any number of instances can run this
- * and each lane goes to one) and delivers each lane's items strictly in order: an item that fails stops
- * its lane until its retry is due, so nothing overtakes it. Every attempt is recorded.
+ * Delivers each lane's items strictly in order: an item that fails stops its lane until its retry is
+ * due, so nothing overtakes it. Lanes come from two places: a claim (a lease taken with SKIP LOCKED,
+ * the lane's first items read in the same round trip) and the accept path's handoff (items this
+ * instance just wrote to an idle lane, leased in the same statement — see LaneHandoff). Successes are
+ * recorded in batches (CompletionRecorder); failures one by one, with their attempt row.
  */
 export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   const { db, log } = options;
-  const active = new Set<Promise<void>>();
+  const runs = new Map<string, LaneRun>();
+  const tasks = new Set<Promise<void>>();
   const inflight = new AbortController();
+  const completions = new CompletionRecorder(db, options.instanceId, log);
   let stopping = false;
   let wakeUp: (() => void) | null = null;
   const wake = () => {
@@ -84,64 +89,84 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   };
   const unsubscribe = options.bus.subscribe('outbox', wake);
 
+  const sink: HandoffSink = {
+    hasRoom: () => !stopping && runs.size < options.concurrency,
+    blocked: () => options.health.blocked(),
+    take(lanes: HandedLane[]) {
+      for (const handed of lanes) adopt({ lane: handed.lane, connectorId: handed.connectorId, items: handed.items, nextSeq: handed.wasIdle ? handed.items[0]!.seq : 0 });
+    },
+  };
+  options.handoff?.attach(sink);
+
   /**
-   * Claims due lanes, at most the bulkhead's free slots per connector. The candidates are read first
-   * (window functions cannot lock), then taken with a conditional update: of several instances
-   * claiming at once, each lane goes to exactly one, because the update re-checks the lease after
-   * waiting for the row.
+   * A lane just leased to this instance (by a claim or by the accept path), with items: joins the run
+   * already working on it, or waits for the one giving it back, or starts a run.
    */
-  async function claim(limit: number): Promise<Array<{ lane: string; connector_id: string | null }>> {
-    const { connectorIds, slots } = options.health.remaining();
-    const { rows } = await db.query<{ lane: string; connector_id: string | null }>(
-      `with candidates as (
-         select lane, connector_id, next_attempt_at,
-                row_number() over (partition by connector_id order by next_attempt_at) as rn
-         from outbox_lanes
-         where pending > 0 and next_attempt_at <= now() and (locked_until is null or locked_until < now())
-           and (connector_id is null or not (connector_id = any($4::text[])))
-         order by next_attempt_at
-         limit 1000
-       ), capped as (
-         select c.lane from candidates c
-         left join unnest($5::text[], $6::int[]) as cap(connector_id, slots) on cap.connector_id = c.connector_id
-         where c.connector_id is null or c.rn <= coalesce(cap.slots, $7)
-         order by c.next_attempt_at
-         limit $3
-       )
-       update outbox_lanes set locked_by = $1, locked_until = now() + $2 * interval '1 millisecond'
-       where lane in (select lane from capped) and pending > 0 and (locked_until is null or locked_until < now())
-       returning lane, connector_id`,
-      [options.instanceId, options.leaseMs, limit, options.health.blocked(), connectorIds, slots, options.health.maxPerConnector],
-    );
-    return rows;
+  function adopt(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number }): void {
+    const run = runs.get(spec.lane);
+    // Giving the lane back right now: its release may land before or after this lease; take the
+    // lane again once it is done (reclaiming it only if nobody else took it meanwhile).
+    if (run?.releasing) {
+      run.late.push(...spec.items);
+      run.relet = true;
+    }
+    else if (run) for (const item of spec.items) run.buffer.set(item.seq, item);
+    else if (!stopping) start({ ...spec, leased: true });
   }
 
-  async function processLane(lane: string): Promise<void> {
+  function start(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number; leased: boolean }): void {
+    const run: LaneRun = { lane: spec.lane, connectorId: spec.connectorId, buffer: new Map(spec.items.map((i) => [i.seq, i])), nextSeq: spec.nextSeq, releasing: false, late: [], relet: false };
+    runs.set(run.lane, run);
+    if (run.connectorId) options.health.laneStarted(run.connectorId);
+    const task: Promise<void> = (spec.leased ? processLane(run) : reclaimThenProcess(run))
+      .catch((err) => log.error({ err, lane: run.lane }, 'outbox lane failed'))
+      .finally(() => {
+        tasks.delete(task);
+        wake();
+      });
+    tasks.add(task);
+  }
+
+  async function reclaimThenProcess(run: LaneRun): Promise<void> {
+    if (await reclaimLane(db, run.lane, options.instanceId, options.leaseMs)) return processLane(run);
+    // Another instance holds it (or its retry is not due): it is theirs; the items are in the outbox.
+    finish(run);
+  }
+
+  function finish(run: LaneRun): void {
+    runs.delete(run.lane);
+    if (run.connectorId) options.health.laneEnded(run.connectorId);
+    // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
+    if (run.relet && !stopping) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
+  }
+
+  async function processLane(run: LaneRun): Promise<void> {
     const started = Date.now();
-    let released = false;
+    let givenBack = false;
     try {
       while (!stopping && Date.now() - started < options.leaseMs / 2) {
-        const { rows } = await db.query<OutboxRow>(
-          `select id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts, created_at, trace_parent
-           from outbox where lane = $1 and state = 'pending' order by seq limit ${BATCH}`,
-          [lane],
-        );
-        if (rows.length === 0) break;
-        for (const row of rows) {
-          if (stopping || Date.now() - started >= options.leaseMs / 2) break;
-          const outcome = await attempt(row);
-          if (outcome === 'retry') {
-            released = true;
-            return;
-          }
+        let row = run.buffer.get(run.nextSeq);
+        if (!row) {
+          for (const item of await readLane(db, run.lane, run.nextSeq)) if (!run.buffer.has(item.seq)) run.buffer.set(item.seq, item);
+          for (const seq of run.buffer.keys()) if (seq < run.nextSeq) run.buffer.delete(seq);
+          if (run.buffer.size === 0) break;
+          run.nextSeq = Math.min(...run.buffer.keys());
+          row = run.buffer.get(run.nextSeq)!;
         }
+        run.buffer.delete(row.seq);
+        const outcome = await attempt(row);
+        if (outcome === 'retry') {
+          givenBack = true;
+          return;
+        }
+        run.nextSeq = row.seq + 1;
+        // A given-up item may have cancelled the rest of the lane: read what is still pending.
+        if (outcome === 'dead') run.buffer.clear();
       }
     } finally {
-      if (!released) {
-        await db
-          .query('update outbox_lanes set locked_by = null, locked_until = null where lane = $1 and locked_by = $2', [lane, options.instanceId])
-          .catch((err) => log.warn({ err, lane }, 'could not release an outbox lane; it frees itself when its lease ends'));
-      }
+      run.releasing = true;
+      if (!givenBack) await completions.release(run.lane);
+      finish(run);
     }
   }
 
@@ -198,18 +223,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     try {
       const result = await deliverer.deliver(row, signal);
       const ms = Math.round(performance.now() - t0);
-      // One statement, so one round trip: the hot path of every delivery.
-      await db.query(
-        `with attempt as (
-           insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome) values ($1, $2, $3, $4, 'ok')
-         ), item as (
-           update outbox set state = 'done', attempts = $2, done_at = now(), last_error = null where id = $1
-         ), ref as (
-           update handovers set external_ref = $6 where $6::text is not null and id = $7
-         )
-         update outbox_lanes set pending = pending - 1 where lane = $5`,
-        [row.id, attemptNo, startedAt, ms, row.lane, result && result.externalRef ? result.externalRef : null, row.handover_id],
-      );
+      // Recorded with other completions in one statement (CompletionRecorder).
+      completions.delivered({ id: row.id, attempt: attemptNo, lane: row.lane }, result && result.externalRef ? { handoverId: row.handover_id, ref: result.externalRef } : undefined);
       options.observer?.attempted(row, 'ok', ms / 1000);
       return { result: 'done', health: 'success' };
     } catch (thrown) {
@@ -248,26 +263,23 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
 
   async function loop(): Promise<void> {
     while (!stopping) {
-      const free = options.concurrency - active.size;
-      let claimed: Array<{ lane: string; connector_id: string | null }> = [];
+      const free = options.concurrency - runs.size;
+      let claimed: ClaimedLane[] = [];
       if (free > 0) {
         try {
-          claimed = await claim(free);
+          claimed = await claimLanes(db, {
+            instanceId: options.instanceId,
+            leaseMs: options.leaseMs,
+            limit: free,
+            blocked: options.health.blocked(),
+            remaining: options.health.remaining(),
+            maxPerConnector: options.health.maxPerConnector,
+          });
         } catch (err) {
           log.warn({ err }, 'claiming outbox work failed; retrying after the poll interval');
         }
       }
-      for (const { lane, connector_id: connectorId } of claimed) {
-        if (connectorId) options.health.laneStarted(connectorId);
-        const task: Promise<void> = processLane(lane)
-          .catch((err) => log.error({ err, lane }, 'outbox lane failed'))
-          .finally(() => {
-            if (connectorId) options.health.laneEnded(connectorId);
-            active.delete(task);
-            wake();
-          });
-        active.add(task);
-      }
+      for (const lane of claimed) adopt({ lane: lane.lane, connectorId: lane.connectorId, items: lane.items, nextSeq: lane.items[0]?.seq ?? 0 });
       if (free > 0 && claimed.length === free) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.pollIntervalMs);
@@ -287,13 +299,15 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       stopping = true;
       unsubscribe();
       wake();
+      options.handoff?.detach(sink);
       await running;
-      const finished = Promise.allSettled([...active]);
+      const finished = Promise.allSettled([...tasks]);
       const timedOut = await Promise.race([finished.then(() => false), sleep(graceMs).then(() => true)]);
       if (timedOut) {
         inflight.abort(new Error('instance shutting down'));
         await finished;
       }
+      await completions.flush();
     },
   };
 }

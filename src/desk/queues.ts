@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../store/pg-errors.js';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
@@ -78,7 +79,7 @@ export async function createQueue(deps: Deps, input: CreateQueueInput): Promise<
     );
     return toQueue(rows[0]!);
   } catch (err) {
-    if ((err as { code?: string }).code === '23505') throw new AppError('already_exists', { message: `A queue named "${input.name}" already exists.` });
+    if (isUniqueViolation(err)) throw new AppError('already_exists', { message: `A queue named "${input.name}" already exists.` });
     throw err;
   }
 }

@@ -4,6 +4,8 @@ import type { Db } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { Funnel } from '../telemetry/funnel-metrics.js';
 import type { UserIdDigests } from '../privacy/user-digest.js';
+import type { GroupCommit } from '../store/group-commit.js';
+import type { UserMessageWrite, UserMessageWritten } from './accept-user-messages.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -18,6 +20,8 @@ export interface Deps {
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   /** Agents an external system last reported available (cached; never waits); null: unknown. */
   agentAvailability?(connectorId: string): { agentsOnline: number } | null;
+  /** The group commit of user messages (the accept path); absent, each message is written alone. */
+  userMessages?: GroupCommit<UserMessageWrite, UserMessageWritten>;
   /** Counts the handover funnel (metrics); absent in code that has no metrics. */
   funnel?: Funnel;
 }

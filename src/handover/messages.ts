@@ -7,6 +7,7 @@ import type { Deps } from './deps.js';
 import { currentTraceparent } from '../telemetry/tracing.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover, nextSeq } from './handover-lock.js';
+import { writeUserMessagesOrEach, type UserMessageWrite, type UserMessageWritten } from './accept-user-messages.js';
 import { markAgentJoined } from './lifecycle.js';
 import type { AgentInfo, Attachment, Handover, Message } from './model.js';
 
@@ -34,12 +35,11 @@ async function findByClientId(uow: UnitOfWork, handoverId: string, direction: 't
 }
 
 /**
- * A user's message, sent by the bot, towards the agent: the hottest path of the service, so it is one
- * SQL statement — one round trip, atomic without an explicit transaction. It takes the handover's row
- * lock (which orders the conversation), gives the message the next sequence number, stores it, and for
- * an external helpdesk queues its delivery in the handover's lane (with the request's trace context when
- * tracing is on). Only when that statement writes
- * nothing does a second query find out why (a repeated id, an ended or unknown handover).
+ * A user's message, sent by the bot, towards the agent: the hottest path of the service. It joins a
+ * group commit (`deps.userMessages`): messages that arrive together are written by one statement in
+ * one commit (see writeUserMessages), and this call resolves once its own row is durable. Without a
+ * group commit (domain tests) it writes alone, the same way. Only when nothing was written does a
+ * second query find out why (a repeated id, an ended or unknown handover).
  */
 export async function postUserMessage(
   deps: Deps,
@@ -48,44 +48,28 @@ export async function postUserMessage(
   const now = deps.now();
   const id = newId('message', now.getTime());
   const attachments = input.attachments ?? [];
-  // The delivery payload (AgentSideWork) less conversationId, which the statement adds.
-  const work = { kind: 'message.created', eventId: newId('event', now.getTime()), handoverId: input.handoverId, message: { id, text: input.text, attachments, createdAt: now.toISOString() } };
-  let rows: Array<{ seq: number; connector_id: string | null }>;
-  try {
-    ({ rows } = await deps.db.query<{ seq: number; connector_id: string | null }>(
-      `with h as (
-         update handovers set last_seq = last_seq + 1
-         where id = $1 and tenant_id = $2 and state <> 'ended'
-           and ($3::text is null or not exists (select 1 from messages where handover_id = $1 and direction = 'to_agent' and client_id = $3))
-         returning id, last_seq, connector_id, conversation_id, user_info
-       ), m as (
-         insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
-         select $4, $2, h.id, h.last_seq, 'to_agent', $3, jsonb_strip_nulls(jsonb_build_object('type', 'user', 'id', h.user_info->>'id', 'name', h.user_info->>'name')), $5, $6::jsonb, $7
-         from h
-       ), lane as (
-         insert into outbox_lanes (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at)
-         select h.id || ':agent', $2, 'agent', h.connector_id, 1, 1, now() from h where h.connector_id is not null
-         on conflict (lane) do update set last_seq = outbox_lanes.last_seq + 1, pending = outbox_lanes.pending + 1
-         returning last_seq
-       ), item as (
-         insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent)
-         select $2, h.id || ':agent', lane.last_seq, h.id, 'agent', h.connector_id, 'message.created',
-                $8::jsonb || jsonb_build_object('conversationId', h.conversation_id), $9, $10::text
-         from h, lane
-       )
-       select last_seq as seq, connector_id from h`,
-      [input.handoverId, input.tenantId, input.clientId ?? null, id, input.text, JSON.stringify(attachments), now, JSON.stringify(work), deps.config.delivery.maxAttempts, currentTraceparent()],
-    ));
-  } catch (err) {
-    // The same client id raced in from two requests: the unique index kept one; answer with it.
-    if ((err as { code?: string }).code !== '23505') throw err;
-    rows = [];
-  }
-  const written = rows[0];
+  const write: UserMessageWrite = {
+    tenantId: input.tenantId,
+    handoverId: input.handoverId,
+    clientId: input.clientId ?? null,
+    messageId: id,
+    text: input.text,
+    attachments,
+    createdAt: now,
+    work: { kind: 'message.created', eventId: newId('event', now.getTime()), handoverId: input.handoverId, message: { id, text: input.text, attachments, createdAt: now.toISOString() } },
+    traceParent: currentTraceparent() ?? null,
+  };
+  const written = deps.userMessages ? await deps.userMessages.submit(write) : await writeAlone(deps, write);
   if (!written) return explainUnwritten(deps, input);
-  if (written.connector_id) deps.bus.publish('outbox', { tenantId: input.tenantId });
+  if (written.connectorId && !written.handed) deps.bus.publish('outbox', { tenantId: input.tenantId });
   deps.bus.publish(`desk:${input.tenantId}`, { type: 'message.created', handoverId: input.handoverId, messageId: id, seq: written.seq });
   return { id, duplicate: false };
+}
+
+async function writeAlone(deps: Deps, write: UserMessageWrite): Promise<UserMessageWritten> {
+  const [outcome] = await writeUserMessagesOrEach(deps.db, [write], deps.config.delivery.maxAttempts, null);
+  if (!outcome!.ok) throw outcome!.error;
+  return outcome!.value;
 }
 
 /** Why postUserMessage wrote nothing: a repeated message id (answered with the stored id), or no live handover. */

@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../store/pg-errors.js';
 import { newId } from '../store/ids.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
@@ -103,7 +104,7 @@ export async function requestHandover(deps: Deps, input: RequestHandoverInput): 
     });
   } catch (err) {
     // Two requests raced for the same conversation or key: the loser returns the winner's handover.
-    if ((err as { code?: string }).code === '23505') {
+    if (isUniqueViolation(err)) {
       const winner = await findExisting(deps, input);
       if (winner) return winner;
     }

@@ -15,7 +15,7 @@ export interface OpenDbOptions {
 }
 
 /** Picks the adapter from the configuration. Migrations are the caller's next step. */
-export async function openDb(options: OpenDbOptions, hooks: { onIdleClientError?: (err: Error) => void } = {}): Promise<Db> {
+export async function openDb(options: OpenDbOptions, hooks: { onIdleClientError?: (err: Error) => void; onEmbeddedThreadLost?: (err: Error) => void } = {}): Promise<Db> {
   if (options.url) {
     return createPgDb({
       url: options.url,
@@ -30,6 +30,12 @@ export async function openDb(options: OpenDbOptions, hooks: { onIdleClientError?
   // The database files get their own folder: the data directory also holds the admin token.
   const pgdata = join(options.dataDir, 'pgdata');
   await mkdir(pgdata, { recursive: true });
-  // PGlite has one connection: the pool checkout bound becomes the bound on waiting for it.
-  return createPgliteDb({ dataDir: pgdata, waitTimeoutMs: options.poolTimeoutMs });
+  // PGlite has one connection: the pool checkout bound becomes the bound on waiting for it. It runs in
+  // a thread of its own, so its statements never hold up the thread that answers HTTP; there the
+  // statement timeout bounds the wait for each answer.
+  return createPgliteDb({
+    dataDir: pgdata,
+    waitTimeoutMs: options.poolTimeoutMs,
+    thread: { replyTimeoutMs: Math.max(options.statementTimeoutMs, 1000), ...(hooks.onEmbeddedThreadLost ? { onLost: hooks.onEmbeddedThreadLost } : {}) },
+  });
 }

@@ -1,9 +1,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { PGlite, type Results, type Transaction } from '@electric-sql/pglite';
 import { AppError } from '../resilience/errors.js';
 import type { Db, Queryable, QueryResult } from './db.js';
 import { assertTimeLeft } from '../resilience/deadline.js';
 import { translatePgError } from './pg-db.js';
+import { createPgliteInProcess, type PgliteEngine } from './pglite-engine.js';
+import { createPgliteThread, terminatePgliteThread } from './pglite-thread-engine.js';
 
 /**
  * The embedded adapter of the store port: PGlite (PostgreSQL 18 compiled to WASM) in this process.
@@ -34,20 +35,22 @@ export interface PgliteDbOptions {
   loadDataDir?: Blob;
   /** Longest wait for the single connection (the pool checkout timeout of pg). Default 10 s. */
   waitTimeoutMs?: number;
+  /**
+   * Run PGlite in a worker thread of its own (what the service does), so its statements never take
+   * the time of the thread answering HTTP; `replyTimeoutMs` bounds each statement there. Absent: in
+   * this thread (tests that make many short-lived copies).
+   */
+  thread?: { replyTimeoutMs: number; onLost?: (error: Error) => void };
 }
 
-// Same contract as the pg adapter: int8 and numeric as JS numbers (PGlite gives BigInt above 2^53
-// and strings for numeric). jsonb and timestamptz already parse to values and Dates.
-const parsers = { 20: Number, 1700: Number };
-
-const instances = new WeakMap<Db, { pglite: PGlite; gate: Gate }>();
+const instances = new WeakMap<Db, { engine: PgliteEngine; gate: Gate }>();
 
 export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
-  const pglite = await PGlite.create({
+  const source = {
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
-    parsers,
-  });
+  };
+  const engine = options.thread ? await createPgliteThread({ ...source, ...options.thread }) : await createPgliteInProcess(source);
   const gate = new Gate(options.waitTimeoutMs ?? 10_000);
   let closing: Promise<void> | undefined;
 
@@ -60,6 +63,14 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
     }
   };
 
+  const run = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+    try {
+      return (await engine.query(sql, params)) as QueryResult<T>;
+    } catch (err) {
+      throw translatePgError(err);
+    }
+  };
+
   const db: Db = {
     kind: 'pglite',
 
@@ -67,36 +78,26 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
       return exclusive(async () => {
         // One connection serves everyone: work whose request deadline passed while it waited is dropped.
         assertTimeLeft('a database query');
-        try {
-          return await run<T>(pglite, sql, params);
-        } catch (err) {
-          throw translatePgError(err);
-        }
+        return run<T>(sql, params);
       });
     },
 
     transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       return exclusive(async (token) => {
         assertTimeLeft('a database transaction');
-        try {
-          // The token marks this async context as "inside the transaction" for the gate's diagnosis.
-          return await gate.context.run(token, () =>
-            pglite.transaction(async (raw) => {
-              const tx: Queryable = {
-                async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-                  try {
-                    return await run<R>(raw, sql, params);
-                  } catch (err) {
-                    throw translatePgError(err);
-                  }
-                },
-              };
-              return fn(tx);
-            }),
-          );
-        } catch (err) {
-          throw translatePgError(err);
-        }
+        // The token marks this async context as "inside the transaction" for the gate's diagnosis.
+        return gate.context.run(token, async () => {
+          await run('begin');
+          let result: T;
+          try {
+            result = await fn({ query: run });
+          } catch (err) {
+            await run('rollback').catch(() => {});
+            throw translatePgError(err);
+          }
+          await run('commit');
+          return result;
+        });
       });
     },
 
@@ -109,11 +110,11 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
     },
 
     close(): Promise<void> {
-      closing ??= closeWhenIdle(pglite, gate);
+      closing ??= closeWhenIdle(engine, gate);
       return closing;
     },
   };
-  instances.set(db, { pglite, gate });
+  instances.set(db, { engine, gate });
   return db;
 }
 
@@ -123,11 +124,16 @@ export async function dumpPgliteDb(db: Db): Promise<Blob> {
   if (!instance) throw new Error('dumpPgliteDb: not a PGlite Db created by createPgliteDb');
   const { release } = await instance.gate.acquire();
   try {
-    // Uncompressed: gzip would cost more time than the 41 MB in memory is worth.
-    return await instance.pglite.dumpDataDir('none');
+    return await instance.engine.dump();
   } finally {
     release();
   }
+}
+
+/** For tests: ends the thread of a Db created with `thread`, as a crash would. */
+export async function terminatePgliteDbThread(db: Db): Promise<void> {
+  const instance = instances.get(db);
+  if (instance) await terminatePgliteThread(instance.engine);
 }
 
 /** An independent in-memory copy of `source`. For many copies, dump once and create from the dump. */
@@ -135,29 +141,11 @@ export async function clonePgliteDb(source: Db, options: Omit<PgliteDbOptions, '
   return createPgliteDb({ ...options, loadDataDir: await dumpPgliteDb(source) });
 }
 
-/**
- * A parameterless query goes through the simple protocol, as pg does it, so it may hold several
- * statements (migrations need that); the last statement's result is returned.
- */
-async function run<T>(target: PGlite | Transaction, sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
-  if (params === undefined || params.length === 0) {
-    const results = await target.exec(sql);
-    return toResult<T>(results[results.length - 1]);
-  }
-  return toResult<T>(await target.query<T>(sql, [...params]));
-}
-
-function toResult<T>(res: Results<unknown> | undefined): QueryResult<T> {
-  if (!res) return { rows: [], rowCount: 0 };
-  // rowCount is the command tag's count (rows of a SELECT, rows changed by DML); affectedRows is 0 for SELECT.
-  return { rows: res.rows as T[], rowCount: res.rowCount ?? res.affectedRows ?? 0 };
-}
-
-async function closeWhenIdle(pglite: PGlite, gate: Gate): Promise<void> {
+async function closeWhenIdle(engine: PgliteEngine, gate: Gate): Promise<void> {
   // Let the running call finish (bounded by the gate's timeout) rather than pull the WASM from under it.
   const held = await gate.acquire().catch(() => undefined);
   try {
-    await pglite.close();
+    await engine.close();
   } finally {
     held?.release();
   }

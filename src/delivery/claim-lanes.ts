@@ -1,0 +1,96 @@
+import type { Queryable } from '../store/db.js';
+import type { OutboxRow } from './outbox.js';
+
+/** Items read per lane at a time. */
+export const LANE_BATCH = 20;
+
+const itemColumns = 'id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts, created_at, trace_parent';
+
+export interface ClaimedLane {
+  lane: string;
+  connectorId: string | null;
+  /** Its first pending items, in seq order. */
+  items: OutboxRow[];
+}
+
+export interface ClaimOptions {
+  instanceId: string;
+  leaseMs: number;
+  limit: number;
+  /** Connectors whose lanes are not taken now (circuit open, bulkhead full). */
+  blocked: string[];
+  /** Free bulkhead slots of connectors with lanes in work here; others get `maxPerConnector`. */
+  remaining: { connectorIds: string[]; slots: number[] };
+  maxPerConnector: number;
+}
+
+/**
+ * Claims due lanes and reads their first items, in ONE round trip. Candidates are ranked per connector
+ * (so no connector takes more than its free bulkhead slots), then locked with SKIP LOCKED — claimers on
+ * other instances never wait for each other and never deadlock, and each lane goes to one of them —
+ * and leased; the items of the leased lanes come back with them.
+ */
+export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<ClaimedLane[]> {
+  const { rows } = await db.query<OutboxRow & { claimed_lane: string; lane_connector_id: string | null }>(
+    `with candidates as (
+       select lane, connector_id, next_attempt_at,
+              row_number() over (partition by connector_id order by next_attempt_at) as rn
+       from outbox_lanes
+       where pending > 0 and next_attempt_at <= now() and (locked_until is null or locked_until < now())
+         and (connector_id is null or not (connector_id = any($4::text[])))
+       order by next_attempt_at
+       limit 1000
+     ), capped as (
+       select c.lane from candidates c
+       left join unnest($5::text[], $6::int[]) as cap(connector_id, slots) on cap.connector_id = c.connector_id
+       where c.connector_id is null or c.rn <= coalesce(cap.slots, $7)
+       order by c.next_attempt_at
+       limit $3
+     ), locked as materialized (
+       select l.lane from outbox_lanes l
+       where l.lane in (select lane from capped) and l.pending > 0 and (l.locked_until is null or l.locked_until < now())
+       order by l.lane
+       for update skip locked
+     ), claimed as (
+       update outbox_lanes l set locked_by = $1, locked_until = now() + $2 * interval '1 millisecond'
+       from locked k where l.lane = k.lane
+       returning l.lane, l.connector_id
+     )
+     select c.lane as claimed_lane, c.connector_id as lane_connector_id, o.*
+     from claimed c
+     left join lateral (
+       select ${itemColumns} from outbox
+       where outbox.lane = c.lane and outbox.state = 'pending' order by outbox.seq limit ${LANE_BATCH}
+     ) o on true
+     order by c.lane, o.seq`,
+    [o.instanceId, o.leaseMs, o.limit, o.blocked, o.remaining.connectorIds, o.remaining.slots, o.maxPerConnector],
+  );
+  const lanes = new Map<string, ClaimedLane>();
+  for (const row of rows) {
+    let lane = lanes.get(row.claimed_lane);
+    if (!lane) lanes.set(row.claimed_lane, (lane = { lane: row.claimed_lane, connectorId: row.lane_connector_id, items: [] }));
+    if (row.id === null || row.id === undefined) continue;
+    const { claimed_lane: _lane, lane_connector_id: _connector, ...item } = row;
+    lane.items.push(item);
+  }
+  return [...lanes.values()];
+}
+
+/** The next pending items of a lane this instance holds, from `fromSeq` on. */
+export async function readLane(db: Queryable, lane: string, fromSeq: number): Promise<OutboxRow[]> {
+  const { rows } = await db.query<OutboxRow>(`select ${itemColumns} from outbox where lane = $1 and state = 'pending' and seq >= $2 order by seq limit ${LANE_BATCH}`, [lane, fromSeq]);
+  return rows;
+}
+
+/**
+ * Takes (or renews) a lane's lease when it is free or already ours: for items handed over while the
+ * lane was being given back, when it is not known who holds it now.
+ */
+export async function reclaimLane(db: Queryable, lane: string, instanceId: string, leaseMs: number): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `update outbox_lanes set locked_by = $2, locked_until = now() + $3 * interval '1 millisecond'
+     where lane = $1 and next_attempt_at <= now() and (locked_by is null or locked_until < now() or locked_by = $2)`,
+    [lane, instanceId, leaseMs],
+  );
+  return rowCount > 0;
+}

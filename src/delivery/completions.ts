@@ -1,0 +1,157 @@
+import type { Db } from '../store/db.js';
+import { isRetryableConflict } from '../store/pg-errors.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/**
+ * Successful deliveries, recorded in batches: one statement marks many items done, lowers their lanes'
+ * pending counts, records external ids, and gives back the lanes that are finished — instead of a
+ * statement (and a socket write, and a commit) per delivered item.
+ *
+ * What a success stores: the item's state (`done`), its attempt count and `done_at`. No row in
+ * `delivery_attempts`: that table keeps the attempts that failed (with status and error), which are
+ * what an operator reads; a success is already told by the item itself and by the metrics, and a row
+ * per success would double the writes of the hottest path.
+ *
+ * A lane's release waits for its completions to be written with it (the same statement), so a lane
+ * is never given back while items it delivered still look pending: another instance taking it would
+ * send them again. Completions not yet written when the process dies are delivered again by whoever
+ * takes the lane — at least once, with the same event ids, as the protocol promises.
+ */
+/** Tries of one batch before it is left to the leases (about 12 s of pauses in all). */
+const MAX_WRITE_FAILURES = 7;
+
+interface Done {
+  id: number;
+  attempt: number;
+  lane: string;
+}
+
+export class CompletionRecorder {
+  private done: Done[] = [];
+  private refs = new Map<string, string>();
+  private releases = new Map<string, Array<() => void>>();
+  private writing: Promise<void> | null = null;
+  private scheduled = false;
+  private failures = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly instanceId: string,
+    private readonly log: Logger,
+    /** Largest number of items per statement. */
+    private readonly maxBatch = 500,
+  ) {}
+
+  /** Records a delivered item (soon, with others). */
+  delivered(item: Done, externalRef?: { handoverId: string; ref: string }): void {
+    this.done.push(item);
+    if (externalRef) this.refs.set(externalRef.handoverId, externalRef.ref);
+    this.schedule();
+  }
+
+  /** Gives the lane back once everything delivered so far is recorded; resolves after that commit. */
+  release(lane: string): Promise<void> {
+    return new Promise((resolve) => {
+      const waiting = this.releases.get(lane);
+      if (waiting) waiting.push(resolve);
+      else this.releases.set(lane, [resolve]);
+      this.schedule();
+    });
+  }
+
+  /** Writes everything still held; for shutdown. */
+  async flush(): Promise<void> {
+    while (this.writing || this.done.length > 0 || this.releases.size > 0) {
+      if (this.writing) await this.writing;
+      else await this.writeNext();
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.writing) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (!this.writing) void this.writeNext();
+    });
+  }
+
+  private writeNext(): Promise<void> {
+    const done = this.done.splice(0, this.maxBatch);
+    const refs = this.refs;
+    this.refs = new Map();
+    // Release only lanes none of whose completions are left for a later batch.
+    const leftLanes = new Set(this.done.map((d) => d.lane));
+    const releases = new Map<string, Array<() => void>>();
+    for (const [lane, waiting] of this.releases) {
+      if (leftLanes.has(lane)) continue;
+      releases.set(lane, waiting);
+      this.releases.delete(lane);
+    }
+    const run = this.write(done, refs, [...releases.keys()])
+      .then(() => {
+        this.failures = 0;
+        for (const waiting of releases.values()) for (const resolve of waiting) resolve();
+      })
+      .catch(async (err: unknown) => {
+        // Put it all back and try again after a pause (the database may be busy or restarting). The
+        // lanes stay leased meanwhile; past the retry bound they are left to run out their leases
+        // and be delivered again (at least once): nothing is lost, but it is logged.
+        this.failures++;
+        if (this.failures > MAX_WRITE_FAILURES) {
+          this.log.error({ err, items: done.length, lanes: releases.size }, 'recording delivered outbox items keeps failing; their lanes are delivered again when their leases run out');
+          for (const waiting of releases.values()) for (const resolve of waiting) resolve();
+          return;
+        }
+        this.log.warn({ err, items: done.length, attempt: this.failures }, 'recording delivered outbox items failed; retrying');
+        this.done.unshift(...done);
+        for (const [handoverId, ref] of refs) if (!this.refs.has(handoverId)) this.refs.set(handoverId, ref);
+        for (const [lane, waiting] of releases) this.releases.set(lane, [...waiting, ...(this.releases.get(lane) ?? [])]);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** this.failures)));
+      })
+      .finally(() => {
+        this.writing = null;
+        if (this.done.length > 0 || this.releases.size > 0) this.schedule();
+      });
+    this.writing = run;
+    return run;
+  }
+
+  private async write(done: Done[], refs: Map<string, string>, release: string[]): Promise<void> {
+    if (done.length === 0 && refs.size === 0 && release.length === 0) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.query(
+          `with done as (
+             select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
+           ), item as (
+             update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
+             from done d where o.id = d.id and o.state = 'pending'
+             returning o.lane
+           ), counts as (
+             select lane, count(*)::int as n from item group by lane
+           ), ref as (
+             update handovers h set external_ref = r.ref
+             from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = r.id
+           ), touched as materialized (
+             select l.lane from outbox_lanes l
+             where l.lane in (select lane from counts union select unnest($3::text[]))
+             order by l.lane for update
+           )
+           update outbox_lanes l set
+             pending = l.pending - coalesce(c.n, 0),
+             locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_by end,
+             locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_until end
+           from touched t left join counts c on c.lane = t.lane
+           where l.lane = t.lane`,
+          [done.map((d) => d.id), done.map((d) => d.attempt), release, [...refs.keys()], [...refs.values()], this.instanceId],
+        );
+        return;
+      } catch (err) {
+        // Lanes are locked in one order everywhere, so this is not expected; if it happens, the
+        // statement did nothing and can run again.
+        if (!isRetryableConflict(err) || attempt >= 3) throw err;
+      }
+    }
+  }
+}

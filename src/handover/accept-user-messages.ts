@@ -1,0 +1,200 @@
+import type { Queryable } from '../store/db.js';
+import type { ItemOutcome } from '../store/group-commit.js';
+import type { HandedLane, LaneHandoff } from '../delivery/lane-handoff.js';
+import type { OutboxRow } from '../delivery/outbox.js';
+import { isUniqueViolation } from '../store/pg-errors.js';
+import { inJsonbOrder } from '../store/jsonb-order.js';
+import type { Attachment } from './model.js';
+
+/** One user message as the bot sent it, ready to be written. */
+export interface UserMessageWrite {
+  tenantId: string;
+  handoverId: string;
+  clientId: string | null;
+  messageId: string;
+  text: string;
+  attachments: Attachment[];
+  createdAt: Date;
+  /** The delivery payload less `conversationId`, which the statement adds from the handover. */
+  work: { kind: 'message.created'; eventId: string; handoverId: string; message: { id: string; text: string; attachments: Attachment[]; createdAt: string } };
+  traceParent: string | null;
+}
+
+/** What was written for one message; null: nothing (a repeated client id, or no live handover). */
+export type UserMessageWritten = {
+  seq: number;
+  connectorId: string | null;
+  /** Its delivery went to this instance's worker in memory; false: it waits for a claim (wake the workers). */
+  handed: boolean;
+} | null;
+
+interface Row {
+  ord: number;
+  seq: number;
+  connector_id: string | null;
+  conversation_id: string;
+  outbox_id: number | null;
+  lane_seq: number | null;
+  ours: boolean | null;
+  lane_was_idle: boolean | null;
+}
+
+/**
+ * Writes a batch of user messages in ONE statement — one round trip, one commit, atomic — and, when
+ * this instance's delivery worker has room, takes the lease of each idle lane it fills so the new items
+ * go to that worker in memory (see LaneHandoff).
+ *
+ * Per handover, in the order of the batch: it skips client ids already stored (a retry), locks the
+ * handovers in id order (so two batches can never deadlock), takes the next sequence numbers, stores
+ * the messages, and queues their delivery in the handover's agent lane when a helpdesk is connected.
+ * Lanes are upserted in lane order for the same reason. A handover that is ended, unknown or of
+ * another tenant writes nothing; the caller finds out why.
+ *
+ * The caller must not put two messages with the same handover and client id in one batch.
+ */
+export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<UserMessageWritten[]> {
+  const claim = handoff?.claim() ?? null;
+  const { rows } = await q.query<Row>(
+    `with input as (
+       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+         with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, work, trace_parent, created_at, ord)
+     ), fresh as (
+       select i.* from input i
+       where i.client_id is null
+          or not exists (select 1 from messages m where m.handover_id = i.handover_id and m.direction = 'to_agent' and m.client_id = i.client_id)
+     ), locked as materialized (
+       select h.id from handovers h where h.id in (select handover_id from fresh) order by h.id for update
+     ), counts as (
+       select handover_id, tenant_id, count(*)::int as n from fresh group by handover_id, tenant_id
+     ), h as (
+       update handovers hv set last_seq = hv.last_seq + c.n
+       from counts c, locked l
+       where l.id = hv.id and hv.id = c.handover_id and hv.tenant_id = c.tenant_id and hv.state <> 'ended'
+       returning hv.id, hv.tenant_id, hv.last_seq - c.n as base, hv.connector_id, hv.conversation_id, hv.user_info
+     ), numbered as (
+       select f.*, row_number() over (partition by f.handover_id order by f.ord) as rank, h.base, h.connector_id, h.conversation_id, h.user_info
+       -- The tenant is part of the match: a message never lands in another tenant's handover.
+       from fresh f join h on h.id = f.handover_id and h.tenant_id = f.tenant_id
+     ), m as (
+       insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
+       select message_id, tenant_id, handover_id, base + rank, 'to_agent', client_id,
+              jsonb_strip_nulls(jsonb_build_object('type', 'user', 'id', user_info->>'id', 'name', user_info->>'name')),
+              text, attachments::jsonb, created_at
+       from numbered
+     ), lane_counts as (
+       select handover_id || ':agent' as lane, tenant_id, connector_id, count(*)::int as n
+       from numbered where connector_id is not null group by handover_id, tenant_id, connector_id
+     ), lanes as (
+       insert into outbox_lanes as l (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at, locked_by, locked_until)
+       select lane, tenant_id, 'agent', connector_id, n, n, now(),
+              case when $11::text is not null and not (connector_id = any($13::text[])) then $11::text end,
+              case when $11::text is not null and not (connector_id = any($13::text[])) then now() + $12::int * interval '1 millisecond' end
+       from lane_counts order by lane
+       on conflict (lane) do update set
+         last_seq = l.last_seq + excluded.last_seq,
+         pending = l.pending + excluded.pending,
+         locked_by = case when excluded.locked_by is not null
+                           and ((l.pending = 0 and (l.locked_until is null or l.locked_until < now()))
+                                or (l.locked_by = excluded.locked_by and l.locked_until > now()))
+                          then excluded.locked_by else l.locked_by end,
+         locked_until = case when excluded.locked_by is not null
+                              and ((l.pending = 0 and (l.locked_until is null or l.locked_until < now()))
+                                   or (l.locked_by = excluded.locked_by and l.locked_until > now()))
+                             then excluded.locked_until else l.locked_until end
+       returning l.lane, l.last_seq, l.pending, (l.locked_by is not null and l.locked_by = $11::text and l.locked_until > now()) as ours
+     ), planned as (
+       select n.ord, n.handover_id, n.tenant_id, n.connector_id, n.conversation_id, n.work, n.trace_parent, n.created_at,
+              ln.last_seq - lc.n + n.rank as lane_seq, ln.ours, ln.pending = lc.n as lane_was_idle
+       from numbered n join lane_counts lc on lc.lane = n.handover_id || ':agent' join lanes ln on ln.lane = lc.lane
+     ), item as (
+       insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent, created_at)
+       select tenant_id, handover_id || ':agent', lane_seq, handover_id, 'agent', connector_id, 'message.created',
+              work::jsonb || jsonb_build_object('conversationId', conversation_id), $10::int, trace_parent, created_at
+       from planned
+       returning id, lane, seq
+     )
+     select n.ord::int as ord, (n.base + n.rank)::int as seq, n.connector_id, n.conversation_id,
+            it.id as outbox_id, p.lane_seq::int as lane_seq, p.ours, p.lane_was_idle
+     from numbered n
+     left join planned p on p.ord = n.ord
+     left join item it on it.lane = p.handover_id || ':agent' and it.seq = p.lane_seq`,
+    [
+      batch.map((w) => w.handoverId),
+      batch.map((w) => w.tenantId),
+      batch.map((w) => w.clientId),
+      batch.map((w) => w.messageId),
+      batch.map((w) => w.text),
+      batch.map((w) => JSON.stringify(w.attachments)),
+      batch.map((w) => JSON.stringify(w.work)),
+      batch.map((w) => w.traceParent),
+      batch.map((w) => w.createdAt.toISOString()),
+      maxAttempts,
+      claim?.instanceId ?? null,
+      claim?.leaseMs ?? 0,
+      claim?.blocked ?? [],
+    ],
+  );
+  const written: UserMessageWritten[] = batch.map(() => null);
+  const handed = new Map<string, HandedLane>();
+  for (const row of rows.sort((a, b) => a.ord - b.ord)) {
+    const w = batch[row.ord - 1]!;
+    const handedHere = row.ours === true && row.outbox_id !== null && row.lane_seq !== null && row.connector_id !== null && handoff !== null;
+    written[row.ord - 1] = { seq: row.seq, connectorId: row.connector_id, handed: handedHere };
+    if (!handedHere) continue;
+    const lane = `${w.handoverId}:agent`;
+    let entry = handed.get(lane);
+    if (!entry) handed.set(lane, (entry = { lane, connectorId: row.connector_id, items: [], wasIdle: row.lane_was_idle === true }));
+    entry.items.push(outboxRowOf(w, row, maxAttempts));
+  }
+  // When no worker takes them any more (it stopped meanwhile), their leases run out and an ordinary
+  // claim delivers them.
+  if (handed.size > 0 && !handoff!.hand([...handed.values()])) {
+    for (const entry of written) if (entry) entry.handed = false;
+  }
+  return written;
+}
+
+function outboxRowOf(w: UserMessageWrite, row: Row, maxAttempts: number): OutboxRow {
+  return {
+    id: Number(row.outbox_id),
+    tenant_id: w.tenantId,
+    lane: `${w.handoverId}:agent`,
+    seq: row.lane_seq!,
+    handover_id: w.handoverId,
+    target: 'agent',
+    connector_id: row.connector_id,
+    kind: 'message.created',
+    // As the outbox keeps it (jsonb key order), so a repeat read from there is the same text.
+    payload: inJsonbOrder({ ...w.work, conversationId: row.conversation_id }),
+    attempts: 0,
+    max_attempts: maxAttempts,
+    created_at: w.createdAt,
+    trace_parent: w.traceParent,
+  };
+}
+
+/**
+ * Runs a batch; when it fails on a unique index (the same client id raced in from another request
+ * while the batch was in flight), each message is written on its own so one repeat cannot fail the
+ * others: the repeat then answers as a repeat.
+ */
+export async function writeUserMessagesOrEach(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<Array<ItemOutcome<UserMessageWritten>>> {
+  try {
+    return (await writeUserMessages(q, batch, maxAttempts, handoff)).map((value) => ({ ok: true, value }));
+  } catch (err) {
+    if (!isUniqueViolation(err) || batch.length === 1) {
+      if (isUniqueViolation(err)) return [{ ok: true, value: null }];
+      throw err;
+    }
+  }
+  const outcomes: Array<ItemOutcome<UserMessageWritten>> = [];
+  for (const w of batch) {
+    try {
+      outcomes.push({ ok: true, value: (await writeUserMessages(q, [w], maxAttempts, handoff))[0] ?? null });
+    } catch (err) {
+      if (isUniqueViolation(err)) outcomes.push({ ok: true, value: null });
+      else outcomes.push({ ok: false, error: err as Error });
+    }
+  }
+  return outcomes;
+}

@@ -1,0 +1,28 @@
+/**
+ * PostgreSQL error codes (SQLSTATE) the service branches on, named once. Both adapters pass these
+ * errors through unchanged (see translatePgError), with `code` set as the server sent it.
+ */
+export const PG_ERROR = {
+  uniqueViolation: '23505',
+  foreignKeyViolation: '23503',
+  deadlockDetected: '40P01',
+  serializationFailure: '40001',
+} as const;
+
+function sqlState(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null ? ((err as { code?: unknown }).code as string | undefined) : undefined;
+}
+
+export function isUniqueViolation(err: unknown): boolean {
+  return sqlState(err) === PG_ERROR.uniqueViolation;
+}
+
+export function isForeignKeyViolation(err: unknown): boolean {
+  return sqlState(err) === PG_ERROR.foreignKeyViolation;
+}
+
+/** A deadlock or serialisation failure: the statement did nothing and may simply run again. */
+export function isRetryableConflict(err: unknown): boolean {
+  const code = sqlState(err);
+  return code === PG_ERROR.deadlockDetected || code === PG_ERROR.serializationFailure;
+}

@@ -1,0 +1,134 @@
+import { Worker } from 'node:worker_threads';
+import { AppError } from '../resilience/errors.js';
+import type { QueryResult } from './db.js';
+import type { PgliteEngine, PgliteEngineOptions } from './pglite-engine.js';
+import { deserializeError, type ThreadEvent, type ThreadReply, type ThreadRequest } from './pglite-thread-protocol.js';
+
+/**
+ * PGlite in a worker thread of its own. PostgreSQL compiled to WASM runs synchronously while it works:
+ * in the thread that answers HTTP, every statement is time that thread cannot spend answering — or
+ * refusing — requests. Here the main thread only posts the statement and reads the answer.
+ *
+ * Bounds and failure: a statement that gets no answer within `replyTimeoutMs` is answered
+ * `database_timeout` (PGlite has no statement timeout of its own); a thread that dies or fails fails
+ * every statement waiting on it, and every later one at once, with `database_unavailable` naming what
+ * happened — never a wait without end.
+ */
+export interface PgliteThreadOptions extends PgliteEngineOptions {
+  replyTimeoutMs: number;
+  /** Told once when the thread is lost (for logs and metrics). */
+  onLost?: (error: Error) => void;
+}
+
+interface Pending {
+  resolve(reply: ThreadReply & { ok: true }): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+const threads = new WeakMap<PgliteEngine, Worker>();
+
+export async function createPgliteThread(options: PgliteThreadOptions): Promise<PgliteEngine> {
+  const worker = spawnThread({
+    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
+  });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let lost: Error | null = null;
+
+  const lose = (error: Error) => {
+    if (lost) return;
+    lost = new AppError('database_unavailable', { message: `The embedded database's thread stopped (${error.message}); restart the service.`, cause: error });
+    for (const p of pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(lost);
+    }
+    pending.clear();
+    options.onLost?.(lost);
+  };
+
+  await new Promise<void>((resolve, reject) => {
+    const onStart = (event: ThreadEvent | ThreadReply) => {
+      if ('ready' in event) done(null);
+      else if ('fatal' in event) done(deserializeError(event.fatal));
+    };
+    const onError = (err: Error) => done(err);
+    const onExit = (code: number) => done(new Error(`the embedded database's thread exited (code ${code}) while starting`));
+    const done = (err: Error | null) => {
+      worker.off('message', onStart);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      if (err) reject(err);
+      else resolve();
+    };
+    worker.on('message', onStart);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+
+  let closing = false;
+  worker.on('message', (reply: ThreadReply) => {
+    const p = pending.get(reply.id);
+    if (!p) return;
+    pending.delete(reply.id);
+    clearTimeout(p.timer);
+    if (reply.ok) p.resolve(reply);
+    else p.reject(deserializeError(reply.error));
+  });
+  worker.on('error', (err) => lose(err));
+  worker.on('exit', (code) => lose(new Error(closing ? 'closed' : `exited with code ${code}`)));
+
+  const call = (request: WithoutId<ThreadRequest>, timeoutMs: number): Promise<ThreadReply & { ok: true }> => {
+    if (lost) return Promise.reject(lost);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new AppError('database_timeout', { message: `The embedded database did not answer within ${timeoutMs} ms.` }));
+      }, timeoutMs);
+      pending.set(id, { resolve, reject, timer });
+      worker.postMessage({ ...request, id } as ThreadRequest);
+    });
+  };
+
+  const engine: PgliteEngine = {
+    async query(sql, params) {
+      const reply = await call(params === undefined ? { op: 'query', sql } : { op: 'query', sql, params }, options.replyTimeoutMs);
+      return reply.result as QueryResult<unknown>;
+    },
+    async dump() {
+      return (await call({ op: 'dump' }, Math.max(options.replyTimeoutMs, 60_000))).dump!;
+    },
+    async close() {
+      if (lost) return;
+      closing = true;
+      try {
+        await call({ op: 'close' }, Math.max(options.replyTimeoutMs, 10_000));
+      } finally {
+        await worker.terminate();
+      }
+    },
+  };
+  threads.set(engine, worker);
+  return engine;
+}
+
+/** For tests: ends the database's thread as a crash would. */
+export async function terminatePgliteThread(engine: PgliteEngine): Promise<void> {
+  await threads.get(engine)?.terminate();
+}
+
+/**
+ * The thread's code is this folder's `pglite-thread` module: the compiled `.js` in a build; when
+ * running from TypeScript sources (tests, `npm run dev`), loaded through tsx's loader.
+ */
+function spawnThread(workerData: PgliteEngineOptions): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './pglite-thread.ts' : './pglite-thread.js', import.meta.url);
+  if (!fromSource) return new Worker(entry, { workerData });
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); }).catch((err) => { throw err; });`;
+  return new Worker(boot, { eval: true, workerData });
+}

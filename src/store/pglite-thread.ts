@@ -1,0 +1,35 @@
+/**
+ * The embedded database's own thread (see pglite-thread-engine.ts): runs PGlite and answers the
+ * statements the main thread sends, one at a time, in order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { createPgliteInProcess, type PgliteEngineOptions } from './pglite-engine.js';
+import type { ThreadReply, ThreadRequest } from './pglite-thread-protocol.js';
+import { serializeError } from './pglite-thread-protocol.js';
+
+const port = parentPort!;
+
+async function main(): Promise<void> {
+  const engine = await createPgliteInProcess(workerData as PgliteEngineOptions);
+  let chain = Promise.resolve();
+  port.on('message', (request: ThreadRequest) => {
+    chain = chain.then(async () => {
+      let reply: ThreadReply;
+      try {
+        if (request.op === 'query') reply = { id: request.id, ok: true, result: await engine.query(request.sql, request.params) };
+        else if (request.op === 'dump') reply = { id: request.id, ok: true, dump: await engine.dump() };
+        else {
+          await engine.close();
+          reply = { id: request.id, ok: true };
+        }
+      } catch (err) {
+        reply = { id: request.id, ok: false, error: serializeError(err) };
+      }
+      port.postMessage(reply);
+      if (request.op === 'close') port.close();
+    });
+  });
+  port.postMessage({ ready: true });
+}
+
+main().catch((err: unknown) => port.postMessage({ fatal: serializeError(err) }));

@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { postUserMessage } from '../../src/handover/messages.js';
+import { writeUserMessages, type UserMessageWrite } from '../../src/handover/accept-user-messages.js';
+import { newId } from '../../src/store/ids.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createService, type Service } from '../../src/service.js';
+import { terminatePgliteDbThread } from '../../src/store/pglite-db.js';
+import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { ADMIN_TOKEN, startTestService, testSettings, type DbKind, type TestService } from '../support/test-service.js';
+
+const SECRET = 'whsec_' + Buffer.from('accept-batch-secret-0123456789abc').toString('base64');
+
+/**
+ * The accept path's group commit, on both stores, at the level of the use case: batches formed in one
+ * turn of the event loop, checked in the database itself.
+ */
+describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (kind) => {
+  let t: TestService | undefined;
+  let helpdesk: GenericHelpdesk | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await helpdesk?.close();
+  });
+
+  async function setUp(conversations: string[]) {
+    t = await startTestService(kind);
+    helpdesk = await startGenericHelpdesk(SECRET);
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Batchco' });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+    await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'q', connectorId: connector.body.id });
+    const ids: string[] = [];
+    for (const c of conversations) {
+      const h = await t.api('POST', '/v1/handovers', { token: tenant.body.apiKey, body: { conversationId: c, queue: 'q', user: { id: `u-${c}` } } });
+      expect(h.status).toBe(201);
+      ids.push(h.body.id);
+    }
+    return { tenantId: tenant.body.id as string, apiKey: tenant.body.apiKey as string, handovers: ids };
+  }
+
+  const post = (tenantId: string, handoverId: string, clientId: string, text = clientId) => postUserMessage(t!.service.deps, { tenantId, handoverId, clientId, text });
+
+  it('answers each caller of one batch with its own outcome: stored, repeated, ended, unknown', async () => {
+    const { tenantId, apiKey, handovers } = await setUp(['a', 'b']);
+    const [live, ended] = handovers as [string, string];
+    expect((await t!.api('POST', `/v1/handovers/${ended}/end`, { token: apiKey, body: {} })).status).toBe(200);
+    const before = t!.service.deps.userMessages!.stats.batches;
+    // Submitted in one turn: one batch.
+    const answers = await Promise.allSettled([
+      post(tenantId, live, 'm-1'),
+      post(tenantId, ended, 'm-1'),
+      post(tenantId, 'ho_unknown', 'm-1'),
+      post('ten_other', live, 'm-2'),
+      post(tenantId, live, 'm-2'),
+      post(tenantId, live, 'm-1', 'the same id again, in the same batch'),
+    ]);
+    const outcome = (a: PromiseSettledResult<{ id: string; duplicate: boolean }>) => (a.status === 'fulfilled' ? a.value : (a.reason as { code: string }).code);
+    const [first, endedAnswer, unknown, otherTenant, second, repeat] = answers.map(outcome);
+    expect(first).toMatchObject({ duplicate: false });
+    expect(endedAnswer).toBe('handover_ended');
+    expect(unknown).toBe('handover_not_found');
+    expect(otherTenant).toBe('handover_not_found');
+    expect(second).toMatchObject({ duplicate: false });
+    expect(repeat).toEqual({ id: (first as { id: string }).id, duplicate: true });
+    expect(t!.service.deps.userMessages!.stats.batches - before).toBeLessThanOrEqual(2);
+    const { rows } = await t!.db.query<{ client_id: string; seq: number }>(`select client_id, seq from messages where handover_id = $1 and direction = 'to_agent' order by seq`, [live]);
+    expect(rows.map((r) => r.client_id)).toEqual(['m-1', 'm-2']);
+  });
+
+  it('keeps the order of acceptance per handover across batches, and takes a repeat from an earlier batch as a repeat', async () => {
+    const { tenantId, handovers } = await setUp(['a', 'b']);
+    const [a, b] = handovers as [string, string];
+    const accepted: string[] = [];
+    // Five rounds, each submitted in one turn while the previous may still be in flight.
+    const rounds: Array<Promise<unknown>> = [];
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 10; i++) {
+        const id = `r${round}-${i}`;
+        rounds.push(post(tenantId, i % 2 ? a : b, id).then(() => accepted.push(id)));
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(rounds);
+    const repeat = await post(tenantId, a, 'r0-1');
+    expect(repeat.duplicate).toBe(true);
+    for (const [handoverId, parity] of [[a, 1], [b, 0]] as const) {
+      const { rows } = await t!.db.query<{ client_id: string; seq: number }>(`select client_id, seq from messages where handover_id = $1 and direction = 'to_agent' order by seq`, [handoverId]);
+      const expected = Array.from({ length: 50 }, (_, n) => `r${Math.floor(n / 10)}-${n % 10}`).filter((_, n) => n % 2 === parity);
+      expect(rows.map((r) => r.client_id)).toEqual(expected);
+      const lane = await t!.db.query<{ seq: number; client: string }>(`select seq, payload->'message'->>'text' as client from outbox where lane = $1 and kind = 'message.created' order by seq`, [`${handoverId}:agent`]);
+      expect(lane.rows.map((r) => r.client)).toEqual(expected);
+    }
+  });
+
+  it('loses nothing accepted when the answer is lost after the commit: the retry is answered with the stored id', async () => {
+    const { tenantId, handovers } = await setUp(['a']);
+    const handoverId = handovers[0]!;
+    const now = new Date();
+    const id = newId('message', now.getTime());
+    const write: UserMessageWrite = {
+      tenantId,
+      handoverId,
+      clientId: 'lost-answer',
+      messageId: id,
+      text: 'committed, never answered',
+      attachments: [],
+      createdAt: now,
+      work: { kind: 'message.created', eventId: newId('event'), handoverId, message: { id, text: 'committed, never answered', attachments: [], createdAt: now.toISOString() } },
+      traceParent: null,
+    };
+    // The statement commits; the process "dies" before the caller hears of it.
+    await writeUserMessages(t!.db, [write], 3, null);
+    const retried = await post(tenantId, handoverId, 'lost-answer', 'committed, never answered');
+    expect(retried).toEqual({ id, duplicate: true });
+    await helpdesk!.waitFor(() => helpdesk!.eventsFor(handoverId, 'message.created').length >= 1, 20_000, 'the message at the helpdesk');
+    expect(helpdesk!.eventsFor(handoverId, 'message.created').map((e) => (e.data as { message: { id: string } }).message.id)).toEqual([id]);
+  });
+
+  it('fails every caller of a batch the database refuses, with the database’s own cause, and writes none of it', async () => {
+    const { tenantId, handovers } = await setUp(['a', 'b']);
+    // A real refusal from the database: a trigger that raises "disk full" for one marked text.
+    await t!.db.query(`create function refuse_marked() returns trigger language plpgsql as $$
+      begin if new.text = 'refuse me' then raise exception 'could not extend file: No space left on device' using errcode = '53100'; end if; return new; end $$`);
+    await t!.db.query(`create trigger refuse_marked before insert on messages for each row execute function refuse_marked()`);
+    const answers = await Promise.allSettled([post(tenantId, handovers[0]!, 'x-1', 'fine'), post(tenantId, handovers[1]!, 'x-2', 'refuse me'), post(tenantId, handovers[0]!, 'x-3', 'fine too')]);
+    for (const a of answers) {
+      expect(a.status).toBe('rejected');
+      expect((a as PromiseRejectedResult).reason).toMatchObject({ code: '53100', message: expect.stringContaining('No space left') });
+    }
+    const { rows } = await t!.db.query<{ n: number }>(`select count(*)::int as n from messages where client_id like 'x-%'`);
+    expect(rows[0]!.n).toBe(0);
+    // Over HTTP the same refusal is a 500 with no internals, and the bot may retry.
+    await t!.db.query('drop trigger refuse_marked on messages');
+    expect((await post(tenantId, handovers[0]!, 'x-1', 'fine')).duplicate).toBe(false);
+  });
+});
+
+describe('the embedded database in its own thread', () => {
+  let service: Service | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await service?.stop().catch(() => {});
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when its thread dies, the service says so and refuses with database_unavailable instead of hanging', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'handover-thread-'));
+    service = await createService(loadConfig({}, { ...testSettings, 'database.dataDir': dir, 'demo.enabled': false }));
+    const url = await service.listen();
+    const tenant = await fetch(`${url}/v1/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Threadco' }) });
+    expect(tenant.status).toBe(201);
+    const { apiKey } = (await tenant.json()) as { apiKey: string };
+
+    await terminatePgliteDbThread(service.deps.db);
+    const started = Date.now();
+    const answer = await fetch(`${url}/v1/handovers/ho_x/messages`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hello' }), signal: AbortSignal.timeout(10_000) });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(answer.status).toBe(503);
+    expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('database_unavailable');
+    const ready = await fetch(`${url}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.text()).toContain('database_unavailable');
+  });
+});
