@@ -1,108 +1,188 @@
 /**
- * Open-loop load generator, run as its own process so it does not share an event loop with what it
- * measures. Requests are sent on a fixed schedule whatever the answers; latency is counted from the
- * moment a request was due, not when it went out, so a slow server cannot hide its backlog
- * (coordinated omission).
+ * Load generator, run as its own process (pinned to a core of its own where `taskset` exists) so it
+ * does not share an event loop, or a core, with what it measures. Two modes:
  *
- * Input: one JSON argument (GeneratorSpec). Output: one JSON line (GeneratorResult) on stdout.
+ * - open loop (`ratePerSecond`): requests are sent on a fixed schedule whatever the answers; latency is
+ *   counted from the moment a request was due, not when it went out, so a slow server cannot hide its
+ *   backlog (coordinated omission);
+ * - closed loop (`mode: 'closed'`): `connections` clients, each sending its next request as soon as the
+ *   previous one was answered, for `durationMs`: what the server can take at that concurrency, with no
+ *   cap on what it is offered. Latency is counted from when each request went out.
+ *
+ * Either way it reports its own lateness and the CPU it used, so a starved generator can be told apart
+ * from a slow server. Input: one JSON argument (GeneratorSpec). Output: one JSON line (GeneratorResult).
  */
-import { Agent, request } from 'undici';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { LeanPool, NoAnswer } from './lean-http.js';
 
 export interface GeneratorSpec {
   baseUrl: string;
-  /** Paths, used round-robin; `{i}` in the body is replaced by the request number. */
+  /** Paths, used round-robin; `{i}` in the body is replaced by the request number, `{id}` by its client id. */
   paths: string[];
   body: string;
   headers: Record<string, string>;
-  ratePerSecond: number;
+  /** `open` (default): `ratePerSecond` on a schedule. `closed`: `connections` clients back to back. */
+  mode?: 'open' | 'closed';
+  ratePerSecond?: number;
   durationMs: number;
   connections: number;
-  /** Requests still unanswered this long after the schedule ended are counted as timed out. */
+  /** Requests still unanswered this long after the schedule (or the closed-loop window) ended are counted as timed out. */
   drainMs: number;
   idPrefix: string;
 }
 
 export interface GeneratorResult {
+  mode: 'open' | 'closed';
   sent: number;
   statuses: Record<string, number>;
+  /** Refusals by their error code (`http_NNN` without one) and requests that got no answer, by cause. */
   codes: Record<string, number>;
   /** Latencies (ms) of 2xx answers and of refusals (non-2xx), each sorted. */
   okLatencies: number[];
   rejectLatencies: number[];
   /** Client ids of the messages the server accepted (2xx). */
   acceptedIds: string[];
+  /** The ids the server gave them (`id` of its 2xx answer; the client id when it gave none): what the helpdesk sees. */
+  acceptedMessageIds: string[];
+  /** Requests aborted, unanswered, when the drain time was up. */
   timedOut: number;
+  /** Requests that never got an HTTP answer: timed out, or their connection failed. */
+  unanswered: number;
+  /** Wall-clock time (epoch ms) when the first request went out, to line up with the helpdesk's clock. */
+  startedAtEpochMs: number;
+  /** From the first request to the last answer (ms). */
   elapsedMs: number;
-  /** How late the generator itself sent requests (ms, p99): its own CPU starvation, not the server's. */
+  /** The load window itself (ms): the schedule, or the closed loop's duration up to its last answer. */
+  windowMs: number;
+  /** Open loop: how late requests went out (ms, p99). Its own CPU starvation, not the server's. */
   sendLagP99Ms: number;
+  /** The generator's event-loop delay (ms, p99): its lateness in either mode. */
+  loopDelayP99Ms: number;
+  /** CPU time the generator used (user + system, ms) and as a share of one core over `elapsedMs`. */
+  cpuMs: number;
+  cpuPercent: number;
 }
 
 async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
-  const dispatcher = new Agent({ connections: spec.connections, headersTimeout: spec.durationMs + spec.drainMs, bodyTimeout: spec.durationMs + spec.drainMs, keepAliveTimeout: 30_000 });
-  const result: GeneratorResult = { sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], timedOut: 0, elapsedMs: 0, sendLagP99Ms: 0 };
+  const mode = spec.mode ?? 'open';
+  const base = new URL(spec.baseUrl);
+  const prefix = base.pathname.replace(/\/$/, '');
+  const pool = new LeanPool(base.origin, spec.connections);
+  let closed = false;
+  const close = () => {
+    closed = true;
+    pool.close();
+  };
+  const result: GeneratorResult = { mode, sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], acceptedMessageIds: [], timedOut: 0, unanswered: 0, startedAtEpochMs: 0, elapsedMs: 0, windowMs: 0, sendLagP99Ms: 0, loopDelayP99Ms: 0, cpuMs: 0, cpuPercent: 0 };
   const sendLags: number[] = [];
-  const total = Math.round((spec.ratePerSecond * spec.durationMs) / 1000);
-  const interval = 1000 / spec.ratePerSecond;
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+  const cpuBefore = process.cpuUsage();
   const start = performance.now();
-  const pending = new Set<Promise<void>>();
-  const abort = new AbortController();
+  result.startedAtEpochMs = Date.now();
+  let lastAnswer = start;
+  const count = (map: Record<string, number>, key: string) => (map[key] = (map[key] ?? 0) + 1);
 
-  const fire = (i: number, dueAt: number) => {
-    sendLags.push(performance.now() - dueAt);
+  /** Sends request `i`; latency counts from `since`. Never rejects. */
+  const send = (i: number, since: number): Promise<void> => {
     const id = `${spec.idPrefix}-${i}`;
     const body = spec.body.replaceAll('{i}', String(i)).replaceAll('{id}', id);
-    const p = request(spec.baseUrl + spec.paths[i % spec.paths.length]!, { method: 'POST', headers: spec.headers, body, dispatcher, signal: abort.signal })
-      .then(async (res) => {
-        const text = await res.body.text();
-        const latency = performance.now() - dueAt;
-        result.statuses[res.statusCode] = (result.statuses[res.statusCode] ?? 0) + 1;
-        if (res.statusCode >= 200 && res.statusCode < 300) {
+    result.sent++;
+    return pool.post(prefix + spec.paths[i % spec.paths.length]!, spec.headers, body).then(
+      (res) => {
+        const text = res.body;
+        const now = performance.now();
+        lastAnswer = Math.max(lastAnswer, now);
+        const latency = Math.round((now - since) * 100) / 100;
+        count(result.statuses, String(res.status));
+        if (res.status >= 200 && res.status < 300) {
           result.okLatencies.push(latency);
           result.acceptedIds.push(id);
+          let messageId = id;
+          try {
+            const answer = JSON.parse(text) as { id?: unknown };
+            if (typeof answer.id === 'string') messageId = answer.id;
+          } catch {
+            // no JSON answer: the client id is what travels on
+          }
+          result.acceptedMessageIds.push(messageId);
         } else {
           result.rejectLatencies.push(latency);
+          let code = `http_${res.status}`;
           try {
-            const code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? `http_${res.statusCode}`;
-            result.codes[code] = (result.codes[code] ?? 0) + 1;
+            code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? code;
           } catch {
-            result.codes[`http_${res.statusCode}`] = (result.codes[`http_${res.statusCode}`] ?? 0) + 1;
+            // not the service's error format: keep the status
           }
+          count(result.codes, code);
         }
-      })
-      .catch((err: Error) => {
-        const code = abort.signal.aborted ? 'client_timeout' : ((err as { code?: string }).code ?? err.name);
-        if (abort.signal.aborted) result.timedOut++;
-        result.codes[code] = (result.codes[code] ?? 0) + 1;
-      })
-      .finally(() => pending.delete(p));
-    pending.add(p);
-    result.sent++;
+      },
+      (err: Error) => {
+        result.unanswered++;
+        if (closed) {
+          result.timedOut++;
+          count(result.codes, 'client_timeout');
+        } else count(result.codes, err instanceof NoAnswer ? err.code : err.name);
+      },
+    );
   };
 
-  // A scheduler that catches up: every tick sends all requests that are due by now.
-  let next = 0;
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      const now = performance.now();
-      while (next < total && start + next * interval <= now) {
-        fire(next, start + next * interval);
-        next++;
+  let windowEnd: number;
+  if (mode === 'closed') {
+    const until = start + spec.durationMs;
+    let next = 0;
+    const client = async () => {
+      while (performance.now() < until) {
+        const before = result.unanswered;
+        await send(next++, performance.now());
+        // A connection that fails at once must not turn the loop into a spin.
+        if (result.unanswered > before && !closed) await new Promise((r) => setTimeout(r, 10));
       }
-      if (next >= total) return resolve();
-      setTimeout(tick, Math.max(0, Math.min(5, start + next * interval - performance.now())));
     };
-    tick();
-  });
-  const drained = Promise.allSettled([...pending]);
-  const timer = setTimeout(() => abort.abort(), spec.drainMs);
-  await drained;
-  clearTimeout(timer);
-  result.elapsedMs = performance.now() - start;
+    const timer = setTimeout(close, spec.durationMs + spec.drainMs);
+    await Promise.all(Array.from({ length: spec.connections }, client));
+    clearTimeout(timer);
+    windowEnd = lastAnswer;
+  } else {
+    const rate = spec.ratePerSecond ?? 1;
+    const total = Math.round((rate * spec.durationMs) / 1000);
+    const interval = 1000 / rate;
+    const pending = new Set<Promise<void>>();
+    // A scheduler that catches up: every tick sends all requests that are due by now.
+    let next = 0;
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = performance.now();
+        while (next < total && start + next * interval <= now) {
+          const dueAt = start + next * interval;
+          sendLags.push(now - dueAt);
+          const p = send(next, dueAt).finally(() => pending.delete(p));
+          pending.add(p);
+          next++;
+        }
+        if (next >= total) return resolve();
+        setTimeout(tick, Math.max(0, Math.min(5, start + next * interval - performance.now())));
+      };
+      tick();
+    });
+    windowEnd = start + spec.durationMs;
+    const timer = setTimeout(close, spec.drainMs);
+    await Promise.allSettled([...pending]);
+    clearTimeout(timer);
+  }
+  const end = performance.now();
+  result.elapsedMs = Math.round(end - start);
+  result.windowMs = Math.round(windowEnd - start);
   sendLags.sort((a, b) => a - b);
   result.sendLagP99Ms = Math.round(sendLags[Math.floor(sendLags.length * 0.99)] ?? 0);
+  loopDelay.disable();
+  result.loopDelayP99Ms = Math.round(loopDelay.percentile(99) / 1e5) / 10;
+  const cpu = process.cpuUsage(cpuBefore);
+  result.cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+  result.cpuPercent = Math.round((100 * result.cpuMs) / Math.max(1, end - start));
   result.okLatencies.sort((a, b) => a - b);
   result.rejectLatencies.sort((a, b) => a - b);
-  await dispatcher.close();
+  close();
   return result;
 }
 

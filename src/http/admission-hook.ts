@@ -12,7 +12,7 @@ declare module 'fastify' {
     deadlineTimer?: NodeJS.Timeout;
   }
   interface FastifyContextConfig {
-    /** 'exempt': health and metrics, always answered; 'stream': checked, but holds no slot. */
+    /** 'exempt': health and metrics, always answered; 'stream': checked, but holds no slot while it is open. */
     admission?: 'exempt' | 'stream';
     /** The route stores text repaired (see storableText) instead of refusing a body with half a surrogate pair. */
     repairsText?: true;
@@ -33,6 +33,11 @@ function callerKey(request: FastifyRequest): string {
  * Puts admission control in front of every route but health, readiness and metrics, and gives every
  * admitted request a deadline: past it the caller gets `503 deadline_exceeded` at once instead of
  * waiting on whatever is slow (the work already started is abandoned by its own bounds).
+ *
+ * A slot is given back exactly once, when the response closes: Node's `close` comes after the answer is
+ * sent and also when the connection is lost first (Fastify's `onResponse` runs only for the former). A
+ * request whose client goes while it waits leaves the line; one handed a slot after its client went
+ * gives it back at once and does no work.
  */
 export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number }): void {
   // The deadline also travels with the work the request causes (resilience/deadline.ts): the rest of
@@ -45,27 +50,39 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
   app.addHook('onRequest', async (request, reply) => {
     const mode = request.routeOptions.config?.admission;
     if (mode === 'exempt') return;
+    const response = reply.raw;
+    // The connection may have gone already: then 'close' has fired.
+    if (response.closed || response.destroyed) return void reply.hijack();
+    const gone = new AbortController();
+    response.once('close', () => {
+      clearTimeout(request.deadlineTimer);
+      gone.abort(new Error('the response closed'));
+      request.admissionPermit?.release();
+    });
     if (mode !== 'stream') {
       request.deadlineTimer = setTimeout(() => {
-        if (reply.sent || reply.raw.headersSent) return;
+        if (reply.sent || response.headersSent) return;
         request.log.warn({ method: request.method, url: loggedUrl(request) }, `request ran past its ${options.deadlineMs} ms deadline`);
         sendError(reply, new AppError('deadline_exceeded', { message: `The request ran past its ${options.deadlineMs} ms deadline.` }));
       }, options.deadlineMs);
     }
-    const permit = await admission.acquire(callerKey(request), mode !== 'stream');
+    let permit: Permit;
+    try {
+      permit = await admission.acquire(callerKey(request), mode !== 'stream', { signal: gone.signal });
+    } catch (err) {
+      // Its client left while it waited: nobody to answer.
+      if (gone.signal.aborted) return void reply.hijack();
+      throw err;
+    }
+    if (gone.signal.aborted) {
+      permit.release();
+      return void reply.hijack();
+    }
     request.admissionPermit = permit;
-    // A stream's reply is taken over (no onResponse): its end is the socket's.
-    if (mode === 'stream') request.raw.once('close', () => permit.release());
   });
-  const release = async (request: FastifyRequest) => {
-    clearTimeout(request.deadlineTimer);
-    request.admissionPermit?.release();
-  };
   // While shutting down, every response closes its connection: keep-alive clients reconnect (to
   // another instance) instead of holding this one open with requests it can only refuse.
   app.addHook('onSend', async (_request, reply) => {
     if (admission.isDraining) reply.header('connection', 'close');
   });
-  app.addHook('onResponse', release);
-  app.addHook('onRequestAbort', release);
 }

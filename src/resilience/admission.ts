@@ -10,16 +10,23 @@ export type RejectionCause = (typeof rejectionCauses)[number];
 export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs'>;
 
 export interface Permit {
-  /** Frees the slot and feeds the latency sample to the limiter. Safe to call twice. */
+  /** Frees the slot and feeds the latency sample to the limiter. Only the first call counts. */
   release(): void;
+}
+
+export interface AcquireOptions {
+  /** Aborted when the client has gone: a wait for a slot ends at once, with the abort's reason. */
+  signal?: AbortSignal;
 }
 
 interface Waiter {
   key: string;
   enqueuedAt: number;
   resolve(permit: Permit): void;
-  reject(err: AppError): void;
+  reject(err: unknown): void;
   timer: NodeJS.Timeout | undefined;
+  /** Stops listening for the client going away. */
+  unwatch(): void;
 }
 
 interface Caller {
@@ -82,7 +89,8 @@ export class AdmissionController {
    * Admits a request from `key` (one caller: an API key, or an address). `holdsSlot: false` is for
    * long-lived streams, which are checked but do not occupy a slot for their whole life.
    */
-  acquire(key: string, holdsSlot = true): Permit | Promise<Permit> {
+  acquire(key: string, holdsSlot = true, options: AcquireOptions = {}): Permit | Promise<Permit> {
+    if (options.signal?.aborted) throw options.signal.reason;
     if (this.draining) throw this.reject('shutting_down', 'This instance is shutting down; retry on another.');
     if (!this.options.enabled) return this.grant(key, holdsSlot);
     const heap = this.signals.heap();
@@ -106,10 +114,20 @@ export class AdmissionController {
     }
     return new Promise<Permit>((resolve, reject) => {
       const now = Date.now();
-      const waiter: Waiter = { key, enqueuedAt: now, resolve, reject, timer: undefined };
+      const waiter: Waiter = { key, enqueuedAt: now, resolve, reject, timer: undefined, unwatch: () => {} };
       if (this.waiting === 0) this.queueEmptySince = now;
       const maxWait = this.isQueueOverloaded(now) ? this.options.codelTargetMs : this.options.queueTimeoutMs;
       waiter.timer = setTimeout(() => this.expire(waiter), maxWait);
+      // A waiter whose client has gone leaves the line at once: handed a slot later, it would hold it
+      // for a request nobody can answer.
+      const signal = options.signal;
+      if (signal) {
+        const abandon = () => {
+          if (this.leave(waiter)) reject(signal.reason);
+        };
+        signal.addEventListener('abort', abandon, { once: true });
+        waiter.unwatch = () => signal.removeEventListener('abort', abandon);
+      }
       caller.queue.push(waiter);
       this.waiting++;
       // The limit may have grown since the last release.
@@ -163,20 +181,29 @@ export class AdmissionController {
       this.waiting--;
       if (this.waiting === 0) this.queueEmptySince = Date.now();
       clearTimeout(waiter.timer);
+      waiter.unwatch();
       waiter.resolve(this.grant(chosenKey, true));
     }
   }
 
   private expire(waiter: Waiter): void {
+    if (!this.leave(waiter)) return;
+    const waited = Date.now() - waiter.enqueuedAt;
+    waiter.reject(this.reject('queue_wait', `The request waited ${waited} ms for a slot; limit ${this.limit} in flight, ${this.waiting} still waiting.`));
+  }
+
+  /** Takes a waiter out of its line (timed out, or its client gone); false if it had already left. */
+  private leave(waiter: Waiter): boolean {
     const caller = this.callers.get(waiter.key);
     const index = caller ? caller.queue.indexOf(waiter) : -1;
-    if (!caller || index < 0) return;
+    if (!caller || index < 0) return false;
     caller.queue.splice(index, 1);
     this.waiting--;
     if (this.waiting === 0) this.queueEmptySince = Date.now();
-    const waited = Date.now() - waiter.enqueuedAt;
-    waiter.reject(this.reject('queue_wait', `The request waited ${waited} ms for a slot; limit ${this.limit} in flight, ${this.waiting} still waiting.`));
+    clearTimeout(waiter.timer);
+    waiter.unwatch();
     this.forget(waiter.key);
+    return true;
   }
 
   private reject(cause: RejectionCause, message: string): AppError {
