@@ -1,7 +1,9 @@
 /**
  * A helpdesk speaking the generic webhook protocol, for benchmarks: it verifies signatures, answers
  * after a configurable delay per path (`/fast`, `/slow`), and counts what it received per message id
- * so a run can check that nothing accepted was lost. GET /stats returns the counts.
+ * so a run can check that nothing accepted was lost. GET /stats returns the counts and when the first and
+ * the last distinct message arrived; POST /missing with a JSON array of message ids answers how many of
+ * them never arrived (on any path).
  */
 import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -12,19 +14,29 @@ const slowMs = Number(process.argv[4] ?? 5000);
 const key = secret.startsWith('whsec_') ? Buffer.from(secret.slice(6), 'base64') : Buffer.from(secret);
 
 // Per path (`/fast`, `/slow`): message id → times received, and delivery latencies.
-const byPath = new Map<string, { received: Map<string, number>; latencies: number[] }>();
+const byPath = new Map<string, { received: Map<string, number>; latencies: number[]; firstAt: number | null; lastAt: number | null }>();
 let badSignatures = 0;
 const stats = (path: string) => {
   let entry = byPath.get(path);
-  if (!entry) byPath.set(path, (entry = { received: new Map(), latencies: [] }));
+  if (!entry) byPath.set(path, (entry = { received: new Map(), latencies: [], firstAt: null, lastAt: null }));
   return entry;
 };
 
 const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url?.startsWith('/stats')) {
-    const { received, latencies } = stats(new URL(req.url, 'http://x').searchParams.get('path') ?? '/fast');
+    const { received, latencies, firstAt, lastAt } = stats(new URL(req.url, 'http://x').searchParams.get('path') ?? '/fast');
     const total = [...received.values()].reduce((a, b) => a + b, 0);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ unique: received.size, duplicates: total - received.size, badSignatures, deliveryLatencies: [...latencies].sort((a, b) => a - b) }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ unique: received.size, duplicates: total - received.size, badSignatures, firstAt, lastAt, deliveryLatencies: [...latencies].sort((a, b) => a - b) }));
+    return;
+  }
+  if (req.method === 'POST' && req.url === '/missing') {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const ids = JSON.parse(Buffer.concat(chunks).toString()) as string[];
+      const missing = ids.filter((id) => ![...byPath.values()].some((entry) => entry.received.has(id))).length;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ missing }));
+    });
     return;
   }
   if (req.method === 'POST' && req.url === '/reset') {
@@ -47,9 +59,15 @@ const server = createServer((req, res) => {
     const event = JSON.parse(body) as { type: string; data: { message?: { id: string; createdAt: string } } };
     const answer = () => {
       if (event.type === 'message.created' && event.data.message) {
-        const { received, latencies } = stats(req.url?.startsWith('/slow') ? '/slow' : '/fast');
+        const entry = stats(req.url?.startsWith('/slow') ? '/slow' : '/fast');
+        const { received, latencies } = entry;
         const messageId = event.data.message.id;
-        if (!received.has(messageId)) latencies.push(Date.now() - Date.parse(event.data.message.createdAt));
+        if (!received.has(messageId)) {
+          const now = Date.now();
+          latencies.push(now - Date.parse(event.data.message.createdAt));
+          entry.firstAt ??= now;
+          entry.lastAt = now;
+        }
         received.set(messageId, (received.get(messageId) ?? 0) + 1);
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
