@@ -1,10 +1,15 @@
 /**
- * The pieces every benchmark uses: child processes for the service (built, as in production), the fake
- * helpdesk and the open-loop load generator, and the setup of a tenant with handovers to load.
+ * The pieces every benchmark uses: child processes for the service (built, as in production, on
+ * PostgreSQL or on the embedded store), the fake helpdesk and the load generator (pinned to a core of its
+ * own where `taskset` exists), the setup of a tenant with handovers to load, and the CPU time processes
+ * used, read from the OS's own accounting (/proc).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { GeneratorResult, GeneratorSpec } from './load-generator.js';
 
 export const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 6000);
@@ -14,11 +19,72 @@ export const SECRET = 'whsec_' + randomBytes(32).toString('base64');
 export const HANDOVERS = 100;
 export const children: ChildProcess[] = [];
 
-export function spawnNode(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnNode(args: string[], env: Record<string, string> = {}, options: { cpu?: string } = {}): ChildProcess {
+  // taskset execs node in its place: the child's pid stays the node process's.
+  const [command, argv] = options.cpu === undefined ? [process.execPath, args] : ['taskset', ['-c', options.cpu, process.execPath, ...args]];
+  cleanUpOnExit();
+  // Each child leads a process group of its own, so that whatever it starts in turn ends with it.
+  const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   children.push(child);
   return child;
 }
+
+/** Sends a signal to a child's whole process group (the child and anything it started). */
+export function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** Kills every child and what it started, at once (SIGKILL): on the way out, whatever the way. */
+export function killChildren(): void {
+  for (const child of children) signalGroup(child, 'SIGKILL');
+}
+const temporary: string[] = [];
+/** A directory removed when the benchmark ends, whatever the way. */
+export function temporaryDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  temporary.push(dir);
+  return dir;
+}
+function removeTemporary(): void {
+  for (const dir of temporary.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+const onInterrupt = new Set<() => Promise<unknown>>();
+/** Work to do (within 5 s) if the benchmark is interrupted, such as dropping a schema; returns its removal. */
+export function cleanUpIfInterrupted(work: () => Promise<unknown>): () => void {
+  onInterrupt.add(work);
+  return () => onInterrupt.delete(work);
+}
+let exitHooked = false;
+/** Children die, and temporary directories go, with the benchmark: on a normal exit, an error, Ctrl-C or SIGTERM. */
+export function cleanUpOnExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', () => {
+    killChildren();
+    removeTemporary();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => {
+      killChildren();
+      const bound = new Promise((r) => setTimeout(r, 5000).unref());
+      void Promise.race([Promise.allSettled([...onInterrupt].map((work) => work())), bound]).finally(() => process.exit(130));
+    });
+}
+
+/**
+ * The core the load generator is pinned to: the last one (BENCH_GENERATOR_CPU to choose), when
+ * `taskset` exists and there is more than one core; otherwise none, and the report says so.
+ */
+export const GENERATOR_CPU: string | undefined = (() => {
+  if (cpus().length < 2 || process.env.BENCH_GENERATOR_CPU === 'none') return undefined;
+  if (spawnSync('taskset', ['-c', '0', 'true']).status !== 0) return undefined;
+  return process.env.BENCH_GENERATOR_CPU ?? String(cpus().length - 1);
+})();
 
 export function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -63,10 +129,15 @@ export interface Service {
   stop(): Promise<void>;
 }
 
-export async function startService(schemaUrl: string, env: Record<string, string>): Promise<Service> {
+/** A PostgreSQL URL (with its search_path), or the embedded store in a data directory of its own. */
+export type Store = string | { dataDir: string };
+
+export async function startService(store: Store, env: Record<string, string>): Promise<Service> {
   const port = await freePort();
   const child = spawnNode(['dist/cli/main.js', 'start'], {
-    DATABASE_URL: schemaUrl,
+    // Empty selects the embedded store, whatever the benchmark's own environment holds.
+    DATABASE_URL: typeof store === 'string' ? store : '',
+    ...(typeof store === 'string' ? {} : { HANDOVER_DATA_DIR: store.dataDir }),
     HANDOVER_ADMIN_TOKEN: ADMIN,
     // Server mode needs a key for connector credentials; the benchmark's connectors hold nothing secret.
     HANDOVER_SECRET_KEYS: `bench:${Buffer.alloc(32, 1).toString('base64')}`,
@@ -88,15 +159,20 @@ export async function startService(schemaUrl: string, env: Record<string, string
     child,
     stop: () =>
       new Promise((resolve) => {
-        child.once('exit', () => resolve());
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => {
+          // Anything the service started and left behind goes with it.
+          signalGroup(child, 'SIGKILL');
+          resolve();
+        });
         child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 20_000).unref();
+        setTimeout(() => signalGroup(child, 'SIGKILL'), 20_000).unref();
       }),
   };
 }
 
-export async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainMs'> & { connections?: number }): Promise<GeneratorResult> {
-  const child = spawnNode(['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: Number(process.env.BENCH_CONNECTIONS ?? 256), drainMs: 10_000, ...spec })]);
+export async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainMs'> & { connections?: number; drainMs?: number }): Promise<GeneratorResult> {
+  const child = spawnNode(['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: Number(process.env.BENCH_CONNECTIONS ?? 256), drainMs: 10_000, ...spec })], {}, { cpu: GENERATOR_CPU });
   return JSON.parse(await firstLine(child)) as GeneratorResult;
 }
 
@@ -111,12 +187,17 @@ export async function setUpTenant(url: string, helpdeskUrl: string, name: string
   const tenant = await api(url, 'POST', '/v1/admin/tenants', ADMIN, { name });
   const connector = await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/connectors`, ADMIN, { type: 'webhook', name, config: { url: helpdeskUrl, secret: SECRET } });
   await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/queues`, ADMIN, { name: 'q', connectorId: connector.id, maxWaiting: 100000, noAnswerTimeoutSeconds: 86400 });
-  const ids: string[] = [];
-  for (let i = 0; i < handovers; i++) ids.push((await api(url, 'POST', '/v1/handovers', tenant.apiKey, { conversationId: `${name}-${i}`, queue: 'q', user: { id: `u${i}` } })).id);
+  const ids: string[] = new Array(handovers);
+  // Eight at a time: setting up hundreds of handovers one by one would take longer than a step.
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < handovers; i = next++) ids[i] = (await api(url, 'POST', '/v1/handovers', tenant.apiKey, { conversationId: `${name}-${i}`, queue: 'q', user: { id: `u${i}` } })).id;
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
   return { apiKey: tenant.apiKey as string, handovers: ids };
 }
 
-export async function helpdeskStats(url: string, path = '/fast'): Promise<{ unique: number; duplicates: number; deliveryLatencies: number[] }> {
+export async function helpdeskStats(url: string, path = '/fast'): Promise<{ unique: number; duplicates: number; firstAt: number | null; lastAt: number | null; deliveryLatencies: number[] }> {
   return (await (await fetch(`${url}/stats?path=${path}`)).json()) as any;
 }
 
@@ -131,4 +212,201 @@ export async function drainDeliveries(helpdeskUrl: string, expected: number, tim
     stats = await helpdeskStats(helpdeskUrl);
   }
   return stats.unique;
+}
+
+/** How many of these message ids the helpdesk never received. */
+export async function missingAtHelpdesk(helpdeskUrl: string, ids: string[]): Promise<number> {
+  return ((await (await fetch(`${helpdeskUrl}/missing`, { method: 'POST', body: JSON.stringify(ids) })).json()) as { missing: number }).missing;
+}
+
+/** Waits until the helpdesk has every one of `ids` (or the time is up); answers how many it still lacks. */
+export async function drainIds(helpdeskUrl: string, ids: string[], timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let missing = await missingAtHelpdesk(helpdeskUrl, ids);
+  while (missing > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 500));
+    missing = await missingAtHelpdesk(helpdeskUrl, ids);
+  }
+  return missing;
+}
+
+// ---- CPU time from the OS's own accounting ----
+
+/** Clock ticks per second of /proc's CPU figures. */
+const CLK_TCK = (() => {
+  const out = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  const value = Number(out.stdout?.trim());
+  return out.status === 0 && value > 0 ? value : 100;
+})();
+
+interface ProcStat {
+  pid: number;
+  comm: string;
+  ppid: number;
+  /** utime + stime of the process (all its threads) + cutime + cstime (its children already reaped), in ticks. */
+  ticks: number;
+}
+
+function readStat(pid: number | string): ProcStat | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may hold spaces or parentheses itself: split after the last ')'.
+    const close = text.lastIndexOf(')');
+    const comm = text.slice(text.indexOf('(') + 1, close);
+    const f = text.slice(close + 2).split(' ');
+    // f[0] is field 3 (state): ppid is field 4, utime/stime/cutime/cstime are fields 14–17.
+    return { pid: Number(pid), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined; // gone, or no /proc here
+  }
+}
+
+function allStats(): ProcStat[] {
+  let names: string[];
+  try {
+    names = readdirSync('/proc').filter((n) => /^\d+$/.test(n));
+  } catch {
+    return [];
+  }
+  return names.map(readStat).filter((s): s is ProcStat => s !== undefined);
+}
+
+/** CPU time (ms) of a process, its threads and its descendants (live or reaped); null where /proc is not readable. */
+export function processTreeCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined || !readStat(pid)) return null;
+  const stats = allStats();
+  const kids = new Map<number, ProcStat[]>();
+  for (const s of stats) kids.set(s.ppid, [...(kids.get(s.ppid) ?? []), s]);
+  let ticks = 0;
+  const stack = stats.filter((s) => s.pid === pid);
+  while (stack.length) {
+    const s = stack.pop()!;
+    ticks += s.ticks;
+    stack.push(...(kids.get(s.pid) ?? []));
+  }
+  return (ticks * 1000) / CLK_TCK;
+}
+
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Local ports of the TCP connections these processes hold to `remotePort` (their sockets' inodes, looked up in /proc/net/tcp{,6}). */
+function localPorts(pids: number[], remotePort: number): Set<number> {
+  const inodes = new Set<string>();
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]!);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6'])
+    for (const line of (readText(table) ?? '').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length > 9 && inodes.has(f[9]!) && parseInt(f[2]!.split(':')[1]!, 16) === remotePort) ports.add(parseInt(f[1]!.split(':')[1]!, 16));
+    }
+  return ports;
+}
+
+function treePids(pid: number, stats: ProcStat[]): number[] {
+  const kids = new Map<number, number[]>();
+  for (const s of stats) kids.set(s.ppid, [...(kids.get(s.ppid) ?? []), s.pid]);
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    out.push(p);
+    stack.push(...(kids.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * CPU time spent by PostgreSQL for one service, sampled twice a second: the backends whose client is one
+ * of the service's connections (matched by port: a backend's title names its client's address and port)
+ * plus the server's shared processes (postmaster, WAL writer, checkpointer, …), so that other clients of
+ * the same server (tests running beside the benchmark) are not counted. A backend that appears during the
+ * measure counts from zero; one that ends counts up to its last sample. Where no backend can be matched
+ * (a database reached through a Unix socket, or /proc not readable), every postgres process is counted
+ * instead, and `method` says so.
+ */
+export class DatabaseCpuMeter {
+  private readonly first = new Map<number, number>();
+  private readonly last = new Map<number, number>();
+  private matched = false;
+  private readonly allBefore: number | null;
+  private readonly timer: NodeJS.Timeout;
+
+  private readonly databasePort = Number(new URL(DATABASE).port || 5432);
+
+  constructor(private readonly servicePid: number | undefined) {
+    this.allBefore = postgresCpuMs();
+    this.sample(true);
+    this.timer = setInterval(() => this.sample(false), 500);
+  }
+
+  private sample(initial: boolean): void {
+    if (this.servicePid === undefined) return;
+    const stats = allStats();
+    const ports = localPorts(treePids(this.servicePid, stats), this.databasePort);
+    for (const s of stats) {
+      if (!s.comm.startsWith('postgres')) continue;
+      const title = (readText(`/proc/${s.pid}/cmdline`) ?? '').replaceAll('\0', ' ');
+      const client = /\((\d+)\)/.exec(title);
+      if (client && !ports.has(Number(client[1]))) continue;
+      if (client) this.matched = true;
+      // Own time only: the postmaster's reaped-children time holds other clients' backends too.
+      const own = readOwnTicks(s.pid);
+      if (own === undefined) continue;
+      if (!this.first.has(s.pid)) this.first.set(s.pid, initial ? own : 0);
+      this.last.set(s.pid, own);
+    }
+  }
+
+  /** CPU time (ms) since the meter started; null when no postgres process is visible. */
+  read(): { ms: number | null; method: 'attributed' | 'all postgres processes' } {
+    this.sample(false);
+    if (!this.matched) {
+      const now = postgresCpuMs();
+      return { ms: now === null || this.allBefore === null ? null : now - this.allBefore, method: 'all postgres processes' };
+    }
+    let ticks = 0;
+    for (const [pid, last] of this.last) ticks += last - (this.first.get(pid) ?? 0);
+    return { ms: (ticks * 1000) / CLK_TCK, method: 'attributed' };
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+function readOwnTicks(pid: number): number | undefined {
+  const text = readText(`/proc/${pid}/stat`);
+  if (!text) return undefined;
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]);
+}
+
+/**
+ * CPU time (ms) of every PostgreSQL process on this machine (the server and its backends; backends that
+ * ended are in the server's reaped-children time); null when none is visible (a database elsewhere).
+ */
+export function postgresCpuMs(): number | null {
+  const stats = allStats().filter((s) => s.comm.startsWith('postgres'));
+  return stats.length ? (stats.reduce((sum, s) => sum + s.ticks, 0) * 1000) / CLK_TCK : null;
 }
