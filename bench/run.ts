@@ -1,15 +1,64 @@
 /**
- * `npm run bench`: relay throughput against a bare relay, overload with protection on and off, and a
- * slow helpdesk beside a healthy one — all in one run on this machine, written to bench/results/.
- * Each part runs in its own process: the service (built, as in production, on PostgreSQL), the fake
- * helpdesk, the bare relay and the open-loop load generator.
+ * `npm run bench`: the service against a bare relay measured in the same run, on both stores, written to
+ * bench/results/. Each part runs in its own process: the service (built, as in production), the fake
+ * helpdesk, the bare relay and the load generator (pinned to a core of its own where `taskset` exists).
+ *
+ * 1. Saturation, closed loop (64 clients back to back, 10 s, no cap on what is offered): the bare relay,
+ *    then the service on PostgreSQL and on the embedded store, 256 live handovers on a generic webhook
+ *    helpdesk that answers at once. Accepted msg/s at the API, delivered msg/s counted at the helpdesk
+ *    (distinct message ids, over the window and the drain after it), and the CPU time each message cost,
+ *    read from /proc: the service's process (all its threads and child processes) plus, on PostgreSQL,
+ *    every postgres process; the bare relay's own process.
+ * 2. Overload on each store: 0.5×, 1×, 2× and 3× the API capacity just measured on that store, open loop,
+ *    protection on (and 3× with protection off on PostgreSQL, for contrast).
+ * 3. A slow helpdesk beside a healthy one.
+ *
+ * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_CLOSED_CONNECTIONS,
+ * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
+ * BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none').
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { GeneratorResult } from './load-generator.js';
-import { renderReport, type BenchReport, type Step } from './report.js';
-import { children, DATABASE, drainDeliveries, generate, HANDOVERS, helpdeskStats, pct, setUpTenant, spawnNode, firstLine, startService, STEP_MS, SECRET } from './harness.js';
+import { evaluateTargets, renderReport, type BenchReport, type Saturation, type Step, type StoreName, type StoreResult } from './report.js';
+import {
+  DATABASE,
+  DatabaseCpuMeter,
+  drainDeliveries,
+  drainIds,
+  firstLine,
+  generate,
+  GENERATOR_CPU,
+  HANDOVERS,
+  helpdeskStats,
+  killChildren,
+  temporaryDir,
+  cleanUpIfInterrupted,
+  cleanUpOnExit,
+  missingAtHelpdesk,
+  pct,
+  processTreeCpuMs,
+  SECRET,
+  setUpTenant,
+  spawnNode,
+  startService,
+  STEP_MS,
+  type Service,
+  type Store,
+} from './harness.js';
+
+const CLOSED_MS = Number(process.env.BENCH_CLOSED_MS ?? 10_000);
+const CLOSED_CONNECTIONS = Number(process.env.BENCH_CLOSED_CONNECTIONS ?? 64);
+const RELAY_HANDOVERS = Number(process.env.BENCH_HANDOVERS ?? 256);
+/** Longest wait after a load window for the helpdesk to receive what was accepted. */
+const DRAIN_MS = Number(process.env.BENCH_DRAIN_MS ?? 30_000);
+const STORES = (process.env.BENCH_STORES ?? 'postgres,embedded').split(',').filter(Boolean) as StoreName[];
+const FACTORS = (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').filter(Boolean).map(Number);
+const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',').filter(Boolean).map(Number);
+const LABEL: Record<StoreName, string> = { postgres: 'PostgreSQL', embedded: 'embedded store' };
 
 /** Samples the service's own metrics during a step: peak memory, event-loop lag, admission state. */
 async function sampleService(url: string, every: number, until: Promise<unknown>) {
@@ -38,11 +87,8 @@ async function sampleService(url: string, every: number, until: Promise<unknown>
   return { rssMb: Math.round(rss / 1048576), heapMb: Math.round(heap / 1048576), eventLoopLagMs: Math.round(lagMs), minLimit: Number.isFinite(minLimit) ? minLimit : undefined, maxWaiting };
 }
 
-async function lostMessages(db: pg.Pool, schema: string, acceptedIds: string[]): Promise<number> {
-  if (acceptedIds.length === 0) return 0;
-  const { rows } = await db.query(`select count(*)::int as n from ${schema}.messages where client_id = any($1::text[])`, [acceptedIds]);
-  return acceptedIds.length - rows[0].n;
-}
+const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function summarize(name: string, offered: number, r: GeneratorResult, extra: Partial<Step> = {}): Step {
   const seconds = STEP_MS / 1000;
@@ -50,108 +96,228 @@ function summarize(name: string, offered: number, r: GeneratorResult, extra: Par
     name,
     offeredPerSecond: offered,
     acceptedPerSecond: Math.round(r.okLatencies.length / seconds),
+    accepted: r.okLatencies.length,
     goodputPerSecond: Math.round(r.okLatencies.filter((l) => l <= 1000).length / seconds),
     acceptedP50Ms: round(pct(r.okLatencies, 50)),
     acceptedP99Ms: round(pct(r.okLatencies, 99)),
     rejectedP99Ms: round(pct(r.rejectLatencies, 99)),
     codes: r.codes,
     timedOut: r.timedOut,
+    unanswered: r.unanswered,
     generatorLagP99Ms: r.sendLagP99Ms,
+    generatorCpuPercent: r.cpuPercent,
     ...extra,
   };
 }
-const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+
+/**
+ * A closed-loop saturation step against `url`: `CLOSED_CONNECTIONS` clients back to back for `CLOSED_MS`,
+ * then a drain until the helpdesk has every accepted message (or `DRAIN_MS` is up). CPU is read before,
+ * at the end of the load window and after the drain.
+ */
+async function saturate(name: string, url: string, paths: string[], headers: Record<string, string>, helpdeskUrl: string, pid: number | undefined, withDatabase: boolean, idPrefix: string): Promise<{ step: Saturation; acceptedIds: string[] }> {
+  await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
+  const database = withDatabase ? new DatabaseCpuMeter(pid) : undefined;
+  const before = processTreeCpuMs(pid);
+  const r = await generate({ mode: 'closed', baseUrl: url, paths, body: '{"id":"{id}","text":"relay {i}"}', headers, connections: CLOSED_CONNECTIONS, durationMs: CLOSED_MS, drainMs: 10_000, idPrefix });
+  const processAtWindowEnd = processTreeCpuMs(pid);
+  const databaseAtWindowEnd = database?.read();
+  const drainStart = Date.now();
+  await drainDeliveries(helpdeskUrl, r.acceptedIds.length, DRAIN_MS);
+  const undelivered = await drainIds(helpdeskUrl, r.acceptedMessageIds, Math.max(0, DRAIN_MS - (Date.now() - drainStart)));
+  // What a delivery costs after the helpdesk answered (recording it) belongs to the message too.
+  await sleep(500);
+  const processAfter = processTreeCpuMs(pid);
+  const databaseAfter = database?.read();
+  database?.stop();
+  const stats = await helpdeskStats(helpdeskUrl);
+  const deliveryWindowMs = stats.lastAt === null ? 0 : Math.max(1, stats.lastAt - r.startedAtEpochMs);
+  const minus = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round(a - b));
+  const inWindow = { process: minus(processAtWindowEnd, before), database: databaseAtWindowEnd?.ms ?? null };
+  const total = { process: minus(processAfter, before), database: databaseAfter?.ms ?? null };
+  const sum = (c: { process: number | null; database: number | null }) => (c.process === null ? null : c.process + (c.database ?? 0));
+  const accepted = r.okLatencies.length;
+  const perMessageUs = (ms: number | null, n: number) => (ms === null || n === 0 ? null : Math.round((ms * 1000) / n));
+  const step: Saturation = {
+    name,
+    connections: CLOSED_CONNECTIONS,
+    windowMs: r.windowMs,
+    sent: r.sent,
+    accepted,
+    acceptedPerSecond: Math.round((accepted * 1000) / Math.max(1, r.windowMs)),
+    acceptedP50Ms: round(pct(r.okLatencies, 50)),
+    acceptedP99Ms: round(pct(r.okLatencies, 99)),
+    rejectedP99Ms: round(pct(r.rejectLatencies, 99)),
+    codes: r.codes,
+    unanswered: r.unanswered,
+    delivered: stats.unique,
+    duplicates: stats.duplicates,
+    deliveryWindowMs,
+    deliveredPerSecond: deliveryWindowMs ? Math.round((stats.unique * 1000) / deliveryWindowMs) : 0,
+    undelivered,
+    deliveryP50Ms: pct(stats.deliveryLatencies, 50),
+    deliveryP99Ms: pct(stats.deliveryLatencies, 99),
+    cpu: {
+      windowProcessMs: inWindow.process,
+      windowDatabaseMs: inWindow.database,
+      processMs: total.process,
+      databaseMs: total.database,
+      perAcceptedUs: perMessageUs(sum(inWindow), accepted),
+      perDeliveredUs: perMessageUs(sum(total), stats.unique),
+      ...(databaseAfter ? { databaseMethod: databaseAfter.method } : {}),
+    },
+    generatorCpuPercent: r.cpuPercent,
+    generatorLoopDelayP99Ms: r.loopDelayP99Ms,
+  };
+  const cpu = step.cpu;
+  console.log(
+    `${name}: accepted ${step.acceptedPerSecond}/s (p99 ${step.acceptedP99Ms} ms), delivered ${step.deliveredPerSecond}/s (${step.delivered} in ${deliveryWindowMs} ms, ${undelivered} missing), ` +
+      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
+  );
+  return { step, acceptedIds: r.acceptedIds };
+}
+
+/** Counts the accepted ids the store does not hold, by client id, in the store's own tables. */
+async function countLost(query: (sql: string, params: unknown[]) => Promise<{ rows: { n: number }[] }>, table: string, ids: string[]): Promise<number> {
+  if (ids.length === 0) return 0;
+  const { rows } = await query(`select count(distinct client_id)::int as n from ${table} where client_id = any($1::text[])`, [ids]);
+  return ids.length - rows[0]!.n;
+}
+
+/** Opens a stopped service's embedded store and counts what it lacks. */
+async function lostInEmbedded(dataDir: string, idLists: string[][]): Promise<number[]> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db = await PGlite.create({ dataDir: join(dataDir, 'pgdata') });
+  try {
+    const out: number[] = [];
+    for (const ids of idLists) out.push(await countLost((sql, params) => db.query<{ n: number }>(sql, params), 'messages', ids));
+    return out;
+  } finally {
+    await db.close();
+  }
+}
+
+interface Section {
+  store: Store;
+  name: StoreName;
+  cleanup: () => Promise<void>;
+  /** Per list of accepted ids, how many the store does not hold; called once the service has stopped. */
+  lost: (idLists: string[][]) => Promise<number[]>;
+}
 
 async function main() {
   mkdirSync('bench/results', { recursive: true });
+  cleanUpOnExit();
   const startedAt = Date.now();
-  const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const schemas = [schema];
-  const db = new pg.Pool({ connectionString: DATABASE, max: 2 });
-  await db.query(`create schema ${schema}`);
-  const schemaUrl = `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-  const report: BenchReport = { machine: `${(await import('node:os')).cpus().length} cores, Node ${process.version}`, stepMs: STEP_MS, relay: [], bare: [], overload: [], slow: [], notes: [] };
+  const db = STORES.includes('postgres') || process.env.BENCH_SLOW !== '0' ? new pg.Pool({ connectionString: DATABASE, max: 2 }) : undefined;
+  const schemas: string[] = [];
+  const dataDirs: string[] = [];
+  const schemaUrl = (schema: string) => `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+  /** A fresh store: a new schema on PostgreSQL, a new data directory for the embedded store. */
+  const freshStore = async (name: StoreName): Promise<Section> => {
+    if (name === 'postgres') {
+      const schema = `bench_${randomBytes(4).toString('hex')}`;
+      await db!.query(`create schema ${schema}`);
+      schemas.push(schema);
+      cleanUpIfInterrupted(() => db!.query(`drop schema if exists ${schema} cascade`));
+      return {
+        store: schemaUrl(schema),
+        name,
+        cleanup: async () => void (await db!.query(`drop schema if exists ${schema} cascade`)),
+        lost: async (lists) => Promise.all(lists.map((ids) => countLost((sql, params) => db!.query(sql, params), `${schema}.messages`, ids))),
+      };
+    }
+    const dataDir = temporaryDir('handover-bench-');
+    dataDirs.push(dataDir);
+    return { store: { dataDir }, name, cleanup: async () => rmSync(dataDir, { recursive: true, force: true }), lost: (lists) => lostInEmbedded(dataDir, lists) };
+  };
+
+  const report: BenchReport = {
+    machine: `${cpus().length} cores, Node ${process.version}`,
+    generatorCpu: GENERATOR_CPU ?? null,
+    closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS },
+    stepMs: STEP_MS,
+    stores: [],
+    slow: [],
+    notes: [],
+    targets: [],
+  };
+  let service: Service | undefined;
   try {
     const helpdesk = spawnNode(['--import', 'tsx', 'bench/helpdesk-server.ts', '0', SECRET, '5000']);
     const helpdeskUrl = `http://127.0.0.1:${JSON.parse(await firstLine(helpdesk)).port}`;
     const bare = spawnNode(['--import', 'tsx', 'bench/bare-relay.ts', '0', `${helpdeskUrl}/fast`, SECRET]);
     const bareUrl = `http://127.0.0.1:${JSON.parse(await firstLine(bare)).port}`;
 
-    // 1. Relay: bot → service → helpdesk, against the bare relay, at rising rates.
-    let service = await startService(schemaUrl, {});
-    const a = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'relay', HANDOVERS);
-    const only = process.env.BENCH_ONLY;
-    const rates = only === 'overload' ? [] : (process.env.BENCH_RATES ?? '250,500,1000,1500,2000').split(',').map(Number);
-    let run = 0;
-    for (const rate of rates) {
-      await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
-      const prefix = `r${run++}`;
-      const r = await generate({ baseUrl: service.url, paths: a.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"relay {i}"}', headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: prefix });
-      const t0 = Date.now();
-      const delivered = await drainDeliveries(helpdeskUrl, r.acceptedIds.length, 30_000);
-      const stats = await helpdeskStats(helpdeskUrl);
-      const lat = stats.deliveryLatencies;
-      report.relay.push(
-        summarize(`service @${rate}/s`, rate, r, {
-          deliveredPerSecond: Math.round(delivered / (STEP_MS / 1000 + (Date.now() - t0) / 1000)),
-          deliveryP50Ms: pct(lat, 50),
-          deliveryP99Ms: pct(lat, 99),
-          lost: await lostMessages(db, schema, r.acceptedIds),
-          undelivered: r.acceptedIds.length - delivered,
-        }),
-      );
-      const b = await generate({ baseUrl: bareUrl, paths: ['/relay'], body: '{"id":"{id}","text":"bare {i}"}', headers: { 'content-type': 'application/json' }, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: `b${run}` });
-      report.bare.push(summarize(`bare relay @${rate}/s`, rate, b));
-      console.log(`relay ${rate}/s: service accepted ${report.relay.at(-1)!.acceptedPerSecond}/s p99 ${report.relay.at(-1)!.acceptedP99Ms} ms, delivery p99 ${report.relay.at(-1)!.deliveryP99Ms} ms; bare ${report.bare.at(-1)!.acceptedPerSecond}/s p99 ${report.bare.at(-1)!.acceptedP99Ms} ms`);
-    }
-    const meets = (s: Step) => s.acceptedPerSecond >= s.offeredPerSecond * 0.99 && (s.acceptedP99Ms ?? Infinity) <= 250;
-    // Two capacities: end to end (accepted and delivered within 1 s at p99), which is what the relay
-    // ratio compares with the bare relay; and the API's alone (accepted within 250 ms at p99), which is
-    // what overload protection defends, so the overload factors are taken from it.
-    report.capacityPerSecond = Math.max(rates[0] ?? 0, ...report.relay.filter((s) => meets(s) && (s.deliveryP99Ms ?? Infinity) <= 1000).map((s) => s.offeredPerSecond));
-    report.bareCapacityPerSecond = Math.max(rates[0] ?? 0, ...report.bare.filter(meets).map((s) => s.offeredPerSecond));
-    const capacity = process.env.BENCH_API_CAPACITY ? Number(process.env.BENCH_API_CAPACITY) : Math.max(rates[0]!, ...report.relay.filter(meets).map((s) => s.offeredPerSecond));
-    report.apiCapacityPerSecond = capacity;
+    // 1. The bare relay at its own capacity.
+    report.bare = (await saturate('bare relay', bareUrl, ['/relay'], { 'content-type': 'application/json' }, helpdeskUrl, bare.pid, false, 'bare')).step;
 
-    // 2. Overload: 0.5×, 1×, 2×, 3× capacity, protection on, then off (same build, one setting).
-    for (const protection of only === 'overload' && process.env.BENCH_PROTECTION === 'on' ? [true] : [true, false]) {
-      if (!protection) {
+    // 2. Each store: saturation, then overload at factors of the capacity just measured.
+    for (const name of STORES) {
+      const section = await freshStore(name);
+      service = await startService(section.store, {});
+      const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS);
+      const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
+      const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
+      const sat = await saturate(`service on ${LABEL[name]}`, service.url, paths, headers, helpdeskUrl, service.child.pid, name === 'postgres', `sat-${name}`);
+      const capacity = Math.max(1, sat.step.acceptedPerSecond);
+      const result: StoreResult = { store: name, label: LABEL[name], saturation: sat.step, apiCapacityPerSecond: capacity, overload: [], overloadUndelivered: null };
+      report.stores.push(result);
+      const idLists: string[][] = [sat.acceptedIds];
+      const overloadMessageIds: string[] = [];
+      const runOverload = async (protection: boolean) => {
+        for (const factor of protection ? FACTORS : OFF_FACTORS) {
+          const rate = Math.max(1, Math.round(capacity * factor));
+          const gen = generate({ baseUrl: service!.url, paths, body: '{"id":"{id}","text":"overload {i}"}', headers, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: `o-${name}-${protection ? 'on' : 'off'}-${factor}` });
+          const memory = await sampleService(service!.url, 250, gen);
+          const r = await gen;
+          idLists.push(r.acceptedIds);
+          for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
+          const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory });
+          result.overload.push(s);
+          console.log(`${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, answers ${JSON.stringify(s.codes)}`);
+          await sleep(2000);
+        }
+      };
+      await runOverload(true);
+      if (name === 'postgres' && OFF_FACTORS.length) {
         await service.stop();
-        service = await startService(schemaUrl, { HANDOVER_ADMISSION: 'false' });
+        service = await startService(section.store, { HANDOVER_ADMISSION: 'false' });
+        await runOverload(false);
       }
-      for (const factor of (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').map(Number)) {
-        const rate = Math.round(capacity * factor);
-        const prefix = `o${protection ? 'on' : 'off'}${factor}`;
-        const gen = generate({ baseUrl: service.url, paths: a.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"overload {i}"}', headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: prefix });
-        const memory = await sampleService(service.url, 250, gen);
-        const r = await gen;
-        report.overload.push(summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory, lost: await lostMessages(db, schema, r.acceptedIds) }));
-        const s = report.overload.at(-1)!;
-        console.log(`overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p99 ${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms, service loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, lost ${s.lost}, answers ${JSON.stringify(s.codes)}`);
-        await new Promise((r2) => setTimeout(r2, 2000));
+      // Everything accepted must reach the helpdesk in the end; what has not after the wait is reported.
+      result.overloadUndelivered = await drainIds(helpdeskUrl, overloadMessageIds, DRAIN_MS);
+      await service.stop();
+      service = undefined;
+      // Lost: accepted (2xx) but not in the store, read from the store itself once the service has stopped.
+      try {
+        const lost = await section.lost(idLists);
+        result.saturation.lost = lost[0];
+        result.overload.forEach((s, i) => (s.lost = lost[i + 1]));
+      } catch (err) {
+        report.notes.push(`${LABEL[name]}: the loss check could not read the store (${(err as Error).message}); lost is not reported.`);
       }
+      await section.cleanup().catch(() => {});
+      console.log(`${LABEL[name]}: overload accepted ${overloadMessageIds.length}, not delivered after the wait ${result.overloadUndelivered}, lost ${JSON.stringify([result.saturation.lost, ...result.overload.map((s) => s.lost)])}`);
     }
-    await service.stop();
 
-    if (only === 'overload') await service.stop();
-    else {
-      // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move. A fresh
-      // schema, so the overload runs' backlog (still being delivered) does not blur what is measured.
-      const slowSchema = `${schema}_slow`;
-      await db.query(`create schema ${slowSchema}`);
-      schemas.push(slowSchema);
-      service = await startService(`${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${slowSchema}`)}`, {});
+    // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move. A fresh store.
+    if (process.env.BENCH_SLOW !== '0' && report.stores.length) {
+      const first = report.stores[0]!;
+      const section = await freshStore(first.store);
+      report.slowStore = first.label;
+      service = await startService(section.store, {});
       const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS);
       const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20);
-      const healthyRate = Math.round(capacity * 0.5);
-      report.notes.push(`Slow helpdesk: the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
+      const healthyRate = Math.round(first.apiCapacityPerSecond * 0.5);
+      report.notes.push(`Slow helpdesk (on ${first.label}): the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
       const healthy = (prefix: string) =>
-        generate({ baseUrl: service.url, paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
+        generate({ baseUrl: service!.url, paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
       await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
       const alone = await healthy('s-alone');
       await drainDeliveries(helpdeskUrl, alone.acceptedIds.length, 20_000);
       const aloneStats = await helpdeskStats(helpdeskUrl);
-      report.slow.push(summarize('healthy tenant alone', healthyRate, alone, { deliveryP99Ms: pct(aloneStats.deliveryLatencies, 99), undelivered: alone.acceptedIds.length - aloneStats.unique }));
+      report.slow.push(summarize('healthy tenant alone', healthyRate, alone, { deliveryP99Ms: pct(aloneStats.deliveryLatencies, 99), undelivered: await missingAtHelpdesk(helpdeskUrl, alone.acceptedMessageIds) }));
       await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
       const [beside, slowSide] = await Promise.all([
         healthy('s-beside'),
@@ -159,27 +325,35 @@ async function main() {
       ]);
       await drainDeliveries(helpdeskUrl, beside.acceptedIds.length, 20_000);
       const besideStats = await helpdeskStats(helpdeskUrl);
-      report.slow.push(summarize('healthy tenant beside a 5 s helpdesk', healthyRate, beside, { deliveryP99Ms: pct(besideStats.deliveryLatencies, 99), undelivered: beside.acceptedIds.length - besideStats.unique }));
+      report.slow.push(summarize('healthy tenant beside a 5 s helpdesk', healthyRate, beside, { deliveryP99Ms: pct(besideStats.deliveryLatencies, 99), undelivered: await missingAtHelpdesk(helpdeskUrl, beside.acceptedMessageIds) }));
       report.slow.push(summarize('tenant of the 5 s helpdesk', 50, slowSide));
       await service.stop();
+      service = undefined;
+      await section.cleanup().catch(() => {});
     }
   } finally {
-    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-    for (const name of schemas) await db.query(`drop schema if exists ${name} cascade`).catch(() => {});
-    await db.end();
+    killChildren();
+    for (const name of schemas) await db?.query(`drop schema if exists ${name} cascade`).catch(() => {});
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+    await db?.end();
   }
   report.durationSeconds = Math.round((Date.now() - startedAt) / 1000);
-  const { markdown, svg } = renderReport(report);
-  // A partial run (BENCH_ONLY) never replaces the full report.
-  const name = process.env.BENCH_ONLY ? `partial-${process.env.BENCH_ONLY}` : 'latest';
+  report.targets = evaluateTargets(report);
+  // A partial run (other stores, factors or step lengths) never replaces the full report; BENCH_REPORT_NAME
+  // writes a full one elsewhere (names starting with partial- are not kept in git).
+  const partial = ['BENCH_STORES', 'BENCH_FACTORS', 'BENCH_PROTECTION_OFF_FACTORS', 'BENCH_CLOSED_MS', 'BENCH_STEP_MS', 'BENCH_SLOW', 'BENCH_HANDOVERS', 'BENCH_CLOSED_CONNECTIONS'].some((k) => process.env[k] !== undefined);
+  const name = process.env.BENCH_REPORT_NAME ?? (partial ? 'partial-run' : 'latest');
+  const svgName = name === 'latest' ? 'overload.svg' : `${name}-overload.svg`;
+  const { markdown, svg } = renderReport(report, svgName);
   writeFileSync(`bench/results/${name}.json`, JSON.stringify(report, null, 2) + '\n');
   writeFileSync(`bench/results/${name}.md`, markdown);
-  if (!process.env.BENCH_ONLY) writeFileSync('bench/results/overload.svg', svg);
+  writeFileSync(`bench/results/${svgName}`, svg);
   console.log(`\nwrote bench/results/${name}.json and .md in ${report.durationSeconds} s`);
+  for (const t of report.targets) console.log(`${t.met === null ? '?     ' : t.met ? 'met   ' : 'missed'}  ${t.store}: ${t.target} — ${t.value}${t.caveat ? ` (${t.caveat})` : ''}`);
 }
 
 main().catch((err) => {
   console.error(err);
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  killChildren();
   process.exit(1);
 });
