@@ -48,12 +48,6 @@ export interface Config {
     pollIntervalMs: number;
     leaseMs: number;
   };
-  desk: {
-    sessionTtlSeconds: number;
-    sessionIdleSeconds: number;
-    timerIntervalMs: number;
-    loginMaxFailures: number;
-    loginLockSeconds: number;
   /** Group commit of the accept path (docs/performance.md). */
   accept: {
     batchMax: number;
@@ -61,6 +55,12 @@ export interface Config {
     batchConcurrency: number;
     maxQueued: number;
   };
+  desk: {
+    sessionTtlSeconds: number;
+    sessionIdleSeconds: number;
+    timerIntervalMs: number;
+    loginMaxFailures: number;
+    loginLockSeconds: number;
     loginMaxFailuresPerAddress: number;
     retentionIntervalMs: number;
   };
@@ -217,6 +217,10 @@ export const settings: Record<string, Setting> = {
   'delivery.timeoutMs': { env: 'HANDOVER_DELIVERY_TIMEOUT_MS', default: '10000', doc: 'Deadline of one outbound call (connect, headers and body).', parse: int(100, 120000) },
   'delivery.pollIntervalMs': { env: 'HANDOVER_DELIVERY_POLL_MS', default: '1000', doc: 'Safety-net poll of the outbox when no wake-up arrives.', parse: int(10, 60000) },
   'delivery.leaseMs': { env: 'HANDOVER_DELIVERY_LEASE_MS', default: '30000', doc: 'How long a claimed lane stays with one worker before another may take it.', parse: int(1000, 600000) },
+  'accept.batchMax': { env: 'HANDOVER_ACCEPT_BATCH_MAX', default: '200', doc: 'Most messages written by one statement and one commit on the accept path (group commit).', parse: int(1, 5000) },
+  'accept.batchWaitMs': { env: 'HANDOVER_ACCEPT_BATCH_WAIT_MS', default: '0', doc: 'How long a batch stays open for more messages; 0: until the end of the event-loop turn (no added latency when idle, larger batches under load as writes queue behind the ones in flight).', parse: int(0, 50) },
+  'accept.batchConcurrency': { env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY', default: '4', doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).', parse: int(1, 64) },
+  'accept.maxQueued': { env: 'HANDOVER_ACCEPT_MAX_QUEUED', default: '5000', doc: 'Most messages waiting for their batch; more are refused at once with `overloaded_queue_wait`.', parse: int(1, 1000000) },
   'desk.sessionTtlSeconds': { env: 'HANDOVER_SESSION_TTL_SECONDS', default: '43200', doc: 'Lifetime of an agent session.', parse: int(60, 30 * 86400) },
   'desk.sessionIdleSeconds': { env: 'HANDOVER_SESSION_IDLE_SECONDS', default: '1800', doc: 'An agent session unused this long ends (an open console keeps it alive); the agent then counts as offline.', parse: int(5, 30 * 86400) },
   'desk.loginMaxFailures': { env: 'HANDOVER_LOGIN_MAX_FAILURES', default: '5', doc: 'Consecutive wrong passwords after which an agent account refuses sign-ins for HANDOVER_LOGIN_LOCK_SECONDS.', parse: int(1, 1000) },
@@ -227,10 +231,6 @@ export const settings: Record<string, Setting> = {
   'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
   'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },
   'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },
-  'accept.batchMax': { env: 'HANDOVER_ACCEPT_BATCH_MAX', default: '200', doc: 'Most messages written by one statement and one commit on the accept path (group commit).', parse: int(1, 5000) },
-  'accept.batchWaitMs': { env: 'HANDOVER_ACCEPT_BATCH_WAIT_MS', default: '0', doc: 'How long a batch stays open for more messages; 0: until the end of the event-loop turn (no added latency when idle, larger batches under load as writes queue behind the ones in flight).', parse: int(0, 50) },
-  'accept.batchConcurrency': { env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY', default: '4', doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).', parse: int(1, 64) },
-  'accept.maxQueued': { env: 'HANDOVER_ACCEPT_MAX_QUEUED', default: '5000', doc: 'Most messages waiting for their batch; more are refused at once with `overloaded_queue_wait`.', parse: int(1, 1000000) },
   'admission.minLimit': { env: 'HANDOVER_ADMISSION_MIN_LIMIT', default: '8', doc: 'The adaptive limit never goes below this.', parse: int(1, 100000) },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
   'admission.latencyTargetMs': { env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS', default: '50', doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks.', parse: int(1, 60000) },
