@@ -24,6 +24,18 @@ export interface SignedWebhookServer {
   respond: (body: Record<string, unknown>, attempt: number) => { status: number; delayMs?: number; headers?: Record<string, string>; body?: string };
   /** The answer to a signed GET (the generic protocol's availability URL); null answers 404. */
   answerGet: (path: string) => { status: number; body: unknown } | null;
+  /**
+   * For receivers that take several events per call (the generic protocol's batch mode): given a verified
+   * body that `respond` answered 2xx, the events taken (recorded in `received` one by one) and the
+   * answer's body, unless `respond` chose a body of its own (then none is recorded); `refuse`: the call
+   * is malformed (400, recorded in `rejected`); null: the body is one event, as without this hook.
+   */
+  unpack?: (body: Record<string, unknown>, webhookId: string) => { taken: Array<Record<string, unknown>>; answer: string } | { refuse: string } | null;
+  /** TCP connections accepted so far (a keep-alive client reuses them). */
+  connections: number;
+  /** Reads from the sockets so far, and requests parsed: one read per request when each is written at once. */
+  socketReads: number;
+  requests: number;
   /** Resolves when `predicate` holds over everything received so far (polls; bounded by timeoutMs). */
   waitFor(predicate: (received: ReceivedWebhook[]) => boolean, timeoutMs?: number, what?: string): Promise<void>;
   close(): Promise<void>;
@@ -57,6 +69,9 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
     rejected: [],
     respond: () => ({ status: 200 }),
     answerGet: () => null,
+    connections: 0,
+    socketReads: 0,
+    requests: 0,
     async waitFor(predicate, timeoutMs = 20_000, what = 'webhooks') {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(state.received)) {
@@ -67,6 +82,7 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
     close: async () => {},
   };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    state.requests++;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -88,12 +104,25 @@ export async function startSignedWebhookServer(secret: () => string): Promise<Si
       attempts.set(webhookId, attempt);
       const answer = state.respond(body, attempt);
       const finish = () => {
-        if (answer.status >= 200 && answer.status < 300) state.received.push({ webhookId, body, receivedAt: Date.now(), headers: req.headers });
-        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(answer.body ?? '{}');
+        const ok = answer.status >= 200 && answer.status < 300;
+        const unpacked = ok ? (state.unpack?.(body, webhookId) ?? null) : null;
+        if (unpacked && 'refuse' in unpacked) {
+          state.rejected.push({ reason: unpacked.refuse, headers: req.headers });
+          res.writeHead(400).end(unpacked.refuse);
+          return;
+        }
+        // Several events per call, answered with a body `respond` chose: nothing is known to be taken.
+        const taken = !ok ? [] : !unpacked ? [body] : answer.body === undefined ? unpacked.taken : [];
+        for (const event of taken) state.received.push({ webhookId, body: event, receivedAt: Date.now(), headers: req.headers });
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(answer.body ?? unpacked?.answer ?? '{}');
       };
       if (answer.delayMs) setTimeout(finish, answer.delayMs);
       else finish();
     });
+  });
+  server.on('connection', (socket) => {
+    state.connections++;
+    socket.on('data', () => state.socketReads++);
   });
   const listening = await listenOnLoopback(server);
   state.url = listening.url;

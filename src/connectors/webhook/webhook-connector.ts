@@ -2,13 +2,15 @@ import type { Agent } from 'undici';
 import type { AgentSideWork, Connector, ConnectorDefinition } from '../connector.js';
 import { randomUUID } from 'node:crypto';
 import { getSignedJson, postSignedJson } from '../../delivery/http-post.js';
-import { webhookConfigSchema, type WebhookConfig } from './webhook-config.js';
+import { batchSettings, webhookConfigSchema, type WebhookConfig } from './webhook-config.js';
 import { handleWebhookInbound } from './webhook-inbound.js';
+import { WebhookBatcher } from './webhook-batch.js';
 
 /**
  * The generic webhook protocol (docs/generic-webhook.md): our events are POSTed to the helpdesk in the
  * same envelope bots receive, signed with Standard Webhooks; the helpdesk POSTs its events back to
- * the connector's inbound URL, signed the same way with the same secret.
+ * the connector's inbound URL, signed the same way with the same secret. With `batch` in the config, the
+ * events handed over together go out in one call with a result per event (webhook-batch.ts).
  */
 export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefinition<WebhookConfig> {
   return {
@@ -16,18 +18,15 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
     configSchema: webhookConfigSchema,
     secretFields: ['secret'],
     urlFields: ['url', 'availabilityUrl'],
-    create(config): Connector {
+    create(config, deps): Connector {
+      const batching = batchSettings(config);
+      // One per instance, so per connector row: a batch never mixes tenants or secrets.
+      const batcher = batching ? new WebhookBatcher({ ...batching, dispatcher, url: config.url, secret: config.secret, timeoutMs: deps.timeoutMs }) : null;
       const connector: Connector = {
         async deliver(work, context) {
-          const envelope = {
-            id: work.eventId,
-            type: work.kind,
-            handoverId: work.handoverId,
-            conversationId: work.conversationId,
-            createdAt: createdAtOf(work),
-            data: dataOf(work),
-          };
-          await postSignedJson(dispatcher, config.url, config.secret, work.eventId, envelope, context.signal);
+          const envelope = envelopeOf(work);
+          if (batcher) await batcher.deliver(work.eventId, envelope, context.signal);
+          else await postSignedJson(dispatcher, config.url, config.secret, work.eventId, envelope, context.signal);
         },
         handleInbound(request) {
           return handleWebhookInbound(config.secret, request);
@@ -44,6 +43,11 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       return connector;
     },
   };
+}
+
+/** The envelope of one event, the same whether it goes alone or in a batch. */
+function envelopeOf(work: AgentSideWork): Record<string, unknown> {
+  return { id: work.eventId, type: work.kind, handoverId: work.handoverId, conversationId: work.conversationId, createdAt: createdAtOf(work), data: dataOf(work) };
 }
 
 function dataOf(work: AgentSideWork): Record<string, unknown> {
