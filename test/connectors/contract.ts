@@ -32,6 +32,9 @@
  *     the fake reports as available from now on;
  *   - `close()`.
  *   A driver may assume one handover per system instance at a time, except where noted.
+ * - `capabilities.manyHandovers`: the fake tells several handovers apart at the same time; the suite then
+ *   also checks that the messages of several handovers sent at once each arrive in their own order (what
+ *   a connector that coalesces calls, like the generic webhook's batch mode, must keep).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
@@ -77,7 +80,7 @@ export interface DriverSystem {
 
 export interface ContractDriver {
   name: string;
-  capabilities: { userTyping: boolean; agentTyping: boolean; transfer: boolean; explicitJoin: boolean; pull?: boolean };
+  capabilities: { userTyping: boolean; agentTyping: boolean; transfer: boolean; explicitJoin: boolean; pull?: boolean; manyHandovers?: boolean };
   start(): Promise<DriverSystem>;
 }
 
@@ -208,6 +211,28 @@ export function runConnectorContract(driver: ContractDriver): void {
       expect(messageTexts(s.botEvents(handoverId))).toEqual(numbered('agent', MESSAGES_EACH_WAY));
       // The agent's messages are never echoed back to the system.
       expect(texts(s.system.received(handoverId)).some((text) => text.startsWith('agent'))).toBe(false);
+      expect(s.system.problems()).toEqual([]);
+    });
+
+    it('several handovers at once: each one\'s messages arrive in its own order', async () => {
+      if (!driver.capabilities.manyHandovers) return expect(driver.capabilities.manyHandovers).toBeFalsy();
+      const s = await setUp();
+      const handoverIds = await Promise.all(['c-many-0', 'c-many-1', 'c-many-2', 'c-many-3'].map((c) => s.start(c)));
+      await Promise.all(handoverIds.map((id) => s.started(id)));
+      const each = 10;
+      // All handovers' messages interleaved, each handover's in order.
+      await Promise.all(
+        handoverIds.map(async (handoverId, h) => {
+          for (let i = 0; i < each; i++) {
+            const res = await s.t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: s.apiKey, body: { id: `m-${i}`, text: `h${h} ${i}` } });
+            expect(res.status).toBe(202);
+          }
+        }),
+      );
+      for (const [h, handoverId] of handoverIds.entries()) {
+        await s.waitForHelpdesk(handoverId, `handover ${h}'s messages`, (r) => texts(r).length >= each);
+        expect(texts(s.system.received(handoverId))).toEqual(numbered(`h${h}`, each));
+      }
       expect(s.system.problems()).toEqual([]);
     });
 
