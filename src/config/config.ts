@@ -80,6 +80,7 @@ export interface Config {
     warmupMs: number;
     heapUsedLimitRatio: number;
     handlerTimeoutMs: number;
+    stuckMs: number;
   };
   connectors: {
     failureThreshold: number;
@@ -242,6 +243,7 @@ export const settings: Record<string, Setting> = {
   'admission.warmupMs': { env: 'HANDOVER_ADMISSION_WARMUP_MS', default: '10000', doc: 'After start, how long event-loop lag is not taken for overload (loading code and the embedded database keep the loop busy).', parse: int(0, 600000) },
   'admission.heapUsedLimitRatio': { env: 'HANDOVER_HEAP_LIMIT_RATIO', default: '0.92', doc: 'Refuse new requests (`overloaded_memory`) while the V8 heap is above this share of its limit.', parse: ratio },
   'admission.handlerTimeoutMs': { env: 'HANDOVER_HANDLER_TIMEOUT_MS', default: '5000', doc: 'Deadline of one request from routing to response (`deadline_exceeded`).', parse: int(100, 600000) },
+  'admission.stuckMs': { env: 'HANDOVER_ADMISSION_STUCK_MS', default: '30000', doc: 'Readiness (`/readyz`) fails with `admission_stuck` once every admission slot has been in use this long with none given back (or as soon as a slot is held for a request whose client has gone), so a stuck instance leaves rotation. Must be above HANDOVER_HANDLER_TIMEOUT_MS: every admitted request is answered or cut by then.', parse: int(1000, 3600000) },
   'connectors.failureThreshold': { env: 'HANDOVER_CONNECTOR_FAILURE_THRESHOLD', default: '5', doc: 'Consecutive transient failures that open a connector circuit.', parse: int(1, 1000) },
   'connectors.cooldownMs': { env: 'HANDOVER_CONNECTOR_COOLDOWN_MS', default: '10000', doc: 'How long an open circuit waits before one trial call.', parse: int(10, 3600000) },
   'connectors.maxInflight': { env: 'HANDOVER_CONNECTOR_CONCURRENCY', default: '16', doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker).', parse: int(1, 1000) },
@@ -307,6 +309,9 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: P
   config.outbound.allowPrivate ??= !config.database.url;
   config.outbound.allowHttp ??= !config.database.url;
   config.demo.port ??= config.port === 0 || config.port === 65535 ? 0 : config.port + 1;
+  if (config.admission.stuckMs <= config.admission.handlerTimeoutMs) {
+    throw new ConfigError([`HANDOVER_ADMISSION_STUCK_MS: must be above HANDOVER_HANDLER_TIMEOUT_MS (${config.admission.handlerTimeoutMs}); slots are held that long by requests that are merely slow`]);
+  }
   if (config.database.url && !config.adminToken) {
     throw new ConfigError(['HANDOVER_ADMIN_TOKEN: required when DATABASE_URL is set (instances share it)']);
   }

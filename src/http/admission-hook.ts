@@ -7,6 +7,10 @@ import { sendError } from './error-handler.js';
 import { loggedUrl } from './request-telemetry.js';
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app's admission controller, reachable from the app alone (tests inject faults through it). */
+    admission: AdmissionController;
+  }
   interface FastifyRequest {
     admissionPermit?: Permit;
     deadlineTimer?: NodeJS.Timeout;
@@ -40,6 +44,7 @@ function callerKey(request: FastifyRequest): string {
  * gives it back at once and does no work.
  */
 export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number }): void {
+  app.decorate('admission', admission);
   // The deadline also travels with the work the request causes (resilience/deadline.ts): the rest of
   // the request's hooks and its handler run inside this scope, so the store can honour it.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -66,9 +71,11 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
         sendError(reply, new AppError('deadline_exceeded', { message: `The request ran past its ${options.deadlineMs} ms deadline.` }));
       }, options.deadlineMs);
     }
+    // Readiness asks this of every held slot: a connection Node has torn down has no client left.
+    const live = () => !response.destroyed && request.raw.socket?.destroyed !== true;
     let permit: Permit;
     try {
-      permit = await admission.acquire(callerKey(request), mode !== 'stream', { signal: gone.signal });
+      permit = await admission.acquire(callerKey(request), mode !== 'stream', { signal: gone.signal, live });
     } catch (err) {
       // Its client left while it waited: nobody to answer.
       if (gone.signal.aborted) return void reply.hijack();

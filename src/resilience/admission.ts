@@ -1,13 +1,14 @@
 import type { Config } from '../config/config.js';
 import { AppError } from './errors.js';
 import { GradientLimit } from './gradient-limit.js';
+import { admissionProblems, HeldSlots, type AdmissionHealth } from './held-slots.js';
 import type { LoadSignals } from './load-signals.js';
 
 export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memory', 'shutting_down'] as const;
 export type RejectionCause = (typeof rejectionCauses)[number];
 
-/** The `admission` settings (src/config/config.ts documents each), less the per-request deadline. */
-export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs'>;
+/** The `admission` settings (src/config/config.ts documents each), less those of the HTTP layer and readiness. */
+export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs'>;
 
 export interface Permit {
   /** Frees the slot and feeds the latency sample to the limiter. Only the first call counts. */
@@ -17,6 +18,11 @@ export interface Permit {
 export interface AcquireOptions {
   /** Aborted when the client has gone: a wait for a slot ends at once, with the abort's reason. */
   signal?: AbortSignal;
+  /**
+   * Whether the request still has a client, asked only by `health()`: a slot held for a request
+   * whose client has gone is one that will not come back by itself.
+   */
+  live?: () => boolean;
 }
 
 interface Waiter {
@@ -25,6 +31,7 @@ interface Waiter {
   resolve(permit: Permit): void;
   reject(err: unknown): void;
   timer: NodeJS.Timeout | undefined;
+  live: (() => boolean) | undefined;
   /** Stops listening for the client going away. */
   unwatch(): void;
 }
@@ -33,6 +40,8 @@ interface Caller {
   inflight: number;
   queue: Waiter[];
 }
+
+export type { AdmissionHealth } from './held-slots.js';
 
 export interface AdmissionSnapshot {
   limit: number;
@@ -53,6 +62,7 @@ export class AdmissionController {
   private readonly callers = new Map<string, Caller>();
   private inflight = 0;
   private waiting = 0;
+  private readonly held = new HeldSlots();
   private queueEmptySince = Date.now();
   private draining = false;
   /** Starting up (loading code, warming the embedded database) keeps the loop busy without being overload. */
@@ -76,6 +86,27 @@ export class AdmissionController {
     return { limit: this.limit, inflight: this.inflight, waiting: this.waiting, overloaded: this.isQueueOverloaded(Date.now()), rttShortMs: shortMs, rttLongMs: longMs };
   }
 
+  /**
+   * Judges the controller itself: slots held for requests whose client has gone, and every slot in use
+   * with none given back for `stuckMs` (every admitted request is answered or cut at its deadline long
+   * before, so such slots are not coming back). A limit at its floor under real load still gives slots
+   * back, and is not a fault: taking a busy instance out of rotation would only load the others more.
+   */
+  health(bounds: { stuckMs: number }, now = Date.now()): AdmissionHealth {
+    const limit = this.limit;
+    const facts = {
+      limit,
+      floor: this.options.adaptive ? this.options.minLimit : this.options.initialLimit,
+      inflight: this.inflight,
+      waiting: this.waiting,
+      orphaned: this.held.orphaned(now),
+      // Without admission control nothing is refused for want of a slot.
+      fullForMs: this.held.fullForMs(this.options.enabled && this.inflight >= limit, now),
+    };
+    const problems = admissionProblems(facts, bounds.stuckMs);
+    return { ok: problems.length === 0, problems, ...facts };
+  }
+
   /** Stop admitting: every new request is refused with `shutting_down`. */
   drain(): void {
     this.draining = true;
@@ -92,7 +123,7 @@ export class AdmissionController {
   acquire(key: string, holdsSlot = true, options: AcquireOptions = {}): Permit | Promise<Permit> {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.draining) throw this.reject('shutting_down', 'This instance is shutting down; retry on another.');
-    if (!this.options.enabled) return this.grant(key, holdsSlot);
+    if (!this.options.enabled) return this.grant(key, holdsSlot, options.live);
     const heap = this.signals.heap();
     if (heap.usedBytes > heap.limitBytes * this.options.heapUsedLimitRatio) {
       throw this.reject(
@@ -104,9 +135,9 @@ export class AdmissionController {
     if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
       throw this.reject('event_loop', `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`);
     }
-    if (!holdsSlot) return this.grant(key, false);
+    if (!holdsSlot) return this.grant(key, false, options.live);
     const caller = this.caller(key);
-    if (this.inflight < this.limit && this.waiting === 0) return this.grant(key, true);
+    if (this.inflight < this.limit && this.waiting === 0) return this.grant(key, true, options.live);
     // Contended: wait in this caller's own line; slots go to the caller with the fewest in flight.
     const fairQueue = Math.max(1, Math.ceil(this.options.maxQueueLength / Math.max(1, this.callersWaiting())));
     if (this.waiting >= this.options.maxQueueLength && caller.queue.length >= fairQueue) {
@@ -114,7 +145,7 @@ export class AdmissionController {
     }
     return new Promise<Permit>((resolve, reject) => {
       const now = Date.now();
-      const waiter: Waiter = { key, enqueuedAt: now, resolve, reject, timer: undefined, unwatch: () => {} };
+      const waiter: Waiter = { key, enqueuedAt: now, resolve, reject, timer: undefined, live: options.live, unwatch: () => {} };
       if (this.waiting === 0) this.queueEmptySince = now;
       const maxWait = this.isQueueOverloaded(now) ? this.options.codelTargetMs : this.options.queueTimeoutMs;
       waiter.timer = setTimeout(() => this.expire(waiter), maxWait);
@@ -140,7 +171,7 @@ export class AdmissionController {
     return this.waiting > 0 && now - this.queueEmptySince > this.options.codelIntervalMs;
   }
 
-  private grant(key: string, holdsSlot: boolean): Permit {
+  private grant(key: string, holdsSlot: boolean, live: (() => boolean) | undefined): Permit {
     const caller = this.caller(key);
     const startedAt = performance.now();
     const inflightAtStart = this.inflight;
@@ -148,6 +179,7 @@ export class AdmissionController {
       this.inflight++;
       caller.inflight++;
     }
+    const slot = holdsSlot ? this.held.take(live, this.inflight >= this.limit) : undefined;
     let released = false;
     return {
       release: () => {
@@ -156,6 +188,7 @@ export class AdmissionController {
         if (!holdsSlot) return this.forget(key);
         this.inflight--;
         caller.inflight--;
+        this.held.give(slot!, this.inflight >= this.limit);
         if (this.options.adaptive) this.limiter.onSample(performance.now() - startedAt, inflightAtStart + 1);
         this.forget(key);
         this.dispatch();
@@ -182,7 +215,7 @@ export class AdmissionController {
       if (this.waiting === 0) this.queueEmptySince = Date.now();
       clearTimeout(waiter.timer);
       waiter.unwatch();
-      waiter.resolve(this.grant(chosenKey, true));
+      waiter.resolve(this.grant(chosenKey, true, waiter.live));
     }
   }
 

@@ -59,6 +59,7 @@ export const errorCatalogue = {
   overloaded_event_loop: { status: 503, message: 'This instance is CPU-bound (its event loop runs late); retry after Retry-After.' },
   overloaded_memory: { status: 503, message: 'This instance is near its memory limit; retry after Retry-After.' },
   shutting_down: { status: 503, message: 'This instance is shutting down; retry on another.' },
+  admission_stuck: { status: 503, message: 'Admission slots of this instance are held without coming back (readiness); restart it.' },
   // 500: a bug
   internal_error: { status: 500, message: 'Internal error; it has been logged.' },
 } as const satisfies Record<string, { status: number; message: string }>;

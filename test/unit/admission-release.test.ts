@@ -21,7 +21,7 @@ const options: AdmissionOptions = {
 };
 
 /** The controller's side of "a slot comes back exactly once"; the HTTP side is in test/e2e/admission-slots*.test.ts. */
-describe('admission slots: waiting clients that leave, releases that count once', () => {
+describe('admission slots: waiting clients that leave, releases that count once, health', () => {
   it('a waiter whose client leaves is out of the line at once, and the freed slot goes to the next', async () => {
     const admission = new AdmissionController(options, signals);
     const held = [await admission.acquire('a'), await admission.acquire('a')];
@@ -56,5 +56,35 @@ describe('admission slots: waiting clients that leave, releases that count once'
     expect(admission.snapshot().inflight).toBe(1);
     b.release();
     expect(admission.snapshot().inflight).toBe(0);
+  });
+
+  it('health: a slot held for a gone client counts once it has been gone past a moment', async () => {
+    const admission = new AdmissionController(options, signals);
+    let live = true;
+    const permit = await admission.acquire('a', true, { live: () => live });
+    const t0 = Date.now();
+    expect(admission.health({ stuckMs: 30_000 }, t0).ok).toBe(true);
+    live = false;
+    expect(admission.health({ stuckMs: 30_000 }, t0).orphaned).toBe(0);
+    const later = admission.health({ stuckMs: 30_000 }, t0 + 1_500);
+    expect(later).toMatchObject({ ok: false, orphaned: 1 });
+    expect(later.problems).toEqual(['1 admission slot(s) are held for requests whose client has gone.']);
+    permit.release();
+    expect(admission.health({ stuckMs: 30_000 }, t0 + 1_600).ok).toBe(true);
+  });
+
+  it('health: a full house is stuck only when none has come back for the bound', async () => {
+    const admission = new AdmissionController(options, signals);
+    const permits = [await admission.acquire('a'), await admission.acquire('a')];
+    const t0 = Date.now();
+    expect(admission.health({ stuckMs: 30_000 }, t0 + 29_000).ok).toBe(true);
+    const stuck = admission.health({ stuckMs: 30_000 }, t0 + 31_000);
+    expect(stuck).toMatchObject({ ok: false, limit: 2, floor: 2 });
+    expect(stuck.problems[0]).toMatch(/^All 2 admission slots \(the limit is at its floor of 2\) have been in use for 3\d s with none given back\.$/);
+    // A slot given back and taken again at once is progress: the count starts over.
+    permits[0]!.release();
+    permits[0] = await admission.acquire('a');
+    expect(admission.health({ stuckMs: 30_000 }, Date.now() + 29_000).ok).toBe(true);
+    permits.forEach((p) => p.release());
   });
 });

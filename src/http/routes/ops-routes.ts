@@ -3,15 +3,22 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { sendError } from '../error-handler.js';
 import { AppError, type ErrorCode } from '../../resilience/errors.js';
+import type { AdmissionHealth } from '../../resilience/admission.js';
 
 export type Readiness = { ok: true } | { ok: false; code: ErrorCode; message: string };
 
 /**
  * Liveness answers as long as the process can answer at all: it never fails because of load or a
  * dependency, or an orchestrator would restart healthy instances exactly when they are busiest.
- * Readiness says whether this instance can do its job (migrations applied, database reachable).
+ * Readiness says whether this instance can do its job: its admission control gives slots back
+ * (checked first: it costs nothing), migrations are applied, the database is reachable. Load alone
+ * never fails it (docs/observability.md).
  */
-export function opsRoutes(ready: () => Promise<Readiness>, metrics: () => Promise<{ contentType: string; body: string }>): FastifyPluginAsync {
+export function opsRoutes(
+  ready: () => Promise<Readiness>,
+  metrics: () => Promise<{ contentType: string; body: string }>,
+  admissionHealth: () => AdmissionHealth,
+): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.get('/metrics', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], hide: true } }, async (_request, reply) => {
@@ -20,6 +27,11 @@ export function opsRoutes(ready: () => Promise<Readiness>, metrics: () => Promis
     });
     app.get('/healthz', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
     app.get('/readyz', { config: { admission: 'exempt' }, schema: { tags: ['Operations'] } }, async (_request, reply) => {
+      const admission = admissionHealth();
+      if (!admission.ok) {
+        const { ok: _ok, problems, ...facts } = admission;
+        return sendError(reply, new AppError('admission_stuck', { message: `${problems.join(' ')} Requests are refused while they are held; restart this instance.`, details: facts }));
+      }
       const result = await ready();
       if (result.ok) return { status: 'ready' };
       return sendError(reply, new AppError(result.code, { message: result.message }));

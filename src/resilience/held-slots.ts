@@ -1,0 +1,81 @@
+/**
+ * The admission slots in use, kept so the controller can judge itself: a slot held for a request whose
+ * client has gone, or a full house that gives nothing back, means slots that will not come back by
+ * themselves — an instance that refuses everything while its process looks healthy.
+ */
+
+/** The controller's own health, for readiness: an instance whose slots do not come back must leave rotation. */
+export interface AdmissionHealth {
+  ok: boolean;
+  /** What is wrong, in words (empty when ok). */
+  problems: string[];
+  limit: number;
+  /** The lowest the limit goes: the adaptive minimum, or the fixed limit. */
+  floor: number;
+  inflight: number;
+  waiting: number;
+  /** Slots held for requests whose client has gone, past a moment's grace. */
+  orphaned: number;
+  /** How long every slot has been in use with none given back; 0 while one is free. */
+  fullForMs: number;
+}
+
+export interface HeldSlot {
+  /** Whether the request holding it still has a client (unknown: taken as yes). */
+  live: (() => boolean) | undefined;
+  /** When a health check first found its client gone. */
+  goneSince: number | undefined;
+}
+
+/** A closing connection gives its slot back within a tick or two; a slot held a second later is lost. */
+const ORPHAN_GRACE_MS = 1000;
+
+export class HeldSlots {
+  private readonly slots = new Set<HeldSlot>();
+  /** Since when every slot has been in use with none given back. */
+  private fullSince: number | undefined;
+
+  /** A slot taken; `full`: every slot is now in use. */
+  take(live: (() => boolean) | undefined, full: boolean): HeldSlot {
+    const slot: HeldSlot = { live, goneSince: undefined };
+    this.slots.add(slot);
+    if (full) this.fullSince ??= Date.now();
+    return slot;
+  }
+
+  /** A slot given back is progress; still full after it (the limit shrank) starts a new count. */
+  give(slot: HeldSlot, stillFull: boolean): void {
+    this.slots.delete(slot);
+    this.fullSince = stillFull ? Date.now() : undefined;
+  }
+
+  /** Slots held past the grace for requests whose client has gone. */
+  orphaned(now: number): number {
+    let orphaned = 0;
+    for (const slot of this.slots) {
+      if (!slot.live || slot.live()) {
+        slot.goneSince = undefined;
+        continue;
+      }
+      slot.goneSince ??= now;
+      if (now - slot.goneSince >= ORPHAN_GRACE_MS) orphaned++;
+    }
+    return orphaned;
+  }
+
+  /** How long every slot has been in use with none given back, when `full` now. */
+  fullForMs(full: boolean, now: number): number {
+    return full && this.fullSince !== undefined ? now - this.fullSince : 0;
+  }
+}
+
+/** Words for what is wrong, given the facts; empty when the controller is sound. */
+export function admissionProblems(facts: Omit<AdmissionHealth, 'ok' | 'problems'>, stuckMs: number): string[] {
+  const problems: string[] = [];
+  if (facts.orphaned > 0) problems.push(`${facts.orphaned} admission slot(s) are held for requests whose client has gone.`);
+  if (facts.fullForMs >= stuckMs) {
+    const atFloor = facts.limit <= facts.floor ? ` (the limit is at its floor of ${facts.floor})` : '';
+    problems.push(`All ${facts.limit} admission slots${atFloor} have been in use for ${Math.round(facts.fullForMs / 1000)} s with none given back.`);
+  }
+  return problems;
+}
