@@ -6,7 +6,8 @@ export type BatchEventAnswer = { status: 'ok' | 'retry' | 'failed'; error?: stri
 
 export interface BatchCallReceived {
   webhookId: string;
-  events: Array<{ id: string; type: string; handoverId: string }>;
+  /** The call's events as they came (envelopes). */
+  events: Array<{ id: string; type: string; handoverId: string; [field: string]: unknown }>;
   receivedAt: number;
 }
 
@@ -22,7 +23,7 @@ export interface BatchCallReceived {
 export interface GenericHelpdesk extends SignedWebhookServer {
   secret: string;
   inboundUrl: string;
-  /** Batch calls received, in arrival order (batch mode only). */
+  /** Batch calls answered with results (not those `respond` refused), in the order answered (batch mode only). */
   batches: BatchCallReceived[];
   /** Batch mode: the result of one event; `attempt` counts the arrivals of its event id (default ok). */
   answerEvent: (event: Record<string, unknown>, attempt: number) => BatchEventAnswer;
@@ -45,7 +46,7 @@ export async function startGenericHelpdesk(secret: string, options: { batch?: bo
     if (!options.batch) return isBatch ? { refuse: 'a batch call to a helpdesk not in batch mode' } : null;
     if (!isBatch || !Array.isArray(body.events)) return { refuse: `a call of type ${String(body.type)} in batch mode` };
     const events = body.events as Array<Record<string, unknown>>;
-    helpdesk.batches.push({ webhookId, events: events.map((e) => ({ id: String(e.id), type: String(e.type), handoverId: String(e.handoverId) })), receivedAt: Date.now() });
+    helpdesk.batches.push({ webhookId, events: events as BatchCallReceived['events'], receivedAt: Date.now() });
     const taken: Array<Record<string, unknown>> = [];
     const results: Array<Record<string, unknown>> = [];
     for (const event of events) {
