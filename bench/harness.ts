@@ -132,9 +132,10 @@ export interface Service {
 /** A PostgreSQL URL (with its search_path), or the embedded store in a data directory of its own. */
 export type Store = string | { dataDir: string };
 
-export async function startService(store: Store, env: Record<string, string>): Promise<Service> {
+/** `nodeArgs`: options for node itself, such as `--cpu-prof`. */
+export async function startService(store: Store, env: Record<string, string>, nodeArgs: string[] = []): Promise<Service> {
   const port = await freePort();
-  const child = spawnNode(['dist/cli/main.js', 'start'], {
+  const child = spawnNode([...nodeArgs, 'dist/cli/main.js', 'start'], {
     // Empty selects the embedded store, whatever the benchmark's own environment holds.
     DATABASE_URL: typeof store === 'string' ? store : '',
     ...(typeof store === 'string' ? {} : { HANDOVER_DATA_DIR: store.dataDir }),

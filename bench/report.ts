@@ -1,4 +1,6 @@
 /** Turns a benchmark run into the Markdown report, the targets met or missed, and an SVG chart of goodput under overload. */
+import type { ThreadProfile } from './profile.js';
+
 export type StoreName = 'postgres' | 'embedded';
 
 /** A closed-loop saturation step: clients back to back, no cap on what is offered. */
@@ -78,6 +80,8 @@ export interface StoreResult {
   store: StoreName;
   label: string;
   saturation: Saturation;
+  /** Where the service's CPU went in the saturation step (BENCH_PROFILE=1), per thread. */
+  profile?: ThreadProfile[];
   /** Accepted msg/s in the saturation step. */
   closedLoopCapacityPerSecond: number;
   /** Open-loop probes above it, each taken in full (≥ 99 % accepted, p99 ≤ 250 ms) or not. */
@@ -204,6 +208,23 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     lines.push('');
     const caveats = [...new Set(r.targets.filter((t) => t.caveat).map((t) => t.store))];
     if (caveats.length) lines.push(`¹ ${caveats.join(', ')}: ${r.targets.find((t) => t.caveat)!.caveat}.`, '');
+  }
+
+  const profiled = r.stores.filter((s) => s.profile?.length);
+  if (profiled.length) {
+    lines.push('## Where the service’s CPU goes', '');
+    lines.push('Self time in the closed loop above (with the service’s start and setup), from `node --cpu-prof`, per thread; idle excluded. Areas: the service’s own modules (`service <folder>`), packages, Node’s internals (`node:`), native calls (such as `writev`, each socket write), garbage collection.', '');
+    for (const s of profiled)
+      for (const t of s.profile!) {
+        lines.push(`**${s.label}, ${t.thread}** (${t.busyMs} ms busy)`, '');
+        lines.push('| area | ms | % | | function | ms | % |', '|---|---|---|---|---|---|---|');
+        for (let i = 0; i < Math.max(t.areas.length, t.functions.length); i++) {
+          const a = t.areas[i];
+          const f = t.functions[i];
+          lines.push(`| ${a ? `\`${a.name}\`` : ''} | ${a?.ms ?? ''} | ${a?.percent ?? ''} | | ${f ? `\`${f.name}\`` : ''} | ${f?.ms ?? ''} | ${f?.percent ?? ''} |`);
+        }
+        lines.push('');
+      }
   }
 
   lines.push(`## Overload: 0.5× to 3× the API capacity measured on each store, open loop`, '');

@@ -17,7 +17,8 @@
  * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
  * BENCH_PROBES, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
- * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*).
+ * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_PROFILE=1 (profile the service in the
+ * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { GeneratorResult } from './load-generator.js';
+import { summarizeProfiles, type ThreadProfile } from './profile.js';
 import { evaluateTargets, renderReport, type BenchReport, type Saturation, type Step, type StoreName, type StoreResult } from './report.js';
 import {
   DATABASE,
@@ -63,6 +65,8 @@ const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',')
 /** Open-loop probes for the API capacity: at most this many, each this long. */
 const PROBES = Number(process.env.BENCH_PROBES ?? 4);
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 4000);
+/** BENCH_PROFILE=1: the service runs the saturation step under `node --cpu-prof`, and the report says where its CPU went. */
+const PROFILE = process.env.BENCH_PROFILE === '1';
 const LABEL: Record<StoreName, string> = { postgres: 'PostgreSQL', embedded: 'embedded store' };
 
 /** Samples the service's own metrics during a step: peak memory, event-loop lag, admission state. */
@@ -259,12 +263,25 @@ async function main() {
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {
       const section = await freshStore(name);
-      service = await startService(section.store, {});
+      const profileDir = PROFILE ? temporaryDir('handover-profile-') : undefined;
+      service = await startService(section.store, {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
       const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS);
       const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
       const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
       const sat = await saturate(`service on ${LABEL[name]}`, service.url, paths, headers, helpdeskUrl, service.child.pid, name === 'postgres', `sat-${name}`);
-      const result: StoreResult = { store: name, label: LABEL[name], saturation: sat.step, closedLoopCapacityPerSecond: Math.max(1, sat.step.acceptedPerSecond), apiCapacityPerSecond: 0, probes: [], overload: [], overloadUndelivered: null };
+      let profile: ThreadProfile[] | undefined;
+      if (profileDir) {
+        // The profile is written when the service exits: stop it here, and go on with one not profiled.
+        await service.stop();
+        try {
+          profile = summarizeProfiles(profileDir);
+        } catch (err) {
+          report.notes.push(`${LABEL[name]}: the CPU profile could not be read (${(err as Error).message}).`);
+        }
+        rmSync(profileDir, { recursive: true, force: true });
+        service = await startService(section.store, {});
+      }
+      const result: StoreResult = { store: name, label: LABEL[name], saturation: sat.step, ...(profile ? { profile } : {}), closedLoopCapacityPerSecond: Math.max(1, sat.step.acceptedPerSecond), apiCapacityPerSecond: 0, probes: [], overload: [], overloadUndelivered: null };
       report.stores.push(result);
       const idLists: string[][] = [sat.acceptedIds];
       const overloadMessageIds: string[] = [];
