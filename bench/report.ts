@@ -247,7 +247,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
       lines.push(
         `| ${o.factor}× | ${o.protection ? 'on' : 'off'} | ${o.offeredPerSecond} | ${o.goodputPerSecond} | ${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % | ${v(o.acceptedP50Ms)} / ${v(o.acceptedP99Ms)} | ${v(o.rejectedP99Ms)} | ${codes({ ...(o.accepted ? { '2xx': o.accepted } : {}), ...o.codes })} | ${v(o.unanswered)} | ${v(o.lost)} | ${v(o.rssMb)} / ${v(o.heapMb)} | ${v(o.eventLoopLagMs)} | ${v(o.generatorLagP99Ms)} / ${v(o.generatorCpuPercent)} |`,
       );
-    lines.push('', `Accepted in these steps but not at the helpdesk after a final wait: ${v(s.overloadUndelivered)}.`, '');
+    lines.push('', `Accepted in the probes and these steps but not at the helpdesk 20 s after the last: ${v(s.overloadUndelivered)}.`, '');
     const above = understated(s);
     if (above.length)
       lines.push(

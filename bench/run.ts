@@ -59,6 +59,8 @@ const CLOSED_CONNECTIONS = Number(process.env.BENCH_CLOSED_CONNECTIONS ?? 64);
 const RELAY_HANDOVERS = Number(process.env.BENCH_HANDOVERS ?? 256);
 /** Longest wait after a load window for the helpdesk to receive what was accepted. */
 const DRAIN_MS = Number(process.env.BENCH_DRAIN_MS ?? 30_000);
+/** Longest wait, after the overload steps, for the helpdesk to receive what they accepted. */
+const OVERLOAD_DRAIN_MS = 20_000;
 const STORES = (process.env.BENCH_STORES ?? 'postgres,embedded').split(',').filter(Boolean) as StoreName[];
 const FACTORS = (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').filter(Boolean).map(Number);
 const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',').filter(Boolean).map(Number);
@@ -323,7 +325,7 @@ async function main() {
         await runOverload(false);
       }
       // Everything accepted must reach the helpdesk in the end; what has not after the wait is reported.
-      result.overloadUndelivered = await drainIds(helpdeskUrl, overloadMessageIds, DRAIN_MS);
+      result.overloadUndelivered = await drainIds(helpdeskUrl, overloadMessageIds, OVERLOAD_DRAIN_MS);
       await service.stop();
       service = undefined;
       // Lost: accepted (2xx) but not in the store, read from the store itself once the service has stopped.
