@@ -296,7 +296,8 @@ function chart(r: BenchReport): string {
 <text x="14" y="${(pad.top + height - pad.bottom) / 2}" transform="rotate(-90 14 ${(pad.top + height - pad.bottom) / 2})" text-anchor="middle">goodput, % of capacity</text>
 <text x="${pad.left - 6}" y="${y(maxY) + 4}" text-anchor="end">${maxY} %</text>
 <text x="${pad.left - 6}" y="${y(0) + 4}" text-anchor="end">0</text>
-<text x="${x(maxX)}" y="${height - pad.bottom + 16}" text-anchor="middle">${maxX}×</text>
+${[...new Set(series.flatMap((s) => s.steps.map((o) => o.factor ?? 0)))].map((f) => `<text x="${x(f).toFixed(1)}" y="${height - pad.bottom + 16}" text-anchor="middle">${f}×</text>`).join('')}
+<text x="${pad.left + 6}" y="${y(100) - 4}" fill="#666">100 % (capacity)</text>
 <line x1="${pad.left}" y1="${y(100)}" x2="${width - pad.right}" y2="${y(100)}" stroke="#999" stroke-dasharray="4 4"/>
 <line x1="${pad.left}" y1="${y(90)}" x2="${width - pad.right}" y2="${y(90)}" stroke="#ccc" stroke-dasharray="2 4"/>
 <text x="${pad.left + 6}" y="${y(90) - 4}" fill="#666">90 % (the target at 3×)</text>
