@@ -4,7 +4,9 @@ import type { OutboxRow } from './outbox.js';
 /** Items read per lane at a time. */
 export const LANE_BATCH = 20;
 
-const itemColumns = 'id, tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, attempts, max_attempts, created_at, trace_parent';
+const itemColumns = 'o.id, o.tenant_id, o.lane, o.seq, o.handover_id, o.target, o.connector_id, o.kind, o.payload, o.attempts, o.max_attempts, o.created_at, o.trace_parent, h.external_ref';
+// The handover's external id comes with each item: a delivery then needs no query of its own.
+const itemSource = 'outbox o left join handovers h on h.id = o.handover_id';
 
 export interface ClaimedLane {
   lane: string;
@@ -59,8 +61,8 @@ export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<Claime
      select c.lane as claimed_lane, c.connector_id as lane_connector_id, o.*
      from claimed c
      left join lateral (
-       select ${itemColumns} from outbox
-       where outbox.lane = c.lane and outbox.state = 'pending' order by outbox.seq limit ${LANE_BATCH}
+       select ${itemColumns} from ${itemSource}
+       where o.lane = c.lane and o.state = 'pending' order by o.seq limit ${LANE_BATCH}
      ) o on true
      order by c.lane, o.seq`,
     [o.instanceId, o.leaseMs, o.limit, o.blocked, o.remaining.connectorIds, o.remaining.slots, o.maxPerConnector],
@@ -78,7 +80,7 @@ export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<Claime
 
 /** The next pending items of a lane this instance holds, from `fromSeq` on. */
 export async function readLane(db: Queryable, lane: string, fromSeq: number): Promise<OutboxRow[]> {
-  const { rows } = await db.query<OutboxRow>(`select ${itemColumns} from outbox where lane = $1 and state = 'pending' and seq >= $2 order by seq limit ${LANE_BATCH}`, [lane, fromSeq]);
+  const { rows } = await db.query<OutboxRow>(`select ${itemColumns} from ${itemSource} where o.lane = $1 and o.state = 'pending' and o.seq >= $2 order by o.seq limit ${LANE_BATCH}`, [lane, fromSeq]);
   return rows;
 }
 

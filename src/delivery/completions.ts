@@ -126,16 +126,16 @@ export class CompletionRecorder {
              select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
            ), item as (
              update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
-             from done d where o.id = d.id and o.state = 'pending'
+             from done d where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending'
              returning o.lane
            ), counts as (
              select lane, count(*)::int as n from item group by lane
            ), ref as (
              update handovers h set external_ref = r.ref
-             from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = r.id
+             from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = any($4::text[]) and h.id = r.id
            ), touched as materialized (
              select l.lane from outbox_lanes l
-             where l.lane in (select lane from counts union select unnest($3::text[]))
+             where l.lane = any($7::text[]) and l.lane in (select lane from counts union select unnest($3::text[]))
              order by l.lane for update
            )
            update outbox_lanes l set
@@ -144,7 +144,7 @@ export class CompletionRecorder {
              locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_until end
            from touched t left join counts c on c.lane = t.lane
            where l.lane = t.lane`,
-          [done.map((d) => d.id), done.map((d) => d.attempt), release, [...refs.keys()], [...refs.values()], this.instanceId],
+          [done.map((d) => d.id), done.map((d) => d.attempt), release, [...refs.keys()], [...refs.values()], this.instanceId, [...new Set([...done.map((d) => d.lane), ...release])]],
         );
         return;
       } catch (err) {

@@ -39,9 +39,9 @@ export function botWebhookDeliverer(deps: Deps, dispatcher: Agent): Deliverer {
 }
 
 /**
- * Agent side: the handover's connector. A handover's external id never changes once the system has
- * given one, so it is remembered (bounded) instead of read for every item; until then it is read each
- * time, since another instance may be the one that records it.
+ * Agent side: the handover's connector. The handover's external id comes with the item (read with it
+ * from the outbox, or returned by the statement that accepted it); one the system gave on this
+ * instance since is remembered (bounded), as the item may have been read before it was recorded.
  */
 export function connectorDeliverer(deps: Deps, connectors: Connectors): Deliverer {
   const externalRefs = new TtlCache<string, string>(10 * 60_000, 10_000);
@@ -51,12 +51,7 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       annotateActiveSpan({ 'handover.connector.type': record.type });
       // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
-      let externalRef = externalRefs.get(row.handover_id) ?? null;
-      if (externalRef === null) {
-        const { rows } = await deps.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [row.handover_id]);
-        externalRef = rows[0]?.external_ref ?? null;
-        if (externalRef !== null) externalRefs.set(row.handover_id, externalRef);
-      }
+      const externalRef = externalRefs.get(row.handover_id) ?? row.external_ref ?? null;
       const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal });
       if (result?.externalRef) externalRefs.set(row.handover_id, result.externalRef);
       return result ?? undefined;

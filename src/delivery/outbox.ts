@@ -21,6 +21,11 @@ export interface OutboxRow {
   created_at: Date;
   /** W3C traceparent of the request that queued it (tracing on), else null. */
   trace_parent: string | null;
+  /**
+   * The handover's id in the external system as it was when the item was read (null: not opened there
+   * yet, or a bot-side item). Read with the item, so a delivery needs no query of its own.
+   */
+  external_ref: string | null;
 }
 
 export interface OutboxItem {

@@ -2,7 +2,7 @@ import type { Queryable } from '../store/db.js';
 import type { ItemOutcome } from '../store/group-commit.js';
 import type { HandedLane, LaneHandoff } from '../delivery/lane-handoff.js';
 import type { OutboxRow } from '../delivery/outbox.js';
-import { isUniqueViolation } from '../store/pg-errors.js';
+import { isRetryableConflict, isUniqueViolation } from '../store/pg-errors.js';
 import { inJsonbOrder } from '../store/jsonb-order.js';
 import type { Attachment } from './model.js';
 
@@ -33,6 +33,7 @@ interface Row {
   seq: number;
   connector_id: string | null;
   conversation_id: string;
+  external_ref: string | null;
   outbox_id: number | null;
   lane_seq: number | null;
   ours: boolean | null;
@@ -44,11 +45,17 @@ interface Row {
  * this instance's delivery worker has room, takes the lease of each idle lane it fills so the new items
  * go to that worker in memory (see LaneHandoff).
  *
- * Per handover, in the order of the batch: it skips client ids already stored (a retry), locks the
- * handovers in id order (so two batches can never deadlock), takes the next sequence numbers, stores
- * the messages, and queues their delivery in the handover's agent lane when a helpdesk is connected.
- * Lanes are upserted in lane order for the same reason. A handover that is ended, unknown or of
- * another tenant writes nothing; the caller finds out why.
+ * Per handover, in the order of the batch: it skips client ids already stored (a retry), takes the
+ * next sequence numbers (the handover row's lock orders the conversation), stores the messages, and
+ * queues their delivery in the handover's agent lane when a helpdesk is connected; lanes are upserted
+ * in lane order. A handover that is ended, unknown or of another tenant writes nothing; the caller
+ * finds out why. Every lookup goes through an index whatever the planner guesses of the batch (`= any`
+ * of the batch's ids): tables that grow, or rows updated thousands of times, never turn a batch into
+ * a scan.
+ *
+ * Two batches of one instance never share a handover (GroupCommit keys). Batches of two instances may,
+ * and then may deadlock; PostgreSQL breaks that by failing one, which is written again (see
+ * writeUserMessagesOrEach).
  *
  * The caller must not put two messages with the same handover and client id in one batch.
  */
@@ -58,21 +65,23 @@ export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[],
     `with input as (
        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
          with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, work, trace_parent, created_at, ord)
+     ), repeats as (
+       select m.handover_id, m.client_id from messages m
+       where m.handover_id = any($14::text[]) and m.direction = 'to_agent' and m.client_id = any($3::text[])
      ), fresh as (
        select i.* from input i
-       where i.client_id is null
-          or not exists (select 1 from messages m where m.handover_id = i.handover_id and m.direction = 'to_agent' and m.client_id = i.client_id)
-     ), locked as materialized (
-       select h.id from handovers h where h.id in (select handover_id from fresh) order by h.id for update
+       where i.client_id is null or not exists (select 1 from repeats r where r.handover_id = i.handover_id and r.client_id = i.client_id)
      ), counts as (
        select handover_id, tenant_id, count(*)::int as n from fresh group by handover_id, tenant_id
      ), h as (
        update handovers hv set last_seq = hv.last_seq + c.n
-       from counts c, locked l
-       where l.id = hv.id and hv.id = c.handover_id and hv.tenant_id = c.tenant_id and hv.state <> 'ended'
-       returning hv.id, hv.tenant_id, hv.last_seq - c.n as base, hv.connector_id, hv.conversation_id, hv.user_info
+       from counts c
+       where hv.id = any($14::text[]) and hv.id = c.handover_id and hv.tenant_id = c.tenant_id and hv.state <> 'ended'
+       returning hv.id, hv.tenant_id, hv.last_seq - c.n as base, hv.connector_id, hv.conversation_id, hv.user_info, hv.external_ref
      ), numbered as (
-       select f.*, row_number() over (partition by f.handover_id order by f.ord) as rank, h.base, h.connector_id, h.conversation_id, h.user_info
+       select f.*, f.handover_id || ':agent' as lane, h.base, h.connector_id, h.conversation_id, h.user_info, h.external_ref,
+              row_number() over (partition by f.handover_id order by f.ord) as rank,
+              count(*) over (partition by f.handover_id) as cnt
        -- The tenant is part of the match: a message never lands in another tenant's handover.
        from fresh f join h on h.id = f.handover_id and h.tenant_id = f.tenant_id
      ), m as (
@@ -81,15 +90,13 @@ export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[],
               jsonb_strip_nulls(jsonb_build_object('type', 'user', 'id', user_info->>'id', 'name', user_info->>'name')),
               text, attachments::jsonb, created_at
        from numbered
-     ), lane_counts as (
-       select handover_id || ':agent' as lane, tenant_id, connector_id, count(*)::int as n
-       from numbered where connector_id is not null group by handover_id, tenant_id, connector_id
      ), lanes as (
        insert into outbox_lanes as l (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at, locked_by, locked_until)
-       select lane, tenant_id, 'agent', connector_id, n, n, now(),
+       select distinct on (lane) lane, tenant_id, 'agent', connector_id, cnt, cnt, now(),
               case when $11::text is not null and not (connector_id = any($13::text[])) then $11::text end,
               case when $11::text is not null and not (connector_id = any($13::text[])) then now() + $12::int * interval '1 millisecond' end
-       from lane_counts order by lane
+       from numbered where connector_id is not null
+       order by lane
        on conflict (lane) do update set
          last_seq = l.last_seq + excluded.last_seq,
          pending = l.pending + excluded.pending,
@@ -103,21 +110,19 @@ export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[],
                              then excluded.locked_until else l.locked_until end
        returning l.lane, l.last_seq, l.pending, (l.locked_by is not null and l.locked_by = $11::text and l.locked_until > now()) as ours
      ), planned as (
-       select n.ord, n.handover_id, n.tenant_id, n.connector_id, n.conversation_id, n.work, n.trace_parent, n.created_at,
-              ln.last_seq - lc.n + n.rank as lane_seq, ln.ours, ln.pending = lc.n as lane_was_idle
-       from numbered n join lane_counts lc on lc.lane = n.handover_id || ':agent' join lanes ln on ln.lane = lc.lane
+       select n.ord, n.lane, n.handover_id, n.tenant_id, n.connector_id, n.conversation_id, n.external_ref, n.work, n.trace_parent, n.created_at,
+              n.base + n.rank as seq, ln.last_seq - n.cnt + n.rank as lane_seq, ln.ours, ln.pending = n.cnt as lane_was_idle
+       from numbered n left join lanes ln on ln.lane = n.lane
      ), item as (
        insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent, created_at)
-       select tenant_id, handover_id || ':agent', lane_seq, handover_id, 'agent', connector_id, 'message.created',
+       select tenant_id, lane, lane_seq, handover_id, 'agent', connector_id, 'message.created',
               work::jsonb || jsonb_build_object('conversationId', conversation_id), $10::int, trace_parent, created_at
-       from planned
+       from planned where lane_seq is not null
        returning id, lane, seq
      )
-     select n.ord::int as ord, (n.base + n.rank)::int as seq, n.connector_id, n.conversation_id,
+     select p.ord::int as ord, p.seq::int as seq, p.connector_id, p.conversation_id, p.external_ref,
             it.id as outbox_id, p.lane_seq::int as lane_seq, p.ours, p.lane_was_idle
-     from numbered n
-     left join planned p on p.ord = n.ord
-     left join item it on it.lane = p.handover_id || ':agent' and it.seq = p.lane_seq`,
+     from planned p left join item it on it.lane = p.lane and it.seq = p.lane_seq`,
     [
       batch.map((w) => w.handoverId),
       batch.map((w) => w.tenantId),
@@ -132,6 +137,7 @@ export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[],
       claim?.instanceId ?? null,
       claim?.leaseMs ?? 0,
       claim?.blocked ?? [],
+      [...new Set(batch.map((w) => w.handoverId))],
     ],
   );
   const written: UserMessageWritten[] = batch.map(() => null);
@@ -170,6 +176,7 @@ function outboxRowOf(w: UserMessageWrite, row: Row, maxAttempts: number): Outbox
     max_attempts: maxAttempts,
     created_at: w.createdAt,
     trace_parent: w.traceParent,
+    external_ref: row.external_ref,
   };
 }
 
@@ -180,7 +187,13 @@ function outboxRowOf(w: UserMessageWrite, row: Row, maxAttempts: number): Outbox
  */
 export async function writeUserMessagesOrEach(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<Array<ItemOutcome<UserMessageWritten>>> {
   try {
-    return (await writeUserMessages(q, batch, maxAttempts, handoff)).map((value) => ({ ok: true, value }));
+    try {
+      return (await writeUserMessages(q, batch, maxAttempts, handoff)).map((value) => ({ ok: true, value }));
+    } catch (err) {
+      // A deadlock with another instance's batch: it did nothing; once more, and the other has gone.
+      if (!isRetryableConflict(err)) throw err;
+      return (await writeUserMessages(q, batch, maxAttempts, handoff)).map((value) => ({ ok: true, value }));
+    }
   } catch (err) {
     if (!isUniqueViolation(err) || batch.length === 1) {
       if (isUniqueViolation(err)) return [{ ok: true, value: null }];
