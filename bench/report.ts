@@ -20,7 +20,7 @@ export interface Saturation {
   /** Distinct message ids the helpdesk received, and how many more times than once. */
   delivered: number;
   duplicates: number;
-  /** From the first request to the last distinct message at the helpdesk (ms): the window plus the drain. */
+  /** From the first request to the last distinct message at the helpdesk (ms), or to the end of the wait when some never came. */
   deliveryWindowMs: number;
   deliveredPerSecond: number;
   /** Accepted but not at the helpdesk when the drain ended. */
@@ -170,7 +170,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push(
     `Closed loop: ${r.closedLoop.connections} clients, each sending its next message as soon as the previous one was answered, for ${r.closedLoop.ms / 1000} s, with no cap on what is offered; the service has ${r.closedLoop.handovers} live handovers. ` +
       'The bare relay is a minimal `node:http` forwarder with no durability, no order and no auth, answering once the helpdesk answered. ' +
-      '**Delivered** is counted at the helpdesk: distinct message ids, over the load window and the drain after it (from the first request to the last new message). ' +
+      '**Delivered** is counted at the helpdesk: distinct message ids, over the load window and the drain after it (from the first request to the last new message, or, when some accepted messages never came, to the end of the wait for them). ' +
       '**CPU** is read from the OS (`/proc/<pid>/stat`, user + system, all threads and child processes): the service’s process plus, on PostgreSQL, the database’s processes that serve it (the backends whose client is one of the service’s connections, matched by port, and the server’s shared processes: postmaster, WAL writer, checkpointer, …; other clients of the same server are not counted); the bare relay’s own process. ' +
       'CPU per accepted message: the CPU of the load window ÷ messages accepted in it; per delivered message: the CPU of window and drain ÷ messages delivered. The helpdesk’s and the generator’s CPU count on neither side.',
     '',
@@ -230,7 +230,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push(`## Overload: 0.5× to 3× the API capacity measured on each store, open loop`, '');
   lines.push(
     `Each step: ${r.stepMs / 1000} s of open-loop load (requests sent on a schedule whatever the answers; latency counted from when each was due). ` +
-      'The API capacity of a store is its accepted msg/s in the closed loop above, or, where higher, the highest rate of short open-loop probes above it (each 1.5× the last) that it took in full: at least 99 % accepted, p99 ≤ 250 ms. ' +
+      'The API capacity of a store is its accepted msg/s in the closed loop above, or, where higher, the highest rate of short open-loop probes that it took in full (at least 99 % accepted, p99 ≤ 250 ms), on a ramp from half the closed loop’s figure (so that the admission limit recovers from the closed loop’s refusals first) up by about 1.5× a step, until one was not taken. ' +
       'Goodput: accepted and answered within 1 s, per second. Unanswered: requests that got no HTTP answer at all (timed out 10 s after the step, or their connection failed). ' +
       'Lost: accepted (2xx) but not in the store, counted by client id in the store’s own messages table once the service had stopped (PostgreSQL: the run’s schema; embedded: its data directory opened afresh).',
     '',

@@ -11,12 +11,12 @@
  *    every postgres process; the bare relay's own process.
  * 2. Overload on each store: 0.5×, 1×, 2× and 3× the API capacity of that store, open loop, protection on
  *    (and 3× with protection off on PostgreSQL, for contrast). The capacity is the closed loop's accepted
- *    msg/s, or more where short open-loop probes above it were taken in full.
+ *    msg/s, or more where short open-loop probes on a ramp were taken in full.
  * 3. A slow helpdesk beside a healthy one.
  *
  * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
- * BENCH_PROBES, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
+ * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_PROFILE=1 (profile the service in the
  * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures).
  */
@@ -64,8 +64,8 @@ const OVERLOAD_DRAIN_MS = 20_000;
 const STORES = (process.env.BENCH_STORES ?? 'postgres,embedded').split(',').filter(Boolean) as StoreName[];
 const FACTORS = (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').filter(Boolean).map(Number);
 const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',').filter(Boolean).map(Number);
-/** Open-loop probes for the API capacity: at most this many, each this long. */
-const PROBES = Number(process.env.BENCH_PROBES ?? 4);
+/** Open-loop probes for the API capacity: these factors of the closed loop's figure, in order until one is not taken, each this long. */
+const PROBE_FACTORS = (process.env.BENCH_PROBE_FACTORS ?? '0.5,1,1.5,2.25,3.4,5').split(',').filter(Boolean).map(Number);
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 4000);
 /** BENCH_PROFILE=1: the service runs the saturation step under `node --cpu-prof`, and the report says where its CPU went. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
@@ -135,13 +135,15 @@ async function saturate(name: string, url: string, paths: string[], headers: Rec
   const drainStart = Date.now();
   await drainDeliveries(helpdeskUrl, r.acceptedIds.length, DRAIN_MS);
   const undelivered = await drainIds(helpdeskUrl, r.acceptedMessageIds, Math.max(0, DRAIN_MS - (Date.now() - drainStart)));
+  const drainEnd = Date.now();
   // What a delivery costs after the helpdesk answered (recording it) belongs to the message too.
   await sleep(500);
   const processAfter = processTreeCpuMs(pid);
   const databaseAfter = database?.read();
   database?.stop();
   const stats = await helpdeskStats(helpdeskUrl);
-  const deliveryWindowMs = stats.lastAt === null ? 0 : Math.max(1, stats.lastAt - r.startedAtEpochMs);
+  // Up to the last new message; when some never came, up to the end of the wait for them.
+  const deliveryWindowMs = undelivered > 0 ? drainEnd - r.startedAtEpochMs : stats.lastAt === null ? 0 : Math.max(1, stats.lastAt - r.startedAtEpochMs);
   const minus = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round(a - b));
   const inWindow = { process: minus(processAtWindowEnd, before), database: databaseAtWindowEnd?.ms ?? null };
   const total = { process: minus(processAfter, before), database: databaseAfter?.ms ?? null };
@@ -288,10 +290,12 @@ async function main() {
       const idLists: string[][] = [sat.acceptedIds];
       const overloadMessageIds: string[] = [];
       // The closed loop's figure can understate what the API takes: each client refused sends again at once,
-      // and a storm of refusals costs what accepting would have. Open-loop probes upward (×1.5 each) find the
-      // highest rate taken in full (≥ 99 % accepted, p99 ≤ 250 ms); the capacity is the higher of the two.
+      // a storm of refusals costs what accepting would have, and it leaves the adaptive limit low for a while.
+      // Open-loop probes on a ramp (from half the closed loop's figure, so that the limit recovers first) find
+      // the highest rate taken in full (≥ 99 % accepted, p99 ≤ 250 ms); the capacity is the higher of the two.
       let capacity = result.closedLoopCapacityPerSecond;
-      for (let k = 1, rate = Math.round(capacity * 1.5); k <= PROBES; k++, rate = Math.round(rate * 1.5)) {
+      for (const [k, factor] of PROBE_FACTORS.entries()) {
+        const rate = Math.max(1, Math.round(result.closedLoopCapacityPerSecond * factor));
         const r = await generate({ baseUrl: service.url, paths, body: '{"id":"{id}","text":"probe {i}"}', headers, ratePerSecond: rate, durationMs: PROBE_MS, idPrefix: `p-${name}-${k}` });
         idLists.push(r.acceptedIds);
         for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
@@ -299,9 +303,9 @@ async function main() {
         const passed = r.okLatencies.length >= 0.99 * r.sent && (probe.acceptedP99Ms ?? Infinity) <= 250;
         result.probes.push({ ...probe, passed });
         console.log(`${LABEL[name]} probe ${rate}/s: accepted ${probe.acceptedPerSecond}/s, p99 ${probe.acceptedP99Ms} ms, ${passed ? 'taken' : 'not taken'}`);
-        await sleep(2000);
+        await sleep(1000);
         if (!passed) break;
-        capacity = rate;
+        capacity = Math.max(capacity, rate);
       }
       result.apiCapacityPerSecond = capacity;
       const runOverload = async (protection: boolean) => {
@@ -381,7 +385,7 @@ async function main() {
   report.targets = evaluateTargets(report);
   // A partial run (other stores, factors or step lengths) never replaces the full report; BENCH_REPORT_NAME
   // writes a full one elsewhere (names starting with partial- are not kept in git).
-  const partial = ['BENCH_STORES', 'BENCH_FACTORS', 'BENCH_PROBES', 'BENCH_PROBE_MS', 'BENCH_PROTECTION_OFF_FACTORS', 'BENCH_CLOSED_MS', 'BENCH_STEP_MS', 'BENCH_SLOW', 'BENCH_HANDOVERS', 'BENCH_CLOSED_CONNECTIONS'].some((k) => process.env[k] !== undefined);
+  const partial = ['BENCH_STORES', 'BENCH_FACTORS', 'BENCH_PROBE_FACTORS', 'BENCH_PROBE_MS', 'BENCH_PROTECTION_OFF_FACTORS', 'BENCH_CLOSED_MS', 'BENCH_STEP_MS', 'BENCH_SLOW', 'BENCH_HANDOVERS', 'BENCH_CLOSED_CONNECTIONS'].some((k) => process.env[k] !== undefined);
   const name = process.env.BENCH_REPORT_NAME ?? (partial ? 'partial-run' : 'latest');
   const svgName = name === 'latest' ? 'overload.svg' : `${name}-overload.svg`;
   const { markdown, svg } = renderReport(report, svgName);
