@@ -198,7 +198,7 @@ export async function setUpTenant(url: string, helpdeskUrl: string, name: string
   return { apiKey: tenant.apiKey as string, handovers: ids };
 }
 
-export async function helpdeskStats(url: string, path = '/fast'): Promise<{ unique: number; duplicates: number; firstAt: number | null; lastAt: number | null; deliveryLatencies: number[] }> {
+export async function helpdeskStats(url: string, path = '/fast'): Promise<{ unique: number; duplicates: number; badSignatures: number; firstAt: number | null; lastAt: number | null; deliveryLatencies: number[] }> {
   return (await (await fetch(`${url}/stats?path=${path}`)).json()) as any;
 }
 

@@ -183,7 +183,7 @@ async function saturate(name: string, url: string, paths: string[], headers: Rec
   };
   const cpu = step.cpu;
   console.log(
-    `${name}: accepted ${step.acceptedPerSecond}/s (p99 ${step.acceptedP99Ms} ms), delivered ${step.deliveredPerSecond}/s (${step.delivered} in ${deliveryWindowMs} ms, ${undelivered} missing), ` +
+    `${name}: accepted ${step.acceptedPerSecond}/s (p99 ${step.acceptedP99Ms} ms), delivered ${step.deliveredPerSecond}/s (${step.delivered} in ${deliveryWindowMs} ms, ${undelivered} missing, ${stats.badSignatures} bad signatures at the helpdesk), ` +
       `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
   );
   return { step, acceptedIds: r.acceptedIds };
