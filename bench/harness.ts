@@ -184,9 +184,11 @@ export async function api(url: string, method: string, path: string, token: stri
   return json;
 }
 
-export async function setUpTenant(url: string, helpdeskUrl: string, name: string, handovers: number) {
+/** `batch`: the generic webhook connector's batch mode (several events per call), with its defaults. */
+export async function setUpTenant(url: string, helpdeskUrl: string, name: string, handovers: number, options: { batch?: boolean } = {}) {
   const tenant = await api(url, 'POST', '/v1/admin/tenants', ADMIN, { name });
-  const connector = await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/connectors`, ADMIN, { type: 'webhook', name, config: { url: helpdeskUrl, secret: SECRET } });
+  const config = { url: helpdeskUrl, secret: SECRET, ...(options.batch ? { batch: {} } : {}) };
+  const connector = await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/connectors`, ADMIN, { type: 'webhook', name, config });
   await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/queues`, ADMIN, { name: 'q', connectorId: connector.id, maxWaiting: 100000, noAnswerTimeoutSeconds: 86400 });
   const ids: string[] = new Array(handovers);
   // Eight at a time: setting up hundreds of handovers one by one would take longer than a step.

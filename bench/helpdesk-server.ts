@@ -1,5 +1,5 @@
 /**
- * A helpdesk speaking the generic webhook protocol, for benchmarks: it verifies signatures, answers
+ * A helpdesk speaking the generic webhook protocol (one event per call, or batch mode), for benchmarks: it verifies signatures, answers
  * after a configurable delay per path (`/fast`, `/slow`), and counts what it received per message id
  * so a run can check that nothing accepted was lost. GET /stats returns the counts and when the first and
  * the last distinct message arrived; POST /missing with a JSON array of message ids answers how many of
@@ -56,9 +56,13 @@ const server = createServer((req, res) => {
       res.writeHead(401).end();
       return;
     }
-    const event = JSON.parse(body) as { type: string; data: { message?: { id: string; createdAt: string } } };
+    type Event = { id?: string; type: string; data: { message?: { id: string; createdAt: string } } };
+    // One event per call, or, in batch mode, {"type":"batch","events":[…]} answered with a result per event.
+    const parsed = JSON.parse(body) as Event | { type: 'batch'; events: Event[] };
+    const batch = parsed.type === 'batch' ? (parsed as { events: Event[] }).events : undefined;
     const answer = () => {
-      if (event.type === 'message.created' && event.data.message) {
+      for (const event of batch ?? [parsed as Event]) {
+        if (event.type !== 'message.created' || !event.data.message) continue;
         const entry = stats(req.url?.startsWith('/slow') ? '/slow' : '/fast');
         const { received, latencies } = entry;
         const messageId = event.data.message.id;
@@ -70,7 +74,7 @@ const server = createServer((req, res) => {
         }
         received.set(messageId, (received.get(messageId) ?? 0) + 1);
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      res.writeHead(200, { 'content-type': 'application/json' }).end(batch ? JSON.stringify({ results: batch.map((e) => ({ id: e.id, status: 'ok' })) }) : '{}');
     };
     if (req.url?.startsWith('/slow')) setTimeout(answer, slowMs);
     else answer();

@@ -113,6 +113,8 @@ export interface BenchReport {
   /** The core the load generator was pinned to, or null when it was not pinned. */
   generatorCpu: string | null;
   closedLoop: { connections: number; ms: number; handovers: number };
+  /** The service's helpdesk connectors in the generic webhook's batch mode (several events per call). */
+  webhookBatch?: boolean;
   stepMs: number;
   bare?: Saturation;
   stores: StoreResult[];
@@ -161,7 +163,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   const bare = r.bare;
   lines.push('# Benchmark report', '');
   lines.push(
-    `Machine: ${r.machine}. Run took ${v(r.durationSeconds)} s. The service is built as in production and runs in its own process, as do the fake helpdesk (generic webhook protocol, answering at once), the bare relay and the load generator; ` +
+    `Machine: ${r.machine}. Run took ${v(r.durationSeconds)} s. The service is built as in production and runs in its own process, as do the fake helpdesk (generic webhook protocol, answering at once; the service’s connector ${r.webhookBatch ? 'in batch mode, several events per call' : 'sending one event per call'}), the bare relay and the load generator; ` +
       (r.generatorCpu === null ? 'the load generator was **not** pinned to a core (no `taskset`, or one core).' : `the load generator was pinned to core ${r.generatorCpu} (\`taskset\`); the other processes were not pinned.`),
     '',
   );

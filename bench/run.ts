@@ -17,7 +17,8 @@
  * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
  * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
- * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_PROFILE=1 (profile the service in the
+ * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
+ * connectors in batch mode), BENCH_PROFILE=1 (profile the service in the
  * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures).
  */
 import { randomBytes } from 'node:crypto';
@@ -67,6 +68,8 @@ const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',')
 /** Open-loop probes for the API capacity: these factors of the closed loop's figure, in order until one is not taken, each this long. */
 const PROBE_FACTORS = (process.env.BENCH_PROBE_FACTORS ?? '0.5,1,1.5,2.25,3.4,5').split(',').filter(Boolean).map(Number);
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 4000);
+/** BENCH_WEBHOOK_BATCH=1: the helpdesk connectors use the generic webhook's batch mode (default: one event per call). */
+const WEBHOOK_BATCH = process.env.BENCH_WEBHOOK_BATCH === '1';
 /** BENCH_PROFILE=1: the service runs the saturation step under `node --cpu-prof`, and the report says where its CPU went. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
 const LABEL: Record<StoreName, string> = { postgres: 'PostgreSQL', embedded: 'embedded store' };
@@ -248,6 +251,7 @@ async function main() {
     machine: `${cpus().length} cores, Node ${process.version}`,
     generatorCpu: GENERATOR_CPU ?? null,
     closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS },
+    webhookBatch: WEBHOOK_BATCH,
     stepMs: STEP_MS,
     stores: [],
     slow: [],
@@ -269,7 +273,7 @@ async function main() {
       const section = await freshStore(name);
       const profileDir = PROFILE ? temporaryDir('handover-profile-') : undefined;
       service = await startService(section.store, {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
-      const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS);
+      const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS, { batch: WEBHOOK_BATCH });
       const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
       const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
       const sat = await saturate(`service on ${LABEL[name]}`, service.url, paths, headers, helpdeskUrl, service.child.pid, name === 'postgres', `sat-${name}`);
@@ -351,8 +355,8 @@ async function main() {
       const section = await freshStore(first.store);
       report.slowStore = first.label;
       service = await startService(section.store, {});
-      const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS);
-      const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20);
+      const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS, { batch: WEBHOOK_BATCH });
+      const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20, { batch: WEBHOOK_BATCH });
       const healthyRate = Math.round(first.apiCapacityPerSecond * 0.5);
       report.notes.push(`Slow helpdesk (on ${first.label}): the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
       const healthy = (prefix: string) =>
