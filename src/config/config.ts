@@ -38,6 +38,12 @@ export interface Config {
     keepAliveTimeoutMs: number;
     shutdownGraceMs: number;
     apiKeyCacheMs: number;
+    /** Slow request bodies (src/http/upload-guard.ts): bodies are read before a request holds a slot. */
+    uploads: {
+      minBytesPerSecond: number;
+      windowMs: number;
+      maxPerAddress: number;
+    };
   };
   delivery: {
     concurrency: number;
@@ -210,6 +216,9 @@ export const settings: Record<string, Setting> = {
   'http.requestTimeoutMs': { env: 'HANDOVER_REQUEST_TIMEOUT_MS', default: '10000', doc: 'Longest time to receive a whole request (slow clients are cut off).', parse: int(100, 600000) },
   'http.keepAliveTimeoutMs': { env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS', default: '72000', doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.', parse: int(1000, 600000) },
   'http.apiKeyCacheMs': { env: 'HANDOVER_API_KEY_CACHE_MS', default: '30000', doc: 'How long an API key check is reused: a revoked key stops working on other instances within this.', parse: int(0, 3600000) },
+  'http.uploads.minBytesPerSecond': { env: 'HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND', default: '1024', doc: 'Slowest a request body may arrive, averaged over each HANDOVER_UPLOAD_WINDOW_MS (a body smaller than one window\'s worth must arrive whole within one window); slower: `408 upload_too_slow` and the connection is closed. Bodies are read whole before a request takes an admission slot, so a slow one costs a socket, never capacity.', parse: int(1, 100 * 1024 * 1024) },
+  'http.uploads.windowMs': { env: 'HANDOVER_UPLOAD_WINDOW_MS', default: '5000', doc: 'Window over which HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND is measured.', parse: int(100, 600000) },
+  'http.uploads.maxPerAddress': { env: 'HANDOVER_UPLOAD_MAX_SLOW_PER_ADDRESS', default: '16', doc: 'Request bodies still arriving 100 ms after their head that one client address may send at once (more: `429 too_many_uploads`, connection closed). Small bodies arrive with their head and never count. Behind a proxy every client shares its address: let the proxy buffer bodies (nginx does by default) or raise this.', parse: int(1, 100000) },
   'http.shutdownGraceMs': { env: 'HANDOVER_SHUTDOWN_GRACE_MS', default: '15000', doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish.', parse: int(0, 600000) },
   'delivery.concurrency': { env: 'HANDOVER_DELIVERY_CONCURRENCY', default: '32', doc: 'Lanes (handover × side) delivered in parallel per instance.', parse: int(1, 1000) },
   'delivery.maxAttempts': { env: 'HANDOVER_DELIVERY_MAX_ATTEMPTS', default: '10', doc: 'Tries per outbox item before it is given up (the handover then fails, the bot is told).', parse: int(1, 100) },

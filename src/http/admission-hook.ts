@@ -5,6 +5,7 @@ import { AppError } from '../resilience/errors.js';
 import { runWithDeadline } from '../resilience/deadline.js';
 import { sendError } from './error-handler.js';
 import { loggedUrl } from './request-telemetry.js';
+import { installUploadGuard, type UploadLimits } from './upload-guard.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,8 +44,10 @@ function callerKey(request: FastifyRequest): string {
  * request whose client goes while it waits leaves the line; one handed a slot after its client went
  * gives it back at once and does no work.
  */
-export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number }): void {
+export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number; uploads: UploadLimits }): void {
   app.decorate('admission', admission);
+  // First, so a slot is never held while a client's body trickles in (src/http/upload-guard.ts).
+  installUploadGuard(app, options.uploads);
   // The deadline also travels with the work the request causes (resilience/deadline.ts): the rest of
   // the request's hooks and its handler run inside this scope, so the store can honour it.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -56,7 +59,7 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
     const mode = request.routeOptions.config?.admission;
     if (mode === 'exempt') return;
     const response = reply.raw;
-    // The connection may have gone already: then 'close' has fired.
+    // The connection may have gone while the body was read: then 'close' has fired already.
     if (response.closed || response.destroyed) return void reply.hijack();
     const gone = new AbortController();
     response.once('close', () => {

@@ -62,7 +62,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   // Before admission, so a request's span includes its wait for a slot.
   if (tracingEnabled()) installRequestTracing(app);
-  installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs });
+  installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, uploads: config.http.uploads });
   endStreamsOnClose(app);
   installRequestTelemetry(app);
   app.addHook('onResponse', async (request, reply) => {

@@ -13,6 +13,8 @@ export const errorCatalogue = {
   body_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },
   headers_too_large: { status: 431, message: 'The URL and headers together are larger than the server reads (16 KB); send a shorter request.' },
   request_timeout: { status: 408, message: 'The whole request did not arrive within the time allowed; send it again.' },
+  upload_too_slow: { status: 408, message: 'The body arrived slower than the minimum upload rate; send it again at a normal pace.' },
+  too_many_uploads: { status: 429, message: 'This address already has the most requests whose bodies are still arriving; finish those first.' },
   invalid_cursor: { status: 400, message: 'The event cursor is unknown; resume from an event id this service sent.' },
   // 401 / 404: who you are, what exists for you
   unauthorized: { status: 401, message: 'Send a valid credential in the Authorization header.' },

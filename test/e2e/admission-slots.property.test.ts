@@ -44,6 +44,7 @@ describe('admission slots come back whatever clients do (property, pg)', () => {
       'admission.queueTimeoutMs': 600,
       'admission.codelIntervalMs': 60_000,
       'admission.handlerTimeoutMs': 1_500,
+      'http.uploads.windowMs': 300,
     });
     desk = await setUpDesk(t);
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });

@@ -1,0 +1,145 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../resilience/errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body, read whole before the request asked for an admission slot. */
+    receivedBody?: Buffer;
+  }
+}
+
+export interface UploadLimits {
+  /** Bytes each window must bring, at this rate, unless the body is complete. */
+  minBytesPerSecond: number;
+  windowMs: number;
+  /** Slow bodies (still arriving after the grace below) one client address may send at once. */
+  maxPerAddress: number;
+}
+
+/**
+ * A body not complete this long after its head is a slow one and counts against its address's bound.
+ * A bot's or helpdesk's small body arrives with its head, so it never counts, and never waits on one.
+ */
+const SLOW_AFTER_MS = 100;
+
+/** What ended a body read early: the client went away (nobody to answer) or a refusal to send. */
+type Outcome = { body: Buffer } | { gone: true };
+
+/**
+ * Reads every request body whole before the request asks for an admission slot, so a slot is spent
+ * only on work, never on waiting for a client's bytes. A slow client costs a socket and a buffer, not
+ * the service's capacity, and is bounded twice: each window (`windowMs`) must bring at least
+ * `minBytesPerSecond` worth of the body (or the rest of it), else `408 upload_too_slow`; and one address
+ * may have at most `maxPerAddress` slow bodies at once, else `429 too_many_uploads`. Either refusal
+ * closes the connection, so the rest of the body is not read. Install before admission.
+ */
+export function installUploadGuard(app: FastifyInstance, limits: UploadLimits): void {
+  const slowByAddress = new Map<string, number>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!announcesBody(request)) return;
+    const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? Infinity;
+    if (Number(request.headers['content-length']) > limit) {
+      // Refused on its announced size alone: nothing of it is read.
+      throw closing(reply, new AppError('body_too_large', { message: `The body is larger than the limit of ${limit} bytes.` }));
+    }
+    const outcome = await readBody(request, reply, limit, limits, slowByAddress);
+    // Nobody is left to answer: end the request here, before it asks for a slot or does any work.
+    if ('gone' in outcome) return void reply.hijack();
+    request.receivedBody = outcome.body;
+  });
+
+  // Fastify's own parsers then read the body from memory, with their checks (size, length) as before.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    const body = request.receivedBody;
+    if (!body) return payload;
+    const stream = Readable.from(body.length > 0 ? [body] : [], { objectMode: false }) as Readable & { receivedEncodedLength?: number };
+    stream.receivedEncodedLength = body.length;
+    return stream;
+  });
+}
+
+/** Methods whose body Fastify reads, with a body announced. */
+function announcesBody(request: FastifyRequest): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** A refusal sent mid-body ends the connection: reading the rest would be the slow client's win. */
+function closing(reply: FastifyReply, err: AppError): AppError {
+  reply.header('connection', 'close');
+  return err;
+}
+
+function readBody(request: FastifyRequest, reply: FastifyReply, limit: number, limits: UploadLimits, slowByAddress: Map<string, number>): Promise<Outcome> {
+  const raw = request.raw;
+  const address = request.ip;
+  const announced = Number(request.headers['content-length']);
+  const chunks: Buffer[] = [];
+  let received = 0;
+  let receivedAtCheck = 0;
+  let countedSlow = false;
+  return new Promise<Outcome>((resolve, reject) => {
+    let settled = false;
+    const settle = (outcome: Outcome | AppError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(slowTimer);
+      clearInterval(rateTimer);
+      raw.off('data', onData).off('end', onEnd).off('error', onGone);
+      reply.raw.off('close', onGone);
+      if (countedSlow) {
+        const left = (slowByAddress.get(address) ?? 1) - 1;
+        if (left > 0) slowByAddress.set(address, left);
+        else slowByAddress.delete(address);
+      }
+      if (outcome instanceof AppError) {
+        // Stop taking the rest; the answer closes the connection.
+        raw.pause();
+        reject(closing(reply, outcome));
+      } else resolve(outcome);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) return settle(new AppError('body_too_large', { message: `The body is larger than the limit of ${limit} bytes.` }));
+      chunks.push(chunk);
+    };
+    const onEnd = () => settle({ body: Buffer.concat(chunks, received) });
+    const onGone = () => settle({ gone: true });
+    const perWindow = (limits.minBytesPerSecond * limits.windowMs) / 1000;
+    const checkRate = () => {
+      // Each window must bring its share, or the rest of the body if that is less.
+      const due = Math.min(perWindow, Number.isNaN(announced) ? perWindow : announced - receivedAtCheck);
+      if (received - receivedAtCheck < due) {
+        const seconds = limits.windowMs / 1000;
+        return settle(
+          new AppError('upload_too_slow', {
+            message: `The body arrived at ${Math.round((received - receivedAtCheck) / seconds)} bytes/s over the last ${seconds} s; the minimum is ${limits.minBytesPerSecond} bytes/s.`,
+          }),
+        );
+      }
+      receivedAtCheck = received;
+    };
+    let rateTimer: NodeJS.Timeout | undefined;
+    // Timers beyond this one only for bodies that turn out slow: most arrive before it fires.
+    const slowTimer = setTimeout(() => {
+      const slow = (slowByAddress.get(address) ?? 0) + 1;
+      if (slow > limits.maxPerAddress) {
+        return settle(
+          new AppError('too_many_uploads', {
+            message: `This address already has ${limits.maxPerAddress} requests whose bodies are still arriving; finish those first.`,
+            retryAfterSeconds: 1,
+          }),
+        );
+      }
+      slowByAddress.set(address, slow);
+      countedSlow = true;
+      receivedAtCheck = received;
+      rateTimer = setInterval(checkRate, limits.windowMs);
+    }, SLOW_AFTER_MS);
+    raw.on('data', onData).on('end', onEnd).on('error', onGone);
+    reply.raw.on('close', onGone);
+  });
+}
