@@ -88,15 +88,41 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
         // The token marks this async context as "inside the transaction" for the gate's diagnosis.
         return gate.context.run(token, async () => {
           await run('begin');
-          let result: T;
+          let open = true;
+          let failed = false;
+          const tx: Queryable = {
+            async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+              if (!open) throw new Error('This transaction has ended: use its tx only inside the transaction callback.');
+              try {
+                return await run<R>(sql, params);
+              } catch (err) {
+                failed = true;
+                throw err;
+              }
+            },
+          };
           try {
-            result = await fn({ query: run });
+            const result = await fn(tx);
+            // PostgreSQL answers COMMIT of a transaction that hit an error with ROLLBACK and no error, and
+            // PGlite does not say which: after a caught failure, a statement tells an aborted transaction
+            // (25P02) from one that went on through a savepoint.
+            if (failed) {
+              const aborted = await run('select 1').then(
+                () => false,
+                () => true,
+              );
+              if (aborted) {
+                throw new Error('COMMIT rolled back: a statement in this transaction failed and the error was caught; use a savepoint to continue after an error.');
+              }
+            }
+            await run('commit');
+            return result;
           } catch (err) {
             await run('rollback').catch(() => {});
             throw translatePgError(err);
+          } finally {
+            open = false;
           }
-          await run('commit');
-          return result;
         });
       });
     },
