@@ -92,6 +92,12 @@ export function installJsonParser(app: FastifyInstance): void {
     const text = body as string;
     (request as FastifyRequest & { rawBody?: string }).rawBody = text;
     if (text.length === 0) return done(null, undefined);
+    // Checked on the text, before parsing: every walk of the parsed value (ours, the validator's, a
+    // connector's, PostgreSQL's jsonb parser) recurses, and a body nested thousands deep broke one of them
+    // with a 500 — which a helpdesk retries for ever.
+    if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+      return done(new AppError('invalid_json', { message: `The body nests arrays and objects more than ${MAX_JSON_DEPTH} deep.` }), undefined);
+    }
     try {
       const parsed: unknown = JSON.parse(text);
       if (text.includes('__proto__') || text.includes('"constructor"')) {
@@ -112,6 +118,33 @@ export function installJsonParser(app: FastifyInstance): void {
 }
 
 const surrogateEscape = /\\u[dD][89a-fA-F]/;
+
+/** Deepest nesting of arrays and objects a JSON body may have (real payloads stay within a dozen). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Whether JSON text opens more than `max` arrays or objects inside each other; brackets inside strings
+ * do not count. A body with no more brackets than `max` cannot, and is not scanned.
+ */
+export function nestedDeeperThan(text: string, max: number): boolean {
+  let brackets = 0;
+  for (let i = text.indexOf('{'); i >= 0 && brackets <= max; i = text.indexOf('{', i + 1)) brackets++;
+  for (let i = text.indexOf('['); i >= 0 && brackets <= max; i = text.indexOf('[', i + 1)) brackets++;
+  if (brackets <= max) return false;
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
 
 function hasLoneSurrogate(value: unknown): boolean {
   if (typeof value === 'string') return LONE_SURROGATE.test(value);
