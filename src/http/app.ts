@@ -13,6 +13,7 @@ import { opsRoutes, type Readiness } from './routes/ops-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 import { installAdmission } from './admission-hook.js';
 import { endStreamsOnClose } from './sse.js';
+import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import { loggedUrl, recordRequest, installRequestTelemetry } from './request-telemetry.js';
@@ -65,6 +66,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, uploads: config.http.uploads });
   endStreamsOnClose(app);
   installRequestTelemetry(app);
+  installSecurityHeaders(app);
   app.addHook('onResponse', async (request, reply) => {
     recordRequest(ctx.metrics, request, reply.statusCode, reply.elapsedTime);
     const line = { method: request.method, url: loggedUrl(request), status: reply.statusCode, ms: reply.elapsedTime };
@@ -85,7 +87,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: docsContentSecurityPolicy });
 
   await app.register(
     opsRoutes(ctx.ready, async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }), () => ctx.admission.health({ stuckMs: config.admission.stuckMs })),
