@@ -194,7 +194,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     admission,
     metrics,
     status,
-    authenticateApiKey: createApiKeyAuthenticator(db, { ttlMs: config.http.apiKeyCacheMs, maxEntries: 10_000 }),
+    authenticateApiKey: createApiKeyAuthenticator(db, { ttlMs: config.http.apiKeyCacheMs, maxEntries: 10_000 }, deps.bus),
     async ready() {
       try {
         await db.ping();

@@ -7,6 +7,7 @@
  * - `outbox`: new outbox work was committed; workers wake up.
  * - `events:<tenantId>`: new bot events were committed; SSE streams re-read the event log.
  * - `desk:<tenantId>`: something an agent console shows changed (see DeskSignal).
+ * - `credentials`: an API key was revoked (ApiKeyRevoked); caches forget it, its open event streams end.
  *
  * Besides what publishers send, a subscriber may receive `RESYNC` on any channel.
  */

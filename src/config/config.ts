@@ -44,6 +44,11 @@ export interface Config {
       windowMs: number;
       maxPerAddress: number;
     };
+    /** Event streams (`/v1/events`, `/v1/desk/events`): how often their credential is checked, how many one credential holds. */
+    streams: {
+      recheckMs: number;
+      maxPerCredential: number;
+    };
   };
   delivery: {
     concurrency: number;
@@ -219,6 +224,8 @@ export const settings: Record<string, Setting> = {
   'http.uploads.minBytesPerSecond': { env: 'HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND', default: '1024', doc: 'Slowest a request body may arrive, averaged over each HANDOVER_UPLOAD_WINDOW_MS (a body smaller than one window\'s worth must arrive whole within one window); slower: `408 upload_too_slow` and the connection is closed. Bodies are read whole before a request takes an admission slot, so a slow one costs a socket, never capacity.', parse: int(1, 100 * 1024 * 1024) },
   'http.uploads.windowMs': { env: 'HANDOVER_UPLOAD_WINDOW_MS', default: '5000', doc: 'Window over which HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND is measured.', parse: int(100, 600000) },
   'http.uploads.maxPerAddress': { env: 'HANDOVER_UPLOAD_MAX_SLOW_PER_ADDRESS', default: '16', doc: 'Request bodies still arriving 100 ms after their head that one client address may send at once (more: `429 too_many_uploads`, connection closed). Small bodies arrive with their head and never count. Behind a proxy every client shares its address: let the proxy buffer bodies (nginx does by default) or raise this.', parse: int(1, 100000) },
+  'http.streams.recheckMs': { env: 'HANDOVER_STREAM_RECHECK_MS', default: '5000', doc: 'How often an open event stream (`/v1/events`, `/v1/desk/events`) checks that its API key or desk session is still valid (besides at once on a revocation, sign-out or logout signal); a stream whose credential is gone gets a final coded event and is closed.', parse: int(100, 600000) },
+  'http.streams.maxPerCredential': { env: 'HANDOVER_STREAMS_PER_CREDENTIAL', default: '16', doc: 'Event streams one API key (or one desk session) may hold open at once on one instance; more: `429 too_many_streams`.', parse: int(1, 100000) },
   'http.shutdownGraceMs': { env: 'HANDOVER_SHUTDOWN_GRACE_MS', default: '15000', doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish.', parse: int(0, 600000) },
   'delivery.concurrency': { env: 'HANDOVER_DELIVERY_CONCURRENCY', default: '32', doc: 'Lanes (handover × side) delivered in parallel per instance.', parse: int(1, 1000) },
   'delivery.maxAttempts': { env: 'HANDOVER_DELIVERY_MAX_ATTEMPTS', default: '10', doc: 'Tries per outbox item before it is given up (the handover then fails, the bot is told).', parse: int(1, 100) },

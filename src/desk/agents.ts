@@ -182,6 +182,8 @@ export async function logout(deps: Deps, token: string, agent: Agent): Promise<v
       [agent.id],
     );
   });
+  // Its open consoles check their session and end (the signal names no session: each checks its own).
+  deps.bus.publish(`desk:${agent.tenantId}`, { type: 'session.ended', agentId: agent.id });
 }
 
 export async function setPresence(deps: Deps, agent: Pick<Agent, 'id' | 'tenantId'>, presence: Presence): Promise<Agent> {

@@ -19,6 +19,8 @@ export const errorCatalogue = {
   // 401 / 404: who you are, what exists for you
   unauthorized: { status: 401, message: 'Send a valid credential in the Authorization header.' },
   invalid_credentials: { status: 401, message: 'Email or password is wrong.' },
+  credential_revoked: { status: 401, message: 'The API key of this event stream was revoked; reconnect with a valid key.' },
+  session_ended: { status: 401, message: 'The desk session of this event stream ended (signed out, or past its lifetime); sign in again.' },
   invalid_signature: { status: 401, message: 'The webhook signature, id or timestamp is missing or does not verify.' },
   stale_timestamp: { status: 401, message: 'The webhook timestamp is outside the 5-minute tolerance; check the sender clock.' },
   not_found: { status: 404, message: 'No such route.' },
@@ -44,6 +46,7 @@ export const errorCatalogue = {
   connector_degraded: { status: 409, message: 'The agent-side system is not answering; offer another channel.' },
   unknown_connector_type: { status: 400, message: 'No connector of this type; see docs/connectors.' },
   invalid_connector_config: { status: 400, message: 'The connector configuration does not match its schema; see details.' },
+  too_many_streams: { status: 429, message: 'This credential already holds the most open event streams; close one before opening another.' },
   too_many_login_attempts: { status: 429, message: 'Too many failed sign-ins; wait before trying again.' },
   forbidden_role: { status: 403, message: 'This needs the supervisor role.' },
   forbidden_scope: { status: 403, message: "This API key's scope does not allow this." },

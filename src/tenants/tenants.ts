@@ -6,6 +6,7 @@ import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../handover/deps.js';
 import { checkOutboundUrl } from '../security/outbound-guard.js';
 import { TtlCache } from '../store/ttl-cache.js';
+import type { Bus } from '../bus/bus.js';
 
 /** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
 export const API_KEY_PREFIX = 'handover_sk_';
@@ -71,10 +72,32 @@ export async function listApiKeys(q: Queryable, tenantId: string) {
   }));
 }
 
-/** Revokes a key; it stops working within the key cache's lifetime (HANDOVER_API_KEY_CACHE_MS). */
-export async function revokeApiKey(q: Queryable, tenantId: string, keyId: string): Promise<void> {
-  const { rowCount } = await q.query('update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2', [keyId, tenantId]);
-  if (rowCount === 0) throw new AppError('api_key_not_found');
+/** Bus channel of revocations: `{ type: 'api_key.revoked', tenantId, keyId, keyHash }`. */
+export const CREDENTIALS_CHANNEL = 'credentials';
+
+export interface ApiKeyRevoked {
+  type: 'api_key.revoked';
+  tenantId: string;
+  keyId: string;
+  /** The key's SHA-256, as stored: names it in caches, and cannot be used as the key. */
+  keyHash: string;
+}
+
+/**
+ * Revokes a key. Every instance told over the bus forgets its cached check and ends the key's open
+ * event streams at once; one the signal misses refuses new requests within HANDOVER_API_KEY_CACHE_MS
+ * and ends streams within HANDOVER_STREAM_RECHECK_MS.
+ */
+export async function revokeApiKey(deps: Pick<Deps, 'db' | 'bus'>, tenantId: string, keyId: string): Promise<void> {
+  const { rows } = await deps.db.query<{ key_hash: string }>('update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2 returning key_hash', [keyId, tenantId]);
+  if (!rows[0]) throw new AppError('api_key_not_found');
+  deps.bus.publish(CREDENTIALS_CHANNEL, { type: 'api_key.revoked', tenantId, keyId, keyHash: rows[0].key_hash } satisfies ApiKeyRevoked);
+}
+
+/** Whether the key with this digest exists and is not revoked, read from the database (no cache). */
+export async function apiKeyIsLive(q: Queryable, keyHash: string): Promise<boolean> {
+  const { rows } = await q.query('select 1 from api_keys where key_hash = $1 and revoked_at is null', [keyHash]);
+  return rows.length > 0;
 }
 
 export async function createApiKey(deps: Deps, tenantId: string, scope: ApiKeyScope = 'bot') {
@@ -132,9 +155,14 @@ export async function listTenants(q: Queryable): Promise<Tenant[]> {
  * Resolves a bot API key to its tenant. Lookups are cached briefly so the hot path does not query the
  * database on every request; a revoked key therefore stops working within `ttlMs`.
  */
-export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }) {
+export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }, bus?: Bus) {
   // null: known to be unknown or revoked (cached too, so a flood of bad keys does not reach the database).
   const cache = new TtlCache<string, ApiKeyIdentity | null>(options.ttlMs, options.maxEntries);
+  // A revocation heard over the bus takes effect at once, not at the end of the cache's lifetime.
+  bus?.subscribe(CREDENTIALS_CHANNEL, (message) => {
+    const revoked = message as Partial<ApiKeyRevoked>;
+    if (revoked.type === 'api_key.revoked' && typeof revoked.keyHash === 'string') cache.delete(revoked.keyHash);
+  });
   return async function authenticate(apiKey: string): Promise<ApiKeyIdentity> {
     if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
     const hash = digest(apiKey);

@@ -283,7 +283,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         },
       },
       async (request, reply) => {
-        await revokeApiKey(deps.db, request.params.tenantId, request.params.keyId);
+        await revokeApiKey(deps, request.params.tenantId, request.params.keyId);
         return reply.code(204).send(null);
       },
     );

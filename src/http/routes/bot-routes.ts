@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { AppError } from '../../resilience/errors.js';
+import { AppError, errorCatalogue } from '../../resilience/errors.js';
 import { findQueueByName } from '../../desk/queues.js';
 import { agentSideHealth, checkAvailability } from '../../handover/availability.js';
 import { requestHandover } from '../../handover/request-handover.js';
@@ -10,9 +10,10 @@ import { postUserMessage, postUserTyping } from '../../handover/messages.js';
 import { endHandover } from '../../handover/lifecycle.js';
 import { latestPosition, positionOf, readEvents } from '../../handover/events.js';
 import type { Deps } from '../../handover/deps.js';
-import { botAuth } from '../auth.js';
-import type { ApiKeyIdentity } from '../../tenants/tenants.js';
+import { bearerToken, botAuth } from '../auth.js';
+import { apiKeyIsLive, CREDENTIALS_CHANNEL, digest, type ApiKeyIdentity } from '../../tenants/tenants.js';
 import { openSse } from '../sse.js';
+import { endWithCredential, StreamCounts } from '../stream-guard.js';
 import { handoverJson } from '../views.js';
 import { eraseUser, exportUser } from '../../privacy/user-data.js';
 import {
@@ -35,6 +36,7 @@ const security = [{ apiKey: [] }];
 /** Re-read of the event log when no signal came: the bus wakes streams, this only covers a bug or a lost signal. */
 const SAFETY_POLL_MS = 30_000;
 export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<ApiKeyIdentity>): FastifyPluginAsync {
+  const openStreams = new StreamCounts(deps.config.http.streams.maxPerCredential);
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', botAuth(authenticate));
@@ -188,7 +190,24 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
         const cursor = request.headers['last-event-id'] || request.query.after;
         let pos = cursor ? await requirePosition(deps, tenantId, cursor) : await latestPosition(deps.db, tenantId);
         const stream = openSse(request, reply);
+        const keyHash = digest(bearerToken(request));
+        const release = openStreams.take(keyHash, 'API key');
         let reading = false;
+        stream.onClose(release);
+        // The stream lives as long as its key: checked on every revocation signal and every few seconds.
+        const watch = endWithCredential(stream, {
+          everyMs: deps.config.http.streams.recheckMs,
+          stillValid: () => apiKeyIsLive(deps.db, keyHash),
+          finalEvent: () => ({ event: 'error', data: { error: { code: 'credential_revoked', message: errorCatalogue.credential_revoked.message } } }),
+          log: request.log,
+        });
+        const unwatch = deps.bus.subscribe(CREDENTIALS_CHANNEL, (message) => {
+          // A revocation of this tenant's keys, or the bus's own resync (signals may have been lost).
+          const { type, tenantId: of } = message as { type?: string; tenantId?: string };
+          if (of === tenantId || type === 'resync') watch.recheck();
+        });
+        // The key was read from a cache: a key revoked within its lifetime is found out now.
+        watch.recheck();
         let again = false;
         const pump = async (): Promise<void> => {
           if (reading) {
@@ -222,6 +241,7 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
         stream.onClose(() => {
           unsubscribe();
           clearInterval(poll);
+          unwatch();
         });
         await pump();
       },

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
-import { AppError } from '../../resilience/errors.js';
+import { AppError, errorCatalogue } from '../../resilience/errors.js';
 import { authenticateSession, endSessions, listTeam, login, logout, presences, setPresence, type Agent } from '../../desk/agents.js';
 import { listQueues } from '../../desk/queues.js';
 import { getHandover, listMessages } from '../../handover/queries.js';
@@ -12,11 +12,12 @@ import { estimateWait } from '../../handover/availability.js';
 import { toHandover, type HandoverRow } from '../../handover/model.js';
 import { deskAuth, supervisorOnly } from '../auth.js';
 import { openSse } from '../sse.js';
+import { endWithCredential, StreamCounts } from '../stream-guard.js';
+import { digest } from '../../tenants/tenants.js';
 import { handoverJson, messageJson } from '../views.js';
 import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
 import { TtlCache } from '../../store/ttl-cache.js';
 import { recordAuditAfter } from '../../audit/audit-log.js';
-import { withoutDeadline } from '../../resilience/deadline.js';
 import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/session-cookie.js';
 
 const tags = ['Desk API'];
@@ -42,6 +43,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
   const failuresByAddress = new TtlCache<string, number>(deps.config.desk.loginLockSeconds * 1000, 100_000);
   // Reached over https (as behind any real deployment's TLS): the cookie is sent over https only.
   const secureCookies = deps.config.publicUrl.startsWith('https:');
+  const openStreams = new StreamCounts(deps.config.http.streams.maxPerCredential);
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -325,36 +327,39 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       );
 
       desk.get('/v1/desk/events', { config: { admission: 'stream' }, schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
-        const stream = openSse(request, reply);
         const { agent, sessionToken } = request;
-        let ending = false;
-        const endSession = () => {
-          if (ending || stream.closed) return;
-          ending = true;
-          void stream.send({ event: 'session.ended', data: { agentId: agent.id } }).finally(() => stream.end());
-        };
+        const release = openStreams.take(digest(sessionToken), 'desk session');
+        const stream = openSse(request, reply);
+        stream.onClose(release);
+        const sessionEnded = () => ({ event: 'session.ended', data: { agentId: agent.id, error: { code: 'session_ended', message: errorCatalogue.session_ended.message } } });
+        // An open console is in use: its checks keep its session from going idle. A session that has
+        // ended (logout, signed out by a supervisor or an admin, idle, past its lifetime) ends the stream
+        // at the next check: at once on a signal, within HANDOVER_STREAM_RECHECK_MS otherwise.
+        const idleSeconds = deps.config.desk.sessionIdleSeconds;
+        const watch = endWithCredential(stream, {
+          everyMs: Math.min(deps.config.http.streams.recheckMs, (idleSeconds * 1000) / 3),
+          stillValid: () =>
+            authenticateSession(deps.db, sessionToken, idleSeconds).then(
+              () => true,
+              (err: unknown) => {
+                if (err instanceof AppError && err.code === 'unauthorized') return false;
+                throw err;
+              },
+            ),
+          finalEvent: sessionEnded,
+          log: request.log,
+        });
         const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
           const { type, agentId } = signal as { type: string; agentId?: string };
-          if (type === 'agent.signed_out' && agentId === agent.id) return endSession();
+          // Some session of this agent ended (all of them, for a sign-out): is it this one? Never passed
+          // on: another console of the tenant would take it for its own.
+          if (type === 'session.ended' || type === 'agent.signed_out') {
+            if (agentId === agent.id) watch.recheck();
+            if (type === 'session.ended') return;
+          }
           void stream.send({ event: type, data: signal });
         });
-        // An open console is in use: it keeps its session from going idle. A session that has ended
-        // (signed out elsewhere, by a supervisor, or past its lifetime) ends the stream too.
-        const idleSeconds = deps.config.desk.sessionIdleSeconds;
-        const keepAlive = setInterval(() => {
-          if (ending || stream.closed) return;
-          withoutDeadline(() => authenticateSession(deps.db, sessionToken, idleSeconds)).then(
-            () => undefined,
-            (err: unknown) => {
-              if (err instanceof AppError && err.code === 'unauthorized') endSession();
-            },
-          );
-        }, Math.min(60, idleSeconds / 3) * 1000);
-        keepAlive.unref();
-        stream.onClose(() => {
-          clearInterval(keepAlive);
-          unsubscribe();
-        });
+        stream.onClose(unsubscribe);
         await stream.send({ event: 'ready', data: { agentId: agent.id } });
       });
     });
