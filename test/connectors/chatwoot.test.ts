@@ -74,4 +74,19 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('invalid_request');
   });
+
+  it('takes a captured webhook sent again with a new X-Chatwoot-Delivery (not signed) as the duplicate it is', async () => {
+    const { apiKey } = await setUp();
+    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId: 'c-replay', queue: 'general', user: { id: 'u-replay' } } });
+    const conversation = await eventually(async () => fake!.conversationForHandover(created.body.id), 'the conversation');
+    expect((await fake!.changeTeam(conversation.id, { id: 5, name: 'Billing' })).body).toEqual({ ok: true, duplicate: false });
+    const captured = fake!.deliveries.at(-1)!;
+    for (let i = 0; i < 3; i++) {
+      const replay = await fake!.resend({ body: captured.body, headers: { ...captured.headers, 'x-chatwoot-delivery': `forged-${i}` } });
+      expect(replay.status).toBe(200);
+      expect(replay.body).toEqual({ ok: true, duplicate: true });
+    }
+    const events = await t!.api('GET', `/v1/handovers/${created.body.id}/events`, { token: apiKey });
+    expect(events.body.events.filter((e: { type: string }) => e.type === 'handover.transferred')).toHaveLength(1);
+  });
 });

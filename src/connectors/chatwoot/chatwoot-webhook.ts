@@ -38,8 +38,8 @@ type ChatwootWebhook = Static<typeof webhookSchema>;
 /**
  * Verify → parse one Chatwoot webhook. Chatwoot signs `"{X-Chatwoot-Timestamp}.{raw body}"` with
  * HMAC-SHA256 under the webhook's secret and sends `sha256=<hex>` in `X-Chatwoot-Signature`. One event
- * per call; its receipt is the message id for messages, otherwise `X-Chatwoot-Delivery` (or the body's
- * hash). Kept: agents' public replies, a conversation resolved (the agent ended), agents typing, an
+ * per call; its receipt is the message id for messages, otherwise the signed timestamp and the body's
+ * digest (never the unsigned `X-Chatwoot-Delivery`). Kept: agents' public replies, a conversation resolved (the agent ended), agents typing, an
  * assignment (the agent joined) and a team change (transfer). Dropped, but acknowledged: our own
  * incoming messages and status toggles coming back, private notes, bot messages, everything else.
  */
@@ -53,13 +53,17 @@ export function handleChatwootInbound(config: { webhookSecret: string }, request
   if (Math.abs(nowSeconds - Number(timestamp)) > TOLERANCE_SECONDS) return { ok: false, reason: 'stale_timestamp', message: 'X-Chatwoot-Timestamp is more than 5 minutes away from our clock' };
   const body = request.body as { event?: unknown } | null;
   if (!body || typeof body !== 'object' || typeof body.event !== 'string') return { ok: false, reason: 'invalid_body', message: 'not a Chatwoot webhook body (no event)' };
-  const delivery = headerValue(request.headers, 'x-chatwoot-delivery') ?? `body:${createHash('sha256').update(request.rawBody).digest('hex')}`;
-  if (!actedOn.has(body.event)) return { ok: true, receipts: [{ receiptId: delivery, events: [] }] };
+  // The receipt is made of what the signature covers: X-Chatwoot-Delivery is not signed, so a captured
+  // webhook sent again with a new one would be taken again. A replay of the same signed request (same
+  // timestamp, same body) is a duplicate; one with another timestamp does not verify; past five minutes
+  // it is stale.
+  const signed = `signed:${timestamp}:${createHash('sha256').update(request.rawBody).digest('hex')}`;
+  if (!actedOn.has(body.event)) return { ok: true, receipts: [{ receiptId: signed, events: [] }] };
   if (!webhook.Check(body)) {
     const first = webhook.Errors(body).First();
     return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Chatwoot webhook body' };
   }
-  const receiptId = body.event === 'message_created' && body.id !== undefined ? `message:${body.id}` : delivery;
+  const receiptId = body.event === 'message_created' && body.id !== undefined ? `message:${body.id}` : signed;
   return { ok: true, receipts: [{ receiptId, events: toEvents(body) }] };
 }
 
