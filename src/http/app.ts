@@ -21,6 +21,7 @@ import { statusRoutes } from './routes/status-routes.js';
 import type { StatusService } from '../telemetry/status-service.js';
 import { tracingEnabled } from '../telemetry/tracing.js';
 import { installRequestTracing } from './request-tracing.js';
+import { recordRouteFacts, swaggerOptions } from './openapi/openapi-document.js';
 import type { ApiKeyIdentity } from '../tenants/tenants.js';
 
 export interface AppContext {
@@ -59,6 +60,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
     clientErrorHandler: answerClientError,
   });
+  // Before any route is added: the OpenAPI document needs to know how each route is admitted.
+  const routeAdmission = recordRouteFacts(app);
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   // Before admission, so a request's span includes its wait for a slot.
@@ -74,19 +77,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     else request.log.debug(line, 'request');
   });
 
-  await app.register(swagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: { title: 'handover', version: '1', description: 'Hands chatbot conversations over to human agents. Errors are `{error: {code, message}}`; codes are listed in docs/errors.md.' },
-      components: {
-        securitySchemes: {
-          apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (handover_sk_…)' },
-          adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token' },
-          deskSession: { type: 'http', scheme: 'bearer', description: 'A desk session token from /v1/desk/login' },
-        },
-      },
-    },
-  });
+  await app.register(swagger, swaggerOptions(routeAdmission));
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: docsContentSecurityPolicy });
 
   await app.register(

@@ -3,13 +3,20 @@ import { botEventTypes, endReasons, handoverStates } from '../handover/model.js'
 import { unavailableReasons } from '../handover/availability.js';
 
 /** Schemas shared by several routes. Route-specific ones live beside their route. */
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);
 /** A string enum typed as the union of its values (a plain `enum` in the OpenAPI document). */
 export const literalUnion = <T extends readonly string[]>(values: T, options: { description?: string } = {}) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 
-export const ErrorSchema = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
-});
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable snake_case code to branch on (docs/errors.md).' }),
+      message: Type.String({ description: 'What went wrong and what to do next, for people.' }),
+      details: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'Facts for the code: validation problems, the next opening time, …' })),
+    }),
+  },
+  { title: 'Error', description: 'The error envelope of every 4xx and 5xx answer.' },
+);
 
 export const errorResponses = {
   400: ErrorSchema,
@@ -29,20 +36,20 @@ export const UserSchema = Type.Object(
     email: Type.Optional(Type.String({ maxLength: 320 })),
     locale: Type.Optional(Type.String({ maxLength: 35 })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'User', description: "The end user, as the bot knows them; `id` is the bot's own user id." },
 );
 
 export const AttachmentSchema = Type.Object(
   { url: Type.String({ minLength: 1, maxLength: 2048 }), name: Type.Optional(Type.String({ maxLength: 256 })), contentType: Type.Optional(Type.String({ maxLength: 128 })) },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'Attachment' },
 );
 
 export const TranscriptSchema = Type.Array(
   Type.Object({ role: literalUnion(['user', 'bot'] as const), text: Type.String({ maxLength: 20000 }), at: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false }),
-  { maxItems: 500 },
+  { maxItems: 500, title: 'Transcript', description: 'The conversation so far, oldest first, for the agent to read.' },
 );
 
-export const AgentInfoSchema = Type.Object({ id: Type.String(), name: Type.Optional(Type.String()) });
+export const AgentInfoSchema = Type.Object({ id: Type.String(), name: Type.Optional(Type.String()) }, { title: 'AgentRef' });
 
 export const HandoverSchema = Type.Object({
   id: Type.String(),
@@ -58,7 +65,7 @@ export const HandoverSchema = Type.Object({
   createdAt: Type.String(),
   acceptedAt: Nullable(Type.String()),
   endedAt: Nullable(Type.String()),
-});
+}, { title: 'Handover' });
 
 export const EventSchema = Type.Object({
   id: Type.String(),
@@ -67,7 +74,7 @@ export const EventSchema = Type.Object({
   conversationId: Type.String(),
   createdAt: Type.String(),
   data: Type.Record(Type.String(), Type.Unknown()),
-});
+}, { title: 'BotEvent' });
 
 export const AvailabilitySchema = Type.Object({
   available: Type.Boolean(),
@@ -76,7 +83,7 @@ export const AvailabilitySchema = Type.Object({
   queueLength: Type.Integer(),
   estimatedWaitSeconds: Nullable(Type.Integer()),
   nextOpenAt: Nullable(Type.String()),
-});
+}, { title: 'Availability' });
 
 export const MessageSchema = Type.Object({
   id: Type.String(),
@@ -86,7 +93,7 @@ export const MessageSchema = Type.Object({
   text: Type.String(),
   attachments: Type.Array(AttachmentSchema),
   createdAt: Type.String(),
-});
+}, { title: 'Message' });
 
 export const NewMessageBody = Type.Object(
   {
@@ -94,7 +101,7 @@ export const NewMessageBody = Type.Object(
     text: Type.String({ maxLength: 20000 }),
     attachments: Type.Optional(Type.Array(AttachmentSchema, { maxItems: 20 })),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: 'NewMessage' },
 );
 
-export const TypingBody = Type.Object({ typing: Type.Boolean() }, { additionalProperties: false });
+export const TypingBody = Type.Object({ typing: Type.Boolean() }, { additionalProperties: false, title: 'Typing' });

@@ -2,6 +2,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { createTestDb, type TestDb } from './test-db.js';
+import { contractOf, type Contract } from './openapi-contract.js';
 
 export type { DbKind } from './test-db.js';
 import type { DbKind } from './test-db.js';
@@ -20,6 +21,12 @@ export interface TestService {
   /** JSON over real HTTP. `token` goes into Authorization: Bearer. */
   api<T = any>(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
   admin<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>>;
+  /**
+   * With `contract: true` (or HANDOVER_TEST_CONTRACT=1 for a whole run): the OpenAPI document's checker,
+   * which every answer `api()` gets goes through; an answer that does not match the document fails the call.
+   * (An object: that document, for an instance that cannot serve its own, such as an overloaded one.)
+   */
+  contract?: Contract | undefined;
   close(): Promise<void>;
 }
 
@@ -48,13 +55,19 @@ export const testSettings: Record<string, unknown> = {
   'secrets.keys': [TEST_SECRET_KEY],
 };
 
-export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb; log?: Logger } = {}): Promise<TestService> {
+export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb; log?: Logger; contract?: boolean | Record<string, unknown> } = {}): Promise<TestService> {
   const db = options.db ?? (await createTestDb(kind));
   const config = loadConfig({}, { ...testSettings, ...overrides });
   const service = await createService(config, { db, ...(options.log ? { log: options.log } : {}) });
   const address = await service.listen();
   // The port is known only now; inbound URLs must point at it.
   service.deps.config.publicUrl = address;
+  let contract: Contract | undefined;
+  if (typeof options.contract === 'object') contract = contractOf(options.contract);
+  else if (options.contract ?? process.env.HANDOVER_TEST_CONTRACT === '1') {
+    const res = await fetch(`${address}/openapi.json`, { signal: AbortSignal.timeout(15_000) });
+    contract = contractOf((await res.json()) as Record<string, unknown>);
+  }
   const api: TestService['api'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
@@ -64,6 +77,8 @@ export async function startTestService(kind: DbKind, overrides: Record<string, u
     if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
     const res = await fetch(`${address}${path}`, { method, headers, body: body ?? null, signal: AbortSignal.timeout(15_000) });
     const text = await res.text();
+    const problems = contract?.check({ method, path, status: res.status, headers: res.headers, body: text }) ?? [];
+    if (problems.length > 0) throw new Error(`The answer does not match the OpenAPI document:\n${problems.join('\n')}`);
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;
@@ -79,6 +94,7 @@ export async function startTestService(kind: DbKind, overrides: Record<string, u
     adminToken: ADMIN_TOKEN,
     api,
     admin: (method, path, body) => api(method, path, { token: ADMIN_TOKEN, body }),
+    contract,
     async close() {
       await service.stop();
       if (!options.db) await db.dropAndClose();

@@ -19,9 +19,10 @@ const security = [{ adminToken: [] }];
 const TenantParams = Type.Object({ tenantId: Type.String({ maxLength: 64 }) });
 const WebhookUrl = Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 });
 
-const TimeRange = Type.Object({ from: Type.String({ maxLength: 5 }), to: Type.String({ maxLength: 5 }) }, { additionalProperties: false });
+const TimeRange = Type.Object({ from: Type.String({ maxLength: 5, description: 'HH:MM' }), to: Type.String({ maxLength: 5, description: 'HH:MM' }) }, { additionalProperties: false, title: 'TimeRange' });
 const OpeningHours = Type.Object(Object.fromEntries(weekdays.map((d) => [d, Type.Optional(Type.Array(TimeRange, { maxItems: 10 }))])), {
   additionalProperties: false,
+  title: 'OpeningHours',
   description: 'Weekly hours in the queue time zone; a day left out is closed. Leave the whole object out for around the clock.',
 });
 
@@ -29,17 +30,20 @@ const QueueSchema = Type.Object({
   id: Type.String(),
   name: Type.String(),
   connectorId: Nullable(Type.String()),
-  openingHours: Nullable(Type.Unknown()),
+  openingHours: Nullable(OpeningHours, { description: 'null: open around the clock.' }),
   timeZone: Type.String(),
   closedDates: Type.Array(Type.String()),
   noAnswerTimeoutSeconds: Type.Integer(),
   maxWaiting: Type.Integer(),
-});
-const AgentSchema = Type.Object({ id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() });
+}, { title: 'Queue' });
+const AgentSchema = Type.Object(
+  { id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() },
+  { title: 'Agent' },
+);
 const AgentParams = Type.Object({ tenantId: Type.String({ minLength: 1, maxLength: 64 }), agentId: Type.String({ minLength: 1, maxLength: 64 }) });
 const agentQueues = Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100, description: 'Queue names this agent serves; all desk queues when left out or empty.' });
 const roleField = literalUnion(roles, { description: '`agent` answers chats; `supervisor` also sees the team, reads and moves any desk chat, and can set agents away or sign them out.' });
-const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) });
+const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) }, { title: 'Tenant' });
 const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, retentionDays: t.retentionDays });
 
 const queueJson = (q: Queue) => ({

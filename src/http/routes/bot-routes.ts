@@ -106,7 +106,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
       async (request, reply) => {
         const result = await requestHandover(deps, { tenantId: request.tenantId, ...request.body, idempotencyKey: request.headers['idempotency-key'] });
         // A replay answers like the original request; an existing live handover is a 200 the bot can tell apart.
-        return reply.code(result.outcome === 'existing' ? 200 : 201).send(handoverJson(result));
+        if (result.outcome === 'existing') return reply.code(200).send(handoverJson(result));
+        return reply.code(201).header('location', `/v1/handovers/${result.handover.id}`).send(handoverJson(result));
       },
     );
 

@@ -23,7 +23,7 @@ import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/se
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
 
-const DeskHandoverSchema = Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), waitingSeconds: Type.Integer() })]);
+const DeskHandoverSchema = Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), waitingSeconds: Type.Integer() })], { title: 'DeskHandover' });
 const AgentSchema = Type.Object({
   id: Type.String(),
   tenantId: Type.String(),
@@ -33,8 +33,8 @@ const AgentSchema = Type.Object({
   presence: Type.String(),
   maxChats: Type.Integer(),
   queueIds: Nullable(Type.Array(Type.String())),
-});
-const TeamMemberSchema = Type.Intersect([AgentSchema, Type.Object({ online: Type.Boolean({ description: 'Has a live session.' }), activeChats: Type.Integer() })]);
+}, { title: 'DeskAgent' });
+const TeamMemberSchema = Type.Intersect([AgentSchema, Type.Object({ online: Type.Boolean({ description: 'Has a live session.' }), activeChats: Type.Integer() })], { title: 'TeamMember' });
 const AgentParams = Type.Object({ agentId: Type.String({ minLength: 1, maxLength: 64 }) });
 
 const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, role: a.role, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });

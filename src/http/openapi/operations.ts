@@ -1,0 +1,171 @@
+import type { ErrorCode } from '../../resilience/errors.js';
+import { GenericInboundEvent } from './event-schemas.js';
+
+/**
+ * The operation catalogue of the OpenAPI document: for every documented route, its operationId and the
+ * errors its own logic can answer. The errors every route of a kind can answer (authentication, body
+ * parsing, admission, the database) are added by `operation-responses.ts` from the route's facts, so
+ * only what is particular to an operation is listed here.
+ *
+ * To add a route: add its entry here (the document refuses to build without one) and run
+ * test/e2e/openapi-contract.test.ts, which fails on any status or error code it answers that is not
+ * documented.
+ */
+export interface OperationDoc {
+  operationId: string;
+  /** A one-line summary when the route has none of its own. */
+  summary?: string;
+  /** Error codes this operation's own logic can answer (beyond the ones every such route can). */
+  errors?: readonly ErrorCode[];
+  /** The success answer carries `Location` (the new resource's URL). */
+  location?: true;
+  /** The request body, when the route reads it without a schema (documented here instead). */
+  requestBody?: { schema: unknown; required: boolean; description?: string };
+  /** Examples: of the request body and of the success answer. */
+  requestExample?: unknown;
+  responseExample?: unknown;
+}
+
+const handover = ['handover_not_found'] as const;
+
+export const operations: Record<string, OperationDoc> = {
+  // Operations
+  'GET /healthz': { operationId: 'getLiveness', summary: 'Liveness: the process answers' },
+  'GET /readyz': { operationId: 'getReadiness', summary: 'Readiness: migrations applied, database reachable, admission healthy', errors: ['admission_stuck', 'database_unavailable'] },
+
+  // Bot API
+  'GET /v1/availability': {
+    operationId: 'getAvailability',
+    errors: ['queue_not_found'],
+    responseExample: { available: true, agentsOnline: 3, queueLength: 1, estimatedWaitSeconds: 45, nextOpenAt: null },
+  },
+  'POST /v1/handovers': {
+    operationId: 'createHandover',
+    location: true,
+    errors: ['queue_not_found', 'idempotency_conflict', 'queue_closed', 'no_agents_available', 'queue_full', 'connector_degraded', 'url_not_allowed'],
+    requestExample: {
+      conversationId: 'c-1041',
+      queue: 'support',
+      user: { id: 'u-88', name: 'Uma', locale: 'en' },
+      transcript: [
+        { role: 'user', text: 'My parcel has not arrived.' },
+        { role: 'bot', text: 'Let me find someone who can help.' },
+      ],
+      metadata: { orderId: 'A-1001' },
+    },
+    responseExample: {
+      id: 'ho_01jd5x9k2m3n4p5q6r7s8t9v0w',
+      conversationId: 'c-1041',
+      queueId: 'q_01jd5x9k2m3n4p5q6r7s8t9v0w',
+      state: 'queued',
+      user: { id: 'u-88', name: 'Uma', locale: 'en' },
+      metadata: { orderId: 'A-1001' },
+      agent: null,
+      endReason: null,
+      position: 1,
+      estimatedWaitSeconds: 45,
+      createdAt: '2026-11-23T10:15:02.123Z',
+      acceptedAt: null,
+      endedAt: null,
+    },
+  },
+  'GET /v1/handovers/{id}': { operationId: 'getHandover', errors: handover },
+  'POST /v1/handovers/{id}/messages': {
+    operationId: 'sendUserMessage',
+    errors: [...handover, 'handover_ended'],
+    requestExample: { id: 'turn-17', text: 'It was order A-1001.' },
+    responseExample: { id: 'msg_01jd5x9k2m3n4p5q6r7s8t9v0w' },
+  },
+  'POST /v1/handovers/{id}/typing': { operationId: 'sendUserTyping', errors: [...handover, 'handover_ended'], requestExample: { typing: true } },
+  'POST /v1/handovers/{id}/end': { operationId: 'endHandover', errors: handover, requestExample: { reason: 'user_ended' } },
+  'GET /v1/handovers/{id}/events': { operationId: 'listHandoverEvents', errors: [...handover, 'invalid_cursor'] },
+  'GET /v1/events': { operationId: 'streamEvents', errors: ['invalid_cursor'] },
+  'GET /v1/users/{userId}/export': { operationId: 'exportUser' },
+  'DELETE /v1/users/{userId}': { operationId: 'eraseUser', errors: ['user_has_live_handover'] },
+
+  // Connector inbound
+  'POST /v1/connectors/{connectorId}/events': {
+    operationId: 'receiveConnectorEvent',
+    requestBody: {
+      required: true,
+      description:
+        "A generic-webhook connector takes the events below, signed with Standard Webhooks (docs/generic-webhook.md). Zendesk, Chatwoot and Salesforce connectors take their vendor's own webhook body and signature (docs/connectors).",
+      schema: { anyOf: [GenericInboundEvent, { type: 'object', title: 'VendorWebhookBody', description: "Another connector type's own webhook body." }] },
+    },
+    errors: ['connector_not_found', 'handover_not_found', 'handover_ended', 'invalid_signature', 'stale_timestamp', 'inbound_rate_limited'],
+    requestExample: { type: 'message.created', handoverId: 'ho_01jd5x9k2m3n4p5q6r7s8t9v0w', data: { message: { id: 'your-msg-17', text: "Hi, I'm Sam." } } },
+    responseExample: { ok: true, duplicate: false },
+  },
+
+  // Desk API
+  'POST /v1/desk/login': { operationId: 'deskLogin', errors: ['invalid_credentials', 'ambiguous_login', 'too_many_login_attempts'], requestExample: { email: 'ada@acme.test', password: 'correct horse battery' } },
+  'POST /v1/desk/logout': { operationId: 'deskLogout', summary: 'Sign out: the session ends and its cookie is cleared' },
+  'GET /v1/desk/session': { operationId: 'getDeskSession' },
+  'GET /v1/desk/me': { operationId: 'getDeskAgent', summary: 'The signed-in agent' },
+  'PUT /v1/desk/presence': { operationId: 'setDeskPresence', requestExample: { presence: 'available' } },
+  'GET /v1/desk/queues': { operationId: 'listDeskQueues', summary: 'The desk queues this agent serves, with how many wait in each' },
+  'GET /v1/desk/handovers': { operationId: 'listDeskHandovers' },
+  'GET /v1/desk/handovers/{id}/messages': { operationId: 'listDeskMessages', summary: "A chat's messages, oldest first", errors: handover },
+  'POST /v1/desk/handovers/{id}/accept': {
+    operationId: 'acceptHandover',
+    summary: 'Take a waiting handover',
+    errors: [...handover, 'handover_not_waiting', 'agent_at_capacity', 'agent_away'],
+  },
+  'POST /v1/desk/accept-next': { operationId: 'acceptNextHandover', errors: ['queue_not_found', 'agent_at_capacity', 'agent_away'] },
+  'POST /v1/desk/handovers/{id}/messages': { operationId: 'sendAgentMessage', summary: "Send the agent's message to the user", errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours'] },
+  'POST /v1/desk/handovers/{id}/typing': { operationId: 'sendAgentTyping', summary: 'The agent is typing (or stopped)', errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours'] },
+  'POST /v1/desk/handovers/{id}/transfer': {
+    operationId: 'transferHandover',
+    summary: 'Move a chat to another desk queue (it waits there again)',
+    errors: [...handover, 'queue_not_found', 'handover_ended', 'handover_not_active', 'handover_not_yours'],
+  },
+  'POST /v1/desk/handovers/{id}/end': { operationId: 'endDeskHandover', summary: 'End a chat from the desk', errors: [...handover, 'handover_not_active', 'handover_not_yours'] },
+  'GET /v1/desk/team': { operationId: 'getDeskTeam', errors: ['forbidden_role'] },
+  'PUT /v1/desk/agents/{agentId}/presence': { operationId: 'setAgentAway', errors: ['forbidden_role', 'agent_not_found'] },
+  'POST /v1/desk/agents/{agentId}/sign-out': { operationId: 'signOutAgent', errors: ['forbidden_role', 'agent_not_found'] },
+  'GET /v1/desk/events': { operationId: 'streamDeskEvents' },
+
+  // Admin API
+  'GET /v1/admin/tokens': { operationId: 'listAdminTokens' },
+  'POST /v1/admin/keys/rotate': { operationId: 'rotateSecretKeys' },
+  'GET /v1/admin/audit-log': { operationId: 'listAuditLog' },
+  'POST /v1/admin/tenants': { operationId: 'createTenant', errors: ['url_not_allowed'], requestExample: { name: 'Acme', webhookUrl: 'https://bot.acme.test/handover-events' } },
+  'GET /v1/admin/tenants': { operationId: 'listTenants', summary: 'Every tenant' },
+  'PATCH /v1/admin/tenants/{tenantId}': { operationId: 'updateTenant', errors: ['tenant_not_found', 'url_not_allowed'] },
+  'POST /v1/admin/tenants/{tenantId}/api-keys': {
+    operationId: 'createApiKey',
+    errors: ['tenant_not_found'],
+    requestBody: {
+      required: false,
+      description: 'Optional; without one, a bot key.',
+      schema: { type: 'object', additionalProperties: false, properties: { scope: { type: 'string', enum: ['bot', 'read'], description: '`read`: may only read (GET); `bot`: the whole bot API.' } } },
+    },
+    requestExample: { scope: 'read' },
+  },
+  'GET /v1/admin/tenants/{tenantId}/api-keys': { operationId: 'listApiKeys', errors: ['tenant_not_found'] },
+  'DELETE /v1/admin/tenants/{tenantId}/api-keys/{keyId}': { operationId: 'revokeApiKey', errors: ['tenant_not_found', 'api_key_not_found'] },
+  'POST /v1/admin/tenants/{tenantId}/connectors': {
+    operationId: 'createConnector',
+    errors: ['tenant_not_found', 'unknown_connector_type', 'invalid_connector_config', 'already_exists', 'url_not_allowed'],
+    requestExample: { type: 'webhook', name: 'my-helpdesk', config: { url: 'https://helpdesk.acme.test/handover/events', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } },
+  },
+  'PATCH /v1/admin/tenants/{tenantId}/connectors/{connectorId}': {
+    operationId: 'updateConnector',
+    errors: ['tenant_not_found', 'connector_not_found', 'unknown_connector_type', 'invalid_connector_config', 'already_exists', 'url_not_allowed'],
+  },
+  'GET /v1/admin/tenants/{tenantId}/connectors': { operationId: 'listConnectors', summary: "A tenant's connectors", errors: ['tenant_not_found'] },
+  'POST /v1/admin/tenants/{tenantId}/queues': {
+    operationId: 'createQueue',
+    errors: ['tenant_not_found', 'connector_not_found', 'already_exists'],
+    requestExample: { name: 'billing', timeZone: 'Europe/Paris', openingHours: { mon: [{ from: '09:00', to: '17:30' }], tue: [{ from: '09:00', to: '17:30' }] } },
+  },
+  'GET /v1/admin/tenants/{tenantId}/queues': { operationId: 'listQueues', summary: "A tenant's queues", errors: ['tenant_not_found'] },
+  'POST /v1/admin/tenants/{tenantId}/agents': {
+    operationId: 'createAgent',
+    errors: ['tenant_not_found', 'already_exists', 'queue_not_found'],
+    requestExample: { email: 'ada@acme.test', name: 'Ada', password: 'correct horse battery', queues: ['support'], maxChats: 3 },
+  },
+  'GET /v1/admin/tenants/{tenantId}/agents': { operationId: 'listAgents', summary: "A tenant's desk agents", errors: ['tenant_not_found'] },
+  'PATCH /v1/admin/tenants/{tenantId}/agents/{agentId}': { operationId: 'updateAgent', errors: ['tenant_not_found', 'agent_not_found', 'queue_not_found'] },
+  'DELETE /v1/admin/tenants/{tenantId}/agents/{agentId}/sessions': { operationId: 'endAgentSessions', errors: ['tenant_not_found', 'agent_not_found'] },
+};
