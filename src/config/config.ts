@@ -102,6 +102,8 @@ export interface Config {
     inboundBurst: number;
     availabilityRefreshMs: number;
     availabilityMaxAgeMs: number;
+    inboundUnverifiedPerSecond: number;
+    inboundUnverifiedBurst: number;
   };
   /** Pull streams of connectors (Salesforce): one holder per stream, by lease. */
   streams: {
@@ -266,11 +268,13 @@ export const settings: Record<string, Setting> = {
   'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
   'outbound.allowPrivate': { env: 'HANDOVER_ALLOW_PRIVATE_URLS', default: '', doc: 'Let webhook and helpdesk URLs lead to loopback, private, link-local (cloud metadata) or reserved addresses. Unset: allowed with the embedded store (local use), refused with DATABASE_URL.', parse: optionalBool },
   'outbound.allowHttp': { env: 'HANDOVER_ALLOW_HTTP_URLS', default: '', doc: 'Accept plain `http://` webhook and helpdesk URLs besides `https://`. Unset: allowed with the embedded store, refused with DATABASE_URL.', parse: optionalBool },
-  'connectors.inboundPerSecond': { env: 'HANDOVER_INBOUND_RATE_PER_SECOND', default: '200', doc: "Events one connector's inbound URL takes per second on average, per instance (`429 inbound_rate_limited` above; vendors retry).", parse: int(1, 1000000) },
+  'connectors.inboundPerSecond': { env: 'HANDOVER_INBOUND_RATE_PER_SECOND', default: '200', doc: "Verified events one connector's inbound URL takes per second on average, per instance (`429 inbound_rate_limited` above; vendors retry). Only requests whose signature verifies spend it, so forged ones cannot.", parse: int(1, 1000000) },
   'connectors.inboundBurst': { env: 'HANDOVER_INBOUND_BURST', default: '400', doc: "Events one connector's inbound URL takes at once before the rate applies.", parse: int(1, 1000000) },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
   'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
+  'connectors.inboundUnverifiedPerSecond': { env: 'HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND', default: '5', doc: "Requests to inbound URLs that do not verify (forged or stale signature, unknown connector) one client address may send per second on average, per instance; past it, that address is refused before its signature is checked (`429 inbound_unverified_rate_limited`) unless it has sent a verified request in the last 24 hours (a helpdesk's own address is never locked out by forgeries sent through it).", parse: int(1, 1000000) },
+  'connectors.inboundUnverifiedBurst': { env: 'HANDOVER_INBOUND_UNVERIFIED_BURST', default: '20', doc: 'Requests that do not verify one client address may send at once before HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND applies.', parse: int(1, 1000000) },
   'streams.tickMs': { env: 'HANDOVER_STREAM_TICK_MS', default: '1000', doc: 'How often stream leases are renewed and free streams claimed; keep it well below HANDOVER_STREAM_LEASE_MS.', parse: int(50, 60000) },
   'streams.maxPerInstance': { env: 'HANDOVER_STREAM_MAX', default: '1000', doc: 'Connector event streams one instance holds at most.', parse: int(1, 100000) },
   'secrets.keys': { env: 'HANDOVER_SECRET_KEYS', default: '', doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: parseSecretKeys },

@@ -2,7 +2,7 @@ import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { externalIdKey } from '../store/ids.js';
 import { storableText } from '../store/storable-text.js';
 import { AppError } from '../resilience/errors.js';
-import type { Connectors } from '../connectors/connector-store.js';
+import type { ConnectorRecord, Connectors } from '../connectors/connector-store.js';
 import { storableInboundEvent, type InboundEvent, type InboundEventByRef, type InboundReceipt, type InboundRequest } from '../connectors/connector.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
@@ -10,20 +10,42 @@ import { lockHandover } from './handover-lock.js';
 import { endLocked, markAgentJoined } from './lifecycle.js';
 import { postAgentMessageIn, postAgentTypingIn } from './messages.js';
 
+/** What checking a request to a connector's inbound URL found. */
+export type InboundVerdict =
+  | { ok: true; record: ConnectorRecord; receipts: InboundReceipt[] }
+  /** `authentic`: the sender proved who it is, but sent a body it should not have (answered 400). */
+  | { ok: false; authentic: boolean; error: AppError };
+
 /**
- * An external system called the connector's inbound URL: verify → store (receipts + effects in one
- * transaction) → 2xx. Each receipt (a webhook id, or one event of a batch) is applied once: a repeat is
- * answered 2xx without doing anything twice.
+ * Verifies a request to a connector's inbound URL, before anything is spent on it beyond the check
+ * itself (no rate budget of the connector, no transaction). An unknown connector is not authentic
+ * either. Failures of our own (the database away) are thrown.
  */
-export async function receiveInbound(deps: Deps, connectors: Connectors, input: { connectorId: string; request: InboundRequest }): Promise<{ duplicate: boolean; applied: number }> {
-  const { record, connector } = await connectors.get(input.connectorId);
-  if (!connector.handleInbound) throw new AppError('connector_not_found', { message: `Connectors of type ${record.type} take no inbound events.` });
+export async function verifyInbound(connectors: Connectors, input: { connectorId: string; request: InboundRequest }): Promise<InboundVerdict> {
+  let found: Awaited<ReturnType<Connectors['get']>>;
+  try {
+    found = await connectors.get(input.connectorId);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'connector_not_found') return { ok: false, authentic: false, error: err };
+    throw err;
+  }
+  const { record, connector } = found;
+  if (!connector.handleInbound) return { ok: false, authentic: false, error: new AppError('connector_not_found', { message: `Connectors of type ${record.type} take no inbound events.` }) };
   const result = await connector.handleInbound(input.request);
   if (!result.ok) {
-    if (result.reason === 'invalid_body') throw new AppError('invalid_request', { message: result.message });
-    throw new AppError(result.reason === 'stale_timestamp' ? 'stale_timestamp' : 'invalid_signature', { message: result.message });
+    // Connectors check the body only once the sender is verified.
+    if (result.reason === 'invalid_body') return { ok: false, authentic: true, error: new AppError('invalid_request', { message: result.message }) };
+    return { ok: false, authentic: false, error: new AppError(result.reason === 'stale_timestamp' ? 'stale_timestamp' : 'invalid_signature', { message: result.message }) };
   }
-  const receipts: InboundReceipt[] = 'receipts' in result ? result.receipts : [{ receiptId: result.receiptId, events: result.events }];
+  return { ok: true, record, receipts: 'receipts' in result ? result.receipts : [{ receiptId: result.receiptId, events: result.events }] };
+}
+
+/**
+ * Stores what a verified request brought (receipts + effects in one transaction), so the caller can
+ * answer 2xx. Each receipt (a webhook id, or one event of a batch) is applied once: a repeat is
+ * answered 2xx without doing anything twice.
+ */
+export async function storeInbound(deps: Deps, record: ConnectorRecord, receipts: InboundReceipt[]): Promise<{ duplicate: boolean; applied: number }> {
   return inTransaction(deps.db, async (uow) => {
     let applied = 0;
     let fresh = 0;

@@ -52,6 +52,7 @@ export const errorCatalogue = {
   forbidden_scope: { status: 403, message: "This API key's scope does not allow this." },
   api_key_not_found: { status: 404, message: 'No such API key for this tenant.' },
   inbound_rate_limited: { status: 429, message: "This connector's inbound URL is receiving more than its rate; retry later." },
+  inbound_unverified_rate_limited: { status: 429, message: 'This address sent too many inbound requests that did not verify; check the signing secret, then retry after Retry-After.' },
   csrf_token_invalid: { status: 403, message: 'A change made with the session cookie needs its CSRF token in X-CSRF-Token.' },
   url_too_long: { status: 414, message: 'A path segment of the URL is longer than any id this service uses.' },
   url_not_allowed: { status: 400, message: 'This URL may not be called: wrong scheme, or a private or reserved destination.' },

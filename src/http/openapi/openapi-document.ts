@@ -145,7 +145,7 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
   }
   if (admission === 'stream') {
     responses['200'] = {
-      description: 'A Server-Sent Events stream: one frame per event (`id`, `event` = its type, `data` = its JSON), a `: keep-alive` comment every 15 s. Reconnect with `Last-Event-ID` to resume after the last event you processed.',
+      description: 'A Server-Sent Events stream: one frame per event (`id`, `event` = its type, `data` = its JSON), a `: keep-alive` comment every 15 s. When its credential stops being valid, a last `error` event (`data`: the error envelope, code `credential_revoked` or `session_ended`) ends it. Reconnect with `Last-Event-ID` to resume after the last event you processed.',
       content: { 'text/event-stream': { schema: { type: 'string' }, example: sseExample } },
     };
   }

@@ -79,7 +79,7 @@ export const operations: Record<string, OperationDoc> = {
   'POST /v1/handovers/{id}/typing': { operationId: 'sendUserTyping', errors: [...handover, 'handover_ended'], requestExample: { typing: true } },
   'POST /v1/handovers/{id}/end': { operationId: 'endHandover', errors: handover, requestExample: { reason: 'user_ended' } },
   'GET /v1/handovers/{id}/events': { operationId: 'listHandoverEvents', errors: [...handover, 'invalid_cursor'] },
-  'GET /v1/events': { operationId: 'streamEvents', errors: ['invalid_cursor'] },
+  'GET /v1/events': { operationId: 'streamEvents', errors: ['invalid_cursor', 'too_many_streams'] },
   'GET /v1/users/{userId}/export': { operationId: 'exportUser' },
   'DELETE /v1/users/{userId}': { operationId: 'eraseUser', errors: ['user_has_live_handover'] },
 
@@ -123,7 +123,7 @@ export const operations: Record<string, OperationDoc> = {
   'GET /v1/desk/team': { operationId: 'getDeskTeam', errors: ['forbidden_role'] },
   'PUT /v1/desk/agents/{agentId}/presence': { operationId: 'setAgentAway', errors: ['forbidden_role', 'agent_not_found'] },
   'POST /v1/desk/agents/{agentId}/sign-out': { operationId: 'signOutAgent', errors: ['forbidden_role', 'agent_not_found'] },
-  'GET /v1/desk/events': { operationId: 'streamDeskEvents' },
+  'GET /v1/desk/events': { operationId: 'streamDeskEvents', errors: ['too_many_streams'] },
 
   // Admin API
   'GET /v1/admin/tokens': { operationId: 'listAdminTokens' },

@@ -3,14 +3,29 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
 import type { Connectors } from '../../connectors/connector-store.js';
-import { receiveInbound } from '../../handover/inbound.js';
+import { storeInbound, verifyInbound } from '../../handover/inbound.js';
 import { errorResponses } from '../schemas.js';
 import { TokenBuckets } from '../../resilience/token-bucket.js';
 import { AppError } from '../../resilience/errors.js';
+import { TtlCache } from '../../store/ttl-cache.js';
 
-/** Where external systems send their events. Authenticated by each connector's own scheme (a signature). */
+/** An address that sent a verified request this recently is never refused before verification. */
+const VOUCHED_MS = 24 * 3600 * 1000;
+
+/**
+ * Where external systems send their events. Authenticated by each connector's own scheme (a signature),
+ * checked before anything else is spent: the connector's rate is spent only by requests that verify,
+ * so forgeries cannot use it up; requests that do not verify spend a small budget of their sender's
+ * address instead.
+ */
 export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPluginAsync {
-  const inbound = new TokenBuckets(deps.config.connectors.inboundPerSecond, deps.config.connectors.inboundBurst);
+  const { inboundPerSecond, inboundBurst, inboundUnverifiedPerSecond, inboundUnverifiedBurst } = deps.config.connectors;
+  const verified = new TokenBuckets(inboundPerSecond, inboundBurst);
+  const unverified = new TokenBuckets(inboundUnverifiedPerSecond, inboundUnverifiedBurst);
+  // A helpdesk's egress address may be shared with its other customers, who can point their own
+  // webhooks (with a wrong secret) at our URL: an address known to send authentic requests is
+  // always checked, so forgeries relayed through it can never lock the real events out.
+  const vouched = new TtlCache<string, true>(VOUCHED_MS, 10_000);
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.post(
@@ -27,17 +42,29 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
         },
       },
       async (request) => {
-        // Per connector, so one system (or someone flooding its URL) cannot take the others' capacity.
-        if (!inbound.take(request.params.connectorId)) {
-          throw new AppError('inbound_rate_limited', {
-            message: `Connector ${request.params.connectorId} is receiving more than ${deps.config.connectors.inboundPerSecond} events per second here; retry later.`,
-            retryAfterSeconds: inbound.retryAfterSeconds(request.params.connectorId),
+        const { connectorId } = request.params;
+        const address = request.ip;
+        if (!vouched.has(address) && !unverified.available(address)) {
+          throw new AppError('inbound_unverified_rate_limited', {
+            message: `This address sent more than ${inboundUnverifiedPerSecond} inbound requests per second that did not verify; check the connector's secret, then retry.`,
+            retryAfterSeconds: unverified.retryAfterSeconds(address),
           });
         }
-        const result = await receiveInbound(deps, connectors, {
-          connectorId: request.params.connectorId,
-          request: { headers: request.headers, rawBody: request.rawBody ?? '', body: request.body },
-        });
+        const verdict = await verifyInbound(connectors, { connectorId, request: { headers: request.headers, rawBody: request.rawBody ?? '', body: request.body } });
+        if (!verdict.ok && !verdict.authentic) {
+          unverified.take(address);
+          throw verdict.error;
+        }
+        vouched.set(address, true);
+        // Per connector, so one system (or one flooding it with authentic events) cannot take the others' capacity.
+        if (!verified.take(connectorId)) {
+          throw new AppError('inbound_rate_limited', {
+            message: `Connector ${connectorId} is receiving more than ${inboundPerSecond} events per second here; retry later.`,
+            retryAfterSeconds: verified.retryAfterSeconds(connectorId),
+          });
+        }
+        if (!verdict.ok) throw verdict.error;
+        const result = await storeInbound(deps, verdict.record, verdict.receipts);
         return { ok: true, duplicate: result.duplicate };
       },
     );

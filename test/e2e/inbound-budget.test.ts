@@ -1,0 +1,78 @@
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { startTestService, type TestService } from '../support/test-service.js';
+
+const SECRET = 'whsec_' + Buffer.from('inbound-budget-secret-of-32-bytes!!').toString('base64');
+
+/** POSTs from another loopback address (Linux routes all of 127/8 to lo), as a client elsewhere would. */
+function postFrom(localAddress: string, url: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', ...headers }, timeout: 10_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const forged = { 'webhook-id': 'msg_forged', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,Zm9yZ2VkIHNpZ25hdHVyZQ==' };
+const forgedBody = JSON.stringify({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } });
+
+describe('inbound budget: the signature is checked before the connector rate is spent (pglite)', () => {
+  let t: TestService | undefined;
+  let helpdesk: GenericHelpdesk | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await helpdesk?.close();
+  });
+
+  it('forged requests from elsewhere cannot spend the connector rate, and run out of a budget of their own', async () => {
+    t = await startTestService('pglite', {
+      'connectors.inboundPerSecond': 1,
+      'connectors.inboundBurst': 3,
+      'connectors.inboundUnverifiedPerSecond': 1,
+      'connectors.inboundUnverifiedBurst': 5,
+    });
+    helpdesk = await startGenericHelpdesk(SECRET);
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Budget' });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+    helpdesk.inboundUrl = connector.body.inboundUrl;
+
+    // Before: this flood used the connector's whole rate and every real event was answered 429.
+    const flood = await Promise.all(Array.from({ length: 200 }, () => postFrom('127.0.0.2', helpdesk!.inboundUrl, forgedBody, forged)));
+    const codes = flood.map((a) => a.body.error.code as string);
+    expect(codes.filter((c) => c === 'invalid_signature').length).toBeLessThanOrEqual(6);
+    expect(codes.filter((c) => c === 'inbound_unverified_rate_limited').length).toBeGreaterThanOrEqual(194);
+    expect(codes.every((c) => c === 'invalid_signature' || c === 'inbound_unverified_rate_limited')).toBe(true);
+    expect(flood.find((a) => a.status === 429)).toBeDefined();
+    // An unknown connector id does not verify either.
+    expect((await postFrom('127.0.0.2', `${t.url}/v1/connectors/con_nope/events`, forgedBody, forged)).body.error.code).toBe('inbound_unverified_rate_limited');
+
+    // The helpdesk's own events: its whole burst is still there.
+    for (let i = 0; i < 3; i++) expect((await helpdesk.send({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } })).status).not.toBe(429);
+    expect((await helpdesk.send({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } })).body.error.code).toBe('inbound_rate_limited');
+
+    // Another address has a budget of its own.
+    expect((await postFrom('127.0.0.3', helpdesk.inboundUrl, forgedBody, forged)).body.error.code).toBe('invalid_signature');
+  });
+
+  it('never refuses an address that sends authentic events before checking, whatever else comes from it', async () => {
+    t = await startTestService('pglite', { 'connectors.inboundUnverifiedPerSecond': 1, 'connectors.inboundUnverifiedBurst': 2 });
+    helpdesk = await startGenericHelpdesk(SECRET);
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Shared egress' });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+    helpdesk.inboundUrl = connector.body.inboundUrl;
+    const event = JSON.stringify({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } });
+    // A helpdesk's shared egress address: another of its customers points a webhook with a wrong
+    // secret at our URL, through the same address as the real events.
+    const signed = await helpdesk.send({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } });
+    expect(signed.status).not.toBe(429);
+    for (let i = 0; i < 20; i++) expect((await postFrom('127.0.0.1', helpdesk.inboundUrl, event, forged)).body.error.code).toBe('invalid_signature');
+    expect((await helpdesk.send({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } })).status).not.toBe(429);
+  });
+});
