@@ -1,5 +1,6 @@
 import type { Db } from '../store/db.js';
 import { isRetryableConflict } from '../store/pg-errors.js';
+import { withoutDeadline } from '../resilience/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /**
@@ -88,7 +89,8 @@ export class CompletionRecorder {
       releases.set(lane, waiting);
       this.releases.delete(lane);
     }
-    const run = this.write(done, refs, [...releases.keys()])
+    // Recorded for every request's delivery, bound by none of their deadlines.
+    const run = withoutDeadline(() => this.write(done, refs, [...releases.keys()]))
       .then(() => {
         this.failures = 0;
         for (const waiting of releases.values()) for (const resolve of waiting) resolve();

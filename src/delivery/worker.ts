@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../store/db.js';
 import type { Bus } from '../bus/bus.js';
@@ -89,12 +90,16 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   };
   const unsubscribe = options.bus.subscribe('outbox', wake);
 
+  // Lanes handed by the accept path arrive inside a request's async context: its deadline, its trace.
+  // A lane's run outlives that request, so it starts in the worker's own context instead; otherwise
+  // its queries would be refused once the request's deadline passed.
+  const adoptHanded = AsyncResource.bind((lanes: HandedLane[]) => {
+    for (const handed of lanes) adopt({ lane: handed.lane, connectorId: handed.connectorId, items: handed.items, nextSeq: handed.wasIdle ? handed.items[0]!.seq : 0 });
+  });
   const sink: HandoffSink = {
     hasRoom: () => !stopping && runs.size < options.concurrency,
     blocked: () => options.health.blocked(),
-    take(lanes: HandedLane[]) {
-      for (const handed of lanes) adopt({ lane: handed.lane, connectorId: handed.connectorId, items: handed.items, nextSeq: handed.wasIdle ? handed.items[0]!.seq : 0 });
-    },
+    take: adoptHanded,
   };
   options.handoff?.attach(sink);
 

@@ -1,5 +1,5 @@
 import { AppError, toError } from '../resilience/errors.js';
-import { remainingMs } from '../resilience/deadline.js';
+import { remainingMs, withoutDeadline } from '../resilience/deadline.js';
 
 /**
  * Group commit: writes that arrive together are written together — one statement and one commit for
@@ -128,7 +128,9 @@ export class GroupCommit<I, R> {
     this.stats.items += batch.length;
     this.stats.largest = Math.max(this.stats.largest, batch.length);
     try {
-      const outcomes = await this.write(batch.map((w) => w.item));
+      // The batch runs in the async context of the caller that started it; each caller's own deadline
+      // was checked when the batch was taken, and the write is bounded by the store's timeouts.
+      const outcomes = await withoutDeadline(() => this.write(batch.map((w) => w.item)));
       batch.forEach((w, i) => {
         const outcome = outcomes[i];
         if (!outcome) w.reject(new Error(`group commit: the batch write answered ${outcomes.length} outcomes for ${batch.length} items`));

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import { terminatePgliteDbThread } from '../../src/store/pglite-db.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
-import { ADMIN_TOKEN, startTestService, testSettings, type DbKind, type TestService } from '../support/test-service.js';
+import { ADMIN_TOKEN, eventually, startTestService, testSettings, type DbKind, type TestService } from '../support/test-service.js';
 
 const SECRET = 'whsec_' + Buffer.from('accept-batch-secret-0123456789abc').toString('base64');
 
@@ -25,8 +25,8 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     await helpdesk?.close();
   });
 
-  async function setUp(conversations: string[]) {
-    t = await startTestService(kind);
+  async function setUp(conversations: string[], overrides: Record<string, unknown> = {}) {
+    t = await startTestService(kind, overrides);
     helpdesk = await startGenericHelpdesk(SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Batchco' });
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
@@ -116,6 +116,24 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     expect(retried).toEqual({ id, duplicate: true });
     await helpdesk!.waitFor(() => helpdesk!.eventsFor(handoverId, 'message.created').length >= 1, 20_000, 'the message at the helpdesk');
     expect(helpdesk!.eventsFor(handoverId, 'message.created').map((e) => (e.data as { message: { id: string } }).message.id)).toEqual([id]);
+  });
+
+  it('delivers and records a lane handed over by a request after that request’s deadline has passed', async () => {
+    // The lane's run starts from the request that accepted the message; it must not inherit its deadline.
+    const { apiKey, handovers } = await setUp(['a'], { 'admission.handlerTimeoutMs': 1000 });
+    const [h] = handovers as [string];
+    await helpdesk!.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
+    const laneIdle = async () => (await t!.db.query(`select 1 from outbox_lanes where lane = $1 and pending = 0 and locked_by is null`, [`${h}:agent`])).rowCount > 0;
+    await eventually(laneIdle, 'the agent lane idle');
+    helpdesk!.respond = (body) => ({ status: 200, delayMs: body.type === 'message.created' ? 1500 : 0 });
+    for (const id of ['m-1', 'm-2']) {
+      expect((await t!.api('POST', `/v1/handovers/${h}/messages`, { token: apiKey, body: { id, text: id } })).status).toBe(202);
+    }
+    await helpdesk!.waitFor((r) => r.filter((w) => w.body.type === 'message.created').length >= 2, 10_000, 'both messages');
+    const pending = async () => (await t!.db.query<{ n: number }>(`select count(*)::int as n from outbox where handover_id = $1 and state = 'pending'`, [h])).rows[0]!.n;
+    await eventually(async () => (await pending()) === 0, 'both deliveries recorded', 5000);
+    await eventually(laneIdle, 'the lane given back', 5000);
+    expect(helpdesk!.received.filter((w) => w.body.type === 'message.created')).toHaveLength(2);
   });
 
   it('fails every caller of a batch the database refuses, with the database’s own cause, and writes none of it', async () => {
