@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'doctor': {
       const cli = loadCliConfig(env);
-      return doctor(sub ?? cli.url, cli.adminToken ?? (await readAdminTokenFile(cli.dataDir).catch(() => undefined)));
+      return doctor(sub ?? cli.url, cli.adminToken ?? (await readAdminTokenFile(cli.dataDir).catch(() => undefined)), cli.metricsToken);
     }
     case undefined:
     case 'help':
@@ -189,7 +189,7 @@ async function clientCommand(resource: string, action: string | undefined, args:
  * the most likely cause of trouble with its evidence and the action. With the admin token the status
  * includes the measured causes; without it, the public verdict.
  */
-async function doctor(url: string, adminToken?: string | null): Promise<number> {
+async function doctor(url: string, adminToken?: string | null, metricsToken?: string): Promise<number> {
   const base = url.replace(/\/$/, '');
   const check = async (path: string, headers: Record<string, string> = {}) => {
     try {
@@ -215,7 +215,7 @@ async function doctor(url: string, adminToken?: string | null): Promise<number> 
     console.log(`✗ ${base} answers but is not ready: ${detail}`);
     return 1;
   }
-  const metrics = await check('/metrics');
+  const metrics = await check('/metrics', metricsToken ? { authorization: `Bearer ${metricsToken}` } : {});
   if (metrics.status !== 200) {
     console.log(`✗ ${base} is ready but /metrics answered ${metrics.status || metrics.body}`);
     return 1;

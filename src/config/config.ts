@@ -17,6 +17,8 @@ export interface Config {
    */
   redactContent: boolean;
   adminToken: string | undefined;
+  /** When set, `/metrics` is served only to `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   database: {
     url: string | undefined;
     dataDir: string;
@@ -100,10 +102,10 @@ export interface Config {
     maxBacklog: number;
     inboundPerSecond: number;
     inboundBurst: number;
-    availabilityRefreshMs: number;
-    availabilityMaxAgeMs: number;
     inboundUnverifiedPerSecond: number;
     inboundUnverifiedBurst: number;
+    availabilityRefreshMs: number;
+    availabilityMaxAgeMs: number;
   };
   /** Pull streams of connectors (Salesforce): one holder per stream, by lease. */
   streams: {
@@ -209,6 +211,7 @@ export const settings: Record<string, Setting> = {
   logLevel: { env: 'HANDOVER_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
   redactContent: { env: 'HANDOVER_REDACT_CONTENT', default: 'false', doc: "`true`: a helpdesk's or bot webhook's refusing answer is described (status, content type, size, top-level JSON field names, a vendor error code) instead of quoted, in logs, stored delivery errors and a failed handover's detail, so no message text they echo is kept there. `false`: the first 200 characters are quoted, for debugging. See docs/security.md.", parse: bool },
   adminToken: { env: 'HANDOVER_ADMIN_TOKEN', default: '', doc: 'Bearer token of the admin API; several, comma-separated, are all accepted (to rotate: add the new one, move clients to it, check in GET /v1/admin/tokens that the old one is no longer used, remove it). Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: optionalText },
+  metricsToken: { env: 'HANDOVER_METRICS_TOKEN', default: '', doc: 'When set, `/metrics` answers only requests with `Authorization: Bearer <token>` (several, comma-separated, for rotation); others get `401 unauthorized`. Unset: `/metrics` is open, so keep it off the public network (docs/security.md).', parse: optionalText },
   'database.url': { env: 'DATABASE_URL', default: '', doc: 'PostgreSQL URL. Unset or empty: the embedded store (PGlite) in HANDOVER_DATA_DIR.', parse: optionalText },
   'database.dataDir': { env: 'HANDOVER_DATA_DIR', default: './.handover', doc: 'Directory of the embedded store and the generated admin token.', parse: text },
   'database.poolSize': { env: 'HANDOVER_DB_POOL_SIZE', default: '10', doc: 'PostgreSQL connections per instance.', parse: int(1, 500) },
@@ -270,11 +273,11 @@ export const settings: Record<string, Setting> = {
   'outbound.allowHttp': { env: 'HANDOVER_ALLOW_HTTP_URLS', default: '', doc: 'Accept plain `http://` webhook and helpdesk URLs besides `https://`. Unset: allowed with the embedded store, refused with DATABASE_URL.', parse: optionalBool },
   'connectors.inboundPerSecond': { env: 'HANDOVER_INBOUND_RATE_PER_SECOND', default: '200', doc: "Verified events one connector's inbound URL takes per second on average, per instance (`429 inbound_rate_limited` above; vendors retry). Only requests whose signature verifies spend it, so forged ones cannot.", parse: int(1, 1000000) },
   'connectors.inboundBurst': { env: 'HANDOVER_INBOUND_BURST', default: '400', doc: "Events one connector's inbound URL takes at once before the rate applies.", parse: int(1, 1000000) },
+  'connectors.inboundUnverifiedPerSecond': { env: 'HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND', default: '5', doc: "Requests to inbound URLs that do not verify (forged or stale signature, unknown connector) one client address may send per second on average, per instance; past it, that address is refused before its signature is checked (`429 inbound_unverified_rate_limited`) unless it has sent a verified request in the last 24 hours (a helpdesk's own address is never locked out by forgeries sent through it).", parse: int(1, 1000000) },
+  'connectors.inboundUnverifiedBurst': { env: 'HANDOVER_INBOUND_UNVERIFIED_BURST', default: '20', doc: 'Requests that do not verify one client address may send at once before HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND applies.', parse: int(1, 1000000) },
   'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
   'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
   'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
-  'connectors.inboundUnverifiedPerSecond': { env: 'HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND', default: '5', doc: "Requests to inbound URLs that do not verify (forged or stale signature, unknown connector) one client address may send per second on average, per instance; past it, that address is refused before its signature is checked (`429 inbound_unverified_rate_limited`) unless it has sent a verified request in the last 24 hours (a helpdesk's own address is never locked out by forgeries sent through it).", parse: int(1, 1000000) },
-  'connectors.inboundUnverifiedBurst': { env: 'HANDOVER_INBOUND_UNVERIFIED_BURST', default: '20', doc: 'Requests that do not verify one client address may send at once before HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND applies.', parse: int(1, 1000000) },
   'streams.tickMs': { env: 'HANDOVER_STREAM_TICK_MS', default: '1000', doc: 'How often stream leases are renewed and free streams claimed; keep it well below HANDOVER_STREAM_LEASE_MS.', parse: int(50, 60000) },
   'streams.maxPerInstance': { env: 'HANDOVER_STREAM_MAX', default: '1000', doc: 'Connector event streams one instance holds at most.', parse: int(1, 100000) },
   'secrets.keys': { env: 'HANDOVER_SECRET_KEYS', default: '', doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: parseSecretKeys },
@@ -358,6 +361,8 @@ export function processEnv(): Record<string, string | undefined> {
 export interface CliConfig {
   url: string;
   adminToken: string | undefined;
+  /** Sent to `/metrics` by `handover doctor` when the instance asks for one. */
+  metricsToken: string | undefined;
   dataDir: string;
 }
 
@@ -367,6 +372,7 @@ export function loadCliConfig(env: Record<string, string | undefined>): CliConfi
     url: (env.HANDOVER_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
     // A client sends the first of the tokens the service accepts.
     adminToken: env.HANDOVER_ADMIN_TOKEN?.split(',')[0]?.trim() || undefined,
+    metricsToken: env.HANDOVER_METRICS_TOKEN?.split(',')[0]?.trim() || undefined,
     dataDir: env.HANDOVER_DATA_DIR ?? settings['database.dataDir']!.default!,
   };
 }

@@ -81,7 +81,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: docsContentSecurityPolicy });
 
   await app.register(
-    opsRoutes(ctx.ready, async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }), () => ctx.admission.health({ stuckMs: config.admission.stuckMs })),
+    opsRoutes(ctx.ready, async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }), () => ctx.admission.health({ stuckMs: config.admission.stuckMs }), config.metricsToken),
   );
   await app.register(botRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(adminRoutes(ctx.deps, ctx.connectors, ctx.adminToken));

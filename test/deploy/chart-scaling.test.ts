@@ -103,6 +103,19 @@ describe('disruptions and monitoring', () => {
     expect(rule.spec.groups).toEqual(withMonitoring.monitoring.prometheusRule.groups);
   });
 
+  it('ServiceMonitor sends HANDOVER_METRICS_TOKEN from the Secret once /metrics asks for it', async () => {
+    expect(rendered['monitoring on']!.one('ServiceMonitor').spec.endpoints[0].authorization).toBeUndefined();
+    const withToken = await renderChart({ ...requiredValues, secret: { values: { ...requiredValues.secret.values, HANDOVER_METRICS_TOKEN: 'scrape-token' } }, monitoring: { serviceMonitor: { enabled: true } } });
+    const existing = await renderChart({ secret: { existingSecret: 'handover-prod' }, monitoring: { serviceMonitor: { enabled: true, metricsToken: true } } });
+    for (const [monitor, secret] of [
+      [withToken.one('ServiceMonitor'), withToken.one('Secret').metadata.name],
+      [existing.one('ServiceMonitor'), 'handover-prod'],
+    ] as const) {
+      expect(monitor.spec.endpoints[0].authorization).toEqual({ type: 'Bearer', credentials: { name: secret, key: 'HANDOVER_METRICS_TOKEN' } });
+      expect(validateObjects([monitor])).toEqual([]);
+    }
+  });
+
   it('the alert rules of deploy/prometheus/ make a valid PrometheusRule', async () => {
     const groups: unknown[] = [];
     for (const file of ruleSources) groups.push(...((parse(await readFile(`deploy/prometheus/${file}`, 'utf8')) as { groups?: unknown[] }).groups ?? []));

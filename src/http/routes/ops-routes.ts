@@ -2,6 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { sendError } from '../error-handler.js';
+import { bearerToken, isAdminToken } from '../auth.js';
 import { AppError, type ErrorCode } from '../../resilience/errors.js';
 import type { AdmissionHealth } from '../../resilience/admission.js';
 
@@ -18,10 +19,16 @@ export function opsRoutes(
   ready: () => Promise<Readiness>,
   metrics: () => Promise<{ contentType: string; body: string }>,
   admissionHealth: () => AdmissionHealth,
+  /** HANDOVER_METRICS_TOKEN: when set, `/metrics` answers only with it as a Bearer token. */
+  metricsToken?: string,
 ): FastifyPluginAsync {
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
-    app.get('/metrics', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], hide: true } }, async (_request, reply) => {
+    app.get('/metrics', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], hide: true } }, async (request, reply) => {
+      // Metrics name connectors and tell how busy the service is: with a token, only the scraper reads them.
+      if (metricsToken !== undefined && !isAdminToken(bearerToken(request), metricsToken)) {
+        throw new AppError('unauthorized', { message: 'The metrics token is wrong: send HANDOVER_METRICS_TOKEN as "Authorization: Bearer <token>".' });
+      }
       const { contentType, body } = await metrics();
       return reply.type(contentType).send(body);
     });
