@@ -36,8 +36,6 @@ interface AgentRow {
   max_chats: number;
   presence: Presence;
   role: Role;
-  failed_logins: number;
-  locked_until: Date | null;
 }
 
 function toAgent(row: AgentRow): Agent {
@@ -93,34 +91,27 @@ export async function updateAgent(
   return toAgent(rows[0]);
 }
 
-export async function login(deps: Deps, input: { email: string; password: string; tenantId?: string | undefined }) {
+/**
+ * Signs an agent in. The answer never tells whether an email exists: an unknown email costs the same
+ * password check (a decoy hash) and gets the same `invalid_credentials`. An email held by agents of
+ * several tenants is checked against each of them (in parallel, so it takes as long as one): the one
+ * whose password matches signs in; only a password right for several of them asks for `tenantId`.
+ * Guessing is bounded by `attempts` (per email and address), never by locking the account itself.
+ */
+export async function login(deps: Deps, input: { email: string; password: string; tenantId?: string | undefined }, attempts: { failed(): void; succeeded(): void }) {
   const { rows } = await deps.db.query<AgentRow>(
-    `select * from agents where lower(email) = $1 and ($2::text is null or tenant_id = $2)`,
+    `select * from agents where lower(email) = $1 and ($2::text is null or tenant_id = $2) order by tenant_id limit 20`,
     [input.email.trim().toLowerCase(), input.tenantId ?? null],
   );
-  if (rows.length > 1) throw new AppError('ambiguous_login');
-  const row = rows[0];
-  const { loginMaxFailures: max, loginLockSeconds: lockSeconds } = deps.config.desk;
-  const lock = async (agentId: string) => {
-    const { rows: locked } = await deps.db.query<{ locked_until: Date }>(`update agents set failed_logins = 0, locked_until = now() + $2 * interval '1 second' where id = $1 returning locked_until`, [agentId, lockSeconds]);
-    return lockedOut(locked[0]!.locked_until, deps.now());
-  };
-  let attempt = 0;
-  if (row) {
-    // Every attempt is counted before its password is checked, in one statement: guesses sent in
-    // parallel all count, and a locked account is refused without checking anything.
-    const { rows: counted } = await deps.db.query<{ failed_logins: number }>(
-      `update agents set failed_logins = failed_logins + 1 where id = $1 and (locked_until is null or locked_until <= now()) returning failed_logins`,
-      [row.id],
-    );
-    if (counted.length === 0) throw lockedOut(row.locked_until ?? deps.now(), deps.now());
-    attempt = counted[0]!.failed_logins;
-    if (attempt > max) throw await lock(row.id);
+  const checks = await Promise.all((rows.length > 0 ? rows : [null]).map(async (row) => ({ row, ok: await verifyPassword(input.password, row?.password_hash ?? decoyHash) })));
+  const matches = checks.flatMap((c) => (c.ok && c.row ? [c.row] : []));
+  if (matches.length === 0) {
+    attempts.failed();
+    throw new AppError('invalid_credentials');
   }
-  const ok = await verifyPassword(input.password, row?.password_hash ?? decoyHash);
-  if (row && !ok && attempt >= max) throw await lock(row.id);
-  if (!row || !ok) throw new AppError('invalid_credentials');
-  await deps.db.query('update agents set failed_logins = 0, locked_until = null where id = $1', [row.id]);
+  attempts.succeeded();
+  if (matches.length > 1) throw new AppError('ambiguous_login');
+  const row = matches[0]!;
   const token = `hds_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(deps.now().getTime() + deps.config.desk.sessionTtlSeconds * 1000);
   await deps.db.query(
@@ -128,11 +119,6 @@ export async function login(deps: Deps, input: { email: string; password: string
     [digest(token), row.id, row.tenant_id, expiresAt, deps.config.desk.sessionIdleSeconds],
   );
   return { token, expiresAt, agent: toAgent(row) };
-}
-
-function lockedOut(until: Date, now: Date): AppError {
-  const seconds = Math.max(1, Math.ceil((until.getTime() - now.getTime()) / 1000));
-  return new AppError('too_many_login_attempts', { message: `Too many failed sign-ins for this account; it accepts sign-ins again in ${seconds} s.`, retryAfterSeconds: seconds });
 }
 
 /** SQL condition: session `s` is live (neither past its lifetime nor idle too long). */

@@ -39,7 +39,7 @@ export const errorCatalogue = {
   agent_away: { status: 409, message: 'Set your presence to available before accepting chats.' },
   already_exists: { status: 409, message: 'A resource with this name already exists.' },
   idempotency_conflict: { status: 409, message: 'This Idempotency-Key was used for a different conversation.' },
-  ambiguous_login: { status: 409, message: 'This email belongs to agents of several tenants; send tenantId.' },
+  ambiguous_login: { status: 409, message: 'The email and password are right for agents of several tenants; send tenantId.' },
   queue_closed: { status: 409, message: 'The queue is closed now; see details.nextOpenAt.' },
   no_agents_available: { status: 409, message: 'No agent is online for this queue.' },
   queue_full: { status: 409, message: 'Every agent is at capacity and the waiting line is full.' },

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { requestFrom } from '../support/from-address.js';
 import { setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
 const PASSWORD = 'correct horse battery';
@@ -9,7 +10,7 @@ describe('sign-in lockout (pglite)', () => {
     await t?.close();
   });
 
-  it('locks an account after repeated wrong passwords, refuses even the right one meanwhile, and opens again', async () => {
+  it('locks an email at an address after repeated wrong passwords, refuses even the right one meanwhile, and opens again', async () => {
     t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 2, 'desk.loginMaxFailuresPerAddress': 1000 });
     const desk = await setUpDesk(t);
     const me = await t.api('GET', '/v1/desk/me', { token: desk.agentToken });
@@ -24,7 +25,7 @@ describe('sign-in lockout (pglite)', () => {
     // While locked, the right password is refused too: guessing stops paying.
     const locked = await attempt(PASSWORD);
     expect(locked.status).toBe(429);
-    expect(locked.body.error.message).toMatch(/accepts sign-ins again in \d+ s/);
+    expect(locked.body.error.message).toMatch(/accepts sign-ins from here again in \d+ s/);
 
     await new Promise((r) => setTimeout(r, 2100));
     expect((await attempt(PASSWORD)).status).toBe(200);
@@ -53,5 +54,69 @@ describe('sign-in lockout (pglite)', () => {
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(2);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(8);
     expect((await t.api('POST', '/v1/desk/login', { body: { email, password: PASSWORD } })).status).toBe(429);
+  });
+
+  it('cannot be used to lock an agent out: guesses from one address lock that address only, for that email', async () => {
+    t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    const desk = await setUpDesk(t);
+    const login = (from: string, email: string, password: string) => requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email, password }));
+    // Before: five wrong passwords from anywhere locked the account for 15 minutes.
+    const answers = [];
+    for (let i = 0; i < 5; i++) answers.push((await login('127.0.0.2', desk.agentEmail, 'guess')).status);
+    expect(answers).toEqual([401, 401, 429, 429, 429]);
+    expect((await login('127.0.0.2', desk.agentEmail, PASSWORD)).status).toBe(429);
+    // The agent, at their own address, signs in as usual.
+    expect((await login('127.0.0.3', desk.agentEmail, PASSWORD)).status).toBe(200);
+  });
+
+  it('tells nothing about which emails exist: an unknown email is answered and locked the same way', async () => {
+    t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    const desk = await setUpDesk(t);
+    const answersFor = async (email: string) => {
+      const answers = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await t!.api('POST', '/v1/desk/login', { body: { email, password: 'guess' } });
+        answers.push(`${res.status} ${res.body.error.code} ${res.body.error.message.replace(/\d+ s/, 'N s')}`);
+      }
+      return answers;
+    };
+    expect(await answersFor('nobody-here@example.com')).toEqual(await answersFor(desk.agentEmail));
+  });
+
+  it('signs in an email held in two tenants by its password, with no 409 for a wrong one, and counts those failures per address', async () => {
+    t = await startTestService('pglite', { 'desk.loginMaxFailures': 100, 'desk.loginMaxFailuresPerAddress': 3, 'desk.loginLockSeconds': 60 });
+    const first = await setUpDesk(t);
+    const second = await setUpDesk(t, { agent: { email: first.agentEmail, password: 'another long password' } });
+    const attempt = (password: string, from = '127.0.0.1') => requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email: first.agentEmail, password }));
+
+    // Before: `409 ambiguous_login` for any password, uncounted — telling anyone the email exists twice.
+    const wrong = await attempt('wrong');
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.code).toBe('invalid_credentials');
+    const one = await attempt(PASSWORD);
+    expect(one.status).toBe(200);
+    expect(one.body.agent.tenantId).toBe(first.tenantId);
+    const other = await attempt('another long password');
+    expect(other.status).toBe(200);
+    expect(other.body.agent.tenantId).toBe(second.tenantId);
+
+    // Wrong guesses at that email count against the address like any others.
+    for (let i = 0; i < 2; i++) expect((await attempt('wrong', '127.0.0.4')).status).toBe(401);
+    expect((await attempt('wrong', '127.0.0.4')).status).toBe(401);
+    expect((await attempt('wrong', '127.0.0.4')).body.error.code).toBe('too_many_login_attempts');
+  });
+
+  it('asks for tenantId only when the password is right for agents of several tenants', async () => {
+    t = await startTestService('pglite');
+    const first = await setUpDesk(t);
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Second' });
+    expect((await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, { email: first.agentEmail, name: 'Ada Again', password: PASSWORD })).status).toBe(201);
+    const second = { tenantId: tenant.body.id as string };
+    const both = await t.api('POST', '/v1/desk/login', { body: { email: first.agentEmail, password: PASSWORD } });
+    expect(both.status).toBe(409);
+    expect(both.body.error.code).toBe('ambiguous_login');
+    const chosen = await t.api('POST', '/v1/desk/login', { body: { email: first.agentEmail, password: PASSWORD, tenantId: second.tenantId } });
+    expect(chosen.status).toBe(200);
+    expect(chosen.body.agent.tenantId).toBe(second.tenantId);
   });
 });

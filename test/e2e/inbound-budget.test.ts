@@ -1,24 +1,11 @@
-import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { requestFrom } from '../support/from-address.js';
 import { startTestService, type TestService } from '../support/test-service.js';
 
 const SECRET = 'whsec_' + Buffer.from('inbound-budget-secret-of-32-bytes!!').toString('base64');
 
-/** POSTs from another loopback address (Linux routes all of 127/8 to lo), as a client elsewhere would. */
-function postFrom(localAddress: string, url: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', localAddress, headers: { 'content-type': 'application/json', ...headers }, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null }));
-    });
-    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const postFrom = (localAddress: string, url: string, body: string, headers: Record<string, string>) => requestFrom(localAddress, 'POST', url, body, headers);
 
 const forged = { 'webhook-id': 'msg_forged', 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': 'v1,Zm9yZ2VkIHNpZ25hdHVyZQ==' };
 const forgedBody = JSON.stringify({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } });

@@ -5,6 +5,7 @@ import type { Deps } from '../../handover/deps.js';
 import { AppError, errorCatalogue } from '../../resilience/errors.js';
 import { authenticateSession, endSessions, listTeam, login, logout, presences, setPresence, type Agent } from '../../desk/agents.js';
 import { listQueues } from '../../desk/queues.js';
+import { LoginAttempts } from '../../desk/login-attempts.js';
 import { getHandover, listMessages } from '../../handover/queries.js';
 import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
 import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
@@ -44,6 +45,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
   // Reached over https (as behind any real deployment's TLS): the cookie is sent over https only.
   const secureCookies = deps.config.publicUrl.startsWith('https:');
   const openStreams = new StreamCounts(deps.config.http.streams.maxPerCredential);
+  const loginAttempts = new LoginAttempts(deps.config.desk.loginMaxFailures, deps.config.desk.loginLockSeconds);
   return async (plugin) => {
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
 
@@ -76,7 +78,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         const audit = (action: string, outcome: number, tenantId: string | null) =>
           recordAuditAfter(deps.db, { actor, action, tenantId, outcome, address: request.ip }, request.log, 'a sign-in');
         try {
-          const session = await login(deps, request.body);
+          const session = await login(deps, request.body, loginAttempts.begin(request.body.email, request.ip));
           failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
           await audit('desk.login', 200, session.agent.tenantId);
           // The console uses the HttpOnly cookie (and the CSRF token for writes); API clients the token.
