@@ -1,0 +1,115 @@
+/**
+ * The bot API's shapes, as the service's OpenAPI document (`/openapi.json`) names them. The client's
+ * tests check its operations against that document.
+ */
+
+export type HandoverState = 'queued' | 'active' | 'ended';
+export type EndReason = 'agent_ended' | 'bot_ended' | 'user_ended' | 'no_agent_answered' | 'unavailable' | 'failed' | 'abandoned';
+
+export interface User {
+  /** Your own id for the end user. */
+  id: string;
+  name?: string;
+  email?: string;
+  locale?: string;
+}
+
+export interface TranscriptEntry {
+  role: 'user' | 'bot';
+  text: string;
+  at?: string;
+}
+
+export interface Attachment {
+  url: string;
+  name?: string;
+  contentType?: string;
+}
+
+export interface AgentRef {
+  id: string;
+  name?: string;
+}
+
+export interface Handover {
+  id: string;
+  conversationId: string;
+  queueId: string;
+  state: HandoverState;
+  user: Record<string, unknown>;
+  metadata: Record<string, unknown>;
+  agent: AgentRef | null;
+  endReason: EndReason | null;
+  position: number | null;
+  estimatedWaitSeconds: number | null;
+  createdAt: string;
+  acceptedAt: string | null;
+  endedAt: string | null;
+}
+
+export interface Availability {
+  available: boolean;
+  reason?: 'closed' | 'no_agents' | 'at_capacity' | 'degraded';
+  agentsOnline: number | null;
+  queueLength: number;
+  estimatedWaitSeconds: number | null;
+  nextOpenAt: string | null;
+}
+
+export interface CreateHandoverInput {
+  conversationId: string;
+  queue: string;
+  user: User;
+  transcript?: TranscriptEntry[];
+  metadata?: Record<string, unknown>;
+}
+
+export interface CreateHandoverResult {
+  handover: Handover;
+  /** `false`: the conversation already had this live handover (200), nothing new was created. */
+  created: boolean;
+}
+
+export interface NewMessage {
+  /** Your id for the message: a repeat is stored once. The client makes one when you give none. */
+  id?: string;
+  text: string;
+  attachments?: Attachment[];
+}
+
+interface EventBase<T extends string, D> {
+  /** `evt_…`: the stream position, and the `webhook-id` of its webhook. */
+  id: string;
+  type: T;
+  handoverId: string;
+  conversationId: string;
+  createdAt: string;
+  data: D;
+}
+
+export type HandoverQueuedEvent = EventBase<'handover.queued', { queue: string; position: number | null; estimatedWaitSeconds: number | null }>;
+export type HandoverAcceptedEvent = EventBase<'handover.accepted', { agent: AgentRef }>;
+export type AgentMessageEvent = EventBase<'message.created', { message: { id: string; text: string; attachments: Attachment[]; createdAt: string }; agent: AgentRef }>;
+export type AgentTypingEvent = EventBase<'agent.typing', { typing: boolean }>;
+export type QueueUpdatedEvent = EventBase<'queue.updated', { position: number | null; estimatedWaitSeconds: number | null }>;
+export type HandoverTransferredEvent = EventBase<'handover.transferred', { fromQueueId?: string; queue?: string; [key: string]: unknown }>;
+export type HandoverEndedEvent = EventBase<'handover.ended', { reason: EndReason; detail?: string }>;
+
+/** Every event a bot receives, by stream, webhook or poll; switch on `type`. */
+export type BotEvent = HandoverQueuedEvent | HandoverAcceptedEvent | AgentMessageEvent | AgentTypingEvent | QueueUpdatedEvent | HandoverTransferredEvent | HandoverEndedEvent;
+
+export interface EventPage {
+  events: BotEvent[];
+  /** Pass as `after` for the next page; null when there was none. */
+  next: string | null;
+}
+
+export interface UserExport {
+  userId: string;
+  exportedAt: string;
+  handovers: Array<Record<string, unknown>>;
+}
+
+export interface Erasure {
+  erased: { handovers: number; messages: number; events: number };
+}
