@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { adminTokens } from '../http/auth.js';
 
 export const DEMO_FILE = 'demo.json';
 export const DEMO_TENANT = 'Demo';
@@ -26,7 +27,10 @@ export interface DemoCredentials {
  * secrets lost with `demo.json` are replaced (a new API key; a new agent, since passwords are hashed).
  */
 export async function provisionDemo(app: FastifyInstance, adminToken: string, dataDir: string): Promise<DemoCredentials> {
-  const call = async <T>(method: 'GET' | 'POST', url: string, body?: object, token = adminToken): Promise<{ status: number; body: T }> => {
+  // HANDOVER_ADMIN_TOKEN may list several tokens (rotation): a client sends one of them, never the list.
+  const [firstToken] = adminTokens(adminToken);
+  if (!firstToken) throw new Error('provisioning the demo: no admin token is configured');
+  const call = async <T>(method: 'GET' | 'POST', url: string, body?: object, token = firstToken): Promise<{ status: number; body: T }> => {
     const res = await app.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(body ? { payload: body } : {}) });
     return { status: res.statusCode, body: res.json() as T };
   };

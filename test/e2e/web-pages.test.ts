@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { provisionDemo } from '../../src/demo/provision-demo.js';
-import { startTestService, type TestService } from '../support/test-service.js';
+import { ADMIN_TOKEN, startTestService, type TestService } from '../support/test-service.js';
 
 describe('the browser pages and the demo provisioning', () => {
   let t: TestService | undefined;
@@ -37,6 +37,17 @@ describe('the browser pages and the demo provisioning', () => {
     expect((await fetch(`${t.url}/desk`)).status).toBe(200);
     expect((await fetch(`${t.url}/demo`)).status).toBe(404);
     expect((await fetch(`${t.url}/demo/config.json`)).status).toBe(404);
+  });
+
+  it('provisions the demo with several admin tokens configured (it sent the whole list before)', async () => {
+    t = await startTestService('pglite', { adminToken: `rotated-out-token-0123456789, ${ADMIN_TOKEN}` });
+    const dataDir = await mkdtemp(join(tmpdir(), 'handover-demo-'));
+    try {
+      const demo = await provisionDemo(t.service.app, t.service.adminToken, dataDir);
+      expect((await t.api('GET', '/v1/availability?queue=support', { token: demo.apiKey })).status).toBe(200);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 
   it('provisions the demo tenant once and replaces lost secrets', async () => {
