@@ -68,7 +68,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   if (tracingEnabled()) installRequestTracing(app);
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, uploads: config.http.uploads });
   endStreamsOnClose(app);
-  installRequestTelemetry(app);
+  installRequestTelemetry(app, ctx.metrics);
   installSecurityHeaders(app);
   app.addHook('onResponse', async (request, reply) => {
     recordRequest(ctx.metrics, request, reply.statusCode, reply.elapsedTime);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Metrics } from '../telemetry/metrics.js';
+import { GUARD_CODES, type Metrics } from '../telemetry/metrics.js';
 import { AppError } from '../resilience/errors.js';
 
 declare module 'fastify' {
@@ -29,10 +29,12 @@ export function recordRequest(metrics: Metrics, request: FastifyRequest, status:
  * request carries the tenant and handover it is about (the request id is already on it), so one grep
  * follows a conversation across lines. And a refusal at the door remembers its cause for recordRequest.
  */
-export function installRequestTelemetry(app: FastifyInstance): void {
+export function installRequestTelemetry(app: FastifyInstance, metrics: Metrics): void {
+  const guarded = new Set<string>(GUARD_CODES);
   // A refusal at the door is an AppError naming its cause; remember it so the refusal is counted
   // against the part of the API it was for (bot API or desk).
   app.addHook('onError', async (request, _reply, error) => {
+    if (error instanceof AppError && guarded.has(error.code)) metrics.guardRefusals.inc({ code: error.code });
     const cause = error instanceof AppError ? error.details?.cause : undefined;
     if (typeof cause === 'string' && !request.admissionPermit) request.refusedFor = cause;
   });

@@ -11,6 +11,12 @@ import { RequestWindow } from './request-window.js';
  * Request-duration bucket edges at the latency targets (docs/overload.md, bench/): 20 ms for a refusal,
  * 50 ms the admission limiter's target, 250 ms the accepted-request p99 target (the latency SLO).
  */
+/**
+ * Error codes of the guards at the doors (docs/security.md): counted, so an attack — or a client that
+ * misbehaves by accident, such as a helpdesk with the wrong secret — shows on a dashboard.
+ */
+export const GUARD_CODES = ['upload_too_slow', 'too_many_uploads', 'too_many_streams', 'inbound_unverified_rate_limited', 'invalid_signature', 'too_many_login_attempts'] as const;
+
 export const requestDurationBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
@@ -20,6 +26,8 @@ export const requestDurationBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 
 export interface Metrics {
   registry: Registry;
   admissionRejections: Counter<'cause'>;
+  /** Requests refused by a guard against hostile or careless clients, by error code (GUARD_CODES). */
+  guardRefusals: Counter<'code'>;
   connectorCircuitState: Gauge<'connector_id'>;
   /** OpenTelemetry's `http.server.request.duration`, labelled with the route template, never the raw URL. */
   httpRequestDuration: Histogram<'http_request_method' | 'http_route' | 'http_response_status_code'>;
@@ -49,6 +57,13 @@ export function createMetrics(sources: { admission: AdmissionController; signals
     labelNames: ['cause'],
     registers: [registry],
   });
+  const guardRefusals = new Counter({
+    name: 'handover_guard_refusals_total',
+    help: 'Requests refused by a guard against hostile or careless clients, by error code (upload_too_slow, too_many_uploads, too_many_streams, inbound_unverified_rate_limited, invalid_signature, too_many_login_attempts).',
+    labelNames: ['code'],
+    registers: [registry],
+  });
+  for (const code of GUARD_CODES) guardRefusals.inc({ code }, 0);
   new Gauge({
     name: 'http_server_active_requests',
     help: 'Requests holding an admission slot.',
@@ -166,6 +181,7 @@ export function createMetrics(sources: { admission: AdmissionController; signals
   return {
     registry,
     admissionRejections,
+    guardRefusals,
     connectorCircuitState,
     busPublishFailures,
     httpRequestDuration,

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { requestFrom } from '../support/from-address.js';
+import { parsePromText, valueOf } from '../support/prom-text.js';
 import { startTestService, type TestService } from '../support/test-service.js';
 
 const SECRET = 'whsec_' + Buffer.from('inbound-budget-secret-of-32-bytes!!').toString('base64');
@@ -46,6 +47,9 @@ describe('inbound budget: the signature is checked before the connector rate is 
 
     // Another address has a budget of its own.
     expect((await postFrom('127.0.0.3', helpdesk.inboundUrl, forgedBody, forged)).body.error.code).toBe('invalid_signature');
+    const samples = parsePromText((await t.api('GET', '/metrics')).body as string);
+    expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'inbound_unverified_rate_limited' })).toBe(codes.filter((c) => c === 'inbound_unverified_rate_limited').length + 1);
+    expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'invalid_signature' })).toBe(codes.filter((c) => c === 'invalid_signature').length + 1);
   });
 
   it('never refuses an address that sends authentic events before checking, whatever else comes from it', async () => {

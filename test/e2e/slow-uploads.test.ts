@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admissionCounts } from '../support/admission-probe.js';
+import { parsePromText, valueOf } from '../support/prom-text.js';
 import { openRawRequest, slowJsonUpload, type RawRequest } from '../support/raw-http.js';
 import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
@@ -53,6 +54,10 @@ describe('slow uploads cannot take the service down (pg)', () => {
     expect([...refusals.keys()].filter((code) => code !== 'upload_too_slow' && code !== 'too_many_uploads')).toEqual([]);
     await eventually(async () => (await admissionCounts(t)).inflight === 0, 'every slot to come back', 5_000);
     expect((await t.api('GET', '/readyz')).status).toBe(200);
+    // Counted, so an attack shows on a dashboard.
+    const samples = parsePromText((await t.api('GET', '/metrics')).body as string);
+    expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'upload_too_slow' })).toBeGreaterThan(0);
+    expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'too_many_uploads' })).toBeGreaterThan(0);
   });
 
   it('a refused slow upload is answered, and its connection closed so the rest is never read', async () => {
