@@ -14,6 +14,8 @@ export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
   return reply.code(err.status).type('application/json').send(body);
 }
 
+const sheddingCodes = new Set<ErrorCode>(['overloaded_queue_wait', 'overloaded_event_loop', 'overloaded_memory', 'shutting_down']);
+
 /** Fastify's own 4xx errors, mapped to the catalogue. */
 const fastifyCodes: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body_too_large',
@@ -30,7 +32,9 @@ const fastifyCodes: Record<string, ErrorCode> = {
 export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBytes: number }): void {
   app.setErrorHandler((thrown: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
     if (thrown instanceof AppError) {
-      if (thrown.status >= 500) request.log.warn({ err: thrown, code: thrown.code }, thrown.message);
+      // Admission's refusals are counted by cause (handover_admission_rejections_total) rather than
+      // logged one by one: under overload a line per refusal would cost the time the refusal saves.
+      if (thrown.status >= 500 && !sheddingCodes.has(thrown.code)) request.log.warn({ err: thrown, code: thrown.code }, thrown.message);
       return sendError(reply, thrown);
     }
     const err = thrown as FastifyError;

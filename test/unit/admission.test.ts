@@ -71,6 +71,45 @@ describe('admission control', () => {
     expect(rejected).toEqual(['queue_wait']);
   });
 
+  it('while shedding, refuses at once a request that could not get a slot within its wait bound at the pace slots come back', async () => {
+    const { admission, rejected } = controller({ queueTimeoutMs: 100, codelTargetMs: 60, codelIntervalMs: 5000 });
+    // Requests that hold their slot about 20 ms: with 4 slots, one comes back every ~5 ms.
+    for (let i = 0; i < 4; i++) {
+      const permit = await admission.acquire('a');
+      await new Promise((r) => setTimeout(r, 20));
+      permit.release();
+    }
+    const held = await Promise.all(Array.from({ length: 4 }, () => admission.acquire('a')));
+    // Not shedding yet: a request waits its bound, however long the line.
+    const first = await rejection(admission.acquire('a'));
+    expect(first.message).toMatch(/waited \d+ ms for a slot/);
+    expect(admission.snapshot().overloaded).toBe(true);
+    const waiters: Array<Promise<Permit>> = [];
+    for (;;) {
+      let next: Permit | Promise<Permit>;
+      try {
+        next = admission.acquire('a');
+      } catch (err) {
+        // Refused synchronously: no wait at all.
+        expect((err as AppError).code).toBe('overloaded_queue_wait');
+        expect((err as AppError).message).toMatch(/No slot would come free within the 60 ms a request may wait: \d+ waiting, limit 4 in flight, each taking about \d+ ms/);
+        break;
+      }
+      waiters.push(next as Promise<Permit>);
+      (next as Promise<Permit>).catch(() => {});
+      expect(waiters.length).toBeLessThan(30);
+    }
+    // Only as many wait as can be served in the bound (60 ms at ≥ 5 ms a slot: at most 12).
+    expect(waiters.length).toBeGreaterThan(0);
+    expect(waiters.length).toBeLessThanOrEqual(12);
+    expect(rejected).toEqual(['queue_wait', 'queue_wait']);
+    // A caller with nothing queued is judged by its own place in the rotation, not by the whole line.
+    const other = admission.acquire('b');
+    expect(other).toBeInstanceOf(Promise);
+    (other as Promise<Permit>).catch(() => {});
+    for (const p of held) p.release();
+  });
+
   it('cuts waits to the CoDel target once the queue has been standing', async () => {
     const { admission } = controller({ queueTimeoutMs: 5000, codelTargetMs: 5, codelIntervalMs: 50 });
     for (let i = 0; i < 4; i++) await admission.acquire('a');
