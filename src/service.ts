@@ -145,7 +145,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const metrics = createMetrics(
     { admission, signals, bus, db },
     // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.
-    { windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)), poolSize: config.database.poolSize },
+    { windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)), poolSize: config.database.poolSize, admissionStuckMs: config.admission.stuckMs },
   );
   deps.funnel = metrics.funnel;
   onReject = (cause) => metrics.admissionRejections.inc({ cause });

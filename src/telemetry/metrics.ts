@@ -46,6 +46,8 @@ export interface MetricsOptions {
   windowKeepMs?: number;
   /** The configured pool size (db_client_connection_max). */
   poolSize?: number;
+  /** HANDOVER_ADMISSION_STUCK_MS: when readiness takes admission for stuck (handover_admission_stuck). */
+  admissionStuckMs?: number;
 }
 
 export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus; db?: Db }, options: MetricsOptions = {}): Metrics {
@@ -86,6 +88,23 @@ export function createMetrics(sources: { admission: AdmissionController; signals
     registers: [registry],
     collect() {
       this.set(sources.admission.snapshot().waiting);
+    },
+  });
+  const stuckMs = options.admissionStuckMs ?? 30_000;
+  new Gauge({
+    name: 'handover_admission_stuck',
+    help: 'Whether admission slots stopped coming back (1), so /readyz fails with admission_stuck and the instance needs a restart.',
+    registers: [registry],
+    collect() {
+      this.set(sources.admission.health({ stuckMs }).ok ? 0 : 1);
+    },
+  });
+  new Gauge({
+    name: 'handover_admission_orphaned_slots',
+    help: 'Admission slots held for requests whose client has gone (past a moment of grace): each one is a slot lost.',
+    registers: [registry],
+    collect() {
+      this.set(sources.admission.health({ stuckMs }).orphaned);
     },
   });
   new Gauge({

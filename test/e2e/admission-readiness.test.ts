@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Permit } from '../../src/resilience/admission.js';
+import { parsePromText, valueOf } from '../support/prom-text.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
 
 /**
@@ -30,8 +31,13 @@ describe('readiness fails while admission slots do not come back (pg)', () => {
     expect(stuck.body.error.code).toBe('admission_stuck');
     expect(stuck.body.error.message).toMatch(/1 admission slot\(s\) are held for requests whose client has gone/);
     expect(stuck.body.error.details).toMatchObject({ orphaned: 1, inflight: 1, limit: 4 });
+    // What the HandoverAdmissionStuck alert reads.
+    const during = parsePromText((await t.api('GET', '/metrics')).body as string);
+    expect(valueOf(during, 'handover_admission_stuck')).toBe(1);
+    expect(valueOf(during, 'handover_admission_orphaned_slots')).toBe(1);
     permits.pop()!.release();
     expect((await readyz()).status).toBe(200);
+    expect(valueOf(parsePromText((await t.api('GET', '/metrics')).body as string), 'handover_admission_stuck')).toBe(0);
   });
 
   it('every slot in use, the limit at its floor, and none given back', async () => {
