@@ -3,8 +3,9 @@
 // checking availability, with the queue position and estimated wait), relays messages and typing both
 // ways during the handover, and takes over again when the agent ends.
 //
-// It talks to handover only through the public bot API with an API key, and follows the tenant's event
-// stream (GET /v1/events, Server-Sent Events). Node 20+, no dependencies. Run it on its own:
+// It talks to handover only through the public bot API with an API key, with the client library
+// (packages/client), and follows the tenant's event stream (GET /v1/events, Server-Sent Events).
+// Node 20+. Run it on its own (after `npm run build:client`):
 //
 //   HANDOVER_URL=http://127.0.0.1:8080 HANDOVER_API_KEY=handover_sk_… node examples/demo-bot/demo-bot.js
 //
@@ -12,7 +13,8 @@
 // HOST (127.0.0.1), PORT (8081), ALLOWED_ORIGINS (origins of the widget page, comma-separated).
 import { randomUUID } from 'node:crypto';
 import { answer, suggestions } from './answers.js';
-import { createHandoverClient } from './handover-client.js';
+// The client library: its build (packages/client/dist), or its source when run with --conditions=development under tsx.
+import { HandoverClient } from '#handover-client';
 import { startWidgetServer } from './widget-server.js';
 
 const env = process.env;
@@ -30,7 +32,7 @@ if (!settings.apiKey) {
 }
 
 const log = (line) => console.log(`[demo-bot] ${line}`);
-const handover = createHandoverClient({ baseUrl: settings.handoverUrl, apiKey: settings.apiKey, log });
+const handover = new HandoverClient({ baseUrl: settings.handoverUrl, apiKey: settings.apiKey });
 
 /**
  * One chat with one widget user. mode: 'bot' (the bot answers), 'requesting' (asking for a human),
@@ -50,7 +52,7 @@ function conversation(id) {
 }
 
 // Follow the event stream first: handover events are matched to conversations by conversationId.
-const events = handover.followEvents(onHandoverEvent);
+const events = followEvents();
 
 const widget = await startWidgetServer({
   host: settings.host,
@@ -76,7 +78,7 @@ const widget = await startWidgetServer({
   onTyping({ conversationId, typing }) {
     const conv = conversations.get(conversationId);
     if (!conv || !conv.handoverId || (conv.mode !== 'waiting' && conv.mode !== 'agent')) return;
-    handover.postTyping(conv.handoverId, typing).catch(() => {}); // ephemeral: a lost signal does no harm
+    handover.sendTyping(conv.handoverId, typing).catch(() => {}); // ephemeral: a lost signal does no harm
   },
 }).catch((err) => {
   console.error(`[demo-bot] cannot listen on ${settings.host}:${settings.port}: ${err.message}`);
@@ -87,7 +89,7 @@ async function handleUserMessage(conv, message) {
   if ((conv.mode === 'waiting' || conv.mode === 'agent') && conv.handoverId) {
     try {
       // Our message id goes along: a retry is stored once.
-      await handover.postMessage(conv.handoverId, { id: message.id, text: message.text });
+      await handover.sendMessage(conv.handoverId, { id: message.id, text: message.text });
       return;
     } catch (err) {
       if (err.code !== 'handover_ended') {
@@ -107,17 +109,18 @@ async function askForHuman(conv) {
   // The stream must be open before the handover exists, or its first events could pass unseen.
   const following = await Promise.race([events.connected.then(() => true), sleep(10_000).then(() => false)]);
   if (!following) return say(conv, 'I cannot reach our team just now. Please try again in a moment.', suggestions);
-  const availability = await handover.availability(settings.queue);
+  const availability = await handover.getAvailability(settings.queue);
   if (!availability.available) return say(conv, unavailableText(availability.reason, availability.nextOpenAt), suggestions.filter((s) => s !== 'Talk to a human'));
   const ahead = availability.queueLength;
   say(conv, `${availability.agentsOnline ?? 'Some'} of our team ${availability.agentsOnline === 1 ? 'is' : 'are'} online${ahead ? ` and ${ahead} ${ahead === 1 ? 'person is' : 'people are'} waiting` : ''}. Connecting you…`);
   conv.mode = 'requesting';
   let created;
   try {
-    created = await handover.requestHandover(
+    // The key makes a retried request (the client retries when an answer is lost) return the same handover.
+    ({ handover: created } = await handover.createHandover(
       { conversationId: conv.id, queue: settings.queue, user: conv.user, transcript: conv.transcript.slice(-100), metadata: conv.metadata },
-      `${conv.id}:${conv.handoverCount}`,
-    );
+      { idempotencyKey: `${conv.id}:${conv.handoverCount}` },
+    ));
   } catch (err) {
     conv.mode = 'bot';
     return say(conv, err.details?.reason ? unavailableText(err.details.reason, err.details.nextOpenAt) : `I could not reach the team just now (${err.message}). Please try again in a moment.`, suggestions);
@@ -172,6 +175,35 @@ async function onHandoverEvent(event) {
     default:
       break;
   }
+}
+
+/**
+ * Follows the tenant's events until stop(), handing each to onHandoverEvent once, in order. The client
+ * reconnects by itself and resumes after the last event handled; only a position the service no longer
+ * knows (its store was reset) or a refused key ends its iterator: then it follows again from now.
+ * `connected` resolves once the stream is open (it starts with the next event).
+ */
+function followEvents() {
+  const stopping = new AbortController();
+  let position;
+  let markConnected;
+  const connected = new Promise((resolve) => (markConnected = resolve));
+  const store = { load: () => position, save: (id) => void (position = id) };
+  (async () => {
+    while (!stopping.signal.aborted) {
+      try {
+        for await (const event of handover.events({ positionStore: store, signal: stopping.signal, onOpen: markConnected })) {
+          await onHandoverEvent(event).catch((err) => log(`handling event ${event.id} failed: ${err.message}`));
+        }
+      } catch (err) {
+        if (stopping.signal.aborted) return;
+        log(`event stream refused (${err.code ?? err.message}); following again from the latest event`);
+        position = undefined;
+        await sleep(2000);
+      }
+    }
+  })();
+  return { connected, stop: () => stopping.abort() };
 }
 
 function backToBot(conv) {

@@ -21,6 +21,11 @@ export interface Demo {
 
 /** The example bot, from the package root (the same relative path from src/demo and dist/demo). */
 const botEntry = fileURLToPath(new URL('../../examples/demo-bot/demo-bot.js', import.meta.url));
+/**
+ * The bot uses the client library (`#handover-client`): its build when this runs from dist/, its source
+ * (through tsx, as this process runs) when this runs from src/, so `npm run dev` needs no build.
+ */
+const botLoader = import.meta.url.endsWith('.ts') ? ['--conditions=development', '--import', 'tsx'] : [];
 const BOT_START_TIMEOUT_MS = 15_000;
 const BOT_STOP_TIMEOUT_MS = 3_000;
 
@@ -40,7 +45,7 @@ export async function startDemo(input: { app: FastifyInstance; config: Config; a
     PORT: String(config.demo.port),
     ALLOWED_ORIGINS: [...origins].join(','),
   };
-  const child = spawn(process.execPath, [botEntry], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const child = spawn(process.execPath, [...botLoader, botEntry], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   // The IPC channel only tells the bot when handover is gone (even after SIGKILL); it must not keep us alive.
   child.channel?.unref();
   let running = false; // started and not being stopped: an exit now is worth an error line

@@ -68,13 +68,20 @@ describe.each<DbKind>(dbKinds)('the client library against a running service (%s
     const stop = new AbortController();
     const got: BotEvent[] = [];
     // The stream is open before anything happens: it starts with the next event.
+    let opened!: () => void;
+    const open = new Promise<void>((resolve) => (opened = resolve));
+    let opens = 0;
     const reading = (async () => {
-      for await (const event of bot.events({ positionStore: store, signal: stop.signal, reconnect: { baseDelayMs: 50, maxDelayMs: 200 } })) {
+      const onOpen = () => {
+        opens++;
+        opened();
+      };
+      for await (const event of bot.events({ positionStore: store, signal: stop.signal, reconnect: { baseDelayMs: 50, maxDelayMs: 200 }, onOpen })) {
         got.push(event);
         if (got.filter((e) => e.type === 'message.created').length === 10) stop.abort();
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    await open;
     const { handover } = await bot.createHandover({ conversationId: `stream-${kind}`, queue: desk.queue, user: { id: 'u-stream' } });
     expect((await t.api('POST', `/v1/desk/handovers/${handover.id}/accept`, { token: desk.agentToken })).status).toBe(200);
     const say = async (i: number) => expect((await t.api('POST', `/v1/desk/handovers/${handover.id}/messages`, { token: desk.agentToken, body: { id: `a-${i}`, text: `answer ${i}` } })).status).toBe(202);
@@ -84,6 +91,7 @@ describe.each<DbKind>(dbKinds)('the client library against a running service (%s
     proxy.cutAll();
     for (let i = 5; i <= 10; i++) await say(i);
     await reading;
+    expect(opens).toBeGreaterThanOrEqual(2);
     const texts = got.filter((e) => e.type === 'message.created').map((e) => (e.type === 'message.created' ? e.data.message.text : ''));
     expect(texts).toEqual(Array.from({ length: 10 }, (_, i) => `answer ${i + 1}`));
     expect(new Set(got.map((e) => e.id)).size).toBe(got.length);

@@ -31,6 +31,11 @@ export interface EventsOptions {
   reconnect?: { baseDelayMs?: number; maxDelayMs?: number };
   /** No byte (event or heartbeat) for this long: the connection is taken as dead (default 45 s; heartbeats come every 15 s). */
   idleTimeoutMs?: number;
+  /**
+   * Called each time the stream is open. Without a stored position the stream starts with the next
+   * event: ask for a handover only after the first call, or its first events pass before you listen.
+   */
+  onOpen?: () => void;
 }
 
 /**
@@ -163,6 +168,7 @@ export class HandoverClient {
           if (!retryableStatuses.has(res.status)) throw error;
           retryAfterSeconds = error.retryAfterSeconds;
         } else {
+          options.onOpen?.();
           for await (const frame of readFrames(res.body, activity)) {
             if (frame.event === 'error') throw errorFromFrame(frame.data);
             if (!frame.id) continue;
