@@ -92,7 +92,7 @@ export const operations: Record<string, OperationDoc> = {
         "A generic-webhook connector takes the events below, signed with Standard Webhooks (docs/generic-webhook.md). Zendesk, Chatwoot and Salesforce connectors take their vendor's own webhook body and signature (docs/connectors).",
       schema: { anyOf: [GenericInboundEvent, { type: 'object', title: 'VendorWebhookBody', description: "Another connector type's own webhook body." }] },
     },
-    errors: ['connector_not_found', 'handover_not_found', 'handover_ended', 'invalid_signature', 'stale_timestamp', 'inbound_rate_limited'],
+    errors: ['connector_not_found', 'handover_not_found', 'handover_ended', 'invalid_signature', 'stale_timestamp', 'inbound_rate_limited', 'inbound_unverified_rate_limited'],
     requestExample: { type: 'message.created', handoverId: 'ho_01jd5x9k2m3n4p5q6r7s8t9v0w', data: { message: { id: 'your-msg-17', text: "Hi, I'm Sam." } } },
     responseExample: { ok: true, duplicate: false },
   },
