@@ -11,7 +11,9 @@ import { deskRoutes } from './routes/desk-routes.js';
 import { connectorRoutes } from './routes/connector-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
 import { webRoutes } from './routes/web-routes.js';
+import { createServer } from 'node:http';
 import { installAdmission } from './admission-hook.js';
+import { shedBeforeRouting } from './shed-before-routing.js';
 import { endStreamsOnClose } from './sse.js';
 import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
 import type { AdmissionController } from '../resilience/admission.js';
@@ -59,6 +61,18 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       void sendError(reply, new AppError(code, { message: code === 'url_too_long' ? 'A path segment of the URL is longer than any id this service uses.' : 'The URL is not valid (a malformed percent-encoding).' }));
     },
     clientErrorHandler: answerClientError,
+    // Node's server, as Fastify would make it, with one step in front: refusals while shedding are
+    // answered before routing (shed-before-routing.ts).
+    serverFactory: (handler) => {
+      const shed = shedBeforeRouting(ctx.admission, ctx.metrics);
+      const server = createServer((request, response) => {
+        if (!shed(request, response)) handler(request, response);
+      });
+      server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
+      server.requestTimeout = config.http.requestTimeoutMs;
+      server.setTimeout(0);
+      return server;
+    },
   });
   // Before any route is added: the OpenAPI document needs to know how each route is admitted.
   const routeAdmission = recordRouteFacts(app);

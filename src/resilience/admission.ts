@@ -68,6 +68,8 @@ export class AdmissionController {
   private serviceMs = 0;
   /** Waits are cut to the CoDel target until then (set when a request waited its whole bound). */
   private shedUntil = 0;
+  /** Callers with at least one request waiting. */
+  private linesWaiting = 0;
   private draining = false;
   /** Starting up (loading code, warming the embedded database) keeps the loop busy without being overload. */
   private readonly eventLoopCheckFrom: number;
@@ -128,42 +130,25 @@ export class AdmissionController {
     if (options.signal?.aborted) throw options.signal.reason;
     if (this.draining) throw this.reject('shutting_down', 'This instance is shutting down; retry on another.');
     if (!this.options.enabled) return this.grant(key, holdsSlot, options.live);
-    const heap = this.signals.heap();
-    if (heap.usedBytes > heap.limitBytes * this.options.heapUsedLimitRatio) {
-      throw this.reject(
-        'memory',
-        `Heap ${mb(heap.usedBytes)} used of a ${mb(heap.limitBytes)} limit (${Math.round((100 * heap.usedBytes) / heap.limitBytes)}%, shedding above ${Math.round(100 * this.options.heapUsedLimitRatio)}%).`,
-      );
-    }
-    const lag = this.signals.eventLoopDelayMs();
-    if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
-      throw this.reject('event_loop', `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`);
-    }
+    const refusal = this.processRefusal();
+    if (refusal) throw refusal;
     if (!holdsSlot) return this.grant(key, false, options.live);
     const caller = this.caller(key);
     if (this.inflight < this.limit && this.waiting === 0) return this.grant(key, true, options.live);
     // Contended: wait in this caller's own line; slots go to the caller with the fewest in flight.
-    const fairQueue = Math.max(1, Math.ceil(this.options.maxQueueLength / Math.max(1, this.callersWaiting())));
+    const fairQueue = Math.max(1, Math.ceil(this.options.maxQueueLength / Math.max(1, this.linesWaiting)));
     if (this.waiting >= this.options.maxQueueLength && caller.queue.length >= fairQueue) {
       throw this.reject('queue_full', `${this.waiting} requests are already waiting for a slot; limit ${this.limit} in flight.`);
     }
     const now = Date.now();
     const shedding = this.isQueueOverloaded(now);
     const maxWait = shedding ? this.options.codelTargetMs : this.options.queueTimeoutMs;
-    // While shedding, a wait that cannot end within its bound is refused now, not at its end: the
-    // refusal costs the client microseconds instead of the bound plus the timer's lateness, and its
-    // connection is free for the next request. Slots come back about one every serviceMs / limit;
-    // slots go round the waiting callers, so this caller is reached after about (its own line + 1) ×
-    // callers waiting. (Outside shedding the full wait stays: it absorbs bursts, and holds back
-    // clients that retry the moment they are refused.)
-    const lines = this.callersWaiting() + (caller.queue.length === 0 ? 1 : 0);
-    const ahead = Math.min(this.waiting + 1, (caller.queue.length + 1) * lines);
-    const expectedWaitMs = (ahead * this.serviceMs) / Math.max(1, this.limit);
-    if (shedding && this.serviceMs > 0 && expectedWaitMs > maxWait) {
-      throw this.reject(
-        'queue_wait',
-        `No slot would come free within the ${maxWait} ms a request may wait: ${this.waiting} waiting, limit ${this.limit} in flight, each taking about ${Math.round(this.serviceMs)} ms (refused at once, without waiting).`,
-      );
+    // While shedding, a wait that cannot end within its bound is refused now, not at its end (see
+    // predictedRefusal). Outside shedding the full wait stays: it absorbs bursts, and holds back
+    // clients that retry the moment they are refused.
+    if (shedding) {
+      const predicted = this.predictedRefusal(caller.queue.length, this.linesWaiting + (caller.queue.length === 0 ? 1 : 0), maxWait);
+      if (predicted) throw predicted;
     }
     return new Promise<Permit>((resolve, reject) => {
       const waiter: Waiter = { key, enqueuedAt: now, resolve, reject, timer: undefined, live: options.live, unwatch: () => {} };
@@ -179,11 +164,60 @@ export class AdmissionController {
         signal.addEventListener('abort', abandon, { once: true });
         waiter.unwatch = () => signal.removeEventListener('abort', abandon);
       }
+      if (caller.queue.length === 0) this.linesWaiting++;
       caller.queue.push(waiter);
       this.waiting++;
       // The limit may have grown since the last release.
       this.dispatch();
     });
+  }
+
+  /**
+   * The refusal every slot-holding request arriving now would get, whoever sent it — or undefined when
+   * one might be admitted. For the HTTP layer to refuse before routing, parsing or running any hook, so
+   * that under overload a refusal costs the process as little as it can. Judges the caller by the most
+   * favourable place one can have (a caller with nothing queued), so it never refuses what `acquire`
+   * would admit.
+   */
+  refusalForAnyone(): AppError | undefined {
+    if (this.draining || !this.options.enabled) return undefined;
+    const refusal = this.processRefusal();
+    if (refusal) return refusal;
+    if (this.inflight < this.limit && this.waiting === 0) return undefined;
+    if (!this.isQueueOverloaded(Date.now())) return undefined;
+    return this.predictedRefusal(0, this.linesWaiting + 1, this.options.codelTargetMs);
+  }
+
+  /** The process itself is the bottleneck: memory, or an event loop running late. */
+  private processRefusal(): AppError | undefined {
+    const heap = this.signals.heap();
+    if (heap.usedBytes > heap.limitBytes * this.options.heapUsedLimitRatio) {
+      return this.reject(
+        'memory',
+        `Heap ${mb(heap.usedBytes)} used of a ${mb(heap.limitBytes)} limit (${Math.round((100 * heap.usedBytes) / heap.limitBytes)}%, shedding above ${Math.round(100 * this.options.heapUsedLimitRatio)}%).`,
+      );
+    }
+    const lag = this.signals.eventLoopDelayMs();
+    if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
+      return this.reject('event_loop', `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`);
+    }
+    return undefined;
+  }
+
+  /**
+   * A wait that could not end within `maxWait` at the pace slots come back: about one every
+   * serviceMs / limit, going round the waiting callers, so a caller with `ownQueue` already waiting is
+   * reached after about (ownQueue + 1) × lines. Refused at once: its client gets the answer in
+   * microseconds instead of after the bound and the timer's lateness, and its connection is free.
+   */
+  private predictedRefusal(ownQueue: number, lines: number, maxWait: number): AppError | undefined {
+    if (this.serviceMs === 0) return undefined;
+    const ahead = Math.min(this.waiting + 1, (ownQueue + 1) * lines);
+    if ((ahead * this.serviceMs) / Math.max(1, this.limit) <= maxWait) return undefined;
+    return this.reject(
+      'queue_wait',
+      `No slot would come free within the ${maxWait} ms a request may wait: ${this.waiting} waiting, limit ${this.limit} in flight, each taking about ${Math.round(this.serviceMs)} ms (refused at once, without waiting).`,
+    );
   }
 
   /** Queue "standing" for longer than the CoDel interval: cut waits to the target. */
@@ -233,6 +267,7 @@ export class AdmissionController {
       }
       if (!chosen) return;
       const waiter = chosen.queue.shift()!;
+      if (chosen.queue.length === 0) this.linesWaiting--;
       this.waiting--;
       if (this.waiting === 0) this.queueEmptySince = Date.now();
       clearTimeout(waiter.timer);
@@ -257,6 +292,7 @@ export class AdmissionController {
     const index = caller ? caller.queue.indexOf(waiter) : -1;
     if (!caller || index < 0) return false;
     caller.queue.splice(index, 1);
+    if (caller.queue.length === 0) this.linesWaiting--;
     this.waiting--;
     if (this.waiting === 0) this.queueEmptySince = Date.now();
     clearTimeout(waiter.timer);
@@ -293,11 +329,6 @@ export class AdmissionController {
     if (caller && caller.inflight === 0 && caller.queue.length === 0) this.callers.delete(key);
   }
 
-  private callersWaiting(): number {
-    let n = 0;
-    for (const caller of this.callers.values()) if (caller.queue.length > 0) n++;
-    return n;
-  }
 }
 
 function mb(bytes: number): string {

@@ -38,6 +38,37 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
   });
 
+  it('shedding: while no request could get a slot, API requests are refused before routing, parsing or any hook; health and admitted work go on', async () => {
+    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 1, 'admission.queueTimeoutMs': 60, 'admission.codelTargetMs': 0, 'admission.codelIntervalMs': 10_000 });
+    const desk = await setUpDesk(t);
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
+    const lock = await holdHandover(t, created.body.id);
+    const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
+    await eventually(async () => (await metric(t!, 'http_server_active_requests'))[0]?.endsWith(' 1'), 'the held request to take the slot', 5000);
+    // Not shedding yet: this one waits its bound, and its expiry starts the shedding.
+    const waited = await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
+    expect(waited.body.error.message).toMatch(/waited \d+ ms for a slot/);
+
+    // Now refused before anything looks at them: a body that is not JSON, a route that does not exist.
+    const garbled = await fetch(`${t.url}/v1/handovers/${created.body.id}/messages`, { method: 'POST', headers: { authorization: `Bearer ${desk.apiKey}`, 'content-type': 'application/json' }, body: '{not json' });
+    expect(garbled.status).toBe(503);
+    expect(garbled.headers.get('retry-after')).toBe('1');
+    const body = (await garbled.json()) as { error: { code: string; message: string; details: { cause: string } } };
+    expect(body.error).toMatchObject({ code: 'overloaded_queue_wait', details: { cause: 'queue_wait' } });
+    expect(body.error.message).toMatch(/refused at once, without waiting/);
+    expect((await t.api('GET', '/v1/no-such-route', { token: desk.apiKey })).status).toBe(503);
+    // Health, readiness and metrics are answered as ever; the refusals are counted.
+    expect((await t.api('GET', '/healthz')).status).toBe(200);
+    expect(await metric(t, 'handover_admission_rejections_total{cause="queue_wait"}')).toEqual(['handover_admission_rejections_total{cause="queue_wait"} 3']);
+    expect((await metric(t, 'http_server_request_duration_seconds_count')).some((l) => l.includes('refused before routing'))).toBe(true);
+
+    // The admitted request finishes; with a slot free, requests are admitted again.
+    await lock.release();
+    expect((await stuck).status).toBe(202);
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
+  });
+
   it('deadline: a request that runs past its deadline is answered 503 deadline_exceeded', async () => {
     // Long enough for the setup requests (a login hashes a password) on a busy machine.
     t = await startTestService('pg', { 'admission.handlerTimeoutMs': 1500 });
