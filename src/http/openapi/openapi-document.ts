@@ -106,6 +106,11 @@ function completeDocument(generated: Json, admission: Map<string, 'normal' | 'ex
       headers: {
         RetryAfter: { description: 'Seconds to wait before trying again.', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
         Location: { description: 'The URL of the resource created.', required: true, schema: { type: 'string' } },
+        SetSessionCookie: {
+          description: `The desk console's session cookie \`${SESSION_COOKIE}\` (HttpOnly, SameSite=Strict, Secure over https, Path=/v1/desk): set at sign-in, cleared at sign-out.`,
+          required: true,
+          schema: { type: 'string' },
+        },
       },
       schemas: {},
     },
@@ -170,6 +175,7 @@ function successResponse(status: string, generated: Json, doc: OperationDoc): Js
     response.content = content;
   }
   if (doc.location && status === '201') response.headers = { Location: { $ref: '#/components/headers/Location' } };
+  if (doc.setsCookie) response.headers = { 'Set-Cookie': { $ref: '#/components/headers/SetSessionCookie' } };
   return response;
 }
 
@@ -188,7 +194,8 @@ function webhooks(): Json {
       requestBody: { required: true, content: { 'application/json': { schema: ref } } },
       responses: {
         '200': { description: 'Received (any 2xx). Answer only once the event is stored.', ...(answer ? { content: { 'application/json': { schema: answer } } } : {}) },
-        '400': { description: 'Any status other than 2xx is retried with backoff (honouring Retry-After), except 400, 404, 405, 410, 413 and 422, which are final.' },
+        '4XX': { description: 'Refused: 400, 404, 405, 410, 413 and 422 are final (the event is given up); any other is retried like a 5XX.' },
+        '5XX': { description: 'Not now: sent again later with backoff and jitter, honouring Retry-After (seconds or an HTTP date), with the same webhook-id and body.' },
       },
     },
   });

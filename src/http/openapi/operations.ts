@@ -19,6 +19,8 @@ export interface OperationDoc {
   errors?: readonly ErrorCode[];
   /** The success answer carries `Location` (the new resource's URL). */
   location?: true;
+  /** The success answer sets (or clears) the desk session cookie. */
+  setsCookie?: true;
   /** The request body, when the route reads it without a schema (documented here instead). */
   requestBody?: { schema: unknown; required: boolean; description?: string };
   /** Examples: of the request body and of the success answer. */
@@ -98,8 +100,8 @@ export const operations: Record<string, OperationDoc> = {
   },
 
   // Desk API
-  'POST /v1/desk/login': { operationId: 'deskLogin', errors: ['invalid_credentials', 'ambiguous_login', 'too_many_login_attempts'], requestExample: { email: 'ada@acme.test', password: 'correct horse battery' } },
-  'POST /v1/desk/logout': { operationId: 'deskLogout', summary: 'Sign out: the session ends and its cookie is cleared' },
+  'POST /v1/desk/login': { operationId: 'deskLogin', setsCookie: true, errors: ['invalid_credentials', 'ambiguous_login', 'too_many_login_attempts'], requestExample: { email: 'ada@acme.test', password: 'correct horse battery' } },
+  'POST /v1/desk/logout': { operationId: 'deskLogout', setsCookie: true, summary: 'Sign out: the session ends and its cookie is cleared' },
   'GET /v1/desk/session': { operationId: 'getDeskSession' },
   'GET /v1/desk/me': { operationId: 'getDeskAgent', summary: 'The signed-in agent' },
   'PUT /v1/desk/presence': { operationId: 'setDeskPresence', requestExample: { presence: 'available' } },
