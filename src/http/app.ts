@@ -51,6 +51,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     requestIdHeader: 'x-request-id',
+    // request.ip is the client behind the configured proxies (HANDOVER_TRUST_PROXY), else the TCP peer.
+    trustProxy: trustProxy(config.http.trustProxy),
     // One line per failed request (onResponse below) instead of two per request at info level.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: true } },
@@ -105,4 +107,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   if (ctx.status) await app.register(statusRoutes(ctx.status, ctx.adminToken));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+/** HANDOVER_TRUST_PROXY as Fastify takes it: a hop count is the number of proxies nearest to us to believe. */
+function trustProxy(setting: false | number | string): boolean | string | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
 }

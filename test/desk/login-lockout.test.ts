@@ -119,4 +119,17 @@ describe('sign-in lockout (pglite)', () => {
     expect(chosen.status).toBe(200);
     expect(chosen.body.agent.tenantId).toBe(second.tenantId);
   });
+
+  it('behind a proxy (HANDOVER_TRUST_PROXY), tells clients apart by X-Forwarded-For, believed only from the proxy', async () => {
+    t = await startTestService('pglite', { 'http.trustProxy': '127.0.0.1', 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    const desk = await setUpDesk(t);
+    const login = (from: string, client: string, password: string) =>
+      requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email: desk.agentEmail, password }), { 'x-forwarded-for': client });
+    // Without the setting every client would share the proxy's address, and its guesses would lock everyone out.
+    for (let i = 0; i < 3; i++) await login('127.0.0.1', '203.0.113.5', 'guess');
+    expect((await login('127.0.0.1', '203.0.113.5', PASSWORD)).status).toBe(429);
+    expect((await login('127.0.0.1', '198.51.100.7', PASSWORD)).status).toBe(200);
+    // A client connecting directly cannot borrow another's address (or escape its own).
+    expect((await login('127.0.0.2', '203.0.113.5', 'guess')).status).toBe(401);
+  });
 });

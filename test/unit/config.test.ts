@@ -34,6 +34,14 @@ describe('config', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://localhost/handover', HANDOVER_ADMIN_TOKEN: 'x'.repeat(32) }).database.url).toBe('postgres://localhost/handover');
   });
 
+  it('reads the trusted proxies as addresses and CIDRs or a hop count, and refuses anything else', () => {
+    expect(loadConfig({}).http.trustProxy).toBe(false);
+    expect(loadConfig({ HANDOVER_TRUST_PROXY: '10.0.0.0/8, 192.168.1.10,loopback' }).http.trustProxy).toBe('10.0.0.0/8,192.168.1.10,loopback');
+    expect(loadConfig({ HANDOVER_TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(() => loadConfig({ HANDOVER_TRUST_PROXY: 'true' })).toThrow(/HANDOVER_TRUST_PROXY.*"true"/);
+    expect(() => loadConfig({ HANDOVER_TRUST_PROXY: 'proxy.internal' })).toThrow(/HANDOVER_TRUST_PROXY/);
+  });
+
   it('treats an empty DATABASE_URL as unset', () => {
     expect(loadConfig({ DATABASE_URL: '' }).database.url).toBeUndefined();
   });
