@@ -6,6 +6,7 @@ import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/sig
 import { dbKinds, type DbKind } from '../support/test-db.js';
 import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 import { openSseClient } from '../support/sse-client.js';
+import { contractOf } from '../support/openapi-contract.js';
 import { SESSION_COOKIE } from '../../src/desk/session-cookie.js';
 
 /**
@@ -223,6 +224,20 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     } finally {
       await busy.close();
     }
+  });
+
+  it('fails an answer the document does not describe', () => {
+    const contract = contractOf(spec);
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+      contract.check({ method: 'GET', path: '/v1/handovers/ho_1', status, headers: new Headers({ 'content-type': 'application/json', ...headers }), body: JSON.stringify(body) });
+    const error = (code: string) => ({ error: { code, message: 'm' } });
+    expect(answer(404, error('handover_not_found'))).toEqual([]);
+    expect(answer(418, error('teapot')).join()).toContain('status 418 is not documented');
+    expect(answer(404, error('queue_full')).join()).toContain('error code queue_full is not documented');
+    expect(answer(200, { id: 'ho_1' }).join()).toContain('does not match its schema');
+    expect(answer(503, error('overloaded_memory')).join()).toContain('header Retry-After is missing');
+    expect(answer(503, error('overloaded_memory'), { 'retry-after': '1' })).toEqual([]);
+    expect(contract.check({ method: 'GET', path: '/desk/app.js', status: 200, headers: new Headers(), body: '' })).toEqual([]);
   });
 
   it('lists every status of an operation only once, and no 413 or 415 where no body can be sent', () => {

@@ -22,9 +22,11 @@ export interface TestService {
   api<T = any>(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
   admin<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>>;
   /**
-   * With `contract: true` (or HANDOVER_TEST_CONTRACT=1 for a whole run): the OpenAPI document's checker,
-   * which every answer `api()` gets goes through; an answer that does not match the document fails the call.
-   * (An object: that document, for an instance that cannot serve its own, such as an overloaded one.)
+   * The OpenAPI document's checker, which every answer `api()` gets goes through: an answer that does
+   * not match the document (an undocumented status or error code, a body off its schema, a missing
+   * Retry-After) fails the call, so every test's traffic checks the document. On unless `contract: false`
+   * (or HANDOVER_TEST_CONTRACT=0 for a whole run).
+   * (An object: that document instead of the instance's own.)
    */
   contract?: Contract | undefined;
   close(): Promise<void>;
@@ -64,10 +66,9 @@ export async function startTestService(kind: DbKind, overrides: Record<string, u
   service.deps.config.publicUrl = address;
   let contract: Contract | undefined;
   if (typeof options.contract === 'object') contract = contractOf(options.contract);
-  else if (options.contract ?? process.env.HANDOVER_TEST_CONTRACT === '1') {
-    const res = await fetch(`${address}/openapi.json`, { signal: AbortSignal.timeout(15_000) });
-    contract = contractOf((await res.json()) as Record<string, unknown>);
-  }
+  // The app's own document (what /openapi.json serves), read without a request: an instance that
+  // sheds load from its start still has one.
+  else if (options.contract ?? process.env.HANDOVER_TEST_CONTRACT !== '0') contract = contractOf(service.app.swagger() as unknown as Record<string, unknown>);
   const api: TestService['api'] = async (method, path, opts = {}) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
