@@ -1,4 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { parsePromText } from '../support/prom-text.js';
+import { startPrivateRedis, type PrivateRedis } from '../support/redis-server.js';
+import { createTestDb, type TestDb } from '../support/test-db.js';
 import { openSseClient, type SseClient } from '../support/sse-client.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
@@ -108,5 +112,48 @@ describe('event streams end with their credential (pglite)', () => {
     await t.db.query('delete from agent_sessions where agent_id = $1', [desk.agentId]);
     await stream.waitFor((events) => events.some((e) => e.event === 'session.ended'), 3_000, 'session.ended');
     await eventually(async () => stream.ended, 'the server to close the stream', 3_000);
+  });
+});
+
+/** Across instances: the revocation and logout signals travel over Redis, so another instance acts at once. */
+describe('event streams end with their credential on every instance (pg, Redis)', () => {
+  let db: TestDb | undefined;
+  let redis: PrivateRedis | undefined;
+  const instances: TestService[] = [];
+  const streams: SseClient[] = [];
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+    for (const t of instances.splice(0)) await t.close();
+    await db?.dropAndClose();
+    await redis?.close();
+  });
+
+  it('a key revoked and a session signed out on one instance end the streams of another at once, and its cached key check', async () => {
+    redis = await startPrivateRedis();
+    db = await createTestDb('pg');
+    // Long recheck and key cache: only the signal can make the other instance act within the test.
+    const settings = { 'redis.url': redis.url, 'redis.prefix': `test-${randomBytes(4).toString('hex')}:`, 'http.streams.recheckMs': 60_000, 'http.apiKeyCacheMs': 600_000 };
+    const a = await startTestService('pg', settings, { db });
+    instances.push(a);
+    const b = await startTestService('pg', settings, { db });
+    instances.push(b);
+    const connected = async (t: TestService) => parsePromText((await t.api('GET', '/metrics')).body as string).find((x) => x.name === 'handover_bus_connected')?.value === 1;
+    await eventually(async () => (await connected(a)) && (await connected(b)), 'both instances to reach Redis', 10_000);
+
+    const desk = await setUpDesk(a);
+    const key = (await a.admin('POST', `/v1/admin/tenants/${desk.tenantId}/api-keys`, { scope: 'read' })).body;
+    expect((await b.api('GET', '/v1/availability?queue=support', { token: key.apiKey })).status).toBe(200); // cached on B now
+    const botStream = openSseClient(`${b.url}/v1/events`, { authorization: `Bearer ${key.apiKey}` });
+    const deskStream = openSseClient(`${b.url}/v1/desk/events`, { authorization: `Bearer ${desk.agentToken}` });
+    streams.push(botStream, deskStream);
+    expect(await botStream.opened).toBe(200);
+    await deskStream.waitFor((events) => events.some((e) => e.event === 'ready'), 5_000, 'ready');
+
+    expect((await a.admin('DELETE', `/v1/admin/tenants/${desk.tenantId}/api-keys/${key.id}`)).status).toBe(204);
+    await botStream.waitFor((events) => events.some((e) => e.data?.error?.code === 'credential_revoked'), 3_000, 'credential_revoked on B');
+    expect((await b.api('GET', '/v1/availability?queue=support', { token: key.apiKey })).status).toBe(401);
+
+    expect((await a.api('POST', '/v1/desk/logout', { token: desk.agentToken })).status).toBe(204);
+    await deskStream.waitFor((events) => events.some((e) => e.data?.error?.code === 'session_ended'), 3_000, 'session_ended on B');
   });
 });
