@@ -5,7 +5,8 @@
  *   npx tsx scripts/openapi.ts [out-file]
  *
  * It builds the app on an empty in-memory embedded store and reads the document from the app itself,
- * so the file is exactly what a running instance serves.
+ * so the file is exactly what a running instance serves. It exits with 1, after writing, when the document
+ * names what keeps it from being complete (`x-document-problems`: a route without a catalogue entry, …).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -23,8 +24,13 @@ try {
   const service = await createService(config, { db, log: createLogger('silent') });
   try {
     await service.app.ready();
+    const document = service.app.swagger() as { 'x-document-problems'?: string[] };
     await mkdir(dirname(out), { recursive: true });
-    await writeFile(out, `${JSON.stringify(service.app.swagger(), null, 2)}\n`);
+    await writeFile(out, `${JSON.stringify(document, null, 2)}\n`);
+    if (document['x-document-problems']) {
+      console.error(`The OpenAPI document is incomplete:\n${document['x-document-problems'].join('\n')}`);
+      process.exitCode = 1;
+    }
   } finally {
     await service.stop();
   }

@@ -7,7 +7,7 @@ import { GenericInboundEvent } from './event-schemas.js';
  * parsing, admission, the database) are added by `operation-responses.ts` from the route's facts, so
  * only what is particular to an operation is listed here.
  *
- * To add a route: add its entry here (the document refuses to build without one) and run
+ * To add a route: add its entry here (without one the document names it under x-document-problems, and lint fails) and run
  * test/e2e/openapi-contract.test.ts, which fails on any status or error code it answers that is not
  * documented.
  */
