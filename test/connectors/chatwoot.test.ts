@@ -79,6 +79,8 @@ describe('chatwoot connector against its fake (pg)', () => {
     const { apiKey } = await setUp();
     const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId: 'c-replay', queue: 'general', user: { id: 'u-replay' } } });
     const conversation = await eventually(async () => fake!.conversationForHandover(created.body.id), 'the conversation');
+    // Chatwoot's events name its conversation: wait until the handover knows it, or the event finds nothing.
+    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [created.body.id])).rows[0]?.external_ref, 'the conversation id stored');
     expect((await fake!.changeTeam(conversation.id, { id: 5, name: 'Billing' })).body).toEqual({ ok: true, duplicate: false });
     const captured = fake!.deliveries.at(-1)!;
     for (let i = 0; i < 3; i++) {
