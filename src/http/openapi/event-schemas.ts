@@ -16,7 +16,7 @@ const AgentRef = Type.Object({ id: Type.String(), name: Type.Optional(Type.Strin
 const EventAttachment = Type.Object({ url: Type.String(), name: Type.Optional(Type.String()), contentType: Type.Optional(Type.String()) }, { title: 'EventAttachment' });
 
 /** One bot event: the envelope with its type fixed and its data typed. */
-function botEvent(type: string, title: string, description: string, data: TSchema): TSchema {
+function botEvent<T extends string, D extends TSchema>(type: T, title: string, description: string, data: D) {
   return Type.Object(
     {
       id: Type.String({ description: 'Stable event id (`evt_…`): the SSE `id`, the `webhook-id` of its webhook, the cursor to resume from.' }),
@@ -30,7 +30,7 @@ function botEvent(type: string, title: string, description: string, data: TSchem
   );
 }
 
-export const botEventSchemas: Record<string, TSchema> = {
+export const botEventSchemas = {
   'handover.queued': botEvent(
     'handover.queued',
     'HandoverQueuedEvent',
@@ -66,7 +66,7 @@ export const botEventSchemas: Record<string, TSchema> = {
     'The handover ended: the bot takes over the conversation again.',
     Type.Object({ reason: literalUnion(endReasons), detail: Type.Optional(Type.String({ description: 'Why, when the agent side gave a reason (a failure, a refusal).' })) }),
   ),
-};
+} satisfies Record<string, TSchema>;
 
 /** Any bot event: one of the above, told apart by `type`. */
 export function botEventUnion(ref: (title: string) => unknown): Record<string, unknown> {
