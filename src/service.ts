@@ -30,6 +30,7 @@ import { createApiKeyAuthenticator } from './tenants/tenants.js';
 import { buildApp } from './http/app.js';
 import { AppError } from './resilience/errors.js';
 import { AdmissionController } from './resilience/admission.js';
+import { ConnectorLatency } from './resilience/connector-latency.js';
 import { ConnectorHealth } from './resilience/circuit-breaker.js';
 import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './telemetry/metrics.js';
@@ -100,7 +101,9 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   }
   const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);
   const dispatcher = createOutboundAgent(config.delivery.timeoutMs, config.outbound);
-  const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs, secrets);
+  // How fast each agent-side system answers: `slow` is a state of its own (docs/observability.md).
+  const latency = new ConnectorLatency(config.connectors.latency);
+  const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs, secrets, (id, objective) => latency.configure(id, objective));
   // Before anything starts running: a credential no configured key can open stops the start here.
   try {
     const resealed = await connectors.sealStoredSecrets();
@@ -138,7 +141,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     (write) => write.handoverId,
     (batch) => writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
   );
-  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id), userMessages };
+  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id), connectorLatency: (id) => latency.verdict(id), userMessages };
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
@@ -167,6 +170,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       db,
       log: log.child({ part: 'status' }),
       circuitState: (id) => health.state(id),
+      latency,
       ...(config.redis.url ? { bus: { health: () => bus.health(), pollMs: config.redis.degradedPollMs } } : {}),
     },
   );
@@ -213,7 +217,12 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       if (row.target === 'agent' && row.connector_id) status.connectorSeen(row.connector_id);
       if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
       else metrics.delivery.botWebhookCall(outcome, seconds);
-      if (outcome === 'ok') metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', Math.max(0, (Date.now() - new Date(row.created_at).getTime()) / 1000));
+      if (row.target === 'agent' && row.connector_id) latency.call(row.connector_id, seconds * 1000);
+      if (outcome !== 'ok') return;
+      const lag = Math.max(0, (Date.now() - new Date(row.created_at).getTime()) / 1000);
+      metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', lag);
+      metrics.delivery.lag(row.target === 'agent' ? (row.connector_id ?? '') : '', row.target, lag);
+      if (row.target === 'agent' && row.connector_id) latency.delivered(row.connector_id, lag * 1000);
     },
   };
   let backlog: BacklogSampler | null = null;

@@ -80,8 +80,25 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
     const calls = get('handover_connector_call_duration_seconds_count', { connector_id: id });
     const failed = calls - get('handover_connector_call_duration_seconds_count', { connector_id: id, outcome: 'ok' });
     const p99 = quantile(samples, 'handover_connector_call_duration_seconds_bucket', { connector_id: id }, 0.99);
-    if (circuit < 2 && age <= 60) continue;
+    const slow = get('handover_connector_slow', { connector_id: id }) === 1;
+    if (circuit < 2 && age <= 60 && !slow) continue;
     const name = statusName(status, id) ?? id;
+    if (circuit < 2 && slow) {
+      // Answering, but slower than its objective: the window's figures, against what is normal for it.
+      const windowP99 = samples.find((s) => s.name === 'handover_connector_window_call_p99_seconds' && s.labels.connector_id === id)?.value;
+      const normal = samples.find((s) => s.name === 'handover_connector_normal_call_p99_seconds' && s.labels.connector_id === id)?.value;
+      const lag = samples.find((s) => s.name === 'handover_connector_window_lag_p99_seconds' && s.labels.connector_id === id)?.value;
+      findings.push({
+        cause: `Helpdesk ${name} slow: calls take ${windowP99 === undefined ? 'n/a' : ms(windowP99 * 1000)} at p99${normal === undefined ? '' : `, normally ${ms(normal * 1000)}`}`,
+        evidence: [
+          `calls p99 ${windowP99 === undefined ? 'n/a' : ms(windowP99 * 1000)} over the latency window${normal === undefined ? '' : ` (normally ${ms(normal * 1000)})`}`,
+          `messages reach it ${lag === undefined ? 'n/a' : ms(lag * 1000)} late at p99`,
+          `${items} items waiting, oldest ${sec(age)}`,
+        ],
+        action: `check ${name} (its status page, rate limits, its own load) → bots are told it is degraded (cause slow) unless it is set to be offered while slow; messages wait in order and go out as it answers. Nothing in this service is short of capacity.`,
+      });
+      continue;
+    }
     findings.push({
       cause: `Helpdesk ${name} slow or failing: ${circuit === 2 ? 'circuit open' : `backlog ${sec(age)} old`}`,
       evidence: [

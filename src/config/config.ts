@@ -108,6 +108,14 @@ export interface Config {
     inboundUnverifiedBurst: number;
     availabilityRefreshMs: number;
     availabilityMaxAgeMs: number;
+    /** When a system that answers, slowly, is `slow` (see resilience/connector-latency.ts). */
+    latency: {
+      callP99Ms: number;
+      lagP99Ms: number;
+      windowMs: number;
+      minCalls: number;
+      offerWhileSlow: boolean;
+    };
   };
   /** Pull streams of connectors (Salesforce): one holder per stream, by lease. */
   streams: {
@@ -296,6 +304,11 @@ export const settings: Record<string, Setting> = {
   'secrets.keys': { env: 'HANDOVER_SECRET_KEYS', default: '', doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: parseSecretKeys },
   'secrets.currentKeyId': { env: 'HANDOVER_SECRET_KEY_ID', default: '', doc: 'Id of the key in HANDOVER_SECRET_KEYS that encrypts new and re-encrypted credentials. Unset: the first listed key.', parse: optionalText },
   'connectors.availabilityRefreshMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_REFRESH_MS', default: '15000', doc: 'How often an external system\'s agent availability is fetched again in the background while its queues are being asked about.', parse: int(100, 3600000) },
+  'connectors.latency.callP99Ms': { env: 'HANDOVER_CONNECTOR_CALL_P99_MS', default: '2000', doc: 'Latency objective of calls to an external system: slower at p99 over the window and it is `slow` — availability answers `degraded` (cause `slow`), the status page and the doctor name it. Settable per connector (`latency.callP99Ms` in its config).', parse: int(1, 3600000) },
+  'connectors.latency.lagP99Ms': { env: 'HANDOVER_CONNECTOR_LAG_P99_MS', default: '15000', doc: 'Objective of the delivery lag towards an external system (accepted → delivered, p99 over the window); later and it is `slow` too. Per connector: `latency.lagP99Ms`.', parse: int(1, 86400000) },
+  'connectors.latency.windowMs': { env: 'HANDOVER_CONNECTOR_LATENCY_WINDOW_MS', default: '30000', doc: 'Window over which a system\'s latency is judged (also how long a recovered system takes to be judged normal again).', parse: int(5000, 3600000) },
+  'connectors.latency.minCalls': { env: 'HANDOVER_CONNECTOR_LATENCY_MIN_CALLS', default: '5', doc: 'Fewest calls in the window for a latency verdict: fewer say nothing.', parse: int(1, 1000000) },
+  'connectors.latency.offerWhileSlow': { env: 'HANDOVER_CONNECTOR_OFFER_WHILE_SLOW', default: 'false', doc: 'Keep offering handovers to a slow system (availability stays true; status and doctor still say it is slow). Per connector: `latency.offerWhileSlow`.', parse: bool },
   'connectors.availabilityMaxAgeMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_MAX_AGE_MS', default: '60000', doc: 'An availability answer older than this is not used (the system is then taken at its word: open means open).', parse: int(100, 86400000) },
   'status.sampleMs': { env: 'HANDOVER_STATUS_SAMPLE_MS', default: '10000', doc: 'How often the status is judged and the outbox backlog sampled (metrics and the status page read the last sample).', parse: int(10, 600000) },
   'status.windowMs': { env: 'HANDOVER_STATUS_WINDOW_MS', default: '60000', doc: 'Recent window of API traffic the status page judges (latency percentiles, refusals).', parse: int(100, 3600000) },

@@ -8,6 +8,28 @@ import type { Connector, ConnectorDefinition, ConnectorSessions } from './connec
 import { connectorSessions } from './connector-sessions.js';
 import { checkOutboundUrl, type OutboundPolicy } from '../security/outbound-guard.js';
 import type { SecretBox } from './secret-box.js';
+import { Type } from '@sinclair/typebox';
+import type { LatencyObjective } from '../resilience/connector-latency.js';
+
+/**
+ * `latency` in any connector's config: its own latency objective (resilience/connector-latency.ts),
+ * taken out before the type's own config is checked and given to the connector.
+ */
+const LatencyConfig = Type.Object(
+  {
+    callP99Ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000, description: 'Calls slower than this at p99 make the system `slow`.' })),
+    lagP99Ms: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400_000, description: 'Deliveries later than this at p99 make it `slow` too.' })),
+    offerWhileSlow: Type.Optional(Type.Boolean({ description: 'Keep offering handovers while it is slow.' })),
+  },
+  { additionalProperties: false },
+);
+const latencyValidator = TypeCompiler.Compile(LatencyConfig);
+
+function splitLatency(config: unknown): { own: unknown; latency: Partial<LatencyObjective> | undefined } {
+  if (!config || typeof config !== 'object' || Array.isArray(config) || !('latency' in config)) return { own: config, latency: undefined };
+  const { latency, ...own } = config as Record<string, unknown>;
+  return { own, latency: latency as Partial<LatencyObjective> };
+}
 
 export interface ConnectorRecord {
   id: string;
@@ -55,6 +77,8 @@ export class Connectors {
     private readonly log: Logger,
     private readonly timeoutMs: number,
     private readonly secrets: SecretBox,
+    /** Told each connector's own latency objective when its instance is built. */
+    private readonly onLatencyObjective: (connectorId: string, objective: Partial<LatencyObjective> | undefined) => void = () => {},
   ) {
     this.byType = new Map(definitions.map((d) => [d.type, d as ConnectorDefinition<unknown>]));
   }
@@ -107,8 +131,9 @@ export class Connectors {
     if (!definition) throw new AppError('connector_not_found', { message: `Connector type "${row.type}" is not available in this version.` });
     const record = toRecord(row);
     // Credentials are in clear only here, inside the instance that uses them.
-    const config = this.secrets.openConfig(row.config, definition.secretFields, row.id);
-    const connector = definition.create(config, {
+    const { own, latency } = splitLatency(this.secrets.openConfig(row.config, definition.secretFields, row.id));
+    this.onLatencyObjective(row.id, latency);
+    const connector = definition.create(own as Record<string, unknown>, {
       connectorId: row.id,
       tenantId: row.tenant_id,
       log: this.log.child({ connectorId: row.id, connectorType: row.type }),
@@ -201,7 +226,12 @@ export class Connectors {
     return connectorSessions(this.q, tenantId, connectorId, this.secrets);
   }
 
-  private validate(definition: ConnectorDefinition<unknown>, config: unknown): void {
+  private validate(definition: ConnectorDefinition<unknown>, whole: unknown): void {
+    const { own: config, latency } = splitLatency(whole);
+    if (latency !== undefined && !latencyValidator.Check(latency)) {
+      const problems = [...latencyValidator.Errors(latency)].slice(0, 10).map((e) => `config.latency${e.path.replaceAll('/', '.')}: ${e.message}`);
+      throw new AppError('invalid_connector_config', { message: `The connector's latency objective is invalid: ${problems.join('; ')}`, details: { problems } });
+    }
     let validator = this.validators.get(definition.type);
     if (!validator) {
       validator = TypeCompiler.Compile(definition.configSchema);

@@ -2,13 +2,21 @@ import type { Queryable } from '../store/db.js';
 import type { Queue } from '../desk/queues.js';
 import { agentServesQueueSql } from '../desk/agents.js';
 import { isOpenAt, nextOpenAt } from '../desk/opening-hours.js';
+import type { LatencyVerdict } from '../resilience/connector-latency.js';
 
 export const unavailableReasons = ['closed', 'no_agents', 'at_capacity', 'degraded'] as const;
 export type UnavailableReason = (typeof unavailableReasons)[number];
+/** Why an external system is `degraded`: not answering (circuit open), slow, or far behind. */
+export const degradedCauses = ['failing', 'slow', 'backlog'] as const;
+export type DegradedCause = (typeof degradedCauses)[number];
 
 export interface Availability {
   available: boolean;
   reason?: UnavailableReason;
+  /** With `degraded`: what is wrong with the agent side. */
+  cause?: DegradedCause;
+  /** With `degraded`: the measured figures behind the cause. */
+  details?: Record<string, number | null>;
   /** null when the agent side is an external system that does not tell. */
   agentsOnline: number | null;
   queueLength: number;
@@ -23,6 +31,8 @@ export interface Availability {
 export interface AgentSideHealth {
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   maxBacklog: number;
+  /** How fast the system answers, as measured here (absent: not judged). */
+  connectorLatency?(connectorId: string): LatencyVerdict;
   /** What the system last said about its agents (from a cache: never waits); null: unknown. */
   agentAvailability?(connectorId: string): { agentsOnline: number } | null;
 }
@@ -30,11 +40,14 @@ export interface AgentSideHealth {
 export function agentSideHealth(deps: {
   connectorState: AgentSideHealth['connectorState'];
   agentAvailability?: AgentSideHealth['agentAvailability'];
+  connectorLatency?: AgentSideHealth['connectorLatency'];
   config: { connectors: { maxBacklog: number } };
 }): AgentSideHealth {
   const health: AgentSideHealth = { connectorState: (id) => deps.connectorState(id), maxBacklog: deps.config.connectors.maxBacklog };
   const agentAvailability = deps.agentAvailability;
   if (agentAvailability) health.agentAvailability = (id) => agentAvailability(id);
+  const connectorLatency = deps.connectorLatency;
+  if (connectorLatency) health.connectorLatency = (id) => connectorLatency(id);
   return health;
 }
 
@@ -47,9 +60,21 @@ export async function checkAvailability(q: Queryable, queue: Queue, now: Date, h
   if (queue.connectorId) {
     // A system that is not answering, or far behind, is not offered: bots fall back instead of
     // handing users into a black hole.
-    if (health.connectorState(queue.connectorId) === 'open') return { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base };
+    const degraded = { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base } as const;
+    if (health.connectorState(queue.connectorId) === 'open') return { ...degraded, cause: 'failing' };
+    // Answering, but slowly: a user handed over now would wait on every message (unless the
+    // connector is set to be offered while slow).
+    const latency = health.connectorLatency?.(queue.connectorId);
+    if (latency?.slow && !latency.objective.offerWhileSlow) {
+      return {
+        ...degraded,
+        cause: 'slow',
+        details: { callP99Ms: latency.callP99Ms, normalCallP99Ms: latency.normalCallP99Ms === null ? null : Math.round(latency.normalCallP99Ms), callObjectiveMs: latency.objective.callP99Ms, deliveryLagP99Ms: latency.lagP99Ms, lagObjectiveMs: latency.objective.lagP99Ms },
+      };
+    }
     const { rows } = await q.query<{ backlog: number }>('select coalesce(sum(pending), 0)::int as backlog from outbox_lanes where connector_id = $1 and pending > 0', [queue.connectorId]);
-    if ((rows[0]?.backlog ?? 0) >= health.maxBacklog) return { available: false, reason: 'degraded', agentsOnline: null, estimatedWaitSeconds: null, ...base };
+    const backlog = rows[0]?.backlog ?? 0;
+    if (backlog >= health.maxBacklog) return { ...degraded, cause: 'backlog', details: { pending: backlog, maxBacklog: health.maxBacklog } };
     // A system that says nobody is there is believed; one that does not tell (no availability
     // capability, no fresh answer) is taken at its word: open means open.
     const reported = health.agentAvailability?.(queue.connectorId) ?? null;

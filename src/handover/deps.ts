@@ -6,6 +6,7 @@ import type { Funnel } from '../telemetry/funnel-metrics.js';
 import type { UserIdDigests } from '../privacy/user-digest.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import type { UserMessageWrite, UserMessageWritten } from './accept-user-messages.js';
+import type { LatencyVerdict } from '../resilience/connector-latency.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -18,6 +19,8 @@ export interface Deps {
   userIds: UserIdDigests;
   /** The circuit of an external system as this instance sees it. */
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
+  /** How fast an external system answers, as this instance measured it (in memory; never waits). */
+  connectorLatency?(connectorId: string): LatencyVerdict;
   /** Agents an external system last reported available (cached; never waits); null: unknown. */
   agentAvailability?(connectorId: string): { agentsOnline: number } | null;
   /** The group commit of user messages (the accept path); absent, each message is written alone. */

@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { botEventTypes, endReasons, handoverStates } from '../handover/model.js';
-import { unavailableReasons } from '../handover/availability.js';
+import { degradedCauses, unavailableReasons } from '../handover/availability.js';
 
 /** Schemas shared by several routes. Route-specific ones live beside their route. */
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);
@@ -79,6 +79,8 @@ export const EventSchema = Type.Object({
 export const AvailabilitySchema = Type.Object({
   available: Type.Boolean(),
   reason: Type.Optional(literalUnion(unavailableReasons)),
+  cause: Type.Optional(literalUnion(degradedCauses, { description: 'With `degraded`: `failing` (the system is not answering; calls paused), `slow` (it answers, slower than its latency objective), `backlog` (too much waits for it).' })),
+  details: Type.Optional(Type.Record(Type.String(), Nullable(Type.Number()), { description: 'With `degraded`: the measured figures behind the cause (for `slow`: callP99Ms, normalCallP99Ms, callObjectiveMs, deliveryLagP99Ms, lagObjectiveMs).' })),
   agentsOnline: Nullable(Type.Integer()),
   queueLength: Type.Integer(),
   estimatedWaitSeconds: Nullable(Type.Integer()),

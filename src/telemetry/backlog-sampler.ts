@@ -27,8 +27,16 @@ export function startBacklogSampler(db: Db, intervalMs: number, log: Logger, onS
        from outbox where state = 'pending'
        group by 1, 2`,
     );
-    samples = rows.map((r) => ({ target: r.target, connectorId: r.connector_id, items: r.items, oldestSeconds: Math.max(0, r.oldest_seconds) }));
-    at = new Date();
+    const taken = new Date();
+    // Growth since the previous sample: a backlog of 540 growing 36/s is a different night from 540 draining.
+    const previous = new Map(samples.map((s) => [`${s.target}:${s.connectorId}`, s.items]));
+    const seconds = at ? (taken.getTime() - at.getTime()) / 1000 : 0;
+    samples = rows.map((r) => {
+      const sample: BacklogSample = { target: r.target, connectorId: r.connector_id, items: r.items, oldestSeconds: Math.max(0, r.oldest_seconds) };
+      if (seconds > 0) sample.growthPerSecond = Math.round(((r.items - (previous.get(`${r.target}:${r.connector_id}`) ?? 0)) / seconds) * 10) / 10;
+      return sample;
+    });
+    at = taken;
     onSample(samples);
   }
 

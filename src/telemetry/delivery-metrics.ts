@@ -11,6 +11,8 @@ export interface BacklogSample {
   connectorId: string;
   items: number;
   oldestSeconds: number;
+  /** Items per second more (or fewer, negative) than at the previous sample; absent on the first. */
+  growthPerSecond?: number;
 }
 
 /**
@@ -23,6 +25,10 @@ export interface DeliveryMetrics {
   /** An item reached the other side `seconds` after it was accepted. */
   delivered(direction: Direction, seconds: number): void;
   connectorCall(connectorId: string, outcome: CallOutcome, seconds: number): void;
+  /** Accepted → delivered, per connector (empty for the bot side) and side. */
+  lag(connectorId: string, side: 'agent' | 'bot', seconds: number): void;
+  /** A connector's latency verdict over its window (resilience/connector-latency.ts). */
+  setLatency(connectorId: string, verdict: { slow: boolean; callP99Ms: number | null; normalCallP99Ms: number | null; lagP99Ms: number | null }): void;
   botWebhookCall(outcome: CallOutcome, seconds: number): void;
 }
 
@@ -56,6 +62,37 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
     help: 'Duration of calls to agent-side systems, per connector and outcome (ok, retry, failed).',
     labelNames: ['connector_id', 'outcome'],
     buckets: callBuckets,
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: 'handover_delivery_lag_seconds',
+    help: 'Time from accepting an item to delivering it, per connector (empty: the bots\' webhooks) and side (agent, bot).',
+    labelNames: ['connector_id', 'side'],
+    buckets: deliveryBuckets,
+    registers: [registry],
+  });
+  const slow = new Gauge({
+    name: 'handover_connector_slow',
+    help: 'Whether a connector answers slower than its latency objective over the window (1: slow), as this instance measures it.',
+    labelNames: ['connector_id'],
+    registers: [registry],
+  });
+  const windowCallP99 = new Gauge({
+    name: 'handover_connector_window_call_p99_seconds',
+    help: 'p99 duration of calls to a connector over the latency window (absent with no calls).',
+    labelNames: ['connector_id'],
+    registers: [registry],
+  });
+  const normalCallP99 = new Gauge({
+    name: 'handover_connector_normal_call_p99_seconds',
+    help: 'What the p99 of calls to a connector normally is: learnt from windows judged healthy.',
+    labelNames: ['connector_id'],
+    registers: [registry],
+  });
+  const windowLagP99 = new Gauge({
+    name: 'handover_connector_window_lag_p99_seconds',
+    help: 'p99 delivery lag towards a connector over the latency window (absent with no deliveries).',
+    labelNames: ['connector_id'],
     registers: [registry],
   });
   const botCalls = new Histogram({
@@ -92,6 +129,18 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
     },
     connectorCall(connectorId, outcome, seconds) {
       connectorCalls.observe({ connector_id: connectorId, outcome }, seconds);
+    },
+    lag(connectorId, side, seconds) {
+      lag.observe({ connector_id: connectorId, side }, seconds);
+    },
+    setLatency(connectorId, v) {
+      const labels = { connector_id: connectorId };
+      slow.set(labels, v.slow ? 1 : 0);
+      if (v.callP99Ms === null) windowCallP99.remove(labels);
+      else windowCallP99.set(labels, v.callP99Ms / 1000);
+      if (v.normalCallP99Ms !== null) normalCallP99.set(labels, v.normalCallP99Ms / 1000);
+      if (v.lagP99Ms === null) windowLagP99.remove(labels);
+      else windowLagP99.set(labels, v.lagP99Ms / 1000);
     },
     botWebhookCall(outcome, seconds) {
       botCalls.observe({ outcome }, seconds);

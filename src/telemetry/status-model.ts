@@ -1,4 +1,5 @@
 import type { WindowSummary } from './request-window.js';
+import type { LatencyVerdict } from '../resilience/connector-latency.js';
 
 /**
  * Judges each component of the status page from live signals, and says why in one sentence with the
@@ -27,8 +28,8 @@ export interface StatusSignals {
   eventLoopUtilization: number;
   heap: { usedBytes: number; limitBytes: number };
   dbWaiting: number;
-  backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number }>;
-  connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open' }>;
+  backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number; growthPerSecond?: number }>;
+  connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open'; latency?: LatencyVerdict }>;
   /** Live signals between instances; absent when the instance runs alone (in-process bus). */
   bus?: { connected: boolean; since: Date; lastError?: string; pollMs: number };
 }
@@ -139,6 +140,22 @@ function judgeConnector(c: StatusSignals['connectors'][number], s: StatusSignals
   const name = `Helpdesk ${c.name}`;
   if (c.circuit === 'open') {
     return { id, name, state: 'partial_outage', cause: `${name} partial outage: its circuit is open after repeated failures — calls paused, bots are told it is degraded; ${pending}.`, publicCause: 'The helpdesk is not answering; new handovers to it are paused.' };
+  }
+  // Answering, but slower than its objective: named with what was measured and what is normal.
+  if (c.latency?.slow) {
+    const l = c.latency;
+    const calls = l.callP99Ms === null ? '' : `calls take ${fmtMs(l.callP99Ms)} at p99${l.normalCallP99Ms !== null ? `, normally ${fmtMs(l.normalCallP99Ms)}` : ''} (objective ${fmtMs(l.objective.callP99Ms)})`;
+    const lag = l.lagP99Ms === null ? '' : `messages reach agents ${fmtMs(l.lagP99Ms)} late at p99`;
+    const growth = backlog?.growthPerSecond !== undefined && backlog.growthPerSecond > 0 ? `, growing ${backlog.growthPerSecond}/s` : '';
+    const waiting = `${backlog?.items ?? 0} waiting${growth}`;
+    const offered = l.objective.offerWhileSlow ? 'still offered to bots (set so)' : 'bots are told it is degraded (cause slow)';
+    return {
+      id,
+      name,
+      state: age > 10 * t.backlogAgeTargetSeconds ? 'major_outage' : 'degraded',
+      cause: `${name} is slow: ${[calls, lag, waiting].filter(Boolean).join('; ')}; ${offered}.`,
+      publicCause: 'The helpdesk answers slowly; messages to it are delayed.',
+    };
   }
   if (age > 10 * t.backlogAgeTargetSeconds) return { id, name, state: 'major_outage', cause: `${name} major outage: ${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Messages to the helpdesk are far behind.' };
   if (c.circuit === 'half_open' || age > t.backlogAgeTargetSeconds) {

@@ -1,4 +1,5 @@
 import type { AdmissionController } from '../resilience/admission.js';
+import type { LatencyVerdict } from '../resilience/connector-latency.js';
 import type { LoadSignals } from '../resilience/load-signals.js';
 import type { Db } from '../store/db.js';
 import type { Logger } from './logger.js';
@@ -53,6 +54,8 @@ export class StatusService {
       db: Db;
       log: Logger;
       circuitState(connectorId: string): 'closed' | 'half_open' | 'open';
+      /** Latency verdicts of the connectors this instance measured. */
+      latency?: { known(): string[]; verdict(connectorId: string): LatencyVerdict };
       /** Present when instances share live signals (Redis): its health, and the polling interval without it. */
       bus?: { health(): BusHealth; pollMs: number };
     },
@@ -120,11 +123,16 @@ export class StatusService {
     const backlog = this.backlog?.latest().samples ?? [];
     // Listed connectors: those this instance has called, and any with a backlog (another instance may be calling it).
     const watched = new Set<string>(this.circuits);
+    for (const id of this.sources.latency?.known() ?? []) watched.add(id);
     for (const b of backlog) if (b.target === 'agent' && b.connectorId) watched.add(b.connectorId);
     const unknown = [...watched].filter((id) => !this.names.has(id));
     if (unknown.length > 0) {
-      const { rows } = await db.query<{ id: string; name: string }>('select id, name from connectors where id = any($1::text[])', [unknown]);
-      for (const r of rows) this.names.set(r.id, r.name);
+      // Named as an operator knows it: the connector's name, its kind, and whose it is.
+      const { rows } = await db.query<{ id: string; name: string; type: string; tenant: string | null }>(
+        'select c.id, c.name, c.type, t.name as tenant from connectors c left join tenants t on t.id = c.tenant_id where c.id = any($1::text[])',
+        [unknown],
+      );
+      for (const r of rows) this.names.set(r.id, `${r.name} (${r.type}${r.tenant ? `, tenant ${r.tenant}` : ''})`);
     }
     const snapshot = admission.snapshot();
     return {
@@ -137,7 +145,11 @@ export class StatusService {
       heap: signals.heap(),
       dbWaiting: db.poolStats().waiting,
       backlog,
-      connectors: [...watched].sort().map((id) => ({ id, name: this.names.get(id) ?? id, circuit: this.sources.circuitState(id) })),
+      connectors: [...watched].sort().map((id) => {
+        const latency = this.sources.latency?.verdict(id);
+        if (latency) metrics.delivery.setLatency(id, latency);
+        return { id, name: this.names.get(id) ?? id, circuit: this.sources.circuitState(id), ...(latency ? { latency } : {}) };
+      }),
       ...(this.sources.bus ? { bus: { ...this.sources.bus.health(), pollMs: this.sources.bus.pollMs } } : {}),
     };
   }

@@ -116,7 +116,7 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
       const status = (await t.api('GET', '/status.json', { token: t.adminToken })).body;
       return status.components.find((c: any) => c.id === `connector:${connectorId}`);
     }, 'the connector to be listed');
-    expect(component).toMatchObject({ name: 'Helpdesk hd', state: 'operational' });
+    expect(component).toMatchObject({ name: 'Helpdesk hd (webhook, tenant Acme)', state: 'operational' });
     const pub = (await t.api('GET', '/status.json')).body;
     expect(JSON.stringify(pub)).not.toContain(connectorId);
   });
