@@ -8,8 +8,8 @@ import type { botEventSchemas } from '../../src/http/openapi/event-schemas.js';
  * The client's types against the schemas the service's OpenAPI document is generated from: a change on
  * either side that the other does not follow fails the typecheck (`npm run typecheck`).
  */
-/** Each assignable to the other: the same fields, of the same types. */
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/** Each assignable to the other, with the same field names (optional ones included). */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? ([keyof A] extends [keyof B] ? ([keyof B] extends [keyof A] ? true : false) : false) : false) : false;
 
 const handoverMatches: Same<Handover, Static<typeof HandoverSchema>> = true;
 const availabilityMatches: Same<Availability, Static<typeof AvailabilitySchema>> = true;

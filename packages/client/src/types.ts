@@ -50,6 +50,10 @@ export interface Handover {
 export interface Availability {
   available: boolean;
   reason?: 'closed' | 'no_agents' | 'at_capacity' | 'degraded';
+  /** With `degraded`: the helpdesk is `failing` (not answering), `slow`, or has a `backlog`. */
+  cause?: 'failing' | 'slow' | 'backlog';
+  /** With `degraded`: the measured figures behind the cause. */
+  details?: Record<string, number | null>;
   agentsOnline: number | null;
   queueLength: number;
   estimatedWaitSeconds: number | null;
