@@ -226,6 +226,15 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     }
   });
 
+  it('gives examples that match their schemas', () => {
+    const withExamples = Object.entries<Record<string, any>>(spec.components.schemas).filter(([, schema]) => Array.isArray(schema.examples));
+    expect(withExamples.length).toBeGreaterThanOrEqual(15);
+    for (const [name, schema] of withExamples) {
+      const validate = validatorFor(name);
+      for (const example of schema.examples) expect(validate(example), name).toBe('ok');
+    }
+  });
+
   it('fails an answer the document does not describe', () => {
     const contract = contractOf(spec);
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
