@@ -154,10 +154,18 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
     responses[status] = successResponse(status, response, doc);
   }
   if (admission === 'stream') {
-    responses['200'] = {
-      description: 'A Server-Sent Events stream: one frame per event (`id`, `event` = its type, `data` = its JSON), a `: keep-alive` comment every 15 s. When its credential stops being valid, a last `error` event (`data`: the error envelope, code `credential_revoked` or `session_ended`) ends it. Reconnect with `Last-Event-ID` to resume after the last event you processed.',
-      content: { 'text/event-stream': { schema: { type: 'string' }, example: sseExample } },
-    };
+    responses['200'] =
+      caller === 'bot'
+        ? {
+            description:
+              'A Server-Sent Events stream: one frame per event (`id`, `event` = its type, `data` = its JSON: a `BotEvent`), a `: keep-alive` comment every 15 s. When its API key is revoked, a last `error` event (`data`: the error envelope, code `credential_revoked`) ends it. Reconnect with `Last-Event-ID` to resume after the last event you processed.',
+            content: { 'text/event-stream': { schema: { type: 'string' }, example: sseExample } },
+          }
+        : {
+            description:
+              'A Server-Sent Events stream of signals for the console (`ready` first, then `handover.queued`, `handover.accepted`, `message.created`, `user.typing`, `handover.transferred`, `handover.ended`, `agent.presence`, …): re-read the state each names. A `: keep-alive` comment every 15 s; a last `session.ended` event (`data`: the agent id and the error envelope, code `session_ended`) when the session ends.',
+            content: { 'text/event-stream': { schema: { type: 'string' }, example: 'retry: 2000\n\nevent: ready\ndata: {"agentId":"agt_01jd5x9k2m3n4p5q6r7s8t9v0a"}\n\n' } },
+          };
   }
   if (Object.keys(responses).length === 0) problems.push(`${key} has no success answer in its route schema`);
   const params = (op.parameters ?? []) as Array<{ in?: string }>;
