@@ -73,6 +73,11 @@ export interface DeliveryContext {
   /** The connector-side id of the conversation, once `handover.requested` returned one. */
   externalRef: string | null;
   signal: AbortSignal;
+  /**
+   * 1 on the first try of this piece of work, more on a retry: a retry may follow a try whose answer
+   * was lost after the system took it, so a connector without an idempotency key checks first.
+   */
+  attempt?: number;
 }
 
 /**

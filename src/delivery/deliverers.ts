@@ -52,7 +52,7 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
       const externalRef = externalRefs.get(row.handover_id) ?? row.external_ref ?? null;
-      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal });
+      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal, attempt: row.attempts + 1 });
       if (result?.externalRef) externalRefs.set(row.handover_id, result.externalRef);
       return result ?? undefined;
     },
