@@ -40,7 +40,7 @@ describe('zendesk connector against its fake (pg)', () => {
     t = bot = fake = close = undefined;
   });
 
-  async function setUp(fakeOptions: { maxPageSize?: number } = {}) {
+  async function setUp(fakeOptions: { maxPageSize?: number; botNext?: 'zd-agentWorkspace' | 'zd-answerBot' } = {}) {
     t = await startTestService('pg');
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
@@ -165,5 +165,37 @@ describe('zendesk connector against its fake (pg)', () => {
     expect(answer.status).toBe(200);
     await bot!.waitFor((r) => messageTexts(r.map((w) => w.body)).includes('all well'), 15_000, 'the intact message');
     expect(messageTexts(bot!.received.map((w) => w.body))).toContain('half \uFFFD and a   here');
+  });
+
+  it.each(['transferToEmail', 'ticketClosed'] as const)('gives the chat back to the bot when control comes back with reason %s', async (reason) => {
+    const { apiKey } = await setUp();
+    const handoverId = await handOver(apiKey, `c-${reason}`, `u-${reason}`);
+    const answer = await fake!.closeTicket(fake!.conversationForHandover(handoverId)!.id, reason);
+    expect(answer.status).toBe(200);
+    await bot!.waitFor((r) => r.some((w) => w.body.type === 'handover.ended'), 15_000, 'handover.ended');
+    expect(bot!.received.find((w) => w.body.type === 'handover.ended')!.body.data).toMatchObject({ reason: 'agent_ended' });
+    const status = await t!.api('GET', `/v1/handovers/${handoverId}`, { token: apiKey });
+    expect(status.body.state).toBe('ended');
+  });
+
+  it('passes control to the agent workspace by its integration type, even when the switchboard puts another integration next', async () => {
+    const { apiKey } = await setUp({ botNext: 'zd-answerBot' });
+    const handoverId = await handOver(apiKey, 'c-agents', 'u-agents');
+    const conversation = fake!.conversationForHandover(handoverId)!;
+    expect(conversation.controlPasses.map((p) => p.switchboardIntegration)).toEqual(['zd:agentWorkspace']);
+    expect(conversation.activeSwitchboardIntegration).toBe('zd-agentWorkspace');
+  });
+
+  it('posts a user message whose answer was lost only once when the delivery is tried again', async () => {
+    const { apiKey } = await setUp();
+    const handoverId = await handOver(apiKey, 'c-lost', 'u-lost');
+    const conversation = fake!.conversationForHandover(handoverId)!;
+    fake!.loseAnswerNext.set('POST /conversations/:id/messages', 1);
+    const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-1', text: 'only once, please' } });
+    expect(sent.status).toBe(202);
+    const after = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-2', text: 'the next one' } });
+    expect(after.status).toBe(202);
+    await eventually(async () => conversation.messages.some((m) => m.content.text === 'the next one'), 'the next message');
+    expect(conversation.messages.filter((m) => m.author.type === 'user').map((m) => m.content.text)).toEqual(['only once, please', 'the next one']);
   });
 });

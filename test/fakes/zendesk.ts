@@ -10,8 +10,15 @@ import { closeServer } from '../support/ports.js';
  * user side may only send `conversation:read`). Its webhook calls us with the static `X-API-Key`,
  * batching the events that are waiting, and sends a batch again (same event ids) after a non-2xx
  * answer, up to 5 tries. It echoes our own actions back, as the real one does. The test plays the
- * agent workspace: its agents post `business` messages and close tickets (control passes back to the
- * bot integration with reason `ticketClosed`).
+ * agent workspace: its agents post `business` messages, close tickets or move them to email (control
+ * passes back to the bot integration with reason `ticketClosed` or `transferToEmail`, the two values of
+ * the spec's `switchboardPassControl.payload.reason`).
+ *
+ * The app's switchboard holds three switchboard integrations: ours (`handover`, the default), the
+ * answer bot (`zd-answerBot`, type `zd:answerBot`) and the agent workspace (`zd-agentWorkspace`, type
+ * `zd:agentWorkspace`). passControl takes an integration's id, name or integration type, or `next`:
+ * the integration the switchboard orders after ours (`botNext`), which need not be the agents.
+ * Messages are listed newest last (`GET …/messages`, one page of at most 100, as ListMessages does).
  */
 export interface SunshineMessage {
   id: string;
@@ -28,7 +35,14 @@ export interface SunshineConversation {
   messages: SunshineMessage[];
   /** passControl calls received, in order, with their metadata. */
   controlPasses: Array<{ switchboardIntegration: string; metadata: Record<string, unknown> }>;
+  /** The name of the switchboard integration in control. */
   activeSwitchboardIntegration: string;
+}
+
+export interface SwitchboardIntegration {
+  id: string;
+  name: string;
+  integrationType: string;
 }
 
 export interface WebhookDelivery {
@@ -58,8 +72,11 @@ export interface FakeZendesk {
   conversationForHandover(handoverId: string): SunshineConversation | undefined;
   /** An agent's message in the agent workspace; resolves with our answer to the webhook's first try. */
   agentMessage(conversationId: string, message: { text: string; displayName: string }): Promise<{ status: number; body: any }>;
-  /** The agent closes the ticket: control passes back to the bot integration. */
-  closeTicket(conversationId: string): Promise<{ status: number; body: any }>;
+  /** The agent closes the ticket (or moves it to email): control passes back to the bot integration. */
+  closeTicket(conversationId: string, reason?: 'ticketClosed' | 'transferToEmail'): Promise<{ status: number; body: any }>;
+  switchboardIntegrations: SwitchboardIntegration[];
+  /** Routes → how many next calls are carried out but never answered (the connection is cut). */
+  loseAnswerNext: Map<string, number>;
   /** Sends one webhook body again exactly as before (a Zendesk retry). */
   resend(body: string, apiKey?: string): Promise<{ status: number; body: any }>;
   /** The last webhook body sent. */
@@ -70,7 +87,7 @@ export interface FakeZendesk {
 const MAX_TRIES = 5;
 const METADATA_LIMIT = 4096;
 
-export async function startFakeZendesk(options: { retryDelayMs?: number; maxPageSize?: number } = {}): Promise<FakeZendesk> {
+export async function startFakeZendesk(options: { retryDelayMs?: number; maxPageSize?: number; botNext?: 'zd-agentWorkspace' | 'zd-answerBot' } = {}): Promise<FakeZendesk> {
   const maxPageSize = options.maxPageSize ?? 100;
   const retryDelayMs = options.retryDelayMs ?? 50;
   let webhookChain: Promise<unknown> = Promise.resolve();
@@ -87,6 +104,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     webhookDeliveries: [],
     down: false,
     failNext: new Map(),
+    loseAnswerNext: new Map(),
+    switchboardIntegrations: [
+      { id: 'sbi_handover', name: 'handover', integrationType: 'custom' },
+      { id: 'sbi_answerbot', name: 'zd-answerBot', integrationType: 'zd:answerBot' },
+      { id: 'sbi_agents', name: 'zd-agentWorkspace', integrationType: 'zd:agentWorkspace' },
+    ],
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.metadata.handoverId === handoverId),
     agentMessage(conversationId, message) {
       const conversation = fake.conversations.get(conversationId)!;
@@ -94,10 +117,10 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
       conversation.messages.push(stored);
       return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
     },
-    closeTicket(conversationId) {
+    closeTicket(conversationId, reason = 'ticketClosed') {
       const conversation = fake.conversations.get(conversationId)!;
-      conversation.activeSwitchboardIntegration = 'bot';
-      return emit([{ type: 'switchboard:passControl', payload: { conversation: truncated(conversation), reason: 'ticketClosed', metadata: {} } }]);
+      conversation.activeSwitchboardIntegration = 'handover';
+      return emit([{ type: 'switchboard:passControl', payload: { conversation: truncated(conversation), reason, metadata: {} } }]);
     },
     resend: (body, apiKey) => post(body, apiKey),
     lastWebhookBody: () => fake.webhookDeliveries.at(-1)?.body,
@@ -105,7 +128,14 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
   };
 
   function truncated(c: SunshineConversation) {
-    return { id: c.id, type: 'personal', activeSwitchboardIntegration: { id: c.activeSwitchboardIntegration, name: c.activeSwitchboardIntegration, integrationType: c.activeSwitchboardIntegration === 'bot' ? 'custom' : 'zd:agentWorkspace' } };
+    const active = fake.switchboardIntegrations.find((i) => i.name === c.activeSwitchboardIntegration)!;
+    return { id: c.id, type: 'personal', activeSwitchboardIntegration: { ...active } };
+  }
+
+  /** A passControl target: an integration's id, name or type, or `next` (after ours). */
+  function switchboardTarget(target: string): SwitchboardIntegration | undefined {
+    if (target === 'next') return fake.switchboardIntegrations.find((i) => i.name === (options.botNext ?? 'zd-agentWorkspace'));
+    return fake.switchboardIntegrations.find((i) => i.id === target || i.name === target || i.integrationType === target);
   }
 
   async function post(body: string, apiKey = fake.webhookSecret): Promise<{ status: number; body: any }> {
@@ -154,7 +184,9 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
+      let loseAnswer = false;
       const send = (status: number, body: unknown, reason = '') => {
+        if (loseAnswer) return void req.socket.destroy();
         if (status >= 400) fake.refused.push({ method: req.method ?? '', path: req.url ?? '', status, reason });
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
@@ -181,6 +213,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
       if (failures > 0) {
         fake.failNext.set(route, failures - 1);
         return error(500, 'internal_error', 'Internal error (injected)');
+      }
+      // The call is carried out, but its answer never reaches the caller.
+      const lost = fake.loseAnswerNext.get(route) ?? 0;
+      if (lost > 0) {
+        fake.loseAnswerNext.set(route, lost - 1);
+        loseAnswer = true;
       }
 
       switch (route) {
@@ -219,7 +257,7 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
           if (body?.type !== 'personal' || !user) return error(400, 'bad_request', 'a personal conversation needs one existing user participant');
           const metadataProblem = checkMetadata(body.metadata);
           if (metadataProblem) return error(400, 'bad_request', metadataProblem);
-          const created: SunshineConversation = { id: randomUUID().replace(/-/g, '').slice(0, 24), userId: user.id, metadata: body.metadata ?? {}, messages: [], controlPasses: [], activeSwitchboardIntegration: 'bot' };
+          const created: SunshineConversation = { id: randomUUID().replace(/-/g, '').slice(0, 24), userId: user.id, metadata: body.metadata ?? {}, messages: [], controlPasses: [], activeSwitchboardIntegration: 'handover' };
           fake.conversations.set(created.id, created);
           return send(201, { conversation: { ...truncated(created), metadata: created.metadata } });
         }
@@ -240,6 +278,11 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
           void emit([{ type: 'conversation:message', payload: { conversation: truncated(found!), message } }]);
           return send(201, { messages: [message] });
         }
+        case 'GET /conversations/:id/messages': {
+          // The newest page (at most 100), oldest first within it, as ListMessages answers without a cursor.
+          const page = found!.messages.slice(-100);
+          return send(200, { messages: page, meta: { hasBefore: found!.messages.length > page.length } });
+        }
         case 'POST /conversations/:id/activity': {
           if (body?.author?.type === 'user' && body?.type !== 'conversation:read') return error(400, 'bad_request', 'users may only send conversation:read');
           return send(200, {});
@@ -248,8 +291,10 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
           if (typeof body?.switchboardIntegration !== 'string') return error(400, 'bad_request', 'switchboardIntegration is required');
           const metadataProblem = checkMetadata(body.metadata);
           if (metadataProblem) return error(400, 'bad_request', metadataProblem);
+          const target = switchboardTarget(body.switchboardIntegration);
+          if (!target) return error(400, 'bad_request', `no switchboard integration ${body.switchboardIntegration}`);
           found!.controlPasses.push({ switchboardIntegration: body.switchboardIntegration, metadata: body.metadata ?? {} });
-          found!.activeSwitchboardIntegration = body.switchboardIntegration === 'next' ? 'zd-agentWorkspace' : body.switchboardIntegration;
+          found!.activeSwitchboardIntegration = target.name;
           void emit([{ type: 'switchboard:passControl', payload: { conversation: truncated(found!), metadata: body.metadata ?? {} } }]);
           return send(200, {});
         }

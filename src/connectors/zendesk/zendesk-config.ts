@@ -12,7 +12,12 @@ export const zendeskConfigSchema = Type.Object(
     keySecret: Type.String({ minLength: 1, maxLength: 512, description: 'Secret of that API key (Basic auth password).' }),
     webhookSecret: Type.String({ minLength: 8, maxLength: 512, description: "The webhook's secret: Zendesk sends it in `X-API-Key` with every event." }),
     switchboardIntegration: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 128, description: 'Where control is passed for a human: a switchboard integration id or name, or `next` (default).' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 128,
+        description:
+          'Where control is passed for a human: a switchboard integration id, name or integration type, or `next`. Default `zd:agentWorkspace` (the agent workspace, wherever the switchboard orders it).',
+      }),
     ),
     endedByUserText: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, description: 'Posted as the user when the user or bot ends the chat.' })),
   },

@@ -12,6 +12,12 @@ const MAX_TEXT = 4096;
 const MAX_PAGES = 10;
 /** Conversation → Sunshine user id, remembered per instance so each message needs one call, not two. */
 const MAX_REMEMBERED_CONVERSATIONS = 5000;
+/**
+ * Where control goes for a human unless the config says otherwise: the agent workspace by its
+ * integration type (a documented passControl target). `next` would follow the switchboard's order,
+ * which may lead to another bot (the answer bot) rather than the agents.
+ */
+const AGENT_WORKSPACE = 'zd:agentWorkspace';
 
 /**
  * Zendesk Sunshine Conversations, as a switchboard integration (docs/connectors/zendesk.md).
@@ -41,10 +47,19 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         remember(conversationId, userId);
         return userId;
       };
-      const postAsUser = async (conversationId: string, text: string, metadata: Record<string, string>, signal: AbortSignal) => {
-        const userId = await conversationUser(conversationId, signal);
-        for (let i = 0; i < Math.max(1, text.length); i += MAX_TEXT) {
-          await api('POST', `/conversations/${encodeURIComponent(conversationId)}/messages`, { author: { type: 'user', userId }, content: { type: 'text', text: text.slice(i, i + MAX_TEXT) }, metadata }, signal);
+      /**
+       * Posts a text as the user, in parts of at most MAX_TEXT, each tagged with `key` and its part
+       * number. The messages API takes no idempotency key, so a retry (which may follow a try that
+       * went through but whose answer was lost) first reads the newest messages and skips the parts
+       * already there.
+       */
+      const postAsUser = async (conversationId: string, text: string, key: Record<string, string>, context: DeliveryContext) => {
+        const userId = await conversationUser(conversationId, context.signal);
+        const path = `/conversations/${encodeURIComponent(conversationId)}/messages`;
+        const posted = (context.attempt ?? 1) > 1 ? await postedParts(api, path, key, context.signal) : new Set<number>();
+        for (let part = 0, i = 0; i < Math.max(1, text.length); part++, i += MAX_TEXT) {
+          if (posted.has(part)) continue;
+          await api('POST', path, { author: { type: 'user', userId }, content: { type: 'text', text: text.slice(i, i + MAX_TEXT) }, metadata: { ...key, handoverPart: part } }, context.signal);
         }
       };
       return {
@@ -55,14 +70,14 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
               const { conversationId, userId } = await openConversation(api, work, context.signal);
               remember(conversationId, userId);
               const metadata = handoverMetadata(work);
-              await api('POST', `/conversations/${encodeURIComponent(conversationId)}/passControl`, { switchboardIntegration: config.switchboardIntegration ?? 'next', metadata }, context.signal);
+              await api('POST', `/conversations/${encodeURIComponent(conversationId)}/passControl`, { switchboardIntegration: config.switchboardIntegration ?? AGENT_WORKSPACE, metadata }, context.signal);
               return { externalRef: conversationId };
             }
             case 'message.created': {
               const conversationId = requireRef(context);
               const links = work.message.attachments.map((a) => a.url);
               const text = [work.message.text, ...links].filter(Boolean).join('\n');
-              await postAsUser(conversationId, text, { handoverMessageId: work.message.id }, context.signal);
+              await postAsUser(conversationId, text, { handoverMessageId: work.message.id }, context);
               return;
             }
             case 'user.typing':
@@ -70,7 +85,7 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
               return;
             case 'handover.ended': {
               const conversationId = requireRef(context);
-              await postAsUser(conversationId, config.endedByUserText ?? 'The customer has left the conversation.', { handoverEvent: 'ended', handoverEndReason: work.reason }, context.signal);
+              await postAsUser(conversationId, config.endedByUserText ?? 'The customer has left the conversation.', { handoverEvent: 'ended', handoverEndReason: work.reason }, context);
               return;
             }
           }
@@ -86,6 +101,7 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
 /** The parts of Sunshine Conversations answers the connector reads. */
 interface SunshineAnswer {
   user?: { id?: string };
+  messages?: Array<{ metadata?: Record<string, unknown> }>;
   conversation?: { id?: string };
   conversations?: Array<{ id: string; metadata?: Record<string, unknown> }>;
   participants?: Array<{ userId?: string }>;
@@ -154,6 +170,22 @@ async function findConversation(api: Api, userId: string, handoverId: string, si
     if (!listed.body?.meta?.hasMore || !after) return undefined;
   }
   return undefined;
+}
+
+/**
+ * The part numbers of the message tagged `key` among the conversation's newest messages (one page:
+ * a retry follows its first try closely, so its parts, if any, are among the newest).
+ */
+async function postedParts(api: Api, path: string, key: Record<string, string>, signal: AbortSignal): Promise<Set<number>> {
+  const listed = await api('GET', path, undefined, signal);
+  const parts = new Set<number>();
+  for (const message of listed.body?.messages ?? []) {
+    const metadata = message.metadata ?? {};
+    if (!Object.entries(key).every(([k, v]) => metadata[k] === v)) continue;
+    // A message posted before parts were numbered is its first part.
+    parts.add(typeof metadata.handoverPart === 'number' ? metadata.handoverPart : 0);
+  }
+  return parts;
 }
 
 function requireRef(context: DeliveryContext): string {

@@ -47,9 +47,11 @@ const passControlPayload = TypeCompiler.Compile(passControlPayloadSchema);
  * Verify → parse a Sunshine Conversations webhook. The webhook carries its static secret in
  * `X-API-Key` (compared in constant time). Events come in batches; each becomes a receipt of its
  * own (`events[].id`), so a retried batch applies only what is new. Kept: agent messages
- * (`conversation:message` by `business`) and the ticket closing (`switchboard:passControl` with
- * reason `ticketClosed`). Dropped, but acknowledged: our own user messages coming back, control
- * passing to the agents (our own action), and every other trigger.
+ * (`conversation:message` by `business`) and control coming back from the agents
+ * (`switchboard:passControl` with a reason: `ticketClosed`, or `transferToEmail` when the agent moved
+ * the ticket to email — either way the chat is the bot's again). Dropped, but acknowledged: our own
+ * user messages coming back, control passing to the agents (our own action, which has no reason), and
+ * every other trigger.
  */
 export function handleZendeskInbound(config: { appId: string; webhookSecret: string }, request: InboundRequest): InboundResult {
   const key = headerValue(request.headers, 'x-api-key');
@@ -97,7 +99,10 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
   if (event.type === 'switchboard:passControl') {
     const payload = event.payload ?? {};
     if (!passControlPayload.Check(payload)) return [];
-    if (payload.conversation?.id && payload.reason === 'ticketClosed') return [{ type: 'handover.ended', externalRef: payload.conversation.id, reason: 'agent_ended' }];
+    const reason = payload.reason;
+    if (payload.conversation?.id && (reason === 'ticketClosed' || reason === 'transferToEmail')) {
+      return [{ type: 'handover.ended', externalRef: payload.conversation.id, reason: 'agent_ended', ...(reason === 'transferToEmail' ? { detail: 'The agent moved the conversation to email.' } : {}) }];
+    }
   }
   return [];
 }
