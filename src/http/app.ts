@@ -14,6 +14,7 @@ import { webRoutes } from './routes/web-routes.js';
 import { createServer } from 'node:http';
 import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
+import { closeGracefully } from './lingering-close.js';
 import { endStreamsOnClose } from './sse.js';
 import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
 import type { AdmissionController } from '../resilience/admission.js';
@@ -48,7 +49,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     keepAliveTimeout: config.http.keepAliveTimeoutMs,
     // Headers must not outlive keep-alive, or a balancer may reuse a socket the server is closing.
     connectionTimeout: 0,
-    return503OnClosing: true,
+    // Requests that arrive while closing go on to admission, which refuses them with the coded
+    // `shutting_down` (and Connection: close); Fastify's own 503 has no code.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     requestIdHeader: 'x-request-id',
     // request.ip is the client behind the configured proxies (HANDOVER_TRUST_PROXY), else the TCP peer.
@@ -64,14 +67,27 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     },
     clientErrorHandler: answerClientError,
     // Node's server, as Fastify would make it, with one step in front: refusals while shedding are
-    // answered before routing (shed-before-routing.ts).
+    // answered before routing (shed-before-routing.ts). An answer that closes the connection before its
+    // request's body has arrived reads the rest within bounds first, so every client sees the answer
+    // (lingering-close.ts).
     serverFactory: (handler) => {
       const shed = shedBeforeRouting(ctx.admission, ctx.metrics);
-      const server = createServer((request, response) => {
-        if (!shed(request, response)) handler(request, response);
-      });
+      const requestTimeout = config.http.requestTimeoutMs;
+      const server = createServer(
+        {
+          requestTimeout,
+          // Node enforces requestTimeout only while headersTimeout (60 s by default) is not longer.
+          headersTimeout: Math.min(60_000, requestTimeout),
+          // Node looks for requests past their time every 30 s by default: every quarter of the
+          // timeout keeps `request_timeout` within 25% of its setting.
+          connectionsCheckingInterval: Math.min(30_000, Math.max(50, requestTimeout / 4)),
+        },
+        (request, response) => {
+          if (!shed(request, response)) handler(request, response);
+        },
+      );
+      closeGracefully(server);
       server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
-      server.requestTimeout = config.http.requestTimeoutMs;
       server.setTimeout(0);
       return server;
     },
@@ -84,6 +100,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   if (tracingEnabled()) installRequestTracing(app);
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, uploads: config.http.uploads });
   endStreamsOnClose(app);
+  // Closing the app (not only stopping the service) refuses new work with the coded shutting_down.
+  app.addHook('preClose', async () => ctx.admission.drain());
   installRequestTelemetry(app, ctx.metrics);
   installSecurityHeaders(app);
   app.addHook('onResponse', async (request, reply) => {

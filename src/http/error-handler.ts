@@ -1,8 +1,9 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorCatalogue, toError, type ErrorCode } from '../resilience/errors.js';
 import { LONE_SURROGATE } from '../store/storable-text.js';
+import { isLingering, lingerThenClose } from './lingering-close.js';
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
@@ -66,10 +67,12 @@ function describe(v: { keyword: string; message?: string; params: Record<string,
 /**
  * What Node's HTTP parser refuses before any route sees it — a URL and headers past its size limit, a
  * request that did not arrive in time, bytes that are not HTTP — answered in the service's own error
- * format with a catalogued code (Fastify's own answer to these has none).
+ * format with a catalogued code (Fastify's own answer to these has none), with `Connection: close`;
+ * then what the client still sends is read and discarded within bounds before the socket is closed
+ * (lingering-close.ts), so the answer is not lost to a reset.
  */
 export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
-  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  if (err.code === 'ECONNRESET' || socket.destroyed || isLingering(socket)) return;
   const error =
     err.code === 'HPE_HEADER_OVERFLOW'
       ? new AppError('headers_too_large')
@@ -77,12 +80,20 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
         ? new AppError('request_timeout')
         : new AppError('invalid_request', { message: 'The request is not valid HTTP.' });
   const body = JSON.stringify({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
+  const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   // A response already under way on this socket (a stream, say) is not interrupted with ours.
-  const sending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true;
-  if (socket.writable && !sending) {
-    socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  if (response?.headersSent || !socket.writable) return void socket.destroy(err);
+  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+  if (response) {
+    // A request in flight (its body still arriving): answered through its own response, so the route
+    // sees it answered and closed, and Node closes the connection gracefully once it is written.
+    response.writeHead(error.status, headers);
+    response.end(body);
+    return;
   }
-  socket.destroy(err);
+  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${head}\r\n${body}`);
+  lingerThenClose(socket);
 }
 
 /**

@@ -12,7 +12,7 @@ import type { ErrorBody } from './error-handler.js';
  *
  * Only slot-holding API routes are refused here. Health, readiness, metrics, the status page, the
  * desk's pages and the live streams go the normal way (exempt, or admitted without a slot). The answer
- * is the same as admission's own: the catalogued code, the measured cause, `Retry-After`.
+ * is admission's own (the catalogued code, the measured cause, `Retry-After`), with `Connection: close`.
  */
 export function shedBeforeRouting(admission: AdmissionController, metrics: Metrics): (request: IncomingMessage, response: ServerResponse) => boolean {
   return (request, response) => {
@@ -27,6 +27,10 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
       'content-length': Buffer.byteLength(text),
       'retry-after': String(refusal.retryAfterSeconds ?? 1),
       'x-content-type-options': 'nosniff',
+      // The body (if any) is not read: Node closes the connection once this is written, reading and
+      // discarding what of the body still arrives first (lingering-close.ts), so the client reads the 503
+      // instead of a reset. A refused client reconnects, and a balancer may send it elsewhere.
+      connection: 'close',
     });
     response.end(text);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.

@@ -32,7 +32,8 @@ type Outcome = { body: Buffer } | { gone: true };
  * the service's capacity, and is bounded twice: each window (`windowMs`) must bring at least
  * `minBytesPerSecond` worth of the body (or the rest of it), else `408 upload_too_slow`; and one address
  * may have at most `maxPerAddress` slow bodies at once, else `429 too_many_uploads`. Either refusal
- * closes the connection, so the rest of the body is not read. Install before admission.
+ * closes the connection: what of the body still arrives after the answer is discarded, within the
+ * bounds of lingering-close.ts, and never waited for. Install before admission.
  */
 export function installUploadGuard(app: FastifyInstance, limits: UploadLimits): void {
   const slowByAddress = new Map<string, number>();
@@ -67,7 +68,10 @@ function announcesBody(request: FastifyRequest): boolean {
   return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
-/** A refusal sent mid-body ends the connection: reading the rest would be the slow client's win. */
+/**
+ * A refusal sent mid-body ends the connection: waiting for the rest would be the slow client's win. (Node
+ * then closes it gracefully, discarding what still arrives within bounds: lingering-close.ts.)
+ */
 function closing(reply: FastifyReply, err: AppError): AppError {
   reply.header('connection', 'close');
   return err;
