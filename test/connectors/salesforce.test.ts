@@ -39,6 +39,9 @@ async function startHandover(t: Pick<TestService, 'api'>, fake: FakeSalesforce, 
   return { handoverId: created.body.id as string, conversation };
 }
 
+/** The fake's default org id (15 characters). */
+const fake15 = () => '00Dxx0000001gPL';
+
 function botEvents(bot: SignedWebhookServer, handoverId: string, type?: string): Array<Record<string, any>> {
   return firstArrivals(bot.received.map((r) => r.body)).filter((b) => b.handoverId === handoverId && (type === undefined || b.type === type));
 }
@@ -50,10 +53,10 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     cleanup.length = 0;
   });
 
-  async function world(options: { pingMs?: number; connectorConfig?: Record<string, unknown> } = {}) {
+  async function world(options: { pingMs?: number; connectorConfig?: Record<string, unknown>; tokenTtlSeconds?: number } = {}) {
     const t = await startTestService('pg', fastStreams);
     cleanup.push(() => t.close());
-    const fake = await startFakeSalesforce({ pingMs: options.pingMs ?? 200 });
+    const fake = await startFakeSalesforce({ pingMs: options.pingMs ?? 200, ...(options.tokenTtlSeconds ? { tokenTtlSeconds: options.tokenTtlSeconds } : {}) });
     cleanup.push(() => fake.close());
     let botSecret = '';
     const bot = await startSignedWebhookServer(() => botSecret);
@@ -61,6 +64,29 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     const tenant = await setUpSalesforce(t, fake, bot, (s) => (botSecret = s), options.connectorConfig);
     return { t, fake, bot, tenant };
   }
+
+  it('renews the token ahead of its expiry, so a conversation outlives its first token', async () => {
+    const { t, fake, bot, tenant } = await world({ tokenTtlSeconds: 4 });
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-outlives');
+    // Past the first token's expiry (and the second one's): the holder renewed in time, each time.
+    await new Promise((r) => setTimeout(r, 6500));
+    const sent = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: tenant.apiKey, body: { id: 'u-late', text: 'still there?' } });
+    expect(sent.status).toBe(202);
+    await fake.waitFor(() => fake.userMessages(conversation.id).includes('still there?'), 'the user message after the first token expired');
+    fake.agentSays(conversation.id, 'yes');
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).includes('yes'), 10_000, 'the agent message after the first token expired');
+    expect(botEvents(bot, handoverId, 'handover.ended')).toEqual([]);
+    expect(fake.renewals).toBeGreaterThanOrEqual(2);
+    expect(fake.refused.filter((r) => r.status === 401)).toEqual([]);
+  });
+
+  it('takes the 18-character org id as well as the 15-character one, and sends the 15-character form', async () => {
+    const { t, fake, bot, tenant } = await world({ connectorConfig: { orgId: `${fake15()}AAA` } });
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-org18');
+    fake.agentSays(conversation.id, 'hello');
+    await bot.waitFor(() => messageTexts(botEvents(bot, handoverId)).includes('hello'), 10_000, 'the agent message');
+    expect(fake.refused).toEqual([]);
+  });
 
   it(`relays ${MESSAGES} messages each way in order through drops of the stream, with joins, typing and the agent's end`, async () => {
     const { t, fake, bot, tenant } = await world();

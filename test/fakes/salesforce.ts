@@ -7,7 +7,9 @@ import type { AddressInfo, Socket } from 'node:net';
  * (access token, continuation token, conversation, message, entry, close) and the SSE event stream
  * (`/eventrouter/v1/sse`) with event ids, the real event names and `data` shapes (`entryPayload` as a JSON
  * string), replay after `Last-Event-ID`, and the end user's own messages echoed back. Tokens look like
- * JWTs and are checked (signature, expiry, subject). Written from the public API reference.
+ * JWTs and are checked (signature, expiry, subject). A token past its `exp` is refused everywhere, the
+ * continuation-token call included: renewing is only possible before expiry. `X-Org-Id` and the token
+ * request take the 15-character org id. Written from the public API reference.
  *
  * The test plays the agent with small methods (`agentJoins`, `agentSays`, ...) and reads what the org
  * received (`userMessages`, `typing`, `closed`, stream counts), so a contract suite can drive it.
@@ -81,26 +83,31 @@ function b64url(value: string | Buffer): string {
   return Buffer.from(value).toString('base64url');
 }
 
-export async function startFakeSalesforce(options: { orgId?: string; esDeveloperName?: string; pingMs?: number } = {}): Promise<FakeSalesforce> {
+export async function startFakeSalesforce(options: { orgId?: string; esDeveloperName?: string; pingMs?: number; tokenTtlSeconds?: number } = {}): Promise<FakeSalesforce> {
+  const tokenTtlSeconds = options.tokenTtlSeconds ?? 6 * 3600;
   const orgId = options.orgId ?? '00Dxx0000001gPL';
   const esDeveloperName = options.esDeveloperName ?? 'Handover_Custom_Client';
   const conversations = new Map<string, FakeConversation>();
   /** token → its subject and whether it still works */
-  const tokens = new Map<string, { subject: string; expired: boolean }>();
+  const tokens = new Map<string, { subject: string; expired: boolean; expiresAt: number }>();
   const sockets = new Set<Socket>();
   let nextEventId = 1;
   let latestId: string | undefined;
 
   function issueToken(subject: string): string {
     const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
-    const payload = b64url(JSON.stringify({ sub: subject, orgId, iat: Math.floor(Date.now() / 1000), jti: randomUUID() }));
+    const iat = Math.floor(Date.now() / 1000);
+    const payload = b64url(JSON.stringify({ sub: subject, orgId, iat, exp: iat + tokenTtlSeconds, jti: randomUUID() }));
     const signature = b64url(createHmac('sha256', SIGNING_KEY).update(`${header}.${payload}`).digest());
     const token = `${header}.${payload}.${signature}`;
-    tokens.set(token, { subject, expired: false });
+    tokens.set(token, { subject, expired: false, expiresAt: (iat + tokenTtlSeconds) * 1000 });
     return token;
   }
 
-  /** The token's subject if the Authorization header carries a genuine token; expired ones only when allowed. */
+  /**
+   * The token's subject if the Authorization header carries a genuine token that has not reached its
+   * `exp`; tokens marked expired by `expireTokens` only when allowed (the continuation call).
+   */
   function authenticate(req: IncomingMessage, allowExpired = false): { subject: string } | { status: number; why: string } {
     const header = req.headers.authorization ?? '';
     const match = /^Bearer (\S+)$/.exec(header);
@@ -113,6 +120,7 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { status: 401, why: 'bad signature' };
     const known = tokens.get(token);
     if (!known) return { status: 401, why: 'unknown token' };
+    if (Date.now() >= known.expiresAt) return { status: 401, why: 'token past its exp' };
     if (known.expired && !allowExpired) return { status: 401, why: 'token expired' };
     return { subject: known.subject };
   }

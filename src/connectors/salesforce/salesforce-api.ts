@@ -21,19 +21,22 @@ export interface AccessToken {
  */
 export class SalesforceApi {
   private readonly base: string;
+  /** The 15-character org id: the 18-character form is the same id with a 3-character checksum. */
+  private readonly orgId: string;
   constructor(
     private readonly config: SalesforceConfig,
     private readonly dispatcher: Agent,
     private readonly streamDispatcher: () => Agent,
   ) {
     this.base = config.baseUrl.replace(/\/$/, '');
+    this.orgId = config.orgId.slice(0, 15);
   }
 
   /** A new unauthenticated end-user token: a new subject, so only for a new conversation. */
   async accessToken(signal: AbortSignal): Promise<AccessToken> {
     const body = await this.call('POST', '/iamessage/api/v2/authorization/unauthenticated/access-token', {
       signal,
-      body: { orgId: this.config.orgId, esDeveloperName: this.config.esDeveloperName, capabilitiesVersion: '1', platform: this.config.platform ?? 'Web' },
+      body: { orgId: this.orgId, esDeveloperName: this.config.esDeveloperName, capabilitiesVersion: '1', platform: this.config.platform ?? 'Web' },
     });
     return readToken(body, 'access token');
   }
@@ -86,7 +89,7 @@ export class SalesforceApi {
       headers: {
         accept: 'text/event-stream',
         authorization: `Bearer ${token}`,
-        'x-org-id': this.config.orgId,
+        'x-org-id': this.orgId,
         ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
       },
     });

@@ -9,7 +9,10 @@ export const routingSources = ['user.id', 'user.name', 'user.email', 'user.local
 export const salesforceConfigSchema = Type.Object(
   {
     baseUrl: Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048, description: 'The SCRT URL of the org (Embedded Service deployment code snippet), e.g. https://acme.my.salesforce-scrt.com.' }),
-    orgId: Type.String({ pattern: '^[0-9A-Za-z]{15}$', description: 'The 15-character org id.' }),
+    orgId: Type.String({
+      pattern: '^[0-9A-Za-z]{15}([0-9A-Za-z]{3})?$',
+      description: 'The org id, 15 or 18 characters (Salesforce shows both); its first 15 are sent.',
+    }),
     esDeveloperName: Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 80, description: 'API name of the Embedded Service deployment (Custom Client).' }),
     routingAttributes: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]*$', maxLength: 80 }), Type.String({ pattern: '^(user\\.(id|name|email|locale)|conversationId|handoverId|queue|metadata\\.[^\\s]{1,200})$' }), {

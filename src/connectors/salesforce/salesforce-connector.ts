@@ -4,6 +4,7 @@ import { DeliveryError, StreamLostError, type AgentSideWork, type Connector, typ
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
 import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
+import { renewalDueAt } from './salesforce-token.js';
 import { guardedConnect, type OutboundPolicy } from '../../security/outbound-guard.js';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
@@ -33,10 +34,18 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
       const sessions = deps.sessions;
       if (!sessions) throw new Error('the salesforce connector needs connector sessions');
 
-      /** Runs a call with the handover's token; on 401 renews it once (same subject) and retries. */
+      /**
+       * Runs a call with the handover's token, renewed first when its expiry is near; on 401 renews it
+       * once (same subject) and retries.
+       */
       async function withToken(handoverId: string, signal: AbortSignal, call: (token: string, conversationId: string) => Promise<void>): Promise<void> {
         const session = await sessions!.load(handoverId);
         if (!session?.credential) throw new DeliveryError('no Salesforce conversation was opened for this handover', { retryable: false });
+        const due = renewalDueAt(session.credential);
+        if (due !== null && Date.now() >= due) {
+          session.credential = await renew(session, signal);
+          await sessions!.save(handoverId, { credential: session.credential });
+        }
         try {
           await call(session.credential, session.externalId);
         } catch (err) {
@@ -127,16 +136,23 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
   };
   let token = context.session.credential;
   if (!token) throw new StreamLostError('No Salesforce access token is stored for this conversation.');
-  let response = await open(token);
-  if (response.statusCode === 401) {
-    response.body.destroy();
+  const renewToken = async (current: string): Promise<string> => {
+    let renewed: string;
     try {
-      token = (await api.continuationToken(token, context.signal)).accessToken;
+      renewed = (await api.continuationToken(current, context.signal)).accessToken;
     } catch (err) {
       if (err instanceof DeliveryError && (err.statusCode === 401 || err.statusCode === 403)) throw new StreamLostError(LOST_TOKEN, { cause: err });
       throw err;
     }
-    await context.saveCredential(token);
+    await context.saveCredential(renewed);
+    return renewed;
+  };
+  const due = renewalDueAt(token);
+  if (due !== null && Date.now() >= due) token = await renewToken(token);
+  let response = await open(token);
+  if (response.statusCode === 401) {
+    response.body.destroy();
+    token = await renewToken(token);
     response = await open(token);
     if (response.statusCode === 401) {
       response.body.destroy();
@@ -152,6 +168,28 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
     throw new Error(`Salesforce answered ${response.statusCode} to the event stream request`);
   }
   let last = context.session.position;
+  // While the stream is held, its holder renews the token ahead of expiry: a quiet conversation makes
+  // no other call that would, and a token past its expiry cannot be continued.
+  let renewal: NodeJS.Timeout | undefined;
+  const scheduleRenewal = (current: string) => {
+    const at = renewalDueAt(current);
+    if (at === null) return;
+    renewal = setTimeout(() => {
+      renewToken(current).then(
+        (renewed) => {
+          token = renewed;
+          if (!context.signal.aborted) scheduleRenewal(renewed);
+        },
+        (err: unknown) => {
+          deps.log.warn({ err, handoverId: context.handoverId }, 'renewing the Salesforce token ahead of its expiry failed; the stream will renew it when it reconnects');
+          // Reconnecting renews (or finds the token lost and ends the handover with a reason).
+          response.body.destroy();
+        },
+      );
+    }, Math.max(0, at - Date.now()));
+    renewal.unref();
+  };
+  scheduleRenewal(token);
   try {
     for await (const sse of readServerSentEvents(response.body)) {
       if (!sse.id || sse.id === last) continue;
@@ -167,6 +205,7 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
     }
     throw err;
   } finally {
+    clearTimeout(renewal);
     response.body.destroy();
   }
 }
