@@ -73,13 +73,13 @@ describe('handover doctor names the cause', () => {
 
     const d = diagnose(state.metrics, state.status);
     expect(d.healthy).toBe(false);
-    expect(d.findings[0]!.cause).toBe('Helpdesk acme-helpdesk slow or failing: circuit open');
+    expect(d.findings[0]!.cause).toBe('Helpdesk acme-helpdesk (webhook, tenant Acme) slow or failing: circuit open');
     expect(d.findings[0]!.evidence.join('; ')).toMatch(/circuit open; calls p99 \d+ ms, [2-9]\d* of [2-9]\d* failed since start; 1 items waiting/);
     expect(d.findings[0]!.action).toMatch(/^check acme-helpdesk .* bots are told it is degraded/);
 
     const cli = await runDoctor(t.url, t.adminToken);
     expect(cli.code, cli.stdout).toBe(1);
-    expect(cli.stdout).toContain('Most likely: Helpdesk acme-helpdesk slow or failing: circuit open');
+    expect(cli.stdout).toContain('Most likely: Helpdesk acme-helpdesk (webhook, tenant Acme) slow or failing: circuit open');
   });
 
   it('memory pressure (recorded metrics): heap near its limit reads as memory, not CPU or load', () => {

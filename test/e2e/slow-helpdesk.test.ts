@@ -43,22 +43,23 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
 
   it('is told degraded (cause slow) with its figures, named by the status page and the doctor, and clears when it is fast again', async () => {
     t = await startTestService(kind, { 'connectors.latency.windowMs': 5000, 'connectors.latency.minCalls': 3, 'status.sampleMs': 200 });
-    // Acme's helpdesk has its own, tighter objective; Globex's keeps the default (2 s).
-    const acme = await tenant('Acme', { callP99Ms: 300 });
+    // Acme's helpdesk has its own, tighter objective; Globex's keeps the default (2 s). Calls of 1.5 s stay
+    // inside the tests' delivery timeout (2 s).
+    const acme = await tenant('Acme', { callP99Ms: 800 });
     const globex = await tenant('Globex');
     await acme.talk(1);
     await globex.talk(1);
     await eventually(async () => acme.helpdesk.received.filter((w) => w.body.type === 'message.created').length >= 3, 'fast deliveries first');
 
-    acme.helpdesk.respond = (body) => ({ status: 200, delayMs: body.type === 'message.created' ? 700 : 0 });
+    acme.helpdesk.respond = (body) => ({ status: 200, delayMs: body.type === 'message.created' ? 1500 : 0 });
     await acme.talk(2);
     await globex.talk(2);
     const slow = await eventually(async () => {
       const a = await acme.availability();
       return a.reason === 'degraded' ? a : null;
     }, 'Acme degraded', 20_000);
-    expect(slow).toMatchObject({ available: false, reason: 'degraded', cause: 'slow', details: { callObjectiveMs: 300 } });
-    expect(slow.details.callP99Ms).toBeGreaterThanOrEqual(600);
+    expect(slow).toMatchObject({ available: false, reason: 'degraded', cause: 'slow', details: { callObjectiveMs: 800 } });
+    expect(slow.details.callP99Ms).toBeGreaterThan(800);
     expect(await globex.availability()).toMatchObject({ available: true });
 
     // The status page names the helpdesk, the tenant and the measured figures.
@@ -66,7 +67,7 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
       const status = (await t!.admin('GET', '/status.json')).body as { components: Array<{ id: string; state: string; cause: string }> };
       return status.components.find((c) => c.id === `connector:${acme.connectorId}` && c.state === 'degraded');
     }, 'the status verdict');
-    expect(component.cause).toMatch(/^Helpdesk Acme desk \(webhook, tenant Acme\) is slow: calls take \d+(\.\d)? (s|ms) at p99, normally \d+ ms \(objective 300 ms\); messages reach agents .* late at p99; \d+ waiting/);
+    expect(component.cause).toMatch(/^Helpdesk Acme desk \(webhook, tenant Acme\) is slow: calls take \d+(\.\d)? (s|ms) at p99, normally \d+ ms \(objective 800 ms\); messages reach agents .* late at p99; \d+ waiting/);
     const status = (await t.admin('GET', '/status.json')).body;
     expect(status.components.find((c: { id: string }) => c.id === `connector:${globex.connectorId}`)?.state).toBe('operational');
 
