@@ -1,7 +1,8 @@
+import { createServer } from 'node:http';
 import { ActivityHandler, ActivityTypes, EventFactory, TestAdapter, TurnContext, type Activity, type ConversationReference, type Transcript } from 'botbuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandoffMiddleware } from '../../packages/botframework/src/index.js';
-import { HandoverClient } from '../../packages/client/src/index.js';
+import { HandoverClient, verifyWebhook, type BotEvent } from '../../packages/client/src/index.js';
 import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -72,7 +73,7 @@ describe('Bot Framework handoff through the middleware, against a running servic
   });
 
   /** A bot on the SDK's test adapter, with the middleware following the event stream. */
-  async function startBot(conversationId: string) {
+  async function startBot(conversationId: string, options: { client?: HandoverClient; stream?: boolean } = {}) {
     const bot = new ShopBot();
     const adapter = new ProactiveTestAdapter((context) => bot.run(context), {
       channelId: 'test',
@@ -83,21 +84,23 @@ describe('Bot Framework handoff through the middleware, against a running servic
       locale: 'en-GB',
     });
     const errors: unknown[] = [];
-    const handoff = new HandoffMiddleware({ client, adapter, bot, onError: (error) => errors.push(error) });
+    const handoff = new HandoffMiddleware({ client: options.client ?? client, adapter, bot, onError: (error) => errors.push(error) });
     adapter.use(handoff);
-    let opened!: () => void;
-    const open = new Promise<void>((resolve) => (opened = resolve));
-    void handoff.listen({ signal: stop.signal, onOpen: () => opened(), reconnect: { baseDelayMs: 50, maxDelayMs: 200 } });
-    await open;
+    if (options.stream !== false) {
+      let opened!: () => void;
+      const open = new Promise<void>((resolve) => (opened = resolve));
+      void handoff.listen({ signal: stop.signal, onOpen: () => opened(), reconnect: { baseDelayMs: 50, maxDelayMs: 200 } });
+      await open;
+    }
     /** What the user sees: everything the bot sent into the conversation, in order. */
     const seen = () => adapter.activeQueue.map((a) => (a.type === ActivityTypes.Typing ? '(typing)' : a.type === ActivityTypes.Message ? a.text : `(${a.type} ${a.name})`));
     const say = (text: string) => adapter.send(text).startTest();
     return { bot, adapter, handoff, seen, say, errors };
   }
 
-  async function waitingHandover(conversationId: string) {
+  async function waitingHandover(conversationId: string, agentToken = desk.agentToken) {
     return eventually(async () => {
-      const list = await t.api('GET', '/v1/desk/handovers', { token: desk.agentToken });
+      const list = await t.api('GET', '/v1/desk/handovers', { token: agentToken });
       return (list.body.waiting as Array<Record<string, any>>).find((h) => h.conversationId === conversationId);
     }, 'the handover in the desk');
   }
@@ -158,6 +161,43 @@ describe('Bot Framework handoff through the middleware, against a running servic
       expect(seen().at(-1)).toBe('You said: ok then');
     } finally {
       await t.api('PUT', '/v1/desk/presence', { token: desk.agentToken, body: { presence: 'available' } });
+    }
+  });
+
+  it('takes the agent side from verified webhooks instead of the stream', async () => {
+    let handle: (event: BotEvent) => Promise<boolean> = async () => false;
+    let secret = '';
+    const seen = new Set<string>();
+    const receiver = createServer(async (req, res) => {
+      let body = '';
+      for await (const chunk of req) body += chunk;
+      try {
+        const event = await verifyWebhook(secret, req.headers, body);
+        // The service sends an event again until it gets a 2xx: a repeat is dropped by its id.
+        if (!seen.has(event.id)) await handle(event);
+        seen.add(event.id);
+        res.writeHead(200).end();
+      } catch {
+        res.writeHead(500).end();
+      }
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const hooked = await setUpDesk(t, { webhookUrl: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook` });
+      secret = hooked.webhookSecret;
+      const { bot, handoff, seen: said, say } = await startBot('conv-webhook', { client: new HandoverClient({ baseUrl: t.url, apiKey: hooked.apiKey }), stream: false });
+      handle = (event) => handoff.handleEvent(event);
+      await say('a human please');
+      const waiting = await waitingHandover('test:conv-webhook', hooked.agentToken);
+      await t.api('POST', `/v1/desk/handovers/${waiting.id}/accept`, { token: hooked.agentToken });
+      await t.api('POST', `/v1/desk/handovers/${waiting.id}/messages`, { token: hooked.agentToken, body: { id: 'a-1', text: 'Hello from the desk.' } });
+      await eventually(async () => said().includes('Hello from the desk.'), "the agent's answer, by webhook");
+      await t.api('POST', `/v1/desk/handovers/${waiting.id}/end`, { token: hooked.agentToken, body: {} });
+      await eventually(async () => bot.statuses.some((s) => s.state === 'completed'), 'handoff.status completed, by webhook');
+      expect(bot.statuses.map((s) => s.state)).toEqual(['accepted', 'completed']);
+      expect(said().filter((line) => line === 'Hello from the desk.')).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => receiver.close(resolve));
     }
   });
 });
