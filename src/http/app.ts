@@ -115,7 +115,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: docsContentSecurityPolicy });
 
   await app.register(
-    opsRoutes(ctx.ready, async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }), () => ctx.admission.health({ stuckMs: config.admission.stuckMs }), config.metricsToken),
+    opsRoutes(
+      // While shutting down the instance is not ready: a balancer that still probes it takes it out.
+      async () => (ctx.admission.isDraining ? { ok: false, code: 'shutting_down', message: 'This instance is shutting down; retry on another.' } : ctx.ready()),
+      async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }), () => ctx.admission.health({ stuckMs: config.admission.stuckMs }), config.metricsToken),
   );
   await app.register(botRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(adminRoutes(ctx.deps, ctx.connectors, ctx.adminToken));

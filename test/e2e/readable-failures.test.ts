@@ -175,7 +175,7 @@ describe('refused under overload before anything is read (pg)', () => {
 });
 
 describe('shutting down while bodies arrive (pg)', () => {
-  it('each client, half way through its body when the instance starts shutting down, reads 503 shutting_down', async () => {
+  it('each client, half way through its body when the instance starts shutting down, reads 503 shutting_down; readiness fails with it', async () => {
     const t = await startTestService('pg');
     let closing: Promise<void> | undefined;
     try {
@@ -188,6 +188,11 @@ describe('shutting down while bodies arrive (pg)', () => {
         return run;
       });
       await eventually(async () => arrivals() >= runs.length, 'every request to reach the instance', 10_000);
+      // Shutting down starts as stop() does, by refusing new work; readiness says so at once.
+      t.service.app.admission.drain();
+      const ready = await t.api('GET', '/readyz');
+      expect(ready.status).toBe(503);
+      expect(ready.body.error.code).toBe('shutting_down');
       closing = t.close();
       await eventually(async () => !t.service.app.server.listening, 'the instance to stop listening', 5_000);
       for (const run of runs) run.stdin.end('the rest"}');

@@ -33,7 +33,7 @@ const handover = ['handover_not_found'] as const;
 export const operations: Record<string, OperationDoc> = {
   // Operations
   'GET /healthz': { operationId: 'getLiveness', summary: 'Liveness: the process answers' },
-  'GET /readyz': { operationId: 'getReadiness', summary: 'Readiness: migrations applied, database reachable, admission healthy', errors: ['admission_stuck', 'database_unavailable'] },
+  'GET /readyz': { operationId: 'getReadiness', summary: 'Readiness: migrations applied, database reachable, admission healthy, not shutting down', errors: ['admission_stuck', 'database_unavailable', 'shutting_down'] },
 
   // Bot API
   'GET /v1/availability': {
