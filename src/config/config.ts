@@ -92,7 +92,6 @@ export interface Config {
     codelIntervalMs: number;
     maxQueueLength: number;
     eventLoopDelayLimitMs: number;
-    busyLoopRatio: number;
     warmupMs: number;
     heapUsedLimitRatio: number;
     handlerTimeoutMs: number;
@@ -283,7 +282,6 @@ export const settings: Record<string, Setting> = {
   'admission.codelIntervalMs': { env: 'HANDOVER_ADMISSION_CODEL_INTERVAL_MS', default: '200', doc: 'How long the queue may stay non-empty before waits are cut to the target.', parse: int(1, 60000) },
   'admission.maxQueueLength': { env: 'HANDOVER_ADMISSION_MAX_QUEUE', default: '1000', doc: 'Most requests waiting for a slot (memory bound), shared fairly between callers.', parse: int(0, 1000000) },
   'admission.eventLoopDelayLimitMs': { env: 'HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS', default: '50', doc: 'Refuse new requests (`overloaded_event_loop`) while event-loop timers run this late on average.', parse: int(1, 60000) },
-  'admission.busyLoopRatio': { env: 'HANDOVER_ADMISSION_BUSY_LOOP_RATIO', default: '0.9', doc: 'Share of time the event loop may be busy before the adaptive limit backs off (a loop busy with many short callbacks runs timers on time, while requests wait unseen in their sockets); 1 turns this off.', parse: ratio },
   'admission.warmupMs': { env: 'HANDOVER_ADMISSION_WARMUP_MS', default: '10000', doc: 'After start, how long event-loop lag is not taken for overload (loading code and the embedded database keep the loop busy).', parse: int(0, 600000) },
   'admission.heapUsedLimitRatio': { env: 'HANDOVER_HEAP_LIMIT_RATIO', default: '0.92', doc: 'Refuse new requests (`overloaded_memory`) while the V8 heap is above this share of its limit.', parse: ratio },
   'admission.handlerTimeoutMs': { env: 'HANDOVER_HANDLER_TIMEOUT_MS', default: '5000', doc: 'Deadline of one request from routing to response (`deadline_exceeded`).', parse: int(100, 600000) },

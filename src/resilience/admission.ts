@@ -245,14 +245,7 @@ export class AdmissionController {
         this.held.give(slot!, this.inflight >= this.limit);
         const took = performance.now() - startedAt;
         this.serviceMs = this.serviceMs === 0 ? took : this.serviceMs * 0.9 + took * 0.1;
-        if (this.options.adaptive) {
-          this.limiter.onSample(took, inflightAtStart + 1);
-          // A loop with no idle time left (or running late) is overload admitted requests' latency
-          // does not show: what waits is not admitted yet, unseen in its socket, and a loop busy with
-          // many short callbacks runs timers nearly on time. Admit less, so the loop has time to
-          // answer and to refuse.
-          if (this.signals.eventLoopUtilization() > this.options.busyLoopRatio || this.signals.eventLoopDelayMs() > this.options.eventLoopDelayLimitMs / 2) this.limiter.backOff();
-        }
+        if (this.options.adaptive) this.limiter.onSample(took, inflightAtStart + 1);
         this.forget(key);
         this.dispatch();
       },

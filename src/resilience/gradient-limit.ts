@@ -34,7 +34,6 @@ export class GradientLimit {
   private readonly tolerance: number;
   private readonly smoothing: number;
   private readonly now: () => number;
-  private lastBackOff = -Infinity;
 
   constructor(private readonly options: GradientLimitOptions) {
     this.value = options.initial;
@@ -68,18 +67,6 @@ export class GradientLimit {
     const estimate = this.value * gradient + (gradient === 1 ? Math.sqrt(this.value) : 0);
     const next = this.value * (1 - this.smoothing) + estimate * this.smoothing;
     this.value = Math.max(this.options.min, Math.min(this.options.max, next));
-  }
-
-  /**
-   * The process itself is short of CPU (its event loop runs late): admitted requests' latency does not
-   * show it — what waits is not yet admitted, in the socket — so shrink by a tenth, at most every
-   * 100 ms, until the loop has time again for what it must do (answer, refuse).
-   */
-  backOff(): void {
-    const now = this.now();
-    if (now - this.lastBackOff < 100) return;
-    this.lastBackOff = now;
-    this.value = Math.max(this.options.min, this.value * 0.9);
   }
 
   /** Latencies, for the status page and rejection messages. */

@@ -16,7 +16,6 @@ const options: AdmissionOptions = {
   codelIntervalMs: 60_000,
   maxQueueLength: 100,
   eventLoopDelayLimitMs: 200,
-  busyLoopRatio: 0.9,
   warmupMs: 0,
   heapUsedLimitRatio: 0.9,
 };
