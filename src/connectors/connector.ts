@@ -207,6 +207,11 @@ export interface ConnectorCapabilities {
 /** Agents the external system reports as able to take a chat now. */
 export interface AgentAvailability {
   agentsOnline: number;
+  /**
+   * Per queue name, where the system routes queues to groups of agents (teams) and can count them
+   * apart: a queue listed here is judged by its own count, others by `agentsOnline`.
+   */
+  byQueue?: Record<string, number>;
 }
 
 export interface Connector {

@@ -34,7 +34,7 @@ export interface AgentSideHealth {
   /** How fast the system answers, as measured here (absent: not judged). */
   connectorLatency?(connectorId: string): LatencyVerdict;
   /** What the system last said about its agents (from a cache: never waits); null: unknown. */
-  agentAvailability?(connectorId: string): { agentsOnline: number } | null;
+  agentAvailability?(connectorId: string): { agentsOnline: number; byQueue?: Record<string, number> } | null;
 }
 
 export function agentSideHealth(deps: {
@@ -77,9 +77,11 @@ export async function checkAvailability(q: Queryable, queue: Queue, now: Date, h
     if (backlog >= health.maxBacklog) return { ...degraded, cause: 'backlog', details: { pending: backlog, maxBacklog: health.maxBacklog } };
     // A system that says nobody is there is believed; one that does not tell (no availability
     // capability, no fresh answer) is taken at its word: open means open.
+    // A system that counts the queue's own agents (its team) is judged by that count.
     const reported = health.agentAvailability?.(queue.connectorId) ?? null;
-    if (reported && reported.agentsOnline === 0) return { available: false, reason: 'no_agents', agentsOnline: 0, estimatedWaitSeconds: null, ...base };
-    return { available: true, agentsOnline: reported ? reported.agentsOnline : null, estimatedWaitSeconds: await estimateWait(q, queue.id, queueLength + 1), ...base };
+    const online = reported ? (reported.byQueue?.[queue.name] ?? reported.agentsOnline) : null;
+    if (online === 0) return { available: false, reason: 'no_agents', agentsOnline: 0, estimatedWaitSeconds: null, ...base };
+    return { available: true, agentsOnline: online, estimatedWaitSeconds: await estimateWait(q, queue.id, queueLength + 1), ...base };
   }
   const capacity = await deskCapacity(q, queue.id);
   const estimatedWaitSeconds = await estimateWait(q, queue.id, queueLength + 1);

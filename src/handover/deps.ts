@@ -22,7 +22,7 @@ export interface Deps {
   /** How fast an external system answers, as this instance measured it (in memory; never waits). */
   connectorLatency?(connectorId: string): LatencyVerdict;
   /** Agents an external system last reported available (cached; never waits); null: unknown. */
-  agentAvailability?(connectorId: string): { agentsOnline: number } | null;
+  agentAvailability?(connectorId: string): { agentsOnline: number; byQueue?: Record<string, number> } | null;
   /** The group commit of user messages (the accept path); absent, each message is written alone. */
   userMessages?: GroupCommit<UserMessageWrite, UserMessageWritten>;
   /** Counts the handover funnel (metrics); absent in code that has no metrics. */
