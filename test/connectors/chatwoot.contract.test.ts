@@ -15,13 +15,14 @@ function received(fake: FakeChatwoot, handoverId: string): ReceivedByHelpdesk[] 
     out.push({ kind: 'handover.requested', transcript, metadata: conversation.additionalAttributes.handover_metadata ?? {}, queue: conversation.additionalAttributes.handover_queue });
   }
   for (const message of conversation.messages) if (message.message_type === 'incoming') out.push({ kind: 'message', text: message.content });
+  for (const status of fake.contactTyping.get(conversation.id) ?? []) out.push({ kind: 'typing', typing: status === 'on' });
   if (conversation.toggles.includes('resolved')) out.push({ kind: 'ended' });
   return out;
 }
 
 runConnectorContract({
   name: 'chatwoot',
-  capabilities: { userTyping: false, agentTyping: true, transfer: true, explicitJoin: true },
+  capabilities: { userTyping: true, agentTyping: true, transfer: true, explicitJoin: true },
   async start() {
     const fake = await startFakeChatwoot();
     const conversationOf = (handoverId: string) => {
@@ -31,7 +32,7 @@ runConnectorContract({
     };
     return {
       type: 'chatwoot',
-      config: { baseUrl: fake.url, accountId: fake.accountId, inboxId: fake.inboxId, userToken: fake.userToken, botToken: fake.botToken, webhookSecret: fake.webhookSecret },
+      config: { baseUrl: fake.url, accountId: fake.accountId, inboxId: fake.inboxId, userToken: fake.userToken, botToken: fake.botToken, webhookSecret: fake.webhookSecret, inboxIdentifier: fake.inboxIdentifier },
       secrets: [fake.userToken, fake.botToken, fake.webhookSecret],
       connected(connector) {
         fake.webhookTarget = connector.inboundUrl;

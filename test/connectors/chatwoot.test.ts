@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeChatwoot, type FakeChatwoot } from '../fakes/chatwoot.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
@@ -12,9 +12,10 @@ describe('chatwoot connector against its fake (pg)', () => {
     t = fake = undefined;
   });
 
-  async function setUp(config: Record<string, unknown> = {}) {
-    t = await startTestService('pg');
+  async function setUp(configOf: Record<string, unknown> | ((fake: FakeChatwoot) => Record<string, unknown>) = {}, settings: Record<string, unknown> = {}) {
+    t = await startTestService('pg', settings);
     fake = await startFakeChatwoot();
+    const config = typeof configOf === 'function' ? configOf(fake) : configOf;
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Woot' });
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'chatwoot',
@@ -24,7 +25,7 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(connector.status).toBe(201);
     fake.webhookTarget = connector.body.inboundUrl;
     for (const name of ['billing', 'general']) await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name, connectorId: connector.body.id });
-    return { apiKey: tenant.body.apiKey as string };
+    return { apiKey: tenant.body.apiKey as string, botEvents: async (handoverId: string) => (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: tenant.body.apiKey })).body.events as Array<{ type: string; data: any }> };
   }
 
   async function handOver(apiKey: string, body: Record<string, unknown>) {
@@ -38,6 +39,8 @@ describe('chatwoot connector against its fake (pg)', () => {
 
   it('routes to the team of the queue or of the metadata, and reuses a contact whose identifier is taken', async () => {
     const { apiKey } = await setUp({ teamId: 9, teams: { billing: 4 } });
+    // Availability is counted per team: each team has Cora.
+    for (const team of [4, 9]) fake!.teams.set(team, [1]);
     const byQueue = await handOver(apiKey, { conversationId: 'c-1', queue: 'billing', user: { id: 'u-1', name: 'Una' } });
     const byMetadata = await handOver(apiKey, { conversationId: 'c-2', queue: 'billing', user: { id: 'u-1' }, metadata: { chatwootTeamId: 6 } });
     const byDefault = await handOver(apiKey, { conversationId: 'c-3', queue: 'general', user: { id: 'u-1' } });
@@ -90,5 +93,58 @@ describe('chatwoot connector against its fake (pg)', () => {
     }
     const events = await t!.api('GET', `/v1/handovers/${created.body.id}/events`, { token: apiKey });
     expect(events.body.events.filter((e: { type: string }) => e.type === 'handover.transferred')).toHaveLength(1);
+  });
+
+  it('finds a returning user\'s contact by its exact identifier among many similar ones, past the first page', async () => {
+    const { apiKey } = await setUp();
+    for (let i = 0; i < 20; i++) fake!.contacts.push({ id: 5000 + i, identifier: `u-1${i}`, name: `Similar ${i}`, sourceId: randomUUID() });
+    fake!.contacts.push({ id: 6000, identifier: 'u-1', name: 'The one', sourceId: randomUUID() });
+    const conversation = await handOver(apiKey, { conversationId: 'c-returning', queue: 'general', user: { id: 'u-1' } });
+    expect(conversation.contactId).toBe(6000);
+    expect(fake!.contacts).toHaveLength(21);
+  });
+
+  it('reads what it missed while unreachable: an agent reply and the resolve whose webhooks were lost', async () => {
+    const { apiKey, botEvents } = await setUp({ reconcileIntervalMs: 300 }, { 'streams.tickMs': 100 });
+    const conversation = await handOver(apiKey, { conversationId: 'c-outage', queue: 'general', user: { id: 'u-outage' } });
+    const created = fake!.conversationForHandover(conversation.additionalAttributes.handover_id)!;
+    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [created.additionalAttributes.handover_id])).rows[0]?.external_ref, 'the conversation id stored');
+    fake!.webhooksLost = true;
+    await fake!.agentReply(created.id, 'sent while you were away');
+    await eventually(async () => (await botEvents(created.additionalAttributes.handover_id)).some((e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away'), 'the missed reply');
+    await fake!.resolve(created.id);
+    await eventually(async () => (await botEvents(created.additionalAttributes.handover_id)).some((e) => e.type === 'handover.ended'), 'the missed resolve');
+    const events = await botEvents(created.additionalAttributes.handover_id);
+    expect(events.filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual(['sent while you were away']);
+    expect(events.find((e) => e.type === 'handover.ended')!.data).toMatchObject({ reason: 'agent_ended' });
+  });
+
+  it('shows the user typing through the API inbox\'s public typing endpoint', async () => {
+    const { apiKey } = await setUp((f) => ({ inboxIdentifier: f.inboxIdentifier }));
+    const conversation = await handOver(apiKey, { conversationId: 'c-typing', queue: 'general', user: { id: 'u-typing' } });
+    const handoverId = conversation.additionalAttributes.handover_id as string;
+    for (const typing of [true, false]) expect((await t!.api('POST', `/v1/handovers/${handoverId}/typing`, { token: apiKey, body: { typing } })).status).toBe(202);
+    await eventually(async () => (fake!.contactTyping.get(conversation.id)?.length ?? 0) >= 2, 'the typing at Chatwoot');
+    expect(fake!.contactTyping.get(conversation.id)).toEqual(['on', 'off']);
+    expect(fake!.refused).toEqual([]);
+  });
+
+  it('counts the agents online in the team of the queue, not in the whole account', async () => {
+    const { apiKey } = await setUp({ teamId: 9, teams: { billing: 4 } }, { 'connectors.availabilityRefreshMs': 100 });
+    fake!.agents = [
+      { id: 1, name: 'Cora', availability_status: 'online' },
+      { id: 2, name: 'Bill', availability_status: 'offline' },
+    ];
+    fake!.teams.set(4, [2]);
+    fake!.teams.set(9, [1, 2]);
+    const ask = (queue: string) => t!.api('GET', `/v1/availability?queue=${queue}`, { token: apiKey });
+    await ask('billing');
+    const billing = await eventually(async () => {
+      const res = await ask('billing');
+      return res.body.reason === 'no_agents' ? res : null;
+    }, 'billing without agents');
+    expect(billing.body).toMatchObject({ available: false, agentsOnline: 0 });
+    const general = await ask('general');
+    expect(general.body).toMatchObject({ available: true, agentsOnline: 1 });
   });
 });

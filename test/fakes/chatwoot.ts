@@ -12,6 +12,16 @@ import { closeServer } from '../support/ports.js';
  * never retried. It echoes our own messages and toggles back, and each status change fires
  * `conversation_status_changed` and `conversation_updated`, as the real one does. The test plays the
  * agents: replies, typing, assignment, team changes, resolving.
+ *
+ * Also as the real one: contacts are found by `GET …/contacts/search?q=` (a substring of name, email or
+ * identifier, 15 a page) or exactly by `POST …/contacts/filter` (`equal_to` on `identifier`, 15 a page);
+ * `GET …/contacts/{id}` lists the contact's inboxes with their `source_id`; conversations are opened for
+ * a `source_id` or a `contact_id`; `GET …/conversations/{id}/messages?after=` lists up to 100 messages
+ * after an id, oldest first (`app/finders/message_finder.rb`); team members come from
+ * `GET …/teams/{id}/team_members`. The public API of the API inbox
+ * (`/public/api/v1/inboxes/{inbox identifier}/contacts/{source_id}/conversations/{id}/toggle_typing`)
+ * shows the contact typing. `webhooksLost` plays an outage on our side: the account webhook is sent
+ * once, fails, and is never sent again.
  */
 export interface ChatwootMessage {
   id: number;
@@ -40,7 +50,15 @@ export interface FakeChatwoot {
   botToken: string;
   webhookSecret: string;
   webhookTarget: string;
-  contacts: Array<{ id: number; identifier: string; name: string; email?: string }>;
+  contacts: Array<{ id: number; identifier: string; name: string; email?: string; sourceId: string }>;
+  /** The API inbox's identifier (public API). */
+  inboxIdentifier: string;
+  /** Team id → ids of its agents. */
+  teams: Map<number, number[]>;
+  /** Contact typing shown through the public API, per conversation. */
+  contactTyping: Map<number, string[]>;
+  /** While true, webhooks are sent and fail (we are unreachable): Chatwoot does not send them again. */
+  webhooksLost: boolean;
   conversations: Map<number, ChatwootConversation>;
   agents: Array<{ id: number; name: string; availability_status: 'online' | 'busy' | 'offline' }>;
   refused: Array<{ method: string; path: string; status: number; reason: string }>;
@@ -73,6 +91,10 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     webhookSecret: `cw-${randomUUID()}`,
     webhookTarget: '',
     contacts: [],
+    inboxIdentifier: `inbox-${randomUUID().slice(0, 8)}`,
+    teams: new Map(),
+    contactTyping: new Map(),
+    webhooksLost: false,
     conversations: new Map(),
     agents: [{ id: 1, name: 'Cora', availability_status: 'online' }],
     refused: [],
@@ -116,6 +138,32 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     close: async () => {},
   };
 
+  function contactJson(c: FakeChatwoot['contacts'][number]) {
+    return { id: c.id, name: c.name, identifier: c.identifier, email: c.email ?? null, contact_inboxes: [{ source_id: c.sourceId, inbox: { id: fake.inboxId, channel_type: 'Channel::Api' } }] };
+  }
+  /** Chatwoot's contact lists: 15 a page, `meta.count` the total. */
+  function pageOf<T>(all: T[], page: number) {
+    const size = 15;
+    const start = (Math.max(1, page) - 1) * size;
+    return { meta: { count: all.length, current_page: Math.max(1, page) }, payload: all.slice(start, start + size).map((c) => contactJson(c as FakeChatwoot['contacts'][number])) };
+  }
+  function publicToggleTyping(match: RegExpExecArray, raw: string, send: (status: number, body: unknown, reason?: string) => void) {
+    const [, inbox, sourceId, conversationId] = match;
+    const contact = fake.contacts.find((c) => c.sourceId === decodeURIComponent(sourceId!));
+    const c = fake.conversations.get(Number(conversationId));
+    if (inbox !== fake.inboxIdentifier || !contact || !c || c.contactId !== contact.id) return send(404, { error: 'Resource could not be found' }, 'public typing: unknown inbox, contact or conversation');
+    let status: unknown;
+    try {
+      status = JSON.parse(raw || '{}').typing_status;
+    } catch {
+      return send(400, { error: 'invalid JSON' }, 'invalid JSON');
+    }
+    if (status === 'on' || status === 'off') {
+      fake.contactTyping.set(c.id, [...(fake.contactTyping.get(c.id) ?? []), status]);
+      void emit({ event: status === 'on' ? 'conversation_typing_on' : 'conversation_typing_off', conversation: conversationJson(c), user: { id: contact.id, name: contact.name, type: 'contact' }, is_private: false });
+    }
+    return send(200, {});
+  }
   function conversationJson(c: ChatwootConversation) {
     return { id: c.id, account_id: fake.accountId, inbox_id: fake.inboxId, status: c.status, team_id: c.teamId, additional_attributes: c.additionalAttributes };
   }
@@ -139,7 +187,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     const result = chain.then(async () => {
       const body = JSON.stringify(event);
       const headers = fake.sign(body);
-      const answer = await post(body, headers).catch((err: unknown) => ({ status: 0, body: String(err) }));
+      const answer = fake.webhooksLost ? { status: 0, body: 'connection refused' } : await post(body, headers).catch((err: unknown) => ({ status: 0, body: String(err) }));
       fake.deliveries.push({ body, headers, status: answer.status });
       return answer;
     });
@@ -156,6 +204,8 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
       if (fake.down) return send(503, { error: 'Service Unavailable' }, 'down');
+      const publicTyping = /^\/public\/api\/v1\/inboxes\/([^/]+)\/contacts\/([^/]+)\/conversations\/(\d+)\/toggle_typing$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
+      if (publicTyping && req.method === 'POST') return publicToggleTyping(publicTyping, Buffer.concat(chunks).toString('utf8'), send);
       const token = req.headers.api_access_token;
       const isUser = token === fake.userToken;
       const isBot = token === fake.botToken;
@@ -187,21 +237,52 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           if (userOnly()) return;
           if (body?.inbox_id !== fake.inboxId) return send(422, { message: 'Inbox not found' }, 'inbox');
           if (fake.contacts.some((c) => c.identifier === body.identifier)) return send(422, { message: 'Identifier has already been taken', attributes: ['identifier'] }, 'identifier taken');
-          const contact = { id: nextId++, identifier: body.identifier, name: body.name, ...(body.email ? { email: body.email } : {}) };
+          const contact = { id: nextId++, identifier: body.identifier, name: body.name, ...(body.email ? { email: body.email } : {}), sourceId: randomUUID() };
           fake.contacts.push(contact);
-          return send(200, { payload: { contact: { ...contact, contact_inboxes: [] }, contact_inbox: { inbox: { id: fake.inboxId }, source_id: randomUUID() } } });
+          return send(200, { payload: { contact: contactJson(contact), contact_inbox: { inbox: { id: fake.inboxId }, source_id: contact.sourceId } } });
         }
         case 'GET /contacts/search': {
           if (userOnly()) return;
-          const q = url.searchParams.get('q') ?? '';
-          return send(200, { meta: { count: 1, current_page: 1 }, payload: fake.contacts.filter((c) => c.identifier === q || c.name.includes(q) || c.email === q) });
+          const q = (url.searchParams.get('q') ?? '').toLowerCase();
+          const found = fake.contacts.filter((c) => [c.name, c.email ?? '', c.identifier].some((v) => v.toLowerCase().includes(q)));
+          return send(200, pageOf(found, Number(url.searchParams.get('page') ?? 1)));
+        }
+        case 'POST /contacts/filter': {
+          if (userOnly()) return;
+          const condition = body?.payload?.[0];
+          if (condition?.attribute_key !== 'identifier' || condition?.filter_operator !== 'equal_to' || !Array.isArray(condition.values)) return send(422, { message: 'unsupported filter' }, 'filter');
+          const found = fake.contacts.filter((c) => condition.values.includes(c.identifier));
+          return send(200, pageOf(found, Number(url.searchParams.get('page') ?? 1)));
+        }
+        case 'GET /contacts/:id': {
+          if (userOnly()) return;
+          const contact = fake.contacts.find((c) => c.id === ids[0]);
+          return contact ? send(200, { payload: contactJson(contact) }) : send(404, { error: 'Resource could not be found' }, 'contact');
+        }
+        case 'GET /conversations/:id': {
+          if (userOnly()) return;
+          const c = fake.conversations.get(ids[0]!);
+          return c ? send(200, { ...conversationJson(c), meta: { sender: { id: c.contactId, type: 'contact' } } }) : send(404, { error: 'Resource could not be found' }, 'conversation');
+        }
+        case 'GET /conversations/:id/messages': {
+          if (userOnly()) return;
+          const c = fake.conversations.get(ids[0]!);
+          if (!c) return send(404, { error: 'Resource could not be found' }, 'conversation');
+          const after = Number(url.searchParams.get('after') ?? 0);
+          const page = c.messages.filter((m) => m.id > after).slice(0, 100);
+          return send(200, { meta: { contact_id: c.contactId }, payload: page.map((m) => ({ id: m.id, content: m.content, conversation_id: c.id, message_type: m.message_type === 'incoming' ? 0 : 1, private: m.private, sender: m.sender, attachments: [] })) });
+        }
+        case 'GET /teams/:id/team_members': {
+          if (userOnly()) return;
+          const members = fake.teams.get(ids[0]!) ?? [];
+          return send(200, fake.agents.filter((a) => members.includes(a.id)).map((a) => ({ ...a, role: 'agent', confirmed: true })));
         }
         case 'GET /contacts/:id/conversations': {
           if (userOnly()) return;
           return send(200, { payload: [...fake.conversations.values()].filter((c) => c.contactId === ids[0]).map((c) => ({ ...conversationJson(c) })) });
         }
         case 'POST /conversations': {
-          const contact = fake.contacts.find((c) => c.id === body?.contact_id);
+          const contact = fake.contacts.find((c) => (body?.source_id ? c.sourceId === body.source_id : c.id === body?.contact_id));
           if (!contact || body?.inbox_id !== fake.inboxId) return send(422, { message: 'contact_id and inbox_id are required' }, 'conversation needs a contact');
           const created: ChatwootConversation = { id: nextId++, contactId: contact.id, status: body.status ?? 'open', teamId: body.team_id ?? null, additionalAttributes: body.additional_attributes ?? {}, messages: [], toggles: [] };
           fake.conversations.set(created.id, created);

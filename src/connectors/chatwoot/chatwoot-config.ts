@@ -12,6 +12,19 @@ export const chatwootConfigSchema = Type.Object(
     webhookSecret: Type.String({ minLength: 8, maxLength: 512, description: "The webhook's secret: it signs `X-Chatwoot-Signature`." }),
     teamId: Type.Optional(Type.Integer({ minimum: 1, description: 'Team for every handover unless the queue or metadata says otherwise.' })),
     teams: Type.Optional(Type.Record(Type.String({ maxLength: 200 }), id, { description: 'Queue name → team id.' })),
+    inboxIdentifier: Type.Optional(
+      Type.String({
+        pattern: '^[A-Za-z0-9_-]{1,128}$',
+        description: "The API inbox's identifier (inbox settings): with it the user's typing is shown to agents through the inbox's public API.",
+      }),
+    ),
+    reconcileIntervalMs: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        maximum: 3_600_000,
+        description: 'How often each open conversation is read for what its webhooks did not bring (Chatwoot does not retry them); default 60000.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -3,6 +3,8 @@ import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } f
 import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';
+import { findContactByIdentifier, sourceIdIn } from './chatwoot-contacts.js';
+import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-reconcile.js';
 import { handleChatwootInbound } from './chatwoot-webhook.js';
 
 type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
@@ -17,8 +19,11 @@ interface ChatwootAnswer {
  * Chatwoot as an agent bot on an API-channel inbox (docs/connectors/chatwoot.md). A handover finds or
  * creates the contact, opens a `pending` conversation (routed to a team), adds the transcript as a
  * private note and sets the conversation `open` for the agents. The user's messages are `incoming`
- * messages; the user ending resolves the conversation. Contacts and the agents list need a user's
- * token; everything on conversations is done with the bot's.
+ * messages; the user ending resolves the conversation. Contacts, the agents list and reading
+ * conversations need a user's token; everything that changes a conversation is done with the bot's.
+ * Each open conversation is also read now and then (see chatwoot-reconcile.ts): Chatwoot sends account
+ * webhooks once. With the inbox identifier, the user's typing goes through the inbox's public API, as
+ * the contact (whose id there is its `source_id`, kept as the session's credential).
  */
 export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinition<ChatwootConfig> {
   return {
@@ -26,20 +31,31 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
     configSchema: chatwootConfigSchema,
     secretFields: ['userToken', 'botToken', 'webhookSecret'],
     urlFields: ['baseUrl'],
-    create(config): Connector {
+    create(config, deps): Connector {
       const base = `${config.baseUrl.replace(/\/$/, '')}/api/v1/accounts/${config.accountId}`;
       const call = (token: string) => (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) =>
         requestJson<ChatwootAnswer>(dispatcher, { method, url: `${base}${path}`, headers: { api_access_token: token }, ...(body !== undefined ? { body } : {}), signal, ...(accept ? { accept } : {}) });
       const asUser = call(config.userToken);
       const asBot = call(config.botToken);
-      return {
-        capabilities: { userTyping: false, transfer: true },
+      const sessions = deps.sessions;
+      const publicTyping = async (handoverId: string, conversationId: string, typing: boolean, signal: AbortSignal) => {
+        const sourceId = (await sessions?.load(handoverId))?.credential;
+        // A handover opened before sessions were kept has no source_id: its typing is not shown.
+        if (!sourceId || !config.inboxIdentifier) return;
+        const path = `/public/api/v1/inboxes/${encodeURIComponent(config.inboxIdentifier)}/contacts/${encodeURIComponent(sourceId)}/conversations/${encodeURIComponent(conversationId)}/toggle_typing`;
+        await requestJson(dispatcher, { method: 'POST', url: `${config.baseUrl.replace(/\/$/, '')}${path}`, headers: {}, body: { typing_status: typing ? 'on' : 'off' }, signal, label: '/public/api/v1/inboxes/:inbox/contacts/:contact/conversations/:id/toggle_typing' });
+      };
+      const connector: Connector = {
+        capabilities: { userTyping: Boolean(config.inboxIdentifier), transfer: true },
         async deliver(work: AgentSideWork, context: DeliveryContext) {
           switch (work.kind) {
             case 'handover.requested': {
-              const conversationId = await openConversation(config, asUser, asBot, work, context.signal);
+              const { conversationId, sourceId } = await openConversation(config, asUser, asBot, work, context.signal);
               await asBot('POST', `/conversations/${conversationId}/messages`, { content: transcriptNote(work), message_type: 'outgoing', private: true }, context.signal);
               await asBot('POST', `/conversations/${conversationId}/toggle_status`, { status: 'open' }, context.signal);
+              // The session keeps the contact's source_id (its credential on the public API) and asks
+              // for the conversation to be read for what webhooks miss.
+              await sessions?.save(work.handoverId, { externalId: String(conversationId), credential: sourceId, position: null, openStream: true });
               return { externalRef: String(conversationId) };
             }
             case 'message.created': {
@@ -48,7 +64,8 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
               return;
             }
             case 'user.typing':
-              // An API channel cannot show the contact typing through the account API (capabilities say so).
+              // Only through the inbox's public API (the account API's typing toggle is the agent's).
+              await publicTyping(work.handoverId, requireRef(context), work.typing, context.signal);
               return;
             case 'handover.ended':
               await asBot('POST', `/conversations/${requireRef(context)}/toggle_status`, { status: 'resolved' }, context.signal);
@@ -59,35 +76,57 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           return handleChatwootInbound(config, request);
         },
         async availability(signal) {
-          const res = await asUser('GET', '/agents', undefined, signal);
-          const agents = res.body as unknown;
-          if (!Array.isArray(agents)) throw new Error('the agents list is not an array');
-          return { agentsOnline: agents.filter((a: { availability_status?: string }) => a.availability_status === 'online' || a.availability_status === 'available').length };
+          // A queue is judged by the agents of the team it is routed to (`teams`, else `teamId`), each
+          // team asked once; without a team, by the whole account. (A team chosen by one handover's
+          // metadata cannot count: availability is asked before the handover.)
+          const byTeam = new Map<number, number>();
+          const teamOnline = async (teamId: number) => {
+            if (!byTeam.has(teamId)) byTeam.set(teamId, onlineCount(await asUser('GET', `/teams/${teamId}/team_members`, undefined, signal)));
+            return byTeam.get(teamId)!;
+          };
+          const agentsOnline = config.teamId !== undefined ? await teamOnline(config.teamId) : onlineCount(await asUser('GET', '/agents', undefined, signal));
+          const byQueue: Record<string, number> = {};
+          for (const [queue, teamId] of Object.entries(config.teams ?? {})) byQueue[queue] = await teamOnline(teamId);
+          return Object.keys(byQueue).length > 0 ? { agentsOnline, byQueue } : { agentsOnline };
         },
       };
+      if (sessions) connector.pullStream = { read: (context) => reconcileConversation(asUser, context, config.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS) };
+      return connector;
     },
   };
 }
 
+/** Agents able to take a chat in a list of agents (`availability_status`: `online`, or `available` as the swagger file has it). */
+function onlineCount(res: JsonResponse<unknown>): number {
+  const agents = res.body;
+  if (!Array.isArray(agents)) throw new Error('the agents list is not an array');
+  return agents.filter((a: { availability_status?: string }) => a.availability_status === 'online' || a.availability_status === 'available').length;
+}
+
+
 type Call = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) => Promise<JsonResponse<ChatwootAnswer>>;
+const asUnknown = (asUser: Call) => (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal) => asUser(method, path, body, signal) as Promise<JsonResponse<unknown>>;
 
 /**
  * The contact (created, or found by its identifier when it exists) and a pending conversation tagged
  * with the handover id. A retried delivery finds the conversation an earlier try opened.
  */
-async function openConversation(config: ChatwootConfig, asUser: Call, asBot: Call, work: Requested, signal: AbortSignal): Promise<number> {
+async function openConversation(config: ChatwootConfig, asUser: Call, asBot: Call, work: Requested, signal: AbortSignal): Promise<{ conversationId: number; sourceId: string }> {
   const identifier = work.user.id;
   const created = await asUser('POST', '/contacts', { inbox_id: config.inboxId, name: work.user.name ?? work.user.id, identifier, ...(work.user.email ? { email: work.user.email } : {}) }, signal, [422]);
-  let contactId = !Array.isArray(created.body?.payload) ? created.body?.payload?.contact?.id : undefined;
+  const payload = !Array.isArray(created.body?.payload) ? created.body?.payload : undefined;
+  let contactId = payload?.contact?.id;
+  let sourceId = payload?.contact_inbox?.source_id;
   if (created.status === 422 || contactId === undefined) {
-    const found = await asUser('GET', `/contacts/search?q=${encodeURIComponent(identifier)}`, undefined, signal);
-    const list = Array.isArray(found.body?.payload) ? found.body.payload : [];
-    contactId = list.find((c) => c.identifier === identifier)?.id;
+    const found = await findContactByIdentifier(asUnknown(asUser), identifier, signal);
+    contactId = found?.id;
     if (contactId === undefined) throw new DeliveryError("Chatwoot refused the contact and no contact has the identifier of this handover's user", { retryable: false, statusCode: created.status });
+    sourceId = found?.contact_inboxes?.find((ci) => ci.inbox?.id === config.inboxId)?.source_id ?? (await sourceIdIn(asUnknown(asUser), contactId, config.inboxId, signal));
     const conversations = await asUser('GET', `/contacts/${contactId}/conversations`, undefined, signal);
     const earlier = (Array.isArray(conversations.body?.payload) ? conversations.body.payload : []).find((c) => c.additional_attributes?.handover_id === work.handoverId);
-    if (earlier?.id !== undefined) return earlier.id;
+    if (earlier?.id !== undefined) return { conversationId: earlier.id, sourceId };
   }
+  if (!sourceId) sourceId = await sourceIdIn(asUnknown(asUser), contactId, config.inboxId, signal);
   const teamId = teamFor(config, work);
   const conversation = await asBot(
     'POST',
@@ -95,6 +134,8 @@ async function openConversation(config: ChatwootConfig, asUser: Call, asBot: Cal
     {
       inbox_id: config.inboxId,
       contact_id: contactId,
+      // The contact's inbox entry: the conversation belongs to it, so its public API reaches it.
+      source_id: sourceId,
       status: 'pending',
       ...(teamId !== undefined ? { team_id: teamId } : {}),
       additional_attributes: { handover_id: work.handoverId, handover_queue: work.queue, handover_metadata: work.metadata },
@@ -103,7 +144,7 @@ async function openConversation(config: ChatwootConfig, asUser: Call, asBot: Cal
   );
   const conversationId = conversation.body?.id;
   if (conversationId === undefined) throw new DeliveryError('Chatwoot returned no conversation id', { retryable: true });
-  return conversationId;
+  return { conversationId, sourceId };
 }
 
 /** Routing: `metadata.chatwootTeamId` beats the queue's team (`teams`), which beats `teamId`. */
