@@ -80,6 +80,14 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(fake.refused.filter((r) => r.status === 401)).toEqual([]);
   });
 
+  it('tells the bot the wait Salesforce estimates in the routing result', async () => {
+    const { t, fake, bot, tenant } = await world();
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-wait');
+    fake.routingResult(conversation.id, { estimatedWaitTime: { estimatedWaitTimeInSeconds: 90, isEWTRequested: true } });
+    await bot.waitFor(() => botEvents(bot, handoverId, 'queue.updated').length === 1, 10_000, 'queue.updated');
+    expect(botEvents(bot, handoverId, 'queue.updated')[0]!.data).toMatchObject({ estimatedWaitSeconds: 90 });
+  });
+
   it('takes the 18-character org id as well as the 15-character one, and sends the 15-character form', async () => {
     const { t, fake, bot, tenant } = await world({ connectorConfig: { orgId: `${fake15()}AAA` } });
     const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-org18');

@@ -47,7 +47,11 @@ export interface FakeSalesforce {
   agentTyping(conversationId: string, typing: boolean): void;
   /** The agent ends the session: participant removed, then session status Ended by Agent. */
   agentEnds(conversationId: string): void;
-  routingResult(conversationId: string, result: { failureType?: string; failureReason?: string; estimatedWaitTime?: { estimatedWaitTimeInSeconds: number; position: number } }): void;
+  /**
+   * A RoutingResult entry. Its documented wait field is `estimatedWaitTime: {estimatedWaitTimeInSeconds,
+   * isEWTRequested}` (no queue position in it).
+   */
+  routingResult(conversationId: string, result: { failureType?: string; failureReason?: string; estimatedWaitTime?: { estimatedWaitTimeInSeconds: number | null; isEWTRequested: boolean } }): void;
   /** An event type this client does not know (Salesforce adds new ones). */
   unknownEvent(conversationId: string): void;
 
