@@ -144,7 +144,10 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id), connectorLatency: (id) => latency.verdict(id), userMessages };
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
-  const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause));
+  // The embedded store's group commit is one batch at a time on one connection: its latency hardly
+  // moves with concurrency, so a tight target would hold the limit at its floor (docs/overload.md).
+  const latencyTargetMs = config.admission.latencyTargetMs ?? (db.kind === 'pglite' ? 150 : 50);
+  const admission = new AdmissionController({ ...config.admission, latencyTargetMs }, signals, (cause) => onReject(cause));
   const metrics = createMetrics(
     { admission, signals, bus, db },
     // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.

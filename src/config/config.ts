@@ -86,7 +86,8 @@ export interface Config {
     initialLimit: number;
     minLimit: number;
     maxLimit: number;
-    latencyTargetMs: number;
+    /** null: chosen by store (`auto`). */
+    latencyTargetMs: number | null;
     queueTimeoutMs: number;
     codelTargetMs: number;
     codelIntervalMs: number;
@@ -276,7 +277,7 @@ export const settings: Record<string, Setting> = {
   'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },
   'admission.minLimit': { env: 'HANDOVER_ADMISSION_MIN_LIMIT', default: '8', doc: 'The adaptive limit never goes below this.', parse: int(1, 100000) },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
-  'admission.latencyTargetMs': { env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS', default: '50', doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks.', parse: int(1, 60000) },
+  'admission.latencyTargetMs': { env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS', default: 'auto', doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 50 ms on PostgreSQL, 150 ms on the embedded store (its group commit runs one batch at a time on one connection: more requests in flight make bigger batches at about the same latency, so a tighter target would hold the limit at its floor).', parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 60000)(raw)) },
   'admission.queueTimeoutMs': { env: 'HANDOVER_ADMISSION_QUEUE_TIMEOUT_MS', default: '100', doc: 'Longest wait for a slot while the queue drains normally (`overloaded_queue_wait` after).', parse: int(0, 60000) },
   'admission.codelTargetMs': { env: 'HANDOVER_ADMISSION_CODEL_TARGET_MS', default: '5', doc: 'Wait bound once the queue has stood non-empty for the CoDel interval.', parse: int(0, 60000) },
   'admission.codelIntervalMs': { env: 'HANDOVER_ADMISSION_CODEL_INTERVAL_MS', default: '200', doc: 'How long the queue may stay non-empty before waits are cut to the target.', parse: int(1, 60000) },

@@ -8,7 +8,7 @@ export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memor
 export type RejectionCause = (typeof rejectionCauses)[number];
 
 /** The `admission` settings (src/config/config.ts documents each), less those of the HTTP layer and readiness. */
-export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs'>;
+export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs' | 'latencyTargetMs'> & { latencyTargetMs: number };
 
 export interface Permit {
   /** Frees the slot and feeds the latency sample to the limiter. Only the first call counts. */
