@@ -198,4 +198,23 @@ describe('zendesk connector against its fake (pg)', () => {
     await eventually(async () => conversation.messages.some((m) => m.content.text === 'the next one'), 'the next message');
     expect(conversation.messages.filter((m) => m.author.type === 'user').map((m) => m.content.text)).toEqual(['only once, please', 'the next one']);
   });
+
+  it('sends the user\'s attachments as image and file messages, not as links in the text', async () => {
+    const { apiKey } = await setUp();
+    const handoverId = await handOver(apiKey, 'c-files', 'u-files');
+    const conversation = fake!.conversationForHandover(handoverId)!;
+    const attachments = [
+      { url: 'https://files.example.com/receipt.png', name: 'receipt.png', contentType: 'image/png' },
+      { url: 'https://files.example.com/invoice.pdf', name: 'invoice.pdf', contentType: 'application/pdf' },
+    ];
+    const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-files', text: 'here you go', attachments } });
+    expect(sent.status).toBe(202);
+    await eventually(async () => conversation.messages.filter((m) => m.author.type === 'user').length >= 3, 'the three messages');
+    expect(conversation.messages.filter((m) => m.author.type === 'user').map((m) => m.content)).toEqual([
+      { type: 'text', text: 'here you go' },
+      { type: 'image', mediaUrl: 'https://files.example.com/receipt.png', altText: 'receipt.png' },
+      { type: 'file', mediaUrl: 'https://files.example.com/invoice.pdf', altText: 'invoice.pdf' },
+    ]);
+    expect(fake!.refused).toEqual([]);
+  });
 });

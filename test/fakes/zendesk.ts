@@ -24,7 +24,7 @@ export interface SunshineMessage {
   id: string;
   received: string;
   author: { type: 'user' | 'business'; userId?: string; displayName?: string };
-  content: { type: string; text?: string };
+  content: { type: string; text?: string; mediaUrl?: string; altText?: string };
   metadata?: Record<string, unknown>;
 }
 
@@ -268,11 +268,15 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
           const user = author?.userId ? fake.users.get(author.userId) : [...fake.users.values()].find((u) => u.externalId === author?.userExternalId);
           if (author?.type === 'user' && (!user || user.id !== found!.userId)) return error(400, 'bad_request', 'author must be a participant of the conversation');
           if (author?.type !== 'user' && author?.type !== 'business') return error(400, 'bad_request', 'author.type must be user or business');
-          if (body?.content?.type !== 'text' || typeof body.content.text !== 'string' || body.content.text.length === 0) return error(400, 'bad_request', 'content must be text');
-          if (body.content.text.length > 4096) return error(400, 'bad_request', 'text is longer than 4096 characters');
+          const content = body?.content;
+          const media = content?.type === 'image' || content?.type === 'file';
+          if (media) {
+            if (typeof content.mediaUrl !== 'string' || !/^https?:\/\//.test(content.mediaUrl)) return error(400, 'bad_request', `${content.type} content needs a mediaUrl`);
+          } else if (content?.type !== 'text' || typeof content.text !== 'string' || content.text.length === 0) return error(400, 'bad_request', 'content must be text, image or file');
+          if (typeof content.text === 'string' && content.text.length > 4096) return error(400, 'bad_request', 'text is longer than 4096 characters');
           const metadataProblem = checkMetadata(body.metadata);
           if (metadataProblem) return error(400, 'bad_request', metadataProblem);
-          const message: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: author.type, ...(user ? { userId: user.id } : {}) }, content: { type: 'text', text: body.content.text }, ...(body.metadata ? { metadata: body.metadata } : {}) };
+          const message: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: author.type, ...(user ? { userId: user.id } : {}) }, content: media ? { type: content.type, mediaUrl: content.mediaUrl, ...(typeof content.altText === 'string' ? { altText: content.altText } : {}) } : { type: 'text', text: content.text }, ...(body.metadata ? { metadata: body.metadata } : {}) };
           found!.messages.push(message);
           // Every message comes back to the integrations as a webhook, ours included.
           void emit([{ type: 'conversation:message', payload: { conversation: truncated(found!), message } }]);

@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import type { Attachment } from '../../handover/model.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
@@ -48,18 +49,17 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         return userId;
       };
       /**
-       * Posts a text as the user, in parts of at most MAX_TEXT, each tagged with `key` and its part
-       * number. The messages API takes no idempotency key, so a retry (which may follow a try that
-       * went through but whose answer was lost) first reads the newest messages and skips the parts
-       * already there.
+       * Posts message contents as the user, each tagged with `key` and its part number. The messages
+       * API takes no idempotency key, so a retry (which may follow a try that went through but whose
+       * answer was lost) first reads the newest messages and skips the parts already there.
        */
-      const postAsUser = async (conversationId: string, text: string, key: Record<string, string>, context: DeliveryContext) => {
+      const postAsUser = async (conversationId: string, contents: SunshineContent[], key: Record<string, string>, context: DeliveryContext) => {
         const userId = await conversationUser(conversationId, context.signal);
         const path = `/conversations/${encodeURIComponent(conversationId)}/messages`;
         const posted = (context.attempt ?? 1) > 1 ? await postedParts(api, path, key, context.signal) : new Set<number>();
-        for (let part = 0, i = 0; i < Math.max(1, text.length); part++, i += MAX_TEXT) {
+        for (const [part, content] of contents.entries()) {
           if (posted.has(part)) continue;
-          await api('POST', path, { author: { type: 'user', userId }, content: { type: 'text', text: text.slice(i, i + MAX_TEXT) }, metadata: { ...key, handoverPart: part } }, context.signal);
+          await api('POST', path, { author: { type: 'user', userId }, content, metadata: { ...key, handoverPart: part } }, context.signal);
         }
       };
       return {
@@ -75,9 +75,10 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             }
             case 'message.created': {
               const conversationId = requireRef(context);
-              const links = work.message.attachments.map((a) => a.url);
-              const text = [work.message.text, ...links].filter(Boolean).join('\n');
-              await postAsUser(conversationId, text, { handoverMessageId: work.message.id }, context);
+              // The text (in parts), then each attachment as an image or file message of its own.
+              const contents = [...textContents(work.message.text), ...work.message.attachments.map(mediaContent)];
+              if (contents.length === 0) return;
+              await postAsUser(conversationId, contents, { handoverMessageId: work.message.id }, context);
               return;
             }
             case 'user.typing':
@@ -85,7 +86,7 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
               return;
             case 'handover.ended': {
               const conversationId = requireRef(context);
-              await postAsUser(conversationId, config.endedByUserText ?? 'The customer has left the conversation.', { handoverEvent: 'ended', handoverEndReason: work.reason }, context);
+              await postAsUser(conversationId, textContents(config.endedByUserText ?? 'The customer has left the conversation.'), { handoverEvent: 'ended', handoverEndReason: work.reason }, context);
               return;
             }
           }
@@ -96,6 +97,22 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       };
     },
   };
+}
+
+/** Message contents the connector posts: text, or an image or file by URL. */
+type SunshineContent = { type: 'text'; text: string } | { type: 'image' | 'file'; mediaUrl: string; altText?: string };
+
+/** A text in parts of at most MAX_TEXT characters (none for an empty text). */
+function textContents(text: string): SunshineContent[] {
+  const parts: SunshineContent[] = [];
+  for (let i = 0; i < text.length; i += MAX_TEXT) parts.push({ type: 'text', text: text.slice(i, i + MAX_TEXT) });
+  return parts;
+}
+
+/** An attachment as Sunshine Conversations shows it: an image (by its content type) or a file, by URL. */
+function mediaContent(attachment: Attachment): SunshineContent {
+  const type = attachment.contentType?.toLowerCase().startsWith('image/') ? 'image' : 'file';
+  return { type, mediaUrl: attachment.url, ...(attachment.name ? { altText: attachment.name } : {}) };
 }
 
 /** The parts of Sunshine Conversations answers the connector reads. */
