@@ -217,4 +217,31 @@ describe('zendesk connector against its fake (pg)', () => {
     ]);
     expect(fake!.refused).toEqual([]);
   });
+
+  it('passes an agent\'s carousel on as its titles, links and images, and a location as its place', async () => {
+    const { apiKey } = await setUp();
+    const handoverId = await handOver(apiKey, 'c-rich', 'u-rich');
+    const conversationId = fake!.conversationForHandover(handoverId)!.id;
+    await fake!.agentContent(
+      conversationId,
+      {
+        type: 'carousel',
+        items: [
+          { title: 'Basic plan', description: '5 € a month', mediaUrl: 'https://img.example.com/basic.png', actions: [{ type: 'link', text: 'Choose', uri: 'https://shop.example.com/basic' }] },
+          { title: 'Pro plan', actions: [{ type: 'postback', text: 'Pick Pro', payload: 'PRO' }] },
+        ],
+      },
+      'Zoe',
+    );
+    await fake!.agentContent(conversationId, { type: 'location', coordinates: { lat: 48.8584, long: 2.2945 }, location: { name: 'Eiffel Tower' } }, 'Zoe');
+    await bot!.waitFor((r) => r.filter((w) => w.body.type === 'message.created').length >= 2, 15_000, 'the two rich messages');
+    const messages = bot!.received.filter((w) => w.body.type === 'message.created').map((w) => (w.body.data as { message: { text: string; attachments: unknown[] } }).message);
+    expect(messages[0]).toEqual({
+      id: expect.any(String),
+      createdAt: expect.any(String),
+      text: 'Basic plan — 5 € a month\nChoose: https://shop.example.com/basic\nPro plan\nPick Pro',
+      attachments: [{ url: 'https://img.example.com/basic.png', name: 'Basic plan' }],
+    });
+    expect(messages[1]!.text).toBe('Eiffel Tower (48.8584, 2.2945)');
+  });
 });

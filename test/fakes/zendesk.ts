@@ -72,6 +72,8 @@ export interface FakeZendesk {
   conversationForHandover(handoverId: string): SunshineConversation | undefined;
   /** An agent's message in the agent workspace; resolves with our answer to the webhook's first try. */
   agentMessage(conversationId: string, message: { text: string; displayName: string }): Promise<{ status: number; body: any }>;
+  /** An agent's structured message (carousel, list, location, text with actions), as `content` is documented. */
+  agentContent(conversationId: string, content: Record<string, unknown>, displayName: string): Promise<{ status: number; body: any }>;
   /** The agent closes the ticket (or moves it to email): control passes back to the bot integration. */
   closeTicket(conversationId: string, reason?: 'ticketClosed' | 'transferToEmail'): Promise<{ status: number; body: any }>;
   switchboardIntegrations: SwitchboardIntegration[];
@@ -114,6 +116,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     agentMessage(conversationId, message) {
       const conversation = fake.conversations.get(conversationId)!;
       const stored: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: 'business', displayName: message.displayName }, content: { type: 'text', text: message.text } };
+      conversation.messages.push(stored);
+      return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
+    },
+    agentContent(conversationId, content, displayName) {
+      const conversation = fake.conversations.get(conversationId)!;
+      const stored = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: 'business' as const, displayName }, content: content as SunshineMessage['content'] };
       conversation.messages.push(stored);
       return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
     },

@@ -4,6 +4,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
 import { cutInboundText } from '../connector.js';
 import { headerValue } from '../http-json.js';
+import { readContent } from './zendesk-content.js';
 
 /** The parts of a Sunshine Conversations v2 webhook we read; anything else in it is passed over. */
 const envelopeSchema = Type.Object({
@@ -34,7 +35,19 @@ const messagePayloadSchema = Type.Object({
     Type.Object({
       id: Type.Optional(Type.String()),
       author: Type.Optional(Type.Object({ type: Type.Optional(Type.String()), displayName: optionalText, userId: optionalText })),
-      content: Type.Optional(Type.Object({ type: Type.Optional(Type.String()), text: optionalText, mediaUrl: optionalText, altText: optionalText })),
+      content: Type.Optional(
+        Type.Object({
+          type: Type.Optional(Type.String()),
+          text: optionalText,
+          mediaUrl: optionalText,
+          altText: optionalText,
+          // Rich contents: read defensively (zendesk-content.ts), so an odd item does not drop the message.
+          actions: Type.Optional(Type.Array(Type.Unknown())),
+          items: Type.Optional(Type.Array(Type.Unknown())),
+          coordinates: Type.Optional(Type.Unknown()),
+          location: Type.Optional(Type.Unknown()),
+        }),
+      ),
     }),
   ),
 });
@@ -88,9 +101,7 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
     const message = payload.message;
     // Only the business side's messages are the agent's; user messages are our own, echoed.
     if (!conversationId || !message?.id || message.author?.type !== 'business') return [];
-    const content = message.content ?? {};
-    const text = content.type === 'text' ? (content.text ?? '') : (content.text ?? content.altText ?? '');
-    const attachments = content.mediaUrl ? [{ url: content.mediaUrl }] : [];
+    const { text, attachments } = readContent(message.content ?? {});
     if (!text && attachments.length === 0) return [];
     const name = message.author.displayName;
     const agent = { id: name ? `zendesk:${name}` : 'zendesk-agent', ...(name ? { name } : {}) };
