@@ -41,6 +41,11 @@ export interface StatusThresholds {
   backlogAgeTargetSeconds: number;
 }
 
+/** Fewest requests in the window for a latency or failure-ratio verdict. */
+export const MIN_EVIDENCE = 20;
+/** Server errors that make a verdict however few the requests. */
+const MIN_FAILURES = 5;
+
 export function worst(states: ComponentState[]): ComponentState {
   let index = 0;
   for (const s of states) index = Math.max(index, componentStates.indexOf(s));
@@ -72,10 +77,14 @@ function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, 
   // Refusals are 5xx answers too; the rest of the 5xx are failures of the service itself.
   const failures = Math.max(0, w.serverErrors - refused);
   const heapRatio = s.heap.limitBytes > 0 ? s.heap.usedBytes / s.heap.limitBytes : 0;
-  const slow = w.requests > 0 && w.p95Ms > t.latencyTargetMs;
+  // A percentile or a ratio of a handful of requests is one person's clicks, not a verdict: latency and
+  // failure ratios are judged from MIN_EVIDENCE requests (failures also from MIN_FAILURES, however few
+  // the requests). Refusals are judged at once: each one is a request the service turned away.
+  const enough = w.requests >= MIN_EVIDENCE;
+  const slow = enough && w.p95Ms > t.latencyTargetMs;
   const latency = `p95 ${fmtMs(w.p95Ms)} against a ${fmtMs(t.latencyTargetMs)} target`;
 
-  if (w.requests > 0 && failures / w.requests > 0.05) {
+  if ((enough || failures >= MIN_FAILURES) && w.requests > 0 && failures / w.requests > 0.05) {
     const state = failures / w.requests > 0.5 ? 'major_outage' : 'partial_outage';
     return { id, name, state, cause: `${name} ${label(state)}: ${failures} of ${w.requests} requests ${window} failed with a server error; ${latency}.`, publicCause: 'Requests are failing.' };
   }
@@ -92,7 +101,7 @@ function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, 
     id,
     name,
     state: 'operational',
-    cause: `${name} operational: ${w.requests} requests ${window}, ${latency}.`,
+    cause: enough ? `${name} operational: ${w.requests} requests ${window}, ${latency}.` : `${name} operational: ${w.requests} requests ${window}, too few to judge latency (p95 ${fmtMs(w.p95Ms)}; judged from ${MIN_EVIDENCE}).`,
     publicCause: 'Operational.',
   };
 }

@@ -112,6 +112,26 @@ describe('handover doctor names the cause', () => {
     expect(d.findings[0]!.action).toMatch(/^memory → /);
   });
 
+  it('a fresh instance clicked through by one agent (live): no incident, and the doctor finds it healthy', async () => {
+    // A latency target every request misses: only the amount of evidence can keep a handful of
+    // requests from being a verdict (on a real desk, sign-in alone missed the 250 ms target).
+    t = await startTestService('pg', { 'status.sampleMs': 100, 'status.recoveryMs': 500, 'status.latencyTargetMs': 1 });
+    // Sign-in hashes the password on purpose (slow); then the console's first few calls.
+    const desk = await setUpDesk(t);
+    for (const path of ['/v1/desk/me', '/v1/desk/handovers', '/v1/desk/me']) await t.api('GET', path, { token: desk.agentToken });
+    const state = await eventually(async () => {
+      const s = await record(t!);
+      const deskStatus = s.status.components?.find((c: any) => c.id === 'desk');
+      // A verdict that has seen the console's calls (or any verdict other than operational).
+      return deskStatus && (deskStatus.state !== 'operational' || Number(/(\d+) requests/.exec(deskStatus.cause)?.[1] ?? 0) >= 3) ? s : null;
+    }, 'a verdict that has seen the desk');
+    expect(state.status.incidents).toEqual([]);
+    expect(state.status.components.every((c: any) => c.state === 'operational')).toBe(true);
+    const d = diagnose(state.metrics, state.status);
+    expect(d.findings).toEqual([]);
+    expect(d.healthy).toBe(true);
+  });
+
   it('a quiet instance is healthy', () => {
     const d = diagnose('handover_heap_used_bytes 100\nhandover_heap_limit_bytes 1000\nhttp_server_active_requests 0\nhandover_admission_limit 32\n', { status: 'operational', components: [{ id: 'bot_api', name: 'Bot API', state: 'operational', cause: 'ok' }] });
     expect(d).toEqual({ healthy: true, findings: [], status: [] });

@@ -29,6 +29,19 @@ describe('status verdicts name the measured cause', () => {
     expect(Object.values(byId(signals())).map((c) => c.state)).toEqual(['operational', 'operational', 'operational']);
   });
 
+  it('judges latency and failure ratios only on enough requests: one person clicking is not an incident', () => {
+    // A fresh desk after one sign-in: four requests, the sign-in among them slow on purpose.
+    const few = { requests: 4, serverErrors: 0, rejections: 0, rejectionsByCause: {}, p50Ms: 20, p95Ms: 285, p99Ms: 285, seconds: 60 };
+    const desk = byId(signals({ desk: few })).desk!;
+    expect(desk.state).toBe('operational');
+    expect(desk.cause).toBe('Desk operational: 4 requests in the last 60 s, too few to judge latency (p95 285 ms; judged from 20).');
+    // One failure in two requests is not a major outage either; five failures are, however few the requests.
+    expect(byId(signals({ api: { ...few, requests: 2, serverErrors: 1 } })).bot_api!.state).toBe('operational');
+    expect(byId(signals({ api: { ...few, requests: 8, serverErrors: 5 } })).bot_api!.state).toBe('major_outage');
+    // With enough requests, the same p95 is a verdict.
+    expect(byId(signals({ desk: { ...few, requests: 40 } })).desk!.state).toBe('degraded');
+  });
+
   it('slow answers with the loop busy: degraded, CPU-bound', () => {
     const c = byId(signals({ api: { ...quiet, p95Ms: 1800 }, eventLoopDelayMs: 180, eventLoopUtilization: 0.98 })).bot_api!;
     expect(c.state).toBe('degraded');
