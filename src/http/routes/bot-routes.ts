@@ -190,10 +190,9 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
         const tenantId = request.tenantId;
         const cursor = request.headers['last-event-id'] || request.query.after;
         let pos = cursor ? await requirePosition(deps, tenantId, cursor) : await latestPosition(deps.db, tenantId);
-        const stream = openSse(request, reply);
         const keyHash = digest(bearerToken(request));
         const release = openStreams.take(keyHash, 'API key');
-        let reading = false;
+        const stream = openSse(request, reply);
         stream.onClose(release);
         // The stream lives as long as its key: checked on every revocation signal and every few seconds.
         const watch = endWithCredential(stream, {
@@ -209,6 +208,7 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
         });
         // The key was read from a cache: a key revoked within its lifetime is found out now.
         watch.recheck();
+        let reading = false;
         let again = false;
         const pump = async (): Promise<void> => {
           if (reading) {
@@ -241,8 +241,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
         const poll = setInterval(() => void pump(), SAFETY_POLL_MS);
         stream.onClose(() => {
           unsubscribe();
-          clearInterval(poll);
           unwatch();
+          clearInterval(poll);
         });
         await pump();
       },
