@@ -146,8 +146,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   let onReject: (cause: string) => void = () => {};
   // The embedded store's group commit is one batch at a time on one connection: its latency hardly
   // moves with concurrency, so a tight target would hold the limit at its floor (docs/overload.md).
-  const latencyTargetMs = config.admission.latencyTargetMs ?? (db.kind === 'pglite' ? 150 : 50);
-  const admission = new AdmissionController({ ...config.admission, latencyTargetMs }, signals, (cause) => onReject(cause));
+  const admission = new AdmissionController(config.admission, signals, (cause) => onReject(cause), db.kind === 'pglite' ? 150 : 50);
   const metrics = createMetrics(
     { admission, signals, bus, db },
     // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.

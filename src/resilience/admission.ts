@@ -8,7 +8,10 @@ export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memor
 export type RejectionCause = (typeof rejectionCauses)[number];
 
 /** The `admission` settings (src/config/config.ts documents each), less those of the HTTP layer and readiness. */
-export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs' | 'latencyTargetMs'> & { latencyTargetMs: number };
+export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs' | 'latencyTargetMs'> & {
+  /** null or absent: `defaultLatencyTargetMs` of the constructor (chosen by store). */
+  latencyTargetMs?: number | null;
+};
 
 export interface Permit {
   /** Frees the slot and feeds the latency sample to the limiter. Only the first call counts. */
@@ -78,9 +81,10 @@ export class AdmissionController {
     private readonly options: AdmissionOptions,
     private readonly signals: LoadSignals,
     private readonly onReject: (cause: RejectionCause) => void = () => {},
+    defaultLatencyTargetMs = 50,
   ) {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
-    this.limiter = new GradientLimit({ initial: options.initialLimit, min: options.minLimit, max: options.maxLimit, targetMs: options.latencyTargetMs });
+    this.limiter = new GradientLimit({ initial: options.initialLimit, min: options.minLimit, max: options.maxLimit, targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs });
   }
 
   get limit(): number {
