@@ -173,6 +173,15 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       log: log.child({ part: 'status' }),
       circuitState: (id) => health.state(id),
       latency,
+      database: async () => {
+        try {
+          await db.ping();
+          return { ok: true };
+        } catch (err) {
+          const error = err instanceof AppError ? err : new AppError('database_unavailable', { message: (err as Error).message });
+          return { ok: false, code: error.code, message: error.message };
+        }
+      },
       ...(config.redis.url ? { bus: { health: () => bus.health(), pollMs: config.redis.degradedPollMs } } : {}),
     },
   );

@@ -51,6 +51,16 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
   const findings: Finding[] = [];
   const rejected = (cause: string) => get('handover_admission_rejections_total', { cause });
 
+  // Without the database nothing else can be judged: it comes first.
+  const database = status?.components?.find((c) => c.id === 'database');
+  if (database && database.state !== 'operational') {
+    findings.push({
+      cause: 'Database unreachable',
+      evidence: [database.cause, `/readyz fails, so a balancer takes this instance out of rotation`],
+      action: 'check PostgreSQL (is it up, reachable from here, are the credentials right) → requests that need it are refused with database_unavailable; nothing accepted is lost, and the service reconnects by itself. More instances will not help.',
+    });
+  }
+
   const heapUsed = get('handover_heap_used_bytes');
   const heapLimit = get('handover_heap_limit_bytes');
   const heapRatio = heapLimit > 0 ? heapUsed / heapLimit : 0;

@@ -30,6 +30,8 @@ export interface StatusSignals {
   dbWaiting: number;
   backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number; growthPerSecond?: number }>;
   connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open'; latency?: LatencyVerdict }>;
+  /** Whether the database answered this round's check; absent when not checked. */
+  database?: { ok: boolean; code?: string; message?: string };
   /** Live signals between instances; absent when the instance runs alone (in-process bus). */
   bus?: { connected: boolean; since: Date; lastError?: string; pollMs: number };
 }
@@ -55,8 +57,21 @@ export function worst(states: ComponentState[]): ComponentState {
 export function judgeComponents(s: StatusSignals, t: StatusThresholds): ComponentStatus[] {
   const components = [judgeApi('bot_api', 'Bot API', s.api, s, t), judgeDelivery(s, t), judgeApi('desk', 'Desk', s.desk, s, t)];
   for (const c of s.connectors) components.push(judgeConnector(c, s, t));
+  if (s.database) components.push(judgeDatabase(s.database));
   if (s.bus) components.push(judgeBus(s.bus));
   return components;
+}
+
+/** Without the database nothing can be accepted or delivered; what was accepted is in it, not lost. */
+function judgeDatabase(db: NonNullable<StatusSignals['database']>): ComponentStatus {
+  const base = { id: 'database', name: 'Database' };
+  if (db.ok) return { ...base, state: 'operational', cause: 'Database reachable.', publicCause: 'Operational.' };
+  return {
+    ...base,
+    state: 'major_outage',
+    cause: `Database unreachable (${db.code ?? 'error'}): ${db.message ?? 'no answer'} — requests that need it are refused with 503 ${db.code ?? 'database_unavailable'}; nothing accepted is lost, and the service reconnects by itself.`,
+    publicCause: 'The service cannot reach its database; requests are refused until it can.',
+  };
 }
 
 /** Redis away loses no data (everything is re-read from the database) but live views lag: degraded. */

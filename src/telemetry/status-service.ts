@@ -54,6 +54,8 @@ export class StatusService {
       db: Db;
       log: Logger;
       circuitState(connectorId: string): 'closed' | 'half_open' | 'open';
+      /** This round's check that the database answers (the readiness check's first half). */
+      database?: () => Promise<{ ok: boolean; code?: string; message?: string }>;
       /** Latency verdicts of the connectors this instance measured. */
       latency?: { known(): string[]; verdict(connectorId: string): LatencyVerdict };
       /** Present when instances share live signals (Redis): its health, and the polling interval without it. */
@@ -125,14 +127,20 @@ export class StatusService {
     const watched = new Set<string>(this.circuits);
     for (const id of this.sources.latency?.known() ?? []) watched.add(id);
     for (const b of backlog) if (b.target === 'agent' && b.connectorId) watched.add(b.connectorId);
+    // The database first: without it the rest of this round is judged from memory alone.
+    const database = this.sources.database ? await this.sources.database() : undefined;
     const unknown = [...watched].filter((id) => !this.names.has(id));
-    if (unknown.length > 0) {
-      // Named as an operator knows it: the connector's name, its kind, and whose it is.
-      const { rows } = await db.query<{ id: string; name: string; type: string; tenant: string | null }>(
-        'select c.id, c.name, c.type, t.name as tenant from connectors c left join tenants t on t.id = c.tenant_id where c.id = any($1::text[])',
-        [unknown],
-      );
-      for (const r of rows) this.names.set(r.id, `${r.name} (${r.type}${r.tenant ? `, tenant ${r.tenant}` : ''})`);
+    if (unknown.length > 0 && database?.ok !== false) {
+      // Named as an operator knows it: the connector's name, its kind, and whose it is (by id until read).
+      try {
+        const { rows } = await db.query<{ id: string; name: string; type: string; tenant: string | null }>(
+          'select c.id, c.name, c.type, t.name as tenant from connectors c left join tenants t on t.id = c.tenant_id where c.id = any($1::text[])',
+          [unknown],
+        );
+        for (const r of rows) this.names.set(r.id, `${r.name} (${r.type}${r.tenant ? `, tenant ${r.tenant}` : ''})`);
+      } catch (err) {
+        this.sources.log.debug({ err }, 'reading connector names failed; listed by id this round');
+      }
     }
     const snapshot = admission.snapshot();
     return {
@@ -150,6 +158,7 @@ export class StatusService {
         if (latency) metrics.delivery.setLatency(id, latency);
         return { id, name: this.names.get(id) ?? id, circuit: this.sources.circuitState(id), ...(latency ? { latency } : {}) };
       }),
+      ...(database ? { database } : {}),
       ...(this.sources.bus ? { bus: { ...this.sources.bus.health(), pollMs: this.sources.bus.pollMs } } : {}),
     };
   }

@@ -48,7 +48,7 @@ describe('status page (pg)', () => {
 
     // The public view: states and plain words, no numbers, no connector names, no measured details.
     const pub = (await t.api('GET', '/status.json')).body;
-    expect(pub.components.map((c: any) => c.id)).toEqual(['bot_api', 'delivery', 'desk', 'helpdesks']);
+    expect(pub.components.map((c: any) => c.id)).toEqual(['bot_api', 'delivery', 'desk', 'database', 'helpdesks']);
     expect(pub.components[0]).toEqual({ id: 'bot_api', name: 'Bot API', state: 'degraded', cause: 'Some requests are refused: the service is at capacity.' });
     expect(pub.incidents[0].timeline[0].message).toBe('Some requests are refused: the service is at capacity.');
     expect(pub.chart).toBeUndefined();
