@@ -1,4 +1,7 @@
 #!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadCliConfig, loadConfig, processEnv } from '../config/config.js';
 import { openDb } from '../store/open-db.js';
@@ -76,6 +79,15 @@ async function main(argv: string[]): Promise<number> {
 
 async function start(env: Record<string, string | undefined>): Promise<number> {
   const config = loadConfig(env);
+  // Before anything slow: a port another process holds would otherwise fail only after the store opened.
+  if (config.port !== 0 && (await portTaken(config.host, config.port))) {
+    console.error(`handover: port ${config.port} on ${config.host} is taken by another process; stop it, or start with PORT=<another port>.`);
+    return 1;
+  }
+  if (!config.database.url) {
+    const first = !existsSync(join(config.database.dataDir, 'pgdata'));
+    console.log(`handover: opening the embedded store in ${config.database.dataDir}${first ? ' (first start: creating it takes up to a minute)' : ''}…`);
+  }
   const service = await createService(config);
   const log = service.deps.log;
   const address = await service.listen();
@@ -242,3 +254,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+
+/** Whether another process listens on the port (one attempt to listen, given back at once). */
+function portTaken(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createNetServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE'));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(false)));
+  });
+}

@@ -12,7 +12,7 @@ import { eventually, setUpDesk, startTestService, type TestService } from '../su
  * a failing one, queue waits, memory and a busy event loop in overload.test.ts and the doctor's tests,
  * Redis gone in fan-out.test.ts.)
  */
-async function record(t: TestService): Promise<{ metrics: string; status: { components: Array<{ id: string; state: string; cause: string }> } }> {
+async function record(t: TestService): Promise<{ metrics: string; status: { components: Array<{ id: string; name: string; state: string; cause: string }> } }> {
   const metrics = await (await fetch(`${t.url}/metrics`)).text();
   const status = (await t.api('GET', '/status.json', { token: t.adminToken })).body;
   return { metrics, status };
