@@ -30,8 +30,13 @@ declare module 'fastify' {
  */
 function callerKey(request: FastifyRequest): string {
   const auth = request.headers.authorization;
-  if (auth) return createHash('sha1').update(auth).digest('base64').slice(0, 16);
+  if (auth) return credentialKey(auth);
   return `ip:${request.ip}`;
+}
+
+/** The caller key of a request carrying this Authorization header (also used before routing). */
+export function credentialKey(authorization: string): string {
+  return createHash('sha1').update(authorization).digest('base64').slice(0, 16);
 }
 
 /**

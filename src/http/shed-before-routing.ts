@@ -2,10 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { ErrorBody } from './error-handler.js';
+import { credentialKey } from './admission-hook.js';
 
 /**
- * The cheapest refusal there is: while admission control is shedding and no request arriving now could
- * be admitted, whoever sent it (`AdmissionController.refusalForAnyone`), an API request is answered
+ * The cheapest refusal there is: while admission control is shedding and the request's caller is one of
+ * those making the line stand (`AdmissionController.refusalBeforeRouting`), an API request is answered
  * `503` from Node's own request event — before Fastify routes it, reads its body, runs a hook or
  * allocates a request object. Under overload the refusals outnumber what is admitted; what each one
  * costs is taken from the requests being served, so it must be as little as possible.
@@ -18,7 +19,11 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
   return (request, response) => {
     const url = request.url ?? '';
     if (!url.startsWith('/v1/') || isStream(url)) return false;
-    const refusal = admission.refusalForAnyone();
+    // Told apart by credential, as admission tells callers apart; a request without one (a desk cookie,
+    // say) goes the normal way, where its address is known as the app knows it (trusted proxies).
+    const authorization = request.headers.authorization;
+    if (!authorization) return false;
+    const refusal = admission.refusalBeforeRouting(credentialKey(authorization));
     if (!refusal) return false;
     const body: ErrorBody = { error: { code: refusal.code, message: refusal.message, ...(refusal.details ? { details: refusal.details } : {}) } };
     const text = JSON.stringify(body);

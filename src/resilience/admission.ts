@@ -145,7 +145,10 @@ export class AdmissionController {
       throw this.reject('queue_full', `${this.waiting} requests are already waiting for a slot; limit ${this.limit} in flight.`);
     }
     const now = Date.now();
-    const shedding = this.isQueueOverloaded(now);
+    // Shedding is for the callers that make the line stand: one with nothing in flight or waiting is not
+    // among them, waits the full bound and gets the next free slot (fewest in flight first), so a
+    // flood cannot starve a quiet caller.
+    const shedding = this.isQueueOverloaded(now) && busy(caller);
     const maxWait = shedding ? this.options.codelTargetMs : this.options.queueTimeoutMs;
     // While shedding, a wait that cannot end within its bound is refused now, not at its end (see
     // predictedRefusal). Outside shedding the full wait stays: it absorbs bursts, and holds back
@@ -177,19 +180,20 @@ export class AdmissionController {
   }
 
   /**
-   * The refusal every slot-holding request arriving now would get, whoever sent it — or undefined when
-   * one might be admitted. For the HTTP layer to refuse before routing, parsing or running any hook, so
-   * that under overload a refusal costs the process as little as it can. Judges the caller by the most
-   * favourable place one can have (a caller with nothing queued), so it never refuses what `acquire`
-   * would admit.
+   * The refusal `acquire` would give a slot-holding request from `key` arriving now, when it can be told
+   * without queueing it — or undefined when it might be admitted. For the HTTP layer to refuse before
+   * routing, parsing or running any hook, so that under overload a refusal costs the process as little
+   * as it can. Only callers already busy (requests in flight or waiting) are refused for the line;
+   * anyone is refused for the process itself (memory, a late event loop).
    */
-  refusalForAnyone(): AppError | undefined {
+    refusalBeforeRouting(key: string): AppError | undefined {
     if (this.draining || !this.options.enabled) return undefined;
     const refusal = this.processRefusal();
     if (refusal) return refusal;
     if (this.inflight < this.limit && this.waiting === 0) return undefined;
-    if (!this.isQueueOverloaded(Date.now())) return undefined;
-    return this.predictedRefusal(0, this.linesWaiting + 1, this.options.codelTargetMs);
+    const caller = this.callers.get(key);
+    if (!caller || !busy(caller) || !this.isQueueOverloaded(Date.now())) return undefined;
+    return this.predictedRefusal(caller.queue.length, this.linesWaiting + (caller.queue.length === 0 ? 1 : 0), this.options.codelTargetMs);
   }
 
   /** The process itself is the bottleneck: memory, or an event loop running late. */
@@ -333,6 +337,11 @@ export class AdmissionController {
     if (caller && caller.inflight === 0 && caller.queue.length === 0) this.callers.delete(key);
   }
 
+}
+
+/** A caller with requests in flight or waiting: one of those that make a line stand. */
+function busy(caller: Caller): boolean {
+  return caller.inflight > 0 || caller.queue.length > 0;
 }
 
 function mb(bytes: number): string {
