@@ -154,7 +154,7 @@ export class AdmissionController {
     // predictedRefusal). Outside shedding the full wait stays: it absorbs bursts, and holds back
     // clients that retry the moment they are refused.
     if (shedding) {
-      const predicted = this.predictedRefusal(caller.queue.length, this.linesWaiting + (caller.queue.length === 0 ? 1 : 0), maxWait);
+      const predicted = this.predictedRefusal(caller, maxWait);
       if (predicted) throw predicted;
     }
     return new Promise<Permit>((resolve, reject) => {
@@ -186,14 +186,14 @@ export class AdmissionController {
    * as it can. Only callers already busy (requests in flight or waiting) are refused for the line;
    * anyone is refused for the process itself (memory, a late event loop).
    */
-    refusalBeforeRouting(key: string): AppError | undefined {
+  refusalBeforeRouting(key: string): AppError | undefined {
     if (this.draining || !this.options.enabled) return undefined;
     const refusal = this.processRefusal();
     if (refusal) return refusal;
     if (this.inflight < this.limit && this.waiting === 0) return undefined;
     const caller = this.callers.get(key);
     if (!caller || !busy(caller) || !this.isQueueOverloaded(Date.now())) return undefined;
-    return this.predictedRefusal(caller.queue.length, this.linesWaiting + (caller.queue.length === 0 ? 1 : 0), this.options.codelTargetMs);
+    return this.predictedRefusal(caller, this.options.codelTargetMs);
   }
 
   /** The process itself is the bottleneck: memory, or an event loop running late. */
@@ -214,13 +214,14 @@ export class AdmissionController {
 
   /**
    * A wait that could not end within `maxWait` at the pace slots come back: about one every
-   * serviceMs / limit, going round the waiting callers, so a caller with `ownQueue` already waiting is
-   * reached after about (ownQueue + 1) × lines. Refused at once: its client gets the answer in
-   * microseconds instead of after the bound and the timer's lateness, and its connection is free.
+   * serviceMs / limit, going round the waiting callers (this one's line counted too), so a caller with
+   * some already waiting is reached after about (those + 1) × lines. Refused at once: its client gets the
+   * answer in microseconds instead of after the bound and the timer's lateness, and its connection is free.
    */
-  private predictedRefusal(ownQueue: number, lines: number, maxWait: number): AppError | undefined {
+  private predictedRefusal(caller: Caller, maxWait: number): AppError | undefined {
     if (this.serviceMs === 0) return undefined;
-    const ahead = Math.min(this.waiting + 1, (ownQueue + 1) * lines);
+    const lines = this.linesWaiting + (caller.queue.length === 0 ? 1 : 0);
+    const ahead = Math.min(this.waiting + 1, (caller.queue.length + 1) * lines);
     if ((ahead * this.serviceMs) / Math.max(1, this.limit) <= maxWait) return undefined;
     return this.reject(
       'queue_wait',
@@ -313,7 +314,7 @@ export class AdmissionController {
     this.onReject(cause);
     const code = cause === 'shutting_down' ? 'shutting_down' : cause === 'queue_full' ? 'overloaded_queue_wait' : (`overloaded_${cause}` as const);
     // A refusal happens when the process is busiest and says all it has to say in its message: no
-    // stack trace to capture (a tenth of a refusal's cost when measured).
+    // stack trace to capture (capturing one showed in the profile of refusals under overload).
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
@@ -336,7 +337,6 @@ export class AdmissionController {
     const caller = this.callers.get(key);
     if (caller && caller.inflight === 0 && caller.queue.length === 0) this.callers.delete(key);
   }
-
 }
 
 /** A caller with requests in flight or waiting: one of those that make a line stand. */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { AppError } from '../resilience/errors.js';
 import { assertTimeLeft, remainingMs } from '../resilience/deadline.js';
 import type { Db, Queryable, QueryResult } from './db.js';
+import { TX_MISUSE } from './pg-errors.js';
 
 /**
  * The PostgreSQL adapter of the store port: one bounded `pg.Pool`.
@@ -251,7 +252,7 @@ export function createPgDb(options: PgDbOptions): Db {
       let open = true;
       const tx: Queryable = {
         async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-          if (!open) throw new Error('This transaction has ended: use its tx only inside the transaction callback.');
+          if (!open) throw new Error(TX_MISUSE.ended);
           if (connectionError) throw translate(connectionError);
           try {
             return toResult<R>(await client.query(sql, params as unknown[] | undefined));
@@ -268,7 +269,7 @@ export function createPgDb(options: PgDbOptions): Db {
         const commit = await client.query('COMMIT');
         // Postgres answers COMMIT of a transaction that hit an error with ROLLBACK, without an error.
         if (commit.command === 'ROLLBACK') {
-          throw new Error('COMMIT rolled back: a statement in this transaction failed and the error was caught; use a savepoint to continue after an error.');
+          throw new Error(TX_MISUSE.commitRolledBack);
         }
         return result;
       } catch (err) {

@@ -7,7 +7,19 @@ export const PG_ERROR = {
   foreignKeyViolation: '23503',
   deadlockDetected: '40P01',
   serializationFailure: '40001',
+  inFailedTransaction: '25P02',
 } as const;
+
+/** The misuses of a transaction both adapters refuse, worded once. */
+export const TX_MISUSE = {
+  ended: 'This transaction has ended: use its tx only inside the transaction callback.',
+  commitRolledBack: 'COMMIT rolled back: a statement in this transaction failed and the error was caught; use a savepoint to continue after an error.',
+} as const;
+
+/** The transaction hit an error earlier and takes no more statements until it is rolled back. */
+export function isInFailedTransaction(err: unknown): boolean {
+  return sqlState(err) === PG_ERROR.inFailedTransaction;
+}
 
 function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? ((err as { code?: unknown }).code as string | undefined) : undefined;

@@ -3,6 +3,7 @@ import { AppError } from '../resilience/errors.js';
 import type { Db, Queryable, QueryResult } from './db.js';
 import { assertTimeLeft } from '../resilience/deadline.js';
 import { translatePgError } from './pg-db.js';
+import { isInFailedTransaction, TX_MISUSE } from './pg-errors.js';
 import { createPgliteInProcess, type PgliteEngine } from './pglite-engine.js';
 import { createPgliteThread, terminatePgliteThread } from './pglite-thread-engine.js';
 
@@ -92,7 +93,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
           let failed = false;
           const tx: Queryable = {
             async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-              if (!open) throw new Error('This transaction has ended: use its tx only inside the transaction callback.');
+              if (!open) throw new Error(TX_MISUSE.ended);
               try {
                 return await run<R>(sql, params);
               } catch (err) {
@@ -105,15 +106,14 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
             const result = await fn(tx);
             // PostgreSQL answers COMMIT of a transaction that hit an error with ROLLBACK and no error, and
             // PGlite does not say which: after a caught failure, a statement tells an aborted transaction
-            // (25P02) from one that went on through a savepoint.
+            // (25P02) from one that went on through a savepoint. Any other error is its own cause.
             if (failed) {
-              const aborted = await run('select 1').then(
-                () => false,
-                () => true,
+              const probe = await run('select 1').then(
+                () => undefined,
+                (err: unknown) => err,
               );
-              if (aborted) {
-                throw new Error('COMMIT rolled back: a statement in this transaction failed and the error was caught; use a savepoint to continue after an error.');
-              }
+              if (isInFailedTransaction(probe)) throw new Error(TX_MISUSE.commitRolledBack);
+              if (probe) throw probe;
             }
             await run('commit');
             return result;
