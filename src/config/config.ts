@@ -40,8 +40,8 @@ export interface Config {
     keepAliveTimeoutMs: number;
     shutdownGraceMs: number;
     apiKeyCacheMs: number;
-    /** Which peers' X-Forwarded-For is believed (Fastify's trustProxy): false, a hop count, or addresses/CIDRs. */
-    trustProxy: false | number | string;
+    /** Which peers' X-Forwarded-For is believed (Fastify's trustProxy): false, or addresses/CIDRs. */
+    trustProxy: false | string;
     /** Slow request bodies (src/http/upload-guard.ts): bodies are read before a request holds a slot. */
     uploads: {
       minBytesPerSecond: number;
@@ -191,14 +191,17 @@ const url = (raw: string) => {
     throw new Error(`not a URL: "${raw}"`);
   }
 };
-/** Empty: no proxy; a whole number: that many proxy hops; else a comma-separated list of addresses and CIDRs. */
-const trustedProxies = (raw: string): false | number | string => {
+/**
+ * Empty: no proxy; else a comma-separated list of addresses and CIDRs. No hop count: a count cannot tell
+ * a proxy from a client connecting directly, which could then name any address it likes.
+ */
+const trustedProxies = (raw: string): false | string => {
   const value = raw.trim();
   if (value === '') return false;
-  if (/^\d+$/.test(value)) return int(1, 10)(value) as number;
+  if (/^\d+$/.test(value)) throw new Error(`a hop count ("${value}") cannot tell a proxy from a client connecting directly: list the proxies' addresses or CIDRs`);
   const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
   const bad = entries.filter((e) => !/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(e) && !['loopback', 'linklocal', 'uniquelocal'].includes(e));
-  if (bad.length > 0 || entries.length === 0) throw new Error(`expected proxy addresses or CIDRs (or a hop count), got ${bad.map((b) => `"${b}"`).join(', ') || '""'}`);
+  if (bad.length > 0 || entries.length === 0) throw new Error(`expected proxy addresses or CIDRs, got ${bad.map((b) => `"${b}"`).join(', ') || '""'}`);
   return entries.join(',');
 };
 /** `key=value,key2=value2` (values percent-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written. */
@@ -246,7 +249,7 @@ export const settings: Record<string, Setting> = {
   'http.bodyLimitBytes': { env: 'HANDOVER_BODY_LIMIT_BYTES', default: '262144', doc: 'Largest request body accepted (`body_too_large` above).', parse: int(1024, 16 * 1024 * 1024) },
   'http.requestTimeoutMs': { env: 'HANDOVER_REQUEST_TIMEOUT_MS', default: '10000', doc: 'Longest time to receive a whole request (slow clients are cut off).', parse: int(100, 600000) },
   'http.keepAliveTimeoutMs': { env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS', default: '72000', doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.', parse: int(1000, 600000) },
-  'http.trustProxy': { env: 'HANDOVER_TRUST_PROXY', default: '', doc: "The proxies in front of the service whose `X-Forwarded-For` is believed: comma-separated addresses or CIDRs (`10.0.0.0/8`, `loopback`), or a number of hops. Unset: the client is the TCP peer. Behind a proxy, set it: the per-address guards (sign-in failures, slow uploads, unverified inbound requests, fair admission) and the audit log's addresses otherwise see the proxy, so one client's failures would count for everyone. Never list addresses clients can connect from directly: they could then name any address.", parse: trustedProxies },
+  'http.trustProxy': { env: 'HANDOVER_TRUST_PROXY', default: '', doc: "The proxies in front of the service whose `X-Forwarded-For` is believed: comma-separated addresses or CIDRs (`10.0.0.0/8`, `loopback`); a number of hops is refused, as it cannot tell a proxy from a client. Unset: the client is the TCP peer. Behind a proxy, set it: the per-address guards (sign-in failures, slow uploads, unverified inbound requests, fair admission) and the audit log's addresses otherwise see the proxy, so one client's failures would count for everyone. Never list addresses clients can connect from directly: they could then name any address.", parse: trustedProxies },
   'http.apiKeyCacheMs': { env: 'HANDOVER_API_KEY_CACHE_MS', default: '30000', doc: 'How long an API key check is reused: a revoked key stops working on other instances within this.', parse: int(0, 3600000) },
   'http.uploads.minBytesPerSecond': { env: 'HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND', default: '1024', doc: 'Slowest a request body may arrive, averaged over each HANDOVER_UPLOAD_WINDOW_MS (a body smaller than one window\'s worth must arrive whole within one window); slower: `408 upload_too_slow` and the connection is closed. Bodies are read whole before a request takes an admission slot, so a slow one costs a socket, never capacity.', parse: int(1, 100 * 1024 * 1024) },
   'http.uploads.windowMs': { env: 'HANDOVER_UPLOAD_WINDOW_MS', default: '5000', doc: 'Window over which HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND is measured.', parse: int(100, 600000) },

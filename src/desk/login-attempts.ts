@@ -9,6 +9,13 @@ import { TtlCache } from '../store/ttl-cache.js';
  * about which emails exist. (Guessing spread over many addresses is bounded per address by these and
  * by the per-address limit on failures over every email, HANDOVER_LOGIN_MAX_FAILURES_PER_ADDRESS.)
  */
+/** One sign-in attempt, counted when it began: how its password check ended. */
+export interface LoginAttempt {
+  failed(): void;
+  succeeded(): void;
+  abandoned(): void;
+}
+
 export class LoginAttempts {
   private readonly entries: TtlCache<string, { failures: number; lockedUntil: number }>;
 
@@ -24,7 +31,7 @@ export class LoginAttempts {
    * Counts an attempt before its password is checked (synchronously: guesses sent in parallel all count)
    * and refuses one past the limit; returns what to call once the password was checked.
    */
-  begin(email: string, address: string): { failed(): void; succeeded(): void } {
+  begin(email: string, address: string): LoginAttempt {
     const key = `${email.trim().toLowerCase()}\u0000${address}`;
     const now = this.now();
     const held = this.entries.get(key) ?? { failures: 0, lockedUntil: 0 };
@@ -45,6 +52,11 @@ export class LoginAttempts {
         throw this.lockedOut(this.lockSeconds * 1000);
       },
       succeeded: () => this.entries.delete(key),
+      // The password was never checked (the database failed): the attempt does not count.
+      abandoned: () => {
+        const current = this.entries.get(key);
+        if (current && current.lockedUntil === 0 && current.failures === attempt) this.entries.set(key, { failures: attempt - 1, lockedUntil: 0 });
+      },
     };
   }
 

@@ -55,7 +55,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     forceCloseConnections: 'idle',
     requestIdHeader: 'x-request-id',
     // request.ip is the client behind the configured proxies (HANDOVER_TRUST_PROXY), else the TCP peer.
-    trustProxy: trustProxy(config.http.trustProxy),
+    trustProxy: config.http.trustProxy,
     // One line per failed request (onResponse below) instead of two per request at info level.
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: true } },
@@ -130,7 +130,3 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   return app;
 }
 
-/** HANDOVER_TRUST_PROXY as Fastify takes it: a hop count is the number of proxies nearest to us to believe. */
-function trustProxy(setting: false | number | string): boolean | string | ((address: string, hop: number) => boolean) {
-  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting;
-}

@@ -18,13 +18,22 @@ export function recordRequest(metrics: Metrics, request: FastifyRequest, status:
   if (request.routeOptions.config?.admission === 'stream') return;
   const route = request.routeOptions.url ?? 'unmatched';
   metrics.httpRequestDuration.observe({ http_request_method: request.method, http_route: route, http_response_status_code: String(status) }, elapsedMs / 1000);
-  // Sign-in is slow on purpose (the password hash): it is judged by its own guards and metrics, not
-  // within the desk's latency, where one sign-in made a fresh desk look degraded.
-  if (route === '/v1/desk/login') return;
-  const window = route.startsWith('/v1/desk') ? metrics.deskRequests : route.startsWith('/v1/') && !route.startsWith('/v1/admin') ? metrics.requests : null;
+  const window = statusWindow(metrics, route);
   if (!window) return;
   window.recordRequest(elapsedMs, status);
   if (request.refusedFor) window.recordRejection(request.refusedFor);
+}
+
+/**
+ * The status page's window a request of this path (route template or URL path) counts in: the desk's,
+ * the bot API's, or none (admin, operations). Sign-in is slow on purpose (the password hash): it is
+ * judged by its own guards and metrics, not within the desk's latency, where one sign-in made a fresh
+ * desk look degraded.
+ */
+export function statusWindow(metrics: Metrics, path: string): Metrics['requests'] | null {
+  if (path === '/v1/desk/login') return null;
+  if (path.startsWith('/v1/desk')) return metrics.deskRequests;
+  return path.startsWith('/v1/') && !path.startsWith('/v1/admin') ? metrics.requests : null;
 }
 
 /**

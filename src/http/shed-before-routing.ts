@@ -3,6 +3,7 @@ import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../telemetry/metrics.js';
 import type { ErrorBody } from './error-handler.js';
 import { credentialKey } from './admission-hook.js';
+import { statusWindow } from './request-telemetry.js';
 
 /**
  * The cheapest refusal there is: while admission control is shedding and the request's caller is one of
@@ -40,7 +41,7 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     response.end(text);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
     metrics.httpRequestDuration.observe({ http_request_method: request.method ?? 'GET', http_route: 'refused before routing', http_response_status_code: String(refusal.status) }, 0);
-    const window = url.startsWith('/v1/desk') ? metrics.deskRequests : url.startsWith('/v1/admin') ? null : metrics.requests;
+    const window = statusWindow(metrics, url.split('?', 1)[0]!);
     const cause = refusal.details?.cause;
     if (window) {
       window.recordRequest(0, refusal.status);

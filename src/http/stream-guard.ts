@@ -32,11 +32,6 @@ export class StreamCounts {
       else this.open.delete(credential);
     };
   }
-
-  /** Streams `credential` holds open now. */
-  count(credential: string): number {
-    return this.open.get(credential) ?? 0;
-  }
 }
 
 export interface CredentialWatch {

@@ -30,12 +30,6 @@ export class TokenBuckets {
     return true;
   }
 
-  /** Whether `key` has a token now, without taking it (a key never seen has its whole burst). */
-  available(key: string): boolean {
-    const held = this.buckets.get(key);
-    return !held || held.tokens + ((this.now() - held.at) / 1000) * this.perSecond >= 1;
-  }
-
   /** Seconds until `key` has a token again (at least 1). */
   retryAfterSeconds(key: string): number {
     const held = this.buckets.get(key);

@@ -37,7 +37,8 @@ describe('config', () => {
   it('reads the trusted proxies as addresses and CIDRs or a hop count, and refuses anything else', () => {
     expect(loadConfig({}).http.trustProxy).toBe(false);
     expect(loadConfig({ HANDOVER_TRUST_PROXY: '10.0.0.0/8, 192.168.1.10,loopback' }).http.trustProxy).toBe('10.0.0.0/8,192.168.1.10,loopback');
-    expect(loadConfig({ HANDOVER_TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    // A hop count would believe X-Forwarded-For from any client that connects directly.
+    expect(() => loadConfig({ HANDOVER_TRUST_PROXY: '2' })).toThrow(/HANDOVER_TRUST_PROXY.*hop count/);
     expect(() => loadConfig({ HANDOVER_TRUST_PROXY: 'true' })).toThrow(/HANDOVER_TRUST_PROXY.*"true"/);
     expect(() => loadConfig({ HANDOVER_TRUST_PROXY: 'proxy.internal' })).toThrow(/HANDOVER_TRUST_PROXY/);
   });

@@ -7,6 +7,9 @@ import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
 import { renewalDueAt } from './salesforce-token.js';
 import { guardedConnect, type OutboundPolicy } from '../../security/outbound-guard.js';
 
+/** The longest delay setTimeout takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
 const LOST_TOKEN =
@@ -173,7 +176,9 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
   let renewal: NodeJS.Timeout | undefined;
   const scheduleRenewal = (current: string) => {
     const at = renewalDueAt(current);
-    if (at === null) return;
+    // setTimeout takes at most 2^31 - 1 ms (longer fires at once): a token valid longer is renewed when
+    // the stream reconnects or a delivery finds it due.
+    if (at === null || at - Date.now() > MAX_TIMER_MS) return;
     renewal = setTimeout(() => {
       renewToken(current).then(
         (renewed) => {
@@ -182,8 +187,9 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
         },
         (err: unknown) => {
           deps.log.warn({ err, handoverId: context.handoverId }, 'renewing the Salesforce token ahead of its expiry failed; the stream will renew it when it reconnects');
-          // Reconnecting renews (or finds the token lost and ends the handover with a reason).
-          response.body.destroy();
+          // Reconnecting renews (or finds the token lost and ends the handover with a reason); the stream
+          // ends with this cause, not an anonymous "request aborted".
+          response.body.destroy(new Error('renewing the Salesforce token ahead of its expiry failed', { cause: err }));
         },
       );
     }, Math.max(0, at - Date.now()));

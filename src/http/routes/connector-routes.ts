@@ -44,17 +44,16 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
       async (request) => {
         const { connectorId } = request.params;
         const address = request.ip;
-        if (!vouched.has(address) && !unverified.available(address)) {
+        // Taken before verifying, not after: forgeries sent in parallel would otherwise all pass the
+        // check before any spent the budget. A genuine helpdesk spends one token, then is vouched for.
+        if (!vouched.has(address) && !unverified.take(address)) {
           throw new AppError('inbound_unverified_rate_limited', {
             message: `This address sent more than ${inboundUnverifiedPerSecond} inbound requests per second that did not verify; check the connector's secret, then retry.`,
             retryAfterSeconds: unverified.retryAfterSeconds(address),
           });
         }
         const verdict = await verifyInbound(connectors, { connectorId, request: { headers: request.headers, rawBody: request.rawBody ?? '', body: request.body } });
-        if (!verdict.ok && !verdict.authentic) {
-          unverified.take(address);
-          throw verdict.error;
-        }
+        if (!verdict.ok && !verdict.authentic) throw verdict.error;
         vouched.set(address, true);
         // Per connector, so one system (or one flooding it with authentic events) cannot take the others' capacity.
         if (!verified.take(connectorId)) {

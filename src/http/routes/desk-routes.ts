@@ -5,7 +5,7 @@ import type { Deps } from '../../handover/deps.js';
 import { AppError, errorCatalogue } from '../../resilience/errors.js';
 import { authenticateSession, endSessions, listTeam, login, logout, presences, setPresence, type Agent } from '../../desk/agents.js';
 import { listQueues } from '../../desk/queues.js';
-import { LoginAttempts } from '../../desk/login-attempts.js';
+import { LoginAttempts, type LoginAttempt } from '../../desk/login-attempts.js';
 import { getHandover, listMessages } from '../../handover/queries.js';
 import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
 import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
@@ -77,8 +77,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         const actor = `agent:${/^[^\s@]{1,64}@[^\s@]{1,255}$/.test(typed) ? typed : '[not an email]'}`;
         const audit = (action: string, outcome: number, tenantId: string | null) =>
           recordAuditAfter(deps.db, { actor, action, tenantId, outcome, address: request.ip }, request.log, 'a sign-in');
+        let attempt: LoginAttempt | undefined;
         try {
-          const session = await login(deps, request.body, loginAttempts.begin(request.body.email, request.ip));
+          attempt = loginAttempts.begin(request.body.email, request.ip);
+          const session = await login(deps, request.body, attempt);
           failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
           await audit('desk.login', 200, session.agent.tenantId);
           // The console uses the HttpOnly cookie (and the CSRF token for writes); API clients the token.
@@ -88,6 +90,8 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           if (err instanceof AppError && (err.code === 'invalid_credentials' || err.code === 'too_many_login_attempts')) {
             await audit(err.code === 'invalid_credentials' ? 'desk.login.failed' : 'desk.login.locked', err.status, null);
           } else {
+            // Not a wrong password (the database failed, say): neither count keeps the attempt.
+            attempt?.abandoned();
             failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
           }
           throw err;
