@@ -203,9 +203,13 @@ describe('admission control', () => {
 });
 
 describe('gradient limit', () => {
-  it('grows while latency holds at its baseline and the limit is used', () => {
+  it('grows while latency holds at its baseline and the limit is used, by about sqrt(limit) per window', () => {
     const limit = new GradientLimit({ initial: 10, min: 2, max: 200 });
-    for (let i = 0; i < 200; i++) limit.onSample(10, limit.limit);
+    for (let i = 0; i < 10; i++) limit.onSample(10, limit.limit);
+    // One window (as many completions as the limit) adds about sqrt(10) ≈ 3, not a multiple.
+    expect(limit.limit).toBeGreaterThanOrEqual(12);
+    expect(limit.limit).toBeLessThanOrEqual(14);
+    for (let i = 0; i < 400; i++) limit.onSample(10, limit.limit);
     expect(limit.limit).toBeGreaterThan(50);
   });
 
@@ -216,12 +220,40 @@ describe('gradient limit', () => {
   });
 
   it('shrinks when latency climbs well above the target, but not below the minimum', () => {
-    const limit = new GradientLimit({ initial: 100, min: 8, max: 200, targetMs: 50 });
+    let clock = 0;
+    const limit = new GradientLimit({ initial: 100, min: 8, max: 200, targetMs: 50, now: () => clock });
     for (let i = 0; i < 300; i++) limit.onSample(10, 100);
     const before = limit.limit;
-    for (let i = 0; i < 100; i++) limit.onSample(200, limit.limit);
+    // 200 ms each, one every 20 ms: a new window (requests started after the last decrease) every 10.
+    for (let i = 0; i < 100; i++) {
+      clock += 20;
+      limit.onSample(200, limit.limit);
+    }
     expect(limit.limit).toBeLessThan(before / 2);
     expect(limit.limit).toBeGreaterThanOrEqual(8);
+  });
+
+  it('shrinks once for a stall, not once for each request the stall made late', () => {
+    let clock = 0;
+    const limit = new GradientLimit({ initial: 100, min: 8, max: 200, targetMs: 50, now: () => clock });
+    for (let i = 0; i < 300; i++) {
+      clock += 1;
+      limit.onSample(10, limit.limit);
+    }
+    const before = limit.limit;
+    // One 600 ms stall: everything in flight completes late, together.
+    clock += 600;
+    for (let i = 0; i < before; i++) limit.onSample(600, limit.limit);
+    const after = limit.limit;
+    expect(after).toBeGreaterThanOrEqual(Math.floor(before / 2));
+    expect(after).toBeLessThan(before);
+    // Requests started after the stall are fast again: the limit grows back, with no second decrease
+    // from the stall's late ones still in the moving average.
+    for (let i = 0; i < 400; i++) {
+      clock += 1;
+      limit.onSample(10, limit.limit);
+    }
+    expect(limit.limit).toBeGreaterThan(after);
   });
 
   it('keeps shrinking under a slow, steady rise that a moving average would absorb', () => {
