@@ -5,6 +5,7 @@ import { webhookConnectorDefinition } from './webhook/webhook-connector.js';
 import { salesforceConnectorDefinition } from './salesforce/salesforce-connector.js';
 import { zendeskConnectorDefinition } from './zendesk/zendesk-connector.js';
 import { chatwootConnectorDefinition } from './chatwoot/chatwoot-connector.js';
+import { intercomConnectorDefinition } from './intercom/intercom-connector.js';
 
 /** Every connector type the service knows. Adding one: see the recipe at the top of connector.ts. */
 export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy): ConnectorDefinition<never>[] {
@@ -13,5 +14,6 @@ export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy):
     zendeskConnectorDefinition(dispatcher),
     chatwootConnectorDefinition(dispatcher),
     salesforceConnectorDefinition(dispatcher, policy),
+    intercomConnectorDefinition(dispatcher),
   ] as ConnectorDefinition<never>[];
 }

@@ -67,5 +67,12 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
         return { ok: true, duplicate: result.duplicate };
       },
     );
+
+    // Intercom checks a webhook URL with a HEAD request when it is saved: a connector that exists
+    // answers 200 with no body, one that does not 404 (connector_not_found), as a POST would.
+    app.head('/v1/connectors/:connectorId/events', { schema: { hide: true, params: Type.Object({ connectorId: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {
+      await connectors.get(request.params.connectorId);
+      return reply.code(200).send();
+    });
   };
 }
