@@ -10,6 +10,8 @@ import { connect, type Socket } from 'node:net';
 export interface Answer {
   status: number;
   body: string;
+  /** When the request went out on its connection (performance.now()): the time before it was spent waiting for one. */
+  sentAt?: number;
 }
 
 /** Why a request got no answer: its connection failed (`code`), or the pool was closed (`closed`). */
@@ -27,6 +29,7 @@ interface Pending {
   body: string;
   resolve: (answer: Answer) => void;
   reject: (err: NoAnswer) => void;
+  sentAt?: number;
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
@@ -49,6 +52,7 @@ class Connection {
 
   send(p: Pending): void {
     this.current = p;
+    p.sentAt = performance.now();
     if (!this.alive) this.open();
     this.socket!.write(p.head + p.body);
   }
@@ -85,7 +89,7 @@ class Connection {
     this.current = undefined;
     this.buffer = Buffer.alloc(0);
     if (answer.close) this.destroy();
-    p.resolve({ status: answer.status, body: answer.body });
+    p.resolve({ status: answer.status, body: answer.body, sentAt: p.sentAt });
     this.onFree(this);
   }
 

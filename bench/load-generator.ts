@@ -61,6 +61,12 @@ export interface GeneratorResult {
   /** CPU time the generator used (user + system, ms) and as a share of one core over `elapsedMs`. */
   cpuMs: number;
   cpuPercent: number;
+  /**
+   * Per 500 ms of the schedule (by when requests were due or, closed loop, went out): answers, and the p99
+   * of their latency, of the part of it spent at the server (from when the request went out on a
+   * connection), and of the part spent waiting for a free connection here.
+   */
+  timeline: { atMs: number; answers: number; p99Ms: number; serverP99Ms: number; waitP99Ms: number }[];
 }
 
 async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
@@ -73,7 +79,8 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
     closed = true;
     pool.close();
   };
-  const result: GeneratorResult = { mode, sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], acceptedMessageIds: [], timedOut: 0, unanswered: 0, startedAtEpochMs: 0, elapsedMs: 0, windowMs: 0, sendLagP99Ms: 0, loopDelayP99Ms: 0, cpuMs: 0, cpuPercent: 0 };
+  const result: GeneratorResult = { mode, sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], acceptedMessageIds: [], timedOut: 0, unanswered: 0, startedAtEpochMs: 0, elapsedMs: 0, windowMs: 0, sendLagP99Ms: 0, loopDelayP99Ms: 0, cpuMs: 0, cpuPercent: 0, timeline: [] };
+  const buckets: { total: number[]; server: number[]; wait: number[] }[] = [];
   const sendLags: number[] = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -94,6 +101,11 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
         const now = performance.now();
         lastAnswer = Math.max(lastAnswer, now);
         const latency = Math.round((now - since) * 100) / 100;
+        const sentAt = res.sentAt ?? since;
+        const bucket = (buckets[Math.max(0, Math.floor((since - start) / 500))] ??= { total: [], server: [], wait: [] });
+        bucket.total.push(latency);
+        bucket.server.push(now - sentAt);
+        bucket.wait.push(Math.max(0, sentAt - since));
         count(result.statuses, String(res.status));
         if (res.status >= 200 && res.status < 300) {
           result.okLatencies.push(latency);
@@ -182,6 +194,8 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   result.cpuPercent = Math.round((100 * result.cpuMs) / Math.max(1, end - start));
   result.okLatencies.sort((a, b) => a - b);
   result.rejectLatencies.sort((a, b) => a - b);
+  const p99 = (xs: number[]) => Math.round(xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0);
+  result.timeline = buckets.map((b, k) => ({ atMs: k * 500, answers: b?.total.length ?? 0, p99Ms: p99(b?.total ?? []), serverP99Ms: p99(b?.server ?? []), waitP99Ms: p99(b?.wait ?? []) }));
   close();
   return result;
 }
