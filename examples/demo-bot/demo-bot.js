@@ -18,6 +18,8 @@ import { HandoverClient } from '#handover-client';
 import { startWidgetServer } from './widget-server.js';
 
 const env = process.env;
+/** How often the bot looks for someone online to pass left messages to. */
+const LEFT_MESSAGE_CHECK_MS = 3_000;
 const settings = {
   handoverUrl: env.HANDOVER_URL || 'http://127.0.0.1:8080',
   apiKey: env.HANDOVER_API_KEY || '',
@@ -36,7 +38,8 @@ const handover = new HandoverClient({ baseUrl: settings.handoverUrl, apiKey: set
 
 /**
  * One chat with one widget user. mode: 'bot' (the bot answers), 'requesting' (asking for a human),
- * 'waiting' (in line), 'agent' (a person answers; the bot relays).
+ * 'waiting' (in line), 'agent' (a person answers; the bot relays), 'leaving' (nobody is online: the
+ * next message is one for the team), 'left' (that message waits for someone to be online).
  */
 const conversations = new Map();
 
@@ -59,8 +62,10 @@ const widget = await startWidgetServer({
   port: settings.port,
   allowedOrigins: settings.allowedOrigins,
   log,
-  onOpen(conversationId) {
-    say(conversation(conversationId), 'Hi! I am the demo bot of Northwind Bikes. Ask me about opening hours, shipping or returns — or ask for a human.', suggestions);
+  onOpen(conversationId, { resumed }) {
+    const conv = conversation(conversationId);
+    // A widget that resumes its stream after a restart of this bot shows the greeting already.
+    if (!resumed) say(conv, 'Hi! I am the demo bot of Northwind Bikes. Ask me about opening hours, shipping or returns — or ask for a human.', suggestions);
   },
   onMessage({ conversationId, id, text, context }) {
     const conv = conversation(conversationId);
@@ -100,16 +105,20 @@ async function handleUserMessage(conv, message) {
     }
   }
   conv.transcript.push({ role: 'user', text: message.text, at: new Date().toISOString() });
+  if (conv.mode === 'leaving' || conv.mode === 'left') return keepMessage(conv);
   const reply = answer(message.text);
   if (reply.human) await askForHuman(conv);
   else say(conv, reply.text, suggestions);
 }
 
-async function askForHuman(conv) {
+async function askForHuman(conv, { passingOn = false } = {}) {
   // The stream must be open before the handover exists, or its first events could pass unseen.
   const following = await Promise.race([events.connected.then(() => true), sleep(10_000).then(() => false)]);
-  if (!following) return say(conv, 'I cannot reach our team just now. Please try again in a moment.', suggestions);
+  if (!following) return passingOn ? keepWaiting(conv) : say(conv, 'I cannot reach our team just now. Please try again in a moment.', suggestions);
   const availability = await handover.getAvailability(settings.queue);
+  // A left message waits on, quietly, until a handover is made for it.
+  if (!availability.available && passingOn) return keepWaiting(conv);
+  if (!availability.available && availability.reason === 'no_agents') return offerMessage(conv);
   if (!availability.available) return say(conv, unavailableText(availability.reason, availability.nextOpenAt), suggestions.filter((s) => s !== 'Talk to a human'));
   const ahead = availability.queueLength;
   say(conv, `${availability.agentsOnline ?? 'Some'} of our team ${availability.agentsOnline === 1 ? 'is' : 'are'} online${ahead ? ` and ${ahead} ${ahead === 1 ? 'person is' : 'people are'} waiting` : ''}. Connecting you…`);
@@ -123,6 +132,8 @@ async function askForHuman(conv) {
     ));
   } catch (err) {
     conv.mode = 'bot';
+    if (passingOn) return keepWaiting(conv);
+    if (err.details?.reason === 'no_agents') return offerMessage(conv);
     return say(conv, err.details?.reason ? unavailableText(err.details.reason, err.details.nextOpenAt) : `I could not reach the team just now (${err.message}). Please try again in a moment.`, suggestions);
   }
   conv.handoverCount++;
@@ -206,6 +217,52 @@ function followEvents() {
   return { connected, stop: () => stopping.abort() };
 }
 
+/**
+ * Nobody is online: the user leaves a message here, and it goes to the team with the transcript as a
+ * handover as soon as someone is (passOnLeftMessages), so a person answers in this same chat.
+ */
+function offerMessage(conv) {
+  conv.mode = 'leaving';
+  widget.push(conv.id, 'status', { mode: 'leaving' });
+  say(conv, 'Nobody from our team is online right now. Leave a message here: write it below, and a person will answer in this chat as soon as someone is in.');
+}
+
+/** Someone seemed online but is gone again: the message waits on, without a word to the user. */
+function keepWaiting(conv) {
+  conv.mode = 'left';
+  widget.push(conv.id, 'status', { mode: 'left' });
+}
+
+function keepMessage(conv) {
+  if (conv.mode === 'left') return say(conv, 'Added to your message for our team.');
+  conv.mode = 'left';
+  widget.push(conv.id, 'status', { mode: 'left' });
+  say(conv, 'Thanks, your message is kept for our team. Someone will answer here as soon as they are online; you can add to it meanwhile.');
+}
+
+let passing = false;
+/** Every few seconds while messages wait: once someone is online, each goes to the team as a handover. */
+async function passOnLeftMessages() {
+  const waiting = [...conversations.values()].filter((conv) => conv.mode === 'left');
+  if (waiting.length === 0 || passing) return;
+  passing = true;
+  try {
+    if (!(await handover.getAvailability(settings.queue)).available) return;
+    for (const conv of waiting) {
+      conv.chain = conv.chain.then(async () => {
+        if (conv.mode !== 'left') return;
+        system(conv, 'Someone from our team is in now: passing your message on.');
+        await askForHuman(conv, { passingOn: true });
+      }).catch((err) => log(`conversation ${conv.id}: passing on a left message failed: ${err.message}`));
+    }
+  } catch (err) {
+    log(`checking for agents to pass left messages to failed: ${err.message}`);
+  } finally {
+    passing = false;
+  }
+}
+const messageCheck = setInterval(passOnLeftMessages, LEFT_MESSAGE_CHECK_MS);
+
 function backToBot(conv) {
   conv.mode = 'bot';
   conv.handoverId = null;
@@ -273,6 +330,7 @@ let stopping = false;
 async function stop() {
   if (stopping) return;
   stopping = true;
+  clearInterval(messageCheck);
   events.stop();
   await widget.close();
   process.exit(0);

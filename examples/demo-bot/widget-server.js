@@ -38,7 +38,7 @@ function rateLimiter({ perSecond, burst }) {
 }
 
 /**
- * @param {{ host: string, port: number, allowedOrigins: string[], onOpen(id: string): void,
+ * @param {{ host: string, port: number, allowedOrigins: string[], onOpen(id: string, how: { resumed: boolean }): void,
  *           onMessage(m: { conversationId: string, id: string, text: string, context: object }): void,
  *           onTyping(t: { conversationId: string, typing: boolean }): void, log(line: string): void }} options
  * @returns {Promise<{ url: string, push(conversationId: string, event: string, data: object): void, close(): Promise<void> }>}
@@ -119,6 +119,9 @@ export async function startWidgetServer({ host, port, allowedOrigins, onOpen, on
     const ch = channel(conversationId);
     const isNew = ch.fresh;
     ch.fresh = false;
+    // A browser that resumes (Last-Event-ID) has this conversation on screen already: after a bot
+    // restart its channel here is new, but the user must not be greeted again.
+    const resumed = req.headers['last-event-id'] !== undefined;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive' });
     res.write('retry: 1500\n\n');
     // After a bot restart the browser's Last-Event-ID belongs to the old log: replay the new one whole.
@@ -130,7 +133,7 @@ export async function startWidgetServer({ host, port, allowedOrigins, onOpen, on
       clearInterval(heartbeat);
       ch.clients.delete(res);
     });
-    if (isNew) onOpen(conversationId);
+    if (isNew) onOpen(conversationId, { resumed });
   }
 
   const server = createServer(async (req, res) => {

@@ -55,6 +55,8 @@ export interface HandoverProcess {
   /** The admin API, with the token the embedded store generated in its data directory. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   output(): string;
+  /** Stops it (SIGTERM), runs `whileStopped`, and starts it again on the same data and ports. */
+  restart(whileStopped?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,13 +67,59 @@ export interface HandoverProcess {
 export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'handover-browser-'));
   const [port, demoPort] = [await freePort(), await freePort()];
+  let out = '';
+  let running = await launch({ dataDir, port, demoPort, timeoutMs, onOutput: (text) => (out += text) });
+  const stopRunning = async () => {
+    const { child, exited } = running;
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+  };
+  const url = `http://localhost:${port}`;
+  return {
+    url,
+    deskUrl: `${url}/desk`,
+    demoUrl: running.banner[1]!,
+    agent: { email: running.banner[2]!, password: running.banner[3]! },
+    async admin(method, path, body) {
+      const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? null : JSON.stringify(body),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return { status: res.status, body: await res.json().catch(() => null) };
+    },
+    output: () => out,
+    async restart(whileStopped) {
+      await stopRunning();
+      await whileStopped?.();
+      running = await launch({ dataDir, port, demoPort, timeoutMs, onOutput: (text) => (out += text) });
+    },
+    async stop() {
+      await stopRunning();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function launch(input: { dataDir: string; port: number; demoPort: number; timeoutMs: number; onOutput(text: string): void }): Promise<{ child: ChildProcess; exited: Promise<void>; banner: RegExpExecArray }> {
+  const { dataDir, port, demoPort, timeoutMs } = input;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
     env: { ...process.env, PORT: String(port), HANDOVER_DEMO_PORT: String(demoPort), HANDOVER_DATA_DIR: dataDir, HANDOVER_LOG_LEVEL: 'warn', HANDOVER_ADMIN_TOKEN: '', DATABASE_URL: '', HANDOVER_DEMO: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const collect = (chunk: Buffer) => {
+    out += chunk.toString();
+    input.onOutput(chunk.toString());
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`handover did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
@@ -88,33 +136,7 @@ export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess
       reject(new Error(`handover exited before it started:\n${out}`));
     });
   });
-  const url = `http://localhost:${port}`;
-  return {
-    url,
-    deskUrl: `${url}/desk`,
-    demoUrl: banner[1]!,
-    agent: { email: banner[2]!, password: banner[3]! },
-    async admin(method, path, body) {
-      const token = (await readFile(join(dataDir, 'admin-token'), 'utf8')).trim();
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? null : JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      });
-      return { status: res.status, body: await res.json().catch(() => null) };
-    },
-    output: () => out,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { child, exited, banner };
 }
 
 /** A TCP proxy the test can cut, to play a network drop between a browser and the server. */

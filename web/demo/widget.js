@@ -27,6 +27,9 @@ let botUrl = null;
 let typingSentAt = 0;
 let typingIdle = null;
 let agentTypingTimer = null;
+/** Whether the list shows its end: then it keeps showing it when it grows or shrinks. */
+let pinned = true;
+let errorKind = null;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -43,9 +46,15 @@ function showMessage(m) {
   if (who) li.append(el('span', 'who', m.from === 'agent' ? `${who} (person)` : who));
   li.append(el('p', 'text', m.text));
   ui.messages.append(li);
-  ui.messages.scrollTop = ui.messages.scrollHeight;
   if (m.from === 'agent') showTyping({ typing: false });
   if (m.from !== 'user') showChips(m.suggestions ?? []);
+  // After the chips: they take room from the list, and the newest message must stay in view.
+  if (pinned || m.from === 'user') scrollToLatest();
+}
+
+function scrollToLatest() {
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+  pinned = true;
 }
 
 function showChips(list) {
@@ -79,14 +88,20 @@ function showStatus() {
     ui.status.textContent = parts.join(' · ');
   } else if (mode.mode === 'agent') {
     ui.status.textContent = `You are chatting with ${mode.agentName ?? 'a person'}`;
+  } else if (mode.mode === 'leaving') {
+    ui.status.textContent = 'Nobody is online — leave a message';
+  } else if (mode.mode === 'left') {
+    ui.status.textContent = 'Your message is waiting for our team';
   } else {
     ui.status.textContent = 'You are chatting with the demo bot';
   }
 }
 
-function showError(text) {
+/** kind 'connection': a failure the stream's return makes stale (what was not sent is still in the box). */
+function showError(text, kind = null) {
   ui.error.textContent = text;
   ui.error.hidden = !text;
+  errorKind = text ? kind : null;
 }
 
 async function post(path, body) {
@@ -104,7 +119,7 @@ async function send(text) {
     showError('');
     return true;
   } catch (err) {
-    showError(`Not sent (${err.message}). Check your connection and send again.`);
+    showError(`Not sent (${err.message}). Check your connection and send again.`, 'connection');
     return false;
   }
 }
@@ -119,7 +134,7 @@ ui.composer.addEventListener('submit', async (event) => {
 });
 
 ui.text.addEventListener('input', () => {
-  if (mode.mode === 'bot' || !botUrl) return; // typing matters only to a person
+  if ((mode.mode !== 'waiting' && mode.mode !== 'agent') || !botUrl) return; // typing matters only to a person
   const now = Date.now();
   if (ui.text.value.trim() !== '' && now - typingSentAt > TYPING_REFRESH_MS) {
     typingSentAt = now;
@@ -131,6 +146,14 @@ ui.text.addEventListener('input', () => {
     post('/chat/typing', { conversationId, typing: false }).catch(() => {});
   }, TYPING_IDLE_MS);
 });
+
+ui.messages.addEventListener('scroll', () => {
+  pinned = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 8;
+});
+// The list shrinks when suggestions, an error or the phone's keyboard take room: keep its end in view.
+new window.ResizeObserver(() => {
+  if (pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
+}).observe(ui.messages);
 
 async function start() {
   try {
@@ -144,6 +167,7 @@ async function start() {
   source.addEventListener('open', () => {
     online = true;
     showStatus();
+    if (errorKind === 'connection') showError('');
   });
   source.addEventListener('error', () => {
     online = false;
