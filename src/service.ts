@@ -23,6 +23,7 @@ import { LaneHandoff } from './delivery/lane-handoff.js';
 import { GroupCommit } from './store/group-commit.js';
 import { writeUserMessagesOrEach, type UserMessageWrite, type UserMessageWritten } from './handover/accept-user-messages.js';
 import { startAnswerTimer } from './handover/timers.js';
+import { createDeskConsoles } from './desk/consoles.js';
 import { startStreamSupervisor, type StreamSupervisor } from './connectors/stream-supervisor.js';
 import type { Deps } from './handover/deps.js';
 import { UserIdDigests } from './privacy/user-digest.js';
@@ -141,7 +142,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     (write) => write.handoverId,
     (batch) => writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
   );
-  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), connectorState: (id) => health.state(id), connectorLatency: (id) => latency.verdict(id), userMessages };
+  const deskConsoles = createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs });
+  const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), deskConsoles, connectorState: (id) => health.state(id), connectorLatency: (id) => latency.verdict(id), userMessages };
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   // The embedded store's group commit is one batch at a time on one connection: its latency hardly
@@ -299,6 +301,8 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       // Stop taking requests first, then let deliveries finish, then close what they use.
       admission.drain();
       await app.close();
+      // The consoles' streams have ended with the app: their last counts are written (they lapse after the grace).
+      await deskConsoles.stop();
       signals.stop();
       availabilityCache.stop();
       await service.stopBackground(config.http.shutdownGraceMs);

@@ -74,6 +74,8 @@ export interface Config {
     sessionTtlSeconds: number;
     sessionIdleSeconds: number;
     timerIntervalMs: number;
+    /** How long an agent counts as online after their last desk console closed (a reload, a blip). */
+    presenceGraceMs: number;
     loginMaxFailures: number;
     loginLockSeconds: number;
     loginMaxFailuresPerAddress: number;
@@ -269,12 +271,13 @@ export const settings: Record<string, Setting> = {
   'accept.batchConcurrency': { env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY', default: '4', doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).', parse: int(1, 64) },
   'accept.maxQueued': { env: 'HANDOVER_ACCEPT_MAX_QUEUED', default: '5000', doc: 'Most messages waiting for their batch; more are refused at once with `overloaded_queue_wait`.', parse: int(1, 1000000) },
   'desk.sessionTtlSeconds': { env: 'HANDOVER_SESSION_TTL_SECONDS', default: '43200', doc: 'Lifetime of an agent session.', parse: int(60, 30 * 86400) },
-  'desk.sessionIdleSeconds': { env: 'HANDOVER_SESSION_IDLE_SECONDS', default: '1800', doc: 'An agent session unused this long ends (an open console keeps it alive); the agent then counts as offline.', parse: int(5, 30 * 86400) },
+  'desk.sessionIdleSeconds': { env: 'HANDOVER_SESSION_IDLE_SECONDS', default: '1800', doc: 'An agent session unused this long ends (an open console keeps it alive).', parse: int(5, 30 * 86400) },
   'desk.loginMaxFailures': { env: 'HANDOVER_LOGIN_MAX_FAILURES', default: '5', doc: 'Wrong passwords for one email from one client address after which that address is refused sign-ins for that email for HANDOVER_LOGIN_LOCK_SECONDS (per instance). The account itself is never locked, so nobody can lock an agent out.', parse: int(1, 1000) },
   'desk.loginLockSeconds': { env: 'HANDOVER_LOGIN_LOCK_SECONDS', default: '900', doc: 'How long an email refused at an address (and an address with too many failed sign-ins) stays refused.', parse: int(1, 86400) },
   'desk.loginMaxFailuresPerAddress': { env: 'HANDOVER_LOGIN_MAX_FAILURES_PER_ADDRESS', default: '30', doc: 'Failed sign-ins from one client address (any account, known or not) before that address is refused for HANDOVER_LOGIN_LOCK_SECONDS; counted per instance.', parse: int(1, 100000) },
   'desk.retentionIntervalMs': { env: 'HANDOVER_RETENTION_INTERVAL_MS', default: '3600000', doc: "How often conversations past their tenant's retention period (`retentionDays`) are deleted.", parse: int(1000, 86400000) },
   'desk.timerIntervalMs': { env: 'HANDOVER_TIMER_INTERVAL_MS', default: '1000', doc: 'How often no-answer deadlines are checked.', parse: int(10, 60000) },
+  'desk.presenceGraceMs': { env: 'HANDOVER_PRESENCE_GRACE_MS', default: '15000', doc: 'An agent counts as online only while a desk console of theirs is open (its live stream), and for this long after the last one closed, so a reload or a network blip does not take them offline. Past it they stop counting for availability, and users waiting in a queue nobody online serves are told at once.', parse: int(500, 600000) },
   'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
   'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },
   'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },

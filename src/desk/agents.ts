@@ -6,6 +6,7 @@ import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../handover/deps.js';
 import { digest } from '../tenants/tenants.js';
 import { decoyHash, hashPassword, verifyPassword } from './passwords.js';
+import { consoleOpenSql } from './consoles.js';
 
 export const presences = ['available', 'away'] as const;
 export type Presence = (typeof presences)[number];
@@ -180,32 +181,44 @@ export async function setPresence(deps: Deps, agent: Pick<Agent, 'id' | 'tenantI
 }
 
 export interface TeamMember extends Agent {
-  /** Has a live session: can answer when available. */
+  /** Has a live session (can be signed out). */
+  signedIn: boolean;
+  /** Has a desk console open (or closed it less than the reconnect grace ago): can answer when available. */
   online: boolean;
   activeChats: number;
 }
 
 /** The tenant's agents with their load, for a supervisor. */
 export async function listTeam(q: Queryable, tenantId: string): Promise<TeamMember[]> {
-  const { rows } = await q.query<AgentRow & { online: boolean; active_chats: number }>(
+  const { rows } = await q.query<AgentRow & { signed_in: boolean; online: boolean; active_chats: number }>(
     `select a.*,
-            exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql}) as online,
+            exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql}) as signed_in,
+            exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql}) and ${consoleOpenSql} as online,
             (select count(*)::int from handovers h where h.agent_id = a.id and h.state = 'active') as active_chats
      from agents a where a.tenant_id = $1 order by a.name, a.email limit 1000`,
     [tenantId],
   );
-  return rows.map((r) => ({ ...toAgent(r), online: r.online, activeChats: r.active_chats }));
+  return rows.map((r) => ({ ...toAgent(r), signedIn: r.signed_in, online: r.online, activeChats: r.active_chats }));
 }
 
 /**
- * SQL condition: agent `a` serves queue `$n` and can answer now (available, with a live session). An
- * agent without a queue list serves every queue of its own tenant, never another tenant's.
+ * SQL condition: agent `a` serves queue `$n` (an agent without a queue list serves every queue of its
+ * own tenant, never another tenant's).
+ */
+export function agentInQueueSql(queueParam: string): string {
+  return `a.tenant_id = (select tenant_id from queues where id = ${queueParam})
+    and (a.queue_ids is null or a.queue_ids ? ${queueParam})`;
+}
+
+/**
+ * SQL condition: agent `a` serves queue `$n` and can answer now: available, signed in, and at a desk
+ * (a console open, or closed less than the reconnect grace ago: docs/desk.md, "Presence").
  */
 export function agentServesQueueSql(queueParam: string): string {
-  return `a.tenant_id = (select tenant_id from queues where id = ${queueParam})
-    and (a.queue_ids is null or a.queue_ids ? ${queueParam})
+  return `${agentInQueueSql(queueParam)}
     and a.presence = 'available'
-    and exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql})`;
+    and exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql})
+    and ${consoleOpenSql}`;
 }
 
 export async function listAgents(q: Queryable, tenantId: string): Promise<Agent[]> {

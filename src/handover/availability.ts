@@ -110,18 +110,20 @@ async function deskCapacity(q: Queryable, queueId: string): Promise<{ agentsOnli
 /**
  * Estimated wait at a position, from the queue's recent real waits: over the last 20 users answered
  * in 24 h, the seconds each waited per place they had in line, times the given place. null when
- * there is no recent history — an honest "unknown" beats an invented number.
+ * there is no recent history — an honest "unknown" beats an invented number — and for a desk queue
+ * that no agent online serves now: no wait ends while nobody is at a desk.
  */
 export async function estimateWait(q: Queryable, queueId: string, position: number): Promise<number | null> {
-  const { rows } = await q.query<{ wait: number | null; places: number | null }>(
-    `select sum(extract(epoch from accepted_at - queued_at))::float8 as wait, sum(greatest(queue_position_at_start, 1))::float8 as places
+  const { rows } = await q.query<{ wait: number | null; places: number | null; served: boolean }>(
+    `select sum(extract(epoch from accepted_at - queued_at))::float8 as wait, sum(greatest(queue_position_at_start, 1))::float8 as places,
+            (select connector_id is not null or exists (select 1 from agents a where ${agentServesQueueSql('$1')}) from queues where id = $1) as served
      from (select accepted_at, queued_at, queue_position_at_start from handovers
            where queue_id = $1 and accepted_at is not null and accepted_at > now() - interval '24 hours'
            order by accepted_at desc limit 20) recent`,
     [queueId],
   );
-  const { wait, places } = rows[0] ?? { wait: null, places: null };
-  if (wait === null || !places) return null;
+  const { wait, places, served } = rows[0] ?? { wait: null, places: null, served: false };
+  if (wait === null || !places || !served) return null;
   return Math.max(0, Math.round((wait / places) * position));
 }
 

@@ -7,6 +7,7 @@ import type { UserIdDigests } from '../privacy/user-digest.js';
 import type { GroupCommit } from '../store/group-commit.js';
 import type { UserMessageWrite, UserMessageWritten } from './accept-user-messages.js';
 import type { LatencyVerdict } from '../resilience/connector-latency.js';
+import type { DeskConsoles } from '../desk/consoles.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -17,6 +18,8 @@ export interface Deps {
   now(): Date;
   /** Keyed digests of end users' ids, for the audit log's record of an erasure. */
   userIds: UserIdDigests;
+  /** The desk consoles open on this instance: who is at a desk (docs/desk.md, "Presence"). */
+  deskConsoles: DeskConsoles;
   /** The circuit of an external system as this instance sees it. */
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   /** How fast an external system answers, as this instance measured it (in memory; never waits). */

@@ -3,7 +3,8 @@ import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { AgentSideWork } from '../connectors/connector.js';
-import type { Agent } from '../desk/agents.js';
+import { agentInQueueSql, liveSessionSql, type Agent } from '../desk/agents.js';
+import { consoleOpenSql } from '../desk/consoles.js';
 import { findQueueByName } from '../desk/queues.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
@@ -172,6 +173,44 @@ export async function expireUnanswered(deps: Deps, limit = 100): Promise<number>
       // Re-checked under the lock: an agent may have accepted it a moment ago.
       if (handover.state !== 'queued' || !handover.answerDeadline || handover.answerDeadline >= deps.now()) return;
       await endLocked(deps, uow, handover, 'no_agent_answered', 'system');
+      ended++;
+    });
+  }
+  return ended;
+}
+
+/**
+ * SQL condition: someone could still answer the users waiting in desk queue `h.queue_id` — an agent of
+ * the queue, signed in, at a desk (docs/desk.md, "Presence"), and available or set away less than the
+ * grace (`$1`, ms) ago, so a mistaken click that is taken back leaves the line as it was.
+ */
+const someoneServesSql = `exists (select 1 from agents a where ${agentInQueueSql('h.queue_id')}
+    and (a.presence = 'available' or a.presence_changed_at > now() - $1 * interval '1 millisecond')
+    and exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql})
+    and ${consoleOpenSql})`;
+
+/**
+ * Ends, at once, the waits of users in desk queues that nobody online serves any more (the last agent
+ * closed the desk, or went away): waiting out the no-answer timeout would only tell them later what is
+ * already known. The bot is told `no_agent_answered` with a detail saying why. Returns how many it ended.
+ */
+export async function expireUnserved(deps: Deps, limit = 100): Promise<number> {
+  const graceMs = deps.config.desk.presenceGraceMs;
+  const { rows } = await deps.db.query<{ id: string; tenant_id: string }>(
+    `select h.id, h.tenant_id from handovers h
+     where h.state = 'queued' and h.connector_id is null and not ${someoneServesSql}
+     order by h.queued_at limit $2`,
+    [graceMs, limit],
+  );
+  let ended = 0;
+  for (const row of rows) {
+    await inTransaction(deps.db, async (uow) => {
+      const handover = await lockHandover(uow.q, row.tenant_id, row.id);
+      if (handover.state !== 'queued' || handover.connectorId) return;
+      // Re-checked under the lock: an agent may have come back (or accepted it) a moment ago.
+      const { rows: still } = await uow.q.query<{ unserved: boolean }>(`select not ${someoneServesSql} as unserved from handovers h where h.id = $2`, [graceMs, handover.id]);
+      if (!still[0]?.unserved) return;
+      await endLocked(deps, uow, handover, 'no_agent_answered', 'system', 'No agent of this queue is online any more.');
       ended++;
     });
   }

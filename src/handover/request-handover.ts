@@ -142,7 +142,7 @@ function unavailableError(a: Availability): AppError {
     reason === 'closed'
       ? `The queue is closed now${a.nextOpenAt ? `; it opens at ${a.nextOpenAt}` : ' and has no opening time in the next year'}.`
       : reason === 'no_agents'
-        ? 'No agent of this queue is signed in and available.'
+        ? 'No agent of this queue is available at a desk (signed in with the desk open).'
         : reason === 'at_capacity'
           ? `Every agent is at their chat limit and ${a.queueLength} users are already waiting.`
           : 'The agent-side system is not answering or is far behind; offer another channel.';

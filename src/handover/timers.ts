@@ -1,13 +1,14 @@
 import type { Deps } from './deps.js';
-import { expireUnanswered } from './lifecycle.js';
+import { expireUnanswered, expireUnserved } from './lifecycle.js';
 import { holdLease, releaseLease } from '../store/leases.js';
 
 const LEASE = 'answer-timer';
 
 /**
- * Ends handovers nobody answered in time. One instance at a time does it, holding a lease it renews on
- * every tick; when it dies, another takes over once the lease has run out (a few ticks). Even two at
- * once would be safe: each end re-checks the deadline under the handover's row lock.
+ * Ends handovers nobody answered in time, and the waits in desk queues nobody online serves any more.
+ * One instance at a time does it, holding a lease it renews on every tick; when it dies, another takes
+ * over once the lease has run out (a few ticks). Even two at once would be safe: each end re-checks its
+ * cause under the handover's row lock.
  */
 export function startAnswerTimer(deps: Deps, intervalMs: number, holder: string): { stop(options?: { release?: boolean }): Promise<void>; holds(): boolean } {
   let running: Promise<unknown> = Promise.resolve();
@@ -22,6 +23,8 @@ export function startAnswerTimer(deps: Deps, intervalMs: number, holder: string)
         if (!holding) return;
         const ended = await expireUnanswered(deps);
         if (ended > 0) deps.log.info({ ended }, `ended ${ended} handover(s) nobody answered in time`);
+        const unserved = await expireUnserved(deps);
+        if (unserved > 0) deps.log.info({ ended: unserved }, `ended ${unserved} wait(s) in queues no agent online serves any more`);
       } catch (err) {
         deps.log.warn({ err }, 'checking no-answer deadlines failed; trying again next tick');
       }

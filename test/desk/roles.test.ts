@@ -67,8 +67,9 @@ describe('agent and supervisor roles (pg)', () => {
     const team = await t.api('GET', '/v1/desk/team', { token: supervisor.token });
     expect(team.status).toBe(200);
     const ada = team.body.agents.find((a: { id: string }) => a.id === desk.agentId);
-    expect(ada).toMatchObject({ role: 'agent', presence: 'available', online: true, activeChats: 1 });
-    expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ online: true, activeChats: 0 });
+    expect(ada).toMatchObject({ role: 'agent', presence: 'available', signedIn: true, online: true, activeChats: 1 });
+    // Signed in through the API, but no desk console open: not online (docs/desk.md, "Presence").
+    expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ signedIn: true, online: false, activeChats: 0 });
     expect(team.body.chats).toContainEqual(expect.objectContaining({ id: held, agentId: desk.agentId, queue: 'support', userName: 'Uma User' }));
     // Nothing of the other tenant.
     expect(JSON.stringify(team.body)).not.toContain(other.agentId);
@@ -169,7 +170,7 @@ describe('agent and supervisor roles (pg)', () => {
     expect(audit.body.entries).toContainEqual(expect.objectContaining({ action: 'desk.agent.signed_out', details: expect.objectContaining({ agentId: colleague.id, by: supervisor.id }) }));
     // Signed out means offline in the team view.
     const team = await t.api('GET', '/v1/desk/team', { token: supervisor.token });
-    expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ online: false, presence: 'away' });
+    expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ signedIn: false, online: false, presence: 'away' });
     colleague = await addAgent('agent');
   });
 

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCatalogue } from '../../src/resilience/errors.js';
 import { FUZZ_CASES, fuzzTimeLimits, hostileBody, hostileString, wellFormed, type RawBody } from '../support/hostile-input.js';
-import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
+import { openDeskConsole, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
  * Hostile input for every operation in the service's own OpenAPI document: malformed and hostile
@@ -77,6 +77,8 @@ describe('hostile input to every operation (pg)', () => {
       if (session.status !== 200) throw new Error(`login for A: ${session.status} ${JSON.stringify(session.body)}`);
       a.agentToken = session.body.token;
     }
+    // At a desk again (a case may have ended the session its console ran on): online only with one open.
+    if (!a.console || a.console.ended) a.console = await openDeskConsole(t, a.agentToken);
     await t.api('PUT', '/v1/desk/presence', { token: a.agentToken, body: { presence: 'available' } });
     for (const [ref, want] of [['aLive', 'active'], ['aWaiting', 'queued']] as const) {
       const current = await t.api('GET', `/v1/handovers/${ids.get(ref)}`, { token: a.apiKey });
@@ -102,7 +104,14 @@ describe('hostile input to every operation (pg)', () => {
     const accepted = await t.api('POST', '/v1/handovers', { token: b.apiKey, body: { conversationId: `${marks.conversation}-2`, queue: 'support', user } });
     expect((await t.api('POST', `/v1/desk/handovers/${accepted.body.id}/accept`, { token: b.agentToken })).status).toBe(200);
     expect((await t.api('POST', `/v1/handovers/${accepted.body.id}/messages`, { token: b.apiKey, body: { id: 'b-m', text: marks.text } })).status).toBe(202);
-    bMarkers.push(...Object.values(marks), bAgentEmail, bAgentName);
+    // A colleague of B's agent at a desk, out of the fuzz's reach: whatever a case does to B's agent
+    // (an admin may sign it out), B's waiting user still has someone online and keeps waiting.
+    const colleague = { email: `b-colleague-${randomUUID()}@example.com`, name: `B colleague ${randomUUID()}`, password: 'correct horse battery' };
+    expect((await t.admin('POST', `/v1/admin/tenants/${b.tenantId}/agents`, colleague)).status).toBe(201);
+    const colleagueToken = (await t.api('POST', '/v1/desk/login', { body: { email: colleague.email, password: colleague.password } })).body.token as string;
+    expect((await t.api('PUT', '/v1/desk/presence', { token: colleagueToken, body: { presence: 'available' } })).status).toBe(200);
+    await openDeskConsole(t, colleagueToken);
+    bMarkers.push(...Object.values(marks), bAgentEmail, bAgentName, colleague.email, colleague.name);
     for (const [ref, id] of [['bWaiting', waiting.body.id], ['bAccepted', accepted.body.id], ['bTenant', b.tenantId], ['bUser', bUser], ['bAgent', b.agentId], ['aTenant', a.tenantId], ['aAgent', a.agentId]] as const) ids.set(ref, id);
     ids.set('aLive', await newAHandover(true));
     ids.set('aWaiting', await newAHandover(false));

@@ -3,6 +3,7 @@ import { createService, type Service } from '../../src/service.js';
 import type { Logger } from '../../src/telemetry/logger.js';
 import { createTestDb, type TestDb } from './test-db.js';
 import { contractOf, type Contract } from './openapi-contract.js';
+import { openSseClient, type SseClient } from './sse-client.js';
 
 export type { DbKind } from './test-db.js';
 import type { DbKind } from './test-db.js';
@@ -111,12 +112,17 @@ export interface DeskSetup {
   agentToken: string;
   agentId: string;
   agentEmail: string;
+  /** The agent's open desk console (its live stream, on the agentToken session); null with `console: false`. */
+  console: SseClient | null;
 }
 
-/** A tenant with one desk queue and one signed-in, available agent. */
+/**
+ * A tenant with one desk queue and one signed-in, available agent at a desk: the agent's console
+ * stream is open, so they count as online (docs/desk.md, "Presence") until it is closed.
+ */
 export async function setUpDesk(
   t: TestService,
-  options: { webhookUrl?: string; queue?: Record<string, unknown>; agent?: Record<string, unknown>; available?: boolean } = {},
+  options: { webhookUrl?: string; queue?: Record<string, unknown>; agent?: Record<string, unknown>; available?: boolean; console?: boolean } = {},
 ): Promise<DeskSetup> {
   const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme', ...(options.webhookUrl ? { webhookUrl: options.webhookUrl } : {}) });
   if (tenant.status !== 201) throw new Error(`tenant: ${JSON.stringify(tenant.body)}`);
@@ -131,7 +137,20 @@ export async function setUpDesk(
     const presence = await t.api('PUT', '/v1/desk/presence', { token: session.body.token, body: { presence: 'available' } });
     if (presence.status !== 200) throw new Error(`presence: ${JSON.stringify(presence.body)}`);
   }
-  return { tenantId: tenant.body.id, apiKey: tenant.body.apiKey, webhookSecret: tenant.body.webhookSecret, queue: 'support', agentToken: session.body.token, agentId: agent.body.id, agentEmail: email };
+  const deskConsole = options.console === false ? null : await openDeskConsole(t, session.body.token);
+  return { tenantId: tenant.body.id, apiKey: tenant.body.apiKey, webhookSecret: tenant.body.webhookSecret, queue: 'support', agentToken: session.body.token, agentId: agent.body.id, agentEmail: email, console: deskConsole };
+}
+
+/**
+ * Opens a desk console's live stream for a session, as the web desk does, and waits for its `ready`:
+ * from then on the agent is at a desk. It ends with `close()`, with the session, or when the service stops.
+ */
+export async function openDeskConsole(t: Pick<TestService, 'url'>, token: string): Promise<SseClient> {
+  const stream = openSseClient(`${t.url}/v1/desk/events`, { authorization: `Bearer ${token}` });
+  const status = await stream.opened;
+  if (status !== 200) throw new Error(`desk console: the stream answered ${status}`);
+  await stream.waitFor((events) => events.some((e) => e.event === 'ready'), 10_000, 'the desk console to be ready');
+  return stream;
 }
 
 export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 20_000): Promise<T> {

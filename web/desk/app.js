@@ -211,6 +211,7 @@ function onSignal(type, data) {
       refreshTeam();
       break;
     case 'agent.signed_out':
+    case 'agent.online':
       refreshTeam();
       break;
     case 'session.ended':

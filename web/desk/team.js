@@ -1,4 +1,4 @@
-// The team panel, for supervisors: every agent with presence, whether signed in, and load; an absent
+// The team panel, for supervisors: every agent with presence, whether at a desk, and load; an absent
 // agent can be set away (chats stop going to them) or signed out everywhere, and the chats they hold
 // put back in the waiting line for someone else to take.
 import { h } from './dom.js';
@@ -16,7 +16,8 @@ export function renderTeam(container, { agents, chats = [], selfId, onAway, onSi
   if (agents.length === 0) return container.replaceChildren(h('li', { className: 'muted' }, 'No agents'));
   container.replaceChildren(
     ...agents.map((agent) => {
-      const state = !agent.online ? 'signed out' : agent.presence;
+      // Online means at a desk: signed in with a console open (or closed moments ago).
+      const state = !agent.signedIn ? 'signed out' : !agent.online ? 'no desk open' : agent.presence;
       const actions =
         agent.id === selfId
           ? []
@@ -24,7 +25,7 @@ export function renderTeam(container, { agents, chats = [], selfId, onAway, onSi
               agent.presence === 'available'
                 ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Set ${agent.name} away` }, on: { click: () => onAway(agent) } }, 'Set away')
                 : null,
-              agent.online ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Sign ${agent.name} out` }, on: { click: () => onSignOut(agent) } }, 'Sign out') : null,
+              agent.signedIn ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Sign ${agent.name} out` }, on: { click: () => onSignOut(agent) } }, 'Sign out') : null,
             ];
       return h(
         'li',

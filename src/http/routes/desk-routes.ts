@@ -35,7 +35,17 @@ const AgentSchema = Type.Object({
   maxChats: Type.Integer(),
   queueIds: Nullable(Type.Array(Type.String())),
 }, { title: 'DeskAgent' });
-const TeamMemberSchema = Type.Intersect([AgentSchema, Type.Object({ online: Type.Boolean({ description: 'Has a live session.' }), activeChats: Type.Integer() })], { title: 'TeamMember' });
+const TeamMemberSchema = Type.Intersect(
+  [
+    AgentSchema,
+    Type.Object({
+      signedIn: Type.Boolean({ description: 'Has a live session (can be signed out).' }),
+      online: Type.Boolean({ description: 'Signed in with a desk console open now, or closed less than HANDOVER_PRESENCE_GRACE_MS ago: counts for availability when `presence` is `available`.' }),
+      activeChats: Type.Integer(),
+    }),
+  ],
+  { title: 'TeamMember' },
+);
 const AgentParams = Type.Object({ agentId: Type.String({ minLength: 1, maxLength: 64 }) });
 
 const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, role: a.role, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });
@@ -119,7 +129,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
 
       desk.put(
         '/v1/desk/presence',
-        { schema: { tags, security, summary: 'Available agents receive chats; away agents do not', body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }), response: { 200: AgentSchema, ...errorResponses } } },
+        { schema: { tags, security, summary: 'Available agents receive chats while a desk console of theirs is open (GET /v1/desk/events); away agents do not', body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }), response: { 200: AgentSchema, ...errorResponses } } },
         async (request) => agentJson(await setPresence(deps, request.agent, request.body.presence)),
       );
 
@@ -279,7 +289,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             [request.tenantId],
           );
           return {
-            agents: agents.map((a) => ({ ...agentJson(a), online: a.online, activeChats: a.activeChats })),
+            agents: agents.map((a) => ({ ...agentJson(a), signedIn: a.signedIn, online: a.online, activeChats: a.activeChats })),
             chats: rows.map((r) => ({ id: r.id, agentId: r.agent_id, queue: r.queue_name, acceptedAt: r.accepted_at?.toISOString() ?? null, userName: r.user_name })),
           };
         },
@@ -337,6 +347,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         const release = openStreams.take(digest(sessionToken), 'desk session');
         const stream = openSse(request, reply);
         stream.onClose(release);
+        // While this stream is open the agent is at a desk: online (docs/desk.md, "Presence"). `ready`
+        // goes once that is recorded, so a client that sees it is counted everywhere.
+        const atDesk = deps.deskConsoles.open(agent);
+        stream.onClose(atDesk.release);
         const sessionEnded = () => ({ event: 'session.ended', data: { agentId: agent.id, error: { code: 'session_ended', message: errorCatalogue.session_ended.message } } });
         // An open console is in use: its checks keep its session from going idle. A session that has
         // ended (logout, signed out by a supervisor or an admin, idle, past its lifetime) ends the stream
@@ -366,6 +380,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           void stream.send({ event: type, data: signal });
         });
         stream.onClose(unsubscribe);
+        await atDesk.recorded;
         await stream.send({ event: 'ready', data: { agentId: agent.id } });
       });
     });
