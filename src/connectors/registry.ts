@@ -6,6 +6,7 @@ import { salesforceConnectorDefinition } from './salesforce/salesforce-connector
 import { zendeskConnectorDefinition } from './zendesk/zendesk-connector.js';
 import { chatwootConnectorDefinition } from './chatwoot/chatwoot-connector.js';
 import { intercomConnectorDefinition } from './intercom/intercom-connector.js';
+import { freshchatConnectorDefinition } from './freshchat/freshchat-connector.js';
 
 /** Every connector type the service knows. Adding one: see the recipe at the top of connector.ts. */
 export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy): ConnectorDefinition<never>[] {
@@ -15,5 +16,6 @@ export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy):
     chatwootConnectorDefinition(dispatcher),
     salesforceConnectorDefinition(dispatcher, policy),
     intercomConnectorDefinition(dispatcher),
+    freshchatConnectorDefinition(dispatcher),
   ] as ConnectorDefinition<never>[];
 }

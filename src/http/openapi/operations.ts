@@ -91,7 +91,7 @@ export const operations: Record<string, OperationDoc> = {
     requestBody: {
       required: true,
       description:
-        "A generic-webhook connector takes the events below, signed with Standard Webhooks (docs/generic-webhook.md). Zendesk, Chatwoot and Intercom connectors take their vendor's own webhook body and signature (docs/connectors; Intercom: `X-Hub-Signature`); a Salesforce connector takes none (it reads its conversation's stream).",
+        "A generic-webhook connector takes the events below, signed with Standard Webhooks (docs/generic-webhook.md). Zendesk, Chatwoot, Intercom and Freshchat connectors take their vendor's own webhook body and signature (docs/connectors; Intercom: `X-Hub-Signature`, Freshchat: `X-Freshchat-Signature`); a Salesforce connector takes none (it reads its conversation's stream).",
       schema: { anyOf: [GenericInboundEvent, { type: 'object', title: 'VendorWebhookBody', description: "Another connector type's own webhook body." }] },
     },
     errors: ['connector_not_found', 'handover_not_found', 'handover_ended', 'invalid_signature', 'stale_timestamp', 'inbound_rate_limited', 'inbound_unverified_rate_limited'],
