@@ -16,7 +16,7 @@ import type { Bus } from './bus/bus.js';
 import { createLogger, type Logger } from './telemetry/logger.js';
 import { Connectors } from './connectors/connector-store.js';
 import { connectorDefinitions } from './connectors/registry.js';
-import { createOutboundAgent } from './delivery/http-post.js';
+import { createOutboundAgent } from './outbound/index.js';
 import { deliverers } from './delivery/deliverers.js';
 import { startDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import { LaneHandoff } from './delivery/lane-handoff.js';

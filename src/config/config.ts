@@ -126,7 +126,7 @@ export interface Config {
     tickMs: number;
     maxPerInstance: number;
   };
-  /** Where tenant-supplied URLs may lead (src/security/outbound-guard.ts). Unset: allowed with the embedded store. */
+  /** Where tenant-supplied URLs may lead (src/outbound/outbound-guard.ts). Unset: allowed with the embedded store. */
   outbound: {
     allowPrivate: boolean;
     allowHttp: boolean;

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import type { ConnectorDefinition } from './connector.js';
-import type { OutboundPolicy } from '../security/outbound-guard.js';
+import type { OutboundPolicy } from '../outbound/index.js';
 import { webhookConnectorDefinition } from './webhook/webhook-connector.js';
 import { salesforceConnectorDefinition } from './salesforce/salesforce-connector.js';
 import { zendeskConnectorDefinition } from './zendesk/zendesk-connector.js';

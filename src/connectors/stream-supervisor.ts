@@ -5,8 +5,11 @@ import { endHandover } from '../handover/lifecycle.js';
 import { AppError, toError } from '../resilience/errors.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import type { Connectors } from './connector-store.js';
-import { failureText, StreamLostError, type StreamContext } from './connector.js';
+import { DeliveryError, failureText, StreamLostError, type StreamContext } from './connector.js';
 import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from './stream-leases.js';
+
+/** The longest wait a stream's Retry-After may impose on its reconnect (the lease must stay renewed meanwhile). */
+const MAX_RETRY_AFTER_MS = 60_000;
 
 export interface StreamSupervisorOptions {
   deps: Deps;
@@ -95,6 +98,7 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
     const sessions = connectors.sessions(stream.tenantId, stream.connectorId);
     let failures = 0;
     while (!signal.aborted) {
+      let retryAfterMs = 0;
       try {
         const { connector } = await connectors.get(stream.connectorId);
         if (!connector.pullStream) {
@@ -123,10 +127,13 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
           return;
         }
         failures++;
+        if (err instanceof DeliveryError && err.retryAfterMs !== undefined) retryAfterMs = Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS);
         log.warn({ err, handoverId: stream.handoverId, failures }, `reading the stream failed; reconnecting: ${failureText(err, { quoteAnswers: !deps.config.redactContent })}`);
       }
-      // Reconnect at once after a clean end of a stream that lasted; back off (bounded, jittered) otherwise.
-      const delay = failures === 0 ? 0 : Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+      // Reconnect at once after a clean end of a stream that lasted; back off (bounded, jittered) otherwise,
+      // and no sooner than the answer's Retry-After asked.
+      const backoff = failures === 0 ? 0 : Math.min(5000, 100 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+      const delay = Math.max(backoff, retryAfterMs);
       if (delay > 0) await sleep(delay, undefined, { signal }).catch(() => {});
     }
   }

@@ -3,7 +3,7 @@ import type { Connectors } from '../connectors/connector-store.js';
 import { failureText, type AgentSideWork } from '../connectors/connector.js';
 import type { Deps } from '../handover/deps.js';
 import { endHandover } from '../handover/lifecycle.js';
-import { postSignedJson } from './http-post.js';
+import { postSignedJson } from '../outbound/index.js';
 import type { Deliverer, OutboxRow } from './worker.js';
 import type { OutboxTarget } from './outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';

@@ -80,6 +80,11 @@ export function traceHeaders(): Readonly<Record<string, string>> {
   return carrier;
 }
 
+/** Writes `traceparent` (and `tracestate`) of the active span into a request's own headers object. */
+export function injectTraceHeaders(headers: Record<string, string>): void {
+  if (enabled) propagation.inject(context.active(), headers);
+}
+
 export interface SpanOptions {
   kind: SpanKind;
   /** A function, so that nothing is computed while tracing is off. */

@@ -1,10 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
-import { newWebhookSecret } from '../delivery/standard-webhooks.js';
 import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../handover/deps.js';
-import { checkOutboundUrl } from '../security/outbound-guard.js';
+import { checkOutboundUrl, newWebhookSecret } from '../outbound/index.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import type { Bus } from '../bus/bus.js';
 

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { DeliveryError, type AgentSideWork, type Connector } from '../../src/connectors/connector.js';
 import { webhookConnectorDefinition } from '../../src/connectors/webhook/webhook-connector.js';
-import { createOutboundAgent } from '../../src/delivery/http-post.js';
+import { createOutboundAgent } from '../../src/outbound/index.js';
 import { newId } from '../../src/store/ids.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { forbiddenCause } from '../../src/delivery/http-post.js';
-import { checkOutboundUrl, forbiddenAddressReason, guardedConnect } from '../../src/security/outbound-guard.js';
+import { forbiddenCause } from '../../src/outbound/index.js';
+import { checkOutboundUrl, forbiddenAddressReason, guardedConnect } from '../../src/outbound/outbound-guard.js';
 
 describe('outbound guard: which addresses are refused', () => {
   it.each([

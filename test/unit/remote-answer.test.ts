@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeliveryError, failureText } from '../../src/connectors/connector.js';
-import { answerError, describeAnswer } from '../../src/delivery/remote-answer.js';
+import { answerError, describeAnswer } from '../../src/outbound/remote-answer.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { newWebhookSecret, sign, signedHeaders, verify } from '../../src/delivery/standard-webhooks.js';
+import { newWebhookSecret, sign, signedHeaders, verify } from '../../src/outbound/standard-webhooks.js';
 
 // The reference vector published with the Standard Webhooks specification.
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { handleChatwootInbound } from '../../src/connectors/chatwoot/chatwoot-webhook.js';
 import { handleZendeskInbound } from '../../src/connectors/zendesk/zendesk-webhook.js';
 import { handleWebhookInbound } from '../../src/connectors/webhook/webhook-inbound.js';
-import { signedHeaders } from '../../src/delivery/standard-webhooks.js';
+import { signedHeaders } from '../../src/outbound/standard-webhooks.js';
 import { newId } from '../../src/store/ids.js';
 
 const SECRET = 'whsec_' + Buffer.from('a-shared-secret-of-32-bytes-long!').toString('base64');

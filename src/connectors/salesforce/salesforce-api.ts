@@ -1,13 +1,10 @@
-import { request, type Agent, type Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import { DeliveryError } from '../connector.js';
-import { readBounded, requestFailure } from '../../delivery/http-post.js';
-import { answerError } from '../../delivery/remote-answer.js';
+import { openStream, parseJson, send, STATUS_POLICIES, type OpenedStream } from '../../outbound/index.js';
 import type { SalesforceConfig } from './salesforce-config.js';
 
 /** Responses we read at most this much of. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
-/** Statuses that will not change by retrying the same request. */
-const permanentStatuses = new Set([400, 403, 404, 405, 410, 413, 422]);
 
 export interface AccessToken {
   accessToken: string;
@@ -15,9 +12,10 @@ export interface AccessToken {
 }
 
 /**
- * The Messaging for In-App and Web REST calls we make as the end user's client. Every call carries the
- * caller's deadline (AbortSignal) and goes through the service's bounded outbound pool. Failures are
- * DeliveryErrors with the status; the token is never part of an error message.
+ * The Messaging for In-App and Web REST calls we make as the end user's client, through the one
+ * outbound client (span, `traceparent`, Retry-After, bounded read) under the Salesforce status policy
+ * (403 final, 401 renewed by the connector and retried). Every call carries the caller's deadline
+ * (AbortSignal). Failures are DeliveryErrors with the status; the token is never part of an error message.
  */
 export class SalesforceApi {
   private readonly base: string;
@@ -79,44 +77,29 @@ export class SalesforceApi {
    * Opens the event stream. Headers must arrive within `timeoutMs`; after that the body may stay open
    * for as long as events (or pings) keep coming, each gap bounded by `idleTimeoutMs`.
    */
-  async openStream(token: string, lastEventId: string | null, options: { timeoutMs: number; idleTimeoutMs: number; signal: AbortSignal }): Promise<Dispatcher.ResponseData> {
-    return request(`${this.base}/eventrouter/v1/sse`, {
-      method: 'GET',
-      dispatcher: this.streamDispatcher(),
+  async openStream(token: string, lastEventId: string | null, options: { timeoutMs: number; idleTimeoutMs: number; signal: AbortSignal }): Promise<OpenedStream> {
+    return openStream(this.streamDispatcher(), {
+      url: `${this.base}/eventrouter/v1/sse`,
       signal: options.signal,
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.idleTimeoutMs,
-      headers: {
-        accept: 'text/event-stream',
-        authorization: `Bearer ${token}`,
-        'x-org-id': this.orgId,
-        ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
-      },
+      headersTimeoutMs: options.timeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs,
+      headers: { authorization: `Bearer ${token}`, 'x-org-id': this.orgId, ...(lastEventId ? { 'last-event-id': lastEventId } : {}) },
+      describe: 'Salesforce GET /eventrouter/v1/sse',
     });
   }
 
   private async call(method: 'GET' | 'POST' | 'DELETE', path: string, options: { signal: AbortSignal; token?: string; body?: unknown }): Promise<unknown> {
-    const url = `${this.base}${path}`;
-    let response;
-    try {
-      response = await request(url, {
-        method,
-        dispatcher: this.dispatcher,
-        signal: options.signal,
-        headers: {
-          accept: 'application/json',
-          'user-agent': 'handover-salesforce/1',
-          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
-        },
-        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
-      });
-    } catch (err) {
-      throw requestFailure(err, `Salesforce ${method} ${pathOnly(path)}`);
-    }
-    const text = await readBounded(response.body, MAX_RESPONSE_BYTES);
-    if (response.statusCode >= 200 && response.statusCode < 300) return text ? parseJson(text) : null;
-    throw answerError(`${method} ${pathOnly(path)} on Salesforce`, { status: response.statusCode, headers: response.headers, text }, { retryable: !permanentStatuses.has(response.statusCode) });
+    const answer = await send(this.dispatcher, {
+      method,
+      url: `${this.base}${path}`,
+      signal: options.signal,
+      policy: STATUS_POLICIES.salesforce,
+      maxBytes: MAX_RESPONSE_BYTES,
+      ...(options.token ? { headers: { authorization: `Bearer ${options.token}` } } : {}),
+      json: options.body,
+      describe: `${method} ${pathOnly(path)} on Salesforce`,
+    });
+    return parseJson(answer.text) ?? null;
   }
 }
 
@@ -124,14 +107,6 @@ function readToken(body: unknown, what: string): AccessToken {
   const b = body as { accessToken?: unknown; lastEventId?: unknown } | null;
   if (!b || typeof b.accessToken !== 'string' || b.accessToken === '') throw new DeliveryError(`Salesforce sent no accessToken with the ${what}`, { retryable: true });
   return { accessToken: b.accessToken, lastEventId: typeof b.lastEventId === 'string' && b.lastEventId !== '' ? b.lastEventId : null };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
 }
 
 function pathOnly(path: string): string {

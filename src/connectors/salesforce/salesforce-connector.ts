@@ -1,11 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { DeliveryError, StreamLostError, type AgentSideWork, type Connector, type ConnectorDefinition, type ConnectorDeps, type ConnectorSession, type StreamContext } from '../connector.js';
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
 import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
 import { renewalDueAt } from './salesforce-token.js';
-import { guardedConnect, type OutboundPolicy } from '../../security/outbound-guard.js';
+import { createStreamAgent, type OutboundPolicy } from '../../outbound/index.js';
 
 /** The longest delay setTimeout takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -25,7 +25,7 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
   // Streams stay open for the whole handover: they get a pool of their own, so they never take the
   // connections deliveries need. Connects are bounded (and guarded); the idle bound is set per stream.
   let streams: Agent | null = null;
-  const streamDispatcher = () => (streams ??= new Agent({ connect: guardedConnect(policy, { timeoutMs: 5000 }), keepAliveTimeout: 1000 }));
+  const streamDispatcher = () => (streams ??= createStreamAgent(policy));
   return {
     type: 'salesforce',
     configSchema: salesforceConfigSchema,
@@ -153,22 +153,23 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
   const due = renewalDueAt(token);
   if (due !== null && Date.now() >= due) token = await renewToken(token);
   let response = await open(token);
-  if (response.statusCode === 401) {
+  if (response.status === 401) {
     response.body.destroy();
     token = await renewToken(token);
     response = await open(token);
-    if (response.statusCode === 401) {
+    if (response.status === 401) {
       response.body.destroy();
       throw new StreamLostError(LOST_TOKEN);
     }
   }
-  if (response.statusCode !== 200) {
+  if (response.status !== 200) {
     response.body.destroy();
     // The conversation is gone or no longer ours to read: retrying cannot bring it back.
-    if (response.statusCode === 403 || response.statusCode === 404 || response.statusCode === 410) {
-      throw new StreamLostError(`Salesforce answered ${response.statusCode} to the event stream request: the conversation can no longer be followed.`);
+    if (response.status === 403 || response.status === 404 || response.status === 410) {
+      throw new StreamLostError(`Salesforce answered ${response.status} to the event stream request: the conversation can no longer be followed.`);
     }
-    throw new Error(`Salesforce answered ${response.statusCode} to the event stream request`);
+    // Reconnected later, no sooner than the answer's Retry-After asks.
+    throw new DeliveryError(`Salesforce answered ${response.status} to the event stream request`, { retryable: true, statusCode: response.status, retryAfterMs: response.retryAfterMs });
   }
   let last = context.session.position;
   // While the stream is held, its holder renews the token ahead of expiry: a quiet conversation makes

@@ -1,10 +1,7 @@
-import { request, type Agent } from 'undici';
+import type { Agent } from 'undici';
 import { DeliveryError } from '../connector.js';
-import { signedHeaders } from '../../delivery/standard-webhooks.js';
-import { parseRetryAfter, permanentStatuses, readBounded, requestFailure } from '../../delivery/http-post.js';
-import { answerError, describeAnswer } from '../../delivery/remote-answer.js';
+import { describeAnswer, parseJson, send, STATUS_POLICIES } from '../../outbound/index.js';
 import { storableText } from '../../store/storable-text.js';
-import { clientCallAttributes, inSpan, SpanKind, traceHeaders } from '../../telemetry/tracing.js';
 
 /** What a receiver answers for each event of a batch call (docs/generic-webhook.md, "Batch mode"). */
 export const batchEventStatuses = ['ok', 'retry', 'failed'] as const;
@@ -48,39 +45,27 @@ export interface BatchCall {
  * The span has no parent: the call carries events of many traces, so it starts its own and names its
  * batch id, which each event's delivery span names too.
  */
-export function postBatch(call: BatchCall): Promise<Map<string, BatchEventResult>> {
-  const attributes = () => ({ ...clientCallAttributes('POST', call.url), 'handover.webhook.batch.id': call.batchId, 'handover.webhook.batch.size': call.events });
-  return inSpan('POST', { kind: SpanKind.CLIENT, parent: null, attributes }, async (span) => {
-    const host = new URL(call.url).host;
-    let response;
-    try {
-      // A string body: undici writes the head and the body corked, in one system call, on a kept-alive connection.
-      response = await request(call.url, {
-        method: 'POST',
-        dispatcher: call.dispatcher,
-        signal: call.signal,
-        headers: { 'content-type': 'application/json', 'user-agent': 'handover-webhooks/1', ...traceHeaders(), ...signedHeaders(call.secret, call.batchId, call.body) },
-        body: call.body,
-      });
-      span?.setAttribute('http.response.status_code', response.statusCode);
-    } catch (err) {
-      throw requestFailure(err, `request to ${host}`);
-    }
-    const maxBytes = ANSWER_BASE_BYTES + ANSWER_BYTES_PER_EVENT * call.events;
-    const text = await readBounded(response.body, maxBytes);
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw answerError(host, { status: response.statusCode, headers: response.headers, text }, {
-        retryable: !permanentStatuses.has(response.statusCode),
-        retryAfterMs: parseRetryAfter(response.headers['retry-after']),
-      });
-    }
-    const results = readResults(text);
-    if (!results) {
-      const what = Buffer.byteLength(text) >= maxBytes ? `an answer past ${maxBytes} bytes` : `no per-event results (${describeAnswer(response.headers, text)})`;
-      throw new DeliveryError(`${host} answered ${response.statusCode} to a batch with ${what}`, { retryable: true, statusCode: response.statusCode });
-    }
-    return results;
+export async function postBatch(call: BatchCall): Promise<Map<string, BatchEventResult>> {
+  const maxBytes = ANSWER_BASE_BYTES + ANSWER_BYTES_PER_EVENT * call.events;
+  const answer = await send(call.dispatcher, {
+    method: 'POST',
+    url: call.url,
+    signal: call.signal,
+    policy: STATUS_POLICIES.signedWebhook,
+    maxBytes,
+    body: call.body,
+    secret: call.secret,
+    webhookId: call.batchId,
+    spanParent: null,
+    spanAttributes: { 'handover.webhook.batch.id': call.batchId, 'handover.webhook.batch.size': call.events },
   });
+  const results = readResults(answer.text);
+  if (!results) {
+    const host = new URL(call.url).host;
+    const what = Buffer.byteLength(answer.text) >= maxBytes ? `an answer past ${maxBytes} bytes` : `no per-event results (${describeAnswer(answer.headers, answer.text)})`;
+    throw new DeliveryError(`${host} answered ${answer.status} to a batch with ${what}`, { retryable: true, statusCode: answer.status });
+  }
+  return results;
 }
 
 /**
@@ -97,12 +82,7 @@ export function eventOutcome(host: string, result: BatchEventResult | undefined)
 
 /** `{"results":[{"id","status","error?"}]}` by event id; null when the answer is not of that shape. */
 function readResults(text: string): Map<string, BatchEventResult> | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
+  const json = parseJson(text);
   if (!isObject(json) || !Array.isArray(json.results)) return null;
   const results = new Map<string, BatchEventResult>();
   for (const entry of json.results as unknown[]) {

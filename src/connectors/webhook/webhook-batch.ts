@@ -1,5 +1,5 @@
 import type { Agent } from 'undici';
-import { requestFailure } from '../../delivery/http-post.js';
+import { requestFailure } from '../../outbound/index.js';
 import { toError } from '../../resilience/errors.js';
 import { newId } from '../../store/ids.js';
 import { annotateActiveSpan } from '../../telemetry/tracing.js';

@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import type { AgentSideWork, Connector, ConnectorDefinition } from '../connector.js';
 import { randomUUID } from 'node:crypto';
-import { getSignedJson, postSignedJson } from '../../delivery/http-post.js';
+import { getSignedJson, postSignedJson } from '../../outbound/index.js';
 import { batchSettings, webhookConfigSchema, type WebhookConfig } from './webhook-config.js';
 import { handleWebhookInbound } from './webhook-inbound.js';
 import { WebhookBatcher } from './webhook-batch.js';

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { verify } from '../../delivery/standard-webhooks.js';
+import { verify } from '../../outbound/index.js';
 import { isOwnEventId } from '../../store/ids.js';
 import { endReasons } from '../../handover/model.js';
 import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';

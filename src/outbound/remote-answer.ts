@@ -1,4 +1,4 @@
-import { DeliveryError } from '../connectors/connector.js';
+import { DeliveryError } from './delivery-error.js';
 import { storableText } from '../store/storable-text.js';
 
 /** How much of a refusing answer's body is quoted beside the error, when quoting is allowed. */
@@ -47,10 +47,10 @@ export function answerError(what: string, answer: RemoteAnswer, options: { retry
  */
 export function describeAnswer(headers: Headers, text: string): string {
   const parts: string[] = [];
-  const mediaType = headerOf(headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  const mediaType = headerValue(headers, 'content-type')?.split(';')[0]?.trim().toLowerCase();
   if (mediaType && MEDIA_TYPE.test(mediaType)) parts.push(mediaType);
   if (text === '') return [...parts, 'no body'].join(', ');
-  const declared = Number(headerOf(headers, 'content-length'));
+  const declared = Number(headerValue(headers, 'content-length'));
   const bytes = Number.isSafeInteger(declared) && declared > 0 ? declared : Buffer.byteLength(text);
   parts.push(`${bytes} byte${bytes === 1 ? '' : 's'}`);
   const json = parseJson(text);
@@ -84,9 +84,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function parseJson(text: string): unknown {
-  const start = text.trimStart()[0];
-  if (start !== '{' && start !== '[') return undefined;
+/**
+ * The one reader of JSON from outside: the document, or undefined when the text is empty or is not
+ * JSON. Never throws: a parser's message quotes the text, and an answer may quote a user's message.
+ */
+export function parseJson(text: string): unknown {
+  if (text === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
@@ -94,7 +97,8 @@ function parseJson(text: string): unknown {
   }
 }
 
-function headerOf(headers: Headers, name: string): string | undefined {
+/** The value of a header that may arrive repeated. */
+export function headerValue(headers: Headers, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -23,12 +23,16 @@ export function sign(secret: string, id: string, timestampSeconds: number, body:
 }
 
 export function signedHeaders(secret: string, id: string, body: string, now = new Date()): Record<string, string> {
+  return addSignatureHeaders({}, secret, id, body, now);
+}
+
+/** Writes the three headers into a request's own headers object (no copy on the outbound path). */
+export function addSignatureHeaders(headers: Record<string, string>, secret: string, id: string, body: string, now = new Date()): Record<string, string> {
   const timestamp = Math.floor(now.getTime() / 1000);
-  return {
-    'webhook-id': id,
-    'webhook-timestamp': String(timestamp),
-    'webhook-signature': sign(secret, id, timestamp, body),
-  };
+  headers['webhook-id'] = id;
+  headers['webhook-timestamp'] = String(timestamp);
+  headers['webhook-signature'] = sign(secret, id, timestamp, body);
+  return headers;
 }
 
 export type VerifyFailure = 'missing_headers' | 'stale_timestamp' | 'bad_signature';

@@ -1,0 +1,206 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { request, type Dispatcher } from 'undici';
+import type { Attributes, Span } from '@opentelemetry/api';
+import { clientCallAttributes, injectTraceHeaders, inSpan, SpanKind, tracingEnabled } from '../telemetry/tracing.js';
+import { DeliveryError } from './delivery-error.js';
+import { ForbiddenDestinationError } from './outbound-guard.js';
+import { answerError } from './remote-answer.js';
+import { addSignatureHeaders } from './standard-webhooks.js';
+import { isRetryable, type StatusPolicy } from './status-policy.js';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/**
+ * One call to the outside. Every field the caller does not need is left out: the object is the only
+ * thing a call allocates besides its headers, so it is cheap on the delivery path.
+ */
+export interface OutboundCall {
+  method: HttpMethod;
+  url: string;
+  /** The call's deadline. Required: no call waits for ever (the pool bounds each phase as well). */
+  signal: AbortSignal;
+  /** Which statuses are final (status-policy.ts). */
+  policy: StatusPolicy;
+  /** The answer is read up to this many bytes; the rest is never read (the connection is dropped). */
+  maxBytes: number;
+  /** Added after ours (credentials, vendor headers); may override ours. */
+  headers?: Readonly<Record<string, string>>;
+  /** A JSON body, serialised here. */
+  json?: unknown;
+  /** A body serialised by the caller, sent as these exact bytes (a signed batch). Wins over `json`. */
+  body?: string;
+  /** Signs the body with Standard Webhooks headers under this secret, with `webhookId` as `webhook-id`. */
+  secret?: string;
+  webhookId?: string;
+  /** Statuses answered as results besides 2xx, e.g. 409 "already exists". */
+  accept?: readonly number[];
+  /** How errors name the call; the destination's host when absent. Never the URL: it may carry tokens. */
+  describe?: string;
+  /** Span options: `spanParent: null` starts a trace of its own (a batch of many traces' events). */
+  spanParent?: null;
+  spanAttributes?: Attributes;
+}
+
+/** An answer: 2xx, or a status the call accepts. */
+export interface OutboundAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body as text, at most `maxBytes` of it. */
+  text: string;
+  /** What the answer's Retry-After asks, in milliseconds from now. */
+  retryAfterMs: number | undefined;
+}
+
+const USER_AGENT = 'handover/1';
+
+/**
+ * Sends one request and reads its answer, for every call this service makes to the outside (bot
+ * webhooks, helpdesk APIs, the generic webhook protocol). In one place:
+ * - a CLIENT span around the call, whose context goes out as `traceparent` (receivers that trace can
+ *   join); with tracing off, no span and no closure is made;
+ * - the SSRF guard and keep-alive, through the pool given (outbound-pool.ts): connect, header and body
+ *   timeouts, and the caller's signal as the deadline;
+ * - Standard Webhooks signing over the exact bytes sent;
+ * - the request written in one system call: a string body, so the HTTP client writes head and body
+ *   corked together;
+ * - the answer read up to `maxBytes`; Retry-After parsed; the status judged by the one policy table.
+ * Resolves on 2xx (and `accept`); throws DeliveryError otherwise, retryable or not, with the status and
+ * Retry-After.
+ */
+export function send(dispatcher: Dispatcher, call: OutboundCall): Promise<OutboundAnswer> {
+  // Not async itself: with tracing off the caller gets exchange's own promise, with no extra turn.
+  if (!tracingEnabled()) return exchange(dispatcher, call, undefined);
+  return inSpan(call.method, spanOptions(call), (span) => exchange(dispatcher, call, span));
+}
+
+/** A stream opened: status, headers and the body unread, for the caller to consume or destroy. */
+export interface OpenedStream {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Dispatcher.ResponseData['body'];
+  retryAfterMs: number | undefined;
+}
+
+/**
+ * Opens a long-lived response (an event stream) through a stream pool: span, `traceparent`, guard and
+ * Retry-After as for `send`, but the body is left to the caller, with its headers bounded by
+ * `headersTimeoutMs` and each silence in the body by `idleTimeoutMs`. Resolves with any status (the
+ * caller knows what a 401 or a 404 means for its stream); throws DeliveryError when no answer came.
+ * The span covers the opening: what the stream carries is traced where it is applied.
+ */
+export function openStream(
+  dispatcher: Dispatcher,
+  call: Pick<OutboundCall, 'url' | 'signal' | 'headers' | 'describe'> & { headersTimeoutMs: number; idleTimeoutMs: number },
+): Promise<OpenedStream> {
+  const run = async (span: Span | undefined): Promise<OpenedStream> => {
+    const headers: Record<string, string> = { accept: 'text/event-stream', 'user-agent': USER_AGENT };
+    if (span) injectTraceHeaders(headers);
+    if (call.headers) Object.assign(headers, call.headers);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(call.url, { method: 'GET', dispatcher, signal: call.signal, headersTimeout: call.headersTimeoutMs, bodyTimeout: call.idleTimeoutMs, headers });
+    } catch (err) {
+      throw requestFailure(err, call.describe ?? `request to ${hostOf(call.url)}`);
+    }
+    span?.setAttribute('http.response.status_code', response.statusCode);
+    return { status: response.statusCode, headers: response.headers, body: response.body, retryAfterMs: retryAfterOf(response.headers) };
+  };
+  if (!tracingEnabled()) return run(undefined);
+  return inSpan('GET', { kind: SpanKind.CLIENT, attributes: () => clientCallAttributes('GET', call.url) }, run);
+}
+
+function spanOptions(call: OutboundCall) {
+  const attributes = () => (call.spanAttributes ? { ...clientCallAttributes(call.method, call.url), ...call.spanAttributes } : clientCallAttributes(call.method, call.url));
+  return call.spanParent === null ? { kind: SpanKind.CLIENT, parent: null, attributes } : { kind: SpanKind.CLIENT, attributes };
+}
+
+async function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span | undefined): Promise<OutboundAnswer> {
+  const body = call.body ?? (call.json !== undefined ? JSON.stringify(call.json) : undefined);
+  // One headers object, written into in place: ours, the trace context, the caller's, the signature.
+  const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (span) injectTraceHeaders(headers);
+  if (call.headers) Object.assign(headers, call.headers);
+  if (call.secret !== undefined) addSignatureHeaders(headers, call.secret, call.webhookId ?? '', body ?? '');
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(call.url, { method: call.method, dispatcher, signal: call.signal, headers, body: body ?? null });
+  } catch (err) {
+    throw requestFailure(err, call.describe ?? `request to ${hostOf(call.url)}`);
+  }
+  const status = response.statusCode;
+  span?.setAttribute('http.response.status_code', status);
+  const text = await readBounded(response.body, call.maxBytes);
+  const retryAfterMs = retryAfterOf(response.headers);
+  if ((status >= 200 && status < 300) || call.accept?.includes(status)) return { status, headers: response.headers, text, retryAfterMs };
+  throw answerError(call.describe ?? hostOf(call.url), { status, headers: response.headers, text }, { retryable: isRetryable(call.policy, status), retryAfterMs });
+}
+
+/** Reads a body up to `maxBytes`; the rest is not read (the body is destroyed, and its connection with it). */
+export async function readBounded(body: AsyncIterable<Buffer> & { destroy(): void }, maxBytes: number): Promise<string> {
+  let first: Buffer | undefined;
+  let more: Buffer[] | undefined;
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      body.destroy();
+      const room = chunk.length - (size - maxBytes);
+      if (room > 0) (more ??= []).push(chunk.subarray(0, room));
+      break;
+    }
+    if (first === undefined) first = chunk;
+    else (more ??= []).push(chunk);
+  }
+  if (first === undefined) return more ? Buffer.concat(more).toString('utf8') : '';
+  // The common answer is one small chunk: no copy.
+  return more ? Buffer.concat([first, ...more]).toString('utf8') : first.toString('utf8');
+}
+
+/**
+ * Retry-After as milliseconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined
+ * when absent or unreadable. Not capped here: the retry schedule caps it at its longest delay.
+ */
+export function parseRetryAfter(value: string | string[] | undefined): number | undefined {
+  const raw = Array.isArray(value) ? value[0] : value;
+  if (!raw) return undefined;
+  const trimmed = raw.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function retryAfterOf(headers: IncomingHttpHeaders): number | undefined {
+  const value = headers['retry-after'];
+  return value === undefined ? undefined : parseRetryAfter(value);
+}
+
+/**
+ * A call that got no answer, as a DeliveryError: a destination the SSRF guard refused is final (it will
+ * not change by retrying); anything else (refused, reset, timed out) is retried.
+ */
+export function requestFailure(err: unknown, what: string): DeliveryError {
+  const forbidden = forbiddenCause(err);
+  if (forbidden) return new DeliveryError(forbidden.message, { retryable: false, cause: err });
+  return new DeliveryError(`${what} failed: ${describeNetworkError(err)}`, { retryable: true, cause: err });
+}
+
+/** The guard's refusal, wherever the HTTP client wrapped it. */
+export function forbiddenCause(err: unknown): ForbiddenDestinationError | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof ForbiddenDestinationError) return e;
+  }
+  return undefined;
+}
+
+function describeNetworkError(err: unknown): string {
+  const e = err as { code?: string; name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'AbortError' || e.name === 'TimeoutError') return 'deadline exceeded';
+  const code = e.code ?? e.cause?.code;
+  const message = e.message ?? e.cause?.message ?? String(err);
+  return code ? `${code} (${message})` : message;
+}
+
+function hostOf(url: string): string {
+  return new URL(url).host;
+}
