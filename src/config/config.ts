@@ -26,6 +26,8 @@ export interface Config {
     poolTimeoutMs: number;
     statementTimeoutMs: number;
     idleInTransactionTimeoutMs: number;
+    /** Prepare the hot path's statements once per connection (src/store/db.ts, NamedStatement). */
+    preparedStatements: boolean;
   };
   /** Fan-out of live signals between instances (docs/scaling.md); absent url: in-process only. */
   redis: {
@@ -244,6 +246,7 @@ export const settings: Record<string, Setting> = {
   'database.poolTimeoutMs': { env: 'HANDOVER_DB_POOL_TIMEOUT_MS', default: '2000', doc: 'Longest wait for a free pooled connection before `database_pool_exhausted`.', parse: int(10, 60000) },
   'database.statementTimeoutMs': { env: 'HANDOVER_DB_STATEMENT_TIMEOUT_MS', default: '5000', doc: 'Longest a single SQL statement may run.', parse: int(10, 600000) },
   'database.idleInTransactionTimeoutMs': { env: 'HANDOVER_DB_IDLE_TX_TIMEOUT_MS', default: '10000', doc: 'A transaction left idle this long is ended by the server.', parse: int(100, 600000) },
+  'database.preparedStatements': { env: 'HANDOVER_DB_PREPARED_STATEMENTS', default: 'true', doc: 'PostgreSQL: prepare the hot path\'s statements (accepting messages, claiming and recording deliveries) once per connection instead of parsing and planning them on every call, which cost about three times their execution. Set `false` behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`).', parse: bool },
   'redis.url': { env: 'REDIS_URL', default: '', doc: 'Redis URL for fan-out between instances; unset: in-process only.', parse: url },
   'redis.prefix': { env: 'HANDOVER_REDIS_PREFIX', default: 'handover:', doc: 'Prefix of every Redis channel, so several installations can share one Redis.', parse: text },
   'redis.timeoutMs': { env: 'HANDOVER_REDIS_TIMEOUT_MS', default: '1000', doc: 'Bound of connecting to Redis and of each command; Redis is never waited on longer.', parse: int(50, 60000) },

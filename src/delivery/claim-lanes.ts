@@ -1,4 +1,4 @@
-import type { Queryable } from '../store/db.js';
+import { namedStatement, type Queryable } from '../store/db.js';
 import type { OutboxRow } from './outbox.js';
 
 /** Items read per lane at a time. */
@@ -26,15 +26,9 @@ export interface ClaimOptions {
   maxPerConnector: number;
 }
 
-/**
- * Claims due lanes and reads their first items, in ONE round trip. Candidates are ranked per connector
- * (so no connector takes more than its free bulkhead slots), then locked with SKIP LOCKED — claimers on
- * other instances never wait for each other and never deadlock, and each lane goes to one of them —
- * and leased; the items of the leased lanes come back with them.
- */
-export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<ClaimedLane[]> {
-  const { rows } = await db.query<OutboxRow & { claimed_lane: string; lane_connector_id: string | null }>(
-    `with candidates as (
+const CLAIM_LANES = namedStatement(
+  'claim-lanes',
+  `with candidates as (
        select lane, connector_id, next_attempt_at,
               row_number() over (partition by connector_id order by next_attempt_at) as rn
        from outbox_lanes
@@ -65,6 +59,17 @@ export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<Claime
        where o.lane = c.lane and o.state = 'pending' order by o.seq limit ${LANE_BATCH}
      ) o on true
      order by c.lane, o.seq`,
+);
+
+/**
+ * Claims due lanes and reads their first items, in ONE round trip. Candidates are ranked per connector
+ * (so no connector takes more than its free bulkhead slots), then locked with SKIP LOCKED — claimers on
+ * other instances never wait for each other and never deadlock, and each lane goes to one of them —
+ * and leased; the items of the leased lanes come back with them.
+ */
+export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<ClaimedLane[]> {
+  const { rows } = await db.query<OutboxRow & { claimed_lane: string; lane_connector_id: string | null }>(
+    CLAIM_LANES,
     [o.instanceId, o.leaseMs, o.limit, o.blocked, o.remaining.connectorIds, o.remaining.slots, o.maxPerConnector],
   );
   const lanes = new Map<string, ClaimedLane>();
@@ -78,21 +83,25 @@ export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<Claime
   return [...lanes.values()];
 }
 
+const READ_LANE = namedStatement('read-lane', `select ${itemColumns} from ${itemSource} where o.lane = $1 and o.state = 'pending' and o.seq >= $2 order by o.seq limit ${LANE_BATCH}`);
+
 /** The next pending items of a lane this instance holds, from `fromSeq` on. */
 export async function readLane(db: Queryable, lane: string, fromSeq: number): Promise<OutboxRow[]> {
-  const { rows } = await db.query<OutboxRow>(`select ${itemColumns} from ${itemSource} where o.lane = $1 and o.state = 'pending' and o.seq >= $2 order by o.seq limit ${LANE_BATCH}`, [lane, fromSeq]);
+  const { rows } = await db.query<OutboxRow>(READ_LANE, [lane, fromSeq]);
   return rows;
 }
+
+const RECLAIM_LANE = namedStatement(
+  'reclaim-lane',
+  `update outbox_lanes set locked_by = $2, locked_until = now() + $3 * interval '1 millisecond'
+   where lane = $1 and next_attempt_at <= now() and (locked_by is null or locked_until < now() or locked_by = $2)`,
+);
 
 /**
  * Takes (or renews) a lane's lease when it is free or already ours: for items handed over while the
  * lane was being given back, when it is not known who holds it now.
  */
 export async function reclaimLane(db: Queryable, lane: string, instanceId: string, leaseMs: number): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `update outbox_lanes set locked_by = $2, locked_until = now() + $3 * interval '1 millisecond'
-     where lane = $1 and next_attempt_at <= now() and (locked_by is null or locked_until < now() or locked_by = $2)`,
-    [lane, instanceId, leaseMs],
-  );
+  const { rowCount } = await db.query(RECLAIM_LANE, [lane, instanceId, leaseMs]);
   return rowCount > 0;
 }

@@ -1,4 +1,4 @@
-import type { Queryable } from '../store/db.js';
+import { namedStatement, type Queryable } from '../store/db.js';
 import type { ItemOutcome } from '../store/group-commit.js';
 import type { HandedLane, LaneHandoff } from '../delivery/lane-handoff.js';
 import type { OutboxRow } from '../delivery/outbox.js';
@@ -40,29 +40,9 @@ interface Row {
   lane_was_idle: boolean | null;
 }
 
-/**
- * Writes a batch of user messages in ONE statement — one round trip, one commit, atomic — and, when
- * this instance's delivery worker has room, takes the lease of each idle lane it fills so the new items
- * go to that worker in memory (see LaneHandoff).
- *
- * Per handover, in the order of the batch: it skips client ids already stored (a retry), takes the
- * next sequence numbers (the handover row's lock orders the conversation), stores the messages, and
- * queues their delivery in the handover's agent lane when a helpdesk is connected; lanes are upserted
- * in lane order. A handover that is ended, unknown or of another tenant writes nothing; the caller
- * finds out why. Every lookup goes through an index whatever the planner guesses of the batch (`= any`
- * of the batch's ids): tables that grow, or rows updated thousands of times, never turn a batch into
- * a scan.
- *
- * Two batches of one instance never share a handover (GroupCommit keys). Batches of two instances may,
- * and then may deadlock; PostgreSQL breaks that by failing one, which is written again (see
- * writeUserMessagesOrEach).
- *
- * The caller must not put two messages with the same handover and client id in one batch.
- */
-export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<UserMessageWritten[]> {
-  const claim = handoff?.claim() ?? null;
-  const { rows } = await q.query<Row>(
-    `with input as (
+const ACCEPT_USER_MESSAGES = namedStatement(
+  'accept-user-messages',
+  `with input as (
        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
          with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, work, trace_parent, created_at, ord)
      ), repeats as (
@@ -123,6 +103,31 @@ export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[],
      select p.ord::int as ord, p.seq::int as seq, p.connector_id, p.conversation_id, p.external_ref,
             it.id as outbox_id, p.lane_seq::int as lane_seq, p.ours, p.lane_was_idle
      from planned p left join item it on it.lane = p.lane and it.seq = p.lane_seq`,
+);
+
+/**
+ * Writes a batch of user messages in ONE statement — one round trip, one commit, atomic — and, when
+ * this instance's delivery worker has room, takes the lease of each idle lane it fills so the new items
+ * go to that worker in memory (see LaneHandoff).
+ *
+ * Per handover, in the order of the batch: it skips client ids already stored (a retry), takes the
+ * next sequence numbers (the handover row's lock orders the conversation), stores the messages, and
+ * queues their delivery in the handover's agent lane when a helpdesk is connected; lanes are upserted
+ * in lane order. A handover that is ended, unknown or of another tenant writes nothing; the caller
+ * finds out why. Every lookup goes through an index whatever the planner guesses of the batch (`= any`
+ * of the batch's ids): tables that grow, or rows updated thousands of times, never turn a batch into
+ * a scan.
+ *
+ * Two batches of one instance never share a handover (GroupCommit keys). Batches of two instances may,
+ * and then may deadlock; PostgreSQL breaks that by failing one, which is written again (see
+ * writeUserMessagesOrEach).
+ *
+ * The caller must not put two messages with the same handover and client id in one batch.
+ */
+export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<UserMessageWritten[]> {
+  const claim = handoff?.claim() ?? null;
+  const { rows } = await q.query<Row>(
+    ACCEPT_USER_MESSAGES,
     [
       batch.map((w) => w.handoverId),
       batch.map((w) => w.tenantId),

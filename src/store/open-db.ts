@@ -12,6 +12,8 @@ export interface OpenDbOptions {
   poolTimeoutMs: number;
   statementTimeoutMs: number;
   idleInTransactionTimeoutMs: number;
+  /** PostgreSQL: prepare named statements once per connection (default true). */
+  preparedStatements?: boolean;
 }
 
 /** Picks the adapter from the configuration. Migrations are the caller's next step. */
@@ -24,6 +26,7 @@ export async function openDb(options: OpenDbOptions, hooks: { onIdleClientError?
       statementTimeoutMs: options.statementTimeoutMs,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
       applicationName: 'handover',
+      ...(options.preparedStatements !== undefined ? { preparedStatements: options.preparedStatements } : {}),
       ...(hooks.onIdleClientError ? { onIdleClientError: hooks.onIdleClientError } : {}),
     });
   }

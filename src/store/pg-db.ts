@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { AppError } from '../resilience/errors.js';
 import { assertTimeLeft, remainingMs } from '../resilience/deadline.js';
-import type { Db, Queryable, QueryResult } from './db.js';
+import type { Db, Queryable, QueryResult, Sql } from './db.js';
 import { TX_MISUSE } from './pg-errors.js';
 
 /**
@@ -25,6 +25,8 @@ export interface PgDbOptions {
   applicationName?: string;
   /** Errors of idle pool clients (e.g. the server restarted). The pool drops such clients by itself. */
   onIdleClientError?: (err: Error) => void;
+  /** Prepare named statements once per connection (default true); false behind a pooler that cannot keep them. */
+  preparedStatements?: boolean;
 }
 
 /** What translatePgError needs to word a pool error; absent, it uses generic wording. */
@@ -158,6 +160,13 @@ function toResult<T>(res: pg.QueryResult | pg.QueryResult[]): QueryResult<T> {
 
 export function createPgDb(options: PgDbOptions): Db {
   const statementTimeout = options.statementTimeoutMs;
+  const prepare = options.preparedStatements ?? true;
+  /** pg's form of a statement: a named one is parsed once per connection, then bound and executed. */
+  const config = (sql: Sql, params: readonly unknown[] | undefined): pg.QueryConfig => {
+    const values = params as unknown[] | undefined;
+    if (typeof sql === 'string') return { text: sql, values };
+    return prepare ? { name: sql.name, text: sql.text, values } : { text: sql.text, values };
+  };
   const pool = new pg.Pool({
     connectionString: withSearchPath(options.url, options.searchPath),
     max: options.poolSize,
@@ -183,7 +192,7 @@ export function createPgDb(options: PgDbOptions): Db {
   // A single statement under a request deadline is not started once the deadline has passed, and waits
   // for a connection no longer than the time left; once started it is bounded by the statement timeout
   // (setting a shorter one would cost two round trips).
-  const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+  const query = async <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => {
     assertTimeLeft('a database query');
     const left = remainingMs();
     if (left !== undefined && left < options.poolTimeoutMs) {
@@ -201,7 +210,7 @@ export function createPgDb(options: PgDbOptions): Db {
       };
       client.on('error', onError);
       try {
-        return toResult<T>(await client.query(sql, params as unknown[] | undefined));
+        return toResult<T>(await client.query(config(sql, params)));
       } catch (err) {
         if (isBroken(err)) broken ??= err instanceof Error ? err : new Error('broken connection');
         throw translate(err);
@@ -211,7 +220,7 @@ export function createPgDb(options: PgDbOptions): Db {
       }
     }
     try {
-      return toResult<T>(await pool.query(sql, params as unknown[] | undefined));
+      return toResult<T>(await pool.query(config(sql, params)));
     } catch (err) {
       throw translate(err);
     }
@@ -251,11 +260,11 @@ export function createPgDb(options: PgDbOptions): Db {
       client.on('error', onError);
       let open = true;
       const tx: Queryable = {
-        async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+        async query<R>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<R>> {
           if (!open) throw new Error(TX_MISUSE.ended);
           if (connectionError) throw translate(connectionError);
           try {
-            return toResult<R>(await client.query(sql, params as unknown[] | undefined));
+            return toResult<R>(await client.query(config(sql, params)));
           } catch (err) {
             // The session error (e.g. 25P03) says more than "client is not queryable".
             throw translateInTx(connectionError ?? err);

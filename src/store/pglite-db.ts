@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { AppError } from '../resilience/errors.js';
-import type { Db, Queryable, QueryResult } from './db.js';
+import { sqlText, type Db, type Queryable, type QueryResult, type Sql } from './db.js';
 import { assertTimeLeft } from '../resilience/deadline.js';
 import { translatePgError } from './pg-db.js';
 import { isInFailedTransaction, TX_MISUSE } from './pg-errors.js';
@@ -64,9 +64,9 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
     }
   };
 
-  const run = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+  const run = async <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => {
     try {
-      return (await engine.query(sql, params)) as QueryResult<T>;
+      return (await engine.query(sqlText(sql), params)) as QueryResult<T>;
     } catch (err) {
       throw translatePgError(err);
     }
@@ -75,7 +75,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
   const db: Db = {
     kind: 'pglite',
 
-    query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+    query<T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> {
       return exclusive(async () => {
         // One connection serves everyone: work whose request deadline passed while it waited is dropped.
         assertTimeLeft('a database query');
@@ -92,7 +92,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
           let open = true;
           let failed = false;
           const tx: Queryable = {
-            async query<R>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+            async query<R>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<R>> {
               if (!open) throw new Error(TX_MISUSE.ended);
               try {
                 return await run<R>(sql, params);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/resilience/errors.js';
 import { runWithDeadline } from '../../src/resilience/deadline.js';
-import type { Db } from '../../src/store/db.js';
+import { namedStatement, type Db } from '../../src/store/db.js';
 import { migrate, pendingMigrations } from '../../src/store/migrate.js';
 import { openDb } from '../../src/store/open-db.js';
 import { createPgDb, translatePgError, type PgDbOptions } from '../../src/store/pg-db.js';
@@ -443,6 +443,49 @@ describe('pg adapter bounds', () => {
     expect((translated as AppError).message).toContain('connect ECONNREFUSED 127.0.0.1:5432');
     const unique = Object.assign(new Error('duplicate key'), { code: '23505' });
     expect(translatePgError(unique)).toBe(unique);
+  });
+});
+
+describe('named statements', () => {
+  const base: PgDbOptions = { url: testDatabaseUrl(), poolSize: 1, poolTimeoutMs: 2000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 10_000 };
+  const statement = namedStatement('test-named-sum', 'select $1::int + $2::int as sum');
+  const prepared = async (db: Db) => (await db.query<{ name: string }>("select name from pg_prepared_statements where name = 'test-named-sum'")).rows.map((r) => r.name);
+
+  it('are prepared once per PostgreSQL connection and run again by name, inside transactions too', async () => {
+    const db = createPgDb(base);
+    try {
+      expect((await db.query<{ sum: number }>(statement, [1, 2])).rows[0]!.sum).toBe(3);
+      // One connection in the pool: the statement the next query sees is the one just prepared.
+      expect(await prepared(db)).toEqual(['test-named-sum']);
+      expect((await db.query<{ sum: number }>(statement, [2, 3])).rows[0]!.sum).toBe(5);
+      expect(await db.transaction(async (tx) => (await tx.query<{ sum: number }>(statement, [4, 5])).rows[0]!.sum)).toBe(9);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('are parsed on every call when preparing is switched off (a pooler that cannot keep them)', async () => {
+    const db = createPgDb({ ...base, preparedStatements: false });
+    try {
+      expect((await db.query<{ sum: number }>(statement, [1, 2])).rows[0]!.sum).toBe(3);
+      expect(await prepared(db)).toEqual([]);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('run as plain text on the embedded store', async () => {
+    const db = await createTestDb('pglite', { migrate: false });
+    try {
+      expect((await db.query<{ sum: number }>(statement, [1, 2])).rows[0]!.sum).toBe(3);
+    } finally {
+      await db.dropAndClose();
+    }
+  });
+
+  it('stand for one text each: a name reused for another statement is refused where it is declared', () => {
+    expect(namedStatement('test-named-sum', 'select $1::int + $2::int as sum')).toEqual(statement);
+    expect(() => namedStatement('test-named-sum', 'select 1')).toThrow(/already used for another text/);
   });
 });
 
