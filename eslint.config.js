@@ -14,6 +14,25 @@ export default tseslint.config(
     },
   },
   {
+    // Every call to the outside goes through src/outbound (span, traceparent, SSRF guard, Retry-After,
+    // the one status policy); an HTTP client anywhere else would skip them.
+    files: ['src/**/*.ts'],
+    ignores: ['src/outbound/**', 'src/cli/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'undici', importNames: ['request', 'fetch', 'stream', 'pipeline', 'connect'], message: 'Call the outside through send() in src/outbound.' },
+            { name: 'node:http', importNames: ['request', 'get'], message: 'Call the outside through send() in src/outbound.' },
+            { name: 'node:https', message: 'Call the outside through send() in src/outbound.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', { name: 'fetch', message: 'Call the outside through send() in src/outbound.' }],
+    },
+  },
+  {
     files: ['src/config/**', 'test/**', 'bench/**', 'scripts/**', 'examples/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },
