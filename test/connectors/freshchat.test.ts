@@ -149,6 +149,15 @@ describe('freshchat connector against its fake (pg)', () => {
       text: 'here is the form',
       attachments: [{ url: 'https://cdn.freshchat.test/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }, { url: 'https://cdn.freshchat.test/map.png' }],
     });
+    // Notes are not replies: an agent's private message, a bot's private note.
+    const ada = fake!.agents[1]!;
+    for (const extra of [{ message_type: 'private' }, { message_type: 'normal', botsPrivateNote: true }]) {
+      const body = JSON.stringify({ actor: { actor_type: 'agent', actor_id: ada.id }, action: 'message_create', action_time: new Date().toISOString(), data: { message: { id: `note-${extra.message_type}`, conversation_id: conversation.id, actor_type: 'agent', actor_id: ada.id, message_parts: [{ text: { content: 'internal' } }], ...extra } } });
+      expect(await fake!.post(body, fake!.sign(body))).toMatchObject({ status: 200, body: { duplicate: false } });
+    }
+    await fake!.agentReply(conversation.id, 'last');
+    await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'last'), 'the last reply');
+    expect((await botEvents(handoverId)).filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual(['here is the form', 'last']);
     expect(fake!.refused).toEqual([]);
   });
 });

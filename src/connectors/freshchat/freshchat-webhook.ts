@@ -32,6 +32,7 @@ const schemas = {
         actor_id: str,
         message_type: str,
         message_parts: nullable(Type.Array(part)),
+        botsPrivateNote: nullable(Type.Boolean()),
       }),
     }),
   }),
@@ -124,7 +125,7 @@ function toReceipt(config: FreshchatInboundConfig, action: Action, raw: unknown)
       const { message } = (raw as Static<typeof schemas.message_create>).data;
       const receiptId = `message:${message.id}`;
       // Only an agent's public message; the user's are ours coming back, private ones are notes.
-      if (message.actor_type !== 'agent' || message.message_type === 'private') return { receiptId, events: [] };
+      if (message.actor_type !== 'agent' || message.message_type === 'private' || message.botsPrivateNote === true) return { receiptId, events: [] };
       const { text, attachments } = readParts(message.message_parts);
       if (!text && attachments.length === 0) return { receiptId, events: [] };
       const agent = { id: `freshchat:${message.actor_id ?? 'agent'}` };

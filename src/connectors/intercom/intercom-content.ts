@@ -13,11 +13,17 @@ const MAX_ATTACHMENT_URLS = 10;
 
 const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 
+/** Tags Intercom's reply bodies are made of: a body without any is plain text already. */
+const htmlTag = /<\/?(p|br|div|a|b|i|u|s|em|strong|code|pre|ul|ol|li|h[1-6]|blockquote|span|img)(\s[^>]*)?\/?>/i;
+
 /**
- * The text of a part body: Intercom sends agents' replies as HTML (`<p>Okay!</p>`). Paragraphs and
- * line breaks become new lines, links keep their address, other tags are dropped, entities decoded.
+ * The text of a part body. Intercom sends agents' replies as HTML (`<p>Okay!</p>`); webhooks of apps on
+ * API version 2.15 and later send plain text, which is taken as it is (a `<` typed by the agent stays).
+ * From HTML, paragraphs and line breaks become new lines, links keep their address, other tags are
+ * dropped, entities decoded.
  */
 export function htmlToText(html: string): string {
+  if (!htmlTag.test(html)) return html.trim();
   const text = html
     .replace(/<a\s[^>]*href="([^"]*)"[^>]*>(.*?)<\/a>/gis, (_, href: string, label: string) => (label.trim() && label.trim() !== href ? `${label} (${href})` : href))
     .replace(/<br\s*\/?>/gi, '\n')
