@@ -40,6 +40,7 @@ const checks = {
   dependencies: { what: 'the npm dependencies (node_modules)', for: 'every test', present: () => existsSync(join(root, 'node_modules', '.bin', 'vitest')), get: 'npm install' },
   chromium: { what: `Chromium at ${CHROMIUM}`, for: 'the browser tests', present: () => existsSync(CHROMIUM), pkg: 'chromium' },
   curl: { what: 'curl', for: 'the readable-failure tests', present: () => onPath('curl') !== null, pkg: 'curl' },
+  jq: { what: 'jq', for: "the test of the README's curl loop", present: () => onPath('jq') !== null, pkg: 'jq' },
   'redis-server': { what: 'redis-server', for: 'the tests with Redis, which start their own', present: () => onPath('redis-server') !== null, pkg: 'redis-server' },
   promtool: { what: 'promtool', for: 'the alert-rule tests', present: () => onPath('promtool') !== null, pkg: 'prometheus', optional: !ci },
   'python-requests': { what: "Python's requests", for: 'the readable-failure tests with Python', present: pythonRequests, pkg: 'python3-requests', optional: !ci },
@@ -50,9 +51,9 @@ const checks = {
 };
 
 const sets = {
-  test: ['dependencies', 'postgres', 'chromium', 'curl', 'redis-server', 'promtool', 'python-requests'],
+  test: ['dependencies', 'postgres', 'chromium', 'curl', 'jq', 'redis-server', 'promtool', 'python-requests'],
   cluster: ['dependencies', 'postgres-server', 'redis-server', 'haproxy'],
-  ci: ['postgres', 'postgres-server', 'chromium', 'curl', 'redis-server', 'promtool', 'python-requests', 'haproxy'],
+  ci: ['postgres', 'postgres-server', 'chromium', 'curl', 'jq', 'redis-server', 'promtool', 'python-requests', 'haproxy'],
 };
 
 const args = process.argv.slice(2);

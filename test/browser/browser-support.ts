@@ -54,6 +54,8 @@ export interface HandoverProcess {
   agent: { email: string; password: string };
   /** The admin API, with the token the embedded store generated in its data directory. */
   admin(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** Its data directory (the admin token is kept there, where the CLI finds it with HANDOVER_DATA_DIR). */
+  dataDir: string;
   output(): string;
   /** Stops it (SIGTERM), runs `whileStopped`, and starts it again on the same data and ports. */
   restart(whileStopped?: () => Promise<void>): Promise<void>;
@@ -94,6 +96,7 @@ export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess
       });
       return { status: res.status, body: await res.json().catch(() => null) };
     },
+    dataDir,
     output: () => out,
     async restart(whileStopped) {
       await stopRunning();
