@@ -1,4 +1,5 @@
 import type { ErrorCode } from '../../resilience/errors.js';
+import { createConnectorBody } from './connector-configs.js';
 import { GenericInboundEvent } from './event-schemas.js';
 
 /**
@@ -21,7 +22,7 @@ export interface OperationDoc {
   location?: true;
   /** The success answer sets (or clears) the desk session cookie. */
   setsCookie?: true;
-  /** The request body, when the route reads it without a schema (documented here instead). */
+  /** The request body, when the route reads it without a schema or with a looser one than what it takes (documented here instead). */
   requestBody?: { schema: unknown; required: boolean; description?: string };
   /** Examples: of the request body and of the success answer. */
   requestExample?: unknown;
@@ -149,6 +150,7 @@ export const operations: Record<string, OperationDoc> = {
   'POST /v1/admin/tenants/{tenantId}/connectors': {
     operationId: 'createConnector',
     errors: ['tenant_not_found', 'unknown_connector_type', 'invalid_connector_config', 'already_exists', 'url_not_allowed'],
+    requestBody: { required: true, description: 'The connector type, a name, and the settings of that type.', schema: createConnectorBody },
     requestExample: { type: 'webhook', name: 'my-helpdesk', config: { url: 'https://helpdesk.acme.test/handover/events', secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' } },
   },
   'PATCH /v1/admin/tenants/{tenantId}/connectors/{connectorId}': {
