@@ -9,15 +9,19 @@ import { withoutDeadline } from '../resilience/deadline.js';
  */
 export const consoleOpenSql = 'exists (select 1 from desk_consoles c where c.agent_id = a.id and c.expires_at > now())';
 
+/** The longest a shutdown waits for the last console counts to be written. */
+const STOP_WAIT_MS = 3000;
+
 export interface DeskConsoles {
   /**
    * Counts an open console (a live desk stream) of the agent until `release` is called. `recorded`
    * resolves once the count is written (or the write failed: the next refresh writes it again).
    */
   open(agent: { id: string; tenantId: string }): { release: () => void; recorded: Promise<void> };
-  /** Consoles open on this instance now, over all agents. */
-  openHere(): number;
-  /** Writes the last counts and stops refreshing them; later releases are still written. */
+  /**
+   * Stops refreshing the counts and waits (at most `STOP_WAIT_MS`) for the last ones to be written;
+   * later releases are still written. What is not written lapses by itself within the grace.
+   */
   stop(): Promise<void>;
 }
 
@@ -114,18 +118,16 @@ export function createDeskConsoles(deps: { db: Queryable; bus: Bus; log: Logger;
       };
       return { release, recorded };
     },
-    openHere() {
-      let n = 0;
-      for (const entry of counts.values()) n += entry.consoles;
-      return n;
-    },
     async stop() {
       stopped = true;
       clearInterval(refresh);
       refresh = undefined;
       for (const check of lapseChecks) clearTimeout(check);
       lapseChecks.clear();
-      await writes;
+      // Bounded: with the database gone a shutdown must not hang on a count that lapses anyway.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([writes, new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_WAIT_MS)))]);
+      clearTimeout(timer);
     },
   };
 }

@@ -15,6 +15,11 @@ export function startAnswerTimer(deps: Deps, intervalMs: number, holder: string)
   let stopped = false;
   let holding = false;
   const leaseMs = Math.max(3 * intervalMs, 3000);
+  // Who is at a desk is judged only after a grace of working ticks: since the start, or since the
+  // database last failed a tick, the consoles of every instance may not have been counted (or their
+  // counts refreshed) yet, and a wait must never end because the counting paused.
+  const graceMs = deps.config.desk.presenceGraceMs;
+  let countingSince = Date.now();
   const timer = setInterval(() => {
     running = running.then(async () => {
       if (stopped) return;
@@ -23,9 +28,11 @@ export function startAnswerTimer(deps: Deps, intervalMs: number, holder: string)
         if (!holding) return;
         const ended = await expireUnanswered(deps);
         if (ended > 0) deps.log.info({ ended }, `ended ${ended} handover(s) nobody answered in time`);
+        if (Date.now() - countingSince < graceMs) return;
         const unserved = await expireUnserved(deps);
         if (unserved > 0) deps.log.info({ ended: unserved }, `ended ${unserved} wait(s) in queues no agent online serves any more`);
       } catch (err) {
+        countingSince = Date.now();
         deps.log.warn({ err }, 'checking no-answer deadlines failed; trying again next tick');
       }
     });
