@@ -10,8 +10,17 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-syntax': ['error', { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through src/config only.' }],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through src/config only.' },
+        { selector: 'Literal[value=/^(23505|23503|40P01|40001|25P02)$/]', message: 'Name PostgreSQL errors with the helpers in src/store/pg-errors.ts (isUniqueViolation, isForeignKeyViolation, ...).' },
+      ],
     },
+  },
+  {
+    // Where the SQLSTATE codes are named, once.
+    files: ['src/store/pg-errors.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
   },
   {
     // Every call to the outside goes through src/outbound (span, traceparent, SSRF guard, Retry-After,

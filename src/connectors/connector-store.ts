@@ -1,4 +1,4 @@
-import { isUniqueViolation } from '../store/pg-errors.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../store/pg-errors.js';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
@@ -101,7 +101,7 @@ export class Connectors {
       return toRecord(rows[0]!);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('already_exists', { message: `A connector named "${input.name}" already exists.` });
-      if ((err as { code?: string }).code === '23503') throw new AppError('tenant_not_found');
+      if (isForeignKeyViolation(err)) throw new AppError('tenant_not_found');
       throw err;
     }
   }

@@ -1,4 +1,4 @@
-import { isUniqueViolation } from '../store/pg-errors.js';
+import { isForeignKeyViolation, isUniqueViolation } from '../store/pg-errors.js';
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
@@ -57,7 +57,7 @@ export async function createAgent(
     return toAgent(rows[0]!);
   } catch (err) {
     if (isUniqueViolation(err)) throw new AppError('already_exists', { message: `An agent with email ${input.email} already exists.` });
-    if ((err as { code?: string }).code === '23503') throw new AppError('tenant_not_found');
+    if (isForeignKeyViolation(err)) throw new AppError('tenant_not_found');
     throw err;
   }
 }

@@ -10,6 +10,7 @@ import { weekdays } from '../../desk/opening-hours.js';
 import { adminAuth, adminTokenFingerprint, adminTokens } from '../auth.js';
 import { Nullable, errorResponses, literalUnion } from '../schemas.js';
 import { erasureKeyIds, listAudit, recordAuditAfter } from '../../audit/audit-log.js';
+import { adminTokenLastUses, recordAdminTokenUse } from '../../audit/admin-token-uses.js';
 import { AppError } from '../../resilience/errors.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
 import { legacyUserIdSha256 } from '../../privacy/user-digest.js';
@@ -67,12 +68,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       const now = Date.now();
       if (now - (lastWritten.get(fingerprint) ?? 0) < 60_000) return;
       lastWritten.set(fingerprint, now);
-      void withoutDeadline(() =>
-        deps.db.query(
-          `insert into admin_token_uses (fingerprint, last_used_at) values ($1, now()) on conflict (fingerprint) do update set last_used_at = excluded.last_used_at`,
-          [fingerprint],
-        ),
-      ).catch((err: unknown) => {
+      void withoutDeadline(() => recordAdminTokenUse(deps.db, fingerprint)).catch((err: unknown) => {
         lastWritten.delete(fingerprint);
         deps.log.warn({ err }, 'could not record the use of an admin token');
       });
@@ -111,8 +107,8 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
       async () => {
         const fingerprints = adminTokens(adminToken).map(adminTokenFingerprint);
-        const { rows } = await deps.db.query<{ fingerprint: string; last_used_at: Date }>('select fingerprint, last_used_at from admin_token_uses where fingerprint = any($1::text[])', [fingerprints]);
-        return { tokens: fingerprints.map((fingerprint) => ({ fingerprint, lastUsedAt: rows.find((r) => r.fingerprint === fingerprint)?.last_used_at.toISOString() ?? null })) };
+        const lastUses = await adminTokenLastUses(deps.db, fingerprints);
+        return { tokens: fingerprints.map((fingerprint) => ({ fingerprint, lastUsedAt: lastUses.get(fingerprint)?.toISOString() ?? null })) };
       },
     );
 
