@@ -151,17 +151,24 @@ function ensurePostgres() {
   const port = Number(url.port || 5432);
   const database = decodeURIComponent(url.pathname.slice(1)) || 'postgres';
   const where = `${host}:${port}${fromEnv ? ' (TEST_DATABASE_URL)' : ''}`;
-  const ready = () => spawnSync(postgresTool('pg_isready'), ['-h', host, '-p', String(port), '-t', '3'], { stdio: 'ignore' }).status === 0;
+  // pg_isready: 0 accepting connections, 1 rejecting them (starting or stopping), 2 no answer.
+  const probe = () => spawnSync(postgresTool('pg_isready'), ['-h', host, '-p', String(port), '-t', '3'], { stdio: 'ignore' }).status;
+  const ready = () => probe() === 0;
+  const waitUntil = (until) => {
+    while (!ready()) {
+      if (Date.now() > until) return false;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+    return true;
+  };
 
+  // A server that is starting up (or shutting down) is waited for before anything is started.
+  if (probe() === 1) waitUntil(Date.now() + 30_000);
   if (!ready()) {
     if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return `missing: PostgreSQL at ${where} does not answer — start it, or unset TEST_DATABASE_URL to use one on 127.0.0.1:5432`;
     const problem = startPostgres(host, port);
     if (problem) return problem;
-    const until = Date.now() + 30_000;
-    while (!ready()) {
-      if (Date.now() > until) return `missing: PostgreSQL at ${where} was started but does not answer after 30 s — see its log`;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
-    }
+    if (!waitUntil(Date.now() + 30_000)) return `missing: PostgreSQL at ${where} was started but does not answer after 30 s — see its log`;
   }
 
   const maintenance = new URL(url);
