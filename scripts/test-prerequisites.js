@@ -58,12 +58,12 @@ const sets = {
 
 const args = process.argv.slice(2);
 const flags = args.filter((a) => a.startsWith('--')).map((a) => a.slice(2));
-const unknown = args.filter((a) => (a.startsWith('--') ? !(a.slice(2) in sets) : !(a in checks)));
+const unknown = args.filter((a) => (a.startsWith('--') ? !Object.hasOwn(sets, a.slice(2)) : !Object.hasOwn(checks, a)));
 if (unknown.length > 0) {
   console.error(`test prerequisites: unknown ${unknown.join(', ')}; use --cluster, --ci or names among ${Object.keys(checks).join(', ')}`);
   process.exit(2);
 }
-const named = args.filter((a) => a in checks);
+const named = args.filter((a) => Object.hasOwn(checks, a));
 const wanted = named.length > 0 ? named : [...new Set((flags.length > 0 ? flags : ['test']).flatMap((set) => sets[set]))];
 
 const problems = [];
