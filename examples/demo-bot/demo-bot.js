@@ -180,7 +180,9 @@ async function onHandoverEvent(event) {
     case 'handover.ended': {
       const agentName = conv.agentName;
       backToBot(conv);
-      say(conv, endedText(data.reason, agentName), suggestions);
+      // The wait ended because nobody is online any more: the user can leave a message instead.
+      if (data.reason === 'no_agent_answered' && (await nobodyOnline())) offerMessage(conv, 'Sorry, nobody from our team is online any more.');
+      else say(conv, endedText(data.reason, agentName), suggestions);
       break;
     }
     default:
@@ -221,10 +223,17 @@ function followEvents() {
  * Nobody is online: the user leaves a message here, and it goes to the team with the transcript as a
  * handover as soon as someone is (passOnLeftMessages), so a person answers in this same chat.
  */
-function offerMessage(conv) {
+function offerMessage(conv, lead = 'Nobody from our team is online right now.') {
   conv.mode = 'leaving';
   widget.push(conv.id, 'status', { mode: 'leaving' });
-  say(conv, 'Nobody from our team is online right now. Leave a message here: write it below, and a person will answer in this chat as soon as someone is in.');
+  say(conv, `${lead} Leave a message here: write it below, and a person will answer in this chat as soon as someone is in.`);
+}
+
+async function nobodyOnline() {
+  return handover.getAvailability(settings.queue).then(
+    (availability) => availability.reason === 'no_agents',
+    () => false,
+  );
 }
 
 /** Someone seemed online but is gone again: the message waits on, without a word to the user. */

@@ -18,6 +18,8 @@ describe('the demo widget in a real browser', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
+    // A short presence grace, so a wait ends soon after the last agent goes away.
+    process.env.HANDOVER_PRESENCE_GRACE_MS = '1000';
     [handover, browser] = await Promise.all([startHandover(), launchChromium()]);
     desk = await (await browser.newContext({ viewport: { width: 1280, height: 800 } })).newPage();
     widget = await (await browser.newContext({ viewport: { width: 390, height: 700 }, isMobile: true, hasTouch: true })).newPage();
@@ -104,6 +106,20 @@ describe('the demo widget in a real browser', () => {
     expect(place.top).toBeGreaterThanOrEqual(0);
     expect(place.bottom).toBeGreaterThanOrEqual(0);
     expect(place.chipsBelow).toBe(true);
+    expect(problems).toEqual([]);
+  }, 60_000);
+
+  it('offers to leave a message when the wait ends because the last agent went away', async () => {
+    const page = await (await browser.newContext({ viewport: { width: 390, height: 700 } })).newPage();
+    watchPage(page, problems, 'waiting widget');
+    onTestFailed(() => keepFailureScreenshots('demo-widget-agent-left', { desk, widget: page }, handover));
+    await page.goto(handover.demoUrl);
+    await page.getByRole('button', { name: 'Talk to a human' }).click();
+    await page.locator('#status', { hasText: 'number 1 in line' }).waitFor();
+    await desk.getByLabel('Away').check();
+    await page.locator('.msg.from-bot', { hasText: 'nobody from our team is online any more. Leave a message' }).waitFor();
+    await page.locator('#status', { hasText: 'leave a message' }).waitFor();
+    await page.context().close();
     expect(problems).toEqual([]);
   }, 60_000);
 
