@@ -54,7 +54,7 @@ const intercomBody = fc.oneof(
   { weight: 4, arbitrary: fc.record({
     type: loose(fc.constant('notification_event')),
     id: loose(fc.string({ minLength: 1, maxLength: 60 })),
-    topic: loose(fc.oneof(fc.constantFrom('conversation.admin.replied', 'conversation.admin.assigned', 'conversation.admin.open.assigned', 'conversation.admin.closed', 'ping'), hostileString)),
+    topic: loose(fc.oneof(fc.constantFrom('conversation.admin.replied', 'conversation.admin.assigned', 'conversation.admin.open.assigned', 'conversation.admin.closed', 'ping', 'toString', '__proto__'), hostileString)),
     data: loose(fc.record({ item: loose(fc.record({ id: loose(anyId), conversation_parts: loose(fc.record({ conversation_parts: loose(fc.array(intercomPart, { maxLength: 3 })) })) })) })),
   }) as fc.Arbitrary<unknown> },
   { weight: 1, arbitrary: jsonValue as fc.Arbitrary<unknown> },
@@ -78,7 +78,8 @@ const conversationRef = loose(fc.record({ conversation_id: loose(fc.string({ min
 const maybeId = loose(fc.oneof(fc.string({ maxLength: 20 }), fc.constant(null)));
 const freshchatBody = fc.oneof(
   { weight: 4, arbitrary: fc.record({
-    action: loose(fc.oneof(fc.constantFrom('message_create', 'conversation_assignment', 'conversation_resolution', 'conversation_reopen'), hostileString)),
+    // Names an object has by inheritance (`toString`, `__proto__`) must not pass for known actions.
+    action: loose(fc.oneof(fc.constantFrom('message_create', 'conversation_assignment', 'conversation_resolution', 'conversation_reopen', 'toString', '__proto__', 'constructor'), hostileString)),
     action_time: loose(fc.string({ maxLength: 30 })),
     data: loose(
       fc.oneof(

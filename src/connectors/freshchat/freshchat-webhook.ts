@@ -94,7 +94,7 @@ export function handleFreshchatInbound(config: FreshchatInboundConfig, publicKey
     return { ok: false, reason: 'invalid_body', message: 'not a Freshchat webhook body (action and action_time)' };
   }
   const action = body.action;
-  if (!(action in checkers)) return { ok: true, receipts: [{ receiptId: `${action}:${body.action_time}:${conversationOf(body)}`, events: [] }] };
+  if (!Object.hasOwn(checkers, action)) return { ok: true, receipts: [{ receiptId: `${action}:${body.action_time}:${conversationOf(body)}`, events: [] }] };
   const checker = checkers[action as Action];
   if (!checker.Check(body)) {
     const first = checker.Errors(body).First();
