@@ -42,10 +42,6 @@ export function namedStatement(name: string, text: string): NamedStatement {
   return { name, text };
 }
 
-export function sqlText(sql: Sql): string {
-  return typeof sql === 'string' ? sql : sql.text;
-}
-
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>>;
 }

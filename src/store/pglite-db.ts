@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { AppError } from '../resilience/errors.js';
-import { sqlText, type Db, type Queryable, type QueryResult, type Sql } from './db.js';
+import type { Db, Queryable, QueryResult, Sql } from './db.js';
 import { assertTimeLeft } from '../resilience/deadline.js';
 import { translatePgError } from './pg-db.js';
 import { isInFailedTransaction, TX_MISUSE } from './pg-errors.js';
@@ -66,7 +66,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
 
   const run = async <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => {
     try {
-      return (await engine.query(sqlText(sql), params)) as QueryResult<T>;
+      return (await engine.query(sql, params)) as QueryResult<T>;
     } catch (err) {
       throw translatePgError(err);
     }

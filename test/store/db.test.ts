@@ -474,10 +474,21 @@ describe('named statements', () => {
     }
   });
 
-  it('run as plain text on the embedded store', async () => {
+  it('are prepared once on the embedded store too, and answer as a plain statement would', async () => {
     const db = await createTestDb('pglite', { migrate: false });
     try {
       expect((await db.query<{ sum: number }>(statement, [1, 2])).rows[0]!.sum).toBe(3);
+      expect(await prepared(db)).toEqual(['test-named-sum']);
+      expect((await db.query<{ sum: number }>(statement, [null, 2])).rows[0]!.sum).toBeNull();
+      const typed = namedStatement('test-named-types', 'select $1::text[] as list, $2::jsonb as doc, $3::timestamptz as at, $4::bigint as big');
+      const at = new Date('2026-01-02T03:04:05.678Z');
+      const row = (await db.query<{ list: string[]; doc: unknown; at: Date; big: number }>(typed, [['a', 'b,c', null], JSON.stringify({ x: [1] }), at, 2 ** 40])).rows[0]!;
+      expect(row).toEqual({ list: ['a', 'b,c', null], doc: { x: [1] }, at, big: 2 ** 40 });
+      // A failing one fails with the database's own error and leaves the connection usable.
+      const failing = namedStatement('test-named-fails', 'select 1 / $1::int as q');
+      expect(await rejection(db.query(failing, [0]))).toMatchObject({ code: '22012' });
+      expect((await db.query<{ q: number }>(failing, [1])).rows[0]!.q).toBe(1);
+      expect(await db.transaction(async (tx) => (await tx.query<{ sum: number }>(statement, [4, 5])).rows[0]!.sum)).toBe(9);
     } finally {
       await db.dropAndClose();
     }
