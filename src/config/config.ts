@@ -1,172 +1,18 @@
-import { parseSecretKeys, type SecretKey } from '../connectors/secret-box.js';
+import { parseSecretKeys } from '../connectors/secret-box.js';
 
 /**
  * Every setting of the service, parsed once at start from the environment. Nothing else in the code reads
  * `process.env`. All invalid settings are reported at once. Every default is listed in docs/configuration.md
  * (a test keeps that page in step with this table).
+ *
+ * The table below is the only description of a setting: `Config`'s type is derived from it (a dotted key
+ * is a path, the value what its `parse` returns), so the two cannot drift. The loaded config is frozen.
  */
-export interface Config {
-  port: number;
-  host: string;
-  /** Where bots and helpdesks reach this service; used to build inbound webhook URLs. */
-  publicUrl: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /**
-   * Keep every text that comes from conversations or from remote answers' bodies out of logs, stored
-   * delivery errors and what the bot is told of a failure (docs/security.md).
-   */
-  redactContent: boolean;
-  adminToken: string | undefined;
-  /** When set, `/metrics` is served only to `Authorization: Bearer <token>`. */
-  metricsToken: string | undefined;
-  database: {
-    url: string | undefined;
-    dataDir: string;
-    poolSize: number;
-    poolTimeoutMs: number;
-    statementTimeoutMs: number;
-    idleInTransactionTimeoutMs: number;
-    /** Prepare the hot path's statements once per connection (src/store/db.ts, NamedStatement). */
-    preparedStatements: boolean;
-  };
-  /** Fan-out of live signals between instances (docs/scaling.md); absent url: in-process only. */
-  redis: {
-    url: string | undefined;
-    prefix: string;
-    timeoutMs: number;
-    degradedPollMs: number;
-  };
-  http: {
-    bodyLimitBytes: number;
-    requestTimeoutMs: number;
-    keepAliveTimeoutMs: number;
-    shutdownGraceMs: number;
-    apiKeyCacheMs: number;
-    /** Which peers' X-Forwarded-For is believed (Fastify's trustProxy): false, or addresses/CIDRs. */
-    trustProxy: false | string;
-    /** Slow request bodies (src/http/upload-guard.ts): bodies are read before a request holds a slot. */
-    uploads: {
-      minBytesPerSecond: number;
-      windowMs: number;
-      maxPerAddress: number;
-    };
-    /** Event streams (`/v1/events`, `/v1/desk/events`): how often their credential is checked, how many one credential holds. */
-    streams: {
-      recheckMs: number;
-      maxPerCredential: number;
-    };
-  };
-  delivery: {
-    concurrency: number;
-    maxAttempts: number;
-    retryBaseMs: number;
-    retryMaxMs: number;
-    timeoutMs: number;
-    pollIntervalMs: number;
-    leaseMs: number;
-  };
-  /** Group commit of the accept path (docs/performance.md). */
-  accept: {
-    batchMax: number;
-    batchWaitMs: number;
-    batchConcurrency: number;
-    maxQueued: number;
-  };
-  desk: {
-    sessionTtlSeconds: number;
-    sessionIdleSeconds: number;
-    timerIntervalMs: number;
-    /** How long an agent counts as online after their last desk console closed (a reload, a blip). */
-    presenceGraceMs: number;
-    loginMaxFailures: number;
-    loginLockSeconds: number;
-    loginMaxFailuresPerAddress: number;
-    retentionIntervalMs: number;
-  };
-  /** Admission control (docs/overload.md): see the settings table for each field's meaning. */
-  admission: {
-    enabled: boolean;
-    adaptive: boolean;
-    initialLimit: number;
-    minLimit: number;
-    maxLimit: number;
-    /** null: chosen by store (`auto`). */
-    latencyTargetMs: number | null;
-    queueTimeoutMs: number;
-    codelTargetMs: number;
-    codelIntervalMs: number;
-    maxQueueLength: number;
-    eventLoopDelayLimitMs: number;
-    warmupMs: number;
-    heapUsedLimitRatio: number;
-    handlerTimeoutMs: number;
-    stuckMs: number;
-  };
-  connectors: {
-    failureThreshold: number;
-    cooldownMs: number;
-    maxInflight: number;
-    maxBacklog: number;
-    inboundPerSecond: number;
-    inboundBurst: number;
-    inboundUnverifiedPerSecond: number;
-    inboundUnverifiedBurst: number;
-    availabilityRefreshMs: number;
-    availabilityMaxAgeMs: number;
-    /** When a system that answers, slowly, is `slow` (see resilience/connector-latency.ts). */
-    latency: {
-      callP99Ms: number;
-      lagP99Ms: number;
-      windowMs: number;
-      minCalls: number;
-      offerWhileSlow: boolean;
-    };
-  };
-  /** Pull streams of connectors (Salesforce): one holder per stream, by lease. */
-  streams: {
-    leaseMs: number;
-    tickMs: number;
-    maxPerInstance: number;
-  };
-  /** Where tenant-supplied URLs may lead (src/outbound/outbound-guard.ts). Unset: allowed with the embedded store. */
-  outbound: {
-    allowPrivate: boolean;
-    allowHttp: boolean;
-  };
-  /** The demo (`/demo` and the example bot), started by `handover start`. */
-  demo: {
-    enabled: boolean;
-    port: number;
-  };
-  /** Keys that encrypt connector credentials at rest (src/connectors/secret-box.ts). */
-  secrets: {
-    keys: SecretKey[];
-    currentKeyId: string | undefined;
-  };
-  /** The status page and the signals it judges (docs/observability.md). */
-  status: {
-    sampleMs: number;
-    windowMs: number;
-    latencyTargetMs: number;
-    backlogAgeTargetSeconds: number;
-    recoveryMs: number;
-  };
-  /** OpenTelemetry tracing (docs/observability.md): off unless an OTLP endpoint is set. */
-  tracing: {
-    endpoint: string | undefined;
-    tracesEndpoint: string | undefined;
-    serviceName: string;
-    sampler: 'parentbased_always_on' | 'parentbased_traceidratio' | 'always_on' | 'traceidratio';
-    samplerRatio: number;
-    headers: Record<string, string>;
-  };
-}
-
-interface Setting {
+interface Setting<T = unknown> {
   env: string;
   default: string | undefined;
   doc: string;
-  parse: (raw: string) => unknown;
+  parse: (raw: string) => T;
 }
 
 const int = (min: number, max: number) => (raw: string) => {
@@ -225,14 +71,15 @@ const headerList = (raw: string) => {
 const optionalBool = (raw: string) => (raw.trim() === '' ? undefined : bool(raw));
 const optionalInt = (min: number, max: number) => (raw: string) => (raw.trim() === '' ? undefined : int(min, max)(raw));
 const oneOf =
-  (...values: string[]) =>
-  (raw: string) => {
-    if (!values.includes(raw)) throw new Error(`expected one of ${values.join(', ')}, got "${raw}"`);
-    return raw;
+  <const V extends string>(...values: V[]) =>
+  (raw: string): V => {
+    const value = values.find((v) => v === raw);
+    if (value === undefined) throw new Error(`expected one of ${values.join(', ')}, got "${raw}"`);
+    return value;
   };
 
 /** The settings table: env name → default and meaning. Keys are dotted paths into Config. */
-export const settings: Record<string, Setting> = {
+export const settings = {
   port: { env: 'PORT', default: '8080', doc: 'TCP port of the HTTP server.', parse: int(0, 65535) },
   host: { env: 'HOST', default: '127.0.0.1', doc: 'Address to listen on; `0.0.0.0` in containers.', parse: text },
   publicUrl: { env: 'HANDOVER_PUBLIC_URL', default: '', doc: 'Base URL others use to reach this service (inbound webhook URLs); default `http://localhost:PORT`.', parse: url },
@@ -331,7 +178,38 @@ export const settings: Record<string, Setting> = {
   'tracing.sampler': { env: 'OTEL_TRACES_SAMPLER', default: 'parentbased_always_on', doc: 'Which traces are recorded: `parentbased_always_on` (all, unless a caller\'s `traceparent` says not sampled), `parentbased_traceidratio` (a share, OTEL_TRACES_SAMPLER_ARG, of new traces; callers\' decisions kept), `always_on` or `traceidratio` (ignoring callers).', parse: oneOf('parentbased_always_on', 'parentbased_traceidratio', 'always_on', 'traceidratio') },
   'tracing.samplerRatio': { env: 'OTEL_TRACES_SAMPLER_ARG', default: '1', doc: 'Share of traces recorded by the `traceidratio` samplers, in (0, 1].', parse: ratio },
   'tracing.headers': { env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', doc: 'Headers sent with every export, e.g. the collector\'s credentials: `key=value,key2=value2` (values percent-encoded). Never logged.', parse: headerList },
-};
+} satisfies Record<string, Setting>;
+
+/** A setting's dotted key. */
+export type SettingKey = keyof typeof settings;
+/** Each setting's value as its `parse` returns it, by dotted key. */
+export type SettingValues = { [K in SettingKey]: ReturnType<(typeof settings)[K]['parse']> };
+
+type AtPath<P extends string, V> = P extends `${infer Head}.${infer Rest}` ? { [K in Head]: AtPath<Rest, V> } : { [K in P]: V };
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
+/** An intersection of nested objects as one readonly object type (arrays, buffers and functions kept). */
+type Settled<T> = T extends readonly unknown[] | Buffer | ((...args: never[]) => unknown) ? T : T extends object ? { readonly [K in keyof T]: Settled<T[K]> } : T;
+/** The settings as nested groups: `http.uploads.windowMs` → `{ http: { uploads: { windowMs } } }`. */
+type LoadedSettings = Settled<UnionToIntersection<{ [K in SettingKey]: AtPath<K, SettingValues[K]> }[SettingKey]>>;
+
+type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The service's settings. Read-only, and frozen when loaded, except:
+ * - the two values known only once the service listens: `publicUrl` (PORT=0 without
+ *   HANDOVER_PUBLIC_URL) and `demo.port` (HANDOVER_DEMO_PORT=0);
+ * - `admission`, which admission control holds by reference and reads live, so its thresholds can be
+ *   moved while the service runs (its tests shed load that way).
+ * The settings left unset to be chosen by the store are resolved here.
+ */
+export interface Config extends Omit<LoadedSettings, 'publicUrl' | 'demo' | 'outbound' | 'admission'> {
+  /** Where bots and helpdesks reach this service; used to build inbound webhook URLs. */
+  publicUrl: string;
+  readonly admission: Writable<LoadedSettings['admission']>;
+  readonly demo: { readonly enabled: boolean; port: number };
+  /** Where tenant-supplied URLs may lead (src/outbound/outbound-guard.ts). */
+  readonly outbound: { readonly allowPrivate: boolean; readonly allowHttp: boolean };
+}
 
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -344,48 +222,74 @@ export class ConfigError extends Error {
 
 /**
  * Builds the config from an environment map (process.env at start; a plain object in tests) plus
- * overrides by dotted key. Throws ConfigError listing every problem.
+ * overrides by dotted key (values as the setting's parse would return them). Throws ConfigError listing
+ * every problem, an override of a setting that does not exist included.
  */
-export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Record<string, unknown>> = {}): Config {
+export function loadConfig(env: Record<string, string | undefined>, overrides: Readonly<Record<string, unknown>> = {}): Config {
   const problems: string[] = [];
-  const flat: Record<string, unknown> = {};
-  for (const [key, setting] of Object.entries(settings)) {
-    if (key in overrides) {
-      flat[key] = overrides[key];
+  for (const key of Object.keys(overrides)) {
+    if (!Object.hasOwn(settings, key)) problems.push(`${key}: no such setting (overrides are dotted keys of the settings table, e.g. "delivery.timeoutMs")`);
+  }
+  const values: Partial<Record<SettingKey, unknown>> = {};
+  for (const key of Object.keys(settings) as SettingKey[]) {
+    const setting: Setting = settings[key];
+    if (Object.hasOwn(overrides, key)) {
+      values[key] = overrides[key];
       continue;
     }
-    const raw = env[setting.env] ?? setting.default ?? '';
     try {
-      flat[key] = setting.parse(raw);
+      values[key] = setting.parse(env[setting.env] ?? setting.default ?? '');
     } catch (err) {
       problems.push(`${setting.env}: ${(err as Error).message}`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const config = unflatten(flat) as unknown as Config;
-  config.publicUrl ??= `http://localhost:${config.port}`;
-  config.demo.enabled ??= !config.database.url;
-  config.outbound.allowPrivate ??= !config.database.url;
-  config.outbound.allowHttp ??= !config.database.url;
-  config.demo.port ??= config.port === 0 || config.port === 65535 ? 0 : config.port + 1;
+  // Every key holds what its own setting's parse returned (or its override): the table's types.
+  const loaded = nest(values as SettingValues);
+  const port = loaded.port;
+  const embedded = !loaded.database.url;
+  const config: Config = {
+    ...loaded,
+    publicUrl: loaded.publicUrl ?? `http://localhost:${port}`,
+    demo: { enabled: loaded.demo.enabled ?? embedded, port: loaded.demo.port ?? (port === 0 || port === 65535 ? 0 : port + 1) },
+    outbound: { allowPrivate: loaded.outbound.allowPrivate ?? embedded, allowHttp: loaded.outbound.allowHttp ?? embedded },
+  };
   if (config.admission.stuckMs <= config.admission.handlerTimeoutMs) {
     throw new ConfigError([`HANDOVER_ADMISSION_STUCK_MS: must be above HANDOVER_HANDLER_TIMEOUT_MS (${config.admission.handlerTimeoutMs}); slots are held that long by requests that are merely slow`]);
   }
   if (config.database.url && !config.adminToken) {
     throw new ConfigError(['HANDOVER_ADMIN_TOKEN: required when DATABASE_URL is set (instances share it)']);
   }
+  // The group first: locking the whole then leaves a group already locked as it is.
+  freezeExcept(config.demo, ['port']);
+  freezeExcept(config.admission, Object.keys(config.admission));
+  freezeExcept(config, ['publicUrl']);
   return config;
 }
 
-function unflatten(flat: Record<string, unknown>): Record<string, unknown> {
+/** Dotted keys as nested groups. */
+function nest(values: SettingValues): LoadedSettings {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(flat)) {
+  for (const [key, value] of Object.entries(values)) {
     const parts = key.split('.');
     let node = out;
     for (const part of parts.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
     node[parts.at(-1)!] = value;
   }
-  return out;
+  // The shape LoadedSettings describes, built key by key from the same table.
+  return out as LoadedSettings;
+}
+
+/**
+ * Freezes a config object and everything under it not locked yet (buffers aside: their bytes cannot be
+ * frozen), except the named properties of this object, which stay writable (none can be deleted or added).
+ */
+function freezeExcept(node: object, writable: readonly string[]): void {
+  for (const [key, value] of Object.entries(node)) {
+    if (typeof value === 'object' && value !== null && !ArrayBuffer.isView(value) && Object.isExtensible(value)) freezeExcept(value, []);
+    Object.defineProperty(node, key, { writable: writable.includes(key), configurable: false });
+  }
+  Object.preventExtensions(node);
 }
 
 /** The environment of this process: the one place it is read. */
@@ -403,12 +307,12 @@ export interface CliConfig {
 }
 
 export function loadCliConfig(env: Record<string, string | undefined>): CliConfig {
-  const port = env.PORT && /^\d+$/.test(env.PORT) ? env.PORT : (settings.port!.default ?? '8080');
+  const port = env.PORT && /^\d+$/.test(env.PORT) ? env.PORT : (settings.port.default ?? '8080');
   return {
     url: (env.HANDOVER_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
     // A client sends the first of the tokens the service accepts.
     adminToken: env.HANDOVER_ADMIN_TOKEN?.split(',')[0]?.trim() || undefined,
     metricsToken: env.HANDOVER_METRICS_TOKEN?.split(',')[0]?.trim() || undefined,
-    dataDir: env.HANDOVER_DATA_DIR ?? settings['database.dataDir']!.default!,
+    dataDir: env.HANDOVER_DATA_DIR ?? settings['database.dataDir'].default,
   };
 }

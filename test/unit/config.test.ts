@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 
 describe('config', () => {
@@ -67,5 +67,45 @@ describe('config', () => {
     expect(problems.join('\n')).toMatch(/OTEL_TRACES_SAMPLER:.*one of/);
     expect(problems.join('\n')).toMatch(/OTEL_TRACES_SAMPLER_ARG.*\(0, 1\]/);
     expect(problems.join('\n')).toMatch(/OTEL_EXPORTER_OTLP_HEADERS.*key=value/);
+  });
+
+  it('refuses an override of a setting that does not exist, naming it, with the other problems', () => {
+    let problems: string[] = [];
+    try {
+      loadConfig({ PORT: 'eighty' }, { 'delivery.timeoutMS': 500, 'delivery.timeoutMs': 500, nonsense: true });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      problems = (err as ConfigError).problems;
+    }
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).toMatch(/delivery\.timeoutMS: no such setting/);
+    expect(problems.join('\n')).toMatch(/nonsense: no such setting/);
+    expect(problems.join('\n')).toMatch(/PORT.*whole number/);
+    expect(loadConfig({}, { 'delivery.timeoutMs': 500 }).delivery.timeoutMs).toBe(500);
+  });
+
+  it('is frozen once loaded, but for what is known only when listening and the live admission thresholds', () => {
+    const config = loadConfig({ PORT: '0', HANDOVER_DEMO_PORT: '0' });
+    expect(() => ((config as { port: number }).port = 1)).toThrow(TypeError);
+    expect(() => ((config.delivery as { timeoutMs: number }).timeoutMs = 1)).toThrow(TypeError);
+    expect(() => ((config.http.uploads as { windowMs: number }).windowMs = 1)).toThrow(TypeError);
+    expect(() => ((config.outbound as { allowPrivate: boolean }).allowPrivate = false)).toThrow(TypeError);
+    expect(() => ((config.tracing.headers as Record<string, string>).authorization = 'x')).toThrow(TypeError);
+    expect(() => Object.assign(config, { extra: 1 })).toThrow(TypeError);
+    expect(() => delete (config as { publicUrl?: string }).publicUrl).toThrow(TypeError);
+    config.publicUrl = 'http://localhost:41234';
+    config.demo.port = 41235;
+    config.admission.heapUsedLimitRatio = 0.5;
+    expect([config.publicUrl, config.demo.port, config.admission.heapUsedLimitRatio]).toEqual(['http://localhost:41234', 41235, 0.5]);
+  });
+
+  it("takes each setting's type from the table", () => {
+    const config = loadConfig({});
+    expectTypeOf(config.logLevel).toEqualTypeOf<'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'>();
+    expectTypeOf(config.http.trustProxy).toEqualTypeOf<false | string>();
+    expectTypeOf(config.admission.latencyTargetMs).toEqualTypeOf<number | null>();
+    expectTypeOf(config.database.url).toEqualTypeOf<string | undefined>();
+    expectTypeOf(config.demo.enabled).toEqualTypeOf<boolean>();
+    expectTypeOf(config.http.uploads.windowMs).toEqualTypeOf<number>();
   });
 });
