@@ -3,7 +3,7 @@ import type { Agent } from 'undici';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { requestJson } from '../../src/connectors/http-json.js';
 import { SalesforceApi } from '../../src/connectors/salesforce/salesforce-api.js';
-import { createOutboundAgent, DeliveryError, parseJson, postSignedJson, send, STATUS_POLICIES, verify, type StatusPolicy } from '../../src/outbound/index.js';
+import { createOutboundAgent, createStreamAgent, DeliveryError, openStream, parseJson, postSignedJson, send, STATUS_POLICIES, verify, type StatusPolicy } from '../../src/outbound/index.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
 const OPEN = { allowPrivate: true, allowHttp: true };
@@ -120,6 +120,37 @@ describe('send: the one outbound client', () => {
       expect(await failure(api.sendTyping('token', 'c0ffee00-0000-4000-8000-000000000001', 'e-1', true, deadline()))).toMatchObject({ statusCode: 403, retryable: false });
       expect(await failure(api.endConversation('token', 'c0ffee00-0000-4000-8000-000000000001', deadline()))).toMatchObject({ statusCode: 401, retryable: true });
       expect(receiver.received[0]!.headers.authorization).toBe('Bearer token');
+    });
+  });
+
+  describe('streams', () => {
+    it('openStream hands over any status with its Retry-After and the body unread; its pool is guarded too', async () => {
+      receiver = await startReceiver((req, res) => {
+        if (req.url === '/busy') {
+          res.statusCode = 503;
+          res.setHeader('retry-after', '12');
+          res.end();
+          return;
+        }
+        res.setHeader('content-type', 'text/event-stream');
+        res.end('id: 1\ndata: {}\n\n');
+      });
+      const streams = createStreamAgent({ allowPrivate: true, allowHttp: true });
+      const guarded = createStreamAgent({ allowPrivate: false, allowHttp: true });
+      try {
+        const busy = await openStream(streams, { url: `${receiver.url}/busy`, signal: deadline(), headersTimeoutMs: 5000, idleTimeoutMs: 5000 });
+        expect(busy).toMatchObject({ status: 503, retryAfterMs: 12_000 });
+        busy.body.destroy();
+        const opened = await openStream(streams, { url: `${receiver.url}/sse`, signal: deadline(), headersTimeoutMs: 5000, idleTimeoutMs: 5000, headers: { 'last-event-id': '0' } });
+        expect(opened.status).toBe(200);
+        expect(await opened.body.text()).toBe('id: 1\ndata: {}\n\n');
+        expect(receiver.received.at(-1)!.headers).toMatchObject({ accept: 'text/event-stream', 'last-event-id': '0' });
+        const refused = await failure(openStream(guarded, { url: `${receiver.url}/sse`, signal: deadline(), headersTimeoutMs: 5000, idleTimeoutMs: 5000 }));
+        expect(refused.retryable).toBe(false);
+      } finally {
+        await streams.close();
+        await guarded.close();
+      }
     });
   });
 
