@@ -35,9 +35,10 @@ export interface DeskConsoles {
  * When the count falls to zero the row is left to lapse after the grace: a reload or a network blip
  * that reconnects in time (here or on another instance) never shows the agent offline.
  *
- * Writes go one after another and each writes the count as it is when it runs, so a late write never
- * undoes a newer one. A write that fails (the database away) is logged; the next refresh writes every
- * count again. A release counts once however often it is called.
+ * Writes go one after another, each takes every count changed since the last one (a reconnect storm is
+ * a few statements, not one per console), and each writes the counts as they are when it runs, so a
+ * late write never undoes a newer one. A write that fails (the database away) is logged; the next
+ * refresh writes every count again. A release counts once however often it is called.
  */
 export function createDeskConsoles(deps: { db: Queryable; bus: Bus; log: Logger; instanceId: string; graceMs: number }): DeskConsoles {
   const { db, bus, log, instanceId, graceMs } = deps;
@@ -47,31 +48,43 @@ export function createDeskConsoles(deps: { db: Queryable; bus: Bus; log: Logger;
   const lapseChecks = new Set<NodeJS.Timeout>();
   let stopped = false;
 
-  const write = (agentIds: string[]): Promise<void> => {
+  /** Agents whose count is to be written by the next write; one write takes all there are. */
+  const pending = new Set<string>();
+  let nextWrite: Promise<void> | null = null;
+
+  const write = (agentIds: Iterable<string>): Promise<void> => {
+    for (const id of agentIds) pending.add(id);
     // Outside the deadline of the request that opened or closed the console: the count must be written.
-    writes = writes.then(() => withoutDeadline(async () => {
-      const rows = agentIds.map((id) => ({ id, ...(counts.get(id) ?? { tenantId: '', consoles: 0 }) })).filter((row) => row.tenantId !== '');
-      if (rows.length === 0) return;
-      try {
-        await db.query(
-          `insert into desk_consoles (agent_id, instance_id, tenant_id, consoles, expires_at)
-           select agent_id, $1, tenant_id, consoles, now() + $2 * interval '1 millisecond'
-           from unnest($3::text[], $4::text[], $5::int[]) as x(agent_id, tenant_id, consoles)
-           where exists (select 1 from agents where id = x.agent_id)
-           on conflict (agent_id, instance_id) do update set consoles = excluded.consoles, expires_at = excluded.expires_at`,
-          [instanceId, graceMs, rows.map((r) => r.id), rows.map((r) => r.tenantId), rows.map((r) => r.consoles)],
-        );
-        // Written at zero: the row now lapses by itself after the grace; nothing here keeps it.
-        for (const row of rows) if (row.consoles === 0 && counts.get(row.id)?.consoles === 0) counts.delete(row.id);
-      } catch (err) {
-        log.warn({ err, agents: rows.length }, 'recording open desk consoles failed; the next refresh writes them again');
-      }
-    }));
-    return writes;
+    nextWrite ??= writes = writes.then(() =>
+      withoutDeadline(async () => {
+        nextWrite = null;
+        const rows = [...pending].flatMap((id) => {
+          const entry = counts.get(id);
+          return entry ? [{ id, ...entry }] : [];
+        });
+        pending.clear();
+        if (rows.length === 0) return;
+        try {
+          await db.query(
+            `insert into desk_consoles (agent_id, instance_id, tenant_id, consoles, expires_at)
+             select agent_id, $1, tenant_id, consoles, now() + $2 * interval '1 millisecond'
+             from unnest($3::text[], $4::text[], $5::int[]) as x(agent_id, tenant_id, consoles)
+             where exists (select 1 from agents where id = x.agent_id)
+             on conflict (agent_id, instance_id) do update set consoles = excluded.consoles, expires_at = excluded.expires_at`,
+            [instanceId, graceMs, rows.map((r) => r.id), rows.map((r) => r.tenantId), rows.map((r) => r.consoles)],
+          );
+          // Written at zero: the row now lapses by itself after the grace; nothing here keeps it.
+          for (const row of rows) if (row.consoles === 0 && counts.get(row.id)?.consoles === 0) counts.delete(row.id);
+        } catch (err) {
+          log.warn({ err, agents: rows.length }, 'recording open desk consoles failed; the next refresh writes them again');
+        }
+      }),
+    );
+    return nextWrite;
   };
 
   const refreshAll = (): void => {
-    write([...counts.keys()]);
+    write(counts.keys());
     // Rows of instances long gone: nothing counts them any more.
     writes = writes.then(() => db.query(`delete from desk_consoles where expires_at < now() - interval '1 hour'`).then(
       () => undefined,

@@ -81,7 +81,9 @@ export const AvailabilitySchema = Type.Object({
   reason: Type.Optional(literalUnion(unavailableReasons)),
   cause: Type.Optional(literalUnion(degradedCauses, { description: 'With `degraded`: `failing` (the system is not answering; calls paused), `slow` (it answers, slower than its latency objective), `backlog` (too much waits for it).' })),
   details: Type.Optional(Type.Record(Type.String(), Nullable(Type.Number()), { description: 'With `degraded`: the measured figures behind the cause (for `slow`: callP99Ms, normalCallP99Ms, callObjectiveMs, deliveryLagP99Ms, lagObjectiveMs).' })),
-  agentsOnline: Nullable(Type.Integer()),
+  agentsOnline: Nullable(Type.Integer(), {
+    description: 'Built-in desk: agents of the queue who are available and at a desk now (a desk console open, or closed less than HANDOVER_PRESENCE_GRACE_MS ago). An external system: what it last reported; null when it does not tell.',
+  }),
   queueLength: Type.Integer(),
   estimatedWaitSeconds: Nullable(Type.Integer()),
   nextOpenAt: Nullable(Type.String()),

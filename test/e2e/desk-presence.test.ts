@@ -68,6 +68,29 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-2', queue: 'support', user: { id: 'u-2' } } })).status).toBe(201);
   });
 
+  it('counts every console when many open and close at once (a reconnect after a restart)', async () => {
+    t = await startTestService(kind, SHORT_GRACE);
+    const desk = await setUpDesk(t, { agent: { maxChats: 10 } });
+    const tokens = await Promise.all(
+      Array.from({ length: 4 }, async (_, i) => {
+        const email = `agent-${i}@example.com`;
+        expect((await t!.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: `Agent ${i}`, password: 'correct horse battery' })).status).toBe(201);
+        const token = (await t!.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } })).body.token as string;
+        expect((await t!.api('PUT', '/v1/desk/presence', { token, body: { presence: 'available' } })).status).toBe(200);
+        return token;
+      }),
+    );
+    // Two consoles each, all opening together.
+    const opened = await Promise.all([...tokens, ...tokens].map((token) => openDeskConsole(t!, token)));
+    consoles.push(...opened);
+    expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 5 });
+    const { rows } = await t.db.query<{ consoles: number }>('select coalesce(sum(consoles), 0)::int as consoles from desk_consoles where tenant_id = $1', [desk.tenantId]);
+    expect(rows[0]!.consoles).toBe(9);
+    // All close together: only the agent whose console stays is online once the grace has run out.
+    for (const c of opened) c.close();
+    await eventually(async () => (await availability(t!, desk.apiKey)).agentsOnline === 1, 'only the agent still at a desk to count', 15_000);
+  });
+
   it('keeps an agent online through a reload within the grace', async () => {
     t = await startTestService(kind, LONG_GRACE);
     const desk = await setUpDesk(t);

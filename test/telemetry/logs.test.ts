@@ -74,7 +74,7 @@ describe('request logs of a running service', () => {
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers };
     };
-    const t = { api, admin: (method: string, path: string, body?: unknown) => api(method, path, { token: ADMIN_TOKEN, body }) } as unknown as TestService;
+    const t = { url, api, admin: (method: string, path: string, body?: unknown) => api(method, path, { token: ADMIN_TOKEN, body }) } as unknown as TestService;
     const desk = await setUpDesk(t);
     const created = await api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-log', queue: 'support', user: { id: 'u' } } });
     expect(created.status).toBe(201);
