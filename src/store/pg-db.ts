@@ -167,6 +167,19 @@ export function createPgDb(options: PgDbOptions): Db {
     if (typeof sql === 'string') return { text: sql, values };
     return prepare ? { name: sql.name, text: sql.text, values } : { text: sql.text, values };
   };
+  /**
+   * Runs a statement outside a transaction. A prepared statement whose result's row type a migration
+   * changed (another instance's, during a rolling deploy) fails with 0A000 on every later call on that
+   * connection: it runs again unprepared, which always answers with the current type.
+   */
+  const run = async (client: pg.Pool | pg.PoolClient, sql: Sql, params: readonly unknown[] | undefined): Promise<pg.QueryResult> => {
+    try {
+      return await client.query(config(sql, params));
+    } catch (err) {
+      if (typeof sql === 'string' || !prepare || errorCode(err as Error) !== '0A000') throw err;
+      return client.query({ text: sql.text, values: params as unknown[] | undefined });
+    }
+  };
   const pool = new pg.Pool({
     connectionString: withSearchPath(options.url, options.searchPath),
     max: options.poolSize,
@@ -210,7 +223,7 @@ export function createPgDb(options: PgDbOptions): Db {
       };
       client.on('error', onError);
       try {
-        return toResult<T>(await client.query(config(sql, params)));
+        return toResult<T>(await run(client, sql, params));
       } catch (err) {
         if (isBroken(err)) broken ??= err instanceof Error ? err : new Error('broken connection');
         throw translate(err);
@@ -220,7 +233,7 @@ export function createPgDb(options: PgDbOptions): Db {
       }
     }
     try {
-      return toResult<T>(await pool.query(config(sql, params)));
+      return toResult<T>(await run(pool, sql, params));
     } catch (err) {
       throw translate(err);
     }

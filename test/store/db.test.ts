@@ -464,6 +464,25 @@ describe('named statements', () => {
     }
   });
 
+  it('answer with the new row type after a migration changed it under the prepared statement', async () => {
+    const schema = `named_${Math.random().toString(36).slice(2, 10)}`;
+    const db = createPgDb({ ...base, searchPath: schema });
+    try {
+      await db.query(`create schema ${schema}`);
+      await db.query(`create table ${schema}.t (a int)`);
+      await db.query(`insert into ${schema}.t values (1)`);
+      const all = namedStatement('test-named-row-type', 'select * from t where a = $1::int');
+      expect((await db.query(all, [1])).rows).toEqual([{ a: 1 }]);
+      // Another instance migrates: the prepared plan would now answer another row type (0A000).
+      await db.query(`alter table ${schema}.t add column b text default 'x'`);
+      expect((await db.query(all, [1])).rows).toEqual([{ a: 1, b: 'x' }]);
+      expect((await db.query(all, [1])).rows).toEqual([{ a: 1, b: 'x' }]);
+    } finally {
+      await db.query(`drop schema if exists ${schema} cascade`).catch(() => {});
+      await db.close();
+    }
+  });
+
   it('are parsed on every call when preparing is switched off (a pooler that cannot keep them)', async () => {
     const db = createPgDb({ ...base, preparedStatements: false });
     try {
