@@ -225,8 +225,9 @@ export class ConfigError extends Error {
  * overrides by dotted key (values as the setting's parse would return them). Throws ConfigError listing
  * every problem, an override of a setting that does not exist included.
  */
-export function loadConfig(env: Record<string, string | undefined>, overrides: Readonly<Record<string, unknown>> = {}): Config {
+export function loadConfig(env: Record<string, string | undefined>, overrides: Readonly<Partial<SettingValues>> = {}): Config {
   const problems: string[] = [];
+  // Typed callers cannot name a setting that does not exist; a caller passing a plain record can.
   for (const key of Object.keys(overrides)) {
     if (!Object.hasOwn(settings, key)) problems.push(`${key}: no such setting (overrides are dotted keys of the settings table, e.g. "delivery.timeoutMs")`);
   }

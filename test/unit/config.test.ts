@@ -70,9 +70,11 @@ describe('config', () => {
   });
 
   it('refuses an override of a setting that does not exist, naming it, with the other problems', () => {
+    // As an untyped caller (a test helper's plain record) passes them: typed callers are stopped by tsc.
+    const overrides: Record<string, unknown> = { 'delivery.timeoutMS': 500, 'delivery.timeoutMs': 500, nonsense: true };
     let problems: string[] = [];
     try {
-      loadConfig({ PORT: 'eighty' }, { 'delivery.timeoutMS': 500, 'delivery.timeoutMs': 500, nonsense: true });
+      loadConfig({ PORT: 'eighty' }, overrides);
     } catch (err) {
       expect(err).toBeInstanceOf(ConfigError);
       problems = (err as ConfigError).problems;
@@ -82,6 +84,8 @@ describe('config', () => {
     expect(problems.join('\n')).toMatch(/nonsense: no such setting/);
     expect(problems.join('\n')).toMatch(/PORT.*whole number/);
     expect(loadConfig({}, { 'delivery.timeoutMs': 500 }).delivery.timeoutMs).toBe(500);
+    // @ts-expect-error a misspelt setting is a compile error for a typed caller
+    expect(() => loadConfig({}, { 'delivery.timeoutMS': 500 })).toThrow(/no such setting/);
   });
 
   it('is frozen once loaded, but for what is known only when listening and the live admission thresholds', () => {
