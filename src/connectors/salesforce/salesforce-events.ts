@@ -1,4 +1,5 @@
 import type { InboundEvent } from '../connector.js';
+import { parseJson } from '../../outbound/index.js';
 
 /** One server-sent event as read off the wire. */
 export interface ServerSentEvent {
@@ -98,12 +99,8 @@ function messageOf(payload: Record<string, unknown>): { text: string; attachment
 type Json = Record<string, unknown>;
 
 function parseObject(text: string): Json | null {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : null;
-  } catch {
-    return null;
-  }
+  const value = parseJson(text);
+  return value && typeof value === 'object' && !Array.isArray(value) ? (value as Json) : null;
 }
 
 /** Parses an event stream (text/event-stream) into events, as the HTML spec tells a client to. */

@@ -1,3 +1,5 @@
+import { parseJson } from '../../outbound/index.js';
+
 /** Renew at most this long before a token expires (less for tokens that live less than three times this). */
 const RENEW_AHEAD_MAX_MS = 5 * 60_000;
 
@@ -19,10 +21,6 @@ export function renewalDueAt(token: string): number | null {
 function readClaims(token: string): { exp?: unknown; iat?: unknown } | null {
   const payload = token.split('.')[1];
   if (!payload) return null;
-  try {
-    const claims: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-    return claims && typeof claims === 'object' ? (claims as { exp?: unknown; iat?: unknown }) : null;
-  } catch {
-    return null;
-  }
+  const claims = parseJson(Buffer.from(payload, 'base64url').toString('utf8'));
+  return claims && typeof claims === 'object' ? (claims as { exp?: unknown; iat?: unknown }) : null;
 }
