@@ -12,13 +12,15 @@ function logger(level: string) {
       done();
     },
   });
-  const log = createLogger(level, stream) as unknown as FastifyBaseLogger;
+  const real = createLogger(level, stream) as unknown as FastifyBaseLogger;
   let children = 0;
-  const child = log.child.bind(log);
-  log.child = ((bindings: Record<string, unknown>, options?: object) => {
-    children++;
-    return child(bindings, options);
-  }) as FastifyBaseLogger['child'];
+  // The request's logger as the lazy child sees it, counting the children made of it.
+  const log = Object.assign(Object.create(real) as FastifyBaseLogger, {
+    child: (bindings: Record<string, unknown>, options?: object) => {
+      children++;
+      return real.child(bindings, options);
+    },
+  });
   return { log, lines, children: () => children };
 }
 
