@@ -29,6 +29,7 @@ export const errorCatalogue = {
   queue_not_found: { status: 404, message: 'No such queue for this tenant.' },
   connector_not_found: { status: 404, message: 'No such connector.' },
   agent_not_found: { status: 404, message: 'No such agent for this tenant.' },
+  canned_response_not_found: { status: 404, message: "No such canned response among the tenant's and your own." },
   // 409: the state does not allow it
   user_has_live_handover: { status: 409, message: 'The user is in a live handover; end it before erasing the user.' },
   handover_ended: { status: 409, message: 'The handover has ended; start a new one.' },

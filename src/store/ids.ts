@@ -14,6 +14,8 @@ export const idPrefixes = {
   message: 'msg',
   event: 'evt',
   session: 'ses',
+  cannedResponse: 'can',
+  note: 'note',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -142,6 +142,16 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, agent)).status).toBe(200);
     expect((await t.api('POST', '/v1/desk/accept-next', { ...agent, body: {} })).status).toBe(200);
     expect((await t.api('GET', `/v1/desk/handovers/${id}/messages`, agent)).status).toBe(200);
+    // Canned responses.
+    const canned = await t.api('POST', '/v1/desk/canned-responses', { ...agent, body: { shortcut: 'hi', text: 'Hi {{user.name}}' } });
+    expect(canned.status).toBe(201);
+    expect((await t.api('POST', '/v1/desk/canned-responses', { ...agent, body: { shortcut: 'hi', text: 'again' } })).status).toBe(409);
+    expect((await t.api('POST', '/v1/desk/canned-responses', { ...agent, body: { shortcut: 'all', text: 'x', scope: 'tenant' } })).status).toBe(403);
+    expect((await t.api('GET', `/v1/desk/canned-responses?q=hi&handoverId=${id}`, agent)).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/canned-responses?handoverId=ho_nothing', agent)).status).toBe(404);
+    expect((await t.api('PATCH', `/v1/desk/canned-responses/${canned.body.id}`, { ...agent, body: { text: 'Hello {{user.name}}' } })).status).toBe(200);
+    expect((await t.api('DELETE', `/v1/desk/canned-responses/${canned.body.id}`, agent)).status).toBe(204);
+    expect((await t.api('DELETE', `/v1/desk/canned-responses/${canned.body.id}`, agent)).status).toBe(404);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { id: 'a-1', text: 'Hi, Ada here.' } })).status).toBe(202);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/typing`, { ...agent, body: { typing: true } })).status).toBe(202);
     expect((await t.api('GET', '/v1/desk/team', agent)).status).toBe(403);

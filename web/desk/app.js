@@ -4,6 +4,7 @@ import { connectLive } from './live.js';
 import { Chat, displayName } from './chat.js';
 import { renderWaiting, tickWaiting } from './waiting.js';
 import { renderTeam } from './team.js';
+import { attachCannedPicker, createCannedPanel } from './canned.js';
 import { byId, h } from './dom.js';
 
 const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
@@ -33,6 +34,7 @@ const ui = {
   emptyChat: byId('empty-chat'),
   announcer: byId('announcer'),
   deskError: byId('desk-error'),
+  canned: byId('canned'),
 };
 
 let session = null; // { csrf, agent }
@@ -51,6 +53,7 @@ let refreshAgain = false;
 let flashTimer = null;
 let errorTimer = null;
 let audio = null;
+const cannedPanel = createCannedPanel(ui.canned, { api: (...args) => api(...args), agent: () => session?.agent, notify: (text) => announce(text), showError: (text) => showError(text) });
 
 // ---- session -------------------------------------------------------------------------------------
 
@@ -129,6 +132,7 @@ function enterDesk() {
   ui.agentName.textContent = session.agent?.name ?? '';
   showPresence(session.agent?.presence ?? 'away');
   ui.team.hidden = session.agent?.role !== 'supervisor';
+  cannedPanel.load();
   live = connectLive({ url: '/v1/desk/events', onSignal, onState: showConnection, onUnauthorized: () => signedOut('Your session has ended; sign in again.') });
   ui.acceptNext.focus();
 }
@@ -149,6 +153,7 @@ function leaveDesk() {
   firstLoad = true;
   ui.team.hidden = true;
   ui.teamList.replaceChildren();
+  cannedPanel.clear();
   renderAll();
 }
 
@@ -367,6 +372,8 @@ const chatContext = {
   onChange: () => renderMine(),
   onClose: (chat) => closeChat(chat),
   notify: (text) => announce(text),
+  // The reply box's tools: `/` for canned responses.
+  attachComposer: (chat) => attachCannedPicker(chat.input, { api: (...args) => api(...args), handoverId: chat.id, onInsert: () => chat.agentTyped() }),
 };
 
 function selectChat(id) {

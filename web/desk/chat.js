@@ -114,6 +114,7 @@ export class Chat {
     this.log.append(h('li', { className: 'divider' }, 'Handed over to a person'));
     this.updateQueues();
     this.updateState();
+    this.ctx.attachComposer?.(this);
   }
 
   renderDetails() {

@@ -127,6 +127,20 @@ export const operations: Record<string, OperationDoc> = {
   'PUT /v1/desk/agents/{agentId}/presence': { operationId: 'setAgentAway', errors: ['forbidden_role', 'agent_not_found'] },
   'POST /v1/desk/agents/{agentId}/sign-out': { operationId: 'signOutAgent', errors: ['forbidden_role', 'agent_not_found'] },
   'GET /v1/desk/events': { operationId: 'streamDeskEvents', errors: ['too_many_streams'] },
+  'GET /v1/desk/canned-responses': {
+    operationId: 'searchCannedResponses',
+    summary: "Canned responses you may use (the tenant's and your own), searched by shortcut and text",
+    errors: handover,
+    responseExample: { cannedResponses: [{ id: 'can_01jd5x9k2m3n4p5q6r7s8t9v0w', scope: 'tenant', shortcut: 'hello', text: 'Hi {{user.name}}, {{agent.name}} here.', rendered: 'Hi Uma, Ada here.', updatedAt: '2026-11-23T10:15:02.123Z' }] },
+  },
+  'POST /v1/desk/canned-responses': {
+    operationId: 'createCannedResponse',
+    summary: 'Add a canned response: your own, or (supervisors) one for the whole tenant',
+    errors: ['forbidden_role', 'already_exists'],
+    requestExample: { shortcut: 'refund', text: 'Hi {{user.name}}, your refund is on its way.', scope: 'personal' },
+  },
+  'PATCH /v1/desk/canned-responses/{cannedId}': { operationId: 'updateCannedResponse', summary: "Change a canned response (the tenant's: supervisors only)", errors: ['canned_response_not_found', 'forbidden_role', 'already_exists'] },
+  'DELETE /v1/desk/canned-responses/{cannedId}': { operationId: 'deleteCannedResponse', summary: "Delete a canned response (the tenant's: supervisors only)", errors: ['canned_response_not_found', 'forbidden_role'] },
 
   // Admin API
   'GET /v1/admin/tokens': { operationId: 'listAdminTokens' },
