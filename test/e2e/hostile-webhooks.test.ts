@@ -3,11 +3,15 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorCatalogue } from '../../src/resilience/errors.js';
 import { startFakeChatwoot, type FakeChatwoot } from '../fakes/chatwoot.js';
+import { startFakeFreshchat, type FakeFreshchat } from '../fakes/freshchat.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { startFakeIntercom, type FakeIntercom } from '../fakes/intercom.js';
 import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
 import { contentType, deeplyNested, FUZZ_CASES, fuzzTimeLimits, hostileString, wellFormed } from '../support/hostile-input.js';
 import { chatwootWire } from '../support/inbound-wires/chatwoot.js';
+import { freshchatWire } from '../support/inbound-wires/freshchat.js';
 import { standardWebhooksWire } from '../support/inbound-wires/generic-webhook.js';
+import { intercomWire } from '../support/inbound-wires/intercom.js';
 import type { InboundWire } from '../support/inbound-wires/wire.js';
 import { zendeskWire } from '../support/inbound-wires/zendesk.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
@@ -28,7 +32,8 @@ function repaired(text: string): string {
 }
 
 /**
- * Hostile requests to each connector's inbound URL (generic webhook, Chatwoot, Zendesk): forged,
+ * Hostile requests to each connector's inbound URL (generic webhook, Chatwoot, Zendesk, Intercom,
+ * Freshchat): forged,
  * missing and mangled signatures, timestamps old, future, non-numeric and huge, hostile delivery ids,
  * malformed and oversized bodies, wrong content types — with correctly signed valid events, and
  * replays of them, sent in between. Each case checks:
@@ -37,9 +42,10 @@ function repaired(text: string): string {
  * - an authentic but malformed or foreign event changes nothing of the watched handover;
  * - an authentic valid event is taken (200) and adds exactly one message; its replay is a duplicate.
  * At the end each taken message is in the handover's transcript, read through the bot API, once.
- * Each connector takes 10% of the fuzz budget; every operation (hostile-input.test.ts) the rest.
+ * The connectors share 30% of the fuzz budget; every operation (hostile-input.test.ts) takes the rest.
  */
-const RUNS = Math.ceil(FUZZ_CASES * 0.1);
+const TYPES = ['webhook', 'chatwoot', 'zendesk', 'intercom', 'freshchat'];
+const RUNS = Math.ceil((FUZZ_CASES * 0.3) / TYPES.length);
 const LIMITS = fuzzTimeLimits(RUNS);
 const BODY_LIMIT = 256 * 1024;
 const HELPDESK_SECRET = `whsec_${Buffer.from(randomUUID() + randomUUID()).toString('base64')}`;
@@ -57,6 +63,8 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
   let helpdesk: GenericHelpdesk;
   let chatwoot: FakeChatwoot;
   let zendesk: FakeZendesk;
+  let intercom: FakeIntercom;
+  let freshchat: FakeFreshchat;
   let apiKey: string;
   let tenantId: string;
   const watched = new Map<string, Watched>();
@@ -66,7 +74,7 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     // The per-connector inbound rate is fuzzed elsewhere (inbound-rate.test.ts); here it would only
     // turn valid events away with 429.
     t = await startTestService('pg', { 'connectors.inboundPerSecond': 1_000_000, 'connectors.inboundBurst': 1_000_000 });
-    [helpdesk, chatwoot, zendesk] = await Promise.all([startGenericHelpdesk(HELPDESK_SECRET), startFakeChatwoot(), startFakeZendesk({ retryDelayMs: 20 })]);
+    [helpdesk, chatwoot, zendesk, intercom, freshchat] = await Promise.all([startGenericHelpdesk(HELPDESK_SECRET), startFakeChatwoot(), startFakeZendesk({ retryDelayMs: 20 }), startFakeIntercom(), startFakeFreshchat()]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Inbound' });
     apiKey = tenant.body.apiKey;
     tenantId = tenant.body.id;
@@ -74,6 +82,8 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
       webhook: { url: helpdesk.url, secret: HELPDESK_SECRET },
       chatwoot: { baseUrl: chatwoot.url, accountId: chatwoot.accountId, inboxId: chatwoot.inboxId, userToken: chatwoot.userToken, botToken: chatwoot.botToken, webhookSecret: chatwoot.webhookSecret },
       zendesk: { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret },
+      intercom: { baseUrl: intercom.url, accessToken: intercom.accessToken, clientSecret: intercom.clientSecret, adminId: intercom.botAdminId, teamId: '501' },
+      freshchat: { baseUrl: freshchat.url, apiToken: freshchat.apiToken, webhookPublicKey: freshchat.publicKeyPem, appId: freshchat.appId, channelId: freshchat.channelId, agentId: freshchat.botAgentId, groupId: 'grp-support' },
     };
     const handovers: Record<string, { handoverId: string; inboundUrl: string }> = {};
     for (const [type, config] of Object.entries(configs)) {
@@ -87,6 +97,8 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     helpdesk.inboundUrl = handovers.webhook!.inboundUrl;
     chatwoot.webhookTarget = handovers.chatwoot!.inboundUrl;
     zendesk.webhookTarget = handovers.zendesk!.inboundUrl;
+    intercom.webhookTarget = handovers.intercom!.inboundUrl;
+    freshchat.webhookTarget = handovers.freshchat!.inboundUrl;
     // Each handover opened on its system (the fakes' echoes of it are in, and change nothing).
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested at the helpdesk');
     const cw = await eventually(async () => {
@@ -97,18 +109,26 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
       const c = zendesk.conversationForHandover(handovers.zendesk!.handoverId);
       return c && c.controlPasses.length > 0 ? c : null;
     }, 'the Zendesk conversation passed to agents');
+    // Intercom's and Freshchat's events name their conversation: the handover must know it first.
+    const ic = await eventually(async () => intercom.conversationForHandover(handovers.intercom!.handoverId), 'the Intercom conversation');
+    const fr = await eventually(async () => freshchat.conversationForHandover(handovers.freshchat!.handoverId), 'the Freshchat conversation');
+    for (const type of ['intercom', 'freshchat']) {
+      await eventually(async () => (await t.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handovers[type]!.handoverId])).rows[0]?.external_ref, `the ${type} conversation id stored`);
+    }
     const ids = Object.values(handovers).map((h) => h.handoverId);
     const wires = [
       standardWebhooksWire({ secret: HELPDESK_SECRET, handoverId: handovers.webhook!.handoverId, otherHandoverIds: ids.filter((id) => id !== handovers.webhook!.handoverId) }),
       chatwootWire({ secret: chatwoot.webhookSecret, conversationId: cw.id }),
       zendeskWire({ secret: zendesk.webhookSecret, appId: zendesk.appId, conversationId: zd.id }),
+      intercomWire({ secret: intercom.clientSecret, conversationId: ic.id }),
+      freshchatWire({ privateKey: freshchat.privateKey, conversationId: fr.id }),
     ];
-    for (const [i, type] of ['webhook', 'chatwoot', 'zendesk'].entries()) watched.set(type, { wire: wires[i]!, ...handovers[type]! });
+    for (const [i, type] of TYPES.entries()) watched.set(type, { wire: wires[i]!, ...handovers[type]! });
   });
 
   afterAll(async () => {
     await t?.close();
-    await Promise.all([helpdesk?.close(), chatwoot?.close(), zendesk?.close()]);
+    await Promise.all([helpdesk?.close(), chatwoot?.close(), zendesk?.close(), intercom?.close(), freshchat?.close()]);
   });
 
   /** What a request could change: the tenant's messages, its bot events, and each handover's state. */
@@ -136,7 +156,7 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     throw new Error('more than 100 pages of events');
   }
 
-  for (const type of ['webhook', 'chatwoot', 'zendesk']) {
+  for (const type of TYPES) {
     it(`${type}: answers ${RUNS} hostile requests without a 500, takes only what verifies, each valid event once`, async ({ task }) => {
       const { wire, inboundUrl, handoverId } = watched.get(type)!;
       const taken: Array<{ raw: string; headers: Record<string, string>; marker: string; text: string; at: number }> = [];

@@ -10,6 +10,7 @@ describe('Intercom content', () => {
     expect(htmlToText('<p>&#x1F600; &#0; &bogus;</p>')).toBe('\u{1F600} &#0; &bogus;');
     // Plain text (webhooks of API version 2.15 and later) is taken as it is.
     expect(htmlToText('if x < 5 and y > 3 & z')).toBe('if x < 5 and y > 3 & z');
+    expect(htmlToText('use <b> for bold, and <i> too ')).toBe('use <b> for bold, and <i> too ');
   });
 
   it('writes the note as escaped HTML, ending with the handover id', () => {

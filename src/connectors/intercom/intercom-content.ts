@@ -13,8 +13,11 @@ const MAX_ATTACHMENT_URLS = 10;
 
 const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ' };
 
-/** Tags Intercom's reply bodies are made of: a body without any is plain text already. */
-const htmlTag = /<\/?(p|br|div|a|b|i|u|s|em|strong|code|pre|ul|ol|li|h[1-6]|blockquote|span|img)(\s[^>]*)?\/?>/i;
+/**
+ * An HTML body as Intercom writes one: it opens with a tag of its editor and closes with one
+ * (`<p>Okay!</p>`). Anything else is plain text, `<` and `&` included.
+ */
+const htmlBody = /^\s*<(p|div|h[1-6]|ul|ol|blockquote|pre|img|br|b|i|a|strong|em|code|span)[\s/>][\s\S]*>\s*$/i;
 
 /**
  * The text of a part body. Intercom sends agents' replies as HTML (`<p>Okay!</p>`); webhooks of apps on
@@ -23,7 +26,7 @@ const htmlTag = /<\/?(p|br|div|a|b|i|u|s|em|strong|code|pre|ul|ol|li|h[1-6]|bloc
  * dropped, entities decoded.
  */
 export function htmlToText(html: string): string {
-  if (!htmlTag.test(html)) return html.trim();
+  if (!htmlBody.test(html)) return html;
   const text = html
     .replace(/<a\s[^>]*href="([^"]*)"[^>]*>(.*?)<\/a>/gis, (_, href: string, label: string) => (label.trim() && label.trim() !== href ? `${label} (${href})` : href))
     .replace(/<br\s*\/?>/gi, '\n')
