@@ -103,6 +103,9 @@ export function openStream(
       throw requestFailure(err, call.describe ?? `request to ${hostOf(call.url)}`);
     }
     span?.setAttribute('http.response.status_code', response.statusCode);
+    // Destroying the body of an answer not read (or a stream left) is not an error of the process: a
+    // reader still gets every error through its own iteration.
+    response.body.on('error', ignore);
     return { status: response.statusCode, headers: response.headers, body: response.body, retryAfterMs: retryAfterOf(response.headers) };
   };
   if (!tracingEnabled()) return run(undefined);
@@ -130,7 +133,13 @@ async function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span |
   }
   const status = response.statusCode;
   span?.setAttribute('http.response.status_code', status);
-  const text = await readBounded(response.body, call.maxBytes);
+  let text: string;
+  try {
+    text = await readBounded(response.body, call.maxBytes);
+  } catch (err) {
+    // The answer stopped coming (its body timed out, the deadline passed, the connection dropped).
+    throw requestFailure(err, call.describe ?? `request to ${hostOf(call.url)}`);
+  }
   const retryAfterMs = retryAfterOf(response.headers);
   if ((status >= 200 && status < 300) || call.accept?.includes(status)) return { status, headers: response.headers, text, retryAfterMs };
   throw answerError(call.describe ?? hostOf(call.url), { status, headers: response.headers, text }, { retryable: isRetryable(call.policy, status), retryAfterMs });
@@ -200,6 +209,8 @@ function describeNetworkError(err: unknown): string {
   const message = e.message ?? e.cause?.message ?? String(err);
   return code ? `${code} (${message})` : message;
 }
+
+function ignore(): void {}
 
 function hostOf(url: string): string {
   return new URL(url).host;

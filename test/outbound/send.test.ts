@@ -255,6 +255,16 @@ describe('send: the one outbound client', () => {
       expect(err.message).toMatch(/^request to 127\.0\.0\.1:\d+ failed: deadline exceeded$/);
     });
 
+    it('an answer whose body stops coming fails at the deadline, as retryable, named like a call that got no answer', async () => {
+      receiver = await startReceiver((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"partial":');
+      });
+      const err = await failure(send(agent, { method: 'GET', url: `${receiver.url}/slow`, signal: AbortSignal.timeout(300), policy: STATUS_POLICIES.vendorApi, maxBytes: 1024, describe: 'GET /slow on the receiver' }));
+      expect(err.retryable).toBe(true);
+      expect(err.message).toBe('GET /slow on the receiver failed: deadline exceeded');
+    });
+
     it('a destination that refuses connections is retried, naming the network error', async () => {
       receiver = await startReceiver();
       const url = receiver.url;

@@ -131,12 +131,7 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
  */
 async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: ConnectorDeps, context: StreamContext): Promise<void> {
   const idleTimeoutMs = config.streamIdleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const open = async (token: string) => {
-    const response = await api.openStream(token, context.session.position, { timeoutMs: deps.timeoutMs, idleTimeoutMs, signal: context.signal });
-    // Destroying the body of an answer we do not read (or a stream we leave) is not an error here.
-    response.body.on('error', () => {});
-    return response;
-  };
+  const open = (token: string) => api.openStream(token, context.session.position, { timeoutMs: deps.timeoutMs, idleTimeoutMs, signal: context.signal });
   let token = context.session.credential;
   if (!token) throw new StreamLostError('No Salesforce access token is stored for this conversation.');
   const renewToken = async (current: string): Promise<string> => {
