@@ -11,8 +11,8 @@ describe('intercom connector against its fake (pg)', () => {
     t = fake = undefined;
   });
 
-  async function setUp(config: Record<string, unknown> = {}) {
-    t = await startTestService('pg');
+  async function setUp(config: Record<string, unknown> = {}, settings: Record<string, unknown> = {}) {
+    t = await startTestService('pg', settings);
     fake = await startFakeIntercom();
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Com' });
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
@@ -150,6 +150,23 @@ describe('intercom connector against its fake (pg)', () => {
     await fake!.agentReply(conversation.id, 'here is the form', fake!.admins[1], [{ type: 'upload', name: 'form.pdf', url: 'https://downloads.intercomcdn.com/form.pdf', content_type: 'application/pdf', filesize: 1200, width: 0, height: 0 }]);
     const message = await eventually(async () => (await botEvents(handoverId)).find((e) => e.type === 'message.created'), 'the agent reply');
     expect(message.data.message).toMatchObject({ text: 'here is the form', attachments: [{ url: 'https://downloads.intercomcdn.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }] });
+    expect(fake!.refused).toEqual([]);
+  });
+
+  it('with reconcileIntervalMs, reads what it missed while unreachable: a reply and the close whose notifications were lost', async () => {
+    const { apiKey, botEvents } = await setUp({ reconcileIntervalMs: 300 }, { 'streams.tickMs': 100 });
+    const { handoverId, conversation } = await handOver(apiKey, { conversationId: 'c-outage', queue: 'general', user: { id: 'u-outage' } });
+    await fake!.agentReply(conversation.id, 'before the outage');
+    await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created'), 'the first reply');
+    fake!.webhooksLost = true;
+    await fake!.agentReply(conversation.id, 'sent while you were away');
+    await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away'), 'the missed reply');
+    await fake!.closeConversation(conversation.id);
+    await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'handover.ended'), 'the missed close');
+    const events = await botEvents(handoverId);
+    // The reply taken from its notification is not taken again from the conversation.
+    expect(events.filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual(['before the outage', 'sent while you were away']);
+    expect(events.find((e) => e.type === 'handover.ended')!.data).toMatchObject({ reason: 'agent_ended' });
     expect(fake!.refused).toEqual([]);
   });
 });

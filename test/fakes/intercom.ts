@@ -30,6 +30,9 @@ import { closeServer } from '../support/ports.js';
  *   `X-Hub-Signature: sha1=<hex HMAC-SHA1 of the body under the app's client secret>`; the endpoint is
  *   checked with a HEAD request when it is saved.
  *
+ * `GET /conversations/{id}` lists every part (the real one up to 500). `webhooksLost` plays an outage on
+ * our side that outlasts Intercom's retries.
+ *
  * The app's own writes come back as notifications, as on the real one. A redelivery (`resend`) is the
  * same notification id with `delivery_attempts` one higher, signed again. The test plays the admins:
  * replies, assignment, moving to another team, closing.
@@ -81,6 +84,8 @@ export interface FakeIntercom {
   /** Routes → how many next calls are carried out and then answered 500 (the answer lost). */
   loseAnswerNext: Map<string, number>;
   deliveries: Array<{ notification: Record<string, any>; status: number }>;
+  /** While true, notifications are sent and fail (we are unreachable), and are not sent again. */
+  webhooksLost: boolean;
   /** The conversation whose note names this handover. */
   conversationForHandover(handoverId: string): IntercomConversation | undefined;
   agentReply(conversationId: string, text: string, admin?: IntercomAdmin, attachments?: IntercomPart['attachments']): Promise<{ status: number; body: any }>;
@@ -124,6 +129,7 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
     failNext: new Map(),
     loseAnswerNext: new Map(),
     deliveries: [],
+    webhooksLost: false,
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.parts.some((p) => p.part_type === 'note' && (p.body ?? '').includes(handoverId))),
     agentReply(conversationId, text, admin = fake.admins[1]!, attachments = []) {
       const c = fake.conversations.get(conversationId)!;
@@ -206,7 +212,7 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
     };
     const result = chain.then(async () => {
       const body = JSON.stringify(notification);
-      const answer = await fake.post(body, fake.sign(body)).catch((err: unknown) => ({ status: 0, body: String(err) }));
+      const answer = fake.webhooksLost ? { status: 0, body: 'connection refused' } : await fake.post(body, fake.sign(body)).catch((err: unknown) => ({ status: 0, body: String(err) }));
       fake.deliveries.push({ notification, status: answer.status });
       return answer;
     });

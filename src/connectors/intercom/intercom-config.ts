@@ -14,6 +14,13 @@ export const intercomConfigSchema = Type.Object(
     adminId: id('The admin the connector acts as for notes, assignments and closing: best a dedicated one (a bot teammate).'),
     teamId: Type.Optional(id('Team inbox for every handover unless the queue or metadata says otherwise.')),
     teams: Type.Optional(Type.Record(Type.String({ maxLength: 200 }), id(), { description: 'Queue name → team id.' })),
+    reconcileIntervalMs: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        maximum: 3_600_000,
+        description: 'With it, each open conversation is also read this often for what notifications did not bring (one stream slot per open conversation); without it, only notifications are used.',
+      }),
+    ),
     openingText: Type.Optional(
       Type.String({ minLength: 1, maxLength: 500, description: "The conversation's first message, written as the user (Intercom opens a conversation with one); default `Handed over by the bot.`" }),
     ),

@@ -4,6 +4,7 @@ import { DeliveryError } from '../connector.js';
 import { contactFor, intercomCall, type IntercomCall } from './intercom-api.js';
 import { DEFAULT_OPENING_TEXT, intercomConfigSchema, type IntercomConfig } from './intercom-config.js';
 import { transcriptNote, userReply } from './intercom-content.js';
+import { reconcileConversation } from './intercom-reconcile.js';
 import { handleIntercomInbound } from './intercom-webhook.js';
 
 type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
@@ -19,7 +20,9 @@ type StartStep = 'opened' | 'noted' | 'assigned';
  * webhook notifications (intercom-webhook.ts).
  *
  * The conversation and the contact are kept in the handover's session as soon as the conversation
- * exists, with how far the start got: a retried start goes on in the same conversation.
+ * exists, with how far the start got: a retried start goes on in the same conversation. With
+ * `reconcileIntervalMs`, each open conversation is also read for what notifications missed
+ * (intercom-reconcile.ts).
  */
 export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinition<IntercomConfig> {
   return {
@@ -31,13 +34,18 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
       const call = intercomCall(dispatcher, config);
       const sessions = deps.sessions;
       const asAdmin = { type: 'admin', admin_id: config.adminId };
-      return {
+      const reconcileMs = sessions ? config.reconcileIntervalMs : undefined;
+      const connector: Connector = {
         // Intercom's API has no typing indicator, either way.
         capabilities: { userTyping: false, transfer: true },
         async deliver(work: AgentSideWork, context: DeliveryContext) {
           switch (work.kind) {
-            case 'handover.requested':
-              return { externalRef: await start(call, config, sessions, work, context.signal) };
+            case 'handover.requested': {
+              const externalRef = await start(call, config, sessions, work, context.signal);
+              // Read the conversation for what notifications miss, once it is with its team.
+              if (reconcileMs !== undefined) await sessions?.save(work.handoverId, { openStream: true });
+              return { externalRef };
+            }
             case 'message.created': {
               const conversationId = requireRef(context);
               const contactId = await contactOf(call, sessions, work.handoverId, conversationId, context.signal);
@@ -74,6 +82,8 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           return Object.keys(byQueue).length > 0 ? { agentsOnline, byQueue } : { agentsOnline };
         },
       };
+      if (reconcileMs !== undefined) connector.pullStream = { read: (context) => reconcileConversation(call, config.adminId, context, reconcileMs) };
+      return connector;
     },
   };
 }
