@@ -114,6 +114,16 @@ async function deskCapacity(q: Queryable, queueId: string): Promise<{ agentsOnli
  * that no agent online serves now: no wait ends while nobody is at a desk.
  */
 export async function estimateWait(q: Queryable, queueId: string, position: number): Promise<number | null> {
+  return estimateAt(await waitPerPlace(q, queueId), position);
+}
+
+/** The estimate at a position from the queue's `waitPerPlace` (read once for a whole line). */
+export function estimateAt(perPlace: number | null, position: number): number | null {
+  return perPlace === null ? null : Math.max(0, Math.round(perPlace * position));
+}
+
+/** Seconds waited per place in line, as `estimateWait` explains; null: unknown or nobody online. */
+export async function waitPerPlace(q: Queryable, queueId: string): Promise<number | null> {
   const { rows } = await q.query<{ wait: number | null; places: number | null; served: boolean }>(
     `select sum(extract(epoch from accepted_at - queued_at))::float8 as wait, sum(greatest(queue_position_at_start, 1))::float8 as places,
             (select connector_id is not null or exists (select 1 from agents a where ${agentServesQueueSql('$1')}) from queues where id = $1) as served
@@ -124,7 +134,7 @@ export async function estimateWait(q: Queryable, queueId: string, position: numb
   );
   const { wait, places, served } = rows[0] ?? { wait: null, places: null, served: false };
   if (wait === null || !places || !served) return null;
-  return Math.max(0, Math.round((wait / places) * position));
+  return wait / places;
 }
 
 /** 1-based place in line of a queued handover. */

@@ -196,10 +196,15 @@ const someoneServesSql = `exists (select 1 from agents a where ${agentInQueueSql
  */
 export async function expireUnserved(deps: Deps, limit = 100): Promise<number> {
   const graceMs = deps.config.desk.presenceGraceMs;
+  // Judged once per queue with anyone waiting (not once per user): this runs every tick.
   const { rows } = await deps.db.query<{ id: string; tenant_id: string }>(
-    `select h.id, h.tenant_id from handovers h
-     where h.state = 'queued' and h.connector_id is null and not ${someoneServesSql}
-     order by h.queued_at limit $2`,
+    `with unserved as materialized (
+       select h.queue_id from (select distinct queue_id from handovers where state = 'queued' and connector_id is null) h
+       where not ${someoneServesSql}
+     )
+     select id, tenant_id from handovers
+     where state = 'queued' and queue_id in (select queue_id from unserved)
+     order by queued_at limit $2`,
     [graceMs, limit],
   );
   let ended = 0;

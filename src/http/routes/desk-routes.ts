@@ -9,7 +9,7 @@ import { LoginAttempts, type LoginAttempt } from '../../desk/login-attempts.js';
 import { getHandover, listMessages } from '../../handover/queries.js';
 import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
 import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
-import { estimateWait } from '../../handover/availability.js';
+import { estimateAt, waitPerPlace } from '../../handover/availability.js';
 import { toHandover, type HandoverRow } from '../../handover/model.js';
 import { deskAuth, supervisorOnly } from '../auth.js';
 import { openSse } from '../sse.js';
@@ -165,7 +165,8 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             if (h.state === 'queued') {
               const position = (positions.get(h.queueId) ?? 0) + 1;
               positions.set(h.queueId, position);
-              waiting.push({ ...handoverJson({ handover: h, position, estimatedWaitSeconds: await estimateWait(deps.db, h.queueId, position) }), ...base });
+              if (!perPlace.has(h.queueId)) perPlace.set(h.queueId, await waitPerPlace(deps.db, h.queueId));
+              waiting.push({ ...handoverJson({ handover: h, position, estimatedWaitSeconds: estimateAt(perPlace.get(h.queueId) ?? null, position) }), ...base });
             } else {
               mine.push({ ...handoverJson({ handover: h, position: null, estimatedWaitSeconds: null }), ...base });
             }
