@@ -157,6 +157,8 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           );
           const now = deps.now().getTime();
           const positions = new Map<string, number>();
+          // Read once per queue, not once per user waiting in it.
+          const perPlace = new Map<string, number | null>();
           const waiting = [];
           const mine = [];
           for (const row of rows) {
