@@ -2,8 +2,9 @@
  * The shared connector contract: the same cases, run for every connector against its fake server.
  *
  * To run it for a connector, write a `ContractDriver` and call `runConnectorContract(driver)` from a
- * `<type>.contract.test.ts` file. The suite runs on PostgreSQL only (one describe per connector), with
- * fast retries, and plays the bot itself (a signed webhook receiver).
+ * `<type>.contract.test.ts` file. The suite runs on both stores (one describe per connector and store;
+ * CONTRACT_STORES=pg or =pglite picks one), with fast retries, and plays the bot itself (a signed
+ * webhook receiver).
  *
  * The driver interface:
  * - `name`: shown in the test names.
@@ -41,6 +42,7 @@ import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/sig
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
 import { dumpSchema } from '../support/dump-schema.js';
+import { dbKinds, type DbKind } from '../support/test-db.js';
 
 export type ReceivedByHelpdesk =
   | { kind: 'handover.requested'; userId?: string; queue?: string; transcript: Array<{ role: string; text: string }>; metadata: Record<string, unknown> }
@@ -100,8 +102,18 @@ interface Harness {
   started(handoverId: string): Promise<ReceivedByHelpdesk[]>;
 }
 
+/** The stores the suite runs on: both, unless CONTRACT_STORES names one. */
+function contractStores(): DbKind[] {
+  const chosen = (process.env.CONTRACT_STORES ?? 'pg,pglite').split(',').map((s) => s.trim());
+  return dbKinds.filter((kind) => chosen.includes(kind));
+}
+
 export function runConnectorContract(driver: ContractDriver): void {
-  describe(`connector contract: ${driver.name} (pg)`, () => {
+  for (const kind of contractStores()) contractOn(driver, kind);
+}
+
+function contractOn(driver: ContractDriver, kind: DbKind): void {
+  describe(`connector contract: ${driver.name} (${kind})`, () => {
     let h: Harness | undefined;
     afterEach(async () => {
       await h?.t.close();
@@ -111,7 +123,7 @@ export function runConnectorContract(driver: ContractDriver): void {
     });
 
     async function setUp(overrides: Record<string, unknown> = {}): Promise<Harness> {
-      const t = await startTestService('pg', overrides);
+      const t = await startTestService(kind, overrides);
       let botSecret = '';
       const bot = await startSignedWebhookServer(() => botSecret);
       const system = await driver.start();
