@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { newWebhookSecret, sign, signedHeaders, verify } from '../../src/outbound/standard-webhooks.js';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 
 // The reference vector published with the Standard Webhooks specification.
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -37,5 +38,33 @@ describe('Standard Webhooks signing', () => {
     expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(Buffer.from(secret.slice(6), 'base64')).toHaveLength(32);
     expect(newWebhookSecret()).not.toBe(secret);
+  });
+});
+
+/**
+ * The scheme's own library (`standardwebhooks`, what a receiver or sender written from
+ * standardwebhooks.com would use) and ours agree both ways: what we sign it verifies, what it signs we
+ * verify, and neither takes a changed body, id or timestamp.
+ */
+describe('Standard Webhooks: interoperation with the scheme’s own library', () => {
+  const body = JSON.stringify({ type: 'message.created', data: { text: 'héllo — 🙂' } });
+
+  it('verifies what we sign', () => {
+    const secret = newWebhookSecret();
+    const headers = signedHeaders(secret, 'evt_1', body);
+    expect(new Webhook(secret).verify(body, headers)).toEqual(JSON.parse(body));
+    expect(() => new Webhook(secret).verify(body.replace('héllo', 'hello'), headers)).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(secret).verify(body, { ...headers, 'webhook-id': 'evt_2' })).toThrow(WebhookVerificationError);
+  });
+
+  it('is verified here when it signs, alone or beside a rotated-out signature', () => {
+    const secret = newWebhookSecret();
+    const at = new Date();
+    const theirs = new Webhook(secret).sign('evt_9', at, body);
+    const headers = { id: 'evt_9', timestamp: String(Math.floor(at.getTime() / 1000)), signature: theirs };
+    expect(verify(secret, headers, body)).toEqual({ ok: true, id: 'evt_9' });
+    expect(verify(secret, { ...headers, signature: `${sign(newWebhookSecret(), 'evt_9', Number(headers.timestamp), body)} ${theirs}` }, body)).toEqual({ ok: true, id: 'evt_9' });
+    expect(verify(secret, headers, body + ' ')).toEqual({ ok: false, reason: 'bad_signature' });
+    expect(verify(newWebhookSecret(), headers, body)).toEqual({ ok: false, reason: 'bad_signature' });
   });
 });
