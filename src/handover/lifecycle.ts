@@ -6,6 +6,7 @@ import type { AgentSideWork } from '../connectors/connector.js';
 import { agentInQueueSql, liveSessionSql, type Agent } from '../desk/agents.js';
 import { consoleOpenSql } from '../desk/consoles.js';
 import { findQueueByName } from '../desk/queues.js';
+import { insertNote } from '../desk/notes.js';
 import type { Deps } from './deps.js';
 import { emitBotEvents } from './events.js';
 import { announceQueuePositions, lockHandover } from './handover-lock.js';
@@ -129,14 +130,22 @@ function assertMayManage(handover: Handover, agent: Pick<Agent, 'id' | 'role'> |
   assertHeldBy(handover, agent?.id ?? '');
 }
 
-/** A desk agent (or a supervisor) sends the chat to another desk queue: it waits there like a new request. */
-export async function transferHandover(deps: Deps, input: { agent: Agent; handoverId: string; queue: string }): Promise<Handover> {
+/**
+ * A desk agent (or a supervisor) sends the chat to another desk queue: it waits there like a new request.
+ * A `note` goes with it, for the agent who takes it next (an internal note: never sent to the user).
+ */
+export async function transferHandover(deps: Deps, input: { agent: Agent; handoverId: string; queue: string; note?: string | undefined }): Promise<Handover> {
   const target = await findQueueByName(deps.db, input.agent.tenantId, input.queue);
   if (target.connectorId) throw new AppError('invalid_request', { message: 'Transfers go to queues of the built-in desk.' });
   return inTransaction(deps.db, async (uow) => {
     const handover = await lockHandover(uow.q, input.agent.tenantId, input.handoverId);
     if (handover.state === 'ended') throw new AppError('handover_ended');
     assertMayManage(handover, input.agent);
+    const note = input.note?.trim();
+    if (note) {
+      await insertNote(uow.q, { tenantId: handover.tenantId, handoverId: handover.id, agent: input.agent, kind: 'transfer', queueName: target.name, text: note });
+      uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'note.created', handoverId: handover.id }));
+    }
     // A waiting user moved to the line they already wait in keeps their place.
     if (handover.state === 'queued' && handover.queueId === target.id) return handover;
     const now = deps.now();

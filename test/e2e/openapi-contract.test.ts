@@ -152,11 +152,16 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('PATCH', `/v1/desk/canned-responses/${canned.body.id}`, { ...agent, body: { text: 'Hello {{user.name}}' } })).status).toBe(200);
     expect((await t.api('DELETE', `/v1/desk/canned-responses/${canned.body.id}`, agent)).status).toBe(204);
     expect((await t.api('DELETE', `/v1/desk/canned-responses/${canned.body.id}`, agent)).status).toBe(404);
+    // Internal notes.
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/notes`, { ...agent, body: { text: 'Second contact today.' } })).status).toBe(201);
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/notes`, { ...agent, body: { text: '' } })).status).toBe(400);
+    expect((await t.api('GET', `/v1/desk/handovers/${id}/notes`, agent)).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/handovers/ho_nothing/notes', agent)).status).toBe(404);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { id: 'a-1', text: 'Hi, Ada here.' } })).status).toBe(202);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/typing`, { ...agent, body: { typing: true } })).status).toBe(202);
     expect((await t.api('GET', '/v1/desk/team', agent)).status).toBe(403);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/transfer`, { ...agent, body: { queue: 'nowhere' } })).status).toBe(404);
-    expect((await t.api('POST', `/v1/desk/handovers/${id}/transfer`, { ...agent, body: { queue: 'support' } })).status).toBe(200);
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/transfer`, { ...agent, body: { queue: 'support', note: 'For the next agent.' } })).status).toBe(200);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, agent)).status).toBe(200);
     expect((await t.api('GET', `/v1/handovers/${id}/events`, key)).status).toBe(200);
     expect((await t.api('GET', `/v1/handovers/${id}/events?after=evt_nothing`, key)).status).toBe(400);

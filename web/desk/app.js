@@ -189,7 +189,10 @@ function onSignal(type, data) {
       // (Re)connected, or the service says signals may have been lost (between its instances):
       // read everything again, so nothing is missed.
       refresh();
-      for (const chat of chats.values()) chat.sync().catch(() => {});
+      for (const chat of chats.values()) {
+        chat.sync().catch(() => {});
+        chat.notes.sync().catch(() => {});
+      }
       break;
     case 'handover.queued':
     case 'handover.accepted':
@@ -205,6 +208,9 @@ function onSignal(type, data) {
       if (chat && !(data.seq <= chat.lastSeq)) chat.sync().catch(() => {});
       break;
     }
+    case 'note.created':
+      chats.get(data.handoverId)?.notes.sync().catch(() => {});
+      break;
     case 'user.typing':
       chats.get(data.handoverId)?.setUserTyping(Boolean(data.typing));
       break;
@@ -315,6 +321,7 @@ function applyLists(newQueues, list) {
       chats.set(hv.id, chat);
       ui.chatArea.append(chat.el);
       chat.sync().catch((err) => chat.setNotice(err.message));
+      chat.notes.sync().catch(() => {});
     }
   }
   // A chat that is no longer mine without an end signal ended or moved while the desk was offline.

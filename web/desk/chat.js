@@ -5,6 +5,7 @@
 // a fetch repeated after a reconnect, or two fetches racing can never show a message twice or out of
 // order, and a signal missed while offline is covered by the fetch after the reconnect.
 import { formatTime, h } from './dom.js';
+import { ChatNotes } from './notes.js';
 
 const TYPING_REFRESH_MS = 4_000; // while the agent keeps typing, tell the user again this often
 const TYPING_IDLE_MS = 5_000; // the agent stopped typing after this long without a key
@@ -53,11 +54,13 @@ export class Chat {
     this.notice = h('p', { className: 'chat-notice', attrs: { role: 'status' } });
     this.input = h('textarea', { id: `reply-${hid}`, rows: 2, maxLength: 20000, placeholder: 'Write a reply — Enter sends, Shift+Enter for a new line' });
     this.sendButton = h('button', { type: 'submit', className: 'primary' }, 'Send');
+    this.notes = new ChatNotes(this);
     this.composer = h(
       'form',
       { className: 'composer', on: { submit: (e) => (e.preventDefault(), this.send()) } },
       h('label', { className: 'visually-hidden', attrs: { for: `reply-${hid}` } }, `Reply to ${this.name}`),
       this.input,
+      this.notes.modeToggle,
       this.sendButton,
     );
     this.input.addEventListener('keydown', (e) => {
@@ -90,6 +93,8 @@ export class Chat {
           { className: 'chat-actions' },
           h('label', { attrs: { for: `transfer-${hid}` } }, 'Transfer to'),
           this.transferSelect,
+          this.notes.transferLabel,
+          this.notes.transferInput,
           this.transferButton,
           h('label', { attrs: { for: `reason-${hid}` } }, 'End reason'),
           this.reasonSelect,
@@ -149,8 +154,8 @@ export class Chat {
   updateState() {
     this.stateBadge.textContent = this.ended ? `ended${this.endReason ? ` · ${this.endReason.replace(/_/g, ' ')}` : ''}` : 'live';
     this.stateBadge.className = `badge ${this.ended ? 'ended' : 'live'}`;
-    for (const el of [this.input, this.sendButton, this.reasonSelect, this.endButton]) el.disabled = this.ended;
-    this.transferSelect.disabled = this.transferButton.disabled = this.ended || !this.hasOtherQueues;
+    for (const el of [this.input, this.sendButton, this.reasonSelect, this.endButton, this.notes.modeInput]) el.disabled = this.ended;
+    this.transferSelect.disabled = this.transferButton.disabled = this.notes.transferInput.disabled = this.ended || !this.hasOtherQueues;
     this.closeButton.hidden = !this.ended;
   }
 
@@ -209,7 +214,9 @@ export class Chat {
       (m.attachments ?? []).map((a) => h('p', { className: 'attachment' }, 'Attachment: ', a.name ?? a.url)),
     );
     // Sequence order, even if a later message was already shown (cannot happen with ?after=, but cheap).
-    const next = [...this.log.querySelectorAll('li.live')].find((el) => Number(el.dataset.seq) > m.seq);
+    const next =
+      [...this.log.querySelectorAll('li.live')].find((el) => Number(el.dataset.seq) > m.seq) ??
+      [...this.log.querySelectorAll('li.note')].find((el) => Number(el.dataset.at) > Date.parse(m.createdAt));
     this.log.insertBefore(li, next ?? null);
     if (fromUser) {
       this.setUserTyping(false);
@@ -232,7 +239,7 @@ export class Chat {
   }
 
   agentTyped() {
-    if (this.ended) return;
+    if (this.ended || this.notes.noteMode) return;
     const now = Date.now();
     if (this.input.value.trim() !== '' && now - this.typingSentAt > TYPING_REFRESH_MS) {
       this.typingSentAt = now;
@@ -255,6 +262,7 @@ export class Chat {
   }
 
   async send() {
+    if (this.notes.noteMode) return this.notes.send();
     const text = this.input.value;
     if (this.ended || text.trim() === '' || this.sendButton.disabled) return;
     // The same text sent again (after a failure) keeps its id, so the server stores it once.
@@ -285,7 +293,7 @@ export class Chat {
     const queue = this.transferSelect.value;
     if (!queue) return;
     try {
-      await this.ctx.api('POST', `/v1/desk/handovers/${encodeURIComponent(this.id)}/transfer`, { queue });
+      await this.ctx.api('POST', `/v1/desk/handovers/${encodeURIComponent(this.id)}/transfer`, { queue, note: this.notes.takeTransferNote() });
       this.ctx.notify(`${this.name} was transferred to ${queue}.`);
       this.ctx.onClose(this);
     } catch (err) {

@@ -119,8 +119,9 @@ export const operations: Record<string, OperationDoc> = {
   'POST /v1/desk/handovers/{id}/typing': { operationId: 'sendAgentTyping', summary: 'The agent is typing (or stopped)', errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours'] },
   'POST /v1/desk/handovers/{id}/transfer': {
     operationId: 'transferHandover',
-    summary: 'Move a chat to another desk queue (it waits there again)',
+    summary: 'Move a chat to another desk queue (it waits there again), with an internal note for the next agent if you like',
     errors: [...handover, 'queue_not_found', 'handover_ended', 'handover_not_active', 'handover_not_yours'],
+    requestExample: { queue: 'billing', note: 'Charged twice on order A-1001; the user has the bank statement.' },
   },
   'POST /v1/desk/handovers/{id}/end': { operationId: 'endDeskHandover', summary: 'End a chat from the desk', errors: [...handover, 'handover_not_active', 'handover_not_yours'] },
   'GET /v1/desk/team': { operationId: 'getDeskTeam', errors: ['forbidden_role'] },
@@ -140,6 +141,13 @@ export const operations: Record<string, OperationDoc> = {
     requestExample: { shortcut: 'refund', text: 'Hi {{user.name}}, your refund is on its way.', scope: 'personal' },
   },
   'PATCH /v1/desk/canned-responses/{cannedId}': { operationId: 'updateCannedResponse', summary: "Change a canned response (the tenant's: supervisors only)", errors: ['canned_response_not_found', 'forbidden_role', 'already_exists'] },
+  'GET /v1/desk/handovers/{id}/notes': { operationId: 'listNotes', summary: "A chat's internal notes, oldest first (its latest 500)", errors: handover },
+  'POST /v1/desk/handovers/{id}/notes': {
+    operationId: 'addNote',
+    summary: 'Add an internal note to a chat you can read: for agents only, never sent to the user, the bot or a helpdesk',
+    errors: handover,
+    requestExample: { text: 'Refund already approved by billing; only the tracking number is missing.' },
+  },
   'DELETE /v1/desk/canned-responses/{cannedId}': { operationId: 'deleteCannedResponse', summary: "Delete a canned response (the tenant's: supervisors only)", errors: ['canned_response_not_found', 'forbidden_role'] },
 
   // Admin API

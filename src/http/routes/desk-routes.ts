@@ -243,9 +243,17 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
 
       desk.post(
         '/v1/desk/handovers/:id/transfer',
-        { schema: { tags, security, params: IdParams, body: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }), response: { 200: HandoverSchema, ...errorResponses } } },
+        {
+          schema: {
+            tags,
+            security,
+            params: IdParams,
+            body: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }), note: Type.Optional(Type.String({ maxLength: 5000, description: 'An internal note for the agent who takes the chat next (never sent to the user).' })) }, { additionalProperties: false }),
+            response: { 200: HandoverSchema, ...errorResponses },
+          },
+        },
         async (request) => {
-          const handover = await transferHandover(deps, { agent: request.agent, handoverId: request.params.id, queue: request.body.queue });
+          const handover = await transferHandover(deps, { agent: request.agent, handoverId: request.params.id, queue: request.body.queue, note: request.body.note });
           return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
         },
       );
