@@ -7,6 +7,7 @@ import { zendeskConnectorDefinition } from './zendesk/zendesk-connector.js';
 import { chatwootConnectorDefinition } from './chatwoot/chatwoot-connector.js';
 import { intercomConnectorDefinition } from './intercom/intercom-connector.js';
 import { freshchatConnectorDefinition } from './freshchat/freshchat-connector.js';
+import { genesysConnectorDefinition } from './genesys/genesys-connector.js';
 
 /** Every connector type the service knows. Adding one: see the recipe at the top of connector.ts. */
 export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy): ConnectorDefinition<never>[] {
@@ -17,5 +18,6 @@ export function connectorDefinitions(dispatcher: Agent, policy: OutboundPolicy):
     salesforceConnectorDefinition(dispatcher, policy),
     intercomConnectorDefinition(dispatcher),
     freshchatConnectorDefinition(dispatcher),
+    genesysConnectorDefinition(dispatcher),
   ] as ConnectorDefinition<never>[];
 }

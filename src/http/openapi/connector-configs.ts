@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { chatwootConfigSchema } from '../../connectors/chatwoot/chatwoot-config.js';
 import { freshchatConfigSchema } from '../../connectors/freshchat/freshchat-config.js';
+import { genesysConfigSchema } from '../../connectors/genesys/genesys-config.js';
 import { intercomConfigSchema } from '../../connectors/intercom/intercom-config.js';
 import { salesforceConfigSchema } from '../../connectors/salesforce/salesforce-config.js';
 import { webhookConfigSchema } from '../../connectors/webhook/webhook-config.js';
@@ -18,6 +19,7 @@ const configs: Array<{ type: string; title: string; page: string; schema: TSchem
   { type: 'salesforce', title: 'SalesforceConnectorConfig', page: 'docs/connectors/salesforce.md', schema: salesforceConfigSchema },
   { type: 'intercom', title: 'IntercomConnectorConfig', page: 'docs/connectors/intercom.md', schema: intercomConfigSchema },
   { type: 'freshchat', title: 'FreshchatConnectorConfig', page: 'docs/connectors/freshchat.md', schema: freshchatConfigSchema },
+  { type: 'genesys', title: 'GenesysConnectorConfig', page: 'docs/connectors/genesys.md', schema: genesysConfigSchema },
 ];
 
 const latency = {

@@ -1,0 +1,100 @@
+import type { Agent } from 'undici';
+import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
+import { DeliveryError } from '../connector.js';
+import { genesysCall, type GenesysCall } from './genesys-api.js';
+import { genesysTokens } from './genesys-auth.js';
+import { genesysConfigSchema, type GenesysConfig } from './genesys-config.js';
+import { attachmentContent, customAttributes, openingText } from './genesys-content.js';
+import { handleGenesysInbound } from './genesys-webhook.js';
+
+/**
+ * Genesys Cloud through an Open Messaging integration (docs/connectors/genesys.md). We are the
+ * integration's middleware: the user's side of the conversation is posted to Genesys as inbound open
+ * messages, and what agents send comes to our inbound URL as the integration's outbound webhook
+ * (genesys-webhook.ts). Routing to a queue is Genesys's: the integration's inbound message flow.
+ *
+ * The user is known to Genesys as `channel.from.id` = the handover id (`Opaque`): each handover opens a
+ * conversation of its own, and the outbound webhook names it back in `channel.to.id` (our externalRef).
+ * Each message carries a `messageId` and `time` that stay the same on a retry, so Genesys can tell a
+ * retried message from a new one.
+ */
+export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefinition<GenesysConfig> {
+  return {
+    type: 'genesys',
+    configSchema: genesysConfigSchema,
+    secretFields: ['clientSecret', 'webhookSecret'],
+    urlFields: ['apiBaseUrl', 'loginBaseUrl'],
+    create(config, deps): Connector {
+      const call = genesysCall(dispatcher, config.apiBaseUrl, genesysTokens(dispatcher, config, deps.timeoutMs));
+      const inbound = (kind: 'message' | 'event') => `/api/v2/conversations/messages/${encodeURIComponent(config.integrationId)}/inbound/open/${kind}`;
+      const from = (id: string, nickname?: string) => ({ id, idType: 'Opaque', ...(nickname ? { nickname } : {}) });
+      return {
+        // Genesys has no transfer signal on the open messaging webhook; typing goes both ways (On only).
+        capabilities: { userTyping: true, transfer: false },
+        async deliver(work: AgentSideWork, context: DeliveryContext) {
+          switch (work.kind) {
+            case 'handover.requested': {
+              const userRef = work.handoverId;
+              const sent = await call<{ conversationId?: unknown }>(
+                'POST',
+                inbound('message'),
+                {
+                  channel: { messageId: work.eventId, from: from(userRef, work.user.name ?? work.user.id), time: work.createdAt, metadata: { customAttributes: customAttributes(work) } },
+                  text: openingText(work.transcript),
+                },
+                context.signal,
+              );
+              // The conversation's id is needed to disconnect it when the user or the bot ends.
+              if (typeof sent.body?.conversationId === 'string' && sent.body.conversationId) await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId });
+              return { externalRef: userRef };
+            }
+            case 'message.created': {
+              const text = work.message.text;
+              await call(
+                'POST',
+                inbound('message'),
+                {
+                  channel: { messageId: work.eventId, from: from(requireRef(context)), time: work.message.createdAt },
+                  ...(text ? { text } : {}),
+                  ...(work.message.attachments.length > 0 ? { content: attachmentContent(work.message.attachments) } : {}),
+                },
+                context.signal,
+              );
+              return;
+            }
+            case 'user.typing':
+              // Open Messaging knows typing `On` only (it lapses by itself): a stop is not sent.
+              if (!work.typing) return;
+              await call('POST', inbound('event'), { channel: { from: from(requireRef(context)), time: new Date().toISOString() }, events: [{ eventType: 'Typing', typing: { type: 'On' } }] }, context.signal);
+              return;
+            case 'handover.ended':
+              if (work.reason === 'agent_ended') return;
+              await endConversation(call, deps.sessions, work.handoverId, requireRef(context), work.eventId, context.signal, inbound('message'));
+              return;
+          }
+        },
+        handleInbound(request) {
+          return handleGenesysInbound(config, request);
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Disconnects the conversation when its id is known (`POST /api/v2/conversations/{id}/disconnect`);
+ * else tells the agent in the conversation that the user has gone, so nobody waits for an answer.
+ */
+async function endConversation(call: GenesysCall, sessions: ConnectorSessions | undefined, handoverId: string, userRef: string, eventId: string, signal: AbortSignal, inboundPath: string): Promise<void> {
+  const conversationId = (await sessions?.load(handoverId))?.externalId;
+  if (conversationId) {
+    await call('POST', `/api/v2/conversations/${encodeURIComponent(conversationId)}/disconnect`, undefined, signal, 'POST /api/v2/conversations/:id/disconnect');
+    return;
+  }
+  await call('POST', inboundPath, { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' }, signal);
+}
+
+function requireRef(context: DeliveryContext): string {
+  if (!context.externalRef) throw new DeliveryError('the Genesys conversation was never opened for this handover', { retryable: false });
+  return context.externalRef;
+}

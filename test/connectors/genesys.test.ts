@@ -1,0 +1,161 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startFakeGenesys, type FakeGenesys, type GenesysConversation } from '../fakes/genesys.js';
+import { eventually, startTestService, type TestService } from '../support/test-service.js';
+
+describe('genesys connector against its fake (pg)', () => {
+  let t: TestService | undefined;
+  let fake: FakeGenesys | undefined;
+  afterEach(async () => {
+    await t?.close();
+    await fake?.close();
+    t = fake = undefined;
+  });
+
+  async function setUp(prepare: (fake: FakeGenesys) => void = () => {}) {
+    t = await startTestService('pg');
+    fake = await startFakeGenesys();
+    prepare(fake);
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Gen' });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'genesys',
+      name: 'genesys',
+      config: { apiBaseUrl: fake.url, loginBaseUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret, integrationId: fake.integrationId, webhookSecret: fake.webhookSecret },
+    });
+    expect(connector.status, JSON.stringify(connector.body)).toBe(201);
+    fake.webhookTarget = connector.body.inboundUrl;
+    await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'general', connectorId: connector.body.id });
+    const apiKey = tenant.body.apiKey as string;
+    return {
+      apiKey,
+      botEvents: async (handoverId: string) => (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
+    };
+  }
+
+  /** A handover whose Genesys conversation exists and whose reference is stored. */
+  async function handOver(apiKey: string, conversationId: string): Promise<{ handoverId: string; conversation: GenesysConversation }> {
+    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId, queue: 'general', user: { id: `u-${conversationId}`, name: 'Uma' } } });
+    expect(created.status).toBe(201);
+    const handoverId = created.body.id as string;
+    const conversation = await eventually(async () => fake!.conversationFor(handoverId), 'the Genesys conversation');
+    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref, 'the reference stored');
+    return { handoverId, conversation };
+  }
+
+  const textMessage = (to: string, id = 'm1') => JSON.stringify({ id, channel: { id: fake!.integrationId, platform: 'Open', type: 'Private', to: { id: to }, from: { id: fake!.integrationId, idType: 'Opaque' }, time: '2026-01-01T00:00:00.000Z' }, type: 'Text', text: 'hi', direction: 'Outbound' });
+
+  it('refuses a webhook request with a missing, forged or hex X-Hub-Signature-256 (401 invalid_signature) and a body that is no normalized message (400)', async () => {
+    await setUp();
+    const body = textMessage('ho_unknown');
+    const missing = await fake!.post(body, {});
+    expect(missing.status).toBe(401);
+    expect(missing.body.error.code).toBe('invalid_signature');
+    const forged = await fake!.post(body, fake!.sign(body, 'another-integrations-secret'));
+    expect(forged.status).toBe(401);
+    expect(forged.body.error.code).toBe('invalid_signature');
+    // Signed over other bytes than those sent.
+    const tampered = await fake!.post(body.replace('"hi"', '"hello"'), fake!.sign(body));
+    expect(tampered.body.error.code).toBe('invalid_signature');
+    // The right HMAC in hex: Genesys sends base64, and only that verifies.
+    const { createHmac } = await import('node:crypto');
+    const hex = await fake!.post(body, { 'x-hub-signature-256': `sha256=${createHmac('sha256', fake!.webhookSecret).update(body).digest('hex')}` });
+    expect(hex.body.error.code).toBe('invalid_signature');
+    const notAMessage = JSON.stringify({ type: 'Text', text: 'no id, no channel' });
+    const invalid = await fake!.post(notAMessage, fake!.sign(notAMessage));
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.error.code).toBe('invalid_request');
+    // A well-signed message for a conversation we never opened is acknowledged and dropped.
+    expect(await fake!.post(body, fake!.sign(body))).toMatchObject({ status: 200, body: { ok: true } });
+  });
+
+  it('applies a redelivered webhook request once (same body, signed again): messages, typing and the disconnect', async () => {
+    const { apiKey, botEvents } = await setUp();
+    const { handoverId } = await handOver(apiKey, 'c-redeliver');
+    for (const act of [() => fake!.agentSend(handoverId, 'hello there', { nickname: 'Ada' }), () => fake!.agentTyping(handoverId), () => fake!.agentDisconnect(handoverId)]) {
+      expect((await act()).body).toEqual({ ok: true, duplicate: false });
+      const again = await fake!.resend(fake!.deliveries.at(-1)!.message);
+      expect(again.status).toBe(200);
+      expect(again.body).toEqual({ ok: true, duplicate: true });
+    }
+    const events = await eventually(async () => {
+      const list = await botEvents(handoverId);
+      return list.some((e) => e.type === 'handover.ended') ? list : null;
+    }, 'the end at the bot');
+    expect(events.filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual(['hello there']);
+    expect(events.find((e) => e.type === 'handover.accepted')?.data.agent).toMatchObject({ name: 'Ada' });
+    expect(events.filter((e) => e.type === 'agent.typing')).toHaveLength(1);
+    expect(events.filter((e) => e.type === 'handover.ended').map((e) => e.data.reason)).toEqual(['agent_ended']);
+    // Genesys's receipts of the user's messages are acknowledged, never relayed.
+    expect(fake!.deliveries.filter((d) => d.message.type === 'Receipt').every((d) => d.status === 200)).toBe(true);
+  });
+
+  it('ends from both sides: the agent disconnecting ends the handover; the user ending disconnects the conversation, or, without its id, tells the agent', async () => {
+    const { apiKey, botEvents } = await setUp();
+    const byAgent = await handOver(apiKey, 'c-agent');
+    await fake!.agentDisconnect(byAgent.handoverId);
+    const ended = await eventually(async () => (await botEvents(byAgent.handoverId)).find((e) => e.type === 'handover.ended'), 'agent_ended');
+    expect(ended.data.reason).toBe('agent_ended');
+    // Not echoed back: the conversation was disconnected by the agent, not by us.
+    expect(byAgent.conversation.disconnectedBy).toBe('agent');
+
+    const byUser = await handOver(apiKey, 'c-user');
+    expect((await t!.api('POST', `/v1/handovers/${byUser.handoverId}/end`, { token: apiKey, body: { reason: 'user_ended' } })).status).toBe(200);
+    await eventually(async () => byUser.conversation.state === 'disconnected', 'the conversation disconnected');
+    expect(byUser.conversation.disconnectedBy).toBe('api');
+
+    fake!.answerConversationId = false;
+    const unnamed = await handOver(apiKey, 'c-unnamed');
+    expect((await t!.api('POST', `/v1/handovers/${unnamed.handoverId}/end`, { token: apiKey, body: { reason: 'user_ended' } })).status).toBe(200);
+    await eventually(async () => unnamed.conversation.inbound.some((m) => m.text === 'The user ended the conversation.'), 'the agent told');
+    expect(fake!.refused).toEqual([]);
+  });
+
+  it('reuses one token for many calls and asks for a new one before it expires rather than after a 401; a revoked token is replaced after one 401', async () => {
+    const { apiKey } = await setUp((f) => {
+      f.tokenLifetimeSeconds = 2;
+    });
+    const { handoverId, conversation } = await handOver(apiKey, 'c-token');
+    for (let i = 0; i < 5; i++) expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: `m-${i}`, text: `user ${i}` } })).status).toBe(202);
+    await eventually(async () => conversation.inbound.length === 6, 'five messages');
+    expect(fake!.tokensIssued).toHaveLength(1);
+    // Let the token reach its last tenth of life (or lapse); the next call renews it first.
+    await sleep(2_100);
+    expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-late', text: 'later' } })).status).toBe(202);
+    await eventually(async () => conversation.inbound.some((m) => m.text === 'later'), 'the later message');
+    expect(fake!.tokensIssued).toHaveLength(2);
+    expect(fake!.refused).toEqual([]);
+    // A token revoked on the Genesys side: the call is refused once, then made again with a new token.
+    fake!.revokeTokens();
+    expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-revoked', text: 'after revocation' } })).status).toBe(202);
+    await eventually(async () => conversation.inbound.some((m) => m.text === 'after revocation'), 'the message after revocation');
+    expect(fake!.tokensIssued).toHaveLength(3);
+    expect(fake!.refused.map((r) => r.reason)).toEqual(['unknown token']);
+  });
+
+  it('relays attachments both ways, typing of the user (On only), and messages of Genesys bots without naming an agent', async () => {
+    const { apiKey, botEvents } = await setUp();
+    const { handoverId, conversation } = await handOver(apiKey, 'c-media');
+    await t!.api('POST', `/v1/handovers/${handoverId}/typing`, { token: apiKey, body: { typing: true } });
+    await t!.api('POST', `/v1/handovers/${handoverId}/typing`, { token: apiKey, body: { typing: false } });
+    const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, {
+      token: apiKey,
+      body: { id: 'm-1', text: 'see these', attachments: [{ url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' }, { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' }] },
+    });
+    expect(sent.status).toBe(202);
+    const message = await eventually(async () => conversation.inbound.find((m) => m.text === 'see these'), 'the message with attachments');
+    expect(message.content.map((c) => [c.attachment.mediaType, c.attachment.url, c.attachment.filename])).toEqual([
+      ['Image', 'https://files.example.com/a.png', 'a.png'],
+      ['File', 'https://files.example.com/b.pdf', 'b.pdf'],
+    ]);
+    expect(conversation.typing).toBe(1);
+    await fake!.agentSend(handoverId, 'I am the flow bot', { originatingEntity: 'Bot' });
+    await fake!.agentSend(handoverId, 'here is the form', { nickname: 'Ada', attachments: [{ contentType: 'Attachment', attachment: { mediaType: 'File', url: 'https://api.mypurecloud.com/form.pdf', mime: 'application/pdf', filename: 'form.pdf' } }] });
+    const events = await eventually(async () => {
+      const list = (await botEvents(handoverId)).filter((e) => e.type === 'message.created');
+      return list.length === 2 ? list : null;
+    }, 'both messages at the bot');
+    expect(events[0]!.data.message.text).toBe('I am the flow bot');
+    expect(events[1]!.data.message).toMatchObject({ text: 'here is the form', attachments: [{ url: 'https://api.mypurecloud.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }] });
+    expect(fake!.refused).toEqual([]);
+  });
+});
