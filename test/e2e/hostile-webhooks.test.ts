@@ -6,12 +6,14 @@ import { startFakeChatwoot, type FakeChatwoot } from '../fakes/chatwoot.js';
 import { startFakeFreshchat, type FakeFreshchat } from '../fakes/freshchat.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { startFakeIntercom, type FakeIntercom } from '../fakes/intercom.js';
+import { startFakeGenesys, type FakeGenesys } from '../fakes/genesys.js';
 import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
 import { contentType, deeplyNested, FUZZ_CASES, fuzzTimeLimits, hostileString, wellFormed } from '../support/hostile-input.js';
 import { chatwootWire } from '../support/inbound-wires/chatwoot.js';
 import { freshchatWire } from '../support/inbound-wires/freshchat.js';
 import { standardWebhooksWire } from '../support/inbound-wires/generic-webhook.js';
 import { intercomWire } from '../support/inbound-wires/intercom.js';
+import { genesysWire } from '../support/inbound-wires/genesys.js';
 import type { InboundWire } from '../support/inbound-wires/wire.js';
 import { zendeskWire } from '../support/inbound-wires/zendesk.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
@@ -33,7 +35,7 @@ function repaired(text: string): string {
 
 /**
  * Hostile requests to each connector's inbound URL (generic webhook, Chatwoot, Zendesk, Intercom,
- * Freshchat): forged,
+ * Freshchat, Genesys): forged,
  * missing and mangled signatures, timestamps old, future, non-numeric and huge, hostile delivery ids,
  * malformed and oversized bodies, wrong content types — with correctly signed valid events, and
  * replays of them, sent in between. Each case checks:
@@ -44,7 +46,7 @@ function repaired(text: string): string {
  * At the end each taken message is in the handover's transcript, read through the bot API, once.
  * The connectors share 30% of the fuzz budget; every operation (hostile-input.test.ts) takes the rest.
  */
-const TYPES = ['webhook', 'chatwoot', 'zendesk', 'intercom', 'freshchat'];
+const TYPES = ['webhook', 'chatwoot', 'zendesk', 'intercom', 'freshchat', 'genesys'];
 const RUNS = Math.ceil((FUZZ_CASES * 0.3) / TYPES.length);
 const LIMITS = fuzzTimeLimits(RUNS);
 const BODY_LIMIT = 256 * 1024;
@@ -65,6 +67,7 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
   let zendesk: FakeZendesk;
   let intercom: FakeIntercom;
   let freshchat: FakeFreshchat;
+  let genesys: FakeGenesys;
   let apiKey: string;
   let tenantId: string;
   const watched = new Map<string, Watched>();
@@ -74,7 +77,7 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     // The per-connector inbound rate is fuzzed elsewhere (inbound-rate.test.ts); here it would only
     // turn valid events away with 429.
     t = await startTestService('pg', { 'connectors.inboundPerSecond': 1_000_000, 'connectors.inboundBurst': 1_000_000 });
-    [helpdesk, chatwoot, zendesk, intercom, freshchat] = await Promise.all([startGenericHelpdesk(HELPDESK_SECRET), startFakeChatwoot(), startFakeZendesk({ retryDelayMs: 20 }), startFakeIntercom(), startFakeFreshchat()]);
+    [helpdesk, chatwoot, zendesk, intercom, freshchat, genesys] = await Promise.all([startGenericHelpdesk(HELPDESK_SECRET), startFakeChatwoot(), startFakeZendesk({ retryDelayMs: 20 }), startFakeIntercom(), startFakeFreshchat(), startFakeGenesys()]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Inbound' });
     apiKey = tenant.body.apiKey;
     tenantId = tenant.body.id;
@@ -84,6 +87,7 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
       zendesk: { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret },
       intercom: { baseUrl: intercom.url, accessToken: intercom.accessToken, clientSecret: intercom.clientSecret, adminId: intercom.botAdminId, teamId: '501' },
       freshchat: { baseUrl: freshchat.url, apiToken: freshchat.apiToken, webhookPublicKey: freshchat.publicKeyPem, appId: freshchat.appId, channelId: freshchat.channelId, agentId: freshchat.botAgentId, groupId: 'grp-support' },
+      genesys: { apiBaseUrl: genesys.url, loginBaseUrl: genesys.url, clientId: genesys.clientId, clientSecret: genesys.clientSecret, integrationId: genesys.integrationId, webhookSecret: genesys.webhookSecret },
     };
     const handovers: Record<string, { handoverId: string; inboundUrl: string }> = {};
     for (const [type, config] of Object.entries(configs)) {
@@ -99,6 +103,7 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     zendesk.webhookTarget = handovers.zendesk!.inboundUrl;
     intercom.webhookTarget = handovers.intercom!.inboundUrl;
     freshchat.webhookTarget = handovers.freshchat!.inboundUrl;
+    genesys.webhookTarget = handovers.genesys!.inboundUrl;
     // Each handover opened on its system (the fakes' echoes of it are in, and change nothing).
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested at the helpdesk');
     const cw = await eventually(async () => {
@@ -112,7 +117,9 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     // Intercom's and Freshchat's events name their conversation: the handover must know it first.
     const ic = await eventually(async () => intercom.conversationForHandover(handovers.intercom!.handoverId), 'the Intercom conversation');
     const fr = await eventually(async () => freshchat.conversationForHandover(handovers.freshchat!.handoverId), 'the Freshchat conversation');
-    for (const type of ['intercom', 'freshchat']) {
+    // Genesys's events name the user (the handover id) once the handover has it as its reference.
+    await eventually(async () => genesys.conversationFor(handovers.genesys!.handoverId), 'the Genesys conversation');
+    for (const type of ['intercom', 'freshchat', 'genesys']) {
       await eventually(async () => (await t.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handovers[type]!.handoverId])).rows[0]?.external_ref, `the ${type} conversation id stored`);
     }
     const ids = Object.values(handovers).map((h) => h.handoverId);
@@ -122,13 +129,14 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
       zendeskWire({ secret: zendesk.webhookSecret, appId: zendesk.appId, conversationId: zd.id }),
       intercomWire({ secret: intercom.clientSecret, conversationId: ic.id }),
       freshchatWire({ privateKey: freshchat.privateKey, conversationId: fr.id }),
+      genesysWire({ secret: genesys.webhookSecret, integrationId: genesys.integrationId, userRef: handovers.genesys!.handoverId }),
     ];
     for (const [i, type] of TYPES.entries()) watched.set(type, { wire: wires[i]!, ...handovers[type]! });
   });
 
   afterAll(async () => {
     await t?.close();
-    await Promise.all([helpdesk?.close(), chatwoot?.close(), zendesk?.close(), intercom?.close(), freshchat?.close()]);
+    await Promise.all([helpdesk?.close(), chatwoot?.close(), zendesk?.close(), intercom?.close(), freshchat?.close(), genesys?.close()]);
   });
 
   /** What a request could change: the tenant's messages, its bot events, and each handover's state. */
