@@ -4,10 +4,13 @@ import { keepFailureScreenshots, launchChromium, startHandover, watchPage, type 
 
 /** Short, so the test does not wait 15 s; the behaviour is the same at any grace. */
 const GRACE_MS = 3000;
+/** Short, so the desk's stream is renewed several times while the test watches. */
+const RENEW_MS = 1500;
 
 /**
- * Presence follows the open desk (docs/desk.md, "Presence"): the agent closes the desk tab; within the
- * grace availability says nobody is online, and a new user asking for a person is told so at once.
+ * Presence follows the open desk (docs/desk.md, "Presence"): the desk's stream is renewed without a
+ * visible drop; the agent closes the desk tab; within the grace availability says nobody is online, and
+ * a new user asking for a person is told so at once.
  * Reopening the desk brings the agent back, without touching their presence, and the next user reaches
  * them.
  */
@@ -19,11 +22,12 @@ describe('presence follows the open desk', () => {
   let widget: Page | undefined;
   let apiKey: string;
   const problems: string[] = [];
-  const previousGrace = process.env.HANDOVER_PRESENCE_GRACE_MS;
+  const previous = { grace: process.env.HANDOVER_PRESENCE_GRACE_MS, renew: process.env.HANDOVER_DESK_STREAM_RENEW_MS };
 
   beforeAll(async () => {
     // The service is a child process that takes its settings from the environment.
     process.env.HANDOVER_PRESENCE_GRACE_MS = String(GRACE_MS);
+    process.env.HANDOVER_DESK_STREAM_RENEW_MS = String(RENEW_MS);
     [handover, browser] = await Promise.all([startHandover(), launchChromium()]);
     deskContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     desk = await deskContext.newPage();
@@ -36,8 +40,10 @@ describe('presence follows the open desk', () => {
   }, 60_000);
 
   afterAll(async () => {
-    if (previousGrace === undefined) delete process.env.HANDOVER_PRESENCE_GRACE_MS;
-    else process.env.HANDOVER_PRESENCE_GRACE_MS = previousGrace;
+    for (const [name, value] of [['HANDOVER_PRESENCE_GRACE_MS', previous.grace], ['HANDOVER_DESK_STREAM_RENEW_MS', previous.renew]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
     await browser?.close();
     await handover?.stop();
   }, 30_000);
@@ -68,6 +74,10 @@ describe('presence follows the open desk', () => {
 
   it('the agent closes the desk tab: nobody is online within the grace; reopening brings them back', async () => {
     onTestFailed(() => keepFailureScreenshots('desk-presence', { desk, widget }, handover));
+    let streamsOpened = 0;
+    desk.on('request', (request) => {
+      if (new URL(request.url()).pathname === '/v1/desk/events') streamsOpened++;
+    });
     await desk.goto(handover.deskUrl);
     await desk.getByLabel('Email').fill(handover.agent.email);
     await desk.getByLabel('Password').fill(handover.agent.password);
@@ -76,6 +86,22 @@ describe('presence follows the open desk', () => {
     await desk.locator('#presence[data-presence="available"]').waitFor();
     await desk.locator('#connection[data-state="live"]').waitFor();
     expect(await availability()).toMatchObject({ available: true, agentsOnline: 1 });
+
+    // The server renews the desk's stream every RENEW_MS: the desk reconnects at once, never shows a
+    // drop, and the agent stays online throughout.
+    // (In the page: a watcher of the connection badge.)
+    await desk.evaluate(`{
+      const badge = document.querySelector('#connection');
+      new MutationObserver(() => {
+        if (badge.dataset.state === 'reconnecting') document.body.dataset.sawDrop = 'yes';
+      }).observe(badge, { attributes: true, attributeFilter: ['data-state'] });
+    }`);
+    for (let i = 0; i < 4; i++) {
+      await new Promise((r) => setTimeout(r, RENEW_MS));
+      expect(await availability()).toMatchObject({ available: true, agentsOnline: 1 });
+    }
+    expect(await desk.evaluate(`document.body.dataset.sawDrop ?? 'no'`)).toBe('no');
+    expect(streamsOpened).toBeGreaterThanOrEqual(3);
 
     // The tab closes (its live stream with it).
     await desk.close();

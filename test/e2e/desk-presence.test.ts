@@ -91,6 +91,21 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     await eventually(async () => (await availability(t!, desk.apiKey)).agentsOnline === 1, 'only the agent still at a desk to count', 15_000);
   });
 
+  it('renews desk streams: a console that comes back at once stays online, one that does not (a laptop put to sleep) stops counting', async () => {
+    t = await startTestService(kind, { ...SHORT_GRACE, 'desk.consoleRenewMs': 1500 });
+    const desk = await setUpDesk(t);
+    const renewed = (c: SseClient) => c.waitFor((events) => events.some((e) => e.event === 'renew'), 15_000, 'renew');
+    await renewed(desk.console!);
+    await eventually(async () => desk.console!.ended, 'the server to end the renewed stream', 10_000);
+    // The web desk opens the next stream at once.
+    const next = await openDeskConsole(t, desk.agentToken);
+    consoles.push(next);
+    expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 1 });
+    // This one never comes back after its renewal, like a console whose network vanished.
+    await renewed(next);
+    await eventually(() => noAgents(t!, desk.apiKey), 'the agent whose console did not come back to go', 15_000);
+  });
+
   it('keeps an agent online through a reload within the grace', async () => {
     t = await startTestService(kind, LONG_GRACE);
     const desk = await setUpDesk(t);

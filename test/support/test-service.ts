@@ -48,6 +48,8 @@ export const testSettings: Record<string, unknown> = {
   'delivery.pollIntervalMs': 50,
   'delivery.timeoutMs': 2000,
   'desk.timerIntervalMs': 100,
+  // Test consoles (plain SSE readers) do not reconnect on `renew`; test/e2e/desk-presence.test.ts sets its own.
+  'desk.consoleRenewMs': 3_600_000,
   'http.shutdownGraceMs': 2000,
   // Functional tests share two cores with other test workers: they must not shed load because the
   // machine is busy. The admission tests set their own limits.

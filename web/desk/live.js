@@ -1,7 +1,8 @@
 // The desk's live signals: Server-Sent Events read with fetch() (EventSource cannot send the Bearer
 // token). Signals carry ids only; the console re-reads state over REST. After any drop the stream is
 // opened again with backoff, and each (re)connect starts with a `ready` event, on which the console
-// re-reads everything it shows: nothing missed while away is lost.
+// re-reads everything it shows: nothing missed while away is lost. The server renews the stream now and
+// then (a `renew` event, then the end): the next one is opened at once, without showing a drop.
 
 const WATCHDOG_MS = 40_000; // the server sends a heartbeat every 15 s; silence this long means a dead link
 const BACKOFF_MIN_MS = 500;
@@ -16,6 +17,8 @@ export function connectLive({ url, onSignal, onState, onUnauthorized }) {
   let controller = null;
   let wake = null;
   let failures = 0;
+  /** The server ended the last stream with `renew`: open the next one at once, still live. */
+  let renewing = false;
 
   const onOnline = () => wake?.();
   window.addEventListener('online', onOnline);
@@ -54,6 +57,7 @@ export function connectLive({ url, onSignal, onState, onUnauthorized }) {
             failures = 0;
             onState('live');
           }
+          if (event.type === 'renew') renewing = true;
           onSignal(event.type, event.data);
         }
       }
@@ -71,6 +75,11 @@ export function connectLive({ url, onSignal, onState, onUnauthorized }) {
         // dropped, refused or timed out: retried below
       }
       if (stopped) return;
+      if (renewing) {
+        // A planned renewal, not a drop: reconnect at once (the next `ready` re-reads everything).
+        renewing = false;
+        continue;
+      }
       onState('reconnecting');
       const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** failures) * (0.5 + Math.random() / 2);
       failures++;

@@ -163,7 +163,7 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
           }
         : {
             description:
-              'A Server-Sent Events stream of signals for the console (`ready` first, then `handover.queued`, `handover.accepted`, `message.created`, `user.typing`, `handover.transferred`, `handover.ended`, `note.created`, `agent.presence`, `agent.online`, …): re-read the state each names. A `: keep-alive` comment every 15 s; a last `session.ended` event (`data`: the agent id and the error envelope, code `session_ended`) when the session ends. While it is open the agent is at a desk: with presence `available` they count as online for availability (and for `HANDOVER_PRESENCE_GRACE_MS` after their last console stream closed).',
+              'A Server-Sent Events stream of signals for the console (`ready` first, then `handover.queued`, `handover.accepted`, `message.created`, `user.typing`, `handover.transferred`, `handover.ended`, `note.created`, `agent.presence`, `agent.online`, …): re-read the state each names. A `: keep-alive` comment every 15 s; a last `session.ended` event (`data`: the agent id and the error envelope, code `session_ended`) when the session ends. While it is open the agent is at a desk: with presence `available` they count as online for availability (and for `HANDOVER_PRESENCE_GRACE_MS` after their last console stream closed). Every `HANDOVER_DESK_STREAM_RENEW_MS` the server sends `renew` and ends the stream: open a new one at once (within the grace) and re-read on its `ready`.',
             content: { 'text/event-stream': { schema: { type: 'string' }, example: 'retry: 2000\n\nevent: ready\ndata: {"agentId":"agt_01jd5x9k2m3n4p5q6r7s8t9v0a"}\n\n' } },
           };
   }

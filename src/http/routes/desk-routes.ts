@@ -393,6 +393,11 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         stream.onClose(unsubscribe);
         await atDesk.recorded;
         await stream.send({ event: 'ready', data: { agentId: agent.id } });
+        // Renewed now and then: a console that vanished without closing the connection (a laptop put to
+        // sleep) does not come back, and stops counting within the renewal plus the grace.
+        const renew = setTimeout(() => void stream.send({ event: 'renew', data: {} }).finally(() => stream.end()), deps.config.desk.consoleRenewMs);
+        renew.unref();
+        stream.onClose(() => clearTimeout(renew));
       });
     });
   };
