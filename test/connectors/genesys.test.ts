@@ -132,6 +132,18 @@ describe('genesys connector against its fake (pg)', () => {
     expect(fake!.refused.map((r) => r.reason)).toEqual(['unknown token']);
   });
 
+  it('a user message retried after its answer was lost reaches the agent once (same messageId and time)', async () => {
+    const { apiKey } = await setUp();
+    const { handoverId, conversation } = await handOver(apiKey, 'c-lost');
+    fake!.loseAnswerNext = 1;
+    expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-lost', text: 'answer lost' } })).status).toBe(202);
+    expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-next', text: 'next one' } })).status).toBe(202);
+    await eventually(async () => conversation.inbound.some((m) => m.text === 'next one'), 'the next message');
+    expect(conversation.inbound.slice(1).map((m) => m.text)).toEqual(['answer lost', 'next one']);
+    // The first try was answered 500 after Genesys took it; the next message went only once it was retried.
+    expect(fake!.refused.map((r) => r.reason)).toEqual(['injected']);
+  });
+
   it('relays attachments both ways, typing of the user (On only), and messages of Genesys bots without naming an agent', async () => {
     const { apiKey, botEvents } = await setUp();
     const { handoverId, conversation } = await handOver(apiKey, 'c-media');

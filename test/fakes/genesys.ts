@@ -70,6 +70,8 @@ export interface FakeGenesys {
   conversations: GenesysConversation[];
   refused: Array<{ method: string; path: string; status: number; reason: string }>;
   down: boolean;
+  /** How many next inbound messages are taken and then answered 500 (the answer lost). */
+  loseAnswerNext: number;
   deliveries: Array<{ message: Record<string, any>; status: number }>;
   conversationFor(userRef: string): GenesysConversation | undefined;
   agentSend(userRef: string, text: string, options?: { nickname?: string; attachments?: GenesysMessage['content']; originatingEntity?: 'Human' | 'Bot' }): Promise<{ status: number; body: any }>;
@@ -100,6 +102,7 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
     conversations: [],
     refused: [],
     down: false,
+    loseAnswerNext: 0,
     deliveries: [],
     conversationFor: (userRef) => fake.conversations.find((c) => c.userRef === userRef),
     agentSend(userRef, text, options = {}) {
@@ -223,6 +226,10 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
         const answer = { id: randomUUID().replace(/-/g, ''), channel: { ...body.channel, id: fake.integrationId, platform: 'Open', type: 'Private', to: { id: fake.integrationId } }, type: 'Text', text, content, direction: 'Inbound', ...(fake.answerConversationId ? { conversationId: c.id } : {}) };
         seen.set(key, answer);
         receipt(from.id, answer.id);
+        if (fake.loseAnswerNext > 0) {
+          fake.loseAnswerNext--;
+          return error(500, 'internal.server.error', 'answer lost (injected)', 'injected');
+        }
         return send(202, answer);
       }
       const disconnect = /^\/api\/v2\/conversations\/([^/]+)\/disconnect$/.exec(url.pathname);
