@@ -6,6 +6,8 @@ import { ensureAdminToken } from './config/admin-token.js';
 import { ensureSecretKeys } from './config/secret-key.js';
 import { SecretBox } from './connectors/secret-box.js';
 import { AvailabilityCache } from './connectors/availability-cache.js';
+import { ConnectorChecks } from './connectors/connector-checks.js';
+import { createCheckMetrics } from './telemetry/check-metrics.js';
 import { ConfigError } from './config/config.js';
 import type { Db } from './store/db.js';
 import { openDb } from './store/open-db.js';
@@ -47,6 +49,8 @@ export interface Service {
   instanceId: string;
   deps: Deps;
   connectors: Connectors;
+  /** Every connector's own setup check, run on a timer once the background starts. */
+  checks: ConnectorChecks;
   adminToken: string;
   /** True when this start generated the admin token (print it once). */
   adminTokenGenerated: boolean;
@@ -185,6 +189,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
         }
       },
       ...(config.redis.url ? { bus: { health: () => bus.health(), pollMs: config.redis.degradedPollMs } } : {}),
+      checks: () => checks.latest(),
     },
   );
   onCircuitChange = (connectorId, state) => {
@@ -198,6 +203,16 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     log.child({ part: 'availability' }),
   );
   deps.agentAvailability = (id) => availabilityCache.peek(id);
+  deps.connectorChecks = (tenantId) => checks.latest(tenantId);
+  const checkMetrics = createCheckMetrics(metrics.registry);
+  const checks = new ConnectorChecks(
+    db,
+    async (id) => (await connectors.get(id)).connector,
+    { intervalMs: config.connectors.checkIntervalMs, timeoutMs: config.delivery.timeoutMs, concurrency: config.connectors.checkConcurrency, maxConnectors: 10_000, quoteAnswers: !config.redactContent },
+    log.child({ part: 'connector-checks' }),
+    (line) => checkMetrics.record(line),
+    (id) => checkMetrics.forget(id),
+  );
 
   // Off unless a collector is configured; the SDK is loaded only then (and before the app, whose
   // request spans depend on it).
@@ -249,6 +264,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
     instanceId,
     deps,
     connectors,
+    checks,
     adminToken,
     adminTokenGenerated,
     startBackground() {
@@ -273,6 +289,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       backlog = startBacklogSampler(db, config.status.sampleMs, log, (samples) => metrics.delivery.setBacklog(samples));
       status.useBacklog(backlog);
       status.start();
+      checks.start();
       timer = startAnswerTimer(deps, config.desk.timerIntervalMs, instanceId);
       retention = startRetentionJob(deps, config.desk.retentionIntervalMs, instanceId);
       streams = startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance });
@@ -287,7 +304,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       backlog = null;
       status.stop();
       const release = !options.keepLeases;
-      await Promise.all([w?.stop(graceMs), t?.stop({ release }), s?.stop({ release }), r?.stop({ release })]);
+      await Promise.all([w?.stop(graceMs), t?.stop({ release }), s?.stop({ release }), r?.stop({ release }), checks.stop()]);
     },
     heldStreams() {
       return streams?.held() ?? [];

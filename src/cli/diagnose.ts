@@ -17,12 +17,35 @@ export interface Diagnosis {
   findings: Finding[];
   /** Status components that are not operational, with their measured cause. */
   status: string[];
+  /** One line per connector's setup check (with the admin token; else from metrics, by id). */
+  checks: string[];
+}
+
+interface CheckLine {
+  connectorId: string;
+  name: string;
+  type: string;
+  tenant: string | null;
+  tenantId: string;
+  verdict: string;
+  problem: string | null;
+  reason: string;
+  checkedAt: string;
 }
 
 interface StatusJson {
   status?: string;
   components?: Array<{ id: string; name: string; state: string; cause: string }>;
+  checks?: CheckLine[];
 }
+
+/** What to do about each problem a connector's check can name. */
+const CHECK_ACTIONS: Record<string, string> = {
+  credentials_rejected: 'set valid credentials: PATCH /v1/admin/tenants/{tenantId}/connectors/{connectorId} with the new secret (other settings are kept)',
+  not_found: 'correct the id the system does not know (account, app or inbox) in the connector config, or baseUrl if it points at the wrong account',
+  misconfigured: "correct the connector config as the reason says; the system refused it as configured",
+  unreachable: "check baseUrl, DNS, the outbound policy and the system's status page; if it answers later, the next check clears this",
+};
 
 /** One sample of the Prometheus text exposition: `name{labels} value`. */
 export interface Sample {
@@ -155,13 +178,43 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
     });
   }
 
+  // Each connector's own setup check: a broken one is found before its first handover.
+  const checks: string[] = [];
+  // The public status counts checks (an object); the admin one lists them.
+  if (Array.isArray(status?.checks)) {
+    for (const c of status.checks) {
+      const who = `${c.name} (${c.type}, tenant ${c.tenant ?? c.tenantId}, ${c.connectorId})`;
+      const when = `checked ${c.checkedAt.replace('T', ' ').slice(0, 19)} UTC`;
+      checks.push(`${c.verdict === 'ok' ? '✓' : c.verdict === 'failing' ? '✗' : '·'} ${who}: ${c.verdict === 'failing' ? `${c.problem} — ` : c.verdict === 'unchecked' ? 'not checkable — ' : ''}${c.reason} (${when})`);
+      if (c.verdict !== 'failing') continue;
+      findings.push({
+        cause: `Helpdesk ${who} fails its setup check: ${c.problem}`,
+        evidence: [c.reason, when],
+        action: `${CHECK_ACTIONS[c.problem ?? ''] ?? CHECK_ACTIONS.misconfigured} → until then every handover to it fails.`,
+      });
+    }
+  } else {
+    // Without the admin token: the metrics say which connector fails, not why.
+    for (const s of samples.filter((x) => x.name === 'handover_connector_check_ok')) {
+      const id = s.labels.connector_id ?? '';
+      checks.push(`${s.value === 1 ? '✓' : '✗'} ${id} (${s.labels.connector_type ?? '?'}): ${s.value === 1 ? 'ok' : 'failing'}`);
+      if (s.value === 1) continue;
+      findings.push({
+        cause: `Helpdesk ${statusName(status, id) ?? id} (${s.labels.connector_type ?? '?'}) fails its setup check`,
+        evidence: ['handover_connector_check_ok is 0'],
+        action: 'run the doctor with the admin token (or read /status.json with it) for the named problem and the reason → until fixed, every handover to it fails.',
+      });
+    }
+  }
+
   const troubled = (status?.components ?? []).filter((c) => c.state !== 'operational').map((c) => c.cause);
-  return { healthy: findings.length === 0 && troubled.length === 0, findings, status: troubled };
+  return { healthy: findings.length === 0 && troubled.length === 0, findings, status: troubled, checks };
 }
 
 /** The printed report. */
 export function formatDiagnosis(base: string, d: Diagnosis): string {
-  if (d.healthy) return `✓ ${base} is up, ready and healthy: nothing saturated, every component operational.`;
+  const checks = d.checks.length > 0 ? ['Connector checks:', ...d.checks.map((c) => `  ${c}`)] : [];
+  if (d.healthy) return [`✓ ${base} is up, ready and healthy: nothing saturated, every component operational.`, ...checks].join('\n');
   const lines = [`✗ ${base} is unhealthy.`];
   if (d.findings.length === 0) lines.push('  The status page reports trouble the metrics do not explain yet:');
   d.findings.forEach((f, i) => {
@@ -173,6 +226,7 @@ export function formatDiagnosis(base: string, d: Diagnosis): string {
     lines.push('Status page:');
     for (const s of d.status) lines.push(`  - ${s}`);
   }
+  lines.push(...checks);
   return lines.join('\n');
 }
 

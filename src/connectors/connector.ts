@@ -202,7 +202,26 @@ export interface Connector {
    * caches the answer (src/connectors/availability-cache.ts) and requests read the cache.
    */
   availability?(signal: AbortSignal): Promise<AgentAvailability>;
+  /**
+   * Checks the setup with the cheapest authenticated read the system documents (credentials valid,
+   * account/app/inbox found). Never called on a request path and never part of delivery: a background
+   * checker runs it on a timer, bounded in time and concurrency, and caches the verdict
+   * (src/connectors/connector-checks.ts). Absent: the connector has nothing it can check.
+   */
+  check?(signal: AbortSignal): Promise<ConnectorCheck>;
 }
+
+export const checkProblems = ['credentials_rejected', 'not_found', 'unreachable', 'misconfigured'] as const;
+export type CheckProblem = (typeof checkProblems)[number];
+
+/**
+ * A connector's own verdict on its setup. `unchecked`: the system offers nothing to check without acting
+ * (the generic webhook cannot be asked without sending an event); `reason` says so.
+ */
+export type ConnectorCheck =
+  | { verdict: 'ok'; reason: string }
+  | { verdict: 'unchecked'; reason: string }
+  | { verdict: 'failing'; problem: CheckProblem; reason: string };
 
 /**
  * State a connector keeps per handover with the external system, stored in Postgres because any

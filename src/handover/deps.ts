@@ -1,4 +1,5 @@
 import type { Bus } from '../bus/bus.js';
+import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
 import type { Config } from '../config/config.js';
 import type { Db } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -26,6 +27,8 @@ export interface Deps {
   connectorLatency?(connectorId: string): LatencyVerdict;
   /** Agents an external system last reported available (cached; never waits); null: unknown. */
   agentAvailability?(connectorId: string): { agentsOnline: number; byQueue?: Record<string, number> } | null;
+  /** A tenant's connectors' last setup checks (in memory; never waits); absent where nothing checks. */
+  connectorChecks?(tenantId: string): ConnectorCheckLine[];
   /** The group commit of user messages (the accept path); absent, each message is written alone. */
   userMessages?: GroupCommit<UserMessageWrite, UserMessageWritten>;
   /** Counts the handover funnel (metrics); absent in code that has no metrics. */

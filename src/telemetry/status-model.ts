@@ -29,11 +29,18 @@ export interface StatusSignals {
   heap: { usedBytes: number; limitBytes: number };
   dbWaiting: number;
   backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number; growthPerSecond?: number }>;
-  connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open'; latency?: LatencyVerdict }>;
+  connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open'; latency?: LatencyVerdict; check?: FailingCheck }>;
   /** Whether the database answered this round's check; absent when not checked. */
   database?: { ok: boolean; code?: string; message?: string };
   /** Live signals between instances; absent when the instance runs alone (in-process bus). */
   bus?: { connected: boolean; since: Date; lastError?: string; pollMs: number };
+}
+
+/** The connector's last setup check failed (src/connectors/connector-checks.ts). */
+export interface FailingCheck {
+  problem: string;
+  reason: string;
+  checkedAt: string;
 }
 
 export interface StatusThresholds {
@@ -164,6 +171,18 @@ function judgeConnector(c: StatusSignals['connectors'][number], s: StatusSignals
   const name = `Helpdesk ${c.name}`;
   if (c.circuit === 'open') {
     return { id, name, state: 'partial_outage', cause: `${name} partial outage: its circuit is open after repeated failures — calls paused, bots are told it is degraded; ${pending}.`, publicCause: 'The helpdesk is not answering; new handovers to it are paused.' };
+  }
+  // Its own check says the setup is wrong: handovers to it cannot work until someone fixes it (no
+  // answer at all may pass by itself, so it only degrades).
+  if (c.check) {
+    const state: ComponentState = c.check.problem === 'unreachable' ? 'degraded' : 'partial_outage';
+    return {
+      id,
+      name,
+      state,
+      cause: `${name} fails its setup check (${c.check.problem}, checked ${c.check.checkedAt.replace('T', ' ').slice(0, 19)} UTC): ${c.check.reason}; ${pending}.`,
+      publicCause: state === 'degraded' ? 'The helpdesk does not answer its setup check; handovers to it may fail.' : 'The helpdesk connection is set up wrongly; handovers to it fail until it is fixed.',
+    };
   }
   // Answering, but slower than its objective: named with what was measured and what is normal.
   if (c.latency?.slow) {

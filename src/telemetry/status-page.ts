@@ -35,7 +35,7 @@ export function renderStatusPage(snapshot: PublicStatus, chart: ChartPoint[]): s
 <main>
 <section><h2>Components</h2><ul class="components">
 ${components}
-</ul></section>
+</ul>${checksLine(snapshot.checks)}</section>
 <section><h2>Last hour</h2>
 ${lineChart('Bot API latency (ms)', chart, [
   { key: 'p50Ms', name: 'p50', cls: 'p50' },
@@ -60,7 +60,15 @@ export interface PublicStatus {
   status: StatusSnapshot['status'];
   updatedAt: string;
   components: Array<{ id: string; name: string; state: StatusSnapshot['status']; cause: string }>;
+  /** Connectors' setup checks, counted (no names: tenants' connectors are not public). */
+  checks?: { ok: number; failing: number; unchecked: number; lastCheckedAt: string | null };
   incidents: Array<{ id: string; componentName: string; phase: string; impact: StatusSnapshot['status']; startedAt: string; resolvedAt: string | null; timeline: Array<{ at: string; phase: string; state: string; message: string }> }>;
+}
+
+function checksLine(checks: PublicStatus['checks']): string {
+  if (!checks) return '';
+  const when = checks.lastCheckedAt ? `, last checked ${esc(checks.lastCheckedAt.replace('T', ' ').slice(0, 19))} UTC` : '';
+  return `\n<p class="checks">Helpdesk setup checks: ${checks.ok} ok, ${checks.failing} failing, ${checks.unchecked} not checkable${when}.</p>`;
 }
 
 function overallSentence(state: StatusSnapshot['status']): string {

@@ -7,6 +7,7 @@ import type { Metrics } from './metrics.js';
 import type { BacklogSampler } from './backlog-sampler.js';
 import type { BusHealth } from '../bus/bus.js';
 import { IncidentBook, type Incident } from './incidents.js';
+import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
 import { judgeComponents, worst, type ComponentState, type ComponentStatus, type StatusSignals, type StatusThresholds } from './status-model.js';
 
 export interface StatusOptions extends StatusThresholds {
@@ -20,6 +21,8 @@ export interface StatusSnapshot {
   updatedAt: string;
   components: ComponentStatus[];
   incidents: Incident[];
+  /** Every connector's last setup check (admin view only; the public view counts them). */
+  checks?: ConnectorCheckLine[];
 }
 
 export interface ChartPoint {
@@ -60,6 +63,8 @@ export class StatusService {
       latency?: { known(): string[]; verdict(connectorId: string): LatencyVerdict };
       /** Present when instances share live signals (Redis): its health, and the polling interval without it. */
       bus?: { health(): BusHealth; pollMs: number };
+      /** The connectors' last setup checks (read from memory: checks run on their own timer). */
+      checks?: () => ConnectorCheckLine[];
     },
   ) {
     this.book = new IncidentBook(options.recoveryMs);
@@ -113,7 +118,8 @@ export class StatusService {
       const signals = await this.gather();
       const components = judgeComponents(signals, this.options);
       this.book.update(components, now);
-      this.snapshot = { status: worst(components.map((c) => c.state)), updatedAt: now.toISOString(), components, incidents: this.book.list() };
+      const checks = this.sources.checks?.();
+      this.snapshot = { status: worst(components.map((c) => c.state)), updatedAt: now.toISOString(), components, incidents: this.book.list(), ...(checks ? { checks } : {}) };
     } catch (err) {
       this.sources.log.warn({ err }, 'judging the status failed; the page keeps the last verdict');
     }
@@ -127,6 +133,14 @@ export class StatusService {
     const watched = new Set<string>(this.circuits);
     for (const id of this.sources.latency?.known() ?? []) watched.add(id);
     for (const b of backlog) if (b.target === 'agent' && b.connectorId) watched.add(b.connectorId);
+    // A connector whose setup check fails is listed before anyone uses it: that is the point of checking.
+    const failing = new Map<string, ConnectorCheckLine>();
+    for (const line of this.sources.checks?.() ?? []) {
+      if (line.verdict !== 'failing') continue;
+      failing.set(line.connectorId, line);
+      watched.add(line.connectorId);
+      if (!this.names.has(line.connectorId)) this.names.set(line.connectorId, `${line.name} (${line.type}${line.tenant ? `, tenant ${line.tenant}` : ''})`);
+    }
     // The database first: without it the rest of this round is judged from memory alone.
     const database = this.sources.database ? await this.sources.database() : undefined;
     const unknown = [...watched].filter((id) => !this.names.has(id));
@@ -156,7 +170,14 @@ export class StatusService {
       connectors: [...watched].sort().map((id) => {
         const latency = this.sources.latency?.verdict(id);
         if (latency) metrics.delivery.setLatency(id, latency);
-        return { id, name: this.names.get(id) ?? id, circuit: this.sources.circuitState(id), ...(latency ? { latency } : {}) };
+        const check = failing.get(id);
+        return {
+          id,
+          name: this.names.get(id) ?? id,
+          circuit: this.sources.circuitState(id),
+          ...(latency ? { latency } : {}),
+          ...(check ? { check: { problem: check.problem ?? 'misconfigured', reason: check.reason, checkedAt: check.checkedAt } } : {}),
+        };
       }),
       ...(database ? { database } : {}),
       ...(this.sources.bus ? { bus: { ...this.sources.bus.health(), pollMs: this.sources.bus.pollMs } } : {}),

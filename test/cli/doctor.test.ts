@@ -134,6 +134,6 @@ describe('handover doctor names the cause', () => {
 
   it('a quiet instance is healthy', () => {
     const d = diagnose('handover_heap_used_bytes 100\nhandover_heap_limit_bytes 1000\nhttp_server_active_requests 0\nhandover_admission_limit 32\n', { status: 'operational', components: [{ id: 'bot_api', name: 'Bot API', state: 'operational', cause: 'ok' }] });
-    expect(d).toEqual({ healthy: true, findings: [], status: [] });
+    expect(d).toEqual({ healthy: true, findings: [], status: [], checks: [] });
   });
 });

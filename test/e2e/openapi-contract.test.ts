@@ -71,6 +71,8 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     helpdesk.inboundUrl = connector.body.inboundUrl;
     expect((await admin('PATCH', `${tenantPath}/connectors/${connector.body.id}`, { name: 'our helpdesk' })).status).toBe(200);
     expect((await admin('GET', `${tenantPath}/connectors`)).status).toBe(200);
+    expect((await admin('GET', `${tenantPath}/connector-checks`)).status).toBe(200);
+    expect((await admin('GET', '/v1/admin/tenants/ten_nothing/connector-checks')).status).toBe(404);
     expect((await admin('POST', `${tenantPath}/connectors`, { type: 'nope', name: 'x', config: {} })).status).toBe(400);
     expect((await admin('POST', `${tenantPath}/queues`, { name: 'helpdesk', connectorId: connector.body.id })).status).toBe(201);
     expect((await admin('POST', `${tenantPath}/queues`, { name: 'billing', openingHours: { mon: [{ from: '09:00', to: '17:00' }] }, timeZone: 'Europe/Paris' })).status).toBe(201);

@@ -312,6 +312,11 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           void setStatus(c, body.status);
           return send(200, { meta: {}, payload: { success: true, current_status: body.status, conversation_id: c.id } });
         }
+        // Get an inbox (the connector's setup check): users only; an id outside the account is 404.
+        case 'GET /inboxes/:id':
+          if (userOnly()) return;
+          if (ids[0] !== fake.inboxId) return send(404, { error: 'Resource could not be found' }, 'inbox');
+          return send(200, { id: fake.inboxId, name: 'Bot handover', channel_type: 'Channel::Api', greeting_enabled: false, enable_auto_assignment: true, working_hours_enabled: false });
         case 'GET /agents':
           if (userOnly()) return;
           return send(200, fake.agents.map((a) => ({ ...a, role: 'agent', confirmed: true })));

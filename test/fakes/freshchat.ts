@@ -233,6 +233,12 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
         Array.isArray(parts) && parts.length > 0 && parts.every((p) => (typeof p?.text?.content === 'string' && p.text.content.length > 0) || typeof p?.image?.url === 'string' || typeof p?.file?.url === 'string');
 
       switch (route) {
+        // List agents (the connector's setup check), paged as the other lists.
+        case 'GET /agents': {
+          const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('items_per_page') ?? 10) || 10));
+          const agents = fake.agents.slice(0, perPage);
+          return send(200, { agents, pagination: { total_items: fake.agents.length, total_pages: Math.ceil(fake.agents.length / perPage), current_page: 1, items_per_page: perPage }, links: {} });
+        }
         case 'GET /users': {
           const ref = url.searchParams.get('reference_id');
           const users = fake.users.filter((u) => ref === null || u.reference_id === ref);

@@ -332,6 +332,11 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
           }
           return error(400, 'parameter_invalid', 'unsupported message_type or type');
         }
+        // Identify an admin (the connector's setup check): the token's admin with its workspace.
+        case 'GET /me': {
+          const me = fake.admins.find((a) => a.id === fake.botAdminId)!;
+          return answer(200, { type: 'admin', ...me, email_verified: true, app: { type: 'app', id_code: fake.appId, name: 'Acme', region: 'US', timezone: 'Europe/London', created_at: now(), identity_verification: false } });
+        }
         case 'GET /admins':
           return answer(200, { type: 'admin.list', admins: fake.admins.map((a) => ({ type: 'admin', ...a, job_title: '', team_ids: [...fake.teams.values()].filter((t) => t.admin_ids.includes(Number(a.id))).map((t) => Number(t.id)) })) });
         case 'GET /teams/:id': {

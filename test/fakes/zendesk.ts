@@ -230,6 +230,9 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
       }
 
       switch (route) {
+        // GetApp (the connector's setup check): the app the key belongs to, with its settings.
+        case 'GET ':
+          return send(200, { app: { id: fake.appId, displayName: 'Acme', settings: { multiConvoEnabled: true, maskCreditCardNumbers: true, useAnimalNames: false, echoPostback: false, ignoreAutoConversationStart: false, conversationRetentionSeconds: 0, appLocalizationEnabled: false }, metadata: null } });
         case 'POST /users': {
           if (typeof body?.externalId !== 'string') return error(400, 'bad_request', 'externalId is required');
           if ([...fake.users.values()].some((u) => u.externalId === body.externalId)) return error(409, 'conflict', 'User already exists');

@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import { checkCall } from '../check-call.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
@@ -75,6 +76,13 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
         handleInbound(request) {
           return handleChatwootInbound(config, request);
         },
+        // The inbox, read with the user token. The agent bot's token can read nothing (its endpoints
+        // all act on a conversation), so it is proven by the first delivery only.
+        check: (signal) =>
+          checkCall(`inbox ${config.inboxId} of account ${config.accountId} (GET /api/v1/accounts/{account}/inboxes/{inbox}, user token)`, () => asUser('GET', `/inboxes/${config.inboxId}`, undefined, signal), {
+            credentials_rejected: "userToken refused: copy an agent's or administrator's access token from Profile settings (the bot token cannot be checked without acting)",
+            not_found: `no inbox ${config.inboxId} in account ${config.accountId} visible to this user: check accountId, inboxId and the user's inbox access`,
+          }),
         async availability(signal) {
           // A queue is judged by the agents of the team it is routed to (`teams`, else `teamId`), each
           // team asked once; without a team, by the whole account. (A team chosen by one handover's

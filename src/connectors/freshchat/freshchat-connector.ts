@@ -1,4 +1,5 @@
 import type { KeyObject } from 'node:crypto';
+import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
 import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
@@ -62,6 +63,13 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
         },
         handleInbound(request) {
           return handleFreshchatInbound(config, publicKey, request);
+        },
+        // One agent of the account: the token is valid for this account's API.
+        check: async (signal) => {
+          if (publicKey instanceof Error) return { verdict: 'failing', problem: 'misconfigured', reason: `webhookPublicKey cannot be read (${publicKey.message}): every webhook would be refused; paste the key from Admin → Webhooks` };
+          return checkCall('the agents list (GET /agents?items_per_page=1)', () => call('GET', '/agents?items_per_page=1', undefined, signal), {
+            credentials_rejected: 'apiToken refused: generate one in Admin → API Tokens and check that baseUrl is this account\'s API host',
+          });
         },
       };
     },

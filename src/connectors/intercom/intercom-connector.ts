@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import { checkCall } from '../check-call.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { contactFor, intercomCall, type IntercomCall } from './intercom-api.js';
@@ -63,6 +64,10 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
         handleInbound(request) {
           return handleIntercomInbound(config, request);
         },
+        check: (signal) =>
+          checkCall('the app\'s admin (GET /me)', () => call('GET', '/me', undefined, signal), {
+            credentials_rejected: 'accessToken refused: copy the access token from Developer Hub → your app → Authentication',
+          }),
         async availability(signal) {
           // Admins not away, in the team of the queue (`teams`, else `teamId`); without a team, all of them.
           const admins = await call<{ admins?: Array<{ id?: string; away_mode_enabled?: boolean; has_inbox_seat?: boolean }> }>('GET', '/admins', undefined, signal);

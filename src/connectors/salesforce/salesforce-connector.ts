@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
 import { DeliveryError, StreamLostError, type AgentSideWork, type Connector, type ConnectorDefinition, type ConnectorDeps, type ConnectorSession, type StreamContext } from '../connector.js';
 import { SalesforceApi } from './salesforce-api.js';
@@ -120,6 +121,13 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
         pullStream: {
           read: (context) => readStream(api, config, deps, context),
         },
+        // The token exchange every handover starts with: it names the org and the deployment.
+        check: (signal) =>
+          checkCall(`the token exchange for deployment ${config.esDeveloperName} (POST …/authorization/unauthenticated/access-token)`, () => api.accessToken(signal), {
+            credentials_rejected: 'the org refused the deployment: check orgId and that the deployment is published for unauthenticated users',
+            not_found: 'no such endpoint: baseUrl must be the SCRT URL of the org (Setup → Embedded Service Deployments → code snippet)',
+            misconfigured: 'the org refused orgId or esDeveloperName: copy both from the deployment\'s code snippet',
+          }),
       };
     },
   };

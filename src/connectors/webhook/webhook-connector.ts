@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import { checkCall } from '../check-call.js';
 import type { AgentSideWork, Connector, ConnectorDefinition } from '../connector.js';
 import { randomUUID } from 'node:crypto';
 import { getSignedJson, postSignedJson } from '../../outbound/index.js';
@@ -40,6 +41,13 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
           return { agentsOnline: body.agentsOnline };
         };
       }
+      // Only the availability URL can be asked without sending an event; the event URL cannot.
+      connector.check = availabilityUrl
+        ? (signal) =>
+            checkCall('the availability URL (signed GET)', () => getSignedJson(dispatcher, availabilityUrl, config.secret, `check_${randomUUID()}`, signal), {
+              credentials_rejected: 'the helpdesk refused the signature: both sides must hold the same secret',
+            })
+        : () => Promise.resolve({ verdict: 'unchecked', reason: 'a generic webhook cannot be checked without sending it an event; set availabilityUrl to have it checked' });
       return connector;
     },
   };

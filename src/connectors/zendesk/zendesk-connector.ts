@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import { checkCall } from '../check-call.js';
 import type { Attachment } from '../../handover/model.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
@@ -94,6 +95,12 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         handleInbound(request) {
           return handleZendeskInbound(config, request);
         },
+        // GetApp: the key must be valid for this app (an app-scoped key reads its own app).
+        check: (signal) =>
+          checkCall(`the app ${config.appId} (GET /v2/apps/{appId})`, () => api('GET', '', undefined, signal), {
+            credentials_rejected: 'keyId/keySecret refused: create an API key for this app in Admin Center → Apps and integrations → Conversations API',
+            not_found: `no app ${config.appId} under ${config.baseUrl}: check appId and the subdomain in baseUrl`,
+          }),
       };
     },
   };

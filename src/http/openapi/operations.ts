@@ -180,6 +180,24 @@ export const operations: Record<string, OperationDoc> = {
     errors: ['tenant_not_found', 'connector_not_found', 'unknown_connector_type', 'invalid_connector_config', 'already_exists', 'url_not_allowed'],
   },
   'GET /v1/admin/tenants/{tenantId}/connectors': { operationId: 'listConnectors', summary: "A tenant's connectors", errors: ['tenant_not_found'] },
+  'GET /v1/admin/tenants/{tenantId}/connector-checks': {
+    operationId: 'listConnectorChecks',
+    summary: "Each connector's last setup check: ok, failing with a named problem, or not checkable",
+    errors: ['tenant_not_found'],
+    responseExample: {
+      checks: [
+        {
+          connectorId: 'con_01jd5x9k2m3n4p5q6r7s8t9v0w',
+          name: 'support',
+          type: 'zendesk',
+          verdict: 'failing',
+          problem: 'credentials_rejected',
+          reason: 'the app app_1 (GET /v2/apps/{appId}) failed: GET /v2/apps/app_1 on acme.zendesk.com answered 401 — keyId/keySecret refused: create an API key for this app in Admin Center → Apps and integrations → Conversations API',
+          checkedAt: '2026-12-03T08:40:12.345Z',
+        },
+      ],
+    },
+  },
   'POST /v1/admin/tenants/{tenantId}/queues': {
     operationId: 'createQueue',
     errors: ['tenant_not_found', 'connector_not_found', 'already_exists'],

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { checkProblems } from '../../connectors/connector.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
@@ -44,6 +45,18 @@ const AgentSchema = Type.Object(
 const AgentParams = Type.Object({ tenantId: Type.String({ minLength: 1, maxLength: 64 }), agentId: Type.String({ minLength: 1, maxLength: 64 }) });
 const agentQueues = Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100, description: 'Queue names this agent serves; all desk queues when left out or empty.' });
 const roleField = literalUnion(roles, { description: '`agent` answers chats; `supervisor` also sees the team, reads and moves any desk chat, and can set agents away or sign them out.' });
+const ConnectorCheckSchema = Type.Object(
+  {
+    connectorId: Type.String(),
+    name: Type.String(),
+    type: Type.String(),
+    verdict: literalUnion(['ok', 'failing', 'unchecked'] as const, { description: '`unchecked`: the connector has nothing it can check without acting (`reason` says why).' }),
+    problem: Nullable(literalUnion(checkProblems, { description: 'With `failing`: what is wrong.' })),
+    reason: Type.String({ description: 'One line naming the cause and what to fix.' }),
+    checkedAt: Type.String({ format: 'date-time' }),
+  },
+  { title: 'ConnectorCheck' },
+);
 const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) }, { title: 'Tenant' });
 const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, retentionDays: t.retentionDays });
 
@@ -304,6 +317,24 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         await requireTenant(deps.db, request.params.tenantId);
         const record = await connectors.add({ tenantId: request.params.tenantId, ...request.body }, deps.config.outbound);
         return reply.code(201).send({ id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` });
+      },
+    );
+
+    app.get(
+      '/v1/admin/tenants/:tenantId/connector-checks',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "Each connector's last setup check (run in the background; this never calls a helpdesk)",
+          params: TenantParams,
+          response: { 200: Type.Object({ checks: Type.Array(ConnectorCheckSchema) }), ...errorResponses },
+        },
+      },
+      async (request) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        const checks = deps.connectorChecks?.(request.params.tenantId) ?? [];
+        return { checks: checks.map(({ connectorId, name, type, verdict, problem, reason, checkedAt }) => ({ connectorId, name, type, verdict, problem, reason, checkedAt })) };
       },
     );
 

@@ -57,6 +57,7 @@ export function publicView(s: StatusSnapshot): PublicStatus {
       ...others.map((c) => ({ id: c.id, name: c.name, state: c.state, cause: c.publicCause })),
       { ...HELPDESKS, state: helpdeskState, cause: worstConnector && helpdeskState !== 'operational' ? worstConnector.publicCause.replace('The helpdesk', 'A helpdesk') : 'Operational.' },
     ],
+    ...(s.checks ? { checks: countChecks(s.checks) } : {}),
     incidents: s.incidents.map((i) => ({
       id: i.id,
       componentName: i.componentId.startsWith('connector:') ? HELPDESKS.name : i.componentName,
@@ -67,4 +68,11 @@ export function publicView(s: StatusSnapshot): PublicStatus {
       timeline: i.timeline.map((e) => ({ at: e.at, phase: e.phase, state: e.state, message: e.publicMessage })),
     })),
   };
+}
+
+/** Connectors' setup checks, counted: which connector and whose stays behind the admin token. */
+function countChecks(lines: NonNullable<StatusSnapshot['checks']>): NonNullable<PublicStatus['checks']> {
+  const count = (verdict: string) => lines.filter((l) => l.verdict === verdict).length;
+  const last = lines.reduce<string | null>((a, l) => (a === null || l.checkedAt > a ? l.checkedAt : a), null);
+  return { ok: count('ok'), failing: count('failing'), unchecked: count('unchecked'), lastCheckedAt: last };
 }
