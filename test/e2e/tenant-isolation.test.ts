@@ -20,6 +20,10 @@ const bodies: Record<string, unknown> = {
   'POST /v1/desk/handovers/{id}/typing': { typing: true },
   'POST /v1/desk/handovers/{id}/transfer': { queue: 'support' },
   'POST /v1/desk/handovers/{id}/end': {},
+  'GET /v1/desk/handovers/{id}/notes': undefined,
+  'POST /v1/desk/handovers/{id}/notes': { text: 'intruder' },
+  'GET /v1/desk/handovers/{id}': undefined,
+  'GET /v1/desk/handovers/{id}/earlier': undefined,
 };
 
 describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
