@@ -159,6 +159,12 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('POST', `/v1/desk/handovers/${id}/notes`, { ...agent, body: { text: '' } })).status).toBe(400);
     expect((await t.api('GET', `/v1/desk/handovers/${id}/notes`, agent)).status).toBe(200);
     expect((await t.api('GET', '/v1/desk/handovers/ho_nothing/notes', agent)).status).toBe(404);
+    // History (a page with a closed chat is read below, once this one has ended).
+    expect((await t.api('GET', '/v1/desk/history?before=nope', agent)).status).toBe(400);
+    expect((await t.api('GET', `/v1/desk/handovers/${id}`, agent)).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/handovers/ho_nothing', agent)).status).toBe(404);
+    expect((await t.api('GET', `/v1/desk/handovers/${id}/earlier`, agent)).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/handovers/ho_nothing/earlier', agent)).status).toBe(404);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { id: 'a-1', text: 'Hi, Ada here.' } })).status).toBe(202);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/typing`, { ...agent, body: { typing: true } })).status).toBe(202);
     expect((await t.api('GET', '/v1/desk/team', agent)).status).toBe(403);
@@ -168,6 +174,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('GET', `/v1/handovers/${id}/events`, key)).status).toBe(200);
     expect((await t.api('GET', `/v1/handovers/${id}/events?after=evt_nothing`, key)).status).toBe(400);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/end`, { ...agent, body: {} })).status).toBe(200);
+    const closed = await t.api('GET', `/v1/desk/history?scope=team&user=u-1&from=2020-01-01&limit=5`, agent);
+    expect(closed.status).toBe(200);
+    expect(closed.body.handovers.map((h: { id: string }) => h.id)).toContain(id);
     expect((await t.api('POST', `/v1/handovers/${id}/messages`, { ...key, body: { text: 'too late' } })).status).toBe(409);
     expect((await t.api('POST', `/v1/handovers/${id}/end`, { ...key, body: {} })).status).toBe(200);
 

@@ -5,6 +5,7 @@ import { Chat, displayName } from './chat.js';
 import { renderWaiting, tickWaiting } from './waiting.js';
 import { renderTeam } from './team.js';
 import { attachCannedPicker, createCannedPanel } from './canned.js';
+import { createHistory } from './history.js';
 import { byId, h } from './dom.js';
 
 const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
@@ -35,6 +36,7 @@ const ui = {
   announcer: byId('announcer'),
   deskError: byId('desk-error'),
   canned: byId('canned'),
+  history: byId('history'),
 };
 
 let session = null; // { csrf, agent }
@@ -53,6 +55,13 @@ let refreshAgain = false;
 let flashTimer = null;
 let errorTimer = null;
 let audio = null;
+const closedChats = createHistory(ui.history, ui.chatArea, {
+  api: (...args) => api(...args),
+  // A closed chat takes the chat area; the live chats step aside until one is picked again.
+  onOpen: () => selectChat(null),
+  onClose: () => renderMine(),
+  showError: (text) => showError(text),
+});
 const cannedPanel = createCannedPanel(ui.canned, { api: (...args) => api(...args), agent: () => session?.agent, notify: (text) => announce(text), showError: (text) => showError(text) });
 
 // ---- session -------------------------------------------------------------------------------------
@@ -154,6 +163,7 @@ function leaveDesk() {
   ui.team.hidden = true;
   ui.teamList.replaceChildren();
   cannedPanel.clear();
+  closedChats.clear();
   renderAll();
 }
 
@@ -363,7 +373,7 @@ function renderMine() {
   });
   const wanted = items.length ? items : [noChats];
   if (wanted.length !== ui.myChats.children.length || wanted.some((el, i) => ui.myChats.children[i] !== el)) ui.myChats.replaceChildren(...wanted);
-  ui.emptyChat.hidden = selectedId !== null;
+  ui.emptyChat.hidden = selectedId !== null || closedChats.viewing;
 }
 
 const noChats = h('li', { className: 'muted' }, 'No chats yet');
@@ -379,11 +389,15 @@ const chatContext = {
   onChange: () => renderMine(),
   onClose: (chat) => closeChat(chat),
   notify: (text) => announce(text),
-  // The reply box's tools: `/` for canned responses.
-  attachComposer: (chat) => attachCannedPicker(chat.input, { api: (...args) => api(...args), handoverId: chat.id, onInsert: () => chat.agentTyped() }),
+  // The reply box's tools (`/` for canned responses), and the user's earlier chats beside it.
+  attachComposer: (chat) => {
+    attachCannedPicker(chat.input, { api: (...args) => api(...args), handoverId: chat.id, onInsert: () => chat.agentTyped() });
+    closedChats.attachEarlier(chat);
+  },
 };
 
 function selectChat(id) {
+  if (id !== null) closedChats.close();
   selectedId = id;
   for (const chat of chats.values()) chat.select(chat.id === id);
   renderMine();

@@ -148,6 +148,28 @@ export const operations: Record<string, OperationDoc> = {
     errors: handover,
     requestExample: { text: 'Refund already approved by billing; only the tracking number is missing.' },
   },
+  'GET /v1/desk/history': {
+    operationId: 'searchDeskHistory',
+    summary: 'Closed chats, yours or your team\'s, newest first, searched by user, text and date; a page at a time',
+    responseExample: {
+      handovers: [
+        {
+          id: 'ho_01jd5x9k2m3n4p5q6r7s8t9v0w',
+          conversationId: 'c-1041',
+          user: { id: 'u-88', name: 'Uma' },
+          queue: 'support',
+          agent: { id: 'agt_01jd5x9k2m3n4p5q6r7s8t9v0w', name: 'Ada' },
+          endReason: 'agent_ended',
+          createdAt: '2026-11-23T10:15:02.123Z',
+          endedAt: '2026-11-23T10:24:41.512Z',
+          preview: 'Your parcel left the warehouse this morning.',
+        },
+      ],
+      next: null,
+    },
+  },
+  'GET /v1/desk/handovers/{id}': { operationId: 'getDeskHandover', summary: 'One chat you can read, live or closed, with its conversation with the bot', errors: handover },
+  'GET /v1/desk/handovers/{id}/earlier': { operationId: 'listEarlierHandovers', summary: "The same user's earlier closed chats (the latest 10), newest first", errors: handover },
   'DELETE /v1/desk/canned-responses/{cannedId}': { operationId: 'deleteCannedResponse', summary: "Delete a canned response (the tenant's: supervisors only)", errors: ['canned_response_not_found', 'forbidden_role'] },
 
   // Admin API
