@@ -173,7 +173,7 @@ describe('connector setup checks (pg, real HTTP against the fakes)', () => {
   });
 
   it('a check that gets no answer is named unreachable, and delivery is not touched', async () => {
-    t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000, 'delivery.timeoutMs': 500 });
+    t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000, 'delivery.timeoutMs': 500, 'status.sampleMs': 100 });
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme', webhookUrl: 'http://127.0.0.1:9/bot' });
     // Nothing listens on port 9 (discard): the availability URL, the one thing a webhook can be asked, is unreachable.
     const res = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
