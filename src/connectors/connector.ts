@@ -21,6 +21,8 @@ import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from
  * - Call out through the shared dispatcher (`http-json.ts`) with the given signal. Throw `DeliveryError`
  *   with `retryable: false` only for what can never succeed.
  * - Declare what the system cannot do in `capabilities`; add `availability` if it can say who is online.
+ * - Add `check` with the cheapest authenticated read the system documents, through `checkCall`
+ *   (`check-call.ts`), so a wrong credential or id is named before the first handover fails.
  * - In `handleInbound`, verify first; give one receipt per vendor event (its own id, so repeats are
  *   dropped); address events by `handoverId` or by the system's own `externalRef`; give echoes of our
  *   own actions an empty event list (acknowledged, not applied).
