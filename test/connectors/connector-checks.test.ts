@@ -6,6 +6,7 @@ import { startFakeIntercom, type FakeIntercom } from '../fakes/intercom.js';
 import { startFakeFreshchat, type FakeFreshchat } from '../fakes/freshchat.js';
 import { startFakeSalesforce, type FakeSalesforce } from '../fakes/salesforce.js';
 import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { dbKinds, type DbKind } from '../support/test-db.js';
 
 /** `handover doctor` as an operator runs it, against the live instance; killed after 30 s. */
 function runDoctor(url: string, token: string): Promise<{ code: number | null; stdout: string }> {
@@ -32,7 +33,7 @@ interface Line {
   checkedAt: string;
 }
 
-describe('connector setup checks (pg, real HTTP against the fakes)', () => {
+describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against the fakes)', (kind) => {
   let t: TestService | undefined;
   let zendesk: FakeZendesk | undefined;
   let chatwoot: FakeChatwoot | undefined;
@@ -46,7 +47,7 @@ describe('connector setup checks (pg, real HTTP against the fakes)', () => {
   });
 
   it('a good setup reads ok and a wrong credential is named, on the status page, in metrics and in the doctor', async () => {
-    t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000, 'status.sampleMs': 100 });
+    t = await startTestService(kind, { 'connectors.checkIntervalMs': 1000, 'status.sampleMs': 100 });
     [zendesk, chatwoot, intercom, freshchat, salesforce] = await Promise.all([startFakeZendesk(), startFakeChatwoot(), startFakeIntercom(), startFakeFreshchat(), startFakeSalesforce()]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme', webhookUrl: 'http://127.0.0.1:9/bot' });
     expect(tenant.status).toBe(201);
@@ -173,7 +174,7 @@ describe('connector setup checks (pg, real HTTP against the fakes)', () => {
   });
 
   it('a check that gets no answer is named unreachable, and delivery is not touched', async () => {
-    t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000, 'delivery.timeoutMs': 500, 'status.sampleMs': 100 });
+    t = await startTestService(kind, { 'connectors.checkIntervalMs': 1000, 'delivery.timeoutMs': 500, 'status.sampleMs': 100 });
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme', webhookUrl: 'http://127.0.0.1:9/bot' });
     // Nothing listens on port 9 (discard): the availability URL, the one thing a webhook can be asked, is unreachable.
     const res = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
