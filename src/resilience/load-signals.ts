@@ -29,6 +29,8 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   let lastTick = performance.now();
   let lags: number[] = [];
   let previousMedian = 0;
+  /** The median of the window so far, kept at each tick: admission reads it on every request. */
+  let currentMedian = 0;
   let windowStart = lastTick;
   let elu = performance.eventLoopUtilization();
   let utilization = 0;
@@ -37,8 +39,10 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
     const now = performance.now();
     lags.push(Math.max(0, now - lastTick - TICK_MS));
     lastTick = now;
+    currentMedian = lags.length >= MIN_TICKS ? median(lags) : 0;
     if (now - windowStart >= windowMs && lags.length >= MIN_TICKS) {
-      previousMedian = median(lags);
+      previousMedian = currentMedian;
+      currentMedian = 0;
       lags = [];
       windowStart = now;
       const current = performance.eventLoopUtilization();
@@ -49,7 +53,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   }, TICK_MS);
   timer.unref();
   return {
-    eventLoopDelayMs: () => Math.max(previousMedian, lags.length >= MIN_TICKS ? median(lags) : 0),
+    eventLoopDelayMs: () => Math.max(previousMedian, currentMedian),
     eventLoopUtilization: () => utilization,
     heap: () => heap,
     stop: () => clearInterval(timer),
