@@ -47,7 +47,8 @@ describe('desk reconnects after a network drop', () => {
     await widget.locator('#status', { hasText: 'chatting with Ada' }).waitFor();
     const chat = desk.locator('section.chat:not([hidden])');
     const userInput = widget.getByLabel('Your message');
-    const reply = chat.getByRole('textbox');
+    // The reply box, not the transfer note beside it.
+    const reply = chat.getByLabel(/^Reply to /);
 
     const userSays = async (text: string) => {
       await userInput.fill(text);
