@@ -3,6 +3,33 @@ import { isRetryableConflict } from '../store/pg-errors.js';
 import { withoutDeadline } from '../resilience/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 
+/** Marks a batch done, lowers its lanes' pending counts, records external ids and releases finished lanes. */
+const RECORD_COMPLETIONS = namedStatement(
+  'record-completions',
+  `with done as (
+    select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
+  ), item as (
+    update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
+    from done d where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending'
+    returning o.lane
+  ), counts as (
+    select lane, count(*)::int as n from item group by lane
+  ), ref as (
+    update handovers h set external_ref = r.ref
+    from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = any($4::text[]) and h.id = r.id
+  ), touched as materialized (
+    select l.lane from outbox_lanes l
+    where l.lane = any($7::text[]) and l.lane in (select lane from counts union select unnest($3::text[]))
+    order by l.lane for update
+  )
+  update outbox_lanes l set
+    pending = l.pending - coalesce(c.n, 0),
+    locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_by end,
+    locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_until end
+  from touched t left join counts c on c.lane = t.lane
+  where l.lane = t.lane`,
+);
+
 /**
  * Successful deliveries, recorded in batches: one statement marks many items done, lowers their lanes'
  * pending counts, records external ids, and gives back the lanes that are finished — instead of a
@@ -18,32 +45,6 @@ import type { Logger } from '../telemetry/logger.js';
  * send them again. Completions not yet written when the process dies are delivered again by whoever
  * takes the lane — at least once, with the same event ids, as the protocol promises.
  */
-const RECORD_COMPLETIONS = namedStatement(
-  'record-completions',
-  `with done as (
-             select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
-           ), item as (
-             update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
-             from done d where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending'
-             returning o.lane
-           ), counts as (
-             select lane, count(*)::int as n from item group by lane
-           ), ref as (
-             update handovers h set external_ref = r.ref
-             from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = any($4::text[]) and h.id = r.id
-           ), touched as materialized (
-             select l.lane from outbox_lanes l
-             where l.lane = any($7::text[]) and l.lane in (select lane from counts union select unnest($3::text[]))
-             order by l.lane for update
-           )
-           update outbox_lanes l set
-             pending = l.pending - coalesce(c.n, 0),
-             locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_by end,
-             locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_until end
-           from touched t left join counts c on c.lane = t.lane
-           where l.lane = t.lane`,
-);
-
 /** Tries of one batch before it is left to the leases (about 12 s of pauses in all). */
 const MAX_WRITE_FAILURES = 7;
 

@@ -44,6 +44,7 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     if (!authorization) return false;
     const refusal = admission.refusalBeforeRouting(credentialKey(authorization));
     if (!refusal) return false;
+    const cause = refusal.details?.cause;
     const body: ErrorBody = { error: { code: refusal.code, message: refusal.message, ...(refusal.details ? { details: refusal.details } : {}) } };
     const text = JSON.stringify(body);
     const headers: Record<string, string | number> = {
@@ -55,13 +56,12 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     // A small body is read and discarded by Node once this is answered, and the connection serves the
     // client's next request. Otherwise Node closes it once this is written, reading and discarding what
     // of the body still arrives first (lingering-close.ts), so the client reads the 503 instead of a reset.
-    if (refusal.details?.cause === 'memory' || !smallBody(request)) headers.connection = 'close';
+    if (cause === 'memory' || !smallBody(request)) headers.connection = 'close';
     response.writeHead(refusal.status, headers);
     response.end(text);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
     metrics.httpRequestDuration.observe({ http_request_method: request.method ?? 'GET', http_route: 'refused before routing', http_response_status_code: String(refusal.status) }, 0);
     const window = statusWindow(metrics, url.split('?', 1)[0]!);
-    const cause = refusal.details?.cause;
     if (window) {
       window.recordRequest(0, refusal.status);
       if (typeof cause === 'string') window.recordRejection(cause);
