@@ -174,7 +174,13 @@ export async function startService(store: Store, env: Record<string, string>, no
 
 export async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainMs'> & { connections?: number; drainMs?: number }): Promise<GeneratorResult> {
   const child = spawnNode(['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: Number(process.env.BENCH_CONNECTIONS ?? 256), drainMs: 10_000, ...spec })], {}, { cpu: GENERATOR_CPU });
-  return JSON.parse(await firstLine(child)) as GeneratorResult;
+  const result = JSON.parse(await firstLine(child)) as GeneratorResult;
+  // BENCH_TIMELINE=1: each run's answers per 500 ms, to see where within a step the time went.
+  if (process.env.BENCH_TIMELINE === '1') {
+    console.error(`timeline ${spec.mode ?? 'open'} ${spec.ratePerSecond ?? ''}/s (ms: answers p99 server-p99 wait-p99)`);
+    for (const t of result.timeline) console.error(`  ${t.atMs}: ${t.answers} ${t.p99Ms} ${t.serverP99Ms} ${t.waitP99Ms}`);
+  }
+  return result;
 }
 
 export async function api(url: string, method: string, path: string, token: string, body?: unknown) {

@@ -19,7 +19,8 @@
  * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
  * connectors in batch mode), BENCH_PROFILE=1 (profile the service in the
- * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures).
+ * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures),
+ * BENCH_TIMELINE=1 (print each load run's answers and p99s per 500 ms on stderr).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
