@@ -170,4 +170,28 @@ describe('genesys connector against its fake (pg)', () => {
     expect(events[1]!.data.message).toMatchObject({ text: 'here is the form', attachments: [{ url: 'https://api.mypurecloud.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }] });
     expect(fake!.refused).toEqual([]);
   });
+  it('checks its setup: a token for the OAuth client and a read of the integration; a wrong secret or integration id is named', async () => {
+    t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000 });
+    fake = await startFakeGenesys();
+    const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Gen' });
+    const config = { apiBaseUrl: fake.url, loginBaseUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret, integrationId: fake.integrationId, webhookSecret: fake.webhookSecret };
+    const add = async (name: string, overrides: Record<string, unknown>) => {
+      const res = await t!.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'genesys', name, config: { ...config, ...overrides } });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.body.id as string;
+    };
+    const ids = { good: await add('good', {}), secret: await add('wrong-secret', { clientSecret: 'not-the-secret' }), integration: await add('wrong-integration', { integrationId: '00000000-0000-4000-8000-000000000000' }) };
+    const lines = await eventually(async () => {
+      const res = await t!.admin('GET', `/v1/admin/tenants/${tenant.body.id}/connector-checks`);
+      return res.body.checks?.length === 3 ? (res.body.checks as Array<{ connectorId: string; verdict: string; problem: string | null; reason: string }>) : null;
+    }, 'the three connectors checked');
+    const line = (id: string) => lines.find((l) => l.connectorId === id)!;
+    expect(line(ids.good), line(ids.good).reason).toMatchObject({ verdict: 'ok', problem: null });
+    expect(line(ids.good).reason).toContain(`the Open Messaging integration ${fake.integrationId}`);
+    expect(line(ids.secret)).toMatchObject({ verdict: 'failing', problem: 'credentials_rejected' });
+    expect(line(ids.secret).reason).toMatch(/oauth\/token.*401.*clientId\/clientSecret refused/);
+    expect(line(ids.integration)).toMatchObject({ verdict: 'failing', problem: 'not_found' });
+    expect(line(ids.integration).reason).toContain('no Open Messaging integration 00000000-0000-4000-8000-000000000000 in this org');
+    expect(JSON.stringify(lines)).not.toContain(fake.clientSecret);
+  });
 });

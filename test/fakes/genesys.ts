@@ -27,7 +27,11 @@ import { closeServer } from '../support/ports.js';
  *   take; errors as `{message, code, status}`;
  * - the Platform API reference as the MyPureCloud platform-client SDKs list it
  *   (`postConversationsMessageInboundOpenMessage`, `…OpenEvent`, `…OpenReceipt`,
- *   `postConversationDisconnect` = `POST /api/v2/conversations/{conversationId}/disconnect`).
+ *   `postConversationDisconnect` = `POST /api/v2/conversations/{conversationId}/disconnect`,
+ *   `getConversationsMessagingIntegrationsOpenIntegrationId` = `GET
+ *   /api/v2/conversations/messaging/integrations/open/{integrationId}`, permission
+ *   `messaging:integration:view`, answering the OpenIntegration: `id`, `name`,
+ *   `outboundNotificationWebhookUrl`, `status`, `createStatus`; 404 for an id the org does not have).
  *
  * Two points the references leave open are played as the connector expects and documented as such
  * (docs/connectors/genesys.md): the inbound message's answer names its `conversationId` (without it
@@ -60,6 +64,8 @@ export interface FakeGenesys {
   clientId: string;
   clientSecret: string;
   integrationId: string;
+  /** The integration's name, as the Platform API shows it. */
+  integrationName: string;
   webhookSecret: string;
   webhookTarget: string;
   /** `expires_in` of the next tokens, in seconds. */
@@ -94,6 +100,7 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
     clientId: randomUUID(),
     clientSecret: `gcs-${randomUUID()}`,
     integrationId: randomUUID(),
+    integrationName: 'Acme Open Messaging',
     webhookSecret: `whs-${randomUUID()}`,
     webhookTarget: '',
     tokenLifetimeSeconds: 86_400,
@@ -231,6 +238,18 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
           return error(500, 'internal.server.error', 'answer lost (injected)', 'injected');
         }
         return send(202, answer);
+      }
+      const integration = /^\/api\/v2\/conversations\/messaging\/integrations\/open\/([^/]+)$/.exec(url.pathname);
+      if (req.method === 'GET' && integration) {
+        if (decodeURIComponent(integration[1]!) !== fake.integrationId) return error(404, 'not.found', 'The requested resource was not found.', 'integration');
+        return send(200, {
+          id: fake.integrationId,
+          name: fake.integrationName,
+          outboundNotificationWebhookUrl: fake.webhookTarget,
+          status: 'Active',
+          createStatus: 'Completed',
+          selfUri: `/api/v2/conversations/messaging/integrations/open/${fake.integrationId}`,
+        });
       }
       const disconnect = /^\/api\/v2\/conversations\/([^/]+)\/disconnect$/.exec(url.pathname);
       if (req.method === 'POST' && disconnect) {

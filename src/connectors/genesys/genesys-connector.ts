@@ -1,4 +1,5 @@
 import type { Agent } from 'undici';
+import { checkCall } from '../check-call.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { genesysCall, type GenesysCall } from './genesys-api.js';
@@ -76,6 +77,12 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         handleInbound(request) {
           return handleGenesysInbound(config, request);
         },
+        // The token proves the OAuth client; reading the integration proves its id, region and role.
+        check: (signal) =>
+          checkCall(`the Open Messaging integration ${config.integrationId} (a client-credentials token, then GET /api/v2/conversations/messaging/integrations/open/{integrationId})`, () => call('GET', integrationPath(config.integrationId), undefined, signal, 'GET /api/v2/conversations/messaging/integrations/open/:id'), {
+            credentials_rejected: "clientId/clientSecret refused, or the OAuth client's role lacks messaging:integration:view: check the client (Admin → Integrations → OAuth) and that loginBaseUrl is the org's region",
+            not_found: `no Open Messaging integration ${config.integrationId} in this org: check integrationId and that apiBaseUrl is the org's region`,
+          }),
       };
     },
   };
@@ -92,6 +99,11 @@ async function endConversation(call: GenesysCall, sessions: ConnectorSessions | 
     return;
   }
   await call('POST', inboundPath, { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' }, signal);
+}
+
+/** The Open Messaging integration as the Platform API shows it (its id, name and webhook settings). */
+export function integrationPath(integrationId: string): string {
+  return `/api/v2/conversations/messaging/integrations/open/${encodeURIComponent(integrationId)}`;
 }
 
 function requireRef(context: DeliveryContext): string {
