@@ -88,6 +88,15 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(botEvents(bot, handoverId, 'queue.updated')[0]!.data).toMatchObject({ estimatedWaitSeconds: 90 });
   });
 
+  it("tells the bot its place in the queue from Salesforce's QueuePosition entries, as the place changes", async () => {
+    const { t, fake, bot, tenant } = await world();
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-position');
+    fake.queuePosition(conversation.id, 3);
+    fake.queuePosition(conversation.id, 2);
+    await bot.waitFor(() => botEvents(bot, handoverId, 'queue.updated').length === 2, 10_000, 'two queue.updated');
+    expect(botEvents(bot, handoverId, 'queue.updated').map((e) => e.data.position)).toEqual([3, 2]);
+  });
+
   it('takes the 18-character org id as well as the 15-character one, and sends the 15-character form', async () => {
     const { t, fake, bot, tenant } = await world({ connectorConfig: { orgId: `${fake15()}AAA` } });
     const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-org18');

@@ -9,7 +9,14 @@ import type { AddressInfo, Socket } from 'node:net';
  * string), replay after `Last-Event-ID`, and the end user's own messages echoed back. Tokens look like
  * JWTs and are checked (signature, expiry, subject). A token past its `exp` is refused everywhere, the
  * continuation-token call included: renewing is only possible before expiry. `X-Org-Id` and the token
- * request take the 15-character org id. Written from the public API reference.
+ * request take the 15-character org id. Written from the public API reference. The end user's place in
+ * the queue is a conversation entry of its own, `entryType: "QueuePosition"` with `position` in its
+ * payload, "emitted when the end user's position in the agent queue changes" (Salesforce's Messaging
+ * for In-App SDK reference: ConversationEntryType.QueuePosition, EntryPayload.QueuePositionPayload);
+ * the routing result's `estimatedWaitTime` carries only `estimatedWaitTimeInSeconds` and
+ * `isEWTRequested`. The stream's name for the queue position event is not in the references read: it
+ * is sent here as `CONVERSATION_QUEUE_POSITION`, after the other events' names, and the connector
+ * reads the entry by its type.
  *
  * The test plays the agent with small methods (`agentJoins`, `agentSays`, ...) and reads what the org
  * received (`userMessages`, `typing`, `closed`, stream counts), so a contract suite can drive it.
@@ -52,6 +59,8 @@ export interface FakeSalesforce {
    * isEWTRequested}` (no queue position in it).
    */
   routingResult(conversationId: string, result: { failureType?: string; failureReason?: string; estimatedWaitTime?: { estimatedWaitTimeInSeconds: number | null; isEWTRequested: boolean } }): void;
+  /** A QueuePosition entry: the end user's place in the agent queue changed. */
+  queuePosition(conversationId: string, position: number): void;
   /** An event type this client does not know (Salesforce adds new ones). */
   unknownEvent(conversationId: string): void;
 
@@ -212,6 +221,10 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     routingResult(id, result) {
       const c = conversationOf(id);
       addEvent(c, 'CONVERSATION_ROUTING_RESULT', entryData(c, { entryType: 'RoutingResult', displayName: 'Automated Process', sender: { role: 'System', subject: 'system', appType: 'conversation' }, payload: { routingType: 'Initial', failureType: 'None', ...result } }));
+    },
+    queuePosition(id, position) {
+      const c = conversationOf(id);
+      addEvent(c, 'CONVERSATION_QUEUE_POSITION', entryData(c, { entryType: 'QueuePosition', displayName: 'Automated Process', sender: { role: 'System', subject: 'system', appType: 'conversation' }, payload: { position } }));
     },
     unknownEvent(id) {
       const c = conversationOf(id);

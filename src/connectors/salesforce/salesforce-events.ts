@@ -72,15 +72,22 @@ export function toInboundEvents(sse: ServerSentEvent, handoverId: string, conver
         const reason = typeof payload.failureReason === 'string' ? `: ${payload.failureReason}` : '';
         return [{ type: 'handover.ended', handoverId, reason: 'unavailable', detail: `Salesforce could not route the conversation (${failure}${reason}).` }];
       }
-      const wait = payload.estimatedWaitTime as { estimatedWaitTimeInSeconds?: unknown; position?: unknown } | undefined;
-      const position = typeof wait?.position === 'number' && wait.position >= 0 ? Math.floor(wait.position) : undefined;
+      // The documented wait is `estimatedWaitTime: {estimatedWaitTimeInSeconds, isEWTRequested}`: no position.
+      const wait = payload.estimatedWaitTime as { estimatedWaitTimeInSeconds?: unknown } | undefined;
       const seconds = typeof wait?.estimatedWaitTimeInSeconds === 'number' && wait.estimatedWaitTimeInSeconds >= 0 ? Math.round(wait.estimatedWaitTimeInSeconds) : undefined;
-      if (position === undefined && seconds === undefined) return [];
-      return [{ type: 'queue.updated', handoverId, ...(position !== undefined ? { position } : {}), ...(seconds !== undefined ? { estimatedWaitSeconds: seconds } : {}) }];
+      return seconds === undefined ? [] : [{ type: 'queue.updated', handoverId, estimatedWaitSeconds: seconds }];
     }
     default:
-      return [];
+      // The queue position is an entry of its own (`entryType: QueuePosition`, `entryPayload.position`),
+      // read by its entry type so that the event's name does not matter.
+      return entry.entryType === 'QueuePosition' ? queuePosition(payload, handoverId) : [];
   }
+}
+
+/** The end user's place in the agent queue, as Salesforce reports it while routing waits. */
+function queuePosition(payload: Record<string, unknown>, handoverId: string): InboundEvent[] {
+  const position = payload.position;
+  return typeof position === 'number' && Number.isFinite(position) && position >= 0 ? [{ type: 'queue.updated', handoverId, position: Math.floor(position) }] : [];
 }
 
 function messageOf(payload: Record<string, unknown>): { text: string; attachments: Array<{ url: string; name?: string; contentType?: string }> } | null {
