@@ -29,6 +29,8 @@ export interface HistoryItem {
   endedAt: Date;
   /** The last message of the chat (or, with none, the last thing the user told the bot), cut short. */
   preview: string | null;
+  /** The user's satisfaction rating, when the bot recorded one (docs/desk.md, "Satisfaction ratings"). */
+  rating: { score: number; comment: string | null } | null;
 }
 
 interface HistoryRow {
@@ -42,6 +44,8 @@ interface HistoryRow {
   ended_at: Date;
   ended_key: string;
   preview: string | null;
+  rating_score: number | null;
+  rating_comment: string | null;
 }
 
 const toItem = (row: HistoryRow): HistoryItem => ({
@@ -54,6 +58,7 @@ const toItem = (row: HistoryRow): HistoryItem => ({
   createdAt: row.created_at,
   endedAt: row.ended_at,
   preview: row.preview,
+  rating: row.rating_score === null ? null : { score: Number(row.rating_score), comment: row.rating_comment },
 });
 
 const columns = `h.id, h.conversation_id, h.user_info, q.name as queue_name, h.agent_info, h.end_reason, h.created_at, h.ended_at,
@@ -61,7 +66,8 @@ const columns = `h.id, h.conversation_id, h.user_info, q.name as queue_name, h.a
   left(coalesce(
     (select m.text from messages m where m.handover_id = h.id order by m.seq desc limit 1),
     (select e->>'text' from jsonb_array_elements(h.transcript) with ordinality as t(e, n) order by n desc limit 1)
-  ), ${PREVIEW_CHARS}) as preview`;
+  ), ${PREVIEW_CHARS}) as preview,
+  r.score as rating_score, r.comment as rating_comment`;
 
 /** Where an agent's history reaches: a supervisor every desk queue, an agent the queues they serve. */
 const visibleSql = `h.tenant_id = $1 and h.state = 'ended' and h.connector_id is null and q.connector_id is null
@@ -92,7 +98,7 @@ export async function searchHistory(q: Queryable, agent: Pick<Agent, 'id' | 'ten
   const text = search.text?.trim().toLowerCase() || null;
   const { rows } = await q.query<HistoryRow>(
     `select ${columns}
-     from handovers h join queues q on q.id = h.queue_id
+     from handovers h join queues q on q.id = h.queue_id left join handover_ratings r on r.handover_id = h.id
      where ${visibleSql}
        and ($4::boolean is false or h.agent_id = $3)
        and ($5::text is null or h.user_info->>'id' = $5 or lower(h.user_info->>'name') like $6 escape '\\' or lower(h.user_info->>'email') like $6 escape '\\')
@@ -128,7 +134,7 @@ export async function earlierHandovers(q: Queryable, agent: Agent, handoverId: s
   assertDeskVisible(agent, handover);
   const { rows } = await q.query<HistoryRow>(
     `select ${columns}
-     from handovers h join queues q on q.id = h.queue_id
+     from handovers h join queues q on q.id = h.queue_id left join handover_ratings r on r.handover_id = h.id
      where ${visibleSql} and h.user_info->>'id' = $4 and h.id <> $5 and h.created_at <= $6
      order by h.ended_at desc, h.id desc
      limit $7`,

@@ -13,6 +13,8 @@ export interface Funnel {
   accepted(waitedSeconds: number): void;
   /** `whileWaiting`: no agent had joined yet, which counts it as abandoned too. */
   ended(reason: string, whileWaiting: boolean): void;
+  /** A user rated an ended handover (CSAT, 1 to 5), counted per tenant: tenants are few and known. */
+  rated(tenantId: string, score: number): void;
 }
 
 export function createFunnelMetrics(registry: Registry): Funnel {
@@ -28,6 +30,13 @@ export function createFunnelMetrics(registry: Registry): Funnel {
     buckets: [5, 15, 30, 60, 120, 300, 600, 1800, 3600],
     registers: [registry],
   });
+  const csat = new Histogram({
+    name: 'handover_csat_score',
+    help: 'Satisfaction ratings users gave ended handovers (1 to 5), per tenant; sum/count is the average.',
+    labelNames: ['tenant_id'],
+    buckets: [1, 2, 3, 4, 5],
+    registers: [registry],
+  });
   return {
     requested: () => requested.inc(),
     rejected: (reason) => rejected.inc({ reason }),
@@ -40,5 +49,6 @@ export function createFunnelMetrics(registry: Registry): Funnel {
       ended.inc({ reason });
       if (whileWaiting) abandoned.inc();
     },
+    rated: (tenantId, score) => csat.observe({ tenant_id: tenantId }, score),
   };
 }

@@ -33,6 +33,15 @@ export function watchPage(page: Page, problems: string[], name: string): void {
   page.setDefaultTimeout(15_000);
 }
 
+/** Signs in to the desk at `baseUrl` (a service's root URL) as the console does, and waits until it is live. */
+export async function signInToDesk(page: Page, baseUrl: string, who: { email: string; password: string }): Promise<void> {
+  await page.goto(`${baseUrl}/desk`);
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#connection[data-state="live"]').waitFor();
+}
+
 /** What the pages did that a failed test may want to show (kept with the failure screenshots). */
 const trail: string[] = [];
 

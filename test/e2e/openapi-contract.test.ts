@@ -179,6 +179,12 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect(closed.body.handovers.map((h: { id: string }) => h.id)).toContain(id);
     expect((await t.api('POST', `/v1/handovers/${id}/messages`, { ...key, body: { text: 'too late' } })).status).toBe(409);
     expect((await t.api('POST', `/v1/handovers/${id}/end`, { ...key, body: {} })).status).toBe(200);
+    // Satisfaction rating, once the handover has ended.
+    expect((await t.api('POST', `/v1/handovers/${id}/rating`, { ...key, body: { score: 6 } })).status).toBe(400);
+    expect((await t.api('POST', `/v1/handovers/${id}/rating`, { ...key, body: { score: 5, comment: 'Thanks!' } })).status).toBe(201);
+    expect((await t.api('POST', `/v1/handovers/${id}/rating`, { ...key, body: { score: 5, comment: 'Thanks!' } })).status).toBe(200);
+    expect((await t.api('POST', `/v1/handovers/${id}/rating`, { ...key, body: { score: 1 } })).status).toBe(409);
+    expect((await t.api('POST', '/v1/handovers/ho_nothing/rating', { ...key, body: { score: 1 } })).status).toBe(404);
 
     const sup = await t.api('POST', '/v1/desk/login', { body: { email: supervisorEmail, password: 'correct horse battery' } });
     expect(sup.status).toBe(200);

@@ -11,6 +11,7 @@ const bodies: Record<string, unknown> = {
   'POST /v1/handovers/{id}/messages': { id: 'x-1', text: 'intruder' },
   'POST /v1/handovers/{id}/typing': { typing: true },
   'POST /v1/handovers/{id}/end': {},
+  'POST /v1/handovers/{id}/rating': { score: 5 },
   'GET /v1/handovers/{id}': undefined,
   'GET /v1/handovers/{id}/events': undefined,
   'GET /v1/handovers/{id}/messages': undefined,

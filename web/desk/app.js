@@ -6,6 +6,7 @@ import { renderWaiting, tickWaiting } from './waiting.js';
 import { renderTeam } from './team.js';
 import { attachCannedPicker, createCannedPanel } from './canned.js';
 import { createHistory } from './history.js';
+import { showRating } from './rating.js';
 import { byId, h } from './dom.js';
 
 const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
@@ -218,6 +219,9 @@ function onSignal(type, data) {
       if (chat && !(data.seq <= chat.lastSeq)) chat.sync().catch(() => {});
       break;
     }
+    case 'handover.rated':
+      showRating(api, chats.get(data.handoverId)).catch(() => {});
+      break;
     case 'note.created':
       chats.get(data.handoverId)?.notes.sync().catch(() => {});
       break;

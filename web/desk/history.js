@@ -1,6 +1,7 @@
 // History: closed chats, the agent's own or the team's, searched by user, text and date, and opened
 // read-only in the chat area; beside a live chat, the same user's earlier chats.
 import { formatTime, h } from './dom.js';
+import { ratingElement, ratingLine } from './rating.js';
 
 const PAGE = 20;
 
@@ -76,6 +77,7 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
         h('span', { className: 'name' }, userName(item)),
         h('span', { className: 'small muted' }, ` · ${formatDateTime(item.endedAt)} · ${item.queue} · ${reasonText(item.endReason)}`),
         item.preview ? h('span', { className: 'preview small' }, item.preview) : null,
+        ratingElement(item.rating, 'rating small'),
       ),
     );
   }
@@ -119,6 +121,7 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     ].sort((a, b) => a.at - b.at);
     log.append(...entries.map((e) => e.el));
     log.append(h('li', { className: 'divider' }, `Chat ended${handover.endedAt ? ` ${formatDateTime(handover.endedAt)}` : ''} (${reasonText(handover.endReason)})`));
+    if (handover.rating) log.append(ratingLine(handover.rating));
     return h(
       'section',
       { className: 'chat history-view', attrs: { 'aria-label': `Closed chat with ${name}`, 'data-handover-id': handover.id } },

@@ -1,7 +1,7 @@
 import { HandoverError, HandoverNetworkError } from './errors.js';
 import { defaultRetry, delayBefore, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
 import { readFrames } from './sse.js';
-import type { Availability, BotEvent, CreateHandoverInput, CreateHandoverResult, EndReason, Erasure, EventPage, Handover, NewMessage, UserExport } from './types.js';
+import type { Availability, BotEvent, CreateHandoverInput, CreateHandoverResult, EndReason, Erasure, EventPage, Handover, NewMessage, Rating, RatingInput, UserExport } from './types.js';
 
 export interface HandoverClientOptions {
   /** The service's base URL, e.g. `https://handover.example.com`. */
@@ -50,6 +50,7 @@ export const botOperations = {
   sendUserMessage: { method: 'POST', path: '/v1/handovers/{id}/messages', clientMethod: 'sendMessage' },
   sendUserTyping: { method: 'POST', path: '/v1/handovers/{id}/typing', clientMethod: 'sendTyping' },
   endHandover: { method: 'POST', path: '/v1/handovers/{id}/end', clientMethod: 'endHandover' },
+  rateHandover: { method: 'POST', path: '/v1/handovers/{id}/rating', clientMethod: 'rateHandover' },
   listHandoverEvents: { method: 'GET', path: '/v1/handovers/{id}/events', clientMethod: 'listEvents' },
   streamEvents: { method: 'GET', path: '/v1/events', clientMethod: 'events' },
   exportUser: { method: 'GET', path: '/v1/users/{userId}/export', clientMethod: 'exportUser' },
@@ -114,6 +115,15 @@ export class HandoverClient {
   /** Ends the handover from the bot side (ending an ended one gives it back as it is). */
   endHandover(handoverId: string, reason: Extract<EndReason, 'bot_ended' | 'user_ended' | 'abandoned'> = 'bot_ended', options: CallOptions = {}): Promise<Handover> {
     return this.#call('POST', `/v1/handovers/${enc(handoverId)}/end`, { reason }, options);
+  }
+
+  /**
+   * Records the user's satisfaction rating (1 to 5, with an optional comment) of an ended handover. Sent
+   * again with the same rating it answers as the first time; a different one is a `HandoverError` with
+   * status 409 and code `rating_conflict`, a live handover `handover_not_ended`.
+   */
+  rateHandover(handoverId: string, rating: RatingInput, options: CallOptions = {}): Promise<Rating> {
+    return this.#call('POST', `/v1/handovers/${enc(handoverId)}/rating`, rating, options);
   }
 
   /** One handover's events, oldest first, after `after` (a poll, for bots without a stream or webhook). */

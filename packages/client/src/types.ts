@@ -102,6 +102,20 @@ export type HandoverEndedEvent = EventBase<'handover.ended', { reason: EndReason
 /** Every event a bot receives, by stream, webhook or poll; switch on `type`. */
 export type BotEvent = HandoverQueuedEvent | HandoverAcceptedEvent | AgentMessageEvent | AgentTypingEvent | QueueUpdatedEvent | HandoverTransferredEvent | HandoverEndedEvent;
 
+/** A user's satisfaction rating of an ended handover. */
+export interface RatingInput {
+  /** 1 (very unhappy) to 5 (very happy). */
+  score: number;
+  comment?: string;
+}
+
+export interface Rating {
+  handoverId: string;
+  score: number;
+  comment: string | null;
+  createdAt: string;
+}
+
 export interface EventPage {
   events: BotEvent[];
   /** Pass as `after` for the next page; null when there was none. */

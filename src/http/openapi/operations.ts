@@ -24,6 +24,10 @@ export interface OperationDoc {
   setsCookie?: true;
   /** The request body, when the route reads it without a schema or with a looser one than what it takes (documented here instead). */
   requestBody?: { schema: unknown; required: boolean; description?: string };
+  /** The body is a file's bytes, of any type (described by this text), not JSON. */
+  fileUpload?: string;
+  /** The success answer is a file's bytes, of its own type (described by this text). */
+  fileAnswer?: string;
   /** Examples: of the request body and of the success answer. */
   requestExample?: unknown;
   responseExample?: unknown;
@@ -75,12 +79,39 @@ export const operations: Record<string, OperationDoc> = {
   'GET /v1/handovers/{id}': { operationId: 'getHandover', errors: handover },
   'POST /v1/handovers/{id}/messages': {
     operationId: 'sendUserMessage',
-    errors: [...handover, 'handover_ended'],
+    errors: [...handover, 'handover_ended', 'attachment_not_found', 'attachments_off'],
     requestExample: { id: 'turn-17', text: 'It was order A-1001.' },
     responseExample: { id: 'msg_01jd5x9k2m3n4p5q6r7s8t9v0w' },
   },
   'POST /v1/handovers/{id}/typing': { operationId: 'sendUserTyping', errors: [...handover, 'handover_ended'], requestExample: { typing: true } },
   'POST /v1/handovers/{id}/end': { operationId: 'endHandover', errors: handover, requestExample: { reason: 'user_ended' } },
+  'POST /v1/handovers/{id}/rating': {
+    operationId: 'rateHandover',
+    errors: [...handover, 'handover_not_ended', 'rating_conflict'],
+    requestExample: { score: 5, comment: 'Quick and friendly, thank you!' },
+    responseExample: { handoverId: 'ho_01jd5x9k2m3n4p5q6r7s8t9v0w', score: 5, comment: 'Quick and friendly, thank you!', createdAt: '2026-11-23T10:31:40.000Z' },
+  },
+  'POST /v1/handovers/{id}/attachments': {
+    operationId: 'uploadUserAttachment',
+    errors: [...handover, 'handover_ended', 'attachment_empty', 'attachment_type_not_allowed', 'attachment_type_mismatch', 'attachments_off', 'attachment_store_unavailable'],
+    fileUpload: "The file's bytes, with its type as `Content-Type` (or `application/octet-stream`): its real type is read from the bytes and must be in HANDOVER_ATTACHMENT_TYPES; at most HANDOVER_ATTACHMENT_MAX_BYTES. Then send it in a message by its `id`.",
+    responseExample: { id: 'att_01jd5x9k2m3n4p5q6r7s8t9v0w', name: 'brake.jpg', contentType: 'image/jpeg', size: 48213, url: 'https://handover.example.com/v1/attachments/att_01jd5x9k2m3n4p5q6r7s8t9v0w?expires=1795432800&sig=…', expiresAt: '2026-11-23T10:30:00.000Z' },
+  },
+  'GET /v1/handovers/{id}/attachments/{attachmentId}': {
+    operationId: 'getHandoverAttachment',
+    errors: [...handover, 'attachment_not_found', 'attachments_off', 'attachment_store_unavailable'],
+    fileAnswer: "The file, as it is served through its signed link (its own type, `nosniff`, a download unless a plain image).",
+  },
+  'GET /v1/attachments/{id}': {
+    operationId: 'getAttachment',
+    errors: ['attachment_link_invalid', 'attachment_link_expired', 'attachment_not_found', 'attachments_off', 'attachment_store_unavailable'],
+    fileAnswer: "The file, of the type its bytes showed, with `X-Content-Type-Options: nosniff`, a Content-Security-Policy that loads nothing and sandboxes it, and `Content-Disposition: attachment` unless it is a PNG, JPEG, GIF or WebP image.",
+  },
+  'POST /v1/desk/handovers/{id}/attachments': {
+    operationId: 'uploadAgentAttachment',
+    errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours', 'attachment_empty', 'attachment_type_not_allowed', 'attachment_type_mismatch', 'attachments_off', 'attachment_store_unavailable'],
+    fileUpload: "The file's bytes, with its type as `Content-Type` (or `application/octet-stream`): its real type is read from the bytes and must be in HANDOVER_ATTACHMENT_TYPES; at most HANDOVER_ATTACHMENT_MAX_BYTES. Then send it in a message by its `id`.",
+  },
   'GET /v1/handovers/{id}/events': { operationId: 'listHandoverEvents', errors: [...handover, 'invalid_cursor'] },
   'GET /v1/events': { operationId: 'streamEvents', errors: ['invalid_cursor', 'too_many_streams'] },
   'GET /v1/users/{userId}/export': { operationId: 'exportUser' },
@@ -115,7 +146,7 @@ export const operations: Record<string, OperationDoc> = {
     errors: [...handover, 'handover_not_waiting', 'agent_at_capacity', 'agent_away'],
   },
   'POST /v1/desk/accept-next': { operationId: 'acceptNextHandover', errors: ['queue_not_found', 'agent_at_capacity', 'agent_away'] },
-  'POST /v1/desk/handovers/{id}/messages': { operationId: 'sendAgentMessage', summary: "Send the agent's message to the user", errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours'] },
+  'POST /v1/desk/handovers/{id}/messages': { operationId: 'sendAgentMessage', summary: "Send the agent's message to the user", errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours', 'attachment_not_found', 'attachments_off'] },
   'POST /v1/desk/handovers/{id}/typing': { operationId: 'sendAgentTyping', summary: 'The agent is typing (or stopped)', errors: [...handover, 'handover_ended', 'handover_not_active', 'handover_not_yours'] },
   'POST /v1/desk/handovers/{id}/transfer': {
     operationId: 'transferHandover',

@@ -6,6 +6,7 @@ import { getHandover } from '../../handover/queries.js';
 import { getQueue } from '../../desk/queues.js';
 import { earlierHandovers, historyScopes, searchHistory, HISTORY_PAGE_MAX, type HistoryItem } from '../../desk/history.js';
 import { assertDeskVisible } from '../../desk/visibility.js';
+import { findRating } from '../../desk/ratings.js';
 import { AppError } from '../../resilience/errors.js';
 import { deskAuth } from '../auth.js';
 import { handoverJson } from '../views.js';
@@ -15,6 +16,10 @@ import { endReasons } from '../../handover/model.js';
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
 
+const RatingSummarySchema = Type.Object(
+  { score: Type.Integer({ minimum: 1, maximum: 5 }), comment: Nullable(Type.String()) },
+  { title: 'RatingSummary', description: "The user's satisfaction rating, recorded by the bot after the chat ended (null: none)." },
+);
 const HistoryItemSchema = Type.Object(
   {
     id: Type.String(),
@@ -26,6 +31,7 @@ const HistoryItemSchema = Type.Object(
     createdAt: Type.String(),
     endedAt: Type.String(),
     preview: Nullable(Type.String({ description: 'The last message (or the last line of the conversation with the bot), up to 200 characters.' })),
+    rating: Nullable(RatingSummarySchema),
   },
   { title: 'HistoryItem' },
 );
@@ -41,6 +47,7 @@ const itemJson = (i: HistoryItem) => ({
   createdAt: i.createdAt.toISOString(),
   endedAt: i.endedAt.toISOString(),
   preview: i.preview,
+  rating: i.rating,
 });
 
 /** A date or date-time of the query; a bare date is midnight UTC, and as `to` the whole day counts. */
@@ -98,14 +105,14 @@ export function deskHistoryRoutes(deps: Deps): FastifyPluginAsync {
           tags,
           security,
           params: IdParams,
-          response: { 200: Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String() })], { title: 'DeskHandoverDetail' }), ...errorResponses },
+          response: { 200: Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), rating: Nullable(RatingSummarySchema) })], { title: 'DeskHandoverDetail' }), ...errorResponses },
         },
       },
       async (request) => {
         const view = await getHandover(deps.db, request.tenantId, request.params.id);
         assertDeskVisible(request.agent, view.handover);
-        const queue = await getQueue(deps.db, request.tenantId, view.handover.queueId);
-        return { ...handoverJson(view), transcript: view.handover.transcript, queue: queue.name };
+        const [queue, rating] = await Promise.all([getQueue(deps.db, request.tenantId, view.handover.queueId), findRating(deps.db, request.tenantId, view.handover.id)]);
+        return { ...handoverJson(view), transcript: view.handover.transcript, queue: queue.name, rating: rating && { score: rating.score, comment: rating.comment } };
       },
     );
 
