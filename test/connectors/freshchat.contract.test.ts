@@ -77,6 +77,12 @@ runConnectorContract({
       setDown(down) {
         fake.down = down;
       },
+      setAgentsOnline(agentsOnline) {
+        // The connector's own agent never counts; everyone else is made unavailable, then n available ones added.
+        const others = fake.agents.filter((a) => !a.id.startsWith('online-')).map((a) => (a.id === fake.botAgentId ? a : { ...a, availability_status: 'UNAVAILABLE' as const }));
+        const online = Array.from({ length: agentsOnline }, (_, i) => ({ id: `online-${i + 1}`, first_name: `Agent ${i + 1}`, email: `agent${i + 1}@acme.test`, availability_status: 'AVAILABLE' as const, is_deactivated: false, groups: ['grp-support', 'grp-billing'] }));
+        fake.agents = [...others, ...online];
+      },
       close: () => fake.close(),
     };
   },

@@ -12,8 +12,8 @@ describe('freshchat connector against its fake (pg)', () => {
     t = fake = undefined;
   });
 
-  async function setUp(configOf: Record<string, unknown> | ((fake: FakeFreshchat) => Record<string, unknown>) = {}) {
-    t = await startTestService('pg');
+  async function setUp(configOf: Record<string, unknown> | ((fake: FakeFreshchat) => Record<string, unknown>) = {}, overrides: Record<string, unknown> = {}) {
+    t = await startTestService('pg', overrides);
     fake = await startFakeFreshchat();
     const config = typeof configOf === 'function' ? configOf(fake) : configOf;
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Fresh' });
@@ -158,6 +158,27 @@ describe('freshchat connector against its fake (pg)', () => {
     await fake!.agentReply(conversation.id, 'last');
     await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'last'), 'the last reply');
     expect((await botEvents(handoverId)).filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual(['here is the form', 'last']);
+    expect(fake!.refused).toEqual([]);
+  });
+  it('counts the agents available in the group of the queue, leaving out its own agent and deactivated ones', async () => {
+    const { apiKey } = await setUp({ groups: { billing: 'grp-billing' } }, { 'connectors.availabilityRefreshMs': 100 });
+    const [bot, ada] = fake!.agents;
+    fake!.agents = [
+      { ...bot!, availability_status: 'AVAILABLE', groups: ['grp-support', 'grp-billing'] },
+      { ...ada!, availability_status: 'AVAILABLE', groups: ['grp-support'] },
+      { id: 'agt-bill', first_name: 'Bill', email: 'bill@acme.test', availability_status: 'UNAVAILABLE', is_deactivated: false, groups: ['grp-billing'] },
+      { id: 'agt-gone', first_name: 'Gone', email: 'gone@acme.test', availability_status: 'AVAILABLE', is_deactivated: true, groups: ['grp-billing'] },
+    ];
+    const ask = (queue: string) => t!.api('GET', `/v1/availability?queue=${queue}`, { token: apiKey });
+    const billing = await eventually(async () => {
+      const res = await ask('billing');
+      return res.body.reason === 'no_agents' ? res : null;
+    }, 'billing without agents');
+    expect(billing.body).toMatchObject({ available: false, agentsOnline: 0 });
+    expect((await ask('general')).body).toMatchObject({ available: true, agentsOnline: 1 });
+    // Bill sets himself available: the billing queue opens.
+    fake!.agents[2]!.availability_status = 'AVAILABLE';
+    await eventually(async () => ((await ask('billing')).body.agentsOnline === 1 ? true : null), 'billing with Bill');
     expect(fake!.refused).toEqual([]);
   });
 });

@@ -25,7 +25,11 @@ import { closeServer } from '../support/ports.js';
  *   /conversations/{id}/messages` (`message_parts`, `message_type`, `actor_type`, `actor_id`,
  *   `user_id`); `PUT /conversations/{id}` (`status` new | assigned | resolved | reopened,
  *   `assigned_group_id`, `assigned_agent_id`, which `assigned` needs); image parts `{image: {url}}` and
- *   file parts `{file: {url, name, content_type}}`.
+ *   file parts `{file: {url, name, content_type}}`; agents (`GET /agents`, "List all agents") filtered
+ *   by the query parameters `availability_status` (AVAILABLE | UNAVAILABLE), `is_deactivated` and
+ *   `groups` (a group id), paged with `page` and `items_per_page` and answered as `{agents,
+ *   pagination: {total_items, total_pages, current_page, items_per_page}, links}`; an agent carries
+ *   `availability_status`, `is_deactivated` and the ids of its `groups`.
  *
  * The account's own writes come back as webhooks, as on the real one (API calls act as the agent who
  * owns the token). A redelivery (`resend`) is the same body, signed the same, with `X-Retry-Count` one
@@ -57,6 +61,11 @@ export interface FreshchatAgent {
   id: string;
   first_name: string;
   email: string;
+  /** AVAILABLE or UNAVAILABLE, as the agent set it in Freshchat; absent counts as UNAVAILABLE. */
+  availability_status?: 'AVAILABLE' | 'UNAVAILABLE';
+  is_deactivated?: boolean;
+  /** Ids of the groups the agent belongs to. */
+  groups?: string[];
 }
 
 export interface FakeFreshchat {
@@ -96,8 +105,8 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const iso = () => new Date().toISOString();
   let chain: Promise<unknown> = Promise.resolve();
-  const bot: FreshchatAgent = { id: randomUUID(), first_name: 'Handover Bot', email: 'bot@acme.test' };
-  const ada: FreshchatAgent = { id: randomUUID(), first_name: 'Ada', email: 'ada@acme.test' };
+  const bot: FreshchatAgent = { id: randomUUID(), first_name: 'Handover Bot', email: 'bot@acme.test', availability_status: 'AVAILABLE', is_deactivated: false, groups: ['grp-support'] };
+  const ada: FreshchatAgent = { id: randomUUID(), first_name: 'Ada', email: 'ada@acme.test', availability_status: 'AVAILABLE', is_deactivated: false, groups: ['grp-support', 'grp-billing'] };
   const fake: FakeFreshchat = {
     url: '',
     apiToken: `eyJ${randomUUID().replace(/-/g, '')}`,
@@ -233,11 +242,22 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
         Array.isArray(parts) && parts.length > 0 && parts.every((p) => (typeof p?.text?.content === 'string' && p.text.content.length > 0) || typeof p?.image?.url === 'string' || typeof p?.file?.url === 'string');
 
       switch (route) {
-        // List agents (the connector's setup check), paged as the other lists.
+        // List agents (the setup check, availability), filtered and paged as the reference says.
         case 'GET /agents': {
           const perPage = Math.min(100, Math.max(1, Number(url.searchParams.get('items_per_page') ?? 10) || 10));
-          const agents = fake.agents.slice(0, perPage);
-          return send(200, { agents, pagination: { total_items: fake.agents.length, total_pages: Math.ceil(fake.agents.length / perPage), current_page: 1, items_per_page: perPage }, links: {} });
+          const page = Math.max(1, Number(url.searchParams.get('page') ?? 1) || 1);
+          const status = url.searchParams.get('availability_status');
+          const deactivated = url.searchParams.get('is_deactivated');
+          const group = url.searchParams.get('groups');
+          if (status !== null && status !== 'AVAILABLE' && status !== 'UNAVAILABLE') return error(400, 'INVALID_VALUE', 'availability_status must be AVAILABLE or UNAVAILABLE', 'availability_status');
+          const matching = fake.agents.filter(
+            (a) =>
+              (status === null || (a.availability_status ?? 'UNAVAILABLE') === status) &&
+              (deactivated === null || String(a.is_deactivated ?? false) === deactivated) &&
+              (group === null || (a.groups ?? []).includes(group)),
+          );
+          const agents = matching.slice((page - 1) * perPage, page * perPage);
+          return send(200, { agents, pagination: { total_items: matching.length, total_pages: Math.max(1, Math.ceil(matching.length / perPage)), current_page: page, items_per_page: perPage }, links: {} });
         }
         case 'GET /users': {
           const ref = url.searchParams.get('reference_id');

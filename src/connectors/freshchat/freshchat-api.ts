@@ -42,3 +42,24 @@ export async function userFor(call: FreshchatCall, user: { id: string; name?: st
   if (!id) throw new DeliveryError('Freshchat returned no user id', { retryable: true, statusCode: created.status });
   return id;
 }
+
+/** Pages of the agents list read at most for one count (100 agents each). */
+const MAX_AGENT_PAGES = 10;
+
+/**
+ * Agents who set themselves available (`availability_status: AVAILABLE`, not deactivated), in one group
+ * when one is given, leaving out `exceptId` (the agent the connector writes as). Freshchat answers an
+ * empty list with 404: none.
+ */
+export async function countAvailableAgents(call: FreshchatCall, exceptId: string, groupId: string | undefined, signal: AbortSignal): Promise<number> {
+  let count = 0;
+  for (let page = 1; page <= MAX_AGENT_PAGES; page++) {
+    const query = `availability_status=AVAILABLE&is_deactivated=false${groupId !== undefined ? `&groups=${encodeURIComponent(groupId)}` : ''}&items_per_page=100&page=${page}`;
+    const res = await call<{ agents?: Array<{ id?: string }>; pagination?: { total_pages?: number } }>('GET', `/agents?${query}`, undefined, signal, { label: 'GET /agents?availability_status=AVAILABLE', accept: [404] });
+    if (res.status === 404) return count;
+    if (!Array.isArray(res.body?.agents)) throw new Error('the agents list is not an array');
+    count += res.body.agents.filter((a) => a.id !== exceptId).length;
+    if (res.body.agents.length === 0 || page >= (res.body.pagination?.total_pages ?? 1)) return count;
+  }
+  return count;
+}

@@ -3,7 +3,7 @@ import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
 import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
-import { freshchatCall, userFor, type FreshchatCall } from './freshchat-api.js';
+import { countAvailableAgents, freshchatCall, userFor, type FreshchatCall } from './freshchat-api.js';
 import { DEFAULT_OPENING_TEXT, freshchatConfigSchema, type FreshchatConfig } from './freshchat-config.js';
 import { transcriptNote, userParts } from './freshchat-content.js';
 import { handleFreshchatInbound, readPublicKey } from './freshchat-webhook.js';
@@ -63,6 +63,18 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
         },
         handleInbound(request) {
           return handleFreshchatInbound(config, publicKey, request);
+        },
+        async availability(signal) {
+          // Agents available in the group of the queue (`groups`, else `groupId`); without a group, all of them.
+          const byGroup = new Map<string, number>();
+          const inGroup = async (groupId: string) => {
+            if (!byGroup.has(groupId)) byGroup.set(groupId, await countAvailableAgents(call, config.agentId, groupId, signal));
+            return byGroup.get(groupId)!;
+          };
+          const agentsOnline = config.groupId !== undefined ? await inGroup(config.groupId) : await countAvailableAgents(call, config.agentId, undefined, signal);
+          const byQueue: Record<string, number> = {};
+          for (const [queue, groupId] of Object.entries(config.groups ?? {})) byQueue[queue] = await inGroup(groupId);
+          return Object.keys(byQueue).length > 0 ? { agentsOnline, byQueue } : { agentsOnline };
         },
         // One agent of the account: the token is valid for this account's API.
         check: async (signal) => {
