@@ -24,7 +24,10 @@ export default tseslint.config(
   },
   {
     // Every call to the outside goes through src/outbound (span, traceparent, SSRF guard, Retry-After,
-    // the one status policy); an HTTP client anywhere else would skip them.
+    // the one status policy); an HTTP client anywhere else would skip them. One exception, by design:
+    // the attachment bucket (src/attachments/s3-store.ts) is reached through the AWS SDK's own client,
+    // which signs its requests; it is the operator's store named in the settings, never a tenant's URL,
+    // and every call there carries its own timeouts.
     files: ['src/**/*.ts'],
     ignores: ['src/outbound/**', 'src/cli/**'],
     rules: {

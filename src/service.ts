@@ -42,6 +42,7 @@ import type { DeliveryObserver } from './delivery/worker.js';
 import { StatusService } from './telemetry/status-service.js';
 import { startRetentionJob } from './privacy/retention.js';
 import { startTracing, tracesUrl, type Tracing } from './telemetry/tracing.js';
+import { openAttachments } from './attachments/open-attachments.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -148,6 +149,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
   );
   const deskConsoles = createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs });
   const deps: Deps = { db, bus, log, config, now: () => new Date(), userIds: new UserIdDigests(secretKeys, secrets.currentKeyId), deskConsoles, connectorState: (id) => health.state(id), connectorLatency: (id) => latency.verdict(id), userMessages };
+  deps.attachments = openAttachments(config, secretKeys, secrets.currentKeyId);
   const signals = startLoadSignals();
   let onReject: (cause: string) => void = () => {};
   // The embedded store's group commit is one batch at a time on one connection: its latency hardly
@@ -325,6 +327,7 @@ export async function createService(config: Config, options: { db?: Db; log?: Lo
       await service.stopBackground(config.http.shutdownGraceMs);
       await bus.close();
       await dispatcher.close();
+      await deps.attachments?.store.close();
       if (ownsDb) await db.close();
       // Last, so the spans of the shutdown itself are sent; the exporter's own timeout bounds it.
       await tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed'));

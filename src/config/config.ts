@@ -78,6 +78,14 @@ const oneOf =
     return value;
   };
 
+/** `image/png,application/pdf` → the set of types, lower case. */
+const attachmentTypes = (raw: string): ReadonlySet<string> => {
+  const types = raw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const bad = types.filter((t) => !/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/.test(t));
+  if (bad.length > 0) throw new Error(`expected media types such as image/png, got ${bad.map((b) => `"${b}"`).join(', ')}`);
+  return new Set(types);
+};
+
 /** The settings table: env name → default and meaning. Keys are dotted paths into Config. */
 export const settings = {
   port: { env: 'PORT', default: '8080', doc: 'TCP port of the HTTP server.', parse: int(0, 65535) },
@@ -129,6 +137,18 @@ export const settings = {
   'desk.timerIntervalMs': { env: 'HANDOVER_TIMER_INTERVAL_MS', default: '1000', doc: 'How often no-answer deadlines are checked.', parse: int(10, 60000) },
   'desk.presenceGraceMs': { env: 'HANDOVER_PRESENCE_GRACE_MS', default: '15000', doc: 'An agent counts as online only while a desk console of theirs is open (its live stream), and for this long after the last one closed, so a reload or a network blip does not take them offline. Past it they stop counting for availability, and users waiting in a queue nobody online serves are told at once.', parse: int(500, 600000) },
   'desk.consoleRenewMs': { env: 'HANDOVER_DESK_STREAM_RENEW_MS', default: '60000', doc: 'A desk console\'s live stream is ended this often with a `renew` event, and the console opens a new one at once. A console whose network vanished without closing its connection (a laptop put to sleep) never comes back, so it stops counting as online within this time plus HANDOVER_PRESENCE_GRACE_MS, instead of when the operating system gives the connection up (minutes).', parse: int(1000, 3600000) },
+  'attachments.store': { env: 'HANDOVER_ATTACHMENT_STORE', default: '', doc: 'Where files attached to messages are kept: `disk` (under HANDOVER_ATTACHMENT_DIR), `s3` (an S3-compatible bucket, HANDOVER_S3_*) or `off` (uploads answer `409 attachments_off`). Unset: `disk` on the embedded store, `off` with DATABASE_URL (several instances need one store they all reach: `s3`, or `disk` on a shared volume).', parse: (raw: string) => (raw.trim() === '' ? undefined : oneOf('disk', 's3', 'off')(raw.trim())) },
+  'attachments.dir': { env: 'HANDOVER_ATTACHMENT_DIR', default: '', doc: 'Directory of the `disk` attachment store. Unset: `attachments/` in HANDOVER_DATA_DIR.', parse: optionalText },
+  'attachments.maxBytes': { env: 'HANDOVER_ATTACHMENT_MAX_BYTES', default: '10485760', doc: 'Largest file one upload may bring (`413 body_too_large` above). Uploads are read whole before they are stored: this many bytes of memory per upload in flight.', parse: int(1, 100 * 1024 * 1024) },
+  'attachments.types': { env: 'HANDOVER_ATTACHMENT_TYPES', default: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain', doc: 'Comma-separated allow-list of file types, as read from the bytes themselves (magic numbers), never only as declared: a file of another type, or of none this service recognises, is `415 attachment_type_not_allowed`; one declared as another type than its bytes show is `415 attachment_type_mismatch`. Recognised: image/png, image/jpeg, image/gif, image/webp, application/pdf, application/zip, video/mp4, audio/mpeg, text/plain (also declared as text/csv or text/markdown).', parse: attachmentTypes },
+  'attachments.linkTtlSeconds': { env: 'HANDOVER_ATTACHMENT_LINK_TTL_SECONDS', default: '900', doc: 'How long a signed attachment link stays valid. The desk signs new ones each time it reads a chat; a bot whose link expired fetches the file with its API key (`GET /v1/handovers/{id}/attachments/{attachmentId}`).', parse: int(10, 7 * 86400) },
+  'attachments.s3.bucket': { env: 'HANDOVER_S3_BUCKET', default: '', doc: 'Bucket of the `s3` attachment store (it must exist). Required with HANDOVER_ATTACHMENT_STORE=s3.', parse: optionalText },
+  'attachments.s3.endpoint': { env: 'HANDOVER_S3_ENDPOINT', default: '', doc: 'URL of an S3-compatible service (MinIO, Ceph, R2, …). Unset: AWS S3 in HANDOVER_S3_REGION.', parse: url },
+  'attachments.s3.region': { env: 'HANDOVER_S3_REGION', default: 'us-east-1', doc: 'Region of the bucket.', parse: text },
+  'attachments.s3.accessKeyId': { env: 'HANDOVER_S3_ACCESS_KEY_ID', default: '', doc: 'Access key id for the bucket. Unset (with the secret unset too): the AWS SDK\'s default credentials (its environment variables, an instance or pod role).', parse: optionalText },
+  'attachments.s3.secretAccessKey': { env: 'HANDOVER_S3_SECRET_ACCESS_KEY', default: '', doc: 'Secret access key for the bucket; set with HANDOVER_S3_ACCESS_KEY_ID. Never logged.', parse: optionalText },
+  'attachments.s3.forcePathStyle': { env: 'HANDOVER_S3_FORCE_PATH_STYLE', default: 'false', doc: '`true`: address the bucket in the path (`endpoint/bucket/key`), as most S3-compatible services other than AWS need.', parse: bool },
+  'attachments.s3.timeoutMs': { env: 'HANDOVER_S3_TIMEOUT_MS', default: '10000', doc: 'Longest one call to the bucket may take, its one retry included (`503 attachment_store_unavailable` after).', parse: int(100, 120000) },
   'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
   'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },
   'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },
@@ -205,13 +225,15 @@ type Writable<T> = { -readonly [K in keyof T]: T[K] };
  *   moved while the service runs (its tests shed load that way).
  * The settings left unset to be chosen by the store are resolved here.
  */
-export interface Config extends Omit<LoadedSettings, 'publicUrl' | 'demo' | 'outbound' | 'admission'> {
+export interface Config extends Omit<LoadedSettings, 'publicUrl' | 'demo' | 'outbound' | 'admission' | 'attachments'> {
   /** Where bots and helpdesks reach this service; used to build inbound webhook URLs. */
   publicUrl: string;
   readonly admission: Writable<LoadedSettings['admission']>;
   readonly demo: { readonly enabled: boolean; port: number };
   /** Where tenant-supplied URLs may lead (src/outbound/outbound-guard.ts). */
   readonly outbound: { readonly allowPrivate: boolean; readonly allowHttp: boolean };
+  /** The attachment store, resolved: its kind chosen, its directory set (src/attachments/). */
+  readonly attachments: Omit<LoadedSettings['attachments'], 'store' | 'dir'> & { readonly store: 'disk' | 's3' | 'off'; readonly dir: string };
 }
 
 export class ConfigError extends Error {
@@ -257,7 +279,14 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: R
     publicUrl: loaded.publicUrl ?? `http://localhost:${port}`,
     demo: { enabled: loaded.demo.enabled ?? embedded, port: loaded.demo.port ?? (port === 0 || port === 65535 ? 0 : port + 1) },
     outbound: { allowPrivate: loaded.outbound.allowPrivate ?? embedded, allowHttp: loaded.outbound.allowHttp ?? embedded },
+    attachments: { ...loaded.attachments, store: loaded.attachments.store ?? (embedded ? 'disk' : 'off'), dir: loaded.attachments.dir ?? `${loaded.database.dataDir.replace(/\/$/, '')}/attachments` },
   };
+  if (config.attachments.store === 's3' && !config.attachments.s3.bucket) {
+    throw new ConfigError(['HANDOVER_S3_BUCKET: required with HANDOVER_ATTACHMENT_STORE=s3']);
+  }
+  if (!config.attachments.s3.accessKeyId !== !config.attachments.s3.secretAccessKey) {
+    throw new ConfigError(['HANDOVER_S3_ACCESS_KEY_ID and HANDOVER_S3_SECRET_ACCESS_KEY: set both, or neither (the SDK\'s default credentials)']);
+  }
   if (config.admission.stuckMs <= config.admission.handlerTimeoutMs) {
     throw new ConfigError([`HANDOVER_ADMISSION_STUCK_MS: must be above HANDOVER_HANDLER_TIMEOUT_MS (${config.admission.handlerTimeoutMs}); slots are held that long by requests that are merely slow`]);
   }

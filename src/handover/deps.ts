@@ -9,6 +9,7 @@ import type { GroupCommit } from '../store/group-commit.js';
 import type { UserMessageWrite, UserMessageWritten } from './accept-user-messages.js';
 import type { LatencyVerdict } from '../resilience/connector-latency.js';
 import type { DeskConsoles } from '../desk/consoles.js';
+import type { AttachmentService } from '../attachments/attachments.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
@@ -31,6 +32,8 @@ export interface Deps {
   connectorChecks?(tenantId: string): ConnectorCheckLine[];
   /** The group commit of user messages (the accept path); absent, each message is written alone. */
   userMessages?: GroupCommit<UserMessageWrite, UserMessageWritten>;
+  /** Files attached to messages (src/attachments/); absent when HANDOVER_ATTACHMENT_STORE is `off`. */
+  attachments?: AttachmentService;
   /** Counts the handover funnel (metrics); absent in code that has no metrics. */
   funnel?: Funnel;
 }

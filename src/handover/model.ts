@@ -33,6 +33,9 @@ export interface Attachment {
   url: string;
   name?: string;
   contentType?: string;
+  /** A file kept by this service (`att_…`): its `url` is a short-lived signed link, signed anew on each read. */
+  id?: string;
+  size?: number;
 }
 
 export interface AgentInfo {

@@ -12,6 +12,7 @@ import { deskCannedRoutes } from './routes/desk-canned-routes.js';
 import { deskNotesRoutes } from './routes/desk-notes-routes.js';
 import { deskHistoryRoutes } from './routes/desk-history-routes.js';
 import { connectorRoutes } from './routes/connector-routes.js';
+import { attachmentRoutes } from './routes/attachment-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
 import { webRoutes } from './routes/web-routes.js';
 import { createServer } from 'node:http';
@@ -129,6 +130,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(deskCannedRoutes(ctx.deps));
   await app.register(deskNotesRoutes(ctx.deps));
   await app.register(deskHistoryRoutes(ctx.deps));
+  await app.register(attachmentRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(connectorRoutes(ctx.deps, ctx.connectors));
   await app.register(webRoutes(config));
   if (ctx.status) await app.register(statusRoutes(ctx.status, ctx.adminToken));

@@ -44,6 +44,24 @@ export const AttachmentSchema = Type.Object(
   { additionalProperties: false, title: 'Attachment' },
 );
 
+/** A file uploaded to the handover first (`POST …/attachments`), sent by its id. */
+export const AttachmentRefSchema = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 64, description: 'The id the upload answered (`att_…`).' }) },
+  { additionalProperties: false, title: 'AttachmentRef' },
+);
+
+/** An attachment as read: a file kept by this service has its id, size, and a link signed for a short time. */
+export const MessageAttachmentSchema = Type.Object(
+  {
+    url: Type.String({ description: 'For a file kept by this service: a signed link, valid for HANDOVER_ATTACHMENT_LINK_TTL_SECONDS from this answer.' }),
+    name: Type.Optional(Type.String()),
+    contentType: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String({ description: 'A file kept by this service (`att_…`).' })),
+    size: Type.Optional(Type.Integer()),
+  },
+  { title: 'MessageAttachment' },
+);
+
 export const TranscriptSchema = Type.Array(
   Type.Object({ role: literalUnion(['user', 'bot'] as const), text: Type.String({ maxLength: 20000 }), at: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false }),
   { maxItems: 500, title: 'Transcript', description: 'The conversation so far, oldest first, for the agent to read.' },
@@ -95,7 +113,7 @@ export const MessageSchema = Type.Object({
   direction: literalUnion(['to_agent', 'to_user'] as const),
   sender: Type.Object({ type: Type.String(), id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }),
   text: Type.String(),
-  attachments: Type.Array(AttachmentSchema),
+  attachments: Type.Array(MessageAttachmentSchema),
   createdAt: Type.String(),
 }, { title: 'Message' });
 
@@ -103,7 +121,12 @@ export const NewMessageBody = Type.Object(
   {
     id: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Your id for this message; a repeated id is stored once.' })),
     text: Type.String({ maxLength: 20000 }),
-    attachments: Type.Optional(Type.Array(AttachmentSchema, { maxItems: 20 })),
+    attachments: Type.Optional(
+      Type.Array(Type.Union([AttachmentRefSchema, AttachmentSchema]), {
+        maxItems: 20,
+        description: 'Files uploaded to this handover first, by id (`{ "id": "att_…" }`), or links the other side can fetch (`{ "url": … }`).',
+      }),
+    ),
   },
   { additionalProperties: false, title: 'NewMessage' },
 );

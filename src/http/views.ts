@@ -1,5 +1,5 @@
 import type { HandoverView } from '../handover/queries.js';
-import type { Message } from '../handover/model.js';
+import type { Attachment, Message } from '../handover/model.js';
 
 /** The public JSON shape of a handover (HandoverSchema). */
 export function handoverJson(view: HandoverView) {
@@ -21,6 +21,7 @@ export function handoverJson(view: HandoverView) {
   };
 }
 
-export function messageJson(m: Message) {
-  return { id: m.id, seq: m.seq, direction: m.direction, sender: m.sender, text: m.text, attachments: m.attachments, createdAt: m.createdAt.toISOString() };
+/** A message as read; `links` signs its kept files' links anew (attachments.ts, withFreshLinks). */
+export function messageJson(m: Message, links: (attachments: Attachment[]) => Attachment[] = (a) => a) {
+  return { id: m.id, seq: m.seq, direction: m.direction, sender: m.sender, text: m.text, attachments: links(m.attachments), createdAt: m.createdAt.toISOString() };
 }

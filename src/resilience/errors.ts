@@ -30,6 +30,15 @@ export const errorCatalogue = {
   connector_not_found: { status: 404, message: 'No such connector.' },
   agent_not_found: { status: 404, message: 'No such agent for this tenant.' },
   canned_response_not_found: { status: 404, message: "No such canned response among the tenant's and your own." },
+  // Attachments (docs/desk.md, "Attachments")
+  attachment_not_found: { status: 404, message: 'No such file for this handover; upload it to the handover first.' },
+  attachment_empty: { status: 400, message: 'The file is empty; send its bytes as the request body.' },
+  attachment_type_not_allowed: { status: 415, message: 'Files of this type are not taken; see details.allowed.' },
+  attachment_type_mismatch: { status: 415, message: 'The declared Content-Type is not the type the file bytes show; send its real type (or application/octet-stream).' },
+  attachment_link_invalid: { status: 403, message: 'This attachment link is not valid (changed, or not signed by this service); ask for the message again to get a new one.' },
+  attachment_link_expired: { status: 403, message: 'This attachment link has expired; read the message again for a new one.' },
+  attachments_off: { status: 409, message: 'Attachments are off on this service (HANDOVER_ATTACHMENT_STORE); send links in the text instead.' },
+  attachment_store_unavailable: { status: 503, message: 'The attachment store did not answer in time; retry after Retry-After.' },
   // 409: the state does not allow it
   user_has_live_handover: { status: 409, message: 'The user is in a live handover; end it before erasing the user.' },
   handover_ended: { status: 409, message: 'The handover has ended; start a new one.' },

@@ -16,6 +16,7 @@ export const idPrefixes = {
   session: 'ses',
   cannedResponse: 'can',
   note: 'note',
+  attachment: 'att',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -13,7 +13,16 @@ import { Nullable, literalUnion } from '../schemas.js';
  */
 
 const AgentRef = Type.Object({ id: Type.String(), name: Type.Optional(Type.String()) }, { title: 'AgentRef' });
-const EventAttachment = Type.Object({ url: Type.String(), name: Type.Optional(Type.String()), contentType: Type.Optional(Type.String()) }, { title: 'EventAttachment' });
+const EventAttachment = Type.Object(
+  {
+    url: Type.String({ description: 'A file kept by this service (with `id`): a signed link, valid for HANDOVER_ATTACHMENT_LINK_TTL_SECONDS; after that, `GET /v1/handovers/{id}/attachments/{attachmentId}` with the API key.' }),
+    name: Type.Optional(Type.String()),
+    contentType: Type.Optional(Type.String()),
+    id: Type.Optional(Type.String()),
+    size: Type.Optional(Type.Integer()),
+  },
+  { title: 'EventAttachment' },
+);
 
 /** One bot event: the envelope with its type fixed and its data typed. */
 function botEvent<T extends string, D extends TSchema>(type: T, title: string, description: string, data: D) {

@@ -43,6 +43,7 @@ const tags = [
   { name: 'Desk API', description: 'For agents of the built-in desk, with a session (a Bearer token, or the console\'s cookie plus its CSRF header for changes).' },
   { name: 'Admin API', description: 'Tenants, keys, queues, agents and connectors, with the admin token.' },
   { name: 'Connector inbound', description: 'Where external helpdesks send their events, authenticated by their signature.' },
+  { name: 'Attachments', description: 'Files kept by the service, fetched through the short-lived signed links that messages and events carry (no credential: the link is one).' },
   { name: 'Operations', description: 'Liveness and readiness for orchestrators; never refused under load.' },
   { name: 'Bot webhooks', description: "What the service sends to the tenant's webhookUrl: the same events as the stream, signed (Standard Webhooks)." },
   { name: 'Helpdesk webhooks', description: 'What the service sends a generic-webhook helpdesk (docs/generic-webhook.md), signed the same way.' },
@@ -142,6 +143,9 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
   if (doc.requestBody) {
     op.requestBody = { required: doc.requestBody.required, ...(doc.requestBody.description ? { description: doc.requestBody.description } : {}), content: { 'application/json': { schema: doc.requestBody.schema } } };
   }
+  if (doc.fileUpload) {
+    op.requestBody = { required: true, description: doc.fileUpload, content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } }, '*/*': { schema: { type: 'string' } } } };
+  }
   if (doc.requestExample !== undefined) {
     const media = (op.requestBody?.content as Record<string, Json> | undefined)?.['application/json'];
     if (media) media.example = doc.requestExample;
@@ -152,6 +156,13 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
   for (const [status, response] of Object.entries(op.responses ?? {})) {
     if (!/^2/.test(status)) continue;
     responses[status] = successResponse(status, response, doc);
+  }
+  if (doc.fileAnswer) {
+    responses['200'] = {
+      description: doc.fileAnswer,
+      headers: { 'Content-Disposition': { description: '`inline` for PNG, JPEG, GIF and WebP images, `attachment` (a download) for anything else; the file name in `filename*`.', required: true, schema: { type: 'string' } } },
+      content: Object.fromEntries(fileTypes.map((type) => [type, { schema: { type: 'string', contentMediaType: type } }])),
+    };
   }
   if (admission === 'stream') {
     responses['200'] =
@@ -191,6 +202,9 @@ function successResponse(status: string, generated: Json, doc: OperationDoc): Js
   if (doc.setsCookie) response.headers = { 'Set-Cookie': { $ref: '#/components/headers/SetSessionCookie' } };
   return response;
 }
+
+/** The types a kept file can be served as (src/attachments/sniff.ts): which ones, HANDOVER_ATTACHMENT_TYPES says. */
+const fileTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'application/zip', 'video/mp4', 'audio/mpeg', 'text/plain', 'text/csv', 'text/markdown'];
 
 const successDescriptions: Record<string, string> = { '200': 'Done', '201': 'Created', '202': 'Accepted: stored durably, delivered in order', '204': 'Done; no body' };
 

@@ -58,7 +58,7 @@ const reasons: Record<number, string> = {
   409: 'The state does not allow it',
   413: 'The body is too large',
   414: 'The URL is too long',
-  415: 'The body is not JSON',
+  415: 'The body is not of a type this operation takes',
   429: 'Too many requests',
   431: 'The headers are too large',
   500: 'Internal error (a bug; logged)',

@@ -16,6 +16,7 @@ import { openSse } from '../sse.js';
 import { endWithCredential, StreamCounts } from '../stream-guard.js';
 import { handoverJson } from '../views.js';
 import { eraseUser, exportUser } from '../../privacy/user-data.js';
+import { resolveAttachments } from '../../attachments/attachments.js';
 import {
   AvailabilitySchema,
   EventSchema,
@@ -119,7 +120,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
       '/v1/handovers/:id/messages',
       { schema: { tags, security, summary: "Relay the user's message to the agent", params: IdParams, body: NewMessageBody, response: { 202: Type.Object({ id: Type.String() }), ...errorResponses } } },
       async (request, reply) => {
-        const { id } = await postUserMessage(deps, { tenantId: request.tenantId, handoverId: request.params.id, clientId: request.body.id, text: request.body.text, attachments: request.body.attachments });
+        const attachments = await resolveAttachments(deps, { tenantId: request.tenantId, handoverId: request.params.id, attachments: request.body.attachments });
+        const { id } = await postUserMessage(deps, { tenantId: request.tenantId, handoverId: request.params.id, clientId: request.body.id, text: request.body.text, attachments });
         return reply.code(202).send({ id });
       },
     );

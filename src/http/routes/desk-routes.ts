@@ -20,6 +20,7 @@ import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, Tran
 import { TtlCache } from '../../store/ttl-cache.js';
 import { recordAuditAfter } from '../../audit/audit-log.js';
 import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/session-cookie.js';
+import { resolveAttachments, withFreshLinks } from '../../attachments/attachments.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
@@ -192,7 +193,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           const view = await getHandover(deps.db, request.tenantId, request.params.id);
           assertVisible(request.agent, view.handover);
           const messages = await listMessages(deps.db, request.tenantId, request.params.id, Number(request.query.after ?? 0), 1000);
-          return { messages: messages.map(messageJson) };
+          return { messages: messages.map((m) => messageJson(m, (a) => withFreshLinks(deps, a))) };
         },
       );
 
@@ -228,7 +229,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             handoverId: request.params.id,
             clientId: request.body.id,
             text: request.body.text,
-            attachments: request.body.attachments,
+            attachments: await resolveAttachments(deps, { tenantId: agent.tenantId, handoverId: request.params.id, attachments: request.body.attachments }),
             agent: { id: agent.id, name: agent.name },
             source: 'desk',
           });
