@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { settleType, sniffType } from '../../src/attachments/sniff.js';
 import { AttachmentLinks } from '../../src/attachments/signed-links.js';
-import { AppError } from '../../src/resilience/errors.js';
+import type { AppError } from '../../src/resilience/errors.js';
 import { files } from '../support/attachment-files.js';
 
 describe('attachment types from the bytes', () => {

@@ -6,6 +6,7 @@ import { renderWaiting, tickWaiting } from './waiting.js';
 import { renderTeam } from './team.js';
 import { attachCannedPicker, createCannedPanel } from './canned.js';
 import { createHistory } from './history.js';
+import { attachFilePicker } from './attachments.js';
 import { showRating } from './rating.js';
 import { byId, h } from './dom.js';
 
@@ -396,6 +397,7 @@ const chatContext = {
   // The reply box's tools (`/` for canned responses), and the user's earlier chats beside it.
   attachComposer: (chat) => {
     attachCannedPicker(chat.input, { api: (...args) => api(...args), handoverId: chat.id, onInsert: () => chat.agentTyped() });
+    attachFilePicker(chat, { csrf: () => session?.csrf });
     closedChats.attachEarlier(chat);
   },
 };

@@ -6,6 +6,7 @@
 // order, and a signal missed while offline is covered by the fetch after the reconnect.
 import { formatTime, h } from './dom.js';
 import { ChatNotes } from './notes.js';
+import { renderAttachments } from './attachments.js';
 
 const TYPING_REFRESH_MS = 4_000; // while the agent keeps typing, tell the user again this often
 const TYPING_IDLE_MS = 5_000; // the agent stopped typing after this long without a key
@@ -211,7 +212,7 @@ export class Chat {
       { className: `msg live from-${fromUser ? 'user' : 'agent'}`, attrs: { 'data-seq': m.seq, 'data-message-id': m.id } },
       h('span', { className: 'meta' }, fromUser ? this.name : (m.sender?.name ?? 'Agent'), ` · ${formatTime(m.createdAt)}`),
       h('p', { className: 'text' }, m.text),
-      (m.attachments ?? []).map((a) => h('p', { className: 'attachment' }, 'Attachment: ', a.name ?? a.url)),
+      renderAttachments(m.attachments),
     );
     // Sequence order, even if a later message was already shown (cannot happen with ?after=, but cheap).
     const next =
