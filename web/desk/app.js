@@ -8,6 +8,7 @@ import { attachCannedPicker, createCannedPanel } from './canned.js';
 import { createHistory } from './history.js';
 import { attachFilePicker } from './attachments.js';
 import { showRating } from './rating.js';
+import { createReplyNotifier } from './notify.js';
 import { byId, h } from './dom.js';
 
 const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
@@ -64,6 +65,7 @@ const closedChats = createHistory(ui.history, ui.chatArea, {
   onClose: () => renderMine(),
   showError: (text) => showError(text),
 });
+const replies = createReplyNotifier(ui.sound.closest('label'), { onOpen: (id) => chats.has(id) && selectChat(id) });
 const cannedPanel = createCannedPanel(ui.canned, { api: (...args) => api(...args), agent: () => session?.agent, notify: (text) => announce(text), showError: (text) => showError(text) });
 
 // ---- session -------------------------------------------------------------------------------------
@@ -335,7 +337,11 @@ function applyLists(newQueues, list) {
       const chat = new Chat(hv, chatContext);
       chats.set(hv.id, chat);
       ui.chatArea.append(chat.el);
-      chat.sync().catch((err) => chat.setNotice(err.message));
+      // Replies are announced from the end of the first read: what was there before is not news.
+      chat
+        .sync()
+        .catch((err) => chat.setNotice(err.message))
+        .finally(() => replies.watch(chat));
       chat.notes.sync().catch(() => {});
     }
   }
@@ -379,19 +385,29 @@ function renderMine() {
   const wanted = items.length ? items : [noChats];
   if (wanted.length !== ui.myChats.children.length || wanted.some((el, i) => ui.myChats.children[i] !== el)) ui.myChats.replaceChildren(...wanted);
   ui.emptyChat.hidden = selectedId !== null || closedChats.viewing;
+  updateTitle();
 }
 
 const noChats = h('li', { className: 'muted' }, 'No chats yet');
 
 function updateTitle() {
   if (flashTimer) return; // the flash restores the title when it stops
-  document.title = waiting.length > 0 ? `(${waiting.length}) ${TITLE}` : TITLE;
+  document.title = countedTitle();
+}
+
+/** The title with what it counts: unread replies in the chats not on screen, and users waiting. */
+function countedTitle() {
+  const count = replies.unread(chats.values()) + waiting.length;
+  return count > 0 ? `(${count}) ${TITLE}` : TITLE;
 }
 
 const chatContext = {
   api: (...args) => api(...args),
   queues: () => queues,
-  onChange: () => renderMine(),
+  onChange: (chat) => {
+    replies.changed(chat);
+    renderMine();
+  },
   onClose: (chat) => closeChat(chat),
   notify: (text) => announce(text),
   // The reply box's tools (`/` for canned responses), and the user's earlier chats beside it.
@@ -406,12 +422,14 @@ function selectChat(id) {
   if (id !== null) closedChats.close();
   selectedId = id;
   for (const chat of chats.values()) chat.select(chat.id === id);
+  if (chats.has(id)) replies.changed(chats.get(id));
   renderMine();
   chats.get(id)?.focusComposer();
 }
 
 function closeChat(chat) {
   chats.delete(chat.id);
+  replies.forget(chat);
   chat.dispose();
   if (selectedId === chat.id) {
     selectedId = null;
@@ -480,7 +498,7 @@ function signalNewcomers(list) {
       return;
     }
     on = !on;
-    document.title = on ? `● New chat waiting — ${TITLE}` : `(${waiting.length}) ${TITLE}`;
+    document.title = on ? `● New chat waiting — ${TITLE}` : countedTitle();
   }, 1000);
   document.title = `● New chat waiting — ${TITLE}`;
 }
