@@ -9,8 +9,9 @@
  *   previous one was answered, for `durationMs`: what the server can take at that concurrency, with no
  *   cap on what it is offered. Latency is counted from when each request went out.
  *
- * Either way it reports its own lateness and the CPU it used, so a starved generator can be told apart
- * from a slow server. Input: one JSON argument (GeneratorSpec). Output: one JSON line (GeneratorResult).
+ * Either way its connections are opened before the clock starts (as wrk does; see LeanPool.connectAll),
+ * and it reports its own lateness and the CPU it used, so a starved generator can be told apart from a
+ * slow server. Input: one JSON argument (GeneratorSpec). Output: one JSON line (GeneratorResult).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LeanPool, NoAnswer } from './lean-http.js';
@@ -74,6 +75,8 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   const base = new URL(spec.baseUrl);
   const prefix = base.pathname.replace(/\/$/, '');
   const pool = new LeanPool(base.origin, spec.connections);
+  // Connections are opened before the clock starts (see LeanPool.connectAll).
+  await pool.connectAll();
   let closed = false;
   const close = () => {
     closed = true;
