@@ -11,6 +11,7 @@ import { deskRoutes } from './routes/desk-routes.js';
 import { deskCannedRoutes } from './routes/desk-canned-routes.js';
 import { deskNotesRoutes } from './routes/desk-notes-routes.js';
 import { deskHistoryRoutes } from './routes/desk-history-routes.js';
+import { ratingRoutes } from './routes/rating-routes.js';
 import { connectorRoutes } from './routes/connector-routes.js';
 import { attachmentRoutes } from './routes/attachment-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
@@ -130,6 +131,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(deskCannedRoutes(ctx.deps));
   await app.register(deskNotesRoutes(ctx.deps));
   await app.register(deskHistoryRoutes(ctx.deps));
+  await app.register(ratingRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(attachmentRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(connectorRoutes(ctx.deps, ctx.connectors));
   await app.register(webRoutes(config));

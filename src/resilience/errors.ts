@@ -45,6 +45,8 @@ export const errorCatalogue = {
   handover_not_waiting: { status: 409, message: 'The handover is no longer waiting for an agent.' },
   handover_not_yours: { status: 409, message: 'Another agent holds this handover.' },
   handover_not_active: { status: 409, message: 'No agent has joined this handover yet.' },
+  handover_not_ended: { status: 409, message: 'The handover is still live; ask the user for a rating once it has ended.' },
+  rating_conflict: { status: 409, message: 'This handover was already rated with another score or comment; a rating is given once.' },
   agent_at_capacity: { status: 409, message: 'The agent already holds the maximum number of chats.' },
   agent_away: { status: 409, message: 'Set your presence to available before accepting chats.' },
   already_exists: { status: 409, message: 'A resource with this name already exists.' },
