@@ -24,23 +24,24 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     desk = await setUpDesk(t, { console: false });
     context = await browser.newContext();
     await context.grantPermissions(['notifications'], { origin: t.url });
-    await context.addInitScript(() => {
-      const w = window as unknown as { __notes: Array<{ title: string; body: string; tag: string }>; __tones: number };
-      w.__notes = [];
-      w.__tones = 0;
-      const Real = window.Notification;
-      class Recorded extends Real {
-        constructor(title: string, options: NotificationOptions = {}) {
-          w.__notes.push({ title, body: options.body ?? '', tag: options.tag ?? '' });
-          super(title, options);
+    // Records the page's own calls, then makes them: the real Notification and WebAudio run as usual.
+    await context.addInitScript({
+      content: `
+        window.__notes = [];
+        window.__tones = 0;
+        const Real = window.Notification;
+        class Recorded extends Real {
+          constructor(title, options = {}) {
+            window.__notes.push({ title, body: options.body ?? '', tag: options.tag ?? '' });
+            super(title, options);
+          }
         }
-      }
-      Object.defineProperty(window, 'Notification', { value: Recorded, configurable: true, writable: true });
-      const create = AudioContext.prototype.createOscillator;
-      AudioContext.prototype.createOscillator = function (this: AudioContext) {
-        w.__tones++;
-        return create.call(this);
-      };
+        Object.defineProperty(window, 'Notification', { value: Recorded, configurable: true, writable: true });
+        const create = AudioContext.prototype.createOscillator;
+        AudioContext.prototype.createOscillator = function () {
+          window.__tones++;
+          return create.call(this);
+        };`,
     });
     page = await context.newPage();
     watchPage(page, problems, 'agent');
@@ -51,8 +52,9 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     await t?.close();
   }, 30_000);
 
-  const recorded = () => page.evaluate(() => (window as unknown as { __notes: Array<{ title: string; body: string; tag: string }>; __tones: number }).__notes);
-  const tones = () => page.evaluate(() => (window as unknown as { __tones: number }).__tones);
+  const recorded = () => page.evaluate<Array<{ title: string; body: string; tag: string }>>('window.__notes');
+  const tones = () => page.evaluate<number>('window.__tones');
+  const titleIs = (title: string) => page.waitForFunction(`document.title === ${JSON.stringify(title)}`);
   const say = async (id: string, n: number, text: string) => expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `m-${n}`, text } })).status).toBe(202);
 
   it('counts, sounds and notifies a reply in a background chat; opening it clears the count', async () => {
@@ -77,15 +79,15 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
 
     await say(uma, 1, "Are you still there?");
     await umaTab.locator('.badge.unread', { hasText: '1' }).waitFor();
-    await page.waitForFunction(() => document.title === '(1) handover desk');
-    await page.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length === 1);
+    await titleIs('(1) handover desk');
+    await page.waitForFunction('window.__notes.length === 1');
     expect(await recorded()).toEqual([{ title: 'Uma wrote', body: 'Are you still there?', tag: `handover-${uma}` }]);
     expect(await tones()).toBeGreaterThan(tonesBefore);
 
     await say(uma, 2, "Hello?");
     await umaTab.locator('.badge.unread', { hasText: '2' }).waitFor();
-    await page.waitForFunction(() => document.title === '(2) handover desk');
-    await page.waitForFunction(() => (window as unknown as { __notes: unknown[] }).__notes.length === 2);
+    await titleIs('(2) handover desk');
+    await page.waitForFunction('window.__notes.length === 2');
 
     // A reply in the chat on screen: shown there, no count, no notification.
     const tonesNow = await tones();
@@ -94,11 +96,11 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     expect((await recorded()).length).toBe(2);
     expect(await tones()).toBe(tonesNow);
     // (The title alternates with "● New chat waiting" for a few seconds after a chat arrived.)
-    await page.waitForFunction(() => document.title === '(2) handover desk');
+    await titleIs('(2) handover desk');
 
     // Opening Uma's chat clears its count.
     await umaTab.click();
-    await page.waitForFunction(() => document.title === 'handover desk');
+    await titleIs('handover desk');
     expect(await umaTab.locator('.badge.unread').count()).toBe(0);
     expect(problems).toEqual([]);
   });
