@@ -52,9 +52,12 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     await t?.close();
   }, 30_000);
 
-  const recorded = () => page.evaluate<Array<{ title: string; body: string; tag: string }>>('window.__notes');
-  const tones = () => page.evaluate<number>('window.__tones');
-  const titleIs = (title: string) => page.waitForFunction(`document.title === ${JSON.stringify(title)}`);
+  // What the init script recorded, and the title, read in the page (as functions: the desk's CSP forbids eval).
+  type InPage = { __notes: Array<{ title: string; body: string; tag: string }>; __tones: number; document: { title: string } };
+  const recorded = () => page.evaluate(() => (globalThis as unknown as InPage).__notes);
+  const tones = () => page.evaluate(() => (globalThis as unknown as InPage).__tones);
+  const notes = (n: number) => page.waitForFunction((count) => (globalThis as unknown as InPage).__notes.length === count, n);
+  const titleIs = (title: string) => page.waitForFunction((wanted) => (globalThis as unknown as InPage).document.title === wanted, title);
   const say = async (id: string, n: number, text: string) => expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `m-${n}`, text } })).status).toBe(202);
 
   it('counts, sounds and notifies a reply in a background chat; opening it clears the count', async () => {
@@ -80,14 +83,14 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     await say(uma, 1, "Are you still there?");
     await umaTab.locator('.badge.unread', { hasText: '1' }).waitFor();
     await titleIs('(1) handover desk');
-    await page.waitForFunction('window.__notes.length === 1');
+    await notes(1);
     expect(await recorded()).toEqual([{ title: 'Uma wrote', body: 'Are you still there?', tag: `handover-${uma}` }]);
     expect(await tones()).toBeGreaterThan(tonesBefore);
 
     await say(uma, 2, "Hello?");
     await umaTab.locator('.badge.unread', { hasText: '2' }).waitFor();
     await titleIs('(2) handover desk');
-    await page.waitForFunction('window.__notes.length === 2');
+    await notes(2);
 
     // A reply in the chat on screen: shown there, no count, no notification.
     const tonesNow = await tones();
