@@ -307,7 +307,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       options.handoff?.detach(sink);
       await running;
       const finished = Promise.allSettled([...tasks]);
-      const timedOut = await Promise.race([finished.then(() => false), sleep(graceMs).then(() => true)]);
+      // The grace's timer is cleared once the lanes finish: a stopped worker leaves no timer behind.
+      const grace = new AbortController();
+      const timedOut = await Promise.race([finished.then(() => false), sleep(graceMs, true, { signal: grace.signal }).catch(() => false)]);
+      grace.abort();
       if (timedOut) {
         inflight.abort(new Error('instance shutting down'));
         await finished;
