@@ -50,9 +50,25 @@ export interface MetricsOptions {
   admissionStuckMs?: number;
 }
 
+/**
+ * The process's own metrics (CPU, memory, event-loop lag, GC), collected once per process and listed by
+ * every service's registry: prom-client's collectors cannot be stopped (the event-loop lag histogram
+ * samples every 10 ms for as long as the process lives), so one set per service would pile up with each
+ * start in the same process.
+ */
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: 'handover_process_' });
+  }
+  return processRegistry;
+}
+
 export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus; db?: Db }, options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'handover_process_' });
+  const shared = processMetrics();
+  for (const { name } of shared.getMetricsAsArray()) registry.registerMetric(shared.getSingleMetric(name)!);
   const admissionRejections = new Counter({
     name: 'handover_admission_rejections_total',
     help: 'Requests refused at the door, by cause (queue_wait, queue_full, event_loop, memory, shutting_down).',
