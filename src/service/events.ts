@@ -1,0 +1,64 @@
+import type { CircuitState } from '../resilience/circuit-breaker.js';
+import type { RejectionCause } from '../resilience/admission.js';
+import type { OutboxRow } from '../delivery/worker.js';
+import type { BacklogSample } from '../telemetry/delivery-metrics.js';
+import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/**
+ * What the parts of a running service tell whoever listens: metrics, the status page and the log
+ * subscribe here (service/observers.ts) instead of being called by the parts. A part never waits on a
+ * listener, and a listener that throws is logged without reaching the part (graphile-worker's
+ * `WorkerEventMap` with `safeEmit`).
+ */
+export interface ServiceEventMap {
+  /** Admission refused a request at the door. */
+  'admission:refused': { cause: RejectionCause };
+  /** A signal could not be published to Redis (the bus degrades to polling). */
+  'bus:publishFailed': Record<string, never>;
+  /** A connector's circuit moved to `state`. */
+  'circuit:changed': { connectorId: string; state: CircuitState };
+  /** The delivery worker made one attempt. */
+  'delivery:attempted': { row: OutboxRow; outcome: 'ok' | 'retry' | 'failed'; seconds: number };
+  /** The outbox backlog was sampled. */
+  'backlog:sampled': { samples: BacklogSample[] };
+  /** A connector's own setup check was judged. */
+  'check:judged': { line: ConnectorCheckLine };
+  /** A connector that was checked is gone. */
+  'check:gone': { connectorId: string };
+}
+
+export type ServiceEventName = keyof ServiceEventMap;
+type Listener<K extends ServiceEventName> = (event: ServiceEventMap[K]) => void;
+
+export class ServiceEvents {
+  private readonly listeners = new Map<ServiceEventName, Listener<never>[]>();
+
+  constructor(private readonly log: Logger) {}
+
+  /** Returns the function that unsubscribes. */
+  on<K extends ServiceEventName>(name: K, listener: Listener<K>): () => void {
+    const list = (this.listeners.get(name) ?? []) as Listener<K>[];
+    this.listeners.set(name, [...list, listener] as Listener<never>[]);
+    return () => {
+      const current = (this.listeners.get(name) ?? []) as Listener<K>[];
+      this.listeners.set(
+        name,
+        current.filter((l) => l !== listener) as Listener<never>[],
+      );
+    };
+  }
+
+  /** Calls each listener in turn; one that throws is logged and the others still run. */
+  emit<K extends ServiceEventName>(name: K, event: ServiceEventMap[K]): void {
+    const list = this.listeners.get(name) as Listener<K>[] | undefined;
+    if (!list) return;
+    for (const listener of list) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.log.error({ err, event: name }, `a listener of ${name} failed`);
+      }
+    }
+  }
+}

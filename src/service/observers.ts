@@ -1,0 +1,49 @@
+import type { ConnectorLatency } from '../resilience/connector-latency.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { StatusService } from '../telemetry/status-service.js';
+import type { Logger } from '../telemetry/logger.js';
+import { createCheckMetrics } from '../telemetry/check-metrics.js';
+import type { ServiceEvents } from './events.js';
+
+const circuitStates = { closed: 0, half_open: 1, open: 2 } as const;
+
+/** Metrics count what the parts tell (docs/observability.md). */
+export function metricsObserve(events: ServiceEvents, metrics: Metrics): void {
+  const checks = createCheckMetrics(metrics.registry);
+  events.on('admission:refused', ({ cause }) => metrics.admissionRejections.inc({ cause }));
+  events.on('bus:publishFailed', () => metrics.busPublishFailures.inc());
+  events.on('circuit:changed', ({ connectorId, state }) => metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]));
+  events.on('backlog:sampled', ({ samples }) => metrics.delivery.setBacklog(samples));
+  events.on('check:judged', ({ line }) => checks.record(line));
+  events.on('check:gone', ({ connectorId }) => checks.forget(connectorId));
+  events.on('delivery:attempted', ({ row, outcome, seconds }) => {
+    if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
+    else metrics.delivery.botWebhookCall(outcome, seconds);
+    if (outcome !== 'ok') return;
+    const lag = deliveryLagSeconds(row.created_at);
+    metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', lag);
+    metrics.delivery.lag(row.target === 'agent' ? (row.connector_id ?? '') : '', row.target, lag);
+  });
+}
+
+/**
+ * The status page lists every connector this instance called or whose circuit changed, and judges each
+ * one's speed from the latency it measured.
+ */
+export function statusObserve(events: ServiceEvents, status: StatusService, latency: ConnectorLatency, log: Logger): void {
+  events.on('circuit:changed', ({ connectorId, state }) => {
+    status.connectorSeen(connectorId);
+    log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
+  });
+  events.on('delivery:attempted', ({ row, outcome, seconds }) => {
+    if (row.target !== 'agent' || !row.connector_id) return;
+    status.connectorSeen(row.connector_id);
+    latency.call(row.connector_id, seconds * 1000);
+    if (outcome === 'ok') latency.delivered(row.connector_id, deliveryLagSeconds(row.created_at) * 1000);
+  });
+}
+
+/** From the item's creation to now: what the user waited for it. */
+function deliveryLagSeconds(createdAt: Date): number {
+  return Math.max(0, (Date.now() - new Date(createdAt).getTime()) / 1000);
+}

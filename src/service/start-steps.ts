@@ -1,0 +1,102 @@
+import type { Config } from '../config/config.js';
+import { ConfigError } from '../config/config.js';
+import { ensureAdminToken } from '../config/admin-token.js';
+import { ensureSecretKeys } from '../config/secret-key.js';
+import type { SecretKey } from '../connectors/secret-box.js';
+import type { Connectors } from '../connectors/connector-store.js';
+import type { Db } from '../store/db.js';
+import { openDb } from '../store/open-db.js';
+import { pendingMigrations } from '../store/migrate.js';
+import { createLocalBus } from '../bus/local-bus.js';
+import { createRedisBus } from '../bus/redis-bus.js';
+import type { Bus } from '../bus/bus.js';
+import type { Logger } from '../telemetry/logger.js';
+import { startTracing, tracesUrl, type Tracing } from '../telemetry/tracing.js';
+import { AppError } from '../resilience/errors.js';
+import type { Readiness } from '../http/routes/ops-routes.js';
+import type { ServiceEvents } from './events.js';
+
+/** The steps of a start that are more than a line, in the order the service takes them (service.ts). */
+
+/** Refused before anything opens: credentials must never be written without a key to seal them. */
+export function checkSecretKeySettings(config: Config): void {
+  if (config.database.url && config.secrets.keys.length === 0) {
+    throw new ConfigError(['HANDOVER_SECRET_KEYS: required when DATABASE_URL is set (connector credentials are encrypted with it; every instance needs the same keys), e.g. `main:$(openssl rand -base64 32)`']);
+  }
+  if (config.secrets.currentKeyId && config.secrets.keys.length > 0 && !config.secrets.keys.some((k) => k.id === config.secrets.currentKeyId)) {
+    throw new ConfigError([`HANDOVER_SECRET_KEY_ID: "${config.secrets.currentKeyId}" is not a key id in HANDOVER_SECRET_KEYS`]);
+  }
+}
+
+/** Off (null) unless a collector is configured: the SDK is loaded only then. */
+export async function startTracingIfConfigured(config: Config, instanceId: string, log: Logger): Promise<Tracing | null> {
+  const url = tracesUrl(config.tracing);
+  if (!url) return null;
+  const { serviceName, sampler, samplerRatio, headers } = config.tracing;
+  return startTracing({ url, instanceId, serviceName, sampler, samplerRatio, headers }, log.child({ part: 'tracing' }));
+}
+
+export function openStore(config: Config, log: Logger): Promise<Db> {
+  return openDb(config.database, {
+    onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+    onEmbeddedThreadLost: (err) => log.fatal({ err }, `${err.message} Every request that needs the database is answered database_unavailable until then.`),
+  });
+}
+
+/** The configured admin token, or the one kept in the data directory (made on the first start). */
+export async function adminTokenOf(config: Config): Promise<{ token: string; generated: boolean }> {
+  if (config.adminToken) return { token: config.adminToken, generated: false };
+  return ensureAdminToken(config.database.dataDir);
+}
+
+/** The configured keys that seal connector credentials, or the one kept in the data directory. */
+export async function secretKeysOf(config: Config, log: Logger): Promise<SecretKey[]> {
+  if (config.secrets.keys.length > 0) return config.secrets.keys;
+  const ensured = await ensureSecretKeys(config.database.dataDir);
+  if (ensured.generated) log.info({ path: ensured.path }, `generated the key that encrypts connector credentials, kept in ${ensured.path}; keep it with the data`);
+  return ensured.keys;
+}
+
+/** Before anything runs: a credential no configured key can open stops the start here. */
+export async function sealStoredCredentials(connectors: Connectors, currentKeyId: string, log: Logger): Promise<void> {
+  const resealed = await connectors.sealStoredSecrets();
+  if (resealed > 0) log.info({ connectors: resealed }, `encrypted the credentials of ${resealed} connector(s) under key ${currentKeyId}`);
+}
+
+/** Redis between instances when configured, else in process. */
+export function openBus(config: Config, instanceId: string, events: ServiceEvents, log: Logger): Bus {
+  if (!config.redis.url) return createLocalBus((err) => log.error({ err }, 'bus handler failed'));
+  return createRedisBus({
+    url: config.redis.url,
+    prefix: config.redis.prefix,
+    instanceId,
+    log: log.child({ part: 'bus' }),
+    timeoutMs: config.redis.timeoutMs,
+    degradedWakeMs: config.redis.degradedPollMs,
+    onPublishFailure: () => events.emit('bus:publishFailed', {}),
+  });
+}
+
+/** This round's check that the database answers (the status page). */
+export async function databaseAnswers(db: Db): Promise<Readiness> {
+  try {
+    await db.ping();
+    return { ok: true };
+  } catch (err) {
+    const error = err instanceof AppError ? err : new AppError('database_unavailable', { message: (err as Error).message });
+    return { ok: false, code: error.code, message: error.message };
+  }
+}
+
+/** Readiness: the database answers and every migration this code knows is applied. */
+export async function databaseReady(db: Db): Promise<Readiness> {
+  try {
+    await db.ping();
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) return { ok: false, code: 'database_unavailable', message: `Migrations not applied yet: ${pending.join(', ')}.` };
+    return { ok: true };
+  } catch (err) {
+    if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
+    return { ok: false, code: 'database_unavailable', message: (err as Error).message };
+  }
+}
