@@ -151,3 +151,17 @@ async function read(service: AttachmentService, row: AttachmentRow | undefined):
   if (!bytes) throw new AppError('attachment_not_found', { message: 'The file is no longer kept.' });
   return { attachment, bytes };
 }
+
+/**
+ * A kept file's bytes for a connector whose system takes files (Chatwoot, Salesforce): by id, within
+ * the handover it was uploaded to; null when it is not (or no longer) kept.
+ */
+export async function readAttachmentFile(deps: Deps, input: { tenantId: string; handoverId: string; id: string }): Promise<{ name: string; contentType: string; bytes: Buffer } | null> {
+  try {
+    const { attachment, bytes } = await readForTenant(deps, input);
+    return { name: attachment.name, contentType: attachment.contentType, bytes };
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'attachment_not_found') return null;
+    throw err;
+  }
+}

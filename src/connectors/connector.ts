@@ -81,6 +81,18 @@ export interface DeliveryContext {
    * was lost after the system took it, so a connector without an idempotency key checks first.
    */
   attempt?: number;
+  /**
+   * The bytes of a file this service keeps (an attachment with an `id`), for a system whose API takes
+   * files rather than links; null when it is no longer kept. Absent when attachments are off.
+   */
+  readAttachment?(id: string): Promise<AttachmentFile | null>;
+}
+
+/** A kept attachment's bytes, with the name and type to send them under. */
+export interface AttachmentFile {
+  name: string;
+  contentType: string;
+  bytes: Buffer;
 }
 
 // The error every outbound call throws; the port names it for connectors (see src/outbound/).

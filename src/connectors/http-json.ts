@@ -1,5 +1,6 @@
 import type { Agent } from 'undici';
 import { headerValue, parseJson, send, STATUS_POLICIES, type HttpMethod } from '../outbound/index.js';
+import { multipartForm, type FormFile } from '../outbound/multipart.js';
 
 /** Responses read at most this far: vendor answers are small JSON documents. */
 const MAX_RESPONSE_BYTES = 256 * 1024;
@@ -37,6 +38,31 @@ export async function requestJson<T = unknown>(dispatcher: Agent, input: JsonReq
     maxBytes: MAX_RESPONSE_BYTES,
     headers: input.headers,
     json: input.body,
+    ...(input.accept ? { accept: input.accept } : {}),
+    describe: `${input.method} ${input.label ?? url.pathname} on ${url.host}`,
+  });
+  return { status: answer.status, body: (parseJson(answer.text) ?? null) as T | null };
+}
+
+/**
+ * One call with a `multipart/form-data` body (text fields and files) to a vendor API, answered with
+ * JSON, under the same rules as requestJson.
+ */
+export async function requestForm<T = unknown>(
+  dispatcher: Agent,
+  input: Omit<JsonRequest, 'body'> & { fields: ReadonlyArray<readonly [string, string]>; files: readonly FormFile[] },
+): Promise<JsonResponse<T>> {
+  const url = new URL(input.url);
+  const form = multipartForm(input.fields, input.files);
+  const answer = await send(dispatcher, {
+    method: input.method,
+    url: input.url,
+    signal: input.signal,
+    policy: STATUS_POLICIES.vendorApi,
+    maxBytes: MAX_RESPONSE_BYTES,
+    headers: input.headers,
+    body: form.body,
+    contentType: form.contentType,
     ...(input.accept ? { accept: input.accept } : {}),
     describe: `${input.method} ${input.label ?? url.pathname} on ${url.host}`,
   });

@@ -8,6 +8,7 @@ import type { Deliverer, OutboxRow } from './worker.js';
 import type { OutboxTarget } from './outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { annotateActiveSpan } from '../telemetry/tracing.js';
+import { readAttachmentFile } from '../attachments/attachments.js';
 
 /** How long a tenant's webhook URL and secret are reused before they are read again. */
 const WEBHOOK_TTL_MS = 1000;
@@ -52,7 +53,8 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
       const externalRef = externalRefs.get(row.handover_id) ?? row.external_ref ?? null;
-      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal, attempt: row.attempts + 1 });
+      const readAttachment = deps.attachments ? (id: string) => readAttachmentFile(deps, { tenantId: row.tenant_id, handoverId: row.handover_id, id }) : undefined;
+      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal, attempt: row.attempts + 1, ...(readAttachment ? { readAttachment } : {}) });
       if (result?.externalRef) externalRefs.set(row.handover_id, result.externalRef);
       return result ?? undefined;
     },

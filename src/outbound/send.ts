@@ -27,8 +27,10 @@ export interface OutboundCall {
   headers?: Readonly<Record<string, string>>;
   /** A JSON body, serialised here. */
   json?: unknown;
-  /** A body serialised by the caller, sent as these exact bytes (a signed batch). Wins over `json`. */
-  body?: string;
+  /** A body serialised by the caller, sent as these exact bytes (a signed batch, a multipart form). Wins over `json`. */
+  body?: string | Buffer;
+  /** The type of `body` when it is not JSON (a multipart form's, with its boundary). */
+  contentType?: string;
   /** Signs the body with Standard Webhooks headers under this secret, with `webhookId` as `webhook-id`. */
   secret?: string;
   webhookId?: string;
@@ -121,10 +123,14 @@ async function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span |
   const body = call.body ?? (call.json !== undefined ? JSON.stringify(call.json) : undefined);
   // One headers object, written into in place: ours, the trace context, the caller's, the signature.
   const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
-  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (body !== undefined) headers['content-type'] = call.contentType ?? 'application/json';
   if (span) injectTraceHeaders(headers);
   if (call.headers) Object.assign(headers, call.headers);
-  if (call.secret !== undefined) addSignatureHeaders(headers, call.secret, call.webhookId ?? '', body ?? '');
+  if (call.secret !== undefined) {
+    // Only our own JSON webhooks are signed, and those are text.
+    if (typeof body !== 'string' && body !== undefined) throw new Error('send(): a signed body must be text');
+    addSignatureHeaders(headers, call.secret, call.webhookId ?? '', body ?? '');
+  }
   let response: Dispatcher.ResponseData;
   try {
     response = await request(call.url, { method: call.method, dispatcher, signal: call.signal, headers, body: body ?? null });

@@ -22,6 +22,12 @@ import { closeServer } from '../support/ports.js';
  * (`/public/api/v1/inboxes/{inbox identifier}/contacts/{source_id}/conversations/{id}/toggle_typing`)
  * shows the contact typing. `webhooksLost` plays an outage on our side: the account webhook is sent
  * once, fails, and is never sent again.
+ *
+ * Messages with files: `POST …/conversations/{id}/messages` also takes `multipart/form-data` (the API
+ * reference's "Create New Message": `content`, `message_type`, `private` and files as `attachments[]`;
+ * content may then be empty), and messages list their files as `attachments` with `file_type` (image,
+ * audio, video, file), `extension`, `data_url`, `thumb_url` and `file_size` (the attachment's
+ * `push_event_data`), in answers and webhooks alike.
  */
 export interface ChatwootMessage {
   id: number;
@@ -29,6 +35,8 @@ export interface ChatwootMessage {
   message_type: 'incoming' | 'outgoing';
   private: boolean;
   sender: { id: number; name: string; type: 'contact' | 'user' | 'agent_bot' };
+  /** Files of the message, as Chatwoot lists them (`file_type`, `data_url`, `file_size`), with what the fake received. */
+  attachments?: Array<{ id: number; message_id: number; file_type: string; extension: string | null; data_url: string; file_size: number; content_type: string; name: string; bytes: Buffer }>;
 }
 
 export interface ChatwootConversation {
@@ -168,7 +176,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     return { id: c.id, account_id: fake.accountId, inbox_id: fake.inboxId, status: c.status, team_id: c.teamId, additional_attributes: c.additionalAttributes };
   }
   function messageWebhook(c: ChatwootConversation, m: ChatwootMessage) {
-    return { event: 'message_created', id: m.id, content: m.content, message_type: m.message_type, private: m.private, sender: m.sender, conversation: conversationJson(c), account: { id: fake.accountId }, inbox: { id: fake.inboxId } };
+    return { event: 'message_created', id: m.id, content: m.content, message_type: m.message_type, private: m.private, sender: m.sender, attachments: attachmentsJson(m), conversation: conversationJson(c), account: { id: fake.accountId }, inbox: { id: fake.inboxId } };
   }
   function setStatus(c: ChatwootConversation, status: ChatwootConversation['status']) {
     c.status = status;
@@ -198,7 +206,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
       const send = (status: number, body: unknown, reason = '') => {
         if (status >= 400) fake.refused.push({ method: req.method ?? '', path: req.url ?? '', status, reason });
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -211,11 +219,21 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       const isBot = token === fake.botToken;
       if (!isUser && !isBot) return send(401, { error: 'You need to sign in or sign up before continuing.' }, 'no token');
       let body: any = null;
-      try {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        body = raw ? JSON.parse(raw) : null;
-      } catch {
-        return send(400, { error: 'invalid JSON' }, 'invalid JSON');
+      const type = String(req.headers['content-type'] ?? '');
+      if (type.startsWith('multipart/form-data')) {
+        // A message with files: its fields, and each `attachments[]` file with its name, type and bytes.
+        try {
+          body = await formBody(Buffer.concat(chunks), type);
+        } catch {
+          return send(400, { error: 'invalid multipart body' }, 'invalid multipart');
+        }
+      } else {
+        try {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          body = raw ? JSON.parse(raw) : null;
+        } catch {
+          return send(400, { error: 'invalid JSON' }, 'invalid JSON');
+        }
       }
       const url = new URL(req.url ?? '/', 'http://fake');
       const prefix = `/api/v1/accounts/${fake.accountId}`;
@@ -270,7 +288,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           if (!c) return send(404, { error: 'Resource could not be found' }, 'conversation');
           const after = Number(url.searchParams.get('after') ?? 0);
           const page = c.messages.filter((m) => m.id > after).slice(0, 100);
-          return send(200, { meta: { contact_id: c.contactId }, payload: page.map((m) => ({ id: m.id, content: m.content, conversation_id: c.id, message_type: m.message_type === 'incoming' ? 0 : 1, private: m.private, sender: m.sender, attachments: [] })) });
+          return send(200, { meta: { contact_id: c.contactId }, payload: page.map((m) => ({ id: m.id, content: m.content, conversation_id: c.id, message_type: m.message_type === 'incoming' ? 0 : 1, private: m.private, sender: m.sender, attachments: attachmentsJson(m) })) });
         }
         case 'GET /teams/:id/team_members': {
           if (userOnly()) return;
@@ -289,15 +307,28 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           return send(200, conversationJson(created));
         }
         case 'POST /conversations/:id/messages': {
-          if (typeof body?.content !== 'string' || body.content.length === 0) return send(422, { message: 'content is required' }, 'content');
+          const files: FormFile[] = body?.attachments ?? [];
+          if ((typeof body?.content !== 'string' || body.content.length === 0) && files.length === 0) return send(422, { message: 'content is required' }, 'content');
           if (!['incoming', 'outgoing'].includes(body.message_type)) return send(422, { message: 'message_type' }, 'message_type');
           const c = conversation!;
+          const id = nextId++;
           const message: ChatwootMessage = {
-            id: nextId++,
-            content: body.content,
+            id,
+            content: body.content ?? '',
             message_type: body.message_type,
             private: Boolean(body.private),
             sender: body.message_type === 'incoming' ? { id: c.contactId, name: 'contact', type: 'contact' } : { id: 900, name: 'handover bot', type: 'agent_bot' },
+            attachments: files.map((f, i) => ({
+              id: id * 100 + i,
+              message_id: id,
+              file_type: fileType(f.type),
+              extension: f.name.includes('.') ? f.name.split('.').pop()! : null,
+              data_url: `${fake.url}/rails/active_storage/blobs/${id}-${i}/${encodeURIComponent(f.name)}`,
+              file_size: f.bytes.length,
+              content_type: f.type,
+              name: f.name,
+              bytes: f.bytes,
+            })),
           };
           c.messages.push(message);
           void emit(messageWebhook(c, message));
@@ -333,4 +364,36 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     await closeServer(server);
   };
   return fake;
+}
+
+interface FormFile {
+  name: string;
+  type: string;
+  bytes: Buffer;
+}
+
+/** A multipart body's fields, with its `attachments[]` files (as Rails reads `attachments[]`). */
+async function formBody(raw: Buffer, contentType: string): Promise<Record<string, unknown>> {
+  const form = await new Request('http://fake/', { method: 'POST', headers: { 'content-type': contentType }, body: raw }).formData();
+  const body: Record<string, unknown> = {};
+  const attachments: FormFile[] = [];
+  for (const [key, value] of form.entries()) {
+    if (typeof value === 'string') body[key] = key === 'private' ? value === 'true' : value;
+    else if (key === 'attachments[]') attachments.push({ name: value.name, type: value.type, bytes: Buffer.from(await value.arrayBuffer()) });
+  }
+  body.attachments = attachments;
+  return body;
+}
+
+/** A message's attachments as Chatwoot's answers and webhooks list them. */
+function attachmentsJson(m: ChatwootMessage) {
+  return (m.attachments ?? []).map(({ id, message_id, file_type, extension, data_url, file_size }) => ({ id, message_id, file_type, extension, data_url, thumb_url: file_type === 'image' ? data_url : '', file_size }));
+}
+
+/** Chatwoot's `file_type` of an attachment from its content type. */
+function fileType(type: string): string {
+  if (type.startsWith('image/')) return 'image';
+  if (type.startsWith('audio/')) return 'audio';
+  if (type.startsWith('video/')) return 'video';
+  return 'file';
 }

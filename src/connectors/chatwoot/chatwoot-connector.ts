@@ -1,8 +1,9 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
+import type { AgentSideWork, AttachmentFile, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
+import type { Attachment } from '../../handover/model.js';
 import { DeliveryError } from '../connector.js';
-import { requestJson, type JsonResponse } from '../http-json.js';
+import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';
 import { findContactByIdentifier, sourceIdIn } from './chatwoot-contacts.js';
 import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-reconcile.js';
@@ -60,8 +61,24 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
               return { externalRef: String(conversationId) };
             }
             case 'message.created': {
-              const text = [work.message.text, ...work.message.attachments.map((a) => a.url)].filter(Boolean).join('\n');
-              await asBot('POST', `/conversations/${requireRef(context)}/messages`, { content: text, message_type: 'incoming', private: false }, context.signal);
+              // Files this service keeps go as the message's own attachments (multipart `attachments[]`);
+              // links given as such, and a file no longer kept, as URLs in its text.
+              const files = await keptFiles(work.message.attachments, context);
+              const text = [work.message.text, ...work.message.attachments.filter((a) => !a.id || !files.has(a.id)).map((a) => a.url)].filter(Boolean).join('\n');
+              const path = `/conversations/${requireRef(context)}/messages`;
+              if (files.size === 0) {
+                await asBot('POST', path, { content: text, message_type: 'incoming', private: false }, context.signal);
+                return;
+              }
+              await requestForm(dispatcher, {
+                method: 'POST',
+                url: `${base}${path}`,
+                headers: { api_access_token: config.botToken },
+                fields: [...(text ? [['content', text] as const] : []), ['message_type', 'incoming'], ['private', 'false']],
+                files: [...files.values()].map((f) => ({ field: 'attachments[]', name: f.name, contentType: f.contentType, bytes: f.bytes })),
+                signal: context.signal,
+                label: '/conversations/:id/messages',
+              });
               return;
             }
             case 'user.typing':
@@ -173,4 +190,16 @@ export function transcriptNote(work: Requested): string {
 function requireRef(context: DeliveryContext): string {
   if (!context.externalRef) throw new DeliveryError('the Chatwoot conversation was never opened for this handover', { retryable: false });
   return context.externalRef;
+}
+
+/** The bytes of the message's files this service keeps, by id (none when it keeps none). */
+async function keptFiles(attachments: readonly Attachment[], context: DeliveryContext): Promise<Map<string, AttachmentFile>> {
+  const files = new Map<string, AttachmentFile>();
+  if (!context.readAttachment) return files;
+  for (const a of attachments) {
+    if (!a.id) continue;
+    const file = await context.readAttachment(a.id);
+    if (file) files.set(a.id, file);
+  }
+  return files;
 }

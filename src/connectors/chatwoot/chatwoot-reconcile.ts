@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cutInboundText, DeliveryError, StreamLostError, type InboundEvent, type StreamContext } from '../connector.js';
 import type { JsonResponse } from '../http-json.js';
+import { chatwootAttachments } from './chatwoot-webhook.js';
 
 /** Chatwoot answers at most this many messages after an id. */
 const PAGE = 100;
@@ -64,7 +65,7 @@ async function readMissed(asUser: UserCall, context: StreamContext, conversation
 function agentReply(m: ListedMessage, handoverId: string): InboundEvent[] {
   const outgoing = m.message_type === 1 || m.message_type === 'outgoing';
   if (typeof m.id !== 'number' || !outgoing || m.private || m.sender?.type !== 'user') return [];
-  const attachments = (m.attachments ?? []).flatMap((a) => (a.data_url ? [{ url: a.data_url }] : []));
+  const attachments = chatwootAttachments(m.attachments);
   const text = m.content ?? '';
   if (!text && attachments.length === 0) return [];
   const agent = { id: `chatwoot:${m.sender.id ?? 'agent'}`, ...(m.sender.name ? { name: m.sender.name } : {}) };

@@ -4,6 +4,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
 import { cutInboundText } from '../connector.js';
 import { headerValue } from '../http-json.js';
+import type { Attachment } from '../../handover/model.js';
 
 const TOLERANCE_SECONDS = 5 * 60;
 
@@ -73,7 +74,7 @@ function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
       const conversationId = body.conversation?.id;
       // Only an agent's public reply; `incoming` are ours, echoed; notes are private; bots are not agents.
       if (conversationId === undefined || body.id === undefined || body.message_type !== 'outgoing' || body.private || body.sender?.type !== 'user') return [];
-      const attachments = (body.attachments ?? []).flatMap((a) => (a.data_url ? [{ url: a.data_url }] : []));
+      const attachments = chatwootAttachments(body.attachments);
       const text = body.content ?? '';
       if (!text && attachments.length === 0) return [];
       return [{ type: 'message.created', externalRef: String(conversationId), message: { id: String(body.id), text: cutInboundText(text), attachments }, agent: agentOf(body.sender) }];
@@ -104,4 +105,21 @@ function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
 
 function agentOf(user: { id?: number | string; name?: string | null } | null | undefined): { id: string; name?: string } {
   return { id: `chatwoot:${user?.id ?? 'agent'}`, ...(user?.name ? { name: user.name } : {}) };
+}
+
+/**
+ * A Chatwoot message's files as attachments: its `data_url` (the file in Chatwoot's storage), named by
+ * the URL's last segment (Chatwoot lists no name of its own).
+ */
+export function chatwootAttachments(list: ReadonlyArray<{ data_url?: string | null }> | null | undefined): Attachment[] {
+  return (list ?? []).flatMap((a) => {
+    if (!a.data_url) return [];
+    let name: string | undefined;
+    try {
+      name = decodeURIComponent(new URL(a.data_url).pathname.split('/').pop() ?? '') || undefined;
+    } catch {
+      name = undefined;
+    }
+    return [{ url: a.data_url, ...(name ? { name } : {}) }];
+  });
 }
