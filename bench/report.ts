@@ -231,7 +231,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
 
   lines.push(`## Overload: 0.5× to 3× the API capacity measured on each store, open loop`, '');
   lines.push(
-    `Each step: ${r.stepMs / 1000} s of open-loop load (requests sent on a schedule whatever the answers; latency counted from when each was due). ` +
+    `Each step: ${r.stepMs / 1000} s of open-loop load (requests sent on a schedule whatever the answers; latency counted from when each was due) over 256 connections, opened before the schedule starts, as wrk does: opened as requests need them, a step's new connections would reach a busy service that accepts one connection per event-loop turn (docs/performance.md), and its first second would measure that. ` +
       'The API capacity of a store is its accepted msg/s in the closed loop above, or, where higher, the highest rate of short open-loop probes that it took in full (at least 99 % accepted, p99 ≤ 250 ms), on a ramp from half the closed loop’s figure (so that the admission limit recovers from the closed loop’s refusals first) up by about 1.5× a step, until one was not taken. ' +
       'Goodput: accepted and answered within 1 s, per second. Unanswered: requests that got no HTTP answer at all (timed out 10 s after the step, or their connection failed). ' +
       'Lost: accepted (2xx) but not in the store, counted by client id in the store’s own messages table once the service had stopped (PostgreSQL: the run’s schema; embedded: its data directory opened afresh).',
