@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { Parts, type StopOptions } from '../../src/service/parts.js';
+import { ServiceEvents } from '../../src/service/events.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { captureLogs } from '../support/log-capture.js';
+
+const log = createLogger('silent');
+
+/** Three parts that record their starts and releases in `trail`. */
+async function startThree(parts: Parts, trail: string[], failAt?: string): Promise<void> {
+  for (const name of ['store', 'bus', 'worker']) {
+    await parts.start(
+      name,
+      () => {
+        if (name === failAt) throw new Error(`${name} failed`);
+        trail.push(`start ${name}`);
+        return name;
+      },
+      (part, options: StopOptions) => {
+        trail.push(`release ${part} ${options.graceMs} ${options.release}`);
+      },
+    );
+  }
+}
+
+describe('the release stack of the service parts', () => {
+  it('stop() releases every part newest first, with the options it was given, and only once', async () => {
+    const trail: string[] = [];
+    const parts = new Parts(log);
+    await parts.build(() => startThree(parts, trail));
+    expect(parts.names()).toEqual(['store', 'bus', 'worker']);
+    await Promise.all([parts.stop({ graceMs: 500, release: false }), parts.stop({ graceMs: 500, release: false })]);
+    expect(trail).toEqual(['start store', 'start bus', 'start worker', 'release worker 500 false', 'release bus 500 false', 'release store 500 false']);
+    await parts.stop({ graceMs: 0, release: true });
+    expect(trail).toHaveLength(6);
+  });
+
+  it('a start that fails releases what started before it, at once and giving leases back, and throws its own error', async () => {
+    const trail: string[] = [];
+    const parts = new Parts(log);
+    await expect(parts.build(() => startThree(parts, trail, 'worker'))).rejects.toThrow('worker failed');
+    expect(trail).toEqual(['start store', 'start bus', 'release bus 0 true', 'release store 0 true']);
+    expect(parts.names()).toEqual([]);
+  });
+
+  it('the hook runs before each start and fails it there', async () => {
+    const trail: string[] = [];
+    const seen: string[] = [];
+    const parts = new Parts(log, {
+      beforeStart(name) {
+        seen.push(name);
+        if (name === 'bus') throw new Error('injected');
+      },
+    });
+    await expect(parts.build(() => startThree(parts, trail))).rejects.toThrow('injected');
+    expect(seen).toEqual(['store', 'bus']);
+    expect(trail).toEqual(['start store', 'release store 0 true']);
+  });
+
+  it('a release that fails is logged, the others still run, and stop() throws the first failure', async () => {
+    const logs = captureLogs();
+    const parts = new Parts(createLogger('info', logs.stream));
+    const trail: string[] = [];
+    await parts.start('store', () => 'store', () => void trail.push('store'));
+    await parts.start('bus', () => 'bus', () => Promise.reject(new Error('bus would not close')));
+    await parts.start('worker', () => 'worker', () => {
+      throw new Error('worker would not stop');
+    });
+    await expect(parts.stop({ graceMs: 0, release: true })).rejects.toThrow('worker would not stop');
+    expect(trail).toEqual(['store']);
+    expect(logs.lines().filter((l) => String(l.msg).startsWith('stopping')).map((l) => l.part)).toEqual(['worker', 'bus']);
+  });
+
+  it('the background group can start again once stopped', async () => {
+    const trail: string[] = [];
+    const parts = new Parts(log);
+    await parts.build(() => startThree(parts, trail));
+    await parts.stop({ graceMs: 0, release: false });
+    await parts.build(() => startThree(parts, trail));
+    expect(parts.names()).toEqual(['store', 'bus', 'worker']);
+  });
+});
+
+describe('service events', () => {
+  it('calls each listener; one that throws is logged and the others still run', () => {
+    const logs = captureLogs();
+    const events = new ServiceEvents(createLogger('info', logs.stream));
+    const causes: string[] = [];
+    events.on('admission:refused', () => {
+      throw new Error('listener bug');
+    });
+    const off = events.on('admission:refused', ({ cause }) => causes.push(cause));
+    events.emit('admission:refused', { cause: 'queue_full' });
+    off();
+    events.emit('admission:refused', { cause: 'memory' });
+    expect(causes).toEqual(['queue_full']);
+    expect(logs.lines().filter((l) => l.event === 'admission:refused')).toHaveLength(2);
+  });
+});
