@@ -12,6 +12,7 @@ import { deskCannedRoutes } from './routes/desk-canned-routes.js';
 import { deskNotesRoutes } from './routes/desk-notes-routes.js';
 import { deskHistoryRoutes } from './routes/desk-history-routes.js';
 import { ratingRoutes } from './routes/rating-routes.js';
+import { deskSupervisorRoutes } from './routes/desk-supervisor-routes.js';
 import { connectorRoutes } from './routes/connector-routes.js';
 import { attachmentRoutes } from './routes/attachment-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
@@ -132,6 +133,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   await app.register(deskNotesRoutes(ctx.deps));
   await app.register(deskHistoryRoutes(ctx.deps));
   await app.register(ratingRoutes(ctx.deps, ctx.authenticateApiKey));
+  await app.register(deskSupervisorRoutes(ctx.deps));
   await app.register(attachmentRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(connectorRoutes(ctx.deps, ctx.connectors));
   await app.register(webRoutes(config));

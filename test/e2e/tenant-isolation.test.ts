@@ -25,7 +25,10 @@ const bodies: Record<string, unknown> = {
   'POST /v1/desk/handovers/{id}/notes': { text: 'intruder' },
   'GET /v1/desk/handovers/{id}': undefined,
   'GET /v1/desk/handovers/{id}/earlier': undefined,
+  'POST /v1/desk/handovers/{id}/take': undefined,
 };
+/** Operations for supervisors only: called with a supervisor of the first tenant (an agent gets 403 first). */
+const supervisorOnly = new Set(['POST /v1/desk/handovers/{id}/take']);
 
 describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
   let t: TestService;
@@ -33,11 +36,15 @@ describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
   let b: DeskSetup;
   let bHandover: string;
   let bAccepted: string;
+  let aSupervisor: string;
   const bSecrets: string[] = [];
 
   beforeAll(async () => {
     t = await startTestService('pg');
     a = await setUpDesk(t);
+    const supervisor = { email: 'sam-a@example.com', password: 'supervisor password 1' };
+    expect((await t.admin('POST', `/v1/admin/tenants/${a.tenantId}/agents`, { ...supervisor, name: 'Sam', role: 'supervisor' })).status).toBe(201);
+    aSupervisor = (await t.api('POST', '/v1/desk/login', { body: supervisor })).body.token;
     b = await setUpDesk(t, { queue: { name: 'support' } });
     // Tenant B has a waiting handover and an accepted one with a message in it.
     const waiting = await t.api('POST', '/v1/handovers', { token: b.apiKey, body: { conversationId: 'b-1', queue: 'support', user: { id: 'b-user', email: 'secret-b@example.com' } } });
@@ -67,7 +74,7 @@ describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
       const [method, template] = op.split(' ') as [string, string];
       const desk = template.startsWith('/v1/desk/');
       for (const id of [bHandover, bAccepted]) {
-        const res = await t.api(method, template.replace('{id}', id), { token: desk ? a.agentToken : a.apiKey, ...(bodies[op] !== undefined ? { body: bodies[op] } : {}) });
+        const res = await t.api(method, template.replace('{id}', id), { token: supervisorOnly.has(op) ? aSupervisor : desk ? a.agentToken : a.apiKey, ...(bodies[op] !== undefined ? { body: bodies[op] } : {}) });
         expect(res.status, `${op} with another tenant's handover`).toBe(404);
         expect(res.body.error.code, op).toBe('handover_not_found');
         const text = JSON.stringify(res.body);

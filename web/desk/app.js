@@ -9,6 +9,7 @@ import { createHistory } from './history.js';
 import { attachFilePicker } from './attachments.js';
 import { showRating } from './rating.js';
 import { createReplyNotifier } from './notify.js';
+import { createSupervisorView } from './supervisor.js';
 import { byId, h } from './dom.js';
 
 const SESSION_KEY = 'handover.desk.session'; // per browser tab: the agent and the CSRF token (the session itself is an HttpOnly cookie)
@@ -61,8 +62,19 @@ let audio = null;
 const closedChats = createHistory(ui.history, ui.chatArea, {
   api: (...args) => api(...args),
   // A closed chat takes the chat area; the live chats step aside until one is picked again.
-  onOpen: () => selectChat(null),
+  onOpen: () => (selectChat(null), supervisorView.close()),
   onClose: () => renderMine(),
+  showError: (text) => showError(text),
+});
+// Supervisors: queue figures and every live chat in the Team panel, a chat read (and taken) from there.
+const supervisorView = createSupervisorView(ui.team, ui.chatArea, {
+  api: (...args) => api(...args),
+  onOpen: () => (selectChat(null), closedChats.close()),
+  onClose: () => renderMine(),
+  onTaken: async (id) => {
+    await refresh();
+    if (chats.has(id)) selectChat(id);
+  },
   showError: (text) => showError(text),
 });
 const replies = createReplyNotifier(ui.sound.closest('label'), { onOpen: (id) => chats.has(id) && selectChat(id) });
@@ -168,6 +180,7 @@ function leaveDesk() {
   ui.teamList.replaceChildren();
   cannedPanel.clear();
   closedChats.clear();
+  supervisorView.clear();
   renderAll();
 }
 
@@ -197,6 +210,7 @@ function showConnection(state) {
 // ---- live signals --------------------------------------------------------------------------------
 
 function onSignal(type, data) {
+  supervisorView.onSignal(type, data);
   switch (type) {
     case 'ready':
     case 'resync':
@@ -295,6 +309,7 @@ async function refreshTeam() {
       onAway: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/presence`, 'PUT', { presence: 'away' }, `${agent.name} is set away.`),
       onSignOut: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/sign-out`, 'POST', undefined, `${agent.name} is signed out.`),
     });
+    await supervisorView.refresh();
   } catch (err) {
     // The role was taken away: the panel goes.
     if (err.code === 'forbidden_role') ui.team.hidden = true;
@@ -384,7 +399,7 @@ function renderMine() {
   });
   const wanted = items.length ? items : [noChats];
   if (wanted.length !== ui.myChats.children.length || wanted.some((el, i) => ui.myChats.children[i] !== el)) ui.myChats.replaceChildren(...wanted);
-  ui.emptyChat.hidden = selectedId !== null || closedChats.viewing;
+  ui.emptyChat.hidden = selectedId !== null || closedChats.viewing || supervisorView.viewing;
   updateTitle();
 }
 
@@ -419,7 +434,10 @@ const chatContext = {
 };
 
 function selectChat(id) {
-  if (id !== null) closedChats.close();
+  if (id !== null) {
+    closedChats.close();
+    supervisorView.close();
+  }
   selectedId = id;
   for (const chat of chats.values()) chat.select(chat.id === id);
   if (chats.has(id)) replies.changed(chats.get(id));
