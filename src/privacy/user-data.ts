@@ -5,8 +5,8 @@ import type { Deps } from '../handover/deps.js';
 
 /**
  * One end user's data, as a tenant's bot knows the user (`user.id` of the handovers it requested): all
- * of it exported in one document, or all of it erased — handovers, messages, bot events, and the work
- * still queued for either side.
+ * of it exported in one document, or all of it erased — handovers, messages, bot events, satisfaction
+ * ratings (they go with their handover), and the work still queued for either side.
  */
 export interface UserExport {
   userId: string;
@@ -24,6 +24,8 @@ export interface UserExport {
     endedAt: string | null;
     messages: Array<{ direction: string; sender: unknown; text: string; attachments: unknown; at: string }>;
     events: Array<{ id: string; type: string; data: unknown; at: string }>;
+    /** The user's satisfaction rating of it, if the bot recorded one. */
+    rating: { score: number; comment: string | null; at: string } | null;
   }>;
 }
 
@@ -69,6 +71,14 @@ export async function exportUser(db: Db, tenantId: string, userId: string, now: 
     'select id, handover_id, type, data, created_at from events where tenant_id = $1 and handover_id = any($2) order by pos',
     [tenantId, ids],
   );
+  const { rows: ratings } = await db.query<{ handover_id: string; score: number; comment: string | null; created_at: Date }>(
+    'select handover_id, score, comment, created_at from handover_ratings where tenant_id = $1 and handover_id = any($2)',
+    [tenantId, ids],
+  );
+  const ratingOf = (id: string) => {
+    const r = ratings.find((x) => x.handover_id === id);
+    return r ? { score: Number(r.score), comment: r.comment, at: r.created_at.toISOString() } : null;
+  };
   return {
     userId,
     exportedAt: now.toISOString(),
@@ -85,6 +95,7 @@ export async function exportUser(db: Db, tenantId: string, userId: string, now: 
       endedAt: h.ended_at ? h.ended_at.toISOString() : null,
       messages: messages.filter((m) => m.handover_id === h.id).map((m) => ({ direction: m.direction, sender: m.sender, text: m.text, attachments: m.attachments, at: m.created_at.toISOString() })),
       events: events.filter((e) => e.handover_id === h.id).map((e) => ({ id: e.id, type: e.type, data: e.data, at: e.created_at.toISOString() })),
+      rating: ratingOf(h.id),
     })),
   };
 }

@@ -75,5 +75,11 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings (%s)', (kind) => {
     expect(line('handover_csat_score_sum', desk.tenantId)).toMatch(/ 4$/);
     expect(line('handover_csat_score_bucket', desk.tenantId)).toMatch(/ 1$/);
     expect(line('handover_csat_score_count', other.tenantId)).toBeUndefined();
+
+    // The user's data: the rating is in their export, and goes with their erasure.
+    const exported = await t.api('GET', '/v1/users/u-1/export', { token: desk.apiKey });
+    expect(exported.body.handovers.find((h: { id: string }) => h.id === id).rating).toMatchObject({ score: 4, comment: 'Quick and friendly' });
+    expect((await t.api('DELETE', '/v1/users/u-1', { token: desk.apiKey })).status).toBe(200);
+    expect((await t.db.query<{ n: number }>('select count(*)::int as n from handover_ratings where handover_id = $1', [id])).rows[0]!.n).toBe(0);
   });
 });
