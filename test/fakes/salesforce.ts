@@ -18,6 +18,12 @@ import type { AddressInfo, Socket } from 'node:net';
  * is sent here as `CONVERSATION_QUEUE_POSITION`, after the other events' names, and the connector
  * reads the entry by its type.
  *
+ * The end user's files: `POST …/conversation/{id}/file` as `multipart/form-data`, a `messageEntry` part
+ * (JSON: `esDeveloperName`, `message: {id, fileId, text?}`, ids UUIDs) and the file as `fileData` (the
+ * API reference's file upload; the part names as Salesforce's sample clients send them). Its echo on the
+ * stream is a StaticContentMessage of `formatType: "Attachments"` with `attachments: [{id, name, mimeType,
+ * url}]`, the shape agents' files arrive in.
+ *
  * The test plays the agent with small methods (`agentJoins`, `agentSays`, ...) and reads what the org
  * received (`userMessages`, `typing`, `closed`, stream counts), so a contract suite can drive it.
  */
@@ -29,6 +35,8 @@ export interface FakeConversation {
   events: Array<{ id: number; event: string; data: string }>;
   /** Every message POST that was accepted, in arrival order (retries included). */
   messagesReceived: Array<{ id: string; text: string }>;
+  /** Every file entry accepted (`…/conversation/{id}/file`), in arrival order (retries included). */
+  filesReceived: Array<{ id: string; fileId: string; text: string; name: string; type: string; bytes: Buffer }>;
   typingReceived: boolean[];
   closed: boolean;
   deleteCalls: number;
@@ -51,6 +59,8 @@ export interface FakeSalesforce {
   agentJoins(conversationId: string, agent?: { subject: string; name: string }): void;
   agentLeaves(conversationId: string, agent?: { subject: string; name: string }): void;
   agentSays(conversationId: string, text: string, agent?: { subject: string; name: string }): void;
+  /** The agent sends a file: a StaticContentMessage of `formatType: "Attachments"` (its `{id, name, mimeType, url}`). */
+  agentSendsFile(conversationId: string, file: { name: string; mimeType: string }, text?: string, agent?: { subject: string; name: string }): { id: string; name: string; mimeType: string; url: string };
   agentTyping(conversationId: string, typing: boolean): void;
   /** The agent ends the session: participant removed, then session status Ended by Agent. */
   agentEnds(conversationId: string): void;
@@ -208,6 +218,13 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
       const messageId = randomUUID();
       addEvent(c, 'CONVERSATION_MESSAGE', entryData(c, { entryType: 'Message', displayName: agent.name, sender: agentSender(agent), payload: { abstractMessage: { messageType: 'StaticContentMessage', id: messageId, staticContent: { formatType: 'Text', text } }, messageReason: null } }));
     },
+    agentSendsFile(id, file, text = '', agent = defaultAgent) {
+      const c = conversationOf(id);
+      const messageId = randomUUID();
+      const attachment = { id: randomUUID(), name: file.name, mimeType: file.mimeType, url: `${fake.url}/files/${encodeURIComponent(file.name)}` };
+      addEvent(c, 'CONVERSATION_MESSAGE', entryData(c, { entryType: 'Message', displayName: agent.name, sender: agentSender(agent), payload: { abstractMessage: { messageType: 'StaticContentMessage', id: messageId, staticContent: { formatType: 'Attachments', text, attachments: [attachment] } }, messageReason: null } }));
+      return attachment;
+    },
     agentTyping(id, typing) {
       const c = conversationOf(id);
       const type = typing ? 'TypingStartedIndicator' : 'TypingStoppedIndicator';
@@ -265,7 +282,7 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse, raw: string): void {
+  function handle(req: IncomingMessage, res: ServerResponse, raw: string, upload?: FileUpload): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const path = url.pathname;
     let body: any = null;
@@ -308,6 +325,7 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
         routingAttributes: body.routingAttributes ?? {},
         events: [],
         messagesReceived: [],
+        filesReceived: [],
         typingReceived: [],
         closed: false,
         deleteCalls: 0,
@@ -318,7 +336,7 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
       latestId = body.conversationId;
       return json(res, 201, {});
     }
-    const match = /^\/iamessage\/api\/v2\/conversation\/([^/]+)(\/message|\/entry)?$/.exec(path);
+    const match = /^\/iamessage\/api\/v2\/conversation\/([^/]+)(\/message|\/entry|\/file)?$/.exec(path);
     const conversation = match ? conversations.get(match[1]!) : undefined;
     if (!match || !conversation) return refuse(req, res, 404, 'no such conversation');
     if (conversation.subject !== auth.subject) return refuse(req, res, 403, 'the token belongs to another end user');
@@ -332,6 +350,18 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
       conversation.messagesReceived.push({ id: m.id, text: m.staticContent.text });
       // The end user's own message comes back on the stream.
       addEvent(conversation, 'CONVERSATION_MESSAGE', entryData(conversation, { entryType: 'Message', displayName: 'Guest', sender: { role: 'EndUser', subject: conversation.subject, appType: 'iamessage' }, payload: { abstractMessage: { messageType: 'StaticContentMessage', id: m.id, staticContent: { formatType: 'Text', text: m.staticContent.text } }, messageReason: null } }));
+      return json(res, 202, {});
+    }
+    if (req.method === 'POST' && match[2] === '/file') {
+      const m = upload?.messageEntry?.message;
+      if (!upload || upload.messageEntry?.esDeveloperName !== esDeveloperName || typeof m?.id !== 'string' || !uuidV4.test(m.id) || typeof m.fileId !== 'string' || !uuidV4.test(m.fileId)) {
+        return refuse(req, res, 400, 'messageEntry needs esDeveloperName and message {id, fileId} (uuids), with the file as fileData');
+      }
+      if (conversation.closed) return refuse(req, res, 400, 'conversation closed');
+      const text = typeof m.text === 'string' ? m.text : '';
+      conversation.filesReceived.push({ id: m.id, fileId: m.fileId, text, name: upload.file.name, type: upload.file.type, bytes: upload.file.bytes });
+      const attachment = { id: m.fileId, name: upload.file.name, mimeType: upload.file.type, url: `${fake.url}/files/${m.fileId}` };
+      addEvent(conversation, 'CONVERSATION_MESSAGE', entryData(conversation, { entryType: 'Message', displayName: 'Guest', sender: { role: 'EndUser', subject: conversation.subject, appType: 'iamessage' }, payload: { abstractMessage: { messageType: 'StaticContentMessage', id: m.id, staticContent: { formatType: 'Attachments', text, attachments: [attachment] } }, messageReason: null } }));
       return json(res, 202, {});
     }
     if (req.method === 'POST' && match[2] === '/entry') {
@@ -384,7 +414,16 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const type = String(req.headers['content-type'] ?? '');
+      if (!type.startsWith('multipart/form-data')) return handle(req, res, raw.toString('utf8'));
+      // A file entry: its `messageEntry` JSON part and its `fileData` file.
+      void fileUpload(raw, type).then(
+        (upload) => handle(req, res, '', upload),
+        () => refuse(req, res, 400, 'not a multipart body with messageEntry and fileData'),
+      );
+    });
   });
   server.on('connection', (socket) => {
     sockets.add(socket);
@@ -403,4 +442,19 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
 /** How many streams of a conversation are open right now. */
 export function openStreamCount(conversation: FakeConversation): number {
   return conversation.openStreams.size;
+}
+
+interface FileUpload {
+  messageEntry: any;
+  file: { name: string; type: string; bytes: Buffer };
+}
+
+/** A file entry's parts: `messageEntry` (JSON, as text or as a JSON blob) and `fileData`. */
+async function fileUpload(raw: Buffer, contentType: string): Promise<FileUpload> {
+  const form = await new Request('http://fake/', { method: 'POST', headers: { 'content-type': contentType }, body: raw }).formData();
+  const entry = form.get('messageEntry');
+  const file = form.get('fileData');
+  if (entry === null || file === null || typeof file === 'string') throw new Error('missing parts');
+  const messageEntry = JSON.parse(typeof entry === 'string' ? entry : await entry.text());
+  return { messageEntry, file: { name: file.name, type: file.type, bytes: Buffer.from(await file.arrayBuffer()) } };
 }

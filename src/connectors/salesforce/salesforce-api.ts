@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import { DeliveryError } from '../connector.js';
 import { openStream, parseJson, send, STATUS_POLICIES, type OpenedStream } from '../../outbound/index.js';
+import { multipartForm } from '../../outbound/multipart.js';
 import type { SalesforceConfig } from './salesforce-config.js';
 
 /** Responses we read at most this much of. */
@@ -58,6 +59,27 @@ export class SalesforceApi {
       signal,
       token,
       body: { message: { id: messageId, messageType: 'StaticContentMessage', staticContent: { formatType: 'Text', text } }, esDeveloperName: this.config.esDeveloperName },
+    });
+  }
+
+  /**
+   * A file entry from the end user (the API reference's file upload): `multipart/form-data` with a
+   * `messageEntry` JSON part (`esDeveloperName`, `message: {id, fileId, text?}`) and the file as `fileData`.
+   */
+  async sendFile(token: string, conversationId: string, entry: { messageId: string; fileId: string; text: string }, file: { name: string; contentType: string; bytes: Buffer }, signal: AbortSignal): Promise<void> {
+    const messageEntry = { esDeveloperName: this.config.esDeveloperName, message: { id: entry.messageId, fileId: entry.fileId, ...(entry.text ? { text: entry.text } : {}) } };
+    const form = multipartForm([['messageEntry', JSON.stringify(messageEntry), 'application/json']], [{ field: 'fileData', name: file.name, contentType: file.contentType, bytes: file.bytes }]);
+    const path = `/iamessage/api/v2/conversation/${conversationId}/file`;
+    await send(this.dispatcher, {
+      method: 'POST',
+      url: `${this.base}${path}`,
+      signal,
+      policy: STATUS_POLICIES.salesforce,
+      maxBytes: MAX_RESPONSE_BYTES,
+      headers: { authorization: `Bearer ${token}` },
+      body: form.body,
+      contentType: form.contentType,
+      describe: `POST ${path} on Salesforce`,
     });
   }
 

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
-import { DeliveryError, StreamLostError, type AgentSideWork, type Connector, type ConnectorDefinition, type ConnectorDeps, type ConnectorSession, type StreamContext } from '../connector.js';
+import { DeliveryError, StreamLostError, type AgentSideWork, type AttachmentFile, type Connector, type ConnectorDefinition, type ConnectorDeps, type ConnectorSession, type StreamContext } from '../connector.js';
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
 import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
@@ -100,8 +100,25 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
             case 'handover.requested':
               return open(work, context.signal);
             case 'message.created': {
-              const text = [work.message.text, ...work.message.attachments.map((a) => (a.name ? `${a.name}: ${a.url}` : a.url))].filter((t) => t !== '').join('\n');
-              await withToken(work.handoverId, context.signal, (token, id) => api.sendMessage(token, id, uuidFrom(work.message.id), text, context.signal));
+              // Files this service keeps go as file entries (the first carries the text); links given
+              // as such, and a file no longer kept, as lines of the text.
+              const files: AttachmentFile[] = [];
+              const asLinks: string[] = [];
+              for (const a of work.message.attachments) {
+                const file = a.id && context.readAttachment ? await context.readAttachment(a.id) : null;
+                if (file) files.push(file);
+                else asLinks.push(a.name ? `${a.name}: ${a.url}` : a.url);
+              }
+              const text = [work.message.text, ...asLinks].filter((t) => t !== '').join('\n');
+              if (files.length === 0) {
+                await withToken(work.handoverId, context.signal, (token, id) => api.sendMessage(token, id, uuidFrom(work.message.id), text, context.signal));
+                return;
+              }
+              for (const [i, file] of files.entries()) {
+                // Ids derived from the message's own, so a retried delivery sends the same entries.
+                const entry = { messageId: uuidFrom(i === 0 ? work.message.id : `${work.message.id}:file:${i}`), fileId: uuidFrom(`${work.message.id}:fileId:${i}`), text: i === 0 ? text : '' };
+                await withToken(work.handoverId, context.signal, (token, id) => api.sendFile(token, id, entry, file, context.signal));
+              }
               return;
             }
             case 'user.typing':
