@@ -116,8 +116,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
       (batch) => writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
     );
     // Stopped after the app: the consoles' streams have ended with it, and their last counts are written.
-    const deskConsoles = await parts.start('desk-consoles', () => createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }), (consoles) => consoles.stop());
-    const signals = await parts.start('load-signals', () => startLoadSignals(), (signals) => signals.stop());
+    const deskConsoles = await parts.startPart('desk-consoles', () => createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }));
+    const signals = await parts.startPart('load-signals', () => startLoadSignals());
     // The embedded store's group commit is one batch at a time on one connection: its latency hardly
     // moves with concurrency, so a tight target would hold the limit at its floor (docs/overload.md).
     const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }), db.kind === 'pglite' ? 150 : 50);
@@ -162,7 +162,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       },
     );
     statusObserve(events, status, latency, log);
-    const availability = await parts.start(
+    const availability = await parts.startPart(
       'availability',
       () =>
         new AvailabilityCache(
@@ -170,7 +170,6 @@ export async function createService(config: Config, options: ServiceOptions = {}
           { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000, quoteAnswers: !config.redactContent },
           log.child({ part: 'availability' }),
         ),
-      (cache) => cache.stop(),
     );
     const deps: Deps = {
       db,
@@ -197,14 +196,12 @@ export async function createService(config: Config, options: ServiceOptions = {}
     );
 
     // Started by listen() (and again by tests that stop them to play a dying instance); stopped before the app closes.
-    const background = await parts.start('background', () => new Parts(log, options.parts), (group, stopOptions) => group.stop(stopOptions));
+    const background = await parts.startPart('background', () => new Parts(log, options.parts));
     let streams: StreamSupervisor | null = null;
     const startBackground = (): Promise<void> =>
       background.build(async () => {
-        await background.start(
-          'delivery-worker',
-          () =>
-            startDeliveryWorker({
+        await background.startPart('delivery-worker', () =>
+          startDeliveryWorker({
               db,
               bus,
               log: log.child({ part: 'delivery' }),
@@ -220,21 +217,20 @@ export async function createService(config: Config, options: ServiceOptions = {}
               quoteAnswers: !config.redactContent,
               observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
               handoff,
-            }),
-          (worker, { graceMs }) => worker.stop(graceMs),
+          }),
         );
-        const backlog = await background.start('backlog-sampler', () => startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })), (sampler) => sampler.stop());
-        await background.start(
-          'status',
-          () => {
-            status.useBacklog(backlog);
-            status.start();
-          },
-          () => status.stop(),
-        );
-        await background.start('connector-checks', () => checks.start(), () => checks.stop());
-        await background.start('answer-timer', () => startAnswerTimer(deps, config.desk.timerIntervalMs, instanceId), (timer, { release }) => timer.stop({ release }));
-        await background.start('retention', () => startRetentionJob(deps, config.desk.retentionIntervalMs, instanceId), (job, { release }) => job.stop({ release }));
+        const backlog = await background.startPart('backlog-sampler', () => startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })));
+        await background.startPart('status', () => {
+          status.useBacklog(backlog);
+          status.start();
+          return status;
+        });
+        await background.startPart('connector-checks', () => {
+          checks.start();
+          return checks;
+        });
+        await background.startPart('answer-timer', () => startAnswerTimer(deps, config.desk.timerIntervalMs, instanceId));
+        await background.startPart('retention', () => startRetentionJob(deps, config.desk.retentionIntervalMs, instanceId));
         streams = await background.start(
           'streams',
           () => startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance }),

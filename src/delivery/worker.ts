@@ -53,7 +53,7 @@ export interface WorkerOptions {
 
 export interface DeliveryWorker {
   /** Stops claiming; lets lanes in flight finish their current item within `graceMs`, then aborts them. */
-  stop(graceMs: number): Promise<void>;
+  stop(options: { graceMs: number }): Promise<void>;
 }
 
 interface LaneRun {
@@ -300,7 +300,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   const running = loop();
 
   return {
-    async stop(graceMs) {
+    async stop({ graceMs }) {
       stopping = true;
       unsubscribe();
       wake();

@@ -19,6 +19,15 @@ export interface StopOptions {
   release: boolean;
 }
 
+/**
+ * The one shape of a running background part: stopped with the service's options (each takes what
+ * applies to it). The worker waits `graceMs` for deliveries; lease holders give their leases back when
+ * `release`; timers and samplers just stop.
+ */
+export interface Part {
+  stop(options: StopOptions): void | Promise<void>;
+}
+
 /** What a part leaves on the stack once started: how to stop it. */
 export type Release<T> = (part: T, options: StopOptions) => void | Promise<void>;
 
@@ -49,6 +58,11 @@ export class Parts {
     const part = await start();
     if (release) this.releases.push({ name, release: (options) => release(part, options) });
     return part;
+  }
+
+  /** Starts a part that has the one lifecycle: its own `stop(options)` is its release. */
+  startPart<P extends Part>(name: string, start: () => P | Promise<P>): Promise<P> {
+    return this.start(name, start, (part, options) => part.stop(options));
   }
 
   /**
