@@ -43,6 +43,9 @@ const handover = new HandoverClient({ baseUrl: settings.handoverUrl, apiKey: set
  */
 const conversations = new Map();
 
+/** The rating chips: one to five stars (the score is how many). */
+const RATING_CHIPS = ['★', '★★', '★★★', '★★★★', '★★★★★'];
+
 function conversation(id) {
   let conv = conversations.get(id);
   if (!conv) {
@@ -91,6 +94,8 @@ const widget = await startWidgetServer({
 });
 
 async function handleUserMessage(conv, message) {
+  // Stars tapped after an agent handed the user back: the rating of that chat.
+  if (conv.mode === 'bot' && conv.ratingFor && RATING_CHIPS.includes(message.text.trim())) return rate(conv, message.text.trim().length);
   if ((conv.mode === 'waiting' || conv.mode === 'agent') && conv.handoverId) {
     try {
       // Our message id goes along: a retry is stored once.
@@ -179,10 +184,15 @@ async function onHandoverEvent(event) {
       break;
     case 'handover.ended': {
       const agentName = conv.agentName;
+      const handoverId = conv.handoverId;
       backToBot(conv);
       // The wait ended because nobody is online any more: the user can leave a message instead.
       if (data.reason === 'no_agent_answered' && (await nobodyOnline())) offerMessage(conv, 'Sorry, nobody from our team is online any more.');
-      else say(conv, endedText(data.reason, agentName), suggestions);
+      else if (agentName && data.reason !== 'failed') {
+        // A person answered: ask how it went (the stars are chips; the rating goes to handover).
+        conv.ratingFor = handoverId;
+        say(conv, `${endedText(data.reason, agentName)} How did ${agentName} do? Tap the stars to rate the chat.`, RATING_CHIPS);
+      } else say(conv, endedText(data.reason, agentName), suggestions);
       break;
     }
     default:
@@ -271,6 +281,18 @@ async function passOnLeftMessages() {
   }
 }
 const messageCheck = setInterval(passOnLeftMessages, LEFT_MESSAGE_CHECK_MS);
+
+async function rate(conv, score) {
+  const handoverId = conv.ratingFor;
+  conv.ratingFor = null;
+  try {
+    // Recorded once per chat; the same rating again (a retry) is answered as the first time.
+    await handover.rateHandover(handoverId, { score });
+    say(conv, `Thank you for rating the chat ${score} of 5! Anything else I can help with?`, suggestions);
+  } catch (err) {
+    say(conv, err.code === 'rating_conflict' ? 'You have rated this chat already — thank you!' : `I could not pass your rating on (${err.message}).`, suggestions);
+  }
+}
 
 function backToBot(conv) {
   conv.mode = 'bot';

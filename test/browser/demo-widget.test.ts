@@ -106,6 +106,11 @@ describe('the demo widget in a real browser', () => {
     expect(place.top).toBeGreaterThanOrEqual(0);
     expect(place.bottom).toBeGreaterThanOrEqual(0);
     expect(place.chipsBelow).toBe(true);
+
+    // The bot asks how it went; the user taps four stars: the rating reaches the desk's ended chat.
+    await widget.getByRole('button', { name: '★★★★', exact: true }).click();
+    await widget.locator('.msg.from-bot', { hasText: 'Thank you for rating the chat 4 of 5' }).waitFor();
+    await chat.locator('li.rating-line [data-score="4"]').waitFor();
     expect(problems).toEqual([]);
   }, 60_000);
 
