@@ -8,7 +8,7 @@ import type { Deliverer, OutboxRow } from './worker.js';
 import type { OutboxTarget } from './outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { annotateActiveSpan } from '../telemetry/tracing.js';
-import { readAttachmentFile } from '../attachments/attachments.js';
+import { readAttachmentFile, withFreshLinks } from '../attachments/attachments.js';
 
 /** How long a tenant's webhook URL and secret are reused before they are read again. */
 const WEBHOOK_TTL_MS = 1000;
@@ -54,7 +54,7 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
       const externalRef = externalRefs.get(row.handover_id) ?? row.external_ref ?? null;
       const readAttachment = deps.attachments ? (id: string) => readAttachmentFile(deps, { tenantId: row.tenant_id, handoverId: row.handover_id, id }) : undefined;
-      const result = await connector.deliver(row.payload as AgentSideWork, { externalRef, signal, attempt: row.attempts + 1, ...(readAttachment ? { readAttachment } : {}) });
+      const result = await connector.deliver(withFreshFileLinks(deps, row.payload as AgentSideWork), { externalRef, signal, attempt: row.attempts + 1, ...(readAttachment ? { readAttachment } : {}) });
       if (result?.externalRef) externalRefs.set(row.handover_id, result.externalRef);
       return result ?? undefined;
     },
@@ -75,6 +75,16 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       });
     },
   };
+}
+
+/**
+ * A user's message with the links of the files this service keeps signed now: the item may be a retry
+ * long after it was enqueued, and a system that fetches the file by its URL (Zendesk, Genesys, a
+ * generic helpdesk) must get a link that still works.
+ */
+function withFreshFileLinks(deps: Deps, work: AgentSideWork): AgentSideWork {
+  if (work.kind !== 'message.created' || !work.message.attachments.some((a) => a.id)) return work;
+  return { ...work, message: { ...work.message, attachments: withFreshLinks(deps, work.message.attachments) } };
 }
 
 export function deliverers(deps: Deps, connectors: Connectors, dispatcher: Agent): Record<OutboxTarget, Deliverer> {
