@@ -10,6 +10,7 @@ import { createService } from '../service.js';
 import { adminRequest } from './client.js';
 import { startDemo, type Demo } from '../demo/demo.js';
 import { diagnose, formatDiagnosis } from './diagnose.js';
+import { formatConnectorSetup, type ConnectorSetupAnswer } from './connector-setup.js';
 import { readAdminTokenFile } from '../config/admin-token.js';
 
 const usage = `handover — hands chatbot conversations over to human agents
@@ -23,6 +24,12 @@ Usage:
   handover agent create --tenant ID --email EMAIL --name NAME --password PASSWORD
                         [--queues a,b] [--max-chats N] [--role agent|supervisor]
   handover connector add --tenant ID --type webhook --name NAME --config JSON
+  handover connectors setup --tenant ID --connector ID [--apply [--irreversible]]
+                        run the connector's check and report the vendor settings a deployment
+                        needs (✓ as needed, ✗ missing, ? not readable through the vendor's API);
+                        --apply sets what the vendor's API allows and prints each change;
+                        --irreversible also sets what cannot be undone (Zendesk multiConvoEnabled).
+                        Exit 1 while something is missing or failing.
   handover keys rotate                   re-encrypt stored credentials under the current key
   handover doctor [URL]                  diagnose a running instance (exit 1 when unhealthy)
 
@@ -50,7 +57,9 @@ async function main(argv: string[]): Promise<number> {
     case 'queue':
     case 'agent':
     case 'connector':
-      return clientCommand(command, sub, rest, env);
+    case 'connectors':
+      if ((command === 'connector' || command === 'connectors') && sub === 'setup') return connectorSetup(rest, env);
+      return clientCommand(command === 'connectors' ? 'connector' : command, sub, rest, env);
     case 'keys': {
       if (sub !== 'rotate') {
         console.error('usage: handover keys rotate');
@@ -194,6 +203,26 @@ async function clientCommand(resource: string, action: string | undefined, args:
   }
   console.log(JSON.stringify(result, null, 2));
   return 0;
+}
+
+/** `handover connectors setup`: the connector's check and vendor settings, changed with --apply. */
+async function connectorSetup(args: string[], env: Record<string, string | undefined>): Promise<number> {
+  const cli = loadCliConfig(env);
+  const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, connector: { type: 'string' }, apply: { type: 'boolean' }, irreversible: { type: 'boolean' } } });
+  if (!values.tenant || !values.connector) {
+    console.error('usage: handover connectors setup --tenant ID --connector ID [--apply [--irreversible]]');
+    return 2;
+  }
+  if (values.irreversible && !values.apply) {
+    console.error('--irreversible only goes with --apply');
+    return 2;
+  }
+  const path = `/v1/admin/tenants/${encodeURIComponent(values.tenant)}/connectors/${encodeURIComponent(values.connector)}/setup`;
+  // The service bounds the vendor calls itself; this waits a little longer than it may take.
+  const answer = (await adminRequest(cli, 'POST', path, { apply: values.apply === true, irreversible: values.irreversible === true }, 120_000)) as ConnectorSetupAnswer;
+  const { text, healthy } = formatConnectorSetup(answer);
+  console.log(text);
+  return healthy ? 0 : 1;
 }
 
 /**

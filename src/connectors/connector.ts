@@ -23,6 +23,9 @@ import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from
  * - Declare what the system cannot do in `capabilities`; add `availability` if it can say who is online.
  * - Add `check` with the cheapest authenticated read the system documents, through `checkCall`
  *   (`check-call.ts`), so a wrong credential or id is named before the first handover fails.
+ * - Add `setup` when the system's API can read (and perhaps change) vendor settings a deployment needs
+ *   (webhooks pointing at the inbound URL, their events, routing flags), so `handover connectors setup`
+ *   can report and fix them.
  * - In `handleInbound`, verify first; give one receipt per vendor event (its own id, so repeats are
  *   dropped); address events by `handoverId` or by the system's own `externalRef`; give echoes of our
  *   own actions an empty event list (acknowledged, not applied).
@@ -223,6 +226,37 @@ export interface Connector {
    * (src/connectors/connector-checks.ts). Absent: the connector has nothing it can check.
    */
   check?(signal: AbortSignal): Promise<ConnectorCheck>;
+  /**
+   * Reads the vendor settings a deployment needs and says, for each, whether it is as needed; with
+   * `apply`, changes what the system's API allows and says what it changed. Run on an operator's
+   * request only (`handover connectors setup`), never in the background. Absent: nothing to set up.
+   */
+  setup?(context: SetupContext, signal: AbortSignal): Promise<void>;
+}
+
+export interface SetupContext {
+  /** The URL the system must call: this connector's inbound URL. */
+  inboundUrl: string;
+  /** Change what is not as needed, where the system's API allows it. */
+  apply: boolean;
+  /** Also make changes that cannot be undone (Zendesk's `multiConvoEnabled`); only with `apply`. */
+  irreversible: boolean;
+  /** Tells one setting as it is found (or changed): what was reported stands even if a later call fails. */
+  report(item: SetupItem): void;
+}
+
+export const setupStates = ['ok', 'changed', 'missing', 'unknown'] as const;
+
+/**
+ * One vendor setting. `ok`: as needed; `changed`: it was not, and was set now; `missing`: it is not as
+ * needed (`detail` says how to set it: by `--apply`, or by hand); `unknown`: the API cannot read it,
+ * `detail` says where to look.
+ */
+export interface SetupItem {
+  /** Where and what, in the system's own words: "app settings.multiConvoEnabled". */
+  setting: string;
+  state: (typeof setupStates)[number];
+  detail: string;
 }
 
 export const checkProblems = ['credentials_rejected', 'not_found', 'unreachable', 'misconfigured'] as const;

@@ -23,6 +23,11 @@ import { closeServer } from '../support/ports.js';
  * shows the contact typing. `webhooksLost` plays an outage on our side: the account webhook is sent
  * once, fails, and is never sent again.
  *
+ * The account's webhooks as the API lists and changes them (`app/views/api/v1/accounts/webhooks/`,
+ * `swagger/paths/application/webhooks/`): `GET …/webhooks` → `{payload: {webhooks: [{id, name, url,
+ * account_id, subscriptions}]}}`, `PATCH …/webhooks/{id}` `{url, subscriptions}` with the documented
+ * event names; an administrator's token only; the secret is never shown. Ours calls the inbound URL.
+ *
  * Messages with files: `POST …/conversations/{id}/messages` also takes `multipart/form-data` (the API
  * reference's "Create New Message": `content`, `message_type`, `private` and files as `attachments[]`;
  * content may then be empty), and messages list their files as `attachments` with `file_type` (image,
@@ -67,6 +72,10 @@ export interface FakeChatwoot {
   contactTyping: Map<number, string[]>;
   /** While true, webhooks are sent and fail (we are unreachable): Chatwoot does not send them again. */
   webhooksLost: boolean;
+  /** The account's webhooks; a `url` of null is the connector's inbound URL (`webhookTarget`). */
+  accountWebhooks: Array<{ id: number; url: string | null; subscriptions: string[] }>;
+  /** Webhook changes received (`PATCH …/webhooks/{id}`), in order. */
+  webhookChanges: Array<Record<string, unknown>>;
   conversations: Map<number, ChatwootConversation>;
   agents: Array<{ id: number; name: string; availability_status: 'online' | 'busy' | 'offline' }>;
   refused: Array<{ method: string; path: string; status: number; reason: string }>;
@@ -103,6 +112,8 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     teams: new Map(),
     contactTyping: new Map(),
     webhooksLost: false,
+    accountWebhooks: [{ id: 1, url: null, subscriptions: ['message_created', 'conversation_status_changed', 'conversation_updated', 'conversation_typing_on', 'conversation_typing_off'] }],
+    webhookChanges: [],
     conversations: new Map(),
     agents: [{ id: 1, name: 'Cora', availability_status: 'online' }],
     refused: [],
@@ -250,7 +261,22 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       const conversation = route.startsWith('POST /conversations/:id') ? fake.conversations.get(ids[0]!) : undefined;
       if (route.startsWith('POST /conversations/:id') && !conversation) return send(404, { error: 'Resource could not be found' }, 'conversation');
 
+      const webhookJson = (w: FakeChatwoot['accountWebhooks'][number]) => ({ id: w.id, name: null, url: w.url ?? fake.webhookTarget, account_id: fake.accountId, subscriptions: w.subscriptions });
       switch (route) {
+        case 'GET /webhooks':
+          if (userOnly()) return;
+          return send(200, { payload: { webhooks: fake.accountWebhooks.map(webhookJson) } });
+        case 'PATCH /webhooks/:id': {
+          if (userOnly()) return;
+          const webhook = fake.accountWebhooks.find((w) => w.id === ids[0]);
+          if (!webhook) return send(404, { error: 'Resource could not be found' }, 'webhook');
+          const known = ['conversation_created', 'conversation_viewed', 'conversation_status_changed', 'conversation_updated', 'message_created', 'message_updated', 'contact_created', 'contact_updated', 'webwidget_triggered', 'conversation_typing_on', 'conversation_typing_off'];
+          if (typeof body?.url !== 'string' || !Array.isArray(body.subscriptions) || body.subscriptions.some((s: unknown) => !known.includes(String(s)))) return send(422, { message: 'Invalid webhook' }, 'webhook update');
+          fake.webhookChanges.push(body);
+          webhook.url = body.url === fake.webhookTarget ? null : body.url;
+          webhook.subscriptions = body.subscriptions;
+          return send(200, { payload: { webhook: webhookJson(webhook) } });
+        }
         case 'POST /contacts': {
           if (userOnly()) return;
           if (body?.inbox_id !== fake.inboxId) return send(422, { message: 'Inbox not found' }, 'inbox');

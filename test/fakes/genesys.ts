@@ -31,7 +31,10 @@ import { closeServer } from '../support/ports.js';
  *   `getConversationsMessagingIntegrationsOpenIntegrationId` = `GET
  *   /api/v2/conversations/messaging/integrations/open/{integrationId}`, permission
  *   `messaging:integration:view`, answering the OpenIntegration: `id`, `name`,
- *   `outboundNotificationWebhookUrl`, `status`, `createStatus`; 404 for an id the org does not have).
+ *   `outboundNotificationWebhookUrl`, `status`, `createStatus`; 404 for an id the org does not have;
+ *   `patchConversationsMessagingIntegrationsOpenIntegrationId` = `PATCH` of the same path with
+ *   `outboundNotificationWebhookUrl` and `outboundNotificationWebhookSignatureSecretToken`, which is
+ *   never shown back; permission `messaging:integration:edit`).
  *
  * Two points the references leave open are played as the connector expects and documented as such
  * (docs/connectors/genesys.md): the inbound message's answer names its `conversationId` (without it
@@ -66,6 +69,10 @@ export interface FakeGenesys {
   integrationId: string;
   /** The integration's name, as the Platform API shows it. */
   integrationName: string;
+  /** Its outbound notification webhook URL; null: the connector's inbound URL (`webhookTarget`). */
+  integrationWebhookUrl: string | null;
+  /** PATCHes of the integration received, in order. */
+  integrationPatches: Array<Record<string, unknown>>;
   webhookSecret: string;
   webhookTarget: string;
   /** `expires_in` of the next tokens, in seconds. */
@@ -101,6 +108,8 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
     clientSecret: `gcs-${randomUUID()}`,
     integrationId: randomUUID(),
     integrationName: 'Acme Open Messaging',
+    integrationWebhookUrl: null,
+    integrationPatches: [],
     webhookSecret: `whs-${randomUUID()}`,
     webhookTarget: '',
     tokenLifetimeSeconds: 86_400,
@@ -245,11 +254,22 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
         return send(200, {
           id: fake.integrationId,
           name: fake.integrationName,
-          outboundNotificationWebhookUrl: fake.webhookTarget,
+          outboundNotificationWebhookUrl: fake.integrationWebhookUrl ?? fake.webhookTarget,
           status: 'Active',
           createStatus: 'Completed',
           selfUri: `/api/v2/conversations/messaging/integrations/open/${fake.integrationId}`,
         });
+      }
+      if (req.method === 'PATCH' && integration) {
+        if (decodeURIComponent(integration[1]!) !== fake.integrationId) return error(404, 'not.found', 'The requested resource was not found.', 'integration');
+        const url = body?.outboundNotificationWebhookUrl;
+        const token = body?.outboundNotificationWebhookSignatureSecretToken;
+        if ((url !== undefined && (typeof url !== 'string' || !/^https?:\/\//.test(url))) || (token !== undefined && typeof token !== 'string')) return error(400, 'bad.request', 'invalid integration update', 'integration update');
+        fake.integrationPatches.push(body);
+        if (url !== undefined) fake.integrationWebhookUrl = url;
+        // From now on Genesys signs with the new token.
+        if (token !== undefined) fake.webhookSecret = token;
+        return send(200, { id: fake.integrationId, name: fake.integrationName, outboundNotificationWebhookUrl: fake.integrationWebhookUrl ?? fake.webhookTarget, status: 'Active', createStatus: 'Completed' });
       }
       const disconnect = /^\/api\/v2\/conversations\/([^/]+)\/disconnect$/.exec(url.pathname);
       if (req.method === 'POST' && disconnect) {

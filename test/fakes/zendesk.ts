@@ -19,6 +19,16 @@ import { closeServer } from '../support/ports.js';
  * `zd:agentWorkspace`). passControl takes an integration's id, name or integration type, or `next`:
  * the integration the switchboard orders after ours (`botNext`), which need not be the agents.
  * Messages are listed newest last (`GET …/messages`, one page of at most 100, as ListMessages does).
+ *
+ * For `handover connectors setup`, the app's settings and integrations as the same reference describes
+ * them: GetApp / UpdateApp (`PATCH /v2/apps/{appId}` with `settings.multiConvoEnabled`, which cannot be
+ * turned off again: the fake refuses `false` once it is on), ListIntegrations (`GET …/integrations`,
+ * `filter[types]`), ListWebhooks / UpdateWebhook (`…/integrations/{integrationId}/webhooks[/{webhookId}]`:
+ * `id`, `version`, `target`, `triggers`, `secret`), ListSwitchboards (`…/switchboards`: `id`, `enabled`,
+ * `defaultSwitchboardIntegrationId`), ListSwitchboardIntegrations / CreateSwitchboardIntegration /
+ * UpdateSwitchboardIntegration (`…/switchboards/{switchboardId}/switchboardIntegrations[/{id}]`: `id`,
+ * `name`, `integrationId`, `integrationType`, `deliverStandbyEvents`, `nextSwitchboardIntegrationId`).
+ * Our custom integration (`int_handover`) has one webhook; its target is the inbound URL unless set.
  */
 export interface SunshineMessage {
   id: string;
@@ -43,6 +53,18 @@ export interface SwitchboardIntegration {
   id: string;
   name: string;
   integrationType: string;
+  integrationId?: string;
+  deliverStandbyEvents?: boolean;
+  nextSwitchboardIntegrationId?: string | null;
+}
+
+export interface SunshineWebhook {
+  id: string;
+  version: string;
+  /** Absent: the connector's inbound URL (`webhookTarget`). */
+  target?: string;
+  triggers: string[];
+  secret: string;
 }
 
 export interface WebhookDelivery {
@@ -77,6 +99,12 @@ export interface FakeZendesk {
   /** The agent closes the ticket (or moves it to email): control passes back to the bot integration. */
   closeTicket(conversationId: string, reason?: 'ticketClosed' | 'transferToEmail'): Promise<{ status: number; body: any }>;
   switchboardIntegrations: SwitchboardIntegration[];
+  /** The app's settings (GetApp answers them; UpdateApp changes them). */
+  appSettings: { multiConvoEnabled: boolean };
+  /** The app's custom integrations and their webhooks. */
+  integrations: Array<{ id: string; type: string; displayName: string; webhooks: SunshineWebhook[] }>;
+  /** Setup changes received (UpdateApp, UpdateWebhook, switchboard integration changes), in order. */
+  setupChanges: Array<{ route: string; body: unknown }>;
   /** Routes → how many next calls are carried out but never answered (the connection is cut). */
   loseAnswerNext: Map<string, number>;
   /** Sends one webhook body again exactly as before (a Zendesk retry). */
@@ -108,10 +136,13 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     failNext: new Map(),
     loseAnswerNext: new Map(),
     switchboardIntegrations: [
-      { id: 'sbi_handover', name: 'handover', integrationType: 'custom' },
-      { id: 'sbi_answerbot', name: 'zd-answerBot', integrationType: 'zd:answerBot' },
-      { id: 'sbi_agents', name: 'zd-agentWorkspace', integrationType: 'zd:agentWorkspace' },
+      { id: 'sbi_handover', name: 'handover', integrationType: 'custom', integrationId: 'int_handover', deliverStandbyEvents: true, nextSwitchboardIntegrationId: options.botNext === 'zd-answerBot' ? 'sbi_answerbot' : 'sbi_agents' },
+      { id: 'sbi_answerbot', name: 'zd-answerBot', integrationType: 'zd:answerBot', deliverStandbyEvents: false, nextSwitchboardIntegrationId: 'sbi_agents' },
+      { id: 'sbi_agents', name: 'zd-agentWorkspace', integrationType: 'zd:agentWorkspace', deliverStandbyEvents: false, nextSwitchboardIntegrationId: 'sbi_handover' },
     ],
+    appSettings: { multiConvoEnabled: true },
+    integrations: [],
+    setupChanges: [],
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.metadata.handoverId === handoverId),
     agentMessage(conversationId, message) {
       const conversation = fake.conversations.get(conversationId)!;
@@ -134,6 +165,8 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     lastWebhookBody: () => fake.webhookDeliveries.at(-1)?.body,
     close: async () => {},
   };
+
+  fake.integrations.push({ id: 'int_handover', type: 'custom', displayName: 'handover', webhooks: [{ id: 'wh_1', version: 'v2', triggers: ['conversation:message', 'switchboard:passControl'], secret: fake.webhookSecret }] });
 
   function truncated(c: SunshineConversation) {
     const active = fake.switchboardIntegrations.find((i) => i.name === c.activeSwitchboardIntegration)!;
@@ -187,6 +220,65 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
   }
   const pending: Array<{ id: string; type: string; createdAt: string; payload: unknown }> = [];
 
+  /** The app's settings, integrations, webhooks and switchboard: what `handover connectors setup` reads and changes. */
+  function setupRoute(method: string, path: string, url: URL, body: any): { status: number; body?: unknown; error?: string } | null {
+    const change = (status: number, answer: unknown) => {
+      fake.setupChanges.push({ route: `${method} ${path}`, body });
+      return { status, body: answer };
+    };
+    if (method === 'PATCH' && path === '') {
+      const multi = body?.settings?.multiConvoEnabled;
+      if (multi !== undefined && typeof multi !== 'boolean') return { status: 400, error: 'bad_request' };
+      if (multi === false && fake.appSettings.multiConvoEnabled) return { status: 400, error: 'multiConvoEnabled cannot be disabled' };
+      if (multi === true) fake.appSettings.multiConvoEnabled = true;
+      return change(200, { app: { id: fake.appId, displayName: 'Acme', settings: { ...fake.appSettings } } });
+    }
+    if (method === 'GET' && path === '/integrations') {
+      const types = url.searchParams.get('filter[types]')?.split(',');
+      return { status: 200, body: { integrations: fake.integrations.filter((i) => !types || types.includes(i.type)).map(({ id, type, displayName }) => ({ id, type, status: 'active', displayName })), meta: { hasMore: false } } };
+    }
+    const webhooks = /^\/integrations\/([^/]+)\/webhooks(?:\/([^/]+))?$/.exec(path);
+    if (webhooks) {
+      const integration = fake.integrations.find((i) => i.id === decodeURIComponent(webhooks[1]!));
+      if (!integration) return { status: 404, error: 'integration_not_found' };
+      const shown = (w: SunshineWebhook) => ({ id: w.id, version: w.version, target: w.target ?? fake.webhookTarget, triggers: w.triggers, secret: w.secret, includeFullUser: false, includeFullSource: false });
+      if (method === 'GET' && !webhooks[2]) return { status: 200, body: { webhooks: integration.webhooks.map(shown) } };
+      const webhook = integration.webhooks.find((w) => w.id === decodeURIComponent(webhooks[2] ?? ''));
+      if (!webhook) return { status: 404, error: 'webhook_not_found' };
+      if (method === 'PATCH') {
+        if (body?.triggers !== undefined && (!Array.isArray(body.triggers) || body.triggers.some((t: unknown) => typeof t !== 'string'))) return { status: 400, error: 'bad_request' };
+        if (body?.triggers) webhook.triggers = body.triggers;
+        if (typeof body?.target === 'string') webhook.target = body.target;
+        return change(200, { webhook: shown(webhook) });
+      }
+    }
+    if (method === 'GET' && path === '/switchboards') return { status: 200, body: { switchboards: [{ id: 'sb_1', enabled: true, defaultSwitchboardIntegrationId: 'sbi_handover' }] } };
+    const members = /^\/switchboards\/([^/]+)\/switchboardIntegrations(?:\/([^/]+))?$/.exec(path);
+    if (members) {
+      if (decodeURIComponent(members[1]!) !== 'sb_1') return { status: 404, error: 'switchboard_not_found' };
+      const shown = (m: SwitchboardIntegration) => ({ id: m.id, name: m.name, integrationId: m.integrationId ?? `int_${m.name}`, integrationType: m.integrationType, deliverStandbyEvents: m.deliverStandbyEvents ?? false, nextSwitchboardIntegrationId: m.nextSwitchboardIntegrationId ?? null, messageHistoryCount: 0 });
+      if (method === 'GET' && !members[2]) return { status: 200, body: { switchboardIntegrations: fake.switchboardIntegrations.map(shown) } };
+      if (method === 'POST' && !members[2]) {
+        if (typeof body?.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.name) || (typeof body.integrationId !== 'string' && typeof body.integrationType !== 'string')) return { status: 400, error: 'bad_request' };
+        if (fake.switchboardIntegrations.some((m) => m.name === body.name)) return { status: 409, error: 'conflict' };
+        const created: SwitchboardIntegration = { id: `sbi_${randomUUID().slice(0, 8)}`, name: body.name, integrationType: body.integrationType ?? 'custom', integrationId: body.integrationId, deliverStandbyEvents: body.deliverStandbyEvents === true, nextSwitchboardIntegrationId: body.nextSwitchboardIntegrationId ?? null };
+        fake.switchboardIntegrations.push(created);
+        return change(201, { switchboardIntegration: shown(created) });
+      }
+      const member = fake.switchboardIntegrations.find((m) => m.id === decodeURIComponent(members[2] ?? ''));
+      if (!member) return { status: 404, error: 'switchboard_integration_not_found' };
+      if (method === 'PATCH') {
+        if (body?.deliverStandbyEvents !== undefined && typeof body.deliverStandbyEvents !== 'boolean') return { status: 400, error: 'bad_request' };
+        const next = body?.nextSwitchboardIntegrationId;
+        if (next !== undefined && next !== null && !fake.switchboardIntegrations.some((m) => m.id === next)) return { status: 400, error: 'bad_request' };
+        if (body?.deliverStandbyEvents !== undefined) member.deliverStandbyEvents = body.deliverStandbyEvents;
+        if (next !== undefined) member.nextSwitchboardIntegrationId = next;
+        return change(200, { switchboardIntegration: shown(member) });
+      }
+    }
+    return null;
+  }
+
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -229,10 +321,13 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
         loseAnswer = true;
       }
 
+      const setupAnswer = setupRoute(req.method ?? '', path, url, body);
+      if (setupAnswer) return setupAnswer.error ? error(setupAnswer.status, setupAnswer.error, setupAnswer.error) : send(setupAnswer.status, setupAnswer.body);
+
       switch (route) {
         // GetApp (the connector's setup check): the app the key belongs to, with its settings.
         case 'GET ':
-          return send(200, { app: { id: fake.appId, displayName: 'Acme', settings: { multiConvoEnabled: true, maskCreditCardNumbers: true, useAnimalNames: false, echoPostback: false, ignoreAutoConversationStart: false, conversationRetentionSeconds: 0, appLocalizationEnabled: false }, metadata: null } });
+          return send(200, { app: { id: fake.appId, displayName: 'Acme', settings: { ...fake.appSettings, maskCreditCardNumbers: true, useAnimalNames: false, echoPostback: false, ignoreAutoConversationStart: false, conversationRetentionSeconds: 0, appLocalizationEnabled: false }, metadata: null } });
         case 'POST /users': {
           if (typeof body?.externalId !== 'string') return error(400, 'bad_request', 'externalId is required');
           if ([...fake.users.values()].some((u) => u.externalId === body.externalId)) return error(409, 'conflict', 'User already exists');

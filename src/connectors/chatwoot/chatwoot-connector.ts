@@ -7,6 +7,7 @@ import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';
 import { findContactByIdentifier, sourceIdIn } from './chatwoot-contacts.js';
 import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-reconcile.js';
+import { setUpChatwoot } from './chatwoot-setup.js';
 import { handleChatwootInbound } from './chatwoot-webhook.js';
 
 type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
@@ -100,6 +101,7 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
             credentials_rejected: "userToken refused: copy an agent's or administrator's access token from Profile settings (the bot token cannot be checked without acting)",
             not_found: `no inbox ${config.inboxId} in account ${config.accountId} visible to this user: check accountId, inboxId and the user's inbox access`,
           }),
+        setup: (context, signal) => setUpChatwoot(dispatcher, config, context, signal),
         async availability(signal) {
           // A queue is judged by the agents of the team it is routed to (`teams`, else `teamId`), each
           // team asked once; without a team, by the whole account. (A team chosen by one handover's

@@ -30,3 +30,8 @@ export function genesysCall(dispatcher: Agent, apiBaseUrl: string, tokens: Genes
     }
   };
 }
+
+/** The Open Messaging integration as the Platform API shows it (its id, name and webhook settings). */
+export function integrationPath(integrationId: string): string {
+  return `/api/v2/conversations/messaging/integrations/open/${encodeURIComponent(integrationId)}`;
+}

@@ -2,10 +2,11 @@ import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
-import { genesysCall, type GenesysCall } from './genesys-api.js';
+import { genesysCall, integrationPath, type GenesysCall } from './genesys-api.js';
 import { genesysTokens } from './genesys-auth.js';
 import { genesysConfigSchema, type GenesysConfig } from './genesys-config.js';
 import { attachmentContent, customAttributes, openingText } from './genesys-content.js';
+import { setUpGenesys } from './genesys-setup.js';
 import { handleGenesysInbound } from './genesys-webhook.js';
 
 /**
@@ -83,6 +84,7 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             credentials_rejected: "clientId/clientSecret refused, or the OAuth client's role lacks messaging:integration:view: check the client (Admin → Integrations → OAuth) and that loginBaseUrl is the org's region",
             not_found: `no Open Messaging integration ${config.integrationId} in this org: check integrationId and that apiBaseUrl is the org's region`,
           }),
+        setup: (context, signal) => setUpGenesys(call, config, context, signal),
       };
     },
   };
@@ -99,11 +101,6 @@ async function endConversation(call: GenesysCall, sessions: ConnectorSessions | 
     return;
   }
   await call('POST', inboundPath, { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' }, signal);
-}
-
-/** The Open Messaging integration as the Platform API shows it (its id, name and webhook settings). */
-export function integrationPath(integrationId: string): string {
-  return `/api/v2/conversations/messaging/integrations/open/${encodeURIComponent(integrationId)}`;
 }
 
 function requireRef(context: DeliveryContext): string {

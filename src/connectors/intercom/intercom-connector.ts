@@ -6,6 +6,7 @@ import { contactFor, intercomCall, type IntercomCall } from './intercom-api.js';
 import { DEFAULT_OPENING_TEXT, intercomConfigSchema, type IntercomConfig } from './intercom-config.js';
 import { transcriptNote, userReply } from './intercom-content.js';
 import { reconcileConversation } from './intercom-reconcile.js';
+import { setUpIntercom } from './intercom-setup.js';
 import { handleIntercomInbound } from './intercom-webhook.js';
 
 type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
@@ -68,6 +69,7 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           checkCall('the app\'s admin (GET /me)', () => call('GET', '/me', undefined, signal), {
             credentials_rejected: 'accessToken refused: copy the access token from Developer Hub → your app → Authentication',
           }),
+        setup: (context, signal) => setUpIntercom(call, config, context, signal),
         async availability(signal) {
           // Admins not away, in the team of the queue (`teams`, else `teamId`); without a team, all of them.
           const admins = await call<{ admins?: Array<{ id?: string; away_mode_enabled?: boolean; has_inbox_seat?: boolean }> }>('GET', '/admins', undefined, signal);

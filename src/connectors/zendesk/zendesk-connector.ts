@@ -6,6 +6,7 @@ import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import { zendeskConfigSchema, type ZendeskConfig } from './zendesk-config.js';
 import { handoverMetadata } from './zendesk-metadata.js';
+import { setUpZendesk } from './zendesk-setup.js';
 import { handleZendeskInbound } from './zendesk-webhook.js';
 
 /** Sunshine Conversations refuses longer texts; longer messages are sent in parts. */
@@ -101,6 +102,7 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             credentials_rejected: 'keyId/keySecret refused: create an API key for this app in Admin Center → Apps and integrations → Conversations API',
             not_found: `no app ${config.appId} under ${config.baseUrl}: check appId and the subdomain in baseUrl`,
           }),
+        setup: (context, signal) => setUpZendesk(dispatcher, config, context, signal),
       };
     },
   };

@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
-import { checkProblems } from '../../connectors/connector.js';
+import { checkProblems, setupStates } from '../../connectors/connector.js';
+import { runConnectorSetup } from '../../connectors/connector-setup.js';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
@@ -56,6 +57,30 @@ const ConnectorCheckSchema = Type.Object(
     checkedAt: Type.String({ format: 'date-time' }),
   },
   { title: 'ConnectorCheck' },
+);
+const ConnectorSetupSchema = Type.Object(
+  {
+    connectorId: Type.String(),
+    name: Type.String(),
+    type: Type.String(),
+    inboundUrl: Type.String({ description: 'The URL the system must call, as the settings below are judged against.' }),
+    applied: Type.Boolean({ description: 'Whether changes were allowed (`apply`).' }),
+    check: Type.Object({
+      verdict: literalUnion(['ok', 'failing', 'unchecked'] as const),
+      problem: Nullable(literalUnion(checkProblems)),
+      reason: Type.String(),
+    }),
+    items: Type.Array(
+      Type.Object({
+        setting: Type.String({ description: "Where and what, in the system's words." }),
+        state: literalUnion(setupStates, { description: '`ok` as needed; `changed` set now; `missing` not as needed (`detail` says how to set it); `unknown` not readable through the API.' }),
+        detail: Type.String(),
+      }),
+      { description: 'The vendor settings a deployment needs; empty when the connector has nothing to set up.' },
+    ),
+    failure: Nullable(Type.String({ description: 'Why the setup stopped (a vendor call failed or the check failed); the items before it stand.' })),
+  },
+  { title: 'ConnectorSetup' },
 );
 const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) }, { title: 'Tenant' });
 const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, retentionDays: t.retentionDays });
@@ -335,6 +360,46 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         await requireTenant(deps.db, request.params.tenantId);
         const checks = deps.connectorChecks?.(request.params.tenantId) ?? [];
         return { checks: checks.map(({ connectorId, name, type, verdict, problem, reason, checkedAt }) => ({ connectorId, name, type, verdict, problem, reason, checkedAt })) };
+      },
+    );
+
+    app.post(
+      '/v1/admin/tenants/:tenantId/connectors/:connectorId/setup',
+      {
+        schema: {
+          tags,
+          security,
+          summary: "Runs a connector's check and reads the vendor settings a deployment needs; with `apply`, sets what the system's API allows",
+          params: Type.Object({ tenantId: Type.String({ maxLength: 64 }), connectorId: Type.String({ maxLength: 64 }) }),
+          body: Type.Object(
+            {
+              apply: Type.Optional(Type.Boolean({ description: 'Change what is not as needed, where the API allows it (default false: only report).' })),
+              irreversible: Type.Optional(Type.Boolean({ description: "With `apply`: also make changes that cannot be undone, such as Zendesk's `multiConvoEnabled` (default false)." })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: ConnectorSetupSchema, ...errorResponses },
+        },
+      },
+      async (request) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        const { record, connector } = await connectors.get(request.params.connectorId);
+        if (record.tenantId !== request.params.tenantId) throw new AppError('connector_not_found');
+        const inboundUrl = `${deps.config.publicUrl}/v1/connectors/${record.id}/events`;
+        const apply = request.body.apply === true;
+        // Several vendor calls in a row: bounded as a whole, outside the request deadline (an operator waits).
+        const report = await withoutDeadline(() =>
+          runConnectorSetup(connector, {
+            inboundUrl,
+            apply,
+            irreversible: request.body.irreversible === true,
+            checkTimeoutMs: deps.config.delivery.timeoutMs,
+            setupTimeoutMs: deps.config.delivery.timeoutMs * 4,
+            quoteAnswers: !deps.config.redactContent,
+          }),
+        );
+        const check = report.check.verdict === 'failing' ? { verdict: report.check.verdict, problem: report.check.problem, reason: report.check.reason } : { verdict: report.check.verdict, problem: null, reason: report.check.reason };
+        return { connectorId: record.id, name: record.name, type: record.type, inboundUrl, applied: apply, check, items: report.items, failure: report.failure };
       },
     );
 
