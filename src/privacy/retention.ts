@@ -1,7 +1,7 @@
 import type { Deps } from '../handover/deps.js';
 import { holdLease, releaseLease } from '../store/leases.js';
 import { recordAudit } from '../audit/audit-log.js';
-import { deleteHandovers } from './user-data.js';
+import { deleteHandovers, removeStoredFiles } from './user-data.js';
 
 const LEASE = 'retention';
 const BATCH = 500;
@@ -20,6 +20,7 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
     let total = 0;
     for (const tenant of tenants) {
       let deleted = 0;
+      const files: string[] = [];
       for (;;) {
         if (stopped) return total;
         const removed = await deps.db.transaction(async (q) => {
@@ -27,11 +28,13 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
             `select id from handovers where tenant_id = $1 and state = 'ended' and ended_at < now() - $2 * interval '1 day' order by ended_at limit $3`,
             [tenant.id, tenant.retention_days, BATCH],
           );
-          const removed = (await deleteHandovers(q, tenant.id, rows.map((r) => r.id))).handovers;
+          const { handovers: removed, fileKeys } = await deleteHandovers(q, tenant.id, rows.map((r) => r.id));
+          files.push(...fileKeys);
           // Each batch with its record, in its transaction: nothing is deleted unrecorded.
           if (removed > 0) await recordAudit(q, { actor: 'system', action: 'retention.deleted', tenantId: tenant.id, outcome: 200, details: { handovers: removed, retentionDays: tenant.retention_days } });
           return removed;
         });
+        await removeStoredFiles(deps, files.splice(0));
         deleted += removed;
         if (removed < BATCH) break;
       }

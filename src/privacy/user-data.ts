@@ -33,15 +33,17 @@ export interface UserExport {
  * Deletes ended handovers with everything that belongs to them: messages, bot events, outbox items and
  * lanes (connector sessions and delivery attempts go with them by cascade). Inside the caller's transaction.
  */
-export async function deleteHandovers(q: Queryable, tenantId: string, ids: string[]): Promise<{ handovers: number; messages: number; events: number }> {
-  if (ids.length === 0) return { handovers: 0, messages: 0, events: 0 };
+export async function deleteHandovers(q: Queryable, tenantId: string, ids: string[]): Promise<{ handovers: number; messages: number; events: number; fileKeys: string[] }> {
+  if (ids.length === 0) return { handovers: 0, messages: 0, events: 0, fileKeys: [] };
   const lanes = ids.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
+  // The files' rows go here; their bytes are removed from the store after the commit (removeStoredFiles).
+  const { rows: files } = await q.query<{ storage_key: string }>('delete from attachments where tenant_id = $1 and handover_id = any($2) returning storage_key', [tenantId, ids]);
   const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [ids]);
   const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, ids]);
   await q.query('delete from outbox where handover_id = any($1)', [ids]);
   await q.query('delete from outbox_lanes where lane = any($1)', [lanes]);
   const { rowCount: handovers } = await q.query(`delete from handovers where tenant_id = $1 and id = any($2) and state = 'ended'`, [tenantId, ids]);
-  return { handovers, messages, events };
+  return { handovers, messages, events, fileKeys: files.map((f) => f.storage_key) };
 }
 
 async function handoverIds(q: Queryable, tenantId: string, userId: string): Promise<Array<{ id: string; state: string }>> {
@@ -105,18 +107,18 @@ export async function exportUser(db: Db, tenantId: string, userId: string, now: 
  * bot ends it first (erasing it under an agent's eyes would break the conversation, not end it).
  */
 export async function eraseUser(
-  deps: Pick<Deps, 'db' | 'userIds'>,
+  deps: Pick<Deps, 'db' | 'userIds' | 'attachments' | 'log'>,
   tenantId: string,
   userId: string,
   audit: { actor: string; address?: string },
 ): Promise<{ handovers: number; messages: number; events: number }> {
-  const counts = await deps.db.transaction(async (q) => {
+  const { fileKeys, ...counts } = await deps.db.transaction(async (q) => {
     const handovers = await handoverIds(q, tenantId, userId);
     const live = handovers.filter((h) => h.state !== 'ended');
     if (live.length > 0) {
       throw new AppError('user_has_live_handover', { message: `The user is in ${live.length} live handover(s) (${live.map((h) => h.id).join(', ')}); end them first.` });
     }
-    const erased = await deleteHandovers(q, tenantId, handovers.map((h) => h.id));
+    const { fileKeys, ...erased } = await deleteHandovers(q, tenantId, handovers.map((h) => h.id));
     // In the same transaction: an erasure is never done without its record. The user's id is personal
     // data too: the log keeps a keyed digest of it (and the key's id), enough to answer "was this user
     // erased?" for whoever holds the key (findErasures), not to guess who from a list of emails.
@@ -125,10 +127,24 @@ export async function eraseUser(
       action: 'user.erased',
       tenantId,
       outcome: 200,
-      details: { ...deps.userIds.digest(tenantId, userId), ...erased },
+      details: { ...deps.userIds.digest(tenantId, userId), ...erased, files: fileKeys.length },
       ...(audit.address ? { address: audit.address } : {}),
     });
-    return erased;
+    return { ...erased, fileKeys };
   });
+  await removeStoredFiles(deps, fileKeys);
   return counts;
+}
+
+/**
+ * Removes deleted attachments' bytes from the store, after the rows' deletion committed (never a call
+ * to the store inside a transaction). A file the store cannot remove now is logged and left: its row is
+ * gone, so no link can ever serve it again.
+ */
+export async function removeStoredFiles(deps: Pick<Deps, 'attachments' | 'log'>, keys: string[]): Promise<void> {
+  const store = deps.attachments?.store;
+  if (!store) return;
+  for (const key of keys) {
+    await store.delete(key).catch((err: unknown) => deps.log.warn({ err, key }, 'an erased attachment could not be removed from the store; its row is gone'));
+  }
 }

@@ -112,4 +112,19 @@ describe.each<DbKind>(dbKinds)('attachments (%s)', (kind) => {
     expect(misused.status).toBe(404);
     expect(misused.body.error.code).toBe('attachment_not_found');
   });
+
+  it("erases a user's files with their data: the bytes leave the store and the link finds nothing", async () => {
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `att-erase-${kind}`, queue: 'support', user: { id: 'u-erase' } } });
+    const file = await upload(t, `/v1/handovers/${created.body.id}/attachments`, { token: desk.apiKey, bytes: files.png, type: 'image/png', name: 'id-card.png' });
+    expect(file.status).toBe(201);
+    const key = `${desk.tenantId}/${file.body.id}`;
+    expect((await t.service.deps.attachments!.store.get(key))?.equals(files.png)).toBe(true);
+    await t.api('POST', `/v1/handovers/${created.body.id}/end`, { token: desk.apiKey, body: { reason: 'user_ended' } });
+    const erased = await t.api('DELETE', '/v1/users/u-erase', { token: desk.apiKey });
+    expect(erased.status).toBe(200);
+    expect(await t.service.deps.attachments!.store.get(key)).toBeNull();
+    const gone = await download(t, file.body.url);
+    expect(gone.status).toBe(404);
+    expect(gone.json.error.code).toBe('attachment_not_found');
+  });
 });
