@@ -2,6 +2,7 @@ import type { Deps } from '../handover/deps.js';
 import type { Attachment, Handover } from '../handover/model.js';
 import { AppError } from '../resilience/errors.js';
 import { newId } from '../store/ids.js';
+import { findHandover } from '../handover/queries.js';
 import type { AttachmentStore } from './attachment-store.js';
 import type { AttachmentLinks } from './signed-links.js';
 import { settleType, sniffType } from './sniff.js';
@@ -140,6 +141,8 @@ export async function readByLink(deps: Deps, input: { id: string; expires: strin
 /** A file of one of the tenant's handovers, for the bot's own API key. */
 export async function readForTenant(deps: Deps, input: { tenantId: string; handoverId: string; id: string }): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
   const service = attachmentService(deps);
+  // Another tenant's handover is unknown, whatever the file id.
+  await findHandover(deps.db, input.tenantId, input.handoverId);
   const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = $1 and tenant_id = $2 and handover_id = $3', [input.id, input.tenantId, input.handoverId]);
   return read(service, rows[0]);
 }

@@ -7,6 +7,7 @@ import { dbKinds, type DbKind } from '../support/test-db.js';
 import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 import { openSseClient } from '../support/sse-client.js';
 import { contractOf } from '../support/openapi-contract.js';
+import { download, files, upload } from '../support/attachment-files.js';
 import { SESSION_COOKIE } from '../../src/desk/session-cookie.js';
 
 /**
@@ -166,6 +167,20 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('GET', `/v1/desk/handovers/${id}/earlier`, agent)).status).toBe(200);
     expect((await t.api('GET', '/v1/desk/handovers/ho_nothing/earlier', agent)).status).toBe(404);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { id: 'a-1', text: 'Hi, Ada here.' } })).status).toBe(202);
+    // Attachments: uploads both ways, sent by id, read through the signed link and with the bot's key.
+    const userFile = await upload(t, `/v1/handovers/${id}/attachments`, { token: desk.apiKey, bytes: files.png, type: 'image/png', name: 'a.png' });
+    expect(userFile.status).toBe(201);
+    expect((await upload(t, `/v1/handovers/${id}/attachments`, { token: desk.apiKey, bytes: files.elf })).status).toBe(415);
+    expect((await upload(t, `/v1/handovers/${id}/attachments`, { token: desk.apiKey, bytes: Buffer.alloc(0) })).status).toBe(400);
+    const agentFile = await upload(t, `/v1/desk/handovers/${id}/attachments`, { token: desk.agentToken, bytes: files.pdf, type: 'application/pdf', name: 'b.pdf' });
+    expect(agentFile.status).toBe(201);
+    expect((await upload(t, '/v1/desk/handovers/ho_nothing/attachments', { token: desk.agentToken, bytes: files.pdf })).status).toBe(404);
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { text: '', attachments: [{ id: agentFile.body.id }] } })).status).toBe(202);
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { text: '', attachments: [{ id: 'att_nothing' }] } })).status).toBe(404);
+    expect((await download(t, agentFile.body.url)).status).toBe(200);
+    expect((await download(t, `${t.url}/v1/attachments/${agentFile.body.id}`)).status).toBe(403);
+    expect((await download(t, `${t.url}/v1/handovers/${id}/attachments/${userFile.body.id}`, desk.apiKey)).status).toBe(200);
+    expect((await download(t, `${t.url}/v1/handovers/${id}/attachments/att_nothing`, desk.apiKey)).status).toBe(404);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/typing`, { ...agent, body: { typing: true } })).status).toBe(202);
     expect((await t.api('GET', '/v1/desk/team', agent)).status).toBe(403);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/transfer`, { ...agent, body: { queue: 'nowhere' } })).status).toBe(404);

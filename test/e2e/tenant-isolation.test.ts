@@ -26,6 +26,9 @@ const bodies: Record<string, unknown> = {
   'GET /v1/desk/handovers/{id}': undefined,
   'GET /v1/desk/handovers/{id}/earlier': undefined,
   'POST /v1/desk/handovers/{id}/take': undefined,
+  'POST /v1/handovers/{id}/attachments': { intruder: true },
+  'GET /v1/handovers/{id}/attachments/{attachmentId}': undefined,
+  'POST /v1/desk/handovers/{id}/attachments': { intruder: true },
 };
 /** Operations for supervisors only: called with a supervisor of the first tenant (an agent gets 403 first). */
 const supervisorOnly = new Set(['POST /v1/desk/handovers/{id}/take']);

@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import type { Logger } from '../../src/telemetry/logger.js';
@@ -58,6 +60,8 @@ export const testSettings: Record<string, unknown> = {
   'outbound.allowPrivate': true,
   'outbound.allowHttp': true,
   'secrets.keys': [TEST_SECRET_KEY],
+  // Files uploaded by tests that do not choose a store of their own stay out of the working tree.
+  'attachments.dir': join(tmpdir(), 'handover-test-attachments'),
 };
 
 export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb; log?: Logger; contract?: boolean | Record<string, unknown> } = {}): Promise<TestService> {
