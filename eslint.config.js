@@ -1,6 +1,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const restrictedEverywhere = [
+  { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through src/config only.' },
+  { selector: 'Literal[value=/^(23505|23503|40P01|40001|25P02)$/]', message: 'Name PostgreSQL errors with the helpers in src/store/pg-errors.ts (isUniqueViolation, isForeignKeyViolation, ...).' },
+];
+
 export default tseslint.config(
   { ignores: ['dist/', 'packages/*/dist/', 'node_modules/', 'coverage/', 'test-artifacts/', 'bench/results/', 'web/vendor/'] },
   js.configs.recommended,
@@ -10,11 +15,14 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
-      'no-restricted-syntax': [
-        'error',
-        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through src/config only.' },
-        { selector: 'Literal[value=/^(23505|23503|40P01|40001|25P02)$/]', message: 'Name PostgreSQL errors with the helpers in src/store/pg-errors.ts (isUniqueViolation, isForeignKeyViolation, ...).' },
-      ],
+      'no-restricted-syntax': ['error', ...restrictedEverywhere],
+    },
+  },
+  {
+    // The HTTP layer reads and writes through the parts' functions: SQL lives beside its tables.
+    files: ['src/http/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', ...restrictedEverywhere, { selector: "CallExpression[callee.property.name='query']", message: 'No SQL in src/http: call a function of the part that owns the table (src/desk, src/handover, ...).' }],
     },
   },
   {

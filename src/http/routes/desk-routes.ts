@@ -10,7 +10,8 @@ import { getHandover, listMessages } from '../../handover/queries.js';
 import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
 import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
 import { estimateAt, waitPerPlace } from '../../handover/availability.js';
-import { toHandover, type HandoverRow } from '../../handover/model.js';
+import { toHandover } from '../../handover/model.js';
+import { listDeskHandovers, listHeldChats, waitingPerQueue } from '../../desk/desk-lists.js';
 import { deskAuth, supervisorOnly } from '../auth.js';
 import { openSse } from '../sse.js';
 import { endWithCredential, StreamCounts } from '../stream-guard.js';
@@ -139,8 +140,8 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         { schema: { tags, security, response: { 200: Type.Object({ queues: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), waiting: Type.Integer() })) }), ...errorResponses } } },
         async (request) => {
           const queues = (await listQueues(deps.db, request.tenantId)).filter((q) => !q.connectorId && (!request.agent.queueIds || request.agent.queueIds.includes(q.id)));
-          const { rows } = await deps.db.query<{ queue_id: string; n: number }>(`select queue_id, count(*)::int as n from handovers where tenant_id = $1 and state = 'queued' group by queue_id`, [request.tenantId]);
-          return { queues: queues.map((q) => ({ id: q.id, name: q.name, waiting: rows.find((r) => r.queue_id === q.id)?.n ?? 0 })) };
+          const waiting = await waitingPerQueue(deps.db, request.tenantId);
+          return { queues: queues.map((q) => ({ id: q.id, name: q.name, waiting: waiting.get(q.id) ?? 0 })) };
         },
       );
 
@@ -149,13 +150,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         { schema: { tags, security, summary: 'Users waiting in your queues (longest wait first) and your own chats', response: { 200: Type.Object({ waiting: Type.Array(DeskHandoverSchema), mine: Type.Array(DeskHandoverSchema) }), ...errorResponses } } },
         async (request) => {
           const agent = request.agent;
-          const { rows } = await deps.db.query<HandoverRow & { queue_name: string }>(
-            `select h.*, q.name as queue_name from handovers h join queues q on q.id = h.queue_id
-             where h.tenant_id = $1 and q.connector_id is null
-               and ((h.state = 'queued' and ($2::jsonb is null or $2::jsonb ? h.queue_id)) or (h.state = 'active' and h.agent_id = $3))
-             order by h.queued_at, h.id limit 500`,
-            [agent.tenantId, agent.queueIds ? JSON.stringify(agent.queueIds) : null, agent.id],
-          );
+          const rows = await listDeskHandovers(deps.db, agent);
           const now = deps.now().getTime();
           const positions = new Map<string, number>();
           // Read once per queue, not once per user waiting in it.
@@ -293,16 +288,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
         async (request) => {
           const agents = await listTeam(deps.db, request.tenantId);
-          const { rows } = await deps.db.query<{ id: string; agent_id: string; queue_name: string; accepted_at: Date | null; user_name: string | null }>(
-            `select h.id, h.agent_id, q.name as queue_name, h.accepted_at, h.user_info->>'name' as user_name
-             from handovers h join queues q on q.id = h.queue_id
-             where h.tenant_id = $1 and h.state = 'active' and h.agent_id is not null and h.connector_id is null
-             order by h.accepted_at, h.id limit 1000`,
-            [request.tenantId],
-          );
+          const chats = await listHeldChats(deps.db, request.tenantId);
           return {
             agents: agents.map((a) => ({ ...agentJson(a), signedIn: a.signedIn, online: a.online, activeChats: a.activeChats })),
-            chats: rows.map((r) => ({ id: r.id, agentId: r.agent_id, queue: r.queue_name, acceptedAt: r.accepted_at?.toISOString() ?? null, userName: r.user_name })),
+            chats: chats.map((c) => ({ ...c, acceptedAt: c.acceptedAt?.toISOString() ?? null })),
           };
         },
       );
