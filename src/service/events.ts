@@ -42,10 +42,7 @@ export class ServiceEvents {
     this.listeners.set(name, [...list, listener] as Listener<never>[]);
     return () => {
       const current = (this.listeners.get(name) ?? []) as Listener<K>[];
-      this.listeners.set(
-        name,
-        current.filter((l) => l !== listener) as Listener<never>[],
-      );
+      this.listeners.set(name, current.filter((l) => l !== listener) as Listener<never>[]);
     };
   }
 
