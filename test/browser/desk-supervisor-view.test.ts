@@ -72,6 +72,9 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
     await ada.getByLabel('Reply to Uma').fill('Looking into it');
     await ada.getByLabel('Reply to Uma').press('Enter');
     await view.locator('li.from-agent', { hasText: 'Looking into it' }).waitFor();
+    expect((await t.api('POST', `/v1/desk/handovers/${uma}/notes`, { token: desk.agentToken, body: { text: 'Carrier says Friday' } })).status).toBe(201);
+    await view.locator('li.note', { hasText: 'Carrier says Friday' }).waitFor();
+    expect(await view.locator('li.live, li.note').evaluateAll((els) => els.map((el) => el.textContent?.includes('Carrier') ? 'note' : 'message'))).toEqual(['message', 'message', 'message', 'note']);
 
     // Taken over: the chat is the supervisor's now, and the agent's console lets it go.
     await view.getByRole('button', { name: 'Take chat' }).click();

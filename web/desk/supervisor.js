@@ -123,10 +123,11 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
             if (m.seq <= current.lastSeq) continue;
             current.lastSeq = m.seq;
             const fromUser = m.direction === 'to_agent';
-            current.log.append(
+            place(
+              current.log,
               h(
                 'li',
-                { className: `msg live from-${fromUser ? 'user' : 'agent'}`, attrs: { 'data-seq': m.seq } },
+                { className: `msg live from-${fromUser ? 'user' : 'agent'}`, attrs: { 'data-seq': m.seq, 'data-at': Date.parse(m.createdAt) } },
                 h('span', { className: 'meta' }, fromUser ? current.name : (m.sender?.name ?? 'Agent'), ` · ${formatTime(m.createdAt)}`),
                 h('p', { className: 'text' }, m.text),
                 renderAttachments(m.attachments),
@@ -149,7 +150,7 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
     for (const n of notes) {
       if (current.notes.has(n.id)) continue;
       current.notes.add(n.id);
-      current.log.append(h('li', { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}` }, h('span', { className: 'meta' }, `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`), h('p', { className: 'text' }, n.text)));
+      place(current.log, h('li', { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}`, attrs: { 'data-at': Date.parse(n.createdAt) } }, h('span', { className: 'meta' }, `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`), h('p', { className: 'text' }, n.text)));
     }
   }
 
@@ -165,6 +166,13 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
       if (view) view.take.disabled = false;
       showError(err.message);
     }
+  }
+
+  /** Messages and notes in time order (each read arrives in its own order). */
+  function place(log, li) {
+    const at = Number(li.dataset.at);
+    const next = [...log.querySelectorAll('li[data-at]')].find((el) => Number(el.dataset.at) > at);
+    log.insertBefore(li, next ?? null);
   }
 
   function close() {
