@@ -1,7 +1,7 @@
 import { HandoverError, HandoverNetworkError } from './errors.js';
 import { defaultRetry, delayBefore, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
 import { readFrames } from './sse.js';
-import type { Availability, BotEvent, CreateHandoverInput, CreateHandoverResult, EndReason, Erasure, EventPage, Handover, NewMessage, Rating, RatingInput, UserExport } from './types.js';
+import type { AttachmentFile, Availability, BotEvent, CreateHandoverInput, CreateHandoverResult, EndReason, Erasure, EventPage, Handover, NewMessage, Rating, RatingInput, UploadedAttachment, UserExport } from './types.js';
 
 export interface HandoverClientOptions {
   /** The service's base URL, e.g. `https://handover.example.com`. */
@@ -51,6 +51,8 @@ export const botOperations = {
   sendUserTyping: { method: 'POST', path: '/v1/handovers/{id}/typing', clientMethod: 'sendTyping' },
   endHandover: { method: 'POST', path: '/v1/handovers/{id}/end', clientMethod: 'endHandover' },
   rateHandover: { method: 'POST', path: '/v1/handovers/{id}/rating', clientMethod: 'rateHandover' },
+  uploadUserAttachment: { method: 'POST', path: '/v1/handovers/{id}/attachments', clientMethod: 'uploadAttachment' },
+  getHandoverAttachment: { method: 'GET', path: '/v1/handovers/{id}/attachments/{attachmentId}', clientMethod: 'getAttachment' },
   listHandoverEvents: { method: 'GET', path: '/v1/handovers/{id}/events', clientMethod: 'listEvents' },
   streamEvents: { method: 'GET', path: '/v1/events', clientMethod: 'events' },
   exportUser: { method: 'GET', path: '/v1/users/{userId}/export', clientMethod: 'exportUser' },
@@ -124,6 +126,24 @@ export class HandoverClient {
    */
   rateHandover(handoverId: string, rating: RatingInput, options: CallOptions = {}): Promise<Rating> {
     return this.#call('POST', `/v1/handovers/${enc(handoverId)}/rating`, rating, options);
+  }
+
+  /**
+   * Uploads a file of the user's to the handover; send it in a message by the answer's id
+   * (`attachments: [{ id }]`). The service reads its type from its bytes: a type it does not take is a
+   * `HandoverError` 415 (`attachment_type_not_allowed`, `attachment_type_mismatch`), a file too large 413.
+   */
+  uploadAttachment(handoverId: string, file: { bytes: Uint8Array; name?: string; contentType?: string }, options: CallOptions = {}): Promise<UploadedAttachment> {
+    const query = file.name === undefined ? '' : `?name=${enc(file.name)}`;
+    return this.#call('POST', `/v1/handovers/${enc(handoverId)}/attachments${query}`, undefined, { ...options, raw: { bytes: file.bytes, contentType: file.contentType ?? 'application/octet-stream' } });
+  }
+
+  /** A file of one of the handover's messages, with the API key (for when its signed link has expired). */
+  async getAttachment(handoverId: string, attachmentId: string, options: CallOptions = {}): Promise<AttachmentFile> {
+    const answer = await this.#send<Uint8Array>('GET', `/v1/handovers/${enc(handoverId)}/attachments/${enc(attachmentId)}`, undefined, { ...options, binary: true });
+    const disposition = answer.headers.get('content-disposition') ?? '';
+    const encoded = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
+    return { bytes: answer.body, contentType: answer.headers.get('content-type') ?? 'application/octet-stream', name: encoded ? decodeURIComponent(encoded) : null };
   }
 
   /** One handover's events, oldest first, after `after` (a poll, for bots without a stream or webhook). */
@@ -208,22 +228,30 @@ export class HandoverClient {
     }
   }
 
-  async #call<T>(method: string, path: string, body: unknown, options: CallOptions): Promise<T> {
+  async #call<T>(method: string, path: string, body: unknown, options: CallOptions & { raw?: { bytes: Uint8Array; contentType: string } }): Promise<T> {
     return (await this.#send<T>(method, path, body, options)).body;
   }
 
-  async #send<T>(method: string, path: string, body: unknown, options: CallOptions & { headers?: Record<string, string> }): Promise<{ status: number; body: T }> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#apiKey}`, accept: 'application/json', ...options.headers };
+  async #send<T>(
+    method: string,
+    path: string,
+    body: unknown,
+    options: CallOptions & { headers?: Record<string, string>; raw?: { bytes: Uint8Array; contentType: string }; binary?: boolean },
+  ): Promise<{ status: number; body: T; headers: Headers }> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#apiKey}`, accept: options.binary ? '*/*' : 'application/json', ...options.headers };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (options.raw) headers['content-type'] = options.raw.contentType;
+    // fetch sends any Uint8Array; the DOM types name only ArrayBuffer-backed ones (a Buffer may share a pool).
+    const payload = options.raw ? (options.raw.bytes as Uint8Array<ArrayBuffer>) : body === undefined ? undefined : JSON.stringify(body);
     for (let attempt = 1; ; attempt++) {
       let failure: HandoverError;
       try {
         const signal = options.signal ? AbortSignal.any([options.signal, AbortSignal.timeout(this.#timeoutMs)]) : AbortSignal.timeout(this.#timeoutMs);
         const res = await this.#fetch(`${this.#baseUrl}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal });
         if (res.ok) {
+          if (options.binary) return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) as T, headers: res.headers };
           const text = await res.text();
-          return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T };
+          return { status: res.status, body: (text ? JSON.parse(text) : undefined) as T, headers: res.headers };
         }
         failure = await errorOf(res, attempt);
         if (!retryableStatuses.has(res.status)) throw failure;

@@ -21,9 +21,37 @@ export interface TranscriptEntry {
 }
 
 export interface Attachment {
+  /** A file the service keeps (with `id`): a signed link, valid for a short time (HANDOVER_ATTACHMENT_LINK_TTL_SECONDS). */
   url: string;
   name?: string;
   contentType?: string;
+  /** A file the service keeps (`att_…`); read it with `getAttachment` once its link has expired. */
+  id?: string;
+  size?: number;
+}
+
+/** A file uploaded with `uploadAttachment`, sent in a message by its id. */
+export interface AttachmentRef {
+  id: string;
+}
+
+/** The answer to an upload: the file as the service keeps it, with a signed link. */
+export interface UploadedAttachment {
+  id: string;
+  name: string;
+  /** The type read from the file's bytes. */
+  contentType: string;
+  size: number;
+  url: string;
+  expiresAt: string;
+}
+
+/** A file's bytes, as the service serves them. */
+export interface AttachmentFile {
+  bytes: Uint8Array;
+  contentType: string;
+  /** From the answer's Content-Disposition. */
+  name: string | null;
 }
 
 export interface AgentRef {
@@ -78,7 +106,8 @@ export interface NewMessage {
   /** Your id for the message: a repeat is stored once. The client makes one when you give none. */
   id?: string;
   text: string;
-  attachments?: Attachment[];
+  /** Files uploaded to the handover (`{ id }`), or links the agent can open (`{ url, name?, contentType? }`). */
+  attachments?: Array<AttachmentRef | Attachment>;
 }
 
 interface EventBase<T extends string, D> {
