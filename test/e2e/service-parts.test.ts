@@ -196,7 +196,11 @@ describe('a service built from parts, on the embedded store', () => {
     if (!failAt) await service.stop();
   }
 
-  it.each([undefined, 'migrations', 'http'])('a start that fails at %s leaves no thread, timer or socket open', async (part) => {
+  it.each([
+    ['a whole start and stop()', undefined],
+    ['a start that fails at migrations, with the store open', 'migrations'],
+    ['a start that fails at http, the last part', 'http'],
+  ])('%s leaves no thread, timer or socket open', async (_, part) => {
     const before = activeResources();
     const watch = watchHandles();
     if (part) await expect(startAndFailAt(part)).rejects.toThrow(InjectedFailure);
