@@ -6,8 +6,8 @@ import { setUpDesk, startTestService, type DeskSetup, type TestService } from '.
 
 /**
  * Satisfaction ratings in the console, on both stores: the agent ends a chat; the bot records the
- * user's rating; the ended chat still on screen shows it at once, and so do the History list and the
- * closed chat opened from it.
+ * user's rating; the ended chat still on screen shows it at once, and so do the History list, the
+ * closed chat opened from it, and the user's Earlier chats when they come back.
  */
 describe.each<DbKind>(dbKinds)('satisfaction ratings in the desk (%s)', (kind) => {
   let t: TestService;
@@ -28,7 +28,7 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings in the desk (%s)', (kind) =
     await t?.close();
   }, 30_000);
 
-  it('shows the rating in the ended chat, in History and in the closed chat', async () => {
+  it('shows the rating in the ended chat, in History, in the closed chat and in Earlier chats', async () => {
     onTestFailed(() => keepFailureScreenshots(`desk-rating-${kind}`, { agent: page }));
     await signInToDesk(page, t.url, { email: desk.agentEmail, password: 'correct horse battery' });
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `rate-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
@@ -53,6 +53,12 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings in the desk (%s)', (kind) =
     await item.getByRole('button').click();
     const closed = page.locator(`section.history-view[data-handover-id="${id}"]`);
     expect(await closed.locator('li.rating-line').textContent()).toContain('4/5');
+
+    // Uma comes back: beside her new chat, her earlier one shows how she rated it.
+    const again = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `rate-${kind}-2`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    expect(again.status).toBe(201);
+    await page.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await page.locator(`section.chat[data-handover-id="${again.body.id}"] .earlier-list li[data-handover-id="${id}"] .rating[data-score="4"]`).waitFor();
     expect(problems).toEqual([]);
   });
 });

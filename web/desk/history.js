@@ -154,6 +154,7 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
                 { attrs: { 'data-handover-id': item.id } },
                 h('button', { type: 'button', className: 'small history-item', on: { click: () => void open(item.id) } }, `${formatDateTime(item.endedAt)} · ${item.queue} · ${reasonText(item.endReason)}`),
                 item.preview ? h('p', { className: 'small muted preview' }, item.preview) : null,
+                ratingElement(item.rating, 'rating small'),
               ),
             )
           : [h('li', { className: 'muted small' }, 'None: a first contact')]),
