@@ -171,7 +171,15 @@ async function onHandoverEvent(event) {
       break;
     case 'message.created':
       widget.push(conv.id, 'typing', { typing: false });
-      widget.push(conv.id, 'message', { id: data.message.id, from: 'agent', name: data.agent?.name ?? conv.agentName, text: data.message.text, at: data.message.createdAt });
+      // The agent's files: each with the short-lived signed link the event carries.
+      widget.push(conv.id, 'message', {
+        id: data.message.id,
+        from: 'agent',
+        name: data.agent?.name ?? conv.agentName,
+        text: data.message.text,
+        files: (data.message.attachments ?? []).map(({ url, name, contentType }) => ({ url, name, contentType })),
+        at: data.message.createdAt,
+      });
       break;
     case 'agent.typing':
       widget.push(conv.id, 'typing', { typing: Boolean(data.typing), name: conv.agentName });

@@ -85,6 +85,16 @@ describe('the demo widget in a real browser', () => {
       await userSays(widget, user);
       await chat.locator('.msg.from-user', { hasText: user }).waitFor();
     }
+    // The agent sends a file from the desk: the user gets it as a link that downloads it.
+    await chat.getByLabel('Attach file').setInputFiles({ name: 'warranty.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') });
+    const file = widget.locator('.msg.from-agent .file a', { hasText: 'warranty.pdf' });
+    await file.waitFor();
+    const served = await widget.evaluate(async (url) => {
+      const res = await fetch(url);
+      return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition') };
+    }, (await file.getAttribute('href'))!);
+    expect(served).toMatchObject({ status: 200, type: 'application/pdf' });
+    expect(served.disposition).toMatch(/^attachment; /);
     await chat.getByRole('button', { name: 'End chat' }).click();
     const handBack = widget.locator('.msg.from-bot', { hasText: 'Ada has left the chat. I am back' });
     await handBack.waitFor();

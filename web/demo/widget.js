@@ -38,13 +38,39 @@ function el(tag, className, text) {
   return node;
 }
 
+function isWebUrl(url) {
+  try {
+    return ['http:', 'https:'].includes(new URL(url, document.baseURI).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** A file the agent sent: a link that downloads it (http(s) links only; its name shown as text). */
+function fileLink(file) {
+  const p = el('p', 'file');
+  const name = file.name || 'file';
+  if (!isWebUrl(file.url)) {
+    p.append(el('span', '', `📎 ${name}`));
+    return p;
+  }
+  const a = el('a', '', `📎 ${name}`);
+  a.href = file.url;
+  a.target = '_blank';
+  a.rel = 'noopener noreferrer';
+  a.setAttribute('download', name);
+  p.append(a);
+  return p;
+}
+
 function showMessage(m) {
   if (shown.has(m.id)) return;
   shown.add(m.id);
   const who = { user: 'You', bot: 'Bot', agent: m.name ?? 'Agent', system: '' }[m.from] ?? '';
   const li = el('li', `msg from-${m.from}`);
   if (who) li.append(el('span', 'who', m.from === 'agent' ? `${who} (person)` : who));
-  li.append(el('p', 'text', m.text));
+  if (m.text || !m.files?.length) li.append(el('p', 'text', m.text));
+  for (const file of m.files ?? []) li.append(fileLink(file));
   ui.messages.append(li);
   if (m.from === 'agent') showTyping({ typing: false });
   if (m.from !== 'user') showChips(m.suggestions ?? []);
