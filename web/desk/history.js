@@ -2,6 +2,7 @@
 // read-only in the chat area; beside a live chat, the same user's earlier chats.
 import { formatTime, h } from './dom.js';
 import { ratingElement, ratingLine } from './rating.js';
+import { renderAttachments } from './attachments.js';
 
 const PAGE = 20;
 
@@ -113,7 +114,7 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     }
     log.append(h('li', { className: 'divider' }, 'Handed over to a person'));
     const entries = [
-      ...messages.map((m) => ({ at: Date.parse(m.createdAt), el: h('li', { className: `msg live from-${m.direction === 'to_agent' ? 'user' : 'agent'}` }, h('span', { className: 'meta' }, m.direction === 'to_agent' ? name : (m.sender?.name ?? 'Agent'), ` · ${formatTime(m.createdAt)}`), h('p', { className: 'text' }, m.text)) })),
+      ...messages.map((m) => ({ at: Date.parse(m.createdAt), el: h('li', { className: `msg live from-${m.direction === 'to_agent' ? 'user' : 'agent'}` }, h('span', { className: 'meta' }, m.direction === 'to_agent' ? name : (m.sender?.name ?? 'Agent'), ` · ${formatTime(m.createdAt)}`), h('p', { className: 'text' }, m.text), renderAttachments(m.attachments)) })),
       ...notes.map((n) => ({
         at: Date.parse(n.createdAt),
         el: h('li', { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}` }, h('span', { className: 'meta' }, `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`), h('p', { className: 'text' }, n.text)),
