@@ -17,6 +17,8 @@ export interface AttachmentService {
   store: AttachmentStore;
   links: AttachmentLinks;
   maxBytes: number;
+  /** Lifetime of the links given to an external helpdesk (HANDOVER_ATTACHMENT_HELPDESK_LINK_TTL_SECONDS). */
+  helpdeskLinkTtlSeconds: number;
   /** The allowed types (HANDOVER_ATTACHMENT_TYPES), as sniffed from the bytes. */
   types: ReadonlySet<string>;
 }
@@ -95,8 +97,8 @@ export async function uploadAttachment(deps: Deps, input: UploadInput): Promise<
   return { id, name, contentType, size: bytes.length, url: link.url, expiresAt: link.expiresAt };
 }
 
-export function signedLink(deps: Deps, id: string): { url: string; expiresAt: string } {
-  const { path, expiresAt } = attachmentService(deps).links.sign(id, deps.now());
+export function signedLink(deps: Deps, id: string, ttlSeconds?: number): { url: string; expiresAt: string } {
+  const { path, expiresAt } = attachmentService(deps).links.sign(id, deps.now(), ttlSeconds);
   return { url: `${deps.config.publicUrl}${path}`, expiresAt: expiresAt.toISOString() };
 }
 
@@ -124,10 +126,15 @@ export async function resolveAttachments(
   });
 }
 
-/** Stored attachments with links signed now (what a reader of the message gets); others as they are. */
-export function withFreshLinks(deps: Deps, attachments: Attachment[]): Attachment[] {
+/**
+ * Stored attachments with links signed now (what a reader of the message gets); others as they are.
+ * `for: 'helpdesk'`: links for an external system, which may keep them in a conversation its agents read
+ * for days, so they last HANDOVER_ATTACHMENT_HELPDESK_LINK_TTL_SECONDS.
+ */
+export function withFreshLinks(deps: Deps, attachments: Attachment[], options: { for?: 'helpdesk' } = {}): Attachment[] {
   if (!deps.attachments || !attachments.some((a) => a.id)) return attachments;
-  return attachments.map((a) => (a.id ? { ...a, url: signedLink(deps, a.id).url } : a));
+  const ttl = options.for === 'helpdesk' ? deps.attachments.helpdeskLinkTtlSeconds : undefined;
+  return attachments.map((a) => (a.id ? { ...a, url: signedLink(deps, a.id, ttl).url } : a));
 }
 
 /** The file a signed link names, once the link verifies: `attachment_link_invalid` / `_expired` (403) otherwise. */

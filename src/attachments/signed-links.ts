@@ -25,9 +25,9 @@ export class AttachmentLinks {
     this.all = [...derived.values()];
   }
 
-  /** A link path valid for the configured time from `now`, with its expiry. */
-  sign(id: string, now: Date): { path: string; expiresAt: Date } {
-    const expires = Math.floor(now.getTime() / 1000) + this.ttlSeconds;
+  /** A link path valid for the configured time (or `ttlSeconds`) from `now`, with its expiry. */
+  sign(id: string, now: Date, ttlSeconds = this.ttlSeconds): { path: string; expiresAt: Date } {
+    const expires = Math.floor(now.getTime() / 1000) + ttlSeconds;
     const sig = mac(this.current, id, expires).toString('base64url');
     return { path: `/v1/attachments/${encodeURIComponent(id)}?expires=${expires}&sig=${sig}`, expiresAt: new Date(expires * 1000) };
   }

@@ -78,13 +78,14 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
 }
 
 /**
- * A user's message with the links of the files this service keeps signed now: the item may be a retry
- * long after it was enqueued, and a system that fetches the file by its URL (Zendesk, Genesys, a
- * generic helpdesk) must get a link that still works.
+ * A user's message with the links of the files this service keeps signed now, for the helpdesk's
+ * lifetime: the item may be a retry long after it was enqueued, a system that fetches the file by its
+ * URL (Zendesk, Genesys, a generic helpdesk) must get a link that still works, and one that shows it as a
+ * link (Intercom's and Freshchat's non-image files) keeps it for as long as its agents read the chat.
  */
 function withFreshFileLinks(deps: Deps, work: AgentSideWork): AgentSideWork {
   if (work.kind !== 'message.created' || !work.message.attachments.some((a) => a.id)) return work;
-  return { ...work, message: { ...work.message, attachments: withFreshLinks(deps, work.message.attachments) } };
+  return { ...work, message: { ...work.message, attachments: withFreshLinks(deps, work.message.attachments, { for: 'helpdesk' }) } };
 }
 
 export function deliverers(deps: Deps, connectors: Connectors, dispatcher: Agent): Record<OutboxTarget, Deliverer> {
