@@ -217,19 +217,12 @@ export class AdmissionController {
    * serviceMs / limit, going round the waiting callers (this one's line counted too), so a caller with
    * some already waiting is reached after about (those + 1) × lines. Refused at once: its client gets the
    * answer in microseconds instead of after the bound and the timer's lateness, and its connection is free.
-   *
-   * Such a refusal is overload as much as a wait that ran out, and keeps shedding on for another CoDel
-   * interval. Without that, a line kept short by refusals alone (none waited its bound, so the queue
-   * emptied) stopped shedding an interval later while still overloaded; the next arrivals then waited
-   * the full bound (100 ms, more with the timer's lateness) to be refused, and the refusals' p99 was
-   * that bound instead of microseconds.
    */
   private predictedRefusal(caller: Caller, maxWait: number): AppError | undefined {
     if (this.serviceMs === 0) return undefined;
     const lines = this.linesWaiting + (caller.queue.length === 0 ? 1 : 0);
     const ahead = Math.min(this.waiting + 1, (caller.queue.length + 1) * lines);
     if ((ahead * this.serviceMs) / Math.max(1, this.limit) <= maxWait) return undefined;
-    this.shedUntil = Date.now() + this.options.codelIntervalMs;
     return this.reject(
       'queue_wait',
       `No slot would come free within the ${maxWait} ms a request may wait: ${this.waiting} waiting, limit ${this.limit} in flight, each taking about ${Math.round(this.serviceMs)} ms (refused at once, without waiting).`,
