@@ -74,6 +74,11 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await admin('GET', `${tenantPath}/connectors`)).status).toBe(200);
     expect((await admin('GET', `${tenantPath}/connector-checks`)).status).toBe(200);
     expect((await admin('GET', '/v1/admin/tenants/ten_nothing/connector-checks')).status).toBe(404);
+    // A generic webhook has nothing to set up: its check and an empty list of settings.
+    const setup = await admin('POST', `${tenantPath}/connectors/${connector.body.id}/setup`, {});
+    expect(setup.status).toBe(200);
+    expect(setup.body.items).toEqual([]);
+    expect((await admin('POST', `${tenantPath}/connectors/con_nothing/setup`, { apply: true })).status).toBe(404);
     expect((await admin('POST', `${tenantPath}/connectors`, { type: 'nope', name: 'x', config: {} })).status).toBe(400);
     expect((await admin('POST', `${tenantPath}/queues`, { name: 'helpdesk', connectorId: connector.body.id })).status).toBe(201);
     expect((await admin('POST', `${tenantPath}/queues`, { name: 'billing', openingHours: { mon: [{ from: '09:00', to: '17:00' }] }, timeZone: 'Europe/Paris' })).status).toBe(201);
@@ -204,6 +209,10 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     const sup = await t.api('POST', '/v1/desk/login', { body: { email: supervisorEmail, password: 'correct horse battery' } });
     expect(sup.status).toBe(200);
     expect((await t.api('GET', '/v1/desk/team', bearer(sup.body.token))).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/supervisor/overview', bearer(sup.body.token))).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/supervisor/overview', agent)).status).toBe(403);
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/take`, bearer(sup.body.token))).status).toBe(409);
+    expect((await t.api('POST', '/v1/desk/handovers/ho_nothing/take', bearer(sup.body.token))).status).toBe(404);
     expect((await t.api('PUT', `/v1/desk/agents/${desk.agentId}/presence`, { ...bearer(sup.body.token), body: { presence: 'away' } })).status).toBe(200);
     expect((await t.api('POST', `/v1/desk/agents/${desk.agentId}/sign-out`, bearer(sup.body.token))).status).toBe(200);
     expect((await t.api('GET', '/v1/desk/me', agent)).status).toBe(401);
