@@ -1,5 +1,5 @@
 import type { Agent } from 'undici';
-import { headerValue, parseJson, send, STATUS_POLICIES, type HttpMethod } from '../outbound/index.js';
+import { headerValue, parseJson, send, STATUS_POLICIES, type HttpMethod, type OutboundCall } from '../outbound/index.js';
 import { multipartForm, type FormFile } from '../outbound/multipart.js';
 
 /** Responses read at most this far: vendor answers are small JSON documents. */
@@ -29,19 +29,7 @@ type JsonRequest = {
  * e.g. 409 "already exists"); otherwise throws DeliveryError.
  */
 export async function requestJson<T = unknown>(dispatcher: Agent, input: JsonRequest): Promise<JsonResponse<T>> {
-  const url = new URL(input.url);
-  const answer = await send(dispatcher, {
-    method: input.method,
-    url: input.url,
-    signal: input.signal,
-    policy: STATUS_POLICIES.vendorApi,
-    maxBytes: MAX_RESPONSE_BYTES,
-    headers: input.headers,
-    json: input.body,
-    ...(input.accept ? { accept: input.accept } : {}),
-    describe: `${input.method} ${input.label ?? url.pathname} on ${url.host}`,
-  });
-  return { status: answer.status, body: (parseJson(answer.text) ?? null) as T | null };
+  return vendorCall<T>(dispatcher, input, { json: input.body });
 }
 
 /**
@@ -52,8 +40,13 @@ export async function requestForm<T = unknown>(
   dispatcher: Agent,
   input: Omit<JsonRequest, 'body'> & { fields: ReadonlyArray<readonly [string, string]>; files: readonly FormFile[] },
 ): Promise<JsonResponse<T>> {
-  const url = new URL(input.url);
   const form = multipartForm(input.fields, input.files);
+  return vendorCall<T>(dispatcher, input, { body: form.body, contentType: form.contentType });
+}
+
+/** The call both share: the vendor-API policy, a bounded read, the answer's JSON. */
+async function vendorCall<T>(dispatcher: Agent, input: Omit<JsonRequest, 'body'>, payload: Pick<OutboundCall, 'json'> | Required<Pick<OutboundCall, 'body' | 'contentType'>>): Promise<JsonResponse<T>> {
+  const url = new URL(input.url);
   const answer = await send(dispatcher, {
     method: input.method,
     url: input.url,
@@ -61,8 +54,7 @@ export async function requestForm<T = unknown>(
     policy: STATUS_POLICIES.vendorApi,
     maxBytes: MAX_RESPONSE_BYTES,
     headers: input.headers,
-    body: form.body,
-    contentType: form.contentType,
+    ...payload,
     ...(input.accept ? { accept: input.accept } : {}),
     describe: `${input.method} ${input.label ?? url.pathname} on ${url.host}`,
   });
