@@ -3,7 +3,10 @@ import tseslint from 'typescript-eslint';
 
 const restrictedEverywhere = [
   { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'Read settings through src/config only.' },
-  { selector: 'Literal[value=/^(23505|23503|40P01|40001|25P02)$/]', message: 'Name PostgreSQL errors with the helpers in src/store/pg-errors.ts (isUniqueViolation, isForeignKeyViolation, ...).' },
+  {
+    selector: 'Literal[value=/^(23505|23503|40P01|40001|25P02)$/]',
+    message: 'Name PostgreSQL errors with the helpers in src/store/pg-errors.ts (isUniqueViolation, isForeignKeyViolation, ...).',
+  },
 ];
 
 export default tseslint.config(
@@ -11,7 +14,19 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', fetch: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        Buffer: 'readonly',
+        fetch: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -22,7 +37,14 @@ export default tseslint.config(
     // The HTTP layer reads and writes through the parts' functions: SQL lives beside its tables.
     files: ['src/http/**/*.ts'],
     rules: {
-      'no-restricted-syntax': ['error', ...restrictedEverywhere, { selector: "CallExpression[callee.property.name='query']", message: 'No SQL in src/http: call a function of the part that owns the table (src/desk, src/handover, ...).' }],
+      'no-restricted-syntax': [
+        'error',
+        ...restrictedEverywhere,
+        {
+          selector: "CallExpression[callee.property.name='query']",
+          message: 'No SQL in src/http: call a function of the part that owns the table (src/desk, src/handover, ...).',
+        },
+      ],
     },
   },
   {
@@ -66,9 +88,22 @@ export default tseslint.config(
     languageOptions: {
       sourceType: 'module',
       globals: {
-        window: 'readonly', document: 'readonly', location: 'readonly', navigator: 'readonly', sessionStorage: 'readonly', localStorage: 'readonly',
-        EventSource: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', TextDecoderStream: 'readonly', crypto: 'readonly', Node: 'readonly',
-        CSS: 'readonly', AudioContext: 'readonly', innerWidth: 'readonly', innerHeight: 'readonly',
+        window: 'readonly',
+        document: 'readonly',
+        location: 'readonly',
+        navigator: 'readonly',
+        sessionStorage: 'readonly',
+        localStorage: 'readonly',
+        EventSource: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        TextDecoderStream: 'readonly',
+        crypto: 'readonly',
+        Node: 'readonly',
+        CSS: 'readonly',
+        AudioContext: 'readonly',
+        innerWidth: 'readonly',
+        innerHeight: 'readonly',
       },
     },
   },

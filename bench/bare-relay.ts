@@ -18,11 +18,22 @@ const server = createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
     const incoming = JSON.parse(Buffer.concat(chunks).toString()) as { id: string; text: string };
-    const body = JSON.stringify({ id: `evt_${++n}`, type: 'message.created', data: { message: { id: incoming.id, text: incoming.text, createdAt: new Date().toISOString() } } });
+    const body = JSON.stringify({
+      id: `evt_${++n}`,
+      type: 'message.created',
+      data: { message: { id: incoming.id, text: incoming.text, createdAt: new Date().toISOString() } },
+    });
     const ts = Math.floor(Date.now() / 1000);
     const signature = 'v1,' + createHmac('sha256', key).update(`evt_${n}.${ts}.${body}`).digest('base64');
     const out = request(
-      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'webhook-id': `evt_${n}`, 'webhook-timestamp': String(ts), 'webhook-signature': signature } },
+      {
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'webhook-id': `evt_${n}`, 'webhook-timestamp': String(ts), 'webhook-signature': signature },
+      },
       (answer) => {
         answer.resume();
         answer.on('end', () => res.writeHead(answer.statusCode === 200 ? 202 : 502, { 'content-type': 'application/json' }).end('{}'));

@@ -173,7 +173,11 @@ export async function startService(store: Store, env: Record<string, string>, no
 }
 
 export async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainMs'> & { connections?: number; drainMs?: number }): Promise<GeneratorResult> {
-  const child = spawnNode(['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: Number(process.env.BENCH_CONNECTIONS ?? 256), drainMs: 10_000, ...spec })], {}, { cpu: GENERATOR_CPU });
+  const child = spawnNode(
+    ['--import', 'tsx', 'bench/load-generator.ts', JSON.stringify({ connections: Number(process.env.BENCH_CONNECTIONS ?? 256), drainMs: 10_000, ...spec })],
+    {},
+    { cpu: GENERATOR_CPU },
+  );
   const result = JSON.parse(await firstLine(child)) as GeneratorResult;
   // BENCH_TIMELINE=1: each run's answers per 500 ms, to see where within a step the time went.
   if (process.env.BENCH_TIMELINE === '1') {
@@ -184,7 +188,11 @@ export async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainM
 }
 
 export async function api(url: string, method: string, path: string, token: string, body?: unknown) {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? null : JSON.stringify(body) });
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
   const json = (await res.json()) as any;
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
   return json;
@@ -195,18 +203,27 @@ export async function setUpTenant(url: string, helpdeskUrl: string, name: string
   const tenant = await api(url, 'POST', '/v1/admin/tenants', ADMIN, { name });
   const config = { url: helpdeskUrl, secret: SECRET, ...(options.batch ? { batch: {} } : {}) };
   const connector = await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/connectors`, ADMIN, { type: 'webhook', name, config });
-  await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/queues`, ADMIN, { name: 'q', connectorId: connector.id, maxWaiting: 100000, noAnswerTimeoutSeconds: 86400 });
+  await api(url, 'POST', `/v1/admin/tenants/${tenant.id}/queues`, ADMIN, {
+    name: 'q',
+    connectorId: connector.id,
+    maxWaiting: 100000,
+    noAnswerTimeoutSeconds: 86400,
+  });
   const ids: string[] = new Array(handovers);
   // Eight at a time: setting up hundreds of handovers one by one would take longer than a step.
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < handovers; i = next++) ids[i] = (await api(url, 'POST', '/v1/handovers', tenant.apiKey, { conversationId: `${name}-${i}`, queue: 'q', user: { id: `u${i}` } })).id;
+    for (let i = next++; i < handovers; i = next++)
+      ids[i] = (await api(url, 'POST', '/v1/handovers', tenant.apiKey, { conversationId: `${name}-${i}`, queue: 'q', user: { id: `u${i}` } })).id;
   };
   await Promise.all(Array.from({ length: 8 }, worker));
   return { apiKey: tenant.apiKey as string, handovers: ids };
 }
 
-export async function helpdeskStats(url: string, path = '/fast'): Promise<{ unique: number; duplicates: number; badSignatures: number; firstAt: number | null; lastAt: number | null; deliveryLatencies: number[] }> {
+export async function helpdeskStats(
+  url: string,
+  path = '/fast',
+): Promise<{ unique: number; duplicates: number; badSignatures: number; firstAt: number | null; lastAt: number | null; deliveryLatencies: number[] }> {
   return (await (await fetch(`${url}/stats?path=${path}`)).json()) as any;
 }
 

@@ -26,7 +26,16 @@ const server = createServer((req, res) => {
   if (req.method === 'GET' && req.url?.startsWith('/stats')) {
     const { received, latencies, firstAt, lastAt } = stats(new URL(req.url, 'http://x').searchParams.get('path') ?? '/fast');
     const total = [...received.values()].reduce((a, b) => a + b, 0);
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ unique: received.size, duplicates: total - received.size, badSignatures, firstAt, lastAt, deliveryLatencies: [...latencies].sort((a, b) => a - b) }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({
+        unique: received.size,
+        duplicates: total - received.size,
+        badSignatures,
+        firstAt,
+        lastAt,
+        deliveryLatencies: [...latencies].sort((a, b) => a - b),
+      }),
+    );
     return;
   }
   if (req.method === 'POST' && req.url === '/missing') {
@@ -74,7 +83,9 @@ const server = createServer((req, res) => {
         }
         received.set(messageId, (received.get(messageId) ?? 0) + 1);
       }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(batch ? JSON.stringify({ results: batch.map((e) => ({ id: e.id, status: 'ok' })) }) : '{}');
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(batch ? JSON.stringify({ results: batch.map((e) => ({ id: e.id, status: 'ok' })) }) : '{}');
     };
     if (req.url?.startsWith('/slow')) setTimeout(answer, slowMs);
     else answer();

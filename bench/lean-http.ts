@@ -126,7 +126,10 @@ class Connection {
         const lineEnd = buf.indexOf('\r\n', at);
         if (lineEnd < 0) return undefined;
         const size = parseInt(buf.toString('latin1', at, lineEnd), 16);
-        if (size === 0) return buf.indexOf(HEADER_END, lineEnd) >= 0 || buf.length >= lineEnd + 4 ? { status, body: Buffer.concat(parts).toString('utf8'), close } : undefined;
+        if (size === 0)
+          return buf.indexOf(HEADER_END, lineEnd) >= 0 || buf.length >= lineEnd + 4
+            ? { status, body: Buffer.concat(parts).toString('utf8'), close }
+            : undefined;
         if (buf.length < lineEnd + 2 + size + 2) return undefined;
         parts.push(buf.subarray(lineEnd + 2, lineEnd + 2 + size));
         at = lineEnd + 2 + size + 2;

@@ -82,7 +82,26 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
     closed = true;
     pool.close();
   };
-  const result: GeneratorResult = { mode, sent: 0, statuses: {}, codes: {}, okLatencies: [], rejectLatencies: [], acceptedIds: [], acceptedMessageIds: [], timedOut: 0, unanswered: 0, startedAtEpochMs: 0, elapsedMs: 0, windowMs: 0, sendLagP99Ms: 0, loopDelayP99Ms: 0, cpuMs: 0, cpuPercent: 0, timeline: [] };
+  const result: GeneratorResult = {
+    mode,
+    sent: 0,
+    statuses: {},
+    codes: {},
+    okLatencies: [],
+    rejectLatencies: [],
+    acceptedIds: [],
+    acceptedMessageIds: [],
+    timedOut: 0,
+    unanswered: 0,
+    startedAtEpochMs: 0,
+    elapsedMs: 0,
+    windowMs: 0,
+    sendLagP99Ms: 0,
+    loopDelayP99Ms: 0,
+    cpuMs: 0,
+    cpuPercent: 0,
+    timeline: [],
+  };
   const buckets: { total: number[]; server: number[]; wait: number[] }[] = [];
   const sendLags: number[] = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -198,7 +217,13 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   result.okLatencies.sort((a, b) => a - b);
   result.rejectLatencies.sort((a, b) => a - b);
   const p99 = (xs: number[]) => Math.round(xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0);
-  result.timeline = buckets.map((b, k) => ({ atMs: k * 500, answers: b?.total.length ?? 0, p99Ms: p99(b?.total ?? []), serverP99Ms: p99(b?.server ?? []), waitP99Ms: p99(b?.wait ?? []) }));
+  result.timeline = buckets.map((b, k) => ({
+    atMs: k * 500,
+    answers: b?.total.length ?? 0,
+    p99Ms: p99(b?.total ?? []),
+    serverP99Ms: p99(b?.server ?? []),
+    waitP99Ms: p99(b?.wait ?? []),
+  }));
   close();
   return result;
 }

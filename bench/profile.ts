@@ -42,7 +42,13 @@ function area(functionName: string, url: string): string {
 }
 
 function where(functionName: string, url: string, line: number): string {
-  const file = url.includes('/node_modules/') ? url.slice(url.lastIndexOf('/node_modules/') + '/node_modules/'.length) : url.includes('/dist/') ? url.slice(url.lastIndexOf('/dist/') + '/dist/'.length) : url.startsWith('node:') ? url : url.slice(url.lastIndexOf('/') + 1);
+  const file = url.includes('/node_modules/')
+    ? url.slice(url.lastIndexOf('/node_modules/') + '/node_modules/'.length)
+    : url.includes('/dist/')
+      ? url.slice(url.lastIndexOf('/dist/') + '/dist/'.length)
+      : url.startsWith('node:')
+        ? url
+        : url.slice(url.lastIndexOf('/') + 1);
   if (functionName.startsWith('wasm-function')) return `${functionName} (wasm)`;
   return url ? `${functionName || '(anonymous)'} (${file}:${line + 1})` : functionName || '(anonymous)';
 }
@@ -75,7 +81,12 @@ export function summarizeProfiles(dir: string, topN = 12): ThreadProfile[] {
     });
     // CPU.<date>.<time>.<pid>.<thread id>.<sequence>.cpuprofile: thread 0 is the main thread.
     const tid = file.split('.')[4];
-    out.push({ thread: tid === '0' ? 'main thread' : `worker thread ${tid}`, busyMs: Math.round(busy / 1000), areas: top(areas, busy, topN), functions: top(functions, busy, topN) });
+    out.push({
+      thread: tid === '0' ? 'main thread' : `worker thread ${tid}`,
+      busyMs: Math.round(busy / 1000),
+      areas: top(areas, busy, topN),
+      functions: top(functions, busy, topN),
+    });
   }
   return out.sort((a, b) => b.busyMs - a.busyMs);
 }

@@ -141,19 +141,57 @@ export function evaluateTargets(r: BenchReport): Target[] {
   for (const s of r.stores) {
     const share = s.store === 'postgres' ? 50 : 25;
     const ratio = percent(s.saturation.deliveredPerSecond, bare?.deliveredPerSecond);
-    out.push({ store: s.label, target: `delivered msg/s ≥ ${share} % of the bare relay`, value: `${v(ratio)} % (${s.saturation.deliveredPerSecond} of ${v(bare?.deliveredPerSecond)} msg/s)`, met: ratio === null ? null : ratio >= share });
+    out.push({
+      store: s.label,
+      target: `delivered msg/s ≥ ${share} % of the bare relay`,
+      value: `${v(ratio)} % (${s.saturation.deliveredPerSecond} of ${v(bare?.deliveredPerSecond)} msg/s)`,
+      met: ratio === null ? null : ratio >= share,
+    });
     const cpu = times(s.saturation.cpu.perDeliveredUs, bare?.cpu.perDeliveredUs);
-    out.push({ store: s.label, target: 'CPU per delivered message ≤ 3× the bare relay’s per forwarded message', value: `${v(cpu)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.cpu.perDeliveredUs)} µs)`, met: cpu === null ? null : cpu <= 3 });
+    out.push({
+      store: s.label,
+      target: 'CPU per delivered message ≤ 3× the bare relay’s per forwarded message',
+      value: `${v(cpu)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.cpu.perDeliveredUs)} µs)`,
+      met: cpu === null ? null : cpu <= 3,
+    });
     const three = s.overload.find((o) => o.protection && o.factor === 3);
     const refusalBound = s.store === 'postgres' ? 20 : 50;
-    const caveat = understated(s).length ? `the capacity found understated what this store takes, so “3×” was less than three times that (see Overload)` : undefined;
+    const caveat = understated(s).length
+      ? `the capacity found understated what this store takes, so “3×” was less than three times that (see Overload)`
+      : undefined;
     const at = (target: string, value: (o: Step) => string, met: (o: Step) => boolean | null) =>
-      out.push({ store: s.label, target: `at 3× capacity: ${target}`, value: three ? value(three) : 'not run', met: three ? met(three) : null, ...(three && caveat ? { caveat } : {}) });
-    at('goodput ≥ 90 % of capacity', (o) => `${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % (${o.goodputPerSecond} of ${s.apiCapacityPerSecond} msg/s)`, (o) => o.goodputPerSecond >= 0.9 * s.apiCapacityPerSecond);
-    at('accepted p99 ≤ 250 ms', (o) => `${v(o.acceptedP99Ms)} ms`, (o) => o.acceptedP99Ms !== null && o.acceptedP99Ms <= 250);
-    at(`refusal p99 ≤ ${refusalBound} ms`, (o) => (o.rejectedP99Ms === null ? 'no refusals' : `${o.rejectedP99Ms} ms`), (o) => o.rejectedP99Ms === null || o.rejectedP99Ms <= refusalBound);
-    at('no request left without an answer', (o) => `${v(o.unanswered)} unanswered`, (o) => (o.unanswered === undefined ? null : o.unanswered === 0));
-    at('zero accepted messages lost', (o) => `${v(o.lost)} lost`, (o) => (o.lost === undefined ? null : o.lost === 0));
+      out.push({
+        store: s.label,
+        target: `at 3× capacity: ${target}`,
+        value: three ? value(three) : 'not run',
+        met: three ? met(three) : null,
+        ...(three && caveat ? { caveat } : {}),
+      });
+    at(
+      'goodput ≥ 90 % of capacity',
+      (o) => `${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % (${o.goodputPerSecond} of ${s.apiCapacityPerSecond} msg/s)`,
+      (o) => o.goodputPerSecond >= 0.9 * s.apiCapacityPerSecond,
+    );
+    at(
+      'accepted p99 ≤ 250 ms',
+      (o) => `${v(o.acceptedP99Ms)} ms`,
+      (o) => o.acceptedP99Ms !== null && o.acceptedP99Ms <= 250,
+    );
+    at(
+      `refusal p99 ≤ ${refusalBound} ms`,
+      (o) => (o.rejectedP99Ms === null ? 'no refusals' : `${o.rejectedP99Ms} ms`),
+      (o) => o.rejectedP99Ms === null || o.rejectedP99Ms <= refusalBound,
+    );
+    at(
+      'no request left without an answer',
+      (o) => `${v(o.unanswered)} unanswered`,
+      (o) => (o.unanswered === undefined ? null : o.unanswered === 0),
+    );
+    at(
+      'zero accepted messages lost',
+      (o) => `${v(o.lost)} lost`,
+      (o) => (o.lost === undefined ? null : o.lost === 0),
+    );
   }
   return out;
 }
@@ -164,7 +202,9 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push('# Benchmark report', '');
   lines.push(
     `Machine: ${r.machine}. Run took ${v(r.durationSeconds)} s. The service is built as in production and runs in its own process, as do the fake helpdesk (generic webhook protocol, answering at once; the service’s connector ${r.webhookBatch ? 'in batch mode, several events per call' : 'sending one event per call'}), the bare relay and the load generator; ` +
-      (r.generatorCpu === null ? 'the load generator was **not** pinned to a core (no `taskset`, or one core).' : `the load generator was pinned to core ${r.generatorCpu} (\`taskset\`); the other processes were not pinned.`),
+      (r.generatorCpu === null
+        ? 'the load generator was **not** pinned to a core (no `taskset`, or one core).'
+        : `the load generator was pinned to core ${r.generatorCpu} (\`taskset\`); the other processes were not pinned.`),
     '',
   );
 
@@ -193,20 +233,27 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push('');
   const caveats: string[] = [];
   for (const s of r.stores) {
-    if (s.saturation.cpu.databaseMethod === 'all postgres processes') caveats.push(`${s.label}: the database’s backends could not be matched to the service, so the CPU of every postgres process on the machine is counted, other clients’ included.`);
+    if (s.saturation.cpu.databaseMethod === 'all postgres processes')
+      caveats.push(
+        `${s.label}: the database’s backends could not be matched to the service, so the CPU of every postgres process on the machine is counted, other clients’ included.`,
+      );
     const refused = Object.values(s.saturation.codes).reduce((a, b) => a + b, 0);
     if ((s.saturation.acceptedP99Ms ?? 0) > 1000 || refused > 0)
-      caveats.push(`${s.label}: ${r.closedLoop.connections} clients back to back already overloaded the service (accepted p99 ${v(s.saturation.acceptedP99Ms)} ms, ${refused} refused).`);
+      caveats.push(
+        `${s.label}: ${r.closedLoop.connections} clients back to back already overloaded the service (accepted p99 ${v(s.saturation.acceptedP99Ms)} ms, ${refused} refused).`,
+      );
   }
   for (const s of [...(bare ? [bare] : []), ...r.stores.map((x) => x.saturation)])
-    if (s.generatorCpuPercent >= 85) caveats.push(`${s.name}: the load generator used ${s.generatorCpuPercent} % of its core: it may have been the limit, and the figure a floor.`);
+    if (s.generatorCpuPercent >= 85)
+      caveats.push(`${s.name}: the load generator used ${s.generatorCpuPercent} % of its core: it may have been the limit, and the figure a floor.`);
   if (caveats.length) lines.push(...caveats.map((c) => `- ${c}`), '');
 
   if (r.targets.length) {
     lines.push('## Targets', '');
     lines.push('From the Done-when list of the hot-path issue, as far as this run measures them (the tests it asks for are not a benchmark’s to show).', '');
     lines.push('| store | target | measured | |', '|---|---|---|---|');
-    for (const t of r.targets) lines.push(`| ${t.store} | ${t.target} | ${t.value}${t.caveat ? ' ¹' : ''} | ${t.met === null ? 'not measured' : t.met ? 'met' : '**missed**'} |`);
+    for (const t of r.targets)
+      lines.push(`| ${t.store} | ${t.target} | ${t.value}${t.caveat ? ' ¹' : ''} | ${t.met === null ? 'not measured' : t.met ? 'met' : '**missed**'} |`);
     lines.push('');
     const caveats = [...new Set(r.targets.filter((t) => t.caveat).map((t) => t.store))];
     if (caveats.length) lines.push(`¹ ${caveats.join(', ')}: ${r.targets.find((t) => t.caveat)!.caveat}.`, '');
@@ -215,7 +262,10 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   const profiled = r.stores.filter((s) => s.profile?.length);
   if (profiled.length) {
     lines.push('## Where the service’s CPU goes', '');
-    lines.push('Self time in the closed loop above (with the service’s start and setup), from `node --cpu-prof`, per thread; idle excluded. Areas: the service’s own modules (`service <folder>`), packages, Node’s internals (`node:`), native calls (such as `writev`, each socket write), garbage collection.', '');
+    lines.push(
+      'Self time in the closed loop above (with the service’s start and setup), from `node --cpu-prof`, per thread; idle excluded. Areas: the service’s own modules (`service <folder>`), packages, Node’s internals (`node:`), native calls (such as `writev`, each socket write), garbage collection.',
+      '',
+    );
     for (const s of profiled)
       for (const t of s.profile!) {
         lines.push(`**${s.label}, ${t.thread}** (${t.busyMs} ms busy)`, '');
@@ -223,7 +273,9 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         for (let i = 0; i < Math.max(t.areas.length, t.functions.length); i++) {
           const a = t.areas[i];
           const f = t.functions[i];
-          lines.push(`| ${a ? `\`${a.name}\`` : ''} | ${a?.ms ?? ''} | ${a?.percent ?? ''} | | ${f ? `\`${f.name}\`` : ''} | ${f?.ms ?? ''} | ${f?.percent ?? ''} |`);
+          lines.push(
+            `| ${a ? `\`${a.name}\`` : ''} | ${a?.ms ?? ''} | ${a?.percent ?? ''} | | ${f ? `\`${f.name}\`` : ''} | ${f?.ms ?? ''} | ${f?.percent ?? ''} |`,
+          );
         }
         lines.push('');
       }
@@ -239,8 +291,14 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   );
   for (const s of r.stores) {
     lines.push(`### ${s.label}: API capacity ${s.apiCapacityPerSecond} msg/s`, '');
-    const probes = s.probes.map((p) => `${p.offeredPerSecond}/s ${p.passed ? 'taken' : 'not taken'} (${p.acceptedPerSecond}/s accepted, p99 ${v(p.acceptedP99Ms)} ms${p.lost ? `, ${p.lost} lost` : ''})`);
-    lines.push(`Closed loop: ${s.closedLoopCapacityPerSecond} msg/s accepted. ${probes.length ? `Open-loop probes: ${probes.join('; ')}.` : 'No open-loop probes.'}`, '');
+    const probes = s.probes.map(
+      (p) =>
+        `${p.offeredPerSecond}/s ${p.passed ? 'taken' : 'not taken'} (${p.acceptedPerSecond}/s accepted, p99 ${v(p.acceptedP99Ms)} ms${p.lost ? `, ${p.lost} lost` : ''})`,
+    );
+    lines.push(
+      `Closed loop: ${s.closedLoopCapacityPerSecond} msg/s accepted. ${probes.length ? `Open-loop probes: ${probes.join('; ')}.` : 'No open-loop probes.'}`,
+      '',
+    );
     lines.push(
       '| load | protection | offered/s | goodput/s (≤ 1 s) | goodput / capacity | accepted p50 / p99 ms | refused p99 ms | answers | unanswered | lost | peak RSS / heap MB | peak loop lag ms | generator late p99 ms / CPU % |',
       '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -257,14 +315,21 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         '',
       );
     const late = s.overload.filter((o) => (o.generatorLagP99Ms ?? 0) > 50);
-    if (late.length) lines.push(`The load generator fell behind its schedule (p99 > 50 ms) at ${late.map((o) => `${o.factor}× (${o.generatorLagP99Ms} ms)`).join(', ')}: latencies there include its own delay.`, '');
+    if (late.length)
+      lines.push(
+        `The load generator fell behind its schedule (p99 > 50 ms) at ${late.map((o) => `${o.factor}× (${o.generatorLagP99Ms} ms)`).join(', ')}: latencies there include its own delay.`,
+        '',
+      );
   }
   lines.push(`![Goodput under overload](${svgName})`, '');
 
   if (r.slow.length) {
     lines.push(`## Slow helpdesk beside a healthy one${r.slowStore ? ` (${r.slowStore})` : ''}`, '');
     lines.push('| run | offered/s | accepted p50 / p99 ms | delivery p99 ms | not delivered after 20 s | answers |', '|---|---|---|---|---|---|');
-    for (const s of r.slow) lines.push(`| ${s.name} | ${s.offeredPerSecond} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${v(s.deliveryP99Ms)} | ${v(s.undelivered)} | ${codes(s.codes)} |`);
+    for (const s of r.slow)
+      lines.push(
+        `| ${s.name} | ${s.offeredPerSecond} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${v(s.deliveryP99Ms)} | ${v(s.undelivered)} | ${codes(s.codes)} |`,
+      );
     lines.push('');
   }
   if (r.notes.length) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
@@ -278,8 +343,20 @@ function chart(r: BenchReport): string {
   const pad = { left: 60, right: 190, top: 30, bottom: 50 };
   const colors = ['#1a7f37', '#0969da', '#8250df'];
   const series = [
-    ...r.stores.map((s, i) => ({ label: `${s.label}, protection on`, color: colors[i % colors.length]!, steps: s.overload.filter((o) => o.protection), capacity: s.apiCapacityPerSecond })),
-    ...r.stores.filter((s) => s.overload.some((o) => !o.protection)).map((s) => ({ label: `${s.label}, protection off`, color: '#cf222e', steps: s.overload.filter((o) => !o.protection), capacity: s.apiCapacityPerSecond })),
+    ...r.stores.map((s, i) => ({
+      label: `${s.label}, protection on`,
+      color: colors[i % colors.length]!,
+      steps: s.overload.filter((o) => o.protection),
+      capacity: s.apiCapacityPerSecond,
+    })),
+    ...r.stores
+      .filter((s) => s.overload.some((o) => !o.protection))
+      .map((s) => ({
+        label: `${s.label}, protection off`,
+        color: '#cf222e',
+        steps: s.overload.filter((o) => !o.protection),
+        capacity: s.apiCapacityPerSecond,
+      })),
   ];
   const share = (o: Step, capacity: number) => (100 * o.goodputPerSecond) / Math.max(1, capacity);
   const maxX = Math.max(1, ...series.flatMap((s) => s.steps.map((o) => o.factor ?? 0)));

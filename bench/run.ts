@@ -99,7 +99,13 @@ async function sampleService(url: string, every: number, until: Promise<unknown>
     }
     await new Promise((r) => setTimeout(r, every));
   }
-  return { rssMb: Math.round(rss / 1048576), heapMb: Math.round(heap / 1048576), eventLoopLagMs: Math.round(lagMs), minLimit: Number.isFinite(minLimit) ? minLimit : undefined, maxWaiting };
+  return {
+    rssMb: Math.round(rss / 1048576),
+    heapMb: Math.round(heap / 1048576),
+    eventLoopLagMs: Math.round(lagMs),
+    minLimit: Number.isFinite(minLimit) ? minLimit : undefined,
+    maxWaiting,
+  };
 }
 
 const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
@@ -129,11 +135,30 @@ function summarize(name: string, offered: number, r: GeneratorResult, extra: Par
  * then a drain until the helpdesk has every accepted message (or `DRAIN_MS` is up). CPU is read before,
  * at the end of the load window and after the drain.
  */
-async function saturate(name: string, url: string, paths: string[], headers: Record<string, string>, helpdeskUrl: string, pid: number | undefined, withDatabase: boolean, idPrefix: string): Promise<{ step: Saturation; acceptedIds: string[] }> {
+async function saturate(
+  name: string,
+  url: string,
+  paths: string[],
+  headers: Record<string, string>,
+  helpdeskUrl: string,
+  pid: number | undefined,
+  withDatabase: boolean,
+  idPrefix: string,
+): Promise<{ step: Saturation; acceptedIds: string[] }> {
   await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
   const database = withDatabase ? new DatabaseCpuMeter(pid) : undefined;
   const before = processTreeCpuMs(pid);
-  const r = await generate({ mode: 'closed', baseUrl: url, paths, body: '{"id":"{id}","text":"relay {i}"}', headers, connections: CLOSED_CONNECTIONS, durationMs: CLOSED_MS, drainMs: 10_000, idPrefix });
+  const r = await generate({
+    mode: 'closed',
+    baseUrl: url,
+    paths,
+    body: '{"id":"{id}","text":"relay {i}"}',
+    headers,
+    connections: CLOSED_CONNECTIONS,
+    durationMs: CLOSED_MS,
+    drainMs: 10_000,
+    idPrefix,
+  });
   const processAtWindowEnd = processTreeCpuMs(pid);
   const databaseAtWindowEnd = database?.read();
   const drainStart = Date.now();
@@ -245,7 +270,12 @@ async function main() {
     }
     const dataDir = temporaryDir('handover-bench-');
     dataDirs.push(dataDir);
-    return { store: { dataDir }, name, cleanup: async () => rmSync(dataDir, { recursive: true, force: true }), lost: (lists) => lostInEmbedded(dataDir, lists) };
+    return {
+      store: { dataDir },
+      name,
+      cleanup: async () => rmSync(dataDir, { recursive: true, force: true }),
+      lost: (lists) => lostInEmbedded(dataDir, lists),
+    };
   };
 
   const report: BenchReport = {
@@ -290,7 +320,17 @@ async function main() {
         rmSync(profileDir, { recursive: true, force: true });
         service = await startService(section.store, {});
       }
-      const result: StoreResult = { store: name, label: LABEL[name], saturation: sat.step, ...(profile ? { profile } : {}), closedLoopCapacityPerSecond: Math.max(1, sat.step.acceptedPerSecond), apiCapacityPerSecond: 0, probes: [], overload: [], overloadUndelivered: null };
+      const result: StoreResult = {
+        store: name,
+        label: LABEL[name],
+        saturation: sat.step,
+        ...(profile ? { profile } : {}),
+        closedLoopCapacityPerSecond: Math.max(1, sat.step.acceptedPerSecond),
+        apiCapacityPerSecond: 0,
+        probes: [],
+        overload: [],
+        overloadUndelivered: null,
+      };
       report.stores.push(result);
       const idLists: string[][] = [sat.acceptedIds];
       const overloadMessageIds: string[] = [];
@@ -301,7 +341,15 @@ async function main() {
       let capacity = result.closedLoopCapacityPerSecond;
       for (const [k, factor] of PROBE_FACTORS.entries()) {
         const rate = Math.max(1, Math.round(result.closedLoopCapacityPerSecond * factor));
-        const r = await generate({ baseUrl: service.url, paths, body: '{"id":"{id}","text":"probe {i}"}', headers, ratePerSecond: rate, durationMs: PROBE_MS, idPrefix: `p-${name}-${k}` });
+        const r = await generate({
+          baseUrl: service.url,
+          paths,
+          body: '{"id":"{id}","text":"probe {i}"}',
+          headers,
+          ratePerSecond: rate,
+          durationMs: PROBE_MS,
+          idPrefix: `p-${name}-${k}`,
+        });
         idLists.push(r.acceptedIds);
         for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
         const probe = summarize(`probe ${rate}/s`, rate, r, {}, PROBE_MS / 1000);
@@ -316,14 +364,24 @@ async function main() {
       const runOverload = async (protection: boolean) => {
         for (const factor of protection ? FACTORS : OFF_FACTORS) {
           const rate = Math.max(1, Math.round(capacity * factor));
-          const gen = generate({ baseUrl: service!.url, paths, body: '{"id":"{id}","text":"overload {i}"}', headers, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: `o-${name}-${protection ? 'on' : 'off'}-${factor}` });
+          const gen = generate({
+            baseUrl: service!.url,
+            paths,
+            body: '{"id":"{id}","text":"overload {i}"}',
+            headers,
+            ratePerSecond: rate,
+            durationMs: STEP_MS,
+            idPrefix: `o-${name}-${protection ? 'on' : 'off'}-${factor}`,
+          });
           const memory = await sampleService(service!.url, 250, gen);
           const r = await gen;
           idLists.push(r.acceptedIds);
           for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
           const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory });
           result.overload.push(s);
-          console.log(`${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, answers ${JSON.stringify(s.codes)}`);
+          console.log(
+            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, answers ${JSON.stringify(s.codes)}`,
+          );
           await sleep(2000);
         }
       };
@@ -347,7 +405,9 @@ async function main() {
         report.notes.push(`${LABEL[name]}: the loss check could not read the store (${(err as Error).message}); lost is not reported.`);
       }
       await section.cleanup().catch(() => {});
-      console.log(`${LABEL[name]}: probes and overload accepted ${overloadMessageIds.length}, not delivered after the wait ${result.overloadUndelivered}, lost ${JSON.stringify([result.saturation.lost, ...result.overload.map((s) => s.lost)])}`);
+      console.log(
+        `${LABEL[name]}: probes and overload accepted ${overloadMessageIds.length}, not delivered after the wait ${result.overloadUndelivered}, lost ${JSON.stringify([result.saturation.lost, ...result.overload.map((s) => s.lost)])}`,
+      );
     }
 
     // 3. Slow helpdesk: tenant B's helpdesk answers in 5 s; tenant A's latency must not move. A fresh store.
@@ -359,22 +419,50 @@ async function main() {
       const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS, { batch: WEBHOOK_BATCH });
       const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20, { batch: WEBHOOK_BATCH });
       const healthyRate = Math.round(first.apiCapacityPerSecond * 0.5);
-      report.notes.push(`Slow helpdesk (on ${first.label}): the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`);
+      report.notes.push(
+        `Slow helpdesk (on ${first.label}): the healthy tenant sends ${healthyRate}/s (half the API capacity); the other tenant's helpdesk answers every call after 5 s.`,
+      );
       const healthy = (prefix: string) =>
-        generate({ baseUrl: service!.url, paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"healthy {i}"}', headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: healthyRate, durationMs: STEP_MS, idPrefix: prefix });
+        generate({
+          baseUrl: service!.url,
+          paths: a2.handovers.map((h) => `/v1/handovers/${h}/messages`),
+          body: '{"id":"{id}","text":"healthy {i}"}',
+          headers: { authorization: `Bearer ${a2.apiKey}`, 'content-type': 'application/json' },
+          ratePerSecond: healthyRate,
+          durationMs: STEP_MS,
+          idPrefix: prefix,
+        });
       await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
       const alone = await healthy('s-alone');
       await drainDeliveries(helpdeskUrl, alone.acceptedIds.length, 20_000);
       const aloneStats = await helpdeskStats(helpdeskUrl);
-      report.slow.push(summarize('healthy tenant alone', healthyRate, alone, { deliveryP99Ms: pct(aloneStats.deliveryLatencies, 99), undelivered: await missingAtHelpdesk(helpdeskUrl, alone.acceptedMessageIds) }));
+      report.slow.push(
+        summarize('healthy tenant alone', healthyRate, alone, {
+          deliveryP99Ms: pct(aloneStats.deliveryLatencies, 99),
+          undelivered: await missingAtHelpdesk(helpdeskUrl, alone.acceptedMessageIds),
+        }),
+      );
       await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
       const [beside, slowSide] = await Promise.all([
         healthy('s-beside'),
-        generate({ baseUrl: service.url, paths: b.handovers.map((h) => `/v1/handovers/${h}/messages`), body: '{"id":"{id}","text":"slow {i}"}', headers: { authorization: `Bearer ${b.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: 50, durationMs: STEP_MS, idPrefix: 's-slow' }),
+        generate({
+          baseUrl: service.url,
+          paths: b.handovers.map((h) => `/v1/handovers/${h}/messages`),
+          body: '{"id":"{id}","text":"slow {i}"}',
+          headers: { authorization: `Bearer ${b.apiKey}`, 'content-type': 'application/json' },
+          ratePerSecond: 50,
+          durationMs: STEP_MS,
+          idPrefix: 's-slow',
+        }),
       ]);
       await drainDeliveries(helpdeskUrl, beside.acceptedIds.length, 20_000);
       const besideStats = await helpdeskStats(helpdeskUrl);
-      report.slow.push(summarize('healthy tenant beside a 5 s helpdesk', healthyRate, beside, { deliveryP99Ms: pct(besideStats.deliveryLatencies, 99), undelivered: await missingAtHelpdesk(helpdeskUrl, beside.acceptedMessageIds) }));
+      report.slow.push(
+        summarize('healthy tenant beside a 5 s helpdesk', healthyRate, beside, {
+          deliveryP99Ms: pct(besideStats.deliveryLatencies, 99),
+          undelivered: await missingAtHelpdesk(helpdeskUrl, beside.acceptedMessageIds),
+        }),
+      );
       report.slow.push(summarize('tenant of the 5 s helpdesk', 50, slowSide));
       await service.stop();
       service = undefined;
@@ -390,7 +478,18 @@ async function main() {
   report.targets = evaluateTargets(report);
   // A partial run (other stores, factors or step lengths) never replaces the full report; BENCH_REPORT_NAME
   // writes a full one elsewhere (names starting with partial- are not kept in git).
-  const partial = ['BENCH_STORES', 'BENCH_FACTORS', 'BENCH_PROBE_FACTORS', 'BENCH_PROBE_MS', 'BENCH_PROTECTION_OFF_FACTORS', 'BENCH_CLOSED_MS', 'BENCH_STEP_MS', 'BENCH_SLOW', 'BENCH_HANDOVERS', 'BENCH_CLOSED_CONNECTIONS'].some((k) => process.env[k] !== undefined);
+  const partial = [
+    'BENCH_STORES',
+    'BENCH_FACTORS',
+    'BENCH_PROBE_FACTORS',
+    'BENCH_PROBE_MS',
+    'BENCH_PROTECTION_OFF_FACTORS',
+    'BENCH_CLOSED_MS',
+    'BENCH_STEP_MS',
+    'BENCH_SLOW',
+    'BENCH_HANDOVERS',
+    'BENCH_CLOSED_CONNECTIONS',
+  ].some((k) => process.env[k] !== undefined);
   const name = process.env.BENCH_REPORT_NAME ?? (partial ? 'partial-run' : 'latest');
   const svgName = name === 'latest' ? 'overload.svg' : `${name}-overload.svg`;
   const { markdown, svg } = renderReport(report, svgName);
@@ -398,7 +497,8 @@ async function main() {
   writeFileSync(`bench/results/${name}.md`, markdown);
   writeFileSync(`bench/results/${svgName}`, svg);
   console.log(`\nwrote bench/results/${name}.json and .md in ${report.durationSeconds} s`);
-  for (const t of report.targets) console.log(`${t.met === null ? '?     ' : t.met ? 'met   ' : 'missed'}  ${t.store}: ${t.target} — ${t.value}${t.caveat ? ` (${t.caveat})` : ''}`);
+  for (const t of report.targets)
+    console.log(`${t.met === null ? '?     ' : t.met ? 'met   ' : 'missed'}  ${t.store}: ${t.target} — ${t.value}${t.caveat ? ` (${t.caveat})` : ''}`);
 }
 
 main().catch((err) => {

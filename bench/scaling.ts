@@ -8,7 +8,22 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import pg from 'pg';
-import { children, DATABASE, drainDeliveries, firstLine, generate, HANDOVERS, helpdeskStats, pct, SECRET, setUpTenant, spawnNode, startService, STEP_MS, type Service } from './harness.js';
+import {
+  children,
+  DATABASE,
+  drainDeliveries,
+  firstLine,
+  generate,
+  HANDOVERS,
+  helpdeskStats,
+  pct,
+  SECRET,
+  setUpTenant,
+  spawnNode,
+  startService,
+  STEP_MS,
+  type Service,
+} from './harness.js';
 
 const WRITE_MS = Number(process.env.BENCH_WRITE_MS ?? 5000);
 const RATES = (process.env.BENCH_SCALING_RATES ?? '250,500,750,1000,1500').split(',').map(Number);
@@ -44,7 +59,9 @@ async function commits(db: pg.Pool): Promise<number> {
 /** Inserts rows shaped like messages for `WRITE_MS`, from `clients` connections, `perStatement` rows at a time. */
 async function writeCeiling(schema: string, clients: number, perStatement: number): Promise<WriteFigure> {
   const pool = new pg.Pool({ connectionString: schemaUrl(schema), max: clients });
-  await pool.query('create table if not exists w (id bigserial primary key, handover_id text not null, seq int not null, body jsonb not null, created_at timestamptz not null default now())');
+  await pool.query(
+    'create table if not exists w (id bigserial primary key, handover_id text not null, seq int not null, body jsonb not null, created_at timestamptz not null default now())',
+  );
   const body = JSON.stringify({ text: 'a message of ordinary length, about as long as people write in chats', attachments: [] });
   const values = Array.from({ length: perStatement }, (_, i) => `($${i * 3 + 1}, $${i * 3 + 2}, $${i * 3 + 3}::jsonb)`).join(', ');
   const sql = `insert into w (handover_id, seq, body) values ${values}`;
@@ -66,7 +83,13 @@ async function writeCeiling(schema: string, clients: number, perStatement: numbe
   );
   const seconds = (performance.now() - started) / 1000;
   await pool.end();
-  return { name: perStatement === 1 ? 'one row per commit' : `${perStatement} rows per statement`, clients, rowsPerStatement: perStatement, rowsPerSecond: Math.round(rows / seconds), commitsPerSecond: Math.round(statements / seconds) };
+  return {
+    name: perStatement === 1 ? 'one row per commit' : `${perStatement} rows per statement`,
+    clients,
+    rowsPerStatement: perStatement,
+    rowsPerSecond: Math.round(rows / seconds),
+    commitsPerSecond: Math.round(statements / seconds),
+  };
 }
 
 async function relayAt(instances: number, schema: string, db: pg.Pool, helpdeskUrl: string): Promise<RelayFigure[]> {
@@ -81,7 +104,15 @@ async function relayAt(instances: number, schema: string, db: pg.Pool, helpdeskU
       const before = await commits(db);
       // Round robin over the instances, as a load balancer would.
       const paths = tenant.handovers.map((h, i) => `${services[i % instances]!.url}/v1/handovers/${h}/messages`);
-      const r = await generate({ baseUrl: '', paths, body: '{"id":"{id}","text":"scaling {i}"}', headers: { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' }, ratePerSecond: rate, durationMs: STEP_MS, idPrefix: `n${instances}-${run++}` });
+      const r = await generate({
+        baseUrl: '',
+        paths,
+        body: '{"id":"{id}","text":"scaling {i}"}',
+        headers: { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' },
+        ratePerSecond: rate,
+        durationMs: STEP_MS,
+        idPrefix: `n${instances}-${run++}`,
+      });
       const t0 = Date.now();
       const delivered = await drainDeliveries(helpdeskUrl, r.acceptedIds.length, 30_000);
       const after = await commits(db);
@@ -96,7 +127,9 @@ async function relayAt(instances: number, schema: string, db: pg.Pool, helpdeskU
         commitsPerMessage: delivered > 0 ? Math.round(((after - before) / delivered) * 10) / 10 : null,
       };
       figures.push(figure);
-      console.log(`${instances} instance(s) @${rate}/s: accepted ${figure.acceptedPerSecond}/s (p99 ${figure.acceptedP99Ms} ms), delivered ${figure.deliveredPerSecond}/s (p99 ${figure.deliveryP99Ms} ms), ${figure.commitsPerMessage} commits per message`);
+      console.log(
+        `${instances} instance(s) @${rate}/s: accepted ${figure.acceptedPerSecond}/s (p99 ${figure.acceptedP99Ms} ms), delivered ${figure.deliveredPerSecond}/s (p99 ${figure.deliveryP99Ms} ms), ${figure.commitsPerMessage} commits per message`,
+      );
     }
   } finally {
     await Promise.all(services.map((s) => s.stop()));
@@ -104,7 +137,8 @@ async function relayAt(instances: number, schema: string, db: pg.Pool, helpdeskU
   return figures;
 }
 
-const meets = (f: RelayFigure) => f.acceptedPerSecond >= f.offeredPerSecond * 0.99 && (f.acceptedP99Ms ?? Infinity) <= 250 && (f.deliveryP99Ms ?? Infinity) <= 1000;
+const meets = (f: RelayFigure) =>
+  f.acceptedPerSecond >= f.offeredPerSecond * 0.99 && (f.acceptedP99Ms ?? Infinity) <= 250 && (f.deliveryP99Ms ?? Infinity) <= 1000;
 
 function render(report: { machine: string; writes: WriteFigure[]; relay: RelayFigure[]; capacity: Record<number, number>; durationSeconds: number }): string {
   const lines = [
@@ -124,9 +158,14 @@ function render(report: { machine: string; writes: WriteFigure[]; relay: RelayFi
     '',
     '| instances | offered/s | accepted/s | accepted p99 ms | delivered/s | delivery p99 ms | commits per message |',
     '|---|---|---|---|---|---|---|',
-    ...report.relay.map((f) => `| ${f.instances} | ${f.offeredPerSecond} | ${f.acceptedPerSecond} | ${f.acceptedP99Ms ?? '–'} | ${f.deliveredPerSecond} | ${f.deliveryP99Ms ?? '–'} | ${f.commitsPerMessage ?? '–'} |`),
+    ...report.relay.map(
+      (f) =>
+        `| ${f.instances} | ${f.offeredPerSecond} | ${f.acceptedPerSecond} | ${f.acceptedP99Ms ?? '–'} | ${f.deliveredPerSecond} | ${f.deliveryP99Ms ?? '–'} | ${f.commitsPerMessage ?? '–'} |`,
+    ),
     '',
-    ...Object.entries(report.capacity).map(([n, c]) => (c > 0 ? `Capacity with ${n} instance(s): **${c} msg/s**.` : `Capacity with ${n} instance(s): below the lowest step (${RATES[0]} msg/s).`)),
+    ...Object.entries(report.capacity).map(([n, c]) =>
+      c > 0 ? `Capacity with ${n} instance(s): **${c} msg/s**.` : `Capacity with ${n} instance(s): below the lowest step (${RATES[0]} msg/s).`,
+    ),
     '',
   ];
   return lines.join('\n');
@@ -158,7 +197,13 @@ async function main(): Promise<void> {
     for (const instances of [1, 2]) relay.push(...(await relayAt(instances, await schema(), db, helpdeskUrl)));
     const capacity: Record<number, number> = {};
     for (const n of [1, 2]) capacity[n] = Math.max(0, ...relay.filter((f) => f.instances === n && meets(f)).map((f) => f.offeredPerSecond));
-    const report = { machine: `${cpus().length} cores, Node ${process.version}`, writes, relay, capacity, durationSeconds: Math.round((Date.now() - startedAt) / 1000) };
+    const report = {
+      machine: `${cpus().length} cores, Node ${process.version}`,
+      writes,
+      relay,
+      capacity,
+      durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    };
     writeFileSync('bench/results/scaling.json', JSON.stringify(report, null, 2) + '\n');
     writeFileSync('bench/results/scaling.md', render(report));
     console.log(`\nwrote bench/results/scaling.json and .md in ${report.durationSeconds} s`);

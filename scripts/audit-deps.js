@@ -11,7 +11,18 @@
 import { spawnSync } from 'node:child_process';
 
 const FAILING = ['high', 'critical'];
-const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ERR_SOCKET_TIMEOUT', 'FETCH_ERROR']);
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ERR_SOCKET_TIMEOUT',
+  'FETCH_ERROR',
+]);
 const required = process.env.HANDOVER_REQUIRE_AUDIT === 'true';
 
 const npm = spawnSync('npm', ['audit', '--omit=dev', '--audit-level=high', '--json'], { encoding: 'utf8', timeout: 180_000, maxBuffer: 64 * 1024 * 1024 });
@@ -30,7 +41,10 @@ if (!counts) {
   // error, or npm running out of time. Anything else (no lockfile, a broken install) is a failure.
   const code = report?.code ?? report?.error?.code ?? npm.error?.code;
   const unreachable =
-    typeof report?.statusCode === 'number' || NETWORK_ERRORS.has(code) || [...NETWORK_ERRORS].some((c) => String(reason).includes(c)) || /^request to \S+ failed/.test(String(reason));
+    typeof report?.statusCode === 'number' ||
+    NETWORK_ERRORS.has(code) ||
+    [...NETWORK_ERRORS].some((c) => String(reason).includes(c)) ||
+    /^request to \S+ failed/.test(String(reason));
   if (!unreachable) {
     console.log(`dependency audit failed: ${reason}`);
     process.exit(1);
@@ -44,7 +58,9 @@ if (failing.length === 0) {
   const others = Object.entries(counts)
     .filter(([severity, n]) => severity !== 'total' && n > 0)
     .map(([severity, n]) => `${n} ${severity}`);
-  console.log(`dependency audit: no high or critical advisories in production dependencies${others.length ? ` (${others.join(', ')}: see npm audit --omit=dev)` : ''}`);
+  console.log(
+    `dependency audit: no high or critical advisories in production dependencies${others.length ? ` (${others.join(', ')}: see npm audit --omit=dev)` : ''}`,
+  );
   process.exit(0);
 }
 
@@ -52,7 +68,12 @@ console.log(`dependency audit: ${failing.length} production ${failing.length ===
 for (const v of failing) {
   const advisories = (v.via ?? []).filter((via) => typeof via === 'object').map((via) => `${via.title} (${via.url}; affects ${via.range})`);
   const through = (v.via ?? []).filter((via) => typeof via === 'string');
-  const fix = v.fixAvailable === false ? 'no fix available' : v.fixAvailable === true ? 'fix: npm audit fix' : `fix: ${v.fixAvailable.name}@${v.fixAvailable.version}${v.fixAvailable.isSemVerMajor ? ' (major)' : ''}`;
+  const fix =
+    v.fixAvailable === false
+      ? 'no fix available'
+      : v.fixAvailable === true
+        ? 'fix: npm audit fix'
+        : `fix: ${v.fixAvailable.name}@${v.fixAvailable.version}${v.fixAvailable.isSemVerMajor ? ' (major)' : ''}`;
   console.log(`- ${v.name} ${v.range} installed [${v.severity}]: ${[...advisories, ...through.map((name) => `through ${name}`)].join('; ')}; ${fix}`);
 }
 process.exit(1);

@@ -9,7 +9,20 @@ import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const STAMP = 'dist/.build-stamp';
-const roots = ['src', 'packages/client/src', 'packages/botframework/src', 'scripts/copy-assets.js', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'packages/client/tsconfig.json', 'packages/botframework/tsconfig.json', 'packages/client/package.json', 'packages/botframework/package.json'];
+const roots = [
+  'src',
+  'packages/client/src',
+  'packages/botframework/src',
+  'scripts/copy-assets.js',
+  'package.json',
+  'package-lock.json',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'packages/client/tsconfig.json',
+  'packages/botframework/tsconfig.json',
+  'packages/client/package.json',
+  'packages/botframework/package.json',
+];
 
 function newest(path) {
   if (!existsSync(path)) return 0;
@@ -51,7 +64,10 @@ const started = Date.now();
 const tsc = resolve('node_modules/typescript/bin/tsc');
 const work = [
   steps([process.execPath, [tsc, '-p', 'tsconfig.build.json', '--noCheck']], [process.execPath, ['scripts/copy-assets.js']]),
-  steps([process.execPath, [tsc, '-p', 'packages/client/tsconfig.json', '--noCheck']], [process.execPath, [tsc, '-p', 'packages/botframework/tsconfig.json', '--noCheck']]),
+  steps(
+    [process.execPath, [tsc, '-p', 'packages/client/tsconfig.json', '--noCheck']],
+    [process.execPath, [tsc, '-p', 'packages/botframework/tsconfig.json', '--noCheck']],
+  ),
 ];
 // The embedded store's cluster, when this start will need one and it does not exist yet.
 const dataDir = process.env.HANDOVER_DATA_DIR || './.handover';

@@ -20,7 +20,10 @@ const out = process.argv[2] ?? 'openapi.json';
 const db = await createPgliteDb();
 try {
   await migrate(db, () => {});
-  const config = loadConfig({}, { logLevel: 'silent', adminToken: 'openapi-document-only', 'secrets.keys': [{ id: 'doc', key: Buffer.alloc(32).toString('base64') }] });
+  const config = loadConfig(
+    {},
+    { logLevel: 'silent', adminToken: 'openapi-document-only', 'secrets.keys': [{ id: 'doc', key: Buffer.alloc(32).toString('base64') }] },
+  );
   const service = await createService(config, { db, log: createLogger('silent') });
   try {
     await service.app.ready();

@@ -37,17 +37,38 @@ const POSTGRES_BIN_ROOT = '/usr/lib/postgresql';
  * `optional` ones only make some tests skip themselves outside CI (where they are required).
  */
 const checks = {
-  dependencies: { what: 'the npm dependencies (node_modules)', for: 'every test', present: () => existsSync(join(root, 'node_modules', '.bin', 'vitest')), get: 'npm install' },
+  dependencies: {
+    what: 'the npm dependencies (node_modules)',
+    for: 'every test',
+    present: () => existsSync(join(root, 'node_modules', '.bin', 'vitest')),
+    get: 'npm install',
+  },
   chromium: { what: `Chromium at ${CHROMIUM}`, for: 'the browser tests', present: () => existsSync(CHROMIUM), pkg: 'chromium' },
   curl: { what: 'curl', for: 'the readable-failure tests', present: () => onPath('curl') !== null, pkg: 'curl' },
   jq: { what: 'jq', for: "the test of the README's curl loop", present: () => onPath('jq') !== null, pkg: 'jq' },
-  'redis-server': { what: 'redis-server', for: 'the tests with Redis, which start their own', present: () => onPath('redis-server') !== null, pkg: 'redis-server' },
+  'redis-server': {
+    what: 'redis-server',
+    for: 'the tests with Redis, which start their own',
+    present: () => onPath('redis-server') !== null,
+    pkg: 'redis-server',
+  },
   promtool: { what: 'promtool', for: 'the alert-rule tests', present: () => onPath('promtool') !== null, pkg: 'prometheus', optional: !ci },
-  'python-requests': { what: "Python's requests", for: 'the readable-failure tests with Python', present: pythonRequests, pkg: 'python3-requests', optional: !ci },
+  'python-requests': {
+    what: "Python's requests",
+    for: 'the readable-failure tests with Python',
+    present: pythonRequests,
+    pkg: 'python3-requests',
+    optional: !ci,
+  },
   haproxy: { what: 'HAProxy', for: 'the cluster test', present: () => onPath('haproxy') !== null, pkg: 'haproxy' },
   'postgres-server': { what: 'the PostgreSQL server', for: 'the tests that start their own', present: () => postgresBin() !== null, pkg: 'postgresql' },
   // Also starts it and creates the test database: see ensurePostgres().
-  postgres: { what: 'PostgreSQL', for: 'the tests on PostgreSQL', present: () => postgresTool('pg_isready') !== null && postgresTool('psql') !== null, pkg: 'postgresql' },
+  postgres: {
+    what: 'PostgreSQL',
+    for: 'the tests on PostgreSQL',
+    present: () => postgresTool('pg_isready') !== null && postgresTool('psql') !== null,
+    pkg: 'postgresql',
+  },
 };
 
 const sets = {
@@ -108,7 +129,9 @@ function onPath(name) {
 
 function pythonRequests() {
   // The tests try the python3 on PATH, then Debian's (test/support/http-clients.ts).
-  return ['python3', '/usr/bin/python3'].some((python) => (python.includes('/') || onPath(python)) && spawnSync(python, ['-c', 'import requests'], { stdio: 'ignore', timeout: 10_000 }).status === 0);
+  return ['python3', '/usr/bin/python3'].some(
+    (python) => (python.includes('/') || onPath(python)) && spawnSync(python, ['-c', 'import requests'], { stdio: 'ignore', timeout: 10_000 }).status === 0,
+  );
 }
 
 function packageHint(pkg) {
@@ -122,9 +145,16 @@ function install(list) {
   // Another apt run may hold the lock: wait for it rather than fail.
   const lock = ['-o', 'DPkg::Lock::Timeout=600'];
   const update = spawnSync('apt-get', ['update', '-qq', ...lock], { env: aptEnv, encoding: 'utf8', timeout: 600_000 });
-  const run = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...lock, ...list], { env: aptEnv, encoding: 'utf8', timeout: 1_800_000 });
+  const run = spawnSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...lock, ...list], {
+    env: aptEnv,
+    encoding: 'utf8',
+    timeout: 1_800_000,
+  });
   if (run.status !== 0) {
-    const said = `${run.stderr ?? ''}\n${update.stderr ?? ''}`.split('\n').map((l) => l.trim()).filter(Boolean);
+    const said = `${run.stderr ?? ''}\n${update.stderr ?? ''}`
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
     console.error(`test prerequisites: apt-get install ${list.join(' ')} failed: ${said[0] ?? run.error?.message ?? `exit ${run.status}`}`);
   }
 }
@@ -165,7 +195,8 @@ function ensurePostgres() {
   // A server that is starting up (or shutting down) is waited for before anything is started.
   if (probe() === 1) waitUntil(Date.now() + 30_000);
   if (!ready()) {
-    if (!['127.0.0.1', 'localhost', '::1'].includes(host)) return `missing: PostgreSQL at ${where} does not answer — start it, or unset TEST_DATABASE_URL to use one on 127.0.0.1:5432`;
+    if (!['127.0.0.1', 'localhost', '::1'].includes(host))
+      return `missing: PostgreSQL at ${where} does not answer — start it, or unset TEST_DATABASE_URL to use one on 127.0.0.1:5432`;
     const problem = startPostgres(host, port);
     if (problem) return problem;
     if (!waitUntil(Date.now() + 30_000)) return `missing: PostgreSQL at ${where} was started but does not answer after 30 s — see its log`;
@@ -173,7 +204,8 @@ function ensurePostgres() {
 
   const maintenance = new URL(url);
   maintenance.pathname = '/postgres';
-  const psql = (sql) => spawnSync(postgresTool('psql'), [maintenance.href, '-tAc', sql], { encoding: 'utf8', env: { ...env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 });
+  const psql = (sql) =>
+    spawnSync(postgresTool('psql'), [maintenance.href, '-tAc', sql], { encoding: 'utf8', env: { ...env, PGCONNECT_TIMEOUT: '10' }, timeout: 30_000 });
   const exists = psql(`select 1 from pg_database where datname = '${database.replace(/'/g, "''")}'`);
   if (exists.status !== 0) {
     const said = (exists.stderr ?? '').split('\n').find((l) => l.trim()) ?? 'no answer';
@@ -184,7 +216,8 @@ function ensurePostgres() {
   }
   if (exists.stdout.trim() !== '1') {
     const created = psql(`create database "${database.replace(/"/g, '""')}"`);
-    if (created.status !== 0 && !/already exists/.test(created.stderr)) return `missing: the database ${database} at ${where} could not be created: ${created.stderr.trim()}`;
+    if (created.status !== 0 && !/already exists/.test(created.stderr))
+      return `missing: the database ${database} at ${where} could not be created: ${created.stderr.trim()}`;
     console.error(`test prerequisites: created the database ${database} at ${where}`);
   }
   return null;
@@ -195,7 +228,7 @@ function ensurePostgres() {
  * that port, else a cluster of the tests' own (initdb, trust, in the temp directory, kept between runs).
  */
 function startPostgres(host, port) {
-  const clusters = onPath('pg_lsclusters') ? spawnSync('pg_lsclusters', ['-h'], { encoding: 'utf8' }).stdout ?? '' : '';
+  const clusters = onPath('pg_lsclusters') ? (spawnSync('pg_lsclusters', ['-h'], { encoding: 'utf8' }).stdout ?? '') : '';
   const cluster = clusters
     .split('\n')
     .map((line) => line.trim().split(/\s+/))
@@ -204,7 +237,9 @@ function startPostgres(host, port) {
     const [version, name] = cluster;
     console.error(`test prerequisites: starting PostgreSQL ${version}/${name} on port ${port}`);
     const started = spawnSync('pg_ctlcluster', ['--skip-systemctl-redirect', version, name, 'start'], { encoding: 'utf8', timeout: 60_000 });
-    return started.status === 0 ? null : `missing: PostgreSQL ${version}/${name} on port ${port} did not start: ${(started.stderr ?? '').trim().split('\n')[0]}`;
+    return started.status === 0
+      ? null
+      : `missing: PostgreSQL ${version}/${name} on port ${port} did not start: ${(started.stderr ?? '').trim().split('\n')[0]}`;
   }
   if (cluster) return `missing: PostgreSQL on ${host}:${port} is stopped — start it with: sudo pg_ctlcluster ${cluster[0]} ${cluster[1]} start`;
 
@@ -225,8 +260,13 @@ function startPostgres(host, port) {
   }
   const listen = host === '::1' ? '::1' : host;
   const options = `-p ${port} -k ${dir} -c listen_addresses=${listen} -c max_connections=200`;
-  const started = spawnSync(...as('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']), { encoding: 'utf8', timeout: 90_000 });
+  const started = spawnSync(...as('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']), {
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
   if (started.status !== 0) return `missing: PostgreSQL for the tests did not start on ${host}:${port} — see ${join(dir, 'server.log')}`;
-  console.error(`test prerequisites: started a PostgreSQL of the tests' own on ${host}:${port} (data in ${dir}; stop it with: ${asRoot ? 'runuser -u postgres -- ' : ''}${join(bin, 'pg_ctl')} -D ${data} stop)`);
+  console.error(
+    `test prerequisites: started a PostgreSQL of the tests' own on ${host}:${port} (data in ${dir}; stop it with: ${asRoot ? 'runuser -u postgres -- ' : ''}${join(bin, 'pg_ctl')} -D ${data} stop)`,
+  );
   return null;
 }

@@ -35,7 +35,17 @@ import { openAttachments } from './attachments/open-attachments.js';
 import { Parts, type PartHooks } from './service/parts.js';
 import { ServiceEvents } from './service/events.js';
 import { metricsObserve, statusObserve } from './service/observers.js';
-import { adminTokenOf, checkSecretKeySettings, databaseAnswers, databaseReady, openBus, openStore, sealStoredCredentials, secretKeysOf, startTracingIfConfigured } from './service/start-steps.js';
+import {
+  adminTokenOf,
+  checkSecretKeySettings,
+  databaseAnswers,
+  databaseReady,
+  openBus,
+  openStore,
+  sealStoredCredentials,
+  secretKeysOf,
+  startTracingIfConfigured,
+} from './service/start-steps.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -90,42 +100,86 @@ export async function createService(config: Config, options: ServiceOptions = {}
 
   return parts.build(async () => {
     // First, so it stops last: the spans of the shutdown itself are sent. Before the app, whose request spans depend on it.
-    await parts.start('tracing', () => startTracingIfConfigured(config, instanceId, log), (tracing) => tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed')));
-    const db = options.db ?? (await parts.start('store', () => openStore(config, log), (db) => db.close()));
+    await parts.start(
+      'tracing',
+      () => startTracingIfConfigured(config, instanceId, log),
+      (tracing) => tracing?.shutdown().catch((err: unknown) => log.warn({ err }, 'sending the last spans failed')),
+    );
+    const db =
+      options.db ??
+      (await parts.start(
+        'store',
+        () => openStore(config, log),
+        (db) => db.close(),
+      ));
     await parts.start('migrations', () => migrate(db, { log: (m: string) => log.info(m) }));
     const adminToken = await parts.start('admin-token', () => adminTokenOf(config));
     const secretKeys = await parts.start('secret-keys', () => secretKeysOf(config, log));
     const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);
-    const dispatcher = await parts.start('outbound', () => createOutboundAgent(config.delivery.timeoutMs, config.outbound), (pool) => pool.close());
-    const attachments = await parts.start('attachments', () => openAttachments(config, secretKeys, secrets.currentKeyId), (files) => files?.store.close());
+    const dispatcher = await parts.start(
+      'outbound',
+      () => createOutboundAgent(config.delivery.timeoutMs, config.outbound),
+      (pool) => pool.close(),
+    );
+    const attachments = await parts.start(
+      'attachments',
+      () => openAttachments(config, secretKeys, secrets.currentKeyId),
+      (files) => files?.store.close(),
+    );
     // How fast each agent-side system answers: `slow` is a state of its own (docs/observability.md).
     const latency = new ConnectorLatency(config.connectors.latency);
-    const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs, secrets, (id, objective) => latency.configure(id, objective));
+    const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs, secrets, (id, objective) =>
+      latency.configure(id, objective),
+    );
     await parts.start('credentials', () => sealStoredCredentials(connectors, secrets.currentKeyId, log));
-    const bus = await parts.start('bus', () => openBus(config, instanceId, events, log), (bus) => bus.close());
+    const bus = await parts.start(
+      'bus',
+      () => openBus(config, instanceId, events, log),
+      (bus) => bus.close(),
+    );
     const health = new ConnectorHealth(
-      { failureThreshold: config.connectors.failureThreshold, cooldownMs: config.connectors.cooldownMs, maxInflightPerConnector: config.connectors.maxInflight },
+      {
+        failureThreshold: config.connectors.failureThreshold,
+        cooldownMs: config.connectors.cooldownMs,
+        maxInflightPerConnector: config.connectors.maxInflight,
+      },
       (connectorId, state) => events.emit('circuit:changed', { connectorId, state }),
     );
     // The accept path: user messages that arrive together share one statement and one commit, and an
     // idle lane they fill goes straight to this instance's worker (docs/performance.md).
     const handoff = new LaneHandoff(instanceId, config.delivery.leaseMs);
     const userMessages = new GroupCommit<UserMessageWrite, UserMessageWritten>(
-      { maxBatch: config.accept.batchMax, maxWaitMs: config.accept.batchWaitMs, maxConcurrent: db.kind === 'pglite' ? 1 : config.accept.batchConcurrency, maxQueued: config.accept.maxQueued },
+      {
+        maxBatch: config.accept.batchMax,
+        maxWaitMs: config.accept.batchWaitMs,
+        maxConcurrent: db.kind === 'pglite' ? 1 : config.accept.batchConcurrency,
+        maxQueued: config.accept.maxQueued,
+      },
       (write) => write.handoverId,
       (batch) => writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
     );
     // Stopped after the app: the consoles' streams have ended with it, and their last counts are written.
-    const deskConsoles = await parts.startPart('desk-consoles', () => createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }));
+    const deskConsoles = await parts.startPart('desk-consoles', () =>
+      createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),
+    );
     const signals = await parts.startPart('load-signals', () => startLoadSignals());
     // The embedded store's group commit is one batch at a time on one connection: its latency hardly
     // moves with concurrency, so a tight target would hold the limit at its floor (docs/overload.md).
-    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }), db.kind === 'pglite' ? 150 : 50);
+    const admission = new AdmissionController(
+      config.admission,
+      signals,
+      (cause) => events.emit('admission:refused', { cause }),
+      db.kind === 'pglite' ? 150 : 50,
+    );
     const metrics = await parts.start('metrics', () =>
       createMetrics(
         { admission, signals, bus, db },
         // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.
-        { windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)), poolSize: config.database.poolSize, admissionStuckMs: config.admission.stuckMs },
+        {
+          windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)),
+          poolSize: config.database.poolSize,
+          admissionStuckMs: config.admission.stuckMs,
+        },
       ),
     );
     metricsObserve(events, metrics);
@@ -133,7 +187,13 @@ export async function createService(config: Config, options: ServiceOptions = {}
     const checks = new ConnectorChecks(
       db,
       connectorOf,
-      { intervalMs: config.connectors.checkIntervalMs, timeoutMs: config.delivery.timeoutMs, concurrency: config.connectors.checkConcurrency, maxConnectors: 10_000, quoteAnswers: !config.redactContent },
+      {
+        intervalMs: config.connectors.checkIntervalMs,
+        timeoutMs: config.delivery.timeoutMs,
+        concurrency: config.connectors.checkConcurrency,
+        maxConnectors: 10_000,
+        quoteAnswers: !config.redactContent,
+      },
       log.child({ part: 'connector-checks' }),
       (line) => events.emit('check:judged', { line }),
       (connectorId) => events.emit('check:gone', { connectorId }),
@@ -167,7 +227,13 @@ export async function createService(config: Config, options: ServiceOptions = {}
       () =>
         new AvailabilityCache(
           connectorOf,
-          { refreshMs: config.connectors.availabilityRefreshMs, maxAgeMs: config.connectors.availabilityMaxAgeMs, timeoutMs: config.delivery.timeoutMs, maxEntries: 10_000, quoteAnswers: !config.redactContent },
+          {
+            refreshMs: config.connectors.availabilityRefreshMs,
+            maxAgeMs: config.connectors.availabilityMaxAgeMs,
+            timeoutMs: config.delivery.timeoutMs,
+            maxEntries: 10_000,
+            quoteAnswers: !config.redactContent,
+          },
           log.child({ part: 'availability' }),
         ),
     );
@@ -191,7 +257,17 @@ export async function createService(config: Config, options: ServiceOptions = {}
     const closeApp = (): Promise<void> => (closing ??= app.close());
     const app = await parts.start(
       'app',
-      () => buildApp({ deps, connectors, adminToken: adminToken.token, admission, metrics, status, authenticateApiKey: createApiKeyAuthenticator(db, { ttlMs: config.http.apiKeyCacheMs, maxEntries: 10_000 }, bus), ready: () => databaseReady(db) }),
+      () =>
+        buildApp({
+          deps,
+          connectors,
+          adminToken: adminToken.token,
+          admission,
+          metrics,
+          status,
+          authenticateApiKey: createApiKeyAuthenticator(db, { ttlMs: config.http.apiKeyCacheMs, maxEntries: 10_000 }, bus),
+          ready: () => databaseReady(db),
+        }),
       () => closeApp(),
     );
 
@@ -219,7 +295,9 @@ export async function createService(config: Config, options: ServiceOptions = {}
             handoff,
           }),
         );
-        const backlog = await background.startPart('backlog-sampler', () => startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })));
+        const backlog = await background.startPart('backlog-sampler', () =>
+          startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })),
+        );
         await background.startPart('status', () => {
           status.useBacklog(backlog);
           status.start();
@@ -233,7 +311,15 @@ export async function createService(config: Config, options: ServiceOptions = {}
         await background.startPart('retention', () => startRetentionJob(deps, config.desk.retentionIntervalMs, instanceId));
         streams = await background.start(
           'streams',
-          () => startStreamSupervisor({ deps, connectors, instanceId, leaseMs: config.streams.leaseMs, tickMs: config.streams.tickMs, maxStreams: config.streams.maxPerInstance }),
+          () =>
+            startStreamSupervisor({
+              deps,
+              connectors,
+              instanceId,
+              leaseMs: config.streams.leaseMs,
+              tickMs: config.streams.tickMs,
+              maxStreams: config.streams.maxPerInstance,
+            }),
           (supervisor, { release }) => {
             streams = null;
             return supervisor.stop({ release });

@@ -41,7 +41,9 @@ class EchoBot extends ActivityHandler {
       if (/\b(human|person|agent)\b/i.test(text)) {
         await context.sendActivity('Let me find a person for you…');
         // The queue is chosen by the handoff context; anything else in it travels to the agent.
-        await context.sendActivity(EventFactory.createHandoffInitiation(context, { queue: settings.queue, source: 'echo bot' }, { activities: transcript.slice(-50) }));
+        await context.sendActivity(
+          EventFactory.createHandoffInitiation(context, { queue: settings.queue, source: 'echo bot' }, { activities: transcript.slice(-50) }),
+        );
       } else {
         await this.#say(context, `Echo: ${text}. (Say "human" to talk to a person.)`);
       }

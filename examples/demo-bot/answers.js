@@ -5,7 +5,10 @@ export const suggestions = ['Opening hours', 'Shipping', 'Returns', 'Talk to a h
 const rules = [
   { match: /\b(human|person|agent|someone|somebody|staff|operator|representative|support team)\b/i, human: true },
   { match: /\b(hours?|open|opening|closed?|closing)\b/i, text: 'We are open Monday to Friday 9:00–17:00 and Saturday 10:00–14:00 (shop time).' },
-  { match: /\b(ship|shipping|shipped|delivery|deliver|parcel)\b/i, text: 'Orders ship within 1–2 working days and arrive 2–4 days later. Shipping is free above €50.' },
+  {
+    match: /\b(ship|shipping|shipped|delivery|deliver|parcel)\b/i,
+    text: 'Orders ship within 1–2 working days and arrive 2–4 days later. Shipping is free above €50.',
+  },
   { match: /\b(return|returns|refund|exchange)\b/i, text: 'You can return anything within 30 days for a full refund: start the return from your order page.' },
   { match: /\b(price|prices|cost|costs|how much)\b/i, text: 'Prices are on each product page and include VAT.' },
   { match: /\b(thanks|thank you|cheers)\b/i, text: 'You are welcome! Anything else?' },

@@ -26,7 +26,10 @@ const settings = {
   queue: env.HANDOVER_QUEUE || 'support',
   host: env.HOST || '127.0.0.1',
   port: Number(env.PORT || 8081),
-  allowedOrigins: (env.ALLOWED_ORIGINS || 'http://localhost:8080,http://127.0.0.1:8080').split(',').map((o) => o.trim()).filter(Boolean),
+  allowedOrigins: (env.ALLOWED_ORIGINS || 'http://localhost:8080,http://127.0.0.1:8080')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean),
 };
 if (!settings.apiKey) {
   console.error('HANDOVER_API_KEY is required: create a tenant (npx handover tenant create --name Shop) and use its API key.');
@@ -50,7 +53,18 @@ function conversation(id) {
   let conv = conversations.get(id);
   if (!conv) {
     const number = 1000 + (parseInt(id.replace(/[^0-9a-f]/gi, '').slice(0, 6) || '0', 16) % 9000);
-    conv = { id, user: { id: `demo-user-${id.slice(0, 8)}`, name: `Guest ${number}` }, metadata: {}, mode: 'bot', handoverId: null, handoverCount: 0, agentName: null, transcript: [], seen: new Set(), chain: Promise.resolve() };
+    conv = {
+      id,
+      user: { id: `demo-user-${id.slice(0, 8)}`, name: `Guest ${number}` },
+      metadata: {},
+      mode: 'bot',
+      handoverId: null,
+      handoverCount: 0,
+      agentName: null,
+      transcript: [],
+      seen: new Set(),
+      chain: Promise.resolve(),
+    };
     conversations.set(id, conv);
     if (conversations.size > 1000) conversations.delete(conversations.keys().next().value);
   }
@@ -78,10 +92,12 @@ const widget = await startWidgetServer({
     if (typeof context.language === 'string' && context.language.length <= 35) conv.user.locale = context.language;
     widget.push(conv.id, 'message', { id, from: 'user', text, at: new Date().toISOString() });
     // One message at a time per conversation, so they reach the agent in the order the user sent them.
-    conv.chain = conv.chain.then(() => handleUserMessage(conv, { id, text })).catch((err) => {
-      log(`conversation ${conv.id}: ${err.message}`);
-      system(conv, 'Sorry, something went wrong on our side. Please send that again.');
-    });
+    conv.chain = conv.chain
+      .then(() => handleUserMessage(conv, { id, text }))
+      .catch((err) => {
+        log(`conversation ${conv.id}: ${err.message}`);
+        system(conv, 'Sorry, something went wrong on our side. Please send that again.');
+      });
   },
   onTyping({ conversationId, typing }) {
     const conv = conversations.get(conversationId);
@@ -124,9 +140,17 @@ async function askForHuman(conv, { passingOn = false } = {}) {
   // A left message waits on, quietly, until a handover is made for it.
   if (!availability.available && passingOn) return keepWaiting(conv);
   if (!availability.available && availability.reason === 'no_agents') return offerMessage(conv);
-  if (!availability.available) return say(conv, unavailableText(availability.reason, availability.nextOpenAt), suggestions.filter((s) => s !== 'Talk to a human'));
+  if (!availability.available)
+    return say(
+      conv,
+      unavailableText(availability.reason, availability.nextOpenAt),
+      suggestions.filter((s) => s !== 'Talk to a human'),
+    );
   const ahead = availability.queueLength;
-  say(conv, `${availability.agentsOnline ?? 'Some'} of our team ${availability.agentsOnline === 1 ? 'is' : 'are'} online${ahead ? ` and ${ahead} ${ahead === 1 ? 'person is' : 'people are'} waiting` : ''}. Connecting you…`);
+  say(
+    conv,
+    `${availability.agentsOnline ?? 'Some'} of our team ${availability.agentsOnline === 1 ? 'is' : 'are'} online${ahead ? ` and ${ahead} ${ahead === 1 ? 'person is' : 'people are'} waiting` : ''}. Connecting you…`,
+  );
   conv.mode = 'requesting';
   let created;
   try {
@@ -139,7 +163,13 @@ async function askForHuman(conv, { passingOn = false } = {}) {
     conv.mode = 'bot';
     if (passingOn) return keepWaiting(conv);
     if (err.details?.reason === 'no_agents') return offerMessage(conv);
-    return say(conv, err.details?.reason ? unavailableText(err.details.reason, err.details.nextOpenAt) : `I could not reach the team just now (${err.message}). Please try again in a moment.`, suggestions);
+    return say(
+      conv,
+      err.details?.reason
+        ? unavailableText(err.details.reason, err.details.nextOpenAt)
+        : `I could not reach the team just now (${err.message}). Please try again in a moment.`,
+      suggestions,
+    );
   }
   conv.handoverCount++;
   // Events may have overtaken this answer (an agent can accept within milliseconds): they win.
@@ -148,7 +178,10 @@ async function askForHuman(conv, { passingOn = false } = {}) {
   conv.mode = created.state === 'active' ? 'agent' : 'waiting';
   if (conv.mode === 'waiting') {
     showPosition(conv, created.position, created.estimatedWaitSeconds);
-    say(conv, `You are number ${created.position} in line. Estimated wait: ${waitText(created.estimatedWaitSeconds)}. A person will join this chat; you can keep typing and they will see it.`);
+    say(
+      conv,
+      `You are number ${created.position} in line. Estimated wait: ${waitText(created.estimatedWaitSeconds)}. A person will join this chat; you can keep typing and they will see it.`,
+    );
   }
 }
 
@@ -276,11 +309,13 @@ async function passOnLeftMessages() {
   try {
     if (!(await handover.getAvailability(settings.queue)).available) return;
     for (const conv of waiting) {
-      conv.chain = conv.chain.then(async () => {
-        if (conv.mode !== 'left') return;
-        system(conv, 'Someone from our team is in now: passing your message on.');
-        await askForHuman(conv, { passingOn: true });
-      }).catch((err) => log(`conversation ${conv.id}: passing on a left message failed: ${err.message}`));
+      conv.chain = conv.chain
+        .then(async () => {
+          if (conv.mode !== 'left') return;
+          system(conv, 'Someone from our team is in now: passing your message on.');
+          await askForHuman(conv, { passingOn: true });
+        })
+        .catch((err) => log(`conversation ${conv.id}: passing on a left message failed: ${err.message}`));
     }
   } catch (err) {
     log(`checking for agents to pass left messages to failed: ${err.message}`);
@@ -298,7 +333,11 @@ async function rate(conv, score) {
     await handover.rateHandover(handoverId, { score });
     say(conv, `Thank you for rating the chat ${score} of 5! Anything else I can help with?`, suggestions);
   } catch (err) {
-    say(conv, err.code === 'rating_conflict' ? 'You have rated this chat already — thank you!' : `I could not pass your rating on (${err.message}).`, suggestions);
+    say(
+      conv,
+      err.code === 'rating_conflict' ? 'You have rated this chat already — thank you!' : `I could not pass your rating on (${err.message}).`,
+      suggestions,
+    );
   }
 }
 

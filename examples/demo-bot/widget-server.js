@@ -141,12 +141,17 @@ export async function startWidgetServer({ host, port, allowedOrigins, onOpen, on
     cors(req, res);
     try {
       if (req.method === 'OPTIONS') {
-        res.writeHead(204, { 'access-control-allow-methods': 'GET, POST, OPTIONS', 'access-control-allow-headers': 'content-type, last-event-id', 'access-control-max-age': '600' });
+        res.writeHead(204, {
+          'access-control-allow-methods': 'GET, POST, OPTIONS',
+          'access-control-allow-headers': 'content-type, last-event-id',
+          'access-control-max-age': '600',
+        });
         return res.end();
       }
       if (req.method === 'GET' && url.pathname === '/healthz') return json(res, 200, { ok: true });
       if (req.method === 'GET' && url.pathname === '/chat/stream') return stream(req, res, url);
-      if (req.method === 'POST' && (url.pathname === '/chat/messages' || url.pathname === '/chat/typing') && !byAddress(req.socket.remoteAddress ?? '')) return slowDown(res);
+      if (req.method === 'POST' && (url.pathname === '/chat/messages' || url.pathname === '/chat/typing') && !byAddress(req.socket.remoteAddress ?? ''))
+        return slowDown(res);
       if (req.method === 'POST' && url.pathname === '/chat/messages') {
         const body = await readJson(req);
         if (ID.test(body.conversationId ?? '') && !byConversation(body.conversationId)) return slowDown(res);

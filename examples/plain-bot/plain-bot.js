@@ -85,7 +85,11 @@ function onEvent(event) {
       break;
     case 'handover.ended':
       handoverId = null;
-      botSays(event.data.reason === 'agent_ended' ? 'The person has left the chat; I am back. Anything else?' : `The handover ended (${event.data.reason}); I am back.`);
+      botSays(
+        event.data.reason === 'agent_ended'
+          ? 'The person has left the chat; I am back. Anything else?'
+          : `The handover ended (${event.data.reason}); I am back.`,
+      );
       break;
   }
 }

@@ -43,7 +43,15 @@ interface AttachmentRow {
   storage_key: string;
 }
 
-const toStored = (r: AttachmentRow): StoredAttachment => ({ id: r.id, tenantId: r.tenant_id, handoverId: r.handover_id, name: r.name, contentType: r.content_type, size: r.size, storageKey: r.storage_key });
+const toStored = (r: AttachmentRow): StoredAttachment => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  handoverId: r.handover_id,
+  name: r.name,
+  contentType: r.content_type,
+  size: r.size,
+  storageKey: r.storage_key,
+});
 
 /** The service's attachments, or `attachments_off` when HANDOVER_ATTACHMENT_STORE is `off`. */
 export function attachmentService(deps: Deps): AttachmentService {
@@ -53,8 +61,12 @@ export function attachmentService(deps: Deps): AttachmentService {
 
 /** A file name as shown and offered for download: no folders, no control characters, at most 200 characters. */
 export function cleanName(name: string | undefined): string {
-  // eslint-disable-next-line no-control-regex
-  const cleaned = (name ?? '').replace(/[\u0000-\u001f\u007f"\\/]/g, '_').replace(/^[.\s]+/, '').trim().slice(0, 200);
+  const cleaned = (name ?? '')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f"\\/]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .trim()
+    .slice(0, 200);
   return cleaned || 'file';
 }
 
@@ -67,7 +79,10 @@ export interface UploadInput {
 }
 
 /** Checks a file's size and type, keeps it in the store, then records it. A row never names a missing file. */
-export async function uploadAttachment(deps: Deps, input: UploadInput): Promise<{ id: string; name: string; contentType: string; size: number; url: string; expiresAt: string }> {
+export async function uploadAttachment(
+  deps: Deps,
+  input: UploadInput,
+): Promise<{ id: string; name: string; contentType: string; size: number; url: string; expiresAt: string }> {
   const service = attachmentService(deps);
   const { handover, bytes } = input;
   if (handover.state === 'ended') throw new AppError('handover_ended');
@@ -82,7 +97,10 @@ export async function uploadAttachment(deps: Deps, input: UploadInput): Promise<
   }
   const contentType = settleType(sniffed, input.declaredType);
   if (contentType === 'mismatch') {
-    throw new AppError('attachment_type_mismatch', { message: `The file was declared ${input.declaredType} but its bytes are ${sniffed}.`, details: { declared: input.declaredType, detected: sniffed } });
+    throw new AppError('attachment_type_mismatch', {
+      message: `The file was declared ${input.declaredType} but its bytes are ${sniffed}.`,
+      details: { declared: input.declaredType, detected: sniffed },
+    });
   }
   const id = newId('attachment');
   const storageKey = `${handover.tenantId}/${id}`;
@@ -116,7 +134,11 @@ export async function resolveAttachments(
   const ids = given.flatMap((a) => ('url' in a ? [] : [a.id]));
   if (ids.length === 0) return given as Attachment[];
   attachmentService(deps);
-  const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = any($1) and tenant_id = $2 and handover_id = $3', [ids, input.tenantId, input.handoverId]);
+  const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = any($1) and tenant_id = $2 and handover_id = $3', [
+    ids,
+    input.tenantId,
+    input.handoverId,
+  ]);
   const byId = new Map(rows.map((r) => [r.id, toStored(r)]));
   return given.map((a) => {
     if ('url' in a) return a;
@@ -138,7 +160,10 @@ export function withFreshLinks(deps: Deps, attachments: Attachment[], options: {
 }
 
 /** The file a signed link names, once the link verifies: `attachment_link_invalid` / `_expired` (403) otherwise. */
-export async function readByLink(deps: Deps, input: { id: string; expires: string | undefined; sig: string | undefined }): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
+export async function readByLink(
+  deps: Deps,
+  input: { id: string; expires: string | undefined; sig: string | undefined },
+): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
   const service = attachmentService(deps);
   service.links.verify(input.id, input.expires, input.sig, deps.now());
   const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = $1', [input.id]);
@@ -146,11 +171,18 @@ export async function readByLink(deps: Deps, input: { id: string; expires: strin
 }
 
 /** A file of one of the tenant's handovers, for the bot's own API key. */
-export async function readForTenant(deps: Deps, input: { tenantId: string; handoverId: string; id: string }): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
+export async function readForTenant(
+  deps: Deps,
+  input: { tenantId: string; handoverId: string; id: string },
+): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
   const service = attachmentService(deps);
   // Another tenant's handover is unknown, whatever the file id.
   await findHandover(deps.db, input.tenantId, input.handoverId);
-  const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = $1 and tenant_id = $2 and handover_id = $3', [input.id, input.tenantId, input.handoverId]);
+  const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = $1 and tenant_id = $2 and handover_id = $3', [
+    input.id,
+    input.tenantId,
+    input.handoverId,
+  ]);
   return read(service, rows[0]);
 }
 
@@ -166,7 +198,10 @@ async function read(service: AttachmentService, row: AttachmentRow | undefined):
  * A kept file's bytes for a connector whose system takes files (Chatwoot, Salesforce): by id, within
  * the handover it was uploaded to; null when it is not (or no longer) kept.
  */
-export async function readAttachmentFile(deps: Deps, input: { tenantId: string; handoverId: string; id: string }): Promise<{ name: string; contentType: string; bytes: Buffer } | null> {
+export async function readAttachmentFile(
+  deps: Deps,
+  input: { tenantId: string; handoverId: string; id: string },
+): Promise<{ name: string; contentType: string; bytes: Buffer } | null> {
   try {
     const { attachment, bytes } = await readForTenant(deps, input);
     return { name: attachment.name, contentType: attachment.contentType, bytes };

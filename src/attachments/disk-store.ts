@@ -17,7 +17,11 @@ export function createDiskStore(dir: string): AttachmentStore {
     if (!KEY.test(key)) throw new Error(`not an attachment key: ${key}`);
     return join(dir, key);
   };
-  const unavailable = (err: unknown) => new AppError('attachment_store_unavailable', { message: `The attachment directory cannot be used: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, cause: err });
+  const unavailable = (err: unknown) =>
+    new AppError('attachment_store_unavailable', {
+      message: `The attachment directory cannot be used: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`,
+      cause: err,
+    });
   return {
     kind: 'disk',
     async put(key, bytes) {

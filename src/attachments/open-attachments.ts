@@ -16,5 +16,11 @@ export async function openAttachments(config: Config, keys: SecretKey[], current
     settings.store === 's3'
       ? (await import('./s3-store.js')).createS3Store({ ...settings.s3, bucket: settings.s3.bucket!, endpoint: settings.s3.endpoint })
       : createDiskStore(settings.dir);
-  return { store, links: new AttachmentLinks(keys, currentKeyId, settings.linkTtlSeconds), maxBytes: settings.maxBytes, helpdeskLinkTtlSeconds: settings.helpdeskLinkTtlSeconds, types: settings.types };
+  return {
+    store,
+    links: new AttachmentLinks(keys, currentKeyId, settings.linkTtlSeconds),
+    maxBytes: settings.maxBytes,
+    helpdeskLinkTtlSeconds: settings.helpdeskLinkTtlSeconds,
+    types: settings.types,
+  };
 }

@@ -27,17 +27,23 @@ export function createS3Store(settings: S3Settings): AttachmentStore {
     region: settings.region,
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     forcePathStyle: settings.forcePathStyle,
-    ...(settings.accessKeyId && settings.secretAccessKey ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } } : {}),
+    ...(settings.accessKeyId && settings.secretAccessKey
+      ? { credentials: { accessKeyId: settings.accessKeyId, secretAccessKey: settings.secretAccessKey } }
+      : {}),
     maxAttempts: 2,
     requestHandler: { connectionTimeout: Math.min(settings.timeoutMs, 3000), requestTimeout: settings.timeoutMs },
   });
   const bounded = () => ({ abortSignal: AbortSignal.timeout(settings.timeoutMs) });
-  const unavailable = (err: unknown) => new AppError('attachment_store_unavailable', { message: `The attachment bucket did not answer as expected: ${describe(err)}.`, cause: err });
+  const unavailable = (err: unknown) =>
+    new AppError('attachment_store_unavailable', { message: `The attachment bucket did not answer as expected: ${describe(err)}.`, cause: err });
   return {
     kind: 's3',
     async put(key, bytes, contentType) {
       try {
-        await client.send(new PutObjectCommand({ Bucket: settings.bucket, Key: key, Body: bytes, ContentType: contentType, ContentLength: bytes.length }), bounded());
+        await client.send(
+          new PutObjectCommand({ Bucket: settings.bucket, Key: key, Body: bytes, ContentType: contentType, ContentLength: bytes.length }),
+          bounded(),
+        );
       } catch (err) {
         throw unavailable(err);
       }

@@ -17,7 +17,11 @@ export class AttachmentLinks {
   private readonly current: Buffer;
   private readonly all: Buffer[];
 
-  constructor(keys: SecretKey[], currentKeyId: string, private readonly ttlSeconds: number) {
+  constructor(
+    keys: SecretKey[],
+    currentKeyId: string,
+    private readonly ttlSeconds: number,
+  ) {
     const derived = new Map(keys.map((k) => [k.id, Buffer.from(hkdfSync('sha256', decodeKey(k.key), Buffer.alloc(0), INFO, 32))]));
     const current = derived.get(currentKeyId);
     if (!current) throw new Error(`the current secret key id "${currentKeyId}" is not among the configured keys`);

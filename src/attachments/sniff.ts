@@ -43,7 +43,12 @@ export function normalize(type: string | undefined): string | undefined {
   return aliases[bare] ?? bare;
 }
 
-const aliases: Record<string, string> = { 'image/jpg': 'image/jpeg', 'image/pjpeg': 'image/jpeg', 'application/x-zip-compressed': 'application/zip', 'audio/mp3': 'audio/mpeg' };
+const aliases: Record<string, string> = {
+  'image/jpg': 'image/jpeg',
+  'image/pjpeg': 'image/jpeg',
+  'application/x-zip-compressed': 'application/zip',
+  'audio/mp3': 'audio/mpeg',
+};
 
 /** Images a browser shows inline (never SVG: it is a document that can run script). */
 export const inlineImageTypes = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);

@@ -15,6 +15,9 @@ export async function recordAdminTokenUse(q: Queryable, fingerprint: string): Pr
 
 /** The last use of each of these fingerprints; one never used is absent. */
 export async function adminTokenLastUses(q: Queryable, fingerprints: readonly string[]): Promise<Map<string, Date>> {
-  const { rows } = await q.query<{ fingerprint: string; last_used_at: Date }>('select fingerprint, last_used_at from admin_token_uses where fingerprint = any($1::text[])', [fingerprints]);
+  const { rows } = await q.query<{ fingerprint: string; last_used_at: Date }>(
+    'select fingerprint, last_used_at from admin_token_uses where fingerprint = any($1::text[])',
+    [fingerprints],
+  );
   return new Map(rows.map((r) => [r.fingerprint, r.last_used_at]));
 }

@@ -58,15 +58,39 @@ export async function listAudit(
   filter: { tenantId?: string | undefined; before?: number | undefined; limit: number; erasedUser?: ErasedUserFilter | undefined },
 ): Promise<AuditRecord[]> {
   const erased = filter.erasedUser;
-  const { rows } = await q.query<{ id: number; at: Date; actor: string; action: string; tenant_id: string | null; outcome: number | null; details: Record<string, unknown>; address: string | null }>(
+  const { rows } = await q.query<{
+    id: number;
+    at: Date;
+    actor: string;
+    action: string;
+    tenant_id: string | null;
+    outcome: number | null;
+    details: Record<string, unknown>;
+    address: string | null;
+  }>(
     `select * from audit_log
      where ($1::text is null or tenant_id = $1) and ($2::bigint is null or id < $2)
        and ($4::text[] is null or (action = 'user.erased'
             and ((details->>'keyId') || ':' || (details->>'userIdHmac') = any($4::text[]) or details->>'userIdSha256' = $5)))
      order by id desc limit $3`,
-    [filter.tenantId ?? null, filter.before ?? null, filter.limit, erased ? erased.digests.map((d) => `${d.keyId}:${d.userIdHmac}`) : null, erased?.legacySha256 ?? null],
+    [
+      filter.tenantId ?? null,
+      filter.before ?? null,
+      filter.limit,
+      erased ? erased.digests.map((d) => `${d.keyId}:${d.userIdHmac}`) : null,
+      erased?.legacySha256 ?? null,
+    ],
   );
-  return rows.map((r) => ({ id: String(r.id), at: r.at.toISOString(), actor: r.actor, action: r.action, tenantId: r.tenant_id, outcome: r.outcome, details: r.details, address: r.address }));
+  return rows.map((r) => ({
+    id: String(r.id),
+    at: r.at.toISOString(),
+    actor: r.actor,
+    action: r.action,
+    tenantId: r.tenant_id,
+    outcome: r.outcome,
+    details: r.details,
+    address: r.address,
+  }));
 }
 
 /** The key ids that a tenant's erasures were recorded under (to tell which of them a lookup can check). */

@@ -43,7 +43,7 @@ interface StatusJson {
 const CHECK_ACTIONS: Record<string, string> = {
   credentials_rejected: 'set valid credentials: PATCH /v1/admin/tenants/{tenantId}/connectors/{connectorId} with the new secret (other settings are kept)',
   not_found: 'correct the id the system does not know (account, app or inbox) in the connector config, or baseUrl if it points at the wrong account',
-  misconfigured: "correct the connector config as the reason says; the system refused it as configured",
+  misconfigured: 'correct the connector config as the reason says; the system refused it as configured',
   unreachable: "check baseUrl, DNS, the outbound policy and the system's status page; if it answers later, the next check clears this",
 };
 
@@ -80,7 +80,8 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
     findings.push({
       cause: 'Database unreachable',
       evidence: [database.cause, `/readyz fails, so a balancer takes this instance out of rotation`],
-      action: 'check PostgreSQL (is it up, reachable from here, are the credentials right) → requests that need it are refused with database_unavailable; nothing accepted is lost, and the service reconnects by itself. More instances will not help.',
+      action:
+        'check PostgreSQL (is it up, reachable from here, are the credentials right) → requests that need it are refused with database_unavailable; nothing accepted is lost, and the service reconnects by itself. More instances will not help.',
     });
   }
 
@@ -91,7 +92,8 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
     findings.push({
       cause: `Memory: heap ${pct(heapRatio)} of its limit`,
       evidence: [`heap ${mib(heapUsed)} used of a ${mib(heapLimit)} limit`, `${rejected('memory')} requests refused with overloaded_memory since start`],
-      action: 'memory → find what grows (a heap snapshot of a copy under the same load); add instances to spread it; raise the heap limit only if the container has the memory. More CPU will not help.',
+      action:
+        'memory → find what grows (a heap snapshot of a copy under the same load); add instances to spread it; raise the heap limit only if the container has the memory. More CPU will not help.',
     });
   }
 
@@ -100,12 +102,21 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
   if ((loopBusy > 0.9 && loopDelay > 0.05) || loopDelay > 0.1 || rejected('event_loop') > 0) {
     findings.push({
       cause: `CPU-bound: event loop busy ${pct(loopBusy)}, timers ${ms(loopDelay * 1000)} late`,
-      evidence: [`event-loop utilisation ${pct(loopBusy)}`, `event-loop delay ${ms(loopDelay * 1000)}`, `${rejected('event_loop')} requests refused with overloaded_event_loop since start`],
+      evidence: [
+        `event-loop utilisation ${pct(loopBusy)}`,
+        `event-loop delay ${ms(loopDelay * 1000)}`,
+        `${rejected('event_loop')} requests refused with overloaded_event_loop since start`,
+      ],
       action: 'add instances (CPU) → the load is more than this process can compute; memory and the database are not the cause.',
     });
   }
 
-  const connectors = new Set(samples.filter((s) => s.name.startsWith('handover_connector_') || (s.name.startsWith('handover_outbox_') && s.labels.target === 'agent')).map((s) => s.labels.connector_id ?? '').filter(Boolean));
+  const connectors = new Set(
+    samples
+      .filter((s) => s.name.startsWith('handover_connector_') || (s.name.startsWith('handover_outbox_') && s.labels.target === 'agent'))
+      .map((s) => s.labels.connector_id ?? '')
+      .filter(Boolean),
+  );
   for (const id of connectors) {
     const circuit = get('handover_connector_circuit_state', { connector_id: id });
     const age = get('handover_outbox_oldest_pending_age_seconds', { target: 'agent', connector_id: id });
@@ -185,7 +196,9 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
     for (const c of status.checks) {
       const who = `${c.name} (${c.type}, tenant ${c.tenant ?? c.tenantId}, ${c.connectorId})`;
       const when = `checked ${c.checkedAt.replace('T', ' ').slice(0, 19)} UTC`;
-      checks.push(`${c.verdict === 'ok' ? '✓' : c.verdict === 'failing' ? '✗' : '·'} ${who}: ${c.verdict === 'failing' ? `${c.problem} — ` : c.verdict === 'unchecked' ? 'not checkable — ' : ''}${c.reason} (${when})`);
+      checks.push(
+        `${c.verdict === 'ok' ? '✓' : c.verdict === 'failing' ? '✗' : '·'} ${who}: ${c.verdict === 'failing' ? `${c.problem} — ` : c.verdict === 'unchecked' ? 'not checkable — ' : ''}${c.reason} (${when})`,
+      );
       if (c.verdict !== 'failing') continue;
       findings.push({
         cause: `Helpdesk ${who} fails its setup check: ${c.problem}`,
@@ -202,7 +215,8 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
       findings.push({
         cause: `Helpdesk ${statusName(status, id) ?? id} (${s.labels.connector_type ?? '?'}) fails its setup check`,
         evidence: ['handover_connector_check_ok is 0'],
-        action: 'run the doctor with the admin token (or read /status.json with it) for the named problem and the reason → until fixed, every handover to it fails.',
+        action:
+          'run the doctor with the admin token (or read /status.json with it) for the named problem and the reason → until fixed, every handover to it fails.',
       });
     }
   }

@@ -67,7 +67,9 @@ async function main(argv: string[]): Promise<number> {
       }
       const cli = loadCliConfig(env);
       const result = (await adminRequest(cli, 'POST', '/v1/admin/keys/rotate')) as { reencrypted: number; keyId: string };
-      console.log(`re-encrypted ${result.reencrypted} credential(s) under key ${result.keyId}; keys no longer used can now be removed from HANDOVER_SECRET_KEYS`);
+      console.log(
+        `re-encrypted ${result.reencrypted} credential(s) under key ${result.keyId}; keys no longer used can now be removed from HANDOVER_SECRET_KEYS`,
+      );
       return 0;
     }
     case 'doctor': {
@@ -120,7 +122,11 @@ async function start(env: Record<string, string | undefined>): Promise<number> {
     `  store:      ${store}`,
     `  agent desk: ${config.publicUrl}/desk`,
   ];
-  if (demo) lines.push(`  demo:       ${demo.url}   (demo bot: ${demo.botUrl})`, `  demo agent: ${demo.agent.email} / ${demo.agent.password}   (kept in ${demo.credentialsFile})`);
+  if (demo)
+    lines.push(
+      `  demo:       ${demo.url}   (demo bot: ${demo.botUrl})`,
+      `  demo agent: ${demo.agent.email} / ${demo.agent.password}   (kept in ${demo.credentialsFile})`,
+    );
   else if (config.demo.enabled) lines.push(`  demo:       not started (${demoProblem}); see the log`);
   if (service.adminTokenGenerated) lines.push(`  admin token (generated, kept in ${config.database.dataDir}/admin-token):`, `    ${service.adminToken}`);
   else if (!config.adminToken) lines.push(`  admin token: see ${config.database.dataDir}/admin-token`);
@@ -177,7 +183,10 @@ async function clientCommand(resource: string, action: string | undefined, args:
   };
   let result: unknown;
   if (resource === 'tenant' && action === 'create') {
-    result = await adminRequest(cli, 'POST', '/v1/admin/tenants', { name: need('name'), ...(values['webhook-url'] ? { webhookUrl: values['webhook-url'] } : {}) });
+    result = await adminRequest(cli, 'POST', '/v1/admin/tenants', {
+      name: need('name'),
+      ...(values['webhook-url'] ? { webhookUrl: values['webhook-url'] } : {}),
+    });
   } else if (resource === 'queue' && action === 'create') {
     result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/queues`, {
       name: need('name'),
@@ -196,7 +205,11 @@ async function clientCommand(resource: string, action: string | undefined, args:
       ...(values.role ? { role: values.role } : {}),
     });
   } else if (resource === 'connector' && action === 'add') {
-    result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/connectors`, { type: need('type'), name: need('name'), config: JSON.parse(need('config')) });
+    result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/connectors`, {
+      type: need('type'),
+      name: need('name'),
+      config: JSON.parse(need('config')),
+    });
   } else {
     console.error(`unknown command "${resource} ${action ?? ''}"\n\n${usage}`);
     return 2;
@@ -208,7 +221,10 @@ async function clientCommand(resource: string, action: string | undefined, args:
 /** `handover connectors setup`: the connector's check and vendor settings, changed with --apply. */
 async function connectorSetup(args: string[], env: Record<string, string | undefined>): Promise<number> {
   const cli = loadCliConfig(env);
-  const { values } = parseArgs({ args, options: { tenant: { type: 'string' }, connector: { type: 'string' }, apply: { type: 'boolean' }, irreversible: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: { tenant: { type: 'string' }, connector: { type: 'string' }, apply: { type: 'boolean' }, irreversible: { type: 'boolean' } },
+  });
   if (!values.tenant || !values.connector) {
     console.error('usage: handover connectors setup --tenant ID --connector ID [--apply [--irreversible]]');
     return 2;
@@ -219,7 +235,13 @@ async function connectorSetup(args: string[], env: Record<string, string | undef
   }
   const path = `/v1/admin/tenants/${encodeURIComponent(values.tenant)}/connectors/${encodeURIComponent(values.connector)}/setup`;
   // The service bounds the vendor calls itself; this waits a little longer than it may take.
-  const answer = (await adminRequest(cli, 'POST', path, { apply: values.apply === true, irreversible: values.irreversible === true }, 120_000)) as ConnectorSetupAnswer;
+  const answer = (await adminRequest(
+    cli,
+    'POST',
+    path,
+    { apply: values.apply === true, irreversible: values.irreversible === true },
+    120_000,
+  )) as ConnectorSetupAnswer;
   const { text, healthy } = formatConnectorSetup(answer);
   console.log(text);
   return healthy ? 0 : 1;

@@ -48,8 +48,12 @@ const url = (raw: string) => {
 const trustedProxies = (raw: string): false | string => {
   const value = raw.trim();
   if (value === '') return false;
-  if (/^\d+$/.test(value)) throw new Error(`a hop count ("${value}") cannot tell a proxy from a client connecting directly: list the proxies' addresses or CIDRs`);
-  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  if (/^\d+$/.test(value))
+    throw new Error(`a hop count ("${value}") cannot tell a proxy from a client connecting directly: list the proxies' addresses or CIDRs`);
+  const entries = value
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   const bad = entries.filter((e) => !/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(e) && !['loopback', 'linklocal', 'uniquelocal'].includes(e));
   if (bad.length > 0 || entries.length === 0) throw new Error(`expected proxy addresses or CIDRs, got ${bad.map((b) => `"${b}"`).join(', ') || '""'}`);
   return entries.join(',');
@@ -57,7 +61,10 @@ const trustedProxies = (raw: string): false | string => {
 /** `key=value,key2=value2` (values percent-encoded), as OTEL_EXPORTER_OTLP_HEADERS is written. */
 const headerList = (raw: string) => {
   const headers: Record<string, string> = {};
-  for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new Error('expected key=value pairs separated by commas');
     try {
@@ -80,7 +87,10 @@ const oneOf =
 
 /** `image/png,application/pdf` → the set of types, lower case. */
 const attachmentTypes = (raw: string): ReadonlySet<string> => {
-  const types = raw.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean);
+  const types = raw
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
   const bad = types.filter((t) => !/^[a-z0-9.+-]+\/[a-z0-9.+-]+$/.test(t));
   if (bad.length > 0) throw new Error(`expected media types such as image/png, got ${bad.map((b) => `"${b}"`).join(', ')}`);
   return new Set(types);
@@ -90,118 +100,623 @@ const attachmentTypes = (raw: string): ReadonlySet<string> => {
 export const settings = {
   port: { env: 'PORT', default: '8080', doc: 'TCP port of the HTTP server.', parse: int(0, 65535) },
   host: { env: 'HOST', default: '127.0.0.1', doc: 'Address to listen on; `0.0.0.0` in containers.', parse: text },
-  publicUrl: { env: 'HANDOVER_PUBLIC_URL', default: '', doc: 'Base URL others use to reach this service (inbound webhook URLs); default `http://localhost:PORT`.', parse: url },
-  logLevel: { env: 'HANDOVER_LOG_LEVEL', default: 'info', doc: 'fatal, error, warn, info, debug, trace or silent.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') },
-  redactContent: { env: 'HANDOVER_REDACT_CONTENT', default: 'false', doc: "`true`: a helpdesk's or bot webhook's refusing answer is described (status, content type, size, top-level JSON field names, a vendor error code) instead of quoted, in logs, stored delivery errors and a failed handover's detail, so no message text they echo is kept there. `false`: the first 200 characters are quoted, for debugging. See docs/security.md.", parse: bool },
-  adminToken: { env: 'HANDOVER_ADMIN_TOKEN', default: '', doc: 'Bearer token of the admin API; several, comma-separated, are all accepted (to rotate: add the new one, move clients to it, check in GET /v1/admin/tokens that the old one is no longer used, remove it). Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: optionalText },
-  metricsToken: { env: 'HANDOVER_METRICS_TOKEN', default: '', doc: 'When set, `/metrics` answers only requests with `Authorization: Bearer <token>` (several, comma-separated, for rotation); others get `401 unauthorized`. Unset: `/metrics` is open, so keep it off the public network (docs/security.md).', parse: optionalText },
-  'database.url': { env: 'DATABASE_URL', default: '', doc: 'PostgreSQL URL. Unset or empty: the embedded store (PGlite) in HANDOVER_DATA_DIR.', parse: optionalText },
+  publicUrl: {
+    env: 'HANDOVER_PUBLIC_URL',
+    default: '',
+    doc: 'Base URL others use to reach this service (inbound webhook URLs); default `http://localhost:PORT`.',
+    parse: url,
+  },
+  logLevel: {
+    env: 'HANDOVER_LOG_LEVEL',
+    default: 'info',
+    doc: 'fatal, error, warn, info, debug, trace or silent.',
+    parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'),
+  },
+  redactContent: {
+    env: 'HANDOVER_REDACT_CONTENT',
+    default: 'false',
+    doc: "`true`: a helpdesk's or bot webhook's refusing answer is described (status, content type, size, top-level JSON field names, a vendor error code) instead of quoted, in logs, stored delivery errors and a failed handover's detail, so no message text they echo is kept there. `false`: the first 200 characters are quoted, for debugging. See docs/security.md.",
+    parse: bool,
+  },
+  adminToken: {
+    env: 'HANDOVER_ADMIN_TOKEN',
+    default: '',
+    doc: 'Bearer token of the admin API; several, comma-separated, are all accepted (to rotate: add the new one, move clients to it, check in GET /v1/admin/tokens that the old one is no longer used, remove it). Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.',
+    parse: optionalText,
+  },
+  metricsToken: {
+    env: 'HANDOVER_METRICS_TOKEN',
+    default: '',
+    doc: 'When set, `/metrics` answers only requests with `Authorization: Bearer <token>` (several, comma-separated, for rotation); others get `401 unauthorized`. Unset: `/metrics` is open, so keep it off the public network (docs/security.md).',
+    parse: optionalText,
+  },
+  'database.url': {
+    env: 'DATABASE_URL',
+    default: '',
+    doc: 'PostgreSQL URL. Unset or empty: the embedded store (PGlite) in HANDOVER_DATA_DIR.',
+    parse: optionalText,
+  },
   'database.dataDir': { env: 'HANDOVER_DATA_DIR', default: './.handover', doc: 'Directory of the embedded store and the generated admin token.', parse: text },
   'database.poolSize': { env: 'HANDOVER_DB_POOL_SIZE', default: '10', doc: 'PostgreSQL connections per instance.', parse: int(1, 500) },
-  'database.poolTimeoutMs': { env: 'HANDOVER_DB_POOL_TIMEOUT_MS', default: '2000', doc: 'Longest wait for a free pooled connection before `database_pool_exhausted`.', parse: int(10, 60000) },
-  'database.statementTimeoutMs': { env: 'HANDOVER_DB_STATEMENT_TIMEOUT_MS', default: '5000', doc: 'Longest a single SQL statement may run.', parse: int(10, 600000) },
-  'database.idleInTransactionTimeoutMs': { env: 'HANDOVER_DB_IDLE_TX_TIMEOUT_MS', default: '10000', doc: 'A transaction left idle this long is ended by the server.', parse: int(100, 600000) },
-  'database.preparedStatements': { env: 'HANDOVER_DB_PREPARED_STATEMENTS', default: 'true', doc: 'PostgreSQL: prepare the hot path\'s statements (accepting messages, claiming and recording deliveries) once per connection instead of parsing and planning them on every call, which cost about three times their execution. Set `false` behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`).', parse: bool },
+  'database.poolTimeoutMs': {
+    env: 'HANDOVER_DB_POOL_TIMEOUT_MS',
+    default: '2000',
+    doc: 'Longest wait for a free pooled connection before `database_pool_exhausted`.',
+    parse: int(10, 60000),
+  },
+  'database.statementTimeoutMs': {
+    env: 'HANDOVER_DB_STATEMENT_TIMEOUT_MS',
+    default: '5000',
+    doc: 'Longest a single SQL statement may run.',
+    parse: int(10, 600000),
+  },
+  'database.idleInTransactionTimeoutMs': {
+    env: 'HANDOVER_DB_IDLE_TX_TIMEOUT_MS',
+    default: '10000',
+    doc: 'A transaction left idle this long is ended by the server.',
+    parse: int(100, 600000),
+  },
+  'database.preparedStatements': {
+    env: 'HANDOVER_DB_PREPARED_STATEMENTS',
+    default: 'true',
+    doc: "PostgreSQL: prepare the hot path's statements (accepting messages, claiming and recording deliveries) once per connection instead of parsing and planning them on every call, which cost about three times their execution. Set `false` behind a pooler in transaction mode that cannot keep prepared statements (PgBouncer before 1.21, or without `max_prepared_statements`).",
+    parse: bool,
+  },
   'redis.url': { env: 'REDIS_URL', default: '', doc: 'Redis URL for fan-out between instances; unset: in-process only.', parse: url },
-  'redis.prefix': { env: 'HANDOVER_REDIS_PREFIX', default: 'handover:', doc: 'Prefix of every Redis channel, so several installations can share one Redis.', parse: text },
-  'redis.timeoutMs': { env: 'HANDOVER_REDIS_TIMEOUT_MS', default: '1000', doc: 'Bound of connecting to Redis and of each command; Redis is never waited on longer.', parse: int(50, 60000) },
-  'redis.degradedPollMs': { env: 'HANDOVER_REDIS_DEGRADED_POLL_MS', default: '2000', doc: 'While Redis is unreachable, how often streams, consoles and workers re-read the database instead.', parse: int(100, 60000) },
-  'http.bodyLimitBytes': { env: 'HANDOVER_BODY_LIMIT_BYTES', default: '262144', doc: 'Largest request body accepted (`body_too_large` above).', parse: int(1024, 16 * 1024 * 1024) },
-  'http.requestTimeoutMs': { env: 'HANDOVER_REQUEST_TIMEOUT_MS', default: '10000', doc: 'Longest time to receive a whole request (slow clients are cut off).', parse: int(100, 600000) },
-  'http.keepAliveTimeoutMs': { env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS', default: '72000', doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.', parse: int(1000, 600000) },
-  'http.trustProxy': { env: 'HANDOVER_TRUST_PROXY', default: '', doc: "The proxies in front of the service whose `X-Forwarded-For` is believed: comma-separated addresses or CIDRs (`10.0.0.0/8`, `loopback`); a number of hops is refused, as it cannot tell a proxy from a client. Unset: the client is the TCP peer. Behind a proxy, set it: the per-address guards (sign-in failures, slow uploads, unverified inbound requests, fair admission) and the audit log's addresses otherwise see the proxy, so one client's failures would count for everyone. Never list addresses clients can connect from directly: they could then name any address.", parse: trustedProxies },
-  'http.apiKeyCacheMs': { env: 'HANDOVER_API_KEY_CACHE_MS', default: '30000', doc: 'How long an API key check is reused: a revoked key stops working on other instances within this.', parse: int(0, 3600000) },
-  'http.uploads.minBytesPerSecond': { env: 'HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND', default: '1024', doc: 'Slowest a request body may arrive, averaged over each HANDOVER_UPLOAD_WINDOW_MS (a body smaller than one window\'s worth must arrive whole within one window); slower: `408 upload_too_slow` and the connection is closed. Bodies are read whole before a request takes an admission slot, so a slow one costs a socket, never capacity.', parse: int(1, 100 * 1024 * 1024) },
-  'http.uploads.windowMs': { env: 'HANDOVER_UPLOAD_WINDOW_MS', default: '5000', doc: 'Window over which HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND is measured.', parse: int(100, 600000) },
-  'http.uploads.maxPerAddress': { env: 'HANDOVER_UPLOAD_MAX_SLOW_PER_ADDRESS', default: '16', doc: 'Request bodies still arriving 100 ms after their head that one client address may send at once (more: `429 too_many_uploads`, connection closed). Small bodies arrive with their head and never count. Behind a proxy, set HANDOVER_TRUST_PROXY so clients are told apart (or let the proxy buffer bodies, as nginx does by default).', parse: int(1, 100000) },
-  'http.streams.recheckMs': { env: 'HANDOVER_STREAM_RECHECK_MS', default: '5000', doc: 'How often an open event stream (`/v1/events`, `/v1/desk/events`) checks that its API key or desk session is still valid (besides at once on a revocation, sign-out or logout signal); a stream whose credential is gone gets a final coded event and is closed.', parse: int(100, 600000) },
-  'http.streams.maxPerCredential': { env: 'HANDOVER_STREAMS_PER_CREDENTIAL', default: '16', doc: 'Event streams one API key (or one desk session) may hold open at once on one instance; more: `429 too_many_streams`.', parse: int(1, 100000) },
-  'http.shutdownGraceMs': { env: 'HANDOVER_SHUTDOWN_GRACE_MS', default: '15000', doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish.', parse: int(0, 600000) },
-  'delivery.concurrency': { env: 'HANDOVER_DELIVERY_CONCURRENCY', default: '256', doc: 'Lanes (handover × side) delivered in parallel per instance. Each lane has one call in flight at a time (order), so this bounds delivered messages per second to about this many ÷ the helpdesk\'s answer time; a lane in flight costs memory, not a connection.', parse: int(1, 1000) },
-  'delivery.maxAttempts': { env: 'HANDOVER_DELIVERY_MAX_ATTEMPTS', default: '10', doc: 'Tries per outbox item before it is given up (the handover then fails, the bot is told).', parse: int(1, 100) },
-  'delivery.retryBaseMs': { env: 'HANDOVER_DELIVERY_RETRY_BASE_MS', default: '500', doc: 'First retry delay; doubles per attempt up to HANDOVER_DELIVERY_RETRY_MAX_MS, with equal jitter (half of each delay fixed, half random) so no retry comes at once; a Retry-After from the other side is honoured up to that maximum.', parse: int(1, 600000) },
+  'redis.prefix': {
+    env: 'HANDOVER_REDIS_PREFIX',
+    default: 'handover:',
+    doc: 'Prefix of every Redis channel, so several installations can share one Redis.',
+    parse: text,
+  },
+  'redis.timeoutMs': {
+    env: 'HANDOVER_REDIS_TIMEOUT_MS',
+    default: '1000',
+    doc: 'Bound of connecting to Redis and of each command; Redis is never waited on longer.',
+    parse: int(50, 60000),
+  },
+  'redis.degradedPollMs': {
+    env: 'HANDOVER_REDIS_DEGRADED_POLL_MS',
+    default: '2000',
+    doc: 'While Redis is unreachable, how often streams, consoles and workers re-read the database instead.',
+    parse: int(100, 60000),
+  },
+  'http.bodyLimitBytes': {
+    env: 'HANDOVER_BODY_LIMIT_BYTES',
+    default: '262144',
+    doc: 'Largest request body accepted (`body_too_large` above).',
+    parse: int(1024, 16 * 1024 * 1024),
+  },
+  'http.requestTimeoutMs': {
+    env: 'HANDOVER_REQUEST_TIMEOUT_MS',
+    default: '10000',
+    doc: 'Longest time to receive a whole request (slow clients are cut off).',
+    parse: int(100, 600000),
+  },
+  'http.keepAliveTimeoutMs': {
+    env: 'HANDOVER_KEEP_ALIVE_TIMEOUT_MS',
+    default: '72000',
+    doc: 'Idle keep-alive timeout; longer than common load balancer idle timeouts (60 s) to avoid sporadic 502s.',
+    parse: int(1000, 600000),
+  },
+  'http.trustProxy': {
+    env: 'HANDOVER_TRUST_PROXY',
+    default: '',
+    doc: "The proxies in front of the service whose `X-Forwarded-For` is believed: comma-separated addresses or CIDRs (`10.0.0.0/8`, `loopback`); a number of hops is refused, as it cannot tell a proxy from a client. Unset: the client is the TCP peer. Behind a proxy, set it: the per-address guards (sign-in failures, slow uploads, unverified inbound requests, fair admission) and the audit log's addresses otherwise see the proxy, so one client's failures would count for everyone. Never list addresses clients can connect from directly: they could then name any address.",
+    parse: trustedProxies,
+  },
+  'http.apiKeyCacheMs': {
+    env: 'HANDOVER_API_KEY_CACHE_MS',
+    default: '30000',
+    doc: 'How long an API key check is reused: a revoked key stops working on other instances within this.',
+    parse: int(0, 3600000),
+  },
+  'http.uploads.minBytesPerSecond': {
+    env: 'HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND',
+    default: '1024',
+    doc: "Slowest a request body may arrive, averaged over each HANDOVER_UPLOAD_WINDOW_MS (a body smaller than one window's worth must arrive whole within one window); slower: `408 upload_too_slow` and the connection is closed. Bodies are read whole before a request takes an admission slot, so a slow one costs a socket, never capacity.",
+    parse: int(1, 100 * 1024 * 1024),
+  },
+  'http.uploads.windowMs': {
+    env: 'HANDOVER_UPLOAD_WINDOW_MS',
+    default: '5000',
+    doc: 'Window over which HANDOVER_UPLOAD_MIN_BYTES_PER_SECOND is measured.',
+    parse: int(100, 600000),
+  },
+  'http.uploads.maxPerAddress': {
+    env: 'HANDOVER_UPLOAD_MAX_SLOW_PER_ADDRESS',
+    default: '16',
+    doc: 'Request bodies still arriving 100 ms after their head that one client address may send at once (more: `429 too_many_uploads`, connection closed). Small bodies arrive with their head and never count. Behind a proxy, set HANDOVER_TRUST_PROXY so clients are told apart (or let the proxy buffer bodies, as nginx does by default).',
+    parse: int(1, 100000),
+  },
+  'http.streams.recheckMs': {
+    env: 'HANDOVER_STREAM_RECHECK_MS',
+    default: '5000',
+    doc: 'How often an open event stream (`/v1/events`, `/v1/desk/events`) checks that its API key or desk session is still valid (besides at once on a revocation, sign-out or logout signal); a stream whose credential is gone gets a final coded event and is closed.',
+    parse: int(100, 600000),
+  },
+  'http.streams.maxPerCredential': {
+    env: 'HANDOVER_STREAMS_PER_CREDENTIAL',
+    default: '16',
+    doc: 'Event streams one API key (or one desk session) may hold open at once on one instance; more: `429 too_many_streams`.',
+    parse: int(1, 100000),
+  },
+  'http.shutdownGraceMs': {
+    env: 'HANDOVER_SHUTDOWN_GRACE_MS',
+    default: '15000',
+    doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish.',
+    parse: int(0, 600000),
+  },
+  'delivery.concurrency': {
+    env: 'HANDOVER_DELIVERY_CONCURRENCY',
+    default: '256',
+    doc: "Lanes (handover × side) delivered in parallel per instance. Each lane has one call in flight at a time (order), so this bounds delivered messages per second to about this many ÷ the helpdesk's answer time; a lane in flight costs memory, not a connection.",
+    parse: int(1, 1000),
+  },
+  'delivery.maxAttempts': {
+    env: 'HANDOVER_DELIVERY_MAX_ATTEMPTS',
+    default: '10',
+    doc: 'Tries per outbox item before it is given up (the handover then fails, the bot is told).',
+    parse: int(1, 100),
+  },
+  'delivery.retryBaseMs': {
+    env: 'HANDOVER_DELIVERY_RETRY_BASE_MS',
+    default: '500',
+    doc: 'First retry delay; doubles per attempt up to HANDOVER_DELIVERY_RETRY_MAX_MS, with equal jitter (half of each delay fixed, half random) so no retry comes at once; a Retry-After from the other side is honoured up to that maximum.',
+    parse: int(1, 600000),
+  },
   'delivery.retryMaxMs': { env: 'HANDOVER_DELIVERY_RETRY_MAX_MS', default: '60000', doc: 'Longest delay between two tries.', parse: int(1, 3600000) },
-  'delivery.timeoutMs': { env: 'HANDOVER_DELIVERY_TIMEOUT_MS', default: '10000', doc: 'Deadline of one outbound call (connect, headers and body).', parse: int(100, 120000) },
-  'delivery.pollIntervalMs': { env: 'HANDOVER_DELIVERY_POLL_MS', default: '1000', doc: 'Safety-net poll of the outbox when no wake-up arrives.', parse: int(10, 60000) },
-  'delivery.leaseMs': { env: 'HANDOVER_DELIVERY_LEASE_MS', default: '30000', doc: 'How long a claimed lane stays with one worker before another may take it.', parse: int(1000, 600000) },
-  'accept.batchMax': { env: 'HANDOVER_ACCEPT_BATCH_MAX', default: '200', doc: 'Most messages written by one statement and one commit on the accept path (group commit).', parse: int(1, 5000) },
-  'accept.batchWaitMs': { env: 'HANDOVER_ACCEPT_BATCH_WAIT_MS', default: '0', doc: 'How long a batch stays open for more messages; 0: until the end of the event-loop turn (no added latency when idle, larger batches under load as writes queue behind the ones in flight).', parse: int(0, 50) },
-  'accept.batchConcurrency': { env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY', default: '4', doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).', parse: int(1, 64) },
-  'accept.maxQueued': { env: 'HANDOVER_ACCEPT_MAX_QUEUED', default: '5000', doc: 'Most messages waiting for their batch; more are refused at once with `overloaded_queue_wait`.', parse: int(1, 1000000) },
+  'delivery.timeoutMs': {
+    env: 'HANDOVER_DELIVERY_TIMEOUT_MS',
+    default: '10000',
+    doc: 'Deadline of one outbound call (connect, headers and body).',
+    parse: int(100, 120000),
+  },
+  'delivery.pollIntervalMs': {
+    env: 'HANDOVER_DELIVERY_POLL_MS',
+    default: '1000',
+    doc: 'Safety-net poll of the outbox when no wake-up arrives.',
+    parse: int(10, 60000),
+  },
+  'delivery.leaseMs': {
+    env: 'HANDOVER_DELIVERY_LEASE_MS',
+    default: '30000',
+    doc: 'How long a claimed lane stays with one worker before another may take it.',
+    parse: int(1000, 600000),
+  },
+  'accept.batchMax': {
+    env: 'HANDOVER_ACCEPT_BATCH_MAX',
+    default: '200',
+    doc: 'Most messages written by one statement and one commit on the accept path (group commit).',
+    parse: int(1, 5000),
+  },
+  'accept.batchWaitMs': {
+    env: 'HANDOVER_ACCEPT_BATCH_WAIT_MS',
+    default: '0',
+    doc: 'How long a batch stays open for more messages; 0: until the end of the event-loop turn (no added latency when idle, larger batches under load as writes queue behind the ones in flight).',
+    parse: int(0, 50),
+  },
+  'accept.batchConcurrency': {
+    env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY',
+    default: '4',
+    doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).',
+    parse: int(1, 64),
+  },
+  'accept.maxQueued': {
+    env: 'HANDOVER_ACCEPT_MAX_QUEUED',
+    default: '5000',
+    doc: 'Most messages waiting for their batch; more are refused at once with `overloaded_queue_wait`.',
+    parse: int(1, 1000000),
+  },
   'desk.sessionTtlSeconds': { env: 'HANDOVER_SESSION_TTL_SECONDS', default: '43200', doc: 'Lifetime of an agent session.', parse: int(60, 30 * 86400) },
-  'desk.sessionIdleSeconds': { env: 'HANDOVER_SESSION_IDLE_SECONDS', default: '1800', doc: 'An agent session unused this long ends (an open console keeps it alive).', parse: int(5, 30 * 86400) },
-  'desk.loginMaxFailures': { env: 'HANDOVER_LOGIN_MAX_FAILURES', default: '5', doc: 'Wrong passwords for one email from one client address after which that address is refused sign-ins for that email for HANDOVER_LOGIN_LOCK_SECONDS (per instance). The account itself is never locked, so nobody can lock an agent out.', parse: int(1, 1000) },
-  'desk.loginLockSeconds': { env: 'HANDOVER_LOGIN_LOCK_SECONDS', default: '900', doc: 'How long an email refused at an address (and an address with too many failed sign-ins) stays refused.', parse: int(1, 86400) },
-  'desk.loginMaxFailuresPerAddress': { env: 'HANDOVER_LOGIN_MAX_FAILURES_PER_ADDRESS', default: '30', doc: 'Failed sign-ins from one client address (any account, known or not) before that address is refused for HANDOVER_LOGIN_LOCK_SECONDS; counted per instance.', parse: int(1, 100000) },
-  'desk.retentionIntervalMs': { env: 'HANDOVER_RETENTION_INTERVAL_MS', default: '3600000', doc: "How often conversations past their tenant's retention period (`retentionDays`) are deleted.", parse: int(1000, 86400000) },
+  'desk.sessionIdleSeconds': {
+    env: 'HANDOVER_SESSION_IDLE_SECONDS',
+    default: '1800',
+    doc: 'An agent session unused this long ends (an open console keeps it alive).',
+    parse: int(5, 30 * 86400),
+  },
+  'desk.loginMaxFailures': {
+    env: 'HANDOVER_LOGIN_MAX_FAILURES',
+    default: '5',
+    doc: 'Wrong passwords for one email from one client address after which that address is refused sign-ins for that email for HANDOVER_LOGIN_LOCK_SECONDS (per instance). The account itself is never locked, so nobody can lock an agent out.',
+    parse: int(1, 1000),
+  },
+  'desk.loginLockSeconds': {
+    env: 'HANDOVER_LOGIN_LOCK_SECONDS',
+    default: '900',
+    doc: 'How long an email refused at an address (and an address with too many failed sign-ins) stays refused.',
+    parse: int(1, 86400),
+  },
+  'desk.loginMaxFailuresPerAddress': {
+    env: 'HANDOVER_LOGIN_MAX_FAILURES_PER_ADDRESS',
+    default: '30',
+    doc: 'Failed sign-ins from one client address (any account, known or not) before that address is refused for HANDOVER_LOGIN_LOCK_SECONDS; counted per instance.',
+    parse: int(1, 100000),
+  },
+  'desk.retentionIntervalMs': {
+    env: 'HANDOVER_RETENTION_INTERVAL_MS',
+    default: '3600000',
+    doc: "How often conversations past their tenant's retention period (`retentionDays`) are deleted.",
+    parse: int(1000, 86400000),
+  },
   'desk.timerIntervalMs': { env: 'HANDOVER_TIMER_INTERVAL_MS', default: '1000', doc: 'How often no-answer deadlines are checked.', parse: int(10, 60000) },
-  'desk.presenceGraceMs': { env: 'HANDOVER_PRESENCE_GRACE_MS', default: '15000', doc: 'An agent counts as online only while a desk console of theirs is open (its live stream), and for this long after the last one closed, so a reload or a network blip does not take them offline. Past it they stop counting for availability, and users waiting in a queue nobody online serves are told at once.', parse: int(500, 600000) },
-  'desk.consoleRenewMs': { env: 'HANDOVER_DESK_STREAM_RENEW_MS', default: '60000', doc: 'A desk console\'s live stream is ended this often with a `renew` event, and the console opens a new one at once. A console whose network vanished without closing its connection (a laptop put to sleep) never comes back, so it stops counting as online within this time plus HANDOVER_PRESENCE_GRACE_MS, instead of when the operating system gives the connection up (minutes).', parse: int(1000, 3600000) },
-  'attachments.store': { env: 'HANDOVER_ATTACHMENT_STORE', default: '', doc: 'Where files attached to messages are kept: `disk` (under HANDOVER_ATTACHMENT_DIR), `s3` (an S3-compatible bucket, HANDOVER_S3_*) or `off` (uploads answer `409 attachments_off`). Unset: `disk` on the embedded store, `off` with DATABASE_URL (several instances need one store they all reach: `s3`, or `disk` on a shared volume).', parse: (raw: string) => (raw.trim() === '' ? undefined : oneOf('disk', 's3', 'off')(raw.trim())) },
-  'attachments.dir': { env: 'HANDOVER_ATTACHMENT_DIR', default: '', doc: 'Directory of the `disk` attachment store. Unset: `attachments/` in HANDOVER_DATA_DIR.', parse: optionalText },
-  'attachments.maxBytes': { env: 'HANDOVER_ATTACHMENT_MAX_BYTES', default: '10485760', doc: 'Largest file one upload may bring (`413 body_too_large` above). Uploads are read whole before they are stored: this many bytes of memory per upload in flight.', parse: int(1, 100 * 1024 * 1024) },
-  'attachments.types': { env: 'HANDOVER_ATTACHMENT_TYPES', default: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain', doc: 'Comma-separated allow-list of file types, as read from the bytes themselves (magic numbers), never only as declared: a file of another type, or of none this service recognises, is `415 attachment_type_not_allowed`; one declared as another type than its bytes show is `415 attachment_type_mismatch`. Recognised: image/png, image/jpeg, image/gif, image/webp, application/pdf, application/zip, video/mp4, audio/mpeg, text/plain (also declared as text/csv or text/markdown).', parse: attachmentTypes },
-  'attachments.linkTtlSeconds': { env: 'HANDOVER_ATTACHMENT_LINK_TTL_SECONDS', default: '900', doc: 'How long a signed attachment link stays valid. The desk signs new ones each time it reads a chat; a bot whose link expired fetches the file with its API key (`GET /v1/handovers/{id}/attachments/{attachmentId}`).', parse: int(10, 7 * 86400) },
-  'attachments.helpdeskLinkTtlSeconds': { env: 'HANDOVER_ATTACHMENT_HELPDESK_LINK_TTL_SECONDS', default: '604800', doc: 'How long a signed link given to an external helpdesk with a user\'s file stays valid (7 days): a system that shows a file as a link keeps it in a conversation its agents read later. Signed anew on every delivery try.', parse: int(10, 30 * 86400) },
-  'attachments.s3.bucket': { env: 'HANDOVER_S3_BUCKET', default: '', doc: 'Bucket of the `s3` attachment store (it must exist). Required with HANDOVER_ATTACHMENT_STORE=s3.', parse: optionalText },
-  'attachments.s3.endpoint': { env: 'HANDOVER_S3_ENDPOINT', default: '', doc: 'URL of an S3-compatible service (MinIO, Ceph, R2, …). Unset: AWS S3 in HANDOVER_S3_REGION.', parse: url },
+  'desk.presenceGraceMs': {
+    env: 'HANDOVER_PRESENCE_GRACE_MS',
+    default: '15000',
+    doc: 'An agent counts as online only while a desk console of theirs is open (its live stream), and for this long after the last one closed, so a reload or a network blip does not take them offline. Past it they stop counting for availability, and users waiting in a queue nobody online serves are told at once.',
+    parse: int(500, 600000),
+  },
+  'desk.consoleRenewMs': {
+    env: 'HANDOVER_DESK_STREAM_RENEW_MS',
+    default: '60000',
+    doc: "A desk console's live stream is ended this often with a `renew` event, and the console opens a new one at once. A console whose network vanished without closing its connection (a laptop put to sleep) never comes back, so it stops counting as online within this time plus HANDOVER_PRESENCE_GRACE_MS, instead of when the operating system gives the connection up (minutes).",
+    parse: int(1000, 3600000),
+  },
+  'attachments.store': {
+    env: 'HANDOVER_ATTACHMENT_STORE',
+    default: '',
+    doc: 'Where files attached to messages are kept: `disk` (under HANDOVER_ATTACHMENT_DIR), `s3` (an S3-compatible bucket, HANDOVER_S3_*) or `off` (uploads answer `409 attachments_off`). Unset: `disk` on the embedded store, `off` with DATABASE_URL (several instances need one store they all reach: `s3`, or `disk` on a shared volume).',
+    parse: (raw: string) => (raw.trim() === '' ? undefined : oneOf('disk', 's3', 'off')(raw.trim())),
+  },
+  'attachments.dir': {
+    env: 'HANDOVER_ATTACHMENT_DIR',
+    default: '',
+    doc: 'Directory of the `disk` attachment store. Unset: `attachments/` in HANDOVER_DATA_DIR.',
+    parse: optionalText,
+  },
+  'attachments.maxBytes': {
+    env: 'HANDOVER_ATTACHMENT_MAX_BYTES',
+    default: '10485760',
+    doc: 'Largest file one upload may bring (`413 body_too_large` above). Uploads are read whole before they are stored: this many bytes of memory per upload in flight.',
+    parse: int(1, 100 * 1024 * 1024),
+  },
+  'attachments.types': {
+    env: 'HANDOVER_ATTACHMENT_TYPES',
+    default: 'image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain',
+    doc: 'Comma-separated allow-list of file types, as read from the bytes themselves (magic numbers), never only as declared: a file of another type, or of none this service recognises, is `415 attachment_type_not_allowed`; one declared as another type than its bytes show is `415 attachment_type_mismatch`. Recognised: image/png, image/jpeg, image/gif, image/webp, application/pdf, application/zip, video/mp4, audio/mpeg, text/plain (also declared as text/csv or text/markdown).',
+    parse: attachmentTypes,
+  },
+  'attachments.linkTtlSeconds': {
+    env: 'HANDOVER_ATTACHMENT_LINK_TTL_SECONDS',
+    default: '900',
+    doc: 'How long a signed attachment link stays valid. The desk signs new ones each time it reads a chat; a bot whose link expired fetches the file with its API key (`GET /v1/handovers/{id}/attachments/{attachmentId}`).',
+    parse: int(10, 7 * 86400),
+  },
+  'attachments.helpdeskLinkTtlSeconds': {
+    env: 'HANDOVER_ATTACHMENT_HELPDESK_LINK_TTL_SECONDS',
+    default: '604800',
+    doc: "How long a signed link given to an external helpdesk with a user's file stays valid (7 days): a system that shows a file as a link keeps it in a conversation its agents read later. Signed anew on every delivery try.",
+    parse: int(10, 30 * 86400),
+  },
+  'attachments.s3.bucket': {
+    env: 'HANDOVER_S3_BUCKET',
+    default: '',
+    doc: 'Bucket of the `s3` attachment store (it must exist). Required with HANDOVER_ATTACHMENT_STORE=s3.',
+    parse: optionalText,
+  },
+  'attachments.s3.endpoint': {
+    env: 'HANDOVER_S3_ENDPOINT',
+    default: '',
+    doc: 'URL of an S3-compatible service (MinIO, Ceph, R2, …). Unset: AWS S3 in HANDOVER_S3_REGION.',
+    parse: url,
+  },
   'attachments.s3.region': { env: 'HANDOVER_S3_REGION', default: 'us-east-1', doc: 'Region of the bucket.', parse: text },
-  'attachments.s3.accessKeyId': { env: 'HANDOVER_S3_ACCESS_KEY_ID', default: '', doc: 'Access key id for the bucket. Unset (with the secret unset too): the AWS SDK\'s default credentials (its environment variables, an instance or pod role).', parse: optionalText },
-  'attachments.s3.secretAccessKey': { env: 'HANDOVER_S3_SECRET_ACCESS_KEY', default: '', doc: 'Secret access key for the bucket; set with HANDOVER_S3_ACCESS_KEY_ID. Never logged.', parse: optionalText },
-  'attachments.s3.forcePathStyle': { env: 'HANDOVER_S3_FORCE_PATH_STYLE', default: 'false', doc: '`true`: address the bucket in the path (`endpoint/bucket/key`), as most S3-compatible services other than AWS need.', parse: bool },
-  'attachments.s3.timeoutMs': { env: 'HANDOVER_S3_TIMEOUT_MS', default: '10000', doc: 'Longest one call to the bucket may take, its one retry included (`503 attachment_store_unavailable` after).', parse: int(100, 120000) },
-  'admission.enabled': { env: 'HANDOVER_ADMISSION', default: 'true', doc: 'Admission control in front of the API (`false` only to measure without it).', parse: bool },
-  'admission.adaptive': { env: 'HANDOVER_ADMISSION_ADAPTIVE', default: 'true', doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.', parse: bool },
-  'admission.initialLimit': { env: 'HANDOVER_ADMISSION_INITIAL_LIMIT', default: '32', doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).', parse: int(1, 100000) },
+  'attachments.s3.accessKeyId': {
+    env: 'HANDOVER_S3_ACCESS_KEY_ID',
+    default: '',
+    doc: "Access key id for the bucket. Unset (with the secret unset too): the AWS SDK's default credentials (its environment variables, an instance or pod role).",
+    parse: optionalText,
+  },
+  'attachments.s3.secretAccessKey': {
+    env: 'HANDOVER_S3_SECRET_ACCESS_KEY',
+    default: '',
+    doc: 'Secret access key for the bucket; set with HANDOVER_S3_ACCESS_KEY_ID. Never logged.',
+    parse: optionalText,
+  },
+  'attachments.s3.forcePathStyle': {
+    env: 'HANDOVER_S3_FORCE_PATH_STYLE',
+    default: 'false',
+    doc: '`true`: address the bucket in the path (`endpoint/bucket/key`), as most S3-compatible services other than AWS need.',
+    parse: bool,
+  },
+  'attachments.s3.timeoutMs': {
+    env: 'HANDOVER_S3_TIMEOUT_MS',
+    default: '10000',
+    doc: 'Longest one call to the bucket may take, its one retry included (`503 attachment_store_unavailable` after).',
+    parse: int(100, 120000),
+  },
+  'admission.enabled': {
+    env: 'HANDOVER_ADMISSION',
+    default: 'true',
+    doc: 'Admission control in front of the API (`false` only to measure without it).',
+    parse: bool,
+  },
+  'admission.adaptive': {
+    env: 'HANDOVER_ADMISSION_ADAPTIVE',
+    default: 'true',
+    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.',
+    parse: bool,
+  },
+  'admission.initialLimit': {
+    env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
+    default: '32',
+    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).',
+    parse: int(1, 100000),
+  },
   'admission.minLimit': { env: 'HANDOVER_ADMISSION_MIN_LIMIT', default: '8', doc: 'The adaptive limit never goes below this.', parse: int(1, 100000) },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
-  'admission.latencyTargetMs': { env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS', default: 'auto', doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 50 ms on PostgreSQL, 150 ms on the embedded store (its group commit runs one batch at a time on one connection: more requests in flight make bigger batches at about the same latency, so a tighter target would hold the limit at its floor).', parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 60000)(raw)) },
-  'admission.queueTimeoutMs': { env: 'HANDOVER_ADMISSION_QUEUE_TIMEOUT_MS', default: '100', doc: 'Longest wait for a slot while the queue drains normally (`overloaded_queue_wait` after).', parse: int(0, 60000) },
-  'admission.codelTargetMs': { env: 'HANDOVER_ADMISSION_CODEL_TARGET_MS', default: '5', doc: 'Wait bound once the queue has stood non-empty for the CoDel interval.', parse: int(0, 60000) },
-  'admission.codelIntervalMs': { env: 'HANDOVER_ADMISSION_CODEL_INTERVAL_MS', default: '200', doc: 'How long the queue may stay non-empty before waits are cut to the target.', parse: int(1, 60000) },
-  'admission.maxQueueLength': { env: 'HANDOVER_ADMISSION_MAX_QUEUE', default: '1000', doc: 'Most requests waiting for a slot (memory bound), shared fairly between callers.', parse: int(0, 1000000) },
-  'admission.eventLoopDelayLimitMs': { env: 'HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS', default: '50', doc: 'Refuse new requests (`overloaded_event_loop`) while event-loop timers run this late on average.', parse: int(1, 60000) },
-  'admission.warmupMs': { env: 'HANDOVER_ADMISSION_WARMUP_MS', default: '10000', doc: 'After start, how long event-loop lag is not taken for overload (loading code and the embedded database keep the loop busy).', parse: int(0, 600000) },
-  'admission.heapUsedLimitRatio': { env: 'HANDOVER_HEAP_LIMIT_RATIO', default: '0.92', doc: 'Refuse new requests (`overloaded_memory`) while the V8 heap is above this share of its limit.', parse: ratio },
-  'admission.handlerTimeoutMs': { env: 'HANDOVER_HANDLER_TIMEOUT_MS', default: '5000', doc: 'Deadline of one request from routing to response (`deadline_exceeded`).', parse: int(100, 600000) },
-  'admission.stuckMs': { env: 'HANDOVER_ADMISSION_STUCK_MS', default: '30000', doc: 'Readiness (`/readyz`) fails with `admission_stuck` once every admission slot has been in use this long with none given back (or as soon as a slot is held for a request whose client has gone), so a stuck instance leaves rotation. Must be above HANDOVER_HANDLER_TIMEOUT_MS: every admitted request is answered or cut by then.', parse: int(1000, 3600000) },
-  'connectors.failureThreshold': { env: 'HANDOVER_CONNECTOR_FAILURE_THRESHOLD', default: '5', doc: 'Consecutive transient failures that open a connector circuit.', parse: int(1, 1000) },
-  'connectors.cooldownMs': { env: 'HANDOVER_CONNECTOR_COOLDOWN_MS', default: '10000', doc: 'How long an open circuit waits before one trial call.', parse: int(10, 3600000) },
-  'connectors.maxInflight': { env: 'HANDOVER_CONNECTOR_CONCURRENCY', default: '128', doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker). With one call in flight per handover, one system gets at most about this many ÷ its answer time messages per second from an instance (16 with a 50 ms helpdesk: 320/s).', parse: int(1, 1000) },
-  'connectors.maxBacklog': { env: 'HANDOVER_CONNECTOR_MAX_BACKLOG', default: '10000', doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.', parse: int(1, 100000000) },
-  'outbound.allowPrivate': { env: 'HANDOVER_ALLOW_PRIVATE_URLS', default: '', doc: 'Let webhook and helpdesk URLs lead to loopback, private, link-local (cloud metadata) or reserved addresses. Unset: allowed with the embedded store (local use), refused with DATABASE_URL.', parse: optionalBool },
-  'outbound.allowHttp': { env: 'HANDOVER_ALLOW_HTTP_URLS', default: '', doc: 'Accept plain `http://` webhook and helpdesk URLs besides `https://`. Unset: allowed with the embedded store, refused with DATABASE_URL.', parse: optionalBool },
-  'connectors.inboundPerSecond': { env: 'HANDOVER_INBOUND_RATE_PER_SECOND', default: '200', doc: "Verified events one connector's inbound URL takes per second on average, per instance (`429 inbound_rate_limited` above; vendors retry). Only requests whose signature verifies spend it, so forged ones cannot.", parse: int(1, 1000000) },
-  'connectors.inboundBurst': { env: 'HANDOVER_INBOUND_BURST', default: '400', doc: "Events one connector's inbound URL takes at once before the rate applies.", parse: int(1, 1000000) },
-  'connectors.inboundUnverifiedPerSecond': { env: 'HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND', default: '5', doc: "Requests to inbound URLs that do not verify (forged or stale signature, unknown connector) one client address may send per second on average, per instance; past it, that address is refused before its signature is checked (`429 inbound_unverified_rate_limited`) unless it has sent a verified request in the last 24 hours (a helpdesk's own address is never locked out by forgeries sent through it).", parse: int(1, 1000000) },
-  'connectors.inboundUnverifiedBurst': { env: 'HANDOVER_INBOUND_UNVERIFIED_BURST', default: '20', doc: 'Requests that do not verify one client address may send at once before HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND applies.', parse: int(1, 1000000) },
-  'demo.enabled': { env: 'HANDOVER_DEMO', default: '', doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.', parse: optionalBool },
-  'demo.port': { env: 'HANDOVER_DEMO_PORT', default: '', doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).', parse: optionalInt(0, 65535) },
-  'streams.leaseMs': { env: 'HANDOVER_STREAM_LEASE_MS', default: '15000', doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.', parse: int(1000, 600000) },
-  'streams.tickMs': { env: 'HANDOVER_STREAM_TICK_MS', default: '1000', doc: 'How often stream leases are renewed and free streams claimed; keep it well below HANDOVER_STREAM_LEASE_MS.', parse: int(50, 60000) },
+  'admission.latencyTargetMs': {
+    env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS',
+    default: 'auto',
+    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 50 ms on PostgreSQL, 150 ms on the embedded store (its group commit runs one batch at a time on one connection: more requests in flight make bigger batches at about the same latency, so a tighter target would hold the limit at its floor).',
+    parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 60000)(raw)),
+  },
+  'admission.queueTimeoutMs': {
+    env: 'HANDOVER_ADMISSION_QUEUE_TIMEOUT_MS',
+    default: '100',
+    doc: 'Longest wait for a slot while the queue drains normally (`overloaded_queue_wait` after).',
+    parse: int(0, 60000),
+  },
+  'admission.codelTargetMs': {
+    env: 'HANDOVER_ADMISSION_CODEL_TARGET_MS',
+    default: '5',
+    doc: 'Wait bound once the queue has stood non-empty for the CoDel interval.',
+    parse: int(0, 60000),
+  },
+  'admission.codelIntervalMs': {
+    env: 'HANDOVER_ADMISSION_CODEL_INTERVAL_MS',
+    default: '200',
+    doc: 'How long the queue may stay non-empty before waits are cut to the target.',
+    parse: int(1, 60000),
+  },
+  'admission.maxQueueLength': {
+    env: 'HANDOVER_ADMISSION_MAX_QUEUE',
+    default: '1000',
+    doc: 'Most requests waiting for a slot (memory bound), shared fairly between callers.',
+    parse: int(0, 1000000),
+  },
+  'admission.eventLoopDelayLimitMs': {
+    env: 'HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS',
+    default: '50',
+    doc: 'Refuse new requests (`overloaded_event_loop`) while event-loop timers run this late on average.',
+    parse: int(1, 60000),
+  },
+  'admission.warmupMs': {
+    env: 'HANDOVER_ADMISSION_WARMUP_MS',
+    default: '10000',
+    doc: 'After start, how long event-loop lag is not taken for overload (loading code and the embedded database keep the loop busy).',
+    parse: int(0, 600000),
+  },
+  'admission.heapUsedLimitRatio': {
+    env: 'HANDOVER_HEAP_LIMIT_RATIO',
+    default: '0.92',
+    doc: 'Refuse new requests (`overloaded_memory`) while the V8 heap is above this share of its limit.',
+    parse: ratio,
+  },
+  'admission.handlerTimeoutMs': {
+    env: 'HANDOVER_HANDLER_TIMEOUT_MS',
+    default: '5000',
+    doc: 'Deadline of one request from routing to response (`deadline_exceeded`).',
+    parse: int(100, 600000),
+  },
+  'admission.stuckMs': {
+    env: 'HANDOVER_ADMISSION_STUCK_MS',
+    default: '30000',
+    doc: 'Readiness (`/readyz`) fails with `admission_stuck` once every admission slot has been in use this long with none given back (or as soon as a slot is held for a request whose client has gone), so a stuck instance leaves rotation. Must be above HANDOVER_HANDLER_TIMEOUT_MS: every admitted request is answered or cut by then.',
+    parse: int(1000, 3600000),
+  },
+  'connectors.failureThreshold': {
+    env: 'HANDOVER_CONNECTOR_FAILURE_THRESHOLD',
+    default: '5',
+    doc: 'Consecutive transient failures that open a connector circuit.',
+    parse: int(1, 1000),
+  },
+  'connectors.cooldownMs': {
+    env: 'HANDOVER_CONNECTOR_COOLDOWN_MS',
+    default: '10000',
+    doc: 'How long an open circuit waits before one trial call.',
+    parse: int(10, 3600000),
+  },
+  'connectors.maxInflight': {
+    env: 'HANDOVER_CONNECTOR_CONCURRENCY',
+    default: '128',
+    doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker). With one call in flight per handover, one system gets at most about this many ÷ its answer time messages per second from an instance (16 with a 50 ms helpdesk: 320/s).',
+    parse: int(1, 1000),
+  },
+  'connectors.maxBacklog': {
+    env: 'HANDOVER_CONNECTOR_MAX_BACKLOG',
+    default: '10000',
+    doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.',
+    parse: int(1, 100000000),
+  },
+  'outbound.allowPrivate': {
+    env: 'HANDOVER_ALLOW_PRIVATE_URLS',
+    default: '',
+    doc: 'Let webhook and helpdesk URLs lead to loopback, private, link-local (cloud metadata) or reserved addresses. Unset: allowed with the embedded store (local use), refused with DATABASE_URL.',
+    parse: optionalBool,
+  },
+  'outbound.allowHttp': {
+    env: 'HANDOVER_ALLOW_HTTP_URLS',
+    default: '',
+    doc: 'Accept plain `http://` webhook and helpdesk URLs besides `https://`. Unset: allowed with the embedded store, refused with DATABASE_URL.',
+    parse: optionalBool,
+  },
+  'connectors.inboundPerSecond': {
+    env: 'HANDOVER_INBOUND_RATE_PER_SECOND',
+    default: '200',
+    doc: "Verified events one connector's inbound URL takes per second on average, per instance (`429 inbound_rate_limited` above; vendors retry). Only requests whose signature verifies spend it, so forged ones cannot.",
+    parse: int(1, 1000000),
+  },
+  'connectors.inboundBurst': {
+    env: 'HANDOVER_INBOUND_BURST',
+    default: '400',
+    doc: "Events one connector's inbound URL takes at once before the rate applies.",
+    parse: int(1, 1000000),
+  },
+  'connectors.inboundUnverifiedPerSecond': {
+    env: 'HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND',
+    default: '5',
+    doc: "Requests to inbound URLs that do not verify (forged or stale signature, unknown connector) one client address may send per second on average, per instance; past it, that address is refused before its signature is checked (`429 inbound_unverified_rate_limited`) unless it has sent a verified request in the last 24 hours (a helpdesk's own address is never locked out by forgeries sent through it).",
+    parse: int(1, 1000000),
+  },
+  'connectors.inboundUnverifiedBurst': {
+    env: 'HANDOVER_INBOUND_UNVERIFIED_BURST',
+    default: '20',
+    doc: 'Requests that do not verify one client address may send at once before HANDOVER_INBOUND_UNVERIFIED_RATE_PER_SECOND applies.',
+    parse: int(1, 1000000),
+  },
+  'demo.enabled': {
+    env: 'HANDOVER_DEMO',
+    default: '',
+    doc: 'Serve the demo at `/demo` and start the demo bot with a demo tenant, queue and agent. Unset: on with the embedded store, off with DATABASE_URL.',
+    parse: optionalBool,
+  },
+  'demo.port': {
+    env: 'HANDOVER_DEMO_PORT',
+    default: '',
+    doc: 'Port of the demo bot (on HOST). Unset: PORT + 1 (any free port when PORT is 0).',
+    parse: optionalInt(0, 65535),
+  },
+  'streams.leaseMs': {
+    env: 'HANDOVER_STREAM_LEASE_MS',
+    default: '15000',
+    doc: 'How long an instance holds a connector event stream (Salesforce) without renewing; another instance takes it over after this when the holder dies.',
+    parse: int(1000, 600000),
+  },
+  'streams.tickMs': {
+    env: 'HANDOVER_STREAM_TICK_MS',
+    default: '1000',
+    doc: 'How often stream leases are renewed and free streams claimed; keep it well below HANDOVER_STREAM_LEASE_MS.',
+    parse: int(50, 60000),
+  },
   'streams.maxPerInstance': { env: 'HANDOVER_STREAM_MAX', default: '1000', doc: 'Connector event streams one instance holds at most.', parse: int(1, 100000) },
-  'secrets.keys': { env: 'HANDOVER_SECRET_KEYS', default: '', doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.', parse: parseSecretKeys },
-  'secrets.currentKeyId': { env: 'HANDOVER_SECRET_KEY_ID', default: '', doc: 'Id of the key in HANDOVER_SECRET_KEYS that encrypts new and re-encrypted credentials. Unset: the first listed key.', parse: optionalText },
-  'connectors.availabilityRefreshMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_REFRESH_MS', default: '15000', doc: 'How often an external system\'s agent availability is fetched again in the background while its queues are being asked about.', parse: int(100, 3600000) },
-  'connectors.latency.callP99Ms': { env: 'HANDOVER_CONNECTOR_CALL_P99_MS', default: '2000', doc: 'Latency objective of calls to an external system: slower at p99 over the window and it is `slow` — availability answers `degraded` (cause `slow`), the status page and the doctor name it. Settable per connector (`latency.callP99Ms` in its config).', parse: int(1, 3600000) },
-  'connectors.latency.lagP99Ms': { env: 'HANDOVER_CONNECTOR_LAG_P99_MS', default: '15000', doc: 'Objective of the delivery lag towards an external system (accepted → delivered, p99 over the window); later and it is `slow` too. Per connector: `latency.lagP99Ms`.', parse: int(1, 86400000) },
-  'connectors.latency.windowMs': { env: 'HANDOVER_CONNECTOR_LATENCY_WINDOW_MS', default: '30000', doc: 'Window over which a system\'s latency is judged (also how long a recovered system takes to be judged normal again).', parse: int(5000, 3600000) },
-  'connectors.latency.minCalls': { env: 'HANDOVER_CONNECTOR_LATENCY_MIN_CALLS', default: '5', doc: 'Fewest calls in the window for a latency verdict: fewer say nothing.', parse: int(1, 1000000) },
-  'connectors.latency.offerWhileSlow': { env: 'HANDOVER_CONNECTOR_OFFER_WHILE_SLOW', default: 'false', doc: 'Keep offering handovers to a slow system (availability stays true; status and doctor still say it is slow). Per connector: `latency.offerWhileSlow`.', parse: bool },
-  'connectors.availabilityMaxAgeMs': { env: 'HANDOVER_CONNECTOR_AVAILABILITY_MAX_AGE_MS', default: '60000', doc: 'An availability answer older than this is not used (the system is then taken at its word: open means open).', parse: int(100, 86400000) },
-  'connectors.checkIntervalMs': { env: 'HANDOVER_CONNECTOR_CHECK_INTERVAL_MS', default: '300000', doc: 'How often every connector runs its own setup check (credentials, account ids) in the background; the status page, `handover doctor`, metrics and the admin API show the last verdict.', parse: int(1000, 86400000) },
-  'connectors.checkConcurrency': { env: 'HANDOVER_CONNECTOR_CHECK_CONCURRENCY', default: '4', doc: 'Connector checks in flight at once (each bounded by HANDOVER_DELIVERY_TIMEOUT_MS).', parse: int(1, 100) },
-  'status.sampleMs': { env: 'HANDOVER_STATUS_SAMPLE_MS', default: '10000', doc: 'How often the status is judged and the outbox backlog sampled (metrics and the status page read the last sample).', parse: int(10, 600000) },
-  'status.windowMs': { env: 'HANDOVER_STATUS_WINDOW_MS', default: '60000', doc: 'Recent window of API traffic the status page judges (latency percentiles, refusals).', parse: int(100, 3600000) },
-  'status.latencyTargetMs': { env: 'HANDOVER_LATENCY_TARGET_MS', default: '250', doc: 'Bot API latency target (p95 over the window, and the SLO bucket of the alert rules): above it the API is degraded.', parse: int(1, 600000) },
-  'status.backlogAgeTargetSeconds': { env: 'HANDOVER_BACKLOG_AGE_TARGET_SECONDS', default: '60', doc: 'Oldest undelivered item older than this: delivery is degraded (ten times: major outage).', parse: int(1, 86400) },
-  'status.recoveryMs': { env: 'HANDOVER_STATUS_RECOVERY_MS', default: '120000', doc: 'How long every component must stay operational before an open incident is resolved.', parse: int(0, 86400000) },
-  'tracing.endpoint': { env: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '', doc: 'Base URL of an OTLP/HTTP collector (spans go to `/v1/traces` under it, as JSON). Unset, with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT unset too: tracing is off and its SDK is not loaded.', parse: url },
-  'tracing.tracesEndpoint': { env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', default: '', doc: 'Full URL spans are sent to (OTLP/HTTP JSON), used as is; takes precedence over OTEL_EXPORTER_OTLP_ENDPOINT.', parse: url },
+  'secrets.keys': {
+    env: 'HANDOVER_SECRET_KEYS',
+    default: '',
+    doc: 'Keys that encrypt connector credentials at rest: comma-separated `keyId:base64key` pairs of 32-byte keys (`openssl rand -base64 32`). Older keys stay listed to decrypt after a rotation. Required with DATABASE_URL; in embedded mode one is generated on first start and kept in the data directory.',
+    parse: parseSecretKeys,
+  },
+  'secrets.currentKeyId': {
+    env: 'HANDOVER_SECRET_KEY_ID',
+    default: '',
+    doc: 'Id of the key in HANDOVER_SECRET_KEYS that encrypts new and re-encrypted credentials. Unset: the first listed key.',
+    parse: optionalText,
+  },
+  'connectors.availabilityRefreshMs': {
+    env: 'HANDOVER_CONNECTOR_AVAILABILITY_REFRESH_MS',
+    default: '15000',
+    doc: "How often an external system's agent availability is fetched again in the background while its queues are being asked about.",
+    parse: int(100, 3600000),
+  },
+  'connectors.latency.callP99Ms': {
+    env: 'HANDOVER_CONNECTOR_CALL_P99_MS',
+    default: '2000',
+    doc: 'Latency objective of calls to an external system: slower at p99 over the window and it is `slow` — availability answers `degraded` (cause `slow`), the status page and the doctor name it. Settable per connector (`latency.callP99Ms` in its config).',
+    parse: int(1, 3600000),
+  },
+  'connectors.latency.lagP99Ms': {
+    env: 'HANDOVER_CONNECTOR_LAG_P99_MS',
+    default: '15000',
+    doc: 'Objective of the delivery lag towards an external system (accepted → delivered, p99 over the window); later and it is `slow` too. Per connector: `latency.lagP99Ms`.',
+    parse: int(1, 86400000),
+  },
+  'connectors.latency.windowMs': {
+    env: 'HANDOVER_CONNECTOR_LATENCY_WINDOW_MS',
+    default: '30000',
+    doc: "Window over which a system's latency is judged (also how long a recovered system takes to be judged normal again).",
+    parse: int(5000, 3600000),
+  },
+  'connectors.latency.minCalls': {
+    env: 'HANDOVER_CONNECTOR_LATENCY_MIN_CALLS',
+    default: '5',
+    doc: 'Fewest calls in the window for a latency verdict: fewer say nothing.',
+    parse: int(1, 1000000),
+  },
+  'connectors.latency.offerWhileSlow': {
+    env: 'HANDOVER_CONNECTOR_OFFER_WHILE_SLOW',
+    default: 'false',
+    doc: 'Keep offering handovers to a slow system (availability stays true; status and doctor still say it is slow). Per connector: `latency.offerWhileSlow`.',
+    parse: bool,
+  },
+  'connectors.availabilityMaxAgeMs': {
+    env: 'HANDOVER_CONNECTOR_AVAILABILITY_MAX_AGE_MS',
+    default: '60000',
+    doc: 'An availability answer older than this is not used (the system is then taken at its word: open means open).',
+    parse: int(100, 86400000),
+  },
+  'connectors.checkIntervalMs': {
+    env: 'HANDOVER_CONNECTOR_CHECK_INTERVAL_MS',
+    default: '300000',
+    doc: 'How often every connector runs its own setup check (credentials, account ids) in the background; the status page, `handover doctor`, metrics and the admin API show the last verdict.',
+    parse: int(1000, 86400000),
+  },
+  'connectors.checkConcurrency': {
+    env: 'HANDOVER_CONNECTOR_CHECK_CONCURRENCY',
+    default: '4',
+    doc: 'Connector checks in flight at once (each bounded by HANDOVER_DELIVERY_TIMEOUT_MS).',
+    parse: int(1, 100),
+  },
+  'status.sampleMs': {
+    env: 'HANDOVER_STATUS_SAMPLE_MS',
+    default: '10000',
+    doc: 'How often the status is judged and the outbox backlog sampled (metrics and the status page read the last sample).',
+    parse: int(10, 600000),
+  },
+  'status.windowMs': {
+    env: 'HANDOVER_STATUS_WINDOW_MS',
+    default: '60000',
+    doc: 'Recent window of API traffic the status page judges (latency percentiles, refusals).',
+    parse: int(100, 3600000),
+  },
+  'status.latencyTargetMs': {
+    env: 'HANDOVER_LATENCY_TARGET_MS',
+    default: '250',
+    doc: 'Bot API latency target (p95 over the window, and the SLO bucket of the alert rules): above it the API is degraded.',
+    parse: int(1, 600000),
+  },
+  'status.backlogAgeTargetSeconds': {
+    env: 'HANDOVER_BACKLOG_AGE_TARGET_SECONDS',
+    default: '60',
+    doc: 'Oldest undelivered item older than this: delivery is degraded (ten times: major outage).',
+    parse: int(1, 86400),
+  },
+  'status.recoveryMs': {
+    env: 'HANDOVER_STATUS_RECOVERY_MS',
+    default: '120000',
+    doc: 'How long every component must stay operational before an open incident is resolved.',
+    parse: int(0, 86400000),
+  },
+  'tracing.endpoint': {
+    env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    default: '',
+    doc: 'Base URL of an OTLP/HTTP collector (spans go to `/v1/traces` under it, as JSON). Unset, with OTEL_EXPORTER_OTLP_TRACES_ENDPOINT unset too: tracing is off and its SDK is not loaded.',
+    parse: url,
+  },
+  'tracing.tracesEndpoint': {
+    env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+    default: '',
+    doc: 'Full URL spans are sent to (OTLP/HTTP JSON), used as is; takes precedence over OTEL_EXPORTER_OTLP_ENDPOINT.',
+    parse: url,
+  },
   'tracing.serviceName': { env: 'OTEL_SERVICE_NAME', default: 'handover', doc: 'The `service.name` of exported spans.', parse: text },
-  'tracing.sampler': { env: 'OTEL_TRACES_SAMPLER', default: 'parentbased_always_on', doc: 'Which traces are recorded: `parentbased_always_on` (all, unless a caller\'s `traceparent` says not sampled), `parentbased_traceidratio` (a share, OTEL_TRACES_SAMPLER_ARG, of new traces; callers\' decisions kept), `always_on` or `traceidratio` (ignoring callers).', parse: oneOf('parentbased_always_on', 'parentbased_traceidratio', 'always_on', 'traceidratio') },
-  'tracing.samplerRatio': { env: 'OTEL_TRACES_SAMPLER_ARG', default: '1', doc: 'Share of traces recorded by the `traceidratio` samplers, in (0, 1].', parse: ratio },
-  'tracing.headers': { env: 'OTEL_EXPORTER_OTLP_HEADERS', default: '', doc: 'Headers sent with every export, e.g. the collector\'s credentials: `key=value,key2=value2` (values percent-encoded). Never logged.', parse: headerList },
+  'tracing.sampler': {
+    env: 'OTEL_TRACES_SAMPLER',
+    default: 'parentbased_always_on',
+    doc: "Which traces are recorded: `parentbased_always_on` (all, unless a caller's `traceparent` says not sampled), `parentbased_traceidratio` (a share, OTEL_TRACES_SAMPLER_ARG, of new traces; callers' decisions kept), `always_on` or `traceidratio` (ignoring callers).",
+    parse: oneOf('parentbased_always_on', 'parentbased_traceidratio', 'always_on', 'traceidratio'),
+  },
+  'tracing.samplerRatio': {
+    env: 'OTEL_TRACES_SAMPLER_ARG',
+    default: '1',
+    doc: 'Share of traces recorded by the `traceidratio` samplers, in (0, 1].',
+    parse: ratio,
+  },
+  'tracing.headers': {
+    env: 'OTEL_EXPORTER_OTLP_HEADERS',
+    default: '',
+    doc: "Headers sent with every export, e.g. the collector's credentials: `key=value,key2=value2` (values percent-encoded). Never logged.",
+    parse: headerList,
+  },
 } satisfies Record<string, Setting>;
 
 /** A setting's dotted key. */
@@ -212,7 +727,11 @@ export type SettingValues = { [K in SettingKey]: ReturnType<(typeof settings)[K]
 type AtPath<P extends string, V> = P extends `${infer Head}.${infer Rest}` ? { [K in Head]: AtPath<Rest, V> } : { [K in P]: V };
 type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends (x: infer I) => void ? I : never;
 /** An intersection of nested objects as one readonly object type (arrays, buffers and functions kept). */
-type Settled<T> = T extends readonly unknown[] | Buffer | ((...args: never[]) => unknown) ? T : T extends object ? { readonly [K in keyof T]: Settled<T[K]> } : T;
+type Settled<T> = T extends readonly unknown[] | Buffer | ((...args: never[]) => unknown)
+  ? T
+  : T extends object
+    ? { readonly [K in keyof T]: Settled<T[K]> }
+    : T;
 /** The settings as nested groups: `http.uploads.windowMs` → `{ http: { uploads: { windowMs } } }`. */
 type LoadedSettings = Settled<UnionToIntersection<{ [K in SettingKey]: AtPath<K, SettingValues[K]> }[SettingKey]>>;
 
@@ -280,16 +799,22 @@ export function loadConfig(env: Record<string, string | undefined>, overrides: R
     publicUrl: loaded.publicUrl ?? `http://localhost:${port}`,
     demo: { enabled: loaded.demo.enabled ?? embedded, port: loaded.demo.port ?? (port === 0 || port === 65535 ? 0 : port + 1) },
     outbound: { allowPrivate: loaded.outbound.allowPrivate ?? embedded, allowHttp: loaded.outbound.allowHttp ?? embedded },
-    attachments: { ...loaded.attachments, store: loaded.attachments.store ?? (embedded ? 'disk' : 'off'), dir: loaded.attachments.dir ?? `${loaded.database.dataDir.replace(/\/$/, '')}/attachments` },
+    attachments: {
+      ...loaded.attachments,
+      store: loaded.attachments.store ?? (embedded ? 'disk' : 'off'),
+      dir: loaded.attachments.dir ?? `${loaded.database.dataDir.replace(/\/$/, '')}/attachments`,
+    },
   };
   if (config.attachments.store === 's3' && !config.attachments.s3.bucket) {
     throw new ConfigError(['HANDOVER_S3_BUCKET: required with HANDOVER_ATTACHMENT_STORE=s3']);
   }
   if (!config.attachments.s3.accessKeyId !== !config.attachments.s3.secretAccessKey) {
-    throw new ConfigError(['HANDOVER_S3_ACCESS_KEY_ID and HANDOVER_S3_SECRET_ACCESS_KEY: set both, or neither (the SDK\'s default credentials)']);
+    throw new ConfigError(["HANDOVER_S3_ACCESS_KEY_ID and HANDOVER_S3_SECRET_ACCESS_KEY: set both, or neither (the SDK's default credentials)"]);
   }
   if (config.admission.stuckMs <= config.admission.handlerTimeoutMs) {
-    throw new ConfigError([`HANDOVER_ADMISSION_STUCK_MS: must be above HANDOVER_HANDLER_TIMEOUT_MS (${config.admission.handlerTimeoutMs}); slots are held that long by requests that are merely slow`]);
+    throw new ConfigError([
+      `HANDOVER_ADMISSION_STUCK_MS: must be above HANDOVER_HANDLER_TIMEOUT_MS (${config.admission.handlerTimeoutMs}); slots are held that long by requests that are merely slow`,
+    ]);
   }
   if (config.database.url && !config.adminToken) {
     throw new ConfigError(['HANDOVER_ADMIN_TOKEN: required when DATABASE_URL is set (instances share it)']);

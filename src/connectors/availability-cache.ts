@@ -86,7 +86,10 @@ export class AvailabilityCache {
       }
       const value = await connector.availability(abort.signal);
       const count = (n: number) => Math.max(0, Math.floor(n));
-      entry.value = { agentsOnline: count(value.agentsOnline), ...(value.byQueue ? { byQueue: Object.fromEntries(Object.entries(value.byQueue).map(([queue, n]) => [queue, count(n)])) } : {}) };
+      entry.value = {
+        agentsOnline: count(value.agentsOnline),
+        ...(value.byQueue ? { byQueue: Object.fromEntries(Object.entries(value.byQueue).map(([queue, n]) => [queue, count(n)])) } : {}),
+      };
       entry.fetchedAt = this.now();
     } catch (err) {
       // The last answer stays until it ages out; meanwhile the system is not asked more often.

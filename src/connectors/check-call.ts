@@ -13,7 +13,11 @@ export type CheckFailure = Extract<ConnectorCheck, { verdict: 'failing' }> & { e
  * 404 the account/app/inbox id, other 4xx the settings, and no answer (or a 5xx, 429) the network or
  * the system itself. `what` names the call and what it proves ("the app (GET /v2/apps/{appId})").
  */
-export async function checkCall(what: string, run: () => Promise<unknown>, hints: Partial<Record<CheckProblem, string>> = {}): Promise<ConnectorCheck | CheckFailure> {
+export async function checkCall(
+  what: string,
+  run: () => Promise<unknown>,
+  hints: Partial<Record<CheckProblem, string>> = {},
+): Promise<ConnectorCheck | CheckFailure> {
   try {
     await run();
     return { verdict: 'ok', reason: `${what} answered` };

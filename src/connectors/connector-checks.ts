@@ -80,7 +80,9 @@ export class ConnectorChecks {
 
   /** The last verdicts, by tenant then name. */
   latest(tenantId?: string): ConnectorCheckLine[] {
-    return [...this.lines.values()].filter((l) => tenantId === undefined || l.tenantId === tenantId).sort((a, b) => (a.tenant ?? a.tenantId).localeCompare(b.tenant ?? b.tenantId) || a.name.localeCompare(b.name));
+    return [...this.lines.values()]
+      .filter((l) => tenantId === undefined || l.tenantId === tenantId)
+      .sort((a, b) => (a.tenant ?? a.tenantId).localeCompare(b.tenant ?? b.tenantId) || a.name.localeCompare(b.name));
   }
 
   /** One round over every connector; a round already running is joined, not doubled. */
@@ -124,10 +126,16 @@ export class ConnectorChecks {
     let result: ConnectorCheck;
     try {
       const connector = await this.instanceOf(row.id);
-      result = connector.check ? await raceAbort(connector.check(abort.signal), abort.signal) : { verdict: 'unchecked', reason: `the ${row.type} connector has no check` };
+      result = connector.check
+        ? await raceAbort(connector.check(abort.signal), abort.signal)
+        : { verdict: 'unchecked', reason: `the ${row.type} connector has no check` };
     } catch (err) {
       const error = toError(err);
-      result = { verdict: 'failing', problem: abort.signal.aborted ? 'unreachable' : 'misconfigured', reason: `the check failed: ${abort.signal.aborted ? timeout.message : error.message}` };
+      result = {
+        verdict: 'failing',
+        problem: abort.signal.aborted ? 'unreachable' : 'misconfigured',
+        reason: `the check failed: ${abort.signal.aborted ? timeout.message : error.message}`,
+      };
       if (!abort.signal.aborted) this.log.warn({ err: error, connectorId: row.id }, 'a connector check threw instead of answering');
     } finally {
       clearTimeout(timer);

@@ -30,7 +30,10 @@ export function connectorSessions(q: Queryable, tenantId: string, connectorId: s
   };
   return {
     async load(handoverId) {
-      const { rows } = await q.query<SessionRow>('select external_id, credential, stream_position from connector_sessions where handover_id = $1 and connector_id = $2', [handoverId, connectorId]);
+      const { rows } = await q.query<SessionRow>(
+        'select external_id, credential, stream_position from connector_sessions where handover_id = $1 and connector_id = $2',
+        [handoverId, connectorId],
+      );
       const row = rows[0];
       return row ? toSession({ ...row, credential: open(handoverId, row.credential) }) : null;
     },
@@ -54,7 +57,15 @@ export function connectorSessions(q: Queryable, tenantId: string, connectorId: s
            stream_open = coalesce($7, stream_open),
            updated_at = now()
          where handover_id = $1 and connector_id = $2`,
-        [handoverId, connectorId, fields.credential !== undefined, fields.credential ?? null, fields.position !== undefined, fields.position ?? null, fields.openStream ?? null],
+        [
+          handoverId,
+          connectorId,
+          fields.credential !== undefined,
+          fields.credential ?? null,
+          fields.position !== undefined,
+          fields.position ?? null,
+          fields.openStream ?? null,
+        ],
       );
     },
   };

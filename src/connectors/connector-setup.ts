@@ -27,21 +27,33 @@ export async function runConnectorSetup(connector: Connector, options: SetupOpti
   const quote = { quoteAnswers: options.quoteAnswers };
   let check: ConnectorCheck;
   try {
-    check = connector.check ? await connector.check(AbortSignal.timeout(options.checkTimeoutMs)) : { verdict: 'unchecked', reason: 'this connector has no check' };
+    check = connector.check
+      ? await connector.check(AbortSignal.timeout(options.checkTimeoutMs))
+      : { verdict: 'unchecked', reason: 'this connector has no check' };
   } catch (err) {
     check = { verdict: 'failing', problem: 'unreachable', reason: `the check failed: ${failureText(toError(err), quote)}` };
   }
   if (check.verdict === 'failing') {
     const cause = (check as CheckFailure).error;
     const quoted = cause && options.quoteAnswers ? failureText(cause, quote) : '';
-    const reason = cause && quoted.startsWith(`${cause.message}: `) ? `${check.reason} (answer: ${quoted.slice(cause.message.length + 2, cause.message.length + 202)})` : check.reason;
-    return { check: { verdict: 'failing', problem: check.problem, reason }, items: [], failure: connector.setup ? 'the vendor settings were not read: the setup check failed' : null };
+    const reason =
+      cause && quoted.startsWith(`${cause.message}: `)
+        ? `${check.reason} (answer: ${quoted.slice(cause.message.length + 2, cause.message.length + 202)})`
+        : check.reason;
+    return {
+      check: { verdict: 'failing', problem: check.problem, reason },
+      items: [],
+      failure: connector.setup ? 'the vendor settings were not read: the setup check failed' : null,
+    };
   }
   if (!connector.setup) return { check, items: [], failure: null };
   const items: SetupItem[] = [];
   const report = (item: SetupItem) => void items.push(item);
   try {
-    await connector.setup({ inboundUrl: options.inboundUrl, apply: options.apply, irreversible: options.apply && options.irreversible, report }, AbortSignal.timeout(options.setupTimeoutMs));
+    await connector.setup(
+      { inboundUrl: options.inboundUrl, apply: options.apply, irreversible: options.apply && options.irreversible, report },
+      AbortSignal.timeout(options.setupTimeoutMs),
+    );
     return { check, items, failure: null };
   } catch (err) {
     return { check, items, failure: failureText(toError(err), quote) };

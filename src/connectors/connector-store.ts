@@ -96,7 +96,13 @@ export class Connectors {
     try {
       const { rows } = await this.q.query<ConnectorRow>(
         'insert into connectors (id, tenant_id, type, name, config) values ($1, $2, $3, $4, $5::jsonb) returning *',
-        [id, input.tenantId, input.type, input.name, JSON.stringify(this.secrets.sealConfig(input.config as Record<string, unknown>, definition.secretFields, id))],
+        [
+          id,
+          input.tenantId,
+          input.type,
+          input.name,
+          JSON.stringify(this.secrets.sealConfig(input.config as Record<string, unknown>, definition.secretFields, id)),
+        ],
       );
       return toRecord(rows[0]!);
     } catch (err) {
@@ -151,7 +157,10 @@ export class Connectors {
    * a URL. The next use on this instance builds a new live instance; other instances follow within
    * RECHECK_MS.
    */
-  async update(input: { tenantId: string; connectorId: string; name?: string | undefined; config?: Record<string, unknown> | undefined }, outbound?: OutboundPolicy): Promise<ConnectorRecord> {
+  async update(
+    input: { tenantId: string; connectorId: string; name?: string | undefined; config?: Record<string, unknown> | undefined },
+    outbound?: OutboundPolicy,
+  ): Promise<ConnectorRecord> {
     const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1 and tenant_id = $2', [input.connectorId, input.tenantId]);
     const row = rows[0];
     if (!row) throw new AppError('connector_not_found');
@@ -193,7 +202,11 @@ export class Connectors {
       const definition = this.byType.get(row.type);
       if (!definition || !this.secrets.needsSealing(row.config, definition.secretFields)) continue;
       const config = this.secrets.resealConfig(row.config, definition.secretFields, row.id);
-      const result = await this.q.query('update connectors set config = $2::jsonb where id = $1 and config = $3::jsonb', [row.id, JSON.stringify(config), JSON.stringify(row.config)]);
+      const result = await this.q.query('update connectors set config = $2::jsonb where id = $1 and config = $3::jsonb', [
+        row.id,
+        JSON.stringify(config),
+        JSON.stringify(row.config),
+      ]);
       sealed += result.rowCount;
     }
     return sealed + (await this.resealSessionCredentials());
@@ -230,7 +243,10 @@ export class Connectors {
     const { own: config, latency } = splitLatency(whole);
     if (latency !== undefined && !latencyValidator.Check(latency)) {
       const problems = [...latencyValidator.Errors(latency)].slice(0, 10).map((e) => `config.latency${e.path.replaceAll('/', '.')}: ${e.message}`);
-      throw new AppError('invalid_connector_config', { message: `The connector's latency objective is invalid: ${problems.join('; ')}`, details: { problems } });
+      throw new AppError('invalid_connector_config', {
+        message: `The connector's latency objective is invalid: ${problems.join('; ')}`,
+        details: { problems },
+      });
     }
     let validator = this.validators.get(definition.type);
     if (!validator) {
@@ -239,7 +255,10 @@ export class Connectors {
     }
     if (validator.Check(config)) return;
     const problems = [...validator.Errors(config)].slice(0, 10).map((e) => `config${e.path.replaceAll('/', '.')}: ${e.message}`);
-    throw new AppError('invalid_connector_config', { message: `The ${definition.type} connector config is invalid: ${problems.join('; ')}`, details: { problems } });
+    throw new AppError('invalid_connector_config', {
+      message: `The ${definition.type} connector config is invalid: ${problems.join('; ')}`,
+      details: { problems },
+    });
   }
 }
 

@@ -267,9 +267,7 @@ export type CheckProblem = (typeof checkProblems)[number];
  * (the generic webhook cannot be asked without sending an event); `reason` says so.
  */
 export type ConnectorCheck =
-  | { verdict: 'ok'; reason: string }
-  | { verdict: 'unchecked'; reason: string }
-  | { verdict: 'failing'; problem: CheckProblem; reason: string };
+  { verdict: 'ok'; reason: string } | { verdict: 'unchecked'; reason: string } | { verdict: 'failing'; problem: CheckProblem; reason: string };
 
 /**
  * State a connector keeps per handover with the external system, stored in Postgres because any

@@ -45,7 +45,11 @@ export async function requestForm<T = unknown>(
 }
 
 /** The call both share: the vendor-API policy, a bounded read, the answer's JSON. */
-async function vendorCall<T>(dispatcher: Agent, input: Omit<JsonRequest, 'body'>, payload: Pick<OutboundCall, 'json'> | Required<Pick<OutboundCall, 'body' | 'contentType'>>): Promise<JsonResponse<T>> {
+async function vendorCall<T>(
+  dispatcher: Agent,
+  input: Omit<JsonRequest, 'body'>,
+  payload: Pick<OutboundCall, 'json'> | Required<Pick<OutboundCall, 'body' | 'contentType'>>,
+): Promise<JsonResponse<T>> {
   const url = new URL(input.url);
   const answer = await send(dispatcher, {
     method: input.method,

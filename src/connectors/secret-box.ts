@@ -80,7 +80,9 @@ export class SecretBox {
 
   /** True when some secret field is in clear or sealed under a key other than the current one. */
   needsSealing(config: Record<string, unknown>, secretFields: readonly string[]): boolean {
-    return secretFields.some((field) => typeof config[field] === 'string' || (isSealed(config[field]) && (config[field] as SealedValue).kid !== this.currentKeyId));
+    return secretFields.some(
+      (field) => typeof config[field] === 'string' || (isSealed(config[field]) && (config[field] as SealedValue).kid !== this.currentKeyId),
+    );
   }
 
   /** Re-seals every secret field under the current key (plain values and values under older keys). */
@@ -105,7 +107,10 @@ export function decodeKey(base64: string): Buffer {
 export function parseSecretKeys(raw: string): SecretKey[] {
   if (raw.trim() === '') return [];
   const keys: SecretKey[] = [];
-  for (const part of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of raw
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const colon = part.indexOf(':');
     if (colon <= 0) throw new Error('expected comma-separated `keyId:base64key` pairs');
     const id = part.slice(0, colon).trim();

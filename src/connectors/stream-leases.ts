@@ -53,7 +53,10 @@ export async function releaseStream(q: Queryable, holder: string, handoverId: st
 
 /** Locks the lease row in the caller's transaction; false when this holder no longer has a live lease. */
 export async function lockHeldStream(q: Queryable, holder: string, handoverId: string): Promise<boolean> {
-  const { rows } = await q.query('select 1 from connector_sessions where handover_id = $1 and stream_holder = $2 and stream_lease_until >= now() for update', [handoverId, holder]);
+  const { rows } = await q.query('select 1 from connector_sessions where handover_id = $1 and stream_holder = $2 and stream_lease_until >= now() for update', [
+    handoverId,
+    holder,
+  ]);
   return rows.length > 0;
 }
 

@@ -128,7 +128,10 @@ export function startStreamSupervisor(options: StreamSupervisorOptions): StreamS
         }
         failures++;
         if (err instanceof DeliveryError && err.retryAfterMs !== undefined) retryAfterMs = Math.min(err.retryAfterMs, MAX_RETRY_AFTER_MS);
-        log.warn({ err, handoverId: stream.handoverId, failures }, `reading the stream failed; reconnecting: ${failureText(err, { quoteAnswers: !deps.config.redactContent })}`);
+        log.warn(
+          { err, handoverId: stream.handoverId, failures },
+          `reading the stream failed; reconnecting: ${failureText(err, { quoteAnswers: !deps.config.redactContent })}`,
+        );
       }
       // Reconnect at once after a clean end of a stream that lasted; back off (bounded, jittered) otherwise,
       // and no sooner than the answer's Retry-After asked.

@@ -4,7 +4,8 @@ import type { OutboxRow } from './outbox.js';
 /** Items read per lane at a time. */
 export const LANE_BATCH = 20;
 
-const itemColumns = 'o.id, o.tenant_id, o.lane, o.seq, o.handover_id, o.target, o.connector_id, o.kind, o.payload, o.attempts, o.max_attempts, o.created_at, o.trace_parent, h.external_ref';
+const itemColumns =
+  'o.id, o.tenant_id, o.lane, o.seq, o.handover_id, o.target, o.connector_id, o.kind, o.payload, o.attempts, o.max_attempts, o.created_at, o.trace_parent, h.external_ref';
 // The handover's external id comes with each item: a delivery then needs no query of its own.
 const itemSource = 'outbox o left join handovers h on h.id = o.handover_id';
 
@@ -68,10 +69,15 @@ const CLAIM_LANES = namedStatement(
  * and leased; the items of the leased lanes come back with them.
  */
 export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<ClaimedLane[]> {
-  const { rows } = await db.query<OutboxRow & { claimed_lane: string; lane_connector_id: string | null }>(
-    CLAIM_LANES,
-    [o.instanceId, o.leaseMs, o.limit, o.blocked, o.remaining.connectorIds, o.remaining.slots, o.maxPerConnector],
-  );
+  const { rows } = await db.query<OutboxRow & { claimed_lane: string; lane_connector_id: string | null }>(CLAIM_LANES, [
+    o.instanceId,
+    o.leaseMs,
+    o.limit,
+    o.blocked,
+    o.remaining.connectorIds,
+    o.remaining.slots,
+    o.maxPerConnector,
+  ]);
   const lanes = new Map<string, ClaimedLane>();
   for (const row of rows) {
     let lane = lanes.get(row.claimed_lane);
@@ -83,7 +89,10 @@ export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<Claime
   return [...lanes.values()];
 }
 
-const READ_LANE = namedStatement('read-lane', `select ${itemColumns} from ${itemSource} where o.lane = $1 and o.state = 'pending' and o.seq >= $2 order by o.seq limit ${LANE_BATCH}`);
+const READ_LANE = namedStatement(
+  'read-lane',
+  `select ${itemColumns} from ${itemSource} where o.lane = $1 and o.state = 'pending' and o.seq >= $2 order by o.seq limit ${LANE_BATCH}`,
+);
 
 /** The next pending items of a lane this instance holds, from `fromSeq` on. */
 export async function readLane(db: Queryable, lane: string, fromSeq: number): Promise<OutboxRow[]> {

@@ -128,7 +128,10 @@ export class CompletionRecorder {
         // and be delivered again (at least once): nothing is lost, but it is logged.
         this.failures++;
         if (this.failures > MAX_WRITE_FAILURES) {
-          this.log.error({ err, items: done.length, lanes: releases.size }, 'recording delivered outbox items keeps failing; their lanes are delivered again when their leases run out');
+          this.log.error(
+            { err, items: done.length, lanes: releases.size },
+            'recording delivered outbox items keeps failing; their lanes are delivered again when their leases run out',
+          );
           for (const waiting of releases.values()) for (const resolve of waiting) resolve();
           return;
         }
@@ -150,10 +153,15 @@ export class CompletionRecorder {
     if (done.length === 0 && refs.size === 0 && release.length === 0) return;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.query(
-          RECORD_COMPLETIONS,
-          [done.map((d) => d.id), done.map((d) => d.attempt), release, [...refs.keys()], [...refs.values()], this.instanceId, [...new Set([...done.map((d) => d.lane), ...release])]],
-        );
+        await this.db.query(RECORD_COMPLETIONS, [
+          done.map((d) => d.id),
+          done.map((d) => d.attempt),
+          release,
+          [...refs.keys()],
+          [...refs.values()],
+          this.instanceId,
+          [...new Set([...done.map((d) => d.lane), ...release])],
+        ]);
         return;
       } catch (err) {
         // Lanes are locked in one order everywhere, so this is not expected; if it happens, the

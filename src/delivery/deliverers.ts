@@ -24,7 +24,10 @@ export function botWebhookDeliverer(deps: Deps, dispatcher: Agent): Deliverer {
     async deliver(row, signal) {
       let tenant = webhooks.get(row.tenant_id);
       if (tenant === undefined) {
-        const { rows } = await deps.db.query<{ webhook_url: string | null; webhook_secret: string }>('select webhook_url, webhook_secret from tenants where id = $1', [row.tenant_id]);
+        const { rows } = await deps.db.query<{ webhook_url: string | null; webhook_secret: string }>(
+          'select webhook_url, webhook_secret from tenants where id = $1',
+          [row.tenant_id],
+        );
         tenant = rows[0] ?? null;
         webhooks.set(row.tenant_id, tenant);
       }
@@ -53,8 +56,15 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
       if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
       const externalRef = externalRefs.get(row.handover_id) ?? row.external_ref ?? null;
-      const readAttachment = deps.attachments ? (id: string) => readAttachmentFile(deps, { tenantId: row.tenant_id, handoverId: row.handover_id, id }) : undefined;
-      const result = await connector.deliver(withFreshFileLinks(deps, row.payload as AgentSideWork), { externalRef, signal, attempt: row.attempts + 1, ...(readAttachment ? { readAttachment } : {}) });
+      const readAttachment = deps.attachments
+        ? (id: string) => readAttachmentFile(deps, { tenantId: row.tenant_id, handoverId: row.handover_id, id })
+        : undefined;
+      const result = await connector.deliver(withFreshFileLinks(deps, row.payload as AgentSideWork), {
+        externalRef,
+        signal,
+        attempt: row.attempts + 1,
+        ...(readAttachment ? { readAttachment } : {}),
+      });
       if (result?.externalRef) externalRefs.set(row.handover_id, result.externalRef);
       return result ?? undefined;
     },

@@ -60,6 +60,17 @@ export async function enqueue(q: Queryable, item: OutboxItem): Promise<void> {
   await q.query(
     `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent)
      values ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)`,
-    [item.tenantId, lane, rows[0]!.last_seq, item.handoverId, item.target, item.connectorId, item.kind, JSON.stringify(item.payload), item.maxAttempts, currentTraceparent()],
+    [
+      item.tenantId,
+      lane,
+      rows[0]!.last_seq,
+      item.handoverId,
+      item.target,
+      item.connectorId,
+      item.kind,
+      JSON.stringify(item.payload),
+      item.maxAttempts,
+      currentTraceparent(),
+    ],
   );
 }

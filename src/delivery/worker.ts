@@ -94,7 +94,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   // A lane's run outlives that request, so it starts in the worker's own context instead; otherwise
   // its queries would be refused once the request's deadline passed.
   const adoptHanded = AsyncResource.bind((lanes: HandedLane[]) => {
-    for (const handed of lanes) adopt({ lane: handed.lane, connectorId: handed.connectorId, items: handed.items, nextSeq: handed.wasIdle ? handed.items[0]!.seq : 0 });
+    for (const handed of lanes)
+      adopt({ lane: handed.lane, connectorId: handed.connectorId, items: handed.items, nextSeq: handed.wasIdle ? handed.items[0]!.seq : 0 });
   });
   const sink: HandoffSink = {
     hasRoom: () => !stopping && runs.size < options.concurrency,
@@ -114,13 +115,20 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     if (run?.releasing) {
       run.late.push(...spec.items);
       run.relet = true;
-    }
-    else if (run) for (const item of spec.items) run.buffer.set(item.seq, item);
+    } else if (run) for (const item of spec.items) run.buffer.set(item.seq, item);
     else if (!stopping) start({ ...spec, leased: true });
   }
 
   function start(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number; leased: boolean }): void {
-    const run: LaneRun = { lane: spec.lane, connectorId: spec.connectorId, buffer: new Map(spec.items.map((i) => [i.seq, i])), nextSeq: spec.nextSeq, releasing: false, late: [], relet: false };
+    const run: LaneRun = {
+      lane: spec.lane,
+      connectorId: spec.connectorId,
+      buffer: new Map(spec.items.map((i) => [i.seq, i])),
+      nextSeq: spec.nextSeq,
+      releasing: false,
+      late: [],
+      relet: false,
+    };
     runs.set(run.lane, run);
     if (run.connectorId) options.health.laneStarted(run.connectorId);
     const task: Promise<void> = (spec.leased ? processLane(run) : reclaimThenProcess(run))
@@ -177,7 +185,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
 
   /** Puts a lane back without an attempt: its connector's circuit is open or its bulkhead is full. */
   async function deferLane(lane: string, ms: number): Promise<void> {
-    await db.query(`update outbox_lanes set next_attempt_at = now() + $2 * interval '1 millisecond', locked_by = null, locked_until = null where lane = $1`, [lane, ms]);
+    await db.query(`update outbox_lanes set next_attempt_at = now() + $2 * interval '1 millisecond', locked_by = null, locked_until = null where lane = $1`, [
+      lane,
+      ms,
+    ]);
   }
 
   async function attempt(row: OutboxRow): Promise<'done' | 'dead' | 'retry'> {
@@ -229,7 +240,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const result = await deliverer.deliver(row, signal);
       const ms = Math.round(performance.now() - t0);
       // Recorded with other completions in one statement (CompletionRecorder).
-      completions.delivered({ id: row.id, attempt: attemptNo, lane: row.lane }, result && result.externalRef ? { handoverId: row.handover_id, ref: result.externalRef } : undefined);
+      completions.delivered(
+        { id: row.id, attempt: attemptNo, lane: row.lane },
+        result && result.externalRef ? { handoverId: row.handover_id, ref: result.externalRef } : undefined,
+      );
       options.observer?.attempted(row, 'ok', ms / 1000);
       return { result: 'done', health: 'success' };
     } catch (thrown) {
@@ -241,19 +255,28 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const message = failureText(err, { quoteAnswers: options.quoteAnswers }).slice(0, 1000);
       if (giveUp) {
         await db.transaction(async (q) => {
-          await q.query(`insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'failed', $5, $6)`, [row.id, attemptNo, startedAt, ms, statusCode, message]);
+          await q.query(
+            `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'failed', $5, $6)`,
+            [row.id, attemptNo, startedAt, ms, statusCode, message],
+          );
           await q.query(`update outbox set state = 'dead', attempts = $2, last_error = $3 where id = $1`, [row.id, attemptNo, message]);
           await q.query('update outbox_lanes set pending = pending - 1 where lane = $1', [row.lane]);
         });
         const level = row.kind === 'user.typing' || row.kind === 'agent.typing' ? 'debug' : 'error';
-        log[level]({ lane: row.lane, kind: row.kind, attempts: attemptNo, err }, `gave up delivering ${row.kind} to the ${row.target} side after ${attemptNo} attempts: ${message}`);
+        log[level](
+          { lane: row.lane, kind: row.kind, attempts: attemptNo, err },
+          `gave up delivering ${row.kind} to the ${row.target} side after ${attemptNo} attempts: ${message}`,
+        );
         options.observer?.attempted(row, 'failed', ms / 1000);
         await deliverer.onGiveUp(row, err).catch((e) => log.error({ err: e, lane: row.lane }, 'handling a given-up delivery failed'));
         return { result: 'dead', health: retryable ? 'failure' : 'neutral' };
       }
       const delay = retryDelayMs(attemptNo, options.retryBaseMs, options.retryMaxMs, err instanceof DeliveryError ? err.retryAfterMs : undefined);
       await db.transaction(async (q) => {
-        await q.query(`insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'retry', $5, $6)`, [row.id, attemptNo, startedAt, ms, statusCode, message]);
+        await q.query(
+          `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'retry', $5, $6)`,
+          [row.id, attemptNo, startedAt, ms, statusCode, message],
+        );
         await q.query('update outbox set attempts = $2, last_error = $3 where id = $1', [row.id, attemptNo, message]);
         await q.query(
           `update outbox_lanes set next_attempt_at = now() + $2 * interval '1 millisecond', locked_by = null, locked_until = null where lane = $1`,

@@ -57,17 +57,21 @@ export async function startDemo(input: { app: FastifyInstance; config: Config; a
   const botUrl = await new Promise<string>((resolve, reject) => {
     let stderr = '';
     const timer = setTimeout(() => reject(new Error(`the demo bot did not start within ${BOT_START_TIMEOUT_MS} ms: ${stderr}`)), BOT_START_TIMEOUT_MS);
-    forwardLines(child, (line) => {
-      const match = /listening on (http:\/\/\S+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-      log.debug({ bot: line }, 'demo bot');
-    }, (line) => {
-      stderr += `${line}\n`;
-      log.warn({ bot: line }, 'demo bot');
-    });
+    forwardLines(
+      child,
+      (line) => {
+        const match = /listening on (http:\/\/\S+)/.exec(line);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+        log.debug({ bot: line }, 'demo bot');
+      },
+      (line) => {
+        stderr += `${line}\n`;
+        log.warn({ bot: line }, 'demo bot');
+      },
+    );
     child.once('error', (err) => {
       clearTimeout(timer);
       reject(err);

@@ -52,7 +52,8 @@ export async function provisionDemo(app: FastifyInstance, adminToken: string, da
   }
 
   const { queues } = await admin<{ queues: Array<{ name: string }> }>('GET', `/v1/admin/tenants/${tenantId}/queues`);
-  for (const name of [DEMO_QUEUE, DEMO_OTHER_QUEUE]) if (!queues.some((q) => q.name === name)) await admin('POST', `/v1/admin/tenants/${tenantId}/queues`, { name });
+  for (const name of [DEMO_QUEUE, DEMO_OTHER_QUEUE])
+    if (!queues.some((q) => q.name === name)) await admin('POST', `/v1/admin/tenants/${tenantId}/queues`, { name });
 
   if (apiKey && (await call('GET', `/v1/availability?queue=${DEMO_QUEUE}`, undefined, apiKey)).status === 401) apiKey = undefined;
   if (!apiKey) apiKey = (await admin<{ apiKey: string }>('POST', `/v1/admin/tenants/${tenantId}/api-keys`)).apiKey;
@@ -74,7 +75,13 @@ export async function provisionDemo(app: FastifyInstance, adminToken: string, da
 async function readDemoCredentials(dataDir: string): Promise<DemoCredentials | null> {
   try {
     const value = JSON.parse(await readFile(join(dataDir, DEMO_FILE), 'utf8')) as Partial<DemoCredentials>;
-    if (typeof value.tenantId !== 'string' || typeof value.apiKey !== 'string' || typeof value.agentEmail !== 'string' || typeof value.agentPassword !== 'string') return null;
+    if (
+      typeof value.tenantId !== 'string' ||
+      typeof value.apiKey !== 'string' ||
+      typeof value.agentEmail !== 'string' ||
+      typeof value.agentPassword !== 'string'
+    )
+      return null;
     return value as DemoCredentials;
   } catch {
     return null; // missing or unreadable: provisioned again

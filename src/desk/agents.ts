@@ -40,19 +40,45 @@ interface AgentRow {
 }
 
 function toAgent(row: AgentRow): Agent {
-  return { id: row.id, tenantId: row.tenant_id, email: row.email, name: row.name, queueIds: row.queue_ids, maxChats: row.max_chats, presence: row.presence, role: row.role };
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    email: row.email,
+    name: row.name,
+    queueIds: row.queue_ids,
+    maxChats: row.max_chats,
+    presence: row.presence,
+    role: row.role,
+  };
 }
 
 export async function createAgent(
   deps: Deps,
-  input: { tenantId: string; email: string; name: string; password: string; queues?: string[] | undefined; maxChats?: number | undefined; role?: Role | undefined },
+  input: {
+    tenantId: string;
+    email: string;
+    name: string;
+    password: string;
+    queues?: string[] | undefined;
+    maxChats?: number | undefined;
+    role?: Role | undefined;
+  },
 ): Promise<Agent> {
   const queueIds = await queueIdsByName(deps.db, input.tenantId, input.queues);
   const passwordHash = await hashPassword(input.password);
   try {
     const { rows } = await deps.db.query<AgentRow>(
       `insert into agents (id, tenant_id, email, name, password_hash, queue_ids, max_chats, role) values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) returning *`,
-      [newId('agent'), input.tenantId, input.email.trim().toLowerCase(), input.name, passwordHash, queueIds ? JSON.stringify(queueIds) : null, input.maxChats ?? 3, input.role ?? 'agent'],
+      [
+        newId('agent'),
+        input.tenantId,
+        input.email.trim().toLowerCase(),
+        input.name,
+        passwordHash,
+        queueIds ? JSON.stringify(queueIds) : null,
+        input.maxChats ?? 3,
+        input.role ?? 'agent',
+      ],
     );
     return toAgent(rows[0]!);
   } catch (err) {
@@ -65,7 +91,10 @@ export async function createAgent(
 /** Queue names to ids (null: every desk queue); an unknown name is refused. */
 async function queueIdsByName(q: Queryable, tenantId: string, names: string[] | undefined): Promise<string[] | null> {
   if (!names || names.length === 0) return null;
-  const { rows } = await q.query<{ id: string; name: string }>('select id, name from queues where tenant_id = $1 and name = any($2::text[])', [tenantId, names]);
+  const { rows } = await q.query<{ id: string; name: string }>('select id, name from queues where tenant_id = $1 and name = any($2::text[])', [
+    tenantId,
+    names,
+  ]);
   const missing = names.filter((name) => !rows.some((r) => r.name === name));
   if (missing.length > 0) throw new AppError('queue_not_found', { message: `No queue named ${missing.map((m) => `"${m}"`).join(', ')} for this tenant.` });
   return rows.map((r) => r.id);
@@ -99,12 +128,18 @@ export async function updateAgent(
  * whose password matches signs in; only a password right for several of them asks for `tenantId`.
  * Guessing is bounded by `attempts` (per email and address), never by locking the account itself.
  */
-export async function login(deps: Deps, input: { email: string; password: string; tenantId?: string | undefined }, attempts: { failed(): void; succeeded(): void }) {
+export async function login(
+  deps: Deps,
+  input: { email: string; password: string; tenantId?: string | undefined },
+  attempts: { failed(): void; succeeded(): void },
+) {
   const { rows } = await deps.db.query<AgentRow>(
     `select * from agents where lower(email) = $1 and ($2::text is null or tenant_id = $2) order by tenant_id limit 20`,
     [input.email.trim().toLowerCase(), input.tenantId ?? null],
   );
-  const checks = await Promise.all((rows.length > 0 ? rows : [null]).map(async (row) => ({ row, ok: await verifyPassword(input.password, row?.password_hash ?? decoyHash) })));
+  const checks = await Promise.all(
+    (rows.length > 0 ? rows : [null]).map(async (row) => ({ row, ok: await verifyPassword(input.password, row?.password_hash ?? decoyHash) })),
+  );
   const matches = checks.flatMap((c) => (c.ok && c.row ? [c.row] : []));
   if (matches.length === 0) {
     attempts.failed();
@@ -149,8 +184,14 @@ export async function authenticateSession(q: Queryable, token: string, idleSecon
 /** Ends every session of an agent (a supervisor or an admin signing them out); they go away. */
 export async function endSessions(deps: Deps, tenantId: string, agentId: string): Promise<number> {
   const ended = await deps.db.transaction(async (q) => {
-    const { rows } = await q.query<{ token_hash: string }>('delete from agent_sessions where tenant_id = $1 and agent_id = $2 returning token_hash', [tenantId, agentId]);
-    const { rowCount } = await q.query(`update agents set presence = 'away', presence_changed_at = now() where tenant_id = $1 and id = $2`, [tenantId, agentId]);
+    const { rows } = await q.query<{ token_hash: string }>('delete from agent_sessions where tenant_id = $1 and agent_id = $2 returning token_hash', [
+      tenantId,
+      agentId,
+    ]);
+    const { rowCount } = await q.query(`update agents set presence = 'away', presence_changed_at = now() where tenant_id = $1 and id = $2`, [
+      tenantId,
+      agentId,
+    ]);
     if (rowCount === 0) throw new AppError('agent_not_found');
     return rows.length;
   });
@@ -174,7 +215,11 @@ export async function logout(deps: Deps, token: string, agent: Agent): Promise<v
 }
 
 export async function setPresence(deps: Deps, agent: Pick<Agent, 'id' | 'tenantId'>, presence: Presence): Promise<Agent> {
-  const { rows } = await deps.db.query<AgentRow>(`update agents set presence = $3, presence_changed_at = now() where tenant_id = $1 and id = $2 returning *`, [agent.tenantId, agent.id, presence]);
+  const { rows } = await deps.db.query<AgentRow>(`update agents set presence = $3, presence_changed_at = now() where tenant_id = $1 and id = $2 returning *`, [
+    agent.tenantId,
+    agent.id,
+    presence,
+  ]);
   if (!rows[0]) throw new AppError('agent_not_found');
   deps.bus.publish(`desk:${agent.tenantId}`, { type: 'agent.presence', agentId: agent.id, presence });
   return toAgent(rows[0]);

@@ -27,7 +27,13 @@ interface CannedRow {
   updated_at: Date;
 }
 
-const toCanned = (row: CannedRow): CannedResponse => ({ id: row.id, scope: row.agent_id ? 'personal' : 'tenant', shortcut: row.shortcut, text: row.text, updatedAt: row.updated_at });
+const toCanned = (row: CannedRow): CannedResponse => ({
+  id: row.id,
+  scope: row.agent_id ? 'personal' : 'tenant',
+  shortcut: row.shortcut,
+  text: row.text,
+  updatedAt: row.updated_at,
+});
 
 /** The most a search answers: the picker shows a handful, and every list is bounded. */
 export const CANNED_LIST_MAX = 100;
@@ -41,7 +47,11 @@ export function likePattern(text: string): string {
  * The canned responses an agent may use, the tenant's and their own: those whose shortcut starts with
  * `query` first, then those whose text contains it; by shortcut, own before the tenant's on a tie.
  */
-export async function searchCannedResponses(q: Queryable, agent: Pick<Agent, 'id' | 'tenantId'>, input: { query: string; limit: number }): Promise<CannedResponse[]> {
+export async function searchCannedResponses(
+  q: Queryable,
+  agent: Pick<Agent, 'id' | 'tenantId'>,
+  input: { query: string; limit: number },
+): Promise<CannedResponse[]> {
   const query = input.query.trim().toLowerCase();
   const { rows } = await q.query<CannedRow>(
     `select id, agent_id, shortcut, text, updated_at from canned_responses
@@ -56,13 +66,20 @@ export async function searchCannedResponses(q: Queryable, agent: Pick<Agent, 'id
 
 /** Only a supervisor writes the tenant's canned responses; anyone writes their own. */
 function assertMayWrite(agent: Pick<Agent, 'role'>, scope: CannedScope): void {
-  if (scope === 'tenant' && agent.role !== 'supervisor') throw new AppError('forbidden_role', { message: "The tenant's canned responses are managed by supervisors; add a personal one instead." });
+  if (scope === 'tenant' && agent.role !== 'supervisor')
+    throw new AppError('forbidden_role', { message: "The tenant's canned responses are managed by supervisors; add a personal one instead." });
 }
 
 const duplicate = (shortcut: string, scope: CannedScope) =>
-  new AppError('already_exists', { message: `A ${scope === 'tenant' ? "tenant's" : 'personal'} canned response with the shortcut "${shortcut}" already exists.` });
+  new AppError('already_exists', {
+    message: `A ${scope === 'tenant' ? "tenant's" : 'personal'} canned response with the shortcut "${shortcut}" already exists.`,
+  });
 
-export async function createCannedResponse(q: Queryable, agent: Pick<Agent, 'id' | 'tenantId' | 'role'>, input: { scope: CannedScope; shortcut: string; text: string }): Promise<CannedResponse> {
+export async function createCannedResponse(
+  q: Queryable,
+  agent: Pick<Agent, 'id' | 'tenantId' | 'role'>,
+  input: { scope: CannedScope; shortcut: string; text: string },
+): Promise<CannedResponse> {
   assertMayWrite(agent, input.scope);
   try {
     const { rows } = await q.query<CannedRow>(

@@ -86,10 +86,12 @@ export function createDeskConsoles(deps: { db: Queryable; bus: Bus; log: Logger;
   const refreshAll = (): void => {
     write(counts.keys());
     // Rows of instances long gone: nothing counts them any more.
-    writes = writes.then(() => db.query(`delete from desk_consoles where expires_at < now() - interval '1 hour'`).then(
-      () => undefined,
-      () => undefined,
-    ));
+    writes = writes.then(() =>
+      db.query(`delete from desk_consoles where expires_at < now() - interval '1 hour'`).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
     if (counts.size === 0 && refresh) {
       clearInterval(refresh);
       refresh = undefined;

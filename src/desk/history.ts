@@ -73,7 +73,11 @@ const columns = `h.id, h.conversation_id, h.user_info, q.name as queue_name, h.a
 const visibleSql = `h.tenant_id = $1 and h.state = 'ended' and h.connector_id is null and q.connector_id is null
   and ($2::jsonb is null or h.agent_id = $3 or $2::jsonb ? h.queue_id)`;
 
-const visibleParams = (agent: Pick<Agent, 'id' | 'tenantId' | 'role' | 'queueIds'>) => [agent.tenantId, agent.role === 'supervisor' || !agent.queueIds ? null : JSON.stringify(agent.queueIds), agent.id];
+const visibleParams = (agent: Pick<Agent, 'id' | 'tenantId' | 'role' | 'queueIds'>) => [
+  agent.tenantId,
+  agent.role === 'supervisor' || !agent.queueIds ? null : JSON.stringify(agent.queueIds),
+  agent.id,
+];
 
 export interface HistorySearch {
   scope: HistoryScope;
@@ -91,7 +95,11 @@ export interface HistorySearch {
 }
 
 /** One page of closed chats, newest first, and the cursor of the next page (null: no more). */
-export async function searchHistory(q: Queryable, agent: Pick<Agent, 'id' | 'tenantId' | 'role' | 'queueIds'>, search: HistorySearch): Promise<{ items: HistoryItem[]; next: string | null }> {
+export async function searchHistory(
+  q: Queryable,
+  agent: Pick<Agent, 'id' | 'tenantId' | 'role' | 'queueIds'>,
+  search: HistorySearch,
+): Promise<{ items: HistoryItem[]; next: string | null }> {
   const limit = Math.min(Math.max(search.limit, 1), HISTORY_PAGE_MAX);
   const after = search.cursor ? parseCursor(search.cursor) : null;
   const user = search.user?.trim() || null;
@@ -150,7 +158,14 @@ function cursorOf(endedKey: string, id: string): string {
 function parseCursor(cursor: string): { endedAt: string; id: string } {
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && !Number.isNaN(Date.parse(value[0])) && typeof value[1] === 'string' && value[1].length <= 64) {
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'string' &&
+      !Number.isNaN(Date.parse(value[0])) &&
+      typeof value[1] === 'string' &&
+      value[1].length <= 64
+    ) {
       return { endedAt: value[0], id: value[1] };
     }
   } catch {

@@ -91,9 +91,7 @@ interface DayRange {
 function checkWeekly(value: unknown, problems: string[]): void {
   if (value === undefined || value === null) return;
   if (!isRecord(value)) {
-    problems.push(
-      `weekly: must be an object keyed by weekday (${weekdays.join(', ')}), or null for open around the clock`,
-    );
+    problems.push(`weekly: must be an object keyed by weekday (${weekdays.join(', ')}), or null for open around the clock`);
     return;
   }
   for (const key of Object.keys(value)) {

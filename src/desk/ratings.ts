@@ -30,7 +30,10 @@ interface RatingRow {
 const toRating = (row: RatingRow): Rating => ({ handoverId: row.handover_id, score: Number(row.score), comment: row.comment, createdAt: row.created_at });
 
 /** Records the user's rating of an ended handover. `created` is false when the same rating was already there. */
-export async function rateHandover(deps: Deps, input: { tenantId: string; handoverId: string; score: number; comment?: string | undefined }): Promise<{ rating: Rating; created: boolean }> {
+export async function rateHandover(
+  deps: Deps,
+  input: { tenantId: string; handoverId: string; score: number; comment?: string | undefined },
+): Promise<{ rating: Rating; created: boolean }> {
   const handover = await findHandover(deps.db, input.tenantId, input.handoverId);
   if (handover.state !== 'ended') throw new AppError('handover_not_ended');
   const comment = input.comment?.trim() || null;
@@ -57,6 +60,9 @@ export async function rateHandover(deps: Deps, input: { tenantId: string; handov
 
 /** The rating of one handover of the tenant, or null. */
 export async function findRating(q: Queryable, tenantId: string, handoverId: string): Promise<Rating | null> {
-  const { rows } = await q.query<RatingRow>('select handover_id, score, comment, created_at from handover_ratings where tenant_id = $1 and handover_id = $2', [tenantId, handoverId]);
+  const { rows } = await q.query<RatingRow>('select handover_id, score, comment, created_at from handover_ratings where tenant_id = $1 and handover_id = $2', [
+    tenantId,
+    handoverId,
+  ]);
   return rows[0] ? toRating(rows[0]) : null;
 }

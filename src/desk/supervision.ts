@@ -57,7 +57,15 @@ export async function deskOverview(q: Queryable, tenantId: string): Promise<Desk
       [tenantId],
     ),
     listTeam(q, tenantId),
-    q.query<{ id: string; state: 'queued' | 'active'; queue_name: string; user_info: UserInfo; agent_id: string | null; agent_name: string | null; since: Date }>(
+    q.query<{
+      id: string;
+      state: 'queued' | 'active';
+      queue_name: string;
+      user_info: UserInfo;
+      agent_id: string | null;
+      agent_name: string | null;
+      since: Date;
+    }>(
       `select h.id, h.state, q.name as queue_name, h.user_info, h.agent_id, h.agent_info->>'name' as agent_name,
               case when h.state = 'queued' then h.queued_at else coalesce(h.accepted_at, h.queued_at) end as since
        from handovers h join queues q on q.id = h.queue_id
@@ -67,10 +75,24 @@ export async function deskOverview(q: Queryable, tenantId: string): Promise<Desk
     ),
   ]);
   return {
-    queues: queues.rows.map((r) => ({ id: r.id, name: r.name, waiting: r.waiting, oldestQueuedAt: r.oldest, activeChats: r.active, agentsOnline: r.agents_online })),
+    queues: queues.rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      waiting: r.waiting,
+      oldestQueuedAt: r.oldest,
+      activeChats: r.active,
+      agentsOnline: r.agents_online,
+    })),
     agentsOnline: team.filter((a) => a.online && a.presence === 'available').length,
     agents: team.map((a) => ({ id: a.id, name: a.name, presence: a.presence, online: a.online, activeChats: a.activeChats, maxChats: a.maxChats })),
-    chats: chats.rows.map((r) => ({ id: r.id, state: r.state, queue: r.queue_name, user: r.user_info, agent: r.agent_id ? { id: r.agent_id, name: r.agent_name ?? '' } : null, since: r.since })),
+    chats: chats.rows.map((r) => ({
+      id: r.id,
+      state: r.state,
+      queue: r.queue_name,
+      user: r.user_info,
+      agent: r.agent_id ? { id: r.agent_id, name: r.agent_name ?? '' } : null,
+      since: r.since,
+    })),
   };
 }
 

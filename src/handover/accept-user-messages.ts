@@ -124,27 +124,29 @@ const ACCEPT_USER_MESSAGES = namedStatement(
  *
  * The caller must not put two messages with the same handover and client id in one batch.
  */
-export async function writeUserMessages(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<UserMessageWritten[]> {
+export async function writeUserMessages(
+  q: Queryable,
+  batch: UserMessageWrite[],
+  maxAttempts: number,
+  handoff: LaneHandoff | null,
+): Promise<UserMessageWritten[]> {
   const claim = handoff?.claim() ?? null;
-  const { rows } = await q.query<Row>(
-    ACCEPT_USER_MESSAGES,
-    [
-      batch.map((w) => w.handoverId),
-      batch.map((w) => w.tenantId),
-      batch.map((w) => w.clientId),
-      batch.map((w) => w.messageId),
-      batch.map((w) => w.text),
-      batch.map((w) => JSON.stringify(w.attachments)),
-      batch.map((w) => JSON.stringify(w.work)),
-      batch.map((w) => w.traceParent),
-      batch.map((w) => w.createdAt.toISOString()),
-      maxAttempts,
-      claim?.instanceId ?? null,
-      claim?.leaseMs ?? 0,
-      claim?.blocked ?? [],
-      [...new Set(batch.map((w) => w.handoverId))],
-    ],
-  );
+  const { rows } = await q.query<Row>(ACCEPT_USER_MESSAGES, [
+    batch.map((w) => w.handoverId),
+    batch.map((w) => w.tenantId),
+    batch.map((w) => w.clientId),
+    batch.map((w) => w.messageId),
+    batch.map((w) => w.text),
+    batch.map((w) => JSON.stringify(w.attachments)),
+    batch.map((w) => JSON.stringify(w.work)),
+    batch.map((w) => w.traceParent),
+    batch.map((w) => w.createdAt.toISOString()),
+    maxAttempts,
+    claim?.instanceId ?? null,
+    claim?.leaseMs ?? 0,
+    claim?.blocked ?? [],
+    [...new Set(batch.map((w) => w.handoverId))],
+  ]);
   const written: UserMessageWritten[] = batch.map(() => null);
   const handed = new Map<string, HandedLane>();
   for (const row of rows.sort((a, b) => a.ord - b.ord)) {
@@ -190,7 +192,12 @@ function outboxRowOf(w: UserMessageWrite, row: Row, maxAttempts: number): Outbox
  * while the batch was in flight), each message is written on its own so one repeat cannot fail the
  * others: the repeat then answers as a repeat.
  */
-export async function writeUserMessagesOrEach(q: Queryable, batch: UserMessageWrite[], maxAttempts: number, handoff: LaneHandoff | null): Promise<Array<ItemOutcome<UserMessageWritten>>> {
+export async function writeUserMessagesOrEach(
+  q: Queryable,
+  batch: UserMessageWrite[],
+  maxAttempts: number,
+  handoff: LaneHandoff | null,
+): Promise<Array<ItemOutcome<UserMessageWritten>>> {
   try {
     try {
       return (await writeUserMessages(q, batch, maxAttempts, handoff)).map((value) => ({ ok: true, value }));

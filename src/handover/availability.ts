@@ -69,10 +69,19 @@ export async function checkAvailability(q: Queryable, queue: Queue, now: Date, h
       return {
         ...degraded,
         cause: 'slow',
-        details: { callP99Ms: latency.callP99Ms, normalCallP99Ms: latency.normalCallP99Ms === null ? null : Math.round(latency.normalCallP99Ms), callObjectiveMs: latency.objective.callP99Ms, deliveryLagP99Ms: latency.lagP99Ms, lagObjectiveMs: latency.objective.lagP99Ms },
+        details: {
+          callP99Ms: latency.callP99Ms,
+          normalCallP99Ms: latency.normalCallP99Ms === null ? null : Math.round(latency.normalCallP99Ms),
+          callObjectiveMs: latency.objective.callP99Ms,
+          deliveryLagP99Ms: latency.lagP99Ms,
+          lagObjectiveMs: latency.objective.lagP99Ms,
+        },
       };
     }
-    const { rows } = await q.query<{ backlog: number }>('select coalesce(sum(pending), 0)::int as backlog from outbox_lanes where connector_id = $1 and pending > 0', [queue.connectorId]);
+    const { rows } = await q.query<{ backlog: number }>(
+      'select coalesce(sum(pending), 0)::int as backlog from outbox_lanes where connector_id = $1 and pending > 0',
+      [queue.connectorId],
+    );
     const backlog = rows[0]?.backlog ?? 0;
     if (backlog >= health.maxBacklog) return { ...degraded, cause: 'backlog', details: { pending: backlog, maxBacklog: health.maxBacklog } };
     // A system that says nobody is there is believed; one that does not tell (no availability

@@ -30,12 +30,21 @@ export async function verifyInbound(connectors: Connectors, input: { connectorId
     throw err;
   }
   const { record, connector } = found;
-  if (!connector.handleInbound) return { ok: false, authentic: false, error: new AppError('connector_not_found', { message: `Connectors of type ${record.type} take no inbound events.` }) };
+  if (!connector.handleInbound)
+    return {
+      ok: false,
+      authentic: false,
+      error: new AppError('connector_not_found', { message: `Connectors of type ${record.type} take no inbound events.` }),
+    };
   const result = await connector.handleInbound(input.request);
   if (!result.ok) {
     // Connectors check the body only once the sender is verified.
     if (result.reason === 'invalid_body') return { ok: false, authentic: true, error: new AppError('invalid_request', { message: result.message }) };
-    return { ok: false, authentic: false, error: new AppError(result.reason === 'stale_timestamp' ? 'stale_timestamp' : 'invalid_signature', { message: result.message }) };
+    return {
+      ok: false,
+      authentic: false,
+      error: new AppError(result.reason === 'stale_timestamp' ? 'stale_timestamp' : 'invalid_signature', { message: result.message }),
+    };
   }
   return { ok: true, record, receipts: 'receipts' in result ? result.receipts : [{ receiptId: result.receiptId, events: result.events }] };
 }
@@ -52,12 +61,22 @@ export async function storeInbound(deps: Deps, record: ConnectorRecord, receipts
     for (const receipt of receipts) {
       const receiptId = storableText(receipt.receiptId);
       // Kept by digest past 256 characters; a receipt of such an id from before was kept as it came.
-      if (receiptId.length > 256 && (await uow.q.query('select 1 from inbound_receipts where connector_id = $1 and webhook_id = $2', [record.id, receiptId])).rows.length > 0) continue;
-      const { rows } = await uow.q.query('insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id', [record.id, externalIdKey(receiptId)]);
+      if (
+        receiptId.length > 256 &&
+        (await uow.q.query('select 1 from inbound_receipts where connector_id = $1 and webhook_id = $2', [record.id, receiptId])).rows.length > 0
+      )
+        continue;
+      const { rows } = await uow.q.query(
+        'insert into inbound_receipts (connector_id, webhook_id) values ($1, $2) on conflict do nothing returning webhook_id',
+        [record.id, externalIdKey(receiptId)],
+      );
       if (rows.length === 0) continue;
       fresh++;
       if (receipt.unreadable) {
-        deps.log.warn({ connectorId: record.id, receiptId: receipt.receiptId, problem: receipt.unreadable }, 'an authentic inbound event could not be read and was dropped');
+        deps.log.warn(
+          { connectorId: record.id, receiptId: receipt.receiptId, problem: receipt.unreadable },
+          'an authentic inbound event could not be read and was dropped',
+        );
       }
       for (const event of receipt.events) if (await applyInbound(deps, uow, record.tenantId, record.id, event)) applied++;
     }
@@ -70,10 +89,19 @@ export async function storeInbound(deps: Deps, record: ConnectorRecord, receipts
  * inbound webhooks and pull streams alike. False when it was ignored (an external conversation that is
  * not one of ours, or already ended).
  */
-export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, raw: InboundEvent | InboundEventByRef): Promise<boolean> {
+export async function applyInbound(
+  deps: Deps,
+  uow: UnitOfWork,
+  tenantId: string,
+  connectorId: string,
+  raw: InboundEvent | InboundEventByRef,
+): Promise<boolean> {
   const event = storableInboundEvent(raw);
   if ('externalRef' in event) {
-    const { rows } = await uow.q.query<{ id: string }>('select id from handovers where connector_id = $1 and external_ref = $2 order by created_at desc limit 1', [connectorId, event.externalRef]);
+    const { rows } = await uow.q.query<{ id: string }>(
+      'select id from handovers where connector_id = $1 and external_ref = $2 order by created_at desc limit 1',
+      [connectorId, event.externalRef],
+    );
     const handoverId = rows[0]?.id;
     if (!handoverId) return false;
     try {
@@ -90,7 +118,14 @@ export async function applyInbound(deps: Deps, uow: UnitOfWork, tenantId: string
   return true;
 }
 
-async function applyToHandover(deps: Deps, uow: UnitOfWork, tenantId: string, connectorId: string, handoverId: string, event: InboundEvent | InboundEventByRef): Promise<void> {
+async function applyToHandover(
+  deps: Deps,
+  uow: UnitOfWork,
+  tenantId: string,
+  connectorId: string,
+  handoverId: string,
+  event: InboundEvent | InboundEventByRef,
+): Promise<void> {
   const handover = await lockHandover(uow.q, tenantId, handoverId);
   // Only the connector the handover went to may speak for it.
   if (handover.connectorId !== connectorId) throw new AppError('handover_not_found');

@@ -14,7 +14,14 @@ import { assertHeldBy } from './messages.js';
 import { toHandover, type AgentInfo, type EndReason, type Handover, type HandoverRow } from './model.js';
 
 /** An agent joined (desk accept or the external system said so): the bot is told to stay silent. */
-export async function markAgentJoined(deps: Deps, uow: UnitOfWork, handover: Handover, agent: AgentInfo, deskAgentId: string | null, now: Date): Promise<Handover> {
+export async function markAgentJoined(
+  deps: Deps,
+  uow: UnitOfWork,
+  handover: Handover,
+  agent: AgentInfo,
+  deskAgentId: string | null,
+  now: Date,
+): Promise<Handover> {
   const { rows } = await uow.q.query<HandoverRow>(
     `update handovers set state = 'active', agent_id = $2, agent_info = $3::jsonb, accepted_at = coalesce(accepted_at, $4), answer_deadline = null
      where id = $1 returning *`,
@@ -22,7 +29,13 @@ export async function markAgentJoined(deps: Deps, uow: UnitOfWork, handover: Han
   );
   const updated = toHandover(rows[0]!);
   if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
-  await emitBotEvents(uow, deps.bus, handover.tenantId, [{ type: 'handover.accepted', handoverId: handover.id, conversationId: handover.conversationId, data: { agent } }], now);
+  await emitBotEvents(
+    uow,
+    deps.bus,
+    handover.tenantId,
+    [{ type: 'handover.accepted', handoverId: handover.id, conversationId: handover.conversationId, data: { agent } }],
+    now,
+  );
   uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId }));
   if (handover.state === 'queued') uow.afterCommit(() => deps.funnel?.accepted((now.getTime() - handover.queuedAt.getTime()) / 1000));
   return updated;
@@ -44,7 +57,8 @@ export async function acceptHandover(deps: Deps, input: { agent: Agent; handover
     if (handover.state === 'active' && handover.agentId === agent.id) return handover;
     if (handover.state !== 'queued') throw new AppError('handover_not_waiting');
     const { rows } = await uow.q.query<{ n: number }>(`select count(*)::int as n from handovers where agent_id = $1 and state = 'active'`, [agent.id]);
-    if ((rows[0]?.n ?? 0) >= fresh.max_chats) throw new AppError('agent_at_capacity', { message: `You hold ${rows[0]?.n} chats; your limit is ${fresh.max_chats}.` });
+    if ((rows[0]?.n ?? 0) >= fresh.max_chats)
+      throw new AppError('agent_at_capacity', { message: `You hold ${rows[0]?.n} chats; your limit is ${fresh.max_chats}.` });
     return markAgentJoined(deps, uow, handover, { id: agent.id, name: agent.name }, agent.id, deps.now());
   });
 }
@@ -100,8 +114,22 @@ export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover,
     [handover.id, reason, now],
   );
   if (handover.connectorId && by !== 'connector' && reason !== 'failed') {
-    const work: AgentSideWork = { kind: 'handover.ended', eventId: newId('event', now.getTime()), handoverId: handover.id, conversationId: handover.conversationId, reason };
-    await enqueue(uow.q, { tenantId: handover.tenantId, handoverId: handover.id, target: 'agent', connectorId: handover.connectorId, kind: work.kind, payload: work, maxAttempts: deps.config.delivery.maxAttempts });
+    const work: AgentSideWork = {
+      kind: 'handover.ended',
+      eventId: newId('event', now.getTime()),
+      handoverId: handover.id,
+      conversationId: handover.conversationId,
+      reason,
+    };
+    await enqueue(uow.q, {
+      tenantId: handover.tenantId,
+      handoverId: handover.id,
+      target: 'agent',
+      connectorId: handover.connectorId,
+      kind: work.kind,
+      payload: work,
+      maxAttempts: deps.config.delivery.maxAttempts,
+    });
     uow.afterCommit(() => deps.bus.publish('outbox', { tenantId: handover.tenantId }));
   }
   if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
@@ -143,7 +171,14 @@ export async function transferHandover(deps: Deps, input: { agent: Agent; handov
     assertMayManage(handover, input.agent);
     const note = input.note?.trim();
     if (note) {
-      await insertNote(uow.q, { tenantId: handover.tenantId, handoverId: handover.id, agent: input.agent, kind: 'transfer', queueName: target.name, text: note });
+      await insertNote(uow.q, {
+        tenantId: handover.tenantId,
+        handoverId: handover.id,
+        agent: input.agent,
+        kind: 'transfer',
+        queueName: target.name,
+        text: note,
+      });
       uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'note.created', handoverId: handover.id }));
     }
     // A waiting user moved to the line they already wait in keeps their place.
@@ -158,7 +193,14 @@ export async function transferHandover(deps: Deps, input: { agent: Agent; handov
       uow,
       deps.bus,
       handover.tenantId,
-      [{ type: 'handover.transferred', handoverId: handover.id, conversationId: handover.conversationId, data: { fromQueueId: handover.queueId, queue: target.name } }],
+      [
+        {
+          type: 'handover.transferred',
+          handoverId: handover.id,
+          conversationId: handover.conversationId,
+          data: { fromQueueId: handover.queueId, queue: target.name },
+        },
+      ],
       now,
     );
     await announceQueuePositions(uow, deps.bus, handover.tenantId, target.id, now);
@@ -222,7 +264,10 @@ export async function expireUnserved(deps: Deps, limit = 100): Promise<number> {
       const handover = await lockHandover(uow.q, row.tenant_id, row.id);
       if (handover.state !== 'queued' || handover.connectorId) return;
       // Re-checked under the lock: an agent may have come back (or accepted it) a moment ago.
-      const { rows: still } = await uow.q.query<{ unserved: boolean }>(`select not ${someoneServesSql} as unserved from handovers h where h.id = $2`, [graceMs, handover.id]);
+      const { rows: still } = await uow.q.query<{ unserved: boolean }>(`select not ${someoneServesSql} as unserved from handovers h where h.id = $2`, [
+        graceMs,
+        handover.id,
+      ]);
       if (!still[0]?.unserved) return;
       await endLocked(deps, uow, handover, 'no_agent_answered', 'system', 'No agent of this queue is online any more.');
       ended++;

@@ -19,7 +19,18 @@ export interface PostMessageResult {
 
 async function insertMessage(
   uow: UnitOfWork,
-  m: { id: string; tenantId: string; handoverId: string; seq: number; direction: Message['direction']; clientId: string | undefined; sender: Message['sender']; text: string; attachments: Attachment[]; at: Date },
+  m: {
+    id: string;
+    tenantId: string;
+    handoverId: string;
+    seq: number;
+    direction: Message['direction'];
+    clientId: string | undefined;
+    sender: Message['sender'];
+    text: string;
+    attachments: Attachment[];
+    at: Date;
+  },
 ): Promise<void> {
   await uow.q.query(
     `insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
@@ -30,7 +41,11 @@ async function insertMessage(
 
 async function findByClientId(uow: UnitOfWork, handoverId: string, direction: 'to_agent' | 'to_user', clientId: string | undefined) {
   if (!clientId) return null;
-  const { rows } = await uow.q.query<{ id: string }>('select id from messages where handover_id = $1 and direction = $2 and client_id = $3', [handoverId, direction, clientId]);
+  const { rows } = await uow.q.query<{ id: string }>('select id from messages where handover_id = $1 and direction = $2 and client_id = $3', [
+    handoverId,
+    direction,
+    clientId,
+  ]);
   return rows[0]?.id ?? null;
 }
 
@@ -56,7 +71,12 @@ export async function postUserMessage(
     text: input.text,
     attachments,
     createdAt: now,
-    work: { kind: 'message.created', eventId: newId('event', now.getTime()), handoverId: input.handoverId, message: { id, text: input.text, attachments, createdAt: now.toISOString() } },
+    work: {
+      kind: 'message.created',
+      eventId: newId('event', now.getTime()),
+      handoverId: input.handoverId,
+      message: { id, text: input.text, attachments, createdAt: now.toISOString() },
+    },
     traceParent: currentTraceparent() ?? null,
   };
   const written = deps.userMessages ? await deps.userMessages.submit(write) : await writeAlone(deps, write);
@@ -124,12 +144,30 @@ export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: Age
   const seq = await nextSeq(uow.q, handover.id);
   const id = newId('message', now.getTime());
   const attachments = input.attachments ?? [];
-  await insertMessage(uow, { id, tenantId: input.tenantId, handoverId: handover.id, seq, direction: 'to_user', clientId, sender: { type: 'agent', id: input.agent.id, name: input.agent.name }, text: input.text, attachments, at: now });
+  await insertMessage(uow, {
+    id,
+    tenantId: input.tenantId,
+    handoverId: handover.id,
+    seq,
+    direction: 'to_user',
+    clientId,
+    sender: { type: 'agent', id: input.agent.id, name: input.agent.name },
+    text: input.text,
+    attachments,
+    at: now,
+  });
   await emitBotEvents(
     uow,
     deps.bus,
     input.tenantId,
-    [{ type: 'message.created', handoverId: handover.id, conversationId: handover.conversationId, data: { message: { id, text: input.text, attachments, createdAt: now.toISOString() }, agent: input.agent } }],
+    [
+      {
+        type: 'message.created',
+        handoverId: handover.id,
+        conversationId: handover.conversationId,
+        data: { message: { id, text: input.text, attachments, createdAt: now.toISOString() }, agent: input.agent },
+      },
+    ],
     now,
   );
   const handoverId = handover.id;
@@ -148,8 +186,22 @@ export async function postUserTyping(deps: Deps, input: { tenantId: string; hand
     const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
     if (handover.state === 'ended') throw new AppError('handover_ended');
     if (handover.connectorId) {
-      const work: AgentSideWork = { kind: 'user.typing', eventId: newId('event'), handoverId: handover.id, conversationId: handover.conversationId, typing: input.typing };
-      await enqueue(uow.q, { tenantId: input.tenantId, handoverId: handover.id, target: 'agent', connectorId: handover.connectorId, kind: work.kind, payload: work, maxAttempts: 1 });
+      const work: AgentSideWork = {
+        kind: 'user.typing',
+        eventId: newId('event'),
+        handoverId: handover.id,
+        conversationId: handover.conversationId,
+        typing: input.typing,
+      };
+      await enqueue(uow.q, {
+        tenantId: input.tenantId,
+        handoverId: handover.id,
+        target: 'agent',
+        connectorId: handover.connectorId,
+        kind: work.kind,
+        payload: work,
+        maxAttempts: 1,
+      });
       uow.afterCommit(() => deps.bus.publish('outbox', { tenantId: input.tenantId }));
     }
     uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'user.typing', handoverId: handover.id, typing: input.typing }));
@@ -173,5 +225,11 @@ export async function postAgentTypingIn(deps: Deps, uow: UnitOfWork, input: Agen
   const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
   if (handover.state === 'ended') throw new AppError('handover_ended');
   if (input.source === 'desk') assertHeldBy(handover, input.agentId ?? '');
-  await emitBotEvents(uow, deps.bus, input.tenantId, [{ type: 'agent.typing', handoverId: handover.id, conversationId: handover.conversationId, data: { typing: input.typing } }], deps.now());
+  await emitBotEvents(
+    uow,
+    deps.bus,
+    input.tenantId,
+    [{ type: 'agent.typing', handoverId: handover.id, conversationId: handover.conversationId, data: { typing: input.typing } }],
+    deps.now(),
+  );
 }

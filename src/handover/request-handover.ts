@@ -88,7 +88,15 @@ export async function requestHandover(deps: Deps, input: RequestHandoverInput): 
           metadata: input.metadata ?? {},
           createdAt: now.toISOString(),
         };
-        await enqueue(uow.q, { tenantId: input.tenantId, handoverId: id, target: 'agent', connectorId: queue.connectorId, kind: work.kind, payload: work, maxAttempts: deps.config.delivery.maxAttempts });
+        await enqueue(uow.q, {
+          tenantId: input.tenantId,
+          handoverId: id,
+          target: 'agent',
+          connectorId: queue.connectorId,
+          kind: work.kind,
+          payload: work,
+          maxAttempts: deps.config.delivery.maxAttempts,
+        });
         uow.afterCommit(() => deps.bus.publish('outbox', { tenantId: input.tenantId }));
       }
       await emitBotEvents(

@@ -44,7 +44,9 @@ export function startAnswerTimer(deps: Deps, intervalMs: number, holder: string)
       clearInterval(timer);
       await running;
       if (holding && options.release !== false) {
-        await releaseLease(deps.db, LEASE, holder).catch((err) => deps.log.warn({ err }, 'could not give the no-answer timer lease back; it frees itself when it runs out'));
+        await releaseLease(deps.db, LEASE, holder).catch((err) =>
+          deps.log.warn({ err }, 'could not give the no-answer timer lease back; it frees itself when it runs out'),
+        );
       }
       holding = false;
     },

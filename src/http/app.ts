@@ -69,7 +69,15 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // answered in the service's own error format, with a catalogued code.
     frameworkErrors: (err, _request, reply) => {
       const code = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'url_too_long' : 'invalid_request';
-      void sendError(reply, new AppError(code, { message: code === 'url_too_long' ? 'A path segment of the URL is longer than any id this service uses.' : 'The URL is not valid (a malformed percent-encoding).' }));
+      void sendError(
+        reply,
+        new AppError(code, {
+          message:
+            code === 'url_too_long'
+              ? 'A path segment of the URL is longer than any id this service uses.'
+              : 'The URL is not valid (a malformed percent-encoding).',
+        }),
+      );
     },
     clientErrorHandler: answerClientError,
     // Node's server, as Fastify would make it, with one step in front: refusals while shedding are
@@ -124,7 +132,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     opsRoutes(
       // While shutting down the instance is not ready: a balancer that still probes it takes it out.
       async () => (ctx.admission.isDraining ? { ok: false, code: 'shutting_down', message: 'This instance is shutting down; retry on another.' } : ctx.ready()),
-      async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }), () => ctx.admission.health({ stuckMs: config.admission.stuckMs }), config.metricsToken),
+      async () => ({ contentType: ctx.metrics.registry.contentType, body: await ctx.metrics.registry.metrics() }),
+      () => ctx.admission.health({ stuckMs: config.admission.stuckMs }),
+      config.metricsToken,
+    ),
   );
   await app.register(botRoutes(ctx.deps, ctx.authenticateApiKey));
   await app.register(adminRoutes(ctx.deps, ctx.connectors, ctx.adminToken));
@@ -141,4 +152,3 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
-

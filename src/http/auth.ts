@@ -46,7 +46,10 @@ export function isAdminToken(given: string, configured: string): boolean {
 
 /** The configured admin tokens, one per entry of HANDOVER_ADMIN_TOKEN. */
 export function adminTokens(configured: string): string[] {
-  return configured.split(',').map((t) => t.trim()).filter(Boolean);
+  return configured
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
 }
 
 /** Which configured token `given` is (every one compared in constant time), or undefined. */

@@ -55,7 +55,9 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBy
     return sendError(reply, new AppError('internal_error'));
   });
 
-  app.setNotFoundHandler((request, reply) => sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${request.url.split('?')[0]}.` })));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${request.url.split('?')[0]}.` })),
+  );
 }
 
 function describe(v: { keyword: string; message?: string; params: Record<string, unknown> }): string {
@@ -91,7 +93,9 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
     response.end(body);
     return;
   }
-  const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${head}\r\n${body}`);
   lingerThenClose(socket);
 }
@@ -116,14 +120,20 @@ export function installJsonParser(app: FastifyInstance): void {
     try {
       const parsed: unknown = JSON.parse(text);
       if (text.includes('__proto__') || text.includes('"constructor"')) {
-        if (hasPrototypeKey(parsed)) return done(new AppError('invalid_request', { message: 'Keys "__proto__" and "constructor" are not accepted.' }), undefined);
+        if (hasPrototypeKey(parsed))
+          return done(new AppError('invalid_request', { message: 'Keys "__proto__" and "constructor" are not accepted.' }), undefined);
       }
       // A \uD800–\uDFFF escape without its pair parses, but names no character: PostgreSQL refuses it
       // in jsonb, so it would fail deep in a statement instead of here (I-JSON, RFC 7493, forbids it).
       // (Connectors' inbound URLs take such text and store it repaired: a vendor's batch is not refused
       // whole for one bad character.)
       if (surrogateEscape.test(text) && !request.routeOptions.config?.repairsText && hasLoneSurrogate(parsed)) {
-        return done(new AppError('invalid_json', { message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.' }), undefined);
+        return done(
+          new AppError('invalid_json', {
+            message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.',
+          }),
+          undefined,
+        );
       }
       done(null, parsed);
     } catch (err) {
@@ -151,7 +161,8 @@ export function nestedDeeperThan(text: string, max: number): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // a backslash escapes the next character
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {

@@ -5,7 +5,8 @@ import { degradedCauses, unavailableReasons } from '../handover/availability.js'
 /** Schemas shared by several routes. Route-specific ones live beside their route. */
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);
 /** A string enum typed as the union of its values (a plain `enum` in the OpenAPI document). */
-export const literalUnion = <T extends readonly string[]>(values: T, options: { description?: string } = {}) => Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
+export const literalUnion = <T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 
 export const ErrorSchema = Type.Object(
   {
@@ -40,7 +41,11 @@ export const UserSchema = Type.Object(
 );
 
 export const AttachmentSchema = Type.Object(
-  { url: Type.String({ minLength: 1, maxLength: 2048 }), name: Type.Optional(Type.String({ maxLength: 256 })), contentType: Type.Optional(Type.String({ maxLength: 128 })) },
+  {
+    url: Type.String({ minLength: 1, maxLength: 2048 }),
+    name: Type.Optional(Type.String({ maxLength: 256 })),
+    contentType: Type.Optional(Type.String({ maxLength: 128 })),
+  },
   { additionalProperties: false, title: 'Attachment' },
 );
 
@@ -63,59 +68,85 @@ export const MessageAttachmentSchema = Type.Object(
 );
 
 export const TranscriptSchema = Type.Array(
-  Type.Object({ role: literalUnion(['user', 'bot'] as const), text: Type.String({ maxLength: 20000 }), at: Type.Optional(Type.String({ maxLength: 40 })) }, { additionalProperties: false }),
+  Type.Object(
+    { role: literalUnion(['user', 'bot'] as const), text: Type.String({ maxLength: 20000 }), at: Type.Optional(Type.String({ maxLength: 40 })) },
+    { additionalProperties: false },
+  ),
   { maxItems: 500, title: 'Transcript', description: 'The conversation so far, oldest first, for the agent to read.' },
 );
 
 export const AgentInfoSchema = Type.Object({ id: Type.String(), name: Type.Optional(Type.String()) }, { title: 'AgentRef' });
 
-export const HandoverSchema = Type.Object({
-  id: Type.String(),
-  conversationId: Type.String(),
-  queueId: Type.String(),
-  state: literalUnion(handoverStates),
-  user: Type.Record(Type.String(), Type.Unknown()),
-  metadata: Type.Record(Type.String(), Type.Unknown()),
-  agent: Nullable(AgentInfoSchema),
-  endReason: Nullable(literalUnion(endReasons)),
-  position: Nullable(Type.Integer()),
-  estimatedWaitSeconds: Nullable(Type.Integer()),
-  createdAt: Type.String(),
-  acceptedAt: Nullable(Type.String()),
-  endedAt: Nullable(Type.String()),
-}, { title: 'Handover' });
+export const HandoverSchema = Type.Object(
+  {
+    id: Type.String(),
+    conversationId: Type.String(),
+    queueId: Type.String(),
+    state: literalUnion(handoverStates),
+    user: Type.Record(Type.String(), Type.Unknown()),
+    metadata: Type.Record(Type.String(), Type.Unknown()),
+    agent: Nullable(AgentInfoSchema),
+    endReason: Nullable(literalUnion(endReasons)),
+    position: Nullable(Type.Integer()),
+    estimatedWaitSeconds: Nullable(Type.Integer()),
+    createdAt: Type.String(),
+    acceptedAt: Nullable(Type.String()),
+    endedAt: Nullable(Type.String()),
+  },
+  { title: 'Handover' },
+);
 
-export const EventSchema = Type.Object({
-  id: Type.String(),
-  type: literalUnion(botEventTypes),
-  handoverId: Type.String(),
-  conversationId: Type.String(),
-  createdAt: Type.String(),
-  data: Type.Record(Type.String(), Type.Unknown()),
-}, { title: 'BotEvent' });
+export const EventSchema = Type.Object(
+  {
+    id: Type.String(),
+    type: literalUnion(botEventTypes),
+    handoverId: Type.String(),
+    conversationId: Type.String(),
+    createdAt: Type.String(),
+    data: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { title: 'BotEvent' },
+);
 
-export const AvailabilitySchema = Type.Object({
-  available: Type.Boolean(),
-  reason: Type.Optional(literalUnion(unavailableReasons)),
-  cause: Type.Optional(literalUnion(degradedCauses, { description: 'With `degraded`: `failing` (the system is not answering; calls paused), `slow` (it answers, slower than its latency objective), `backlog` (too much waits for it).' })),
-  details: Type.Optional(Type.Record(Type.String(), Nullable(Type.Number()), { description: 'With `degraded`: the measured figures behind the cause (for `slow`: callP99Ms, normalCallP99Ms, callObjectiveMs, deliveryLagP99Ms, lagObjectiveMs).' })),
-  agentsOnline: Nullable(Type.Integer(), {
-    description: 'Built-in desk: agents of the queue who are available and at a desk now (a desk console open, or closed less than HANDOVER_PRESENCE_GRACE_MS ago). An external system: what it last reported; null when it does not tell.',
-  }),
-  queueLength: Type.Integer(),
-  estimatedWaitSeconds: Nullable(Type.Integer()),
-  nextOpenAt: Nullable(Type.String()),
-}, { title: 'Availability' });
+export const AvailabilitySchema = Type.Object(
+  {
+    available: Type.Boolean(),
+    reason: Type.Optional(literalUnion(unavailableReasons)),
+    cause: Type.Optional(
+      literalUnion(degradedCauses, {
+        description:
+          'With `degraded`: `failing` (the system is not answering; calls paused), `slow` (it answers, slower than its latency objective), `backlog` (too much waits for it).',
+      }),
+    ),
+    details: Type.Optional(
+      Type.Record(Type.String(), Nullable(Type.Number()), {
+        description:
+          'With `degraded`: the measured figures behind the cause (for `slow`: callP99Ms, normalCallP99Ms, callObjectiveMs, deliveryLagP99Ms, lagObjectiveMs).',
+      }),
+    ),
+    agentsOnline: Nullable(Type.Integer(), {
+      description:
+        'Built-in desk: agents of the queue who are available and at a desk now (a desk console open, or closed less than HANDOVER_PRESENCE_GRACE_MS ago). An external system: what it last reported; null when it does not tell.',
+    }),
+    queueLength: Type.Integer(),
+    estimatedWaitSeconds: Nullable(Type.Integer()),
+    nextOpenAt: Nullable(Type.String()),
+  },
+  { title: 'Availability' },
+);
 
-export const MessageSchema = Type.Object({
-  id: Type.String(),
-  seq: Type.Integer(),
-  direction: literalUnion(['to_agent', 'to_user'] as const),
-  sender: Type.Object({ type: Type.String(), id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }),
-  text: Type.String(),
-  attachments: Type.Array(MessageAttachmentSchema),
-  createdAt: Type.String(),
-}, { title: 'Message' });
+export const MessageSchema = Type.Object(
+  {
+    id: Type.String(),
+    seq: Type.Integer(),
+    direction: literalUnion(['to_agent', 'to_user'] as const),
+    sender: Type.Object({ type: Type.String(), id: Type.Optional(Type.String()), name: Type.Optional(Type.String()) }),
+    text: Type.String(),
+    attachments: Type.Array(MessageAttachmentSchema),
+    createdAt: Type.String(),
+  },
+  { title: 'Message' },
+);
 
 export const NewMessageBody = Type.Object(
   {

@@ -60,7 +60,10 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     response.writeHead(refusal.status, headers);
     response.end(text);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
-    metrics.httpRequestDuration.observe({ http_request_method: request.method ?? 'GET', http_route: 'refused before routing', http_response_status_code: String(refusal.status) }, 0);
+    metrics.httpRequestDuration.observe(
+      { http_request_method: request.method ?? 'GET', http_route: 'refused before routing', http_response_status_code: String(refusal.status) },
+      0,
+    );
     const window = statusWindow(metrics, url.split('?', 1)[0]!);
     if (window) {
       window.recordRequest(0, refusal.status);

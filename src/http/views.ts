@@ -23,5 +23,13 @@ export function handoverJson(view: HandoverView) {
 
 /** A message as read; `links` signs its kept files' links anew (attachments.ts, withFreshLinks). */
 export function messageJson(m: Message, links: (attachments: Attachment[]) => Attachment[] = (a) => a) {
-  return { id: m.id, seq: m.seq, direction: m.direction, sender: m.sender, text: m.text, attachments: links(m.attachments), createdAt: m.createdAt.toISOString() };
+  return {
+    id: m.id,
+    seq: m.seq,
+    direction: m.direction,
+    sender: m.sender,
+    text: m.text,
+    attachments: links(m.attachments),
+    createdAt: m.createdAt.toISOString(),
+  };
 }

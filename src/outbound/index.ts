@@ -9,6 +9,17 @@ export { createOutboundAgent, createStreamAgent } from './outbound-pool.js';
 export { checkOutboundUrl, forbiddenAddressReason, ForbiddenDestinationError, guardedConnect, type OutboundPolicy } from './outbound-guard.js';
 export { answerError, describeAnswer, headerValue, parseJson, type RemoteAnswer } from './remote-answer.js';
 export { getSignedJson, postSignedJson } from './signed-webhook.js';
-export { forbiddenCause, openStream, parseRetryAfter, readBounded, requestFailure, send, type HttpMethod, type OpenedStream, type OutboundAnswer, type OutboundCall } from './send.js';
+export {
+  forbiddenCause,
+  openStream,
+  parseRetryAfter,
+  readBounded,
+  requestFailure,
+  send,
+  type HttpMethod,
+  type OpenedStream,
+  type OutboundAnswer,
+  type OutboundCall,
+} from './send.js';
 export { addSignatureHeaders, newWebhookSecret, sign, signedHeaders, SIGNATURE_TOLERANCE_SECONDS, verify, type VerifyFailure } from './standard-webhooks.js';
 export { isRetryable, STATUS_POLICIES, statusPolicy, type StatusPolicy, type StatusPolicyOptions } from './status-policy.js';

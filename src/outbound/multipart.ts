@@ -13,7 +13,10 @@ export interface FormFile {
  * take a file with a message (Chatwoot's `attachments[]`, Salesforce's file entry) read it this way.
  * Names are quoted with their quotes and line breaks escaped, as browsers do.
  */
-export function multipartForm(fields: ReadonlyArray<readonly [string, string] | readonly [string, string, string]>, files: readonly FormFile[]): { body: Buffer; contentType: string } {
+export function multipartForm(
+  fields: ReadonlyArray<readonly [string, string] | readonly [string, string, string]>,
+  files: readonly FormFile[],
+): { body: Buffer; contentType: string } {
   const boundary = `----handover${randomBytes(12).toString('hex')}`;
   const parts: Buffer[] = [];
   for (const [name, value, type] of fields) {
@@ -22,7 +25,11 @@ export function multipartForm(fields: ReadonlyArray<readonly [string, string] | 
     parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(name)}"\r\n${typeLine}\r\n${value}\r\n`));
   }
   for (const file of files) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${quote(file.name)}"\r\nContent-Type: ${file.contentType}\r\n\r\n`));
+    parts.push(
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${quote(file.field)}"; filename="${quote(file.name)}"\r\nContent-Type: ${file.contentType}\r\n\r\n`,
+      ),
+    );
     parts.push(file.bytes, Buffer.from('\r\n'));
   }
   parts.push(Buffer.from(`--${boundary}--\r\n`));

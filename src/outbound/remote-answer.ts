@@ -59,7 +59,8 @@ export function describeAnswer(headers: Headers, text: string): string {
   } else if (isObject(json)) {
     const keys = Object.keys(json);
     const named = keys.filter((k) => FIELD_NAME.test(k)).slice(0, MAX_KEYS);
-    if (keys.length > 0) parts.push(`keys: ${named.join(', ')}${keys.length > named.length ? `${named.length > 0 ? ', ' : ''}${keys.length - named.length} more` : ''}`);
+    if (keys.length > 0)
+      parts.push(`keys: ${named.join(', ')}${keys.length > named.length ? `${named.length > 0 ? ', ' : ''}${keys.length - named.length} more` : ''}`);
   }
   const code = json === undefined ? undefined : vendorCode(json);
   if (code !== undefined) parts.push(`code: ${code}`);

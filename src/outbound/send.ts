@@ -100,7 +100,14 @@ export function openStream(
     if (call.headers) Object.assign(headers, call.headers);
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(call.url, { method: 'GET', dispatcher, signal: call.signal, headersTimeout: call.headersTimeoutMs, bodyTimeout: call.idleTimeoutMs, headers });
+      response = await request(call.url, {
+        method: 'GET',
+        dispatcher,
+        signal: call.signal,
+        headersTimeout: call.headersTimeoutMs,
+        bodyTimeout: call.idleTimeoutMs,
+        headers,
+      });
     } catch (err) {
       throw requestFailure(err, call.describe ?? `request to ${hostOf(call.url)}`);
     }
@@ -115,7 +122,8 @@ export function openStream(
 }
 
 function spanOptions(call: OutboundCall) {
-  const attributes = () => (call.spanAttributes ? { ...clientCallAttributes(call.method, call.url), ...call.spanAttributes } : clientCallAttributes(call.method, call.url));
+  const attributes = () =>
+    call.spanAttributes ? { ...clientCallAttributes(call.method, call.url), ...call.spanAttributes } : clientCallAttributes(call.method, call.url);
   return call.spanParent === null ? { kind: SpanKind.CLIENT, parent: null, attributes } : { kind: SpanKind.CLIENT, attributes };
 }
 
@@ -148,7 +156,11 @@ async function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span |
   }
   const retryAfterMs = retryAfterOf(response.headers);
   if ((status >= 200 && status < 300) || call.accept?.includes(status)) return { status, headers: response.headers, text, retryAfterMs };
-  throw answerError(call.describe ?? hostOf(call.url), { status, headers: response.headers, text }, { retryable: isRetryable(call.policy, status), retryAfterMs });
+  throw answerError(
+    call.describe ?? hostOf(call.url),
+    { status, headers: response.headers, text },
+    { retryable: isRetryable(call.policy, status), retryAfterMs },
+  );
 }
 
 /** Reads a body up to `maxBytes`; the rest is not read (the body is destroyed, and its connection with it). */

@@ -11,12 +11,18 @@ const BATCH = 500;
  * handovers, messages, events, queued work — in batches, each its own transaction. One instance at a
  * time runs it (a lease); every run and what it deleted goes to the audit log.
  */
-export function startRetentionJob(deps: Deps, intervalMs: number, holder: string): { stop(options?: { release?: boolean }): Promise<void>; runOnce(): Promise<number> } {
+export function startRetentionJob(
+  deps: Deps,
+  intervalMs: number,
+  holder: string,
+): { stop(options?: { release?: boolean }): Promise<void>; runOnce(): Promise<number> } {
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
 
   async function runOnce(): Promise<number> {
-    const { rows: tenants } = await deps.db.query<{ id: string; retention_days: number }>('select id, retention_days from tenants where retention_days is not null');
+    const { rows: tenants } = await deps.db.query<{ id: string; retention_days: number }>(
+      'select id, retention_days from tenants where retention_days is not null',
+    );
     let total = 0;
     for (const tenant of tenants) {
       let deleted = 0;
@@ -28,10 +34,21 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
             `select id from handovers where tenant_id = $1 and state = 'ended' and ended_at < now() - $2 * interval '1 day' order by ended_at limit $3`,
             [tenant.id, tenant.retention_days, BATCH],
           );
-          const { handovers: removed, fileKeys } = await deleteHandovers(q, tenant.id, rows.map((r) => r.id));
+          const { handovers: removed, fileKeys } = await deleteHandovers(
+            q,
+            tenant.id,
+            rows.map((r) => r.id),
+          );
           files.push(...fileKeys);
           // Each batch with its record, in its transaction: nothing is deleted unrecorded.
-          if (removed > 0) await recordAudit(q, { actor: 'system', action: 'retention.deleted', tenantId: tenant.id, outcome: 200, details: { handovers: removed, retentionDays: tenant.retention_days } });
+          if (removed > 0)
+            await recordAudit(q, {
+              actor: 'system',
+              action: 'retention.deleted',
+              tenantId: tenant.id,
+              outcome: 200,
+              details: { handovers: removed, retentionDays: tenant.retention_days },
+            });
           return removed;
         });
         await removeStoredFiles(deps, files.splice(0));
@@ -40,7 +57,10 @@ export function startRetentionJob(deps: Deps, intervalMs: number, holder: string
       }
       if (deleted > 0) {
         total += deleted;
-        deps.log.info({ tenantId: tenant.id, handovers: deleted }, `deleted ${deleted} conversation(s) past the tenant's ${tenant.retention_days}-day retention`);
+        deps.log.info(
+          { tenantId: tenant.id, handovers: deleted },
+          `deleted ${deleted} conversation(s) past the tenant's ${tenant.retention_days}-day retention`,
+        );
       }
     }
     // Inbound receipts only need to outlive the senders' retries and the 5-minute signature window.

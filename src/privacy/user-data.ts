@@ -33,11 +33,18 @@ export interface UserExport {
  * Deletes ended handovers with everything that belongs to them: messages, bot events, outbox items and
  * lanes (connector sessions and delivery attempts go with them by cascade). Inside the caller's transaction.
  */
-export async function deleteHandovers(q: Queryable, tenantId: string, ids: string[]): Promise<{ handovers: number; messages: number; events: number; fileKeys: string[] }> {
+export async function deleteHandovers(
+  q: Queryable,
+  tenantId: string,
+  ids: string[],
+): Promise<{ handovers: number; messages: number; events: number; fileKeys: string[] }> {
   if (ids.length === 0) return { handovers: 0, messages: 0, events: 0, fileKeys: [] };
   const lanes = ids.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
   // The files' rows go here; their bytes are removed from the store after the commit (removeStoredFiles).
-  const { rows: files } = await q.query<{ storage_key: string }>('delete from attachments where tenant_id = $1 and handover_id = any($2) returning storage_key', [tenantId, ids]);
+  const { rows: files } = await q.query<{ storage_key: string }>(
+    'delete from attachments where tenant_id = $1 and handover_id = any($2) returning storage_key',
+    [tenantId, ids],
+  );
   const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [ids]);
   const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, ids]);
   await q.query('delete from outbox where handover_id = any($1)', [ids]);
@@ -47,7 +54,10 @@ export async function deleteHandovers(q: Queryable, tenantId: string, ids: strin
 }
 
 async function handoverIds(q: Queryable, tenantId: string, userId: string): Promise<Array<{ id: string; state: string }>> {
-  const { rows } = await q.query<{ id: string; state: string }>(`select id, state from handovers where tenant_id = $1 and user_info->>'id' = $2 order by created_at`, [tenantId, userId]);
+  const { rows } = await q.query<{ id: string; state: string }>(
+    `select id, state from handovers where tenant_id = $1 and user_info->>'id' = $2 order by created_at`,
+    [tenantId, userId],
+  );
   return rows;
 }
 
@@ -95,7 +105,9 @@ export async function exportUser(db: Db, tenantId: string, userId: string, now: 
       endReason: h.end_reason,
       createdAt: h.created_at.toISOString(),
       endedAt: h.ended_at ? h.ended_at.toISOString() : null,
-      messages: messages.filter((m) => m.handover_id === h.id).map((m) => ({ direction: m.direction, sender: m.sender, text: m.text, attachments: m.attachments, at: m.created_at.toISOString() })),
+      messages: messages
+        .filter((m) => m.handover_id === h.id)
+        .map((m) => ({ direction: m.direction, sender: m.sender, text: m.text, attachments: m.attachments, at: m.created_at.toISOString() })),
       events: events.filter((e) => e.handover_id === h.id).map((e) => ({ id: e.id, type: e.type, data: e.data, at: e.created_at.toISOString() })),
       rating: ratingOf(h.id),
     })),
@@ -116,9 +128,15 @@ export async function eraseUser(
     const handovers = await handoverIds(q, tenantId, userId);
     const live = handovers.filter((h) => h.state !== 'ended');
     if (live.length > 0) {
-      throw new AppError('user_has_live_handover', { message: `The user is in ${live.length} live handover(s) (${live.map((h) => h.id).join(', ')}); end them first.` });
+      throw new AppError('user_has_live_handover', {
+        message: `The user is in ${live.length} live handover(s) (${live.map((h) => h.id).join(', ')}); end them first.`,
+      });
     }
-    const { fileKeys, ...erased } = await deleteHandovers(q, tenantId, handovers.map((h) => h.id));
+    const { fileKeys, ...erased } = await deleteHandovers(
+      q,
+      tenantId,
+      handovers.map((h) => h.id),
+    );
     // In the same transaction: an erasure is never done without its record. The user's id is personal
     // data too: the log keeps a keyed digest of it (and the key's id), enough to answer "was this user
     // erased?" for whoever holds the key (findErasures), not to guess who from a list of emails.

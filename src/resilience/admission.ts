@@ -84,7 +84,12 @@ export class AdmissionController {
     defaultLatencyTargetMs = 50,
   ) {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
-    this.limiter = new GradientLimit({ initial: options.initialLimit, min: options.minLimit, max: options.maxLimit, targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs });
+    this.limiter = new GradientLimit({
+      initial: options.initialLimit,
+      min: options.minLimit,
+      max: options.maxLimit,
+      targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs,
+    });
   }
 
   get limit(): number {
@@ -93,7 +98,14 @@ export class AdmissionController {
 
   snapshot(): AdmissionSnapshot {
     const { shortMs, longMs } = this.limiter.rtts();
-    return { limit: this.limit, inflight: this.inflight, waiting: this.waiting, overloaded: this.isQueueOverloaded(Date.now()), rttShortMs: shortMs, rttLongMs: longMs };
+    return {
+      limit: this.limit,
+      inflight: this.inflight,
+      waiting: this.waiting,
+      overloaded: this.isQueueOverloaded(Date.now()),
+      rttShortMs: shortMs,
+      rttLongMs: longMs,
+    };
   }
 
   /**
@@ -207,7 +219,10 @@ export class AdmissionController {
     }
     const lag = this.signals.eventLoopDelayMs();
     if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
-      return this.reject('event_loop', `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`);
+      return this.reject(
+        'event_loop',
+        `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`,
+      );
     }
     return undefined;
   }

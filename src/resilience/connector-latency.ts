@@ -120,7 +120,16 @@ export class ConnectorLatency {
   verdict(connectorId: string): LatencyVerdict {
     const objective = this.objectiveOf(connectorId);
     const track = this.tracks.get(connectorId);
-    const empty: LatencyVerdict = { slow: false, breached: [], calls: 0, callP99Ms: null, normalCallP99Ms: track?.normalCallP99Ms ?? null, deliveries: 0, lagP99Ms: null, objective };
+    const empty: LatencyVerdict = {
+      slow: false,
+      breached: [],
+      calls: 0,
+      callP99Ms: null,
+      normalCallP99Ms: track?.normalCallP99Ms ?? null,
+      deliveries: 0,
+      lagP99Ms: null,
+      objective,
+    };
     if (!track) return empty;
     const since = this.now() - this.options.windowMs;
     const calls = new Uint32Array(BOUNDS.length);
@@ -149,7 +158,16 @@ export class ConnectorLatency {
       track.lastJudgedSlot = slotNow;
       track.normalCallP99Ms = track.normalCallP99Ms === null ? callP99 : track.normalCallP99Ms * 0.8 + callP99 * 0.2;
     }
-    return { slow: track.slow, breached: track.slow ? breached : [], calls: callCount, callP99Ms: callP99, normalCallP99Ms: track.normalCallP99Ms, deliveries: lagCount, lagP99Ms: lagP99, objective };
+    return {
+      slow: track.slow,
+      breached: track.slow ? breached : [],
+      calls: callCount,
+      callP99Ms: callP99,
+      normalCallP99Ms: track.normalCallP99Ms,
+      deliveries: lagCount,
+      lagP99Ms: lagP99,
+      objective,
+    };
   }
 
   private track(connectorId: string): ConnectorTrack {

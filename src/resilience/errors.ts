@@ -34,8 +34,14 @@ export const errorCatalogue = {
   attachment_not_found: { status: 404, message: 'No such file for this handover; upload it to the handover first.' },
   attachment_empty: { status: 400, message: 'The file is empty; send its bytes as the request body.' },
   attachment_type_not_allowed: { status: 415, message: 'Files of this type are not taken; see details.allowed.' },
-  attachment_type_mismatch: { status: 415, message: 'The declared Content-Type is not the type the file bytes show; send its real type (or application/octet-stream).' },
-  attachment_link_invalid: { status: 403, message: 'This attachment link is not valid (changed, or not signed by this service); ask for the message again to get a new one.' },
+  attachment_type_mismatch: {
+    status: 415,
+    message: 'The declared Content-Type is not the type the file bytes show; send its real type (or application/octet-stream).',
+  },
+  attachment_link_invalid: {
+    status: 403,
+    message: 'This attachment link is not valid (changed, or not signed by this service); ask for the message again to get a new one.',
+  },
   attachment_link_expired: { status: 403, message: 'This attachment link has expired; read the message again for a new one.' },
   attachments_off: { status: 409, message: 'Attachments are off on this service (HANDOVER_ATTACHMENT_STORE); send links in the text instead.' },
   attachment_store_unavailable: { status: 503, message: 'The attachment store did not answer in time; retry after Retry-After.' },
@@ -64,7 +70,10 @@ export const errorCatalogue = {
   forbidden_scope: { status: 403, message: "This API key's scope does not allow this." },
   api_key_not_found: { status: 404, message: 'No such API key for this tenant.' },
   inbound_rate_limited: { status: 429, message: "This connector's inbound URL is receiving more than its rate; retry later." },
-  inbound_unverified_rate_limited: { status: 429, message: 'This address sent too many inbound requests that did not verify; check the signing secret, then retry after Retry-After.' },
+  inbound_unverified_rate_limited: {
+    status: 429,
+    message: 'This address sent too many inbound requests that did not verify; check the signing secret, then retry after Retry-After.',
+  },
   csrf_token_invalid: { status: 403, message: 'A change made with the session cookie needs its CSRF token in X-CSRF-Token.' },
   url_too_long: { status: 414, message: 'A path segment of the URL is longer than any id this service uses.' },
   url_not_allowed: { status: 400, message: 'This URL may not be called: wrong scheme, or a private or reserved destination.' },
@@ -91,10 +100,7 @@ export class AppError extends Error {
   /** Seconds the client should wait before retrying (503s). */
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(
-    code: ErrorCode,
-    options: { message?: string; details?: Record<string, unknown>; cause?: unknown; retryAfterSeconds?: number } = {},
-  ) {
+  constructor(code: ErrorCode, options: { message?: string; details?: Record<string, unknown>; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(options.message ?? errorCatalogue[code].message, { cause: options.cause });
     this.name = 'AppError';
     this.code = code;

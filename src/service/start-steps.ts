@@ -21,7 +21,9 @@ import type { ServiceEvents } from './events.js';
 /** Refused before anything opens: credentials must never be written without a key to seal them. */
 export function checkSecretKeySettings(config: Config): void {
   if (config.database.url && config.secrets.keys.length === 0) {
-    throw new ConfigError(['HANDOVER_SECRET_KEYS: required when DATABASE_URL is set (connector credentials are encrypted with it; every instance needs the same keys), e.g. `main:$(openssl rand -base64 32)`']);
+    throw new ConfigError([
+      'HANDOVER_SECRET_KEYS: required when DATABASE_URL is set (connector credentials are encrypted with it; every instance needs the same keys), e.g. `main:$(openssl rand -base64 32)`',
+    ]);
   }
   if (config.secrets.currentKeyId && config.secrets.keys.length > 0 && !config.secrets.keys.some((k) => k.id === config.secrets.currentKeyId)) {
     throw new ConfigError([`HANDOVER_SECRET_KEY_ID: "${config.secrets.currentKeyId}" is not a key id in HANDOVER_SECRET_KEYS`]);
@@ -53,7 +55,8 @@ export async function adminTokenOf(config: Config): Promise<{ token: string; gen
 export async function secretKeysOf(config: Config, log: Logger): Promise<SecretKey[]> {
   if (config.secrets.keys.length > 0) return config.secrets.keys;
   const ensured = await ensureSecretKeys(config.database.dataDir);
-  if (ensured.generated) log.info({ path: ensured.path }, `generated the key that encrypts connector credentials, kept in ${ensured.path}; keep it with the data`);
+  if (ensured.generated)
+    log.info({ path: ensured.path }, `generated the key that encrypts connector credentials, kept in ${ensured.path}; keep it with the data`);
   return ensured.keys;
 }
 

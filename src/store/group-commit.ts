@@ -66,7 +66,11 @@ export class GroupCommit<I, R> {
 
   submit(item: I): Promise<R> {
     if (this.queue.length >= this.options.maxQueued) {
-      return Promise.reject(new AppError('overloaded_queue_wait', { message: `${this.queue.length} writes are already waiting to be committed (bound ${this.options.maxQueued}); retry after Retry-After.` }));
+      return Promise.reject(
+        new AppError('overloaded_queue_wait', {
+          message: `${this.queue.length} writes are already waiting to be committed (bound ${this.options.maxQueued}); retry after Retry-After.`,
+        }),
+      );
     }
     const left = remainingMs();
     return new Promise<R>((resolve, reject) => {

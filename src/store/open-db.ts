@@ -17,7 +17,10 @@ export interface OpenDbOptions {
 }
 
 /** Picks the adapter from the configuration. Migrations are the caller's next step. */
-export async function openDb(options: OpenDbOptions, hooks: { onIdleClientError?: (err: Error) => void; onEmbeddedThreadLost?: (err: Error) => void } = {}): Promise<Db> {
+export async function openDb(
+  options: OpenDbOptions,
+  hooks: { onIdleClientError?: (err: Error) => void; onEmbeddedThreadLost?: (err: Error) => void } = {},
+): Promise<Db> {
   if (options.url) {
     return createPgDb({
       url: options.url,

@@ -259,7 +259,10 @@ export function createPgDb(options: PgDbOptions): Db {
       const translateInTx = (err: unknown): unknown => {
         const translated = translate(err);
         if (deadlineBound && translated instanceof AppError && translated.code === 'database_timeout' && errorCode(err as Error) === '57014') {
-          return new AppError('deadline_exceeded', { message: `The request's deadline cut a database statement short (${Math.floor(left)} ms were left when the transaction began).`, cause: err });
+          return new AppError('deadline_exceeded', {
+            message: `The request's deadline cut a database statement short (${Math.floor(left)} ms were left when the transaction began).`,
+            cause: err,
+          });
         }
         return translated;
       };
@@ -338,7 +341,11 @@ async function connectWithin(pool: pg.Pool, leftMs: number | undefined, poolTime
   try {
     return await Promise.race([pending, timeout]);
   } catch (err) {
-    if (err === late) pending.then((client) => client.release(), () => undefined);
+    if (err === late)
+      pending.then(
+        (client) => client.release(),
+        () => undefined,
+      );
     throw err;
   } finally {
     clearTimeout(timer);

@@ -77,7 +77,11 @@ function preparedStatements(pglite: PGlite): (statement: NamedStatement, params:
   return async (statement, params) => {
     let types = prepared.get(statement.name);
     if (!types) {
-      const answer = await exchange([serialize.parse({ name: statement.name, text: statement.text }), serialize.describe({ type: 'S', name: statement.name }), serialize.sync()]);
+      const answer = await exchange([
+        serialize.parse({ name: statement.name, text: statement.text }),
+        serialize.describe({ type: 'S', name: statement.name }),
+        serialize.sync(),
+      ]);
       types = parse.parseDescribeStatementResults(answer);
       prepared.set(statement.name, types);
     }
@@ -86,7 +90,12 @@ function preparedStatements(pglite: PGlite): (statement: NamedStatement, params:
       const serializer = pglite.serializers[types[i]!];
       return serializer ? (serializer(value) as string) : String(value);
     });
-    const answer = await exchange([serialize.bind({ statement: statement.name, values }), serialize.describe({ type: 'P' }), serialize.execute({}), serialize.sync()]);
+    const answer = await exchange([
+      serialize.bind({ statement: statement.name, values }),
+      serialize.describe({ type: 'P' }),
+      serialize.execute({}),
+      serialize.sync(),
+    ]);
     return parse.parseResults(answer, pglite.parsers)[0]!;
   };
 }

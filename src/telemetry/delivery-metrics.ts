@@ -66,7 +66,7 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   });
   const lag = new Histogram({
     name: 'handover_delivery_lag_seconds',
-    help: 'Time from accepting an item to delivering it, per connector (empty: the bots\' webhooks) and side (agent, bot).',
+    help: "Time from accepting an item to delivering it, per connector (empty: the bots' webhooks) and side (agent, bot).",
     labelNames: ['connector_id', 'side'],
     buckets: deliveryBuckets,
     registers: [registry],

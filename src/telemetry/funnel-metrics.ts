@@ -18,12 +18,25 @@ export interface Funnel {
 }
 
 export function createFunnelMetrics(registry: Registry): Funnel {
-  const requested = new Counter({ name: 'handover_requested_total', help: 'Handovers requested by bots (new conversations, not replays).', registers: [registry] });
-  const rejected = new Counter({ name: 'handover_rejected_total', help: 'Handover requests refused before queueing, by reason (error code).', labelNames: ['reason'], registers: [registry] });
+  const requested = new Counter({
+    name: 'handover_requested_total',
+    help: 'Handovers requested by bots (new conversations, not replays).',
+    registers: [registry],
+  });
+  const rejected = new Counter({
+    name: 'handover_rejected_total',
+    help: 'Handover requests refused before queueing, by reason (error code).',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const queued = new Counter({ name: 'handover_queued_total', help: 'Handovers placed in a queue.', registers: [registry] });
   const accepted = new Counter({ name: 'handover_accepted_total', help: 'Handovers an agent joined.', registers: [registry] });
   const ended = new Counter({ name: 'handover_ended_total', help: 'Handovers ended, by end reason.', labelNames: ['reason'], registers: [registry] });
-  const abandoned = new Counter({ name: 'handover_abandoned_total', help: 'Handovers that ended before any agent joined (user or bot left, no answer, failure).', registers: [registry] });
+  const abandoned = new Counter({
+    name: 'handover_abandoned_total',
+    help: 'Handovers that ended before any agent joined (user or bot left, no answer, failure).',
+    registers: [registry],
+  });
   const timeToAgent = new Histogram({
     name: 'handover_time_to_agent_seconds',
     help: 'Time from queueing to an agent joining.',

@@ -35,7 +35,11 @@ export const redactPaths = [
  * Fields that carry conversations or remote answers' bodies. Nothing logs them on purpose; listed so a
  * future log line that passes a message, a request body or a stored payload does not print its text.
  */
-export const contentPaths = ['text', 'body', 'rawBody', 'payload', 'transcript', 'metadata', 'answerQuote'].flatMap((field) => [field, `*.${field}`, `*.*.${field}`]);
+export const contentPaths = ['text', 'body', 'rawBody', 'payload', 'transcript', 'metadata', 'answerQuote'].flatMap((field) => [
+  field,
+  `*.${field}`,
+  `*.*.${field}`,
+]);
 
 export function createLogger(level: string, destination?: NodeJS.WritableStream): Logger {
   return pino(

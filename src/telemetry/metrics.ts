@@ -15,7 +15,14 @@ import { RequestWindow } from './request-window.js';
  * Error codes of the guards at the doors (docs/security.md): counted, so an attack — or a client that
  * misbehaves by accident, such as a helpdesk with the wrong secret — shows on a dashboard.
  */
-export const GUARD_CODES = ['upload_too_slow', 'too_many_uploads', 'too_many_streams', 'inbound_unverified_rate_limited', 'invalid_signature', 'too_many_login_attempts'] as const;
+export const GUARD_CODES = [
+  'upload_too_slow',
+  'too_many_uploads',
+  'too_many_streams',
+  'inbound_unverified_rate_limited',
+  'invalid_signature',
+  'too_many_login_attempts',
+] as const;
 
 export const requestDurationBuckets = [0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

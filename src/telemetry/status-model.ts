@@ -84,7 +84,13 @@ function judgeDatabase(db: NonNullable<StatusSignals['database']>): ComponentSta
 /** Redis away loses no data (everything is re-read from the database) but live views lag: degraded. */
 function judgeBus(bus: NonNullable<StatusSignals['bus']>): ComponentStatus {
   const base = { id: 'live_updates', name: 'Live updates between instances' };
-  if (bus.connected) return { ...base, state: 'operational', cause: 'Redis reachable: events reach streams and consoles on every instance at once.', publicCause: 'Operational.' };
+  if (bus.connected)
+    return {
+      ...base,
+      state: 'operational',
+      cause: 'Redis reachable: events reach streams and consoles on every instance at once.',
+      publicCause: 'Operational.',
+    };
   return {
     ...base,
     state: 'degraded',
@@ -108,22 +114,44 @@ function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, 
 
   if ((enough || failures >= MIN_FAILURES) && w.requests > 0 && failures / w.requests > 0.05) {
     const state = failures / w.requests > 0.5 ? 'major_outage' : 'partial_outage';
-    return { id, name, state, cause: `${name} ${label(state)}: ${failures} of ${w.requests} requests ${window} failed with a server error; ${latency}.`, publicCause: 'Requests are failing.' };
+    return {
+      id,
+      name,
+      state,
+      cause: `${name} ${label(state)}: ${failures} of ${w.requests} requests ${window} failed with a server error; ${latency}.`,
+      publicCause: 'Requests are failing.',
+    };
   }
   const cause = loadCause(w, s, t, heapRatio);
   if (refused > 0) {
     const state = refused / Math.max(1, w.requests) > 0.5 ? 'partial_outage' : 'degraded';
-    return { id, name, state, cause: `${name} ${label(state)}: ${refused} of ${w.requests} requests ${window} refused — ${cause.text}; ${latency}.`, publicCause: `${state === 'degraded' ? 'Some' : 'Most'} requests are refused: ${cause.publicText}.` };
+    return {
+      id,
+      name,
+      state,
+      cause: `${name} ${label(state)}: ${refused} of ${w.requests} requests ${window} refused — ${cause.text}; ${latency}.`,
+      publicCause: `${state === 'degraded' ? 'Some' : 'Most'} requests are refused: ${cause.publicText}.`,
+    };
   }
-  if (slow) return { id, name, state: 'degraded', cause: `${name} degraded: ${latency}; ${cause.text}.`, publicCause: `Responses are slower than usual: ${cause.publicText}.` };
+  if (slow)
+    return {
+      id,
+      name,
+      state: 'degraded',
+      cause: `${name} degraded: ${latency}; ${cause.text}.`,
+      publicCause: `Responses are slower than usual: ${cause.publicText}.`,
+    };
   // Without refusals or slow answers, only sustained pressure (heap, event loop) degrades: a moment of
   // pool or slot contention is normal work.
-  if (cause.kind === 'memory' || cause.kind === 'event_loop') return { id, name, state: 'degraded', cause: `${name} degraded: ${cause.text}; ${latency}.`, publicCause: `Under pressure: ${cause.publicText}.` };
+  if (cause.kind === 'memory' || cause.kind === 'event_loop')
+    return { id, name, state: 'degraded', cause: `${name} degraded: ${cause.text}; ${latency}.`, publicCause: `Under pressure: ${cause.publicText}.` };
   return {
     id,
     name,
     state: 'operational',
-    cause: enough ? `${name} operational: ${w.requests} requests ${window}, ${latency}.` : `${name} operational: ${w.requests} requests ${window}, too few to judge latency (p95 ${fmtMs(w.p95Ms)}; judged from ${MIN_EVIDENCE}).`,
+    cause: enough
+      ? `${name} operational: ${w.requests} requests ${window}, ${latency}.`
+      : `${name} operational: ${w.requests} requests ${window}, too few to judge latency (p95 ${fmtMs(w.p95Ms)}; judged from ${MIN_EVIDENCE}).`,
     publicCause: 'Operational.',
   };
 }
@@ -132,13 +160,25 @@ function judgeApi(id: string, name: string, w: WindowSummary, s: StatusSignals, 
 function loadCause(w: WindowSummary, s: StatusSignals, t: StatusThresholds, heapRatio: number): { kind: string; text: string; publicText: string } {
   const by = w.rejectionsByCause;
   if ((by.memory ?? 0) > 0 || heapRatio > t.heapUsedLimitRatio - 0.05) {
-    return { kind: 'memory', text: `heap ${fmtBytes(s.heap.usedBytes)} used of a ${fmtBytes(s.heap.limitBytes)} limit (${Math.round(100 * heapRatio)} %, refusing above ${Math.round(100 * t.heapUsedLimitRatio)} %)`, publicText: 'the service is near its memory limit' };
+    return {
+      kind: 'memory',
+      text: `heap ${fmtBytes(s.heap.usedBytes)} used of a ${fmtBytes(s.heap.limitBytes)} limit (${Math.round(100 * heapRatio)} %, refusing above ${Math.round(100 * t.heapUsedLimitRatio)} %)`,
+      publicText: 'the service is near its memory limit',
+    };
   }
   if ((by.event_loop ?? 0) > 0 || s.eventLoopDelayMs > t.eventLoopDelayLimitMs / 2) {
-    return { kind: 'event_loop', text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: the instance is CPU-bound`, publicText: 'the service is short of CPU' };
+    return {
+      kind: 'event_loop',
+      text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: the instance is CPU-bound`,
+      publicText: 'the service is short of CPU',
+    };
   }
   if ((by.queue_wait ?? 0) + (by.queue_full ?? 0) > 0 || s.admission.waiting > 0 || s.admission.inflight >= s.admission.limit) {
-    return { kind: 'queue_wait', text: `requests queue for a slot — in-flight ${s.admission.inflight} at a limit of ${s.admission.limit}, ${s.admission.waiting} waiting${s.dbWaiting > 0 ? `, ${s.dbWaiting} waiting for a database connection` : ''}`, publicText: 'the service is at capacity' };
+    return {
+      kind: 'queue_wait',
+      text: `requests queue for a slot — in-flight ${s.admission.inflight} at a limit of ${s.admission.limit}, ${s.admission.waiting} waiting${s.dbWaiting > 0 ? `, ${s.dbWaiting} waiting for a database connection` : ''}`,
+      publicText: 'the service is at capacity',
+    };
   }
   if ((by.shutting_down ?? 0) > 0) return { kind: 'shutting_down', text: 'an instance is shutting down', publicText: 'an instance is restarting' };
   if (s.dbWaiting > 0) return { kind: 'database', text: `${s.dbWaiting} requests wait for a database connection`, publicText: 'the database is busy' };
@@ -150,7 +190,13 @@ function judgeDelivery(s: StatusSignals, t: StatusThresholds): ComponentStatus {
   const oldest = s.backlog.reduce<(typeof s.backlog)[number] | null>((a, b) => (!a || b.oldestSeconds > a.oldestSeconds ? b : a), null);
   const items = s.backlog.reduce((n, b) => n + b.items, 0);
   if (!oldest || oldest.oldestSeconds <= t.backlogAgeTargetSeconds) {
-    return { id: 'delivery', name, state: 'operational', cause: `Delivery operational: ${items} items pending, oldest ${fmtSeconds(oldest?.oldestSeconds ?? 0)} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Operational.' };
+    return {
+      id: 'delivery',
+      name,
+      state: 'operational',
+      cause: `Delivery operational: ${items} items pending, oldest ${fmtSeconds(oldest?.oldestSeconds ?? 0)} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`,
+      publicCause: 'Operational.',
+    };
   }
   const state: ComponentState = oldest.oldestSeconds > 10 * t.backlogAgeTargetSeconds ? 'major_outage' : 'degraded';
   const side = oldest.target === 'bot' ? "the bots' webhooks" : `connector ${oldest.connectorId}`;
@@ -170,7 +216,13 @@ function judgeConnector(c: StatusSignals['connectors'][number], s: StatusSignals
   const id = `connector:${c.id}`;
   const name = `Helpdesk ${c.name}`;
   if (c.circuit === 'open') {
-    return { id, name, state: 'partial_outage', cause: `${name} partial outage: its circuit is open after repeated failures — calls paused, bots are told it is degraded; ${pending}.`, publicCause: 'The helpdesk is not answering; new handovers to it are paused.' };
+    return {
+      id,
+      name,
+      state: 'partial_outage',
+      cause: `${name} partial outage: its circuit is open after repeated failures — calls paused, bots are told it is degraded; ${pending}.`,
+      publicCause: 'The helpdesk is not answering; new handovers to it are paused.',
+    };
   }
   // Its own check says the setup is wrong: handovers to it cannot work until someone fixes it (no
   // answer at all may pass by itself, so it only degrades).
@@ -181,13 +233,19 @@ function judgeConnector(c: StatusSignals['connectors'][number], s: StatusSignals
       name,
       state,
       cause: `${name} fails its setup check (${c.check.problem}, checked ${c.check.checkedAt.replace('T', ' ').slice(0, 19)} UTC): ${c.check.reason}; ${pending}.`,
-      publicCause: state === 'degraded' ? 'The helpdesk does not answer its setup check; handovers to it may fail.' : 'The helpdesk connection is set up wrongly; handovers to it fail until it is fixed.',
+      publicCause:
+        state === 'degraded'
+          ? 'The helpdesk does not answer its setup check; handovers to it may fail.'
+          : 'The helpdesk connection is set up wrongly; handovers to it fail until it is fixed.',
     };
   }
   // Answering, but slower than its objective: named with what was measured and what is normal.
   if (c.latency?.slow) {
     const l = c.latency;
-    const calls = l.callP99Ms === null ? '' : `calls take ${fmtMs(l.callP99Ms)} at p99${l.normalCallP99Ms !== null ? `, normally ${fmtMs(l.normalCallP99Ms)}` : ''} (objective ${fmtMs(l.objective.callP99Ms)})`;
+    const calls =
+      l.callP99Ms === null
+        ? ''
+        : `calls take ${fmtMs(l.callP99Ms)} at p99${l.normalCallP99Ms !== null ? `, normally ${fmtMs(l.normalCallP99Ms)}` : ''} (objective ${fmtMs(l.objective.callP99Ms)})`;
     const lag = l.lagP99Ms === null ? '' : `messages reach agents ${fmtMs(l.lagP99Ms)} late at p99`;
     const growth = backlog?.growthPerSecond !== undefined && backlog.growthPerSecond > 0 ? `, growing ${backlog.growthPerSecond}/s` : '';
     const waiting = `${backlog?.items ?? 0} waiting${growth}`;
@@ -200,9 +258,22 @@ function judgeConnector(c: StatusSignals['connectors'][number], s: StatusSignals
       publicCause: 'The helpdesk answers slowly; messages to it are delayed.',
     };
   }
-  if (age > 10 * t.backlogAgeTargetSeconds) return { id, name, state: 'major_outage', cause: `${name} major outage: ${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Messages to the helpdesk are far behind.' };
+  if (age > 10 * t.backlogAgeTargetSeconds)
+    return {
+      id,
+      name,
+      state: 'major_outage',
+      cause: `${name} major outage: ${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`,
+      publicCause: 'Messages to the helpdesk are far behind.',
+    };
   if (c.circuit === 'half_open' || age > t.backlogAgeTargetSeconds) {
-    return { id, name, state: 'degraded', cause: `${name} degraded: ${c.circuit === 'half_open' ? 'recovering (a trial call is out after failures); ' : ''}${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`, publicCause: 'Messages to the helpdesk are delayed.' };
+    return {
+      id,
+      name,
+      state: 'degraded',
+      cause: `${name} degraded: ${c.circuit === 'half_open' ? 'recovering (a trial call is out after failures); ' : ''}${pending} (target ${fmtSeconds(t.backlogAgeTargetSeconds)}).`,
+      publicCause: 'Messages to the helpdesk are delayed.',
+    };
   }
   return { id, name, state: 'operational', cause: `${name} operational: ${pending}.`, publicCause: 'Operational.' };
 }

@@ -8,7 +8,10 @@ import type { ChartPoint, StatusSnapshot } from './status-service.js';
  */
 export function renderStatusPage(snapshot: PublicStatus, chart: ChartPoint[]): string {
   const components = snapshot.components
-    .map((c) => `<li class="component state-${c.state}"><span class="name">${esc(c.name)}</span><span class="state">${esc(label(c.state))}</span><p>${esc(c.cause)}</p></li>`)
+    .map(
+      (c) =>
+        `<li class="component state-${c.state}"><span class="name">${esc(c.name)}</span><span class="state">${esc(label(c.state))}</span><p>${esc(c.cause)}</p></li>`,
+    )
     .join('\n');
   const incidents =
     snapshot.incidents.length === 0
@@ -62,7 +65,15 @@ export interface PublicStatus {
   components: Array<{ id: string; name: string; state: StatusSnapshot['status']; cause: string }>;
   /** Connectors' setup checks, counted (no names: tenants' connectors are not public). */
   checks?: { ok: number; failing: number; unchecked: number; lastCheckedAt: string | null };
-  incidents: Array<{ id: string; componentName: string; phase: string; impact: StatusSnapshot['status']; startedAt: string; resolvedAt: string | null; timeline: Array<{ at: string; phase: string; state: string; message: string }> }>;
+  incidents: Array<{
+    id: string;
+    componentName: string;
+    phase: string;
+    impact: StatusSnapshot['status'];
+    startedAt: string;
+    resolvedAt: string | null;
+    timeline: Array<{ at: string; phase: string; state: string; message: string }>;
+  }>;
 }
 
 function checksLine(checks: PublicStatus['checks']): string {
@@ -86,7 +97,10 @@ function lineChart(title: string, points: ChartPoint[], series: Array<{ key: key
   const x = (i: number) => PAD + (points.length <= 1 ? 0 : (i * (W - 2 * PAD)) / (points.length - 1));
   const y = (v: number) => H - PAD / 2 - (max === 0 ? 0 : (v / max) * (H - PAD));
   const lines = series
-    .map((s) => `<polyline class="line ${s.cls}" fill="none" points="${points.map((p, i) => `${x(i).toFixed(1)},${y(Number(p[s.key])).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`)
+    .map(
+      (s) =>
+        `<polyline class="line ${s.cls}" fill="none" points="${points.map((p, i) => `${x(i).toFixed(1)},${y(Number(p[s.key])).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`,
+    )
     .join('');
   const legend = series.map((s, i) => `<text class="legend ${s.cls}" x="${W - PAD - 90 * (series.length - i)}" y="14">${esc(s.name)}</text>`).join('');
   return `<figure class="chart"><figcaption>${esc(title)}</figcaption>

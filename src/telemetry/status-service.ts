@@ -119,7 +119,13 @@ export class StatusService {
       const components = judgeComponents(signals, this.options);
       this.book.update(components, now);
       const checks = this.sources.checks?.();
-      this.snapshot = { status: worst(components.map((c) => c.state)), updatedAt: now.toISOString(), components, incidents: this.book.list(), ...(checks ? { checks } : {}) };
+      this.snapshot = {
+        status: worst(components.map((c) => c.state)),
+        updatedAt: now.toISOString(),
+        components,
+        incidents: this.book.list(),
+        ...(checks ? { checks } : {}),
+      };
     } catch (err) {
       this.sources.log.warn({ err }, 'judging the status failed; the page keeps the last verdict');
     }

@@ -107,7 +107,8 @@ export function inSpan<T>(name: string, options: SpanOptions, fn: (span: Span | 
 }
 
 async function inNewSpan<T>(name: string, options: SpanOptions, fn: (span: Span | undefined) => Promise<T>): Promise<T> {
-  const parent = options.parent === undefined ? context.active() : options.parent ? propagation.extract(ROOT_CONTEXT, { traceparent: options.parent }) : ROOT_CONTEXT;
+  const parent =
+    options.parent === undefined ? context.active() : options.parent ? propagation.extract(ROOT_CONTEXT, { traceparent: options.parent }) : ROOT_CONTEXT;
   const span = trace.getTracer('handover').startSpan(name, { kind: options.kind, ...(options.attributes ? { attributes: options.attributes() } : {}) }, parent);
   try {
     return await context.with(trace.setSpan(parent, span), () => fn(span));
@@ -123,11 +124,15 @@ async function inNewSpan<T>(name: string, options: SpanOptions, fn: (span: Span 
 export function markFailed(span: Span, err: unknown): void {
   const e = err as { statusCode?: unknown; code?: unknown; name?: unknown; cause?: { code?: unknown } } | null;
   const type =
-    typeof e?.statusCode === 'number' ? String(e.statusCode) // an HTTP answer, as the HTTP conventions name it
-    : typeof e?.code === 'string' ? e.code
-    : typeof e?.cause?.code === 'string' ? e.cause.code // a network error wrapped by the caller (ECONNREFUSED, …)
-    : typeof e?.name === 'string' ? e.name
-    : 'Error';
+    typeof e?.statusCode === 'number'
+      ? String(e.statusCode) // an HTTP answer, as the HTTP conventions name it
+      : typeof e?.code === 'string'
+        ? e.code
+        : typeof e?.cause?.code === 'string'
+          ? e.cause.code // a network error wrapped by the caller (ECONNREFUSED, …)
+          : typeof e?.name === 'string'
+            ? e.name
+            : 'Error';
   span.setAttribute('error.type', type);
   span.setStatus({ code: SpanStatusCode.ERROR });
 }
@@ -144,5 +149,10 @@ export function annotateActiveSpan(attributes: Attributes): void {
  */
 export function clientCallAttributes(method: string, url: string): Attributes {
   const u = new URL(url);
-  return { 'http.request.method': method, 'server.address': u.hostname, 'server.port': Number(u.port || (u.protocol === 'https:' ? 443 : 80)), 'url.scheme': u.protocol.slice(0, -1) };
+  return {
+    'http.request.method': method,
+    'server.address': u.hostname,
+    'server.port': Number(u.port || (u.protocol === 'https:' ? 443 : 80)),
+    'url.scheme': u.protocol.slice(0, -1),
+  };
 }

@@ -33,7 +33,12 @@ export async function createTenant(deps: Deps, input: { name: string; webhookUrl
   const webhookSecret = newWebhookSecret();
   const apiKey = newApiKey();
   await deps.db.transaction(async (q) => {
-    await q.query('insert into tenants (id, name, webhook_url, webhook_secret) values ($1, $2, $3, $4)', [id, input.name, input.webhookUrl ?? null, webhookSecret]);
+    await q.query('insert into tenants (id, name, webhook_url, webhook_secret) values ($1, $2, $3, $4)', [
+      id,
+      input.name,
+      input.webhookUrl ?? null,
+      webhookSecret,
+    ]);
     await q.query('insert into tenant_event_positions (tenant_id) values ($1)', [id]);
     await insertApiKey(q, id, apiKey);
   });
@@ -50,7 +55,13 @@ export interface ApiKeyIdentity {
 
 async function insertApiKey(q: Queryable, tenantId: string, apiKey: string, scope: ApiKeyScope = 'bot'): Promise<string> {
   const id = newId('apiKey');
-  await q.query('insert into api_keys (id, tenant_id, key_hash, key_hint, scope) values ($1, $2, $3, $4, $5)', [id, tenantId, digest(apiKey), apiKey.slice(-4), scope]);
+  await q.query('insert into api_keys (id, tenant_id, key_hash, key_hint, scope) values ($1, $2, $3, $4, $5)', [
+    id,
+    tenantId,
+    digest(apiKey),
+    apiKey.slice(-4),
+    scope,
+  ]);
   return id;
 }
 
@@ -88,7 +99,10 @@ export interface ApiKeyRevoked {
  * and ends streams within HANDOVER_STREAM_RECHECK_MS.
  */
 export async function revokeApiKey(deps: Pick<Deps, 'db' | 'bus'>, tenantId: string, keyId: string): Promise<void> {
-  const { rows } = await deps.db.query<{ key_hash: string }>('update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2 returning key_hash', [keyId, tenantId]);
+  const { rows } = await deps.db.query<{ key_hash: string }>(
+    'update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1 and tenant_id = $2 returning key_hash',
+    [keyId, tenantId],
+  );
   if (!rows[0]) throw new AppError('api_key_not_found');
   deps.bus.publish(CREDENTIALS_CHANNEL, { type: 'api_key.revoked', tenantId, keyId, keyHash: rows[0].key_hash } satisfies ApiKeyRevoked);
 }
@@ -136,10 +150,7 @@ function toTenant(row: TenantRow): Tenant {
 }
 
 export async function requireTenant(q: Queryable, tenantId: string): Promise<Tenant> {
-  const { rows } = await q.query<TenantRow>(
-    'select id, name, webhook_url, retention_days, created_at from tenants where id = $1',
-    [tenantId],
-  );
+  const { rows } = await q.query<TenantRow>('select id, name, webhook_url, retention_days, created_at from tenants where id = $1', [tenantId]);
   const row = rows[0];
   if (!row) throw new AppError('tenant_not_found');
   return toTenant(row);

@@ -34,7 +34,9 @@ class ShopBot extends ActivityHandler {
       const text = context.activity.text ?? '';
       this.#transcript.push(context.activity);
       if (/human|person/i.test(text)) {
-        await context.sendActivity(EventFactory.createHandoffInitiation(context, { queue: 'support', orderId: 'A-1042' }, { activities: this.#transcript } as unknown as Transcript));
+        await context.sendActivity(
+          EventFactory.createHandoffInitiation(context, { queue: 'support', orderId: 'A-1042' }, { activities: this.#transcript } as unknown as Transcript),
+        );
       } else {
         const reply = `You said: ${text}`;
         await context.sendActivity(reply);
@@ -93,7 +95,8 @@ describe('Bot Framework handoff through the middleware, against a running servic
       await open;
     }
     /** What the user sees: everything the bot sent into the conversation, in order. */
-    const seen = () => adapter.activeQueue.map((a) => (a.type === ActivityTypes.Typing ? '(typing)' : a.type === ActivityTypes.Message ? a.text : `(${a.type} ${a.name})`));
+    const seen = () =>
+      adapter.activeQueue.map((a) => (a.type === ActivityTypes.Typing ? '(typing)' : a.type === ActivityTypes.Message ? a.text : `(${a.type} ${a.name})`));
     const say = (text: string) => adapter.send(text).startTest();
     return { bot, adapter, handoff, seen, say, errors };
   }
@@ -114,7 +117,11 @@ describe('Bot Framework handoff through the middleware, against a running servic
     // The initiate event went to the service, not to the channel.
     expect(seen()).toEqual(['You said: hello']);
     const waiting = await waitingHandover('test:conv-story');
-    expect(waiting.transcript.map((e: { role: string; text: string }) => `${e.role}: ${e.text}`)).toEqual(['user: hello', 'bot: You said: hello', 'user: I want to talk to a human']);
+    expect(waiting.transcript.map((e: { role: string; text: string }) => `${e.role}: ${e.text}`)).toEqual([
+      'user: hello',
+      'bot: You said: hello',
+      'user: I want to talk to a human',
+    ]);
     expect(waiting.user).toMatchObject({ id: 'user-7', name: 'Uma User', locale: 'en-GB' });
     expect(waiting.metadata).toMatchObject({ orderId: 'A-1042', channelId: 'test' });
     const handoverId: string = waiting.id;
@@ -135,14 +142,24 @@ describe('Bot Framework handoff through the middleware, against a running servic
 
     // The agent types and answers: the user sees both.
     expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/typing`, { token: desk.agentToken, body: { typing: true } })).status).toBe(202);
-    expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/messages`, { token: desk.agentToken, body: { id: 'a-1', text: 'It ships tomorrow, sorry for the wait.' } })).status).toBe(202);
+    expect(
+      (
+        await t.api('POST', `/v1/desk/handovers/${handoverId}/messages`, {
+          token: desk.agentToken,
+          body: { id: 'a-1', text: 'It ships tomorrow, sorry for the wait.' },
+        })
+      ).status,
+    ).toBe(202);
     await eventually(async () => seen().includes('It ships tomorrow, sorry for the wait.'), "the agent's answer in the conversation");
     expect(seen()).toContain('(typing)');
 
     // The agent ends: handoff.status completed, and the bot answers again.
     expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/end`, { token: desk.agentToken, body: {} })).status).toBe(200);
     await eventually(async () => bot.statuses.some((s) => s.state === 'completed'), 'handoff.status completed');
-    expect(bot.statuses).toEqual([{ state: 'accepted', agent: { id: desk.agentId, name: 'Ada Agent' } }, { state: 'completed', message: 'agent_ended' }]);
+    expect(bot.statuses).toEqual([
+      { state: 'accepted', agent: { id: desk.agentId, name: 'Ada Agent' } },
+      { state: 'completed', message: 'agent_ended' },
+    ]);
     expect(seen().at(-1)).toBe('The bot is back. Anything else?');
     await say('thanks');
     expect(seen().at(-1)).toBe('You said: thanks');
@@ -185,7 +202,12 @@ describe('Bot Framework handoff through the middleware, against a running servic
     try {
       const hooked = await setUpDesk(t, { webhookUrl: `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook` });
       secret = hooked.webhookSecret;
-      const { bot, handoff, seen: said, say } = await startBot('conv-webhook', { client: new HandoverClient({ baseUrl: t.url, apiKey: hooked.apiKey }), stream: false });
+      const {
+        bot,
+        handoff,
+        seen: said,
+        say,
+      } = await startBot('conv-webhook', { client: new HandoverClient({ baseUrl: t.url, apiKey: hooked.apiKey }), stream: false });
       handle = (event) => handoff.handleEvent(event);
       await say('a human please');
       const waiting = await waitingHandover('test:conv-webhook', hooked.agentToken);

@@ -119,10 +119,25 @@ export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess
   };
 }
 
-async function launch(input: { dataDir: string; port: number; demoPort: number; timeoutMs: number; onOutput(text: string): void }): Promise<{ child: ChildProcess; exited: Promise<void>; banner: RegExpExecArray }> {
+async function launch(input: {
+  dataDir: string;
+  port: number;
+  demoPort: number;
+  timeoutMs: number;
+  onOutput(text: string): void;
+}): Promise<{ child: ChildProcess; exited: Promise<void>; banner: RegExpExecArray }> {
   const { dataDir, port, demoPort, timeoutMs } = input;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start'], {
-    env: { ...process.env, PORT: String(port), HANDOVER_DEMO_PORT: String(demoPort), HANDOVER_DATA_DIR: dataDir, HANDOVER_LOG_LEVEL: 'warn', HANDOVER_ADMIN_TOKEN: '', DATABASE_URL: '', HANDOVER_DEMO: '' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HANDOVER_DEMO_PORT: String(demoPort),
+      HANDOVER_DATA_DIR: dataDir,
+      HANDOVER_LOG_LEVEL: 'warn',
+      HANDOVER_ADMIN_TOKEN: '',
+      DATABASE_URL: '',
+      HANDOVER_DEMO: '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

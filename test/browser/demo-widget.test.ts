@@ -89,10 +89,13 @@ describe('the demo widget in a real browser', () => {
     await chat.getByLabel('Attach file').setInputFiles({ name: 'warranty.pdf', mimeType: 'application/pdf', buffer: Buffer.from('%PDF-1.4\n%%EOF\n') });
     const file = widget.locator('.msg.from-agent .file a', { hasText: 'warranty.pdf' });
     await file.waitFor();
-    const served = await widget.evaluate(async (url) => {
-      const res = await fetch(url);
-      return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition') };
-    }, (await file.getAttribute('href'))!);
+    const served = await widget.evaluate(
+      async (url) => {
+        const res = await fetch(url);
+        return { status: res.status, type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition') };
+      },
+      (await file.getAttribute('href'))!,
+    );
     expect(served).toMatchObject({ status: 200, type: 'application/pdf' });
     expect(served.disposition).toMatch(/^attachment; /);
     await chat.getByRole('button', { name: 'End chat' }).click();

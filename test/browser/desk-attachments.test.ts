@@ -45,16 +45,25 @@ describe.each<{ kind: DbKind; store: 'disk' | 's3' }>([
     await ada.getByLabel('Password').fill('correct horse battery');
     await ada.getByRole('button', { name: 'Sign in' }).click();
     await ada.locator('#connection[data-state="live"]').waitFor();
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `files-${kind}-${store}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `files-${kind}-${store}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     const handoverId: string = created.body.id;
-    await ada.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await ada
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await ada.getByLabel('Reply to Uma').waitFor();
 
     // The user sends a photo of the brake and a page disguised as text, through the bot.
     const photo = await upload(t, `/v1/handovers/${handoverId}/attachments`, { token: desk.apiKey, bytes: files.png, type: 'image/png', name: 'brake.png' });
     const page = await upload(t, `/v1/handovers/${handoverId}/attachments`, { token: desk.apiKey, bytes: files.html, type: 'text/plain', name: 'notes.html' });
     expect([photo.status, page.status]).toEqual([201, 201]);
-    const sent = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'Here is the brake', attachments: [{ id: photo.body.id }, { id: page.body.id }] } });
+    const sent = await t.api('POST', `/v1/handovers/${handoverId}/messages`, {
+      token: desk.apiKey,
+      body: { text: 'Here is the brake', attachments: [{ id: photo.body.id }, { id: page.body.id }] },
+    });
     expect(sent.status).toBe(202);
 
     const message = ada.locator('.log li.live.from-user', { hasText: 'Here is the brake' });
@@ -66,10 +75,18 @@ describe.each<{ kind: DbKind; store: 'disk' | 's3' }>([
     await fileLink.waitFor();
     expect(await message.textContent()).not.toContain('Attachment:');
     // The page is served as a download, sandboxed, of the type its bytes showed: it can never run here.
-    const served = await ada.evaluate(async (url) => {
-      const res = await fetch(url);
-      return { type: res.headers.get('content-type'), disposition: res.headers.get('content-disposition'), csp: res.headers.get('content-security-policy'), nosniff: res.headers.get('x-content-type-options') };
-    }, (await fileLink.getAttribute('href'))!);
+    const served = await ada.evaluate(
+      async (url) => {
+        const res = await fetch(url);
+        return {
+          type: res.headers.get('content-type'),
+          disposition: res.headers.get('content-disposition'),
+          csp: res.headers.get('content-security-policy'),
+          nosniff: res.headers.get('x-content-type-options'),
+        };
+      },
+      (await fileLink.getAttribute('href'))!,
+    );
     expect(served.type).toBe('text/plain; charset=utf-8');
     expect(served.disposition).toMatch(/^attachment; /);
     expect(served.csp).toContain('sandbox');

@@ -22,7 +22,9 @@ describe.each<DbKind>(dbKinds)('canned responses in the desk (%s)', (kind) => {
   beforeAll(async () => {
     [t, browser] = await Promise.all([startTestService(kind), launchChromium()]);
     desk = await setUpDesk(t, { console: false });
-    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { ...supervisor, name: 'Sam Supervisor', role: 'supervisor' })).status).toBe(201);
+    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { ...supervisor, name: 'Sam Supervisor', role: 'supervisor' })).status).toBe(
+      201,
+    );
     agentPage = await (await browser.newContext()).newPage();
     supervisorPage = await (await browser.newContext()).newPage();
     watchPage(agentPage, problems, 'agent');
@@ -68,10 +70,16 @@ describe.each<DbKind>(dbKinds)('canned responses in the desk (%s)', (kind) => {
     expect(await list.locator('li', { hasText: '/hello' }).getByRole('button').count()).toBe(0);
     expect(await list.locator('li', { hasText: '/bye' }).getByRole('button', { name: 'Delete /bye' }).count()).toBe(1);
 
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `canned-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `canned-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
-    await agentPage.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await agentPage
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     const reply = agentPage.getByLabel('Reply to Uma');
     await reply.waitFor();
 
@@ -104,7 +112,9 @@ describe.each<DbKind>(dbKinds)('canned responses in the desk (%s)', (kind) => {
     // The user (through the bot) got the greeting as the agent's message, as it was shown.
     const texts = await eventually(async () => {
       const events = await t.api('GET', `/v1/handovers/${handoverId}/events`, { token: desk.apiKey });
-      const sent = events.body.events.filter((e: { type: string }) => e.type === 'message.created').map((e: { data: { message: { text: string } } }) => e.data.message.text);
+      const sent = events.body.events
+        .filter((e: { type: string }) => e.type === 'message.created')
+        .map((e: { data: { message: { text: string } } }) => e.data.message.text);
       return sent.length > 0 ? sent : null;
     }, 'the agent message on the bot side');
     expect(texts).toEqual(['Hi Uma, Ada Agent here. How can I help?']);

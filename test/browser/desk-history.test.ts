@@ -34,7 +34,10 @@ describe.each<DbKind>(dbKinds)('history in the desk (%s)', (kind) => {
     const id: string = created.body.id;
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, { token: desk.agentToken })).status).toBe(200);
     expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `${conversationId}-1`, text: said } })).status).toBe(202);
-    expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { token: desk.agentToken, body: { id: `${conversationId}-2`, text: 'Sorted, thanks!' } })).status).toBe(202);
+    expect(
+      (await t.api('POST', `/v1/desk/handovers/${id}/messages`, { token: desk.agentToken, body: { id: `${conversationId}-2`, text: 'Sorted, thanks!' } }))
+        .status,
+    ).toBe(202);
     if (note) expect((await t.api('POST', `/v1/desk/handovers/${id}/notes`, { token: desk.agentToken, body: { text: note } })).status).toBe(201);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/end`, { token: desk.agentToken, body: {} })).status).toBe(200);
     return id;
@@ -51,8 +54,18 @@ describe.each<DbKind>(dbKinds)('history in the desk (%s)', (kind) => {
     await closedChat(`invoice-${kind}`, { id: 'u-2', name: 'Otto' }, 'Wrong amount on my invoice');
 
     // Uma comes back: her earlier chat is listed beside the live one.
-    expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `again-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } })).status).toBe(201);
-    await page.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    expect(
+      (
+        await t.api('POST', '/v1/handovers', {
+          token: desk.apiKey,
+          body: { conversationId: `again-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+        })
+      ).status,
+    ).toBe(201);
+    await page
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     const live = page.locator('section.chat:not(.history-view):not([hidden])');
     const earlier = live.locator('.earlier-list li');
     await earlier.first().waitFor();

@@ -48,10 +48,16 @@ describe.each<DbKind>(dbKinds)('internal notes in the desk (%s)', (kind) => {
   it('adds a note apart from the conversation, and hands one over with a transfer', async () => {
     onTestFailed(() => keepFailureScreenshots(`desk-notes-${kind}`, { ada, bea }));
     await Promise.all([signIn(ada, { email: desk.agentEmail, password: 'correct horse battery' }), signIn(bea, billing)]);
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `notes-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `notes-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
-    await ada.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await ada
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     const reply = ada.getByLabel('Reply to Uma');
     await reply.waitFor();
 
@@ -80,7 +86,10 @@ describe.each<DbKind>(dbKinds)('internal notes in the desk (%s)', (kind) => {
     // The chat leaves Ada's screen (it waits in billing now).
     await ada.locator(`section.chat[data-handover-id="${handoverId}"]`).waitFor({ state: 'detached' });
 
-    await bea.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await bea
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     const beaLog = bea.locator('section.chat[data-handover-id] .log');
     const handed = beaLog.locator('li.note.transfer-note');
     await handed.waitFor();
@@ -94,7 +103,11 @@ describe.each<DbKind>(dbKinds)('internal notes in the desk (%s)', (kind) => {
     // The user (through the bot) got the reply and the transfer, never a note.
     const events = await eventually(async () => {
       const res = await t.api('GET', `/v1/handovers/${handoverId}/events`, { token: desk.apiKey });
-      return res.body.events.some((e: { type: string }) => e.type === 'handover.accepted' && res.body.events.filter((x: { type: string }) => x.type === 'handover.accepted').length === 2) ? res.body.events : null;
+      return res.body.events.some(
+        (e: { type: string }) => e.type === 'handover.accepted' && res.body.events.filter((x: { type: string }) => x.type === 'handover.accepted').length === 2,
+      )
+        ? res.body.events
+        : null;
     }, 'the second accept on the bot side');
     const sent = JSON.stringify(events);
     expect(sent).toContain('let me pass you to billing');

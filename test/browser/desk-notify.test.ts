@@ -58,7 +58,8 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
   const tones = () => page.evaluate(() => (globalThis as unknown as InPage).__tones);
   const notes = (n: number) => page.waitForFunction((count) => (globalThis as unknown as InPage).__notes.length === count, n);
   const titleIs = (title: string) => page.waitForFunction((wanted) => (globalThis as unknown as InPage).document.title === wanted, title);
-  const say = async (id: string, n: number, text: string) => expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `m-${n}`, text } })).status).toBe(202);
+  const say = async (id: string, n: number, text: string) =>
+    expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `m-${n}`, text } })).status).toBe(202);
 
   it('counts, sounds and notifies a reply in a background chat; opening it clears the count', async () => {
     onTestFailed(() => keepFailureScreenshots(`desk-notify-${kind}`, { agent: page }));
@@ -68,11 +69,20 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     expect(await page.getByLabel('Sound on replies').isChecked()).toBe(true);
 
     const ids: string[] = [];
-    for (const [n, name] of [[1, 'Uma'], [2, 'Vic']] as const) {
-      const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `notify-${kind}-${n}`, queue: 'support', user: { id: `u-${n}`, name } } });
+    for (const [n, name] of [
+      [1, 'Uma'],
+      [2, 'Vic'],
+    ] as const) {
+      const created = await t.api('POST', '/v1/handovers', {
+        token: desk.apiKey,
+        body: { conversationId: `notify-${kind}-${n}`, queue: 'support', user: { id: `u-${n}`, name } },
+      });
       expect(created.status).toBe(201);
       ids.push(created.body.id);
-      await page.locator('.waiting-item', { hasText: name }).getByRole('button', { name: /^Accept / }).click();
+      await page
+        .locator('.waiting-item', { hasText: name })
+        .getByRole('button', { name: /^Accept / })
+        .click();
       await page.getByLabel(`Reply to ${name}`).waitFor();
     }
     const [uma, vic] = ids as [string, string];
@@ -80,14 +90,14 @@ describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%
     expect(await page.locator(`#my-chats .chat-tab[data-handover-id="${vic}"]`).getAttribute('aria-current')).toBe('true');
     const tonesBefore = await tones();
 
-    await say(uma, 1, "Are you still there?");
+    await say(uma, 1, 'Are you still there?');
     await umaTab.locator('.badge.unread', { hasText: '1' }).waitFor();
     await titleIs('(1) handover desk');
     await notes(1);
     expect(await recorded()).toEqual([{ title: 'Uma wrote', body: 'Are you still there?', tag: `handover-${uma}` }]);
     expect(await tones()).toBeGreaterThan(tonesBefore);
 
-    await say(uma, 2, "Hello?");
+    await say(uma, 2, 'Hello?');
     await umaTab.locator('.badge.unread', { hasText: '2' }).waitFor();
     await titleIs('(2) handover desk');
     await notes(2);

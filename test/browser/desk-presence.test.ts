@@ -40,7 +40,10 @@ describe('presence follows the open desk', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const [name, value] of [['HANDOVER_PRESENCE_GRACE_MS', previous.grace], ['HANDOVER_DESK_STREAM_RENEW_MS', previous.renew]] as const) {
+    for (const [name, value] of [
+      ['HANDOVER_PRESENCE_GRACE_MS', previous.grace],
+      ['HANDOVER_DESK_STREAM_RENEW_MS', previous.renew],
+    ] as const) {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
@@ -51,10 +54,16 @@ describe('presence follows the open desk', () => {
   const availability = async (): Promise<{ available: boolean; reason?: string; agentsOnline: number | null }> => {
     // An instance on a busy machine may refuse a request for overload (503 with Retry-After), as any
     // client may be told: asked again, a few times, as a bot would. Presence is what is tested here.
-    let res = await fetch(`${handover.url}/v1/availability?queue=support`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(10_000) });
+    let res = await fetch(`${handover.url}/v1/availability?queue=support`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+      signal: AbortSignal.timeout(10_000),
+    });
     for (let retry = 0; res.status === 503 && res.headers.has('retry-after') && retry < 5; retry++) {
       await new Promise((r) => setTimeout(r, 500));
-      res = await fetch(`${handover.url}/v1/availability?queue=support`, { headers: { authorization: `Bearer ${apiKey}` }, signal: AbortSignal.timeout(10_000) });
+      res = await fetch(`${handover.url}/v1/availability?queue=support`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+        signal: AbortSignal.timeout(10_000),
+      });
     }
     expect(res.status).toBe(200);
     return (await res.json()) as { available: boolean; reason?: string; agentsOnline: number | null };
@@ -130,7 +139,10 @@ describe('presence follows the open desk', () => {
 
     // The next user reaches them.
     const second = await newUser();
-    await desk.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await desk
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await second.locator('#status', { hasText: 'chatting with Ada' }).waitFor();
     expect(problems).toEqual([]);
   }, 120_000);

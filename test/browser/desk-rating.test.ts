@@ -31,10 +31,16 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings in the desk (%s)', (kind) =
   it('shows the rating in the ended chat, in History, in the closed chat and in Earlier chats', async () => {
     onTestFailed(() => keepFailureScreenshots(`desk-rating-${kind}`, { agent: page }));
     await signInToDesk(page, t.url, { email: desk.agentEmail, password: 'correct horse battery' });
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `rate-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `rate-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     expect(created.status).toBe(201);
     const id: string = created.body.id;
-    await page.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await page
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await page.getByLabel('Reply to Uma').waitFor();
     await page.getByRole('button', { name: 'End chat' }).click();
     await page.locator('#my-chats .chat-tab.ended').waitFor();
@@ -55,9 +61,15 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings in the desk (%s)', (kind) =
     expect(await closed.locator('li.rating-line').textContent()).toContain('4/5');
 
     // Uma comes back: beside her new chat, her earlier one shows how she rated it.
-    const again = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `rate-${kind}-2`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const again = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `rate-${kind}-2`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     expect(again.status).toBe(201);
-    await page.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await page
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await page.locator(`section.chat[data-handover-id="${again.body.id}"] .earlier-list li[data-handover-id="${id}"] .rating[data-score="4"]`).waitFor();
     expect(problems).toEqual([]);
   });

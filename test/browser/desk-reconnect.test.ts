@@ -1,7 +1,16 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { artifactsDir, keepFailureScreenshots, launchChromium, startHandover, startProxy, watchPage, type CuttableProxy, type HandoverProcess } from './browser-support.js';
+import {
+  artifactsDir,
+  keepFailureScreenshots,
+  launchChromium,
+  startHandover,
+  startProxy,
+  watchPage,
+  type CuttableProxy,
+  type HandoverProcess,
+} from './browser-support.js';
 
 /**
  * The desk's network drops mid-chat (a proxy between the browser and the server cuts every connection
@@ -43,7 +52,10 @@ describe('desk reconnects after a network drop', () => {
     await widget.goto(handover.demoUrl);
     await widget.getByRole('button', { name: 'Talk to a human' }).click();
     // (Not "Accept next": the user's own Accept button, once they are in the list.)
-    await desk.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await desk
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await widget.locator('#status', { hasText: 'chatting with Ada' }).waitFor();
     const chat = desk.locator('section.chat:not([hidden])');
     const userInput = widget.getByLabel('Your message');
@@ -79,16 +91,32 @@ describe('desk reconnects after a network drop', () => {
     await userSays('after the drop');
     await chat.locator('.msg.from-user', { hasText: 'after the drop' }).waitFor();
 
-    const expected = ['before the drop 1', 'before the drop 2', 'during the drop 1', 'during the drop 2', 'during the drop 3', 'written while offline', 'after the drop'];
+    const expected = [
+      'before the drop 1',
+      'before the drop 2',
+      'during the drop 1',
+      'during the drop 2',
+      'during the drop 3',
+      'written while offline',
+      'after the drop',
+    ];
     expect(await chat.locator('.log li.live .text').allTextContents()).toEqual(expected);
     const seqs = await chat.locator('.log li.live').evaluateAll((items) => items.map((li) => Number(li.getAttribute('data-seq'))));
     expect(seqs).toEqual(expected.map((_, i) => i + 1));
 
     // The server's own record agrees (read over the desk API with a second session).
-    const login = await fetch(`${handover.url}/v1/desk/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(handover.agent), signal: AbortSignal.timeout(10_000) });
+    const login = await fetch(`${handover.url}/v1/desk/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(handover.agent),
+      signal: AbortSignal.timeout(10_000),
+    });
     const { token } = (await login.json()) as { token: string };
     const handoverId = await chat.getAttribute('data-handover-id');
-    const res = await fetch(`${handover.url}/v1/desk/handovers/${handoverId}/messages`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(10_000) });
+    const res = await fetch(`${handover.url}/v1/desk/handovers/${handoverId}/messages`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
     const { messages } = (await res.json()) as { messages: Array<{ text: string }> };
     expect(messages.map((m) => m.text)).toEqual(expected);
     expect(problems).toEqual([]);

@@ -22,7 +22,9 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
   beforeAll(async () => {
     [t, browser] = await Promise.all([startTestService(kind), launchChromium()]);
     desk = await setUpDesk(t, { console: false });
-    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { ...supervisor, name: 'Sam Supervisor', role: 'supervisor' })).status).toBe(201);
+    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { ...supervisor, name: 'Sam Supervisor', role: 'supervisor' })).status).toBe(
+      201,
+    );
     ada = await (await browser.newContext()).newPage();
     sam = await (await browser.newContext()).newPage();
     watchPage(ada, problems, 'ada');
@@ -35,7 +37,10 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
   }, 30_000);
 
   const ask = async (n: number, name: string) => {
-    const res = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `view-${kind}-${n}`, queue: 'support', user: { id: `u-${n}`, name } } });
+    const res = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `view-${kind}-${n}`, queue: 'support', user: { id: `u-${n}`, name } },
+    });
     expect(res.status).toBe(201);
     return res.body.id as string;
   };
@@ -45,7 +50,10 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
     await signInToDesk(ada, t.url, { email: desk.agentEmail, password: 'correct horse battery' });
     expect(await ada.locator('#team').isHidden()).toBe(true);
     const uma = await ask(1, 'Uma');
-    await ada.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await ada
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await ada.getByLabel('Reply to Uma').waitFor();
     expect((await t.api('POST', `/v1/handovers/${uma}/messages`, { token: desk.apiKey, body: { id: 'm-1', text: 'My parcel is late' } })).status).toBe(202);
     await ask(2, 'Vic');
@@ -74,7 +82,12 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
     await view.locator('li.from-agent', { hasText: 'Looking into it' }).waitFor();
     expect((await t.api('POST', `/v1/desk/handovers/${uma}/notes`, { token: desk.agentToken, body: { text: 'Carrier says Friday' } })).status).toBe(201);
     await view.locator('li.note', { hasText: 'Carrier says Friday' }).waitFor();
-    expect(await view.locator('li.live, li.note').evaluateAll((els) => els.map((el) => el.textContent?.includes('Carrier') ? 'note' : 'message'))).toEqual(['message', 'message', 'message', 'note']);
+    expect(await view.locator('li.live, li.note').evaluateAll((els) => els.map((el) => (el.textContent?.includes('Carrier') ? 'note' : 'message')))).toEqual([
+      'message',
+      'message',
+      'message',
+      'note',
+    ]);
 
     // Taken over: the chat is the supervisor's now, and the agent's console lets it go.
     await view.getByRole('button', { name: 'Take chat' }).click();
@@ -85,8 +98,13 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
     await reply.fill('Sam here, I will sort it out.');
     await reply.press('Enter');
     await eventually(async () => {
-      const events = (await t.api('GET', `/v1/handovers/${uma}/events`, { token: desk.apiKey })).body.events as Array<{ type: string; data: { message?: { text: string }; agent?: { name: string } } }>;
-      return events.some((e) => e.type === 'message.created' && e.data.message?.text === 'Sam here, I will sort it out.' && e.data.agent?.name === 'Sam Supervisor');
+      const events = (await t.api('GET', `/v1/handovers/${uma}/events`, { token: desk.apiKey })).body.events as Array<{
+        type: string;
+        data: { message?: { text: string }; agent?: { name: string } };
+      }>;
+      return events.some(
+        (e) => e.type === 'message.created' && e.data.message?.text === 'Sam here, I will sort it out.' && e.data.agent?.name === 'Sam Supervisor',
+      );
     }, "the supervisor's reply at the bot");
     await support.locator('td.held', { hasText: '1' }).waitFor();
     expect(await sam.locator('#team .overview-summary').textContent()).toContain('Ada Agent 0/3');

@@ -54,7 +54,10 @@ describe('the supervisor’s team panel', () => {
     // A user asks for a person; the agent takes the chat.
     await widget.goto(handover.demoUrl);
     await widget.getByRole('button', { name: 'Talk to a human' }).click();
-    await agentPage.locator('.waiting-item').getByRole('button', { name: /^Accept / }).click();
+    await agentPage
+      .locator('.waiting-item')
+      .getByRole('button', { name: /^Accept / })
+      .click();
     await widget.locator('#status', { hasText: 'chatting with Ada' }).waitFor();
     await agentPage.locator('#my-chats .chat-tab:not(.ended)').waitFor();
 

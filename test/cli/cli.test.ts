@@ -64,15 +64,35 @@ describe('handover CLI beside a running embedded-mode server', () => {
     const { id, apiKey } = JSON.parse(tenant.stdout) as { id: string; apiKey: string };
     expect(apiKey).toMatch(/^handover_sk_/);
 
-    const queue = await run(['queue', 'create', '--tenant', id, '--name', 'support', '--time-zone', 'Europe/Oslo', '--opening-hours', '{"mon":[{"from":"09:00","to":"17:00"}]}'], env);
+    const queue = await run(
+      ['queue', 'create', '--tenant', id, '--name', 'support', '--time-zone', 'Europe/Oslo', '--opening-hours', '{"mon":[{"from":"09:00","to":"17:00"}]}'],
+      env,
+    );
     expect(queue.code).toBe(0);
     expect(JSON.parse(queue.stdout)).toMatchObject({ name: 'support', timeZone: 'Europe/Oslo' });
 
-    const agent = await run(['agent', 'create', '--tenant', id, '--email', 'ada@acme.test', '--name', 'Ada', '--password', 'correct horse battery', '--queues', 'support'], env);
+    const agent = await run(
+      ['agent', 'create', '--tenant', id, '--email', 'ada@acme.test', '--name', 'Ada', '--password', 'correct horse battery', '--queues', 'support'],
+      env,
+    );
     expect(agent.code).toBe(0);
     expect(agent.stdout).not.toContain('correct horse');
 
-    const connector = await run(['connector', 'add', '--tenant', id, '--type', 'webhook', '--name', 'hd', '--config', JSON.stringify({ url: 'http://127.0.0.1:9/x', secret: 'a-secret-of-sixteen-chars' })], env);
+    const connector = await run(
+      [
+        'connector',
+        'add',
+        '--tenant',
+        id,
+        '--type',
+        'webhook',
+        '--name',
+        'hd',
+        '--config',
+        JSON.stringify({ url: 'http://127.0.0.1:9/x', secret: 'a-secret-of-sixteen-chars' }),
+      ],
+      env,
+    );
     expect(connector.code).toBe(0);
     expect(connector.stdout).toContain('/v1/connectors/');
     expect(connector.stdout).not.toContain('a-secret-of-sixteen-chars');

@@ -6,7 +6,10 @@ import { eventually, setUpDesk, startTestService, type TestService } from '../su
 
 function runDoctor(url: string, token: string): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'doctor', url], { env: { ...process.env, HANDOVER_ADMIN_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'doctor', url], {
+      env: { ...process.env, HANDOVER_ADMIN_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
     child.on('exit', (code) => resolve({ code, stdout }));
@@ -40,10 +43,14 @@ describe('handover doctor names the cause', () => {
     try {
       await new Promise((r) => setTimeout(r, 1200));
       expect((await t.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' })).body.error.code).toBe('overloaded_event_loop');
-      state = await eventually(async () => {
-        const s = await record(t!);
-        return s.status.components.find((c: any) => c.id === 'bot_api').state !== 'operational' ? s : null;
-      }, 'the status to see it', 20_000);
+      state = await eventually(
+        async () => {
+          const s = await record(t!);
+          return s.status.components.find((c: any) => c.id === 'bot_api').state !== 'operational' ? s : null;
+        },
+        'the status to see it',
+        20_000,
+      );
     } finally {
       clearInterval(burn);
     }
@@ -56,14 +63,26 @@ describe('handover doctor names the cause', () => {
   });
 
   it('a slow helpdesk (live): its circuit opens; the doctor names it and exits non-zero', async () => {
-    t = await startTestService('pg', { 'delivery.timeoutMs': 300, 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 60_000, 'delivery.maxAttempts': 20, 'status.sampleMs': 100 });
+    t = await startTestService('pg', {
+      'delivery.timeoutMs': 300,
+      'connectors.failureThreshold': 2,
+      'connectors.cooldownMs': 60_000,
+      'delivery.maxAttempts': 20,
+      'status.sampleMs': 100,
+    });
     helpdesk = await startGenericHelpdesk('whsec_' + Buffer.from('doctor-test-secret-0123456789abcd').toString('base64'));
     // Slower than the call deadline: every call times out.
     helpdesk.respond = () => ({ status: 200, delayMs: 2000 });
     const desk = await setUpDesk(t);
-    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'acme-helpdesk', config: { url: helpdesk.url, secret: helpdesk.secret } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, {
+      type: 'webhook',
+      name: 'acme-helpdesk',
+      config: { url: helpdesk.url, secret: helpdesk.secret },
+    });
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'external', connectorId: connector.body.id });
-    expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'external', user: { id: 'u' } } })).status).toBe(201);
+    expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'external', user: { id: 'u' } } })).status).toBe(
+      201,
+    );
     const state = await eventually(async () => {
       const s = await record(t!);
       // The scrape comes first: wait for a pair in which both have seen the circuit open.
@@ -102,7 +121,15 @@ describe('handover doctor names the cause', () => {
     ].join('\n');
     const status = {
       status: 'partial_outage',
-      components: [{ id: 'bot_api', name: 'Bot API', state: 'partial_outage', cause: 'Bot API partial outage: 418 of 700 requests in the last 60 s refused — heap 1.9 GiB used of a 2.0 GiB limit (93 %, refusing above 92 %); p95 40 ms against a 250 ms target.' }],
+      components: [
+        {
+          id: 'bot_api',
+          name: 'Bot API',
+          state: 'partial_outage',
+          cause:
+            'Bot API partial outage: 418 of 700 requests in the last 60 s refused — heap 1.9 GiB used of a 2.0 GiB limit (93 %, refusing above 92 %); p95 40 ms against a 250 ms target.',
+        },
+      ],
     };
     const d = diagnose(metrics, status);
     expect(d.healthy).toBe(false);
@@ -133,7 +160,10 @@ describe('handover doctor names the cause', () => {
   });
 
   it('a quiet instance is healthy', () => {
-    const d = diagnose('handover_heap_used_bytes 100\nhandover_heap_limit_bytes 1000\nhttp_server_active_requests 0\nhandover_admission_limit 32\n', { status: 'operational', components: [{ id: 'bot_api', name: 'Bot API', state: 'operational', cause: 'ok' }] });
+    const d = diagnose('handover_heap_used_bytes 100\nhandover_heap_limit_bytes 1000\nhttp_server_active_requests 0\nhandover_admission_limit 32\n', {
+      status: 'operational',
+      components: [{ id: 'bot_api', name: 'Bot API', state: 'operational', cause: 'ok' }],
+    });
     expect(d).toEqual({ healthy: true, findings: [], status: [], checks: [] });
   });
 });

@@ -20,7 +20,9 @@ describe('the client with attachments (pglite)', () => {
 
   it('uploads a file, sends it in a message and reads it back; a refused type is a coded error', async () => {
     const bot = new HandoverClient({ baseUrl: t.url, apiKey: desk.apiKey });
-    const { handover: { id: handoverId } } = await bot.createHandover({ conversationId: 'c-client-files', queue: 'support', user: { id: 'u-1', name: 'Uma' } });
+    const {
+      handover: { id: handoverId },
+    } = await bot.createHandover({ conversationId: 'c-client-files', queue: 'support', user: { id: 'u-1', name: 'Uma' } });
     const uploaded = await bot.uploadAttachment(handoverId, { bytes: files.pdf, name: 'order A-1001.pdf', contentType: 'application/pdf' });
     expect(uploaded).toMatchObject({ name: 'order A-1001.pdf', contentType: 'application/pdf', size: files.pdf.length });
     await t.api('POST', `/v1/desk/handovers/${handoverId}/accept`, { token: desk.agentToken });

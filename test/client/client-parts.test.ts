@@ -21,17 +21,19 @@ async function framesOf(chunks: string[]) {
 
 describe('the client’s event-stream reader', () => {
   it('reads frames split anywhere across chunks, with comments, retry fields, CRLF and multi-line data', async () => {
-    const { frames, activity } = await framesOf(['retry: 2000\n\n: keep-alive\n\nid: evt_1\nev', 'ent: message.created\ndata: {"a":', '1}\n\n', 'id: evt_2\r\ndata: line one\r\ndata: line two\r\n\r\n', 'data: no id\n\n']);
-    expect(frames).toEqual([
-      { id: 'evt_1', event: 'message.created', data: '{"a":1}' },
-      { id: 'evt_2', data: 'line one\nline two' },
-      { data: 'no id' },
+    const { frames, activity } = await framesOf([
+      'retry: 2000\n\n: keep-alive\n\nid: evt_1\nev',
+      'ent: message.created\ndata: {"a":',
+      '1}\n\n',
+      'id: evt_2\r\ndata: line one\r\ndata: line two\r\n\r\n',
+      'data: no id\n\n',
     ]);
+    expect(frames).toEqual([{ id: 'evt_1', event: 'message.created', data: '{"a":1}' }, { id: 'evt_2', data: 'line one\nline two' }, { data: 'no id' }]);
     expect(activity).toBe(5);
   });
 
   it('drops a frame cut off by the end of the stream (it comes again after a resume)', async () => {
-    const { frames } = await framesOf(['id: evt_1\ndata: {}\n\nid: evt_2\ndata: {"half'] );
+    const { frames } = await framesOf(['id: evt_1\ndata: {}\n\nid: evt_2\ndata: {"half']);
     expect(frames.map((f) => f.id)).toEqual(['evt_1']);
   });
 });

@@ -1,6 +1,14 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HandoverClient, HandoverError, botOperations, verifyWebhook, type BotEvent, type PositionStore, type WebhookVerificationError } from '../../packages/client/src/index.js';
+import {
+  HandoverClient,
+  HandoverError,
+  botOperations,
+  verifyWebhook,
+  type BotEvent,
+  type PositionStore,
+  type WebhookVerificationError,
+} from '../../packages/client/src/index.js';
 import { dbKinds, type DbKind } from '../support/test-db.js';
 import { startLossyProxy, type LossyProxy } from '../support/lossy-proxy.js';
 import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
@@ -18,7 +26,11 @@ async function startWebhookReceiver(): Promise<{ url: string; received: Array<{ 
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe.each<DbKind>(dbKinds)('the client library against a running service (%s)', (kind) => {
@@ -44,7 +56,9 @@ describe.each<DbKind>(dbKinds)('the client library against a running service (%s
     new HandoverClient({ baseUrl: options.viaProxy === false ? t.url : proxy.url, apiKey: desk.apiKey, retry: { baseDelayMs: 20, ...options.retry } });
 
   it('has a method for every bot operation of the OpenAPI document, at the documented path and method', async () => {
-    const spec = (await t.api('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { operationId: string; security?: Array<Record<string, unknown>> }>> };
+    const spec = (await t.api('GET', '/openapi.json')).body as {
+      paths: Record<string, Record<string, { operationId: string; security?: Array<Record<string, unknown>> }>>;
+    };
     const documented = Object.entries(spec.paths).flatMap(([path, item]) =>
       Object.entries(item)
         .filter(([, op]) => op.security?.some((s) => 'apiKey' in s))
@@ -84,7 +98,10 @@ describe.each<DbKind>(dbKinds)('the client library against a running service (%s
     await open;
     const { handover } = await bot.createHandover({ conversationId: `stream-${kind}`, queue: desk.queue, user: { id: 'u-stream' } });
     expect((await t.api('POST', `/v1/desk/handovers/${handover.id}/accept`, { token: desk.agentToken })).status).toBe(200);
-    const say = async (i: number) => expect((await t.api('POST', `/v1/desk/handovers/${handover.id}/messages`, { token: desk.agentToken, body: { id: `a-${i}`, text: `answer ${i}` } })).status).toBe(202);
+    const say = async (i: number) =>
+      expect(
+        (await t.api('POST', `/v1/desk/handovers/${handover.id}/messages`, { token: desk.agentToken, body: { id: `a-${i}`, text: `answer ${i}` } })).status,
+      ).toBe(202);
     for (let i = 1; i <= 4; i++) await say(i);
     await eventually(async () => got.filter((e) => e.type === 'message.created').length >= 2, 'some answers on the stream');
     // The network drops every connection; the agent goes on answering meanwhile.
@@ -180,14 +197,24 @@ describe.each<DbKind>(dbKinds)('the client library against a running service (%s
     expect(event).toMatchObject({ type: 'handover.queued', handoverId: handover.id });
     expect(event.id).toBe(webhook.headers['webhook-id']);
 
-    const refusal = (p: Promise<unknown>) => p.then(() => null, (err: unknown) => err as WebhookVerificationError);
+    const refusal = (p: Promise<unknown>) =>
+      p.then(
+        () => null,
+        (err: unknown) => err as WebhookVerificationError,
+      );
     const forged = await refusal(verifyWebhook('whsec_' + Buffer.alloc(32, 1).toString('base64'), webhook.headers as Record<string, string>, webhook.body));
     expect(forged).toMatchObject({ name: 'WebhookVerificationError', code: 'invalid_signature' });
-    const altered = await refusal(verifyWebhook(desk.webhookSecret, webhook.headers as Record<string, string>, webhook.body.replace('handover.queued', 'handover.ended')));
+    const altered = await refusal(
+      verifyWebhook(desk.webhookSecret, webhook.headers as Record<string, string>, webhook.body.replace('handover.queued', 'handover.ended')),
+    );
     expect(altered).toMatchObject({ code: 'invalid_signature' });
-    const unsigned = await refusal(verifyWebhook(desk.webhookSecret, { ...webhook.headers, 'webhook-signature': undefined } as unknown as Record<string, string | undefined>, webhook.body));
+    const unsigned = await refusal(
+      verifyWebhook(desk.webhookSecret, { ...webhook.headers, 'webhook-signature': undefined } as unknown as Record<string, string | undefined>, webhook.body),
+    );
     expect(unsigned).toMatchObject({ code: 'invalid_signature' });
-    const replayed = await refusal(verifyWebhook(desk.webhookSecret, webhook.headers as Record<string, string>, webhook.body, { now: new Date(Date.now() + 10 * 60_000) }));
+    const replayed = await refusal(
+      verifyWebhook(desk.webhookSecret, webhook.headers as Record<string, string>, webhook.body, { now: new Date(Date.now() + 10 * 60_000) }),
+    );
     expect(replayed).toMatchObject({ code: 'stale_timestamp' });
     await bot.endHandover(handover.id);
   });

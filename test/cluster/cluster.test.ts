@@ -159,7 +159,11 @@ describe('a cluster of three behind a load balancer survives losing an instance,
   it('loses nothing accepted, keeps every handover in order, and resumes streams without a gap', async () => {
     const lb = balancer.url;
     const admin = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${lb}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: body === undefined ? null : JSON.stringify(body) });
+      const res = await fetch(`${lb}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: body === undefined ? null : JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as any };
     };
     let botSecret = '';
@@ -169,7 +173,11 @@ describe('a cluster of three behind a load balancer survives losing an instance,
     expect(tenant.status).toBe(201);
     botSecret = tenant.body.webhookSecret;
     const apiKey: string = tenant.body.apiKey;
-    const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'helpdesk', config: { url: helpdesk.url, secret: HELPDESK_SECRET } });
+    const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'helpdesk',
+      config: { url: helpdesk.url, secret: HELPDESK_SECRET },
+    });
     expect(connector.status).toBe(201);
     helpdesk.inboundUrl = connector.body.inboundUrl.replace(/^http:\/\/[^/]+/, lb);
     expect((await admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'support', connectorId: connector.body.id })).status).toBe(201);
@@ -187,7 +195,8 @@ describe('a cluster of three behind a load balancer survives losing an instance,
       expect(res.status).toBe(201);
       handoverIds.push(((await res.json()) as { id: string }).id);
     }
-    for (const id of handoverIds) await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested' && w.body.handoverId === id), 20_000, 'handover.requested');
+    for (const id of handoverIds)
+      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested' && w.body.handoverId === id), 20_000, 'handover.requested');
     for (const id of handoverIds) {
       const joined = await helpdesk.send({ type: 'agent.joined', handoverId: id, data: { agent: { id: 'hd-1', name: 'Hal' } } });
       expect(joined.status).toBe(200);
@@ -204,7 +213,9 @@ describe('a cluster of three behind a load balancer survives losing an instance,
       for (let i = 0; i < MESSAGES; i++) {
         const webhookId = `hd-${h}-${i}`;
         for (let attempt = 0; ; attempt++) {
-          const res = await helpdesk.send({ type: 'message.created', handoverId: id, data: { message: { id: `a-${h}-${i}`, text: `agent ${h}.${i}` } } }, { webhookId }).catch((err: Error) => ({ status: 0, body: err.message }));
+          const res = await helpdesk
+            .send({ type: 'message.created', handoverId: id, data: { message: { id: `a-${h}-${i}`, text: `agent ${h}.${i}` } } }, { webhookId })
+            .catch((err: Error) => ({ status: 0, body: err.message }));
           if (res.status === 200) break;
           if (res.status > 0 && res.status < 500) throw new Error(`helpdesk event refused: ${res.status} ${JSON.stringify(res.body)}`);
           if (attempt > 300) throw new Error('helpdesk event never accepted');
@@ -231,7 +242,9 @@ describe('a cluster of three behind a load balancer survives losing an instance,
     );
     const victim = holders.map((h) => servers.find((s) => h.locked_by.includes(`-${s.child.pid}-`))).find((s) => s !== undefined) ?? servers[0]!;
     const victimPid = victim.child.pid!;
-    const { rows: heldAtDeath } = await db.query<{ lane: string }>(`select lane from outbox_lanes where locked_by like $1 and locked_until > now()`, [`%-${victimPid}-%`]);
+    const { rows: heldAtDeath } = await db.query<{ lane: string }>(`select lane from outbox_lanes where locked_by like $1 and locked_until > now()`, [
+      `%-${victimPid}-%`,
+    ]);
     victim.child.kill('SIGKILL');
     await victim.exited;
     helpdesk.respond = () => ({ status: 200 });
@@ -254,12 +267,46 @@ describe('a cluster of three behind a load balancer survives losing an instance,
     const expectedUser = (h: number) => Array.from({ length: MESSAGES }, (_, i) => `user ${h}.${i}`);
     const expectedAgent = (h: number) => Array.from({ length: MESSAGES }, (_, i) => `agent ${h}.${i}`);
     const texts = (bodies: Array<Record<string, unknown>>, id: string) =>
-      firstArrivals(bodies.filter((b) => b.handoverId === id && b.type === 'message.created')).map((b) => (b.data as { message: { text: string } }).message.text);
-    await helpdesk.waitFor((r) => handoverIds.every((id, h) => texts(r.map((w) => w.body), id).length === expectedUser(h).length), 60_000, 'every user message at the helpdesk');
-    await bot.waitFor((r) => handoverIds.every((id, h) => texts(r.map((w) => w.body), id).length === expectedAgent(h).length), 60_000, 'every agent message at the bot');
+      firstArrivals(bodies.filter((b) => b.handoverId === id && b.type === 'message.created')).map(
+        (b) => (b.data as { message: { text: string } }).message.text,
+      );
+    await helpdesk.waitFor(
+      (r) =>
+        handoverIds.every(
+          (id, h) =>
+            texts(
+              r.map((w) => w.body),
+              id,
+            ).length === expectedUser(h).length,
+        ),
+      60_000,
+      'every user message at the helpdesk',
+    );
+    await bot.waitFor(
+      (r) =>
+        handoverIds.every(
+          (id, h) =>
+            texts(
+              r.map((w) => w.body),
+              id,
+            ).length === expectedAgent(h).length,
+        ),
+      60_000,
+      'every agent message at the bot',
+    );
     handoverIds.forEach((id, h) => {
-      expect(texts(helpdesk.received.map((w) => w.body), id)).toEqual(expectedUser(h));
-      expect(texts(bot.received.map((w) => w.body), id)).toEqual(expectedAgent(h));
+      expect(
+        texts(
+          helpdesk.received.map((w) => w.body),
+          id,
+        ),
+      ).toEqual(expectedUser(h));
+      expect(
+        texts(
+          bot.received.map((w) => w.body),
+          id,
+        ),
+      ).toEqual(expectedAgent(h));
     });
     // A repeat is always the same event: same id, same content.
     for (const receiver of [helpdesk, bot]) {
@@ -300,7 +347,9 @@ describe('a cluster of three behind a load balancer survives losing an instance,
       const expected = await logOf(id);
       for (const stream of streams) {
         await stream.waitFor((events) => events.filter((e) => e.data.handoverId === id).length >= expected.length, 30_000, `stream events of ${id}`);
-        const seen = firstArrivals(stream.events.map((e) => e.data as Record<string, unknown>)).filter((e) => e.handoverId === id).map((e) => e.id);
+        const seen = firstArrivals(stream.events.map((e) => e.data as Record<string, unknown>))
+          .filter((e) => e.handoverId === id)
+          .map((e) => e.id);
         expect(seen).toEqual(expected);
       }
     }

@@ -21,7 +21,14 @@ describe('chatwoot attachments against its fake (pg)', () => {
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'chatwoot',
       name: 'chatwoot',
-      config: { baseUrl: fake.url, accountId: fake.accountId, inboxId: fake.inboxId, userToken: fake.userToken, botToken: fake.botToken, webhookSecret: fake.webhookSecret },
+      config: {
+        baseUrl: fake.url,
+        accountId: fake.accountId,
+        inboxId: fake.inboxId,
+        userToken: fake.userToken,
+        botToken: fake.botToken,
+        webhookSecret: fake.webhookSecret,
+      },
     });
     fake.webhookTarget = connector.body.inboundUrl;
     await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'general', connectorId: connector.body.id });
@@ -33,7 +40,10 @@ describe('chatwoot attachments against its fake (pg)', () => {
   }, 30_000);
 
   it("sends the user's kept file as a Chatwoot attachment and the agent's file to the bot", async () => {
-    const created = await t.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId: 'c-files', queue: 'general', user: { id: 'u-files', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: apiKey,
+      body: { conversationId: 'c-files', queue: 'general', user: { id: 'u-files', name: 'Uma' } },
+    });
     const handoverId: string = created.body.id;
     const conversation = await eventually(async () => {
       const c = fake.conversationForHandover(handoverId);
@@ -47,7 +57,10 @@ describe('chatwoot attachments against its fake (pg)', () => {
       body: { text: 'The front brake', attachments: [{ id: photo.body.id }, { url: 'https://shop.example/manual.pdf', name: 'manual.pdf' }] },
     });
     expect(sent.status).toBe(202);
-    const message = await eventually(async () => conversation.messages.find((m) => m.message_type === 'incoming' && m.content.startsWith('The front brake')), 'the user message in Chatwoot');
+    const message = await eventually(
+      async () => conversation.messages.find((m) => m.message_type === 'incoming' && m.content.startsWith('The front brake')),
+      'the user message in Chatwoot',
+    );
     expect(message.content).toBe('The front brake\nhttps://shop.example/manual.pdf');
     expect(message.attachments).toHaveLength(1);
     expect(message.attachments![0]).toMatchObject({ name: 'brake.png', content_type: 'image/png', file_type: 'image', file_size: files.png.length });
@@ -56,7 +69,10 @@ describe('chatwoot attachments against its fake (pg)', () => {
     // A file alone (no text) is a message too.
     const pdf = await upload(t, `/v1/handovers/${handoverId}/attachments`, { token: apiKey, bytes: files.pdf, type: 'application/pdf', name: 'invoice.pdf' });
     await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { text: '', attachments: [{ id: pdf.body.id }] } });
-    const alone = await eventually(async () => conversation.messages.find((m) => m.attachments?.[0]?.name === 'invoice.pdf'), 'the file-only message in Chatwoot');
+    const alone = await eventually(
+      async () => conversation.messages.find((m) => m.attachments?.[0]?.name === 'invoice.pdf'),
+      'the file-only message in Chatwoot',
+    );
     expect(alone.content).toBe('');
     expect(alone.attachments![0]!.bytes.equals(files.pdf)).toBe(true);
 
@@ -69,7 +85,16 @@ describe('chatwoot attachments against its fake (pg)', () => {
       message_type: 'outgoing',
       private: false,
       sender: { id: 1, name: 'Cora', type: 'user' },
-      attachments: [{ id: 1, message_id: 7001, file_type: 'file', extension: 'pdf', data_url: `${fake.url}/rails/active_storage/blobs/abc/return%20form.pdf`, file_size: 1234 }],
+      attachments: [
+        {
+          id: 1,
+          message_id: 7001,
+          file_type: 'file',
+          extension: 'pdf',
+          data_url: `${fake.url}/rails/active_storage/blobs/abc/return%20form.pdf`,
+          file_size: 1234,
+        },
+      ],
       conversation: { id: conversation.id, status: 'open' },
       account: { id: fake.accountId },
     };

@@ -12,7 +12,12 @@ function received(fake: FakeChatwoot, handoverId: string): ReceivedByHelpdesk[] 
       .split('\n')
       .slice(1)
       .map((line) => ({ role: line.slice(0, line.indexOf(': ')), text: line.slice(line.indexOf(': ') + 2) }));
-    out.push({ kind: 'handover.requested', transcript, metadata: conversation.additionalAttributes.handover_metadata ?? {}, queue: conversation.additionalAttributes.handover_queue });
+    out.push({
+      kind: 'handover.requested',
+      transcript,
+      metadata: conversation.additionalAttributes.handover_metadata ?? {},
+      queue: conversation.additionalAttributes.handover_queue,
+    });
   }
   for (const message of conversation.messages) if (message.message_type === 'incoming') out.push({ kind: 'message', text: message.content });
   for (const status of fake.contactTyping.get(conversation.id) ?? []) out.push({ kind: 'typing', typing: status === 'on' });
@@ -32,7 +37,15 @@ runConnectorContract({
     };
     return {
       type: 'chatwoot',
-      config: { baseUrl: fake.url, accountId: fake.accountId, inboxId: fake.inboxId, userToken: fake.userToken, botToken: fake.botToken, webhookSecret: fake.webhookSecret, inboxIdentifier: fake.inboxIdentifier },
+      config: {
+        baseUrl: fake.url,
+        accountId: fake.accountId,
+        inboxId: fake.inboxId,
+        userToken: fake.userToken,
+        botToken: fake.botToken,
+        webhookSecret: fake.webhookSecret,
+        inboxIdentifier: fake.inboxIdentifier,
+      },
       secrets: [fake.userToken, fake.botToken, fake.webhookSecret],
       connected(connector) {
         fake.webhookTarget = connector.inboundUrl;
@@ -46,7 +59,15 @@ runConnectorContract({
         end: (handoverId) => fake.resolve(conversationOf(handoverId)),
         resendLast: () => fake.resend([...fake.deliveries].reverse().find((d) => d.body.includes('"sender":{"id":1,'))!),
         forge: async (handoverId) => {
-          const body = JSON.stringify({ event: 'message_created', id: 999_999, content: 'forged', message_type: 'outgoing', private: false, sender: { id: 1, name: 'Mallory', type: 'user' }, conversation: { id: conversationOf(handoverId) } });
+          const body = JSON.stringify({
+            event: 'message_created',
+            id: 999_999,
+            content: 'forged',
+            message_type: 'outgoing',
+            private: false,
+            sender: { id: 1, name: 'Mallory', type: 'user' },
+            conversation: { id: conversationOf(handoverId) },
+          });
           return fake.resend({ body, headers: fake.sign(body, 'not-the-webhook-secret') });
         },
       },
@@ -55,7 +76,10 @@ runConnectorContract({
         fake.down = down;
       },
       setAgentsOnline(agentsOnline) {
-        fake.agents = [...Array.from({ length: agentsOnline }, (_, i) => ({ id: i + 1, name: `Agent ${i + 1}`, availability_status: 'online' as const })), { id: 99, name: 'Off', availability_status: 'offline' as const }];
+        fake.agents = [
+          ...Array.from({ length: agentsOnline }, (_, i) => ({ id: i + 1, name: `Agent ${i + 1}`, availability_status: 'online' as const })),
+          { id: 99, name: 'Off', availability_status: 'offline' as const },
+        ];
       },
       close: () => fake.close(),
     };

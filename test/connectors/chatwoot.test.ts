@@ -20,12 +20,24 @@ describe('chatwoot connector against its fake (pg)', () => {
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'chatwoot',
       name: 'chatwoot',
-      config: { baseUrl: fake.url, accountId: fake.accountId, inboxId: fake.inboxId, userToken: fake.userToken, botToken: fake.botToken, webhookSecret: fake.webhookSecret, ...config },
+      config: {
+        baseUrl: fake.url,
+        accountId: fake.accountId,
+        inboxId: fake.inboxId,
+        userToken: fake.userToken,
+        botToken: fake.botToken,
+        webhookSecret: fake.webhookSecret,
+        ...config,
+      },
     });
     expect(connector.status).toBe(201);
     fake.webhookTarget = connector.body.inboundUrl;
     for (const name of ['billing', 'general']) await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name, connectorId: connector.body.id });
-    return { apiKey: tenant.body.apiKey as string, botEvents: async (handoverId: string) => (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: tenant.body.apiKey })).body.events as Array<{ type: string; data: any }> };
+    return {
+      apiKey: tenant.body.apiKey as string,
+      botEvents: async (handoverId: string) =>
+        (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: tenant.body.apiKey })).body.events as Array<{ type: string; data: any }>,
+    };
   }
 
   async function handOver(apiKey: string, body: Record<string, unknown>) {
@@ -83,7 +95,11 @@ describe('chatwoot connector against its fake (pg)', () => {
     const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId: 'c-replay', queue: 'general', user: { id: 'u-replay' } } });
     const conversation = await eventually(async () => fake!.conversationForHandover(created.body.id), 'the conversation');
     // Chatwoot's events name its conversation: wait until the handover knows it, or the event finds nothing.
-    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [created.body.id])).rows[0]?.external_ref, 'the conversation id stored');
+    await eventually(
+      async () =>
+        (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [created.body.id])).rows[0]?.external_ref,
+      'the conversation id stored',
+    );
     expect((await fake!.changeTeam(conversation.id, { id: 5, name: 'Billing' })).body).toEqual({ ok: true, duplicate: false });
     const captured = fake!.deliveries.at(-1)!;
     for (let i = 0; i < 3; i++) {
@@ -95,7 +111,7 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(events.body.events.filter((e: { type: string }) => e.type === 'handover.transferred')).toHaveLength(1);
   });
 
-  it('finds a returning user\'s contact by its exact identifier among many similar ones, past the first page', async () => {
+  it("finds a returning user's contact by its exact identifier among many similar ones, past the first page", async () => {
     const { apiKey } = await setUp();
     for (let i = 0; i < 20; i++) fake!.contacts.push({ id: 5000 + i, identifier: `u-1${i}`, name: `Similar ${i}`, sourceId: randomUUID() });
     fake!.contacts.push({ id: 6000, identifier: 'u-1', name: 'The one', sourceId: randomUUID() });
@@ -108,10 +124,21 @@ describe('chatwoot connector against its fake (pg)', () => {
     const { apiKey, botEvents } = await setUp({ reconcileIntervalMs: 300 }, { 'streams.tickMs': 100 });
     const conversation = await handOver(apiKey, { conversationId: 'c-outage', queue: 'general', user: { id: 'u-outage' } });
     const created = fake!.conversationForHandover(conversation.additionalAttributes.handover_id)!;
-    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [created.additionalAttributes.handover_id])).rows[0]?.external_ref, 'the conversation id stored');
+    await eventually(
+      async () =>
+        (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [created.additionalAttributes.handover_id]))
+          .rows[0]?.external_ref,
+      'the conversation id stored',
+    );
     fake!.webhooksLost = true;
     await fake!.agentReply(created.id, 'sent while you were away');
-    await eventually(async () => (await botEvents(created.additionalAttributes.handover_id)).some((e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away'), 'the missed reply');
+    await eventually(
+      async () =>
+        (await botEvents(created.additionalAttributes.handover_id)).some(
+          (e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away',
+        ),
+      'the missed reply',
+    );
     await fake!.resolve(created.id);
     await eventually(async () => (await botEvents(created.additionalAttributes.handover_id)).some((e) => e.type === 'handover.ended'), 'the missed resolve');
     const events = await botEvents(created.additionalAttributes.handover_id);
@@ -119,11 +146,12 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(events.find((e) => e.type === 'handover.ended')!.data).toMatchObject({ reason: 'agent_ended' });
   });
 
-  it('shows the user typing through the API inbox\'s public typing endpoint', async () => {
+  it("shows the user typing through the API inbox's public typing endpoint", async () => {
     const { apiKey } = await setUp((f) => ({ inboxIdentifier: f.inboxIdentifier }));
     const conversation = await handOver(apiKey, { conversationId: 'c-typing', queue: 'general', user: { id: 'u-typing' } });
     const handoverId = conversation.additionalAttributes.handover_id as string;
-    for (const typing of [true, false]) expect((await t!.api('POST', `/v1/handovers/${handoverId}/typing`, { token: apiKey, body: { typing } })).status).toBe(202);
+    for (const typing of [true, false])
+      expect((await t!.api('POST', `/v1/handovers/${handoverId}/typing`, { token: apiKey, body: { typing } })).status).toBe(202);
     await eventually(async () => (fake!.contactTyping.get(conversation.id)?.length ?? 0) >= 2, 'the typing at Chatwoot');
     expect(fake!.contactTyping.get(conversation.id)).toEqual(['on', 'off']);
     expect(fake!.refused).toEqual([]);

@@ -11,7 +11,10 @@ import { dbKinds, type DbKind } from '../support/test-db.js';
 /** `handover doctor` as an operator runs it, against the live instance; killed after 30 s. */
 function runDoctor(url: string, token: string): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'doctor', url], { env: { ...process.env, HANDOVER_ADMIN_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'doctor', url], {
+      env: { ...process.env, HANDOVER_ADMIN_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const timer = setTimeout(() => child.kill(), 30_000);
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c));
@@ -48,7 +51,13 @@ describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against th
 
   it('a good setup reads ok and a wrong credential is named, on the status page, in metrics and in the doctor', async () => {
     t = await startTestService(kind, { 'connectors.checkIntervalMs': 1000, 'status.sampleMs': 100 });
-    [zendesk, chatwoot, intercom, freshchat, salesforce] = await Promise.all([startFakeZendesk(), startFakeChatwoot(), startFakeIntercom(), startFakeFreshchat(), startFakeSalesforce()]);
+    [zendesk, chatwoot, intercom, freshchat, salesforce] = await Promise.all([
+      startFakeZendesk(),
+      startFakeChatwoot(),
+      startFakeIntercom(),
+      startFakeFreshchat(),
+      startFakeSalesforce(),
+    ]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme', webhookUrl: 'http://127.0.0.1:9/bot' });
     expect(tenant.status).toBe(201);
     const add = async (name: string, type: string, config: Record<string, unknown>) => {
@@ -57,9 +66,24 @@ describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against th
       return res.body.id as string;
     };
     const zd = { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret };
-    const cw = { baseUrl: chatwoot.url, accountId: chatwoot.accountId, inboxId: chatwoot.inboxId, userToken: chatwoot.userToken, botToken: chatwoot.botToken, webhookSecret: chatwoot.webhookSecret };
+    const cw = {
+      baseUrl: chatwoot.url,
+      accountId: chatwoot.accountId,
+      inboxId: chatwoot.inboxId,
+      userToken: chatwoot.userToken,
+      botToken: chatwoot.botToken,
+      webhookSecret: chatwoot.webhookSecret,
+    };
     const ic = { baseUrl: intercom.url, accessToken: intercom.accessToken, clientSecret: intercom.clientSecret, adminId: intercom.botAdminId, teamId: '501' };
-    const fc = { baseUrl: freshchat.url, apiToken: freshchat.apiToken, webhookPublicKey: freshchat.publicKeyPem, appId: freshchat.appId, channelId: freshchat.channelId, agentId: freshchat.botAgentId, groupId: 'grp-support' };
+    const fc = {
+      baseUrl: freshchat.url,
+      apiToken: freshchat.apiToken,
+      webhookPublicKey: freshchat.publicKeyPem,
+      appId: freshchat.appId,
+      channelId: freshchat.channelId,
+      agentId: freshchat.botAgentId,
+      groupId: 'grp-support',
+    };
     const sf = { baseUrl: salesforce.url, orgId: salesforce.orgId, esDeveloperName: salesforce.esDeveloperName };
     const ids = {
       zendeskOk: await add('zendesk-good', 'zendesk', zd),
@@ -73,14 +97,19 @@ describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against th
       freshchatBad: await add('freshchat-wrong-token', 'freshchat', { ...fc, apiToken: 'not-the-token' }),
       salesforceOk: await add('salesforce-good', 'salesforce', sf),
       salesforceBad: await add('salesforce-wrong-deployment', 'salesforce', { ...sf, esDeveloperName: 'Not_This_One' }),
-      webhook: await add('webhook-plain', 'webhook', { url: 'http://127.0.0.1:9/events', secret: 'whsec_' + Buffer.from('checks-test-secret-0123456789abcd').toString('base64') }),
+      webhook: await add('webhook-plain', 'webhook', {
+        url: 'http://127.0.0.1:9/events',
+        secret: 'whsec_' + Buffer.from('checks-test-secret-0123456789abcd').toString('base64'),
+      }),
     };
 
     // Every connector checked, and the status judged after that round.
     const status = await eventually(async () => {
       const s = (await t!.api('GET', '/status.json', { token: t!.adminToken })).body;
       const checked = new Set((s.checks ?? []).map((l: Line) => l.connectorId));
-      const judged = s.components.some((c: { id: string }) => c.id === `connector:${ids.zendeskBad}`) && s.components.some((c: { id: string }) => c.id === `connector:${ids.salesforceBad}`);
+      const judged =
+        s.components.some((c: { id: string }) => c.id === `connector:${ids.zendeskBad}`) &&
+        s.components.some((c: { id: string }) => c.id === `connector:${ids.salesforceBad}`);
       return Object.values(ids).every((id) => checked.has(id)) && judged ? s : null;
     }, 'every connector checked and judged');
     const line = (id: string) => (status.checks as Line[]).find((l) => l.connectorId === id)!;
@@ -118,7 +147,12 @@ describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against th
     const api = await t.admin('GET', `/v1/admin/tenants/${tenant.body.id}/connector-checks`);
     expect(api.status).toBe(200);
     expect(api.body.checks).toHaveLength(12);
-    expect(api.body.checks.find((l: Line) => l.connectorId === ids.chatwootBad)).toMatchObject({ name: 'chatwoot-wrong-token', type: 'chatwoot', verdict: 'failing', problem: 'credentials_rejected' });
+    expect(api.body.checks.find((l: Line) => l.connectorId === ids.chatwootBad)).toMatchObject({
+      name: 'chatwoot-wrong-token',
+      type: 'chatwoot',
+      verdict: 'failing',
+      problem: 'credentials_rejected',
+    });
     const other = await t.admin('POST', '/v1/admin/tenants', { name: 'Other', webhookUrl: 'http://127.0.0.1:9/bot' });
     expect((await t.admin('GET', `/v1/admin/tenants/${other.body.id}/connector-checks`)).body).toEqual({ checks: [] });
 
@@ -146,7 +180,9 @@ describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against th
     expect(doctor.stdout).toMatch(/→ set valid credentials: PATCH \/v1\/admin\/tenants\/\{tenantId\}\/connectors\/\{connectorId\}/);
     expect(doctor.stdout).toContain(`✓ zendesk-good (zendesk, tenant Acme, ${ids.zendeskOk}): the app ${zendesk.appId} (GET /v2/apps/{appId}) answered`);
     expect(doctor.stdout).toContain(`✓ chatwoot-good (chatwoot, tenant Acme, ${ids.chatwootOk}):`);
-    expect(doctor.stdout).toContain(`· webhook-plain (webhook, tenant Acme, ${ids.webhook}): not checkable — a generic webhook cannot be checked without sending it an event`);
+    expect(doctor.stdout).toContain(
+      `· webhook-plain (webhook, tenant Acme, ${ids.webhook}): not checkable — a generic webhook cannot be checked without sending it an event`,
+    );
 
     // Fixed through the admin API: the next round clears them, and the doctor finds the instance healthy.
     const fixes: Array<[string, Record<string, unknown>]> = [
@@ -180,7 +216,11 @@ describe.each<DbKind>(dbKinds)('connector setup checks (%s, real HTTP against th
     const res = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'webhook',
       name: 'webhook-unreachable',
-      config: { url: 'http://127.0.0.1:9/events', availabilityUrl: 'http://127.0.0.1:9/availability', secret: 'whsec_' + Buffer.from('checks-test-secret-0123456789abcd').toString('base64') },
+      config: {
+        url: 'http://127.0.0.1:9/events',
+        availabilityUrl: 'http://127.0.0.1:9/availability',
+        secret: 'whsec_' + Buffer.from('checks-test-secret-0123456789abcd').toString('base64'),
+      },
     });
     expect(res.status).toBe(201);
     const line = await eventually(async () => {

@@ -60,7 +60,13 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
   it('zendesk: reports what is missing, sets with --apply what the API allows, and multiConvoEnabled only with --irreversible', async () => {
     const zendesk: FakeZendesk = await startFakeZendesk();
     closers.push(() => zendesk.close());
-    const { tenantId, connectorId, inboundUrl, setup } = await tenantWith('zendesk', { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret });
+    const { tenantId, connectorId, inboundUrl, setup } = await tenantWith('zendesk', {
+      baseUrl: zendesk.baseUrl,
+      appId: zendesk.appId,
+      keyId: zendesk.keyId,
+      keySecret: zendesk.keySecret,
+      webhookSecret: zendesk.webhookSecret,
+    });
     zendesk.webhookTarget = inboundUrl;
     // A fresh app: one conversation per user, the webhook without the passControl trigger, handover's
     // switchboard integration deaf in standby, and the agents handing back to the answer bot.
@@ -103,7 +109,10 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
     expect(done.stdout).not.toMatch(/[✗→]/);
     // Run again with --apply: nothing left to change.
     const again = await setup({ apply: true });
-    expect(again.items.every((i) => i.state === 'ok'), JSON.stringify(again.items)).toBe(true);
+    expect(
+      again.items.every((i) => i.state === 'ok'),
+      JSON.stringify(again.items),
+    ).toBe(true);
     expect(zendesk.setupChanges.map((c) => c.route)).toEqual([
       'PATCH /integrations/int_handover/webhooks/wh_1',
       'PATCH /switchboards/sb_1/switchboardIntegrations/sbi_handover',
@@ -116,7 +125,13 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
   it('zendesk: a webhook to another URL or with another secret is named; a wrong key stops before the settings', async () => {
     const zendesk: FakeZendesk = await startFakeZendesk();
     closers.push(() => zendesk.close());
-    const { setup, inboundUrl } = await tenantWith('zendesk', { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret });
+    const { setup, inboundUrl } = await tenantWith('zendesk', {
+      baseUrl: zendesk.baseUrl,
+      appId: zendesk.appId,
+      keyId: zendesk.keyId,
+      keySecret: zendesk.keySecret,
+      webhookSecret: zendesk.webhookSecret,
+    });
     zendesk.integrations[0]!.webhooks[0]!.target = 'https://old.example.com/hook';
     const elsewhere = await setup({ apply: true });
     expect(state(elsewhere)).toMatchObject({ 'integration webhook': 'missing' });
@@ -135,7 +150,14 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
   it('chatwoot: finds the account webhook that calls the inbound URL and adds its missing events with --apply', async () => {
     const chatwoot = await startFakeChatwoot();
     closers.push(() => chatwoot.close());
-    const { tenantId, connectorId, inboundUrl, setup } = await tenantWith('chatwoot', { baseUrl: chatwoot.url, accountId: chatwoot.accountId, inboxId: chatwoot.inboxId, userToken: chatwoot.userToken, botToken: chatwoot.botToken, webhookSecret: chatwoot.webhookSecret });
+    const { tenantId, connectorId, inboundUrl, setup } = await tenantWith('chatwoot', {
+      baseUrl: chatwoot.url,
+      accountId: chatwoot.accountId,
+      inboxId: chatwoot.inboxId,
+      userToken: chatwoot.userToken,
+      botToken: chatwoot.botToken,
+      webhookSecret: chatwoot.webhookSecret,
+    });
     chatwoot.webhookTarget = inboundUrl;
     chatwoot.accountWebhooks = [
       { id: 4, url: 'https://crm.example.com/hook', subscriptions: ['contact_created'] },
@@ -144,12 +166,19 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
     const report = await runSetup(t!, ['--tenant', tenantId, '--connector', connectorId]);
     expect(report.code, report.stdout + report.stderr).toBe(1);
     expect(report.stdout).toContain('✓ account webhook: 5 calls the inbound URL');
-    expect(report.stdout).toContain('✗ account webhook events: conversation_updated, conversation_typing_on, conversation_typing_off not among them (--apply adds them)');
+    expect(report.stdout).toContain(
+      '✗ account webhook events: conversation_updated, conversation_typing_on, conversation_typing_off not among them (--apply adds them)',
+    );
     expect(report.stdout).toContain("? account webhook secret: Chatwoot's API does not show it");
     expect(chatwoot.webhookChanges).toEqual([]);
     const applied = await setup({ apply: true });
     expect(state(applied)).toEqual({ 'account webhook': 'ok', 'account webhook events': 'changed', 'account webhook secret': 'unknown' });
-    expect(chatwoot.webhookChanges).toEqual([{ url: inboundUrl, subscriptions: ['message_created', 'conversation_status_changed', 'conversation_updated', 'conversation_typing_on', 'conversation_typing_off'] }]);
+    expect(chatwoot.webhookChanges).toEqual([
+      {
+        url: inboundUrl,
+        subscriptions: ['message_created', 'conversation_status_changed', 'conversation_updated', 'conversation_typing_on', 'conversation_typing_off'],
+      },
+    ]);
     expect(chatwoot.accountWebhooks[0]!.subscriptions).toEqual(['contact_created']);
     expect(state(await setup({ apply: true }))).toMatchObject({ 'account webhook events': 'ok' });
     // Without a webhook to the inbound URL: named, with how to add it, and nothing created.
@@ -163,11 +192,26 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
   it('intercom: checks the admin and the teams it routes to; the webhook subscription is named as not readable', async () => {
     const intercom = await startFakeIntercom();
     closers.push(() => intercom.close());
-    const { tenantId, connectorId, inboundUrl, setup } = await tenantWith('intercom', { baseUrl: intercom.url, accessToken: intercom.accessToken, clientSecret: intercom.clientSecret, adminId: intercom.botAdminId, teamId: '501', teams: { billing: '502', vip: '599' } });
+    const { tenantId, connectorId, inboundUrl, setup } = await tenantWith('intercom', {
+      baseUrl: intercom.url,
+      accessToken: intercom.accessToken,
+      clientSecret: intercom.clientSecret,
+      adminId: intercom.botAdminId,
+      teamId: '501',
+      teams: { billing: '502', vip: '599' },
+    });
     const answer = await setup({ apply: true });
     expect(answer.check.verdict).toBe('ok');
-    expect(state(answer)).toEqual({ adminId: 'ok', 'team 501 (teamId)': 'ok', 'team 502 (teams.billing)': 'ok', 'team 599 (teams.vip)': 'missing', 'webhook subscription': 'unknown' });
-    expect(answer.items.at(-1)!.detail).toContain(`the endpoint must be ${inboundUrl} with the topics conversation.admin.replied, conversation.admin.assigned, conversation.admin.closed`);
+    expect(state(answer)).toEqual({
+      adminId: 'ok',
+      'team 501 (teamId)': 'ok',
+      'team 502 (teams.billing)': 'ok',
+      'team 599 (teams.vip)': 'missing',
+      'webhook subscription': 'unknown',
+    });
+    expect(answer.items.at(-1)!.detail).toContain(
+      `the endpoint must be ${inboundUrl} with the topics conversation.admin.replied, conversation.admin.assigned, conversation.admin.closed`,
+    );
     intercom.admins[0]!.has_inbox_seat = false;
     const cli = await runSetup(t!, ['--tenant', tenantId, '--connector', connectorId]);
     expect(cli.code, cli.stdout).toBe(1);
@@ -175,15 +219,35 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
     expect(cli.stdout).toContain('? webhook subscription: not readable through the REST API');
   });
 
-  it('genesys: points the integration\'s webhook at the inbound URL with webhookSecret as its token, only with --apply', async () => {
+  it("genesys: points the integration's webhook at the inbound URL with webhookSecret as its token, only with --apply", async () => {
     const genesys = await startFakeGenesys();
     closers.push(() => genesys.close());
     const webhookSecret = `whs-${'x'.repeat(24)}`;
-    const { inboundUrl, setup } = await tenantWith('genesys', { apiBaseUrl: genesys.url, loginBaseUrl: genesys.url, clientId: genesys.clientId, clientSecret: genesys.clientSecret, integrationId: genesys.integrationId, webhookSecret });
+    const { inboundUrl, setup } = await tenantWith('genesys', {
+      apiBaseUrl: genesys.url,
+      loginBaseUrl: genesys.url,
+      clientId: genesys.clientId,
+      clientSecret: genesys.clientSecret,
+      integrationId: genesys.integrationId,
+      webhookSecret,
+    });
     genesys.webhookTarget = inboundUrl;
     genesys.integrationWebhookUrl = 'https://old-middleware.example.com/genesys';
     // What Genesys sends before: signed with the old token, refused.
-    const body = JSON.stringify({ id: 'm-1', channel: { id: genesys.integrationId, platform: 'Open', type: 'Private', to: { id: 'ho_unknown' }, from: { id: genesys.integrationId, idType: 'Opaque' }, time: new Date().toISOString() }, type: 'Text', text: 'hi', direction: 'Outbound' });
+    const body = JSON.stringify({
+      id: 'm-1',
+      channel: {
+        id: genesys.integrationId,
+        platform: 'Open',
+        type: 'Private',
+        to: { id: 'ho_unknown' },
+        from: { id: genesys.integrationId, idType: 'Opaque' },
+        time: new Date().toISOString(),
+      },
+      type: 'Text',
+      text: 'hi',
+      direction: 'Outbound',
+    });
     expect((await genesys.post(body, genesys.sign(body))).status).toBe(401);
 
     const report = await setup({});
@@ -192,18 +256,32 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
     expect(genesys.integrationPatches).toEqual([]);
 
     const applied = await setup({ apply: true });
-    expect(state(applied)).toMatchObject({ 'integration outboundNotificationWebhookUrl': 'changed', 'integration outboundNotificationWebhookSignatureSecretToken': 'changed' });
-    expect(genesys.integrationPatches).toEqual([{ outboundNotificationWebhookUrl: inboundUrl, outboundNotificationWebhookSignatureSecretToken: webhookSecret }]);
+    expect(state(applied)).toMatchObject({
+      'integration outboundNotificationWebhookUrl': 'changed',
+      'integration outboundNotificationWebhookSignatureSecretToken': 'changed',
+    });
+    expect(genesys.integrationPatches).toEqual([
+      { outboundNotificationWebhookUrl: inboundUrl, outboundNotificationWebhookSignatureSecretToken: webhookSecret },
+    ]);
     // Genesys now signs with the connector's secret: the same request is taken.
     expect((await genesys.post(body, genesys.sign(body))).status).toBe(200);
-    expect(state(await setup({ apply: true }))).toMatchObject({ 'integration outboundNotificationWebhookUrl': 'ok', 'integration outboundNotificationWebhookSignatureSecretToken': 'unknown' });
+    expect(state(await setup({ apply: true }))).toMatchObject({
+      'integration outboundNotificationWebhookUrl': 'ok',
+      'integration outboundNotificationWebhookSignatureSecretToken': 'unknown',
+    });
     expect(genesys.integrationPatches).toHaveLength(1);
   });
 
-  it('refuses an unknown connector or another tenant\'s with 404 connector_not_found, and a bad body with 400', async () => {
+  it("refuses an unknown connector or another tenant's with 404 connector_not_found, and a bad body with 400", async () => {
     const zendesk: FakeZendesk = await startFakeZendesk();
     closers.push(() => zendesk.close());
-    const { tenantId, connectorId } = await tenantWith('zendesk', { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret });
+    const { tenantId, connectorId } = await tenantWith('zendesk', {
+      baseUrl: zendesk.baseUrl,
+      appId: zendesk.appId,
+      keyId: zendesk.keyId,
+      keySecret: zendesk.keySecret,
+      webhookSecret: zendesk.webhookSecret,
+    });
     const other = await t!.admin('POST', '/v1/admin/tenants', { name: 'Other' });
     const foreign = await t!.admin('POST', `/v1/admin/tenants/${other.body.id}/connectors/${connectorId}/setup`, {});
     expect(foreign.status).toBe(404);

@@ -143,7 +143,8 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
         bot,
         system,
         apiKey,
-        botEvents: (handoverId, type) => firstArrivals(bot.received.map((r) => r.body)).filter((b) => b.handoverId === handoverId && (type === undefined || b.type === type)),
+        botEvents: (handoverId, type) =>
+          firstArrivals(bot.received.map((r) => r.body)).filter((b) => b.handoverId === handoverId && (type === undefined || b.type === type)),
         async start(conversationId, extra = {}) {
           const created = await t.api('POST', '/v1/handovers', {
             token: apiKey,
@@ -161,7 +162,10 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
         async started(handoverId) {
           await harness.waitForHelpdesk(handoverId, 'handover.requested', requested);
           await eventually(async () => {
-            const { rows } = await t.db.query<{ state: string }>(`select state from outbox where handover_id = $1 and kind = 'handover.requested' and target = 'agent'`, [handoverId]);
+            const { rows } = await t.db.query<{ state: string }>(
+              `select state from outbox where handover_id = $1 and kind = 'handover.requested' and target = 'agent'`,
+              [handoverId],
+            );
             return rows[0]?.state === 'done';
           }, 'handover.requested recorded as delivered');
           // Read again now the start is done: a system may take it in several calls (Salesforce: the
@@ -226,7 +230,7 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
       expect(s.system.problems()).toEqual([]);
     });
 
-    it('several handovers at once: each one\'s messages arrive in its own order', async () => {
+    it("several handovers at once: each one's messages arrive in its own order", async () => {
       if (!driver.capabilities.manyHandovers) return expect(driver.capabilities.manyHandovers).toBeFalsy();
       const s = await setUp();
       const handoverIds = await Promise.all(['c-many-0', 'c-many-1', 'c-many-2', 'c-many-3'].map((c) => s.start(c)));
@@ -327,7 +331,10 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
       const ended = await s.waitForBot(handoverId, 'handover.ended');
       expect(ended.data.reason).toBe('failed');
       expect(String(ended.data.detail)).toMatch(/\d{3}|failed|answered/);
-      const { rows } = await s.t.db.query<{ n: number }>(`select count(*)::int as n from delivery_attempts a join outbox o on o.id = a.outbox_id where o.handover_id = $1 and o.target = 'agent'`, [handoverId]);
+      const { rows } = await s.t.db.query<{ n: number }>(
+        `select count(*)::int as n from delivery_attempts a join outbox o on o.id = a.outbox_id where o.handover_id = $1 and o.target = 'agent'`,
+        [handoverId],
+      );
       expect(rows[0]!.n).toBeGreaterThanOrEqual(3);
     });
 

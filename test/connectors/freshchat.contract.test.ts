@@ -19,7 +19,8 @@ function received(fake: FakeFreshchat, handoverId: string): ReceivedByHelpdesk[]
     out.push({ kind: 'handover.requested', transcript, metadata });
   }
   // The user's messages after the opening one.
-  for (const message of conversation.messages.filter((m) => m.actor_type === 'user').slice(1)) out.push({ kind: 'message', text: String(message.message_parts[0]?.text?.content ?? '') });
+  for (const message of conversation.messages.filter((m) => m.actor_type === 'user').slice(1))
+    out.push({ kind: 'message', text: String(message.message_parts[0]?.text?.content ?? '') });
   if (conversation.updates.some((u) => u.status === 'resolved')) out.push({ kind: 'ended' });
   return out;
 }
@@ -61,13 +62,23 @@ runConnectorContract({
         typing: async () => ({ status: 200, body: null }),
         transfer: (handoverId) => fake.moveToGroup(conversationOf(handoverId), 'grp-billing'),
         end: (handoverId) => fake.resolve(conversationOf(handoverId)),
-        resendLast: () => fake.resend([...fake.deliveries].reverse().find((d) => d.body.includes('"actor_type":"agent"') && d.body.includes('message_create'))!),
+        resendLast: () =>
+          fake.resend([...fake.deliveries].reverse().find((d) => d.body.includes('"actor_type":"agent"') && d.body.includes('message_create'))!),
         forge: async (handoverId) => {
           const body = JSON.stringify({
             actor: { actor_type: 'agent', actor_id: 'mallory' },
             action: 'message_create',
             action_time: new Date().toISOString(),
-            data: { message: { id: `forged-${Date.now()}`, conversation_id: conversationOf(handoverId), actor_type: 'agent', actor_id: 'mallory', message_type: 'normal', message_parts: [{ text: { content: 'forged' } }] } },
+            data: {
+              message: {
+                id: `forged-${Date.now()}`,
+                conversation_id: conversationOf(handoverId),
+                actor_type: 'agent',
+                actor_id: 'mallory',
+                message_type: 'normal',
+                message_parts: [{ text: { content: 'forged' } }],
+              },
+            },
           });
           // Signed with a key that is not Freshchat's.
           return fake.post(body, fake.sign(body, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey));
@@ -79,8 +90,17 @@ runConnectorContract({
       },
       setAgentsOnline(agentsOnline) {
         // The connector's own agent never counts; everyone else is made unavailable, then n available ones added.
-        const others = fake.agents.filter((a) => !a.id.startsWith('online-')).map((a) => (a.id === fake.botAgentId ? a : { ...a, availability_status: 'UNAVAILABLE' as const }));
-        const online = Array.from({ length: agentsOnline }, (_, i) => ({ id: `online-${i + 1}`, first_name: `Agent ${i + 1}`, email: `agent${i + 1}@acme.test`, availability_status: 'AVAILABLE' as const, is_deactivated: false, groups: ['grp-support', 'grp-billing'] }));
+        const others = fake.agents
+          .filter((a) => !a.id.startsWith('online-'))
+          .map((a) => (a.id === fake.botAgentId ? a : { ...a, availability_status: 'UNAVAILABLE' as const }));
+        const online = Array.from({ length: agentsOnline }, (_, i) => ({
+          id: `online-${i + 1}`,
+          first_name: `Agent ${i + 1}`,
+          email: `agent${i + 1}@acme.test`,
+          availability_status: 'AVAILABLE' as const,
+          is_deactivated: false,
+          groups: ['grp-support', 'grp-billing'],
+        }));
         fake.agents = [...others, ...online];
       },
       close: () => fake.close(),

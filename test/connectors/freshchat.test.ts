@@ -20,7 +20,16 @@ describe('freshchat connector against its fake (pg)', () => {
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'freshchat',
       name: 'freshchat',
-      config: { baseUrl: fake.url, apiToken: fake.apiToken, webhookPublicKey: fake.publicKeyPem, appId: fake.appId, channelId: fake.channelId, agentId: fake.botAgentId, groupId: 'grp-support', ...config },
+      config: {
+        baseUrl: fake.url,
+        apiToken: fake.apiToken,
+        webhookPublicKey: fake.publicKeyPem,
+        appId: fake.appId,
+        channelId: fake.channelId,
+        agentId: fake.botAgentId,
+        groupId: 'grp-support',
+        ...config,
+      },
     });
     expect(connector.status, JSON.stringify(connector.body)).toBe(201);
     fake.webhookTarget = connector.body.inboundUrl;
@@ -28,7 +37,8 @@ describe('freshchat connector against its fake (pg)', () => {
     const apiKey = tenant.body.apiKey as string;
     return {
       apiKey,
-      botEvents: async (handoverId: string) => (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
+      botEvents: async (handoverId: string) =>
+        (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
     };
   }
 
@@ -41,13 +51,21 @@ describe('freshchat connector against its fake (pg)', () => {
       const c = fake!.conversationForHandover(handoverId);
       return c?.assignedGroupId ? c : null;
     }, 'the conversation assigned to its group');
-    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref, 'the conversation id stored');
+    await eventually(
+      async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref,
+      'the conversation id stored',
+    );
     return { handoverId, conversation };
   }
 
   it('refuses a webhook with a missing or forged X-Freshchat-Signature (401 invalid_signature) and a body of another shape (400)', async () => {
     await setUp();
-    const body = JSON.stringify({ actor: { actor_type: 'agent', actor_id: 'a' }, action: 'conversation_resolution', action_time: new Date().toISOString(), data: { resolve: { resolver: 'agent', resolver_id: 'a', conversation: { conversation_id: 'c' } } } });
+    const body = JSON.stringify({
+      actor: { actor_type: 'agent', actor_id: 'a' },
+      action: 'conversation_resolution',
+      action_time: new Date().toISOString(),
+      data: { resolve: { resolver: 'agent', resolver_id: 'a', conversation: { conversation_id: 'c' } } },
+    });
     const missing = await fake!.post(body, {});
     expect(missing.status).toBe(401);
     expect(missing.body.error.code).toBe('invalid_signature');
@@ -63,7 +81,11 @@ describe('freshchat connector against its fake (pg)', () => {
     const invalid = await fake!.post(noAction, fake!.sign(noAction));
     expect(invalid.status).toBe(400);
     expect(invalid.body.error.code).toBe('invalid_request');
-    const wrongTypes = JSON.stringify({ action: 'message_create', action_time: 'now', data: { message: { id: 'm', conversation_id: 'c', actor_type: 'agent', message_parts: [{ text: { content: 42 } }] } } });
+    const wrongTypes = JSON.stringify({
+      action: 'message_create',
+      action_time: 'now',
+      data: { message: { id: 'm', conversation_id: 'c', actor_type: 'agent', message_parts: [{ text: { content: 42 } }] } },
+    });
     const refused = await fake!.post(wrongTypes, fake!.sign(wrongTypes));
     expect(refused.status).toBe(400);
     expect(refused.body.error.code).toBe('invalid_request');
@@ -71,7 +93,11 @@ describe('freshchat connector against its fake (pg)', () => {
 
   it('takes the public key as Freshchat shows it, with or without the PEM lines', async () => {
     await setUp((f) => ({ webhookPublicKey: f.publicKeyPem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, ' ') }));
-    const body = JSON.stringify({ action: 'conversation_reopen', action_time: new Date().toISOString(), data: { reopen: { conversation: { conversation_id: 'c' } } } });
+    const body = JSON.stringify({
+      action: 'conversation_reopen',
+      action_time: new Date().toISOString(),
+      data: { reopen: { conversation: { conversation_id: 'c' } } },
+    });
     expect(await fake!.post(body, fake!.sign(body))).toMatchObject({ status: 200, body: { ok: true, duplicate: false } });
   });
 
@@ -79,7 +105,12 @@ describe('freshchat connector against its fake (pg)', () => {
     const { apiKey, botEvents } = await setUp({ groups: { billing: 'grp-billing' } });
     const { handoverId, conversation } = await handOver(apiKey, { conversationId: 'c-redeliver', queue: 'general', user: { id: 'u-redeliver' } });
     const ada = fake!.agents[1]!;
-    for (const act of [() => fake!.assign(conversation.id, ada), () => fake!.agentReply(conversation.id, 'hello & welcome'), () => fake!.moveToGroup(conversation.id, 'grp-billing'), () => fake!.resolve(conversation.id)]) {
+    for (const act of [
+      () => fake!.assign(conversation.id, ada),
+      () => fake!.agentReply(conversation.id, 'hello & welcome'),
+      () => fake!.moveToGroup(conversation.id, 'grp-billing'),
+      () => fake!.resolve(conversation.id),
+    ]) {
       expect((await act()).body).toEqual({ ok: true, duplicate: false });
       const again = await fake!.resend(fake!.deliveries.at(-1)!);
       expect(again).toEqual({ status: 200, body: { ok: true, duplicate: true } });
@@ -108,7 +139,10 @@ describe('freshchat connector against its fake (pg)', () => {
     expect(end.status).toBe(200);
     await eventually(async () => second.conversation.status === 'resolved', 'the conversation resolved');
     expect(second.conversation.updates.filter((u) => u.status === 'resolved')).toHaveLength(1);
-    const echo = await eventually(async () => fake!.deliveries.find((d) => d.body.includes('conversation_resolution') && d.body.includes(second.conversation.id)), 'the echo of our resolve');
+    const echo = await eventually(
+      async () => fake!.deliveries.find((d) => d.body.includes('conversation_resolution') && d.body.includes(second.conversation.id)),
+      'the echo of our resolve',
+    );
     expect(echo.status).toBe(200);
     const events = await botEvents(second.handoverId);
     expect(events.filter((e) => e.type === 'handover.ended').map((e) => e.data.reason)).toEqual(['user_ended']);
@@ -118,7 +152,12 @@ describe('freshchat connector against its fake (pg)', () => {
   it('goes on with the conversation an earlier try opened when a start fails half-way', async () => {
     const { apiKey } = await setUp();
     fake!.failNext.set('PUT /conversations/:id', 1);
-    const { conversation } = await handOver(apiKey, { conversationId: 'c-retry', queue: 'general', user: { id: 'u-retry' }, transcript: [{ role: 'user', text: 'help' }] });
+    const { conversation } = await handOver(apiKey, {
+      conversationId: 'c-retry',
+      queue: 'general',
+      user: { id: 'u-retry' },
+      transcript: [{ role: 'user', text: 'help' }],
+    });
     expect(fake!.conversations.size).toBe(1);
     expect(conversation.messages.filter((m) => m.message_type === 'private')).toHaveLength(1);
     expect(conversation.updates).toEqual([{ assigned_group_id: 'grp-support' }]);
@@ -133,26 +172,56 @@ describe('freshchat connector against its fake (pg)', () => {
     expect(fake!.refused).toEqual([]);
   });
 
-  it('relays attachments: the user\'s images as image parts, other files as links; the agent\'s images and files as attachments', async () => {
+  it("relays attachments: the user's images as image parts, other files as links; the agent's images and files as attachments", async () => {
     const { apiKey, botEvents } = await setUp();
     const { handoverId, conversation } = await handOver(apiKey, { conversationId: 'c-files', queue: 'general', user: { id: 'u-files' } });
     const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, {
       token: apiKey,
-      body: { id: 'm-1', text: 'see these', attachments: [{ url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' }, { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' }] },
+      body: {
+        id: 'm-1',
+        text: 'see these',
+        attachments: [
+          { url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' },
+          { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' },
+        ],
+      },
     });
     expect(sent.status).toBe(202);
     const message = await eventually(async () => conversation.messages.filter((m) => m.actor_type === 'user')[1], 'the user message');
-    expect(message.message_parts).toEqual([{ text: { content: 'see these\nb.pdf: https://files.example.com/b.pdf' } }, { image: { url: 'https://files.example.com/a.png' } }]);
-    await fake!.agentReply(conversation.id, 'here is the form', fake!.agents[1], [{ file: { url: 'https://cdn.freshchat.test/form.pdf', name: 'form.pdf', content_type: 'application/pdf' } }, { image: { url: 'https://cdn.freshchat.test/map.png' } }]);
+    expect(message.message_parts).toEqual([
+      { text: { content: 'see these\nb.pdf: https://files.example.com/b.pdf' } },
+      { image: { url: 'https://files.example.com/a.png' } },
+    ]);
+    await fake!.agentReply(conversation.id, 'here is the form', fake!.agents[1], [
+      { file: { url: 'https://cdn.freshchat.test/form.pdf', name: 'form.pdf', content_type: 'application/pdf' } },
+      { image: { url: 'https://cdn.freshchat.test/map.png' } },
+    ]);
     const reply = await eventually(async () => (await botEvents(handoverId)).find((e) => e.type === 'message.created'), 'the agent reply');
     expect(reply.data.message).toMatchObject({
       text: 'here is the form',
-      attachments: [{ url: 'https://cdn.freshchat.test/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }, { url: 'https://cdn.freshchat.test/map.png' }],
+      attachments: [
+        { url: 'https://cdn.freshchat.test/form.pdf', name: 'form.pdf', contentType: 'application/pdf' },
+        { url: 'https://cdn.freshchat.test/map.png' },
+      ],
     });
     // Notes are not replies: an agent's private message, a bot's private note.
     const ada = fake!.agents[1]!;
     for (const extra of [{ message_type: 'private' }, { message_type: 'normal', botsPrivateNote: true }]) {
-      const body = JSON.stringify({ actor: { actor_type: 'agent', actor_id: ada.id }, action: 'message_create', action_time: new Date().toISOString(), data: { message: { id: `note-${extra.message_type}`, conversation_id: conversation.id, actor_type: 'agent', actor_id: ada.id, message_parts: [{ text: { content: 'internal' } }], ...extra } } });
+      const body = JSON.stringify({
+        actor: { actor_type: 'agent', actor_id: ada.id },
+        action: 'message_create',
+        action_time: new Date().toISOString(),
+        data: {
+          message: {
+            id: `note-${extra.message_type}`,
+            conversation_id: conversation.id,
+            actor_type: 'agent',
+            actor_id: ada.id,
+            message_parts: [{ text: { content: 'internal' } }],
+            ...extra,
+          },
+        },
+      });
       expect(await fake!.post(body, fake!.sign(body))).toMatchObject({ status: 200, body: { duplicate: false } });
     }
     await fake!.agentReply(conversation.id, 'last');

@@ -8,7 +8,8 @@ function received(fake: FakeGenesys, handoverId: string): ReceivedByHelpdesk[] {
   const [opening, ...rest] = conversation.inbound;
   const lines = opening!.text.split('\n');
   const from = lines.indexOf('Transcript:');
-  const transcript = from < 0 ? [] : lines.slice(from + 1).map((line) => ({ role: line.slice(0, line.indexOf(': ')), text: line.slice(line.indexOf(': ') + 2) }));
+  const transcript =
+    from < 0 ? [] : lines.slice(from + 1).map((line) => ({ role: line.slice(0, line.indexOf(': ')), text: line.slice(line.indexOf(': ') + 2) }));
   const out: ReceivedByHelpdesk[] = [{ kind: 'handover.requested', transcript, metadata: conversation.customAttributes }];
   for (const message of rest) out.push({ kind: 'message', text: message.text });
   for (let i = 0; i < conversation.typing; i++) out.push({ kind: 'typing', typing: true });
@@ -23,7 +24,14 @@ runConnectorContract({
     const fake = await startFakeGenesys();
     return {
       type: 'genesys',
-      config: { apiBaseUrl: fake.url, loginBaseUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret, integrationId: fake.integrationId, webhookSecret: fake.webhookSecret },
+      config: {
+        apiBaseUrl: fake.url,
+        loginBaseUrl: fake.url,
+        clientId: fake.clientId,
+        clientSecret: fake.clientSecret,
+        integrationId: fake.integrationId,
+        webhookSecret: fake.webhookSecret,
+      },
       secrets: [fake.clientSecret, fake.webhookSecret],
       connected(connector) {
         fake.webhookTarget = connector.inboundUrl;
@@ -37,7 +45,20 @@ runConnectorContract({
         end: (handoverId) => fake.agentDisconnect(handoverId),
         resendLast: () => fake.resend([...fake.deliveries].reverse().find((d) => d.message.type === 'Text')!.message),
         forge: async (handoverId) => {
-          const body = JSON.stringify({ id: 'forged', channel: { id: fake.integrationId, platform: 'Open', type: 'Private', to: { id: handoverId }, from: { id: fake.integrationId, idType: 'Opaque' }, time: new Date().toISOString() }, type: 'Text', text: 'forged', direction: 'Outbound' });
+          const body = JSON.stringify({
+            id: 'forged',
+            channel: {
+              id: fake.integrationId,
+              platform: 'Open',
+              type: 'Private',
+              to: { id: handoverId },
+              from: { id: fake.integrationId, idType: 'Opaque' },
+              time: new Date().toISOString(),
+            },
+            type: 'Text',
+            text: 'forged',
+            direction: 'Outbound',
+          });
           return fake.post(body, fake.sign(body, 'not-the-webhook-secret'));
         },
       },

@@ -20,7 +20,14 @@ describe('genesys connector against its fake (pg)', () => {
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'genesys',
       name: 'genesys',
-      config: { apiBaseUrl: fake.url, loginBaseUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret, integrationId: fake.integrationId, webhookSecret: fake.webhookSecret },
+      config: {
+        apiBaseUrl: fake.url,
+        loginBaseUrl: fake.url,
+        clientId: fake.clientId,
+        clientSecret: fake.clientSecret,
+        integrationId: fake.integrationId,
+        webhookSecret: fake.webhookSecret,
+      },
     });
     expect(connector.status, JSON.stringify(connector.body)).toBe(201);
     fake.webhookTarget = connector.body.inboundUrl;
@@ -28,21 +35,42 @@ describe('genesys connector against its fake (pg)', () => {
     const apiKey = tenant.body.apiKey as string;
     return {
       apiKey,
-      botEvents: async (handoverId: string) => (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
+      botEvents: async (handoverId: string) =>
+        (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
     };
   }
 
   /** A handover whose Genesys conversation exists and whose reference is stored. */
   async function handOver(apiKey: string, conversationId: string): Promise<{ handoverId: string; conversation: GenesysConversation }> {
-    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId, queue: 'general', user: { id: `u-${conversationId}`, name: 'Uma' } } });
+    const created = await t!.api('POST', '/v1/handovers', {
+      token: apiKey,
+      body: { conversationId, queue: 'general', user: { id: `u-${conversationId}`, name: 'Uma' } },
+    });
     expect(created.status).toBe(201);
     const handoverId = created.body.id as string;
     const conversation = await eventually(async () => fake!.conversationFor(handoverId), 'the Genesys conversation');
-    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref, 'the reference stored');
+    await eventually(
+      async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref,
+      'the reference stored',
+    );
     return { handoverId, conversation };
   }
 
-  const textMessage = (to: string, id = 'm1') => JSON.stringify({ id, channel: { id: fake!.integrationId, platform: 'Open', type: 'Private', to: { id: to }, from: { id: fake!.integrationId, idType: 'Opaque' }, time: '2026-01-01T00:00:00.000Z' }, type: 'Text', text: 'hi', direction: 'Outbound' });
+  const textMessage = (to: string, id = 'm1') =>
+    JSON.stringify({
+      id,
+      channel: {
+        id: fake!.integrationId,
+        platform: 'Open',
+        type: 'Private',
+        to: { id: to },
+        from: { id: fake!.integrationId, idType: 'Opaque' },
+        time: '2026-01-01T00:00:00.000Z',
+      },
+      type: 'Text',
+      text: 'hi',
+      direction: 'Outbound',
+    });
 
   it('refuses a webhook request with a missing, forged or hex X-Hub-Signature-256 (401 invalid_signature) and a body that is no normalized message (400)', async () => {
     await setUp();
@@ -71,7 +99,11 @@ describe('genesys connector against its fake (pg)', () => {
   it('applies a redelivered webhook request once (same body, signed again): messages, typing and the disconnect', async () => {
     const { apiKey, botEvents } = await setUp();
     const { handoverId } = await handOver(apiKey, 'c-redeliver');
-    for (const act of [() => fake!.agentSend(handoverId, 'hello there', { nickname: 'Ada' }), () => fake!.agentTyping(handoverId), () => fake!.agentDisconnect(handoverId)]) {
+    for (const act of [
+      () => fake!.agentSend(handoverId, 'hello there', { nickname: 'Ada' }),
+      () => fake!.agentTyping(handoverId),
+      () => fake!.agentDisconnect(handoverId),
+    ]) {
       expect((await act()).body).toEqual({ ok: true, duplicate: false });
       const again = await fake!.resend(fake!.deliveries.at(-1)!.message);
       expect(again.status).toBe(200);
@@ -115,7 +147,8 @@ describe('genesys connector against its fake (pg)', () => {
       f.tokenLifetimeSeconds = 2;
     });
     const { handoverId, conversation } = await handOver(apiKey, 'c-token');
-    for (let i = 0; i < 5; i++) expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: `m-${i}`, text: `user ${i}` } })).status).toBe(202);
+    for (let i = 0; i < 5; i++)
+      expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: `m-${i}`, text: `user ${i}` } })).status).toBe(202);
     await eventually(async () => conversation.inbound.length === 6, 'five messages');
     expect(fake!.tokensIssued).toHaveLength(1);
     // Let the token reach its last tenth of life (or lapse); the next call renews it first.
@@ -126,7 +159,9 @@ describe('genesys connector against its fake (pg)', () => {
     expect(fake!.refused).toEqual([]);
     // A token revoked on the Genesys side: the call is refused once, then made again with a new token.
     fake!.revokeTokens();
-    expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-revoked', text: 'after revocation' } })).status).toBe(202);
+    expect((await t!.api('POST', `/v1/handovers/${handoverId}/messages`, { token: apiKey, body: { id: 'm-revoked', text: 'after revocation' } })).status).toBe(
+      202,
+    );
     await eventually(async () => conversation.inbound.some((m) => m.text === 'after revocation'), 'the message after revocation');
     expect(fake!.tokensIssued).toHaveLength(3);
     expect(fake!.refused.map((r) => r.reason)).toEqual(['unknown token']);
@@ -151,7 +186,14 @@ describe('genesys connector against its fake (pg)', () => {
     await t!.api('POST', `/v1/handovers/${handoverId}/typing`, { token: apiKey, body: { typing: false } });
     const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, {
       token: apiKey,
-      body: { id: 'm-1', text: 'see these', attachments: [{ url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' }, { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' }] },
+      body: {
+        id: 'm-1',
+        text: 'see these',
+        attachments: [
+          { url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' },
+          { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' },
+        ],
+      },
     });
     expect(sent.status).toBe(202);
     const message = await eventually(async () => conversation.inbound.find((m) => m.text === 'see these'), 'the message with attachments');
@@ -161,29 +203,53 @@ describe('genesys connector against its fake (pg)', () => {
     ]);
     expect(conversation.typing).toBe(1);
     await fake!.agentSend(handoverId, 'I am the flow bot', { originatingEntity: 'Bot' });
-    await fake!.agentSend(handoverId, 'here is the form', { nickname: 'Ada', attachments: [{ contentType: 'Attachment', attachment: { mediaType: 'File', url: 'https://api.mypurecloud.com/form.pdf', mime: 'application/pdf', filename: 'form.pdf' } }] });
+    await fake!.agentSend(handoverId, 'here is the form', {
+      nickname: 'Ada',
+      attachments: [
+        {
+          contentType: 'Attachment',
+          attachment: { mediaType: 'File', url: 'https://api.mypurecloud.com/form.pdf', mime: 'application/pdf', filename: 'form.pdf' },
+        },
+      ],
+    });
     const events = await eventually(async () => {
       const list = (await botEvents(handoverId)).filter((e) => e.type === 'message.created');
       return list.length === 2 ? list : null;
     }, 'both messages at the bot');
     expect(events[0]!.data.message.text).toBe('I am the flow bot');
-    expect(events[1]!.data.message).toMatchObject({ text: 'here is the form', attachments: [{ url: 'https://api.mypurecloud.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }] });
+    expect(events[1]!.data.message).toMatchObject({
+      text: 'here is the form',
+      attachments: [{ url: 'https://api.mypurecloud.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }],
+    });
     expect(fake!.refused).toEqual([]);
   });
   it('checks its setup: a token for the OAuth client and a read of the integration; a wrong secret or integration id is named', async () => {
     t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000 });
     fake = await startFakeGenesys();
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Gen' });
-    const config = { apiBaseUrl: fake.url, loginBaseUrl: fake.url, clientId: fake.clientId, clientSecret: fake.clientSecret, integrationId: fake.integrationId, webhookSecret: fake.webhookSecret };
+    const config = {
+      apiBaseUrl: fake.url,
+      loginBaseUrl: fake.url,
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+      integrationId: fake.integrationId,
+      webhookSecret: fake.webhookSecret,
+    };
     const add = async (name: string, overrides: Record<string, unknown>) => {
       const res = await t!.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'genesys', name, config: { ...config, ...overrides } });
       expect(res.status, JSON.stringify(res.body)).toBe(201);
       return res.body.id as string;
     };
-    const ids = { good: await add('good', {}), secret: await add('wrong-secret', { clientSecret: 'not-the-secret' }), integration: await add('wrong-integration', { integrationId: '00000000-0000-4000-8000-000000000000' }) };
+    const ids = {
+      good: await add('good', {}),
+      secret: await add('wrong-secret', { clientSecret: 'not-the-secret' }),
+      integration: await add('wrong-integration', { integrationId: '00000000-0000-4000-8000-000000000000' }),
+    };
     const lines = await eventually(async () => {
       const res = await t!.admin('GET', `/v1/admin/tenants/${tenant.body.id}/connector-checks`);
-      return res.body.checks?.length === 3 ? (res.body.checks as Array<{ connectorId: string; verdict: string; problem: string | null; reason: string }>) : null;
+      return res.body.checks?.length === 3
+        ? (res.body.checks as Array<{ connectorId: string; verdict: string; problem: string | null; reason: string }>)
+        : null;
     }, 'the three connectors checked');
     const line = (id: string) => lines.find((l) => l.connectorId === id)!;
     expect(line(ids.good), line(ids.good).reason).toMatchObject({ verdict: 'ok', problem: null });

@@ -52,7 +52,14 @@ runConnectorContract({
     };
     return {
       type: 'intercom',
-      config: { baseUrl: fake.url, accessToken: fake.accessToken, clientSecret: fake.clientSecret, adminId: fake.botAdminId, teamId: '501', teams: { billing: '502' } },
+      config: {
+        baseUrl: fake.url,
+        accessToken: fake.accessToken,
+        clientSecret: fake.clientSecret,
+        adminId: fake.botAdminId,
+        teamId: '501',
+        teams: { billing: '502' },
+      },
       secrets: [fake.accessToken, fake.clientSecret],
       connected(connector) {
         fake.webhookTarget = connector.inboundUrl;
@@ -74,7 +81,14 @@ runConnectorContract({
             type: 'notification_event',
             id: 'notif_forged',
             topic: 'conversation.admin.replied',
-            data: { item: { id: conversationOf(handoverId), conversation_parts: { conversation_parts: [{ id: '99999', part_type: 'comment', body: '<p>forged</p>', author: { type: 'admin', id: '7002', name: 'Mallory' } }] } } },
+            data: {
+              item: {
+                id: conversationOf(handoverId),
+                conversation_parts: {
+                  conversation_parts: [{ id: '99999', part_type: 'comment', body: '<p>forged</p>', author: { type: 'admin', id: '7002', name: 'Mallory' } }],
+                },
+              },
+            },
           });
           return fake.post(body, fake.sign(body, 'not-the-client-secret'));
         },
@@ -84,7 +98,13 @@ runConnectorContract({
         fake.down = down;
       },
       setAgentsOnline(agentsOnline) {
-        const agents = Array.from({ length: agentsOnline }, (_, i) => ({ id: String(7100 + i), name: `Agent ${i + 1}`, email: `agent${i}@acme.test`, away_mode_enabled: false, has_inbox_seat: true }));
+        const agents = Array.from({ length: agentsOnline }, (_, i) => ({
+          id: String(7100 + i),
+          name: `Agent ${i + 1}`,
+          email: `agent${i}@acme.test`,
+          away_mode_enabled: false,
+          has_inbox_seat: true,
+        }));
         fake.admins = [fake.admins[0]!, ...agents, { id: '7199', name: 'Away', email: 'away@acme.test', away_mode_enabled: true, has_inbox_seat: true }];
         fake.teams.get('501')!.admin_ids = [...agents.map((a) => Number(a.id)), 7199];
       },

@@ -26,7 +26,8 @@ describe('intercom connector against its fake (pg)', () => {
     const apiKey = tenant.body.apiKey as string;
     return {
       apiKey,
-      botEvents: async (handoverId: string) => (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
+      botEvents: async (handoverId: string) =>
+        (await t!.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey })).body.events as Array<{ type: string; data: any }>,
     };
   }
 
@@ -39,13 +40,21 @@ describe('intercom connector against its fake (pg)', () => {
       const c = fake!.conversationForHandover(handoverId);
       return c?.teamAssigneeId ? c : null;
     }, 'the conversation assigned to its team');
-    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref, 'the conversation id stored');
+    await eventually(
+      async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref,
+      'the conversation id stored',
+    );
     return { handoverId, conversation };
   }
 
   it('answers the HEAD check of the endpoint; refuses a notification with a missing or forged X-Hub-Signature (401 invalid_signature) and a body of another shape (400)', async () => {
     await setUp();
-    const body = JSON.stringify({ type: 'notification_event', id: 'notif_1', topic: 'conversation.admin.closed', data: { item: { id: '1', conversation_parts: { conversation_parts: [] } } } });
+    const body = JSON.stringify({
+      type: 'notification_event',
+      id: 'notif_1',
+      topic: 'conversation.admin.closed',
+      data: { item: { id: '1', conversation_parts: { conversation_parts: [] } } },
+    });
     const missing = await fake!.post(body, {});
     expect(missing.status).toBe(401);
     expect(missing.body.error.code).toBe('invalid_signature');
@@ -59,13 +68,21 @@ describe('intercom connector against its fake (pg)', () => {
     const invalid = await fake!.post(notANotification, fake!.sign(notANotification));
     expect(invalid.status).toBe(400);
     expect(invalid.body.error.code).toBe('invalid_request');
-    const wrongTypes = JSON.stringify({ type: 'notification_event', id: 'notif_2', topic: 'conversation.admin.replied', data: { item: { id: '1', conversation_parts: { conversation_parts: [{ id: '5', part_type: 'comment', body: 17 }] } } } });
+    const wrongTypes = JSON.stringify({
+      type: 'notification_event',
+      id: 'notif_2',
+      topic: 'conversation.admin.replied',
+      data: { item: { id: '1', conversation_parts: { conversation_parts: [{ id: '5', part_type: 'comment', body: 17 }] } } },
+    });
     const refused = await fake!.post(wrongTypes, fake!.sign(wrongTypes));
     expect(refused.status).toBe(400);
     expect(refused.body.error.code).toBe('invalid_request');
     // Intercom checks the endpoint with a HEAD request when the URL is saved.
     expect((await fetch(fake!.webhookTarget, { method: 'HEAD', signal: AbortSignal.timeout(10_000) })).status).toBe(200);
-    expect((await fetch(fake!.webhookTarget.replace(/\/connectors\/[^/]+\//, '/connectors/con_missing/'), { method: 'HEAD', signal: AbortSignal.timeout(10_000) })).status).toBe(404);
+    expect(
+      (await fetch(fake!.webhookTarget.replace(/\/connectors\/[^/]+\//, '/connectors/con_missing/'), { method: 'HEAD', signal: AbortSignal.timeout(10_000) }))
+        .status,
+    ).toBe(404);
     // The ping Intercom sends to a new subscription is acknowledged.
     const ping = JSON.stringify({ type: 'notification_event', id: 'notif_ping', topic: 'ping', data: { item: { type: 'ping', message: 'something' } } });
     expect(await fake!.post(ping, fake!.sign(ping))).toMatchObject({ status: 200, body: { ok: true, duplicate: false } });
@@ -75,7 +92,11 @@ describe('intercom connector against its fake (pg)', () => {
     const { apiKey, botEvents } = await setUp();
     const { handoverId, conversation } = await handOver(apiKey, { conversationId: 'c-redeliver', queue: 'general', user: { id: 'u-redeliver' } });
     const ada = fake!.admins[1]!;
-    for (const act of [() => fake!.assign(conversation.id, ada), () => fake!.agentReply(conversation.id, 'hello <b>there</b> & welcome'), () => fake!.closeConversation(conversation.id)]) {
+    for (const act of [
+      () => fake!.assign(conversation.id, ada),
+      () => fake!.agentReply(conversation.id, 'hello <b>there</b> & welcome'),
+      () => fake!.closeConversation(conversation.id),
+    ]) {
       expect((await act()).body).toEqual({ ok: true, duplicate: false });
       const delivered = fake!.deliveries.at(-1)!.notification;
       const again = await fake!.resend(delivered);
@@ -110,7 +131,10 @@ describe('intercom connector against its fake (pg)', () => {
     const close = second.conversation.parts.find((p) => p.part_type === 'close')!;
     expect(close.author).toMatchObject({ type: 'admin', id: fake!.botAdminId });
     // Our own close came back as a notification, was acknowledged, and changed nothing.
-    const echo = await eventually(async () => fake!.deliveries.find((d) => d.notification.topic === 'conversation.admin.closed' && d.notification.data.item.id === second.conversation.id), 'the echo of our close');
+    const echo = await eventually(
+      async () => fake!.deliveries.find((d) => d.notification.topic === 'conversation.admin.closed' && d.notification.data.item.id === second.conversation.id),
+      'the echo of our close',
+    );
     expect(echo.status).toBe(200);
     const events = await botEvents(second.handoverId);
     expect(events.filter((e) => e.type === 'handover.ended').map((e) => e.data.reason)).toEqual(['user_ended']);
@@ -119,7 +143,12 @@ describe('intercom connector against its fake (pg)', () => {
   it('goes on with the conversation an earlier try opened when a start fails half-way', async () => {
     const { apiKey } = await setUp();
     fake!.failNext.set('POST /conversations/:id/parts', 1);
-    const { conversation } = await handOver(apiKey, { conversationId: 'c-retry', queue: 'general', user: { id: 'u-retry' }, transcript: [{ role: 'user', text: 'help' }] });
+    const { conversation } = await handOver(apiKey, {
+      conversationId: 'c-retry',
+      queue: 'general',
+      user: { id: 'u-retry' },
+      transcript: [{ role: 'user', text: 'help' }],
+    });
     expect(fake!.conversations.size).toBe(1);
     expect(conversation.parts.filter((p) => p.part_type === 'note')).toHaveLength(1);
     expect(conversation.parts.filter((p) => p.part_type === 'assignment').map((p) => p.assigned_to)).toEqual([{ type: 'team', id: '501' }]);
@@ -136,20 +165,40 @@ describe('intercom connector against its fake (pg)', () => {
     expect(fake!.refused).toEqual([]);
   });
 
-  it('relays attachments: the user\'s images as attachment_urls, other files as links; the agent\'s as attachments', async () => {
+  it("relays attachments: the user's images as attachment_urls, other files as links; the agent's as attachments", async () => {
     const { apiKey, botEvents } = await setUp();
     const { handoverId, conversation } = await handOver(apiKey, { conversationId: 'c-files', queue: 'general', user: { id: 'u-files' } });
     const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, {
       token: apiKey,
-      body: { id: 'm-1', text: 'see these', attachments: [{ url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' }, { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' }] },
+      body: {
+        id: 'm-1',
+        text: 'see these',
+        attachments: [
+          { url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' },
+          { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' },
+        ],
+      },
     });
     expect(sent.status).toBe(202);
     const reply = await eventually(async () => conversation.parts.find((p) => p.part_type === 'comment' && p.author.type === 'user'), 'the user reply');
     expect(reply.body).toBe('see these\nb.pdf: https://files.example.com/b.pdf');
     expect(reply.attachments.map((a) => a.url)).toEqual(['https://files.example.com/a.png']);
-    await fake!.agentReply(conversation.id, 'here is the form', fake!.admins[1], [{ type: 'upload', name: 'form.pdf', url: 'https://downloads.intercomcdn.com/form.pdf', content_type: 'application/pdf', filesize: 1200, width: 0, height: 0 }]);
+    await fake!.agentReply(conversation.id, 'here is the form', fake!.admins[1], [
+      {
+        type: 'upload',
+        name: 'form.pdf',
+        url: 'https://downloads.intercomcdn.com/form.pdf',
+        content_type: 'application/pdf',
+        filesize: 1200,
+        width: 0,
+        height: 0,
+      },
+    ]);
     const message = await eventually(async () => (await botEvents(handoverId)).find((e) => e.type === 'message.created'), 'the agent reply');
-    expect(message.data.message).toMatchObject({ text: 'here is the form', attachments: [{ url: 'https://downloads.intercomcdn.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }] });
+    expect(message.data.message).toMatchObject({
+      text: 'here is the form',
+      attachments: [{ url: 'https://downloads.intercomcdn.com/form.pdf', name: 'form.pdf', contentType: 'application/pdf' }],
+    });
     expect(fake!.refused).toEqual([]);
   });
 
@@ -160,7 +209,10 @@ describe('intercom connector against its fake (pg)', () => {
     await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created'), 'the first reply');
     fake!.webhooksLost = true;
     await fake!.agentReply(conversation.id, 'sent while you were away');
-    await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away'), 'the missed reply');
+    await eventually(
+      async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away'),
+      'the missed reply',
+    );
     await fake!.closeConversation(conversation.id);
     await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'handover.ended'), 'the missed close');
     const events = await botEvents(handoverId);

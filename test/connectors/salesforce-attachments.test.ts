@@ -15,10 +15,17 @@ describe('Salesforce attachments against its fake (pg)', () => {
   let apiKey: string;
 
   beforeAll(async () => {
-    [t, fake] = await Promise.all([startTestService('pg', { ...(await diskStoreSettings()), 'streams.leaseMs': 2000, 'streams.tickMs': 100 }), startFakeSalesforce({ pingMs: 200 })]);
+    [t, fake] = await Promise.all([
+      startTestService('pg', { ...(await diskStoreSettings()), 'streams.leaseMs': 2000, 'streams.tickMs': 100 }),
+      startFakeSalesforce({ pingMs: 200 }),
+    ]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Initech' });
     apiKey = tenant.body.apiKey;
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'salesforce', name: 'sf', config: { baseUrl: fake.url, orgId: fake.orgId, esDeveloperName: fake.esDeveloperName } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'salesforce',
+      name: 'sf',
+      config: { baseUrl: fake.url, orgId: fake.orgId, esDeveloperName: fake.esDeveloperName },
+    });
     expect(connector.status).toBe(201);
     await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'sales', connectorId: connector.body.id });
   }, 60_000);
@@ -38,7 +45,10 @@ describe('Salesforce attachments against its fake (pg)', () => {
     const pdf = await upload(t, `/v1/handovers/${handoverId}/attachments`, { token: apiKey, bytes: files.pdf, type: 'application/pdf', name: 'invoice.pdf' });
     const sent = await t.api('POST', `/v1/handovers/${handoverId}/messages`, {
       token: apiKey,
-      body: { text: 'The front brake', attachments: [{ id: photo.body.id }, { url: 'https://shop.example/manual.pdf', name: 'manual.pdf' }, { id: pdf.body.id }] },
+      body: {
+        text: 'The front brake',
+        attachments: [{ id: photo.body.id }, { url: 'https://shop.example/manual.pdf', name: 'manual.pdf' }, { id: pdf.body.id }],
+      },
     });
     expect(sent.status).toBe(202);
     await fake.waitFor(() => conversation.filesReceived.length >= 2, 'the two file entries');

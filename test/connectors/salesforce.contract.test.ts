@@ -86,7 +86,11 @@ runConnectorContract({
         end: (handoverId) => onStream(() => fake.agentEnds((last = idOf(handoverId)))),
         resendLast: () => onStream(() => fake.replayLast(last!)),
         forge: async (handoverId) => {
-          const res = await fetch(inboundUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handoverId, type: 'message.created', data: { message: { text: 'forged' } } }) });
+          const res = await fetch(inboundUrl, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ handoverId, type: 'message.created', data: { message: { text: 'forged' } } }),
+          });
           return { status: res.status, body: await res.json() };
         },
       },

@@ -15,14 +15,26 @@ interface Tenant {
   connectorId: string;
 }
 
-async function setUpSalesforce(t: Pick<TestService, 'api'>, fake: FakeSalesforce, bot: SignedWebhookServer, setBotSecret: (s: string) => void, extraConfig: Record<string, unknown> = {}): Promise<Tenant> {
+async function setUpSalesforce(
+  t: Pick<TestService, 'api'>,
+  fake: FakeSalesforce,
+  bot: SignedWebhookServer,
+  setBotSecret: (s: string) => void,
+  extraConfig: Record<string, unknown> = {},
+): Promise<Tenant> {
   const admin = (method: string, path: string, body?: unknown) => t.api(method, path, { token: ADMIN_TOKEN, body });
   const tenant = await admin('POST', '/v1/admin/tenants', { name: 'Initech', webhookUrl: bot.url });
   setBotSecret(tenant.body.webhookSecret);
   const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
     type: 'salesforce',
     name: 'sf',
-    config: { baseUrl: fake.url, orgId: fake.orgId, esDeveloperName: fake.esDeveloperName, routingAttributes: { Plan: 'metadata.plan', Email: 'user.email', Queue: 'queue' }, ...extraConfig },
+    config: {
+      baseUrl: fake.url,
+      orgId: fake.orgId,
+      esDeveloperName: fake.esDeveloperName,
+      routingAttributes: { Plan: 'metadata.plan', Email: 'user.email', Queue: 'queue' },
+      ...extraConfig,
+    },
   });
   expect(connector.status, JSON.stringify(connector.body)).toBe(201);
   const queue = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'sales', connectorId: connector.body.id });
@@ -32,7 +44,10 @@ async function setUpSalesforce(t: Pick<TestService, 'api'>, fake: FakeSalesforce
 
 async function startHandover(t: Pick<TestService, 'api'>, fake: FakeSalesforce, tenant: Tenant, conversationId: string, body: Record<string, unknown> = {}) {
   const before = fake.latest();
-  const created = await t.api('POST', '/v1/handovers', { token: tenant.apiKey, body: { conversationId, queue: 'sales', user: { id: `u-${conversationId}`, email: 'pat@example.com' }, ...body } });
+  const created = await t.api('POST', '/v1/handovers', {
+    token: tenant.apiKey,
+    body: { conversationId, queue: 'sales', user: { id: `u-${conversationId}`, email: 'pat@example.com' }, ...body },
+  });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   const conversation = await fake.waitFor(() => fake.latest() !== before && fake.latest(), 'the conversation at Salesforce');
   await fake.waitFor(() => conversation.openStreams.size === 1, 'the event stream');
@@ -107,7 +122,13 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
 
   it(`relays ${MESSAGES} messages each way in order through drops of the stream, with joins, typing and the agent's end`, async () => {
     const { t, fake, bot, tenant } = await world();
-    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-1', { transcript: [{ role: 'user', text: 'my order is late' }, { role: 'bot', text: 'let me get someone' }], metadata: { plan: 'gold' } });
+    const { handoverId, conversation } = await startHandover(t, fake, tenant, 'c-1', {
+      transcript: [
+        { role: 'user', text: 'my order is late' },
+        { role: 'bot', text: 'let me get someone' },
+      ],
+      metadata: { plan: 'gold' },
+    });
     expect(conversation.routingAttributes).toEqual({ Plan: 'gold', Email: 'pat@example.com', Queue: 'sales' });
     await fake.waitFor(() => fake.userMessages(conversation.id).length === 1, 'the transcript');
     expect(fake.userMessages(conversation.id)[0]).toBe('Conversation with the bot so far:\nUser: my order is late\nBot: let me get someone');
@@ -162,14 +183,21 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(conversation.maxConcurrentStreams).toBe(1);
     expect(fake.refused).toEqual([]);
     // The token is stored for other instances, sealed like every credential (never in clear).
-    const { rows } = await t.db.query<{ credential: string; stream_open: boolean }>('select credential, stream_open from connector_sessions where handover_id = $1', [handoverId]);
+    const { rows } = await t.db.query<{ credential: string; stream_open: boolean }>(
+      'select credential, stream_open from connector_sessions where handover_id = $1',
+      [handoverId],
+    );
     expect(JSON.parse(rows[0]!.credential)).toMatchObject({ $enc: 'v1', kid: expect.any(String) });
     for (const token of fake.issuedTokens()) expect(rows[0]!.credential).not.toContain(token);
     // The holder marks the stream closed once it has seen the end (the socket may close first).
-    await eventually(async () => {
-      const { rows: now } = await t.db.query<{ stream_open: boolean }>('select stream_open from connector_sessions where handover_id = $1', [handoverId]);
-      return now[0]!.stream_open === false;
-    }, 'the stream to be marked closed', 10_000);
+    await eventually(
+      async () => {
+        const { rows: now } = await t.db.query<{ stream_open: boolean }>('select stream_open from connector_sessions where handover_id = $1', [handoverId]);
+        return now[0]!.stream_open === false;
+      },
+      'the stream to be marked closed',
+      10_000,
+    );
   });
 
   it('skips an event that can never be applied, and goes on with the next ones', async () => {
@@ -198,7 +226,11 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
 
     const tenants = await t.admin('GET', '/v1/admin/tenants');
     const tenantId = tenants.body.tenants[0].id as string;
-    const bad = await t.admin('POST', `/v1/admin/tenants/${tenantId}/connectors`, { type: 'salesforce', name: 'bad', config: { baseUrl: fake.url, orgId: '00D-too-short', esDeveloperName: 'x y' } });
+    const bad = await t.admin('POST', `/v1/admin/tenants/${tenantId}/connectors`, {
+      type: 'salesforce',
+      name: 'bad',
+      config: { baseUrl: fake.url, orgId: '00D-too-short', esDeveloperName: 'x y' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body.error.code).toBe('invalid_connector_config');
     expect(JSON.stringify(bad.body.error.details)).toContain('orgId');
@@ -232,7 +264,10 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     const unrouted = await startHandover(t, fake, tenant, 'c-unrouted');
     fake.routingResult(unrouted.conversation.id, { failureType: 'NoAgentsAvailable', failureReason: 'nobody online' });
     await bot.waitFor(() => botEvents(bot, unrouted.handoverId, 'handover.ended').length === 1, 10_000, 'handover.ended after routing failed');
-    expect(botEvents(bot, unrouted.handoverId, 'handover.ended')[0]!.data).toEqual({ reason: 'unavailable', detail: 'Salesforce could not route the conversation (NoAgentsAvailable: nobody online).' });
+    expect(botEvents(bot, unrouted.handoverId, 'handover.ended')[0]!.data).toEqual({
+      reason: 'unavailable',
+      detail: 'Salesforce could not route the conversation (NoAgentsAvailable: nobody online).',
+    });
 
     const lost = await startHandover(t, fake, tenant, 'c-lost');
     fake.expireTokens();
@@ -303,10 +338,14 @@ describe('Salesforce streams across instances (pg)', () => {
     const ended = await holder.api('POST', `/v1/handovers/${handoverId}/end`, { token: tenant.apiKey, body: {} });
     expect(ended.status).toBe(200);
     other.service.startBackground();
-    await eventually(async () => {
-      const { rows: open } = await db.query<{ stream_open: boolean }>('select stream_open from connector_sessions where handover_id = $1', [handoverId]);
-      return open[0]!.stream_open === false;
-    }, 'the ended handover’s stream to be closed', 15_000);
+    await eventually(
+      async () => {
+        const { rows: open } = await db.query<{ stream_open: boolean }>('select stream_open from connector_sessions where handover_id = $1', [handoverId]);
+        return open[0]!.stream_open === false;
+      },
+      'the ended handover’s stream to be closed',
+      15_000,
+    );
     expect(other.service.heldStreams()).toEqual([]);
   });
 });
@@ -326,7 +365,14 @@ describe('Salesforce stream survives its holder being killed (pg, kill -9)', () 
     let botSecret = '';
     const bot = await startSignedWebhookServer(() => botSecret);
     cleanup.push(() => bot.close());
-    const server: ServerProcess = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_STREAM_LEASE_MS: '2000', HANDOVER_STREAM_TICK_MS: '100', HANDOVER_DELIVERY_POLL_MS: '50', HANDOVER_DELIVERY_LEASE_MS: '2000' });
+    const server: ServerProcess = await startServerProcess({
+      DATABASE_URL: db.url!,
+      HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN,
+      HANDOVER_STREAM_LEASE_MS: '2000',
+      HANDOVER_STREAM_TICK_MS: '100',
+      HANDOVER_DELIVERY_POLL_MS: '50',
+      HANDOVER_DELIVERY_LEASE_MS: '2000',
+    });
     cleanup.push(async () => {
       server.child.kill('SIGKILL');
       await server.exited;

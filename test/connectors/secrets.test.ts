@@ -17,7 +17,11 @@ const NEW_KEY = { id: 'test-2', key: Buffer.alloc(32, 9).toString('base64') };
 
 async function addWebhookConnector(t: TestService, helpdesk: GenericHelpdesk) {
   const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Initech' });
-  const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'desk', config: { url: helpdesk.url, secret: helpdesk.secret } });
+  const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+    type: 'webhook',
+    name: 'desk',
+    config: { url: helpdesk.url, secret: helpdesk.secret },
+  });
   expect(connector.status).toBe(201);
   helpdesk.inboundUrl = connector.body.inboundUrl;
   const queue = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'hd', connectorId: connector.body.id });
@@ -61,10 +65,21 @@ describe('the embedded store generates its key (pglite)', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'handover-keys-'));
     const db = await createTestDb('pglite');
     try {
-      const config = () => loadConfig({}, { port: 0, host: '127.0.0.1', adminToken: ADMIN_TOKEN, logLevel: 'silent', 'database.dataDir': dataDir, 'demo.enabled': false });
+      const config = () =>
+        loadConfig({}, { port: 0, host: '127.0.0.1', adminToken: ADMIN_TOKEN, logLevel: 'silent', 'database.dataDir': dataDir, 'demo.enabled': false });
       const first = await createService(config(), { db });
-      const tenant = await first.app.inject({ method: 'POST', url: '/v1/admin/tenants', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { name: 'Local' } });
-      const record = await first.connectors.add({ tenantId: tenant.json().id, type: 'webhook', name: 'desk', config: { url: 'http://127.0.0.1:9/x', secret: HELPDESK_SECRET } });
+      const tenant = await first.app.inject({
+        method: 'POST',
+        url: '/v1/admin/tenants',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        payload: { name: 'Local' },
+      });
+      const record = await first.connectors.add({
+        tenantId: tenant.json().id,
+        type: 'webhook',
+        name: 'desk',
+        config: { url: 'http://127.0.0.1:9/x', secret: HELPDESK_SECRET },
+      });
       await first.stop();
       const file = await stat(join(dataDir, 'secret-keys'));
       expect(file.mode & 0o777).toBe(0o600);
@@ -95,8 +110,16 @@ describe('connector credentials at rest (pg)', () => {
   it('stores secrets encrypted, never returns or logs them, and still uses them', async () => {
     db = await createTestDb('pg');
     let logged = '';
-    const sink = new Writable({ write(chunk: Buffer, _enc, done) { logged += chunk.toString(); done(); } });
-    const config = loadConfig({}, { port: 0, host: '127.0.0.1', adminToken: ADMIN_TOKEN, logLevel: 'trace', 'secrets.keys': [TEST_SECRET_KEY], 'delivery.pollIntervalMs': 50 });
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logged += chunk.toString();
+        done();
+      },
+    });
+    const config = loadConfig(
+      {},
+      { port: 0, host: '127.0.0.1', adminToken: ADMIN_TOKEN, logLevel: 'trace', 'secrets.keys': [TEST_SECRET_KEY], 'delivery.pollIntervalMs': 50 },
+    );
     const service = await createService(config, { db, log: createLogger('trace', sink) });
     const address = await service.listen();
     service.deps.config.publicUrl = address;
@@ -115,7 +138,10 @@ describe('connector credentials at rest (pg)', () => {
       const created = await base.api('POST', '/v1/handovers', { token: setup.apiKey, body: { conversationId: 'c-2', queue: 'hd', user: { id: 'u-2' } } });
       const joined = await helpdesk.send({ type: 'agent.joined', handoverId: created.body.id, data: { agent: { id: 'a1' } } });
       expect(joined.status).toBe(200);
-      await eventually(async () => (await base.db.query<{ state: string }>('select state from handovers where id = $1', [created.body.id])).rows[0]?.state === 'active', 'the agent joined');
+      await eventually(
+        async () => (await base.db.query<{ state: string }>('select state from handovers where id = $1', [created.body.id])).rows[0]?.state === 'active',
+        'the agent joined',
+      );
       expect(logged).toContain(setup.connectorId);
 
       const dump = await dumpSchema(db);
@@ -134,19 +160,35 @@ describe('connector credentials at rest (pg)', () => {
     helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
     const setup = await addWebhookConnector(t, helpdesk);
     // As an earlier version wrote it: the secret in clear.
-    await t.db.query('update connectors set config = $2::jsonb where id = $1', [setup.connectorId, JSON.stringify({ url: helpdesk.url, secret: helpdesk.secret })]);
+    await t.db.query('update connectors set config = $2::jsonb where id = $1', [
+      setup.connectorId,
+      JSON.stringify({ url: helpdesk.url, secret: helpdesk.secret }),
+    ]);
     await t.service.stop();
 
     const restarted = await startTestService('pg', {}, { db: t.db });
-    t = { ...restarted, close: async () => { await restarted.service.stop(); await restarted.db.dropAndClose(); } };
-    const stored = async () => (await t!.db.query<{ config: { secret: unknown } }>('select config from connectors where id = $1', [setup.connectorId])).rows[0]!.config.secret;
+    t = {
+      ...restarted,
+      close: async () => {
+        await restarted.service.stop();
+        await restarted.db.dropAndClose();
+      },
+    };
+    const stored = async () =>
+      (await t!.db.query<{ config: { secret: unknown } }>('select config from connectors where id = $1', [setup.connectorId])).rows[0]!.config.secret;
     await expect(stored()).resolves.toMatchObject({ $enc: 'v1', kid: TEST_SECRET_KEY.id });
     await handOver(t, helpdesk, setup.apiKey, 'c-after-upgrade');
     await t.service.stop();
 
     // Rotation: the new key first, the old one still listed.
     const rotated = await startTestService('pg', { 'secrets.keys': [NEW_KEY, TEST_SECRET_KEY] }, { db: t.db });
-    t = { ...rotated, close: async () => { await rotated.service.stop(); await rotated.db.dropAndClose(); } };
+    t = {
+      ...rotated,
+      close: async () => {
+        await rotated.service.stop();
+        await rotated.db.dropAndClose();
+      },
+    };
     await expect(stored()).resolves.toMatchObject({ $enc: 'v1', kid: NEW_KEY.id });
     await handOver(t, helpdesk, setup.apiKey, 'c-after-rotation');
     expect(await dumpSchema(t.db)).not.toContain(helpdesk.secret.slice(6));
@@ -155,7 +197,9 @@ describe('connector credentials at rest (pg)', () => {
     // The key that sealed them removed: the start stops, naming the missing key.
     const db = t.db;
     t = { ...t, close: () => db.dropAndClose() };
-    await expect(startTestService('pg', { 'secrets.keys': [{ id: 'other', key: Buffer.alloc(32, 3).toString('base64') }] }, { db })).rejects.toThrow(/"test-2"/);
+    await expect(startTestService('pg', { 'secrets.keys': [{ id: 'other', key: Buffer.alloc(32, 3).toString('base64') }] }, { db })).rejects.toThrow(
+      /"test-2"/,
+    );
   });
 
   it('handover keys rotate: re-encrypts what is still under an older key, conversation tokens included', async () => {
@@ -167,7 +211,12 @@ describe('connector credentials at rest (pg)', () => {
     // A conversation token sealed under the older key (as a session opened before the rotation holds it).
     const old = new SecretBox([TEST_SECRET_KEY]);
     const sealed = JSON.stringify(old.seal('conversation-token-0123', `connector-session:${setup.connectorId}:${created.body.id}:credential`));
-    await t.db.query(`insert into connector_sessions (handover_id, tenant_id, connector_id, external_id, credential) values ($1, $2, $3, 'ext-1', $4)`, [created.body.id, setup.tenantId, setup.connectorId, sealed]);
+    await t.db.query(`insert into connector_sessions (handover_id, tenant_id, connector_id, external_id, credential) values ($1, $2, $3, 'ext-1', $4)`, [
+      created.body.id,
+      setup.tenantId,
+      setup.connectorId,
+      sealed,
+    ]);
 
     const rotated = await t.admin('POST', '/v1/admin/keys/rotate');
     expect(rotated.status).toBe(200);
@@ -175,7 +224,9 @@ describe('connector credentials at rest (pg)', () => {
     const { rows } = await t.db.query<{ credential: string }>('select credential from connector_sessions where handover_id = $1', [created.body.id]);
     expect(JSON.parse(rows[0]!.credential)).toMatchObject({ $enc: 'v1', kid: NEW_KEY.id });
     // Still the same token once opened, under the new key only.
-    expect(new SecretBox([NEW_KEY]).open(JSON.parse(rows[0]!.credential), `connector-session:${setup.connectorId}:${created.body.id}:credential`)).toBe('conversation-token-0123');
+    expect(new SecretBox([NEW_KEY]).open(JSON.parse(rows[0]!.credential), `connector-session:${setup.connectorId}:${created.body.id}:credential`)).toBe(
+      'conversation-token-0123',
+    );
     // Nothing left to do the second time.
     expect((await t.admin('POST', '/v1/admin/keys/rotate')).body.reencrypted).toBe(0);
   });

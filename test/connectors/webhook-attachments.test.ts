@@ -14,10 +14,17 @@ describe('attachment links towards a helpdesk (pg)', () => {
   let apiKey: string;
 
   beforeAll(async () => {
-    [t, helpdesk] = await Promise.all([startTestService('pg', { ...(await diskStoreSettings()), 'attachments.linkTtlSeconds': 60, 'attachments.helpdeskLinkTtlSeconds': 60 }), startGenericHelpdesk('whsec_dGVzdC1oZWxwZGVzay1zZWNyZXQ=')]);
+    [t, helpdesk] = await Promise.all([
+      startTestService('pg', { ...(await diskStoreSettings()), 'attachments.linkTtlSeconds': 60, 'attachments.helpdeskLinkTtlSeconds': 60 }),
+      startGenericHelpdesk('whsec_dGVzdC1oZWxwZGVzay1zZWNyZXQ='),
+    ]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme' });
     apiKey = tenant.body.apiKey;
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: helpdesk.secret } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: helpdesk.url, secret: helpdesk.secret },
+    });
     helpdesk.inboundUrl = connector.body.inboundUrl;
     await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'helpdesk', connectorId: connector.body.id });
   }, 60_000);

@@ -17,7 +17,13 @@ const SECRET = 'whsec_' + Buffer.from('batch-helpdesk-secret-of-32-bytes!').toSt
 const TIMEOUT_MS = 2000;
 
 function message(handoverId: string, text: string): AgentSideWork {
-  return { kind: 'message.created', eventId: newId('event'), handoverId, conversationId: `c-${handoverId}`, message: { id: newId('message'), text, attachments: [], createdAt: new Date().toISOString() } };
+  return {
+    kind: 'message.created',
+    eventId: newId('event'),
+    handoverId,
+    conversationId: `c-${handoverId}`,
+    message: { id: newId('message'), text, attachments: [], createdAt: new Date().toISOString() },
+  };
 }
 
 /** What a `deliver` came to: done, or its DeliveryError's retryability, message and quote. */
@@ -51,7 +57,10 @@ describe('generic webhook connector, batch mode', () => {
     dispatcher = undefined;
   });
 
-  async function setUp(batch: Record<string, unknown> = {}, options: { timeoutMs?: number } = {}): Promise<{ connector: Connector; helpdesk: GenericHelpdesk }> {
+  async function setUp(
+    batch: Record<string, unknown> = {},
+    options: { timeoutMs?: number } = {},
+  ): Promise<{ connector: Connector; helpdesk: GenericHelpdesk }> {
     helpdesk = await startGenericHelpdesk(SECRET, { batch: true });
     const timeoutMs = options.timeoutMs ?? TIMEOUT_MS;
     dispatcher = createOutboundAgent(timeoutMs, { allowPrivate: true, allowHttp: true });
@@ -76,7 +85,14 @@ describe('generic webhook connector, batch mode', () => {
     expect(work.map((w) => w.eventId)).not.toContain(helpdesk.batches[0]!.webhookId);
     // The envelopes are the ones a single call would carry.
     expect(helpdesk.received.map((r) => r.body)).toEqual(
-      work.map((w) => ({ id: w.eventId, type: 'message.created', handoverId: w.handoverId, conversationId: w.conversationId, createdAt: (w as { message: { createdAt: string } }).message.createdAt, data: { message: (w as { message: unknown }).message } })),
+      work.map((w) => ({
+        id: w.eventId,
+        type: 'message.created',
+        handoverId: w.handoverId,
+        conversationId: w.conversationId,
+        createdAt: (w as { message: { createdAt: string } }).message.createdAt,
+        data: { message: (w as { message: unknown }).message },
+      })),
     );
   });
 
@@ -172,7 +188,10 @@ describe('generic webhook connector, batch mode', () => {
 
     // A signal already aborted: rejected without a call.
     const calls = helpdesk.requests;
-    expect(await outcome(connector.deliver(message('ho_z', 'z'), { externalRef: null, signal: AbortSignal.abort(new Error('gone')) }))).toMatchObject({ ok: false, retryable: true });
+    expect(await outcome(connector.deliver(message('ho_z', 'z'), { externalRef: null, signal: AbortSignal.abort(new Error('gone')) }))).toMatchObject({
+      ok: false,
+      retryable: true,
+    });
     expect(helpdesk.requests).toBe(calls);
   });
 

@@ -17,7 +17,10 @@ function genericWebhookDriver(mode: 'single' | 'batch'): ContractDriver {
       const helpdesk = await startGenericHelpdesk(SECRET, { batch: mode === 'batch' });
       let down = false;
       let last: { event: { type: string; handoverId: string; data?: unknown }; webhookId: string } | null = null;
-      const send = async (event: { type: string; handoverId: string; data?: unknown }, webhookId = `hd_${Math.random().toString(36).slice(2)}`): Promise<InboundAnswer> => {
+      const send = async (
+        event: { type: string; handoverId: string; data?: unknown },
+        webhookId = `hd_${Math.random().toString(36).slice(2)}`,
+      ): Promise<InboundAnswer> => {
         last = { event, webhookId };
         return helpdesk.send(event, { webhookId });
       };
@@ -54,7 +57,8 @@ function genericWebhookDriver(mode: 'single' | 'batch'): ContractDriver {
           transfer: (handoverId, to) => send({ type: 'handover.transferred', handoverId, data: { queue: to } }),
           end: (handoverId) => send({ type: 'handover.ended', handoverId, data: { reason: 'agent_ended' } }),
           resendLast: () => send(last!.event, last!.webhookId),
-          forge: (handoverId) => helpdesk.send({ type: 'message.created', handoverId, data: { message: { id: 'forged', text: 'forged' } } }, { secret: FORGED }),
+          forge: (handoverId) =>
+            helpdesk.send({ type: 'message.created', handoverId, data: { message: { id: 'forged', text: 'forged' } } }, { secret: FORGED }),
         },
         setDown(isDown) {
           down = isDown;

@@ -11,8 +11,18 @@ function received(fake: FakeZendesk, handoverId: string): ReceivedByHelpdesk[] {
   for (const pass of conversation.controlPasses) {
     const m = pass.metadata;
     if (m.handoverId !== handoverId) continue;
-    const metadata = Object.fromEntries(Object.entries(m).filter(([k]) => k.startsWith('meta_')).map(([k, v]) => [k.slice(5), v]));
-    out.push({ kind: 'handover.requested', userId: String(m.userId), queue: String(m.queue), transcript: parseTranscript(String(m.transcript ?? '')).filter((e) => e.text), metadata });
+    const metadata = Object.fromEntries(
+      Object.entries(m)
+        .filter(([k]) => k.startsWith('meta_'))
+        .map(([k, v]) => [k.slice(5), v]),
+    );
+    out.push({
+      kind: 'handover.requested',
+      userId: String(m.userId),
+      queue: String(m.queue),
+      transcript: parseTranscript(String(m.transcript ?? '')).filter((e) => e.text),
+      metadata,
+    });
   }
   const seen = new Set<unknown>();
   for (const message of conversation.messages) {
@@ -46,7 +56,14 @@ runConnectorContract({
     const lastAgentBatch = () => [...fake.webhookDeliveries].reverse().find((d) => d.body.includes('"type":"business"'))!.body;
     return {
       type: 'zendesk',
-      config: { baseUrl: fake.baseUrl, appId: fake.appId, keyId: fake.keyId, keySecret: fake.keySecret, webhookSecret: fake.webhookSecret, switchboardIntegration: 'zd-agentWorkspace' },
+      config: {
+        baseUrl: fake.baseUrl,
+        appId: fake.appId,
+        keyId: fake.keyId,
+        keySecret: fake.keySecret,
+        webhookSecret: fake.webhookSecret,
+        switchboardIntegration: 'zd-agentWorkspace',
+      },
       secrets: [fake.keySecret, fake.webhookSecret],
       connected(connector) {
         fake.webhookTarget = connector.inboundUrl;
@@ -64,7 +81,17 @@ runConnectorContract({
           const body = JSON.stringify({
             app: { id: fake.appId },
             webhook: { id: 'wh_1', version: 'v2' },
-            events: [{ id: 'forged-1', type: 'conversation:message', createdAt: new Date().toISOString(), payload: { conversation: { id: conversationOf(handoverId) }, message: { id: 'm-forged', author: { type: 'business', displayName: 'Mallory' }, content: { type: 'text', text: 'forged' } } } }],
+            events: [
+              {
+                id: 'forged-1',
+                type: 'conversation:message',
+                createdAt: new Date().toISOString(),
+                payload: {
+                  conversation: { id: conversationOf(handoverId) },
+                  message: { id: 'm-forged', author: { type: 'business', displayName: 'Mallory' }, content: { type: 'text', text: 'forged' } },
+                },
+              },
+            ],
           });
           return fake.resend(body, 'not-the-webhook-secret');
         },

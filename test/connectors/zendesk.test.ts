@@ -19,7 +19,14 @@ describe('zendesk handover metadata', () => {
     });
     expect(size(metadata)).toBeLessThanOrEqual(METADATA_LIMIT_BYTES);
     for (const value of Object.values(metadata)) expect(['string', 'number', 'boolean']).toContain(typeof value);
-    expect(metadata).toMatchObject({ handoverId: 'ho_1', queue: 'support', userId: 'u1', userEmail: 'uma@example.com', meta_plan: 'gold', meta_nested: '{"a":1}' });
+    expect(metadata).toMatchObject({
+      handoverId: 'ho_1',
+      queue: 'support',
+      userId: 'u1',
+      userEmail: 'uma@example.com',
+      meta_plan: 'gold',
+      meta_nested: '{"a":1}',
+    });
     const lines = parseTranscript(String(metadata.transcript));
     expect(lines.at(-1)!.text).toContain('line 199');
     expect(lines.length).toBeGreaterThan(10);
@@ -62,7 +69,10 @@ describe('zendesk connector against its fake (pg)', () => {
     const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId, queue: 'zd', user: { id: userId } } });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
-    await eventually(async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref, 'the Zendesk conversation id');
+    await eventually(
+      async () => (await t!.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handoverId])).rows[0]?.external_ref,
+      'the Zendesk conversation id',
+    );
     return handoverId;
   }
 
@@ -112,9 +122,11 @@ describe('zendesk connector against its fake (pg)', () => {
           res.writeHead(502).end();
           return;
         }
-        void fetch(inboundUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': String(req.headers['x-api-key']) }, body }).then(async (answer) => {
-          res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
-        });
+        void fetch(inboundUrl, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': String(req.headers['x-api-key']) }, body }).then(
+          async (answer) => {
+            res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
+          },
+        );
       });
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
@@ -134,7 +146,10 @@ describe('zendesk connector against its fake (pg)', () => {
       id: 'evt-fresh',
       type: 'conversation:message',
       createdAt: new Date().toISOString(),
-      payload: { conversation: { id: conversationId }, message: { id: 'm-fresh', author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text: 'second' } } },
+      payload: {
+        conversation: { id: conversationId },
+        message: { id: 'm-fresh', author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text: 'second' } },
+      },
     };
     const batch = await fake!.resend(JSON.stringify({ ...applied, events: [...applied.events, fresh] }));
     expect(batch.status).toBe(200);
@@ -156,10 +171,17 @@ describe('zendesk connector against its fake (pg)', () => {
       id: `evt-${id}`,
       type: 'conversation:message',
       createdAt: new Date().toISOString(),
-      payload: { conversation: { id: conversationId }, message: { id: `m-${id}`, author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text } } },
+      payload: {
+        conversation: { id: conversationId },
+        message: { id: `m-${id}`, author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text } },
+      },
     });
     // JSON.stringify writes the lone half as a \ud83d escape and the NUL as \u0000, as a vendor would.
-    const body = JSON.stringify({ app: { id: fake!.appId }, webhook: { id: 'wh', version: 'v2' }, events: [event('broken', 'half \ud83d and a \u0000 here'), event('fine', 'all well')] });
+    const body = JSON.stringify({
+      app: { id: fake!.appId },
+      webhook: { id: 'wh', version: 'v2' },
+      events: [event('broken', 'half \ud83d and a \u0000 here'), event('fine', 'all well')],
+    });
     expect(body).toContain('\\ud83d');
     const answer = await fake!.resend(body);
     expect(answer.status).toBe(200);
@@ -199,7 +221,7 @@ describe('zendesk connector against its fake (pg)', () => {
     expect(conversation.messages.filter((m) => m.author.type === 'user').map((m) => m.content.text)).toEqual(['only once, please', 'the next one']);
   });
 
-  it('sends the user\'s attachments as image and file messages, not as links in the text', async () => {
+  it("sends the user's attachments as image and file messages, not as links in the text", async () => {
     const { apiKey } = await setUp();
     const handoverId = await handOver(apiKey, 'c-files', 'u-files');
     const conversation = fake!.conversationForHandover(handoverId)!;
@@ -218,7 +240,7 @@ describe('zendesk connector against its fake (pg)', () => {
     expect(fake!.refused).toEqual([]);
   });
 
-  it('passes an agent\'s carousel on as its titles, links and images, and a location as its place', async () => {
+  it("passes an agent's carousel on as its titles, links and images, and a location as its place", async () => {
     const { apiKey } = await setUp();
     const handoverId = await handOver(apiKey, 'c-rich', 'u-rich');
     const conversationId = fake!.conversationForHandover(handoverId)!.id;
@@ -227,7 +249,12 @@ describe('zendesk connector against its fake (pg)', () => {
       {
         type: 'carousel',
         items: [
-          { title: 'Basic plan', description: '5 € a month', mediaUrl: 'https://img.example.com/basic.png', actions: [{ type: 'link', text: 'Choose', uri: 'https://shop.example.com/basic' }] },
+          {
+            title: 'Basic plan',
+            description: '5 € a month',
+            mediaUrl: 'https://img.example.com/basic.png',
+            actions: [{ type: 'link', text: 'Choose', uri: 'https://shop.example.com/basic' }],
+          },
           { title: 'Pro plan', actions: [{ type: 'postback', text: 'Pick Pro', payload: 'PRO' }] },
         ],
       },
@@ -235,7 +262,9 @@ describe('zendesk connector against its fake (pg)', () => {
     );
     await fake!.agentContent(conversationId, { type: 'location', coordinates: { lat: 48.8584, long: 2.2945 }, location: { name: 'Eiffel Tower' } }, 'Zoe');
     await bot!.waitFor((r) => r.filter((w) => w.body.type === 'message.created').length >= 2, 15_000, 'the two rich messages');
-    const messages = bot!.received.filter((w) => w.body.type === 'message.created').map((w) => (w.body.data as { message: { text: string; attachments: unknown[] } }).message);
+    const messages = bot!.received
+      .filter((w) => w.body.type === 'message.created')
+      .map((w) => (w.body.data as { message: { text: string; attachments: unknown[] } }).message);
     expect(messages[0]).toEqual({
       id: expect.any(String),
       createdAt: expect.any(String),

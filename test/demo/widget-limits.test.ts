@@ -18,7 +18,16 @@ describe("the demo widget's public endpoints are rate-limited", () => {
   async function start(limits: Record<string, unknown>): Promise<WidgetServer> {
     const { startWidgetServer } = (await import(modulePath)) as { startWidgetServer: Start };
     const received: unknown[] = [];
-    return startWidgetServer({ host: '127.0.0.1', port: 0, allowedOrigins: ['*'], onOpen: () => {}, onMessage: (m: unknown) => received.push(m), onTyping: () => {}, log: () => {}, limits });
+    return startWidgetServer({
+      host: '127.0.0.1',
+      port: 0,
+      allowedOrigins: ['*'],
+      onOpen: () => {},
+      onMessage: (m: unknown) => received.push(m),
+      onTyping: () => {},
+      log: () => {},
+      limits,
+    });
   }
 
   const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

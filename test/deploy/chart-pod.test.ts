@@ -27,7 +27,15 @@ function podEnv(object: K8sObject): Record<string, string> {
 
 beforeAll(async () => {
   db = await createTestDb('pg', { migrate: false });
-  const rendered = await renderChart({ secret: { values: { DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: 'chart-pod-test-token-0123456789', HANDOVER_SECRET_KEYS: `pod:${Buffer.alloc(32, 9).toString('base64')}` } } });
+  const rendered = await renderChart({
+    secret: {
+      values: {
+        DATABASE_URL: db.url!,
+        HANDOVER_ADMIN_TOKEN: 'chart-pod-test-token-0123456789',
+        HANDOVER_SECRET_KEYS: `pod:${Buffer.alloc(32, 9).toString('base64')}`,
+      },
+    },
+  });
   job = rendered.one('Job');
   deployment = rendered.one('Deployment');
   secret = rendered.one('Secret').stringData;
@@ -45,7 +53,10 @@ describe('the chart pods, run', () => {
 
   it('the migrations Job applies the migrations', async () => {
     const args = job.spec.template.spec.containers[0].args as string[];
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...podEnv(job) }, timeout: 60_000 });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      env: { ...process.env, ...podEnv(job) },
+      timeout: 60_000,
+    });
     expect(stdout).toMatch(/applied /);
   });
 

@@ -44,13 +44,16 @@ describe('autoscaling', () => {
     const { scaleUp, scaleDown } = hpa.spec.behavior;
     expect(scaleUp.stabilizationWindowSeconds).toBe(0);
     expect(scaleDown.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
-    const most = (policies: Array<{ type: string; value: number; periodSeconds: number }>, type: string) => Math.max(...policies.filter((p) => p.type === type).map((p) => p.value / p.periodSeconds));
+    const most = (policies: Array<{ type: string; value: number; periodSeconds: number }>, type: string) =>
+      Math.max(...policies.filter((p) => p.type === type).map((p) => p.value / p.periodSeconds));
     expect(most(scaleUp.policies, 'Percent')).toBeGreaterThan(most(scaleDown.policies, 'Percent'));
     expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
   });
 
   it('prometheus-adapter example serves the metric under the name the HPA asks for', async () => {
-    const adapter = parse(await readFile('deploy/helm/prometheus-adapter-values.yaml', 'utf8')) as { rules: { custom: Array<{ seriesQuery: string; name: { as: string }; metricsQuery: string }> } };
+    const adapter = parse(await readFile('deploy/helm/prometheus-adapter-values.yaml', 'utf8')) as {
+      rules: { custom: Array<{ seriesQuery: string; name: { as: string }; metricsQuery: string }> };
+    };
     const hpa = rendered['HPA on']!.one('HorizontalPodAutoscaler');
     const rule = adapter.rules.custom.find((r) => r.name.as === hpa.spec.metrics[0].pods.metric.name);
     expect(rule).toBeDefined();
@@ -71,7 +74,17 @@ describe('autoscaling', () => {
   });
 
   it('refuses an autoscaler it does not know', async () => {
-    const result = await helm(['template', releaseName, chartDir, '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.engine=cpu', '--set', 'secret.existingSecret=s']);
+    const result = await helm([
+      'template',
+      releaseName,
+      chartDir,
+      '--set',
+      'autoscaling.enabled=true',
+      '--set',
+      'autoscaling.engine=cpu',
+      '--set',
+      'secret.existingSecret=s',
+    ]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toMatch(/autoscaling\/engine.*(hpa|keda)/);
   });
@@ -105,7 +118,11 @@ describe('disruptions and monitoring', () => {
 
   it('ServiceMonitor sends HANDOVER_METRICS_TOKEN from the Secret once /metrics asks for it', async () => {
     expect(rendered['monitoring on']!.one('ServiceMonitor').spec.endpoints[0].authorization).toBeUndefined();
-    const withToken = await renderChart({ ...requiredValues, secret: { values: { ...requiredValues.secret.values, HANDOVER_METRICS_TOKEN: 'scrape-token' } }, monitoring: { serviceMonitor: { enabled: true } } });
+    const withToken = await renderChart({
+      ...requiredValues,
+      secret: { values: { ...requiredValues.secret.values, HANDOVER_METRICS_TOKEN: 'scrape-token' } },
+      monitoring: { serviceMonitor: { enabled: true } },
+    });
     const existing = await renderChart({ secret: { existingSecret: 'handover-prod' }, monitoring: { serviceMonitor: { enabled: true, metricsToken: true } } });
     for (const [monitor, secret] of [
       [withToken.one('ServiceMonitor'), withToken.one('Secret').metadata.name],
@@ -127,7 +144,8 @@ describe('disruptions and monitoring', () => {
   it('the chart carries exact copies of the deploy/prometheus/ rule files, and only those', async () => {
     expect(ruleSources.length).toBeGreaterThan(0);
     expect([...ruleCopies].sort()).toEqual([...ruleSources].sort());
-    for (const file of ruleCopies) expect(await readFile(`${chartDir}/files/prometheus-rules/${file}`, 'utf8'), file).toBe(await readFile(`deploy/prometheus/${file}`, 'utf8'));
+    for (const file of ruleCopies)
+      expect(await readFile(`${chartDir}/files/prometheus-rules/${file}`, 'utf8'), file).toBe(await readFile(`deploy/prometheus/${file}`, 'utf8'));
   });
 
   it('PrometheusRule takes the groups of files/prometheus-rules/*.rules.yml when none are given', async () => {
@@ -140,7 +158,17 @@ describe('disruptions and monitoring', () => {
       const groups = (name: string) => `groups:\n  - name: ${name}\n    rules:\n      - alert: ${name}Alert\n        expr: vector(1)\n`;
       await writeFile(join(copy, 'files/prometheus-rules/a.rules.yml'), groups('first'));
       await writeFile(join(copy, 'files/prometheus-rules/b.rules.yml'), groups('second'));
-      const result = await helm(['template', releaseName, copy, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true', '--show-only', 'templates/prometheusrule.yaml']);
+      const result = await helm([
+        'template',
+        releaseName,
+        copy,
+        '--set',
+        'secret.existingSecret=s',
+        '--set',
+        'monitoring.prometheusRule.enabled=true',
+        '--show-only',
+        'templates/prometheusrule.yaml',
+      ]);
       expect(result.code, result.stderr).toBe(0);
       const rule = parse(result.stdout) as K8sObject;
       expect(rule.spec.groups.map((g: { name: string }) => g.name)).toEqual(['first', 'second']);
@@ -152,7 +180,17 @@ describe('disruptions and monitoring', () => {
       expect(none.code, none.stderr).toBe(0);
       expect(none.stdout).not.toContain('kind: PrometheusRule');
       // The chart as shipped: the service's own alert rules.
-      const shipped = await helm(['template', releaseName, chartDir, '--set', 'secret.existingSecret=s', '--set', 'monitoring.prometheusRule.enabled=true', '--show-only', 'templates/prometheusrule.yaml']);
+      const shipped = await helm([
+        'template',
+        releaseName,
+        chartDir,
+        '--set',
+        'secret.existingSecret=s',
+        '--set',
+        'monitoring.prometheusRule.enabled=true',
+        '--show-only',
+        'templates/prometheusrule.yaml',
+      ]);
       expect(shipped.code, shipped.stderr).toBe(0);
       expect((parse(shipped.stdout) as K8sObject).spec.groups.map((g: { name: string }) => g.name)).toEqual(['handover']);
     } finally {
@@ -164,7 +202,11 @@ describe('disruptions and monitoring', () => {
     const notes = await renderNotes(requiredValues);
     expect(notes).toContain(`rollout status deployment/${releaseName}-handover`);
     expect(notes).toContain('REDIS_URL is empty');
-    const withRedis = await renderNotes({ ...requiredValues, secret: { values: { ...requiredValues.secret.values, REDIS_URL: 'redis://cache:6379' } }, autoscaling: { enabled: true } });
+    const withRedis = await renderNotes({
+      ...requiredValues,
+      secret: { values: { ...requiredValues.secret.values, REDIS_URL: 'redis://cache:6379' } },
+      autoscaling: { enabled: true },
+    });
     expect(withRedis).not.toContain('REDIS_URL is empty');
     expect(withRedis).toContain('custom.metrics.k8s.io');
   });

@@ -24,7 +24,17 @@ beforeAll(async () => {
 
 describe('the chart', () => {
   it('passes helm lint --strict', async () => {
-    const result = await helm(['lint', '--strict', chartDir, '--set', `secret.values.DATABASE_URL=${requiredValues.secret.values.DATABASE_URL}`, '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t', '--set', `secret.values.HANDOVER_SECRET_KEYS=${requiredValues.secret.values.HANDOVER_SECRET_KEYS}`]);
+    const result = await helm([
+      'lint',
+      '--strict',
+      chartDir,
+      '--set',
+      `secret.values.DATABASE_URL=${requiredValues.secret.values.DATABASE_URL}`,
+      '--set',
+      'secret.values.HANDOVER_ADMIN_TOKEN=t',
+      '--set',
+      `secret.values.HANDOVER_SECRET_KEYS=${requiredValues.secret.values.HANDOVER_SECRET_KEYS}`,
+    ]);
     expect(result.stderr + result.stdout).toContain('0 chart(s) failed');
     expect(result.code).toBe(0);
   });
@@ -47,7 +57,23 @@ describe('the chart', () => {
 
   it('documents every value with a comment (Kubernetes structures passed through as a whole: on their key)', async () => {
     const lines = (await readFile(`${chartDir}/values.yaml`, 'utf8')).split('\n');
-    const passedThrough = new Set(['resources', 'podSecurityContext', 'securityContext', 'topologySpreadConstraints', 'env', 'values', 'podAnnotations', 'podLabels', 'nodeSelector', 'tolerations', 'affinity', 'annotations', 'labels', 'groups', 'imagePullSecrets']);
+    const passedThrough = new Set([
+      'resources',
+      'podSecurityContext',
+      'securityContext',
+      'topologySpreadConstraints',
+      'env',
+      'values',
+      'podAnnotations',
+      'podLabels',
+      'nodeSelector',
+      'tolerations',
+      'affinity',
+      'annotations',
+      'labels',
+      'groups',
+      'imagePullSecrets',
+    ]);
     const parents: Array<{ indent: number; key: string }> = [];
     const undocumented: string[] = [];
     lines.forEach((line, i) => {
@@ -96,7 +122,8 @@ describe('the chart', () => {
 describe('the Deployment', () => {
   const deployment = () => rendered.defaults!.one('Deployment');
   const container = () => deployment().spec.template.spec.containers[0];
-  const env = (object: K8sObject) => Object.fromEntries((object.spec.template.spec.containers[0].env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
+  const env = (object: K8sObject) =>
+    Object.fromEntries((object.spec.template.spec.containers[0].env as Array<{ name: string; value: string }>).map((e) => [e.name, e.value]));
 
   it('checks liveness on /healthz and readiness on /readyz, on the port the service listens on', () => {
     const c = container();
@@ -141,7 +168,19 @@ describe('the Deployment', () => {
 
   it('never runs a moving image tag', async () => {
     expect(container().image).toBe('handover:0.1.0');
-    const result = await helm(['template', releaseName, chartDir, '--set', 'image.tag=latest', '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t', '--set', `secret.values.HANDOVER_SECRET_KEYS=${requiredValues.secret.values.HANDOVER_SECRET_KEYS}`]);
+    const result = await helm([
+      'template',
+      releaseName,
+      chartDir,
+      '--set',
+      'image.tag=latest',
+      '--set',
+      'secret.values.DATABASE_URL=postgres://x/y',
+      '--set',
+      'secret.values.HANDOVER_ADMIN_TOKEN=t',
+      '--set',
+      `secret.values.HANDOVER_SECRET_KEYS=${requiredValues.secret.values.HANDOVER_SECRET_KEYS}`,
+    ]);
     expect(result.code).not.toBe(0);
     expect(result.stderr).toContain('image.tag must name a release');
   });
@@ -150,11 +189,14 @@ describe('the Deployment', () => {
     const values = parse(await readFile(`${chartDir}/values.yaml`, 'utf8')) as { env: Record<string, unknown>; secret: { values: Record<string, unknown> } };
     // NODE_OPTIONS is Node's own (the heap size, from nodeHeapMiB); everything else must be a setting.
     const known = new Set([...Object.values(settings).map((s) => s.env), 'NODE_OPTIONS']);
-    for (const name of [...Object.keys(env(deployment())), ...Object.keys(values.secret.values)]) expect(known, `${name} is not a setting of the service`).toContain(name);
+    for (const name of [...Object.keys(env(deployment())), ...Object.keys(values.secret.values)])
+      expect(known, `${name} is not a setting of the service`).toContain(name);
     expect(container().envFrom).toEqual([{ secretRef: { name: `${releaseName}-handover-secrets` } }]);
     const secret = rendered.defaults!.one('Secret');
     expect(secret.stringData).toEqual(requiredValues.secret.values);
-    expect(rendered['existing secret, everything on']!.one('Deployment').spec.template.spec.containers[0].envFrom).toEqual([{ secretRef: { name: 'handover-prod' } }]);
+    expect(rendered['existing secret, everything on']!.one('Deployment').spec.template.spec.containers[0].envFrom).toEqual([
+      { secretRef: { name: 'handover-prod' } },
+    ]);
   });
 
   it('refuses to render without a database, an admin token or the keys for connector credentials', async () => {
@@ -163,7 +205,15 @@ describe('the Deployment', () => {
     expect(noDatabase.stderr).toContain('secret.values.DATABASE_URL is required');
     const noToken = await helm(['template', releaseName, chartDir, '--set', 'secret.values.DATABASE_URL=postgres://x/y']);
     expect(noToken.stderr).toContain('HANDOVER_ADMIN_TOKEN is required');
-    const noKeys = await helm(['template', releaseName, chartDir, '--set', 'secret.values.DATABASE_URL=postgres://x/y', '--set', 'secret.values.HANDOVER_ADMIN_TOKEN=t']);
+    const noKeys = await helm([
+      'template',
+      releaseName,
+      chartDir,
+      '--set',
+      'secret.values.DATABASE_URL=postgres://x/y',
+      '--set',
+      'secret.values.HANDOVER_ADMIN_TOKEN=t',
+    ]);
     expect(noKeys.code).not.toBe(0);
     expect(noKeys.stderr).toContain('HANDOVER_SECRET_KEYS is required');
   });

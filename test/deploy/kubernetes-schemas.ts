@@ -25,11 +25,27 @@ const kinds: Record<string, { model: new (data: any) => { validate(): void }; ty
   'v1/Secret': { model: Secret, typeModule: 'kubernetes-models/v1/Secret', typeName: 'ISecret' },
   'apps/v1/Deployment': { model: Deployment, typeModule: 'kubernetes-models/apps/v1/Deployment', typeName: 'IDeployment' },
   'batch/v1/Job': { model: Job, typeModule: 'kubernetes-models/batch/v1/Job', typeName: 'IJob' },
-  'autoscaling/v2/HorizontalPodAutoscaler': { model: HorizontalPodAutoscaler, typeModule: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', typeName: 'IHorizontalPodAutoscaler' },
-  'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget, typeModule: 'kubernetes-models/policy/v1/PodDisruptionBudget', typeName: 'IPodDisruptionBudget' },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    model: HorizontalPodAutoscaler,
+    typeModule: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
+    typeName: 'IHorizontalPodAutoscaler',
+  },
+  'policy/v1/PodDisruptionBudget': {
+    model: PodDisruptionBudget,
+    typeModule: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    typeName: 'IPodDisruptionBudget',
+  },
   'keda.sh/v1alpha1/ScaledObject': { model: ScaledObject, typeModule: '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject', typeName: 'IScaledObject' },
-  'monitoring.coreos.com/v1/ServiceMonitor': { model: ServiceMonitor, typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor', typeName: 'IServiceMonitor' },
-  'monitoring.coreos.com/v1/PrometheusRule': { model: PrometheusRule, typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule', typeName: 'IPrometheusRule' },
+  'monitoring.coreos.com/v1/ServiceMonitor': {
+    model: ServiceMonitor,
+    typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor',
+    typeName: 'IServiceMonitor',
+  },
+  'monitoring.coreos.com/v1/PrometheusRule': {
+    model: PrometheusRule,
+    typeModule: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule',
+    typeName: 'IPrometheusRule',
+  },
 };
 
 const kindKey = (o: K8sObject) => `${o.apiVersion}/${o.kind}`;
@@ -42,7 +58,9 @@ export function validateObjectSets(sets: Record<string, K8sObject[]>): Record<st
   const names = Object.keys(sets);
   const all = names.flatMap((name) => sets[name]!.map((object) => ({ name, object })));
   const unknown = unknownFields(all.map((a) => a.object));
-  return Object.fromEntries(names.map((name) => [name, [...schemaProblems(sets[name]!), ...unknown.filter((u) => all[u.index]!.name === name).map((u) => u.problem)]]));
+  return Object.fromEntries(
+    names.map((name) => [name, [...schemaProblems(sets[name]!), ...unknown.filter((u) => all[u.index]!.name === name).map((u) => u.problem)]]),
+  );
 }
 
 export function validateObjects(objects: K8sObject[]): string[] {
@@ -75,23 +93,48 @@ function unknownFields(objects: K8sObject[]): Array<{ index: number; problem: st
   if (known.length === 0) return [];
   // The program lives beside this file so that module resolution finds node_modules.
   const fileName = resolve(dirname(new URL(import.meta.url).pathname), '__rendered-objects__.ts');
-  const imports = [...new Set(known.map(({ object }) => kindKey(object)))].map((key) => `import type { ${kinds[key]!.typeName} } from '${kinds[key]!.typeModule}';`);
-  const declarations = known.map(({ object, index }) => `// #${index} ${object.kind}/${object.metadata?.name}\nexport const object${index}: ${kinds[kindKey(object)]!.typeName} = ${JSON.stringify(object, null, 2)};`);
+  const imports = [...new Set(known.map(({ object }) => kindKey(object)))].map(
+    (key) => `import type { ${kinds[key]!.typeName} } from '${kinds[key]!.typeModule}';`,
+  );
+  const declarations = known.map(
+    ({ object, index }) =>
+      `// #${index} ${object.kind}/${object.metadata?.name}\nexport const object${index}: ${kinds[kindKey(object)]!.typeName} = ${JSON.stringify(object, null, 2)};`,
+  );
   const source = [...imports, ...declarations].join('\n');
-  const options: ts.CompilerOptions = { strict: true, noEmit: true, skipLibCheck: true, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, types: [] };
+  const options: ts.CompilerOptions = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    types: [],
+  };
   const host = ts.createCompilerHost(options);
   const readFile = host.readFile.bind(host);
   const getSourceFile = host.getSourceFile.bind(host);
   host.readFile = (name) => (name === fileName ? source : readFile(name));
-  host.fileExists = ((exists) => (name: string) => name === fileName || exists(name))(host.fileExists.bind(host));
-  host.getSourceFile = (name, version, onError, create) => (name === fileName ? ts.createSourceFile(name, source, version) : getSourceFile(name, version, onError, create));
+  host.fileExists = (
+    (exists) => (name: string) =>
+      name === fileName || exists(name)
+  )(host.fileExists.bind(host));
+  host.getSourceFile = (name, version, onError, create) =>
+    name === fileName ? ts.createSourceFile(name, source, version) : getSourceFile(name, version, onError, create);
   const program = ts.createProgram([fileName], options, host);
   const sourceFile = program.getSourceFile(fileName)!;
   const lines = source.split('\n');
   // TypeScript reports the first problem in each object; fixing it shows the next.
   return ts.getPreEmitDiagnostics(program, sourceFile).map((d) => {
     const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line : 0;
-    const owner = /^\/\/ #(\d+) (.*)$/.exec(lines.slice(0, line + 1).reverse().find((l) => l.startsWith('// #')) ?? '');
-    return { index: Number(owner?.[1] ?? -1), problem: `${owner?.[2] ?? '?'}: ${lines[line]!.trim()} — ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}` };
+    const owner = /^\/\/ #(\d+) (.*)$/.exec(
+      lines
+        .slice(0, line + 1)
+        .reverse()
+        .find((l) => l.startsWith('// #')) ?? '',
+    );
+    return {
+      index: Number(owner?.[1] ?? -1),
+      problem: `${owner?.[2] ?? '?'}: ${lines[line]!.trim()} — ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`,
+    };
   });
 }

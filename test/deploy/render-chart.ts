@@ -29,7 +29,13 @@ export interface Rendered {
 
 /** The values every install needs (rendering fails without a database and an admin token). */
 export const requiredValues = {
-  secret: { values: { DATABASE_URL: 'postgres://handover@db.example.internal:5432/handover', HANDOVER_ADMIN_TOKEN: 'token-for-tests-only', HANDOVER_SECRET_KEYS: `chart:${Buffer.alloc(32, 3).toString('base64')}` } },
+  secret: {
+    values: {
+      DATABASE_URL: 'postgres://handover@db.example.internal:5432/handover',
+      HANDOVER_ADMIN_TOKEN: 'token-for-tests-only',
+      HANDOVER_SECRET_KEYS: `chart:${Buffer.alloc(32, 3).toString('base64')}`,
+    },
+  },
 };
 
 /** `helm template` with the given values (written as JSON, which is YAML), parsed into objects. */
@@ -71,7 +77,18 @@ export async function renderNotes(values: object): Promise<string> {
     const valuesFile = join(dir, 'values.json');
     await writeFile(valuesFile, JSON.stringify(values));
     // No cluster: a kubeconfig that does not exist keeps helm from reaching for one.
-    const result = await helm(['install', releaseName, chartDir, '--namespace', namespace, '--dry-run=client', '--kubeconfig', join(dir, 'no-kubeconfig'), '-f', valuesFile]);
+    const result = await helm([
+      'install',
+      releaseName,
+      chartDir,
+      '--namespace',
+      namespace,
+      '--dry-run=client',
+      '--kubeconfig',
+      join(dir, 'no-kubeconfig'),
+      '-f',
+      valuesFile,
+    ]);
     if (result.code !== 0) throw new Error(`helm install --dry-run failed: ${result.stderr}`);
     const notes = result.stdout.split(/^NOTES:$/m)[1];
     if (notes === undefined) throw new Error('helm install --dry-run printed no NOTES');
@@ -86,6 +103,10 @@ export async function helm(args: string[]): Promise<{ code: number; stdout: stri
   const bin = await ensureHelm();
   return run(bin, args, { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }).then(
     ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof err.code === 'number' ? err.code : 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+    (err: { code?: number; stdout?: string; stderr?: string }) => ({
+      code: typeof err.code === 'number' ? err.code : 1,
+      stdout: err.stdout ?? '',
+      stderr: err.stderr ?? '',
+    }),
   );
 }

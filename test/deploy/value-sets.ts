@@ -7,7 +7,14 @@ export const withMonitoring = {
     serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
     prometheusRule: {
       enabled: true,
-      groups: [{ name: 'handover', rules: [{ alert: 'HandoverDown', expr: 'up{job="handover"} == 0', for: '5m', labels: { severity: 'page' }, annotations: { summary: 'handover is down' } }] }],
+      groups: [
+        {
+          name: 'handover',
+          rules: [
+            { alert: 'HandoverDown', expr: 'up{job="handover"} == 0', for: '5m', labels: { severity: 'page' }, annotations: { summary: 'handover is down' } },
+          ],
+        },
+      ],
     },
   },
 };

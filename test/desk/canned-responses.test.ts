@@ -61,7 +61,9 @@ describe.each<DbKind>(dbKinds)('canned responses (%s)', (kind) => {
     expect(hidden.status).toBe(404);
     expect(hidden.body.error.code).toBe('canned_response_not_found');
     expect((await t.api('DELETE', `/v1/desk/canned-responses/${mine.body.id}`, { token: other.agentToken })).status).toBe(404);
-    expect((await t.api('PATCH', `/v1/desk/canned-responses/${hello.body.id}`, { token: desk.agentToken, body: { text: 'changed' } })).body.error.code).toBe('forbidden_role');
+    expect((await t.api('PATCH', `/v1/desk/canned-responses/${hello.body.id}`, { token: desk.agentToken, body: { text: 'changed' } })).body.error.code).toBe(
+      'forbidden_role',
+    );
     expect((await t.api('DELETE', `/v1/desk/canned-responses/${hello.body.id}`, { token: desk.agentToken })).status).toBe(403);
 
     // The same shortcut twice in one scope is refused; the same in the other scope is fine.
@@ -91,11 +93,20 @@ describe.each<DbKind>(dbKinds)('canned responses (%s)', (kind) => {
       expect(res.status, bad).toBe(400);
       expect(res.body.error.code).toBe('invalid_request');
     }
-    for (const body of [{ shortcut: 'has space', text: 'x' }, { shortcut: 'ok', text: '' }, { shortcut: 'ok', text: 'x'.repeat(5001) }, { shortcut: 'ok', text: 'x', scope: 'team' }, { shortcut: 'ok', text: 'x', extra: 1 }]) {
+    for (const body of [
+      { shortcut: 'has space', text: 'x' },
+      { shortcut: 'ok', text: '' },
+      { shortcut: 'ok', text: 'x'.repeat(5001) },
+      { shortcut: 'ok', text: 'x', scope: 'team' },
+      { shortcut: 'ok', text: 'x', extra: 1 },
+    ]) {
       expect((await create(desk.agentToken, body)).status, JSON.stringify(body).slice(0, 60)).toBe(400);
     }
 
-    const handover = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `c-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma', email: 'uma@example.com' } } });
+    const handover = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `c-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma', email: 'uma@example.com' } },
+    });
     expect(handover.status).toBe(201);
     const rendered = await list(desk.agentToken, `?handoverId=${handover.body.id}`);
     expect(rendered.status).toBe(200);

@@ -26,15 +26,24 @@ describe.each<DbKind>(dbKinds)('desk history (%s)', (kind) => {
     return token;
   }
 
-  async function chat(name: string, input: { queue?: string; user: Record<string, string>; agent?: string; say?: string[]; transcript?: string[]; end?: boolean }) {
+  async function chat(
+    name: string,
+    input: { queue?: string; user: Record<string, string>; agent?: string; say?: string[]; transcript?: string[]; end?: boolean },
+  ) {
     const created = await t.api('POST', '/v1/handovers', {
       token: desk.apiKey,
-      body: { conversationId: `c-${name}`, queue: input.queue ?? 'support', user: input.user, transcript: (input.transcript ?? []).map((text) => ({ role: 'user', text })) },
+      body: {
+        conversationId: `c-${name}`,
+        queue: input.queue ?? 'support',
+        user: input.user,
+        transcript: (input.transcript ?? []).map((text) => ({ role: 'user', text })),
+      },
     });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const id: string = created.body.id;
     if (input.agent) expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, { token: input.agent })).status).toBe(200);
-    for (const [i, text] of (input.say ?? []).entries()) expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `${name}-${i}`, text } })).status).toBe(202);
+    for (const [i, text] of (input.say ?? []).entries())
+      expect((await t.api('POST', `/v1/handovers/${id}/messages`, { token: desk.apiKey, body: { id: `${name}-${i}`, text } })).status).toBe(202);
     if (input.end !== false) expect((await t.api('POST', `/v1/handovers/${id}/end`, { token: desk.apiKey, body: {} })).status).toBe(200);
     ids[name] = id;
     return id;
@@ -83,7 +92,13 @@ describe.each<DbKind>(dbKinds)('desk history (%s)', (kind) => {
     expect(mine.status).toBe(200);
     expect(names(mine)).toEqual(['invoice', 'parcel']);
     expect(mine.body.next).toBeNull();
-    expect(mine.body.handovers[1]).toMatchObject({ user: { id: 'u-1', name: 'Uma Ulster' }, queue: 'support', agent: { name: 'Ada Agent' }, endReason: 'bot_ended', preview: 'My parcel is late' });
+    expect(mine.body.handovers[1]).toMatchObject({
+      user: { id: 'u-1', name: 'Uma Ulster' },
+      queue: 'support',
+      agent: { name: 'Ada Agent' },
+      endReason: 'bot_ended',
+      preview: 'My parcel is late',
+    });
     // No message: the preview is the last line said to the bot.
     expect(mine.body.handovers[0].preview).toBe('A question about my invoice_2 (100%)');
     expect(names(await history(desk.agentToken, '?scope=team'))).toEqual(['billing', 'invoice', 'refund', 'parcel']);
@@ -107,7 +122,10 @@ describe.each<DbKind>(dbKinds)('desk history (%s)', (kind) => {
     expect(names(await history(desk.agentToken, `?scope=team&from=${today}&to=${today}`))).toHaveLength(4);
     expect(names(await history(desk.agentToken, `?scope=team&from=${tomorrow}`))).toEqual([]);
     expect(names(await history(desk.agentToken, `?scope=team&to=${yesterday}`))).toEqual([]);
-    expect(names(await history(desk.agentToken, `?scope=team&user=u-1&from=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`))).toEqual(['refund', 'parcel']);
+    expect(names(await history(desk.agentToken, `?scope=team&user=u-1&from=${encodeURIComponent(new Date(Date.now() - 3_600_000).toISOString())}`))).toEqual([
+      'refund',
+      'parcel',
+    ]);
   });
 
   it('pages with a cursor, and refuses what it cannot take', async () => {
@@ -122,7 +140,16 @@ describe.each<DbKind>(dbKinds)('desk history (%s)', (kind) => {
       before = res.body.next;
     }
     expect(seen).toEqual(['billing', 'invoice', 'refund', 'parcel']);
-    for (const bad of ['?limit=0', '?limit=51', '?scope=everyone', '?from=yesterday', '?to=2026-13-45', `?q=${'x'.repeat(201)}`, '?before=not-a-cursor', `?before=${Buffer.from('["x","y"]').toString('base64url')}`]) {
+    for (const bad of [
+      '?limit=0',
+      '?limit=51',
+      '?scope=everyone',
+      '?from=yesterday',
+      '?to=2026-13-45',
+      `?q=${'x'.repeat(201)}`,
+      '?before=not-a-cursor',
+      `?before=${Buffer.from('["x","y"]').toString('base64url')}`,
+    ]) {
       const res = await history(desk.agentToken, bad);
       expect(res.status, bad).toBe(400);
       expect(res.body.error.code, bad).toBe('invalid_request');
@@ -154,8 +181,15 @@ describe.each<DbKind>(dbKinds)('desk history (%s)', (kind) => {
 
     const closed = await t.api('GET', `/v1/desk/handovers/${ids.invoice}`, { token: desk.agentToken });
     expect(closed.status).toBe(200);
-    expect(closed.body).toMatchObject({ id: ids.invoice, state: 'ended', queue: 'support', transcript: [{ role: 'user', text: 'A question about my invoice_2 (100%)' }] });
-    expect((await t.api('GET', `/v1/desk/handovers/${ids.parcel}/messages`, { token: desk.agentToken })).body.messages.map((m: { text: string }) => m.text)).toEqual(['My parcel is late']);
+    expect(closed.body).toMatchObject({
+      id: ids.invoice,
+      state: 'ended',
+      queue: 'support',
+      transcript: [{ role: 'user', text: 'A question about my invoice_2 (100%)' }],
+    });
+    expect(
+      (await t.api('GET', `/v1/desk/handovers/${ids.parcel}/messages`, { token: desk.agentToken })).body.messages.map((m: { text: string }) => m.text),
+    ).toEqual(['My parcel is late']);
     expect((await t.api('GET', `/v1/desk/handovers/${ids.invoice}`, { token: billingAgent })).status).toBe(404);
     expect((await t.api('GET', '/v1/desk/handovers/ho_nothing', { token: desk.agentToken })).status).toBe(404);
   });

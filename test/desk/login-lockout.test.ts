@@ -87,7 +87,8 @@ describe('sign-in lockout (pglite)', () => {
     t = await startTestService('pglite', { 'desk.loginMaxFailures': 100, 'desk.loginMaxFailuresPerAddress': 3, 'desk.loginLockSeconds': 60 });
     const first = await setUpDesk(t);
     const second = await setUpDesk(t, { agent: { email: first.agentEmail, password: 'another long password' } });
-    const attempt = (password: string, from = '127.0.0.1') => requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email: first.agentEmail, password }));
+    const attempt = (password: string, from = '127.0.0.1') =>
+      requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email: first.agentEmail, password }));
 
     // Before: `409 ambiguous_login` for any password, uncounted — telling anyone the email exists twice.
     const wrong = await attempt('wrong');
@@ -110,7 +111,9 @@ describe('sign-in lockout (pglite)', () => {
     t = await startTestService('pglite');
     const first = await setUpDesk(t);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Second' });
-    expect((await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, { email: first.agentEmail, name: 'Ada Again', password: PASSWORD })).status).toBe(201);
+    expect(
+      (await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, { email: first.agentEmail, name: 'Ada Again', password: PASSWORD })).status,
+    ).toBe(201);
     const second = { tenantId: tenant.body.id as string };
     const both = await t.api('POST', '/v1/desk/login', { body: { email: first.agentEmail, password: PASSWORD } });
     expect(both.status).toBe(409);
@@ -121,7 +124,12 @@ describe('sign-in lockout (pglite)', () => {
   });
 
   it('behind a proxy (HANDOVER_TRUST_PROXY), tells clients apart by X-Forwarded-For, believed only from the proxy', async () => {
-    t = await startTestService('pglite', { 'http.trustProxy': '127.0.0.1', 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    t = await startTestService('pglite', {
+      'http.trustProxy': '127.0.0.1',
+      'desk.loginMaxFailures': 3,
+      'desk.loginLockSeconds': 60,
+      'desk.loginMaxFailuresPerAddress': 1000,
+    });
     const desk = await setUpDesk(t);
     const login = (from: string, client: string, password: string) =>
       requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email: desk.agentEmail, password }), { 'x-forwarded-for': client });

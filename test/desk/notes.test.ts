@@ -20,7 +20,9 @@ describe.each<DbKind>(dbKinds)('internal notes (%s)', (kind) => {
     other = await setUpDesk(t, { console: false });
     expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'billing' })).status).toBe(201);
     const email = `billing-${Math.random().toString(36).slice(2)}@example.com`;
-    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: 'Bea Billing', password: PASSWORD, queues: ['billing'] })).status).toBe(201);
+    expect(
+      (await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: 'Bea Billing', password: PASSWORD, queues: ['billing'] })).status,
+    ).toBe(201);
     billingAgent = (await t.api('POST', '/v1/desk/login', { body: { email, password: PASSWORD } })).body.token;
     expect((await t.api('PUT', '/v1/desk/presence', { token: billingAgent, body: { presence: 'available' } })).status).toBe(200);
   });
@@ -34,7 +36,10 @@ describe.each<DbKind>(dbKinds)('internal notes (%s)', (kind) => {
   const addNote = (token: string, id: string, body: unknown) => t.api('POST', `/v1/desk/handovers/${id}/notes`, { token, body });
 
   it('keeps notes to the desk: listed in order, never in a bot event or the outbox', async () => {
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-notes', queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: 'c-notes', queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     expect(created.status).toBe(201);
     const id: string = created.body.id;
     // Readable while it waits (it is in the agent's queue), and once held.
@@ -43,7 +48,11 @@ describe.each<DbKind>(dbKinds)('internal notes (%s)', (kind) => {
     const second = await addNote(desk.agentToken, id, { text: 'Secret: refund approved by Bob' });
     expect(second.status).toBe(201);
     expect(second.body).toMatchObject({ handoverId: id, kind: 'note', queue: null, agent: { name: 'Ada Agent' }, text: 'Secret: refund approved by Bob' });
-    await desk.console!.waitFor((events) => events.some((e) => e.event === 'note.created' && e.data.noteId === second.body.id), 10_000, 'the note signal on the desk stream');
+    await desk.console!.waitFor(
+      (events) => events.some((e) => e.event === 'note.created' && e.data.noteId === second.body.id),
+      10_000,
+      'the note signal on the desk stream',
+    );
 
     const listed = await notes(desk.agentToken, id);
     expect(listed.status).toBe(200);
@@ -76,19 +85,27 @@ describe.each<DbKind>(dbKinds)('internal notes (%s)', (kind) => {
   });
 
   it('carries a note with a transfer to the agent who takes the chat next', async () => {
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-transfer', queue: 'support', user: { id: 'u-2', name: 'Ulf' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: 'c-transfer', queue: 'support', user: { id: 'u-2', name: 'Ulf' } },
+    });
     const id: string = created.body.id;
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, { token: desk.agentToken })).status).toBe(200);
     const tooLong = await t.api('POST', `/v1/desk/handovers/${id}/transfer`, { token: desk.agentToken, body: { queue: 'billing', note: 'x'.repeat(5001) } });
     expect(tooLong.status).toBe(400);
-    const moved = await t.api('POST', `/v1/desk/handovers/${id}/transfer`, { token: desk.agentToken, body: { queue: 'billing', note: 'Charged twice on A-1001' } });
+    const moved = await t.api('POST', `/v1/desk/handovers/${id}/transfer`, {
+      token: desk.agentToken,
+      body: { queue: 'billing', note: 'Charged twice on A-1001' },
+    });
     expect(moved.status).toBe(200);
     expect(moved.body.state).toBe('queued');
 
     // The billing agent sees it before and after accepting; the bot was told of the transfer only.
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, { token: billingAgent })).status).toBe(200);
     const listed = await notes(billingAgent, id);
-    expect(listed.body.notes).toEqual([expect.objectContaining({ kind: 'transfer', queue: 'billing', agent: expect.objectContaining({ name: 'Ada Agent' }), text: 'Charged twice on A-1001' })]);
+    expect(listed.body.notes).toEqual([
+      expect.objectContaining({ kind: 'transfer', queue: 'billing', agent: expect.objectContaining({ name: 'Ada Agent' }), text: 'Charged twice on A-1001' }),
+    ]);
     const events = await t.api('GET', `/v1/handovers/${id}/events`, { token: desk.apiKey });
     expect(events.body.events.map((e: { type: string }) => e.type)).toContain('handover.transferred');
     expect(JSON.stringify(events.body)).not.toContain('Charged twice');

@@ -1,12 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import {
-  isOpenAt,
-  nextClosedAt,
-  nextOpenAt,
-  validateSchedule,
-  type Schedule,
-  type WeeklyHours,
-} from '../../src/desk/opening-hours.js';
+import { isOpenAt, nextClosedAt, nextOpenAt, validateSchedule, type Schedule, type WeeklyHours } from '../../src/desk/opening-hours.js';
 
 // Instants are written with the zone's offset at that moment, so the local wall time is readable.
 const at = (iso: string): Date => new Date(iso);
@@ -303,9 +296,7 @@ describe('nextOpenAt and nextClosedAt', () => {
   });
 
   it('nextClosedAt is null when open around the clock', () => {
-    const allWeek = Object.fromEntries(
-      (['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const).map((d) => [d, [{ from: '00:00', to: '24:00' }]]),
-    );
+    const allWeek = Object.fromEntries((['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const).map((d) => [d, [{ from: '00:00', to: '24:00' }]]));
     expect(nextClosedAt({ timeZone: 'UTC', weekly: allWeek }, at('2025-06-02T12:00Z'))).toBeNull();
     expect(nextClosedAt({ timeZone: 'UTC', weekly: null }, at('2025-06-02T12:00Z'))).toBeNull();
   });
@@ -324,8 +315,27 @@ describe('nextOpenAt and nextClosedAt', () => {
 
   it('agrees minute by minute with isOpenAt across DST weeks', () => {
     const schedules: Schedule[] = [
-      { timeZone: 'America/New_York', weekly: { sun: [{ from: '01:30', to: '01:45' }, { from: '23:00', to: '02:30' }], sat: [{ from: '02:10', to: '02:20' }] } },
-      { timeZone: 'Europe/Oslo', weekly: { sun: [{ from: '02:10', to: '02:50' }, { from: '02:55', to: '03:05' }], sat: [{ from: '22:00', to: '02:05' }] }, closedDates: ['2025-03-31'] },
+      {
+        timeZone: 'America/New_York',
+        weekly: {
+          sun: [
+            { from: '01:30', to: '01:45' },
+            { from: '23:00', to: '02:30' },
+          ],
+          sat: [{ from: '02:10', to: '02:20' }],
+        },
+      },
+      {
+        timeZone: 'Europe/Oslo',
+        weekly: {
+          sun: [
+            { from: '02:10', to: '02:50' },
+            { from: '02:55', to: '03:05' },
+          ],
+          sat: [{ from: '22:00', to: '02:05' }],
+        },
+        closedDates: ['2025-03-31'],
+      },
     ];
     const windows = ['2025-11-01T00:00Z', '2025-03-29T00:00Z'];
     for (const s of schedules) {
@@ -352,7 +362,14 @@ describe('validateSchedule', () => {
     expect(
       validateSchedule({
         timeZone: 'Europe/Oslo',
-        weekly: { ...weekdaysNineToFive, fri: [{ from: '09:00', to: '17:00' }, { from: '22:00', to: '02:00' }], sat: [{ from: '02:00', to: '24:00' }] },
+        weekly: {
+          ...weekdaysNineToFive,
+          fri: [
+            { from: '09:00', to: '17:00' },
+            { from: '22:00', to: '02:00' },
+          ],
+          sat: [{ from: '02:00', to: '24:00' }],
+        },
         closedDates: ['2024-02-29', '2025-12-25'],
       }),
     ).toEqual([]);
@@ -422,9 +439,7 @@ describe('validateSchedule', () => {
     expect(validateSchedule({ timeZone: 'Mars/Olympus_Mons' })).toEqual([
       'timeZone: "Mars/Olympus_Mons" is not a known IANA time zone (for example "Europe/Oslo")',
     ]);
-    expect(validateSchedule({} as Schedule)).toEqual([
-      'timeZone: must be an IANA time zone name such as "Europe/Oslo", got nothing',
-    ]);
+    expect(validateSchedule({} as Schedule)).toEqual(['timeZone: must be an IANA time zone name such as "Europe/Oslo", got nothing']);
   });
 
   it('rejects shapes that are not objects or lists', () => {

@@ -24,7 +24,10 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings (%s)', (kind) => {
   const rate = (id: string, body: unknown, token = desk.apiKey) => t.api('POST', `/v1/handovers/${id}/rating`, { token, body });
 
   it('records one rating per ended handover, shows it on the desk and counts it', async () => {
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-rate', queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: 'c-rate', queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     expect(created.status).toBe(201);
     const id: string = created.body.id;
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, { token: desk.agentToken })).status).toBe(200);
@@ -66,11 +69,16 @@ describe.each<DbKind>(dbKinds)('satisfaction ratings (%s)', (kind) => {
     expect(history.body.handovers.find((h: { id: string }) => h.id === id).rating).toEqual({ score: 4, comment: 'Quick and friendly' });
     const detail = await t.api('GET', `/v1/desk/handovers/${id}`, { token: desk.agentToken });
     expect(detail.body.rating).toEqual({ score: 4, comment: 'Quick and friendly' });
-    await desk.console!.waitFor((events) => events.some((e) => e.event === 'handover.rated' && e.data.handoverId === id), 10_000, 'the rating signal on the desk stream');
+    await desk.console!.waitFor(
+      (events) => events.some((e) => e.event === 'handover.rated' && e.data.handoverId === id),
+      10_000,
+      'the rating signal on the desk stream',
+    );
 
     // Metrics: one observation of 4 for this tenant, none for the other.
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
-    const line = (name: string, tenant: string) => metrics.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`tenant_id="${tenant}"`) && (!name.endsWith('_bucket') || l.includes('le="4"')));
+    const line = (name: string, tenant: string) =>
+      metrics.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`tenant_id="${tenant}"`) && (!name.endsWith('_bucket') || l.includes('le="4"')));
     expect(line('handover_csat_score_count', desk.tenantId)).toMatch(/ 1$/);
     expect(line('handover_csat_score_sum', desk.tenantId)).toMatch(/ 4$/);
     expect(line('handover_csat_score_bucket', desk.tenantId)).toMatch(/ 1$/);

@@ -28,7 +28,10 @@ describe('agent and supervisor roles (pg)', () => {
   }
 
   async function newHandover(conversationId: string) {
-    const res = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: `u-${conversationId}`, name: 'Uma User' } } });
+    const res = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId, queue: 'support', user: { id: `u-${conversationId}`, name: 'Uma User' } },
+    });
     expect(res.status).toBe(201);
     return res.body.id as string;
   }
@@ -62,7 +65,9 @@ describe('agent and supervisor roles (pg)', () => {
   it('lets a supervisor see the team with its load, and read, move and end a chat another agent holds', async () => {
     const held = await newHandover('held-1');
     expect((await t.api('POST', `/v1/desk/handovers/${held}/accept`, { token: desk.agentToken })).status).toBe(200);
-    expect((await t.api('POST', `/v1/handovers/${held}/messages`, { token: desk.apiKey, body: { id: 'm1', text: 'my card was charged twice' } })).status).toBe(202);
+    expect((await t.api('POST', `/v1/handovers/${held}/messages`, { token: desk.apiKey, body: { id: 'm1', text: 'my card was charged twice' } })).status).toBe(
+      202,
+    );
 
     const team = await t.api('GET', '/v1/desk/team', { token: supervisor.token });
     expect(team.status).toBe(200);
@@ -113,7 +118,8 @@ describe('agent and supervisor roles (pg)', () => {
     expect(moved.status).toBe(200);
     expect(await positions(second)).toEqual([1]);
     expect((await t.api('GET', `/v1/handovers/${second}`, { token: desk.apiKey })).body.position).toBe(1);
-    for (const id of [first, second]) expect((await t.api('POST', `/v1/desk/handovers/${id}/end`, { token: supervisor.token, body: { reason: 'abandoned' } })).status).toBe(200);
+    for (const id of [first, second])
+      expect((await t.api('POST', `/v1/desk/handovers/${id}/end`, { token: supervisor.token, body: { reason: 'abandoned' } })).status).toBe(200);
   });
 
   it('refuses a supervisor the power to make someone else available', async () => {
@@ -167,7 +173,9 @@ describe('agent and supervisor roles (pg)', () => {
     const after = await t.api('GET', '/v1/desk/me', { token: colleague.token });
     expect(after.status).toBe(401);
     const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}`);
-    expect(audit.body.entries).toContainEqual(expect.objectContaining({ action: 'desk.agent.signed_out', details: expect.objectContaining({ agentId: colleague.id, by: supervisor.id }) }));
+    expect(audit.body.entries).toContainEqual(
+      expect.objectContaining({ action: 'desk.agent.signed_out', details: expect.objectContaining({ agentId: colleague.id, by: supervisor.id }) }),
+    );
     // Signed out means offline in the team view.
     const team = await t.api('GET', '/v1/desk/team', { token: supervisor.token });
     expect(team.body.agents.find((a: { id: string }) => a.id === colleague.id)).toMatchObject({ signedIn: false, online: false, presence: 'away' });
@@ -179,7 +187,10 @@ describe('agent and supervisor roles (pg)', () => {
     expect(promoted.status).toBe(200);
     expect(promoted.body.role).toBe('supervisor');
     expect((await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).status).toBe(200);
-    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'agent', maxChats: 5 })).body).toMatchObject({ role: 'agent', maxChats: 5 });
+    expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'agent', maxChats: 5 })).body).toMatchObject({
+      role: 'agent',
+      maxChats: 5,
+    });
     expect((await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).status).toBe(403);
     // Demoted: no longer moves a chat someone else holds.
     const held = await newHandover('after-demotion');

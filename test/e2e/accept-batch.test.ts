@@ -29,7 +29,11 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     t = await startTestService(kind, overrides);
     helpdesk = await startGenericHelpdesk(SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Batchco' });
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: helpdesk.url, secret: SECRET },
+    });
     await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'q', connectorId: connector.body.id });
     const ids: string[] = [];
     for (const c of conversations) {
@@ -40,7 +44,8 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     return { tenantId: tenant.body.id as string, apiKey: tenant.body.apiKey as string, handovers: ids };
   }
 
-  const post = (tenantId: string, handoverId: string, clientId: string, text = clientId) => postUserMessage(t!.service.deps, { tenantId, handoverId, clientId, text });
+  const post = (tenantId: string, handoverId: string, clientId: string, text = clientId) =>
+    postUserMessage(t!.service.deps, { tenantId, handoverId, clientId, text });
 
   it('answers each caller of one batch with its own outcome: stored, repeated, ended, unknown', async () => {
     const { tenantId, apiKey, handovers } = await setUp(['a', 'b']);
@@ -65,7 +70,10 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     expect(second).toMatchObject({ duplicate: false });
     expect(repeat).toEqual({ id: (first as { id: string }).id, duplicate: true });
     expect(t!.service.deps.userMessages!.stats.batches - before).toBeLessThanOrEqual(2);
-    const { rows } = await t!.db.query<{ client_id: string; seq: number }>(`select client_id, seq from messages where handover_id = $1 and direction = 'to_agent' order by seq`, [live]);
+    const { rows } = await t!.db.query<{ client_id: string; seq: number }>(
+      `select client_id, seq from messages where handover_id = $1 and direction = 'to_agent' order by seq`,
+      [live],
+    );
     expect(rows.map((r) => r.client_id)).toEqual(['m-1', 'm-2']);
   });
 
@@ -85,11 +93,20 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     await Promise.all(rounds);
     const repeat = await post(tenantId, a, 'r0-1');
     expect(repeat.duplicate).toBe(true);
-    for (const [handoverId, parity] of [[a, 1], [b, 0]] as const) {
-      const { rows } = await t!.db.query<{ client_id: string; seq: number }>(`select client_id, seq from messages where handover_id = $1 and direction = 'to_agent' order by seq`, [handoverId]);
+    for (const [handoverId, parity] of [
+      [a, 1],
+      [b, 0],
+    ] as const) {
+      const { rows } = await t!.db.query<{ client_id: string; seq: number }>(
+        `select client_id, seq from messages where handover_id = $1 and direction = 'to_agent' order by seq`,
+        [handoverId],
+      );
       const expected = Array.from({ length: 50 }, (_, n) => `r${Math.floor(n / 10)}-${n % 10}`).filter((_, n) => n % 2 === parity);
       expect(rows.map((r) => r.client_id)).toEqual(expected);
-      const lane = await t!.db.query<{ seq: number; client: string }>(`select seq, payload->'message'->>'text' as client from outbox where lane = $1 and kind = 'message.created' order by seq`, [`${handoverId}:agent`]);
+      const lane = await t!.db.query<{ seq: number; client: string }>(
+        `select seq, payload->'message'->>'text' as client from outbox where lane = $1 and kind = 'message.created' order by seq`,
+        [`${handoverId}:agent`],
+      );
       expect(lane.rows.map((r) => r.client)).toEqual(expected);
     }
   });
@@ -107,7 +124,12 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
       text: 'committed, never answered',
       attachments: [],
       createdAt: now,
-      work: { kind: 'message.created', eventId: newId('event'), handoverId, message: { id, text: 'committed, never answered', attachments: [], createdAt: now.toISOString() } },
+      work: {
+        kind: 'message.created',
+        eventId: newId('event'),
+        handoverId,
+        message: { id, text: 'committed, never answered', attachments: [], createdAt: now.toISOString() },
+      },
       traceParent: null,
     };
     // The statement commits; the process "dies" before the caller hears of it.
@@ -123,14 +145,16 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     const { apiKey, handovers } = await setUp(['a'], { 'admission.handlerTimeoutMs': 1000 });
     const [h] = handovers as [string];
     await helpdesk!.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
-    const laneIdle = async () => (await t!.db.query(`select 1 from outbox_lanes where lane = $1 and pending = 0 and locked_by is null`, [`${h}:agent`])).rowCount > 0;
+    const laneIdle = async () =>
+      (await t!.db.query(`select 1 from outbox_lanes where lane = $1 and pending = 0 and locked_by is null`, [`${h}:agent`])).rowCount > 0;
     await eventually(laneIdle, 'the agent lane idle');
     helpdesk!.respond = (body) => ({ status: 200, delayMs: body.type === 'message.created' ? 1500 : 0 });
     for (const id of ['m-1', 'm-2']) {
       expect((await t!.api('POST', `/v1/handovers/${h}/messages`, { token: apiKey, body: { id, text: id } })).status).toBe(202);
     }
     await helpdesk!.waitFor((r) => r.filter((w) => w.body.type === 'message.created').length >= 2, 10_000, 'both messages');
-    const pending = async () => (await t!.db.query<{ n: number }>(`select count(*)::int as n from outbox where handover_id = $1 and state = 'pending'`, [h])).rows[0]!.n;
+    const pending = async () =>
+      (await t!.db.query<{ n: number }>(`select count(*)::int as n from outbox where handover_id = $1 and state = 'pending'`, [h])).rows[0]!.n;
     await eventually(async () => (await pending()) === 0, 'both deliveries recorded', 5000);
     await eventually(laneIdle, 'the lane given back', 5000);
     expect(helpdesk!.received.filter((w) => w.body.type === 'message.created')).toHaveLength(2);
@@ -142,7 +166,11 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     await t!.db.query(`create function refuse_marked() returns trigger language plpgsql as $$
       begin if new.text = 'refuse me' then raise exception 'could not extend file: No space left on device' using errcode = '53100'; end if; return new; end $$`);
     await t!.db.query(`create trigger refuse_marked before insert on messages for each row execute function refuse_marked()`);
-    const answers = await Promise.allSettled([post(tenantId, handovers[0]!, 'x-1', 'fine'), post(tenantId, handovers[1]!, 'x-2', 'refuse me'), post(tenantId, handovers[0]!, 'x-3', 'fine too')]);
+    const answers = await Promise.allSettled([
+      post(tenantId, handovers[0]!, 'x-1', 'fine'),
+      post(tenantId, handovers[1]!, 'x-2', 'refuse me'),
+      post(tenantId, handovers[0]!, 'x-3', 'fine too'),
+    ]);
     for (const a of answers) {
       expect(a.status).toBe('rejected');
       expect((a as PromiseRejectedResult).reason).toMatchObject({ code: '53100', message: expect.stringContaining('No space left') });
@@ -167,13 +195,22 @@ describe('the embedded database in its own thread', () => {
     dir = await mkdtemp(join(tmpdir(), 'handover-thread-'));
     service = await createService(loadConfig({}, { ...testSettings, 'database.dataDir': dir, 'demo.enabled': false }));
     const url = await service.listen();
-    const tenant = await fetch(`${url}/v1/admin/tenants`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Threadco' }) });
+    const tenant = await fetch(`${url}/v1/admin/tenants`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Threadco' }),
+    });
     expect(tenant.status).toBe(201);
     const { apiKey } = (await tenant.json()) as { apiKey: string };
 
     await terminatePgliteDbThread(service.deps.db);
     const started = Date.now();
-    const answer = await fetch(`${url}/v1/handovers/ho_x/messages`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ text: 'hello' }), signal: AbortSignal.timeout(10_000) });
+    const answer = await fetch(`${url}/v1/handovers/ho_x/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'hello' }),
+      signal: AbortSignal.timeout(10_000),
+    });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(answer.status).toBe(503);
     expect(((await answer.json()) as { error: { code: string } }).error.code).toBe('database_unavailable');

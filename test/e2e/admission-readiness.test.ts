@@ -24,10 +24,14 @@ describe('readiness fails while admission slots do not come back (pg)', () => {
     t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 4 });
     expect((await readyz()).status).toBe(200);
     permits.push(await t.service.app.admission.acquire('fault', true, { live: () => false }));
-    const stuck = await eventually(async () => {
-      const res = await readyz();
-      return res.status === 503 ? res : null;
-    }, 'readiness to fail', 5_000);
+    const stuck = await eventually(
+      async () => {
+        const res = await readyz();
+        return res.status === 503 ? res : null;
+      },
+      'readiness to fail',
+      5_000,
+    );
     expect(stuck.body.error.code).toBe('admission_stuck');
     expect(stuck.body.error.message).toMatch(/1 admission slot\(s\) are held for requests whose client has gone/);
     expect(stuck.body.error.details).toMatchObject({ orphaned: 1, inflight: 1, limit: 4 });
@@ -41,16 +45,25 @@ describe('readiness fails while admission slots do not come back (pg)', () => {
   });
 
   it('every slot in use, the limit at its floor, and none given back', async () => {
-    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 2, 'admission.handlerTimeoutMs': 1000, 'admission.stuckMs': 1500 });
+    t = await startTestService('pg', {
+      'admission.adaptive': false,
+      'admission.initialLimit': 2,
+      'admission.handlerTimeoutMs': 1000,
+      'admission.stuckMs': 1500,
+    });
     for (let i = 0; i < 2; i++) permits.push(await t.service.app.admission.acquire('fault', true, { live: () => true }));
     // Full but young: busy, not stuck.
     expect((await readyz()).status).toBe(200);
     const refused = await t.api('GET', '/v1/availability?queue=support', { token: 'handover_sk_x' });
     expect(refused.body.error.code).toBe('overloaded_queue_wait');
-    const stuck = await eventually(async () => {
-      const res = await readyz();
-      return res.status === 503 ? res : null;
-    }, 'readiness to fail', 5_000);
+    const stuck = await eventually(
+      async () => {
+        const res = await readyz();
+        return res.status === 503 ? res : null;
+      },
+      'readiness to fail',
+      5_000,
+    );
     expect(stuck.body.error.code).toBe('admission_stuck');
     expect(stuck.body.error.message).toMatch(/All 2 admission slots \(the limit is at its floor of 2\) have been in use for \d+ s with none given back/);
     expect(stuck.body.error.details).toMatchObject({ orphaned: 0, inflight: 2, limit: 2, floor: 2 });

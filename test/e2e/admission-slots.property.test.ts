@@ -86,10 +86,14 @@ describe('admission slots come back whatever clients do (property, pg)', () => {
         }
         // Everyone who stayed was answered, never with a 500.
         expect(statuses.every((s) => s !== undefined && s !== 500)).toBe(true);
-        await eventually(async () => {
-          const counts = await admissionCounts(t);
-          return counts.inflight === 0 && counts.waiting === 0;
-        }, `every slot to come back after ${JSON.stringify({ clients, lockMs })}`, 4_000);
+        await eventually(
+          async () => {
+            const counts = await admissionCounts(t);
+            return counts.inflight === 0 && counts.waiting === 0;
+          },
+          `every slot to come back after ${JSON.stringify({ clients, lockMs })}`,
+          4_000,
+        );
         runs++;
       }),
       // One service for every run: once a run has lost a slot, every later one fails too, so shrinking

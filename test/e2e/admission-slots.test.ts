@@ -35,16 +35,26 @@ describe('admission slots always come back (pg)', () => {
     const uploads = await Promise.all(Array.from({ length: 4 }, () => open(slowJsonUpload('/v1/desk/login', 100_000))));
     // A later request answered: the uploads' heads have been read by now.
     expect((await t.api('GET', '/healthz')).status).toBe(200);
-    const gets = await Promise.all(Array.from({ length: 8 }, () => open({ method: 'GET', path: '/v1/availability?queue=support', headers: { authorization: `Bearer ${desk.apiKey}` } })));
+    const gets = await Promise.all(
+      Array.from({ length: 8 }, () => open({ method: 'GET', path: '/v1/availability?queue=support', headers: { authorization: `Bearer ${desk.apiKey}` } })),
+    );
     // Each GET is either waiting for a slot or already answered (when uploads hold none).
-    await eventually(async () => (await admissionCounts(t!)).waiting + gets.filter((g) => g.status !== undefined).length === gets.length, 'every GET to wait or be answered', 5_000);
+    await eventually(
+      async () => (await admissionCounts(t!)).waiting + gets.filter((g) => g.status !== undefined).length === gets.length,
+      'every GET to wait or be answered',
+      5_000,
+    );
     for (const get of gets) get.destroy();
     for (const upload of uploads) upload.destroy();
 
-    await eventually(async () => {
-      const counts = await admissionCounts(t!);
-      return counts.inflight === 0 && counts.waiting === 0;
-    }, 'every slot to come back', 5_000);
+    await eventually(
+      async () => {
+        const counts = await admissionCounts(t!);
+        return counts.inflight === 0 && counts.waiting === 0;
+      },
+      'every slot to come back',
+      5_000,
+    );
     expect(await answeredCalls(t, desk.apiKey)).toBe(10);
   });
 
@@ -56,7 +66,11 @@ describe('admission slots always come back (pg)', () => {
     const auth = { authorization: `Bearer ${desk.apiKey}`, 'content-type': 'application/json' };
     try {
       // Ending locks the handover's row: these hold every slot until the lock is let go.
-      const holders = await Promise.all(Array.from({ length: 4 }, () => open({ method: 'POST', path: `/v1/handovers/${created.body.id}/end`, headers: { ...auth, 'content-length': '2' }, body: '{}' })));
+      const holders = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          open({ method: 'POST', path: `/v1/handovers/${created.body.id}/end`, headers: { ...auth, 'content-length': '2' }, body: '{}' }),
+        ),
+      );
       await eventually(async () => (await admissionCounts(t!)).inflight === 4, 'the holders to take every slot', 5_000);
       const waiters = await Promise.all(Array.from({ length: 6 }, () => open({ method: 'GET', path: '/v1/availability?queue=support', headers: auth })));
       await eventually(async () => (await admissionCounts(t!)).waiting === 6, 'the waiters to queue', 5_000);
@@ -68,10 +82,14 @@ describe('admission slots always come back (pg)', () => {
     } finally {
       await lock.release();
     }
-    await eventually(async () => {
-      const counts = await admissionCounts(t!);
-      return counts.inflight === 0 && counts.waiting === 0;
-    }, 'every slot to come back', 5_000);
+    await eventually(
+      async () => {
+        const counts = await admissionCounts(t!);
+        return counts.inflight === 0 && counts.waiting === 0;
+      },
+      'every slot to come back',
+      5_000,
+    );
     expect(await answeredCalls(t, desk.apiKey)).toBe(10);
   });
 });

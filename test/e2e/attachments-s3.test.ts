@@ -19,7 +19,10 @@ describe('attachments in an S3 bucket', () => {
     s3 = await startS3Server();
     t = await startTestService('pg', s3.settings);
     desk = await setUpDesk(t);
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'att-s3', queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: 'att-s3', queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     handoverId = created.body.id;
     await t.api('POST', `/v1/desk/handovers/${handoverId}/accept`, { token: desk.agentToken });
   }, 60_000);
@@ -31,12 +34,24 @@ describe('attachments in an S3 bucket', () => {
   }, 30_000);
 
   it('keeps the file in the bucket and serves it through its signed link', async () => {
-    const sent = await upload(t, `/v1/desk/handovers/${handoverId}/attachments`, { token: desk.agentToken, bytes: files.pdf, type: 'application/pdf', name: 'invoice.pdf' });
+    const sent = await upload(t, `/v1/desk/handovers/${handoverId}/attachments`, {
+      token: desk.agentToken,
+      bytes: files.pdf,
+      type: 'application/pdf',
+      name: 'invoice.pdf',
+    });
     expect(sent.status).toBe(201);
     // In the bucket, under the tenant, with its type.
-    const client = new S3Client({ endpoint: s3.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const client = new S3Client({
+      endpoint: s3.url,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
     try {
-      const object = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${desk.tenantId}/${sent.body.id}` }), { abortSignal: AbortSignal.timeout(5000) });
+      const object = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: `${desk.tenantId}/${sent.body.id}` }), {
+        abortSignal: AbortSignal.timeout(5000),
+      });
       expect(object.ContentType).toBe('application/pdf');
       expect(Buffer.from(await object.Body!.transformToByteArray()).equals(files.pdf)).toBe(true);
     } finally {

@@ -16,7 +16,10 @@ describe.each<DbKind>(dbKinds)('attachments (%s)', (kind) => {
   beforeAll(async () => {
     t = await startTestService(kind, { ...(await diskStoreSettings()), 'attachments.maxBytes': 4096 });
     desk = await setUpDesk(t);
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `att-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } } });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `att-${kind}`, queue: 'support', user: { id: 'u-1', name: 'Uma' } },
+    });
     handoverId = created.body.id;
     expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/accept`, { token: desk.agentToken })).status).toBe(200);
   }, 60_000);
@@ -32,7 +35,14 @@ describe.each<DbKind>(dbKinds)('attachments (%s)', (kind) => {
     expect(photo.status).toBe(201);
     expect(photo.body).toMatchObject({ name: 'brake.png', contentType: 'image/png', size: files.png.length });
     expect(photo.body.id).toMatch(/^att_/);
-    expect((await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'Here is the brake', attachments: [{ id: photo.body.id }] } })).status).toBe(202);
+    expect(
+      (
+        await t.api('POST', `/v1/handovers/${handoverId}/messages`, {
+          token: desk.apiKey,
+          body: { text: 'Here is the brake', attachments: [{ id: photo.body.id }] },
+        })
+      ).status,
+    ).toBe(202);
 
     const listed = await t.api('GET', `/v1/desk/handovers/${handoverId}/messages`, { token: desk.agentToken });
     const [seen] = listed.body.messages.at(-1).attachments;
@@ -46,9 +56,17 @@ describe.each<DbKind>(dbKinds)('attachments (%s)', (kind) => {
     expect(image.headers.get('content-security-policy')).toContain('sandbox');
 
     // The agent sends a PDF: the bot's event carries it with a link; it is a download, never a page.
-    const invoice = await upload(t, `/v1/desk/handovers/${handoverId}/attachments`, { token: desk.agentToken, bytes: files.pdf, type: 'application/pdf', name: 'invoice "A-1001".pdf' });
+    const invoice = await upload(t, `/v1/desk/handovers/${handoverId}/attachments`, {
+      token: desk.agentToken,
+      bytes: files.pdf,
+      type: 'application/pdf',
+      name: 'invoice "A-1001".pdf',
+    });
     expect(invoice.status).toBe(201);
-    expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/messages`, { token: desk.agentToken, body: { text: '', attachments: [{ id: invoice.body.id }] } })).status).toBe(202);
+    expect(
+      (await t.api('POST', `/v1/desk/handovers/${handoverId}/messages`, { token: desk.agentToken, body: { text: '', attachments: [{ id: invoice.body.id }] } }))
+        .status,
+    ).toBe(202);
     const event = await eventually(async () => {
       const res = await t.api('GET', `/v1/handovers/${handoverId}/events`, { token: desk.apiKey });
       return res.body.events.find((e: any) => e.type === 'message.created' && e.data.message.attachments.length > 0);
@@ -107,15 +125,29 @@ describe.each<DbKind>(dbKinds)('attachments (%s)', (kind) => {
     expect(expired.json.error.code).toBe('attachment_link_expired');
 
     // Another handover of the same tenant cannot send this one's file.
-    const other = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `att-other-${kind}`, queue: 'support', user: { id: 'u-2' } } });
-    const misused = await t.api('POST', `/v1/handovers/${other.body.id}/messages`, { token: desk.apiKey, body: { text: 'x', attachments: [{ id: file.body.id }] } });
+    const other = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `att-other-${kind}`, queue: 'support', user: { id: 'u-2' } },
+    });
+    const misused = await t.api('POST', `/v1/handovers/${other.body.id}/messages`, {
+      token: desk.apiKey,
+      body: { text: 'x', attachments: [{ id: file.body.id }] },
+    });
     expect(misused.status).toBe(404);
     expect(misused.body.error.code).toBe('attachment_not_found');
   });
 
   it("erases a user's files with their data: the bytes leave the store and the link finds nothing", async () => {
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: `att-erase-${kind}`, queue: 'support', user: { id: 'u-erase' } } });
-    const file = await upload(t, `/v1/handovers/${created.body.id}/attachments`, { token: desk.apiKey, bytes: files.png, type: 'image/png', name: 'id-card.png' });
+    const created = await t.api('POST', '/v1/handovers', {
+      token: desk.apiKey,
+      body: { conversationId: `att-erase-${kind}`, queue: 'support', user: { id: 'u-erase' } },
+    });
+    const file = await upload(t, `/v1/handovers/${created.body.id}/attachments`, {
+      token: desk.apiKey,
+      bytes: files.png,
+      type: 'image/png',
+      name: 'id-card.png',
+    });
     expect(file.status).toBe(201);
     const key = `${desk.tenantId}/${file.body.id}`;
     expect((await t.service.deps.attachments!.store.get(key))?.equals(files.png)).toBe(true);

@@ -22,7 +22,11 @@ describe('audit log (pg)', () => {
     const log = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}`);
     expect(log.status).toBe(200);
     const actions = log.body.entries.map((e: { actor: string; action: string; outcome: number }) => `${e.actor} ${e.action} ${e.outcome}`);
-    expect(actions.slice(0, 3)).toEqual([`agent:${email} desk.login 200`, 'admin PATCH /v1/admin/tenants/:tenantId 200', 'admin POST /v1/admin/tenants/:tenantId/api-keys 201']);
+    expect(actions.slice(0, 3)).toEqual([
+      `agent:${email} desk.login 200`,
+      'admin PATCH /v1/admin/tenants/:tenantId 200',
+      'admin POST /v1/admin/tenants/:tenantId/api-keys 201',
+    ]);
     // Setting up the desk: queue and agent created, the first sign-in.
     expect(actions).toContain('admin POST /v1/admin/tenants/:tenantId/queues 201');
     expect(actions).toContain('admin POST /v1/admin/tenants/:tenantId/agents 201');

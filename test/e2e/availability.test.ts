@@ -54,7 +54,8 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
   it('refuses when every agent is at capacity and the line is full', async () => {
     t = await startTestService(kind);
     const desk = await setUpDesk(t, { agent: { maxChats: 1 }, queue: { maxWaiting: 0 } });
-    const ask = (conversationId: string) => t!.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: conversationId } } });
+    const ask = (conversationId: string) =>
+      t!.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: conversationId } } });
 
     const first = await ask('c-1');
     expect(first.status).toBe(201);
@@ -80,7 +81,10 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     expect(created.status).toBe(201);
     await bot.waitFor((r) => r.some((w) => w.body.type === 'handover.ended'), 15_000, 'no-answer end');
-    expect(bot.received.find((w) => w.body.type === 'handover.ended')!.body).toMatchObject({ handoverId: created.body.id, data: { reason: 'no_agent_answered' } });
+    expect(bot.received.find((w) => w.body.type === 'handover.ended')!.body).toMatchObject({
+      handoverId: created.body.id,
+      data: { reason: 'no_agent_answered' },
+    });
     const state = await t.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey });
     expect(state.body).toMatchObject({ state: 'ended', endReason: 'no_agent_answered' });
     const late = await t.api('POST', `/v1/desk/handovers/${created.body.id}/accept`, { token: desk.agentToken });

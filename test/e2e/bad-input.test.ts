@@ -23,24 +23,79 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
 
   const cases: Array<[string, () => Promise<{ status: number; body: any }>, number, string]> = [
     ['malformed JSON', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId": ' }), 400, 'invalid_json'],
-    ['wrong type', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 42, queue: 'support', user: { id: 'u' } } }), 400, 'invalid_request'],
+    [
+      'wrong type',
+      () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 42, queue: 'support', user: { id: 'u' } } }),
+      400,
+      'invalid_request',
+    ],
     ['missing field', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { queue: 'support', user: { id: 'u' } } }), 400, 'invalid_request'],
-    ['unknown field', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'x', queue: 'support', user: { id: 'u' }, colour: 'red' } }), 400, 'invalid_request'],
-    ['prototype key', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId":"x","queue":"support","user":{"id":"u"},"metadata":{"__proto__":{"admin":true}}}' }), 400, 'invalid_request'],
-    ['oversized body', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'x'.repeat(10_000) } }), 413, 'body_too_large'],
-    ['wrong content type', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: 'hello', headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type'],
+    [
+      'unknown field',
+      () => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'x', queue: 'support', user: { id: 'u' }, colour: 'red' } }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'prototype key',
+      () =>
+        t.api('POST', '/v1/handovers', {
+          token: desk.apiKey,
+          rawBody: '{"conversationId":"x","queue":"support","user":{"id":"u"},"metadata":{"__proto__":{"admin":true}}}',
+        }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'oversized body',
+      () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'x'.repeat(10_000) } }),
+      413,
+      'body_too_large',
+    ],
+    [
+      'wrong content type',
+      () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: 'hello', headers: { 'content-type': 'text/plain' } }),
+      415,
+      'unsupported_media_type',
+    ],
     ['no API key', () => t.api('GET', `/v1/handovers/${handoverId}`), 401, 'unauthorized'],
     ['invalid API key', () => t.api('GET', `/v1/handovers/${handoverId}`, { token: 'handover_sk_nope' }), 401, 'unauthorized'],
     ['admin token as API key', () => t.api('GET', `/v1/handovers/${handoverId}`, { token: t.adminToken }), 401, 'unauthorized'],
     ['API key as admin token', () => t.api('GET', '/v1/admin/tenants', { token: desk.apiKey }), 401, 'unauthorized'],
     ['unknown handover', () => t.api('GET', '/v1/handovers/ho_doesnotexist', { token: desk.apiKey }), 404, 'handover_not_found'],
     ["another tenant's handover", () => t.api('GET', `/v1/handovers/${otherHandoverId}`, { token: desk.apiKey }), 404, 'handover_not_found'],
-    ["message to another tenant's handover", () => t.api('POST', `/v1/handovers/${otherHandoverId}/messages`, { token: desk.apiKey, body: { text: 'hi' } }), 404, 'handover_not_found'],
-    ["desk agent accepting another tenant's handover", () => t.api('POST', `/v1/desk/handovers/${otherHandoverId}/accept`, { token: desk.agentToken }), 404, 'handover_not_found'],
+    [
+      "message to another tenant's handover",
+      () => t.api('POST', `/v1/handovers/${otherHandoverId}/messages`, { token: desk.apiKey, body: { text: 'hi' } }),
+      404,
+      'handover_not_found',
+    ],
+    [
+      "desk agent accepting another tenant's handover",
+      () => t.api('POST', `/v1/desk/handovers/${otherHandoverId}/accept`, { token: desk.agentToken }),
+      404,
+      'handover_not_found',
+    ],
     ['a NUL character in an id', () => t.api('GET', '/v1/handovers/ho_%00x', { token: desk.apiKey }), 400, 'invalid_request'],
-    ['a NUL character in a message', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\u0000b"}' }), 400, 'invalid_request'],
-    ['a lone surrogate escape in a message', () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\ud800b"}' }), 400, 'invalid_json'],
-    ['a lone surrogate escape in a metadata key', () => t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId":"s","queue":"support","user":{"id":"u"},"metadata":{"\\udc00":1}}' }), 400, 'invalid_json'],
+    [
+      'a NUL character in a message',
+      () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\u0000b"}' }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a lone surrogate escape in a message',
+      () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: '{"text":"a\\ud800b"}' }),
+      400,
+      'invalid_json',
+    ],
+    [
+      'a lone surrogate escape in a metadata key',
+      () =>
+        t.api('POST', '/v1/handovers', { token: desk.apiKey, rawBody: '{"conversationId":"s","queue":"support","user":{"id":"u"},"metadata":{"\\udc00":1}}' }),
+      400,
+      'invalid_json',
+    ],
     ['a malformed percent-encoding in the path', () => t.api('GET', '/v1/handovers/%zz', { token: desk.apiKey }), 400, 'invalid_request'],
     ['a URL past the 16 KB header limit', () => t.api('GET', `/v1/availability?queue=${'q'.repeat(20_000)}`, { token: desk.apiKey }), 431, 'headers_too_large'],
     ['an overlong path segment', () => t.api('GET', `/v1/handovers/${'x'.repeat(500)}`, { token: desk.apiKey }), 414, 'url_too_long'],
@@ -50,9 +105,29 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     ['unknown route', () => t.api('GET', '/v1/nothing-here', { token: desk.apiKey }), 404, 'not_found'],
     ['wrong password', () => t.api('POST', '/v1/desk/login', { body: { email: 'nobody@example.com', password: 'wrong' } }), 401, 'invalid_credentials'],
     ['unknown connector inbound', () => t.api('POST', '/v1/connectors/con_nope/events', { body: { type: 'agent.joined' } }), 404, 'connector_not_found'],
-    ['unknown connector type', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'fax', name: 'f', config: {} }), 400, 'unknown_connector_type'],
-    ['bad connector config', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'w', config: { url: 'ftp://x' } }), 400, 'invalid_connector_config'],
-    ['bad opening hours', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'q2', timeZone: 'Mars/Olympus', openingHours: { mon: [{ from: '9', to: '17:00' }] } }), 400, 'invalid_request'],
+    [
+      'unknown connector type',
+      () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'fax', name: 'f', config: {} }),
+      400,
+      'unknown_connector_type',
+    ],
+    [
+      'bad connector config',
+      () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'w', config: { url: 'ftp://x' } }),
+      400,
+      'invalid_connector_config',
+    ],
+    [
+      'bad opening hours',
+      () =>
+        t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, {
+          name: 'q2',
+          timeZone: 'Mars/Olympus',
+          openingHours: { mon: [{ from: '9', to: '17:00' }] },
+        }),
+      400,
+      'invalid_request',
+    ],
     ['duplicate queue name', () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'support' }), 409, 'already_exists'],
     ['unknown tenant', () => t.admin('POST', '/v1/admin/tenants/ten_nope/queues', { name: 'x' }), 404, 'tenant_not_found'],
   ];
@@ -95,7 +170,9 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
   it('serves the OpenAPI document and the docs page', async () => {
     const spec = await t.api('GET', '/openapi.json');
     expect(spec.status).toBe(200);
-    expect(Object.keys(spec.body.paths)).toEqual(expect.arrayContaining(['/v1/handovers', '/v1/availability', '/v1/events', '/v1/connectors/{connectorId}/events', '/v1/desk/login']));
+    expect(Object.keys(spec.body.paths)).toEqual(
+      expect.arrayContaining(['/v1/handovers', '/v1/availability', '/v1/events', '/v1/connectors/{connectorId}/events', '/v1/desk/login']),
+    );
     const docs = await fetch(`${t.url}/docs/`);
     expect(docs.status).toBe(200);
     expect(await docs.text()).toContain('swagger');

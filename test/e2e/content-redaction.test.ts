@@ -74,14 +74,22 @@ describe('HANDOVER_REDACT_CONTENT: message text stays out of logs, stored errors
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
     bot.respond = (body, attempt) =>
-      body.type === 'message.created' && attempt <= 2 ? { status: 500, headers: { 'content-type': 'text/plain' }, body: `cannot take "${textOf(body)}"` } : { status: 200 };
+      body.type === 'message.created' && attempt <= 2
+        ? { status: 500, headers: { 'content-type': 'text/plain' }, body: `cannot take "${textOf(body)}"` }
+        : { status: 200 };
     helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
     helpdesk.respond = (body) =>
-      body.type === 'message.created' ? { status: 400, body: JSON.stringify({ error: 'invalid_message', description: `Could not post "${textOf(body)}"` }) } : { status: 200 };
+      body.type === 'message.created'
+        ? { status: 400, body: JSON.stringify({ error: 'invalid_message', description: `Could not post "${textOf(body)}"` }) }
+        : { status: 200 };
 
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Private', webhookUrl: bot.url });
     botSecret = tenant.body.webhookSecret;
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'echoing-helpdesk', config: { url: helpdesk.url, secret: HELPDESK_SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'echoing-helpdesk',
+      config: { url: helpdesk.url, secret: HELPDESK_SECRET },
+    });
     expect(connector.status).toBe(201);
     helpdesk.inboundUrl = connector.body.inboundUrl;
     expect((await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'helpdesk', connectorId: connector.body.id })).status).toBe(201);
@@ -89,14 +97,28 @@ describe('HANDOVER_REDACT_CONTENT: message text stays out of logs, stored errors
 
     const created = await t.api('POST', '/v1/handovers', {
       ...auth,
-      body: { conversationId: 'c-private', queue: 'helpdesk', user: { id: 'u-private' }, transcript: [{ role: 'user', text: `${marker} transcript` }], metadata: { note: `${marker} metadata` } },
+      body: {
+        conversationId: 'c-private',
+        queue: 'helpdesk',
+        user: { id: 'u-private' },
+        transcript: [{ role: 'user', text: `${marker} transcript` }],
+        metadata: { note: `${marker} metadata` },
+      },
     });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 20_000, 'handover.requested at the helpdesk');
 
     // Agent → bot: refused twice with the text quoted back, then taken.
-    expect((await helpdesk.send({ type: 'message.created', handoverId, data: { message: { id: 'hd-1', text: `${marker} from the agent` }, agent: { id: 'a-1', name: 'Hal' } } })).status).toBe(200);
+    expect(
+      (
+        await helpdesk.send({
+          type: 'message.created',
+          handoverId,
+          data: { message: { id: 'hd-1', text: `${marker} from the agent` }, agent: { id: 'a-1', name: 'Hal' } },
+        })
+      ).status,
+    ).toBe(200);
     await bot.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 20_000, 'the agent message at the bot');
 
     // Bot → helpdesk: refused for good with the text quoted back; the handover fails and the bot is told.

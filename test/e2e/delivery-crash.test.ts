@@ -26,7 +26,11 @@ function expectOnlyExactRepeats(helpdesk: GenericHelpdesk, handoverId: string): 
 async function setUpConnectorQueue(api: TestService['api'], helpdesk: GenericHelpdesk) {
   const admin = (method: string, path: string, body?: unknown) => api(method, path, { token: ADMIN_TOKEN, body });
   const tenant = await admin('POST', '/v1/admin/tenants', { name: 'Crashco' });
-  const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+  const connector = await admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+    type: 'webhook',
+    name: 'hd',
+    config: { url: helpdesk.url, secret: SECRET },
+  });
   helpdesk.inboundUrl = connector.body.inboundUrl;
   await admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'q', connectorId: connector.body.id });
   const handover = await api('POST', '/v1/handovers', { token: tenant.body.apiKey, body: { conversationId: 'crash', queue: 'q', user: { id: 'u' } } });
@@ -88,7 +92,12 @@ describe('delivery survives the process being killed (pg, kill -9)', () => {
     db = await createTestDb('pg');
     helpdesk = await startGenericHelpdesk(SECRET);
     helpdesk.respond = () => ({ status: 200, delayMs: 25 });
-    server = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_DELIVERY_LEASE_MS: '2000', HANDOVER_DELIVERY_POLL_MS: '50' });
+    server = await startServerProcess({
+      DATABASE_URL: db.url!,
+      HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN,
+      HANDOVER_DELIVERY_LEASE_MS: '2000',
+      HANDOVER_DELIVERY_POLL_MS: '50',
+    });
     const api = server.api;
     const { apiKey, handoverId } = await setUpConnectorQueue(api, helpdesk);
     await postMessages(api, apiKey, handoverId, 0, 60);
@@ -124,7 +133,12 @@ describe('SIGTERM loses nothing (pg)', () => {
     helpdesk = await startGenericHelpdesk(SECRET);
     helpdesk.respond = () => ({ status: 200, delayMs: 25 });
     // Default 30 s lease: if the lanes were not released on shutdown, the takeover below would stall.
-    server = await startServerProcess({ DATABASE_URL: db.url!, HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN, HANDOVER_DELIVERY_POLL_MS: '50', HANDOVER_SHUTDOWN_GRACE_MS: '3000' });
+    server = await startServerProcess({
+      DATABASE_URL: db.url!,
+      HANDOVER_ADMIN_TOKEN: ADMIN_TOKEN,
+      HANDOVER_DELIVERY_POLL_MS: '50',
+      HANDOVER_SHUTDOWN_GRACE_MS: '3000',
+    });
     const { apiKey, handoverId } = await setUpConnectorQueue(server.api, helpdesk);
 
     // Keep sending while the signal arrives: each message is either accepted (202) or clearly refused.

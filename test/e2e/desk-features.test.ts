@@ -45,7 +45,11 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
     t = await startTestService(kind);
     const desk = await setUpDesk(t);
     const ask = (conversationId: string) =>
-      t!.api('POST', '/v1/handovers', { token: desk.apiKey, headers: { 'idempotency-key': 'key-1' }, body: { conversationId, queue: 'support', user: { id: 'u' } } });
+      t!.api('POST', '/v1/handovers', {
+        token: desk.apiKey,
+        headers: { 'idempotency-key': 'key-1' },
+        body: { conversationId, queue: 'support', user: { id: 'u' } },
+      });
     const first = await ask('c-1');
     expect(first.status).toBe(201);
     await t.api('POST', `/v1/handovers/${first.body.id}/end`, { token: desk.apiKey, body: { reason: 'user_ended' } });

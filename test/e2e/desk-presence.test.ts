@@ -14,7 +14,10 @@ import type { SseClient } from '../support/sse-client.js';
 const SHORT_GRACE = { 'desk.presenceGraceMs': 1000 };
 const LONG_GRACE = { 'desk.presenceGraceMs': 60_000 };
 
-async function availability(t: TestService, apiKey: string): Promise<{ available: boolean; reason?: string; agentsOnline: number | null; estimatedWaitSeconds: number | null }> {
+async function availability(
+  t: TestService,
+  apiKey: string,
+): Promise<{ available: boolean; reason?: string; agentsOnline: number | null; estimatedWaitSeconds: number | null }> {
   const answer = await t.api('GET', '/v1/availability?queue=support', { token: apiKey });
   expect(answer.status).toBe(200);
   return answer.body;
@@ -65,7 +68,9 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     // Back at the desk: online again at once, without touching presence.
     consoles.push(await openDeskConsole(t, desk.agentToken));
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 1 });
-    expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-2', queue: 'support', user: { id: 'u-2' } } })).status).toBe(201);
+    expect((await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-2', queue: 'support', user: { id: 'u-2' } } })).status).toBe(
+      201,
+    );
   });
 
   it('counts every console when many open and close at once (a reconnect after a restart)', async () => {
@@ -74,7 +79,9 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     const tokens = await Promise.all(
       Array.from({ length: 4 }, async (_, i) => {
         const email = `agent-${i}@example.com`;
-        expect((await t!.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: `Agent ${i}`, password: 'correct horse battery' })).status).toBe(201);
+        expect(
+          (await t!.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: `Agent ${i}`, password: 'correct horse battery' })).status,
+        ).toBe(201);
         const token = (await t!.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } })).body.token as string;
         expect((await t!.api('PUT', '/v1/desk/presence', { token, body: { presence: 'available' } })).status).toBe(200);
         return token;
@@ -84,7 +91,9 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     const opened = await Promise.all([...tokens, ...tokens].map((token) => openDeskConsole(t!, token)));
     consoles.push(...opened);
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 5 });
-    const { rows } = await t.db.query<{ consoles: number }>('select coalesce(sum(consoles), 0)::int as consoles from desk_consoles where tenant_id = $1', [desk.tenantId]);
+    const { rows } = await t.db.query<{ consoles: number }>('select coalesce(sum(consoles), 0)::int as consoles from desk_consoles where tenant_id = $1', [
+      desk.tenantId,
+    ]);
     expect(rows[0]!.consoles).toBe(9);
     // All close together: only the agent whose console stays is online once the grace has run out.
     for (const c of opened) c.close();
@@ -110,7 +119,11 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     t = await startTestService(kind, LONG_GRACE);
     const desk = await setUpDesk(t);
     desk.console!.close();
-    await eventually(async () => (await t!.db.query<{ consoles: number }>('select consoles from desk_consoles where agent_id = $1', [desk.agentId])).rows[0]?.consoles === 0, 'the closed console to be recorded', 10_000);
+    await eventually(
+      async () => (await t!.db.query<{ consoles: number }>('select consoles from desk_consoles where agent_id = $1', [desk.agentId])).rows[0]?.consoles === 0,
+      'the closed console to be recorded',
+      10_000,
+    );
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 1 });
     consoles.push(await openDeskConsole(t, desk.agentToken));
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 1 });
@@ -125,14 +138,21 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u-1' } } });
     expect(created.status).toBe(201);
     desk.console!.close();
-    const ended = await eventually(async () => {
-      const view = await t!.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey });
-      return view.body.state === 'ended' ? view.body : undefined;
-    }, 'the wait to end once nobody is online', 15_000);
+    const ended = await eventually(
+      async () => {
+        const view = await t!.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey });
+        return view.body.state === 'ended' ? view.body : undefined;
+      },
+      'the wait to end once nobody is online',
+      15_000,
+    );
     expect(ended).toMatchObject({ state: 'ended', endReason: 'no_agent_answered' });
     // The bot hears why.
     await bot.waitFor((r) => r.some((w) => w.body.type === 'handover.ended'), 15_000, 'handover.ended at the bot');
-    expect(bot.received.find((w) => w.body.type === 'handover.ended')!.body).toMatchObject({ handoverId: created.body.id, data: { reason: 'no_agent_answered', detail: 'No agent of this queue is online any more.' } });
+    expect(bot.received.find((w) => w.body.type === 'handover.ended')!.body).toMatchObject({
+      handoverId: created.body.id,
+      data: { reason: 'no_agent_answered', detail: 'No agent of this queue is online any more.' },
+    });
   });
 
   it('does not end waits when the agent steps away and back within the grace', async () => {
@@ -157,13 +177,25 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     const bo = await t.api('POST', '/v1/desk/login', { body: { email: 'bo@example.com', password: 'another long password' } });
     const boConsole = await openDeskConsole(t, bo.body.token);
     consoles.push(boConsole);
-    await desk.console!.waitFor((events) => events.some((e) => e.event === 'agent.online' && e.data.agentId === bo.body.agent.id), 10_000, 'agent.online for Bo');
+    await desk.console!.waitFor(
+      (events) => events.some((e) => e.event === 'agent.online' && e.data.agentId === bo.body.agent.id),
+      10_000,
+      'agent.online for Bo',
+    );
     boConsole.close();
-    await eventually(async () => {
-      const agents = (await t!.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents as Array<{ id: string; signedIn: boolean; online: boolean }>;
-      const member = agents.find((a) => a.id === bo.body.agent.id);
-      return member && member.signedIn && !member.online;
-    }, 'Bo to show signed in but not at a desk', 15_000);
+    await eventually(
+      async () => {
+        const agents = (await t!.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents as Array<{
+          id: string;
+          signedIn: boolean;
+          online: boolean;
+        }>;
+        const member = agents.find((a) => a.id === bo.body.agent.id);
+        return member && member.signedIn && !member.online;
+      },
+      'Bo to show signed in but not at a desk',
+      15_000,
+    );
   });
 });
 
@@ -200,7 +232,10 @@ describe('presence across instances (pg)', () => {
     await eventually(() => noAgents(a, desk.apiKey), 'A to see the agent gone from B', 15_000);
 
     // An instance that died with consoles open refreshes them no more: they lapse within the grace.
-    await db.query(`insert into desk_consoles (agent_id, instance_id, tenant_id, consoles, expires_at) values ($1, 'crashed-instance', $2, 3, now() + interval '1 second')`, [desk.agentId, desk.tenantId]);
+    await db.query(
+      `insert into desk_consoles (agent_id, instance_id, tenant_id, consoles, expires_at) values ($1, 'crashed-instance', $2, 3, now() + interval '1 second')`,
+      [desk.agentId, desk.tenantId],
+    );
     expect(await availability(b, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 1 });
     await eventually(() => noAgents(b, desk.apiKey), 'the dead instance’s consoles to lapse', 15_000);
   });

@@ -6,7 +6,6 @@ import { setUpDesk, startTestService, type DbKind, type TestService } from '../s
 
 const MESSAGES = 200;
 
-
 describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ built-in desk, end to end over HTTP (%s)', (kind) => {
   let t: TestService | undefined;
   let bot: SignedWebhookServer | undefined;
@@ -30,7 +29,15 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ built-in desk, end to end over 
 
     const created = await t.api('POST', '/v1/handovers', {
       ...auth,
-      body: { conversationId: 'conv-1', queue: 'support', user: { id: 'u-1', name: 'Uma User' }, transcript: [{ role: 'user', text: 'I want a human' }, { role: 'bot', text: 'One moment' }] },
+      body: {
+        conversationId: 'conv-1',
+        queue: 'support',
+        user: { id: 'u-1', name: 'Uma User' },
+        transcript: [
+          { role: 'user', text: 'I want a human' },
+          { role: 'bot', text: 'One moment' },
+        ],
+      },
     });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ state: 'queued', position: 1 });

@@ -12,7 +12,10 @@ async function liveUpdates(t: TestService): Promise<{ state: string; cause: stri
 
 async function busConnected(t: TestService): Promise<string | undefined> {
   const text = await (await fetch(`${t.url}/metrics`)).text();
-  return text.split('\n').find((line) => line.startsWith('handover_bus_connected '))?.split(' ')[1];
+  return text
+    .split('\n')
+    .find((line) => line.startsWith('handover_bus_connected '))
+    ?.split(' ')[1];
 }
 
 /**
@@ -36,7 +39,13 @@ describe('live signals between instances through Redis (pg)', () => {
   it('fans events out across instances, degrades to polling while Redis is down, and recovers', async () => {
     redis = await startPrivateRedis();
     db = await createTestDb('pg');
-    const settings = { 'redis.url': redis.url, 'redis.prefix': `test-${randomBytes(4).toString('hex')}:`, 'redis.degradedPollMs': 300, 'redis.timeoutMs': 300, 'status.sampleMs': 100 };
+    const settings = {
+      'redis.url': redis.url,
+      'redis.prefix': `test-${randomBytes(4).toString('hex')}:`,
+      'redis.degradedPollMs': 300,
+      'redis.timeoutMs': 300,
+      'status.sampleMs': 100,
+    };
     const a = await startTestService('pg', settings, { db });
     instances.push(a);
     const b = await startTestService('pg', settings, { db });
@@ -70,17 +79,24 @@ describe('live signals between instances through Redis (pg)', () => {
     // Redis goes away: requests are served at once, signals fall back to polling, the metric says so.
     await redis.stop();
     await eventually(async () => (await busConnected(a)) === '0' && (await busConnected(b)) === '0', 'both instances to notice Redis is gone', 10_000);
-    const served = await b.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { id: 'm-down', text: 'user while redis is down' } });
+    const served = await b.api('POST', `/v1/handovers/${handoverId}/messages`, {
+      token: desk.apiKey,
+      body: { id: 'm-down', text: 'user while redis is down' },
+    });
     expect(served.status).toBe(202);
     await agentSays('while redis is down');
     await botStream.waitFor(botSaw('while redis is down'), 5000, 'a message from B on A by polling');
     await deskStream.waitFor((e) => e.some((x) => x.event === 'resync'), 5000, 'the desk console told to re-read');
     const failures = (await (await fetch(`${b.url}/metrics`)).text()).split('\n').find((l) => l.startsWith('handover_bus_publish_failures_total '));
     expect(Number(failures?.split(' ')[1])).toBeGreaterThan(0);
-    const degraded = await eventually(async () => {
-      const c = await liveUpdates(a);
-      return c?.state === 'degraded' ? c : null;
-    }, 'the status page to say live updates are degraded', 10_000);
+    const degraded = await eventually(
+      async () => {
+        const c = await liveUpdates(a);
+        return c?.state === 'degraded' ? c : null;
+      },
+      'the status page to say live updates are degraded',
+      10_000,
+    );
     expect(degraded.cause).toMatch(/^Redis unreachable since .*re-read the database every 300 ms instead; nothing is lost/);
 
     // Redis is back: both reconnect by themselves and signals flow again.

@@ -30,13 +30,17 @@ describe('hostile answers from a remote system (pg)', () => {
     const desk = await setUpDesk(t, { webhookUrl: `${server.url}/hook` });
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     expect((await t.api('POST', `/v1/desk/handovers/${created.body.id}/accept`, { token: desk.agentToken })).status).toBe(200);
-    const outbox = await eventually(async () => {
-      const { rows } = await t!.db.query<{ state: string; attempts: number; last_error: string }>(
-        `select state, attempts, last_error from outbox where tenant_id = $1 and target = 'bot' and kind = 'handover.accepted'`,
-        [desk.tenantId],
-      );
-      return rows[0]?.state === 'dead' ? rows[0] : undefined;
-    }, 'the delivery to be given up', 15_000);
+    const outbox = await eventually(
+      async () => {
+        const { rows } = await t!.db.query<{ state: string; attempts: number; last_error: string }>(
+          `select state, attempts, last_error from outbox where tenant_id = $1 and target = 'bot' and kind = 'handover.accepted'`,
+          [desk.tenantId],
+        );
+        return rows[0]?.state === 'dead' ? rows[0] : undefined;
+      },
+      'the delivery to be given up',
+      15_000,
+    );
     // Bot webhooks get 12 attempts (with test-short backoff here).
     expect(outbox.attempts).toBe(12);
     expect(outbox.last_error).toMatch(/answered 500 \(text\/plain, 18 bytes\): bad news {3}\[31mred$/);

@@ -77,17 +77,46 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     // The per-connector inbound rate is fuzzed elsewhere (inbound-rate.test.ts); here it would only
     // turn valid events away with 429.
     t = await startTestService('pg', { 'connectors.inboundPerSecond': 1_000_000, 'connectors.inboundBurst': 1_000_000 });
-    [helpdesk, chatwoot, zendesk, intercom, freshchat, genesys] = await Promise.all([startGenericHelpdesk(HELPDESK_SECRET), startFakeChatwoot(), startFakeZendesk({ retryDelayMs: 20 }), startFakeIntercom(), startFakeFreshchat(), startFakeGenesys()]);
+    [helpdesk, chatwoot, zendesk, intercom, freshchat, genesys] = await Promise.all([
+      startGenericHelpdesk(HELPDESK_SECRET),
+      startFakeChatwoot(),
+      startFakeZendesk({ retryDelayMs: 20 }),
+      startFakeIntercom(),
+      startFakeFreshchat(),
+      startFakeGenesys(),
+    ]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Inbound' });
     apiKey = tenant.body.apiKey;
     tenantId = tenant.body.id;
     const configs = {
       webhook: { url: helpdesk.url, secret: HELPDESK_SECRET },
-      chatwoot: { baseUrl: chatwoot.url, accountId: chatwoot.accountId, inboxId: chatwoot.inboxId, userToken: chatwoot.userToken, botToken: chatwoot.botToken, webhookSecret: chatwoot.webhookSecret },
+      chatwoot: {
+        baseUrl: chatwoot.url,
+        accountId: chatwoot.accountId,
+        inboxId: chatwoot.inboxId,
+        userToken: chatwoot.userToken,
+        botToken: chatwoot.botToken,
+        webhookSecret: chatwoot.webhookSecret,
+      },
       zendesk: { baseUrl: zendesk.baseUrl, appId: zendesk.appId, keyId: zendesk.keyId, keySecret: zendesk.keySecret, webhookSecret: zendesk.webhookSecret },
       intercom: { baseUrl: intercom.url, accessToken: intercom.accessToken, clientSecret: intercom.clientSecret, adminId: intercom.botAdminId, teamId: '501' },
-      freshchat: { baseUrl: freshchat.url, apiToken: freshchat.apiToken, webhookPublicKey: freshchat.publicKeyPem, appId: freshchat.appId, channelId: freshchat.channelId, agentId: freshchat.botAgentId, groupId: 'grp-support' },
-      genesys: { apiBaseUrl: genesys.url, loginBaseUrl: genesys.url, clientId: genesys.clientId, clientSecret: genesys.clientSecret, integrationId: genesys.integrationId, webhookSecret: genesys.webhookSecret },
+      freshchat: {
+        baseUrl: freshchat.url,
+        apiToken: freshchat.apiToken,
+        webhookPublicKey: freshchat.publicKeyPem,
+        appId: freshchat.appId,
+        channelId: freshchat.channelId,
+        agentId: freshchat.botAgentId,
+        groupId: 'grp-support',
+      },
+      genesys: {
+        apiBaseUrl: genesys.url,
+        loginBaseUrl: genesys.url,
+        clientId: genesys.clientId,
+        clientSecret: genesys.clientSecret,
+        integrationId: genesys.integrationId,
+        webhookSecret: genesys.webhookSecret,
+      },
     };
     const handovers: Record<string, { handoverId: string; inboundUrl: string }> = {};
     for (const [type, config] of Object.entries(configs)) {
@@ -120,11 +149,20 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
     // Genesys's events name the user (the handover id) once the handover has it as its reference.
     await eventually(async () => genesys.conversationFor(handovers.genesys!.handoverId), 'the Genesys conversation');
     for (const type of ['intercom', 'freshchat', 'genesys']) {
-      await eventually(async () => (await t.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handovers[type]!.handoverId])).rows[0]?.external_ref, `the ${type} conversation id stored`);
+      await eventually(
+        async () =>
+          (await t.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handovers[type]!.handoverId])).rows[0]
+            ?.external_ref,
+        `the ${type} conversation id stored`,
+      );
     }
     const ids = Object.values(handovers).map((h) => h.handoverId);
     const wires = [
-      standardWebhooksWire({ secret: HELPDESK_SECRET, handoverId: handovers.webhook!.handoverId, otherHandoverIds: ids.filter((id) => id !== handovers.webhook!.handoverId) }),
+      standardWebhooksWire({
+        secret: HELPDESK_SECRET,
+        handoverId: handovers.webhook!.handoverId,
+        otherHandoverIds: ids.filter((id) => id !== handovers.webhook!.handoverId),
+      }),
       chatwootWire({ secret: chatwoot.webhookSecret, conversationId: cw.id }),
       zendeskWire({ secret: zendesk.webhookSecret, appId: zendesk.appId, conversationId: zd.id }),
       intercomWire({ secret: intercom.clientSecret, conversationId: ic.id }),
@@ -165,94 +203,114 @@ describe('hostile requests to the connectors’ inbound URLs (pg)', () => {
   }
 
   for (const type of TYPES) {
-    it(`${type}: answers ${RUNS} hostile requests without a 500, takes only what verifies, each valid event once`, async ({ task }) => {
-      const { wire, inboundUrl, handoverId } = watched.get(type)!;
-      const taken: Array<{ raw: string; headers: Record<string, string>; marker: string; text: string; at: number }> = [];
-      let forged = 0;
-      let cases = 0;
-      const body: fc.Arbitrary<Body> = fc.oneof(
-        { weight: 7, arbitrary: fc.constant({ kind: 'valid' as const }) },
-        { weight: 2, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
-        { weight: 8, arbitrary: fc.oneof(wire.hostileEvent, wire.hostileEvent, hostileString, fc.constant(deeplyNested)).map((raw) => ({ kind: 'hostile' as const, raw })) },
-        { weight: 1, arbitrary: fc.constant({ kind: 'oversized' as const }) },
-      );
-      // Valid text may be long: emoji up to the 20,000-unit bound of a text, or across it where the
-      // connector cuts longer texts.
-      const emoji = wire.longText === 'cut' ? { min: 9_970, max: 10_010 } : { min: 9_900, max: 9_960 };
-      // Text a vendor could send: anything but NUL (which PostgreSQL cannot store) and half characters.
-      const storable = hostileString.filter((x) => !x.includes('\u0000') && wellFormed(x) === x);
-      const filler = fc.oneof({ weight: 8, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.integer(emoji).map((n) => ' ' + '😀'.repeat(n)) }, { weight: 1, arbitrary: storable });
-      // The vendor's own message id, where its length is not bounded: sometimes long, or odd.
-      const idTail = fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: storable });
-      const type_ = fc.oneof({ weight: 8, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') }, { weight: 1, arbitrary: contentType });
+    it(
+      `${type}: answers ${RUNS} hostile requests without a 500, takes only what verifies, each valid event once`,
+      async ({ task }) => {
+        const { wire, inboundUrl, handoverId } = watched.get(type)!;
+        const taken: Array<{ raw: string; headers: Record<string, string>; marker: string; text: string; at: number }> = [];
+        let forged = 0;
+        let cases = 0;
+        const body: fc.Arbitrary<Body> = fc.oneof(
+          { weight: 7, arbitrary: fc.constant({ kind: 'valid' as const }) },
+          { weight: 2, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
+          {
+            weight: 8,
+            arbitrary: fc
+              .oneof(wire.hostileEvent, wire.hostileEvent, hostileString, fc.constant(deeplyNested))
+              .map((raw) => ({ kind: 'hostile' as const, raw })),
+          },
+          { weight: 1, arbitrary: fc.constant({ kind: 'oversized' as const }) },
+        );
+        // Valid text may be long: emoji up to the 20,000-unit bound of a text, or across it where the
+        // connector cuts longer texts.
+        const emoji = wire.longText === 'cut' ? { min: 9_970, max: 10_010 } : { min: 9_900, max: 9_960 };
+        // Text a vendor could send: anything but NUL (which PostgreSQL cannot store) and half characters.
+        const storable = hostileString.filter((x) => !x.includes('\u0000') && wellFormed(x) === x);
+        const filler = fc.oneof(
+          { weight: 8, arbitrary: fc.constant('') },
+          { weight: 1, arbitrary: fc.integer(emoji).map((n) => ' ' + '😀'.repeat(n)) },
+          { weight: 1, arbitrary: storable },
+        );
+        // The vendor's own message id, where its length is not bounded: sometimes long, or odd.
+        const idTail = fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: storable });
+        const type_ = fc.oneof(
+          { weight: 8, arbitrary: fc.constantFrom('application/json', 'application/json; charset=utf-8') },
+          { weight: 1, arbitrary: contentType },
+        );
 
-      await fc.assert(
-        fc.asyncProperty(wire.auth, body, type_, filler, idTail, async (auth, b, ct, fill, tail) => {
-          const caseNo = ++caseCounter;
-          // A replay repeats a taken event exactly, while its timestamp is still within the tolerance.
-          const recent = b.kind === 'replay' ? taken.filter((m) => Date.now() - m.at < 60_000) : [];
-          const replay = b.kind === 'replay' && recent.length > 0 ? recent[b.pick % recent.length]! : undefined;
-          const marker = `valid ${type} ${caseNo} ${randomUUID()}`;
-          const text = marker + fill;
-          const raw =
-            replay?.raw ??
-            (b.kind === 'hostile' ? b.raw : b.kind === 'oversized' ? wire.validEvent(caseNo, text, tail).replace(/^\{/, `{"padding":"${'x'.repeat(BODY_LIMIT)}",`) : wire.validEvent(caseNo, text, tail));
-          const headers = replay?.headers ?? { ...wire.headers(auth, raw, caseNo), 'content-type': ct };
-          const authentic = wire.verifies(auth);
-          const aimed = replay === undefined && (b.kind === 'valid' || b.kind === 'replay');
-          // Media types are case-insensitive and may carry parameters: others may or may not be read as JSON.
-          const plainJson = ct === 'application/json' || ct === 'application/json; charset=utf-8';
-          const before = await fingerprint();
-          const res = await fetch(inboundUrl, { method: 'POST', headers, body: raw, signal: AbortSignal.timeout(10_000) });
-          const answer = await res.text();
-          const after = await fingerprint();
-          const what = `${type} ${replay ? 'replay of a taken event' : `${JSON.stringify(auth).slice(0, 200)} ${b.kind}`} (text of ${text.length}) ${ct} → ${res.status} ${answer.slice(0, 300)}`;
+        await fc.assert(
+          fc.asyncProperty(wire.auth, body, type_, filler, idTail, async (auth, b, ct, fill, tail) => {
+            const caseNo = ++caseCounter;
+            // A replay repeats a taken event exactly, while its timestamp is still within the tolerance.
+            const recent = b.kind === 'replay' ? taken.filter((m) => Date.now() - m.at < 60_000) : [];
+            const replay = b.kind === 'replay' && recent.length > 0 ? recent[b.pick % recent.length]! : undefined;
+            const marker = `valid ${type} ${caseNo} ${randomUUID()}`;
+            const text = marker + fill;
+            const raw =
+              replay?.raw ??
+              (b.kind === 'hostile'
+                ? b.raw
+                : b.kind === 'oversized'
+                  ? wire.validEvent(caseNo, text, tail).replace(/^\{/, `{"padding":"${'x'.repeat(BODY_LIMIT)}",`)
+                  : wire.validEvent(caseNo, text, tail));
+            const headers = replay?.headers ?? { ...wire.headers(auth, raw, caseNo), 'content-type': ct };
+            const authentic = wire.verifies(auth);
+            const aimed = replay === undefined && (b.kind === 'valid' || b.kind === 'replay');
+            // Media types are case-insensitive and may carry parameters: others may or may not be read as JSON.
+            const plainJson = ct === 'application/json' || ct === 'application/json; charset=utf-8';
+            const before = await fingerprint();
+            const res = await fetch(inboundUrl, { method: 'POST', headers, body: raw, signal: AbortSignal.timeout(10_000) });
+            const answer = await res.text();
+            const after = await fingerprint();
+            const what = `${type} ${replay ? 'replay of a taken event' : `${JSON.stringify(auth).slice(0, 200)} ${b.kind}`} (text of ${text.length}) ${ct} → ${res.status} ${answer.slice(0, 300)}`;
 
-          expect(res.status, what).not.toBe(500);
-          if (res.status >= 400) {
-            const code = (JSON.parse(answer) as { error?: { code?: string } }).error?.code;
-            expect(code && code in errorCatalogue, `${what}: code ${code}`).toBe(true);
-            expect(res.status, what).toBeLessThan(500);
-          }
-          if (replay) {
-            expect(res.status, what).toBe(200);
-            expect(JSON.parse(answer), what).toEqual({ ok: true, duplicate: true });
-            expect(after, what).toEqual(before);
-          } else if (!authentic) {
-            forged++;
-            expect(res.status, what).toBeGreaterThanOrEqual(400);
-            expect(after, what).toEqual(before);
-          } else if (aimed && (plainJson || res.status < 300)) {
-            expect(res.status, what).toBe(200);
-            expect(JSON.parse(answer), what).toEqual({ ok: true, duplicate: false });
-            expect(after.messages, what).toBe(before.messages + 1);
-            taken.push({ raw, headers, marker, text, at: Date.now() });
-          } else {
-            // Authentic, but malformed, oversized, of a type not read as JSON, for another handover or
-            // another app: nothing changes.
-            expect(after, what).toEqual(before);
-          }
-          cases++;
-        }),
-        { numRuns: RUNS, interruptAfterTimeLimit: LIMITS.interruptAfterTimeLimit },
-      );
+            expect(res.status, what).not.toBe(500);
+            if (res.status >= 400) {
+              const code = (JSON.parse(answer) as { error?: { code?: string } }).error?.code;
+              expect(code && code in errorCatalogue, `${what}: code ${code}`).toBe(true);
+              expect(res.status, what).toBeLessThan(500);
+            }
+            if (replay) {
+              expect(res.status, what).toBe(200);
+              expect(JSON.parse(answer), what).toEqual({ ok: true, duplicate: true });
+              expect(after, what).toEqual(before);
+            } else if (!authentic) {
+              forged++;
+              expect(res.status, what).toBeGreaterThanOrEqual(400);
+              expect(after, what).toEqual(before);
+            } else if (aimed && (plainJson || res.status < 300)) {
+              expect(res.status, what).toBe(200);
+              expect(JSON.parse(answer), what).toEqual({ ok: true, duplicate: false });
+              expect(after.messages, what).toBe(before.messages + 1);
+              taken.push({ raw, headers, marker, text, at: Date.now() });
+            } else {
+              // Authentic, but malformed, oversized, of a type not read as JSON, for another handover or
+              // another app: nothing changes.
+              expect(after, what).toEqual(before);
+            }
+            cases++;
+          }),
+          { numRuns: RUNS, interruptAfterTimeLimit: LIMITS.interruptAfterTimeLimit },
+        );
 
-      expect(cases).toBe(RUNS);
-      task.meta.fuzzCases = cases;
-      expect(forged, 'forged requests').toBeGreaterThan(RUNS / 5);
-      expect(taken.length, 'valid events taken').toBeGreaterThan(RUNS / 20);
-      // Every valid event taken is in the transcript the bot reads, exactly once, and nothing else is.
-      // Texts past 20,000 characters may be cut, at a character's boundary; control characters and half
-      // surrogate pairs arrive repaired.
-      const texts = await transcript(handoverId);
-      expect(texts.length, 'agent messages the bot sees').toBe(taken.length);
-      for (const m of taken) {
-        const found = texts.filter((x) => x.startsWith(m.marker));
-        expect(found.length, `${m.marker} in the transcript`).toBe(1);
-        expect(repaired(m.text).startsWith(found[0]!), `${m.marker}: the text as sent (repaired), or its start`).toBe(true);
-        expect(found[0]!.length, `${m.marker}: length`).toBeGreaterThanOrEqual(Math.min(m.text.length, 19_999));
-      }
-      expect((await t.api('GET', `/v1/handovers/${handoverId}`, { token: apiKey })).body.state).toBe('active');
-    }, LIMITS.testTimeoutMs);
+        expect(cases).toBe(RUNS);
+        task.meta.fuzzCases = cases;
+        expect(forged, 'forged requests').toBeGreaterThan(RUNS / 5);
+        expect(taken.length, 'valid events taken').toBeGreaterThan(RUNS / 20);
+        // Every valid event taken is in the transcript the bot reads, exactly once, and nothing else is.
+        // Texts past 20,000 characters may be cut, at a character's boundary; control characters and half
+        // surrogate pairs arrive repaired.
+        const texts = await transcript(handoverId);
+        expect(texts.length, 'agent messages the bot sees').toBe(taken.length);
+        for (const m of taken) {
+          const found = texts.filter((x) => x.startsWith(m.marker));
+          expect(found.length, `${m.marker} in the transcript`).toBe(1);
+          expect(repaired(m.text).startsWith(found[0]!), `${m.marker}: the text as sent (repaired), or its start`).toBe(true);
+          expect(found[0]!.length, `${m.marker}: length`).toBeGreaterThanOrEqual(Math.min(m.text.length, 19_999));
+        }
+        expect((await t.api('GET', `/v1/handovers/${handoverId}`, { token: apiKey })).body.state).toBe('active');
+      },
+      LIMITS.testTimeoutMs,
+    );
   }
 });

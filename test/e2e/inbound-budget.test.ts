@@ -28,7 +28,11 @@ describe('inbound budget: the signature is checked before the connector rate is 
     });
     helpdesk = await startGenericHelpdesk(SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Budget' });
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: helpdesk.url, secret: SECRET },
+    });
     helpdesk.inboundUrl = connector.body.inboundUrl;
 
     // Before: this flood used the connector's whole rate and every real event was answered 429.
@@ -48,7 +52,9 @@ describe('inbound budget: the signature is checked before the connector rate is 
     // Another address has a budget of its own.
     expect((await postFrom('127.0.0.3', helpdesk.inboundUrl, forgedBody, forged)).body.error.code).toBe('invalid_signature');
     const samples = parsePromText((await t.api('GET', '/metrics')).body as string);
-    expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'inbound_unverified_rate_limited' })).toBe(codes.filter((c) => c === 'inbound_unverified_rate_limited').length + 1);
+    expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'inbound_unverified_rate_limited' })).toBe(
+      codes.filter((c) => c === 'inbound_unverified_rate_limited').length + 1,
+    );
     expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'invalid_signature' })).toBe(codes.filter((c) => c === 'invalid_signature').length + 1);
   });
 
@@ -56,7 +62,11 @@ describe('inbound budget: the signature is checked before the connector rate is 
     t = await startTestService('pglite', { 'connectors.inboundUnverifiedPerSecond': 1, 'connectors.inboundUnverifiedBurst': 2 });
     helpdesk = await startGenericHelpdesk(SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Shared egress' });
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: helpdesk.url, secret: SECRET },
+    });
     helpdesk.inboundUrl = connector.body.inboundUrl;
     const event = JSON.stringify({ type: 'agent.typing', handoverId: 'ho_none', data: { typing: true } });
     // A helpdesk's shared egress address: another of its customers points a webhook with a wrong

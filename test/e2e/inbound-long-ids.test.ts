@@ -22,7 +22,14 @@ describe('inbound ids of any length (pg)', () => {
     apiKey = tenant.body.apiKey;
     const configs = {
       webhook: { url: helpdesk.url, secret: helpdesk.secret },
-      chatwoot: { baseUrl: chatwoot.url, accountId: chatwoot.accountId, inboxId: chatwoot.inboxId, userToken: chatwoot.userToken, botToken: chatwoot.botToken, webhookSecret: chatwoot.webhookSecret },
+      chatwoot: {
+        baseUrl: chatwoot.url,
+        accountId: chatwoot.accountId,
+        inboxId: chatwoot.inboxId,
+        userToken: chatwoot.userToken,
+        botToken: chatwoot.botToken,
+        webhookSecret: chatwoot.webhookSecret,
+      },
     };
     for (const [type, config] of Object.entries(configs)) {
       const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type, name: type, config });
@@ -43,7 +50,9 @@ describe('inbound ids of any length (pg)', () => {
 
   async function agentTexts(handoverId: string): Promise<string[]> {
     const res = await t.api('GET', `/v1/handovers/${handoverId}/events`, { token: apiKey });
-    return res.body.events.filter((e: { type: string }) => e.type === 'message.created').map((e: { data: { message: { text: string } } }) => e.data.message.text);
+    return res.body.events
+      .filter((e: { type: string }) => e.type === 'message.created')
+      .map((e: { data: { message: { text: string } } }) => e.data.message.text);
   }
 
   it('takes a generic webhook whose webhook-id is very long, once', async () => {
@@ -56,7 +65,15 @@ describe('inbound ids of any length (pg)', () => {
 
   it('takes a Chatwoot reply whose message id is very long, once', async () => {
     const conversation = await eventually(async () => chatwoot.conversationForHandover(handovers.chatwoot!), 'the Chatwoot conversation');
-    const body = JSON.stringify({ event: 'message_created', id: longId(), content: 'long message id', message_type: 'outgoing', private: false, sender: { id: 1, name: 'Cora', type: 'user' }, conversation: { id: conversation.id } });
+    const body = JSON.stringify({
+      event: 'message_created',
+      id: longId(),
+      content: 'long message id',
+      message_type: 'outgoing',
+      private: false,
+      sender: { id: 1, name: 'Cora', type: 'user' },
+      conversation: { id: conversation.id },
+    });
     expect(await chatwoot.resend({ body, headers: chatwoot.sign(body) })).toMatchObject({ status: 200, body: { duplicate: false } });
     expect(await chatwoot.resend({ body, headers: chatwoot.sign(body) })).toMatchObject({ status: 200, body: { duplicate: true } });
     expect(await agentTexts(handovers.chatwoot!)).toEqual(['long message id']);

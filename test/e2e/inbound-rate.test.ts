@@ -20,8 +20,15 @@ describe("a connector's inbound URL has a rate of its own (pglite)", () => {
     const calm: GenericHelpdesk = await startGenericHelpdesk(SECRET);
     closers.push(bot, busy, calm);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Rates', webhookUrl: bot.url });
-    for (const [name, hd] of [['busy', busy], ['calm', calm]] as const) {
-      const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name, config: { url: hd.url, secret: SECRET } });
+    for (const [name, hd] of [
+      ['busy', busy],
+      ['calm', calm],
+    ] as const) {
+      const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+        type: 'webhook',
+        name,
+        config: { url: hd.url, secret: SECRET },
+      });
       expect(connector.status).toBe(201);
       hd.inboundUrl = connector.body.inboundUrl;
     }

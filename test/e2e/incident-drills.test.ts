@@ -40,7 +40,14 @@ describe('incident drills (pg)', () => {
     const through = new URL(testDatabaseUrl());
     through.port = new URL(proxy.url).port;
     // The service reaches PostgreSQL only through the proxy, which the drill takes away.
-    const proxied = createPgDb({ url: through.toString(), searchPath: db.schema!, poolSize: 5, poolTimeoutMs: 2000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 10_000 });
+    const proxied = createPgDb({
+      url: through.toString(),
+      searchPath: db.schema!,
+      poolSize: 5,
+      poolTimeoutMs: 2000,
+      statementTimeoutMs: 5000,
+      idleInTransactionTimeoutMs: 10_000,
+    });
     const viaProxy: TestDb = Object.assign(proxied, { schema: db.schema, url: undefined, dropAndClose: () => proxied.close() });
     expect(real.port).not.toBe(through.port);
     t = await startTestService('pg', { 'status.sampleMs': 100 }, { db: viaProxy });
@@ -49,17 +56,25 @@ describe('incident drills (pg)', () => {
 
     await proxy.close();
     proxy = undefined;
-    const refused = await eventually(async () => {
-      const res = await t!.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
-      return res.status === 503 ? res : null;
-    }, 'a refusal', 15_000);
+    const refused = await eventually(
+      async () => {
+        const res = await t!.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
+        return res.status === 503 ? res : null;
+      },
+      'a refusal',
+      15_000,
+    );
     expect(refused.body.error.code).toBe('database_unavailable');
     expect((await t.api('GET', '/readyz')).status).toBe(503);
 
-    const state = await eventually(async () => {
-      const s = await record(t!);
-      return s.status.components.find((c) => c.id === 'database')?.state === 'major_outage' ? s : null;
-    }, 'the status to name the database', 15_000);
+    const state = await eventually(
+      async () => {
+        const s = await record(t!);
+        return s.status.components.find((c) => c.id === 'database')?.state === 'major_outage' ? s : null;
+      },
+      'the status to name the database',
+      15_000,
+    );
     const component = state.status.components.find((c) => c.id === 'database')!;
     expect(component.cause).toMatch(/^Database unreachable \(database_unavailable\): .* refused with 503 database_unavailable; nothing accepted is lost/);
     const d = diagnose(state.metrics, state.status);

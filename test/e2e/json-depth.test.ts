@@ -19,7 +19,11 @@ describe('JSON nested too deep is refused at the door (400 invalid_json, never 5
     t = await startTestService('pglite');
     desk = await setUpDesk(t);
     helpdesk = await startGenericHelpdesk(SECRET);
-    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'deep', config: { url: helpdesk.url, secret: SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, {
+      type: 'webhook',
+      name: 'deep',
+      config: { url: helpdesk.url, secret: SECRET },
+    });
     expect(connector.status).toBe(201);
     helpdesk.inboundUrl = connector.body.inboundUrl;
   });

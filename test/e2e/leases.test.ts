@@ -17,7 +17,8 @@ describe('the no-answer timer runs on one instance and moves when that one dies 
     instances.push(a);
     const b = await startTestService('pg', {}, { db });
     instances.push(b);
-    const holder = async () => (await db!.query<{ holder: string }>(`select holder from leases where name = 'answer-timer' and expires_at > now()`)).rows[0]?.holder;
+    const holder = async () =>
+      (await db!.query<{ holder: string }>(`select holder from leases where name = 'answer-timer' and expires_at > now()`)).rows[0]?.holder;
     const first = await eventually(holder, 'a holder of the timer lease', 10_000);
     expect([a.service.instanceId, b.service.instanceId]).toContain(first);
     const [owner, other] = first === a.service.instanceId ? [a, b] : [b, a];
@@ -28,7 +29,11 @@ describe('the no-answer timer runs on one instance and moves when that one dies 
     const desk = await setUpDesk(other, { queue: { noAnswerTimeoutSeconds: 1 } });
     const created = await other.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     expect(created.status).toBe(201);
-    await eventually(async () => (await other.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey })).body.state === 'ended', 'the unanswered handover to be ended', 15_000);
+    await eventually(
+      async () => (await other.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey })).body.state === 'ended',
+      'the unanswered handover to be ended',
+      15_000,
+    );
 
     // A clean stop gives the lease back at once.
     await other.service.stopBackground(0);

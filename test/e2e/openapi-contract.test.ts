@@ -67,7 +67,11 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await admin('GET', `${tenantPath}/api-keys`)).status).toBe(200);
     const spare = await admin('POST', `${tenantPath}/api-keys`);
     expect((await admin('DELETE', `${tenantPath}/api-keys/${spare.body.id}`)).status).toBe(204);
-    const connector = await admin('POST', `${tenantPath}/connectors`, { type: 'webhook', name: 'helpdesk', config: { url: helpdesk.url, secret: helpdeskSecret } });
+    const connector = await admin('POST', `${tenantPath}/connectors`, {
+      type: 'webhook',
+      name: 'helpdesk',
+      config: { url: helpdesk.url, secret: helpdeskSecret },
+    });
     expect(connector.status).toBe(201);
     helpdesk.inboundUrl = connector.body.inboundUrl;
     expect((await admin('PATCH', `${tenantPath}/connectors/${connector.body.id}`, { name: 'our helpdesk' })).status).toBe(200);
@@ -81,11 +85,19 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await admin('POST', `${tenantPath}/connectors/con_nothing/setup`, { apply: true })).status).toBe(404);
     expect((await admin('POST', `${tenantPath}/connectors`, { type: 'nope', name: 'x', config: {} })).status).toBe(400);
     expect((await admin('POST', `${tenantPath}/queues`, { name: 'helpdesk', connectorId: connector.body.id })).status).toBe(201);
-    expect((await admin('POST', `${tenantPath}/queues`, { name: 'billing', openingHours: { mon: [{ from: '09:00', to: '17:00' }] }, timeZone: 'Europe/Paris' })).status).toBe(201);
+    expect(
+      (await admin('POST', `${tenantPath}/queues`, { name: 'billing', openingHours: { mon: [{ from: '09:00', to: '17:00' }] }, timeZone: 'Europe/Paris' }))
+        .status,
+    ).toBe(201);
     expect((await admin('POST', `${tenantPath}/queues`, { name: 'billing' })).status).toBe(409);
     expect((await admin('GET', `${tenantPath}/queues`)).status).toBe(200);
     const supervisorEmail = `sup-${Date.now()}@example.com`;
-    const supervisor = await admin('POST', `${tenantPath}/agents`, { email: supervisorEmail, name: 'Sue', password: 'correct horse battery', role: 'supervisor' });
+    const supervisor = await admin('POST', `${tenantPath}/agents`, {
+      email: supervisorEmail,
+      name: 'Sue',
+      password: 'correct horse battery',
+      role: 'supervisor',
+    });
     expect(supervisor.status).toBe(201);
     expect((await admin('GET', `${tenantPath}/agents`)).status).toBe(200);
     expect((await admin('PATCH', `${tenantPath}/agents/${supervisor.body.id}`, { maxChats: 5 })).status).toBe(200);
@@ -95,7 +107,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await admin('GET', '/v1/admin/tenants/ten_nobody/queues')).status).toBe(404);
     expect((await admin('POST', '/v1/admin/keys/rotate')).status).toBe(200);
     expect((await t.api('GET', '/v1/admin/tenants', bearer('wrong'))).status).toBe(401);
-    expect((await t.api('POST', '/v1/admin/tenants', { ...bearer(t.adminToken), rawBody: 'name=x', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
+    expect((await t.api('POST', '/v1/admin/tenants', { ...bearer(t.adminToken), rawBody: 'name=x', headers: { 'content-type': 'text/plain' } })).status).toBe(
+      415,
+    );
     expect((await t.api('POST', '/v1/admin/tenants', { ...bearer(t.adminToken), rawBody: '{"name":' })).status).toBe(400);
     expect((await t.api('POST', '/v1/admin/tenants', { ...bearer(t.adminToken), rawBody: JSON.stringify({ name: 'x'.repeat(300_000) }) })).status).toBe(413);
 
@@ -109,7 +123,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect(created.status).toBe(201);
     expect(created.headers.get('location')).toBe(`/v1/handovers/${created.body.id}`);
     const id = created.body.id as string;
-    expect((await t.api('POST', '/v1/handovers', { ...key, body: { ...request, conversationId: 'c-2' }, headers: { 'idempotency-key': 'k-1' } })).status).toBe(409);
+    expect((await t.api('POST', '/v1/handovers', { ...key, body: { ...request, conversationId: 'c-2' }, headers: { 'idempotency-key': 'k-1' } })).status).toBe(
+      409,
+    );
     expect((await t.api('POST', '/v1/handovers', { ...key, body: request })).status).toBe(200);
     expect((await t.api('POST', '/v1/handovers', { ...bearer(readKey.body.apiKey), body: request })).status).toBe(403);
     expect((await t.api('POST', '/v1/handovers', { ...key, body: { ...request, queue: 'billing', conversationId: 'c-closed' } })).status).toBe(409);
@@ -127,7 +143,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect(t.contract!.check({ method: 'GET', path: '/v1/events', status: head.status, headers: head.headers, body: '' })).toEqual([]);
     void head.body?.cancel();
     const badCursor = await fetch(`${t.url}/v1/events`, { headers: { authorization: `Bearer ${desk.apiKey}`, 'last-event-id': 'evt_unknown' } });
-    expect(t.contract!.check({ method: 'GET', path: '/v1/events', status: badCursor.status, headers: badCursor.headers, body: await badCursor.text() })).toEqual([]);
+    expect(
+      t.contract!.check({ method: 'GET', path: '/v1/events', status: badCursor.status, headers: badCursor.headers, body: await badCursor.text() }),
+    ).toEqual([]);
     expect(badCursor.status).toBe(400);
 
     // Desk API.
@@ -145,7 +163,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     // A change made with the cookie needs its CSRF token.
     const cookie = { cookie: `${SESSION_COOKIE}=${desk.agentToken}` };
     expect((await t.api('PUT', '/v1/desk/presence', { body: { presence: 'available' }, headers: cookie })).status).toBe(403);
-    expect((await t.api('PUT', '/v1/desk/presence', { body: { presence: 'available' }, headers: { ...cookie, 'x-csrf-token': session.body.csrfToken } })).status).toBe(200);
+    expect(
+      (await t.api('PUT', '/v1/desk/presence', { body: { presence: 'available' }, headers: { ...cookie, 'x-csrf-token': session.body.csrfToken } })).status,
+    ).toBe(200);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { text: 'early' } })).status).toBe(409);
     expect((await t.api('POST', `/v1/desk/handovers/${id}/accept`, agent)).status).toBe(200);
     expect((await t.api('POST', '/v1/desk/accept-next', { ...agent, body: {} })).status).toBe(200);
@@ -177,10 +197,17 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect(userFile.status).toBe(201);
     expect((await upload(t, `/v1/handovers/${id}/attachments`, { token: desk.apiKey, bytes: files.elf })).status).toBe(415);
     expect((await upload(t, `/v1/handovers/${id}/attachments`, { token: desk.apiKey, bytes: Buffer.alloc(0) })).status).toBe(400);
-    const agentFile = await upload(t, `/v1/desk/handovers/${id}/attachments`, { token: desk.agentToken, bytes: files.pdf, type: 'application/pdf', name: 'b.pdf' });
+    const agentFile = await upload(t, `/v1/desk/handovers/${id}/attachments`, {
+      token: desk.agentToken,
+      bytes: files.pdf,
+      type: 'application/pdf',
+      name: 'b.pdf',
+    });
     expect(agentFile.status).toBe(201);
     expect((await upload(t, '/v1/desk/handovers/ho_nothing/attachments', { token: desk.agentToken, bytes: files.pdf })).status).toBe(404);
-    expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { text: '', attachments: [{ id: agentFile.body.id }] } })).status).toBe(202);
+    expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { text: '', attachments: [{ id: agentFile.body.id }] } })).status).toBe(
+      202,
+    );
     expect((await t.api('POST', `/v1/desk/handovers/${id}/messages`, { ...agent, body: { text: '', attachments: [{ id: 'att_nothing' }] } })).status).toBe(404);
     expect((await download(t, agentFile.body.url)).status).toBe(200);
     expect((await download(t, `${t.url}/v1/attachments/${agentFile.body.id}`)).status).toBe(403);
@@ -218,7 +245,8 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('GET', '/v1/desk/me', agent)).status).toBe(401);
     expect((await t.api('POST', '/v1/desk/logout', bearer(sup.body.token))).status).toBe(204);
     expect((await admin('DELETE', `${tenantPath}/agents/${supervisor.body.id}/sessions`)).status).toBe(200);
-    for (let i = 0; i < 3; i++) expect((await t.api('POST', '/v1/desk/login', { body: { email: supervisorEmail, password: 'wrong password!' } })).status).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await t.api('POST', '/v1/desk/login', { body: { email: supervisorEmail, password: 'wrong password!' } })).status).toBe(401);
     expect((await t.api('POST', '/v1/desk/login', { body: { email: supervisorEmail, password: 'wrong password!' } })).status).toBe(429);
 
     // Connector inbound: a handover on the helpdesk's queue, and the helpdesk's signed events.
@@ -235,7 +263,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await inbound({ type: 'message.created', handoverId: hd, data: { message: { id: 'hd-1', text: "Hi, I'm Sam." } } })).status).toBe(200);
     expect((await inbound({ type: 'queue.updated', handoverId: hd, data: {} })).status).toBe(200);
     expect((await inbound({ type: 'message.created', handoverId: hd }, {})).status).toBe(400);
-    expect((await inbound({ type: 'agent.typing', handoverId: hd, data: { typing: true } }, { secret: 'whsec_' + Buffer.alloc(32, 9).toString('base64') })).status).toBe(401);
+    expect(
+      (await inbound({ type: 'agent.typing', handoverId: hd, data: { typing: true } }, { secret: 'whsec_' + Buffer.alloc(32, 9).toString('base64') })).status,
+    ).toBe(401);
     expect((await inbound({ type: 'agent.typing', handoverId: 'ho_nothing', data: { typing: true } })).status).toBe(404);
     expect((await t.api('POST', `/v1/handovers/${hd}/messages`, { ...key, body: { id: 'm-hd', text: 'to the helpdesk' } })).status).toBe(202);
     expect((await inbound({ type: 'handover.ended', handoverId: hd })).status).toBe(200);
@@ -251,7 +281,9 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     for (const event of polled.body.events) expect(botEvent(event)).toBe('ok');
     await stream.waitFor((events) => events.some((e) => e.event === 'handover.ended' && e.data.handoverId === hd), 10_000, 'the end on the stream');
     stream.close();
-    expect(new Set(stream.events.map((e) => e.event))).toEqual(new Set(['handover.queued', 'handover.accepted', 'message.created', 'agent.typing', 'queue.updated', 'handover.transferred', 'handover.ended']));
+    expect(new Set(stream.events.map((e) => e.event))).toEqual(
+      new Set(['handover.queued', 'handover.accepted', 'message.created', 'agent.typing', 'queue.updated', 'handover.transferred', 'handover.ended']),
+    );
     for (const event of stream.events) expect(botEvent(event.data)).toBe('ok');
     await bot.waitFor((received) => received.some((w) => w.body.type === 'handover.ended' && w.body.handoverId === hd), 10_000, 'the end by webhook');
     for (const webhook of bot.received) expect(botEvent(webhook.body)).toBe('ok');
@@ -294,7 +326,13 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
   it('fails an answer the document does not describe', () => {
     const contract = contractOf(spec);
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) =>
-      contract.check({ method: 'GET', path: '/v1/handovers/ho_1', status, headers: new Headers({ 'content-type': 'application/json', ...headers }), body: JSON.stringify(body) });
+      contract.check({
+        method: 'GET',
+        path: '/v1/handovers/ho_1',
+        status,
+        headers: new Headers({ 'content-type': 'application/json', ...headers }),
+        body: JSON.stringify(body),
+      });
     const error = (code: string) => ({ error: { code, message: 'm' } });
     expect(answer(404, error('handover_not_found'))).toEqual([]);
     expect(answer(418, error('teapot')).join()).toContain('status 418 is not documented');
@@ -317,7 +355,19 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
         }
       }
     }
-    expect(Object.keys(spec.webhooks)).toEqual(expect.arrayContaining(['handover.queued', 'handover.accepted', 'message.created', 'agent.typing', 'queue.updated', 'handover.transferred', 'handover.ended', 'helpdesk.handover.requested', 'helpdesk.batch']));
+    expect(Object.keys(spec.webhooks)).toEqual(
+      expect.arrayContaining([
+        'handover.queued',
+        'handover.accepted',
+        'message.created',
+        'agent.typing',
+        'queue.updated',
+        'handover.transferred',
+        'handover.ended',
+        'helpdesk.handover.requested',
+        'helpdesk.batch',
+      ]),
+    );
     // No alternative that says nothing (`anyOf [{}, null]` breaks generators).
     const empty: string[] = [];
     const walk = (node: unknown, at: string): void => {
@@ -334,4 +384,3 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect(spec['x-document-problems'], 'what keeps the document from being complete').toBeUndefined();
   });
 });
-

@@ -39,7 +39,13 @@ describe('overload is refused at the door with the real cause (pg)', () => {
   });
 
   it('shedding: while no request could get a slot, API requests are refused before routing, parsing or any hook; health and admitted work go on', async () => {
-    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 1, 'admission.queueTimeoutMs': 60, 'admission.codelTargetMs': 0, 'admission.codelIntervalMs': 10_000 });
+    t = await startTestService('pg', {
+      'admission.adaptive': false,
+      'admission.initialLimit': 1,
+      'admission.queueTimeoutMs': 60,
+      'admission.codelTargetMs': 0,
+      'admission.codelIntervalMs': 10_000,
+    });
     const desk = await setUpDesk(t);
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
@@ -51,7 +57,11 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     expect(waited.body.error.message).toMatch(/waited \d+ ms for a slot/);
 
     // Now refused before anything looks at them: a body that is not JSON, a route that does not exist.
-    const garbled = await fetch(`${t.url}/v1/handovers/${created.body.id}/messages`, { method: 'POST', headers: { authorization: `Bearer ${desk.apiKey}`, 'content-type': 'application/json' }, body: '{not json' });
+    const garbled = await fetch(`${t.url}/v1/handovers/${created.body.id}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${desk.apiKey}`, 'content-type': 'application/json' },
+      body: '{not json',
+    });
     expect(garbled.status).toBe(503);
     expect(garbled.headers.get('retry-after')).toBe('1');
     const body = (await garbled.json()) as { error: { code: string; message: string; details: { cause: string } } };
@@ -141,7 +151,11 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     } finally {
       clearInterval(burn);
     }
-    await eventually(async () => (await t!.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' })).status === 401, 'recovery once the loop is free', 5000);
+    await eventually(
+      async () => (await t!.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' })).status === 401,
+      'recovery once the loop is free',
+      5000,
+    );
     expect((await metric(t, 'handover_admission_rejections_total{cause="event_loop"}'))[0]).toMatch(/ [1-9]\d*$/);
   });
 
@@ -150,7 +164,11 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     helpdesk = await startGenericHelpdesk('whsec_' + Buffer.from('circuit-test-secret-0123456789ab').toString('base64'));
     helpdesk.respond = () => ({ status: 503 });
     const desk = await setUpDesk(t);
-    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: helpdesk.secret } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: helpdesk.url, secret: helpdesk.secret },
+    });
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'external', connectorId: connector.body.id });
     const before = await t.api('GET', '/v1/availability?queue=external', { token: desk.apiKey });
     expect(before.body).toMatchObject({ available: true });

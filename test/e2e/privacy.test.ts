@@ -21,7 +21,15 @@ describe("one end user's data: export and erasure (pg)", () => {
     const other = await setUpDesk(t);
     const bot = { token: desk.apiKey };
     const start = async (conversationId: string, userId: string) => {
-      const res = await t!.api('POST', '/v1/handovers', { ...bot, body: { conversationId, queue: 'support', user: { id: userId, email: `${userId}@example.com` }, transcript: [{ role: 'user', text: `transcript of ${userId}` }] } });
+      const res = await t!.api('POST', '/v1/handovers', {
+        ...bot,
+        body: {
+          conversationId,
+          queue: 'support',
+          user: { id: userId, email: `${userId}@example.com` },
+          transcript: [{ role: 'user', text: `transcript of ${userId}` }],
+        },
+      });
       expect(res.status).toBe(201);
       expect((await t!.api('POST', `/v1/desk/handovers/${res.body.id}/accept`, { token: desk.agentToken })).status).toBe(200);
       return res.body.id as string;
@@ -58,7 +66,8 @@ describe("one end user's data: export and erasure (pg)", () => {
     expect((await t.api('GET', '/v1/users/u-1/export', bot)).body.handovers).toEqual([]);
     expect((await t.api('GET', `/v1/handovers/${first}`, bot)).status).toBe(404);
     const dump = await dumpSchema(t.db);
-    for (const trace of [first, second, 'u-1@example.com', 'my account number is 12345', 'transcript of u-1', 'thanks, looking']) expect(dump).not.toContain(trace);
+    for (const trace of [first, second, 'u-1@example.com', 'my account number is 12345', 'transcript of u-1', 'thanks, looking'])
+      expect(dump).not.toContain(trace);
     expect(dump).toContain('not mine to erase');
     expect((await t.api('GET', '/v1/users/u-2/export', bot)).body.handovers).toHaveLength(1);
     // The audit log says a user was erased, by a keyed digest: not who, and not a plain hash anyone
@@ -104,7 +113,11 @@ describe("one end user's data: export and erasure (pg)", () => {
 
       // A new key becomes current; the old one stays listed (as a rotation leaves it until re-encryption is done).
       const newKey = { id: 'test-2', key: Buffer.alloc(32, 9).toString('base64') };
-      t = await startTestService('pg', { logLevel: 'debug', 'secrets.keys': [newKey, TEST_SECRET_KEY], 'secrets.currentKeyId': newKey.id }, { db, log: createLogger('debug', logs.stream) });
+      t = await startTestService(
+        'pg',
+        { logLevel: 'debug', 'secrets.keys': [newKey, TEST_SECRET_KEY], 'secrets.currentKeyId': newKey.id },
+        { db, log: createLogger('debug', logs.stream) },
+      );
       const found = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=${encodeURIComponent(user)}`);
       expect(found.body.entries.map((e: { details: Record<string, unknown> }) => e.details.keyId ?? 'sha256')).toEqual(['sha256', TEST_SECRET_KEY.id]);
 
@@ -119,7 +132,11 @@ describe("one end user's data: export and erasure (pg)", () => {
 
       // The old key removed (rotation finished): erasures under it can no longer be found, and the
       // lookup says so instead of answering as if there were none.
-      t = await startTestService('pg', { logLevel: 'debug', 'secrets.keys': [newKey], 'secrets.currentKeyId': newKey.id }, { db, log: createLogger('debug', logs.stream) });
+      t = await startTestService(
+        'pg',
+        { logLevel: 'debug', 'secrets.keys': [newKey], 'secrets.currentKeyId': newKey.id },
+        { db, log: createLogger('debug', logs.stream) },
+      );
       const later = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&erasedUserId=${encodeURIComponent(user)}`);
       expect(later.body.entries.map((e: { details: Record<string, unknown> }) => e.details.keyId ?? 'sha256')).toEqual([newKey.id, 'sha256']);
       expect(later.body.uncheckedKeyIds).toEqual([TEST_SECRET_KEY.id]);
@@ -145,8 +162,13 @@ describe("one end user's data: export and erasure (pg)", () => {
     expect(patched.body.retentionDays).toBe(1);
     expect((await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}`, { retentionDays: 0 })).status).toBe(400);
     const ended = async (d: typeof desk, conversationId: string, daysAgo: number) => {
-      const created = await t!.api('POST', '/v1/handovers', { token: d.apiKey, body: { conversationId, queue: 'support', user: { id: `user-${conversationId}` } } });
-      expect((await t!.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: d.apiKey, body: { id: 'm', text: `said in ${conversationId}` } })).status).toBe(202);
+      const created = await t!.api('POST', '/v1/handovers', {
+        token: d.apiKey,
+        body: { conversationId, queue: 'support', user: { id: `user-${conversationId}` } },
+      });
+      expect(
+        (await t!.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: d.apiKey, body: { id: 'm', text: `said in ${conversationId}` } })).status,
+      ).toBe(202);
       expect((await t!.api('POST', `/v1/handovers/${created.body.id}/end`, { token: d.apiKey, body: {} })).status).toBe(200);
       await t!.db.query(`update handovers set ended_at = now() - $2 * interval '1 day' where id = $1`, [created.body.id, daysAgo]);
       return created.body.id as string;
@@ -158,7 +180,11 @@ describe("one end user's data: export and erasure (pg)", () => {
     // A desk session gone idle: the same job removes it (the live ones stay).
     await t.db.query(`update agent_sessions set idle_expires_at = now() - interval '1 minute' where agent_id = $1`, [keeper.agentId]);
 
-    await eventually(async () => (await t!.api('GET', `/v1/handovers/${old}`, { token: desk.apiKey })).status === 404, 'the old conversation to be deleted', 15_000);
+    await eventually(
+      async () => (await t!.api('GET', `/v1/handovers/${old}`, { token: desk.apiKey })).status === 404,
+      'the old conversation to be deleted',
+      15_000,
+    );
     const { rows } = await t.db.query<{ n: number }>('select count(*)::int as n from messages where handover_id = $1', [old]);
     expect(rows[0]!.n).toBe(0);
     expect((await t.api('GET', `/v1/handovers/${recent}`, { token: desk.apiKey })).status).toBe(200);
@@ -166,8 +192,15 @@ describe("one end user's data: export and erasure (pg)", () => {
     // A tenant without a retention period keeps everything.
     expect((await t.api('GET', `/v1/handovers/${othersOld}`, { token: keeper.apiKey })).status).toBe(200);
     const audit = await t.admin('GET', `/v1/admin/audit-log?tenantId=${desk.tenantId}&limit=10`);
-    expect(audit.body.entries.find((e: { action: string }) => e.action === 'retention.deleted')).toMatchObject({ actor: 'system', details: { handovers: 1, retentionDays: 1 } });
-    await eventually(async () => (await t!.db.query('select 1 from agent_sessions where agent_id = $1', [keeper.agentId])).rows.length === 0, 'the idle session to be removed', 15_000);
+    expect(audit.body.entries.find((e: { action: string }) => e.action === 'retention.deleted')).toMatchObject({
+      actor: 'system',
+      details: { handovers: 1, retentionDays: 1 },
+    });
+    await eventually(
+      async () => (await t!.db.query('select 1 from agent_sessions where agent_id = $1', [keeper.agentId])).rows.length === 0,
+      'the idle session to be removed',
+      15_000,
+    );
     expect((await t.db.query<{ agent_id: string }>('select agent_id from agent_sessions')).rows.map((r) => r.agent_id)).toEqual([desk.agentId]);
   });
 });

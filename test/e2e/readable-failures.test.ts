@@ -25,7 +25,10 @@ afterAll(() => rmSync(files, { recursive: true, force: true }));
 const json = (apiKey: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${apiKey}` });
 
 /** Sends the same request with every client, one after the other, and answers what each read. */
-async function eachClient(request: (client: HttpClient) => ClientRequest, feed?: (stdin: NodeJS.WritableStream) => Promise<void>): Promise<Map<string, ClientAnswer>> {
+async function eachClient(
+  request: (client: HttpClient) => ClientRequest,
+  feed?: (stdin: NodeJS.WritableStream) => Promise<void>,
+): Promise<Map<string, ClientAnswer>> {
   const answers = new Map<string, ClientAnswer>();
   for (const client of httpClients) {
     const run = client.start(request(client));
@@ -103,7 +106,9 @@ describe('every failure is readable by every common client (pg)', () => {
     socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
     socket.on('error', () => {});
     try {
-      socket.write(`POST /v1/handovers/${handoverId}/messages HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${desk.apiKey}\r\ncontent-type: application/json\r\ncontent-length: ${5 * 1024 * 1024}\r\n\r\n`);
+      socket.write(
+        `POST /v1/handovers/${handoverId}/messages HTTP/1.1\r\nhost: ${hostname}\r\nauthorization: Bearer ${desk.apiKey}\r\ncontent-type: application/json\r\ncontent-length: ${5 * 1024 * 1024}\r\n\r\n`,
+      );
       socket.write('x'.repeat(100 * 1024));
       await eventually(async () => received.includes('body_too_large'), 'the answer', 5_000);
       expect(received).toMatch(/^HTTP\/1\.1 413 /);
@@ -152,7 +157,12 @@ describe('every failure is readable by every common client (pg)', () => {
   it('a handler past its deadline: 503 deadline_exceeded with Retry-After', async () => {
     const lock = await holdHandover(t, handoverId);
     try {
-      const answers = await eachClient(() => ({ method: 'POST', url: `${t.url}/v1/handovers/${handoverId}/messages`, headers: json(desk.apiKey), bodyFile: small }));
+      const answers = await eachClient(() => ({
+        method: 'POST',
+        url: `${t.url}/v1/handovers/${handoverId}/messages`,
+        headers: json(desk.apiKey),
+        bodyFile: small,
+      }));
       expectEveryAnswer(answers, { status: 503, code: 'deadline_exceeded', retryAfter: '1' });
     } finally {
       await lock.release();
@@ -180,7 +190,8 @@ describe('shutting down while bodies arrive (pg)', () => {
     let closing: Promise<void> | undefined;
     try {
       const desk = await setUpDesk(t);
-      const handoverId = (await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } })).body.id as string;
+      const handoverId = (await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } })).body
+        .id as string;
       const arrivals = countArrivals(t.service.app.server);
       const runs = httpClients.map((client) => {
         const run = client.start({ method: 'POST', url: `${t.url}/v1/handovers/${handoverId}/messages`, headers: json(desk.apiKey), streamed: true });

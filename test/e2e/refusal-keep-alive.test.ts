@@ -25,7 +25,20 @@ afterEach(async () => {
 async function start(state: { lagMs: number; usedBytes: number }): Promise<number> {
   const load = signals(state);
   const admission = new AdmissionController(
-    { enabled: true, adaptive: false, initialLimit: 4, minLimit: 1, maxLimit: 4, queueTimeoutMs: 100, codelTargetMs: 5, codelIntervalMs: 200, maxQueueLength: 10, eventLoopDelayLimitMs: 50, warmupMs: 0, heapUsedLimitRatio: 0.9 },
+    {
+      enabled: true,
+      adaptive: false,
+      initialLimit: 4,
+      minLimit: 1,
+      maxLimit: 4,
+      queueTimeoutMs: 100,
+      codelTargetMs: 5,
+      codelIntervalMs: 200,
+      maxQueueLength: 10,
+      eventLoopDelayLimitMs: 50,
+      warmupMs: 0,
+      heapUsedLimitRatio: 0.9,
+    },
     load,
   );
   const shed = shedBeforeRouting(admission, createMetrics({ admission, signals: load, bus: createLocalBus() }));
@@ -54,7 +67,9 @@ function client(port: number) {
     },
     async request(body: string, extraHeaders = ''): Promise<{ head: string; body: string }> {
       buffer = '';
-      socket.write(`POST /v1/handovers/ho_1/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer key\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`);
+      socket.write(
+        `POST /v1/handovers/ho_1/messages HTTP/1.1\r\nhost: x\r\nauthorization: Bearer key\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extraHeaders}\r\n${body}`,
+      );
       const deadline = Date.now() + 5000;
       for (;;) {
         const end = buffer.indexOf('\r\n\r\n');

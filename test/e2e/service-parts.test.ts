@@ -126,7 +126,9 @@ describe('a service built from parts, on PostgreSQL with Redis and tracing', () 
   async function leftovers(run: string, before: Map<string, number>, watch: ReturnType<typeof watchHandles>): Promise<Leftovers> {
     const deadline = Date.now() + 5000;
     const connections = async () => {
-      const { rows } = await pgProbe.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where application_name = $1', [applicationName(run)]);
+      const { rows } = await pgProbe.query<{ n: number }>('select count(*)::int as n from pg_stat_activity where application_name = $1', [
+        applicationName(run),
+      ]);
       const list = (await redisProbe.client('LIST')) as string;
       const redisClients = list.split('\n').filter((line) => line.includes(`name=handover-pub-${run} `) || line.includes(`name=handover-sub-${run} `));
       return { postgres: rows[0]!.n, redis: redisClients };

@@ -22,19 +22,28 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
     const helpdesk = await startGenericHelpdesk(SECRET);
     helpdesks.push(helpdesk);
     const created = await t!.admin('POST', '/v1/admin/tenants', { name });
-    const connector = await t!.admin('POST', `/v1/admin/tenants/${created.body.id}/connectors`, { type: 'webhook', name: `${name} desk`, config: { url: helpdesk.url, secret: SECRET, ...(latency ? { latency } : {}) } });
+    const connector = await t!.admin('POST', `/v1/admin/tenants/${created.body.id}/connectors`, {
+      type: 'webhook',
+      name: `${name} desk`,
+      config: { url: helpdesk.url, secret: SECRET, ...(latency ? { latency } : {}) },
+    });
     expect(connector.status).toBe(201);
     await t!.admin('POST', `/v1/admin/tenants/${created.body.id}/queues`, { name: 'q', connectorId: connector.body.id });
     const handovers: string[] = [];
     for (const c of ['a', 'b', 'c']) {
-      const h = await t!.api('POST', '/v1/handovers', { token: created.body.apiKey, body: { conversationId: `${name}-${c}`, queue: 'q', user: { id: `u-${c}` } } });
+      const h = await t!.api('POST', '/v1/handovers', {
+        token: created.body.apiKey,
+        body: { conversationId: `${name}-${c}`, queue: 'q', user: { id: `u-${c}` } },
+      });
       expect(h.status).toBe(201);
       handovers.push(h.body.id);
     }
     let n = 0;
     const talk = async (rounds: number) => {
       for (let r = 0; r < rounds; r++) {
-        await Promise.all(handovers.map((h) => t!.api('POST', `/v1/handovers/${h}/messages`, { token: created.body.apiKey, body: { id: `m-${n++}`, text: 'hello' } })));
+        await Promise.all(
+          handovers.map((h) => t!.api('POST', `/v1/handovers/${h}/messages`, { token: created.body.apiKey, body: { id: `m-${n++}`, text: 'hello' } })),
+        );
       }
     };
     const availability = async () => (await t!.api('GET', '/v1/availability?queue=q', { token: created.body.apiKey })).body;
@@ -54,10 +63,14 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
     acme.helpdesk.respond = (body) => ({ status: 200, delayMs: body.type === 'message.created' ? 1500 : 0 });
     await acme.talk(2);
     await globex.talk(2);
-    const slow = await eventually(async () => {
-      const a = await acme.availability();
-      return a.reason === 'degraded' ? a : null;
-    }, 'Acme degraded', 20_000);
+    const slow = await eventually(
+      async () => {
+        const a = await acme.availability();
+        return a.reason === 'degraded' ? a : null;
+      },
+      'Acme degraded',
+      20_000,
+    );
     expect(slow).toMatchObject({ available: false, reason: 'degraded', cause: 'slow', details: { callObjectiveMs: 800 } });
     expect(slow.details.callP99Ms).toBeGreaterThan(800);
     expect(await globex.availability()).toMatchObject({ available: true });
@@ -67,7 +80,9 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
       const status = (await t!.admin('GET', '/status.json')).body as { components: Array<{ id: string; state: string; cause: string }> };
       return status.components.find((c) => c.id === `connector:${acme.connectorId}` && c.state === 'degraded');
     }, 'the status verdict');
-    expect(component.cause).toMatch(/^Helpdesk Acme desk \(webhook, tenant Acme\) is slow: calls take \d+(\.\d)? (s|ms) at p99, normally \d+ ms \(objective 800 ms\); messages reach agents .* late at p99; \d+ waiting/);
+    expect(component.cause).toMatch(
+      /^Helpdesk Acme desk \(webhook, tenant Acme\) is slow: calls take \d+(\.\d)? (s|ms) at p99, normally \d+ ms \(objective 800 ms\); messages reach agents .* late at p99; \d+ waiting/,
+    );
     const status = (await t.admin('GET', '/status.json')).body;
     expect(status.components.find((c: { id: string }) => c.id === `connector:${globex.connectorId}`)?.state).toBe('operational');
 
@@ -79,10 +94,14 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
 
     // Fast again: once the slow calls have left the window, it is offered again.
     acme.helpdesk.respond = () => ({ status: 200 });
-    await eventually(async () => {
-      await acme.talk(1);
-      return (await acme.availability()).available === true;
-    }, 'Acme available again', 30_000);
+    await eventually(
+      async () => {
+        await acme.talk(1);
+        return (await acme.availability()).available === true;
+      },
+      'Acme available again',
+      30_000,
+    );
     await eventually(async () => {
       const s = (await t!.admin('GET', '/status.json')).body as { components: Array<{ id: string; state: string }> };
       return s.components.find((c) => c.id === `connector:${acme.connectorId}`)?.state === 'operational';
@@ -92,7 +111,11 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
   it('refuses a latency objective that is not one', async () => {
     t = await startTestService(kind);
     const created = await t.admin('POST', '/v1/admin/tenants', { name: 'Initech' });
-    const res = await t.admin('POST', `/v1/admin/tenants/${created.body.id}/connectors`, { type: 'webhook', name: 'x', config: { url: 'http://127.0.0.1:9/x', secret: SECRET, latency: { callP99Ms: 0, what: 1 } } });
+    const res = await t.admin('POST', `/v1/admin/tenants/${created.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'x',
+      config: { url: 'http://127.0.0.1:9/x', secret: SECRET, latency: { callP99Ms: 0, what: 1 } },
+    });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_connector_config');
     expect(res.body.error.message).toMatch(/latency/);

@@ -16,12 +16,21 @@ describe('slow uploads cannot take the service down (pg)', () => {
   let inboundPath: string;
   beforeAll(async () => {
     // A fixed limit of 8: before bodies were read first, 16 slow uploads held every slot.
-    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 8, 'http.uploads.windowMs': 400, 'http.uploads.maxPerAddress': 8 });
+    t = await startTestService('pg', {
+      'admission.adaptive': false,
+      'admission.initialLimit': 8,
+      'http.uploads.windowMs': 400,
+      'http.uploads.maxPerAddress': 8,
+    });
     desk = await setUpDesk(t);
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     handoverId = created.body.id;
     const secret = 'whsec_' + Buffer.from('slow-upload-secret-of-32-bytes!!').toString('base64');
-    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'hd', config: { url: 'http://127.0.0.1:9/hooks', secret } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: 'http://127.0.0.1:9/hooks', secret },
+    });
     expect(connector.status).toBe(201);
     inboundPath = new URL(connector.body.inboundUrl).pathname;
   });

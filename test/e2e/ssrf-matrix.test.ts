@@ -63,10 +63,12 @@ describe('SSRF matrix (pg)', () => {
     return t;
   };
   const attempts = async (db: TestDb | TestService['db'], tenantId: string) =>
-    (await db.query<{ error: string | null; outcome: string }>(
-      `select a.error, a.outcome from delivery_attempts a join outbox o on o.id = a.outbox_id where o.tenant_id = $1 and o.target = 'bot' order by a.id`,
-      [tenantId],
-    )).rows;
+    (
+      await db.query<{ error: string | null; outcome: string }>(
+        `select a.error, a.outcome from delivery_attempts a join outbox o on o.id = a.outbox_id where o.tenant_id = $1 and o.target = 'bot' order by a.id`,
+        [tenantId],
+      )
+    ).rows;
   /** A handover accepted at the desk: the bot's webhook is called with handover.accepted. */
   const acceptOne = async (t: TestService, desk: { apiKey: string; agentToken: string }) => {
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
@@ -129,10 +131,14 @@ describe('SSRF matrix (pg)', () => {
     const desk = await setUpDesk(t, { webhookUrl: redirecting.url });
     await acceptOne(t, desk);
     // Retried (a redirect is not a delivery), and never followed.
-    const failed = await eventually(async () => {
-      const rows = await attempts(t.db, desk.tenantId);
-      return rows.length >= 2 ? rows : undefined;
-    }, 'two delivery attempts', 15_000);
+    const failed = await eventually(
+      async () => {
+        const rows = await attempts(t.db, desk.tenantId);
+        return rows.length >= 2 ? rows : undefined;
+      },
+      'two delivery attempts',
+      15_000,
+    );
     for (const row of failed) {
       expect(row.outcome).not.toBe('delivered');
       expect(row.error).toMatch(/answered 307/);

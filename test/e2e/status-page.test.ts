@@ -29,8 +29,13 @@ describe('status page (pg)', () => {
     for (let i = 0; i < 5; i++) expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
     const lock = await holdHandover(t, created.body.id);
     const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
-    await eventually(async () => (await (await fetch(`${t!.url}/metrics`)).text()).includes('http_server_active_requests 1'), 'the held request to take the slot', 10_000);
-    for (let i = 0; i < 3; i++) expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).body.error.code).toBe('overloaded_queue_wait');
+    await eventually(
+      async () => (await (await fetch(`${t!.url}/metrics`)).text()).includes('http_server_active_requests 1'),
+      'the held request to take the slot',
+      10_000,
+    );
+    for (let i = 0; i < 3; i++)
+      expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).body.error.code).toBe('overloaded_queue_wait');
 
     const during = await eventually(async () => {
       const s = await admin();
@@ -68,11 +73,15 @@ describe('status page (pg)', () => {
     // The load stops: the held request completes, refusals age out of the window, the incident resolves.
     await lock.release();
     expect((await stuck).status).toBe(202);
-    const after = await eventually(async () => {
-      const s = await admin();
-      const i = s.incidents.find((x: any) => x.id === incident.id);
-      return i.phase === 'resolved' ? { s, i } : null;
-    }, 'the incident to resolve', 30_000);
+    const after = await eventually(
+      async () => {
+        const s = await admin();
+        const i = s.incidents.find((x: any) => x.id === incident.id);
+        return i.phase === 'resolved' ? { s, i } : null;
+      },
+      'the incident to resolve',
+      30_000,
+    );
     // Investigating (updated as the refusals' share changes), then monitoring once healthy, then resolved.
     const phases: string[] = after.i.timeline.map((e: any) => e.phase);
     expect(phases.slice(-2)).toEqual(['monitoring', 'resolved']);

@@ -73,12 +73,16 @@ describe('event streams end with their credential (pglite)', () => {
     expect((await t.api('GET', '/v1/desk/events', { token: desk.agentToken })).body.error.code).toBe('too_many_streams');
 
     held[0]!.close();
-    const again = await eventually(async () => {
-      const s = open('/v1/events', desk.apiKey);
-      if ((await s.opened) === 200) return s;
-      s.close();
-      return undefined;
-    }, 'a stream to open once one is closed', 5_000);
+    const again = await eventually(
+      async () => {
+        const s = open('/v1/events', desk.apiKey);
+        if ((await s.opened) === 200) return s;
+        s.close();
+        return undefined;
+      },
+      'a stream to open once one is closed',
+      5_000,
+    );
     expect(again.ended).toBe(false);
   });
 
@@ -96,7 +100,10 @@ describe('event streams end with their credential (pglite)', () => {
     expect((await t.api('POST', '/v1/desk/logout', { token: desk.agentToken })).status).toBe(204);
     await leaving.waitFor((events) => events.some((e) => e.event === 'session.ended'), 5_000, 'session.ended');
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(leaving.events.at(-1)).toEqual({ event: 'session.ended', data: { agentId: desk.agentId, error: { code: 'session_ended', message: expect.any(String) } } });
+    expect(leaving.events.at(-1)).toEqual({
+      event: 'session.ended',
+      data: { agentId: desk.agentId, error: { code: 'session_ended', message: expect.any(String) } },
+    });
     await eventually(async () => leaving.ended, 'the server to close the stream', 5_000);
 
     // The other console neither ends nor hears of it.
@@ -133,12 +140,18 @@ describe('event streams end with their credential on every instance (pg, Redis)'
     redis = await startPrivateRedis();
     db = await createTestDb('pg');
     // Long recheck and key cache: only the signal can make the other instance act within the test.
-    const settings = { 'redis.url': redis.url, 'redis.prefix': `test-${randomBytes(4).toString('hex')}:`, 'http.streams.recheckMs': 60_000, 'http.apiKeyCacheMs': 600_000 };
+    const settings = {
+      'redis.url': redis.url,
+      'redis.prefix': `test-${randomBytes(4).toString('hex')}:`,
+      'http.streams.recheckMs': 60_000,
+      'http.apiKeyCacheMs': 600_000,
+    };
     const a = await startTestService('pg', settings, { db });
     instances.push(a);
     const b = await startTestService('pg', settings, { db });
     instances.push(b);
-    const connected = async (t: TestService) => parsePromText((await t.api('GET', '/metrics')).body as string).find((x) => x.name === 'handover_bus_connected')?.value === 1;
+    const connected = async (t: TestService) =>
+      parsePromText((await t.api('GET', '/metrics')).body as string).find((x) => x.name === 'handover_bus_connected')?.value === 1;
     await eventually(async () => (await connected(a)) && (await connected(b)), 'both instances to reach Redis', 10_000);
 
     const desk = await setUpDesk(a);

@@ -50,7 +50,10 @@ describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
     aSupervisor = (await t.api('POST', '/v1/desk/login', { body: supervisor })).body.token;
     b = await setUpDesk(t, { queue: { name: 'support' } });
     // Tenant B has a waiting handover and an accepted one with a message in it.
-    const waiting = await t.api('POST', '/v1/handovers', { token: b.apiKey, body: { conversationId: 'b-1', queue: 'support', user: { id: 'b-user', email: 'secret-b@example.com' } } });
+    const waiting = await t.api('POST', '/v1/handovers', {
+      token: b.apiKey,
+      body: { conversationId: 'b-1', queue: 'support', user: { id: 'b-user', email: 'secret-b@example.com' } },
+    });
     expect(waiting.status).toBe(201);
     bHandover = waiting.body.id;
     const accepted = await t.api('POST', '/v1/handovers', { token: b.apiKey, body: { conversationId: 'b-2', queue: 'support', user: { id: 'b-user-2' } } });
@@ -77,7 +80,10 @@ describe('tenant isolation: another tenant’s ids are not found (pg)', () => {
       const [method, template] = op.split(' ') as [string, string];
       const desk = template.startsWith('/v1/desk/');
       for (const id of [bHandover, bAccepted]) {
-        const res = await t.api(method, template.replace('{id}', id), { token: supervisorOnly.has(op) ? aSupervisor : desk ? a.agentToken : a.apiKey, ...(bodies[op] !== undefined ? { body: bodies[op] } : {}) });
+        const res = await t.api(method, template.replace('{id}', id), {
+          token: supervisorOnly.has(op) ? aSupervisor : desk ? a.agentToken : a.apiKey,
+          ...(bodies[op] !== undefined ? { body: bodies[op] } : {}),
+        });
         expect(res.status, `${op} with another tenant's handover`).toBe(404);
         expect(res.body.error.code, op).toBe('handover_not_found');
         const text = JSON.stringify(res.body);

@@ -23,9 +23,17 @@ describe('the browser pages and the demo provisioning', () => {
     expect(script.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect((await fetch(`${t.url}/demo/`)).status).toBe(200);
     expect(await (await fetch(`${t.url}/demo/config.json`)).json()).toEqual({ botPort: 18181 });
-    expect((await fetch(`${t.url}/demo`)).headers.get('content-security-policy')).toContain('connect-src \'self\' http://127.0.0.1:18181');
+    expect((await fetch(`${t.url}/demo`)).headers.get('content-security-policy')).toContain("connect-src 'self' http://127.0.0.1:18181");
 
-    for (const path of ['/desk/..%2F..%2Fpackage.json', '/desk/%2e%2e%2fpackage.json', '/desk/.env', '/desk/app.js%00.html', '/desk/nothing.js', '/desk/..%5Cpackage.json', '/demo/..%2Fdesk%2Fapp.js']) {
+    for (const path of [
+      '/desk/..%2F..%2Fpackage.json',
+      '/desk/%2e%2e%2fpackage.json',
+      '/desk/.env',
+      '/desk/app.js%00.html',
+      '/desk/nothing.js',
+      '/desk/..%5Cpackage.json',
+      '/demo/..%2Fdesk%2Fapp.js',
+    ]) {
       const res = await fetch(`${t.url}${path}`);
       expect(res.status, path).toBe(404);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('not_found');

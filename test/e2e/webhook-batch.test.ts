@@ -48,7 +48,10 @@ describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end
       async start(count: number): Promise<string[]> {
         const ids: string[] = [];
         for (let i = 0; i < count; i++) {
-          const created = await s.t.api('POST', '/v1/handovers', { token: s.apiKey, body: { conversationId: `c-${i}`, queue: 'helpdesk', user: { id: `u-${i}` } } });
+          const created = await s.t.api('POST', '/v1/handovers', {
+            token: s.apiKey,
+            body: { conversationId: `c-${i}`, queue: 'helpdesk', user: { id: `u-${i}` } },
+          });
           expect(created.status).toBe(201);
           ids.push(created.body.id);
         }
@@ -110,7 +113,9 @@ describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end
     expect(retried).toHaveLength(2);
     expect(retried[1]!.event).toEqual(retried[0]!.event);
     // The attempt that failed is recorded for that item only, with the receiver's reason quoted.
-    expect(await s.failedAttempts()).toEqual([{ text: 'h1 0', outcome: 'retry', status_code: null, error: expect.stringMatching(/answered "retry" for this event of a batch: agent desk busy$/) }]);
+    expect(await s.failedAttempts()).toEqual([
+      { text: 'h1 0', outcome: 'retry', status_code: null, error: expect.stringMatching(/answered "retry" for this event of a batch: agent desk busy$/) },
+    ]);
     // Successes are recorded in batches, shortly after.
     await eventually(async () => {
       const { rows } = await s.t.db.query<{ state: string; n: number }>(`select state, count(*)::int as n from outbox where target = 'agent' group by state`);
@@ -123,7 +128,10 @@ describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end
     const handovers = await s.start(3);
     s.helpdesk.answerEvent = (event) => (textOf(event) === 'h1 0' ? { status: 'failed', error: 'conversation is closed' } : { status: 'ok' });
     await Promise.all(handovers.map((id, h) => s.send(id, 'm-0', `h${h} 0`)));
-    const ended = await eventually(async () => firstArrivals(s.bot.received.map((r) => r.body)).find((b) => b.type === 'handover.ended' && b.handoverId === handovers[1]), 'handover.ended at the bot');
+    const ended = await eventually(
+      async () => firstArrivals(s.bot.received.map((r) => r.body)).find((b) => b.type === 'handover.ended' && b.handoverId === handovers[1]),
+      'handover.ended at the bot',
+    );
     expect(ended.data).toMatchObject({ reason: 'failed', detail: expect.stringContaining('answered "failed" for this event of a batch') });
     // Given up at once (a final answer), not retried.
     expect(s.arrivals('h1 0')).toHaveLength(1);

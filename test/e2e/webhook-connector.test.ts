@@ -7,16 +7,24 @@ import { eventually, startTestService, type DbKind, type TestService } from '../
 const MESSAGES = 200;
 const HELPDESK_SECRET = 'whsec_' + Buffer.from('helpdesk-shared-secret-of-32-bytes!!').toString('base64');
 
-
 export async function setUpWebhookTenant(t: TestService, botUrl: string, helpdesk: GenericHelpdesk, queue: Record<string, unknown> = {}) {
   const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Globex', webhookUrl: botUrl });
-  const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'our-helpdesk', config: { url: helpdesk.url, secret: helpdesk.secret } });
+  const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+    type: 'webhook',
+    name: 'our-helpdesk',
+    config: { url: helpdesk.url, secret: helpdesk.secret },
+  });
   expect(connector.status).toBe(201);
   expect(JSON.stringify(connector.body)).not.toContain(helpdesk.secret);
   helpdesk.inboundUrl = connector.body.inboundUrl;
   const q = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'helpdesk', connectorId: connector.body.id, ...queue });
   expect(q.status).toBe(201);
-  return { tenantId: tenant.body.id as string, apiKey: tenant.body.apiKey as string, webhookSecret: tenant.body.webhookSecret as string, connectorId: connector.body.id as string };
+  return {
+    tenantId: tenant.body.id as string,
+    apiKey: tenant.body.apiKey as string,
+    webhookSecret: tenant.body.webhookSecret as string,
+    connectorId: connector.body.id as string,
+  };
 }
 
 describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end to end over HTTP (%s)', (kind) => {
@@ -40,7 +48,13 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
 
     const created = await t.api('POST', '/v1/handovers', {
       ...auth,
-      body: { conversationId: 'c-9', queue: 'helpdesk', user: { id: 'u-9', email: 'u9@example.com' }, transcript: [{ role: 'user', text: 'help' }], metadata: { plan: 'gold' } },
+      body: {
+        conversationId: 'c-9',
+        queue: 'helpdesk',
+        user: { id: 'u-9', email: 'u9@example.com' },
+        transcript: [{ role: 'user', text: 'help' }],
+        metadata: { plan: 'gold' },
+      },
     });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
@@ -70,15 +84,29 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     await Promise.all([userSide, agentSide]);
 
     // A helpdesk retry (same webhook id) and a resent message id are both stored once.
-    const retry = await helpdesk.send({ type: 'message.created', handoverId, data: { message: { id: 'hd-msg-3', text: 'agent 3' } } }, { webhookId: 'fixed-id' });
-    const retryAgain = await helpdesk.send({ type: 'message.created', handoverId, data: { message: { id: 'hd-msg-3', text: 'agent 3' } } }, { webhookId: 'fixed-id' });
+    const retry = await helpdesk.send(
+      { type: 'message.created', handoverId, data: { message: { id: 'hd-msg-3', text: 'agent 3' } } },
+      { webhookId: 'fixed-id' },
+    );
+    const retryAgain = await helpdesk.send(
+      { type: 'message.created', handoverId, data: { message: { id: 'hd-msg-3', text: 'agent 3' } } },
+      { webhookId: 'fixed-id' },
+    );
     expect(retry.status).toBe(200);
     expect(retryAgain.body).toMatchObject({ ok: true, duplicate: true });
 
-    await helpdesk.waitFor((r) => firstArrivals(r.map((w) => w.body)).filter((b) => b.type === 'message.created').length >= MESSAGES, 30_000, 'user messages at the helpdesk');
+    await helpdesk.waitFor(
+      (r) => firstArrivals(r.map((w) => w.body)).filter((b) => b.type === 'message.created').length >= MESSAGES,
+      30_000,
+      'user messages at the helpdesk',
+    );
     expect(messageTexts(helpdesk.eventsFor(handoverId))).toEqual(numbered('user', MESSAGES));
 
-    await bot.waitFor((r) => firstArrivals(r.map((w) => w.body)).filter((b) => b.type === 'message.created').length >= MESSAGES, 30_000, 'agent messages at the bot');
+    await bot.waitFor(
+      (r) => firstArrivals(r.map((w) => w.body)).filter((b) => b.type === 'message.created').length >= MESSAGES,
+      30_000,
+      'agent messages at the bot',
+    );
     expect(messageTexts(bot.received.map((r) => r.body))).toEqual(numbered('agent', MESSAGES));
 
     const end = await helpdesk.send({ type: 'handover.ended', handoverId, data: { reason: 'agent_ended' } });
@@ -87,7 +115,10 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     expect(bot.received.find((w) => w.body.type === 'handover.ended')!.body).toMatchObject({ handoverId, data: { reason: 'agent_ended' } });
 
     // Never echoed: the agent side's own messages and its end are not sent back to it.
-    const { rows } = await t.db.query<{ kind: string; n: number }>(`select kind, count(*)::int as n from outbox where handover_id = $1 and target = 'agent' group by kind order by kind`, [handoverId]);
+    const { rows } = await t.db.query<{ kind: string; n: number }>(
+      `select kind, count(*)::int as n from outbox where handover_id = $1 and target = 'agent' group by kind order by kind`,
+      [handoverId],
+    );
     expect(rows).toEqual([
       { kind: 'handover.requested', n: 1 },
       { kind: 'message.created', n: MESSAGES },
@@ -108,7 +139,10 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     const created = await t.api('POST', '/v1/handovers', { token: setup.apiKey, body: { conversationId: 'c-down', queue: 'helpdesk', user: { id: 'u' } } });
     const handoverId: string = created.body.id;
 
-    const forged = await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'x' } } }, { secret: 'whsec_' + Buffer.from('not-the-secret-at-all-000000000').toString('base64') });
+    const forged = await helpdesk.send(
+      { type: 'agent.joined', handoverId, data: { agent: { id: 'x' } } },
+      { secret: 'whsec_' + Buffer.from('not-the-secret-at-all-000000000').toString('base64') },
+    );
     expect(forged.status).toBe(401);
     expect(forged.body.error.code).toBe('invalid_signature');
     const stale = await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'x' } } }, { timestamp: Math.floor(Date.now() / 1000) - 600 });
@@ -120,7 +154,10 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     expect(ended.data.reason).toBe('failed');
     expect(ended.data.detail).toContain('503');
     const attempts = await eventually(async () => {
-      const { rows } = await t!.db.query<{ n: number }>(`select count(*)::int as n from delivery_attempts a join outbox o on o.id = a.outbox_id where o.handover_id = $1 and o.target = 'agent'`, [handoverId]);
+      const { rows } = await t!.db.query<{ n: number }>(
+        `select count(*)::int as n from delivery_attempts a join outbox o on o.id = a.outbox_id where o.handover_id = $1 and o.target = 'agent'`,
+        [handoverId],
+      );
       return rows[0]!.n >= 3 ? rows[0]!.n : null;
     }, 'recorded attempts');
     expect(attempts).toBe(3);

@@ -28,7 +28,11 @@ async function startChannel(): Promise<{ url: string; received: ChannelActivity[
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, received, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    received,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 describe('the Bot Framework echo bot example, run against a service', () => {
@@ -66,7 +70,11 @@ describe('the Bot Framework echo bot example, run against a service', () => {
         locale: 'en-US',
         timestamp: new Date().toISOString(),
       };
-      const res = await fetch(`http://127.0.0.1:${port}/api/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(activity) });
+      const res = await fetch(`http://127.0.0.1:${port}/api/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(activity),
+      });
       expect(res.status).toBeLessThan(300);
     };
     const texts = () => channel.received.filter((a) => a.type === 'message').map((a) => a.text);

@@ -35,7 +35,12 @@ describe('the plain-Node example bot, run against a service', () => {
 
     const list = await t.api('GET', '/v1/desk/handovers', { token: desk.agentToken });
     const waiting = (list.body.waiting as Array<Record<string, any>>).find((h) => h.conversationId === `plain-${mode}`)!;
-    expect(waiting.transcript.map((e: { text: string }) => e.text)).toEqual([expect.stringMatching(/^Hi!/), 'hello', 'You said: hello. (Type "human" to talk to a person.)', 'I want a human']);
+    expect(waiting.transcript.map((e: { text: string }) => e.text)).toEqual([
+      expect.stringMatching(/^Hi!/),
+      'hello',
+      'You said: hello. (Type "human" to talk to a person.)',
+      'I want a human',
+    ]);
     expect((await t.api('POST', `/v1/desk/handovers/${waiting.id}/accept`, { token: desk.agentToken })).status).toBe(200);
     await bot.waitForLine(/^bot: Ada Agent joined the chat\./);
 

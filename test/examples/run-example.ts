@@ -38,10 +38,13 @@ export function runExample(file: string, env: Record<string, string>): RunningEx
     child,
     lines,
     waitForLine: (match, what) =>
-      eventually(async () => {
-        if (child.exitCode !== null) throw new Error(`${file} exited (${child.exitCode}): ${errors.join('')}`);
-        return lines.find((line) => match.test(line));
-      }, what ?? `a line matching ${match} from ${file} (so far: ${JSON.stringify(lines)}; stderr: ${errors.join('')})`),
+      eventually(
+        async () => {
+          if (child.exitCode !== null) throw new Error(`${file} exited (${child.exitCode}): ${errors.join('')}`);
+          return lines.find((line) => match.test(line));
+        },
+        what ?? `a line matching ${match} from ${file} (so far: ${JSON.stringify(lines)}; stderr: ${errors.join('')})`,
+      ),
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

@@ -41,7 +41,17 @@ export interface ChatwootMessage {
   private: boolean;
   sender: { id: number; name: string; type: 'contact' | 'user' | 'agent_bot' };
   /** Files of the message, as Chatwoot lists them (`file_type`, `data_url`, `file_size`), with what the fake received. */
-  attachments?: Array<{ id: number; message_id: number; file_type: string; extension: string | null; data_url: string; file_size: number; content_type: string; name: string; bytes: Buffer }>;
+  attachments?: Array<{
+    id: number;
+    message_id: number;
+    file_type: string;
+    extension: string | null;
+    data_url: string;
+    file_size: number;
+    content_type: string;
+    name: string;
+    bytes: Buffer;
+  }>;
 }
 
 export interface ChatwootConversation {
@@ -112,7 +122,13 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     teams: new Map(),
     contactTyping: new Map(),
     webhooksLost: false,
-    accountWebhooks: [{ id: 1, url: null, subscriptions: ['message_created', 'conversation_status_changed', 'conversation_updated', 'conversation_typing_on', 'conversation_typing_off'] }],
+    accountWebhooks: [
+      {
+        id: 1,
+        url: null,
+        subscriptions: ['message_created', 'conversation_status_changed', 'conversation_updated', 'conversation_typing_on', 'conversation_typing_off'],
+      },
+    ],
     webhookChanges: [],
     conversations: new Map(),
     agents: [{ id: 1, name: 'Cora', availability_status: 'online' }],
@@ -123,23 +139,44 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.additionalAttributes.handover_id === handoverId),
     agentReply(conversationId, text, agent = { id: 1, name: 'Cora' }) {
       const c = fake.conversations.get(conversationId)!;
-      const message: ChatwootMessage = { id: nextId++, content: text, message_type: 'outgoing', private: false, sender: { id: agent.id, name: agent.name, type: 'user' } };
+      const message: ChatwootMessage = {
+        id: nextId++,
+        content: text,
+        message_type: 'outgoing',
+        private: false,
+        sender: { id: agent.id, name: agent.name, type: 'user' },
+      };
       c.messages.push(message);
       return emit(messageWebhook(c, message));
     },
     agentTyping(conversationId, typing) {
       const c = fake.conversations.get(conversationId)!;
-      return emit({ event: typing ? 'conversation_typing_on' : 'conversation_typing_off', conversation: conversationJson(c), user: { id: 1, name: 'Cora', type: 'user' }, is_private: false });
+      return emit({
+        event: typing ? 'conversation_typing_on' : 'conversation_typing_off',
+        conversation: conversationJson(c),
+        user: { id: 1, name: 'Cora', type: 'user' },
+        is_private: false,
+      });
     },
     assign(conversationId, agent) {
       const c = fake.conversations.get(conversationId)!;
-      return emit({ event: 'conversation_updated', ...conversationJson(c), changed_attributes: [{ assignee_id: { previous_value: null, current_value: agent.id } }], meta: { assignee: { id: agent.id, name: agent.name, type: 'user' }, team: null } });
+      return emit({
+        event: 'conversation_updated',
+        ...conversationJson(c),
+        changed_attributes: [{ assignee_id: { previous_value: null, current_value: agent.id } }],
+        meta: { assignee: { id: agent.id, name: agent.name, type: 'user' }, team: null },
+      });
     },
     changeTeam(conversationId, team) {
       const c = fake.conversations.get(conversationId)!;
       const previous = c.teamId;
       c.teamId = team.id;
-      return emit({ event: 'conversation_updated', ...conversationJson(c), changed_attributes: [{ team_id: { previous_value: previous, current_value: team.id } }], meta: { assignee: null, team: { id: team.id, name: team.name } } });
+      return emit({
+        event: 'conversation_updated',
+        ...conversationJson(c),
+        changed_attributes: [{ team_id: { previous_value: previous, current_value: team.id } }],
+        meta: { assignee: null, team: { id: team.id, name: team.name } },
+      });
     },
     async resolve(conversationId) {
       const c = fake.conversations.get(conversationId)!;
@@ -158,19 +195,29 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
   };
 
   function contactJson(c: FakeChatwoot['contacts'][number]) {
-    return { id: c.id, name: c.name, identifier: c.identifier, email: c.email ?? null, contact_inboxes: [{ source_id: c.sourceId, inbox: { id: fake.inboxId, channel_type: 'Channel::Api' } }] };
+    return {
+      id: c.id,
+      name: c.name,
+      identifier: c.identifier,
+      email: c.email ?? null,
+      contact_inboxes: [{ source_id: c.sourceId, inbox: { id: fake.inboxId, channel_type: 'Channel::Api' } }],
+    };
   }
   /** Chatwoot's contact lists: 15 a page, `meta.count` the total. */
   function pageOf<T>(all: T[], page: number) {
     const size = 15;
     const start = (Math.max(1, page) - 1) * size;
-    return { meta: { count: all.length, current_page: Math.max(1, page) }, payload: all.slice(start, start + size).map((c) => contactJson(c as FakeChatwoot['contacts'][number])) };
+    return {
+      meta: { count: all.length, current_page: Math.max(1, page) },
+      payload: all.slice(start, start + size).map((c) => contactJson(c as FakeChatwoot['contacts'][number])),
+    };
   }
   function publicToggleTyping(match: RegExpExecArray, raw: string, send: (status: number, body: unknown, reason?: string) => void) {
     const [, inbox, sourceId, conversationId] = match;
     const contact = fake.contacts.find((c) => c.sourceId === decodeURIComponent(sourceId!));
     const c = fake.conversations.get(Number(conversationId));
-    if (inbox !== fake.inboxIdentifier || !contact || !c || c.contactId !== contact.id) return send(404, { error: 'Resource could not be found' }, 'public typing: unknown inbox, contact or conversation');
+    if (inbox !== fake.inboxIdentifier || !contact || !c || c.contactId !== contact.id)
+      return send(404, { error: 'Resource could not be found' }, 'public typing: unknown inbox, contact or conversation');
     let status: unknown;
     try {
       status = JSON.parse(raw || '{}').typing_status;
@@ -179,7 +226,12 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     }
     if (status === 'on' || status === 'off') {
       fake.contactTyping.set(c.id, [...(fake.contactTyping.get(c.id) ?? []), status]);
-      void emit({ event: status === 'on' ? 'conversation_typing_on' : 'conversation_typing_off', conversation: conversationJson(c), user: { id: contact.id, name: contact.name, type: 'contact' }, is_private: false });
+      void emit({
+        event: status === 'on' ? 'conversation_typing_on' : 'conversation_typing_off',
+        conversation: conversationJson(c),
+        user: { id: contact.id, name: contact.name, type: 'contact' },
+        is_private: false,
+      });
     }
     return send(200, {});
   }
@@ -187,7 +239,18 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     return { id: c.id, account_id: fake.accountId, inbox_id: fake.inboxId, status: c.status, team_id: c.teamId, additional_attributes: c.additionalAttributes };
   }
   function messageWebhook(c: ChatwootConversation, m: ChatwootMessage) {
-    return { event: 'message_created', id: m.id, content: m.content, message_type: m.message_type, private: m.private, sender: m.sender, attachments: attachmentsJson(m), conversation: conversationJson(c), account: { id: fake.accountId }, inbox: { id: fake.inboxId } };
+    return {
+      event: 'message_created',
+      id: m.id,
+      content: m.content,
+      message_type: m.message_type,
+      private: m.private,
+      sender: m.sender,
+      attachments: attachmentsJson(m),
+      conversation: conversationJson(c),
+      account: { id: fake.accountId },
+      inbox: { id: fake.inboxId },
+    };
   }
   function setStatus(c: ChatwootConversation, status: ChatwootConversation['status']) {
     c.status = status;
@@ -196,7 +259,12 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
   }
 
   async function post(body: string, headers: Record<string, string>): Promise<{ status: number; body: any }> {
-    const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(20_000) });
+    const res = await fetch(fake.webhookTarget, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      signal: AbortSignal.timeout(20_000),
+    });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
@@ -206,7 +274,9 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
     const result = chain.then(async () => {
       const body = JSON.stringify(event);
       const headers = fake.sign(body);
-      const answer = fake.webhooksLost ? { status: 0, body: 'connection refused' } : await post(body, headers).catch((err: unknown) => ({ status: 0, body: String(err) }));
+      const answer = fake.webhooksLost
+        ? { status: 0, body: 'connection refused' }
+        : await post(body, headers).catch((err: unknown) => ({ status: 0, body: String(err) }));
       fake.deliveries.push({ body, headers, status: answer.status });
       return answer;
     });
@@ -223,7 +293,9 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
       if (fake.down) return send(503, { error: 'Service Unavailable' }, 'down');
-      const publicTyping = /^\/public\/api\/v1\/inboxes\/([^/]+)\/contacts\/([^/]+)\/conversations\/(\d+)\/toggle_typing$/.exec(new URL(req.url ?? '/', 'http://fake').pathname);
+      const publicTyping = /^\/public\/api\/v1\/inboxes\/([^/]+)\/contacts\/([^/]+)\/conversations\/(\d+)\/toggle_typing$/.exec(
+        new URL(req.url ?? '/', 'http://fake').pathname,
+      );
       if (publicTyping && req.method === 'POST') return publicToggleTyping(publicTyping, Buffer.concat(chunks).toString('utf8'), send);
       const token = req.headers.api_access_token;
       const isUser = token === fake.userToken;
@@ -261,7 +333,13 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       const conversation = route.startsWith('POST /conversations/:id') ? fake.conversations.get(ids[0]!) : undefined;
       if (route.startsWith('POST /conversations/:id') && !conversation) return send(404, { error: 'Resource could not be found' }, 'conversation');
 
-      const webhookJson = (w: FakeChatwoot['accountWebhooks'][number]) => ({ id: w.id, name: null, url: w.url ?? fake.webhookTarget, account_id: fake.accountId, subscriptions: w.subscriptions });
+      const webhookJson = (w: FakeChatwoot['accountWebhooks'][number]) => ({
+        id: w.id,
+        name: null,
+        url: w.url ?? fake.webhookTarget,
+        account_id: fake.accountId,
+        subscriptions: w.subscriptions,
+      });
       switch (route) {
         case 'GET /webhooks':
           if (userOnly()) return;
@@ -270,8 +348,21 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           if (userOnly()) return;
           const webhook = fake.accountWebhooks.find((w) => w.id === ids[0]);
           if (!webhook) return send(404, { error: 'Resource could not be found' }, 'webhook');
-          const known = ['conversation_created', 'conversation_viewed', 'conversation_status_changed', 'conversation_updated', 'message_created', 'message_updated', 'contact_created', 'contact_updated', 'webwidget_triggered', 'conversation_typing_on', 'conversation_typing_off'];
-          if (typeof body?.url !== 'string' || !Array.isArray(body.subscriptions) || body.subscriptions.some((s: unknown) => !known.includes(String(s)))) return send(422, { message: 'Invalid webhook' }, 'webhook update');
+          const known = [
+            'conversation_created',
+            'conversation_viewed',
+            'conversation_status_changed',
+            'conversation_updated',
+            'message_created',
+            'message_updated',
+            'contact_created',
+            'contact_updated',
+            'webwidget_triggered',
+            'conversation_typing_on',
+            'conversation_typing_off',
+          ];
+          if (typeof body?.url !== 'string' || !Array.isArray(body.subscriptions) || body.subscriptions.some((s: unknown) => !known.includes(String(s))))
+            return send(422, { message: 'Invalid webhook' }, 'webhook update');
           fake.webhookChanges.push(body);
           webhook.url = body.url === fake.webhookTarget ? null : body.url;
           webhook.subscriptions = body.subscriptions;
@@ -280,7 +371,8 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         case 'POST /contacts': {
           if (userOnly()) return;
           if (body?.inbox_id !== fake.inboxId) return send(422, { message: 'Inbox not found' }, 'inbox');
-          if (fake.contacts.some((c) => c.identifier === body.identifier)) return send(422, { message: 'Identifier has already been taken', attributes: ['identifier'] }, 'identifier taken');
+          if (fake.contacts.some((c) => c.identifier === body.identifier))
+            return send(422, { message: 'Identifier has already been taken', attributes: ['identifier'] }, 'identifier taken');
           const contact = { id: nextId++, identifier: body.identifier, name: body.name, ...(body.email ? { email: body.email } : {}), sourceId: randomUUID() };
           fake.contacts.push(contact);
           return send(200, { payload: { contact: contactJson(contact), contact_inbox: { inbox: { id: fake.inboxId }, source_id: contact.sourceId } } });
@@ -294,7 +386,8 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         case 'POST /contacts/filter': {
           if (userOnly()) return;
           const condition = body?.payload?.[0];
-          if (condition?.attribute_key !== 'identifier' || condition?.filter_operator !== 'equal_to' || !Array.isArray(condition.values)) return send(422, { message: 'unsupported filter' }, 'filter');
+          if (condition?.attribute_key !== 'identifier' || condition?.filter_operator !== 'equal_to' || !Array.isArray(condition.values))
+            return send(422, { message: 'unsupported filter' }, 'filter');
           const found = fake.contacts.filter((c) => condition.values.includes(c.identifier));
           return send(200, pageOf(found, Number(url.searchParams.get('page') ?? 1)));
         }
@@ -306,7 +399,9 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         case 'GET /conversations/:id': {
           if (userOnly()) return;
           const c = fake.conversations.get(ids[0]!);
-          return c ? send(200, { ...conversationJson(c), meta: { sender: { id: c.contactId, type: 'contact' } } }) : send(404, { error: 'Resource could not be found' }, 'conversation');
+          return c
+            ? send(200, { ...conversationJson(c), meta: { sender: { id: c.contactId, type: 'contact' } } })
+            : send(404, { error: 'Resource could not be found' }, 'conversation');
         }
         case 'GET /conversations/:id/messages': {
           if (userOnly()) return;
@@ -314,12 +409,26 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           if (!c) return send(404, { error: 'Resource could not be found' }, 'conversation');
           const after = Number(url.searchParams.get('after') ?? 0);
           const page = c.messages.filter((m) => m.id > after).slice(0, 100);
-          return send(200, { meta: { contact_id: c.contactId }, payload: page.map((m) => ({ id: m.id, content: m.content, conversation_id: c.id, message_type: m.message_type === 'incoming' ? 0 : 1, private: m.private, sender: m.sender, attachments: attachmentsJson(m) })) });
+          return send(200, {
+            meta: { contact_id: c.contactId },
+            payload: page.map((m) => ({
+              id: m.id,
+              content: m.content,
+              conversation_id: c.id,
+              message_type: m.message_type === 'incoming' ? 0 : 1,
+              private: m.private,
+              sender: m.sender,
+              attachments: attachmentsJson(m),
+            })),
+          });
         }
         case 'GET /teams/:id/team_members': {
           if (userOnly()) return;
           const members = fake.teams.get(ids[0]!) ?? [];
-          return send(200, fake.agents.filter((a) => members.includes(a.id)).map((a) => ({ ...a, role: 'agent', confirmed: true })));
+          return send(
+            200,
+            fake.agents.filter((a) => members.includes(a.id)).map((a) => ({ ...a, role: 'agent', confirmed: true })),
+          );
         }
         case 'GET /contacts/:id/conversations': {
           if (userOnly()) return;
@@ -327,14 +436,24 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         }
         case 'POST /conversations': {
           const contact = fake.contacts.find((c) => (body?.source_id ? c.sourceId === body.source_id : c.id === body?.contact_id));
-          if (!contact || body?.inbox_id !== fake.inboxId) return send(422, { message: 'contact_id and inbox_id are required' }, 'conversation needs a contact');
-          const created: ChatwootConversation = { id: nextId++, contactId: contact.id, status: body.status ?? 'open', teamId: body.team_id ?? null, additionalAttributes: body.additional_attributes ?? {}, messages: [], toggles: [] };
+          if (!contact || body?.inbox_id !== fake.inboxId)
+            return send(422, { message: 'contact_id and inbox_id are required' }, 'conversation needs a contact');
+          const created: ChatwootConversation = {
+            id: nextId++,
+            contactId: contact.id,
+            status: body.status ?? 'open',
+            teamId: body.team_id ?? null,
+            additionalAttributes: body.additional_attributes ?? {},
+            messages: [],
+            toggles: [],
+          };
           fake.conversations.set(created.id, created);
           return send(200, conversationJson(created));
         }
         case 'POST /conversations/:id/messages': {
           const files: FormFile[] = body?.attachments ?? [];
-          if ((typeof body?.content !== 'string' || body.content.length === 0) && files.length === 0) return send(422, { message: 'content is required' }, 'content');
+          if ((typeof body?.content !== 'string' || body.content.length === 0) && files.length === 0)
+            return send(422, { message: 'content is required' }, 'content');
           if (!['incoming', 'outgoing'].includes(body.message_type)) return send(422, { message: 'message_type' }, 'message_type');
           const c = conversation!;
           const id = nextId++;
@@ -343,7 +462,8 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
             content: body.content ?? '',
             message_type: body.message_type,
             private: Boolean(body.private),
-            sender: body.message_type === 'incoming' ? { id: c.contactId, name: 'contact', type: 'contact' } : { id: 900, name: 'handover bot', type: 'agent_bot' },
+            sender:
+              body.message_type === 'incoming' ? { id: c.contactId, name: 'contact', type: 'contact' } : { id: 900, name: 'handover bot', type: 'agent_bot' },
             attachments: files.map((f, i) => ({
               id: id * 100 + i,
               message_id: id,
@@ -373,10 +493,20 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         case 'GET /inboxes/:id':
           if (userOnly()) return;
           if (ids[0] !== fake.inboxId) return send(404, { error: 'Resource could not be found' }, 'inbox');
-          return send(200, { id: fake.inboxId, name: 'Bot handover', channel_type: 'Channel::Api', greeting_enabled: false, enable_auto_assignment: true, working_hours_enabled: false });
+          return send(200, {
+            id: fake.inboxId,
+            name: 'Bot handover',
+            channel_type: 'Channel::Api',
+            greeting_enabled: false,
+            enable_auto_assignment: true,
+            working_hours_enabled: false,
+          });
         case 'GET /agents':
           if (userOnly()) return;
-          return send(200, fake.agents.map((a) => ({ ...a, role: 'agent', confirmed: true })));
+          return send(
+            200,
+            fake.agents.map((a) => ({ ...a, role: 'agent', confirmed: true })),
+          );
         default:
           return send(404, { error: 'Resource could not be found' }, `no route ${route}`);
       }
@@ -413,7 +543,15 @@ async function formBody(raw: Buffer, contentType: string): Promise<Record<string
 
 /** A message's attachments as Chatwoot's answers and webhooks list them. */
 function attachmentsJson(m: ChatwootMessage) {
-  return (m.attachments ?? []).map(({ id, message_id, file_type, extension, data_url, file_size }) => ({ id, message_id, file_type, extension, data_url, thumb_url: file_type === 'image' ? data_url : '', file_size }));
+  return (m.attachments ?? []).map(({ id, message_id, file_type, extension, data_url, file_size }) => ({
+    id,
+    message_id,
+    file_type,
+    extension,
+    data_url,
+    thumb_url: file_type === 'image' ? data_url : '',
+    file_size,
+  }));
 }
 
 /** Chatwoot's `file_type` of an attachment from its content type. */

@@ -105,8 +105,22 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const iso = () => new Date().toISOString();
   let chain: Promise<unknown> = Promise.resolve();
-  const bot: FreshchatAgent = { id: randomUUID(), first_name: 'Handover Bot', email: 'bot@acme.test', availability_status: 'AVAILABLE', is_deactivated: false, groups: ['grp-support'] };
-  const ada: FreshchatAgent = { id: randomUUID(), first_name: 'Ada', email: 'ada@acme.test', availability_status: 'AVAILABLE', is_deactivated: false, groups: ['grp-support', 'grp-billing'] };
+  const bot: FreshchatAgent = {
+    id: randomUUID(),
+    first_name: 'Handover Bot',
+    email: 'bot@acme.test',
+    availability_status: 'AVAILABLE',
+    is_deactivated: false,
+    groups: ['grp-support'],
+  };
+  const ada: FreshchatAgent = {
+    id: randomUUID(),
+    first_name: 'Ada',
+    email: 'ada@acme.test',
+    availability_status: 'AVAILABLE',
+    is_deactivated: false,
+    groups: ['grp-support', 'grp-billing'],
+  };
   const fake: FakeFreshchat = {
     url: '',
     apiToken: `eyJ${randomUUID().replace(/-/g, '')}`,
@@ -128,11 +142,23 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
     failNext: new Map(),
     deliveries: [],
     conversationForHandover: (handoverId) =>
-      [...fake.conversations.values()].find((c) => c.messages.some((m) => m.message_type === 'private' && m.message_parts.some((p) => String(p.text?.content ?? '').includes(handoverId)))),
+      [...fake.conversations.values()].find((c) =>
+        c.messages.some((m) => m.message_type === 'private' && m.message_parts.some((p) => String(p.text?.content ?? '').includes(handoverId))),
+      ),
     agentReply(conversationId, text, agent = ada, extraParts = []) {
       const c = fake.conversations.get(conversationId)!;
-      const message = addMessage(c, { actor_type: 'agent', actor_id: agent.id, message_type: 'normal', message_parts: [{ text: { content: text } }, ...extraParts] });
-      return emit({ actor: { actor_type: 'agent', actor_id: agent.id }, action: 'message_create', action_time: iso(), data: { message: messageJson(message) } });
+      const message = addMessage(c, {
+        actor_type: 'agent',
+        actor_id: agent.id,
+        message_type: 'normal',
+        message_parts: [{ text: { content: text } }, ...extraParts],
+      });
+      return emit({
+        actor: { actor_type: 'agent', actor_id: agent.id },
+        action: 'message_create',
+        action_time: iso(),
+        data: { message: messageJson(message) },
+      });
     },
     assign(conversationId, agent) {
       const c = fake.conversations.get(conversationId)!;
@@ -150,7 +176,12 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
       return fake.post(delivery.body, { ...delivery.headers, 'x-retry-count': String(Number(delivery.headers['x-retry-count'] ?? 0) + 1) });
     },
     async post(body, headers) {
-      const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(20_000) });
+      const res = await fetch(fake.webhookTarget, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(20_000),
+      });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : null };
     },
@@ -168,13 +199,40 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
     return message;
   }
   function messageJson(m: FreshchatMessage) {
-    return { message_parts: m.message_parts, app_id: fake.appId, actor_id: m.actor_id, id: m.id, channel_id: fake.channelId, conversation_id: m.conversation_id, interaction_id: `${Date.now()}`, message_type: m.message_type, actor_type: m.actor_type, created_time: m.created_time, user_id: m.user_id };
+    return {
+      message_parts: m.message_parts,
+      app_id: fake.appId,
+      actor_id: m.actor_id,
+      id: m.id,
+      channel_id: fake.channelId,
+      conversation_id: m.conversation_id,
+      interaction_id: `${Date.now()}`,
+      message_type: m.message_type,
+      actor_type: m.actor_type,
+      created_time: m.created_time,
+      user_id: m.user_id,
+    };
   }
   function conversationRef(c: FreshchatConversation) {
-    return { conversation_id: c.id, app_id: fake.appId, status: c.status, channel_id: fake.channelId, ...(c.assignedAgentId ? { assigned_agent_id: c.assignedAgentId } : {}), ...(c.assignedGroupId ? { assigned_group_id: c.assignedGroupId } : {}) };
+    return {
+      conversation_id: c.id,
+      app_id: fake.appId,
+      status: c.status,
+      channel_id: fake.channelId,
+      ...(c.assignedAgentId ? { assigned_agent_id: c.assignedAgentId } : {}),
+      ...(c.assignedGroupId ? { assigned_group_id: c.assignedGroupId } : {}),
+    };
   }
   function conversationJson(c: FreshchatConversation) {
-    return { conversation_id: c.id, app_id: fake.appId, channel_id: fake.channelId, status: c.status, assigned_agent_id: c.assignedAgentId, assigned_group_id: c.assignedGroupId, users: [{ id: c.userId }] };
+    return {
+      conversation_id: c.id,
+      app_id: fake.appId,
+      channel_id: fake.channelId,
+      status: c.status,
+      assigned_agent_id: c.assignedAgentId,
+      assigned_group_id: c.assignedGroupId,
+      users: [{ id: c.userId }],
+    };
   }
   function assignment(c: FreshchatConversation, to: { agentId?: string; groupId?: string }, by: string) {
     const from = { agent: c.assignedAgentId, group: c.assignedGroupId };
@@ -187,12 +245,27 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
       actor: { actor_type: 'agent', actor_id: by },
       action: 'conversation_assignment',
       action_time: iso(),
-      data: { assignment: { assignor: 'agent', assignor_id: by, to_agent_id: c.assignedAgentId ?? '', to_group_id: c.assignedGroupId ?? '', from_agent_id: from.agent ?? '', from_group_id: from.group ?? '', conversation: conversationRef(c) } },
+      data: {
+        assignment: {
+          assignor: 'agent',
+          assignor_id: by,
+          to_agent_id: c.assignedAgentId ?? '',
+          to_group_id: c.assignedGroupId ?? '',
+          from_agent_id: from.agent ?? '',
+          from_group_id: from.group ?? '',
+          conversation: conversationRef(c),
+        },
+      },
     });
   }
   function resolution(c: FreshchatConversation, by: string) {
     c.status = 'resolved';
-    return emit({ actor: { actor_type: 'agent', actor_id: by }, action: 'conversation_resolution', action_time: iso(), data: { resolve: { resolver: 'agent', resolver_id: by, conversation: conversationRef(c) } } });
+    return emit({
+      actor: { actor_type: 'agent', actor_id: by },
+      action: 'conversation_resolution',
+      action_time: iso(),
+      data: { resolve: { resolver: 'agent', resolver_id: by, conversation: conversationRef(c) } },
+    });
   }
 
   /** One webhook call per event, in order; a failed one is not sent again unless the test resends it. */
@@ -239,7 +312,11 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
       const c = conversationId ? fake.conversations.get(decodeURIComponent(conversationId)) : undefined;
       if (conversationId && !c) return error(404, 'NOT_FOUND', 'Conversation not found', 'conversation');
       const validParts = (parts: unknown) =>
-        Array.isArray(parts) && parts.length > 0 && parts.every((p) => (typeof p?.text?.content === 'string' && p.text.content.length > 0) || typeof p?.image?.url === 'string' || typeof p?.file?.url === 'string');
+        Array.isArray(parts) &&
+        parts.length > 0 &&
+        parts.every(
+          (p) => (typeof p?.text?.content === 'string' && p.text.content.length > 0) || typeof p?.image?.url === 'string' || typeof p?.file?.url === 'string',
+        );
 
       switch (route) {
         // List agents (the setup check, availability), filtered and paged as the reference says.
@@ -249,7 +326,8 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
           const status = url.searchParams.get('availability_status');
           const deactivated = url.searchParams.get('is_deactivated');
           const group = url.searchParams.get('groups');
-          if (status !== null && status !== 'AVAILABLE' && status !== 'UNAVAILABLE') return error(400, 'INVALID_VALUE', 'availability_status must be AVAILABLE or UNAVAILABLE', 'availability_status');
+          if (status !== null && status !== 'AVAILABLE' && status !== 'UNAVAILABLE')
+            return error(400, 'INVALID_VALUE', 'availability_status must be AVAILABLE or UNAVAILABLE', 'availability_status');
           const matching = fake.agents.filter(
             (a) =>
               (status === null || (a.availability_status ?? 'UNAVAILABLE') === status) &&
@@ -257,7 +335,16 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
               (group === null || (a.groups ?? []).includes(group)),
           );
           const agents = matching.slice((page - 1) * perPage, page * perPage);
-          return send(200, { agents, pagination: { total_items: matching.length, total_pages: Math.max(1, Math.ceil(matching.length / perPage)), current_page: page, items_per_page: perPage }, links: {} });
+          return send(200, {
+            agents,
+            pagination: {
+              total_items: matching.length,
+              total_pages: Math.max(1, Math.ceil(matching.length / perPage)),
+              current_page: page,
+              items_per_page: perPage,
+            },
+            links: {},
+          });
         }
         case 'GET /users': {
           const ref = url.searchParams.get('reference_id');
@@ -266,7 +353,8 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
         }
         case 'POST /users': {
           if (typeof body?.reference_id !== 'string' || !body.reference_id) return error(400, 'INVALID_VALUE', 'reference_id is required here');
-          if (fake.users.some((u) => u.reference_id === body.reference_id)) return error(409, 'CONFLICT', 'user with reference_id already exists', 'user exists');
+          if (fake.users.some((u) => u.reference_id === body.reference_id))
+            return error(409, 'CONFLICT', 'user with reference_id already exists', 'user exists');
           const user = { id: randomUUID(), reference_id: body.reference_id, first_name: body.first_name ?? '', email: body.email ?? null };
           fake.users.push(user);
           return send(200, { ...user, created_time: iso(), updated_time: iso() });
@@ -276,14 +364,31 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
           if (body?.channel_id !== fake.channelId) return error(400, 'INVALID_VALUE', 'channel_id is invalid', 'channel_id');
           const user = fake.users.find((u) => u.id === body?.users?.[0]?.id);
           if (!user) return error(400, 'INVALID_VALUE', 'users[0].id is not a user', 'user');
-          if (!Array.isArray(body.messages) || body.messages.length === 0 || !body.messages.every((m: any) => validParts(m?.message_parts) && m.actor_type === 'user' && m.actor_id === user.id)) {
-            return error(400, 'INVALID_VALUE', 'messages must be the user\'s, with message_parts', 'messages');
+          if (
+            !Array.isArray(body.messages) ||
+            body.messages.length === 0 ||
+            !body.messages.every((m: any) => validParts(m?.message_parts) && m.actor_type === 'user' && m.actor_id === user.id)
+          ) {
+            return error(400, 'INVALID_VALUE', "messages must be the user's, with message_parts", 'messages');
           }
-          const created: FreshchatConversation = { id: randomUUID(), userId: user.id, status: 'new', assignedAgentId: null, assignedGroupId: null, messages: [], updates: [] };
+          const created: FreshchatConversation = {
+            id: randomUUID(),
+            userId: user.id,
+            status: 'new',
+            assignedAgentId: null,
+            assignedGroupId: null,
+            messages: [],
+            updates: [],
+          };
           fake.conversations.set(created.id, created);
           for (const m of body.messages) {
             const message = addMessage(created, { actor_type: 'user', actor_id: user.id, message_type: 'normal', message_parts: m.message_parts });
-            void emit({ actor: { actor_type: 'user', actor_id: user.id }, action: 'message_create', action_time: iso(), data: { message: messageJson(message) } });
+            void emit({
+              actor: { actor_type: 'user', actor_id: user.id },
+              action: 'message_create',
+              action_time: iso(),
+              data: { message: messageJson(message) },
+            });
           }
           return send(200, conversationJson(created));
         }
@@ -293,25 +398,51 @@ export async function startFakeFreshchat(): Promise<FakeFreshchat> {
           if (!validParts(body?.message_parts)) return error(400, 'INVALID_VALUE', 'message_parts is required', 'message_parts');
           if (!['normal', 'private'].includes(body.message_type ?? 'normal')) return error(400, 'INVALID_VALUE', 'message_type', 'message_type');
           const asUser = body.actor_type === 'user';
-          if (asUser ? body.actor_id !== c!.userId : !(body.actor_type === 'agent' && fake.agents.some((a) => a.id === body.actor_id))) return error(400, 'INVALID_VALUE', 'actor_id is not a member of the conversation', 'actor');
+          if (asUser ? body.actor_id !== c!.userId : !(body.actor_type === 'agent' && fake.agents.some((a) => a.id === body.actor_id)))
+            return error(400, 'INVALID_VALUE', 'actor_id is not a member of the conversation', 'actor');
           if (asUser && body.message_type === 'private') return error(400, 'INVALID_VALUE', 'a user cannot write a private message', 'private user message');
-          const message = addMessage(c!, { actor_type: body.actor_type, actor_id: body.actor_id, message_type: body.message_type ?? 'normal', message_parts: body.message_parts });
-          void emit({ actor: { actor_type: body.actor_type, actor_id: body.actor_id }, action: 'message_create', action_time: iso(), data: { message: messageJson(message) } });
+          const message = addMessage(c!, {
+            actor_type: body.actor_type,
+            actor_id: body.actor_id,
+            message_type: body.message_type ?? 'normal',
+            message_parts: body.message_parts,
+          });
+          void emit({
+            actor: { actor_type: body.actor_type, actor_id: body.actor_id },
+            action: 'message_create',
+            action_time: iso(),
+            data: { message: messageJson(message) },
+          });
           if (asUser && c!.status === 'resolved') {
             c!.status = 'reopened';
-            void emit({ actor: { actor_type: 'user', actor_id: c!.userId }, action: 'conversation_reopen', action_time: iso(), data: { reopen: { reopener: 'user', reopener_id: c!.userId, conversation: conversationRef(c!) } } });
+            void emit({
+              actor: { actor_type: 'user', actor_id: c!.userId },
+              action: 'conversation_reopen',
+              action_time: iso(),
+              data: { reopen: { reopener: 'user', reopener_id: c!.userId, conversation: conversationRef(c!) } },
+            });
           }
           return send(200, messageJson(message));
         }
         case 'PUT /conversations/:id': {
           const statuses = ['new', 'assigned', 'resolved', 'reopened'];
           if (body?.status !== undefined && !statuses.includes(body.status)) return error(400, 'INVALID_VALUE', 'status', 'status');
-          if (body?.status === 'assigned' && !body.assigned_agent_id) return error(400, 'INVALID_VALUE', 'assigned_agent_id is required for status assigned', 'assigned without agent');
-          if (body?.assigned_group_id !== undefined && !fake.groups.has(body.assigned_group_id)) return error(400, 'INVALID_VALUE', 'assigned_group_id is not a group', 'group');
-          if (body?.assigned_agent_id !== undefined && !fake.agents.some((a) => a.id === body.assigned_agent_id)) return error(400, 'INVALID_VALUE', 'assigned_agent_id is not an agent', 'agent');
+          if (body?.status === 'assigned' && !body.assigned_agent_id)
+            return error(400, 'INVALID_VALUE', 'assigned_agent_id is required for status assigned', 'assigned without agent');
+          if (body?.assigned_group_id !== undefined && !fake.groups.has(body.assigned_group_id))
+            return error(400, 'INVALID_VALUE', 'assigned_group_id is not a group', 'group');
+          if (body?.assigned_agent_id !== undefined && !fake.agents.some((a) => a.id === body.assigned_agent_id))
+            return error(400, 'INVALID_VALUE', 'assigned_agent_id is not an agent', 'agent');
           c!.updates.push(body ?? {});
           if (body?.assigned_group_id !== undefined || body?.assigned_agent_id !== undefined) {
-            void assignment(c!, { ...(body.assigned_agent_id !== undefined ? { agentId: body.assigned_agent_id } : {}), ...(body.assigned_group_id !== undefined ? { groupId: body.assigned_group_id } : {}) }, fake.botAgentId);
+            void assignment(
+              c!,
+              {
+                ...(body.assigned_agent_id !== undefined ? { agentId: body.assigned_agent_id } : {}),
+                ...(body.assigned_group_id !== undefined ? { groupId: body.assigned_group_id } : {}),
+              },
+              fake.botAgentId,
+            );
           }
           if (body?.status === 'resolved') void resolution(c!, fake.botAgentId);
           else if (body?.status !== undefined) c!.status = body.status;

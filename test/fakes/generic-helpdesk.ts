@@ -28,7 +28,10 @@ export interface GenericHelpdesk extends SignedWebhookServer {
   /** Batch mode: the result of one event; `attempt` counts the arrivals of its event id (default ok). */
   answerEvent: (event: Record<string, unknown>, attempt: number) => BatchEventAnswer;
   /** Sends one event; returns the HTTP status and body the service answered. */
-  send(event: { type: string; handoverId: string; data?: unknown }, options?: { webhookId?: string; secret?: string; timestamp?: number }): Promise<{ status: number; body: any }>;
+  send(
+    event: { type: string; handoverId: string; data?: unknown },
+    options?: { webhookId?: string; secret?: string; timestamp?: number },
+  ): Promise<{ status: number; body: any }>;
   /** Events of one type received for one handover, in arrival order. */
   eventsFor(handoverId: string, type?: string): Array<Record<string, unknown>>;
 }
@@ -64,7 +67,9 @@ export async function startGenericHelpdesk(secret: string, options: { batch?: bo
     const body = JSON.stringify({ data: {}, ...event });
     const id = options.webhookId ?? `hd_${randomUUID()}`;
     const ts = options.timestamp ?? Math.floor(Date.now() / 1000);
-    const signature = createHmac('sha256', keyOf(options.secret ?? secret)).update(`${id}.${ts}.${body}`).digest('base64');
+    const signature = createHmac('sha256', keyOf(options.secret ?? secret))
+      .update(`${id}.${ts}.${body}`)
+      .digest('base64');
     const res = await fetch(helpdesk.inboundUrl, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${signature}` },

@@ -87,7 +87,11 @@ export interface FakeGenesys {
   loseAnswerNext: number;
   deliveries: Array<{ message: Record<string, any>; status: number }>;
   conversationFor(userRef: string): GenesysConversation | undefined;
-  agentSend(userRef: string, text: string, options?: { nickname?: string; attachments?: GenesysMessage['content']; originatingEntity?: 'Human' | 'Bot' }): Promise<{ status: number; body: any }>;
+  agentSend(
+    userRef: string,
+    text: string,
+    options?: { nickname?: string; attachments?: GenesysMessage['content']; originatingEntity?: 'Human' | 'Bot' },
+  ): Promise<{ status: number; body: any }>;
   agentTyping(userRef: string): Promise<{ status: number; body: any }>;
   agentDisconnect(userRef: string): Promise<{ status: number; body: any }>;
   /** Revokes every token issued so far (an admin rotating the client's secret does that). */
@@ -122,7 +126,11 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
     deliveries: [],
     conversationFor: (userRef) => fake.conversations.find((c) => c.userRef === userRef),
     agentSend(userRef, text, options = {}) {
-      return emit(userRef, { type: 'Text', text, originatingEntity: options.originatingEntity ?? 'Human', ...(options.attachments ? { content: options.attachments } : {}) }, options.nickname);
+      return emit(
+        userRef,
+        { type: 'Text', text, originatingEntity: options.originatingEntity ?? 'Human', ...(options.attachments ? { content: options.attachments } : {}) },
+        options.nickname,
+      );
     },
     agentTyping: (userRef) => emit(userRef, { type: 'Event', events: [{ eventType: 'Typing', typing: { type: 'On', duration: 5000 } }] }),
     agentDisconnect(userRef) {
@@ -139,7 +147,12 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
       return fake.post(body, fake.sign(body));
     },
     async post(body, headers) {
-      const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body, signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(fake.webhookTarget, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : null };
     },
@@ -152,7 +165,15 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
     const id = randomUUID().replace(/-/g, '');
     const message = {
       id,
-      channel: { id: fake.integrationId, platform: 'Open', type: 'Private', to: { id: userRef }, from: { nickname, id: fake.integrationId, idType: 'Opaque' }, time: new Date().toISOString(), messageId: id },
+      channel: {
+        id: fake.integrationId,
+        platform: 'Open',
+        type: 'Private',
+        to: { id: userRef },
+        from: { nickname, id: fake.integrationId, idType: 'Opaque' },
+        time: new Date().toISOString(),
+        messageId: id,
+      },
       ...fields,
       direction: 'Outbound',
     };
@@ -168,7 +189,21 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
 
   /** Genesys's receipt of an inbound message, sent to the webhook as it is for every inbound message. */
   function receipt(userRef: string, messageId: string): void {
-    const message = { id: messageId, channel: { id: fake.integrationId, platform: 'Open', type: 'Private', to: { id: userRef }, from: { id: fake.integrationId, idType: 'Opaque' }, time: new Date().toISOString() }, type: 'Receipt', status: 'Delivered', isFinalReceipt: true, direction: 'Inbound' };
+    const message = {
+      id: messageId,
+      channel: {
+        id: fake.integrationId,
+        platform: 'Open',
+        type: 'Private',
+        to: { id: userRef },
+        from: { id: fake.integrationId, idType: 'Opaque' },
+        time: new Date().toISOString(),
+      },
+      type: 'Receipt',
+      status: 'Delivered',
+      isFinalReceipt: true,
+      direction: 'Inbound',
+    };
     chain = chain.then(async () => {
       const body = JSON.stringify(message);
       const answer = await fake.post(body, fake.sign(body)).catch((err: unknown) => ({ status: 0, body: String(err) }));
@@ -185,13 +220,19 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
         if (status >= 400) fake.refused.push({ method: req.method ?? '', path: req.url ?? '', status, reason });
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
-      const error = (status: number, code: string, message: string, reason = message) => send(status, { message, code, status, contextId: randomUUID(), details: [], errors: [] }, reason);
+      const error = (status: number, code: string, message: string, reason = message) =>
+        send(status, { message, code, status, contextId: randomUUID(), details: [], errors: [] }, reason);
       if (fake.down) return error(503, 'service.unavailable', 'Service Unavailable', 'down');
       const url = new URL(req.url ?? '/', 'http://fake');
 
       if (req.method === 'POST' && url.pathname === '/oauth/token') {
-        if (req.headers.authorization !== `Basic ${Buffer.from(`${fake.clientId}:${fake.clientSecret}`).toString('base64')}`) return send(401, { error: 'invalid_client', description: 'client not found' }, 'client credentials');
-        if (!String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded') || new URLSearchParams(raw).get('grant_type') !== 'client_credentials') return send(400, { error: 'unsupported_grant_type' }, 'grant');
+        if (req.headers.authorization !== `Basic ${Buffer.from(`${fake.clientId}:${fake.clientSecret}`).toString('base64')}`)
+          return send(401, { error: 'invalid_client', description: 'client not found' }, 'client credentials');
+        if (
+          !String(req.headers['content-type']).startsWith('application/x-www-form-urlencoded') ||
+          new URLSearchParams(raw).get('grant_type') !== 'client_credentials'
+        )
+          return send(400, { error: 'unsupported_grant_type' }, 'grant');
         const token = `gct-${randomUUID()}`;
         tokens.set(token, Date.now() + fake.tokenLifetimeSeconds * 1000);
         fake.tokensIssued.push(token);
@@ -200,7 +241,8 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
 
       const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
       const expiresAt = bearer ? tokens.get(bearer) : undefined;
-      if (expiresAt === undefined || Date.now() >= expiresAt) return error(401, 'bad.credentials', 'Invalid login credentials.', expiresAt === undefined ? 'unknown token' : 'expired token');
+      if (expiresAt === undefined || Date.now() >= expiresAt)
+        return error(401, 'bad.credentials', 'Invalid login credentials.', expiresAt === undefined ? 'unknown token' : 'expired token');
       let body: any;
       try {
         body = raw ? JSON.parse(raw) : null;
@@ -211,12 +253,14 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
       if (req.method === 'POST' && open) {
         if (decodeURIComponent(open[1]!) !== fake.integrationId) return error(404, 'not.found', 'integration not found', 'integration');
         const from = body?.channel?.from;
-        if (typeof from?.id !== 'string' || !from.id || !['Email', 'Phone', 'Opaque'].includes(from.idType)) return error(400, 'bad.request', 'channel.from.id and idType are required', 'from');
+        if (typeof from?.id !== 'string' || !from.id || !['Email', 'Phone', 'Opaque'].includes(from.idType))
+          return error(400, 'bad.request', 'channel.from.id and idType are required', 'from');
         const time = body.channel.time;
         if (typeof time !== 'string' || Number.isNaN(Date.parse(time))) return error(400, 'bad.request', 'channel.time must be an ISO-8601 date', 'time');
         if (open[2] === 'event') {
           const events = body.events;
-          if (!Array.isArray(events) || events.length === 0 || events.some((e: any) => e?.eventType !== 'Typing' || e.typing?.type !== 'On')) return error(400, 'bad.request', 'events must be Typing On events', 'events');
+          if (!Array.isArray(events) || events.length === 0 || events.some((e: any) => e?.eventType !== 'Typing' || e.typing?.type !== 'On'))
+            return error(400, 'bad.request', 'events must be Typing On events', 'events');
           const c = fake.conversationFor(from.id);
           if (c) c.typing++;
           return send(202, { id: randomUUID(), channel: body.channel, events, direction: 'Inbound' });
@@ -226,20 +270,47 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
         if (typeof messageId !== 'string' || !messageId) return error(400, 'bad.request', 'channel.messageId is required', 'messageId');
         const text = body.text;
         const content = body.content ?? [];
-        if ((text !== undefined && typeof text !== 'string') || !Array.isArray(content)) return error(400, 'bad.request', 'text must be a string and content an array', 'shape');
+        if ((text !== undefined && typeof text !== 'string') || !Array.isArray(content))
+          return error(400, 'bad.request', 'text must be a string and content an array', 'shape');
         if (!text && content.length === 0) return error(400, 'bad.request', 'a message needs text or content', 'empty');
-        if (content.some((x: any) => x?.contentType !== 'Attachment' || !['Image', 'Video', 'Audio', 'File'].includes(x.attachment?.mediaType) || typeof x.attachment?.url !== 'string')) return error(400, 'bad.request', 'content must be attachments with a mediaType and url', 'content');
+        if (
+          content.some(
+            (x: any) =>
+              x?.contentType !== 'Attachment' ||
+              !['Image', 'Video', 'Audio', 'File'].includes(x.attachment?.mediaType) ||
+              typeof x.attachment?.url !== 'string',
+          )
+        )
+          return error(400, 'bad.request', 'content must be attachments with a mediaType and url', 'content');
         const attributes = body.channel.metadata?.customAttributes;
-        if (attributes !== undefined && (typeof attributes !== 'object' || Object.values(attributes).some((v) => typeof v !== 'string'))) return error(400, 'bad.request', 'customAttributes must map names to strings', 'customAttributes');
+        if (attributes !== undefined && (typeof attributes !== 'object' || Object.values(attributes).some((v) => typeof v !== 'string')))
+          return error(400, 'bad.request', 'customAttributes must map names to strings', 'customAttributes');
         const key = `${messageId}|${time}`;
         if (seen.has(key)) return send(202, seen.get(key));
         let c = fake.conversations.find((x) => x.userRef === from.id && x.state === 'connected');
         if (!c) {
-          c = { id: randomUUID(), userRef: from.id, nickname: from.nickname ?? null, customAttributes: attributes ?? {}, state: 'connected', disconnectedBy: null, inbound: [], typing: 0 };
+          c = {
+            id: randomUUID(),
+            userRef: from.id,
+            nickname: from.nickname ?? null,
+            customAttributes: attributes ?? {},
+            state: 'connected',
+            disconnectedBy: null,
+            inbound: [],
+            typing: 0,
+          };
           fake.conversations.push(c);
         }
         c.inbound.push({ messageId, time, text: text ?? '', content });
-        const answer = { id: randomUUID().replace(/-/g, ''), channel: { ...body.channel, id: fake.integrationId, platform: 'Open', type: 'Private', to: { id: fake.integrationId } }, type: 'Text', text, content, direction: 'Inbound', ...(fake.answerConversationId ? { conversationId: c.id } : {}) };
+        const answer = {
+          id: randomUUID().replace(/-/g, ''),
+          channel: { ...body.channel, id: fake.integrationId, platform: 'Open', type: 'Private', to: { id: fake.integrationId } },
+          type: 'Text',
+          text,
+          content,
+          direction: 'Inbound',
+          ...(fake.answerConversationId ? { conversationId: c.id } : {}),
+        };
         seen.set(key, answer);
         receipt(from.id, answer.id);
         if (fake.loseAnswerNext > 0) {
@@ -264,12 +335,19 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
         if (decodeURIComponent(integration[1]!) !== fake.integrationId) return error(404, 'not.found', 'The requested resource was not found.', 'integration');
         const url = body?.outboundNotificationWebhookUrl;
         const token = body?.outboundNotificationWebhookSignatureSecretToken;
-        if ((url !== undefined && (typeof url !== 'string' || !/^https?:\/\//.test(url))) || (token !== undefined && typeof token !== 'string')) return error(400, 'bad.request', 'invalid integration update', 'integration update');
+        if ((url !== undefined && (typeof url !== 'string' || !/^https?:\/\//.test(url))) || (token !== undefined && typeof token !== 'string'))
+          return error(400, 'bad.request', 'invalid integration update', 'integration update');
         fake.integrationPatches.push(body);
         if (url !== undefined) fake.integrationWebhookUrl = url;
         // From now on Genesys signs with the new token.
         if (token !== undefined) fake.webhookSecret = token;
-        return send(200, { id: fake.integrationId, name: fake.integrationName, outboundNotificationWebhookUrl: fake.integrationWebhookUrl ?? fake.webhookTarget, status: 'Active', createStatus: 'Completed' });
+        return send(200, {
+          id: fake.integrationId,
+          name: fake.integrationName,
+          outboundNotificationWebhookUrl: fake.integrationWebhookUrl ?? fake.webhookTarget,
+          status: 'Active',
+          createStatus: 'Completed',
+        });
       }
       const disconnect = /^\/api\/v2\/conversations\/([^/]+)\/disconnect$/.exec(url.pathname);
       if (req.method === 'POST' && disconnect) {

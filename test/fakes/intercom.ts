@@ -130,7 +130,8 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
     loseAnswerNext: new Map(),
     deliveries: [],
     webhooksLost: false,
-    conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.parts.some((p) => p.part_type === 'note' && (p.body ?? '').includes(handoverId))),
+    conversationForHandover: (handoverId) =>
+      [...fake.conversations.values()].find((c) => c.parts.some((p) => p.part_type === 'note' && (p.body ?? '').includes(handoverId))),
     agentReply(conversationId, text, admin = fake.admins[1]!, attachments = []) {
       const c = fake.conversations.get(conversationId)!;
       const part = addPart(c, { part_type: 'comment', body: `<p>${escapeHtml(text)}</p>`, author: adminAuthor(admin), attachments });
@@ -160,7 +161,12 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
       return fake.post(body, fake.sign(body));
     },
     async post(body, headers) {
-      const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': 'intercom-parrot-service-rack', ...headers }, body, signal: AbortSignal.timeout(20_000) });
+      const res = await fetch(fake.webhookTarget, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'intercom-parrot-service-rack', ...headers },
+        body,
+        signal: AbortSignal.timeout(20_000),
+      });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : null };
     },
@@ -183,14 +189,35 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
       id: c.id,
       created_at: now(),
       updated_at: now(),
-      source: { type: 'conversation', id: `${c.id}0`, delivered_as: 'customer_initiated', subject: '', body: `<p>${escapeHtml(c.source.body)}</p>`, author: { type: 'user', id: c.contactId, name: contact?.name ?? null, email: contact?.email ?? '' }, attachments: [], url: null, redacted: false },
+      source: {
+        type: 'conversation',
+        id: `${c.id}0`,
+        delivered_as: 'customer_initiated',
+        subject: '',
+        body: `<p>${escapeHtml(c.source.body)}</p>`,
+        author: { type: 'user', id: c.contactId, name: contact?.name ?? null, email: contact?.email ?? '' },
+        attachments: [],
+        url: null,
+        redacted: false,
+      },
       contacts: { type: 'contact.list', contacts: [{ type: 'contact', id: c.contactId, external_id: contact?.external_id ?? null }] },
       admin_assignee_id: c.adminAssigneeId === null ? null : Number(c.adminAssigneeId),
       team_assignee_id: c.teamAssigneeId === null ? null : Number(c.teamAssigneeId),
       open: c.state === 'open',
       state: c.state,
       read: false,
-      conversation_parts: { type: 'conversation_part.list', conversation_parts: parts.map((p) => ({ type: 'conversation_part', ...p, updated_at: p.created_at, notified_at: p.created_at, external_id: null, redacted: false })), total_count: parts.length },
+      conversation_parts: {
+        type: 'conversation_part.list',
+        conversation_parts: parts.map((p) => ({
+          type: 'conversation_part',
+          ...p,
+          updated_at: p.created_at,
+          notified_at: p.created_at,
+          external_id: null,
+          redacted: false,
+        })),
+        total_count: parts.length,
+      },
     };
   }
 
@@ -212,7 +239,9 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
     };
     const result = chain.then(async () => {
       const body = JSON.stringify(notification);
-      const answer = fake.webhooksLost ? { status: 0, body: 'connection refused' } : await fake.post(body, fake.sign(body)).catch((err: unknown) => ({ status: 0, body: String(err) }));
+      const answer = fake.webhooksLost
+        ? { status: 0, body: 'connection refused' }
+        : await fake.post(body, fake.sign(body)).catch((err: unknown) => ({ status: 0, body: String(err) }));
       fake.deliveries.push({ notification, status: answer.status });
       return answer;
     });
@@ -228,7 +257,8 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
         if (status >= 400) fake.refused.push({ method: req.method ?? '', path: req.url ?? '', status, reason });
         res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
       };
-      const error = (status: number, code: string, message: string, reason = message) => send(status, { type: 'error.list', request_id: randomUUID(), errors: [{ code, message }] }, reason);
+      const error = (status: number, code: string, message: string, reason = message) =>
+        send(status, { type: 'error.list', request_id: randomUUID(), errors: [{ code, message }] }, reason);
       if (fake.down) return error(503, 'service_unavailable', 'Sorry, the API service is temporarily unavailable', 'down');
       if (req.headers.authorization !== `Bearer ${fake.accessToken}`) return error(401, 'unauthorized', 'Access Token Invalid');
       let body: any = null;
@@ -260,24 +290,45 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
 
       switch (route) {
         case 'POST /contacts': {
-          if (body?.role !== 'user' || (typeof body.external_id !== 'string' && typeof body.email !== 'string')) return error(400, 'parameter_invalid', 'role user with an external_id or email is required');
+          if (body?.role !== 'user' || (typeof body.external_id !== 'string' && typeof body.email !== 'string'))
+            return error(400, 'parameter_invalid', 'role user with an external_id or email is required');
           const existing = fake.contacts.find((c) => c.external_id === body.external_id);
           if (existing) return error(409, 'conflict', `A contact matching those details already exists with id=${existing.id}`, 'contact exists');
           const contact = { id: hexId(), external_id: body.external_id, name: body.name ?? null, email: body.email ?? null };
           fake.contacts.push(contact);
-          return answer(200, { type: 'contact', id: contact.id, workspace_id: fake.appId, external_id: contact.external_id, role: 'user', email: contact.email, name: contact.name });
+          return answer(200, {
+            type: 'contact',
+            id: contact.id,
+            workspace_id: fake.appId,
+            external_id: contact.external_id,
+            role: 'user',
+            email: contact.email,
+            name: contact.name,
+          });
         }
         case 'POST /contacts/search': {
           const q = body?.query;
-          if (!q || typeof q.field !== 'string' || q.operator !== '=' ) return error(400, 'parameter_invalid', 'query with field, operator and value is required');
-          const data = fake.contacts.filter((c) => (c as Record<string, unknown>)[q.field] === q.value).map((c) => ({ type: 'contact', id: c.id, external_id: c.external_id, role: 'user', name: c.name, email: c.email }));
+          if (!q || typeof q.field !== 'string' || q.operator !== '=')
+            return error(400, 'parameter_invalid', 'query with field, operator and value is required');
+          const data = fake.contacts
+            .filter((c) => (c as Record<string, unknown>)[q.field] === q.value)
+            .map((c) => ({ type: 'contact', id: c.id, external_id: c.external_id, role: 'user', name: c.name, email: c.email }));
           return answer(200, { type: 'list', data, total_count: data.length, pages: { type: 'pages', page: 1, per_page: 50, total_pages: 1 } });
         }
         case 'POST /conversations': {
-          if (body?.from?.type !== 'user' || typeof body.body !== 'string' || !body.body) return error(400, 'parameter_invalid', 'from {type, id} and body are required');
+          if (body?.from?.type !== 'user' || typeof body.body !== 'string' || !body.body)
+            return error(400, 'parameter_invalid', 'from {type, id} and body are required');
           const contact = fake.contacts.find((c) => c.id === body.from.id);
           if (!contact) return error(404, 'not_found', 'User Not Found', 'conversation for an unknown contact');
-          const c: IntercomConversation = { id: numericId(), contactId: contact.id, state: 'open', adminAssigneeId: null, teamAssigneeId: null, source: { body: body.body }, parts: [] };
+          const c: IntercomConversation = {
+            id: numericId(),
+            contactId: contact.id,
+            state: 'open',
+            adminAssigneeId: null,
+            teamAssigneeId: null,
+            source: { body: body.body },
+            parts: [],
+          };
           fake.conversations.set(c.id, c);
           void emit('conversation.user.created', c, []);
           return answer(200, { type: 'user_message', id: numericId(), created_at: now(), body: body.body, message_type: 'inapp', conversation_id: c.id });
@@ -287,15 +338,33 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
         case 'POST /conversations/:id/reply': {
           const c = conversation!;
           if (typeof body?.body !== 'string' || !body.body) return error(400, 'parameter_invalid', 'body is required');
-          if (body.attachment_urls !== undefined && (!Array.isArray(body.attachment_urls) || body.attachment_urls.length > 10 || body.attachment_urls.some((u: unknown) => typeof u !== 'string' || !/^https?:\/\//.test(u)))) {
+          if (
+            body.attachment_urls !== undefined &&
+            (!Array.isArray(body.attachment_urls) ||
+              body.attachment_urls.length > 10 ||
+              body.attachment_urls.some((u: unknown) => typeof u !== 'string' || !/^https?:\/\//.test(u)))
+          ) {
             return error(400, 'parameter_invalid', 'attachment_urls must be at most 10 URLs');
           }
-          const attachments = (body.attachment_urls ?? []).map((u: string) => ({ type: 'upload' as const, name: u.split('/').pop() ?? 'file', url: u, content_type: 'image/png', filesize: 1, width: 1, height: 1 }));
+          const attachments = (body.attachment_urls ?? []).map((u: string) => ({
+            type: 'upload' as const,
+            name: u.split('/').pop() ?? 'file',
+            url: u,
+            content_type: 'image/png',
+            filesize: 1,
+            width: 1,
+            height: 1,
+          }));
           if (body.type === 'user') {
             if (body.message_type !== 'comment') return error(400, 'parameter_invalid', 'message_type must be comment for a contact');
             if (body.intercom_user_id !== c.contactId) return error(400, 'parameter_invalid', 'intercom_user_id is not a contact of this conversation');
             const contact = fake.contacts.find((x) => x.id === c.contactId)!;
-            const part = addPart(c, { part_type: 'comment', body: body.body, author: { type: 'user', id: contact.id, name: contact.name ?? '', email: contact.email ?? '' }, attachments });
+            const part = addPart(c, {
+              part_type: 'comment',
+              body: body.body,
+              author: { type: 'user', id: contact.id, name: contact.name ?? '', email: contact.email ?? '' },
+              attachments,
+            });
             // A contact's reply opens a closed conversation again.
             if (c.state === 'closed') c.state = 'open';
             void emit('conversation.user.replied', c, [part]);
@@ -326,7 +395,12 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
             if (!known && body.assignee_id !== '0') return error(404, 'not_found', `${body.type} not found`, 'unknown assignee');
             if (body.type === 'team') c.teamAssigneeId = body.assignee_id;
             else c.adminAssigneeId = body.assignee_id;
-            const part = addPart(c, { part_type: 'assignment', body: body.body ?? null, author: adminAuthor(admin), assigned_to: { type: body.type, id: body.assignee_id } });
+            const part = addPart(c, {
+              part_type: 'assignment',
+              body: body.body ?? null,
+              author: adminAuthor(admin),
+              assigned_to: { type: body.type, id: body.assignee_id },
+            });
             void emit('conversation.admin.assigned', c, [part]);
             return answer(200, conversationJson(c, [part]));
           }
@@ -335,10 +409,23 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
         // Identify an admin (the connector's setup check): the token's admin with its workspace.
         case 'GET /me': {
           const me = fake.admins.find((a) => a.id === fake.botAdminId)!;
-          return answer(200, { type: 'admin', ...me, email_verified: true, app: { type: 'app', id_code: fake.appId, name: 'Acme', region: 'US', timezone: 'Europe/London', created_at: now(), identity_verification: false } });
+          return answer(200, {
+            type: 'admin',
+            ...me,
+            email_verified: true,
+            app: { type: 'app', id_code: fake.appId, name: 'Acme', region: 'US', timezone: 'Europe/London', created_at: now(), identity_verification: false },
+          });
         }
         case 'GET /admins':
-          return answer(200, { type: 'admin.list', admins: fake.admins.map((a) => ({ type: 'admin', ...a, job_title: '', team_ids: [...fake.teams.values()].filter((t) => t.admin_ids.includes(Number(a.id))).map((t) => Number(t.id)) })) });
+          return answer(200, {
+            type: 'admin.list',
+            admins: fake.admins.map((a) => ({
+              type: 'admin',
+              ...a,
+              job_title: '',
+              team_ids: [...fake.teams.values()].filter((t) => t.admin_ids.includes(Number(a.id))).map((t) => Number(t.id)),
+            })),
+          });
         case 'GET /teams/:id': {
           const team = fake.teams.get(pathId!);
           return team ? answer(200, { type: 'team', ...team }) : error(404, 'team_not_found', 'Team not found', 'team');

@@ -50,7 +50,9 @@ export async function startFakeNpmRegistry(packages: Record<string, string[]>): 
       const packument = {
         name,
         'dist-tags': { latest: versions.at(-1) },
-        versions: Object.fromEntries(versions.map((version) => [version, { name, version, dist: { tarball: `${registry.url}/${name}/-/${name}-${version}.tgz` } }])),
+        versions: Object.fromEntries(
+          versions.map((version) => [version, { name, version, dist: { tarball: `${registry.url}/${name}/-/${name}-${version}.tgz` } }]),
+        ),
       };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(packument));
     });

@@ -63,7 +63,17 @@ export async function startOtlpCollector(): Promise<OtlpCollector> {
       const body = JSON.parse(raw) as {
         resourceSpans?: Array<{
           resource?: { attributes?: OtlpAttribute[] };
-          scopeSpans?: Array<{ spans?: Array<{ traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number; attributes?: OtlpAttribute[]; status?: { code?: number } }> }>;
+          scopeSpans?: Array<{
+            spans?: Array<{
+              traceId: string;
+              spanId: string;
+              parentSpanId?: string;
+              name: string;
+              kind: number;
+              attributes?: OtlpAttribute[];
+              status?: { code?: number };
+            }>;
+          }>;
         }>;
       };
       for (const rs of body.resourceSpans ?? []) {

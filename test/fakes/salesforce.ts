@@ -60,7 +60,12 @@ export interface FakeSalesforce {
   agentLeaves(conversationId: string, agent?: { subject: string; name: string }): void;
   agentSays(conversationId: string, text: string, agent?: { subject: string; name: string }): void;
   /** The agent sends a file: a StaticContentMessage of `formatType: "Attachments"` (its `{id, name, mimeType, url}`). */
-  agentSendsFile(conversationId: string, file: { name: string; mimeType: string }, text?: string, agent?: { subject: string; name: string }): { id: string; name: string; mimeType: string; url: string };
+  agentSendsFile(
+    conversationId: string,
+    file: { name: string; mimeType: string },
+    text?: string,
+    agent?: { subject: string; name: string },
+  ): { id: string; name: string; mimeType: string; url: string };
   agentTyping(conversationId: string, typing: boolean): void;
   /** The agent ends the session: participant removed, then session status Ended by Agent. */
   agentEnds(conversationId: string): void;
@@ -68,7 +73,10 @@ export interface FakeSalesforce {
    * A RoutingResult entry. Its documented wait field is `estimatedWaitTime: {estimatedWaitTimeInSeconds,
    * isEWTRequested}` (no queue position in it).
    */
-  routingResult(conversationId: string, result: { failureType?: string; failureReason?: string; estimatedWaitTime?: { estimatedWaitTimeInSeconds: number | null; isEWTRequested: boolean } }): void;
+  routingResult(
+    conversationId: string,
+    result: { failureType?: string; failureReason?: string; estimatedWaitTime?: { estimatedWaitTimeInSeconds: number | null; isEWTRequested: boolean } },
+  ): void;
   /** A QueuePosition entry: the end user's place in the agent queue changed. */
   queuePosition(conversationId: string, position: number): void;
   /** An event type this client does not know (Salesforce adds new ones). */
@@ -106,7 +114,9 @@ function b64url(value: string | Buffer): string {
   return Buffer.from(value).toString('base64url');
 }
 
-export async function startFakeSalesforce(options: { orgId?: string; esDeveloperName?: string; pingMs?: number; tokenTtlSeconds?: number } = {}): Promise<FakeSalesforce> {
+export async function startFakeSalesforce(
+  options: { orgId?: string; esDeveloperName?: string; pingMs?: number; tokenTtlSeconds?: number } = {},
+): Promise<FakeSalesforce> {
   const tokenTtlSeconds = options.tokenTtlSeconds ?? 6 * 3600;
   const orgId = options.orgId ?? '00Dxx0000001gPL';
   const esDeveloperName = options.esDeveloperName ?? 'Handover_Custom_Client';
@@ -158,7 +168,10 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     return `id: ${item.id}\nevent: ${item.event}\ndata: ${item.data}\n\n`;
   }
 
-  function entryData(conversation: FakeConversation, entry: { entryType: string; payload: Record<string, unknown>; sender: { role: string; subject: string; appType: string }; displayName: string }): Record<string, unknown> {
+  function entryData(
+    conversation: FakeConversation,
+    entry: { entryType: string; payload: Record<string, unknown>; sender: { role: string; subject: string; appType: string }; displayName: string },
+  ): Record<string, unknown> {
     const identifier = randomUUID();
     return {
       channelPlatformKey: 'fake-platform-key',
@@ -207,45 +220,131 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     },
     agentJoins(id, agent = defaultAgent) {
       const c = conversationOf(id);
-      addEvent(c, 'CONVERSATION_PARTICIPANT_CHANGED', entryData(c, { entryType: 'ParticipantChanged', displayName: agent.name, sender: agentSender(agent), payload: { entries: [{ operation: 'add', displayName: agent.name, participant: { subject: agent.subject, role: 'Agent', appType: 'agent' } }] } }));
+      addEvent(
+        c,
+        'CONVERSATION_PARTICIPANT_CHANGED',
+        entryData(c, {
+          entryType: 'ParticipantChanged',
+          displayName: agent.name,
+          sender: agentSender(agent),
+          payload: { entries: [{ operation: 'add', displayName: agent.name, participant: { subject: agent.subject, role: 'Agent', appType: 'agent' } }] },
+        }),
+      );
     },
     agentLeaves(id, agent = defaultAgent) {
       const c = conversationOf(id);
-      addEvent(c, 'CONVERSATION_PARTICIPANT_CHANGED', entryData(c, { entryType: 'ParticipantChanged', displayName: agent.name, sender: agentSender(agent), payload: { entries: [{ operation: 'remove', displayName: agent.name, participant: { subject: agent.subject, role: 'Agent', appType: 'agent' } }] } }));
+      addEvent(
+        c,
+        'CONVERSATION_PARTICIPANT_CHANGED',
+        entryData(c, {
+          entryType: 'ParticipantChanged',
+          displayName: agent.name,
+          sender: agentSender(agent),
+          payload: { entries: [{ operation: 'remove', displayName: agent.name, participant: { subject: agent.subject, role: 'Agent', appType: 'agent' } }] },
+        }),
+      );
     },
     agentSays(id, text, agent = defaultAgent) {
       const c = conversationOf(id);
       const messageId = randomUUID();
-      addEvent(c, 'CONVERSATION_MESSAGE', entryData(c, { entryType: 'Message', displayName: agent.name, sender: agentSender(agent), payload: { abstractMessage: { messageType: 'StaticContentMessage', id: messageId, staticContent: { formatType: 'Text', text } }, messageReason: null } }));
+      addEvent(
+        c,
+        'CONVERSATION_MESSAGE',
+        entryData(c, {
+          entryType: 'Message',
+          displayName: agent.name,
+          sender: agentSender(agent),
+          payload: {
+            abstractMessage: { messageType: 'StaticContentMessage', id: messageId, staticContent: { formatType: 'Text', text } },
+            messageReason: null,
+          },
+        }),
+      );
     },
     agentSendsFile(id, file, text = '', agent = defaultAgent) {
       const c = conversationOf(id);
       const messageId = randomUUID();
       const attachment = { id: randomUUID(), name: file.name, mimeType: file.mimeType, url: `${fake.url}/files/${encodeURIComponent(file.name)}` };
-      addEvent(c, 'CONVERSATION_MESSAGE', entryData(c, { entryType: 'Message', displayName: agent.name, sender: agentSender(agent), payload: { abstractMessage: { messageType: 'StaticContentMessage', id: messageId, staticContent: { formatType: 'Attachments', text, attachments: [attachment] } }, messageReason: null } }));
+      addEvent(
+        c,
+        'CONVERSATION_MESSAGE',
+        entryData(c, {
+          entryType: 'Message',
+          displayName: agent.name,
+          sender: agentSender(agent),
+          payload: {
+            abstractMessage: {
+              messageType: 'StaticContentMessage',
+              id: messageId,
+              staticContent: { formatType: 'Attachments', text, attachments: [attachment] },
+            },
+            messageReason: null,
+          },
+        }),
+      );
       return attachment;
     },
     agentTyping(id, typing) {
       const c = conversationOf(id);
       const type = typing ? 'TypingStartedIndicator' : 'TypingStoppedIndicator';
-      addEvent(c, typing ? 'CONVERSATION_TYPING_STARTED_INDICATOR' : 'CONVERSATION_TYPING_STOPPED_INDICATOR', entryData(c, { entryType: type, displayName: defaultAgent.name, sender: agentSender(defaultAgent), payload: { timestamp: Date.now() } }));
+      addEvent(
+        c,
+        typing ? 'CONVERSATION_TYPING_STARTED_INDICATOR' : 'CONVERSATION_TYPING_STOPPED_INDICATOR',
+        entryData(c, { entryType: type, displayName: defaultAgent.name, sender: agentSender(defaultAgent), payload: { timestamp: Date.now() } }),
+      );
     },
     agentEnds(id) {
       fake.agentLeaves(id);
       const c = conversationOf(id);
-      addEvent(c, 'CONVERSATION_SESSION_STATUS_CHANGED', entryData(c, { entryType: 'SessionStatusChanged', displayName: 'Automated Process', sender: { role: 'System', subject: 'system', appType: 'conversation' }, payload: { sessionStatus: 'Ended', sessionEndedByRole: 'Agent' } }));
+      addEvent(
+        c,
+        'CONVERSATION_SESSION_STATUS_CHANGED',
+        entryData(c, {
+          entryType: 'SessionStatusChanged',
+          displayName: 'Automated Process',
+          sender: { role: 'System', subject: 'system', appType: 'conversation' },
+          payload: { sessionStatus: 'Ended', sessionEndedByRole: 'Agent' },
+        }),
+      );
     },
     routingResult(id, result) {
       const c = conversationOf(id);
-      addEvent(c, 'CONVERSATION_ROUTING_RESULT', entryData(c, { entryType: 'RoutingResult', displayName: 'Automated Process', sender: { role: 'System', subject: 'system', appType: 'conversation' }, payload: { routingType: 'Initial', failureType: 'None', ...result } }));
+      addEvent(
+        c,
+        'CONVERSATION_ROUTING_RESULT',
+        entryData(c, {
+          entryType: 'RoutingResult',
+          displayName: 'Automated Process',
+          sender: { role: 'System', subject: 'system', appType: 'conversation' },
+          payload: { routingType: 'Initial', failureType: 'None', ...result },
+        }),
+      );
     },
     queuePosition(id, position) {
       const c = conversationOf(id);
-      addEvent(c, 'CONVERSATION_QUEUE_POSITION', entryData(c, { entryType: 'QueuePosition', displayName: 'Automated Process', sender: { role: 'System', subject: 'system', appType: 'conversation' }, payload: { position } }));
+      addEvent(
+        c,
+        'CONVERSATION_QUEUE_POSITION',
+        entryData(c, {
+          entryType: 'QueuePosition',
+          displayName: 'Automated Process',
+          sender: { role: 'System', subject: 'system', appType: 'conversation' },
+          payload: { position },
+        }),
+      );
     },
     unknownEvent(id) {
       const c = conversationOf(id);
-      addEvent(c, 'CONVERSATION_SOMETHING_NEW', entryData(c, { entryType: 'SomethingNew', displayName: 'Automated Process', sender: { role: 'System', subject: 'system', appType: 'conversation' }, payload: { text: 'not a message' } }));
+      addEvent(
+        c,
+        'CONVERSATION_SOMETHING_NEW',
+        entryData(c, {
+          entryType: 'SomethingNew',
+          displayName: 'Automated Process',
+          sender: { role: 'System', subject: 'system', appType: 'conversation' },
+          payload: { text: 'not a message' },
+        }),
+      );
     },
     expireTokens() {
       for (const t of tokens.values()) t.expired = true;
@@ -295,11 +394,20 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     }
 
     if (req.method === 'POST' && path === '/iamessage/api/v2/authorization/unauthenticated/access-token') {
-      if (body?.orgId !== orgId || body?.esDeveloperName !== esDeveloperName || typeof body?.capabilitiesVersion !== 'string' || typeof body?.platform !== 'string') {
+      if (
+        body?.orgId !== orgId ||
+        body?.esDeveloperName !== esDeveloperName ||
+        typeof body?.capabilitiesVersion !== 'string' ||
+        typeof body?.platform !== 'string'
+      ) {
         return refuse(req, res, 400, 'orgId, esDeveloperName, capabilitiesVersion and platform are required and must match the deployment');
       }
       const token = issueToken(`v2/iamessage/UNAUTH/NA/uid:${randomUUID()}`);
-      return json(res, 200, { accessToken: token, lastEventId: String(nextEventId - 1), context: { configuration: { embeddedServiceConfig: { name: esDeveloperName } } } });
+      return json(res, 200, {
+        accessToken: token,
+        lastEventId: String(nextEventId - 1),
+        context: { configuration: { embeddedServiceConfig: { name: esDeveloperName } } },
+      });
     }
     if (req.method === 'GET' && path === '/iamessage/api/v2/authorization/continuation-access-token') {
       const auth = authenticate(req, true);
@@ -314,7 +422,8 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
     if ('status' in auth) return refuse(req, res, auth.status, auth.why);
 
     if (req.method === 'POST' && path === '/iamessage/api/v2/conversation') {
-      if (typeof body?.conversationId !== 'string' || !uuidV4.test(body.conversationId)) return refuse(req, res, 400, 'conversationId must be a lowercase UUID v4');
+      if (typeof body?.conversationId !== 'string' || !uuidV4.test(body.conversationId))
+        return refuse(req, res, 400, 'conversationId must be a lowercase UUID v4');
       if (body.esDeveloperName !== esDeveloperName) return refuse(req, res, 400, 'unknown esDeveloperName');
       const existing = conversations.get(body.conversationId);
       if (existing) return refuse(req, res, 409, 'conversation exists');
@@ -343,25 +452,63 @@ export async function startFakeSalesforce(options: { orgId?: string; esDeveloper
 
     if (req.method === 'POST' && match[2] === '/message') {
       const m = body?.message;
-      if (body?.esDeveloperName !== esDeveloperName || typeof m?.id !== 'string' || !uuidV4.test(m.id) || m.messageType !== 'StaticContentMessage' || m.staticContent?.formatType !== 'Text' || typeof m.staticContent.text !== 'string') {
+      if (
+        body?.esDeveloperName !== esDeveloperName ||
+        typeof m?.id !== 'string' ||
+        !uuidV4.test(m.id) ||
+        m.messageType !== 'StaticContentMessage' ||
+        m.staticContent?.formatType !== 'Text' ||
+        typeof m.staticContent.text !== 'string'
+      ) {
         return refuse(req, res, 400, 'not a StaticContentMessage with a uuid id');
       }
       if (conversation.closed) return refuse(req, res, 400, 'conversation closed');
       conversation.messagesReceived.push({ id: m.id, text: m.staticContent.text });
       // The end user's own message comes back on the stream.
-      addEvent(conversation, 'CONVERSATION_MESSAGE', entryData(conversation, { entryType: 'Message', displayName: 'Guest', sender: { role: 'EndUser', subject: conversation.subject, appType: 'iamessage' }, payload: { abstractMessage: { messageType: 'StaticContentMessage', id: m.id, staticContent: { formatType: 'Text', text: m.staticContent.text } }, messageReason: null } }));
+      addEvent(
+        conversation,
+        'CONVERSATION_MESSAGE',
+        entryData(conversation, {
+          entryType: 'Message',
+          displayName: 'Guest',
+          sender: { role: 'EndUser', subject: conversation.subject, appType: 'iamessage' },
+          payload: {
+            abstractMessage: { messageType: 'StaticContentMessage', id: m.id, staticContent: { formatType: 'Text', text: m.staticContent.text } },
+            messageReason: null,
+          },
+        }),
+      );
       return json(res, 202, {});
     }
     if (req.method === 'POST' && match[2] === '/file') {
       const m = upload?.messageEntry?.message;
-      if (!upload || upload.messageEntry?.esDeveloperName !== esDeveloperName || typeof m?.id !== 'string' || !uuidV4.test(m.id) || typeof m.fileId !== 'string' || !uuidV4.test(m.fileId)) {
+      if (
+        !upload ||
+        upload.messageEntry?.esDeveloperName !== esDeveloperName ||
+        typeof m?.id !== 'string' ||
+        !uuidV4.test(m.id) ||
+        typeof m.fileId !== 'string' ||
+        !uuidV4.test(m.fileId)
+      ) {
         return refuse(req, res, 400, 'messageEntry needs esDeveloperName and message {id, fileId} (uuids), with the file as fileData');
       }
       if (conversation.closed) return refuse(req, res, 400, 'conversation closed');
       const text = typeof m.text === 'string' ? m.text : '';
       conversation.filesReceived.push({ id: m.id, fileId: m.fileId, text, name: upload.file.name, type: upload.file.type, bytes: upload.file.bytes });
       const attachment = { id: m.fileId, name: upload.file.name, mimeType: upload.file.type, url: `${fake.url}/files/${m.fileId}` };
-      addEvent(conversation, 'CONVERSATION_MESSAGE', entryData(conversation, { entryType: 'Message', displayName: 'Guest', sender: { role: 'EndUser', subject: conversation.subject, appType: 'iamessage' }, payload: { abstractMessage: { messageType: 'StaticContentMessage', id: m.id, staticContent: { formatType: 'Attachments', text, attachments: [attachment] } }, messageReason: null } }));
+      addEvent(
+        conversation,
+        'CONVERSATION_MESSAGE',
+        entryData(conversation, {
+          entryType: 'Message',
+          displayName: 'Guest',
+          sender: { role: 'EndUser', subject: conversation.subject, appType: 'iamessage' },
+          payload: {
+            abstractMessage: { messageType: 'StaticContentMessage', id: m.id, staticContent: { formatType: 'Attachments', text, attachments: [attachment] } },
+            messageReason: null,
+          },
+        }),
+      );
       return json(res, 202, {});
     }
     if (req.method === 'POST' && match[2] === '/entry') {

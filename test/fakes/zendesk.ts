@@ -117,7 +117,9 @@ export interface FakeZendesk {
 const MAX_TRIES = 5;
 const METADATA_LIMIT = 4096;
 
-export async function startFakeZendesk(options: { retryDelayMs?: number; maxPageSize?: number; botNext?: 'zd-agentWorkspace' | 'zd-answerBot' } = {}): Promise<FakeZendesk> {
+export async function startFakeZendesk(
+  options: { retryDelayMs?: number; maxPageSize?: number; botNext?: 'zd-agentWorkspace' | 'zd-answerBot' } = {},
+): Promise<FakeZendesk> {
   const maxPageSize = options.maxPageSize ?? 100;
   const retryDelayMs = options.retryDelayMs ?? 50;
   let webhookChain: Promise<unknown> = Promise.resolve();
@@ -136,9 +138,22 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     failNext: new Map(),
     loseAnswerNext: new Map(),
     switchboardIntegrations: [
-      { id: 'sbi_handover', name: 'handover', integrationType: 'custom', integrationId: 'int_handover', deliverStandbyEvents: true, nextSwitchboardIntegrationId: options.botNext === 'zd-answerBot' ? 'sbi_answerbot' : 'sbi_agents' },
+      {
+        id: 'sbi_handover',
+        name: 'handover',
+        integrationType: 'custom',
+        integrationId: 'int_handover',
+        deliverStandbyEvents: true,
+        nextSwitchboardIntegrationId: options.botNext === 'zd-answerBot' ? 'sbi_answerbot' : 'sbi_agents',
+      },
       { id: 'sbi_answerbot', name: 'zd-answerBot', integrationType: 'zd:answerBot', deliverStandbyEvents: false, nextSwitchboardIntegrationId: 'sbi_agents' },
-      { id: 'sbi_agents', name: 'zd-agentWorkspace', integrationType: 'zd:agentWorkspace', deliverStandbyEvents: false, nextSwitchboardIntegrationId: 'sbi_handover' },
+      {
+        id: 'sbi_agents',
+        name: 'zd-agentWorkspace',
+        integrationType: 'zd:agentWorkspace',
+        deliverStandbyEvents: false,
+        nextSwitchboardIntegrationId: 'sbi_handover',
+      },
     ],
     appSettings: { multiConvoEnabled: true },
     integrations: [],
@@ -146,13 +161,23 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     conversationForHandover: (handoverId) => [...fake.conversations.values()].find((c) => c.metadata.handoverId === handoverId),
     agentMessage(conversationId, message) {
       const conversation = fake.conversations.get(conversationId)!;
-      const stored: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: 'business', displayName: message.displayName }, content: { type: 'text', text: message.text } };
+      const stored: SunshineMessage = {
+        id: randomUUID().replace(/-/g, '').slice(0, 24),
+        received: new Date().toISOString(),
+        author: { type: 'business', displayName: message.displayName },
+        content: { type: 'text', text: message.text },
+      };
       conversation.messages.push(stored);
       return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
     },
     agentContent(conversationId, content, displayName) {
       const conversation = fake.conversations.get(conversationId)!;
-      const stored = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: 'business' as const, displayName }, content: content as SunshineMessage['content'] };
+      const stored = {
+        id: randomUUID().replace(/-/g, '').slice(0, 24),
+        received: new Date().toISOString(),
+        author: { type: 'business' as const, displayName },
+        content: content as SunshineMessage['content'],
+      };
       conversation.messages.push(stored);
       return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
     },
@@ -166,7 +191,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     close: async () => {},
   };
 
-  fake.integrations.push({ id: 'int_handover', type: 'custom', displayName: 'handover', webhooks: [{ id: 'wh_1', version: 'v2', triggers: ['conversation:message', 'switchboard:passControl'], secret: fake.webhookSecret }] });
+  fake.integrations.push({
+    id: 'int_handover',
+    type: 'custom',
+    displayName: 'handover',
+    webhooks: [{ id: 'wh_1', version: 'v2', triggers: ['conversation:message', 'switchboard:passControl'], secret: fake.webhookSecret }],
+  });
 
   function truncated(c: SunshineConversation) {
     const active = fake.switchboardIntegrations.find((i) => i.name === c.activeSwitchboardIntegration)!;
@@ -180,7 +210,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
   }
 
   async function post(body: string, apiKey = fake.webhookSecret): Promise<{ status: number; body: any }> {
-    const res = await fetch(fake.webhookTarget, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey }, body, signal: AbortSignal.timeout(20_000) });
+    const res = await fetch(fake.webhookTarget, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+      body,
+      signal: AbortSignal.timeout(20_000),
+    });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   }
@@ -191,7 +226,12 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
    * failed tries are repeated in the background with the same body.
    */
   function emit(events: Array<{ type: string; payload: unknown }>): Promise<{ status: number; body: any }> {
-    const stamped = events.map((e) => ({ id: randomUUID().replace(/-/g, '').slice(0, 24), type: e.type, createdAt: new Date().toISOString(), payload: e.payload }));
+    const stamped = events.map((e) => ({
+      id: randomUUID().replace(/-/g, '').slice(0, 24),
+      type: e.type,
+      createdAt: new Date().toISOString(),
+      payload: e.payload,
+    }));
     pending.push(...stamped);
     let resolveFirst!: (v: { status: number; body: any }) => void;
     const first = new Promise<{ status: number; body: any }>((r) => (resolveFirst = r));
@@ -235,33 +275,71 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
     }
     if (method === 'GET' && path === '/integrations') {
       const types = url.searchParams.get('filter[types]')?.split(',');
-      return { status: 200, body: { integrations: fake.integrations.filter((i) => !types || types.includes(i.type)).map(({ id, type, displayName }) => ({ id, type, status: 'active', displayName })), meta: { hasMore: false } } };
+      return {
+        status: 200,
+        body: {
+          integrations: fake.integrations
+            .filter((i) => !types || types.includes(i.type))
+            .map(({ id, type, displayName }) => ({ id, type, status: 'active', displayName })),
+          meta: { hasMore: false },
+        },
+      };
     }
     const webhooks = /^\/integrations\/([^/]+)\/webhooks(?:\/([^/]+))?$/.exec(path);
     if (webhooks) {
       const integration = fake.integrations.find((i) => i.id === decodeURIComponent(webhooks[1]!));
       if (!integration) return { status: 404, error: 'integration_not_found' };
-      const shown = (w: SunshineWebhook) => ({ id: w.id, version: w.version, target: w.target ?? fake.webhookTarget, triggers: w.triggers, secret: w.secret, includeFullUser: false, includeFullSource: false });
+      const shown = (w: SunshineWebhook) => ({
+        id: w.id,
+        version: w.version,
+        target: w.target ?? fake.webhookTarget,
+        triggers: w.triggers,
+        secret: w.secret,
+        includeFullUser: false,
+        includeFullSource: false,
+      });
       if (method === 'GET' && !webhooks[2]) return { status: 200, body: { webhooks: integration.webhooks.map(shown) } };
       const webhook = integration.webhooks.find((w) => w.id === decodeURIComponent(webhooks[2] ?? ''));
       if (!webhook) return { status: 404, error: 'webhook_not_found' };
       if (method === 'PATCH') {
-        if (body?.triggers !== undefined && (!Array.isArray(body.triggers) || body.triggers.some((t: unknown) => typeof t !== 'string'))) return { status: 400, error: 'bad_request' };
+        if (body?.triggers !== undefined && (!Array.isArray(body.triggers) || body.triggers.some((t: unknown) => typeof t !== 'string')))
+          return { status: 400, error: 'bad_request' };
         if (body?.triggers) webhook.triggers = body.triggers;
         if (typeof body?.target === 'string') webhook.target = body.target;
         return change(200, { webhook: shown(webhook) });
       }
     }
-    if (method === 'GET' && path === '/switchboards') return { status: 200, body: { switchboards: [{ id: 'sb_1', enabled: true, defaultSwitchboardIntegrationId: 'sbi_handover' }] } };
+    if (method === 'GET' && path === '/switchboards')
+      return { status: 200, body: { switchboards: [{ id: 'sb_1', enabled: true, defaultSwitchboardIntegrationId: 'sbi_handover' }] } };
     const members = /^\/switchboards\/([^/]+)\/switchboardIntegrations(?:\/([^/]+))?$/.exec(path);
     if (members) {
       if (decodeURIComponent(members[1]!) !== 'sb_1') return { status: 404, error: 'switchboard_not_found' };
-      const shown = (m: SwitchboardIntegration) => ({ id: m.id, name: m.name, integrationId: m.integrationId ?? `int_${m.name}`, integrationType: m.integrationType, deliverStandbyEvents: m.deliverStandbyEvents ?? false, nextSwitchboardIntegrationId: m.nextSwitchboardIntegrationId ?? null, messageHistoryCount: 0 });
+      const shown = (m: SwitchboardIntegration) => ({
+        id: m.id,
+        name: m.name,
+        integrationId: m.integrationId ?? `int_${m.name}`,
+        integrationType: m.integrationType,
+        deliverStandbyEvents: m.deliverStandbyEvents ?? false,
+        nextSwitchboardIntegrationId: m.nextSwitchboardIntegrationId ?? null,
+        messageHistoryCount: 0,
+      });
       if (method === 'GET' && !members[2]) return { status: 200, body: { switchboardIntegrations: fake.switchboardIntegrations.map(shown) } };
       if (method === 'POST' && !members[2]) {
-        if (typeof body?.name !== 'string' || !/^[A-Za-z0-9_-]+$/.test(body.name) || (typeof body.integrationId !== 'string' && typeof body.integrationType !== 'string')) return { status: 400, error: 'bad_request' };
+        if (
+          typeof body?.name !== 'string' ||
+          !/^[A-Za-z0-9_-]+$/.test(body.name) ||
+          (typeof body.integrationId !== 'string' && typeof body.integrationType !== 'string')
+        )
+          return { status: 400, error: 'bad_request' };
         if (fake.switchboardIntegrations.some((m) => m.name === body.name)) return { status: 409, error: 'conflict' };
-        const created: SwitchboardIntegration = { id: `sbi_${randomUUID().slice(0, 8)}`, name: body.name, integrationType: body.integrationType ?? 'custom', integrationId: body.integrationId, deliverStandbyEvents: body.deliverStandbyEvents === true, nextSwitchboardIntegrationId: body.nextSwitchboardIntegrationId ?? null };
+        const created: SwitchboardIntegration = {
+          id: `sbi_${randomUUID().slice(0, 8)}`,
+          name: body.name,
+          integrationType: body.integrationType ?? 'custom',
+          integrationId: body.integrationId,
+          deliverStandbyEvents: body.deliverStandbyEvents === true,
+          nextSwitchboardIntegrationId: body.nextSwitchboardIntegrationId ?? null,
+        };
         fake.switchboardIntegrations.push(created);
         return change(201, { switchboardIntegration: shown(created) });
       }
@@ -327,7 +405,22 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
       switch (route) {
         // GetApp (the connector's setup check): the app the key belongs to, with its settings.
         case 'GET ':
-          return send(200, { app: { id: fake.appId, displayName: 'Acme', settings: { ...fake.appSettings, maskCreditCardNumbers: true, useAnimalNames: false, echoPostback: false, ignoreAutoConversationStart: false, conversationRetentionSeconds: 0, appLocalizationEnabled: false }, metadata: null } });
+          return send(200, {
+            app: {
+              id: fake.appId,
+              displayName: 'Acme',
+              settings: {
+                ...fake.appSettings,
+                maskCreditCardNumbers: true,
+                useAnimalNames: false,
+                echoPostback: false,
+                ignoreAutoConversationStart: false,
+                conversationRetentionSeconds: 0,
+                appLocalizationEnabled: false,
+              },
+              metadata: null,
+            },
+          });
         case 'POST /users': {
           if (typeof body?.externalId !== 'string') return error(400, 'bad_request', 'externalId is required');
           if ([...fake.users.values()].some((u) => u.externalId === body.externalId)) return error(409, 'conflict', 'User already exists');
@@ -359,30 +452,53 @@ export async function startFakeZendesk(options: { retryDelayMs?: number; maxPage
         }
         case 'POST /conversations': {
           const participant = body?.participants?.[0];
-          const user = participant?.userId ? fake.users.get(participant.userId) : [...fake.users.values()].find((u) => u.externalId === participant?.userExternalId);
+          const user = participant?.userId
+            ? fake.users.get(participant.userId)
+            : [...fake.users.values()].find((u) => u.externalId === participant?.userExternalId);
           if (body?.type !== 'personal' || !user) return error(400, 'bad_request', 'a personal conversation needs one existing user participant');
           const metadataProblem = checkMetadata(body.metadata);
           if (metadataProblem) return error(400, 'bad_request', metadataProblem);
-          const created: SunshineConversation = { id: randomUUID().replace(/-/g, '').slice(0, 24), userId: user.id, metadata: body.metadata ?? {}, messages: [], controlPasses: [], activeSwitchboardIntegration: 'handover' };
+          const created: SunshineConversation = {
+            id: randomUUID().replace(/-/g, '').slice(0, 24),
+            userId: user.id,
+            metadata: body.metadata ?? {},
+            messages: [],
+            controlPasses: [],
+            activeSwitchboardIntegration: 'handover',
+          };
           fake.conversations.set(created.id, created);
           return send(201, { conversation: { ...truncated(created), metadata: created.metadata } });
         }
         case 'GET /conversations/:id/participants':
-          return send(200, { participants: [{ id: `p_${found!.userId}`, userId: found!.userId, userExternalId: fake.users.get(found!.userId)?.externalId }], meta: { hasMore: false } });
+          return send(200, {
+            participants: [{ id: `p_${found!.userId}`, userId: found!.userId, userExternalId: fake.users.get(found!.userId)?.externalId }],
+            meta: { hasMore: false },
+          });
         case 'POST /conversations/:id/messages': {
           const author = body?.author;
           const user = author?.userId ? fake.users.get(author.userId) : [...fake.users.values()].find((u) => u.externalId === author?.userExternalId);
-          if (author?.type === 'user' && (!user || user.id !== found!.userId)) return error(400, 'bad_request', 'author must be a participant of the conversation');
+          if (author?.type === 'user' && (!user || user.id !== found!.userId))
+            return error(400, 'bad_request', 'author must be a participant of the conversation');
           if (author?.type !== 'user' && author?.type !== 'business') return error(400, 'bad_request', 'author.type must be user or business');
           const content = body?.content;
           const media = content?.type === 'image' || content?.type === 'file';
           if (media) {
-            if (typeof content.mediaUrl !== 'string' || !/^https?:\/\//.test(content.mediaUrl)) return error(400, 'bad_request', `${content.type} content needs a mediaUrl`);
-          } else if (content?.type !== 'text' || typeof content.text !== 'string' || content.text.length === 0) return error(400, 'bad_request', 'content must be text, image or file');
+            if (typeof content.mediaUrl !== 'string' || !/^https?:\/\//.test(content.mediaUrl))
+              return error(400, 'bad_request', `${content.type} content needs a mediaUrl`);
+          } else if (content?.type !== 'text' || typeof content.text !== 'string' || content.text.length === 0)
+            return error(400, 'bad_request', 'content must be text, image or file');
           if (typeof content.text === 'string' && content.text.length > 4096) return error(400, 'bad_request', 'text is longer than 4096 characters');
           const metadataProblem = checkMetadata(body.metadata);
           if (metadataProblem) return error(400, 'bad_request', metadataProblem);
-          const message: SunshineMessage = { id: randomUUID().replace(/-/g, '').slice(0, 24), received: new Date().toISOString(), author: { type: author.type, ...(user ? { userId: user.id } : {}) }, content: media ? { type: content.type, mediaUrl: content.mediaUrl, ...(typeof content.altText === 'string' ? { altText: content.altText } : {}) } : { type: 'text', text: content.text }, ...(body.metadata ? { metadata: body.metadata } : {}) };
+          const message: SunshineMessage = {
+            id: randomUUID().replace(/-/g, '').slice(0, 24),
+            received: new Date().toISOString(),
+            author: { type: author.type, ...(user ? { userId: user.id } : {}) },
+            content: media
+              ? { type: content.type, mediaUrl: content.mediaUrl, ...(typeof content.altText === 'string' ? { altText: content.altText } : {}) }
+              : { type: 'text', text: content.text },
+            ...(body.metadata ? { metadata: body.metadata } : {}),
+          };
           found!.messages.push(message);
           // Every message comes back to the integrations as a webhook, ours included.
           void emit([{ type: 'conversation:message', payload: { conversation: truncated(found!), message } }]);

@@ -27,7 +27,10 @@ describe('every outbound call has a client span and sends its traceparent', () =
 
   beforeAll(async () => {
     collector = await startOtlpCollector();
-    tracing = await startTracing({ url: `${collector.url}/v1/traces`, serviceName: 'outbound-test', instanceId: 'i-1', sampler: 'always_on', samplerRatio: 1, headers: {} }, createLogger('silent'));
+    tracing = await startTracing(
+      { url: `${collector.url}/v1/traces`, serviceName: 'outbound-test', instanceId: 'i-1', sampler: 'always_on', samplerRatio: 1, headers: {} },
+      createLogger('silent'),
+    );
     agent = createOutboundAgent(5000, { allowPrivate: true, allowHttp: true });
     receiver = await startReceiver((req, res) => {
       if (req.url === '/eventrouter/v1/sse') {
@@ -50,7 +53,11 @@ describe('every outbound call has a client span and sends its traceparent', () =
   const calls: Array<[string, string, () => Promise<unknown>]> = [
     ['a bot webhook (delivery)', '/hook', () => postSignedJson(agent, `${receiver.url}/hook`, SECRET, 'evt_1', { type: 'x' }, deadline())],
     ['a signed GET (availability)', '/availability', () => getSignedJson(agent, `${receiver.url}/availability`, SECRET, 'avail_1', deadline())],
-    ['a vendor API call (http-json)', '/v2/apps/a/conversations', () => requestJson(agent, { method: 'POST', url: `${receiver.url}/v2/apps/a/conversations`, headers: {}, body: { a: 1 }, signal: deadline() })],
+    [
+      'a vendor API call (http-json)',
+      '/v2/apps/a/conversations',
+      () => requestJson(agent, { method: 'POST', url: `${receiver.url}/v2/apps/a/conversations`, headers: {}, body: { a: 1 }, signal: deadline() }),
+    ],
     ['a Salesforce API call', '/iamessage/api/v2/authorization/unauthenticated/access-token', () => salesforce().accessToken(deadline())],
     [
       'a Salesforce event stream',
@@ -60,7 +67,20 @@ describe('every outbound call has a client span and sends its traceparent', () =
         await opened.body.text();
       },
     ],
-    ['a generic-webhook batch', '/batch', () => postBatch({ dispatcher: agent, url: `${receiver.url}/batch`, secret: SECRET, batchId: 'batch_1', body: '{"type":"batch","events":[]}', events: 0, signal: deadline() })],
+    [
+      'a generic-webhook batch',
+      '/batch',
+      () =>
+        postBatch({
+          dispatcher: agent,
+          url: `${receiver.url}/batch`,
+          secret: SECRET,
+          batchId: 'batch_1',
+          body: '{"type":"batch","events":[]}',
+          events: 0,
+          signal: deadline(),
+        }),
+    ],
   ];
 
   it.each(calls)('%s', async (_name, path, call) => {
@@ -71,6 +91,10 @@ describe('every outbound call has a client span and sends its traceparent', () =
     expect(traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     const [, traceId, spanId] = traceparent.split('-');
     const span = await eventually(async () => collector.spans.find((s) => s.spanId === spanId), `the client span of ${path} at the collector`);
-    expect(span).toMatchObject({ traceId, kind: CLIENT, attributes: expect.objectContaining({ 'http.response.status_code': 200, 'server.address': '127.0.0.1' }) });
+    expect(span).toMatchObject({
+      traceId,
+      kind: CLIENT,
+      attributes: expect.objectContaining({ 'http.response.status_code': 200, 'server.address': '127.0.0.1' }),
+    });
   });
 });

@@ -3,7 +3,18 @@ import type { Agent } from 'undici';
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { requestJson } from '../../src/connectors/http-json.js';
 import { SalesforceApi } from '../../src/connectors/salesforce/salesforce-api.js';
-import { createOutboundAgent, createStreamAgent, DeliveryError, openStream, parseJson, postSignedJson, send, STATUS_POLICIES, verify, type StatusPolicy } from '../../src/outbound/index.js';
+import {
+  createOutboundAgent,
+  createStreamAgent,
+  DeliveryError,
+  openStream,
+  parseJson,
+  postSignedJson,
+  send,
+  STATUS_POLICIES,
+  verify,
+  type StatusPolicy,
+} from '../../src/outbound/index.js';
 import { startReceiver, type Receiver } from './receiver.js';
 
 const OPEN = { allowPrivate: true, allowHttp: true };
@@ -55,7 +66,9 @@ describe('send: the one outbound client', () => {
       [503, true, true, true],
       [504, true, true, true],
     ];
-    const cases = table.flatMap(([status, ...retried]) => ([signedWebhook, vendorApi, salesforce] as StatusPolicy[]).map((policy, i) => [status, policy.name, policy, retried[i]!] as const));
+    const cases = table.flatMap(([status, ...retried]) =>
+      ([signedWebhook, vendorApi, salesforce] as StatusPolicy[]).map((policy, i) => [status, policy.name, policy, retried[i]!] as const),
+    );
 
     it.each(cases)('%i under the %s policy: retried %#', async (status, _name, policy, retried) => {
       receiver = await startReceiver((_req, res) => {
@@ -73,10 +86,25 @@ describe('send: the one outbound client', () => {
         res.statusCode = req.url === '/exists' ? 409 : 201;
         res.end(req.url === '/exists' ? '{"error":"conflict"}' : '{"id":7}');
       });
-      const created = await send(agent, { method: 'POST', url: `${receiver.url}/new`, signal: deadline(), policy: STATUS_POLICIES.vendorApi, maxBytes: 1024, json: { a: 1 } });
+      const created = await send(agent, {
+        method: 'POST',
+        url: `${receiver.url}/new`,
+        signal: deadline(),
+        policy: STATUS_POLICIES.vendorApi,
+        maxBytes: 1024,
+        json: { a: 1 },
+      });
       expect(created.status).toBe(201);
       expect(parseJson(created.text)).toEqual({ id: 7 });
-      const exists = await send(agent, { method: 'POST', url: `${receiver.url}/exists`, signal: deadline(), policy: STATUS_POLICIES.vendorApi, maxBytes: 1024, json: {}, accept: [409] });
+      const exists = await send(agent, {
+        method: 'POST',
+        url: `${receiver.url}/exists`,
+        signal: deadline(),
+        policy: STATUS_POLICIES.vendorApi,
+        maxBytes: 1024,
+        json: {},
+        accept: [409],
+      });
       expect(exists.status).toBe(409);
     });
   });
@@ -89,10 +117,14 @@ describe('send: the one outbound client', () => {
         res.setHeader('retry-after', req.url === '/date' ? inTwoMinutes : '7');
         res.end();
       });
-      const seconds = await failure(send(agent, { method: 'POST', url: `${receiver.url}/seconds`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }));
+      const seconds = await failure(
+        send(agent, { method: 'POST', url: `${receiver.url}/seconds`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }),
+      );
       expect(seconds.retryable).toBe(true);
       expect(seconds.retryAfterMs).toBe(7000);
-      const dated = await failure(send(agent, { method: 'POST', url: `${receiver.url}/date`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }));
+      const dated = await failure(
+        send(agent, { method: 'POST', url: `${receiver.url}/date`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }),
+      );
       expect(dated.retryAfterMs).toBeGreaterThan(60_000);
       expect(dated.retryAfterMs).toBeLessThanOrEqual(120_000);
     });
@@ -117,8 +149,14 @@ describe('send: the one outbound client', () => {
       const limited = await failure(api.sendMessage('token', 'c0ffee00-0000-4000-8000-000000000001', 'm-1', 'hello', deadline()));
       expect(limited).toMatchObject({ statusCode: 429, retryable: true, retryAfterMs: 3000 });
       expect(limited.message).toMatch(/^POST \/iamessage\/api\/v2\/conversation\/[^ ]+\/message on Salesforce answered 429/);
-      expect(await failure(api.sendTyping('token', 'c0ffee00-0000-4000-8000-000000000001', 'e-1', true, deadline()))).toMatchObject({ statusCode: 403, retryable: false });
-      expect(await failure(api.endConversation('token', 'c0ffee00-0000-4000-8000-000000000001', deadline()))).toMatchObject({ statusCode: 401, retryable: true });
+      expect(await failure(api.sendTyping('token', 'c0ffee00-0000-4000-8000-000000000001', 'e-1', true, deadline()))).toMatchObject({
+        statusCode: 403,
+        retryable: false,
+      });
+      expect(await failure(api.endConversation('token', 'c0ffee00-0000-4000-8000-000000000001', deadline()))).toMatchObject({
+        statusCode: 401,
+        retryable: true,
+      });
       expect(receiver.received[0]!.headers.authorization).toBe('Bearer token');
     });
   });
@@ -141,7 +179,13 @@ describe('send: the one outbound client', () => {
         const busy = await openStream(streams, { url: `${receiver.url}/busy`, signal: deadline(), headersTimeoutMs: 5000, idleTimeoutMs: 5000 });
         expect(busy).toMatchObject({ status: 503, retryAfterMs: 12_000 });
         busy.body.destroy();
-        const opened = await openStream(streams, { url: `${receiver.url}/sse`, signal: deadline(), headersTimeoutMs: 5000, idleTimeoutMs: 5000, headers: { 'last-event-id': '0' } });
+        const opened = await openStream(streams, {
+          url: `${receiver.url}/sse`,
+          signal: deadline(),
+          headersTimeoutMs: 5000,
+          idleTimeoutMs: 5000,
+          headers: { 'last-event-id': '0' },
+        });
         expect(opened.status).toBe(200);
         expect(await opened.body.text()).toBe('id: 1\ndata: {}\n\n');
         expect(receiver.received.at(-1)!.headers).toMatchObject({ accept: 'text/event-stream', 'last-event-id': '0' });
@@ -204,12 +248,25 @@ describe('send: the one outbound client', () => {
       receiver = await startReceiver((_req, res) => res.end());
       await postSignedJson(agent, `${receiver.url}/hook`, SECRET, 'evt_signed', { type: 'message.created', text: 'é ✓' }, deadline());
       const body = '{"type":"batch","events":[]}';
-      await send(agent, { method: 'POST', url: `${receiver.url}/batch`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, body, secret: SECRET, webhookId: 'batch_1' });
+      await send(agent, {
+        method: 'POST',
+        url: `${receiver.url}/batch`,
+        signal: deadline(),
+        policy: STATUS_POLICIES.signedWebhook,
+        maxBytes: 1024,
+        body,
+        secret: SECRET,
+        webhookId: 'batch_1',
+      });
       const [event, batch] = receiver.received;
       expect(JSON.parse(event!.body)).toEqual({ type: 'message.created', text: 'é ✓' });
       expect(event!.headers['content-type']).toBe('application/json');
       for (const r of [event!, batch!]) {
-        const verdict = verify(SECRET, { id: r.headers['webhook-id'] as string, timestamp: r.headers['webhook-timestamp'] as string, signature: r.headers['webhook-signature'] as string }, r.body);
+        const verdict = verify(
+          SECRET,
+          { id: r.headers['webhook-id'] as string, timestamp: r.headers['webhook-timestamp'] as string, signature: r.headers['webhook-signature'] as string },
+          r.body,
+        );
         expect(verdict.ok).toBe(true);
       }
       expect(batch!.body).toBe(body);
@@ -250,7 +307,16 @@ describe('send: the one outbound client', () => {
   describe('every wait is bounded', () => {
     it('a receiver that never answers fails the call at the deadline, as retryable', async () => {
       receiver = await startReceiver(() => {});
-      const err = await failure(send(agent, { method: 'POST', url: `${receiver.url}/hook`, signal: AbortSignal.timeout(200), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }));
+      const err = await failure(
+        send(agent, {
+          method: 'POST',
+          url: `${receiver.url}/hook`,
+          signal: AbortSignal.timeout(200),
+          policy: STATUS_POLICIES.signedWebhook,
+          maxBytes: 1024,
+          json: {},
+        }),
+      );
       expect(err.retryable).toBe(true);
       expect(err.message).toMatch(/^request to 127\.0\.0\.1:\d+ failed: deadline exceeded$/);
     });
@@ -260,7 +326,16 @@ describe('send: the one outbound client', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.write('{"partial":');
       });
-      const err = await failure(send(agent, { method: 'GET', url: `${receiver.url}/slow`, signal: AbortSignal.timeout(300), policy: STATUS_POLICIES.vendorApi, maxBytes: 1024, describe: 'GET /slow on the receiver' }));
+      const err = await failure(
+        send(agent, {
+          method: 'GET',
+          url: `${receiver.url}/slow`,
+          signal: AbortSignal.timeout(300),
+          policy: STATUS_POLICIES.vendorApi,
+          maxBytes: 1024,
+          describe: 'GET /slow on the receiver',
+        }),
+      );
       expect(err.retryable).toBe(true);
       expect(err.message).toBe('GET /slow on the receiver failed: deadline exceeded');
     });

@@ -31,8 +31,15 @@ describe('dependency audit step', () => {
   beforeAll(async () => {
     registry = await startFakeNpmRegistry({ 'left-pad': ['1.3.0', '1.3.1'], 'dev-only': ['1.0.0'] });
     project = mkdtempSync(join(tmpdir(), 'audit-'));
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'fixture', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' }, devDependencies: { 'dev-only': '1.0.0' } }));
-    const entry = (name: string, version: string, dev = false) => ({ version, resolved: `${registry.url}/${name}/-/${name}-${version}.tgz`, ...(dev ? { dev: true } : {}) });
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'fixture', version: '1.0.0', dependencies: { 'left-pad': '1.3.0' }, devDependencies: { 'dev-only': '1.0.0' } }),
+    );
+    const entry = (name: string, version: string, dev = false) => ({
+      version,
+      resolved: `${registry.url}/${name}/-/${name}-${version}.tgz`,
+      ...(dev ? { dev: true } : {}),
+    });
     writeFileSync(
       join(project, 'package-lock.json'),
       JSON.stringify({
@@ -62,7 +69,15 @@ describe('dependency audit step', () => {
     return new Promise((resolve, reject) => {
       const child = spawn(process.execPath, [script], {
         cwd,
-        env: { ...process.env, npm_config_registry: `${registry.url}/`, npm_config_cache: join(project, '.npm'), npm_config_fetch_retries: '0', npm_config_update_notifier: 'false', HANDOVER_REQUIRE_AUDIT: '', ...env },
+        env: {
+          ...process.env,
+          npm_config_registry: `${registry.url}/`,
+          npm_config_cache: join(project, '.npm'),
+          npm_config_fetch_retries: '0',
+          npm_config_update_notifier: 'false',
+          HANDOVER_REQUIRE_AUDIT: '',
+          ...env,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
@@ -95,7 +110,9 @@ describe('dependency audit step', () => {
     for (const severity of ['high', 'critical'] as const) {
       registry.advisories = { 'left-pad': [advisory(severity)] };
       const { code, out } = await audit();
-      expect(out).toContain(`- left-pad 1.3.0 installed [${severity}]: A ${severity} problem in left-pad (https://advisories.example/${ids[severity]}; affects <1.3.1); fix: left-pad@1.3.1`);
+      expect(out).toContain(
+        `- left-pad 1.3.0 installed [${severity}]: A ${severity} problem in left-pad (https://advisories.example/${ids[severity]}; affects <1.3.1); fix: left-pad@1.3.1`,
+      );
       expect(code, out).toBe(1);
     }
   });

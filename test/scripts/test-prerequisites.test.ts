@@ -19,7 +19,10 @@ const bare = mkdtempSync(join(tmpdir(), 'prereq-path-'));
 symlinkSync(process.execPath, join(bare, 'node'));
 
 async function prerequisites(args: string[], env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, CI: '', TEST_DATABASE_URL: '', HANDOVER_TEST_INSTALL: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], {
+    env: { ...process.env, CI: '', TEST_DATABASE_URL: '', HANDOVER_TEST_INSTALL: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -63,7 +66,9 @@ describe('test prerequisites', () => {
   it('lets tests that skip themselves go with a note outside CI, and requires their tool in CI', async () => {
     const outside = await prerequisites(['promtool'], { PATH: bare });
     expect(outside.code).toBe(0);
-    expect(outside.lines).toEqual([expect.stringMatching(/^note: promtool is missing, so the alert-rule tests are skipped — get it with: (sudo )?apt-get install prometheus$/)]);
+    expect(outside.lines).toEqual([
+      expect.stringMatching(/^note: promtool is missing, so the alert-rule tests are skipped — get it with: (sudo )?apt-get install prometheus$/),
+    ]);
 
     const inCi = await prerequisites(['promtool'], { PATH: bare, CI: 'true' });
     expect(inCi.code).toBe(1);
@@ -79,7 +84,9 @@ describe('test prerequisites', () => {
   it('does not try to start a PostgreSQL on another host: it says which one does not answer', async () => {
     const { code, lines } = await prerequisites(['postgres'], { TEST_DATABASE_URL: 'postgres://postgres@db.invalid:5432/test' });
     expect(code).toBe(1);
-    expect(lines).toEqual(['missing: PostgreSQL at db.invalid:5432 (TEST_DATABASE_URL) does not answer — start it, or unset TEST_DATABASE_URL to use one on 127.0.0.1:5432']);
+    expect(lines).toEqual([
+      'missing: PostgreSQL at db.invalid:5432 (TEST_DATABASE_URL) does not answer — start it, or unset TEST_DATABASE_URL to use one on 127.0.0.1:5432',
+    ]);
   });
 
   it.skipIf(!postgresBin())('starts a PostgreSQL of its own on a loopback port nothing answers on, with the test database, and reuses it', async () => {

@@ -397,7 +397,7 @@ describe('pg adapter bounds', () => {
       await db.dropAndClose();
     }
     const check = createPgDb(base);
-    const left = await check.query("select 1 from pg_namespace where nspname = $1", [db.schema]);
+    const left = await check.query('select 1 from pg_namespace where nspname = $1', [db.schema]);
     await check.close();
     expect(left.rowCount).toBe(0);
   });
@@ -449,7 +449,8 @@ describe('pg adapter bounds', () => {
 describe('named statements', () => {
   const base: PgDbOptions = { url: testDatabaseUrl(), poolSize: 1, poolTimeoutMs: 2000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 10_000 };
   const statement = namedStatement('test-named-sum', 'select $1::int + $2::int as sum');
-  const prepared = async (db: Db) => (await db.query<{ name: string }>("select name from pg_prepared_statements where name = 'test-named-sum'")).rows.map((r) => r.name);
+  const prepared = async (db: Db) =>
+    (await db.query<{ name: string }>("select name from pg_prepared_statements where name = 'test-named-sum'")).rows.map((r) => r.name);
 
   it('are prepared once per PostgreSQL connection and run again by name, inside transactions too', async () => {
     const db = createPgDb(base);
@@ -501,7 +502,9 @@ describe('named statements', () => {
       expect((await db.query<{ sum: number }>(statement, [null, 2])).rows[0]!.sum).toBeNull();
       const typed = namedStatement('test-named-types', 'select $1::text[] as list, $2::jsonb as doc, $3::timestamptz as at, $4::bigint as big');
       const at = new Date('2026-01-02T03:04:05.678Z');
-      const row = (await db.query<{ list: string[]; doc: unknown; at: Date; big: number }>(typed, [['a', 'b,c', null], JSON.stringify({ x: [1] }), at, 2 ** 40])).rows[0]!;
+      const row = (
+        await db.query<{ list: string[]; doc: unknown; at: Date; big: number }>(typed, [['a', 'b,c', null], JSON.stringify({ x: [1] }), at, 2 ** 40])
+      ).rows[0]!;
       expect(row).toEqual({ list: ['a', 'b,c', null], doc: { x: [1] }, at, big: 2 ** 40 });
       // A failing one fails with the database's own error and leaves the connection usable.
       const failing = namedStatement('test-named-fails', 'select 1 / $1::int as q');
@@ -578,7 +581,14 @@ describe('pglite adapter', () => {
 
 describe('openDb', () => {
   it('opens PostgreSQL when a URL is set', async () => {
-    const db = await openDb({ url: testDatabaseUrl(), dataDir: '/nonexistent', poolSize: 2, poolTimeoutMs: 1000, statementTimeoutMs: 1000, idleInTransactionTimeoutMs: 1000 });
+    const db = await openDb({
+      url: testDatabaseUrl(),
+      dataDir: '/nonexistent',
+      poolSize: 2,
+      poolTimeoutMs: 1000,
+      statementTimeoutMs: 1000,
+      idleInTransactionTimeoutMs: 1000,
+    });
     try {
       expect(db.kind).toBe('postgres');
       await db.ping();

@@ -22,7 +22,11 @@ export async function diskStoreSettings(): Promise<Record<string, unknown>> {
  * Uploads bytes as a client would (raw body, its declared type), over real HTTP; the answer is checked
  * against the OpenAPI document like every answer `t.api()` gets.
  */
-export async function upload(t: TestService, path: string, options: { token: string; bytes: Buffer; type?: string; name?: string; headers?: Record<string, string> }) {
+export async function upload(
+  t: TestService,
+  path: string,
+  options: { token: string; bytes: Buffer; type?: string; name?: string; headers?: Record<string, string> },
+) {
   const url = `${path}${options.name === undefined ? '' : `?name=${encodeURIComponent(options.name)}`}`;
   const res = await fetch(`${t.url}${url}`, {
     method: 'POST',
@@ -41,7 +45,19 @@ export async function download(t: TestService, url: string, token?: string) {
   const res = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(15_000) });
   const bytes = Buffer.from(await res.arrayBuffer());
   const path = url.startsWith(t.url) ? url.slice(t.url.length) : new URL(url).pathname + new URL(url).search;
-  const problems = t.contract?.check({ method: 'GET', path, status: res.status, headers: res.headers, body: res.headers.get('content-type')?.startsWith('application/json') ? bytes.toString() : '' }) ?? [];
+  const problems =
+    t.contract?.check({
+      method: 'GET',
+      path,
+      status: res.status,
+      headers: res.headers,
+      body: res.headers.get('content-type')?.startsWith('application/json') ? bytes.toString() : '',
+    }) ?? [];
   if (problems.length > 0) throw new Error(`The answer does not match the OpenAPI document:\n${problems.join('\n')}`);
-  return { status: res.status, bytes, headers: res.headers, json: res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(bytes.toString()) : null };
+  return {
+    status: res.status,
+    bytes,
+    headers: res.headers,
+    json: res.headers.get('content-type')?.startsWith('application/json') ? JSON.parse(bytes.toString()) : null,
+  };
 }

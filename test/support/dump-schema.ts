@@ -12,7 +12,9 @@ export async function dumpSchema(db: Queryable): Promise<string> {
 
 /** Every row of every table of the current schema, by table: for checks that allow a value in some places only. */
 export async function dumpTables(db: Queryable): Promise<Record<string, Array<Record<string, unknown>>>> {
-  const { rows: tables } = await db.query<{ table_name: string }>(`select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`);
+  const { rows: tables } = await db.query<{ table_name: string }>(
+    `select table_name from information_schema.tables where table_schema = current_schema() and table_type = 'BASE TABLE'`,
+  );
   // An empty dump would make every "not in the database" check pass: make sure the schema is there.
   if (!tables.some((t) => t.table_name === 'connectors')) throw new Error('the test schema has no tables to dump');
   const dump: Record<string, Array<Record<string, unknown>>> = {};

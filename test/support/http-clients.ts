@@ -93,7 +93,8 @@ function run(command: string, args: string[], timeoutMs: number, parse: (stdout:
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('close', (exitCode) => {
       clearTimeout(timer);
-      if (exitCode === null) return resolve({ status: null, code: null, connection: null, retryAfter: null, error: `${command} did not finish within ${timeoutMs} ms` });
+      if (exitCode === null)
+        return resolve({ status: null, code: null, connection: null, retryAfter: null, error: `${command} did not finish within ${timeoutMs} ms` });
       resolve(parse(stdout, stderr, exitCode));
     });
   });
@@ -155,8 +156,11 @@ export const pythonRequests: HttpClient | null = python
 
 if (!pythonRequests) {
   // In CI every client must run: .ci/run installs Debian's python3-requests.
-  if (process.env.CI === 'true') throw new Error('Python requests is missing: the client tests cannot run with it (install Debian package "python3-requests").');
-  console.warn('\n!!! Python with `requests` not found: SKIPPING that client in the readable-failure tests. Install it with `apt-get install python3-requests`. !!!\n');
+  if (process.env.CI === 'true')
+    throw new Error('Python requests is missing: the client tests cannot run with it (install Debian package "python3-requests").');
+  console.warn(
+    '\n!!! Python with `requests` not found: SKIPPING that client in the readable-failure tests. Install it with `apt-get install python3-requests`. !!!\n',
+  );
 }
 
 /** Every client available here. */

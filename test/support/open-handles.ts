@@ -6,7 +6,23 @@ import { createHook } from 'node:async_hooks';
  * Each is kept from its creation (async_hooks `init`) until it is closed (`destroy`), with the stack
  * that created it, so a leak names the code that made it.
  */
-const KINDS = new Set(['Timeout', 'Immediate', 'TCPWRAP', 'TCPSERVERWRAP', 'PIPEWRAP', 'PIPESERVERWRAP', 'TLSWRAP', 'UDPWRAP', 'WORKER', 'MESSAGEPORT', 'PROCESSWRAP', 'SIGNALWRAP', 'FSEVENTWRAP', 'STATWATCHER', 'ELDHISTOGRAM']);
+const KINDS = new Set([
+  'Timeout',
+  'Immediate',
+  'TCPWRAP',
+  'TCPSERVERWRAP',
+  'PIPEWRAP',
+  'PIPESERVERWRAP',
+  'TLSWRAP',
+  'UDPWRAP',
+  'WORKER',
+  'MESSAGEPORT',
+  'PROCESSWRAP',
+  'SIGNALWRAP',
+  'FSEVENTWRAP',
+  'STATWATCHER',
+  'ELDHISTOGRAM',
+]);
 
 /** Handles the test runner makes for itself (its RPC with the main process), and this watch's own waits. */
 const RUNNER = /node_modules\/(vitest|@vitest|tinypool|birpc)\/|open-handles\.ts/;

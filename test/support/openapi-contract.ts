@@ -83,7 +83,8 @@ export function contractOf(spec: Json): Contract {
         return [...problems, `${name} ${status}: the body is not JSON: ${body.slice(0, 200)}`];
       }
       const validate = validatorAt(`/paths/${escape(match.template)}/${method.toLowerCase()}/responses/${key}/content/${escape(type)}/schema`);
-      if (!validate(parsed)) problems.push(`${name} ${status}: the body does not match its schema: ${ajv.errorsText(validate.errors)}; body ${body.slice(0, 300)}`);
+      if (!validate(parsed))
+        problems.push(`${name} ${status}: the body does not match its schema: ${ajv.errorsText(validate.errors)}; body ${body.slice(0, 300)}`);
       const code = (parsed as { error?: { code?: string } }).error?.code;
       if (status >= 400 && media.examples && code !== undefined && !(code in media.examples)) {
         problems.push(`${name} ${status}: error code ${code} is not documented for this status (documented: ${Object.keys(media.examples).join(', ')})`);

@@ -26,7 +26,8 @@ export default class SummaryReporter implements Reporter {
       .map((module) => ({ file: module.relativeModuleId, seconds: module.diagnostic().duration / 1000 }))
       .sort((a, b) => b.seconds - a.seconds)
       .slice(0, 12);
-    if (slowest.length > 0) process.stdout.write(`\nslowest files (tests and hooks):\n${slowest.map((s) => `  ${s.seconds.toFixed(1).padStart(6)} s  ${s.file}`).join('\n')}\n`);
+    if (slowest.length > 0)
+      process.stdout.write(`\nslowest files (tests and hooks):\n${slowest.map((s) => `  ${s.seconds.toFixed(1).padStart(6)} s  ${s.file}`).join('\n')}\n`);
     if (fuzzCases > 0) process.stdout.write(`\nfuzz: ${fuzzCases} hostile-input cases run\n`);
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }

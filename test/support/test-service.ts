@@ -22,7 +22,11 @@ export interface TestService {
   url: string;
   adminToken: string;
   /** JSON over real HTTP. `token` goes into Authorization: Bearer. */
-  api<T = any>(method: string, path: string, options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> }): Promise<ApiResponse<T>>;
+  api<T = any>(
+    method: string,
+    path: string,
+    options?: { token?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> },
+  ): Promise<ApiResponse<T>>;
   admin<T = any>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>>;
   /**
    * The OpenAPI document's checker, which every answer `api()` gets goes through: an answer that does
@@ -64,7 +68,11 @@ export const testSettings: Record<string, unknown> = {
   'attachments.dir': join(tmpdir(), 'handover-test-attachments'),
 };
 
-export async function startTestService(kind: DbKind, overrides: Record<string, unknown> = {}, options: { db?: TestDb; log?: Logger; contract?: boolean | Record<string, unknown> } = {}): Promise<TestService> {
+export async function startTestService(
+  kind: DbKind,
+  overrides: Record<string, unknown> = {},
+  options: { db?: TestDb; log?: Logger; contract?: boolean | Record<string, unknown> } = {},
+): Promise<TestService> {
   const db = options.db ?? (await createTestDb(kind));
   const config = loadConfig({}, { ...testSettings, ...overrides });
   const service = await createService(config, { db, ...(options.log ? { log: options.log } : {}) });
@@ -135,7 +143,12 @@ export async function setUpDesk(
   const queue = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'support', ...options.queue });
   if (queue.status !== 201) throw new Error(`queue: ${JSON.stringify(queue.body)}`);
   const email = typeof options.agent?.email === 'string' ? options.agent.email : `agent-${Math.random().toString(36).slice(2)}@example.com`;
-  const agent = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, { email, name: 'Ada Agent', password: 'correct horse battery', ...options.agent });
+  const agent = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/agents`, {
+    email,
+    name: 'Ada Agent',
+    password: 'correct horse battery',
+    ...options.agent,
+  });
   if (agent.status !== 201) throw new Error(`agent: ${JSON.stringify(agent.body)}`);
   const session = await t.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } });
   if (session.status !== 200) throw new Error(`login: ${JSON.stringify(session.body)}`);
@@ -144,7 +157,16 @@ export async function setUpDesk(
     if (presence.status !== 200) throw new Error(`presence: ${JSON.stringify(presence.body)}`);
   }
   const deskConsole = options.console === false ? null : await openDeskConsole(t, session.body.token);
-  return { tenantId: tenant.body.id, apiKey: tenant.body.apiKey, webhookSecret: tenant.body.webhookSecret, queue: 'support', agentToken: session.body.token, agentId: agent.body.id, agentEmail: email, console: deskConsole };
+  return {
+    tenantId: tenant.body.id,
+    apiKey: tenant.body.apiKey,
+    webhookSecret: tenant.body.webhookSecret,
+    queue: 'support',
+    agentToken: session.body.token,
+    agentId: agent.body.id,
+    agentEmail: email,
+    console: deskConsole,
+  };
 }
 
 /**

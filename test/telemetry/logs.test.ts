@@ -28,9 +28,27 @@ describe('structured logs', () => {
   it('leave out conversation text and remote bodies wherever the usual fields carry them', () => {
     const out = capture();
     const log = createLogger('info', out.stream);
-    const texts = ['my card ends in 4242', 'a transcript line', 'a metadata value', 'a raw request body', 'a queued payload', 'an echoed answer', 'a response body'];
-    log.info({ message: { id: 'msg_kept', text: texts[0] }, handover: { transcript: [{ role: 'user', text: texts[1] }], metadata: { note: texts[2] } } }, 'message');
-    log.info({ request: { rawBody: texts[3] }, row: { payload: { message: { text: texts[4] } } }, err: { message: 'answered 400', answerQuote: texts[5], body: texts[6] } }, 'failure');
+    const texts = [
+      'my card ends in 4242',
+      'a transcript line',
+      'a metadata value',
+      'a raw request body',
+      'a queued payload',
+      'an echoed answer',
+      'a response body',
+    ];
+    log.info(
+      { message: { id: 'msg_kept', text: texts[0] }, handover: { transcript: [{ role: 'user', text: texts[1] }], metadata: { note: texts[2] } } },
+      'message',
+    );
+    log.info(
+      {
+        request: { rawBody: texts[3] },
+        row: { payload: { message: { text: texts[4] } } },
+        err: { message: 'answered 400', answerQuote: texts[5], body: texts[6] },
+      },
+      'failure',
+    );
     const text = out.text();
     for (const t of texts) expect(text).not.toContain(t);
     expect(text).toContain('msg_kept');
@@ -68,7 +86,11 @@ describe('request logs of a running service', () => {
     const api: TestService['api'] = async (method, path, opts = {}) => {
       const res = await fetch(`${url}${path}`, {
         method,
-        headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+        headers: {
+          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+          ...(opts.body ? { 'content-type': 'application/json' } : {}),
+          ...opts.headers,
+        },
         body: opts.body ? JSON.stringify(opts.body) : null,
       });
       const text = await res.text();
@@ -78,7 +100,11 @@ describe('request logs of a running service', () => {
     const desk = await setUpDesk(t);
     const created = await api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-log', queue: 'support', user: { id: 'u' } } });
     expect(created.status).toBe(201);
-    const message = await api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'hi' }, headers: { 'x-request-id': 'req-trace-1' } });
+    const message = await api('POST', `/v1/handovers/${created.body.id}/messages`, {
+      token: desk.apiKey,
+      body: { text: 'hi' },
+      headers: { 'x-request-id': 'req-trace-1' },
+    });
     expect(message.status).toBe(202);
 
     const line = out.lines().find((l) => l.reqId === 'req-trace-1' && l.msg === 'request');

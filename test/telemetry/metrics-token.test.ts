@@ -8,7 +8,11 @@ describe('/metrics behind HANDOVER_METRICS_TOKEN (pglite)', () => {
   it('answers only the configured tokens when one is set', async () => {
     t = await startTestService('pglite', { metricsToken: 'scrape-old-0123456789,scrape-new-0123456789' });
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Metrics' });
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'hd', config: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_' + Buffer.alloc(32, 1).toString('base64') } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: 'http://127.0.0.1:9/hook', secret: 'whsec_' + Buffer.alloc(32, 1).toString('base64') },
+    });
     expect(connector.status).toBe(201);
     for (const token of [undefined, 'wrong', t.adminToken]) {
       const res = await t.api('GET', '/metrics', { token });

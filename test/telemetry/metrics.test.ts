@@ -25,7 +25,11 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
     bot = await startSignedWebhookServer(() => webhookSecret);
     desk = await setUpDesk(t, { webhookUrl: bot.url });
     webhookSecret = desk.webhookSecret;
-    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, { type: 'webhook', name: 'hd', config: { url: helpdesk.url, secret: helpdesk.secret } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, {
+      type: 'webhook',
+      name: 'hd',
+      config: { url: helpdesk.url, secret: helpdesk.secret },
+    });
     connectorId = connector.body.id;
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'external', connectorId });
 
@@ -39,7 +43,9 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
     expect((await t.api('POST', `/v1/handovers/${b.body.id}/end`, { token: desk.apiKey, body: { reason: 'user_ended' } })).status).toBe(200);
     // Refused: a queue closed today (and tomorrow, should the test run across midnight).
     const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISOString().slice(0, 10);
-    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'closed', timeZone: 'UTC', closedDates: [day(0), day(1)] })).status).toBe(201);
+    expect(
+      (await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'closed', timeZone: 'UTC', closedDates: [day(0), day(1)] })).status,
+    ).toBe(201);
     const refused = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-c', queue: 'closed', user: { id: 'u3' } } });
     expect(refused.status, JSON.stringify(refused.body)).toBe(409);
     // A helpdesk handover: the connector is called.
@@ -50,7 +56,10 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
     await eventually(async () => {
       text = await (await fetch(`${t.url}/metrics`)).text();
       samples = parsePromText(text);
-      return (valueOf(samples, 'handover_delivery_latency_seconds_count', { direction: 'to_agent' }) ?? 0) >= 1 && (valueOf(samples, 'handover_delivery_latency_seconds_count', { direction: 'to_bot' }) ?? 0) >= 4;
+      return (
+        (valueOf(samples, 'handover_delivery_latency_seconds_count', { direction: 'to_agent' }) ?? 0) >= 1 &&
+        (valueOf(samples, 'handover_delivery_latency_seconds_count', { direction: 'to_bot' }) ?? 0) >= 4
+      );
     }, 'deliveries to be counted');
   });
 
@@ -64,7 +73,13 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
     const routes = new Set(samples.filter((s) => s.name === 'http_server_request_duration_seconds_count').map((s) => s.labels.http_route));
     expect(routes).toContain('/v1/handovers/:id/messages');
     expect([...routes].some((r) => r?.includes('ho_'))).toBe(false);
-    expect(valueOf(samples, 'http_server_request_duration_seconds_count', { http_request_method: 'POST', http_route: '/v1/handovers', http_response_status_code: '409' })).toBe(1);
+    expect(
+      valueOf(samples, 'http_server_request_duration_seconds_count', {
+        http_request_method: 'POST',
+        http_route: '/v1/handovers',
+        http_response_status_code: '409',
+      }),
+    ).toBe(1);
     // Bucket edges sit at the latency targets: 20 ms refusals, 50 ms limiter target, 250 ms SLO.
     for (const le of ['0.02', '0.05', '0.25']) expect(text).toContain(`le="${le}"`);
   });
@@ -100,7 +115,9 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
       exposed.add(m[1]!);
       if (m[2] === 'histogram') for (const suffix of ['_bucket', '_count', '_sum']) exposed.add(m[1]! + suffix);
     }
-    const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/handover-dashboard.json', import.meta.url), 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }> };
+    const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/handover-dashboard.json', import.meta.url), 'utf8')) as {
+      panels: Array<{ targets?: Array<{ expr: string }> }>;
+    };
     const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((target) => target.expr));
     const rules = readFileSync(new URL('../../deploy/prometheus/handover.rules.yml', import.meta.url), 'utf8');
     queries.push(...[...rules.matchAll(/expr: (.+)/g)].map((m) => m[1]!), ...rules.split('\n').filter((l) => /^\s+(\(|or$)/.test(l)));
@@ -129,7 +146,9 @@ describe.each<DbKind>(['pglite', 'pg'])('metrics after real traffic (%s)', (kind
       const now = parsePromText(await (await fetch(`${t.url}/metrics`)).text());
       const items = valueOf(now, 'handover_outbox_backlog_items', { target: 'agent', connector_id: connectorId });
       const age = valueOf(now, 'handover_outbox_oldest_pending_age_seconds', { target: 'agent', connector_id: connectorId });
-      return items === 1 && age !== undefined && age > 0 ? { items, age, retries: valueOf(now, 'handover_connector_call_duration_seconds_count', { connector_id: connectorId, outcome: 'retry' }) } : null;
+      return items === 1 && age !== undefined && age > 0
+        ? { items, age, retries: valueOf(now, 'handover_connector_call_duration_seconds_count', { connector_id: connectorId, outcome: 'retry' }) }
+        : null;
     }, 'the backlog sample to show the stuck item');
     expect(found.items).toBe(1);
     helpdesk.respond = () => ({ status: 200 });

@@ -29,7 +29,11 @@ describe('tracing off (no OTLP endpoint configured)', () => {
     t = await startTestService('pg', { 'tracing.endpoint': undefined, 'tracing.tracesEndpoint': undefined });
     helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Untraced' });
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'untraced', config: { url: helpdesk.url, secret: HELPDESK_SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'untraced',
+      config: { url: helpdesk.url, secret: HELPDESK_SECRET },
+    });
     expect(connector.status).toBe(201);
     expect((await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'helpdesk', connectorId: connector.body.id })).status).toBe(201);
     const created = await t.api('POST', '/v1/handovers', {

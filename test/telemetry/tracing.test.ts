@@ -32,20 +32,31 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
 
   it('follows a bot message from the API request through the outbox to the helpdesk calls (a refused try, then a retry) in one trace, and an inbound event to the bot', async () => {
     collector = await startOtlpCollector();
-    t = await startTestService('pg', { 'tracing.endpoint': collector.url, 'tracing.serviceName': 'handover-under-test', 'tracing.headers': { authorization: 'Bearer collector-token' } });
+    t = await startTestService('pg', {
+      'tracing.endpoint': collector.url,
+      'tracing.serviceName': 'handover-under-test',
+      'tracing.headers': { authorization: 'Bearer collector-token' },
+    });
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
     helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Traced', webhookUrl: bot.url });
     botSecret = tenant.body.webhookSecret;
-    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: 'webhook', name: 'traced-helpdesk', config: { url: helpdesk.url, secret: HELPDESK_SECRET } });
+    const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
+      type: 'webhook',
+      name: 'traced-helpdesk',
+      config: { url: helpdesk.url, secret: HELPDESK_SECRET },
+    });
     expect(connector.status).toBe(201);
     helpdesk.inboundUrl = connector.body.inboundUrl;
     const connectorId: string = connector.body.id;
     expect((await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'helpdesk', connectorId })).status).toBe(201);
     const auth = { token: tenant.body.apiKey as string };
 
-    const created = await t.api('POST', '/v1/handovers', { ...auth, body: { conversationId: 'c-t', queue: 'helpdesk', user: { id: 'u-t' }, transcript: [{ role: 'user', text: 'help' }] } });
+    const created = await t.api('POST', '/v1/handovers', {
+      ...auth,
+      body: { conversationId: 'c-t', queue: 'helpdesk', user: { id: 'u-t' }, transcript: [{ role: 'user', text: 'help' }] },
+    });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 20_000, 'handover.requested');
@@ -57,7 +68,10 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 20_000, 'the message at the helpdesk');
     const atHelpdesk = parseTraceparent(helpdesk.received.find((w) => w.body.type === 'message.created')!.headers.traceparent);
 
-    const { rows } = await t.service.deps.db.query<{ trace_parent: string | null }>(`select trace_parent from outbox where handover_id = $1 and kind = 'message.created' and target = 'agent'`, [handoverId]);
+    const { rows } = await t.service.deps.db.query<{ trace_parent: string | null }>(
+      `select trace_parent from outbox where handover_id = $1 and kind = 'message.created' and target = 'agent'`,
+      [handoverId],
+    );
     expect(rows).toHaveLength(1);
     const stored = parseTraceparent(rows[0]!.trace_parent);
     expect(stored.traceId).toBe(atHelpdesk.traceId);
@@ -110,7 +124,11 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     expect(atHelpdesk.spanId).toBe(call!.spanId);
 
     // Helpdesk → inbound webhook (a request span) → the bot's webhook, in the inbound request's trace.
-    const reply = await helpdesk.send({ type: 'message.created', handoverId, data: { message: { id: 'hd-1', text: AGENT_TEXT }, agent: { id: 'hd-a', name: 'Hal' } } });
+    const reply = await helpdesk.send({
+      type: 'message.created',
+      handoverId,
+      data: { message: { id: 'hd-1', text: AGENT_TEXT }, agent: { id: 'hd-a', name: 'Hal' } },
+    });
     expect(reply.status).toBe(200);
     await bot.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 20_000, 'the agent message at the bot');
     const atBot = parseTraceparent(bot.received.find((w) => w.body.type === 'message.created')!.headers.traceparent);
@@ -131,7 +149,10 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     expect(missing.status).toBeGreaterThanOrEqual(400);
     expect(missing.status).toBeLessThan(500);
     const refused = await eventually(
-      async () => collector!.spans.find((s) => s.kind === SERVER && s.name === 'POST /v1/handovers/:id/messages' && s.attributes['http.response.status_code'] === missing.status),
+      async () =>
+        collector!.spans.find(
+          (s) => s.kind === SERVER && s.name === 'POST /v1/handovers/:id/messages' && s.attributes['http.response.status_code'] === missing.status,
+        ),
       'the refused request span',
     );
     expect(refused.attributes['error.type']).toBe(missing.body.error.code);

@@ -92,7 +92,9 @@ describe('admission control', () => {
       } catch (err) {
         // Refused synchronously: no wait at all.
         expect((err as AppError).code).toBe('overloaded_queue_wait');
-        expect((err as AppError).message).toMatch(/No slot would come free within the 60 ms a request may wait: \d+ waiting, limit 4 in flight, each taking about \d+ ms/);
+        expect((err as AppError).message).toMatch(
+          /No slot would come free within the 60 ms a request may wait: \d+ waiting, limit 4 in flight, each taking about \d+ ms/,
+        );
         break;
       }
       waiters.push(next as Promise<Permit>);

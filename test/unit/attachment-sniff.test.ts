@@ -37,7 +37,11 @@ describe('signed attachment links', () => {
   const now = new Date('2026-12-01T10:00:00Z');
   const parts = (path: string) => {
     const url = new URL(path, 'http://x');
-    return { id: decodeURIComponent(url.pathname.split('/').at(-1)!), expires: url.searchParams.get('expires') ?? undefined, sig: url.searchParams.get('sig') ?? undefined };
+    return {
+      id: decodeURIComponent(url.pathname.split('/').at(-1)!),
+      expires: url.searchParams.get('expires') ?? undefined,
+      sig: url.searchParams.get('sig') ?? undefined,
+    };
   };
   const code = (fn: () => void) => {
     try {

@@ -24,7 +24,12 @@ describe('availability cache', () => {
   it('answers from memory at once, refreshes in the background at most once per interval, and drops stale answers', async () => {
     let now = 1_000_000;
     const { connector, calls } = scriptedConnector();
-    const cache = new AvailabilityCache(async () => connector, { refreshMs: 1000, maxAgeMs: 5000, timeoutMs: 60_000, maxEntries: 10 }, log, () => now);
+    const cache = new AvailabilityCache(
+      async () => connector,
+      { refreshMs: 1000, maxAgeMs: 5000, timeoutMs: 60_000, maxEntries: 10 },
+      log,
+      () => now,
+    );
 
     expect(cache.peek('c1')).toBeNull();
     await eventually(async () => calls.length === 1, 'the first fetch');

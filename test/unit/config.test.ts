@@ -31,7 +31,9 @@ describe('config', () => {
 
   it('requires an admin token when instances share a database', () => {
     expect(() => loadConfig({ DATABASE_URL: 'postgres://localhost/handover' })).toThrow(/HANDOVER_ADMIN_TOKEN/);
-    expect(loadConfig({ DATABASE_URL: 'postgres://localhost/handover', HANDOVER_ADMIN_TOKEN: 'x'.repeat(32) }).database.url).toBe('postgres://localhost/handover');
+    expect(loadConfig({ DATABASE_URL: 'postgres://localhost/handover', HANDOVER_ADMIN_TOKEN: 'x'.repeat(32) }).database.url).toBe(
+      'postgres://localhost/handover',
+    );
   });
 
   it('reads the trusted proxies as addresses and CIDRs or a hop count, and refuses anything else', () => {
@@ -49,17 +51,34 @@ describe('config', () => {
 
   it('reads the standard OpenTelemetry variables: tracing off by default, endpoints, sampler, export headers', () => {
     const off = loadConfig({});
-    expect(off.tracing).toEqual({ endpoint: undefined, tracesEndpoint: undefined, serviceName: 'handover', sampler: 'parentbased_always_on', samplerRatio: 1, headers: {} });
+    expect(off.tracing).toEqual({
+      endpoint: undefined,
+      tracesEndpoint: undefined,
+      serviceName: 'handover',
+      sampler: 'parentbased_always_on',
+      samplerRatio: 1,
+      headers: {},
+    });
     const on = loadConfig({
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
       OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
       OTEL_TRACES_SAMPLER_ARG: '0.25',
       OTEL_EXPORTER_OTLP_HEADERS: 'Authorization=Bearer%20abc, x-scope = tenant-1',
     });
-    expect(on.tracing).toMatchObject({ endpoint: 'http://collector:4318', sampler: 'parentbased_traceidratio', samplerRatio: 0.25, headers: { authorization: 'Bearer abc', 'x-scope': 'tenant-1' } });
+    expect(on.tracing).toMatchObject({
+      endpoint: 'http://collector:4318',
+      sampler: 'parentbased_traceidratio',
+      samplerRatio: 0.25,
+      headers: { authorization: 'Bearer abc', 'x-scope': 'tenant-1' },
+    });
     let problems: string[] = [];
     try {
-      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector', OTEL_TRACES_SAMPLER: 'sometimes', OTEL_TRACES_SAMPLER_ARG: '2', OTEL_EXPORTER_OTLP_HEADERS: 'novalue' });
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'collector',
+        OTEL_TRACES_SAMPLER: 'sometimes',
+        OTEL_TRACES_SAMPLER_ARG: '2',
+        OTEL_EXPORTER_OTLP_HEADERS: 'novalue',
+      });
     } catch (err) {
       problems = (err as { problems: string[] }).problems;
     }

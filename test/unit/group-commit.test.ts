@@ -32,7 +32,12 @@ describe('group commit', () => {
     const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 1, maxQueued: 1000 }, keyOf, w.write);
     const answers = await Promise.allSettled(['a:1', 'b:1', 'c:1!', 'a:2'].map((i) => gc.submit(i)));
     expect(w.batches).toEqual([['a:1', 'b:1', 'c:1!', 'a:2']]);
-    expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : (a.reason as Error).message))).toEqual(['stored a:1', 'stored b:1', 'refused c:1!', 'stored a:2']);
+    expect(answers.map((a) => (a.status === 'fulfilled' ? a.value : (a.reason as Error).message))).toEqual([
+      'stored a:1',
+      'stored b:1',
+      'refused c:1!',
+      'stored a:2',
+    ]);
   });
 
   it('queues behind a batch in flight and forms the next batch from what waited, never one key in two batches at once', async () => {

@@ -23,6 +23,9 @@ describe('Intercom content', () => {
     const reply = userReply('hi', [...images, { url: 'https://f.test/a.pdf', name: 'a.pdf' }]);
     expect(reply.attachment_urls).toHaveLength(10);
     expect(reply.body).toBe('hi\nhttps://f.test/10.png\na.pdf: https://f.test/a.pdf');
-    expect(userReply('', [{ url: 'https://f.test/x.png', name: 'x.png', contentType: 'image/png' }])).toEqual({ body: 'x.png', attachment_urls: ['https://f.test/x.png'] });
+    expect(userReply('', [{ url: 'https://f.test/x.png', name: 'x.png', contentType: 'image/png' }])).toEqual({
+      body: 'x.png',
+      attachment_urls: ['https://f.test/x.png'],
+    });
   });
 });

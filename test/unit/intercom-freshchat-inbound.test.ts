@@ -17,8 +17,24 @@ const RUNS = 400;
  * taken" then holds on every run, not only when the random bodies happen to hit one (for Freshchat, whose
  * taken events need several fields right at once, one run in a few missed).
  */
-const intercomReply = { type: 'notification_event', id: 'n1', topic: 'conversation.admin.replied', data: { item: { id: 'c1', conversation_parts: { conversation_parts: [{ id: 'p1', part_type: 'comment', body: '<p>hello</p>', author: { type: 'admin', id: '42', name: 'Ada' } }] } } } };
-const freshchatReply = { action: 'message_create', action_time: '2026-01-01T00:00:00.000Z', data: { message: { id: 'm1', conversation_id: 'c1', actor_type: 'agent', actor_id: 'a1', message_type: 'normal', message_parts: [{ text: { content: 'hello' } }] } } };
+const intercomReply = {
+  type: 'notification_event',
+  id: 'n1',
+  topic: 'conversation.admin.replied',
+  data: {
+    item: {
+      id: 'c1',
+      conversation_parts: { conversation_parts: [{ id: 'p1', part_type: 'comment', body: '<p>hello</p>', author: { type: 'admin', id: '42', name: 'Ada' } }] },
+    },
+  },
+};
+const freshchatReply = {
+  action: 'message_create',
+  action_time: '2026-01-01T00:00:00.000Z',
+  data: {
+    message: { id: 'm1', conversation_id: 'c1', actor_type: 'agent', actor_id: 'a1', message_type: 'normal', message_parts: [{ text: { content: 'hello' } }] },
+  },
+};
 
 /** Checks one result; returns how many events it took. */
 function wellFormed(result: ReturnType<typeof handleIntercomInbound>): number {
@@ -43,7 +59,8 @@ function wellFormed(result: ReturnType<typeof handleIntercomInbound>): number {
 }
 
 const anyId = fc.oneof(fc.string({ minLength: 1, maxLength: 30 }), fc.integer({ min: 0 }));
-const loose = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 4, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: jsonValue as fc.Arbitrary<unknown> });
+const loose = <T>(valid: fc.Arbitrary<T>) =>
+  fc.oneof({ weight: 4, arbitrary: valid as fc.Arbitrary<unknown> }, { weight: 1, arbitrary: jsonValue as fc.Arbitrary<unknown> });
 
 // Intercom: notifications of the vendor's shape with hostile contents, each field now and then of
 // another type, and JSON of any shape.
@@ -59,12 +76,34 @@ const intercomPart = fc.record(
   { requiredKeys: ['id', 'part_type'] },
 );
 const intercomBody = fc.oneof(
-  { weight: 4, arbitrary: fc.record({
-    type: loose(fc.constant('notification_event')),
-    id: loose(fc.string({ minLength: 1, maxLength: 60 })),
-    topic: loose(fc.oneof(fc.constantFrom('conversation.admin.replied', 'conversation.admin.assigned', 'conversation.admin.open.assigned', 'conversation.admin.closed', 'ping', 'toString', '__proto__'), hostileString)),
-    data: loose(fc.record({ item: loose(fc.record({ id: loose(anyId), conversation_parts: loose(fc.record({ conversation_parts: loose(fc.array(intercomPart, { maxLength: 3 })) })) })) })),
-  }) as fc.Arbitrary<unknown> },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      type: loose(fc.constant('notification_event')),
+      id: loose(fc.string({ minLength: 1, maxLength: 60 })),
+      topic: loose(
+        fc.oneof(
+          fc.constantFrom(
+            'conversation.admin.replied',
+            'conversation.admin.assigned',
+            'conversation.admin.open.assigned',
+            'conversation.admin.closed',
+            'ping',
+            'toString',
+            '__proto__',
+          ),
+          hostileString,
+        ),
+      ),
+      data: loose(
+        fc.record({
+          item: loose(
+            fc.record({ id: loose(anyId), conversation_parts: loose(fc.record({ conversation_parts: loose(fc.array(intercomPart, { maxLength: 3 })) })) }),
+          ),
+        }),
+      ),
+    }) as fc.Arbitrary<unknown>,
+  },
   { weight: 1, arbitrary: jsonValue as fc.Arbitrary<unknown> },
 );
 
@@ -79,24 +118,59 @@ const freshchatMessage = fc.record({
   message_type: loose(fc.constantFrom('normal', 'private')),
   botsPrivateNote: loose(fc.boolean()),
   message_parts: loose(
-    fc.array(fc.oneof(fc.record({ text: fc.record({ content: text }) }), fc.record({ image: fc.record({ url: text }) }), fc.record({ file: fc.record({ url: text, name: text, content_type: text }) }), fc.record({ url_button: fc.record({ url: text, label: text }) })), { maxLength: 3 }),
+    fc.array(
+      fc.oneof(
+        fc.record({ text: fc.record({ content: text }) }),
+        fc.record({ image: fc.record({ url: text }) }),
+        fc.record({ file: fc.record({ url: text, name: text, content_type: text }) }),
+        fc.record({ url_button: fc.record({ url: text, label: text }) }),
+      ),
+      { maxLength: 3 },
+    ),
   ),
 });
 const conversationRef = loose(fc.record({ conversation_id: loose(fc.string({ minLength: 1, maxLength: 40 })) }));
 const maybeId = loose(fc.oneof(fc.string({ maxLength: 20 }), fc.constant(null)));
 const freshchatBody = fc.oneof(
-  { weight: 4, arbitrary: fc.record({
-    // Names an object has by inheritance (`toString`, `__proto__`) must not pass for known actions.
-    action: loose(fc.oneof(fc.constantFrom('message_create', 'conversation_assignment', 'conversation_resolution', 'conversation_reopen', 'toString', '__proto__', 'constructor'), hostileString)),
-    action_time: loose(fc.string({ maxLength: 30 })),
-    data: loose(
-      fc.oneof(
-        fc.record({ message: loose(freshchatMessage) }),
-        fc.record({ assignment: loose(fc.record({ assignor_id: maybeId, to_agent_id: maybeId, to_group_id: maybeId, from_agent_id: maybeId, from_group_id: maybeId, conversation: conversationRef })) }),
-        fc.record({ resolve: loose(fc.record({ resolver_id: maybeId, conversation: conversationRef })) }),
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      // Names an object has by inheritance (`toString`, `__proto__`) must not pass for known actions.
+      action: loose(
+        fc.oneof(
+          fc.constantFrom(
+            'message_create',
+            'conversation_assignment',
+            'conversation_resolution',
+            'conversation_reopen',
+            'toString',
+            '__proto__',
+            'constructor',
+          ),
+          hostileString,
+        ),
       ),
-    ),
-  }) as fc.Arbitrary<unknown> },
+      action_time: loose(fc.string({ maxLength: 30 })),
+      data: loose(
+        fc.oneof(
+          fc.record({ message: loose(freshchatMessage) }),
+          fc.record({
+            assignment: loose(
+              fc.record({
+                assignor_id: maybeId,
+                to_agent_id: maybeId,
+                to_group_id: maybeId,
+                from_agent_id: maybeId,
+                from_group_id: maybeId,
+                conversation: conversationRef,
+              }),
+            ),
+          }),
+          fc.record({ resolve: loose(fc.record({ resolver_id: maybeId, conversation: conversationRef })) }),
+        ),
+      ),
+    }) as fc.Arbitrary<unknown>,
+  },
   { weight: 1, arbitrary: jsonValue as fc.Arbitrary<unknown> },
 );
 

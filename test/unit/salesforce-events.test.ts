@@ -20,7 +20,12 @@ function entryEvent(event: string, role: string, payload: Record<string, unknown
     event,
     data: JSON.stringify({
       conversationId: CONV,
-      conversationEntry: { identifier: 'e-1', senderDisplayName: 'Ada', sender: { role, subject: '005A', appType: 'agent' }, entryPayload: JSON.stringify(payload) },
+      conversationEntry: {
+        identifier: 'e-1',
+        senderDisplayName: 'Ada',
+        sender: { role, subject: '005A', appType: 'agent' },
+        entryPayload: JSON.stringify(payload),
+      },
       ...extra,
     }),
   };
@@ -28,7 +33,10 @@ function entryEvent(event: string, role: string, payload: Record<string, unknown
 
 describe('server-sent events as Salesforce sends them', () => {
   it('parses ids, names and data across chunk boundaries, CRLF, comments and multi-line data', async () => {
-    const events = await collect('id: 1\nevent: CONVERSATION_MESSAGE\nda', 'ta: {"a":1}\n\n: keep-alive\n\r\nid: 2\r\nevent: X\r\ndata: line one\r\ndata: line two\r\n\r\nevent: ping\ndata: {}\n\n');
+    const events = await collect(
+      'id: 1\nevent: CONVERSATION_MESSAGE\nda',
+      'ta: {"a":1}\n\n: keep-alive\n\r\nid: 2\r\nevent: X\r\ndata: line one\r\ndata: line two\r\n\r\nevent: ping\ndata: {}\n\n',
+    );
     expect(events).toEqual([
       { id: '1', event: 'CONVERSATION_MESSAGE', data: '{"a":1}' },
       { id: '2', event: 'X', data: 'line one\nline two' },
@@ -47,17 +55,25 @@ describe('server-sent events as Salesforce sends them', () => {
       { type: 'message.created', handoverId: 'ho_1', message: { id: 'sf_e-1', text: 'hi', attachments: [] }, agent: { id: '005A', name: 'Ada' } },
     ]);
     expect(toInboundEvents(entryEvent('CONVERSATION_MESSAGE', 'EndUser', message), 'ho_1', CONV)).toEqual([]);
-    expect(toInboundEvents(entryEvent('CONVERSATION_MESSAGE', 'Agent', message, { conversationId: '00000000-0000-4000-8000-000000000000' }), 'ho_1', CONV)).toEqual([]);
+    expect(
+      toInboundEvents(entryEvent('CONVERSATION_MESSAGE', 'Agent', message, { conversationId: '00000000-0000-4000-8000-000000000000' }), 'ho_1', CONV),
+    ).toEqual([]);
     expect(toInboundEvents({ id: '8', event: 'CONVERSATION_MESSAGE', data: '{not json' }, 'ho_1', CONV)).toEqual([]);
     expect(toInboundEvents(entryEvent('CONVERSATION_DELIVERY_ACKNOWLEDGEMENT', 'Agent', {}), 'ho_1', CONV)).toEqual([]);
   });
 
   it('tells who ended the session and turns a routing failure into an end the bot can read', () => {
-    expect(toInboundEvents(entryEvent('CONVERSATION_SESSION_STATUS_CHANGED', 'System', { sessionStatus: 'Ended', sessionEndedByRole: 'EndUser' }), 'ho_1', CONV)).toEqual([{ type: 'handover.ended', handoverId: 'ho_1', reason: 'user_ended' }]);
+    expect(
+      toInboundEvents(entryEvent('CONVERSATION_SESSION_STATUS_CHANGED', 'System', { sessionStatus: 'Ended', sessionEndedByRole: 'EndUser' }), 'ho_1', CONV),
+    ).toEqual([{ type: 'handover.ended', handoverId: 'ho_1', reason: 'user_ended' }]);
     expect(toInboundEvents(entryEvent('CONVERSATION_SESSION_STATUS_CHANGED', 'System', { sessionStatus: 'Active' }), 'ho_1', CONV)).toEqual([]);
-    expect(toInboundEvents(entryEvent('CONVERSATION_ROUTING_RESULT', 'System', { failureType: 'None', estimatedWaitTime: { position: 3, estimatedWaitTimeInSeconds: 90 } }), 'ho_1', CONV)).toEqual([
-      { type: 'queue.updated', handoverId: 'ho_1', position: 3, estimatedWaitSeconds: 90 },
-    ]);
+    expect(
+      toInboundEvents(
+        entryEvent('CONVERSATION_ROUTING_RESULT', 'System', { failureType: 'None', estimatedWaitTime: { position: 3, estimatedWaitTimeInSeconds: 90 } }),
+        'ho_1',
+        CONV,
+      ),
+    ).toEqual([{ type: 'queue.updated', handoverId: 'ho_1', position: 3, estimatedWaitSeconds: 90 }]);
     const [ended] = toInboundEvents(entryEvent('CONVERSATION_ROUTING_RESULT', 'System', { failureType: 'Timeout' }), 'ho_1', CONV);
     expect(ended).toMatchObject({ type: 'handover.ended', reason: 'unavailable' });
   });

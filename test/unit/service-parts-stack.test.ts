@@ -61,14 +61,31 @@ describe('the release stack of the service parts', () => {
     const logs = captureLogs();
     const parts = new Parts(createLogger('info', logs.stream));
     const trail: string[] = [];
-    await parts.start('store', () => 'store', () => void trail.push('store'));
-    await parts.start('bus', () => 'bus', () => Promise.reject(new Error('bus would not close')));
-    await parts.start('worker', () => 'worker', () => {
-      throw new Error('worker would not stop');
-    });
+    await parts.start(
+      'store',
+      () => 'store',
+      () => void trail.push('store'),
+    );
+    await parts.start(
+      'bus',
+      () => 'bus',
+      () => Promise.reject(new Error('bus would not close')),
+    );
+    await parts.start(
+      'worker',
+      () => 'worker',
+      () => {
+        throw new Error('worker would not stop');
+      },
+    );
     await expect(parts.stop({ graceMs: 0, release: true })).rejects.toThrow('worker would not stop');
     expect(trail).toEqual(['store']);
-    expect(logs.lines().filter((l) => String(l.msg).startsWith('stopping')).map((l) => l.part)).toEqual(['worker', 'bus']);
+    expect(
+      logs
+        .lines()
+        .filter((l) => String(l.msg).startsWith('stopping'))
+        .map((l) => l.part),
+    ).toEqual(['worker', 'bus']);
   });
 
   it('the background group can start again once stopped', async () => {

@@ -21,8 +21,14 @@ describe('Standard Webhooks signing', () => {
     expect(verify(SECRET, { id: ID, timestamp: String(TS), signature: SIGNATURE }, '{"test": 2432232315}', AT)).toEqual({ ok: false, reason: 'bad_signature' });
     expect(verify(newWebhookSecret(), { id: ID, timestamp: String(TS), signature: SIGNATURE }, BODY, AT)).toEqual({ ok: false, reason: 'bad_signature' });
     expect(verify(SECRET, { id: 'msg_other', timestamp: String(TS), signature: SIGNATURE }, BODY, AT)).toEqual({ ok: false, reason: 'bad_signature' });
-    expect(verify(SECRET, { id: ID, timestamp: String(TS), signature: SIGNATURE }, BODY, new Date((TS + 301) * 1000))).toEqual({ ok: false, reason: 'stale_timestamp' });
-    expect(verify(SECRET, { id: ID, timestamp: String(TS), signature: SIGNATURE }, BODY, new Date((TS - 301) * 1000))).toEqual({ ok: false, reason: 'stale_timestamp' });
+    expect(verify(SECRET, { id: ID, timestamp: String(TS), signature: SIGNATURE }, BODY, new Date((TS + 301) * 1000))).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
+    expect(verify(SECRET, { id: ID, timestamp: String(TS), signature: SIGNATURE }, BODY, new Date((TS - 301) * 1000))).toEqual({
+      ok: false,
+      reason: 'stale_timestamp',
+    });
     expect(verify(SECRET, { id: ID, timestamp: 'soon', signature: SIGNATURE }, BODY, AT)).toEqual({ ok: false, reason: 'missing_headers' });
     expect(verify(SECRET, { id: ID, timestamp: String(TS) }, BODY, AT)).toEqual({ ok: false, reason: 'missing_headers' });
   });
@@ -63,7 +69,10 @@ describe('Standard Webhooks: interoperation with the scheme’s own library', ()
     const theirs = new Webhook(secret).sign('evt_9', at, body);
     const headers = { id: 'evt_9', timestamp: String(Math.floor(at.getTime() / 1000)), signature: theirs };
     expect(verify(secret, headers, body)).toEqual({ ok: true, id: 'evt_9' });
-    expect(verify(secret, { ...headers, signature: `${sign(newWebhookSecret(), 'evt_9', Number(headers.timestamp), body)} ${theirs}` }, body)).toEqual({ ok: true, id: 'evt_9' });
+    expect(verify(secret, { ...headers, signature: `${sign(newWebhookSecret(), 'evt_9', Number(headers.timestamp), body)} ${theirs}` }, body)).toEqual({
+      ok: true,
+      id: 'evt_9',
+    });
     expect(verify(secret, headers, body + ' ')).toEqual({ ok: false, reason: 'bad_signature' });
     expect(verify(newWebhookSecret(), headers, body)).toEqual({ ok: false, reason: 'bad_signature' });
   });

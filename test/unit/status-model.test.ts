@@ -45,11 +45,15 @@ describe('status verdicts name the measured cause', () => {
   it('slow answers with the loop busy: degraded, CPU-bound', () => {
     const c = byId(signals({ api: { ...quiet, p95Ms: 1800 }, eventLoopDelayMs: 180, eventLoopUtilization: 0.98 })).bot_api!;
     expect(c.state).toBe('degraded');
-    expect(c.cause).toBe('Bot API degraded: p95 1.8 s against a 250 ms target; event-loop delay 180 ms (limit 200 ms), loop busy 98 %: the instance is CPU-bound.');
+    expect(c.cause).toBe(
+      'Bot API degraded: p95 1.8 s against a 250 ms target; event-loop delay 180 ms (limit 200 ms), loop busy 98 %: the instance is CPU-bound.',
+    );
   });
 
   it('memory refusals: the heap, never the queue', () => {
-    const c = byId(signals({ api: { ...quiet, rejections: 10, serverErrors: 10, rejectionsByCause: { memory: 10 } }, heap: { usedBytes: 1.9 * GiB, limitBytes: 2 * GiB } })).bot_api!;
+    const c = byId(
+      signals({ api: { ...quiet, rejections: 10, serverErrors: 10, rejectionsByCause: { memory: 10 } }, heap: { usedBytes: 1.9 * GiB, limitBytes: 2 * GiB } }),
+    ).bot_api!;
     expect(c.cause).toMatch(/refused — heap 1\.9 GiB used of a 2\.0 GiB limit \(95 %, refusing above 92 %\)/);
   });
 
@@ -59,11 +63,18 @@ describe('status verdicts name the measured cause', () => {
   });
 
   it('a helpdesk with an open circuit and an old backlog: its component and delivery say so', () => {
-    const c = byId(signals({ connectors: [{ id: 'con_1', name: 'Zen', circuit: 'open' }], backlog: [{ target: 'agent', connectorId: 'con_1', items: 40, oldestSeconds: 300 }] }));
+    const c = byId(
+      signals({
+        connectors: [{ id: 'con_1', name: 'Zen', circuit: 'open' }],
+        backlog: [{ target: 'agent', connectorId: 'con_1', items: 40, oldestSeconds: 300 }],
+      }),
+    );
     expect(c['connector:con_1']!.state).toBe('partial_outage');
     expect(c['connector:con_1']!.cause).toContain('circuit is open');
     expect(c.delivery!.state).toBe('degraded');
-    expect(c.delivery!.cause).toBe('Delivery degraded: the oldest undelivered item (towards connector con_1) is 5 min old against a 60 s target; 40 items pending.');
+    expect(c.delivery!.cause).toBe(
+      'Delivery degraded: the oldest undelivered item (towards connector con_1) is 5 min old against a 60 s target; 40 items pending.',
+    );
   });
 });
 

@@ -21,7 +21,14 @@ describe('generic webhook inbound', () => {
 
   it('never takes back one of our own signed requests (an echo, or a replay by whoever saw it)', () => {
     // What we send the helpdesk: the same secret signs it, and its shape also fits an inbound event.
-    const ours = { id: newId('event'), type: 'message.created', handoverId: 'ho_1', conversationId: 'c', createdAt: new Date().toISOString(), data: { message: { id: 'm-1', text: 'the user said this' } } };
+    const ours = {
+      id: newId('event'),
+      type: 'message.created',
+      handoverId: 'ho_1',
+      conversationId: 'c',
+      createdAt: new Date().toISOString(),
+      data: { message: { id: 'm-1', text: 'the user said this' } },
+    };
     const result = handleWebhookInbound(SECRET, request(ours.id, ours));
     expect(result).toMatchObject({ ok: false, reason: 'bad_signature' });
     expect(result.ok === false && result.message).toMatch(/own event ids/);
@@ -40,12 +47,36 @@ describe('Chatwoot and Zendesk inbound: texts past the limit', () => {
   }
 
   it('are cut before a character, never between the halves of an emoji', () => {
-    const raw = JSON.stringify({ event: 'message_created', id: 1, content: long, message_type: 'outgoing', private: false, sender: { id: 1, type: 'user' }, conversation: { id: 5 } });
+    const raw = JSON.stringify({
+      event: 'message_created',
+      id: 1,
+      content: long,
+      message_type: 'outgoing',
+      private: false,
+      sender: { id: 1, type: 'user' },
+      conversation: { id: 5 },
+    });
     const timestamp = String(Math.floor(Date.now() / 1000));
     const signature = `sha256=${createHmac('sha256', 'cw-secret').update(`${timestamp}.${raw}`).digest('hex')}`;
-    const chatwoot = textOf(handleChatwootInbound({ webhookSecret: 'cw-secret' }, { headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp }, rawBody: raw, body: JSON.parse(raw) }));
-    const body = { app: { id: 'app' }, events: [{ id: 'e', type: 'conversation:message', payload: { conversation: { id: 'c' }, message: { id: 'm', author: { type: 'business' }, content: { type: 'text', text: long } } } }] };
-    const zendesk = textOf(handleZendeskInbound({ appId: 'app', webhookSecret: 'zd-secret' }, { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body }));
+    const chatwoot = textOf(
+      handleChatwootInbound(
+        { webhookSecret: 'cw-secret' },
+        { headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp }, rawBody: raw, body: JSON.parse(raw) },
+      ),
+    );
+    const body = {
+      app: { id: 'app' },
+      events: [
+        {
+          id: 'e',
+          type: 'conversation:message',
+          payload: { conversation: { id: 'c' }, message: { id: 'm', author: { type: 'business' }, content: { type: 'text', text: long } } },
+        },
+      ],
+    };
+    const zendesk = textOf(
+      handleZendeskInbound({ appId: 'app', webhookSecret: 'zd-secret' }, { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body }),
+    );
     for (const text of [chatwoot, zendesk]) {
       expect(text).toBe('x'.repeat(19_999));
       // Half a pair would not survive UTF-8 (nor a jsonb column): the text is whole characters.
@@ -59,9 +90,20 @@ describe('Chatwoot and Zendesk inbound: authentic bodies with fields of the wron
     const raw = JSON.stringify(body);
     const timestamp = String(Math.floor(Date.now() / 1000));
     const signature = `sha256=${createHmac('sha256', 'cw-secret').update(`${timestamp}.${raw}`).digest('hex')}`;
-    return handleChatwootInbound({ webhookSecret: 'cw-secret' }, { headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp }, rawBody: raw, body: JSON.parse(raw) });
+    return handleChatwootInbound(
+      { webhookSecret: 'cw-secret' },
+      { headers: { 'x-chatwoot-signature': signature, 'x-chatwoot-timestamp': timestamp }, rawBody: raw, body: JSON.parse(raw) },
+    );
   }
-  const reply = { event: 'message_created', id: 1, content: 'hi', message_type: 'outgoing', private: false, sender: { id: 1, type: 'user' }, conversation: { id: 5 } };
+  const reply = {
+    event: 'message_created',
+    id: 1,
+    content: 'hi',
+    message_type: 'outgoing',
+    private: false,
+    sender: { id: 1, type: 'user' },
+    conversation: { id: 5 },
+  };
 
   it('Chatwoot: an event we act on is refused as invalid, not read into a crash', () => {
     expect(chatwoot(reply)).toMatchObject({ ok: true });
@@ -75,9 +117,19 @@ describe('Chatwoot and Zendesk inbound: authentic bodies with fields of the wron
   });
 
   it('Zendesk: an event whose payload has the wrong types is acknowledged and dropped; the rest of the batch is taken', () => {
-    const message = (id: string, content: unknown) => ({ id, type: 'conversation:message', payload: { conversation: { id: 'c' }, message: { id: `m-${id}`, author: { type: 'business' }, content } } });
-    const body = { app: { id: 'app' }, events: [message('bad', { type: 'image', mediaUrl: 'https://example.com/a.png', altText: false }), message('good', { type: 'text', text: 'hello' })] };
-    const result = handleZendeskInbound({ appId: 'app', webhookSecret: 'zd-secret' }, { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body });
+    const message = (id: string, content: unknown) => ({
+      id,
+      type: 'conversation:message',
+      payload: { conversation: { id: 'c' }, message: { id: `m-${id}`, author: { type: 'business' }, content } },
+    });
+    const body = {
+      app: { id: 'app' },
+      events: [message('bad', { type: 'image', mediaUrl: 'https://example.com/a.png', altText: false }), message('good', { type: 'text', text: 'hello' })],
+    };
+    const result = handleZendeskInbound(
+      { appId: 'app', webhookSecret: 'zd-secret' },
+      { headers: { 'x-api-key': 'zd-secret' }, rawBody: JSON.stringify(body), body },
+    );
     expect(result).toMatchObject({
       ok: true,
       receipts: [

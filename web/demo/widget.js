@@ -131,7 +131,12 @@ function showError(text, kind = null) {
 }
 
 async function post(path, body) {
-  const res = await fetch(`${botUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${botUrl}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
   if (!res.ok) throw new Error(`the bot answered ${res.status}`);
 }
 
@@ -141,7 +146,12 @@ async function send(text) {
   clearTimeout(typingIdle);
   typingSentAt = 0;
   try {
-    await post('/chat/messages', { conversationId, id, text, context: { page: location.pathname, language: navigator.language, screen: `${innerWidth}x${innerHeight}` } });
+    await post('/chat/messages', {
+      conversationId,
+      id,
+      text,
+      context: { page: location.pathname, language: navigator.language, screen: `${innerWidth}x${innerHeight}` },
+    });
     showError('');
     return true;
   } catch (err) {

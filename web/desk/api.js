@@ -27,7 +27,14 @@ export function createApi({ csrf, onUnauthorized }) {
     // Every desk call is safe to repeat: messages carry the desk's own id, accept and end are idempotent.
     for (let attempt = 1; ; attempt++) {
       try {
-        res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: 'no-store', credentials: 'same-origin', signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+        res = await fetch(path, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+          cache: 'no-store',
+          credentials: 'same-origin',
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
       } catch {
         throw new ApiError(0, 'network', 'The server cannot be reached. Check your connection; the desk keeps retrying.');
       }

@@ -78,7 +78,12 @@ const supervisorView = createSupervisorView(ui.team, ui.chatArea, {
   showError: (text) => showError(text),
 });
 const replies = createReplyNotifier(ui.sound.closest('label'), { onOpen: (id) => chats.has(id) && selectChat(id) });
-const cannedPanel = createCannedPanel(ui.canned, { api: (...args) => api(...args), agent: () => session?.agent, notify: (text) => announce(text), showError: (text) => showError(text) });
+const cannedPanel = createCannedPanel(ui.canned, {
+  api: (...args) => api(...args),
+  agent: () => session?.agent,
+  notify: (text) => announce(text),
+  showError: (text) => showError(text),
+});
 
 // ---- session -------------------------------------------------------------------------------------
 
@@ -240,7 +245,10 @@ function onSignal(type, data) {
       showRating(api, chats.get(data.handoverId)).catch(() => {});
       break;
     case 'note.created':
-      chats.get(data.handoverId)?.notes.sync().catch(() => {});
+      chats
+        .get(data.handoverId)
+        ?.notes.sync()
+        .catch(() => {});
       break;
     case 'user.typing':
       chats.get(data.handoverId)?.setUserTyping(Boolean(data.typing));
@@ -305,7 +313,12 @@ async function refreshTeam() {
       chats: team.chats,
       selfId: session.agent.id,
       onReturn: (chat) =>
-        teamAction(`/v1/desk/handovers/${encodeURIComponent(chat.id)}/transfer`, 'POST', { queue: chat.queue }, `${chat.userName || 'The user'} is back in the ${chat.queue} queue.`),
+        teamAction(
+          `/v1/desk/handovers/${encodeURIComponent(chat.id)}/transfer`,
+          'POST',
+          { queue: chat.queue },
+          `${chat.userName || 'The user'} is back in the ${chat.queue} queue.`,
+        ),
       onAway: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/presence`, 'PUT', { presence: 'away' }, `${agent.name} is set away.`),
       onSignOut: (agent) => teamAction(`/v1/desk/agents/${encodeURIComponent(agent.id)}/sign-out`, 'POST', undefined, `${agent.name} is signed out.`),
     });
@@ -382,7 +395,11 @@ function renderWaitingList() {
 function renderMine() {
   // Each chat keeps its tab element (updated in place), so a click is never lost to a re-render.
   const items = [...chats.values()].map((chat) => {
-    chat.tab ??= h('li', {}, h('button', { type: 'button', className: 'chat-tab', attrs: { 'data-handover-id': chat.id }, on: { click: () => selectChat(chat.id) } }));
+    chat.tab ??= h(
+      'li',
+      {},
+      h('button', { type: 'button', className: 'chat-tab', attrs: { 'data-handover-id': chat.id }, on: { click: () => selectChat(chat.id) } }),
+    );
     const button = chat.tab.firstChild;
     button.className = `chat-tab${chat.ended ? ' ended' : ''}`;
     if (chat.id === selectedId) button.setAttribute('aria-current', 'true');

@@ -49,7 +49,11 @@ async function sendFile(chat, file, csrf) {
     });
     const answer = await res.json().catch(() => null);
     if (!res.ok) throw new Error(answer?.error?.message ?? `HTTP ${res.status}`);
-    await chat.ctx.api('POST', `/v1/desk/handovers/${encodeURIComponent(chat.id)}/messages`, { id: crypto.randomUUID(), text: '', attachments: [{ id: answer.id }] });
+    await chat.ctx.api('POST', `/v1/desk/handovers/${encodeURIComponent(chat.id)}/messages`, {
+      id: crypto.randomUUID(),
+      text: '',
+      attachments: [{ id: answer.id }],
+    });
     chat.setNotice('');
   } catch (err) {
     chat.setNotice(`${file.name} was not sent: ${err.name === 'TimeoutError' ? 'the upload took too long.' : err.message}`);

@@ -153,7 +153,13 @@ export function createCannedPanel(container, { api, agent, notify, showError }) 
                 h('span', { className: 'shortcut' }, `/${item.shortcut}`),
                 h('span', { className: 'small muted' }, item.scope === 'tenant' ? ' team' : ' mine'),
                 h('p', { className: 'small preview' }, item.text),
-                mayChange(item) ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Delete /${item.shortcut}` }, on: { click: () => void remove(item) } }, 'Delete') : null,
+                mayChange(item)
+                  ? h(
+                      'button',
+                      { type: 'button', className: 'small', attrs: { 'aria-label': `Delete /${item.shortcut}` }, on: { click: () => void remove(item) } },
+                      'Delete',
+                    )
+                  : null,
               ),
             )
           : [h('li', { className: 'muted small' }, 'None yet')]),
@@ -165,7 +171,11 @@ export function createCannedPanel(container, { api, agent, notify, showError }) 
 
   async function add() {
     try {
-      const created = await api('POST', '/v1/desk/canned-responses', { shortcut: shortcut.value.trim(), text: text.value, scope: scopeRow.hidden ? 'personal' : scope.value });
+      const created = await api('POST', '/v1/desk/canned-responses', {
+        shortcut: shortcut.value.trim(),
+        text: text.value,
+        scope: scopeRow.hidden ? 'personal' : scope.value,
+      });
       shortcut.value = '';
       text.value = '';
       notify(`Canned response /${created.shortcut} added.`);

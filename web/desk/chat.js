@@ -74,7 +74,11 @@ export class Chat {
 
     this.transferSelect = h('select', { id: `transfer-${hid}` });
     this.transferButton = h('button', { type: 'button', on: { click: () => this.transfer() } }, 'Transfer');
-    this.reasonSelect = h('select', { id: `reason-${hid}` }, endReasons.map(([value, label]) => h('option', { value }, label)));
+    this.reasonSelect = h(
+      'select',
+      { id: `reason-${hid}` },
+      endReasons.map(([value, label]) => h('option', { value }, label)),
+    );
     this.endButton = h('button', { type: 'button', className: 'danger', on: { click: () => this.end() } }, 'End chat');
     this.closeButton = h('button', { type: 'button', hidden: true, on: { click: () => this.ctx.onClose(this) } }, 'Close');
     this.stateBadge = h('span', { className: 'badge' });
@@ -106,7 +110,13 @@ export class Chat {
       h('div', { className: 'chat-body' }, h('div', { className: 'conversation' }, this.log, this.typingLine, this.notice, this.composer), this.details),
     );
 
-    this.log.append(h('li', { className: 'divider' }, this.handover.transcript.length ? 'Conversation with the bot before the handover' : 'No bot conversation came with this handover'));
+    this.log.append(
+      h(
+        'li',
+        { className: 'divider' },
+        this.handover.transcript.length ? 'Conversation with the bot before the handover' : 'No bot conversation came with this handover',
+      ),
+    );
     for (const entry of this.handover.transcript) {
       this.log.append(
         h(
@@ -146,7 +156,9 @@ export class Chat {
   updateQueues() {
     const current = this.transferSelect.value;
     const others = this.ctx.queues().filter((q) => q.name !== this.handover.queue);
-    this.transferSelect.replaceChildren(...(others.length ? others.map((q) => h('option', { value: q.name }, q.name)) : [h('option', { value: '' }, 'no other queue')]));
+    this.transferSelect.replaceChildren(
+      ...(others.length ? others.map((q) => h('option', { value: q.name }, q.name)) : [h('option', { value: '' }, 'no other queue')]),
+    );
     if (others.some((q) => q.name === current)) this.transferSelect.value = current;
     this.transferSelect.disabled = this.transferButton.disabled = this.ended || others.length === 0;
     this.hasOtherQueues = others.length > 0;

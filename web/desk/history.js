@@ -53,7 +53,13 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     searched = true;
     const read = ++reads;
     const params = [`scope=${scope.value}`, `limit=${PAGE}`];
-    for (const [name, input] of [['user', user], ['q', text], ['from', from], ['to', to]]) if (input.value.trim()) params.push(`${name}=${encodeURIComponent(input.value.trim())}`);
+    for (const [name, input] of [
+      ['user', user],
+      ['q', text],
+      ['from', from],
+      ['to', to],
+    ])
+      if (input.value.trim()) params.push(`${name}=${encodeURIComponent(input.value.trim())}`);
     if (append && next) params.push(`before=${encodeURIComponent(next)}`);
     try {
       const page = await api('GET', `/v1/desk/history?${params.join('&')}`);
@@ -89,7 +95,7 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
       const path = `/v1/desk/handovers/${encodeURIComponent(id)}`;
       const [handover, { notes }] = await Promise.all([api('GET', path), api('GET', `${path}/notes`)]);
       const messages = [];
-      for (let after = 0; ; ) {
+      for (let after = 0; ;) {
         const page = await api('GET', `${path}/messages?after=${after}`);
         messages.push(...page.messages);
         if (page.messages.length < 1000) break;
@@ -110,18 +116,45 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     const log = h('ol', { className: 'log', attrs: { role: 'log', 'aria-label': `Closed chat with ${name}` } });
     log.append(h('li', { className: 'divider' }, 'Conversation with the bot before the handover'));
     for (const entry of handover.transcript) {
-      log.append(h('li', { className: `msg transcript from-${entry.role === 'user' ? 'user' : 'bot'}` }, h('span', { className: 'meta' }, entry.role === 'user' ? name : 'Bot'), h('p', { className: 'text' }, entry.text)));
+      log.append(
+        h(
+          'li',
+          { className: `msg transcript from-${entry.role === 'user' ? 'user' : 'bot'}` },
+          h('span', { className: 'meta' }, entry.role === 'user' ? name : 'Bot'),
+          h('p', { className: 'text' }, entry.text),
+        ),
+      );
     }
     log.append(h('li', { className: 'divider' }, 'Handed over to a person'));
     const entries = [
-      ...messages.map((m) => ({ at: Date.parse(m.createdAt), el: h('li', { className: `msg live from-${m.direction === 'to_agent' ? 'user' : 'agent'}` }, h('span', { className: 'meta' }, m.direction === 'to_agent' ? name : (m.sender?.name ?? 'Agent'), ` · ${formatTime(m.createdAt)}`), h('p', { className: 'text' }, m.text), renderAttachments(m.attachments)) })),
+      ...messages.map((m) => ({
+        at: Date.parse(m.createdAt),
+        el: h(
+          'li',
+          { className: `msg live from-${m.direction === 'to_agent' ? 'user' : 'agent'}` },
+          h('span', { className: 'meta' }, m.direction === 'to_agent' ? name : (m.sender?.name ?? 'Agent'), ` · ${formatTime(m.createdAt)}`),
+          h('p', { className: 'text' }, m.text),
+          renderAttachments(m.attachments),
+        ),
+      })),
       ...notes.map((n) => ({
         at: Date.parse(n.createdAt),
-        el: h('li', { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}` }, h('span', { className: 'meta' }, `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`), h('p', { className: 'text' }, n.text)),
+        el: h(
+          'li',
+          { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}` },
+          h(
+            'span',
+            { className: 'meta' },
+            `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`,
+          ),
+          h('p', { className: 'text' }, n.text),
+        ),
       })),
     ].sort((a, b) => a.at - b.at);
     log.append(...entries.map((e) => e.el));
-    log.append(h('li', { className: 'divider' }, `Chat ended${handover.endedAt ? ` ${formatDateTime(handover.endedAt)}` : ''} (${reasonText(handover.endReason)})`));
+    log.append(
+      h('li', { className: 'divider' }, `Chat ended${handover.endedAt ? ` ${formatDateTime(handover.endedAt)}` : ''} (${reasonText(handover.endReason)})`),
+    );
     if (handover.rating) log.append(ratingLine(handover.rating));
     return h(
       'section',
@@ -130,9 +163,19 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
         'header',
         { className: 'chat-header' },
         h('h2', {}, name, ' ', h('span', { className: 'badge ended' }, `closed · ${reasonText(handover.endReason)}`)),
-        h('div', { className: 'chat-actions' }, h('span', { className: 'small muted' }, `${handover.queue} · ${handover.agent?.name ?? 'no agent'}`), h('button', { type: 'button', className: 'close-history', on: { click: () => (close(), onClose()) } }, 'Close')),
+        h(
+          'div',
+          { className: 'chat-actions' },
+          h('span', { className: 'small muted' }, `${handover.queue} · ${handover.agent?.name ?? 'no agent'}`),
+          h('button', { type: 'button', className: 'close-history', on: { click: () => (close(), onClose()) } }, 'Close'),
+        ),
       ),
-      h('div', { className: 'chat-body' }, h('div', { className: 'conversation' }, log), h('aside', { className: 'details' }, h('h3', {}, 'User'), h('p', {}, `${name} (${handover.user?.id ?? ''})`))),
+      h(
+        'div',
+        { className: 'chat-body' },
+        h('div', { className: 'conversation' }, log),
+        h('aside', { className: 'details' }, h('h3', {}, 'User'), h('p', {}, `${name} (${handover.user?.id ?? ''})`)),
+      ),
     );
   }
 
@@ -153,7 +196,11 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
               h(
                 'li',
                 { attrs: { 'data-handover-id': item.id } },
-                h('button', { type: 'button', className: 'small history-item', on: { click: () => void open(item.id) } }, `${formatDateTime(item.endedAt)} · ${item.queue} · ${reasonText(item.endReason)}`),
+                h(
+                  'button',
+                  { type: 'button', className: 'small history-item', on: { click: () => void open(item.id) } },
+                  `${formatDateTime(item.endedAt)} · ${item.queue} · ${reasonText(item.endReason)}`,
+                ),
                 item.preview ? h('p', { className: 'small muted preview' }, item.preview) : null,
                 ratingElement(item.rating, 'rating small'),
               ),

@@ -81,7 +81,10 @@ export class ChatNotes {
     const label = note.kind === 'transfer' ? `Note with the transfer to ${note.queue ?? 'another queue'}` : 'Internal note';
     const li = h(
       'li',
-      { className: `msg note${note.kind === 'transfer' ? ' transfer-note' : ''}`, attrs: { 'data-note-id': note.id, 'data-at': at, 'aria-label': `${label} by ${note.agent.name}` } },
+      {
+        className: `msg note${note.kind === 'transfer' ? ' transfer-note' : ''}`,
+        attrs: { 'data-note-id': note.id, 'data-at': at, 'aria-label': `${label} by ${note.agent.name}` },
+      },
       h('span', { className: 'meta' }, `${label} · ${note.agent.name} · ${formatTime(note.createdAt)} · not sent to the user`),
       h('p', { className: 'text' }, note.text),
     );

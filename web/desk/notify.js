@@ -52,7 +52,10 @@ export function createReplyNotifier(after, { onOpen }) {
       gain.gain.exponentialRampToValueAtTime(0.001, start + 0.35);
       gain.connect(audio.destination);
       // Two short rising notes: unlike the single beep of a new chat waiting.
-      for (const [frequency, at] of [[660, 0], [990, 0.12]]) {
+      for (const [frequency, at] of [
+        [660, 0],
+        [990, 0.12],
+      ]) {
         const oscillator = audio.createOscillator();
         oscillator.frequency.value = frequency;
         oscillator.connect(gain);

@@ -22,7 +22,8 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
 
   // Waits count up between reads, from the figure the server gave and when it was read.
   setInterval(() => {
-    for (const el of panel.querySelectorAll('[data-wait]')) el.textContent = formatDuration(Number(el.dataset.wait) + (Date.now() - Number(el.dataset.readAt)) / 1000);
+    for (const el of panel.querySelectorAll('[data-wait]'))
+      el.textContent = formatDuration(Number(el.dataset.wait) + (Date.now() - Number(el.dataset.readAt)) / 1000);
   }, 1000);
 
   async function refresh() {
@@ -43,12 +44,24 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
   function render(overview) {
     const readAt = Date.now();
     figures.replaceChildren(
-      h('thead', {}, h('tr', {}, ...['Queue', 'Waiting', 'Longest wait', 'Agents online', 'Chats held'].map((title) => h('th', { attrs: { scope: 'col' } }, title)))),
+      h(
+        'thead',
+        {},
+        h('tr', {}, ...['Queue', 'Waiting', 'Longest wait', 'Agents online', 'Chats held'].map((title) => h('th', { attrs: { scope: 'col' } }, title))),
+      ),
       h(
         'tbody',
         {},
         ...overview.queues.map((q) =>
-          h('tr', { attrs: { 'data-queue': q.name } }, h('th', { attrs: { scope: 'row' } }, q.name), h('td', { className: 'waiting' }, String(q.waiting)), waitCell(q.longestWaitSeconds, readAt), h('td', { className: 'online' }, String(q.agentsOnline)), h('td', { className: 'held' }, String(q.activeChats))),
+          h(
+            'tr',
+            { attrs: { 'data-queue': q.name } },
+            h('th', { attrs: { scope: 'row' } }, q.name),
+            h('td', { className: 'waiting' }, String(q.waiting)),
+            waitCell(q.longestWaitSeconds, readAt),
+            h('td', { className: 'online' }, String(q.agentsOnline)),
+            h('td', { className: 'held' }, String(q.activeChats)),
+          ),
         ),
       ),
     );
@@ -63,7 +76,11 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
               'li',
               { attrs: { 'data-handover-id': chat.id, 'data-state': chat.state } },
               h('span', { className: 'small' }, `${name} (${chat.queue}) · ${state}`),
-              h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Read the chat with ${name}` }, on: { click: () => void open(chat.id) } }, 'Read'),
+              h(
+                'button',
+                { type: 'button', className: 'small', attrs: { 'aria-label': `Read the chat with ${name}` }, on: { click: () => void open(chat.id) } },
+                'Read',
+              ),
             );
           })
         : [h('li', { className: 'muted small' }, 'No live chat')]),
@@ -80,7 +97,14 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
       const log = h('ol', { className: 'log', attrs: { role: 'log', 'aria-label': `Conversation with ${name} (read-only)`, 'aria-live': 'polite' } });
       log.append(h('li', { className: 'divider' }, 'Conversation with the bot before the handover'));
       for (const entry of handover.transcript) {
-        log.append(h('li', { className: `msg transcript from-${entry.role === 'user' ? 'user' : 'bot'}` }, h('span', { className: 'meta' }, entry.role === 'user' ? name : 'Bot'), h('p', { className: 'text' }, entry.text)));
+        log.append(
+          h(
+            'li',
+            { className: `msg transcript from-${entry.role === 'user' ? 'user' : 'bot'}` },
+            h('span', { className: 'meta' }, entry.role === 'user' ? name : 'Bot'),
+            h('p', { className: 'text' }, entry.text),
+          ),
+        );
       }
       log.append(h('li', { className: 'divider' }, 'Handed over to a person'));
       const badge = h('span', { className: 'badge live' });
@@ -88,8 +112,22 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
       const el = h(
         'section',
         { className: 'chat watch-view', attrs: { 'aria-label': `Chat with ${name}, read-only`, 'data-handover-id': id } },
-        h('header', { className: 'chat-header' }, h('h2', {}, name, ' ', badge), h('div', { className: 'chat-actions' }, take, h('button', { type: 'button', className: 'close-watch', on: { click: () => (close(), onClose()) } }, 'Close'))),
-        h('div', { className: 'chat-body' }, h('div', { className: 'conversation' }, log, h('p', { className: 'chat-notice muted' }, 'Read-only: take the chat to write in it.'))),
+        h(
+          'header',
+          { className: 'chat-header' },
+          h('h2', {}, name, ' ', badge),
+          h(
+            'div',
+            { className: 'chat-actions' },
+            take,
+            h('button', { type: 'button', className: 'close-watch', on: { click: () => (close(), onClose()) } }, 'Close'),
+          ),
+        ),
+        h(
+          'div',
+          { className: 'chat-body' },
+          h('div', { className: 'conversation' }, log, h('p', { className: 'chat-notice muted' }, 'Read-only: take the chat to write in it.')),
+        ),
       );
       view = { id, name, el, log, badge, take, lastSeq: 0, notes: new Set(), syncing: null };
       showState(handover);
@@ -117,7 +155,7 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
     try {
       do {
         current.again = false;
-        for (let more = true; more && view === current; ) {
+        for (let more = true; more && view === current;) {
           const { messages } = await api('GET', `/v1/desk/handovers/${enc(current.id)}/messages?after=${current.lastSeq}`);
           for (const m of messages) {
             if (m.seq <= current.lastSeq) continue;
@@ -150,7 +188,19 @@ export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, on
     for (const n of notes) {
       if (current.notes.has(n.id)) continue;
       current.notes.add(n.id);
-      place(current.log, h('li', { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}`, attrs: { 'data-at': Date.parse(n.createdAt) } }, h('span', { className: 'meta' }, `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`), h('p', { className: 'text' }, n.text)));
+      place(
+        current.log,
+        h(
+          'li',
+          { className: `msg note${n.kind === 'transfer' ? ' transfer-note' : ''}`, attrs: { 'data-at': Date.parse(n.createdAt) } },
+          h(
+            'span',
+            { className: 'meta' },
+            `${n.kind === 'transfer' ? `Note with the transfer to ${n.queue}` : 'Internal note'} · ${n.agent.name} · ${formatTime(n.createdAt)}`,
+          ),
+          h('p', { className: 'text' }, n.text),
+        ),
+      );
     }
   }
 

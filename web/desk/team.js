@@ -23,9 +23,19 @@ export function renderTeam(container, { agents, chats = [], selfId, onAway, onSi
           ? []
           : [
               agent.presence === 'available'
-                ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Set ${agent.name} away` }, on: { click: () => onAway(agent) } }, 'Set away')
+                ? h(
+                    'button',
+                    { type: 'button', className: 'small', attrs: { 'aria-label': `Set ${agent.name} away` }, on: { click: () => onAway(agent) } },
+                    'Set away',
+                  )
                 : null,
-              agent.signedIn ? h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Sign ${agent.name} out` }, on: { click: () => onSignOut(agent) } }, 'Sign out') : null,
+              agent.signedIn
+                ? h(
+                    'button',
+                    { type: 'button', className: 'small', attrs: { 'aria-label': `Sign ${agent.name} out` }, on: { click: () => onSignOut(agent) } },
+                    'Sign out',
+                  )
+                : null,
             ];
       return h(
         'li',
@@ -33,7 +43,10 @@ export function renderTeam(container, { agents, chats = [], selfId, onAway, onSi
         h('span', { className: 'name' }, agent.name, agent.role === 'supervisor' ? h('span', { className: 'small muted' }, ' (supervisor)') : null),
         h('span', { className: 'small muted' }, ` ${state} · ${agent.activeChats}/${agent.maxChats} chats`),
         h('span', { className: 'actions' }, ...actions),
-        heldChats(chats.filter((chat) => chat.agentId === agent.id && agent.id !== selfId), onReturn),
+        heldChats(
+          chats.filter((chat) => chat.agentId === agent.id && agent.id !== selfId),
+          onReturn,
+        ),
       );
     }),
   );
@@ -50,7 +63,11 @@ function heldChats(chats, onReturn) {
         'li',
         { attrs: { 'data-handover-id': chat.id } },
         h('span', { className: 'small' }, `${who} (${chat.queue})`),
-        h('button', { type: 'button', className: 'small', attrs: { 'aria-label': `Return ${who} to the ${chat.queue} queue` }, on: { click: () => onReturn(chat) } }, 'Return to queue'),
+        h(
+          'button',
+          { type: 'button', className: 'small', attrs: { 'aria-label': `Return ${who} to the ${chat.queue} queue` }, on: { click: () => onReturn(chat) } },
+          'Return to queue',
+        ),
       );
     }),
   );

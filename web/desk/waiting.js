@@ -48,7 +48,13 @@ export function renderWaiting(container, { queues, waiting, fetchedAt, fresh, on
         'section',
         { className: 'queue', attrs: { 'aria-labelledby': headingId } },
         h('h3', { id: headingId }, queueName(queues, queueId, list), ' ', h('span', { className: 'count' }, `(${list.length})`)),
-        list.length === 0 ? h('p', { className: 'muted' }, 'Nobody waiting') : h('ul', { className: 'waiting-list' }, list.map((hv) => items.get(hv.id).li)),
+        list.length === 0
+          ? h('p', { className: 'muted' }, 'Nobody waiting')
+          : h(
+              'ul',
+              { className: 'waiting-list' },
+              list.map((hv) => items.get(hv.id).li),
+            ),
       ),
     );
   }
@@ -75,11 +81,19 @@ function waitingItem(hv, fetchedAt, isNew, onAccept) {
       { className: 'who' },
       h('strong', {}, name),
       isNew ? h('span', { className: 'badge new-badge' }, 'new') : null,
-      h('span', { className: 'wait', attrs: { 'data-since': String(fetchedAt - hv.waitingSeconds * 1000), 'aria-label': 'waiting for' } }, formatDuration(hv.waitingSeconds)),
+      h(
+        'span',
+        { className: 'wait', attrs: { 'data-since': String(fetchedAt - hv.waitingSeconds * 1000), 'aria-label': 'waiting for' } },
+        formatDuration(hv.waitingSeconds),
+      ),
     ),
     h('div', { className: 'muted small' }, `#${hv.position ?? '?'} in line`, estimate ? ` · estimate ${estimate}` : ''),
     lastUserLine ? h('p', { className: 'preview' }, lastUserLine) : null,
-    h('button', { type: 'button', className: 'primary', attrs: { 'data-accept-id': hv.id, 'aria-label': `Accept ${name}` }, on: { click: () => onAccept(hv) } }, 'Accept'),
+    h(
+      'button',
+      { type: 'button', className: 'primary', attrs: { 'data-accept-id': hv.id, 'aria-label': `Accept ${name}` }, on: { click: () => onAccept(hv) } },
+      'Accept',
+    ),
   );
 }
 

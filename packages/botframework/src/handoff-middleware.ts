@@ -113,7 +113,11 @@ export class HandoffMiddleware implements Middleware {
         await this.#sendStatus(live.reference, 'accepted', { agent: event.data.agent });
         return true;
       case 'message.created': {
-        const attachments = event.data.message.attachments.map((a) => ({ contentType: a.contentType ?? 'application/octet-stream', contentUrl: a.url, ...(a.name ? { name: a.name } : {}) }));
+        const attachments = event.data.message.attachments.map((a) => ({
+          contentType: a.contentType ?? 'application/octet-stream',
+          contentUrl: a.url,
+          ...(a.name ? { name: a.name } : {}),
+        }));
         await this.#continue(live.reference, async (context) => {
           await context.sendActivity({ type: ActivityTypes.Message, text: event.data.message.text, ...(attachments.length > 0 ? { attachments } : {}) });
         });
@@ -165,8 +169,14 @@ export class HandoffMiddleware implements Middleware {
     if (activity.from?.id !== live.reference.user?.id && activity.from?.role !== 'user') return false;
     try {
       if (activity.type === ActivityTypes.Message) {
-        const attachments = (activity.attachments ?? []).filter((a) => typeof a.contentUrl === 'string' && /^https?:/.test(a.contentUrl)).map((a) => ({ url: a.contentUrl!, ...(a.name ? { name: a.name } : {}), ...(a.contentType ? { contentType: a.contentType } : {}) }));
-        await this.#client.sendMessage(live.handoverId, { ...(activity.id ? { id: activity.id.slice(0, 256) } : {}), text: activity.text ?? '', ...(attachments.length > 0 ? { attachments } : {}) });
+        const attachments = (activity.attachments ?? [])
+          .filter((a) => typeof a.contentUrl === 'string' && /^https?:/.test(a.contentUrl))
+          .map((a) => ({ url: a.contentUrl!, ...(a.name ? { name: a.name } : {}), ...(a.contentType ? { contentType: a.contentType } : {}) }));
+        await this.#client.sendMessage(live.handoverId, {
+          ...(activity.id ? { id: activity.id.slice(0, 256) } : {}),
+          text: activity.text ?? '',
+          ...(attachments.length > 0 ? { attachments } : {}),
+        });
         return true;
       }
       if (activity.type === ActivityTypes.Typing) {
@@ -180,7 +190,7 @@ export class HandoffMiddleware implements Middleware {
       }
       return false;
     } catch (error) {
-      if (!isServiceError(error) || error.status !== 409 && error.status !== 404) throw error;
+      if (!isServiceError(error) || (error.status !== 409 && error.status !== 404)) throw error;
       // The handover is over and its ending was missed (say, a bot restarted without a stored stream position): the bot answers again.
       this.#onError(error, `relaying to ${live.handoverId}`);
       await this.#store.delete(live.conversationId);
@@ -189,7 +199,11 @@ export class HandoffMiddleware implements Middleware {
   }
 
   async #sendStatus(reference: Partial<ConversationReference>, state: HandoffState, extra: { message?: string; agent?: unknown }): Promise<void> {
-    const status = TurnContext.applyConversationReference({ type: ActivityTypes.Event, name: HANDOFF_STATUS, id: randomUUID(), timestamp: new Date(), value: { state, ...extra } }, reference, true);
+    const status = TurnContext.applyConversationReference(
+      { type: ActivityTypes.Event, name: HANDOFF_STATUS, id: randomUUID(), timestamp: new Date(), value: { state, ...extra } },
+      reference,
+      true,
+    );
     await this.#continue(reference, async (context) => {
       // The bot's turn for the status: in the proactive turn's context (its connector client, its state cache).
       const statusContext = new TurnContext(context.adapter, status);
@@ -202,5 +216,10 @@ export class HandoffMiddleware implements Middleware {
 
 /** A HandoverError from the client (checked by shape: the bot and this package may load different copies of the client). */
 function isServiceError(error: unknown): error is Error & { code: string; status: number } {
-  return error instanceof Error && error.name === 'HandoverError' && typeof (error as { code?: unknown }).code === 'string' && typeof (error as { status?: unknown }).status === 'number';
+  return (
+    error instanceof Error &&
+    error.name === 'HandoverError' &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    typeof (error as { status?: unknown }).status === 'number'
+  );
 }

@@ -27,7 +27,8 @@ export function conversationKey(reference: Partial<ConversationReference>): stri
  */
 export function handoverRequest(initiate: Partial<Activity>, reference: Partial<ConversationReference>, defaultQueue: string): CreateHandoverInput {
   const context = isRecord(initiate.value) ? initiate.value : {};
-  const queueField = typeof context.queue === 'string' && context.queue ? context.queue : typeof context.skill === 'string' && context.skill ? context.skill : undefined;
+  const queueField =
+    typeof context.queue === 'string' && context.queue ? context.queue : typeof context.skill === 'string' && context.skill ? context.skill : undefined;
   const queue = queueField ?? defaultQueue;
   const { queue: _queue, skill: _skill, ...rest } = context;
   const metadata: Record<string, unknown> = { channelId: initiate.channelId };
@@ -45,7 +46,10 @@ export function handoverRequest(initiate: Partial<Activity>, reference: Partial<
 
 function transcriptOf(initiate: Partial<Activity>, userId: string): TranscriptEntry[] {
   const attachment = (initiate.attachments ?? []).find((a) => a.name === 'Transcript' || (isRecord(a.content) && Array.isArray(a.content.activities)));
-  const activities = attachment && isRecord(attachment.content) && Array.isArray(attachment.content.activities) ? (attachment.content.activities as Array<Partial<Activity>>) : [];
+  const activities =
+    attachment && isRecord(attachment.content) && Array.isArray(attachment.content.activities)
+      ? (attachment.content.activities as Array<Partial<Activity>>)
+      : [];
   const entries: TranscriptEntry[] = [];
   for (const activity of activities) {
     if ((activity.type ?? 'message') !== 'message' || typeof activity.text !== 'string' || activity.text === '') continue;

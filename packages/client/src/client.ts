@@ -1,7 +1,22 @@
 import { HandoverError, HandoverNetworkError } from './errors.js';
 import { defaultRetry, delayBefore, parseRetryAfter, sleep, type RetryPolicy } from './retry.js';
 import { readFrames } from './sse.js';
-import type { AttachmentFile, Availability, BotEvent, CreateHandoverInput, CreateHandoverResult, EndReason, Erasure, EventPage, Handover, NewMessage, Rating, RatingInput, UploadedAttachment, UserExport } from './types.js';
+import type {
+  AttachmentFile,
+  Availability,
+  BotEvent,
+  CreateHandoverInput,
+  CreateHandoverResult,
+  EndReason,
+  Erasure,
+  EventPage,
+  Handover,
+  NewMessage,
+  Rating,
+  RatingInput,
+  UploadedAttachment,
+  UserExport,
+} from './types.js';
 
 export interface HandoverClientOptions {
   /** The service's base URL, e.g. `https://handover.example.com`. */
@@ -115,7 +130,11 @@ export class HandoverClient {
   }
 
   /** Ends the handover from the bot side (ending an ended one gives it back as it is). */
-  endHandover(handoverId: string, reason: Extract<EndReason, 'bot_ended' | 'user_ended' | 'abandoned'> = 'bot_ended', options: CallOptions = {}): Promise<Handover> {
+  endHandover(
+    handoverId: string,
+    reason: Extract<EndReason, 'bot_ended' | 'user_ended' | 'abandoned'> = 'bot_ended',
+    options: CallOptions = {},
+  ): Promise<Handover> {
     return this.#call('POST', `/v1/handovers/${enc(handoverId)}/end`, { reason }, options);
   }
 
@@ -133,17 +152,31 @@ export class HandoverClient {
    * (`attachments: [{ id }]`). The service reads its type from its bytes: a type it does not take is a
    * `HandoverError` 415 (`attachment_type_not_allowed`, `attachment_type_mismatch`), a file too large 413.
    */
-  uploadAttachment(handoverId: string, file: { bytes: Uint8Array; name?: string; contentType?: string }, options: CallOptions = {}): Promise<UploadedAttachment> {
+  uploadAttachment(
+    handoverId: string,
+    file: { bytes: Uint8Array; name?: string; contentType?: string },
+    options: CallOptions = {},
+  ): Promise<UploadedAttachment> {
     const query = file.name === undefined ? '' : `?name=${enc(file.name)}`;
-    return this.#call('POST', `/v1/handovers/${enc(handoverId)}/attachments${query}`, undefined, { ...options, raw: { bytes: file.bytes, contentType: file.contentType ?? 'application/octet-stream' } });
+    return this.#call('POST', `/v1/handovers/${enc(handoverId)}/attachments${query}`, undefined, {
+      ...options,
+      raw: { bytes: file.bytes, contentType: file.contentType ?? 'application/octet-stream' },
+    });
   }
 
   /** A file of one of the handover's messages, with the API key (for when its signed link has expired). */
   async getAttachment(handoverId: string, attachmentId: string, options: CallOptions = {}): Promise<AttachmentFile> {
-    const answer = await this.#send<Uint8Array>('GET', `/v1/handovers/${enc(handoverId)}/attachments/${enc(attachmentId)}`, undefined, { ...options, binary: true });
+    const answer = await this.#send<Uint8Array>('GET', `/v1/handovers/${enc(handoverId)}/attachments/${enc(attachmentId)}`, undefined, {
+      ...options,
+      binary: true,
+    });
     const disposition = answer.headers.get('content-disposition') ?? '';
     const encoded = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
-    return { bytes: answer.body, contentType: answer.headers.get('content-type') ?? 'application/octet-stream', name: encoded ? decodeURIComponent(encoded) : null };
+    return {
+      bytes: answer.body,
+      contentType: answer.headers.get('content-type') ?? 'application/octet-stream',
+      name: encoded ? decodeURIComponent(encoded) : null,
+    };
   }
 
   /** One handover's events, oldest first, after `after` (a poll, for bots without a stream or webhook). */
@@ -238,7 +271,11 @@ export class HandoverClient {
     body: unknown,
     options: CallOptions & { headers?: Record<string, string>; raw?: { bytes: Uint8Array; contentType: string }; binary?: boolean },
   ): Promise<{ status: number; body: T; headers: Headers }> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.#apiKey}`, accept: options.binary ? '*/*' : 'application/json', ...options.headers };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#apiKey}`,
+      accept: options.binary ? '*/*' : 'application/json',
+      ...options.headers,
+    };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (options.raw) headers['content-type'] = options.raw.contentType;
     // fetch sends any Uint8Array; the DOM types name only ArrayBuffer-backed ones (a Buffer may share a pool).
@@ -259,7 +296,12 @@ export class HandoverClient {
         if (err instanceof HandoverError) throw err;
         if (options.signal?.aborted) throw options.signal.reason;
         const timedOut = (err as Error).name === 'TimeoutError';
-        failure = new HandoverNetworkError({ code: timedOut ? 'timeout' : 'network_error', message: `${method} ${path}: ${timedOut ? `no answer within ${this.#timeoutMs} ms` : 'the connection failed'}`, attempts: attempt, cause: err });
+        failure = new HandoverNetworkError({
+          code: timedOut ? 'timeout' : 'network_error',
+          message: `${method} ${path}: ${timedOut ? `no answer within ${this.#timeoutMs} ms` : 'the connection failed'}`,
+          attempts: attempt,
+          cause: err,
+        });
       }
       const wait = attempt < this.#retry.maxAttempts ? delayBefore(attempt, this.#retry, failure.retryAfterSeconds) : undefined;
       if (wait === undefined) throw failure;

@@ -10,7 +10,15 @@ export class HandoverError extends Error {
   /** How many times the call was sent before this answer was given up on. */
   readonly attempts: number;
 
-  constructor(init: { code: string; message: string; status: number; details?: Record<string, unknown> | undefined; retryAfterSeconds?: number | undefined; attempts?: number; cause?: unknown }) {
+  constructor(init: {
+    code: string;
+    message: string;
+    status: number;
+    details?: Record<string, unknown> | undefined;
+    retryAfterSeconds?: number | undefined;
+    attempts?: number;
+    cause?: unknown;
+  }) {
     super(init.message, { cause: init.cause });
     this.name = 'HandoverError';
     this.code = init.code;

@@ -26,7 +26,12 @@ export async function* readFrames(body: ReadableStream<Uint8Array>, onActivity: 
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + (buffer.startsWith('\r\n', newline) ? 2 : 1));
         if (line === '') {
-          if (frame.data.length > 0) yield { ...(frame.id !== undefined ? { id: frame.id } : {}), ...(frame.event !== undefined ? { event: frame.event } : {}), data: frame.data.join('\n') };
+          if (frame.data.length > 0)
+            yield {
+              ...(frame.id !== undefined ? { id: frame.id } : {}),
+              ...(frame.event !== undefined ? { event: frame.event } : {}),
+              data: frame.data.join('\n'),
+            };
           frame = { data: [] };
           continue;
         }

@@ -122,14 +122,18 @@ interface EventBase<T extends string, D> {
 
 export type HandoverQueuedEvent = EventBase<'handover.queued', { queue: string; position: number | null; estimatedWaitSeconds: number | null }>;
 export type HandoverAcceptedEvent = EventBase<'handover.accepted', { agent: AgentRef }>;
-export type AgentMessageEvent = EventBase<'message.created', { message: { id: string; text: string; attachments: Attachment[]; createdAt: string }; agent: AgentRef }>;
+export type AgentMessageEvent = EventBase<
+  'message.created',
+  { message: { id: string; text: string; attachments: Attachment[]; createdAt: string }; agent: AgentRef }
+>;
 export type AgentTypingEvent = EventBase<'agent.typing', { typing: boolean }>;
 export type QueueUpdatedEvent = EventBase<'queue.updated', { position: number | null; estimatedWaitSeconds: number | null }>;
 export type HandoverTransferredEvent = EventBase<'handover.transferred', { fromQueueId?: string; queue?: string; [key: string]: unknown }>;
 export type HandoverEndedEvent = EventBase<'handover.ended', { reason: EndReason; detail?: string }>;
 
 /** Every event a bot receives, by stream, webhook or poll; switch on `type`. */
-export type BotEvent = HandoverQueuedEvent | HandoverAcceptedEvent | AgentMessageEvent | AgentTypingEvent | QueueUpdatedEvent | HandoverTransferredEvent | HandoverEndedEvent;
+export type BotEvent =
+  HandoverQueuedEvent | HandoverAcceptedEvent | AgentMessageEvent | AgentTypingEvent | QueueUpdatedEvent | HandoverTransferredEvent | HandoverEndedEvent;
 
 /** A user's satisfaction rating of an ended handover. */
 export interface RatingInput {

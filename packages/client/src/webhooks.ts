@@ -61,5 +61,8 @@ export async function verifyWebhook(
     }
     if (await crypto.subtle.verify('HMAC', key, given, signed)) return JSON.parse(rawBody) as BotEvent;
   }
-  throw new WebhookVerificationError('invalid_signature', 'webhook-signature does not match: check the tenant webhook secret and that the body is the raw text received');
+  throw new WebhookVerificationError(
+    'invalid_signature',
+    'webhook-signature does not match: check the tenant webhook secret and that the body is the raw text received',
+  );
 }

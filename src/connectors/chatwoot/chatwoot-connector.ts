@@ -15,7 +15,9 @@ type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
 /** The parts of Chatwoot answers the connector reads. */
 interface ChatwootAnswer {
   id?: number;
-  payload?: { contact?: { id?: number }; contact_inbox?: { source_id?: string } } | Array<{ id?: number; identifier?: string | null; additional_attributes?: Record<string, unknown> }>;
+  payload?:
+    | { contact?: { id?: number }; contact_inbox?: { source_id?: string } }
+    | Array<{ id?: number; identifier?: string | null; additional_attributes?: Record<string, unknown> }>;
 }
 
 /**
@@ -37,7 +39,14 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
     create(config, deps): Connector {
       const base = `${config.baseUrl.replace(/\/$/, '')}/api/v1/accounts/${config.accountId}`;
       const call = (token: string) => (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) =>
-        requestJson<ChatwootAnswer>(dispatcher, { method, url: `${base}${path}`, headers: { api_access_token: token }, ...(body !== undefined ? { body } : {}), signal, ...(accept ? { accept } : {}) });
+        requestJson<ChatwootAnswer>(dispatcher, {
+          method,
+          url: `${base}${path}`,
+          headers: { api_access_token: token },
+          ...(body !== undefined ? { body } : {}),
+          signal,
+          ...(accept ? { accept } : {}),
+        });
       const asUser = call(config.userToken);
       const asBot = call(config.botToken);
       const sessions = deps.sessions;
@@ -46,7 +55,14 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
         // A handover opened before sessions were kept has no source_id: its typing is not shown.
         if (!sourceId || !config.inboxIdentifier) return;
         const path = `/public/api/v1/inboxes/${encodeURIComponent(config.inboxIdentifier)}/contacts/${encodeURIComponent(sourceId)}/conversations/${encodeURIComponent(conversationId)}/toggle_typing`;
-        await requestJson(dispatcher, { method: 'POST', url: `${config.baseUrl.replace(/\/$/, '')}${path}`, headers: {}, body: { typing_status: typing ? 'on' : 'off' }, signal, label: '/public/api/v1/inboxes/:inbox/contacts/:contact/conversations/:id/toggle_typing' });
+        await requestJson(dispatcher, {
+          method: 'POST',
+          url: `${config.baseUrl.replace(/\/$/, '')}${path}`,
+          headers: {},
+          body: { typing_status: typing ? 'on' : 'off' },
+          signal,
+          label: '/public/api/v1/inboxes/:inbox/contacts/:contact/conversations/:id/toggle_typing',
+        });
       };
       const connector: Connector = {
         capabilities: { userTyping: Boolean(config.inboxIdentifier), transfer: true },
@@ -54,7 +70,12 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           switch (work.kind) {
             case 'handover.requested': {
               const { conversationId, sourceId } = await openConversation(config, asUser, asBot, work, context.signal);
-              await asBot('POST', `/conversations/${conversationId}/messages`, { content: transcriptNote(work), message_type: 'outgoing', private: true }, context.signal);
+              await asBot(
+                'POST',
+                `/conversations/${conversationId}/messages`,
+                { content: transcriptNote(work), message_type: 'outgoing', private: true },
+                context.signal,
+              );
               await asBot('POST', `/conversations/${conversationId}/toggle_status`, { status: 'open' }, context.signal);
               // The session keeps the contact's source_id (its credential on the public API) and asks
               // for the conversation to be read for what webhooks miss.
@@ -65,7 +86,9 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
               // Files this service keeps go as the message's own attachments (multipart `attachments[]`);
               // links given as such, and a file no longer kept, as URLs in its text.
               const files = await keptFiles(work.message.attachments, context);
-              const text = [work.message.text, ...work.message.attachments.filter((a) => !a.id || !files.has(a.id)).map((a) => a.url)].filter(Boolean).join('\n');
+              const text = [work.message.text, ...work.message.attachments.filter((a) => !a.id || !files.has(a.id)).map((a) => a.url)]
+                .filter(Boolean)
+                .join('\n');
               const path = `/conversations/${requireRef(context)}/messages`;
               if (files.size === 0) {
                 await asBot('POST', path, { content: text, message_type: 'incoming', private: false }, context.signal);
@@ -97,10 +120,15 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
         // The inbox, read with the user token. The agent bot's token can read nothing (its endpoints
         // all act on a conversation), so it is proven by the first delivery only.
         check: (signal) =>
-          checkCall(`inbox ${config.inboxId} of account ${config.accountId} (GET /api/v1/accounts/{account}/inboxes/{inbox}, user token)`, () => asUser('GET', `/inboxes/${config.inboxId}`, undefined, signal), {
-            credentials_rejected: "userToken refused: copy an agent's or administrator's access token from Profile settings (the bot token cannot be checked without acting)",
-            not_found: `no inbox ${config.inboxId} in account ${config.accountId} visible to this user: check accountId, inboxId and the user's inbox access`,
-          }),
+          checkCall(
+            `inbox ${config.inboxId} of account ${config.accountId} (GET /api/v1/accounts/{account}/inboxes/{inbox}, user token)`,
+            () => asUser('GET', `/inboxes/${config.inboxId}`, undefined, signal),
+            {
+              credentials_rejected:
+                "userToken refused: copy an agent's or administrator's access token from Profile settings (the bot token cannot be checked without acting)",
+              not_found: `no inbox ${config.inboxId} in account ${config.accountId} visible to this user: check accountId, inboxId and the user's inbox access`,
+            },
+          ),
         setup: (context, signal) => setUpChatwoot(dispatcher, config, context, signal),
         async availability(signal) {
           // A queue is judged by the agents of the team it is routed to (`teams`, else `teamId`), each
@@ -117,7 +145,8 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           return Object.keys(byQueue).length > 0 ? { agentsOnline, byQueue } : { agentsOnline };
         },
       };
-      if (sessions) connector.pullStream = { read: (context) => reconcileConversation(asUser, context, config.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS) };
+      if (sessions)
+        connector.pullStream = { read: (context) => reconcileConversation(asUser, context, config.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS) };
       return connector;
     },
   };
@@ -130,27 +159,47 @@ function onlineCount(res: JsonResponse<unknown>): number {
   return agents.filter((a: { availability_status?: string }) => a.availability_status === 'online' || a.availability_status === 'available').length;
 }
 
-
 type Call = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[]) => Promise<JsonResponse<ChatwootAnswer>>;
-const asUnknown = (asUser: Call) => (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal) => asUser(method, path, body, signal) as Promise<JsonResponse<unknown>>;
+const asUnknown = (asUser: Call) => (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal) =>
+  asUser(method, path, body, signal) as Promise<JsonResponse<unknown>>;
 
 /**
  * The contact (created, or found by its identifier when it exists) and a pending conversation tagged
  * with the handover id. A retried delivery finds the conversation an earlier try opened.
  */
-async function openConversation(config: ChatwootConfig, asUser: Call, asBot: Call, work: Requested, signal: AbortSignal): Promise<{ conversationId: number; sourceId: string }> {
+async function openConversation(
+  config: ChatwootConfig,
+  asUser: Call,
+  asBot: Call,
+  work: Requested,
+  signal: AbortSignal,
+): Promise<{ conversationId: number; sourceId: string }> {
   const identifier = work.user.id;
-  const created = await asUser('POST', '/contacts', { inbox_id: config.inboxId, name: work.user.name ?? work.user.id, identifier, ...(work.user.email ? { email: work.user.email } : {}) }, signal, [422]);
+  const created = await asUser(
+    'POST',
+    '/contacts',
+    { inbox_id: config.inboxId, name: work.user.name ?? work.user.id, identifier, ...(work.user.email ? { email: work.user.email } : {}) },
+    signal,
+    [422],
+  );
   const payload = !Array.isArray(created.body?.payload) ? created.body?.payload : undefined;
   let contactId = payload?.contact?.id;
   let sourceId = payload?.contact_inbox?.source_id;
   if (created.status === 422 || contactId === undefined) {
     const found = await findContactByIdentifier(asUnknown(asUser), identifier, signal);
     contactId = found?.id;
-    if (contactId === undefined) throw new DeliveryError("Chatwoot refused the contact and no contact has the identifier of this handover's user", { retryable: false, statusCode: created.status });
-    sourceId = found?.contact_inboxes?.find((ci) => ci.inbox?.id === config.inboxId)?.source_id ?? (await sourceIdIn(asUnknown(asUser), contactId, config.inboxId, signal));
+    if (contactId === undefined)
+      throw new DeliveryError("Chatwoot refused the contact and no contact has the identifier of this handover's user", {
+        retryable: false,
+        statusCode: created.status,
+      });
+    sourceId =
+      found?.contact_inboxes?.find((ci) => ci.inbox?.id === config.inboxId)?.source_id ??
+      (await sourceIdIn(asUnknown(asUser), contactId, config.inboxId, signal));
     const conversations = await asUser('GET', `/contacts/${contactId}/conversations`, undefined, signal);
-    const earlier = (Array.isArray(conversations.body?.payload) ? conversations.body.payload : []).find((c) => c.additional_attributes?.handover_id === work.handoverId);
+    const earlier = (Array.isArray(conversations.body?.payload) ? conversations.body.payload : []).find(
+      (c) => c.additional_attributes?.handover_id === work.handoverId,
+    );
     if (earlier?.id !== undefined) return { conversationId: earlier.id, sourceId };
   }
   if (!sourceId) sourceId = await sourceIdIn(asUnknown(asUser), contactId, config.inboxId, signal);

@@ -39,7 +39,8 @@ export async function reconcileConversation(asUser: UserCall, context: StreamCon
         return;
       }
     } catch (err) {
-      if (err instanceof DeliveryError && err.statusCode === 404) throw new StreamLostError(`Chatwoot no longer has conversation ${conversationId}.`, { cause: err });
+      if (err instanceof DeliveryError && err.statusCode === 404)
+        throw new StreamLostError(`Chatwoot no longer has conversation ${conversationId}.`, { cause: err });
       throw err;
     }
     await sleep(intervalMs, undefined, { signal: context.signal }).catch(() => {});
@@ -55,7 +56,10 @@ async function readMissed(asUser: UserCall, context: StreamContext, conversation
     const ids = listed.map((m) => m.id).filter((id): id is number => typeof id === 'number' && id > position);
     if (ids.length === 0) return position;
     const last = Math.max(...ids);
-    await context.apply(String(last), listed.flatMap((m) => agentReply(m, context.handoverId)));
+    await context.apply(
+      String(last),
+      listed.flatMap((m) => agentReply(m, context.handoverId)),
+    );
     position = last;
     if (listed.length < PAGE) return position;
   }

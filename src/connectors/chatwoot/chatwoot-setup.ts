@@ -38,10 +38,20 @@ export async function setUpChatwoot(dispatcher: Agent, config: ChatwootConfig, c
   const lacking = EVENTS.filter((e) => !subscriptions.includes(e));
   if (lacking.length === 0) report({ setting: 'account webhook events', state: 'ok', detail: subscriptions.join(', ') });
   else if (context.apply) {
-    await requestJson(dispatcher, { method: 'PATCH', url: `${base}/webhooks/${webhook.id}`, headers, body: { url: context.inboundUrl, subscriptions: [...subscriptions, ...lacking] }, signal });
+    await requestJson(dispatcher, {
+      method: 'PATCH',
+      url: `${base}/webhooks/${webhook.id}`,
+      headers,
+      body: { url: context.inboundUrl, subscriptions: [...subscriptions, ...lacking] },
+      signal,
+    });
     report({ setting: 'account webhook events', state: 'changed', detail: `added ${lacking.join(', ')}` });
   } else {
     report({ setting: 'account webhook events', state: 'missing', detail: `${lacking.join(', ')} not among them (--apply adds them)` });
   }
-  report({ setting: 'account webhook secret', state: 'unknown', detail: "Chatwoot's API does not show it: it must be the connector's webhookSecret (a wrong one shows as 401 invalid_signature on the inbound URL)" });
+  report({
+    setting: 'account webhook secret',
+    state: 'unknown',
+    detail: "Chatwoot's API does not show it: it must be the connector's webhookSecret (a wrong one shows as 401 invalid_signature on the inbound URL)",
+  });
 }

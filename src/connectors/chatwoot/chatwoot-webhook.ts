@@ -47,13 +47,17 @@ type ChatwootWebhook = Static<typeof webhookSchema>;
 export function handleChatwootInbound(config: { webhookSecret: string }, request: InboundRequest, nowSeconds = Math.floor(Date.now() / 1000)): InboundResult {
   const signature = headerValue(request.headers, 'x-chatwoot-signature');
   const timestamp = headerValue(request.headers, 'x-chatwoot-timestamp');
-  if (!signature || !timestamp || !/^\d+$/.test(timestamp)) return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature and X-Chatwoot-Timestamp are required' };
+  if (!signature || !timestamp || !/^\d+$/.test(timestamp))
+    return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature and X-Chatwoot-Timestamp are required' };
   const expected = `sha256=${createHmac('sha256', config.webhookSecret).update(`${timestamp}.${request.rawBody}`).digest('hex')}`;
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature does not match' };
-  if (Math.abs(nowSeconds - Number(timestamp)) > TOLERANCE_SECONDS) return { ok: false, reason: 'stale_timestamp', message: 'X-Chatwoot-Timestamp is more than 5 minutes away from our clock' };
+  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected)))
+    return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature does not match' };
+  if (Math.abs(nowSeconds - Number(timestamp)) > TOLERANCE_SECONDS)
+    return { ok: false, reason: 'stale_timestamp', message: 'X-Chatwoot-Timestamp is more than 5 minutes away from our clock' };
   const body = request.body as { event?: unknown } | null;
-  if (!body || typeof body !== 'object' || typeof body.event !== 'string') return { ok: false, reason: 'invalid_body', message: 'not a Chatwoot webhook body (no event)' };
+  if (!body || typeof body !== 'object' || typeof body.event !== 'string')
+    return { ok: false, reason: 'invalid_body', message: 'not a Chatwoot webhook body (no event)' };
   // The receipt is made of what the signature covers: X-Chatwoot-Delivery is not signed, so a captured
   // webhook sent again with a new one would be taken again. A replay of the same signed request (same
   // timestamp, same body) is a duplicate; one with another timestamp does not verify; past five minutes
@@ -77,7 +81,14 @@ function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
       const attachments = chatwootAttachments(body.attachments);
       const text = body.content ?? '';
       if (!text && attachments.length === 0) return [];
-      return [{ type: 'message.created', externalRef: String(conversationId), message: { id: String(body.id), text: cutInboundText(text), attachments }, agent: agentOf(body.sender) }];
+      return [
+        {
+          type: 'message.created',
+          externalRef: String(conversationId),
+          message: { id: String(body.id), text: cutInboundText(text), attachments },
+          agent: agentOf(body.sender),
+        },
+      ];
     }
     case 'conversation_status_changed':
       // `open` and `pending` are our own toggles (or a reopen by our message); only resolving ends.
@@ -93,9 +104,11 @@ function toEvents(body: ChatwootWebhook): InboundEventByRef[] {
       const changed = new Set((body.changed_attributes ?? []).flatMap((c) => Object.keys(c)));
       const events: InboundEventByRef[] = [];
       const assignee = body.meta?.assignee;
-      if (changed.has('assignee_id') && assignee?.id !== undefined) events.push({ type: 'agent.joined', externalRef: String(body.id), agent: agentOf(assignee) });
+      if (changed.has('assignee_id') && assignee?.id !== undefined)
+        events.push({ type: 'agent.joined', externalRef: String(body.id), agent: agentOf(assignee) });
       const team = body.meta?.team;
-      if (changed.has('team_id') && team?.id !== undefined) events.push({ type: 'handover.transferred', externalRef: String(body.id), data: { teamId: team.id, ...(team.name ? { team: team.name } : {}) } });
+      if (changed.has('team_id') && team?.id !== undefined)
+        events.push({ type: 'handover.transferred', externalRef: String(body.id), data: { teamId: team.id, ...(team.name ? { team: team.name } : {}) } });
       return events;
     }
     default:

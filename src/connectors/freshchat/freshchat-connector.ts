@@ -51,13 +51,21 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
               const userId = await userOf(call, sessions, work.handoverId, conversationId, context.signal);
               const parts = userParts(work.message.text, work.message.attachments);
               if (parts.length === 0) return;
-              await call('POST', `/conversations/${encodeURIComponent(conversationId)}/messages`, { message_parts: parts, message_type: 'normal', actor_type: 'user', actor_id: userId, user_id: userId }, context.signal, { label: 'POST /conversations/:id/messages' });
+              await call(
+                'POST',
+                `/conversations/${encodeURIComponent(conversationId)}/messages`,
+                { message_parts: parts, message_type: 'normal', actor_type: 'user', actor_id: userId, user_id: userId },
+                context.signal,
+                { label: 'POST /conversations/:id/messages' },
+              );
               return;
             }
             case 'user.typing':
               return;
             case 'handover.ended':
-              await call('PUT', `/conversations/${encodeURIComponent(requireRef(context))}`, { status: 'resolved' }, context.signal, { label: 'PUT /conversations/:id' });
+              await call('PUT', `/conversations/${encodeURIComponent(requireRef(context))}`, { status: 'resolved' }, context.signal, {
+                label: 'PUT /conversations/:id',
+              });
               return;
           }
         },
@@ -71,16 +79,22 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
             if (!byGroup.has(groupId)) byGroup.set(groupId, await countAvailableAgents(call, config.agentId, groupId, signal));
             return byGroup.get(groupId)!;
           };
-          const agentsOnline = config.groupId !== undefined ? await inGroup(config.groupId) : await countAvailableAgents(call, config.agentId, undefined, signal);
+          const agentsOnline =
+            config.groupId !== undefined ? await inGroup(config.groupId) : await countAvailableAgents(call, config.agentId, undefined, signal);
           const byQueue: Record<string, number> = {};
           for (const [queue, groupId] of Object.entries(config.groups ?? {})) byQueue[queue] = await inGroup(groupId);
           return Object.keys(byQueue).length > 0 ? { agentsOnline, byQueue } : { agentsOnline };
         },
         // One agent of the account: the token is valid for this account's API.
         check: async (signal) => {
-          if (publicKey instanceof Error) return { verdict: 'failing', problem: 'misconfigured', reason: `webhookPublicKey cannot be read (${publicKey.message}): every webhook would be refused; paste the key from Admin → Webhooks` };
+          if (publicKey instanceof Error)
+            return {
+              verdict: 'failing',
+              problem: 'misconfigured',
+              reason: `webhookPublicKey cannot be read (${publicKey.message}): every webhook would be refused; paste the key from Admin → Webhooks`,
+            };
           return checkCall('the agents list (GET /agents?items_per_page=1)', () => call('GET', '/agents?items_per_page=1', undefined, signal), {
-            credentials_rejected: 'apiToken refused: generate one in Admin → API Tokens and check that baseUrl is this account\'s API host',
+            credentials_rejected: "apiToken refused: generate one in Admin → API Tokens and check that baseUrl is this account's API host",
           });
         },
       };
@@ -89,14 +103,32 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
 }
 
 /** Opens the conversation (or goes on with the one an earlier try opened) and hands it to the group. */
-async function start(call: FreshchatCall, config: FreshchatConfig, sessions: ConnectorSessions | undefined, work: Requested, signal: AbortSignal): Promise<string> {
+async function start(
+  call: FreshchatCall,
+  config: FreshchatConfig,
+  sessions: ConnectorSessions | undefined,
+  work: Requested,
+  signal: AbortSignal,
+): Promise<string> {
   const earlier = await sessions?.load(work.handoverId);
   let conversationId = earlier?.externalId;
   let step = (earlier?.position ?? undefined) as StartStep | undefined;
   if (!conversationId) {
     const userId = await userFor(call, work.user, signal);
-    const opening = { message_parts: [{ text: { content: config.openingText ?? DEFAULT_OPENING_TEXT } }], message_type: 'normal', actor_type: 'user', actor_id: userId, user_id: userId, channel_id: config.channelId };
-    const created = await call<{ conversation_id?: string }>('POST', '/conversations', { app_id: config.appId, channel_id: config.channelId, status: 'new', users: [{ id: userId }], messages: [opening] }, signal);
+    const opening = {
+      message_parts: [{ text: { content: config.openingText ?? DEFAULT_OPENING_TEXT } }],
+      message_type: 'normal',
+      actor_type: 'user',
+      actor_id: userId,
+      user_id: userId,
+      channel_id: config.channelId,
+    };
+    const created = await call<{ conversation_id?: string }>(
+      'POST',
+      '/conversations',
+      { app_id: config.appId, channel_id: config.channelId, status: 'new', users: [{ id: userId }], messages: [opening] },
+      signal,
+    );
     if (!created.body?.conversation_id) throw new DeliveryError('Freshchat returned no conversation_id', { retryable: true });
     conversationId = created.body.conversation_id;
     step = 'opened';
@@ -108,7 +140,12 @@ async function start(call: FreshchatCall, config: FreshchatConfig, sessions: Con
     await sessions?.save(work.handoverId, { position: next });
   };
   if (step === 'opened') {
-    const note = { message_parts: [{ text: { content: transcriptNote(work.handoverId, work.transcript, work.metadata) } }], message_type: 'private', actor_type: 'agent', actor_id: config.agentId };
+    const note = {
+      message_parts: [{ text: { content: transcriptNote(work.handoverId, work.transcript, work.metadata) } }],
+      message_type: 'private',
+      actor_type: 'agent',
+      actor_id: config.agentId,
+    };
     await call('POST', `${path}/messages`, note, signal, { label: 'POST /conversations/:id/messages' });
     await advance('noted');
   }
@@ -128,10 +165,18 @@ function groupFor(config: FreshchatConfig, work: Requested): string | undefined 
 }
 
 /** The user the conversation was opened for: from the session, else read from the conversation. */
-async function userOf(call: FreshchatCall, sessions: ConnectorSessions | undefined, handoverId: string, conversationId: string, signal: AbortSignal): Promise<string> {
+async function userOf(
+  call: FreshchatCall,
+  sessions: ConnectorSessions | undefined,
+  handoverId: string,
+  conversationId: string,
+  signal: AbortSignal,
+): Promise<string> {
   const kept = (await sessions?.load(handoverId))?.credential;
   if (kept) return kept;
-  const shown = await call<{ users?: Array<{ id?: string }> }>('GET', `/conversations/${encodeURIComponent(conversationId)}`, undefined, signal, { label: 'GET /conversations/:id' });
+  const shown = await call<{ users?: Array<{ id?: string }> }>('GET', `/conversations/${encodeURIComponent(conversationId)}`, undefined, signal, {
+    label: 'GET /conversations/:id',
+  });
   const userId = shown.body?.users?.[0]?.id;
   if (!userId) throw new DeliveryError('the Freshchat conversation names no user', { retryable: false });
   return userId;

@@ -15,7 +15,12 @@ export function readParts(parts: FreshchatPart[] | null | undefined): { text: st
   for (const part of parts ?? []) {
     if (part.text?.content) lines.push(part.text.content);
     if (part.image?.url) attachments.push({ url: part.image.url });
-    if (part.file?.url) attachments.push({ url: part.file.url, ...(part.file.name ? { name: part.file.name } : {}), ...(part.file.content_type ? { contentType: part.file.content_type } : {}) });
+    if (part.file?.url)
+      attachments.push({
+        url: part.file.url,
+        ...(part.file.name ? { name: part.file.name } : {}),
+        ...(part.file.content_type ? { contentType: part.file.content_type } : {}),
+      });
     if (part.url_button?.url) lines.push(part.url_button.label ? `${part.url_button.label}: ${part.url_button.url}` : part.url_button.url);
   }
   return { text: lines.join('\n'), attachments };

@@ -39,7 +39,15 @@ const schemas = {
   conversation_assignment: Type.Object({
     action_time: Type.String(),
     data: Type.Object({
-      assignment: Type.Object({ assignor: str, assignor_id: str, to_agent_id: str, to_group_id: str, from_agent_id: str, from_group_id: str, conversation: conversationRef }),
+      assignment: Type.Object({
+        assignor: str,
+        assignor_id: str,
+        to_agent_id: str,
+        to_group_id: str,
+        from_agent_id: str,
+        from_group_id: str,
+        conversation: conversationRef,
+      }),
     }),
   }),
   conversation_resolution: Type.Object({
@@ -129,7 +137,12 @@ function toReceipt(config: FreshchatInboundConfig, action: Action, raw: unknown)
       const { text, attachments } = readParts(message.message_parts);
       if (!text && attachments.length === 0) return { receiptId, events: [] };
       const agent = { id: `freshchat:${message.actor_id ?? 'agent'}` };
-      return { receiptId, events: [{ type: 'message.created', externalRef: message.conversation_id, message: { id: message.id, text: cutInboundText(text), attachments }, agent }] };
+      return {
+        receiptId,
+        events: [
+          { type: 'message.created', externalRef: message.conversation_id, message: { id: message.id, text: cutInboundText(text), attachments }, agent },
+        ],
+      };
     }
     case 'conversation_assignment': {
       const body = raw as Static<typeof schemas.conversation_assignment>;

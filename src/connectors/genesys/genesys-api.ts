@@ -3,7 +3,13 @@ import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import type { GenesysTokens } from './genesys-auth.js';
 
-export type GenesysCall = <T = unknown>(method: 'GET' | 'POST' | 'PATCH', path: string, body: unknown, signal: AbortSignal, label?: string) => Promise<JsonResponse<T>>;
+export type GenesysCall = <T = unknown>(
+  method: 'GET' | 'POST' | 'PATCH',
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+  label?: string,
+) => Promise<JsonResponse<T>>;
 
 /**
  * Calls to the org's Platform API with a client-credentials token. A 401 means the token was revoked
@@ -16,7 +22,14 @@ export function genesysCall(dispatcher: Agent, apiBaseUrl: string, tokens: Genes
     const once = async () => {
       const token = await tokens.get(signal);
       try {
-        return await requestJson<T>(dispatcher, { method, url: `${base}${path}`, headers: { authorization: `Bearer ${token}` }, ...(body !== undefined ? { body } : {}), signal, ...(label ? { label } : {}) });
+        return await requestJson<T>(dispatcher, {
+          method,
+          url: `${base}${path}`,
+          headers: { authorization: `Bearer ${token}` },
+          ...(body !== undefined ? { body } : {}),
+          signal,
+          ...(label ? { label } : {}),
+        });
       } catch (err) {
         if (err instanceof DeliveryError && err.statusCode === 401) tokens.drop(token);
         throw err;

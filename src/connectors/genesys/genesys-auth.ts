@@ -23,7 +23,12 @@ export interface GenesysTokens {
  * before it expires so no call is made with a token about to lapse. Kept in memory per connector
  * instance: a restart asks for a new one, which Genesys allows.
  */
-export function genesysTokens(dispatcher: Agent, config: { loginBaseUrl: string; clientId: string; clientSecret: string }, timeoutMs: number, now: () => number = Date.now): GenesysTokens {
+export function genesysTokens(
+  dispatcher: Agent,
+  config: { loginBaseUrl: string; clientId: string; clientSecret: string },
+  timeoutMs: number,
+  now: () => number = Date.now,
+): GenesysTokens {
   const url = `${config.loginBaseUrl.replace(/\/$/, '')}/oauth/token`;
   const basic = Buffer.from(`${config.clientId}:${config.clientSecret}`).toString('base64');
   let held: Token | null = null;
@@ -42,7 +47,8 @@ export function genesysTokens(dispatcher: Agent, config: { loginBaseUrl: string;
       describe: `POST /oauth/token on ${new URL(url).host}`,
     });
     const body = parseJson(answer.text) as { access_token?: unknown; expires_in?: unknown } | undefined;
-    if (typeof body?.access_token !== 'string' || !body.access_token) throw new DeliveryError('the Genesys login answered no access_token', { retryable: true, statusCode: answer.status });
+    if (typeof body?.access_token !== 'string' || !body.access_token)
+      throw new DeliveryError('the Genesys login answered no access_token', { retryable: true, statusCode: answer.status });
     const lifetimeMs = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 3600) * 1000;
     return { value: body.access_token, renewAt: asked + lifetimeMs - Math.min(RENEW_MARGIN_MS, lifetimeMs / 10) };
   }

@@ -5,10 +5,17 @@ const url = (description: string) => Type.String({ pattern: '^https?://[^\\s]+$'
 export const genesysConfigSchema = Type.Object(
   {
     apiBaseUrl: url("The Platform API of the org's region, e.g. `https://api.mypurecloud.com` or `https://api.mypurecloud.de`."),
-    loginBaseUrl: url("The login host of the same region, e.g. `https://login.mypurecloud.com`: the token is asked at `/oauth/token` there."),
-    clientId: Type.String({ minLength: 1, maxLength: 200, description: 'An OAuth client with the Client Credentials grant (Admin → Integrations → OAuth) and a role allowing Open Messaging.' }),
+    loginBaseUrl: url('The login host of the same region, e.g. `https://login.mypurecloud.com`: the token is asked at `/oauth/token` there.'),
+    clientId: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'An OAuth client with the Client Credentials grant (Admin → Integrations → OAuth) and a role allowing Open Messaging.',
+    }),
     clientSecret: Type.String({ minLength: 1, maxLength: 512, description: "That OAuth client's secret." }),
-    integrationId: Type.String({ pattern: '^[0-9A-Za-z-]{1,64}$', description: "The Open Messaging integration's id (Admin → Message → Platforms → the integration)." }),
+    integrationId: Type.String({
+      pattern: '^[0-9A-Za-z-]{1,64}$',
+      description: "The Open Messaging integration's id (Admin → Message → Platforms → the integration).",
+    }),
     webhookSecret: Type.String({
       minLength: 8,
       maxLength: 512,

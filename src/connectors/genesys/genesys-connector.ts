@@ -41,13 +41,19 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
                 'POST',
                 inbound('message'),
                 {
-                  channel: { messageId: work.eventId, from: from(userRef, work.user.name ?? work.user.id), time: work.createdAt, metadata: { customAttributes: customAttributes(work) } },
+                  channel: {
+                    messageId: work.eventId,
+                    from: from(userRef, work.user.name ?? work.user.id),
+                    time: work.createdAt,
+                    metadata: { customAttributes: customAttributes(work) },
+                  },
                   text: openingText(work.transcript),
                 },
                 context.signal,
               );
               // The conversation's id is needed to disconnect it when the user or the bot ends.
-              if (typeof sent.body?.conversationId === 'string' && sent.body.conversationId) await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId });
+              if (typeof sent.body?.conversationId === 'string' && sent.body.conversationId)
+                await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId });
               return { externalRef: userRef };
             }
             case 'message.created': {
@@ -67,7 +73,12 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             case 'user.typing':
               // Open Messaging knows typing `On` only (it lapses by itself): a stop is not sent.
               if (!work.typing) return;
-              await call('POST', inbound('event'), { channel: { from: from(requireRef(context)), time: new Date().toISOString() }, events: [{ eventType: 'Typing', typing: { type: 'On' } }] }, context.signal);
+              await call(
+                'POST',
+                inbound('event'),
+                { channel: { from: from(requireRef(context)), time: new Date().toISOString() }, events: [{ eventType: 'Typing', typing: { type: 'On' } }] },
+                context.signal,
+              );
               return;
             case 'handover.ended':
               if (work.reason === 'agent_ended') return;
@@ -80,10 +91,15 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         },
         // The token proves the OAuth client; reading the integration proves its id, region and role.
         check: (signal) =>
-          checkCall(`the Open Messaging integration ${config.integrationId} (a client-credentials token, then GET /api/v2/conversations/messaging/integrations/open/{integrationId})`, () => call('GET', integrationPath(config.integrationId), undefined, signal, 'GET /api/v2/conversations/messaging/integrations/open/:id'), {
-            credentials_rejected: "clientId/clientSecret refused, or the OAuth client's role lacks messaging:integration:view: check the client (Admin → Integrations → OAuth) and that loginBaseUrl is the org's region",
-            not_found: `no Open Messaging integration ${config.integrationId} in this org: check integrationId and that apiBaseUrl is the org's region`,
-          }),
+          checkCall(
+            `the Open Messaging integration ${config.integrationId} (a client-credentials token, then GET /api/v2/conversations/messaging/integrations/open/{integrationId})`,
+            () => call('GET', integrationPath(config.integrationId), undefined, signal, 'GET /api/v2/conversations/messaging/integrations/open/:id'),
+            {
+              credentials_rejected:
+                "clientId/clientSecret refused, or the OAuth client's role lacks messaging:integration:view: check the client (Admin → Integrations → OAuth) and that loginBaseUrl is the org's region",
+              not_found: `no Open Messaging integration ${config.integrationId} in this org: check integrationId and that apiBaseUrl is the org's region`,
+            },
+          ),
         setup: (context, signal) => setUpGenesys(call, config, context, signal),
       };
     },
@@ -94,13 +110,32 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
  * Disconnects the conversation when its id is known (`POST /api/v2/conversations/{id}/disconnect`);
  * else tells the agent in the conversation that the user has gone, so nobody waits for an answer.
  */
-async function endConversation(call: GenesysCall, sessions: ConnectorSessions | undefined, handoverId: string, userRef: string, eventId: string, signal: AbortSignal, inboundPath: string): Promise<void> {
+async function endConversation(
+  call: GenesysCall,
+  sessions: ConnectorSessions | undefined,
+  handoverId: string,
+  userRef: string,
+  eventId: string,
+  signal: AbortSignal,
+  inboundPath: string,
+): Promise<void> {
   const conversationId = (await sessions?.load(handoverId))?.externalId;
   if (conversationId) {
-    await call('POST', `/api/v2/conversations/${encodeURIComponent(conversationId)}/disconnect`, undefined, signal, 'POST /api/v2/conversations/:id/disconnect');
+    await call(
+      'POST',
+      `/api/v2/conversations/${encodeURIComponent(conversationId)}/disconnect`,
+      undefined,
+      signal,
+      'POST /api/v2/conversations/:id/disconnect',
+    );
     return;
   }
-  await call('POST', inboundPath, { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' }, signal);
+  await call(
+    'POST',
+    inboundPath,
+    { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' },
+    signal,
+  );
 }
 
 function requireRef(context: DeliveryContext): string {

@@ -19,7 +19,12 @@ function mediaTypeOf(contentType: string | undefined): MediaType {
 export function attachmentContent(attachments: Attachment[]): Array<Record<string, unknown>> {
   return attachments.map((a) => ({
     contentType: 'Attachment',
-    attachment: { mediaType: mediaTypeOf(a.contentType), url: a.url, ...(a.contentType ? { mime: a.contentType } : {}), ...(a.name ? { filename: a.name } : {}) },
+    attachment: {
+      mediaType: mediaTypeOf(a.contentType),
+      url: a.url,
+      ...(a.contentType ? { mime: a.contentType } : {}),
+      ...(a.name ? { filename: a.name } : {}),
+    },
   }));
 }
 
@@ -29,7 +34,13 @@ export function readAttachments(content: unknown): Attachment[] {
   return content.flatMap((entry): Attachment[] => {
     const a = (entry as { contentType?: unknown; attachment?: { url?: unknown; filename?: unknown; mime?: unknown } } | null)?.attachment;
     if ((entry as { contentType?: unknown }).contentType !== 'Attachment' || !a || typeof a.url !== 'string' || !/^https?:\/\//.test(a.url)) return [];
-    return [{ url: a.url, ...(typeof a.filename === 'string' && a.filename ? { name: a.filename } : {}), ...(typeof a.mime === 'string' && a.mime ? { contentType: a.mime } : {}) }];
+    return [
+      {
+        url: a.url,
+        ...(typeof a.filename === 'string' && a.filename ? { name: a.filename } : {}),
+        ...(typeof a.mime === 'string' && a.mime ? { contentType: a.mime } : {}),
+      },
+    ];
   });
 }
 
@@ -43,7 +54,13 @@ export function openingText(transcript: TranscriptEntry[]): string {
  * The handover's details as the channel's custom attributes (participant data in Genesys: routing
  * flows and scripts read them): ours first, then the bot's metadata, every value a string.
  */
-export function customAttributes(work: { handoverId: string; conversationId: string; queue: string; user: UserInfo; metadata: Record<string, unknown> }): Record<string, string> {
+export function customAttributes(work: {
+  handoverId: string;
+  conversationId: string;
+  queue: string;
+  user: UserInfo;
+  metadata: Record<string, unknown>;
+}): Record<string, string> {
   const out: Record<string, string> = { handoverId: work.handoverId, conversationId: work.conversationId, queue: work.queue, userId: work.user.id };
   if (work.user.email) out.email = work.user.email;
   for (const [key, value] of Object.entries(work.metadata)) {

@@ -20,22 +20,49 @@ export async function setUpGenesys(call: GenesysCall, config: GenesysConfig, con
   const { report } = context;
   const inbound = new URL(context.inboundUrl);
   if (inbound.protocol !== 'https:' || (inbound.port !== '' && inbound.port !== '443')) {
-    report({ setting: 'inbound URL', state: 'missing', detail: `${context.inboundUrl}: Genesys calls webhooks over HTTPS on port 443 only; put the service behind HTTPS and set HANDOVER_PUBLIC_URL` });
+    report({
+      setting: 'inbound URL',
+      state: 'missing',
+      detail: `${context.inboundUrl}: Genesys calls webhooks over HTTPS on port 443 only; put the service behind HTTPS and set HANDOVER_PUBLIC_URL`,
+    });
   }
   const path = integrationPath(config.integrationId);
   const label = 'GET /api/v2/conversations/messaging/integrations/open/:id';
   const integration = (await call<OpenIntegration>('GET', path, undefined, signal, label)).body ?? {};
   if (integration.createStatus !== undefined && integration.createStatus !== 'Completed') {
-    report({ setting: 'integration createStatus', state: 'missing', detail: `${integration.createStatus}: the integration is not ready; see it in Admin → Message → Platforms` });
+    report({
+      setting: 'integration createStatus',
+      state: 'missing',
+      detail: `${integration.createStatus}: the integration is not ready; see it in Admin → Message → Platforms`,
+    });
   }
   if (integration.outboundNotificationWebhookUrl === context.inboundUrl) {
     report({ setting: 'integration outboundNotificationWebhookUrl', state: 'ok', detail: 'the inbound URL' });
-    report({ setting: 'integration outboundNotificationWebhookSignatureSecretToken', state: 'unknown', detail: 'Genesys does not show it: it must be the connector\'s webhookSecret (a wrong one shows as 401 invalid_signature; --apply sets it when it sets the URL)' });
+    report({
+      setting: 'integration outboundNotificationWebhookSignatureSecretToken',
+      state: 'unknown',
+      detail:
+        "Genesys does not show it: it must be the connector's webhookSecret (a wrong one shows as 401 invalid_signature; --apply sets it when it sets the URL)",
+    });
   } else if (context.apply) {
-    await call('PATCH', path, { outboundNotificationWebhookUrl: context.inboundUrl, outboundNotificationWebhookSignatureSecretToken: config.webhookSecret }, signal, 'PATCH /api/v2/conversations/messaging/integrations/open/:id');
-    report({ setting: 'integration outboundNotificationWebhookUrl', state: 'changed', detail: `${integration.outboundNotificationWebhookUrl ?? 'none'} → the inbound URL` });
+    await call(
+      'PATCH',
+      path,
+      { outboundNotificationWebhookUrl: context.inboundUrl, outboundNotificationWebhookSignatureSecretToken: config.webhookSecret },
+      signal,
+      'PATCH /api/v2/conversations/messaging/integrations/open/:id',
+    );
+    report({
+      setting: 'integration outboundNotificationWebhookUrl',
+      state: 'changed',
+      detail: `${integration.outboundNotificationWebhookUrl ?? 'none'} → the inbound URL`,
+    });
     report({ setting: 'integration outboundNotificationWebhookSignatureSecretToken', state: 'changed', detail: "set to the connector's webhookSecret" });
   } else {
-    report({ setting: 'integration outboundNotificationWebhookUrl', state: 'missing', detail: `${integration.outboundNotificationWebhookUrl ?? 'none'}: agents' messages go elsewhere (--apply sets the inbound URL and webhookSecret as its token)` });
+    report({
+      setting: 'integration outboundNotificationWebhookUrl',
+      state: 'missing',
+      detail: `${integration.outboundNotificationWebhookUrl ?? 'none'}: agents' messages go elsewhere (--apply sets the inbound URL and webhookSecret as its token)`,
+    });
   }
 }

@@ -23,7 +23,8 @@ function readMessage(body: unknown): OutboundMessage | string {
   if (typeof m.id !== 'string' || !m.id) return '/id: a message id is required';
   if (typeof m.type !== 'string') return '/type: a message type is required';
   const channel = m.channel as { to?: { id?: unknown } } | null | undefined;
-  if (!channel || typeof channel !== 'object' || !channel.to || typeof channel.to !== 'object' || typeof channel.to.id !== 'string' || !channel.to.id) return '/channel/to/id: the recipient is required';
+  if (!channel || typeof channel !== 'object' || !channel.to || typeof channel.to !== 'object' || typeof channel.to.id !== 'string' || !channel.to.id)
+    return '/channel/to/id: the recipient is required';
   return body as OutboundMessage;
 }
 
@@ -42,7 +43,8 @@ export function handleGenesysInbound(config: { webhookSecret: string }, request:
   if (!signature) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature-256 is required' };
   const expected = `sha256=${createHmac('sha256', config.webhookSecret).update(request.rawBody).digest('base64')}`;
   const given = Buffer.from(signature);
-  if (given.length !== Buffer.byteLength(expected) || !timingSafeEqual(given, Buffer.from(expected))) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature-256 does not match' };
+  if (given.length !== Buffer.byteLength(expected) || !timingSafeEqual(given, Buffer.from(expected)))
+    return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature-256 does not match' };
   const message = readMessage(request.body);
   if (typeof message === 'string') return { ok: false, reason: 'invalid_body', message: `not an Open Messaging normalized message: ${message}` };
   const time = typeof message.channel.time === 'string' ? message.channel.time : '';

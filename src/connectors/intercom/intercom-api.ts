@@ -6,7 +6,13 @@ import type { IntercomConfig } from './intercom-config.js';
 /** The REST API version the connector is written against (sent as `Intercom-Version`). */
 export const INTERCOM_API_VERSION = '2.11';
 
-export type IntercomCall = <T = unknown>(method: 'GET' | 'POST' | 'PUT', path: string, body: unknown, signal: AbortSignal, options?: { accept?: number[]; label?: string }) => Promise<JsonResponse<T>>;
+export type IntercomCall = <T = unknown>(
+  method: 'GET' | 'POST' | 'PUT',
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+  options?: { accept?: number[]; label?: string },
+) => Promise<JsonResponse<T>>;
 
 /** Calls to one workspace's REST API with the app's access token. */
 export function intercomCall(dispatcher: Agent, config: IntercomConfig): IntercomCall {
@@ -34,12 +40,27 @@ interface ErrorList {
  * second choice).
  */
 export async function contactFor(call: IntercomCall, user: { id: string; name?: string; email?: string }, signal: AbortSignal): Promise<string> {
-  const created = await call<{ id?: string } & ErrorList>('POST', '/contacts', { role: 'user', external_id: user.id, ...(user.name ? { name: user.name } : {}), ...(user.email ? { email: user.email } : {}) }, signal, { accept: [409] });
+  const created = await call<{ id?: string } & ErrorList>(
+    'POST',
+    '/contacts',
+    { role: 'user', external_id: user.id, ...(user.name ? { name: user.name } : {}), ...(user.email ? { email: user.email } : {}) },
+    signal,
+    { accept: [409] },
+  );
   if (created.status !== 409 && created.body?.id) return created.body.id;
   const named = created.body?.errors?.map((e) => /already exists with id=([0-9a-f]+)/i.exec(e.message ?? '')?.[1]).find(Boolean);
   if (named) return named;
-  const found = await call<{ data?: Array<{ id?: string; external_id?: string | null }> }>('POST', '/contacts/search', { query: { field: 'external_id', operator: '=', value: user.id } }, signal);
+  const found = await call<{ data?: Array<{ id?: string; external_id?: string | null }> }>(
+    'POST',
+    '/contacts/search',
+    { query: { field: 'external_id', operator: '=', value: user.id } },
+    signal,
+  );
   const contact = found.body?.data?.find((c) => c.external_id === user.id);
-  if (!contact?.id) throw new DeliveryError('Intercom refused the contact as existing but no contact has the external_id of this user yet', { retryable: true, statusCode: created.status });
+  if (!contact?.id)
+    throw new DeliveryError('Intercom refused the contact as existing but no contact has the external_id of this user yet', {
+      retryable: true,
+      statusCode: created.status,
+    });
   return contact.id;
 }

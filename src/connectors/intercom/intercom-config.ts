@@ -18,11 +18,16 @@ export const intercomConfigSchema = Type.Object(
       Type.Integer({
         minimum: 100,
         maximum: 3_600_000,
-        description: 'With it, each open conversation is also read this often for what notifications did not bring (one stream slot per open conversation); without it, only notifications are used.',
+        description:
+          'With it, each open conversation is also read this often for what notifications did not bring (one stream slot per open conversation); without it, only notifications are used.',
       }),
     ),
     openingText: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 500, description: "The conversation's first message, written as the user (Intercom opens a conversation with one); default `Handed over by the bot.`" }),
+      Type.String({
+        minLength: 1,
+        maxLength: 500,
+        description: "The conversation's first message, written as the user (Intercom opens a conversation with one); default `Handed over by the bot.`",
+      }),
     ),
   },
   { additionalProperties: false },

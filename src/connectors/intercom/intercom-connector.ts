@@ -52,13 +52,21 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
               const conversationId = requireRef(context);
               const contactId = await contactOf(call, sessions, work.handoverId, conversationId, context.signal);
               const reply = userReply(work.message.text, work.message.attachments);
-              await call('POST', `/conversations/${encodeURIComponent(conversationId)}/reply`, { message_type: 'comment', type: 'user', intercom_user_id: contactId, ...reply }, context.signal, { label: 'POST /conversations/:id/reply' });
+              await call(
+                'POST',
+                `/conversations/${encodeURIComponent(conversationId)}/reply`,
+                { message_type: 'comment', type: 'user', intercom_user_id: contactId, ...reply },
+                context.signal,
+                { label: 'POST /conversations/:id/reply' },
+              );
               return;
             }
             case 'user.typing':
               return;
             case 'handover.ended':
-              await call('POST', `/conversations/${encodeURIComponent(requireRef(context))}/parts`, { message_type: 'close', ...asAdmin }, context.signal, { label: 'POST /conversations/:id/parts' });
+              await call('POST', `/conversations/${encodeURIComponent(requireRef(context))}/parts`, { message_type: 'close', ...asAdmin }, context.signal, {
+                label: 'POST /conversations/:id/parts',
+              });
               return;
           }
         },
@@ -66,15 +74,24 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           return handleIntercomInbound(config, request);
         },
         check: (signal) =>
-          checkCall('the app\'s admin (GET /me)', () => call('GET', '/me', undefined, signal), {
+          checkCall("the app's admin (GET /me)", () => call('GET', '/me', undefined, signal), {
             credentials_rejected: 'accessToken refused: copy the access token from Developer Hub → your app → Authentication',
           }),
         setup: (context, signal) => setUpIntercom(call, config, context, signal),
         async availability(signal) {
           // Admins not away, in the team of the queue (`teams`, else `teamId`); without a team, all of them.
-          const admins = await call<{ admins?: Array<{ id?: string; away_mode_enabled?: boolean; has_inbox_seat?: boolean }> }>('GET', '/admins', undefined, signal);
+          const admins = await call<{ admins?: Array<{ id?: string; away_mode_enabled?: boolean; has_inbox_seat?: boolean }> }>(
+            'GET',
+            '/admins',
+            undefined,
+            signal,
+          );
           if (!Array.isArray(admins.body?.admins)) throw new Error('the admins list is not an array');
-          const online = new Set(admins.body.admins.filter((a) => a.id !== undefined && !a.away_mode_enabled && a.has_inbox_seat !== false && String(a.id) !== config.adminId).map((a) => String(a.id)));
+          const online = new Set(
+            admins.body.admins
+              .filter((a) => a.id !== undefined && !a.away_mode_enabled && a.has_inbox_seat !== false && String(a.id) !== config.adminId)
+              .map((a) => String(a.id)),
+          );
           const byTeam = new Map<string, number>();
           const teamOnline = async (teamId: string) => {
             if (!byTeam.has(teamId)) {
@@ -96,13 +113,24 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
 }
 
 /** Opens the conversation (or goes on with the one an earlier try opened) and hands it to the team. */
-async function start(call: IntercomCall, config: IntercomConfig, sessions: ConnectorSessions | undefined, work: Requested, signal: AbortSignal): Promise<string> {
+async function start(
+  call: IntercomCall,
+  config: IntercomConfig,
+  sessions: ConnectorSessions | undefined,
+  work: Requested,
+  signal: AbortSignal,
+): Promise<string> {
   const earlier = await sessions?.load(work.handoverId);
   let conversationId = earlier?.externalId;
   let step = (earlier?.position ?? undefined) as StartStep | undefined;
   if (!conversationId) {
     const contactId = await contactFor(call, work.user, signal);
-    const created = await call<{ conversation_id?: string | number }>('POST', '/conversations', { from: { type: 'user', id: contactId }, body: config.openingText ?? DEFAULT_OPENING_TEXT }, signal);
+    const created = await call<{ conversation_id?: string | number }>(
+      'POST',
+      '/conversations',
+      { from: { type: 'user', id: contactId }, body: config.openingText ?? DEFAULT_OPENING_TEXT },
+      signal,
+    );
     if (created.body?.conversation_id === undefined) throw new DeliveryError('Intercom returned no conversation_id', { retryable: true });
     conversationId = String(created.body.conversation_id);
     step = 'opened';
@@ -114,12 +142,21 @@ async function start(call: IntercomCall, config: IntercomConfig, sessions: Conne
     await sessions?.save(work.handoverId, { position: next });
   };
   if (step === 'opened') {
-    await call('POST', `${path}/reply`, { message_type: 'note', type: 'admin', admin_id: config.adminId, body: transcriptNote(work.handoverId, work.transcript, work.metadata) }, signal, { label: 'POST /conversations/:id/reply' });
+    await call(
+      'POST',
+      `${path}/reply`,
+      { message_type: 'note', type: 'admin', admin_id: config.adminId, body: transcriptNote(work.handoverId, work.transcript, work.metadata) },
+      signal,
+      { label: 'POST /conversations/:id/reply' },
+    );
     await advance('noted');
   }
   if (step === 'noted') {
     const teamId = teamFor(config, work);
-    if (teamId !== undefined) await call('POST', `${path}/parts`, { message_type: 'assignment', type: 'team', admin_id: config.adminId, assignee_id: teamId }, signal, { label: 'POST /conversations/:id/parts' });
+    if (teamId !== undefined)
+      await call('POST', `${path}/parts`, { message_type: 'assignment', type: 'team', admin_id: config.adminId, assignee_id: teamId }, signal, {
+        label: 'POST /conversations/:id/parts',
+      });
     await advance('assigned');
   }
   return conversationId;
@@ -133,10 +170,22 @@ function teamFor(config: IntercomConfig, work: Requested): string | undefined {
 }
 
 /** The contact the conversation was opened for: from the session, else read from the conversation. */
-async function contactOf(call: IntercomCall, sessions: ConnectorSessions | undefined, handoverId: string, conversationId: string, signal: AbortSignal): Promise<string> {
+async function contactOf(
+  call: IntercomCall,
+  sessions: ConnectorSessions | undefined,
+  handoverId: string,
+  conversationId: string,
+  signal: AbortSignal,
+): Promise<string> {
   const kept = (await sessions?.load(handoverId))?.credential;
   if (kept) return kept;
-  const shown = await call<{ contacts?: { contacts?: Array<{ id?: string }> } }>('GET', `/conversations/${encodeURIComponent(conversationId)}`, undefined, signal, { label: 'GET /conversations/:id' });
+  const shown = await call<{ contacts?: { contacts?: Array<{ id?: string }> } }>(
+    'GET',
+    `/conversations/${encodeURIComponent(conversationId)}`,
+    undefined,
+    signal,
+    { label: 'GET /conversations/:id' },
+  );
   const contactId = shown.body?.contacts?.contacts?.[0]?.id;
   if (!contactId) throw new DeliveryError('the Intercom conversation names no contact', { retryable: false });
   return contactId;

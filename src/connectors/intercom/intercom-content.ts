@@ -28,7 +28,9 @@ const htmlBody = /^\s*<(p|div|h[1-6]|ul|ol|blockquote|pre|img|br|b|i|a|strong|em
 export function htmlToText(html: string): string {
   if (!htmlBody.test(html)) return html;
   const text = html
-    .replace(/<a\s[^>]*href="([^"]*)"[^>]*>(.*?)<\/a>/gis, (_, href: string, label: string) => (label.trim() && label.trim() !== href ? `${label} (${href})` : href))
+    .replace(/<a\s[^>]*href="([^"]*)"[^>]*>(.*?)<\/a>/gis, (_, href: string, label: string) =>
+      label.trim() && label.trim() !== href ? `${label} (${href})` : href,
+    )
     .replace(/<br\s*\/?>/gi, '\n')
     .replace(/<\/(p|div|li|h[1-6]|blockquote|pre)>/gi, '\n')
     .replace(/<[^>]*>/g, '')
@@ -53,7 +55,9 @@ export function textToHtml(text: string): string {
 
 /** A part's attachments in the service's terms. */
 export function readAttachments(list: IntercomPartAttachment[] | null | undefined): Attachment[] {
-  return (list ?? []).flatMap((a) => (a.url ? [{ url: a.url, ...(a.name ? { name: a.name } : {}), ...(a.content_type ? { contentType: a.content_type } : {}) }] : []));
+  return (list ?? []).flatMap((a) =>
+    a.url ? [{ url: a.url, ...(a.name ? { name: a.name } : {}), ...(a.content_type ? { contentType: a.content_type } : {}) }] : [],
+  );
 }
 
 /**

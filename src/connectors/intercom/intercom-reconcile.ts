@@ -25,12 +25,21 @@ export async function reconcileConversation(call: IntercomCall, adminId: string,
   let position = Number(context.session.position ?? 0) || 0;
   while (!context.signal.aborted) {
     try {
-      const shown = await call<{ state?: string; conversation_parts?: { conversation_parts?: ListedPart[] } }>('GET', `/conversations/${encodeURIComponent(conversationId)}`, undefined, context.signal, { label: 'GET /conversations/:id' });
+      const shown = await call<{ state?: string; conversation_parts?: { conversation_parts?: ListedPart[] } }>(
+        'GET',
+        `/conversations/${encodeURIComponent(conversationId)}`,
+        undefined,
+        context.signal,
+        { label: 'GET /conversations/:id' },
+      );
       const parts = shown.body?.conversation_parts?.conversation_parts ?? [];
       const newer = parts.filter((p) => Number(p.id) > position);
       if (newer.length > 0) {
         const last = Math.max(...newer.map((p) => Number(p.id)));
-        await context.apply(String(last), newer.flatMap((p) => adminReply(p, context.handoverId)));
+        await context.apply(
+          String(last),
+          newer.flatMap((p) => adminReply(p, context.handoverId)),
+        );
         position = last;
       }
       const lastClose = parts.filter((p) => p.part_type === 'close').at(-1);
@@ -39,7 +48,8 @@ export async function reconcileConversation(call: IntercomCall, adminId: string,
         return;
       }
     } catch (err) {
-      if (err instanceof DeliveryError && err.statusCode === 404) throw new StreamLostError(`Intercom no longer has conversation ${conversationId}.`, { cause: err });
+      if (err instanceof DeliveryError && err.statusCode === 404)
+        throw new StreamLostError(`Intercom no longer has conversation ${conversationId}.`, { cause: err });
       throw err;
     }
     await sleep(intervalMs, undefined, { signal: context.signal }).catch(() => {});

@@ -14,10 +14,21 @@ const TOPICS = ['conversation.admin.replied', 'conversation.admin.assigned', 'co
  */
 export async function setUpIntercom(call: IntercomCall, config: IntercomConfig, context: SetupContext, signal: AbortSignal): Promise<void> {
   const { report } = context;
-  const admins = (await call<{ admins?: Array<{ id?: string | number; name?: string; has_inbox_seat?: boolean }> }>('GET', '/admins', undefined, signal)).body?.admins ?? [];
+  const admins =
+    (await call<{ admins?: Array<{ id?: string | number; name?: string; has_inbox_seat?: boolean }> }>('GET', '/admins', undefined, signal)).body?.admins ?? [];
   const admin = admins.find((a) => String(a.id) === config.adminId);
-  if (!admin) report({ setting: 'adminId', state: 'missing', detail: `no admin ${config.adminId} in this workspace: set adminId to the admin handover writes notes, assignments and closes as (GET /admins lists them)` });
-  else if (admin.has_inbox_seat === false) report({ setting: 'adminId', state: 'missing', detail: `${admin.name ?? config.adminId} has no inbox seat: Intercom refuses replies and assignments by an admin without one` });
+  if (!admin)
+    report({
+      setting: 'adminId',
+      state: 'missing',
+      detail: `no admin ${config.adminId} in this workspace: set adminId to the admin handover writes notes, assignments and closes as (GET /admins lists them)`,
+    });
+  else if (admin.has_inbox_seat === false)
+    report({
+      setting: 'adminId',
+      state: 'missing',
+      detail: `${admin.name ?? config.adminId} has no inbox seat: Intercom refuses replies and assignments by an admin without one`,
+    });
   else report({ setting: 'adminId', state: 'ok', detail: `${admin.name ?? config.adminId}, with an inbox seat` });
 
   const teams = new Map<string, string[]>();
@@ -27,7 +38,12 @@ export async function setUpIntercom(call: IntercomCall, config: IntercomConfig, 
     const team = await call<{ name?: string; admin_ids?: unknown[] }>('GET', `/teams/${encodeURIComponent(teamId)}`, undefined, signal, { accept: [404] });
     const setting = `team ${teamId} (${fields.join(', ')})`;
     if (team.status === 404) report({ setting, state: 'missing', detail: 'no such team in this workspace: handovers routed there would fail' });
-    else report({ setting, state: 'ok', detail: `${team.body?.name ?? teamId}, ${Array.isArray(team.body?.admin_ids) ? team.body.admin_ids.length : 0} admin(s)` });
+    else
+      report({
+        setting,
+        state: 'ok',
+        detail: `${team.body?.name ?? teamId}, ${Array.isArray(team.body?.admin_ids) ? team.body.admin_ids.length : 0} admin(s)`,
+      });
   }
 
   report({

@@ -61,7 +61,8 @@ export function handleIntercomInbound(config: IntercomInboundConfig, request: In
   if (!signature) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature is required' };
   const expected = `sha1=${createHmac('sha1', config.clientSecret).update(request.rawBody).digest('hex')}`;
   const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected))) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature does not match' };
+  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected)))
+    return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature does not match' };
   const body = request.body as { type?: unknown; id?: unknown; topic?: unknown } | null;
   if (!body || typeof body !== 'object' || body.type !== 'notification_event' || typeof body.id !== 'string' || !body.id || typeof body.topic !== 'string') {
     return { ok: false, reason: 'invalid_body', message: 'not an Intercom notification (type notification_event with an id and a topic)' };

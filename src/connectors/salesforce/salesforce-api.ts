@@ -58,7 +58,10 @@ export class SalesforceApi {
     await this.call('POST', `/iamessage/api/v2/conversation/${conversationId}/message`, {
       signal,
       token,
-      body: { message: { id: messageId, messageType: 'StaticContentMessage', staticContent: { formatType: 'Text', text } }, esDeveloperName: this.config.esDeveloperName },
+      body: {
+        message: { id: messageId, messageType: 'StaticContentMessage', staticContent: { formatType: 'Text', text } },
+        esDeveloperName: this.config.esDeveloperName,
+      },
     });
   }
 
@@ -66,9 +69,21 @@ export class SalesforceApi {
    * A file entry from the end user (the API reference's file upload): `multipart/form-data` with a
    * `messageEntry` JSON part (`esDeveloperName`, `message: {id, fileId, text?}`) and the file as `fileData`.
    */
-  async sendFile(token: string, conversationId: string, entry: { messageId: string; fileId: string; text: string }, file: { name: string; contentType: string; bytes: Buffer }, signal: AbortSignal): Promise<void> {
-    const messageEntry = { esDeveloperName: this.config.esDeveloperName, message: { id: entry.messageId, fileId: entry.fileId, ...(entry.text ? { text: entry.text } : {}) } };
-    const form = multipartForm([['messageEntry', JSON.stringify(messageEntry), 'application/json']], [{ field: 'fileData', name: file.name, contentType: file.contentType, bytes: file.bytes }]);
+  async sendFile(
+    token: string,
+    conversationId: string,
+    entry: { messageId: string; fileId: string; text: string },
+    file: { name: string; contentType: string; bytes: Buffer },
+    signal: AbortSignal,
+  ): Promise<void> {
+    const messageEntry = {
+      esDeveloperName: this.config.esDeveloperName,
+      message: { id: entry.messageId, fileId: entry.fileId, ...(entry.text ? { text: entry.text } : {}) },
+    };
+    const form = multipartForm(
+      [['messageEntry', JSON.stringify(messageEntry), 'application/json']],
+      [{ field: 'fileData', name: file.name, contentType: file.contentType, bytes: file.bytes }],
+    );
     const path = `/iamessage/api/v2/conversation/${conversationId}/file`;
     await send(this.dispatcher, {
       method: 'POST',
@@ -92,14 +107,21 @@ export class SalesforceApi {
   }
 
   async endConversation(token: string, conversationId: string, signal: AbortSignal): Promise<void> {
-    await this.call('DELETE', `/iamessage/api/v2/conversation/${conversationId}?esDeveloperName=${encodeURIComponent(this.config.esDeveloperName)}`, { signal, token });
+    await this.call('DELETE', `/iamessage/api/v2/conversation/${conversationId}?esDeveloperName=${encodeURIComponent(this.config.esDeveloperName)}`, {
+      signal,
+      token,
+    });
   }
 
   /**
    * Opens the event stream. Headers must arrive within `timeoutMs`; after that the body may stay open
    * for as long as events (or pings) keep coming, each gap bounded by `idleTimeoutMs`.
    */
-  async openStream(token: string, lastEventId: string | null, options: { timeoutMs: number; idleTimeoutMs: number; signal: AbortSignal }): Promise<OpenedStream> {
+  async openStream(
+    token: string,
+    lastEventId: string | null,
+    options: { timeoutMs: number; idleTimeoutMs: number; signal: AbortSignal },
+  ): Promise<OpenedStream> {
     return openStream(this.streamDispatcher(), {
       url: `${this.base}/eventrouter/v1/sse`,
       signal: options.signal,
@@ -127,7 +149,8 @@ export class SalesforceApi {
 
 function readToken(body: unknown, what: string): AccessToken {
   const b = body as { accessToken?: unknown; lastEventId?: unknown } | null;
-  if (!b || typeof b.accessToken !== 'string' || b.accessToken === '') throw new DeliveryError(`Salesforce sent no accessToken with the ${what}`, { retryable: true });
+  if (!b || typeof b.accessToken !== 'string' || b.accessToken === '')
+    throw new DeliveryError(`Salesforce sent no accessToken with the ${what}`, { retryable: true });
   return { accessToken: b.accessToken, lastEventId: typeof b.lastEventId === 'string' && b.lastEventId !== '' ? b.lastEventId : null };
 }
 

@@ -1,7 +1,17 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
-import { DeliveryError, StreamLostError, type AgentSideWork, type AttachmentFile, type Connector, type ConnectorDefinition, type ConnectorDeps, type ConnectorSession, type StreamContext } from '../connector.js';
+import {
+  DeliveryError,
+  StreamLostError,
+  type AgentSideWork,
+  type AttachmentFile,
+  type Connector,
+  type ConnectorDefinition,
+  type ConnectorDeps,
+  type ConnectorSession,
+  type StreamContext,
+} from '../connector.js';
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
 import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
@@ -13,8 +23,7 @@ const MAX_TIMER_MS = 2_147_483_647;
 
 const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 
-const LOST_TOKEN =
-  'Salesforce no longer accepts this conversation’s access token and refused to renew it; the conversation cannot be reached any more.';
+const LOST_TOKEN = 'Salesforce no longer accepts this conversation’s access token and refused to renew it; the conversation cannot be reached any more.';
 
 /**
  * Salesforce Messaging for In-App and Web (docs/connectors/salesforce.md). We act as the end user's
@@ -89,7 +98,8 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
           if (!(err instanceof DeliveryError && err.statusCode === 409)) throw err;
         }
         const transcript = transcriptText(work.transcript);
-        if (transcript) await withToken(work.handoverId, signal, (token, id) => api.sendMessage(token, id, uuidFrom(`${work.eventId}:transcript`), transcript, signal));
+        if (transcript)
+          await withToken(work.handoverId, signal, (token, id) => api.sendMessage(token, id, uuidFrom(`${work.eventId}:transcript`), transcript, signal));
         await sessions!.save(work.handoverId, { openStream: true });
         return { externalRef: conversationId };
       }
@@ -116,7 +126,11 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
               }
               for (const [i, file] of files.entries()) {
                 // Ids derived from the message's own, so a retried delivery sends the same entries.
-                const entry = { messageId: uuidFrom(i === 0 ? work.message.id : `${work.message.id}:file:${i}`), fileId: uuidFrom(`${work.message.id}:fileId:${i}`), text: i === 0 ? text : '' };
+                const entry = {
+                  messageId: uuidFrom(i === 0 ? work.message.id : `${work.message.id}:file:${i}`),
+                  fileId: uuidFrom(`${work.message.id}:fileId:${i}`),
+                  text: i === 0 ? text : '',
+                };
                 await withToken(work.handoverId, context.signal, (token, id) => api.sendFile(token, id, entry, file, context.signal));
               }
               return;
@@ -140,11 +154,15 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
         },
         // The token exchange every handover starts with: it names the org and the deployment.
         check: (signal) =>
-          checkCall(`the token exchange for deployment ${config.esDeveloperName} (POST …/authorization/unauthenticated/access-token)`, () => api.accessToken(signal), {
-            credentials_rejected: 'the org refused the deployment: check orgId and that the deployment is published for unauthenticated users',
-            not_found: 'no such endpoint: baseUrl must be the SCRT URL of the org (Setup → Embedded Service Deployments → code snippet)',
-            misconfigured: 'the org refused orgId or esDeveloperName: copy both from the deployment\'s code snippet',
-          }),
+          checkCall(
+            `the token exchange for deployment ${config.esDeveloperName} (POST …/authorization/unauthenticated/access-token)`,
+            () => api.accessToken(signal),
+            {
+              credentials_rejected: 'the org refused the deployment: check orgId and that the deployment is published for unauthenticated users',
+              not_found: 'no such endpoint: baseUrl must be the SCRT URL of the org (Setup → Embedded Service Deployments → code snippet)',
+              misconfigured: "the org refused orgId or esDeveloperName: copy both from the deployment's code snippet",
+            },
+          ),
       };
     },
   };
@@ -189,7 +207,11 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
       throw new StreamLostError(`Salesforce answered ${response.status} to the event stream request: the conversation can no longer be followed.`);
     }
     // Reconnected later, no sooner than the answer's Retry-After asks.
-    throw new DeliveryError(`Salesforce answered ${response.status} to the event stream request`, { retryable: true, statusCode: response.status, retryAfterMs: response.retryAfterMs });
+    throw new DeliveryError(`Salesforce answered ${response.status} to the event stream request`, {
+      retryable: true,
+      statusCode: response.status,
+      retryAfterMs: response.retryAfterMs,
+    });
   }
   let last = context.session.position;
   // While the stream is held, its holder renews the token ahead of expiry: a quiet conversation makes
@@ -200,20 +222,26 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
     // setTimeout takes at most 2^31 - 1 ms (longer fires at once): a token valid longer is renewed when
     // the stream reconnects or a delivery finds it due.
     if (at === null || at - Date.now() > MAX_TIMER_MS) return;
-    renewal = setTimeout(() => {
-      renewToken(current).then(
-        (renewed) => {
-          token = renewed;
-          if (!context.signal.aborted) scheduleRenewal(renewed);
-        },
-        (err: unknown) => {
-          deps.log.warn({ err, handoverId: context.handoverId }, 'renewing the Salesforce token ahead of its expiry failed; the stream will renew it when it reconnects');
-          // Reconnecting renews (or finds the token lost and ends the handover with a reason); the stream
-          // ends with this cause, not an anonymous "request aborted".
-          response.body.destroy(new Error('renewing the Salesforce token ahead of its expiry failed', { cause: err }));
-        },
-      );
-    }, Math.max(0, at - Date.now()));
+    renewal = setTimeout(
+      () => {
+        renewToken(current).then(
+          (renewed) => {
+            token = renewed;
+            if (!context.signal.aborted) scheduleRenewal(renewed);
+          },
+          (err: unknown) => {
+            deps.log.warn(
+              { err, handoverId: context.handoverId },
+              'renewing the Salesforce token ahead of its expiry failed; the stream will renew it when it reconnects',
+            );
+            // Reconnecting renews (or finds the token lost and ends the handover with a reason); the stream
+            // ends with this cause, not an anonymous "request aborted".
+            response.body.destroy(new Error('renewing the Salesforce token ahead of its expiry failed', { cause: err }));
+          },
+        );
+      },
+      Math.max(0, at - Date.now()),
+    );
     renewal.unref();
   };
   scheduleRenewal(token);

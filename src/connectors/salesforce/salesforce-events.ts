@@ -28,7 +28,8 @@ export function toInboundEvents(sse: ServerSentEvent, handoverId: string, conver
   if (!data) return [];
   if (typeof data.conversationId === 'string' && data.conversationId.toLowerCase() !== conversationId) return [];
   const entry = (data.conversationEntry ?? {}) as Entry;
-  const payload = (typeof entry.entryPayload === 'string' ? parseObject(entry.entryPayload) : (entry.entryPayload as Record<string, unknown> | undefined)) ?? {};
+  const payload =
+    (typeof entry.entryPayload === 'string' ? parseObject(entry.entryPayload) : (entry.entryPayload as Record<string, unknown> | undefined)) ?? {};
   const role = entry.sender?.role;
   const agent = { id: entry.sender?.subject ?? 'salesforce-agent', ...(entry.senderDisplayName ? { name: entry.senderDisplayName } : {}) };
   switch (sse.event) {
@@ -50,7 +51,10 @@ export function toInboundEvents(sse: ServerSentEvent, handoverId: string, conver
         .map((e) => ({
           type: 'agent.joined' as const,
           handoverId,
-          agent: { id: typeof e.participant?.subject === 'string' ? e.participant.subject : 'salesforce-agent', ...(typeof e.displayName === 'string' ? { name: e.displayName } : {}) },
+          agent: {
+            id: typeof e.participant?.subject === 'string' ? e.participant.subject : 'salesforce-agent',
+            ...(typeof e.displayName === 'string' ? { name: e.displayName } : {}),
+          },
         }));
     }
     case 'CONVERSATION_TYPING_STARTED_INDICATOR':
@@ -74,7 +78,8 @@ export function toInboundEvents(sse: ServerSentEvent, handoverId: string, conver
       }
       // The documented wait is `estimatedWaitTime: {estimatedWaitTimeInSeconds, isEWTRequested}`: no position.
       const wait = payload.estimatedWaitTime as { estimatedWaitTimeInSeconds?: unknown } | undefined;
-      const seconds = typeof wait?.estimatedWaitTimeInSeconds === 'number' && wait.estimatedWaitTimeInSeconds >= 0 ? Math.round(wait.estimatedWaitTimeInSeconds) : undefined;
+      const seconds =
+        typeof wait?.estimatedWaitTimeInSeconds === 'number' && wait.estimatedWaitTimeInSeconds >= 0 ? Math.round(wait.estimatedWaitTimeInSeconds) : undefined;
       return seconds === undefined ? [] : [{ type: 'queue.updated', handoverId, estimatedWaitSeconds: seconds }];
     }
     default:
@@ -87,7 +92,9 @@ export function toInboundEvents(sse: ServerSentEvent, handoverId: string, conver
 /** The end user's place in the agent queue, as Salesforce reports it while routing waits. */
 function queuePosition(payload: Record<string, unknown>, handoverId: string): InboundEvent[] {
   const position = payload.position;
-  return typeof position === 'number' && Number.isFinite(position) && position >= 0 ? [{ type: 'queue.updated', handoverId, position: Math.floor(position) }] : [];
+  return typeof position === 'number' && Number.isFinite(position) && position >= 0
+    ? [{ type: 'queue.updated', handoverId, position: Math.floor(position) }]
+    : [];
 }
 
 function messageOf(payload: Record<string, unknown>): { text: string; attachments: Array<{ url: string; name?: string; contentType?: string }> } | null {
@@ -97,7 +104,11 @@ function messageOf(payload: Record<string, unknown>): { text: string; attachment
   const attachments = Array.isArray(content.attachments)
     ? (content.attachments as Array<Record<string, unknown>>)
         .filter((a) => typeof a.url === 'string')
-        .map((a) => ({ url: a.url as string, ...(typeof a.name === 'string' ? { name: a.name } : {}), ...(typeof a.mimeType === 'string' ? { contentType: a.mimeType } : {}) }))
+        .map((a) => ({
+          url: a.url as string,
+          ...(typeof a.name === 'string' ? { name: a.name } : {}),
+          ...(typeof a.mimeType === 'string' ? { contentType: a.mimeType } : {}),
+        }))
     : [];
   if (text === '' && attachments.length === 0) return null;
   return { text, attachments };

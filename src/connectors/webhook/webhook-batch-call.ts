@@ -62,7 +62,8 @@ export async function postBatch(call: BatchCall): Promise<Map<string, BatchEvent
   const results = readResults(answer.text);
   if (!results) {
     const host = new URL(call.url).host;
-    const what = Buffer.byteLength(answer.text) >= maxBytes ? `an answer past ${maxBytes} bytes` : `no per-event results (${describeAnswer(answer.headers, answer.text)})`;
+    const what =
+      Buffer.byteLength(answer.text) >= maxBytes ? `an answer past ${maxBytes} bytes` : `no per-event results (${describeAnswer(answer.headers, answer.text)})`;
     throw new DeliveryError(`${host} answered ${answer.status} to a batch with ${what}`, { retryable: true, statusCode: answer.status });
   }
   return results;

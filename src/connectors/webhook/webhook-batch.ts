@@ -115,7 +115,15 @@ export class WebhookBatcher {
     const body = `{"type":"batch","events":[${batch.items.map((i) => i.json).join(',')}]}`;
     const signal = AbortSignal.any([call.signal, AbortSignal.timeout(this.options.timeoutMs)]);
     try {
-      const results = await postBatch({ dispatcher: this.options.dispatcher, url: this.options.url, secret: this.options.secret, batchId: batch.id, body, events: batch.items.length, signal });
+      const results = await postBatch({
+        dispatcher: this.options.dispatcher,
+        url: this.options.url,
+        secret: this.options.secret,
+        batchId: batch.id,
+        body,
+        events: batch.items.length,
+        signal,
+      });
       for (const item of batch.items) settle(item, eventOutcome(this.host, results.get(item.id)));
     } catch (err) {
       // The whole call failed: every event of it fails the way a single event's call would.

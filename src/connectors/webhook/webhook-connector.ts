@@ -37,7 +37,8 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       if (availabilityUrl) {
         connector.availability = async (signal) => {
           const body = (await getSignedJson(dispatcher, availabilityUrl, config.secret, `avail_${randomUUID()}`, signal)) as { agentsOnline?: unknown };
-          if (typeof body.agentsOnline !== 'number' || !Number.isFinite(body.agentsOnline)) throw new Error('the availability answer has no numeric agentsOnline');
+          if (typeof body.agentsOnline !== 'number' || !Number.isFinite(body.agentsOnline))
+            throw new Error('the availability answer has no numeric agentsOnline');
           return { agentsOnline: body.agentsOnline };
         };
       }
@@ -47,7 +48,11 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             checkCall('the availability URL (signed GET)', () => getSignedJson(dispatcher, availabilityUrl, config.secret, `check_${randomUUID()}`, signal), {
               credentials_rejected: 'the helpdesk refused the signature: both sides must hold the same secret',
             })
-        : () => Promise.resolve({ verdict: 'unchecked', reason: 'a generic webhook cannot be checked without sending it an event; set availabilityUrl to have it checked' });
+        : () =>
+            Promise.resolve({
+              verdict: 'unchecked',
+              reason: 'a generic webhook cannot be checked without sending it an event; set availabilityUrl to have it checked',
+            });
       return connector;
     },
   };
@@ -55,7 +60,14 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
 
 /** The envelope of one event, the same whether it goes alone or in a batch. */
 function envelopeOf(work: AgentSideWork): Record<string, unknown> {
-  return { id: work.eventId, type: work.kind, handoverId: work.handoverId, conversationId: work.conversationId, createdAt: createdAtOf(work), data: dataOf(work) };
+  return {
+    id: work.eventId,
+    type: work.kind,
+    handoverId: work.handoverId,
+    conversationId: work.conversationId,
+    createdAt: createdAtOf(work),
+    data: dataOf(work),
+  };
 }
 
 function dataOf(work: AgentSideWork): Record<string, unknown> {

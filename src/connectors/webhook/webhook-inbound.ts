@@ -5,7 +5,11 @@ import { isOwnEventId } from '../../store/ids.js';
 import { endReasons } from '../../handover/model.js';
 import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
 
-const attachment = Type.Object({ url: Type.String({ maxLength: 2048 }), name: Type.Optional(Type.String({ maxLength: 256 })), contentType: Type.Optional(Type.String({ maxLength: 128 })) });
+const attachment = Type.Object({
+  url: Type.String({ maxLength: 2048 }),
+  name: Type.Optional(Type.String({ maxLength: 256 })),
+  contentType: Type.Optional(Type.String({ maxLength: 128 })),
+});
 const agent = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }), name: Type.Optional(Type.String({ maxLength: 256 })) });
 
 /** What a helpdesk may send to `POST /v1/connectors/{connectorId}/events` (docs/generic-webhook.md). */
@@ -15,7 +19,11 @@ export const inboundBodySchema = Type.Union([
     type: Type.Literal('message.created'),
     handoverId: Type.String(),
     data: Type.Object({
-      message: Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }), text: Type.String({ maxLength: 20000 }), attachments: Type.Optional(Type.Array(attachment, { maxItems: 20 })) }),
+      message: Type.Object({
+        id: Type.String({ minLength: 1, maxLength: 256 }),
+        text: Type.String({ maxLength: 20000 }),
+        attachments: Type.Optional(Type.Array(attachment, { maxItems: 20 })),
+      }),
       agent: Type.Optional(agent),
     }),
   }),
@@ -42,16 +50,33 @@ function header(headers: InboundRequest['headers'], name: string): string | unde
 
 /** Verify → parse: the helpdesk signs with the connector's secret, exactly as we sign towards it. */
 export function handleWebhookInbound(secret: string, request: InboundRequest): InboundResult {
-  const result = verify(secret, { id: header(request.headers, 'webhook-id'), timestamp: header(request.headers, 'webhook-timestamp'), signature: header(request.headers, 'webhook-signature') }, request.rawBody);
+  const result = verify(
+    secret,
+    {
+      id: header(request.headers, 'webhook-id'),
+      timestamp: header(request.headers, 'webhook-timestamp'),
+      signature: header(request.headers, 'webhook-signature'),
+    },
+    request.rawBody,
+  );
   if (!result.ok) {
     return result.reason === 'stale_timestamp'
       ? { ok: false, reason: 'stale_timestamp', message: 'webhook-timestamp is more than 5 minutes away from our clock' }
-      : { ok: false, reason: 'bad_signature', message: result.reason === 'missing_headers' ? 'webhook-id, webhook-timestamp and webhook-signature are required' : 'webhook-signature does not match' };
+      : {
+          ok: false,
+          reason: 'bad_signature',
+          message:
+            result.reason === 'missing_headers' ? 'webhook-id, webhook-timestamp and webhook-signature are required' : 'webhook-signature does not match',
+        };
   }
   // Both directions share the secret, so one of our own signed requests would verify here too: a
   // request carrying one of our event ids is an echo or a replay of what we sent, never the helpdesk.
   if (isOwnEventId(result.id)) {
-    return { ok: false, reason: 'bad_signature', message: 'webhook-id is one of this service\'s own event ids: what we send is never taken back as the helpdesk\'s' };
+    return {
+      ok: false,
+      reason: 'bad_signature',
+      message: "webhook-id is one of this service's own event ids: what we send is never taken back as the helpdesk's",
+    };
   }
   if (!checker.Check(request.body)) {
     const first = checker.Errors(request.body).First();

@@ -72,7 +72,12 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
               const { conversationId, userId } = await openConversation(api, work, context.signal);
               remember(conversationId, userId);
               const metadata = handoverMetadata(work);
-              await api('POST', `/conversations/${encodeURIComponent(conversationId)}/passControl`, { switchboardIntegration: config.switchboardIntegration ?? AGENT_WORKSPACE, metadata }, context.signal);
+              await api(
+                'POST',
+                `/conversations/${encodeURIComponent(conversationId)}/passControl`,
+                { switchboardIntegration: config.switchboardIntegration ?? AGENT_WORKSPACE, metadata },
+                context.signal,
+              );
               return { externalRef: conversationId };
             }
             case 'message.created': {
@@ -88,7 +93,12 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
               return;
             case 'handover.ended': {
               const conversationId = requireRef(context);
-              await postAsUser(conversationId, textContents(config.endedByUserText ?? 'The customer has left the conversation.'), { handoverEvent: 'ended', handoverEndReason: work.reason }, context);
+              await postAsUser(
+                conversationId,
+                textContents(config.endedByUserText ?? 'The customer has left the conversation.'),
+                { handoverEvent: 'ended', handoverEndReason: work.reason },
+                context,
+              );
               return;
             }
           }
@@ -135,7 +145,14 @@ interface SunshineAnswer {
 }
 
 /** `label` names the call in errors instead of its path, for a path that carries the end user's id. */
-type Api = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal, accept?: number[], label?: string) => Promise<JsonResponse<SunshineAnswer>>;
+type Api = (
+  method: 'GET' | 'POST',
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+  accept?: number[],
+  label?: string,
+) => Promise<JsonResponse<SunshineAnswer>>;
 
 function zendeskApi(dispatcher: Agent, config: ZendeskConfig): Api {
   const base = `${config.baseUrl.replace(/\/$/, '')}/v2/apps/${encodeURIComponent(config.appId)}`;
@@ -156,7 +173,11 @@ function zendeskApi(dispatcher: Agent, config: ZendeskConfig): Api {
  * The user (created, or found when it exists: 409) and a conversation tagged with the handover id.
  * A retried delivery finds the conversation an earlier try created instead of opening a second one.
  */
-async function openConversation(api: Api, work: Extract<AgentSideWork, { kind: 'handover.requested' }>, signal: AbortSignal): Promise<{ conversationId: string; userId: string }> {
+async function openConversation(
+  api: Api,
+  work: Extract<AgentSideWork, { kind: 'handover.requested' }>,
+  signal: AbortSignal,
+): Promise<{ conversationId: string; userId: string }> {
   const externalId = work.user.id;
   const profile: Record<string, string> = {};
   if (work.user.name) profile.givenName = work.user.name;

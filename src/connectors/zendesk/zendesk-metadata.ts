@@ -11,7 +11,13 @@ type Flat = Record<string, string | number | boolean>;
  * `role: text` lines. Everything must fit 4 KB, so the transcript keeps its newest lines (an agent
  * needs the end of the conversation most), then bot metadata values are cut, longest first.
  */
-export function handoverMetadata(input: { handoverId: string; queue: string; user: UserInfo; transcript: TranscriptEntry[]; metadata: Record<string, unknown> }): Flat {
+export function handoverMetadata(input: {
+  handoverId: string;
+  queue: string;
+  user: UserInfo;
+  transcript: TranscriptEntry[];
+  metadata: Record<string, unknown>;
+}): Flat {
   const base: Flat = { handoverId: input.handoverId, queue: input.queue, userId: input.user.id };
   if (input.user.name) base.userName = input.user.name;
   if (input.user.email) base.userEmail = input.user.email;
@@ -24,7 +30,9 @@ export function handoverMetadata(input: { handoverId: string; queue: string; use
   const out: Flat = { ...base, ...extra };
   // Bot metadata that alone blows the budget is cut, longest value first, leaving room for a transcript.
   while (size(out) > METADATA_LIMIT_BYTES - 512) {
-    const longest = Object.keys(extra).filter((k) => typeof out[k] === 'string' && (out[k] as string).length > 16).sort((a, b) => String(out[b]).length - String(out[a]).length)[0];
+    const longest = Object.keys(extra)
+      .filter((k) => typeof out[k] === 'string' && (out[k] as string).length > 16)
+      .sort((a, b) => String(out[b]).length - String(out[a]).length)[0];
     if (!longest) break;
     const value = out[longest] as string;
     out[longest] = `${value.slice(0, Math.floor(value.length / 2))}…`;

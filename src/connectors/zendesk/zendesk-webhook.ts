@@ -68,7 +68,8 @@ const passControlPayload = TypeCompiler.Compile(passControlPayloadSchema);
  */
 export function handleZendeskInbound(config: { appId: string; webhookSecret: string }, request: InboundRequest): InboundResult {
   const key = headerValue(request.headers, 'x-api-key');
-  if (!key || !equalSecrets(key, config.webhookSecret)) return { ok: false, reason: 'bad_signature', message: 'X-API-Key is missing or does not match the webhook secret' };
+  if (!key || !equalSecrets(key, config.webhookSecret))
+    return { ok: false, reason: 'bad_signature', message: 'X-API-Key is missing or does not match the webhook secret' };
   if (!envelope.Check(request.body)) {
     const first = envelope.Errors(request.body).First();
     return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Sunshine Conversations webhook body' };
@@ -112,7 +113,14 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
     if (!passControlPayload.Check(payload)) return [];
     const reason = payload.reason;
     if (payload.conversation?.id && (reason === 'ticketClosed' || reason === 'transferToEmail')) {
-      return [{ type: 'handover.ended', externalRef: payload.conversation.id, reason: 'agent_ended', ...(reason === 'transferToEmail' ? { detail: 'The agent moved the conversation to email.' } : {}) }];
+      return [
+        {
+          type: 'handover.ended',
+          externalRef: payload.conversation.id,
+          reason: 'agent_ended',
+          ...(reason === 'transferToEmail' ? { detail: 'The agent moved the conversation to email.' } : {}),
+        },
+      ];
     }
   }
   return [];

@@ -36,7 +36,12 @@ export const createConnectorBody = {
     properties: {
       type: { const: type },
       name: { type: 'string', minLength: 1, maxLength: 200 },
-      config: { ...schema, title, description: `The ${type} connector's settings (${page}); credential fields are stored encrypted and never returned.`, properties: { ...schema.properties, latency } },
+      config: {
+        ...schema,
+        title,
+        description: `The ${type} connector's settings (${page}); credential fields are stored encrypted and never returned.`,
+        properties: { ...schema.properties, latency },
+      },
     },
   })),
 };

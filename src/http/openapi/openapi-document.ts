@@ -40,10 +40,16 @@ export function swaggerOptions(admission: Map<string, 'normal' | 'exempt' | 'str
 const tags = [
   { name: 'Bot API', description: 'For chatbots, with a tenant API key: ask for a person, relay the user, follow the handover by stream, webhook or poll.' },
   { name: 'Privacy', description: "An end user's data, by the bot's user id: export and erasure." },
-  { name: 'Desk API', description: 'For agents of the built-in desk, with a session (a Bearer token, or the console\'s cookie plus its CSRF header for changes).' },
+  {
+    name: 'Desk API',
+    description: "For agents of the built-in desk, with a session (a Bearer token, or the console's cookie plus its CSRF header for changes).",
+  },
   { name: 'Admin API', description: 'Tenants, keys, queues, agents and connectors, with the admin token.' },
   { name: 'Connector inbound', description: 'Where external helpdesks send their events, authenticated by their signature.' },
-  { name: 'Attachments', description: 'Files kept by the service, fetched through the short-lived signed links that messages and events carry (no credential: the link is one).' },
+  {
+    name: 'Attachments',
+    description: 'Files kept by the service, fetched through the short-lived signed links that messages and events carry (no credential: the link is one).',
+  },
   { name: 'Operations', description: 'Liveness and readiness for orchestrators; never refused under load.' },
   { name: 'Bot webhooks', description: "What the service sends to the tenant's webhookUrl: the same events as the stream, signed (Standard Webhooks)." },
   { name: 'Helpdesk webhooks', description: 'What the service sends a generic-webhook helpdesk (docs/generic-webhook.md), signed the same way.' },
@@ -53,23 +59,46 @@ const securitySchemes = {
   apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (`handover_sk_…`). A read-only key may only read (GET).' },
   adminToken: { type: 'http', scheme: 'bearer', description: 'The admin token (one of HANDOVER_ADMIN_TOKEN).' },
   deskSession: { type: 'http', scheme: 'bearer', description: 'A desk session token, from `POST /v1/desk/login`.' },
-  deskCookie: { type: 'apiKey', in: 'cookie', name: SESSION_COOKIE, description: 'The desk console\'s session cookie, set by `POST /v1/desk/login` (HttpOnly, SameSite=Strict). Changes made with it also need the CSRF header.' },
-  csrfToken: { type: 'apiKey', in: 'header', name: 'X-CSRF-Token', description: 'The session\'s CSRF token (`csrfToken` of the login or `GET /v1/desk/session`), required with the cookie for every change.' },
+  deskCookie: {
+    type: 'apiKey',
+    in: 'cookie',
+    name: SESSION_COOKIE,
+    description: "The desk console's session cookie, set by `POST /v1/desk/login` (HttpOnly, SameSite=Strict). Changes made with it also need the CSRF header.",
+  },
+  csrfToken: {
+    type: 'apiKey',
+    in: 'header',
+    name: 'X-CSRF-Token',
+    description: "The session's CSRF token (`csrfToken` of the login or `GET /v1/desk/session`), required with the cookie for every change.",
+  },
   webhookSignature: {
     type: 'apiKey',
     in: 'header',
     name: 'webhook-signature',
     description:
-      'Standard Webhooks: `v1,` + base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64 part of the `whsec_…` secret (or the UTF-8 bytes of another secret). Several space-separated signatures may be sent; one valid is enough. A timestamp more than 5 minutes from the receiver\'s clock is refused.',
+      "Standard Webhooks: `v1,` + base64 of HMAC-SHA256 over `{webhook-id}.{webhook-timestamp}.{raw body}`, keyed with the base64 part of the `whsec_…` secret (or the UTF-8 bytes of another secret). Several space-separated signatures may be sent; one valid is enough. A timestamp more than 5 minutes from the receiver's clock is refused.",
   },
 };
 
 const signatureHeaders = [
-  { name: 'webhook-id', in: 'header', required: true, description: 'The message id: the same on every retry of it. Drop duplicates by it.', schema: { type: 'string' } },
-  { name: 'webhook-timestamp', in: 'header', required: true, description: 'Unix time in seconds when it was sent.', schema: { type: 'string', pattern: '^[0-9]{1,12}$' } },
+  {
+    name: 'webhook-id',
+    in: 'header',
+    required: true,
+    description: 'The message id: the same on every retry of it. Drop duplicates by it.',
+    schema: { type: 'string' },
+  },
+  {
+    name: 'webhook-timestamp',
+    in: 'header',
+    required: true,
+    description: 'Unix time in seconds when it was sent.',
+    schema: { type: 'string', pattern: '^[0-9]{1,12}$' },
+  },
 ];
 
-const sseExample = 'retry: 2000\n\nid: evt_01jd5x9k2m3n4p5q6r7s8t9v0w\nevent: handover.accepted\ndata: {"id":"evt_01jd5x9k2m3n4p5q6r7s8t9v0w","type":"handover.accepted","handoverId":"ho_01jd5x9k2m3n4p5q6r7s8t9v0w","conversationId":"c-1041","createdAt":"2026-11-23T10:15:09.000Z","data":{"agent":{"id":"agt_01jd5x9k2m3n4p5q6r7s8t9v0w","name":"Ada"}}}\n\n: keep-alive\n\n';
+const sseExample =
+  'retry: 2000\n\nid: evt_01jd5x9k2m3n4p5q6r7s8t9v0w\nevent: handover.accepted\ndata: {"id":"evt_01jd5x9k2m3n4p5q6r7s8t9v0w","type":"handover.accepted","handoverId":"ho_01jd5x9k2m3n4p5q6r7s8t9v0w","conversationId":"c-1041","createdAt":"2026-11-23T10:15:09.000Z","data":{"agent":{"id":"agt_01jd5x9k2m3n4p5q6r7s8t9v0w","name":"Ada"}}}\n\n: keep-alive\n\n';
 
 function completeDocument(generated: Json, admission: Map<string, 'normal' | 'exempt' | 'stream'>): Json {
   const paths = (generated.paths ?? {}) as Record<string, Record<string, Operation>>;
@@ -133,7 +162,15 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
   }
   const scheme = Object.keys(op.security?.[0] ?? {})[0];
   const caller: OperationFacts['caller'] =
-    scheme === 'apiKey' ? 'bot' : scheme === 'adminToken' ? 'admin' : scheme === 'deskSession' ? 'desk' : path.startsWith('/v1/connectors/') ? 'connector' : 'anyone';
+    scheme === 'apiKey'
+      ? 'bot'
+      : scheme === 'adminToken'
+        ? 'admin'
+        : scheme === 'deskSession'
+          ? 'desk'
+          : path.startsWith('/v1/connectors/')
+            ? 'connector'
+            : 'anyone';
   const write = method !== 'GET';
   if (caller === 'desk') op.security = [{ deskSession: [] }, write ? { deskCookie: [], csrfToken: [] } : { deskCookie: [] }];
   else if (caller === 'connector') op.security = [{ webhookSignature: [] }];
@@ -141,10 +178,21 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
   if (caller === 'connector') op.parameters = [...(op.parameters ?? []), ...signatureHeaders];
 
   if (doc.requestBody) {
-    op.requestBody = { required: doc.requestBody.required, ...(doc.requestBody.description ? { description: doc.requestBody.description } : {}), content: { 'application/json': { schema: doc.requestBody.schema } } };
+    op.requestBody = {
+      required: doc.requestBody.required,
+      ...(doc.requestBody.description ? { description: doc.requestBody.description } : {}),
+      content: { 'application/json': { schema: doc.requestBody.schema } },
+    };
   }
   if (doc.fileUpload) {
-    op.requestBody = { required: true, description: doc.fileUpload, content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } }, '*/*': { schema: { type: 'string' } } } };
+    op.requestBody = {
+      required: true,
+      description: doc.fileUpload,
+      content: {
+        'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } },
+        '*/*': { schema: { type: 'string' } },
+      },
+    };
   }
   if (doc.requestExample !== undefined) {
     const media = (op.requestBody?.content as Record<string, Json> | undefined)?.['application/json'];
@@ -160,7 +208,13 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
   if (doc.fileAnswer) {
     responses['200'] = {
       description: doc.fileAnswer,
-      headers: { 'Content-Disposition': { description: '`inline` for PNG, JPEG, GIF and WebP images, `attachment` (a download) for anything else; the file name in `filename*`.', required: true, schema: { type: 'string' } } },
+      headers: {
+        'Content-Disposition': {
+          description: '`inline` for PNG, JPEG, GIF and WebP images, `attachment` (a download) for anything else; the file name in `filename*`.',
+          required: true,
+          schema: { type: 'string' },
+        },
+      },
       content: Object.fromEntries(fileTypes.map((type) => [type, { schema: { type: 'string', contentMediaType: type } }])),
     };
   }
@@ -175,7 +229,12 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
         : {
             description:
               'A Server-Sent Events stream of signals for the console (`ready` first, then `handover.queued`, `handover.accepted`, `message.created`, `user.typing`, `handover.transferred`, `handover.ended`, `note.created`, `agent.presence`, `agent.online`, …): re-read the state each names. A `: keep-alive` comment every 15 s; a last `session.ended` event (`data`: the agent id and the error envelope, code `session_ended`) when the session ends. While it is open the agent is at a desk: with presence `available` they count as online for availability (and for `HANDOVER_PRESENCE_GRACE_MS` after their last console stream closed). Every `HANDOVER_DESK_STREAM_RENEW_MS` the server sends `renew` and ends the stream: open a new one at once (within the grace) and re-read on its `ready`.',
-            content: { 'text/event-stream': { schema: { type: 'string' }, example: 'retry: 2000\n\nevent: ready\ndata: {"agentId":"agt_01jd5x9k2m3n4p5q6r7s8t9v0a"}\n\n' } },
+            content: {
+              'text/event-stream': {
+                schema: { type: 'string' },
+                example: 'retry: 2000\n\nevent: ready\ndata: {"agentId":"agt_01jd5x9k2m3n4p5q6r7s8t9v0a"}\n\n',
+              },
+            },
           };
   }
   if (Object.keys(responses).length === 0) problems.push(`${key} has no success answer in its route schema`);
@@ -192,7 +251,12 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
 }
 
 function successResponse(status: string, generated: Json, doc: OperationDoc): Json {
-  const response: Json = { description: typeof generated.description === 'string' && generated.description !== 'Default Response' ? generated.description : successDescriptions[status] ?? 'Done' };
+  const response: Json = {
+    description:
+      typeof generated.description === 'string' && generated.description !== 'Default Response'
+        ? generated.description
+        : (successDescriptions[status] ?? 'Done'),
+  };
   if (status !== '204' && generated.content) {
     const content = structuredClone(generated.content) as Record<string, Json>;
     if (doc.responseExample !== undefined && content['application/json']) content['application/json'].example = doc.responseExample;
@@ -204,9 +268,26 @@ function successResponse(status: string, generated: Json, doc: OperationDoc): Js
 }
 
 /** The types a kept file can be served as (src/attachments/sniff.ts): which ones, HANDOVER_ATTACHMENT_TYPES says. */
-const fileTypes = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'application/zip', 'video/mp4', 'audio/mpeg', 'text/plain', 'text/csv', 'text/markdown'];
+const fileTypes = [
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+  'application/pdf',
+  'application/zip',
+  'video/mp4',
+  'audio/mpeg',
+  'text/plain',
+  'text/csv',
+  'text/markdown',
+];
 
-const successDescriptions: Record<string, string> = { '200': 'Done', '201': 'Created', '202': 'Accepted: stored durably, delivered in order', '204': 'Done; no body' };
+const successDescriptions: Record<string, string> = {
+  '200': 'Done',
+  '201': 'Created',
+  '202': 'Accepted: stored durably, delivered in order',
+  '204': 'Done; no body',
+};
 
 function webhooks(): Json {
   const out: Json = {};
@@ -220,17 +301,34 @@ function webhooks(): Json {
       parameters: signatureHeaders,
       requestBody: { required: true, content: { 'application/json': { schema: ref } } },
       responses: {
-        '200': { description: 'Received (any 2xx). Answer only once the event is stored.', ...(answer ? { content: { 'application/json': { schema: answer } } } : {}) },
+        '200': {
+          description: 'Received (any 2xx). Answer only once the event is stored.',
+          ...(answer ? { content: { 'application/json': { schema: answer } } } : {}),
+        },
         '4XX': { description: 'Refused: 400, 404, 405, 410, 413 and 422 are final (the event is given up); any other is retried like a 5XX.' },
-        '5XX': { description: 'Not now: sent again later with backoff and jitter, honouring Retry-After (seconds or an HTTP date), with the same webhook-id and body.' },
+        '5XX': {
+          description: 'Not now: sent again later with backoff and jitter, honouring Retry-After (seconds or an HTTP date), with the same webhook-id and body.',
+        },
       },
     },
   });
   for (const [type, schema] of Object.entries(botEventSchemas)) {
-    out[type] = hook('Bot webhooks', `botWebhook_${camel(type)}`, String(schema.description), schema as unknown as string, 'Sent to the tenant\'s `webhookUrl`, in order per handover, at least once: drop duplicates by `webhook-id` (the event id). The same event comes on `GET /v1/events`.');
+    out[type] = hook(
+      'Bot webhooks',
+      `botWebhook_${camel(type)}`,
+      String(schema.description),
+      schema as unknown as string,
+      "Sent to the tenant's `webhookUrl`, in order per handover, at least once: drop duplicates by `webhook-id` (the event id). The same event comes on `GET /v1/events`.",
+    );
   }
   for (const [type, schema] of Object.entries(helpdeskEventSchemas)) {
-    out[`helpdesk.${type}`] = hook('Helpdesk webhooks', `helpdeskWebhook_${camel(type)}`, String(schema.description), schema as unknown as string, 'Sent to the generic webhook connector\'s `url`, one event per call, in order per handover.');
+    out[`helpdesk.${type}`] = hook(
+      'Helpdesk webhooks',
+      `helpdeskWebhook_${camel(type)}`,
+      String(schema.description),
+      schema as unknown as string,
+      "Sent to the generic webhook connector's `url`, one event per call, in order per handover.",
+    );
   }
   out['helpdesk.batch'] = hook(
     'Helpdesk webhooks',
@@ -260,7 +358,10 @@ function nameSchemas(document: Json, problems: string[]): Json {
     HelpdeskEvent: {
       title: 'HelpdeskEvent',
       oneOf: Object.values(helpdeskEventSchemas).map((s) => ref(String(s.title))),
-      discriminator: { propertyName: 'type', mapping: Object.fromEntries(Object.entries(helpdeskEventSchemas).map(([type, s]) => [type, `#/components/schemas/${String(s.title)}`])) },
+      discriminator: {
+        propertyName: 'type',
+        mapping: Object.fromEntries(Object.entries(helpdeskEventSchemas).map(([type, s]) => [type, `#/components/schemas/${String(s.title)}`])),
+      },
     },
   };
   const seen = new Map<string, string>();

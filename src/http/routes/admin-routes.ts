@@ -22,36 +22,57 @@ const security = [{ adminToken: [] }];
 const TenantParams = Type.Object({ tenantId: Type.String({ maxLength: 64 }) });
 const WebhookUrl = Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 });
 
-const TimeRange = Type.Object({ from: Type.String({ maxLength: 5, description: 'HH:MM' }), to: Type.String({ maxLength: 5, description: 'HH:MM' }) }, { additionalProperties: false, title: 'TimeRange' });
+const TimeRange = Type.Object(
+  { from: Type.String({ maxLength: 5, description: 'HH:MM' }), to: Type.String({ maxLength: 5, description: 'HH:MM' }) },
+  { additionalProperties: false, title: 'TimeRange' },
+);
 const OpeningHours = Type.Object(Object.fromEntries(weekdays.map((d) => [d, Type.Optional(Type.Array(TimeRange, { maxItems: 10 }))])), {
   additionalProperties: false,
   title: 'OpeningHours',
   description: 'Weekly hours in the queue time zone; a day left out is closed. Leave the whole object out for around the clock.',
 });
 
-const QueueSchema = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  connectorId: Nullable(Type.String()),
-  openingHours: Nullable(OpeningHours, { description: 'null: open around the clock.' }),
-  timeZone: Type.String(),
-  closedDates: Type.Array(Type.String()),
-  noAnswerTimeoutSeconds: Type.Integer(),
-  maxWaiting: Type.Integer(),
-}, { title: 'Queue' });
+const QueueSchema = Type.Object(
+  {
+    id: Type.String(),
+    name: Type.String(),
+    connectorId: Nullable(Type.String()),
+    openingHours: Nullable(OpeningHours, { description: 'null: open around the clock.' }),
+    timeZone: Type.String(),
+    closedDates: Type.Array(Type.String()),
+    noAnswerTimeoutSeconds: Type.Integer(),
+    maxWaiting: Type.Integer(),
+  },
+  { title: 'Queue' },
+);
 const AgentSchema = Type.Object(
-  { id: Type.String(), email: Type.String(), name: Type.String(), role: Type.String(), queueIds: Nullable(Type.Array(Type.String())), maxChats: Type.Integer(), presence: Type.String() },
+  {
+    id: Type.String(),
+    email: Type.String(),
+    name: Type.String(),
+    role: Type.String(),
+    queueIds: Nullable(Type.Array(Type.String())),
+    maxChats: Type.Integer(),
+    presence: Type.String(),
+  },
   { title: 'Agent' },
 );
 const AgentParams = Type.Object({ tenantId: Type.String({ minLength: 1, maxLength: 64 }), agentId: Type.String({ minLength: 1, maxLength: 64 }) });
-const agentQueues = Type.Array(Type.String({ maxLength: 200 }), { maxItems: 100, description: 'Queue names this agent serves; all desk queues when left out or empty.' });
-const roleField = literalUnion(roles, { description: '`agent` answers chats; `supervisor` also sees the team, reads and moves any desk chat, and can set agents away or sign them out.' });
+const agentQueues = Type.Array(Type.String({ maxLength: 200 }), {
+  maxItems: 100,
+  description: 'Queue names this agent serves; all desk queues when left out or empty.',
+});
+const roleField = literalUnion(roles, {
+  description: '`agent` answers chats; `supervisor` also sees the team, reads and moves any desk chat, and can set agents away or sign them out.',
+});
 const ConnectorCheckSchema = Type.Object(
   {
     connectorId: Type.String(),
     name: Type.String(),
     type: Type.String(),
-    verdict: literalUnion(['ok', 'failing', 'unchecked'] as const, { description: '`unchecked`: the connector has nothing it can check without acting (`reason` says why).' }),
+    verdict: literalUnion(['ok', 'failing', 'unchecked'] as const, {
+      description: '`unchecked`: the connector has nothing it can check without acting (`reason` says why).',
+    }),
     problem: Nullable(literalUnion(checkProblems, { description: 'With `failing`: what is wrong.' })),
     reason: Type.String({ description: 'One line naming the cause and what to fix.' }),
     checkedAt: Type.String({ format: 'date-time' }),
@@ -73,7 +94,9 @@ const ConnectorSetupSchema = Type.Object(
     items: Type.Array(
       Type.Object({
         setting: Type.String({ description: "Where and what, in the system's words." }),
-        state: literalUnion(setupStates, { description: '`ok` as needed; `changed` set now; `missing` not as needed (`detail` says how to set it); `unknown` not readable through the API.' }),
+        state: literalUnion(setupStates, {
+          description: '`ok` as needed; `changed` set now; `missing` not as needed (`detail` says how to set it); `unknown` not readable through the API.',
+        }),
         detail: Type.String(),
       }),
       { description: 'The vendor settings a deployment needs; empty when the connector has nothing to set up.' },
@@ -82,8 +105,16 @@ const ConnectorSetupSchema = Type.Object(
   },
   { title: 'ConnectorSetup' },
 );
-const TenantSchema = Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) }, { title: 'Tenant' });
-const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({ id: t.id, name: t.name, webhookUrl: t.webhookUrl, retentionDays: t.retentionDays });
+const TenantSchema = Type.Object(
+  { id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), retentionDays: Nullable(Type.Integer()) },
+  { title: 'Tenant' },
+);
+const tenantJson = (t: { id: string; name: string; webhookUrl: string | null; retentionDays: number | null }) => ({
+  id: t.id,
+  name: t.name,
+  webhookUrl: t.webhookUrl,
+  retentionDays: t.retentionDays,
+});
 
 const queueJson = (q: Queue) => ({
   id: q.id,
@@ -140,7 +171,10 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           tags,
           security,
           summary: 'The configured admin tokens by fingerprint, with when each was last used (to retire an old one safely)',
-          response: { 200: Type.Object({ tokens: Type.Array(Type.Object({ fingerprint: Type.String(), lastUsedAt: Nullable(Type.String()) })) }), ...errorResponses },
+          response: {
+            200: Type.Object({ tokens: Type.Array(Type.Object({ fingerprint: Type.String(), lastUsedAt: Nullable(Type.String()) })) }),
+            ...errorResponses,
+          },
         },
       },
       async () => {
@@ -156,7 +190,8 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         schema: {
           tags,
           security,
-          summary: 'Re-encrypt every stored credential under the current key (HANDOVER_SECRET_KEY_ID); afterwards older keys can be removed (erasures recorded under a removed key can no longer be looked up by user id)',
+          summary:
+            'Re-encrypt every stored credential under the current key (HANDOVER_SECRET_KEY_ID); afterwards older keys can be removed (erasures recorded under a removed key can no longer be looked up by user id)',
           response: { 200: Type.Object({ reencrypted: Type.Integer(), keyId: Type.String() }), ...errorResponses },
         },
       },
@@ -202,7 +237,10 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         const { tenantId, erasedUserId } = request.query;
         // A user id means something only within its tenant (the digest covers both).
         if (erasedUserId !== undefined && tenantId === undefined) {
-          throw new AppError('invalid_request', { message: 'erasedUserId needs the tenantId of that user.', details: { problems: ['tenantId is required with erasedUserId'] } });
+          throw new AppError('invalid_request', {
+            message: 'erasedUserId needs the tenantId of that user.',
+            details: { problems: ['tenantId is required with erasedUserId'] },
+          });
         }
         // Erasures recorded under a key that has since been removed cannot be recomputed: say so, rather
         // than answer "not erased" for them.
@@ -231,15 +269,28 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           security,
           summary: 'Create a tenant; its API key and webhook secret are shown once',
           body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), webhookUrl: Type.Optional(WebhookUrl) }, { additionalProperties: false }),
-          response: { 201: Type.Object({ id: Type.String(), name: Type.String(), webhookUrl: Nullable(Type.String()), apiKey: Type.String(), webhookSecret: Type.String() }), ...errorResponses },
+          response: {
+            201: Type.Object({
+              id: Type.String(),
+              name: Type.String(),
+              webhookUrl: Nullable(Type.String()),
+              apiKey: Type.String(),
+              webhookSecret: Type.String(),
+            }),
+            ...errorResponses,
+          },
         },
       },
       async (request, reply) => reply.code(201).send(await createTenant(deps, request.body)),
     );
 
-    app.get('/v1/admin/tenants', { schema: { tags, security, response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errorResponses } } }, async () => ({
-      tenants: (await listTenants(deps.db)).map(tenantJson),
-    }));
+    app.get(
+      '/v1/admin/tenants',
+      { schema: { tags, security, response: { 200: Type.Object({ tenants: Type.Array(TenantSchema) }), ...errorResponses } } },
+      async () => ({
+        tenants: (await listTenants(deps.db)).map(tenantJson),
+      }),
+    );
 
     app.patch(
       '/v1/admin/tenants/:tenantId',
@@ -299,7 +350,14 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           response: {
             200: Type.Object({
               apiKeys: Type.Array(
-                Type.Object({ id: Type.String(), hint: Type.String(), scope: Type.String(), createdAt: Type.String(), lastUsedAt: Nullable(Type.String()), revokedAt: Nullable(Type.String()) }),
+                Type.Object({
+                  id: Type.String(),
+                  hint: Type.String(),
+                  scope: Type.String(),
+                  createdAt: Type.String(),
+                  lastUsedAt: Nullable(Type.String()),
+                  revokedAt: Nullable(Type.String()),
+                }),
               ),
             }),
             ...errorResponses,
@@ -334,14 +392,23 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           security,
           summary: 'Connect an external helpdesk',
           params: TenantParams,
-          body: Type.Object({ type: Type.String({ minLength: 1, maxLength: 64 }), name: Type.String({ minLength: 1, maxLength: 200 }), config: Type.Record(Type.String(), Type.Unknown()) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              type: Type.String({ minLength: 1, maxLength: 64 }),
+              name: Type.String({ minLength: 1, maxLength: 200 }),
+              config: Type.Record(Type.String(), Type.Unknown()),
+            },
+            { additionalProperties: false },
+          ),
           response: { 201: Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() }), ...errorResponses },
         },
       },
       async (request, reply) => {
         await requireTenant(deps.db, request.params.tenantId);
         const record = await connectors.add({ tenantId: request.params.tenantId, ...request.body }, deps.config.outbound);
-        return reply.code(201).send({ id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` });
+        return reply
+          .code(201)
+          .send({ id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` });
       },
     );
 
@@ -359,7 +426,17 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       async (request) => {
         await requireTenant(deps.db, request.params.tenantId);
         const checks = deps.connectorChecks?.(request.params.tenantId) ?? [];
-        return { checks: checks.map(({ connectorId, name, type, verdict, problem, reason, checkedAt }) => ({ connectorId, name, type, verdict, problem, reason, checkedAt })) };
+        return {
+          checks: checks.map(({ connectorId, name, type, verdict, problem, reason, checkedAt }) => ({
+            connectorId,
+            name,
+            type,
+            verdict,
+            problem,
+            reason,
+            checkedAt,
+          })),
+        };
       },
     );
 
@@ -374,7 +451,9 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           body: Type.Object(
             {
               apply: Type.Optional(Type.Boolean({ description: 'Change what is not as needed, where the API allows it (default false: only report).' })),
-              irreversible: Type.Optional(Type.Boolean({ description: "With `apply`: also make changes that cannot be undone, such as Zendesk's `multiConvoEnabled` (default false)." })),
+              irreversible: Type.Optional(
+                Type.Boolean({ description: "With `apply`: also make changes that cannot be undone, such as Zendesk's `multiConvoEnabled` (default false)." }),
+              ),
             },
             { additionalProperties: false },
           ),
@@ -398,8 +477,20 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
             quoteAnswers: !deps.config.redactContent,
           }),
         );
-        const check = report.check.verdict === 'failing' ? { verdict: report.check.verdict, problem: report.check.problem, reason: report.check.reason } : { verdict: report.check.verdict, problem: null, reason: report.check.reason };
-        return { connectorId: record.id, name: record.name, type: record.type, inboundUrl, applied: apply, check, items: report.items, failure: report.failure };
+        const check =
+          report.check.verdict === 'failing'
+            ? { verdict: report.check.verdict, problem: report.check.problem, reason: report.check.reason }
+            : { verdict: report.check.verdict, problem: null, reason: report.check.reason };
+        return {
+          connectorId: record.id,
+          name: record.name,
+          type: record.type,
+          inboundUrl,
+          applied: apply,
+          check,
+          items: report.items,
+          failure: report.failure,
+        };
       },
     );
 
@@ -409,7 +500,7 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         schema: {
           tags,
           security,
-          summary: "Rename a connector or replace its config (secret fields left out keep their stored values)",
+          summary: 'Rename a connector or replace its config (secret fields left out keep their stored values)',
           params: Type.Object({ tenantId: Type.String({ maxLength: 64 }), connectorId: Type.String({ maxLength: 64 }) }),
           body: Type.Object(
             { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), config: Type.Optional(Type.Record(Type.String(), Type.Unknown())) },
@@ -420,14 +511,29 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
       async (request) => {
         await requireTenant(deps.db, request.params.tenantId);
-        const record = await connectors.update({ tenantId: request.params.tenantId, connectorId: request.params.connectorId, name: request.body.name, config: request.body.config }, deps.config.outbound);
+        const record = await connectors.update(
+          { tenantId: request.params.tenantId, connectorId: request.params.connectorId, name: request.body.name, config: request.body.config },
+          deps.config.outbound,
+        );
         return { id: record.id, type: record.type, name: record.name, inboundUrl: `${deps.config.publicUrl}/v1/connectors/${record.id}/events` };
       },
     );
 
     app.get(
       '/v1/admin/tenants/:tenantId/connectors',
-      { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ connectors: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() })) }), ...errorResponses } } },
+      {
+        schema: {
+          tags,
+          security,
+          params: TenantParams,
+          response: {
+            200: Type.Object({
+              connectors: Type.Array(Type.Object({ id: Type.String(), type: Type.String(), name: Type.String(), inboundUrl: Type.String() })),
+            }),
+            ...errorResponses,
+          },
+        },
+      },
       async (request) => {
         await requireTenant(deps.db, request.params.tenantId);
         const list = await connectors.list(request.params.tenantId);
@@ -464,10 +570,14 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
     );
 
-    app.get('/v1/admin/tenants/:tenantId/queues', { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ queues: Type.Array(QueueSchema) }), ...errorResponses } } }, async (request) => {
-      await requireTenant(deps.db, request.params.tenantId);
-      return { queues: (await listQueues(deps.db, request.params.tenantId)).map(queueJson) };
-    });
+    app.get(
+      '/v1/admin/tenants/:tenantId/queues',
+      { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ queues: Type.Array(QueueSchema) }), ...errorResponses } } },
+      async (request) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        return { queues: (await listQueues(deps.db, request.params.tenantId)).map(queueJson) };
+      },
+    );
 
     app.post(
       '/v1/admin/tenants/:tenantId/agents',
@@ -497,10 +607,14 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
     );
 
-    app.get('/v1/admin/tenants/:tenantId/agents', { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ agents: Type.Array(AgentSchema) }), ...errorResponses } } }, async (request) => {
-      await requireTenant(deps.db, request.params.tenantId);
-      return { agents: (await listAgents(deps.db, request.params.tenantId)).map(agentJson) };
-    });
+    app.get(
+      '/v1/admin/tenants/:tenantId/agents',
+      { schema: { tags, security, params: TenantParams, response: { 200: Type.Object({ agents: Type.Array(AgentSchema) }), ...errorResponses } } },
+      async (request) => {
+        await requireTenant(deps.db, request.params.tenantId);
+        return { agents: (await listAgents(deps.db, request.params.tenantId)).map(agentJson) };
+      },
+    );
 
     app.patch(
       '/v1/admin/tenants/:tenantId/agents/:agentId',
@@ -511,7 +625,12 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
           summary: "Change an agent's name, role, queues or chat limit (effective on their next request)",
           params: AgentParams,
           body: Type.Object(
-            { name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), role: Type.Optional(roleField), queues: Type.Optional(agentQueues), maxChats: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })) },
+            {
+              name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+              role: Type.Optional(roleField),
+              queues: Type.Optional(agentQueues),
+              maxChats: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+            },
             { additionalProperties: false, minProperties: 1 },
           ),
           response: { 200: AgentSchema, ...errorResponses },
@@ -523,7 +642,13 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
     app.delete(
       '/v1/admin/tenants/:tenantId/agents/:agentId/sessions',
       {
-        schema: { tags, security, summary: 'Sign an agent out everywhere: every session ends, open consoles close', params: AgentParams, response: { 200: Type.Object({ endedSessions: Type.Integer() }), ...errorResponses } },
+        schema: {
+          tags,
+          security,
+          summary: 'Sign an agent out everywhere: every session ends, open consoles close',
+          params: AgentParams,
+          response: { 200: Type.Object({ endedSessions: Type.Integer() }), ...errorResponses },
+        },
       },
       async (request) => ({ endedSessions: await endSessions(deps, request.params.tenantId, request.params.agentId) }),
     );

@@ -24,7 +24,10 @@ export const UploadedAttachmentSchema = Type.Object(
   { title: 'UploadedAttachment' },
 );
 
-const UploadQuery = Type.Object({ name: Type.Optional(Type.String({ maxLength: 256, description: 'The file name shown to the other side (folders and control characters are dropped).' })) }, { additionalProperties: false });
+const UploadQuery = Type.Object(
+  { name: Type.Optional(Type.String({ maxLength: 256, description: 'The file name shown to the other side (folders and control characters are dropped).' })) },
+  { additionalProperties: false },
+);
 const LinkQuery = Type.Object({ expires: Type.Optional(Type.String({ maxLength: 16 })), sig: Type.Optional(Type.String({ maxLength: 64 })) });
 const BotFileParams = Type.Object({ id: Type.String({ maxLength: 64 }), attachmentId: Type.String({ maxLength: 64 }) });
 
@@ -97,15 +100,33 @@ export function attachmentRoutes(deps: Deps, authenticate: (apiKey: string) => P
         { bodyLimit: maxBytes, schema: uploadSchema(['Bot API'], [{ apiKey: [] }], "Upload the user's file, to send in a message") },
         async (request, reply) => {
           const handover = await findHandover(deps.db, request.tenantId, request.params.id);
-          const uploaded = await uploadAttachment(deps, { handover, uploadedBy: { type: 'bot' }, name: request.query.name, declaredType: request.headers['content-type'], bytes: bodyBytes(request) });
+          const uploaded = await uploadAttachment(deps, {
+            handover,
+            uploadedBy: { type: 'bot' },
+            name: request.query.name,
+            declaredType: request.headers['content-type'],
+            bytes: bodyBytes(request),
+          });
           return reply.code(201).send(uploaded);
         },
       );
       bot.get(
         '/v1/handovers/:id/attachments/:attachmentId',
-        { schema: { tags: ['Bot API'], security: [{ apiKey: [] }], summary: "A file of one of the handover's messages, for the bot's own key (when its link has expired)", params: BotFileParams, response: { 200: Type.String(), ...errorResponses } } },
+        {
+          schema: {
+            tags: ['Bot API'],
+            security: [{ apiKey: [] }],
+            summary: "A file of one of the handover's messages, for the bot's own key (when its link has expired)",
+            params: BotFileParams,
+            response: { 200: Type.String(), ...errorResponses },
+          },
+        },
         async (request, reply) => {
-          const { attachment, bytes } = await readForTenant(deps, { tenantId: request.tenantId, handoverId: request.params.id, id: request.params.attachmentId });
+          const { attachment, bytes } = await readForTenant(deps, {
+            tenantId: request.tenantId,
+            handoverId: request.params.id,
+            id: request.params.attachmentId,
+          });
           return sendFile(reply, attachment, bytes, 0);
         },
       );
@@ -114,7 +135,15 @@ export function attachmentRoutes(deps: Deps, authenticate: (apiKey: string) => P
     const app = plugin.withTypeProvider<TypeBoxTypeProvider>();
     app.get(
       '/v1/attachments/:id',
-      { schema: { tags: ['Attachments'], summary: 'A file, through the signed link a message carries', params: IdParams, querystring: LinkQuery, response: { 200: Type.String(), ...errorResponses } } },
+      {
+        schema: {
+          tags: ['Attachments'],
+          summary: 'A file, through the signed link a message carries',
+          params: IdParams,
+          querystring: LinkQuery,
+          response: { 200: Type.String(), ...errorResponses },
+        },
+      },
       async (request, reply) => {
         const { attachment, bytes } = await readByLink(deps, { id: request.params.id, expires: request.query.expires, sig: request.query.sig });
         const left = Number(request.query.expires) - Math.floor(deps.now().getTime() / 1000);

@@ -33,7 +33,6 @@ import {
 const tags = ['Bot API'];
 const security = [{ apiKey: [] }];
 
-
 /** Re-read of the event log when no signal came: the bus wakes streams, this only covers a bug or a lost signal. */
 const SAFETY_POLL_MS = 30_000;
 export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<ApiKeyIdentity>): FastifyPluginAsync {
@@ -51,7 +50,10 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
           security,
           summary: "Everything stored of one end user (the bot's user.id): handovers, messages and events",
           params: UserParams,
-          response: { 200: Type.Object({ userId: Type.String(), exportedAt: Type.String(), handovers: Type.Array(Type.Record(Type.String(), Type.Unknown())) }), ...errorResponses },
+          response: {
+            200: Type.Object({ userId: Type.String(), exportedAt: Type.String(), handovers: Type.Array(Type.Record(Type.String(), Type.Unknown())) }),
+            ...errorResponses,
+          },
         },
       },
       async (request) => exportUser(deps.db, request.tenantId, request.params.userId, deps.now()),
@@ -64,7 +66,10 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
           security,
           summary: 'Erase everything stored of one end user (refused while the user is in a live handover)',
           params: UserParams,
-          response: { 200: Type.Object({ erased: Type.Object({ handovers: Type.Integer(), messages: Type.Integer(), events: Type.Integer() }) }), ...errorResponses },
+          response: {
+            200: Type.Object({ erased: Type.Object({ handovers: Type.Integer(), messages: Type.Integer(), events: Type.Integer() }) }),
+            ...errorResponses,
+          },
         },
       },
       async (request) => ({ erased: await eraseUser(deps, request.tenantId, request.params.userId, { actor: 'bot-api-key', address: request.ip }) }),
@@ -73,7 +78,13 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
     app.get(
       '/v1/availability',
       {
-        schema: { tags, security, summary: 'Can a user reach a person in this queue now?', querystring: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }) }), response: { 200: AvailabilitySchema, ...errorResponses } },
+        schema: {
+          tags,
+          security,
+          summary: 'Can a user reach a person in this queue now?',
+          querystring: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }) }),
+          response: { 200: AvailabilitySchema, ...errorResponses },
+        },
       },
       async (request) => {
         const queue = await findQueueByName(deps.db, request.tenantId, request.query.queue);
@@ -112,23 +123,53 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
       },
     );
 
-    app.get('/v1/handovers/:id', { schema: { tags, security, summary: 'A handover and its state', params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } }, async (request) =>
-      handoverJson(await getHandover(deps.db, request.tenantId, request.params.id)),
+    app.get(
+      '/v1/handovers/:id',
+      { schema: { tags, security, summary: 'A handover and its state', params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } },
+      async (request) => handoverJson(await getHandover(deps.db, request.tenantId, request.params.id)),
     );
 
     app.post(
       '/v1/handovers/:id/messages',
-      { schema: { tags, security, summary: "Relay the user's message to the agent", params: IdParams, body: NewMessageBody, response: { 202: Type.Object({ id: Type.String() }), ...errorResponses } } },
+      {
+        schema: {
+          tags,
+          security,
+          summary: "Relay the user's message to the agent",
+          params: IdParams,
+          body: NewMessageBody,
+          response: { 202: Type.Object({ id: Type.String() }), ...errorResponses },
+        },
+      },
       async (request, reply) => {
-        const attachments = await resolveAttachments(deps, { tenantId: request.tenantId, handoverId: request.params.id, attachments: request.body.attachments });
-        const { id } = await postUserMessage(deps, { tenantId: request.tenantId, handoverId: request.params.id, clientId: request.body.id, text: request.body.text, attachments });
+        const attachments = await resolveAttachments(deps, {
+          tenantId: request.tenantId,
+          handoverId: request.params.id,
+          attachments: request.body.attachments,
+        });
+        const { id } = await postUserMessage(deps, {
+          tenantId: request.tenantId,
+          handoverId: request.params.id,
+          clientId: request.body.id,
+          text: request.body.text,
+          attachments,
+        });
         return reply.code(202).send({ id });
       },
     );
 
     app.post(
       '/v1/handovers/:id/typing',
-      { schema: { tags, security, summary: 'The user is typing (or stopped)', params: IdParams, body: TypingBody, response: { 202: Type.Object({}), ...errorResponses } } },
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'The user is typing (or stopped)',
+          params: IdParams,
+          body: TypingBody,
+          response: { 202: Type.Object({}), ...errorResponses },
+        },
+      },
       async (request, reply) => {
         await postUserTyping(deps, { tenantId: request.tenantId, handoverId: request.params.id, typing: request.body.typing });
         return reply.code(202).send({});
@@ -143,12 +184,19 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
           security,
           summary: 'End the handover from the bot side',
           params: IdParams,
-          body: Type.Optional(Type.Object({ reason: Type.Optional(literalUnion(['bot_ended', 'user_ended', 'abandoned'] as const)) }, { additionalProperties: false })),
+          body: Type.Optional(
+            Type.Object({ reason: Type.Optional(literalUnion(['bot_ended', 'user_ended', 'abandoned'] as const)) }, { additionalProperties: false }),
+          ),
           response: { 200: HandoverSchema, ...errorResponses },
         },
       },
       async (request) => {
-        const handover = await endHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, reason: request.body?.reason ?? 'bot_ended', by: 'bot' });
+        const handover = await endHandover(deps, {
+          tenantId: request.tenantId,
+          handoverId: request.params.id,
+          reason: request.body?.reason ?? 'bot_ended',
+          by: 'bot',
+        });
         return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
       },
     );

@@ -52,7 +52,10 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
             retryAfterSeconds: unverified.retryAfterSeconds(address),
           });
         }
-        const verdict = await verifyInbound(connectors, { connectorId, request: { headers: request.headers, rawBody: request.rawBody ?? '', body: request.body } });
+        const verdict = await verifyInbound(connectors, {
+          connectorId,
+          request: { headers: request.headers, rawBody: request.rawBody ?? '', body: request.body },
+        });
         if (!verdict.ok && !verdict.authentic) throw verdict.error;
         vouched.set(address, true);
         // Per connector, so one system (or one flooding it with authentic events) cannot take the others' capacity.
@@ -70,9 +73,13 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
 
     // Intercom checks a webhook URL with a HEAD request when it is saved: a connector that exists
     // answers 200 with no body, one that does not 404 (connector_not_found), as a POST would.
-    app.head('/v1/connectors/:connectorId/events', { schema: { hide: true, params: Type.Object({ connectorId: Type.String({ maxLength: 64 }) }) } }, async (request, reply) => {
-      await connectors.get(request.params.connectorId);
-      return reply.code(200).send();
-    });
+    app.head(
+      '/v1/connectors/:connectorId/events',
+      { schema: { hide: true, params: Type.Object({ connectorId: Type.String({ maxLength: 64 }) }) } },
+      async (request, reply) => {
+        await connectors.get(request.params.connectorId);
+        return reply.code(200).send();
+      },
+    );
   };
 }

@@ -3,7 +3,16 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Deps } from '../../handover/deps.js';
 import { findHandover } from '../../handover/queries.js';
-import { cannedScopes, createCannedResponse, deleteCannedResponse, fillPlaceholders, searchCannedResponses, updateCannedResponse, CANNED_LIST_MAX, type CannedResponse } from '../../desk/canned.js';
+import {
+  cannedScopes,
+  createCannedResponse,
+  deleteCannedResponse,
+  fillPlaceholders,
+  searchCannedResponses,
+  updateCannedResponse,
+  CANNED_LIST_MAX,
+  type CannedResponse,
+} from '../../desk/canned.js';
 import { assertDeskVisible } from '../../desk/visibility.js';
 import { deskAuth } from '../auth.js';
 import { errorResponses, literalUnion } from '../schemas.js';
@@ -11,11 +20,17 @@ import { errorResponses, literalUnion } from '../schemas.js';
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
 
-const Shortcut = Type.String({ minLength: 1, maxLength: 40, pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$', description: 'What the agent types after `/` to find it: letters, digits, `_`, `.`, `-`.' });
+const Shortcut = Type.String({
+  minLength: 1,
+  maxLength: 40,
+  pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$',
+  description: 'What the agent types after `/` to find it: letters, digits, `_`, `.`, `-`.',
+});
 const CannedText = Type.String({
   minLength: 1,
   maxLength: 5000,
-  description: 'The reply. Placeholders `{{user.name}}`, `{{user.id}}`, `{{user.email}}`, `{{agent.name}}`, `{{agent.email}}` are filled from the chat it is used in.',
+  description:
+    'The reply. Placeholders `{{user.name}}`, `{{user.id}}`, `{{user.email}}`, `{{agent.name}}`, `{{agent.email}}` are filled from the chat it is used in.',
 });
 const CannedResponseSchema = Type.Object(
   {
@@ -30,7 +45,14 @@ const CannedResponseSchema = Type.Object(
 );
 const CannedParams = Type.Object({ cannedId: Type.String({ minLength: 1, maxLength: 64 }) });
 
-const cannedJson = (c: CannedResponse, rendered?: string) => ({ id: c.id, scope: c.scope, shortcut: c.shortcut, text: c.text, ...(rendered === undefined ? {} : { rendered }), updatedAt: c.updatedAt.toISOString() });
+const cannedJson = (c: CannedResponse, rendered?: string) => ({
+  id: c.id,
+  scope: c.scope,
+  shortcut: c.shortcut,
+  text: c.text,
+  ...(rendered === undefined ? {} : { rendered }),
+  updatedAt: c.updatedAt.toISOString(),
+});
 
 /** Canned responses of the desk (docs/desk.md, "Canned responses"). */
 export function deskCannedRoutes(deps: Deps): FastifyPluginAsync {
@@ -45,9 +67,17 @@ export function deskCannedRoutes(deps: Deps): FastifyPluginAsync {
           tags,
           security,
           querystring: Type.Object({
-            q: Type.Optional(Type.String({ maxLength: 100, description: 'Shortcuts starting with it come first, then texts containing it (case-insensitive); empty: all.' })),
+            q: Type.Optional(
+              Type.String({ maxLength: 100, description: 'Shortcuts starting with it come first, then texts containing it (case-insensitive); empty: all.' }),
+            ),
             limit: Type.Optional(Type.String({ pattern: '^([1-9][0-9]?|100)$', description: `How many at most, 1 to ${CANNED_LIST_MAX} (default 20).` })),
-            handoverId: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'A chat you can read: each answer carries `rendered`, its placeholders filled from it.' })),
+            handoverId: Type.Optional(
+              Type.String({
+                minLength: 1,
+                maxLength: 64,
+                description: 'A chat you can read: each answer carries `rendered`, its placeholders filled from it.',
+              }),
+            ),
           }),
           response: { 200: Type.Object({ cannedResponses: Type.Array(CannedResponseSchema) }), ...errorResponses },
         },
@@ -71,11 +101,19 @@ export function deskCannedRoutes(deps: Deps): FastifyPluginAsync {
         schema: {
           tags,
           security,
-          body: Type.Object({ shortcut: Shortcut, text: CannedText, scope: Type.Optional(literalUnion(cannedScopes, { description: 'Default `personal`; `tenant` needs the supervisor role.' })) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              shortcut: Shortcut,
+              text: CannedText,
+              scope: Type.Optional(literalUnion(cannedScopes, { description: 'Default `personal`; `tenant` needs the supervisor role.' })),
+            },
+            { additionalProperties: false },
+          ),
           response: { 201: CannedResponseSchema, ...errorResponses },
         },
       },
-      async (request, reply) => reply.code(201).send(cannedJson(await createCannedResponse(deps.db, request.agent, { ...request.body, scope: request.body.scope ?? 'personal' }))),
+      async (request, reply) =>
+        reply.code(201).send(cannedJson(await createCannedResponse(deps.db, request.agent, { ...request.body, scope: request.body.scope ?? 'personal' }))),
     );
 
     desk.patch(

@@ -35,7 +35,8 @@ const HistoryItemSchema = Type.Object(
   },
   { title: 'HistoryItem' },
 );
-const DateParam = (description: string) => Type.Optional(Type.String({ maxLength: 40, pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?$', description }));
+const DateParam = (description: string) =>
+  Type.Optional(Type.String({ maxLength: 40, pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9]{2}:?[0-9]{2})?)?$', description }));
 
 const itemJson = (i: HistoryItem) => ({
   id: i.id,
@@ -72,7 +73,11 @@ export function deskHistoryRoutes(deps: Deps): FastifyPluginAsync {
           tags,
           security,
           querystring: Type.Object({
-            scope: Type.Optional(literalUnion(historyScopes, { description: '`mine` (default): chats you held last; `team`: every closed chat of the queues you serve (a supervisor: every desk queue).' })),
+            scope: Type.Optional(
+              literalUnion(historyScopes, {
+                description: '`mine` (default): chats you held last; `team`: every closed chat of the queues you serve (a supervisor: every desk queue).',
+              }),
+            ),
             user: Type.Optional(Type.String({ maxLength: 256, description: "A user id (exactly), or part of the user's name or email." })),
             q: Type.Optional(Type.String({ maxLength: 200, description: 'Part of a message or of the conversation with the bot (case-insensitive).' })),
             from: DateParam('Ended at or after this date or time (a date: from its start, UTC).'),
@@ -80,7 +85,13 @@ export function deskHistoryRoutes(deps: Deps): FastifyPluginAsync {
             before: Type.Optional(Type.String({ maxLength: 200, description: 'The `next` of the previous page.' })),
             limit: Type.Optional(Type.String({ pattern: '^([1-9]|[1-4][0-9]|50)$', description: `Chats per page, 1 to ${HISTORY_PAGE_MAX} (default 20).` })),
           }),
-          response: { 200: Type.Object({ handovers: Type.Array(HistoryItemSchema), next: Nullable(Type.String({ description: 'Pass as `before` for the next page; null: no more.' })) }), ...errorResponses },
+          response: {
+            200: Type.Object({
+              handovers: Type.Array(HistoryItemSchema),
+              next: Nullable(Type.String({ description: 'Pass as `before` for the next page; null: no more.' })),
+            }),
+            ...errorResponses,
+          },
         },
       },
       async (request) => {
@@ -105,14 +116,27 @@ export function deskHistoryRoutes(deps: Deps): FastifyPluginAsync {
           tags,
           security,
           params: IdParams,
-          response: { 200: Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), rating: Nullable(RatingSummarySchema) })], { title: 'DeskHandoverDetail' }), ...errorResponses },
+          response: {
+            200: Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), rating: Nullable(RatingSummarySchema) })], {
+              title: 'DeskHandoverDetail',
+            }),
+            ...errorResponses,
+          },
         },
       },
       async (request) => {
         const view = await getHandover(deps.db, request.tenantId, request.params.id);
         assertDeskVisible(request.agent, view.handover);
-        const [queue, rating] = await Promise.all([getQueue(deps.db, request.tenantId, view.handover.queueId), findRating(deps.db, request.tenantId, view.handover.id)]);
-        return { ...handoverJson(view), transcript: view.handover.transcript, queue: queue.name, rating: rating && { score: rating.score, comment: rating.comment } };
+        const [queue, rating] = await Promise.all([
+          getQueue(deps.db, request.tenantId, view.handover.queueId),
+          findRating(deps.db, request.tenantId, view.handover.id),
+        ]);
+        return {
+          ...handoverJson(view),
+          transcript: view.handover.transcript,
+          queue: queue.name,
+          rating: rating && { score: rating.score, comment: rating.comment },
+        };
       },
     );
 

@@ -23,7 +23,15 @@ const NoteSchema = Type.Object(
   { title: 'Note' },
 );
 
-const noteJson = (n: Note) => ({ id: n.id, handoverId: n.handoverId, kind: n.kind, queue: n.queue, agent: n.agent, text: n.text, createdAt: n.createdAt.toISOString() });
+const noteJson = (n: Note) => ({
+  id: n.id,
+  handoverId: n.handoverId,
+  kind: n.kind,
+  queue: n.queue,
+  agent: n.agent,
+  text: n.text,
+  createdAt: n.createdAt.toISOString(),
+});
 
 /** Internal notes on desk chats (docs/desk.md, "Internal notes"). */
 export function deskNotesRoutes(deps: Deps): FastifyPluginAsync {
@@ -39,8 +47,17 @@ export function deskNotesRoutes(deps: Deps): FastifyPluginAsync {
 
     desk.post(
       '/v1/desk/handovers/:id/notes',
-      { schema: { tags, security, params: IdParams, body: Type.Object({ text: NoteText }, { additionalProperties: false }), response: { 201: NoteSchema, ...errorResponses } } },
-      async (request, reply) => reply.code(201).send(noteJson(await addNote(deps, { agent: request.agent, handoverId: request.params.id, text: request.body.text }))),
+      {
+        schema: {
+          tags,
+          security,
+          params: IdParams,
+          body: Type.Object({ text: NoteText }, { additionalProperties: false }),
+          response: { 201: NoteSchema, ...errorResponses },
+        },
+      },
+      async (request, reply) =>
+        reply.code(201).send(noteJson(await addNote(deps, { agent: request.agent, handoverId: request.params.id, text: request.body.text }))),
     );
   };
 }

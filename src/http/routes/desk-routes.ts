@@ -26,23 +26,32 @@ import { resolveAttachments, withFreshLinks } from '../../attachments/attachment
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
 
-const DeskHandoverSchema = Type.Intersect([HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), waitingSeconds: Type.Integer() })], { title: 'DeskHandover' });
-const AgentSchema = Type.Object({
-  id: Type.String(),
-  tenantId: Type.String(),
-  email: Type.String(),
-  name: Type.String(),
-  role: Type.String({ description: '`agent` or `supervisor`' }),
-  presence: Type.String(),
-  maxChats: Type.Integer(),
-  queueIds: Nullable(Type.Array(Type.String())),
-}, { title: 'DeskAgent' });
+const DeskHandoverSchema = Type.Intersect(
+  [HandoverSchema, Type.Object({ transcript: TranscriptSchema, queue: Type.String(), waitingSeconds: Type.Integer() })],
+  { title: 'DeskHandover' },
+);
+const AgentSchema = Type.Object(
+  {
+    id: Type.String(),
+    tenantId: Type.String(),
+    email: Type.String(),
+    name: Type.String(),
+    role: Type.String({ description: '`agent` or `supervisor`' }),
+    presence: Type.String(),
+    maxChats: Type.Integer(),
+    queueIds: Nullable(Type.Array(Type.String())),
+  },
+  { title: 'DeskAgent' },
+);
 const TeamMemberSchema = Type.Intersect(
   [
     AgentSchema,
     Type.Object({
       signedIn: Type.Boolean({ description: 'Has a live session (can be signed out).' }),
-      online: Type.Boolean({ description: 'Signed in with a desk console open now, or closed less than HANDOVER_PRESENCE_GRACE_MS ago: counts for availability when `presence` is `available`.' }),
+      online: Type.Boolean({
+        description:
+          'Signed in with a desk console open now, or closed less than HANDOVER_PRESENCE_GRACE_MS ago: counts for availability when `presence` is `available`.',
+      }),
       activeChats: Type.Integer(),
     }),
   ],
@@ -50,7 +59,16 @@ const TeamMemberSchema = Type.Intersect(
 );
 const AgentParams = Type.Object({ agentId: Type.String({ minLength: 1, maxLength: 64 }) });
 
-const agentJson = (a: Agent) => ({ id: a.id, tenantId: a.tenantId, email: a.email, name: a.name, role: a.role, presence: a.presence, maxChats: a.maxChats, queueIds: a.queueIds });
+const agentJson = (a: Agent) => ({
+  id: a.id,
+  tenantId: a.tenantId,
+  email: a.email,
+  name: a.name,
+  role: a.role,
+  presence: a.presence,
+  maxChats: a.maxChats,
+  queueIds: a.queueIds,
+});
 
 export function deskRoutes(deps: Deps): FastifyPluginAsync {
   const failuresByAddress = new TtlCache<string, number>(deps.config.desk.loginLockSeconds * 1000, 100_000);
@@ -67,7 +85,14 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         schema: {
           tags,
           summary: 'Sign in; returns a session token for the Authorization header',
-          body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }), password: Type.String({ minLength: 1, maxLength: 512 }), tenantId: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
+          body: Type.Object(
+            {
+              email: Type.String({ minLength: 1, maxLength: 320 }),
+              password: Type.String({ minLength: 1, maxLength: 512 }),
+              tenantId: Type.Optional(Type.String({ maxLength: 64 })),
+            },
+            { additionalProperties: false },
+          ),
           response: { 200: Type.Object({ token: Type.String(), csrfToken: Type.String(), expiresAt: Type.String(), agent: AgentSchema }), ...errorResponses },
         },
       },
@@ -123,7 +148,14 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
 
       desk.get(
         '/v1/desk/session',
-        { schema: { tags, security, summary: "The signed-in agent and the session's CSRF token (for a console that has the cookie)", response: { 200: Type.Object({ agent: AgentSchema, csrfToken: Type.String() }), ...errorResponses } } },
+        {
+          schema: {
+            tags,
+            security,
+            summary: "The signed-in agent and the session's CSRF token (for a console that has the cookie)",
+            response: { 200: Type.Object({ agent: AgentSchema, csrfToken: Type.String() }), ...errorResponses },
+          },
+        },
         async (request) => ({ agent: agentJson(request.agent), csrfToken: csrfTokenFor(request.sessionToken) }),
       );
 
@@ -131,15 +163,34 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
 
       desk.put(
         '/v1/desk/presence',
-        { schema: { tags, security, summary: 'Available agents receive chats while a desk console of theirs is open (GET /v1/desk/events); away agents do not', body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }), response: { 200: AgentSchema, ...errorResponses } } },
+        {
+          schema: {
+            tags,
+            security,
+            summary: 'Available agents receive chats while a desk console of theirs is open (GET /v1/desk/events); away agents do not',
+            body: Type.Object({ presence: literalUnion(presences) }, { additionalProperties: false }),
+            response: { 200: AgentSchema, ...errorResponses },
+          },
+        },
         async (request) => agentJson(await setPresence(deps, request.agent, request.body.presence)),
       );
 
       desk.get(
         '/v1/desk/queues',
-        { schema: { tags, security, response: { 200: Type.Object({ queues: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), waiting: Type.Integer() })) }), ...errorResponses } } },
+        {
+          schema: {
+            tags,
+            security,
+            response: {
+              200: Type.Object({ queues: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), waiting: Type.Integer() })) }),
+              ...errorResponses,
+            },
+          },
+        },
         async (request) => {
-          const queues = (await listQueues(deps.db, request.tenantId)).filter((q) => !q.connectorId && (!request.agent.queueIds || request.agent.queueIds.includes(q.id)));
+          const queues = (await listQueues(deps.db, request.tenantId)).filter(
+            (q) => !q.connectorId && (!request.agent.queueIds || request.agent.queueIds.includes(q.id)),
+          );
           const waiting = await waitingPerQueue(deps.db, request.tenantId);
           return { queues: queues.map((q) => ({ id: q.id, name: q.name, waiting: waiting.get(q.id) ?? 0 })) };
         },
@@ -147,7 +198,14 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
 
       desk.get(
         '/v1/desk/handovers',
-        { schema: { tags, security, summary: 'Users waiting in your queues (longest wait first) and your own chats', response: { 200: Type.Object({ waiting: Type.Array(DeskHandoverSchema), mine: Type.Array(DeskHandoverSchema) }), ...errorResponses } } },
+        {
+          schema: {
+            tags,
+            security,
+            summary: 'Users waiting in your queues (longest wait first) and your own chats',
+            response: { 200: Type.Object({ waiting: Type.Array(DeskHandoverSchema), mine: Type.Array(DeskHandoverSchema) }), ...errorResponses },
+          },
+        },
         async (request) => {
           const agent = request.agent;
           const rows = await listDeskHandovers(deps.db, agent);
@@ -164,7 +222,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
               const position = (positions.get(h.queueId) ?? 0) + 1;
               positions.set(h.queueId, position);
               if (!perPlace.has(h.queueId)) perPlace.set(h.queueId, await waitPerPlace(deps.db, h.queueId));
-              waiting.push({ ...handoverJson({ handover: h, position, estimatedWaitSeconds: estimateAt(perPlace.get(h.queueId) ?? null, position) }), ...base });
+              waiting.push({
+                ...handoverJson({ handover: h, position, estimatedWaitSeconds: estimateAt(perPlace.get(h.queueId) ?? null, position) }),
+                ...base,
+              });
             } else {
               mine.push({ ...handoverJson({ handover: h, position: null, estimatedWaitSeconds: null }), ...base });
             }
@@ -180,7 +241,9 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             tags,
             security,
             params: IdParams,
-            querystring: Type.Object({ after: Type.Optional(Type.String({ pattern: '^[0-9]{1,12}$', description: 'Sequence number of the last message you have.' })) }),
+            querystring: Type.Object({
+              after: Type.Optional(Type.String({ pattern: '^[0-9]{1,12}$', description: 'Sequence number of the last message you have.' })),
+            }),
             response: { 200: Type.Object({ messages: Type.Array(MessageSchema) }), ...errorResponses },
           },
         },
@@ -192,10 +255,14 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
       );
 
-      desk.post('/v1/desk/handovers/:id/accept', { schema: { tags, security, params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } }, async (request) => {
-        const handover = await acceptHandover(deps, { agent: request.agent, handoverId: request.params.id });
-        return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
-      });
+      desk.post(
+        '/v1/desk/handovers/:id/accept',
+        { schema: { tags, security, params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } },
+        async (request) => {
+          const handover = await acceptHandover(deps, { agent: request.agent, handoverId: request.params.id });
+          return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+        },
+      );
 
       desk.post(
         '/v1/desk/accept-next',
@@ -232,10 +299,20 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
       );
 
-      desk.post('/v1/desk/handovers/:id/typing', { schema: { tags, security, params: IdParams, body: TypingBody, response: { 202: Type.Object({}), ...errorResponses } } }, async (request, reply) => {
-        await postAgentTyping(deps, { tenantId: request.tenantId, handoverId: request.params.id, typing: request.body.typing, agentId: request.agent.id, source: 'desk' });
-        return reply.code(202).send({});
-      });
+      desk.post(
+        '/v1/desk/handovers/:id/typing',
+        { schema: { tags, security, params: IdParams, body: TypingBody, response: { 202: Type.Object({}), ...errorResponses } } },
+        async (request, reply) => {
+          await postAgentTyping(deps, {
+            tenantId: request.tenantId,
+            handoverId: request.params.id,
+            typing: request.body.typing,
+            agentId: request.agent.id,
+            source: 'desk',
+          });
+          return reply.code(202).send({});
+        },
+      );
 
       desk.post(
         '/v1/desk/handovers/:id/transfer',
@@ -244,12 +321,25 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             tags,
             security,
             params: IdParams,
-            body: Type.Object({ queue: Type.String({ minLength: 1, maxLength: 200 }), note: Type.Optional(Type.String({ maxLength: 5000, description: 'An internal note for the agent who takes the chat next (never sent to the user).' })) }, { additionalProperties: false }),
+            body: Type.Object(
+              {
+                queue: Type.String({ minLength: 1, maxLength: 200 }),
+                note: Type.Optional(
+                  Type.String({ maxLength: 5000, description: 'An internal note for the agent who takes the chat next (never sent to the user).' }),
+                ),
+              },
+              { additionalProperties: false },
+            ),
             response: { 200: HandoverSchema, ...errorResponses },
           },
         },
         async (request) => {
-          const handover = await transferHandover(deps, { agent: request.agent, handoverId: request.params.id, queue: request.body.queue, note: request.body.note });
+          const handover = await transferHandover(deps, {
+            agent: request.agent,
+            handoverId: request.params.id,
+            queue: request.body.queue,
+            note: request.body.note,
+          });
           return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
         },
       );
@@ -261,12 +351,20 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             tags,
             security,
             params: IdParams,
-            body: Type.Optional(Type.Object({ reason: Type.Optional(literalUnion(['agent_ended', 'user_ended', 'abandoned'] as const)) }, { additionalProperties: false })),
+            body: Type.Optional(
+              Type.Object({ reason: Type.Optional(literalUnion(['agent_ended', 'user_ended', 'abandoned'] as const)) }, { additionalProperties: false }),
+            ),
             response: { 200: HandoverSchema, ...errorResponses },
           },
         },
         async (request) => {
-          const handover = await endHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, reason: request.body?.reason ?? 'agent_ended', by: 'desk', agent: request.agent });
+          const handover = await endHandover(deps, {
+            tenantId: request.tenantId,
+            handoverId: request.params.id,
+            reason: request.body?.reason ?? 'agent_ended',
+            by: 'desk',
+            agent: request.agent,
+          });
           return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
         },
       );
@@ -281,7 +379,18 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             security,
             summary: 'Supervisors: every agent of the tenant with presence and load, and every chat held on the desk',
             response: {
-              200: Type.Object({ agents: Type.Array(TeamMemberSchema), chats: Type.Array(Type.Object({ id: Type.String(), agentId: Type.String(), queue: Type.String(), acceptedAt: Nullable(Type.String()), userName: Nullable(Type.String()) })) }),
+              200: Type.Object({
+                agents: Type.Array(TeamMemberSchema),
+                chats: Type.Array(
+                  Type.Object({
+                    id: Type.String(),
+                    agentId: Type.String(),
+                    queue: Type.String(),
+                    acceptedAt: Nullable(Type.String()),
+                    userName: Nullable(Type.String()),
+                  }),
+                ),
+              }),
               ...errorResponses,
             },
           },
@@ -319,7 +428,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           schema: {
             tags,
             security,
-            summary: "Supervisors: end every session of an agent (a lost laptop, someone who left); their open consoles close",
+            summary: 'Supervisors: end every session of an agent (a lost laptop, someone who left); their open consoles close',
             params: AgentParams,
             response: { 200: Type.Object({ endedSessions: Type.Integer() }), ...errorResponses },
           },
@@ -343,52 +452,62 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         },
       );
 
-      desk.get('/v1/desk/events', { config: { admission: 'stream' }, schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses } }, async (request, reply) => {
-        const { agent, sessionToken } = request;
-        const release = openStreams.take(digest(sessionToken), 'desk session');
-        const stream = openSse(request, reply);
-        stream.onClose(release);
-        // While this stream is open the agent is at a desk: online (docs/desk.md, "Presence"). `ready`
-        // goes once that is recorded, so a client that sees it is counted everywhere.
-        const atDesk = deps.deskConsoles.open(agent);
-        stream.onClose(atDesk.release);
-        const sessionEnded = () => ({ event: 'session.ended', data: { agentId: agent.id, error: { code: 'session_ended', message: errorCatalogue.session_ended.message } } });
-        // An open console is in use: its checks keep its session from going idle. A session that has
-        // ended (logout, signed out by a supervisor or an admin, idle, past its lifetime) ends the stream
-        // at the next check: at once on a signal, within HANDOVER_STREAM_RECHECK_MS otherwise.
-        const idleSeconds = deps.config.desk.sessionIdleSeconds;
-        const watch = endWithCredential(stream, {
-          everyMs: Math.min(deps.config.http.streams.recheckMs, (idleSeconds * 1000) / 3),
-          stillValid: () =>
-            authenticateSession(deps.db, sessionToken, idleSeconds).then(
-              () => true,
-              (err: unknown) => {
-                if (err instanceof AppError && err.code === 'unauthorized') return false;
-                throw err;
-              },
-            ),
-          finalEvent: sessionEnded,
-          log: request.log,
-        });
-        const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
-          const { type, agentId } = signal as { type: string; agentId?: string };
-          // Some session of this agent ended (all of them, for a sign-out): is it this one? Never passed
-          // on: another console of the tenant would take it for its own.
-          if (type === 'session.ended' || type === 'agent.signed_out') {
-            if (agentId === agent.id) watch.recheck();
-            if (type === 'session.ended') return;
-          }
-          void stream.send({ event: type, data: signal });
-        });
-        stream.onClose(unsubscribe);
-        await atDesk.recorded;
-        await stream.send({ event: 'ready', data: { agentId: agent.id } });
-        // Renewed now and then: a console that vanished without closing the connection (a laptop put to
-        // sleep) does not come back, and stops counting within the renewal plus the grace.
-        const renew = setTimeout(() => void stream.send({ event: 'renew', data: {} }).finally(() => stream.end()), deps.config.desk.consoleRenewMs);
-        renew.unref();
-        stream.onClose(() => clearTimeout(renew));
-      });
+      desk.get(
+        '/v1/desk/events',
+        {
+          config: { admission: 'stream' },
+          schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses },
+        },
+        async (request, reply) => {
+          const { agent, sessionToken } = request;
+          const release = openStreams.take(digest(sessionToken), 'desk session');
+          const stream = openSse(request, reply);
+          stream.onClose(release);
+          // While this stream is open the agent is at a desk: online (docs/desk.md, "Presence"). `ready`
+          // goes once that is recorded, so a client that sees it is counted everywhere.
+          const atDesk = deps.deskConsoles.open(agent);
+          stream.onClose(atDesk.release);
+          const sessionEnded = () => ({
+            event: 'session.ended',
+            data: { agentId: agent.id, error: { code: 'session_ended', message: errorCatalogue.session_ended.message } },
+          });
+          // An open console is in use: its checks keep its session from going idle. A session that has
+          // ended (logout, signed out by a supervisor or an admin, idle, past its lifetime) ends the stream
+          // at the next check: at once on a signal, within HANDOVER_STREAM_RECHECK_MS otherwise.
+          const idleSeconds = deps.config.desk.sessionIdleSeconds;
+          const watch = endWithCredential(stream, {
+            everyMs: Math.min(deps.config.http.streams.recheckMs, (idleSeconds * 1000) / 3),
+            stillValid: () =>
+              authenticateSession(deps.db, sessionToken, idleSeconds).then(
+                () => true,
+                (err: unknown) => {
+                  if (err instanceof AppError && err.code === 'unauthorized') return false;
+                  throw err;
+                },
+              ),
+            finalEvent: sessionEnded,
+            log: request.log,
+          });
+          const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
+            const { type, agentId } = signal as { type: string; agentId?: string };
+            // Some session of this agent ended (all of them, for a sign-out): is it this one? Never passed
+            // on: another console of the tenant would take it for its own.
+            if (type === 'session.ended' || type === 'agent.signed_out') {
+              if (agentId === agent.id) watch.recheck();
+              if (type === 'session.ended') return;
+            }
+            void stream.send({ event: type, data: signal });
+          });
+          stream.onClose(unsubscribe);
+          await atDesk.recorded;
+          await stream.send({ event: 'ready', data: { agentId: agent.id } });
+          // Renewed now and then: a console that vanished without closing the connection (a laptop put to
+          // sleep) does not come back, and stops counting within the renewal plus the grace.
+          const renew = setTimeout(() => void stream.send({ event: 'renew', data: {} }).finally(() => stream.end()), deps.config.desk.consoleRenewMs);
+          renew.unref();
+          stream.onClose(() => clearTimeout(renew));
+        },
+      );
     });
   };
 }

@@ -24,7 +24,16 @@ const OverviewSchema = Type.Object(
       }),
     ),
     agentsOnline: Type.Integer({ description: 'Agents of the tenant who can answer now, each counted once.' }),
-    agents: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), presence: Type.String(), online: Type.Boolean(), activeChats: Type.Integer(), maxChats: Type.Integer() })),
+    agents: Type.Array(
+      Type.Object({
+        id: Type.String(),
+        name: Type.String(),
+        presence: Type.String(),
+        online: Type.Boolean(),
+        activeChats: Type.Integer(),
+        maxChats: Type.Integer(),
+      }),
+    ),
     chats: Type.Array(
       Type.Object({
         id: Type.String(),
@@ -46,24 +55,32 @@ export function deskSupervisorRoutes(deps: Deps): FastifyPluginAsync {
     const desk = plugin.withTypeProvider<TypeBoxTypeProvider>();
     desk.addHook('onRequest', deskAuth(deps.db, deps.config.desk.sessionIdleSeconds));
 
-    desk.get('/v1/desk/supervisor/overview', { preValidation: supervisorOnly, schema: { tags, security, response: { 200: OverviewSchema, ...errorResponses } } }, async (request) => {
-      const overview = await deskOverview(deps.db, request.tenantId);
-      const now = deps.now().getTime();
-      return {
-        queues: overview.queues.map((q) => ({
-          ...q,
-          longestWaitSeconds: q.oldestQueuedAt ? Math.max(0, Math.round((now - q.oldestQueuedAt.getTime()) / 1000)) : null,
-          oldestQueuedAt: q.oldestQueuedAt?.toISOString() ?? null,
-        })),
-        agentsOnline: overview.agentsOnline,
-        agents: overview.agents,
-        chats: overview.chats.map((c) => ({ ...c, user: { ...c.user }, since: c.since.toISOString() })),
-      };
-    });
+    desk.get(
+      '/v1/desk/supervisor/overview',
+      { preValidation: supervisorOnly, schema: { tags, security, response: { 200: OverviewSchema, ...errorResponses } } },
+      async (request) => {
+        const overview = await deskOverview(deps.db, request.tenantId);
+        const now = deps.now().getTime();
+        return {
+          queues: overview.queues.map((q) => ({
+            ...q,
+            longestWaitSeconds: q.oldestQueuedAt ? Math.max(0, Math.round((now - q.oldestQueuedAt.getTime()) / 1000)) : null,
+            oldestQueuedAt: q.oldestQueuedAt?.toISOString() ?? null,
+          })),
+          agentsOnline: overview.agentsOnline,
+          agents: overview.agents,
+          chats: overview.chats.map((c) => ({ ...c, user: { ...c.user }, since: c.since.toISOString() })),
+        };
+      },
+    );
 
-    desk.post('/v1/desk/handovers/:id/take', { preValidation: supervisorOnly, schema: { tags, security, params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } }, async (request) => {
-      const handover = await takeHandover(deps, { supervisor: request.agent, handoverId: request.params.id });
-      return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
-    });
+    desk.post(
+      '/v1/desk/handovers/:id/take',
+      { preValidation: supervisorOnly, schema: { tags, security, params: IdParams, response: { 200: HandoverSchema, ...errorResponses } } },
+      async (request) => {
+        const handover = await takeHandover(deps, { supervisor: request.agent, handoverId: request.params.id });
+        return handoverJson({ handover, position: null, estimatedWaitSeconds: null });
+      },
+    );
   };
 }

@@ -32,16 +32,30 @@ export function opsRoutes(
       const { contentType, body } = await metrics();
       return reply.type(contentType).send(body);
     });
-    app.get('/healthz', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
-    app.get('/readyz', { config: { admission: 'exempt' }, schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ready') }) } } }, async (_request, reply) => {
-      const admission = admissionHealth();
-      if (!admission.ok) {
-        const { ok: _ok, problems, ...facts } = admission;
-        return sendError(reply, new AppError('admission_stuck', { message: `${problems.join(' ')} Requests are refused while they are held; restart this instance.`, details: facts }));
-      }
-      const result = await ready();
-      if (result.ok) return { status: 'ready' as const };
-      return sendError(reply, new AppError(result.code, { message: result.message }));
-    });
+    app.get(
+      '/healthz',
+      { config: { admission: 'exempt' }, schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+      async () => ({ status: 'ok' as const }),
+    );
+    app.get(
+      '/readyz',
+      { config: { admission: 'exempt' }, schema: { tags: ['Operations'], response: { 200: Type.Object({ status: Type.Literal('ready') }) } } },
+      async (_request, reply) => {
+        const admission = admissionHealth();
+        if (!admission.ok) {
+          const { ok: _ok, problems, ...facts } = admission;
+          return sendError(
+            reply,
+            new AppError('admission_stuck', {
+              message: `${problems.join(' ')} Requests are refused while they are held; restart this instance.`,
+              details: facts,
+            }),
+          );
+        }
+        const result = await ready();
+        if (result.ok) return { status: 'ready' as const };
+        return sendError(reply, new AppError(result.code, { message: result.message }));
+      },
+    );
   };
 }

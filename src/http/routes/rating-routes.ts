@@ -31,7 +31,8 @@ export function ratingRoutes(deps: Deps, authenticate: (apiKey: string) => Promi
           tags: ['Bot API'],
           security: [{ apiKey: [] }],
           summary: "Record the user's satisfaction rating (1 to 5, with an optional comment) of an ended handover, once",
-          description: 'The same rating sent again answers 200 with the one recorded; a different one is `409 rating_conflict`. A live handover is `409 handover_not_ended`.',
+          description:
+            'The same rating sent again answers 200 with the one recorded; a different one is `409 rating_conflict`. A live handover is `409 handover_not_ended`.',
           params: IdParams,
           body: Type.Object(
             {
@@ -44,7 +45,12 @@ export function ratingRoutes(deps: Deps, authenticate: (apiKey: string) => Promi
         },
       },
       async (request, reply) => {
-        const { rating, created } = await rateHandover(deps, { tenantId: request.tenantId, handoverId: request.params.id, score: request.body.score, comment: request.body.comment });
+        const { rating, created } = await rateHandover(deps, {
+          tenantId: request.tenantId,
+          handoverId: request.params.id,
+          score: request.body.score,
+          comment: request.body.comment,
+        });
         return reply.code(created ? 201 : 200).send(ratingJson(rating));
       },
     );

@@ -26,11 +26,19 @@ export function statusRoutes(status: StatusService, adminToken: string): Fastify
     });
 
     app.get('/status', route, async (_request, reply) =>
-      reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').header('content-security-policy', csp).header('x-content-type-options', 'nosniff').send(renderStatusPage(publicView(status.latest()), status.chart())),
+      reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .header('content-security-policy', csp)
+        .header('x-content-type-options', 'nosniff')
+        .send(renderStatusPage(publicView(status.latest()), status.chart())),
     );
 
     app.get('/status/status.css', route, async (_request, reply) =>
-      reply.header('content-type', 'text/css; charset=utf-8').header('cache-control', 'no-cache').send(await readFile(join(webRoot, 'status', 'status.css'))),
+      reply
+        .header('content-type', 'text/css; charset=utf-8')
+        .header('cache-control', 'no-cache')
+        .send(await readFile(join(webRoot, 'status', 'status.css'))),
     );
   };
 }
@@ -38,7 +46,8 @@ export function statusRoutes(status: StatusService, adminToken: string): Fastify
 /** No header: the public view. A header with the wrong token is an error, not a silent downgrade. */
 function isAdmin(request: FastifyRequest, adminToken: string): boolean {
   if (!request.headers.authorization) return false;
-  if (!isAdminToken(bearerToken(request), adminToken)) throw new AppError('unauthorized', { message: 'The admin token is wrong; send none for the public view.' });
+  if (!isAdminToken(bearerToken(request), adminToken))
+    throw new AppError('unauthorized', { message: 'The admin token is wrong; send none for the public view.' });
   return true;
 }
 
@@ -55,7 +64,11 @@ export function publicView(s: StatusSnapshot): PublicStatus {
     updatedAt: s.updatedAt,
     components: [
       ...others.map((c) => ({ id: c.id, name: c.name, state: c.state, cause: c.publicCause })),
-      { ...HELPDESKS, state: helpdeskState, cause: worstConnector && helpdeskState !== 'operational' ? worstConnector.publicCause.replace('The helpdesk', 'A helpdesk') : 'Operational.' },
+      {
+        ...HELPDESKS,
+        state: helpdeskState,
+        cause: worstConnector && helpdeskState !== 'operational' ? worstConnector.publicCause.replace('The helpdesk', 'A helpdesk') : 'Operational.',
+      },
     ],
     ...(s.checks ? { checks: countChecks(s.checks) } : {}),
     incidents: s.incidents.map((i) => ({

@@ -81,7 +81,9 @@ export function webRoutes(config: Config): FastifyPluginAsync {
 
     if (config.demo.enabled) {
       // The widget finds the demo bot on the same host name, on the bot's port (known only once it listens).
-      app.get('/demo/config.json', { schema: { hide: true } }, async (_request, reply) => reply.header('cache-control', 'no-store').send({ botPort: config.demo.port }));
+      app.get('/demo/config.json', { schema: { hide: true } }, async (_request, reply) =>
+        reply.header('cache-control', 'no-store').send({ botPort: config.demo.port }),
+      );
     }
   };
 }

@@ -17,17 +17,52 @@ export function freshchatWire(live: { privateKey: KeyObject; conversationId: str
   const rsa = (content: string, key = live.privateKey, algorithm = 'sha256') => sign(algorithm, Buffer.from(content), key);
   const conversationOf = (body: unknown) => {
     const data = field(body, 'data');
-    return field(field(data, 'message'), 'conversation_id') ?? field(field(field(data, 'assignment'), 'conversation'), 'conversation_id') ?? field(field(field(data, 'resolve'), 'conversation'), 'conversation_id');
+    return (
+      field(field(data, 'message'), 'conversation_id') ??
+      field(field(field(data, 'assignment'), 'conversation'), 'conversation_id') ??
+      field(field(field(data, 'resolve'), 'conversation'), 'conversation_id')
+    );
   };
   const notWatched = (body: unknown) => !names(conversationOf(body), live.conversationId);
   const other = 'c0ffee00-0000-4000-8000-000000000000';
-  const message = { message_parts: [{ text: { content: 'hello' } }, { image: { url: 'https://example.com/a.png' } }], app_id: 'app', actor_id: 'agent-ada', id: 'm-1', channel_id: 'ch', conversation_id: other, message_type: 'normal', actor_type: 'agent', created_time: '2026-01-01T00:00:00.000Z', user_id: 'u' };
+  const message = {
+    message_parts: [{ text: { content: 'hello' } }, { image: { url: 'https://example.com/a.png' } }],
+    app_id: 'app',
+    actor_id: 'agent-ada',
+    id: 'm-1',
+    channel_id: 'ch',
+    conversation_id: other,
+    message_type: 'normal',
+    actor_type: 'agent',
+    created_time: '2026-01-01T00:00:00.000Z',
+    user_id: 'u',
+  };
   // Valid events for a conversation we never opened, with fields broken or removed.
   const mutated = mutants(
     [
       { actor: { actor_type: 'agent', actor_id: 'agent-ada' }, action: 'message_create', action_time: '2026-01-01T00:00:00.000Z', data: { message } },
-      { actor: { actor_type: 'agent', actor_id: 'agent-ada' }, action: 'conversation_assignment', action_time: '2026-01-01T00:00:00.000Z', data: { assignment: { assignor: 'agent', assignor_id: 'agent-ada', to_agent_id: 'agent-ada', to_group_id: 'g2', from_agent_id: '', from_group_id: 'g1', conversation: { conversation_id: other, status: 'assigned' } } } },
-      { actor: { actor_type: 'agent', actor_id: 'agent-ada' }, action: 'conversation_resolution', action_time: '2026-01-01T00:00:00.000Z', data: { resolve: { resolver: 'agent', resolver_id: 'agent-ada', conversation: { conversation_id: other, status: 'resolved' } } } },
+      {
+        actor: { actor_type: 'agent', actor_id: 'agent-ada' },
+        action: 'conversation_assignment',
+        action_time: '2026-01-01T00:00:00.000Z',
+        data: {
+          assignment: {
+            assignor: 'agent',
+            assignor_id: 'agent-ada',
+            to_agent_id: 'agent-ada',
+            to_group_id: 'g2',
+            from_agent_id: '',
+            from_group_id: 'g1',
+            conversation: { conversation_id: other, status: 'assigned' },
+          },
+        },
+      },
+      {
+        actor: { actor_type: 'agent', actor_id: 'agent-ada' },
+        action: 'conversation_resolution',
+        action_time: '2026-01-01T00:00:00.000Z',
+        data: { resolve: { resolver: 'agent', resolver_id: 'agent-ada', conversation: { conversation_id: other, status: 'resolved' } } },
+      },
     ],
     notWatched,
   );
@@ -35,10 +70,29 @@ export function freshchatWire(live: { privateKey: KeyObject; conversationId: str
   const shaped = fc
     .record(
       {
-        actor: fc.oneof(fc.record({ actor_type: fc.oneof(fc.constantFrom('agent', 'user', 'system'), jsonValue), actor_id: fc.oneof(hostileString, jsonValue) }), jsonValue),
-        action: fc.oneof(fc.constantFrom('message_create', 'conversation_assignment', 'conversation_resolution', 'conversation_reopen', 'toString', '__proto__'), hostileString),
+        actor: fc.oneof(
+          fc.record({ actor_type: fc.oneof(fc.constantFrom('agent', 'user', 'system'), jsonValue), actor_id: fc.oneof(hostileString, jsonValue) }),
+          jsonValue,
+        ),
+        action: fc.oneof(
+          fc.constantFrom('message_create', 'conversation_assignment', 'conversation_resolution', 'conversation_reopen', 'toString', '__proto__'),
+          hostileString,
+        ),
         action_time: fc.oneof(hostileString, jsonValue),
-        data: fc.oneof(fc.record({ message: fc.oneof(fc.record({ id: fc.oneof(hostileString, jsonValue), conversation_id: fc.oneof(fc.constant(other), hostileString, jsonValue), actor_type: fc.oneof(fc.constant('agent'), jsonValue), message_parts: fc.oneof(fc.array(jsonValue, { maxLength: 3 }), jsonValue) }), jsonValue) }), jsonValue),
+        data: fc.oneof(
+          fc.record({
+            message: fc.oneof(
+              fc.record({
+                id: fc.oneof(hostileString, jsonValue),
+                conversation_id: fc.oneof(fc.constant(other), hostileString, jsonValue),
+                actor_type: fc.oneof(fc.constant('agent'), jsonValue),
+                message_parts: fc.oneof(fc.array(jsonValue, { maxLength: 3 }), jsonValue),
+              }),
+              jsonValue,
+            ),
+          }),
+          jsonValue,
+        ),
       },
       { requiredKeys: [] },
     )
@@ -80,7 +134,14 @@ export function freshchatWire(live: { privateKey: KeyObject; conversationId: str
         actor: { actor_type: 'agent', actor_id: 'agent-ada' },
         action: 'message_create',
         action_time: new Date().toISOString(),
-        data: { message: { ...message, id: `m-${n}${idTail ? `-${idTail}` : ''}`, conversation_id: live.conversationId, message_parts: [{ text: { content: text } }] } },
+        data: {
+          message: {
+            ...message,
+            id: `m-${n}${idTail ? `-${idTail}` : ''}`,
+            conversation_id: live.conversationId,
+            message_parts: [{ text: { content: text } }],
+          },
+        },
       }),
     hostileEvent: fc.oneof({ weight: 2, arbitrary: mutated }, { weight: 1, arbitrary: shaped }),
   };

@@ -35,7 +35,14 @@ export function standardWebhooksWire(live: { secret: string; handoverId: string;
   // Valid events for other handovers (another connector's), with fields broken or removed.
   const mutated = mutants(
     live.otherHandoverIds.flatMap((handoverId) => [
-      { type: 'message.created', handoverId, data: { message: { id: 'm-1', text: 'hello', attachments: [{ url: 'https://example.com/a.png', name: 'a.png', contentType: 'image/png' }] }, agent: { id: 'a-1', name: 'Al' } } },
+      {
+        type: 'message.created',
+        handoverId,
+        data: {
+          message: { id: 'm-1', text: 'hello', attachments: [{ url: 'https://example.com/a.png', name: 'a.png', contentType: 'image/png' }] },
+          agent: { id: 'a-1', name: 'Al' },
+        },
+      },
       { type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Al' } } },
       { type: 'queue.updated', handoverId, data: { position: 2, estimatedWaitSeconds: 60 } },
       { type: 'handover.ended', handoverId, data: { reason: 'agent_ended' } },
@@ -47,11 +54,21 @@ export function standardWebhooksWire(live: { secret: string; handoverId: string;
   const shaped = fc
     .record(
       {
-        type: fc.oneof(fc.constantFrom('agent.joined', 'message.created', 'agent.typing', 'queue.updated', 'handover.transferred', 'handover.ended'), hostileString),
+        type: fc.oneof(
+          fc.constantFrom('agent.joined', 'message.created', 'agent.typing', 'queue.updated', 'handover.transferred', 'handover.ended'),
+          hostileString,
+        ),
         handoverId: fc.oneof(fc.constantFrom(...live.otherHandoverIds, `ho_${'0'.repeat(26)}`), hostileString, jsonValue),
         data: fc.oneof(
           jsonValue,
-          fc.constantFrom({ agent: { id: 'a' } }, { message: { id: 'm', text: 't' } }, { typing: true }, { reason: 'agent_ended' }, { position: 1 }, { message: { id: 'm', text: 'x'.repeat(20_001) } }),
+          fc.constantFrom(
+            { agent: { id: 'a' } },
+            { message: { id: 'm', text: 't' } },
+            { typing: true },
+            { reason: 'agent_ended' },
+            { position: 1 },
+            { message: { id: 'm', text: 'x'.repeat(20_001) } },
+          ),
         ),
       },
       { requiredKeys: [] },
@@ -68,7 +85,23 @@ export function standardWebhooksWire(live: { secret: string; handoverId: string;
       stamp,
       signature: fc.oneof(
         { weight: 12, arbitrary: fc.constantFrom<WebhookSignature>('correct', 'rotated') },
-        { weight: 6, arbitrary: fc.constantFrom<WebhookSignature>('missing', 'wrongSecret', 'otherBody', 'otherId', 'otherStamp', 'noVersion', 'v2', 'hex', 'truncated', 'random', 'onlyBad', 'empty') },
+        {
+          weight: 6,
+          arbitrary: fc.constantFrom<WebhookSignature>(
+            'missing',
+            'wrongSecret',
+            'otherBody',
+            'otherId',
+            'otherStamp',
+            'noVersion',
+            'v2',
+            'hex',
+            'truncated',
+            'random',
+            'onlyBad',
+            'empty',
+          ),
+        },
         { weight: 1, arbitrary: hostileString.map((hostile) => ({ hostile })) },
       ),
     }),
@@ -109,7 +142,12 @@ export function standardWebhooksWire(live: { secret: string; handoverId: string;
         ['webhook-signature', signature],
       ]);
     },
-    validEvent: (n, text) => JSON.stringify({ type: 'message.created', handoverId: live.handoverId, data: { message: { id: `hd-${n}`, text }, agent: { id: 'hd-agent', name: 'Hal' } } }),
+    validEvent: (n, text) =>
+      JSON.stringify({
+        type: 'message.created',
+        handoverId: live.handoverId,
+        data: { message: { id: `hd-${n}`, text }, agent: { id: 'hd-agent', name: 'Hal' } },
+      }),
     hostileEvent: fc.oneof({ weight: 2, arbitrary: mutated }, { weight: 1, arbitrary: shaped }),
   };
 }

@@ -14,14 +14,33 @@ export interface GenesysAuth {
 }
 
 export function genesysWire(live: { secret: string; integrationId: string; userRef: string }): InboundWire<GenesysAuth> {
-  const mac = (secret: string | Buffer, content: string, algorithm = 'sha256', encoding: 'hex' | 'base64' = 'base64') => createHmac(algorithm, secret).update(content).digest(encoding);
+  const mac = (secret: string | Buffer, content: string, algorithm = 'sha256', encoding: 'hex' | 'base64' = 'base64') =>
+    createHmac(algorithm, secret).update(content).digest(encoding);
   const notWatched = (body: unknown) => !names(field(field(field(body, 'channel'), 'to'), 'id'), live.userRef);
-  const channel = (to: string) => ({ id: live.integrationId, platform: 'Open', type: 'Private', to: { id: to }, from: { nickname: 'Ada', id: live.integrationId, idType: 'Opaque' }, time: '2026-01-01T00:00:00.000Z', messageId: 'm0' });
-  const message = (fields: Record<string, unknown>) => ({ id: '0123456789abcdef0123456789abcdef', channel: channel('ho_someone_else'), direction: 'Outbound', ...fields });
+  const channel = (to: string) => ({
+    id: live.integrationId,
+    platform: 'Open',
+    type: 'Private',
+    to: { id: to },
+    from: { nickname: 'Ada', id: live.integrationId, idType: 'Opaque' },
+    time: '2026-01-01T00:00:00.000Z',
+    messageId: 'm0',
+  });
+  const message = (fields: Record<string, unknown>) => ({
+    id: '0123456789abcdef0123456789abcdef',
+    channel: channel('ho_someone_else'),
+    direction: 'Outbound',
+    ...fields,
+  });
   // Valid messages for a user we never handed over, with fields broken or removed.
   const mutated = mutants(
     [
-      message({ type: 'Text', text: 'hello', originatingEntity: 'Human', content: [{ contentType: 'Attachment', attachment: { mediaType: 'Image', url: 'https://example.com/a.png', mime: 'image/png', filename: 'a.png' } }] }),
+      message({
+        type: 'Text',
+        text: 'hello',
+        originatingEntity: 'Human',
+        content: [{ contentType: 'Attachment', attachment: { mediaType: 'Image', url: 'https://example.com/a.png', mime: 'image/png', filename: 'a.png' } }],
+      }),
       message({ type: 'Event', events: [{ eventType: 'Typing', typing: { type: 'On', duration: 5000 } }] }),
       message({ type: 'Event', events: [{ eventType: 'Presence', presence: { type: 'Disconnect' } }] }),
       message({ type: 'Receipt', status: 'Delivered', isFinalReceipt: true, direction: 'Inbound' }),
@@ -38,7 +57,13 @@ export function genesysWire(live: { secret: string; integrationId: string; userR
         text: fc.oneof(hostileString, jsonValue),
         content: fc.oneof(fc.array(jsonValue, { maxLength: 3 }), jsonValue),
         events: fc.oneof(fc.array(jsonValue, { maxLength: 3 }), jsonValue),
-        channel: fc.oneof(fc.record({ to: fc.oneof(fc.record({ id: fc.oneof(fc.constant('ho_someone_else'), hostileString, jsonValue) }), jsonValue), time: fc.oneof(hostileString, jsonValue) }), jsonValue),
+        channel: fc.oneof(
+          fc.record({
+            to: fc.oneof(fc.record({ id: fc.oneof(fc.constant('ho_someone_else'), hostileString, jsonValue) }), jsonValue),
+            time: fc.oneof(hostileString, jsonValue),
+          }),
+          jsonValue,
+        ),
       },
       { requiredKeys: [] },
     )
@@ -50,7 +75,10 @@ export function genesysWire(live: { secret: string; integrationId: string; userR
     auth: fc.record({
       signature: fc.oneof(
         { weight: 12, arbitrary: fc.constant<GenesysSignature>('correct') },
-        { weight: 6, arbitrary: fc.constantFrom<GenesysSignature>('missing', 'wrongSecret', 'otherBody', 'hex', 'noPrefix', 'sha1', 'sha1Prefix', 'truncated') },
+        {
+          weight: 6,
+          arbitrary: fc.constantFrom<GenesysSignature>('missing', 'wrongSecret', 'otherBody', 'hex', 'noPrefix', 'sha1', 'sha1Prefix', 'truncated'),
+        },
         { weight: 1, arbitrary: hostileString.map((hostile) => ({ hostile })) },
       ),
     }),

@@ -13,10 +13,33 @@ export interface IntercomAuth {
 }
 
 export function intercomWire(live: { secret: string; conversationId: string }): InboundWire<IntercomAuth> {
-  const mac = (secret: string | Buffer, content: string, algorithm = 'sha1', encoding: 'hex' | 'base64' = 'hex') => createHmac(algorithm, secret).update(content).digest(encoding);
+  const mac = (secret: string | Buffer, content: string, algorithm = 'sha1', encoding: 'hex' | 'base64' = 'hex') =>
+    createHmac(algorithm, secret).update(content).digest(encoding);
   const notWatched = (body: unknown) => !names(field(field(field(body, 'data'), 'item'), 'id'), live.conversationId);
-  const part = { type: 'conversation_part', id: '9001', part_type: 'comment', body: '<p>hello</p>', author: { type: 'admin', id: '7002', name: 'Ada', email: 'ada@acme.test' }, assigned_to: null, attachments: [{ type: 'upload', name: 'a.png', url: 'https://example.com/a.png', content_type: 'image/png' }] };
-  const notification = (topic: string, parts: unknown[]) => ({ type: 'notification_event', app_id: 'app1', id: 'notif_00000000-0000-4000-8000-000000000000', topic, data: { type: 'notification_event_data', item: { type: 'conversation', id: '999999999', conversation_parts: { type: 'conversation_part.list', conversation_parts: parts, total_count: parts.length } } }, delivery_attempts: 1 });
+  const part = {
+    type: 'conversation_part',
+    id: '9001',
+    part_type: 'comment',
+    body: '<p>hello</p>',
+    author: { type: 'admin', id: '7002', name: 'Ada', email: 'ada@acme.test' },
+    assigned_to: null,
+    attachments: [{ type: 'upload', name: 'a.png', url: 'https://example.com/a.png', content_type: 'image/png' }],
+  };
+  const notification = (topic: string, parts: unknown[]) => ({
+    type: 'notification_event',
+    app_id: 'app1',
+    id: 'notif_00000000-0000-4000-8000-000000000000',
+    topic,
+    data: {
+      type: 'notification_event_data',
+      item: {
+        type: 'conversation',
+        id: '999999999',
+        conversation_parts: { type: 'conversation_part.list', conversation_parts: parts, total_count: parts.length },
+      },
+    },
+    delivery_attempts: 1,
+  });
   // Valid notifications for a conversation we never opened, with fields broken or removed.
   const mutated = mutants(
     [
@@ -32,8 +55,22 @@ export function intercomWire(live: { secret: string; conversationId: string }): 
       {
         type: fc.oneof(fc.constant('notification_event'), jsonValue),
         id: fc.oneof(hostileString, jsonValue),
-        topic: fc.oneof(fc.constantFrom('conversation.admin.replied', 'conversation.admin.assigned', 'conversation.admin.closed', 'ping', 'toString'), hostileString),
-        data: fc.oneof(fc.record({ item: fc.oneof(fc.record({ id: fc.oneof(fc.constant('999999999'), hostileString, jsonValue), conversation_parts: fc.oneof(fc.record({ conversation_parts: fc.oneof(fc.array(jsonValue, { maxLength: 3 }), jsonValue) }), jsonValue) }), jsonValue) }), jsonValue),
+        topic: fc.oneof(
+          fc.constantFrom('conversation.admin.replied', 'conversation.admin.assigned', 'conversation.admin.closed', 'ping', 'toString'),
+          hostileString,
+        ),
+        data: fc.oneof(
+          fc.record({
+            item: fc.oneof(
+              fc.record({
+                id: fc.oneof(fc.constant('999999999'), hostileString, jsonValue),
+                conversation_parts: fc.oneof(fc.record({ conversation_parts: fc.oneof(fc.array(jsonValue, { maxLength: 3 }), jsonValue) }), jsonValue),
+              }),
+              jsonValue,
+            ),
+          }),
+          jsonValue,
+        ),
       },
       { requiredKeys: [] },
     )
@@ -45,7 +82,10 @@ export function intercomWire(live: { secret: string; conversationId: string }): 
     auth: fc.record({
       signature: fc.oneof(
         { weight: 12, arbitrary: fc.constant<IntercomSignature>('correct') },
-        { weight: 6, arbitrary: fc.constantFrom<IntercomSignature>('missing', 'wrongSecret', 'otherBody', 'upper', 'noPrefix', 'sha256', 'base64', 'truncated') },
+        {
+          weight: 6,
+          arbitrary: fc.constantFrom<IntercomSignature>('missing', 'wrongSecret', 'otherBody', 'upper', 'noPrefix', 'sha256', 'base64', 'truncated'),
+        },
         { weight: 1, arbitrary: hostileString.map((hostile) => ({ hostile })) },
       ),
     }),
@@ -81,7 +121,11 @@ export function intercomWire(live: { secret: string; conversationId: string }): 
           item: {
             type: 'conversation',
             id: live.conversationId,
-            conversation_parts: { type: 'conversation_part.list', conversation_parts: [{ ...part, id: `${70_000_000 + n}${idTail ? `-${idTail}` : ''}`, body: text, attachments: [] }], total_count: 1 },
+            conversation_parts: {
+              type: 'conversation_part.list',
+              conversation_parts: [{ ...part, id: `${70_000_000 + n}${idTail ? `-${idTail}` : ''}`, body: text, attachments: [] }],
+              total_count: 1,
+            },
           },
         },
         delivery_attempts: 1,

@@ -107,12 +107,16 @@ export function mutants(templates: unknown[], keep: (event: any) => boolean): fc
     .constantFrom(...templates)
     .chain((template) =>
       fc
-        .array(fc.record({ path: fc.constantFrom(...pathsOf(template)), value: fc.option(fc.oneof(jsonValue, hostileString), { nil: undefined }) }), { minLength: 1, maxLength: 3 })
+        .array(fc.record({ path: fc.constantFrom(...pathsOf(template)), value: fc.option(fc.oneof(jsonValue, hostileString), { nil: undefined }) }), {
+          minLength: 1,
+          maxLength: 3,
+        })
         .map((changes) => {
           const copy = structuredClone(template) as Record<string | number, unknown>;
           for (const { path, value } of changes) {
             let parent: unknown = copy;
-            for (const key of path.slice(0, -1)) parent = parent !== null && typeof parent === 'object' ? (parent as Record<string | number, unknown>)[key] : undefined;
+            for (const key of path.slice(0, -1))
+              parent = parent !== null && typeof parent === 'object' ? (parent as Record<string | number, unknown>)[key] : undefined;
             if (parent === null || typeof parent !== 'object') continue;
             const last = path.at(-1)!;
             if (value === undefined) delete (parent as Record<string | number, unknown>)[last];

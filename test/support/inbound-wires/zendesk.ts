@@ -16,7 +16,15 @@ export function zendeskWire(live: { secret: string; appId: string; conversationI
   const value = (k: ZendeskKey): string | undefined =>
     typeof k === 'object'
       ? k.hostile
-      : { correct: live.secret, missing: undefined, wrong: `whk-${randomBytes(16).toString('hex')}`, suffix: `${live.secret}x`, truncated: live.secret.slice(0, -1), upper: live.secret.toUpperCase(), otherHeader: undefined }[k];
+      : {
+          correct: live.secret,
+          missing: undefined,
+          wrong: `whk-${randomBytes(16).toString('hex')}`,
+          suffix: `${live.secret}x`,
+          truncated: live.secret.slice(0, -1),
+          upper: live.secret.toUpperCase(),
+          otherHeader: undefined,
+        }[k];
   const message = (conversationId: unknown) =>
     fc.record(
       {
@@ -25,8 +33,22 @@ export function zendeskWire(live: { secret: string; appId: string; conversationI
           fc.record(
             {
               id: fc.oneof(hostileString, jsonValue),
-              author: fc.oneof(fc.record({ type: fc.oneof(fc.constantFrom('business', 'user'), jsonValue), displayName: fc.oneof(hostileString, jsonValue) }), jsonValue),
-              content: fc.oneof(fc.record({ type: fc.oneof(fc.constantFrom('text', 'image', 'file'), jsonValue), text: fc.oneof(hostileString, jsonValue), mediaUrl: fc.oneof(hostileString, jsonValue), altText: fc.oneof(hostileString, jsonValue) }, { requiredKeys: [] }), jsonValue),
+              author: fc.oneof(
+                fc.record({ type: fc.oneof(fc.constantFrom('business', 'user'), jsonValue), displayName: fc.oneof(hostileString, jsonValue) }),
+                jsonValue,
+              ),
+              content: fc.oneof(
+                fc.record(
+                  {
+                    type: fc.oneof(fc.constantFrom('text', 'image', 'file'), jsonValue),
+                    text: fc.oneof(hostileString, jsonValue),
+                    mediaUrl: fc.oneof(hostileString, jsonValue),
+                    altText: fc.oneof(hostileString, jsonValue),
+                  },
+                  { requiredKeys: [] },
+                ),
+                jsonValue,
+              ),
             },
             { requiredKeys: [] },
           ),
@@ -53,7 +75,11 @@ export function zendeskWire(live: { secret: string; appId: string; conversationI
   // Only events of our app that name the watched conversation could change it.
   const notWatched = (body: unknown) => {
     const events = field(body, 'events');
-    return !names(field(field(body, 'app'), 'id'), live.appId) || !Array.isArray(events) || events.every((e) => !names(field(field(field(e, 'payload'), 'conversation'), 'id'), live.conversationId));
+    return (
+      !names(field(field(body, 'app'), 'id'), live.appId) ||
+      !Array.isArray(events) ||
+      events.every((e) => !names(field(field(field(e, 'payload'), 'conversation'), 'id'), live.conversationId))
+    );
   };
   return {
     name: 'zendesk',
@@ -85,7 +111,10 @@ export function zendeskWire(live: { secret: string; appId: string; conversationI
             id: `zd-valid-${n}`,
             type: 'conversation:message',
             createdAt: new Date().toISOString(),
-            payload: { conversation: { id: live.conversationId }, message: { id: `zm-${n}${idTail ? `-${idTail}` : ''}`, author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text } } },
+            payload: {
+              conversation: { id: live.conversationId },
+              message: { id: `zm-${n}${idTail ? `-${idTail}` : ''}`, author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text } },
+            },
           },
         ],
       }),
@@ -99,8 +128,23 @@ export function zendeskWire(live: { secret: string; appId: string; conversationI
               app: { id: live.appId },
               webhook: { id: 'wh_1', version: 'v2' },
               events: [
-                { id: 'e-1', type: 'conversation:message', createdAt: '2030-01-01T00:00:00.000Z', payload: { conversation: { id: 'c0ffee' }, message: { id: 'm-1', author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text: 'hello' } } } },
-                { id: 'e-2', type: 'conversation:message', payload: { conversation: { id: 'c0ffee' }, message: { id: 'm-2', author: { type: 'business' }, content: { type: 'image', mediaUrl: 'https://example.com/a.png', altText: 'a' } } } },
+                {
+                  id: 'e-1',
+                  type: 'conversation:message',
+                  createdAt: '2030-01-01T00:00:00.000Z',
+                  payload: {
+                    conversation: { id: 'c0ffee' },
+                    message: { id: 'm-1', author: { type: 'business', displayName: 'Zoe' }, content: { type: 'text', text: 'hello' } },
+                  },
+                },
+                {
+                  id: 'e-2',
+                  type: 'conversation:message',
+                  payload: {
+                    conversation: { id: 'c0ffee' },
+                    message: { id: 'm-2', author: { type: 'business' }, content: { type: 'image', mediaUrl: 'https://example.com/a.png', altText: 'a' } },
+                  },
+                },
                 { id: 'e-3', type: 'switchboard:passControl', payload: { conversation: { id: 'c0ffee' }, reason: 'ticketClosed' } },
               ],
             },
