@@ -108,8 +108,12 @@ function contractStores(): DbKind[] {
   return dbKinds.filter((kind) => chosen.includes(kind));
 }
 
-export function runConnectorContract(driver: ContractDriver): void {
-  for (const kind of contractStores()) contractOn(driver, kind);
+/**
+ * `stores` narrows the stores for a second run of a connector whose other run already covers both
+ * (the generic webhook's batch mode: the wire differs, the store under it does not).
+ */
+export function runConnectorContract(driver: ContractDriver, options: { stores?: DbKind[] } = {}): void {
+  for (const kind of contractStores()) if (!options.stores || options.stores.includes(kind)) contractOn(driver, kind);
 }
 
 function contractOn(driver: ContractDriver, kind: DbKind): void {
