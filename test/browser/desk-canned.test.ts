@@ -87,7 +87,8 @@ describe.each<DbKind>(dbKinds)('canned responses in the desk (%s)', (kind) => {
     await reply.pressSequentially('/he');
     const picker = agentPage.getByRole('listbox', { name: 'Canned responses' });
     await picker.getByRole('option', { name: /\/hello/ }).waitFor();
-    expect(await picker.getByRole('option').count()).toBe(1);
+    // Each keystroke asks again: the list for `/` or `/h` (both) may still be shown until `/he`'s answer arrives.
+    await expect.poll(() => picker.getByRole('option').count(), { timeout: 10_000 }).toBe(1);
     await reply.press('Enter');
     await picker.waitFor({ state: 'hidden' });
     expect(await reply.inputValue()).toBe('Hi Uma, Ada Agent here. How can I help?');
