@@ -32,7 +32,9 @@ export function attachmentContent(attachments: Attachment[]): Array<Record<strin
 export function readAttachments(content: unknown): Attachment[] {
   if (!Array.isArray(content)) return [];
   return content.flatMap((entry): Attachment[] => {
-    const a = (entry as { contentType?: unknown; attachment?: { url?: unknown; filename?: unknown; mime?: unknown } } | null)?.attachment;
+    // Any entry may be anything (null, a string): only an object saying it is an attachment is read.
+    if (typeof entry !== 'object' || entry === null) return [];
+    const a = (entry as { contentType?: unknown; attachment?: { url?: unknown; filename?: unknown; mime?: unknown } | null }).attachment;
     if ((entry as { contentType?: unknown }).contentType !== 'Attachment' || !a || typeof a.url !== 'string' || !/^https?:\/\//.test(a.url)) return [];
     return [
       {
