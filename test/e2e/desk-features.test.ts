@@ -1,16 +1,35 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { openSseClient } from '../support/sse-client.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { openSseClient, type SseClient } from '../support/sse-client.js';
 import { eventually, setUpDesk, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
 describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (kind) => {
-  let t: TestService | undefined;
-  afterEach(async () => t?.close());
+  // One service for the cases: each has a tenant, queue and agents of its own (setUpDesk), and the
+  // streams, events and idempotency keys it reads are the tenant's.
+  let t: TestService;
+  const streams: SseClient[] = [];
+  const stream = (path: string, headers: Record<string, string>): SseClient => {
+    const opened = openSseClient(`${t.url}${path}`, headers);
+    streams.push(opened);
+    return opened;
+  };
+  /** A tenant with a desk; its console stream closes with the case's streams. */
+  const deskFor = async (options: Parameters<typeof setUpDesk>[1] = {}) => {
+    const desk = await setUpDesk(t, options);
+    if (desk.console) streams.push(desk.console);
+    return desk;
+  };
+  beforeAll(async () => {
+    t = await startTestService(kind);
+  });
+  afterEach(async () => {
+    for (const s of streams.splice(0)) s.close();
+  });
+  afterAll(async () => t?.close());
 
   it('resumes the bot SSE stream after Last-Event-ID with no gap and no repeat', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t);
+    const desk = await deskFor();
     const auth = { authorization: `Bearer ${desk.apiKey}` };
-    const first = openSseClient(`${t.url}/v1/events`, auth);
+    const first = stream('/v1/events', auth);
     expect(await first.opened).toBe(200);
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     const id = created.body.id;
@@ -22,7 +41,7 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
 
     // Events that happen while the bot is disconnected.
     for (let i = 0; i < 5; i++) await t.api('POST', `/v1/desk/handovers/${id}/messages`, { token: desk.agentToken, body: { text: `while away ${i}` } });
-    const resumed = openSseClient(`${t.url}/v1/events`, { ...auth, 'last-event-id': lastSeen });
+    const resumed = stream('/v1/events', { ...auth, 'last-event-id': lastSeen });
     expect(await resumed.opened).toBe(200);
     await t.api('POST', `/v1/desk/handovers/${id}/messages`, { token: desk.agentToken, body: { text: 'after' } });
     await resumed.waitFor((e) => e.some((x) => x.data.data?.message?.text === 'after'), 10_000, 'the live event after resuming');
@@ -42,10 +61,9 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   });
 
   it('honours Idempotency-Key: a retried request returns the first handover', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t);
+    const desk = await deskFor();
     const ask = (conversationId: string) =>
-      t!.api('POST', '/v1/handovers', {
+      t.api('POST', '/v1/handovers', {
         token: desk.apiKey,
         headers: { 'idempotency-key': 'key-1' },
         body: { conversationId, queue: 'support', user: { id: 'u' } },
@@ -62,10 +80,9 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   });
 
   it('shows typing both ways, transfers between queues, and streams desk signals', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t);
+    const desk = await deskFor();
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'billing' });
-    const console = openSseClient(`${t.url}/v1/desk/events`, { authorization: `Bearer ${desk.agentToken}` });
+    const console = stream('/v1/desk/events', { authorization: `Bearer ${desk.agentToken}` });
     expect(await console.opened).toBe(200);
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     const id = created.body.id;
@@ -81,7 +98,7 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
     await console.waitFor((e) => e.some((x) => x.event === 'user.typing' && x.data.typing === true), 10_000, 'user typing on the desk');
     expect((await t.api('POST', `/v1/desk/handovers/${id}/typing`, { token: desk.agentToken, body: { typing: true } })).status).toBe(202);
     const typing = await eventually(async () => {
-      const res = await t!.api('GET', `/v1/handovers/${id}/events`, { token: desk.apiKey });
+      const res = await t.api('GET', `/v1/handovers/${id}/events`, { token: desk.apiKey });
       return res.body.events.find((e: { type: string }) => e.type === 'agent.typing');
     }, 'agent.typing for the bot');
     expect(typing.data).toEqual({ typing: true });
@@ -100,13 +117,12 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   });
 
   it('keeps agents to their own chats and their capacity', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t, { agent: { maxChats: 1 } });
+    const desk = await deskFor({ agent: { maxChats: 1 } });
     const email = 'bo@example.com';
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: 'Bo', password: 'another long password' });
     const bo = await t.api('POST', '/v1/desk/login', { body: { email, password: 'another long password' } });
     await t.api('PUT', '/v1/desk/presence', { token: bo.body.token, body: { presence: 'available' } });
-    const ask = (c: string) => t!.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: c, queue: 'support', user: { id: c } } });
+    const ask = (c: string) => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: c, queue: 'support', user: { id: c } } });
     const a = await ask('a');
     const b = await ask('b');
     expect((await t.api('POST', `/v1/desk/handovers/${a.body.id}/accept`, { token: desk.agentToken })).status).toBe(200);
