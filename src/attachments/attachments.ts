@@ -1,27 +1,9 @@
-import type { Deps } from '../handover/deps.js';
-import type { Attachment, Handover } from '../handover/model.js';
+import type { Deps } from '../deps.js';
+import type { Attachment, Handover } from '../model/handover.js';
 import { AppError } from '../resilience/errors.js';
 import { newId } from '../store/ids.js';
-import { findHandover } from '../handover/queries.js';
-import type { AttachmentStore } from './attachment-store.js';
-import type { AttachmentLinks } from './signed-links.js';
+import type { AttachmentService } from './attachment-service.js';
 import { settleType, sniffType } from './sniff.js';
-
-/**
- * Attachments kept by the service (docs/desk.md, "Attachments"): a file is uploaded on its own —
- * bounded in size, its type read from its bytes and checked against the allow-list — and then sent
- * in a message by its id. Whoever reads the message gets a link signed for a short time; the file is
- * served only through such links (or to the bot's API key), never from a URL anyone can guess.
- */
-export interface AttachmentService {
-  store: AttachmentStore;
-  links: AttachmentLinks;
-  maxBytes: number;
-  /** Lifetime of the links given to an external helpdesk (HANDOVER_ATTACHMENT_HELPDESK_LINK_TTL_SECONDS). */
-  helpdeskLinkTtlSeconds: number;
-  /** The allowed types (HANDOVER_ATTACHMENT_TYPES), as sniffed from the bytes. */
-  types: ReadonlySet<string>;
-}
 
 export interface StoredAttachment {
   id: string;
@@ -176,8 +158,6 @@ export async function readForTenant(
   input: { tenantId: string; handoverId: string; id: string },
 ): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
   const service = attachmentService(deps);
-  // Another tenant's handover is unknown, whatever the file id.
-  await findHandover(deps.db, input.tenantId, input.handoverId);
   const { rows } = await deps.db.query<AttachmentRow>('select * from attachments where id = $1 and tenant_id = $2 and handover_id = $3', [
     input.id,
     input.tenantId,

@@ -1,6 +1,6 @@
 import type { Config } from '../config/config.js';
-import type { SecretKey } from '../connectors/secret-box.js';
-import type { AttachmentService } from './attachments.js';
+import type { SecretKey } from '../config/secret-box.js';
+import type { AttachmentService } from './attachment-service.js';
 import { createDiskStore } from './disk-store.js';
 import { AttachmentLinks } from './signed-links.js';
 

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { decodeKey, type SecretKey } from '../connectors/secret-box.js';
+import { decodeKey, type SecretKey } from '../config/secret-box.js';
 import { AppError } from '../resilience/errors.js';
 
 /** The HKDF label of the link key: derived from each secret key, used for nothing else. */

@@ -1,4 +1,4 @@
-import { parseSecretKeys } from '../connectors/secret-box.js';
+import { parseSecretKeys } from './secret-box.js';
 
 /**
  * Every setting of the service, parsed once at start from the environment. Nothing else in the code reads

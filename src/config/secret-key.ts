@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SecretKey } from '../connectors/secret-box.js';
-import { parseSecretKeys } from '../connectors/secret-box.js';
+import type { SecretKey } from './secret-box.js';
+import { parseSecretKeys } from './secret-box.js';
 
 export const SECRET_KEY_FILE = 'secret-keys';
 

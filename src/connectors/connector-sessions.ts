@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import type { ConnectorSession, ConnectorSessions } from './connector.js';
-import { isSealed, type SecretBox } from './secret-box.js';
+import { isSealed, type SecretBox } from '../config/secret-box.js';
 
 interface SessionRow {
   external_id: string;

@@ -7,7 +7,7 @@ import type { Logger } from '../telemetry/logger.js';
 import type { Connector, ConnectorDefinition, ConnectorSessions } from './connector.js';
 import { connectorSessions } from './connector-sessions.js';
 import { checkOutboundUrl, type OutboundPolicy } from '../outbound/index.js';
-import type { SecretBox } from './secret-box.js';
+import type { SecretBox } from '../config/secret-box.js';
 import { Type } from '@sinclair/typebox';
 import type { LatencyObjective } from '../resilience/connector-latency.js';
 

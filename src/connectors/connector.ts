@@ -2,7 +2,7 @@ import type { TSchema } from '@sinclair/typebox';
 import { DeliveryError } from '../outbound/delivery-error.js';
 import { storableText } from '../store/storable-text.js';
 import type { Logger } from '../telemetry/logger.js';
-import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from '../handover/model.js';
+import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from '../model/handover.js';
 
 /**
  * A connector links handovers to one external customer-service system.

@@ -3,29 +3,11 @@ import { randomBytes } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 import { digest } from '../tenants/tenants.js';
 import { decoyHash, hashPassword, verifyPassword } from './passwords.js';
-import { consoleOpenSql } from './consoles.js';
-
-export const presences = ['available', 'away'] as const;
-export type Presence = (typeof presences)[number];
-
-/** An agent answers chats; a supervisor also oversees the team (docs/desk.md, "Supervisors"). */
-export const roles = ['agent', 'supervisor'] as const;
-export type Role = (typeof roles)[number];
-
-export interface Agent {
-  id: string;
-  tenantId: string;
-  email: string;
-  name: string;
-  /** null: every desk queue of the tenant. */
-  queueIds: string[] | null;
-  maxChats: number;
-  presence: Presence;
-  role: Role;
-}
+import { consoleOpenSql, liveSessionSql } from '../routing/presence.js';
+import type { Agent, Presence, Role } from '../model/agent.js';
 
 interface AgentRow {
   id: string;
@@ -157,9 +139,6 @@ export async function login(
   return { token, expiresAt, agent: toAgent(row) };
 }
 
-/** SQL condition: session `s` is live (neither past its lifetime nor idle too long). */
-export const liveSessionSql = 's.expires_at > now() and s.idle_expires_at > now()';
-
 /**
  * The agent of a live session, in one statement that also moves the idle deadline forward. The
  * deadline is written only when it has moved by more than a minute (or a tenth of the idle time), so
@@ -244,26 +223,6 @@ export async function listTeam(q: Queryable, tenantId: string): Promise<TeamMemb
     [tenantId],
   );
   return rows.map((r) => ({ ...toAgent(r), signedIn: r.signed_in, online: r.online, activeChats: r.active_chats }));
-}
-
-/**
- * SQL condition: agent `a` serves queue `$n` (an agent without a queue list serves every queue of its
- * own tenant, never another tenant's).
- */
-export function agentInQueueSql(queueParam: string): string {
-  return `a.tenant_id = (select tenant_id from queues where id = ${queueParam})
-    and (a.queue_ids is null or a.queue_ids ? ${queueParam})`;
-}
-
-/**
- * SQL condition: agent `a` serves queue `$n` and can answer now: available, signed in, and at a desk
- * (a console open, or closed less than the reconnect grace ago: docs/desk.md, "Presence").
- */
-export function agentServesQueueSql(queueParam: string): string {
-  return `${agentInQueueSql(queueParam)}
-    and a.presence = 'available'
-    and exists (select 1 from agent_sessions s where s.agent_id = a.id and ${liveSessionSql})
-    and ${consoleOpenSql}`;
 }
 
 export async function listAgents(q: Queryable, tenantId: string): Promise<Agent[]> {

@@ -2,7 +2,7 @@ import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import { isUniqueViolation } from '../store/pg-errors.js';
 import { AppError } from '../resilience/errors.js';
-import type { Agent } from './agents.js';
+import type { Agent } from '../model/agent.js';
 
 /**
  * Canned responses (docs/desk.md, "Canned responses"): ready-made replies, the tenant's (managed by

@@ -3,12 +3,6 @@ import type { Queryable } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
 import { withoutDeadline } from '../resilience/deadline.js';
 
-/**
- * SQL condition: agent `a` has a desk console open now — on any instance — or closed its last one
- * less than the reconnect grace ago. This, not a signed-in session, is what "online" means.
- */
-export const consoleOpenSql = 'exists (select 1 from desk_consoles c where c.agent_id = a.id and c.expires_at > now())';
-
 /** The longest a shutdown waits for the last console counts to be written. */
 const STOP_WAIT_MS = 3000;
 

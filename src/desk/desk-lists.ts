@@ -1,5 +1,5 @@
 import type { Queryable } from '../store/db.js';
-import type { HandoverRow } from '../handover/model.js';
+import type { HandoverRow } from '../model/handover.js';
 
 /**
  * The desk's lists: what an agent's console shows of the queues and chats, and the chats a supervisor

@@ -1,8 +1,8 @@
 import type { Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
 import { findHandover } from '../handover/queries.js';
-import type { AgentInfo, EndReason, UserInfo } from '../handover/model.js';
-import type { Agent } from './agents.js';
+import type { AgentInfo, EndReason, UserInfo } from '../model/handover.js';
+import type { Agent } from '../model/agent.js';
 import { likePattern } from './canned.js';
 import { assertDeskVisible } from './visibility.js';
 

@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 import { findHandover } from '../handover/queries.js';
 
 /**

@@ -1,11 +1,13 @@
 import type { Queryable } from '../store/db.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 import { lockHandover } from '../handover/handover-lock.js';
 import { markAgentJoined } from '../handover/lifecycle.js';
-import type { Handover, UserInfo } from '../handover/model.js';
-import { agentServesQueueSql, listTeam, type Agent } from './agents.js';
+import type { Handover, UserInfo } from '../model/handover.js';
+import { listTeam } from './agents.js';
+import type { Agent } from '../model/agent.js';
+import { agentServesQueueSql } from '../routing/presence.js';
 
 /**
  * The supervisor's view of the desk (docs/desk.md, "Supervisors"): the figures of each queue, who is

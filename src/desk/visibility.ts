@@ -1,5 +1,5 @@
 import { AppError } from '../resilience/errors.js';
-import type { Agent } from './agents.js';
+import type { Agent } from '../model/agent.js';
 
 /**
  * Which chats an agent may read on the desk: a supervisor every chat of the built-in desk; an agent the

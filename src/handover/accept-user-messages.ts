@@ -4,7 +4,7 @@ import type { HandedLane, LaneHandoff } from '../delivery/lane-handoff.js';
 import type { OutboxRow } from '../delivery/outbox.js';
 import { isRetryableConflict, isUniqueViolation } from '../store/pg-errors.js';
 import { inJsonbOrder } from '../store/jsonb-order.js';
-import type { Attachment } from './model.js';
+import type { Attachment } from '../model/handover.js';
 
 /** One user message as the bot sent it, ready to be written. */
 export interface UserMessageWrite {

@@ -3,7 +3,7 @@ import type { UnitOfWork } from '../store/unit-of-work.js';
 import { newId } from '../store/ids.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { Bus } from '../bus/bus.js';
-import type { BotEventType } from './model.js';
+import type { BotEventType } from '../model/handover.js';
 
 /** The envelope every bot receives, by webhook, SSE or poll. */
 export interface BotEvent {

@@ -2,9 +2,9 @@ import type { Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
 import type { UnitOfWork } from '../store/unit-of-work.js';
 import type { Bus } from '../bus/bus.js';
-import { estimateWait } from './availability.js';
+import { estimateWait } from '../routing/availability.js';
 import { emitBotEvents } from './events.js';
-import { toHandover, type Handover, type HandoverRow } from './model.js';
+import { toHandover, type Handover, type HandoverRow } from '../model/handover.js';
 
 /**
  * Locks one handover row for the rest of the transaction. Every write to a handover starts here, so

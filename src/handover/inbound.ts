@@ -4,7 +4,7 @@ import { storableText } from '../store/storable-text.js';
 import { AppError } from '../resilience/errors.js';
 import type { ConnectorRecord, Connectors } from '../connectors/connector-store.js';
 import { storableInboundEvent, type InboundEvent, type InboundEventByRef, type InboundReceipt, type InboundRequest } from '../connectors/connector.js';
-import type { Deps } from './deps.js';
+import type { Deps } from '../deps.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover } from './handover-lock.js';
 import { endLocked, markAgentJoined } from './lifecycle.js';

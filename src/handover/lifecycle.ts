@@ -3,15 +3,15 @@ import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { AgentSideWork } from '../connectors/connector.js';
-import { agentInQueueSql, liveSessionSql, type Agent } from '../desk/agents.js';
-import { consoleOpenSql } from '../desk/consoles.js';
-import { findQueueByName } from '../desk/queues.js';
-import { insertNote } from '../desk/notes.js';
-import type { Deps } from './deps.js';
+import type { Agent } from '../model/agent.js';
+import { agentInQueueSql, consoleOpenSql, liveSessionSql } from '../routing/presence.js';
+import { findQueueByName } from '../routing/queues.js';
+import { insertNote } from './handover-notes.js';
+import type { Deps } from '../deps.js';
 import { emitBotEvents } from './events.js';
 import { announceQueuePositions, lockHandover } from './handover-lock.js';
-import { assertHeldBy } from './messages.js';
-import { toHandover, type AgentInfo, type EndReason, type Handover, type HandoverRow } from './model.js';
+import { assertMayManage } from './rules.js';
+import { toHandover, type AgentInfo, type EndReason, type Handover, type HandoverRow } from '../model/handover.js';
 
 /** An agent joined (desk accept or the external system said so): the bot is told to stay silent. */
 export async function markAgentJoined(
@@ -143,19 +143,6 @@ export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover,
   uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.ended', handoverId: handover.id, reason }));
   uow.afterCommit(() => deps.funnel?.ended(reason, handover.state === 'queued'));
   return toHandover(rows[0]!);
-}
-
-/**
- * Who may end or transfer a chat from the desk: the agent holding it, or a supervisor of the tenant
- * (any chat of the built-in desk, waiting or held — to take back the chats of an agent who left, or
- * to move a waiting user to another queue).
- */
-function assertMayManage(handover: Handover, agent: Pick<Agent, 'id' | 'role'> | undefined): void {
-  if (agent?.role === 'supervisor') {
-    if (handover.connectorId) throw new AppError('handover_not_found');
-    return;
-  }
-  assertHeldBy(handover, agent?.id ?? '');
 }
 
 /**

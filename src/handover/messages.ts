@@ -3,13 +3,14 @@ import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { AgentSideWork } from '../connectors/connector.js';
-import type { Deps } from './deps.js';
+import type { Deps } from '../deps.js';
 import { currentTraceparent } from '../telemetry/tracing.js';
 import { emitBotEvents } from './events.js';
 import { lockHandover, nextSeq } from './handover-lock.js';
 import { writeUserMessagesOrEach, type UserMessageWrite, type UserMessageWritten } from './accept-user-messages.js';
 import { markAgentJoined } from './lifecycle.js';
-import type { AgentInfo, Attachment, Handover, Message } from './model.js';
+import { assertHeldBy } from './rules.js';
+import type { AgentInfo, Attachment, Message } from '../model/handover.js';
 
 export interface PostMessageResult {
   id: string;
@@ -173,11 +174,6 @@ export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: Age
   const handoverId = handover.id;
   uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'message.created', handoverId, messageId: id, seq }));
   return { id, duplicate: false };
-}
-
-export function assertHeldBy(handover: Handover, agentId: string): void {
-  if (handover.state === 'queued') throw new AppError('handover_not_active');
-  if (handover.agentId !== agentId) throw new AppError('handover_not_yours');
 }
 
 /** The user is typing: shown to the agent; ephemeral, so a lost signal is never retried. */

@@ -1,7 +1,7 @@
 import type { Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
-import { estimateWait, positionInQueue } from './availability.js';
-import { toHandover, toMessage, type Handover, type HandoverRow, type Message, type MessageRow } from './model.js';
+import { estimateWait, positionInQueue } from '../routing/availability.js';
+import { toHandover, toMessage, type Handover, type HandoverRow, type Message, type MessageRow } from '../model/handover.js';
 
 export interface HandoverView {
   handover: Handover;

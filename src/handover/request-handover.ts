@@ -2,13 +2,13 @@ import { isUniqueViolation } from '../store/pg-errors.js';
 import { newId } from '../store/ids.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
-import { findQueueByName } from '../desk/queues.js';
+import { findQueueByName } from '../routing/queues.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { AgentSideWork } from '../connectors/connector.js';
-import type { Deps } from './deps.js';
-import { agentSideHealth, checkAvailability, estimateWait, positionInQueue, type Availability } from './availability.js';
+import type { Deps } from '../deps.js';
+import { agentSideHealth, checkAvailability, estimateWait, positionInQueue, type Availability } from '../routing/availability.js';
 import { emitBotEvents } from './events.js';
-import { toHandover, type Handover, type HandoverRow, type TranscriptEntry, type UserInfo } from './model.js';
+import { toHandover, type Handover, type HandoverRow, type TranscriptEntry, type UserInfo } from '../model/handover.js';
 import { getHandover } from './queries.js';
 
 export interface RequestHandoverInput {

@@ -1,4 +1,4 @@
-import type { Deps } from './deps.js';
+import type { Deps } from '../deps.js';
 import { expireUnanswered, expireUnserved } from './lifecycle.js';
 import { holdLease, releaseLease } from '../store/leases.js';
 

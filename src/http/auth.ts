@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { AppError } from '../resilience/errors.js';
 import { secretsEqual, type ApiKeyIdentity } from '../tenants/tenants.js';
-import { authenticateSession, type Agent } from '../desk/agents.js';
+import { authenticateSession } from '../desk/agents.js';
+import type { Agent } from '../model/agent.js';
 import { cookieToken, csrfTokenValid } from '../desk/session-cookie.js';
 import type { Queryable } from '../store/db.js';
 

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
-import { GUARD_CODES, type Metrics } from '../telemetry/metrics.js';
+import { GUARD_CODES, type Metrics } from '../monitoring/metrics.js';
 import { AppError } from '../resilience/errors.js';
 
 declare module 'fastify' {

@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { botEventTypes, endReasons, handoverStates } from '../handover/model.js';
-import { degradedCauses, unavailableReasons } from '../handover/availability.js';
+import { botEventTypes, endReasons, handoverStates } from '../model/handover.js';
+import { degradedCauses, unavailableReasons } from '../routing/availability.js';
 
 /** Schemas shared by several routes. Route-specific ones live beside their route. */
 export const Nullable = <T extends TSchema>(schema: T, options: { description?: string } = {}) => Type.Union([schema, Type.Null()], options);

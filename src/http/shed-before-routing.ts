@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
-import type { Metrics } from '../telemetry/metrics.js';
+import type { Metrics } from '../monitoring/metrics.js';
 import type { ErrorBody } from './error-handler.js';
 import { credentialKey } from './admission-hook.js';
 import { statusWindow } from './request-telemetry.js';

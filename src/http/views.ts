@@ -1,5 +1,5 @@
 import type { HandoverView } from '../handover/queries.js';
-import type { Attachment, Message } from '../handover/model.js';
+import type { Attachment, Message } from '../model/handover.js';
 
 /** The public JSON shape of a handover (HandoverSchema). */
 export function handoverJson(view: HandoverView) {

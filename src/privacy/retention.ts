@@ -1,4 +1,4 @@
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 import { holdLease, releaseLease } from '../store/leases.js';
 import { recordAudit } from '../audit/audit-log.js';
 import { deleteHandovers, removeStoredFiles } from './user-data.js';

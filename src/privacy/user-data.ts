@@ -1,7 +1,7 @@
 import type { Db, Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
 import { recordAudit } from '../audit/audit-log.js';
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 
 /**
  * One end user's data, as a tenant's bot knows the user (`user.id` of the handovers it requested): all

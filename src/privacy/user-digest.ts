@@ -1,5 +1,5 @@
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
-import { decodeKey, type SecretKey } from '../connectors/secret-box.js';
+import { decodeKey, type SecretKey } from '../config/secret-box.js';
 
 /** The HKDF label of the digest key: a key of its own, derived from each secret key, used for nothing else. */
 const INFO = 'handover user-id digest v1';

@@ -1,8 +1,8 @@
 import type { ConnectorLatency } from '../resilience/connector-latency.js';
-import type { Metrics } from '../telemetry/metrics.js';
-import type { StatusService } from '../telemetry/status-service.js';
+import type { Metrics } from '../monitoring/metrics.js';
+import type { StatusService } from '../monitoring/status-service.js';
 import type { Logger } from '../telemetry/logger.js';
-import { createCheckMetrics } from '../telemetry/check-metrics.js';
+import { createCheckMetrics } from '../monitoring/check-metrics.js';
 import type { ServiceEvents } from './events.js';
 
 const circuitStates = { closed: 0, half_open: 1, open: 2 } as const;

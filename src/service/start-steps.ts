@@ -2,7 +2,7 @@ import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config.js';
 import { ensureAdminToken } from '../config/admin-token.js';
 import { ensureSecretKeys } from '../config/secret-key.js';
-import type { SecretKey } from '../connectors/secret-box.js';
+import type { SecretKey } from '../config/secret-box.js';
 import type { Connectors } from '../connectors/connector-store.js';
 import type { Db } from '../store/db.js';
 import { openDb } from '../store/open-db.js';

@@ -1,5 +1,8 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Logger } from './logger.js';
+import type { TracingOptions } from './tracing-sdk.js';
+
+export type { TracingOptions };
 
 /**
  * OpenTelemetry tracing, off unless an OTLP endpoint is configured. Only the small API package is
@@ -10,17 +13,6 @@ import type { Logger } from './logger.js';
  * Spans never carry message text, request bodies, URLs of tenants' webhooks or credentials: only ids,
  * route templates, hosts, status codes and outcomes.
  */
-
-export interface TracingOptions {
-  /** Where spans are POSTed (OTLP/HTTP JSON). */
-  url: string;
-  serviceName: string;
-  instanceId: string;
-  sampler: 'parentbased_always_on' | 'parentbased_traceidratio' | 'always_on' | 'traceidratio';
-  samplerRatio: number;
-  /** Sent with every export (a collector's credentials). */
-  headers: Record<string, string>;
-}
 
 export interface Tracing {
   /** Sends what is still buffered (bounded) and unregisters. */

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 import { checkOutboundUrl, newWebhookSecret } from '../outbound/index.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import type { Bus } from '../bus/bus.js';

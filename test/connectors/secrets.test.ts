@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
-import { SecretBox, isSealed, parseSecretKeys } from '../../src/connectors/secret-box.js';
+import { SecretBox, isSealed, parseSecretKeys } from '../../src/config/secret-box.js';
 import { createService } from '../../src/service.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { isOpenAt, nextClosedAt, nextOpenAt, validateSchedule, type Schedule, type WeeklyHours } from '../../src/desk/opening-hours.js';
+import { isOpenAt, nextClosedAt, nextOpenAt, validateSchedule, type Schedule, type WeeklyHours } from '../../src/routing/opening-hours.js';
 
 // Instants are written with the zone's offset at that moment, so the local wall time is readable.
 const at = (iso: string): Date => new Date(iso);

@@ -5,7 +5,7 @@ import { createLocalBus } from '../../src/bus/local-bus.js';
 import { shedBeforeRouting } from '../../src/http/shed-before-routing.js';
 import { AdmissionController } from '../../src/resilience/admission.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
-import { createMetrics } from '../../src/telemetry/metrics.js';
+import { createMetrics } from '../../src/monitoring/metrics.js';
 
 /**
  * Refusals before routing keep the connection when the body is small: under overload most requests are

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { judgeComponents, type StatusSignals } from '../../src/telemetry/status-model.js';
-import { IncidentBook } from '../../src/telemetry/incidents.js';
+import { judgeComponents, type StatusSignals } from '../../src/monitoring/status-model.js';
+import { IncidentBook } from '../../src/monitoring/incidents.js';
 
 const quiet = { requests: 100, serverErrors: 0, rejections: 0, rejectionsByCause: {}, p50Ms: 4, p95Ms: 12, p99Ms: 30, seconds: 60 };
 const thresholds = { latencyTargetMs: 250, eventLoopDelayLimitMs: 200, heapUsedLimitRatio: 0.92, backlogAgeTargetSeconds: 60 };

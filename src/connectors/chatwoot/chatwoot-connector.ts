@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
 import type { AgentSideWork, AttachmentFile, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
-import type { Attachment } from '../../handover/model.js';
+import type { Attachment } from '../../model/handover.js';
 import { DeliveryError } from '../connector.js';
 import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';

@@ -4,7 +4,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
 import { cutInboundText } from '../connector.js';
 import { headerValue } from '../http-json.js';
-import type { Attachment } from '../../handover/model.js';
+import type { Attachment } from '../../model/handover.js';
 
 const TOLERANCE_SECONDS = 5 * 60;
 

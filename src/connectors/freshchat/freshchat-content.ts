@@ -1,4 +1,4 @@
-import type { Attachment, TranscriptEntry } from '../../handover/model.js';
+import type { Attachment, TranscriptEntry } from '../../model/handover.js';
 
 /** One part of a Freshchat message (`message_parts`); only the kinds read or written here. */
 export interface FreshchatPart {

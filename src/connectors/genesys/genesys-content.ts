@@ -1,4 +1,4 @@
-import type { Attachment, TranscriptEntry, UserInfo } from '../../handover/model.js';
+import type { Attachment, TranscriptEntry, UserInfo } from '../../model/handover.js';
 
 /** Open Messaging's media types (the `mediaType` of an attachment in a normalized message). */
 type MediaType = 'Image' | 'Video' | 'Audio' | 'File';

@@ -1,4 +1,4 @@
-import type { Attachment, TranscriptEntry } from '../../handover/model.js';
+import type { Attachment, TranscriptEntry } from '../../model/handover.js';
 
 /** An attachment of a conversation part, as Intercom sends it (`part_attachment`). */
 export interface IntercomPartAttachment {

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { verify } from '../../outbound/index.js';
 import { isOwnEventId } from '../../store/ids.js';
-import { endReasons } from '../../handover/model.js';
+import { endReasons } from '../../model/handover.js';
 import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
 
 const attachment = Type.Object({

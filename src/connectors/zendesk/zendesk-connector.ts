@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { Attachment } from '../../handover/model.js';
+import type { Attachment } from '../../model/handover.js';
 import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';

@@ -1,4 +1,4 @@
-import type { Attachment } from '../../handover/model.js';
+import type { Attachment } from '../../model/handover.js';
 
 /** A message `content` as Sunshine Conversations documents it; only the fields read here. */
 export interface SunshineContent {

@@ -1,4 +1,4 @@
-import type { TranscriptEntry, UserInfo } from '../../handover/model.js';
+import type { TranscriptEntry, UserInfo } from '../../model/handover.js';
 
 /** Sunshine Conversations takes flat metadata (strings, numbers, booleans) of at most 4 KB. */
 export const METADATA_LIMIT_BYTES = 4096;

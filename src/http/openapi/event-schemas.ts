@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { endReasons } from '../../handover/model.js';
+import { endReasons } from '../../model/handover.js';
 import { inboundBodySchema } from '../../connectors/webhook/webhook-inbound.js';
 import { Nullable, literalUnion } from '../schemas.js';
 
@@ -8,7 +8,7 @@ import { Nullable, literalUnion } from '../schemas.js';
  * SSE stream, JSON poll) and what a generic-webhook helpdesk receives (docs/generic-webhook.md). Each
  * `title` becomes a named component; the document's `webhooks` section refers to them.
  *
- * To add an event type: add it to `botEventTypes` (handover/model.ts) and its schema here; the
+ * To add an event type: add it to `botEventTypes` (model/handover.ts) and its schema here; the
  * document test fails until every type has one.
  */
 

@@ -1,11 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../../handover/deps.js';
+import type { Deps } from '../../deps.js';
 import { readByLink, readForTenant, uploadAttachment, type StoredAttachment } from '../../attachments/attachments.js';
 import { inlineImageTypes } from '../../attachments/sniff.js';
 import { findHandover } from '../../handover/queries.js';
-import { assertHeldBy } from '../../handover/messages.js';
+import { assertHeldBy } from '../../handover/rules.js';
 import { assertDeskVisible } from '../../desk/visibility.js';
 import type { ApiKeyIdentity } from '../../tenants/tenants.js';
 import { AppError } from '../../resilience/errors.js';
@@ -122,6 +122,8 @@ export function attachmentRoutes(deps: Deps, authenticate: (apiKey: string) => P
           },
         },
         async (request, reply) => {
+          // Another tenant's handover is unknown, whatever the file id.
+          await findHandover(deps.db, request.tenantId, request.params.id);
           const { attachment, bytes } = await readForTenant(deps, {
             tenantId: request.tenantId,
             handoverId: request.params.id,

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../../handover/deps.js';
+import type { Deps } from '../../deps.js';
 import type { Connectors } from '../../connectors/connector-store.js';
 import { storeInbound, verifyInbound } from '../../handover/inbound.js';
 import { errorResponses } from '../schemas.js';

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../../handover/deps.js';
+import type { Deps } from '../../deps.js';
 import { findHandover } from '../../handover/queries.js';
 import {
   cannedScopes,

@@ -1,9 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../../handover/deps.js';
+import type { Deps } from '../../deps.js';
 import { getHandover } from '../../handover/queries.js';
-import { getQueue } from '../../desk/queues.js';
+import { getQueue } from '../../routing/queues.js';
 import { earlierHandovers, historyScopes, searchHistory, HISTORY_PAGE_MAX, type HistoryItem } from '../../desk/history.js';
 import { assertDeskVisible } from '../../desk/visibility.js';
 import { findRating } from '../../desk/ratings.js';
@@ -11,7 +11,7 @@ import { AppError } from '../../resilience/errors.js';
 import { deskAuth } from '../auth.js';
 import { handoverJson } from '../views.js';
 import { AgentInfoSchema, HandoverSchema, IdParams, Nullable, TranscriptSchema, errorResponses, literalUnion } from '../schemas.js';
-import { endReasons } from '../../handover/model.js';
+import { endReasons } from '../../model/handover.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];

@@ -1,8 +1,9 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../../handover/deps.js';
-import { addNote, listNotes, noteKinds, type Note } from '../../desk/notes.js';
+import type { Deps } from '../../deps.js';
+import { addNote, listNotes } from '../../desk/notes.js';
+import { noteKinds, type Note } from '../../handover/handover-notes.js';
 import { deskAuth } from '../auth.js';
 import { IdParams, Nullable, errorResponses, literalUnion } from '../schemas.js';
 

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Deps } from '../../handover/deps.js';
+import type { Deps } from '../../deps.js';
 import type { ApiKeyIdentity } from '../../tenants/tenants.js';
 import { rateHandover, RATING_COMMENT_MAX, RATING_MAX, RATING_MIN, type Rating } from '../../desk/ratings.js';
 import { botAuth } from '../auth.js';

@@ -4,9 +4,9 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { AppError } from '../../resilience/errors.js';
 import { bearerToken, isAdminToken } from '../auth.js';
 import { webRoot } from './web-routes.js';
-import { worst } from '../../telemetry/status-model.js';
-import { renderStatusPage, type PublicStatus } from '../../telemetry/status-page.js';
-import type { StatusService, StatusSnapshot } from '../../telemetry/status-service.js';
+import { worst } from '../../monitoring/status-model.js';
+import { renderStatusPage, type PublicStatus } from '../../monitoring/status-page.js';
+import type { StatusService, StatusSnapshot } from '../../monitoring/status-service.js';
 
 const csp = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 

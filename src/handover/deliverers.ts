@@ -1,11 +1,11 @@
 import type { Agent } from 'undici';
 import type { Connectors } from '../connectors/connector-store.js';
 import { failureText, type AgentSideWork } from '../connectors/connector.js';
-import type { Deps } from '../handover/deps.js';
-import { endHandover } from '../handover/lifecycle.js';
+import type { Deps } from '../deps.js';
+import { endHandover } from './lifecycle.js';
 import { postSignedJson } from '../outbound/index.js';
-import type { Deliverer, OutboxRow } from './worker.js';
-import type { OutboxTarget } from './outbox.js';
+import type { Deliverer, OutboxRow } from '../delivery/worker.js';
+import type { OutboxTarget } from '../delivery/outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { annotateActiveSpan } from '../telemetry/tracing.js';
 import { readAttachmentFile, withFreshLinks } from '../attachments/attachments.js';

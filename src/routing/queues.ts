@@ -2,7 +2,7 @@ import { isUniqueViolation } from '../store/pg-errors.js';
 import type { Queryable } from '../store/db.js';
 import { newId } from '../store/ids.js';
 import { AppError } from '../resilience/errors.js';
-import type { Deps } from '../handover/deps.js';
+import type { Deps } from '../deps.js';
 import { validateSchedule, type Schedule, type WeeklyHours } from './opening-hours.js';
 
 export interface Queue {

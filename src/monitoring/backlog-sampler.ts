@@ -1,6 +1,6 @@
 import type { Db } from '../store/db.js';
-import type { Logger } from './logger.js';
-import type { BacklogSample } from './delivery-metrics.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { BacklogSample } from '../telemetry/delivery-metrics.js';
 
 /**
  * Reads the outbox backlog (items and oldest age per side and connector) every `intervalMs` and keeps

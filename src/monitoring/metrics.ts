@@ -3,9 +3,9 @@ import type { AdmissionController } from '../resilience/admission.js';
 import type { LoadSignals } from '../resilience/load-signals.js';
 import type { Bus } from '../bus/bus.js';
 import type { Db } from '../store/db.js';
-import { createDeliveryMetrics, type DeliveryMetrics } from './delivery-metrics.js';
-import { createFunnelMetrics, type Funnel } from './funnel-metrics.js';
-import { RequestWindow } from './request-window.js';
+import { createDeliveryMetrics, type DeliveryMetrics } from '../telemetry/delivery-metrics.js';
+import { createFunnelMetrics, type Funnel } from '../telemetry/funnel-metrics.js';
+import { RequestWindow } from '../telemetry/request-window.js';
 
 /**
  * Request-duration bucket edges at the latency targets (docs/overload.md, bench/): 20 ms for a refusal,

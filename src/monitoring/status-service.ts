@@ -2,7 +2,7 @@ import type { AdmissionController } from '../resilience/admission.js';
 import type { LatencyVerdict } from '../resilience/connector-latency.js';
 import type { LoadSignals } from '../resilience/load-signals.js';
 import type { Db } from '../store/db.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../telemetry/logger.js';
 import type { Metrics } from './metrics.js';
 import type { BacklogSampler } from './backlog-sampler.js';
 import type { BusHealth } from '../bus/bus.js';

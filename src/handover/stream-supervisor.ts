@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Deps } from '../handover/deps.js';
-import { applyInbound } from '../handover/inbound.js';
-import { endHandover } from '../handover/lifecycle.js';
+import type { Deps } from '../deps.js';
+import { applyInbound } from './inbound.js';
+import { endHandover } from './lifecycle.js';
 import { AppError, toError } from '../resilience/errors.js';
 import { inTransaction } from '../store/unit-of-work.js';
-import type { Connectors } from './connector-store.js';
-import { DeliveryError, failureText, StreamLostError, type StreamContext } from './connector.js';
-import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from './stream-leases.js';
+import type { Connectors } from '../connectors/connector-store.js';
+import { DeliveryError, failureText, StreamLostError, type StreamContext } from '../connectors/connector.js';
+import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from '../connectors/stream-leases.js';
 
 /** The longest wait a stream's Retry-After may impose on its reconnect (the lease must stay renewed meanwhile). */
 const MAX_RETRY_AFTER_MS = 60_000;

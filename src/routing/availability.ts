@@ -1,7 +1,7 @@
 import type { Queryable } from '../store/db.js';
-import type { Queue } from '../desk/queues.js';
-import { agentServesQueueSql } from '../desk/agents.js';
-import { isOpenAt, nextOpenAt } from '../desk/opening-hours.js';
+import type { Queue } from './queues.js';
+import { agentServesQueueSql } from './presence.js';
+import { isOpenAt, nextOpenAt } from './opening-hours.js';
 import type { LatencyVerdict } from '../resilience/connector-latency.js';
 
 export const unavailableReasons = ['closed', 'no_agents', 'at_capacity', 'degraded'] as const;

@@ -1,4 +1,4 @@
-import type { WindowSummary } from './request-window.js';
+import type { WindowSummary } from '../telemetry/request-window.js';
 import type { LatencyVerdict } from '../resilience/connector-latency.js';
 
 /**

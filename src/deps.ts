@@ -1,15 +1,15 @@
-import type { Bus } from '../bus/bus.js';
-import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
-import type { Config } from '../config/config.js';
-import type { Db } from '../store/db.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { Funnel } from '../telemetry/funnel-metrics.js';
-import type { UserIdDigests } from '../privacy/user-digest.js';
-import type { GroupCommit } from '../store/group-commit.js';
-import type { UserMessageWrite, UserMessageWritten } from './accept-user-messages.js';
-import type { LatencyVerdict } from '../resilience/connector-latency.js';
-import type { DeskConsoles } from '../desk/consoles.js';
-import type { AttachmentService } from '../attachments/attachments.js';
+import type { Bus } from './bus/bus.js';
+import type { ConnectorCheckLine } from './connectors/connector-checks.js';
+import type { Config } from './config/config.js';
+import type { Db } from './store/db.js';
+import type { Logger } from './telemetry/logger.js';
+import type { Funnel } from './telemetry/funnel-metrics.js';
+import type { UserIdDigests } from './privacy/user-digest.js';
+import type { GroupCommit } from './store/group-commit.js';
+import type { UserMessageWrite, UserMessageWritten } from './handover/accept-user-messages.js';
+import type { LatencyVerdict } from './resilience/connector-latency.js';
+import type { DeskConsoles } from './desk/consoles.js';
+import type { AttachmentService } from './attachments/attachment-service.js';
 
 /** What the use cases need from the outside world: passed in, never imported as singletons. */
 export interface Deps {
