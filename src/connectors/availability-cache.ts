@@ -1,5 +1,6 @@
 import type { Logger } from '../telemetry/logger.js';
-import { failureText, type AgentAvailability, type Connector } from './connector.js';
+import type { AgentAvailability, Connector } from './connector.js';
+import { failureText } from './connector-helpers.js';
 import { toError } from '../resilience/errors.js';
 
 interface Entry {

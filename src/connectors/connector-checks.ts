@@ -1,7 +1,8 @@
 import type { Queryable } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
 import { toError } from '../resilience/errors.js';
-import { failureText, type CheckProblem, type Connector, type ConnectorCheck } from './connector.js';
+import type { CheckProblem, Connector, ConnectorCheck } from './connector.js';
+import { failureText } from './connector-helpers.js';
 import type { CheckFailure } from './check-call.js';
 
 /** One connector's last check, as the status page, the doctor, metrics and the admin API show it. */

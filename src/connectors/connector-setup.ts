@@ -1,6 +1,7 @@
 import { toError } from '../resilience/errors.js';
 import type { CheckFailure } from './check-call.js';
-import { failureText, type Connector, type ConnectorCheck, type SetupContext, type SetupItem } from './connector.js';
+import type { Connector, ConnectorCheck, SetupContext, SetupItem } from './connector.js';
+import { failureText } from './connector-helpers.js';
 
 /** What `handover connectors setup` shows for one connector. */
 export interface SetupReport {

@@ -1,6 +1,7 @@
 import type { Agent } from 'undici';
 import type { Connectors } from '../connectors/connector-store.js';
-import { failureText, type AgentSideWork } from '../connectors/connector.js';
+import type { AgentSideWork } from '../connectors/connector.js';
+import { failureText } from '../connectors/connector-helpers.js';
 import type { Deps } from '../deps.js';
 import { endHandover } from './lifecycle.js';
 import { postSignedJson } from '../outbound/index.js';

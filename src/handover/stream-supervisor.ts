@@ -5,7 +5,8 @@ import { endHandover } from './lifecycle.js';
 import { AppError, toError } from '../resilience/errors.js';
 import { inTransaction } from '../store/unit-of-work.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import { DeliveryError, failureText, StreamLostError, type StreamContext } from '../connectors/connector.js';
+import { DeliveryError, StreamLostError, type StreamContext } from '../connectors/connector.js';
+import { failureText } from '../connectors/connector-helpers.js';
 import { claimStreams, closeEndedStreams, lockHeldStream, releaseStream, renewStreams, savePosition, type ClaimedStream } from '../connectors/stream-leases.js';
 
 /** The longest wait a stream's Retry-After may impose on its reconnect (the lease must stay renewed meanwhile). */

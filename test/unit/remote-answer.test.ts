@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DeliveryError, failureText } from '../../src/connectors/connector.js';
+import { DeliveryError } from '../../src/connectors/connector.js';
+import { failureText } from '../../src/connectors/connector-helpers.js';
 import { answerError, describeAnswer } from '../../src/outbound/remote-answer.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cutInboundText, DeliveryError, StreamLostError, type InboundEvent, type StreamContext } from '../connector.js';
+import { DeliveryError, StreamLostError, type InboundEvent, type StreamContext } from '../connector.js';
+import { cutInboundText } from '../connector-helpers.js';
 import type { JsonResponse } from '../http-json.js';
 import { chatwootAttachments } from './chatwoot-webhook.js';
 

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector.js';
+import { cutInboundText } from '../connector-helpers.js';
 import { headerValue } from '../http-json.js';
 import { readAttachments } from './genesys-content.js';
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DeliveryError, StreamLostError, cutInboundText, type InboundEvent, type StreamContext } from '../connector.js';
+import { DeliveryError, StreamLostError, type InboundEvent, type StreamContext } from '../connector.js';
+import { cutInboundText } from '../connector-helpers.js';
 import type { IntercomCall } from './intercom-api.js';
 import { htmlToText, readAttachments, type IntercomPartAttachment } from './intercom-content.js';
 

@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector.js';
+import { cutInboundText } from '../connector-helpers.js';
 import { headerValue } from '../http-json.js';
 import { htmlToText, readAttachments } from './intercom-content.js';
 

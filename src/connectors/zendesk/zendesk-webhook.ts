@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector.js';
+import { cutInboundText } from '../connector-helpers.js';
 import { headerValue } from '../http-json.js';
 import { readContent } from './zendesk-content.js';
 
