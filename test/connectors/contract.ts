@@ -37,10 +37,11 @@
  *   also checks that the messages of several handovers sent at once each arrive in their own order (what
  *   a connector that coalesces calls, like the generic webhook's batch mode, must keep).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { deliveriesSettled, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 import { dumpSchema } from '../support/dump-schema.js';
 import { dbKinds, type DbKind } from '../support/test-db.js';
 
@@ -116,25 +117,66 @@ export function runConnectorContract(driver: ContractDriver, options: { stores?:
   for (const kind of contractStores()) if (!options.stores || options.stores.includes(kind)) contractOn(driver, kind);
 }
 
+/**
+ * Settings of the cases that take a failure path: few delivery attempts (a system that is down fails the
+ * handover soon) and availability fetched often and dropped soon. The other cases run on the defaults.
+ */
+const failurePathSettings = { 'delivery.maxAttempts': 3, 'connectors.availabilityRefreshMs': 100, 'connectors.availabilityMaxAgeMs': 3000 };
+
 function contractOn(driver: ContractDriver, kind: DbKind): void {
   describe(`connector contract: ${driver.name} (${kind})`, () => {
-    let h: Harness | undefined;
+    // One service per connector and store (starting one is most of a case's time); each case has a
+    // tenant, a fake system and a bot receiver of its own, so no case sees another's handovers,
+    // connector or deliveries. The failure-path cases share a second service with their own settings.
+    const service = sharedServices(kind);
+    const serviceFor = (settings: 'default' | 'failure path'): Promise<TestService> => service(settings === 'default' ? {} : failurePathSettings);
+    /** What a case set up, for its clean-up (a case may fail halfway through its set-up). */
+    let parts: { t: TestService; bot: SignedWebhookServer; system: DriverSystem; handoverIds: string[]; tenant?: { id: string; apiKey: string } } | undefined;
+    beforeAll(async () => {
+      await serviceFor('default');
+    });
     afterEach(async () => {
-      await h?.t.close();
-      await h?.bot.close();
-      await h?.system.close();
-      h = undefined;
+      const done = parts;
+      parts = undefined;
+      if (!done) return;
+      try {
+        if (done.tenant) await closeCase(done.t, done.tenant, done.handoverIds);
+      } finally {
+        await done.bot.close();
+        await done.system.close();
+      }
     });
 
-    async function setUp(overrides: Record<string, unknown> = {}): Promise<Harness> {
-      const t = await startTestService(kind, overrides);
+    /**
+     * Ends the case's handovers still open and waits until nothing of its tenant is left to deliver:
+     * the next case starts on a service with no work of this one in flight (no delivery or event stream
+     * towards a fake that is about to close).
+     */
+    async function closeCase(t: TestService, tenant: { id: string; apiKey: string }, handoverIds: string[]): Promise<void> {
+      for (const handoverId of handoverIds) {
+        const state = await t.api('GET', `/v1/handovers/${handoverId}`, { token: tenant.apiKey });
+        if (state.status === 200 && state.body.state !== 'ended') {
+          const ended = await t.api('POST', `/v1/handovers/${handoverId}/end`, { token: tenant.apiKey, body: { reason: 'bot_ended' } });
+          expect(ended.status, JSON.stringify(ended.body)).toBe(200);
+        }
+      }
+      await deliveriesSettled(t, tenant.id);
+    }
+
+    async function setUp(settings: 'default' | 'failure path' = 'default'): Promise<Harness> {
+      const t = await serviceFor(settings);
       let botSecret = '';
       const bot = await startSignedWebhookServer(() => botSecret);
-      const system = await driver.start();
-      h = { t, bot, system } as Harness;
+      const system = await driver.start().catch(async (err: unknown) => {
+        await bot.close();
+        throw err;
+      });
+      const handoverIds: string[] = [];
+      parts = { t, bot, system, handoverIds };
       const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Contract', webhookUrl: bot.url });
       expect(tenant.status).toBe(201);
       botSecret = tenant.body.webhookSecret;
+      parts.tenant = { id: tenant.body.id, apiKey: tenant.body.apiKey };
       const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type: system.type, name: 'helpdesk', config: system.config });
       expect(connector.status, JSON.stringify(connector.body)).toBe(201);
       for (const secret of system.secrets) expect(JSON.stringify(connector.body)).not.toContain(secret);
@@ -155,6 +197,7 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
             body: { conversationId, queue: 'helpdesk', user: { id: `user-${conversationId}`, name: 'Uma User', email: 'uma@example.com' }, ...extra },
           });
           expect(created.status, JSON.stringify(created.body)).toBe(201);
+          handoverIds.push(created.body.id);
           return created.body.id as string;
         },
         async waitForHelpdesk(handoverId, what, predicate) {
@@ -180,7 +223,6 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
           return eventually(async () => harness.botEvents(handoverId, type)[0], `${type} at the bot`);
         },
       };
-      h = harness;
       return harness;
     }
 
@@ -329,7 +371,7 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
     });
 
     it('helpdesk down: retries, then the handover fails with a reason the bot is told', async () => {
-      const s = await setUp({ 'delivery.maxAttempts': 3 });
+      const s = await setUp('failure path');
       s.system.setDown(true);
       const handoverId = await s.start('c-down');
       const ended = await s.waitForBot(handoverId, 'handover.ended');
@@ -356,7 +398,7 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
     });
 
     it('availability: the system saying nobody is there makes the queue unavailable; a stale answer is dropped', async () => {
-      const s = await setUp({ 'connectors.availabilityRefreshMs': 100, 'connectors.availabilityMaxAgeMs': 3000 });
+      const s = await setUp('failure path');
       if (!s.system.setAgentsOnline) return expect(s.system.setAgentsOnline).toBeUndefined();
       const setAgentsOnline = s.system.setAgentsOnline.bind(s.system);
       const ask = () => s.t.api('GET', '/v1/availability?queue=helpdesk', { token: s.apiKey });

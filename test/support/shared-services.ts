@@ -1,0 +1,43 @@
+import { afterAll } from 'vitest';
+import { eventually, startTestService, type DbKind, type TestService } from './test-service.js';
+
+/**
+ * Services shared by the cases of one describe block: starting a service (a migrated database, every
+ * part of it) costs more than most cases, so cases that need nothing but their own tenant share one.
+ * One service per set of settings, started when a case first asks for it and stopped after the block.
+ *
+ * A case on a shared service keeps to a tenant of its own (`setUpDesk`, or `POST /v1/admin/tenants`),
+ * scopes any query of the database to it, and lets its work settle (`deliveriesSettled`) before it
+ * closes the fakes that work goes to. A case that stops, breaks or reconfigures the service starts its
+ * own with `startTestService`.
+ *
+ * Call in the body of a `describe`:
+ *   const service = sharedServices('pg');
+ *   it('...', async () => { const t = await service({ 'desk.presenceGraceMs': 1000 }); ... });
+ */
+export function sharedServices(kind: DbKind): (settings?: Record<string, unknown>) => Promise<TestService> {
+  const started = new Map<string, Promise<TestService>>();
+  afterAll(async () => {
+    const services = await Promise.allSettled(started.values());
+    started.clear();
+    for (const s of services) if (s.status === 'fulfilled') await s.value.close();
+  });
+  return (settings = {}) => {
+    const key = JSON.stringify(Object.entries(settings).sort(([a], [b]) => a.localeCompare(b)));
+    let service = started.get(key);
+    if (!service) started.set(key, (service = startTestService(kind, settings)));
+    return service;
+  };
+}
+
+/**
+ * Resolves once nothing of the tenant is waiting in the outbox: every delivery it caused was made or
+ * given up. A case on a shared service waits for this before it closes the fakes its deliveries go to,
+ * so no retry towards a closed fake runs on into the next case.
+ */
+export async function deliveriesSettled(t: TestService, tenantId: string): Promise<void> {
+  await eventually(async () => {
+    const { rows } = await t.db.query<{ n: number }>(`select count(*)::int as n from outbox where tenant_id = $1 and state = 'pending'`, [tenantId]);
+    return rows[0]!.n === 0;
+  }, "the tenant's deliveries to be settled");
+}
