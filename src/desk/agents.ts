@@ -8,6 +8,7 @@ import { digest } from '../tenants/tenants.js';
 import { decoyHash, hashPassword, verifyPassword } from './passwords.js';
 import { consoleOpenSql, liveSessionSql } from '../routing/presence.js';
 import type { Agent, Presence, Role } from '../model/agent.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 interface AgentRow {
   id: string;
@@ -174,8 +175,8 @@ export async function endSessions(deps: Deps, tenantId: string, agentId: string)
     if (rowCount === 0) throw new AppError('agent_not_found');
     return rows.length;
   });
-  deps.bus.publish(`desk:${tenantId}`, { type: 'agent.presence', agentId, presence: 'away' });
-  deps.bus.publish(`desk:${tenantId}`, { type: 'agent.signed_out', agentId });
+  publishDeskSignal(deps.bus, tenantId, { type: 'agent.presence', agentId, presence: 'away' });
+  publishDeskSignal(deps.bus, tenantId, { type: 'agent.signed_out', agentId });
   return ended;
 }
 
@@ -190,7 +191,7 @@ export async function logout(deps: Deps, token: string, agent: Agent): Promise<v
     );
   });
   // Its open consoles check their session and end (the signal names no session: each checks its own).
-  deps.bus.publish(`desk:${agent.tenantId}`, { type: 'session.ended', agentId: agent.id });
+  publishDeskSignal(deps.bus, agent.tenantId, { type: 'session.ended', agentId: agent.id });
 }
 
 export async function setPresence(deps: Deps, agent: Pick<Agent, 'id' | 'tenantId'>, presence: Presence): Promise<Agent> {
@@ -200,7 +201,7 @@ export async function setPresence(deps: Deps, agent: Pick<Agent, 'id' | 'tenantI
     presence,
   ]);
   if (!rows[0]) throw new AppError('agent_not_found');
-  deps.bus.publish(`desk:${agent.tenantId}`, { type: 'agent.presence', agentId: agent.id, presence });
+  publishDeskSignal(deps.bus, agent.tenantId, { type: 'agent.presence', agentId: agent.id, presence });
   return toAgent(rows[0]);
 }
 

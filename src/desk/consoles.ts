@@ -2,6 +2,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Queryable } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
 import { withoutDeadline } from '../resilience/deadline.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 /** The longest a shutdown waits for the last console counts to be written. */
 const STOP_WAIT_MS = 3000;
@@ -94,7 +95,7 @@ export function createDeskConsoles(deps: { db: Queryable; bus: Bus; log: Logger;
 
   const changedOnline = (tenantId: string, agentId: string): void => {
     // A hint for consoles showing the team; the truth is re-read from the database.
-    bus.publish(`desk:${tenantId}`, { type: 'agent.online', agentId });
+    publishDeskSignal(bus, tenantId, { type: 'agent.online', agentId });
   };
 
   return {

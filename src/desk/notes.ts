@@ -3,6 +3,7 @@ import { findHandover } from '../handover/queries.js';
 import type { Agent } from '../model/agent.js';
 import { assertDeskVisible } from './visibility.js';
 import { insertNote, NOTES_PER_HANDOVER_MAX, toNote, type Note, type NoteRow } from '../handover/handover-notes.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 /** An agent notes something on a chat they can read (held, in their queues, or any as a supervisor; live or ended). */
 export async function addNote(deps: Deps, input: { agent: Agent; handoverId: string; text: string }): Promise<Note> {
@@ -10,7 +11,7 @@ export async function addNote(deps: Deps, input: { agent: Agent; handoverId: str
   assertDeskVisible(input.agent, handover);
   const note = await insertNote(deps.db, { tenantId: input.agent.tenantId, handoverId: handover.id, agent: input.agent, kind: 'note', text: input.text });
   // Consoles re-read the chat's notes; the signal carries ids only and goes to desk consoles only.
-  deps.bus.publish(`desk:${input.agent.tenantId}`, { type: 'note.created', handoverId: handover.id, noteId: note.id });
+  publishDeskSignal(deps.bus, input.agent.tenantId, { type: 'note.created', handoverId: handover.id, noteId: note.id });
   return note;
 }
 

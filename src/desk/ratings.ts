@@ -2,6 +2,7 @@ import type { Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../deps.js';
 import { findHandover } from '../handover/queries.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 /**
  * Post-chat satisfaction ratings (docs/desk.md, "Satisfaction ratings"): once a handover has ended, the
@@ -47,7 +48,7 @@ export async function rateHandover(
     const rating = toRating(rows[0]);
     deps.funnel?.rated(input.tenantId, rating.score);
     // Consoles showing this chat (closed, or still on screen after it ended) add the rating.
-    deps.bus.publish(`desk:${input.tenantId}`, { type: 'handover.rated', handoverId: handover.id, score: rating.score });
+    publishDeskSignal(deps.bus, input.tenantId, { type: 'handover.rated', handoverId: handover.id, score: rating.score });
     return { rating, created: true };
   }
   const existing = await findRating(deps.db, input.tenantId, handover.id);

@@ -12,6 +12,7 @@ import { emitBotEvents } from './events.js';
 import { announceQueuePositions, lockHandover } from './handover-lock.js';
 import { assertMayManage } from './rules.js';
 import { toHandover, type AgentInfo, type EndReason, type Handover, type HandoverRow } from '../model/handover.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 /** An agent joined (desk accept or the external system said so): the bot is told to stay silent. */
 export async function markAgentJoined(
@@ -36,7 +37,7 @@ export async function markAgentJoined(
     [{ type: 'handover.accepted', handoverId: handover.id, conversationId: handover.conversationId, data: { agent } }],
     now,
   );
-  uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId }));
+  uow.afterCommit(() => publishDeskSignal(deps.bus, handover.tenantId, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId }));
   if (handover.state === 'queued') uow.afterCommit(() => deps.funnel?.accepted((now.getTime() - handover.queuedAt.getTime()) / 1000));
   return updated;
 }
@@ -140,7 +141,7 @@ export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover,
     [{ type: 'handover.ended', handoverId: handover.id, conversationId: handover.conversationId, data: detail ? { reason, detail } : { reason } }],
     now,
   );
-  uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.ended', handoverId: handover.id, reason }));
+  uow.afterCommit(() => publishDeskSignal(deps.bus, handover.tenantId, { type: 'handover.ended', handoverId: handover.id, reason }));
   uow.afterCommit(() => deps.funnel?.ended(reason, handover.state === 'queued'));
   return toHandover(rows[0]!);
 }
@@ -166,7 +167,7 @@ export async function transferHandover(deps: Deps, input: { agent: Agent; handov
         queueName: target.name,
         text: note,
       });
-      uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'note.created', handoverId: handover.id }));
+      uow.afterCommit(() => publishDeskSignal(deps.bus, handover.tenantId, { type: 'note.created', handoverId: handover.id }));
     }
     // A waiting user moved to the line they already wait in keeps their place.
     if (handover.state === 'queued' && handover.queueId === target.id) return handover;
@@ -193,7 +194,7 @@ export async function transferHandover(deps: Deps, input: { agent: Agent; handov
     await announceQueuePositions(uow, deps.bus, handover.tenantId, target.id, now);
     // Moved out of a line (by a supervisor): those behind in the line it left move up.
     if (handover.state === 'queued') await announceQueuePositions(uow, deps.bus, handover.tenantId, handover.queueId, now);
-    uow.afterCommit(() => deps.bus.publish(`desk:${handover.tenantId}`, { type: 'handover.transferred', handoverId: handover.id, queueId: target.id }));
+    uow.afterCommit(() => publishDeskSignal(deps.bus, handover.tenantId, { type: 'handover.transferred', handoverId: handover.id, queueId: target.id }));
     return toHandover(rows[0]!);
   });
 }

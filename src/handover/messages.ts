@@ -11,6 +11,7 @@ import { writeUserMessagesOrEach, type UserMessageWrite, type UserMessageWritten
 import { markAgentJoined } from './lifecycle.js';
 import { assertHeldBy } from './rules.js';
 import type { AgentInfo, Attachment, Message } from '../model/handover.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 export interface PostMessageResult {
   id: string;
@@ -83,7 +84,7 @@ export async function postUserMessage(
   const written = deps.userMessages ? await deps.userMessages.submit(write) : await writeAlone(deps, write);
   if (!written) return explainUnwritten(deps, input);
   if (written.connectorId && !written.handed) deps.bus.publish('outbox', { tenantId: input.tenantId });
-  deps.bus.publish(`desk:${input.tenantId}`, { type: 'message.created', handoverId: input.handoverId, messageId: id, seq: written.seq });
+  publishDeskSignal(deps.bus, input.tenantId, { type: 'message.created', handoverId: input.handoverId, messageId: id, seq: written.seq });
   return { id, duplicate: false };
 }
 
@@ -172,7 +173,7 @@ export async function postAgentMessageIn(deps: Deps, uow: UnitOfWork, input: Age
     now,
   );
   const handoverId = handover.id;
-  uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'message.created', handoverId, messageId: id, seq }));
+  uow.afterCommit(() => publishDeskSignal(deps.bus, input.tenantId, { type: 'message.created', handoverId, messageId: id, seq }));
   return { id, duplicate: false };
 }
 
@@ -200,7 +201,7 @@ export async function postUserTyping(deps: Deps, input: { tenantId: string; hand
       });
       uow.afterCommit(() => deps.bus.publish('outbox', { tenantId: input.tenantId }));
     }
-    uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'user.typing', handoverId: handover.id, typing: input.typing }));
+    uow.afterCommit(() => publishDeskSignal(deps.bus, input.tenantId, { type: 'user.typing', handoverId: handover.id, typing: input.typing }));
   });
 }
 

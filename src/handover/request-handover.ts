@@ -10,6 +10,7 @@ import { agentSideHealth, checkAvailability, estimateWait, positionInQueue, type
 import { emitBotEvents } from './events.js';
 import { toHandover, type Handover, type HandoverRow, type TranscriptEntry, type UserInfo } from '../model/handover.js';
 import { getHandover } from './queries.js';
+import { publishDeskSignal } from '../bus/desk-signals.js';
 
 export interface RequestHandoverInput {
   tenantId: string;
@@ -106,7 +107,7 @@ export async function requestHandover(deps: Deps, input: RequestHandoverInput): 
         [{ type: 'handover.queued', handoverId: id, conversationId: input.conversationId, data: { queue: queue.name, position, estimatedWaitSeconds } }],
         now,
       );
-      uow.afterCommit(() => deps.bus.publish(`desk:${input.tenantId}`, { type: 'handover.queued', handoverId: id, queueId: queue.id }));
+      uow.afterCommit(() => publishDeskSignal(deps.bus, input.tenantId, { type: 'handover.queued', handoverId: id, queueId: queue.id }));
       uow.afterCommit(() => deps.funnel?.queued());
       return { handover, position, estimatedWaitSeconds, outcome: 'created' as const };
     });

@@ -23,6 +23,7 @@ import { TtlCache } from '../../store/ttl-cache.js';
 import { recordAuditAfter } from '../../audit/audit-log.js';
 import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/session-cookie.js';
 import { resolveAttachments, withFreshLinks } from '../../attachments/attachments.js';
+import { subscribeDeskSignals } from '../../bus/desk-signals.js';
 
 const tags = ['Desk API'];
 const security = [{ deskSession: [] }];
@@ -489,15 +490,14 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
             finalEvent: sessionEnded,
             log: request.log,
           });
-          const unsubscribe = deps.bus.subscribe(`desk:${request.tenantId}`, (signal) => {
-            const { type, agentId } = signal as { type: string; agentId?: string };
+          const unsubscribe = subscribeDeskSignals(deps.bus, request.tenantId, (signal) => {
             // Some session of this agent ended (all of them, for a sign-out): is it this one? Never passed
             // on: another console of the tenant would take it for its own.
-            if (type === 'session.ended' || type === 'agent.signed_out') {
-              if (agentId === agent.id) watch.recheck();
-              if (type === 'session.ended') return;
+            if (signal.type === 'session.ended' || signal.type === 'agent.signed_out') {
+              if (signal.agentId === agent.id) watch.recheck();
+              if (signal.type === 'session.ended') return;
             }
-            void stream.send({ event: type, data: signal });
+            void stream.send({ event: signal.type, data: signal });
           });
           stream.onClose(unsubscribe);
           await atDesk.recorded;
