@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { freePort } from '../support/ports.js';
+import { sharedServices } from '../support/shared-services.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { eventually, openDeskConsole, setUpDesk, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 import type { SseClient } from '../support/sse-client.js';
@@ -26,20 +27,29 @@ async function availability(
 const noAgents = async (t: TestService, apiKey: string) => (await availability(t, apiKey)).reason === 'no_agents';
 
 describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s)', (kind) => {
-  let t: TestService | undefined;
+  // The cases with the same settings share one service; each has a tenant, queue and agents of its own
+  // (setUpDesk), and presence is counted per queue's tenant, so no case sees another's consoles.
+  const serviceWith = sharedServices(kind);
+  let own: TestService | undefined;
   let bot: SignedWebhookServer | undefined;
   const consoles: SseClient[] = [];
+  /** A desk whose console is closed when the case ends (a shared service outlives the case). */
+  const deskOn = async (t: TestService, options: Parameters<typeof setUpDesk>[1] = {}) => {
+    const desk = await setUpDesk(t, options);
+    if (desk.console) consoles.push(desk.console);
+    return desk;
+  };
   afterEach(async () => {
     for (const c of consoles.splice(0)) c.close();
-    await t?.close();
+    await own?.close();
     await bot?.close();
-    t = undefined;
+    own = undefined;
     bot = undefined;
   });
 
   it('counts an agent only while a console is open: signed in and available without one is not online', async () => {
-    t = await startTestService(kind, SHORT_GRACE);
-    const desk = await setUpDesk(t, { console: false });
+    const t = await serviceWith(SHORT_GRACE);
+    const desk = await deskOn(t, { console: false });
     // Signed in and available, but no desk open anywhere: nobody is there to answer.
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: false, reason: 'no_agents', agentsOnline: 0, estimatedWaitSeconds: null });
     const refused = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-0', queue: 'support', user: { id: 'u-0' } } });
@@ -60,7 +70,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
 
     // The last one closes: within the grace (and a bound) nobody is online, and a new user is told so.
     second.close();
-    await eventually(() => noAgents(t!, desk.apiKey), 'availability to say nobody is online', 15_000);
+    await eventually(() => noAgents(t, desk.apiKey), 'availability to say nobody is online', 15_000);
     const late = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u-1' } } });
     expect(late.status).toBe(409);
     expect(late.body.error).toMatchObject({ code: 'no_agents_available', details: { agentsOnline: 0 } });
@@ -74,21 +84,21 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
   });
 
   it('counts every console when many open and close at once (a reconnect after a restart)', async () => {
-    t = await startTestService(kind, SHORT_GRACE);
-    const desk = await setUpDesk(t, { agent: { maxChats: 10 } });
+    const t = await serviceWith(SHORT_GRACE);
+    const desk = await deskOn(t, { agent: { maxChats: 10 } });
     const tokens = await Promise.all(
       Array.from({ length: 4 }, async (_, i) => {
         const email = `agent-${i}@example.com`;
         expect(
-          (await t!.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: `Agent ${i}`, password: 'correct horse battery' })).status,
+          (await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: `Agent ${i}`, password: 'correct horse battery' })).status,
         ).toBe(201);
-        const token = (await t!.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } })).body.token as string;
-        expect((await t!.api('PUT', '/v1/desk/presence', { token, body: { presence: 'available' } })).status).toBe(200);
+        const token = (await t.api('POST', '/v1/desk/login', { body: { email, password: 'correct horse battery' } })).body.token as string;
+        expect((await t.api('PUT', '/v1/desk/presence', { token, body: { presence: 'available' } })).status).toBe(200);
         return token;
       }),
     );
     // Two consoles each, all opening together.
-    const opened = await Promise.all([...tokens, ...tokens].map((token) => openDeskConsole(t!, token)));
+    const opened = await Promise.all([...tokens, ...tokens].map((token) => openDeskConsole(t, token)));
     consoles.push(...opened);
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 5 });
     const { rows } = await t.db.query<{ consoles: number }>('select coalesce(sum(consoles), 0)::int as consoles from desk_consoles where tenant_id = $1', [
@@ -97,12 +107,13 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     expect(rows[0]!.consoles).toBe(9);
     // All close together: only the agent whose console stays is online once the grace has run out.
     for (const c of opened) c.close();
-    await eventually(async () => (await availability(t!, desk.apiKey)).agentsOnline === 1, 'only the agent still at a desk to count', 15_000);
+    await eventually(async () => (await availability(t, desk.apiKey)).agentsOnline === 1, 'only the agent still at a desk to count', 15_000);
   });
 
   it('renews desk streams: a console that comes back at once stays online, one that does not (a laptop put to sleep) stops counting', async () => {
-    t = await startTestService(kind, { ...SHORT_GRACE, 'desk.consoleRenewMs': 1500 });
-    const desk = await setUpDesk(t);
+    // A service of its own: it renews every console, and the other cases' consoles (plain SSE readers) do not reconnect.
+    const t = (own = await startTestService(kind, { ...SHORT_GRACE, 'desk.consoleRenewMs': 1500 }));
+    const desk = await deskOn(t);
     const renewed = (c: SseClient) => c.waitFor((events) => events.some((e) => e.event === 'renew'), 15_000, 'renew');
     await renewed(desk.console!);
     await eventually(async () => desk.console!.ended, 'the server to end the renewed stream', 10_000);
@@ -112,15 +123,15 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: true, agentsOnline: 1 });
     // This one never comes back after its renewal, like a console whose network vanished.
     await renewed(next);
-    await eventually(() => noAgents(t!, desk.apiKey), 'the agent whose console did not come back to go', 15_000);
+    await eventually(() => noAgents(t, desk.apiKey), 'the agent whose console did not come back to go', 15_000);
   });
 
   it('keeps an agent online through a reload within the grace', async () => {
-    t = await startTestService(kind, LONG_GRACE);
-    const desk = await setUpDesk(t);
+    const t = await serviceWith(LONG_GRACE);
+    const desk = await deskOn(t);
     desk.console!.close();
     await eventually(
-      async () => (await t!.db.query<{ consoles: number }>('select consoles from desk_consoles where agent_id = $1', [desk.agentId])).rows[0]?.consoles === 0,
+      async () => (await t.db.query<{ consoles: number }>('select consoles from desk_consoles where agent_id = $1', [desk.agentId])).rows[0]?.consoles === 0,
       'the closed console to be recorded',
       10_000,
     );
@@ -130,17 +141,17 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
   });
 
   it('tells a waiting user at once when the last agent leaves, instead of at the no-answer timeout', async () => {
-    t = await startTestService(kind, SHORT_GRACE);
+    const t = await serviceWith(SHORT_GRACE);
     let secret = '';
     bot = await startSignedWebhookServer(() => secret);
-    const desk = await setUpDesk(t, { webhookUrl: bot.url, queue: { noAnswerTimeoutSeconds: 3600 } });
+    const desk = await deskOn(t, { webhookUrl: bot.url, queue: { noAnswerTimeoutSeconds: 3600 } });
     secret = desk.webhookSecret;
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u-1' } } });
     expect(created.status).toBe(201);
     desk.console!.close();
     const ended = await eventually(
       async () => {
-        const view = await t!.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey });
+        const view = await t.api('GET', `/v1/handovers/${created.body.id}`, { token: desk.apiKey });
         return view.body.state === 'ended' ? view.body : undefined;
       },
       'the wait to end once nobody is online',
@@ -156,8 +167,8 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
   });
 
   it('does not end waits when the agent steps away and back within the grace', async () => {
-    t = await startTestService(kind, LONG_GRACE);
-    const desk = await setUpDesk(t, { queue: { noAnswerTimeoutSeconds: 3600 } });
+    const t = await serviceWith(LONG_GRACE);
+    const desk = await deskOn(t, { queue: { noAnswerTimeoutSeconds: 3600 } });
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u-1' } } });
     expect((await t.api('PUT', '/v1/desk/presence', { token: desk.agentToken, body: { presence: 'away' } })).status).toBe(200);
     // Away: new users are refused at once, but the one waiting keeps their place for the grace.
@@ -168,9 +179,9 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
   });
 
   it('shows supervisors who is at a desk, apart from who is signed in', async () => {
-    t = await startTestService(kind, SHORT_GRACE);
-    const desk = await setUpDesk(t, { agent: { role: 'supervisor' } });
-    const team = async () => (await t!.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents[0];
+    const t = await serviceWith(SHORT_GRACE);
+    const desk = await deskOn(t, { agent: { role: 'supervisor' } });
+    const team = async () => (await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents[0];
     expect(await team()).toMatchObject({ signedIn: true, online: true, presence: 'available' });
     // The supervisor hears of a colleague's console opening on its own stream (a hint to re-read).
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email: 'bo@example.com', name: 'Bo', password: 'another long password' });
@@ -185,7 +196,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     boConsole.close();
     await eventually(
       async () => {
-        const agents = (await t!.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents as Array<{
+        const agents = (await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents as Array<{
           id: string;
           signedIn: boolean;
           online: boolean;
