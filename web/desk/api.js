@@ -1,5 +1,11 @@
+// @ts-check
 // The desk REST API. The session is the HttpOnly cookie set at sign-in (script never sees it); every
 // change also carries the session's CSRF token.
+
+/**
+ * A call to the desk API: resolves with the parsed JSON body.
+ * @typedef {(method: string, path: string, body?: unknown) => Promise<any>} Api
+ */
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -17,6 +23,8 @@ const BUSY_WAIT_MAX_S = 3;
 /**
  * Returns `api(method, path, body?)`: resolves with the parsed JSON body, rejects with an ApiError
  * (status 0 and code `network` when the server could not be reached).
+ * @param {{ csrf?: string, onUnauthorized?: () => void }} options
+ * @returns {Api}
  */
 export function createApi({ csrf, onUnauthorized }) {
   return async function api(method, path, body) {

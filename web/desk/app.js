@@ -1,3 +1,4 @@
+// @ts-check
 // The agent console: sign-in, presence, the waiting list, the chats held, live signals.
 import { createApi } from './api.js';
 import { connectLive } from './live.js';
@@ -20,14 +21,14 @@ const TITLE_FLASH_MS = 10_000;
 const ui = {
   signin: byId('signin'),
   signinForm: byId('signin-form'),
-  email: byId('email'),
-  password: byId('password'),
+  email: /** @type {HTMLInputElement} */ (byId('email')),
+  password: /** @type {HTMLInputElement} */ (byId('password')),
   signinError: byId('signin-error'),
   desk: byId('desk'),
   agentName: byId('agent-name'),
   connection: byId('connection'),
   presence: byId('presence'),
-  sound: byId('sound'),
+  sound: /** @type {HTMLInputElement} */ (byId('sound')),
   signout: byId('signout'),
   acceptNext: byId('accept-next'),
   waitingList: byId('waiting-list'),
@@ -192,12 +193,13 @@ function leaveDesk() {
 // ---- presence and connection ---------------------------------------------------------------------
 
 function showPresence(presence) {
-  for (const input of ui.presence.querySelectorAll('input[name="presence"]')) input.checked = input.value === presence;
+  for (const input of ui.presence.querySelectorAll('input[name="presence"]'))
+    /** @type {HTMLInputElement} */ (input).checked = /** @type {HTMLInputElement} */ (input).value === presence;
   ui.presence.dataset.presence = presence;
 }
 
 ui.presence.addEventListener('change', async (event) => {
-  const presence = event.target.value;
+  const presence = /** @type {HTMLInputElement} */ (event.target).value;
   try {
     session.agent = await api('PUT', '/v1/desk/presence', { presence });
     showPresence(session.agent.presence);
@@ -214,6 +216,11 @@ function showConnection(state) {
 
 // ---- live signals --------------------------------------------------------------------------------
 
+/**
+ * A signal of the desk stream (src/bus/desk-signals.ts), or the stream's own `ready` and `resync`.
+ * @param {import('../../src/bus/desk-signals.js').DeskSignalType | 'ready' | 'resync'} type
+ * @param {any} data
+ */
 function onSignal(type, data) {
   supervisorView.onSignal(type, data);
   switch (type) {

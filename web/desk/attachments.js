@@ -1,3 +1,4 @@
+// @ts-check
 // Files in a chat. The agent attaches one from the reply box: it is uploaded to the chat, then sent to
 // the user as a message of its own. Every message's files show as an image preview (PNG, JPEG, GIF,
 // WebP kept by the service) or as a download link with the file's name and size — never as a page of

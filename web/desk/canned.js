@@ -1,3 +1,4 @@
+// @ts-check
 // Canned responses: the picker `/` opens in a reply box, and the panel where the agent keeps their own
 // (and a supervisor the whole team's). Placeholders such as {{user.name}} are filled by the server from
 // the chat the reply is for (`rendered`), so what is inserted is what the user will read.
@@ -10,8 +11,8 @@ const TRIGGER = /(^|\s)\/([\w.-]{0,40})$/;
 /**
  * Adds the `/` picker to a chat's reply box: `/` then letters searches the canned responses; ↑/↓
  * choose, Enter or Tab inserts (in place of the `/…` typed), Escape closes.
- * @param input the textarea
- * @param ctx { api, handoverId, onInsert() }
+ * @param {HTMLTextAreaElement} input the textarea
+ * @param {{ api: import('./api.js').Api, handoverId: string, onInsert?: () => void }} ctx
  */
 export function attachCannedPicker(input, { api, handoverId, onInsert }) {
   const listId = `canned-${handoverId}`;
@@ -117,7 +118,8 @@ export function attachCannedPicker(input, { api, handoverId, onInsert }) {
  * The panel of canned responses: the agent's own and the team's, a form to add one (supervisors may
  * add one for the whole team), and Delete where the agent may.
  * @param container the panel's element
- * @param ctx { api, agent() → the signed-in agent, notify(text), showError(text) }
+ * @param {{ api: import('./api.js').Api, agent: () => { id: string, role: string }, notify: (text: string) => void, showError: (text: string) => void }} ctx
+ *   `agent()`: the signed-in agent
  */
 export function createCannedPanel(container, { api, agent, notify, showError }) {
   const shortcut = h('input', { id: 'canned-shortcut', required: true, maxLength: 40, pattern: '[A-Za-z0-9][A-Za-z0-9_.\\-]*', placeholder: 'refund' });

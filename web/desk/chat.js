@@ -1,3 +1,4 @@
+// @ts-check
 // One chat the agent holds: the bot transcript that came with the handover, the user's details and
 // metadata, then the live conversation; reply, typing, transfer and end.
 //
@@ -21,7 +22,7 @@ const endReasons = [
 export class Chat {
   /**
    * @param handover the desk's view of the handover (GET /v1/desk/handovers)
-   * @param ctx { api, queues(): [{name}], onChange(chat), onClose(chat), notify(text) }
+   * @param {{ api: import('./api.js').Api, queues: () => Array<{ name: string }>, onChange: (chat: any) => void, onClose: (chat: any) => void, notify: (text: string) => void, attachComposer?: (chat: any) => void }} ctx
    */
   constructor(handover, ctx) {
     this.id = handover.id;

@@ -1,3 +1,4 @@
+// @ts-check
 // Tiny DOM helpers. Everything user-supplied goes in as text (textContent / text nodes), never as HTML:
 // a message containing markup or script is shown, not run.
 
@@ -28,10 +29,15 @@ export function clear(el) {
   while (el.firstChild) el.firstChild.remove();
 }
 
+/**
+ * @template {HTMLElement} [T=HTMLElement]
+ * @param {string} id
+ * @returns {T}
+ */
 export function byId(id) {
   const el = document.getElementById(id);
   if (!el) throw new Error(`#${id} is missing from the page`);
-  return el;
+  return /** @type {T} */ (el);
 }
 
 /** "0:07", "3:25", "1:02:09" */

@@ -1,3 +1,4 @@
+// @ts-check
 // History: closed chats, the agent's own or the team's, searched by user, text and date, and opened
 // read-only in the chat area; beside a live chat, the same user's earlier chats.
 import { formatTime, h } from './dom.js';
@@ -17,7 +18,8 @@ const userName = (item) => item.user?.name || item.user?.id || 'User';
 /**
  * @param panel the sidebar section for the search
  * @param chatArea where a closed chat is shown
- * @param ctx { api, onOpen() (before a closed chat is shown: the live chats step aside), onClose(), showError(text) }
+ * @param {{ api: import('./api.js').Api, onOpen: () => void, onClose: () => void, showError: (text: string) => void }} ctx
+ *   `onOpen()` runs before a closed chat is shown: the live chats step aside.
  */
 export function createHistory(panel, chatArea, { api, onOpen, onClose, showError }) {
   const scope = h('select', { id: 'history-scope' }, h('option', { value: 'mine' }, 'My chats'), h('option', { value: 'team' }, 'My team'));

@@ -1,3 +1,4 @@
+// @ts-check
 // The desk's live signals: Server-Sent Events read with fetch() (EventSource cannot send the Bearer
 // token). Signals carry ids only; the console re-reads state over REST. After any drop the stream is
 // opened again with backoff, and each (re)connect starts with a `ready` event, on which the console

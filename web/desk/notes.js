@@ -1,3 +1,4 @@
+// @ts-check
 // Internal notes of one chat: shown in the conversation, set apart (they never reach the user), written
 // with the reply box switched to "Internal note", and one can go with a transfer for the next agent.
 import { formatTime, h } from './dom.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Replies in background chats: when a user writes in a chat that is not the one on screen, its unread
 // count shows on the chat in My chats and in the tab title, a short sound plays (made with WebAudio, so
 // there is no sound file), and, when the agent allowed it, the browser shows a notification. Opening the

@@ -1,3 +1,4 @@
+// @ts-check
 // Satisfaction ratings (CSAT): the score and comment a user gave after the chat ended, recorded by the
 // bot. Shown as stars in the history, in a closed chat, and in a chat still on screen when it arrives.
 import { h } from './dom.js';

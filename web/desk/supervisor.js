@@ -1,3 +1,4 @@
+// @ts-check
 // The supervisor's view, inside the Team panel: per queue the users waiting, the longest wait, the chats
 // held and the agents online, and how many chats each agent holds; every live chat, each opened
 // read-only in the chat area (following it live), and taken over with "Take chat".
@@ -10,7 +11,8 @@ const userName = (hv) => hv.user?.name || hv.user?.id || 'User';
 /**
  * @param panel the Team section (the view adds itself below the team list)
  * @param chatArea where a chat opened read-only is shown
- * @param ctx { api, onOpen() (before a chat is shown: the others step aside), onClose(), onTaken(id), showError(text) }
+ * @param {{ api: import('./api.js').Api, onOpen: () => void, onClose: () => void, onTaken: (id: string) => void, showError: (text: string) => void }} ctx
+ *   `onOpen()` runs before a chat is shown: the others step aside.
  */
 export function createSupervisorView(panel, chatArea, { api, onOpen, onClose, onTaken, showError }) {
   const figures = h('table', { className: 'queue-figures', attrs: { 'aria-label': 'Queue figures' } });

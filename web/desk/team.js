@@ -1,3 +1,4 @@
+// @ts-check
 // The team panel, for supervisors: every agent with presence, whether at a desk, and load; an absent
 // agent can be set away (chats stop going to them) or signed out everywhere, and the chats they hold
 // put back in the waiting line for someone else to take.

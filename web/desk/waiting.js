@@ -1,3 +1,4 @@
+// @ts-check
 // The waiting list: per queue, who waits (longest first), for how long (ticking live), their place in
 // line, and what they last told the bot.
 import { clear, formatDuration, formatEstimate, h } from './dom.js';
@@ -39,7 +40,7 @@ export function renderWaiting(container, { queues, waiting, fetchedAt, fresh, on
   if (!changed && layouts.get(container) === layout) return tickWaiting(container);
   layouts.set(container, layout);
 
-  const focusedId = document.activeElement?.dataset?.acceptId;
+  const focusedId = /** @type {HTMLElement | null} */ (document.activeElement)?.dataset?.acceptId;
   clear(container);
   for (const [queueId, list] of byQueue) {
     const headingId = `queue-${queueId}`;
