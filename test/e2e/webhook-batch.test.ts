@@ -8,7 +8,8 @@ import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-hel
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { dbKinds, type DbKind } from '../support/test-db.js';
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { deliveriesSettled, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 
 const SECRET = 'whsec_' + Buffer.from('batch-mode-helpdesk-secret-32-by').toString('base64');
 
@@ -16,23 +17,31 @@ type Event = Record<string, any>;
 const textOf = (event: Event): string | undefined => (event.type === 'message.created' ? event.data?.message?.text : undefined);
 
 describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end to end (%s)', (kind) => {
-  let t: TestService | undefined;
-  let bot: SignedWebhookServer | undefined;
-  let helpdesk: GenericHelpdesk | undefined;
+  // One service per store and settings; each case has a tenant, helpdesk and bot of its own, reads
+  // the database for its tenant only, and lets its deliveries settle before its fakes close.
+  const service = sharedServices(kind);
+  let parts: { t: TestService; bot: SignedWebhookServer; helpdesk: GenericHelpdesk; tenantId?: string } | undefined;
   afterEach(async () => {
-    await t?.close();
-    await bot?.close();
-    await helpdesk?.close();
-    t = bot = helpdesk = undefined;
+    const done = parts;
+    parts = undefined;
+    if (!done) return;
+    try {
+      if (done.tenantId) await deliveriesSettled(done.t, done.tenantId);
+    } finally {
+      await done.bot.close();
+      await done.helpdesk.close();
+    }
   });
 
   async function setUp(options: { batch?: Record<string, unknown>; service?: Record<string, unknown> } = {}) {
-    t = await startTestService(kind, options.service);
+    const t = await service(options.service);
     let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(SECRET, { batch: true });
+    const bot = await startSignedWebhookServer(() => botSecret);
+    const helpdesk = await startGenericHelpdesk(SECRET, { batch: true });
+    parts = { t, bot, helpdesk };
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Batchco', webhookUrl: bot.url });
     botSecret = tenant.body.webhookSecret;
+    parts.tenantId = tenant.body.id;
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'webhook',
       name: 'batched-helpdesk',
@@ -41,7 +50,7 @@ describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end
     expect(connector.status, JSON.stringify(connector.body)).toBe(201);
     helpdesk.inboundUrl = connector.body.inboundUrl;
     expect((await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/queues`, { name: 'helpdesk', connectorId: connector.body.id })).status).toBe(201);
-    const s = { t, bot, helpdesk, apiKey: tenant.body.apiKey as string };
+    const s = { t, bot, helpdesk, apiKey: tenant.body.apiKey as string, tenantId: tenant.body.id as string };
     return {
       ...s,
       /** Handovers started and taken by the helpdesk. */
@@ -68,7 +77,8 @@ describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end
       /** Attempts that failed, by message text (the outbox keeps each item's payload). */
       async failedAttempts(): Promise<Array<{ text: string; outcome: string; status_code: number | null; error: string }>> {
         const { rows } = await s.t.db.query<{ text: string; outcome: string; status_code: number | null; error: string }>(
-          `select o.payload->'message'->>'text' as text, a.outcome, a.status_code, a.error from delivery_attempts a join outbox o on o.id = a.outbox_id where o.target = 'agent' order by a.started_at`,
+          `select o.payload->'message'->>'text' as text, a.outcome, a.status_code, a.error from delivery_attempts a join outbox o on o.id = a.outbox_id where o.target = 'agent' and o.tenant_id = $1 order by a.started_at`,
+          [s.tenantId],
         );
         return rows;
       },
@@ -118,7 +128,10 @@ describe.each<DbKind>([...dbKinds])('generic webhook helpdesk in batch mode, end
     ]);
     // Successes are recorded in batches, shortly after.
     await eventually(async () => {
-      const { rows } = await s.t.db.query<{ state: string; n: number }>(`select state, count(*)::int as n from outbox where target = 'agent' group by state`);
+      const { rows } = await s.t.db.query<{ state: string; n: number }>(
+        `select state, count(*)::int as n from outbox where target = 'agent' and tenant_id = $1 group by state`,
+        [s.tenantId],
+      );
       return rows.length === 1 && rows[0]!.state === 'done' && rows[0]!.n === 6;
     }, 'every item recorded as done');
   });
