@@ -1,26 +1,29 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
-import { eventually, setUpDesk, startTestService, type DbKind, type TestService } from '../support/test-service.js';
+import { setUpCaseDesk, sharedServices } from '../support/shared-services.js';
+import { eventually, type DbKind } from '../support/test-service.js';
 
 function isoDate(d: Date, zone: string): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
 }
 
 describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules through the public API (%s)', (kind) => {
-  let t: TestService | undefined;
+  // One service for the cases: each has a tenant and queue of its own (setUpCaseDesk), and availability,
+  // positions and wait estimates are the queue's.
+  const service = sharedServices(kind);
   let bot: SignedWebhookServer | undefined;
   afterEach(async () => {
-    await t?.close();
     await bot?.close();
+    bot = undefined;
   });
 
   it('refuses a handover while the queue is closed and says when it opens', async () => {
-    t = await startTestService(kind);
+    const t = await service();
     const zone = 'Pacific/Auckland';
     const now = new Date();
     // Closed today and tomorrow (local dates in the queue's zone); open around the clock otherwise.
     const closedDates = [isoDate(now, zone), isoDate(new Date(now.getTime() + 86_400_000), zone)];
-    const desk = await setUpDesk(t, { queue: { timeZone: zone, closedDates } });
+    const desk = await setUpCaseDesk(t, { queue: { timeZone: zone, closedDates } });
     const availability = await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
     expect(availability.body).toMatchObject({ available: false, reason: 'closed' });
     const opensAt = new Date(availability.body.nextOpenAt);
@@ -33,8 +36,8 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
   });
 
   it('refuses when no agent is available, and accepts once one is', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t, { available: false });
+    const t = await service();
+    const desk = await setUpCaseDesk(t, { available: false });
     const before = await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
     expect(before.body).toMatchObject({ available: false, reason: 'no_agents', agentsOnline: 0 });
     const refused = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
@@ -52,10 +55,10 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
   });
 
   it('refuses when every agent is at capacity and the line is full', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t, { agent: { maxChats: 1 }, queue: { maxWaiting: 0 } });
+    const t = await service();
+    const desk = await setUpCaseDesk(t, { agent: { maxChats: 1 }, queue: { maxWaiting: 0 } });
     const ask = (conversationId: string) =>
-      t!.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: conversationId } } });
+      t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: conversationId } } });
 
     const first = await ask('c-1');
     expect(first.status).toBe(201);
@@ -73,10 +76,10 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
   });
 
   it('ends a handover nobody accepts in time with no_agent_answered', async () => {
-    t = await startTestService(kind);
+    const t = await service();
     let secret = '';
     bot = await startSignedWebhookServer(() => secret);
-    const desk = await setUpDesk(t, { webhookUrl: bot.url, queue: { noAnswerTimeoutSeconds: 1 } });
+    const desk = await setUpCaseDesk(t, { webhookUrl: bot.url, queue: { noAnswerTimeoutSeconds: 1 } });
     secret = desk.webhookSecret;
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
     expect(created.status).toBe(201);
@@ -93,9 +96,9 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
   });
 
   it('gives queue positions, moves people up, and estimates waits from real waits', async () => {
-    t = await startTestService(kind);
-    const desk = await setUpDesk(t, { agent: { maxChats: 10 } });
-    const ask = (c: string) => t!.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: c, queue: 'support', user: { id: c } } });
+    const t = await service();
+    const desk = await setUpCaseDesk(t, { agent: { maxChats: 10 } });
+    const ask = (c: string) => t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: c, queue: 'support', user: { id: c } } });
     const a = await ask('a');
     const b = await ask('b');
     const c = await ask('c');
@@ -110,7 +113,7 @@ describe.each<DbKind>(['pglite', 'pg'])('availability and lifecycle rules throug
     expect(typeof bView.body.estimatedWaitSeconds).toBe('number');
 
     const events = await eventually(async () => {
-      const res = await t!.api('GET', `/v1/handovers/${c.body.id}/events`, { token: desk.apiKey });
+      const res = await t.api('GET', `/v1/handovers/${c.body.id}/events`, { token: desk.apiKey });
       const updates = res.body.events.filter((e: { type: string }) => e.type === 'queue.updated');
       return updates.length > 0 ? updates : null;
     }, 'queue.updated for c');

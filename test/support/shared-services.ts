@@ -1,5 +1,5 @@
-import { afterAll } from 'vitest';
-import { eventually, startTestService, type DbKind, type TestService } from './test-service.js';
+import { afterAll, onTestFinished } from 'vitest';
+import { eventually, setUpDesk, startTestService, type DbKind, type DeskSetup, type TestService } from './test-service.js';
 
 /**
  * Services shared by the cases of one describe block: starting a service (a migrated database, every
@@ -40,4 +40,15 @@ export async function deliveriesSettled(t: TestService, tenantId: string): Promi
     const { rows } = await t.db.query<{ n: number }>(`select count(*)::int as n from outbox where tenant_id = $1 and state = 'pending'`, [tenantId]);
     return rows[0]!.n === 0;
   }, "the tenant's deliveries to be settled");
+}
+
+/**
+ * `setUpDesk` for a case on a shared service: the agent's console stream closes when the case ends, as
+ * it did when the case stopped its own service.
+ */
+export async function setUpCaseDesk(t: TestService, options: Parameters<typeof setUpDesk>[1] = {}): Promise<DeskSetup> {
+  const desk = await setUpDesk(t, options);
+  const deskConsole = desk.console;
+  if (deskConsole) onTestFinished(() => deskConsole.close());
+  return desk;
 }
