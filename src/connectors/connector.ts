@@ -4,7 +4,12 @@ import type { Logger } from '../telemetry/logger.js';
 import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from '../model/handover.js';
 
 /**
- * A connector links handovers to one external customer-service system.
+ * A connector links handovers to one external customer-service system. The service hands it the
+ * agent side's work one piece at a time, each kind to a method of its own: `open` when a handover starts
+ * (it returns the system's id of the conversation, its `externalRef`), `sendMessage` for each of the
+ * user's messages, `sendTyping` for the user typing (optional: a connector without it does not show
+ * typing, and such work is dropped) and `end` when the handover ends. What the system tells us comes
+ * back through `handleInbound` (it calls us) or `pullStream` (we read it); the rest is optional.
  *
  * To add a connector:
  * 1. Make a folder `src/connectors/<type>/` with `<type>-config.ts` (a TypeBox schema of its settings),
@@ -19,7 +24,10 @@ import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from
  *   credential in `secretFields`: they are stored encrypted and reach only `create`.
  * - Call out through the shared dispatcher (`http-json.ts`) with the given signal. Throw `DeliveryError`
  *   with `retryable: false` only for what can never succeed.
- * - Declare what the system cannot do in `capabilities`; add `availability` if it can say who is online.
+ * - Make every method safe to repeat: a retry gets the same work again (`DeliveryContext.attempt`), so
+ *   send ids that stay the same, or look before writing twice. Leave out `sendTyping` when the system
+ *   cannot show typing (or only under some config: define it only then), rather than doing nothing.
+ * - Add `availability` if the system can say who is online.
  * - Add `check` with the cheapest authenticated read the system documents, through `checkCall`
  *   (`check-call.ts`), so a wrong credential or id is named before the first handover fails.
  * - Add `setup` when the system's API can read (and perhaps change) vendor settings a deployment needs
@@ -51,28 +59,51 @@ export interface ConnectorDeps {
   sessions?: ConnectorSessions;
 }
 
-/** Work the service hands to the agent side, always in the order it was accepted per handover. */
-export type AgentSideWork =
-  | {
-      kind: 'handover.requested';
-      eventId: string;
-      handoverId: string;
-      conversationId: string;
-      queue: string;
-      user: UserInfo;
-      transcript: TranscriptEntry[];
-      metadata: Record<string, unknown>;
-      createdAt: string;
-    }
-  | {
-      kind: 'message.created';
-      eventId: string;
-      handoverId: string;
-      conversationId: string;
-      message: { id: string; text: string; attachments: Attachment[]; createdAt: string };
-    }
-  | { kind: 'user.typing'; eventId: string; handoverId: string; conversationId: string; typing: boolean }
-  | { kind: 'handover.ended'; eventId: string; handoverId: string; conversationId: string; reason: EndReason };
+/**
+ * Work the service hands to the agent side, always in the order it was accepted per handover. Each kind
+ * has its own method of `Connector`; the deliverer (src/handover/deliverers.ts) calls the one of the kind.
+ */
+export type AgentSideWork = OpenWork | MessageWork | TypingWork | EndWork;
+
+/** A handover starts: open the conversation on the system (`Connector.open`). */
+export interface OpenWork {
+  kind: 'handover.requested';
+  eventId: string;
+  handoverId: string;
+  conversationId: string;
+  queue: string;
+  user: UserInfo;
+  transcript: TranscriptEntry[];
+  metadata: Record<string, unknown>;
+  createdAt: string;
+}
+
+/** The user wrote a message (`Connector.sendMessage`). */
+export interface MessageWork {
+  kind: 'message.created';
+  eventId: string;
+  handoverId: string;
+  conversationId: string;
+  message: { id: string; text: string; attachments: Attachment[]; createdAt: string };
+}
+
+/** The user started or stopped typing (`Connector.sendTyping`). */
+export interface TypingWork {
+  kind: 'user.typing';
+  eventId: string;
+  handoverId: string;
+  conversationId: string;
+  typing: boolean;
+}
+
+/** The handover ended, whoever ended it (`Connector.end`). */
+export interface EndWork {
+  kind: 'handover.ended';
+  eventId: string;
+  handoverId: string;
+  conversationId: string;
+  reason: EndReason;
+}
 
 export interface DeliveryContext {
   /** The connector-side id of the conversation, once `handover.requested` returned one. */
@@ -113,7 +144,7 @@ type AddressedByRef<E> = E extends unknown ? Omit<E, 'handoverId'> & { externalR
 
 /**
  * The same events, for systems that only know their own conversation ids: addressed by the
- * `externalRef` that `deliver` returned for `handover.requested`. An event whose `externalRef` matches
+ * `externalRef` that `open` returned. An event whose `externalRef` matches
  * no handover of the connector is ignored (vendors send events for conversations we never opened),
  * and so is one for a handover that has ended.
  */
@@ -143,14 +174,6 @@ export type InboundResult =
   | { ok: true; receipts: InboundReceipt[] }
   | { ok: false; reason: 'bad_signature' | 'stale_timestamp' | 'invalid_body'; message: string };
 
-/** What a connector can do beyond delivering work; a connector without `capabilities` can do all of it. */
-export interface ConnectorCapabilities {
-  /** The system can show agents that the end user is typing; when false, `user.typing` work is dropped. */
-  userTyping: boolean;
-  /** The system can move a conversation to another team or agent and tells us (`handover.transferred`). */
-  transfer: boolean;
-}
-
 /** Agents the external system reports as able to take a chat now. */
 export interface AgentAvailability {
   agentsOnline: number;
@@ -161,15 +184,32 @@ export interface AgentAvailability {
   byQueue?: Record<string, number>;
 }
 
+/**
+ * One instance per connector row. Each piece of agent-side work goes to the method of its kind, one at a
+ * time per handover; a method throws `DeliveryError` to fail the try (retried unless `retryable: false`).
+ * A retry calls the same method again with the same work, so each method must be safe to repeat (see
+ * `DeliveryContext.attempt`).
+ */
 export interface Connector {
-  /** Performs one piece of agent-side work. Resolves with the conversation's external id when it has one. */
-  deliver(work: AgentSideWork, context: DeliveryContext): Promise<{ externalRef?: string } | void>;
+  /**
+   * Opens the handover's conversation on the system ('handover.requested'). Resolves with the system's
+   * id of it (`externalRef`), which every later call gets in `DeliveryContext.externalRef` and inbound
+   * events may be addressed by.
+   */
+  open(work: OpenWork, context: DeliveryContext): Promise<{ externalRef?: string } | void>;
+  /** Posts one of the user's messages into the conversation ('message.created'). */
+  sendMessage(work: MessageWork, context: DeliveryContext): Promise<void>;
+  /**
+   * Shows the agents that the user is typing, or stopped ('user.typing'). Absent: the system cannot show
+   * it, and such work is dropped without a call (typing is ephemeral anyway).
+   */
+  sendTyping?(work: TypingWork, context: DeliveryContext): Promise<void>;
+  /** Ends the conversation on the system's side ('handover.ended', whoever ended the handover). */
+  end(work: EndWork, context: DeliveryContext): Promise<void>;
   /** Verifies and parses a request the system sent to our inbound URL. */
   handleInbound?(request: InboundRequest): InboundResult | Promise<InboundResult>;
   /** Reads the system's event stream of a handover (systems that push nothing to us). */
   pullStream?: PullStream;
-  /** What this connector supports; absent: everything. */
-  capabilities?: ConnectorCapabilities;
   /**
    * Asks the system who can take a chat. Never called on a request path: a background refresher
    * caches the answer (src/connectors/availability-cache.ts) and requests read the cache.

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { AgentSideWork } from '../connectors/connector.js';
+import type { AgentSideWork, Connector, DeliveryContext } from '../connectors/connector.js';
 import { failureText } from '../connectors/connector-helpers.js';
 import type { Deps } from '../deps.js';
 import { endHandover } from './lifecycle.js';
@@ -54,13 +54,13 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
     async deliver(row, signal) {
       const { connector, record } = await connectors.get(row.connector_id!);
       annotateActiveSpan({ 'handover.connector.type': record.type });
-      // A system that cannot show the user typing gets nothing: the signal is ephemeral anyway.
-      if (row.kind === 'user.typing' && connector.capabilities?.userTyping === false) return;
+      // A system that cannot show the user typing (no `sendTyping`) gets nothing: the signal is ephemeral anyway.
+      if (row.kind === 'user.typing' && !connector.sendTyping) return;
       const externalRef = externalRefs.get(row.handover_id) ?? row.external_ref ?? null;
       const readAttachment = deps.attachments
         ? (id: string) => readAttachmentFile(deps, { tenantId: row.tenant_id, handoverId: row.handover_id, id })
         : undefined;
-      const result = await connector.deliver(withFreshFileLinks(deps, row.payload as AgentSideWork), {
+      const result = await perform(connector, withFreshFileLinks(deps, row.payload as AgentSideWork), {
         externalRef,
         signal,
         attempt: row.attempts + 1,
@@ -86,6 +86,20 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       });
     },
   };
+}
+
+/** The one place a piece of agent-side work is matched to the connector method of its kind. */
+async function perform(connector: Connector, work: AgentSideWork, context: DeliveryContext): Promise<{ externalRef?: string } | void> {
+  switch (work.kind) {
+    case 'handover.requested':
+      return connector.open(work, context);
+    case 'message.created':
+      return connector.sendMessage(work, context);
+    case 'user.typing':
+      return connector.sendTyping?.(work, context);
+    case 'handover.ended':
+      return connector.end(work, context);
+  }
 }
 
 /**

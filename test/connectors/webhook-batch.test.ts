@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
-import { DeliveryError, type AgentSideWork, type Connector } from '../../src/connectors/connector.js';
+import { DeliveryError, type Connector, type MessageWork } from '../../src/connectors/connector.js';
 import { webhookConnectorDefinition } from '../../src/connectors/webhook/webhook-connector.js';
 import { createOutboundAgent } from '../../src/outbound/index.js';
 import { newId } from '../../src/store/ids.js';
@@ -16,7 +16,7 @@ import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-hel
 const SECRET = 'whsec_' + Buffer.from('batch-helpdesk-secret-of-32-bytes!').toString('base64');
 const TIMEOUT_MS = 2000;
 
-function message(handoverId: string, text: string): AgentSideWork {
+function message(handoverId: string, text: string): MessageWork {
   return {
     kind: 'message.created',
     eventId: newId('event'),
@@ -26,7 +26,7 @@ function message(handoverId: string, text: string): AgentSideWork {
   };
 }
 
-/** What a `deliver` came to: done, or its DeliveryError's retryability, message and quote. */
+/** What a `sendMessage` came to: done, or its DeliveryError's retryability, message and quote. */
 interface Outcome {
   ok: boolean;
   retryable?: boolean;
@@ -76,7 +76,7 @@ describe('generic webhook connector, batch mode', () => {
   it('deliveries made in one turn go out as one signed call, each event in its own envelope', async () => {
     const { connector, helpdesk } = await setUp();
     const work = ['ho_a', 'ho_b', 'ho_c'].map((h) => message(h, `hello from ${h}`));
-    const results = await Promise.all(work.map((w) => outcome(connector.deliver(w, { externalRef: null, signal: live() }))));
+    const results = await Promise.all(work.map((w) => outcome(connector.sendMessage(w, { externalRef: null, signal: live() }))));
     expect(results).toEqual([{ ok: true }, { ok: true }, { ok: true }]);
     // One call, verified by the fake over the batch body; its webhook-id is the call's own.
     expect(helpdesk.rejected).toEqual([]);
@@ -99,14 +99,14 @@ describe('generic webhook connector, batch mode', () => {
   it('a call closes at maxEvents, and before an event that would take it past maxBytes', async () => {
     const { connector, helpdesk } = await setUp({ maxEvents: 2, maxBytes: 16 * 1024 });
     const small = ['ho_1', 'ho_2', 'ho_3', 'ho_4', 'ho_5'].map((h) => message(h, 'short'));
-    await Promise.all(small.map((w) => connector.deliver(w, { externalRef: null, signal: live() })));
+    await Promise.all(small.map((w) => connector.sendMessage(w, { externalRef: null, signal: live() })));
     expect(helpdesk.batches.map((b) => b.events.length)).toEqual([2, 2, 1]);
 
     helpdesk.batches.length = 0;
     // 10 KB each: two do not fit in 16 KB, so each goes alone; one larger than the bound still goes.
     const large = ['ho_6', 'ho_7'].map((h) => message(h, 'x'.repeat(10_000)));
     const huge = message('ho_8', 'y'.repeat(20_000));
-    await Promise.all([...large, huge].map((w) => connector.deliver(w, { externalRef: null, signal: live() })));
+    await Promise.all([...large, huge].map((w) => connector.sendMessage(w, { externalRef: null, signal: live() })));
     expect(helpdesk.batches.map((b) => b.events.map((e) => e.handoverId))).toEqual([['ho_6'], ['ho_7'], ['ho_8']]);
     expect(helpdesk.rejected).toEqual([]);
   });
@@ -121,7 +121,7 @@ describe('generic webhook connector, batch mode', () => {
     };
     helpdesk.answerEvent = (event) => answers[(event.data as { message: { text: string } }).message.text]!;
     const work = Object.keys(answers).map((text, i) => message(`ho_${i}`, text));
-    const [ok, retry, failed, missing] = await Promise.all(work.map((w) => outcome(connector.deliver(w, { externalRef: null, signal: live() }))));
+    const [ok, retry, failed, missing] = await Promise.all(work.map((w) => outcome(connector.sendMessage(w, { externalRef: null, signal: live() }))));
     expect(helpdesk.batches).toHaveLength(1);
     expect(ok).toEqual({ ok: true });
     // The receiver's words stay beside the error (quoted only where allowed), never in its message.
@@ -133,7 +133,7 @@ describe('generic webhook connector, batch mode', () => {
 
   it('a refused call fails every event of it as a single call would: 503 with Retry-After retried, 410 final, unreadable 200 retried', async () => {
     const { connector, helpdesk } = await setUp();
-    const deliverTwo = () => Promise.all(['ho_x', 'ho_y'].map((h) => outcome(connector.deliver(message(h, 'hi'), { externalRef: null, signal: live() }))));
+    const deliverTwo = () => Promise.all(['ho_x', 'ho_y'].map((h) => outcome(connector.sendMessage(message(h, 'hi'), { externalRef: null, signal: live() }))));
 
     helpdesk.respond = () => ({ status: 503, headers: { 'retry-after': '7' } });
     const unavailable = await deliverTwo();
@@ -152,12 +152,12 @@ describe('generic webhook connector, batch mode', () => {
     const { connector, helpdesk } = await setUp({}, { timeoutMs: 300 });
     helpdesk.respond = () => ({ status: 200, delayMs: 2000 });
     const started = Date.now();
-    const late = await Promise.all(['ho_1', 'ho_2'].map((h) => outcome(connector.deliver(message(h, 'hi'), { externalRef: null, signal: live() }))));
+    const late = await Promise.all(['ho_1', 'ho_2'].map((h) => outcome(connector.sendMessage(message(h, 'hi'), { externalRef: null, signal: live() }))));
     expect(Date.now() - started).toBeLessThan(1500);
     for (const o of late) expect(o).toMatchObject({ ok: false, retryable: true, message: expect.stringContaining('deadline exceeded') });
 
     await helpdesk.close();
-    const unreachable = await outcome(connector.deliver(message('ho_3', 'hi'), { externalRef: null, signal: live() }));
+    const unreachable = await outcome(connector.sendMessage(message('ho_3', 'hi'), { externalRef: null, signal: live() }));
     expect(unreachable).toMatchObject({ ok: false, retryable: true, message: expect.stringContaining('failed') });
   });
 
@@ -167,8 +167,8 @@ describe('generic webhook connector, batch mode', () => {
     const gone = new AbortController();
     const kept = message('ho_kept', 'kept');
     const dropped = message('ho_dropped', 'dropped');
-    const keptDone = outcome(connector.deliver(kept, { externalRef: null, signal: live() }));
-    const droppedDone = outcome(connector.deliver(dropped, { externalRef: null, signal: gone.signal }));
+    const keptDone = outcome(connector.sendMessage(kept, { externalRef: null, signal: live() }));
+    const droppedDone = outcome(connector.sendMessage(dropped, { externalRef: null, signal: gone.signal }));
     gone.abort(new Error('instance shutting down'));
     expect(await droppedDone).toMatchObject({ ok: false, retryable: true, message: expect.stringContaining('instance shutting down') });
     expect(await keptDone).toEqual({ ok: true });
@@ -177,8 +177,8 @@ describe('generic webhook connector, batch mode', () => {
     // Aborted while its call is out: rejected before the answer comes; the other still gets its result.
     helpdesk.respond = () => ({ status: 200, delayMs: 400 });
     const late = new AbortController();
-    const waiting = outcome(connector.deliver(message('ho_waits', 'waits'), { externalRef: null, signal: live() }));
-    const leaving = outcome(connector.deliver(message('ho_leaves', 'leaves'), { externalRef: null, signal: late.signal }));
+    const waiting = outcome(connector.sendMessage(message('ho_waits', 'waits'), { externalRef: null, signal: live() }));
+    const leaving = outcome(connector.sendMessage(message('ho_leaves', 'leaves'), { externalRef: null, signal: late.signal }));
     await helpdesk.waitFor(() => helpdesk.requests === 2, 2000, 'the second call');
     const abortedAt = Date.now();
     late.abort(new Error('deadline'));
@@ -188,7 +188,7 @@ describe('generic webhook connector, batch mode', () => {
 
     // A signal already aborted: rejected without a call.
     const calls = helpdesk.requests;
-    expect(await outcome(connector.deliver(message('ho_z', 'z'), { externalRef: null, signal: AbortSignal.abort(new Error('gone')) }))).toMatchObject({
+    expect(await outcome(connector.sendMessage(message('ho_z', 'z'), { externalRef: null, signal: AbortSignal.abort(new Error('gone')) }))).toMatchObject({
       ok: false,
       retryable: true,
     });
@@ -198,7 +198,7 @@ describe('generic webhook connector, batch mode', () => {
   it('calls reuse one kept-alive connection, and each request arrives in one write', async () => {
     const { connector, helpdesk } = await setUp();
     for (let i = 0; i < 5; i++) {
-      await Promise.all(['ho_1', 'ho_2'].map((h) => connector.deliver(message(h, `round ${i}`), { externalRef: null, signal: live() })));
+      await Promise.all(['ho_1', 'ho_2'].map((h) => connector.sendMessage(message(h, `round ${i}`), { externalRef: null, signal: live() })));
     }
     expect(helpdesk.requests).toBe(5);
     expect(helpdesk.connections).toBe(1);

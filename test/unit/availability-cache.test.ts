@@ -10,7 +10,9 @@ const log = createLogger('silent');
 function scriptedConnector() {
   const calls: Array<{ signal: AbortSignal; answer(n: number): void; fail(err: Error): void }> = [];
   const connector: Connector = {
-    async deliver() {},
+    async open() {},
+    async sendMessage() {},
+    async end() {},
     availability: (signal) =>
       new Promise((resolve, reject) => {
         calls.push({ signal, answer: (n) => resolve({ agentsOnline: n }), fail: reject });

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { AgentSideWork, AttachmentFile, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
+import type { AttachmentFile, Connector, ConnectorDefinition, DeliveryContext, OpenWork } from '../connector.js';
 import type { Attachment } from '../../model/handover.js';
 import { DeliveryError } from '../connector.js';
 import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
@@ -9,8 +9,6 @@ import { findContactByIdentifier, sourceIdIn } from './chatwoot-contacts.js';
 import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-reconcile.js';
 import { setUpChatwoot } from './chatwoot-setup.js';
 import { handleChatwootInbound } from './chatwoot-webhook.js';
-
-type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
 
 /** The parts of Chatwoot answers the connector reads. */
 interface ChatwootAnswer {
@@ -50,69 +48,43 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
       const asUser = call(config.userToken);
       const asBot = call(config.botToken);
       const sessions = deps.sessions;
-      const publicTyping = async (handoverId: string, conversationId: string, typing: boolean, signal: AbortSignal) => {
-        const sourceId = (await sessions?.load(handoverId))?.credential;
-        // A handover opened before sessions were kept has no source_id: its typing is not shown.
-        if (!sourceId || !config.inboxIdentifier) return;
-        const path = `/public/api/v1/inboxes/${encodeURIComponent(config.inboxIdentifier)}/contacts/${encodeURIComponent(sourceId)}/conversations/${encodeURIComponent(conversationId)}/toggle_typing`;
-        await requestJson(dispatcher, {
-          method: 'POST',
-          url: `${config.baseUrl.replace(/\/$/, '')}${path}`,
-          headers: {},
-          body: { typing_status: typing ? 'on' : 'off' },
-          signal,
-          label: '/public/api/v1/inboxes/:inbox/contacts/:contact/conversations/:id/toggle_typing',
-        });
-      };
       const connector: Connector = {
-        capabilities: { userTyping: Boolean(config.inboxIdentifier), transfer: true },
-        async deliver(work: AgentSideWork, context: DeliveryContext) {
-          switch (work.kind) {
-            case 'handover.requested': {
-              const { conversationId, sourceId } = await openConversation(config, asUser, asBot, work, context.signal);
-              await asBot(
-                'POST',
-                `/conversations/${conversationId}/messages`,
-                { content: transcriptNote(work), message_type: 'outgoing', private: true },
-                context.signal,
-              );
-              await asBot('POST', `/conversations/${conversationId}/toggle_status`, { status: 'open' }, context.signal);
-              // The session keeps the contact's source_id (its credential on the public API) and asks
-              // for the conversation to be read for what webhooks miss.
-              await sessions?.save(work.handoverId, { externalId: String(conversationId), credential: sourceId, position: null, openStream: true });
-              return { externalRef: String(conversationId) };
-            }
-            case 'message.created': {
-              // Files this service keeps go as the message's own attachments (multipart `attachments[]`);
-              // links given as such, and a file no longer kept, as URLs in its text.
-              const files = await keptFiles(work.message.attachments, context);
-              const text = [work.message.text, ...work.message.attachments.filter((a) => !a.id || !files.has(a.id)).map((a) => a.url)]
-                .filter(Boolean)
-                .join('\n');
-              const path = `/conversations/${requireRef(context)}/messages`;
-              if (files.size === 0) {
-                await asBot('POST', path, { content: text, message_type: 'incoming', private: false }, context.signal);
-                return;
-              }
-              await requestForm(dispatcher, {
-                method: 'POST',
-                url: `${base}${path}`,
-                headers: { api_access_token: config.botToken },
-                fields: [...(text ? [['content', text] as const] : []), ['message_type', 'incoming'], ['private', 'false']],
-                files: [...files.values()].map((f) => ({ field: 'attachments[]', name: f.name, contentType: f.contentType, bytes: f.bytes })),
-                signal: context.signal,
-                label: '/conversations/:id/messages',
-              });
-              return;
-            }
-            case 'user.typing':
-              // Only through the inbox's public API (the account API's typing toggle is the agent's).
-              await publicTyping(work.handoverId, requireRef(context), work.typing, context.signal);
-              return;
-            case 'handover.ended':
-              await asBot('POST', `/conversations/${requireRef(context)}/toggle_status`, { status: 'resolved' }, context.signal);
-              return;
+        async open(work, context) {
+          const { conversationId, sourceId } = await openConversation(config, asUser, asBot, work, context.signal);
+          await asBot(
+            'POST',
+            `/conversations/${conversationId}/messages`,
+            { content: transcriptNote(work), message_type: 'outgoing', private: true },
+            context.signal,
+          );
+          await asBot('POST', `/conversations/${conversationId}/toggle_status`, { status: 'open' }, context.signal);
+          // The session keeps the contact's source_id (its credential on the public API) and asks
+          // for the conversation to be read for what webhooks miss.
+          await sessions?.save(work.handoverId, { externalId: String(conversationId), credential: sourceId, position: null, openStream: true });
+          return { externalRef: String(conversationId) };
+        },
+        async sendMessage(work, context) {
+          // Files this service keeps go as the message's own attachments (multipart `attachments[]`);
+          // links given as such, and a file no longer kept, as URLs in its text.
+          const files = await keptFiles(work.message.attachments, context);
+          const text = [work.message.text, ...work.message.attachments.filter((a) => !a.id || !files.has(a.id)).map((a) => a.url)].filter(Boolean).join('\n');
+          const path = `/conversations/${requireRef(context)}/messages`;
+          if (files.size === 0) {
+            await asBot('POST', path, { content: text, message_type: 'incoming', private: false }, context.signal);
+            return;
           }
+          await requestForm(dispatcher, {
+            method: 'POST',
+            url: `${base}${path}`,
+            headers: { api_access_token: config.botToken },
+            fields: [...(text ? [['content', text] as const] : []), ['message_type', 'incoming'], ['private', 'false']],
+            files: [...files.values()].map((f) => ({ field: 'attachments[]', name: f.name, contentType: f.contentType, bytes: f.bytes })),
+            signal: context.signal,
+            label: '/conversations/:id/messages',
+          });
+        },
+        async end(_work, context) {
+          await asBot('POST', `/conversations/${requireRef(context)}/toggle_status`, { status: 'resolved' }, context.signal);
         },
         handleInbound(request) {
           return handleChatwootInbound(config, request);
@@ -145,6 +117,26 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           return Object.keys(byQueue).length > 0 ? { agentsOnline, byQueue } : { agentsOnline };
         },
       };
+      // The user's typing is shown only through the inbox's public API (the account API's typing toggle is
+      // the agent's), so only with the inbox identifier; without it, typing work is dropped undelivered.
+      const inboxIdentifier = config.inboxIdentifier;
+      if (inboxIdentifier) {
+        connector.sendTyping = async (work, context) => {
+          const conversationId = requireRef(context);
+          const sourceId = (await sessions?.load(work.handoverId))?.credential;
+          // A handover opened before sessions were kept has no source_id: its typing is not shown.
+          if (!sourceId) return;
+          const path = `/public/api/v1/inboxes/${encodeURIComponent(inboxIdentifier)}/contacts/${encodeURIComponent(sourceId)}/conversations/${encodeURIComponent(conversationId)}/toggle_typing`;
+          await requestJson(dispatcher, {
+            method: 'POST',
+            url: `${config.baseUrl.replace(/\/$/, '')}${path}`,
+            headers: {},
+            body: { typing_status: work.typing ? 'on' : 'off' },
+            signal: context.signal,
+            label: '/public/api/v1/inboxes/:inbox/contacts/:contact/conversations/:id/toggle_typing',
+          });
+        };
+      }
       if (sessions)
         connector.pullStream = { read: (context) => reconcileConversation(asUser, context, config.reconcileIntervalMs ?? DEFAULT_RECONCILE_INTERVAL_MS) };
       return connector;
@@ -171,7 +163,7 @@ async function openConversation(
   config: ChatwootConfig,
   asUser: Call,
   asBot: Call,
-  work: Requested,
+  work: OpenWork,
   signal: AbortSignal,
 ): Promise<{ conversationId: number; sourceId: string }> {
   const identifier = work.user.id;
@@ -224,14 +216,14 @@ async function openConversation(
 }
 
 /** Routing: `metadata.chatwootTeamId` beats the queue's team (`teams`), which beats `teamId`. */
-function teamFor(config: ChatwootConfig, work: Requested): number | undefined {
+function teamFor(config: ChatwootConfig, work: OpenWork): number | undefined {
   const fromMetadata = Number(work.metadata.chatwootTeamId);
   if (Number.isInteger(fromMetadata) && fromMetadata > 0) return fromMetadata;
   return config.teams?.[work.queue] ?? config.teamId;
 }
 
 /** The transcript and the bot's metadata, as a private note agents read before answering. */
-export function transcriptNote(work: Requested): string {
+export function transcriptNote(work: OpenWork): string {
   const lines = ['Conversation with the bot:', ...work.transcript.map((e) => `${e.role}: ${e.text.replace(/\s+/g, ' ').trim()}`)];
   const meta = Object.entries(work.metadata);
   if (meta.length > 0) lines.push('', 'Details:', ...meta.map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`));

@@ -1,14 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
-import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { countAvailableAgents, freshchatCall, userFor, type FreshchatCall } from './freshchat-api.js';
 import { DEFAULT_OPENING_TEXT, freshchatConfigSchema, type FreshchatConfig } from './freshchat-config.js';
 import { transcriptNote, userParts } from './freshchat-content.js';
 import { handleFreshchatInbound, readPublicKey } from './freshchat-webhook.js';
-
-type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
 
 /** How far a start got, kept as the session's position so a retry goes on from there. */
 type StartStep = 'opened' | 'noted' | 'assigned';
@@ -40,34 +38,27 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
         deps.log.warn({ err: publicKey }, "the Freshchat connector's webhookPublicKey cannot be read: every webhook will be refused");
       }
       return {
-        // Freshchat's API has no typing indicator, either way.
-        capabilities: { userTyping: false, transfer: true },
-        async deliver(work: AgentSideWork, context: DeliveryContext) {
-          switch (work.kind) {
-            case 'handover.requested':
-              return { externalRef: await start(call, config, sessions, work, context.signal) };
-            case 'message.created': {
-              const conversationId = requireRef(context);
-              const userId = await userOf(call, sessions, work.handoverId, conversationId, context.signal);
-              const parts = userParts(work.message.text, work.message.attachments);
-              if (parts.length === 0) return;
-              await call(
-                'POST',
-                `/conversations/${encodeURIComponent(conversationId)}/messages`,
-                { message_parts: parts, message_type: 'normal', actor_type: 'user', actor_id: userId, user_id: userId },
-                context.signal,
-                { label: 'POST /conversations/:id/messages' },
-              );
-              return;
-            }
-            case 'user.typing':
-              return;
-            case 'handover.ended':
-              await call('PUT', `/conversations/${encodeURIComponent(requireRef(context))}`, { status: 'resolved' }, context.signal, {
-                label: 'PUT /conversations/:id',
-              });
-              return;
-          }
+        // No sendTyping: Freshchat's API has no typing indicator, either way.
+        async open(work, context) {
+          return { externalRef: await start(call, config, sessions, work, context.signal) };
+        },
+        async sendMessage(work, context) {
+          const conversationId = requireRef(context);
+          const userId = await userOf(call, sessions, work.handoverId, conversationId, context.signal);
+          const parts = userParts(work.message.text, work.message.attachments);
+          if (parts.length === 0) return;
+          await call(
+            'POST',
+            `/conversations/${encodeURIComponent(conversationId)}/messages`,
+            { message_parts: parts, message_type: 'normal', actor_type: 'user', actor_id: userId, user_id: userId },
+            context.signal,
+            { label: 'POST /conversations/:id/messages' },
+          );
+        },
+        async end(_work, context) {
+          await call('PUT', `/conversations/${encodeURIComponent(requireRef(context))}`, { status: 'resolved' }, context.signal, {
+            label: 'PUT /conversations/:id',
+          });
         },
         handleInbound(request) {
           return handleFreshchatInbound(config, publicKey, request);
@@ -107,7 +98,7 @@ async function start(
   call: FreshchatCall,
   config: FreshchatConfig,
   sessions: ConnectorSessions | undefined,
-  work: Requested,
+  work: OpenWork,
   signal: AbortSignal,
 ): Promise<string> {
   const earlier = await sessions?.load(work.handoverId);
@@ -158,7 +149,7 @@ async function start(
 }
 
 /** Routing: `metadata.freshchatGroupId` beats the queue's group (`groups`), which beats `groupId`. */
-function groupFor(config: FreshchatConfig, work: Requested): string | undefined {
+function groupFor(config: FreshchatConfig, work: OpenWork): string | undefined {
   const fromMetadata = work.metadata.freshchatGroupId;
   if (typeof fromMetadata === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(fromMetadata)) return fromMetadata;
   return config.groups?.[work.queue] ?? config.groupId;

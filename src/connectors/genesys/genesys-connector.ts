@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { genesysCall, integrationPath, type GenesysCall } from './genesys-api.js';
 import { genesysTokens } from './genesys-auth.js';
@@ -18,7 +18,8 @@ import { handleGenesysInbound } from './genesys-webhook.js';
  * The user is known to Genesys as `channel.from.id` = the handover id (`Opaque`): each handover opens a
  * conversation of its own, and the outbound webhook names it back in `channel.to.id` (our externalRef).
  * Each message carries a `messageId` and `time` that stay the same on a retry, so Genesys can tell a
- * retried message from a new one.
+ * retried message from a new one. The open messaging webhook carries no transfer signal: moves between
+ * Genesys queues are not told to the bot (no `handover.transferred`).
  */
 export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefinition<GenesysConfig> {
   return {
@@ -31,60 +32,53 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       const inbound = (kind: 'message' | 'event') => `/api/v2/conversations/messages/${encodeURIComponent(config.integrationId)}/inbound/open/${kind}`;
       const from = (id: string, nickname?: string) => ({ id, idType: 'Opaque', ...(nickname ? { nickname } : {}) });
       return {
-        // Genesys has no transfer signal on the open messaging webhook; typing goes both ways (On only).
-        capabilities: { userTyping: true, transfer: false },
-        async deliver(work: AgentSideWork, context: DeliveryContext) {
-          switch (work.kind) {
-            case 'handover.requested': {
-              const userRef = work.handoverId;
-              const sent = await call<{ conversationId?: unknown }>(
-                'POST',
-                inbound('message'),
-                {
-                  channel: {
-                    messageId: work.eventId,
-                    from: from(userRef, work.user.name ?? work.user.id),
-                    time: work.createdAt,
-                    metadata: { customAttributes: customAttributes(work) },
-                  },
-                  text: openingText(work.transcript),
-                },
-                context.signal,
-              );
-              // The conversation's id is needed to disconnect it when the user or the bot ends.
-              if (typeof sent.body?.conversationId === 'string' && sent.body.conversationId)
-                await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId });
-              return { externalRef: userRef };
-            }
-            case 'message.created': {
-              const text = work.message.text;
-              await call(
-                'POST',
-                inbound('message'),
-                {
-                  channel: { messageId: work.eventId, from: from(requireRef(context)), time: work.message.createdAt },
-                  ...(text ? { text } : {}),
-                  ...(work.message.attachments.length > 0 ? { content: attachmentContent(work.message.attachments) } : {}),
-                },
-                context.signal,
-              );
-              return;
-            }
-            case 'user.typing':
-              // Open Messaging knows typing `On` only (it lapses by itself): a stop is not sent.
-              if (!work.typing) return;
-              await call(
-                'POST',
-                inbound('event'),
-                { channel: { from: from(requireRef(context)), time: new Date().toISOString() }, events: [{ eventType: 'Typing', typing: { type: 'On' } }] },
-                context.signal,
-              );
-              return;
-            case 'handover.ended':
-              if (work.reason === 'agent_ended') return;
-              await endConversation(call, deps.sessions, work.handoverId, requireRef(context), work.eventId, context.signal, inbound('message'));
-              return;
-          }
+        async open(work, context) {
+          const userRef = work.handoverId;
+          const sent = await call<{ conversationId?: unknown }>(
+            'POST',
+            inbound('message'),
+            {
+              channel: {
+                messageId: work.eventId,
+                from: from(userRef, work.user.name ?? work.user.id),
+                time: work.createdAt,
+                metadata: { customAttributes: customAttributes(work) },
+              },
+              text: openingText(work.transcript),
+            },
+            context.signal,
+          );
+          // The conversation's id is needed to disconnect it when the user or the bot ends.
+          if (typeof sent.body?.conversationId === 'string' && sent.body.conversationId)
+            await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId });
+          return { externalRef: userRef };
+        },
+        async sendMessage(work, context) {
+          const text = work.message.text;
+          await call(
+            'POST',
+            inbound('message'),
+            {
+              channel: { messageId: work.eventId, from: from(requireRef(context)), time: work.message.createdAt },
+              ...(text ? { text } : {}),
+              ...(work.message.attachments.length > 0 ? { content: attachmentContent(work.message.attachments) } : {}),
+            },
+            context.signal,
+          );
+        },
+        async sendTyping(work, context) {
+          // Open Messaging knows typing `On` only (it lapses by itself): a stop is not sent.
+          if (!work.typing) return;
+          await call(
+            'POST',
+            inbound('event'),
+            { channel: { from: from(requireRef(context)), time: new Date().toISOString() }, events: [{ eventType: 'Typing', typing: { type: 'On' } }] },
+            context.signal,
+          );
+        },
+        async end(work, context) {
+          if (work.reason === 'agent_ended') return;
+          await endConversation(call, deps.sessions, work.handoverId, requireRef(context), work.eventId, context.signal, inbound('message'));
         },
         handleInbound(request) {
           return handleGenesysInbound(config, request);

@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { AgentSideWork, Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { contactFor, intercomCall, type IntercomCall } from './intercom-api.js';
 import { DEFAULT_OPENING_TEXT, intercomConfigSchema, type IntercomConfig } from './intercom-config.js';
@@ -8,8 +8,6 @@ import { transcriptNote, userReply } from './intercom-content.js';
 import { reconcileConversation } from './intercom-reconcile.js';
 import { setUpIntercom } from './intercom-setup.js';
 import { handleIntercomInbound } from './intercom-webhook.js';
-
-type Requested = Extract<AgentSideWork, { kind: 'handover.requested' }>;
 
 /** How far a start got, kept as the session's position so a retry goes on from there. */
 type StartStep = 'opened' | 'noted' | 'assigned';
@@ -38,37 +36,29 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
       const asAdmin = { type: 'admin', admin_id: config.adminId };
       const reconcileMs = sessions ? config.reconcileIntervalMs : undefined;
       const connector: Connector = {
-        // Intercom's API has no typing indicator, either way.
-        capabilities: { userTyping: false, transfer: true },
-        async deliver(work: AgentSideWork, context: DeliveryContext) {
-          switch (work.kind) {
-            case 'handover.requested': {
-              const externalRef = await start(call, config, sessions, work, context.signal);
-              // Read the conversation for what notifications miss, once it is with its team.
-              if (reconcileMs !== undefined) await sessions?.save(work.handoverId, { openStream: true });
-              return { externalRef };
-            }
-            case 'message.created': {
-              const conversationId = requireRef(context);
-              const contactId = await contactOf(call, sessions, work.handoverId, conversationId, context.signal);
-              const reply = userReply(work.message.text, work.message.attachments);
-              await call(
-                'POST',
-                `/conversations/${encodeURIComponent(conversationId)}/reply`,
-                { message_type: 'comment', type: 'user', intercom_user_id: contactId, ...reply },
-                context.signal,
-                { label: 'POST /conversations/:id/reply' },
-              );
-              return;
-            }
-            case 'user.typing':
-              return;
-            case 'handover.ended':
-              await call('POST', `/conversations/${encodeURIComponent(requireRef(context))}/parts`, { message_type: 'close', ...asAdmin }, context.signal, {
-                label: 'POST /conversations/:id/parts',
-              });
-              return;
-          }
+        // No sendTyping: Intercom's API has no typing indicator, either way.
+        async open(work, context) {
+          const externalRef = await start(call, config, sessions, work, context.signal);
+          // Read the conversation for what notifications miss, once it is with its team.
+          if (reconcileMs !== undefined) await sessions?.save(work.handoverId, { openStream: true });
+          return { externalRef };
+        },
+        async sendMessage(work, context) {
+          const conversationId = requireRef(context);
+          const contactId = await contactOf(call, sessions, work.handoverId, conversationId, context.signal);
+          const reply = userReply(work.message.text, work.message.attachments);
+          await call(
+            'POST',
+            `/conversations/${encodeURIComponent(conversationId)}/reply`,
+            { message_type: 'comment', type: 'user', intercom_user_id: contactId, ...reply },
+            context.signal,
+            { label: 'POST /conversations/:id/reply' },
+          );
+        },
+        async end(_work, context) {
+          await call('POST', `/conversations/${encodeURIComponent(requireRef(context))}/parts`, { message_type: 'close', ...asAdmin }, context.signal, {
+            label: 'POST /conversations/:id/parts',
+          });
         },
         handleInbound(request) {
           return handleIntercomInbound(config, request);
@@ -117,7 +107,7 @@ async function start(
   call: IntercomCall,
   config: IntercomConfig,
   sessions: ConnectorSessions | undefined,
-  work: Requested,
+  work: OpenWork,
   signal: AbortSignal,
 ): Promise<string> {
   const earlier = await sessions?.load(work.handoverId);
@@ -163,7 +153,7 @@ async function start(
 }
 
 /** Routing: `metadata.intercomTeamId` beats the queue's team (`teams`), which beats `teamId`. */
-function teamFor(config: IntercomConfig, work: Requested): string | undefined {
+function teamFor(config: IntercomConfig, work: OpenWork): string | undefined {
   const fromMetadata = work.metadata.intercomTeamId;
   if ((typeof fromMetadata === 'string' || typeof fromMetadata === 'number') && /^[0-9]{1,20}$/.test(String(fromMetadata))) return String(fromMetadata);
   return config.teams?.[work.queue] ?? config.teamId;

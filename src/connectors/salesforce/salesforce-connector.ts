@@ -4,12 +4,12 @@ import type { Agent } from 'undici';
 import {
   DeliveryError,
   StreamLostError,
-  type AgentSideWork,
   type AttachmentFile,
   type Connector,
   type ConnectorDefinition,
   type ConnectorDeps,
   type ConnectorSession,
+  type OpenWork,
   type StreamContext,
 } from '../connector.js';
 import { SalesforceApi } from './salesforce-api.js';
@@ -81,7 +81,7 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
         }
       }
 
-      async function open(work: Extract<AgentSideWork, { kind: 'handover.requested' }>, signal: AbortSignal): Promise<{ externalRef: string }> {
+      async function open(work: OpenWork, signal: AbortSignal): Promise<{ externalRef: string }> {
         // The token and the conversation id are stored before the create, so a retry after a lost
         // answer reuses them instead of opening a second conversation.
         let session = await sessions!.load(work.handoverId);
@@ -105,48 +105,42 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
       }
 
       return {
-        async deliver(work, context) {
-          switch (work.kind) {
-            case 'handover.requested':
-              return open(work, context.signal);
-            case 'message.created': {
-              // Files this service keeps go as file entries (the first carries the text); links given
-              // as such, and a file no longer kept, as lines of the text.
-              const files: AttachmentFile[] = [];
-              const asLinks: string[] = [];
-              for (const a of work.message.attachments) {
-                const file = a.id && context.readAttachment ? await context.readAttachment(a.id) : null;
-                if (file) files.push(file);
-                else asLinks.push(a.name ? `${a.name}: ${a.url}` : a.url);
-              }
-              const text = [work.message.text, ...asLinks].filter((t) => t !== '').join('\n');
-              if (files.length === 0) {
-                await withToken(work.handoverId, context.signal, (token, id) => api.sendMessage(token, id, uuidFrom(work.message.id), text, context.signal));
-                return;
-              }
-              for (const [i, file] of files.entries()) {
-                // Ids derived from the message's own, so a retried delivery sends the same entries.
-                const entry = {
-                  messageId: uuidFrom(i === 0 ? work.message.id : `${work.message.id}:file:${i}`),
-                  fileId: uuidFrom(`${work.message.id}:fileId:${i}`),
-                  text: i === 0 ? text : '',
-                };
-                await withToken(work.handoverId, context.signal, (token, id) => api.sendFile(token, id, entry, file, context.signal));
-              }
-              return;
-            }
-            case 'user.typing':
-              await withToken(work.handoverId, context.signal, (token, id) => api.sendTyping(token, id, uuidFrom(work.eventId), work.typing, context.signal));
-              return;
-            case 'handover.ended':
-              try {
-                await withToken(work.handoverId, context.signal, (token, id) => api.endConversation(token, id, context.signal));
-              } catch (err) {
-                // Already closed on the Salesforce side, or never opened: nothing left to end.
-                if (err instanceof DeliveryError && (err.statusCode === 404 || err.statusCode === 410 || !err.retryable)) return;
-                throw err;
-              }
-              return;
+        open: (work, context) => open(work, context.signal),
+        async sendMessage(work, context) {
+          // Files this service keeps go as file entries (the first carries the text); links given
+          // as such, and a file no longer kept, as lines of the text.
+          const files: AttachmentFile[] = [];
+          const asLinks: string[] = [];
+          for (const a of work.message.attachments) {
+            const file = a.id && context.readAttachment ? await context.readAttachment(a.id) : null;
+            if (file) files.push(file);
+            else asLinks.push(a.name ? `${a.name}: ${a.url}` : a.url);
+          }
+          const text = [work.message.text, ...asLinks].filter((t) => t !== '').join('\n');
+          if (files.length === 0) {
+            await withToken(work.handoverId, context.signal, (token, id) => api.sendMessage(token, id, uuidFrom(work.message.id), text, context.signal));
+            return;
+          }
+          for (const [i, file] of files.entries()) {
+            // Ids derived from the message's own, so a retried delivery sends the same entries.
+            const entry = {
+              messageId: uuidFrom(i === 0 ? work.message.id : `${work.message.id}:file:${i}`),
+              fileId: uuidFrom(`${work.message.id}:fileId:${i}`),
+              text: i === 0 ? text : '',
+            };
+            await withToken(work.handoverId, context.signal, (token, id) => api.sendFile(token, id, entry, file, context.signal));
+          }
+        },
+        async sendTyping(work, context) {
+          await withToken(work.handoverId, context.signal, (token, id) => api.sendTyping(token, id, uuidFrom(work.eventId), work.typing, context.signal));
+        },
+        async end(work, context) {
+          try {
+            await withToken(work.handoverId, context.signal, (token, id) => api.endConversation(token, id, context.signal));
+          } catch (err) {
+            // Already closed on the Salesforce side, or never opened: nothing left to end.
+            if (err instanceof DeliveryError && (err.statusCode === 404 || err.statusCode === 410 || !err.retryable)) return;
+            throw err;
           }
         },
         pullStream: {
@@ -265,7 +259,7 @@ async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: Co
   }
 }
 
-function routingAttributesOf(config: SalesforceConfig, work: Extract<AgentSideWork, { kind: 'handover.requested' }>): Record<string, string> {
+function routingAttributesOf(config: SalesforceConfig, work: OpenWork): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, source] of Object.entries(config.routingAttributes ?? {})) {
     let value: unknown;

@@ -23,12 +23,19 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       const batching = batchSettings(config);
       // One per instance, so per connector row: a batch never mixes tenants or secrets.
       const batcher = batching ? new WebhookBatcher({ ...batching, dispatcher, url: config.url, secret: config.secret, timeoutMs: deps.timeoutMs }) : null;
+      // Every kind of work goes to the helpdesk the same way: as its event, with the data of its kind.
+      const send = async (work: AgentSideWork, createdAt: string, data: Record<string, unknown>, signal: AbortSignal): Promise<void> => {
+        const envelope = { id: work.eventId, type: work.kind, handoverId: work.handoverId, conversationId: work.conversationId, createdAt, data };
+        if (batcher) await batcher.deliver(work.eventId, envelope, signal);
+        else await postSignedJson(dispatcher, config.url, config.secret, work.eventId, envelope, signal);
+      };
       const connector: Connector = {
-        async deliver(work, context) {
-          const envelope = envelopeOf(work);
-          if (batcher) await batcher.deliver(work.eventId, envelope, context.signal);
-          else await postSignedJson(dispatcher, config.url, config.secret, work.eventId, envelope, context.signal);
-        },
+        open: (work, context) =>
+          send(work, work.createdAt, { queue: work.queue, user: work.user, transcript: work.transcript, metadata: work.metadata }, context.signal),
+        sendMessage: (work, context) => send(work, work.message.createdAt, { message: work.message }, context.signal),
+        // Typing and the end carry no time of their own: the envelope says when they were sent.
+        sendTyping: (work, context) => send(work, new Date().toISOString(), { typing: work.typing }, context.signal),
+        end: (work, context) => send(work, new Date().toISOString(), { reason: work.reason }, context.signal),
         handleInbound(request) {
           return handleWebhookInbound(config.secret, request);
         },
@@ -56,35 +63,4 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       return connector;
     },
   };
-}
-
-/** The envelope of one event, the same whether it goes alone or in a batch. */
-function envelopeOf(work: AgentSideWork): Record<string, unknown> {
-  return {
-    id: work.eventId,
-    type: work.kind,
-    handoverId: work.handoverId,
-    conversationId: work.conversationId,
-    createdAt: createdAtOf(work),
-    data: dataOf(work),
-  };
-}
-
-function dataOf(work: AgentSideWork): Record<string, unknown> {
-  switch (work.kind) {
-    case 'handover.requested':
-      return { queue: work.queue, user: work.user, transcript: work.transcript, metadata: work.metadata };
-    case 'message.created':
-      return { message: work.message };
-    case 'user.typing':
-      return { typing: work.typing };
-    case 'handover.ended':
-      return { reason: work.reason };
-  }
-}
-
-function createdAtOf(work: AgentSideWork): string {
-  if (work.kind === 'handover.requested') return work.createdAt;
-  if (work.kind === 'message.created') return work.message.createdAt;
-  return new Date().toISOString();
 }

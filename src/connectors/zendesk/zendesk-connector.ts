@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
 import type { Attachment } from '../../model/handover.js';
-import type { AgentSideWork, Connector, ConnectorDefinition, DeliveryContext } from '../connector.js';
+import type { Connector, ConnectorDefinition, DeliveryContext, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import { zendeskConfigSchema, type ZendeskConfig } from './zendesk-config.js';
@@ -26,7 +26,8 @@ const AGENT_WORKSPACE = 'zd:agentWorkspace';
  * Zendesk Sunshine Conversations, as a switchboard integration (docs/connectors/zendesk.md).
  * A handover creates (or reuses) the Sunshine user and a conversation, then passes control to the
  * agents with the transcript in the metadata; the user's messages are posted as the user. Agents'
- * messages and the ticket closing come back by webhook.
+ * messages and the ticket closing come back by webhook. Zendesk does not tell integrations of moves
+ * between groups, so no `handover.transferred` comes from it.
  */
 export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefinition<ZendeskConfig> {
   return {
@@ -65,43 +66,34 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         }
       };
       return {
-        capabilities: { userTyping: false, transfer: false },
-        async deliver(work: AgentSideWork, context: DeliveryContext) {
-          switch (work.kind) {
-            case 'handover.requested': {
-              const { conversationId, userId } = await openConversation(api, work, context.signal);
-              remember(conversationId, userId);
-              const metadata = handoverMetadata(work);
-              await api(
-                'POST',
-                `/conversations/${encodeURIComponent(conversationId)}/passControl`,
-                { switchboardIntegration: config.switchboardIntegration ?? AGENT_WORKSPACE, metadata },
-                context.signal,
-              );
-              return { externalRef: conversationId };
-            }
-            case 'message.created': {
-              const conversationId = requireRef(context);
-              // The text (in parts), then each attachment as an image or file message of its own.
-              const contents = [...textContents(work.message.text), ...work.message.attachments.map(mediaContent)];
-              if (contents.length === 0) return;
-              await postAsUser(conversationId, contents, { handoverMessageId: work.message.id }, context);
-              return;
-            }
-            case 'user.typing':
-              // The API takes typing only from the business side: nothing to relay (capabilities say so).
-              return;
-            case 'handover.ended': {
-              const conversationId = requireRef(context);
-              await postAsUser(
-                conversationId,
-                textContents(config.endedByUserText ?? 'The customer has left the conversation.'),
-                { handoverEvent: 'ended', handoverEndReason: work.reason },
-                context,
-              );
-              return;
-            }
-          }
+        // No sendTyping: the API takes typing only from the business side, so the user's typing is not shown.
+        async open(work, context) {
+          const { conversationId, userId } = await openConversation(api, work, context.signal);
+          remember(conversationId, userId);
+          const metadata = handoverMetadata(work);
+          await api(
+            'POST',
+            `/conversations/${encodeURIComponent(conversationId)}/passControl`,
+            { switchboardIntegration: config.switchboardIntegration ?? AGENT_WORKSPACE, metadata },
+            context.signal,
+          );
+          return { externalRef: conversationId };
+        },
+        async sendMessage(work, context) {
+          const conversationId = requireRef(context);
+          // The text (in parts), then each attachment as an image or file message of its own.
+          const contents = [...textContents(work.message.text), ...work.message.attachments.map(mediaContent)];
+          if (contents.length === 0) return;
+          await postAsUser(conversationId, contents, { handoverMessageId: work.message.id }, context);
+        },
+        async end(work, context) {
+          const conversationId = requireRef(context);
+          await postAsUser(
+            conversationId,
+            textContents(config.endedByUserText ?? 'The customer has left the conversation.'),
+            { handoverEvent: 'ended', handoverEndReason: work.reason },
+            context,
+          );
         },
         handleInbound(request) {
           return handleZendeskInbound(config, request);
@@ -173,11 +165,7 @@ function zendeskApi(dispatcher: Agent, config: ZendeskConfig): Api {
  * The user (created, or found when it exists: 409) and a conversation tagged with the handover id.
  * A retried delivery finds the conversation an earlier try created instead of opening a second one.
  */
-async function openConversation(
-  api: Api,
-  work: Extract<AgentSideWork, { kind: 'handover.requested' }>,
-  signal: AbortSignal,
-): Promise<{ conversationId: string; userId: string }> {
+async function openConversation(api: Api, work: OpenWork, signal: AbortSignal): Promise<{ conversationId: string; userId: string }> {
   const externalId = work.user.id;
   const profile: Record<string, string> = {};
   if (work.user.name) profile.givenName = work.user.name;
