@@ -4,15 +4,19 @@ import { parsePromText } from '../support/prom-text.js';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { openSseClient, type SseClient } from '../support/sse-client.js';
+import { setUpCaseDesk, sharedServices } from '../support/shared-services.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
 /** Event streams end with their credential, and one credential holds only so many. */
 describe('event streams end with their credential (pglite)', () => {
+  // The cases with the same settings share a service; each has a tenant, keys and sessions of its own
+  // (setUpCaseDesk), and a stream's bounds and signals are its credential's.
+  const service = sharedServices('pglite');
   let t: TestService | undefined;
   const streams: SseClient[] = [];
   afterEach(async () => {
     for (const s of streams.splice(0)) s.close();
-    await t?.close();
+    t = undefined;
   });
   const open = (path: string, token: string) => {
     const stream = openSseClient(`${t!.url}${path}`, { authorization: `Bearer ${token}` });
@@ -22,8 +26,8 @@ describe('event streams end with their credential (pglite)', () => {
 
   it('ends a bot stream with a coded event at once when its key is revoked, and refuses the key at once', async () => {
     // A long recheck: the revocation signal alone must end the first stream quickly.
-    t = await startTestService('pglite', { 'http.streams.recheckMs': 60_000 });
-    const desk = await setUpDesk(t);
+    t = await service({ 'http.streams.recheckMs': 60_000 });
+    const desk = await setUpCaseDesk(t);
     const key = (await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/api-keys`, { scope: 'read' })).body;
     const revoked = open('/v1/events', key.apiKey);
     const other = open('/v1/events', desk.apiKey);
@@ -45,8 +49,8 @@ describe('event streams end with their credential (pglite)', () => {
   });
 
   it('finds a key revoked where no signal reaches (another instance, no Redis) within the recheck period', async () => {
-    t = await startTestService('pglite', { 'http.streams.recheckMs': 300 });
-    const desk = await setUpDesk(t);
+    t = await service({ 'http.streams.recheckMs': 300 });
+    const desk = await setUpCaseDesk(t);
     const key = (await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/api-keys`)).body;
     const stream = open('/v1/events', key.apiKey);
     expect(await stream.opened).toBe(200);
@@ -56,9 +60,9 @@ describe('event streams end with their credential (pglite)', () => {
   });
 
   it('holds at most HANDOVER_STREAMS_PER_CREDENTIAL streams per key, and counts a closed one back', async () => {
-    t = await startTestService('pglite', { 'http.streams.maxPerCredential': 3 });
+    t = await service({ 'http.streams.maxPerCredential': 3 });
     // No console of its own, so the desk session's bound below is counted from zero.
-    const desk = await setUpDesk(t, { console: false });
+    const desk = await setUpCaseDesk(t, { console: false });
     const held = [open('/v1/events', desk.apiKey), open('/v1/events', desk.apiKey), open('/v1/events', desk.apiKey)];
     for (const s of held) expect(await s.opened).toBe(200);
     const refused = await t.api('GET', '/v1/events', { token: desk.apiKey });
@@ -87,8 +91,8 @@ describe('event streams end with their credential (pglite)', () => {
   });
 
   it('ends a desk stream at logout, and only the stream of the session that logged out', async () => {
-    t = await startTestService('pglite', { 'http.streams.recheckMs': 60_000 });
-    const desk = await setUpDesk(t);
+    t = await service({ 'http.streams.recheckMs': 60_000 });
+    const desk = await setUpCaseDesk(t);
     const otherSession = await t.api('POST', '/v1/desk/login', { body: { email: desk.agentEmail, password: 'correct horse battery' } });
     expect(otherSession.status).toBe(200);
     const leaving = open('/v1/desk/events', desk.agentToken);
@@ -113,8 +117,8 @@ describe('event streams end with their credential (pglite)', () => {
   });
 
   it('ends a desk stream whose session ended where no signal reaches, within the recheck period', async () => {
-    t = await startTestService('pglite', { 'http.streams.recheckMs': 300 });
-    const desk = await setUpDesk(t);
+    t = await service({ 'http.streams.recheckMs': 300 });
+    const desk = await setUpCaseDesk(t);
     const stream = open('/v1/desk/events', desk.agentToken);
     await stream.waitFor((events) => events.some((e) => e.event === 'ready'), 5_000, 'ready');
     await t.db.query('delete from agent_sessions where agent_id = $1', [desk.agentId]);
