@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import { terminatePgliteDbThread } from '../../src/store/pglite-db.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
+import { deliveriesSettled, sharedServices } from '../support/shared-services.js';
 import { ADMIN_TOKEN, eventually, startTestService, testSettings, type DbKind, type TestService } from '../support/test-service.js';
 
 const SECRET = 'whsec_' + Buffer.from('accept-batch-secret-0123456789abc').toString('base64');
@@ -18,17 +19,29 @@ const SECRET = 'whsec_' + Buffer.from('accept-batch-secret-0123456789abc').toStr
  * turn of the event loop, checked in the database itself.
  */
 describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (kind) => {
+  // The cases on default settings share a service: each has a tenant and helpdesk of its own, reads
+  // the database by its own handovers, and lets its deliveries settle before its helpdesk closes. The
+  // case with a short handler deadline, and the one that changes the schema, start their own.
+  const shared = sharedServices(kind);
   let t: TestService | undefined;
+  let own: TestService | undefined;
   let helpdesk: GenericHelpdesk | undefined;
+  let tenantOfCase: string | undefined;
   afterEach(async () => {
-    await t?.close();
-    await helpdesk?.close();
+    try {
+      if (t && tenantOfCase && !own) await deliveriesSettled(t, tenantOfCase);
+    } finally {
+      await own?.close();
+      await helpdesk?.close();
+      t = own = helpdesk = tenantOfCase = undefined;
+    }
   });
 
-  async function setUp(conversations: string[], overrides: Record<string, unknown> = {}) {
-    t = await startTestService(kind, overrides);
+  async function setUp(conversations: string[], service: { own?: boolean; overrides?: Record<string, unknown> } = {}) {
+    t = service.own ? (own = await startTestService(kind, service.overrides)) : await shared();
     helpdesk = await startGenericHelpdesk(SECRET);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Batchco' });
+    tenantOfCase = tenant.body.id;
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'webhook',
       name: 'hd',
@@ -142,7 +155,7 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
 
   it('delivers and records a lane handed over by a request after that request’s deadline has passed', async () => {
     // The lane's run starts from the request that accepted the message; it must not inherit its deadline.
-    const { apiKey, handovers } = await setUp(['a'], { 'admission.handlerTimeoutMs': 1000 });
+    const { apiKey, handovers } = await setUp(['a'], { own: true, overrides: { 'admission.handlerTimeoutMs': 1000 } });
     const [h] = handovers as [string];
     await helpdesk!.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
     const laneIdle = async () =>
@@ -161,7 +174,8 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
   });
 
   it('fails every caller of a batch the database refuses, with the database’s own cause, and writes none of it', async () => {
-    const { tenantId, handovers } = await setUp(['a', 'b']);
+    // A service of its own: the case adds a trigger to the schema.
+    const { tenantId, handovers } = await setUp(['a', 'b'], { own: true });
     // A real refusal from the database: a trigger that raises "disk full" for one marked text.
     await t!.db.query(`create function refuse_marked() returns trigger language plpgsql as $$
       begin if new.text = 'refuse me' then raise exception 'could not extend file: No space left on device' using errcode = '53100'; end if; return new; end $$`);
