@@ -19,6 +19,9 @@ Usage:
   handover start                         run the service (embedded store unless DATABASE_URL is set)
   handover migrate                       apply database migrations and exit
   handover tenant create --name NAME [--webhook-url URL]
+  handover tenant delete --tenant ID --yes
+                        delete the tenant and everything it owns (conversations, files, keys,
+                        connectors, queues, agents); cannot be undone
   handover queue create --tenant ID --name NAME [--connector ID] [--time-zone ZONE]
                         [--opening-hours JSON] [--no-answer-timeout SECONDS]
   handover agent create --tenant ID --email EMAIL --name NAME --password PASSWORD
@@ -174,6 +177,7 @@ async function clientCommand(resource: string, action: string | undefined, args:
       role: { type: 'string' },
       type: { type: 'string' },
       config: { type: 'string' },
+      yes: { type: 'boolean' },
     },
   });
   const need = (key: keyof typeof values) => {
@@ -187,6 +191,15 @@ async function clientCommand(resource: string, action: string | undefined, args:
       name: need('name'),
       ...(values['webhook-url'] ? { webhookUrl: values['webhook-url'] } : {}),
     });
+  } else if (resource === 'tenant' && action === 'delete') {
+    const tenantId = need('tenant');
+    if (!values.yes) {
+      console.error(`This deletes tenant ${tenantId} and everything it owns, for good. Add --yes to go ahead.`);
+      return 2;
+    }
+    // A large tenant is deleted in batches: give it time.
+    await adminRequest(cli, 'DELETE', `/v1/admin/tenants/${tenantId}`, undefined, 300_000);
+    result = { deleted: tenantId };
   } else if (resource === 'queue' && action === 'create') {
     result = await adminRequest(cli, 'POST', `/v1/admin/tenants/${need('tenant')}/queues`, {
       name: need('name'),

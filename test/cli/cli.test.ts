@@ -102,6 +102,20 @@ describe('handover CLI beside a running embedded-mode server', () => {
     expect(bad.stderr).toContain('already_exists');
   });
 
+  it('deletes a tenant only with --yes', async () => {
+    const { id } = JSON.parse((await run(['tenant', 'create', '--name', 'Gone'], env)).stdout) as { id: string };
+    const unconfirmed = await run(['tenant', 'delete', '--tenant', id], env);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain('--yes');
+    const deleted = await run(['tenant', 'delete', '--tenant', id, '--yes'], env);
+    expect(deleted.stderr).toBe('');
+    expect(deleted.code).toBe(0);
+    expect(JSON.parse(deleted.stdout)).toEqual({ deleted: id });
+    const again = await run(['tenant', 'delete', '--tenant', id, '--yes'], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('tenant_not_found');
+  });
+
   it('doctor reports a healthy instance, and a missing one with a non-zero exit', async () => {
     const healthy = await run(['doctor', url], env);
     expect(healthy.code).toBe(0);

@@ -291,6 +291,11 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 10_000, 'the user message at the helpdesk');
     for (const webhook of helpdesk.received) expect(helpdeskEvent(webhook.body)).toBe('ok');
 
+    // A tenant made only to be deleted (the document's 204 and 404).
+    const spareTenant = await admin('POST', '/v1/admin/tenants', { name: 'Spare' });
+    expect((await admin('DELETE', `/v1/admin/tenants/${spareTenant.body.id}`)).status).toBe(204);
+    expect((await admin('DELETE', `/v1/admin/tenants/${spareTenant.body.id}`)).status).toBe(404);
+
     const unanswered = t.contract!.operations.filter((op) => !t.contract!.seen.has(op));
     expect(unanswered, 'documented operations this test never called').toEqual([]);
   });

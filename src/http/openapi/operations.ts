@@ -314,6 +314,7 @@ export const operations: Record<string, OperationDoc> = {
   },
   'GET /v1/admin/tenants': { operationId: 'listTenants', summary: 'Every tenant' },
   'PATCH /v1/admin/tenants/{tenantId}': { operationId: 'updateTenant', errors: ['tenant_not_found', 'url_not_allowed'] },
+  'DELETE /v1/admin/tenants/{tenantId}': { operationId: 'deleteTenant', errors: ['tenant_not_found'] },
   'POST /v1/admin/tenants/{tenantId}/api-keys': {
     operationId: 'createApiKey',
     errors: ['tenant_not_found'],

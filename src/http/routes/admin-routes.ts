@@ -17,6 +17,7 @@ import { adminTokenLastUses, recordAdminTokenUse } from '../../audit/admin-token
 import { AppError } from '../../resilience/errors.js';
 import { withoutDeadline } from '../../resilience/deadline.js';
 import { legacyUserIdSha256 } from '../../privacy/user-digest.js';
+import { deleteTenant } from '../../privacy/tenant-deletion.js';
 
 const tags = ['Admin API'];
 const security = [{ adminToken: [] }];
@@ -314,6 +315,25 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
       },
       async (request) => {
         return tenantJson(await updateTenant(deps, request.params.tenantId, request.body));
+      },
+    );
+
+    app.delete(
+      '/v1/admin/tenants/:tenantId',
+      {
+        schema: {
+          tags,
+          security,
+          summary: 'Delete a tenant and everything it owns: conversations, messages, events, files, API keys, connectors, queues, agents',
+          description:
+            'Cannot be undone. Live conversations are deleted too, without telling the bot. Runs in batches (a large tenant takes a while); cut short, run it again to finish. Its API keys stop working at once on every instance told over the bus, and within HANDOVER_API_KEY_CACHE_MS on one that is not. Recorded in the audit log (`tenant.deleted`, with the counts).',
+          params: TenantParams,
+          response: { 204: Type.Null(), ...errorResponses },
+        },
+      },
+      async (request, reply) => {
+        await deleteTenant(deps, request.params.tenantId, { actor: 'admin', address: request.ip });
+        return reply.code(204).send(null);
       },
     );
 
