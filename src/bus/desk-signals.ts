@@ -10,7 +10,8 @@ import type { Bus, RESYNC } from './bus.js';
  */
 export type DeskSignal =
   | { type: 'handover.queued'; handoverId: string; queueId: string }
-  | { type: 'handover.accepted'; handoverId: string; agentId: string | null }
+  /** An agent joined: `agentId` is null for a helpdesk's agent; the desk's agent that held it, if another, lost it. */
+  | { type: 'handover.accepted'; handoverId: string; agentId: string | null; agentName: string | null }
   | { type: 'handover.transferred'; handoverId: string; queueId: string }
   | { type: 'handover.ended'; handoverId: string; reason: EndReason }
   | { type: 'handover.rated'; handoverId: string; score: number }

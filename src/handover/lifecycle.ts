@@ -37,7 +37,9 @@ export async function markAgentJoined(
     [{ type: 'handover.accepted', handoverId: handover.id, conversationId: handover.conversationId, data: { agent } }],
     now,
   );
-  uow.afterCommit(() => publishDeskSignal(deps.bus, handover.tenantId, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId }));
+  uow.afterCommit(() =>
+    publishDeskSignal(deps.bus, handover.tenantId, { type: 'handover.accepted', handoverId: handover.id, agentId: deskAgentId, agentName: agent.name ?? null }),
+  );
   if (handover.state === 'queued') uow.afterCommit(() => deps.funnel?.accepted((now.getTime() - handover.queuedAt.getTime()) / 1000));
   return updated;
 }

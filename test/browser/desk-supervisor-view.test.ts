@@ -94,7 +94,8 @@ describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) =>
     await view.waitFor({ state: 'detached' });
     const reply = sam.getByLabel('Reply to Uma');
     await reply.waitFor();
-    await ada.locator(`#my-chats .chat-tab.ended[data-handover-id="${uma}"]`).waitFor();
+    await ada.locator(`#my-chats .chat-tab.ended[data-handover-id="${uma}"]`, { hasText: 'taken over' }).waitFor();
+    await ada.locator('li.divider', { hasText: 'Taken over by Sam Supervisor' }).waitFor();
     await reply.fill('Sam here, I will sort it out.');
     await reply.press('Enter');
     await eventually(async () => {

@@ -234,8 +234,14 @@ function onSignal(type, data) {
         chat.notes.sync().catch(() => {});
       }
       break;
+    case 'handover.accepted': {
+      // A chat of mine taken by someone else (a supervisor): say who has it, rather than "ended".
+      const chat = chats.get(data.handoverId);
+      if (chat && !chat.ended && data.agentId !== session?.agent?.id) chat.markTakenOver(data.agentName);
+      refresh();
+      break;
+    }
     case 'handover.queued':
-    case 'handover.accepted':
     case 'handover.transferred':
       refresh();
       break;
@@ -416,7 +422,7 @@ function renderMine() {
         h('span', { className: 'name' }, chat.name),
         chat.userTyping ? h('span', { className: 'small muted' }, ' typing…') : null,
         chat.unread > 0 ? h('span', { className: 'badge unread', attrs: { 'aria-label': `${chat.unread} unread` } }, String(chat.unread)) : null,
-        chat.ended ? h('span', { className: 'badge ended' }, 'ended') : null,
+        chat.ended ? h('span', { className: 'badge ended' }, chat.takenOverBy ? 'taken over' : 'ended') : null,
       ].filter(Boolean),
     );
     return chat.tab;

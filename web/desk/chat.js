@@ -33,6 +33,8 @@ export class Chat {
     this.unread = 0;
     this.ended = false;
     this.endReason = null;
+    /** @type {string | null} who took the chat from this desk (a supervisor), once one did */
+    this.takenOverBy = null;
     this.userTyping = false;
     this.selected = false;
     this.syncing = null;
@@ -166,7 +168,11 @@ export class Chat {
   }
 
   updateState() {
-    this.stateBadge.textContent = this.ended ? `ended${this.endReason ? ` · ${this.endReason.replace(/_/g, ' ')}` : ''}` : 'live';
+    this.stateBadge.textContent = this.takenOverBy
+      ? `taken over · ${this.takenOverBy}`
+      : this.ended
+        ? `ended${this.endReason ? ` · ${this.endReason.replace(/_/g, ' ')}` : ''}`
+        : 'live';
     this.stateBadge.className = `badge ${this.ended ? 'ended' : 'live'}`;
     for (const el of [this.input, this.sendButton, this.reasonSelect, this.endButton, this.notes.modeInput]) el.disabled = this.ended;
     this.transferSelect.disabled = this.transferButton.disabled = this.notes.transferInput.disabled = this.ended || !this.hasOtherQueues;
@@ -325,6 +331,22 @@ export class Chat {
     } catch (err) {
       this.setNotice(`Could not end the chat: ${err.message}`);
     }
+  }
+
+  /**
+   * Another agent (a supervisor) took the chat: it leaves this desk as an ended one does, saying who has it.
+   * @param {string | null} by
+   */
+  markTakenOver(by) {
+    if (this.ended) return;
+    this.takenOverBy = by || 'another agent';
+    this.ended = true;
+    this.endReason = null;
+    this.setUserTyping(false);
+    this.log.append(h('li', { className: 'divider' }, `Taken over by ${this.takenOverBy}`));
+    this.scrollToEnd();
+    this.updateState();
+    this.ctx.onChange(this);
   }
 
   markEnded(reason) {
