@@ -5,7 +5,8 @@ import { handoverMetadata, METADATA_LIMIT_BYTES, parseTranscript, size } from '.
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
 import { messageTexts } from '../support/receivers.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { closeTenantWork, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 
 describe('zendesk handover metadata', () => {
   it('stays flat and within 4 KB, keeping the newest transcript lines and the bot metadata', () => {
@@ -35,25 +36,33 @@ describe('zendesk handover metadata', () => {
 });
 
 describe('zendesk connector against its fake (pg)', () => {
+  // One service for the cases; each has a tenant, fake and bot of its own, and its handovers are
+  // ended and its deliveries settled before they close.
+  const service = sharedServices('pg');
   let t: TestService | undefined;
+  let tenantOfCase: { id: string; apiKey: string } | undefined;
   let bot: SignedWebhookServer | undefined;
   let fake: FakeZendesk | undefined;
   let close: (() => Promise<void>) | undefined;
   afterEach(async () => {
-    await t?.close();
-    await bot?.close();
-    await fake?.close();
-    await close?.();
-    t = bot = fake = close = undefined;
+    try {
+      if (t && tenantOfCase) await closeTenantWork(t, tenantOfCase);
+    } finally {
+      await bot?.close();
+      await fake?.close();
+      await close?.();
+      t = tenantOfCase = bot = fake = close = undefined;
+    }
   });
 
   async function setUp(fakeOptions: { maxPageSize?: number; botNext?: 'zd-agentWorkspace' | 'zd-answerBot' } = {}) {
-    t = await startTestService('pg');
+    t = await service();
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
     fake = await startFakeZendesk({ retryDelayMs: 20, ...fakeOptions });
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Zed', webhookUrl: bot.url });
     botSecret = tenant.body.webhookSecret;
+    tenantOfCase = { id: tenant.body.id, apiKey: tenant.body.apiKey };
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'zendesk',
       name: 'zendesk',

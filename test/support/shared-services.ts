@@ -43,6 +43,21 @@ export async function deliveriesSettled(t: TestService, tenantId: string): Promi
 }
 
 /**
+ * Ends the tenant's handovers still open (through the bot API, as a bot would) and waits for its
+ * deliveries to settle: what a case on a shared service does before it closes the fakes its tenant
+ * talks to, so no delivery, poll or event stream of it runs on into the next case.
+ */
+export async function closeTenantWork(t: TestService, tenant: { id: string; apiKey: string }): Promise<void> {
+  const { rows } = await t.db.query<{ id: string }>(`select id from handovers where tenant_id = $1 and state <> 'ended'`, [tenant.id]);
+  for (const { id } of rows) {
+    const ended = await t.api('POST', `/v1/handovers/${id}/end`, { token: tenant.apiKey, body: { reason: 'bot_ended' } });
+    // Ended meanwhile by the system (409) is as good.
+    if (ended.status !== 200 && ended.status !== 409) throw new Error(`ending ${id}: ${ended.status} ${JSON.stringify(ended.body)}`);
+  }
+  await deliveriesSettled(t, tenant.id);
+}
+
+/**
  * `setUpDesk` for a case on a shared service: the agent's console stream closes when the case ends, as
  * it did when the case stopped its own service.
  */
