@@ -1,5 +1,5 @@
 import type { Agent } from 'undici';
-import { headerValue, parseJson, send, STATUS_POLICIES, type HttpMethod, type OutboundCall } from '../outbound/index.js';
+import { parseJson, send, STATUS_POLICIES, type HttpMethod, type OutboundCall } from '../outbound/index.js';
 import { multipartForm, type FormFile } from '../outbound/multipart.js';
 
 /** Responses read at most this far: vendor answers are small JSON documents. */
@@ -64,5 +64,3 @@ async function vendorCall<T>(
   });
   return { status: answer.status, body: (parseJson(answer.text) ?? null) as T | null };
 }
-
-export { headerValue };

@@ -1,8 +1,8 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { AttachmentFile, Connector, ConnectorDefinition, DeliveryContext, OpenWork } from '../connector.js';
-import type { Attachment } from '../../model/handover.js';
+import type { Connector, ConnectorDefinition, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
+import { handoverNoteLines, readKeptFiles, requireRef } from '../connector-helpers.js';
 import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';
 import { findContactByIdentifier, sourceIdIn } from './chatwoot-contacts.js';
@@ -66,10 +66,10 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
         async sendMessage(work, context) {
           // Files this service keeps go as the message's own attachments (multipart `attachments[]`);
           // links given as such, and a file no longer kept, as URLs in its text.
-          const files = await keptFiles(work.message.attachments, context);
-          const text = [work.message.text, ...work.message.attachments.filter((a) => !a.id || !files.has(a.id)).map((a) => a.url)].filter(Boolean).join('\n');
-          const path = `/conversations/${requireRef(context)}/messages`;
-          if (files.size === 0) {
+          const { files, links } = await readKeptFiles(work.message.attachments, context);
+          const text = [work.message.text, ...links.map((a) => a.url)].filter(Boolean).join('\n');
+          const path = `/conversations/${requireRef(context, 'Chatwoot')}/messages`;
+          if (files.length === 0) {
             await asBot('POST', path, { content: text, message_type: 'incoming', private: false }, context.signal);
             return;
           }
@@ -78,13 +78,13 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
             url: `${base}${path}`,
             headers: { api_access_token: config.botToken },
             fields: [...(text ? [['content', text] as const] : []), ['message_type', 'incoming'], ['private', 'false']],
-            files: [...files.values()].map((f) => ({ field: 'attachments[]', name: f.name, contentType: f.contentType, bytes: f.bytes })),
+            files: files.map((f) => ({ field: 'attachments[]', name: f.name, contentType: f.contentType, bytes: f.bytes })),
             signal: context.signal,
             label: '/conversations/:id/messages',
           });
         },
         async end(_work, context) {
-          await asBot('POST', `/conversations/${requireRef(context)}/toggle_status`, { status: 'resolved' }, context.signal);
+          await asBot('POST', `/conversations/${requireRef(context, 'Chatwoot')}/toggle_status`, { status: 'resolved' }, context.signal);
         },
         handleInbound(request) {
           return handleChatwootInbound(config, request);
@@ -122,7 +122,7 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
       const inboxIdentifier = config.inboxIdentifier;
       if (inboxIdentifier) {
         connector.sendTyping = async (work, context) => {
-          const conversationId = requireRef(context);
+          const conversationId = requireRef(context, 'Chatwoot');
           const sourceId = (await sessions?.load(work.handoverId))?.credential;
           // A handover opened before sessions were kept has no source_id: its typing is not shown.
           if (!sourceId) return;
@@ -224,25 +224,5 @@ function teamFor(config: ChatwootConfig, work: OpenWork): number | undefined {
 
 /** The transcript and the bot's metadata, as a private note agents read before answering. */
 export function transcriptNote(work: OpenWork): string {
-  const lines = ['Conversation with the bot:', ...work.transcript.map((e) => `${e.role}: ${e.text.replace(/\s+/g, ' ').trim()}`)];
-  const meta = Object.entries(work.metadata);
-  if (meta.length > 0) lines.push('', 'Details:', ...meta.map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`));
-  return lines.join('\n').slice(0, 150_000);
-}
-
-function requireRef(context: DeliveryContext): string {
-  if (!context.externalRef) throw new DeliveryError('the Chatwoot conversation was never opened for this handover', { retryable: false });
-  return context.externalRef;
-}
-
-/** The bytes of the message's files this service keeps, by id (none when it keeps none). */
-async function keptFiles(attachments: readonly Attachment[], context: DeliveryContext): Promise<Map<string, AttachmentFile>> {
-  const files = new Map<string, AttachmentFile>();
-  if (!context.readAttachment) return files;
-  for (const a of attachments) {
-    if (!a.id) continue;
-    const file = await context.readAttachment(a.id);
-    if (file) files.set(a.id, file);
-  }
-  return files;
+  return handoverNoteLines(work.transcript, work.metadata).join('\n').slice(0, 150_000);
 }

@@ -1,15 +1,13 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { createHash, createHmac } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector-helpers.js';
-import { headerValue } from '../http-json.js';
+import { cutInboundText, equalSecrets, firstSchemaError, headerValue, nullable } from '../connector-helpers.js';
 import type { Attachment } from '../../model/handover.js';
 
 const TOLERANCE_SECONDS = 5 * 60;
 
 const id = Type.Union([Type.Number(), Type.String()]);
-const nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
 const person = Type.Object({ id: Type.Optional(id), name: nullable(Type.String()), type: nullable(Type.String()) });
 
 /**
@@ -50,9 +48,7 @@ export function handleChatwootInbound(config: { webhookSecret: string }, request
   if (!signature || !timestamp || !/^\d+$/.test(timestamp))
     return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature and X-Chatwoot-Timestamp are required' };
   const expected = `sha256=${createHmac('sha256', config.webhookSecret).update(`${timestamp}.${request.rawBody}`).digest('hex')}`;
-  const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected)))
-    return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature does not match' };
+  if (!equalSecrets(signature, expected)) return { ok: false, reason: 'bad_signature', message: 'X-Chatwoot-Signature does not match' };
   if (Math.abs(nowSeconds - Number(timestamp)) > TOLERANCE_SECONDS)
     return { ok: false, reason: 'stale_timestamp', message: 'X-Chatwoot-Timestamp is more than 5 minutes away from our clock' };
   const body = request.body as { event?: unknown } | null;
@@ -65,8 +61,7 @@ export function handleChatwootInbound(config: { webhookSecret: string }, request
   const signed = `signed:${timestamp}:${createHash('sha256').update(request.rawBody).digest('hex')}`;
   if (!actedOn.has(body.event)) return { ok: true, receipts: [{ receiptId: signed, events: [] }] };
   if (!webhook.Check(body)) {
-    const first = webhook.Errors(body).First();
-    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Chatwoot webhook body' };
+    return { ok: false, reason: 'invalid_body', message: firstSchemaError(webhook, body) ?? 'not a Chatwoot webhook body' };
   }
   const receiptId = body.event === 'message_created' && body.id !== undefined ? `message:${body.id}` : signed;
   return { ok: true, receipts: [{ receiptId, events: toEvents(body) }] };

@@ -1,8 +1,9 @@
 import type { KeyObject } from 'node:crypto';
 import { checkCall } from '../check-call.js';
 import type { Agent } from 'undici';
-import type { Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext, OpenWork } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
+import { requireRef } from '../connector-helpers.js';
 import { countAvailableAgents, freshchatCall, userFor, type FreshchatCall } from './freshchat-api.js';
 import { DEFAULT_OPENING_TEXT, freshchatConfigSchema, type FreshchatConfig } from './freshchat-config.js';
 import { transcriptNote, userParts } from './freshchat-content.js';
@@ -43,7 +44,7 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
           return { externalRef: await start(call, config, sessions, work, context.signal) };
         },
         async sendMessage(work, context) {
-          const conversationId = requireRef(context);
+          const conversationId = requireRef(context, 'Freshchat');
           const userId = await userOf(call, sessions, work.handoverId, conversationId, context.signal);
           const parts = userParts(work.message.text, work.message.attachments);
           if (parts.length === 0) return;
@@ -56,7 +57,7 @@ export function freshchatConnectorDefinition(dispatcher: Agent): ConnectorDefini
           );
         },
         async end(_work, context) {
-          await call('PUT', `/conversations/${encodeURIComponent(requireRef(context))}`, { status: 'resolved' }, context.signal, {
+          await call('PUT', `/conversations/${encodeURIComponent(requireRef(context, 'Freshchat'))}`, { status: 'resolved' }, context.signal, {
             label: 'PUT /conversations/:id',
           });
         },
@@ -171,9 +172,4 @@ async function userOf(
   const userId = shown.body?.users?.[0]?.id;
   if (!userId) throw new DeliveryError('the Freshchat conversation names no user', { retryable: false });
   return userId;
-}
-
-function requireRef(context: DeliveryContext): string {
-  if (!context.externalRef) throw new DeliveryError('the Freshchat conversation was never opened for this handover', { retryable: false });
-  return context.externalRef;
 }

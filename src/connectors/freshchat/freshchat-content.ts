@@ -1,4 +1,5 @@
 import type { Attachment, TranscriptEntry } from '../../model/handover.js';
+import { attachmentLine, handoverNoteLines } from '../connector-helpers.js';
 
 /** One part of a Freshchat message (`message_parts`); only the kinds read or written here. */
 export interface FreshchatPart {
@@ -29,7 +30,7 @@ export function readParts(parts: FreshchatPart[] | null | undefined): { text: st
 /** A user's message as message parts: the text, then each image as an image part; other files as `name: url` lines of the text. */
 export function userParts(text: string, attachments: Attachment[]): FreshchatPart[] {
   const images = attachments.filter((a) => a.contentType?.startsWith('image/'));
-  const links = attachments.filter((a) => !images.includes(a)).map((a) => (a.name ? `${a.name}: ${a.url}` : a.url));
+  const links = attachments.filter((a) => !images.includes(a)).map(attachmentLine);
   const body = [text, ...links].filter(Boolean).join('\n');
   return [...(body ? [{ text: { content: body } }] : []), ...images.map((a) => ({ image: { url: a.url } }))];
 }
@@ -39,9 +40,5 @@ export function userParts(text: string, attachments: Attachment[]): FreshchatPar
  * the handover's id, which support can look the handover up by.
  */
 export function transcriptNote(handoverId: string, transcript: TranscriptEntry[], metadata: Record<string, unknown>): string {
-  const lines = ['Conversation with the bot:', ...transcript.map((e) => `${e.role}: ${e.text.replace(/\s+/g, ' ').trim()}`)];
-  const meta = Object.entries(metadata);
-  if (meta.length > 0) lines.push('', 'Details:', ...meta.map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`));
-  lines.push('', `Handover: ${handoverId}`);
-  return lines.join('\n').slice(0, 100_000);
+  return [...handoverNoteLines(transcript, metadata), '', `Handover: ${handoverId}`].join('\n').slice(0, 100_000);
 }

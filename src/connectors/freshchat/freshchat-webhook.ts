@@ -1,12 +1,10 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector-helpers.js';
-import { headerValue } from '../http-json.js';
+import { cutInboundText, firstSchemaError, headerValue, nullable } from '../connector-helpers.js';
 import { readParts } from './freshchat-content.js';
 
-const nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
 const str = nullable(Type.String());
 const part = Type.Object({
   text: nullable(Type.Object({ content: str })),
@@ -105,8 +103,7 @@ export function handleFreshchatInbound(config: FreshchatInboundConfig, publicKey
   if (!Object.hasOwn(checkers, action)) return { ok: true, receipts: [{ receiptId: `${action}:${body.action_time}:${conversationOf(body)}`, events: [] }] };
   const checker = checkers[action as Action];
   if (!checker.Check(body)) {
-    const first = checker.Errors(body).First();
-    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Freshchat webhook body' };
+    return { ok: false, reason: 'invalid_body', message: firstSchemaError(checker, body) ?? 'not a Freshchat webhook body' };
   }
   return { ok: true, receipts: [toReceipt(config, action as Action, body)] };
 }

@@ -1,7 +1,7 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext } from '../connector.js';
-import { DeliveryError } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions } from '../connector.js';
+import { requireRef } from '../connector-helpers.js';
 import { genesysCall, integrationPath, type GenesysCall } from './genesys-api.js';
 import { genesysTokens } from './genesys-auth.js';
 import { genesysConfigSchema, type GenesysConfig } from './genesys-config.js';
@@ -59,7 +59,7 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             'POST',
             inbound('message'),
             {
-              channel: { messageId: work.eventId, from: from(requireRef(context)), time: work.message.createdAt },
+              channel: { messageId: work.eventId, from: from(requireRef(context, 'Genesys')), time: work.message.createdAt },
               ...(text ? { text } : {}),
               ...(work.message.attachments.length > 0 ? { content: attachmentContent(work.message.attachments) } : {}),
             },
@@ -72,13 +72,16 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
           await call(
             'POST',
             inbound('event'),
-            { channel: { from: from(requireRef(context)), time: new Date().toISOString() }, events: [{ eventType: 'Typing', typing: { type: 'On' } }] },
+            {
+              channel: { from: from(requireRef(context, 'Genesys')), time: new Date().toISOString() },
+              events: [{ eventType: 'Typing', typing: { type: 'On' } }],
+            },
             context.signal,
           );
         },
         async end(work, context) {
           if (work.reason === 'agent_ended') return;
-          await endConversation(call, deps.sessions, work.handoverId, requireRef(context), work.eventId, context.signal, inbound('message'));
+          await endConversation(call, deps.sessions, work.handoverId, requireRef(context, 'Genesys'), work.eventId, context.signal, inbound('message'));
         },
         handleInbound(request) {
           return handleGenesysInbound(config, request);
@@ -130,9 +133,4 @@ async function endConversation(
     { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' },
     signal,
   );
-}
-
-function requireRef(context: DeliveryContext): string {
-  if (!context.externalRef) throw new DeliveryError('the Genesys conversation was never opened for this handover', { retryable: false });
-  return context.externalRef;
 }

@@ -1,7 +1,6 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector-helpers.js';
-import { headerValue } from '../http-json.js';
+import { cutInboundText, equalSecrets, headerValue } from '../connector-helpers.js';
 import { readAttachments } from './genesys-content.js';
 
 interface OutboundMessage {
@@ -42,9 +41,7 @@ export function handleGenesysInbound(config: { webhookSecret: string }, request:
   const signature = headerValue(request.headers, 'x-hub-signature-256');
   if (!signature) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature-256 is required' };
   const expected = `sha256=${createHmac('sha256', config.webhookSecret).update(request.rawBody).digest('base64')}`;
-  const given = Buffer.from(signature);
-  if (given.length !== Buffer.byteLength(expected) || !timingSafeEqual(given, Buffer.from(expected)))
-    return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature-256 does not match' };
+  if (!equalSecrets(signature, expected)) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature-256 does not match' };
   const message = readMessage(request.body);
   if (typeof message === 'string') return { ok: false, reason: 'invalid_body', message: `not an Open Messaging normalized message: ${message}` };
   const time = typeof message.channel.time === 'string' ? message.channel.time : '';

@@ -1,7 +1,8 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { Connector, ConnectorDefinition, ConnectorSessions, DeliveryContext, OpenWork } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
+import { requireRef } from '../connector-helpers.js';
 import { contactFor, intercomCall, type IntercomCall } from './intercom-api.js';
 import { DEFAULT_OPENING_TEXT, intercomConfigSchema, type IntercomConfig } from './intercom-config.js';
 import { transcriptNote, userReply } from './intercom-content.js';
@@ -44,7 +45,7 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           return { externalRef };
         },
         async sendMessage(work, context) {
-          const conversationId = requireRef(context);
+          const conversationId = requireRef(context, 'Intercom');
           const contactId = await contactOf(call, sessions, work.handoverId, conversationId, context.signal);
           const reply = userReply(work.message.text, work.message.attachments);
           await call(
@@ -56,9 +57,15 @@ export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           );
         },
         async end(_work, context) {
-          await call('POST', `/conversations/${encodeURIComponent(requireRef(context))}/parts`, { message_type: 'close', ...asAdmin }, context.signal, {
-            label: 'POST /conversations/:id/parts',
-          });
+          await call(
+            'POST',
+            `/conversations/${encodeURIComponent(requireRef(context, 'Intercom'))}/parts`,
+            { message_type: 'close', ...asAdmin },
+            context.signal,
+            {
+              label: 'POST /conversations/:id/parts',
+            },
+          );
         },
         handleInbound(request) {
           return handleIntercomInbound(config, request);
@@ -179,9 +186,4 @@ async function contactOf(
   const contactId = shown.body?.contacts?.contacts?.[0]?.id;
   if (!contactId) throw new DeliveryError('the Intercom conversation names no contact', { retryable: false });
   return contactId;
-}
-
-function requireRef(context: DeliveryContext): string {
-  if (!context.externalRef) throw new DeliveryError('the Intercom conversation was never opened for this handover', { retryable: false });
-  return context.externalRef;
 }

@@ -1,4 +1,5 @@
 import type { Attachment, TranscriptEntry } from '../../model/handover.js';
+import { attachmentLine, handoverNoteLines } from '../connector-helpers.js';
 
 /** An attachment of a conversation part, as Intercom sends it (`part_attachment`). */
 export interface IntercomPartAttachment {
@@ -66,7 +67,7 @@ export function readAttachments(list: IntercomPartAttachment[] | null | undefine
  */
 export function userReply(text: string, attachments: Attachment[]): { body: string; attachment_urls?: string[] } {
   const images = attachments.filter((a) => a.contentType?.startsWith('image/')).slice(0, MAX_ATTACHMENT_URLS);
-  const links = attachments.filter((a) => !images.includes(a)).map((a) => (a.name ? `${a.name}: ${a.url}` : a.url));
+  const links = attachments.filter((a) => !images.includes(a)).map(attachmentLine);
   const body = [text, ...links].filter(Boolean).join('\n');
   // Intercom needs a body: an image sent alone is named by its file names.
   return { body: body || images.map((a) => a.name ?? 'image').join(', '), ...(images.length > 0 ? { attachment_urls: images.map((a) => a.url) } : {}) };
@@ -77,9 +78,5 @@ export function userReply(text: string, attachments: Attachment[]): { body: stri
  * handover's id, which support can look the handover up by.
  */
 export function transcriptNote(handoverId: string, transcript: TranscriptEntry[], metadata: Record<string, unknown>): string {
-  const lines = ['Conversation with the bot:', ...transcript.map((e) => `${e.role}: ${e.text.replace(/\s+/g, ' ').trim()}`)];
-  const meta = Object.entries(metadata);
-  if (meta.length > 0) lines.push('', 'Details:', ...meta.map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`));
-  lines.push('', `Handover: ${handoverId}`);
-  return textToHtml(lines.join('\n').slice(0, 100_000));
+  return textToHtml([...handoverNoteLines(transcript, metadata), '', `Handover: ${handoverId}`].join('\n').slice(0, 100_000));
 }

@@ -1,12 +1,10 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { createHmac } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector-helpers.js';
-import { headerValue } from '../http-json.js';
+import { cutInboundText, equalSecrets, firstSchemaError, headerValue, nullable } from '../connector-helpers.js';
 import { htmlToText, readAttachments } from './intercom-content.js';
 
-const nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([schema, Type.Null()]));
 const id = Type.Union([Type.String(), Type.Number()]);
 const author = Type.Object({ type: Type.Optional(Type.String()), id: Type.Optional(id), name: nullable(Type.String()) });
 const part = Type.Object({
@@ -60,9 +58,7 @@ export function handleIntercomInbound(config: IntercomInboundConfig, request: In
   const signature = headerValue(request.headers, 'x-hub-signature');
   if (!signature) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature is required' };
   const expected = `sha1=${createHmac('sha1', config.clientSecret).update(request.rawBody).digest('hex')}`;
-  const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, Buffer.from(expected)))
-    return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature does not match' };
+  if (!equalSecrets(signature, expected)) return { ok: false, reason: 'bad_signature', message: 'X-Hub-Signature does not match' };
   const body = request.body as { type?: unknown; id?: unknown; topic?: unknown } | null;
   if (!body || typeof body !== 'object' || body.type !== 'notification_event' || typeof body.id !== 'string' || !body.id || typeof body.topic !== 'string') {
     return { ok: false, reason: 'invalid_body', message: 'not an Intercom notification (type notification_event with an id and a topic)' };
@@ -70,8 +66,7 @@ export function handleIntercomInbound(config: IntercomInboundConfig, request: In
   const receiptId = `notification:${body.id}`;
   if (!actedOn.has(body.topic)) return { ok: true, receipts: [{ receiptId, events: [] }] };
   if (!notification.Check(body)) {
-    const first = notification.Errors(body).First();
-    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not an Intercom conversation notification' };
+    return { ok: false, reason: 'invalid_body', message: firstSchemaError(notification, body) ?? 'not an Intercom conversation notification' };
   }
   return { ok: true, receipts: [{ receiptId, events: toEvents(config, body) }] };
 }

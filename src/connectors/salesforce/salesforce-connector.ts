@@ -4,7 +4,6 @@ import type { Agent } from 'undici';
 import {
   DeliveryError,
   StreamLostError,
-  type AttachmentFile,
   type Connector,
   type ConnectorDefinition,
   type ConnectorDeps,
@@ -12,6 +11,7 @@ import {
   type OpenWork,
   type StreamContext,
 } from '../connector.js';
+import { attachmentLine, readKeptFiles } from '../connector-helpers.js';
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
 import { readServerSentEvents, toInboundEvents } from './salesforce-events.js';
@@ -29,7 +29,8 @@ const LOST_TOKEN = 'Salesforce no longer accepts this conversation’s access to
  * Salesforce Messaging for In-App and Web (docs/connectors/salesforce.md). We act as the end user's
  * client: one unauthenticated access token per handover (its own subject), a conversation created
  * with routing attributes, the user's messages and typing sent as entries, and everything from the
- * agent side read from the conversation's event stream (a pull stream held by one instance).
+ * agent side read from the conversation's event stream (a pull stream held by one instance). A transfer
+ * inside Salesforce shows as the next agent joining (`agent.joined`), never as `handover.transferred`.
  */
 export function salesforceConnectorDefinition(dispatcher: Agent, policy: OutboundPolicy): ConnectorDefinition<SalesforceConfig> {
   // Streams stay open for the whole handover: they get a pool of their own, so they never take the
@@ -109,14 +110,8 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
         async sendMessage(work, context) {
           // Files this service keeps go as file entries (the first carries the text); links given
           // as such, and a file no longer kept, as lines of the text.
-          const files: AttachmentFile[] = [];
-          const asLinks: string[] = [];
-          for (const a of work.message.attachments) {
-            const file = a.id && context.readAttachment ? await context.readAttachment(a.id) : null;
-            if (file) files.push(file);
-            else asLinks.push(a.name ? `${a.name}: ${a.url}` : a.url);
-          }
-          const text = [work.message.text, ...asLinks].filter((t) => t !== '').join('\n');
+          const { files, links } = await readKeptFiles(work.message.attachments, context);
+          const text = [work.message.text, ...links.map(attachmentLine)].filter((t) => t !== '').join('\n');
           if (files.length === 0) {
             await withToken(work.handoverId, context.signal, (token, id) => api.sendMessage(token, id, uuidFrom(work.message.id), text, context.signal));
             return;

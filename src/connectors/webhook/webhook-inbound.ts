@@ -4,6 +4,7 @@ import { verify } from '../../outbound/index.js';
 import { isOwnEventId } from '../../store/ids.js';
 import { endReasons } from '../../model/handover.js';
 import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
+import { firstSchemaError, headerValue } from '../connector-helpers.js';
 
 const attachment = Type.Object({
   url: Type.String({ maxLength: 2048 }),
@@ -43,19 +44,14 @@ export const inboundBodySchema = Type.Union([
 type InboundBody = Static<typeof inboundBodySchema>;
 const checker = TypeCompiler.Compile(inboundBodySchema);
 
-function header(headers: InboundRequest['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 /** Verify → parse: the helpdesk signs with the connector's secret, exactly as we sign towards it. */
 export function handleWebhookInbound(secret: string, request: InboundRequest): InboundResult {
   const result = verify(
     secret,
     {
-      id: header(request.headers, 'webhook-id'),
-      timestamp: header(request.headers, 'webhook-timestamp'),
-      signature: header(request.headers, 'webhook-signature'),
+      id: headerValue(request.headers, 'webhook-id'),
+      timestamp: headerValue(request.headers, 'webhook-timestamp'),
+      signature: headerValue(request.headers, 'webhook-signature'),
     },
     request.rawBody,
   );
@@ -79,8 +75,7 @@ export function handleWebhookInbound(secret: string, request: InboundRequest): I
     };
   }
   if (!checker.Check(request.body)) {
-    const first = checker.Errors(request.body).First();
-    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'body does not match the event schema' };
+    return { ok: false, reason: 'invalid_body', message: firstSchemaError(checker, request.body) ?? 'body does not match the event schema' };
   }
   return { ok: true, receiptId: result.id, events: [toEvent(request.body)] };
 }

@@ -3,6 +3,7 @@ import { checkCall } from '../check-call.js';
 import type { Attachment } from '../../model/handover.js';
 import type { Connector, ConnectorDefinition, DeliveryContext, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
+import { requireRef } from '../connector-helpers.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import { zendeskConfigSchema, type ZendeskConfig } from './zendesk-config.js';
 import { handoverMetadata } from './zendesk-metadata.js';
@@ -80,14 +81,14 @@ export function zendeskConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
           return { externalRef: conversationId };
         },
         async sendMessage(work, context) {
-          const conversationId = requireRef(context);
+          const conversationId = requireRef(context, 'Zendesk');
           // The text (in parts), then each attachment as an image or file message of its own.
           const contents = [...textContents(work.message.text), ...work.message.attachments.map(mediaContent)];
           if (contents.length === 0) return;
           await postAsUser(conversationId, contents, { handoverMessageId: work.message.id }, context);
         },
         async end(work, context) {
-          const conversationId = requireRef(context);
+          const conversationId = requireRef(context, 'Zendesk');
           await postAsUser(
             conversationId,
             textContents(config.endedByUserText ?? 'The customer has left the conversation.'),
@@ -221,9 +222,4 @@ async function postedParts(api: Api, path: string, key: Record<string, string>, 
     parts.add(typeof metadata.handoverPart === 'number' ? metadata.handoverPart : 0);
   }
   return parts;
-}
-
-function requireRef(context: DeliveryContext): string {
-  if (!context.externalRef) throw new DeliveryError('the Zendesk conversation was never opened for this handover', { retryable: false });
-  return context.externalRef;
 }

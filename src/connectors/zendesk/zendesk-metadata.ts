@@ -1,4 +1,5 @@
 import type { TranscriptEntry, UserInfo } from '../../model/handover.js';
+import { transcriptLines } from '../connector-helpers.js';
 
 /** Sunshine Conversations takes flat metadata (strings, numbers, booleans) of at most 4 KB. */
 export const METADATA_LIMIT_BYTES = 4096;
@@ -37,7 +38,7 @@ export function handoverMetadata(input: {
     const value = out[longest] as string;
     out[longest] = `${value.slice(0, Math.floor(value.length / 2))}…`;
   }
-  const lines = input.transcript.map((entry) => `${entry.role}: ${entry.text.replace(/\s+/g, ' ').trim()}`);
+  const lines = transcriptLines(input.transcript);
   const kept: string[] = [];
   for (let i = lines.length - 1; i >= 0; i--) {
     const candidate = [lines[i]!, ...kept];

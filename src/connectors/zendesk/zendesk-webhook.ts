@@ -1,9 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { InboundEventByRef, InboundReceipt, InboundRequest, InboundResult } from '../connector.js';
-import { cutInboundText } from '../connector-helpers.js';
-import { headerValue } from '../http-json.js';
+import { cutInboundText, equalSecrets, firstSchemaError, headerValue } from '../connector-helpers.js';
 import { readContent } from './zendesk-content.js';
 
 /** The parts of a Sunshine Conversations v2 webhook we read; anything else in it is passed over. */
@@ -71,8 +69,7 @@ export function handleZendeskInbound(config: { appId: string; webhookSecret: str
   if (!key || !equalSecrets(key, config.webhookSecret))
     return { ok: false, reason: 'bad_signature', message: 'X-API-Key is missing or does not match the webhook secret' };
   if (!envelope.Check(request.body)) {
-    const first = envelope.Errors(request.body).First();
-    return { ok: false, reason: 'invalid_body', message: first ? `${first.path || '/'}: ${first.message}` : 'not a Sunshine Conversations webhook body' };
+    return { ok: false, reason: 'invalid_body', message: firstSchemaError(envelope, request.body) ?? 'not a Sunshine Conversations webhook body' };
   }
   const body = request.body;
   // Another app's events (a webhook pointed at the wrong connector) change nothing here.
@@ -90,8 +87,7 @@ function unreadablePayload(event: ZendeskEvent): string | undefined {
   const schema = event.type === 'conversation:message' ? messagePayload : event.type === 'switchboard:passControl' ? passControlPayload : undefined;
   const payload = event.payload ?? {};
   if (!schema || schema.Check(payload)) return undefined;
-  const first = schema.Errors(payload).First();
-  return `${event.type} payload ${first ? `${first.path || '/'}: ${first.message}` : 'not readable'}`;
+  return `${event.type} payload ${firstSchemaError(schema, payload) ?? 'not readable'}`;
 }
 
 function toEvents(event: ZendeskEvent): InboundEventByRef[] {
@@ -124,10 +120,4 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
     }
   }
   return [];
-}
-
-function equalSecrets(given: string, expected: string): boolean {
-  const a = Buffer.from(given, 'utf8');
-  const b = Buffer.from(expected, 'utf8');
-  return a.length === b.length && timingSafeEqual(a, b);
 }
