@@ -1,22 +1,31 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeChatwoot, type FakeChatwoot } from '../fakes/chatwoot.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { closeTenantWork, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 
 describe('chatwoot connector against its fake (pg)', () => {
+  // One service per set of settings for the cases; each has a tenant and fake of its own, and its
+  // handovers are ended and its deliveries settled before its fake closes.
+  const service = sharedServices('pg');
   let t: TestService | undefined;
+  let tenantOfCase: { id: string; apiKey: string } | undefined;
   let fake: FakeChatwoot | undefined;
   afterEach(async () => {
-    await t?.close();
-    await fake?.close();
-    t = fake = undefined;
+    try {
+      if (t && tenantOfCase) await closeTenantWork(t, tenantOfCase);
+    } finally {
+      await fake?.close();
+      t = tenantOfCase = fake = undefined;
+    }
   });
 
   async function setUp(configOf: Record<string, unknown> | ((fake: FakeChatwoot) => Record<string, unknown>) = {}, settings: Record<string, unknown> = {}) {
-    t = await startTestService('pg', settings);
+    t = await service(settings);
     fake = await startFakeChatwoot();
     const config = typeof configOf === 'function' ? configOf(fake) : configOf;
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Woot' });
+    tenantOfCase = { id: tenant.body.id, apiKey: tenant.body.apiKey };
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'chatwoot',
       name: 'chatwoot',

@@ -1,22 +1,31 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeFreshchat, type FakeFreshchat, type FreshchatConversation } from '../fakes/freshchat.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { closeTenantWork, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 
 describe('freshchat connector against its fake (pg)', () => {
+  // One service per set of settings for the cases; each has a tenant and fake of its own, and its
+  // handovers are ended and its deliveries settled before its fake closes.
+  const service = sharedServices('pg');
   let t: TestService | undefined;
+  let tenantOfCase: { id: string; apiKey: string } | undefined;
   let fake: FakeFreshchat | undefined;
   afterEach(async () => {
-    await t?.close();
-    await fake?.close();
-    t = fake = undefined;
+    try {
+      if (t && tenantOfCase) await closeTenantWork(t, tenantOfCase);
+    } finally {
+      await fake?.close();
+      t = tenantOfCase = fake = undefined;
+    }
   });
 
   async function setUp(configOf: Record<string, unknown> | ((fake: FakeFreshchat) => Record<string, unknown>) = {}, overrides: Record<string, unknown> = {}) {
-    t = await startTestService('pg', overrides);
+    t = await service(overrides);
     fake = await startFakeFreshchat();
     const config = typeof configOf === 'function' ? configOf(fake) : configOf;
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Fresh' });
+    tenantOfCase = { id: tenant.body.id, apiKey: tenant.body.apiKey };
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'freshchat',
       name: 'freshchat',

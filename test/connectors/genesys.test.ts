@@ -1,22 +1,31 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeGenesys, type FakeGenesys, type GenesysConversation } from '../fakes/genesys.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { closeTenantWork, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 
 describe('genesys connector against its fake (pg)', () => {
+  // One service per set of settings for the cases; each has a tenant and fake of its own, and its
+  // handovers are ended and its deliveries settled before its fake closes.
+  const service = sharedServices('pg');
   let t: TestService | undefined;
+  let tenantOfCase: { id: string; apiKey: string } | undefined;
   let fake: FakeGenesys | undefined;
   afterEach(async () => {
-    await t?.close();
-    await fake?.close();
-    t = fake = undefined;
+    try {
+      if (t && tenantOfCase) await closeTenantWork(t, tenantOfCase);
+    } finally {
+      await fake?.close();
+      t = tenantOfCase = fake = undefined;
+    }
   });
 
   async function setUp(prepare: (fake: FakeGenesys) => void = () => {}) {
-    t = await startTestService('pg');
+    t = await service();
     fake = await startFakeGenesys();
     prepare(fake);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Gen' });
+    tenantOfCase = { id: tenant.body.id, apiKey: tenant.body.apiKey };
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'genesys',
       name: 'genesys',
@@ -224,7 +233,7 @@ describe('genesys connector against its fake (pg)', () => {
     expect(fake!.refused).toEqual([]);
   });
   it('checks its setup: a token for the OAuth client and a read of the integration; a wrong secret or integration id is named', async () => {
-    t = await startTestService('pg', { 'connectors.checkIntervalMs': 1000 });
+    t = await service({ 'connectors.checkIntervalMs': 1000 });
     fake = await startFakeGenesys();
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Gen' });
     const config = {

@@ -1,20 +1,29 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeIntercom, type FakeIntercom, type IntercomConversation } from '../fakes/intercom.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { closeTenantWork, sharedServices } from '../support/shared-services.js';
+import { eventually, type TestService } from '../support/test-service.js';
 
 describe('intercom connector against its fake (pg)', () => {
+  // One service per set of settings for the cases; each has a tenant and fake of its own, and its
+  // handovers are ended and its deliveries settled before its fake closes.
+  const service = sharedServices('pg');
   let t: TestService | undefined;
+  let tenantOfCase: { id: string; apiKey: string } | undefined;
   let fake: FakeIntercom | undefined;
   afterEach(async () => {
-    await t?.close();
-    await fake?.close();
-    t = fake = undefined;
+    try {
+      if (t && tenantOfCase) await closeTenantWork(t, tenantOfCase);
+    } finally {
+      await fake?.close();
+      t = tenantOfCase = fake = undefined;
+    }
   });
 
   async function setUp(config: Record<string, unknown> = {}, settings: Record<string, unknown> = {}) {
-    t = await startTestService('pg', settings);
+    t = await service(settings);
     fake = await startFakeIntercom();
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Com' });
+    tenantOfCase = { id: tenant.body.id, apiKey: tenant.body.apiKey };
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, {
       type: 'intercom',
       name: 'intercom',
