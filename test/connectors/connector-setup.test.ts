@@ -4,7 +4,8 @@ import { startFakeChatwoot } from '../fakes/chatwoot.js';
 import { startFakeGenesys } from '../fakes/genesys.js';
 import { startFakeIntercom } from '../fakes/intercom.js';
 import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
-import { startTestService, type TestService } from '../support/test-service.js';
+import { sharedServices } from '../support/shared-services.js';
+import type { TestService } from '../support/test-service.js';
 
 /** `handover connectors setup` as an operator runs it, against the live instance; killed after 60 s. */
 function runSetup(t: TestService, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -34,16 +35,17 @@ interface SetupAnswer {
 }
 
 describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
+  // One service for the cases: each sets up a tenant and connector of its own (no handovers).
+  const service = sharedServices('pg');
   let t: TestService | undefined;
   const closers: Array<() => Promise<unknown>> = [];
   afterEach(async () => {
-    await t?.close();
     await Promise.all(closers.splice(0).map((c) => c()));
     t = undefined;
   });
 
   async function tenantWith(type: string, config: Record<string, unknown>) {
-    t = await startTestService('pg');
+    t = await service();
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme' });
     const connector = await t.admin('POST', `/v1/admin/tenants/${tenant.body.id}/connectors`, { type, name: type, config });
     expect(connector.status, JSON.stringify(connector.body)).toBe(201);
