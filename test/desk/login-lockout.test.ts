@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { requestFrom } from '../support/from-address.js';
 import { setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
@@ -7,7 +7,16 @@ const PASSWORD = 'correct horse battery';
 describe('sign-in lockout (pglite)', () => {
   let t: TestService | undefined;
   afterEach(async () => {
-    await t?.close();
+    if (t !== shared) await t?.close();
+    t = undefined;
+  });
+  // The three cases with these settings share a service: each guesses at its own agent's email (or at
+  // one no other case uses), and their guesses from one address stay far below its limit of 1000.
+  let shared: TestService | undefined;
+  const lockAfterThree = async () =>
+    (shared ??= await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 }));
+  afterAll(async () => {
+    await shared?.close();
   });
 
   it('locks an email at an address after repeated wrong passwords, refuses even the right one meanwhile, and opens again', async () => {
@@ -45,7 +54,7 @@ describe('sign-in lockout (pglite)', () => {
   });
 
   it('counts guesses sent in parallel: no more than the limit are ever checked', async () => {
-    t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    t = await lockAfterThree();
     const desk = await setUpDesk(t);
     const me = await t.api('GET', '/v1/desk/me', { token: desk.agentToken });
     const email: string = me.body.agent?.email ?? me.body.email;
@@ -57,7 +66,7 @@ describe('sign-in lockout (pglite)', () => {
   });
 
   it('cannot be used to lock an agent out: guesses from one address lock that address only, for that email', async () => {
-    t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    t = await lockAfterThree();
     const desk = await setUpDesk(t);
     const login = (from: string, email: string, password: string) => requestFrom(from, 'POST', `${t!.url}/v1/desk/login`, JSON.stringify({ email, password }));
     // Before: five wrong passwords from anywhere locked the account for 15 minutes.
@@ -70,7 +79,7 @@ describe('sign-in lockout (pglite)', () => {
   });
 
   it('tells nothing about which emails exist: an unknown email is answered and locked the same way', async () => {
-    t = await startTestService('pglite', { 'desk.loginMaxFailures': 3, 'desk.loginLockSeconds': 60, 'desk.loginMaxFailuresPerAddress': 1000 });
+    t = await lockAfterThree();
     const desk = await setUpDesk(t);
     const answersFor = async (email: string) => {
       const answers = [];
