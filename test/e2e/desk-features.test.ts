@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openSseClient, type SseClient } from '../support/sse-client.js';
-import { eventually, setUpDesk, startTestService, type DbKind, type TestService } from '../support/test-service.js';
+import { setUpCaseDesk } from '../support/shared-services.js';
+import { eventually, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
 describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (kind) => {
-  // One service for the cases: each has a tenant, queue and agents of its own (setUpDesk), and the
+  // One service for the cases: each has a tenant, queue and agents of its own (setUpCaseDesk), and the
   // streams, events and idempotency keys it reads are the tenant's.
   let t: TestService;
   const streams: SseClient[] = [];
@@ -11,12 +12,6 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
     const opened = openSseClient(`${t.url}${path}`, headers);
     streams.push(opened);
     return opened;
-  };
-  /** A tenant with a desk; its console stream closes with the case's streams. */
-  const deskFor = async (options: Parameters<typeof setUpDesk>[1] = {}) => {
-    const desk = await setUpDesk(t, options);
-    if (desk.console) streams.push(desk.console);
-    return desk;
   };
   beforeAll(async () => {
     t = await startTestService(kind);
@@ -27,7 +22,7 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   afterAll(async () => t?.close());
 
   it('resumes the bot SSE stream after Last-Event-ID with no gap and no repeat', async () => {
-    const desk = await deskFor();
+    const desk = await setUpCaseDesk(t);
     const auth = { authorization: `Bearer ${desk.apiKey}` };
     const first = stream('/v1/events', auth);
     expect(await first.opened).toBe(200);
@@ -61,7 +56,7 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   });
 
   it('honours Idempotency-Key: a retried request returns the first handover', async () => {
-    const desk = await deskFor();
+    const desk = await setUpCaseDesk(t);
     const ask = (conversationId: string) =>
       t.api('POST', '/v1/handovers', {
         token: desk.apiKey,
@@ -80,7 +75,7 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   });
 
   it('shows typing both ways, transfers between queues, and streams desk signals', async () => {
-    const desk = await deskFor();
+    const desk = await setUpCaseDesk(t);
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'billing' });
     const console = stream('/v1/desk/events', { authorization: `Bearer ${desk.agentToken}` });
     expect(await console.opened).toBe(200);
@@ -117,7 +112,7 @@ describe.each<DbKind>(['pglite', 'pg'])('desk and bot stream features (%s)', (ki
   });
 
   it('keeps agents to their own chats and their capacity', async () => {
-    const desk = await deskFor({ agent: { maxChats: 1 } });
+    const desk = await setUpCaseDesk(t, { agent: { maxChats: 1 } });
     const email = 'bo@example.com';
     await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: 'Bo', password: 'another long password' });
     const bo = await t.api('POST', '/v1/desk/login', { body: { email, password: 'another long password' } });

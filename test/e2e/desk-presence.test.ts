@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { freePort } from '../support/ports.js';
-import { sharedServices } from '../support/shared-services.js';
+import { setUpCaseDesk, sharedServices } from '../support/shared-services.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { eventually, openDeskConsole, setUpDesk, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 import type { SseClient } from '../support/sse-client.js';
@@ -28,17 +28,11 @@ const noAgents = async (t: TestService, apiKey: string) => (await availability(t
 
 describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s)', (kind) => {
   // The cases with the same settings share one service; each has a tenant, queue and agents of its own
-  // (setUpDesk), and presence is counted per queue's tenant, so no case sees another's consoles.
+  // (setUpCaseDesk), and presence is counted per queue's tenant, so no case sees another's consoles.
   const serviceWith = sharedServices(kind);
   let own: TestService | undefined;
   let bot: SignedWebhookServer | undefined;
   const consoles: SseClient[] = [];
-  /** A desk whose console is closed when the case ends (a shared service outlives the case). */
-  const deskOn = async (t: TestService, options: Parameters<typeof setUpDesk>[1] = {}) => {
-    const desk = await setUpDesk(t, options);
-    if (desk.console) consoles.push(desk.console);
-    return desk;
-  };
   afterEach(async () => {
     for (const c of consoles.splice(0)) c.close();
     await own?.close();
@@ -49,7 +43,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
 
   it('counts an agent only while a console is open: signed in and available without one is not online', async () => {
     const t = await serviceWith(SHORT_GRACE);
-    const desk = await deskOn(t, { console: false });
+    const desk = await setUpCaseDesk(t, { console: false });
     // Signed in and available, but no desk open anywhere: nobody is there to answer.
     expect(await availability(t, desk.apiKey)).toMatchObject({ available: false, reason: 'no_agents', agentsOnline: 0, estimatedWaitSeconds: null });
     const refused = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-0', queue: 'support', user: { id: 'u-0' } } });
@@ -85,7 +79,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
 
   it('counts every console when many open and close at once (a reconnect after a restart)', async () => {
     const t = await serviceWith(SHORT_GRACE);
-    const desk = await deskOn(t, { agent: { maxChats: 10 } });
+    const desk = await setUpCaseDesk(t, { agent: { maxChats: 10 } });
     const tokens = await Promise.all(
       Array.from({ length: 4 }, async (_, i) => {
         const email = `agent-${i}@example.com`;
@@ -113,7 +107,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
   it('renews desk streams: a console that comes back at once stays online, one that does not (a laptop put to sleep) stops counting', async () => {
     // A service of its own: it renews every console, and the other cases' consoles (plain SSE readers) do not reconnect.
     const t = (own = await startTestService(kind, { ...SHORT_GRACE, 'desk.consoleRenewMs': 1500 }));
-    const desk = await deskOn(t);
+    const desk = await setUpCaseDesk(t);
     const renewed = (c: SseClient) => c.waitFor((events) => events.some((e) => e.event === 'renew'), 15_000, 'renew');
     await renewed(desk.console!);
     await eventually(async () => desk.console!.ended, 'the server to end the renewed stream', 10_000);
@@ -128,7 +122,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
 
   it('keeps an agent online through a reload within the grace', async () => {
     const t = await serviceWith(LONG_GRACE);
-    const desk = await deskOn(t);
+    const desk = await setUpCaseDesk(t);
     desk.console!.close();
     await eventually(
       async () => (await t.db.query<{ consoles: number }>('select consoles from desk_consoles where agent_id = $1', [desk.agentId])).rows[0]?.consoles === 0,
@@ -144,7 +138,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
     const t = await serviceWith(SHORT_GRACE);
     let secret = '';
     bot = await startSignedWebhookServer(() => secret);
-    const desk = await deskOn(t, { webhookUrl: bot.url, queue: { noAnswerTimeoutSeconds: 3600 } });
+    const desk = await setUpCaseDesk(t, { webhookUrl: bot.url, queue: { noAnswerTimeoutSeconds: 3600 } });
     secret = desk.webhookSecret;
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u-1' } } });
     expect(created.status).toBe(201);
@@ -168,7 +162,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
 
   it('does not end waits when the agent steps away and back within the grace', async () => {
     const t = await serviceWith(LONG_GRACE);
-    const desk = await deskOn(t, { queue: { noAnswerTimeoutSeconds: 3600 } });
+    const desk = await setUpCaseDesk(t, { queue: { noAnswerTimeoutSeconds: 3600 } });
     const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-1', queue: 'support', user: { id: 'u-1' } } });
     expect((await t.api('PUT', '/v1/desk/presence', { token: desk.agentToken, body: { presence: 'away' } })).status).toBe(200);
     // Away: new users are refused at once, but the one waiting keeps their place for the grace.
@@ -180,7 +174,7 @@ describe.each<DbKind>(['pglite', 'pg'])('presence follows open desk consoles (%s
 
   it('shows supervisors who is at a desk, apart from who is signed in', async () => {
     const t = await serviceWith(SHORT_GRACE);
-    const desk = await deskOn(t, { agent: { role: 'supervisor' } });
+    const desk = await setUpCaseDesk(t, { agent: { role: 'supervisor' } });
     const team = async () => (await t.api('GET', '/v1/desk/team', { token: desk.agentToken })).body.agents[0];
     expect(await team()).toMatchObject({ signedIn: true, online: true, presence: 'available' });
     // The supervisor hears of a colleague's console opening on its own stream (a hint to re-read).
