@@ -12,8 +12,13 @@ import type { AgentInfo, Attachment, EndReason, TranscriptEntry, UserInfo } from
  * back through `handleInbound` (it calls us) or `pullStream` (we read it); the rest is optional.
  *
  * To add a connector:
- * 1. Make a folder `src/connectors/<type>/` with `<type>-config.ts` (a TypeBox schema of its settings),
- *    `<type>-connector.ts` (the definition below) and, when the system calls us, `<type>-webhook.ts`.
+ * 1. Make a folder `src/connectors/<type>/` with `<type>-config.ts` (a TypeBox schema of its settings)
+ *    and `<type>-connector.ts` (the definition below). Name any other file by its role, as the other
+ *    folders do: `<type>-api.ts` (calls to the system's API), `<type>-auth.ts` (tokens the API needs
+ *    beyond a fixed key), `<type>-content.ts` (our messages and transcripts ↔ the system's content),
+ *    `<type>-webhook.ts` (`handleInbound`: what the system sends to our inbound URL), `<type>-stream.ts`
+ *    (`pullStream`: what we read from the system) and `<type>-setup.ts` (`setup`). What several
+ *    connectors share is in `connector-helpers.ts` (`requireRef`, inbound text and headers, note lines).
  * 2. Add the definition to the array in `registry.ts`.
  * 3. Write a fake server that speaks the system's real wire format under `test/fakes/` and run the
  *    shared contract suite (`test/connectors/contract.ts`) against it.
@@ -106,7 +111,7 @@ export interface EndWork {
 }
 
 export interface DeliveryContext {
-  /** The connector-side id of the conversation, once `handover.requested` returned one. */
+  /** The connector-side id of the conversation, once `open` returned one. */
   externalRef: string | null;
   signal: AbortSignal;
   /**

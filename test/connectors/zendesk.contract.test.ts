@@ -1,4 +1,4 @@
-import { parseTranscript } from '../../src/connectors/zendesk/zendesk-metadata.js';
+import { parseTranscript } from '../../src/connectors/zendesk/zendesk-content.js';
 import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
 import { runConnectorContract, type InboundAnswer, type ReceivedByHelpdesk } from './contract.js';
 

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { handoverMetadata, METADATA_LIMIT_BYTES, parseTranscript, size } from '../../src/connectors/zendesk/zendesk-metadata.js';
+import { handoverMetadata, METADATA_LIMIT_BYTES, parseTranscript, size } from '../../src/connectors/zendesk/zendesk-content.js';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
 import { startFakeZendesk, type FakeZendesk } from '../fakes/zendesk.js';
 import { messageTexts } from '../support/receivers.js';

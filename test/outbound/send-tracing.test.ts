@@ -2,7 +2,7 @@ import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestJson } from '../../src/connectors/http-json.js';
 import { SalesforceApi } from '../../src/connectors/salesforce/salesforce-api.js';
-import { postBatch } from '../../src/connectors/webhook/webhook-batch-call.js';
+import { postBatch } from '../../src/connectors/webhook/webhook-api.js';
 import { createOutboundAgent, getSignedJson, postSignedJson } from '../../src/outbound/index.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startTracing, type Tracing } from '../../src/telemetry/tracing.js';

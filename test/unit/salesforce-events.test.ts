@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readServerSentEvents, toInboundEvents, type ServerSentEvent } from '../../src/connectors/salesforce/salesforce-events.js';
+import { readServerSentEvents, toInboundEvents, type ServerSentEvent } from '../../src/connectors/salesforce/salesforce-stream.js';
 import { uuidFrom } from '../../src/connectors/salesforce/salesforce-connector.js';
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {

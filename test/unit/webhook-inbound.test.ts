@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { handleChatwootInbound } from '../../src/connectors/chatwoot/chatwoot-webhook.js';
 import { handleZendeskInbound } from '../../src/connectors/zendesk/zendesk-webhook.js';
-import { handleWebhookInbound } from '../../src/connectors/webhook/webhook-inbound.js';
+import { handleWebhookInbound } from '../../src/connectors/webhook/webhook-webhook.js';
 import { signedHeaders } from '../../src/outbound/standard-webhooks.js';
 import { newId } from '../../src/store/ids.js';
 

@@ -5,8 +5,8 @@ import { DeliveryError } from '../connector.js';
 import { handoverNoteLines, readKeptFiles, requireRef } from '../connector-helpers.js';
 import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';
-import { findContactByIdentifier, sourceIdIn } from './chatwoot-contacts.js';
-import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-reconcile.js';
+import { findContactByIdentifier, sourceIdIn } from './chatwoot-api.js';
+import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-stream.js';
 import { setUpChatwoot } from './chatwoot-setup.js';
 import { handleChatwootInbound } from './chatwoot-webhook.js';
 
@@ -24,7 +24,7 @@ interface ChatwootAnswer {
  * private note and sets the conversation `open` for the agents. The user's messages are `incoming`
  * messages; the user ending resolves the conversation. Contacts, the agents list and reading
  * conversations need a user's token; everything that changes a conversation is done with the bot's.
- * Each open conversation is also read now and then (see chatwoot-reconcile.ts): Chatwoot sends account
+ * Each open conversation is also read now and then (see chatwoot-stream.ts): Chatwoot sends account
  * webhooks once. With the inbox identifier, the user's typing goes through the inbox's public API, as
  * the contact (whose id there is its `source_id`, kept as the session's credential).
  */

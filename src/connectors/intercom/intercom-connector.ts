@@ -6,7 +6,7 @@ import { requireRef } from '../connector-helpers.js';
 import { contactFor, intercomCall, type IntercomCall } from './intercom-api.js';
 import { DEFAULT_OPENING_TEXT, intercomConfigSchema, type IntercomConfig } from './intercom-config.js';
 import { transcriptNote, userReply } from './intercom-content.js';
-import { reconcileConversation } from './intercom-reconcile.js';
+import { reconcileConversation } from './intercom-stream.js';
 import { setUpIntercom } from './intercom-setup.js';
 import { handleIntercomInbound } from './intercom-webhook.js';
 
@@ -23,7 +23,7 @@ type StartStep = 'opened' | 'noted' | 'assigned';
  * The conversation and the contact are kept in the handover's session as soon as the conversation
  * exists, with how far the start got: a retried start goes on in the same conversation. With
  * `reconcileIntervalMs`, each open conversation is also read for what notifications missed
- * (intercom-reconcile.ts).
+ * (intercom-stream.ts).
  */
 export function intercomConnectorDefinition(dispatcher: Agent): ConnectorDefinition<IntercomConfig> {
   return {

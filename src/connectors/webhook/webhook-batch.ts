@@ -4,7 +4,7 @@ import { toError } from '../../resilience/errors.js';
 import { newId } from '../../store/ids.js';
 import { annotateActiveSpan } from '../../telemetry/tracing.js';
 import type { BatchSettings } from './webhook-config.js';
-import { eventOutcome, postBatch } from './webhook-batch-call.js';
+import { eventOutcome, postBatch } from './webhook-api.js';
 
 export interface WebhookBatcherOptions extends BatchSettings {
   dispatcher: Agent;
@@ -160,7 +160,7 @@ function settle(item: Item, error: Error | null): void {
 
 /**
  * A call's `webhook-id`: shaped like this service's event ids on purpose. Both directions share the
- * secret, and the inbound door refuses every id of that shape (webhook-inbound.ts), so a batch echoed or
+ * secret, and the inbound door refuses every id of that shape (webhook-webhook.ts), so a batch echoed or
  * replayed to it is refused as ours, like any other request we signed.
  */
 function newBatchId(): string {

@@ -4,7 +4,7 @@ import type { AgentSideWork, Connector, ConnectorDefinition } from '../connector
 import { randomUUID } from 'node:crypto';
 import { getSignedJson, postSignedJson } from '../../outbound/index.js';
 import { batchSettings, webhookConfigSchema, type WebhookConfig } from './webhook-config.js';
-import { handleWebhookInbound } from './webhook-inbound.js';
+import { handleWebhookInbound } from './webhook-webhook.js';
 import { WebhookBatcher } from './webhook-batch.js';
 
 /**

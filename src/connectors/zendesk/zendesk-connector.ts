@@ -6,7 +6,7 @@ import { DeliveryError } from '../connector.js';
 import { requireRef } from '../connector-helpers.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import { zendeskConfigSchema, type ZendeskConfig } from './zendesk-config.js';
-import { handoverMetadata } from './zendesk-metadata.js';
+import { handoverMetadata } from './zendesk-content.js';
 import { setUpZendesk } from './zendesk-setup.js';
 import { handleZendeskInbound } from './zendesk-webhook.js';
 

@@ -1,6 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { endReasons } from '../../model/handover.js';
-import { inboundBodySchema } from '../../connectors/webhook/webhook-inbound.js';
+import { inboundBodySchema } from '../../connectors/webhook/webhook-webhook.js';
 import { Nullable, literalUnion } from '../schemas.js';
 
 /**

@@ -1,5 +1,8 @@
 import { parseJson } from '../../outbound/index.js';
 
+/** Why a conversation is lost when Salesforce refuses to renew its token (a new token is another subject). */
+export const LOST_TOKEN = 'Salesforce no longer accepts this conversation’s access token and refused to renew it; the conversation cannot be reached any more.';
+
 /** Renew at most this long before a token expires (less for tokens that live less than three times this). */
 const RENEW_AHEAD_MAX_MS = 5 * 60_000;
 

@@ -1,5 +1,110 @@
-import type { InboundEvent } from '../connector.js';
+import { DeliveryError, StreamLostError, type ConnectorDeps, type InboundEvent, type StreamContext } from '../connector.js';
 import { parseJson } from '../../outbound/index.js';
+import type { SalesforceApi } from './salesforce-api.js';
+import { LOST_TOKEN, renewalDueAt } from './salesforce-auth.js';
+import type { SalesforceConfig } from './salesforce-config.js';
+
+/** The longest delay setTimeout takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2_147_483_647;
+
+const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+
+/**
+ * One connection of the conversation's event stream: resume after the stored position, apply each
+ * event (with its id as the new position) through the service, return when the connection ends.
+ */
+export async function readStream(api: SalesforceApi, config: SalesforceConfig, deps: ConnectorDeps, context: StreamContext): Promise<void> {
+  const idleTimeoutMs = config.streamIdleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const open = (token: string) => api.openStream(token, context.session.position, { timeoutMs: deps.timeoutMs, idleTimeoutMs, signal: context.signal });
+  let token = context.session.credential;
+  if (!token) throw new StreamLostError('No Salesforce access token is stored for this conversation.');
+  const renewToken = async (current: string): Promise<string> => {
+    let renewed: string;
+    try {
+      renewed = (await api.continuationToken(current, context.signal)).accessToken;
+    } catch (err) {
+      if (err instanceof DeliveryError && (err.statusCode === 401 || err.statusCode === 403)) throw new StreamLostError(LOST_TOKEN, { cause: err });
+      throw err;
+    }
+    await context.saveCredential(renewed);
+    return renewed;
+  };
+  const due = renewalDueAt(token);
+  if (due !== null && Date.now() >= due) token = await renewToken(token);
+  let response = await open(token);
+  if (response.status === 401) {
+    response.body.destroy();
+    token = await renewToken(token);
+    response = await open(token);
+    if (response.status === 401) {
+      response.body.destroy();
+      throw new StreamLostError(LOST_TOKEN);
+    }
+  }
+  if (response.status !== 200) {
+    response.body.destroy();
+    // The conversation is gone or no longer ours to read: retrying cannot bring it back.
+    if (response.status === 403 || response.status === 404 || response.status === 410) {
+      throw new StreamLostError(`Salesforce answered ${response.status} to the event stream request: the conversation can no longer be followed.`);
+    }
+    // Reconnected later, no sooner than the answer's Retry-After asks.
+    throw new DeliveryError(`Salesforce answered ${response.status} to the event stream request`, {
+      retryable: true,
+      statusCode: response.status,
+      retryAfterMs: response.retryAfterMs,
+    });
+  }
+  let last = context.session.position;
+  // While the stream is held, its holder renews the token ahead of expiry: a quiet conversation makes
+  // no other call that would, and a token past its expiry cannot be continued.
+  let renewal: NodeJS.Timeout | undefined;
+  const scheduleRenewal = (current: string) => {
+    const at = renewalDueAt(current);
+    // setTimeout takes at most 2^31 - 1 ms (longer fires at once): a token valid longer is renewed when
+    // the stream reconnects or a delivery finds it due.
+    if (at === null || at - Date.now() > MAX_TIMER_MS) return;
+    renewal = setTimeout(
+      () => {
+        renewToken(current).then(
+          (renewed) => {
+            token = renewed;
+            if (!context.signal.aborted) scheduleRenewal(renewed);
+          },
+          (err: unknown) => {
+            deps.log.warn(
+              { err, handoverId: context.handoverId },
+              'renewing the Salesforce token ahead of its expiry failed; the stream will renew it when it reconnects',
+            );
+            // Reconnecting renews (or finds the token lost and ends the handover with a reason); the stream
+            // ends with this cause, not an anonymous "request aborted".
+            response.body.destroy(new Error('renewing the Salesforce token ahead of its expiry failed', { cause: err }));
+          },
+        );
+      },
+      Math.max(0, at - Date.now()),
+    );
+    renewal.unref();
+  };
+  scheduleRenewal(token);
+  try {
+    for await (const sse of readServerSentEvents(response.body)) {
+      if (!sse.id || sse.id === last) continue;
+      await context.apply(sse.id, toInboundEvents(sse, context.handoverId, context.session.externalId));
+      last = sse.id;
+      context.session.position = sse.id;
+    }
+  } catch (err) {
+    // Silent longer than the idle bound: reconnect, as after a drop.
+    if ((err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
+      deps.log.debug({ handoverId: context.handoverId }, 'the Salesforce stream was idle too long; reconnecting');
+      return;
+    }
+    throw err;
+  } finally {
+    clearTimeout(renewal);
+    response.body.destroy();
+  }
+}
 
 /** One server-sent event as read off the wire. */
 export interface ServerSentEvent {
