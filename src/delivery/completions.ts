@@ -3,7 +3,10 @@ import { isRetryableConflict } from '../store/pg-errors.js';
 import { withoutDeadline } from '../resilience/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 
-/** Marks a batch done, lowers its lanes' pending counts, records external ids and releases finished lanes. */
+/**
+ * Marks a batch done, lowers its lanes' pending counts, records external ids and releases finished
+ * lanes — those in $8 only when nothing is left pending in them; answers which released lanes it kept.
+ */
 const RECORD_COMPLETIONS = namedStatement(
   'record-completions',
   `with done as (
@@ -24,10 +27,13 @@ const RECORD_COMPLETIONS = namedStatement(
   )
   update outbox_lanes l set
     pending = l.pending - coalesce(c.n, 0),
-    locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_by end,
-    locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 then null else l.locked_until end
+    locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6 and (l.lane <> all($8::text[]) or l.pending - coalesce(c.n, 0) <= 0)
+      then null else l.locked_by end,
+    locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 and (l.lane <> all($8::text[]) or l.pending - coalesce(c.n, 0) <= 0)
+      then null else l.locked_until end
   from touched t left join counts c on c.lane = t.lane
-  where l.lane = t.lane`,
+  where l.lane = t.lane
+  returning l.lane, l.locked_by = $6 as kept`,
 );
 
 /**
@@ -42,7 +48,10 @@ const RECORD_COMPLETIONS = namedStatement(
  *
  * A lane's release waits for its completions to be written with it (the same statement), so a lane
  * is never given back while items it delivered still look pending: another instance taking it would
- * send them again. Completions not yet written when the process dies are delivered again by whoever
+ * send them again. A worker whose lane ran out of known items asks for a release "if empty": the same
+ * statement gives the lane back when its pending count falls to zero and keeps it otherwise (items
+ * written by another instance, or not handed to this one), so finding out that a lane is done costs no
+ * statement of its own. Completions not yet written when the process dies are delivered again by whoever
  * takes the lane — at least once, with the same event ids, as the protocol promises.
  */
 /** Tries of one batch before it is left to the leases (about 12 s of pauses in all). */
@@ -57,7 +66,8 @@ interface Done {
 export class CompletionRecorder {
   private done: Done[] = [];
   private refs = new Map<string, string>();
-  private releases = new Map<string, Array<() => void>>();
+  /** Per lane: who waits for its release (told whether it was given back), and whether only if empty. */
+  private releases = new Map<string, { waiting: Array<(released: boolean) => void>; ifEmpty: boolean }>();
   private writing: Promise<void> | null = null;
   private scheduled = false;
   private failures = 0;
@@ -77,12 +87,19 @@ export class CompletionRecorder {
     this.schedule();
   }
 
-  /** Gives the lane back once everything delivered so far is recorded; resolves after that commit. */
-  release(lane: string): Promise<void> {
+  /**
+   * Gives the lane back once everything delivered so far is recorded; resolves after that commit with
+   * whether it was given back (or is not this instance's any more). With `ifEmpty`, a lane that still
+   * has pending items is kept, leased to this instance, and the answer is false.
+   */
+  release(lane: string, options: { ifEmpty?: boolean } = {}): Promise<boolean> {
     return new Promise((resolve) => {
-      const waiting = this.releases.get(lane);
-      if (waiting) waiting.push(resolve);
-      else this.releases.set(lane, [resolve]);
+      const entry = this.releases.get(lane);
+      if (entry) {
+        entry.waiting.push(resolve);
+        // One release asked without the condition makes the lane's release unconditional.
+        entry.ifEmpty &&= options.ifEmpty === true;
+      } else this.releases.set(lane, { waiting: [resolve], ifEmpty: options.ifEmpty === true });
       this.schedule();
     });
   }
@@ -110,17 +127,17 @@ export class CompletionRecorder {
     this.refs = new Map();
     // Release only lanes none of whose completions are left for a later batch.
     const leftLanes = new Set(this.done.map((d) => d.lane));
-    const releases = new Map<string, Array<() => void>>();
-    for (const [lane, waiting] of this.releases) {
+    const releases = new Map<string, { waiting: Array<(released: boolean) => void>; ifEmpty: boolean }>();
+    for (const [lane, entry] of this.releases) {
       if (leftLanes.has(lane)) continue;
-      releases.set(lane, waiting);
+      releases.set(lane, entry);
       this.releases.delete(lane);
     }
     // Recorded for every request's delivery, bound by none of their deadlines.
-    const run = withoutDeadline(() => this.write(done, refs, [...releases.keys()]))
-      .then(() => {
+    const run = withoutDeadline(() => this.write(done, refs, releases))
+      .then((kept) => {
         this.failures = 0;
-        for (const waiting of releases.values()) for (const resolve of waiting) resolve();
+        for (const [lane, entry] of releases) for (const resolve of entry.waiting) resolve(!kept.has(lane));
       })
       .catch(async (err: unknown) => {
         // Put it all back and try again after a pause (the database may be busy or restarting). The
@@ -132,13 +149,16 @@ export class CompletionRecorder {
             { err, items: done.length, lanes: releases.size },
             'recording delivered outbox items keeps failing; their lanes are delivered again when their leases run out',
           );
-          for (const waiting of releases.values()) for (const resolve of waiting) resolve();
+          for (const entry of releases.values()) for (const resolve of entry.waiting) resolve(true);
           return;
         }
         this.log.warn({ err, items: done.length, attempt: this.failures }, 'recording delivered outbox items failed; retrying');
         this.done.unshift(...done);
         for (const [handoverId, ref] of refs) if (!this.refs.has(handoverId)) this.refs.set(handoverId, ref);
-        for (const [lane, waiting] of releases) this.releases.set(lane, [...waiting, ...(this.releases.get(lane) ?? [])]);
+        for (const [lane, entry] of releases) {
+          const later = this.releases.get(lane);
+          this.releases.set(lane, { waiting: [...entry.waiting, ...(later?.waiting ?? [])], ifEmpty: entry.ifEmpty && (later?.ifEmpty ?? true) });
+        }
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 100 * 2 ** this.failures)));
       })
       .finally(() => {
@@ -149,11 +169,14 @@ export class CompletionRecorder {
     return run;
   }
 
-  private async write(done: Done[], refs: Map<string, string>, release: string[]): Promise<void> {
-    if (done.length === 0 && refs.size === 0 && release.length === 0) return;
+  /** Writes one batch; answers the released lanes kept (still leased here: items pending). */
+  private async write(done: Done[], refs: Map<string, string>, releases: Map<string, { ifEmpty: boolean }>): Promise<Set<string>> {
+    const release = [...releases.keys()];
+    if (done.length === 0 && refs.size === 0 && release.length === 0) return new Set();
+    const ifEmpty = release.filter((lane) => releases.get(lane)!.ifEmpty);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.query(RECORD_COMPLETIONS, [
+        const { rows } = await this.db.query<{ lane: string; kept: boolean }>(RECORD_COMPLETIONS, [
           done.map((d) => d.id),
           done.map((d) => d.attempt),
           release,
@@ -161,8 +184,9 @@ export class CompletionRecorder {
           [...refs.values()],
           this.instanceId,
           [...new Set([...done.map((d) => d.lane), ...release])],
+          ifEmpty,
         ]);
-        return;
+        return new Set(rows.filter((r) => r.kept && releases.has(r.lane)).map((r) => r.lane));
       } catch (err) {
         // Lanes are locked in one order everywhere, so this is not expected; if it happens, the
         // statement did nothing and can run again.

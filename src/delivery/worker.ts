@@ -160,6 +160,22 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     try {
       while (!stopping && Date.now() - started < options.leaseMs / 2) {
         let row = run.buffer.get(run.nextSeq);
+        if (!row && run.buffer.size === 0) {
+          // Nothing more known here: most often the lane is done. Give it back with its completions, in
+          // their batched statement, which keeps it instead when items are pending (written by another
+          // instance, or not handed here); only then is the outbox read.
+          run.releasing = true;
+          if (await completions.release(run.lane, { ifEmpty: true })) {
+            givenBack = true;
+            return;
+          }
+          run.releasing = false;
+          // Handed while the release was being decided: the lane stayed ours, so they are this run's.
+          for (const item of run.late) run.buffer.set(item.seq, item);
+          run.late = [];
+          run.relet = false;
+          row = run.buffer.get(run.nextSeq);
+        }
         if (!row) {
           for (const item of await readLane(db, run.lane, run.nextSeq)) if (!run.buffer.has(item.seq)) run.buffer.set(item.seq, item);
           for (const seq of run.buffer.keys()) if (seq < run.nextSeq) run.buffer.delete(seq);
