@@ -5,9 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../support/ports.js';
+import type { DbKind } from '../support/test-db.js';
 
 /** Screenshots and other outputs of the browser tests (gitignored). */
 export const artifactsDir = new URL('../../test-artifacts/', import.meta.url).pathname;
+
+/**
+ * The stores a browser flow runs on. What the desk shows does not depend on the store under the API,
+ * and every desk operation runs on both stores in the API suites (test/desk, test/e2e); so each flow
+ * runs on one store here — the files pick different ones, so both are driven through a browser — and
+ * HANDOVER_TEST_BROWSER_STORES=both runs every flow on both.
+ */
+export function browserStores(store: DbKind): DbKind[] {
+  return process.env.HANDOVER_TEST_BROWSER_STORES === 'both' ? ['pglite', 'pg'] : [store];
+}
 
 export async function launchChromium(): Promise<Browser> {
   await mkdir(artifactsDir, { recursive: true });

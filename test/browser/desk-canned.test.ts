@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { keepFailureScreenshots, launchChromium, watchPage } from './browser-support.js';
-import { dbKinds, type DbKind } from '../support/test-db.js';
+import { browserStores, keepFailureScreenshots, launchChromium, watchPage } from './browser-support.js';
+import type { DbKind } from '../support/test-db.js';
 import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -10,7 +10,7 @@ import { eventually, setUpDesk, startTestService, type DeskSetup, type TestServi
  * with the keyboard, and it goes into the reply box with the user's and the agent's names filled in;
  * Enter sends it to the user.
  */
-describe.each<DbKind>(dbKinds)('canned responses in the desk (%s)', (kind) => {
+describe.each<DbKind>(browserStores('pg'))('canned responses in the desk (%s)', (kind) => {
   let t: TestService;
   let desk: DeskSetup;
   let browser: Browser;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { keepFailureScreenshots, launchChromium, watchPage } from './browser-support.js';
-import { dbKinds, type DbKind } from '../support/test-db.js';
+import { browserStores, keepFailureScreenshots, launchChromium, watchPage } from './browser-support.js';
+import type { DbKind } from '../support/test-db.js';
 import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -9,7 +9,7 @@ import { setUpDesk, startTestService, type DeskSetup, type TestService } from '.
  * live one and opens read-only (messages and notes); the History panel finds closed chats by text and
  * by user, and opens them; Close goes back to the live chat.
  */
-describe.each<DbKind>(dbKinds)('history in the desk (%s)', (kind) => {
+describe.each<DbKind>(browserStores('pglite'))('history in the desk (%s)', (kind) => {
   let t: TestService;
   let desk: DeskSetup;
   let browser: Browser;

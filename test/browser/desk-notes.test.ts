@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { keepFailureScreenshots, launchChromium, watchPage } from './browser-support.js';
-import { dbKinds, type DbKind } from '../support/test-db.js';
+import { browserStores, keepFailureScreenshots, launchChromium, watchPage } from './browser-support.js';
+import type { DbKind } from '../support/test-db.js';
 import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -10,7 +10,7 @@ import { eventually, setUpDesk, startTestService, type DeskSetup, type TestServi
  * not. The agent transfers the chat with a note for the next agent; the agent of the other queue
  * accepts it and reads both notes in the chat.
  */
-describe.each<DbKind>(dbKinds)('internal notes in the desk (%s)', (kind) => {
+describe.each<DbKind>(browserStores('pg'))('internal notes in the desk (%s)', (kind) => {
   let t: TestService;
   let desk: DeskSetup;
   let browser: Browser;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { keepFailureScreenshots, launchChromium, signInToDesk, watchPage } from './browser-support.js';
-import { dbKinds, type DbKind } from '../support/test-db.js';
+import { browserStores, keepFailureScreenshots, launchChromium, signInToDesk, watchPage } from './browser-support.js';
+import type { DbKind } from '../support/test-db.js';
 import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -11,7 +11,7 @@ import { setUpDesk, startTestService, type DeskSetup, type TestService } from '.
  * screen does neither. Opening the chat clears its count. The console observes the page's own WebAudio
  * and Notification calls (recorded, then passed on to the browser's real ones).
  */
-describe.each<DbKind>(dbKinds)('notifications for replies in background chats (%s)', (kind) => {
+describe.each<DbKind>(browserStores('pglite'))('notifications for replies in background chats (%s)', (kind) => {
   let t: TestService;
   let desk: DeskSetup;
   let browser: Browser;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { keepFailureScreenshots, launchChromium, signInToDesk, watchPage } from './browser-support.js';
-import { dbKinds, type DbKind } from '../support/test-db.js';
+import { browserStores, keepFailureScreenshots, launchChromium, signInToDesk, watchPage } from './browser-support.js';
+import type { DbKind } from '../support/test-db.js';
 import { setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -9,7 +9,7 @@ import { setUpDesk, startTestService, type DeskSetup, type TestService } from '.
  * user's rating; the ended chat still on screen shows it at once, and so do the History list, the
  * closed chat opened from it, and the user's Earlier chats when they come back.
  */
-describe.each<DbKind>(dbKinds)('satisfaction ratings in the desk (%s)', (kind) => {
+describe.each<DbKind>(browserStores('pg'))('satisfaction ratings in the desk (%s)', (kind) => {
   let t: TestService;
   let desk: DeskSetup;
   let browser: Browser;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { keepFailureScreenshots, launchChromium, signInToDesk, watchPage } from './browser-support.js';
-import { dbKinds, type DbKind } from '../support/test-db.js';
+import { browserStores, keepFailureScreenshots, launchChromium, signInToDesk, watchPage } from './browser-support.js';
+import type { DbKind } from '../support/test-db.js';
 import { eventually, setUpDesk, startTestService, type DeskSetup, type TestService } from '../support/test-service.js';
 
 /**
@@ -10,7 +10,7 @@ import { eventually, setUpDesk, startTestService, type DeskSetup, type TestServi
  * read-only and live as both sides write, then takes it: it moves to the supervisor's chats, the agent's
  * console lets it go, and the supervisor's reply reaches the user.
  */
-describe.each<DbKind>(dbKinds)('the supervisor view in the desk (%s)', (kind) => {
+describe.each<DbKind>(browserStores('pglite'))('the supervisor view in the desk (%s)', (kind) => {
   let t: TestService;
   let desk: DeskSetup;
   let browser: Browser;
