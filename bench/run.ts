@@ -20,7 +20,8 @@
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
  * connectors in batch mode), BENCH_PROFILE=1 (profile the service in the
  * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures),
- * BENCH_TIMELINE=1 (print each load run's answers and p99s per 500 ms on stderr).
+ * BENCH_TIMELINE=1 (print each load run's answers and p99s per 500 ms on stderr), BENCH_CAPACITY (a fixed capacity for
+ * the overload steps, to compare two builds at the same offered load).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -73,6 +74,8 @@ const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 4000);
 const WEBHOOK_BATCH = process.env.BENCH_WEBHOOK_BATCH === '1';
 /** BENCH_PROFILE=1: the service runs the saturation step under `node --cpu-prof`, and the report says where its CPU went. */
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** BENCH_CAPACITY: a fixed API capacity for the overload steps (A/B runs of two builds); unset, each store's measured one. */
+const FIXED_CAPACITY = process.env.BENCH_CAPACITY ? Number(process.env.BENCH_CAPACITY) : undefined;
 const LABEL: Record<StoreName, string> = { postgres: 'PostgreSQL', embedded: 'embedded store' };
 
 /** Samples the service's own metrics during a step: peak memory, event-loop lag, admission state. */
@@ -359,6 +362,12 @@ async function main() {
         await sleep(1000);
         if (!passed) break;
         capacity = Math.max(capacity, rate);
+      }
+      // BENCH_CAPACITY fixes the rate the overload factors multiply (for comparing two builds at the same
+      // offered load); the report then says so. Unset: the capacity just measured.
+      if (FIXED_CAPACITY) {
+        report.notes.push(`${LABEL[name]}: the overload steps use BENCH_CAPACITY=${FIXED_CAPACITY}/s, not the capacity measured (${capacity}/s).`);
+        capacity = FIXED_CAPACITY;
       }
       result.apiCapacityPerSecond = capacity;
       const runOverload = async (protection: boolean) => {
