@@ -163,14 +163,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
       createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),
     );
     const signals = await parts.startPart('load-signals', () => startLoadSignals());
-    // The embedded store's group commit is one batch at a time on one connection: its latency hardly
-    // moves with concurrency, so a tight target would hold the limit at its floor (docs/overload.md).
-    const admission = new AdmissionController(
-      config.admission,
-      signals,
-      (cause) => events.emit('admission:refused', { cause }),
-      db.kind === 'pglite' ? 150 : 50,
-    );
+    // The same latency target on both stores (docs/overload.md, "The limit").
+    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }), 50);
     const metrics = await parts.start('metrics', () =>
       createMetrics(
         { admission, signals, bus, db },

@@ -448,7 +448,7 @@ export const settings = {
   'admission.latencyTargetMs': {
     env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS',
     default: 'auto',
-    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 50 ms on PostgreSQL, 150 ms on the embedded store (its group commit runs one batch at a time on one connection: more requests in flight make bigger batches at about the same latency, so a tighter target would hold the limit at its floor).',
+    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 50 ms on both stores (docs/overload.md, "The limit", says why the embedded store no longer gets a wider one).',
     parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 60000)(raw)),
   },
   'admission.queueTimeoutMs': {
