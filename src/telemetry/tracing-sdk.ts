@@ -12,17 +12,7 @@ import {
   type Sampler,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-
-export interface TracingOptions {
-  /** Where spans are POSTed (OTLP/HTTP JSON). */
-  url: string;
-  serviceName: string;
-  instanceId: string;
-  sampler: 'parentbased_always_on' | 'parentbased_traceidratio' | 'always_on' | 'traceidratio';
-  samplerRatio: number;
-  /** Sent with every export (a collector's credentials). */
-  headers: Record<string, string>;
-}
+import type { TracingOptions } from './tracing-options.js';
 
 /**
  * The OpenTelemetry SDK, loaded only by startTracing (a dynamic import), so an instance without a

@@ -1,6 +1,6 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span } from '@opentelemetry/api';
 import type { Logger } from './logger.js';
-import type { TracingOptions } from './tracing-sdk.js';
+import type { TracingOptions } from './tracing-options.js';
 
 export type { TracingOptions };
 
