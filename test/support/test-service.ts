@@ -48,7 +48,7 @@ export const testSettings: Record<string, unknown> = {
   port: 0,
   host: '127.0.0.1',
   adminToken: ADMIN_TOKEN,
-  logLevel: 'silent',
+  logLevel: process.env.TEST_LOG_LEVEL ?? 'silent',
   'delivery.retryBaseMs': 20,
   'delivery.retryMaxMs': 200,
   'delivery.pollIntervalMs': 50,
