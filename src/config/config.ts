@@ -309,6 +309,12 @@ export const settings = {
     parse: int(1, 1000000),
   },
   'desk.sessionTtlSeconds': { env: 'HANDOVER_SESSION_TTL_SECONDS', default: '43200', doc: 'Lifetime of an agent session.', parse: int(60, 30 * 86400) },
+  'desk.passwordScryptLogN': {
+    env: 'HANDOVER_PASSWORD_SCRYPT_LOG_N',
+    default: '15',
+    doc: 'scrypt cost of new agent passwords, as log2 of N (r=8, p=1): 15 takes about 60 ms here; raise it where sign-ins can afford more (each step doubles the time and memory). A stored hash keeps the cost it was made with, so a change applies to passwords set after it; unknown emails are checked against a decoy of this cost, so both take the same time.',
+    parse: int(10, 20),
+  },
   'desk.sessionIdleSeconds': {
     env: 'HANDOVER_SESSION_IDLE_SECONDS',
     default: '1800',

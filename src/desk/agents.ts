@@ -48,7 +48,7 @@ export async function createAgent(
   },
 ): Promise<Agent> {
   const queueIds = await queueIdsByName(deps.db, input.tenantId, input.queues);
-  const passwordHash = await hashPassword(input.password);
+  const passwordHash = await hashPassword(input.password, deps.config.desk.passwordScryptLogN);
   try {
     const { rows } = await deps.db.query<AgentRow>(
       `insert into agents (id, tenant_id, email, name, password_hash, queue_ids, max_chats, role) values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) returning *`,
@@ -121,7 +121,10 @@ export async function login(
     [input.email.trim().toLowerCase(), input.tenantId ?? null],
   );
   const checks = await Promise.all(
-    (rows.length > 0 ? rows : [null]).map(async (row) => ({ row, ok: await verifyPassword(input.password, row?.password_hash ?? decoyHash) })),
+    (rows.length > 0 ? rows : [null]).map(async (row) => ({
+      row,
+      ok: await verifyPassword(input.password, row?.password_hash ?? decoyHash(deps.config.desk.passwordScryptLogN)),
+    })),
   );
   const matches = checks.flatMap((c) => (c.ok && c.row ? [c.row] : []));
   if (matches.length === 0) {

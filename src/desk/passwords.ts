@@ -1,10 +1,10 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /**
- * Agent passwords: scrypt (N=2^15, r=8, p=1 — about 60 ms here), stored as
- * `scrypt$N$r$p$salt$hash` so parameters can be raised later without breaking old hashes.
+ * Agent passwords: scrypt (N=2^HANDOVER_PASSWORD_SCRYPT_LOG_N, 2^15 by default — about 60 ms here —,
+ * r=8, p=1), stored as `scrypt$N$r$p$salt$hash` so the cost can be raised later without breaking old
+ * hashes: each is checked with its own.
  */
-const N = 1 << 15;
 const r = 8;
 const p = 1;
 const keyLength = 32;
@@ -15,11 +15,11 @@ function derive(password: string, salt: Buffer, n: number, rr: number, pp: numbe
   });
 }
 
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, logN: number): Promise<string> {
+  const n = 2 ** logN;
   const salt = randomBytes(16);
-  const hash = await derive(password, salt, N, r, p);
-
-  return ['scrypt', N, r, p, salt.toString('base64'), hash.toString('base64')].join('$');
+  const hash = await derive(password, salt, n, r, p);
+  return ['scrypt', n, r, p, salt.toString('base64'), hash.toString('base64')].join('$');
 }
 
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
@@ -30,5 +30,10 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return actual.length === expected.length && timingSafeEqual(actual, expected);
 }
 
-/** A hash to compare against when the email is unknown, so timing does not tell which emails exist. */
-export const decoyHash = `scrypt$${N}$${r}$${p}$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;
+/**
+ * A hash to compare against when the email is unknown, of the cost new passwords get, so timing does not
+ * tell which emails exist.
+ */
+export function decoyHash(logN: number): string {
+  return `scrypt$${2 ** logN}$${r}$${p}$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;
+}

@@ -54,6 +54,8 @@ export const testSettings: Record<string, unknown> = {
   'delivery.pollIntervalMs': 50,
   'delivery.timeoutMs': 2000,
   'desk.timerIntervalMs': 100,
+  // Sign-ins and new agents at scrypt's lowest cost here (2^10, about 1 ms): tests create hundreds.
+  'desk.passwordScryptLogN': 10,
   // Test consoles (plain SSE readers) do not reconnect on `renew`; test/e2e/desk-presence.test.ts sets its own.
   'desk.consoleRenewMs': 3_600_000,
   'http.shutdownGraceMs': 2000,
