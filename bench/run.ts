@@ -21,7 +21,8 @@
  * connectors in batch mode), BENCH_PROFILE=1 (profile the service in the
  * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures),
  * BENCH_TIMELINE=1 (print each load run's answers and p99s per 500 ms on stderr), BENCH_CAPACITY (a fixed capacity for
- * the overload steps, to compare two builds at the same offered load).
+ * the overload steps, to compare two builds at the same offered load), BENCH_NODE_ARGS (options for node running the service, such as
+ * `--cpu-prof --cpu-prof-dir=DIR` to keep the profile, or `--perf-basic-prof` for `perf`).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -58,6 +59,7 @@ import {
 } from './harness.js';
 
 const CLOSED_MS = Number(process.env.BENCH_CLOSED_MS ?? 10_000);
+const NODE_ARGS = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
 const CLOSED_CONNECTIONS = Number(process.env.BENCH_CLOSED_CONNECTIONS ?? 64);
 const RELAY_HANDOVERS = Number(process.env.BENCH_HANDOVERS ?? 256);
 /** Longest wait after a load window for the helpdesk to receive what was accepted. */
@@ -306,7 +308,7 @@ async function main() {
     for (const name of STORES) {
       const section = await freshStore(name);
       const profileDir = PROFILE ? temporaryDir('handover-profile-') : undefined;
-      service = await startService(section.store, {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+      service = await startService(section.store, {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : NODE_ARGS);
       const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS, { batch: WEBHOOK_BATCH });
       const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
       const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };

@@ -487,10 +487,16 @@ export const settings = {
     doc: 'Refuse new requests (`overloaded_event_loop`) while event-loop timers run this late on average.',
     parse: int(1, 60000),
   },
+  'admission.eventLoopUtilizationLimit': {
+    env: 'HANDOVER_EVENT_LOOP_UTILIZATION_LIMIT',
+    default: '0.99',
+    doc: 'When the event loop was busy at least this share of the last 0.5 s, callers with requests already in flight are admitted at 85 % of the rate just admitted, refused `overloaded_event_loop` beyond it, until the loop has room again (docs/overload.md, "A loop with no time to spare"). `1` turns this off.',
+    parse: ratio,
+  },
   'admission.warmupMs': {
     env: 'HANDOVER_ADMISSION_WARMUP_MS',
     default: '10000',
-    doc: 'After start, how long event-loop lag is not taken for overload (loading code and the embedded database keep the loop busy).',
+    doc: 'After start, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy).',
     parse: int(0, 600000),
   },
   'admission.heapUsedLimitRatio': {

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { AdmissionController, Permit } from '../resilience/admission.js';
 import { AppError } from '../resilience/errors.js';
 import { runWithDeadline } from '../resilience/deadline.js';
@@ -33,6 +34,12 @@ function callerKey(request: FastifyRequest): string {
   if (auth) return credentialKey(auth);
   return `ip:${request.ip}`;
 }
+
+/**
+ * Requests admission already judged in Node's request event (shed-before-routing.ts) and let through:
+ * the loop's cap counted them there, so `acquire` does not count them again.
+ */
+export const judgedBeforeRouting = new WeakSet<IncomingMessage>();
 
 /** The caller key of a request carrying this Authorization header (also used before routing). */
 export function credentialKey(authorization: string): string {
@@ -83,7 +90,11 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
     const live = () => !response.destroyed && request.raw.socket?.destroyed !== true;
     let permit: Permit;
     try {
-      permit = await admission.acquire(callerKey(request), mode !== 'stream', { signal: gone.signal, live });
+      permit = await admission.acquire(callerKey(request), mode !== 'stream', {
+        signal: gone.signal,
+        live,
+        loopShareTaken: judgedBeforeRouting.has(request.raw),
+      });
     } catch (err) {
       // Its client left while it waited: nobody to answer.
       if (gone.signal.aborted) return void reply.hijack();

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import type { ErrorBody } from './error-handler.js';
-import { credentialKey } from './admission-hook.js';
+import { credentialKey, judgedBeforeRouting } from './admission-hook.js';
 import { statusWindow } from './request-telemetry.js';
 
 /**
@@ -43,7 +43,10 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     const authorization = request.headers.authorization;
     if (!authorization) return false;
     const refusal = admission.refusalBeforeRouting(credentialKey(authorization));
-    if (!refusal) return false;
+    if (!refusal) {
+      judgedBeforeRouting.add(request);
+      return false;
+    }
     const cause = refusal.details?.cause;
     const body: ErrorBody = { error: { code: refusal.code, message: refusal.message, ...(refusal.details ? { details: refusal.details } : {}) } };
     const text = JSON.stringify(body);

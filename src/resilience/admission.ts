@@ -3,6 +3,7 @@ import { AppError } from './errors.js';
 import { GradientLimit } from './gradient-limit.js';
 import { admissionProblems, HeldSlots, type AdmissionHealth } from './held-slots.js';
 import type { LoadSignals } from './load-signals.js';
+import { LoopShareCap } from './loop-share-cap.js';
 
 export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memory', 'shutting_down'] as const;
 export type RejectionCause = (typeof rejectionCauses)[number];
@@ -26,6 +27,11 @@ export interface AcquireOptions {
    * whose client has gone is one that will not come back by itself.
    */
   live?: () => boolean;
+  /**
+   * The request was already counted against the loop's cap by `refusalBeforeRouting` (and not refused
+   * there), so it is not counted or judged by it again.
+   */
+  loopShareTaken?: boolean;
 }
 
 interface Waiter {
@@ -76,14 +82,19 @@ export class AdmissionController {
   private draining = false;
   /** Starting up (loading code, warming the embedded database) keeps the loop busy without being overload. */
   private readonly eventLoopCheckFrom: number;
+  /** Admissions per second for busy callers while the loop has no time to spare. */
+  private readonly loopCap: LoopShareCap;
 
   constructor(
     private readonly options: AdmissionOptions,
     private readonly signals: LoadSignals,
     private readonly onReject: (cause: RejectionCause) => void = () => {},
     defaultLatencyTargetMs = 50,
+    /** The clock of the loop's cap (tests move it themselves). */
+    loopCapClock: () => number = () => performance.now(),
   ) {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
+    this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, loopCapClock);
     this.limiter = new GradientLimit({
       initial: options.initialLimit,
       min: options.minLimit,
@@ -150,6 +161,7 @@ export class AdmissionController {
     if (refusal) throw refusal;
     if (!holdsSlot) return this.grant(key, false, options.live);
     const caller = this.caller(key);
+    if (!options.loopShareTaken && this.loopCapApplies() && !this.loopCap.take(busy(caller))) throw this.loopCapError();
     if (this.inflight < this.limit && this.waiting === 0) return this.grant(key, true, options.live);
     // Contended: wait in this caller's own line; slots go to the caller with the fewest in flight.
     const fairQueue = Math.max(1, Math.ceil(this.options.maxQueueLength / Math.max(1, this.linesWaiting)));
@@ -202,10 +214,33 @@ export class AdmissionController {
     if (this.draining || !this.options.enabled) return undefined;
     const refusal = this.processRefusal();
     if (refusal) return refusal;
-    if (this.inflight < this.limit && this.waiting === 0) return undefined;
     const caller = this.callers.get(key);
-    if (!caller || !busy(caller) || !this.isQueueOverloaded(Date.now())) return undefined;
-    return this.predictedRefusal(caller, this.options.codelTargetMs);
+    const isBusy = caller !== undefined && busy(caller);
+    if (caller && isBusy && !(this.inflight < this.limit && this.waiting === 0) && this.isQueueOverloaded(Date.now())) {
+      const predicted = this.predictedRefusal(caller, this.options.codelTargetMs);
+      if (predicted) return predicted;
+    }
+    // Decided here for this request, so `acquire` is told not to count it again (loopShareTaken).
+    if (this.loopCapApplies() && !this.loopCap.take(isBusy)) return this.loopCapError();
+    return undefined;
+  }
+
+  /**
+   * Whether the loop's cap (LoopShareCap) judges requests now, after feeding it the loop's last window;
+   * false while warming up, when a busy loop is not overload. A busy caller over the cap is refused;
+   * others count against it.
+   */
+  private loopCapApplies(): boolean {
+    if (Date.now() < this.eventLoopCheckFrom) return false;
+    this.loopCap.observe(this.signals.eventLoopWindow());
+    return true;
+  }
+
+  private loopCapError(): AppError {
+    return this.reject(
+      'event_loop',
+      `The event loop was busy ${Math.round(100 * this.loopCap.utilization)}% of the last 0.5 s (limit ${Math.round(100 * this.options.eventLoopUtilizationLimit)}%): this instance is CPU-bound, and admits at most ${Math.round(this.loopCap.current ?? 0)} requests/s from callers with requests in flight until it has room again.`,
+    );
   }
 
   /** The process itself is the bottleneck: memory, or an event loop running late. */

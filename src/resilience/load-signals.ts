@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
+import type { LoopWindow } from './loop-share-cap.js';
 
 /**
  * The process-level load signals admission control reads on every request. They are sampled in the
@@ -10,6 +11,8 @@ export interface LoadSignals {
   eventLoopDelayMs(): number;
   /** Share of time the event loop was busy over the last window (0..1). */
   eventLoopUtilization(): number;
+  /** The same, with a number that grows by one per finished window (to act once per window). */
+  eventLoopWindow(): LoopWindow;
   heap(): { usedBytes: number; limitBytes: number };
   stop(): void;
 }
@@ -34,6 +37,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   let windowStart = lastTick;
   let elu = performance.eventLoopUtilization();
   let utilization = 0;
+  let windowSeq = 0;
   let heap = readHeap();
   const timer = setInterval(() => {
     const now = performance.now();
@@ -47,6 +51,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
       windowStart = now;
       const current = performance.eventLoopUtilization();
       utilization = performance.eventLoopUtilization(current, elu).utilization;
+      windowSeq++;
       elu = current;
       heap = readHeap();
     }
@@ -55,6 +60,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   return {
     eventLoopDelayMs: () => Math.max(previousMedian, currentMedian),
     eventLoopUtilization: () => utilization,
+    eventLoopWindow: () => ({ seq: windowSeq, utilization }),
     heap: () => heap,
     stop: () => clearInterval(timer),
   };

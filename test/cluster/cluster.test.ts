@@ -135,6 +135,7 @@ describe('a cluster of three behind a load balancer survives losing an instance,
       HANDOVER_DB_POOL_TIMEOUT_MS: '1000',
       // The machine is shared by three servers, the balancer, the databases and this test.
       HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS: '60000',
+      HANDOVER_EVENT_LOOP_UTILIZATION_LIMIT: '1',
       HANDOVER_DEMO: 'false',
       HANDOVER_ALLOW_PRIVATE_URLS: 'true',
       HANDOVER_ALLOW_HTTP_URLS: 'true',

@@ -13,7 +13,13 @@ import { createMetrics } from '../../src/monitoring/metrics.js';
  * time. A refusal for memory, or with a body too large to read just to throw away, still closes.
  */
 function signals(state: { lagMs: number; usedBytes: number }): LoadSignals {
-  return { eventLoopDelayMs: () => state.lagMs, eventLoopUtilization: () => 0, heap: () => ({ usedBytes: state.usedBytes, limitBytes: 1000 }), stop: () => {} };
+  return {
+    eventLoopDelayMs: () => state.lagMs,
+    eventLoopUtilization: () => 0,
+    eventLoopWindow: () => ({ seq: 0, utilization: 0 }),
+    heap: () => ({ usedBytes: state.usedBytes, limitBytes: 1000 }),
+    stop: () => {},
+  };
 }
 
 let server: Server | undefined;
@@ -36,6 +42,7 @@ async function start(state: { lagMs: number; usedBytes: number }): Promise<numbe
       codelIntervalMs: 200,
       maxQueueLength: 10,
       eventLoopDelayLimitMs: 50,
+      eventLoopUtilizationLimit: 1,
       warmupMs: 0,
       heapUsedLimitRatio: 0.9,
     },

@@ -62,6 +62,7 @@ export const testSettings: Record<string, unknown> = {
   // Functional tests share two cores with other test workers: they must not shed load because the
   // machine is busy. The admission tests set their own limits.
   'admission.eventLoopDelayLimitMs': 60_000,
+  'admission.eventLoopUtilizationLimit': 1,
   // The fakes listen on loopback over http; test/e2e/outbound-guard.test.ts covers the default refusal.
   'outbound.allowPrivate': true,
   'outbound.allowHttp': true,

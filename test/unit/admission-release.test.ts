@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { AdmissionController, type AdmissionOptions, type Permit } from '../../src/resilience/admission.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
 
-const signals: LoadSignals = { eventLoopDelayMs: () => 0, eventLoopUtilization: () => 0, heap: () => ({ usedBytes: 1, limitBytes: 1000 }), stop: () => {} };
+const signals: LoadSignals = {
+  eventLoopDelayMs: () => 0,
+  eventLoopUtilization: () => 0,
+  eventLoopWindow: () => ({ seq: 0, utilization: 0 }),
+  heap: () => ({ usedBytes: 1, limitBytes: 1000 }),
+  stop: () => {},
+};
 
 const options: AdmissionOptions = {
   enabled: true,
@@ -16,6 +22,7 @@ const options: AdmissionOptions = {
   codelIntervalMs: 60_000,
   maxQueueLength: 100,
   eventLoopDelayLimitMs: 200,
+  eventLoopUtilizationLimit: 1,
   warmupMs: 0,
   heapUsedLimitRatio: 0.9,
 };

@@ -4,11 +4,14 @@ import { GradientLimit } from '../../src/resilience/gradient-limit.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
 import type { AppError } from '../../src/resilience/errors.js';
 
-function fakeSignals(values: { lagMs?: number; used?: number; limit?: number } = {}): LoadSignals & { set(v: typeof values): void } {
-  let current = { lagMs: 0, used: 100, limit: 1000, ...values };
+function fakeSignals(
+  values: { lagMs?: number; used?: number; limit?: number; utilization?: number; windowSeq?: number } = {},
+): LoadSignals & { set(v: typeof values): void } {
+  let current = { lagMs: 0, used: 100, limit: 1000, utilization: 0, windowSeq: 0, ...values };
   return {
     eventLoopDelayMs: () => current.lagMs,
-    eventLoopUtilization: () => 0,
+    eventLoopUtilization: () => current.utilization,
+    eventLoopWindow: () => ({ seq: current.windowSeq, utilization: current.utilization }),
     heap: () => ({ usedBytes: current.used, limitBytes: current.limit }),
     stop: () => {},
     set(v) {
@@ -29,6 +32,7 @@ const base: AdmissionOptions = {
   codelIntervalMs: 100,
   maxQueueLength: 100,
   eventLoopDelayLimitMs: 200,
+  eventLoopUtilizationLimit: 1,
   warmupMs: 0,
   heapUsedLimitRatio: 0.9,
 };
@@ -180,8 +184,51 @@ describe('admission control', () => {
     (await admission.acquire('a')).release();
   });
 
+  it('once the loop was busy a whole window, refuses busy callers over its cap with overloaded_event_loop, and counts a request judged before routing once', async () => {
+    const signals = fakeSignals();
+    let clock = 0;
+    const rejected: RejectionCause[] = [];
+    const admission = new AdmissionController(
+      { ...base, initialLimit: 1000, eventLoopUtilizationLimit: 0.99 },
+      signals,
+      (cause) => rejected.push(cause),
+      50,
+      () => clock,
+    );
+    // A window with room: a busy caller's requests are all admitted (20 in 500 ms).
+    const held: Permit[] = [];
+    for (let i = 0; i < 20; i++) held.push(await admission.acquire('a'));
+    clock += 500;
+    signals.set({ utilization: 1, windowSeq: 1 });
+    // The cap starts with an empty bucket: the busy caller is refused at once, before routing too, and the
+    // message names the measured cause.
+    const before = admission.refusalBeforeRouting('a');
+    expect(before?.code).toBe('overloaded_event_loop');
+    expect(before?.message).toMatch(/busy 100% of the last 0.5 s \(limit 99%\).*CPU-bound/);
+    expect((await rejection(() => admission.acquire('a'))).code).toBe('overloaded_event_loop');
+    // A caller with nothing in flight is not refused by the cap.
+    expect(admission.refusalBeforeRouting('b')).toBeUndefined();
+    const quiet = await admission.acquire('b', true, { loopShareTaken: true });
+    quiet.release();
+    // The bucket fills at 85 % of 40/s, less what the quiet caller took: one busy request gets in again.
+    clock += 100;
+    held.push(await admission.acquire('a'));
+    expect(admission.refusalBeforeRouting('a')?.code).toBe('overloaded_event_loop');
+    // Room again: the cap that refused rises; once it refused nothing in a window with room, it is gone.
+    signals.set({ utilization: 0.5, windowSeq: 2 });
+    clock += 100;
+    held.push(await admission.acquire('a'));
+    signals.set({ utilization: 0.5, windowSeq: 3 });
+    expect(admission.refusalBeforeRouting('a')).toBeUndefined();
+    expect(rejected).toEqual(['event_loop', 'event_loop', 'event_loop']);
+    held.forEach((p) => p.release());
+  });
+
   it('does not take start-up work for overload: the event-loop check waits out the warm-up', async () => {
-    const admission = new AdmissionController({ ...base, warmupMs: 60_000 }, fakeSignals({ lagMs: 900 }));
+    const admission = new AdmissionController(
+      { ...base, warmupMs: 60_000, eventLoopUtilizationLimit: 0.5 },
+      fakeSignals({ lagMs: 900, utilization: 1, windowSeq: 1 }),
+    );
     (await admission.acquire('a')).release();
   });
 

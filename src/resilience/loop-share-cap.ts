@@ -1,0 +1,122 @@
+/**
+ * A cap on how many requests per second busy callers are admitted while the event loop has no time to
+ * spare. It is what drains a backlog the admission limit cannot see.
+ *
+ * Under heavy overload the loop can spend all of its time answering: admitted requests at the rate the
+ * store takes them, and refusals for the rest. Then no turn is late by much (each is short), the
+ * admitted requests' own latency stays near the target, and yet the loop never gets ahead. Requests
+ * queued in the kernel and at the clients, before the service could read them, stay queued, and every
+ * answer comes seconds after it was asked for. The service cannot measure that wait. It can measure
+ * that its loop was busy all of the last window (event-loop utilization), and that is the signal.
+ *
+ * The control moves by ratios both ways, so it settles within a few windows:
+ * - A window at or above `limit` (say 0.97 busy) caps busy callers at 85 % of what was admitted in it.
+ *   The time this frees answers the queued requests (a refusal costs a fraction of an admission), and
+ *   the backlog drains.
+ * - A window well below the limit while the cap refused requests raises the cap by 10 %. One that
+ *   refused nothing removes it.
+ * - Between the two, the cap holds.
+ *
+ * Callers with nothing in flight are never refused by the cap (they count against it), so a flood from
+ * one caller cannot starve a quiet one, as with the admission line.
+ */
+export interface LoopWindow {
+  /** Increases by one with each finished window. */
+  seq: number;
+  /** Share of the window the loop was busy, 0..1. */
+  utilization: number;
+}
+
+const DECREASE = 0.85;
+const INCREASE = 1.1;
+/** Below `limit - HEADROOM` the loop has room again. */
+const HEADROOM = 0.07;
+/** The cap never goes below this many admissions per second. */
+const MIN_RATE = 10;
+/** Admissions a burst may take at once, in seconds of the rate. */
+const BURST_SECONDS = 0.02;
+
+export class LoopShareCap {
+  /** Admissions per second allowed to busy callers; Infinity: no cap. */
+  private rate = Infinity;
+  private tokens = 0;
+  private refilledAt: number;
+  private admitted = 0;
+  private refused = 0;
+  private countingSince: number;
+  private lastSeq = -1;
+  private lastUtilization = 0;
+
+  constructor(
+    /** Utilization at or above which the cap engages; 1 or more: never. */
+    private readonly limit: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.refilledAt = this.countingSince = this.now();
+  }
+
+  /** The cap in admissions per second, or undefined when there is none. */
+  get current(): number | undefined {
+    return this.rate === Infinity ? undefined : this.rate;
+  }
+
+  /** The loop's utilization in the last window read. */
+  get utilization(): number {
+    return this.lastUtilization;
+  }
+
+  /** Adjusts the cap once per finished window of the loop's utilization (a window seen before is ignored). */
+  observe(window: LoopWindow): void {
+    if (window.seq === this.lastSeq) return;
+    this.lastSeq = window.seq;
+    this.lastUtilization = window.utilization;
+    const now = this.now();
+    const seconds = (now - this.countingSince) / 1000;
+    const admittedRate = seconds > 0 ? this.admitted / seconds : 0;
+    const refused = this.refused;
+    this.admitted = this.refused = 0;
+    this.countingSince = now;
+    if (this.limit >= 1) return;
+    if (window.utilization >= this.limit) {
+      if (this.rate === Infinity) {
+        // Engaging: an empty bucket, filling from now.
+        this.tokens = 0;
+        this.refilledAt = now;
+      }
+      this.rate = Math.max(MIN_RATE, Math.min(this.rate, admittedRate) * DECREASE);
+      this.tokens = Math.min(this.tokens, this.burst());
+    } else if (this.rate !== Infinity && window.utilization < this.limit - HEADROOM) {
+      this.rate = refused === 0 ? Infinity : this.rate * INCREASE;
+    }
+  }
+
+  /**
+   * Counts an admission; false when a busy caller must be refused instead. A caller that is not busy is
+   * admitted whatever is left, and its admission counts against the cap.
+   */
+  take(busy: boolean): boolean {
+    if (this.rate === Infinity) {
+      this.admitted++;
+      return true;
+    }
+    this.refill();
+    if (this.tokens < 1 && busy) {
+      this.refused++;
+      return false;
+    }
+    // A quiet caller may take the bucket below zero, down to one burst.
+    this.tokens = Math.max(this.tokens - 1, -this.burst());
+    this.admitted++;
+    return true;
+  }
+
+  private burst(): number {
+    return Math.max(1, this.rate * BURST_SECONDS);
+  }
+
+  private refill(): void {
+    const now = this.now();
+    this.tokens = Math.min(this.burst(), this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
+    this.refilledAt = now;
+  }
+}
