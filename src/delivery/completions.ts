@@ -4,19 +4,23 @@ import { withoutDeadline } from '../resilience/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /**
- * Marks a batch done, lowers its lanes' pending counts, records external ids and releases finished
+ * Marks a batch done (deleting the items delivered at their first attempt), lowers its lanes' pending counts, records external ids and releases finished
  * lanes — those in $8 only when nothing is left pending in them; answers which released lanes it kept.
  */
 const RECORD_COMPLETIONS = namedStatement(
   'record-completions',
   `with done as (
     select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
-  ), item as (
+  ), kept as (
     update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
-    from done d where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending'
+    from done d where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending' and d.attempt > 1
+    returning o.lane
+  ), gone as (
+    delete from outbox o using done d
+    where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending' and d.attempt = 1
     returning o.lane
   ), counts as (
-    select lane, count(*)::int as n from item group by lane
+    select lane, count(*)::int as n from (select lane from kept union all select lane from gone) item group by lane
   ), ref as (
     update handovers h set external_ref = r.ref
     from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = any($4::text[]) and h.id = r.id
@@ -41,10 +45,13 @@ const RECORD_COMPLETIONS = namedStatement(
  * pending counts, records external ids, and gives back the lanes that are finished — instead of a
  * statement (and a socket write, and a commit) per delivered item.
  *
- * What a success stores: the item's state (`done`), its attempt count and `done_at`. No row in
- * `delivery_attempts`: that table keeps the attempts that failed (with status and error), which are
- * what an operator reads; a success is already told by the item itself and by the metrics, and a row
- * per success would double the writes of the hottest path.
+ * What a success stores: nothing, when it came at the first attempt: the item is deleted (the message
+ * itself stays in `messages`; the metrics count the delivery). An item that failed before keeps its
+ * row, marked `done` with its attempt count and `done_at`, beside its failed attempts in
+ * `delivery_attempts` (status and error), which are what an operator reads. A row per success would
+ * double the writes of the hottest path, and marking every item `done` kept a second copy of every
+ * message for as long as its conversation (a new row version and two index entries per message, then
+ * vacuum's work on the old one).
  *
  * A lane's release waits for its completions to be written with it (the same statement), so a lane
  * is never given back while items it delivered still look pending: another instance taking it would

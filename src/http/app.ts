@@ -25,7 +25,7 @@ import { endStreamsOnClose } from './sse.js';
 import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../monitoring/metrics.js';
-import { loggedUrl, recordRequest, installRequestTelemetry } from './request-telemetry.js';
+import { lazyChild, loggedUrl, recordRequest, installRequestTelemetry } from './request-telemetry.js';
 import { statusRoutes } from './routes/status-routes.js';
 import type { StatusService } from '../monitoring/status-service.js';
 import { tracingEnabled } from '../telemetry/tracing.js';
@@ -50,6 +50,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const { config, log } = ctx.deps;
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
+    // Each request's logger (its id bound) is made on its first line: most requests write none, and
+    // making it eagerly ran its bindings through serialization and redaction on every request.
+    childLoggerFactory: (logger, bindings, options) =>
+      Object.keys(options).length > 0 ? logger.child(bindings, options) : lazyChild(logger, bindings as Record<string, string>),
     bodyLimit: config.http.bodyLimitBytes,
     requestTimeout: config.http.requestTimeoutMs,
     keepAliveTimeout: config.http.keepAliveTimeoutMs,

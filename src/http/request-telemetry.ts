@@ -69,10 +69,7 @@ const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 export function lazyChild(parent: FastifyBaseLogger, bindings: Record<string, string>): FastifyBaseLogger {
   let real: FastifyBaseLogger | undefined;
   const made = (): FastifyBaseLogger => (real ??= parent.child(bindings));
-  const enabled = (level: string): boolean => {
-    const check = (parent as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled;
-    return check ? check.call(parent, level) : true;
-  };
+  const enabled = (level: string): boolean => enabledOn(parent, level);
   const logger = {
     get level() {
       return (real ?? parent).level;
@@ -81,6 +78,8 @@ export function lazyChild(parent: FastifyBaseLogger, bindings: Record<string, st
       made().level = level;
     },
     silent: () => {},
+    // Asked by a lazy child of this one, so that it too stays unmade for lines below the level.
+    isLevelEnabled: (level: string) => (real ? enabledOn(real, level) : enabled(level)),
     child: (more: Record<string, unknown>, options?: object) => made().child(more, options),
   } as unknown as FastifyBaseLogger;
   for (const level of levels) {
@@ -107,4 +106,9 @@ export function loggedUrl(request: FastifyRequest): string {
     const value = params[name];
     return name !== 'userId' && typeof value === 'string' ? encodeURIComponent(value) : whole;
   });
+}
+
+function enabledOn(logger: FastifyBaseLogger, level: string): boolean {
+  const check = (logger as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled;
+  return check ? check.call(logger, level) : true;
 }

@@ -14,6 +14,12 @@ export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 's
   latencyTargetMs?: number | null;
 };
 
+/** What admission uses of an AbortSignal (the HTTP layer passes a lighter object of this shape). */
+export type GoneSignal = Pick<AbortSignal, 'aborted' | 'reason'> & {
+  addEventListener(type: 'abort', listener: () => void, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+};
+
 export interface Permit {
   /** Frees the slot and feeds the latency sample to the limiter. Only the first call counts. */
   release(): void;
@@ -21,7 +27,7 @@ export interface Permit {
 
 export interface AcquireOptions {
   /** Aborted when the client has gone: a wait for a slot ends at once, with the abort's reason. */
-  signal?: AbortSignal;
+  signal?: GoneSignal;
   /**
    * Whether the request still has a client, asked only by `health()`: a slot held for a request
    * whose client has gone is one that will not come back by itself.

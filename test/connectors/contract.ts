@@ -209,11 +209,12 @@ function contractOn(driver: ContractDriver, kind: DbKind): void {
         async started(handoverId) {
           await harness.waitForHelpdesk(handoverId, 'handover.requested', requested);
           await eventually(async () => {
+            // Delivered: deleted (at its first attempt) or marked done (after failed ones).
             const { rows } = await t.db.query<{ state: string }>(
               `select state from outbox where handover_id = $1 and kind = 'handover.requested' and target = 'agent'`,
               [handoverId],
             );
-            return rows[0]?.state === 'done';
+            return rows.every((r) => r.state === 'done');
           }, 'handover.requested recorded as delivered');
           // Read again now the start is done: a system may take it in several calls (Salesforce: the
           // conversation, then the transcript as its first message).

@@ -5,7 +5,7 @@ import { createTestDb, dbKinds, type DbKind, type TestDb } from '../support/test
 
 /**
  * The batched completions of the delivery worker (src/delivery/completions.ts), on both stores: items
- * marked done and lanes given back in one statement, and the release "if empty" a worker asks for when
+ * recorded as delivered (deleted, or marked done when they had failed before) and lanes given back in one statement, and the release "if empty" a worker asks for when
  * its lane ran out of known items — given back when nothing is pending, kept (still leased here) when
  * something is.
  */
@@ -47,8 +47,28 @@ describe.each<DbKind>(dbKinds)('completions (%s)', (kind) => {
     for (const id of ids) recorder.delivered({ id, attempt: 1, lane: 'l1' });
     expect(await recorder.release('l1', { ifEmpty: true })).toBe(true);
     expect(await laneRow('l1')).toEqual({ pending: 0, locked_by: null });
+    // Delivered at their first attempt: nothing of them is left in the outbox.
     const { rows } = await db.query<{ state: string }>('select state from outbox where lane = $1 order by seq', ['l1']);
-    expect(rows.map((r) => r.state)).toEqual(['done', 'done']);
+    expect(rows).toEqual([]);
+  });
+
+  it('deletes an item delivered at its first attempt, and keeps one that failed before as done beside its failed attempts', async () => {
+    const [first, retried] = await lane('l3', 2);
+    await db.query(
+      `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, 1, now(), 5, 'retry', 503, 'busy')`,
+      [retried],
+    );
+    recorder.delivered({ id: first!, attempt: 1, lane: 'l3' });
+    recorder.delivered({ id: retried!, attempt: 2, lane: 'l3' });
+    expect(await recorder.release('l3', { ifEmpty: true })).toBe(true);
+    const { rows } = await db.query<{ id: string; state: string; attempts: number; done: boolean }>(
+      'select id, state, attempts, done_at is not null as done from outbox where lane = $1',
+      ['l3'],
+    );
+    expect(rows).toEqual([{ id: retried, state: 'done', attempts: 2, done: true }]);
+    const attempts = await db.query<{ n: number }>('select count(*)::int as n from delivery_attempts where outbox_id = $1', [retried]);
+    expect(attempts.rows[0]!.n).toBe(1);
+    expect(await laneRow('l3')).toEqual({ pending: 0, locked_by: null });
   });
 
   it('keeps a lane "if empty" while items are pending, and gives it back when asked without the condition', async () => {

@@ -54,4 +54,16 @@ describe('a request logger with bindings made lazily', () => {
     expect(parent.lines[0]).toMatchObject({ status: 202 });
     expect(parent.lines[2]).toMatchObject({ part: 'x' });
   });
+
+  it('stacked, as Fastify and the service stack them (request id, then tenant), makes neither child for lines below the level, and both for a line written', async () => {
+    const parent = logger('info');
+    const request = lazyChild(parent.log, { reqId: 'req-1' });
+    const withTenant = lazyChild(request, { tenantId: 'ten_1' });
+    withTenant.debug('not written');
+    expect(parent.children()).toBe(0);
+    withTenant.warn('written');
+    expect(parent.children()).toBe(1);
+    await flush();
+    expect(parent.lines.map((l) => [l.msg, l.reqId, l.tenantId])).toEqual([['written', 'req-1', 'ten_1']]);
+  });
 });
