@@ -45,12 +45,14 @@ const ACCEPT_USER_MESSAGES = namedStatement(
   `with input as (
        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
          with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, work, trace_parent, created_at, ord)
-     ), repeats as (
-       select m.handover_id, m.client_id from messages m
-       where m.handover_id = any($14::text[]) and m.direction = 'to_agent' and m.client_id = any($3::text[])
      ), fresh as (
+       -- One probe of the client-id index per message. (Matching the batch's handovers and client ids
+       -- as two arrays made the index walk every message of those conversations: a batch cost grew
+       -- with how long its conversations had been going.)
        select i.* from input i
-       where i.client_id is null or not exists (select 1 from repeats r where r.handover_id = i.handover_id and r.client_id = i.client_id)
+       where i.client_id is null or not exists (
+         select 1 from messages m where m.handover_id = i.handover_id and m.direction = 'to_agent' and m.client_id = i.client_id
+       )
      ), counts as (
        select handover_id, tenant_id, count(*)::int as n from fresh group by handover_id, tenant_id
      ), h as (
