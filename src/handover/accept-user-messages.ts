@@ -40,18 +40,19 @@ interface Row {
   lane_was_idle: boolean | null;
 }
 
-const ACCEPT_USER_MESSAGES = namedStatement(
+export const ACCEPT_USER_MESSAGES = namedStatement(
   'accept-user-messages',
   `with input as (
        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
          with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, work, trace_parent, created_at, ord)
      ), fresh as (
-       -- One probe of the client-id index per message. (Matching the batch's handovers and client ids
-       -- as two arrays made the index walk every message of those conversations: a batch cost grew
-       -- with how long its conversations had been going.)
+       -- One probe of the client-id index per message. Matching the batch's handovers and client ids
+       -- as two arrays made the index descend once per pair of them (a batch of 38: 1,444 descents).
+       -- "offset 0" keeps the probe per message: without it, a plan made while the table was small
+       -- read all of it into a hash table instead, and kept doing so as it grew.
        select i.* from input i
        where i.client_id is null or not exists (
-         select 1 from messages m where m.handover_id = i.handover_id and m.direction = 'to_agent' and m.client_id = i.client_id
+         select 1 from messages m where m.handover_id = i.handover_id and m.direction = 'to_agent' and m.client_id = i.client_id offset 0
        )
      ), counts as (
        select handover_id, tenant_id, count(*)::int as n from fresh group by handover_id, tenant_id
