@@ -7,17 +7,19 @@ import type { Logger } from '../telemetry/logger.js';
  * Marks a batch done (deleting the items delivered at their first attempt), lowers its lanes' pending counts, records external ids and releases finished
  * lanes — those in $8 only when nothing is left pending in them; answers which released lanes it kept.
  */
-const RECORD_COMPLETIONS = namedStatement(
+export const RECORD_COMPLETIONS = namedStatement(
   'record-completions',
   `with done as (
     select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
   ), kept as (
     update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
-    from done d where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending' and d.attempt > 1
+    from done d where o.id = d.id and o.state = 'pending' and d.attempt > 1
     returning o.lane
   ), gone as (
-    delete from outbox o using done d
-    where o.id = any($1::bigint[]) and o.id = d.id and o.state = 'pending' and d.attempt = 1
+    -- One descent of the primary key per id. (Written as "state = 'pending'" with a join on the
+    -- batch, the plan walked the index of every pending item, a backlog's worth, or probed the key
+    -- once per pair of ids.)
+    delete from outbox o where o.id = any($9::bigint[]) and o.state <> 'done' and o.state <> 'dead'
     returning o.lane
   ), counts as (
     select lane, count(*)::int as n from (select lane from kept union all select lane from gone) item group by lane
@@ -184,14 +186,16 @@ export class CompletionRecorder {
     for (let attempt = 1; ; attempt++) {
       try {
         const { rows } = await this.db.query<{ lane: string; kept: boolean }>(RECORD_COMPLETIONS, [
-          done.map((d) => d.id),
-          done.map((d) => d.attempt),
+          // Those delivered after a failed attempt, kept as done; those at their first go in $9.
+          done.filter((d) => d.attempt > 1).map((d) => d.id),
+          done.filter((d) => d.attempt > 1).map((d) => d.attempt),
           release,
           [...refs.keys()],
           [...refs.values()],
           this.instanceId,
           [...new Set([...done.map((d) => d.lane), ...release])],
           ifEmpty,
+          done.filter((d) => d.attempt === 1).map((d) => d.id),
         ]);
         return new Set(rows.filter((r) => r.kept && releases.has(r.lane)).map((r) => r.lane));
       } catch (err) {

@@ -1,0 +1,85 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ACCEPT_USER_MESSAGES } from '../../src/handover/accept-user-messages.js';
+import { RECORD_COMPLETIONS } from '../../src/delivery/completions.js';
+import { createTestDb, dbKinds, type DbKind, type TestDb } from '../support/test-db.js';
+
+type PlanNode = Record<string, unknown> & { parent: string };
+
+/**
+ * The hot statements' plans as the service runs them (prepared: a generic plan), on empty tables and
+ * on big ones. A lookup whose cost grows with what the table holds (every message of a conversation,
+ * every pending item) makes the hot path slower the longer the service runs, or the bigger a backlog
+ * it has to recover from.
+ */
+describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
+  let db: TestDb;
+  beforeEach(async () => {
+    db = await createTestDb(kind);
+  });
+  afterEach(async () => {
+    await db.dropAndClose();
+  });
+
+  const array = `'{}'`;
+
+  /** The generic plan of a statement, in one transaction so every step runs on one connection. */
+  async function genericPlan(text: string, params: string[]): Promise<PlanNode[]> {
+    const json = await db.transaction(async (q) => {
+      await q.query(`set local plan_cache_mode = force_generic_plan`);
+      await q.query(`prepare plan_under_test as ${text}`);
+      const explained = await q.query<{ 'QUERY PLAN': unknown }>(`explain (format json) execute plan_under_test(${params.join(', ')})`);
+      await q.query(`deallocate plan_under_test`);
+      return JSON.stringify(explained.rows[0]!['QUERY PLAN']);
+    });
+    const nodes: PlanNode[] = [];
+    const walk = (node: Record<string, unknown>, parent: string) => {
+      nodes.push({ ...node, parent });
+      for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child, node['Node Type'] as string);
+    };
+    for (const top of JSON.parse(json) as Array<{ Plan: Record<string, unknown> }>) walk(top.Plan, '');
+    return nodes;
+  }
+
+  async function repeatCheck(): Promise<{ seqScanOfMessages: boolean; hashed: boolean; probes: boolean }> {
+    const nodes = await genericPlan(ACCEPT_USER_MESSAGES.text, [array, array, array, array, array, array, array, array, array, '5', 'null', '0', array, array]);
+    return {
+      seqScanOfMessages: nodes.some((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'messages'),
+      hashed: nodes.some((n) => typeof n['Subplan Name'] === 'string' && n['Subplan Name'].startsWith('hashed')),
+      probes: nodes.some(
+        (n) =>
+          (n['Node Type'] === 'Index Only Scan' || n['Node Type'] === 'Index Scan') &&
+          n['Index Name'] === 'messages_client_id' &&
+          typeof n['Index Cond'] === 'string' &&
+          !n['Index Cond'].includes('ANY'),
+      ),
+    };
+  }
+
+  it('accepting messages probes the client-id index once per message, on empty tables and on long conversations', async () => {
+    expect(await repeatCheck()).toEqual({ seqScanOfMessages: false, hashed: false, probes: true });
+    // Only the messages matter to the plan: their conversations' rows are left out (no foreign-key check).
+    await db.query(`set session_replication_role = replica`);
+    await db.query(
+      `insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text)
+       select 'msg_' || h || '_' || s, 'ten_plan', 'ho_plan_' || h, s, 'to_agent', 'cli_' || h || '_' || s, '{}', 'x'
+       from generate_series(1, 20) h, generate_series(1, 500) s`,
+    );
+    await db.query(`set session_replication_role = default`);
+    await db.query('analyze messages');
+    expect(await repeatCheck()).toEqual({ seqScanOfMessages: false, hashed: false, probes: true });
+  });
+
+  it('recording completions deletes by the primary key, straight, whatever the backlog', async () => {
+    await db.query(
+      `insert into outbox (tenant_id, lane, seq, handover_id, target, kind, payload, max_attempts)
+       select 't', 'lane-' || (i % 200), i, 'h', 'agent', 'message.created', '{}', 5 from generate_series(1, 20000) i`,
+    );
+    await db.query('analyze outbox');
+    const nodes = await genericPlan(RECORD_COMPLETIONS.text, [array, array, array, array, array, `'instance'`, array, array, array]);
+    // Not through the index of every pending item (a backlog's worth), not in a join that probes the
+    // key once per pair of ids: the delete reads the outbox by its key itself.
+    const scans = nodes.filter((n) => n['Relation Name'] === 'outbox' && n.parent === 'ModifyTable' && String(n['Node Type']).includes('Scan'));
+    expect(scans.map((n) => n['Index Name'])).toContain('outbox_pkey');
+    expect(nodes.some((n) => n['Index Name'] === 'outbox_lane_pending')).toBe(false);
+  });
+});
