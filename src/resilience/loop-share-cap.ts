@@ -10,12 +10,12 @@
  * that its loop was busy all of the last window (event-loop utilization), and that is the signal.
  *
  * The control moves by ratios both ways, so it settles within a few windows:
- * - A window at or above `limit` (say 0.97 busy) caps busy callers at 85 % of what was admitted in it.
+ * - A window at or above `limit` (0.99 busy by default) caps busy callers at 85 % of what was admitted
+ *   in it, and each further one by 15 % more, down to half of what was admitted when the cap engaged.
  *   The time this frees answers the queued requests (a refusal costs a fraction of an admission), and
  *   the backlog drains.
- * - A window well below the limit while the cap refused requests raises the cap by 10 %. One that
- *   refused nothing removes it.
- * - Between the two, the cap holds.
+ * - A window below the limit raises a cap that refused requests by 10 %, and removes one that refused
+ *   none.
  *
  * Callers with nothing in flight are never refused by the cap (they count against it), so a flood from
  * one caller cannot starve a quiet one, as with the admission line.
@@ -29,9 +29,12 @@ export interface LoopWindow {
 
 const DECREASE = 0.85;
 const INCREASE = 1.1;
-/** Below `limit - HEADROOM` the loop has room again. */
-const HEADROOM = 0.07;
-/** The cap never goes below this many admissions per second. */
+/**
+ * The cap never goes below this share of what was admitted when it engaged: when refusals alone keep
+ * the loop busy, admitting fewer frees nothing more, and goodput would fall for no gain.
+ */
+const FLOOR_SHARE = 0.5;
+/** Nor below this many admissions per second. */
 const MIN_RATE = 10;
 /** Admissions a burst may take at once, in seconds of the rate. */
 const BURST_SECONDS = 0.02;
@@ -39,6 +42,7 @@ const BURST_SECONDS = 0.02;
 export class LoopShareCap {
   /** Admissions per second allowed to busy callers; Infinity: no cap. */
   private rate = Infinity;
+  private floor = MIN_RATE;
   private tokens = 0;
   private refilledAt: number;
   private admitted = 0;
@@ -79,13 +83,15 @@ export class LoopShareCap {
     if (this.limit >= 1) return;
     if (window.utilization >= this.limit) {
       if (this.rate === Infinity) {
-        // Engaging: an empty bucket, filling from now.
+        // Engaging: an empty bucket, filling from now, and a floor at half of what was admitted.
         this.tokens = 0;
         this.refilledAt = now;
+        this.floor = Math.max(MIN_RATE, admittedRate * FLOOR_SHARE);
       }
-      this.rate = Math.max(MIN_RATE, Math.min(this.rate, admittedRate) * DECREASE);
+      this.rate = Math.max(this.floor, Math.min(this.rate, admittedRate) * DECREASE);
       this.tokens = Math.min(this.tokens, this.burst());
-    } else if (this.rate !== Infinity && window.utilization < this.limit - HEADROOM) {
+    } else if (this.rate !== Infinity) {
+      // Room again: a cap that refused nothing goes; one that did rises.
       this.rate = refused === 0 ? Infinity : this.rate * INCREASE;
     }
   }

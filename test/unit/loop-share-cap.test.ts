@@ -65,10 +65,7 @@ describe('loop share cap', () => {
     c.run(500, 1000);
     c.window(1);
     c.run(500, 1000);
-    c.window(0.95); // between limit − headroom and the limit: holds
-    expect(c.cap.current).toBeCloseTo(1700, 0);
-    c.run(500, 1000);
-    c.window(0.5);
+    c.window(0.95);
     expect(c.cap.current).toBeCloseTo(1870, 0);
     c.run(500, 100); // 200/s: under the cap, nothing refused
     c.window(0.5);
@@ -85,13 +82,20 @@ describe('loop share cap', () => {
     expect(c.run(10, 1, true)).toBe(0);
   });
 
-  it('never goes below its floor, and does nothing with a limit of 1', () => {
+  it('never goes below half of what was admitted when it engaged, nor 10/s, and does nothing with a limit of 1', () => {
     const c = capAt();
-    for (let i = 0; i < 50; i++) {
-      c.run(500, 2);
+    c.run(500, 1000); // 2000/s
+    for (let i = 0; i < 20; i++) {
       c.window(1);
+      c.run(500, 1000);
     }
-    expect(c.cap.current).toBe(10);
+    expect(c.cap.current).toBeCloseTo(1000, 0);
+    const low = capAt();
+    for (let i = 0; i < 50; i++) {
+      low.run(500, 2);
+      low.window(1);
+    }
+    expect(low.cap.current).toBe(10);
     const off = capAt(1);
     off.run(500, 1000);
     off.window(1);
