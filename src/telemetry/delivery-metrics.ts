@@ -125,13 +125,13 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
       }
     },
     delivered(direction, seconds) {
-      latency.observe({ direction }, seconds);
+      child(latency, direction, () => ({ direction })).observe(seconds);
     },
     connectorCall(connectorId, outcome, seconds) {
-      connectorCalls.observe({ connector_id: connectorId, outcome }, seconds);
+      child(connectorCalls, `${connectorId}\u0000${outcome}`, () => ({ connector_id: connectorId, outcome })).observe(seconds);
     },
     lag(connectorId, side, seconds) {
-      lag.observe({ connector_id: connectorId, side }, seconds);
+      child(lag, `${connectorId}\u0000${side}`, () => ({ connector_id: connectorId, side })).observe(seconds);
     },
     setLatency(connectorId, v) {
       const labels = { connector_id: connectorId };
@@ -146,4 +146,18 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
       botCalls.observe({ outcome }, seconds);
     },
   };
+}
+
+const children = new WeakMap<Histogram<string>, Map<string, { observe(value: number): void }>>();
+
+/**
+ * A histogram's series for one set of labels, looked up once: observing with labels hashes and checks
+ * them on every call, several times per delivered message. These series are never removed.
+ */
+function child(histogram: Histogram<string>, key: string, labels: () => Record<string, string>): { observe(value: number): void } {
+  let byKey = children.get(histogram);
+  if (!byKey) children.set(histogram, (byKey = new Map()));
+  let series = byKey.get(key);
+  if (!series) byKey.set(key, (series = histogram.labels(labels())));
+  return series;
 }
