@@ -490,7 +490,7 @@ export const settings = {
   'admission.eventLoopUtilizationLimit': {
     env: 'HANDOVER_EVENT_LOOP_UTILIZATION_LIMIT',
     default: '0.99',
-    doc: 'When the event loop was busy at least this share of the last 0.5 s, callers with requests already in flight are admitted at 85 % of the rate just admitted, refused `overloaded_event_loop` beyond it, until the loop has room again (docs/overload.md, "A loop with no time to spare"). `1` turns this off.',
+    doc: 'When the event loop was busy at least this share of two 0.5 s windows in a row, callers with requests already in flight are admitted at 85 % of the rate just admitted, refused `overloaded_event_loop` beyond it, until the loop has room again (docs/overload.md, "A loop with no time to spare"). `1` turns this off.',
     parse: ratio,
   },
   'admission.warmupMs': {

@@ -10,8 +10,9 @@
  * that its loop was busy all of the last window (event-loop utilization), and that is the signal.
  *
  * The control moves by ratios both ways, so it settles within a few windows:
- * - A window at or above `limit` (0.99 busy by default) caps busy callers at 85 % of what was admitted
- *   in it, and each further one by 15 % more, down to half of what was admitted when the cap engaged.
+ * - A second window in a row at or above `limit` (0.99 busy by default) caps busy callers at 85 % of
+ *   what was admitted in it, and each further one by 15 % more, down to half of what was admitted when
+ *   the cap engaged.
  *   The time this frees answers the queued requests (a refusal costs a fraction of an admission), and
  *   the backlog drains.
  * - A window below the limit raises a cap that refused requests by 10 %, and removes one that refused
@@ -50,6 +51,7 @@ export class LoopShareCap {
   private countingSince: number;
   private lastSeq = -1;
   private lastUtilization = 0;
+  private lastBusy = false;
 
   constructor(
     /** Utilization at or above which the cap engages; 1 or more: never. */
@@ -81,7 +83,12 @@ export class LoopShareCap {
     this.admitted = this.refused = 0;
     this.countingSince = now;
     if (this.limit >= 1) return;
-    if (window.utilization >= this.limit) {
+    const busy = window.utilization >= this.limit;
+    const busyBefore = this.lastBusy;
+    this.lastBusy = busy;
+    // A single busy window (a burst of work, a long collection) is not taken for saturation.
+    if (busy && this.rate === Infinity && !busyBefore) return;
+    if (busy) {
       if (this.rate === Infinity) {
         // Engaging: an empty bucket, filling from now, and a floor at half of what was admitted.
         this.tokens = 0;

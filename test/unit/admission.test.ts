@@ -184,7 +184,7 @@ describe('admission control', () => {
     (await admission.acquire('a')).release();
   });
 
-  it('once the loop was busy a whole window, refuses busy callers over its cap with overloaded_event_loop, and counts a request judged before routing once', async () => {
+  it('once the loop was busy two whole windows in a row, refuses busy callers over its cap with overloaded_event_loop, and counts a request judged before routing once', async () => {
     const signals = fakeSignals();
     let clock = 0;
     const rejected: RejectionCause[] = [];
@@ -195,11 +195,13 @@ describe('admission control', () => {
       50,
       () => clock,
     );
-    // A window with room: a busy caller's requests are all admitted (20 in 500 ms).
     const held: Permit[] = [];
-    for (let i = 0; i < 20; i++) held.push(await admission.acquire('a'));
-    clock += 500;
+    // A first window busy throughout is not saturation yet: all 20 are admitted.
     signals.set({ utilization: 1, windowSeq: 1 });
+    for (let i = 0; i < 20; i++) held.push(await admission.acquire('a'));
+    // A second one in a row is: 20 admitted over its 500 ms.
+    clock += 500;
+    signals.set({ utilization: 1, windowSeq: 2 });
     // The cap starts with an empty bucket: the busy caller is refused at once, before routing too, and the
     // message names the measured cause.
     const before = admission.refusalBeforeRouting('a');
@@ -215,10 +217,10 @@ describe('admission control', () => {
     held.push(await admission.acquire('a'));
     expect(admission.refusalBeforeRouting('a')?.code).toBe('overloaded_event_loop');
     // Room again: the cap that refused rises; once it refused nothing in a window with room, it is gone.
-    signals.set({ utilization: 0.5, windowSeq: 2 });
+    signals.set({ utilization: 0.5, windowSeq: 3 });
     clock += 100;
     held.push(await admission.acquire('a'));
-    signals.set({ utilization: 0.5, windowSeq: 3 });
+    signals.set({ utilization: 0.5, windowSeq: 4 });
     expect(admission.refusalBeforeRouting('a')).toBeUndefined();
     expect(rejected).toEqual(['event_loop', 'event_loop', 'event_loop']);
     held.forEach((p) => p.release());
