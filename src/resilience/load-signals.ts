@@ -37,7 +37,8 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   let windowStart = lastTick;
   let elu = performance.eventLoopUtilization();
   let utilization = 0;
-  let windowSeq = 0;
+  /** Made once per window: admission reads it on every request. */
+  let window: LoopWindow = { seq: 0, utilization: 0 };
   let heap = readHeap();
   const timer = setInterval(() => {
     const now = performance.now();
@@ -51,7 +52,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
       windowStart = now;
       const current = performance.eventLoopUtilization();
       utilization = performance.eventLoopUtilization(current, elu).utilization;
-      windowSeq++;
+      window = { seq: window.seq + 1, utilization };
       elu = current;
       heap = readHeap();
     }
@@ -60,7 +61,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   return {
     eventLoopDelayMs: () => Math.max(previousMedian, currentMedian),
     eventLoopUtilization: () => utilization,
-    eventLoopWindow: () => ({ seq: windowSeq, utilization }),
+    eventLoopWindow: () => window,
     heap: () => heap,
     stop: () => clearInterval(timer),
   };
