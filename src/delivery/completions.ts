@@ -4,8 +4,10 @@ import { withoutDeadline } from '../resilience/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /**
- * Marks a batch done (deleting the items delivered at their first attempt), lowers its lanes' pending counts, records external ids and releases finished
- * lanes — those in $8 only when nothing is left pending in them; answers which released lanes it kept.
+ * Records a batch delivered — deletes the items delivered at their first attempt ($9), marks done those
+ * delivered after failed ones ($1, $2) — lowers its lanes' pending counts, records external ids and
+ * releases finished lanes — those in $8 only when nothing is left pending in them; answers which
+ * released lanes it kept.
  */
 export const RECORD_COMPLETIONS = namedStatement(
   'record-completions',

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AdmissionController, GoneSignal, Permit } from '../resilience/admission.js';
 import { AppError } from '../resilience/errors.js';
+import { TtlCache } from '../store/ttl-cache.js';
 import { runWithDeadline } from '../resilience/deadline.js';
 import { sendError } from './error-handler.js';
 import { loggedUrl } from './request-telemetry.js';
@@ -41,21 +42,19 @@ function callerKey(request: FastifyRequest): string {
  */
 export const judgedBeforeRouting = new WeakSet<IncomingMessage>();
 
-const credentialKeys = new Map<string, string>();
-/** Most credentials whose key is kept computed: more than an instance's live tenants and sessions. */
-const CREDENTIAL_KEYS_KEPT = 10_000;
+/** Keys of the credentials seen lately: more than an instance's live tenants and sessions. */
+const credentialKeys = new TtlCache<string, string>(Infinity, 10_000);
 
 /**
  * The caller key of a request carrying this Authorization header (also used before routing): a digest,
  * so admission's lines and figures never name a credential. Kept per header in this process's memory,
- * because hashing it twice per request was about 8 µs of each one's CPU here; emptied when full, so a
- * stream of made-up credentials cannot grow it.
+ * because hashing it twice per request was about 8 µs of each one's CPU here; bounded, so a stream of
+ * made-up credentials cannot grow it.
  */
 export function credentialKey(authorization: string): string {
   let key = credentialKeys.get(authorization);
   if (key === undefined) {
     key = createHash('sha1').update(authorization).digest('base64').slice(0, 16);
-    if (credentialKeys.size >= CREDENTIAL_KEYS_KEPT) credentialKeys.clear();
     credentialKeys.set(authorization, key);
   }
   return key;

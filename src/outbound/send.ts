@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { request, type Dispatcher } from 'undici';
 import type { Attributes, Span } from '@opentelemetry/api';
 import { clientCallAttributes, injectTraceHeaders, inSpan, SpanKind, tracingEnabled } from '../telemetry/tracing.js';
+import { TtlCache } from '../store/ttl-cache.js';
 import { DeliveryError } from './delivery-error.js';
 import { ForbiddenDestinationError } from './outbound-guard.js';
 import { answerError } from './remote-answer.js';
@@ -163,9 +164,8 @@ async function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span |
   );
 }
 
-const parsedUrls = new Map<string, URL>();
-/** Most URLs kept parsed: one per helpdesk or bot endpoint in practice. */
-const PARSED_URLS_KEPT = 1000;
+/** URLs kept parsed: one per helpdesk or bot endpoint in practice. */
+const parsedUrls = new TtlCache<string, URL>(Infinity, 1000);
 
 /**
  * The URL parsed once per distinct string: the HTTP client parses a string URL on every call, which
@@ -180,7 +180,6 @@ function parsedUrl(url: string): URL | string {
     // Left to the client, which refuses it with its own error.
     return url;
   }
-  if (parsedUrls.size >= PARSED_URLS_KEPT) parsedUrls.clear();
   parsedUrls.set(url, parsed);
   return parsed;
 }
