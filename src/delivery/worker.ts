@@ -30,7 +30,8 @@ export interface Deliverer {
 
 export interface WorkerOptions {
   db: Db;
-  bus: Bus;
+  /** Where wake-ups for new outbox work arrive (channel `outbox`). */
+  bus: Pick<Bus, 'subscribe'>;
   log: Logger;
   instanceId: string;
   concurrency: number;
@@ -50,6 +51,8 @@ export interface WorkerOptions {
   observer?: DeliveryObserver;
   /** Where the accept path hands this instance's freshly written lanes (absent: claims only). */
   handoff?: LaneHandoff;
+  /** Told the number of lanes in work each time it changes (the delivery thread reports it). */
+  onRunsChanged?: (runs: number) => void;
 }
 
 export interface DeliveryWorker {
@@ -118,8 +121,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     if (run?.releasing) {
       run.late.push(...spec.items);
       run.relet = true;
-    } else if (run) for (const item of spec.items) run.buffer.set(item.seq, item);
-    else if (!stopping) start({ ...spec, leased: true });
+    } else if (run) {
+      // One already delivered here (a copy handed after the run read it) is not taken again.
+      for (const item of spec.items) if (run.nextSeq === 0 || item.seq >= run.nextSeq) run.buffer.set(item.seq, item);
+    } else if (!stopping) start({ ...spec, leased: true });
   }
 
   function start(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number; leased: boolean }): void {
@@ -134,6 +139,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     };
     runs.set(run.lane, run);
     if (run.connectorId) options.health.laneStarted(run.connectorId);
+    options.onRunsChanged?.(runs.size);
     const task: Promise<void> = (spec.leased ? processLane(run) : reclaimThenProcess(run))
       .catch((err) => log.error({ err, lane: run.lane }, 'outbox lane failed'))
       .finally(() => {
@@ -152,6 +158,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   function finish(run: LaneRun): void {
     runs.delete(run.lane);
     if (run.connectorId) options.health.laneEnded(run.connectorId);
+    options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
     if (run.relet && !stopping) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
   }
@@ -179,8 +186,13 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
           row = run.buffer.get(run.nextSeq);
         }
         if (!row) {
-          for (const item of await readLane(db, run.lane, run.nextSeq)) if (!run.buffer.has(item.seq)) run.buffer.set(item.seq, item);
-          for (const seq of run.buffer.keys()) if (seq < run.nextSeq) run.buffer.delete(seq);
+          // The outbox is the truth: an item known here but older than the first pending one read was
+          // delivered (or given up) since it was handed, as when a handed copy arrives after the run
+          // read and delivered the same item; it must not go out again.
+          const read = await readLane(db, run.lane, run.nextSeq);
+          const first = read[0]?.seq;
+          for (const seq of run.buffer.keys()) if (seq < run.nextSeq || first === undefined || seq < first) run.buffer.delete(seq);
+          for (const item of read) if (!run.buffer.has(item.seq)) run.buffer.set(item.seq, item);
           if (run.buffer.size === 0) break;
           run.nextSeq = Math.min(...run.buffer.keys());
           row = run.buffer.get(run.nextSeq)!;
@@ -337,6 +349,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       }
       for (const lane of claimed) adopt({ lane: lane.lane, connectorId: lane.connectorId, items: lane.items, nextSeq: lane.items[0]?.seq ?? 0 });
       if (free > 0 && claimed.length === free) continue;
+      // Stopped while the claim ran: its wake-up found no sleep to end, so do not start one.
+      if (stopping) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.pollIntervalMs);
         wakeUp = () => {
