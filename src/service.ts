@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Worker } from 'node:worker_threads';
 import { hostname } from 'node:os';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
@@ -11,7 +12,7 @@ import { createLogger, type Logger } from './telemetry/logger.js';
 import { Connectors } from './connectors/connector-store.js';
 import { connectorDefinitions } from './connectors/registry.js';
 import { createOutboundAgent } from './outbound/index.js';
-import { deliverers } from './handover/deliverers.js';
+import { deliverers, endAfterGiveUp } from './handover/deliverers.js';
 import { startDeliveryWorker } from './delivery/worker.js';
 import { LaneHandoff } from './delivery/lane-handoff.js';
 import { GroupCommit } from './store/group-commit.js';
@@ -25,7 +26,8 @@ import { createApiKeyAuthenticator } from './tenants/tenants.js';
 import { buildApp } from './http/app.js';
 import { AdmissionController } from './resilience/admission.js';
 import { ConnectorLatency } from './resilience/connector-latency.js';
-import { ConnectorHealth } from './resilience/circuit-breaker.js';
+import { CircuitMirror, ConnectorHealth } from './resilience/circuit-breaker.js';
+import { startDeliveryThread, type DeliveryThread } from './service/delivery-thread-host.js';
 import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './monitoring/metrics.js';
 import { startBacklogSampler } from './monitoring/backlog-sampler.js';
@@ -40,6 +42,7 @@ import {
   checkSecretKeySettings,
   databaseAnswers,
   databaseReady,
+  deliveryInThread,
   openBus,
   openStore,
   sealStoredCredentials,
@@ -68,6 +71,8 @@ export interface Service {
   stopBackground(graceMs: number, options?: { keepLeases?: boolean }): Promise<void>;
   /** Connector streams (Salesforce) this instance holds now. */
   heldStreams(): string[];
+  /** The delivery worker's thread, when it has one and it runs (tests end it to play a crash). */
+  deliveryThread(): Worker | null;
   /** Starts the background parts, then listens. A failure stops everything the service started. */
   listen(): Promise<string>;
   stop(): Promise<void>;
@@ -137,6 +142,9 @@ export async function createService(config: Config, options: ServiceOptions = {}
       () => openBus(config, instanceId, events, log),
       (bus) => bus.close(),
     );
+    // Delivery in a thread of its own (PostgreSQL): the HTTP thread reads its circuits from a mirror.
+    const deliveryThread = deliveryInThread(config, db, log);
+    const circuits = deliveryThread ? new CircuitMirror(config.connectors.cooldownMs) : null;
     const health = new ConnectorHealth(
       {
         failureThreshold: config.connectors.failureThreshold,
@@ -208,7 +216,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
         metrics,
         db,
         log: log.child({ part: 'status' }),
-        circuitState: (id) => health.state(id),
+        circuitState: (id) => (circuits ?? health).state(id),
         latency,
         database: () => databaseAnswers(db),
         ...(config.redis.url ? { bus: { health: () => bus.health(), pollMs: config.redis.degradedPollMs } } : {}),
@@ -239,7 +247,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       now: () => new Date(),
       userIds: new UserIdDigests(secretKeys, secrets.currentKeyId),
       deskConsoles,
-      connectorState: (id) => health.state(id),
+      connectorState: (id) => (circuits ?? health).state(id),
       connectorLatency: (id) => latency.verdict(id),
       agentAvailability: (id) => availability.peek(id),
       connectorChecks: (tenantId) => checks.latest(tenantId),
@@ -268,27 +276,44 @@ export async function createService(config: Config, options: ServiceOptions = {}
     // Started by listen() (and again by tests that stop them to play a dying instance); stopped before the app closes.
     const background = await parts.startPart('background', () => new Parts(log, options.parts));
     let streams: StreamSupervisor | null = null;
+    let threaded: DeliveryThread | null = null;
     const startBackground = (): Promise<void> =>
       background.build(async () => {
-        await background.startPart('delivery-worker', () =>
-          startDeliveryWorker({
-            db,
-            bus,
-            log: log.child({ part: 'delivery' }),
-            instanceId,
-            concurrency: config.delivery.concurrency,
-            leaseMs: config.delivery.leaseMs,
-            timeoutMs: config.delivery.timeoutMs,
-            pollIntervalMs: config.delivery.pollIntervalMs,
-            retryBaseMs: config.delivery.retryBaseMs,
-            retryMaxMs: config.delivery.retryMaxMs,
-            deliverers: deliverers(deps, connectors, dispatcher),
-            health,
-            quoteAnswers: !config.redactContent,
-            observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
-            handoff,
-          }),
+        const delivery = await background.startPart('delivery-worker', () =>
+          deliveryThread && circuits
+            ? startDeliveryThread({
+                config,
+                instanceId,
+                secretKeys,
+                connection: deliveryThread,
+                log,
+                bus,
+                connectors,
+                handoff,
+                circuits,
+                latency,
+                events,
+                giveUp: endAfterGiveUp(deps),
+              })
+            : startDeliveryWorker({
+                db,
+                bus,
+                log: log.child({ part: 'delivery' }),
+                instanceId,
+                concurrency: config.delivery.concurrency,
+                leaseMs: config.delivery.leaseMs,
+                timeoutMs: config.delivery.timeoutMs,
+                pollIntervalMs: config.delivery.pollIntervalMs,
+                retryBaseMs: config.delivery.retryBaseMs,
+                retryMaxMs: config.delivery.retryMaxMs,
+                deliverers: deliverers(deps, connectors, dispatcher, endAfterGiveUp(deps)),
+                health,
+                quoteAnswers: !config.redactContent,
+                observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
+                handoff,
+              }),
         );
+        threaded = 'thread' in delivery ? (delivery as DeliveryThread) : null;
         const backlog = await background.startPart('backlog-sampler', () =>
           startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })),
         );
@@ -334,6 +359,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       },
       stopBackground: (graceMs, { keepLeases = false } = {}) => background.stop({ graceMs, release: !keepLeases }),
       heldStreams: () => streams?.held() ?? [],
+      deliveryThread: () => threaded?.thread() ?? null,
       listen: () =>
         parts.build(async () => {
           await service.startBackground();

@@ -5,6 +5,9 @@ import { newId } from '../store/ids.js';
 import type { AttachmentService } from './attachment-service.js';
 import { settleType, sniffType } from './sniff.js';
 
+/** What reading a stored file and signing its links need (the delivery thread has only these). */
+export type FileDeps = Pick<Deps, 'db' | 'config' | 'now' | 'attachments'>;
+
 export interface StoredAttachment {
   id: string;
   tenantId: string;
@@ -36,7 +39,7 @@ const toStored = (r: AttachmentRow): StoredAttachment => ({
 });
 
 /** The service's attachments, or `attachments_off` when HANDOVER_ATTACHMENT_STORE is `off`. */
-export function attachmentService(deps: Deps): AttachmentService {
+export function attachmentService(deps: FileDeps): AttachmentService {
   if (!deps.attachments) throw new AppError('attachments_off');
   return deps.attachments;
 }
@@ -97,7 +100,7 @@ export async function uploadAttachment(
   return { id, name, contentType, size: bytes.length, url: link.url, expiresAt: link.expiresAt };
 }
 
-export function signedLink(deps: Deps, id: string, ttlSeconds?: number): { url: string; expiresAt: string } {
+export function signedLink(deps: FileDeps, id: string, ttlSeconds?: number): { url: string; expiresAt: string } {
   const { path, expiresAt } = attachmentService(deps).links.sign(id, deps.now(), ttlSeconds);
   return { url: `${deps.config.publicUrl}${path}`, expiresAt: expiresAt.toISOString() };
 }
@@ -135,7 +138,7 @@ export async function resolveAttachments(
  * `for: 'helpdesk'`: links for an external system, which may keep them in a conversation its agents read
  * for days, so they last HANDOVER_ATTACHMENT_HELPDESK_LINK_TTL_SECONDS.
  */
-export function withFreshLinks(deps: Deps, attachments: Attachment[], options: { for?: 'helpdesk' } = {}): Attachment[] {
+export function withFreshLinks(deps: FileDeps, attachments: Attachment[], options: { for?: 'helpdesk' } = {}): Attachment[] {
   if (!deps.attachments || !attachments.some((a) => a.id)) return attachments;
   const ttl = options.for === 'helpdesk' ? deps.attachments.helpdeskLinkTtlSeconds : undefined;
   return attachments.map((a) => (a.id ? { ...a, url: signedLink(deps, a.id, ttl).url } : a));
@@ -154,7 +157,7 @@ export async function readByLink(
 
 /** A file of one of the tenant's handovers, for the bot's own API key. */
 export async function readForTenant(
-  deps: Deps,
+  deps: FileDeps,
   input: { tenantId: string; handoverId: string; id: string },
 ): Promise<{ attachment: StoredAttachment; bytes: Buffer }> {
   const service = attachmentService(deps);
@@ -179,7 +182,7 @@ async function read(service: AttachmentService, row: AttachmentRow | undefined):
  * the handover it was uploaded to; null when it is not (or no longer) kept.
  */
 export async function readAttachmentFile(
-  deps: Deps,
+  deps: FileDeps,
   input: { tenantId: string; handoverId: string; id: string },
 ): Promise<{ name: string; contentType: string; bytes: Buffer } | null> {
   try {

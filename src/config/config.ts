@@ -284,6 +284,12 @@ export const settings = {
     doc: 'How long a claimed lane stays with one worker before another may take it.',
     parse: int(1000, 600000),
   },
+  'delivery.thread': {
+    env: 'HANDOVER_DELIVERY_THREAD',
+    default: 'auto',
+    doc: 'Where the delivery worker runs. `on`: in a thread of its own, with its own database connections and outbound pool, so deliveries never take time from the thread that answers HTTP (PostgreSQL only). `off`: in the HTTP thread. `auto`: `on` with PostgreSQL, `off` with the embedded store (whose database already has its thread). See docs/performance.md.',
+    parse: oneOf('auto', 'on', 'off'),
+  },
   'accept.batchMax': {
     env: 'HANDOVER_ACCEPT_BATCH_MAX',
     default: '200',

@@ -70,6 +70,7 @@ export class Connectors {
   private readonly byType: Map<string, ConnectorDefinition<unknown>>;
   private readonly validators = new Map<string, ReturnType<typeof TypeCompiler.Compile>>();
   private readonly instances = new Map<string, CachedInstance>();
+  private readonly changeListeners = new Set<(connectorId: string) => void>();
 
   constructor(
     private readonly q: Queryable,
@@ -81,6 +82,17 @@ export class Connectors {
     private readonly onLatencyObjective: (connectorId: string, objective: Partial<LatencyObjective> | undefined) => void = () => {},
   ) {
     this.byType = new Map(definitions.map((d) => [d.type, d as ConnectorDefinition<unknown>]));
+  }
+
+  /** Told each connector whose config this store changed (the delivery thread's store forgets its instance). */
+  onChange(listener: (connectorId: string) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /** Drops a connector's live instance: its next use reads the row and builds one anew. */
+  forget(connectorId: string): void {
+    this.instances.delete(connectorId);
   }
 
   types(): string[] {
@@ -183,6 +195,7 @@ export class Connectors {
         JSON.stringify(config),
       ]);
       this.instances.delete(row.id);
+      for (const listener of this.changeListeners) listener(row.id);
       return toRecord(updated.rows[0]!);
     } catch (err) {
       if (isUniqueViolation(err)) throw new AppError('already_exists', { message: `A connector named "${input.name ?? row.name}" already exists.` });

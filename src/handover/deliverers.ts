@@ -9,7 +9,7 @@ import type { Deliverer, OutboxRow } from '../delivery/worker.js';
 import type { OutboxTarget } from '../delivery/outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { annotateActiveSpan } from '../telemetry/tracing.js';
-import { readAttachmentFile, withFreshLinks } from '../attachments/attachments.js';
+import { readAttachmentFile, withFreshLinks, type FileDeps } from '../attachments/attachments.js';
 
 /** How long a tenant's webhook URL and secret are reused before they are read again. */
 const WEBHOOK_TTL_MS = 1000;
@@ -19,7 +19,7 @@ const WEBHOOK_TTL_MS = 1000;
  * (a changed URL applies within a second) rather than once per event: on the hot path every query is a
  * round trip and a system call.
  */
-export function botWebhookDeliverer(deps: Deps, dispatcher: Agent): Deliverer {
+export function botWebhookDeliverer(deps: Pick<Deps, 'db'>, dispatcher: Agent): Deliverer {
   const webhooks = new TtlCache<string, { webhook_url: string | null; webhook_secret: string } | null>(WEBHOOK_TTL_MS, 10_000);
   return {
     async deliver(row, signal) {
@@ -44,11 +44,18 @@ export function botWebhookDeliverer(deps: Deps, dispatcher: Agent): Deliverer {
 }
 
 /**
+ * What follows an agent-side item given up (other than typing or an end): the conversation ends. It
+ * runs where the handover's events are published (on the HTTP thread when delivery has a thread of its
+ * own); `failure` is the failure's text as it may be shown.
+ */
+export type GiveUp = (row: OutboxRow, failure: string) => Promise<void>;
+
+/**
  * Agent side: the handover's connector. The handover's external id comes with the item (read with it
  * from the outbox, or returned by the statement that accepted it); one the system gave on this
  * instance since is remembered (bounded), as the item may have been read before it was recorded.
  */
-export function connectorDeliverer(deps: Deps, connectors: Connectors): Deliverer {
+export function connectorDeliverer(deps: FileDeps, connectors: Connectors, giveUp: GiveUp): Deliverer {
   const externalRefs = new TtlCache<string, string>(10 * 60_000, 10_000);
   return {
     async deliver(row, signal) {
@@ -73,18 +80,25 @@ export function connectorDeliverer(deps: Deps, connectors: Connectors): Delivere
       // Losing typing is harmless; losing anything else means the agent side can no longer be trusted
       // with this conversation: end it, tell the bot why, and drop the rest of its lane.
       if (row.kind === 'user.typing' || row.kind === 'handover.ended') return;
-      await deps.db.transaction(async (q) => {
-        await q.query(`update outbox set state = 'cancelled' where lane = $1 and state = 'pending'`, [row.lane]);
-        await q.query('update outbox_lanes set pending = 0 where lane = $1', [row.lane]);
-      });
-      await endHandover(deps, {
-        tenantId: row.tenant_id,
-        handoverId: row.handover_id,
-        reason: 'failed',
-        by: 'system',
-        detail: `The agent-side system did not take ${row.kind}: ${failureText(error, { quoteAnswers: !deps.config.redactContent })}`,
-      });
+      await giveUp(row, failureText(error, { quoteAnswers: !deps.config.redactContent }));
     },
+  };
+}
+
+/** The conversation whose agent side could not take an item ends as `failed`, the rest of its lane dropped. */
+export function endAfterGiveUp(deps: Deps): GiveUp {
+  return async (row, failure) => {
+    await deps.db.transaction(async (q) => {
+      await q.query(`update outbox set state = 'cancelled' where lane = $1 and state = 'pending'`, [row.lane]);
+      await q.query('update outbox_lanes set pending = 0 where lane = $1', [row.lane]);
+    });
+    await endHandover(deps, {
+      tenantId: row.tenant_id,
+      handoverId: row.handover_id,
+      reason: 'failed',
+      by: 'system',
+      detail: `The agent-side system did not take ${row.kind}: ${failure}`,
+    });
   };
 }
 
@@ -108,13 +122,13 @@ async function perform(connector: Connector, work: AgentSideWork, context: Deliv
  * URL (Zendesk, Genesys, a generic helpdesk) must get a link that still works, and one that shows it as a
  * link (Intercom's and Freshchat's non-image files) keeps it for as long as its agents read the chat.
  */
-function withFreshFileLinks(deps: Deps, work: AgentSideWork): AgentSideWork {
+function withFreshFileLinks(deps: FileDeps, work: AgentSideWork): AgentSideWork {
   if (work.kind !== 'message.created' || !work.message.attachments.some((a) => a.id)) return work;
   return { ...work, message: { ...work.message, attachments: withFreshLinks(deps, work.message.attachments, { for: 'helpdesk' }) } };
 }
 
-export function deliverers(deps: Deps, connectors: Connectors, dispatcher: Agent): Record<OutboxTarget, Deliverer> {
-  return { bot: botWebhookDeliverer(deps, dispatcher), agent: connectorDeliverer(deps, connectors) };
+export function deliverers(deps: FileDeps, connectors: Connectors, dispatcher: Agent, giveUp: GiveUp): Record<OutboxTarget, Deliverer> {
+  return { bot: botWebhookDeliverer(deps, dispatcher), agent: connectorDeliverer(deps, connectors, giveUp) };
 }
 
 export type { OutboxRow };

@@ -90,10 +90,16 @@ export class ConnectorHealth {
 
   /** Connectors whose lanes must not be claimed now: circuit open, or every bulkhead slot taken. */
   blocked(): string[] {
-    const ids = new Set<string>();
+    const ids = new Set(this.bulkheadFull());
     for (const [id, circuit] of this.circuits) if (circuit.state() === 'open') ids.add(id);
-    for (const [id, n] of this.active) if (n >= this.options.maxInflightPerConnector) ids.add(id);
     return [...ids];
+  }
+
+  /** Connectors every bulkhead slot of which is taken. */
+  bulkheadFull(): string[] {
+    const ids: string[] = [];
+    for (const [id, n] of this.active) if (n >= this.options.maxInflightPerConnector) ids.push(id);
+    return ids;
   }
 
   /** Free bulkhead slots of the connectors that have lanes in work here (others have them all). */
@@ -130,5 +136,45 @@ export class ConnectorHealth {
     else circuit.onNeutral();
     const after = circuit.state();
     if (after !== before) this.onStateChange(connectorId, after);
+  }
+}
+
+/**
+ * The circuits and full bulkheads of a delivery worker that runs in another thread, as that thread
+ * reported them: what routing, the status page and the accept path's handoff read on the HTTP thread.
+ * An open circuit turns half-open here after the same cooldown as there, without waiting for a report.
+ */
+export class CircuitMirror {
+  private readonly circuits = new Map<string, { state: CircuitState; at: number }>();
+  private full: string[] = [];
+
+  constructor(private readonly cooldownMs: number) {}
+
+  record(connectorId: string, state: CircuitState, now = Date.now()): void {
+    if (state === 'closed') this.circuits.delete(connectorId);
+    else this.circuits.set(connectorId, { state, at: now });
+  }
+
+  bulkheads(full: string[]): void {
+    this.full = full;
+  }
+
+  state(connectorId: string, now = Date.now()): CircuitState {
+    const circuit = this.circuits.get(connectorId);
+    if (!circuit) return 'closed';
+    if (circuit.state === 'open' && now - circuit.at >= this.cooldownMs) return 'half_open';
+    return circuit.state;
+  }
+
+  blocked(now = Date.now()): string[] {
+    const ids = new Set(this.full);
+    for (const id of this.circuits.keys()) if (this.state(id, now) === 'open') ids.add(id);
+    return [...ids];
+  }
+
+  /** The thread is gone: what it reported no longer holds (a new thread starts with closed circuits). */
+  clear(): void {
+    this.circuits.clear();
+    this.full = [];
   }
 }

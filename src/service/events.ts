@@ -19,7 +19,7 @@ export interface ServiceEventMap {
   /** A connector's circuit moved to `state`. */
   'circuit:changed': { connectorId: string; state: CircuitState };
   /** The delivery worker made one attempt. */
-  'delivery:attempted': { row: OutboxRow; outcome: 'ok' | 'retry' | 'failed'; seconds: number };
+  'delivery:attempted': { row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>; outcome: 'ok' | 'retry' | 'failed'; seconds: number };
   /** The outbox backlog was sampled. */
   'backlog:sampled': { samples: BacklogSample[] };
   /** A connector's own setup check was judged. */

@@ -4,7 +4,7 @@ import { ensureAdminToken } from '../config/admin-token.js';
 import { ensureSecretKeys } from '../config/secret-key.js';
 import type { SecretKey } from '../config/secret-box.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { Db } from '../store/db.js';
+import type { Db, PgConnection } from '../store/db.js';
 import { openDb } from '../store/open-db.js';
 import { pendingMigrations } from '../store/migrate.js';
 import { createLocalBus } from '../bus/local-bus.js';
@@ -102,4 +102,19 @@ export async function databaseReady(db: Db): Promise<Readiness> {
     if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
     return { ok: false, code: 'database_unavailable', message: (err as Error).message };
   }
+}
+
+/**
+ * Whether the delivery worker gets a thread of its own (HANDOVER_DELIVERY_THREAD), and then the
+ * database it connects to. Only PostgreSQL can be reached from another thread; the embedded store's
+ * database already runs in a thread of its own.
+ */
+export function deliveryInThread(config: Config, db: Db, log: Logger): PgConnection | null {
+  if (config.delivery.thread === 'off') return null;
+  if (!db.connection) {
+    if (config.delivery.thread === 'on')
+      log.warn('HANDOVER_DELIVERY_THREAD=on needs PostgreSQL; with the embedded store the worker delivers in the HTTP thread');
+    return null;
+  }
+  return db.connection;
 }

@@ -58,5 +58,20 @@ export interface Db extends Queryable {
   ping(): Promise<void>;
   /** Pool figures for metrics; PGlite reports one connection. */
   poolStats(): { total: number; idle: number; waiting: number };
+  /**
+   * PostgreSQL: what another pool needs to reach the same database and schema (the delivery thread
+   * opens its own); absent on the embedded store, which has one connection.
+   */
+  readonly connection?: PgConnection;
   close(): Promise<void>;
+}
+
+/** A PostgreSQL pool's settings, without its size and hooks. */
+export interface PgConnection {
+  url: string;
+  searchPath?: string;
+  poolTimeoutMs: number;
+  statementTimeoutMs: number;
+  idleInTransactionTimeoutMs: number;
+  preparedStatements?: boolean;
 }

@@ -317,6 +317,15 @@ export function createPgDb(options: PgDbOptions): Db {
       return { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount };
     },
 
+    connection: {
+      url: options.url,
+      poolTimeoutMs: options.poolTimeoutMs,
+      statementTimeoutMs: options.statementTimeoutMs,
+      idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
+      ...(options.searchPath !== undefined ? { searchPath: options.searchPath } : {}),
+      ...(options.preparedStatements !== undefined ? { preparedStatements: options.preparedStatements } : {}),
+    },
+
     close(): Promise<void> {
       closing ??= pool.end();
       return closing;

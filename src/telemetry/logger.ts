@@ -55,3 +55,12 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     destination as pino.DestinationStream | undefined,
   );
 }
+
+/**
+ * Writes a line another logger already made (as JSON, ending in a newline) to where `log` writes: the
+ * delivery thread's log lines reach the service's own destination this way, in one stream.
+ */
+export function lineWriter(log: Logger): (line: string) => void {
+  const destination = (log as unknown as Record<symbol, pino.DestinationStream>)[pino.symbols.streamSym];
+  return (line) => destination?.write(line);
+}

@@ -53,6 +53,10 @@ export const testSettings: Record<string, unknown> = {
   'delivery.retryMaxMs': 200,
   'delivery.pollIntervalMs': 50,
   'delivery.timeoutMs': 2000,
+  // Most tests read the worker's state in process (stopping it to play a dead instance, its logs);
+  // test/e2e/delivery-thread.test.ts runs it in its thread, as production does on PostgreSQL.
+  // HANDOVER_TEST_DELIVERY_THREAD=on runs a whole suite that way.
+  'delivery.thread': process.env.HANDOVER_TEST_DELIVERY_THREAD ?? 'off',
   'desk.timerIntervalMs': 100,
   // Sign-ins and new agents at scrypt's lowest cost here (2^10, about 1 ms): tests create hundreds.
   'desk.passwordScryptLogN': 10,

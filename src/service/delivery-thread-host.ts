@@ -1,0 +1,232 @@
+import { Worker } from 'node:worker_threads';
+import type { Bus } from '../bus/bus.js';
+import type { Config } from '../config/config.js';
+import type { Connectors } from '../connectors/connector-store.js';
+import type { SecretKey } from '../config/secret-box.js';
+import type { HandoffSink, LaneHandoff } from '../delivery/lane-handoff.js';
+import type { DeliveryWorker } from '../delivery/worker.js';
+import type { GiveUp } from '../handover/deliverers.js';
+import type { CircuitMirror } from '../resilience/circuit-breaker.js';
+import type { ConnectorLatency } from '../resilience/connector-latency.js';
+import type { PgConnection } from '../store/db.js';
+import { lineWriter, type Logger } from '../telemetry/logger.js';
+import type { ServiceEvents } from './events.js';
+import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
+
+export interface DeliveryThreadOptions {
+  config: Config;
+  instanceId: string;
+  secretKeys: SecretKey[];
+  connection: PgConnection;
+  log: Logger;
+  bus: Bus;
+  /** Told when a connector's config changes here, so the thread's instance of it is built again. */
+  connectors: Pick<Connectors, 'onChange'>;
+  handoff: LaneHandoff;
+  circuits: CircuitMirror;
+  latency: ConnectorLatency;
+  events: ServiceEvents;
+  giveUp: GiveUp;
+  /** How long to wait for the thread to start; and, after a stop's grace, for it to finish. */
+  startTimeoutMs?: number;
+  /** Wait before a thread that died is started again. */
+  restartDelayMs?: number;
+}
+
+/**
+ * Runs the delivery worker in a thread of its own (delivery-thread.ts), so that claiming, calling
+ * helpdesks and recording outcomes never take time from the thread that answers HTTP. The HTTP thread
+ * keeps what it shows and decides: it hands the thread the lanes its accept path leased (bounded by the
+ * lanes the thread reports in work), forwards wake-ups, counts the thread's attempts in its metrics and
+ * status page, mirrors its circuits for routing, and ends the conversations whose items were given up.
+ *
+ * A thread that dies is reported and started again after `restartDelayMs`. What it had leased stays
+ * in the outbox under its leases and is delivered once they run out, as after a crash; nothing
+ * accepted is lost.
+ */
+export interface DeliveryThread extends DeliveryWorker {
+  /** The thread running now; null between a death and its restart, and once stopped. */
+  thread(): Worker | null;
+}
+
+export async function startDeliveryThread(options: DeliveryThreadOptions): Promise<DeliveryThread> {
+  const { log, config } = options;
+  const startTimeoutMs = options.startTimeoutMs ?? 30_000;
+  const restartDelayMs = options.restartDelayMs ?? 1000;
+  let thread: Worker | null = null;
+  let stopping = false;
+  let runs = 0;
+  /** Lanes handed since the thread last reported its load (it may not have taken them yet). */
+  let handedSince = 0;
+  let publicUrl = config.publicUrl;
+  let restartTimer: NodeJS.Timeout | null = null;
+  let stopped: (() => void) | null = null;
+
+  const post = (message: ToDeliveryThread) => thread?.postMessage(message);
+  const postUrlIfChanged = () => {
+    if (config.publicUrl === publicUrl) return;
+    publicUrl = config.publicUrl;
+    post({ type: 'public-url', url: publicUrl });
+  };
+
+  const sink: HandoffSink = {
+    hasRoom: () => thread !== null && !stopping && runs + handedSince < config.delivery.concurrency,
+    blocked: () => options.circuits.blocked(),
+    take(lanes) {
+      handedSince += lanes.length;
+      postUrlIfChanged();
+      post({ type: 'lanes', lanes });
+    },
+  };
+
+  // Wake-ups are coalesced per turn of this loop: one message for any number of accepted batches.
+  let wakeDue = false;
+  const unsubscribe = options.bus.subscribe('outbox', () => {
+    if (wakeDue) return;
+    wakeDue = true;
+    setImmediate(() => {
+      wakeDue = false;
+      postUrlIfChanged();
+      post({ type: 'wake' });
+    });
+  });
+
+  const unwatch = options.connectors.onChange((connectorId) => post({ type: 'connector-changed', connectorId }));
+  const writeLine = lineWriter(log);
+
+  const onMessage = (message: FromDeliveryThread) => {
+    switch (message.type) {
+      case 'log':
+        writeLine(message.line);
+        return;
+      case 'attempts':
+        for (const attempt of message.attempts) options.events.emit('delivery:attempted', attempt);
+        return;
+      case 'load':
+        runs = message.runs;
+        handedSince = 0;
+        options.circuits.bulkheads(message.bulkheadFull);
+        return;
+      case 'circuit':
+        options.circuits.record(message.connectorId, message.state);
+        options.events.emit('circuit:changed', { connectorId: message.connectorId, state: message.state });
+        return;
+      case 'latency-objective':
+        options.latency.configure(message.connectorId, message.objective);
+        return;
+      case 'give-up':
+        options.giveUp(message.row, message.failure).then(
+          () => post({ type: 'given-up', id: message.id }),
+          (err: unknown) => {
+            log.error({ err, lane: message.row.lane }, 'handling a given-up delivery failed');
+            post({ type: 'given-up', id: message.id, error: err instanceof Error ? err.message : String(err) });
+          },
+        );
+        return;
+      case 'stopped':
+        stopped?.();
+        return;
+      default:
+        return;
+    }
+  };
+
+  async function spawn(): Promise<void> {
+    const data: DeliveryThreadData = {
+      config,
+      logLevel: log.level,
+      instanceId: options.instanceId,
+      secretKeys: options.secretKeys,
+      connection: options.connection,
+    };
+    const worker = spawnThread(data);
+    publicUrl = config.publicUrl;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`the delivery thread did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
+      const onStart = (message: FromDeliveryThread) => {
+        if (message.type === 'ready') done(null);
+        else if (message.type === 'fatal') done(new Error(`the delivery thread failed to start: ${message.message}`));
+      };
+      const onError = (err: Error) => done(err);
+      const onExit = (code: number) => done(new Error(`the delivery thread exited (code ${code}) while starting`));
+      const done = (err: Error | null) => {
+        clearTimeout(timer);
+        worker.off('message', onStart);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+        if (err) {
+          void worker.terminate();
+          reject(err);
+        } else resolve();
+      };
+      worker.on('message', onStart);
+      worker.on('error', onError);
+      worker.on('exit', onExit);
+    });
+    if (stopping) {
+      await worker.terminate();
+      return;
+    }
+    worker.on('message', onMessage);
+    worker.on('error', (err) => log.error({ err }, `the delivery thread failed: ${err.message}`));
+    worker.on('exit', (code) => {
+      if (thread !== worker) return;
+      thread = null;
+      runs = 0;
+      handedSince = 0;
+      options.circuits.clear();
+      stopped?.();
+      if (stopping) return;
+      log.error(
+        { code },
+        `the delivery thread stopped (exit code ${code}); starting it again in ${restartDelayMs} ms. Lanes it held are delivered once their leases run out.`,
+      );
+      restartLater();
+    });
+    thread = worker;
+  }
+
+  function restartLater(): void {
+    restartTimer = setTimeout(() => {
+      restartTimer = null;
+      if (stopping) return;
+      spawn().catch((err: unknown) => {
+        log.error({ err }, `starting the delivery thread again failed; trying again in ${restartDelayMs} ms`);
+        if (!stopping) restartLater();
+      });
+    }, restartDelayMs);
+  }
+
+  await spawn();
+  options.handoff.attach(sink);
+
+  return {
+    thread: () => thread,
+    async stop({ graceMs }) {
+      stopping = true;
+      options.handoff.detach(sink);
+      unsubscribe();
+      unwatch();
+      if (restartTimer) clearTimeout(restartTimer);
+      const worker = thread;
+      if (!worker) return;
+      const finished = new Promise<void>((resolve) => {
+        stopped = resolve;
+      });
+      worker.postMessage({ type: 'stop', graceMs } satisfies ToDeliveryThread);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([finished, new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs + startTimeoutMs)))]);
+      clearTimeout(timer);
+      thread = null;
+      await worker.terminate();
+    },
+  };
+}
+
+function spawnThread(workerData: DeliveryThreadData): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(fromSource ? './delivery-thread.ts' : './delivery-thread.js', import.meta.url);
+  if (!fromSource) return new Worker(entry, { workerData });
+  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); }).catch((err) => { throw err; });`;
+  return new Worker(boot, { eval: true, workerData });
+}

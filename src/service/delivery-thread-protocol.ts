@@ -1,0 +1,54 @@
+import type { Config } from '../config/config.js';
+import type { SecretKey } from '../config/secret-box.js';
+import type { HandedLane } from '../delivery/lane-handoff.js';
+import type { OutboxRow } from '../delivery/outbox.js';
+import type { CircuitState } from '../resilience/circuit-breaker.js';
+import type { LatencyObjective } from '../resilience/connector-latency.js';
+import type { PgConnection } from '../store/db.js';
+
+/** Messages between the HTTP thread and the delivery thread (delivery-thread.ts, delivery-thread-host.ts). */
+
+/** What the delivery thread starts from: the service's settings, its keys and the database it uses. */
+export interface DeliveryThreadData {
+  config: Config;
+  /** The service logger's level (the thread's lines are written by the service's logger's destination). */
+  logLevel: string;
+  instanceId: string;
+  secretKeys: SecretKey[];
+  connection: PgConnection;
+}
+
+export type ToDeliveryThread =
+  /** Lanes the accept path leased to this instance, with their items (lane-handoff.ts). */
+  | { type: 'lanes'; lanes: HandedLane[] }
+  /** New work may be in the outbox (the bus's `outbox` channel). */
+  | { type: 'wake' }
+  /** A connector's config changed on the HTTP thread: its live instance is built again. */
+  | { type: 'connector-changed'; connectorId: string }
+  /** The address the service is reached at changed (it is known only once it listens). */
+  | { type: 'public-url'; url: string }
+  /** The HTTP thread finished handling a given-up item. */
+  | { type: 'given-up'; id: number; error?: string }
+  | { type: 'stop'; graceMs: number };
+
+/** One delivery attempt, as metrics and the status page read it. */
+export interface AttemptNote {
+  row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>;
+  outcome: 'ok' | 'retry' | 'failed';
+  seconds: number;
+}
+
+export type FromDeliveryThread =
+  | { type: 'ready' }
+  | { type: 'fatal'; message: string }
+  /** Attempts made since the last note, batched per turn of the thread's loop. */
+  | { type: 'attempts'; attempts: AttemptNote[] }
+  /** Lanes in work and the connectors whose bulkheads are full, when they change. */
+  | { type: 'load'; runs: number; bulkheadFull: string[] }
+  | { type: 'circuit'; connectorId: string; state: CircuitState }
+  | { type: 'latency-objective'; connectorId: string; objective: Partial<LatencyObjective> | undefined }
+  /** An agent-side item was given up: the HTTP thread ends the conversation, then answers `given-up`. */
+  | { type: 'give-up'; id: number; row: OutboxRow; failure: string }
+  /** A log line, made in the thread, for the service's log destination. */
+  | { type: 'log'; line: string }
+  | { type: 'stopped' };

@@ -1,0 +1,161 @@
+/**
+ * The delivery worker's own thread (see delivery-thread-host.ts): claims lanes, takes the lanes the
+ * HTTP thread hands it, calls helpdesks and bot webhooks, and records the outcomes, with its own
+ * database pool and outbound connections. What the HTTP thread shows (metrics, circuits, the status
+ * page) it is told in batched messages; a given-up item's consequences (the conversation ends, the bot
+ * is told) are decided there, where the handover's events are published.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SecretBox } from '../config/secret-box.js';
+import { Connectors } from '../connectors/connector-store.js';
+import { connectorDefinitions } from '../connectors/registry.js';
+import { LaneHandoff } from '../delivery/lane-handoff.js';
+import { startDeliveryWorker } from '../delivery/worker.js';
+import { deliverers, type GiveUp } from '../handover/deliverers.js';
+import { openAttachments } from '../attachments/open-attachments.js';
+import { createOutboundAgent } from '../outbound/index.js';
+import { ConnectorHealth } from '../resilience/circuit-breaker.js';
+import { createPgDb } from '../store/pg-db.js';
+import { createLogger } from '../telemetry/logger.js';
+import { startTracingIfConfigured } from './start-steps.js';
+import type { AttemptNote, DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
+
+const port = parentPort!;
+const post = (message: FromDeliveryThread) => port.postMessage(message);
+
+async function main(): Promise<void> {
+  const { config, logLevel, instanceId, secretKeys, connection } = workerData as DeliveryThreadData;
+  const toService = { write: (line: string) => post({ type: 'log', line }) } as unknown as NodeJS.WritableStream;
+  const log = createLogger(logLevel, toService).child({ part: 'delivery', thread: 'delivery' });
+  const tracing = await startTracingIfConfigured(config, instanceId, log);
+  const db = createPgDb({
+    ...connection,
+    poolSize: config.database.poolSize,
+    applicationName: 'handover-delivery',
+    onIdleClientError: (err) => log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool replaces it'),
+  });
+  const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);
+  const dispatcher = createOutboundAgent(config.delivery.timeoutMs, config.outbound);
+  const attachments = await openAttachments(config, secretKeys, secrets.currentKeyId);
+  const connectors = new Connectors(db, connectorDefinitions(dispatcher, config.outbound), log, config.delivery.timeoutMs, secrets, (connectorId, objective) =>
+    post({ type: 'latency-objective', connectorId, objective }),
+  );
+  const health = new ConnectorHealth(
+    { failureThreshold: config.connectors.failureThreshold, cooldownMs: config.connectors.cooldownMs, maxInflightPerConnector: config.connectors.maxInflight },
+    (connectorId, state) => post({ type: 'circuit', connectorId, state }),
+  );
+
+  // A given-up item is handled on the HTTP thread; its answer is awaited, within a bound.
+  const giveUps = new Map<number, { resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  let nextGiveUp = 1;
+  const giveUpWaitMs = config.delivery.timeoutMs * 3;
+  const giveUp: GiveUp = (row, failure) =>
+    new Promise<void>((resolve, reject) => {
+      const id = nextGiveUp++;
+      const timer = setTimeout(() => {
+        giveUps.delete(id);
+        reject(new Error(`the HTTP thread did not finish handling the given-up item within ${giveUpWaitMs} ms`));
+      }, giveUpWaitMs);
+      giveUps.set(id, { resolve, reject, timer });
+      post({ type: 'give-up', id, row, failure });
+    });
+
+  // Attempts and the load are told once per turn of this thread's loop, not once per attempt.
+  let attempts: AttemptNote[] = [];
+  let loadDue = false;
+  let runs = 0;
+  const flush = () => {
+    if (attempts.length > 0) post({ type: 'attempts', attempts });
+    attempts = [];
+    if (loadDue) post({ type: 'load', runs, bulkheadFull: health.bulkheadFull() });
+    loadDue = false;
+    flushing = false;
+  };
+  let flushing = false;
+  const flushSoon = () => {
+    if (flushing) return;
+    flushing = true;
+    setImmediate(flush);
+  };
+
+  const wakeHandlers = new Set<(message: unknown) => void>();
+  const handoff = new LaneHandoff(instanceId, config.delivery.leaseMs);
+  const fileDeps = { db, config, now: () => new Date(), ...(attachments ? { attachments } : {}) };
+  const worker = startDeliveryWorker({
+    db,
+    bus: {
+      subscribe(_channel, handler) {
+        wakeHandlers.add(handler);
+        return () => wakeHandlers.delete(handler);
+      },
+    },
+    log,
+    instanceId,
+    concurrency: config.delivery.concurrency,
+    leaseMs: config.delivery.leaseMs,
+    timeoutMs: config.delivery.timeoutMs,
+    pollIntervalMs: config.delivery.pollIntervalMs,
+    retryBaseMs: config.delivery.retryBaseMs,
+    retryMaxMs: config.delivery.retryMaxMs,
+    deliverers: deliverers(fileDeps, connectors, dispatcher, giveUp),
+    health,
+    quoteAnswers: !config.redactContent,
+    observer: {
+      attempted(row, outcome, seconds) {
+        attempts.push({ row: { target: row.target, connector_id: row.connector_id, created_at: row.created_at }, outcome, seconds });
+        flushSoon();
+      },
+    },
+    handoff,
+    onRunsChanged(n) {
+      runs = n;
+      loadDue = true;
+      flushSoon();
+    },
+  });
+
+  port.on('message', (message: ToDeliveryThread) => {
+    switch (message.type) {
+      case 'lanes':
+        // Not attached (stopping): the lanes' leases run out and a claim takes them.
+        handoff.hand(message.lanes);
+        return;
+      case 'wake':
+        for (const handler of wakeHandlers) handler(null);
+        return;
+      case 'connector-changed':
+        connectors.forget(message.connectorId);
+        return;
+      case 'public-url':
+        config.publicUrl = message.url;
+        return;
+      case 'given-up': {
+        const waiting = giveUps.get(message.id);
+        if (!waiting) return;
+        giveUps.delete(message.id);
+        clearTimeout(waiting.timer);
+        if (message.error === undefined) waiting.resolve();
+        else waiting.reject(new Error(message.error));
+        return;
+      }
+      case 'stop':
+        void stop(message.graceMs);
+    }
+  });
+
+  async function stop(graceMs: number): Promise<void> {
+    try {
+      await worker.stop({ graceMs });
+    } catch (err) {
+      log.error({ err }, 'stopping the delivery worker failed');
+    }
+    flush();
+    await Promise.allSettled([dispatcher.close(), attachments?.store.close(), db.close(), tracing?.shutdown()]);
+    post({ type: 'stopped' });
+    port.close();
+  }
+
+  post({ type: 'ready' });
+}
+
+main().catch((err: unknown) => post({ type: 'fatal', message: err instanceof Error ? err.message : String(err) }));
