@@ -13,7 +13,7 @@ import { Connectors } from './connectors/connector-store.js';
 import { connectorDefinitions } from './connectors/registry.js';
 import { createOutboundAgent } from './outbound/index.js';
 import { deliverers, endAfterGiveUp } from './handover/deliverers.js';
-import { startDeliveryWorker } from './delivery/worker.js';
+import { startDeliveryWorker, workerSettings } from './delivery/worker.js';
 import { LaneHandoff } from './delivery/lane-handoff.js';
 import { GroupCommit } from './store/group-commit.js';
 import { writeUserMessagesOrEach, type UserMessageWrite, type UserMessageWritten } from './handover/accept-user-messages.js';
@@ -300,15 +300,9 @@ export async function createService(config: Config, options: ServiceOptions = {}
                 bus,
                 log: log.child({ part: 'delivery' }),
                 instanceId,
-                concurrency: config.delivery.concurrency,
-                leaseMs: config.delivery.leaseMs,
-                timeoutMs: config.delivery.timeoutMs,
-                pollIntervalMs: config.delivery.pollIntervalMs,
-                retryBaseMs: config.delivery.retryBaseMs,
-                retryMaxMs: config.delivery.retryMaxMs,
+                ...workerSettings(config),
                 deliverers: deliverers(deps, connectors, dispatcher, endAfterGiveUp(deps)),
                 health,
-                quoteAnswers: !config.redactContent,
                 observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
                 handoff,
               }),

@@ -137,7 +137,12 @@ export const settings = {
     parse: optionalText,
   },
   'database.dataDir': { env: 'HANDOVER_DATA_DIR', default: './.handover', doc: 'Directory of the embedded store and the generated admin token.', parse: text },
-  'database.poolSize': { env: 'HANDOVER_DB_POOL_SIZE', default: '10', doc: 'PostgreSQL connections per instance.', parse: int(1, 500) },
+  'database.poolSize': {
+    env: 'HANDOVER_DB_POOL_SIZE',
+    default: '10',
+    doc: "PostgreSQL connections of an instance's HTTP thread; its delivery thread (HANDOVER_DELIVERY_THREAD) opens half as many more, at least 2.",
+    parse: int(1, 500),
+  },
   'database.poolTimeoutMs': {
     env: 'HANDOVER_DB_POOL_TIMEOUT_MS',
     default: '2000',

@@ -1,5 +1,6 @@
 import { AsyncResource } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config } from '../config/config.js';
 import type { Db } from '../store/db.js';
 import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -53,6 +54,14 @@ export interface WorkerOptions {
   handoff?: LaneHandoff;
   /** Told the number of lanes in work each time it changes (the delivery thread reports it). */
   onRunsChanged?: (runs: number) => void;
+}
+
+/** The worker's settings, as configured (HANDOVER_DELIVERY_*; HANDOVER_REDACT_CONTENT). */
+export function workerSettings(
+  config: Config,
+): Pick<WorkerOptions, 'concurrency' | 'leaseMs' | 'timeoutMs' | 'pollIntervalMs' | 'retryBaseMs' | 'retryMaxMs' | 'quoteAnswers'> {
+  const { concurrency, leaseMs, timeoutMs, pollIntervalMs, retryBaseMs, retryMaxMs } = config.delivery;
+  return { concurrency, leaseMs, timeoutMs, pollIntervalMs, retryBaseMs, retryMaxMs, quoteAnswers: !config.redactContent };
 }
 
 export interface DeliveryWorker {

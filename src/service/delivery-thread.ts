@@ -10,7 +10,7 @@ import { SecretBox } from '../config/secret-box.js';
 import { Connectors } from '../connectors/connector-store.js';
 import { connectorDefinitions } from '../connectors/registry.js';
 import { LaneHandoff } from '../delivery/lane-handoff.js';
-import { startDeliveryWorker } from '../delivery/worker.js';
+import { startDeliveryWorker, workerSettings } from '../delivery/worker.js';
 import { deliverers, type GiveUp } from '../handover/deliverers.js';
 import { openAttachments } from '../attachments/open-attachments.js';
 import { createOutboundAgent } from '../outbound/index.js';
@@ -30,7 +30,8 @@ async function main(): Promise<void> {
   const tracing = await startTracingIfConfigured(config, instanceId, log);
   const db = createPgDb({
     ...connection,
-    poolSize: config.database.poolSize,
+    // Short statements (claims, completions, failures): half the HTTP thread's pool is plenty.
+    poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)),
     applicationName: 'handover-delivery',
     onIdleClientError: (err) => log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool replaces it'),
   });
@@ -91,15 +92,9 @@ async function main(): Promise<void> {
     },
     log,
     instanceId,
-    concurrency: config.delivery.concurrency,
-    leaseMs: config.delivery.leaseMs,
-    timeoutMs: config.delivery.timeoutMs,
-    pollIntervalMs: config.delivery.pollIntervalMs,
-    retryBaseMs: config.delivery.retryBaseMs,
-    retryMaxMs: config.delivery.retryMaxMs,
+    ...workerSettings(config),
     deliverers: deliverers(fileDeps, connectors, dispatcher, giveUp),
     health,
-    quoteAnswers: !config.redactContent,
     observer: {
       attempted(row, outcome, seconds) {
         attempts.push({ row: { target: row.target, connector_id: row.connector_id, created_at: row.created_at }, outcome, seconds });

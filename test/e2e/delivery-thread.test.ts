@@ -32,6 +32,24 @@ async function setUp(t: TestService, bot: SignedWebhookServer, helpdesk: Generic
   return { token, handoverId: created.body.id as string, connectorId: connector.body.id as string, webhookSecret: tenant.body.webhookSecret as string };
 }
 
+/** The service with its delivery thread, a bot and a helpdesk, and one handover towards the helpdesk. */
+async function startWith(overrides: Record<string, unknown>, options: Parameters<typeof startTestService>[2] = {}) {
+  const t = await startTestService('pg', { 'delivery.thread': 'on', ...overrides }, options);
+  let botSecret = '';
+  const bot = await startSignedWebhookServer(() => botSecret);
+  const helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
+  return {
+    t,
+    bot,
+    helpdesk,
+    setUp: async () => {
+      const set = await setUp(t, bot, helpdesk);
+      botSecret = set.webhookSecret;
+      return set;
+    },
+  };
+}
+
 async function send(t: TestService, token: string, handoverId: string, from: number, to: number) {
   for (let i = from; i < to; i++) {
     const res = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: `u-${i}`, text: `user ${i}` } });
@@ -51,13 +69,10 @@ describe('the delivery worker in its own thread (pg)', () => {
   });
 
   it('delivers in order and once each, and the HTTP thread counts its attempts', async () => {
-    t = await startTestService('pg', { 'delivery.thread': 'on' });
+    const started = await startWith({});
+    ({ t, bot, helpdesk } = started);
     expect(t.service.deliveryThread()).not.toBeNull();
-    let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
-    const { token, handoverId, webhookSecret } = await setUp(t, bot, helpdesk);
-    botSecret = webhookSecret;
+    const { token, handoverId } = await started.setUp();
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
     expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
     await bot.waitFor((r) => r.some((w) => w.body.type === 'handover.accepted'), 10_000, 'handover.accepted at the bot');
@@ -79,13 +94,10 @@ describe('the delivery worker in its own thread (pg)', () => {
   });
 
   it('mirrors an open circuit for routing and the status page, and ends a conversation whose item is given up', async () => {
-    t = await startTestService('pg', { 'delivery.thread': 'on', 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 300, 'delivery.maxAttempts': 3 });
-    let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
+    const started = await startWith({ 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 300, 'delivery.maxAttempts': 3 });
+    ({ t, bot, helpdesk } = started);
     helpdesk.respond = () => ({ status: 503 });
-    const { handoverId, connectorId, webhookSecret } = await setUp(t, bot, helpdesk);
-    botSecret = webhookSecret;
+    const { handoverId, connectorId } = await started.setUp();
 
     // The thread's circuit opened: the HTTP thread's routing and metrics see it.
     await eventually(async () => t!.service.deps.connectorState(connectorId) === 'open' || undefined, 'the circuit open on the HTTP thread');
@@ -100,12 +112,9 @@ describe('the delivery worker in its own thread (pg)', () => {
 
   it('a thread that dies is reported and started again, and every accepted message still arrives in order', async () => {
     const logs = captureLogs();
-    t = await startTestService('pg', { 'delivery.thread': 'on', 'delivery.leaseMs': 1000 }, { log: createLogger('info', logs.stream) });
-    let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
-    const { token, handoverId, webhookSecret } = await setUp(t, bot, helpdesk);
-    botSecret = webhookSecret;
+    const started = await startWith({ 'delivery.leaseMs': 1000 }, { log: createLogger('info', logs.stream) });
+    ({ t, bot, helpdesk } = started);
+    const { token, handoverId } = await started.setUp();
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
     expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
 
