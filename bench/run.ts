@@ -149,9 +149,12 @@ async function saturate(
   pid: number | undefined,
   withDatabase: boolean,
   idPrefix: string,
+  /** The service (which reports its threads' CPU on /metrics), not the bare relay (which has no such page). */
+  isService = true,
 ): Promise<{ step: Saturation; acceptedIds: string[] }> {
   await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
   const database = withDatabase ? new DatabaseCpuMeter(pid) : undefined;
+  const threadsBefore = isService ? await threadCpu(url) : new Map<string, number>();
   const before = processTreeCpuMs(pid);
   const r = await generate({
     mode: 'closed',
@@ -174,6 +177,9 @@ async function saturate(
   await sleep(500);
   const processAfter = processTreeCpuMs(pid);
   const databaseAfter = database?.read();
+  // The delivery thread reports its CPU every quarter second: wait for a report after the drain.
+  if (isService) await sleep(300);
+  const threadsAfter = isService ? await threadCpu(url) : new Map<string, number>();
   database?.stop();
   const stats = await helpdeskStats(helpdeskUrl);
   // Up to the last new message; when some never came, up to the end of the wait for them.
@@ -211,6 +217,7 @@ async function saturate(
       perAcceptedUs: perMessageUs(sum(inWindow), accepted),
       perDeliveredUs: perMessageUs(sum(total), stats.unique),
       ...(databaseAfter ? { databaseMethod: databaseAfter.method } : {}),
+      ...threadShares(threadsBefore, threadsAfter, stats.unique),
     },
     generatorCpuPercent: r.cpuPercent,
     generatorLoopDelayP99Ms: r.loopDelayP99Ms,
@@ -218,9 +225,33 @@ async function saturate(
   const cpu = step.cpu;
   console.log(
     `${name}: accepted ${step.acceptedPerSecond}/s (p99 ${step.acceptedP99Ms} ms), delivered ${step.deliveredPerSecond}/s (${step.delivered} in ${deliveryWindowMs} ms, ${undelivered} missing, ${stats.badSignatures} bad signatures at the helpdesk), ` +
-      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
+      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms${cpu.httpThreadUs === undefined ? '' : `; per message HTTP thread ${cpu.httpThreadUs} µs, delivery thread ${cpu.deliveryThreadUs ?? 'none'} µs`}), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
   );
   return { step, acceptedIds: r.acceptedIds };
+}
+
+/** The service's own CPU seconds per thread (handover_thread_cpu_seconds_total). */
+async function threadCpu(url: string): Promise<Map<string, number>> {
+  const seconds = new Map<string, number>();
+  try {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    for (const m of text.matchAll(/^handover_thread_cpu_seconds_total\{thread="(\w+)"\} (\S+)$/gm)) seconds.set(m[1]!, Number(m[2]));
+  } catch {
+    // not answered in time: no split for this step
+  }
+  return seconds;
+}
+
+/** µs per delivered message of the HTTP thread, and of the delivery thread when the service has one. */
+function threadShares(before: Map<string, number>, after: Map<string, number>, delivered: number): { httpThreadUs?: number; deliveryThreadUs?: number } {
+  const us = (thread: string) => {
+    const a = after.get(thread);
+    const b = before.get(thread) ?? 0;
+    return a === undefined || delivered === 0 ? undefined : Math.round(((a - b) * 1e6) / delivered);
+  };
+  const http = us('http');
+  const delivery = us('delivery');
+  return { ...(http !== undefined ? { httpThreadUs: http } : {}), ...(delivery !== undefined ? { deliveryThreadUs: delivery } : {}) };
 }
 
 /** Counts the accepted ids the store does not hold, by client id, in the store's own tables. */
@@ -302,7 +333,7 @@ async function main() {
     const bareUrl = `http://127.0.0.1:${JSON.parse(await firstLine(bare)).port}`;
 
     // 1. The bare relay at its own capacity.
-    report.bare = (await saturate('bare relay', bareUrl, ['/relay'], { 'content-type': 'application/json' }, helpdeskUrl, bare.pid, false, 'bare')).step;
+    report.bare = (await saturate('bare relay', bareUrl, ['/relay'], { 'content-type': 'application/json' }, helpdeskUrl, bare.pid, false, 'bare', false)).step;
 
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {

@@ -6,6 +6,7 @@ import type { Db } from '../store/db.js';
 import { createDeliveryMetrics, type DeliveryMetrics } from '../telemetry/delivery-metrics.js';
 import { createFunnelMetrics, type Funnel } from '../telemetry/funnel-metrics.js';
 import { RequestWindow } from '../telemetry/request-window.js';
+import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 
 /**
  * Request-duration bucket edges at the latency targets (docs/overload.md, bench/): 20 ms for a refusal,
@@ -45,6 +46,8 @@ export interface Metrics {
   /** The same for the desk's API. */
   deskRequests: RequestWindow;
   busPublishFailures: Counter;
+  /** CPU seconds of another thread of this process, as it reported them (the delivery thread). */
+  threadCpu(thread: string, seconds: number): void;
 }
 
 export interface MetricsOptions {
@@ -219,8 +222,23 @@ export function createMetrics(sources: { admission: AdmissionController; signals
       },
     });
   }
+  // Which thread is saturated: the HTTP thread's own CPU, read at each scrape, and the others' as they report it.
+  const threadSeconds = new Map<string, number>();
+  new Counter({
+    name: 'handover_thread_cpu_seconds_total',
+    help: 'CPU time (user + system) of the HTTP thread and of the delivery thread, from the OS (Linux only).',
+    labelNames: ['thread'],
+    registers: [registry],
+    collect() {
+      const http = threadCpuSeconds();
+      if (http !== null) threadSeconds.set('http', http);
+      this.reset();
+      for (const [thread, seconds] of threadSeconds) this.inc({ thread }, seconds);
+    },
+  });
   const requests = new RequestWindow(options.windowSliceMs ?? 10_000, options.windowKeepMs ?? 3_600_000);
   return {
+    threadCpu: (thread, seconds) => threadSeconds.set(thread, seconds),
     registry,
     admissionRejections,
     guardRefusals,

@@ -61,6 +61,9 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
   let publicUrl = config.publicUrl;
   let restartTimer: NodeJS.Timeout | null = null;
   let stopped: (() => void) | null = null;
+  /** CPU seconds of the threads that ended, and the last figure of the one running. */
+  let cpuBefore = 0;
+  let lastCpu = 0;
 
   const post = (message: ToDeliveryThread) => thread?.postMessage(message);
   const postUrlIfChanged = () => {
@@ -98,6 +101,10 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
     switch (message.type) {
       case 'log':
         writeLine(message.line);
+        return;
+      case 'cpu':
+        options.events.emit('thread:cpu', { thread: 'delivery', seconds: cpuBefore + message.seconds });
+        lastCpu = message.seconds;
         return;
       case 'attempts':
         for (const attempt of message.attempts) options.events.emit('delivery:attempted', attempt);
@@ -174,6 +181,9 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       thread = null;
       runs = 0;
       handedSince = 0;
+      // A counter: the next thread's time adds to what this one used.
+      cpuBefore += lastCpu;
+      lastCpu = 0;
       options.circuits.clear();
       stopped?.();
       if (stopping) return;

@@ -49,6 +49,8 @@ export type FromDeliveryThread =
   | { type: 'latency-objective'; connectorId: string; objective: Partial<LatencyObjective> | undefined }
   /** An agent-side item was given up: the HTTP thread ends the conversation, then answers `given-up`. */
   | { type: 'give-up'; id: number; row: OutboxRow; failure: string }
+  /** The thread's CPU time so far (seconds), every quarter second. */
+  | { type: 'cpu'; seconds: number }
   /** A log line, made in the thread, for the service's log destination. */
   | { type: 'log'; line: string }
   | { type: 'stopped' };

@@ -17,6 +17,7 @@ import { createOutboundAgent } from '../outbound/index.js';
 import { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { createPgDb } from '../store/pg-db.js';
 import { createLogger } from '../telemetry/logger.js';
+import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import { startTracingIfConfigured } from './start-steps.js';
 import type { AttemptNote, DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
 
@@ -109,6 +110,13 @@ async function main(): Promise<void> {
     },
   });
 
+  const tellCpu = () => {
+    const seconds = threadCpuSeconds();
+    if (seconds !== null) post({ type: 'cpu', seconds });
+  };
+  const cpuTimer = setInterval(tellCpu, 250);
+  cpuTimer.unref();
+
   port.on('message', (message: ToDeliveryThread) => {
     switch (message.type) {
       case 'lanes':
@@ -145,6 +153,8 @@ async function main(): Promise<void> {
       log.error({ err }, 'stopping the delivery worker failed');
     }
     flush();
+    clearInterval(cpuTimer);
+    tellCpu();
     await Promise.allSettled([dispatcher.close(), attachments?.store.close(), db.close(), tracing?.shutdown()]);
     post({ type: 'stopped' });
     port.close();

@@ -22,6 +22,8 @@ export interface ServiceEventMap {
   'delivery:attempted': { row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>; outcome: 'ok' | 'retry' | 'failed'; seconds: number };
   /** The outbox backlog was sampled. */
   'backlog:sampled': { samples: BacklogSample[] };
+  /** Another thread of the service reported its CPU time so far (seconds). */
+  'thread:cpu': { thread: 'delivery'; seconds: number };
   /** A connector's own setup check was judged. */
   'check:judged': { line: ConnectorCheckLine };
   /** A connector that was checked is gone. */

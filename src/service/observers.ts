@@ -15,6 +15,7 @@ export function metricsObserve(events: ServiceEvents, metrics: Metrics): void {
   events.on('circuit:changed', ({ connectorId, state }) => metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]));
   events.on('backlog:sampled', ({ samples }) => metrics.delivery.setBacklog(samples));
   events.on('check:judged', ({ line }) => checks.record(line));
+  events.on('thread:cpu', ({ thread, seconds }) => metrics.threadCpu(thread, seconds));
   events.on('check:gone', ({ connectorId }) => checks.forget(connectorId));
   events.on('delivery:attempted', ({ row, outcome, seconds }) => {
     if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
