@@ -91,6 +91,13 @@ describe('the delivery worker in its own thread (pg)', () => {
       const count = /handover_delivery_latency_seconds_count\{direction="to_agent"\} (\d+)/.exec(metrics);
       return count && Number(count[1]) >= 81;
     }, 'deliveries counted on /metrics');
+    // Each thread's CPU, as the OS counts it (Linux): the delivery thread's as it reported it.
+    if (process.platform === 'linux')
+      await eventually(async () => {
+        const metrics = await (await fetch(`${t!.url}/metrics`)).text();
+        const seconds = (thread: string) => Number(new RegExp(`^handover_thread_cpu_seconds_total\\{thread="${thread}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+        return seconds('http') > 0 && seconds('delivery') > 0;
+      }, 'both threads’ CPU on /metrics');
   });
 
   it('mirrors an open circuit for routing and the status page, and ends a conversation whose item is given up', async () => {
