@@ -4,11 +4,10 @@ import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadCliConfig, loadConfig, processEnv } from '../config/config.js';
-import { openDb } from '../store/open-db.js';
-import { migrate } from '../store/migrate.js';
-import { createService } from '../service.js';
+// The service, the store and the demo are imported by the commands that run them (start, migrate):
+// a client command that only sends a request then starts in a fraction of a second.
 import { adminRequest } from './client.js';
-import { startDemo, type Demo } from '../demo/demo.js';
+import type { Demo } from '../demo/demo.js';
 import { diagnose, formatDiagnosis } from './diagnose.js';
 import { formatConnectorSetup, type ConnectorSetupAnswer } from './connector-setup.js';
 import { readAdminTokenFile } from '../config/admin-token.js';
@@ -47,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       return start(env);
     case 'migrate': {
       const config = loadConfig(env);
+      const [{ openDb }, { migrate }] = await Promise.all([import('../store/open-db.js'), import('../store/migrate.js')]);
       const db = await openDb(config.database);
       try {
         const { applied } = await migrate(db, { log: (m: string) => console.log(m) });
@@ -102,6 +102,7 @@ async function start(env: Record<string, string | undefined>): Promise<number> {
     const first = !existsSync(join(config.database.dataDir, 'pgdata'));
     console.log(`handover: opening the embedded store in ${config.database.dataDir}${first ? ' (first start: creating it takes up to a minute)' : ''}…`);
   }
+  const { createService } = await import('../service.js');
   const service = await createService(config);
   const log = service.deps.log;
   const address = await service.listen();
@@ -112,6 +113,7 @@ async function start(env: Record<string, string | undefined>): Promise<number> {
   let demo: Demo | null = null;
   let demoProblem = '';
   if (config.demo.enabled) {
+    const { startDemo } = await import('../demo/demo.js');
     demo = await startDemo({ app: service.app, config, adminToken: service.adminToken, address, log }).catch((err: unknown) => {
       log.warn({ err }, 'the demo did not start; the service runs without it');
       demoProblem = err instanceof Error ? err.message : String(err);
