@@ -122,6 +122,10 @@ async function main(): Promise<void> {
       case 'lanes':
         // Not attached (stopping): the lanes' leases run out and a claim takes them.
         handoff.hand(message.lanes);
+        // Told back even when they all joined runs already under way (the count did not change): the
+        // HTTP thread counts handed lanes as taken until it hears the load again.
+        loadDue = true;
+        flushSoon();
         return;
       case 'wake':
         for (const handler of wakeHandlers) handler(null);
