@@ -191,14 +191,34 @@ new window.ResizeObserver(() => {
   if (pinned) ui.messages.scrollTop = ui.messages.scrollHeight;
 }).observe(ui.messages);
 
+/**
+ * The demo's settings. A busy service answers 503 with Retry-After (and one starting may not answer at
+ * all): try again when it says, a few times, before telling the user the demo is not available.
+ */
+async function loadConfig() {
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    let waitSeconds = 1;
+    try {
+      const res = await fetch('/demo/config.json', { cache: 'no-store' });
+      if (res.ok) return await res.json();
+      if (res.status !== 503 && res.status !== 429) return null;
+      const after = Number(res.headers.get('retry-after'));
+      if (Number.isFinite(after) && after > 0) waitSeconds = Math.min(after, 5);
+    } catch {
+      // not reachable (yet): try again
+    }
+    await new Promise((resolve) => setTimeout(resolve, waitSeconds * 1000));
+  }
+  return null;
+}
+
 async function start() {
-  try {
-    const config = await (await fetch('/demo/config.json', { cache: 'no-store' })).json();
-    botUrl = `http://${location.hostname}:${config.botPort}`;
-  } catch {
+  const config = await loadConfig();
+  if (!config || typeof config.botPort !== 'number') {
     ui.status.textContent = 'The demo is not available.';
     return;
   }
+  botUrl = `http://${location.hostname}:${config.botPort}`;
   const source = new EventSource(`${botUrl}/chat/stream?conversation=${encodeURIComponent(conversationId)}`);
   source.addEventListener('open', () => {
     online = true;
