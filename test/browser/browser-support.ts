@@ -148,6 +148,11 @@ async function launch(input: {
       HANDOVER_ADMIN_TOKEN: '',
       DATABASE_URL: '',
       HANDOVER_DEMO: '',
+      // As for every functional test (test/support/test-service.ts): the browser, the service and two test
+      // workers share two cores, and a loop that waits for a core looks busy. Without this the loop-share
+      // cap refused the demo page's own script and stylesheet (parallel requests of one caller) in CI.
+      HANDOVER_EVENT_LOOP_UTILIZATION_LIMIT: '1',
+      HANDOVER_EVENT_LOOP_DELAY_LIMIT_MS: '60000',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
