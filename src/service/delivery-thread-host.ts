@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleThread } from '../store/module-thread.js';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
 import type { Connectors } from '../connectors/connector-store.js';
@@ -146,7 +147,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       secretKeys: options.secretKeys,
       connection: options.connection,
     };
-    const worker = spawnThread(data);
+    const worker = startModuleThread(import.meta.url, 'delivery-thread', data);
     publicUrl = config.publicUrl;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`the delivery thread did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
@@ -231,12 +232,4 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       await worker.terminate();
     },
   };
-}
-
-function spawnThread(workerData: DeliveryThreadData): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './delivery-thread.ts' : './delivery-thread.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData });
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); }).catch((err) => { throw err; });`;
-  return new Worker(boot, { eval: true, workerData });
 }

@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleThread } from './module-thread.js';
 import { AppError } from '../resilience/errors.js';
 import type { QueryResult } from './db.js';
 import type { PgliteEngine, PgliteEngineOptions } from './pglite-engine.js';
@@ -31,10 +32,10 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 const threads = new WeakMap<PgliteEngine, Worker>();
 
 export async function createPgliteThread(options: PgliteThreadOptions): Promise<PgliteEngine> {
-  const worker = spawnThread({
+  const worker = startModuleThread(import.meta.url, 'pglite-thread', {
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
-  });
+  } satisfies PgliteEngineOptions);
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let lost: Error | null = null;
@@ -125,10 +126,3 @@ export async function terminatePgliteThread(engine: PgliteEngine): Promise<void>
  * The thread's code is this folder's `pglite-thread` module: the compiled `.js` in a build; when
  * running from TypeScript sources (tests, `npm run dev`), loaded through tsx's loader.
  */
-function spawnThread(workerData: PgliteEngineOptions): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const entry = new URL(fromSource ? './pglite-thread.ts' : './pglite-thread.js', import.meta.url);
-  if (!fromSource) return new Worker(entry, { workerData });
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); }).catch((err) => { throw err; });`;
-  return new Worker(boot, { eval: true, workerData });
-}
