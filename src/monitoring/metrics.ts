@@ -150,6 +150,15 @@ export function createMetrics(sources: { admission: AdmissionController; signals
     },
   });
   new Gauge({
+    name: 'handover_event_loop_cpu_ratio',
+    help: "Share of time the event loop's thread ran on a CPU over the last window (the OS's accounting); below the utilization when it waited for a core.",
+    registers: [registry],
+    collect() {
+      const share = sources.signals.eventLoopCpuShare();
+      if (share !== undefined) this.set(share);
+    },
+  });
+  new Gauge({
     name: 'handover_heap_used_bytes',
     help: 'V8 heap in use.',
     registers: [registry],

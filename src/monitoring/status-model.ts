@@ -1,5 +1,6 @@
 import type { WindowSummary } from '../telemetry/request-window.js';
 import type { LatencyVerdict } from '../resilience/connector-latency.js';
+import { loopBusyCause } from '../resilience/loop-cause.js';
 
 /**
  * Judges each component of the status page from live signals, and says why in one sentence with the
@@ -26,6 +27,8 @@ export interface StatusSignals {
   admission: { inflight: number; limit: number; waiting: number };
   eventLoopDelayMs: number;
   eventLoopUtilization: number;
+  /** Share of the window the loop's thread ran on a CPU; absent where the OS does not say. */
+  eventLoopCpuShare?: number;
   heap: { usedBytes: number; limitBytes: number };
   dbWaiting: number;
   backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number; growthPerSecond?: number }>;
@@ -169,7 +172,7 @@ function loadCause(w: WindowSummary, s: StatusSignals, t: StatusThresholds, heap
   if ((by.event_loop ?? 0) > 0 || s.eventLoopDelayMs > t.eventLoopDelayLimitMs / 2) {
     return {
       kind: 'event_loop',
-      text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: the instance is CPU-bound`,
+      text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: ${loopBusyCause(s.eventLoopUtilization, s.eventLoopCpuShare).text.replace('this instance', 'the instance')}`,
       publicText: 'the service is short of CPU',
     };
   }

@@ -170,6 +170,7 @@ export class StatusService {
       admission: { inflight: snapshot.inflight, limit: snapshot.limit, waiting: snapshot.waiting },
       eventLoopDelayMs: signals.eventLoopDelayMs(),
       eventLoopUtilization: signals.eventLoopUtilization(),
+      eventLoopCpuShare: signals.eventLoopCpuShare(),
       heap: signals.heap(),
       dbWaiting: db.poolStats().waiting,
       backlog,

@@ -3,6 +3,7 @@ import { AppError } from './errors.js';
 import { GradientLimit } from './gradient-limit.js';
 import { admissionProblems, HeldSlots, type AdmissionHealth } from './held-slots.js';
 import type { LoadSignals } from './load-signals.js';
+import { loopBusyCause } from './loop-cause.js';
 import { LoopShareCap } from './loop-share-cap.js';
 
 export const rejectionCauses = ['queue_wait', 'queue_full', 'event_loop', 'memory', 'shutting_down'] as const;
@@ -245,7 +246,7 @@ export class AdmissionController {
   private loopCapError(): AppError {
     return this.reject(
       'event_loop',
-      `The event loop was busy ${Math.round(100 * this.loopCap.utilization)}% of the last 0.5 s (limit ${Math.round(100 * this.options.eventLoopUtilizationLimit)}%): this instance is CPU-bound, and admits at most ${Math.round(this.loopCap.current ?? 0)} requests/s from callers with requests in flight until it has room again.`,
+      `The event loop was busy ${Math.round(100 * this.loopCap.utilization)}% of the last 0.5 s (limit ${Math.round(100 * this.options.eventLoopUtilizationLimit)}%); ${loopBusyCause(this.loopCap.utilization, this.loopCap.cpuShare).text}. It admits at most ${Math.round(this.loopCap.current ?? 0)} requests/s from callers with requests in flight until it has room again.`,
     );
   }
 
@@ -262,7 +263,7 @@ export class AdmissionController {
     if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
       return this.reject(
         'event_loop',
-        `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms): this instance is CPU-bound.`,
+        `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms); ${loopBusyCause(this.signals.eventLoopUtilization(), this.signals.eventLoopCpuShare()).text}.`,
       );
     }
     return undefined;

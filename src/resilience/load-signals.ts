@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
+import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import type { LoopWindow } from './loop-share-cap.js';
 
 /**
@@ -11,6 +12,12 @@ export interface LoadSignals {
   eventLoopDelayMs(): number;
   /** Share of time the event loop was busy over the last window (0..1). */
   eventLoopUtilization(): number;
+  /**
+   * Share of the last window the loop's thread ran on a CPU (0..1), from the OS's accounting; undefined
+   * where the OS does not say. Utilization minus this is the time the loop had work but its thread
+   * waited for a core.
+   */
+  eventLoopCpuShare(): number | undefined;
   /** The same, with a number that grows by one per finished window (to act once per window). */
   eventLoopWindow(): LoopWindow;
   heap(): { usedBytes: number; limitBytes: number };
@@ -27,6 +34,11 @@ const MIN_TICKS = 5;
  * synchronous block as a single ~10 ms sample, so it cannot be what decides to shed load.)
  * The median lag per tick over a window is the signal: on a saturated loop every tick is late, while a
  * one-off stall (a long GC, loading the embedded database at start) makes one tick late and is ignored.
+ *
+ * Beside the loop's utilization, each window reads the thread's own CPU time from the OS: a loop counts
+ * as busy while its thread waits for a core (other processes or threads on the same cores, a
+ * container's CPU quota), and the two together tell "this process computes too much" from "this
+ * process does not get the CPU it needs".
  */
 export function startLoadSignals(windowMs = 500): LoadSignals {
   let lastTick = performance.now();
@@ -39,6 +51,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   let utilization = 0;
   /** Made once per window: admission reads it on every request. */
   let window: LoopWindow = { seq: 0, utilization: 0 };
+  let cpuAt = threadCpuSeconds();
   let heap = readHeap();
   const timer = setInterval(() => {
     const now = performance.now();
@@ -46,13 +59,17 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
     lastTick = now;
     currentMedian = lags.length >= MIN_TICKS ? median(lags) : 0;
     if (now - windowStart >= windowMs && lags.length >= MIN_TICKS) {
+      const spanSeconds = (now - windowStart) / 1000;
       previousMedian = currentMedian;
       currentMedian = 0;
       lags = [];
       windowStart = now;
       const current = performance.eventLoopUtilization();
       utilization = performance.eventLoopUtilization(current, elu).utilization;
-      window = { seq: window.seq + 1, utilization };
+      const cpu = threadCpuSeconds();
+      const cpuShare = cpu === null || cpuAt === null ? undefined : Math.min(1, (cpu - cpuAt) / spanSeconds);
+      cpuAt = cpu;
+      window = { seq: window.seq + 1, utilization, cpuShare };
       elu = current;
       heap = readHeap();
     }
@@ -61,6 +78,7 @@ export function startLoadSignals(windowMs = 500): LoadSignals {
   return {
     eventLoopDelayMs: () => Math.max(previousMedian, currentMedian),
     eventLoopUtilization: () => utilization,
+    eventLoopCpuShare: () => window.cpuShare,
     eventLoopWindow: () => window,
     heap: () => heap,
     stop: () => clearInterval(timer),

@@ -26,6 +26,12 @@ export interface LoopWindow {
   seq: number;
   /** Share of the window the loop was busy, 0..1. */
   utilization: number;
+  /**
+   * Share of the window the loop's thread ran on a CPU, 0..1, from the OS's accounting; undefined
+   * where the OS does not say. Below `utilization` when the loop was busy but its thread waited for a
+   * core (other processes or threads on the same cores, a container's CPU quota).
+   */
+  cpuShare?: number;
 }
 
 const DECREASE = 0.85;
@@ -51,6 +57,7 @@ export class LoopShareCap {
   private countingSince: number;
   private lastSeq = -1;
   private lastUtilization = 0;
+  private lastCpuShare: number | undefined;
   private lastBusy = false;
 
   constructor(
@@ -71,11 +78,17 @@ export class LoopShareCap {
     return this.lastUtilization;
   }
 
+  /** The share of the last window read that the loop's thread ran on a CPU, where known. */
+  get cpuShare(): number | undefined {
+    return this.lastCpuShare;
+  }
+
   /** Adjusts the cap once per finished window of the loop's utilization (a window seen before is ignored). */
   observe(window: LoopWindow): void {
     if (window.seq === this.lastSeq) return;
     this.lastSeq = window.seq;
     this.lastUtilization = window.utilization;
+    this.lastCpuShare = window.cpuShare;
     const now = this.now();
     const seconds = (now - this.countingSince) / 1000;
     const admittedRate = seconds > 0 ? this.admitted / seconds : 0;

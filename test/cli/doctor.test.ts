@@ -101,6 +101,31 @@ describe('handover doctor names the cause', () => {
     expect(cli.stdout).toContain('Most likely: Helpdesk acme-helpdesk (webhook, tenant Acme) slow or failing: circuit open');
   });
 
+  it('a busy loop whose thread waits for a core (recorded metrics) reads as short of CPU, not as CPU-bound', () => {
+    // An instance on cores shared with a busy database: its loop busy all the time, its thread on a CPU
+    // 38 % of it, refusing with overloaded_event_loop.
+    const starved = [
+      'handover_heap_used_bytes 150000000',
+      'handover_heap_limit_bytes 2147483648',
+      'handover_event_loop_utilization_ratio 1',
+      'handover_event_loop_cpu_ratio 0.38',
+      'handover_event_loop_delay_seconds 0.02',
+      'handover_admission_rejections_total{cause="event_loop"} 3529',
+    ];
+    const d = diagnose(starved.join('\n'), null);
+    expect(d.findings[0]!.cause).toBe('Short of CPU: event loop busy 100%, its thread on a CPU only 38% of the time');
+    expect(d.findings[0]!.evidence[0]).toBe('event-loop utilisation 100%, of which its thread waited for a CPU 62%');
+    expect(d.findings[0]!.action).toMatch(/^give this instance the CPU it is meant to have → /);
+    // The same loop with its thread running nearly all the time is computing: CPU-bound, add instances.
+    const computing = starved.map((line) => (line.startsWith('handover_event_loop_cpu_ratio') ? 'handover_event_loop_cpu_ratio 0.97' : line));
+    const c = diagnose(computing.join('\n'), null);
+    expect(c.findings[0]!.cause).toMatch(/^CPU-bound: event loop busy 100%/);
+    expect(c.findings[0]!.action).toMatch(/^add instances \(CPU\)/);
+    // Without the thread's CPU (not Linux), a busy loop reads as before.
+    const unknown = starved.filter((line) => !line.startsWith('handover_event_loop_cpu_ratio'));
+    expect(diagnose(unknown.join('\n'), null).findings[0]!.cause).toMatch(/^CPU-bound: /);
+  });
+
   it('memory pressure (recorded metrics): heap near its limit reads as memory, not CPU or load', () => {
     // The figures of an instance at 93 % of a 2 GiB heap that has started refusing with overloaded_memory.
     const metrics = [

@@ -96,8 +96,10 @@ describe('the delivery worker in its own thread (pg)', () => {
       await eventually(async () => {
         const metrics = await (await fetch(`${t!.url}/metrics`)).text();
         const seconds = (thread: string) => Number(new RegExp(`^handover_thread_cpu_seconds_total\\{thread="${thread}"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
-        return seconds('http') > 0 && seconds('delivery') > 0;
-      }, 'both threads’ CPU on /metrics');
+        // And the share of the last window the HTTP thread's loop ran on a CPU, beside its utilization.
+        const loopCpu = Number(/^handover_event_loop_cpu_ratio (\S+)$/m.exec(metrics)?.[1]);
+        return seconds('http') > 0 && seconds('delivery') > 0 && loopCpu >= 0 && loopCpu <= 1;
+      }, 'both threads’ CPU, and the loop thread’s share of a CPU, on /metrics');
   });
 
   it('mirrors an open circuit for routing and the status page, and ends a conversation whose item is given up', async () => {

@@ -16,6 +16,7 @@ function signals(state: { lagMs: number; usedBytes: number }): LoadSignals {
   return {
     eventLoopDelayMs: () => state.lagMs,
     eventLoopUtilization: () => 0,
+    eventLoopCpuShare: () => undefined,
     eventLoopWindow: () => ({ seq: 0, utilization: 0 }),
     heap: () => ({ usedBytes: state.usedBytes, limitBytes: 1000 }),
     stop: () => {},

@@ -5,6 +5,7 @@ import type { LoadSignals } from '../../src/resilience/load-signals.js';
 const signals: LoadSignals = {
   eventLoopDelayMs: () => 0,
   eventLoopUtilization: () => 0,
+  eventLoopCpuShare: () => undefined,
   eventLoopWindow: () => ({ seq: 0, utilization: 0 }),
   heap: () => ({ usedBytes: 1, limitBytes: 1000 }),
   stop: () => {},

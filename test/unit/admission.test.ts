@@ -5,13 +5,21 @@ import type { LoadSignals } from '../../src/resilience/load-signals.js';
 import type { AppError } from '../../src/resilience/errors.js';
 
 function fakeSignals(
-  values: { lagMs?: number; used?: number; limit?: number; utilization?: number; windowSeq?: number } = {},
+  values: { lagMs?: number; used?: number; limit?: number; utilization?: number; cpuShare?: number; windowSeq?: number } = {},
 ): LoadSignals & { set(v: typeof values): void } {
-  let current = { lagMs: 0, used: 100, limit: 1000, utilization: 0, windowSeq: 0, ...values };
+  let current: { lagMs: number; used: number; limit: number; utilization: number; cpuShare?: number; windowSeq: number } = {
+    lagMs: 0,
+    used: 100,
+    limit: 1000,
+    utilization: 0,
+    windowSeq: 0,
+    ...values,
+  };
   return {
     eventLoopDelayMs: () => current.lagMs,
     eventLoopUtilization: () => current.utilization,
-    eventLoopWindow: () => ({ seq: current.windowSeq, utilization: current.utilization }),
+    eventLoopCpuShare: () => current.cpuShare,
+    eventLoopWindow: () => ({ seq: current.windowSeq, utilization: current.utilization, cpuShare: current.cpuShare }),
     heap: () => ({ usedBytes: current.used, limitBytes: current.limit }),
     stop: () => {},
     set(v) {
@@ -182,6 +190,19 @@ describe('admission control', () => {
     expect(rejected).toEqual(['event_loop']);
     signals.set({ lagMs: 10 });
     (await admission.acquire('a')).release();
+  });
+
+  it('says when a late loop is short of CPU rather than busy with its own work: its thread waited for a core', async () => {
+    // Busy the whole window, but the thread ran 35 % of it: the rest it waited for a core.
+    const signals = fakeSignals({ lagMs: 350, utilization: 1, cpuShare: 0.35 });
+    const { admission } = controller({}, signals);
+    const err = await rejection(() => admission.acquire('a'));
+    expect(err.code).toBe('overloaded_event_loop');
+    expect(err.message).toMatch(/350 ms late.*its thread ran only 35 % of the time and waited for a CPU 65 %: this instance does not get the CPU it needs/);
+    expect(err.message).not.toMatch(/CPU-bound/);
+    // Its thread running nearly all the window it was busy: its own work, CPU-bound.
+    signals.set({ cpuShare: 0.9 });
+    expect((await rejection(() => admission.acquire('a'))).message).toMatch(/350 ms late.*this instance is CPU-bound/);
   });
 
   it('once the loop was busy two whole windows in a row, refuses busy callers over its cap with overloaded_event_loop, and counts a request judged before routing once', async () => {

@@ -50,6 +50,14 @@ describe('status verdicts name the measured cause', () => {
     );
   });
 
+  it('slow answers with the loop busy but its thread waiting for a core: short of CPU, not CPU-bound', () => {
+    const c = byId(signals({ api: { ...quiet, p95Ms: 1800 }, eventLoopDelayMs: 180, eventLoopUtilization: 1, eventLoopCpuShare: 0.4 })).bot_api!;
+    expect(c.state).toBe('degraded');
+    expect(c.cause).toBe(
+      "Bot API degraded: p95 1.8 s against a 250 ms target; event-loop delay 180 ms (limit 200 ms), loop busy 100 %: its thread ran only 40 % of the time and waited for a CPU 60 %: the instance does not get the CPU it needs (its cores are shared with other busy processes or threads, such as a database on the same machine, or its container's CPU quota is used up).",
+    );
+  });
+
   it('memory refusals: the heap, never the queue', () => {
     const c = byId(
       signals({ api: { ...quiet, rejections: 10, serverErrors: 10, rejectionsByCause: { memory: 10 } }, heap: { usedBytes: 1.9 * GiB, limitBytes: 2 * GiB } }),
