@@ -1,4 +1,4 @@
-import { loopBusyCause } from '../resilience/loop-cause.js';
+import { cpuWaitShare, loopBusyCause } from '../resilience/loop-cause.js';
 
 /**
  * `handover doctor`'s reasoning: from one scrape of `/metrics` and the `/status.json` verdict, the most
@@ -102,19 +102,19 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
   const loopBusy = get('handover_event_loop_utilization_ratio');
   const loopDelay = get('handover_event_loop_delay_seconds');
   const loopCpu = samples.some((s) => s.name === 'handover_event_loop_cpu_ratio') ? get('handover_event_loop_cpu_ratio') : undefined;
-  const loopCause = loopBusyCause(loopBusy, loopCpu);
-  if (((loopBusy > 0.9 && loopDelay > 0.05) || loopDelay > 0.1 || rejected('event_loop') > 0) && loopCause.starved) {
+  const loopSaturated = (loopBusy > 0.9 && loopDelay > 0.05) || loopDelay > 0.1 || rejected('event_loop') > 0;
+  if (loopSaturated && loopBusyCause(loopBusy, loopCpu).starved) {
     findings.push({
       cause: `Short of CPU: event loop busy ${pct(loopBusy)}, its thread on a CPU only ${pct(loopCpu ?? 0)} of the time`,
       evidence: [
-        `event-loop utilisation ${pct(loopBusy)}, of which its thread waited for a CPU ${pct(loopBusy - (loopCpu ?? 0))}`,
+        `event-loop utilisation ${pct(loopBusy)}, of which its thread waited for a CPU ${pct(cpuWaitShare(loopBusy, loopCpu) ?? 0)}`,
         `event-loop delay ${ms(loopDelay * 1000)}`,
         `${rejected('event_loop')} requests refused with overloaded_event_loop since start`,
       ],
       action:
         "give this instance the CPU it is meant to have → its cores are shared with other busy processes or threads (a database on the same machine, other services), or its container's CPU quota is used up: raise the CPU request and limit, or move what shares its cores elsewhere. Instances added on the same cores will not help.",
     });
-  } else if ((loopBusy > 0.9 && loopDelay > 0.05) || loopDelay > 0.1 || rejected('event_loop') > 0) {
+  } else if (loopSaturated) {
     findings.push({
       cause: `CPU-bound: event loop busy ${pct(loopBusy)}, timers ${ms(loopDelay * 1000)} late`,
       evidence: [

@@ -172,7 +172,7 @@ function loadCause(w: WindowSummary, s: StatusSignals, t: StatusThresholds, heap
   if ((by.event_loop ?? 0) > 0 || s.eventLoopDelayMs > t.eventLoopDelayLimitMs / 2) {
     return {
       kind: 'event_loop',
-      text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: ${loopBusyCause(s.eventLoopUtilization, s.eventLoopCpuShare).text.replace('this instance', 'the instance')}`,
+      text: `event-loop delay ${fmtMs(s.eventLoopDelayMs)} (limit ${fmtMs(t.eventLoopDelayLimitMs)}), loop busy ${Math.round(100 * s.eventLoopUtilization)} %: ${loopBusyCause(s.eventLoopUtilization, s.eventLoopCpuShare, 'the instance').text}`,
       publicText: 'the service is short of CPU',
     };
   }

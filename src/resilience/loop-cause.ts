@@ -17,15 +17,20 @@ export function cpuWaitShare(utilization: number, cpuShare: number | undefined):
  * Why a busy loop is busy, in words for refusals, the status page and the doctor: its thread computing
  * (the process has more to do than a core can do), or its thread waiting for a core it does not get.
  */
-export function loopBusyCause(utilization: number, cpuShare: number | undefined): { starved: boolean; text: string } {
+export function loopBusyCause(
+  utilization: number,
+  cpuShare: number | undefined,
+  /** How the text names the instance: 'this instance' in its own refusals, 'the instance' on the status page. */
+  subject = 'this instance',
+): { starved: boolean; text: string } {
   const wait = cpuWaitShare(utilization, cpuShare);
   if (wait !== undefined && cpuShare !== undefined && wait >= CPU_WAIT_SHORT) {
     return {
       starved: true,
-      text: `its thread ran only ${pct(cpuShare)} of the time and waited for a CPU ${pct(wait)}: this instance does not get the CPU it needs (its cores are shared with other busy processes or threads, such as a database on the same machine, or its container's CPU quota is used up)`,
+      text: `its thread ran only ${pct(cpuShare)} of the time and waited for a CPU ${pct(wait)}: ${subject} does not get the CPU it needs (its cores are shared with other busy processes or threads, such as a database on the same machine, or its container's CPU quota is used up)`,
     };
   }
-  return { starved: false, text: 'this instance is CPU-bound' };
+  return { starved: false, text: `${subject} is CPU-bound` };
 }
 
 function pct(share: number): string {
