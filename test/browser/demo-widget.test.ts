@@ -16,6 +16,7 @@ describe('the demo widget in a real browser', () => {
   let desk: Page;
   let widget: Page;
   const problems: string[] = [];
+  const previousGrace = process.env.HANDOVER_PRESENCE_GRACE_MS;
 
   beforeAll(async () => {
     // A short presence grace, so a wait ends soon after the last agent goes away.
@@ -28,6 +29,9 @@ describe('the demo widget in a real browser', () => {
   }, 60_000);
 
   afterAll(async () => {
+    // Given back as found: the variable is process-wide, and every service started later reads it.
+    if (previousGrace === undefined) delete process.env.HANDOVER_PRESENCE_GRACE_MS;
+    else process.env.HANDOVER_PRESENCE_GRACE_MS = previousGrace;
     await browser?.close();
     await handover?.stop();
   }, 30_000);
