@@ -1,4 +1,7 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { webRoot } from '../../src/http/routes/web-routes.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { holdHandover } from '../support/row-lock.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
@@ -77,6 +80,40 @@ describe('overload is refused at the door with the real cause (pg)', () => {
     await lock.release();
     expect((await stuck).status).toBe(202);
     expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(200);
+  });
+
+  it("the desk's and the demo's own files are served while the API is refused: a page that cannot load its scripts is no page", async () => {
+    t = await startTestService('pg', {
+      'admission.adaptive': false,
+      'admission.initialLimit': 1,
+      'admission.queueTimeoutMs': 60,
+      'admission.codelTargetMs': 0,
+      'admission.codelIntervalMs': 10_000,
+      'demo.enabled': true,
+      'demo.port': 18182,
+    });
+    const desk = await setUpDesk(t);
+    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+    const lock = await holdHandover(t, created.body.id);
+    const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
+    await eventually(async () => (await metric(t!, 'http_server_active_requests'))[0]?.endsWith(' 1'), 'the held request to take the slot', 5000);
+    // The API is refused: the agent's own calls too.
+    const refused = await t.api('GET', '/v1/desk/handovers', { token: desk.agentToken });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe('overloaded_queue_wait');
+
+    // Every file of both pages, all at once from one address as a browser asks for them.
+    const files = async (page: string) => (await readdir(join(webRoot, page))).map((file) => `/${page}/${file}`);
+    const paths = ['/desk', '/demo', '/demo/config.json', ...(await files('desk')), ...(await files('demo'))];
+    expect(paths).toEqual(expect.arrayContaining(['/desk/app.js', '/desk/dom.js', '/desk/notes.js', '/desk/desk.css', '/demo/widget.js']));
+    const answers = await Promise.all(paths.map(async (path) => `${path} ${(await fetch(`${t!.url}${path}`)).status}`));
+    expect(answers).toEqual(paths.map((path) => `${path} 200`));
+    expect(await metric(t, 'handover_admission_rejections_total{cause="queue_wait"}')).toEqual(['handover_admission_rejections_total{cause="queue_wait"} 1']);
+    // Still refusing the API: the files were not served because the line had cleared.
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).status).toBe(503);
+
+    await lock.release();
+    expect((await stuck).status).toBe(202);
   });
 
   it('deadline: a request that runs past its deadline is answered 503 deadline_exceeded', async () => {

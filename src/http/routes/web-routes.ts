@@ -72,18 +72,23 @@ export function webRoutes(config: Config): FastifyPluginAsync {
         .send(body);
     };
 
+    // The pages and their files are exempt from admission control, as health and metrics are: each is
+    // one read of a small file, with no database and no work behind it. A browser asks for them all at
+    // once (the desk: two stylesheets, app.js and the 13 modules it imports), from one address; with
+    // the adaptive limit at its floor on a busy machine they waited past the queue bound and some were
+    // refused `overloaded_queue_wait`, and a desk missing one module does not start at all. The pages'
+    // API calls are admitted as any other.
+    const route = { schema: { hide: true }, config: { admission: 'exempt' as const } };
     for (const page of pages) {
       const index = (request: FastifyRequest, reply: FastifyReply) => send(request, reply, page, 'index.html');
-      app.get(`/${page}`, { schema: { hide: true } }, index);
-      app.get(`/${page}/`, { schema: { hide: true } }, index);
-      app.get<{ Params: { file: string } }>(`/${page}/:file`, { schema: { hide: true } }, (request, reply) => send(request, reply, page, request.params.file));
+      app.get(`/${page}`, route, index);
+      app.get(`/${page}/`, route, index);
+      app.get<{ Params: { file: string } }>(`/${page}/:file`, route, (request, reply) => send(request, reply, page, request.params.file));
     }
 
     if (config.demo.enabled) {
       // The widget finds the demo bot on the same host name, on the bot's port (known only once it listens).
-      app.get('/demo/config.json', { schema: { hide: true } }, async (_request, reply) =>
-        reply.header('cache-control', 'no-store').send({ botPort: config.demo.port }),
-      );
+      app.get('/demo/config.json', route, async (_request, reply) => reply.header('cache-control', 'no-store').send({ botPort: config.demo.port }));
     }
   };
 }
