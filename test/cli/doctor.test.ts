@@ -32,7 +32,7 @@ describe('handover doctor names the cause', () => {
     helpdesk = undefined;
   });
 
-  it('CPU saturation (live): the event loop is busy, so "add instances", not memory', async () => {
+  it('CPU saturation (live): the event loop is busy, named as such with the action that goes with it, not memory', async () => {
     t = await startTestService('pg', { 'admission.eventLoopDelayLimitMs': 40, 'admission.warmupMs': 0, 'status.sampleMs': 100, 'status.windowMs': 3000 });
     // Busy 80 ms of every 90 ms in this process: the service's own loop is saturated.
     const burn = setInterval(() => {
@@ -56,10 +56,21 @@ describe('handover doctor names the cause', () => {
     }
     const d = diagnose(state.metrics, state.status);
     expect(d.healthy).toBe(false);
-    expect(d.findings[0]!.cause).toMatch(/^CPU-bound: event loop busy \d+%, timers \d+ ms late/);
-    expect(d.findings[0]!.action).toMatch(/^add instances/);
+    // Which of the two a live run reads is the machine's: the burn computes all the time, but while the
+    // other test worker, PostgreSQL and the rest share the two cores its thread may get under 80 % of one
+    // (44-66 % seen in full runs), and then the service rightly reports it short of CPU. The
+    // recorded-metrics case below checks that the doctor tells the two apart.
+    const { cause, action } = d.findings[0]!;
+    if (cause.startsWith('Short of CPU')) {
+      expect(cause).toMatch(/^Short of CPU: event loop busy \d+%, its thread on a CPU only \d+% of the time$/);
+      expect(action).toMatch(/^give this instance the CPU it is meant to have/);
+    } else {
+      expect(cause).toMatch(/^CPU-bound: event loop busy \d+%, timers \d+ ms late/);
+      expect(action).toMatch(/^add instances/);
+    }
+    // The status page judges windows of its own, sampled apart from /metrics': it may name the other one.
+    expect(d.status.join(' ')).toMatch(/loop busy \d+ %: (the instance is CPU-bound|its thread ran only .* the instance does not get the CPU it needs)/);
     expect(d.findings.some((f) => f.cause.startsWith('Memory'))).toBe(false);
-    expect(d.status.join(' ')).toMatch(/CPU-bound/);
   });
 
   it('a slow helpdesk (live): its circuit opens; the doctor names it and exits non-zero', async () => {

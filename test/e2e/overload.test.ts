@@ -184,7 +184,10 @@ describe('overload is refused at the door with the real cause (pg)', () => {
       const res = await t.api('GET', '/v1/availability?queue=x', { token: 'handover_sk_x' });
       expect(res.status).toBe(503);
       expect(res.body.error.code).toBe('overloaded_event_loop');
-      expect(res.body.error.message).toMatch(/run \d+ ms late .*CPU-bound/);
+      // CPU-bound, or short of CPU when the other test worker and PostgreSQL leave this thread under 80 %
+      // of a core (76 % seen in a full run): which is the machine's, and test/unit/admission.test.ts checks
+      // that the refusal tells the two apart.
+      expect(res.body.error.message).toMatch(/run \d+ ms late .*(this instance is CPU-bound|this instance does not get the CPU it needs)/);
     } finally {
       clearInterval(burn);
     }
