@@ -11,6 +11,19 @@ async function metric(t: TestService, name: string): Promise<string[]> {
   return (await res.text()).split('\n').filter((line) => line.startsWith(name));
 }
 
+/**
+ * A desk's tenant with one handover, and a message to it held on the handover's row lock: with a limit
+ * of one, that request holds the only slot until `lock.release()`.
+ */
+async function holdTheOnlySlot(t: TestService) {
+  const desk = await setUpDesk(t);
+  const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
+  const lock = await holdHandover(t, created.body.id);
+  const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
+  await eventually(async () => (await metric(t, 'http_server_active_requests'))[0]?.endsWith(' 1'), 'the held request to take the slot', 5000);
+  return { desk, lock, stuck };
+}
+
 describe('overload is refused at the door with the real cause (pg)', () => {
   let t: TestService | undefined;
   let helpdesk: GenericHelpdesk | undefined;
@@ -21,11 +34,7 @@ describe('overload is refused at the door with the real cause (pg)', () => {
 
   it('queue wait: 503 overloaded_queue_wait with Retry-After, the measured wait, and a metric', async () => {
     t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 1, 'admission.queueTimeoutMs': 60 });
-    const desk = await setUpDesk(t);
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
-    const lock = await holdHandover(t, created.body.id);
-    const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
-    await eventually(async () => (await metric(t!, 'http_server_active_requests'))[0]?.endsWith(' 1'), 'the held request to take the slot', 5000);
+    const { desk, lock, stuck } = await holdTheOnlySlot(t);
 
     const refused = await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey });
     expect(refused.status).toBe(503);
@@ -92,11 +101,7 @@ describe('overload is refused at the door with the real cause (pg)', () => {
       'demo.enabled': true,
       'demo.port': 18182,
     });
-    const desk = await setUpDesk(t);
-    const created = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c', queue: 'support', user: { id: 'u' } } });
-    const lock = await holdHandover(t, created.body.id);
-    const stuck = t.api('POST', `/v1/handovers/${created.body.id}/messages`, { token: desk.apiKey, body: { text: 'held' } });
-    await eventually(async () => (await metric(t!, 'http_server_active_requests'))[0]?.endsWith(' 1'), 'the held request to take the slot', 5000);
+    const { desk, lock, stuck } = await holdTheOnlySlot(t);
     // The API is refused: the agent's own calls too.
     const refused = await t.api('GET', '/v1/desk/handovers', { token: desk.agentToken });
     expect(refused.status).toBe(503);
