@@ -65,6 +65,12 @@ describe('inbound ids of any length (pg)', () => {
 
   it('takes a Chatwoot reply whose message id is very long, once', async () => {
     const conversation = await eventually(async () => chatwoot.conversationForHandover(handovers.chatwoot!), 'the Chatwoot conversation');
+    // Chatwoot's events name its conversation: wait until the handover knows it, or the event finds nothing.
+    await eventually(
+      async () =>
+        (await t.db.query<{ external_ref: string | null }>('select external_ref from handovers where id = $1', [handovers.chatwoot!])).rows[0]?.external_ref,
+      'the conversation id stored',
+    );
     const body = JSON.stringify({
       event: 'message_created',
       id: longId(),
