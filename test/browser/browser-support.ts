@@ -90,7 +90,13 @@ export async function startHandover(timeoutMs = 45_000): Promise<HandoverProcess
   const dataDir = await mkdtemp(join(tmpdir(), 'handover-browser-'));
   const [port, demoPort] = [await freePort(), await freePort()];
   let out = '';
-  let running = await launch({ dataDir, port, demoPort, timeoutMs, onOutput: (text) => (out += text) });
+  let running: Awaited<ReturnType<typeof launch>>;
+  try {
+    running = await launch({ dataDir, port, demoPort, timeoutMs, onOutput: (text) => (out += text) });
+  } catch (err) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   const stopRunning = async () => {
     const { child, exited } = running;
     if (child.exitCode === null && child.signalCode === null) {
@@ -165,7 +171,11 @@ async function launch(input: {
   child.stderr!.on('data', collect);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const banner = await new Promise<RegExpExecArray>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`handover did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      // Not left running: nobody would stop it, and it would go on taking CPU from the files after.
+      child.kill('SIGKILL');
+      reject(new Error(`handover did not start within ${timeoutMs} ms:\n${out}`));
+    }, timeoutMs);
     const check = () => {
       const match = /demo:\s+(http:\/\/\S+\/demo)[\s\S]*?demo agent:\s+(\S+) \/ (\S+)/.exec(out);
       if (match) {
