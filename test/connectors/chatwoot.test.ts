@@ -155,6 +155,28 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(events.find((e) => e.type === 'handover.ended')!.data).toMatchObject({ reason: 'agent_ended' });
   });
 
+  it('shows a reply sent before the handover knew its conversation, once: its webhook matched nothing, reading the conversation finds it', async () => {
+    const { apiKey, botEvents } = await setUp({}, { 'streams.tickMs': 100 });
+    const early: Array<{ status: number }> = [];
+    // An automation answers the moment the conversation exists, before the create call returns: the
+    // service cannot yet tell which handover the webhook is about.
+    fake!.onConversationCreated = async (c) => early.push(await fake!.agentReply(c.id, 'an automated welcome'));
+    const conversation = await handOver(apiKey, { conversationId: 'c-early', queue: 'general', user: { id: 'u-early' } });
+    const handoverId = conversation.additionalAttributes.handover_id as string;
+    expect(early).toEqual([expect.objectContaining({ status: 200 })]);
+    await eventually(
+      async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'an automated welcome'),
+      'the early reply, from reading the conversation',
+    );
+    await fake!.agentReply(conversation.id, 'and a person after it');
+    await eventually(
+      async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'and a person after it'),
+      'the next reply',
+    );
+    const texts = (await botEvents(handoverId)).filter((e) => e.type === 'message.created').map((e) => e.data.message.text);
+    expect(texts).toEqual(['an automated welcome', 'and a person after it']);
+  });
+
   it("shows the user typing through the API inbox's public typing endpoint", async () => {
     const { apiKey } = await setUp((f) => ({ inboxIdentifier: f.inboxIdentifier }));
     const conversation = await handOver(apiKey, { conversationId: 'c-typing', queue: 'general', user: { id: 'u-typing' } });

@@ -92,6 +92,11 @@ export interface FakeChatwoot {
   down: boolean;
   /** Routes (e.g. `POST /conversations/:id/toggle_status`) → how many next calls answer 500. */
   failNext: Map<string, number>;
+  /**
+   * Runs once a conversation is created, before the create call is answered: an automation (or a quick
+   * agent) acting on it, with its webhooks, before the caller even knows the conversation's id.
+   */
+  onConversationCreated?: (conversation: ChatwootConversation) => Promise<unknown>;
   conversationForHandover(handoverId: string): ChatwootConversation | undefined;
   agentReply(conversationId: number, text: string, agent?: { id: number; name: string }): Promise<{ status: number; body: any }>;
   agentTyping(conversationId: number, typing: boolean): Promise<{ status: number; body: any }>;
@@ -448,6 +453,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
             toggles: [],
           };
           fake.conversations.set(created.id, created);
+          await fake.onConversationCreated?.(created);
           return send(200, conversationJson(created));
         }
         case 'POST /conversations/:id/messages': {
