@@ -156,6 +156,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
     // The accept path: user messages that arrive together share one statement and one commit, and an
     // idle lane they fill goes straight to this instance's worker (docs/performance.md).
     const handoff = new LaneHandoff(instanceId, config.delivery.leaseMs);
+    let acceptInThread: DeliveryThread['accept'] | null = null;
     const userMessages = new GroupCommit<UserMessageWrite, UserMessageWritten>(
       {
         maxBatch: config.accept.batchMax,
@@ -164,8 +165,11 @@ export async function createService(config: Config, options: ServiceOptions = {}
         maxQueued: config.accept.maxQueued,
       },
       (write) => write.handoverId,
-      (batch) => writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
+      // In the delivery thread while it runs (PostgreSQL): the statement's round trip, and the
+      // database woken by it, then take nothing from the thread that answers HTTP.
+      (batch) => acceptInThread?.(batch) ?? writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
     );
+
     // Stopped after the app: the consoles' streams have ended with it, and their last counts are written.
     const deskConsoles = await parts.startPart('desk-consoles', () =>
       createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),
@@ -308,6 +312,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
               }),
         );
         threaded = 'thread' in delivery ? (delivery as DeliveryThread) : null;
+        acceptInThread = threaded ? threaded.accept.bind(threaded) : null;
         const backlog = await background.startPart('backlog-sampler', () =>
           startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })),
         );

@@ -140,7 +140,7 @@ export const settings = {
   'database.poolSize': {
     env: 'HANDOVER_DB_POOL_SIZE',
     default: '10',
-    doc: "PostgreSQL connections of an instance's HTTP thread; its delivery thread (HANDOVER_DELIVERY_THREAD) opens half as many more, at least 2.",
+    doc: "PostgreSQL connections of an instance's HTTP thread; its delivery thread (HANDOVER_DELIVERY_THREAD) opens half as many more, at least 2, plus one per accept batch written at once (HANDOVER_ACCEPT_BATCH_CONCURRENCY): it writes the accept path's batches.",
     parse: int(1, 500),
   },
   'database.poolTimeoutMs': {

@@ -13,6 +13,10 @@ import type { PgConnection } from '../store/db.js';
 import { lineWriter, type Logger } from '../telemetry/logger.js';
 import type { ServiceEvents } from './events.js';
 import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
+import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-user-messages.js';
+import type { ItemOutcome } from '../store/group-commit.js';
+import { AppError } from '../resilience/errors.js';
+import { fromThreadError } from './thread-errors.js';
 
 export interface DeliveryThreadOptions {
   config: Config;
@@ -48,6 +52,12 @@ export interface DeliveryThreadOptions {
 export interface DeliveryThread extends DeliveryWorker {
   /** The thread running now; null between a death and its restart, and once stopped. */
   thread(): Worker | null;
+  /**
+   * Writes a batch of the accept path in the thread, with its connections; null when no thread runs
+   * (the caller writes it itself). Bounded: a thread that neither answers within the database's own
+   * bounds nor exits fails the batch with `database_timeout`.
+   */
+  accept(batch: UserMessageWrite[]): Promise<Array<ItemOutcome<UserMessageWritten>>> | null;
 }
 
 export async function startDeliveryThread(options: DeliveryThreadOptions): Promise<DeliveryThread> {
@@ -65,6 +75,26 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
   /** CPU seconds of the threads that ended, and the last figure of the one running. */
   let cpuBefore = 0;
   let lastCpu = 0;
+  /** Accept batches sent to the thread and not yet answered. */
+  const accepting = new Map<number, { resolve: (o: Array<ItemOutcome<UserMessageWritten>>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  let nextAcceptId = 1;
+  // The thread's own bounds (a pool checkout, then the statement, twice for a deadlock's retry), and a margin.
+  const acceptTimeoutMs = config.database.poolTimeoutMs + 2 * config.database.statementTimeoutMs + 1000;
+  const settleAccept = (id: number) => {
+    const waiting = accepting.get(id);
+    if (!waiting) return undefined;
+    accepting.delete(id);
+    clearTimeout(waiting.timer);
+    return waiting;
+  };
+  const failAccepting = (why: string) => {
+    for (const id of [...accepting.keys()])
+      settleAccept(id)!.reject(
+        new AppError('database_unavailable', {
+          message: `${why}; whether the batch was stored is not known: send the message again with the same clientId to be sure.`,
+        }),
+      );
+  };
 
   const post = (message: ToDeliveryThread) => thread?.postMessage(message);
   const postUrlIfChanged = () => {
@@ -131,6 +161,12 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
           },
         );
         return;
+      case 'accepted':
+        settleAccept(message.id)?.resolve(message.outcomes.map((o) => (o.ok ? o : { ok: false, error: fromThreadError(o.error) })));
+        return;
+      case 'accept-failed':
+        settleAccept(message.id)?.reject(fromThreadError(message.error));
+        return;
       case 'stopped':
         stopped?.();
         return;
@@ -186,6 +222,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       cpuBefore += lastCpu;
       lastCpu = 0;
       options.circuits.clear();
+      failAccepting(`The delivery thread, writing the batch, stopped (exit code ${code})`);
       stopped?.();
       if (stopping) return;
       log.error(
@@ -213,6 +250,24 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
 
   return {
     thread: () => thread,
+    accept(batch) {
+      const worker = thread;
+      if (!worker || stopping) return null;
+      const id = nextAcceptId++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          settleAccept(id);
+          reject(
+            new AppError('database_timeout', {
+              message: `The delivery thread did not answer a write within ${acceptTimeoutMs} ms; whether it was stored is not known: send the message again with the same clientId to be sure.`,
+            }),
+          );
+        }, acceptTimeoutMs);
+        accepting.set(id, { resolve, reject, timer });
+        postUrlIfChanged();
+        worker.postMessage({ type: 'accept', id, batch } satisfies ToDeliveryThread);
+      });
+    },
     async stop({ graceMs }) {
       stopping = true;
       options.handoff.detach(sink);

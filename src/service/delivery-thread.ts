@@ -19,6 +19,8 @@ import { createPgDb } from '../store/pg-db.js';
 import { createLogger } from '../telemetry/logger.js';
 import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import { startTracingIfConfigured } from './start-steps.js';
+import { writeUserMessagesOrEach } from '../handover/accept-user-messages.js';
+import { toThreadError } from './thread-errors.js';
 import type { AttemptNote, DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
 
 const port = parentPort!;
@@ -31,8 +33,9 @@ async function main(): Promise<void> {
   const tracing = await startTracingIfConfigured(config, instanceId, log);
   const db = createPgDb({
     ...connection,
-    // Short statements (claims, completions, failures): half the HTTP thread's pool is plenty.
-    poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)),
+    // Short statements (claims, completions, failures): half the HTTP thread's pool is plenty; and one
+    // connection per accept batch written at once, which this thread writes for the HTTP thread.
+    poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)) + config.accept.batchConcurrency,
     applicationName: 'handover-delivery',
     onIdleClientError: (err) => log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool replaces it'),
   });
@@ -143,6 +146,21 @@ async function main(): Promise<void> {
         clearTimeout(waiting.timer);
         if (message.error === undefined) waiting.resolve();
         else waiting.reject(new Error(message.error));
+        return;
+      }
+      case 'accept': {
+        // Written with this thread's connections; lanes it fills that were idle go to this thread's
+        // worker directly (its own handoff), so the items never cross back.
+        const { id } = message;
+        writeUserMessagesOrEach(db, message.batch, config.delivery.maxAttempts, handoff).then(
+          (outcomes) =>
+            post({
+              type: 'accepted',
+              id,
+              outcomes: outcomes.map((o) => (o.ok ? o : { ok: false as const, error: toThreadError(o.error) })),
+            }),
+          (err: unknown) => post({ type: 'accept-failed', id, error: toThreadError(err) }),
+        );
         return;
       }
       case 'stop':

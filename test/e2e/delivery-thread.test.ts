@@ -119,6 +119,58 @@ describe('the delivery worker in its own thread (pg)', () => {
     expect(ended).toMatchObject({ handoverId, data: { reason: 'failed' } });
   });
 
+  it('writes accepted messages with its own connections; dying while writing, it fails the caller honestly, and a retry stores the message once', async () => {
+    const started = await startWith({ 'delivery.leaseMs': 1000 });
+    ({ t, bot, helpdesk } = started);
+    const { token, handoverId } = await started.setUp();
+    await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
+    expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
+
+    // The handover's row locked elsewhere: the accept statement waits for it, and shows where it runs.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let locked!: (pid: number) => void;
+    const holder = new Promise<number>((resolve) => (locked = resolve));
+    const held = t.db.transaction(async (q) => {
+      await q.query('select 1 from handovers where id = $1 for update', [handoverId]);
+      locked((await q.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+      await released;
+    });
+    try {
+      const holderPid = await holder;
+      const answer = t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+      const waiting = await eventually(async () => {
+        const { rows } = await t!.db.query<{ application_name: string }>(
+          'select application_name from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+          [holderPid],
+        );
+        return rows[0];
+      }, 'the accept statement waiting for the lock');
+      expect(waiting.application_name).toBe('handover-delivery');
+
+      // The thread dies with the batch in its hands: the caller is told at once, with the true cause.
+      const first = t.service.deliveryThread()!;
+      await first.terminate();
+      const refused = await answer;
+      expect(refused.status).toBe(503);
+      expect(refused.body.error.code).toBe('database_unavailable');
+      expect(refused.body.error.message).toContain('same clientId');
+    } finally {
+      release();
+      await held;
+    }
+    // The statement may still have committed once the lock went: the retry is then a repeat.
+    const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+    expect(retried.status).toBe(202);
+    const { rows } = await t.db.query<{ n: number }>(
+      "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
+      [handoverId],
+    );
+    expect(rows[0]!.n).toBe(1);
+    await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
+    expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
+  });
+
   it('a thread that dies is reported and started again, and every accepted message still arrives in order', async () => {
     const logs = captureLogs();
     const started = await startWith({ 'delivery.leaseMs': 1000 }, { log: createLogger('info', logs.stream) });
