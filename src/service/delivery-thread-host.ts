@@ -285,6 +285,8 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       clearTimeout(timer);
       thread = null;
       await worker.terminate();
+      // Its exit is not reported once stopping (thread is null by then): batches it never answered fail here.
+      failAccepting('The delivery thread stopped before it answered');
     },
   };
 }

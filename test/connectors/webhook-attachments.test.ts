@@ -15,7 +15,14 @@ describe('attachment links towards a helpdesk (pg)', () => {
 
   beforeAll(async () => {
     [t, helpdesk] = await Promise.all([
-      startTestService('pg', { ...(await diskStoreSettings()), 'attachments.linkTtlSeconds': 60, 'attachments.helpdeskLinkTtlSeconds': 60 }),
+      // Delivery in the HTTP thread whatever HANDOVER_TEST_DELIVERY_THREAD says: the case moves that thread's
+      // clock (deps.now), and a delivery thread signs links by its own.
+      startTestService('pg', {
+        ...(await diskStoreSettings()),
+        'attachments.linkTtlSeconds': 60,
+        'attachments.helpdeskLinkTtlSeconds': 60,
+        'delivery.thread': 'off',
+      }),
       startGenericHelpdesk('whsec_dGVzdC1oZWxwZGVzay1zZWNyZXQ='),
     ]);
     const tenant = await t.admin('POST', '/v1/admin/tenants', { name: 'Acme' });
