@@ -169,7 +169,6 @@ export async function createService(config: Config, options: ServiceOptions = {}
       // database woken by it, then take nothing from the thread that answers HTTP.
       (batch) => acceptInThread?.(batch) ?? writeUserMessagesOrEach(db, batch, config.delivery.maxAttempts, handoff),
     );
-
     // Stopped after the app: the consoles' streams have ended with it, and their last counts are written.
     const deskConsoles = await parts.startPart('desk-consoles', () =>
       createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),

@@ -16,7 +16,7 @@ import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from '.
 import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-user-messages.js';
 import type { ItemOutcome } from '../store/group-commit.js';
 import { AppError } from '../resilience/errors.js';
-import { fromThreadError } from './thread-errors.js';
+import { deserializeError } from '../resilience/errors-across-threads.js';
 
 export interface DeliveryThreadOptions {
   config: Config;
@@ -162,10 +162,10 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
         );
         return;
       case 'accepted':
-        settleAccept(message.id)?.resolve(message.outcomes.map((o) => (o.ok ? o : { ok: false, error: fromThreadError(o.error) })));
+        settleAccept(message.id)?.resolve(message.outcomes.map((o) => (o.ok ? o : { ok: false, error: deserializeError(o.error) })));
         return;
       case 'accept-failed':
-        settleAccept(message.id)?.reject(fromThreadError(message.error));
+        settleAccept(message.id)?.reject(deserializeError(message.error));
         return;
       case 'stopped':
         stopped?.();

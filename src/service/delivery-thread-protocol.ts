@@ -5,6 +5,7 @@ import type { OutboxRow } from '../delivery/outbox.js';
 import type { CircuitState } from '../resilience/circuit-breaker.js';
 import type { LatencyObjective } from '../resilience/connector-latency.js';
 import type { PgConnection } from '../store/db.js';
+import type { SerializedError } from '../resilience/errors-across-threads.js';
 import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-user-messages.js';
 
 /** Messages between the HTTP thread and the delivery thread (delivery-thread.ts, delivery-thread-host.ts). */
@@ -34,17 +35,8 @@ export type ToDeliveryThread =
   | { type: 'accept'; id: number; batch: UserMessageWrite[] }
   | { type: 'stop'; graceMs: number };
 
-/** An error crossing between the threads: an AppError keeps its code, details and Retry-After. */
-export interface ThreadError {
-  message: string;
-  /** An AppError's code, details and Retry-After. */
-  app?: { code: string; details?: Record<string, unknown>; retryAfterSeconds?: number };
-  /** Another error's own code (a SQLSTATE, `ECONNRESET`). */
-  code?: string;
-}
-
 /** What a batch written in the thread answers for each of its items, in order. */
-export type AcceptOutcome = { ok: true; value: UserMessageWritten } | { ok: false; error: ThreadError };
+export type AcceptOutcome = { ok: true; value: UserMessageWritten } | { ok: false; error: SerializedError };
 
 /** One delivery attempt, as metrics and the status page read it. */
 export interface AttemptNote {
@@ -66,7 +58,7 @@ export type FromDeliveryThread =
   | { type: 'give-up'; id: number; row: OutboxRow; failure: string }
   /** The answer to `accept`: an outcome per item, or the batch's error. */
   | { type: 'accepted'; id: number; outcomes: AcceptOutcome[] }
-  | { type: 'accept-failed'; id: number; error: ThreadError }
+  | { type: 'accept-failed'; id: number; error: SerializedError }
   /** The thread's CPU time so far (seconds), every quarter second. */
   | { type: 'cpu'; seconds: number }
   /** A log line, made in the thread, for the service's log destination. */

@@ -20,7 +20,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import { startTracingIfConfigured } from './start-steps.js';
 import { writeUserMessagesOrEach } from '../handover/accept-user-messages.js';
-import { toThreadError } from './thread-errors.js';
+import { serializeError } from '../resilience/errors-across-threads.js';
 import type { AttemptNote, DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
 
 const port = parentPort!;
@@ -157,9 +157,9 @@ async function main(): Promise<void> {
             post({
               type: 'accepted',
               id,
-              outcomes: outcomes.map((o) => (o.ok ? o : { ok: false as const, error: toThreadError(o.error) })),
+              outcomes: outcomes.map((o) => (o.ok ? o : { ok: false as const, error: serializeError(o.error) })),
             }),
-          (err: unknown) => post({ type: 'accept-failed', id, error: toThreadError(err) }),
+          (err: unknown) => post({ type: 'accept-failed', id, error: serializeError(err) }),
         );
         return;
       }

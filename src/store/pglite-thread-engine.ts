@@ -3,7 +3,8 @@ import { startModuleThread } from './module-thread.js';
 import { AppError } from '../resilience/errors.js';
 import type { QueryResult } from './db.js';
 import type { PgliteEngine, PgliteEngineOptions } from './pglite-engine.js';
-import { deserializeError, type ThreadEvent, type ThreadReply, type ThreadRequest } from './pglite-thread-protocol.js';
+import { deserializeError } from '../resilience/errors-across-threads.js';
+import type { ThreadEvent, ThreadReply, ThreadRequest } from './pglite-thread-protocol.js';
 
 /**
  * PGlite in a worker thread of its own. PostgreSQL compiled to WASM runs synchronously while it works:

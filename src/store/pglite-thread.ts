@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { createPgliteInProcess, type PgliteEngineOptions } from './pglite-engine.js';
 import type { ThreadReply, ThreadRequest } from './pglite-thread-protocol.js';
-import { serializeError } from './pglite-thread-protocol.js';
+import { serializeError } from '../resilience/errors-across-threads.js';
 
 const port = parentPort!;
 
