@@ -6,7 +6,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -153,6 +153,9 @@ export async function startService(store: Store, env: Record<string, string>, no
     ...env,
   });
   child.stderr!.on('data', (c: Buffer) => process.stderr.write(`[service] ${c}`));
+  // BENCH_SERVICE_STDOUT: a file for the service's standard output (node's --trace-gc writes there).
+  if (process.env.BENCH_SERVICE_STDOUT) child.stdout!.pipe(createWriteStream(process.env.BENCH_SERVICE_STDOUT, { flags: 'a' }));
+  else child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url);
   return {

@@ -122,8 +122,9 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
   });
   // While shutting down, every response closes its connection: keep-alive clients reconnect (to
   // another instance) instead of holding this one open with requests it can only refuse.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (admission.isDraining) reply.header('connection', 'close');
+    done(null, payload);
   });
 }
 

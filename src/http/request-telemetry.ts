@@ -50,46 +50,93 @@ export function installRequestTelemetry(app: FastifyInstance, metrics: Metrics):
     const cause = error instanceof AppError ? error.details?.cause : undefined;
     if (typeof cause === 'string' && !request.admissionPermit) request.refusedFor = cause;
   });
-  app.addHook('preHandler', async (request) => {
-    const context: Record<string, string> = {};
-    if (typeof request.tenantId === 'string') context.tenantId = request.tenantId;
+  app.addHook('preHandler', (request, _reply, done) => {
+    const tenantId = typeof request.tenantId === 'string' ? request.tenantId : undefined;
     const params = request.params as Record<string, unknown> | undefined;
-    if (params && typeof params.id === 'string' && request.routeOptions.url?.includes('/handovers/:id')) context.handoverId = params.id;
-    if (Object.keys(context).length > 0) request.log = lazyChild(request.log, context);
+    const handoverId = params && typeof params.id === 'string' && request.routeOptions.url?.includes('/handovers/:id') ? params.id : undefined;
+    if (tenantId !== undefined || handoverId !== undefined) {
+      request.log = lazyChild(request.log, {
+        ...(tenantId !== undefined ? { tenantId } : {}),
+        ...(handoverId !== undefined ? { handoverId } : {}),
+      });
+    }
+    done();
   });
 }
-
-const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 /**
  * `parent.child(bindings)`, made on the first line actually written. Most requests write none, and a
  * child of the request's own child logger cost about 20 µs (its bindings serialized and run through
  * redaction) — a few per cent of a message's whole CPU on the hot path.
+ *
+ * One small object per request, its methods on the prototype: two of these are made for every request,
+ * and each lives as long as the request does. Built of closures (eleven per logger), they were about a
+ * third of the bytes a request kept alive across young-generation collections.
  */
 export function lazyChild(parent: FastifyBaseLogger, bindings: Record<string, string>): FastifyBaseLogger {
-  let real: FastifyBaseLogger | undefined;
-  const made = (): FastifyBaseLogger => (real ??= parent.child(bindings));
-  const enabled = (level: string): boolean => enabledOn(parent, level);
-  const logger = {
-    get level() {
-      return (real ?? parent).level;
-    },
-    set level(level: string) {
-      made().level = level;
-    },
-    silent: () => {},
-    // Asked by a lazy child of this one, so that it too stays unmade for lines below the level.
-    isLevelEnabled: (level: string) => (real ? enabledOn(real, level) : enabled(level)),
-    child: (more: Record<string, unknown>, options?: object) => made().child(more, options),
-  } as unknown as FastifyBaseLogger;
-  for (const level of levels) {
-    (logger as unknown as Record<string, unknown>)[level] = (...args: unknown[]) => {
-      if (!real && !enabled(level)) return;
-      const target = made();
-      (target[level] as (...a: unknown[]) => void).apply(target, args);
-    };
+  return new LazyChild(parent, bindings) as unknown as FastifyBaseLogger;
+}
+
+class LazyChild {
+  private real: FastifyBaseLogger | undefined = undefined;
+
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Record<string, string>,
+  ) {}
+
+  get level(): string {
+    return (this.real ?? this.parent).level;
   }
-  return logger;
+
+  set level(level: string) {
+    this.made().level = level;
+  }
+
+  silent(): void {}
+
+  /** Asked by a lazy child of this one, so that it too stays unmade for lines below the level. */
+  isLevelEnabled(level: string): boolean {
+    return enabledOn(this.real ?? this.parent, level);
+  }
+
+  child(more: Record<string, unknown>, options?: object): FastifyBaseLogger {
+    return this.made().child(more, options);
+  }
+
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+
+  private write(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace', args: unknown[]): void {
+    if (!this.real && !enabledOn(this.parent, level)) return;
+    const target = this.made();
+    (target[level] as (...a: unknown[]) => void).apply(target, args);
+  }
+
+  private made(): FastifyBaseLogger {
+    return (this.real ??= this.parent.child(this.bindings));
+  }
 }
 
 /**

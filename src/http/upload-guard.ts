@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../resilience/errors.js';
 
@@ -52,13 +51,54 @@ export function installUploadGuard(app: FastifyInstance, limits: UploadLimits): 
   });
 
   // Fastify's own parsers then read the body from memory, with their checks (size, length) as before.
-  app.addHook('preParsing', async (request, _reply, payload) => {
+  app.addHook('preParsing', (request, _reply, payload, done) => {
     const body = request.receivedBody;
-    if (!body) return payload;
-    const stream = Readable.from(body.length > 0 ? [body] : [], { objectMode: false }) as Readable & { receivedEncodedLength?: number };
-    stream.receivedEncodedLength = body.length;
-    return stream;
+    done(null, body ? (new BodyInMemory(body) as unknown as typeof payload) : payload);
   });
+}
+
+type Listener = (arg?: unknown) => void;
+
+/**
+ * The body already read, as the payload Fastify's parsers read it: they listen for `data`, `end` and
+ * `error`, call `resume()`, and check `receivedEncodedLength` (every parser of this app reads the body
+ * whole: `parseAs`). One small object per request instead of a Readable stream with its state,
+ * buffer list and listeners: every request with a body makes one, and it lives as long as the request.
+ */
+class BodyInMemory {
+  private listeners: Array<[string, Listener]> = [];
+  private flowing = false;
+
+  constructor(private readonly body: Buffer) {}
+
+  get receivedEncodedLength(): number {
+    return this.body.length;
+  }
+
+  on(event: string, listener: Listener): this {
+    this.listeners.push([event, listener]);
+    return this;
+  }
+
+  removeListener(event: string, listener: Listener): this {
+    this.listeners = this.listeners.filter(([e, l]) => e !== event || l !== listener);
+    return this;
+  }
+
+  resume(): this {
+    if (this.flowing) return this;
+    this.flowing = true;
+    // As a stream would: after the caller has attached its listeners and returned.
+    process.nextTick(() => {
+      if (this.body.length > 0) this.emit('data', this.body);
+      this.emit('end');
+    });
+    return this;
+  }
+
+  private emit(event: string, arg?: unknown): void {
+    for (const [e, listener] of this.listeners) if (e === event) listener(arg);
+  }
 }
 
 /** Methods whose body Fastify reads, with a body announced. */

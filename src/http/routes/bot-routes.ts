@@ -154,7 +154,10 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
           text: request.body.text,
           attachments,
         });
-        return reply.code(202).send({ id });
+        // The answer is returned, not sent: an async handler that returns the reply makes Fastify wait
+        // for the response's end with listeners of its own, on every message.
+        reply.code(202);
+        return { id };
       },
     );
 
@@ -172,7 +175,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
       },
       async (request, reply) => {
         await postUserTyping(deps, { tenantId: request.tenantId, handoverId: request.params.id, typing: request.body.typing });
-        return reply.code(202).send({});
+        reply.code(202);
+        return {};
       },
     );
 
