@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AdmissionController, type AdmissionOptions, type Permit, type RejectionCause } from '../../src/resilience/admission.js';
 import { GradientLimit } from '../../src/resilience/gradient-limit.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
@@ -137,6 +137,52 @@ describe('admission control', () => {
     expect(err.code).toBe('overloaded_queue_wait');
     expect(Date.now() - started).toBeLessThan(1000);
     expect(admission.snapshot().overloaded).toBe(true);
+  });
+
+  it('sees a line that stands although it empties at every burst of freed slots (a batch committing), and cuts its waits', async () => {
+    vi.useFakeTimers();
+    try {
+      const run = async (holdMs: number) => {
+        const { admission } = controller({ queueTimeoutMs: 1000, codelTargetMs: 5, codelIntervalMs: 200 });
+        let held: Permit[] = await Promise.all(Array.from({ length: 4 }, () => admission.acquire('a')));
+        const refusedAtOnce: number[] = [];
+        const refusedAfterWaiting: number[] = [];
+        // Each cycle: four more ask, the slots come back together after holdMs, and the line is empty again.
+        for (let cycle = 0; cycle < 40; cycle++) {
+          const asked: Array<Permit | Promise<Permit>> = [];
+          let refused = 0;
+          for (let i = 0; i < 4; i++) {
+            try {
+              asked.push(admission.acquire('a'));
+            } catch (err) {
+              expect((err as AppError).code).toBe('overloaded_queue_wait');
+              refused++;
+            }
+          }
+          refusedAtOnce.push(refused);
+          vi.advanceTimersByTime(holdMs);
+          for (const permit of held) permit.release();
+          // While shedding, a request that did wait may wait the target only.
+          const outcomes = await Promise.allSettled(asked);
+          held = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value] : []));
+          refusedAfterWaiting.push(outcomes.length - held.length);
+          expect(admission.snapshot().waiting).toBe(0);
+        }
+        for (const permit of held) permit.release();
+        return refusedAtOnce.map((n, i) => n + refusedAfterWaiting[i]!);
+      };
+      // Every request waited 20 ms in the line, four times the target. Through the first interval (ten
+      // cycles) all wait and are admitted; once the line has stood a whole interval, those that cannot
+      // get a slot within the target are refused (at once, or at the target): more than a quarter after.
+      const slow = await run(20);
+      expect(slow.slice(0, 10)).toEqual(Array(10).fill(0));
+      expect(slow.slice(10).reduce((a, b) => a + b, 0)).toBeGreaterThan(30);
+      // Waits within the target: a line that forms and clears at once is a burst absorbed, not a standing line.
+      const quick = await run(2);
+      expect(quick).toEqual(Array(40).fill(0));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('gives a freed slot to the caller with the fewest in flight, so one flood cannot starve another', async () => {
