@@ -22,7 +22,8 @@
  * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures),
  * BENCH_TIMELINE=1 (print each load run's answers and p99s per 500 ms on stderr), BENCH_CAPACITY (a fixed capacity for
  * the overload steps, to compare two builds at the same offered load), BENCH_NODE_ARGS (options for node running the service, such as
- * `--cpu-prof --cpu-prof-dir=DIR` to keep the profile, or `--perf-basic-prof` for `perf`).
+ * `--cpu-prof --cpu-prof-dir=DIR` to keep the profile, or `--perf-basic-prof` for `perf`), BENCH_SERVICE_STDOUT (a file
+ * the service's standard output is appended to, such as what `--trace-gc-nvp` writes).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
