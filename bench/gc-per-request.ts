@@ -62,7 +62,8 @@ try {
   const perIsolate = new Map<string, { scavenges: number; allocated: number; promoted: number; pauseMs: number }>();
   for (const line of readFileSync(log, 'utf8').split('\n').slice(skip)) {
     const fields = Object.fromEntries(line.split(/\s+/).flatMap((f) => (f.includes('=') ? [f.split('=') as [string, string]] : [])));
-    if (fields.gc !== 's') continue;
+    // Lines of one scavenge, each opened by its isolate ([pid:address]).
+    if (fields.gc !== 's' || !line.startsWith('[')) continue;
     const isolate = line.split(' ')[0]!;
     const s = perIsolate.get(isolate) ?? { scavenges: 0, allocated: 0, promoted: 0, pauseMs: 0 };
     s.scavenges++;

@@ -6,6 +6,7 @@ import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { DeliveryError } from '../connectors/connector.js';
 import { failureText } from '../connectors/connector-helpers.js';
+import { ArrayMap, ArraySet } from '../resilience/churn-free.js';
 import { toError } from '../resilience/errors.js';
 import type { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { retryDelayMs } from './backoff.js';
@@ -92,10 +93,11 @@ interface LaneRun {
  */
 export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   const { db, log } = options;
-  const runs = new Map<string, LaneRun>();
-  const tasks = new Set<Promise<void>>();
+  // One of each per lane run or attempt, so in arrays, not a Map or Set (resilience/churn-free.ts).
+  const runs = new ArrayMap<LaneRun>();
+  const tasks = new ArraySet<Promise<void>>();
   /** Each attempt under way, aborted at its timeout or when the instance stops waiting for it. */
-  const attempts = new Set<AbortController>();
+  const attempts = new ArraySet<AbortController>();
   let stopReason: Error | undefined;
   const completions = new CompletionRecorder(db, options.instanceId, log);
   let stopping = false;

@@ -25,27 +25,43 @@ export interface HeldSlot {
   live: (() => boolean) | undefined;
   /** When a health check first found its client gone. */
   goneSince: number | undefined;
+  /** Its place in the list of slots held; -1 once given back. */
+  index: number;
 }
 
 /** A closing connection gives its slot back within a tick or two; a slot held a second later is lost. */
 const ORPHAN_GRACE_MS = 1000;
 
 export class HeldSlots {
-  private readonly slots = new Set<HeldSlot>();
+  /**
+   * The slots held, in no order: one taken goes at the end, one given back is replaced by the last.
+   *
+   * Not a Set (see churn-free.ts): a slot is taken and given back per request, and through its `live`
+   * closure it reaches the whole request. Kept in a Set, every request was promoted to the old
+   * generation: about 5 KB a request, most of what the HTTP thread promoted (bench/gc-per-request.ts).
+   */
+  private readonly slots: HeldSlot[] = [];
   /** Since when every slot has been in use with none given back. */
   private fullSince: number | undefined;
 
   /** A slot taken; `full`: every slot is now in use. */
   take(live: (() => boolean) | undefined, full: boolean): HeldSlot {
-    const slot: HeldSlot = { live, goneSince: undefined };
-    this.slots.add(slot);
+    const slot: HeldSlot = { live, goneSince: undefined, index: this.slots.length };
+    this.slots.push(slot);
     if (full) this.fullSince ??= Date.now();
     return slot;
   }
 
   /** A slot given back is progress; still full after it (the limit shrank) starts a new count. */
   give(slot: HeldSlot, stillFull: boolean): void {
-    this.slots.delete(slot);
+    if (slot.index >= 0 && this.slots[slot.index] === slot) {
+      const last = this.slots.pop()!;
+      if (last !== slot) {
+        this.slots[slot.index] = last;
+        last.index = slot.index;
+      }
+      slot.index = -1;
+    }
     this.fullSince = stillFull ? Date.now() : undefined;
   }
 

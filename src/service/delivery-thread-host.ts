@@ -15,6 +15,7 @@ import type { ServiceEvents } from './events.js';
 import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
 import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-user-messages.js';
 import type { ItemOutcome } from '../store/group-commit.js';
+import { AwaitedAnswers } from '../resilience/churn-free.js';
 import { AppError } from '../resilience/errors.js';
 import { deserializeError } from '../resilience/errors-across-threads.js';
 
@@ -76,24 +77,25 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
   let cpuBefore = 0;
   let lastCpu = 0;
   /** Accept batches sent to the thread and not yet answered. */
-  const accepting = new Map<number, { resolve: (o: Array<ItemOutcome<UserMessageWritten>>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const accepting = new AwaitedAnswers<{ resolve: (o: Array<ItemOutcome<UserMessageWritten>>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let nextAcceptId = 1;
   // The thread's own bounds (a pool checkout, then the statement, twice for a deadlock's retry), and a margin.
   const acceptTimeoutMs = config.database.poolTimeoutMs + 2 * config.database.statementTimeoutMs + 1000;
   const settleAccept = (id: number) => {
-    const waiting = accepting.get(id);
+    const waiting = accepting.take(id);
     if (!waiting) return undefined;
-    accepting.delete(id);
     clearTimeout(waiting.timer);
     return waiting;
   };
   const failAccepting = (why: string) => {
-    for (const id of [...accepting.keys()])
-      settleAccept(id)!.reject(
+    for (const waiting of accepting.takeAll()) {
+      clearTimeout(waiting.timer);
+      waiting.reject(
         new AppError('database_unavailable', {
           message: `${why}; whether the batch was stored is not known: send the message again with the same clientId to be sure.`,
         }),
       );
+    }
   };
 
   const post = (message: ToDeliveryThread) => thread?.postMessage(message);
@@ -263,7 +265,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
             }),
           );
         }, acceptTimeoutMs);
-        accepting.set(id, { resolve, reject, timer });
+        accepting.add(id, { resolve, reject, timer });
         postUrlIfChanged();
         worker.postMessage({ type: 'accept', id, batch } satisfies ToDeliveryThread);
       });

@@ -1,5 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { startModuleThread } from './module-thread.js';
+import { AwaitedAnswers } from '../resilience/churn-free.js';
 import { AppError } from '../resilience/errors.js';
 import type { QueryResult } from './db.js';
 import type { PgliteEngine, PgliteEngineOptions } from './pglite-engine.js';
@@ -37,18 +38,17 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
   } satisfies PgliteEngineOptions);
-  const pending = new Map<number, Pending>();
+  const pending = new AwaitedAnswers<Pending>();
   let nextId = 1;
   let lost: Error | null = null;
 
   const lose = (error: Error) => {
     if (lost) return;
     lost = new AppError('database_unavailable', { message: `The embedded database's thread stopped (${error.message}); restart the service.`, cause: error });
-    for (const p of pending.values()) {
+    for (const p of pending.takeAll()) {
       clearTimeout(p.timer);
       p.reject(lost);
     }
-    pending.clear();
     options.onLost?.(lost);
   };
 
@@ -73,9 +73,8 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
 
   let closing = false;
   worker.on('message', (reply: ThreadReply) => {
-    const p = pending.get(reply.id);
+    const p = pending.take(reply.id);
     if (!p) return;
-    pending.delete(reply.id);
     clearTimeout(p.timer);
     if (reply.ok) p.resolve(reply);
     else p.reject(deserializeError(reply.error));
@@ -88,10 +87,10 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        pending.delete(id);
+        pending.take(id);
         reject(new AppError('database_timeout', { message: `The embedded database did not answer within ${timeoutMs} ms.` }));
       }, timeoutMs);
-      pending.set(id, { resolve, reject, timer });
+      pending.add(id, { resolve, reject, timer });
       worker.postMessage({ ...request, id } as ThreadRequest);
     });
   };
