@@ -18,10 +18,6 @@ export class AwaitedAnswers<T> {
   private readonly ids: number[] = [];
   private readonly values: T[] = [];
 
-  get size(): number {
-    return this.ids.length;
-  }
-
   add(id: number, value: T): void {
     this.ids.push(id);
     this.values.push(value);
@@ -63,8 +59,9 @@ export class ArraySet<T> implements Iterable<T> {
     return true;
   }
 
+  /** Over the members when called, as a Set's would go on: a delete meanwhile moves the last into its place. */
   [Symbol.iterator](): Iterator<T> {
-    return this.items[Symbol.iterator]();
+    return [...this.items][Symbol.iterator]();
   }
 }
 
@@ -101,9 +98,5 @@ export class ArrayMap<V> {
       this.entries[index] = lastValue;
     }
     return true;
-  }
-
-  values(): V[] {
-    return [...this.entries];
   }
 }
