@@ -316,6 +316,28 @@ export function processTreeCpuMs(pid: number | undefined): number | null {
   return (ticks * 1000) / CLK_TCK;
 }
 
+/**
+ * The scheduler's own accounting of one thread (/proc/PID/task/TID/schedstat): ms it ran on a CPU, and
+ * ms it was runnable but waited for one. Null where the file does not exist (not Linux, or no schedstats).
+ * A process's main thread has the process's id: that is the service's HTTP thread.
+ */
+export function threadSchedMs(pid: number | undefined, tid = pid): { onCpuMs: number; waitingMs: number; at: number } | null {
+  if (pid === undefined) return null;
+  const fields = readText(`/proc/${pid}/task/${tid}/schedstat`)?.trim().split(' ').map(Number);
+  if (!fields || fields.length < 2 || !fields.every(Number.isFinite)) return null;
+  return { onCpuMs: fields[0]! / 1e6, waitingMs: fields[1]! / 1e6, at: performance.now() };
+}
+
+/** Between two readings of threadSchedMs: ms per second on a CPU and waiting for one, or nothing. */
+export function schedPerSecond(
+  before: ReturnType<typeof threadSchedMs>,
+  after: ReturnType<typeof threadSchedMs>,
+): { onCpuMsPerS: number; waitingMsPerS: number } | undefined {
+  if (!before || !after || after.at <= before.at) return undefined;
+  const seconds = (after.at - before.at) / 1000;
+  return { onCpuMsPerS: Math.round((after.onCpuMs - before.onCpuMs) / seconds), waitingMsPerS: Math.round((after.waitingMs - before.waitingMs) / seconds) };
+}
+
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');

@@ -48,6 +48,12 @@ export interface Saturation {
   };
   generatorCpuPercent: number;
   generatorLoopDelayP99Ms: number;
+  /**
+   * The process's main thread (the service's HTTP thread, the bare relay's only one), from the OS
+   * scheduler, per second from just before the load to its end: ms on a CPU, and runnable but waiting for one.
+   */
+  mainThreadOnCpuMsPerS?: number;
+  mainThreadWaitingMsPerS?: number;
   /** Accepted but not in the store. */
   lost?: number;
 }
@@ -80,6 +86,12 @@ export interface Step {
   eventLoopLagMs?: number;
   minLimit?: number;
   maxWaiting?: number;
+  /**
+   * The service's HTTP thread during the step, ms per second of the step, from the OS scheduler: on a
+   * CPU, and runnable but waiting for one (other threads and processes on the same cores).
+   */
+  httpThreadOnCpuMsPerS?: number;
+  httpThreadWaitingMsPerS?: number;
 }
 
 export interface StoreResult {
@@ -118,7 +130,7 @@ export interface BenchReport {
   machine: string;
   /** The core the load generator was pinned to, or null when it was not pinned. */
   generatorCpu: string | null;
-  closedLoop: { connections: number; ms: number; handovers: number };
+  closedLoop: { connections: number; ms: number; handovers: number; /** Unmeasured load before each, ms (absent in older reports: none). */ warmupMs?: number };
   /** The service's helpdesk connectors in the generic webhook's batch mode (several events per call). */
   webhookBatch?: boolean;
   stepMs: number;
@@ -217,6 +229,9 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push('## The service against a bare relay, in this run', '');
   lines.push(
     `Closed loop: ${r.closedLoop.connections} clients, each sending its next message as soon as the previous one was answered, for ${r.closedLoop.ms / 1000} s, with no cap on what is offered; the service has ${r.closedLoop.handovers} live handovers. ` +
+      (r.closedLoop.warmupMs
+        ? `Each (the bare relay too) is measured after ${r.closedLoop.warmupMs / 1000} s of the same load, not measured, and the delivery of what it sent: a process just started spends its first seconds compiling its hot code. `
+        : '') +
       'The bare relay is a minimal `node:http` forwarder with no durability, no order and no auth, answering once the helpdesk answered. ' +
       '**Delivered** is counted at the helpdesk: distinct message ids, over the load window and the drain after it (from the first request to the last new message, or, when some accepted messages never came, to the end of the wait for them). ' +
       '**CPU** is read from the OS (`/proc/<pid>/stat`, user + system, all threads and child processes): the service’s process plus, on PostgreSQL, the database’s processes that serve it (the backends whose client is one of the service’s connections, matched by port, and the server’s shared processes: postmaster, WAL writer, checkpointer, …; other clients of the same server are not counted); the bare relay’s own process. ' +
@@ -234,7 +249,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push('');
   for (const s of [...(bare ? [bare] : []), ...r.stores.map((x) => x.saturation)])
     lines.push(
-      `- ${s.name}: ${s.accepted} accepted in ${s.windowMs} ms, ${s.delivered} delivered in ${s.deliveryWindowMs} ms (${s.duplicates} duplicates), delivery p50 / p99 ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} ms; CPU in the window ${v(sumMs(s.cpu.windowProcessMs, s.cpu.windowDatabaseMs))} ms, with the drain ${v(sumMs(s.cpu.processMs, s.cpu.databaseMs))} ms${s.cpu.httpThreadUs === undefined ? '' : `; per delivered message the HTTP thread ${s.cpu.httpThreadUs} µs${s.cpu.deliveryThreadUs === undefined ? ' (delivering too)' : `, the delivery thread ${s.cpu.deliveryThreadUs} µs`}`}${s.lost === undefined ? '' : `; lost ${s.lost}`}.`,
+      `- ${s.name}: ${s.accepted} accepted in ${s.windowMs} ms, ${s.delivered} delivered in ${s.deliveryWindowMs} ms (${s.duplicates} duplicates), delivery p50 / p99 ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} ms; CPU in the window ${v(sumMs(s.cpu.windowProcessMs, s.cpu.windowDatabaseMs))} ms, with the drain ${v(sumMs(s.cpu.processMs, s.cpu.databaseMs))} ms${s.cpu.httpThreadUs === undefined ? '' : `; per delivered message the HTTP thread ${s.cpu.httpThreadUs} µs${s.cpu.deliveryThreadUs === undefined ? ' (delivering too)' : `, the delivery thread ${s.cpu.deliveryThreadUs} µs`}`}${s.lost === undefined ? '' : `; lost ${s.lost}`}${s.mainThreadOnCpuMsPerS === undefined ? '' : `; its ${s === bare ? 'only' : 'HTTP'} thread ran on a CPU ${s.mainThreadOnCpuMsPerS} ms and waited for one ${s.mainThreadWaitingMsPerS} ms per second`}.`,
     );
   lines.push('');
   const caveats: string[] = [];
@@ -306,12 +321,12 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
       '',
     );
     lines.push(
-      '| load | protection | offered/s | goodput/s (≤ 1 s) | goodput / capacity | accepted p50 / p99 ms | refused p99 ms | answers | unanswered | lost | peak RSS / heap MB | peak loop lag ms | generator late p99 ms / CPU % |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| load | protection | offered/s | goodput/s (≤ 1 s) | goodput / capacity | accepted p50 / p99 ms | refused p99 ms | answers | unanswered | lost | peak RSS / heap MB | peak loop lag ms | HTTP thread on a CPU / waiting for one, ms/s | generator late p99 ms / CPU % |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const o of s.overload)
       lines.push(
-        `| ${o.factor}× | ${o.protection ? 'on' : 'off'} | ${o.offeredPerSecond} | ${o.goodputPerSecond} | ${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % | ${v(o.acceptedP50Ms)} / ${v(o.acceptedP99Ms)} | ${v(o.rejectedP99Ms)} | ${codes({ ...(o.accepted ? { '2xx': o.accepted } : {}), ...o.codes })} | ${v(o.unanswered)} | ${v(o.lost)} | ${v(o.rssMb)} / ${v(o.heapMb)} | ${v(o.eventLoopLagMs)} | ${v(o.generatorLagP99Ms)} / ${v(o.generatorCpuPercent)} |`,
+        `| ${o.factor}× | ${o.protection ? 'on' : 'off'} | ${o.offeredPerSecond} | ${o.goodputPerSecond} | ${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % | ${v(o.acceptedP50Ms)} / ${v(o.acceptedP99Ms)} | ${v(o.rejectedP99Ms)} | ${codes({ ...(o.accepted ? { '2xx': o.accepted } : {}), ...o.codes })} | ${v(o.unanswered)} | ${v(o.lost)} | ${v(o.rssMb)} / ${v(o.heapMb)} | ${v(o.eventLoopLagMs)} | ${v(o.httpThreadOnCpuMsPerS)} / ${v(o.httpThreadWaitingMsPerS)} | ${v(o.generatorLagP99Ms)} / ${v(o.generatorCpuPercent)} |`,
       );
     lines.push('', `Accepted in the probes and these steps but not at the helpdesk 20 s after the last: ${v(s.overloadUndelivered)}.`, '');
     const above = understated(s);

@@ -14,7 +14,7 @@
  *    msg/s, or more where short open-loop probes on a ramp were taken in full.
  * 3. A slow helpdesk beside a healthy one.
  *
- * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_CLOSED_CONNECTIONS,
+ * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_WARMUP_MS (unmeasured load before each closed loop; 0 for none), BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
  * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
@@ -54,12 +54,20 @@ import {
   setUpTenant,
   spawnNode,
   startService,
+  threadSchedMs,
+  schedPerSecond,
   STEP_MS,
   type Service,
   type Store,
 } from './harness.js';
 
 const CLOSED_MS = Number(process.env.BENCH_CLOSED_MS ?? 10_000);
+/**
+ * Load before each closed loop, not measured: the same clients for this long, then until the helpdesk has
+ * what they sent. A process just started spends its first seconds under load compiling its hot code
+ * (a fifth of the service's CPU in them, measured with `perf`), and a service runs for days.
+ */
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 5000);
 const NODE_ARGS = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [];
 const CLOSED_CONNECTIONS = Number(process.env.BENCH_CLOSED_CONNECTIONS ?? 64);
 const RELAY_HANDOVERS = Number(process.env.BENCH_HANDOVERS ?? 256);
@@ -153,15 +161,34 @@ async function saturate(
   /** The service (which reports its threads' CPU on /metrics), not the bare relay (which has no such page). */
   isService = true,
 ): Promise<{ step: Saturation; acceptedIds: string[] }> {
+  const body = '{"id":"{id}","text":"relay {i}"}';
+  const warmedIds: string[] = [];
+  if (WARMUP_MS > 0) {
+    await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
+    const warm = await generate({
+      mode: 'closed',
+      baseUrl: url,
+      paths,
+      body,
+      headers,
+      connections: CLOSED_CONNECTIONS,
+      durationMs: WARMUP_MS,
+      drainMs: 10_000,
+      idPrefix: `${idPrefix}-warm`,
+    });
+    await drainIds(helpdeskUrl, warm.acceptedMessageIds, DRAIN_MS);
+    warmedIds.push(...warm.acceptedIds);
+  }
   await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
   const database = withDatabase ? new DatabaseCpuMeter(pid) : undefined;
   const threadsBefore = isService ? await threadCpu(url) : new Map<string, number>();
   const before = processTreeCpuMs(pid);
+  const schedBefore = threadSchedMs(pid);
   const r = await generate({
     mode: 'closed',
     baseUrl: url,
     paths,
-    body: '{"id":"{id}","text":"relay {i}"}',
+    body,
     headers,
     connections: CLOSED_CONNECTIONS,
     durationMs: CLOSED_MS,
@@ -169,6 +196,7 @@ async function saturate(
     idPrefix,
   });
   const processAtWindowEnd = processTreeCpuMs(pid);
+  const mainThread = schedPerSecond(schedBefore, threadSchedMs(pid));
   const databaseAtWindowEnd = database?.read();
   const drainStart = Date.now();
   await drainDeliveries(helpdeskUrl, r.acceptedIds.length, DRAIN_MS);
@@ -222,13 +250,15 @@ async function saturate(
     },
     generatorCpuPercent: r.cpuPercent,
     generatorLoopDelayP99Ms: r.loopDelayP99Ms,
+    ...(mainThread ? { mainThreadOnCpuMsPerS: mainThread.onCpuMsPerS, mainThreadWaitingMsPerS: mainThread.waitingMsPerS } : {}),
   };
   const cpu = step.cpu;
   console.log(
     `${name}: accepted ${step.acceptedPerSecond}/s (p99 ${step.acceptedP99Ms} ms), delivered ${step.deliveredPerSecond}/s (${step.delivered} in ${deliveryWindowMs} ms, ${undelivered} missing, ${stats.badSignatures} bad signatures at the helpdesk), ` +
-      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms${cpu.httpThreadUs === undefined ? '' : `; per message HTTP thread ${cpu.httpThreadUs} µs, delivery thread ${cpu.deliveryThreadUs ?? 'none'} µs`}), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
+      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms${cpu.httpThreadUs === undefined ? '' : `; per message HTTP thread ${cpu.httpThreadUs} µs, delivery thread ${cpu.deliveryThreadUs ?? 'none'} µs`}), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, main thread on a CPU ${step.mainThreadOnCpuMsPerS} ms/s and waiting for one ${step.mainThreadWaitingMsPerS} ms/s, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
   );
-  return { step, acceptedIds: r.acceptedIds };
+  // The warm-up's messages were accepted too: the loss check counts them with the measured ones.
+  return { step, acceptedIds: [...warmedIds, ...r.acceptedIds] };
 }
 
 /** The service's own CPU seconds per thread (handover_thread_cpu_seconds_total). */
@@ -318,7 +348,7 @@ async function main() {
   const report: BenchReport = {
     machine: `${cpus().length} cores, Node ${process.version}`,
     generatorCpu: GENERATOR_CPU ?? null,
-    closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS },
+    closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS, warmupMs: WARMUP_MS },
     webhookBatch: WEBHOOK_BATCH,
     stepMs: STEP_MS,
     stores: [],
@@ -416,14 +446,17 @@ async function main() {
             durationMs: STEP_MS,
             idPrefix: `o-${name}-${protection ? 'on' : 'off'}-${factor}`,
           });
+          const schedBefore = threadSchedMs(service!.child.pid);
           const memory = await sampleService(service!.url, 250, gen);
           const r = await gen;
+          const perSecond = schedPerSecond(schedBefore, threadSchedMs(service!.child.pid));
+          const sched = perSecond ? { httpThreadOnCpuMsPerS: perSecond.onCpuMsPerS, httpThreadWaitingMsPerS: perSecond.waitingMsPerS } : {};
           idLists.push(r.acceptedIds);
           for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
-          const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory });
+          const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory, ...sched });
           result.overload.push(s);
           console.log(
-            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, answers ${JSON.stringify(s.codes)}`,
+            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, HTTP thread on a CPU ${s.httpThreadOnCpuMsPerS} ms/s and waiting for one ${s.httpThreadWaitingMsPerS} ms/s, answers ${JSON.stringify(s.codes)}`,
           );
           await sleep(2000);
         }
@@ -528,6 +561,7 @@ async function main() {
     'BENCH_PROBE_MS',
     'BENCH_PROTECTION_OFF_FACTORS',
     'BENCH_CLOSED_MS',
+    'BENCH_WARMUP_MS',
     'BENCH_STEP_MS',
     'BENCH_SLOW',
     'BENCH_HANDOVERS',
