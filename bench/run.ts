@@ -161,21 +161,22 @@ async function saturate(
   /** The service (which reports its threads' CPU on /metrics), not the bare relay (which has no such page). */
   isService = true,
 ): Promise<{ step: Saturation; acceptedIds: string[] }> {
-  const body = '{"id":"{id}","text":"relay {i}"}';
-  const warmedIds: string[] = [];
-  if (WARMUP_MS > 0) {
-    await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
-    const warm = await generate({
+  const closedLoop = (durationMs: number, prefix: string) =>
+    generate({
       mode: 'closed',
       baseUrl: url,
       paths,
-      body,
+      body: '{"id":"{id}","text":"relay {i}"}',
       headers,
       connections: CLOSED_CONNECTIONS,
-      durationMs: WARMUP_MS,
+      durationMs,
       drainMs: 10_000,
-      idPrefix: `${idPrefix}-warm`,
+      idPrefix: prefix,
     });
+  const warmedIds: string[] = [];
+  if (WARMUP_MS > 0) {
+    await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
+    const warm = await closedLoop(WARMUP_MS, `${idPrefix}-warm`);
     await drainIds(helpdeskUrl, warm.acceptedMessageIds, DRAIN_MS);
     warmedIds.push(...warm.acceptedIds);
   }
@@ -184,17 +185,7 @@ async function saturate(
   const threadsBefore = isService ? await threadCpu(url) : new Map<string, number>();
   const before = processTreeCpuMs(pid);
   const schedBefore = threadSchedMs(pid);
-  const r = await generate({
-    mode: 'closed',
-    baseUrl: url,
-    paths,
-    body,
-    headers,
-    connections: CLOSED_CONNECTIONS,
-    durationMs: CLOSED_MS,
-    drainMs: 10_000,
-    idPrefix,
-  });
+  const r = await closedLoop(CLOSED_MS, idPrefix);
   const processAtWindowEnd = processTreeCpuMs(pid);
   const mainThread = schedPerSecond(schedBefore, threadSchedMs(pid));
   const databaseAtWindowEnd = database?.read();
