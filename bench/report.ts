@@ -87,8 +87,8 @@ export interface Step {
   minLimit?: number;
   maxWaiting?: number;
   /**
-   * The service's HTTP thread during the step, ms per second of the step, from the OS scheduler: on a
-   * CPU, and runnable but waiting for one (other threads and processes on the same cores).
+   * The service's HTTP thread, from the OS scheduler, ms per second from just before the step's load to
+   * its last answer: on a CPU, and runnable but waiting for one (other threads and processes on the same cores).
    */
   httpThreadOnCpuMsPerS?: number;
   httpThreadWaitingMsPerS?: number;
@@ -307,7 +307,8 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     `Each step: ${r.stepMs / 1000} s of open-loop load (requests sent on a schedule whatever the answers; latency counted from when each was due) over 256 connections, opened before the schedule starts, as wrk does: opened as requests need them, a step's new connections would reach a busy service that accepts one connection per event-loop turn (docs/performance.md), and its first second would measure that. ` +
       'The API capacity of a store is its accepted msg/s in the closed loop above, or, where higher, the highest rate of short open-loop probes that it took in full (at least 99 % accepted, p99 ≤ 250 ms), on a ramp from half the closed loop’s figure (so that the admission limit recovers from the closed loop’s refusals first) up by about 1.5× a step, until one was not taken. ' +
       'Goodput: accepted and answered within 1 s, per second. Unanswered: requests that got no HTTP answer at all (timed out 10 s after the step, or their connection failed). ' +
-      'Lost: accepted (2xx) but not in the store, counted by client id in the store’s own messages table once the service had stopped (PostgreSQL: the run’s schema; embedded: its data directory opened afresh).',
+      'Lost: accepted (2xx) but not in the store, counted by client id in the store’s own messages table once the service had stopped (PostgreSQL: the run’s schema; embedded: its data directory opened afresh). ' +
+      'HTTP thread: from the OS scheduler (`/proc/<pid>/task/<pid>/schedstat`), its time on a CPU and its time runnable but waiting for one, per second from just before the step’s load to its last answer (so a step with a long drain, such as one without protection, understates both).',
     '',
   );
   for (const s of r.stores) {
