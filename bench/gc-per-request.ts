@@ -18,7 +18,19 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { DATABASE, SECRET, cleanUpOnExit, firstLine, generate, processTreeCpuMs, setUpTenant, spawnNode, startService, temporaryDir } from './harness.js';
+import {
+  DATABASE,
+  SECRET,
+  cleanUpOnExit,
+  firstLine,
+  generate,
+  processTreeCpuMs,
+  schemaUrl,
+  setUpTenant,
+  spawnNode,
+  startService,
+  temporaryDir,
+} from './harness.js';
 
 const phase = process.argv[2] ?? 'messages';
 const phases: Record<string, (handovers: string[]) => { paths: string[]; body: string }> = {
@@ -39,11 +51,7 @@ const helpdesk = spawnNode(['--import', 'tsx', 'bench/helpdesk-server.ts', '0', 
 const helpdeskUrl = `http://127.0.0.1:${JSON.parse(await firstLine(helpdesk)).port}`;
 process.env.BENCH_SERVICE_STDOUT = log;
 const nodeArgs = ['--trace-gc-nvp', ...(process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ') : [])];
-const service = await startService(
-  `${DATABASE}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
-  JSON.parse(process.env.BENCH_GC_ENV ?? '{}') as Record<string, string>,
-  nodeArgs,
-);
+const service = await startService(schemaUrl(schema), JSON.parse(process.env.BENCH_GC_ENV ?? '{}') as Record<string, string>, nodeArgs);
 try {
   const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'gc', 256);
   await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -14,6 +14,11 @@ import type { GeneratorResult, GeneratorSpec } from './load-generator.js';
 
 export const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 6000);
 export const DATABASE = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+/** DATABASE with its search_path set to `schema` (kept apart from any options the URL already has). */
+export function schemaUrl(schema: string): string {
+  return `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
 export const ADMIN = `bench-admin-${randomBytes(8).toString('hex')}`;
 export const SECRET = 'whsec_' + randomBytes(32).toString('base64');
 export const HANDOVERS = 100;

@@ -35,6 +35,7 @@ import { summarizeProfiles, type ThreadProfile } from './profile.js';
 import { evaluateTargets, renderReport, type BenchReport, type Saturation, type Step, type StoreName, type StoreResult } from './report.js';
 import {
   DATABASE,
+  schemaUrl,
   DatabaseCpuMeter,
   drainDeliveries,
   drainIds,
@@ -311,7 +312,6 @@ async function main() {
   const db = STORES.includes('postgres') || process.env.BENCH_SLOW !== '0' ? new pg.Pool({ connectionString: DATABASE, max: 2 }) : undefined;
   const schemas: string[] = [];
   const dataDirs: string[] = [];
-  const schemaUrl = (schema: string) => `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   /** A fresh store: a new schema on PostgreSQL, a new data directory for the embedded store. */
   const freshStore = async (name: StoreName): Promise<Section> => {
     if (name === 'postgres') {

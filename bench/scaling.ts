@@ -11,6 +11,7 @@ import pg from 'pg';
 import {
   children,
   DATABASE,
+  schemaUrl,
   drainDeliveries,
   firstLine,
   generate,
@@ -45,10 +46,6 @@ interface RelayFigure {
   deliveryP99Ms: number | null;
   /** Database transactions committed per delivered message during the step (API and delivery). */
   commitsPerMessage: number | null;
-}
-
-function schemaUrl(schema: string): string {
-  return `${DATABASE}${DATABASE.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`;
 }
 
 async function commits(db: pg.Pool): Promise<number> {
