@@ -13,7 +13,6 @@ export {
   forbiddenCause,
   openStream,
   parseRetryAfter,
-  readBounded,
   requestFailure,
   send,
   type HttpMethod,

@@ -1,6 +1,6 @@
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
-import type { Agent } from 'undici';
-import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { Agent } from 'undici';
+import { afterEach, beforeAll, afterAll, describe, expect, it, vi } from 'vitest';
 import { requestJson } from '../../src/connectors/http-json.js';
 import { SalesforceApi } from '../../src/connectors/salesforce/salesforce-api.js';
 import {
@@ -338,6 +338,45 @@ describe('send: the one outbound client', () => {
       );
       expect(err.retryable).toBe(true);
       expect(err.message).toBe('GET /slow on the receiver failed: deadline exceeded');
+    });
+
+    it('a call waiting for a connection fails at its own deadline, not when a connection frees up', async () => {
+      receiver = await startReceiver(() => {});
+      const onePerOrigin = new Agent({ connections: 1 });
+      const holding = new AbortController();
+      try {
+        const call = (signal: AbortSignal) =>
+          send(onePerOrigin, { method: 'POST', url: `${receiver!.url}/hook`, signal, policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} });
+        // Holds the only connection: the receiver never answers.
+        const first = call(holding.signal).catch((e: unknown) => e);
+        await vi.waitFor(() => expect(receiver!.received).toHaveLength(1));
+        const err = await failure(call(AbortSignal.timeout(100)));
+        expect(err.message).toMatch(/failed: deadline exceeded$/);
+        // The first call still holds the connection: the second was answered while it waited.
+        expect(receiver.received).toHaveLength(1);
+        holding.abort(new DOMException('test over', 'TimeoutError'));
+        expect(await first).toBeInstanceOf(DeliveryError);
+      } finally {
+        holding.abort();
+        await onePerOrigin.destroy();
+      }
+    });
+
+    it('a call whose deadline already passed sends nothing', async () => {
+      receiver = await startReceiver();
+      const signal = AbortSignal.abort(new DOMException('over', 'TimeoutError'));
+      const err = await failure(
+        send(agent, { method: 'POST', url: `${receiver.url}/hook`, signal, policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }),
+      );
+      expect(err.message).toMatch(/failed: deadline exceeded$/);
+      expect(receiver.received).toHaveLength(0);
+      expect(receiver.connections).toBe(0);
+    });
+
+    it('a URL that is not one fails as final, without a call', async () => {
+      const err = await failure(send(agent, { method: 'GET', url: 'not a url', signal: deadline(), policy: STATUS_POLICIES.vendorApi, maxBytes: 1024 }));
+      expect(err.retryable).toBe(false);
+      expect(err.message).toBe('request failed: the URL is not valid');
     });
 
     it('a destination that refuses connections is retried, naming the network error', async () => {
