@@ -30,26 +30,39 @@ export interface UserExport {
 }
 
 /**
- * Deletes ended handovers with everything that belongs to them: messages, bot events, outbox items and
- * lanes (connector sessions and delivery attempts go with them by cascade). Inside the caller's transaction.
+ * Deletes those of `ids` that are the tenant's ended handovers, with everything that belongs to them:
+ * messages, bot events, files, outbox items with their delivery attempts, and lanes (connector
+ * sessions, notes and ratings go with them by cascade); the other ids are left alone. Inside the
+ * caller's transaction. The only place handovers are deleted: messages and delivery attempts have no
+ * foreign key to cascade from (migration 021, for the hot path's sake), so they are deleted here.
  */
 export async function deleteHandovers(
   q: Queryable,
   tenantId: string,
   ids: string[],
 ): Promise<{ handovers: number; messages: number; events: number; fileKeys: string[] }> {
-  if (ids.length === 0) return { handovers: 0, messages: 0, events: 0, fileKeys: [] };
-  const lanes = ids.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
+  const none = { handovers: 0, messages: 0, events: 0, fileKeys: [] };
+  if (ids.length === 0) return none;
+  // Every write of a message holds its handover's row and checks that it is live: with the rows held
+  // here first, a write still under way finishes before the deletes below look, and none comes after.
+  const { rows } = await q.query<{ id: string }>(`select id from handovers where tenant_id = $1 and id = any($2) and state = 'ended' order by id for update`, [
+    tenantId,
+    ids,
+  ]);
+  const gone = rows.map((r) => r.id);
+  if (gone.length === 0) return none;
+  const lanes = gone.flatMap((id) => [`${id}:agent`, `${id}:bot`]);
   // The files' rows go here; their bytes are removed from the store after the commit (removeStoredFiles).
   const { rows: files } = await q.query<{ storage_key: string }>(
     'delete from attachments where tenant_id = $1 and handover_id = any($2) returning storage_key',
-    [tenantId, ids],
+    [tenantId, gone],
   );
-  const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [ids]);
-  const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, ids]);
-  await q.query('delete from outbox where handover_id = any($1)', [ids]);
+  const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [gone]);
+  const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, gone]);
+  await q.query('delete from delivery_attempts a using outbox o where o.handover_id = any($1) and a.outbox_id = o.id', [gone]);
+  await q.query('delete from outbox where handover_id = any($1)', [gone]);
   await q.query('delete from outbox_lanes where lane = any($1)', [lanes]);
-  const { rowCount: handovers } = await q.query(`delete from handovers where tenant_id = $1 and id = any($2) and state = 'ended'`, [tenantId, ids]);
+  const { rowCount: handovers } = await q.query('delete from handovers where id = any($1)', [gone]);
   return { handovers, messages, events, fileKeys: files.map((f) => f.storage_key) };
 }
 
