@@ -139,13 +139,13 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
         options.events.emit('thread:cpu', { thread: 'delivery', seconds: cpuBefore + message.seconds });
         lastCpu = message.seconds;
         return;
-      case 'attempts':
+      case 'notes':
         for (const attempt of message.attempts) options.events.emit('delivery:attempted', attempt);
-        return;
-      case 'load':
-        runs = message.runs;
-        handedSince = 0;
-        options.circuits.bulkheads(message.bulkheadFull);
+        if (message.load) {
+          runs = message.load.runs;
+          handedSince = 0;
+          options.circuits.bulkheads(message.load.bulkheadFull);
+        }
         return;
       case 'circuit':
         options.circuits.record(message.connectorId, message.state);

@@ -48,10 +48,12 @@ export interface AttemptNote {
 export type FromDeliveryThread =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
-  /** Attempts made since the last note, batched per turn of the thread's loop. */
-  | { type: 'attempts'; attempts: AttemptNote[] }
-  /** Lanes in work and the connectors whose bulkheads are full, when they change. */
-  | { type: 'load'; runs: number; bulkheadFull: string[] }
+  /**
+   * Once per turn of the thread's loop, in one message: the attempts made since the last note, and
+   * the lanes in work with the connectors whose bulkheads are full (`load`, when they changed or
+   * lanes were handed).
+   */
+  | { type: 'notes'; attempts: AttemptNote[]; load: { runs: number; bulkheadFull: string[] } | null }
   | { type: 'circuit'; connectorId: string; state: CircuitState }
   | { type: 'latency-objective'; connectorId: string; objective: Partial<LatencyObjective> | undefined }
   /** An agent-side item was given up: the HTTP thread ends the conversation, then answers `given-up`. */

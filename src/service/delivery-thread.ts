@@ -65,14 +65,13 @@ async function main(): Promise<void> {
       post({ type: 'give-up', id, row, failure });
     });
 
-  // Attempts and the load are told once per turn of this thread's loop, not once per attempt.
+  // Attempts and the load are told once per turn of this thread's loop, in one message, not once per attempt.
   let attempts: AttemptNote[] = [];
   let loadDue = false;
   let runs = 0;
   const flush = () => {
-    if (attempts.length > 0) post({ type: 'attempts', attempts });
+    if (attempts.length > 0 || loadDue) post({ type: 'notes', attempts, load: loadDue ? { runs, bulkheadFull: health.bulkheadFull() } : null });
     attempts = [];
-    if (loadDue) post({ type: 'load', runs, bulkheadFull: health.bulkheadFull() });
     loadDue = false;
     flushing = false;
   };
