@@ -407,15 +407,8 @@ export class AdmissionController {
   private reject(cause: RejectionCause, message: string): AppError {
     this.onReject(cause);
     const code = cause === 'shutting_down' ? 'shutting_down' : cause === 'queue_full' ? 'overloaded_queue_wait' : (`overloaded_${cause}` as const);
-    // A refusal happens when the process is busiest and says all it has to say in its message: no
-    // stack trace to capture (capturing one showed in the profile of refusals under overload).
-    const stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new AppError(code, { message, details: { cause }, retryAfterSeconds: 1 });
-    } finally {
-      Error.stackTraceLimit = stackTraceLimit;
-    }
+    // No stack trace is captured (AppError): a refusal happens when the process is busiest.
+    return new AppError(code, { message, details: { cause }, retryAfterSeconds: 1 });
   }
 
   private caller(key: string): Caller {

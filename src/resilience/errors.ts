@@ -101,7 +101,18 @@ export class AppError extends Error {
   readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, options: { message?: string; details?: Record<string, unknown>; cause?: unknown; retryAfterSeconds?: number } = {}) {
-    super(options.message ?? errorCatalogue[code].message, { cause: options.cause });
+    // An AppError is an answer the service chose (a 404, a refusal under overload), named by its code,
+    // and says all it has to say in its message; what went wrong below it, if anything, is its cause,
+    // with that error's own stack. Capturing a stack for each one cost about 13 µs of the HTTP thread
+    // per answer (profiled on 404s, 5.7 % of the thread), most of all when it is busiest. Only the
+    // internal error, a 500, keeps one.
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (errorCatalogue[code].status !== 500) Error.stackTraceLimit = 0;
+    try {
+      super(options.message ?? errorCatalogue[code].message, { cause: options.cause });
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.name = 'AppError';
     this.code = code;
     this.status = errorCatalogue[code].status;
