@@ -1,3 +1,4 @@
+import { namedStatement } from '../store/db.js';
 import { externalIdKey, newId } from '../store/ids.js';
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
@@ -94,13 +95,23 @@ async function writeAlone(deps: Deps, write: UserMessageWrite): Promise<UserMess
   return outcome!.value;
 }
 
+/**
+ * Prepared like the accept statement: a bot that retries (a repeated id) or writes to a conversation
+ * that ended or never was asks it once per message, as often as it likes.
+ */
+const EXPLAIN_UNWRITTEN = namedStatement(
+  'explain-unwritten-message',
+  `select h.state, (select m.id from messages m where m.handover_id = h.id and m.direction = 'to_agent' and m.client_id = $3) as existing
+   from handovers h where h.id = $1 and h.tenant_id = $2`,
+);
+
 /** Why postUserMessage wrote nothing: a repeated message id (answered with the stored id), or no live handover. */
 async function explainUnwritten(deps: Deps, input: { tenantId: string; handoverId: string; clientId?: string | undefined }): Promise<PostMessageResult> {
-  const { rows } = await deps.db.query<{ state: string; existing: string | null }>(
-    `select h.state, (select m.id from messages m where m.handover_id = h.id and m.direction = 'to_agent' and m.client_id = $3) as existing
-     from handovers h where h.id = $1 and h.tenant_id = $2`,
-    [input.handoverId, input.tenantId, input.clientId ?? null],
-  );
+  const { rows } = await deps.db.query<{ state: string; existing: string | null }>(EXPLAIN_UNWRITTEN, [
+    input.handoverId,
+    input.tenantId,
+    input.clientId ?? null,
+  ]);
   const row = rows[0];
   if (!row) throw new AppError('handover_not_found');
   if (row.existing) return { id: row.existing, duplicate: true };
