@@ -21,7 +21,10 @@ export const RECORD_COMPLETIONS = namedStatement(
     -- One descent of the primary key per id. (Written as "state = 'pending'" with a join on the
     -- batch, the plan walked the index of every pending item, a backlog's worth, or probed the key
     -- once per pair of ids.)
-    delete from outbox o where o.id = any($9::bigint[]) and o.state <> 'done' and o.state <> 'dead'
+    -- Only while no attempt is recorded for it: if another worker (after this one's lease ran out)
+    -- recorded a failed one meanwhile, the item stays for its next attempt (a repeat, with the same
+    -- event id) rather than leave that attempt's row behind.
+    delete from outbox o where o.id = any($9::bigint[]) and o.state <> 'done' and o.state <> 'dead' and o.attempts = 0
     returning o.lane
   ), counts as (
     select lane, count(*)::int as n from (select lane from kept union all select lane from gone) item group by lane

@@ -302,14 +302,29 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const giveUp = !retryable || attemptNo >= row.max_attempts;
       const message = failureText(err, { quoteAnswers: options.quoteAnswers }).slice(0, 1000);
       if (giveUp) {
-        await db.transaction(async (q) => {
+        // The item first, and only while it is pending: one gone (its conversation deleted meanwhile)
+        // or settled by another worker (which took the lane after this one's lease ran out) gets no
+        // attempt row and does not lower its lane's count again; attempts have no foreign key to
+        // refuse them (migration 021).
+        const recorded = await db.transaction(async (q) => {
+          const { rowCount } = await q.query(`update outbox set state = 'dead', attempts = $2, last_error = $3 where id = $1 and state = 'pending'`, [
+            row.id,
+            attemptNo,
+            message,
+          ]);
+          if (rowCount === 0) return false;
           await q.query(
             `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'failed', $5, $6)`,
             [row.id, attemptNo, startedAt, ms, statusCode, message],
           );
-          await q.query(`update outbox set state = 'dead', attempts = $2, last_error = $3 where id = $1`, [row.id, attemptNo, message]);
           await q.query('update outbox_lanes set pending = pending - 1 where lane = $1', [row.lane]);
+          return true;
         });
+        if (!recorded) {
+          log.warn({ lane: row.lane, kind: row.kind }, `a delivery of ${row.kind} failed after its item was settled or removed elsewhere; nothing recorded`);
+          options.observer?.attempted(row, 'failed', ms / 1000);
+          return { result: 'dead', health: retryable ? 'failure' : 'neutral' };
+        }
         const level = row.kind === 'user.typing' || row.kind === 'agent.typing' ? 'debug' : 'error';
         log[level](
           { lane: row.lane, kind: row.kind, attempts: attemptNo, err },
@@ -321,11 +336,17 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       }
       const delay = retryDelayMs(attemptNo, options.retryBaseMs, options.retryMaxMs, err instanceof DeliveryError ? err.retryAfterMs : undefined);
       await db.transaction(async (q) => {
-        await q.query(
-          `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'retry', $5, $6)`,
-          [row.id, attemptNo, startedAt, ms, statusCode, message],
-        );
-        await q.query('update outbox set attempts = $2, last_error = $3 where id = $1', [row.id, attemptNo, message]);
+        // As above: an attempt row only for an item still pending here.
+        const { rowCount } = await q.query(`update outbox set attempts = $2, last_error = $3 where id = $1 and state = 'pending'`, [
+          row.id,
+          attemptNo,
+          message,
+        ]);
+        if (rowCount > 0)
+          await q.query(
+            `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'retry', $5, $6)`,
+            [row.id, attemptNo, startedAt, ms, statusCode, message],
+          );
         await q.query(
           `update outbox_lanes set next_attempt_at = now() + $2 * interval '1 millisecond', locked_by = null, locked_until = null where lane = $1`,
           [row.lane, delay],

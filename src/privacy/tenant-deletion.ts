@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.js';
 import { recordAudit } from '../audit/audit-log.js';
+import type { Queryable } from '../store/db.js';
 import { AppError } from '../resilience/errors.js';
 import { CREDENTIALS_CHANNEL, requireTenant, type ApiKeyRevoked } from '../tenants/tenants.js';
 import { deleteHandovers, removeStoredFiles } from './user-data.js';
@@ -36,22 +37,7 @@ export async function deleteTenant(
   await requireTenant(deps.db, tenantId);
   const deleted: TenantDeleted = { handovers: 0, messages: 0, events: 0, files: 0 };
   for (;;) {
-    const batch = await deps.db.transaction(async (q) => {
-      const { rows } = await q.query<{ id: string }>('select id from handovers where tenant_id = $1 order by created_at limit $2 for update', [
-        tenantId,
-        BATCH,
-      ]);
-      const ids = rows.map((r) => r.id);
-      // Ended first, so that the same deletion as the retention job's and an erasure's takes them.
-      if (ids.length > 0) {
-        await q.query(
-          `update handovers set state = 'ended', ended_at = coalesce(ended_at, now()), end_reason = coalesce(end_reason, 'abandoned')
-           where id = any($1) and state <> 'ended'`,
-          [ids],
-        );
-      }
-      return { found: ids.length, ...(await deleteHandovers(q, tenantId, ids)) };
-    });
+    const batch = await deps.db.transaction((q) => endAndDeleteHandovers(q, tenantId, BATCH));
     await removeStoredFiles(deps, batch.fileKeys);
     deleted.handovers += batch.handovers;
     deleted.messages += batch.messages;
@@ -60,21 +46,36 @@ export async function deleteTenant(
     if (batch.found < BATCH) break;
   }
   // The files no conversation holds any more (uploaded, never sent), with the tenant's last rows.
-  const { keyHashes, fileKeys } = await deps.db.transaction(async (q) => {
+  const { keyHashes, fileKeys, late } = await deps.db.transaction(async (q) => {
+    // The tenant's row held first: no handover can be created for it from here on (a new one's key
+    // check waits for this row). Those its bots created since the last batch go the same way as the
+    // others, with their messages (which have no foreign key to go with them by: migration 021).
+    const held = await q.query('select id from tenants where id = $1 for update', [tenantId]);
+    if (held.rowCount === 0) throw new AppError('tenant_not_found');
+    const late = await endAndDeleteHandovers(q, tenantId, null);
     const { rows: files } = await q.query<{ storage_key: string }>('delete from attachments where tenant_id = $1 returning storage_key', [tenantId]);
     const { rows: keys } = await q.query<{ id: string; key_hash: string }>('select id, key_hash from api_keys where tenant_id = $1', [tenantId]);
     const { rowCount } = await q.query('delete from tenants where id = $1', [tenantId]);
     if (rowCount === 0) throw new AppError('tenant_not_found');
+    const fileKeys = [...late.fileKeys, ...files.map((f) => f.storage_key)];
     await recordAudit(q, {
       actor: audit.actor,
       action: 'tenant.deleted',
       tenantId,
       outcome: 204,
-      details: { ...deleted, files: deleted.files + files.length },
+      details: {
+        handovers: deleted.handovers + late.handovers,
+        messages: deleted.messages + late.messages,
+        events: deleted.events + late.events,
+        files: deleted.files + fileKeys.length,
+      },
       ...(audit.address ? { address: audit.address } : {}),
     });
-    return { keyHashes: keys, fileKeys: files.map((f) => f.storage_key) };
+    return { keyHashes: keys, fileKeys, late };
   });
+  deleted.handovers += late.handovers;
+  deleted.messages += late.messages;
+  deleted.events += late.events;
   await removeStoredFiles(deps, fileKeys);
   deleted.files += fileKeys.length;
   for (const key of keyHashes) {
@@ -82,4 +83,22 @@ export async function deleteTenant(
   }
   deps.log.info({ tenantId, ...deleted }, `deleted tenant ${tenantId} and everything it owned`);
   return deleted;
+}
+
+/**
+ * Ends and deletes the tenant's oldest handovers, up to `limit` of them (null: all), in the caller's
+ * transaction: ended first, so that the same deletion as the retention job's and an erasure's takes
+ * them.
+ */
+async function endAndDeleteHandovers(q: Queryable, tenantId: string, limit: number | null) {
+  const { rows } = await q.query<{ id: string }>('select id from handovers where tenant_id = $1 order by created_at limit $2 for update', [tenantId, limit]);
+  const ids = rows.map((r) => r.id);
+  if (ids.length > 0) {
+    await q.query(
+      `update handovers set state = 'ended', ended_at = coalesce(ended_at, now()), end_reason = coalesce(end_reason, 'abandoned')
+       where id = any($1) and state <> 'ended'`,
+      [ids],
+    );
+  }
+  return { found: ids.length, ...(await deleteHandovers(q, tenantId, ids)) };
 }

@@ -59,8 +59,10 @@ export async function deleteHandovers(
   );
   const { rowCount: messages } = await q.query('delete from messages where handover_id = any($1)', [gone]);
   const { rowCount: events } = await q.query('delete from events where tenant_id = $1 and handover_id = any($2)', [tenantId, gone]);
-  await q.query('delete from delivery_attempts a using outbox o where o.handover_id = any($1) and a.outbox_id = o.id', [gone]);
-  await q.query('delete from outbox where handover_id = any($1)', [gone]);
+  // The items first: a worker recording a failed attempt holds its item's row (and writes the attempt
+  // only while the item is there), so once these are deleted, every attempt of theirs is visible below.
+  const { rows: items } = await q.query<{ id: string }>('delete from outbox where handover_id = any($1) returning id', [gone]);
+  if (items.length > 0) await q.query('delete from delivery_attempts where outbox_id = any($1::bigint[])', [items.map((i) => i.id)]);
   await q.query('delete from outbox_lanes where lane = any($1)', [lanes]);
   const { rowCount: handovers } = await q.query('delete from handovers where id = any($1)', [gone]);
   return { handovers, messages, events, fileKeys: files.map((f) => f.storage_key) };
