@@ -4,6 +4,7 @@ import type { Attributes, Span } from '@opentelemetry/api';
 import { clientCallAttributes, injectTraceHeaders, inSpan, SpanKind, tracingEnabled } from '../telemetry/tracing.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { DeliveryError } from './delivery-error.js';
+import { toError } from '../resilience/errors.js';
 import { ForbiddenDestinationError } from './outbound-guard.js';
 import { answerError } from './remote-answer.js';
 import { addSignatureHeaders } from './standard-webhooks.js';
@@ -129,6 +130,15 @@ function spanOptions(call: OutboundCall) {
 }
 
 function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span | undefined): Promise<OutboundAnswer> {
+  // What fails before the call (a body that does not serialise) rejects, as from an async function.
+  try {
+    return startExchange(dispatcher, call, span);
+  } catch (err) {
+    return Promise.reject(toError(err));
+  }
+}
+
+function startExchange(dispatcher: Dispatcher, call: OutboundCall, span: Span | undefined): Promise<OutboundAnswer> {
   const body = call.body ?? (call.json !== undefined ? JSON.stringify(call.json) : undefined);
   // One headers object, written into in place: ours, the trace context, the caller's, the signature.
   const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
@@ -236,6 +246,14 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private answer(): void {
     this.done();
+    try {
+      this.settle();
+    } catch (err) {
+      this.reject(toError(err));
+    }
+  }
+
+  private settle(): void {
     const { call, status, headers } = this;
     this.span?.setAttribute('http.response.status_code', status);
     // The common answer is one small chunk: no copy.

@@ -373,6 +373,23 @@ describe('send: the one outbound client', () => {
       expect(receiver.connections).toBe(0);
     });
 
+    it('a body that does not serialise rejects the call, as an async function would, and sends nothing', async () => {
+      receiver = await startReceiver();
+      let promise: Promise<unknown> | undefined;
+      expect(() => {
+        promise = send(agent, {
+          method: 'POST',
+          url: `${receiver!.url}/hook`,
+          signal: deadline(),
+          policy: STATUS_POLICIES.vendorApi,
+          maxBytes: 1024,
+          json: { n: 1n },
+        });
+      }).not.toThrow();
+      await expect(promise).rejects.toThrow(/BigInt/);
+      expect(receiver.received).toHaveLength(0);
+    });
+
     it('a URL that is not one fails as final, without a call', async () => {
       const err = await failure(send(agent, { method: 'GET', url: 'not a url', signal: deadline(), policy: STATUS_POLICIES.vendorApi, maxBytes: 1024 }));
       expect(err.retryable).toBe(false);
