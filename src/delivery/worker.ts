@@ -1,7 +1,7 @@
 import { AsyncResource } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/config.js';
-import type { Db } from '../store/db.js';
+import type { Db, Queryable } from '../store/db.js';
 import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { DeliveryError } from '../connectors/connector.js';
@@ -302,21 +302,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const giveUp = !retryable || attemptNo >= row.max_attempts;
       const message = failureText(err, { quoteAnswers: options.quoteAnswers }).slice(0, 1000);
       if (giveUp) {
-        // The item first, and only while it is pending: one gone (its conversation deleted meanwhile)
-        // or settled by another worker (which took the lane after this one's lease ran out) gets no
-        // attempt row and does not lower its lane's count again; attempts have no foreign key to
-        // refuse them (migration 021).
+        // Nothing recorded for an item no longer pending (recordFailedAttempt): its lane's count is not
+        // lowered a second time.
         const recorded = await db.transaction(async (q) => {
-          const { rowCount } = await q.query(`update outbox set state = 'dead', attempts = $2, last_error = $3 where id = $1 and state = 'pending'`, [
-            row.id,
-            attemptNo,
-            message,
-          ]);
-          if (rowCount === 0) return false;
-          await q.query(
-            `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'failed', $5, $6)`,
-            [row.id, attemptNo, startedAt, ms, statusCode, message],
-          );
+          if (!(await recordFailedAttempt(q, 'failed', { row, attemptNo, startedAt, ms, statusCode, message }))) return false;
           await q.query('update outbox_lanes set pending = pending - 1 where lane = $1', [row.lane]);
           return true;
         });
@@ -336,17 +325,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       }
       const delay = retryDelayMs(attemptNo, options.retryBaseMs, options.retryMaxMs, err instanceof DeliveryError ? err.retryAfterMs : undefined);
       await db.transaction(async (q) => {
-        // As above: an attempt row only for an item still pending here.
-        const { rowCount } = await q.query(`update outbox set attempts = $2, last_error = $3 where id = $1 and state = 'pending'`, [
-          row.id,
-          attemptNo,
-          message,
-        ]);
-        if (rowCount > 0)
-          await q.query(
-            `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, 'retry', $5, $6)`,
-            [row.id, attemptNo, startedAt, ms, statusCode, message],
-          );
+        await recordFailedAttempt(q, 'retry', { row, attemptNo, startedAt, ms, statusCode, message });
         await q.query(
           `update outbox_lanes set next_attempt_at = now() + $2 * interval '1 millisecond', locked_by = null, locked_until = null where lane = $1`,
           [row.lane, delay],
@@ -416,4 +395,28 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       await completions.flush();
     },
   };
+}
+
+/**
+ * Records a failed attempt, in the caller's transaction: the item's row first (marked dead when the
+ * attempt was its last), and only while the item is pending; then its attempt row. An item gone (its
+ * conversation deleted meanwhile) or settled by another worker (which took the lane after this one's
+ * lease ran out) gets nothing: attempts have no foreign key to refuse a row for it (migration 021).
+ * Answers whether it was recorded.
+ */
+async function recordFailedAttempt(
+  q: Queryable,
+  outcome: 'failed' | 'retry',
+  a: { row: OutboxRow; attemptNo: number; startedAt: Date; ms: number; statusCode: number | null; message: string },
+): Promise<boolean> {
+  const { rowCount } = await q.query(
+    `update outbox set state = case when $4 then 'dead' else state end, attempts = $2, last_error = $3 where id = $1 and state = 'pending'`,
+    [a.row.id, a.attemptNo, a.message, outcome === 'failed'],
+  );
+  if (rowCount === 0) return false;
+  await q.query(
+    `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, $5, $6, $7)`,
+    [a.row.id, a.attemptNo, a.startedAt, a.ms, outcome, a.statusCode, a.message],
+  );
+  return true;
 }

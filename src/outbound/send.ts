@@ -130,7 +130,8 @@ function spanOptions(call: OutboundCall) {
 }
 
 function exchange(dispatcher: Dispatcher, call: OutboundCall, span: Span | undefined): Promise<OutboundAnswer> {
-  // What fails before the call (a body that does not serialise) rejects, as from an async function.
+  // What fails before the call (a body that does not serialise, a URL that is not one) rejects, as from
+  // an async function.
   try {
     return startExchange(dispatcher, call, span);
   } catch (err) {
@@ -147,11 +148,11 @@ function startExchange(dispatcher: Dispatcher, call: OutboundCall, span: Span | 
   if (call.headers) Object.assign(headers, call.headers);
   if (call.secret !== undefined) {
     // Only our own JSON webhooks are signed, and those are text.
-    if (typeof body !== 'string' && body !== undefined) return Promise.reject(new Error('send(): a signed body must be text'));
+    if (typeof body !== 'string' && body !== undefined) throw new Error('send(): a signed body must be text');
     addSignatureHeaders(headers, call.secret, call.webhookId ?? '', body ?? '');
   }
   const target = targetOf(call.url);
-  if (!target) return Promise.reject(new DeliveryError(`${call.describe ?? 'request'} failed: the URL is not valid`, { retryable: false }));
+  if (!target) throw new DeliveryError(`${call.describe ?? 'request'} failed: the URL is not valid`, { retryable: false });
   return new Promise<OutboundAnswer>((resolve, reject) => {
     new Exchange(call, span, resolve, reject).start(dispatcher, target, headers, body);
   });

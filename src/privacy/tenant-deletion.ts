@@ -55,8 +55,7 @@ export async function deleteTenant(
     const late = await endAndDeleteHandovers(q, tenantId, null);
     const { rows: files } = await q.query<{ storage_key: string }>('delete from attachments where tenant_id = $1 returning storage_key', [tenantId]);
     const { rows: keys } = await q.query<{ id: string; key_hash: string }>('select id, key_hash from api_keys where tenant_id = $1', [tenantId]);
-    const { rowCount } = await q.query('delete from tenants where id = $1', [tenantId]);
-    if (rowCount === 0) throw new AppError('tenant_not_found');
+    await q.query('delete from tenants where id = $1', [tenantId]);
     const fileKeys = [...late.fileKeys, ...files.map((f) => f.storage_key)];
     await recordAudit(q, {
       actor: audit.actor,
