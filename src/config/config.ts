@@ -210,6 +210,12 @@ export const settings = {
     doc: "The proxies in front of the service whose `X-Forwarded-For` is believed: comma-separated addresses or CIDRs (`10.0.0.0/8`, `loopback`); a number of hops is refused, as it cannot tell a proxy from a client. Unset: the client is the TCP peer. Behind a proxy, set it: the per-address guards (sign-in failures, slow uploads, unverified inbound requests, fair admission) and the audit log's addresses otherwise see the proxy, so one client's failures would count for everyone. Never list addresses clients can connect from directly: they could then name any address.",
     parse: trustedProxies,
   },
+  'http.directMessages': {
+    env: 'HANDOVER_HTTP_DIRECT_MESSAGES',
+    default: 'true',
+    doc: "A bot's plain text messages (`POST /v1/handovers/{id}/messages` without attachments) are served straight from Node's HTTP server instead of through the web framework, with the same checks and answers at about a fifth less CPU (docs/performance.md); every other request goes through the framework either way. `false` sends these through it too (always so while tracing is on).",
+    parse: bool,
+  },
   'http.apiKeyCacheMs': {
     env: 'HANDOVER_API_KEY_CACHE_MS',
     default: '30000',

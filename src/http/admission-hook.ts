@@ -1,13 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController, GoneSignal, Permit } from '../resilience/admission.js';
 import { AppError } from '../resilience/errors.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { runWithDeadline } from '../resilience/deadline.js';
 import { sendError } from './error-handler.js';
 import { loggedUrl } from './request-telemetry.js';
-import { installUploadGuard, type UploadLimits } from './upload-guard.js';
+import { installUploadGuard, type BodyGuard } from './upload-guard.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,7 +30,7 @@ declare module 'fastify' {
  * Who a request is for fairness: the credential it carries (one per tenant key or agent session), or
  * its address. Derived without any lookup, so it costs nothing when the service is busiest.
  */
-function callerKey(request: FastifyRequest): string {
+export function callerKey(request: FastifyRequest): string {
   const auth = request.headers.authorization;
   if (auth) return credentialKey(auth);
   return `ip:${request.ip}`;
@@ -70,10 +70,10 @@ export function credentialKey(authorization: string): string {
  * request whose client goes while it waits leaves the line; one handed a slot after its client went
  * gives it back at once and does no work.
  */
-export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number; uploads: UploadLimits }): void {
+export function installAdmission(app: FastifyInstance, admission: AdmissionController, options: { deadlineMs: number; bodies: BodyGuard }): void {
   app.decorate('admission', admission);
   // First, so a slot is never held while a client's body trickles in (src/http/upload-guard.ts).
-  installUploadGuard(app, options.uploads);
+  installUploadGuard(app, options.bodies);
   // The deadline also travels with the work the request causes (resilience/deadline.ts): the rest of
   // the request's hooks and its handler run inside this scope, so the store can honour it.
   app.addHook('onRequest', (request, _reply, done) => {
@@ -85,14 +85,6 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
     const mode = request.routeOptions.config?.admission;
     if (mode === 'exempt') return;
     const response = reply.raw;
-    // The connection may have gone while the body was read: then 'close' has fired already.
-    if (response.closed || response.destroyed) return void reply.hijack();
-    const gone = goneSignal();
-    response.once('close', () => {
-      clearTimeout(request.deadlineTimer);
-      gone.abort(new Error('the response closed'));
-      request.admissionPermit?.release();
-    });
     if (mode !== 'stream') {
       request.deadlineTimer = setTimeout(() => {
         if (reply.sent || response.headersSent) return;
@@ -100,22 +92,12 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
         sendError(reply, new AppError('deadline_exceeded', { message: `The request ran past its ${options.deadlineMs} ms deadline.` }));
       }, options.deadlineMs);
     }
-    // Readiness asks this of every held slot: a connection Node has torn down has no client left.
-    const live = () => !response.destroyed && request.raw.socket?.destroyed !== true;
-    let permit: Permit;
-    try {
-      permit = await admission.acquire(callerKey(request), mode !== 'stream', {
-        signal: gone,
-        live,
-        loopShareTaken: judgedBeforeRouting.has(request.raw),
-      });
-    } catch (err) {
-      // Its client left while it waited: nobody to answer.
-      if (gone.aborted) return void reply.hijack();
-      throw err;
-    }
-    if (gone.aborted) {
-      permit.release();
+    const permit = await admitRequest(admission, callerKey(request), request.raw, response, mode !== 'stream', () => {
+      clearTimeout(request.deadlineTimer);
+      request.admissionPermit?.release();
+    });
+    if (!permit) {
+      clearTimeout(request.deadlineTimer);
       return void reply.hijack();
     }
     request.admissionPermit = permit;
@@ -126,6 +108,45 @@ export function installAdmission(app: FastifyInstance, admission: AdmissionContr
     if (admission.isDraining) reply.header('connection', 'close');
     done(null, payload);
   });
+}
+
+/**
+ * Asks admission for a slot for one request (or, `holdsSlot` false, a stream's check), and ties it to
+ * the response: a slot is given back exactly once, when the response closes (Node's `close` comes after
+ * the answer is sent and also when the connection is lost first), through `onClose`, which the caller
+ * gives the permit to release. Resolves to the permit, or to undefined when the client went before or
+ * while it waited (nobody to answer; the work is not started). Rejects with admission's refusal.
+ */
+export async function admitRequest(
+  admission: AdmissionController,
+  key: string,
+  raw: IncomingMessage,
+  response: ServerResponse,
+  holdsSlot: boolean,
+  onClose: () => void,
+): Promise<Permit | undefined> {
+  // The connection may have gone while the body was read: then 'close' has fired already.
+  if (response.closed || response.destroyed) return undefined;
+  const gone = goneSignal();
+  response.once('close', () => {
+    gone.abort(new Error('the response closed'));
+    onClose();
+  });
+  // Readiness asks this of every held slot: a connection Node has torn down has no client left.
+  const live = () => !response.destroyed && raw.socket?.destroyed !== true;
+  let permit: Permit;
+  try {
+    permit = await admission.acquire(key, holdsSlot, { signal: gone, live, loopShareTaken: judgedBeforeRouting.has(raw) });
+  } catch (err) {
+    // Its client left while it waited: nobody to answer.
+    if (gone.aborted) return undefined;
+    throw err;
+  }
+  if (gone.aborted) {
+    permit.release();
+    return undefined;
+  }
+  return permit;
 }
 
 /**

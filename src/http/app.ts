@@ -20,6 +20,8 @@ import { webRoutes } from './routes/web-routes.js';
 import { createServer } from 'node:http';
 import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
+import { messageRouteBeforeFastify } from './message-route.js';
+import { bodyGuard } from './upload-guard.js';
 import { closeGracefully } from './lingering-close.js';
 import { endStreamsOnClose } from './sse.js';
 import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
@@ -32,6 +34,14 @@ import { tracingEnabled } from '../telemetry/tracing.js';
 import { installRequestTracing } from './request-tracing.js';
 import { recordRouteFacts, swaggerOptions } from './openapi/openapi-document.js';
 import type { ApiKeyIdentity } from '../tenants/tenants.js';
+import type { DirectMessageCounts } from './message-route.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** What the message route served before Fastify (message-route.ts); undefined when it is off. */
+    directMessages: DirectMessageCounts | undefined;
+  }
+}
 
 export interface AppContext {
   deps: Deps;
@@ -48,6 +58,21 @@ export interface AppContext {
 /** Builds the HTTP app. Listening is the caller's business, so tests drive the same app. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const { config, log } = ctx.deps;
+  const bodies = bodyGuard(config.http.uploads);
+  // Off while tracing: a traced request's spans are made by Fastify's hooks (request-tracing.ts).
+  const messages =
+    !config.http.directMessages || tracingEnabled()
+      ? undefined
+      : messageRouteBeforeFastify({
+          deps: ctx.deps,
+          admission: ctx.admission,
+          metrics: ctx.metrics,
+          authenticateApiKey: ctx.authenticateApiKey,
+          bodies,
+          bodyLimitBytes: config.http.bodyLimitBytes,
+          deadlineMs: config.admission.handlerTimeoutMs,
+          trustProxy: config.http.trustProxy,
+        });
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Each request's logger (its id bound) is made on its first line: most requests write none, and
@@ -84,8 +109,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
       );
     },
     clientErrorHandler: answerClientError,
-    // Node's server, as Fastify would make it, with one step in front: refusals while shedding are
-    // answered before routing (shed-before-routing.ts). An answer that closes the connection before its
+    // Node's server, as Fastify would make it, with two steps in front: refusals while shedding are
+    // answered before routing (shed-before-routing.ts), and a bot's plain messages are served without
+    // Fastify (message-route.ts), which gets every request they do not take. An answer that closes the connection before its
     // request's body has arrived reads the rest within bounds first, so every client sees the answer
     // (lingering-close.ts).
     serverFactory: (handler) => {
@@ -101,7 +127,8 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
           connectionsCheckingInterval: Math.min(30_000, Math.max(50, requestTimeout / 4)),
         },
         (request, response) => {
-          if (!shed(request, response)) handler(request, response);
+          if (shed(request, response)) return;
+          if (!messages?.(request, response, handler)) handler(request, response);
         },
       );
       closeGracefully(server);
@@ -112,11 +139,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   });
   // Before any route is added: the OpenAPI document needs to know how each route is admitted.
   const routeAdmission = recordRouteFacts(app);
+  app.decorate('directMessages', messages?.counts);
   installJsonParser(app);
   installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   // Before admission, so a request's span includes its wait for a slot.
   if (tracingEnabled()) installRequestTracing(app);
-  installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, uploads: config.http.uploads });
+  installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, bodies });
   endStreamsOnClose(app);
   // Closing the app (not only stopping the service) refuses new work with the coded shutting_down.
   app.addHook('preClose', async () => ctx.admission.drain());

@@ -18,9 +18,12 @@ declare module 'fastify' {
   }
 }
 
+/** `Authorization: Bearer <token>`, the token captured. */
+export const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
 export function bearerToken(request: FastifyRequest): string {
   const header = request.headers.authorization;
-  const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  const match = header ? BEARER.exec(header) : null;
   if (!match?.[1]) throw new AppError('unauthorized', { message: 'Send "Authorization: Bearer <token>".' });
   return match[1];
 }
@@ -28,12 +31,16 @@ export function bearerToken(request: FastifyRequest): string {
 export function botAuth(authenticate: (apiKey: string) => Promise<ApiKeyIdentity>) {
   return async (request: FastifyRequest) => {
     const identity = await authenticate(bearerToken(request));
-    // A read-only key reads (and may hold a stream open); it changes nothing.
-    if (identity.scope === 'read' && request.method !== 'GET' && request.method !== 'HEAD') {
-      throw new AppError('forbidden_scope', { message: 'This API key is read-only; use a bot key for changes.' });
-    }
+    mayChange(identity, request.method);
     request.tenantId = identity.tenantId;
   };
+}
+
+/** A read-only key reads (and may hold a stream open); it changes nothing. */
+export function mayChange(identity: ApiKeyIdentity, method: string): void {
+  if (identity.scope === 'read' && method !== 'GET' && method !== 'HEAD') {
+    throw new AppError('forbidden_scope', { message: 'This API key is read-only; use a bot key for changes.' });
+  }
 }
 
 /**

@@ -15,7 +15,31 @@ export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
   return reply.code(err.status).type('application/json').send(body);
 }
 
-const sheddingCodes = new Set<ErrorCode>(['overloaded_queue_wait', 'overloaded_event_loop', 'overloaded_memory', 'shutting_down']);
+/**
+ * An AppError answered on Node's own response, before or without Fastify (shed-before-routing.ts,
+ * message-route.ts): the body and headers `sendError` gives, plus `nosniff` (which the app's hook adds to
+ * every Fastify answer) and `Connection: close` when asked.
+ */
+export function answerRaw(response: ServerResponse, err: AppError, options: { close?: boolean } = {}): void {
+  const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+  writeJson(response, err.status, JSON.stringify(body), options.close === true, err.retryAfterSeconds);
+}
+
+/** A JSON answer written on Node's own response in one go, with the headers Fastify's would have. */
+export function writeJson(response: ServerResponse, status: number, text: string, close: boolean, retryAfterSeconds?: number): void {
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'x-content-type-options': 'nosniff',
+  };
+  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  if (close) headers.connection = 'close';
+  response.writeHead(status, headers);
+  response.end(text);
+}
+
+/** Refusals for load or shutdown: counted by cause, never logged one by one. */
+export const sheddingCodes = new Set<ErrorCode>(['overloaded_queue_wait', 'overloaded_event_loop', 'overloaded_memory', 'shutting_down']);
 
 /** Fastify's own 4xx errors, mapped to the catalogue. */
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -142,7 +166,7 @@ export function installJsonParser(app: FastifyInstance): void {
   });
 }
 
-const surrogateEscape = /\\u[dD][89a-fA-F]/;
+export const surrogateEscape = /\\u[dD][89a-fA-F]/;
 
 /** Deepest nesting of arrays and objects a JSON body may have (real payloads stay within a dozen). */
 export const MAX_JSON_DEPTH = 64;

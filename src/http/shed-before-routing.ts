@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../monitoring/metrics.js';
-import type { ErrorBody } from './error-handler.js';
+import { answerRaw } from './error-handler.js';
 import { credentialKey, judgedBeforeRouting } from './admission-hook.js';
 import { statusWindow } from './request-telemetry.js';
 
@@ -48,20 +48,10 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
       return false;
     }
     const cause = refusal.details?.cause;
-    const body: ErrorBody = { error: { code: refusal.code, message: refusal.message, ...(refusal.details ? { details: refusal.details } : {}) } };
-    const text = JSON.stringify(body);
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(text),
-      'retry-after': String(refusal.retryAfterSeconds ?? 1),
-      'x-content-type-options': 'nosniff',
-    };
     // A small body is read and discarded by Node once this is answered, and the connection serves the
     // client's next request. Otherwise Node closes it once this is written, reading and discarding what
     // of the body still arrives first (lingering-close.ts), so the client reads the 503 instead of a reset.
-    if (cause === 'memory' || !smallBody(request)) headers.connection = 'close';
-    response.writeHead(refusal.status, headers);
-    response.end(text);
+    answerRaw(response, refusal, { close: cause === 'memory' || !smallBody(request) });
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
     metrics.httpRequestDuration.observe(
       { http_request_method: request.method ?? 'GET', http_route: 'refused before routing', http_response_status_code: String(refusal.status) },

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../resilience/errors.js';
 
 declare module 'fastify' {
@@ -23,7 +24,26 @@ export interface UploadLimits {
 const SLOW_AFTER_MS = 100;
 
 /** What ended a body read early: the client went away (nobody to answer) or a refusal to send. */
-type Outcome = { body: Buffer } | { gone: true };
+export type Outcome = { body: Buffer } | { gone: true };
+
+/**
+ * The slow bodies of each client address, shared by every reader of one app (the Fastify hook below and
+ * the message route served before Fastify, message-route.ts), so the bound holds whichever path reads.
+ */
+export interface BodyGuard {
+  limits: UploadLimits;
+  slowByAddress: Map<string, number>;
+}
+
+export function bodyGuard(limits: UploadLimits): BodyGuard {
+  return { limits, slowByAddress: new Map() };
+}
+
+/**
+ * Bodies read whole before Fastify saw their request (message-route.ts hands over the requests it does
+ * not serve itself): the hook below takes them from here instead of reading the socket.
+ */
+export const bodiesReadAhead = new WeakMap<IncomingMessage, Buffer>();
 
 /**
  * Reads every request body whole before the request asks for an admission slot, so a slot is spent
@@ -34,17 +54,25 @@ type Outcome = { body: Buffer } | { gone: true };
  * closes the connection: what of the body still arrives after the answer is discarded, within the
  * bounds of lingering-close.ts, and never waited for. Install before admission.
  */
-export function installUploadGuard(app: FastifyInstance, limits: UploadLimits): void {
-  const slowByAddress = new Map<string, number>();
-
+export function installUploadGuard(app: FastifyInstance, guard: BodyGuard): void {
   app.addHook('onRequest', async (request, reply) => {
+    const readAhead = bodiesReadAhead.get(request.raw);
+    if (readAhead) {
+      request.receivedBody = readAhead;
+      return;
+    }
     if (!announcesBody(request)) return;
     const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? Infinity;
     if (Number(request.headers['content-length']) > limit) {
       // Refused on its announced size alone: nothing of it is read.
       throw closing(reply, new AppError('body_too_large', { message: `The body is larger than the limit of ${limit} bytes.` }));
     }
-    const outcome = await readBody(request, reply, limit, limits, slowByAddress);
+    let outcome: Outcome;
+    try {
+      outcome = await readGuardedBody(request.raw, reply.raw, () => request.ip, limit, guard);
+    } catch (err) {
+      throw err instanceof AppError ? closing(reply, err) : err;
+    }
     // Nobody is left to answer: end the request here, before it asks for a slot or does any work.
     if ('gone' in outcome) return void reply.hijack();
     request.receivedBody = outcome.body;
@@ -117,14 +145,19 @@ function closing(reply: FastifyReply, err: AppError): AppError {
   return err;
 }
 
-function readBody(request: FastifyRequest, reply: FastifyReply, limit: number, limits: UploadLimits, slowByAddress: Map<string, number>): Promise<Outcome> {
-  const raw = request.raw;
-  const address = request.ip;
-  const announced = Number(request.headers['content-length']);
+/**
+ * Reads a request's body whole within the guard's bounds: its body, `gone` when the client went first,
+ * or a rejection with the refusal to send (`body_too_large`, `upload_too_slow`, `too_many_uploads`),
+ * after which the caller answers with `Connection: close`. `address` (the client's, as the app knows
+ * it) is asked only of a body that turns out slow.
+ */
+export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, address: () => string, limit: number, guard: BodyGuard): Promise<Outcome> {
+  const { limits, slowByAddress } = guard;
+  const announced = Number(raw.headers['content-length']);
+  let slowAddress: string | undefined;
   const chunks: Buffer[] = [];
   let received = 0;
   let receivedAtCheck = 0;
-  let countedSlow = false;
   return new Promise<Outcome>((resolve, reject) => {
     let settled = false;
     const settle = (outcome: Outcome | AppError) => {
@@ -133,16 +166,16 @@ function readBody(request: FastifyRequest, reply: FastifyReply, limit: number, l
       clearTimeout(slowTimer);
       clearInterval(rateTimer);
       raw.off('data', onData).off('end', onEnd).off('error', onGone);
-      reply.raw.off('close', onGone);
-      if (countedSlow) {
-        const left = (slowByAddress.get(address) ?? 1) - 1;
-        if (left > 0) slowByAddress.set(address, left);
-        else slowByAddress.delete(address);
+      response.off('close', onGone);
+      if (slowAddress !== undefined) {
+        const left = (slowByAddress.get(slowAddress) ?? 1) - 1;
+        if (left > 0) slowByAddress.set(slowAddress, left);
+        else slowByAddress.delete(slowAddress);
       }
       if (outcome instanceof AppError) {
         // Stop taking the rest; the answer closes the connection.
         raw.pause();
-        reject(closing(reply, outcome));
+        reject(outcome);
       } else resolve(outcome);
     };
     const onData = (chunk: Buffer) => {
@@ -169,7 +202,8 @@ function readBody(request: FastifyRequest, reply: FastifyReply, limit: number, l
     let rateTimer: NodeJS.Timeout | undefined;
     // Timers beyond this one only for bodies that turn out slow: most arrive before it fires.
     const slowTimer = setTimeout(() => {
-      const slow = (slowByAddress.get(address) ?? 0) + 1;
+      const from = address();
+      const slow = (slowByAddress.get(from) ?? 0) + 1;
       if (slow > limits.maxPerAddress) {
         return settle(
           new AppError('too_many_uploads', {
@@ -178,12 +212,12 @@ function readBody(request: FastifyRequest, reply: FastifyReply, limit: number, l
           }),
         );
       }
-      slowByAddress.set(address, slow);
-      countedSlow = true;
+      slowByAddress.set(from, slow);
+      slowAddress = from;
       receivedAtCheck = received;
       rateTimer = setInterval(checkRate, limits.windowMs);
     }, SLOW_AFTER_MS);
     raw.on('data', onData).on('end', onEnd).on('error', onGone);
-    reply.raw.on('close', onGone);
+    response.on('close', onGone);
   });
 }
