@@ -21,7 +21,7 @@ import { createServer } from 'node:http';
 import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
 import { messageRouteBeforeFastify } from './message-route.js';
-import { bodyGuard } from './upload-guard.js';
+import { bodiesReadAhead, bodyGuard } from './upload-guard.js';
 import { closeGracefully } from './lingering-close.js';
 import { endStreamsOnClose } from './sse.js';
 import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
@@ -151,8 +151,10 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   installRequestTelemetry(app, ctx.metrics);
   installSecurityHeaders(app);
   app.addHook('onResponse', async (request, reply) => {
-    recordRequest(ctx.metrics, request, reply.statusCode, reply.elapsedTime);
-    const line = { method: request.method, url: loggedUrl(request), status: reply.statusCode, ms: reply.elapsedTime };
+    // A body the message route read before handing the request over (message-route.ts) was part of it.
+    const ms = reply.elapsedTime + (bodiesReadAhead.get(request.raw)?.readMs ?? 0);
+    recordRequest(ctx.metrics, request, reply.statusCode, ms);
+    const line = { method: request.method, url: loggedUrl(request), status: reply.statusCode, ms };
     if (reply.statusCode >= 500) request.log.warn(line, 'request failed');
     else request.log.debug(line, 'request');
   });

@@ -75,6 +75,7 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
   const clientAddress = addressOf(ctx.trustProxy);
   const window = statusWindow(ctx.metrics, MESSAGE_ROUTE);
   const counts: DirectMessageCounts = { served: 0, handedOver: 0 };
+  let requests = 0;
 
   const record = (startedAt: number, status: number, refusedFor?: string) => {
     const ms = performance.now() - startedAt;
@@ -86,7 +87,18 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
     return ms;
   };
 
-  /** An error answered as the app's error handler answers it, counted and logged as its hooks do. */
+  /** The request's line, as the app's end-of-response hook writes it. */
+  const logged = (request: IncomingMessage, log: FastifyBaseLogger, startedAt: number, status: number, refusedFor?: string) => {
+    const ms = record(startedAt, status, refusedFor);
+    const line = { method: 'POST', url: request.url, status, ms };
+    if (status >= 500) log.warn(line, 'request failed');
+    else log.debug(line, 'request');
+  };
+
+  /**
+   * An error answered as the app's error handler answers it (`quiet`: as admission's deadline timer
+   * does, without the handler's line of its own), counted and logged as its hooks do.
+   */
   const fail = (
     request: IncomingMessage,
     response: ServerResponse,
@@ -94,75 +106,75 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
     startedAt: number,
     thrown: unknown,
     permit: Permit | undefined,
-    close = false,
+    options: { close?: boolean; quiet?: boolean } = {},
   ) => {
     if (response.headersSent || response.destroyed) return;
     let err: AppError;
     if (thrown instanceof AppError) {
       err = thrown;
-      if (err.status >= 500 && !sheddingCodes.has(err.code)) log.warn({ err, code: err.code }, err.message);
+      if (err.status >= 500 && !sheddingCodes.has(err.code) && !options.quiet) log.warn({ err, code: err.code }, err.message);
     } else {
       log.error({ err: toError(thrown) }, 'unhandled error');
       err = new AppError('internal_error');
     }
     if (guarded.has(err.code)) ctx.metrics.guardRefusals.inc({ code: err.code });
     const cause = err.details?.cause;
-    answerRaw(response, err, { close: close || ctx.admission.isDraining });
-    const ms = record(startedAt, err.status, typeof cause === 'string' && !permit ? cause : undefined);
-    const line = { method: 'POST', url: request.url, status: err.status, ms };
-    if (err.status >= 500) log.warn(line, 'request failed');
-    else log.debug(line, 'request');
+    answerRaw(response, err, { close: options.close === true || ctx.admission.isDraining });
+    logged(request, log, startedAt, err.status, typeof cause === 'string' && !permit ? cause : undefined);
   };
 
   const serve = async (request: IncomingMessage, response: ServerResponse, handoverId: string, token: string, startedAt: number): Promise<boolean> => {
-    const reqId = requestId(request, ++counts.served);
-    let log = lazyChild(ctx.deps.log as FastifyBaseLogger, { reqId, handoverId });
+    const reqId = requestId(request, ++requests);
+    let log = lazyChild(ctx.deps.log as FastifyBaseLogger, { reqId });
     let body: Buffer;
     try {
       const outcome = await readGuardedBody(request, response, () => clientAddress(request), ctx.bodyLimitBytes, ctx.bodies);
-      if ('gone' in outcome) return true;
+      if ('gone' in outcome) {
+        // Node's own answer (a request that did not arrive in time: error-handler.ts, answerClientError)
+        // is counted as Fastify's end-of-response hook counted it; a client that left has none.
+        counts.served++;
+        if (response.headersSent) logged(request, log, startedAt, response.statusCode);
+        return true;
+      }
       body = outcome.body;
     } catch (err) {
-      fail(request, response, log, startedAt, err, undefined, true);
+      counts.served++;
+      fail(request, response, log, startedAt, err, undefined, { close: true });
       return true;
     }
     const message = plainMessage(body, Number(request.headers['content-length']));
     if (!message) {
-      counts.served--;
       counts.handedOver++;
-      bodiesReadAhead.set(request, body);
+      bodiesReadAhead.set(request, { body, readMs: performance.now() - startedAt });
       return false;
     }
+    counts.served++;
     // From here on as admission's hooks and the route have it: a deadline for the work the request
-    // causes and for its answer, a slot, the credential, the handler.
-    let permit: Permit | undefined;
-    const deadline = setTimeout(() => {
-      if (response.headersSent) return;
-      log.warn({ method: 'POST', url: request.url }, `request ran past its ${ctx.deadlineMs} ms deadline`);
-      fail(
-        request,
-        response,
-        log,
-        startedAt,
-        new AppError('deadline_exceeded', { message: `The request ran past its ${ctx.deadlineMs} ms deadline.` }),
-        permit,
-      );
-    }, ctx.deadlineMs);
+    // causes and for its answer, a slot, the credential, the handler; once answered (the deadline), no
+    // further step starts.
     await runWithDeadline(ctx.deadlineMs, async () => {
+      let permit: Permit | undefined;
+      const deadline = setTimeout(() => {
+        if (response.headersSent) return;
+        log.warn({ method: 'POST', url: request.url }, `request ran past its ${ctx.deadlineMs} ms deadline`);
+        const err = new AppError('deadline_exceeded', { message: `The request ran past its ${ctx.deadlineMs} ms deadline.` });
+        fail(request, response, log, startedAt, err, permit, { quiet: true });
+      }, ctx.deadlineMs);
       try {
         permit = await admitRequest(ctx.admission, credentialKey(request.headers.authorization!), request, response, true, () => {
           clearTimeout(deadline);
           permit?.release();
         });
         if (!permit) return clearTimeout(deadline);
+        if (response.headersSent) return;
         const identity = await ctx.authenticateApiKey(token);
         mayChange(identity, 'POST');
+        if (response.headersSent) return;
         log = lazyChild(ctx.deps.log as FastifyBaseLogger, { reqId, tenantId: identity.tenantId, handoverId });
         const { id } = await postUserMessage(ctx.deps, { tenantId: identity.tenantId, handoverId, clientId: message.id, text: message.text });
         if (response.headersSent || response.destroyed) return;
         writeJson(response, 202, JSON.stringify({ id }), ctx.admission.isDraining);
-        const ms = record(startedAt, 202);
-        log.debug({ method: 'POST', url: request.url, status: 202, ms }, 'request');
+        logged(request, log, startedAt, 202);
       } catch (err) {
         fail(request, response, log, startedAt, err, permit);
       }
@@ -176,12 +188,14 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
     const token = BEARER.exec(request.headers.authorization!)?.[1];
     if (!token) return false;
     const startedAt = performance.now();
-    serve(request, response, handoverId, token, startedAt).then(
-      (taken) => {
+    serve(request, response, handoverId, token, startedAt)
+      .then((taken) => {
         if (!taken) fastify(request, response);
-      },
-      (err: unknown) => ctx.deps.log.error({ err: toError(err) }, 'message route failed'),
-    );
+      })
+      .catch((err: unknown) => {
+        ctx.deps.log.error({ err: toError(err) }, 'message route failed');
+        if (!response.headersSent && !response.destroyed) answerRaw(response, new AppError('internal_error'));
+      });
     return true;
   };
   return Object.assign(route, { counts });
@@ -240,5 +254,5 @@ function addressOf(trustProxy: false | string): (request: IncomingMessage) => st
 /** The request id its log lines carry: the caller's X-Request-Id, as Fastify takes it, or one of ours. */
 function requestId(request: IncomingMessage, n: number): string {
   const given = request.headers['x-request-id'];
-  return typeof given === 'string' && given !== '' ? given : `msg-${n.toString(36)}`;
+  return typeof given === 'string' && given !== '' ? given : `direct-${n.toString(36)}`;
 }

@@ -43,7 +43,7 @@ export function bodyGuard(limits: UploadLimits): BodyGuard {
  * Bodies read whole before Fastify saw their request (message-route.ts hands over the requests it does
  * not serve itself): the hook below takes them from here instead of reading the socket.
  */
-export const bodiesReadAhead = new WeakMap<IncomingMessage, Buffer>();
+export const bodiesReadAhead = new WeakMap<IncomingMessage, { body: Buffer; readMs: number }>();
 
 /**
  * Reads every request body whole before the request asks for an admission slot, so a slot is spent
@@ -58,7 +58,7 @@ export function installUploadGuard(app: FastifyInstance, guard: BodyGuard): void
   app.addHook('onRequest', async (request, reply) => {
     const readAhead = bodiesReadAhead.get(request.raw);
     if (readAhead) {
-      request.receivedBody = readAhead;
+      request.receivedBody = readAhead.body;
       return;
     }
     if (!announcesBody(request)) return;
@@ -154,7 +154,9 @@ function closing(reply: FastifyReply, err: AppError): AppError {
 export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, address: () => string, limit: number, guard: BodyGuard): Promise<Outcome> {
   const { limits, slowByAddress } = guard;
   const announced = Number(raw.headers['content-length']);
-  let slowAddress: string | undefined;
+  // Counted under the address read when the body turned slow, and taken off under the same one.
+  let slowAddress = '';
+  let countedSlow = false;
   const chunks: Buffer[] = [];
   let received = 0;
   let receivedAtCheck = 0;
@@ -167,7 +169,7 @@ export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, 
       clearInterval(rateTimer);
       raw.off('data', onData).off('end', onEnd).off('error', onGone);
       response.off('close', onGone);
-      if (slowAddress !== undefined) {
+      if (countedSlow) {
         const left = (slowByAddress.get(slowAddress) ?? 1) - 1;
         if (left > 0) slowByAddress.set(slowAddress, left);
         else slowByAddress.delete(slowAddress);
@@ -214,6 +216,7 @@ export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, 
       }
       slowByAddress.set(from, slow);
       slowAddress = from;
+      countedSlow = true;
       receivedAtCheck = received;
       rateTimer = setInterval(checkRate, limits.windowMs);
     }, SLOW_AFTER_MS);

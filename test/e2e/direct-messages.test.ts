@@ -17,7 +17,7 @@ interface Side {
 }
 
 async function side(direct: boolean): Promise<Side> {
-  const t = await startTestService('postgres', { 'http.directMessages': direct, 'http.bodyLimitBytes': 64 * 1024 });
+  const t = await startTestService('pg', { 'http.directMessages': direct, 'http.bodyLimitBytes': 64 * 1024 });
   const desk = await setUpDesk(t);
   const open = async (conversationId: string) =>
     (await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId, queue: 'support', user: { id: 'u' } } })).body.id as string;
@@ -47,6 +47,7 @@ const calls: Array<[string, Call, boolean]> = [
   ['a charset in the content type', { body: '{"text":"hi"}', contentType: 'application/json; charset=UTF-8' }, true],
   ['a lower-case bearer scheme', { body: '{"text":"hi"}', authorization: 'bearer {key}' }, true],
   ['an unknown handover', { body: '{"text":"hi"}', path: () => '/v1/handovers/ho_nope/messages' }, true],
+  ['an id of 64 characters', { body: '{"text":"hi"}', path: () => `/v1/handovers/${'h'.repeat(64)}/messages` }, true],
   ['an ended handover', { body: '{"text":"hi"}', path: (s) => `/v1/handovers/${s.ended}/messages` }, true],
   ['a wrong key', { body: '{"text":"hi"}', token: () => 'not-a-key' }, true],
   ['a read-only key', { body: '{"text":"hi"}', token: (s) => s.readKey }, true],
@@ -61,12 +62,18 @@ const calls: Array<[string, Call, boolean]> = [
   ['text of 20,001 characters', { body: JSON.stringify({ text: 'x'.repeat(20_001) }) }, false],
   ['a lone surrogate escape', { body: '{"text":"a\\ud800b"}' }, false],
   ['a prototype key', { body: '{"text":"hi","__proto__":{"x":1}}' }, false],
+  ['an escaped prototype key', { body: '{"text":"hi","\\u005f_proto__":{"x":1}}' }, false],
+  ['__proto__ within the text', { body: '{"text":"what is __proto__?"}' }, false],
+  ['text of 20,002 UTF-16 units and 10,001 characters', { body: JSON.stringify({ text: '🙂'.repeat(10_001) }) }, false],
+  ['an empty body', { body: '' }, false],
   ['attachments', { body: '{"text":"hi","attachments":[{"url":"https://example.com/a.png","name":"a.png"}]}' }, false],
   ['no credential', { body: '{"text":"hi"}', token: () => undefined }, false],
   ['a credential of another scheme', { body: '{"text":"hi"}', authorization: 'Basic abc' }, false],
   ['plain text', { body: 'hello', contentType: 'text/plain' }, false],
   ['a percent-encoded id', { body: '{"text":"hi"}', path: (s) => `/v1/handovers/%${s.live.charCodeAt(0).toString(16)}${s.live.slice(1)}/messages` }, false],
   ['a query string', { body: '{"text":"hi"}', path: (s) => `/v1/handovers/${s.live}/messages?x=1` }, false],
+  ['an upper-case path', { body: '{"text":"hi"}', path: (s) => `/V1/handovers/${s.live}/messages` }, false],
+  ['a doubled slash', { body: '{"text":"hi"}', path: (s) => `/v1//handovers/${s.live}/messages` }, false],
   ['a trailing slash', { body: '{"text":"hi"}', path: (s) => `/v1/handovers/${s.live}/messages/` }, false],
   ['an id longer than any', { body: '{"text":"hi"}', path: () => `/v1/handovers/${'h'.repeat(65)}/messages` }, false],
   ['a body over the limit', { body: JSON.stringify({ text: 'x'.repeat(70_000) }) }, false],
@@ -80,8 +87,9 @@ async function send(s: Side, call: Call): Promise<{ status: number; body: any; h
   const path = call.path ? call.path(s) : `/v1/handovers/${s.live}/messages`;
   const res = await fetch(`${s.t.url}${path}`, { method: 'POST', headers, body: call.body, signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
+  // Every header but the date, in name order.
   const picked: Record<string, string | null> = {};
-  for (const name of ['content-type', 'retry-after', 'x-content-type-options', 'connection']) picked[name] = res.headers.get(name);
+  for (const [name, value] of [...res.headers].sort(([a], [b]) => a.localeCompare(b))) if (name !== 'date') picked[name] = value;
   const body = JSON.parse(text) as Record<string, unknown>;
   // Each instance names its own messages: the ids differ, their form does not.
   if (typeof body.id === 'string') body.id = body.id.replace(/^(msg_).*$/, '$1…');
@@ -130,5 +138,20 @@ describe('the message route served before Fastify', () => {
     expect(mine.rows).toEqual(theirs.rows);
     expect(mine.rows.filter((r) => r.client_id === 'm-1')).toHaveLength(1);
     expect(mine.rows.length).toBeGreaterThan(5);
+  });
+
+  it('counts its answers where Fastify counts them', async () => {
+    // The request histogram of the route, by status: the same requests, the same counts.
+    const counted = async (s: Side) => {
+      const text = await (await fetch(`${s.t.url}/metrics`)).text();
+      return text
+        .split('\n')
+        .filter((line) => line.startsWith('http_server_request_duration_seconds_count') && line.includes('http_route="/v1/handovers/:id/messages"'))
+        .map((line) => line.replace(/\s[\d.e+-]+$/, (n) => ` ${Number(n)}`))
+        .sort();
+    };
+    const [mine, theirs] = await Promise.all([counted(direct), counted(framework)]);
+    expect(mine).toEqual(theirs);
+    expect(mine.some((line) => line.includes('http_response_status_code="202"'))).toBe(true);
   });
 });
