@@ -139,14 +139,16 @@ export class CompletionRecorder {
     const done = this.done.splice(0, this.maxBatch);
     const refs = this.refs;
     this.refs = new Map();
-    // Release only lanes none of whose completions are left for a later batch.
+    // Release only lanes none of whose completions are left for a later batch. Both maps are made anew
+    // for each batch rather than emptied in place: a long-lived Map taking and dropping a lane per
+    // message replaces its table every few hundred, and each table it replaced kept its entries (the
+    // waiting lane runs, with their items and calls) alive through young collections until a full one
+    // (resilience/churn-free.ts).
     const leftLanes = new Set(this.done.map((d) => d.lane));
+    const asked = this.releases;
+    this.releases = new Map();
     const releases = new Map<string, { waiting: Array<(released: boolean) => void>; ifEmpty: boolean }>();
-    for (const [lane, entry] of this.releases) {
-      if (leftLanes.has(lane)) continue;
-      releases.set(lane, entry);
-      this.releases.delete(lane);
-    }
+    for (const [lane, entry] of asked) (leftLanes.has(lane) ? this.releases : releases).set(lane, entry);
     // Recorded for every request's delivery, bound by none of their deadlines.
     const run = withoutDeadline(() => this.write(done, refs, releases))
       .then((kept) => {
