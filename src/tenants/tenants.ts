@@ -168,6 +168,9 @@ export async function listTenants(q: Queryable): Promise<Tenant[]> {
 export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }, bus?: Bus) {
   // null: known to be unknown or revoked (cached too, so a flood of bad keys does not reach the database).
   const cache = new TtlCache<string, ApiKeyIdentity | null>(options.ttlMs, options.maxEntries);
+  // Each key's digest, kept as the credential's caller key is (admission-hook.ts): a SHA-256 per
+  // request was a few microseconds of every message. Bounded, so made-up keys cannot grow it.
+  const hashes = new TtlCache<string, string>(Infinity, options.maxEntries);
   // A revocation heard over the bus takes effect at once, not at the end of the cache's lifetime.
   bus?.subscribe(CREDENTIALS_CHANNEL, (message) => {
     const revoked = message as Partial<ApiKeyRevoked>;
@@ -175,7 +178,11 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
   });
   return async function authenticate(apiKey: string): Promise<ApiKeyIdentity> {
     if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
-    const hash = digest(apiKey);
+    let hash = hashes.get(apiKey);
+    if (hash === undefined) {
+      hash = digest(apiKey);
+      hashes.set(apiKey, hash);
+    }
     const hit = cache.get(hash);
     if (hit !== undefined) {
       if (!hit) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
