@@ -197,8 +197,9 @@ export function evaluateTargets(r: BenchReport): Target[] {
     );
     at(
       `refusal p99 ≤ ${refusalBound} ms`,
-      (o) => (o.rejectedP99Ms === null ? 'no refusals' : `${o.rejectedP99Ms} ms`),
-      (o) => o.rejectedP99Ms === null || o.rejectedP99Ms <= refusalBound,
+      (o) => (o.rejectedP99Ms === null ? 'no refusals: every request was accepted, however late (accepted p99 above)' : `${o.rejectedP99Ms} ms`),
+      // A step that refused nothing says nothing of how fast a refusal is: not judged, rather than met.
+      (o) => (o.rejectedP99Ms === null ? null : o.rejectedP99Ms <= refusalBound),
     );
     at(
       'no request left without an answer',
@@ -274,7 +275,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     lines.push('From the Done-when list of the hot-path issue, as far as this run measures them (the tests it asks for are not a benchmark’s to show).', '');
     lines.push('| store | target | measured | |', '|---|---|---|---|');
     for (const t of r.targets)
-      lines.push(`| ${t.store} | ${t.target} | ${t.value}${t.caveat ? ' ¹' : ''} | ${t.met === null ? 'not measured' : t.met ? 'met' : '**missed**'} |`);
+      lines.push(`| ${t.store} | ${t.target} | ${t.value}${t.caveat ? ' ¹' : ''} | ${t.met === null ? 'not judged' : t.met ? 'met' : '**missed**'} |`);
     lines.push('');
     const caveats = [...new Set(r.targets.filter((t) => t.caveat).map((t) => t.store))];
     if (caveats.length) lines.push(`¹ ${caveats.join(', ')}: ${r.targets.find((t) => t.caveat)!.caveat}.`, '');

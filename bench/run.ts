@@ -566,7 +566,7 @@ async function main() {
   writeFileSync(`bench/results/${svgName}`, svg);
   console.log(`\nwrote bench/results/${name}.json and .md in ${report.durationSeconds} s`);
   for (const t of report.targets)
-    console.log(`${t.met === null ? '?     ' : t.met ? 'met   ' : 'missed'}  ${t.store}: ${t.target} — ${t.value}${t.caveat ? ` (${t.caveat})` : ''}`);
+    console.log(`${t.met === null ? 'n/j   ' : t.met ? 'met   ' : 'missed'}  ${t.store}: ${t.target} — ${t.value}${t.caveat ? ` (${t.caveat})` : ''}`);
 }
 
 main().catch((err) => {
