@@ -1,14 +1,15 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 
 /**
  * Starts a worker thread on the module `name` beside `from` (the caller's `import.meta.url`): the built
  * `.js` file, or, when the service runs from source, the `.ts` file through tsx (a worker does not
  * inherit the main thread's loader). The embedded database's thread and the delivery thread start so.
  */
-export function startModuleThread(from: string, name: string, workerData: unknown): Worker {
+export function startModuleThread(from: string, name: string, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
   const fromSource = from.endsWith('.ts');
   const entry = new URL(`./${name}${fromSource ? '.ts' : '.js'}`, from);
-  if (!fromSource) return new Worker(entry, { workerData });
+  const limits = resourceLimits ? { resourceLimits } : {};
+  if (!fromSource) return new Worker(entry, { workerData, ...limits });
   const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); }).catch((err) => { throw err; });`;
-  return new Worker(boot, { eval: true, workerData });
+  return new Worker(boot, { eval: true, workerData, ...limits });
 }
