@@ -174,8 +174,13 @@ export async function createService(config: Config, options: ServiceOptions = {}
       createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),
     );
     const signals = await parts.startPart('load-signals', () => startLoadSignals());
-    // The same latency target on both stores (docs/overload.md, "The limit").
-    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }), 50);
+    // The latency the limit defends unless set: 20 ms on PostgreSQL, 50 ms embedded (docs/overload.md, "The limit").
+    const admission = new AdmissionController(
+      config.admission,
+      signals,
+      (cause) => events.emit('admission:refused', { cause }),
+      db.kind === 'pglite' ? 50 : 20,
+    );
     const metrics = await parts.start('metrics', () =>
       createMetrics(
         { admission, signals, bus, db },

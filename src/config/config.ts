@@ -471,7 +471,7 @@ export const settings = {
   'admission.latencyTargetMs': {
     env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS',
     default: 'auto',
-    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 50 ms on both stores (docs/overload.md, "The limit", says why the embedded store no longer gets a wider one).',
+    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 20 ms on PostgreSQL, 50 ms on the embedded store (docs/overload.md, "The limit", says why).',
     parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 60000)(raw)),
   },
   'admission.queueTimeoutMs': {
