@@ -52,13 +52,19 @@ const credentialKeys = new TtlCache<string, string>(Infinity, 10_000);
  * made-up credentials cannot grow it.
  */
 export function credentialKey(authorization: string): string {
-  let key = credentialKeys.get(authorization);
+  // Headers longer than any credential this service issues are digested each time, never kept: a flood
+  // of long made-up ones must not fill memory.
+  const kept = authorization.length <= MAX_KEPT_CREDENTIAL;
+  let key = kept ? credentialKeys.get(authorization) : undefined;
   if (key === undefined) {
     key = createHash('sha1').update(authorization).digest('base64').slice(0, 16);
-    credentialKeys.set(authorization, key);
+    if (kept) credentialKeys.set(authorization, key);
   }
   return key;
 }
+
+/** Longer than `Bearer ` and any key, session or admin token this service issues or is configured with. */
+const MAX_KEPT_CREDENTIAL = 256;
 
 /**
  * Puts admission control in front of every route but health, readiness and metrics, and gives every

@@ -1,4 +1,6 @@
 import type { Worker } from 'node:worker_threads';
+import { totalmem } from 'node:os';
+import type { ResourceLimits } from 'node:worker_threads';
 import { startModuleThread } from '../store/module-thread.js';
 import type { Bus } from '../bus/bus.js';
 import type { Config } from '../config/config.js';
@@ -20,12 +22,18 @@ import { AppError } from '../resilience/errors.js';
 import { deserializeError } from '../resilience/errors-across-threads.js';
 
 /**
- * The delivery thread's young generation, twice V8's default for it: the thread allocates about 35 KB a
- * message (rows, items, calls), and with the default its scavenges came every 150 ms or so and took
- * 11.6–13.4 µs of it per message; with this, half as many, 7.3–8.7 µs (bench/gc-per-request.ts, two
- * runs each). It costs up to about 32 MB more memory while the thread is busy.
+ * The delivery thread's young generation, twice V8's default for it on a machine with a few GiB: the
+ * thread allocates about 35 KB a message (rows, items, calls), and with the default its scavenges came
+ * every 150 ms or so and took 11.6–13.4 µs of it per message; with this, half as many, 7.3–8.7 µs
+ * (bench/gc-per-request.ts, two runs each). It costs up to about 32 MB more memory while the thread is
+ * busy, so it is taken only where the process may use 2 GiB or more (its container's limit, else the
+ * machine's memory); below that V8's own choice stands.
  */
-const DELIVERY_THREAD_YOUNG_MB = 96;
+function deliveryThreadLimits(): ResourceLimits | undefined {
+  const constrained = process.constrainedMemory?.() || 0;
+  const available = constrained > 0 ? Math.min(constrained, totalmem()) : totalmem();
+  return available >= 2 * 1024 ** 3 ? { maxYoungGenerationSizeMb: 96 } : undefined;
+}
 
 export interface DeliveryThreadOptions {
   config: Config;
@@ -193,7 +201,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       secretKeys: options.secretKeys,
       connection: options.connection,
     };
-    const worker = startModuleThread(import.meta.url, 'delivery-thread', data, { maxYoungGenerationSizeMb: DELIVERY_THREAD_YOUNG_MB });
+    const worker = startModuleThread(import.meta.url, 'delivery-thread', data, deliveryThreadLimits());
     publicUrl = config.publicUrl;
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`the delivery thread did not start within ${startTimeoutMs} ms`)), startTimeoutMs);

@@ -9,6 +9,8 @@ import type { Bus } from '../bus/bus.js';
 
 /** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
 export const API_KEY_PREFIX = 'handover_sk_';
+/** The length of every API key issued (the prefix, then 32 random bytes in base64url). */
+const API_KEY_LENGTH = API_KEY_PREFIX.length + 43;
 
 export interface Tenant {
   id: string;
@@ -178,10 +180,12 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
   });
   return async function authenticate(apiKey: string): Promise<ApiKeyIdentity> {
     if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
-    let hash = hashes.get(apiKey);
+    // Only keys of the length this service issues are kept: a flood of long made-up ones (a header may
+    // be kilobytes) must not fill memory, and no real key is longer.
+    let hash = apiKey.length <= API_KEY_LENGTH ? hashes.get(apiKey) : undefined;
     if (hash === undefined) {
       hash = digest(apiKey);
-      hashes.set(apiKey, hash);
+      if (apiKey.length <= API_KEY_LENGTH) hashes.set(apiKey, hash);
     }
     const hit = cache.get(hash);
     if (hit !== undefined) {
