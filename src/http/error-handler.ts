@@ -1,6 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, errorCatalogue, toError, type ErrorCode } from '../resilience/errors.js';
 import { LONE_SURROGATE } from '../store/storable-text.js';
 import { isLingering, lingerThenClose } from './lingering-close.js';
@@ -39,7 +39,22 @@ export function writeJson(response: ServerResponse, status: number, text: string
 }
 
 /** Refusals for load or shutdown: counted by cause, never logged one by one. */
-export const sheddingCodes = new Set<ErrorCode>(['overloaded_queue_wait', 'overloaded_event_loop', 'overloaded_memory', 'shutting_down']);
+const sheddingCodes = new Set<ErrorCode>(['overloaded_queue_wait', 'overloaded_event_loop', 'overloaded_memory', 'shutting_down']);
+
+/**
+ * The error handler's two tiers, for whoever answers a thrown error (the Fastify handler below, and the
+ * message route served before Fastify): a catalogue error is answered as it is, logged only when it is
+ * a 5xx that is not a refusal for load (those are counted by cause, not logged one by one); anything
+ * else is a bug, logged with its cause chain and answered as a bare 500 that leaks nothing.
+ */
+export function answerableError(thrown: unknown, log: FastifyBaseLogger): AppError {
+  if (thrown instanceof AppError) {
+    if (thrown.status >= 500 && !sheddingCodes.has(thrown.code)) log.warn({ err: thrown, code: thrown.code }, thrown.message);
+    return thrown;
+  }
+  log.error({ err: toError(thrown) }, 'unhandled error');
+  return new AppError('internal_error');
+}
 
 /** Fastify's own 4xx errors, mapped to the catalogue. */
 const fastifyCodes: Record<string, ErrorCode> = {
@@ -56,12 +71,9 @@ const fastifyCodes: Record<string, ErrorCode> = {
  */
 export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBytes: number }): void {
   app.setErrorHandler((thrown: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
-    if (thrown instanceof AppError) {
-      // Admission's refusals are counted by cause (handover_admission_rejections_total) rather than
-      // logged one by one: under overload a line per refusal would cost the time the refusal saves.
-      if (thrown.status >= 500 && !sheddingCodes.has(thrown.code)) request.log.warn({ err: thrown, code: thrown.code }, thrown.message);
-      return sendError(reply, thrown);
-    }
+    // Admission's refusals are counted by cause (handover_admission_rejections_total) rather than
+    // logged one by one: under overload a line per refusal would cost the time the refusal saves.
+    if (thrown instanceof AppError) return sendError(reply, answerableError(thrown, request.log));
     const err = thrown as FastifyError;
     if (err.validation) {
       const problems = err.validation.map((v) => `${err.validationContext ?? 'body'}${v.instancePath || ''}: ${describe(v)}`);
@@ -75,8 +87,7 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBy
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
       return sendError(reply, new AppError('invalid_request', { message: err.message }));
     }
-    request.log.error({ err: toError(thrown) }, 'unhandled error');
-    return sendError(reply, new AppError('internal_error'));
+    return sendError(reply, answerableError(thrown, request.log));
   });
 
   app.setNotFoundHandler((request, reply) =>

@@ -10,12 +10,12 @@ import { AppError, toError } from '../resilience/errors.js';
 import type { ApiKeyIdentity } from '../tenants/tenants.js';
 import { admitRequest, credentialKey } from './admission-hook.js';
 import { BEARER, mayChange } from './auth.js';
-import { answerRaw, MAX_JSON_DEPTH, nestedDeeperThan, sheddingCodes, surrogateEscape, writeJson } from './error-handler.js';
+import { answerableError, answerRaw, MAX_JSON_DEPTH, nestedDeeperThan, surrogateEscape, writeJson } from './error-handler.js';
 import { lazyChild, statusWindow } from './request-telemetry.js';
 import { bodiesReadAhead, readGuardedBody, type BodyGuard } from './upload-guard.js';
 
 /** The route this serves, as Fastify names it (metrics, the status page's window, the OpenAPI document). */
-export const MESSAGE_ROUTE = '/v1/handovers/:id/messages';
+const MESSAGE_ROUTE = '/v1/handovers/:id/messages';
 
 /**
  * An id of the URL that stands for itself: characters no percent-decoding changes, no longer than the
@@ -35,6 +35,20 @@ export interface MessageRouteContext {
   /** HANDOVER_TRUST_PROXY as the app was given it: the proxies whose X-Forwarded-For is believed. */
   trustProxy: false | string;
 }
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** What the route took: requests it served itself, and those it read the body of and handed to Fastify. */
+export interface DirectMessageCounts {
+  served: number;
+  handedOver: number;
+}
+
+/**
+ * Serves the request and answers true, or answers false for Fastify (`fastify`, also given any it hands
+ * over later) to serve it.
+ */
+export type DirectMessageRoute = ((request: IncomingMessage, response: ServerResponse, fastify: Handler) => boolean) & { counts: DirectMessageCounts };
 
 /**
  * The hot route, `POST /v1/handovers/:id/messages` with a plain text message, served from Node's request
@@ -56,20 +70,6 @@ export interface MessageRouteContext {
  *
  * A request handed over keeps the body already read (`bodiesReadAhead`), so nothing is read twice.
  */
-type Handler = (request: IncomingMessage, response: ServerResponse) => void;
-
-/** What the route took: requests it served itself, and those it read the body of and handed to Fastify. */
-export interface DirectMessageCounts {
-  served: number;
-  handedOver: number;
-}
-
-/**
- * Serves the request and answers true, or answers false for Fastify (`fastify`, also given any it hands
- * over later) to serve it.
- */
-export type DirectMessageRoute = ((request: IncomingMessage, response: ServerResponse, fastify: Handler) => boolean) & { counts: DirectMessageCounts };
-
 export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessageRoute {
   const guarded = new Set<string>(GUARD_CODES);
   const clientAddress = addressOf(ctx.trustProxy);
@@ -77,19 +77,14 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
   const counts: DirectMessageCounts = { served: 0, handedOver: 0 };
   let requests = 0;
 
-  const record = (startedAt: number, status: number, refusedFor?: string) => {
+  /** Counted and logged as the app's end-of-response hook counts and logs an answer. */
+  const logged = (request: IncomingMessage, log: FastifyBaseLogger, startedAt: number, status: number, refusedFor?: string) => {
     const ms = performance.now() - startedAt;
     ctx.metrics.httpRequestDuration.observe({ http_request_method: 'POST', http_route: MESSAGE_ROUTE, http_response_status_code: String(status) }, ms / 1000);
     if (window) {
       window.recordRequest(ms, status);
       if (refusedFor) window.recordRejection(refusedFor);
     }
-    return ms;
-  };
-
-  /** The request's line, as the app's end-of-response hook writes it. */
-  const logged = (request: IncomingMessage, log: FastifyBaseLogger, startedAt: number, status: number, refusedFor?: string) => {
-    const ms = record(startedAt, status, refusedFor);
     const line = { method: 'POST', url: request.url, status, ms };
     if (status >= 500) log.warn(line, 'request failed');
     else log.debug(line, 'request');
@@ -109,14 +104,7 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
     options: { close?: boolean; quiet?: boolean } = {},
   ) => {
     if (response.headersSent || response.destroyed) return;
-    let err: AppError;
-    if (thrown instanceof AppError) {
-      err = thrown;
-      if (err.status >= 500 && !sheddingCodes.has(err.code) && !options.quiet) log.warn({ err, code: err.code }, err.message);
-    } else {
-      log.error({ err: toError(thrown) }, 'unhandled error');
-      err = new AppError('internal_error');
-    }
+    const err = options.quiet && thrown instanceof AppError ? thrown : answerableError(thrown, log);
     if (guarded.has(err.code)) ctx.metrics.guardRefusals.inc({ code: err.code });
     const cause = err.details?.cause;
     answerRaw(response, err, { close: options.close === true || ctx.admission.isDraining });

@@ -24,7 +24,7 @@ export interface UploadLimits {
 const SLOW_AFTER_MS = 100;
 
 /** What ended a body read early: the client went away (nobody to answer) or a refusal to send. */
-export type Outcome = { body: Buffer } | { gone: true };
+type Outcome = { body: Buffer } | { gone: true };
 
 /**
  * The slow bodies of each client address, shared by every reader of one app (the Fastify hook below and
