@@ -110,10 +110,12 @@ describe.each<{ kind: DbKind; store: 'disk' | 's3' }>([
     await ada.locator('.chat-notice', { hasText: 'tool.exe was not sent' }).waitFor();
     expect(await ada.locator('.log li.live .attachment', { hasText: 'tool.exe' }).count()).toBe(0);
 
-    // Ended and opened again from History, the chat still shows its files.
-    await ada.getByRole('button', { name: 'End chat' }).click();
+    // Ended and opened again from History, the chat still shows its files. The list is on screen
+    // before the chat ends: it is read again when the chat ends.
     const panel = ada.locator('#history');
     await panel.getByText('History', { exact: true }).click();
+    await panel.locator('.history-list > li', { hasText: 'No closed chat matches' }).waitFor();
+    await ada.getByRole('button', { name: 'End chat' }).click();
     await panel.locator('.history-list > li', { hasText: 'Uma' }).getByRole('button').click();
     const closed = ada.getByRole('region', { name: 'Closed chat with Uma' });
     await closed.locator('figure.attachment.image img[alt="brake.png"]').waitFor();

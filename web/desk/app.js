@@ -247,6 +247,7 @@ function onSignal(type, data) {
       break;
     case 'handover.ended':
       chats.get(data.handoverId)?.markEnded(data.reason);
+      closedChats.stale();
       refresh();
       break;
     case 'message.created': {

@@ -220,6 +220,11 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     },
     close,
     attachEarlier,
+    /** A chat ended: a list on screen is read again (it may have been read before the end was stored), one not on screen when next opened. */
+    stale() {
+      if (details.open && searched) void search(false);
+      else searched = false;
+    },
     clear() {
       close();
       results.replaceChildren();
