@@ -40,11 +40,13 @@ export interface Saturation {
     /** How the database's CPU was counted: its processes serving this service, or (unable to tell) all of them. */
     databaseMethod?: 'attributed' | 'all postgres processes';
     /**
-     * Window-and-drain CPU ÷ delivered (µs) of the HTTP thread and of the delivery thread (absent where
-     * the service has none), from the service's handover_thread_cpu_seconds_total (Linux only).
+     * Window-and-drain CPU ÷ delivered (µs) of the HTTP thread, of the delivery thread and of the
+     * embedded database's thread (each absent where the service has none), from the service's
+     * handover_thread_cpu_seconds_total (Linux only).
      */
     httpThreadUs?: number;
     deliveryThreadUs?: number;
+    databaseThreadUs?: number;
   };
   generatorCpuPercent: number;
   generatorLoopDelayP99Ms: number;
@@ -250,7 +252,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   lines.push('');
   for (const s of [...(bare ? [bare] : []), ...r.stores.map((x) => x.saturation)])
     lines.push(
-      `- ${s.name}: ${s.accepted} accepted in ${s.windowMs} ms, ${s.delivered} delivered in ${s.deliveryWindowMs} ms (${s.duplicates} duplicates), delivery p50 / p99 ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} ms; CPU in the window ${v(sumMs(s.cpu.windowProcessMs, s.cpu.windowDatabaseMs))} ms, with the drain ${v(sumMs(s.cpu.processMs, s.cpu.databaseMs))} ms${s.cpu.httpThreadUs === undefined ? '' : `; per delivered message the HTTP thread ${s.cpu.httpThreadUs} µs${s.cpu.deliveryThreadUs === undefined ? ' (delivering too)' : `, the delivery thread ${s.cpu.deliveryThreadUs} µs`}`}${s.lost === undefined ? '' : `; lost ${s.lost}`}${s.mainThreadOnCpuMsPerS === undefined ? '' : `; its ${s === bare ? 'only' : 'HTTP'} thread ran on a CPU ${s.mainThreadOnCpuMsPerS} ms and waited for one ${s.mainThreadWaitingMsPerS} ms per second`}.`,
+      `- ${s.name}: ${s.accepted} accepted in ${s.windowMs} ms, ${s.delivered} delivered in ${s.deliveryWindowMs} ms (${s.duplicates} duplicates), delivery p50 / p99 ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} ms; CPU in the window ${v(sumMs(s.cpu.windowProcessMs, s.cpu.windowDatabaseMs))} ms, with the drain ${v(sumMs(s.cpu.processMs, s.cpu.databaseMs))} ms${s.cpu.httpThreadUs === undefined ? '' : `; per delivered message the HTTP thread ${s.cpu.httpThreadUs} µs${s.cpu.deliveryThreadUs === undefined ? ' (delivering too)' : `, the delivery thread ${s.cpu.deliveryThreadUs} µs`}${s.cpu.databaseThreadUs === undefined ? '' : `, the database's thread ${s.cpu.databaseThreadUs} µs`}`}${s.lost === undefined ? '' : `; lost ${s.lost}`}${s.mainThreadOnCpuMsPerS === undefined ? '' : `; its ${s === bare ? 'only' : 'HTTP'} thread ran on a CPU ${s.mainThreadOnCpuMsPerS} ms and waited for one ${s.mainThreadWaitingMsPerS} ms per second`}.`,
     );
   lines.push('');
   const caveats: string[] = [];

@@ -247,7 +247,7 @@ async function saturate(
   const cpu = step.cpu;
   console.log(
     `${name}: accepted ${step.acceptedPerSecond}/s (p99 ${step.acceptedP99Ms} ms), delivered ${step.deliveredPerSecond}/s (${step.delivered} in ${deliveryWindowMs} ms, ${undelivered} missing, ${stats.badSignatures} bad signatures at the helpdesk), ` +
-      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms${cpu.httpThreadUs === undefined ? '' : `; per message HTTP thread ${cpu.httpThreadUs} µs, delivery thread ${cpu.deliveryThreadUs ?? 'none'} µs`}), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, main thread on a CPU ${step.mainThreadOnCpuMsPerS} ms/s and waiting for one ${step.mainThreadWaitingMsPerS} ms/s, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
+      `CPU ${cpu.perAcceptedUs} µs/accepted, ${cpu.perDeliveredUs} µs/delivered (process ${cpu.processMs} ms, database ${cpu.databaseMs} ms${cpu.httpThreadUs === undefined ? '' : `; per message HTTP thread ${cpu.httpThreadUs} µs, delivery thread ${cpu.deliveryThreadUs ?? 'none'} µs${cpu.databaseThreadUs === undefined ? '' : `, database thread ${cpu.databaseThreadUs} µs`}`}), generator ${r.cpuPercent}% CPU, loop p99 ${r.loopDelayP99Ms} ms, main thread on a CPU ${step.mainThreadOnCpuMsPerS} ms/s and waiting for one ${step.mainThreadWaitingMsPerS} ms/s, answers ${JSON.stringify(r.statuses)} ${JSON.stringify(r.codes)}`,
   );
   // The warm-up's messages were accepted too: the loss check counts them with the measured ones.
   return { step, acceptedIds: [...warmedIds, ...r.acceptedIds] };
@@ -265,8 +265,12 @@ async function threadCpu(url: string): Promise<Map<string, number>> {
   return seconds;
 }
 
-/** µs per delivered message of the HTTP thread, and of the delivery thread when the service has one. */
-function threadShares(before: Map<string, number>, after: Map<string, number>, delivered: number): { httpThreadUs?: number; deliveryThreadUs?: number } {
+/** µs per delivered message of the HTTP thread, and of the delivery thread and the embedded database's thread when the service has them. */
+function threadShares(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  delivered: number,
+): { httpThreadUs?: number; deliveryThreadUs?: number; databaseThreadUs?: number } {
   const us = (thread: string) => {
     const a = after.get(thread);
     const b = before.get(thread) ?? 0;
@@ -274,7 +278,12 @@ function threadShares(before: Map<string, number>, after: Map<string, number>, d
   };
   const http = us('http');
   const delivery = us('delivery');
-  return { ...(http !== undefined ? { httpThreadUs: http } : {}), ...(delivery !== undefined ? { deliveryThreadUs: delivery } : {}) };
+  const database = us('database');
+  return {
+    ...(http !== undefined ? { httpThreadUs: http } : {}),
+    ...(delivery !== undefined ? { deliveryThreadUs: delivery } : {}),
+    ...(database !== undefined ? { databaseThreadUs: database } : {}),
+  };
 }
 
 /** Counts the accepted ids the store does not hold, by client id, in the store's own tables. */

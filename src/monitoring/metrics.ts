@@ -235,12 +235,14 @@ export function createMetrics(sources: { admission: AdmissionController; signals
   const threadSeconds = new Map<string, number>();
   new Counter({
     name: 'handover_thread_cpu_seconds_total',
-    help: 'CPU time (user + system) of the HTTP thread and of the delivery thread, from the OS (Linux only).',
+    help: "CPU time (user + system) of the HTTP thread, the delivery thread and the embedded database's thread, from the OS (Linux only).",
     labelNames: ['thread'],
     registers: [registry],
     collect() {
       const http = threadCpuSeconds();
       if (http !== null) threadSeconds.set('http', http);
+      const database = db?.threadCpuSeconds?.() ?? null;
+      if (database !== null) threadSeconds.set('database', database);
       this.reset();
       for (const [thread, seconds] of threadSeconds) this.inc({ thread }, seconds);
     },

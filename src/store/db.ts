@@ -63,6 +63,11 @@ export interface Db extends Queryable {
    * opens its own); absent on the embedded store, which has one connection.
    */
   readonly connection?: PgConnection;
+  /**
+   * The embedded database's own thread: its CPU time (user + system, seconds), as it last told it (every
+   * 250 ms; null before that or off Linux). Absent where the database is not a thread of this process.
+   */
+  threadCpuSeconds?(): number | null;
   close(): Promise<void>;
 }
 

@@ -135,6 +135,8 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
       return { total: 1, idle: gate.busy ? 0 : 1, waiting: gate.waiting };
     },
 
+    ...(engine.threadCpuSeconds ? { threadCpuSeconds: () => engine.threadCpuSeconds!() } : {}),
+
     close(): Promise<void> {
       closing ??= closeWhenIdle(engine, gate);
       return closing;

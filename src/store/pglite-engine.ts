@@ -15,6 +15,8 @@ export interface PgliteEngine {
   query(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<unknown>>;
   dump(): Promise<Blob>;
   close(): Promise<void>;
+  /** In a thread of its own: that thread's CPU time (seconds) as it last told it; null until it has. */
+  threadCpuSeconds?(): number | null;
 }
 
 export interface PgliteEngineOptions {

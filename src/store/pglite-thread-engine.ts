@@ -72,7 +72,13 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
   });
 
   let closing = false;
-  worker.on('message', (reply: ThreadReply) => {
+  let cpuSeconds: number | null = null;
+  worker.on('message', (reply: ThreadReply | ThreadEvent) => {
+    if ('cpu' in reply) {
+      cpuSeconds = reply.cpu;
+      return;
+    }
+    if (!('id' in reply)) return;
     const p = pending.take(reply.id);
     if (!p) return;
     clearTimeout(p.timer);
@@ -100,6 +106,7 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
       const reply = await call(params === undefined ? { op: 'query', sql } : { op: 'query', sql, params }, options.replyTimeoutMs);
       return reply.result as QueryResult<unknown>;
     },
+    threadCpuSeconds: () => cpuSeconds,
     async dump() {
       return (await call({ op: 'dump' }, Math.max(options.replyTimeoutMs, 60_000))).dump!;
     },

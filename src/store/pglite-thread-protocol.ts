@@ -6,4 +6,7 @@ export type ThreadRequest = { id: number; op: 'query'; sql: Sql; params?: readon
 
 export type ThreadReply = { id: number; ok: true; result?: QueryResult<unknown>; dump?: Blob } | { id: number; ok: false; error: SerializedError };
 
-export type ThreadEvent = { ready: true } | { fatal: SerializedError };
+/** `cpu`: the thread's own CPU time (user + system, seconds), told every CPU_REPORT_MS (Linux only). */
+export type ThreadEvent = { ready: true } | { fatal: SerializedError } | { cpu: number };
+
+export const CPU_REPORT_MS = 250;

@@ -4,14 +4,21 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { createPgliteInProcess, type PgliteEngineOptions } from './pglite-engine.js';
-import type { ThreadReply, ThreadRequest } from './pglite-thread-protocol.js';
+import { CPU_REPORT_MS, type ThreadEvent, type ThreadReply, type ThreadRequest } from './pglite-thread-protocol.js';
 import { serializeError } from '../resilience/errors-across-threads.js';
+import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 
 const port = parentPort!;
 
 async function main(): Promise<void> {
   const engine = await createPgliteInProcess(workerData as PgliteEngineOptions);
   let chain = Promise.resolve();
+  // Its CPU, for the metrics (which thread is saturated): the HTTP thread cannot read another thread's.
+  const cpuTimer = setInterval(() => {
+    const seconds = threadCpuSeconds();
+    if (seconds !== null) port.postMessage({ cpu: seconds } satisfies ThreadEvent);
+  }, CPU_REPORT_MS);
+  cpuTimer.unref();
   port.on('message', (request: ThreadRequest) => {
     chain = chain.then(async () => {
       let reply: ThreadReply;
@@ -26,7 +33,10 @@ async function main(): Promise<void> {
         reply = { id: request.id, ok: false, error: serializeError(err) };
       }
       port.postMessage(reply);
-      if (request.op === 'close') port.close();
+      if (request.op === 'close') {
+        clearInterval(cpuTimer);
+        port.close();
+      }
     });
   });
   port.postMessage({ ready: true });
