@@ -247,7 +247,8 @@ function onSignal(type, data) {
       break;
     case 'handover.ended':
       chats.get(data.handoverId)?.markEnded(data.reason);
-      closedChats.stale();
+      // Every end in the tenant is signalled: only this agent's own chats belong in its History.
+      if (chats.has(data.handoverId)) closedChats.stale();
       refresh();
       break;
     case 'message.created': {

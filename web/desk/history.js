@@ -28,10 +28,10 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
   const from = h('input', { id: 'history-from', type: 'date' });
   const to = h('input', { id: 'history-to', type: 'date' });
   const results = h('ul', { className: 'history-list', attrs: { 'aria-label': 'Closed chats found' } });
-  const more = h('button', { type: 'button', className: 'small', hidden: true, on: { click: () => void search(true) } }, 'More');
+  const more = h('button', { type: 'button', className: 'small', hidden: true, on: { click: () => void search('more') } }, 'More');
   const form = h(
     'form',
-    { className: 'history-form', on: { submit: (e) => (e.preventDefault(), void search(false)) } },
+    { className: 'history-form', on: { submit: (e) => (e.preventDefault(), void search('fresh')) } },
     h('label', { attrs: { for: 'history-scope' } }, 'Whose'),
     scope,
     h('label', { attrs: { for: 'history-user' } }, 'User'),
@@ -44,30 +44,49 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     to,
     h('button', { type: 'submit' }, 'Search history'),
   );
-  const details = h('details', { on: { toggle: () => details.open && !searched && void search(false) } }, h('summary', {}, 'History'), form, results, more);
+  const details = h('details', { on: { toggle: () => details.open && !searched && void search('fresh') } }, h('summary', {}, 'History'), form, results, more);
   panel.replaceChildren(details);
   let next = null;
   let searched = false;
   let reads = 0;
   let view = null;
 
-  async function search(append) {
+  /** The filters of the last search as sent (a refresh and More reuse them, not what is typed since). */
+  let query = '';
+
+  /**
+   * `fresh`: a new search from the form. `more`: the next page of the last one. `refresh`: the first
+   * page of the last one again, its chats not on screen yet put at the top (pages read with More stay).
+   */
+  async function search(mode) {
     searched = true;
-    const read = ++reads;
-    const params = [`scope=${scope.value}`, `limit=${PAGE}`];
-    for (const [name, input] of [
-      ['user', user],
-      ['q', text],
-      ['from', from],
-      ['to', to],
-    ])
-      if (input.value.trim()) params.push(`${name}=${encodeURIComponent(input.value.trim())}`);
-    if (append && next) params.push(`before=${encodeURIComponent(next)}`);
+    // A refresh gives way to any search started after it; it does not cut short a page being read.
+    const read = mode === 'refresh' ? reads : ++reads;
+    if (mode === 'fresh') {
+      const params = [`scope=${scope.value}`, `limit=${PAGE}`];
+      for (const [name, input] of [
+        ['user', user],
+        ['q', text],
+        ['from', from],
+        ['to', to],
+      ])
+        if (input.value.trim()) params.push(`${name}=${encodeURIComponent(input.value.trim())}`);
+      query = params.join('&');
+    }
+    const path = mode === 'more' && next ? `${query}&before=${encodeURIComponent(next)}` : query;
     try {
-      const page = await api('GET', `/v1/desk/history?${params.join('&')}`);
+      const page = await api('GET', `/v1/desk/history?${path}`);
       if (read !== reads) return;
+      if (mode === 'refresh') {
+        const shown = new Set([...results.querySelectorAll('li[data-handover-id]')].map((li) => li.getAttribute('data-handover-id')));
+        const added = page.handovers.filter((item) => !shown.has(item.id)).map((item) => itemElement(item));
+        if (added.length === 0) return;
+        if (shown.size === 0) results.replaceChildren();
+        results.prepend(...added);
+        return;
+      }
       const items = page.handovers.map((item) => itemElement(item));
-      if (append) results.append(...items);
+      if (mode === 'more') results.append(...items);
       else results.replaceChildren(...(items.length ? items : [h('li', { className: 'muted small' }, 'No closed chat matches')]));
       next = page.next;
       more.hidden = !next;
@@ -220,9 +239,12 @@ export function createHistory(panel, chatArea, { api, onOpen, onClose, showError
     },
     close,
     attachEarlier,
-    /** A chat ended: a list on screen is read again (it may have been read before the end was stored), one not on screen when next opened. */
+    /**
+     * One of this agent's chats ended: a list on screen gets the chats it did not show yet (it may have
+     * been read before the end was stored); a list not on screen is read afresh when next opened.
+     */
     stale() {
-      if (details.open && searched) void search(false);
+      if (details.open && searched) void search('refresh');
       else searched = false;
     },
     clear() {
