@@ -143,7 +143,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       (bus) => bus.close(),
     );
     // Delivery in a thread of its own (PostgreSQL): the HTTP thread reads its circuits from a mirror.
-    const deliveryThread = deliveryInThread(config, db, log);
+    const deliveryThread = deliveryInThread(config.delivery.thread, db.connection);
     const circuits = deliveryThread ? new CircuitMirror(config.connectors.cooldownMs) : null;
     const health = new ConnectorHealth(
       {
@@ -293,7 +293,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
                 config,
                 instanceId,
                 secretKeys,
-                connection: deliveryThread,
+                connection: deliveryThread.connection,
+                db,
                 log,
                 bus,
                 connectors,

@@ -11,7 +11,8 @@ import type { DeliveryWorker } from '../delivery/worker.js';
 import type { GiveUp } from '../handover/deliverers.js';
 import type { CircuitMirror } from '../resilience/circuit-breaker.js';
 import type { ConnectorLatency } from '../resilience/connector-latency.js';
-import type { PgConnection } from '../store/db.js';
+import type { Db, PgConnection } from '../store/db.js';
+import { serveRelayedDb } from '../store/relayed-db.js';
 import { lineWriter, type Logger } from '../telemetry/logger.js';
 import type { ServiceEvents } from './events.js';
 import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
@@ -39,7 +40,12 @@ export interface DeliveryThreadOptions {
   config: Config;
   instanceId: string;
   secretKeys: SecretKey[];
-  connection: PgConnection;
+  /**
+   * PostgreSQL: the thread opens its own pool, and writes the accept path's batches too. null (the
+   * embedded store): the thread's statements run on `db`, this thread's, which holds the one connection.
+   */
+  connection: PgConnection | null;
+  db: Db;
   log: Logger;
   bus: Bus;
   /** Told when a connector's config changes here, so the thread's instance of it is built again. */
@@ -188,6 +194,9 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       case 'stopped':
         stopped?.();
         return;
+      case 'db':
+        // Run by the relay's own listener (spawn).
+        return;
       default:
         return;
     }
@@ -203,6 +212,18 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
     };
     const worker = startModuleThread(import.meta.url, 'delivery-thread', data, deliveryThreadLimits());
     publicUrl = config.publicUrl;
+    // The embedded store: the thread's statements, from its first (it reads connectors while starting).
+    // A transaction it opened holds the one connection, so it is rolled back after the statement
+    // timeout, and when the thread goes away.
+    if (!options.connection) {
+      const served = serveRelayedDb(options.db, (answer) => worker.postMessage({ type: 'db-answer', answer } satisfies ToDeliveryThread), {
+        transactionMs: config.database.statementTimeoutMs,
+      });
+      worker.on('message', (message: FromDeliveryThread) => {
+        if (message.type === 'db') served.call(message.call);
+      });
+      worker.on('exit', () => served.close());
+    }
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`the delivery thread did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
       const onStart = (message: FromDeliveryThread) => {
@@ -270,7 +291,8 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
     thread: () => thread,
     accept(batch) {
       const worker = thread;
-      if (!worker || stopping) return null;
+      // The embedded store's batches are written by this thread, which holds its one connection.
+      if (!worker || stopping || !options.connection) return null;
       const id = nextAcceptId++;
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

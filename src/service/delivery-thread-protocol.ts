@@ -5,6 +5,7 @@ import type { OutboxRow } from '../delivery/outbox.js';
 import type { CircuitState } from '../resilience/circuit-breaker.js';
 import type { LatencyObjective } from '../resilience/connector-latency.js';
 import type { PgConnection } from '../store/db.js';
+import type { DbAnswer, DbCall } from '../store/relayed-db.js';
 import type { SerializedError } from '../resilience/errors-across-threads.js';
 import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-user-messages.js';
 
@@ -17,7 +18,8 @@ export interface DeliveryThreadData {
   logLevel: string;
   instanceId: string;
   secretKeys: SecretKey[];
-  connection: PgConnection;
+  /** PostgreSQL: the thread opens its own pool. null (the embedded store): it uses the HTTP thread's database through messages (relayed-db.ts). */
+  connection: PgConnection | null;
 }
 
 export type ToDeliveryThread =
@@ -33,6 +35,8 @@ export type ToDeliveryThread =
   | { type: 'given-up'; id: number; error?: string }
   /** A batch of the accept path's group commit, to write with the thread's own connections. */
   | { type: 'accept'; id: number; batch: UserMessageWrite[] }
+  /** The answer to a `db` call (the embedded store). */
+  | { type: 'db-answer'; answer: DbAnswer }
   | { type: 'stop'; graceMs: number };
 
 /** What a batch written in the thread answers for each of its items, in order. */
@@ -63,6 +67,8 @@ export type FromDeliveryThread =
   | { type: 'accept-failed'; id: number; error: SerializedError }
   /** The thread's CPU time so far (seconds), every quarter second. */
   | { type: 'cpu'; seconds: number }
+  /** A statement, or a transaction's step, for the database the HTTP thread holds (the embedded store). */
+  | { type: 'db'; call: DbCall }
   /** A log line, made in the thread, for the service's log destination. */
   | { type: 'log'; line: string }
   | { type: 'stopped' };

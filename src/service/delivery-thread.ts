@@ -16,6 +16,7 @@ import { openAttachments } from '../attachments/open-attachments.js';
 import { createOutboundAgent } from '../outbound/index.js';
 import { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { createPgDb } from '../store/pg-db.js';
+import { relayedDb } from '../store/relayed-db.js';
 import { createLogger } from '../telemetry/logger.js';
 import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import { startTracingIfConfigured } from './start-steps.js';
@@ -31,14 +32,25 @@ async function main(): Promise<void> {
   const toService = { write: (line: string) => post({ type: 'log', line }) } as unknown as NodeJS.WritableStream;
   const log = createLogger(logLevel, toService).child({ part: 'delivery', thread: 'delivery' });
   const tracing = await startTracingIfConfigured(config, instanceId, log);
-  const db = createPgDb({
-    ...connection,
-    // Short statements (claims, completions, failures): half the HTTP thread's pool is plenty; and one
-    // connection per accept batch written at once, which this thread writes for the HTTP thread.
-    poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)) + config.accept.batchConcurrency,
-    applicationName: 'handover-delivery',
-    onIdleClientError: (err) => log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool replaces it'),
-  });
+  // The embedded store has one connection, held by the HTTP thread: its statements go through that thread.
+  const relay = connection
+    ? null
+    : relayedDb((call) => post({ type: 'db', call }), { callTimeoutMs: config.database.poolTimeoutMs + config.database.statementTimeoutMs + 1000 });
+  const db = connection
+    ? createPgDb({
+        ...connection,
+        // Short statements (claims, completions, failures): half the HTTP thread's pool is plenty; and one
+        // connection per accept batch written at once, which this thread writes for the HTTP thread.
+        poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)) + config.accept.batchConcurrency,
+        applicationName: 'handover-delivery',
+        onIdleClientError: (err) => log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool replaces it'),
+      })
+    : relay!.db;
+  // Listened for first: what this thread does while it starts already needs the answers.
+  if (relay)
+    port.on('message', (message: ToDeliveryThread) => {
+      if (message.type === 'db-answer') relay.answer(message.answer);
+    });
   const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);
   const dispatcher = createOutboundAgent(config.delivery.timeoutMs, config.outbound);
   const attachments = await openAttachments(config, secretKeys, secrets.currentKeyId);
@@ -164,6 +176,10 @@ async function main(): Promise<void> {
       }
       case 'stop':
         void stop(message.graceMs);
+        return;
+      case 'db-answer':
+        // Read by the relay's own listener (above).
+        return;
     }
   });
 

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config.js';
 import { ensureAdminToken } from '../config/admin-token.js';
@@ -105,16 +106,20 @@ export async function databaseReady(db: Db): Promise<Readiness> {
 }
 
 /**
- * Whether the delivery worker gets a thread of its own (HANDOVER_DELIVERY_THREAD), and then the
- * database it connects to. Only PostgreSQL can be reached from another thread; the embedded store's
- * database already runs in a thread of its own.
+ * Whether the delivery worker gets a thread of its own (HANDOVER_DELIVERY_THREAD), and then how it
+ * reaches the database: PostgreSQL with a pool of its own (`connection`); the embedded store, whose one
+ * connection the HTTP thread holds, through that thread (`connection: null`, relayed-db.ts).
+ *
+ * `auto`: always on PostgreSQL. On the embedded store only with three cores or more: its HTTP thread
+ * and database thread already take two, and on two cores a third busy thread cost more than it saved
+ * (docs/performance.md, "The delivery worker in its own thread").
  */
-export function deliveryInThread(config: Config, db: Db, log: Logger): PgConnection | null {
-  if (config.delivery.thread === 'off') return null;
-  if (!db.connection) {
-    if (config.delivery.thread === 'on')
-      log.warn('HANDOVER_DELIVERY_THREAD=on needs PostgreSQL; with the embedded store the worker delivers in the HTTP thread');
-    return null;
-  }
-  return db.connection;
+export function deliveryInThread(
+  setting: Config['delivery']['thread'],
+  connection: PgConnection | undefined,
+  cores = availableParallelism(),
+): { connection: PgConnection | null } | null {
+  if (setting === 'off') return null;
+  if (setting === 'auto' && !connection && cores < 3) return null;
+  return { connection: connection ?? null };
 }

@@ -4,12 +4,13 @@ import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/sig
 import { captureLogs } from '../support/log-capture.js';
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { eventually, startTestService, type TestService } from '../support/test-service.js';
+import { eventually, startTestService, type DbKind, type TestService } from '../support/test-service.js';
 
 /**
- * The delivery worker in a thread of its own (HANDOVER_DELIVERY_THREAD, the default on PostgreSQL):
- * the HTTP thread hands it lanes, counts its attempts, mirrors its circuits and ends the conversations
- * whose items it gave up; a thread that dies is started again and nothing accepted is lost.
+ * The delivery worker in a thread of its own (HANDOVER_DELIVERY_THREAD): the HTTP thread hands it
+ * lanes, counts its attempts, mirrors its circuits and ends the conversations whose items it gave up; a
+ * thread that dies is started again and nothing accepted is lost. On both stores: on the embedded one
+ * the thread's statements run on the HTTP thread's database (relayed-db.ts).
  */
 const HELPDESK_SECRET = 'whsec_' + Buffer.from('helpdesk-shared-secret-of-32-bytes!!').toString('base64');
 
@@ -33,8 +34,8 @@ async function setUp(t: TestService, bot: SignedWebhookServer, helpdesk: Generic
 }
 
 /** The service with its delivery thread, a bot and a helpdesk, and one handover towards the helpdesk. */
-async function startWith(overrides: Record<string, unknown>, options: Parameters<typeof startTestService>[2] = {}) {
-  const t = await startTestService('pg', { 'delivery.thread': 'on', ...overrides }, options);
+async function startWith(kind: DbKind, overrides: Record<string, unknown>, options: Parameters<typeof startTestService>[2] = {}) {
+  const t = await startTestService(kind, { 'delivery.thread': 'on', ...overrides }, options);
   let botSecret = '';
   const bot = await startSignedWebhookServer(() => botSecret);
   const helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
@@ -57,7 +58,7 @@ async function send(t: TestService, token: string, handoverId: string, from: num
   }
 }
 
-describe('the delivery worker in its own thread (pg)', () => {
+describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (%s)', (kind) => {
   let t: TestService | undefined;
   let bot: SignedWebhookServer | undefined;
   let helpdesk: GenericHelpdesk | undefined;
@@ -69,7 +70,7 @@ describe('the delivery worker in its own thread (pg)', () => {
   });
 
   it('delivers in order and once each, and the HTTP thread counts its attempts', async () => {
-    const started = await startWith({});
+    const started = await startWith(kind, {});
     ({ t, bot, helpdesk } = started);
     expect(t.service.deliveryThread()).not.toBeNull();
     const { token, handoverId } = await started.setUp();
@@ -103,7 +104,7 @@ describe('the delivery worker in its own thread (pg)', () => {
   });
 
   it('mirrors an open circuit for routing and the status page, and ends a conversation whose item is given up', async () => {
-    const started = await startWith({ 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 300, 'delivery.maxAttempts': 3 });
+    const started = await startWith(kind, { 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 300, 'delivery.maxAttempts': 3 });
     ({ t, bot, helpdesk } = started);
     helpdesk.respond = () => ({ status: 503 });
     const { handoverId, connectorId } = await started.setUp();
@@ -119,61 +120,64 @@ describe('the delivery worker in its own thread (pg)', () => {
     expect(ended).toMatchObject({ handoverId, data: { reason: 'failed' } });
   });
 
-  it('writes accepted messages with its own connections; dying while writing, it fails the caller honestly, and a retry stores the message once', async () => {
-    const started = await startWith({ 'delivery.leaseMs': 1000 });
-    ({ t, bot, helpdesk } = started);
-    const { token, handoverId } = await started.setUp();
-    await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
-    expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
+  it.runIf(kind === 'pg')(
+    'writes accepted messages with its own connections; dying while writing, it fails the caller honestly, and a retry stores the message once',
+    async () => {
+      const started = await startWith(kind, { 'delivery.leaseMs': 1000 });
+      ({ t, bot, helpdesk } = started);
+      const { token, handoverId } = await started.setUp();
+      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
+      expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
 
-    // The handover's row locked elsewhere: the accept statement waits for it, and shows where it runs.
-    let release!: () => void;
-    const released = new Promise<void>((resolve) => (release = resolve));
-    let locked!: (pid: number) => void;
-    const holder = new Promise<number>((resolve) => (locked = resolve));
-    const held = t.db.transaction(async (q) => {
-      await q.query('select 1 from handovers where id = $1 for update', [handoverId]);
-      locked((await q.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
-      await released;
-    });
-    try {
-      const holderPid = await holder;
-      const answer = t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
-      const waiting = await eventually(async () => {
-        const { rows } = await t!.db.query<{ application_name: string }>(
-          'select application_name from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
-          [holderPid],
-        );
-        return rows[0];
-      }, 'the accept statement waiting for the lock');
-      expect(waiting.application_name).toBe('handover-delivery');
+      // The handover's row locked elsewhere: the accept statement waits for it, and shows where it runs.
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let locked!: (pid: number) => void;
+      const holder = new Promise<number>((resolve) => (locked = resolve));
+      const held = t.db.transaction(async (q) => {
+        await q.query('select 1 from handovers where id = $1 for update', [handoverId]);
+        locked((await q.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid);
+        await released;
+      });
+      try {
+        const holderPid = await holder;
+        const answer = t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+        const waiting = await eventually(async () => {
+          const { rows } = await t!.db.query<{ application_name: string }>(
+            'select application_name from pg_stat_activity where $1 = any(pg_blocking_pids(pid))',
+            [holderPid],
+          );
+          return rows[0];
+        }, 'the accept statement waiting for the lock');
+        expect(waiting.application_name).toBe('handover-delivery');
 
-      // The thread dies with the batch in its hands: the caller is told at once, with the true cause.
-      const first = t.service.deliveryThread()!;
-      await first.terminate();
-      const refused = await answer;
-      expect(refused.status).toBe(503);
-      expect(refused.body.error.code).toBe('database_unavailable');
-      expect(refused.body.error.message).toContain('same clientId');
-    } finally {
-      release();
-      await held;
-    }
-    // The statement may still have committed once the lock went: the retry is then a repeat.
-    const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
-    expect(retried.status).toBe(202);
-    const { rows } = await t.db.query<{ n: number }>(
-      "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
-      [handoverId],
-    );
-    expect(rows[0]!.n).toBe(1);
-    await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
-    expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
-  });
+        // The thread dies with the batch in its hands: the caller is told at once, with the true cause.
+        const first = t.service.deliveryThread()!;
+        await first.terminate();
+        const refused = await answer;
+        expect(refused.status).toBe(503);
+        expect(refused.body.error.code).toBe('database_unavailable');
+        expect(refused.body.error.message).toContain('same clientId');
+      } finally {
+        release();
+        await held;
+      }
+      // The statement may still have committed once the lock went: the retry is then a repeat.
+      const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+      expect(retried.status).toBe(202);
+      const { rows } = await t.db.query<{ n: number }>(
+        "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
+        [handoverId],
+      );
+      expect(rows[0]!.n).toBe(1);
+      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
+      expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
+    },
+  );
 
   it('a thread that dies is reported and started again, and every accepted message still arrives in order', async () => {
     const logs = captureLogs();
-    const started = await startWith({ 'delivery.leaseMs': 1000 }, { log: createLogger('info', logs.stream) });
+    const started = await startWith(kind, { 'delivery.leaseMs': 1000 }, { log: createLogger('info', logs.stream) });
     ({ t, bot, helpdesk } = started);
     const { token, handoverId } = await started.setUp();
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
