@@ -142,7 +142,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       () => openBus(config, instanceId, events, log),
       (bus) => bus.close(),
     );
-    // Delivery in a thread of its own (PostgreSQL): the HTTP thread reads its circuits from a mirror.
+    // Delivery in a thread of its own (deliveryInThread): the HTTP thread reads its circuits from a mirror.
     const deliveryThread = deliveryInThread(config.delivery.thread, db.connection);
     const circuits = deliveryThread ? new CircuitMirror(config.connectors.cooldownMs) : null;
     const health = new ConnectorHealth(

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Config } from '../config/config.js';
 import { ConfigError } from '../config/config.js';
@@ -106,6 +107,34 @@ export async function databaseReady(db: Db): Promise<Readiness> {
 }
 
 /**
+ * Cores this process may use: those it may run on, and no more than its container's CPU quota (cgroup
+ * v2 `cpu.max`, or v1's `cfs_quota_us` / `cfs_period_us`), which Node's count does not see.
+ */
+export function usableCores(): number {
+  const cores = availableParallelism();
+  const quota = cgroupCpuQuota();
+  return quota === null ? cores : Math.max(1, Math.min(cores, Math.floor(quota)));
+}
+
+function cgroupCpuQuota(): number | null {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  const v2 = read('/sys/fs/cgroup/cpu.max');
+  if (v2 !== null) {
+    const [quota, period] = v2.split(' ');
+    return quota === 'max' || !Number(period) ? null : Number(quota) / Number(period);
+  }
+  const quota = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'));
+  const period = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'));
+  return quota > 0 && period > 0 ? quota / period : null;
+}
+
+/**
  * Whether the delivery worker gets a thread of its own (HANDOVER_DELIVERY_THREAD), and then how it
  * reaches the database: PostgreSQL with a pool of its own (`connection`); the embedded store, whose one
  * connection the HTTP thread holds, through that thread (`connection: null`, relayed-db.ts).
@@ -117,7 +146,7 @@ export async function databaseReady(db: Db): Promise<Readiness> {
 export function deliveryInThread(
   setting: Config['delivery']['thread'],
   connection: PgConnection | undefined,
-  cores = availableParallelism(),
+  cores = usableCores(),
 ): { connection: PgConnection | null } | null {
   if (setting === 'off') return null;
   if (setting === 'auto' && !connection && cores < 3) return null;

@@ -75,7 +75,12 @@ export function relayedDb(send: (call: DbCall) => void, options: { callTimeoutMs
     db,
     answer(answer) {
       const call = pending.take(answer.id);
-      if (!call) return;
+      if (!call) {
+        // A transaction opened after its caller stopped waiting: nobody will end it, and it holds the
+        // one connection until its bound; it is given back now.
+        if (answer.ok && answer.tx !== undefined) send({ id: nextId++, op: 'rollback', tx: answer.tx });
+        return;
+      }
       waiting--;
       clearTimeout(call.timer);
       if (answer.ok) call.resolve(answer);
@@ -91,8 +96,6 @@ interface OpenTransaction {
   tx: Queryable;
   /** true: commit; false: roll back. */
   end(commit: boolean): void;
-  /** The call that asked for the end, answered once the transaction has ended. */
-  endCall: number | null;
   timer: NodeJS.Timeout;
 }
 
@@ -102,9 +105,11 @@ export function serveRelayedDb(db: Db, reply: (answer: DbAnswer) => void, option
   let nextTx = 1;
   let closed = false;
   const fail = (id: number, err: unknown) => reply({ id, ok: false, error: serializeError(err) });
+  const closedError = () => new AppError('database_unavailable', { message: 'The database relay has closed.' });
 
   const begin = (id: number) => {
     const txId = nextTx++;
+    let opened = false;
     db.transaction(
       (tx) =>
         new Promise<void>((resolve, reject) => {
@@ -113,12 +118,14 @@ export function serveRelayedDb(db: Db, reply: (answer: DbAnswer) => void, option
             open.delete(txId);
             reject(ROLL_BACK);
           }, options.transactionMs);
-          open.set(txId, { tx, endCall: null, timer, end: (commit) => (commit ? resolve() : reject(ROLL_BACK)) });
+          open.set(txId, { tx, timer, end: (commit) => (commit ? resolve() : reject(ROLL_BACK)) });
+          opened = true;
           reply({ id, ok: true, tx: txId });
         }),
     ).then(
       () => finish(txId, null),
-      (err: unknown) => finish(txId, err === ROLL_BACK ? null : err),
+      // Not opened (the connection's wait ran out, the database is gone): the begin itself fails.
+      (err: unknown) => (opened ? finish(txId, err === ROLL_BACK ? null : err) : fail(id, err === ROLL_BACK ? closedError() : err)),
     );
   };
   // The end of a transaction: its end call (if it was asked for) learns how it went.
@@ -134,7 +141,7 @@ export function serveRelayedDb(db: Db, reply: (answer: DbAnswer) => void, option
 
   return {
     call(c) {
-      if (closed) return fail(c.id, new AppError('database_unavailable', { message: 'The database relay has closed.' }));
+      if (closed) return fail(c.id, closedError());
       if (c.op === 'begin') return begin(c.id);
       if (c.op === 'query') {
         const run = c.tx === undefined ? db : open.get(c.tx)?.tx;

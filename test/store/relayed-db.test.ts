@@ -21,13 +21,17 @@ describe('a database relayed to another thread (pglite)', () => {
     db = undefined;
   });
 
-  async function relay(transactionMs = 5000, callTimeoutMs = 5000) {
-    db = await createTestDb('pglite');
+  async function relay(transactionMs = 5000, callTimeoutMs = 5000, options: { waitTimeoutMs?: number; beginArrives?: Promise<void> } = {}) {
+    db = await createTestDb('pglite', options.waitTimeoutMs !== undefined ? { waitTimeoutMs: options.waitTimeoutMs } : {});
     await db.query('create table item (id int primary key, label text not null)');
     const channel = new MessageChannel();
     channels.push(channel);
     const served = serveRelayedDb(db, (answer) => channel.port1.postMessage(answer), { transactionMs });
-    channel.port1.on('message', (call: DbCall) => served.call(call));
+    channel.port1.on('message', (call: DbCall) => {
+      // A begin held back on its way (a busy HTTP thread), when the test asks for it.
+      if (call.op === 'begin' && options.beginArrives) void options.beginArrives.then(() => served.call(call));
+      else served.call(call);
+    });
     const remote = relayedDb((call) => channel.port2.postMessage(call), { callTimeoutMs });
     channel.port2.on('message', (answer: DbAnswer) => remote.answer(answer));
     return { remote: remote.db, served };
@@ -95,6 +99,30 @@ describe('a database relayed to another thread (pglite)', () => {
     served.close();
     await db!.query('insert into item values (2, $1)', ['own']);
     expect((await db!.query('select label from item order by id')).rows).toEqual([{ label: 'own' }]);
+  });
+
+  it('answers a begin that cannot get the connection with the true cause, not a timeout of its own', async () => {
+    // The caller would wait a minute: an answer within the test's time can only be the owner's.
+    const { remote } = await relay(5000, 60_000, { waitTimeoutMs: 100 });
+    let release!: () => void;
+    const held = db!.transaction(() => new Promise<void>((resolve) => (release = resolve)));
+    const failure = await remote.transaction(async () => 'never').catch((err: unknown) => err);
+    release();
+    await held;
+    expect((failure as { code?: string }).code).toBe('database_pool_exhausted');
+  });
+
+  it('gives back at once a transaction opened after its caller stopped waiting', async () => {
+    let arrive!: () => void;
+    const beginArrives = new Promise<void>((resolve) => (arrive = resolve));
+    // Left open, it would hold the connection for a minute, past the test's time.
+    const { remote } = await relay(60_000, 100, { beginArrives });
+    await expect(remote.transaction(async () => 'late')).rejects.toMatchObject({ code: 'database_timeout' });
+    arrive();
+    // Let the begin arrive and open its transaction before this thread's own statement.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await db!.query('insert into item values (1, $1)', ['own']);
+    expect((await db!.query('select label from item')).rows).toEqual([{ label: 'own' }]);
   });
 
   it('fails a call that gets no answer within its bound', async () => {
