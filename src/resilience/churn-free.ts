@@ -31,6 +31,11 @@ export class AwaitedAnswers<T> {
     return this.values.splice(index, 1)[0];
   }
 
+  /** How many calls are waiting. */
+  get size(): number {
+    return this.ids.length;
+  }
+
   /** Every call still waiting, taken out (oldest first). */
   takeAll(): T[] {
     this.ids.length = 0;

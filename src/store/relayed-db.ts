@@ -29,17 +29,15 @@ type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 export function relayedDb(send: (call: DbCall) => void, options: { callTimeoutMs: number }): { db: Db; answer(answer: DbAnswer): void } {
   const pending = new AwaitedAnswers<{ resolve: (answer: DbAnswer & { ok: true }) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   let nextId = 1;
-  let waiting = 0;
 
   const call = (request: WithoutId<DbCall>): Promise<DbAnswer & { ok: true }> => {
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (pending.take(id)) waiting--;
+        pending.take(id);
         reject(new AppError('database_timeout', { message: `The embedded database did not answer within ${options.callTimeoutMs} ms.` }));
       }, options.callTimeoutMs);
       pending.add(id, { resolve, reject, timer });
-      waiting++;
       send({ ...request, id } as DbCall);
     });
   };
@@ -67,7 +65,7 @@ export function relayedDb(send: (call: DbCall) => void, options: { callTimeoutMs
     async ping() {
       await query('select 1', undefined);
     },
-    poolStats: () => ({ total: 1, idle: waiting === 0 ? 1 : 0, waiting }),
+    poolStats: () => ({ total: 1, idle: pending.size === 0 ? 1 : 0, waiting: pending.size }),
     async close() {},
   };
 
@@ -81,7 +79,6 @@ export function relayedDb(send: (call: DbCall) => void, options: { callTimeoutMs
         if (answer.ok && answer.tx !== undefined) send({ id: nextId++, op: 'rollback', tx: answer.tx });
         return;
       }
-      waiting--;
       clearTimeout(call.timer);
       if (answer.ok) call.resolve(answer);
       else call.reject(deserializeError(answer.error));

@@ -182,10 +182,11 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
     if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('unauthorized', { message: `The API key must start with ${API_KEY_PREFIX}.` });
     // Only keys of the length this service issues are kept: a flood of long made-up ones (a header may
     // be kilobytes) must not fill memory, and no real key is longer.
-    let hash = apiKey.length <= API_KEY_LENGTH ? hashes.get(apiKey) : undefined;
+    const kept = apiKey.length <= API_KEY_LENGTH;
+    let hash = kept ? hashes.get(apiKey) : undefined;
     if (hash === undefined) {
       hash = digest(apiKey);
-      if (apiKey.length <= API_KEY_LENGTH) hashes.set(apiKey, hash);
+      if (kept) hashes.set(apiKey, hash);
     }
     const hit = cache.get(hash);
     if (hit !== undefined) {
