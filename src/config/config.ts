@@ -462,11 +462,16 @@ export const settings = {
   },
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
-    default: '32',
+    default: '64',
     doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).',
     parse: int(1, 100000),
   },
-  'admission.minLimit': { env: 'HANDOVER_ADMISSION_MIN_LIMIT', default: '8', doc: 'The adaptive limit never goes below this.', parse: int(1, 100000) },
+  'admission.minLimit': {
+    env: 'HANDOVER_ADMISSION_MIN_LIMIT',
+    default: '64',
+    doc: 'The adaptive limit never goes below this (nor below the initial limit, where that is lower): requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The limit").',
+    parse: int(1, 100000),
+  },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
   'admission.latencyTargetMs': {
     env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS',
@@ -506,8 +511,8 @@ export const settings = {
   },
   'admission.eventLoopUtilizationLimit': {
     env: 'HANDOVER_EVENT_LOOP_UTILIZATION_LIMIT',
-    default: '0.99',
-    doc: 'When the event loop was busy at least this share of two 0.5 s windows in a row, callers with requests already in flight are admitted at 85 % of the rate just admitted, refused `overloaded_event_loop` beyond it, until the loop has room again (docs/overload.md, "A loop with no time to spare"). `1` turns this off.',
+    default: '1',
+    doc: 'Below 1 (0.99, say): when the event loop was busy at least this share of two 0.5 s windows in a row, its thread on a CPU for most of them (not waiting for a core a fifth of the window or more), callers with requests already in flight are admitted at 85 % of the rate just admitted, refused `overloaded_event_loop` beyond it, until the loop has room again. `1`, the default: off; measured, it refused work the instance could do (docs/overload.md, "A loop with no time to spare").',
     parse: ratio,
   },
   'admission.warmupMs': {

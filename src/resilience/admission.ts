@@ -109,7 +109,7 @@ export class AdmissionController {
     this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, loopCapClock);
     this.limiter = new GradientLimit({
       initial: options.initialLimit,
-      min: options.minLimit,
+      min: limitFloor(options),
       max: options.maxLimit,
       targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs,
     });
@@ -141,7 +141,7 @@ export class AdmissionController {
     const limit = this.limit;
     const facts = {
       limit,
-      floor: this.options.adaptive ? this.options.minLimit : this.options.initialLimit,
+      floor: this.options.adaptive ? limitFloor(this.options) : this.options.initialLimit,
       inflight: this.inflight,
       waiting: this.waiting,
       orphaned: this.held.orphaned(now),
@@ -436,4 +436,9 @@ function busy(caller: Caller): boolean {
 
 function mb(bytes: number): string {
   return `${Math.round(bytes / 1024 / 1024)} MiB`;
+}
+
+/** The adaptive limit's floor: the configured minimum, or the initial or the most limit where an operator set one lower. */
+function limitFloor(options: Pick<AdmissionOptions, 'minLimit' | 'initialLimit' | 'maxLimit'>): number {
+  return Math.min(options.minLimit, options.initialLimit, options.maxLimit);
 }

@@ -1,3 +1,5 @@
+import { CPU_WAIT_SHORT, cpuWaitShare } from './loop-cause.js';
+
 /**
  * A cap on how many requests per second busy callers are admitted while the event loop has no time to
  * spare. It is what drains a backlog the admission limit cannot see.
@@ -16,7 +18,9 @@
  *   The time this frees answers the queued requests (a refusal costs a fraction of an admission), and
  *   the backlog drains.
  * - A window below the limit raises a cap that refused requests by 10 %, and removes one that refused
- *   none.
+ *   none. So does a window in which the loop's thread waited for a core a fifth of it or more: such a
+ *   loop is kept waiting by other threads and processes, not by its own work (docs/overload.md, "Busy,
+ *   or short of CPU").
  *
  * Callers with nothing in flight are never refused by the cap (they count against it), so a flood from
  * one caller cannot starve a quiet one, as with the admission line.
@@ -96,7 +100,11 @@ export class LoopShareCap {
     this.admitted = this.refused = 0;
     this.countingSince = now;
     if (this.limit >= 1) return;
-    const busy = window.utilization >= this.limit;
+    // A loop whose thread waited for a core much of the window is short of CPU, not busy with its own
+    // work: what keeps it waiting is other threads and processes (the database, the delivery thread,
+    // other pods on the node), and refusing more here frees little of that. Clients that retry at
+    // once even turn such refusals into more work for the loop.
+    const busy = window.utilization >= this.limit && !shortOfCpu(window);
     const busyBefore = this.lastBusy;
     this.lastBusy = busy;
     // A single busy window (a burst of work, a long collection) is not taken for saturation.
@@ -145,4 +153,9 @@ export class LoopShareCap {
     this.tokens = Math.min(this.burst(), this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
     this.refilledAt = now;
   }
+}
+
+function shortOfCpu(window: LoopWindow): boolean {
+  const wait = cpuWaitShare(window.utilization, window.cpuShare);
+  return wait !== undefined && wait >= CPU_WAIT_SHORT;
 }

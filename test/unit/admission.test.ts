@@ -314,6 +314,29 @@ describe('admission control', () => {
     expect((await rejection(() => admission.acquire('a'))).code).toBe('shutting_down');
   });
 
+  it('keeps the adaptive limit at its floor however slow requests are, and an initial limit set lower than the floor stays the floor', async () => {
+    vi.useFakeTimers();
+    try {
+      // After one round at 1 ms (the no-load baseline), every request takes 200 ms against a 20 ms target,
+      // round after round: latency that fewer requests in flight would not bring down (a slow machine).
+      const limitAfterSlowRounds = async (options: Partial<AdmissionOptions>) => {
+        const { admission } = controller({ adaptive: true, latencyTargetMs: 20, queueTimeoutMs: 0, maxLimit: 512, ...options });
+        for (let round = 0; round < 20; round++) {
+          const permits = await Promise.all(Array.from({ length: admission.limit }, () => admission.acquire('bot')));
+          vi.advanceTimersByTime(round === 0 ? 1 : 200);
+          permits.forEach((p) => p.release());
+        }
+        return admission.limit;
+      };
+      expect(await limitAfterSlowRounds({ initialLimit: 64, minLimit: 64 })).toBe(64);
+      expect(await limitAfterSlowRounds({ initialLimit: 64, minLimit: 8 })).toBe(8);
+      expect(await limitAfterSlowRounds({ initialLimit: 4, minLimit: 64 })).toBe(4);
+      expect(await limitAfterSlowRounds({ initialLimit: 64, minLimit: 64, maxLimit: 16 })).toBeLessThanOrEqual(16);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('with protection off, admits everything at once', async () => {
     const { admission } = controller({ enabled: false, initialLimit: 1 }, fakeSignals({ lagMs: 10_000, used: 999 }));
     const permits = await Promise.all(Array.from({ length: 50 }, () => admission.acquire('a')));

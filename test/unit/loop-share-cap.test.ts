@@ -17,9 +17,9 @@ function capAt(limit = 0.99) {
       }
       return admitted;
     },
-    /** Ends a window of the loop's utilization. */
-    window(utilization: number) {
-      cap.observe({ seq: ++seq, utilization });
+    /** Ends a window of the loop's utilization (and of its thread's share on a CPU, where given). */
+    window(utilization: number, cpuShare?: number) {
+      cap.observe({ seq: ++seq, utilization, cpuShare });
     },
     repeatWindow(utilization: number) {
       cap.observe({ seq, utilization });
@@ -49,6 +49,26 @@ describe('loop share cap', () => {
     const admitted = c.run(500, 1000);
     expect(admitted).toBeGreaterThanOrEqual(840);
     expect(admitted).toBeLessThanOrEqual(870);
+  });
+
+  it('does not take a loop whose thread waited for a core for one busy with its own work', () => {
+    const c = capAt();
+    // Busy throughout, but its thread ran 70 % of the window and waited for a core 30 %: short of CPU.
+    c.run(500, 1000);
+    c.window(1, 0.7);
+    c.run(500, 1000);
+    c.window(1, 0.7);
+    expect(c.cap.current).toBeUndefined();
+    expect(c.run(500, 1000)).toBe(1000);
+    // Its thread on a CPU nearly all the window: its own work, and the cap engages on the second.
+    c.window(1, 0.95);
+    c.run(500, 1000);
+    c.window(1, 0.95);
+    expect(c.cap.current).toBeCloseTo(1700, 0);
+    // Short of CPU again: the cap that refused rises, as when the loop has room.
+    c.run(500, 1000);
+    c.window(1, 0.6);
+    expect(c.cap.current).toBeCloseTo(1870, 0);
   });
 
   it('keeps lowering the cap while the loop stays busy, and acts once per window', () => {
