@@ -469,7 +469,7 @@ export const settings = {
   'admission.minLimit': {
     env: 'HANDOVER_ADMISSION_MIN_LIMIT',
     default: '64',
-    doc: 'The adaptive limit never goes below this (nor below the initial limit, where that is lower): requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The limit").',
+    doc: 'The adaptive limit never goes below this (nor below the initial limit, where that is lower): requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The floor"). The most limit bounds it too.',
     parse: int(1, 100000),
   },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },

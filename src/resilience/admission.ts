@@ -108,7 +108,7 @@ export class AdmissionController {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
     this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, loopCapClock);
     this.limiter = new GradientLimit({
-      initial: options.initialLimit,
+      initial: Math.min(options.initialLimit, options.maxLimit),
       min: limitFloor(options),
       max: options.maxLimit,
       targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs,

@@ -12,7 +12,7 @@ import { CPU_WAIT_SHORT, cpuWaitShare } from './loop-cause.js';
  * that its loop was busy all of the last window (event-loop utilization), and that is the signal.
  *
  * The control moves by ratios both ways, so it settles within a few windows:
- * - A second window in a row at or above `limit` (0.99 busy by default) caps busy callers at 85 % of
+ * - A second window in a row at or above `limit` (0.99 busy, say; the cap is off by default, a limit of 1) caps busy callers at 85 % of
  *   what was admitted in it, and each further one by 15 % more, down to half of what was admitted when
  *   the cap engaged.
  *   The time this frees answers the queued requests (a refusal costs a fraction of an admission), and

@@ -319,19 +319,21 @@ describe('admission control', () => {
     try {
       // After one round at 1 ms (the no-load baseline), every request takes 200 ms against a 20 ms target,
       // round after round: latency that fewer requests in flight would not bring down (a slow machine).
-      const limitAfterSlowRounds = async (options: Partial<AdmissionOptions>) => {
+      const slowRounds = async (options: Partial<AdmissionOptions>) => {
         const { admission } = controller({ adaptive: true, latencyTargetMs: 20, queueTimeoutMs: 0, maxLimit: 512, ...options });
+        const start = admission.limit;
         for (let round = 0; round < 20; round++) {
           const permits = await Promise.all(Array.from({ length: admission.limit }, () => admission.acquire('bot')));
           vi.advanceTimersByTime(round === 0 ? 1 : 200);
           permits.forEach((p) => p.release());
         }
-        return admission.limit;
+        return { start, end: admission.limit, floor: admission.health({ stuckMs: 30_000 }).floor };
       };
-      expect(await limitAfterSlowRounds({ initialLimit: 64, minLimit: 64 })).toBe(64);
-      expect(await limitAfterSlowRounds({ initialLimit: 64, minLimit: 8 })).toBe(8);
-      expect(await limitAfterSlowRounds({ initialLimit: 4, minLimit: 64 })).toBe(4);
-      expect(await limitAfterSlowRounds({ initialLimit: 64, minLimit: 64, maxLimit: 16 })).toBeLessThanOrEqual(16);
+      expect(await slowRounds({ initialLimit: 64, minLimit: 64 })).toEqual({ start: 64, end: 64, floor: 64 });
+      expect(await slowRounds({ initialLimit: 64, minLimit: 8 })).toEqual({ start: 64, end: 8, floor: 8 });
+      expect(await slowRounds({ initialLimit: 4, minLimit: 64 })).toEqual({ start: 4, end: 4, floor: 4 });
+      // A most limit below the floor and the start bounds both, from the first request on.
+      expect(await slowRounds({ initialLimit: 64, minLimit: 64, maxLimit: 16 })).toEqual({ start: 16, end: 16, floor: 16 });
     } finally {
       vi.useRealTimers();
     }
