@@ -85,7 +85,9 @@ describe('incident drills (pg)', () => {
   });
 
   it('one tenant flooding: its excess is refused as queue waits while another tenant is served; nothing says memory', async () => {
-    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 2, 'admission.queueTimeoutMs': 50, 'status.sampleMs': 100 });
+    // The quiet tenant may wait 250 ms for its slot: on a loaded machine two slots can come back more than
+    // 50 ms apart. The flooder's waits are cut to CoDel's 5 ms once its line stands (200 ms).
+    t = await startTestService('pg', { 'admission.adaptive': false, 'admission.initialLimit': 2, 'admission.queueTimeoutMs': 250, 'status.sampleMs': 100 });
     const flooder = await setUpDesk(t);
     const quiet = await t.admin('POST', '/v1/admin/tenants', { name: 'Quiet' });
     await t.admin('POST', `/v1/admin/tenants/${quiet.body.id}/queues`, { name: 'support' });
