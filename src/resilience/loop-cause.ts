@@ -13,6 +13,12 @@ export function cpuWaitShare(utilization: number, cpuShare: number | undefined):
   return cpuShare === undefined ? undefined : Math.max(0, utilization - cpuShare);
 }
 
+/** Whether the loop's thread waited for a core so much of the window that the loop is short of CPU. */
+export function shortOfCpu(utilization: number, cpuShare: number | undefined): boolean {
+  const wait = cpuWaitShare(utilization, cpuShare);
+  return wait !== undefined && wait >= CPU_WAIT_SHORT;
+}
+
 /**
  * Why a busy loop is busy, in words for refusals, the status page and the doctor: its thread computing
  * (the process has more to do than a core can do), or its thread waiting for a core it does not get.
@@ -23,11 +29,10 @@ export function loopBusyCause(
   /** How the text names the instance: 'this instance' in its own refusals, 'the instance' on the status page. */
   subject = 'this instance',
 ): { starved: boolean; text: string } {
-  const wait = cpuWaitShare(utilization, cpuShare);
-  if (wait !== undefined && cpuShare !== undefined && wait >= CPU_WAIT_SHORT) {
+  if (cpuShare !== undefined && shortOfCpu(utilization, cpuShare)) {
     return {
       starved: true,
-      text: `its thread ran only ${pct(cpuShare)} of the time and waited for a CPU ${pct(wait)}: ${subject} does not get the CPU it needs (its cores are shared with other busy processes or threads, such as a database on the same machine, or its container's CPU quota is used up)`,
+      text: `its thread ran only ${pct(cpuShare)} of the time and waited for a CPU ${pct(utilization - cpuShare)}: ${subject} does not get the CPU it needs (its cores are shared with other busy processes or threads, such as a database on the same machine, or its container's CPU quota is used up)`,
     };
   }
   return { starved: false, text: `${subject} is CPU-bound` };

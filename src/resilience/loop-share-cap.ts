@@ -1,4 +1,4 @@
-import { CPU_WAIT_SHORT, cpuWaitShare } from './loop-cause.js';
+import { shortOfCpu } from './loop-cause.js';
 
 /**
  * A cap on how many requests per second busy callers are admitted while the event loop has no time to
@@ -12,9 +12,9 @@ import { CPU_WAIT_SHORT, cpuWaitShare } from './loop-cause.js';
  * that its loop was busy all of the last window (event-loop utilization), and that is the signal.
  *
  * The control moves by ratios both ways, so it settles within a few windows:
- * - A second window in a row at or above `limit` (0.99 busy, say; the cap is off by default, a limit of 1) caps busy callers at 85 % of
- *   what was admitted in it, and each further one by 15 % more, down to half of what was admitted when
- *   the cap engaged.
+ * - A second window in a row at or above `limit` (0.99 busy, say; the cap is off by default, a limit
+ *   of 1) caps busy callers at 85 % of what was admitted in it, and each further one by 15 % more, down
+ *   to half of what was admitted when the cap engaged.
  *   The time this frees answers the queued requests (a refusal costs a fraction of an admission), and
  *   the backlog drains.
  * - A window below the limit raises a cap that refused requests by 10 %, and removes one that refused
@@ -104,7 +104,7 @@ export class LoopShareCap {
     // work: what keeps it waiting is other threads and processes (the database, the delivery thread,
     // other pods on the node), and refusing more here frees little of that. Clients that retry at
     // once even turn such refusals into more work for the loop.
-    const busy = window.utilization >= this.limit && !shortOfCpu(window);
+    const busy = window.utilization >= this.limit && !shortOfCpu(window.utilization, window.cpuShare);
     const busyBefore = this.lastBusy;
     this.lastBusy = busy;
     // A single busy window (a burst of work, a long collection) is not taken for saturation.
@@ -153,9 +153,4 @@ export class LoopShareCap {
     this.tokens = Math.min(this.burst(), this.tokens + ((now - this.refilledAt) / 1000) * this.rate);
     this.refilledAt = now;
   }
-}
-
-function shortOfCpu(window: LoopWindow): boolean {
-  const wait = cpuWaitShare(window.utilization, window.cpuShare);
-  return wait !== undefined && wait >= CPU_WAIT_SHORT;
 }
