@@ -71,6 +71,8 @@ export interface Step {
   acceptedP50Ms: number | null;
   acceptedP99Ms: number | null;
   rejectedP99Ms: number | null;
+  /** Requests answered with a refusal (any answer but a 2xx). */
+  refused?: number;
   codes: Record<string, number>;
   timedOut: number;
   /** Requests that got no HTTP answer at all: timed out, or their connection failed. */
@@ -94,13 +96,15 @@ export interface Step {
    */
   httpThreadOnCpuMsPerS?: number;
   httpThreadWaitingMsPerS?: number;
+  /** The same thread's whole time on a CPU over that span (ms). */
+  httpThreadOnCpuMs?: number;
 }
 
 export interface StoreResult {
   store: StoreName;
   label: string;
   saturation: Saturation;
-  /** Where the service's CPU went in the saturation step (BENCH_PROFILE=1), per thread. */
+  /** Where the service's CPU went in a profiled closed loop after the measured one (unless BENCH_PROFILE=0), per thread. */
   profile?: ThreadProfile[];
   /** Accepted msg/s in the saturation step. */
   closedLoopCapacityPerSecond: number;
@@ -136,6 +140,8 @@ export interface BenchReport {
   /** The service's helpdesk connectors in the generic webhook's batch mode (several events per call). */
   webhookBatch?: boolean;
   stepMs: number;
+  /** Length of each store's profiled closed loop (ms); absent when none ran. */
+  profileMs?: number;
   bare?: Saturation;
   stores: StoreResult[];
   slowStore?: string;
@@ -285,9 +291,11 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
 
   const profiled = r.stores.filter((s) => s.profile?.length);
   if (profiled.length) {
-    lines.push('## Where the service’s CPU goes', '');
+    lines.push('## Where the service’s CPU goes: a profile', '');
     lines.push(
-      'Self time in the closed loop above (with the service’s start and setup), from `node --cpu-prof`, per thread; idle excluded. Areas: the service’s own modules (`service <folder>`), packages, Node’s internals (`node:`), native calls (such as `writev`, each socket write), garbage collection.',
+      `Self time per thread, from \`node --cpu-prof\`, in a closed loop like the one above${r.profileMs ? ` (${r.profileMs / 1000} s)` : ''}, run after the store’s other steps in a service process of its own started for it (so no other figure in this report carries the profiler’s cost; this one covers that process’s whole life: its start, its first seconds of compiling, the loop, the drain and its stop); idle excluded. ` +
+        'Areas: the service’s own modules (`service <folder>`), packages, Node’s internals (`node:`), native calls (such as `writev`, each socket write), garbage collection. ' +
+        'The profiler samples by the clock: time a thread spent runnable but waiting for a core is counted to whatever it was running, most often a native call such as `writev` (a write on a loopback socket wakes the reader, which may take the core); the OS’s accounting of each thread is in the section above.',
       '',
     );
     for (const s of profiled)
@@ -304,6 +312,8 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         lines.push('');
       }
   }
+
+  lines.push(...costLines(r));
 
   lines.push(`## Overload: 0.5× to 3× the API capacity measured on each store, open loop`, '');
   lines.push(
@@ -359,6 +369,114 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
   }
   if (r.notes.length) lines.push('## Notes', '', ...r.notes.map((n) => `- ${n}`), '');
   return { markdown: lines.join('\n'), svg: chart(r) };
+}
+
+/**
+ * For each store with a target missed: where the CPU of a delivered message goes (the OS's accounting of
+ * each thread and of the database), how far that is from 3× the bare relay, and at 3× capacity what the
+ * thread that answers would need to serve 90 % of capacity and refuse the rest, from what an accepted
+ * message and a refusal cost it in this run's 2× and 3× steps; then the next step those figures point to.
+ */
+function costLines(r: BenchReport): string[] {
+  const bare = r.bare;
+  const out: string[] = [];
+  const stepSeconds = r.stepMs / 1000;
+  for (const s of r.stores) {
+    if (!r.targets.some((t) => t.store === s.label && t.met === false)) continue;
+    const lines: string[] = [];
+    const sat = s.saturation;
+    const cpu = sat.cpu;
+    const perDelivered = cpu.perDeliveredUs;
+    const processUs = cpu.processMs === null || sat.delivered === 0 ? null : Math.round((cpu.processMs * 1000) / sat.delivered);
+    const databaseUs = cpu.databaseMs === null || sat.delivered === 0 ? null : Math.round((cpu.databaseMs * 1000) / sat.delivered);
+    const parts: [string, number][] = [];
+    if (cpu.httpThreadUs !== undefined)
+      parts.push([cpu.deliveryThreadUs === undefined ? 'the HTTP thread (delivering too)' : 'the HTTP thread', cpu.httpThreadUs]);
+    if (cpu.deliveryThreadUs !== undefined) parts.push(['the delivery thread', cpu.deliveryThreadUs]);
+    if (cpu.databaseThreadUs !== undefined) parts.push(['the embedded database’s thread', cpu.databaseThreadUs]);
+    if (processUs !== null && parts.length) {
+      const rest = processUs - parts.reduce((sum, [, us]) => sum + us, 0);
+      if (rest > 0) parts.push(['the rest of the process (its other threads, such as the collector’s helpers)', rest]);
+    }
+    if (databaseUs !== null && databaseUs > 0) parts.push(['the database’s processes', databaseUs]);
+    const budget = bare?.cpu.perDeliveredUs ? 3 * bare.cpu.perDeliveredUs : null;
+    if (perDelivered !== null && parts.length) {
+      const largest = [...parts].sort((a, b) => b[1] - a[1])[0]!;
+      lines.push(
+        `- A delivered message cost ${perDelivered} µs of CPU in the closed loop: ${parts.map(([what, us]) => `${what} ${us}`).join(', ')} (the threads’ figures are read at slightly different moments, so the parts need not add up exactly).` +
+          (budget === null
+            ? ''
+            : perDelivered > budget
+              ? ` Three times the bare relay’s is ${budget} µs: ${perDelivered - budget} µs (${Math.round((100 * (perDelivered - budget)) / perDelivered)} %) would have to go, and the largest part is ${largest[0]} (${largest[1]} µs).`
+              : ` Within three times the bare relay’s (${budget} µs).`),
+      );
+    }
+    const step = (factor: number) => s.overload.find((o) => o.protection && o.factor === factor);
+    const three = step(3);
+    const onCpu = three?.httpThreadOnCpuMsPerS;
+    if (three && onCpu !== undefined && three.refused !== undefined) {
+      const waiting = v(three.httpThreadWaitingMsPerS);
+      const refusedPerSecond = Math.round(three.refused / stepSeconds);
+      let line =
+        `- At 3× (${three.offeredPerSecond} requests/s for ${stepSeconds} s; see Overload below) the HTTP thread ran ${onCpu} ms a second and waited for a core ${waiting} ms; ` +
+        `it accepted ${three.acceptedPerSecond} and refused ${refusedPerSecond} a second.`;
+      const costs = answerCosts(step(2), three);
+      if (!costs) {
+        line +=
+          ' What an accepted message and a refusal each cost it could not be told apart from the 2× and 3× steps (one missing, or their mixes too alike).';
+        lines.push(line);
+      } else {
+        const serve = Math.round(0.9 * s.apiCapacityPerSecond);
+        const refuse = Math.max(0, three.offeredPerSecond - serve);
+        const needMs = Math.round((serve * costs.acceptedUs + refuse * costs.refusedUs) / 1000);
+        line +=
+          ` From the 2× and 3× steps together (the thread’s time on a CPU in each, against what each accepted and refused), an accepted message cost it about ${costs.acceptedUs} µs and a refusal about ${costs.refusedUs} µs` +
+          ` (${v(cpu.httpThreadUs)} µs a message in the closed loop).`;
+        lines.push(line);
+        const need = `Serving 90 % of capacity (${serve}/s) and refusing the other ${refuse}/s at those costs would take ${needMs} ms of it a second`;
+        lines.push(
+          needMs > 1000
+            ? `- ${need}: more than a whole core. **Next step:** cheaper answers on that thread: refusals that cost less than Node’s HTTP server spends on a request (answered before it parses one), or a balancer in front that refuses for the instances.`
+            : needMs > onCpu
+              ? `- ${need}: less than a core, more than the ${onCpu} ms it got while it also waited ${waiting} ms for one. **Next step:** more of a core for that thread (the database, the delivery thread, the helpdesk and the load generator share these cores with it), or cheaper answers on it, refusals first: they are most of what it answers.`
+              : `- ${need}, within the ${onCpu} ms it ran: the thread had the time. **Next step:** the waits in front of it (refusal p99 ${v(three.rejectedP99Ms)} ms) and the clients’ own backlog (docs/performance.md).`,
+        );
+      }
+    }
+    if (!lines.length) continue;
+    if (!out.length) {
+      out.push('## Where a message’s CPU goes, and the next step', '');
+      out.push(
+        'For each store that missed a target, from this run’s own figures: the CPU of a delivered message in the closed loop by thread (the OS’s accounting, as above), against three times the bare relay’s; and at 3× capacity, what an accepted message and a refusal cost the HTTP thread, and what serving 90 % of capacity while refusing the rest would take of it. ' +
+          'The two costs are solved from the 2× and 3× steps, which accept and refuse in different proportions: rough figures, as a loaded thread’s costs move with the load.',
+        '',
+      );
+    }
+    out.push(`### ${s.label}`, '', ...lines, '');
+  }
+  return out;
+}
+
+/**
+ * What an accepted message and a refusal cost the HTTP thread (µs), solved from two open-loop steps that
+ * accepted and refused in different proportions: each step's time on a CPU = accepted × one + refused ×
+ * the other. Undefined when a step or its figures are missing, the mixes are too alike for the two to be
+ * told apart, or the solution is not positive.
+ */
+function answerCosts(a: Step | undefined, b: Step | undefined): { acceptedUs: number; refusedUs: number } | undefined {
+  if (!a || !b) return undefined;
+  const [ta, tb] = [a.httpThreadOnCpuMs, b.httpThreadOnCpuMs];
+  const [aa, ab] = [a.accepted, b.accepted];
+  const [ra, rb] = [a.refused, b.refused];
+  if (ta === undefined || tb === undefined || aa === undefined || ab === undefined || ra === undefined || rb === undefined) return undefined;
+  // The refused shares must differ by ten points or more, or the two equations are too nearly one.
+  const share = (accepted: number, refused: number) => (accepted + refused === 0 ? 0 : refused / (accepted + refused));
+  if (Math.abs(share(aa, ra) - share(ab, rb)) < 0.1) return undefined;
+  const det = aa * rb - ab * ra;
+  if (det === 0) return undefined;
+  const acceptedUs = Math.round(((ta * rb - tb * ra) / det) * 1000);
+  const refusedUs = Math.round(((aa * tb - ab * ta) / det) * 1000);
+  return acceptedUs > 0 && refusedUs > 0 ? { acceptedUs, refusedUs } : undefined;
 }
 
 /** Goodput as a share of each store's capacity against the offered factor. */

@@ -18,8 +18,9 @@
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
  * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
- * connectors in batch mode), BENCH_PROFILE=1 (profile the service in the
- * saturation step: the report then says where its CPU goes; the profiler's own cost is in that step's CPU figures),
+ * connectors in batch mode), BENCH_PROFILE=0 (no profiled closed loop; by default each store gets one after its
+ * steps, BENCH_PROFILE_MS long, in a process of its own under `node --cpu-prof`, so the report can say where the CPU
+ * goes without the profiler's cost in any figure),
  * BENCH_TIMELINE=1 (print each load run's answers and p99s per 500 ms on stderr), BENCH_CAPACITY (a fixed capacity for
  * the overload steps, to compare two builds at the same offered load), BENCH_NODE_ARGS (options for node running the service, such as
  * `--cpu-prof --cpu-prof-dir=DIR` to keep the profile, or `--perf-basic-prof` for `perf`), BENCH_SERVICE_STDOUT (a file
@@ -31,7 +32,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { GeneratorResult } from './load-generator.js';
-import { summarizeProfiles, type ThreadProfile } from './profile.js';
+import { summarizeProfiles } from './profile.js';
 import { evaluateTargets, renderReport, type BenchReport, type Saturation, type Step, type StoreName, type StoreResult } from './report.js';
 import {
   DATABASE,
@@ -84,8 +85,13 @@ const PROBE_FACTORS = (process.env.BENCH_PROBE_FACTORS ?? '0.5,1,1.5,2.25,3.4,5'
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 4000);
 /** BENCH_WEBHOOK_BATCH=1: the helpdesk connectors use the generic webhook's batch mode (default: one event per call). */
 const WEBHOOK_BATCH = process.env.BENCH_WEBHOOK_BATCH === '1';
-/** BENCH_PROFILE=1: the service runs the saturation step under `node --cpu-prof`, and the report says where its CPU went. */
-const PROFILE = process.env.BENCH_PROFILE === '1';
+/**
+ * Unless BENCH_PROFILE=0: after each store's steps, a service of its own under `node --cpu-prof` runs the closed
+ * loop again for BENCH_PROFILE_MS, and the report says where its CPU went. A separate run, so that no figure of the
+ * report carries the profiler's cost.
+ */
+const PROFILE = process.env.BENCH_PROFILE !== '0';
+const PROFILE_MS = Number(process.env.BENCH_PROFILE_MS ?? 6000);
 /** BENCH_CAPACITY: a fixed API capacity for the overload steps (A/B runs of two builds); unset, each store's measured one. */
 const FIXED_CAPACITY = process.env.BENCH_CAPACITY ? Number(process.env.BENCH_CAPACITY) : undefined;
 const LABEL: Record<StoreName, string> = { postgres: 'PostgreSQL', embedded: 'embedded store' };
@@ -136,6 +142,7 @@ function summarize(name: string, offered: number, r: GeneratorResult, extra: Par
     acceptedP50Ms: round(pct(r.okLatencies, 50)),
     acceptedP99Ms: round(pct(r.okLatencies, 99)),
     rejectedP99Ms: round(pct(r.rejectLatencies, 99)),
+    refused: r.rejectLatencies.length,
     codes: r.codes,
     timedOut: r.timedOut,
     unanswered: r.unanswered,
@@ -351,6 +358,7 @@ async function main() {
     closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS, warmupMs: WARMUP_MS },
     webhookBatch: WEBHOOK_BATCH,
     stepMs: STEP_MS,
+    ...(PROFILE ? { profileMs: PROFILE_MS } : {}),
     stores: [],
     slow: [],
     notes: [],
@@ -369,29 +377,16 @@ async function main() {
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {
       const section = await freshStore(name);
-      const profileDir = PROFILE ? temporaryDir('handover-profile-') : undefined;
-      service = await startService(section.store, {}, profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : NODE_ARGS);
+      service = await startService(section.store, {}, NODE_ARGS);
       const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS, { batch: WEBHOOK_BATCH });
       const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
       const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
       const sat = await saturate(`service on ${LABEL[name]}`, service.url, paths, headers, helpdeskUrl, service.child.pid, name === 'postgres', `sat-${name}`);
-      let profile: ThreadProfile[] | undefined;
-      if (profileDir) {
-        // The profile is written when the service exits: stop it here, and go on with one not profiled.
-        await service.stop();
-        try {
-          profile = summarizeProfiles(profileDir);
-        } catch (err) {
-          report.notes.push(`${LABEL[name]}: the CPU profile could not be read (${(err as Error).message}).`);
-        }
-        rmSync(profileDir, { recursive: true, force: true });
-        service = await startService(section.store, {});
-      }
+      const idLists: string[][] = [sat.acceptedIds];
       const result: StoreResult = {
         store: name,
         label: LABEL[name],
         saturation: sat.step,
-        ...(profile ? { profile } : {}),
         closedLoopCapacityPerSecond: Math.max(1, sat.step.acceptedPerSecond),
         apiCapacityPerSecond: 0,
         probes: [],
@@ -399,7 +394,6 @@ async function main() {
         overloadUndelivered: null,
       };
       report.stores.push(result);
-      const idLists: string[][] = [sat.acceptedIds];
       const overloadMessageIds: string[] = [];
       // The closed loop's figure can understate what the API takes: each client refused sends again at once,
       // a storm of refusals costs what accepting would have, and it leaves the adaptive limit low for a while.
@@ -449,8 +443,16 @@ async function main() {
           const schedBefore = threadSchedMs(service!.child.pid);
           const memory = await sampleService(service!.url, 250, gen);
           const r = await gen;
-          const perSecond = schedPerSecond(schedBefore, threadSchedMs(service!.child.pid));
-          const sched = perSecond ? { httpThreadOnCpuMsPerS: perSecond.onCpuMsPerS, httpThreadWaitingMsPerS: perSecond.waitingMsPerS } : {};
+          const schedAfter = threadSchedMs(service!.child.pid);
+          const perSecond = schedPerSecond(schedBefore, schedAfter);
+          const sched =
+            perSecond && schedBefore && schedAfter
+              ? {
+                  httpThreadOnCpuMsPerS: perSecond.onCpuMsPerS,
+                  httpThreadWaitingMsPerS: perSecond.waitingMsPerS,
+                  httpThreadOnCpuMs: Math.round(schedAfter.onCpuMs - schedBefore.onCpuMs),
+                }
+              : {};
           idLists.push(r.acceptedIds);
           for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
           const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory, ...sched });
@@ -479,6 +481,39 @@ async function main() {
         result.overload.forEach((s, i) => (s.lost = lost[i + 1 + result.probes.length]));
       } catch (err) {
         report.notes.push(`${LABEL[name]}: the loss check could not read the store (${(err as Error).message}); lost is not reported.`);
+      }
+      if (PROFILE) {
+        // Last, in a service process of its own (the profile is written when it exits): no other figure
+        // carries the profiler's cost, and no step above runs on a process just started. Optional: a
+        // failure here is a note, not the end of the run.
+        const profileDir = temporaryDir('handover-profile-');
+        try {
+          service = await startService(section.store, {}, [...NODE_ARGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+          await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
+          const profiled = await generate({
+            mode: 'closed',
+            baseUrl: service.url,
+            paths,
+            body: '{"id":"{id}","text":"profiled {i}"}',
+            headers,
+            connections: CLOSED_CONNECTIONS,
+            durationMs: PROFILE_MS,
+            drainMs: 10_000,
+            idPrefix: `prof-${name}`,
+          });
+          await drainIds(helpdeskUrl, profiled.acceptedMessageIds, DRAIN_MS);
+          await service.stop();
+          service = undefined;
+          const profile = summarizeProfiles(profileDir);
+          if (profile.length) result.profile = profile;
+          else report.notes.push(`${LABEL[name]}: the profiled service wrote no CPU profile (stopped by force?).`);
+        } catch (err) {
+          report.notes.push(`${LABEL[name]}: the profiled closed loop failed (${(err as Error).message}); no profile.`);
+          await service?.stop().catch(() => {});
+          service = undefined;
+        } finally {
+          rmSync(profileDir, { recursive: true, force: true });
+        }
       }
       await section.cleanup().catch(() => {});
       console.log(
