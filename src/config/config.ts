@@ -481,8 +481,8 @@ export const settings = {
   },
   'admission.queueTimeoutMs': {
     env: 'HANDOVER_ADMISSION_QUEUE_TIMEOUT_MS',
-    default: '100',
-    doc: 'Longest wait for a slot while the queue drains normally (`overloaded_queue_wait` after).',
+    default: '20',
+    doc: 'Longest wait for a slot while the queue drains normally (`overloaded_queue_wait` after). A waiting request holds its client\'s connection: longer waits (100 ms) filled the clients\' pools at the onset of overload, and every answer after came late (docs/overload.md, "The wait").',
     parse: int(0, 60000),
   },
   'admission.codelTargetMs': {
