@@ -174,13 +174,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
       createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),
     );
     const signals = await parts.startPart('load-signals', () => startLoadSignals());
-    // The latency the limit defends unless set: 20 ms on PostgreSQL, 50 ms embedded (docs/overload.md, "The limit").
-    const admission = new AdmissionController(
-      config.admission,
-      signals,
-      (cause) => events.emit('admission:refused', { cause }),
-      db.kind === 'pglite' ? 50 : 20,
-    );
+    // The latency the limit defends unless set: 20 ms on either store (docs/overload.md, "The limit").
+    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }), 20);
     const metrics = await parts.start('metrics', () =>
       createMetrics(
         { admission, signals, bus, db },

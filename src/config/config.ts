@@ -476,7 +476,7 @@ export const settings = {
   'admission.latencyTargetMs': {
     env: 'HANDOVER_ADMISSION_LATENCY_TARGET_MS',
     default: 'auto',
-    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 20 ms on PostgreSQL, 50 ms on the embedded store (docs/overload.md, "The limit", says why).',
+    doc: 'Request latency the adaptive limit defends: above it (and above twice the no-load latency) the limit shrinks. `auto`: 20 ms, on either store (docs/overload.md, "The limit", says why; the embedded store had 50 ms before the limit had a floor of 64).',
     parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 60000)(raw)),
   },
   'admission.queueTimeoutMs': {

@@ -11,7 +11,7 @@ export type RejectionCause = (typeof rejectionCauses)[number];
 
 /** The `admission` settings (src/config/config.ts documents each), less those of the HTTP layer and readiness. */
 export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs' | 'latencyTargetMs'> & {
-  /** null or absent: `defaultLatencyTargetMs` of the constructor (chosen by store). */
+  /** null or absent: `defaultLatencyTargetMs` of the constructor (the service gives 20 ms). */
   latencyTargetMs?: number | null;
 };
 
