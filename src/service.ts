@@ -174,8 +174,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
       createDeskConsoles({ db, bus, log: log.child({ part: 'desk' }), instanceId, graceMs: config.desk.presenceGraceMs }),
     );
     const signals = await parts.startPart('load-signals', () => startLoadSignals());
-    // The latency the limit defends unless set: 20 ms on either store (docs/overload.md, "The limit").
-    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }), 20);
+    // The latency the limit defends unless set is the controller's own default, 20 ms on either store (docs/overload.md, "The limit").
+    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }));
     const metrics = await parts.start('metrics', () =>
       createMetrics(
         { admission, signals, bus, db },

@@ -11,7 +11,7 @@ export type RejectionCause = (typeof rejectionCauses)[number];
 
 /** The `admission` settings (src/config/config.ts documents each), less those of the HTTP layer and readiness. */
 export type AdmissionOptions = Omit<Config['admission'], 'handlerTimeoutMs' | 'stuckMs' | 'latencyTargetMs'> & {
-  /** null or absent: `defaultLatencyTargetMs` of the constructor (the service gives 20 ms). */
+  /** null or absent (`auto`): `defaultLatencyTargetMs` of the constructor, 20 ms unless a test gives another. */
   latencyTargetMs?: number | null;
 };
 
@@ -101,7 +101,7 @@ export class AdmissionController {
     private readonly options: AdmissionOptions,
     private readonly signals: LoadSignals,
     private readonly onReject: (cause: RejectionCause) => void = () => {},
-    defaultLatencyTargetMs = 50,
+    defaultLatencyTargetMs = 20,
     /** The clock of the loop's cap (tests move it themselves). */
     loopCapClock: () => number = () => performance.now(),
   ) {
