@@ -152,6 +152,21 @@ function summarize(name: string, offered: number, r: GeneratorResult, extra: Par
   };
 }
 
+/** `CLOSED_CONNECTIONS` clients back to back against `url` for `durationMs`, each message's text starting with `text`. */
+function closedLoop(url: string, paths: string[], headers: Record<string, string>, durationMs: number, idPrefix: string, text = 'relay') {
+  return generate({
+    mode: 'closed',
+    baseUrl: url,
+    paths,
+    body: `{"id":"{id}","text":"${text} {i}"}`,
+    headers,
+    connections: CLOSED_CONNECTIONS,
+    durationMs,
+    drainMs: 10_000,
+    idPrefix,
+  });
+}
+
 /**
  * A closed-loop saturation step against `url`: `CLOSED_CONNECTIONS` clients back to back for `CLOSED_MS`,
  * then a drain until the helpdesk has every accepted message (or `DRAIN_MS` is up). CPU is read before,
@@ -169,22 +184,11 @@ async function saturate(
   /** The service (which reports its threads' CPU on /metrics), not the bare relay (which has no such page). */
   isService = true,
 ): Promise<{ step: Saturation; acceptedIds: string[] }> {
-  const closedLoop = (durationMs: number, prefix: string) =>
-    generate({
-      mode: 'closed',
-      baseUrl: url,
-      paths,
-      body: '{"id":"{id}","text":"relay {i}"}',
-      headers,
-      connections: CLOSED_CONNECTIONS,
-      durationMs,
-      drainMs: 10_000,
-      idPrefix: prefix,
-    });
+  const loop = (durationMs: number, prefix: string) => closedLoop(url, paths, headers, durationMs, prefix);
   const warmedIds: string[] = [];
   if (WARMUP_MS > 0) {
     await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
-    const warm = await closedLoop(WARMUP_MS, `${idPrefix}-warm`);
+    const warm = await loop(WARMUP_MS, `${idPrefix}-warm`);
     await drainIds(helpdeskUrl, warm.acceptedMessageIds, DRAIN_MS);
     warmedIds.push(...warm.acceptedIds);
   }
@@ -193,7 +197,7 @@ async function saturate(
   const threadsBefore = isService ? await threadCpu(url) : new Map<string, number>();
   const before = processTreeCpuMs(pid);
   const schedBefore = threadSchedMs(pid);
-  const r = await closedLoop(CLOSED_MS, idPrefix);
+  const r = await loop(CLOSED_MS, idPrefix);
   const processAtWindowEnd = processTreeCpuMs(pid);
   const mainThread = schedPerSecond(schedBefore, threadSchedMs(pid));
   const databaseAtWindowEnd = database?.read();
@@ -490,17 +494,7 @@ async function main() {
         try {
           service = await startService(section.store, {}, [...NODE_ARGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
           await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
-          const profiled = await generate({
-            mode: 'closed',
-            baseUrl: service.url,
-            paths,
-            body: '{"id":"{id}","text":"profiled {i}"}',
-            headers,
-            connections: CLOSED_CONNECTIONS,
-            durationMs: PROFILE_MS,
-            drainMs: 10_000,
-            idPrefix: `prof-${name}`,
-          });
+          const profiled = await closedLoop(service.url, paths, headers, PROFILE_MS, `prof-${name}`, 'profiled');
           await drainIds(helpdeskUrl, profiled.acceptedMessageIds, DRAIN_MS);
           await service.stop();
           service = undefined;
