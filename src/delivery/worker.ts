@@ -102,8 +102,37 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   const completions = new CompletionRecorder(db, options.instanceId, log);
   let stopping = false;
   let wakeUp: (() => void) | null = null;
+  /** A wake-up came while a claim was running: claim again at once rather than sleep through it. */
+  let wokenDuringClaim = false;
   const wake = () => {
-    wakeUp?.();
+    if (wakeUp) wakeUp();
+    else wokenDuringClaim = true;
+  };
+  /**
+   * Whether a claim may find work as soon as a run ends: the last claim found lanes (there may be more
+   * than it took), or skipped connectors (circuit open, bulkhead full), or none ran because every run was
+   * busy. Otherwise work the accept path could not hand over announces itself by a wake-up, and a lane
+   * put back until later wakes the loop when it is due (`wakeWhenDue`; work of other instances by their
+   * wake-ups, and the poll is the safety net): a run's end alone is no reason to query the outbox, and
+   * claiming at every run's end cost a query a message under load, on every instance, that almost always
+   * found nothing (docs/performance.md, "Claims when there is something to claim").
+   */
+  let claimOwed = true;
+  /** One timer for the earliest lane put back until later (a retry, a deferral): a claim when it is due. */
+  let dueTimer: NodeJS.Timeout | null = null;
+  let dueAt = Infinity;
+  const wakeWhenDue = (ms: number) => {
+    const at = Date.now() + ms;
+    if (dueTimer && dueAt <= at) return;
+    if (dueTimer) clearTimeout(dueTimer);
+    dueAt = at;
+    dueTimer = setTimeout(() => {
+      dueTimer = null;
+      dueAt = Infinity;
+      claimOwed = true;
+      wake();
+    }, ms);
+    dueTimer.unref();
   };
   const unsubscribe = options.bus.subscribe('outbox', wake);
 
@@ -155,7 +184,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       .catch((err) => log.error({ err, lane: run.lane }, 'outbox lane failed'))
       .finally(() => {
         tasks.delete(task);
-        wake();
+        if (claimOwed) wake();
       });
     tasks.add(task);
   }
@@ -231,6 +260,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       lane,
       ms,
     ]);
+    wakeWhenDue(ms);
   }
 
   async function attempt(row: OutboxRow): Promise<'done' | 'dead' | 'retry'> {
@@ -331,6 +361,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
           [row.lane, delay],
         );
       });
+      wakeWhenDue(delay);
       options.observer?.attempted(row, 'retry', ms / 1000);
       log.warn({ lane: row.lane, kind: row.kind, attempt: attemptNo, retryInMs: delay }, `delivery to the ${row.target} side failed, will retry: ${message}`);
       return { result: 'retry', health: 'failure' };
@@ -344,24 +375,29 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     while (!stopping) {
       const free = options.concurrency - runs.size;
       let claimed: ClaimedLane[] = [];
+      wokenDuringClaim = false;
       if (free > 0) {
+        const blocked = options.health.blocked();
         try {
           claimed = await claimLanes(db, {
             instanceId: options.instanceId,
             leaseMs: options.leaseMs,
             limit: free,
-            blocked: options.health.blocked(),
+            blocked,
             remaining: options.health.remaining(),
             maxPerConnector: options.health.maxPerConnector,
           });
+          claimOwed = claimed.length > 0 || blocked.length > 0;
         } catch (err) {
+          claimOwed = true;
           log.warn({ err }, 'claiming outbox work failed; retrying after the poll interval');
         }
-      }
+      } else claimOwed = true;
       for (const lane of claimed) adopt({ lane: lane.lane, connectorId: lane.connectorId, items: lane.items, nextSeq: lane.items[0]?.seq ?? 0 });
       if (free > 0 && claimed.length === free) continue;
       // Stopped while the claim ran: its wake-up found no sleep to end, so do not start one.
       if (stopping) break;
+      if (wokenDuringClaim) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, options.pollIntervalMs);
         wakeUp = () => {
@@ -379,6 +415,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     async stop({ graceMs }) {
       stopping = true;
       unsubscribe();
+      if (dueTimer) clearTimeout(dueTimer);
       wake();
       options.handoff?.detach(sink);
       await running;
