@@ -118,21 +118,40 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
    * found nothing (docs/performance.md, "Claims when there is something to claim").
    */
   let claimOwed = true;
-  /** One timer for the earliest lane put back until later (a retry, a deferral): a claim when it is due. */
+  /**
+   * When lanes put back until later (a retry, a deferral) come due, in order, each rounded up to the next
+   * 10 ms so that lanes due together share one wake-up; one timer for the earliest. Each due time wakes
+   * the claim loop with a claim owed.
+   */
+  const dueTimes: number[] = [];
   let dueTimer: NodeJS.Timeout | null = null;
-  let dueAt = Infinity;
-  const wakeWhenDue = (ms: number) => {
-    const at = Date.now() + ms;
-    if (dueTimer && dueAt <= at) return;
+  const armDueTimer = () => {
     if (dueTimer) clearTimeout(dueTimer);
-    dueAt = at;
-    dueTimer = setTimeout(() => {
-      dueTimer = null;
-      dueAt = Infinity;
-      claimOwed = true;
-      wake();
-    }, ms);
+    dueTimer = null;
+    if (stopping || dueTimes.length === 0) return;
+    dueTimer = setTimeout(
+      () => {
+        dueTimer = null;
+        const now = Date.now();
+        let passed = 0;
+        while (passed < dueTimes.length && dueTimes[passed]! <= now) passed++;
+        dueTimes.splice(0, passed);
+        claimOwed = true;
+        wake();
+        armDueTimer();
+      },
+      Math.max(0, dueTimes[0]! - Date.now()),
+    );
     dueTimer.unref();
+  };
+  const wakeWhenDue = (ms: number) => {
+    if (stopping) return;
+    const at = Math.ceil((Date.now() + ms) / 10) * 10;
+    let i = dueTimes.length;
+    while (i > 0 && dueTimes[i - 1]! > at) i--;
+    if (dueTimes[i - 1] === at) return;
+    dueTimes.splice(i, 0, at);
+    if (i === 0) armDueTimer();
   };
   const unsubscribe = options.bus.subscribe('outbox', wake);
 
@@ -249,7 +268,12 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       }
     } finally {
       run.releasing = true;
-      if (!givenBack) await completions.release(run.lane);
+      if (!givenBack) {
+        await completions.release(run.lane);
+        // Given back with items perhaps still pending (its time slice ended, it failed, or an item came
+        // in as it found the lane empty): a claim is owed, which this run's end makes at once.
+        claimOwed = true;
+      }
       finish(run);
     }
   }
@@ -390,7 +414,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
           claimOwed = claimed.length > 0 || blocked.length > 0;
         } catch (err) {
           claimOwed = true;
-          log.warn({ err }, 'claiming outbox work failed; retrying after the poll interval');
+          log.warn({ err }, 'claiming outbox work failed; retrying when a lane run ends or after the poll interval');
         }
       } else claimOwed = true;
       for (const lane of claimed) adopt({ lane: lane.lane, connectorId: lane.connectorId, items: lane.items, nextSeq: lane.items[0]?.seq ?? 0 });
@@ -399,7 +423,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       if (stopping) break;
       if (wokenDuringClaim) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, options.pollIntervalMs);
+        const timer = setTimeout(() => {
+          // Ended by the poll: a wake-up from now on belongs to the claim that follows.
+          wakeUp = null;
+          resolve();
+        }, options.pollIntervalMs);
         wakeUp = () => {
           clearTimeout(timer);
           wakeUp = null;
@@ -416,6 +444,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       stopping = true;
       unsubscribe();
       if (dueTimer) clearTimeout(dueTimer);
+      dueTimer = null;
+      dueTimes.length = 0;
       wake();
       options.handoff?.detach(sink);
       await running;

@@ -91,7 +91,14 @@ describe('claims when there is something to claim (pg)', () => {
     };
   }
 
-  function start(db: Db, handoff: LaneHandoff, concurrency: number, deliver: (row: OutboxRow) => Promise<void>, onRuns: (n: number) => void): DeliveryWorker {
+  function start(
+    db: Db,
+    handoff: LaneHandoff,
+    concurrency: number,
+    deliver: (row: OutboxRow) => Promise<void>,
+    onRuns: (n: number) => void,
+    settings: { leaseMs?: number; retryMaxMs?: number } = {},
+  ): DeliveryWorker {
     const notThisSide = async () => {
       throw new Error('not this side');
     };
@@ -101,11 +108,11 @@ describe('claims when there is something to claim (pg)', () => {
       log: createLogger('silent'),
       instanceId: 'claims-test',
       concurrency,
-      leaseMs: 30_000,
+      leaseMs: settings.leaseMs ?? 30_000,
       timeoutMs: 2000,
       pollIntervalMs: POLL_MS,
       retryBaseMs: 20,
-      retryMaxMs: 40,
+      retryMaxMs: settings.retryMaxMs ?? 40,
       deliverers: { agent: { deliver, onGiveUp: notThisSide }, bot: { deliver: notThisSide, onGiveUp: notThisSide } },
       health: new ConnectorHealth({ failureThreshold: 5, cooldownMs: 1000, maxInflightPerConnector: 8 }),
       quoteAnswers: false,
@@ -195,5 +202,60 @@ describe('claims when there is something to claim (pg)', () => {
     await eventually(async () => delivered.length === 1 || undefined, 'the retry delivered when due');
     expect(tries).toBe(2);
     expect(delivered).toEqual(['again']);
+  });
+
+  it('claims each lane put back for a retry when its own retry is due', async () => {
+    const { tenantId, handovers } = await setUp(2);
+    const delivered: string[] = [];
+    const tried = new Set<string>();
+    const handoff = new LaneHandoff('claims-test', 30_000);
+    worker = start(
+      t!.db,
+      handoff,
+      4,
+      async (row) => {
+        const text = (row.payload as { message: { text: string } }).message.text;
+        if (!tried.has(text)) {
+          tried.add(text);
+          // Retry-After sets each one's own retry time: one soon, one later.
+          throw new DeliveryError('the helpdesk is busy', { retryable: true, retryAfterMs: text === 'soon' ? 100 : 700 });
+        }
+        delivered.push(text);
+      },
+      () => {},
+      { retryMaxMs: 2000 },
+    );
+    const written = await writeUserMessages(t!.db, [message(tenantId, handovers[0]!, 'soon'), message(tenantId, handovers[1]!, 'later')], 3, handoff);
+    expect(written).toMatchObject([{ handed: true }, { handed: true }]);
+    await eventually(async () => delivered.length === 2 || undefined, 'both retries delivered, each when due');
+    expect(delivered).toEqual(['soon', 'later']);
+  });
+
+  it('claims what is left of a lane given back at the end of its time slice', async () => {
+    const { tenantId, handovers } = await setUp(1);
+    const delivered: string[] = [];
+    const handoff = new LaneHandoff('claims-test', 30_000);
+    // A run holds a lane for half the lease at most (200 ms here), then gives it back to be claimed again.
+    worker = start(
+      t!.db,
+      handoff,
+      4,
+      async (row) => {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        delivered.push((row.payload as { message: { text: string } }).message.text);
+      },
+      () => {},
+      { leaseMs: 400 },
+    );
+    const texts = Array.from({ length: 20 }, (_, i) => `m${i}`);
+    const written = await writeUserMessages(
+      t!.db,
+      texts.map((text) => message(tenantId, handovers[0]!, text)),
+      3,
+      handoff,
+    );
+    expect(written.every((w) => w?.handed)).toBe(true);
+    await eventually(async () => delivered.length === texts.length || undefined, 'every message, across time slices');
+    expect(delivered).toEqual(texts);
   });
 });
