@@ -111,7 +111,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   /**
    * Whether a claim may find work as soon as a run ends: the last claim found lanes (there may be more
    * than it took), or skipped connectors (circuit open, bulkhead full), or none ran because every run was
-   * busy. Otherwise work the accept path could not hand over announces itself by a wake-up, and a lane
+   * busy, or a run gave its lane back with items perhaps left (its time slice ended, it failed). Otherwise work the accept path could not hand over announces itself by a wake-up, and a lane
    * put back until later wakes the loop when it is due (`wakeWhenDue`; work of other instances by their
    * wake-ups, and the poll is the safety net): a run's end alone is no reason to query the outbox, and
    * claiming at every run's end cost a query a message under load, on every instance, that almost always
@@ -136,8 +136,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         let passed = 0;
         while (passed < dueTimes.length && dueTimes[passed]! <= now) passed++;
         dueTimes.splice(0, passed);
-        claimOwed = true;
-        wake();
+        // A timer may fire a millisecond early: then it only waits again.
+        if (passed > 0) {
+          claimOwed = true;
+          wake();
+        }
         armDueTimer();
       },
       Math.max(0, dueTimes[0]! - Date.now()),
@@ -203,13 +206,21 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       .catch((err) => log.error({ err, lane: run.lane }, 'outbox lane failed'))
       .finally(() => {
         tasks.delete(task);
-        if (claimOwed) wake();
       });
     tasks.add(task);
   }
 
   async function reclaimThenProcess(run: LaneRun): Promise<void> {
-    if (await reclaimLane(db, run.lane, options.instanceId, options.leaseMs)) return processLane(run);
+    let reclaimed: boolean;
+    try {
+      reclaimed = await reclaimLane(db, run.lane, options.instanceId, options.leaseMs);
+    } catch (err) {
+      // The run ends all the same (it holds a slot); its items are in the outbox for the next claim.
+      log.warn({ err, lane: run.lane }, 'taking a lane back failed; it is left to a claim');
+      claimOwed = true;
+      reclaimed = false;
+    }
+    if (reclaimed) return processLane(run);
     // Another instance holds it (or its retry is not due): it is theirs; the items are in the outbox.
     finish(run);
   }
@@ -220,6 +231,9 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
     if (run.relet && !stopping) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
+    // In the same step as whatever made a claim owed, so that a claim's answer handled in between
+    // cannot clear it first.
+    if (claimOwed) wake();
   }
 
   async function processLane(run: LaneRun): Promise<void> {

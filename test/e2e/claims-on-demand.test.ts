@@ -17,8 +17,9 @@ const POLL_MS = 60_000;
 /**
  * The delivery worker queries the outbox for work (a claim) when there may be some: at start, on a
  * wake-up, when a lane put back for later comes due, and when a run ends while claimable work may be
- * waiting (the last claim was cut short, or skipped because every run was busy) — not at the end of
- * every run, which under load was a query a message on every instance. Driven step by step; the poll
+ * waiting (the last claim was cut short, or skipped because every run was busy, or the run gave its lane
+ * back with items left) — not at the end of every run, which under load was a query a message on every
+ * instance. Driven step by step; the poll
  * is a minute, so nothing here is found by it.
  */
 describe('claims when there is something to claim (pg)', () => {
