@@ -111,8 +111,9 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   /**
    * Whether a claim may find work as soon as a run ends: the last claim found lanes (there may be more
    * than it took), or skipped connectors (circuit open, bulkhead full), or none ran because every run was
-   * busy, or a run gave its lane back with items perhaps left (its time slice ended, it failed). Otherwise work the accept path could not hand over announces itself by a wake-up, and a lane
-   * put back until later wakes the loop when it is due (`wakeWhenDue`; work of other instances by their
+   * busy, or a run gave its lane back with items perhaps left (its time slice ended, it failed).
+   * Otherwise work the accept path could not hand over announces itself by a wake-up, and a lane put
+   * back until later wakes the loop when it is due (`wakeWhenDue`; work of other instances by their
    * wake-ups, and the poll is the safety net): a run's end alone is no reason to query the outbox, and
    * claiming at every run's end cost a query a message under load, on every instance, that almost always
    * found nothing (docs/performance.md, "Claims when there is something to claim").
