@@ -7,6 +7,8 @@
  *
  *   npm run build && node --import tsx bench/db-statements.ts [variant...]
  *
+ * BENCH_DB_CONNECTIONS and BENCH_DB_BATCH change the 4 connections and the batches of 16.
+ *
  * Variants, each in a schema of its own, alternating (BENCH_DB_ROUNDS rounds, BENCH_DB_MS each):
  * - `as-is`: the statements and schema as they are;
  * - `no-outbox-rows`: the accept statement without its outbox insert, the completion without the delete
@@ -23,8 +25,8 @@ import { RECORD_COMPLETIONS } from '../src/delivery/completions.js';
 import { createPgDb } from '../src/store/pg-db.js';
 import { migrate } from '../src/store/migrate.js';
 
-const CONNECTIONS = 4;
-const BATCH = 16;
+const CONNECTIONS = Number(process.env.BENCH_DB_CONNECTIONS ?? 4);
+const BATCH = Number(process.env.BENCH_DB_BATCH ?? 16);
 const HANDOVERS = 256;
 const MS = Number(process.env.BENCH_DB_MS ?? 6000);
 const ROUNDS = Number(process.env.BENCH_DB_ROUNDS ?? 3);

@@ -315,8 +315,8 @@ export const settings = {
   },
   'accept.batchConcurrency': {
     env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY',
-    default: '4',
-    doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway).',
+    default: '1',
+    doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway). One: messages that arrive while a batch is written form the next, larger one, and the database spends less per message (docs/performance.md, "One accept batch at a time"); more only where the round trip to the database, not its CPU, is what limits an instance.',
     parse: int(1, 64),
   },
   'accept.maxQueued': {
