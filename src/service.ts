@@ -259,7 +259,16 @@ export async function createService(config: Config, options: ServiceOptions = {}
       ...(attachments ? { attachments } : {}),
     };
     let closing: Promise<void> | undefined;
-    const closeApp = (): Promise<void> => (closing ??= app.close());
+    // Closing waits for every connection with a request in progress. Those whose clients never finish
+    // one (a browser's preconnected socket that sends nothing, headers or a body that never end) are
+    // not idle and no request timeout runs on them once the server closes: after the grace period they
+    // are closed, or the stop would wait on their clients for good.
+    const closeApp = (graceMs: number): Promise<void> => {
+      if (closing) return closing;
+      const force = setTimeout(() => app.server.closeAllConnections(), graceMs);
+      closing = app.close().finally(() => clearTimeout(force));
+      return closing;
+    };
     const app = await parts.start(
       'app',
       () =>
@@ -273,7 +282,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
           authenticateApiKey: createApiKeyAuthenticator(db, { ttlMs: config.http.apiKeyCacheMs, maxEntries: 10_000 }, bus),
           ready: () => databaseReady(db),
         }),
-      () => closeApp(),
+      (_app, { graceMs }) => closeApp(graceMs),
     );
 
     // Started by listen() (and again by tests that stop them to play a dying instance); stopped before the app closes.
@@ -366,9 +375,9 @@ export async function createService(config: Config, options: ServiceOptions = {}
           return parts.start(
             'http',
             () => app.listen({ port: config.port, host: config.host }),
-            () => {
+            (_server, { graceMs }) => {
               admission.drain();
-              return closeApp();
+              return closeApp(graceMs);
             },
           );
         }),
