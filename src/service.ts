@@ -162,6 +162,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
         maxBatch: config.accept.batchMax,
         maxWaitMs: config.accept.batchWaitMs,
         maxConcurrent: db.kind === 'pglite' ? 1 : config.accept.batchConcurrency,
+        overlapAfterMs: config.accept.batchOverlapMs,
         maxQueued: config.accept.maxQueued,
       },
       (write) => write.handoverId,

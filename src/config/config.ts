@@ -315,9 +315,15 @@ export const settings = {
   },
   'accept.batchConcurrency': {
     env: 'HANDOVER_ACCEPT_BATCH_CONCURRENCY',
-    default: '1',
-    doc: 'Accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway). One: messages that arrive while a batch is written form the next, larger one, and the database spends less per message (docs/performance.md, "One accept batch at a time"); more only where the round trip to the database, not its CPU, is what limits an instance.',
+    default: '4',
+    doc: 'Most accept batches written at once (each holds one database connection while it runs; the embedded store runs one at a time anyway). A batch starts beside others only once those in flight have run HANDOVER_ACCEPT_BATCH_OVERLAP_MS.',
     parse: int(1, 64),
+  },
+  'accept.batchOverlapMs': {
+    env: 'HANDOVER_ACCEPT_BATCH_OVERLAP_MS',
+    default: '50',
+    doc: 'How long the accept batches in flight must have run before another starts beside them (up to HANDOVER_ACCEPT_BATCH_CONCURRENCY). One at a time while the database keeps up: messages that arrive meanwhile form the next, larger batch, and the database spends less per message (docs/performance.md, "One accept batch at a time"); more when one is held up (a row lock held elsewhere, a slow commit), so the others do not wait for it. 0: as many as allowed whenever messages wait.',
+    parse: int(0, 10000),
   },
   'accept.maxQueued': {
     env: 'HANDOVER_ACCEPT_MAX_QUEUED',

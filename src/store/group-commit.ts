@@ -31,6 +31,14 @@ export interface GroupCommitOptions {
   maxConcurrent: number;
   /** Most writes waiting for a batch; beyond it a write is refused at once. */
   maxQueued: number;
+  /**
+   * 0 (or unset): up to `maxConcurrent` batches are written at once whenever writes wait. More: a batch
+   * starts beside others only once every batch in flight has run this long. One at a time while the
+   * store keeps up: what waits forms one larger batch, and the database spends less per write than on
+   * several smaller ones side by side; more at once when a batch is held up (a row lock held elsewhere,
+   * a slow commit), so the others do not wait for it.
+   */
+  overlapAfterMs?: number;
 }
 
 /** What a batch write answers for each of its items, in order: a result, or that item's own error. */
@@ -49,6 +57,8 @@ export class GroupCommit<I, R> {
   private queue: Array<Waiting<I, R>> = [];
   private readonly busyKeys = new Set<string>();
   private writing = 0;
+  /** Batches in flight for less than `overlapAfterMs`: while any is, no other starts. */
+  private young = 0;
   private scheduled = false;
   /** Figures for metrics and tests. */
   readonly stats = { batches: 0, items: 0, largest: 0 };
@@ -95,7 +105,7 @@ export class GroupCommit<I, R> {
   }
 
   private flush(): void {
-    while (this.writing < this.options.maxConcurrent && this.queue.length > 0) {
+    while (this.writing < this.options.maxConcurrent && this.young === 0 && this.queue.length > 0) {
       const batch = this.take();
       if (batch.length === 0) return;
       this.writing++;
@@ -131,6 +141,16 @@ export class GroupCommit<I, R> {
     this.stats.batches++;
     this.stats.items += batch.length;
     this.stats.largest = Math.max(this.stats.largest, batch.length);
+    const overlapAfterMs = this.options.overlapAfterMs ?? 0;
+    let aging: NodeJS.Timeout | null = null;
+    if (overlapAfterMs > 0) {
+      this.young++;
+      aging = setTimeout(() => {
+        aging = null;
+        this.young--;
+        if (this.queue.length > 0) this.flush();
+      }, overlapAfterMs);
+    }
     try {
       // The batch runs in the async context of the caller that started it; each caller's own deadline
       // was checked when the batch was taken, and the write is bounded by the store's timeouts.
@@ -145,6 +165,10 @@ export class GroupCommit<I, R> {
       const error = toError(err);
       for (const w of batch) w.reject(error);
     } finally {
+      if (aging) {
+        clearTimeout(aging);
+        this.young--;
+      }
       for (const key of keys) this.busyKeys.delete(key);
       this.writing--;
       if (this.queue.length > 0) this.flush();

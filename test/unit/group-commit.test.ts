@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { GroupCommit, type ItemOutcome } from '../../src/store/group-commit.js';
 import { AppError } from '../../src/resilience/errors.js';
 import { runWithDeadline } from '../../src/resilience/deadline.js';
@@ -59,6 +59,46 @@ describe('group commit', () => {
     // a's writes in arrival order, in later batches.
     expect(w.batches.flat().filter((i) => i.startsWith('a:'))).toEqual(['a:1', 'a:2', 'a:3']);
     expect(w.batches[2]).toEqual(['a:2', 'a:3']);
+  });
+
+  it('with overlapAfterMs, writes one batch at a time while each finishes in time: what waited forms the next one', async () => {
+    const w = recordingWrite();
+    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 4, maxQueued: 1000, overlapAfterMs: 600_000 }, keyOf, w.write);
+    w.holdNext();
+    const first = gc.submit('a:1');
+    await new Promise((r) => setImmediate(r));
+    const rest = ['b:1', 'c:1', 'd:1'].map((i) => gc.submit(i));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    // Room for three more batches, but the one in flight is young: nothing starts beside it.
+    expect(w.batches).toEqual([['a:1']]);
+    w.releaseAll();
+    await first;
+    await new Promise((r) => setImmediate(r));
+    expect(w.batches).toEqual([['a:1'], ['b:1', 'c:1', 'd:1']]);
+    w.releaseAll();
+    expect(await Promise.all(rest)).toEqual(['stored b:1', 'stored c:1', 'stored d:1']);
+  });
+
+  it('with overlapAfterMs, starts another batch beside one that has run that long, never with a key in flight', async () => {
+    const w = recordingWrite();
+    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 4, maxQueued: 1000, overlapAfterMs: 30 }, keyOf, w.write);
+    w.holdNext();
+    const first = gc.submit('a:1');
+    await new Promise((r) => setImmediate(r));
+    const rest = ['b:1', 'a:2', 'c:1'].map((i) => gc.submit(i));
+    await new Promise((r) => setImmediate(r));
+    expect(w.batches).toEqual([['a:1']]);
+    // A batch held up (here: never answered until released) no longer holds the others back once it is
+    // old enough; a:2 still waits for a:1.
+    await vi.waitFor(() => expect(w.batches).toHaveLength(2), { timeout: 5000 });
+    expect(w.batches[1]).toEqual(['b:1', 'c:1']);
+    w.releaseAll();
+    await first;
+    await vi.waitFor(() => expect(w.batches).toHaveLength(3), { timeout: 5000 });
+    w.releaseAll();
+    expect(await Promise.all(rest)).toEqual(['stored b:1', 'stored a:2', 'stored c:1']);
+    expect(w.batches.flat().filter((i) => i.startsWith('a:'))).toEqual(['a:1', 'a:2']);
   });
 
   it('caps a batch at maxBatch', async () => {
