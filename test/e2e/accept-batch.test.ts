@@ -123,6 +123,42 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     }
   });
 
+  // One connection on the embedded store: a transaction held open there holds up every statement.
+  if (kind === 'pg') {
+    it('lets a batch waiting on a row lock held elsewhere hold up only its own handovers', async () => {
+      const { tenantId, handovers } = await setUp(['a', 'b']);
+      const [locked, free] = handovers as [string, string];
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let taken!: () => void;
+      const lockTaken = new Promise<void>((resolve) => (taken = resolve));
+      // Another session (an admin's transaction, another instance) holds one handover's row.
+      const holder = t!.db.transaction(async (q) => {
+        await q.query('select 1 from handovers where id = $1 for update', [locked]);
+        taken();
+        await held;
+      });
+      await lockTaken;
+      try {
+        const stats = t!.service.deps.userMessages!.stats;
+        const before = stats.batches;
+        const waiting = post(tenantId, locked, 'l-1');
+        await eventually(async () => stats.batches > before, 'the locked handover’s batch to start');
+        // Written beside the batch that waits on the lock, once that one has run its overlap time.
+        const other = await post(tenantId, free, 'f-1');
+        expect(other.duplicate).toBe(false);
+        const { rows } = await t!.db.query<{ client_id: string }>(`select client_id from messages where handover_id = $1 and direction = 'to_agent'`, [free]);
+        expect(rows.map((r) => r.client_id)).toEqual(['f-1']);
+        release();
+        await holder;
+        expect((await waiting).duplicate).toBe(false);
+      } finally {
+        release();
+        await holder.catch(() => {});
+      }
+    });
+  }
+
   it('loses nothing accepted when the answer is lost after the commit: the retry is answered with the stored id', async () => {
     const { tenantId, handovers } = await setUp(['a']);
     const handoverId = handovers[0]!;
