@@ -162,7 +162,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
         maxBatch: config.accept.batchMax,
         maxWaitMs: config.accept.batchWaitMs,
         maxConcurrent: db.kind === 'pglite' ? 1 : config.accept.batchConcurrency,
-        overlapAfterMs: config.accept.batchOverlapMs,
+        overlapAfterMs: db.kind === 'pglite' ? 0 : config.accept.batchOverlapMs,
         maxQueued: config.accept.maxQueued,
       },
       (write) => write.handoverId,

@@ -7,7 +7,8 @@ import { remainingMs, withoutDeadline } from '../resilience/deadline.js';
  *
  * How a batch forms: a write waits until the end of the current event-loop turn (or `maxWaitMs`, when
  * set), so everything parsed in that turn joins it; while `maxConcurrent` batches are already being
- * written, new writes queue and form the next batch when one finishes. Under light load a write goes
+ * written (or, with `overlapAfterMs`, while any batch in flight is younger than that), new writes
+ * queue and form the next batch when one finishes. Under light load a write goes
  * alone and at once; under heavy load batches grow up to `maxBatch`, and the cost of a round trip and
  * a commit is shared by all of them. That is where the hot path's CPU goes otherwise: a socket write
  * per statement, per answer, per commit.

@@ -63,7 +63,7 @@ describe('group commit', () => {
 
   it('with overlapAfterMs, writes one batch at a time while each finishes in time: what waited forms the next one', async () => {
     const w = recordingWrite();
-    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 4, maxQueued: 1000, overlapAfterMs: 600_000 }, keyOf, w.write);
+    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 4, maxQueued: 1000, overlapAfterMs: 60_000 }, keyOf, w.write);
     w.holdNext();
     const first = gc.submit('a:1');
     await new Promise((r) => setImmediate(r));
@@ -82,7 +82,7 @@ describe('group commit', () => {
 
   it('with overlapAfterMs, starts another batch beside one that has run that long, never with a key in flight', async () => {
     const w = recordingWrite();
-    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 4, maxQueued: 1000, overlapAfterMs: 30 }, keyOf, w.write);
+    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 4, maxQueued: 1000, overlapAfterMs: 1000 }, keyOf, w.write);
     w.holdNext();
     const first = gc.submit('a:1');
     await new Promise((r) => setImmediate(r));
