@@ -32,6 +32,19 @@ export interface RawRequestOptions {
 /** Opens a connection to `baseUrl` and writes the request head (and `body`, if any). */
 export async function openRawRequest(baseUrl: string, options: RawRequestOptions): Promise<RawRequest> {
   const { hostname, port } = new URL(baseUrl);
+  const headers = { host: `${hostname}:${port}`, ...options.headers };
+  const head = `${options.method} ${options.path} HTTP/1.1\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
+  return openRawConnection(baseUrl, head + (options.body ?? ''), `${options.method} ${options.path}`);
+}
+
+/**
+ * Opens a connection to `baseUrl` and writes `bytes` as they are: nothing (a browser's preconnected
+ * socket), part of a request head, or a whole request. `what` names it in errors.
+ */
+export async function openRawConnection(baseUrl: string, bytes: string, what = 'the connection'): Promise<RawRequest> {
+  const { hostname, port } = new URL(baseUrl);
   const socket = connect(Number(port), hostname);
   socket.setNoDelay(true);
   await new Promise<void>((resolve, reject) => {
@@ -52,11 +65,7 @@ export async function openRawRequest(baseUrl: string, options: RawRequestOptions
     closed = true;
     wake();
   });
-  const headers = { host: `${hostname}:${port}`, ...options.headers };
-  const head = `${options.method} ${options.path} HTTP/1.1\r\n${Object.entries(headers)
-    .map(([k, v]) => `${k}: ${v}\r\n`)
-    .join('')}\r\n`;
-  socket.write(head + (options.body ?? ''));
+  if (bytes) socket.write(bytes);
   const statusOf = () => {
     const match = /^HTTP\/1\.1 (\d{3}) /.exec(received);
     return match ? Number(match[1]) : undefined;
@@ -90,7 +99,7 @@ export async function openRawRequest(baseUrl: string, options: RawRequestOptions
       const until = Date.now() + timeoutMs;
       while (statusOf() === undefined && !closed) {
         const left = until - Date.now();
-        if (left <= 0) throw new Error(`no answer to ${options.method} ${options.path} within ${timeoutMs} ms`);
+        if (left <= 0) throw new Error(`no answer to ${what} within ${timeoutMs} ms`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, left);
           waiters.push(() => {
