@@ -21,6 +21,7 @@ import { createLogger } from '../telemetry/logger.js';
 import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import { startTracingIfConfigured } from './start-steps.js';
 import { writeUserMessagesOrEach } from '../handover/accept-user-messages.js';
+import { lowerThreadPriority } from './thread-priority.js';
 import { serializeError } from '../resilience/errors-across-threads.js';
 import type { AttemptNote, DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
 
@@ -32,6 +33,13 @@ async function main(): Promise<void> {
   const toService = { write: (line: string) => post({ type: 'log', line }) } as unknown as NodeJS.WritableStream;
   const log = createLogger(logLevel, toService).child({ part: 'delivery', thread: 'delivery' });
   const tracing = await startTracingIfConfigured(config, instanceId, log);
+  // When the cores are full, the thread that answers (and refuses) requests goes first.
+  try {
+    const lowered = lowerThreadPriority(config.delivery.threadNice);
+    if (lowered) log.info({ nice: lowered.nice }, `the delivery thread runs at nice ${lowered.nice}`);
+  } catch (err) {
+    log.warn({ err }, "the delivery thread's CPU priority could not be lowered; it runs at the HTTP thread's");
+  }
   // The embedded store has one connection, held by the HTTP thread: its statements go through that thread.
   const relay = connection
     ? null

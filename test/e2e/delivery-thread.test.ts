@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { startSignedWebhookServer, type SignedWebhookServer } from '../fakes/signed-webhook-server.js';
@@ -102,6 +103,40 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
         return seconds('http') > 0 && seconds('delivery') > 0 && loopCpu >= 0 && loopCpu <= 1;
       }, 'both threads’ CPU, and the loop thread’s share of a CPU, on /metrics');
   });
+
+  it.runIf(kind === 'pg' && process.platform === 'linux')(
+    "runs at a lower CPU priority than the HTTP thread (HANDOVER_DELIVERY_THREAD_NICE), and at the same one with 0",
+    async () => {
+      // The nice value of each thread of this process, as the OS has it (/proc/self/task/<tid>/stat, field 19).
+      const threads = () =>
+        new Map(
+          readdirSync('/proc/self/task').map((tid) => {
+            const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+            return [tid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])] as const;
+          }),
+        );
+      const own = () => threads().get(String(process.pid))!;
+      const mainNice = own();
+      const newThreads = (before: Map<string, number>) => [...threads()].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
+
+      const before = threads();
+      ({ t, bot, helpdesk } = await startWith(kind, {}));
+      await eventually(async () => newThreads(before).includes(Math.min(19, mainNice + 10)) || undefined, 'a thread at nice +10');
+      // That thread alone: the HTTP thread and the process's other threads keep their priority.
+      expect(newThreads(before).filter((nice) => nice !== mainNice)).toEqual([Math.min(19, mainNice + 10)]);
+      expect(own()).toBe(mainNice);
+      expect([...threads()].filter(([tid]) => before.has(tid)).every(([tid, nice]) => nice === before.get(tid))).toBe(true);
+      await t.close();
+      await bot.close();
+      await helpdesk.close();
+      t = bot = helpdesk = undefined;
+
+      const again = threads();
+      ({ t, bot, helpdesk } = await startWith(kind, { 'delivery.threadNice': 0 }));
+      expect(t.service.deliveryThread()).not.toBeNull();
+      expect(newThreads(again).every((nice) => nice === mainNice)).toBe(true);
+    },
+  );
 
   it('mirrors an open circuit for routing and the status page, and ends a conversation whose item is given up', async () => {
     const started = await startWith(kind, { 'connectors.failureThreshold': 2, 'connectors.cooldownMs': 300, 'delivery.maxAttempts': 3 });

@@ -1,0 +1,19 @@
+import { getPriority, setPriority } from 'node:os';
+
+/**
+ * Lowers the calling thread's CPU priority by `steps` nice steps (at most to 19), and answers the nice
+ * value it runs at then; null where that cannot be done for one thread alone.
+ *
+ * On Linux a nice value belongs to a thread, and `setpriority(PRIO_PROCESS, 0, …)` (os.setPriority
+ * without a pid) changes the calling thread only; elsewhere it changes the whole process, so nothing is
+ * done there. Raising a nice value needs no privilege; lowering it again would, so the value only ever
+ * goes up from what the thread inherited (an operator's `nice` of the whole process stays beneath it).
+ */
+export function lowerThreadPriority(steps: number): { nice: number } | null {
+  if (process.platform !== 'linux' || steps <= 0) return null;
+  const current = getPriority();
+  const target = Math.min(19, current + steps);
+  if (target !== current) setPriority(target);
+  return { nice: getPriority() };
+}
+
