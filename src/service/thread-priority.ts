@@ -16,4 +16,3 @@ export function lowerThreadPriority(steps: number): { nice: number } | null {
   if (target !== current) setPriority(target);
   return { nice: getPriority() };
 }
-

@@ -105,7 +105,7 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
   });
 
   it.runIf(kind === 'pg' && process.platform === 'linux')(
-    "runs at a lower CPU priority than the HTTP thread (HANDOVER_DELIVERY_THREAD_NICE), and at the same one with 0",
+    'runs at a lower CPU priority than the HTTP thread (HANDOVER_DELIVERY_THREAD_NICE), and at the same one with 0',
     async () => {
       // The nice value of each thread of this process, as the OS has it (/proc/self/task/<tid>/stat, field 19).
       const threads = () =>
