@@ -22,6 +22,7 @@ import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
 import { messageRouteBeforeFastify } from './message-route.js';
 import { bodiesReadAhead, bodyGuard } from './upload-guard.js';
+import { closeNeverUsedWithIdle } from './never-used-connections.js';
 import { closeGracefully } from './lingering-close.js';
 import { endStreamsOnClose } from './sse.js';
 import { docsContentSecurityPolicy, installSecurityHeaders } from './security-headers.js';
@@ -132,6 +133,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
         },
       );
       closeGracefully(server);
+      closeNeverUsedWithIdle(server);
       server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
       server.setTimeout(0);
       return server;

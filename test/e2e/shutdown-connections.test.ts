@@ -5,10 +5,9 @@ import { startTestService } from '../support/test-service.js';
 describe('shutdown with connections that never finish a request', () => {
   it('closes them after the grace period instead of waiting for their clients', async () => {
     const t = await startTestService('pglite', { 'http.shutdownGraceMs': 300 });
-    // A browser's preconnected socket (nothing sent yet), a request whose headers never end, and one
-    // whose body never comes: none of them is idle, and none of their clients will close them.
+    // A request whose headers never end, and one whose body never comes: neither is idle, and neither
+    // client will close them. (A connection that sent nothing is closed at once: the next case.)
     const connections = [
-      await openRawConnection(t.url, '', 'a silent connection'),
       await openRawConnection(t.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 'a request whose headers never end'),
       await openRawRequest(t.url, slowJsonUpload('/v1/handovers', 1000)),
     ];
@@ -24,6 +23,27 @@ describe('shutdown with connections that never finish a request', () => {
       for (const c of connections) await vi.waitFor(() => expect(c.closed).toBe(true), { timeout: 10_000 });
     } finally {
       for (const c of connections) c.destroy();
+    }
+  });
+
+  it('does not wait for connections that never sent a byte: they are closed at once, as idle keep-alive ones are', async () => {
+    // A grace period far longer than the bound below: a stop that waited for the silent connection
+    // would still be waiting.
+    const t = await startTestService('pglite', { 'http.shutdownGraceMs': 60_000 });
+    const silent = await openRawConnection(t.url, '', 'a silent connection');
+    // A keep-alive connection between two requests (Node's own idle case), beside it.
+    const used = await openRawConnection(t.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 'a used keep-alive connection');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    try {
+      const stopped = await Promise.race([
+        t.close().then(() => 'stopped'),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting on the silent connection'), 20_000).unref()),
+      ]);
+      expect(stopped).toBe('stopped');
+      await vi.waitFor(() => expect(silent.closed && used.closed).toBe(true), { timeout: 10_000 });
+    } finally {
+      silent.destroy();
+      used.destroy();
     }
   });
 });
