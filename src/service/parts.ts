@@ -10,7 +10,10 @@ import type { Logger } from '../telemetry/logger.js';
  */
 
 export interface StopOptions {
-  /** How long work in flight (deliveries) may take to finish before it is aborted. */
+  /**
+   * How long work in flight (requests, deliveries) may take to finish before it is aborted: what is
+   * left, when a part is stopped, of the grace period its stop was given (one for all the parts).
+   */
   graceMs: number;
   /**
    * Give held leases (connector streams, the no-answer timer, retention) back at once. False when the
@@ -97,10 +100,15 @@ export class Parts {
 
   private async unwind(options: StopOptions): Promise<void> {
     let first: unknown;
+    // One grace period for the whole stop, not one per part: a part that used all of it (the HTTP
+    // server waiting on a request that never ends) leaves the next ones only what is left, so the stop
+    // ends within it, and the process's exit timer (the grace period and a few seconds) is not what
+    // ends the delivery worker's.
+    const deadline = Date.now() + options.graceMs;
     while (this.releases.length > 0) {
       const { name, release } = this.releases.pop()!;
       try {
-        await release(options);
+        await release({ ...options, graceMs: Math.max(0, deadline - Date.now()) });
       } catch (err) {
         this.log.error({ err, part: name }, `stopping ${name} failed; stopping the others`);
         first ??= err;

@@ -17,7 +17,8 @@ async function startThree(parts: Parts, trail: string[], failAt?: string): Promi
         return name;
       },
       (part, options: StopOptions) => {
-        trail.push(`release ${part} ${options.graceMs} ${options.release}`);
+        // What is left of the grace period, to 100 ms (the releases run within a few of each other).
+        trail.push(`release ${part} ${Math.ceil(options.graceMs / 100) * 100} ${options.release}`);
       },
     );
   }
@@ -33,6 +34,50 @@ describe('the release stack of the service parts', () => {
     expect(trail).toEqual(['start store', 'start bus', 'start worker', 'release worker 500 false', 'release bus 500 false', 'release store 500 false']);
     await parts.stop({ graceMs: 0, release: true });
     expect(trail).toHaveLength(6);
+  });
+
+  it('one grace period for the whole stop: a part that takes time leaves the next ones what is left of it', async () => {
+    const parts = new Parts(log);
+    const given: number[] = [];
+    await parts.start(
+      'store',
+      () => 'store',
+      (_part, options) => void given.push(options.graceMs),
+    );
+    await parts.start(
+      'worker',
+      () => 'worker',
+      (_part, options) => void given.push(options.graceMs),
+    );
+    // Stopped first, it uses 200 ms of a 300 ms grace period.
+    await parts.start(
+      'http',
+      () => 'http',
+      async (_part, options) => {
+        given.push(options.graceMs);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      },
+    );
+    await parts.stop({ graceMs: 300, release: true });
+    expect(given[0]).toBeGreaterThan(290);
+    expect(given[1]).toBeLessThanOrEqual(110);
+    expect(given[2]).toBeLessThanOrEqual(given[1]!);
+
+    // One that outlasts it leaves nothing: the others stop at once.
+    const late = new Parts(log);
+    const after: number[] = [];
+    await late.start(
+      'worker',
+      () => 'worker',
+      (_part, options) => void after.push(options.graceMs),
+    );
+    await late.start(
+      'http',
+      () => 'http',
+      () => new Promise((resolve) => setTimeout(resolve, 100)),
+    );
+    await late.stop({ graceMs: 20, release: true });
+    expect(after).toEqual([0]);
   });
 
   it('a start that fails releases what started before it, at once and giving leases back, and throws its own error', async () => {
