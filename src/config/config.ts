@@ -304,7 +304,7 @@ export const settings = {
   'delivery.threadNice': {
     env: 'HANDOVER_DELIVERY_THREAD_NICE',
     default: '10',
-    doc: "How much lower the delivery thread's CPU priority is than the HTTP thread's, in `nice` steps (Linux only; 0: the same). When the cores are full, the thread that answers and refuses requests runs first and deliveries take what is left; on a machine with a core to spare it changes nothing. The process's own priority is not touched, nor that of its other threads. See docs/performance.md.",
+    doc: "How much lower the delivery thread's CPU priority is than the HTTP thread's, in `nice` steps (Linux only; 0: the same). When the cores are full, the thread that answers and refuses requests runs first and deliveries take what is left; on a machine with a core to spare it changes nothing. On PostgreSQL that thread also writes the accept path's batches, which then wait at its priority too: at 19 the closed loop fell by about a fifth. The process's own priority is not touched, nor that of its other threads. See docs/performance.md.",
     parse: int(0, 19),
   },
   'accept.batchMax': {

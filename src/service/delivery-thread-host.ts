@@ -1,3 +1,4 @@
+import { startThreadPool } from './thread-priority.js';
 import type { Worker } from 'node:worker_threads';
 import { totalmem } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
@@ -210,6 +211,8 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       secretKeys: options.secretKeys,
       connection: options.connection,
     };
+    // The thread lowers its own priority; the process's thread pool must not be its to start.
+    await startThreadPool();
     const worker = startModuleThread(import.meta.url, 'delivery-thread', data, deliveryThreadLimits());
     publicUrl = config.publicUrl;
     // The embedded store: the thread's statements, from its first (it reads connectors while starting).

@@ -12,7 +12,8 @@ import type { Logger } from '../telemetry/logger.js';
 export interface StopOptions {
   /**
    * How long work in flight (requests, deliveries) may take to finish before it is aborted: what is
-   * left, when a part is stopped, of the grace period its stop was given (one for all the parts).
+   * left, when a part is stopped, of the grace period its stop was given (one for all the parts), and
+   * at least PART_GRACE_FLOOR_MS (or that grace period, if shorter).
    */
   graceMs: number;
   /**
@@ -38,6 +39,12 @@ export type Release<T> = (part: T, options: StopOptions) => void | Promise<void>
 export interface PartHooks {
   beforeStart?(name: string): void | Promise<void>;
 }
+
+/**
+ * The least a part is given to stop when those before it used up the stop's grace period (or the
+ * grace period, if shorter): enough for a delivery in flight to come back, well within the exit timer.
+ */
+export const PART_GRACE_FLOOR_MS = 2000;
 
 /** Stopped at once, leases given back: what a failed start does with what it had started. */
 const UNDO: StopOptions = { graceMs: 0, release: true };
@@ -101,14 +108,16 @@ export class Parts {
   private async unwind(options: StopOptions): Promise<void> {
     let first: unknown;
     // One grace period for the whole stop, not one per part: a part that used all of it (the HTTP
-    // server waiting on a request that never ends) leaves the next ones only what is left, so the stop
-    // ends within it, and the process's exit timer (the grace period and a few seconds) is not what
+    // server waiting on a request that never ends) leaves the next ones what is left, and at least a
+    // short floor to finish what they hold in hand (deliveries just sent), so the stop ends about when
+    // the grace period runs out and the process's exit timer (the grace period and 5 s) is not what
     // ends the delivery worker's.
-    const deadline = Date.now() + options.graceMs;
+    const deadline = performance.now() + options.graceMs;
+    const floor = Math.min(options.graceMs, PART_GRACE_FLOOR_MS);
     while (this.releases.length > 0) {
       const { name, release } = this.releases.pop()!;
       try {
-        await release({ ...options, graceMs: Math.max(0, deadline - Date.now()) });
+        await release({ ...options, graceMs: Math.max(floor, Math.round(deadline - performance.now())) });
       } catch (err) {
         this.log.error({ err, part: name }, `stopping ${name} failed; stopping the others`);
         first ??= err;

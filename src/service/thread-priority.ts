@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { getPriority, setPriority } from 'node:os';
 
 /**
@@ -15,4 +16,16 @@ export function lowerThreadPriority(steps: number): { nice: number } | null {
   const target = Math.min(19, current + steps);
   if (target !== current) setPriority(target);
   return { nice: getPriority() };
+}
+
+/**
+ * Makes sure libuv's thread pool (one for the whole process: file system calls, DNS lookups, some
+ * crypto) has been started, by the calling thread. A thread inherits the nice value of the thread that
+ * creates it, and the pool starts on its first use from whichever thread uses it first: started by the
+ * delivery thread after it lowered its priority, it would run the HTTP thread's file reads and lookups
+ * at that priority too. Called before that thread starts (today the pool is always running by then;
+ * this keeps it so whatever the start-up order becomes).
+ */
+export async function startThreadPool(): Promise<void> {
+  await stat(process.execPath).catch(() => undefined);
 }

@@ -26,7 +26,7 @@ describe('shutdown with connections that never finish a request', () => {
     }
   });
 
-  it('does not wait for connections that never sent a byte: they are closed at once, as idle keep-alive ones are', async () => {
+  it('does not wait for connections that never sent a byte: they are closed with the idle keep-alive ones', async () => {
     // A grace period far longer than the bound below: a stop that waited for the silent connection
     // would still be waiting.
     const t = await startTestService('pglite', { 'http.shutdownGraceMs': 60_000 });
@@ -44,6 +44,24 @@ describe('shutdown with connections that never finish a request', () => {
     } finally {
       silent.destroy();
       used.destroy();
+    }
+  });
+
+  it('a request that arrives on a never-used connection as the stop begins is answered shutting_down, not reset', async () => {
+    const t = await startTestService('pglite', { 'http.shutdownGraceMs': 60_000 });
+    const late = await openRawConnection(t.url, '', 'a connection whose request comes as the stop begins');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    try {
+      const stopping = t.close();
+      // Sent once the server has closed (a few turns after the stop began), well before the connection
+      // would be closed as never used (NEVER_USED_CLOSE_DELAY_MS).
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      late.write('GET /v1/handovers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hk_unknown\r\n\r\n');
+      expect(await late.answered(10_000)).toBe(503);
+      await vi.waitFor(() => expect(late.code).toBe('shutting_down'), { timeout: 10_000 });
+      await stopping;
+    } finally {
+      late.destroy();
     }
   });
 });

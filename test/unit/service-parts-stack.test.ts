@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Parts, type StopOptions } from '../../src/service/parts.js';
+import { PART_GRACE_FLOOR_MS, Parts, type StopOptions } from '../../src/service/parts.js';
 import { ServiceEvents } from '../../src/service/events.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';
@@ -36,7 +36,7 @@ describe('the release stack of the service parts', () => {
     expect(trail).toHaveLength(6);
   });
 
-  it('one grace period for the whole stop: a part that takes time leaves the next ones what is left of it', async () => {
+  it('one grace period for the whole stop: a part that takes time leaves the next ones what is left of it, and at least a floor', async () => {
     const parts = new Parts(log);
     const given: number[] = [];
     await parts.start(
@@ -49,35 +49,40 @@ describe('the release stack of the service parts', () => {
       () => 'worker',
       (_part, options) => void given.push(options.graceMs),
     );
-    // Stopped first, it uses 200 ms of a 300 ms grace period.
+    // Stopped first, it uses 300 ms of the grace period.
     await parts.start(
       'http',
       () => 'http',
       async (_part, options) => {
         given.push(options.graceMs);
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await new Promise((resolve) => setTimeout(resolve, 300));
       },
     );
-    await parts.stop({ graceMs: 300, release: true });
-    expect(given[0]).toBeGreaterThan(290);
-    expect(given[1]).toBeLessThanOrEqual(110);
+    const grace = PART_GRACE_FLOOR_MS + 500;
+    await parts.stop({ graceMs: grace, release: true });
+    expect(given[0]).toBeGreaterThan(grace - 10);
+    expect(given[1]).toBeLessThanOrEqual(grace - 290);
+    expect(given[1]).toBeGreaterThanOrEqual(PART_GRACE_FLOOR_MS);
     expect(given[2]).toBeLessThanOrEqual(given[1]!);
 
-    // One that outlasts it leaves nothing: the others stop at once.
-    const late = new Parts(log);
+    // One that outlasts it leaves the others the floor (PART_GRACE_FLOOR_MS, or the grace period when
+    // shorter), to finish what they hold in hand.
     const after: number[] = [];
-    await late.start(
-      'worker',
-      () => 'worker',
-      (_part, options) => void after.push(options.graceMs),
-    );
-    await late.start(
-      'http',
-      () => 'http',
-      () => new Promise((resolve) => setTimeout(resolve, 100)),
-    );
-    await late.stop({ graceMs: 20, release: true });
-    expect(after).toEqual([0]);
+    for (const graceMs of [50, PART_GRACE_FLOOR_MS + 50]) {
+      const late = new Parts(log);
+      await late.start(
+        'worker',
+        () => 'worker',
+        (_part, options) => void after.push(options.graceMs),
+      );
+      await late.start(
+        'http',
+        () => 'http',
+        () => new Promise((resolve) => setTimeout(resolve, 100)),
+      );
+      await late.stop({ graceMs, release: true });
+    }
+    expect(after).toEqual([50, PART_GRACE_FLOOR_MS]);
   });
 
   it('a start that fails releases what started before it, at once and giving leases back, and throws its own error', async () => {
