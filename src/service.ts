@@ -260,10 +260,11 @@ export async function createService(config: Config, options: ServiceOptions = {}
       ...(attachments ? { attachments } : {}),
     };
     let closing: Promise<void> | undefined;
-    // Closing waits for every connection with a request in progress. Those whose clients never finish
-    // one (a browser's preconnected socket that sends nothing, headers or a body that never end) are
-    // not idle and no request timeout runs on them once the server closes: after the grace period they
-    // are closed, or the stop would wait on their clients for good.
+    // Closing waits for every connection with a request in progress (those that never sent a byte are
+    // closed with the idle ones: http/never-used-connections.ts). Those whose clients never finish one
+    // (headers or a body that never end) are not idle and no request timeout runs on them once the
+    // server closes: after the grace period they are closed, or the stop would wait on their clients
+    // for good.
     const closeApp = (graceMs: number): Promise<void> => {
       if (closing) return closing;
       const force = setTimeout(() => app.server.closeAllConnections(), graceMs);

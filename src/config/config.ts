@@ -255,7 +255,7 @@ export const settings = {
   'http.shutdownGraceMs': {
     env: 'HANDOVER_SHUTDOWN_GRACE_MS',
     default: '15000',
-    doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish; connections still open then are closed.',
+    doc: 'On SIGTERM, how long in-flight requests and deliveries may take to finish, one period for the whole stop (a part after one that used it up still gets 2 s); connections still open then are closed.',
     parse: int(0, 600000),
   },
   'delivery.concurrency': {

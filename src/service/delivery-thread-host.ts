@@ -1,4 +1,3 @@
-import { startThreadPool } from './thread-priority.js';
 import type { Worker } from 'node:worker_threads';
 import { totalmem } from 'node:os';
 import type { ResourceLimits } from 'node:worker_threads';
@@ -13,6 +12,7 @@ import type { GiveUp } from '../handover/deliverers.js';
 import type { CircuitMirror } from '../resilience/circuit-breaker.js';
 import type { ConnectorLatency } from '../resilience/connector-latency.js';
 import type { Db, PgConnection } from '../store/db.js';
+import { startThreadPool } from './thread-priority.js';
 import { serveRelayedDb } from '../store/relayed-db.js';
 import { lineWriter, type Logger } from '../telemetry/logger.js';
 import type { ServiceEvents } from './events.js';

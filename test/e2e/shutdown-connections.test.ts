@@ -1,12 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
 import { openRawConnection, openRawRequest, slowJsonUpload } from '../support/raw-http.js';
-import { startTestService } from '../support/test-service.js';
+import { startTestService, type TestService } from '../support/test-service.js';
+
+/** Stops the service, and answers 'stopped', or `waiting` if it has not stopped within 20 s. */
+function stopWithin20s(t: TestService, waiting: string): Promise<unknown> {
+  return Promise.race([t.close().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve(waiting), 20_000).unref())]);
+}
 
 describe('shutdown with connections that never finish a request', () => {
   it('closes them after the grace period instead of waiting for their clients', async () => {
     const t = await startTestService('pglite', { 'http.shutdownGraceMs': 300 });
     // A request whose headers never end, and one whose body never comes: neither is idle, and neither
-    // client will close them. (A connection that sent nothing is closed at once: the next case.)
+    // client will close them. (A connection that sent nothing is closed with the idle ones: the next case.)
     const connections = [
       await openRawConnection(t.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 'a request whose headers never end'),
       await openRawRequest(t.url, slowJsonUpload('/v1/handovers', 1000)),
@@ -14,11 +19,7 @@ describe('shutdown with connections that never finish a request', () => {
     // Each has reached the server before it stops.
     await new Promise((resolve) => setTimeout(resolve, 200));
     try {
-      const stopped = await Promise.race([
-        t.close().then(() => 'stopped'),
-        new Promise((resolve) => setTimeout(() => resolve('still waiting on the connections'), 20_000).unref()),
-      ]);
-      expect(stopped).toBe('stopped');
+      expect(await stopWithin20s(t, 'still waiting on the connections')).toBe('stopped');
       // The server ended them: they are closed although their clients never closed them.
       for (const c of connections) await vi.waitFor(() => expect(c.closed).toBe(true), { timeout: 10_000 });
     } finally {
@@ -35,11 +36,7 @@ describe('shutdown with connections that never finish a request', () => {
     const used = await openRawConnection(t.url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n', 'a used keep-alive connection');
     await new Promise((resolve) => setTimeout(resolve, 200));
     try {
-      const stopped = await Promise.race([
-        t.close().then(() => 'stopped'),
-        new Promise((resolve) => setTimeout(() => resolve('still waiting on the silent connection'), 20_000).unref()),
-      ]);
-      expect(stopped).toBe('stopped');
+      expect(await stopWithin20s(t, 'still waiting on the silent connection')).toBe('stopped');
       await vi.waitFor(() => expect(silent.closed && used.closed).toBe(true), { timeout: 10_000 });
     } finally {
       silent.destroy();
