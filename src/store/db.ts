@@ -78,5 +78,7 @@ export interface PgConnection {
   poolTimeoutMs: number;
   statementTimeoutMs: number;
   idleInTransactionTimeoutMs: number;
+  /** Idle connections closed after this long; 0 or absent: kept (see keptIdleMs in pg-db.ts). */
+  idleTimeoutMs?: number;
   preparedStatements?: boolean;
 }

@@ -12,6 +12,8 @@ export interface OpenDbOptions {
   poolTimeoutMs: number;
   statementTimeoutMs: number;
   idleInTransactionTimeoutMs: number;
+  /** PostgreSQL: idle pool connections closed after this long; 0 or absent: kept while the pool is open. */
+  idleTimeoutMs?: number;
   /** PostgreSQL: prepare named statements once per connection (default true). */
   preparedStatements?: boolean;
 }
@@ -28,6 +30,7 @@ export async function openDb(
       poolTimeoutMs: options.poolTimeoutMs,
       statementTimeoutMs: options.statementTimeoutMs,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
+      ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       applicationName: 'handover',
       ...(options.preparedStatements !== undefined ? { preparedStatements: options.preparedStatements } : {}),
       ...(hooks.onIdleClientError ? { onIdleClientError: hooks.onIdleClientError } : {}),

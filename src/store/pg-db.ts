@@ -20,6 +20,11 @@ export interface PgDbOptions {
   statementTimeoutMs: number;
   /** Server-side `idle_in_transaction_session_timeout`: frees locks held by a stuck transaction. */
   idleInTransactionTimeoutMs: number;
+  /**
+   * How long a connection may sit idle in the pool before it is closed; 0 or absent: kept until the
+   * pool closes (see keptIdleMs).
+   */
+  idleTimeoutMs?: number;
   /** Schema list for `search_path`, e.g. a per-test schema. */
   searchPath?: string;
   applicationName?: string;
@@ -193,6 +198,7 @@ export function createPgDb(options: PgDbOptions): Db {
     types: numberTypes(),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    idleTimeoutMillis: keptIdleMs(options.idleTimeoutMs),
   });
   // Without a listener, an idle client's error (server restart, network drop) crashes the process.
   pool.on('error', (err) => options.onIdleClientError?.(err));
@@ -322,6 +328,7 @@ export function createPgDb(options: PgDbOptions): Db {
       poolTimeoutMs: options.poolTimeoutMs,
       statementTimeoutMs: options.statementTimeoutMs,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
+      ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
       ...(options.searchPath !== undefined ? { searchPath: options.searchPath } : {}),
       ...(options.preparedStatements !== undefined ? { preparedStatements: options.preparedStatements } : {}),
     },
@@ -371,4 +378,18 @@ async function rollback(client: pg.PoolClient, cause: unknown): Promise<Error | 
   } catch (err) {
     return err instanceof Error ? err : new Error('ROLLBACK failed');
   }
+}
+
+/**
+ * pg-pool's `idleTimeoutMillis` for a pool: by default (0) an idle connection is kept until the pool
+ * closes, where pg-pool's own default closes it after 10 s. A connection opened again costs far more
+ * than its socket: a new server process, its catalog caches filled again, and every named statement
+ * parsed and planned again on first use. With the pools closing what was idle for 10 s, the first
+ * second after any quiet spell paid that for every connection at once, and the accept path's
+ * batches waited behind it: at half the capacity, from idle, the service refused a few hundred
+ * requests in that second (docs/performance.md, "Connections kept through a quiet spell"). A pool
+ * holds no more than its size either way, which is what a busy instance holds anyway.
+ */
+export function keptIdleMs(idleTimeoutMs: number | undefined): number {
+  return idleTimeoutMs && idleTimeoutMs > 0 ? idleTimeoutMs : 0;
 }

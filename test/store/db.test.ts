@@ -282,6 +282,36 @@ describe('pg adapter bounds', () => {
     }
   });
 
+  // A connection opened again costs a server process, its caches and every prepared statement; the
+  // first burst after a quiet spell paid that for every connection at once (keptIdleMs).
+  it("keeps idle connections past pg-pool's own 10 s default", { timeout: 20_000 }, async () => {
+    const db = createPgDb(base);
+    try {
+      await Promise.all([db.query('select pg_sleep(0.05)'), db.query('select pg_sleep(0.05)')]);
+      expect(db.poolStats()).toEqual({ total: 2, idle: 2, waiting: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 10_500));
+      expect(db.poolStats()).toEqual({ total: 2, idle: 2, waiting: 0 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('closes idle connections after HANDOVER_DB_IDLE_TIMEOUT_MS when set, in the delivery thread too', async () => {
+    const db = createPgDb({ ...base, idleTimeoutMs: 100 });
+    try {
+      await Promise.all([db.query('select pg_sleep(0.05)'), db.query('select pg_sleep(0.05)')]);
+      expect(db.poolStats().total).toBe(2);
+      const until = performance.now() + 5000;
+      while (db.poolStats().total > 0 && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(db.poolStats()).toEqual({ total: 0, idle: 0, waiting: 0 });
+      await db.ping();
+      // The delivery thread opens its pool from this.
+      expect(db.connection).toMatchObject({ idleTimeoutMs: 100 });
+    } finally {
+      await db.close();
+    }
+  });
+
   it('waits for a pool connection no longer than the request has left', async () => {
     const db = createPgDb({ ...base, poolSize: 1, poolTimeoutMs: 20_000 });
     try {
