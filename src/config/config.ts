@@ -164,7 +164,7 @@ export const settings = {
   'database.idleTimeoutMs': {
     env: 'HANDOVER_DB_IDLE_TIMEOUT_MS',
     default: '0',
-    doc: "How long a PostgreSQL connection may sit idle in a pool before it is closed. 0: kept while the service runs. A connection opened again costs a new server process, its caches and every prepared statement again, and after a quiet spell the first burst paid that for every connection at once (at half capacity, from idle, a few hundred requests refused in its first second; docs/performance.md). Set it when the database's connection limit must be shared with instances that are idle; a pool never holds more than its size either way.",
+    doc: "How long a PostgreSQL connection may sit idle in a pool before it is closed. 0: kept while the service runs. A connection opened again costs a new server process, its caches and every prepared statement again, and after a quiet spell the first burst paid that for every connection at once (at half capacity, from idle, a few hundred requests refused in its first second; docs/performance.md). Set it when the database's connection limit must be shared with instances that are idle, and below any idle timeout of the server or a pooler in front of it (PostgreSQL's `idle_session_timeout`, PgBouncer's `client_idle_timeout`, RDS Proxy's `IdleClientTimeout`), so that the pool closes its connections before they are closed under it; a pool never holds more than its size either way.",
     parse: int(0, 86_400_000),
   },
   'database.preparedStatements': {

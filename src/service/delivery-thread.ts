@@ -51,7 +51,8 @@ async function main(): Promise<void> {
         // connection per accept batch written at once, which this thread writes for the HTTP thread.
         poolSize: Math.max(2, Math.ceil(config.database.poolSize / 2)) + config.accept.batchConcurrency,
         applicationName: 'handover-delivery',
-        onIdleClientError: (err) => log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool replaces it'),
+        onIdleClientError: (err) =>
+          log.warn({ err }, 'an idle database connection of the delivery thread failed; the pool drops it and opens another when one is needed'),
       })
     : relay!.db;
   // Listened for first: what this thread does while it starts already needs the answers.

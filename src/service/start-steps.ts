@@ -42,7 +42,7 @@ export async function startTracingIfConfigured(config: Config, instanceId: strin
 
 export function openStore(config: Config, log: Logger): Promise<Db> {
   return openDb(config.database, {
-    onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool replaces it'),
+    onIdleClientError: (err) => log.warn({ err }, 'an idle database connection failed; the pool drops it and opens another when one is needed'),
     onEmbeddedThreadLost: (err) => log.fatal({ err }, `${err.message} Every request that needs the database is answered database_unavailable until then.`),
   });
 }

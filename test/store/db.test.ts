@@ -1,7 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
 import { AppError } from '../../src/resilience/errors.js';
 import { runWithDeadline } from '../../src/resilience/deadline.js';
 import { namedStatement, type Db } from '../../src/store/db.js';
@@ -284,20 +285,24 @@ describe('pg adapter bounds', () => {
 
   // A connection opened again costs a server process, its caches and every prepared statement; the
   // first burst after a quiet spell paid that for every connection at once (keptIdleMs).
-  it("keeps idle connections past pg-pool's own 10 s default", { timeout: 20_000 }, async () => {
+  it("keeps idle connections past pg-pool's own 10 s default", async () => {
+    // The pool's idle timers on a clock the test moves; sockets and queries stay real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const db = createPgDb(base);
     try {
       await Promise.all([db.query('select pg_sleep(0.05)'), db.query('select pg_sleep(0.05)')]);
       expect(db.poolStats()).toEqual({ total: 2, idle: 2, waiting: 0 });
-      await new Promise((resolve) => setTimeout(resolve, 10_500));
+      vi.advanceTimersByTime(60_000);
       expect(db.poolStats()).toEqual({ total: 2, idle: 2, waiting: 0 });
     } finally {
+      vi.useRealTimers();
       await db.close();
     }
   });
 
-  it('closes idle connections after HANDOVER_DB_IDLE_TIMEOUT_MS when set, in the delivery thread too', async () => {
-    const db = createPgDb({ ...base, idleTimeoutMs: 100 });
+  it('closes idle connections after HANDOVER_DB_IDLE_TIMEOUT_MS when set, and hands the setting to the delivery thread', async () => {
+    const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), HANDOVER_ADMIN_TOKEN: 'a'.repeat(40), HANDOVER_DB_IDLE_TIMEOUT_MS: '100' });
+    const db = await openDb({ ...config.database, poolSize: 2 });
     try {
       await Promise.all([db.query('select pg_sleep(0.05)'), db.query('select pg_sleep(0.05)')]);
       expect(db.poolStats().total).toBe(2);
@@ -420,9 +425,12 @@ describe('pg adapter bounds', () => {
       const result = await db.query<{ schema: string }>('select current_schema() as schema');
       expect(result.rows[0]?.schema).toBe(db.schema);
       const other = openTestPgDb(db.schema!);
-      const viaTx = await other.transaction((tx) => tx.query<{ schema: string }>('select current_schema() as schema'));
-      expect(viaTx.rows[0]?.schema).toBe(db.schema);
-      await other.close();
+      try {
+        const viaTx = await other.transaction((tx) => tx.query<{ schema: string }>('select current_schema() as schema'));
+        expect(viaTx.rows[0]?.schema).toBe(db.schema);
+      } finally {
+        await other.close();
+      }
     } finally {
       await db.dropAndClose();
     }
