@@ -167,6 +167,12 @@ export const settings = {
     doc: "How long a PostgreSQL connection may sit idle in a pool before it is closed. 0: kept while the service runs. A connection opened again costs a new server process, its caches and every prepared statement again, and after a quiet spell the first burst paid that for every connection at once (at half capacity, from idle, a few hundred requests refused at its onset in most runs; docs/performance.md). Set it when the database's connection limit must be shared with instances that are idle, and below any idle timeout of the server or a pooler in front of it (PostgreSQL's `idle_session_timeout`, PgBouncer's `client_idle_timeout`, RDS Proxy's `IdleClientTimeout`), so that the pool closes its connections before they are closed under it; a pool never holds more than its size either way.",
     parse: int(0, 86_400_000),
   },
+  'database.maxLifetimeMs': {
+    env: 'HANDOVER_DB_MAX_LIFETIME_MS',
+    default: '0',
+    doc: "Most a PostgreSQL connection lives: once this old it is closed (at once when idle, else when it is given back to the pool) and the pool opens another on demand, so that connections spread again over what serves them (pooler replicas added, a failover's new address). 0: no limit. Whole seconds. Connections opened together expire together, so keep it long (30 minutes or more): each expiry is a new database session for the next request.",
+    parse: int(0, 86_400_000),
+  },
   'database.preparedStatements': {
     env: 'HANDOVER_DB_PREPARED_STATEMENTS',
     default: 'true',

@@ -80,5 +80,7 @@ export interface PgConnection {
   idleInTransactionTimeoutMs: number;
   /** Idle connections closed after this long; 0 or absent: kept (see keptIdleMs in pg-db.ts). */
   idleTimeoutMs?: number;
+  /** Connections closed once this old; 0 or absent: no limit. */
+  maxLifetimeMs?: number;
   preparedStatements?: boolean;
 }

@@ -14,6 +14,8 @@ export interface OpenDbOptions {
   idleInTransactionTimeoutMs: number;
   /** PostgreSQL: idle pool connections closed after this long; 0 or absent: kept while the pool is open. */
   idleTimeoutMs?: number;
+  /** PostgreSQL: connections closed once this old; 0 or absent: no limit. */
+  maxLifetimeMs?: number;
   /** PostgreSQL: prepare named statements once per connection (default true). */
   preparedStatements?: boolean;
 }
@@ -31,6 +33,7 @@ export async function openDb(
       statementTimeoutMs: options.statementTimeoutMs,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
       ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+      ...(options.maxLifetimeMs !== undefined ? { maxLifetimeMs: options.maxLifetimeMs } : {}),
       applicationName: 'handover',
       ...(options.preparedStatements !== undefined ? { preparedStatements: options.preparedStatements } : {}),
       ...(hooks.onIdleClientError ? { onIdleClientError: hooks.onIdleClientError } : {}),

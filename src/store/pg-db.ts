@@ -25,6 +25,12 @@ export interface PgDbOptions {
    * pool closes (see keptIdleMs).
    */
   idleTimeoutMs?: number;
+  /**
+   * A connection is closed once this old (when idle, or as it is given back), so that connections
+   * spread again over what serves them (pooler replicas added, a failover's new address); 0 or absent:
+   * no limit. pg-pool counts it in whole seconds.
+   */
+  maxLifetimeMs?: number;
   /** Schema list for `search_path`, e.g. a per-test schema. */
   searchPath?: string;
   applicationName?: string;
@@ -199,6 +205,7 @@ export function createPgDb(options: PgDbOptions): Db {
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     idleTimeoutMillis: keptIdleMs(options.idleTimeoutMs),
+    maxLifetimeSeconds: options.maxLifetimeMs && options.maxLifetimeMs > 0 ? Math.max(1, Math.round(options.maxLifetimeMs / 1000)) : 0,
   });
   // Without a listener, an idle client's error (server restart, network drop) crashes the process.
   pool.on('error', (err) => options.onIdleClientError?.(err));
@@ -329,6 +336,7 @@ export function createPgDb(options: PgDbOptions): Db {
       statementTimeoutMs: options.statementTimeoutMs,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
       ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+      ...(options.maxLifetimeMs !== undefined ? { maxLifetimeMs: options.maxLifetimeMs } : {}),
       ...(options.searchPath !== undefined ? { searchPath: options.searchPath } : {}),
       ...(options.preparedStatements !== undefined ? { preparedStatements: options.preparedStatements } : {}),
     },

@@ -300,6 +300,30 @@ describe('pg adapter bounds', () => {
     }
   });
 
+  it('closes a connection once it is HANDOVER_DB_MAX_LIFETIME_MS old: idle at once, in use when given back', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), HANDOVER_ADMIN_TOKEN: 'a'.repeat(40), HANDOVER_DB_MAX_LIFETIME_MS: '60000' });
+    const db = await openDb({ ...config.database, poolSize: 2 });
+    try {
+      expect(db.connection).toMatchObject({ maxLifetimeMs: 60_000 });
+      const held = holdTransaction(db);
+      await held.entered;
+      await db.ping();
+      expect(db.poolStats()).toEqual({ total: 2, idle: 1, waiting: 0 });
+      vi.advanceTimersByTime(60_000);
+      await new Promise((resolve) => setImmediate(resolve));
+      // The idle one is gone; the one in a transaction stays until it is given back.
+      expect(db.poolStats()).toEqual({ total: 1, idle: 0, waiting: 0 });
+      held.release();
+      await held.done;
+      expect(db.poolStats()).toEqual({ total: 0, idle: 0, waiting: 0 });
+      await db.ping();
+    } finally {
+      vi.useRealTimers();
+      await db.close();
+    }
+  });
+
   it('closes idle connections after HANDOVER_DB_IDLE_TIMEOUT_MS when set, and hands the setting to the delivery thread', async () => {
     const config = loadConfig({ DATABASE_URL: testDatabaseUrl(), HANDOVER_ADMIN_TOKEN: 'a'.repeat(40), HANDOVER_DB_IDLE_TIMEOUT_MS: '100' });
     const db = await openDb({ ...config.database, poolSize: 2 });
