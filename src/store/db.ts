@@ -78,7 +78,7 @@ export interface PgConnection {
   poolTimeoutMs: number;
   statementTimeoutMs: number;
   idleInTransactionTimeoutMs: number;
-  /** Idle connections closed after this long; 0 or absent: kept (see keptIdleMs in pg-db.ts). */
+  /** Idle connections closed after this long; 0 or absent: kept (see createPgDb). */
   idleTimeoutMs?: number;
   /** Connections closed once this old; 0 or absent: no limit. */
   maxLifetimeMs?: number;

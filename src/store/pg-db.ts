@@ -20,10 +20,7 @@ export interface PgDbOptions {
   statementTimeoutMs: number;
   /** Server-side `idle_in_transaction_session_timeout`: frees locks held by a stuck transaction. */
   idleInTransactionTimeoutMs: number;
-  /**
-   * How long a connection may sit idle in the pool before it is closed; 0 or absent: kept until the
-   * pool closes (see keptIdleMs).
-   */
+  /** How long a connection may sit idle in the pool before it is closed; 0 or absent: kept until the pool closes. */
   idleTimeoutMs?: number;
   /**
    * A connection is closed once this old (when idle, or as it is given back), so that connections
@@ -204,8 +201,13 @@ export function createPgDb(options: PgDbOptions): Db {
     types: numberTypes(),
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
-    idleTimeoutMillis: keptIdleMs(options.idleTimeoutMs),
-    maxLifetimeSeconds: options.maxLifetimeMs && options.maxLifetimeMs > 0 ? Math.max(1, Math.round(options.maxLifetimeMs / 1000)) : 0,
+    // Kept by default (0), where pg-pool's own default closes a connection idle for 10 s. A connection
+    // opened again costs a server process, its catalog caches and every named statement planned again,
+    // and after a quiet spell the first burst paid that for every connection at once: at half the
+    // capacity, from idle, a few hundred requests refused at its onset (docs/performance.md,
+    // "Connections kept through a quiet spell"). A pool holds no more than its size either way.
+    idleTimeoutMillis: options.idleTimeoutMs ?? 0,
+    maxLifetimeSeconds: options.maxLifetimeMs ? Math.max(1, Math.round(options.maxLifetimeMs / 1000)) : 0,
   });
   // Without a listener, an idle client's error (server restart, network drop) crashes the process.
   pool.on('error', (err) => options.onIdleClientError?.(err));
@@ -386,18 +388,4 @@ async function rollback(client: pg.PoolClient, cause: unknown): Promise<Error | 
   } catch (err) {
     return err instanceof Error ? err : new Error('ROLLBACK failed');
   }
-}
-
-/**
- * pg-pool's `idleTimeoutMillis` for a pool: by default (0) an idle connection is kept until the pool
- * closes, where pg-pool's own default closes it after 10 s. A connection opened again costs far more
- * than its socket: a new server process, its catalog caches filled again, and every named statement
- * parsed and planned again on first use. With the pools closing what was idle for 10 s, the first
- * second after any quiet spell paid that for every connection at once, and the accept path's
- * batches waited behind it: at half the capacity, from idle, the service refused a few hundred
- * requests in that second (docs/performance.md, "Connections kept through a quiet spell"). A pool
- * holds no more than its size either way, which is what a busy instance holds anyway.
- */
-export function keptIdleMs(idleTimeoutMs: number | undefined): number {
-  return idleTimeoutMs && idleTimeoutMs > 0 ? idleTimeoutMs : 0;
 }

@@ -284,7 +284,7 @@ describe('pg adapter bounds', () => {
   });
 
   // A connection opened again costs a server process, its caches and every prepared statement; the
-  // first burst after a quiet spell paid that for every connection at once (keptIdleMs).
+  // first burst after a quiet spell paid that for every connection at once (createPgDb).
   it("keeps idle connections past pg-pool's own 10 s default", async () => {
     // The pool's idle timers on a clock the test moves; sockets and queries stay real.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
