@@ -10,7 +10,10 @@ import type { OutboxRow } from './outbox.js';
  * dies, the lease runs out and any instance delivers them, exactly as for a claimed lane.
  *
  * The worker attaches itself when it starts and detaches when it stops; while none is attached (or it
- * has no room), the accept statement claims nothing and the items wait for an ordinary claim.
+ * has no room), the accept statement claims nothing and the items wait for an ordinary claim. A
+ * statement that began while the worker was attached may end after it detached: the leases it took
+ * then go back to the worker that stopped, which gives them back in the database rather than leave
+ * that conversation waiting for them to run out.
  */
 export interface HandedLane {
   lane: string;
@@ -27,10 +30,17 @@ export interface HandoffSink {
   /** Connectors whose lanes must not be taken here now (circuit open, bulkhead full). */
   blocked(): string[];
   take(lanes: HandedLane[]): void;
+  /**
+   * Lanes leased for this worker after it detached (a statement under way as it began to stop): it
+   * releases their leases, once no run of its own holds them any more.
+   */
+  giveBack(lanes: HandedLane[]): void;
 }
 
 export class LaneHandoff {
   private sink: HandoffSink | null = null;
+  /** The worker that detached last, for leases taken for it as it stopped. */
+  private detached: HandoffSink | null = null;
 
   constructor(
     readonly instanceId: string,
@@ -39,10 +49,13 @@ export class LaneHandoff {
 
   attach(sink: HandoffSink): void {
     this.sink = sink;
+    this.detached = null;
   }
 
   detach(sink: HandoffSink): void {
-    if (this.sink === sink) this.sink = null;
+    if (this.sink !== sink) return;
+    this.sink = null;
+    this.detached = sink;
   }
 
   /** What the accept statement needs to take leases for this instance; null: take none. */
@@ -54,11 +67,15 @@ export class LaneHandoff {
 
   /**
    * Gives leased lanes to the worker. Answers false when no worker is attached any more (it stopped
-   * between the statement and now): the caller then wakes the ordinary claim, and the lease runs out.
+   * between the statement and now): the worker that stopped gives the leases back, and the caller
+   * wakes the ordinary claim.
    */
   hand(lanes: HandedLane[]): boolean {
     if (lanes.length === 0) return true;
-    if (!this.sink) return false;
+    if (!this.sink) {
+      this.detached?.giveBack(lanes);
+      return false;
+    }
     this.sink.take(lanes);
     return true;
   }

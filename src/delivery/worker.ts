@@ -80,7 +80,10 @@ interface LaneRun {
   /** Giving the lane back: items handed now go to `late`, and a new run takes them after. */
   releasing: boolean;
   late: OutboxRow[];
-  /** Leased again while being given back (a claim landed after the release): take it again after. */
+  /**
+   * Leased again while being given back (a claim landed after the release): take it again after; or,
+   * once the worker is stopping, give it back again after.
+   */
   relet: boolean;
 }
 
@@ -101,6 +104,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   let stopReason: Error | undefined;
   const completions = new CompletionRecorder(db, options.instanceId, log);
   let stopping = false;
+  /** Stopped, its last completions written: a lease handed now is left to run out. */
+  let stopped = false;
   let wakeUp: (() => void) | null = null;
   /** A wake-up came while a claim was running: claim again at once rather than sleep through it. */
   let wokenDuringClaim = false;
@@ -170,6 +175,18 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     hasRoom: () => !stopping && runs.size < options.concurrency,
     blocked: () => options.health.blocked(),
     take: adoptHanded,
+    giveBack(lanes) {
+      if (stopped) {
+        log.info({ lanes: lanes.map((l) => l.lane) }, 'lanes leased after the worker stopped; their leases run out and another instance delivers them');
+        return;
+      }
+      for (const { lane } of lanes) {
+        const run = runs.get(lane);
+        // A run still holding it gives it back as it ends (again, if its own release came first).
+        if (run) run.relet = true;
+        else void completions.release(lane);
+      }
+    },
   };
   options.handoff?.attach(sink);
 
@@ -232,6 +249,9 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
     if (run.relet && !stopping) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
+    // Leased for this instance again as it stops (an accept batch that landed after the run's release):
+    // given back with the last completions rather than left to run out.
+    else if (run.relet) void completions.release(run.lane);
     // In the same step as whatever made a claim owed, so that a claim's answer handled in between
     // cannot clear it first.
     if (claimOwed) wake();
@@ -475,6 +495,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         await finished;
       }
       await completions.flush();
+      stopped = true;
     },
   };
 }

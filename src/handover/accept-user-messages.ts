@@ -162,8 +162,8 @@ export async function writeUserMessages(
     if (!entry) handed.set(lane, (entry = { lane, connectorId: row.connector_id, items: [], wasIdle: row.lane_was_idle === true }));
     entry.items.push(outboxRowOf(w, row, maxAttempts));
   }
-  // When no worker takes them any more (it stopped meanwhile), their leases run out and an ordinary
-  // claim delivers them.
+  // When no worker takes them any more (it stopped meanwhile), the worker that stopped gives their
+  // leases back, and an ordinary claim delivers them.
   if (handed.size > 0 && !handoff!.hand([...handed.values()])) {
     for (const entry of written) if (entry) entry.handed = false;
   }

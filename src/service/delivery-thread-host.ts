@@ -136,6 +136,11 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       postUrlIfChanged();
       post({ type: 'lanes', lanes });
     },
+    giveBack(lanes) {
+      // Leased by a batch this thread wrote as the delivery stopped: the thread's worker, stopping
+      // too, gives them back (from its own handoff). A thread already gone leaves them to run out.
+      post({ type: 'lanes', lanes });
+    },
   };
 
   // Wake-ups are coalesced per turn of this loop: one message for any number of accepted batches.

@@ -143,7 +143,7 @@ async function main(): Promise<void> {
   port.on('message', (message: ToDeliveryThread) => {
     switch (message.type) {
       case 'lanes':
-        // Not attached (stopping): the lanes' leases run out and a claim takes them.
+        // Not attached (stopping): the worker that stopped gives the lanes' leases back.
         handoff.hand(message.lanes);
         // Told back even when they all joined runs already under way (the count did not change): the
         // HTTP thread counts handed lanes as taken until it hears the load again.

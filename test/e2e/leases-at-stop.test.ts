@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { writeUserMessages } from '../../src/handover/accept-user-messages.js';
+import type { DeliveryWorker } from '../../src/delivery/worker.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import { eventually } from '../support/test-service.js';
+import { startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
+
+const SECRET = 'whsec_' + Buffer.from('leases-at-stop-secret-0123456789').toString('base64');
+
+/**
+ * An accept batch may take its lane's lease for this instance's worker just as that worker stops. The
+ * lease must be given back with the worker's last writes, not left to run out (30 s by default, during
+ * which that conversation's messages wait). Driven step by step: the worker stops inside the very
+ * statement that races with it.
+ */
+describe('leases taken for a worker as it stops (pg)', () => {
+  let scene: WorkerScene | undefined;
+  afterEach(async () => {
+    await scene?.close();
+    scene = undefined;
+  });
+
+  async function leaseOf(db: Db, lane: string): Promise<string | null> {
+    const { rows } = await db.query<{ locked_by: string | null }>('select locked_by from outbox_lanes where lane = $1', [lane]);
+    return rows[0]?.locked_by ?? null;
+  }
+
+  /** A second worker on the same database delivers what the first left, in order. */
+  async function deliveredAfterwards(s: WorkerScene, expected: string[]): Promise<void> {
+    const delivered: string[] = [];
+    s.startWorker({ deliver: async (row) => void delivered.push(textOf(row)) });
+    await eventually(async () => delivered.length >= expected.length || undefined, 'the next worker delivering what was left');
+    expect(delivered).toEqual(expected);
+  }
+
+  it('gives back a lease its accept statement took after the worker detached', async () => {
+    scene = await startWorkerScene(1, SECRET);
+    const { t, tenantId, handovers, handoff } = scene;
+    const lane = `${handovers[0]!}:agent`;
+    const worker = scene.startWorker({ deliver: async () => undefined });
+    let stopped: Promise<void> | undefined;
+    // The statement runs with the worker attached (so it leases the idle lane for it); the worker
+    // stops before the statement's answer is read.
+    const q: Queryable = {
+      async query(sql, params) {
+        const result = await t.db.query(sql, params);
+        stopped ??= worker.stop({ graceMs: 1000 });
+        return result as never;
+      },
+    };
+    const [written] = await writeUserMessages(q, [userMessage(tenantId, handovers[0]!, 'raced')], 3, handoff);
+    expect(written).toMatchObject({ handed: false });
+    await stopped;
+    expect(await leaseOf(t.db, lane)).toBeNull();
+    await deliveredAfterwards(scene, ['raced']);
+  });
+
+  it('gives back a lane leased again while its run was giving it back, when the worker stops meanwhile', async () => {
+    scene = await startWorkerScene(1, SECRET);
+    const { t, tenantId, handovers, handoff } = scene;
+    const lane = `${handovers[0]!}:agent`;
+    const the: { worker?: DeliveryWorker } = {};
+    let stopped: Promise<void> | undefined;
+    let late: Awaited<ReturnType<typeof writeUserMessages>> | undefined;
+    // The worker's database: once its run, out of items, has given the lane back (the statement is
+    // committed), an accept batch leases the idle lane again and hands its item to the run that is
+    // still giving it back; then the worker stops, before that run hears its release went through.
+    const db = new Proxy(t.db, {
+      get(target, prop, receiver) {
+        if (prop === 'query')
+          return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
+            const result = await target.query(sql, params);
+            const releasesIfEmpty = typeof sql !== 'string' && sql.name === 'record-completions' && (params?.[7] as string[]).length > 0;
+            if (releasesIfEmpty && !stopped) {
+              late = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'late')], 3, handoff);
+              stopped = the.worker!.stop({ graceMs: 1000 });
+            }
+            return result;
+          };
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const delivered: string[] = [];
+    the.worker = scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)) });
+    const [first] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'first')], 3, handoff);
+    expect(first).toMatchObject({ handed: true });
+    await eventually(async () => stopped !== undefined, 'the run giving its lane back');
+    // Handed to the run while it was giving the lane back (taken in memory, not refused).
+    expect(late?.[0]).toMatchObject({ handed: true });
+    await stopped;
+    expect(delivered).toEqual(['first']);
+    expect(await leaseOf(t.db, lane)).toBeNull();
+    await deliveredAfterwards(scene, ['late']);
+  });
+});
