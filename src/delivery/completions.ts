@@ -85,6 +85,8 @@ export class CompletionRecorder {
   private writing: Promise<void> | null = null;
   private scheduled = false;
   private failures = 0;
+  /** Closed at the worker's stop: releases asked later are left to their leases. */
+  private closed = false;
 
   constructor(
     private readonly db: Db,
@@ -107,6 +109,11 @@ export class CompletionRecorder {
    * has pending items is kept, leased to this instance, and the answer is false.
    */
   release(lane: string, options: { ifEmpty?: boolean } = {}): Promise<boolean> {
+    if (this.closed) {
+      // Its database may be closing too: a write started now could outlive the worker by its retries.
+      this.log.info({ lane }, 'a lane given back after its worker stopped: its lease runs out and then any instance delivers it');
+      return Promise.resolve(true);
+    }
     return new Promise((resolve) => {
       const entry = this.releases.get(lane);
       if (entry) {
@@ -118,12 +125,13 @@ export class CompletionRecorder {
     });
   }
 
-  /** Writes everything still held; for shutdown. */
-  async flush(): Promise<void> {
+  /** Writes everything still held, then takes no more releases; for the worker's stop. */
+  async close(): Promise<void> {
     while (this.writing || this.done.length > 0 || this.releases.size > 0) {
       if (this.writing) await this.writing;
       else await this.writeNext();
     }
+    this.closed = true;
   }
 
   private schedule(): void {

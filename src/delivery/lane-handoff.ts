@@ -67,8 +67,8 @@ export class LaneHandoff {
 
   /**
    * Gives leased lanes to the worker. Answers false when no worker is attached any more (it stopped
-   * between the statement and now): the worker that stopped gives the leases back, and the caller
-   * wakes the ordinary claim.
+   * between the statement and now): the worker that stopped gives the leases back (unless it has
+   * finished stopping: then they run out), and the caller wakes the ordinary claim.
    */
   hand(lanes: HandedLane[]): boolean {
     if (lanes.length === 0) return true;

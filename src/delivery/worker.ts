@@ -104,8 +104,6 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   let stopReason: Error | undefined;
   const completions = new CompletionRecorder(db, options.instanceId, log);
   let stopping = false;
-  /** Stopped, its last completions written: a lease handed now is left to run out. */
-  let stopped = false;
   let wakeUp: (() => void) | null = null;
   /** A wake-up came while a claim was running: claim again at once rather than sleep through it. */
   let wokenDuringClaim = false;
@@ -176,14 +174,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     blocked: () => options.health.blocked(),
     take: adoptHanded,
     giveBack(lanes) {
-      if (stopped) {
-        log.info({ lanes: lanes.map((l) => l.lane) }, 'lanes leased after the worker stopped; their leases run out and another instance delivers them');
-        return;
-      }
       for (const { lane } of lanes) {
         const run = runs.get(lane);
         // A run still holding it gives it back as it ends (again, if its own release came first).
         if (run) run.relet = true;
+        // (Once the worker has stopped, its completions are closed: the lease is left to run out.)
         else void completions.release(lane);
       }
     },
@@ -205,6 +200,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       // One already delivered here (a copy handed after the run read it) is not taken again.
       for (const item of spec.items) if (run.nextSeq === 0 || item.seq >= run.nextSeq) run.buffer.set(item.seq, item);
     } else if (!stopping) start({ ...spec, leased: true });
+    // A claim that came back as the worker began to stop: given back before the stop's last write.
+    else void completions.release(spec.lane);
   }
 
   function start(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number; leased: boolean }): void {
@@ -494,8 +491,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         for (const attempt of attempts) attempt.abort(stopReason);
         await finished;
       }
-      await completions.flush();
-      stopped = true;
+      await completions.close();
     },
   };
 }

@@ -55,26 +55,22 @@ describe('leases taken for a worker as it stops (pg)', () => {
     await deliveredAfterwards(scene, ['raced']);
   });
 
-  it('gives back a lane leased again while its run was giving it back, when the worker stops meanwhile', async () => {
+  it('gives back a lane its claim leased as the worker began to stop', async () => {
     scene = await startWorkerScene(1, SECRET);
-    const { t, tenantId, handovers, handoff } = scene;
+    const { t, tenantId, handovers } = scene;
     const lane = `${handovers[0]!}:agent`;
+    // Written with no worker to hand it to: it waits for a claim.
+    const [written] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'claimed')], 3, null);
+    expect(written).toMatchObject({ handed: false });
     const the: { worker?: DeliveryWorker } = {};
     let stopped: Promise<void> | undefined;
-    let late: Awaited<ReturnType<typeof writeUserMessages>> | undefined;
-    // The worker's database: once its run, out of items, has given the lane back (the statement is
-    // committed), an accept batch leases the idle lane again and hands its item to the run that is
-    // still giving it back; then the worker stops, before that run hears its release went through.
+    // The worker's first claim leases the lane; the worker stops before the claim's answer is read.
     const db = new Proxy(t.db, {
       get(target, prop, receiver) {
         if (prop === 'query')
           return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
             const result = await target.query(sql, params);
-            const releasesIfEmpty = typeof sql !== 'string' && sql.name === 'record-completions' && (params?.[7] as string[]).length > 0;
-            if (releasesIfEmpty && !stopped) {
-              late = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'late')], 3, handoff);
-              stopped = the.worker!.stop({ graceMs: 1000 });
-            }
+            if (typeof sql !== 'string' && sql.name === 'claim-lanes' && result.rows.length > 0) stopped ??= the.worker!.stop({ graceMs: 1000 });
             return result;
           };
         const value: unknown = Reflect.get(target, prop, receiver);
@@ -83,14 +79,65 @@ describe('leases taken for a worker as it stops (pg)', () => {
     });
     const delivered: string[] = [];
     the.worker = scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)) });
-    const [first] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'first')], 3, handoff);
-    expect(first).toMatchObject({ handed: true });
-    await eventually(async () => stopped !== undefined, 'the run giving its lane back');
-    // Handed to the run while it was giving the lane back (taken in memory, not refused).
-    expect(late?.[0]).toMatchObject({ handed: true });
+    await eventually(async () => stopped !== undefined, 'the claim of the lane');
     await stopped;
-    expect(delivered).toEqual(['first']);
+    expect(delivered).toEqual([]);
     expect(await leaseOf(t.db, lane)).toBeNull();
-    await deliveredAfterwards(scene, ['late']);
+    await deliveredAfterwards(scene, ['claimed']);
   });
+
+  /**
+   * The worker's database: once its run, out of items, has given the lane back (the statement is
+   * committed), an accept batch leases the idle lane again for the run that is still giving it back.
+   * The worker stops either after that batch's hand-over (`after the hand`: the run takes the item,
+   * and then ends without starting again) or inside the batch's statement (`inside the statement`:
+   * the hand-over finds no worker attached, and the lane goes back to the one that stopped while its
+   * run still holds it).
+   */
+  for (const when of ['after the hand', 'inside the statement'] as const) {
+    it(`gives back a lane leased again while its run was giving it back, the worker stopping ${when}`, async () => {
+      scene = await startWorkerScene(1, SECRET);
+      const { t, tenantId, handovers, handoff } = scene;
+      const lane = `${handovers[0]!}:agent`;
+      const the: { worker?: DeliveryWorker } = {};
+      let stopped: Promise<void> | undefined;
+      let late: Awaited<ReturnType<typeof writeUserMessages>> | undefined;
+      const stop = () => (stopped ??= the.worker!.stop({ graceMs: 1000 }));
+      const stoppingInside: Queryable = {
+        async query(sql, params) {
+          const result = await t.db.query(sql, params);
+          stop();
+          return result as never;
+        },
+      };
+      const db = new Proxy(t.db, {
+        get(target, prop, receiver) {
+          if (prop === 'query')
+            return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
+              const result = await target.query(sql, params);
+              const releasesIfEmpty = typeof sql !== 'string' && sql.name === 'record-completions' && (params?.[7] as string[]).length > 0;
+              if (releasesIfEmpty && !late) {
+                const message = userMessage(tenantId, handovers[0]!, 'late');
+                late = await writeUserMessages(when === 'inside the statement' ? stoppingInside : t.db, [message], 3, handoff);
+                stop();
+              }
+              return result;
+            };
+          const value: unknown = Reflect.get(target, prop, receiver);
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const delivered: string[] = [];
+      the.worker = scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)) });
+      const [first] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'first')], 3, handoff);
+      expect(first).toMatchObject({ handed: true });
+      await eventually(async () => stopped !== undefined, 'the run giving its lane back');
+      // Taken in memory by the run giving the lane back, or refused by the handoff once detached.
+      expect(late?.[0]).toMatchObject({ handed: when === 'after the hand' });
+      await stopped;
+      expect(delivered).toEqual(['first']);
+      expect(await leaseOf(t.db, lane)).toBeNull();
+      await deliveredAfterwards(scene, ['late']);
+    });
+  }
 });
