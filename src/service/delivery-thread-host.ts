@@ -235,7 +235,9 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => done(new Error(`the delivery thread did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
       const onStart = (message: FromDeliveryThread) => {
-        if (message.type === 'ready') done(null);
+        // What it logs while it starts (its priority, its pool) is written as later lines are.
+        if (message.type === 'log') writeLine(message.line);
+        else if (message.type === 'ready') done(null);
         else if (message.type === 'fatal') done(new Error(`the delivery thread failed to start: ${message.message}`));
       };
       const onError = (err: Error) => done(err);

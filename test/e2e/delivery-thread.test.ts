@@ -122,8 +122,11 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
       const newThreads = (before: Map<string, number>) => [...threads()].filter(([tid]) => !before.has(tid)).map(([, nice]) => nice);
 
       const before = threads();
-      ({ t, bot, helpdesk } = await startWith(kind, {}));
+      const logs = captureLogs();
+      ({ t, bot, helpdesk } = await startWith(kind, {}, { log: createLogger('info', logs.stream) }));
       await eventually(async () => newThreads(before).includes(Math.min(19, mainNice + 10)) || undefined, 'a thread at nice +10');
+      // Said while the thread starts, before the service listens: lines it logs then are written too.
+      expect(logs.text()).toContain(`the delivery thread runs at nice ${Math.min(19, mainNice + 10)}`);
       // That thread alone: the HTTP thread and the process's other threads keep their priority.
       expect(newThreads(before).filter((nice) => nice !== mainNice)).toEqual([Math.min(19, mainNice + 10)]);
       expect(own()).toBe(mainNice);
