@@ -486,8 +486,8 @@ export const settings = {
   },
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
-    default: '64',
-    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive).',
+    default: '256',
+    doc: 'Requests in flight per instance at start, from where the adaptive limit finds its level (the fixed limit when not adaptive). Above the floor: an instance just started is slow for its first second or so (its code not yet compiled), and at the floor of 64 it refused a few per cent of half its capacity then; from 256 the limit comes down to where latency says within about 700 requests (docs/overload.md, "The start").',
     parse: int(1, 100000),
   },
   'admission.minLimit': {

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config/config.js';
 import { AdmissionController, type AdmissionOptions, type Permit, type RejectionCause } from '../../src/resilience/admission.js';
 import { GradientLimit } from '../../src/resilience/gradient-limit.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
@@ -312,6 +313,31 @@ describe('admission control', () => {
     held.release();
     admission.drain();
     expect((await rejection(() => admission.acquire('a'))).code).toBe('shutting_down');
+  });
+
+  // An instance just started is slow for its first second (its code not compiled yet): starting at the
+  // floor it refused a share of half its capacity then (docs/overload.md, "The start").
+  it('starts above the floor with the shipped settings, and a slow start brings it down to the floor within about 700 requests', async () => {
+    vi.useFakeTimers();
+    try {
+      const shipped = loadConfig({}).admission;
+      expect(shipped).toMatchObject({ adaptive: true, initialLimit: 256, minLimit: 64 });
+      const { admission } = controller({ ...shipped, queueTimeoutMs: 0 });
+      expect(admission.limit).toBe(256);
+      let requests = 0;
+      // One round at 1 ms (the no-load baseline), then every request 200 ms.
+      for (let round = 0; round < 20 && admission.limit > 64; round++) {
+        const permits = await Promise.all(Array.from({ length: admission.limit }, () => admission.acquire('bot')));
+        if (round > 0) requests += permits.length;
+        vi.advanceTimersByTime(round === 0 ? 1 : 200);
+        permits.forEach((p) => p.release());
+      }
+      expect(admission.limit).toBe(64);
+      // 264, 252, 132 and 69 (the first window's requests began before any decrease, so count once).
+      expect(requests).toBeLessThanOrEqual(800);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps the adaptive limit at its floor however slow requests are, and an initial limit set lower than the floor stays the floor', async () => {
