@@ -1,21 +1,35 @@
 /**
- * The first seconds of a new instance on PostgreSQL, as a pod an autoscaler just added meets them: a
- * tenant and its handovers set up through the API of another instance (stopped then), a new instance
- * started on the same schema, and as soon as it is ready an open loop of user messages to it at a fixed
+ * The first seconds of a new instance, as a pod an autoscaler just added meets them: a tenant and its
+ * handovers set up through the API of another instance (stopped then), a new instance started on the
+ * same store (a PostgreSQL schema, or the embedded store's data directory), and as soon as it is ready an open loop of user messages to it at a fixed
  * rate; then, after a pause, the same load again on the same instance. What each accepted, refused and
  * how fast, the first against the second.
  *
- *   npm run build && node --import tsx bench/cold-start.ts
+ *   npm run bench:cold
  *
- * BENCH_COLD_RATE (requests/s, default 1500), BENCH_COLD_MS (default 4000), BENCH_COLD_ROUNDS (new
+ * BENCH_COLD_STORE (postgres, the default, or embedded), BENCH_COLD_RATE (requests/s, default 1500), BENCH_COLD_MS (default 4000), BENCH_COLD_ROUNDS (new
  * instances, default 3), BENCH_HANDOVERS (default 256), BENCH_TIMELINE=1 (each run per 500 ms); HANDOVER_*
  * settings in the environment go to the instance measured.
  * Prints one line per run and a summary; writes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { DATABASE, cleanUpOnExit, firstLine, generate, killChildren, schemaUrl, SECRET, setUpTenant, spawnNode, startService } from './harness.js';
+import {
+  DATABASE,
+  cleanUpOnExit,
+  firstLine,
+  generate,
+  killChildren,
+  schemaUrl,
+  SECRET,
+  setUpTenant,
+  spawnNode,
+  startService,
+  temporaryDir,
+  type Store,
+} from './harness.js';
 
+const EMBEDDED = process.env.BENCH_COLD_STORE === 'embedded';
 const RATE = Number(process.env.BENCH_COLD_RATE ?? 1500);
 const MS = Number(process.env.BENCH_COLD_MS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_COLD_ROUNDS ?? 3);
@@ -56,11 +70,12 @@ async function step(url: string, tenant: { apiKey: string; handovers: string[] }
 
 async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  await admin.query(`create schema ${schema}`);
+  const store: Store = EMBEDDED ? { dataDir: temporaryDir('handover-cold-') } : schemaUrl(schema);
+  if (!EMBEDDED) await admin.query(`create schema ${schema}`);
   try {
     // Set up through an instance of its own, stopped before the one measured starts: that one gets its
     // first request only once it is ready, as a pod just added gets its share of the traffic.
-    const setup = await startService(schemaUrl(schema), {});
+    const setup = await startService(store, {});
     let tenant: { apiKey: string; handovers: string[] };
     try {
       tenant = await setUpTenant(setup.url, `${helpdeskUrl}/fast`, 'cold', HANDOVERS);
@@ -69,7 +84,7 @@ async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]
     } finally {
       await setup.stop();
     }
-    const service = await startService(schemaUrl(schema), serviceEnv);
+    const service = await startService(store, serviceEnv);
     try {
       const first = await step(service.url, tenant, `first-${schema}`);
       await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -79,7 +94,7 @@ async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]
       await service.stop();
     }
   } finally {
-    await admin.query(`drop schema if exists ${schema} cascade`);
+    if (!EMBEDDED) await admin.query(`drop schema if exists ${schema} cascade`);
   }
 }
 
