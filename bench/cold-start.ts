@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import {
   DATABASE,
+  cleanUpIfInterrupted,
   cleanUpOnExit,
   firstLine,
   generate,
@@ -71,7 +72,12 @@ async function step(url: string, tenant: { apiKey: string; handovers: string[] }
 async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]> {
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const store: Store = EMBEDDED ? { dataDir: temporaryDir('handover-cold-') } : schemaUrl(schema);
-  if (!EMBEDDED) await admin.query(`create schema ${schema}`);
+  const drop = () => admin.query(`drop schema if exists ${schema} cascade`);
+  let forget = () => {};
+  if (!EMBEDDED) {
+    await admin.query(`create schema ${schema}`);
+    forget = cleanUpIfInterrupted(drop);
+  }
   try {
     // Set up through an instance of its own, stopped before the one measured starts: that one gets its
     // first request only once it is ready, as a pod just added gets its share of the traffic.
@@ -93,8 +99,13 @@ async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]
     } finally {
       await service.stop();
     }
+  } catch (err) {
+    // An instance that never became ready may still hold the schema's locks: gone before the drop.
+    killChildren();
+    throw err;
   } finally {
-    if (!EMBEDDED) await admin.query(`drop schema if exists ${schema} cascade`);
+    if (!EMBEDDED) await drop();
+    forget();
   }
 }
 
@@ -105,7 +116,9 @@ async function main(): Promise<void> {
   const helpdeskUrl = `http://127.0.0.1:${JSON.parse(await firstLine(helpdesk)).port}`;
   const runs: Array<[Run, Run]> = [];
   const line = (what: string, run: Run) => {
-    console.log(`${what}: refused ${run.refused} of ${run.sent}, p99 ${run.p99Ms} ms, first second's p99 ${run.firstSecondP99Ms} ms, ${JSON.stringify(run.codes)}`);
+    console.log(
+      `${what}: refused ${run.refused} of ${run.sent}, p99 ${run.p99Ms} ms, first second's p99 ${run.firstSecondP99Ms} ms, ${JSON.stringify(run.codes)}`,
+    );
     if (process.env.BENCH_TIMELINE === '1') console.log(`  per 500 ms, answers/p99 ms: ${run.timeline}`);
   };
   try {

@@ -481,13 +481,13 @@ export const settings = {
   'admission.adaptive': {
     env: 'HANDOVER_ADMISSION_ADAPTIVE',
     default: 'true',
-    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit.',
+    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit (bounded by the most limit).',
     parse: bool,
   },
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
     default: '256',
-    doc: 'Requests in flight per instance at start, from where the adaptive limit finds its level (the fixed limit when not adaptive). Above the floor: an instance just started is slow for its first second or so (its code not yet compiled), and at the floor of 64 it refused a few per cent of half its capacity then; from 256 the limit comes down to where latency says within about 700 requests (docs/overload.md, "The start").',
+    doc: 'Requests in flight per instance at start, from where the adaptive limit finds its level (the fixed limit when not adaptive). Above the floor: an instance just started is slow for its first second or so, and starting at the floor of 64 it refused 2–7 % of half its capacity over its first 4 s, nearly all in the first second; from 256 the limit comes down to where latency says (docs/overload.md, "The start"). With `HANDOVER_ADMISSION_ADAPTIVE=false` this is the fixed limit: set it to what the instance should hold.',
     parse: int(1, 100000),
   },
   'admission.minLimit': {

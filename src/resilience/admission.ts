@@ -116,7 +116,7 @@ export class AdmissionController {
   }
 
   get limit(): number {
-    return this.options.adaptive ? this.limiter.limit : this.options.initialLimit;
+    return this.options.adaptive ? this.limiter.limit : Math.min(this.options.initialLimit, this.options.maxLimit);
   }
 
   snapshot(): AdmissionSnapshot {
@@ -141,7 +141,7 @@ export class AdmissionController {
     const limit = this.limit;
     const facts = {
       limit,
-      floor: this.options.adaptive ? limitFloor(this.options) : this.options.initialLimit,
+      floor: this.options.adaptive ? limitFloor(this.options) : Math.min(this.options.initialLimit, this.options.maxLimit),
       inflight: this.inflight,
       waiting: this.waiting,
       orphaned: this.held.orphaned(now),

@@ -333,6 +333,8 @@ describe('admission control', () => {
         permits.forEach((p) => p.release());
       }
       expect(admission.limit).toBe(64);
+      // Fixed (not adaptive), the initial limit is bounded by the most limit too.
+      expect(controller({ ...shipped, adaptive: false, maxLimit: 16 }).admission.limit).toBe(16);
       // 264, 252, 132 and 69 (the first window's requests began before any decrease, so count once).
       expect(requests).toBeLessThanOrEqual(800);
     } finally {
