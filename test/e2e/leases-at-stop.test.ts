@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeUserMessages } from '../../src/handover/accept-user-messages.js';
 import type { DeliveryWorker } from '../../src/delivery/worker.js';
-import type { Db, Queryable } from '../../src/store/db.js';
+import type { Db } from '../../src/store/db.js';
 import { eventually } from '../support/test-service.js';
-import { startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
+import { afterEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
 
 const SECRET = 'whsec_' + Buffer.from('leases-at-stop-secret-0123456789').toString('base64');
 
@@ -41,13 +41,9 @@ describe('leases taken for a worker as it stops (pg)', () => {
     let stopped: Promise<void> | undefined;
     // The statement runs with the worker attached (so it leases the idle lane for it); the worker
     // stops before the statement's answer is read.
-    const q: Queryable = {
-      async query(sql, params) {
-        const result = await t.db.query(sql, params);
-        stopped ??= worker.stop({ graceMs: 1000 });
-        return result as never;
-      },
-    };
+    const q = afterEachStatement(t.db, () => {
+      stopped ??= worker.stop({ graceMs: 1000 });
+    });
     const [written] = await writeUserMessages(q, [userMessage(tenantId, handovers[0]!, 'raced')], 3, handoff);
     expect(written).toMatchObject({ handed: false });
     await stopped;
@@ -65,17 +61,8 @@ describe('leases taken for a worker as it stops (pg)', () => {
     const the: { worker?: DeliveryWorker } = {};
     let stopped: Promise<void> | undefined;
     // The worker's first claim leases the lane; the worker stops before the claim's answer is read.
-    const db = new Proxy(t.db, {
-      get(target, prop, receiver) {
-        if (prop === 'query')
-          return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
-            const result = await target.query(sql, params);
-            if (typeof sql !== 'string' && sql.name === 'claim-lanes' && result.rows.length > 0) stopped ??= the.worker!.stop({ graceMs: 1000 });
-            return result;
-          };
-        const value: unknown = Reflect.get(target, prop, receiver);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const db = afterEachStatement(t.db, (name, _params, result) => {
+      if (name === 'claim-lanes' && result.rows.length > 0) stopped ??= the.worker!.stop({ graceMs: 1000 });
     });
     const delivered: string[] = [];
     the.worker = scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)) });
@@ -103,29 +90,13 @@ describe('leases taken for a worker as it stops (pg)', () => {
       let stopped: Promise<void> | undefined;
       let late: Awaited<ReturnType<typeof writeUserMessages>> | undefined;
       const stop = () => (stopped ??= the.worker!.stop({ graceMs: 1000 }));
-      const stoppingInside: Queryable = {
-        async query(sql, params) {
-          const result = await t.db.query(sql, params);
-          stop();
-          return result as never;
-        },
-      };
-      const db = new Proxy(t.db, {
-        get(target, prop, receiver) {
-          if (prop === 'query')
-            return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
-              const result = await target.query(sql, params);
-              const releasesIfEmpty = typeof sql !== 'string' && sql.name === 'record-completions' && (params?.[7] as string[]).length > 0;
-              if (releasesIfEmpty && !late) {
-                const message = userMessage(tenantId, handovers[0]!, 'late');
-                late = await writeUserMessages(when === 'inside the statement' ? stoppingInside : t.db, [message], 3, handoff);
-                stop();
-              }
-              return result;
-            };
-          const value: unknown = Reflect.get(target, prop, receiver);
-          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-        },
+      const stoppingInside = afterEachStatement(t.db, () => void stop());
+      const db = afterEachStatement(t.db, async (name, params) => {
+        const releasesIfEmpty = name === 'record-completions' && (params?.[7] as string[]).length > 0;
+        if (!releasesIfEmpty || late) return;
+        const message = userMessage(tenantId, handovers[0]!, 'late');
+        late = await writeUserMessages(when === 'inside the statement' ? stoppingInside : t.db, [message], 3, handoff);
+        stop();
       });
       const delivered: string[] = [];
       the.worker = scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)) });

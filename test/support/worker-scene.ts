@@ -3,7 +3,7 @@ import type { UserMessageWrite } from '../../src/handover/accept-user-messages.j
 import { LaneHandoff } from '../../src/delivery/lane-handoff.js';
 import { startDeliveryWorker, type DeliveryWorker, type OutboxRow } from '../../src/delivery/worker.js';
 import { ConnectorHealth } from '../../src/resilience/circuit-breaker.js';
-import type { Db } from '../../src/store/db.js';
+import type { Db, QueryResult } from '../../src/store/db.js';
 import { newId } from '../../src/store/ids.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
@@ -123,4 +123,24 @@ export function userMessage(tenantId: string, handoverId: string, text: string):
 /** The text of a message item. */
 export function textOf(row: OutboxRow): string {
   return (row.payload as { message: { text: string } }).message.text;
+}
+
+/**
+ * `db` with `after` run once each statement has answered, before its caller reads the answer: for a
+ * test that makes something happen at that very point (another statement, a stop). `name` is the
+ * statement's name (named statements) or null.
+ */
+export function afterEachStatement(db: Db, after: (name: string | null, params: readonly unknown[] | undefined, result: QueryResult<unknown>) => unknown): Db {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === 'query')
+        return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
+          const result = await target.query(sql, params);
+          await after(typeof sql === 'string' ? null : sql.name, params, result);
+          return result;
+        };
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
