@@ -7,7 +7,8 @@
  *
  *   npm run bench:cold
  *
- * BENCH_COLD_STORE (postgres, the default, or embedded), BENCH_COLD_RATE (requests/s, default 1500), BENCH_COLD_MS (default 4000), BENCH_COLD_ROUNDS (new
+ * BENCH_COLD_STORE (postgres, the default, or embedded), BENCH_COLD_SETUP=self (the tenant set up through
+ * the instance measured: its first requests, fast ones, give admission its no-load latency), BENCH_COLD_RATE (requests/s, default 1500), BENCH_COLD_MS (default 4000), BENCH_COLD_ROUNDS (new
  * instances, default 3), BENCH_HANDOVERS (default 256), BENCH_TIMELINE=1 (each run per 500 ms); HANDOVER_*
  * settings in the environment go to the instance measured.
  * Prints one line per run and a summary; writes nothing.
@@ -31,6 +32,8 @@ import {
 } from './harness.js';
 
 const EMBEDDED = process.env.BENCH_COLD_STORE === 'embedded';
+/** BENCH_COLD_SETUP=self: the tenant set up through the instance measured, whose first requests are then fast ones. */
+const SETUP_SELF = process.env.BENCH_COLD_SETUP === 'self';
 const RATE = Number(process.env.BENCH_COLD_RATE ?? 1500);
 const MS = Number(process.env.BENCH_COLD_MS ?? 4000);
 const ROUNDS = Number(process.env.BENCH_COLD_ROUNDS ?? 3);
@@ -80,17 +83,25 @@ async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]
   }
   try {
     // Set up through an instance of its own, stopped before the one measured starts: that one gets its
-    // first request only once it is ready, as a pod just added gets its share of the traffic.
-    const setup = await startService(store, {});
-    let tenant: { apiKey: string; handovers: string[] };
-    try {
-      tenant = await setUpTenant(setup.url, `${helpdeskUrl}/fast`, 'cold', HANDOVERS);
-      // Its handovers' openings delivered to the helpdesk before it stops.
+    // first request only once it is ready, as a pod just added gets its share of the traffic. Or, with
+    // BENCH_COLD_SETUP=self, through the one measured.
+    const setUp = async (url: string) => {
+      const made = await setUpTenant(url, `${helpdeskUrl}/fast`, 'cold', HANDOVERS);
+      // Its handovers' openings delivered to the helpdesk before the load.
       await new Promise((resolve) => setTimeout(resolve, 1000));
-    } finally {
-      await setup.stop();
+      return made;
+    };
+    let tenant: { apiKey: string; handovers: string[] } | undefined;
+    if (!SETUP_SELF) {
+      const setup = await startService(store, {});
+      try {
+        tenant = await setUp(setup.url);
+      } finally {
+        await setup.stop();
+      }
     }
     const service = await startService(store, serviceEnv);
+    tenant ??= await setUp(service.url);
     try {
       const first = await step(service.url, tenant, `first-${schema}`);
       await new Promise((resolve) => setTimeout(resolve, 2000));

@@ -542,7 +542,7 @@ export const settings = {
   'admission.warmupMs': {
     env: 'HANDOVER_ADMISSION_WARMUP_MS',
     default: '10000',
-    doc: 'After start, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy).',
+    doc: 'After start, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy), and the adaptive limit does not fall below where it started (HANDOVER_ADMISSION_INITIAL_LIMIT): a process just started is slow for reasons fewer requests in flight would not cure, and falling then only turned waits into refusals (docs/overload.md, "The start").',
     parse: int(0, 600000),
   },
   'admission.heapUsedLimitRatio': {
