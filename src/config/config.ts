@@ -481,19 +481,19 @@ export const settings = {
   'admission.adaptive': {
     env: 'HANDOVER_ADMISSION_ADAPTIVE',
     default: 'true',
-    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit (bounded by the most limit).',
+    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit (capped at HANDOVER_ADMISSION_MAX_LIMIT).',
     parse: bool,
   },
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
     default: '256',
-    doc: 'Requests in flight per instance at start, from where the adaptive limit finds its level (the fixed limit when not adaptive). Above the floor: an instance just started is slow for its first second or so, and starting at the floor of 64 it refused 2–7 % of half its capacity over its first 4 s, nearly all in the first second; from 256 the limit comes down to where latency says (docs/overload.md, "The start"). With `HANDOVER_ADMISSION_ADAPTIVE=false` this is the fixed limit: set it to what the instance should hold.',
+    doc: 'Requests in flight per instance at start: where the adaptive limit starts (the fixed limit when not adaptive). Above the floor: an instance just started is slow for its first second or so, and starting at the floor of 64 it refused 2–7 % of half its capacity over its first 4 s on PostgreSQL (4–9 % embedded), nearly all in the first second; the limit stays at least here through the warm-up (HANDOVER_ADMISSION_WARMUP_MS) and comes down where latency says after it (docs/overload.md, "The start"). With `HANDOVER_ADMISSION_ADAPTIVE=false` this is the fixed limit (64 before this default was 256): set it to what the instance should hold.',
     parse: int(1, 100000),
   },
   'admission.minLimit': {
     env: 'HANDOVER_ADMISSION_MIN_LIMIT',
     default: '64',
-    doc: 'The adaptive limit never goes below this (nor below the initial limit, where that is lower): requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The floor"). The most limit bounds it too.',
+    doc: 'The adaptive limit never goes below this, nor during the warm-up (HANDOVER_ADMISSION_WARMUP_MS) below the initial limit; an initial limit set lower is the floor instead: requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The floor"). Capped at HANDOVER_ADMISSION_MAX_LIMIT too.',
     parse: int(1, 100000),
   },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
