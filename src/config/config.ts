@@ -486,14 +486,14 @@ export const settings = {
   },
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
-    default: '256',
-    doc: 'Requests in flight per instance at start: where the adaptive limit starts (the fixed limit when not adaptive). Above the floor: an instance just started is slow for its first second or so, and starting at the floor of 64 it refused 2–7 % of half its capacity over its first 4 s on PostgreSQL (4–9 % embedded), nearly all in the first second; the limit stays at least here through the warm-up (HANDOVER_ADMISSION_WARMUP_MS) and comes down where latency says after it (docs/overload.md, "The start"). With `HANDOVER_ADMISSION_ADAPTIVE=false` this is the fixed limit (64 before this default was 256): set it to what the instance should hold.',
+    default: '64',
+    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). At the floor on purpose: an instance just started is slow for its first second or so, and it refused 2–7 % of half its capacity then on PostgreSQL (4–9 % embedded); but started at 256, one offered twice its capacity at once answered at p99 0.8–2.2 s where at 64 it refused the excess and answered in 0.4 s (docs/overload.md, "The start").',
     parse: int(1, 100000),
   },
   'admission.minLimit': {
     env: 'HANDOVER_ADMISSION_MIN_LIMIT',
     default: '64',
-    doc: 'The adaptive limit never goes below this, nor during the warm-up (HANDOVER_ADMISSION_WARMUP_MS) below the initial limit; an initial limit set lower is the floor instead: requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The floor"). Capped at HANDOVER_ADMISSION_MAX_LIMIT too.',
+    doc: 'The adaptive limit never goes below this (an initial limit set lower is the floor instead): requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The floor"). Capped at HANDOVER_ADMISSION_MAX_LIMIT too.',
     parse: int(1, 100000),
   },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
@@ -542,7 +542,7 @@ export const settings = {
   'admission.warmupMs': {
     env: 'HANDOVER_ADMISSION_WARMUP_MS',
     default: '10000',
-    doc: 'After start, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy), and the adaptive limit does not fall below where it started (HANDOVER_ADMISSION_INITIAL_LIMIT): a process just started is slow for reasons fewer requests in flight would not cure, and falling then only turned waits into refusals (docs/overload.md, "The start").',
+    doc: 'After start, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy).',
     parse: int(0, 600000),
   },
   'admission.heapUsedLimitRatio': {

@@ -94,8 +94,6 @@ export class AdmissionController {
   private draining = false;
   /** Starting up (loading code, warming the embedded database) keeps the loop busy without being overload. */
   private readonly eventLoopCheckFrom: number;
-  /** Within the warm-up: the adaptive limit's floor is where it started (see release). */
-  private warmingUp: boolean;
   /** Admissions per second for busy callers while the loop has no time to spare. */
   private readonly loopCap: LoopShareCap;
 
@@ -109,11 +107,9 @@ export class AdmissionController {
   ) {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
     this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, loopCapClock);
-    this.warmingUp = options.warmupMs > 0;
     this.limiter = new GradientLimit({
       initial: Math.min(options.initialLimit, options.maxLimit),
-      // While the process warms up, not below where it started (see onSample in release).
-      min: this.warmingUp ? Math.max(limitFloor(options), Math.min(options.initialLimit, options.maxLimit)) : limitFloor(options),
+      min: limitFloor(options),
       max: options.maxLimit,
       targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs,
     });
@@ -350,17 +346,7 @@ export class AdmissionController {
         this.held.give(slot!, this.inflight >= this.limit);
         const took = performance.now() - startedAt;
         this.serviceMs = this.serviceMs === 0 ? took : this.serviceMs * 0.9 + took * 0.1;
-        if (this.options.adaptive) {
-          // A process just started is slow for its first seconds (code not compiled yet, caches
-          // empty), which fewer requests in flight would not cure: shrinking the limit then only
-          // turns waits into refusals (docs/overload.md, "The start"). From the end of the warm-up,
-          // the floor.
-          if (this.warmingUp && Date.now() >= this.eventLoopCheckFrom) {
-            this.warmingUp = false;
-            this.limiter.setMin(limitFloor(this.options));
-          }
-          this.limiter.onSample(took, inflightAtStart + 1);
-        }
+        if (this.options.adaptive) this.limiter.onSample(took, inflightAtStart + 1);
         this.forget(key);
         this.dispatch();
       },

@@ -83,11 +83,6 @@ export class GradientLimit {
     this.value = Math.min(this.options.max, this.value + 1 / Math.sqrt(this.value));
   }
 
-  /** Moves the floor; the limit follows at its next decrease. */
-  setMin(min: number): void {
-    this.options.min = min;
-  }
-
   /** Latencies, for the status page and rejection messages. */
   rtts(): { shortMs: number; longMs: number } {
     return { shortMs: this.shortRtt, longMs: this.baseline === Infinity ? 0 : this.baseline };
