@@ -108,7 +108,7 @@ export class AdmissionController {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
     this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, loopCapClock);
     this.limiter = new GradientLimit({
-      initial: Math.min(options.initialLimit, options.maxLimit),
+      initial: startLimit(options),
       min: limitFloor(options),
       max: options.maxLimit,
       targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs,
@@ -116,7 +116,7 @@ export class AdmissionController {
   }
 
   get limit(): number {
-    return this.options.adaptive ? this.limiter.limit : Math.min(this.options.initialLimit, this.options.maxLimit);
+    return this.options.adaptive ? this.limiter.limit : startLimit(this.options);
   }
 
   snapshot(): AdmissionSnapshot {
@@ -141,7 +141,7 @@ export class AdmissionController {
     const limit = this.limit;
     const facts = {
       limit,
-      floor: this.options.adaptive ? limitFloor(this.options) : Math.min(this.options.initialLimit, this.options.maxLimit),
+      floor: this.options.adaptive ? limitFloor(this.options) : startLimit(this.options),
       inflight: this.inflight,
       waiting: this.waiting,
       orphaned: this.held.orphaned(now),
@@ -436,6 +436,11 @@ function busy(caller: Caller): boolean {
 
 function mb(bytes: number): string {
   return `${Math.round(bytes / 1024 / 1024)} MiB`;
+}
+
+/** Where the limit starts (and stays, when not adaptive): the initial limit, capped at the most limit. */
+function startLimit(options: Pick<AdmissionOptions, 'initialLimit' | 'maxLimit'>): number {
+  return Math.min(options.initialLimit, options.maxLimit);
 }
 
 /** The adaptive limit's floor: the configured minimum, or the initial or the most limit where an operator set one lower. */
