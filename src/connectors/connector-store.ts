@@ -70,6 +70,11 @@ export class Connectors {
   private readonly byType: Map<string, ConnectorDefinition<unknown>>;
   private readonly validators = new Map<string, ReturnType<typeof TypeCompiler.Compile>>();
   private readonly instances = new Map<string, CachedInstance>();
+  /**
+   * Reads of a connector's row under way: requests that need the same connector meanwhile wait for
+   * that read instead of each reading it (a new instance's first deliveries, one per lane, all at once).
+   */
+  private readonly reading = new Map<string, Promise<CachedInstance>>();
   private readonly changeListeners = new Set<(connectorId: string) => void>();
 
   constructor(
@@ -93,6 +98,8 @@ export class Connectors {
   /** Drops a connector's live instance: its next use reads the row and builds one anew. */
   forget(connectorId: string): void {
     this.instances.delete(connectorId);
+    // A read under way may predate the change: its waiters get it, it is not kept.
+    this.reading.delete(connectorId);
   }
 
   types(): string[] {
@@ -133,6 +140,27 @@ export class Connectors {
   async get(connectorId: string): Promise<{ record: ConnectorRecord; connector: Connector }> {
     const cached = this.instances.get(connectorId);
     if (cached && Date.now() - cached.checkedAt < RECHECK_MS) return cached;
+    const under = this.reading.get(connectorId);
+    if (under) return under;
+    const read: Promise<CachedInstance> = this.read(connectorId, cached).then(
+      (entry) => {
+        // Not kept when forgotten meanwhile (changed here): the next use reads the row again.
+        if (this.reading.get(connectorId) === read) {
+          this.reading.delete(connectorId);
+          this.instances.set(connectorId, entry);
+        }
+        return entry;
+      },
+      (err: unknown) => {
+        if (this.reading.get(connectorId) === read) this.reading.delete(connectorId);
+        throw err;
+      },
+    );
+    this.reading.set(connectorId, read);
+    return read;
+  }
+
+  private async read(connectorId: string, cached: CachedInstance | undefined): Promise<CachedInstance> {
     const { rows } = await this.q.query<ConnectorRow>('select * from connectors where id = $1', [connectorId]);
     const row = rows[0];
     if (!row) {
@@ -158,9 +186,7 @@ export class Connectors {
       timeoutMs: this.timeoutMs,
       sessions: this.sessions(row.tenant_id, row.id),
     });
-    const entry: CachedInstance = { record, connector, configText, checkedAt: Date.now() };
-    this.instances.set(connectorId, entry);
-    return entry;
+    return { record, connector, configText, checkedAt: Date.now() };
   }
 
   /**
@@ -194,7 +220,7 @@ export class Connectors {
         input.name ?? row.name,
         JSON.stringify(config),
       ]);
-      this.instances.delete(row.id);
+      this.forget(row.id);
       for (const listener of this.changeListeners) listener(row.id);
       return toRecord(updated.rows[0]!);
     } catch (err) {

@@ -8,6 +8,7 @@ import { postSignedJson } from '../outbound/index.js';
 import type { Deliverer, OutboxRow } from '../delivery/worker.js';
 import type { OutboxTarget } from '../delivery/outbox.js';
 import { TtlCache } from '../store/ttl-cache.js';
+import { LoadingCache } from '../store/loading-cache.js';
 import { annotateActiveSpan } from '../telemetry/tracing.js';
 import { readAttachmentFile, withFreshLinks, type FileDeps } from '../attachments/attachments.js';
 
@@ -20,18 +21,20 @@ const WEBHOOK_TTL_MS = 1000;
  * round trip and a system call.
  */
 export function botWebhookDeliverer(deps: Pick<Deps, 'db'>, dispatcher: Agent): Deliverer {
-  const webhooks = new TtlCache<string, { webhook_url: string | null; webhook_secret: string } | null>(WEBHOOK_TTL_MS, 10_000);
+  // One read per tenant at a time, and a tenant in use read again before its entry expires.
+  const webhooks = new LoadingCache<string, { webhook_url: string | null; webhook_secret: string } | null>(
+    async (tenantId) => {
+      const { rows } = await deps.db.query<{ webhook_url: string | null; webhook_secret: string }>(
+        'select webhook_url, webhook_secret from tenants where id = $1',
+        [tenantId],
+      );
+      return rows[0] ?? null;
+    },
+    { ttlMs: WEBHOOK_TTL_MS, maxEntries: 10_000, refreshAheadMs: WEBHOOK_TTL_MS / 5 },
+  );
   return {
     async deliver(row, signal) {
-      let tenant = webhooks.get(row.tenant_id);
-      if (tenant === undefined) {
-        const { rows } = await deps.db.query<{ webhook_url: string | null; webhook_secret: string }>(
-          'select webhook_url, webhook_secret from tenants where id = $1',
-          [row.tenant_id],
-        );
-        tenant = rows[0] ?? null;
-        webhooks.set(row.tenant_id, tenant);
-      }
+      const tenant = await webhooks.get(row.tenant_id);
       // The tenant removed its webhook: the event stays readable on the SSE stream and the poll endpoint.
       if (!tenant?.webhook_url) return;
       const event = row.payload as { id: string };

@@ -13,13 +13,18 @@ export class TtlCache<K, V> {
 
   /** The cached value, or undefined when absent or expired. */
   get(key: K): V | undefined {
+    return this.entry(key)?.value;
+  }
+
+  /** The cached value with when it expires, or undefined when absent or expired. */
+  entry(key: K): { value: V; expires: number } | undefined {
     const hit = this.entries.get(key);
     if (!hit) return undefined;
     if (hit.expires <= this.now()) {
       this.entries.delete(key);
       return undefined;
     }
-    return hit.value;
+    return hit;
   }
 
   has(key: K): boolean {

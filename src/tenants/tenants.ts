@@ -5,6 +5,7 @@ import { AppError } from '../resilience/errors.js';
 import type { Deps } from '../deps.js';
 import { checkOutboundUrl, newWebhookSecret } from '../outbound/index.js';
 import { TtlCache } from '../store/ttl-cache.js';
+import { LoadingCache } from '../store/loading-cache.js';
 import type { Bus } from '../bus/bus.js';
 
 /** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
@@ -169,7 +170,21 @@ export async function listTenants(q: Queryable): Promise<Tenant[]> {
  */
 export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number; maxEntries: number } = { ttlMs: 30_000, maxEntries: 10_000 }, bus?: Bus) {
   // null: known to be unknown or revoked (cached too, so a flood of bad keys does not reach the database).
-  const cache = new TtlCache<string, ApiKeyIdentity | null>(options.ttlMs, options.maxEntries);
+  // One lookup per key at a time, and a key in use looked up again before it expires: the lookup
+  // updates the key's row, and concurrent updates of one row wait for each other's commits, so a burst
+  // of requests missing at once (a new instance, an expiry under load) queued one commit behind
+  // another.
+  const cache = new LoadingCache<string, ApiKeyIdentity | null>(
+    async (hash) => {
+      const { rows } = await q.query<{ tenant_id: string; scope: ApiKeyScope; revoked: boolean }>(
+        `update api_keys set last_used_at = now() where key_hash = $1 returning tenant_id, scope, revoked_at is not null as revoked`,
+        [hash],
+      );
+      const row = rows[0];
+      return row && !row.revoked ? { tenantId: row.tenant_id, scope: row.scope } : null;
+    },
+    { ttlMs: options.ttlMs, maxEntries: options.maxEntries, refreshAheadMs: options.ttlMs / 5 },
+  );
   // Each key's digest, kept as the credential's caller key is (admission-hook.ts): a SHA-256 per
   // request was a few microseconds of every message. Bounded, so made-up keys cannot grow it.
   const hashes = new TtlCache<string, string>(Infinity, options.maxEntries);
@@ -188,18 +203,7 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
       hash = digest(apiKey);
       if (kept) hashes.set(apiKey, hash);
     }
-    const hit = cache.get(hash);
-    if (hit !== undefined) {
-      if (!hit) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
-      return hit;
-    }
-    const { rows } = await q.query<{ tenant_id: string; scope: ApiKeyScope; revoked: boolean }>(
-      `update api_keys set last_used_at = now() where key_hash = $1 returning tenant_id, scope, revoked_at is not null as revoked`,
-      [hash],
-    );
-    const row = rows[0];
-    const identity = row && !row.revoked ? { tenantId: row.tenant_id, scope: row.scope } : null;
-    cache.set(hash, identity);
+    const identity = await cache.get(hash);
     if (!identity) throw new AppError('unauthorized', { message: 'This API key is unknown or revoked.' });
     return identity;
   };

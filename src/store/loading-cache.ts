@@ -1,0 +1,88 @@
+import { TtlCache } from './ttl-cache.js';
+
+export interface LoadingCacheOptions {
+  ttlMs: number;
+  maxEntries: number;
+  /**
+   * An entry asked for within this long of its expiry is loaded again in the background while it is
+   * still served, so a key in use never expires under its callers. 0: no refresh ahead.
+   */
+  refreshAheadMs?: number;
+  now?: () => number;
+}
+
+/**
+ * A TtlCache that loads what it misses, once per key at a time. Without that, a cold cache (a new
+ * instance's first second) or an entry expiring under load sends every request asking for that key to
+ * the database at the same moment, a thundering herd; and where the load writes a row (an API key's
+ * last use), those statements queue on that row's lock one commit after another. Here the requests
+ * that miss while a load is under way wait for that same load; with `refreshAheadMs`, a key in use is
+ * loaded again before it expires, and its callers keep the value they had meanwhile.
+ *
+ * A failed load is not cached: its waiters get its error and the next request loads again. `delete`
+ * also drops a load under way, whose result then goes to its waiters but is not kept (it may predate
+ * what the delete was for, a revocation say).
+ */
+export class LoadingCache<K, V> {
+  private readonly cache: TtlCache<K, V>;
+  private readonly loading = new Map<K, Promise<V>>();
+  private readonly refreshAheadMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly load: (key: K) => Promise<V>,
+    options: LoadingCacheOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.cache = new TtlCache(options.ttlMs, options.maxEntries, this.now);
+    this.refreshAheadMs = options.refreshAheadMs ?? 0;
+  }
+
+  /** The cached value; or the value of the load under way for the key; or of a new load. */
+  get(key: K): Promise<V> {
+    const hit = this.cache.entry(key);
+    if (hit) {
+      if (this.refreshAheadMs > 0 && hit.expires - this.now() <= this.refreshAheadMs && !this.loading.has(key)) {
+        // Its failure is not the caller's: the entry serves until it expires, and a miss loads again.
+        this.start(key).catch(() => {});
+      }
+      return Promise.resolve(hit.value);
+    }
+    return this.loading.get(key) ?? this.start(key);
+  }
+
+  /** Forgets the key, and the load under way for it, if any. */
+  delete(key: K): void {
+    this.cache.delete(key);
+    this.loading.delete(key);
+  }
+
+  /** Loads under way (for tests and figures). */
+  get loads(): number {
+    return this.loading.size;
+  }
+
+  private start(key: K): Promise<V> {
+    let started: Promise<V>;
+    try {
+      started = this.load(key);
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    const loaded = started.then(
+      (value) => {
+        if (this.loading.get(key) === loaded) {
+          this.loading.delete(key);
+          this.cache.set(key, value);
+        }
+        return value;
+      },
+      (err: unknown) => {
+        if (this.loading.get(key) === loaded) this.loading.delete(key);
+        throw err;
+      },
+    );
+    this.loading.set(key, loaded);
+    return loaded;
+  }
+}
