@@ -12,6 +12,7 @@ import { createLogger, type Logger } from './telemetry/logger.js';
 import { Connectors } from './connectors/connector-store.js';
 import { connectorDefinitions } from './connectors/registry.js';
 import { createOutboundAgent } from './outbound/index.js';
+import { warmUpDeliveryAtStart } from './outbound/warm-up.js';
 import { deliverers, endAfterGiveUp } from './handover/deliverers.js';
 import { startDeliveryWorker, workerSettings } from './delivery/worker.js';
 import { LaneHandoff } from './delivery/lane-handoff.js';
@@ -310,17 +311,19 @@ export async function createService(config: Config, options: ServiceOptions = {}
                 events,
                 giveUp: endAfterGiveUp(deps),
               })
-            : startDeliveryWorker({
-                db,
-                bus,
-                log: log.child({ part: 'delivery' }),
-                instanceId,
-                ...workerSettings(config),
-                deliverers: deliverers(deps, connectors, dispatcher, endAfterGiveUp(deps)),
-                health,
-                observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
-                handoff,
-              }),
+            : warmUpDeliveryAtStart(config.delivery.warmUpCalls, log.child({ part: 'delivery' })).then(() =>
+                startDeliveryWorker({
+                  db,
+                  bus,
+                  log: log.child({ part: 'delivery' }),
+                  instanceId,
+                  ...workerSettings(config),
+                  deliverers: deliverers(deps, connectors, dispatcher, endAfterGiveUp(deps)),
+                  health,
+                  observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
+                  handoff,
+                }),
+              ),
         );
         threaded = 'thread' in delivery ? (delivery as DeliveryThread) : null;
         acceptInThread = threaded ? threaded.accept.bind(threaded) : null;

@@ -231,7 +231,7 @@ export const settings = {
   'http.apiKeyCacheMs': {
     env: 'HANDOVER_API_KEY_CACHE_MS',
     default: '30000',
-    doc: 'How long an API key check is reused: a revoked key stops working on other instances within this.',
+    doc: 'How long an API key check is reused: a revoked key stops working on other instances within this. A key in use is checked again in the background during the last fifth of that time, and requests that bring a key not checked yet wait for one check between them rather than each send its own.',
     parse: int(0, 3600000),
   },
   'http.uploads.minBytesPerSecond': {
@@ -318,6 +318,12 @@ export const settings = {
     default: '10',
     doc: "How much lower the delivery thread's CPU priority is than the HTTP thread's, in `nice` steps (Linux only; 0: the same). When the cores are full, the thread that answers and refuses requests runs first and deliveries take what is left; on a machine with a core to spare it changes nothing. On PostgreSQL that thread also writes the accept path's batches, which then wait at its priority too: at 19 the closed loop fell by about a fifth. The process's own priority is not touched, nor that of its other threads. See docs/performance.md.",
     parse: int(0, 19),
+  },
+  'delivery.warmUpCalls': {
+    env: 'HANDOVER_DELIVERY_WARM_UP_CALLS',
+    default: '200',
+    doc: 'Before an instance reports ready, its delivery thread makes this many signed webhook calls to a server of its own on the loopback interface, so the first real deliveries run on code already optimised (nothing leaves the process, nothing is written; at most 3 s). A new instance offered half its capacity at once refused fewer of its first requests with it (docs/overload.md, "The start"). 0: off.',
+    parse: int(0, 10000),
   },
   'accept.batchMax': {
     env: 'HANDOVER_ACCEPT_BATCH_MAX',
@@ -487,7 +493,7 @@ export const settings = {
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
     default: '64',
-    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). At the floor on purpose: an instance just started is slow for its first second or so, and it refused 2–7 % of half its capacity then on PostgreSQL (4–9 % embedded); but started at 256, one offered twice its capacity at once answered at p99 0.8–2.2 s where at 64 it refused the excess and answered in 0.4 s (docs/overload.md, "The start").',
+    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). At the floor on purpose: an instance just started is slower for its first second or so, and at half its capacity it refused up to about 1 % of its first 4 s on PostgreSQL (about 3 % embedded; 3–5 % and 4–5 % before the delivery warm-up); but started at 256, one offered twice its capacity at once answered at p99 0.8–2.2 s where at 64 it refused the excess and answered in 0.4 s (docs/overload.md, "The start").',
     parse: int(1, 100000),
   },
   'admission.minLimit': {

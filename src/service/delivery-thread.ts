@@ -14,6 +14,7 @@ import { startDeliveryWorker, workerSettings } from '../delivery/worker.js';
 import { deliverers, type GiveUp } from '../handover/deliverers.js';
 import { openAttachments } from '../attachments/open-attachments.js';
 import { createOutboundAgent } from '../outbound/index.js';
+import { warmUpDeliveryAtStart } from '../outbound/warm-up.js';
 import { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { createPgDb } from '../store/pg-db.js';
 import { relayedDb } from '../store/relayed-db.js';
@@ -206,6 +207,7 @@ async function main(): Promise<void> {
     port.close();
   }
 
+  await warmUpDeliveryAtStart(config.delivery.warmUpCalls, log);
   post({ type: 'ready' });
 }
 

@@ -72,9 +72,12 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
   });
 
   it('delivers in order and once each, and the HTTP thread counts its attempts', async () => {
-    const started = await startWith(kind, {});
+    const logs = captureLogs();
+    // With the start's warm-up (off in the other tests): its calls stay inside the process.
+    const started = await startWith(kind, { 'delivery.warmUpCalls': 30 }, { log: createLogger('info', logs.stream) });
     ({ t, bot, helpdesk } = started);
     expect(t.service.deliveryThread()).not.toBeNull();
+    expect(logs.text()).toContain('delivery warmed up: 30 loopback calls');
     const { token, handoverId } = await started.setUp();
     await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
     expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
@@ -87,6 +90,7 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
     // Exactly once each here (no retry was needed), in the order accepted.
     expect(messageTexts(helpdesk.eventsFor(handoverId))).toEqual(numbered('user', 80));
     expect(helpdesk.eventsFor(handoverId, 'message.created')).toHaveLength(80);
+    expect(helpdesk.received.some((w) => JSON.stringify(w.body).includes('warm_up'))).toBe(false);
 
     // Counted by the HTTP thread's metrics, from the thread's notes.
     await eventually(async () => {

@@ -57,6 +57,9 @@ export const testSettings: Record<string, unknown> = {
   // test/e2e/delivery-thread.test.ts runs it in its thread, as production does on PostgreSQL.
   // HANDOVER_TEST_DELIVERY_THREAD=on runs a whole suite that way.
   'delivery.thread': process.env.HANDOVER_TEST_DELIVERY_THREAD ?? 'off',
+  // Without a start's delivery warm-up (loopback calls, a tenth of a second): tests start hundreds of
+  // services. test/e2e/delivery-thread.test.ts and test/outbound/warm-up.test.ts cover it.
+  'delivery.warmUpCalls': 0,
   'desk.timerIntervalMs': 100,
   // Sign-ins and new agents at scrypt's lowest cost here (2^10, about 1 ms): tests create hundreds.
   'desk.passwordScryptLogN': 10,
