@@ -493,7 +493,7 @@ export const settings = {
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
     default: '64',
-    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). At the floor on purpose: an instance just started is slower for its first second or so, and at half its capacity it refused up to about 1 % of its first 4 s on PostgreSQL (about 3 % embedded; 3–5 % and 4–5 % before the delivery warm-up); but started at 256, one offered twice its capacity at once answered at p99 0.8–2.2 s where at 64 it refused the excess and answered in 0.4 s (docs/overload.md, "The start").',
+    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). At the floor on purpose: an instance just started is slower for its first second or so, and at half its capacity it refused up to 2.7 % of its first 4 s on PostgreSQL (median 1.25 %; about 3 % embedded), where before the delivery warm-up and the coalesced lookups it refused 2–7 % (4–9 % embedded); but started at 256, one offered twice its capacity at once answered at p99 0.8–2.2 s where at 64 it refused the excess and answered in 0.4 s (docs/overload.md, "The start").',
     parse: int(1, 100000),
   },
   'admission.minLimit': {

@@ -104,6 +104,9 @@ async function main(): Promise<void> {
     setImmediate(flush);
   };
 
+  // Before the worker starts: what it posts from its first delivery on is read once this thread is ready.
+  await warmUpDeliveryAtStart(config.delivery.warmUpCalls, log);
+
   const wakeHandlers = new Set<(message: unknown) => void>();
   const handoff = new LaneHandoff(instanceId, config.delivery.leaseMs);
   const fileDeps = { db, config, now: () => new Date(), ...(attachments ? { attachments } : {}) };
@@ -207,7 +210,6 @@ async function main(): Promise<void> {
     port.close();
   }
 
-  await warmUpDeliveryAtStart(config.delivery.warmUpCalls, log);
   post({ type: 'ready' });
 }
 

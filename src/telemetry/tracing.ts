@@ -112,6 +112,16 @@ async function inNewSpan<T>(name: string, options: SpanOptions, fn: (span: Span 
   }
 }
 
+/**
+ * Runs `fn` with tracing suppressed: nothing it calls makes a span (the start's warm-up, whose calls
+ * are the service's own and go nowhere). The SDK's part is loaded only when tracing is on.
+ */
+export async function untraced<T>(fn: () => Promise<T>): Promise<T> {
+  if (!enabled) return fn();
+  const { suppressTracing } = await import('@opentelemetry/core');
+  return context.with(suppressTracing(context.active()), fn);
+}
+
 /** Marks a span failed, naming the kind of error (its code, or its class), never its message. */
 export function markFailed(span: Span, err: unknown): void {
   const e = err as { statusCode?: unknown; code?: unknown; name?: unknown; cause?: { code?: unknown } } | null;

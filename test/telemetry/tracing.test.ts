@@ -36,6 +36,8 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
       'tracing.endpoint': collector.url,
       'tracing.serviceName': 'handover-under-test',
       'tracing.headers': { authorization: 'Bearer collector-token' },
+      // The start's warm-up on: its calls, to a server of its own, make no span.
+      'delivery.warmUpCalls': 5,
     });
     let botSecret = '';
     bot = await startSignedWebhookServer(() => botSecret);
@@ -164,5 +166,8 @@ describe('tracing to an OTLP/HTTP collector (pg)', () => {
     expect(collector.rejected).toEqual([]);
     expect(collector.requestHeaders.map((h) => h.authorization)).toEqual(collector.requestHeaders.map(() => 'Bearer collector-token'));
     expect(new Set(collector.spans.map((s) => s.serviceName))).toEqual(new Set(['handover-under-test']));
+    // Every call the service made went to the helpdesk or the bot: none of the warm-up's was traced.
+    const called = new Set(collector.spans.filter((s) => s.kind === CLIENT).map((s) => Number(s.attributes['server.port'])));
+    expect([...called].sort()).toEqual([Number(new URL(helpdesk.url).port), Number(new URL(bot.url).port)].sort());
   });
 });
