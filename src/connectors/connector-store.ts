@@ -10,6 +10,7 @@ import { checkOutboundUrl, type OutboundPolicy } from '../outbound/index.js';
 import type { SecretBox } from '../config/secret-box.js';
 import { Type } from '@sinclair/typebox';
 import type { LatencyObjective } from '../resilience/connector-latency.js';
+import { SingleFlight } from '../store/loading-cache.js';
 
 /**
  * `latency` in any connector's config: its own latency objective (resilience/connector-latency.ts),
@@ -74,7 +75,7 @@ export class Connectors {
    * Reads of a connector's row under way: requests that need the same connector meanwhile wait for
    * that read instead of each reading it (a new instance's first deliveries, one per lane, all at once).
    */
-  private readonly reading = new Map<string, Promise<CachedInstance>>();
+  private readonly reading = new SingleFlight<string, CachedInstance>();
   private readonly changeListeners = new Set<(connectorId: string) => void>();
 
   constructor(
@@ -99,7 +100,7 @@ export class Connectors {
   forget(connectorId: string): void {
     this.instances.delete(connectorId);
     // A read under way may predate the change: its waiters get it, it is not kept.
-    this.reading.delete(connectorId);
+    this.reading.drop(connectorId);
   }
 
   types(): string[] {
@@ -140,24 +141,11 @@ export class Connectors {
   async get(connectorId: string): Promise<{ record: ConnectorRecord; connector: Connector }> {
     const cached = this.instances.get(connectorId);
     if (cached && Date.now() - cached.checkedAt < RECHECK_MS) return cached;
-    const under = this.reading.get(connectorId);
-    if (under) return under;
-    const read: Promise<CachedInstance> = this.read(connectorId, cached).then(
-      (entry) => {
-        // Not kept when forgotten meanwhile (changed here): the next use reads the row again.
-        if (this.reading.get(connectorId) === read) {
-          this.reading.delete(connectorId);
-          this.instances.set(connectorId, entry);
-        }
-        return entry;
-      },
-      (err: unknown) => {
-        if (this.reading.get(connectorId) === read) this.reading.delete(connectorId);
-        throw err;
-      },
+    return this.reading.run(
+      connectorId,
+      () => this.read(connectorId, cached),
+      (entry) => this.instances.set(connectorId, entry),
     );
-    this.reading.set(connectorId, read);
-    return read;
   }
 
   private async read(connectorId: string, cached: CachedInstance | undefined): Promise<CachedInstance> {

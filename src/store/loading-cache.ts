@@ -12,6 +12,54 @@ export interface LoadingCacheOptions {
 }
 
 /**
+ * Loads under way, at most one per key: a caller asking for a key whose load is under way gets that
+ * load's promise. `drop` forgets a load under way, whose result then still goes to its callers but not
+ * to `keep` (it may predate whatever the drop was for).
+ */
+export class SingleFlight<K, V> {
+  private readonly loading = new Map<K, Promise<V>>();
+
+  /** The load under way for the key, or `load()` started; `keep` gets its value unless dropped meanwhile. */
+  run(key: K, load: () => Promise<V>, keep: (value: V) => void = () => {}): Promise<V> {
+    const under = this.loading.get(key);
+    if (under) return under;
+    let started: Promise<V>;
+    try {
+      started = load();
+    } catch (err) {
+      started = Promise.reject(err);
+    }
+    const loaded = started.then(
+      (value) => {
+        if (this.loading.get(key) === loaded) {
+          this.loading.delete(key);
+          keep(value);
+        }
+        return value;
+      },
+      (err: unknown) => {
+        if (this.loading.get(key) === loaded) this.loading.delete(key);
+        throw err;
+      },
+    );
+    this.loading.set(key, loaded);
+    return loaded;
+  }
+
+  has(key: K): boolean {
+    return this.loading.has(key);
+  }
+
+  drop(key: K): void {
+    this.loading.delete(key);
+  }
+
+  get size(): number {
+    return this.loading.size;
+  }
+}
+
+/**
  * A TtlCache that loads what it misses, once per key at a time. Without that, a cold cache (a new
  * instance's first second) or an entry expiring under load sends every request asking for that key to
  * the database at the same moment, a thundering herd; and where the load writes a row (an API key's
@@ -25,7 +73,7 @@ export interface LoadingCacheOptions {
  */
 export class LoadingCache<K, V> {
   private readonly cache: TtlCache<K, V>;
-  private readonly loading = new Map<K, Promise<V>>();
+  private readonly loading = new SingleFlight<K, V>();
   private readonly refreshAheadMs: number;
   private readonly now: () => number;
 
@@ -48,13 +96,13 @@ export class LoadingCache<K, V> {
       }
       return Promise.resolve(hit.value);
     }
-    return this.loading.get(key) ?? this.start(key);
+    return this.start(key);
   }
 
   /** Forgets the key, and the load under way for it, if any. */
   delete(key: K): void {
     this.cache.delete(key);
-    this.loading.delete(key);
+    this.loading.drop(key);
   }
 
   /** Loads under way (for tests and figures). */
@@ -63,26 +111,10 @@ export class LoadingCache<K, V> {
   }
 
   private start(key: K): Promise<V> {
-    let started: Promise<V>;
-    try {
-      started = this.load(key);
-    } catch (err) {
-      started = Promise.reject(err);
-    }
-    const loaded = started.then(
-      (value) => {
-        if (this.loading.get(key) === loaded) {
-          this.loading.delete(key);
-          this.cache.set(key, value);
-        }
-        return value;
-      },
-      (err: unknown) => {
-        if (this.loading.get(key) === loaded) this.loading.delete(key);
-        throw err;
-      },
+    return this.loading.run(
+      key,
+      () => this.load(key),
+      (value) => this.cache.set(key, value),
     );
-    this.loading.set(key, loaded);
-    return loaded;
   }
 }
