@@ -322,7 +322,7 @@ export const settings = {
   'delivery.warmUpCalls': {
     env: 'HANDOVER_DELIVERY_WARM_UP_CALLS',
     default: '200',
-    doc: 'Before an instance reports ready, its delivery thread makes this many signed webhook calls to a server of its own on the loopback interface, so the first real deliveries run on code already optimised (nothing leaves the process, nothing is written; at most 3 s). A new instance offered half its capacity at once refused fewer of its first requests with it (docs/overload.md, "The start"). 0: off.',
+    doc: 'Before an instance reports ready, its delivery worker makes this many signed webhook calls to a server of its own on the loopback interface (in the delivery thread, or on the HTTP thread where delivery runs there), so the first real deliveries run on code already optimised (nothing leaves the process, nothing is written, no span is made; not warmed: TLS; at most 3 s). A new instance offered half its capacity at once refused fewer of its first requests with it (docs/overload.md, "The start"). 0: off.',
     parse: int(0, 10000),
   },
   'accept.batchMax': {
