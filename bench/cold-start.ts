@@ -9,8 +9,10 @@
  *
  * BENCH_COLD_STORE (postgres, the default, or embedded), BENCH_COLD_SETUP=self (the tenant set up through
  * the instance measured: its first requests, fast ones, give admission its no-load latency), BENCH_COLD_RATE (requests/s, default 1500), BENCH_COLD_MS (default 4000), BENCH_COLD_ROUNDS (new
- * instances, default 3), BENCH_HANDOVERS (default 256), BENCH_TIMELINE=1 (each run per 500 ms); HANDOVER_*
- * settings in the environment go to the instance measured.
+ * instances, default 3), BENCH_HANDOVERS (default 256), BENCH_TIMELINE=1 (each run per 500 ms),
+ * BENCH_NODE_ARGS (options for node running the instance measured, such as `--cpu-prof --cpu-prof-dir=DIR`
+ * to see where its first second goes, thread by thread); HANDOVER_* settings in the environment go to the
+ * instance measured.
  * Prints one line per run and a summary; writes nothing.
  */
 import { randomBytes } from 'node:crypto';
@@ -102,7 +104,7 @@ async function instance(admin: pg.Pool, helpdeskUrl: string): Promise<[Run, Run]
         await setup.stop();
       }
     }
-    const service = await startService(store, serviceEnv);
+    const service = await startService(store, serviceEnv, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     tenant ??= await setUp(service.url);
     try {
       const first = await step(service.url, tenant, `first-${schema}`);
