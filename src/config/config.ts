@@ -231,7 +231,7 @@ export const settings = {
   'http.apiKeyCacheMs': {
     env: 'HANDOVER_API_KEY_CACHE_MS',
     default: '30000',
-    doc: 'How long an API key check is reused: a revoked key stops working on other instances within this. A key in use is checked again in the background during the last fifth of that time, and requests that bring a key not checked yet wait for one check between them rather than each send its own.',
+    doc: 'How long an API key check is reused, counted from when it read the key: a revoked key stops working on other instances within this (on an instance cut off from Redis, within `HANDOVER_REDIS_DEGRADED_POLL_MS`, as every check is made again then). A key in use is checked again in the background during the last fifth of that time, and requests that bring a key not checked yet wait for one check between them rather than each send its own.',
     parse: int(0, 3600000),
   },
   'http.uploads.minBytesPerSecond': {

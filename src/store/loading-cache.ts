@@ -54,6 +54,10 @@ export class SingleFlight<K, V> {
     this.loading.delete(key);
   }
 
+  dropAll(): void {
+    this.loading.clear();
+  }
+
   get size(): number {
     return this.loading.size;
   }
@@ -105,16 +109,25 @@ export class LoadingCache<K, V> {
     this.loading.drop(key);
   }
 
+  /** Forgets every key, and every load under way (signals that may have said what changed were lost). */
+  clear(): void {
+    this.cache.clear();
+    this.loading.dropAll();
+  }
+
   /** Loads under way (for tests and figures). */
   get loads(): number {
     return this.loading.size;
   }
 
   private start(key: K): Promise<V> {
+    // Its time to live counts from when the load began: what it read is never served longer than that
+    // after it was read, however long the load took.
+    const from = this.now();
     return this.loading.run(
       key,
       () => this.load(key),
-      (value) => this.cache.set(key, value),
+      (value) => this.cache.set(key, value, from),
     );
   }
 }

@@ -31,17 +31,22 @@ export class TtlCache<K, V> {
     return this.get(key) !== undefined;
   }
 
-  set(key: K, value: V): void {
+  /** Keeps the value for the time to live from `from` (by default now). */
+  set(key: K, value: V, from: number = this.now()): void {
     this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) {
       // Maps iterate in insertion order: the first key is the oldest.
       const oldest = this.entries.keys().next();
       if (!oldest.done) this.entries.delete(oldest.value);
     }
-    this.entries.set(key, { value, expires: this.now() + this.ttlMs });
+    this.entries.set(key, { value, expires: from + this.ttlMs });
   }
 
   delete(key: K): void {
     this.entries.delete(key);
+  }
+
+  clear(): void {
+    this.entries.clear();
   }
 }

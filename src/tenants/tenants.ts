@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { checkOutboundUrl, newWebhookSecret } from '../outbound/index.js';
 import { TtlCache } from '../store/ttl-cache.js';
 import { LoadingCache } from '../store/loading-cache.js';
-import type { Bus } from '../bus/bus.js';
+import { RESYNC, type Bus } from '../bus/bus.js';
 
 /** Bot API keys: recognisable in a leak scan (`handover_sk_`), shown once, stored as a SHA-256 digest. */
 export const API_KEY_PREFIX = 'handover_sk_';
@@ -188,8 +188,11 @@ export function createApiKeyAuthenticator(q: Queryable, options: { ttlMs: number
   // Each key's digest, kept as the credential's caller key is (admission-hook.ts): a SHA-256 per
   // request was a few microseconds of every message. Bounded, so made-up keys cannot grow it.
   const hashes = new TtlCache<string, string>(Infinity, options.maxEntries);
-  // A revocation heard over the bus takes effect at once, not at the end of the cache's lifetime.
+  // A revocation heard over the bus takes effect at once, not at the end of the cache's lifetime. When
+  // the bus says signals may have been lost (it was cut off from the other instances, and while it is),
+  // every check is made again: a revocation it missed takes effect then.
   bus?.subscribe(CREDENTIALS_CHANNEL, (message) => {
+    if (message === RESYNC) return cache.clear();
     const revoked = message as Partial<ApiKeyRevoked>;
     if (revoked.type === 'api_key.revoked' && typeof revoked.keyHash === 'string') cache.delete(revoked.keyHash);
   });

@@ -7,7 +7,9 @@ import { Connectors } from '../../src/connectors/connector-store.js';
 import { connectorDefinitions } from '../../src/connectors/registry.js';
 import type { Queryable, Sql } from '../../src/store/db.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { createApiKeyAuthenticator, createTenant } from '../../src/tenants/tenants.js';
+import { createApiKeyAuthenticator, createTenant, CREDENTIALS_CHANNEL } from '../../src/tenants/tenants.js';
+import { createLocalBus } from '../../src/bus/local-bus.js';
+import { RESYNC } from '../../src/bus/bus.js';
 import { createTestDb, type TestDb } from '../support/test-db.js';
 import { TEST_SECRET_KEY, testSettings } from '../support/test-service.js';
 
@@ -54,6 +56,27 @@ describe('lookups on a cold cache, asked by many requests at once', () => {
     const refusals = await Promise.allSettled(Array.from({ length: 20 }, () => authenticate(made)));
     expect(refusals.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : 'accepted'))).toEqual(Array(20).fill('unauthorized'));
     expect(seen.count).toBe(2);
+  });
+
+  it('checks every key again once the bus says signals may have been lost (a revocation it missed applies then)', async () => {
+    const { id, apiKey } = await tenant();
+    const { q, seen } = counted(db!, 'update api_keys set last_used_at');
+    const bus = createLocalBus();
+    try {
+      const authenticate = createApiKeyAuthenticator(q, { ttlMs: 60_000, maxEntries: 100 }, bus);
+      expect((await authenticate(apiKey)).tenantId).toBe(id);
+      expect((await authenticate(apiKey)).tenantId).toBe(id);
+      expect(seen.count).toBe(1);
+      // Revoked where no signal reached this instance (the bus was cut off), then the bus comes back.
+      await db!.query('update api_keys set revoked_at = now() where tenant_id = $1', [id]);
+      expect((await authenticate(apiKey)).tenantId).toBe(id);
+      bus.publish(CREDENTIALS_CHANNEL, RESYNC);
+      await new Promise((resolve) => setImmediate(resolve)); // handlers run on a later tick
+      await expect(authenticate(apiKey)).rejects.toMatchObject({ code: 'unauthorized' });
+      expect(seen.count).toBe(2);
+    } finally {
+      await bus.close();
+    }
   });
 
   it('reads a connector once for all the deliveries that need it before its live instance exists', async () => {

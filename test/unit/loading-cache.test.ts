@@ -95,6 +95,42 @@ describe('LoadingCache', () => {
     expect(await miss).toBe(3);
   });
 
+  it('counts an entry’s time to live from when its load began, however long the load took', async () => {
+    let now = 0;
+    const { calls, load } = controlledLoads<number>();
+    const cache = new LoadingCache(load, { ttlMs: 1000, maxEntries: 10, now: () => now });
+    const first = cache.get('a');
+    now = 300; // a slow lookup
+    calls[0]!.resolve(1);
+    expect(await first).toBe(1);
+    now = 999;
+    expect(await cache.get('a')).toBe(1);
+    expect(calls).toHaveLength(1);
+    now = 1000;
+    const again = cache.get('a');
+    expect(calls).toHaveLength(2);
+    calls[1]!.resolve(2);
+    expect(await again).toBe(2);
+  });
+
+  it('forgets every entry and every load under way on clear(): what those loads read is not kept', async () => {
+    const { calls, load } = controlledLoads<string>();
+    const cache = new LoadingCache(load, { ttlMs: 1000, maxEntries: 10 });
+    const a = cache.get('a');
+    calls[0]!.resolve('A');
+    await a;
+    const b = cache.get('b');
+    cache.clear();
+    calls[1]!.resolve('B');
+    expect(await b).toBe('B');
+    expect(cache.loads).toBe(0);
+    const [a2, b2] = [cache.get('a'), cache.get('b')];
+    expect(calls.map((c) => c.key)).toEqual(['a', 'b', 'a', 'b']);
+    calls[2]!.resolve('A2');
+    calls[3]!.resolve('B2');
+    expect([await a2, await b2]).toEqual(['A2', 'B2']);
+  });
+
   it('turns a load that throws before it returns a promise into a rejection', async () => {
     const cache = new LoadingCache<string, string>(
       () => {
