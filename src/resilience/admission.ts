@@ -443,7 +443,7 @@ function startLimit(options: Pick<AdmissionOptions, 'initialLimit' | 'maxLimit'>
   return Math.min(options.initialLimit, options.maxLimit);
 }
 
-/** The adaptive limit's floor: the configured minimum, or the initial or the most limit where an operator set one lower. */
+/** The adaptive limit's floor: the configured minimum, or where the limit starts when an operator set that lower. */
 function limitFloor(options: Pick<AdmissionOptions, 'minLimit' | 'initialLimit' | 'maxLimit'>): number {
-  return Math.min(options.minLimit, options.initialLimit, options.maxLimit);
+  return Math.min(options.minLimit, startLimit(options));
 }
