@@ -14,8 +14,11 @@
  * - `no-outbox-rows`: the accept statement without its outbox insert, the completion without the delete
  *   (what a message would cost the database with no outbox row of its own);
  * - `heap-only-lanes`: the lanes' two partial indexes on `pending` dropped, so that the two updates of a
- *   lane per message are heap-only (what it would cost if claims found lanes another way).
- * The variants are measurements of a design not built, not something the service can run.
+ *   lane per message are heap-only (what it would cost if claims found lanes another way);
+ * - `neither`: both of the above;
+ * - `default-planner`: the statements as they are, without the sessions' planner settings
+ *   (PLANNER_SETTINGS in src/store/db.ts), as they ran before those.
+ * The variants but `as-is` and `default-planner` measure designs not built, not something the service can run.
  */
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
@@ -23,6 +26,7 @@ import { DATABASE } from './harness.js';
 import { ACCEPT_USER_MESSAGES } from '../src/handover/accept-user-messages.js';
 import { RECORD_COMPLETIONS } from '../src/delivery/completions.js';
 import { createPgDb } from '../src/store/pg-db.js';
+import { PLANNER_SETTINGS } from '../src/store/db.js';
 import { migrate } from '../src/store/migrate.js';
 
 const CONNECTIONS = Number(process.env.BENCH_DB_CONNECTIONS ?? 4);
@@ -56,18 +60,21 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
       insert into handovers (id, tenant_id, conversation_id, queue_id, connector_id, state, user_info)
         select 'ho_' || g, 't1', 'conv_' || g, 'q1', 'c1', 'active', '{"id":"u1","name":"U"}' from generate_series(1, ${HANDOVERS}) g`);
     let accept = ACCEPT_USER_MESSAGES.text;
-    if (variant === 'no-outbox-rows') {
+    if (variant === 'no-outbox-rows' || variant === 'neither') {
       accept = replaced(accept, /, item as \([\s\S]*?returning id, lane, seq\s*\)/, '');
       accept = replaced(accept, 'left join item it on it.lane = p.lane and it.seq = p.lane_seq', '');
       accept = replaced(accept, 'it.id as outbox_id', 'null::bigint as outbox_id, $10::int as max_attempts');
-    } else if (variant === 'heap-only-lanes') await admin.query('drop index outbox_lanes_due; drop index outbox_lanes_connector_pending');
-    else if (variant !== 'as-is') throw new Error(`unknown variant ${variant}`);
+    }
+    if (variant === 'heap-only-lanes' || variant === 'neither') await admin.query('drop index outbox_lanes_due; drop index outbox_lanes_connector_pending');
+    if (!['as-is', 'no-outbox-rows', 'heap-only-lanes', 'neither', 'default-planner'].includes(variant)) throw new Error(`unknown variant ${variant}`);
 
     for (let i = 0; i < CONNECTIONS; i++) {
       const c = new pg.Client({ connectionString: DATABASE });
       await c.connect();
       clients.push(c);
       await c.query(`set search_path = ${schema}`);
+      // The service's sessions' planner settings, except in the variant measuring the plans without them.
+      if (variant !== 'default-planner') for (const [name, value] of PLANNER_SETTINGS) await c.query(`set ${name} = ${value}`);
     }
     const pids = await Promise.all(clients.map(async (c) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid));
     const cpuTicks = () =>
@@ -119,7 +126,7 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
         await c.query({
           name: 'complete',
           text: RECORD_COMPLETIONS.text,
-          values: [[], [], variant === 'no-outbox-rows' ? lanes : [], [], [], 'bench', lanes, [], ids],
+          values: [[], [], variant === 'no-outbox-rows' || variant === 'neither' ? lanes : [], [], [], 'bench', lanes, [], ids],
         });
         messages += BATCH;
       }

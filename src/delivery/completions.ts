@@ -14,8 +14,12 @@ export const RECORD_COMPLETIONS = namedStatement(
   `with done as (
     select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
   ), kept as (
+    -- Found by the primary key, as below: "state = 'pending'" would let the plan walk the index of
+    -- pending items, every item of a backlog, for each batch; these are its other states spelled out.
     update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
-    from done d where o.id = d.id and o.state = 'pending' and d.attempt > 1
+    from done d
+    where o.id = any($1::bigint[]) and o.id = d.id and d.attempt > 1
+      and o.state <> 'done' and o.state <> 'dead' and o.state <> 'cancelled'
     returning o.lane
   ), gone as (
     -- One descent of the primary key per id. (Written as "state = 'pending'" with a join on the

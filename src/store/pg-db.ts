@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { AppError } from '../resilience/errors.js';
 import { assertTimeLeft, remainingMs } from '../resilience/deadline.js';
-import type { Db, Queryable, QueryResult, Sql } from './db.js';
+import { PLANNER_SETTINGS, type Db, type Queryable, type QueryResult, type Sql } from './db.js';
 import { TX_MISUSE } from './pg-errors.js';
 
 /**
@@ -147,16 +147,23 @@ function optionValue(value: string): string {
 }
 
 /**
- * pg lets an `options` parameter in the URL replace the `options` config entirely, so the search
- * path goes into the URL, after whatever options the URL already carries.
+ * pg lets an `options` parameter in the URL replace the `options` config entirely, so session settings
+ * go into the URL, after whatever options the URL already carries (an operator's come first; a later
+ * `-c` of the same setting wins).
  */
-export function withSearchPath(url: string, searchPath: string | undefined): string {
-  if (!searchPath) return url;
+function withOption(url: string, option: string): string {
   const parsed = new URL(url);
   const existing = parsed.searchParams.get('options');
-  const option = `-c search_path=${optionValue(searchPath)}`;
   parsed.searchParams.set('options', existing ? `${existing} ${option}` : option);
   return parsed.href;
+}
+
+export function withSearchPath(url: string, searchPath: string | undefined): string {
+  return searchPath ? withOption(url, `-c search_path=${optionValue(searchPath)}`) : url;
+}
+
+function withPlannerSettings(url: string): string {
+  return PLANNER_SETTINGS.reduce((at, [name, value]) => withOption(at, `-c ${name}=${value}`), url);
 }
 
 function toResult<T>(res: pg.QueryResult | pg.QueryResult[]): QueryResult<T> {
@@ -189,7 +196,7 @@ export function createPgDb(options: PgDbOptions): Db {
     }
   };
   const pool = new pg.Pool({
-    connectionString: withSearchPath(options.url, options.searchPath),
+    connectionString: withSearchPath(withPlannerSettings(options.url), options.searchPath),
     max: options.poolSize,
     connectionTimeoutMillis: options.poolTimeoutMs,
     statement_timeout: statementTimeout > 0 ? statementTimeout : undefined,

@@ -1,5 +1,5 @@
 import { parse, PGlite, protocol, type Results } from '@electric-sql/pglite';
-import type { NamedStatement, QueryResult, Sql } from './db.js';
+import { PLANNER_SETTINGS, type NamedStatement, type QueryResult, type Sql } from './db.js';
 
 /**
  * Where PGlite runs, behind the embedded adapter (pglite-db.ts): in this thread, or in a worker
@@ -36,6 +36,8 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
     parsers,
   });
+  // The one session's planner settings, as the PostgreSQL adapter's connections have them.
+  for (const [name, value] of PLANNER_SETTINGS) await pglite.exec(`set ${name} = ${value}`);
   const named = preparedStatements(pglite);
   return {
     async query(sql, params) {
