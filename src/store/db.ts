@@ -96,6 +96,14 @@ export interface PgConnection {
  * deleted items in 20 s, and every batch of completions read all of them to delete a few. Every
  * statement of the service is written for an index, so with this setting a plan takes the index
  * whatever the table's size; a statement with no index to use still scans (the setting only makes a
- * scan the last choice). docs/performance.md, "Plans made on small tables".
+ * scan the last choice).
+ *
+ * `jit = off`: the setting makes a scan the last choice by adding a huge cost to it, and a plan that
+ * still scans (a table with no index for the query) then looked costly enough for PostgreSQL to compile
+ * it to machine code first, 100–200 ms for a count of a few rows. Compiling never pays for the
+ * service's statements, which each read a few rows. docs/performance.md, "Plans made on small tables".
  */
-export const PLANNER_SETTINGS: ReadonlyArray<readonly [string, string]> = [['enable_seqscan', 'off']];
+export const PLANNER_SETTINGS: ReadonlyArray<readonly [string, string]> = [
+  ['enable_seqscan', 'off'],
+  ['jit', 'off'],
+];
