@@ -15,7 +15,8 @@ export const RECORD_COMPLETIONS = namedStatement(
     select * from unnest($1::bigint[], $2::int[]) as d(id, attempt)
   ), kept as (
     -- Found by the primary key, as below: "state = 'pending'" would let the plan walk the index of
-    -- pending items, every item of a backlog, for each batch; these are its other states spelled out.
+    -- pending items, every item of a backlog, for each batch; these are its other states spelled out
+    -- (every state an item can have: pending, done, dead, cancelled; a new one must be added here).
     update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
     from done d
     where o.id = any($1::bigint[]) and o.id = d.id and d.attempt > 1
@@ -28,7 +29,10 @@ export const RECORD_COMPLETIONS = namedStatement(
     -- Only while no attempt is recorded for it: if another worker (after this one's lease ran out)
     -- recorded a failed one meanwhile, the item stays for its next attempt (a repeat, with the same
     -- event id) rather than leave that attempt's row behind.
-    delete from outbox o where o.id = any($9::bigint[]) and o.state <> 'done' and o.state <> 'dead' and o.attempts = 0
+    -- An item cancelled meanwhile (its conversation ended after a give-up, the lane's count set to 0)
+    -- is left as it is, as above.
+    delete from outbox o where o.id = any($9::bigint[]) and o.attempts = 0
+      and o.state <> 'done' and o.state <> 'dead' and o.state <> 'cancelled'
     returning o.lane
   ), counts as (
     select lane, count(*)::int as n from (select lane from kept union all select lane from gone) item group by lane

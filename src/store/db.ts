@@ -93,10 +93,11 @@ export interface PgConnection {
  * change. Made while a table was small (an instance's first seconds; the outbox, whose live rows are
  * few, right after a vacuum), that plan reads the whole table where an index finds the rows — and it
  * kept doing so as the table grew between vacuums: in a closed loop the outbox reached 2,900 pages of
- * deleted items in 20 s, and every batch of completions read all of them to delete a few. Every
- * statement of the service is written for an index, so with this setting a plan takes the index
- * whatever the table's size; a statement with no index to use still scans (the setting only makes a
- * scan the last choice).
+ * deleted items in 20 s, and every batch of completions read all of them to delete a few. The hot
+ * path's statements are written for indexes, so with this setting their plans take them whatever the
+ * tables' size; a statement with no index to use (erasure's and retention's deletions by conversation)
+ * still scans, with the same plan (the setting only makes a scan the last choice). An operator's own
+ * `options` (in the database URL) come after these and win (pg-db.ts, sessionOptions).
  *
  * `jit = off`: the setting makes a scan the last choice by adding a huge cost to it, and a plan that
  * still scans (a table with no index for the query) then looked costly enough for PostgreSQL to compile

@@ -147,14 +147,13 @@ function optionValue(value: string): string {
 }
 
 /**
- * pg lets an `options` parameter in the URL replace the `options` config entirely, so session settings
- * go into the URL, after whatever options the URL already carries (an operator's come first; a later
- * `-c` of the same setting wins).
+ * pg lets an `options` parameter in the URL replace the `options` config entirely, so the search path
+ * goes into the URL, after whatever options the URL already carries.
  */
-function withOption(url: string, option: string): string {
+function withOption(url: string, option: string, first = false): string {
   const parsed = new URL(url);
   const existing = parsed.searchParams.get('options');
-  parsed.searchParams.set('options', existing ? `${existing} ${option}` : option);
+  parsed.searchParams.set('options', existing ? (first ? `${option} ${existing}` : `${existing} ${option}`) : option);
   return parsed.href;
 }
 
@@ -162,8 +161,24 @@ export function withSearchPath(url: string, searchPath: string | undefined): str
   return searchPath ? withOption(url, `-c search_path=${optionValue(searchPath)}`) : url;
 }
 
-function withPlannerSettings(url: string): string {
-  return PLANNER_SETTINGS.reduce((at, [name, value]) => withOption(at, `-c ${name}=${value}`), url);
+/**
+ * Where the sessions' planner settings (PLANNER_SETTINGS) go: before any `options` of the operator's, so
+ * that theirs win (`-c enable_seqscan=on` turns the setting off). A URL carrying `options` replaces the
+ * config's in pg, so ours are put into it; otherwise they go in the config (so pg no longer reads
+ * `PGOPTIONS`, which it does only when the config has none). A URL without `options` is passed on as it
+ * was: pg takes forms that are not WHATWG URLs (a socket directory as `?host=`, with no host before it).
+ */
+export function sessionOptions(url: string): { connectionString: string; options?: string } {
+  const ours = PLANNER_SETTINGS.map(([name, value]) => `-c ${name}=${value}`).join(' ');
+  if (/[?&]options=/.test(url)) {
+    try {
+      return { connectionString: withOption(url, ours, true) };
+    } catch {
+      // Not a URL this can edit: the operator's options apply alone.
+      return { connectionString: url };
+    }
+  }
+  return { connectionString: url, options: ours };
 }
 
 function toResult<T>(res: pg.QueryResult | pg.QueryResult[]): QueryResult<T> {
@@ -196,7 +211,7 @@ export function createPgDb(options: PgDbOptions): Db {
     }
   };
   const pool = new pg.Pool({
-    connectionString: withSearchPath(withPlannerSettings(options.url), options.searchPath),
+    ...sessionOptions(withSearchPath(options.url, options.searchPath)),
     max: options.poolSize,
     connectionTimeoutMillis: options.poolTimeoutMs,
     statement_timeout: statementTimeout > 0 ? statementTimeout : undefined,
