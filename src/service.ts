@@ -40,6 +40,7 @@ import { ServiceEvents } from './service/events.js';
 import { metricsObserve, statusObserve } from './service/observers.js';
 import {
   adminTokenOf,
+  checkPlannerSettings,
   checkSecretKeySettings,
   databaseAnswers,
   databaseReady,
@@ -119,6 +120,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
         (db) => db.close(),
       ));
     await parts.start('migrations', () => migrate(db, { log: (m: string) => log.info(m) }));
+    await parts.start('planner-settings', () => checkPlannerSettings(db, log));
     const adminToken = await parts.start('admin-token', () => adminTokenOf(config));
     const secretKeys = await parts.start('secret-keys', () => secretKeysOf(config, log));
     const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);

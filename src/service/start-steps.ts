@@ -6,7 +6,7 @@ import { ensureAdminToken } from '../config/admin-token.js';
 import { ensureSecretKeys } from '../config/secret-key.js';
 import type { SecretKey } from '../config/secret-box.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import type { Db, PgConnection } from '../store/db.js';
+import { PLANNER_SETTINGS, type Db, type PgConnection } from '../store/db.js';
 import { openDb } from '../store/open-db.js';
 import { pendingMigrations } from '../store/migrate.js';
 import { createLocalBus } from '../bus/local-bus.js';
@@ -80,6 +80,26 @@ export function openBus(config: Config, instanceId: string, events: ServiceEvent
     degradedWakeMs: config.redis.degradedPollMs,
     onPublishFailure: () => events.emit('bus:publishFailed', {}),
   });
+}
+
+/**
+ * Warns, once at start, when the database sessions do not run with the planner settings the hot path's
+ * prepared statements rely on (PLANNER_SETTINGS): an operator's own `options`, or a pooler that drops
+ * start-up parameters, may have left them out. Answers the settings that differ.
+ */
+export async function checkPlannerSettings(db: Db, log: Logger): Promise<string[]> {
+  const differing: string[] = [];
+  for (const [name, value] of PLANNER_SETTINGS) {
+    const { rows } = await db.query<{ value: string }>('select current_setting($1) as value', [name]);
+    if (rows[0]?.value !== value) differing.push(`${name} = ${rows[0]?.value ?? 'unknown'}`);
+  }
+  if (differing.length > 0) {
+    log.warn(
+      { settings: differing, expected: PLANNER_SETTINGS.map(([name, value]) => `${name} = ${value}`) },
+      'the database sessions run without the planner settings the service sets: the hot path statements may read whole tables as they grow (docs/deploy.md, "Database connections")',
+    );
+  }
+  return differing;
 }
 
 /** This round's check that the database answers (the status page). */

@@ -24,6 +24,7 @@ const PARTS = [
   'tracing',
   'store',
   'migrations',
+  'planner-settings',
   'admin-token',
   'secret-keys',
   'outbound',

@@ -1,7 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACCEPT_USER_MESSAGES } from '../../src/handover/accept-user-messages.js';
 import { RECORD_COMPLETIONS } from '../../src/delivery/completions.js';
-import { createTestDb, dbKinds, type DbKind, type TestDb } from '../support/test-db.js';
+import { createTestDb, dbKinds, testDatabaseUrl, type DbKind, type TestDb } from '../support/test-db.js';
+import { checkPlannerSettings } from '../../src/service/start-steps.js';
+import { createPgDb } from '../../src/store/pg-db.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { captureLogs } from '../support/log-capture.js';
 
 type PlanNode = Record<string, unknown> & { parent: string };
 
@@ -121,5 +125,25 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
     const scans = nodes.filter((n) => n['Relation Name'] === 'outbox' && n.parent === 'ModifyTable' && String(n['Node Type']).includes('Scan'));
     expect(scans.map((n) => n['Index Name'])).toContain('outbox_pkey');
     expect(nodes.some((n) => n['Index Name'] === 'outbox_lane_pending')).toBe(false);
+  });
+});
+
+describe('the planner settings at start', () => {
+  it('are checked: sessions without them (an operator’s options, a pooler dropping them) are logged as a warning', async () => {
+    const logs = captureLogs();
+    const log = createLogger('info', logs.stream);
+    const withThem = createPgDb({ url: testDatabaseUrl(), poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+    const url = new URL(testDatabaseUrl());
+    url.searchParams.set('options', '-c enable_seqscan=on');
+    const without = createPgDb({ url: url.href, poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+    try {
+      expect(await checkPlannerSettings(withThem, log)).toEqual([]);
+      expect(logs.lines()).toEqual([]);
+      expect(await checkPlannerSettings(without, log)).toEqual(['enable_seqscan = on']);
+      expect(logs.lines().map((l) => [l.level, l.settings])).toEqual([['warn', ['enable_seqscan = on']]]);
+    } finally {
+      await withThem.close();
+      await without.close();
+    }
   });
 });
