@@ -49,10 +49,13 @@ export const ACCEPT_USER_MESSAGES = namedStatement(
        -- One probe of the client-id index per message. Matching the batch's handovers and client ids
        -- as two arrays made the index descend once per pair of them (a batch of 38: 1,444 descents).
        -- "offset 0" keeps the probe per message: without it, a plan made while the table was small
-       -- read all of it into a hash table instead, and kept doing so as it grew.
+       -- read all of it into a hash table instead, and kept doing so as it grew. The key is the array
+       -- the index holds (migration 022), which no other index can serve.
        select i.* from input i
        where i.client_id is null or not exists (
-         select 1 from messages m where m.handover_id = i.handover_id and m.direction = 'to_agent' and m.client_id = i.client_id offset 0
+         select 1 from messages m
+         where array[m.handover_id, m.direction, m.client_id] = array[i.handover_id, 'to_agent', i.client_id] and m.client_id is not null
+         offset 0
        )
      ), counts as (
        select handover_id, tenant_id, count(*)::int as n from fresh group by handover_id, tenant_id

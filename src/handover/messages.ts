@@ -44,11 +44,10 @@ async function insertMessage(
 
 async function findByClientId(uow: UnitOfWork, handoverId: string, direction: 'to_agent' | 'to_user', clientId: string | undefined) {
   if (!clientId) return null;
-  const { rows } = await uow.q.query<{ id: string }>('select id from messages where handover_id = $1 and direction = $2 and client_id = $3', [
-    handoverId,
-    direction,
-    clientId,
-  ]);
+  const { rows } = await uow.q.query<{ id: string }>(
+    'select id from messages where array[handover_id, direction, client_id] = array[$1::text, $2::text, $3::text] and client_id is not null',
+    [handoverId, direction, clientId],
+  );
   return rows[0]?.id ?? null;
 }
 
@@ -101,7 +100,8 @@ async function writeAlone(deps: Deps, write: UserMessageWrite): Promise<UserMess
  */
 const EXPLAIN_UNWRITTEN = namedStatement(
   'explain-unwritten-message',
-  `select h.state, (select m.id from messages m where m.handover_id = h.id and m.direction = 'to_agent' and m.client_id = $3) as existing
+  `select h.state, (select m.id from messages m
+           where array[m.handover_id, m.direction, m.client_id] = array[h.id, 'to_agent', $3::text] and m.client_id is not null) as existing
    from handovers h where h.id = $1 and h.tenant_id = $2`,
 );
 

@@ -1,0 +1,12 @@
+-- A message's client id is unique per conversation and direction. Its index is now on one expression,
+-- the array of the three, and every probe of it matches that array: the index of (conversation,
+-- sequence) cannot serve such a probe.
+--
+-- Before, the probe matched the three columns, and the index of (handover_id, seq) served its first
+-- one too. On tables as small as a new instance has (a few hundred messages, not analysed yet), the
+-- planner's costs of the two were a tie, and the plan a connection made then (kept by the prepared
+-- statement until the next analyse) read every message of the conversation at each probe: a cost that
+-- grew with every message of the conversation, about two thirds of the accept statement's time at
+-- 280 messages a conversation (docs/performance.md, "A probe that read the whole conversation").
+create unique index messages_client_key on messages ((array[handover_id, direction, client_id])) where client_id is not null;
+drop index messages_client_id;
