@@ -103,8 +103,18 @@ export interface PgConnection {
  * still scans (a table with no index for the query) then looked costly enough for PostgreSQL to compile
  * it to machine code first, 100–200 ms for a count of a few rows. Compiling never pays for the
  * service's statements, which each read a few rows. docs/performance.md, "Plans made on small tables".
+ *
+ * `plan_cache_mode = force_generic_plan`: a prepared statement is planned once per connection. By
+ * default PostgreSQL plans a statement's first five runs for their values and keeps planning each run
+ * afresh while those plans look cheaper than the generic one; the accept statement's first runs are
+ * batches of one message or two under light load, whose plans always look cheaper, so it was planned
+ * again at every batch, about half the database's CPU per message at such batches. The service's
+ * statements are written for the generic plan (every lookup by an index, whatever the values);
+ * statements sent without a name are planned once either way. docs/performance.md, "Planned at every
+ * batch".
  */
 export const PLANNER_SETTINGS: ReadonlyArray<readonly [string, string]> = [
   ['enable_seqscan', 'off'],
   ['jit', 'off'],
+  ['plan_cache_mode', 'force_generic_plan'],
 ];

@@ -118,6 +118,37 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
     expect(complete.some((n) => n['Index Name'] === 'outbox_lane_pending')).toBe(false);
   });
 
+  it('a prepared statement is planned once per connection, whatever its first runs were', async () => {
+    // Batches of one message, as under light load: PostgreSQL's default planned each run for its values
+    // (their plans looked cheaper than the generic one) and went on planning every batch afresh.
+    const counts = await db.transaction(async (q) => {
+      for (let i = 0; i < 8; i++) {
+        await q.query(ACCEPT_USER_MESSAGES, [
+          ['ho_none'],
+          ['ten_none'],
+          [`cli_${i}`],
+          [`msg_none_${i}`],
+          ['hello'],
+          ['[]'],
+          ['{}'],
+          [null],
+          [new Date().toISOString()],
+          5,
+          null,
+          0,
+          [],
+          ['ho_none'],
+        ]);
+      }
+      const { rows } = await q.query<{ generic_plans: string; custom_plans: string }>(
+        `select generic_plans, custom_plans from pg_prepared_statements where name = $1`,
+        [ACCEPT_USER_MESSAGES.name],
+      );
+      return rows.map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }));
+    });
+    expect(counts).toEqual([{ generic: 8, custom: 0 }]);
+  });
+
   it('a statement with no index to use still scans, and is not compiled first', async () => {
     // enable_seqscan = off leaves the scan as the last choice by a huge cost; with JIT on, that cost
     // had PostgreSQL compile the plan of a count of a few rows (100-200 ms). The embedded store has no JIT.
