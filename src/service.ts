@@ -32,6 +32,7 @@ import { startDeliveryThread, type DeliveryThread } from './service/delivery-thr
 import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './monitoring/metrics.js';
 import { startBacklogSampler } from './monitoring/backlog-sampler.js';
+import { startStoreMaintenance } from './store/embedded-maintenance.js';
 import { StatusService } from './monitoring/status-service.js';
 import { startRetentionJob } from './privacy/retention.js';
 import { openAttachments } from './attachments/open-attachments.js';
@@ -331,6 +332,9 @@ export async function createService(config: Config, options: ServiceOptions = {}
         acceptInThread = threaded ? threaded.accept.bind(threaded) : null;
         const backlog = await background.startPart('backlog-sampler', () =>
           startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })),
+        );
+        await background.startPart('store-maintenance', () =>
+          startStoreMaintenance(db, config.database.embeddedVacuumIntervalMs, log.child({ part: 'store-maintenance' })),
         );
         await background.startPart('status', () => {
           status.useBacklog(backlog);

@@ -173,6 +173,12 @@ export const settings = {
     doc: "Most a PostgreSQL connection lives: once this old it is closed (at once when idle, else when it is given back to the pool) and the pool opens another on demand, so that connections spread again over what serves them (pooler replicas added, a failover's new address). 0: no limit. Whole seconds. Connections opened together expire together, so keep it long (30 minutes or more): each expiry is a new database session for the next request.",
     parse: int(0, 86_400_000),
   },
+  'database.embeddedVacuumIntervalMs': {
+    env: 'HANDOVER_EMBEDDED_VACUUM_INTERVAL_MS',
+    default: '10000',
+    doc: "Embedded store only: how often the instance looks for tables to vacuum and analyse, as PostgreSQL's autovacuum does for a server (the embedded store has none). A table is vacuumed once its dead rows exceed 50 + 20 % of its rows, and analysed once its changes since the last analysis exceed 50 + 10 %, autovacuum's default thresholds. Without it, every message's delivered outbox item and its lane's old row version stay in the files for good, and the planner never learns the tables' sizes. 0: off.",
+    parse: int(0, 86400000),
+  },
   'database.preparedStatements': {
     env: 'HANDOVER_DB_PREPARED_STATEMENTS',
     default: 'true',

@@ -39,6 +39,7 @@ const PARTS = [
   'background',
   'delivery-worker',
   'backlog-sampler',
+  'store-maintenance',
   'status',
   'connector-checks',
   'answer-timer',

@@ -1,0 +1,112 @@
+import type { Db } from './db.js';
+import type { Logger } from '../telemetry/logger.js';
+
+/**
+ * The embedded store's autovacuum. PostgreSQL's server vacuums and analyses its tables in background
+ * workers; the embedded store (PGlite, one backend in one thread) has no such workers, so without this
+ * nothing ever did:
+ *
+ * - every message leaves a deleted outbox item and an old row version of its lane behind, and their
+ *   space is never made reusable: the files grow by a few hundred bytes per message for good, and the
+ *   indexes with them;
+ * - no table is ever analysed, so the planner estimates every table from defaults, and its choices
+ *   between two indexes are ties decided by the order the indexes were made in.
+ *
+ * Every `intervalMs` it reads the tables' counters and vacuums those whose dead rows exceed 50 + 20 % of
+ * their rows, and analyses those changed by more than 50 + 10 % since their last analysis (autovacuum's
+ * default thresholds). It runs on the store's one connection like any statement, so it is kept short by
+ * running often: each run has only the last interval's dead rows to clear. On PostgreSQL it does
+ * nothing: the server's autovacuum does this.
+ */
+export interface StoreMaintenance {
+  /** One pass now (also used by tests instead of waiting for the interval): the tables it vacuumed or analysed. */
+  run(): Promise<MaintenanceRun>;
+  /** Stops the timer; a pass in progress ends after its current table. */
+  stop(): Promise<void>;
+}
+
+export interface MaintenanceRun {
+  vacuumed: string[];
+  analysed: string[];
+  ms: number;
+}
+
+interface TableCounters {
+  name: string;
+  dead: number;
+  changed: number;
+  rows: number;
+}
+
+export function startStoreMaintenance(db: Db, intervalMs: number, log: Logger): StoreMaintenance {
+  const embedded = db.kind === 'pglite';
+  let running: Promise<MaintenanceRun> | null = null;
+  let stopped = false;
+
+  async function pass(): Promise<MaintenanceRun> {
+    const started = performance.now();
+    // The one backend's own counts reach the shared counters it reads at most once a second, and at once
+    // after this (at the end of its statement).
+    await db.query('select pg_stat_force_next_flush()');
+    // Analyses sample 3,000 rows a table instead of 30,000: a table of messages growing by thousands a
+    // second was analysed at every pass, and with the default sample that alone held the store's one
+    // connection for 130-230 ms. The service's plans need sizes, not fine distributions. (Only these
+    // passes analyse, so the session-wide setting changes nothing else.)
+    await db.query('set default_statistics_target = 10');
+    const { rows } = await db.query<TableCounters>(
+      `select s.relname as name, s.n_dead_tup::float8 as dead, s.n_mod_since_analyze::float8 as changed, greatest(c.reltuples, 0)::float8 as rows
+       from pg_stat_user_tables s join pg_class c on c.oid = s.relid
+       where s.schemaname = current_schema()`,
+    );
+    const vacuumed: string[] = [];
+    const analysed: string[] = [];
+    const took: Record<string, number> = {};
+    for (const t of rows) {
+      if (stopped) break;
+      const vacuum = t.dead > 50 + 0.2 * t.rows;
+      const analyse = t.changed > 50 + 0.1 * t.rows;
+      if (!vacuum && !analyse) continue;
+      const table = `"${t.name.replaceAll('"', '""')}"`;
+      const at = performance.now();
+      await db.query(vacuum ? `vacuum (analyze) ${table}` : `analyze ${table}`);
+      took[t.name] = Math.round(performance.now() - at);
+      if (vacuum) vacuumed.push(t.name);
+      analysed.push(t.name);
+    }
+    const ms = Math.round(performance.now() - started);
+    // Every other statement waits while it runs: a long one is worth knowing about.
+    if (ms >= 1000) log.info({ vacuumed, analysed, ms, took }, 'embedded store: vacuuming and analysing took a second or more');
+    else if (vacuumed.length > 0 || analysed.length > 0) log.debug({ vacuumed, analysed, ms, took }, 'embedded store: tables vacuumed and analysed');
+    return { vacuumed, analysed, ms };
+  }
+
+  const run = (): Promise<MaintenanceRun> => {
+    if (!embedded) return Promise.resolve({ vacuumed: [], analysed: [], ms: 0 });
+    running ??= pass().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+
+  const timer =
+    embedded && intervalMs > 0
+      ? setInterval(
+          () =>
+            void run().catch((err: unknown) => {
+              if (!stopped) log.warn({ err }, 'embedded store: vacuuming and analysing its tables failed; the next run tries again');
+            }),
+          intervalMs,
+        )
+      : null;
+  timer?.unref();
+
+  return {
+    run,
+    async stop() {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      // A pass in progress ends after its current table, before the store closes.
+      await running?.catch(() => {});
+    },
+  };
+}
