@@ -497,6 +497,14 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
 }
 
 /**
+ * A failed attempt's update of its item. The states other than pending are spelled out, as in the
+ * completions (completions.ts): "state = 'pending'" let plans made on small tables walk the index of
+ * pending items, every item of a backlog, to find one item by its key, and failures come with backlogs.
+ */
+export const RECORD_FAILED_ATTEMPT = `update outbox set state = case when $4 then 'dead' else state end, attempts = $2, last_error = $3
+   where id = $1 and state <> 'done' and state <> 'dead' and state <> 'cancelled'`;
+
+/**
  * Records a failed attempt, in the caller's transaction: the item's row first (marked dead when the
  * attempt was its last), and only while the item is pending; then its attempt row. An item gone (its
  * conversation deleted meanwhile) or settled by another worker (which took the lane after this one's
@@ -508,10 +516,7 @@ async function recordFailedAttempt(
   outcome: 'failed' | 'retry',
   a: { row: OutboxRow; attemptNo: number; startedAt: Date; ms: number; statusCode: number | null; message: string },
 ): Promise<boolean> {
-  const { rowCount } = await q.query(
-    `update outbox set state = case when $4 then 'dead' else state end, attempts = $2, last_error = $3 where id = $1 and state = 'pending'`,
-    [a.row.id, a.attemptNo, a.message, outcome === 'failed'],
-  );
+  const { rowCount } = await q.query(RECORD_FAILED_ATTEMPT, [a.row.id, a.attemptNo, a.message, outcome === 'failed']);
   if (rowCount === 0) return false;
   await q.query(
     `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, $5, $6, $7)`,

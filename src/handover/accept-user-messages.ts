@@ -62,7 +62,10 @@ export const ACCEPT_USER_MESSAGES = namedStatement(
      ), h as (
        update handovers hv set last_seq = hv.last_seq + c.n
        from counts c
-       where hv.id = any($14::text[]) and hv.id = c.handover_id and hv.tenant_id = c.tenant_id and hv.state <> 'ended'
+       -- Found by the primary key alone: matched as columns, the tenant and the state also fit the index
+       -- of live conversations (tenant, conversation), and plans made on small or mostly ended tables
+       -- read every live conversation of the tenant for each one in the batch.
+       where hv.id = any($14::text[]) and hv.id = c.handover_id and (hv.tenant_id = c.tenant_id and hv.state <> 'ended') is true
        returning hv.id, hv.tenant_id, hv.last_seq - c.n as base, hv.connector_id, hv.conversation_id, hv.user_info, hv.external_ref
      ), numbered as (
        select f.*, f.handover_id || ':agent' as lane, h.base, h.connector_id, h.conversation_id, h.user_info, h.external_ref,

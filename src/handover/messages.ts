@@ -96,13 +96,14 @@ async function writeAlone(deps: Deps, write: UserMessageWrite): Promise<UserMess
 
 /**
  * Prepared like the accept statement: a bot that retries (a repeated id) or writes to a conversation
- * that ended or never was asks it once per message, as often as it likes.
+ * that ended or never was asks it once per message, as often as it likes. The handover by its primary key
+ * alone (see LOCK_HANDOVER).
  */
-const EXPLAIN_UNWRITTEN = namedStatement(
+export const EXPLAIN_UNWRITTEN = namedStatement(
   'explain-unwritten-message',
   `select h.state, (select m.id from messages m
            where array[m.handover_id, m.direction, m.client_id] = array[h.id, 'to_agent', $3::text] and m.client_id is not null) as existing
-   from handovers h where h.id = $1 and h.tenant_id = $2`,
+   from handovers h where h.id = $1 and (h.tenant_id = $2) is true`,
 );
 
 /** Why postUserMessage wrote nothing: a repeated message id (answered with the stored id), or no live handover. */

@@ -11,7 +11,8 @@ export interface HandoverView {
 
 /** A tenant's handover; another tenant's id is answered exactly like an unknown one. */
 export async function findHandover(q: Queryable, tenantId: string, id: string): Promise<Handover> {
-  const { rows } = await q.query<HandoverRow>('select * from handovers where id = $1 and tenant_id = $2', [id, tenantId]);
+  // By the primary key alone (see LOCK_HANDOVER).
+  const { rows } = await q.query<HandoverRow>('select * from handovers where id = $1 and (tenant_id = $2) is true', [id, tenantId]);
   if (!rows[0]) throw new AppError('handover_not_found');
   return toHandover(rows[0]);
 }

@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ACCEPT_USER_MESSAGES } from '../../src/handover/accept-user-messages.js';
 import { RECORD_COMPLETIONS } from '../../src/delivery/completions.js';
+import { RECORD_FAILED_ATTEMPT } from '../../src/delivery/worker.js';
+import { EXPLAIN_UNWRITTEN } from '../../src/handover/messages.js';
+import { LOCK_HANDOVER } from '../../src/handover/handover-lock.js';
 import { createTestDb, dbKinds, testDatabaseUrl, type DbKind, type TestDb } from '../support/test-db.js';
 import { checkPlannerSettings } from '../../src/service/start-steps.js';
 import { createPgDb } from '../../src/store/pg-db.js';
@@ -147,6 +150,60 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
       return rows.map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }));
     });
     expect(counts).toEqual([{ generic: 8, custom: 0 }]);
+  });
+
+  it('a conversation and an outbox item are found by their keys, on tables of every size, mostly ended or pending', async () => {
+    // Matched as columns, a tenant also fits the indexes that start with it, and "state = 'pending'"
+    // the index of pending items; on tables not analysed yet their costs tied with the keys' at some
+    // sizes, and a kept plan read every live conversation of the tenant, or every pending item.
+    /** The indexes of a table a plan reads (a bitmap scan names its index on a node of its own), and any scan of the table itself. */
+    const reads = (nodes: PlanNode[], table: string) =>
+      nodes
+        .filter(
+          (n) =>
+            (typeof n['Index Name'] === 'string' && n['Index Name'].startsWith(table + '_')) || (n['Node Type'] === 'Seq Scan' && n['Relation Name'] === table),
+        )
+        .map((n) => (n['Node Type'] === 'Seq Scan' ? 'seq scan' : n['Index Name']));
+    const handoverScans = async (text: string, params: string[]) => reads(await genericPlan(text, params), 'handovers');
+    await db.query(`insert into tenants (id, name, webhook_secret) values ('ten_k', 'k', 's')`);
+    await db.query(`insert into connectors (id, tenant_id, type, name, config) values ('con', 'ten_k', 'webhook', 'c', '{}')`);
+    await db.query(`insert into queues (id, tenant_id, name, connector_id) values ('q', 'ten_k', 'q', 'con')`);
+    let written = 0;
+    for (const size of [40, 160, 640, 1280]) {
+      // 64 live conversations, the rest ended: a tenant's history.
+      await db.query(
+        `insert into handovers (id, tenant_id, conversation_id, queue_id, connector_id, state, user_info)
+         select 'ho_k' || s, 'ten_k', 'conv_' || s, 'q', 'con', case when s < 64 then 'active' else 'ended' end, ('{"id":"u' || s || '"}')::jsonb
+         from generate_series(${written}, ${size - 1}) s`,
+      );
+      await db.query(
+        `insert into outbox (tenant_id, lane, seq, handover_id, target, kind, payload, max_attempts)
+         select 'ten_k', 'ho_k' || (s % 64) || ':agent', s, 'ho_k' || (s % 64), 'agent', 'message.created', '{}', 5
+         from generate_series(${written}, ${size - 1}) s`,
+      );
+      written = size;
+      const accept = await handoverScans(ACCEPT_USER_MESSAGES.text, [
+        array,
+        array,
+        array,
+        array,
+        array,
+        array,
+        array,
+        array,
+        array,
+        '5',
+        'null',
+        '0',
+        array,
+        array,
+      ]);
+      expect({ size, accept }).toEqual({ size, accept: ['handovers_pkey'] });
+      expect({ size, unwritten: await handoverScans(EXPLAIN_UNWRITTEN.text, [`'ho_k1'`, `'ten_k'`, `'c'`]) }).toEqual({ size, unwritten: ['handovers_pkey'] });
+      expect({ size, lock: await handoverScans(LOCK_HANDOVER, [`'ho_k1'`, `'ten_k'`]) }).toEqual({ size, lock: ['handovers_pkey'] });
+      const failed = reads(await genericPlan(RECORD_FAILED_ATTEMPT, ['1', '2', `'e'`, 'false']), 'outbox');
+      expect({ size, failed }).toEqual({ size, failed: ['outbox_pkey'] });
+    }
   });
 
   it('a statement with no index to use still scans, and is not compiled first', async () => {
