@@ -28,6 +28,8 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
   });
 
   const array = `'{}'`;
+  /** The accept statement's parameters, as a plan sees them: empty batches, 5 attempts, no lane handed. */
+  const acceptParams = [array, array, array, array, array, array, array, array, array, '5', 'null', '0', array, array];
 
   /** The generic plan of a statement, in one transaction so every step runs on one connection. */
   async function genericPlan(text: string, params: string[]): Promise<PlanNode[]> {
@@ -48,7 +50,7 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
   }
 
   async function repeatCheck(): Promise<{ seqScanOfMessages: boolean; hashed: boolean; probes: boolean }> {
-    const nodes = await genericPlan(ACCEPT_USER_MESSAGES.text, [array, array, array, array, array, array, array, array, array, '5', 'null', '0', array, array]);
+    const nodes = await genericPlan(ACCEPT_USER_MESSAGES.text, acceptParams);
     return {
       seqScanOfMessages: nodes.some((n) => n['Node Type'] === 'Seq Scan' && n['Relation Name'] === 'messages'),
       hashed: nodes.some((n) => typeof n['Subplan Name'] === 'string' && n['Subplan Name'].startsWith('hashed')),
@@ -96,22 +98,7 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
     // (PLANNER_SETTINGS) reads the outbox, the lanes and the conversations whole, and went on doing so
     // while the outbox grew to thousands of pages of deleted items between two vacuums.
     const hot = ['outbox', 'outbox_lanes', 'handovers', 'messages'];
-    const accept = await genericPlan(ACCEPT_USER_MESSAGES.text, [
-      array,
-      array,
-      array,
-      array,
-      array,
-      array,
-      array,
-      array,
-      array,
-      '5',
-      'null',
-      '0',
-      array,
-      array,
-    ]);
+    const accept = await genericPlan(ACCEPT_USER_MESSAGES.text, acceptParams);
     const complete = await genericPlan(RECORD_COMPLETIONS.text, [array, array, array, array, array, `'instance'`, array, array, array]);
     const scans = (nodes: PlanNode[]) =>
       nodes.filter((n) => n['Node Type'] === 'Seq Scan' && hot.includes(n['Relation Name'] as string)).map((n) => n['Relation Name']);
@@ -182,22 +169,7 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
          from generate_series(${written}, ${size - 1}) s`,
       );
       written = size;
-      const accept = await handoverScans(ACCEPT_USER_MESSAGES.text, [
-        array,
-        array,
-        array,
-        array,
-        array,
-        array,
-        array,
-        array,
-        array,
-        '5',
-        'null',
-        '0',
-        array,
-        array,
-      ]);
+      const accept = await handoverScans(ACCEPT_USER_MESSAGES.text, acceptParams);
       expect({ size, accept }).toEqual({ size, accept: ['handovers_pkey'] });
       expect({ size, unwritten: await handoverScans(EXPLAIN_UNWRITTEN.text, [`'ho_k1'`, `'ten_k'`, `'c'`]) }).toEqual({ size, unwritten: ['handovers_pkey'] });
       expect({ size, lock: await handoverScans(LOCK_HANDOVER, [`'ho_k1'`, `'ten_k'`]) }).toEqual({ size, lock: ['handovers_pkey'] });
