@@ -88,7 +88,6 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
         assertTimeLeft('a database transaction');
         // The token marks this async context as "inside the transaction" for the gate's diagnosis.
         return gate.context.run(token, async () => {
-          await run('begin');
           let open = true;
           let failed = false;
           const tx: Queryable = {
@@ -103,6 +102,10 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
             },
           };
           try {
+            // Inside the try: a BEGIN whose answer did not come in time (queued in the database's thread
+            // behind a long statement) still runs there later, and the ROLLBACK sent after it closes it.
+            // Sent outside, it left the one session inside a transaction every later statement joined.
+            await run('begin');
             const result = await fn(tx);
             // PostgreSQL answers COMMIT of a transaction that hit an error with ROLLBACK and no error, and
             // PGlite does not say which: after a caught failure, a statement tells an aborted transaction
