@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sessionOptions } from '../../src/store/pg-db.js';
 
-const ours = '-c enable_seqscan=off -c jit=off';
+const ours = '-c enable_seqscan=off -c jit=off -c plan_cache_mode=force_generic_plan';
 
 describe('the planner settings in a PostgreSQL connection', () => {
   it('go in the config, leaving the URL as it was, even one that is not a WHATWG URL', () => {
