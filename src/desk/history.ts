@@ -104,32 +104,35 @@ export async function searchHistory(
   const after = search.cursor ? parseCursor(search.cursor) : null;
   const user = search.user?.trim() || null;
   const text = search.text?.trim().toLowerCase() || null;
+  // Only the conditions given: as "$n is null or …" the bounds on the time a chat ended (the range and
+  // the cursor) could not be conditions of the index of ended chats in a plan made without the values
+  // (the sessions' plans are: db.ts), and each page would read from the newest chat on.
+  const params: unknown[] = visibleParams(agent);
+  const arg = (value: unknown) => `$${params.push(value)}`;
+  const where: string[] = [];
+  if (search.scope === 'mine') where.push(`h.agent_id = $3`);
+  if (user) {
+    const exact = arg(user);
+    const like = arg(likePattern(user.toLowerCase()));
+    where.push(
+      `(h.user_info->>'id' = ${exact} or lower(h.user_info->>'name') like ${like} escape '\\' or lower(h.user_info->>'email') like ${like} escape '\\')`,
+    );
+  }
+  if (text) {
+    const like = arg(likePattern(text));
+    where.push(`(exists (select 1 from messages m where m.handover_id = h.id and lower(m.text) like ${like} escape '\\')
+            or exists (select 1 from jsonb_array_elements(h.transcript) e where lower(e->>'text') like ${like} escape '\\'))`);
+  }
+  if (search.from) where.push(`h.ended_at >= ${arg(search.from)}`);
+  if (search.to) where.push(`h.ended_at < ${arg(search.to)}`);
+  if (after) where.push(`(h.ended_at, h.id) < (${arg(after.endedAt)}::timestamptz, ${arg(after.id)}::text)`);
   const { rows } = await q.query<HistoryRow>(
     `select ${columns}
      from handovers h join queues q on q.id = h.queue_id left join handover_ratings r on r.handover_id = h.id
-     where ${visibleSql}
-       and ($4::boolean is false or h.agent_id = $3)
-       and ($5::text is null or h.user_info->>'id' = $5 or lower(h.user_info->>'name') like $6 escape '\\' or lower(h.user_info->>'email') like $6 escape '\\')
-       and ($7::text is null
-            or exists (select 1 from messages m where m.handover_id = h.id and lower(m.text) like $7 escape '\\')
-            or exists (select 1 from jsonb_array_elements(h.transcript) e where lower(e->>'text') like $7 escape '\\'))
-       and ($8::timestamptz is null or h.ended_at >= $8)
-       and ($9::timestamptz is null or h.ended_at < $9)
-       and ($10::timestamptz is null or (h.ended_at, h.id) < ($10::timestamptz, $11::text))
+     where ${visibleSql} ${where.map((w) => `and ${w}`).join(' ')}
      order by h.ended_at desc, h.id desc
-     limit $12`,
-    [
-      ...visibleParams(agent),
-      search.scope === 'mine',
-      user,
-      user ? likePattern(user.toLowerCase()) : null,
-      text ? likePattern(text) : null,
-      search.from ?? null,
-      search.to ?? null,
-      after?.endedAt ?? null,
-      after?.id ?? null,
-      limit + 1,
-    ],
+     limit ${arg(limit + 1)}`,
+    params,
   );
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];

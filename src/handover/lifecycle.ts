@@ -69,16 +69,19 @@ export async function acceptHandover(deps: Deps, input: { agent: Agent; handover
 /** FIFO: the agent takes whoever has waited longest in the queues they serve. */
 export async function acceptNext(deps: Deps, input: { agent: Agent; queue?: string | undefined }): Promise<Handover | null> {
   const queueId = input.queue ? (await findQueueByName(deps.db, input.agent.tenantId, input.queue)).id : null;
+  // The queue's condition only when one is named: as "$n is null or …" its index (queue, time queued)
+  // could not serve it in a plan made without the values (the sessions' plans are: db.ts).
+  const params: unknown[] = [input.agent.tenantId, input.agent.id];
+  const byQueue = queueId === null ? '' : `and h.queue_id = $${params.push(queueId)}`;
   // A few tries: another agent may take the head of the line between our read and our lock.
   for (let attempt = 0; attempt < 5; attempt++) {
     const { rows } = await deps.db.query<{ id: string }>(
       `select h.id from handovers h join queues q on q.id = h.queue_id
-       where h.tenant_id = $1 and h.state = 'queued' and q.connector_id is null
-         and ($2::text is null or h.queue_id = $2)
-         and ((select queue_ids from agents where id = $3) is null
-              or h.queue_id in (select jsonb_array_elements_text(queue_ids) from agents where id = $3))
+       where h.tenant_id = $1 and h.state = 'queued' and q.connector_id is null ${byQueue}
+         and ((select queue_ids from agents where id = $2) is null
+              or h.queue_id in (select jsonb_array_elements_text(queue_ids) from agents where id = $2))
        order by h.queued_at, h.id limit 1`,
-      [input.agent.tenantId, queueId, input.agent.id],
+      params,
     );
     const next = rows[0];
     if (!next) return null;

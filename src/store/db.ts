@@ -109,9 +109,11 @@ export interface PgConnection {
  * afresh while those plans look cheaper than the generic one; the accept statement's first runs are
  * batches of one message or two under light load, whose plans always look cheaper, so it was planned
  * again at every batch, about half the database's CPU per message at such batches. The service's
- * statements are written for the generic plan (every lookup by an index, whatever the values);
- * statements sent without a name are planned once either way. docs/performance.md, "Planned at every
- * batch".
+ * statements are written for the generic plan (every lookup by an index, whatever the values); a
+ * statement sent without a name is planned once either way, now without its values too, so one whose
+ * conditions are optional (the desk's history, the audit log, the next chat of a queue) is built with
+ * only the conditions given, never as "$n is null or …", which no index can serve in such a plan.
+ * docs/performance.md, "Planned at every batch".
  */
 export const PLANNER_SETTINGS: ReadonlyArray<readonly [string, string]> = [
   ['enable_seqscan', 'off'],
