@@ -17,6 +17,12 @@ import type { Logger } from '../telemetry/logger.js';
  * default thresholds). It runs on the store's one connection like any statement, so it is kept short by
  * running often: each run has only the last interval's dead rows to clear. On PostgreSQL it does
  * nothing: the server's autovacuum does this.
+ *
+ * Tables only written to (messages, events, the audit log) are never vacuumed by those thresholds, and
+ * PostgreSQL stops a database whose oldest unfrozen transaction id is about two billion transactions
+ * old. So once the database's age passes `freezeAge` (150 million, autovacuum's
+ * `autovacuum_freeze_max_age` is 200 million) a pass freezes the whole database: a long one, about once
+ * every 150 million transactions, logged.
  */
 export interface StoreMaintenance {
   /** One pass now (also used by tests instead of waiting for the interval): the tables it vacuumed or analysed. */
@@ -28,6 +34,8 @@ export interface StoreMaintenance {
 export interface MaintenanceRun {
   vacuumed: string[];
   analysed: string[];
+  /** The whole database was frozen (its age had passed `freezeAge`). */
+  frozen?: boolean;
   ms: number;
 }
 
@@ -38,7 +46,7 @@ interface TableCounters {
   rows: number;
 }
 
-export function startStoreMaintenance(db: Db, intervalMs: number, log: Logger): StoreMaintenance {
+export function startStoreMaintenance(db: Db, intervalMs: number, log: Logger, freezeAge = 150_000_000): StoreMaintenance {
   const embedded = db.kind === 'pglite';
   let running: Promise<MaintenanceRun> | null = null;
   let stopped = false;
@@ -73,11 +81,17 @@ export function startStoreMaintenance(db: Db, intervalMs: number, log: Logger): 
       if (vacuum) vacuumed.push(t.name);
       analysed.push(t.name);
     }
+    const age = await db.query<{ age: number }>('select age(datfrozenxid)::float8 as age from pg_database where datname = current_database()');
+    const frozen = !stopped && (age.rows[0]?.age ?? 0) > freezeAge;
+    if (frozen) {
+      log.info({ age: age.rows[0]!.age }, 'embedded store: freezing the whole database, as its oldest transaction ids are getting old');
+      await db.query('vacuum (freeze)');
+    }
     const ms = Math.round(performance.now() - started);
     // Every other statement waits while it runs: a long one is worth knowing about.
     if (ms >= 1000) log.info({ vacuumed, analysed, ms, took }, 'embedded store: vacuuming and analysing took a second or more');
     else if (vacuumed.length > 0 || analysed.length > 0) log.debug({ vacuumed, analysed, ms, took }, 'embedded store: tables vacuumed and analysed');
-    return { vacuumed, analysed, ms };
+    return { vacuumed, analysed, ...(frozen ? { frozen } : {}), ms };
   }
 
   const run = (): Promise<MaintenanceRun> => {

@@ -64,6 +64,22 @@ describe('embedded store maintenance', () => {
     }
   });
 
+  it('freezes the whole database once it is old', async () => {
+    db = await createTestDb('pglite');
+    await relay(db, 5);
+    const age = async () =>
+      (await db!.query<{ age: number }>('select age(datfrozenxid)::int as age from pg_database where datname = current_database()')).rows[0]!.age;
+    const before = await age();
+    // A threshold below the database's age, as 150 million transactions would be in a long life.
+    const maintenance = startStoreMaintenance(db, 0, createLogger('error'), before - 1);
+    try {
+      expect(await maintenance.run()).toMatchObject({ frozen: true });
+      expect(await age()).toBeLessThan(before);
+    } finally {
+      await maintenance.stop();
+    }
+  });
+
   it('without it the outbox only grows', async () => {
     db = await createTestDb('pglite');
     await relay(db, 20);

@@ -8,5 +8,5 @@
 -- statement until the next analyse) read every message of the conversation at each probe: a cost that
 -- grew with every message of the conversation, about two thirds of the accept statement's time at
 -- 280 messages a conversation (docs/performance.md, "A probe that read the whole conversation").
-create unique index messages_client_key on messages ((array[handover_id, direction, client_id])) where client_id is not null;
-drop index messages_client_id;
+create unique index if not exists messages_client_key on messages ((array[handover_id, direction, client_id])) where client_id is not null;
+drop index if exists messages_client_id;
