@@ -9,7 +9,8 @@
  * BENCH_LIGHT_RATES (requests/s, default 100,400,1000), BENCH_LIGHT_MS (each rate, default 6000),
  * BENCH_HANDOVERS (default 256), BENCH_LIGHT_PG_OPTIONS (more `-c` settings for the instance's sessions,
  * after the service's own, which they override: `-c plan_cache_mode=auto` measures PostgreSQL's default
- * plan caching). HANDOVER_* settings in the environment go to the instance measured.
+ * plan caching), BENCH_NODE_ARGS (options for node running the instance, such as `--cpu-prof
+ * --cpu-prof-dir=DIR`). HANDOVER_* settings in the environment go to the instance measured.
  * Prints one line per rate; writes nothing.
  */
 import { randomBytes } from 'node:crypto';
@@ -46,7 +47,7 @@ try {
   const helpdeskUrl = `http://127.0.0.1:${JSON.parse(await firstLine(helpdesk)).port}`;
   const extra = process.env.BENCH_LIGHT_PG_OPTIONS;
   const url = extra ? schemaUrl(schema).replace(/options=([^&]*)/, (_, o: string) => `options=${o}${encodeURIComponent(` ${extra}`)}`) : schemaUrl(schema);
-  const service = await startService(url, passOn);
+  const service = await startService(url, passOn, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
   try {
     const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'light', HANDOVERS);
     for (const rate of RATES) {
