@@ -71,10 +71,34 @@ describe('embedded store maintenance', () => {
       (await db!.query<{ age: number }>('select age(datfrozenxid)::int as age from pg_database where datname = current_database()')).rows[0]!.age;
     const before = await age();
     // A threshold below the database's age, as 150 million transactions would be in a long life.
-    const maintenance = startStoreMaintenance(db, 0, createLogger('error'), before - 1);
+    const maintenance = startStoreMaintenance(db, 0, createLogger('error'), { freezeAge: before - 1 });
     try {
       expect(await maintenance.run()).toMatchObject({ frozen: true });
       expect(await age()).toBeLessThan(before);
+    } finally {
+      await maintenance.stop();
+    }
+  });
+
+  it('makes a checkpoint once enough log was written since the last, or long enough ago', async () => {
+    db = await createTestDb('pglite');
+    const redo = async () => (await db!.query<{ lsn: string }>('select (pg_control_checkpoint()).redo_lsn::text as lsn')).rows[0]!.lsn;
+    const maintenance = startStoreMaintenance(db, 0, createLogger('error'), { checkpointBytes: 1024 * 1024 });
+    try {
+      await maintenance.run();
+      const first = await redo();
+      // Nothing written since: no checkpoint.
+      expect((await maintenance.run()).checkpointed).toBeUndefined();
+      expect(await redo()).toBe(first);
+      await relay(db, 20);
+      expect((await maintenance.run()).checkpointed).toBe(true);
+      // As long ago as a server's checkpoint_timeout, with a megabyte of log written since: another.
+      const later = startStoreMaintenance(db, 0, createLogger('error'), { checkpointMs: 0 });
+      await relay(db, 20);
+      expect((await later.run()).checkpointed).toBe(true);
+      await later.stop();
+      const moved = await db.query<{ moved: boolean }>(`select (pg_control_checkpoint()).redo_lsn > $1::pg_lsn as moved`, [first]);
+      expect(moved.rows[0]!.moved).toBe(true);
     } finally {
       await maintenance.stop();
     }
