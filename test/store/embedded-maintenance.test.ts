@@ -3,6 +3,7 @@ import { createTestDb, type TestDb } from '../support/test-db.js';
 import { startStoreMaintenance } from '../../src/store/embedded-maintenance.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';
+import { eventually, startTestService } from '../support/test-service.js';
 
 /**
  * The embedded store has no autovacuum: what a message leaves behind (its delivered outbox item, its
@@ -110,6 +111,21 @@ describe('embedded store maintenance', () => {
     const first = await outboxPages(db);
     await relay(db, 20);
     expect(await outboxPages(db)).toBeGreaterThan(first * 1.5);
+  });
+
+  it('runs in a service on the embedded store, at its interval', async () => {
+    const t = await startTestService('pglite', { 'database.embeddedVacuumIntervalMs': 50 });
+    try {
+      await relay(t.db, 20);
+      await eventually(async () => {
+        const { rows } = await t.db.query<{ vacuumed: boolean }>(
+          `select last_vacuum is not null as vacuumed from pg_stat_user_tables where relname = 'outbox'`,
+        );
+        return rows[0]?.vacuumed;
+      }, 'the outbox vacuumed by the service');
+    } finally {
+      await t.close();
+    }
   });
 
   it('on PostgreSQL leaves it to the server’s autovacuum', async () => {

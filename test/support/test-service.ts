@@ -61,6 +61,9 @@ export const testSettings: Record<string, unknown> = {
   // services. test/e2e/delivery-thread.test.ts and test/outbound/warm-up.test.ts cover it.
   'delivery.warmUpCalls': 0,
   'desk.timerIntervalMs': 100,
+  // Without the embedded store's vacuums at an interval: a pass in the middle of a test that counts the
+  // statements about messages would count its own. test/store/embedded-maintenance.test.ts covers it.
+  'database.embeddedVacuumIntervalMs': 0,
   // Sign-ins and new agents at scrypt's lowest cost here (2^10, about 1 ms): tests create hundreds.
   'desk.passwordScryptLogN': 10,
   // Test consoles (plain SSE readers) do not reconnect on `renew`; test/e2e/desk-presence.test.ts sets its own.
