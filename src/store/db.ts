@@ -68,6 +68,13 @@ export interface Db extends Queryable {
    * 250 ms; null before that or off Linux). Absent where the database is not a thread of this process.
    */
   threadCpuSeconds?(): number | null;
+  /**
+   * The embedded store only: one statement of the store's own upkeep (a vacuum, a checkpoint; see
+   * embedded-maintenance.ts), answered within `timeoutMs` instead of the statement timeout: the first
+   * vacuum of a store that was never vacuumed runs as long as it runs. Callers meanwhile wait for the
+   * connection within their own bound, and are refused past it, as behind any statement.
+   */
+  upkeep?(sql: string, timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 

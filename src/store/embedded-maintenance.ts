@@ -33,6 +33,9 @@ import type { Logger } from '../telemetry/logger.js';
  * writes out what changed (in a closed loop, checkpoints every 64 MB cost about 4 % of the throughput),
  * so it is not made more often than a server would.
  */
+/** Longest one vacuum, analysis or checkpoint of the embedded store may take before it is reported failed. */
+const UPKEEP_TIMEOUT_MS = 15 * 60_000;
+
 export interface StoreMaintenance {
   /** One pass now (also used by tests instead of waiting for the interval): the tables it vacuumed or analysed. */
   run(): Promise<MaintenanceRun>;
@@ -71,6 +74,11 @@ export function startStoreMaintenance(
   let running: Promise<MaintenanceRun> | null = null;
   let stopped = false;
 
+  // A vacuum runs as long as the dead rows it clears take: the first of a store that was never vacuumed
+  // can take minutes. Bounded on its own, not by the statement timeout (which it would outlive while
+  // the database still ran it).
+  const upkeep = (sql: string) => (db.upkeep ? db.upkeep(sql, UPKEEP_TIMEOUT_MS) : db.query(sql).then(() => undefined));
+
   async function pass(): Promise<MaintenanceRun> {
     const started = performance.now();
     // The one backend's own counts reach the shared counters it reads at most once a second, and at once
@@ -96,7 +104,7 @@ export function startStoreMaintenance(
       if (!vacuum && !analyse) continue;
       const table = `"${t.name.replaceAll('"', '""')}"`;
       const at = performance.now();
-      await db.query(vacuum ? `vacuum (analyze) ${table}` : `analyze ${table}`);
+      await upkeep(vacuum ? `vacuum (analyze) ${table}` : `analyze ${table}`);
       took[t.name] = Math.round(performance.now() - at);
       if (vacuum) vacuumed.push(t.name);
       analysed.push(t.name);
@@ -105,7 +113,7 @@ export function startStoreMaintenance(
     const frozen = !stopped && (age.rows[0]?.age ?? 0) > freezeAge;
     if (frozen) {
       log.info({ age: age.rows[0]!.age }, 'embedded store: freezing the whole database, as its oldest transaction ids are getting old');
-      await db.query('vacuum (freeze)');
+      await upkeep('vacuum (freeze)');
     }
     const wal = await db.query<{ bytes: number; ms: number }>(
       `select pg_wal_lsn_diff(pg_current_wal_lsn(), c.redo_lsn)::float8 as bytes, (extract(epoch from now() - c.checkpoint_time) * 1000)::float8 as ms
@@ -115,7 +123,7 @@ export function startStoreMaintenance(
     const checkpointed = !stopped && (since.bytes >= checkpointBytes || (since.ms >= checkpointMs && since.bytes >= 1024 * 1024));
     if (checkpointed) {
       const at = performance.now();
-      await db.query('checkpoint');
+      await upkeep('checkpoint');
       took.checkpoint = Math.round(performance.now() - at);
     }
     const ms = Math.round(performance.now() - started);

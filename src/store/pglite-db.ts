@@ -130,6 +130,16 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
       });
     },
 
+    upkeep(sql: string, timeoutMs: number): Promise<void> {
+      return exclusive(async () => {
+        try {
+          await (engine.queryWithin ? engine.queryWithin(sql, timeoutMs) : engine.query(sql));
+        } catch (err) {
+          throw translatePgError(err);
+        }
+      });
+    },
+
     async ping(): Promise<void> {
       await db.query('select 1');
     },

@@ -13,6 +13,8 @@ export interface PgliteEngine {
    * only bound and executed. Without: the simple protocol (several statements).
    */
   query(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<unknown>>;
+  /** A statement without parameters, answered within `timeoutMs` where the engine bounds its answers (its thread). */
+  queryWithin?(sql: string, timeoutMs: number): Promise<QueryResult<unknown>>;
   dump(): Promise<Blob>;
   close(): Promise<void>;
   /** In a thread of its own: that thread's CPU time (seconds) as it last told it; null until it has. */

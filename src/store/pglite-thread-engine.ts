@@ -106,6 +106,9 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
       const reply = await call(params === undefined ? { op: 'query', sql } : { op: 'query', sql, params }, options.replyTimeoutMs);
       return reply.result as QueryResult<unknown>;
     },
+    async queryWithin(sql, timeoutMs) {
+      return (await call({ op: 'query', sql }, timeoutMs)).result as QueryResult<unknown>;
+    },
     threadCpuSeconds: () => cpuSeconds,
     async dump() {
       return (await call({ op: 'dump' }, Math.max(options.replyTimeoutMs, 60_000))).dump!;

@@ -6,11 +6,19 @@ import { createPgliteDb } from '../../src/store/pglite-db.js';
  * The embedded database in its thread answers each statement within a bound; a statement past it is
  * answered with an error while the thread still runs it, and what is sent next waits behind it there.
  */
-describe('embedded store: a transaction whose BEGIN is not answered in time', () => {
+describe('embedded store in its thread: statements past the bound of their answer', () => {
   let db: Db | undefined;
   afterEach(async () => {
     await db?.close();
     db = undefined;
+  });
+
+  it('answers the store’s upkeep within a bound of its own, not the statement timeout', async () => {
+    db = await createPgliteDb({ thread: { replyTimeoutMs: 300 } });
+    // A statement as long as a first vacuum can be: past the statement's bound, within the upkeep's.
+    await expect(db.query('select pg_sleep(1)')).rejects.toMatchObject({ code: 'database_timeout' });
+    await db.upkeep!('select pg_sleep(1)', 10_000);
+    await db.upkeep!('vacuum', 10_000);
   });
 
   it('leaves the session outside any transaction once the thread catches up', async () => {
