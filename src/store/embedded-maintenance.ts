@@ -39,8 +39,12 @@ const UPKEEP_TIMEOUT_MS = 15 * 60_000;
 export interface StoreMaintenance {
   /** One pass now (also used by tests instead of waiting for the interval): the tables it vacuumed or analysed. */
   run(): Promise<MaintenanceRun>;
-  /** Stops the timer; a pass in progress ends after its current table. */
-  stop(): Promise<void>;
+  /**
+   * Stops the timer; a pass in progress ends after its current statement. Waits for that at most
+   * `graceMs` (the part's share of the service's stop; unbounded without it): a vacuum can run for
+   * minutes, and the store's close then waits for it within its own bound.
+   */
+  stop(options?: { graceMs: number }): Promise<void>;
 }
 
 export interface MaintenanceRun {
@@ -155,11 +159,18 @@ export function startStoreMaintenance(
 
   return {
     run,
-    async stop() {
+    async stop(options) {
       stopped = true;
       if (timer) clearInterval(timer);
-      // A pass in progress ends after its current table, before the store closes.
-      await running?.catch(() => {});
+      const pass = running?.then(
+        () => undefined,
+        () => undefined,
+      );
+      if (!pass) return;
+      if (!options) return pass;
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([pass, new Promise<void>((resolve) => (grace = setTimeout(resolve, options.graceMs)))]);
+      clearTimeout(grace);
     },
   };
 }

@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/store/db.js';
 import { createPgliteDb } from '../../src/store/pglite-db.js';
+import { startStoreMaintenance } from '../../src/store/embedded-maintenance.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 
 /**
  * The embedded database in its thread answers each statement within a bound; a statement past it is
@@ -19,6 +21,19 @@ describe('embedded store in its thread: statements past the bound of their answe
     await expect(db.query('select pg_sleep(1)')).rejects.toMatchObject({ code: 'database_timeout' });
     await db.upkeep!('select pg_sleep(1)', 10_000);
     await db.upkeep!('vacuum', 10_000);
+  });
+
+  it('a maintenance pass held up by a long statement does not hold up the service’s stop past its grace', async () => {
+    db = await createPgliteDb({ thread: { replyTimeoutMs: 5000 } });
+    const maintenance = startStoreMaintenance(db, 0, createLogger('error'));
+    const long = db.query('select pg_sleep(1.5)');
+    let passEnded = false;
+    const pass = maintenance.run().finally(() => (passEnded = true));
+    await maintenance.stop({ graceMs: 50 });
+    // The stop came back within its grace, with the pass still waiting behind the long statement.
+    expect(passEnded).toBe(false);
+    await long;
+    await pass;
   });
 
   it('leaves the session outside any transaction once the thread catches up', async () => {
