@@ -176,7 +176,7 @@ export const settings = {
   'database.embeddedVacuumIntervalMs': {
     env: 'HANDOVER_EMBEDDED_VACUUM_INTERVAL_MS',
     default: '10000',
-    doc: "Embedded store only: how often the instance looks for tables to vacuum and analyse, as PostgreSQL's autovacuum does for a server (the embedded store has none). A table is vacuumed once its dead rows exceed 50 + 20 % of its rows, and analysed once its changes since the last analysis exceed 50 + 10 %, autovacuum's default thresholds. It also freezes the database before its transaction ids grow old, and makes a checkpoint 5 minutes or 512 MB of write-ahead log after the last, as a server's checkpointer would. Without it, every message's delivered outbox item and its lane's old row version stay in the files for good, the planner never learns the tables' sizes, and the write-ahead log grows without end. 0: off.",
+    doc: "Embedded store only: how often the instance looks for tables to vacuum and analyse, as PostgreSQL's autovacuum does for a server (the embedded store has none). A table is vacuumed once its dead rows exceed 50 + 20 % of its rows, and analysed once its changes since the last analysis exceed 50 + 10 %, autovacuum's default thresholds. It also freezes the database before its transaction ids grow old, and makes a checkpoint 5 minutes (with a megabyte of write-ahead log written since) or 512 MB of log after the last, as a server's checkpointer would. Without it, every message's delivered outbox item and its lane's old row version stay in the files for good, the planner never learns the tables' sizes, and the write-ahead log grows without end. 0: off.",
     parse: int(0, 86400000),
   },
   'database.preparedStatements': {

@@ -8,5 +8,15 @@
 -- statement until the next analyse) read every message of the conversation at each probe: a cost that
 -- grew with every message of the conversation, about two thirds of the accept statement's time at
 -- 280 messages a conversation (docs/performance.md, "A probe that read the whole conversation").
+-- An index of that name left invalid by a build of it that failed (docs/deploy.md, "Migrations") is
+-- dropped first, or it would be kept in place of the valid one.
+do $$
+begin
+  if exists (select 1 from pg_index i join pg_class c on c.oid = i.indexrelid
+             where c.relname = 'messages_client_key' and c.relnamespace = current_schema()::regnamespace and not i.indisvalid) then
+    drop index messages_client_key;
+  end if;
+end
+$$;
 create unique index if not exists messages_client_key on messages ((array[handover_id, direction, client_id])) where client_id is not null;
 drop index if exists messages_client_id;
