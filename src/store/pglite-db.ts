@@ -64,13 +64,15 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
     }
   };
 
-  const run = async <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+  /** What the engine answers, its errors as the service names them. */
+  const translated = async <T>(call: () => Promise<QueryResult<unknown>>): Promise<QueryResult<T>> => {
     try {
-      return (await engine.query(sql, params)) as QueryResult<T>;
+      return (await call()) as QueryResult<T>;
     } catch (err) {
       throw translatePgError(err);
     }
   };
+  const run = <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => translated<T>(() => engine.query(sql, params));
 
   const db: Db = {
     kind: 'pglite',
@@ -132,11 +134,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
 
     upkeep(sql: string, timeoutMs: number): Promise<void> {
       return exclusive(async () => {
-        try {
-          await (engine.queryWithin ? engine.queryWithin(sql, timeoutMs) : engine.query(sql));
-        } catch (err) {
-          throw translatePgError(err);
-        }
+        await translated(() => (engine.queryWithin ? engine.queryWithin(sql, timeoutMs) : engine.query(sql)));
       });
     },
 

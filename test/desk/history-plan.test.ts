@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Queryable, QueryResult, Sql } from '../../src/store/db.js';
 import { searchHistory } from '../../src/desk/history.js';
 import { createTestDb, dbKinds, type DbKind, type TestDb } from '../support/test-db.js';
+import { genericPlan, sqlLiteral } from '../support/plans.js';
 
 /**
  * The sessions plan every statement without its values (plan_cache_mode, src/store/db.ts). A page of
@@ -32,20 +33,10 @@ describe.each<DbKind>(dbKinds)('desk history search plan (%s)', (kind) => {
 
   async function indexConditions(search: Parameters<typeof searchHistory>[2]): Promise<string[]> {
     const { text, values } = await statementOf(search);
-    const literal = (v: unknown) => (v === null ? 'null' : v instanceof Date ? `'${v.toISOString()}'` : `'${String(v).replaceAll("'", "''")}'`);
-    const json = await db.transaction(async (q) => {
-      await q.query(`set local plan_cache_mode = force_generic_plan`);
-      await q.query(`prepare history_plan as ${text}`);
-      const explained = await q.query<{ 'QUERY PLAN': unknown }>(`explain (format json) execute history_plan(${values.map(literal).join(', ')})`);
-      await q.query(`deallocate history_plan`);
-      return JSON.stringify(explained.rows[0]!['QUERY PLAN']);
-    });
     const found: string[] = [];
-    const walk = (node: Record<string, unknown>) => {
+    for (const node of await genericPlan(db, text, values.map(sqlLiteral))) {
       if (node['Index Name'] === 'handovers_ended') found.push(String(node['Index Cond'] ?? ''));
-      for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child);
-    };
-    for (const top of JSON.parse(json) as Array<{ Plan: Record<string, unknown> }>) walk(top.Plan);
+    }
     return found;
   }
 

@@ -9,8 +9,7 @@ import { checkPlannerSettings } from '../../src/service/start-steps.js';
 import { createPgDb } from '../../src/store/pg-db.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';
-
-type PlanNode = Record<string, unknown> & { parent: string };
+import { genericPlan as plan, type PlanNode } from '../support/plans.js';
 
 /**
  * The hot statements' plans as the service runs them (prepared: a generic plan), on empty tables and
@@ -31,23 +30,7 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
   /** The accept statement's parameters, as a plan sees them: empty batches, 5 attempts, no lane handed. */
   const acceptParams = [array, array, array, array, array, array, array, array, array, '5', 'null', '0', array, array];
 
-  /** The generic plan of a statement, in one transaction so every step runs on one connection. */
-  async function genericPlan(text: string, params: string[]): Promise<PlanNode[]> {
-    const json = await db.transaction(async (q) => {
-      await q.query(`set local plan_cache_mode = force_generic_plan`);
-      await q.query(`prepare plan_under_test as ${text}`);
-      const explained = await q.query<{ 'QUERY PLAN': unknown }>(`explain (format json) execute plan_under_test(${params.join(', ')})`);
-      await q.query(`deallocate plan_under_test`);
-      return JSON.stringify(explained.rows[0]!['QUERY PLAN']);
-    });
-    const nodes: PlanNode[] = [];
-    const walk = (node: Record<string, unknown>, parent: string) => {
-      nodes.push({ ...node, parent });
-      for (const child of (node.Plans as Array<Record<string, unknown>> | undefined) ?? []) walk(child, node['Node Type'] as string);
-    };
-    for (const top of JSON.parse(json) as Array<{ Plan: Record<string, unknown> }>) walk(top.Plan, '');
-    return nodes;
-  }
+  const genericPlan = (text: string, params: string[]) => plan(db, text, params);
 
   async function repeatCheck(): Promise<{ seqScanOfMessages: boolean; hashed: boolean; probes: boolean }> {
     const nodes = await genericPlan(ACCEPT_USER_MESSAGES.text, acceptParams);
