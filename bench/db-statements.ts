@@ -13,12 +13,13 @@
  * - `as-is`: the statements and schema as they are;
  * - `no-outbox-rows`: the accept statement without its outbox insert, the completion without the delete
  *   (what a message would cost the database with no outbox row of its own);
- * - `heap-only-lanes`: the lanes' two partial indexes on `pending` dropped, so that the two updates of a
- *   lane per message are heap-only (what it would cost if claims found lanes another way);
- * - `neither`: both of the above;
+ * - `indexed-lanes`: the lanes' two partial indexes on `pending` that migration 023 dropped, made again:
+ *   what the two updates of a lane per message cost when they are not heap-only (as before 023);
  * - `default-planner`: the statements as they are, without the sessions' planner settings
- *   (PLANNER_SETTINGS in src/store/db.ts), as they ran before those.
- * The variants but `as-is` and `default-planner` measure designs not built, not something the service can run.
+ *   (PLANNER_SETTINGS in src/store/db.ts), as they ran before those;
+ * - `extra-sql`: the statements as they are, with BENCH_DB_EXTRA_SQL run on the schema first (an index
+ *   dropped, a storage parameter set: a quick measure of what a schema change would do).
+ * `no-outbox-rows` and `extra-sql` measure designs not built, not something the service can run.
  */
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
@@ -34,7 +35,7 @@ const BATCH = Number(process.env.BENCH_DB_BATCH ?? 16);
 const HANDOVERS = 256;
 const MS = Number(process.env.BENCH_DB_MS ?? 6000);
 const ROUNDS = Number(process.env.BENCH_DB_ROUNDS ?? 3);
-const variants = process.argv.length > 2 ? process.argv.slice(2) : ['as-is', 'no-outbox-rows', 'heap-only-lanes'];
+const variants = process.argv.length > 2 ? process.argv.slice(2) : ['as-is', 'no-outbox-rows', 'indexed-lanes'];
 
 /** Replaces `from` in `text`, or fails: a statement that changed must not be measured as if it had not. */
 function replaced(text: string, from: string | RegExp, to: string): string {
@@ -60,13 +61,18 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
       insert into handovers (id, tenant_id, conversation_id, queue_id, connector_id, state, user_info)
         select 'ho_' || g, 't1', 'conv_' || g, 'q1', 'c1', 'active', '{"id":"u1","name":"U"}' from generate_series(1, ${HANDOVERS}) g`);
     let accept = ACCEPT_USER_MESSAGES.text;
-    if (variant === 'no-outbox-rows' || variant === 'neither') {
+    if (variant === 'no-outbox-rows') {
       accept = replaced(accept, /, item as \([\s\S]*?returning id, lane, seq\s*\)/, '');
       accept = replaced(accept, 'left join item it on it.lane = p.lane and it.seq = p.lane_seq', '');
       accept = replaced(accept, 'it.id as outbox_id', 'null::bigint as outbox_id, $10::int as max_attempts');
     }
-    if (variant === 'heap-only-lanes' || variant === 'neither') await admin.query('drop index outbox_lanes_due; drop index outbox_lanes_connector_pending');
-    if (!['as-is', 'no-outbox-rows', 'heap-only-lanes', 'neither', 'default-planner'].includes(variant)) throw new Error(`unknown variant ${variant}`);
+    if (variant === 'indexed-lanes')
+      await admin.query(`set search_path = ${schema};
+        create index outbox_lanes_due on outbox_lanes (next_attempt_at) where pending > 0;
+        create index outbox_lanes_connector_pending on outbox_lanes (connector_id) where pending > 0 and connector_id is not null;
+        alter table outbox_lanes reset (fillfactor)`);
+    if (variant === 'extra-sql') await admin.query(`set search_path = ${schema}; ${process.env.BENCH_DB_EXTRA_SQL ?? ''}`);
+    if (!['as-is', 'no-outbox-rows', 'indexed-lanes', 'default-planner', 'extra-sql'].includes(variant)) throw new Error(`unknown variant ${variant}`);
 
     for (let i = 0; i < CONNECTIONS; i++) {
       const c = new pg.Client({ connectionString: DATABASE });
@@ -126,7 +132,7 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
         await c.query({
           name: 'complete',
           text: RECORD_COMPLETIONS.text,
-          values: [[], [], variant === 'no-outbox-rows' || variant === 'neither' ? lanes : [], [], [], 'bench', lanes, [], ids],
+          values: [[], [], variant === 'no-outbox-rows' ? lanes : [], [], [], 'bench', lanes, [], ids],
         });
         messages += BATCH;
       }

@@ -24,6 +24,8 @@ export interface Deps {
   deskConsoles: DeskConsoles;
   /** The circuit of an external system as this instance sees it. */
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
+  /** Items waiting for an external system, as the outbox's backlog was last sampled (never waits); null: not sampled yet. */
+  connectorBacklog(connectorId: string): number | null;
   /** How fast an external system answers, as this instance measured it (in memory; never waits). */
   connectorLatency?(connectorId: string): LatencyVerdict;
   /** Agents an external system last reported available (cached; never waits); null: unknown. */

@@ -31,7 +31,7 @@ import { CircuitMirror, ConnectorHealth } from './resilience/circuit-breaker.js'
 import { startDeliveryThread, type DeliveryThread } from './service/delivery-thread-host.js';
 import { startLoadSignals } from './resilience/load-signals.js';
 import { createMetrics } from './monitoring/metrics.js';
-import { startBacklogSampler } from './monitoring/backlog-sampler.js';
+import { startBacklogSampler, type BacklogSampler } from './monitoring/backlog-sampler.js';
 import { startStoreMaintenance } from './store/embedded-maintenance.js';
 import { StatusService } from './monitoring/status-service.js';
 import { startRetentionJob } from './privacy/retention.js';
@@ -247,6 +247,8 @@ export async function createService(config: Config, options: ServiceOptions = {}
           log.child({ part: 'availability' }),
         ),
     );
+    /** The outbox's backlog, sampled once the service's background parts run (availability reads it). */
+    let backlogSampler: BacklogSampler | null = null;
     const deps: Deps = {
       db,
       bus,
@@ -256,6 +258,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       userIds: new UserIdDigests(secretKeys, secrets.currentKeyId),
       deskConsoles,
       connectorState: (id) => (circuits ?? health).state(id),
+      connectorBacklog: (id) => backlogSampler?.agentItems(id) ?? null,
       connectorLatency: (id) => latency.verdict(id),
       agentAvailability: (id) => availability.peek(id),
       connectorChecks: (tenantId) => checks.latest(tenantId),
@@ -333,6 +336,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
         const backlog = await background.startPart('backlog-sampler', () =>
           startBacklogSampler(db, config.status.sampleMs, log, (samples) => events.emit('backlog:sampled', { samples })),
         );
+        backlogSampler = backlog;
         await background.startPart('store-maintenance', () =>
           startStoreMaintenance(db, config.database.embeddedVacuumIntervalMs, log.child({ part: 'store-maintenance' })),
         );

@@ -596,7 +596,7 @@ export const settings = {
   'connectors.maxBacklog': {
     env: 'HANDOVER_CONNECTOR_MAX_BACKLOG',
     default: '10000',
-    doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused.',
+    doc: 'Undelivered items towards one system above which it is reported degraded and new handovers to it are refused (judged on the backlog as last sampled: `HANDOVER_STATUS_SAMPLE_MS`).',
     parse: int(1, 100000000),
   },
   'outbound.allowPrivate': {
@@ -729,7 +729,7 @@ export const settings = {
   'status.sampleMs': {
     env: 'HANDOVER_STATUS_SAMPLE_MS',
     default: '10000',
-    doc: 'How often the status is judged and the outbox backlog sampled (metrics and the status page read the last sample).',
+    doc: 'How often the status is judged and the outbox backlog sampled (metrics, the status page and the backlog bound of availability read the last sample).',
     parse: int(10, 600000),
   },
   'status.windowMs': {

@@ -122,6 +122,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
    * found nothing (docs/performance.md, "Claims when there is something to claim").
    */
   let claimOwed = true;
+  /** Where the next claim's walk of lanes with pending items starts (claim-lanes.ts): after this lane. */
+  let walkFrom = '';
   /**
    * When lanes put back until later (a retry, a deferral) come due, in order, each rounded up to the next
    * 10 ms so that lanes due together share one wake-up; one timer for the earliest. Each due time wakes
@@ -431,26 +433,33 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     while (!stopping) {
       const free = options.concurrency - runs.size;
       let claimed: ClaimedLane[] = [];
+      let walkCut = false;
       wokenDuringClaim = false;
       if (free > 0) {
         const blocked = options.health.blocked();
         try {
-          claimed = await claimLanes(db, {
+          const claim = await claimLanes(db, {
             instanceId: options.instanceId,
             leaseMs: options.leaseMs,
             limit: free,
             blocked,
             remaining: options.health.remaining(),
             maxPerConnector: options.health.maxPerConnector,
+            after: walkFrom,
           });
-          claimOwed = claimed.length > 0 || blocked.length > 0;
+          claimed = claim.lanes;
+          // A walk stopped by its bound goes on where it stopped, at once: lanes after it were not looked at.
+          walkFrom = claim.walkedTo ?? '';
+          walkCut = claim.walkedTo !== null;
+          claimOwed = claimed.length > 0 || blocked.length > 0 || walkCut;
         } catch (err) {
           claimOwed = true;
           log.warn({ err }, 'claiming outbox work failed; retrying when a lane run ends or after the poll interval');
         }
       } else claimOwed = true;
       for (const lane of claimed) adopt({ lane: lane.lane, connectorId: lane.connectorId, items: lane.items, nextSeq: lane.items[0]?.seq ?? 0 });
-      if (free > 0 && claimed.length === free) continue;
+      // Room left and lanes not looked at yet (the walk stopped at its bound): the next claim goes on at once.
+      if (free > 0 && (claimed.length === free || walkCut)) continue;
       // Stopped while the claim ran: its wake-up found no sleep to end, so do not start one.
       if (stopping) break;
       if (wokenDuringClaim) continue;

@@ -9,6 +9,8 @@ import type { BacklogSample } from '../telemetry/delivery-metrics.js';
  */
 export interface BacklogSampler {
   latest(): { samples: BacklogSample[]; at: Date | null };
+  /** Items pending for a helpdesk (the agent side) in the last sample; null before the first. */
+  agentItems(connectorId: string): number | null;
   /** Takes a sample now (also used by tests to avoid waiting for the interval). */
   sample(): Promise<void>;
   stop(): void;
@@ -17,6 +19,7 @@ export interface BacklogSampler {
 export function startBacklogSampler(db: Db, intervalMs: number, log: Logger, onSample: (samples: BacklogSample[]) => void): BacklogSampler {
   let samples: BacklogSample[] = [];
   let at: Date | null = null;
+  let agentItems = new Map<string, number>();
   let running: Promise<void> | null = null;
 
   async function take(): Promise<void> {
@@ -37,6 +40,7 @@ export function startBacklogSampler(db: Db, intervalMs: number, log: Logger, onS
       return sample;
     });
     at = taken;
+    agentItems = new Map(samples.filter((s) => s.target === 'agent').map((s) => [s.connectorId, s.items]));
     onSample(samples);
   }
 
@@ -51,5 +55,10 @@ export function startBacklogSampler(db: Db, intervalMs: number, log: Logger, onS
   void sample();
   const timer = setInterval(() => void sample(), intervalMs);
   timer.unref();
-  return { latest: () => ({ samples, at }), sample, stop: () => clearInterval(timer) };
+  return {
+    latest: () => ({ samples, at }),
+    agentItems: (connectorId) => (at === null ? null : (agentItems.get(connectorId) ?? 0)),
+    sample,
+    stop: () => clearInterval(timer),
+  };
 }

@@ -31,6 +31,8 @@ export interface Availability {
 export interface AgentSideHealth {
   connectorState(connectorId: string): 'closed' | 'half_open' | 'open';
   maxBacklog: number;
+  /** Items waiting for the system (the outbox's last sample; never waits); null: not sampled yet. */
+  connectorBacklog(connectorId: string): number | null;
   /** How fast the system answers, as measured here (absent: not judged). */
   connectorLatency?(connectorId: string): LatencyVerdict;
   /** What the system last said about its agents (from a cache: never waits); null: unknown. */
@@ -39,11 +41,16 @@ export interface AgentSideHealth {
 
 export function agentSideHealth(deps: {
   connectorState: AgentSideHealth['connectorState'];
+  connectorBacklog: AgentSideHealth['connectorBacklog'];
   agentAvailability?: AgentSideHealth['agentAvailability'];
   connectorLatency?: AgentSideHealth['connectorLatency'];
   config: { connectors: { maxBacklog: number } };
 }): AgentSideHealth {
-  const health: AgentSideHealth = { connectorState: (id) => deps.connectorState(id), maxBacklog: deps.config.connectors.maxBacklog };
+  const health: AgentSideHealth = {
+    connectorState: (id) => deps.connectorState(id),
+    connectorBacklog: (id) => deps.connectorBacklog(id),
+    maxBacklog: deps.config.connectors.maxBacklog,
+  };
   const agentAvailability = deps.agentAvailability;
   if (agentAvailability) health.agentAvailability = (id) => agentAvailability(id);
   const connectorLatency = deps.connectorLatency;
@@ -78,11 +85,9 @@ export async function checkAvailability(q: Queryable, queue: Queue, now: Date, h
         },
       };
     }
-    const { rows } = await q.query<{ backlog: number }>(
-      'select coalesce(sum(pending), 0)::int as backlog from outbox_lanes where connector_id = $1 and pending > 0',
-      [queue.connectorId],
-    );
-    const backlog = rows[0]?.backlog ?? 0;
+    // As last sampled (every HANDOVER_STATUS_SAMPLE_MS): a check must not wait on a count that grows
+    // with the backlog, least of all when the backlog is what is wrong. Not sampled yet: not judged.
+    const backlog = health.connectorBacklog(queue.connectorId) ?? 0;
     if (backlog >= health.maxBacklog) return { ...degraded, cause: 'backlog', details: { pending: backlog, maxBacklog: health.maxBacklog } };
     // A system that says nobody is there is believed; one that does not tell (no availability
     // capability, no fresh answer) is taken at its word: open means open.

@@ -108,6 +108,28 @@ describe.each<DbKind>(['pg', 'pglite'])('a slow helpdesk is a state of its own (
     }, 'the status to clear');
   });
 
+  it('is told degraded (cause backlog) once the sampled backlog reaches the bound, and available again once it drains', async () => {
+    // Its calls are slow but it is set to be offered while slow: what refuses it is the backlog alone,
+    // as the outbox was last sampled (every 200 ms here).
+    t = await startTestService(kind, { 'connectors.maxBacklog': 3, 'status.sampleMs': 200 });
+    const acme = await tenant('Acme', { offerWhileSlow: true });
+    const globex = await tenant('Globex');
+    acme.helpdesk.respond = (body) => ({ status: 200, delayMs: body.type === 'message.created' ? 1000 : 0 });
+    // Three messages in each of three conversations: one call at a time per conversation, the rest wait.
+    await acme.talk(3);
+    const behind = await eventually(async () => {
+      const a = await acme.availability();
+      return a.reason === 'degraded' ? a : null;
+    }, 'Acme degraded by its backlog');
+    expect(behind).toMatchObject({ available: false, reason: 'degraded', cause: 'backlog', details: { maxBacklog: 3 } });
+    expect(behind.details.pending).toBeGreaterThanOrEqual(3);
+    expect(await globex.availability()).toMatchObject({ available: true });
+
+    acme.helpdesk.respond = () => ({ status: 200 });
+    await eventually(async () => (await acme.availability()).available === true, 'Acme available once its backlog drained', 20_000);
+    expect(acme.helpdesk.received.filter((w) => w.body.type === 'message.created')).toHaveLength(9);
+  });
+
   it('refuses a latency objective that is not one', async () => {
     t = await startTestService(kind);
     const created = await t.admin('POST', '/v1/admin/tenants', { name: 'Initech' });

@@ -48,6 +48,7 @@ export async function domainWorld(): Promise<DomainWorld> {
     now: () => new Date(),
     userIds: new UserIdDigests([TEST_SECRET_KEY], TEST_SECRET_KEY.id),
     deskConsoles,
+    connectorBacklog: () => null,
     connectorState: () => 'closed',
   };
   const releases: Array<() => void> = [];
