@@ -438,6 +438,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       if (free > 0) {
         const blocked = options.health.blocked();
         try {
+          const from = walkFrom;
           const claim = await claimLanes(db, {
             instanceId: options.instanceId,
             leaseMs: options.leaseMs,
@@ -448,9 +449,13 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
             after: walkFrom,
           });
           claimed = claim.lanes;
-          // A walk stopped by its bound goes on where it stopped, at once: lanes after it were not looked at.
-          walkFrom = claim.walkedTo ?? '';
-          walkCut = claim.walkedTo !== null;
+          // Every free slot taken: due lanes may be left in the part of the walk this claim looked at, so
+          // the next claim looks at it again. Otherwise the next goes on where the walk stopped, at once,
+          // until a walk from the first lane has reached the last: one that started further on has not
+          // looked at the lanes before its start.
+          const full = claimed.length === free;
+          walkFrom = full ? from : (claim.walkedTo ?? '');
+          walkCut = !full && (claim.walkedTo !== null || from !== '');
           claimOwed = claimed.length > 0 || blocked.length > 0 || walkCut;
         } catch (err) {
           claimOwed = true;

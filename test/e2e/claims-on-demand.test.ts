@@ -4,6 +4,7 @@ import { DeliveryError } from '../../src/outbound/delivery-error.js';
 import type { Db } from '../../src/store/db.js';
 import { eventually } from '../support/test-service.js';
 import { startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
+import { WALK_LANES } from '../../src/delivery/claim-lanes.js';
 
 const SECRET = 'whsec_' + Buffer.from('claims-on-demand-secret-0123456789').toString('base64');
 
@@ -152,5 +153,37 @@ describe('claims when there is something to claim (pg)', () => {
     expect(written.every((w) => w?.handed)).toBe(true);
     await eventually(async () => delivered.length === texts.length || undefined, 'every message, across time slices');
     expect(delivered).toEqual(texts);
+  });
+
+  it('claims every due lane of a backlog longer than one claim looks at, without waiting for the poll', async () => {
+    // A claim walks at most WALK_LANES lanes with pending items; the next goes on from there, or looks
+    // at the same ones again when it took every free slot. Lanes after the first 2,000 are held by
+    // another instance, so the walk past them finds nothing: the lanes it left behind must still be
+    // claimed at once, not at the next poll (a minute here).
+    scene = await startWorkerScene(1, SECRET);
+    const { t, tenantId } = scene;
+    const { rows } = await t.db.query<{ connector_id: string }>('select connector_id from handovers where id = $1', [scene.handovers[0]]);
+    const connectorId = rows[0]!.connector_id;
+    const free = WALK_LANES;
+    const held = 100;
+    await t.db.query(
+      `insert into outbox_lanes (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at, locked_by, locked_until)
+       select 'walk_' || lpad(n::text, 5, '0') || ':agent', $1, 'agent', $2, 1, 1, now(),
+              case when n > $3 then 'other-instance' end, case when n > $3 then now() + interval '10 minutes' end
+       from generate_series(1, $4::int) n`,
+      [tenantId, connectorId, free, free + held],
+    );
+    await t.db.query(
+      `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
+       select $1, 'walk_' || lpad(n::text, 5, '0') || ':agent', 1, 'walk_' || n, 'agent', $2, 'message.created',
+              jsonb_build_object('message', jsonb_build_object('text', 'walk ' || n)), 3
+       from generate_series(1, $3::int) n`,
+      [tenantId, connectorId, free + held],
+    );
+    const delivered = new Set<string>();
+    scene.startWorker({ deliver: async (row) => void delivered.add(textOf(row)), concurrency: 8 });
+    await eventually(async () => delivered.size >= free || undefined, 'every lane not held elsewhere', 30_000);
+    expect(delivered.size).toBe(free);
+    expect([...delivered].some((text) => Number(text.slice('walk '.length)) > free)).toBe(false);
   });
 });

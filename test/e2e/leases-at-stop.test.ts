@@ -62,7 +62,9 @@ describe('leases taken for a worker as it stops (pg)', () => {
     let stopped: Promise<void> | undefined;
     // The worker's first claim leases the lane; the worker stops before the claim's answer is read.
     const db = afterEachStatement(t.db, (name, _params, result) => {
-      if (name === 'claim-lanes' && result.rows.length > 0) stopped ??= the.worker!.stop({ graceMs: 1000 });
+      // (The statement answers one row even when it claims nothing: where its walk stopped.)
+      if (name === 'claim-lanes' && (result.rows as Array<{ claimed_lane: string | null }>).some((r) => r.claimed_lane !== null))
+        stopped ??= the.worker!.stop({ graceMs: 1000 });
     });
     const delivered: string[] = [];
     the.worker = scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)) });
