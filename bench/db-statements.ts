@@ -7,9 +7,14 @@
  *
  *   npm run build && node --import tsx bench/db-statements.ts [variant...]
  *
- * BENCH_DB_CONNECTIONS and BENCH_DB_BATCH change the 4 connections and the batches of 16.
+ * BENCH_DB_CONNECTIONS and BENCH_DB_BATCH change the 4 connections and the batches of 16. Each round also
+ * reports the write-ahead log written per message.
  *
- * Variants, each in a schema of its own, alternating (BENCH_DB_ROUNDS rounds, BENCH_DB_MS each):
+ * BENCH_DB_STORE=embedded measures the embedded store instead: PGlite in a thread of its own, as the
+ * service runs it, with its one connection (the statements one after another), the CPU of this process's
+ * other threads (that thread, with V8's and libuv's helpers) read from /proc.
+ *
+ * Variants, each in a schema (or embedded database) of its own, alternating (BENCH_DB_ROUNDS rounds, BENCH_DB_MS each):
  * - `as-is`: the statements and schema as they are;
  * - `no-outbox-rows`: the accept statement without its outbox insert, the completion without the delete
  *   (what a message would cost the database with no outbox row of its own);
@@ -21,15 +26,21 @@
  *   dropped, a storage parameter set: a quick measure of what a schema change would do).
  * `no-outbox-rows` and `extra-sql` measure designs not built, not something the service can run.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { DATABASE } from './harness.js';
 import { ACCEPT_USER_MESSAGES } from '../src/handover/accept-user-messages.js';
 import { RECORD_COMPLETIONS } from '../src/delivery/completions.js';
 import { createPgDb } from '../src/store/pg-db.js';
-import { PLANNER_SETTINGS } from '../src/store/db.js';
+import { namedStatement, PLANNER_SETTINGS } from '../src/store/db.js';
+import { createPgliteDb } from '../src/store/pglite-db.js';
+import { threadCpuSeconds } from '../src/telemetry/thread-cpu.js';
 import { migrate } from '../src/store/migrate.js';
 
+/** BENCH_DB_STORE=embedded: the embedded store (PGlite in its own thread, one connection) instead of PostgreSQL. */
+const STORE = process.env.BENCH_DB_STORE === 'embedded' ? 'embedded' : 'postgres';
 const CONNECTIONS = Number(process.env.BENCH_DB_CONNECTIONS ?? 4);
 const BATCH = Number(process.env.BENCH_DB_BATCH ?? 16);
 const HANDOVERS = 256;
@@ -44,7 +55,75 @@ function replaced(text: string, from: string | RegExp, to: string): string {
   return out;
 }
 
-async function measure(variant: string): Promise<{ perSecond: number; cpuUs: number }> {
+const VARIANTS = ['as-is', 'no-outbox-rows', 'indexed-lanes', 'default-planner', 'extra-sql'];
+
+/** The tenant, its helpdesk and its handovers; then what the variant changes in the schema. */
+function setUp(variant: string): string[] {
+  if (!VARIANTS.includes(variant)) throw new Error(`unknown variant ${variant}`);
+  const statements = [
+    `insert into tenants (id, name, webhook_secret) values ('t1', 't1', 's')`,
+    `insert into connectors (id, tenant_id, type, name, config) values ('c1', 't1', 'webhook', 'c1', '{}')`,
+    `insert into queues (id, tenant_id, name, connector_id) values ('q1', 't1', 'q1', 'c1')`,
+    `insert into handovers (id, tenant_id, conversation_id, queue_id, connector_id, state, user_info)
+       select 'ho_' || g, 't1', 'conv_' || g, 'q1', 'c1', 'active', '{"id":"u1","name":"U"}' from generate_series(1, ${HANDOVERS}) g`,
+  ];
+  if (variant === 'indexed-lanes')
+    statements.push(
+      'create index outbox_lanes_due on outbox_lanes (next_attempt_at) where pending > 0',
+      'create index outbox_lanes_connector_pending on outbox_lanes (connector_id) where pending > 0 and connector_id is not null',
+      'alter table outbox_lanes reset (fillfactor)',
+    );
+  if (variant === 'extra-sql') statements.push(process.env.BENCH_DB_EXTRA_SQL ?? 'select 1');
+  return statements;
+}
+
+/** The accept statement as the variant runs it. */
+function acceptText(variant: string): string {
+  let accept = ACCEPT_USER_MESSAGES.text;
+  if (variant === 'no-outbox-rows') {
+    accept = replaced(accept, /, item as \([\s\S]*?returning id, lane, seq\s*\)/, '');
+    accept = replaced(accept, 'left join item it on it.lane = p.lane and it.seq = p.lane_seq', '');
+    accept = replaced(accept, 'it.id as outbox_id', 'null::bigint as outbox_id, $10::int as max_attempts');
+  }
+  return accept;
+}
+
+/** The accept statement's parameters for a batch: each message to its own handover. */
+function acceptParams(batch: Array<{ handover: string; id: string }>): unknown[] {
+  const at = new Date().toISOString();
+  return [
+    batch.map((b) => b.handover),
+    batch.map(() => 't1'),
+    batch.map((b) => `client_${b.id}`),
+    batch.map((b) => b.id),
+    batch.map(() => 'hello, I need help with my order'),
+    batch.map(() => '[]'),
+    batch.map((b) =>
+      JSON.stringify({
+        kind: 'message.created',
+        eventId: `evt_${b.id}`,
+        handoverId: b.handover,
+        message: { id: b.id, text: 'hello', attachments: [], createdAt: at },
+      }),
+    ),
+    batch.map(() => null),
+    batch.map(() => at),
+    10,
+    null,
+    0,
+    [],
+    [...new Set(batch.map((b) => b.handover))],
+  ];
+}
+
+/** The completion statement's parameters: the batch's items delivered at their first attempt, its lanes. */
+function completionParams(variant: string, batch: Array<{ handover: string }>, outboxIds: string[]): unknown[] {
+  const lanes = [...new Set(batch.map((b) => `${b.handover}:agent`))];
+  // Without outbox rows the lanes are still released, as a run's end does.
+  return [[], [], variant === 'no-outbox-rows' ? lanes : [], [], [], 'bench', lanes, [], outboxIds];
+}
+
+async function measure(variant: string): Promise<{ perSecond: number; cpuUs: number; walBytes: number }> {
   const schema = `dbstmt_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: DATABASE });
   await admin.connect();
@@ -54,25 +133,9 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
     const db = createPgDb({ url: DATABASE, poolSize: 2, poolTimeoutMs: 5000, statementTimeoutMs: 0, idleInTransactionTimeoutMs: 0, searchPath: schema });
     await migrate(db, () => {});
     await db.close();
-    await admin.query(`set search_path = ${schema};
-      insert into tenants (id, name, webhook_secret) values ('t1', 't1', 's');
-      insert into connectors (id, tenant_id, type, name, config) values ('c1', 't1', 'webhook', 'c1', '{}');
-      insert into queues (id, tenant_id, name, connector_id) values ('q1', 't1', 'q1', 'c1');
-      insert into handovers (id, tenant_id, conversation_id, queue_id, connector_id, state, user_info)
-        select 'ho_' || g, 't1', 'conv_' || g, 'q1', 'c1', 'active', '{"id":"u1","name":"U"}' from generate_series(1, ${HANDOVERS}) g`);
-    let accept = ACCEPT_USER_MESSAGES.text;
-    if (variant === 'no-outbox-rows') {
-      accept = replaced(accept, /, item as \([\s\S]*?returning id, lane, seq\s*\)/, '');
-      accept = replaced(accept, 'left join item it on it.lane = p.lane and it.seq = p.lane_seq', '');
-      accept = replaced(accept, 'it.id as outbox_id', 'null::bigint as outbox_id, $10::int as max_attempts');
-    }
-    if (variant === 'indexed-lanes')
-      await admin.query(`set search_path = ${schema};
-        create index outbox_lanes_due on outbox_lanes (next_attempt_at) where pending > 0;
-        create index outbox_lanes_connector_pending on outbox_lanes (connector_id) where pending > 0 and connector_id is not null;
-        alter table outbox_lanes reset (fillfactor)`);
-    if (variant === 'extra-sql') await admin.query(`set search_path = ${schema}; ${process.env.BENCH_DB_EXTRA_SQL ?? ''}`);
-    if (!['as-is', 'no-outbox-rows', 'indexed-lanes', 'default-planner', 'extra-sql'].includes(variant)) throw new Error(`unknown variant ${variant}`);
+    await admin.query(`set search_path = ${schema}`);
+    for (const sql of setUp(variant)) await admin.query(sql);
+    const accept = acceptText(variant);
 
     for (let i = 0; i < CONNECTIONS; i++) {
       const c = new pg.Client({ connectionString: DATABASE });
@@ -98,42 +161,9 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
       let next = 0;
       while (!stop) {
         const batch = Array.from({ length: BATCH }, () => ({ handover: mine[next++ % mine.length]!, id: `msg_${k}_${++seq}` }));
-        const at = new Date().toISOString();
-        const { rows } = await c.query<{ outbox_id: string | null }>({
-          name: 'accept',
-          text: accept,
-          values: [
-            batch.map((b) => b.handover),
-            batch.map(() => 't1'),
-            batch.map((b) => `client_${b.id}`),
-            batch.map((b) => b.id),
-            batch.map(() => 'hello, I need help with my order'),
-            batch.map(() => '[]'),
-            batch.map((b) =>
-              JSON.stringify({
-                kind: 'message.created',
-                eventId: `evt_${b.id}`,
-                handoverId: b.handover,
-                message: { id: b.id, text: 'hello', attachments: [], createdAt: at },
-              }),
-            ),
-            batch.map(() => null),
-            batch.map(() => at),
-            10,
-            null,
-            0,
-            [],
-            [...new Set(batch.map((b) => b.handover))],
-          ],
-        });
-        const lanes = [...new Set(batch.map((b) => `${b.handover}:agent`))];
+        const { rows } = await c.query<{ outbox_id: string | null }>({ name: 'accept', text: accept, values: acceptParams(batch) });
         const ids = rows.map((r) => r.outbox_id).filter((id): id is string => id !== null);
-        // Without outbox rows the lanes are still released, as a run's end does.
-        await c.query({
-          name: 'complete',
-          text: RECORD_COMPLETIONS.text,
-          values: [[], [], variant === 'no-outbox-rows' ? lanes : [], [], [], 'bench', lanes, [], ids],
-        });
+        await c.query({ name: 'complete', text: RECORD_COMPLETIONS.text, values: completionParams(variant, batch, ids) });
         messages += BATCH;
       }
     };
@@ -141,15 +171,21 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const m0 = messages;
     const t0 = cpuTicks();
+    const wal0 = (await admin.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
     const started = Date.now();
     await new Promise((resolve) => setTimeout(resolve, MS));
     const m1 = messages;
     const t1 = cpuTicks();
+    const walBytes = Number((await admin.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1) as bytes', [wal0])).rows[0]!.bytes);
     const seconds = (Date.now() - started) / 1000;
     stop = true;
     await Promise.all(running);
     // Clock ticks of 10 ms (USER_HZ 100).
-    return { perSecond: Math.round((m1 - m0) / seconds), cpuUs: Math.round(((t1 - t0) * 10_000) / (m1 - m0)) };
+    return {
+      perSecond: Math.round((m1 - m0) / seconds),
+      cpuUs: Math.round(((t1 - t0) * 10_000) / (m1 - m0)),
+      walBytes: Math.round(walBytes / (m1 - m0)),
+    };
   } finally {
     for (const c of clients) await c.end().catch(() => {});
     await admin.query(`drop schema if exists ${schema} cascade`).catch(() => {});
@@ -157,12 +193,65 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
   }
 }
 
+/** CPU seconds of this process's threads other than this one: the embedded database's thread, mostly. */
+function otherThreadsCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6 - (threadCpuSeconds() ?? 0);
+}
+
+/**
+ * The embedded store: the same statements, one after another on its one connection, in its own thread as
+ * the service runs it; the CPU is this process's other threads' (the database's thread, and V8's and
+ * libuv's helpers, which the service has too).
+ */
+async function measureEmbedded(variant: string): Promise<{ perSecond: number; cpuUs: number; walBytes: number }> {
+  if (variant === 'default-planner') throw new Error('the embedded store has no default-planner variant');
+  const dir = mkdtempSync(join(tmpdir(), 'dbstmt-'));
+  const db = await createPgliteDb({ dataDir: dir, thread: { replyTimeoutMs: 60_000 } });
+  try {
+    await migrate(db, () => {});
+    for (const sql of setUp(variant)) await db.query(sql);
+    const accept = namedStatement(`accept-${variant}`, acceptText(variant));
+    const complete = namedStatement('complete', RECORD_COMPLETIONS.text);
+    let messages = 0;
+    let seq = 0;
+    let stop = false;
+    const loop = async () => {
+      let next = 0;
+      while (!stop) {
+        const batch = Array.from({ length: BATCH }, () => ({ handover: `ho_${(next++ % HANDOVERS) + 1}`, id: `msg_${++seq}` }));
+        const { rows } = await db.query<{ outbox_id: string | null }>(accept, acceptParams(batch));
+        const ids = rows.map((r) => r.outbox_id).filter((id): id is string => id !== null);
+        await db.query(complete, completionParams(variant, batch, ids));
+        messages += BATCH;
+      }
+    };
+    const running = loop();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const m0 = messages;
+    const c0 = otherThreadsCpuSeconds();
+    const wal0 = (await db.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
+    const started = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, MS));
+    const m1 = messages;
+    const c1 = otherThreadsCpuSeconds();
+    const walBytes = Number((await db.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) as bytes', [wal0])).rows[0]!.bytes);
+    const seconds = (Date.now() - started) / 1000;
+    stop = true;
+    await running;
+    return { perSecond: Math.round((m1 - m0) / seconds), cpuUs: Math.round(((c1 - c0) * 1e6) / (m1 - m0)), walBytes: Math.round(walBytes / (m1 - m0)) };
+  } finally {
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const results = new Map<string, number[]>(variants.map((v) => [v, []]));
 for (let round = 1; round <= ROUNDS; round++) {
   for (const variant of variants) {
-    const { perSecond, cpuUs } = await measure(variant);
+    const { perSecond, cpuUs, walBytes } = STORE === 'embedded' ? await measureEmbedded(variant) : await measure(variant);
     results.get(variant)!.push(cpuUs);
-    console.log(`round ${round} ${variant}: ${perSecond} msg/s, the database's CPU ${cpuUs} µs a message`);
+    console.log(`round ${round} ${variant}: ${perSecond} msg/s, the database's CPU ${cpuUs} µs a message, ${walBytes} bytes of WAL a message`);
   }
 }
 for (const [variant, figures] of results) {
