@@ -251,7 +251,8 @@ for (let round = 1; round <= ROUNDS; round++) {
   for (const variant of variants) {
     const { perSecond, cpuUs, walBytes } = STORE === 'embedded' ? await measureEmbedded(variant) : await measure(variant);
     results.get(variant)!.push(cpuUs);
-    console.log(`round ${round} ${variant}: ${perSecond} msg/s, the database's CPU ${cpuUs} µs a message, ${walBytes} bytes of WAL a message`);
+    const whose = STORE === 'embedded' ? "the database's thread (and the process's helper threads)" : "the database's backends";
+    console.log(`round ${round} ${variant}: ${perSecond} msg/s, CPU of ${whose} ${cpuUs} µs a message, ${walBytes} bytes of WAL a message`);
   }
 }
 for (const [variant, figures] of results) {

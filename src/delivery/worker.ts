@@ -114,7 +114,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   /**
    * Whether a claim may find work as soon as a run ends: the last claim found lanes (there may be more
    * than it took), or skipped connectors (circuit open, bulkhead full), or none ran because every run was
-   * busy, or a run gave its lane back with items perhaps left (its time slice ended, it failed).
+   * busy, or a run gave its lane back with items perhaps left (its time slice ended, it failed), or its
+   * walk of lanes with pending items stopped at its bound (claim-lanes.ts) before it had looked at them all.
    * Otherwise work the accept path could not hand over announces itself by a wake-up, and a lane put
    * back until later wakes the loop when it is due (`wakeWhenDue`; work of other instances by their
    * wake-ups, and the poll is the safety net): a run's end alone is no reason to query the outbox, and
@@ -124,6 +125,13 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
   let claimOwed = true;
   /** Where the next claim's walk of lanes with pending items starts (claim-lanes.ts): after this lane. */
   let walkFrom = '';
+  /**
+   * Claims made one after another, each going on where the last one's walk stopped, until every lane
+   * with pending items has been looked at: `wrapped` once the chain has walked on from the first lane
+   * (it started there, or came back to it after the last). A chain wraps at most once, so it ends
+   * however many lanes there are and however few of them can be claimed; it is not a loop.
+   */
+  let chain: { wrapped: boolean } | null = null;
   /**
    * When lanes put back until later (a retry, a deferral) come due, in order, each rounded up to the next
    * 10 ms so that lanes due together share one wake-up; one timer for the earliest. Each due time wakes
@@ -449,16 +457,27 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
             after: walkFrom,
           });
           claimed = claim.lanes;
-          // Every free slot taken: due lanes may be left in the part of the walk this claim looked at, so
-          // the next claim looks at it again. Otherwise the next goes on where the walk stopped, at once,
-          // until a walk from the first lane has reached the last: one that started further on has not
-          // looked at the lanes before its start.
-          const full = claimed.length === free;
-          walkFrom = full ? from : (claim.walkedTo ?? '');
-          walkCut = !full && (claim.walkedTo !== null || from !== '');
+          if (claimed.length === free) {
+            // Every free slot taken: due lanes may be left in the part of the walk this claim looked at,
+            // so the next claim (once a run ends) looks at it again, as the start of a chain of its own.
+            walkFrom = from;
+            chain = null;
+          } else if (claim.walkedTo !== null) {
+            // The walk stopped at its bound: the next claim goes on from there at once.
+            chain ??= { wrapped: from === '' };
+            walkFrom = claim.walkedTo;
+            walkCut = true;
+          } else {
+            // The walk reached the last lane. A chain that started further on than the first has not
+            // looked at the lanes before its start: it goes on from the first, once.
+            walkFrom = '';
+            walkCut = from !== '' && !(chain?.wrapped ?? false);
+            chain = walkCut ? { wrapped: true } : null;
+          }
           claimOwed = claimed.length > 0 || blocked.length > 0 || walkCut;
         } catch (err) {
           claimOwed = true;
+          chain = null;
           log.warn({ err }, 'claiming outbox work failed; retrying when a lane run ends or after the poll interval');
         }
       } else claimOwed = true;

@@ -155,35 +155,62 @@ describe('claims when there is something to claim (pg)', () => {
     expect(delivered).toEqual(texts);
   });
 
-  it('claims every due lane of a backlog longer than one claim looks at, without waiting for the poll', async () => {
-    // A claim walks at most WALK_LANES lanes with pending items; the next goes on from there, or looks
-    // at the same ones again when it took every free slot. Lanes after the first 2,000 are held by
-    // another instance, so the walk past them finds nothing: the lanes it left behind must still be
-    // claimed at once, not at the next poll (a minute here).
-    scene = await startWorkerScene(1, SECRET);
-    const { t, tenantId } = scene;
-    const { rows } = await t.db.query<{ connector_id: string }>('select connector_id from handovers where id = $1', [scene.handovers[0]]);
+  /**
+   * `count` lanes with one pending item each, named in order; those numbered `held[0]` to `held[1]` are
+   * leased to another instance for ten minutes, the rest are due and free.
+   */
+  async function backlog(count: number, held: [number, number]): Promise<void> {
+    const { t, tenantId } = scene!;
+    const { rows } = await t.db.query<{ connector_id: string }>('select connector_id from handovers where id = $1', [scene!.handovers[0]]);
     const connectorId = rows[0]!.connector_id;
-    const free = WALK_LANES;
-    const held = 100;
     await t.db.query(
       `insert into outbox_lanes (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at, locked_by, locked_until)
        select 'walk_' || lpad(n::text, 5, '0') || ':agent', $1, 'agent', $2, 1, 1, now(),
-              case when n > $3 then 'other-instance' end, case when n > $3 then now() + interval '10 minutes' end
-       from generate_series(1, $4::int) n`,
-      [tenantId, connectorId, free, free + held],
+              case when n between $3 and $4 then 'other-instance' end, case when n between $3 and $4 then now() + interval '10 minutes' end
+       from generate_series(1, $5::int) n`,
+      [tenantId, connectorId, held[0], held[1], count],
     );
     await t.db.query(
       `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
        select $1, 'walk_' || lpad(n::text, 5, '0') || ':agent', 1, 'walk_' || n, 'agent', $2, 'message.created',
               jsonb_build_object('message', jsonb_build_object('text', 'walk ' || n)), 3
        from generate_series(1, $3::int) n`,
-      [tenantId, connectorId, free + held],
+      [tenantId, connectorId, count],
     );
+  }
+  const laneNumber = (text: string) => Number(text.slice('walk '.length));
+
+  it('claims every due lane among more than one claim looks at, without waiting for the poll', async () => {
+    // A claim walks at most WALK_LANES lanes with pending items. One that took every free slot looks at
+    // the same ones again next time (due lanes may be left among them), not on past them: past them are
+    // only lanes held elsewhere, and a walk there that finds nothing must not leave the rest to the poll.
+    scene = await startWorkerScene(1, SECRET);
+    const free = WALK_LANES;
+    await backlog(free + 100, [free + 1, free + 100]);
     const delivered = new Set<string>();
     scene.startWorker({ deliver: async (row) => void delivered.add(textOf(row)), concurrency: 8 });
     await eventually(async () => delivered.size >= free || undefined, 'every lane not held elsewhere', 30_000);
     expect(delivered.size).toBe(free);
-    expect([...delivered].some((text) => Number(text.slice('walk '.length)) > free)).toBe(false);
+    expect([...delivered].every((text) => laneNumber(text) <= free)).toBe(true);
+  });
+
+  it('goes on past a walk that found nothing at its bound, and stops once every lane was looked at', async () => {
+    // The first WALK_LANES + 50 lanes are held elsewhere: the first claim's walk finds nothing it can
+    // take before its bound, and the lanes after it are found only by going on from there. Once they are
+    // delivered, the worker stops claiming (with the poll a minute away) instead of walking the held
+    // lanes again and again.
+    scene = await startWorkerScene(1, SECRET);
+    const held = WALK_LANES + 50;
+    await backlog(held + 50, [1, held]);
+    const { db, claims } = counting(scene.t.db);
+    const delivered = new Set<string>();
+    let runs = 0;
+    scene.startWorker({ db, deliver: async (row) => void delivered.add(textOf(row)), concurrency: 8, onRunsChanged: (n) => (runs = n) });
+    await eventually(async () => (delivered.size >= 50 && runs === 0) || undefined, 'the lanes after the held ones', 30_000);
+    expect([...delivered].every((text) => laneNumber(text) > held)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const settled = claims();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(claims()).toBe(settled);
   });
 });
