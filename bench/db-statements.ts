@@ -123,7 +123,38 @@ function completionParams(variant: string, batch: Array<{ handover: string }>, o
   return [[], [], variant === 'no-outbox-rows' ? lanes : [], [], [], 'bench', lanes, [], outboxIds];
 }
 
-async function measure(variant: string): Promise<{ perSecond: number; cpuUs: number; walBytes: number }> {
+interface Figures {
+  perSecond: number;
+  /** CPU µs a message. */
+  cpuUs: number;
+  /** Bytes of write-ahead log a message. */
+  walBytes: number;
+}
+
+/**
+ * After 2 s of the load already running, its figures over the next BENCH_DB_MS: messages a second, CPU
+ * (from `cpuSeconds`) and write-ahead log (read through `query`) per message.
+ */
+async function measureWindow(
+  messages: () => number,
+  cpuSeconds: () => number,
+  query: (sql: string, params?: unknown[]) => Promise<{ rows: Array<Record<string, unknown>> }>,
+): Promise<Figures> {
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const m0 = messages();
+  const c0 = cpuSeconds();
+  const wal0 = String((await query('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn);
+  const started = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, MS));
+  const m1 = messages();
+  const c1 = cpuSeconds();
+  const walBytes = Number((await query('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) as bytes', [wal0])).rows[0]!.bytes);
+  const seconds = (Date.now() - started) / 1000;
+  const n = m1 - m0;
+  return { perSecond: Math.round(n / seconds), cpuUs: Math.round(((c1 - c0) * 1e6) / n), walBytes: Math.round(walBytes / n) };
+}
+
+async function measure(variant: string): Promise<Figures> {
   const schema = `dbstmt_${Math.random().toString(36).slice(2, 10)}`;
   const admin = new pg.Client({ connectionString: DATABASE });
   await admin.connect();
@@ -168,24 +199,15 @@ async function measure(variant: string): Promise<{ perSecond: number; cpuUs: num
       }
     };
     const running = clients.map((c, k) => loop(c, k));
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const m0 = messages;
-    const t0 = cpuTicks();
-    const wal0 = (await admin.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
-    const started = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, MS));
-    const m1 = messages;
-    const t1 = cpuTicks();
-    const walBytes = Number((await admin.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1) as bytes', [wal0])).rows[0]!.bytes);
-    const seconds = (Date.now() - started) / 1000;
+    // Clock ticks of 10 ms (USER_HZ 100).
+    const figures = await measureWindow(
+      () => messages,
+      () => cpuTicks() / 100,
+      (sql, params) => admin.query(sql, params),
+    );
     stop = true;
     await Promise.all(running);
-    // Clock ticks of 10 ms (USER_HZ 100).
-    return {
-      perSecond: Math.round((m1 - m0) / seconds),
-      cpuUs: Math.round(((t1 - t0) * 10_000) / (m1 - m0)),
-      walBytes: Math.round(walBytes / (m1 - m0)),
-    };
+    return figures;
   } finally {
     for (const c of clients) await c.end().catch(() => {});
     await admin.query(`drop schema if exists ${schema} cascade`).catch(() => {});
@@ -204,7 +226,7 @@ function otherThreadsCpuSeconds(): number {
  * the service runs it; the CPU is this process's other threads' (the database's thread, and V8's and
  * libuv's helpers, which the service has too).
  */
-async function measureEmbedded(variant: string): Promise<{ perSecond: number; cpuUs: number; walBytes: number }> {
+async function measureEmbedded(variant: string): Promise<Figures> {
   if (variant === 'default-planner') throw new Error('the embedded store has no default-planner variant');
   const dir = mkdtempSync(join(tmpdir(), 'dbstmt-'));
   const db = await createPgliteDb({ dataDir: dir, thread: { replyTimeoutMs: 60_000 } });
@@ -227,19 +249,14 @@ async function measureEmbedded(variant: string): Promise<{ perSecond: number; cp
       }
     };
     const running = loop();
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    const m0 = messages;
-    const c0 = otherThreadsCpuSeconds();
-    const wal0 = (await db.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn')).rows[0]!.lsn;
-    const started = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, MS));
-    const m1 = messages;
-    const c1 = otherThreadsCpuSeconds();
-    const walBytes = Number((await db.query<{ bytes: string }>('select pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn) as bytes', [wal0])).rows[0]!.bytes);
-    const seconds = (Date.now() - started) / 1000;
+    const figures = await measureWindow(
+      () => messages,
+      otherThreadsCpuSeconds,
+      (sql, params) => db.query(sql, params),
+    );
     stop = true;
     await running;
-    return { perSecond: Math.round((m1 - m0) / seconds), cpuUs: Math.round(((c1 - c0) * 1e6) / (m1 - m0)), walBytes: Math.round(walBytes / (m1 - m0)) };
+    return figures;
   } finally {
     await db.close();
     rmSync(dir, { recursive: true, force: true });

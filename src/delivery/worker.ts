@@ -442,6 +442,9 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const free = options.concurrency - runs.size;
       let claimed: ClaimedLane[] = [];
       let walkCut = false;
+      // Woken while a chain's last claim ran (a lane came due, work was written): lanes before the
+      // chain's cursor may be owed one now, so the chain goes back to the first lane once more.
+      if (wokenDuringClaim && chain) chain.wrapped = false;
       wokenDuringClaim = false;
       if (free > 0) {
         const blocked = options.health.blocked();
@@ -487,6 +490,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       // Stopped while the claim ran: its wake-up found no sleep to end, so do not start one.
       if (stopping) break;
       if (wokenDuringClaim) continue;
+      // A chain does not outlive a sleep: what woke the loop may have made lanes before its cursor due.
+      chain = null;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           // Ended by the poll: a wake-up from now on belongs to the claim that follows.

@@ -3,7 +3,7 @@ import { writeUserMessages } from '../../src/handover/accept-user-messages.js';
 import { DeliveryError } from '../../src/outbound/delivery-error.js';
 import type { Db } from '../../src/store/db.js';
 import { eventually } from '../support/test-service.js';
-import { startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
+import { afterEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
 import { WALK_LANES } from '../../src/delivery/claim-lanes.js';
 
 const SECRET = 'whsec_' + Buffer.from('claims-on-demand-secret-0123456789').toString('base64');
@@ -212,5 +212,37 @@ describe('claims when there is something to claim (pg)', () => {
     const settled = claims();
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(claims()).toBe(settled);
+  });
+
+  it('goes back to the first lane when woken while a chain of claims walked on past it', async () => {
+    // The first WALK_LANES + 50 lanes are held elsewhere. The first claim's walk stops at its bound, the
+    // second goes on to the last lane. As the first answers, a lane before the second's cursor is written
+    // and the worker woken: it must be claimed then, not at the poll a minute later.
+    scene = await startWorkerScene(1, SECRET);
+    const held = WALK_LANES + 50;
+    await backlog(held, [1, held]);
+    const { t, tenantId } = scene;
+    const { rows } = await t.db.query<{ connector_id: string }>('select connector_id from handovers where id = $1', [scene.handovers[0]]);
+    let woken = false;
+    const db = afterEachStatement(t.db, async (name, params) => {
+      // The first claim (its walk from the first lane), once.
+      if (name !== 'claim-lanes' || woken || params?.[7] !== '') return;
+      woken = true;
+      await t.db.query(
+        `insert into outbox_lanes (lane, tenant_id, target, connector_id, last_seq, pending) values ('walk_00000:agent', $1, 'agent', $2, 1, 1)`,
+        [tenantId, rows[0]!.connector_id],
+      );
+      await t.db.query(
+        `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts)
+         values ($1, 'walk_00000:agent', 1, 'walk_0', 'agent', $2, 'message.created', '{"message":{"text":"walk 0"}}', 3)`,
+        [tenantId, rows[0]!.connector_id],
+      );
+      t.service.deps.bus.publish('outbox', { tenantId });
+    });
+    const delivered: string[] = [];
+    scene.startWorker({ db, deliver: async (row) => void delivered.push(textOf(row)), concurrency: 8 });
+    await eventually(async () => delivered.includes('walk 0') || undefined, 'the lane written before the cursor', 30_000);
+    expect(woken).toBe(true);
+    expect(delivered).toEqual(['walk 0']);
   });
 });
