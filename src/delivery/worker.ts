@@ -457,7 +457,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
             blocked,
             remaining: options.health.remaining(),
             maxPerConnector: options.health.maxPerConnector,
-            after: walkFrom,
+            after: from,
           });
           claimed = claim.lanes;
           if (claimed.length === free) {
