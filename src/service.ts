@@ -180,7 +180,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
     );
     const signals = await parts.startPart('load-signals', () => startLoadSignals());
     // The latency the limit defends unless set is the controller's own default, 20 ms on either store (docs/overload.md, "The limit").
-    const admission = new AdmissionController(config.admission, signals, (cause) => events.emit('admission:refused', { cause }));
+    const admission = new AdmissionController(config.admission, signals);
     const metrics = await parts.start('metrics', () =>
       createMetrics(
         { admission, signals, bus, db },

@@ -17,7 +17,7 @@ import { connectorRoutes } from './routes/connector-routes.js';
 import { attachmentRoutes } from './routes/attachment-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
 import { webRoutes } from './routes/web-routes.js';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
 import { messageRouteBeforeFastify } from './message-route.js';
@@ -118,6 +118,7 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     serverFactory: (handler) => {
       const shed = shedBeforeRouting(ctx.admission, ctx.metrics);
       const requestTimeout = config.http.requestTimeoutMs;
+      let noteRequest: (request: IncomingMessage) => void = () => {};
       const server = createServer(
         {
           requestTimeout,
@@ -128,11 +129,12 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
           connectionsCheckingInterval: Math.min(30_000, Math.max(50, requestTimeout / 4)),
         },
         (request, response) => {
+          noteRequest(request);
           if (shed(request, response)) return;
           if (!messages?.(request, response, handler)) handler(request, response);
         },
       );
-      closeGracefully(server);
+      noteRequest = closeGracefully(server);
       closeNeverUsedWithIdle(server);
       server.keepAliveTimeout = config.http.keepAliveTimeoutMs;
       server.setTimeout(0);

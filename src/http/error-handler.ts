@@ -25,8 +25,25 @@ export function answerRaw(response: ServerResponse, err: AppError, options: { cl
   writeJson(response, err.status, JSON.stringify(body), options.close === true, err.retryAfterSeconds);
 }
 
-/** A JSON answer written on Node's own response in one go, with the headers Fastify's would have. */
-export function writeJson(response: ServerResponse, status: number, text: string, close: boolean, retryAfterSeconds?: number): void {
+/**
+ * An AppError answered on Node's own response and kept open, as `answerRaw` would, with the answer's
+ * text and headers made once per error: a refusal made before routing is answered again as it was
+ * for a short while (admission.ts, REUSE_REFUSAL_MS), to many requests.
+ */
+export function answerRawKeptOpen(response: ServerResponse, err: AppError): void {
+  let made = madeAnswers.get(err);
+  if (!made) {
+    const text = JSON.stringify({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } satisfies ErrorBody);
+    made = { text, headers: answerHeaders(text, false, err.retryAfterSeconds) };
+    madeAnswers.set(err, made);
+  }
+  response.writeHead(err.status, made.headers);
+  response.end(made.text);
+}
+
+const madeAnswers = new WeakMap<AppError, { text: string; headers: Record<string, string | number> }>();
+
+function answerHeaders(text: string, close: boolean, retryAfterSeconds: number | undefined): Record<string, string | number> {
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
@@ -34,7 +51,12 @@ export function writeJson(response: ServerResponse, status: number, text: string
   };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
   if (close) headers.connection = 'close';
-  response.writeHead(status, headers);
+  return headers;
+}
+
+/** A JSON answer written on Node's own response in one go, with the headers Fastify's would have. */
+export function writeJson(response: ServerResponse, status: number, text: string, close: boolean, retryAfterSeconds?: number): void {
+  response.writeHead(status, answerHeaders(text, close, retryAfterSeconds));
   response.end(text);
 }
 

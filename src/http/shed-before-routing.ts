@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../monitoring/metrics.js';
-import { answerRaw } from './error-handler.js';
+import { answerRaw, answerRawKeptOpen } from './error-handler.js';
 import { credentialKey, judgedBeforeRouting } from './admission-hook.js';
 import { statusWindow } from './request-telemetry.js';
 
@@ -35,6 +35,14 @@ function smallBody(request: IncomingMessage): boolean {
 }
 
 export function shedBeforeRouting(admission: AdmissionController, metrics: Metrics): (request: IncomingMessage, response: ServerResponse) => boolean {
+  // The histogram's labels of a refusal, made once per method and status rather than per refusal.
+  const labels = new Map<string, { http_request_method: string; http_route: string; http_response_status_code: string }>();
+  const labelsOf = (method: string, status: number) => {
+    const key = `${method} ${status}`;
+    let made = labels.get(key);
+    if (!made) labels.set(key, (made = { http_request_method: method, http_route: 'refused before routing', http_response_status_code: String(status) }));
+    return made;
+  };
   return (request, response) => {
     const url = request.url ?? '';
     if (!url.startsWith('/v1/') || isStream(url)) return false;
@@ -51,13 +59,13 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     // A small body is read and discarded by Node once this is answered, and the connection serves the
     // client's next request. Otherwise Node closes it once this is written, reading and discarding what
     // of the body still arrives first (lingering-close.ts), so the client reads the 503 instead of a reset.
-    answerRaw(response, refusal, { close: cause === 'memory' || !smallBody(request) });
+    if (cause === 'memory' || !smallBody(request)) answerRaw(response, refusal, { close: true });
+    else answerRawKeptOpen(response, refusal);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
-    metrics.httpRequestDuration.observe(
-      { http_request_method: request.method ?? 'GET', http_route: 'refused before routing', http_response_status_code: String(refusal.status) },
-      0,
-    );
-    const window = statusWindow(metrics, url.split('?', 1)[0]!);
+    // The method is one of the few the routes know or Node's parser accepts, so the labels stay few.
+    metrics.httpRequestDuration.observe(labelsOf(request.method ?? 'GET', refusal.status), 0);
+    const query = url.indexOf('?');
+    const window = statusWindow(metrics, query < 0 ? url : url.slice(0, query));
     if (window) {
       window.recordRequest(0, refusal.status);
       if (typeof cause === 'string') window.recordRejection(cause);
@@ -68,6 +76,7 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
 
 /** The live streams: admitted without a slot, so never refused for want of one. */
 function isStream(url: string): boolean {
-  const path = url.split('?', 1)[0]!;
+  const query = url.indexOf('?');
+  const path = query < 0 ? url : url.slice(0, query);
   return path === '/v1/events' || path === '/v1/desk/events';
 }

@@ -79,11 +79,22 @@ export function createMetrics(sources: { admission: AdmissionController; signals
   const registry = new Registry();
   const shared = processMetrics();
   for (const { name } of shared.getMetricsAsArray()) registry.registerMetric(shared.getSingleMetric(name)!);
+  // Counted by admission itself as it refuses, and read here when the metrics are: a refusal is made
+  // when the process is busiest, and counting each one here cost it more than the count is worth.
+  const reportedRejections = new Map<string, number>();
   const admissionRejections = new Counter({
     name: 'handover_admission_rejections_total',
     help: 'Requests refused at the door, by cause (queue_wait, queue_full, event_loop, memory, shutting_down).',
     labelNames: ['cause'],
     registers: [registry],
+    collect() {
+      for (const [cause, total] of Object.entries(sources.admission.rejectionCounts())) {
+        const delta = total - (reportedRejections.get(cause) ?? 0);
+        if (delta <= 0) continue;
+        this.inc({ cause }, delta);
+        reportedRejections.set(cause, total);
+      }
+    },
   });
   const guardRefusals = new Counter({
     name: 'handover_guard_refusals_total',

@@ -96,23 +96,32 @@ export class AdmissionController {
   private readonly eventLoopCheckFrom: number;
   /** Admissions per second for busy callers while the loop has no time to spare. */
   private readonly loopCap: LoopShareCap;
+  /** Refusals so far, by cause: the metrics read them (handover_admission_rejections_total). */
+  private readonly refused: Record<RejectionCause, number> = { queue_wait: 0, queue_full: 0, event_loop: 0, memory: 0, shutting_down: 0 };
+  /** The last refusal of each kind made before routing, answered again while it is recent (REUSE_REFUSAL_MS). */
+  private readonly recentRefusals = new Map<RefusalKind, { error: AppError; at: number }>();
 
   constructor(
     private readonly options: AdmissionOptions,
     private readonly signals: LoadSignals,
     private readonly onReject: (cause: RejectionCause) => void = () => {},
     defaultLatencyTargetMs = 20,
-    /** The clock of the loop's cap (tests move it themselves). */
-    loopCapClock: () => number = () => performance.now(),
+    /** The clock of the loop's cap and of refusals answered again (tests move it themselves). */
+    private readonly clock: () => number = () => performance.now(),
   ) {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
-    this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, loopCapClock);
+    this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, clock);
     this.limiter = new GradientLimit({
       initial: startLimit(options),
       min: limitFloor(options),
       max: options.maxLimit,
       targetMs: options.latencyTargetMs ?? defaultLatencyTargetMs,
     });
+  }
+
+  /** Refusals so far, by cause (counted as they are made; read by the metrics). */
+  rejectionCounts(): Readonly<Record<RejectionCause, number>> {
+    return this.refused;
   }
 
   get limit(): number {
@@ -227,16 +236,16 @@ export class AdmissionController {
    */
   refusalBeforeRouting(key: string): AppError | undefined {
     if (this.draining || !this.options.enabled) return undefined;
-    const refusal = this.processRefusal();
+    const refusal = this.processRefusal(true);
     if (refusal) return refusal;
     const caller = this.callers.get(key);
     const isBusy = caller !== undefined && busy(caller);
     if (caller && isBusy && !(this.inflight < this.limit && this.waiting === 0) && this.isQueueOverloaded(Date.now())) {
-      const predicted = this.predictedRefusal(caller, this.options.codelTargetMs);
+      const predicted = this.predictedRefusal(caller, this.options.codelTargetMs, true);
       if (predicted) return predicted;
     }
     // Decided here for this request, so `acquire` is told not to count it again (loopShareTaken).
-    if (this.loopCapApplies() && !this.loopCap.take(isBusy)) return this.loopCapError();
+    if (this.loopCapApplies() && !this.loopCap.take(isBusy)) return this.loopCapError(true);
     return undefined;
   }
 
@@ -251,27 +260,36 @@ export class AdmissionController {
     return true;
   }
 
-  private loopCapError(): AppError {
-    return this.reject(
+  private loopCapError(reuse = false): AppError {
+    return this.refusal(
+      'loop_cap',
       'event_loop',
-      `The event loop was busy ${Math.round(100 * this.loopCap.utilization)}% of the last 0.5 s (limit ${Math.round(100 * this.options.eventLoopUtilizationLimit)}%); ${loopBusyCause(this.loopCap.utilization, this.loopCap.cpuShare).text}. It admits at most ${Math.round(this.loopCap.current ?? 0)} requests/s from callers with requests in flight until it has room again.`,
+      reuse,
+      () =>
+        `The event loop was busy ${Math.round(100 * this.loopCap.utilization)}% of the last 0.5 s (limit ${Math.round(100 * this.options.eventLoopUtilizationLimit)}%); ${loopBusyCause(this.loopCap.utilization, this.loopCap.cpuShare).text}. It admits at most ${Math.round(this.loopCap.current ?? 0)} requests/s from callers with requests in flight until it has room again.`,
     );
   }
 
   /** The process itself is the bottleneck: memory, or an event loop running late. */
-  private processRefusal(): AppError | undefined {
+  private processRefusal(reuse = false): AppError | undefined {
     const heap = this.signals.heap();
     if (heap.usedBytes > heap.limitBytes * this.options.heapUsedLimitRatio) {
-      return this.reject(
+      return this.refusal(
         'memory',
-        `Heap ${mb(heap.usedBytes)} used of a ${mb(heap.limitBytes)} limit (${Math.round((100 * heap.usedBytes) / heap.limitBytes)}%, shedding above ${Math.round(100 * this.options.heapUsedLimitRatio)}%).`,
+        'memory',
+        reuse,
+        () =>
+          `Heap ${mb(heap.usedBytes)} used of a ${mb(heap.limitBytes)} limit (${Math.round((100 * heap.usedBytes) / heap.limitBytes)}%, shedding above ${Math.round(100 * this.options.heapUsedLimitRatio)}%).`,
       );
     }
     const lag = this.signals.eventLoopDelayMs();
     if (lag > this.options.eventLoopDelayLimitMs && Date.now() >= this.eventLoopCheckFrom) {
-      return this.reject(
+      return this.refusal(
+        'loop_lag',
         'event_loop',
-        `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms); ${loopBusyCause(this.signals.eventLoopUtilization(), this.signals.eventLoopCpuShare()).text}.`,
+        reuse,
+        () =>
+          `Event-loop timers run ${Math.round(lag)} ms late (median over the last 0.5 s; limit ${this.options.eventLoopDelayLimitMs} ms); ${loopBusyCause(this.signals.eventLoopUtilization(), this.signals.eventLoopCpuShare()).text}.`,
       );
     }
     return undefined;
@@ -283,14 +301,17 @@ export class AdmissionController {
    * some already waiting is reached after about (those + 1) × lines. Refused at once: its client gets the
    * answer in microseconds instead of after the bound and the timer's lateness, and its connection is free.
    */
-  private predictedRefusal(caller: Caller, maxWait: number): AppError | undefined {
+  private predictedRefusal(caller: Caller, maxWait: number, reuse = false): AppError | undefined {
     if (this.serviceMs === 0) return undefined;
     const lines = this.linesWaiting + (caller.queue.length === 0 ? 1 : 0);
     const ahead = Math.min(this.waiting + 1, (caller.queue.length + 1) * lines);
     if ((ahead * this.serviceMs) / Math.max(1, this.limit) <= maxWait) return undefined;
-    return this.reject(
+    return this.refusal(
+      'predicted_wait',
       'queue_wait',
-      `No slot would come free within the ${maxWait} ms a request may wait: ${this.waiting} waiting, limit ${this.limit} in flight, each taking about ${Math.round(this.serviceMs)} ms (refused at once, without waiting).`,
+      reuse,
+      () =>
+        `No slot would come free within the ${maxWait} ms a request may wait: ${this.waiting} waiting, limit ${this.limit} in flight, each taking about ${Math.round(this.serviceMs)} ms (refused at once, without waiting).`,
     );
   }
 
@@ -404,8 +425,33 @@ export class AdmissionController {
     return true;
   }
 
-  private reject(cause: RejectionCause, message: string): AppError {
+  /**
+   * A refusal of one kind. With `reuse` (refusals made before routing), the last one of the same kind is
+   * answered again while it is less than REUSE_REFUSAL_MS old: the same code, cause and message, its
+   * figures that old at most. Under overload most requests are refused, each from Node's request event,
+   * and building the message, the error and its JSON for each one was a sizeable part of what a refusal
+   * cost (docs/overload.md, "What a refusal costs"). It is still counted, one by one.
+   */
+  private refusal(kind: RefusalKind, cause: RejectionCause, reuse: boolean, message: () => string): AppError {
+    if (!reuse) return this.reject(cause, message());
+    const now = this.clock();
+    const recent = this.recentRefusals.get(kind);
+    if (recent && now - recent.at < REUSE_REFUSAL_MS) {
+      this.count(cause);
+      return recent.error;
+    }
+    const error = this.reject(cause, message());
+    this.recentRefusals.set(kind, { error, at: now });
+    return error;
+  }
+
+  private count(cause: RejectionCause): void {
+    this.refused[cause]++;
     this.onReject(cause);
+  }
+
+  private reject(cause: RejectionCause, message: string): AppError {
+    this.count(cause);
     const code = cause === 'shutting_down' ? 'shutting_down' : cause === 'queue_full' ? 'overloaded_queue_wait' : (`overloaded_${cause}` as const);
     // No stack trace is captured (AppError): a refusal happens when the process is busiest.
     return new AppError(code, { message, details: { cause }, retryAfterSeconds: 1 });
@@ -425,6 +471,12 @@ export class AdmissionController {
     if (caller && caller.inflight === 0 && caller.queue.length === 0) this.callers.delete(key);
   }
 }
+
+/** The kinds of refusal made before routing, each with a message of its own. */
+type RefusalKind = 'memory' | 'loop_lag' | 'loop_cap' | 'predicted_wait';
+
+/** How long a refusal made before routing is answered again as it was (its figures this old at most). */
+export const REUSE_REFUSAL_MS = 100;
 
 /** Fewer admissions through the line than this in an interval say nothing about whether it stood. */
 const MIN_QUEUED_TO_JUDGE = 16;

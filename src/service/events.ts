@@ -1,5 +1,4 @@
 import type { CircuitState } from '../resilience/circuit-breaker.js';
-import type { RejectionCause } from '../resilience/admission.js';
 import type { OutboxRow } from '../delivery/worker.js';
 import type { BacklogSample } from '../telemetry/delivery-metrics.js';
 import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
@@ -12,8 +11,6 @@ import type { Logger } from '../telemetry/logger.js';
  * `WorkerEventMap` with `safeEmit`).
  */
 export interface ServiceEventMap {
-  /** Admission refused a request at the door. */
-  'admission:refused': { cause: RejectionCause };
   /** A signal could not be published to Redis (the bus degrades to polling). */
   'bus:publishFailed': Record<string, never>;
   /** A connector's circuit moved to `state`. */

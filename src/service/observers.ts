@@ -10,7 +10,6 @@ const circuitStates = { closed: 0, half_open: 1, open: 2 } as const;
 /** Metrics count what the parts tell (docs/observability.md). */
 export function metricsObserve(events: ServiceEvents, metrics: Metrics): void {
   const checks = createCheckMetrics(metrics.registry);
-  events.on('admission:refused', ({ cause }) => metrics.admissionRejections.inc({ cause }));
   events.on('bus:publishFailed', () => metrics.busPublishFailures.inc());
   events.on('circuit:changed', ({ connectorId, state }) => metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]));
   events.on('backlog:sampled', ({ samples }) => metrics.delivery.setBacklog(samples));

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config/config.js';
-import { AdmissionController, type AdmissionOptions, type Permit, type RejectionCause } from '../../src/resilience/admission.js';
+import { AdmissionController, REUSE_REFUSAL_MS, type AdmissionOptions, type Permit, type RejectionCause } from '../../src/resilience/admission.js';
 import { GradientLimit } from '../../src/resilience/gradient-limit.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
 import type { AppError } from '../../src/resilience/errors.js';
@@ -294,6 +294,39 @@ describe('admission control', () => {
     expect(admission.refusalBeforeRouting('a')).toBeUndefined();
     expect(rejected).toEqual(['event_loop', 'event_loop', 'event_loop']);
     held.forEach((p) => p.release());
+  });
+
+  it('answers a refusal made before routing again, counted each time, for a short while; a refusal after routing is made afresh', async () => {
+    const signals = fakeSignals({ lagMs: 350 });
+    let clock = 0;
+    const rejected: RejectionCause[] = [];
+    const admission = new AdmissionController(
+      base,
+      signals,
+      (cause) => rejected.push(cause),
+      50,
+      () => clock,
+    );
+    const first = admission.refusalBeforeRouting('a');
+    expect(first?.message).toMatch(/350 ms late/);
+    // The loop runs later still, within the window: the same answer, its figure as it was.
+    signals.set({ lagMs: 400 });
+    clock += REUSE_REFUSAL_MS - 1;
+    expect(admission.refusalBeforeRouting('b')).toBe(first);
+    // After routing, the message is the measure of now.
+    expect((await rejection(() => admission.acquire('c'))).message).toMatch(/400 ms late/);
+    // Past the window, a new answer with the new figure.
+    clock += 1;
+    const later = admission.refusalBeforeRouting('a');
+    expect(later).not.toBe(first);
+    expect(later?.message).toMatch(/400 ms late/);
+    // Each refusal counted, answered again or not.
+    expect(rejected).toEqual(['event_loop', 'event_loop', 'event_loop', 'event_loop']);
+    expect(admission.rejectionCounts()).toMatchObject({ event_loop: 4, memory: 0 });
+    // Another kind of refusal is not answered with this one.
+    signals.set({ lagMs: 0, used: 950 });
+    expect(admission.refusalBeforeRouting('a')?.code).toBe('overloaded_memory');
+    expect(admission.rejectionCounts()).toMatchObject({ event_loop: 4, memory: 1 });
   });
 
   it('does not take start-up work for overload: the event-loop check waits out the warm-up', async () => {

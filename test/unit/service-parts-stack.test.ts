@@ -152,15 +152,15 @@ describe('service events', () => {
   it('calls each listener; one that throws is logged and the others still run', () => {
     const logs = captureLogs();
     const events = new ServiceEvents(createLogger('info', logs.stream));
-    const causes: string[] = [];
-    events.on('admission:refused', () => {
+    const gone: string[] = [];
+    events.on('check:gone', () => {
       throw new Error('listener bug');
     });
-    const off = events.on('admission:refused', ({ cause }) => causes.push(cause));
-    events.emit('admission:refused', { cause: 'queue_full' });
+    const off = events.on('check:gone', ({ connectorId }) => gone.push(connectorId));
+    events.emit('check:gone', { connectorId: 'c1' });
     off();
-    events.emit('admission:refused', { cause: 'memory' });
-    expect(causes).toEqual(['queue_full']);
-    expect(logs.lines().filter((l) => l.event === 'admission:refused')).toHaveLength(2);
+    events.emit('check:gone', { connectorId: 'c2' });
+    expect(gone).toEqual(['c1']);
+    expect(logs.lines().filter((l) => l.event === 'check:gone')).toHaveLength(2);
   });
 });
