@@ -104,6 +104,11 @@ export interface StoreResult {
   store: StoreName;
   label: string;
   saturation: Saturation;
+  /**
+   * The bare relay measured just before and just after this store's closed loop, the baseline of its
+   * ratios (absent in older reports: the run's one measure of the bare relay).
+   */
+  baseline?: { before: Saturation; after: Saturation };
   /** Where the service's CPU went in a profiled closed loop after the measured one (unless BENCH_PROFILE=0), per thread. */
   profile?: ThreadProfile[];
   /** Accepted msg/s in the saturation step. */
@@ -160,11 +165,25 @@ const percent = (a: number | null | undefined, b: number | null | undefined) => 
 const times = (a: number | null | undefined, b: number | null | undefined) => (a === null || a === undefined || !b ? null : Math.round((10 * a) / b) / 10);
 const sumMs = (a: number | null, b: number | null) => (a === null ? null : Math.round(a + (b ?? 0)));
 
+/**
+ * What a store's closed loop is compared with: the mean of the bare relay's two measures around it
+ * (delivered msg/s, CPU µs per delivered message), or the run's one measure in older reports.
+ */
+export function baselineOf(r: BenchReport, s: StoreResult): { deliveredPerSecond: number; perDeliveredUs: number | null } | undefined {
+  if (!s.baseline) return r.bare ? { deliveredPerSecond: r.bare.deliveredPerSecond, perDeliveredUs: r.bare.cpu.perDeliveredUs } : undefined;
+  const { before, after } = s.baseline;
+  const mean = (a: number | null, b: number | null) => (a === null || b === null ? null : Math.round((a + b) / 2));
+  return {
+    deliveredPerSecond: mean(before.deliveredPerSecond, after.deliveredPerSecond)!,
+    perDeliveredUs: mean(before.cpu.perDeliveredUs, after.cpu.perDeliveredUs),
+  };
+}
+
 /** The Done-when list of the benchmark's issue, as far as a benchmark run can tell. */
 export function evaluateTargets(r: BenchReport): Target[] {
   const out: Target[] = [];
-  const bare = r.bare;
   for (const s of r.stores) {
+    const bare = baselineOf(r, s);
     const share = s.store === 'postgres' ? 50 : 25;
     const ratio = percent(s.saturation.deliveredPerSecond, bare?.deliveredPerSecond);
     out.push({
@@ -173,11 +192,11 @@ export function evaluateTargets(r: BenchReport): Target[] {
       value: `${v(ratio)} % (${s.saturation.deliveredPerSecond} of ${v(bare?.deliveredPerSecond)} msg/s)`,
       met: ratio === null ? null : ratio >= share,
     });
-    const cpu = times(s.saturation.cpu.perDeliveredUs, bare?.cpu.perDeliveredUs);
+    const cpu = times(s.saturation.cpu.perDeliveredUs, bare?.perDeliveredUs);
     out.push({
       store: s.label,
       target: 'CPU per delivered message ≤ 3× the bare relay’s per forwarded message',
-      value: `${v(cpu)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.cpu.perDeliveredUs)} µs)`,
+      value: `${v(cpu)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.perDeliveredUs)} µs)`,
       met: cpu === null ? null : cpu <= 3,
     });
     const three = s.overload.find((o) => o.protection && o.factor === 3);
@@ -242,6 +261,9 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         ? `Each (the bare relay too) is measured after ${r.closedLoop.warmupMs / 1000} s of the same load, not measured, and the delivery of what it sent: a process just started spends its first seconds compiling its hot code. `
         : '') +
       'The bare relay is a minimal `node:http` forwarder with no durability, no order and no auth, answering once the helpdesk answered. ' +
+      (r.stores.some((s) => s.baseline)
+        ? 'It is measured just before and just after each store’s closed loop, and the store’s ratios are against the mean of those two (the speed of this machine moves within minutes; a single measure at the start was off by up to a half by the second store). '
+        : '') +
       '**Delivered** is counted at the helpdesk: distinct message ids, over the load window and the drain after it (from the first request to the last new message, or, when some accepted messages never came, to the end of the wait for them). ' +
       '**CPU** is read from the OS (`/proc/<pid>/stat`, user + system, all threads and child processes): the service’s process plus, on PostgreSQL, the database’s processes that serve it (the backends whose client is one of the service’s connections, matched by port, and the server’s shared processes: postmaster, WAL writer, checkpointer, …; other clients of the same server are not counted); the bare relay’s own process. ' +
       'CPU per accepted message: the CPU of the load window ÷ messages accepted in it; per delivered message: the CPU of window and drain ÷ messages delivered. The helpdesk’s and the generator’s CPU count on neither side.',
@@ -251,14 +273,40 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     '| | accepted msg/s | delivered msg/s | delivered / bare | CPU µs / accepted | CPU µs / delivered | CPU / bare | CPU ms process + database | accepted p50 / p99 ms | refused | unanswered | not delivered | generator CPU % / loop p99 ms |',
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
-  const row = (s: Saturation) =>
-    `| ${s.name} | ${s.acceptedPerSecond} | ${s.deliveredPerSecond} | ${s === bare ? '100 %' : `**${v(percent(s.deliveredPerSecond, bare?.deliveredPerSecond))} %**`} | ${v(s.cpu.perAcceptedUs)} | ${v(s.cpu.perDeliveredUs)} | ${s === bare ? '1×' : `**${v(times(s.cpu.perDeliveredUs, bare?.cpu.perDeliveredUs))}×**`} | ${v(s.cpu.processMs === null ? null : Math.round(s.cpu.processMs))} + ${v(s.cpu.databaseMs === null ? null : Math.round(s.cpu.databaseMs))} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${codes(s.codes)} | ${s.unanswered} | ${s.undelivered} | ${s.generatorCpuPercent} / ${s.generatorLoopDelayP99Ms} |`;
-  if (bare) lines.push(row(bare));
-  for (const s of r.stores) lines.push(row(s.saturation));
+  // A bare relay's row is a baseline (its ratios blank); a store's row is against its own baseline.
+  const row = (s: Saturation, baseline?: ReturnType<typeof baselineOf>) =>
+    `| ${s.name} | ${s.acceptedPerSecond} | ${s.deliveredPerSecond} | ${!baseline ? '–' : `**${v(percent(s.deliveredPerSecond, baseline.deliveredPerSecond))} %**`} | ${v(s.cpu.perAcceptedUs)} | ${v(s.cpu.perDeliveredUs)} | ${!baseline ? '–' : `**${v(times(s.cpu.perDeliveredUs, baseline.perDeliveredUs))}×**`} | ${v(s.cpu.processMs === null ? null : Math.round(s.cpu.processMs))} + ${v(s.cpu.databaseMs === null ? null : Math.round(s.cpu.databaseMs))} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${codes(s.codes)} | ${s.unanswered} | ${s.undelivered} | ${s.generatorCpuPercent} / ${s.generatorLoopDelayP99Ms} |`;
+  // In the order they ran.
+  const measured: Saturation[] = [];
+  const add = (s: Saturation | undefined) => {
+    if (s && !measured.includes(s)) measured.push(s);
+  };
+  add(bare);
+  for (const s of r.stores) {
+    add(s.baseline?.before);
+    add(s.saturation);
+    add(s.baseline?.after);
+  }
+  for (const s of measured) {
+    const store = r.stores.find((x) => x.saturation === s);
+    lines.push(row(s, store ? baselineOf(r, store) : undefined));
+  }
   lines.push('');
-  for (const s of [...(bare ? [bare] : []), ...r.stores.map((x) => x.saturation)])
+  const baselineLines: string[] = [];
+  for (const s of r.stores) {
+    if (!s.baseline) continue;
+    const { before, after } = s.baseline;
+    const base = baselineOf(r, s)!;
+    const spread = Math.abs(before.deliveredPerSecond - after.deliveredPerSecond) / Math.max(1, Math.min(before.deliveredPerSecond, after.deliveredPerSecond));
+    baselineLines.push(
+      `- For ${s.label}, the bare relay’s mean around its closed loop: ${base.deliveredPerSecond} msg/s at ${v(base.perDeliveredUs)} µs a message (${before.deliveredPerSecond} and ${after.deliveredPerSecond} msg/s, ${v(before.cpu.perDeliveredUs)} and ${v(after.cpu.perDeliveredUs)} µs).` +
+        (spread > 0.2 ? ` The two differ by ${Math.round(100 * spread)} %: the machine’s speed moved during this measure, and the ratios are rough.` : ''),
+    );
+  }
+  if (baselineLines.length) lines.push(...baselineLines, '');
+  for (const s of measured)
     lines.push(
-      `- ${s.name}: ${s.accepted} accepted in ${s.windowMs} ms, ${s.delivered} delivered in ${s.deliveryWindowMs} ms (${s.duplicates} duplicates), delivery p50 / p99 ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} ms; CPU in the window ${v(sumMs(s.cpu.windowProcessMs, s.cpu.windowDatabaseMs))} ms, with the drain ${v(sumMs(s.cpu.processMs, s.cpu.databaseMs))} ms${s.cpu.httpThreadUs === undefined ? '' : `; per delivered message the HTTP thread ${s.cpu.httpThreadUs} µs${s.cpu.deliveryThreadUs === undefined ? ' (delivering too)' : `, the delivery thread ${s.cpu.deliveryThreadUs} µs`}${s.cpu.databaseThreadUs === undefined ? '' : `, the database's thread ${s.cpu.databaseThreadUs} µs`}`}${s.lost === undefined ? '' : `; lost ${s.lost}`}${s.mainThreadOnCpuMsPerS === undefined ? '' : `; its ${s === bare ? 'only' : 'HTTP'} thread ran on a CPU ${s.mainThreadOnCpuMsPerS} ms and waited for one ${s.mainThreadWaitingMsPerS} ms per second`}.`,
+      `- ${s.name}: ${s.accepted} accepted in ${s.windowMs} ms, ${s.delivered} delivered in ${s.deliveryWindowMs} ms (${s.duplicates} duplicates), delivery p50 / p99 ${v(s.deliveryP50Ms)} / ${v(s.deliveryP99Ms)} ms; CPU in the window ${v(sumMs(s.cpu.windowProcessMs, s.cpu.windowDatabaseMs))} ms, with the drain ${v(sumMs(s.cpu.processMs, s.cpu.databaseMs))} ms${s.cpu.httpThreadUs === undefined ? '' : `; per delivered message the HTTP thread ${s.cpu.httpThreadUs} µs${s.cpu.deliveryThreadUs === undefined ? ' (delivering too)' : `, the delivery thread ${s.cpu.deliveryThreadUs} µs`}${s.cpu.databaseThreadUs === undefined ? '' : `, the database's thread ${s.cpu.databaseThreadUs} µs`}`}${s.lost === undefined ? '' : `; lost ${s.lost}`}${s.mainThreadOnCpuMsPerS === undefined ? '' : `; its ${r.stores.some((x) => x.saturation === s) ? 'HTTP' : 'only'} thread ran on a CPU ${s.mainThreadOnCpuMsPerS} ms and waited for one ${s.mainThreadWaitingMsPerS} ms per second`}.`,
     );
   lines.push('');
   const caveats: string[] = [];
@@ -273,7 +321,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         `${s.label}: ${r.closedLoop.connections} clients back to back already overloaded the service (accepted p99 ${v(s.saturation.acceptedP99Ms)} ms, ${refused} refused).`,
       );
   }
-  for (const s of [...(bare ? [bare] : []), ...r.stores.map((x) => x.saturation)])
+  for (const s of measured)
     if (s.generatorCpuPercent >= 85)
       caveats.push(`${s.name}: the load generator used ${s.generatorCpuPercent} % of its core: it may have been the limit, and the figure a floor.`);
   if (caveats.length) lines.push(...caveats.map((c) => `- ${c}`), '');
@@ -378,7 +426,6 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
  * message and a refusal cost it in this run's 2× and 3× steps; then the next step those figures point to.
  */
 function costLines(r: BenchReport): string[] {
-  const bare = r.bare;
   const out: string[] = [];
   const stepSeconds = r.stepMs / 1000;
   for (const s of r.stores) {
@@ -399,7 +446,8 @@ function costLines(r: BenchReport): string[] {
       if (rest > 0) parts.push(['the rest of the process (its other threads, such as the collector’s helpers)', rest]);
     }
     if (databaseUs !== null && databaseUs > 0) parts.push(['the database’s processes', databaseUs]);
-    const budget = bare?.cpu.perDeliveredUs ? 3 * bare.cpu.perDeliveredUs : null;
+    const bareUs = baselineOf(r, s)?.perDeliveredUs;
+    const budget = bareUs ? 3 * bareUs : null;
     if (perDelivered !== null && parts.length) {
       const largest = [...parts].sort((a, b) => b[1] - a[1])[0]!;
       lines.push(

@@ -8,7 +8,10 @@
  *    helpdesk that answers at once. Accepted msg/s at the API, delivered msg/s counted at the helpdesk
  *    (distinct message ids, over the window and the drain after it), and the CPU time each message cost,
  *    read from /proc: the service's process (all its threads and child processes) plus, on PostgreSQL,
- *    every postgres process; the bare relay's own process.
+ *    every postgres process; the bare relay's own process. The bare relay is measured just before and just
+ *    after each store's closed loop, and the store's ratios are against the mean of the two: the speed of
+ *    this machine moves within minutes, and one measure at the start was off by up to a half by the time
+ *    the second store ran.
  * 2. Overload on each store: 0.5×, 1×, 2× and 3× the API capacity of that store, open loop, protection on
  *    (and 3× with protection off on PostgreSQL, for contrast). The capacity is the closed loop's accepted
  *    msg/s, or more where short open-loop probes on a ramp were taken in full.
@@ -375,8 +378,23 @@ async function main() {
     const bare = spawnNode(['--import', 'tsx', 'bench/bare-relay.ts', '0', `${helpdeskUrl}/fast`, SECRET]);
     const bareUrl = `http://127.0.0.1:${JSON.parse(await firstLine(bare)).port}`;
 
-    // 1. The bare relay at its own capacity.
-    report.bare = (await saturate('bare relay', bareUrl, ['/relay'], { 'content-type': 'application/json' }, helpdeskUrl, bare.pid, false, 'bare', false)).step;
+    // 1. The bare relay at its own capacity; measured again just before and just after each store's
+    // closed loop, which is compared with those two (the machine's speed moves within minutes).
+    const measureBare = async (label: string) =>
+      (
+        await saturate(
+          label,
+          bareUrl,
+          ['/relay'],
+          { 'content-type': 'application/json' },
+          helpdeskUrl,
+          bare.pid,
+          false,
+          `bare-${randomBytes(3).toString('hex')}`,
+          false,
+        )
+      ).step;
+    report.bare = await measureBare('bare relay');
 
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {
@@ -385,12 +403,16 @@ async function main() {
       const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS, { batch: WEBHOOK_BATCH });
       const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
       const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
+      // The first store's closed loop follows the first measure of the bare relay closely enough.
+      const bareBefore = report.stores.length === 0 ? report.bare : await measureBare(`bare relay, before ${LABEL[name]}`);
       const sat = await saturate(`service on ${LABEL[name]}`, service.url, paths, headers, helpdeskUrl, service.child.pid, name === 'postgres', `sat-${name}`);
+      const bareAfter = await measureBare(`bare relay, after ${LABEL[name]}`);
       const idLists: string[][] = [sat.acceptedIds];
       const result: StoreResult = {
         store: name,
         label: LABEL[name],
         saturation: sat.step,
+        baseline: { before: bareBefore, after: bareAfter },
         closedLoopCapacityPerSecond: Math.max(1, sat.step.acceptedPerSecond),
         apiCapacityPerSecond: 0,
         probes: [],
