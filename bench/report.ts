@@ -299,7 +299,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     const base = baselineOf(r, s)!;
     const spread = Math.abs(before.deliveredPerSecond - after.deliveredPerSecond) / Math.max(1, Math.min(before.deliveredPerSecond, after.deliveredPerSecond));
     baselineLines.push(
-      `- For ${s.label}, the bare relay’s mean around its closed loop: ${base.deliveredPerSecond} msg/s at ${v(base.perDeliveredUs)} µs a message (${before.deliveredPerSecond} and ${after.deliveredPerSecond} msg/s, ${v(before.cpu.perDeliveredUs)} and ${v(after.cpu.perDeliveredUs)} µs).` +
+      `- ${s.label}: against the bare relay’s mean around its closed loop, ${base.deliveredPerSecond} msg/s at ${v(base.perDeliveredUs)} µs a message (${before.deliveredPerSecond} and ${after.deliveredPerSecond} msg/s, ${v(before.cpu.perDeliveredUs)} and ${v(after.cpu.perDeliveredUs)} µs).` +
         (spread > 0.2 ? ` The two differ by ${Math.round(100 * spread)} %: the machine’s speed moved during this measure, and the ratios are rough.` : ''),
     );
   }
