@@ -262,7 +262,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         : '') +
       'The bare relay is a minimal `node:http` forwarder with no durability, no order and no auth, answering once the helpdesk answered. ' +
       (r.stores.some((s) => s.baseline)
-        ? 'It is measured just before and just after each store’s closed loop, and the store’s ratios are against the mean of those two (the speed of this machine moves within minutes; a single measure at the start was off by up to a half by the second store). '
+        ? 'It is measured before and right after each store’s closed loop, and the store’s ratios are against the mean of those two (the speed of this machine moves within minutes: a single measure at the start can be far from its speed when a later store runs). '
         : '') +
       '**Delivered** is counted at the helpdesk: distinct message ids, over the load window and the drain after it (from the first request to the last new message, or, when some accepted messages never came, to the end of the wait for them). ' +
       '**CPU** is read from the OS (`/proc/<pid>/stat`, user + system, all threads and child processes): the service’s process plus, on PostgreSQL, the database’s processes that serve it (the backends whose client is one of the service’s connections, matched by port, and the server’s shared processes: postmaster, WAL writer, checkpointer, …; other clients of the same server are not counted); the bare relay’s own process. ' +
@@ -278,8 +278,10 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     `| ${s.name} | ${s.acceptedPerSecond} | ${s.deliveredPerSecond} | ${!baseline ? '–' : `**${v(percent(s.deliveredPerSecond, baseline.deliveredPerSecond))} %**`} | ${v(s.cpu.perAcceptedUs)} | ${v(s.cpu.perDeliveredUs)} | ${!baseline ? '–' : `**${v(times(s.cpu.perDeliveredUs, baseline.perDeliveredUs))}×**`} | ${v(s.cpu.processMs === null ? null : Math.round(s.cpu.processMs))} + ${v(s.cpu.databaseMs === null ? null : Math.round(s.cpu.databaseMs))} | ${v(s.acceptedP50Ms)} / ${v(s.acceptedP99Ms)} | ${codes(s.codes)} | ${s.unanswered} | ${s.undelivered} | ${s.generatorCpuPercent} / ${s.generatorLoopDelayP99Ms} |`;
   // In the order they ran.
   const measured: Saturation[] = [];
+  // The first store's measure before its loop is the run's first measure of the bare relay: the same
+  // object in a run, an equal one once read back from JSON.
   const add = (s: Saturation | undefined) => {
-    if (s && !measured.includes(s)) measured.push(s);
+    if (s && !measured.some((m) => m === s || JSON.stringify(m) === JSON.stringify(s))) measured.push(s);
   };
   add(bare);
   for (const s of r.stores) {

@@ -394,7 +394,7 @@ async function main() {
           false,
         )
       ).step;
-    report.bare = await measureBare('bare relay');
+    report.bare = await measureBare(STORES.length ? `bare relay, before ${LABEL[STORES[0]!]}` : 'bare relay');
 
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {
