@@ -3,9 +3,9 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLocalBus } from '../../src/bus/local-bus.js';
 import { shedBeforeRouting } from '../../src/http/shed-before-routing.js';
-import { AdmissionController } from '../../src/resilience/admission.js';
+import { AdmissionController, REUSE_REFUSAL_MS } from '../../src/resilience/admission.js';
 import type { LoadSignals } from '../../src/resilience/load-signals.js';
-import { createMetrics } from '../../src/monitoring/metrics.js';
+import { createMetrics, type Metrics } from '../../src/monitoring/metrics.js';
 
 /**
  * Refusals before routing keep the connection when the body is small: under overload most requests are
@@ -24,6 +24,7 @@ function signals(state: { lagMs: number; usedBytes: number }): LoadSignals {
 }
 
 let server: Server | undefined;
+let metrics: Metrics | undefined;
 afterEach(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   server = undefined;
@@ -49,7 +50,8 @@ async function start(state: { lagMs: number; usedBytes: number }): Promise<numbe
     },
     load,
   );
-  const shed = shedBeforeRouting(admission, createMetrics({ admission, signals: load, bus: createLocalBus() }));
+  metrics = createMetrics({ admission, signals: load, bus: createLocalBus() });
+  const shed = shedBeforeRouting(admission, metrics);
   let served = 0;
   server = createServer((request, response) => {
     if (shed(request, response)) return;
@@ -111,6 +113,43 @@ describe('refusals before routing and the connection', () => {
       const served = await c.request('{"text":"now"}');
       expect(served.head).toMatch(/^http\/1.1 200/);
       expect(c.closed).toBe(false);
+    } finally {
+      c.close();
+    }
+  });
+
+  it('answer the same refusal again for a short while, and count every one where the metrics read them', async () => {
+    const state = { lagMs: 500, usedBytes: 1 };
+    const port = await start(state);
+    const c = client(port);
+    const count = async () => {
+      const text = await metrics!.registry.metrics();
+      return {
+        rejections: Number(/^handover_admission_rejections_total\{cause="event_loop"\} (\d+)$/m.exec(text)?.[1] ?? 0),
+        refusedBeforeRouting: Number(
+          /^http_server_request_duration_seconds_count\{http_request_method="POST",http_route="refused before routing",http_response_status_code="503"\} (\d+)$/m.exec(
+            text,
+          )?.[1] ?? 0,
+        ),
+      };
+    };
+    try {
+      const first = await c.request('{"text":"one"}');
+      // The loop runs later still; within the window the answer is the same, word for word, its figure
+      // as it was when made.
+      state.lagMs = 600;
+      const second = await c.request('{"text":"two"}');
+      expect(second.body).toBe(first.body);
+      expect(await count()).toEqual({ rejections: 2, refusedBeforeRouting: 2 });
+      // Read again: nothing counted twice.
+      expect(await count()).toEqual({ rejections: 2, refusedBeforeRouting: 2 });
+      // Past the window, a new answer with the loop's new figure; and the count goes on.
+      state.lagMs = 700;
+      await new Promise((r) => setTimeout(r, REUSE_REFUSAL_MS + 20));
+      const later = await c.request('{"text":"three"}');
+      expect(JSON.parse(later.body).error.message).toMatch(/700 ms late/);
+      expect(JSON.parse(first.body).error.message).toMatch(/500 ms late/);
+      expect(await count()).toEqual({ rejections: 3, refusedBeforeRouting: 3 });
     } finally {
       c.close();
     }
