@@ -30,7 +30,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-async function start(state: { lagMs: number; usedBytes: number }): Promise<number> {
+/** `clock`: admission's clock (the window a refusal is answered again in), moved by the test itself. */
+async function start(state: { lagMs: number; usedBytes: number }, clock: () => number = () => performance.now()): Promise<number> {
   const load = signals(state);
   const admission = new AdmissionController(
     {
@@ -49,6 +50,9 @@ async function start(state: { lagMs: number; usedBytes: number }): Promise<numbe
       heapUsedLimitRatio: 0.9,
     },
     load,
+    undefined,
+    undefined,
+    clock,
   );
   metrics = createMetrics({ admission, signals: load, bus: createLocalBus() });
   const shed = shedBeforeRouting(admission, metrics);
@@ -120,7 +124,8 @@ describe('refusals before routing and the connection', () => {
 
   it('answer the same refusal again for a short while, and count every one where the metrics read them', async () => {
     const state = { lagMs: 500, usedBytes: 1 };
-    const port = await start(state);
+    let now = 0;
+    const port = await start(state, () => now);
     const c = client(port);
     const count = async () => {
       const text = await metrics!.registry.metrics();
@@ -138,6 +143,7 @@ describe('refusals before routing and the connection', () => {
       // The loop runs later still; within the window the answer is the same, word for word, its figure
       // as it was when made.
       state.lagMs = 600;
+      now += REUSE_REFUSAL_MS - 1;
       const second = await c.request('{"text":"two"}');
       expect(second.body).toBe(first.body);
       expect(await count()).toEqual({ rejections: 2, refusedBeforeRouting: 2 });
@@ -145,7 +151,7 @@ describe('refusals before routing and the connection', () => {
       expect(await count()).toEqual({ rejections: 2, refusedBeforeRouting: 2 });
       // Past the window, a new answer with the loop's new figure; and the count goes on.
       state.lagMs = 700;
-      await new Promise((r) => setTimeout(r, REUSE_REFUSAL_MS + 20));
+      now += 1;
       const later = await c.request('{"text":"three"}');
       expect(JSON.parse(later.body).error.message).toMatch(/700 ms late/);
       expect(JSON.parse(first.body).error.message).toMatch(/500 ms late/);
