@@ -9,10 +9,14 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
 }
 
+/** The body every error answer has, however it is written. */
+function errorBody(err: AppError): ErrorBody {
+  return { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
+}
+
 export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
   if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
-  const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
-  return reply.code(err.status).type('application/json').send(body);
+  return reply.code(err.status).type('application/json').send(errorBody(err));
 }
 
 /**
@@ -21,8 +25,7 @@ export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
  * every Fastify answer) and `Connection: close` when asked.
  */
 export function answerRaw(response: ServerResponse, err: AppError, options: { close?: boolean } = {}): void {
-  const body: ErrorBody = { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
-  writeJson(response, err.status, JSON.stringify(body), options.close === true, err.retryAfterSeconds);
+  writeJson(response, err.status, JSON.stringify(errorBody(err)), options.close === true, err.retryAfterSeconds);
 }
 
 /**
@@ -33,7 +36,7 @@ export function answerRaw(response: ServerResponse, err: AppError, options: { cl
 export function answerRawKeptOpen(response: ServerResponse, err: AppError): void {
   let made = madeAnswers.get(err);
   if (!made) {
-    const text = JSON.stringify({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } satisfies ErrorBody);
+    const text = JSON.stringify(errorBody(err));
     made = { text, headers: answerHeaders(text, false, err.retryAfterSeconds) };
     madeAnswers.set(err, made);
   }

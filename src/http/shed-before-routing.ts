@@ -45,7 +45,9 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
   };
   return (request, response) => {
     const url = request.url ?? '';
-    if (!url.startsWith('/v1/') || isStream(url)) return false;
+    if (!url.startsWith('/v1/')) return false;
+    const path = pathOf(url);
+    if (isStream(path)) return false;
     // Told apart by credential, as admission tells callers apart; a request without one (a desk cookie,
     // say) goes the normal way, where its address is known as the app knows it (trusted proxies).
     const authorization = request.headers.authorization;
@@ -64,8 +66,7 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
     // The method is one of the few the routes know or Node's parser accepts, so the labels stay few.
     metrics.httpRequestDuration.observe(labelsOf(request.method ?? 'GET', refusal.status), 0);
-    const query = url.indexOf('?');
-    const window = statusWindow(metrics, query < 0 ? url : url.slice(0, query));
+    const window = statusWindow(metrics, path);
     if (window) {
       window.recordRequest(0, refusal.status);
       if (typeof cause === 'string') window.recordRejection(cause);
@@ -74,9 +75,13 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
   };
 }
 
-/** The live streams: admitted without a slot, so never refused for want of one. */
-function isStream(url: string): boolean {
+/** The URL's path, without its query. */
+function pathOf(url: string): string {
   const query = url.indexOf('?');
-  const path = query < 0 ? url : url.slice(0, query);
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/** The live streams: admitted without a slot, so never refused for want of one. */
+function isStream(path: string): boolean {
   return path === '/v1/events' || path === '/v1/desk/events';
 }
