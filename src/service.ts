@@ -51,7 +51,9 @@ import {
   sealStoredCredentials,
   secretKeysOf,
   startTracingIfConfigured,
+  usableCores,
 } from './service/start-steps.js';
+import { canLowerThreadPriority } from './service/thread-priority.js';
 
 export interface Service {
   app: FastifyInstance;
@@ -147,7 +149,10 @@ export async function createService(config: Config, options: ServiceOptions = {}
       (bus) => bus.close(),
     );
     // Delivery in a thread of its own (deliveryInThread): the HTTP thread reads its circuits from a mirror.
-    const deliveryThread = deliveryInThread(config.delivery.thread, db.connection);
+    const deliveryThread = deliveryInThread(config.delivery.thread, db.connection, {
+      cores: usableCores(),
+      lowerPriority: canLowerThreadPriority(config.delivery.threadNice),
+    });
     const circuits = deliveryThread ? new CircuitMirror(config.connectors.cooldownMs) : null;
     const health = new ConnectorHealth(
       {

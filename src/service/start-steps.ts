@@ -159,16 +159,19 @@ function cgroupCpuQuota(): number | null {
  * reaches the database: PostgreSQL with a pool of its own (`connection`); the embedded store, whose one
  * connection the HTTP thread holds, through that thread (`connection: null`, relayed-db.ts).
  *
- * `auto`: always on PostgreSQL. On the embedded store only with three cores or more: its HTTP thread
- * and database thread already take two, and on two cores a third busy thread cost more than it saved
- * (docs/performance.md, "The delivery worker in its own thread").
+ * `auto`: always on PostgreSQL. On the embedded store with three cores or more; with two where the
+ * thread runs at a lower priority than the HTTP thread (Linux, HANDOVER_DELIVERY_THREAD_NICE above 0),
+ * so that when the cores are full the thread that answers and refuses requests goes first: measured
+ * on two cores, the overload step then served more and answered sooner, where with the thread at the
+ * HTTP thread's priority a third busy thread cost more than it saved (docs/performance.md, "The
+ * delivery worker in its own thread"). With one core, never.
  */
 export function deliveryInThread(
   setting: Config['delivery']['thread'],
   connection: PgConnection | undefined,
-  cores = usableCores(),
+  machine: { cores: number; lowerPriority: boolean },
 ): { connection: PgConnection | null } | null {
   if (setting === 'off') return null;
-  if (setting === 'auto' && !connection && cores < 3) return null;
+  if (setting === 'auto' && !connection && machine.cores < (machine.lowerPriority ? 2 : 3)) return null;
   return { connection: connection ?? null };
 }

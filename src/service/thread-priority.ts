@@ -19,6 +19,14 @@ export function lowerThreadPriority(steps: number): { nice: number } | null {
 }
 
 /**
+ * Whether a thread of this process can be made to run below the others by `steps` nice steps:
+ * lowerThreadPriority would change its value (Linux, steps above 0, the process not already at 19).
+ */
+export function canLowerThreadPriority(steps: number): boolean {
+  return process.platform === 'linux' && steps > 0 && getPriority() < 19;
+}
+
+/**
  * Makes sure libuv's thread pool (one for the whole process: file system calls, DNS lookups, some
  * crypto) has been started, by the calling thread. A thread inherits the nice value of the thread that
  * creates it, and the pool starts on its first use from whichever thread uses it first: started by the
