@@ -316,13 +316,13 @@ export const settings = {
   'delivery.thread': {
     env: 'HANDOVER_DELIVERY_THREAD',
     default: 'auto',
-    doc: "Where the delivery worker runs. `on`: in a thread of its own, with its own outbound pool, so calling helpdesks and bots takes no time from the thread that answers HTTP (on PostgreSQL with database connections of its own; on the embedded store its statements still pass through the HTTP thread, which holds the one connection). `off`: in the HTTP thread. `auto`: `on` with PostgreSQL; with the embedded store `on` where the process may use two cores or more and the thread can run at a lower priority than the HTTP thread (Linux, HANDOVER_DELIVERY_THREAD_NICE above 0), otherwise where it may use three or more (its container's CPU quota counts; its HTTP and database threads take two). See docs/performance.md.",
+    doc: "Where the delivery worker runs. `on`: in a thread of its own, with its own outbound pool, so calling helpdesks and bots takes no time from the thread that answers HTTP (on PostgreSQL with database connections of its own; on the embedded store its statements still pass through the HTTP thread, which holds the one connection). `off`: in the HTTP thread. `auto`: `on` with PostgreSQL; with the embedded store `on` where the process may use two cores or more and the thread can run at a lower priority than the HTTP thread (Linux, HANDOVER_DELIVERY_THREAD_NICE above 0, the process not already at nice 19), otherwise where it may use three or more (its container's CPU quota counts; its HTTP and database threads take two). See docs/performance.md.",
     parse: oneOf('auto', 'on', 'off'),
   },
   'delivery.threadNice': {
     env: 'HANDOVER_DELIVERY_THREAD_NICE',
     default: '10',
-    doc: "How much lower the delivery thread's CPU priority is than the HTTP thread's, in `nice` steps (Linux only; 0: the same). When the cores are full, the thread that answers and refuses requests runs first and deliveries take what is left; on a machine with a core to spare it changes nothing. On PostgreSQL that thread also writes the accept path's batches, which then wait at its priority too: at 19 the closed loop fell by about a fifth. The process's own priority is not touched, nor that of its other threads. See docs/performance.md.",
+    doc: "How much lower the delivery thread's CPU priority is than the HTTP thread's, in `nice` steps (Linux only; 0: the same). When the cores are full, the thread that answers and refuses requests runs first and deliveries take what is left; on a machine with a core to spare it changes nothing. On PostgreSQL that thread also writes the accept path's batches, which then wait at its priority too: at 19 the closed loop fell by about a fifth. The process's own priority is not touched, nor that of its other threads. With 0 (or a process already at 19) `HANDOVER_DELIVERY_THREAD=auto` keeps the embedded store's deliveries in the HTTP thread on two cores. See docs/performance.md.",
     parse: int(0, 19),
   },
   'delivery.warmUpCalls': {
