@@ -173,6 +173,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
         maxConcurrent: db.kind === 'pglite' ? 1 : config.accept.batchConcurrency,
         overlapAfterMs: db.kind === 'pglite' ? 0 : config.accept.batchOverlapMs,
         maxQueued: config.accept.maxQueued,
+        onBatch: (messages, seconds, failed) => events.emit('accept:batch', { messages, seconds, failed }),
       },
       (write) => write.handoverId,
       // In the delivery thread while it runs (PostgreSQL): the statement's round trip, and the
@@ -188,7 +189,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
     const admission = new AdmissionController(config.admission, signals);
     const metrics = await parts.start('metrics', () =>
       createMetrics(
-        { admission, signals, bus, db },
+        { admission, signals, bus, db, acceptQueued: () => userMessages.queued },
         // Slices of 1–10 s: fine enough for the status window, at most 3600 per hour in memory.
         {
           windowSliceMs: Math.min(10_000, Math.max(1000, config.status.sampleMs)),

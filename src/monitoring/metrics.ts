@@ -48,6 +48,8 @@ export interface Metrics {
   busPublishFailures: Counter;
   /** CPU seconds of another thread of this process, as it reported them (the delivery thread). */
   threadCpu(thread: string, seconds: number): void;
+  /** A batch of the accept path written (or failed): its messages and how long its write took. */
+  acceptBatch(messages: number, seconds: number, failed: boolean): void;
 }
 
 export interface MetricsOptions {
@@ -75,7 +77,10 @@ function processMetrics(): Registry {
   return processRegistry;
 }
 
-export function createMetrics(sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus; db?: Db }, options: MetricsOptions = {}): Metrics {
+export function createMetrics(
+  sources: { admission: AdmissionController; signals: LoadSignals; bus: Bus; db?: Db; acceptQueued?: () => number },
+  options: MetricsOptions = {},
+): Metrics {
   const registry = new Registry();
   const shared = processMetrics();
   for (const { name } of shared.getMetricsAsArray()) registry.registerMetric(shared.getSingleMetric(name)!);
@@ -258,9 +263,41 @@ export function createMetrics(sources: { admission: AdmissionController; signals
       for (const [thread, seconds] of threadSeconds) this.inc({ thread }, seconds);
     },
   });
+  // The accept path's group commit: a message's latency is mostly its batch's write (and the wait for the
+  // batch before it), so these tell a slow database apart from a busy thread that answers.
+  const acceptBatchSeconds = new Histogram({
+    name: 'handover_accept_batch_duration_seconds',
+    help: 'Time to write one batch of user messages (one statement and one commit), by outcome (ok, failed).',
+    labelNames: ['outcome'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  for (const outcome of ['ok', 'failed']) acceptBatchSeconds.zero({ outcome });
+  const acceptBatchOk = acceptBatchSeconds.labels({ outcome: 'ok' });
+  const acceptBatchFailed = acceptBatchSeconds.labels({ outcome: 'failed' });
+  const acceptBatchMessages = new Histogram({
+    name: 'handover_accept_batch_messages',
+    help: 'User messages written by one batch of the accept path.',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [registry],
+  });
+  const { acceptQueued } = sources;
+  if (acceptQueued)
+    new Gauge({
+      name: 'handover_accept_queued_messages',
+      help: 'User messages waiting for their batch to be written (bounded by HANDOVER_ACCEPT_MAX_QUEUED).',
+      registers: [registry],
+      collect() {
+        this.set(acceptQueued());
+      },
+    });
   const requests = new RequestWindow(options.windowSliceMs ?? 10_000, options.windowKeepMs ?? 3_600_000);
   return {
     threadCpu: (thread, seconds) => threadSeconds.set(thread, seconds),
+    acceptBatch(messages, seconds, failed) {
+      (failed ? acceptBatchFailed : acceptBatchOk).observe(seconds);
+      acceptBatchMessages.observe(messages);
+    },
     registry,
     admissionRejections,
     guardRefusals,

@@ -17,6 +17,8 @@ export interface ServiceEventMap {
   'circuit:changed': { connectorId: string; state: CircuitState };
   /** The delivery worker made one attempt. */
   'delivery:attempted': { row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>; outcome: 'ok' | 'retry' | 'failed'; seconds: number };
+  /** The accept path wrote a batch of user messages (one statement and commit), or failed to. */
+  'accept:batch': { messages: number; seconds: number; failed: boolean };
   /** The outbox backlog was sampled. */
   'backlog:sampled': { samples: BacklogSample[] };
   /** Another thread of the service reported its CPU time so far (seconds). */

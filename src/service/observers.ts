@@ -13,6 +13,7 @@ export function metricsObserve(events: ServiceEvents, metrics: Metrics): void {
   events.on('bus:publishFailed', () => metrics.busPublishFailures.inc());
   events.on('circuit:changed', ({ connectorId, state }) => metrics.connectorCircuitState.set({ connector_id: connectorId }, circuitStates[state]));
   events.on('backlog:sampled', ({ samples }) => metrics.delivery.setBacklog(samples));
+  events.on('accept:batch', ({ messages, seconds, failed }) => metrics.acceptBatch(messages, seconds, failed));
   events.on('check:judged', ({ line }) => checks.record(line));
   events.on('thread:cpu', ({ thread, seconds }) => metrics.threadCpu(thread, seconds));
   events.on('check:gone', ({ connectorId }) => checks.forget(connectorId));

@@ -40,6 +40,11 @@ export interface GroupCommitOptions {
    * a slow commit), so the others do not wait for it.
    */
   overlapAfterMs?: number;
+  /**
+   * Told of each batch once it is written or has failed: how many writes it held and how long its
+   * write took (for metrics: what the accept path's latency is made of).
+   */
+  onBatch?: (writes: number, seconds: number, failed: boolean) => void;
 }
 
 /** What a batch write answers for each of its items, in order: a result, or that item's own error. */
@@ -152,6 +157,8 @@ export class GroupCommit<I, R> {
         if (this.queue.length > 0) this.flush();
       }, overlapAfterMs);
     }
+    const startedAt = performance.now();
+    let failed = false;
     try {
       // The batch runs in the async context of the caller that started it; each caller's own deadline
       // was checked when the batch was taken, and the write is bounded by the store's timeouts.
@@ -163,9 +170,11 @@ export class GroupCommit<I, R> {
         else w.reject(outcome.error);
       });
     } catch (err) {
+      failed = true;
       const error = toError(err);
       for (const w of batch) w.reject(error);
     } finally {
+      this.options.onBatch?.(batch.length, (performance.now() - startedAt) / 1000, failed);
       if (aging) {
         clearTimeout(aging);
         this.young--;

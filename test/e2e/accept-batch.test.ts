@@ -208,6 +208,29 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     expect(helpdesk!.received.filter((w) => w.body.type === 'message.created')).toHaveLength(2);
   });
 
+  it('counts its batches on /metrics: the messages each wrote, how long its write took and what waits for one', async () => {
+    const { tenantId, handovers } = await setUp(['m1', 'm2', 'm3', 'm4']);
+    const sample = async (name: string) => {
+      const text = await (await fetch(`${t!.url}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.slice(name.length + 1));
+    };
+    const before = {
+      messages: (await sample('handover_accept_batch_messages_sum'))!,
+      batches: (await sample('handover_accept_batch_messages_count'))!,
+      ok: (await sample('handover_accept_batch_duration_seconds_count{outcome="ok"}'))!,
+    };
+    const written = await Promise.all(handovers.map((h, i) => post(tenantId, h, `metrics-${i}`)));
+    expect(written.every((w) => w.duplicate === false)).toBe(true);
+    const batches = (await sample('handover_accept_batch_messages_count'))! - before.batches;
+    expect((await sample('handover_accept_batch_messages_sum'))! - before.messages).toBe(4);
+    expect(batches).toBeGreaterThanOrEqual(1);
+    expect(batches).toBeLessThanOrEqual(4);
+    // Every batch is timed once, under its outcome.
+    expect((await sample('handover_accept_batch_duration_seconds_count{outcome="ok"}'))! - before.ok).toBe(batches);
+    expect(await sample('handover_accept_queued_messages')).toBe(0);
+  });
+
   it('fails every caller of a batch the database refuses, with the database’s own cause, and writes none of it', async () => {
     // A service of its own: the case adds a trigger to the schema.
     const { tenantId, handovers } = await setUp(['a', 'b'], { own: true });
@@ -226,6 +249,9 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     }
     const { rows } = await t!.db.query<{ n: number }>(`select count(*)::int as n from messages where client_id like 'x-%'`);
     expect(rows[0]!.n).toBe(0);
+    // Counted as one failed batch (the service is this case's own).
+    const metrics = await (await fetch(`${t!.url}/metrics`)).text();
+    expect(metrics).toContain('handover_accept_batch_duration_seconds_count{outcome="failed"} 1\n');
     // Over HTTP the same refusal is a 500 with no internals, and the bot may retry.
     await t!.db.query('drop trigger refuse_marked on messages');
     expect((await post(tenantId, handovers[0]!, 'x-1', 'fine')).duplicate).toBe(false);

@@ -101,6 +101,29 @@ describe('group commit', () => {
     expect(w.batches.flat().filter((i) => i.startsWith('a:'))).toEqual(['a:1', 'a:2']);
   });
 
+  it('tells each batch once, written or failed, with its writes and how long its write took', async () => {
+    const told: Array<{ writes: number; seconds: number; failed: boolean }> = [];
+    const onBatch = (writes: number, seconds: number, failed: boolean) => told.push({ writes, seconds, failed });
+    const w = recordingWrite();
+    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 1, maxQueued: 1000, onBatch }, keyOf, w.write);
+    // An item refused on its own leaves its batch written.
+    await Promise.allSettled(['a:1', 'b:1!', 'c:1'].map((i) => gc.submit(i)));
+    let fail = true;
+    const failing = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 1, maxQueued: 1000, onBatch }, keyOf, async (items: string[]) => {
+      if (fail) throw new Error('database gone');
+      return items.map((item) => ({ ok: true as const, value: item }));
+    });
+    await Promise.allSettled(['d:1', 'e:1'].map((i) => failing.submit(i)));
+    fail = false;
+    await failing.submit('f:1');
+    expect(told.map(({ writes, failed }) => ({ writes, failed }))).toEqual([
+      { writes: 3, failed: false },
+      { writes: 2, failed: true },
+      { writes: 1, failed: false },
+    ]);
+    for (const { seconds } of told) expect(seconds).toBeGreaterThanOrEqual(0);
+  });
+
   it('caps a batch at maxBatch', async () => {
     const w = recordingWrite();
     const gc = new GroupCommit({ maxBatch: 3, maxWaitMs: 0, maxConcurrent: 1, maxQueued: 1000 }, keyOf, w.write);
