@@ -174,7 +174,7 @@ export class GroupCommit<I, R> {
       const error = toError(err);
       for (const w of batch) w.reject(error);
     } finally {
-      this.options.onBatch?.(batch.length, (performance.now() - startedAt) / 1000, failed);
+      const seconds = (performance.now() - startedAt) / 1000;
       if (aging) {
         clearTimeout(aging);
         this.young--;
@@ -182,6 +182,12 @@ export class GroupCommit<I, R> {
       for (const key of keys) this.busyKeys.delete(key);
       this.writing--;
       if (this.queue.length > 0) this.flush();
+      // Last, and never in the way of the bookkeeping above: a listener that throws is its own fault.
+      try {
+        this.options.onBatch?.(batch.length, seconds, failed);
+      } catch {
+        // Ignored: metrics only.
+      }
     }
   }
 }

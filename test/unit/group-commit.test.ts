@@ -124,6 +124,19 @@ describe('group commit', () => {
     for (const { seconds } of told) expect(seconds).toBeGreaterThanOrEqual(0);
   });
 
+  it('keeps writing when whoever is told of a batch throws', async () => {
+    const w = recordingWrite();
+    const onBatch = () => {
+      throw new Error('a broken listener');
+    };
+    const gc = new GroupCommit({ maxBatch: 100, maxWaitMs: 0, maxConcurrent: 1, maxQueued: 1000, onBatch }, keyOf, w.write);
+    expect(await gc.submit('a:1')).toBe('stored a:1');
+    // The same key again: it would wait for ever if the first batch had not been finished off.
+    const stalled = new Promise((resolve) => setTimeout(() => resolve('still waiting after 5 s'), 5000).unref());
+    expect(await Promise.race([gc.submit('a:2'), stalled])).toBe('stored a:2');
+    expect(w.batches).toEqual([['a:1'], ['a:2']]);
+  });
+
   it('caps a batch at maxBatch', async () => {
     const w = recordingWrite();
     const gc = new GroupCommit({ maxBatch: 3, maxWaitMs: 0, maxConcurrent: 1, maxQueued: 1000 }, keyOf, w.write);
