@@ -66,8 +66,8 @@ export class GroupCommit<I, R> {
   /** Batches in flight for less than `overlapAfterMs`: while any is, no other starts. */
   private young = 0;
   private scheduled = false;
-  /** Figures for metrics and tests. */
-  readonly stats = { batches: 0, items: 0, largest: 0 };
+  /** Batches started so far (tests watch a batch begin; metrics are told of each one ended, `onBatch`). */
+  readonly stats = { batches: 0 };
 
   constructor(
     private readonly options: GroupCommitOptions,
@@ -145,8 +145,6 @@ export class GroupCommit<I, R> {
     const keys = new Set(batch.map((w) => w.key));
     for (const key of keys) this.busyKeys.add(key);
     this.stats.batches++;
-    this.stats.items += batch.length;
-    this.stats.largest = Math.max(this.stats.largest, batch.length);
     const overlapAfterMs = this.options.overlapAfterMs ?? 0;
     let aging: NodeJS.Timeout | null = null;
     if (overlapAfterMs > 0) {
