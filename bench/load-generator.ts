@@ -65,9 +65,19 @@ export interface GeneratorResult {
   /**
    * Per 500 ms of the schedule (by when requests were due or, closed loop, went out): answers, and the p99
    * of their latency, of the part of it spent at the server (from when the request went out on a
-   * connection), and of the part spent waiting for a free connection here.
+   * connection), and of the part spent waiting for a free connection here; and the same for the
+   * refusals alone (how many, their p99, their p99 at the server), which the mix of answers hides.
    */
-  timeline: { atMs: number; answers: number; p99Ms: number; serverP99Ms: number; waitP99Ms: number }[];
+  timeline: {
+    atMs: number;
+    answers: number;
+    p99Ms: number;
+    serverP99Ms: number;
+    waitP99Ms: number;
+    refused: number;
+    refusedP99Ms: number;
+    refusedServerP99Ms: number;
+  }[];
 }
 
 async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
@@ -102,7 +112,7 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
     cpuPercent: 0,
     timeline: [],
   };
-  const buckets: { total: number[]; server: number[]; wait: number[] }[] = [];
+  const buckets: { total: number[]; server: number[]; wait: number[]; refused: number[]; refusedServer: number[] }[] = [];
   const sendLags: number[] = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
@@ -124,7 +134,7 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
         lastAnswer = Math.max(lastAnswer, now);
         const latency = Math.round((now - since) * 100) / 100;
         const sentAt = res.sentAt ?? since;
-        const bucket = (buckets[Math.max(0, Math.floor((since - start) / 500))] ??= { total: [], server: [], wait: [] });
+        const bucket = (buckets[Math.max(0, Math.floor((since - start) / 500))] ??= { total: [], server: [], wait: [], refused: [], refusedServer: [] });
         bucket.total.push(latency);
         bucket.server.push(now - sentAt);
         bucket.wait.push(Math.max(0, sentAt - since));
@@ -142,6 +152,8 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
           result.acceptedMessageIds.push(messageId);
         } else {
           result.rejectLatencies.push(latency);
+          bucket.refused.push(latency);
+          bucket.refusedServer.push(now - sentAt);
           let code = `http_${res.status}`;
           try {
             code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? code;
@@ -223,6 +235,9 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
     p99Ms: p99(b?.total ?? []),
     serverP99Ms: p99(b?.server ?? []),
     waitP99Ms: p99(b?.wait ?? []),
+    refused: b?.refused.length ?? 0,
+    refusedP99Ms: p99(b?.refused ?? []),
+    refusedServerP99Ms: p99(b?.refusedServer ?? []),
   }));
   close();
   return result;
