@@ -15,17 +15,16 @@
  * other threads (that thread, with V8's and libuv's helpers) read from /proc.
  *
  * Variants, each in a schema (or embedded database) of its own, alternating (BENCH_DB_ROUNDS rounds, BENCH_DB_MS each):
- * - `as-is`: the statements and schema as they are, each lane leased to the instance writing it, as the
- *   accept path does when its worker has room: its items are rowless (src/delivery/rowless.ts);
- * - `rows`: the same without the lease, so each item is an outbox row, inserted and then deleted (what
- *   a message costs when its lane is not handed over: its worker full, or the lane busy elsewhere);
+ * - `as-is`: the statements and schema as they are;
+ * - `no-outbox-rows`: the accept statement without its outbox insert, the completion without the delete
+ *   (what a message would cost the database with no outbox row of its own);
  * - `indexed-lanes`: the lanes' two partial indexes on `pending` that migration 023 dropped, made again:
  *   what the two updates of a lane per message cost when they are not heap-only (as before 023);
  * - `default-planner`: the statements as they are, without the sessions' planner settings
  *   (PLANNER_SETTINGS in src/store/db.ts), as they ran before those;
  * - `extra-sql`: the statements as they are, with BENCH_DB_EXTRA_SQL run on the schema first (an index
  *   dropped, a storage parameter set: a quick measure of what a schema change would do).
- * `extra-sql` measures a design not built, not something the service can run.
+ * `no-outbox-rows` and `extra-sql` measure designs not built, not something the service can run.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,9 +46,16 @@ const BATCH = Number(process.env.BENCH_DB_BATCH ?? 16);
 const HANDOVERS = 256;
 const MS = Number(process.env.BENCH_DB_MS ?? 6000);
 const ROUNDS = Number(process.env.BENCH_DB_ROUNDS ?? 3);
-const variants = process.argv.length > 2 ? process.argv.slice(2) : ['as-is', 'rows', 'indexed-lanes'];
+const variants = process.argv.length > 2 ? process.argv.slice(2) : ['as-is', 'no-outbox-rows', 'indexed-lanes'];
 
-const VARIANTS = ['as-is', 'rows', 'indexed-lanes', 'default-planner', 'extra-sql'];
+/** Replaces `from` in `text`, or fails: a statement that changed must not be measured as if it had not. */
+function replaced(text: string, from: string | RegExp, to: string): string {
+  const out = text.replace(from, to);
+  if (out === text) throw new Error(`the statement no longer contains ${String(from)}: update bench/db-statements.ts`);
+  return out;
+}
+
+const VARIANTS = ['as-is', 'no-outbox-rows', 'indexed-lanes', 'default-planner', 'extra-sql'];
 
 /** The tenant, its helpdesk and its handovers; then what the variant changes in the schema. */
 function setUp(variant: string): string[] {
@@ -71,8 +77,19 @@ function setUp(variant: string): string[] {
   return statements;
 }
 
+/** The accept statement as the variant runs it. */
+function acceptText(variant: string): string {
+  let accept = ACCEPT_USER_MESSAGES.text;
+  if (variant === 'no-outbox-rows') {
+    accept = replaced(accept, /, item as \([\s\S]*?returning id, lane, seq\s*\)/, '');
+    accept = replaced(accept, 'left join item it on it.lane = p.lane and it.seq = p.lane_seq', '');
+    accept = replaced(accept, 'it.id as outbox_id', 'null::bigint as outbox_id, $10::int as max_attempts');
+  }
+  return accept;
+}
+
 /** The accept statement's parameters for a batch: each message to its own handover. */
-function acceptParams(variant: string, batch: Array<{ handover: string; id: string }>): unknown[] {
+function acceptParams(batch: Array<{ handover: string; id: string }>): unknown[] {
   const at = new Date().toISOString();
   return [
     batch.map((b) => b.handover),
@@ -92,30 +109,18 @@ function acceptParams(variant: string, batch: Array<{ handover: string; id: stri
     batch.map(() => null),
     batch.map(() => at),
     10,
-    // Leased to this "instance" (its worker has room), except in `rows`.
-    variant === 'rows' ? null : 'bench',
-    30_000,
+    null,
+    0,
     [],
     [...new Set(batch.map((b) => b.handover))],
   ];
 }
 
-/**
- * The completion statement's parameters: the batch's items delivered at their first attempt (the rows
- * deleted, every item's lane and sequence number), its lanes given back, as a lane run's end does.
- */
-function completionParams(written: Array<{ outbox_id: string | null; lane_seq: number | null; handover: string }>): unknown[] {
-  const lanes = [...new Set(written.map((w) => `${w.handover}:agent`))];
-  const ids = written.map((w) => w.outbox_id).filter((id): id is string => id !== null);
-  return [[], [], lanes, [], [], 'bench', lanes, [], ids, written.map((w) => `${w.handover}:agent`), written.map((w) => w.lane_seq)];
-}
-
-/** The accept statement's rows, with each one's handover (in the batch's order: `ord`). */
-function writtenOf(
-  rows: Array<{ ord: number; outbox_id: string | null; lane_seq: number | null }>,
-  batch: Array<{ handover: string }>,
-): Array<{ outbox_id: string | null; lane_seq: number | null; handover: string }> {
-  return rows.map((r) => ({ outbox_id: r.outbox_id, lane_seq: r.lane_seq, handover: batch[r.ord - 1]!.handover }));
+/** The completion statement's parameters: the batch's items delivered at their first attempt, its lanes. */
+function completionParams(variant: string, batch: Array<{ handover: string }>, outboxIds: string[]): unknown[] {
+  const lanes = [...new Set(batch.map((b) => `${b.handover}:agent`))];
+  // Without outbox rows the lanes are still released, as a run's end does.
+  return [[], [], variant === 'no-outbox-rows' ? lanes : [], [], [], 'bench', lanes, [], outboxIds];
 }
 
 interface Figures {
@@ -161,7 +166,7 @@ async function measure(variant: string): Promise<Figures> {
     await db.close();
     await admin.query(`set search_path = ${schema}`);
     for (const sql of setUp(variant)) await admin.query(sql);
-    const accept = ACCEPT_USER_MESSAGES.text;
+    const accept = acceptText(variant);
 
     for (let i = 0; i < CONNECTIONS; i++) {
       const c = new pg.Client({ connectionString: DATABASE });
@@ -187,12 +192,9 @@ async function measure(variant: string): Promise<Figures> {
       let next = 0;
       while (!stop) {
         const batch = Array.from({ length: BATCH }, () => ({ handover: mine[next++ % mine.length]!, id: `msg_${k}_${++seq}` }));
-        const { rows } = await c.query<{ ord: number; outbox_id: string | null; lane_seq: number | null }>({
-          name: 'accept',
-          text: accept,
-          values: acceptParams(variant, batch),
-        });
-        await c.query({ name: 'complete', text: RECORD_COMPLETIONS.text, values: completionParams(writtenOf(rows, batch)) });
+        const { rows } = await c.query<{ outbox_id: string | null }>({ name: 'accept', text: accept, values: acceptParams(batch) });
+        const ids = rows.map((r) => r.outbox_id).filter((id): id is string => id !== null);
+        await c.query({ name: 'complete', text: RECORD_COMPLETIONS.text, values: completionParams(variant, batch, ids) });
         messages += BATCH;
       }
     };
@@ -231,7 +233,7 @@ async function measureEmbedded(variant: string): Promise<Figures> {
   try {
     await migrate(db, () => {});
     for (const sql of setUp(variant)) await db.query(sql);
-    const accept = namedStatement(`accept-${variant}`, ACCEPT_USER_MESSAGES.text);
+    const accept = namedStatement(`accept-${variant}`, acceptText(variant));
     const complete = namedStatement('complete', RECORD_COMPLETIONS.text);
     let messages = 0;
     let seq = 0;
@@ -240,8 +242,9 @@ async function measureEmbedded(variant: string): Promise<Figures> {
       let next = 0;
       while (!stop) {
         const batch = Array.from({ length: BATCH }, () => ({ handover: `ho_${(next++ % HANDOVERS) + 1}`, id: `msg_${++seq}` }));
-        const { rows } = await db.query<{ ord: number; outbox_id: string | null; lane_seq: number | null }>(accept, acceptParams(variant, batch));
-        await db.query(complete, completionParams(writtenOf(rows, batch)));
+        const { rows } = await db.query<{ outbox_id: string | null }>(accept, acceptParams(batch));
+        const ids = rows.map((r) => r.outbox_id).filter((id): id is string => id !== null);
+        await db.query(complete, completionParams(variant, batch, ids));
         messages += BATCH;
       }
     };

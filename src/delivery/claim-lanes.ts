@@ -1,37 +1,13 @@
 import { namedStatement, type Queryable } from '../store/db.js';
 import type { OutboxRow } from './outbox.js';
-import { MARKER_SEQ, MARKER_STATE, ROWLESS_KIND, ROWLESS_PAYLOAD } from './rowless.js';
 
 /** Items read per lane at a time. */
 export const LANE_BATCH = 20;
 
-/**
- * The next pending items of lane `lane`, from sequence number `from` on (both SQL expressions), at most
- * LANE_BATCH, in order: the outbox's rows merged with the lane's rowless items (src/delivery/rowless.ts),
- * whose content is read from their messages and which carry id 0. Only the lane's tail is pending (the
- * sequence numbers after last_seq - pending; items settle in lane order): a row left pending before it
- * (delivered by a worker whose lease had run out as another took the lane) is not read again. The
- * handover's external id comes with each item: a delivery then needs no query of its own.
- */
-function laneItems(lane: string, from: string): string {
-  return `select * from (
-      (select o.id, o.tenant_id, o.lane, o.seq, o.handover_id, o.target, o.connector_id, o.kind, o.payload, o.attempts, o.max_attempts,
-              o.created_at, o.trace_parent, h.external_ref
-       from outbox o join outbox_lanes t on t.lane = o.lane left join handovers h on h.id = o.handover_id
-       where o.lane = ${lane} and o.state = 'pending' and o.seq >= greatest(${from}, 1) and o.seq > t.last_seq - t.pending
-       order by o.seq limit ${LANE_BATCH})
-      union all
-      (select 0::bigint, m.tenant_id, mk.lane, m.lane_seq, m.handover_id, mk.target, h.connector_id, '${ROWLESS_KIND}'::text, ${ROWLESS_PAYLOAD},
-              0, mk.max_attempts, m.created_at, null::text, h.external_ref
-       from outbox mk
-       join outbox_lanes l on l.lane = mk.lane
-       join handovers h on h.id = mk.handover_id
-       join messages m on m.handover_id = mk.handover_id and m.lane_seq > l.last_seq - l.pending and m.lane_seq >= ${from}
-       where mk.lane = ${lane} and mk.seq = ${MARKER_SEQ} and mk.state = '${MARKER_STATE}'
-         and not exists (select 1 from outbox r where r.lane = mk.lane and r.seq = m.lane_seq)
-       order by m.lane_seq limit ${LANE_BATCH})
-    ) items order by seq limit ${LANE_BATCH}`;
-}
+const itemColumns =
+  'o.id, o.tenant_id, o.lane, o.seq, o.handover_id, o.target, o.connector_id, o.kind, o.payload, o.attempts, o.max_attempts, o.created_at, o.trace_parent, h.external_ref';
+// The handover's external id comes with each item: a delivery then needs no query of its own.
+const itemSource = 'outbox o left join handovers h on h.id = o.handover_id';
 
 export interface ClaimedLane {
   lane: string;
@@ -77,9 +53,9 @@ export interface Claim {
 export const CLAIM_LANES = namedStatement(
   'claim-lanes',
   `with recursive walk(lane, n) as (
-       (select o.lane, 1 from outbox o where o.state in ('pending', 'marker') and o.lane > $8 order by o.lane limit 1)
+       (select o.lane, 1 from outbox o where o.state = 'pending' and o.lane > $8 order by o.lane limit 1)
        union all
-       select (select o.lane from outbox o where o.state in ('pending', 'marker') and o.lane > w.lane order by o.lane limit 1), w.n + 1
+       select (select o.lane from outbox o where o.state = 'pending' and o.lane > w.lane order by o.lane limit 1), w.n + 1
        from walk w where w.lane is not null and w.n < $9
      ), walked as materialized (
        select lane, n from walk where lane is not null
@@ -107,7 +83,10 @@ export const CLAIM_LANES = namedStatement(
      ), items as (
        select c.lane as claimed_lane, c.connector_id as lane_connector_id, o.*
        from claimed c
-       left join lateral (${laneItems('c.lane', '1')}) o on true
+       left join lateral (
+         select ${itemColumns} from ${itemSource}
+         where o.lane = c.lane and o.state = 'pending' order by o.seq limit ${LANE_BATCH}
+       ) o on true
      ), walk_end as (
        -- One row whatever was claimed: where the walk stopped, if its bound stopped it.
        select (select lane from walked where n = $9) as walked_to
@@ -147,7 +126,10 @@ export async function claimLanes(db: Queryable, o: ClaimOptions): Promise<Claim>
   return { lanes: [...lanes.values()], walkedTo: rows[0]?.walked_to ?? null };
 }
 
-const READ_LANE = namedStatement('read-lane', laneItems('$1::text', '$2::bigint'));
+const READ_LANE = namedStatement(
+  'read-lane',
+  `select ${itemColumns} from ${itemSource} where o.lane = $1 and o.state = 'pending' and o.seq >= $2 order by o.seq limit ${LANE_BATCH}`,
+);
 
 /** The next pending items of a lane this instance holds, from `fromSeq` on. */
 export async function readLane(db: Queryable, lane: string, fromSeq: number): Promise<OutboxRow[]> {

@@ -5,10 +5,9 @@ import type { Logger } from '../telemetry/logger.js';
 
 /**
  * Records a batch delivered — deletes the items delivered at their first attempt ($9), marks done those
- * delivered after failed ones ($1, $2) — lowers its lanes' pending counts to what is after the highest
- * item delivered in each ($10, $11; rows and rowless items alike), records external ids and releases
- * finished lanes — those in $8 only when nothing is left pending in them; answers which released lanes
- * it kept.
+ * delivered after failed ones ($1, $2) — lowers its lanes' pending counts, records external ids and
+ * releases finished lanes — those in $8 only when nothing is left pending in them; answers which
+ * released lanes it kept.
  */
 export const RECORD_COMPLETIONS = namedStatement(
   'record-completions',
@@ -17,12 +16,11 @@ export const RECORD_COMPLETIONS = namedStatement(
   ), kept as (
     -- Found by the primary key, as below: "state = 'pending'" would let the plan walk the index of
     -- pending items, every item of a backlog, for each batch; these are its other states spelled out
-    -- (every state an item can have: pending, done, dead, cancelled, and a lane's marker; a new one
-    -- must be added here).
+    -- (every state an item can have: pending, done, dead, cancelled; a new one must be added here).
     update outbox o set state = 'done', attempts = d.attempt, done_at = now(), last_error = null
     from done d
     where o.id = any($1::bigint[]) and o.id = d.id and d.attempt > 1
-      and o.state <> 'done' and o.state <> 'dead' and o.state <> 'cancelled' and o.state <> 'marker'
+      and o.state <> 'done' and o.state <> 'dead' and o.state <> 'cancelled'
     returning o.lane
   ), gone as (
     -- One descent of the primary key per id. (Written as "state = 'pending'" with a join on the
@@ -34,32 +32,25 @@ export const RECORD_COMPLETIONS = namedStatement(
     -- An item cancelled meanwhile (its conversation ended after a give-up, the lane's count set to 0)
     -- is left as it is, as above.
     delete from outbox o where o.id = any($9::bigint[]) and o.attempts = 0
-      and o.state <> 'done' and o.state <> 'dead' and o.state <> 'cancelled' and o.state <> 'marker'
+      and o.state <> 'done' and o.state <> 'dead' and o.state <> 'cancelled'
     returning o.lane
-  ), marks as (
-    -- How far each lane is delivered: the highest sequence number of the batch. Items settle in lane
-    -- order, so a lane's pending items are those after last_seq - pending, and this lowers the count to
-    -- at most last_seq - seq. Idempotent (two workers that both delivered an item, one after the other's
-    -- lease ran out, lower it once) and never backwards; the same for rows and rowless items
-    -- (src/delivery/rowless.ts), which have no row to count.
-    select lane, max(seq) as seq from unnest($10::text[], $11::bigint[]) as w(lane, seq) group by lane
+  ), counts as (
+    select lane, count(*)::int as n from (select lane from kept union all select lane from gone) item group by lane
   ), ref as (
     update handovers h set external_ref = r.ref
     from unnest($4::text[], $5::text[]) as r(id, ref) where h.id = any($4::text[]) and h.id = r.id
   ), touched as materialized (
     select l.lane from outbox_lanes l
-    where l.lane = any($7::text[]) and l.lane in (select lane from marks union select unnest($3::text[]))
+    where l.lane = any($7::text[]) and l.lane in (select lane from counts union select unnest($3::text[]))
     order by l.lane for update
   )
   update outbox_lanes l set
-    pending = least(l.pending, l.last_seq - coalesce(w.seq, 0)),
-    locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6
-                       and (l.lane <> all($8::text[]) or least(l.pending, l.last_seq - coalesce(w.seq, 0)) <= 0)
+    pending = l.pending - coalesce(c.n, 0),
+    locked_by = case when l.lane = any($3::text[]) and l.locked_by = $6 and (l.lane <> all($8::text[]) or l.pending - coalesce(c.n, 0) <= 0)
       then null else l.locked_by end,
-    locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6
-                          and (l.lane <> all($8::text[]) or least(l.pending, l.last_seq - coalesce(w.seq, 0)) <= 0)
+    locked_until = case when l.lane = any($3::text[]) and l.locked_by = $6 and (l.lane <> all($8::text[]) or l.pending - coalesce(c.n, 0) <= 0)
       then null else l.locked_until end
-  from touched t left join marks w on w.lane = t.lane
+  from touched t left join counts c on c.lane = t.lane
   where l.lane = t.lane
   returning l.lane, l.locked_by = $6 as kept`,
 );
@@ -89,11 +80,9 @@ export const RECORD_COMPLETIONS = namedStatement(
 const MAX_WRITE_FAILURES = 7;
 
 interface Done {
-  /** 0: a rowless item (src/delivery/rowless.ts), which has no row to delete or mark. */
   id: number;
   attempt: number;
   lane: string;
-  seq: number;
 }
 
 export class CompletionRecorder {
@@ -221,17 +210,15 @@ export class CompletionRecorder {
       try {
         const { rows } = await this.db.query<{ lane: string; kept: boolean }>(RECORD_COMPLETIONS, [
           // Those delivered after a failed attempt, kept as done; those at their first go in $9.
-          done.filter((d) => d.attempt > 1 && d.id !== 0).map((d) => d.id),
-          done.filter((d) => d.attempt > 1 && d.id !== 0).map((d) => d.attempt),
+          done.filter((d) => d.attempt > 1).map((d) => d.id),
+          done.filter((d) => d.attempt > 1).map((d) => d.attempt),
           release,
           [...refs.keys()],
           [...refs.values()],
           this.instanceId,
           [...new Set([...done.map((d) => d.lane), ...release])],
           ifEmpty,
-          done.filter((d) => d.attempt === 1 && d.id !== 0).map((d) => d.id),
-          done.map((d) => d.lane),
-          done.map((d) => d.seq),
+          done.filter((d) => d.attempt === 1).map((d) => d.id),
         ]);
         return new Set(rows.filter((r) => r.kept && releases.has(r.lane)).map((r) => r.lane));
       } catch (err) {

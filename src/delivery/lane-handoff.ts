@@ -6,9 +6,8 @@ import type { OutboxRow } from './outbox.js';
  * The statement that accepts a message may also take its lane's lease for this instance — only when
  * the lane was idle (nothing pending, no lease) or is already held here — and the accepted items then
  * go straight to this instance's delivery worker, in memory: no wake-up, no claim query, no read of
- * the items just written, and no outbox row for them (rowless.ts): the lane's row counts them and their
- * messages hold them, committed, under a lease. If this process dies, the lease runs out and any
- * instance delivers them, read back from the messages, as for a claimed lane.
+ * the items just written. They are still in the outbox, committed, under a lease: if this process
+ * dies, the lease runs out and any instance delivers them, exactly as for a claimed lane.
  *
  * The worker attaches itself when it starts and detaches when it stops; while none is attached (or it
  * has no room), the accept statement claims nothing and the items wait for an ordinary claim. A

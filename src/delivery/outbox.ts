@@ -6,7 +6,6 @@ export type OutboxTarget = 'agent' | 'bot';
 
 /** One item of a lane, as the worker delivers it. */
 export interface OutboxRow {
-  /** 0: a rowless item, a user's message handed over as it was accepted (rowless.ts). */
   id: number;
   tenant_id: string;
   lane: string;

@@ -14,13 +14,9 @@ import type { OutboxRow, OutboxTarget } from './outbox.js';
 import { CompletionRecorder } from './completions.js';
 import type { HandedLane, HandoffSink, LaneHandoff } from './lane-handoff.js';
 import { claimLanes, readLane, reclaimLane, type ClaimedLane } from './claim-lanes.js';
-import { materialize, sweepIdleMarkers } from './rowless.js';
 import { inSpan, SpanKind, SpanStatusCode } from '../telemetry/tracing.js';
 
 export type { OutboxRow };
-
-/** How long a lane's marker outlives the lane's last rowless item at least (rowless.ts). */
-const MARKER_IDLE_MS = 60_000;
 
 /** Told about every attempt, for metrics; must not throw or block. */
 export interface DeliveryObserver {
@@ -175,12 +171,6 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     if (i === 0) armDueTimer();
   };
   const unsubscribe = options.bus.subscribe('outbox', wake);
-  // Markers of lanes long idle go, so that claims do not walk them (src/delivery/rowless.ts). Every
-  // instance sweeps; a lane locked elsewhere is left for the next sweep.
-  const sweepTimer = setInterval(() => {
-    sweepIdleMarkers(db, MARKER_IDLE_MS).catch((err: unknown) => log.warn({ err }, 'sweeping the markers of idle lanes failed; the next sweep tries again'));
-  }, MARKER_IDLE_MS / 2);
-  sweepTimer.unref();
 
   // Lanes handed by the accept path arrive inside a request's async context: its deadline, its trace.
   // A lane's run outlives that request, so it starts in the worker's own context instead; otherwise
@@ -395,7 +385,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       const ms = Math.round(performance.now() - t0);
       // Recorded with other completions in one statement (CompletionRecorder).
       completions.delivered(
-        { id: row.id, attempt: attemptNo, lane: row.lane, seq: row.seq },
+        { id: row.id, attempt: attemptNo, lane: row.lane },
         result && result.externalRef ? { handoverId: row.handover_id, ref: result.externalRef } : undefined,
       );
       options.observer?.attempted(row, 'ok', ms / 1000);
@@ -412,8 +402,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         // lowered a second time.
         const recorded = await db.transaction(async (q) => {
           if (!(await recordFailedAttempt(q, 'failed', { row, attemptNo, startedAt, ms, statusCode, message }))) return false;
-          // Settled in lane order, as a delivery is (completions.ts): nothing at or before it is pending.
-          await q.query('update outbox_lanes set pending = least(pending, last_seq - $2) where lane = $1', [row.lane, row.seq]);
+          await q.query('update outbox_lanes set pending = pending - 1 where lane = $1', [row.lane]);
           return true;
         });
         if (!recorded) {
@@ -524,7 +513,6 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     async stop({ graceMs }) {
       stopping = true;
       unsubscribe();
-      clearInterval(sweepTimer);
       if (dueTimer) clearTimeout(dueTimer);
       dueTimer = null;
       dueTimes.length = 0;
@@ -552,7 +540,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
  * pending items, every item of a backlog, to find one item by its key, and failures come with backlogs.
  */
 export const RECORD_FAILED_ATTEMPT = `update outbox set state = case when $4 then 'dead' else state end, attempts = $2, last_error = $3
-   where id = $1 and state <> 'done' and state <> 'dead' and state <> 'cancelled' and state <> 'marker'`;
+   where id = $1 and state <> 'done' and state <> 'dead' and state <> 'cancelled'`;
 
 /**
  * Records a failed attempt, in the caller's transaction: the item's row first (marked dead when the
@@ -566,14 +554,11 @@ async function recordFailedAttempt(
   outcome: 'failed' | 'retry',
   a: { row: OutboxRow; attemptNo: number; startedAt: Date; ms: number; statusCode: number | null; message: string },
 ): Promise<boolean> {
-  // A rowless item gets its row first, if it is still pending (src/delivery/rowless.ts).
-  const id = a.row.id === 0 ? await materialize(q, a.row) : a.row.id;
-  if (id === null) return false;
-  const { rowCount } = await q.query(RECORD_FAILED_ATTEMPT, [id, a.attemptNo, a.message, outcome === 'failed']);
+  const { rowCount } = await q.query(RECORD_FAILED_ATTEMPT, [a.row.id, a.attemptNo, a.message, outcome === 'failed']);
   if (rowCount === 0) return false;
   await q.query(
     `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, $2, $3, $4, $5, $6, $7)`,
-    [id, a.attemptNo, a.startedAt, a.ms, outcome, a.statusCode, a.message],
+    [a.row.id, a.attemptNo, a.startedAt, a.ms, outcome, a.statusCode, a.message],
   );
   return true;
 }

@@ -4,7 +4,6 @@ import type { HandedLane, LaneHandoff } from '../delivery/lane-handoff.js';
 import type { OutboxRow } from '../delivery/outbox.js';
 import { isRetryableConflict, isUniqueViolation } from '../store/pg-errors.js';
 import { inJsonbOrder } from '../store/jsonb-order.js';
-import { MARKER_KIND, MARKER_SEQ, MARKER_STATE } from '../delivery/rowless.js';
 import type { Attachment } from '../model/handover.js';
 
 /** One user message as the bot sent it, ready to be written. */
@@ -74,6 +73,12 @@ export const ACCEPT_USER_MESSAGES = namedStatement(
               count(*) over (partition by f.handover_id) as cnt
        -- The tenant is part of the match: a message never lands in another tenant's handover.
        from fresh f join h on h.id = f.handover_id and h.tenant_id = f.tenant_id
+     ), m as (
+       insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at)
+       select message_id, tenant_id, handover_id, base + rank, 'to_agent', client_id,
+              jsonb_strip_nulls(jsonb_build_object('type', 'user', 'id', user_info->>'id', 'name', user_info->>'name')),
+              text, attachments::jsonb, created_at
+       from numbered
      ), lanes as (
        insert into outbox_lanes as l (lane, tenant_id, target, connector_id, last_seq, pending, next_attempt_at, locked_by, locked_until)
        select distinct on (lane) lane, tenant_id, 'agent', connector_id, cnt, cnt, now(),
@@ -95,33 +100,14 @@ export const ACCEPT_USER_MESSAGES = namedStatement(
        returning l.lane, l.last_seq, l.pending, (l.locked_by is not null and l.locked_by = $11::text and l.locked_until > now()) as ours
      ), planned as (
        select n.ord, n.lane, n.handover_id, n.tenant_id, n.connector_id, n.conversation_id, n.external_ref, n.work, n.trace_parent, n.created_at,
-              n.message_id, n.client_id, n.user_info, n.text, n.attachments,
               n.base + n.rank as seq, ln.last_seq - n.cnt + n.rank as lane_seq, ln.ours, ln.pending = n.cnt as lane_was_idle
        from numbered n left join lanes ln on ln.lane = n.lane
-     ), m as (
-       -- Each message keeps its place in its lane: a rowless item is read back from here by it.
-       insert into messages (id, tenant_id, handover_id, seq, direction, client_id, sender, text, attachments, created_at, lane_seq)
-       select message_id, tenant_id, handover_id, seq, 'to_agent', client_id,
-              jsonb_strip_nulls(jsonb_build_object('type', 'user', 'id', user_info->>'id', 'name', user_info->>'name')),
-              text, attachments::jsonb, created_at, lane_seq
-       from planned
      ), item as (
-       -- An item row only for a lane not leased here: one leased here goes to this instance's worker
-       -- in memory, and its items are rowless (src/delivery/rowless.ts).
        insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent, created_at)
        select tenant_id, lane, lane_seq, handover_id, 'agent', connector_id, 'message.created',
               work::jsonb || jsonb_build_object('conversationId', conversation_id), $10::int, trace_parent, created_at
-       from planned where lane_seq is not null and ours is not true
+       from planned where lane_seq is not null
        returning id, lane, seq
-     ), marker as (
-       -- The lane's marker, so that a claim finds its rowless items if this instance goes. Read from the
-       -- lanes' upsert (through planned), so written after the lane's row is locked: a sweep of idle
-       -- markers, which locks the lane first, cannot remove it under this statement.
-       insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, created_at, state)
-       select distinct on (lane) tenant_id, lane, ${MARKER_SEQ}, handover_id, 'agent', connector_id, '${MARKER_KIND}', '{}'::jsonb, $10::int, now(), '${MARKER_STATE}'
-       from planned where lane_seq is not null and ours is true
-       order by lane
-       on conflict (lane, seq) do nothing
      )
      select p.ord::int as ord, p.seq::int as seq, p.connector_id, p.conversation_id, p.external_ref,
             it.id as outbox_id, p.lane_seq::int as lane_seq, p.ours, p.lane_was_idle
@@ -174,7 +160,7 @@ export async function writeUserMessages(
   const handed = new Map<string, HandedLane>();
   for (const row of rows.sort((a, b) => a.ord - b.ord)) {
     const w = batch[row.ord - 1]!;
-    const handedHere = row.ours === true && row.lane_seq !== null && row.connector_id !== null && handoff !== null;
+    const handedHere = row.ours === true && row.outbox_id !== null && row.lane_seq !== null && row.connector_id !== null && handoff !== null;
     written[row.ord - 1] = { seq: row.seq, connectorId: row.connector_id, handed: handedHere };
     if (!handedHere) continue;
     const lane = `${w.handoverId}:agent`;
@@ -192,8 +178,7 @@ export async function writeUserMessages(
 
 function outboxRowOf(w: UserMessageWrite, row: Row, maxAttempts: number): OutboxRow {
   return {
-    // Rowless: leased here, so written without a row (src/delivery/rowless.ts).
-    id: row.outbox_id === null ? 0 : Number(row.outbox_id),
+    id: Number(row.outbox_id),
     tenant_id: w.tenantId,
     lane: `${w.handoverId}:agent`,
     seq: row.lane_seq!,

@@ -92,7 +92,6 @@ export function connectorDeliverer(deps: FileDeps, connectors: Connectors, giveU
 export function endAfterGiveUp(deps: Deps): GiveUp {
   return async (row, failure) => {
     await deps.db.transaction(async (q) => {
-      // Rowless items (src/delivery/rowless.ts) go with the count; the lane's marker stays.
       await q.query(`update outbox set state = 'cancelled' where lane = $1 and state = 'pending'`, [row.lane]);
       await q.query('update outbox_lanes set pending = 0 where lane = $1', [row.lane]);
     });

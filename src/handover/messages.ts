@@ -3,7 +3,6 @@ import { externalIdKey, newId } from '../store/ids.js';
 import { inTransaction, type UnitOfWork } from '../store/unit-of-work.js';
 import { AppError } from '../resilience/errors.js';
 import { enqueue } from '../delivery/outbox.js';
-import { messageEventId } from '../delivery/rowless.js';
 import type { AgentSideWork } from '../connectors/connector.js';
 import type { Deps } from '../deps.js';
 import { currentTraceparent } from '../telemetry/tracing.js';
@@ -76,8 +75,7 @@ export async function postUserMessage(
     createdAt: now,
     work: {
       kind: 'message.created',
-      // Derived from the message's id, so that its delivery read back from `messages` carries the same.
-      eventId: messageEventId(id),
+      eventId: newId('event', now.getTime()),
       handoverId: input.handoverId,
       message: { id, text: input.text, attachments, createdAt: now.toISOString() },
     },

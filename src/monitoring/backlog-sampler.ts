@@ -1,7 +1,6 @@
 import type { Db } from '../store/db.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BacklogSample } from '../telemetry/delivery-metrics.js';
-import { MARKER_STATE } from '../delivery/rowless.js';
 
 /**
  * Reads the outbox backlog (items and oldest age per side and connector) every `intervalMs` and keeps
@@ -24,23 +23,11 @@ export function startBacklogSampler(db: Db, intervalMs: number, log: Logger, onS
   let running: Promise<void> | null = null;
 
   async function take(): Promise<void> {
-    // Bounded by the statement timeout. The lanes with work are those with pending items in the outbox's
-    // partial index (a marker stands for a lane's rowless items: src/delivery/rowless.ts); each lane's
-    // count says how many it owes, and its oldest is the first of its tail, a row or a message.
+    // Bounded by the statement timeout; pending rows are the undelivered backlog, indexed by a partial index.
     const { rows } = await db.query<{ target: 'agent' | 'bot'; connector_id: string; items: number; oldest_seconds: number }>(
-      `with busy as (
-         select l.lane, l.target, l.connector_id, l.pending, l.last_seq - l.pending + 1 as first_seq
-         from outbox_lanes l where l.lane in (select lane from outbox where state in ('pending', '${MARKER_STATE}')) and l.pending > 0
-       ), aged as (
-         select b.*, coalesce(
-           (select o.created_at from outbox o where o.lane = b.lane and o.seq = b.first_seq),
-           (select m.created_at from outbox mk join messages m on m.handover_id = mk.handover_id and m.lane_seq = b.first_seq
-            where mk.lane = b.lane and mk.state = '${MARKER_STATE}')) as created_at
-         from busy b
-       )
-       select target, case when target = 'agent' then coalesce(connector_id, '') else '' end as connector_id,
-              sum(pending)::int as items, coalesce(extract(epoch from now() - min(created_at)), 0)::float8 as oldest_seconds
-       from aged
+      `select target, case when target = 'agent' then coalesce(connector_id, '') else '' end as connector_id,
+              count(*)::int as items, extract(epoch from now() - min(created_at))::float8 as oldest_seconds
+       from outbox where state = 'pending'
        group by 1, 2`,
     );
     const taken = new Date();

@@ -202,7 +202,7 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     }
     await helpdesk!.waitFor((r) => r.filter((w) => w.body.type === 'message.created').length >= 2, 10_000, 'both messages');
     const pending = async () =>
-      (await t!.db.query<{ n: number }>(`select coalesce(sum(pending), 0)::int as n from outbox_lanes where lane = $1`, [`${h}:agent`])).rows[0]!.n;
+      (await t!.db.query<{ n: number }>(`select count(*)::int as n from outbox where handover_id = $1 and state = 'pending'`, [h])).rows[0]!.n;
     await eventually(async () => (await pending()) === 0, 'both deliveries recorded', 5000);
     await eventually(laneIdle, 'the lane given back', 5000);
     expect(helpdesk!.received.filter((w) => w.body.type === 'message.created')).toHaveLength(2);

@@ -117,9 +117,10 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     // Never echoed: the agent side's own messages and its end are not sent back to it. Nothing is left
     // to deliver to it, and it received the start and the user's messages only.
     await eventually(async () => {
-      const { rows } = await t!.db.query<{ n: number }>(`select coalesce(sum(pending), 0)::int as n from outbox_lanes where lane = $1`, [
-        `${handoverId}:agent`,
-      ]);
+      const { rows } = await t!.db.query<{ n: number }>(
+        `select count(*)::int as n from outbox where handover_id = $1 and target = 'agent' and state = 'pending'`,
+        [handoverId],
+      );
       return rows[0]!.n === 0;
     }, 'nothing pending for the helpdesk');
     const kinds = helpdesk.eventsFor(handoverId).map((e) => e.type as string);

@@ -44,7 +44,7 @@ describe.each<DbKind>(dbKinds)('completions (%s)', (kind) => {
 
   it('gives a lane back "if empty" when its last items are recorded in the same statement', async () => {
     const ids = await lane('l1', 2);
-    ids.forEach((id, i) => recorder.delivered({ id, attempt: 1, lane: 'l1', seq: i + 1 }));
+    for (const id of ids) recorder.delivered({ id, attempt: 1, lane: 'l1' });
     expect(await recorder.release('l1', { ifEmpty: true })).toBe(true);
     expect(await laneRow('l1')).toEqual({ pending: 0, locked_by: null });
     // Delivered at their first attempt: nothing of them is left in the outbox.
@@ -58,8 +58,8 @@ describe.each<DbKind>(dbKinds)('completions (%s)', (kind) => {
       `insert into delivery_attempts (outbox_id, attempt, started_at, duration_ms, outcome, status_code, error) values ($1, 1, now(), 5, 'retry', 503, 'busy')`,
       [retried],
     );
-    recorder.delivered({ id: first!, attempt: 1, lane: 'l3', seq: 1 });
-    recorder.delivered({ id: retried!, attempt: 2, lane: 'l3', seq: 2 });
+    recorder.delivered({ id: first!, attempt: 1, lane: 'l3' });
+    recorder.delivered({ id: retried!, attempt: 2, lane: 'l3' });
     expect(await recorder.release('l3', { ifEmpty: true })).toBe(true);
     const { rows } = await db.query<{ id: string; state: string; attempts: number; done: boolean }>(
       'select id, state, attempts, done_at is not null as done from outbox where lane = $1',
@@ -73,7 +73,7 @@ describe.each<DbKind>(dbKinds)('completions (%s)', (kind) => {
 
   it('keeps a lane "if empty" while items are pending, and gives it back when asked without the condition', async () => {
     const ids = await lane('l2', 3);
-    recorder.delivered({ id: ids[0]!, attempt: 1, lane: 'l2', seq: 1 });
+    recorder.delivered({ id: ids[0]!, attempt: 1, lane: 'l2' });
     expect(await recorder.release('l2', { ifEmpty: true })).toBe(false);
     expect(await laneRow('l2')).toEqual({ pending: 2, locked_by: me });
     expect(await recorder.release('l2')).toBe(true);
@@ -84,8 +84,8 @@ describe.each<DbKind>(dbKinds)('completions (%s)', (kind) => {
     const done = await lane('l3', 1);
     const more = await lane('l4', 2);
     await lane('l5', 0, 'instance-b');
-    recorder.delivered({ id: done[0]!, attempt: 1, lane: 'l3', seq: 1 });
-    recorder.delivered({ id: more[0]!, attempt: 1, lane: 'l4', seq: 1 });
+    recorder.delivered({ id: done[0]!, attempt: 1, lane: 'l3' });
+    recorder.delivered({ id: more[0]!, attempt: 1, lane: 'l4' });
     const answers = await Promise.all([
       recorder.release('l3', { ifEmpty: true }),
       recorder.release('l4', { ifEmpty: true }),

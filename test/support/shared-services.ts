@@ -37,8 +37,7 @@ export function sharedServices(kind: DbKind): (settings?: Record<string, unknown
  */
 export async function deliveriesSettled(t: TestService, tenantId: string): Promise<void> {
   await eventually(async () => {
-    // What its lanes still owe, rows and rowless items alike (src/delivery/rowless.ts).
-    const { rows } = await t.db.query<{ n: number }>(`select coalesce(sum(pending), 0)::int as n from outbox_lanes where tenant_id = $1`, [tenantId]);
+    const { rows } = await t.db.query<{ n: number }>(`select count(*)::int as n from outbox where tenant_id = $1 and state = 'pending'`, [tenantId]);
     return rows[0]!.n === 0;
   }, "the tenant's deliveries to be settled");
 }

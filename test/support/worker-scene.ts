@@ -1,7 +1,6 @@
 import { expect } from 'vitest';
 import type { UserMessageWrite } from '../../src/handover/accept-user-messages.js';
 import { LaneHandoff } from '../../src/delivery/lane-handoff.js';
-import { messageEventId } from '../../src/delivery/rowless.js';
 import { startDeliveryWorker, type DeliveryWorker, type OutboxRow } from '../../src/delivery/worker.js';
 import { ConnectorHealth } from '../../src/resilience/circuit-breaker.js';
 import type { Db, QueryResult } from '../../src/store/db.js';
@@ -116,7 +115,7 @@ export function userMessage(tenantId: string, handoverId: string, text: string):
     text,
     attachments: [],
     createdAt: now,
-    work: { kind: 'message.created', eventId: messageEventId(id), handoverId, message: { id, text, attachments: [], createdAt: now.toISOString() } },
+    work: { kind: 'message.created', eventId: newId('event'), handoverId, message: { id, text, attachments: [], createdAt: now.toISOString() } },
     traceParent: null,
   };
 }
