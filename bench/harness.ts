@@ -91,6 +91,34 @@ export const GENERATOR_CPU: string | undefined = (() => {
   return process.env.BENCH_GENERATOR_CPU ?? String(cpus().length - 1);
 })();
 
+/**
+ * The cores the threads that answer HTTP (the service's main thread, the bare relay's) are kept to: every
+ * core but the generator's, unless BENCH_MAIN_THREAD_OFF_GENERATOR=0. Callers are on other machines in
+ * production; here, left free, the scheduler puts the answering thread on the generator's core (it wakes it)
+ * and it waits there behind the generator while the other core has time (docs/performance.md, "The thread
+ * that answers, on the generator's core"). Only that one thread is pinned: the process's other threads, the
+ * database and the helpdesk may use every core.
+ */
+export const MAIN_THREAD_CPUS: string | undefined = (() => {
+  if (GENERATOR_CPU === undefined || process.env.BENCH_MAIN_THREAD_OFF_GENERATOR === '0') return undefined;
+  const others = cpus()
+    .map((_, i) => String(i))
+    .filter((c) => !GENERATOR_CPU.split(',').includes(c));
+  return others.length ? others.join(',') : undefined;
+})();
+
+/**
+ * Keeps a started process's main thread (its pid: `taskset -p` sets one thread's affinity) off the
+ * generator's core. Called once the process is up, so threads it started before keep every core; a thread
+ * started later by that thread inherits its affinity. Fails loudly: a run that meant to pin and did not
+ * would be reported as pinned.
+ */
+export function keepMainThreadOffGenerator(pid: number | undefined): void {
+  if (MAIN_THREAD_CPUS === undefined || pid === undefined) return;
+  const out = spawnSync('taskset', ['-p', '-c', MAIN_THREAD_CPUS, String(pid)], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`taskset -p -c ${MAIN_THREAD_CPUS} ${pid} failed: ${out.stderr}`);
+}
+
 export function firstLine(child: ChildProcess): Promise<string> {
   return new Promise((resolve, reject) => {
     let out = '';
@@ -163,6 +191,7 @@ export async function startService(store: Store, env: Record<string, string>, no
   else child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url);
+  keepMainThreadOffGenerator(child.pid);
   return {
     url,
     child,

@@ -141,6 +141,8 @@ export interface BenchReport {
   machine: string;
   /** The core the load generator was pinned to, or null when it was not pinned. */
   generatorCpu: string | null;
+  /** The cores the service's and the bare relay's main threads were kept to (off the generator's), or null/absent when not. */
+  mainThreadCpus?: string | null;
   closedLoop: { connections: number; ms: number; handovers: number; /** Unmeasured load before each, ms (absent in older reports: none). */ warmupMs?: number };
   /** The service's helpdesk connectors in the generic webhook's batch mode (several events per call). */
   webhookBatch?: boolean;
@@ -250,7 +252,10 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
     `Machine: ${r.machine}. Run took ${v(r.durationSeconds)} s. The service is built as in production and runs in its own process, as do the fake helpdesk (generic webhook protocol, answering at once; the service’s connector ${r.webhookBatch ? 'in batch mode, several events per call' : 'sending one event per call'}), the bare relay and the load generator; ` +
       (r.generatorCpu === null
         ? 'the load generator was **not** pinned to a core (no `taskset`, or one core).'
-        : `the load generator was pinned to core ${r.generatorCpu} (\`taskset\`); the other processes were not pinned.`),
+        : `the load generator was pinned to core ${r.generatorCpu} (\`taskset\`); ` +
+          (r.mainThreadCpus
+            ? `the service’s and the bare relay’s main threads, the ones that answer HTTP, were kept off that core (to ${r.mainThreadCpus}, once each process was up), as they are off the callers’ machines in production; their other threads and the other processes were not pinned.`
+            : 'the other processes were not pinned.')),
     '',
   );
 

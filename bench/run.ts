@@ -19,7 +19,7 @@
  *
  * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_WARMUP_MS (unmeasured load before each closed loop; 0 for none), BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
- * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'),
+ * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'), BENCH_MAIN_THREAD_OFF_GENERATOR=0 (leave the service's and the bare relay's main threads free to run on the generator's core),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
  * connectors in batch mode), BENCH_PROFILE=0 (no profiled closed loop; by default each store gets one after its
  * steps, BENCH_PROFILE_MS long, in a process of its own under `node --cpu-prof`, so the report can say where the CPU
@@ -46,6 +46,8 @@ import {
   firstLine,
   generate,
   GENERATOR_CPU,
+  keepMainThreadOffGenerator,
+  MAIN_THREAD_CPUS,
   HANDOVERS,
   helpdeskStats,
   killChildren,
@@ -362,6 +364,7 @@ async function main() {
   const report: BenchReport = {
     machine: `${cpus().length} cores, Node ${process.version}`,
     generatorCpu: GENERATOR_CPU ?? null,
+    mainThreadCpus: MAIN_THREAD_CPUS ?? null,
     closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS, warmupMs: WARMUP_MS },
     webhookBatch: WEBHOOK_BATCH,
     stepMs: STEP_MS,
@@ -377,6 +380,7 @@ async function main() {
     const helpdeskUrl = `http://127.0.0.1:${JSON.parse(await firstLine(helpdesk)).port}`;
     const bare = spawnNode(['--import', 'tsx', 'bench/bare-relay.ts', '0', `${helpdeskUrl}/fast`, SECRET]);
     const bareUrl = `http://127.0.0.1:${JSON.parse(await firstLine(bare)).port}`;
+    keepMainThreadOffGenerator(bare.pid);
 
     // 1. The bare relay at its own capacity; measured again just before and just after each store's
     // closed loop, which is compared with those two (the machine's speed moves within minutes).
