@@ -373,6 +373,23 @@ export function schedPerSecond(
   return { onCpuMsPerS: Math.round((after.onCpuMs - before.onCpuMs) / seconds), waitingMsPerS: Math.round((after.waitingMs - before.waitingMs) / seconds) };
 }
 
+/**
+ * The machine's cores together, from /proc/stat's first line (in the kernel's ticks): busy (all but idle
+ * and waiting for I/O) and all. Null where the file does not exist.
+ */
+export function machineTicks(): { busy: number; all: number } | null {
+  const fields = readText('/proc/stat')?.split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number);
+  if (!fields || fields.length < 5 || !fields.every(Number.isFinite)) return null;
+  const all = fields.reduce((a, b) => a + b, 0);
+  return { busy: all - fields[3]! - fields[4]!, all };
+}
+
+/** Between two readings of machineTicks: the share of the machine's cores that was busy, in %. */
+export function machineBusyPercent(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>): number | undefined {
+  if (!before || !after || after.all <= before.all) return undefined;
+  return Math.round((100 * (after.busy - before.busy)) / (after.all - before.all));
+}
+
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');

@@ -98,6 +98,8 @@ export interface Step {
   httpThreadWaitingMsPerS?: number;
   /** The same thread's whole time on a CPU over that span (ms). */
   httpThreadOnCpuMs?: number;
+  /** The machine's cores together over the same span: the share busy (every process's work, the generator's too), %. */
+  machineBusyPercent?: number;
 }
 
 export interface StoreResult {
@@ -376,7 +378,7 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
       'The API capacity of a store is its accepted msg/s in the closed loop above, or, where higher, the highest rate of short open-loop probes that it took in full (at least 99 % accepted, p99 ≤ 250 ms), on a ramp from half the closed loop’s figure (so that the admission limit recovers from the closed loop’s refusals first) up by about 1.5× a step, until one was not taken. ' +
       'Goodput: accepted and answered within 1 s, per second. Unanswered: requests that got no HTTP answer at all (timed out 10 s after the step, or their connection failed). ' +
       'Lost: accepted (2xx) but not in the store, counted by client id in the store’s own messages table once the service had stopped (PostgreSQL: the run’s schema; embedded: its data directory opened afresh). ' +
-      'HTTP thread: from the OS scheduler (`/proc/<pid>/task/<pid>/schedstat`), its time on a CPU and its time runnable but waiting for one, per second from just before the step’s load to its last answer (so a step with a long drain, such as one without protection, understates both).',
+      'HTTP thread: from the OS scheduler (`/proc/<pid>/task/<pid>/schedstat`), its time on a CPU and its time runnable but waiting for one, per second from just before the step’s load to its last answer (so a step with a long drain, such as one without protection, understates both). Cores busy: the machine’s cores together over the same span (`/proc/stat`), every process’s work, the load generator’s too.',
     '',
   );
   for (const s of r.stores) {
@@ -390,12 +392,12 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
       '',
     );
     lines.push(
-      '| load | protection | offered/s | goodput/s (≤ 1 s) | goodput / capacity | accepted p50 / p99 ms | refused p99 ms | answers | unanswered | lost | peak RSS / heap MB | peak loop lag ms | HTTP thread on a CPU / waiting for one, ms/s | generator late p99 ms / CPU % |',
-      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+      '| load | protection | offered/s | goodput/s (≤ 1 s) | goodput / capacity | accepted p50 / p99 ms | refused p99 ms | answers | unanswered | lost | peak RSS / heap MB | peak loop lag ms | HTTP thread on a CPU / waiting for one, ms/s | cores busy % | generator late p99 ms / CPU % |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
     );
     for (const o of s.overload)
       lines.push(
-        `| ${o.factor}× | ${o.protection ? 'on' : 'off'} | ${o.offeredPerSecond} | ${o.goodputPerSecond} | ${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % | ${v(o.acceptedP50Ms)} / ${v(o.acceptedP99Ms)} | ${v(o.rejectedP99Ms)} | ${codes({ ...(o.accepted ? { '2xx': o.accepted } : {}), ...o.codes })} | ${v(o.unanswered)} | ${v(o.lost)} | ${v(o.rssMb)} / ${v(o.heapMb)} | ${v(o.eventLoopLagMs)} | ${v(o.httpThreadOnCpuMsPerS)} / ${v(o.httpThreadWaitingMsPerS)} | ${v(o.generatorLagP99Ms)} / ${v(o.generatorCpuPercent)} |`,
+        `| ${o.factor}× | ${o.protection ? 'on' : 'off'} | ${o.offeredPerSecond} | ${o.goodputPerSecond} | ${v(percent(o.goodputPerSecond, s.apiCapacityPerSecond))} % | ${v(o.acceptedP50Ms)} / ${v(o.acceptedP99Ms)} | ${v(o.rejectedP99Ms)} | ${codes({ ...(o.accepted ? { '2xx': o.accepted } : {}), ...o.codes })} | ${v(o.unanswered)} | ${v(o.lost)} | ${v(o.rssMb)} / ${v(o.heapMb)} | ${v(o.eventLoopLagMs)} | ${v(o.httpThreadOnCpuMsPerS)} / ${v(o.httpThreadWaitingMsPerS)} | ${v(o.machineBusyPercent)} | ${v(o.generatorLagP99Ms)} / ${v(o.generatorCpuPercent)} |`,
       );
     lines.push('', `Accepted in the probes and these steps but not at the helpdesk 20 s after the last: ${v(s.overloadUndelivered)}.`, '');
     const above = understated(s);
@@ -473,7 +475,10 @@ function costLines(r: BenchReport): string[] {
       const waiting = v(three.httpThreadWaitingMsPerS);
       const refusedPerSecond = Math.round(three.refused / stepSeconds);
       let line =
-        `- At 3× (${three.offeredPerSecond} requests/s for ${stepSeconds} s; see Overload below) the HTTP thread ran ${onCpu} ms a second and waited for a core ${waiting} ms; ` +
+        `- At 3× (${three.offeredPerSecond} requests/s for ${stepSeconds} s; see Overload below) the HTTP thread ran ${onCpu} ms a second and waited for a core ${waiting} ms` +
+        (three.machineBusyPercent === undefined
+          ? '; '
+          : `, with the machine’s cores ${three.machineBusyPercent} % busy (every process: the service, the database, the helpdesk and the generator at ${v(three.generatorCpuPercent)} % of its core); `) +
         `it accepted ${three.acceptedPerSecond} and refused ${refusedPerSecond} a second.`;
       const costs = answerCosts(step(2), three);
       if (!costs) {

@@ -47,6 +47,8 @@ import {
   generate,
   GENERATOR_CPU,
   keepMainThreadOffGenerator,
+  machineBusyPercent,
+  machineTicks,
   MAIN_THREAD_CPUS,
   HANDOVERS,
   helpdeskStats,
@@ -111,9 +113,15 @@ async function sampleService(url: string, every: number, until: Promise<unknown>
   let done = false;
   void until.finally(() => (done = true));
   const read = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
+  const started = performance.now();
   while (!done) {
     try {
       const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+      // BENCH_TIMELINE=1: admission's state at each sample too (the limit, requests in flight, waiting).
+      if (process.env.BENCH_TIMELINE === '1')
+        console.error(
+          `  admission at ${Math.round(performance.now() - started)} ms: limit ${read(text, 'handover_admission_limit')}, in flight ${read(text, 'http_server_active_requests')}, waiting ${read(text, 'handover_admission_waiting')}`,
+        );
       rss = Math.max(rss, read(text, 'handover_process_process_resident_memory_bytes') || 0);
       heap = Math.max(heap, read(text, 'handover_heap_used_bytes') || 0);
       lagMs = Math.max(lagMs, (read(text, 'handover_event_loop_delay_seconds') || 0) * 1000);
@@ -471,9 +479,11 @@ async function main() {
             idPrefix: `o-${name}-${protection ? 'on' : 'off'}-${factor}`,
           });
           const schedBefore = threadSchedMs(service!.child.pid);
+          const machineBefore = machineTicks();
           const memory = await sampleService(service!.url, 250, gen);
           const r = await gen;
           const schedAfter = threadSchedMs(service!.child.pid);
+          const machineBusy = machineBusyPercent(machineBefore, machineTicks());
           const perSecond = schedPerSecond(schedBefore, schedAfter);
           const sched =
             perSecond && schedBefore && schedAfter
@@ -483,12 +493,13 @@ async function main() {
                   httpThreadOnCpuMs: Math.round(schedAfter.onCpuMs - schedBefore.onCpuMs),
                 }
               : {};
+          if (machineBusy !== undefined) Object.assign(sched, { machineBusyPercent: machineBusy });
           idLists.push(r.acceptedIds);
           for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
           const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory, ...sched });
           result.overload.push(s);
           console.log(
-            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, HTTP thread on a CPU ${s.httpThreadOnCpuMsPerS} ms/s and waiting for one ${s.httpThreadWaitingMsPerS} ms/s, answers ${JSON.stringify(s.codes)}`,
+            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, HTTP thread on a CPU ${s.httpThreadOnCpuMsPerS} ms/s and waiting for one ${s.httpThreadWaitingMsPerS} ms/s, cores busy ${s.machineBusyPercent}%, answers ${JSON.stringify(s.codes)}`,
           );
           await sleep(2000);
         }
