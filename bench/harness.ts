@@ -218,9 +218,13 @@ export async function generate(spec: Omit<GeneratorSpec, 'connections' | 'drainM
   const result = JSON.parse(await firstLine(child)) as GeneratorResult;
   // BENCH_TIMELINE=1: each run's answers per 500 ms, to see where within a step the time went.
   if (process.env.BENCH_TIMELINE === '1') {
-    console.error(`timeline ${spec.mode ?? 'open'} ${spec.ratePerSecond ?? ''}/s (ms: answers p99 server-p99 wait-p99 | refused p99 server-p99)`);
+    console.error(
+      `timeline ${spec.mode ?? 'open'} ${spec.ratePerSecond ?? ''}/s (ms: answers p99 server-p99 wait-p99 | refused p99 server-p99 | generator late at most)`,
+    );
     for (const t of result.timeline)
-      console.error(`  ${t.atMs}: ${t.answers} ${t.p99Ms} ${t.serverP99Ms} ${t.waitP99Ms} | ${t.refused} ${t.refusedP99Ms} ${t.refusedServerP99Ms}`);
+      console.error(
+        `  ${t.atMs}: ${t.answers} ${t.p99Ms} ${t.serverP99Ms} ${t.waitP99Ms} | ${t.refused} ${t.refusedP99Ms} ${t.refusedServerP99Ms} | ${t.generatorLateMaxMs}`,
+      );
   }
   return result;
 }

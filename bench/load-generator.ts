@@ -15,6 +15,8 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LeanPool, NoAnswer } from './lean-http.js';
+/** The timeline's bins, ms (BENCH_TIMELINE_MS; 500 by default). */
+const TIMELINE_MS = Number(process.env.BENCH_TIMELINE_MS ?? 500);
 
 export interface GeneratorSpec {
   baseUrl: string;
@@ -63,7 +65,7 @@ export interface GeneratorResult {
   cpuMs: number;
   cpuPercent: number;
   /**
-   * Per 500 ms of the schedule (by when requests were due or, closed loop, went out): answers, and the p99
+   * Per 500 ms (BENCH_TIMELINE_MS) of the schedule (by when requests were due or, closed loop, went out): answers, and the p99
    * of their latency, of the part of it spent at the server (from when the request went out on a
    * connection), and of the part spent waiting for a free connection here; and the same for the
    * refusals alone (how many, their p99, their p99 at the server), which the mix of answers hides.
@@ -76,6 +78,8 @@ export interface GeneratorResult {
     waitP99Ms: number;
     refused: number;
     refusedP99Ms: number;
+    /** How late this generator's own 5 ms timer ran at worst in the bin: its own delay, in every latency of the bin. */
+    generatorLateMaxMs: number;
     refusedServerP99Ms: number;
   }[];
 }
@@ -119,6 +123,15 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   result.startedAtEpochMs = Date.now();
+  // The generator's own lateness per bin of the timeline, from a timer that should run every 5 ms.
+  const lateMax: number[] = [];
+  let tickDue = start + 5;
+  const lateTimer = setInterval(() => {
+    const now = performance.now();
+    const bin = Math.floor((now - start) / TIMELINE_MS);
+    lateMax[bin] = Math.max(lateMax[bin] ?? 0, now - tickDue);
+    tickDue = now + 5;
+  }, 5);
   let lastAnswer = start;
   const count = (map: Record<string, number>, key: string) => (map[key] = (map[key] ?? 0) + 1);
 
@@ -134,7 +147,13 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
         lastAnswer = Math.max(lastAnswer, now);
         const latency = Math.round((now - since) * 100) / 100;
         const sentAt = res.sentAt ?? since;
-        const bucket = (buckets[Math.max(0, Math.floor((since - start) / 500))] ??= { total: [], server: [], wait: [], refused: [], refusedServer: [] });
+        const bucket = (buckets[Math.max(0, Math.floor((since - start) / TIMELINE_MS))] ??= {
+          total: [],
+          server: [],
+          wait: [],
+          refused: [],
+          refusedServer: [],
+        });
         bucket.total.push(latency);
         bucket.server.push(now - sentAt);
         bucket.wait.push(Math.max(0, sentAt - since));
@@ -216,6 +235,7 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
     await Promise.allSettled([...pending]);
     clearTimeout(timer);
   }
+  clearInterval(lateTimer);
   const end = performance.now();
   result.elapsedMs = Math.round(end - start);
   result.windowMs = Math.round(windowEnd - start);
@@ -230,7 +250,7 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   result.rejectLatencies.sort((a, b) => a - b);
   const p99 = (xs: number[]) => Math.round(xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0);
   result.timeline = buckets.map((b, k) => ({
-    atMs: k * 500,
+    atMs: k * TIMELINE_MS,
     answers: b?.total.length ?? 0,
     p99Ms: p99(b?.total ?? []),
     serverP99Ms: p99(b?.server ?? []),
@@ -238,6 +258,7 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
     refused: b?.refused.length ?? 0,
     refusedP99Ms: p99(b?.refused ?? []),
     refusedServerP99Ms: p99(b?.refusedServer ?? []),
+    generatorLateMaxMs: Math.round(lateMax[k] ?? 0),
   }));
   close();
   return result;

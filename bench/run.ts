@@ -114,14 +114,24 @@ async function sampleService(url: string, every: number, until: Promise<unknown>
   void until.finally(() => (done = true));
   const read = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
   const started = performance.now();
+  let lastBatches = { count: Infinity, seconds: 0, messages: 0 };
   while (!done) {
     try {
       const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
       // BENCH_TIMELINE=1: admission's state at each sample too (the limit, requests in flight, waiting).
-      if (process.env.BENCH_TIMELINE === '1')
+      if (process.env.BENCH_TIMELINE === '1') {
+        const batches = read(text, 'handover_accept_batch_duration_seconds_count\\{outcome="ok"\\}');
+        const batchSeconds = read(text, 'handover_accept_batch_duration_seconds_sum\\{outcome="ok"\\}');
+        const messages = read(text, 'handover_accept_batch_messages_sum');
+        const batchNote =
+          batches > lastBatches.count
+            ? `, ${batches - lastBatches.count} accept batches of ${Math.round((messages - lastBatches.messages) / (batches - lastBatches.count))} messages taking ${Math.round((1000 * (batchSeconds - lastBatches.seconds)) / (batches - lastBatches.count))} ms on average`
+            : '';
+        lastBatches = { count: batches, seconds: batchSeconds, messages };
         console.error(
-          `  admission at ${Math.round(performance.now() - started)} ms: limit ${read(text, 'handover_admission_limit')}, in flight ${read(text, 'http_server_active_requests')}, waiting ${read(text, 'handover_admission_waiting')}`,
+          `  admission at ${Math.round(performance.now() - started)} ms: limit ${read(text, 'handover_admission_limit')}, in flight ${read(text, 'http_server_active_requests')}, waiting ${read(text, 'handover_admission_waiting')}, accept queue ${read(text, 'handover_accept_queued_messages')}${batchNote}`,
         );
+      }
       rss = Math.max(rss, read(text, 'handover_process_process_resident_memory_bytes') || 0);
       heap = Math.max(heap, read(text, 'handover_heap_used_bytes') || 0);
       lagMs = Math.max(lagMs, (read(text, 'handover_event_loop_delay_seconds') || 0) * 1000);
