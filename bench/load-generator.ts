@@ -249,7 +249,8 @@ async function run(spec: GeneratorSpec): Promise<GeneratorResult> {
   result.okLatencies.sort((a, b) => a - b);
   result.rejectLatencies.sort((a, b) => a - b);
   const p99 = (xs: number[]) => Math.round(xs.sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0);
-  result.timeline = buckets.map((b, k) => ({
+  // Every bin, those with no request too (a sparse array would come out of JSON with nulls).
+  result.timeline = Array.from({ length: buckets.length }, (_, k) => buckets[k]).map((b, k) => ({
     atMs: k * TIMELINE_MS,
     answers: b?.total.length ?? 0,
     p99Ms: p99(b?.total ?? []),
