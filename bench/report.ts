@@ -194,26 +194,31 @@ export function evaluateTargets(r: BenchReport): Target[] {
       store: s.label,
       target: `delivered msg/s ≥ ${share} % of the bare relay`,
       value: `${v(ratio)} % (${s.saturation.deliveredPerSecond} of ${v(bare?.deliveredPerSecond)} msg/s)`,
-      met: ratio === null ? null : ratio >= share,
+      // Judged on the unrounded figures: 2.96 % short is not met because it prints as 50.0.
+      met: ratio === null || !bare?.deliveredPerSecond ? null : s.saturation.deliveredPerSecond >= (share / 100) * bare.deliveredPerSecond,
     });
     const cpu = times(s.saturation.cpu.perDeliveredUs, bare?.perDeliveredUs);
     out.push({
       store: s.label,
       target: 'CPU per delivered message ≤ 3× the bare relay’s per forwarded message',
-      value: `${v(cpu)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.perDeliveredUs)} µs)`,
-      met: cpu === null ? null : cpu <= 3,
+      // Two decimals: at the bound, one (3.0×) would hide which side of it the figure is on.
+      value: `${cpu === null ? '–' : (s.saturation.cpu.perDeliveredUs! / bare!.perDeliveredUs!).toFixed(2)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.perDeliveredUs)} µs)`,
+      met:
+        cpu === null || !bare?.perDeliveredUs || s.saturation.cpu.perDeliveredUs === null ? null : s.saturation.cpu.perDeliveredUs <= 3 * bare.perDeliveredUs,
     });
     const three = s.overload.find((o) => o.protection && o.factor === 3);
     const refusalBound = s.store === 'postgres' ? 20 : 50;
     const caveat = understated(s).length
-      ? `the capacity found understated what this store takes, so “3×” was less than three times that (see Overload)`
+      ? `the capacity found understated what this store takes, so “3×” was less than three times that (see Overload): a target missed there is missed, one met there is not judged`
       : undefined;
+    // A target met at a load below three times what the store takes says nothing of three times.
+    const judged = (met: boolean | null) => (caveat && met === true ? null : met);
     const at = (target: string, value: (o: Step) => string, met: (o: Step) => boolean | null) =>
       out.push({
         store: s.label,
         target: `at 3× capacity: ${target}`,
         value: three ? value(three) : 'not run',
-        met: three ? met(three) : null,
+        met: three ? judged(met(three)) : null,
         ...(three && caveat ? { caveat } : {}),
       });
     at(
