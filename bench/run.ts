@@ -19,7 +19,7 @@
  *
  * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_WARMUP_MS (unmeasured load before each closed loop; 0 for none), BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
- * BENCH_PROBE_FACTORS, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'), BENCH_MAIN_THREAD_OFF_GENERATOR=0 (leave the service's and the bare relay's main threads free to run on the generator's core),
+ * BENCH_PROBE_FACTORS, BENCH_PROBE_BISECT, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'), BENCH_MAIN_THREAD_OFF_GENERATOR=0 (leave the service's and the bare relay's main threads free to run on the generator's core),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
  * connectors in batch mode), BENCH_PROFILE=0 (no profiled closed loop; by default each store gets one after its
  * steps, BENCH_PROFILE_MS long, in a process of its own under `node --cpu-prof`, so the report can say where the CPU
@@ -89,6 +89,8 @@ const FACTORS = (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').filter(Boo
 const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',').filter(Boolean).map(Number);
 /** Open-loop probes for the API capacity: these factors of the closed loop's figure, in order until one is not taken, each this long. */
 const PROBE_FACTORS = (process.env.BENCH_PROBE_FACTORS ?? '0.5,1,1.5,2.25,3.4,5').split(',').filter(Boolean).map(Number);
+/** BENCH_PROBE_BISECT: probes halfway between the highest rate taken and the lowest not taken, after the ramp (2). */
+const PROBE_BISECT = Number(process.env.BENCH_PROBE_BISECT ?? 2);
 const PROBE_MS = Number(process.env.BENCH_PROBE_MS ?? 4000);
 /** BENCH_WEBHOOK_BATCH=1: the helpdesk connectors use the generic webhook's batch mode (default: one event per call). */
 const WEBHOOK_BATCH = process.env.BENCH_WEBHOOK_BATCH === '1';
@@ -448,8 +450,25 @@ async function main() {
       // Open-loop probes on a ramp (from half the closed loop's figure, so that the limit recovers first) find
       // the highest rate taken in full (≥ 99 % accepted, p99 ≤ 250 ms); the capacity is the higher of the two.
       let capacity = result.closedLoopCapacityPerSecond;
-      for (const [k, factor] of PROBE_FACTORS.entries()) {
-        const rate = Math.max(1, Math.round(result.closedLoopCapacityPerSecond * factor));
+      // The ramp's factors, then (once one was not taken) up to PROBE_BISECT probes halfway between the
+      // highest rate taken and the lowest not taken: a ramp of 1.5× steps alone could leave the capacity a
+      // third below what the store takes, and the steps called 3× nearer two and a half times.
+      let notTaken: number | undefined;
+      let bisections = 0;
+      const nextRate = (k: number): number | undefined => {
+        if (notTaken === undefined) {
+          const factor = PROBE_FACTORS[k];
+          return factor === undefined ? undefined : Math.max(1, Math.round(result.closedLoopCapacityPerSecond * factor));
+        }
+        const taken = Math.max(
+          capacity,
+          result.probes.filter((p) => p.passed).reduce((m, p) => Math.max(m, p.offeredPerSecond), 0),
+        );
+        const mid = Math.round((taken + notTaken) / 2);
+        // Not worth a probe when the two are within 5 % of each other.
+        return bisections++ < PROBE_BISECT && notTaken > 1.05 * taken ? mid : undefined;
+      };
+      for (let k = 0, rate = nextRate(0); rate !== undefined; k++, rate = nextRate(k)) {
         const r = await generate({
           baseUrl: service.url,
           paths,
@@ -466,8 +485,8 @@ async function main() {
         result.probes.push({ ...probe, passed });
         console.log(`${LABEL[name]} probe ${rate}/s: accepted ${probe.acceptedPerSecond}/s, p99 ${probe.acceptedP99Ms} ms, ${passed ? 'taken' : 'not taken'}`);
         await sleep(1000);
-        if (!passed) break;
-        capacity = Math.max(capacity, rate);
+        if (passed) capacity = Math.max(capacity, rate);
+        else notTaken = Math.min(notTaken ?? Infinity, rate);
       }
       // BENCH_CAPACITY fixes the rate the overload factors multiply (for comparing two builds at the same
       // offered load); the report then says so. Unset: the capacity just measured.
@@ -634,6 +653,7 @@ async function main() {
     'BENCH_STORES',
     'BENCH_FACTORS',
     'BENCH_PROBE_FACTORS',
+    'BENCH_PROBE_BISECT',
     'BENCH_PROBE_MS',
     'BENCH_PROTECTION_OFF_FACTORS',
     'BENCH_CLOSED_MS',
