@@ -165,8 +165,17 @@ export interface Service {
 /** A PostgreSQL URL (with its search_path), or the embedded store in a data directory of its own. */
 export type Store = string | { dataDir: string };
 
-/** `nodeArgs`: options for node itself, such as `--cpu-prof`. */
-export async function startService(store: Store, env: Record<string, string>, nodeArgs: string[] = []): Promise<Service> {
+/**
+ * `nodeArgs`: options for node itself, such as `--cpu-prof`. `offGenerator`: keep the service's main
+ * thread off the load generator's core once it is up (keepMainThreadOffGenerator), as `npm run bench`
+ * does for the service and the bare relay alike; other benchmarks leave it free.
+ */
+export async function startService(
+  store: Store,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  options: { offGenerator?: boolean } = {},
+): Promise<Service> {
   const port = await freePort();
   const child = spawnNode([...nodeArgs, 'dist/cli/main.js', 'start'], {
     // Empty selects the embedded store, whatever the benchmark's own environment holds.
@@ -191,7 +200,7 @@ export async function startService(store: Store, env: Record<string, string>, no
   else child.stdout!.resume();
   const url = `http://127.0.0.1:${port}`;
   await waitHealthy(url);
-  keepMainThreadOffGenerator(child.pid);
+  if (options.offGenerator) keepMainThreadOffGenerator(child.pid);
   return {
     url,
     child,
@@ -379,10 +388,11 @@ export function schedPerSecond(
 
 /**
  * The machine's cores together, from /proc/stat's first line (in the kernel's ticks): busy (all but idle
- * and waiting for I/O) and all. Null where the file does not exist.
+ * and waiting for I/O) and all, over its first eight fields (the guests' time after them is counted in
+ * user and nice already). Null where the file does not exist.
  */
 export function machineTicks(): { busy: number; all: number } | null {
-  const fields = readText('/proc/stat')?.split('\n', 1)[0]?.trim().split(/\s+/).slice(1).map(Number);
+  const fields = readText('/proc/stat')?.split('\n', 1)[0]?.trim().split(/\s+/).slice(1, 9).map(Number);
   if (!fields || fields.length < 5 || !fields.every(Number.isFinite)) return null;
   const all = fields.reduce((a, b) => a + b, 0);
   return { busy: all - fields[3]! - fields[4]!, all };

@@ -16,7 +16,11 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { LeanPool, NoAnswer } from './lean-http.js';
 /** The timeline's bins, ms (BENCH_TIMELINE_MS; 500 by default). */
-const TIMELINE_MS = Number(process.env.BENCH_TIMELINE_MS ?? 500);
+const TIMELINE_MS = (() => {
+  const ms = Number(process.env.BENCH_TIMELINE_MS ?? 500);
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`BENCH_TIMELINE_MS must be a number of milliseconds above 0, not ${process.env.BENCH_TIMELINE_MS}`);
+  return ms;
+})();
 
 export interface GeneratorSpec {
   baseUrl: string;

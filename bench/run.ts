@@ -116,7 +116,7 @@ async function sampleService(url: string, every: number, until: Promise<unknown>
   void until.finally(() => (done = true));
   const read = (text: string, name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
   const started = performance.now();
-  let lastBatches = { count: Infinity, seconds: 0, messages: 0 };
+  let lastBatches = { count: Infinity, seconds: 0, messages: 0, messageBatches: 0 };
   while (!done) {
     try {
       const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
@@ -125,11 +125,12 @@ async function sampleService(url: string, every: number, until: Promise<unknown>
         const batches = read(text, 'handover_accept_batch_duration_seconds_count\\{outcome="ok"\\}');
         const batchSeconds = read(text, 'handover_accept_batch_duration_seconds_sum\\{outcome="ok"\\}');
         const messages = read(text, 'handover_accept_batch_messages_sum');
+        const messageBatches = read(text, 'handover_accept_batch_messages_count');
         const batchNote =
           batches > lastBatches.count
-            ? `, ${batches - lastBatches.count} accept batches of ${Math.round((messages - lastBatches.messages) / (batches - lastBatches.count))} messages taking ${Math.round((1000 * (batchSeconds - lastBatches.seconds)) / (batches - lastBatches.count))} ms on average`
+            ? `, ${batches - lastBatches.count} accept batches of ${Math.round((messages - lastBatches.messages) / Math.max(1, messageBatches - lastBatches.messageBatches))} messages taking ${Math.round((1000 * (batchSeconds - lastBatches.seconds)) / (batches - lastBatches.count))} ms on average`
             : '';
-        lastBatches = { count: batches, seconds: batchSeconds, messages };
+        lastBatches = { count: batches, seconds: batchSeconds, messages, messageBatches };
         console.error(
           `  admission at ${Math.round(performance.now() - started)} ms: limit ${read(text, 'handover_admission_limit')}, in flight ${read(text, 'http_server_active_requests')}, waiting ${read(text, 'handover_admission_waiting')}, accept queue ${read(text, 'handover_accept_queued_messages')}${batchNote}`,
         );
@@ -423,7 +424,7 @@ async function main() {
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {
       const section = await freshStore(name);
-      service = await startService(section.store, {}, NODE_ARGS);
+      service = await startService(section.store, {}, NODE_ARGS, { offGenerator: true });
       const tenant = await setUpTenant(service.url, `${helpdeskUrl}/fast`, `relay-${name}`, RELAY_HANDOVERS, { batch: WEBHOOK_BATCH });
       const paths = tenant.handovers.map((h) => `/v1/handovers/${h}/messages`);
       const headers = { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' };
@@ -465,8 +466,8 @@ async function main() {
           result.probes.filter((p) => p.passed).reduce((m, p) => Math.max(m, p.offeredPerSecond), 0),
         );
         const mid = Math.round((taken + notTaken) / 2);
-        // Not worth a probe when the two are within 5 % of each other.
-        return bisections++ < PROBE_BISECT && notTaken > 1.05 * taken ? mid : undefined;
+        // Not worth a probe when the two are within 5 % of each other (nor one of them again).
+        return bisections++ < PROBE_BISECT && notTaken > 1.05 * taken && mid > taken && mid < notTaken ? mid : undefined;
       };
       for (let k = 0, rate = nextRate(0); rate !== undefined; k++, rate = nextRate(k)) {
         const r = await generate({
@@ -536,7 +537,7 @@ async function main() {
       await runOverload(true);
       if (name === 'postgres' && OFF_FACTORS.length) {
         await service.stop();
-        service = await startService(section.store, { HANDOVER_ADMISSION: 'false' });
+        service = await startService(section.store, { HANDOVER_ADMISSION: 'false' }, [], { offGenerator: true });
         await runOverload(false);
       }
       // Everything accepted must reach the helpdesk in the end; what has not after the wait is reported.
@@ -558,7 +559,7 @@ async function main() {
         // failure here is a note, not the end of the run.
         const profileDir = temporaryDir('handover-profile-');
         try {
-          service = await startService(section.store, {}, [...NODE_ARGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+          service = await startService(section.store, {}, [...NODE_ARGS, '--cpu-prof', `--cpu-prof-dir=${profileDir}`], { offGenerator: true });
           await fetch(`${helpdeskUrl}/reset`, { method: 'POST' });
           const profiled = await closedLoop(service.url, paths, headers, PROFILE_MS, `prof-${name}`, 'profiled');
           await drainIds(helpdeskUrl, profiled.acceptedMessageIds, DRAIN_MS);
@@ -586,7 +587,7 @@ async function main() {
       const first = report.stores[0]!;
       const section = await freshStore(first.store);
       report.slowStore = first.label;
-      service = await startService(section.store, {});
+      service = await startService(section.store, {}, [], { offGenerator: true });
       const a2 = await setUpTenant(service.url, `${helpdeskUrl}/fast`, 'healthy', HANDOVERS, { batch: WEBHOOK_BATCH });
       const b = await setUpTenant(service.url, `${helpdeskUrl}/slow`, 'slow', 20, { batch: WEBHOOK_BATCH });
       const healthyRate = Math.round(first.apiCapacityPerSecond * 0.5);
