@@ -216,12 +216,11 @@ export function evaluateTargets(r: BenchReport): Target[] {
       value: `${v(ratio)} % (${s.saturation.deliveredPerSecond} of ${v(bare?.deliveredPerSecond)} msg/s)`,
       met: mine.perSecond === null || !theirs?.perSecond ? null : mine.perSecond >= (share / 100) * theirs.perSecond,
     });
-    const cpu = times(s.saturation.cpu.perDeliveredUs, bare?.perDeliveredUs);
     out.push({
       store: s.label,
       target: 'CPU per delivered message ≤ 3× the bare relay’s per forwarded message',
       // Three decimals, from the unrounded figures: at the bound, fewer would hide which side of it the ratio is on.
-      value: `${mine.us === null || !theirs?.us ? v(cpu) : (mine.us / theirs.us).toFixed(3)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.perDeliveredUs)} µs)`,
+      value: `${mine.us === null || !theirs?.us ? '–' : (mine.us / theirs.us).toFixed(3)}× (${v(s.saturation.cpu.perDeliveredUs)} µs against ${v(bare?.perDeliveredUs)} µs)`,
       met: mine.us === null || !theirs?.us ? null : mine.us <= 3 * theirs.us,
     });
     const three = s.overload.find((o) => o.protection && o.factor === 3);

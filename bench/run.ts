@@ -461,10 +461,8 @@ async function main() {
           const factor = PROBE_FACTORS[k];
           return factor === undefined ? undefined : Math.max(1, Math.round(result.closedLoopCapacityPerSecond * factor));
         }
-        const taken = Math.max(
-          capacity,
-          result.probes.filter((p) => p.passed).reduce((m, p) => Math.max(m, p.offeredPerSecond), 0),
-        );
+        // The capacity so far: the closed loop's figure, raised by every probe taken.
+        const taken = capacity;
         const mid = Math.round((taken + notTaken) / 2);
         // Not worth a probe when the two are within 5 % of each other (nor one of them again).
         return bisections++ < PROBE_BISECT && notTaken > 1.05 * taken && mid > taken && mid < notTaken ? mid : undefined;
@@ -523,10 +521,15 @@ async function main() {
                   httpThreadOnCpuMs: Math.round(schedAfter.onCpuMs - schedBefore.onCpuMs),
                 }
               : {};
-          if (machineBusy !== undefined) Object.assign(sched, { machineBusyPercent: machineBusy });
           idLists.push(r.acceptedIds);
           for (const id of r.acceptedMessageIds) overloadMessageIds.push(id);
-          const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, { factor, protection, ...memory, ...sched });
+          const s = summarize(`${factor}× protection ${protection ? 'on' : 'off'}`, rate, r, {
+            factor,
+            protection,
+            ...memory,
+            ...sched,
+            ...(machineBusy === undefined ? {} : { machineBusyPercent: machineBusy }),
+          });
           result.overload.push(s);
           console.log(
             `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, HTTP thread on a CPU ${s.httpThreadOnCpuMsPerS} ms/s and waiting for one ${s.httpThreadWaitingMsPerS} ms/s, cores busy ${s.machineBusyPercent}%, answers ${JSON.stringify(s.codes)}`,
