@@ -85,6 +85,11 @@ interface LaneRun {
    * once the worker is stopping, give it back again after.
    */
   relet: boolean;
+  /**
+   * Counted in its connector's bulkhead (ConnectorHealth): from its start while it may call the
+   * connector, not while it waits for its completions to be written and its lane given back.
+   */
+  inBulkhead: boolean;
 }
 
 /**
@@ -223,9 +228,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       releasing: false,
       late: [],
       relet: false,
+      inBulkhead: false,
     };
     runs.set(run.lane, run);
-    if (run.connectorId) options.health.laneStarted(run.connectorId);
+    enterBulkhead(run);
     options.onRunsChanged?.(runs.size);
     const task: Promise<void> = (spec.leased ? processLane(run) : reclaimThenProcess(run))
       .catch((err) => log.error({ err, lane: run.lane }, 'outbox lane failed'))
@@ -250,9 +256,30 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     finish(run);
   }
 
+  /**
+   * A lane's run holds a slot of its connector's bulkhead while it may call the connector. It gives the
+   * slot up while it waits for its lane's release: that wait is on this instance's database, not on
+   * the connector, and one slow system's share is what the bulkhead bounds. Counted in the slot, those
+   * waits (a completion batch's turn on the connection, and its statement) held a third or more of the
+   * slots under load, the bulkhead was full for a healthy helpdesk, and lanes that could have been
+   * handed to the worker as they were accepted waited for claims instead (docs/performance.md,
+   * "Bulkhead slots held by releases").
+   */
+  function enterBulkhead(run: LaneRun): void {
+    if (!run.connectorId || run.inBulkhead) return;
+    run.inBulkhead = true;
+    options.health.laneStarted(run.connectorId);
+  }
+
+  function leaveBulkhead(run: LaneRun): void {
+    if (!run.connectorId || !run.inBulkhead) return;
+    run.inBulkhead = false;
+    options.health.laneEnded(run.connectorId);
+  }
+
   function finish(run: LaneRun): void {
     runs.delete(run.lane);
-    if (run.connectorId) options.health.laneEnded(run.connectorId);
+    leaveBulkhead(run);
     options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
     if (run.relet && !stopping) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
@@ -275,10 +302,16 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
           // their batched statement, which keeps it instead when items are pending (written by another
           // instance, or not handed here); only then is the outbox read.
           run.releasing = true;
+          leaveBulkhead(run);
+          // Told now, so the accept path may hand this connector's lanes to the worker again.
+          options.onRunsChanged?.(runs.size);
           if (await completions.release(run.lane, { ifEmpty: true })) {
             givenBack = true;
             return;
           }
+          // Kept: items are pending, and this run delivers them. It takes its slot back, even when the
+          // bulkhead filled meanwhile (briefly one over, rather than a lane leased here and left idle).
+          enterBulkhead(run);
           run.releasing = false;
           // Handed while the release was being decided: the lane stayed ours, so they are this run's.
           for (const item of run.late) run.buffer.set(item.seq, item);
@@ -311,6 +344,8 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     } finally {
       run.releasing = true;
       if (!givenBack) {
+        leaveBulkhead(run);
+        options.onRunsChanged?.(runs.size);
         await completions.release(run.lane);
         // Given back with items perhaps still pending (its time slice ended, it failed, or an item came
         // in as it found the lane empty): a claim is owed, which this run's end makes at once.

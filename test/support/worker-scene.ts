@@ -34,6 +34,8 @@ export interface WorkerSceneOptions {
   leaseMs?: number;
   retryMaxMs?: number;
   onRunsChanged?: (runs: number) => void;
+  /** Lanes of one connector in work at once (the bulkhead); 8 by default. */
+  maxPerConnector?: number;
 }
 
 export async function startWorkerScene(count: number, secret: string): Promise<WorkerScene> {
@@ -88,7 +90,7 @@ export async function startWorkerScene(count: number, secret: string): Promise<W
           retryBaseMs: 20,
           retryMaxMs: o.retryMaxMs ?? 200,
           deliverers: { agent: { deliver: o.deliver, onGiveUp: notThisSide }, bot: { deliver: notThisSide, onGiveUp: notThisSide } },
-          health: new ConnectorHealth({ failureThreshold: 5, cooldownMs: 1000, maxInflightPerConnector: 8 }),
+          health: new ConnectorHealth({ failureThreshold: 5, cooldownMs: 1000, maxInflightPerConnector: o.maxPerConnector ?? 8 }),
           quoteAnswers: false,
           handoff,
           ...(o.onRunsChanged ? { onRunsChanged: o.onRunsChanged } : {}),
