@@ -590,7 +590,7 @@ export const settings = {
   'connectors.maxInflight': {
     env: 'HANDOVER_CONNECTOR_CONCURRENCY',
     default: '128',
-    doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker). A handover counts while it may call the system, not while it waits for its deliveries to be recorded. With one call in flight per handover, one system gets at most about this many ÷ its answer time messages per second from an instance (16 with a 50 ms helpdesk: 320/s).',
+    doc: 'Handovers delivered to one external system at once per instance (bulkhead; keep it below HANDOVER_DELIVERY_CONCURRENCY so one slow system cannot take every worker). A handover counts from when its delivery starts until it asks to give its lane back, not while it waits for its deliveries to be recorded; it goes on only if a slot is free then. With one call in flight per handover, one system gets at most about this many ÷ its answer time messages per second from an instance (128 with a 50 ms helpdesk: 2,560/s).',
     parse: int(1, 1000),
   },
   'connectors.maxBacklog': {

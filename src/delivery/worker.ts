@@ -265,6 +265,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
    * handed to the worker as they were accepted waited for claims instead (docs/performance.md,
    * "Bulkhead slots held by releases").
    */
+  /** Whether the run's connector has a bulkhead slot free for it (always, for a lane of no connector). */
+  function bulkheadHasRoom(run: LaneRun): boolean {
+    return !run.connectorId || options.health.hasRoom(run.connectorId);
+  }
+
   function enterBulkhead(run: LaneRun): void {
     if (!run.connectorId || run.inBulkhead) return;
     run.inBulkhead = true;
@@ -282,10 +287,16 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     leaveBulkhead(run);
     options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
-    if (run.relet && !stopping) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
-    // Leased for this instance again as it stops (an accept batch that landed after the run's release):
-    // given back with the last completions rather than left to run out.
-    else if (run.relet) void completions.release(run.lane);
+    // (Only while its helpdesk has a slot free: the run gave its slot up to wait for its release.)
+    if (run.relet && !stopping && bulkheadHasRoom(run))
+      start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
+    // Leased for this instance again as it stops (an accept batch that landed after the run's release),
+    // or with its helpdesk's bulkhead full: given back with the next completions rather than left to run
+    // out; a claim takes it once a slot is free.
+    else if (run.relet) {
+      void completions.release(run.lane);
+      if (!stopping) claimOwed = true;
+    }
     // In the same step as whatever made a claim owed, so that a claim's answer handled in between
     // cannot clear it first.
     if (claimOwed) wake();
@@ -309,9 +320,13 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
             givenBack = true;
             return;
           }
-          // Kept: items are pending, and this run delivers them. It takes its slot back, even when the
-          // bulkhead filled meanwhile (briefly one over, rather than a lane leased here and left idle).
+          // Kept: items are pending (written by another instance, or not handed here). This run delivers
+          // them if it gets its slot back; if the bulkhead filled meanwhile, it gives the lane back
+          // instead (below, as a run that ends its time slice does), and a claim takes it once a slot
+          // of its helpdesk is free.
+          if (!bulkheadHasRoom(run)) break;
           enterBulkhead(run);
+          options.onRunsChanged?.(runs.size);
           run.releasing = false;
           // Handed while the release was being decided: the lane stayed ours, so they are this run's.
           for (const item of run.late) run.buffer.set(item.seq, item);

@@ -113,6 +113,11 @@ export class ConnectorHealth {
     return { connectorIds, slots };
   }
 
+  /** Whether one more lane of the connector may be worked on here now. */
+  hasRoom(connectorId: string): boolean {
+    return (this.active.get(connectorId) ?? 0) < this.options.maxInflightPerConnector;
+  }
+
   laneStarted(connectorId: string): void {
     this.active.set(connectorId, (this.active.get(connectorId) ?? 0) + 1);
   }

@@ -1,7 +1,23 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeUserMessages } from '../../src/handover/accept-user-messages.js';
+import type { Db } from '../../src/store/db.js';
 import { eventually } from '../support/test-service.js';
 import { afterEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
+
+/** `db` with each statement named `name` held back, before it runs, until the promise `hold()` gives settles (none: not held). */
+function beforeStatement(db: Db, name: string, hold: () => Promise<void> | undefined): Db {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === 'query')
+        return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
+          if (typeof sql !== 'string' && sql.name === name) await hold();
+          return target.query(sql, params);
+        };
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
 
 const SECRET = 'whsec_' + Buffer.from('bulkhead-slots-secret-0123456789').toString('base64');
 
@@ -53,7 +69,7 @@ describe('bulkhead slots (pg)', () => {
     expect(delivered).toEqual(['first', 'second']);
   });
 
-  it('gives the slot up while a lane waits for its completions: another lane of the helpdesk is handed over and delivered meanwhile', async () => {
+  it('gives the slot up while a lane waits for its release: another lane of the helpdesk is handed over and delivered meanwhile', async () => {
     scene = await startWorkerScene(2, SECRET);
     const { t, tenantId, handovers, handoff } = scene;
     const delivered: string[] = [];
@@ -63,7 +79,7 @@ describe('bulkhead slots (pg)', () => {
     unblock = letThrough;
     let runs = 0;
     // The completion statement's answer is held back: the first lane's run delivered its message and
-    // waits for its lane's release.
+    // waits for the answer to its lane's release (given back in the database already).
     const db = afterEachStatement(t.db, async (name) => {
       if (name !== 'record-completions') return;
       completionsHeld++;
@@ -88,5 +104,68 @@ describe('bulkhead slots (pg)', () => {
       { pending: 0, locked_by: null },
       { pending: 0, locked_by: null },
     ]);
+  });
+
+  it('takes the slot back for a lane kept at its release only if one is free, and otherwise gives the lane back to be claimed', async () => {
+    scene = await startWorkerScene(2, SECRET);
+    const { t, tenantId, handovers, handoff } = scene;
+    const delivered: string[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    let letThrough!: () => void;
+    let gate: Promise<void> | undefined = new Promise<void>((resolve) => (letThrough = resolve));
+    let completionsHeld = 0;
+    unblock = () => {
+      answer();
+      letThrough();
+    };
+    // The first completion statement is held back before it runs: the first lane's run waits for its release.
+    const db = beforeStatement(t.db, 'record-completions', () => {
+      const held = gate;
+      gate = undefined;
+      if (held) completionsHeld++;
+      return held;
+    });
+    scene.startWorker({
+      db,
+      maxPerConnector: 1,
+      deliver: async (row) => {
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        try {
+          if (textOf(row) === 'b1') await answered;
+          delivered.push(textOf(row));
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    const [a1] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'a1')], 3, handoff);
+    expect(a1).toMatchObject({ handed: true });
+    await eventually(async () => (delivered.includes('a1') && completionsHeld === 1) || undefined, 'a1 delivered, its lane waiting for its release');
+    // A second message to the same lane, not handed to the worker: the release will find it pending and keep the lane.
+    const [a2] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[0]!, 'a2')], 3, null);
+    expect(a2).toMatchObject({ handed: false });
+    // The other lane takes the slot the first gave up, and its call stays in flight.
+    const [b1] = await writeUserMessages(t.db, [userMessage(tenantId, handovers[1]!, 'b1')], 3, handoff);
+    expect(b1).toMatchObject({ handed: true });
+    await eventually(async () => inFlight === 1 || undefined, 'b1 calling the helpdesk');
+    letThrough();
+    // The first lane is kept (a2 pending) while the bulkhead is full: it is given back, not delivered past the bound.
+    await eventually(async () => {
+      const { rows } = await t.db.query<{ locked_by: string | null; pending: number }>('select locked_by, pending from outbox_lanes where lane = $1', [
+        `${handovers[0]}:agent`,
+      ]);
+      return (rows[0]?.locked_by === null && rows[0]?.pending === 1) || undefined;
+    }, 'the first lane given back with a2 pending');
+    t.service.deps.bus.publish('outbox', { tenantId });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(delivered).toEqual(['a1']);
+    answer();
+    await eventually(async () => delivered.length === 3 || undefined, 'b1 answered, then a2 claimed once the slot came free');
+    expect(delivered).toEqual(['a1', 'b1', 'a2']);
+    expect(mostInFlight).toBe(1);
   });
 });
