@@ -1,23 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeUserMessages } from '../../src/handover/accept-user-messages.js';
-import type { Db } from '../../src/store/db.js';
 import { eventually } from '../support/test-service.js';
-import { afterEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
-
-/** `db` with each statement named `name` held back, before it runs, until the promise `hold()` gives settles (none: not held). */
-function beforeStatement(db: Db, name: string, hold: () => Promise<void> | undefined): Db {
-  return new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop === 'query')
-        return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
-          if (typeof sql !== 'string' && sql.name === name) await hold();
-          return target.query(sql, params);
-        };
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
+import { afterEachStatement, beforeEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
 
 const SECRET = 'whsec_' + Buffer.from('bulkhead-slots-secret-0123456789').toString('base64');
 
@@ -122,7 +106,8 @@ describe('bulkhead slots (pg)', () => {
       letThrough();
     };
     // The first completion statement is held back before it runs: the first lane's run waits for its release.
-    const db = beforeStatement(t.db, 'record-completions', () => {
+    const db = beforeEachStatement(t.db, (name) => {
+      if (name !== 'record-completions') return undefined;
       const held = gate;
       gate = undefined;
       if (held) completionsHeld++;

@@ -3,7 +3,7 @@ import { writeUserMessages } from '../../src/handover/accept-user-messages.js';
 import { DeliveryError } from '../../src/outbound/delivery-error.js';
 import type { Db } from '../../src/store/db.js';
 import { eventually } from '../support/test-service.js';
-import { afterEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
+import { afterEachStatement, beforeEachStatement, startWorkerScene, textOf, userMessage, type WorkerScene } from '../support/worker-scene.js';
 import { WALK_LANES } from '../../src/delivery/claim-lanes.js';
 
 const SECRET = 'whsec_' + Buffer.from('claims-on-demand-secret-0123456789').toString('base64');
@@ -25,16 +25,8 @@ describe('claims when there is something to claim (pg)', () => {
   /** The service's database, counting the claim statements that go through it. */
   function counting(db: Db): { db: Db; claims: () => number } {
     let claims = 0;
-    const counted = new Proxy(db, {
-      get(target, prop, receiver) {
-        if (prop === 'query')
-          return (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
-            if (typeof sql !== 'string' && sql.name === 'claim-lanes') claims++;
-            return target.query(sql, params);
-          };
-        const value: unknown = Reflect.get(target, prop, receiver);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const counted = beforeEachStatement(db, (name) => {
+      if (name === 'claim-lanes') claims++;
     });
     return { db: counted, claims: () => claims };
   }

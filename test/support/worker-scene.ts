@@ -127,22 +127,42 @@ export function textOf(row: OutboxRow): string {
   return (row.payload as { message: { text: string } }).message.text;
 }
 
+/** `db` whose statements go through `around` (given each one's name, or null, and a way to run it). */
+function aroundEachStatement(
+  db: Db,
+  around: (name: string | null, params: readonly unknown[] | undefined, run: () => Promise<QueryResult<unknown>>) => Promise<QueryResult<unknown>>,
+): Db {
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop === 'query')
+        return (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) =>
+          around(typeof sql === 'string' ? null : sql.name, params, () => target.query(sql, params));
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 /**
  * `db` with `after` run once each statement has answered, before its caller reads the answer: for a
  * test that makes something happen at that very point (another statement, a stop). `name` is the
  * statement's name (named statements) or null.
  */
 export function afterEachStatement(db: Db, after: (name: string | null, params: readonly unknown[] | undefined, result: QueryResult<unknown>) => unknown): Db {
-  return new Proxy(db, {
-    get(target, prop, receiver) {
-      if (prop === 'query')
-        return async (sql: Parameters<Db['query']>[0], params?: Parameters<Db['query']>[1]) => {
-          const result = await target.query(sql, params);
-          await after(typeof sql === 'string' ? null : sql.name, params, result);
-          return result;
-        };
-      const value: unknown = Reflect.get(target, prop, receiver);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
+  return aroundEachStatement(db, async (name, params, run) => {
+    const result = await run();
+    await after(name, params, result);
+    return result;
+  });
+}
+
+/**
+ * `db` with `before` run before each statement, which waits for what it answers (a promise): for a test
+ * that holds a statement back, or counts them. `name` is the statement's name (named statements) or null.
+ */
+export function beforeEachStatement(db: Db, before: (name: string | null) => unknown): Db {
+  return aroundEachStatement(db, async (name, _params, run) => {
+    await before(name);
+    return run();
   });
 }
