@@ -288,8 +288,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
     // (Only while its helpdesk has a slot free: the run gave its slot up to wait for its release.)
-    if (run.relet && !stopping && bulkheadHasRoom(run))
-      start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
+    if (run.relet && !stopping && bulkheadHasRoom(run)) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
     // Leased for this instance again as it stops (an accept batch that landed after the run's release),
     // or with its helpdesk's bulkhead full: given back with the next completions rather than left to run
     // out; a claim takes it once a slot is free.
