@@ -260,16 +260,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
    * A lane's run holds a slot of its connector's bulkhead while it may call the connector. It gives the
    * slot up while it waits for its lane's release: that wait is on this instance's database, not on
    * the connector, and one slow system's share is what the bulkhead bounds. Counted in the slot, those
-   * waits (a completion batch's turn on the connection, and its statement) held a third or more of the
-   * slots under load, the bulkhead was full for a healthy helpdesk, and lanes that could have been
-   * handed to the worker as they were accepted waited for claims instead (docs/performance.md,
-   * "Bulkhead slots held by releases").
+   * waits (a completion batch's turn on the embedded store's one connection, and its statement) filled
+   * the bulkhead for a healthy helpdesk under load, and lanes that could have been handed to the worker
+   * as they were accepted waited for claims instead (docs/performance.md, "Bulkhead slots held by
+   * releases").
    */
-  /** Whether the run's connector has a bulkhead slot free for it (always, for a lane of no connector). */
-  function bulkheadHasRoom(run: LaneRun): boolean {
-    return !run.connectorId || options.health.hasRoom(run.connectorId);
-  }
-
   function enterBulkhead(run: LaneRun): void {
     if (!run.connectorId || run.inBulkhead) return;
     run.inBulkhead = true;
@@ -280,6 +275,11 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     if (!run.connectorId || !run.inBulkhead) return;
     run.inBulkhead = false;
     options.health.laneEnded(run.connectorId);
+  }
+
+  /** Whether the run's connector has a bulkhead slot free for it (always, for a lane of no connector). */
+  function bulkheadHasRoom(run: LaneRun): boolean {
+    return !run.connectorId || options.health.hasRoom(run.connectorId);
   }
 
   function finish(run: LaneRun): void {
