@@ -461,11 +461,10 @@ async function main() {
           const factor = PROBE_FACTORS[k];
           return factor === undefined ? undefined : Math.max(1, Math.round(result.closedLoopCapacityPerSecond * factor));
         }
-        // The capacity so far: the closed loop's figure, raised by every probe taken.
-        const taken = capacity;
-        const mid = Math.round((taken + notTaken) / 2);
-        // Not worth a probe when the two are within 5 % of each other (nor one of them again).
-        return bisections++ < PROBE_BISECT && notTaken > 1.05 * taken && mid > taken && mid < notTaken ? mid : undefined;
+        // Halfway from the capacity so far (the closed loop's figure, raised by every probe taken). Not worth
+        // a probe when the two are within 5 % of each other (nor one of them again).
+        const mid = Math.round((capacity + notTaken) / 2);
+        return bisections++ < PROBE_BISECT && notTaken > 1.05 * capacity && mid > capacity && mid < notTaken ? mid : undefined;
       };
       for (let k = 0, rate = nextRate(0); rate !== undefined; k++, rate = nextRate(k)) {
         const r = await generate({
