@@ -30,8 +30,9 @@ import type { Logger } from '../telemetry/logger.js';
  * one as a server would, with its defaults: once `checkpointMs` (5 minutes, `checkpoint_timeout`) passed
  * since the last and some log was written (a megabyte), or once `checkpointBytes` (512 MB, about where
  * `max_wal_size` of 1 GB starts one) were written. A checkpoint holds the store's connection while it
- * writes out what changed (in a closed loop, checkpoints every 64 MB cost about 4 % of the throughput),
- * so it is not made more often than a server would.
+ * writes out what changed and syncs it to disk (in a closed loop, checkpoints every 64 MB cost about 4 %
+ * of the throughput, measured before the store synced its files at all), so it is not made more often
+ * than a server would.
  */
 /** Longest one vacuum, analysis or checkpoint of the embedded store may take before it is reported failed. */
 const UPKEEP_TIMEOUT_MS = 15 * 60_000;

@@ -5,7 +5,7 @@ import { assertTimeLeft } from '../resilience/deadline.js';
 import { translatePgError } from './pg-db.js';
 import { isInFailedTransaction, TX_MISUSE } from './pg-errors.js';
 import { createPgliteInProcess, type PgliteEngine } from './pglite-engine.js';
-import { createPgliteThread, terminatePgliteThread } from './pglite-thread-engine.js';
+import { createPgliteThread, terminatePgliteThread, failPgliteThreadLogSyncs } from './pglite-thread-engine.js';
 
 /**
  * The embedded adapter of the store port: PGlite (PostgreSQL 18 compiled to WASM) in this process.
@@ -173,6 +173,12 @@ export async function dumpPgliteDb(db: Db): Promise<Blob> {
 export async function terminatePgliteDbThread(db: Db): Promise<void> {
   const instance = instances.get(db);
   if (instance) await terminatePgliteThread(instance.engine);
+}
+
+/** For tests: from now on the thread of a Db created with `thread` fails to sync its write-ahead log. */
+export async function failPgliteDbLogSyncs(db: Db): Promise<void> {
+  const instance = instances.get(db);
+  if (instance) await failPgliteThreadLogSyncs(instance.engine);
 }
 
 /** An independent in-memory copy of `source`. For many copies, dump once and create from the dump. */

@@ -1,5 +1,9 @@
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { parse, PGlite, protocol, type Results } from '@electric-sql/pglite';
+import { AppError } from '../resilience/errors.js';
 import { PLANNER_SETTINGS, type NamedStatement, type QueryResult, type Sql } from './db.js';
+import { DurableNodeFS, durableStartParams } from './pglite-durable-fs.js';
 
 /**
  * Where PGlite runs, behind the embedded adapter (pglite-db.ts): in this thread, or in a worker
@@ -19,6 +23,11 @@ export interface PgliteEngine {
   close(): Promise<void>;
   /** In a thread of its own: that thread's CPU time (seconds) as it last told it; null until it has. */
   threadCpuSeconds?(): number | null;
+  /**
+   * Why the store stopped keeping its commits (a file it could not sync to disk), once it has; every
+   * statement from then on fails with it (`database_unavailable`).
+   */
+  failure?(): Error | null;
 }
 
 export interface PgliteEngineOptions {
@@ -26,6 +35,10 @@ export interface PgliteEngineOptions {
   dataDir?: string;
   /** Start from a dump instead of an empty database. */
   loadDataDir?: Blob;
+  /** How a file of `dataDir` is synced (Node's `fsyncSync` unless a test watches it). */
+  sync?: (fd: number, path: string) => void;
+  /** Told at once when a sync fails, from inside the statement that met it; may end the thread there. */
+  onFailure?: (failure: Error) => void;
 }
 
 // Same contract as the pg adapter: int8 and numeric as JS numbers (PGlite gives BigInt above 2^53
@@ -33,27 +46,97 @@ export interface PgliteEngineOptions {
 const parsers = { 20: Number, 1700: Number };
 
 export async function createPgliteInProcess(options: PgliteEngineOptions): Promise<PgliteEngine> {
+  // A file that could not be synced may have lost writes the kernel had taken. PostgreSQL's server
+  // stops there and recovers from its log when started again; so does the store, so that nothing is
+  // answered as stored that may not be. The failure is not handed to PostgreSQL as an errno: in PGlite
+  // its PANIC does not stop, it spins. `onFailure` is told first (the store's thread ends itself there,
+  // pglite-thread.ts); then the failure is thrown through PGlite, which abandons a statement sent with
+  // parameters (and this PGlite, never used again): that statement and every later one fail with it.
+  // In this thread, a statement without parameters (a COMMIT) may still spin: the service's store runs
+  // in a thread of its own for that reason among others.
+  let failure: AppError | null = null;
+  const syncFile = options.sync ?? ((fd: number) => fsyncSync(fd));
+  const sync = (fd: number, path: string): void => {
+    try {
+      syncFile(fd, path);
+    } catch (err) {
+      failure ??= new AppError('database_unavailable', {
+        message: `The embedded store could not sync ${basename(path)} to disk (${(err as Error).message}); it stops taking statements. Check the disk, then restart the service: it recovers from its log.`,
+        cause: err,
+      });
+      options.onFailure?.(failure);
+      throw new StoreStopped(failure.message);
+    }
+  };
+  // PGlite makes a new database in memory and copies its files into the directory without a sync, and
+  // PostgreSQL, finding it shut down cleanly, does not sync it at start: so a new one is synced whole.
+  const fresh = options.dataDir !== undefined && options.loadDataDir === undefined && !existsSync(join(options.dataDir, 'PG_VERSION'));
   const pglite = await PGlite.create({
-    ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+    // On disk, a commit is synced before it is answered (pglite-durable-fs.ts); in memory nothing can be.
+    ...(options.dataDir !== undefined ? { fs: new DurableNodeFS(options.dataDir, sync), startParams: durableStartParams() } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
     parsers,
   });
+  if (fresh) syncTree(options.dataDir!, sync);
   // The one session's planner settings, as the PostgreSQL adapter's connections have them.
   for (const [name, value] of PLANNER_SETTINGS) await pglite.exec(`set ${name} = ${value}`);
   const named = preparedStatements(pglite);
+  const run = async (sql: Sql, params: readonly unknown[] | undefined): Promise<QueryResult<unknown>> => {
+    if (params === undefined || params.length === 0) {
+      const results = await pglite.exec(typeof sql === 'string' ? sql : sql.text);
+      return toResult(results[results.length - 1]);
+    }
+    if (typeof sql !== 'string') return toResult(await named(sql, params));
+    return toResult(await pglite.query(sql, [...params]));
+  };
   return {
     async query(sql, params) {
-      if (params === undefined || params.length === 0) {
-        const results = await pglite.exec(typeof sql === 'string' ? sql : sql.text);
-        return toResult(results[results.length - 1]);
+      if (failure) throw failure;
+      let result: QueryResult<unknown>;
+      try {
+        result = await run(sql, params);
+      } catch (err) {
+        throw failure ?? err;
       }
-      if (typeof sql !== 'string') return toResult(await named(sql, params));
-      return toResult(await pglite.query(sql, [...params]));
+      if (failure) throw failure;
+      return result;
     },
+    failure: () => failure,
     // Uncompressed: gzip would cost more time than the 41 MB in memory is worth.
-    dump: () => pglite.dumpDataDir('none') as Promise<Blob>,
-    close: () => pglite.close(),
+    dump: async () => {
+      if (failure) throw failure;
+      return (await pglite.dumpDataDir('none')) as Blob;
+    },
+    // A PGlite abandoned mid-statement is left as it is: its files are what a crash would have left.
+    close: async () => {
+      if (!failure) await pglite.close();
+    },
   };
+}
+
+/** Thrown through PGlite from a failed sync: carries no errno, so it is not turned into one. */
+class StoreStopped extends Error {}
+
+/** Syncs every file and directory under `root`, then `root`'s own entry in its parent. */
+function syncTree(root: string, sync: (fd: number, path: string) => void): void {
+  const syncPath = (path: string) => {
+    const fd = openSync(path, 'r');
+    try {
+      sync(fd, path);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile()) syncPath(path);
+    }
+    syncPath(dir);
+  };
+  walk(root);
+  syncPath(dirname(root));
 }
 
 /**

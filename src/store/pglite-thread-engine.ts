@@ -32,6 +32,7 @@ interface Pending {
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
 const threads = new WeakMap<PgliteEngine, Worker>();
+const failLogSyncs = new WeakMap<PgliteEngine, () => Promise<void>>();
 
 export async function createPgliteThread(options: PgliteThreadOptions): Promise<PgliteEngine> {
   const worker = startModuleThread(import.meta.url, 'pglite-thread', {
@@ -44,7 +45,11 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
 
   const lose = (error: Error) => {
     if (lost) return;
-    lost = new AppError('database_unavailable', { message: `The embedded database's thread stopped (${error.message}); restart the service.`, cause: error });
+    // A cause the thread named itself (a file it could not sync) is passed on as it was.
+    lost =
+      error instanceof AppError && error.code === 'database_unavailable'
+        ? error
+        : new AppError('database_unavailable', { message: `The embedded database's thread stopped (${error.message}); restart the service.`, cause: error });
     for (const p of pending.takeAll()) {
       clearTimeout(p.timer);
       p.reject(lost);
@@ -76,6 +81,12 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
   worker.on('message', (reply: ThreadReply | ThreadEvent) => {
     if ('cpu' in reply) {
       cpuSeconds = reply.cpu;
+      return;
+    }
+    if ('fatal' in reply) {
+      // The store stopped (a file it could not sync): whatever the thread is still doing is not waited for.
+      lose(deserializeError(reply.fatal));
+      void worker.terminate();
       return;
     }
     if (!('id' in reply)) return;
@@ -114,7 +125,10 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
       return (await call({ op: 'dump' }, Math.max(options.replyTimeoutMs, 60_000))).dump!;
     },
     async close() {
-      if (lost) return;
+      if (lost) {
+        await worker.terminate();
+        return;
+      }
       closing = true;
       try {
         await call({ op: 'close' }, Math.max(options.replyTimeoutMs, 10_000));
@@ -124,12 +138,18 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
     },
   };
   threads.set(engine, worker);
+  failLogSyncs.set(engine, async () => void (await call({ op: 'fail-log-syncs' }, options.replyTimeoutMs)));
   return engine;
 }
 
 /** For tests: ends the database's thread as a crash would. */
 export async function terminatePgliteThread(engine: PgliteEngine): Promise<void> {
   await threads.get(engine)?.terminate();
+}
+
+/** For tests: from now on the thread's syncs of its write-ahead log fail, as a failing disk's would. */
+export async function failPgliteThreadLogSyncs(engine: PgliteEngine): Promise<void> {
+  await failLogSyncs.get(engine)?.();
 }
 
 /**

@@ -2,6 +2,7 @@
  * The embedded database's own thread (see pglite-thread-engine.ts): runs PGlite and answers the
  * statements the main thread sends, one at a time, in order.
  */
+import { fsyncSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createPgliteInProcess, type PgliteEngineOptions } from './pglite-engine.js';
 import { CPU_REPORT_MS, type ThreadEvent, type ThreadReply, type ThreadRequest } from './pglite-thread-protocol.js';
@@ -11,7 +12,20 @@ import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 const port = parentPort!;
 
 async function main(): Promise<void> {
-  const engine = await createPgliteInProcess(workerData as PgliteEngineOptions);
+  // A failed sync is told at once, from inside the statement that met it, and ends this thread there:
+  // PGlite, given the failure back, may spin in the statement for good (a COMMIT's PANIC does).
+  let logSyncsFail = false;
+  const engine = await createPgliteInProcess({
+    ...(workerData as PgliteEngineOptions),
+    sync: (fd, path) => {
+      if (logSyncsFail && path.includes('/pg_wal/')) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+      fsyncSync(fd);
+    },
+    onFailure: (failure) => {
+      port.postMessage({ fatal: serializeError(failure) } satisfies ThreadEvent);
+      process.exit(1);
+    },
+  });
   let chain = Promise.resolve();
   // Its CPU, for the metrics (which thread is saturated): the HTTP thread cannot read another thread's.
   const cpuTimer = setInterval(() => {
@@ -25,7 +39,10 @@ async function main(): Promise<void> {
       try {
         if (request.op === 'query') reply = { id: request.id, ok: true, result: await engine.query(request.sql, request.params) };
         else if (request.op === 'dump') reply = { id: request.id, ok: true, dump: await engine.dump() };
-        else {
+        else if (request.op === 'fail-log-syncs') {
+          logSyncsFail = true;
+          reply = { id: request.id, ok: true };
+        } else {
           await engine.close();
           reply = { id: request.id, ok: true };
         }
@@ -33,6 +50,13 @@ async function main(): Promise<void> {
         reply = { id: request.id, ok: false, error: serializeError(err) };
       }
       port.postMessage(reply);
+      // A store that can no longer keep its commits stops here (it told the main thread already): the
+      // main thread fails every statement from now on with its cause, and the service reports it.
+      if (engine.failure?.()) {
+        clearInterval(cpuTimer);
+        port.close();
+        return;
+      }
       if (request.op === 'close') {
         clearInterval(cpuTimer);
         port.close();
