@@ -1,6 +1,6 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { makeFolderDurably, writeFileDurably, type SyncFile } from '../config/durable-file.js';
 import type { AttachmentStore } from './attachment-store.js';
 import { AppError } from '../resilience/errors.js';
 
@@ -8,10 +8,11 @@ const KEY = /^[a-z]+_[0-9a-z]+\/[a-z]+_[0-9a-z]+$/;
 
 /**
  * Attachments as files under one directory (HANDOVER_ATTACHMENT_DIR, by default `attachments/` in the
- * data directory), one folder per tenant. A file is written under a temporary name and renamed, so a
- * reader never sees half of one. Several instances need the same directory (a shared volume) or S3.
+ * data directory), one folder per tenant. A file is synced to disk, whole, before it is stored as kept
+ * (writeFileDurably): the row that names it outlives a crash of the machine, and so must the file.
+ * Several instances need the same directory (a shared volume) or S3.
  */
-export function createDiskStore(dir: string): AttachmentStore {
+export function createDiskStore(dir: string, sync?: SyncFile): AttachmentStore {
   const pathOf = (key: string) => {
     // Keys are made from this service's ids; anything else would be a bug, never a path to follow.
     if (!KEY.test(key)) throw new Error(`not an attachment key: ${key}`);
@@ -26,13 +27,10 @@ export function createDiskStore(dir: string): AttachmentStore {
     kind: 'disk',
     async put(key, bytes) {
       const path = pathOf(key);
-      const temporary = `${path}.${randomBytes(6).toString('hex')}.part`;
       try {
-        await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-        await writeFile(temporary, bytes, { mode: 0o600, flag: 'wx' });
-        await rename(temporary, path);
+        await makeFolderDurably(dirname(path), 0o700, sync);
+        await writeFileDurably(path, bytes, { mode: 0o600 }, sync);
       } catch (err) {
-        await rm(temporary, { force: true }).catch(() => {});
         throw unavailable(err);
       }
     },

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { makeFolderDurably, writeFileDurably } from './durable-file.js';
 
 export const ADMIN_TOKEN_FILE = 'admin-token';
 
@@ -12,9 +13,9 @@ export async function ensureAdminToken(dataDir: string): Promise<{ token: string
   const path = join(dataDir, ADMIN_TOKEN_FILE);
   const existing = await readAdminTokenFile(dataDir);
   if (existing) return { token: existing, generated: false, path };
-  await mkdir(dataDir, { recursive: true });
+  await makeFolderDurably(dataDir, 0o777);
   const token = `handover_admin_${randomBytes(24).toString('base64url')}`;
-  await writeFile(path, `${token}\n`, { mode: 0o600, flag: 'wx' }).catch(async (err: NodeJS.ErrnoException) => {
+  await writeFileDurably(path, `${token}\n`, { mode: 0o600, exclusive: true }).catch(async (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
   });
   const stored = await readAdminTokenFile(dataDir);

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SecretKey } from './secret-box.js';
 import { parseSecretKeys } from './secret-box.js';
+import { makeFolderDurably, writeFileDurably } from './durable-file.js';
 
 export const SECRET_KEY_FILE = 'secret-keys';
 
@@ -15,10 +16,11 @@ export async function ensureSecretKeys(dataDir: string): Promise<{ keys: SecretK
   const path = join(dataDir, SECRET_KEY_FILE);
   const existing = await readKeyFile(path);
   if (existing) return { keys: existing, generated: false, path };
-  await mkdir(dataDir, { recursive: true });
+  await makeFolderDurably(dataDir, 0o777);
   const line = `local-1:${randomBytes(32).toString('base64')}`;
   let generated = true;
-  await writeFile(path, `${line}\n`, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+  // On disk before anything is encrypted with it: the store's commits outlive a crash of the machine.
+  await writeFileDurably(path, `${line}\n`, { mode: 0o600, exclusive: true }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
     generated = false;
   });
