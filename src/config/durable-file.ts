@@ -31,12 +31,11 @@ export async function writeFileDurably(
     } finally {
       await handle.close();
     }
-    if (options.exclusive) {
-      // A link fails with EEXIST when the name is taken, atomically, where a rename would replace it.
-      await link(temporary, path);
-      await rm(temporary);
-    } else {
-      await rename(temporary, path);
+    if (!options.exclusive) await rename(temporary, path);
+    else if (!(await linked(temporary, path))) {
+      // No hard links on this filesystem: made in place instead, as exclusive, a reader may see it partly written.
+      await rm(temporary, { force: true });
+      await writeInPlace(path, data, options.mode, sync);
     }
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => {});
@@ -45,15 +44,56 @@ export async function writeFileDurably(
   await syncFolder(folder, sync);
 }
 
-/** Syncs a folder's entries (a name made, renamed or removed in it) to disk. */
-export async function syncFolder(folder: string, sync: SyncFile = fsync): Promise<void> {
-  const handle = await open(folder, 'r');
+/**
+ * The temporary file linked under its name, then its own name removed: a link fails with EEXIST when
+ * the name is taken, atomically, where a rename would replace it. False on a filesystem without links.
+ */
+async function linked(temporary: string, path: string): Promise<boolean> {
   try {
-    await sync(handle, folder);
+    await link(temporary, path);
+  } catch (err) {
+    if (NO_LINKS.has((err as NodeJS.ErrnoException).code ?? '')) return false;
+    throw err;
+  }
+  await rm(temporary);
+  return true;
+}
+
+const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+async function writeInPlace(path: string, data: string | Uint8Array, mode: number, sync: SyncFile): Promise<void> {
+  const handle = await open(path, 'wx', mode);
+  try {
+    await handle.writeFile(data);
+    await sync(handle, path);
   } finally {
     await handle.close();
   }
 }
+
+/**
+ * Syncs a folder's entries (a name made, renamed or removed in it) to disk. Where folders cannot be
+ * opened or synced (EINVAL, EBADF, EISDIR, EPERM), nothing is done, as PostgreSQL does for its own.
+ */
+export async function syncFolder(folder: string, sync: SyncFile = fsync): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(folder, 'r');
+  } catch (err) {
+    if (FOLDERS_NOT_SYNCED.has((err as NodeJS.ErrnoException).code ?? '')) return;
+    throw err;
+  }
+  try {
+    await sync(handle, folder);
+  } catch (err) {
+    if (!FOLDERS_NOT_SYNCED.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What opening or syncing a folder answers where the system does not do it (PostgreSQL ignores the same). */
+export const FOLDERS_NOT_SYNCED = new Set(['EINVAL', 'EBADF', 'EISDIR', 'EPERM']);
 
 /** Makes a folder (and its parents) whose names are on disk once this resolves; nothing when it exists. */
 export async function makeFolderDurably(folder: string, mode: number, sync: SyncFile = fsync): Promise<void> {
@@ -62,7 +102,7 @@ export async function makeFolderDurably(folder: string, mode: number, sync: Sync
   // Each folder made, and the one holding the first of them, has a new name in it.
   for (let at = folder; ; at = dirname(at)) {
     await syncFolder(at, sync);
-    if (at === first) break;
+    if (at === first || dirname(at) === at) break;
   }
   await syncFolder(dirname(first), sync);
 }

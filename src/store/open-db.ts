@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { makeFolderDurably } from '../config/durable-file.js';
 import { join } from 'node:path';
 import type { Db } from './db.js';
 import { createPgDb } from './pg-db.js';
@@ -41,7 +41,7 @@ export async function openDb(
   }
   // The database files get their own folder: the data directory also holds the admin token.
   const pgdata = join(options.dataDir, 'pgdata');
-  await mkdir(pgdata, { recursive: true });
+  await makeFolderDurably(pgdata, 0o777);
   // PGlite has one connection: the pool checkout bound becomes the bound on waiting for it. It runs in
   // a thread of its own, so its statements never hold up the thread that answers HTTP; there the
   // statement timeout bounds the wait for each answer.

@@ -1,7 +1,8 @@
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parse, PGlite, protocol, type Results } from '@electric-sql/pglite';
 import { AppError } from '../resilience/errors.js';
+import { FOLDERS_NOT_SYNCED } from '../config/durable-file.js';
 import { PLANNER_SETTINGS, type NamedStatement, type QueryResult, type Sql } from './db.js';
 import { DurableNodeFS, durableStartParams } from './pglite-durable-fs.js';
 
@@ -60,6 +61,8 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
     try {
       syncFile(fd, path);
     } catch (err) {
+      // Folders are synced where the system can; where it cannot, PostgreSQL goes on, and so does this.
+      if (FOLDERS_NOT_SYNCED.has((err as NodeJS.ErrnoException).code ?? '') && fstatSync(fd).isDirectory()) return;
       failure ??= new AppError('database_unavailable', {
         message: `The embedded store could not sync ${basename(path)} to disk (${(err as Error).message}); it stops taking statements. Check the disk, then restart the service: it recovers from its log.`,
         cause: err,
@@ -69,15 +72,27 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
     }
   };
   // PGlite makes a new database in memory and copies its files into the directory without a sync, and
-  // PostgreSQL, finding it shut down cleanly, does not sync it at start: so a new one is synced whole.
-  const fresh = options.dataDir !== undefined && options.loadDataDir === undefined && !existsSync(join(options.dataDir, 'PG_VERSION'));
+  // PostgreSQL, finding it shut down cleanly, does not sync it at start: so the directory is synced whole
+  // until that has been done once (its marker written last). A store of a version before this one, run
+  // with fsync off, is synced whole at its first start with this one too.
+  const marker = options.dataDir !== undefined && options.loadDataDir === undefined ? join(options.dataDir, SYNCED_MARKER) : null;
+  const unsynced = marker !== null && !existsSync(marker);
   const pglite = await PGlite.create({
     // On disk, a commit is synced before it is answered (pglite-durable-fs.ts); in memory nothing can be.
     ...(options.dataDir !== undefined ? { fs: new DurableNodeFS(options.dataDir, sync), startParams: durableStartParams() } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
     parsers,
   });
-  if (fresh) syncTree(options.dataDir!, sync);
+  if (unsynced) {
+    try {
+      syncTree(options.dataDir!, sync);
+      writeFileSync(marker!, 'The files of this directory were synced to disk once, whole.\n');
+      syncPath(marker!, sync);
+      syncPath(options.dataDir!, sync);
+    } catch (err) {
+      throw failure ?? err;
+    }
+  }
   // The one session's planner settings, as the PostgreSQL adapter's connections have them.
   for (const [name, value] of PLANNER_SETTINGS) await pglite.exec(`set ${name} = ${value}`);
   const named = preparedStatements(pglite);
@@ -117,26 +132,30 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
 /** Thrown through PGlite from a failed sync: carries no errno, so it is not turned into one. */
 class StoreStopped extends Error {}
 
+/** Written in the data directory once it was synced whole (createPgliteInProcess). */
+const SYNCED_MARKER = 'handover-synced';
+
 /** Syncs every file and directory under `root`, then `root`'s own entry in its parent. */
 function syncTree(root: string, sync: (fd: number, path: string) => void): void {
-  const syncPath = (path: string) => {
-    const fd = openSync(path, 'r');
-    try {
-      sync(fd, path);
-    } finally {
-      closeSync(fd);
-    }
-  };
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile()) syncPath(path);
+      else if (entry.isFile()) syncPath(path, sync);
     }
-    syncPath(dir);
+    syncPath(dir, sync);
   };
   walk(root);
-  syncPath(dirname(root));
+  syncPath(dirname(root), sync);
+}
+
+function syncPath(path: string, sync: (fd: number, path: string) => void): void {
+  const fd = openSync(path, 'r');
+  try {
+    sync(fd, path);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

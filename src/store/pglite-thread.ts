@@ -50,13 +50,6 @@ async function main(): Promise<void> {
         reply = { id: request.id, ok: false, error: serializeError(err) };
       }
       port.postMessage(reply);
-      // A store that can no longer keep its commits stops here (it told the main thread already): the
-      // main thread fails every statement from now on with its cause, and the service reports it.
-      if (engine.failure?.()) {
-        clearInterval(cpuTimer);
-        port.close();
-        return;
-      }
       if (request.op === 'close') {
         clearInterval(cpuTimer);
         port.close();

@@ -63,6 +63,20 @@ describe('files written durably', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('goes on where folders cannot be synced (EINVAL), as PostgreSQL does; a file that cannot be is an error', async () => {
+    const dir = folder();
+    const foldersRefused: SyncFile = async (handle, path) => {
+      if (path === dir) throw Object.assign(new Error('EINVAL: invalid argument, fsync'), { code: 'EINVAL' });
+      await handle.sync();
+    };
+    await writeFileDurably(join(dir, 'key'), 'secret\n', { mode: 0o600 }, foldersRefused);
+    expect(readFileSync(join(dir, 'key'), 'utf8')).toBe('secret\n');
+    const filesRefused: SyncFile = async () => {
+      throw Object.assign(new Error('EINVAL: invalid argument, fsync'), { code: 'EINVAL' });
+    };
+    await expect(writeFileDurably(join(dir, 'other'), 'x', { mode: 0o600 }, filesRefused)).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
   it('makes folders whose names are synced in their parents, and syncs nothing for a folder that exists', async () => {
     const dir = folder();
     const { steps, sync } = watched(dir);
@@ -77,7 +91,7 @@ describe('files written durably', () => {
     const dir = folder();
     const { steps, sync } = watched(dir);
     const store = createDiskStore(dir, sync);
-    await store.put('tenant_1/attachment_1', Buffer.from('bytes'));
+    await store.put('tenant_1/attachment_1', Buffer.from('bytes'), 'text/plain');
     expect((await store.get('tenant_1/attachment_1'))?.toString()).toBe('bytes');
     expect(steps.map((s) => s.path)).toEqual([
       join(dir, 'tenant_1'),
