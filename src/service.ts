@@ -42,6 +42,7 @@ import { metricsObserve, statusObserve } from './service/observers.js';
 import {
   adminTokenOf,
   checkPlannerSettings,
+  checkDurabilitySettings,
   checkSecretKeySettings,
   databaseAnswers,
   databaseReady,
@@ -124,6 +125,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
       ));
     await parts.start('migrations', () => migrate(db, { log: (m: string) => log.info(m) }));
     await parts.start('planner-settings', () => checkPlannerSettings(db, log));
+    await parts.start('durability-settings', () => checkDurabilitySettings(db, log));
     const adminToken = await parts.start('admin-token', () => adminTokenOf(config));
     const secretKeys = await parts.start('secret-keys', () => secretKeysOf(config, log));
     const secrets = new SecretBox(secretKeys, config.secrets.currentKeyId);

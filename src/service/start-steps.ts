@@ -102,6 +102,28 @@ export async function checkPlannerSettings(db: Db, log: Logger): Promise<string[
   return differing;
 }
 
+/**
+ * Warns, once at start, when the database's sessions commit without waiting for the disk: a `202` is then
+ * not durable, whatever the service does (docs/architecture.md, "Invariants"). `synchronous_commit = off`
+ * (a server's, a role's, or an operator's `options`) may lose the last commits in a crash of the database;
+ * `fsync` or `full_page_writes` off may corrupt it. Answers the settings that do so.
+ */
+export async function checkDurabilitySettings(db: Db, log: Logger): Promise<string[]> {
+  const { rows } = await db.query<{ fsync: string; synchronous_commit: string; full_page_writes: string }>(
+    `select current_setting('fsync') as fsync, current_setting('synchronous_commit') as synchronous_commit,
+            current_setting('full_page_writes') as full_page_writes`,
+  );
+  const row = rows[0]!;
+  const unsafe = (['fsync', 'synchronous_commit', 'full_page_writes'] as const).filter((name) => row[name] === 'off').map((name) => `${name} = off`);
+  if (unsafe.length > 0) {
+    log.warn(
+      { settings: unsafe },
+      'the database sessions commit without waiting for the disk: a message answered 202 may be lost in a crash of the database or its machine (docs/deploy.md, "Database connections")',
+    );
+  }
+  return unsafe;
+}
+
 /** This round's check that the database answers (the status page). */
 export async function databaseAnswers(db: Db): Promise<Readiness> {
   try {

@@ -25,6 +25,7 @@ const PARTS = [
   'store',
   'migrations',
   'planner-settings',
+  'durability-settings',
   'admin-token',
   'secret-keys',
   'outbound',

@@ -5,8 +5,9 @@ import { RECORD_FAILED_ATTEMPT } from '../../src/delivery/worker.js';
 import { EXPLAIN_UNWRITTEN } from '../../src/handover/messages.js';
 import { LOCK_HANDOVER } from '../../src/handover/handover-lock.js';
 import { createTestDb, dbKinds, testDatabaseUrl, type DbKind, type TestDb } from '../support/test-db.js';
-import { checkPlannerSettings } from '../../src/service/start-steps.js';
+import { checkDurabilitySettings, checkPlannerSettings } from '../../src/service/start-steps.js';
 import { createPgDb } from '../../src/store/pg-db.js';
+import { createPgliteDb } from '../../src/store/pglite-db.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';
 import { genericPlan as plan, type PlanNode } from '../support/plans.js';
@@ -182,6 +183,30 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
     const scans = nodes.filter((n) => n['Relation Name'] === 'outbox' && n.parent === 'ModifyTable' && String(n['Node Type']).includes('Scan'));
     expect(scans.map((n) => n['Index Name'])).toContain('outbox_pkey');
     expect(nodes.some((n) => n['Index Name'] === 'outbox_lane_pending')).toBe(false);
+  });
+});
+
+describe('the durability settings at start', () => {
+  it('are checked: sessions that commit without waiting for the disk are logged as a warning', async () => {
+    const logs = captureLogs();
+    const log = createLogger('info', logs.stream);
+    const durable = createPgDb({ url: testDatabaseUrl(), poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+    const url = new URL(testDatabaseUrl());
+    url.searchParams.set('options', '-c synchronous_commit=off');
+    const asynchronous = createPgDb({ url: url.href, poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+    const embedded = await createPgliteDb();
+    try {
+      expect(await checkDurabilitySettings(durable, log)).toEqual([]);
+      expect(logs.lines()).toEqual([]);
+      expect(await checkDurabilitySettings(asynchronous, log)).toEqual(['synchronous_commit = off']);
+      expect(logs.lines().map((l) => [l.level, l.settings])).toEqual([['warn', ['synchronous_commit = off']]]);
+      // In memory the embedded store has nothing to sync, and says so.
+      expect(await checkDurabilitySettings(embedded, log)).toEqual(['fsync = off']);
+    } finally {
+      await durable.close();
+      await asynchronous.close();
+      await embedded.close();
+    }
   });
 });
 
