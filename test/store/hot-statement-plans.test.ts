@@ -186,14 +186,19 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
   });
 });
 
+/** One session of the test database, with `options` of an operator's own in its URL when given. */
+function sessionWith(options?: string) {
+  const url = new URL(testDatabaseUrl());
+  if (options) url.searchParams.set('options', options);
+  return createPgDb({ url: url.href, poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+}
+
 describe('the durability settings at start', () => {
   it('are checked: sessions that commit without waiting for the disk are logged as a warning', async () => {
     const logs = captureLogs();
     const log = createLogger('info', logs.stream);
-    const durable = createPgDb({ url: testDatabaseUrl(), poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
-    const url = new URL(testDatabaseUrl());
-    url.searchParams.set('options', '-c synchronous_commit=off');
-    const asynchronous = createPgDb({ url: url.href, poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+    const durable = sessionWith();
+    const asynchronous = sessionWith('-c synchronous_commit=off');
     const embedded = await createPgliteDb();
     try {
       expect(await checkDurabilitySettings(durable, log)).toEqual([]);
@@ -214,10 +219,8 @@ describe('the planner settings at start', () => {
   it('are checked: sessions without them (an operator’s options, a pooler dropping them) are logged as a warning', async () => {
     const logs = captureLogs();
     const log = createLogger('info', logs.stream);
-    const withThem = createPgDb({ url: testDatabaseUrl(), poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
-    const url = new URL(testDatabaseUrl());
-    url.searchParams.set('options', '-c enable_seqscan=on');
-    const without = createPgDb({ url: url.href, poolSize: 1, poolTimeoutMs: 5000, statementTimeoutMs: 5000, idleInTransactionTimeoutMs: 0 });
+    const withThem = sessionWith();
+    const without = sessionWith('-c enable_seqscan=on');
     try {
       expect(await checkPlannerSettings(withThem, log)).toEqual([]);
       expect(logs.lines()).toEqual([]);
