@@ -1,6 +1,9 @@
 import { PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
 
+/** Syncs one open file of the store to disk, synchronously (called from inside PostgreSQL). */
+export type SyncFd = (fd: number, path: string) => void;
+
 /**
  * The embedded store's files, written so that a commit is on disk before it is answered.
  *
@@ -20,7 +23,7 @@ export class DurableNodeFS extends NodeFS {
   constructor(
     dataDir: string,
     /** Syncs one open file to disk (Node's `fsyncSync`, and what the engine does when that fails). */
-    private readonly sync: (fd: number, path: string) => void,
+    private readonly sync: SyncFd,
   ) {
     super(dataDir);
   }

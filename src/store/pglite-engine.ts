@@ -4,7 +4,7 @@ import { parse, PGlite, protocol, type Results } from '@electric-sql/pglite';
 import { AppError } from '../resilience/errors.js';
 import { FOLDERS_NOT_SYNCED } from '../config/durable-file.js';
 import { PLANNER_SETTINGS, type NamedStatement, type QueryResult, type Sql } from './db.js';
-import { DurableNodeFS, durableStartParams } from './pglite-durable-fs.js';
+import { DurableNodeFS, durableStartParams, type SyncFd } from './pglite-durable-fs.js';
 
 /**
  * Where PGlite runs, behind the embedded adapter (pglite-db.ts): in this thread, or in a worker
@@ -37,7 +37,7 @@ export interface PgliteEngineOptions {
   /** Start from a dump instead of an empty database. */
   loadDataDir?: Blob;
   /** How a file of `dataDir` is synced (Node's `fsyncSync` unless a test watches it). */
-  sync?: (fd: number, path: string) => void;
+  sync?: SyncFd;
   /** Told at once when a sync fails, from inside the statement that met it; may end the thread there. */
   onFailure?: (failure: Error) => void;
 }
@@ -57,7 +57,7 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
   // in a thread of its own for that reason among others.
   let failure: AppError | null = null;
   const syncFile = options.sync ?? ((fd: number) => fsyncSync(fd));
-  const sync = (fd: number, path: string): void => {
+  const sync: SyncFd = (fd, path) => {
     try {
       syncFile(fd, path);
     } catch (err) {
@@ -136,7 +136,7 @@ class StoreStopped extends Error {}
 const SYNCED_MARKER = 'handover-synced';
 
 /** Syncs every file and directory under `root`, then `root`'s own entry in its parent. */
-function syncTree(root: string, sync: (fd: number, path: string) => void): void {
+function syncTree(root: string, sync: SyncFd): void {
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
@@ -149,7 +149,7 @@ function syncTree(root: string, sync: (fd: number, path: string) => void): void 
   syncPath(dirname(root), sync);
 }
 
-function syncPath(path: string, sync: (fd: number, path: string) => void): void {
+function syncPath(path: string, sync: SyncFd): void {
   const fd = openSync(path, 'r');
   try {
     sync(fd, path);

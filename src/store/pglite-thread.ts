@@ -12,8 +12,7 @@ import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 const port = parentPort!;
 
 async function main(): Promise<void> {
-  // A failed sync is told at once, from inside the statement that met it, and ends this thread there:
-  // PGlite, given the failure back, may spin in the statement for good (a COMMIT's PANIC does).
+  // Set by a test (`fail-log-syncs`): the log's syncs fail from then on, as a failing disk's would.
   let logSyncsFail = false;
   const engine = await createPgliteInProcess({
     ...(workerData as PgliteEngineOptions),
@@ -21,6 +20,8 @@ async function main(): Promise<void> {
       if (logSyncsFail && path.includes('/pg_wal/')) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
       fsyncSync(fd);
     },
+    // A failed sync is told at once, from inside the statement that met it, and ends this thread there:
+    // PGlite, given the failure back, may spin in the statement for good (a COMMIT's PANIC does).
     onFailure: (failure) => {
       port.postMessage({ fatal: serializeError(failure) } satisfies ThreadEvent);
       process.exit(1);
