@@ -5,18 +5,24 @@ import type { OutboxRow } from '../delivery/outbox.js';
 import { isRetryableConflict, isUniqueViolation } from '../store/pg-errors.js';
 import { inJsonbOrder } from '../store/jsonb-order.js';
 import type { Attachment } from '../model/handover.js';
+import type { MessageWork } from '../connectors/connector.js';
 
-/** One user message as the bot sent it, ready to be written. */
+/**
+ * One user message as the bot sent it, ready to be written. Its delivery's payload (a `message.created`
+ * event) is not carried: the accept statement builds it from these fields, in the database, and the
+ * items handed to the worker in memory build the same (messageWork), so neither the thread hop nor the
+ * statement's parameters carry the message's text twice.
+ */
 export interface UserMessageWrite {
   tenantId: string;
   handoverId: string;
   clientId: string | null;
   messageId: string;
+  /** The id of the `message.created` event its delivery carries. */
+  eventId: string;
   text: string;
   attachments: Attachment[];
   createdAt: Date;
-  /** The delivery payload less `conversationId`, which the statement adds from the handover. */
-  work: { kind: 'message.created'; eventId: string; handoverId: string; message: { id: string; text: string; attachments: Attachment[]; createdAt: string } };
   traceParent: string | null;
 }
 
@@ -43,8 +49,10 @@ interface Row {
 export const ACCEPT_USER_MESSAGES = namedStatement(
   'accept-user-messages',
   `with input as (
-       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::timestamptz[])
-         with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, work, trace_parent, created_at, ord)
+       -- created_at comes as the text the payload carries (JavaScript's ISO form), and is stored as a time.
+       select i.*, i.created_text::timestamptz as created_at
+       from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+         with ordinality as i(handover_id, tenant_id, client_id, message_id, text, attachments, event_id, trace_parent, created_text, ord)
      ), fresh as (
        -- One probe of the client-id index per message. Matching the batch's handovers and client ids
        -- as two arrays made the index descend once per pair of them (a batch of 38: 1,444 descents).
@@ -99,13 +107,17 @@ export const ACCEPT_USER_MESSAGES = namedStatement(
                              then excluded.locked_until else l.locked_until end
        returning l.lane, l.last_seq, l.pending, (l.locked_by is not null and l.locked_by = $11::text and l.locked_until > now()) as ours
      ), planned as (
-       select n.ord, n.lane, n.handover_id, n.tenant_id, n.connector_id, n.conversation_id, n.external_ref, n.work, n.trace_parent, n.created_at,
+       select n.ord, n.lane, n.handover_id, n.tenant_id, n.connector_id, n.conversation_id, n.external_ref, n.trace_parent, n.created_at,
+              n.message_id, n.text, n.attachments, n.event_id, n.created_text,
               n.base + n.rank as seq, ln.last_seq - n.cnt + n.rank as lane_seq, ln.ours, ln.pending = n.cnt as lane_was_idle
        from numbered n left join lanes ln on ln.lane = n.lane
      ), item as (
        insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts, trace_parent, created_at)
+       -- The payload as messageWork builds it for the items handed in memory.
        select tenant_id, lane, lane_seq, handover_id, 'agent', connector_id, 'message.created',
-              work::jsonb || jsonb_build_object('conversationId', conversation_id), $10::int, trace_parent, created_at
+              jsonb_build_object('kind', 'message.created', 'eventId', event_id, 'handoverId', handover_id, 'conversationId', conversation_id,
+                                 'message', jsonb_build_object('id', message_id, 'text', text, 'attachments', attachments::jsonb, 'createdAt', created_text)),
+              $10::int, trace_parent, created_at
        from planned where lane_seq is not null
        returning id, lane, seq
      )
@@ -147,7 +159,7 @@ export async function writeUserMessages(
     batch.map((w) => w.messageId),
     batch.map((w) => w.text),
     batch.map((w) => JSON.stringify(w.attachments)),
-    batch.map((w) => JSON.stringify(w.work)),
+    batch.map((w) => w.eventId),
     batch.map((w) => w.traceParent),
     batch.map((w) => w.createdAt.toISOString()),
     maxAttempts,
@@ -186,13 +198,33 @@ function outboxRowOf(w: UserMessageWrite, row: Row, maxAttempts: number): Outbox
     target: 'agent',
     connector_id: row.connector_id,
     kind: 'message.created',
-    // As the outbox keeps it (jsonb key order), so a repeat read from there is the same text.
-    payload: inJsonbOrder({ ...w.work, conversationId: row.conversation_id }),
+    payload: messageWork(w, row.conversation_id),
     attempts: 0,
     max_attempts: maxAttempts,
     created_at: w.createdAt,
     trace_parent: w.traceParent,
     external_ref: row.external_ref,
+  };
+}
+
+/**
+ * The delivery's payload of a user's message, as the accept statement stores it: with its keys in the
+ * order jsonb keeps them (shorter first, then by their bytes; see inJsonbOrder), written out here rather
+ * than sorted per message, so that a delivery made from memory and its repeat read from the outbox are
+ * the same text.
+ */
+export function messageWork(w: UserMessageWrite, conversationId: string): MessageWork {
+  return {
+    kind: 'message.created',
+    eventId: w.eventId,
+    message: {
+      id: w.messageId,
+      text: w.text,
+      createdAt: w.createdAt.toISOString(),
+      attachments: w.attachments.length === 0 ? [] : inJsonbOrder(w.attachments),
+    },
+    handoverId: w.handoverId,
+    conversationId,
   };
 }
 

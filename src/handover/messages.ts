@@ -72,13 +72,8 @@ export async function postUserMessage(
     messageId: id,
     text: input.text,
     attachments,
+    eventId: newId('event', now.getTime()),
     createdAt: now,
-    work: {
-      kind: 'message.created',
-      eventId: newId('event', now.getTime()),
-      handoverId: input.handoverId,
-      message: { id, text: input.text, attachments, createdAt: now.toISOString() },
-    },
     traceParent: currentTraceparent() ?? null,
   };
   const written = deps.userMessages ? await deps.userMessages.submit(write) : await writeAlone(deps, write);

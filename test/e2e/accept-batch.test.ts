@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { postUserMessage } from '../../src/handover/messages.js';
 import { writeUserMessages, type UserMessageWrite } from '../../src/handover/accept-user-messages.js';
 import { newId } from '../../src/store/ids.js';
+import { LaneHandoff, type HandedLane } from '../../src/delivery/lane-handoff.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import { terminatePgliteDbThread } from '../../src/store/pglite-db.js';
@@ -159,6 +160,49 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     });
   }
 
+  it('hands the worker the payload the outbox keeps, byte for byte, attachments and escapes too', async () => {
+    const { tenantId, handovers } = await setUp(['a']);
+    const handoverId = handovers[0]!;
+    // The lane is idle once the conversation's opening has been delivered and the lane given back.
+    await eventually(async () => {
+      const { rows } = await t!.db.query<{ idle: boolean }>('select pending = 0 and locked_by is null as idle from outbox_lanes where lane = $1', [
+        `${handoverId}:agent`,
+      ]);
+      return rows[0]?.idle;
+    }, 'the lane idle');
+    // A worker of another instance, for this statement only; once its short lease has run out, the
+    // service's own worker claims the lane and delivers the message.
+    const taken: HandedLane[] = [];
+    const handoff = new LaneHandoff('ins_handed_here', 200);
+    handoff.attach({ hasRoom: () => true, blocked: () => [], take: (lanes) => void taken.push(...lanes), giveBack: () => {} });
+    const now = new Date();
+    const id = newId('message', now.getTime());
+    const write: UserMessageWrite = {
+      tenantId,
+      handoverId,
+      clientId: 'handed',
+      messageId: id,
+      eventId: newId('event'),
+      text: 'with "quotes", a \\ backslash, {braces}, ünïcode 日本 and 😀',
+      attachments: [{ url: 'https://files.example/a.png?x="1"', size: 3, name: 'a.png', contentType: 'image/png' }],
+      createdAt: now,
+      traceParent: null,
+    };
+    await writeUserMessages(t!.db, [write], 3, handoff);
+    expect(taken).toHaveLength(1);
+    const item = taken[0]!.items[0]!;
+    const { rows } = await t!.db.query<{ payload: string }>('select payload::text as payload from outbox where id = $1', [item.id]);
+    expect(JSON.stringify(item.payload)).toBe(JSON.stringify(JSON.parse(rows[0]!.payload)));
+    expect(item.payload).toEqual({
+      kind: 'message.created',
+      eventId: write.eventId,
+      handoverId,
+      conversationId: 'a',
+      message: { id, text: write.text, attachments: write.attachments, createdAt: now.toISOString() },
+    });
+    await helpdesk!.waitFor(() => helpdesk!.eventsFor(handoverId, 'message.created').length >= 1, 20_000, 'the message at the helpdesk');
+  });
+
   it('loses nothing accepted when the answer is lost after the commit: the retry is answered with the stored id', async () => {
     const { tenantId, handovers } = await setUp(['a']);
     const handoverId = handovers[0]!;
@@ -171,13 +215,8 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
       messageId: id,
       text: 'committed, never answered',
       attachments: [],
+      eventId: newId('event'),
       createdAt: now,
-      work: {
-        kind: 'message.created',
-        eventId: newId('event'),
-        handoverId,
-        message: { id, text: 'committed, never answered', attachments: [], createdAt: now.toISOString() },
-      },
       traceParent: null,
     };
     // The statement commits; the process "dies" before the caller hears of it.

@@ -116,8 +116,8 @@ export function userMessage(tenantId: string, handoverId: string, text: string):
     messageId: id,
     text,
     attachments: [],
+    eventId: newId('event'),
     createdAt: now,
-    work: { kind: 'message.created', eventId: newId('event'), handoverId, message: { id, text, attachments: [], createdAt: now.toISOString() } },
     traceParent: null,
   };
 }
