@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../../src/delivery/backoff.js';
-import { newId } from '../../src/store/ids.js';
+import { idPrefixes, newId, type IdKind } from '../../src/store/ids.js';
 
 describe('retry backoff', () => {
   it('doubles per attempt between half and all of the ceiling, capped', () => {
@@ -24,5 +24,18 @@ describe('ids', () => {
     expect(a < b).toBe(true);
     expect(newId('message')).toMatch(/^msg_/);
     expect(new Set(Array.from({ length: 1000 }, () => newId('event'))).size).toBe(1000);
+  });
+
+  it('hold their time in the first 10 characters, most significant first, and 80 random bits after', () => {
+    const alphabet = '0123456789abcdefghjkmnpqrstvwxyz';
+    const timeOf = (id: string) => [...id.split('_')[1]!.slice(0, 10)].reduce((t, c) => t * 32 + alphabet.indexOf(c), 0);
+    for (const at of [0, 1, 31, 32, 1_700_000_000_000, 2 ** 48 - 1]) expect(timeOf(newId('note', at))).toBe(at);
+    expect(newId('note', 0).slice(0, 15)).toBe('note_0000000000');
+    // Every kind's prefix, and ids made one after another in one millisecond, each of its own.
+    const ids = Object.keys(idPrefixes).map((kind) => newId(kind as IdKind, 1_700_000_000_000));
+    ids.forEach((id, i) => expect(id).toBe(`${Object.values(idPrefixes)[i]}_${id.split('_')[1]}`));
+    // The random part takes every character of the alphabet over many ids, at every position.
+    const randoms = Array.from({ length: 4000 }, () => newId('event').slice(14));
+    for (let position = 0; position < 16; position++) expect(new Set(randoms.map((r) => r[position])).size).toBe(32);
   });
 });
