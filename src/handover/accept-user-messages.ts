@@ -2,7 +2,7 @@ import { namedStatement, type Queryable } from '../store/db.js';
 import type { ItemOutcome } from '../store/group-commit.js';
 import type { HandedLane, LaneHandoff } from '../delivery/lane-handoff.js';
 import type { OutboxRow } from '../delivery/outbox.js';
-import { isRetryableConflict, isUniqueViolation } from '../store/pg-errors.js';
+import { isRetryableConflict, isUniqueViolation, isUnstorableText } from '../store/pg-errors.js';
 import { inJsonbOrder } from '../store/jsonb-order.js';
 import type { Attachment } from '../model/handover.js';
 import type { MessageWork } from '../connectors/connector.js';
@@ -231,7 +231,9 @@ export function messageWork(w: UserMessageWrite, conversationId: string): Messag
 /**
  * Runs a batch; when it fails on a unique index (the same client id raced in from another request
  * while the batch was in flight), each message is written on its own so one repeat cannot fail the
- * others: the repeat then answers as a repeat.
+ * others: the repeat then answers as a repeat. The same when the database refuses a message's text
+ * (a NUL character, which postUserMessage refuses before a message joins a batch): that message's
+ * caller gets the refusal, and the others of the batch, of any tenant, are stored.
  */
 export async function writeUserMessagesOrEach(
   q: Queryable,
@@ -248,7 +250,7 @@ export async function writeUserMessagesOrEach(
       return (await writeUserMessages(q, batch, maxAttempts, handoff)).map((value) => ({ ok: true, value }));
     }
   } catch (err) {
-    if (!isUniqueViolation(err) || batch.length === 1) {
+    if (!(isUniqueViolation(err) || isUnstorableText(err)) || batch.length === 1) {
       if (isUniqueViolation(err)) return [{ ok: true, value: null }];
       throw err;
     }

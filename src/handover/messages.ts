@@ -62,9 +62,14 @@ export async function postUserMessage(
   deps: Deps,
   input: { tenantId: string; handoverId: string; clientId?: string | undefined; text: string; attachments?: Attachment[] | undefined },
 ): Promise<PostMessageResult> {
+  const attachments = input.attachments ?? [];
+  // Refused here, for this caller alone: in a batch, the database's refusal of it would fail the whole
+  // statement, and with it every other message of the batch until each was written again on its own.
+  if (holdsNul(input.text) || attachments.some((a) => holdsNul(a.url) || holdsNul(a.name) || holdsNul(a.contentType))) {
+    throw new AppError('invalid_request', { message: 'The message holds text that cannot be stored (a NUL character, \\u0000).' });
+  }
   const now = deps.now();
   const id = newId('message', now.getTime());
-  const attachments = input.attachments ?? [];
   const write: UserMessageWrite = {
     tenantId: input.tenantId,
     handoverId: input.handoverId,
@@ -81,6 +86,11 @@ export async function postUserMessage(
   if (written.connectorId && !written.handed) deps.bus.publish('outbox', { tenantId: input.tenantId });
   publishDeskSignal(deps.bus, input.tenantId, { type: 'message.created', handoverId: input.handoverId, messageId: id, seq: written.seq });
   return { id, duplicate: false };
+}
+
+/** Whether text holds a NUL character, which PostgreSQL stores neither in text nor in jsonb. */
+function holdsNul(text: string | undefined): boolean {
+  return text !== undefined && text.includes('\u0000');
 }
 
 async function writeAlone(deps: Deps, write: UserMessageWrite): Promise<UserMessageWritten> {

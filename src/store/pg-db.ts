@@ -2,7 +2,7 @@ import pg from 'pg';
 import { AppError } from '../resilience/errors.js';
 import { assertTimeLeft, remainingMs } from '../resilience/deadline.js';
 import { PLANNER_SETTINGS, type Db, type Queryable, type QueryResult, type Sql } from './db.js';
-import { TX_MISUSE } from './pg-errors.js';
+import { PG_ERROR, TX_MISUSE } from './pg-errors.js';
 
 /**
  * The PostgreSQL adapter of the store port: one bounded `pg.Pool`.
@@ -94,7 +94,7 @@ export function translatePgError(err: unknown, context?: PgErrorContext): unknow
     });
   }
   // 22021 / 22P05: text with a NUL character (or another that cannot be stored) came from a client.
-  if (code === '22021' || code === '22P05') {
+  if (code === PG_ERROR.characterNotInRepertoire || code === PG_ERROR.untranslatableCharacter) {
     return new AppError('invalid_request', { message: 'The request holds text that cannot be stored (a NUL character, \\u0000).', cause: err });
   }
   if (code !== undefined && timeoutSqlStates.has(code)) {

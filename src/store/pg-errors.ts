@@ -8,6 +8,9 @@ export const PG_ERROR = {
   deadlockDetected: '40P01',
   serializationFailure: '40001',
   inFailedTransaction: '25P02',
+  /** Text with a character the database cannot hold (a NUL, `\u0000`): in a text column, and in jsonb. */
+  characterNotInRepertoire: '22021',
+  untranslatableCharacter: '22P05',
 } as const;
 
 /** The misuses of a transaction both adapters refuse, worded once. */
@@ -23,6 +26,15 @@ export function isInFailedTransaction(err: unknown): boolean {
 
 function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null ? ((err as { code?: unknown }).code as string | undefined) : undefined;
+}
+
+/**
+ * The database refused a value a client sent (text holding a NUL): that caller's own fault, whether the
+ * error is the server's or the adapters' answer made of it (translatePgError, whose cause it is).
+ */
+export function isUnstorableText(err: unknown): boolean {
+  const unstorable = (code: string | undefined) => code === PG_ERROR.characterNotInRepertoire || code === PG_ERROR.untranslatableCharacter;
+  return unstorable(sqlState(err)) || (err instanceof Error && unstorable(sqlState(err.cause)));
 }
 
 export function isUniqueViolation(err: unknown): boolean {

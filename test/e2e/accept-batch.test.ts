@@ -91,6 +91,52 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     expect(rows.map((r) => r.client_id)).toEqual(['m-1', 'm-2']);
   });
 
+  it('fails only its own caller when the database refuses a message of the batch: the others are stored', async () => {
+    const { tenantId, handovers } = await setUp(['a', 'b']);
+    const [first, second] = handovers as [string, string];
+    const now = new Date();
+    // Past postUserMessage, which refuses a NUL before a message joins a batch: as if one got through.
+    const unstorable: UserMessageWrite = {
+      tenantId,
+      handoverId: first,
+      clientId: 'nul',
+      messageId: newId('message', now.getTime()),
+      eventId: newId('event'),
+      text: 'a\u0000b',
+      attachments: [],
+      createdAt: now,
+      traceParent: null,
+    };
+    const userMessages = t!.service.deps.userMessages!;
+    const before = userMessages.stats.batches;
+    const [ahead, refused, beside] = await Promise.allSettled([
+      post(tenantId, first, 'ahead'),
+      userMessages.submit(unstorable),
+      post(tenantId, second, 'beside'),
+    ]);
+    // One batch: the refusal came from the database, for the whole statement.
+    expect(userMessages.stats.batches - before).toBe(1);
+    expect(refused.status === 'rejected' && (refused.reason as { code: string }).code).toBe('invalid_request');
+    expect(ahead).toMatchObject({ status: 'fulfilled', value: { duplicate: false } });
+    expect(beside).toMatchObject({ status: 'fulfilled', value: { duplicate: false } });
+    const { rows } = await t!.db.query<{ client_id: string }>(
+      `select client_id from messages where handover_id = any($1::text[]) and direction = 'to_agent' order by client_id`,
+      [[first, second]],
+    );
+    expect(rows.map((r) => r.client_id)).toEqual(['ahead', 'beside']);
+  });
+
+  it('refuses a message holding a NUL before it joins a batch, in its text or an attachment', async () => {
+    const { tenantId, handovers } = await setUp(['a']);
+    const handoverId = handovers[0]!;
+    const userMessages = t!.service.deps.userMessages!;
+    const before = userMessages.stats.batches;
+    for (const input of [{ text: 'a\u0000b' }, { text: 'fine', attachments: [{ url: 'https://files.example/a', name: 'a\u0000.png' }] }]) {
+      await expect(postUserMessage(t!.service.deps, { tenantId, handoverId, clientId: 'nul', ...input })).rejects.toMatchObject({ code: 'invalid_request' });
+    }
+    expect(userMessages.stats.batches).toBe(before);
+  });
+
   it('keeps the order of acceptance per handover across batches, and takes a repeat from an earlier batch as a repeat', async () => {
     const { tenantId, handovers } = await setUp(['a', 'b']);
     const [a, b] = handovers as [string, string];
