@@ -104,7 +104,7 @@ describe.each<DbKind>(dbKinds)('hot statement plans (%s)', (kind) => {
           [`msg_none_${i}`],
           ['hello'],
           ['[]'],
-          ['{}'],
+          [`evt_none_${i}`],
           [null],
           [new Date().toISOString()],
           5,

@@ -31,9 +31,11 @@ describe('ids', () => {
     const timeOf = (id: string) => [...id.split('_')[1]!.slice(0, 10)].reduce((t, c) => t * 32 + alphabet.indexOf(c), 0);
     for (const at of [0, 1, 31, 32, 1_700_000_000_000, 2 ** 48 - 1]) expect(timeOf(newId('note', at))).toBe(at);
     expect(newId('note', 0).slice(0, 15)).toBe('note_0000000000');
-    // Every kind's prefix, and ids made one after another in one millisecond, each of its own.
-    const ids = Object.keys(idPrefixes).map((kind) => newId(kind as IdKind, 1_700_000_000_000));
-    ids.forEach((id, i) => expect(id).toBe(`${Object.values(idPrefixes)[i]}_${id.split('_')[1]}`));
+    // Every kind's prefix, the same time, and 26 characters after it.
+    for (const [kind, prefix] of Object.entries(idPrefixes))
+      expect(newId(kind as IdKind, 1_700_000_000_000)).toMatch(new RegExp(`^${prefix}_01hf7yat00[0-9a-hjkmnp-tv-z]{16}$`));
+    // Ids made in one millisecond, far more than one fill of the random pool: each of its own.
+    expect(new Set(Array.from({ length: 5000 }, () => newId('event', 1_700_000_000_000))).size).toBe(5000);
     // The random part takes every character of the alphabet over many ids, at every position.
     const randoms = Array.from({ length: 4000 }, () => newId('event').slice(14));
     for (let position = 0; position < 16; position++) expect(new Set(randoms.map((r) => r[position])).size).toBe(32);
