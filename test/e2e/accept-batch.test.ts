@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { postUserMessage } from '../../src/handover/messages.js';
 import { writeUserMessages, type UserMessageWrite } from '../../src/handover/accept-user-messages.js';
-import { newId } from '../../src/store/ids.js';
 import { LaneHandoff, type HandedLane } from '../../src/delivery/lane-handoff.js';
+import { userMessage } from '../support/worker-scene.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createService, type Service } from '../../src/service.js';
 import { terminatePgliteDbThread } from '../../src/store/pglite-db.js';
@@ -94,19 +94,8 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
   it('fails only its own caller when the database refuses a message of the batch: the others are stored', async () => {
     const { tenantId, handovers } = await setUp(['a', 'b']);
     const [first, second] = handovers as [string, string];
-    const now = new Date();
     // Past postUserMessage, which refuses a NUL before a message joins a batch: as if one got through.
-    const unstorable: UserMessageWrite = {
-      tenantId,
-      handoverId: first,
-      clientId: 'nul',
-      messageId: newId('message', now.getTime()),
-      eventId: newId('event'),
-      text: 'a\u0000b',
-      attachments: [],
-      createdAt: now,
-      traceParent: null,
-    };
+    const unstorable: UserMessageWrite = { ...userMessage(tenantId, first, 'nul'), text: 'a\u0000b' };
     const userMessages = t!.service.deps.userMessages!;
     const before = userMessages.stats.batches;
     const [ahead, refused, beside] = await Promise.allSettled([
@@ -221,18 +210,10 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
     const taken: HandedLane[] = [];
     const handoff = new LaneHandoff('ins_handed_here', 200);
     handoff.attach({ hasRoom: () => true, blocked: () => [], take: (lanes) => void taken.push(...lanes), giveBack: () => {} });
-    const now = new Date();
-    const id = newId('message', now.getTime());
     const write: UserMessageWrite = {
-      tenantId,
-      handoverId,
-      clientId: 'handed',
-      messageId: id,
-      eventId: newId('event'),
+      ...userMessage(tenantId, handoverId, 'handed'),
       text: 'with "quotes", a \\ backslash, {braces}, ünïcode 日本 and 😀',
       attachments: [{ url: 'https://files.example/a.png?x="1"', size: 3, name: 'a.png', contentType: 'image/png' }],
-      createdAt: now,
-      traceParent: null,
     };
     await writeUserMessages(t!.db, [write], 3, handoff);
     expect(taken).toHaveLength(1);
@@ -244,7 +225,7 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
       eventId: write.eventId,
       handoverId,
       conversationId: 'a',
-      message: { id, text: write.text, attachments: write.attachments, createdAt: now.toISOString() },
+      message: { id: write.messageId, text: write.text, attachments: write.attachments, createdAt: write.createdAt.toISOString() },
     });
     await helpdesk!.waitFor(() => helpdesk!.eventsFor(handoverId, 'message.created').length >= 1, 20_000, 'the message at the helpdesk');
   });
@@ -252,19 +233,8 @@ describe.each<DbKind>(['pglite', 'pg'])('group commit of user messages (%s)', (k
   it('loses nothing accepted when the answer is lost after the commit: the retry is answered with the stored id', async () => {
     const { tenantId, handovers } = await setUp(['a']);
     const handoverId = handovers[0]!;
-    const now = new Date();
-    const id = newId('message', now.getTime());
-    const write: UserMessageWrite = {
-      tenantId,
-      handoverId,
-      clientId: 'lost-answer',
-      messageId: id,
-      text: 'committed, never answered',
-      attachments: [],
-      eventId: newId('event'),
-      createdAt: now,
-      traceParent: null,
-    };
+    const write: UserMessageWrite = { ...userMessage(tenantId, handoverId, 'lost-answer'), text: 'committed, never answered' };
+    const id = write.messageId;
     // The statement commits; the process "dies" before the caller hears of it.
     await writeUserMessages(t!.db, [write], 3, null);
     const retried = await post(tenantId, handoverId, 'lost-answer', 'committed, never answered');
