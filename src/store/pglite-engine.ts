@@ -62,7 +62,7 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
       syncFile(fd, path);
     } catch (err) {
       // Folders are synced where the system can; where it cannot, PostgreSQL goes on, and so does this.
-      if (FOLDERS_NOT_SYNCED.has((err as NodeJS.ErrnoException).code ?? '') && fstatSync(fd).isDirectory()) return;
+      if (FOLDERS_NOT_SYNCED.has((err as NodeJS.ErrnoException).code ?? '') && isFolder(fd)) return;
       failure ??= new AppError('database_unavailable', {
         message: `The embedded store could not sync ${basename(path)} to disk (${(err as Error).message}); it stops taking statements. Check the disk, then restart the service: it recovers from its log.`,
         cause: err,
@@ -131,6 +131,18 @@ export async function createPgliteInProcess(options: PgliteEngineOptions): Promi
 
 /** Thrown through PGlite from a failed sync: carries no errno, so it is not turned into one. */
 class StoreStopped extends Error {}
+
+/**
+ * Whether an open file is a folder. False when that cannot be told (the descriptor is bad): the failed
+ * sync is then the store's failure, named as such, rather than an error thrown from here into PostgreSQL.
+ */
+function isFolder(fd: number): boolean {
+  try {
+    return fstatSync(fd).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 /** Written in the data directory once it was synced whole (createPgliteInProcess). */
 const SYNCED_MARKER = 'handover-synced';
