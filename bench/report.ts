@@ -152,6 +152,11 @@ export interface BenchReport {
   /** Length of each store's profiled closed loop (ms); absent when none ran. */
   profileMs?: number;
   bare?: Saturation;
+  /**
+   * The bare relay offered factors of its own closed loop's msg/s open loop, with at most `limit` requests
+   * in flight and the rest refused at once: what goodput these cores allow under that overload.
+   */
+  bareOverload?: { limit: number; capacityPerSecond: number; steps: Step[] };
   stores: StoreResult[];
   slowStore?: string;
   slow: Step[];
@@ -434,6 +439,22 @@ export function renderReport(r: BenchReport, svgName = 'overload.svg'): { markdo
         `The load generator fell behind its schedule (p99 > 50 ms) at ${late.map((o) => `${o.factor}× (${o.generatorLagP99Ms} ms)`).join(', ')}: latencies there include its own delay.`,
         '',
       );
+  }
+  const bo = r.bareOverload;
+  if (bo?.steps.length) {
+    lines.push(
+      `### The bare relay under the same overload: capacity ${bo.capacityPerSecond} msg/s`,
+      '',
+      `The bare relay (its first closed loop above as its capacity), offered factors of it open loop as the stores are, with at most ${bo.limit} requests in flight and every other answered \`503\` at once from Node's request event, its body not read: no queue, no adaptive limit, no metrics, the least a refusal can cost from Node's HTTP server. What it keeps at 3× is what these cores allow once the load generator and the refusals have taken theirs, a bound on what the service can keep here.`,
+      '',
+      '| load | offered/s | goodput/s (≤ 1 s) | goodput / capacity | accepted p50 / p99 ms | refused p99 ms | answers | unanswered | cores busy % | generator late p99 ms / CPU % |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const o of bo.steps)
+      lines.push(
+        `| ${o.factor}× | ${o.offeredPerSecond} | ${o.goodputPerSecond} | ${v(percent(o.goodputPerSecond, bo.capacityPerSecond))} % | ${v(o.acceptedP50Ms)} / ${v(o.acceptedP99Ms)} | ${v(o.rejectedP99Ms)} | ${codes({ ...(o.accepted ? { '2xx': o.accepted } : {}), ...o.codes })} | ${v(o.unanswered)} | ${v(o.machineBusyPercent)} | ${v(o.generatorLagP99Ms)} / ${v(o.generatorCpuPercent)} |`,
+      );
+    lines.push('');
   }
   lines.push(`![Goodput under overload](${svgName})`, '');
 

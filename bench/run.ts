@@ -14,11 +14,13 @@
  *    the second store ran.
  * 2. Overload on each store: 0.5×, 1×, 2× and 3× the API capacity of that store, open loop, protection on
  *    (and 3× with protection off on PostgreSQL, for contrast). The capacity is the closed loop's accepted
- *    msg/s, or more where short open-loop probes on a ramp were taken in full.
+ *    msg/s, or more where short open-loop probes on a ramp were taken in full. Before them, the bare relay at
+ *    3× its own capacity, refusing at once above 64 in flight: what these cores allow at that overload.
  * 3. A slow helpdesk beside a healthy one.
  *
  * Environment: BENCH_DATABASE_URL, BENCH_STORES (postgres,embedded), BENCH_CLOSED_MS, BENCH_WARMUP_MS (unmeasured load before each closed loop; 0 for none), BENCH_CLOSED_CONNECTIONS,
  * BENCH_HANDOVERS, BENCH_STEP_MS (open-loop steps), BENCH_FACTORS, BENCH_PROTECTION_OFF_FACTORS ('' for none),
+ * BENCH_BARE_OVERLOAD_FACTORS (the bare relay offered these factors of its own capacity, refusing above BENCH_BARE_LIMIT in flight, 64; '' for none),
  * BENCH_PROBE_FACTORS, BENCH_PROBE_BISECT, BENCH_PROBE_MS, BENCH_DRAIN_MS, BENCH_SLOW (0 to skip), BENCH_GENERATOR_CPU (a core, or 'none'), BENCH_MAIN_THREAD_OFF_GENERATOR=0 (leave the service's and the bare relay's main threads free to run on the generator's core),
  * BENCH_REPORT_NAME (write bench/results/NAME.* instead of latest.*), BENCH_WEBHOOK_BATCH=1 (the helpdesk
  * connectors in batch mode), BENCH_PROFILE=0 (no profiled closed loop; by default each store gets one after its
@@ -44,6 +46,7 @@ import {
   drainDeliveries,
   drainIds,
   firstLine,
+  signalGroup,
   generate,
   GENERATOR_CPU,
   keepMainThreadOffGenerator,
@@ -87,6 +90,9 @@ const OVERLOAD_DRAIN_MS = 20_000;
 const STORES = (process.env.BENCH_STORES ?? 'postgres,embedded').split(',').filter(Boolean) as StoreName[];
 const FACTORS = (process.env.BENCH_FACTORS ?? '0.5,1,2,3').split(',').filter(Boolean).map(Number);
 const OFF_FACTORS = (process.env.BENCH_PROTECTION_OFF_FACTORS ?? '3').split(',').filter(Boolean).map(Number);
+/** Factors of the bare relay's own capacity it is offered open loop, refusing above BARE_LIMIT in flight ('' for none). */
+const BARE_OVERLOAD_FACTORS = (process.env.BENCH_BARE_OVERLOAD_FACTORS ?? '3').split(',').filter(Boolean).map(Number);
+const BARE_LIMIT = Number(process.env.BENCH_BARE_LIMIT ?? 64);
 /** Open-loop probes for the API capacity: these factors of the closed loop's figure, in order until one is not taken, each this long. */
 const PROBE_FACTORS = (process.env.BENCH_PROBE_FACTORS ?? '0.5,1,1.5,2.25,3.4,5').split(',').filter(Boolean).map(Number);
 /** BENCH_PROBE_BISECT: probes halfway between the highest rate taken and the lowest not taken, after the ramp (2). */
@@ -290,6 +296,70 @@ async function saturate(
   return { step, acceptedIds: [...warmedIds, ...r.acceptedIds] };
 }
 
+/**
+ * The bare relay offered factors of its own capacity open loop, with at most BARE_LIMIT requests in flight
+ * and every other refused at once (bench/bare-relay.ts): the goodput these cores allow at that overload
+ * when refusing costs as little as Node's HTTP server can make it, the baseline of the service's own steps.
+ */
+async function bareOverload(helpdeskUrl: string, capacity: number): Promise<NonNullable<BenchReport['bareOverload']>> {
+  const relay = spawnNode(['--import', 'tsx', 'bench/bare-relay.ts', '0', `${helpdeskUrl}/fast`, SECRET, String(BARE_LIMIT)]);
+  try {
+    const url = `http://127.0.0.1:${JSON.parse(await firstLine(relay)).port}`;
+    keepMainThreadOffGenerator(relay.pid);
+    // Its first seconds compile its hot code, as the service's warm-up does.
+    await closedLoop(url, ['/relay'], { 'content-type': 'application/json' }, 3000, `bare-o-warm-${randomBytes(3).toString('hex')}`);
+    const steps: Step[] = [];
+    for (const factor of BARE_OVERLOAD_FACTORS) {
+      const rate = Math.max(1, Math.round(capacity * factor));
+      const machineBefore = machineTicks();
+      const r = await generate({
+        baseUrl: url,
+        paths: ['/relay'],
+        body: '{"id":"{id}","text":"overload {i}"}',
+        headers: { 'content-type': 'application/json' },
+        ratePerSecond: rate,
+        durationMs: STEP_MS,
+        idPrefix: `bare-o-${factor}-${randomBytes(3).toString('hex')}`,
+      });
+      const machineBusy = machineBusyPercent(machineBefore, machineTicks());
+      const step = summarize(`bare relay ${factor}×`, rate, r, { factor, protection: true, ...(machineBusy === undefined ? {} : { machineBusyPercent: machineBusy }) });
+      steps.push(step);
+      console.log(
+        `bare relay overload ${factor}× (${rate}/s, at most ${BARE_LIMIT} in flight): goodput ${step.goodputPerSecond}/s, p50/p99 ${step.acceptedP50Ms}/${step.acceptedP99Ms} ms, reject p99 ${step.rejectedP99Ms} ms, unanswered ${step.unanswered}, generator late ${step.generatorLagP99Ms} ms (${step.generatorCpuPercent}% CPU), cores busy ${step.machineBusyPercent}%`,
+      );
+      await sleep(2000);
+    }
+    return { limit: BARE_LIMIT, capacityPerSecond: capacity, steps };
+  } finally {
+    signalGroup(relay, 'SIGKILL');
+  }
+}
+
+/** The accept path's batches so far (handover_accept_batch_duration_seconds and _messages): count, seconds, messages. */
+async function acceptBatches(url: string): Promise<{ count: number; seconds: number; messages: number } | undefined> {
+  try {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const read = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
+    return {
+      count: read(/^handover_accept_batch_duration_seconds_count\{[^}]*\} (\S+)$/gm),
+      seconds: read(/^handover_accept_batch_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+      messages: read(/^handover_accept_batch_messages_sum(?:\{[^}]*\})? (\S+)$/gm),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The accept batches of one step, for its line on the console: how many, their mean size and mean write time. */
+function batchesBetween(before: Awaited<ReturnType<typeof acceptBatches>>, after: Awaited<ReturnType<typeof acceptBatches>>): string {
+  if (!before || !after) return 'accept batches not read';
+  const count = after.count - before.count;
+  if (count <= 0) return 'no accept batches';
+  const mean = (after.messages - before.messages) / count;
+  const ms = ((after.seconds - before.seconds) * 1000) / count;
+  return `accept batches ${count} (mean ${mean.toFixed(1)} messages, ${ms.toFixed(1)} ms each)`;
+}
+
 /** The service's own CPU seconds per thread (handover_thread_cpu_seconds_total). */
 async function threadCpu(url: string): Promise<Map<string, number>> {
   const seconds = new Map<string, number>();
@@ -420,6 +490,7 @@ async function main() {
         )
       ).step;
     report.bare = await measureBare(STORES.length ? `bare relay, before ${LABEL[STORES[0]!]}` : 'bare relay');
+    if (BARE_OVERLOAD_FACTORS.length) report.bareOverload = await bareOverload(helpdeskUrl, report.bare.acceptedPerSecond);
 
     // 2. Each store: saturation, then overload at factors of the capacity just measured.
     for (const name of STORES) {
@@ -506,10 +577,12 @@ async function main() {
             idPrefix: `o-${name}-${protection ? 'on' : 'off'}-${factor}`,
           });
           const schedBefore = threadSchedMs(service!.child.pid);
+          const batchesBefore = await acceptBatches(service!.url);
           const machineBefore = machineTicks();
           const memory = await sampleService(service!.url, 250, gen);
           const r = await gen;
           const schedAfter = threadSchedMs(service!.child.pid);
+          const batches = batchesBetween(batchesBefore, await acceptBatches(service!.url));
           const machineBusy = machineBusyPercent(machineBefore, machineTicks());
           const perSecond = schedPerSecond(schedBefore, schedAfter);
           const sched =
@@ -531,7 +604,7 @@ async function main() {
           });
           result.overload.push(s);
           console.log(
-            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, HTTP thread on a CPU ${s.httpThreadOnCpuMsPerS} ms/s and waiting for one ${s.httpThreadWaitingMsPerS} ms/s, cores busy ${s.machineBusyPercent}%, answers ${JSON.stringify(s.codes)}`,
+            `${LABEL[name]} overload ${factor}× (${rate}/s) protection ${protection ? 'on' : 'off'}: goodput ${s.goodputPerSecond}/s, p50/p99 ${s.acceptedP50Ms}/${s.acceptedP99Ms} ms, reject p99 ${s.rejectedP99Ms} ms, unanswered ${s.unanswered}, rss ${s.rssMb} MB, generator late ${s.generatorLagP99Ms} ms (${s.generatorCpuPercent}% CPU), loop lag ${s.eventLoopLagMs} ms, limit≥${s.minLimit}, waiting≤${s.maxWaiting}, HTTP thread on a CPU ${s.httpThreadOnCpuMsPerS} ms/s and waiting for one ${s.httpThreadWaitingMsPerS} ms/s, cores busy ${s.machineBusyPercent}%, ${batches}, answers ${JSON.stringify(s.codes)}`,
           );
           await sleep(2000);
         }
