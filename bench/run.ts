@@ -322,7 +322,11 @@ async function bareOverload(helpdeskUrl: string, capacity: number): Promise<NonN
         idPrefix: `bare-o-${factor}-${randomBytes(3).toString('hex')}`,
       });
       const machineBusy = machineBusyPercent(machineBefore, machineTicks());
-      const step = summarize(`bare relay ${factor}×`, rate, r, { factor, protection: true, ...(machineBusy === undefined ? {} : { machineBusyPercent: machineBusy }) });
+      const step = summarize(`bare relay ${factor}×`, rate, r, {
+        factor,
+        protection: true,
+        ...(machineBusy === undefined ? {} : { machineBusyPercent: machineBusy }),
+      });
       steps.push(step);
       console.log(
         `bare relay overload ${factor}× (${rate}/s, at most ${BARE_LIMIT} in flight): goodput ${step.goodputPerSecond}/s, p50/p99 ${step.acceptedP50Ms}/${step.acceptedP99Ms} ms, reject p99 ${step.rejectedP99Ms} ms, unanswered ${step.unanswered}, generator late ${step.generatorLagP99Ms} ms (${step.generatorCpuPercent}% CPU), cores busy ${step.machineBusyPercent}%`,
