@@ -316,7 +316,7 @@ export const settings = {
   'delivery.thread': {
     env: 'HANDOVER_DELIVERY_THREAD',
     default: 'auto',
-    doc: "Where the delivery worker runs. `on`: in a thread of its own, with its own outbound pool, so calling helpdesks and bots takes no time from the thread that answers HTTP (on PostgreSQL with database connections of its own; on the embedded store its statements still pass through the HTTP thread, which holds the one connection). `off`: in the HTTP thread. `auto`: `on` with PostgreSQL; with the embedded store `on` where the process may use two cores or more and the thread can run at a lower priority than the HTTP thread (Linux, HANDOVER_DELIVERY_THREAD_NICE above 0, the process not already at nice 19), otherwise where it may use three or more (its container's CPU quota counts; its HTTP and database threads take two). See docs/performance.md.",
+    doc: "Where the delivery worker runs. `on`: in a thread of its own, with its own outbound pool, so calling helpdesks and bots takes no time from the thread that answers HTTP (on PostgreSQL with database connections of its own; on the embedded store with a session of its own of the database's thread, on which it also writes the accept path's batches). `off`: in the HTTP thread. `auto`: `on` with PostgreSQL; with the embedded store `on` where the process may use two cores or more and the thread can run at a lower priority than the HTTP thread (Linux, HANDOVER_DELIVERY_THREAD_NICE above 0, the process not already at nice 19), otherwise where it may use three or more (its container's CPU quota counts; its HTTP and database threads take two). See docs/performance.md.",
     parse: oneOf('auto', 'on', 'off'),
   },
   'delivery.threadNice': {

@@ -14,6 +14,7 @@ import type { ConnectorLatency } from '../resilience/connector-latency.js';
 import type { Db, PgConnection } from '../store/db.js';
 import { startThreadPool } from './thread-priority.js';
 import { serveRelayedDb } from '../store/relayed-db.js';
+import { openPgliteDbSession } from '../store/pglite-db.js';
 import { lineWriter, type Logger } from '../telemetry/logger.js';
 import type { ServiceEvents } from './events.js';
 import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
@@ -43,7 +44,9 @@ export interface DeliveryThreadOptions {
   secretKeys: SecretKey[];
   /**
    * PostgreSQL: the thread opens its own pool, and writes the accept path's batches too. null (the
-   * embedded store): the thread's statements run on `db`, this thread's, which holds the one connection.
+   * embedded store): the thread gets a session of its own of the database's thread (openPgliteDbSession),
+   * and writes the accept path's batches too; where `db` runs in this thread, its statements run on it
+   * through this thread instead, and the batches are written here.
    */
   connection: PgConnection | null;
   db: Db;
@@ -102,6 +105,8 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
   /** Accept batches sent to the thread and not yet answered. */
   const accepting = new AwaitedAnswers<{ resolve: (o: Array<ItemOutcome<UserMessageWritten>>) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let nextAcceptId = 1;
+  /** Whether the running thread writes the accept path's batches (it reaches the database without this thread). */
+  let writesAccepts = false;
   // The thread's own bounds (a pool checkout, then the statement, twice for a deadlock's retry), and a margin.
   const acceptTimeoutMs = config.database.poolTimeoutMs + 2 * config.database.statementTimeoutMs + 1000;
   const settleAccept = (id: number) => {
@@ -209,21 +214,26 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
   };
 
   async function spawn(): Promise<void> {
+    // The embedded store in its own thread: a session of it for this thread, its transactions rolled
+    // back after the statement timeout (each holds the one connection), and when the thread goes away.
+    const dbPort = options.connection ? null : openPgliteDbSession(options.db, 'delivery', config.database.statementTimeoutMs);
     const data: DeliveryThreadData = {
       config,
       logLevel: log.level,
       instanceId: options.instanceId,
       secretKeys: options.secretKeys,
       connection: options.connection,
+      ...(dbPort ? { dbPort } : {}),
     };
     // The thread lowers its own priority; the process's thread pool must not be its to start.
     await startThreadPool();
-    const worker = startModuleThread(import.meta.url, 'delivery-thread', data, deliveryThreadLimits());
+    const worker = startModuleThread(import.meta.url, 'delivery-thread', data, deliveryThreadLimits(), dbPort ? [dbPort] : []);
     publicUrl = config.publicUrl;
-    // The embedded store: the thread's statements, from its first (it reads connectors while starting).
-    // A transaction it opened holds the one connection, so it is rolled back after the statement
-    // timeout, and when the thread goes away.
-    if (!options.connection) {
+    writesAccepts = options.connection !== null || dbPort !== null;
+    // The embedded store in this thread: the thread's statements run here, from its first (it reads
+    // connectors while starting). A transaction it opened holds the one connection, so it is rolled back
+    // after the statement timeout, and when the thread goes away.
+    if (!options.connection && !dbPort) {
       const served = serveRelayedDb(options.db, (answer) => worker.postMessage({ type: 'db-answer', answer } satisfies ToDeliveryThread), {
         transactionMs: config.database.statementTimeoutMs,
       });
@@ -301,8 +311,8 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
     thread: () => thread,
     accept(batch) {
       const worker = thread;
-      // The embedded store's batches are written by this thread, which holds its one connection.
-      if (!worker || stopping || !options.connection) return null;
+      // Without a connection of its own (the embedded store in this thread), the batches are written here.
+      if (!worker || stopping || !writesAccepts) return null;
       const id = nextAcceptId++;
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/config.js';
 import type { SecretKey } from '../config/secret-box.js';
 import type { HandedLane } from '../delivery/lane-handoff.js';
@@ -18,8 +19,14 @@ export interface DeliveryThreadData {
   logLevel: string;
   instanceId: string;
   secretKeys: SecretKey[];
-  /** PostgreSQL: the thread opens its own pool. null (the embedded store): it uses the HTTP thread's database through messages (relayed-db.ts). */
+  /**
+   * PostgreSQL: the thread opens its own pool. null (the embedded store): its statements go on `dbPort`,
+   * its own session of the database's thread, or, without one (a database in the HTTP thread), through
+   * the HTTP thread (relayed-db.ts).
+   */
   connection: PgConnection | null;
+  /** The embedded store in a thread of its own: this thread's session of it (pglite-sessions.ts). */
+  dbPort?: MessagePort;
 }
 
 export type ToDeliveryThread =

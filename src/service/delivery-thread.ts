@@ -17,7 +17,8 @@ import { createOutboundAgent } from '../outbound/index.js';
 import { warmUpDeliveryAtStart } from '../outbound/warm-up.js';
 import { ConnectorHealth } from '../resilience/circuit-breaker.js';
 import { createPgDb } from '../store/pg-db.js';
-import { relayedDb } from '../store/relayed-db.js';
+import { relayedDb, type DbAnswer } from '../store/relayed-db.js';
+import { AppError } from '../resilience/errors.js';
 import { createLogger } from '../telemetry/logger.js';
 import { threadCpuSeconds } from '../telemetry/thread-cpu.js';
 import { startTracingIfConfigured } from './start-steps.js';
@@ -30,7 +31,7 @@ const port = parentPort!;
 const post = (message: FromDeliveryThread) => port.postMessage(message);
 
 async function main(): Promise<void> {
-  const { config, logLevel, instanceId, secretKeys, connection } = workerData as DeliveryThreadData;
+  const { config, logLevel, instanceId, secretKeys, connection, dbPort } = workerData as DeliveryThreadData;
   const toService = { write: (line: string) => post({ type: 'log', line }) } as unknown as NodeJS.WritableStream;
   const log = createLogger(logLevel, toService).child({ part: 'delivery', thread: 'delivery' });
   const tracing = await startTracingIfConfigured(config, instanceId, log);
@@ -41,10 +42,10 @@ async function main(): Promise<void> {
   } catch (err) {
     log.warn({ err }, "the delivery thread's CPU priority could not be lowered; it runs at the HTTP thread's");
   }
-  // The embedded store has one connection, held by the HTTP thread: its statements go through that thread.
-  const relay = connection
-    ? null
-    : relayedDb((call) => post({ type: 'db', call }), { callTimeoutMs: config.database.poolTimeoutMs + config.database.statementTimeoutMs + 1000 });
+  // The embedded store has one connection, in its own thread: this thread's statements go on a session of
+  // that thread's (dbPort), or, where the database runs in the HTTP thread, through that thread.
+  const callTimeoutMs = config.database.poolTimeoutMs + config.database.statementTimeoutMs + 1000;
+  const relay = connection ? null : relayedDb((call) => (dbPort ? dbPort.postMessage(call) : post({ type: 'db', call })), { callTimeoutMs });
   const db = connection
     ? createPgDb({
         ...connection,
@@ -57,7 +58,12 @@ async function main(): Promise<void> {
       })
     : relay!.db;
   // Listened for first: what this thread does while it starts already needs the answers.
-  if (relay)
+  if (relay && dbPort) {
+    dbPort.on('message', (answer: DbAnswer) => relay.answer(answer));
+    // The database's thread ended (a crash, a failed sync, the service stopping): nothing more will be
+    // answered there, and waiting for it would only run into each call's bound.
+    dbPort.on('close', () => relay.lose(new AppError('database_unavailable', { message: "The embedded database's thread stopped; restart the service." })));
+  } else if (relay)
     port.on('message', (message: ToDeliveryThread) => {
       if (message.type === 'db-answer') relay.answer(message.answer);
     });
@@ -206,6 +212,8 @@ async function main(): Promise<void> {
     clearInterval(cpuTimer);
     tellCpu();
     await Promise.allSettled([dispatcher.close(), attachments?.store.close(), db.close(), tracing?.shutdown()]);
+    // Its session of the embedded database's thread ends here (a transaction it left open is rolled back).
+    dbPort?.close();
     post({ type: 'stopped' });
     port.close();
   }

@@ -179,7 +179,8 @@ function cgroupCpuQuota(): number | null {
 /**
  * Whether the delivery worker gets a thread of its own (HANDOVER_DELIVERY_THREAD), and then how it
  * reaches the database: PostgreSQL with a pool of its own (`connection`); the embedded store, whose one
- * connection the HTTP thread holds, through that thread (`connection: null`, relayed-db.ts).
+ * connection is in its own thread, on a session of its own of that thread (`connection: null`,
+ * pglite-sessions.ts).
  *
  * `auto`: always on PostgreSQL. On the embedded store with three cores or more; with two where the
  * thread runs at a lower priority than the HTTP thread (Linux, HANDOVER_DELIVERY_THREAD_NICE above 0),

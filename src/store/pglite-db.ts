@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { MessagePort } from 'node:worker_threads';
 import { AppError } from '../resilience/errors.js';
 import type { Db, Queryable, QueryResult, Sql } from './db.js';
 import { assertTimeLeft } from '../resilience/deadline.js';
@@ -44,15 +45,16 @@ export interface PgliteDbOptions {
   thread?: { replyTimeoutMs: number; onLost?: (error: Error) => void };
 }
 
-const instances = new WeakMap<Db, { engine: PgliteEngine; gate: Gate }>();
+const instances = new WeakMap<Db, { engine: PgliteEngine; gate: Gate; waitTimeoutMs: number }>();
 
 export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db> {
   const source = {
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
   };
-  const engine = options.thread ? await createPgliteThread({ ...source, ...options.thread }) : await createPgliteInProcess(source);
-  const gate = new Gate(options.waitTimeoutMs ?? 10_000);
+  const waitTimeoutMs = options.waitTimeoutMs ?? 10_000;
+  const engine = options.thread ? await createPgliteThread({ ...source, ...options.thread, waitTimeoutMs }) : await createPgliteInProcess(source);
+  const gate = new Gate(waitTimeoutMs);
   let closing: Promise<void> | undefined;
 
   const exclusive = async <T>(work: (token: object) => Promise<T>): Promise<T> => {
@@ -73,6 +75,9 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
     }
   };
   const run = <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => translated<T>(() => engine.query(sql, params));
+  // A transaction's BEGIN and statements: in the database's thread, this thread's session keeps the
+  // connection after each, until its COMMIT or ROLLBACK (sessions of other threads wait meanwhile).
+  const held = <T>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<T>> => translated<T>(() => engine.query(sql, params, true));
 
   const db: Db = {
     kind: 'pglite',
@@ -96,7 +101,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
             async query<R>(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<R>> {
               if (!open) throw new Error(TX_MISUSE.ended);
               try {
-                return await run<R>(sql, params);
+                return await held<R>(sql, params);
               } catch (err) {
                 failed = true;
                 throw err;
@@ -107,13 +112,13 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
             // Inside the try: a BEGIN whose answer did not come in time (queued in the database's thread
             // behind a long statement) still runs there later, and the ROLLBACK sent after it closes it.
             // Sent outside, it left the one session inside a transaction every later statement joined.
-            await run('begin');
+            await held('begin');
             const result = await fn(tx);
             // PostgreSQL answers COMMIT of a transaction that hit an error with ROLLBACK and no error, and
             // PGlite does not say which: after a caught failure, a statement tells an aborted transaction
             // (25P02) from one that went on through a savepoint. Any other error is its own cause.
             if (failed) {
-              const probe = await run('select 1').then(
+              const probe = await held('select 1').then(
                 () => undefined,
                 (err: unknown) => err,
               );
@@ -153,7 +158,7 @@ export async function createPgliteDb(options: PgliteDbOptions = {}): Promise<Db>
       return closing;
     },
   };
-  instances.set(db, { engine, gate });
+  instances.set(db, { engine, gate, waitTimeoutMs });
   return db;
 }
 
@@ -167,6 +172,19 @@ export async function dumpPgliteDb(db: Db): Promise<Blob> {
   } finally {
     release();
   }
+}
+
+/**
+ * A session of the database's thread for another thread (the delivery thread), when `db` runs in a thread
+ * of its own: a port to hand to that thread, whose statements (relayed-db.ts's protocol) then reach the
+ * database directly instead of through this thread; each of its transactions is rolled back after
+ * `transactionMs`, each of its statements waits for its turn as long as this thread's would for the
+ * connection (`waitTimeoutMs`), and closing the port (or its thread ending) rolls back the transaction
+ * it has open. null for a database in this thread.
+ */
+export function openPgliteDbSession(db: Db, name: string, transactionMs: number): MessagePort | null {
+  const instance = instances.get(db);
+  return instance?.engine.connect?.(name, { transactionMs, waitTimeoutMs: instance.waitTimeoutMs }) ?? null;
 }
 
 /** For tests: ends the thread of a Db created with `thread`, as a crash would. */

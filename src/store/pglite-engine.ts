@@ -1,3 +1,4 @@
+import type { MessagePort } from 'node:worker_threads';
 import { closeSync, existsSync, fstatSync, fsyncSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parse, PGlite, protocol, type Results } from '@electric-sql/pglite';
@@ -17,7 +18,14 @@ export interface PgliteEngine {
    * With parameters: one statement (extended protocol); a named one is parsed and planned once, then
    * only bound and executed. Without: the simple protocol (several statements).
    */
-  query(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<unknown>>;
+  query(sql: Sql, params?: readonly unknown[], hold?: boolean): Promise<QueryResult<unknown>>;
+  /**
+   * In a thread of its own: a session of that thread for another thread (the delivery thread), whose
+   * statements then reach the database without passing through this one; its transactions are rolled
+   * back after `transactionMs`, and a statement or BEGIN of it that waits `waitTimeoutMs` for its turn is
+   * not run. The port is to be handed to that thread.
+   */
+  connect?(name: string, bounds: { transactionMs: number; waitTimeoutMs: number }): MessagePort;
   /** A statement without parameters, answered within `timeoutMs` where the engine bounds its answers (its thread). */
   queryWithin?(sql: string, timeoutMs: number): Promise<QueryResult<unknown>>;
   dump(): Promise<Blob>;

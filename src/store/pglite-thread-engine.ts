@@ -1,11 +1,11 @@
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type Worker } from 'node:worker_threads';
 import { startModuleThread } from './module-thread.js';
 import { AwaitedAnswers } from '../resilience/churn-free.js';
 import { AppError } from '../resilience/errors.js';
 import type { QueryResult } from './db.js';
 import type { PgliteEngine, PgliteEngineOptions } from './pglite-engine.js';
 import { deserializeError } from '../resilience/errors-across-threads.js';
-import type { ThreadEvent, ThreadReply, ThreadRequest } from './pglite-thread-protocol.js';
+import type { PgliteThreadData, ThreadEvent, ThreadReply, ThreadRequest } from './pglite-thread-protocol.js';
 
 /**
  * PGlite in a worker thread of its own. PostgreSQL compiled to WASM runs synchronously while it works:
@@ -19,6 +19,8 @@ import type { ThreadEvent, ThreadReply, ThreadRequest } from './pglite-thread-pr
  */
 export interface PgliteThreadOptions extends PgliteEngineOptions {
   replyTimeoutMs: number;
+  /** How long a statement of this thread's may wait for another thread's transaction (the pool's checkout bound). */
+  waitTimeoutMs?: number;
   /** Told once when the thread is lost (for logs and metrics). */
   onLost?: (error: Error) => void;
 }
@@ -38,7 +40,8 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
   const worker = startModuleThread(import.meta.url, 'pglite-thread', {
     ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
     ...(options.loadDataDir !== undefined ? { loadDataDir: options.loadDataDir } : {}),
-  } satisfies PgliteEngineOptions);
+    ...(options.waitTimeoutMs !== undefined ? { waitTimeoutMs: options.waitTimeoutMs } : {}),
+  } satisfies PgliteThreadData);
   const pending = new AwaitedAnswers<Pending>();
   let nextId = 1;
   let lost: Error | null = null;
@@ -113,9 +116,18 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
   };
 
   const engine: PgliteEngine = {
-    async query(sql, params) {
-      const reply = await call(params === undefined ? { op: 'query', sql } : { op: 'query', sql, params }, options.replyTimeoutMs);
+    async query(sql, params, hold) {
+      const reply = await call(
+        { op: 'query', sql, ...(params !== undefined ? { params } : {}), ...(hold ? { hold: true as const } : {}) },
+        options.replyTimeoutMs,
+      );
       return reply.result as QueryResult<unknown>;
+    },
+    connect(name, bounds) {
+      if (lost) throw lost;
+      const { port1, port2 } = new MessageChannel();
+      worker.postMessage({ id: nextId++, op: 'connect', port: port2, name, ...bounds } satisfies ThreadRequest, [port2]);
+      return port1;
     },
     async queryWithin(sql, timeoutMs) {
       return (await call({ op: 'query', sql }, timeoutMs)).result as QueryResult<unknown>;

@@ -4,12 +4,12 @@ import { AwaitedAnswers } from '../resilience/churn-free.js';
 import { deserializeError, serializeError, type SerializedError } from '../resilience/errors-across-threads.js';
 
 /**
- * A database used from another thread through the thread that owns it: the embedded store has one
- * connection, in its own thread, which the HTTP thread holds (pglite-db.ts: one statement or one
- * transaction at a time, in order, each wait bounded). The delivery thread reaches it through the HTTP
- * thread: `relayedDb` (in the delivery thread) sends each statement, and each transaction's begin,
- * statements and end, as messages; `serveRelayedDb` (in the HTTP thread) runs them on its `Db`, so the
- * one connection keeps its one queue and its bounds.
+ * A database used from another thread through messages: the embedded store has one connection, in its
+ * own thread. `relayedDb` (in the delivery thread) sends each statement, and each transaction's begin,
+ * statements and end, as messages. They go on the delivery thread's own session of the database's
+ * thread (pglite-sessions.ts serves them there), or, where the database runs in the HTTP thread itself
+ * (tests that make many short-lived copies), to the HTTP thread, where `serveRelayedDb` runs them on its
+ * `Db`, so the one connection keeps its one queue and its bounds.
  *
  * Bounds: each call gets no answer after `callTimeoutMs` (`database_timeout`); a transaction opened for
  * the other thread is rolled back after `transactionMs` whatever it was doing (it holds the only
@@ -25,12 +25,21 @@ export type DbAnswer = { id: number; ok: true; result?: QueryResult<unknown>; tx
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 
-/** The other thread's side: a `Db` whose every call is a message to the thread that owns the database. */
-export function relayedDb(send: (call: DbCall) => void, options: { callTimeoutMs: number }): { db: Db; answer(answer: DbAnswer): void } {
+/**
+ * The other thread's side: a `Db` whose every call is a message to the thread that owns the database.
+ * `lose` is for when that thread can no longer answer (its channel closed): every call waiting fails with
+ * the error given, and every later one at once.
+ */
+export function relayedDb(
+  send: (call: DbCall) => void,
+  options: { callTimeoutMs: number },
+): { db: Db; answer(answer: DbAnswer): void; lose(error: Error): void } {
   const pending = new AwaitedAnswers<{ resolve: (answer: DbAnswer & { ok: true }) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   let nextId = 1;
+  let lost: Error | null = null;
 
   const call = (request: WithoutId<DbCall>): Promise<DbAnswer & { ok: true }> => {
+    if (lost) return Promise.reject(lost);
     const id = nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -71,6 +80,14 @@ export function relayedDb(send: (call: DbCall) => void, options: { callTimeoutMs
 
   return {
     db,
+    lose(error) {
+      if (lost) return;
+      lost = error;
+      for (const waiting of pending.takeAll()) {
+        clearTimeout(waiting.timer);
+        waiting.reject(error);
+      }
+    },
     answer(answer) {
       const call = pending.take(answer.id);
       if (!call) {

@@ -7,12 +7,14 @@ import { captureLogs } from '../support/log-capture.js';
 import { firstArrivals, messageTexts, numbered } from '../support/receivers.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { eventually, startTestService, type DbKind, type TestService } from '../support/test-service.js';
+import { createTestDb } from '../support/test-db.js';
 
 /**
  * The delivery worker in a thread of its own (HANDOVER_DELIVERY_THREAD): the HTTP thread hands it
  * lanes, counts its attempts, mirrors its circuits and ends the conversations whose items it gave up; a
- * thread that dies is started again and nothing accepted is lost. On both stores: on the embedded one
- * the thread's statements run on the HTTP thread's database (relayed-db.ts).
+ * thread that dies is started again and nothing accepted is lost. On both stores: the embedded one runs
+ * in its own thread, as in the service, and the delivery thread's statements go on a session of that
+ * thread's of their own (pglite-sessions.ts), the accept path's batches too.
  */
 const HELPDESK_SECRET = 'whsec_' + Buffer.from('helpdesk-shared-secret-of-32-bytes!!').toString('base64');
 
@@ -37,7 +39,17 @@ async function setUp(t: TestService, bot: SignedWebhookServer, helpdesk: Generic
 
 /** The service with its delivery thread, a bot and a helpdesk, and one handover towards the helpdesk. */
 async function startWith(kind: DbKind, overrides: Record<string, unknown>, options: Parameters<typeof startTestService>[2] = {}) {
-  const t = await startTestService(kind, { 'delivery.thread': 'on', ...overrides }, options);
+  // The embedded store in its own thread, as the service runs it: the delivery thread gets a session of it.
+  const db = options.db ?? (kind === 'pglite' ? await createTestDb('pglite', { thread: true }) : undefined);
+  const t = await startTestService(kind, { 'delivery.thread': 'on', ...overrides }, { ...options, ...(db ? { db } : {}) });
+  if (db && !options.db) {
+    // Made here, so closed here: the test service closes only a database it made itself.
+    const close = t.close.bind(t);
+    t.close = async () => {
+      await close();
+      await db.dropAndClose();
+    };
+  }
   let botSecret = '';
   const bot = await startSignedWebhookServer(() => botSecret);
   const helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
@@ -207,6 +219,63 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
         await held;
       }
       // The statement may still have committed once the lock went: the retry is then a repeat.
+      const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+      expect(retried.status).toBe(202);
+      const { rows } = await t.db.query<{ n: number }>(
+        "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
+        [handoverId],
+      );
+      expect(rows[0]!.n).toBe(1);
+      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
+      expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
+    },
+  );
+
+  it.runIf(kind === 'pglite')(
+    "writes accepted messages on its own session of the embedded database's thread; dying while one waits there, it fails the caller honestly, and a retry stores the message once",
+    async () => {
+      const started = await startWith(kind, { 'delivery.leaseMs': 1000 });
+      ({ t, bot, helpdesk } = started);
+      const { token, handoverId } = await started.setUp();
+      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
+      expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
+
+      // A transaction of the HTTP thread's session holds the one connection: the accept statement, sent by
+      // the delivery thread on its own session, waits for it in the database's thread.
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let opened!: () => void;
+      const isOpen = new Promise<void>((resolve) => (opened = resolve));
+      const held = t.db.transaction(async (q) => {
+        await q.query('select 1');
+        opened();
+        await released;
+      });
+      try {
+        await isOpen;
+        let settled = false;
+        const answer = t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+        void answer.then(() => (settled = true));
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(settled).toBe(false);
+        // The delivery thread dies with the batch waiting on its session: had this thread written it, it
+        // would still be waiting for the connection and be stored once the transaction ends.
+        await t.service.deliveryThread()!.terminate();
+        const refused = await answer;
+        expect(refused.status).toBe(503);
+        expect(refused.body.error.code).toBe('database_unavailable');
+        expect(refused.body.error.message).toContain('same clientId');
+      } finally {
+        release();
+        await held;
+      }
+      // Its session closed with it: the statement waiting there was dropped, not run once the connection was free.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const before = await t.db.query<{ n: number }>(
+        "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
+        [handoverId],
+      );
+      expect(before.rows[0]!.n).toBe(0);
       const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
       expect(retried.status).toBe(202);
       const { rows } = await t.db.query<{ n: number }>(

@@ -38,6 +38,8 @@ export interface TestDbOptions {
   pg?: Partial<Omit<PgDbOptions, 'url' | 'searchPath'>>;
   /** pglite only: bound on waiting for the single connection. */
   waitTimeoutMs?: number;
+  /** pglite only: in a thread of its own, as the service runs it (other threads get sessions of it). */
+  thread?: boolean;
 }
 
 export function testDatabaseUrl(): string {
@@ -95,8 +97,14 @@ async function createPgTestDb(options: TestDbOptions): Promise<TestDb> {
 }
 
 async function createPgliteTestDb(options: TestDbOptions): Promise<TestDb> {
-  const loadDataDir = options.migrate === false ? undefined : new TemplateBlob(await migratedTemplate());
-  const db = await createPgliteDb({ ...(loadDataDir ? { loadDataDir } : {}), ...(options.waitTimeoutMs ? { waitTimeoutMs: options.waitTimeoutMs } : {}) });
+  // A thread gets the dump by structured clone, which copies a Blob's own bytes: the subclass's are not those.
+  const loadDataDir =
+    options.migrate === false ? undefined : options.thread ? new Blob([await migratedTemplate()]) : new TemplateBlob(await migratedTemplate());
+  const db = await createPgliteDb({
+    ...(loadDataDir ? { loadDataDir } : {}),
+    ...(options.waitTimeoutMs ? { waitTimeoutMs: options.waitTimeoutMs } : {}),
+    ...(options.thread ? { thread: { replyTimeoutMs: 20_000 } } : {}),
+  });
   return withExtras(db, { schema: undefined, url: undefined, dropAndClose: () => db.close() });
 }
 
