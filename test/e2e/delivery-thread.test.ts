@@ -65,6 +65,32 @@ async function startWith(kind: DbKind, overrides: Record<string, unknown>, optio
   };
 }
 
+/** The handover set up, with an agent joined at the helpdesk: a user's messages now go to it. */
+async function withAgent(started: Awaited<ReturnType<typeof startWith>>) {
+  const set = await started.setUp();
+  await started.helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
+  expect((await started.helpdesk.send({ type: 'agent.joined', handoverId: set.handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
+  return set;
+}
+
+/** How many times the message `u-once` is stored. */
+async function storedOnce(t: TestService, handoverId: string): Promise<number> {
+  const { rows } = await t.db.query<{ n: number }>(
+    "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
+    [handoverId],
+  );
+  return rows[0]!.n;
+}
+
+/** The message `u-once` sent again after its first try failed: stored once, and delivered once. */
+async function retriedOnce(t: TestService, helpdesk: GenericHelpdesk, token: string, handoverId: string) {
+  const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
+  expect(retried.status).toBe(202);
+  expect(await storedOnce(t, handoverId)).toBe(1);
+  await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
+  expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
+}
+
 async function send(t: TestService, token: string, handoverId: string, from: number, to: number) {
   for (let i = from; i < to; i++) {
     const res = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: `u-${i}`, text: `user ${i}` } });
@@ -181,9 +207,7 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
     async () => {
       const started = await startWith(kind, { 'delivery.leaseMs': 1000 });
       ({ t, bot, helpdesk } = started);
-      const { token, handoverId } = await started.setUp();
-      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
-      expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
+      const { token, handoverId } = await withAgent(started);
 
       // The handover's row locked elsewhere: the accept statement waits for it, and shows where it runs.
       let release!: () => void;
@@ -219,15 +243,7 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
         await held;
       }
       // The statement may still have committed once the lock went: the retry is then a repeat.
-      const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
-      expect(retried.status).toBe(202);
-      const { rows } = await t.db.query<{ n: number }>(
-        "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
-        [handoverId],
-      );
-      expect(rows[0]!.n).toBe(1);
-      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
-      expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
+      await retriedOnce(t, helpdesk, token, handoverId);
     },
   );
 
@@ -236,9 +252,7 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
     async () => {
       const started = await startWith(kind, { 'delivery.leaseMs': 1000 });
       ({ t, bot, helpdesk } = started);
-      const { token, handoverId } = await started.setUp();
-      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'handover.requested'), 10_000, 'handover.requested');
-      expect((await helpdesk.send({ type: 'agent.joined', handoverId, data: { agent: { id: 'a-1', name: 'Ann' } } })).status).toBe(200);
+      const { token, handoverId } = await withAgent(started);
 
       // A transaction of the HTTP thread's session holds the one connection: the accept statement, sent by
       // the delivery thread on its own session, waits for it in the database's thread.
@@ -271,20 +285,8 @@ describe.each<DbKind>(['pg', 'pglite'])('the delivery worker in its own thread (
       }
       // Its session closed with it: the statement waiting there was dropped, not run once the connection was free.
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const before = await t.db.query<{ n: number }>(
-        "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
-        [handoverId],
-      );
-      expect(before.rows[0]!.n).toBe(0);
-      const retried = await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token, body: { id: 'u-once', text: 'written in the thread' } });
-      expect(retried.status).toBe(202);
-      const { rows } = await t.db.query<{ n: number }>(
-        "select count(*)::int as n from messages where handover_id = $1 and client_id = 'u-once' and direction = 'to_agent'",
-        [handoverId],
-      );
-      expect(rows[0]!.n).toBe(1);
-      await helpdesk.waitFor((r) => r.some((w) => w.body.type === 'message.created'), 30_000, 'the message at the helpdesk');
-      expect(messageTexts(firstArrivals(helpdesk.eventsFor(handoverId)))).toEqual(['written in the thread']);
+      expect(await storedOnce(t, handoverId)).toBe(0);
+      await retriedOnce(t, helpdesk, token, handoverId);
     },
   );
 
