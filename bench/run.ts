@@ -339,19 +339,25 @@ async function bareOverload(helpdeskUrl: string, capacity: number): Promise<NonN
   }
 }
 
-/** The accept path's batches so far (handover_accept_batch_duration_seconds and _messages): count, seconds, messages. */
-async function acceptBatches(url: string): Promise<{ count: number; seconds: number; messages: number } | undefined> {
+/** The service's /metrics page, or undefined when it did not answer in time. */
+async function metricsText(url: string): Promise<string | undefined> {
   try {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    const read = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
-    return {
-      count: read(/^handover_accept_batch_duration_seconds_count\{[^}]*\} (\S+)$/gm),
-      seconds: read(/^handover_accept_batch_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
-      messages: read(/^handover_accept_batch_messages_sum(?:\{[^}]*\})? (\S+)$/gm),
-    };
+    return await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
   } catch {
     return undefined;
   }
+}
+
+/** The accept path's batches so far (handover_accept_batch_duration_seconds and _messages): count, seconds, messages. */
+async function acceptBatches(url: string): Promise<{ count: number; seconds: number; messages: number } | undefined> {
+  const text = await metricsText(url);
+  if (text === undefined) return undefined;
+  const read = (pattern: RegExp) => [...text.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
+  return {
+    count: read(/^handover_accept_batch_duration_seconds_count\{[^}]*\} (\S+)$/gm),
+    seconds: read(/^handover_accept_batch_duration_seconds_sum\{[^}]*\} (\S+)$/gm),
+    messages: read(/^handover_accept_batch_messages_sum(?:\{[^}]*\})? (\S+)$/gm),
+  };
 }
 
 /** The accept batches of one step, for its line on the console: how many, their mean size and mean write time. */
@@ -367,12 +373,9 @@ function batchesBetween(before: Awaited<ReturnType<typeof acceptBatches>>, after
 /** The service's own CPU seconds per thread (handover_thread_cpu_seconds_total). */
 async function threadCpu(url: string): Promise<Map<string, number>> {
   const seconds = new Map<string, number>();
-  try {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    for (const m of text.matchAll(/^handover_thread_cpu_seconds_total\{thread="(\w+)"\} (\S+)$/gm)) seconds.set(m[1]!, Number(m[2]));
-  } catch {
-    // not answered in time: no split for this step
-  }
+  // Not answered in time: no split for this step.
+  const text = (await metricsText(url)) ?? '';
+  for (const m of text.matchAll(/^handover_thread_cpu_seconds_total\{thread="(\w+)"\} (\S+)$/gm)) seconds.set(m[1]!, Number(m[2]));
   return seconds;
 }
 

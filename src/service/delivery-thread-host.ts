@@ -214,8 +214,11 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
   };
 
   async function spawn(): Promise<void> {
+    // The thread lowers its own priority; the process's thread pool must not be its to start.
+    await startThreadPool();
     // The embedded store in its own thread: a session of it for this thread, its transactions rolled
     // back after the statement timeout (each holds the one connection), and when the thread goes away.
+    // Opened last before the thread starts, which takes it: nothing in between can leave it unowned.
     const dbPort = options.connection ? null : openPgliteDbSession(options.db, 'delivery', config.database.statementTimeoutMs);
     const data: DeliveryThreadData = {
       config,
@@ -225,8 +228,6 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
       connection: options.connection,
       ...(dbPort ? { dbPort } : {}),
     };
-    // The thread lowers its own priority; the process's thread pool must not be its to start.
-    await startThreadPool();
     const worker = startModuleThread(import.meta.url, 'delivery-thread', data, deliveryThreadLimits(), dbPort ? [dbPort] : []);
     publicUrl = config.publicUrl;
     writesAccepts = options.connection !== null || dbPort !== null;

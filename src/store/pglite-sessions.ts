@@ -11,9 +11,10 @@ import type { DbAnswer, DbCall } from './relayed-db.js';
  * statements — the accept batches it writes, its claims and completions — do not pass through the
  * thread that answers HTTP).
  *
- * One statement runs at a time. A session that opens a transaction holds the connection until it ends
- * it: meanwhile the other sessions' statements wait, in the order they came, and its own run. Otherwise
- * statements run in the order they came, whichever session sent them.
+ * One statement runs at a time. A transaction holds the connection from its BEGIN to its COMMIT or
+ * ROLLBACK: meanwhile only its own statements run, and everything else waits in the order it came, the
+ * same session's other statements and transactions included (the delivery thread's lanes send side by
+ * side). Otherwise statements run in the order they came, whichever session sent them.
  */
 export interface Statements {
   query(sql: Sql, params?: readonly unknown[]): Promise<QueryResult<unknown>>;
@@ -188,8 +189,8 @@ interface OpenTransaction {
  * sends them concurrently (its lanes run side by side): its transactions take the connection one after
  * another, and a statement of its own outside them waits for the one open, as another session's would.
  *
- * Bounds: a statement or BEGIN that waited `waitTimeoutMs` for a transaction to end is not run when its
- * turn comes (`database_pool_exhausted`, as a pool's checkout); a transaction still open after
+ * Bounds: a statement or BEGIN that has waited `waitTimeoutMs` for a transaction to end is taken out of
+ * line and answered `database_pool_exhausted` (as a pool's checkout), never run; a transaction still open after
  * `transactionMs` is rolled back whatever it was doing (it holds the only connection, and everything
  * else waits behind it), and its later statements and commit fail; when the session closes (its thread
  * went away), what it had waiting is dropped and its open transaction rolled back. Errors are answered
