@@ -493,19 +493,19 @@ export const settings = {
   'admission.adaptive': {
     env: 'HANDOVER_ADMISSION_ADAPTIVE',
     default: 'true',
-    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit (capped at HANDOVER_ADMISSION_MAX_LIMIT).',
+    doc: 'Let the concurrency limit follow measured latency; `false` keeps it at the initial limit (with `auto`, HANDOVER_ADMISSION_MIN_LIMIT; capped at HANDOVER_ADMISSION_MAX_LIMIT).',
     parse: bool,
   },
   'admission.initialLimit': {
     env: 'HANDOVER_ADMISSION_INITIAL_LIMIT',
-    default: '64',
-    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). At the floor on purpose: an instance just started is slower for its first second or so, and at half its capacity it refused up to 2.7 % of its first 4 s on PostgreSQL (median 1.25 %; about 3 % embedded), where before the delivery warm-up and the coalesced lookups it refused 2–7 % (4–9 % embedded); but started at 256, one offered twice its capacity at once answered at p99 0.8–2.2 s where at 64 it refused the excess and answered in 0.4 s (docs/overload.md, "The start").',
-    parse: int(1, 100000),
+    default: 'auto',
+    doc: 'Requests in flight per instance at start (the fixed limit when not adaptive). `auto`: half of HANDOVER_ADMISSION_MIN_LIMIT (64), which is also the floor until the warm-up (HANDOVER_ADMISSION_WARMUP_MS) is over; then the floor is HANDOVER_ADMISSION_MIN_LIMIT and the limit is raised to it if lower (fixed: HANDOVER_ADMISSION_MIN_LIMIT). An instance just started is several times slower for its first seconds: offered twice its capacity at once, one started at 64 refused the excess and answered at p99 0.28–0.45 s, one started at 128 in 0.49–1.15 s (docs/overload.md, "The start"). A number: the start, and the floor for good when it is lower than HANDOVER_ADMISSION_MIN_LIMIT.',
+    parse: (raw: string) => (raw.trim() === 'auto' ? null : int(1, 100000)(raw)),
   },
   'admission.minLimit': {
     env: 'HANDOVER_ADMISSION_MIN_LIMIT',
-    default: '64',
-    doc: 'The adaptive limit never goes below this (an initial limit set lower is the floor instead): requests in flight that only wait for their batch cost the database nothing more, and fewer of them would only shrink the batches (docs/overload.md, "The floor"). Capped at HANDOVER_ADMISSION_MAX_LIMIT too.',
+    default: '128',
+    doc: 'The adaptive limit never goes below this once the instance has warmed up (an initial limit set lower is the floor instead): requests in flight that only wait for their batch cost the database nothing more, and fewer of them only shrink the batches, so under overload a higher floor serves more (docs/overload.md, "The floor"). Keep it well below the connections your callers keep open to one instance: at or above them, nothing is ever refused for want of a slot and their backlog waits in the callers instead. Capped at HANDOVER_ADMISSION_MAX_LIMIT too.',
     parse: int(1, 100000),
   },
   'admission.maxLimit': { env: 'HANDOVER_ADMISSION_MAX_LIMIT', default: '512', doc: 'The adaptive limit never goes above this.', parse: int(1, 100000) },
@@ -554,7 +554,7 @@ export const settings = {
   'admission.warmupMs': {
     env: 'HANDOVER_ADMISSION_WARMUP_MS',
     default: '10000',
-    doc: 'After start, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy).',
+    doc: "After start-up, how long event-loop lag and utilization are not taken for overload (loading code and the embedded database keep the loop busy), and, with HANDOVER_ADMISSION_INITIAL_LIMIT=auto, how long the adaptive limit's floor stays at where it starts before it rises to HANDOVER_ADMISSION_MIN_LIMIT. Counted from when the instance starts, a second or two before it reports ready.",
     parse: int(0, 600000),
   },
   'admission.heapUsedLimitRatio': {

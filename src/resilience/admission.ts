@@ -94,6 +94,11 @@ export class AdmissionController {
   private draining = false;
   /** Starting up (loading code, warming the embedded database) keeps the loop busy without being overload. */
   private readonly eventLoopCheckFrom: number;
+  /**
+   * When the adaptive limit's floor rises from where a just-started instance begins to the floor of a
+   * warm one (`initialLimit` left to `auto`); Infinity once it has, or where it never moves.
+   */
+  private floorRisesAt: number;
   /** Admissions per second for busy callers while the loop has no time to spare. */
   private readonly loopCap: LoopShareCap;
   /** Refusals so far, by cause: the metrics read them (handover_admission_rejections_total). */
@@ -110,6 +115,7 @@ export class AdmissionController {
     private readonly clock: () => number = () => performance.now(),
   ) {
     this.eventLoopCheckFrom = Date.now() + options.warmupMs;
+    this.floorRisesAt = options.adaptive && warmFloor(options) > limitFloor(options) ? this.eventLoopCheckFrom : Infinity;
     this.loopCap = new LoopShareCap(options.eventLoopUtilizationLimit, clock);
     this.limiter = new GradientLimit({
       initial: startLimit(options),
@@ -125,7 +131,12 @@ export class AdmissionController {
   }
 
   get limit(): number {
-    return this.options.adaptive ? this.limiter.limit : startLimit(this.options);
+    if (!this.options.adaptive) return startLimit(this.options);
+    if (this.floorRisesAt !== Infinity && Date.now() >= this.floorRisesAt) {
+      this.floorRisesAt = Infinity;
+      this.limiter.raiseFloor(warmFloor(this.options));
+    }
+    return this.limiter.limit;
   }
 
   snapshot(): AdmissionSnapshot {
@@ -150,7 +161,7 @@ export class AdmissionController {
     const limit = this.limit;
     const facts = {
       limit,
-      floor: this.options.adaptive ? limitFloor(this.options) : startLimit(this.options),
+      floor: this.options.adaptive ? this.limiter.min : startLimit(this.options),
       inflight: this.inflight,
       waiting: this.waiting,
       orphaned: this.held.orphaned(now),
@@ -490,12 +501,25 @@ function mb(bytes: number): string {
   return `${Math.round(bytes / 1024 / 1024)} MiB`;
 }
 
-/** Where the limit starts (and stays, when not adaptive): the initial limit, capped at the most limit. */
-function startLimit(options: Pick<AdmissionOptions, 'initialLimit' | 'maxLimit'>): number {
-  return Math.min(options.initialLimit, options.maxLimit);
+/**
+ * Where the limit starts (and stays, when not adaptive), capped at the most limit: the initial limit, or
+ * with `auto`, half the floor while adaptive (a just-started instance is several times slower for its
+ * first seconds; docs/overload.md, "The start") and the floor itself when fixed.
+ */
+function startLimit(options: Pick<AdmissionOptions, 'initialLimit' | 'minLimit' | 'maxLimit' | 'adaptive'>): number {
+  if (options.initialLimit !== null) return Math.min(options.initialLimit, options.maxLimit);
+  return Math.min(options.adaptive ? Math.max(1, Math.floor(options.minLimit / 2)) : options.minLimit, options.maxLimit);
 }
 
-/** The adaptive limit's floor: the configured minimum, or where the limit starts when an operator set that lower. */
-function limitFloor(options: Pick<AdmissionOptions, 'minLimit' | 'initialLimit' | 'maxLimit'>): number {
+/** The adaptive limit's floor as it starts: the configured minimum, or where the limit starts when that is lower. */
+function limitFloor(options: Pick<AdmissionOptions, 'minLimit' | 'initialLimit' | 'maxLimit' | 'adaptive'>): number {
   return Math.min(options.minLimit, startLimit(options));
+}
+
+/**
+ * The adaptive limit's floor once the warm-up is over: the configured minimum where the start was left
+ * to `auto`; otherwise the floor it started with (an initial limit an operator set lower stays the floor).
+ */
+function warmFloor(options: Pick<AdmissionOptions, 'minLimit' | 'initialLimit' | 'maxLimit' | 'adaptive'>): number {
+  return options.initialLimit === null ? Math.min(options.minLimit, options.maxLimit) : limitFloor(options);
 }

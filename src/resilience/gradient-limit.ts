@@ -41,9 +41,11 @@ export class GradientLimit {
   private readonly targetMs: number;
   private readonly tolerance: number;
   private readonly now: () => number;
+  private floor: number;
 
   constructor(private readonly options: GradientLimitOptions) {
     this.value = options.initial;
+    this.floor = options.min;
     this.targetMs = options.targetMs ?? 50;
     this.tolerance = options.tolerance ?? 2;
     this.now = options.now ?? Date.now;
@@ -73,7 +75,7 @@ export class GradientLimit {
     const gradient = Math.max(0.5, Math.min(1, expected / this.shortRtt));
     if (gradient < 1) {
       this.lastDecreaseAt = now;
-      this.value = Math.max(this.options.min, this.value * gradient);
+      this.value = Math.max(this.floor, this.value * gradient);
       // The next window is judged on its own completions, not on the average this one left.
       this.shortRtt = expected;
       return;
@@ -81,6 +83,17 @@ export class GradientLimit {
     // An underused limit says nothing about capacity: do not grow it on idle samples.
     if (inflight < this.value / 2) return;
     this.value = Math.min(this.options.max, this.value + 1 / Math.sqrt(this.value));
+  }
+
+  /** The floor it never goes below. */
+  get min(): number {
+    return this.floor;
+  }
+
+  /** Raises the floor (never above the most limit), and the limit with it where it is below. */
+  raiseFloor(min: number): void {
+    this.floor = Math.max(this.floor, Math.min(min, this.options.max));
+    this.value = Math.max(this.value, this.floor);
   }
 
   /** Latencies, for the status page and rejection messages. */

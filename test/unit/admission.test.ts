@@ -349,11 +349,70 @@ describe('admission control', () => {
   });
 
   // Starting higher served a new instance's slow first second at half its capacity, but one offered
-  // twice its capacity at once then answered in seconds (docs/overload.md, "The start").
-  it('starts at its floor with the shipped settings, and caps a fixed limit at the most limit', () => {
+  // twice its capacity at once then answered in seconds; once warm, a floor of 128 served more under
+  // overload than 64 did (docs/overload.md, "The start" and "The floor").
+  it('with the shipped settings starts at half its floor and holds that floor through the warm-up, then rises to the floor', async () => {
     const shipped = loadConfig({}).admission;
-    expect(shipped).toMatchObject({ adaptive: true, initialLimit: 64, minLimit: 64 });
-    expect(controller({ ...shipped }).admission.limit).toBe(64);
+    expect(shipped).toMatchObject({ adaptive: true, initialLimit: null, minLimit: 128, warmupMs: 10_000 });
+    vi.useFakeTimers();
+    try {
+      const { admission } = controller({ ...shipped, queueTimeoutMs: 0 });
+      expect(admission.limit).toBe(64);
+      expect(admission.health({ stuckMs: 30_000 }).floor).toBe(64);
+      // Slow requests through the warm-up (200 ms each against a 20 ms target): the limit stays at 64.
+      for (let round = 0; round < 10; round++) {
+        const permits = await Promise.all(Array.from({ length: admission.limit }, () => admission.acquire('bot')));
+        vi.advanceTimersByTime(round === 0 ? 1 : 200);
+        permits.forEach((p) => p.release());
+      }
+      expect(admission.limit).toBe(64);
+      vi.advanceTimersByTime(10_000);
+      expect(admission.limit).toBe(128);
+      expect(admission.health({ stuckMs: 30_000 }).floor).toBe(128);
+      // And no lower after it, however slow.
+      for (let round = 0; round < 10; round++) {
+        const permits = await Promise.all(Array.from({ length: admission.limit }, () => admission.acquire('bot')));
+        vi.advanceTimersByTime(200);
+        permits.forEach((p) => p.release());
+      }
+      expect(admission.limit).toBe(128);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('at the end of the warm-up raises the floor no higher than the most limit, and leaves a limit already above it where it is', async () => {
+    vi.useFakeTimers();
+    try {
+      const shipped = loadConfig({}).admission;
+      const capped = controller({ ...shipped, maxLimit: 100 }).admission;
+      expect(capped.limit).toBe(64);
+      vi.advanceTimersByTime(10_000);
+      expect([capped.limit, capped.health({ stuckMs: 30_000 }).floor]).toEqual([100, 100]);
+
+      // Fast requests with every slot in use grow the limit past 128 within the warm-up.
+      const grown = controller({ ...shipped, queueTimeoutMs: 0 }).admission;
+      while (grown.limit <= 140) {
+        const permits = await Promise.all(Array.from({ length: grown.limit }, () => grown.acquire('bot')));
+        vi.advanceTimersByTime(1);
+        permits.forEach((p) => p.release());
+      }
+      const before = grown.limit;
+      vi.advanceTimersByTime(10_000);
+      expect(grown.limit).toBe(before);
+      expect(grown.health({ stuckMs: 30_000 }).floor).toBe(128);
+
+      // The smallest floor still starts at one slot, not none.
+      expect(controller({ ...shipped, minLimit: 1 }).admission.limit).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('with the start left to auto, a fixed limit is the floor and a most limit below it bounds both', () => {
+    const shipped = loadConfig({}).admission;
+    expect(controller({ ...shipped, adaptive: false }).admission.limit).toBe(128);
+    expect(controller({ ...shipped, maxLimit: 16 }).admission.limit).toBe(16);
     expect(controller({ ...shipped, adaptive: false, initialLimit: 256, maxLimit: 16 }).admission.limit).toBe(16);
   });
 
@@ -375,6 +434,8 @@ describe('admission control', () => {
       expect(await slowRounds({ initialLimit: 64, minLimit: 64 })).toEqual({ start: 64, end: 64, floor: 64 });
       expect(await slowRounds({ initialLimit: 64, minLimit: 8 })).toEqual({ start: 64, end: 8, floor: 8 });
       expect(await slowRounds({ initialLimit: 4, minLimit: 64 })).toEqual({ start: 4, end: 4, floor: 4 });
+      // Set by an operator, a lower start stays the floor after the warm-up too (the rounds outlast it).
+      expect(await slowRounds({ initialLimit: 4, minLimit: 64, warmupMs: 1000 })).toEqual({ start: 4, end: 4, floor: 4 });
       // A most limit below the floor and the start bounds both, from the first request on.
       expect(await slowRounds({ initialLimit: 64, minLimit: 64, maxLimit: 16 })).toEqual({ start: 16, end: 16, floor: 16 });
     } finally {
