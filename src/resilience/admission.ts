@@ -130,6 +130,10 @@ export class AdmissionController {
     return this.refused;
   }
 
+  /**
+   * The limit now. Reading it is also where the floor rises once the warm-up is over (`floorRisesAt`):
+   * every path that admits, refuses or reports reads it first, so no timer is needed for that.
+   */
   get limit(): number {
     if (!this.options.adaptive) return startLimit(this.options);
     if (this.floorRisesAt !== Infinity && Date.now() >= this.floorRisesAt) {
