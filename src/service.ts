@@ -37,7 +37,7 @@ import { StatusService } from './monitoring/status-service.js';
 import { startRetentionJob } from './privacy/retention.js';
 import { openAttachments } from './attachments/open-attachments.js';
 import { Parts, type PartHooks } from './service/parts.js';
-import { ServiceEvents } from './service/events.js';
+import { deliveryAttempt, ServiceEvents } from './service/events.js';
 import { metricsObserve, statusObserve } from './service/observers.js';
 import {
   adminTokenOf,
@@ -334,7 +334,7 @@ export async function createService(config: Config, options: ServiceOptions = {}
                   ...workerSettings(config),
                   deliverers: deliverers(deps, connectors, dispatcher, endAfterGiveUp(deps)),
                   health,
-                  observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', { row, outcome, seconds }) },
+                  observer: { attempted: (row, outcome, seconds) => events.emit('delivery:attempted', deliveryAttempt(row, outcome, seconds)) },
                   handoff,
                 }),
               ),

@@ -214,12 +214,17 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     } else if (run) {
       // One already delivered here (a copy handed after the run read it) is not taken again.
       for (const item of spec.items) if (run.nextSeq === 0 || item.seq >= run.nextSeq) run.buffer.set(item.seq, item);
-    } else if (!stopping) start({ ...spec, leased: true });
+    } else if (!stopping) start(spec, true);
     // A claim that came back as the worker began to stop: given back before the stop's last write.
     else void completions.release(spec.lane);
   }
 
-  function start(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number; leased: boolean }): void {
+  /**
+   * `leased`: the lane is this instance's already (else it is taken back first). Apart from the spec, so
+   * that a spec handed in is used as it is (spreading it into a new object with one more field made a
+   * new hidden class per lane adopted, about 1 µs each in the delivery thread).
+   */
+  function start(spec: { lane: string; connectorId: string | null; items: OutboxRow[]; nextSeq: number }, leased: boolean): void {
     const run: LaneRun = {
       lane: spec.lane,
       connectorId: spec.connectorId,
@@ -233,7 +238,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     runs.set(run.lane, run);
     enterBulkhead(run);
     options.onRunsChanged?.(runs.size);
-    const task: Promise<void> = (spec.leased ? processLane(run) : reclaimThenProcess(run))
+    const task: Promise<void> = (leased ? processLane(run) : reclaimThenProcess(run))
       .catch((err) => log.error({ err, lane: run.lane }, 'outbox lane failed'))
       .finally(() => {
         tasks.delete(task);
@@ -288,7 +293,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
     options.onRunsChanged?.(runs.size);
     // Handed while the lane was being given back: take it again (if nobody else did meanwhile).
     // (Only while its helpdesk has a slot free: the run gave its slot up to wait for its release.)
-    if (run.relet && !stopping && bulkheadHasRoom(run)) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0, leased: false });
+    if (run.relet && !stopping && bulkheadHasRoom(run)) start({ lane: run.lane, connectorId: run.connectorId, items: run.late, nextSeq: 0 }, false);
     // Leased for this instance again as it stops (an accept batch that landed after the run's release),
     // or with its helpdesk's bulkhead full: given back with the next completions rather than left to run
     // out; a claim takes it once a slot is free.

@@ -23,6 +23,7 @@ import type { ItemOutcome } from '../store/group-commit.js';
 import { AwaitedAnswers } from '../resilience/churn-free.js';
 import { AppError } from '../resilience/errors.js';
 import { deserializeError } from '../resilience/errors-across-threads.js';
+import { acceptColumns, forEachAttempt, outcomeRows } from './thread-columns.js';
 
 /**
  * The delivery thread's young generation, twice V8's default for it on a machine with a few GiB: the
@@ -173,7 +174,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
         lastCpu = message.seconds;
         return;
       case 'notes':
-        for (const attempt of message.attempts) options.events.emit('delivery:attempted', attempt);
+        forEachAttempt(message.attempts, (attempt) => options.events.emit('delivery:attempted', attempt));
         if (message.load) {
           runs = message.load.runs;
           handedSince = 0;
@@ -197,7 +198,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
         );
         return;
       case 'accepted':
-        settleAccept(message.id)?.resolve(message.outcomes.map((o) => (o.ok ? o : { ok: false, error: deserializeError(o.error) })));
+        settleAccept(message.id)?.resolve(outcomeRows(message.outcomes));
         return;
       case 'accept-failed':
         settleAccept(message.id)?.reject(deserializeError(message.error));
@@ -326,7 +327,7 @@ export async function startDeliveryThread(options: DeliveryThreadOptions): Promi
         }, acceptTimeoutMs);
         accepting.add(id, { resolve, reject, timer });
         postUrlIfChanged();
-        worker.postMessage({ type: 'accept', id, batch } satisfies ToDeliveryThread);
+        worker.postMessage({ type: 'accept', id, batch: acceptColumns(batch) } satisfies ToDeliveryThread);
       });
     },
     async stop({ graceMs }) {

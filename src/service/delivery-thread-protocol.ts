@@ -2,13 +2,13 @@ import type { MessagePort } from 'node:worker_threads';
 import type { Config } from '../config/config.js';
 import type { SecretKey } from '../config/secret-box.js';
 import type { HandedLane } from '../delivery/lane-handoff.js';
-import type { OutboxRow } from '../delivery/outbox.js';
 import type { CircuitState } from '../resilience/circuit-breaker.js';
 import type { LatencyObjective } from '../resilience/connector-latency.js';
 import type { PgConnection } from '../store/db.js';
 import type { DbAnswer, DbCall } from '../store/relayed-db.js';
 import type { SerializedError } from '../resilience/errors-across-threads.js';
-import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-user-messages.js';
+import type { OutboxRow } from '../delivery/outbox.js';
+import type { AcceptColumns, AttemptColumns, OutcomeColumns } from './thread-columns.js';
 
 /** Messages between the HTTP thread and the delivery thread (delivery-thread.ts, delivery-thread-host.ts). */
 
@@ -40,21 +40,11 @@ export type ToDeliveryThread =
   | { type: 'public-url'; url: string }
   /** The HTTP thread finished handling a given-up item. */
   | { type: 'given-up'; id: number; error?: string }
-  /** A batch of the accept path's group commit, to write with the thread's own connections. */
-  | { type: 'accept'; id: number; batch: UserMessageWrite[] }
+  /** A batch of the accept path's group commit, to write with the thread's own connections (thread-columns.ts). */
+  | { type: 'accept'; id: number; batch: AcceptColumns }
   /** The answer to a `db` call (the embedded store). */
   | { type: 'db-answer'; answer: DbAnswer }
   | { type: 'stop'; graceMs: number };
-
-/** What a batch written in the thread answers for each of its items, in order. */
-export type AcceptOutcome = { ok: true; value: UserMessageWritten } | { ok: false; error: SerializedError };
-
-/** One delivery attempt, as metrics and the status page read it. */
-export interface AttemptNote {
-  row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>;
-  outcome: 'ok' | 'retry' | 'failed';
-  seconds: number;
-}
 
 export type FromDeliveryThread =
   | { type: 'ready' }
@@ -64,13 +54,13 @@ export type FromDeliveryThread =
    * the lanes in work with the connectors whose bulkheads are full (`load`, when they changed or
    * lanes were handed).
    */
-  | { type: 'notes'; attempts: AttemptNote[]; load: { runs: number; bulkheadFull: string[] } | null }
+  | { type: 'notes'; attempts: AttemptColumns; load: { runs: number; bulkheadFull: string[] } | null }
   | { type: 'circuit'; connectorId: string; state: CircuitState }
   | { type: 'latency-objective'; connectorId: string; objective: Partial<LatencyObjective> | undefined }
   /** An agent-side item was given up: the HTTP thread ends the conversation, then answers `given-up`. */
   | { type: 'give-up'; id: number; row: OutboxRow; failure: string }
-  /** The answer to `accept`: an outcome per item, or the batch's error. */
-  | { type: 'accepted'; id: number; outcomes: AcceptOutcome[] }
+  /** The answer to `accept`: an outcome per item, in order (thread-columns.ts), or the batch's error. */
+  | { type: 'accepted'; id: number; outcomes: OutcomeColumns }
   | { type: 'accept-failed'; id: number; error: SerializedError }
   /** The thread's CPU time so far (seconds), every quarter second. */
   | { type: 'cpu'; seconds: number }

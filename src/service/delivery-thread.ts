@@ -25,7 +25,8 @@ import { startTracingIfConfigured } from './start-steps.js';
 import { writeUserMessagesOrEach } from '../handover/accept-user-messages.js';
 import { lowerThreadPriority } from './thread-priority.js';
 import { serializeError } from '../resilience/errors-across-threads.js';
-import type { AttemptNote, DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
+import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from './delivery-thread-protocol.js';
+import { acceptRows, AttemptColumnsBuilder, outcomeColumns } from './thread-columns.js';
 
 const port = parentPort!;
 const post = (message: FromDeliveryThread) => port.postMessage(message);
@@ -94,12 +95,11 @@ async function main(): Promise<void> {
     });
 
   // Attempts and the load are told once per turn of this thread's loop, in one message, not once per attempt.
-  let attempts: AttemptNote[] = [];
+  const attempts = new AttemptColumnsBuilder();
   let loadDue = false;
   let runs = 0;
   const flush = () => {
-    if (attempts.length > 0 || loadDue) post({ type: 'notes', attempts, load: loadDue ? { runs, bulkheadFull: health.bulkheadFull() } : null });
-    attempts = [];
+    if (attempts.size > 0 || loadDue) post({ type: 'notes', attempts: attempts.take(), load: loadDue ? { runs, bulkheadFull: health.bulkheadFull() } : null });
     loadDue = false;
     flushing = false;
   };
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     health,
     observer: {
       attempted(row, outcome, seconds) {
-        attempts.push({ row: { target: row.target, connector_id: row.connector_id, created_at: row.created_at }, outcome, seconds });
+        attempts.add(row, outcome, seconds);
         flushSoon();
       },
     },
@@ -182,13 +182,8 @@ async function main(): Promise<void> {
         // Written with this thread's connections; lanes it fills that were idle go to this thread's
         // worker directly (its own handoff), so the items never cross back.
         const { id } = message;
-        writeUserMessagesOrEach(db, message.batch, config.delivery.maxAttempts, handoff).then(
-          (outcomes) =>
-            post({
-              type: 'accepted',
-              id,
-              outcomes: outcomes.map((o) => (o.ok ? o : { ok: false as const, error: serializeError(o.error) })),
-            }),
+        writeUserMessagesOrEach(db, acceptRows(message.batch), config.delivery.maxAttempts, handoff).then(
+          (outcomes) => post({ type: 'accepted', id, outcomes: outcomeColumns(outcomes) }),
           (err: unknown) => post({ type: 'accept-failed', id, error: serializeError(err) }),
         );
         return;

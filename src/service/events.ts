@@ -1,5 +1,5 @@
 import type { CircuitState } from '../resilience/circuit-breaker.js';
-import type { OutboxRow } from '../delivery/worker.js';
+import type { OutboxRow, OutboxTarget } from '../delivery/outbox.js';
 import type { BacklogSample } from '../telemetry/delivery-metrics.js';
 import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
 import type { Logger } from '../telemetry/logger.js';
@@ -10,13 +10,33 @@ import type { Logger } from '../telemetry/logger.js';
  * listener, and a listener that throws is logged without reaching the part (graphile-worker's
  * `WorkerEventMap` with `safeEmit`).
  */
+/** One delivery attempt, as metrics and the status page read it. */
+export interface DeliveryAttempt {
+  target: OutboxTarget;
+  connectorId: string | null;
+  /** When its item was created (ms since the epoch): what the user waited is measured from it. */
+  createdAtMs: number;
+  outcome: 'ok' | 'retry' | 'failed';
+  seconds: number;
+}
+
+export function deliveryAttempt(
+  row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>,
+  outcome: DeliveryAttempt['outcome'],
+  seconds: number,
+): DeliveryAttempt {
+  // (A time that reached here as text, as some drivers read one, is read as such.)
+  const createdAtMs = row.created_at instanceof Date ? row.created_at.getTime() : new Date(row.created_at).getTime();
+  return { target: row.target, connectorId: row.connector_id, createdAtMs, outcome, seconds };
+}
+
 export interface ServiceEventMap {
   /** A signal could not be published to Redis (the bus degrades to polling). */
   'bus:publishFailed': Record<string, never>;
   /** A connector's circuit moved to `state`. */
   'circuit:changed': { connectorId: string; state: CircuitState };
   /** The delivery worker made one attempt. */
-  'delivery:attempted': { row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>; outcome: 'ok' | 'retry' | 'failed'; seconds: number };
+  'delivery:attempted': DeliveryAttempt;
   /** The accept path wrote a batch of user messages (one statement and commit), or failed to. */
   'accept:batch': { messages: number; seconds: number; failed: boolean };
   /** The outbox backlog was sampled. */

@@ -17,13 +17,13 @@ export function metricsObserve(events: ServiceEvents, metrics: Metrics): void {
   events.on('check:judged', ({ line }) => checks.record(line));
   events.on('thread:cpu', ({ thread, seconds }) => metrics.threadCpu(thread, seconds));
   events.on('check:gone', ({ connectorId }) => checks.forget(connectorId));
-  events.on('delivery:attempted', ({ row, outcome, seconds }) => {
-    if (row.target === 'agent') metrics.delivery.connectorCall(row.connector_id ?? '', outcome, seconds);
+  events.on('delivery:attempted', ({ target, connectorId, createdAtMs, outcome, seconds }) => {
+    if (target === 'agent') metrics.delivery.connectorCall(connectorId ?? '', outcome, seconds);
     else metrics.delivery.botWebhookCall(outcome, seconds);
     if (outcome !== 'ok') return;
-    const lag = deliveryLagSeconds(row.created_at);
-    metrics.delivery.delivered(row.target === 'agent' ? 'to_agent' : 'to_bot', lag);
-    metrics.delivery.lag(row.target === 'agent' ? (row.connector_id ?? '') : '', row.target, lag);
+    const lag = deliveryLagSeconds(createdAtMs);
+    metrics.delivery.delivered(target === 'agent' ? 'to_agent' : 'to_bot', lag);
+    metrics.delivery.lag(target === 'agent' ? (connectorId ?? '') : '', target, lag);
   });
 }
 
@@ -36,15 +36,15 @@ export function statusObserve(events: ServiceEvents, status: StatusService, late
     status.connectorSeen(connectorId);
     log.warn({ connectorId, circuit: state }, `connector ${connectorId} circuit is now ${state}`);
   });
-  events.on('delivery:attempted', ({ row, outcome, seconds }) => {
-    if (row.target !== 'agent' || !row.connector_id) return;
-    status.connectorSeen(row.connector_id);
-    latency.call(row.connector_id, seconds * 1000);
-    if (outcome === 'ok') latency.delivered(row.connector_id, deliveryLagSeconds(row.created_at) * 1000);
+  events.on('delivery:attempted', ({ target, connectorId, createdAtMs, outcome, seconds }) => {
+    if (target !== 'agent' || !connectorId) return;
+    status.connectorSeen(connectorId);
+    latency.call(connectorId, seconds * 1000);
+    if (outcome === 'ok') latency.delivered(connectorId, deliveryLagSeconds(createdAtMs) * 1000);
   });
 }
 
 /** From the item's creation to now: what the user waited for it. */
-function deliveryLagSeconds(createdAt: Date): number {
-  return Math.max(0, (Date.now() - new Date(createdAt).getTime()) / 1000);
+function deliveryLagSeconds(createdAtMs: number): number {
+  return Math.max(0, (Date.now() - createdAtMs) / 1000);
 }
