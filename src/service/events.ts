@@ -4,12 +4,6 @@ import type { BacklogSample } from '../telemetry/delivery-metrics.js';
 import type { ConnectorCheckLine } from '../connectors/connector-checks.js';
 import type { Logger } from '../telemetry/logger.js';
 
-/**
- * What the parts of a running service tell whoever listens: metrics, the status page and the log
- * subscribe here (service/observers.ts) instead of being called by the parts. A part never waits on a
- * listener, and a listener that throws is logged without reaching the part (graphile-worker's
- * `WorkerEventMap` with `safeEmit`).
- */
 /** One delivery attempt, as metrics and the status page read it. */
 export interface DeliveryAttempt {
   target: OutboxTarget;
@@ -25,11 +19,20 @@ export function deliveryAttempt(
   outcome: DeliveryAttempt['outcome'],
   seconds: number,
 ): DeliveryAttempt {
-  // (A time that reached here as text, as some drivers read one, is read as such.)
-  const createdAtMs = row.created_at instanceof Date ? row.created_at.getTime() : new Date(row.created_at).getTime();
-  return { target: row.target, connectorId: row.connector_id, createdAtMs, outcome, seconds };
+  return { target: row.target, connectorId: row.connector_id, createdAtMs: createdAtMsOf(row), outcome, seconds };
 }
 
+/** An item's creation time in ms since the epoch (a time that reached here as text, as some drivers read one, is read as such). */
+export function createdAtMsOf(row: Pick<OutboxRow, 'created_at'>): number {
+  return row.created_at instanceof Date ? row.created_at.getTime() : new Date(row.created_at).getTime();
+}
+
+/**
+ * What the parts of a running service tell whoever listens: metrics, the status page and the log
+ * subscribe here (service/observers.ts) instead of being called by the parts. A part never waits on a
+ * listener, and a listener that throws is logged without reaching the part (graphile-worker's
+ * `WorkerEventMap` with `safeEmit`).
+ */
 export interface ServiceEventMap {
   /** A signal could not be published to Redis (the bus degrades to polling). */
   'bus:publishFailed': Record<string, never>;

@@ -3,7 +3,7 @@ import type { UserMessageWrite, UserMessageWritten } from '../handover/accept-us
 import type { ItemOutcome } from '../store/group-commit.js';
 import { deserializeError, serializeError, type SerializedError } from '../resilience/errors-across-threads.js';
 import type { OutboxRow } from '../delivery/outbox.js';
-import type { DeliveryAttempt as Attempt } from './events.js';
+import { createdAtMsOf, type DeliveryAttempt as Attempt } from './events.js';
 
 /**
  * What crosses between the HTTP thread and the delivery thread on every message, as columns: one array
@@ -139,7 +139,7 @@ export class AttemptColumnsBuilder {
   add(row: Pick<OutboxRow, 'target' | 'connector_id' | 'created_at'>, outcome: Attempt['outcome'], seconds: number): void {
     this.target.push(row.target);
     this.connectorId.push(row.connector_id);
-    this.createdAtMs.push(row.created_at instanceof Date ? row.created_at.getTime() : new Date(row.created_at).getTime());
+    this.createdAtMs.push(createdAtMsOf(row));
     this.outcome.push(outcome);
     this.seconds.push(seconds);
   }

@@ -13,8 +13,9 @@ import { SESSION_COOKIE } from '../../src/desk/session-cookie.js';
 /** A day of the week (as opening hours name it) two days after today in `timeZone`: a queue open only then is closed now. */
 function closedDay(timeZone: string): string {
   const days = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
-  const today = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short' }).format(new Date()).toLowerCase();
-  return days[(days.indexOf(today) + 2) % 7]!;
+  const today = days.indexOf(new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short' }).format(new Date()).toLowerCase());
+  if (today < 0) throw new Error(`closedDay: today's weekday in ${timeZone} was not read`);
+  return days[(today + 2) % 7]!;
 }
 
 /**
