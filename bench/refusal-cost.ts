@@ -12,8 +12,8 @@
  * answers spends on a message, all of it (its answer, its batch, what the delivery thread tells it back).
  *
  * The service (PostgreSQL, a schema of its own; BENCH_REFUSAL_STORE=embedded: the embedded store, in a
- * directory of its own, its database's thread counted in the process's CPU) runs with an admission limit of one request in flight,
- * fixed. A closed loop of 64 clients, one API key, then keeps a line standing: nearly every request is
+ * directory of its own, its database's thread counted in the process's CPU) runs with an admission limit
+ * of one request in flight, fixed. A closed loop of 64 clients, one API key, then keeps a line standing: nearly every request is
  * refused `overloaded_queue_wait` before routing (src/http/shed-before-routing.ts), as the busiest
  * caller's are under overload, and the few admitted keep the line's figures real. The closed loop runs
  * for BENCH_REFUSAL_MS (6 s, after 1.5 s unmeasured) against each of the two servers in turn,

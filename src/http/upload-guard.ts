@@ -154,8 +154,8 @@ function closing(reply: FastifyReply, err: AppError): AppError {
  * Called from the request event, where Node's parser has read the head and not yet the body. A small
  * body (a bot's message) most often arrived in the same read as its head: by the next microtask the
  * parser has pushed all of it and marked the request complete, and it is taken in one read, without the
- * listeners, timer and stream flow a body still arriving needs (about a tenth of what an accepted
- * message costs the thread that answers, docs/performance.md). Any other body is read as it arrives.
+ * listeners, timer and stream flow a body still arriving needs (docs/performance.md, "A body that came
+ * with its head, taken in one read"). Any other body is read as it arrives.
  */
 export async function readGuardedBody(
   raw: IncomingMessage,
@@ -175,15 +175,15 @@ export async function readGuardedBody(
 
 /**
  * The body, when all of it has arrived and none of it was read yet: announced by Content-Length, within
- * `limit`, and the request complete. Undefined otherwise (it is read as it arrives).
+ * `limit`, the request complete and every announced byte waiting in its buffer. Undefined otherwise (it
+ * is read as it arrives).
  */
 function arrivedWhole(raw: IncomingMessage, limit: number): Buffer | undefined {
-  if (!raw.complete || raw.readableDidRead || raw.headers['transfer-encoding'] !== undefined) return undefined;
+  if (!raw.complete || raw.headers['transfer-encoding'] !== undefined) return undefined;
   const announced = Number(raw.headers['content-length']);
   if (!Number.isInteger(announced) || announced > limit || raw.readableLength !== announced) return undefined;
-  if (announced === 0) return Buffer.alloc(0);
-  const body: unknown = raw.read();
-  return Buffer.isBuffer(body) && body.length === announced ? body : undefined;
+  // With all of it buffered, one read() answers all of it, as one Buffer.
+  return announced === 0 ? Buffer.alloc(0) : (raw.read() as Buffer);
 }
 
 function readArriving(raw: IncomingMessage, response: ServerResponse, address: () => string, limit: number, guard: BodyGuard): Promise<Outcome> {

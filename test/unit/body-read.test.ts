@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bodyGuard, readGuardedBody } from '../../src/http/upload-guard.js';
-import { openRawRequest } from '../support/raw-http.js';
+import { openRawRequest, type RawRequest } from '../support/raw-http.js';
 
 /**
  * readGuardedBody takes a body that came with its head in one read, and reads one still arriving as it
@@ -39,43 +39,37 @@ describe('reading a request body within the guard', () => {
 
   const head = (length: number) => ({ method: 'POST', path: '/', headers: { 'content-type': 'application/json', 'content-length': String(length) } });
 
-  it('takes a body that came with its head', async () => {
-    const body = JSON.stringify({ id: 'one-read', text: 'é'.repeat(300) });
-    const request = await openRawRequest(url, { ...head(Buffer.byteLength(body)), body });
+  /** Waits for the answer to `request`, expects the server to have read `body` whole, and hangs up. */
+  async function expectRead(request: RawRequest, body: string): Promise<void> {
     try {
       expect(await request.answered(5_000)).toBe(200);
       expect(outcomes.at(-1)).toEqual({ body });
     } finally {
       request.destroy();
     }
+  }
+
+  it('takes a body that came with its head', async () => {
+    const body = JSON.stringify({ id: 'one-read', text: 'é'.repeat(300) });
+    await expectRead(await openRawRequest(url, { ...head(Buffer.byteLength(body)), body }), body);
   });
 
   it('reads a body that arrives after its head, in pieces', async () => {
     const body = JSON.stringify({ id: 'pieces', text: 'x'.repeat(900) });
     const request = await openRawRequest(url, head(Buffer.byteLength(body)));
-    try {
-      for (let i = 0; i < 3; i++) {
-        await new Promise((r) => setTimeout(r, 30));
-        request.write(body.slice((i * body.length) / 3, ((i + 1) * body.length) / 3));
-      }
-      expect(await request.answered(5_000)).toBe(200);
-      expect(outcomes.at(-1)).toEqual({ body });
-    } finally {
-      request.destroy();
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      request.write(body.slice((i * body.length) / 3, ((i + 1) * body.length) / 3));
     }
+    await expectRead(request, body);
   });
 
   it('reads a body whose first part came with its head', async () => {
     const body = JSON.stringify({ id: 'half', text: 'y'.repeat(500) });
     const request = await openRawRequest(url, { ...head(Buffer.byteLength(body)), body: body.slice(0, 200) });
-    try {
-      await new Promise((r) => setTimeout(r, 30));
-      request.write(body.slice(200));
-      expect(await request.answered(5_000)).toBe(200);
-      expect(outcomes.at(-1)).toEqual({ body });
-    } finally {
-      request.destroy();
-    }
+    await new Promise((r) => setTimeout(r, 30));
+    request.write(body.slice(200));
+    await expectRead(request, body);
   });
 
   it('refuses a body past the limit while it arrives, and tells a client that left', async () => {
