@@ -29,6 +29,8 @@ import type { DeliveryThreadData, FromDeliveryThread, ToDeliveryThread } from '.
 import { acceptRows, AttemptColumnsBuilder, outcomeColumns } from './thread-columns.js';
 
 const port = parentPort!;
+/** The longest a delivery's attempt waits to be told to the HTTP thread (its metrics and status page). */
+const NOTES_EVERY_MS = 20;
 const post = (message: FromDeliveryThread) => port.postMessage(message);
 
 async function main(): Promise<void> {
@@ -94,20 +96,34 @@ async function main(): Promise<void> {
       post({ type: 'give-up', id, row, failure });
     });
 
-  // Attempts and the load are told once per turn of this thread's loop, in one message, not once per attempt.
+  // Attempts and the load are told in one message at most every NOTES_EVERY_MS, not once per turn of
+  // this thread's loop: under load a turn ends every few attempts, and each message wakes the HTTP
+  // thread (which then takes the core from this one, at its lower priority). The load is told at once
+  // while the HTTP thread may be holding lanes back for want of room (delivery-thread-host.ts, `hasRoom`):
+  // when the runs last told and the lanes it handed since reach half of this thread's concurrency.
   const attempts = new AttemptColumnsBuilder();
   let loadDue = false;
   let runs = 0;
+  let runsTold = 0;
+  let lanesSinceTold = 0;
+  let flushTimer: NodeJS.Timeout | null = null;
+  let flushImmediate: NodeJS.Immediate | null = null;
   const flush = () => {
-    if (attempts.size > 0 || loadDue) post({ type: 'notes', attempts: attempts.take(), load: loadDue ? { runs, bulkheadFull: health.bulkheadFull() } : null });
+    if (flushTimer) clearTimeout(flushTimer);
+    if (flushImmediate) clearImmediate(flushImmediate);
+    flushTimer = flushImmediate = null;
+    if (attempts.size === 0 && !loadDue) return;
+    post({ type: 'notes', attempts: attempts.take(), load: loadDue ? { runs, bulkheadFull: health.bulkheadFull() } : null });
+    if (loadDue) {
+      runsTold = runs;
+      lanesSinceTold = 0;
+    }
     loadDue = false;
-    flushing = false;
   };
-  let flushing = false;
   const flushSoon = () => {
-    if (flushing) return;
-    flushing = true;
-    setImmediate(flush);
+    if (flushImmediate) return;
+    if (loadDue && runsTold + lanesSinceTold >= config.delivery.concurrency / 2) flushImmediate = setImmediate(flush);
+    else flushTimer ??= setTimeout(flush, NOTES_EVERY_MS);
   };
 
   // Before the worker starts: what it posts from its first delivery on is read once this thread is ready.
@@ -155,6 +171,7 @@ async function main(): Promise<void> {
       case 'lanes':
         // Not attached (stopping): the worker that stopped gives the lanes' leases back.
         handoff.hand(message.lanes);
+        lanesSinceTold += message.lanes.length;
         // Told back even when they all joined runs already under way (the count did not change): the
         // HTTP thread counts handed lanes as taken until it hears the load again.
         loadDue = true;

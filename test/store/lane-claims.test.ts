@@ -95,6 +95,19 @@ describe.each<DbKind>(dbKinds)('lane claims (%s)', (kind) => {
     expect(nodes.filter((n) => n['Index Name'] === 'outbox_lane_pending').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('an item has one index beside its id: the index of pending items, which keeps their sequence numbers unique (migration 024)', async () => {
+    const { rows } = await db.query<{ indexname: string; indexdef: string }>(
+      `select indexname, indexdef from pg_indexes where tablename = 'outbox' and schemaname = current_schema() order by indexname`,
+    );
+    expect(rows.map((r) => r.indexname)).toEqual(['outbox_lane_pending', 'outbox_pkey']);
+    expect(rows[0]!.indexdef).toMatch(/^CREATE UNIQUE INDEX outbox_lane_pending ON .*outbox USING btree \(lane, seq\) WHERE \(state = 'pending'::text\)$/);
+    await lane('l1', 2);
+    const again = db.query(
+      `insert into outbox (tenant_id, lane, seq, handover_id, target, connector_id, kind, payload, max_attempts) values ('t', 'l1', 2, 'h', 'agent', 'con_a', 'message.created', '{}', 3)`,
+    );
+    await expect(again).rejects.toMatchObject({ code: '23505' });
+  });
+
   it("a message's two updates of its lane are heap-only: no index of the lanes changes with them", async () => {
     await db.query(`insert into tenants (id, name, webhook_secret) values ('t', 't', 's')`);
     await db.query(`insert into connectors (id, tenant_id, type, name, config) values ('con_a', 't', 'webhook', 'c', '{}')`);
