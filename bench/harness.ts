@@ -404,6 +404,12 @@ export function machineBusyPercent(before: ReturnType<typeof machineTicks>, afte
   return Math.round((100 * (after.busy - before.busy)) / (after.all - before.all));
 }
 
+/** Between two readings of machineTicks: the CPU time the machine's cores spent busy together, in ms. */
+export function machineBusyMs(before: ReturnType<typeof machineTicks>, after: ReturnType<typeof machineTicks>): number | undefined {
+  if (!before || !after || after.busy < before.busy) return undefined;
+  return Math.round(((after.busy - before.busy) * 1000) / CLK_TCK);
+}
+
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, 'utf8');

@@ -21,6 +21,11 @@
  * service's figure includes what it spent on the requests it admitted (their number is printed). The load
  * generator is pinned to a core of its own where `taskset` allows (BENCH_GENERATOR_CPU). BENCH_NODE_ARGS:
  * options for node running the service (`--cpu-prof --cpu-prof-dir=DIR`).
+ *
+ * BENCH_REFUSAL_RATE (requests a second) replaces the closed loop with an open loop at that rate over 256
+ * connections, as the overload steps of `npm run bench` offer it (10,956 a second was PostgreSQL's 3×
+ * step): what refusing that load costs each server, how busy it leaves the machine's cores (every process,
+ * the generator's share too), and the refusals' p99 counted from when each was due.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +40,8 @@ import {
   cleanUpOnExit,
   firstLine,
   generate,
+  machineBusyPercent,
+  machineTicks,
   processTreeCpuMs,
   schemaUrl,
   spawnNode,
@@ -47,6 +54,8 @@ const ROUNDS = Number(process.env.BENCH_REFUSAL_ROUNDS ?? 3);
 const ACCEPTED = process.env.BENCH_REFUSAL_MODE === 'accepted';
 const EMBEDDED = process.env.BENCH_REFUSAL_STORE === 'embedded';
 const HANDOVERS = ACCEPTED ? 256 : 16;
+/** BENCH_REFUSAL_RATE: an open loop at this many requests a second over 256 connections, instead of the closed loop of 64. */
+const RATE = process.env.BENCH_REFUSAL_RATE ? Number(process.env.BENCH_REFUSAL_RATE) : undefined;
 
 /** A bare server answering every request with a 503 of the service's shape, keeping the connection. */
 const BARE_REFUSER = `
@@ -126,9 +135,8 @@ try {
     paths: tenant.handovers.map((id) => `/v1/handovers/${id}/messages`),
     body: '{"id":"{id}","text":"m {i}"}',
     headers: { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' },
-    mode: 'closed' as const,
+    ...(RATE === undefined ? { mode: 'closed' as const, connections: 64 } : { mode: 'open' as const, ratePerSecond: RATE, connections: 256 }),
     durationMs,
-    connections: 64,
     idPrefix: `refusals-${randomBytes(4).toString('hex')}`,
   });
   const measure = async (name: string, url: string, pid: number | undefined) => {
@@ -136,7 +144,9 @@ try {
     await generate(spec(url, 1500));
     const before = processTreeCpuMs(pid);
     const mainBefore = threadSchedMs(pid);
+    const machineBefore = machineTicks();
     const r = await generate(spec(url, MS));
+    const busy = machineBusyPercent(machineBefore, machineTicks());
     const after = processTreeCpuMs(pid);
     const mainAfter = threadSchedMs(pid);
     const mainPerAnswer = mainBefore && mainAfter ? ((mainAfter.onCpuMs - mainBefore.onCpuMs) * 1000) / r.sent : NaN;
@@ -144,7 +154,7 @@ try {
     const perAnswer = before !== null && after !== null ? ((after - before) * 1000) / r.sent : NaN;
     const kind = ACCEPTED ? `${refused} refused` : `${r.sent - refused} not refused for the line`;
     console.log(
-      `${name}: ${Math.round((r.sent * 1000) / MS)} answers/s (${kind}: ${JSON.stringify(r.statuses)}), ${perAnswer.toFixed(1)} µs of its CPU an answer, ${mainPerAnswer.toFixed(1)} of them its main thread's`,
+      `${name}: ${Math.round((r.sent * 1000) / MS)} answers/s (${kind}: ${JSON.stringify(r.statuses)}), ${perAnswer.toFixed(1)} µs of its CPU an answer, ${mainPerAnswer.toFixed(1)} of them its main thread's; cores busy ${busy} %, generator ${r.cpuPercent} % of its core, refusals p99 ${r.rejectLatencies[Math.floor(r.rejectLatencies.length * 0.99)] ?? '-'} ms`,
     );
     return { process: perAnswer, main: mainPerAnswer };
   };

@@ -50,6 +50,7 @@ import {
   generate,
   GENERATOR_CPU,
   keepMainThreadOffGenerator,
+  machineBusyMs,
   machineBusyPercent,
   machineTicks,
   MAIN_THREAD_CPUS,
@@ -229,7 +230,9 @@ async function saturate(
   const threadsBefore = isService ? await threadCpu(url) : new Map<string, number>();
   const before = processTreeCpuMs(pid);
   const schedBefore = threadSchedMs(pid);
+  const machineBefore = machineTicks();
   const r = await loop(CLOSED_MS, idPrefix);
+  const machineWindowMs = machineBusyMs(machineBefore, machineTicks());
   const processAtWindowEnd = processTreeCpuMs(pid);
   const mainThread = schedPerSecond(schedBefore, threadSchedMs(pid));
   const databaseAtWindowEnd = database?.read();
@@ -285,6 +288,7 @@ async function saturate(
     },
     generatorCpuPercent: r.cpuPercent,
     generatorLoopDelayP99Ms: r.loopDelayP99Ms,
+    ...(machineWindowMs === undefined ? {} : { machineWindowBusyMs: machineWindowMs }),
     ...(mainThread ? { mainThreadOnCpuMsPerS: mainThread.onCpuMsPerS, mainThreadWaitingMsPerS: mainThread.waitingMsPerS } : {}),
   };
   const cpu = step.cpu;
@@ -461,6 +465,7 @@ async function main() {
 
   const report: BenchReport = {
     machine: `${cpus().length} cores, Node ${process.version}`,
+    cores: cpus().length,
     generatorCpu: GENERATOR_CPU ?? null,
     mainThreadCpus: MAIN_THREAD_CPUS ?? null,
     closedLoop: { connections: CLOSED_CONNECTIONS, ms: CLOSED_MS, handovers: RELAY_HANDOVERS, warmupMs: WARMUP_MS },
@@ -589,8 +594,10 @@ async function main() {
           const memory = await sampleService(service!.url, 250, gen);
           const r = await gen;
           const schedAfter = threadSchedMs(service!.child.pid);
+          const machineAfter = machineTicks();
           const batches = batchesBetween(batchesBefore, await acceptBatches(service!.url));
-          const machineBusy = machineBusyPercent(machineBefore, machineTicks());
+          const machineBusy = machineBusyPercent(machineBefore, machineAfter);
+          const machineMs = machineBusyMs(machineBefore, machineAfter);
           const perSecond = schedPerSecond(schedBefore, schedAfter);
           const sched =
             perSecond && schedBefore && schedAfter
@@ -608,6 +615,7 @@ async function main() {
             ...memory,
             ...sched,
             ...(machineBusy === undefined ? {} : { machineBusyPercent: machineBusy }),
+            ...(machineMs === undefined ? {} : { machineBusyMs: machineMs }),
           });
           result.overload.push(s);
           console.log(
