@@ -82,6 +82,8 @@ export interface Step {
   /** p99 of how late the load generator sent requests: when high, it was starved, and latencies overstate. */
   generatorLagP99Ms?: number;
   generatorCpuPercent?: number;
+  /** The load generator's CPU time over its run (ms): what each request cost it. */
+  generatorCpuMs?: number;
   deliveryP99Ms?: number | null;
   lost?: number;
   undelivered?: number;
@@ -580,7 +582,13 @@ function costLines(r: BenchReport): string[] {
 function machineLine(r: BenchReport, s: StoreResult, base: Step | undefined, three: Step | undefined): string | undefined {
   if (!three || !r.cores) return undefined;
   const costs = answerCosts(base, three, (step) => step.machineBusyMs);
-  if (!costs) return undefined;
+  if (!costs || three.generatorCpuMs === undefined || three.accepted === undefined || three.refused === undefined) return undefined;
+  // Every request costs the generator its share whatever the answer, so a refusal cannot cost the machine
+  // less. A solution below that is the linear model failing (an accepted message's cost moves with the
+  // load: larger batches under overload cost less a message), and the two costs are not stated.
+  const generatorUs = (three.generatorCpuMs * 1000) / Math.max(1, three.accepted + three.refused);
+  if (costs.refusedUs < generatorUs)
+    return `- The whole machine (every process: the service, the database, the helpdesk and the load generator): what an accepted message and a refusal each cost it could not be told apart from the ${base!.factor}× and 3× steps’ busy cores (solved, a refusal would cost less than the ${Math.round(generatorUs)} µs the generator alone spent on a request: an accepted message cost less under overload than at capacity).`;
   const serve = Math.round(0.9 * s.apiCapacityPerSecond);
   const refuse = Math.max(0, three.offeredPerSecond - serve);
   const needMs = Math.round((serve * costs.acceptedUs + refuse * costs.refusedUs) / 1000);

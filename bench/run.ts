@@ -181,6 +181,7 @@ function summarize(name: string, offered: number, r: GeneratorResult, extra: Par
     unanswered: r.unanswered,
     generatorLagP99Ms: r.sendLagP99Ms,
     generatorCpuPercent: r.cpuPercent,
+    generatorCpuMs: Math.round(r.cpuMs),
     ...extra,
   };
 }
