@@ -42,6 +42,7 @@ import {
   generate,
   machineBusyPercent,
   machineTicks,
+  pct,
   processTreeCpuMs,
   schemaUrl,
   spawnNode,
@@ -154,7 +155,7 @@ try {
     const perAnswer = before !== null && after !== null ? ((after - before) * 1000) / r.sent : NaN;
     const kind = ACCEPTED ? `${refused} refused` : `${r.sent - refused} not refused for the line`;
     console.log(
-      `${name}: ${Math.round((r.sent * 1000) / MS)} answers/s (${kind}: ${JSON.stringify(r.statuses)}), ${perAnswer.toFixed(1)} µs of its CPU an answer, ${mainPerAnswer.toFixed(1)} of them its main thread's; cores busy ${busy} %, generator ${r.cpuPercent} % of its core, refusals p99 ${r.rejectLatencies[Math.floor(r.rejectLatencies.length * 0.99)] ?? '-'} ms`,
+      `${name}: ${Math.round((r.sent * 1000) / MS)} answers/s (${kind}: ${JSON.stringify(r.statuses)}), ${perAnswer.toFixed(1)} µs of its CPU an answer, ${mainPerAnswer.toFixed(1)} of them its main thread's; cores busy ${busy} %, generator ${r.cpuPercent} % of its core, refusals p99 ${pct(r.rejectLatencies, 99) ?? '-'} ms`,
     );
     return { process: perAnswer, main: mainPerAnswer };
   };

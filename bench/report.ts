@@ -50,8 +50,6 @@ export interface Saturation {
   };
   generatorCpuPercent: number;
   generatorLoopDelayP99Ms: number;
-  /** The machine's cores together during the load window: their busy time, ms (every process's work, the generator's and the helpdesk's too). */
-  machineWindowBusyMs?: number;
   /**
    * The process's main thread (the service's HTTP thread, the bare relay's only one), from the OS
    * scheduler, per second from just before the load to its end: ms on a CPU, and runnable but waiting for one.
@@ -562,7 +560,7 @@ function costLines(r: BenchReport): string[] {
       out.push('## Where a message’s CPU goes, and the next step', '');
       out.push(
         'For each store that missed a target, from this run’s own figures: the CPU of a delivered message in the closed loop by thread (the OS’s accounting, as above), against three times the bare relay’s; and at 3× capacity, what an accepted message and a refusal cost the HTTP thread and the whole machine, and what serving 90 % of capacity while refusing the rest would take of each. ' +
-          'The two costs are solved from the 2× and 3× steps, which accept and refuse in different proportions: rough figures, as a loaded thread’s costs move with the load.',
+          'The two costs are solved from two steps that accept and refuse in different proportions (the HTTP thread’s from the 2× and 3× steps, the whole machine’s from the 1× and 3× ones): rough figures, as a loaded thread’s costs move with the load.',
         '',
       );
     }
@@ -576,8 +574,8 @@ function costLines(r: BenchReport): string[] {
  * together (the service, the database, the helpdesk, the load generator), solved as the HTTP thread's are
  * from the cores' busy time in two open-loop steps (the one at capacity, which refuses least, and the 3×
  * one), and what serving 90 % of capacity while refusing the rest at those costs would take of the
- * machine's cores. Above what the cores have, the target cannot be
- * met on this machine at these costs, however the work is shared out between threads.
+ * machine's cores. Above what the cores have, the target cannot be met on this machine at these costs,
+ * however the work is shared out between threads.
  */
 function machineLine(r: BenchReport, s: StoreResult, base: Step | undefined, three: Step | undefined): string | undefined {
   if (!three || !r.cores) return undefined;

@@ -231,9 +231,7 @@ async function saturate(
   const threadsBefore = isService ? await threadCpu(url) : new Map<string, number>();
   const before = processTreeCpuMs(pid);
   const schedBefore = threadSchedMs(pid);
-  const machineBefore = machineTicks();
   const r = await loop(CLOSED_MS, idPrefix);
-  const machineWindowMs = machineBusyMs(machineBefore, machineTicks());
   const processAtWindowEnd = processTreeCpuMs(pid);
   const mainThread = schedPerSecond(schedBefore, threadSchedMs(pid));
   const databaseAtWindowEnd = database?.read();
@@ -289,7 +287,6 @@ async function saturate(
     },
     generatorCpuPercent: r.cpuPercent,
     generatorLoopDelayP99Ms: r.loopDelayP99Ms,
-    ...(machineWindowMs === undefined ? {} : { machineWindowBusyMs: machineWindowMs }),
     ...(mainThread ? { mainThreadOnCpuMsPerS: mainThread.onCpuMsPerS, mainThreadWaitingMsPerS: mainThread.waitingMsPerS } : {}),
   };
   const cpu = step.cpu;
