@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Deps } from '../deps.js';
 import { postUserMessage } from '../handover/messages.js';
 import { GUARD_CODES, type Metrics } from '../monitoring/metrics.js';
+import type { HistogramSeries } from '../telemetry/series-histogram.js';
 import type { AdmissionController, Permit } from '../resilience/admission.js';
 import { runWithDeadline } from '../resilience/deadline.js';
 import { AppError, toError } from '../resilience/errors.js';
@@ -77,10 +78,26 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
   const counts: DirectMessageCounts = { served: 0, handedOver: 0 };
   let requests = 0;
 
+  // The duration histogram's series of this route, one per status, found once.
+  const durations = new Map<number, HistogramSeries>();
+  const durationOf = (status: number): HistogramSeries => {
+    let series = durations.get(status);
+    if (!series)
+      durations.set(
+        status,
+        (series = ctx.metrics.httpRequestDuration.series({
+          http_request_method: 'POST',
+          http_route: MESSAGE_ROUTE,
+          http_response_status_code: String(status),
+        })),
+      );
+    return series;
+  };
+
   /** Counted and logged as the app's end-of-response hook counts and logs an answer. */
   const logged = (request: IncomingMessage, log: FastifyBaseLogger, startedAt: number, status: number, refusedFor?: string) => {
     const ms = performance.now() - startedAt;
-    ctx.metrics.httpRequestDuration.observe({ http_request_method: 'POST', http_route: MESSAGE_ROUTE, http_response_status_code: String(status) }, ms / 1000);
+    durationOf(status).observe(ms / 1000);
     if (window) {
       window.recordRequest(ms, status);
       if (refusedFor) window.recordRejection(refusedFor);

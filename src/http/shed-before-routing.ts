@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../monitoring/metrics.js';
+import type { HistogramSeries } from '../telemetry/series-histogram.js';
 import { answerRaw, answerRawKeptOpen } from './error-handler.js';
 import { credentialKey, judgedBeforeRouting } from './admission-hook.js';
 import { statusWindow } from './request-telemetry.js';
@@ -35,13 +36,25 @@ function smallBody(request: IncomingMessage): boolean {
 }
 
 export function shedBeforeRouting(admission: AdmissionController, metrics: Metrics): (request: IncomingMessage, response: ServerResponse) => boolean {
-  // The histogram's labels of a refusal, made once per method and status rather than per refusal.
-  const labels = new Map<string, { http_request_method: string; http_route: string; http_response_status_code: string }>();
-  const labelsOf = (method: string, status: number) => {
+  // The histogram's series of a refusal, found once per method and status rather than per refusal (and
+  // the last one used kept at hand: under overload they are nearly all the same).
+  const series = new Map<string, HistogramSeries>();
+  let last: { method: string; status: number; series: HistogramSeries } | undefined;
+  const seriesOf = (method: string, status: number): HistogramSeries => {
+    if (last && last.method === method && last.status === status) return last.series;
     const key = `${method} ${status}`;
-    let made = labels.get(key);
-    if (!made) labels.set(key, (made = { http_request_method: method, http_route: 'refused before routing', http_response_status_code: String(status) }));
-    return made;
+    let found = series.get(key);
+    if (!found)
+      series.set(
+        key,
+        (found = metrics.httpRequestDuration.series({
+          http_request_method: method,
+          http_route: 'refused before routing',
+          http_response_status_code: String(status),
+        })),
+      );
+    last = { method, status, series: found };
+    return found;
   };
   return (request, response) => {
     const url = request.url ?? '';
@@ -65,7 +78,7 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     else answerRawKeptOpen(response, refusal);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
     // The method is one of the few the routes know or Node's parser accepts, so the labels stay few.
-    metrics.httpRequestDuration.observe(labelsOf(request.method ?? 'GET', refusal.status), 0);
+    seriesOf(request.method ?? 'GET', refusal.status).observe(0);
     const window = statusWindow(metrics, path);
     if (window) {
       window.recordRequest(0, refusal.status);

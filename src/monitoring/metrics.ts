@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SeriesHistogram } from '../telemetry/series-histogram.js';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { LoadSignals } from '../resilience/load-signals.js';
 import type { Bus } from '../bus/bus.js';
@@ -38,7 +39,7 @@ export interface Metrics {
   guardRefusals: Counter<'code'>;
   connectorCircuitState: Gauge<'connector_id'>;
   /** OpenTelemetry's `http.server.request.duration`, labelled with the route template, never the raw URL. */
-  httpRequestDuration: Histogram<'http_request_method' | 'http_route' | 'http_response_status_code'>;
+  httpRequestDuration: SeriesHistogram<'http_request_method' | 'http_route' | 'http_response_status_code'>;
   delivery: DeliveryMetrics;
   funnel: Funnel;
   /** The last hour of API traffic in memory, for the status page. */
@@ -209,7 +210,8 @@ export function createMetrics(
     help: 'Live signals that could not be sent to other instances (Redis unreachable); they catch up by polling.',
     registers: [registry],
   });
-  const httpRequestDuration = new Histogram({
+  // Observed for every request, refusals too: a histogram whose series are found once (series-histogram.ts).
+  const httpRequestDuration = new SeriesHistogram({
     name: 'http_server_request_duration_seconds',
     help: 'Duration of HTTP server requests (OpenTelemetry http.server.request.duration).',
     labelNames: ['http_request_method', 'http_route', 'http_response_status_code'],

@@ -1,4 +1,5 @@
-import { Gauge, Histogram, type Registry } from 'prom-client';
+import { Gauge, type Registry } from 'prom-client';
+import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
 
 /** Where an outbox item goes: `to_agent` (a connector) or `to_bot` (the tenant's webhook). */
 export type Direction = 'to_agent' | 'to_bot';
@@ -50,21 +51,21 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
     labelNames: ['target', 'connector_id'],
     registers: [registry],
   });
-  const latency = new Histogram({
+  const latency = new SeriesHistogram({
     name: 'handover_delivery_latency_seconds',
     help: 'Time from accepting an item (2xx to its sender) to delivering it to the other side.',
     labelNames: ['direction'],
     buckets: deliveryBuckets,
     registers: [registry],
   });
-  const connectorCalls = new Histogram({
+  const connectorCalls = new SeriesHistogram({
     name: 'handover_connector_call_duration_seconds',
     help: 'Duration of calls to agent-side systems, per connector and outcome (ok, retry, failed).',
     labelNames: ['connector_id', 'outcome'],
     buckets: callBuckets,
     registers: [registry],
   });
-  const lag = new Histogram({
+  const lag = new SeriesHistogram({
     name: 'handover_delivery_lag_seconds',
     help: "Time from accepting an item to delivering it, per connector (empty: the bots' webhooks) and side (agent, bot).",
     labelNames: ['connector_id', 'side'],
@@ -95,7 +96,7 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
     labelNames: ['connector_id'],
     registers: [registry],
   });
-  const botCalls = new Histogram({
+  const botCalls = new SeriesHistogram({
     name: 'handover_bot_webhook_call_duration_seconds',
     help: 'Duration of signed webhook calls to bots, per outcome (ok, retry, failed).',
     labelNames: ['outcome'],
@@ -148,16 +149,17 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
   };
 }
 
-const children = new WeakMap<Histogram<string>, Map<string, { observe(value: number): void }>>();
+const children = new WeakMap<SeriesHistogram<string>, Map<string, HistogramSeries>>();
 
 /**
- * A histogram's series for one set of labels, looked up once: observing with labels hashes and checks
- * them on every call, several times per delivered message. These series are never removed.
+ * A histogram's series for one set of labels, found by a key its caller makes without building the
+ * labels: several observations per delivered message, on the thread that answers HTTP. These series are
+ * never removed.
  */
-function child(histogram: Histogram<string>, key: string, labels: () => Record<string, string>): { observe(value: number): void } {
+function child(histogram: SeriesHistogram<string>, key: string, labels: () => Record<string, string>): HistogramSeries {
   let byKey = children.get(histogram);
   if (!byKey) children.set(histogram, (byKey = new Map()));
   let series = byKey.get(key);
-  if (!series) byKey.set(key, (series = histogram.labels(labels())));
+  if (!series) byKey.set(key, (series = histogram.series(labels())));
   return series;
 }
