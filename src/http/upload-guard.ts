@@ -23,8 +23,11 @@ export interface UploadLimits {
  */
 const SLOW_AFTER_MS = 100;
 
-/** What ended a body read early: the client went away (nobody to answer) or a refusal to send. */
-type Outcome = { body: Buffer } | { gone: true };
+/**
+ * A body read whole (`whole`: it had all arrived with its head, and was taken in one read), or the
+ * client gone before it did (nobody to answer). A refusal to send rejects instead.
+ */
+type Outcome = { body: Buffer; whole: boolean } | { gone: true };
 
 /**
  * The slow bodies of each client address, shared by every reader of one app (the Fastify hook below and
@@ -152,25 +155,24 @@ function closing(reply: FastifyReply, err: AppError): AppError {
  * it) is asked only of a body that turns out slow.
  *
  * Called from the request event, where Node's parser has read the head and not yet the body. A small
- * body (a bot's message) most often arrived in the same read as its head: by the next microtask the
- * parser has pushed all of it and marked the request complete, and it is taken in one read, without the
- * listeners, timer and stream flow a body still arriving needs (docs/performance.md, "A body that came
- * with its head, taken in one read"). Any other body is read as it arrives.
+ * body (a bot's message) most often arrived in the same read as its head, and the parser takes the rest
+ * of that read once the request event returns, before the event loop goes on to its next phase; the
+ * microtasks and ticks queued by the request event run before that, between the head and the body. So
+ * the body is looked at in this turn's check phase (`setImmediate`): by then a body that came with its
+ * head is complete and is taken in one read, without the listeners, timers and stream flow a body still
+ * arriving needs (docs/performance.md, "A body that came with its head, taken in one read"). Any other
+ * body is read as it arrives.
  */
-export async function readGuardedBody(
-  raw: IncomingMessage,
-  response: ServerResponse,
-  address: () => string,
-  limit: number,
-  guard: BodyGuard,
-): Promise<Outcome> {
-  await undefined;
-  const arrived = arrivedWhole(raw, limit);
-  if (arrived) return { body: arrived };
-  // The connection may have gone while the parser read this request's head (its close is told on the
-  // next tick, before this continues): nobody is left to answer.
-  if (response.destroyed || raw.socket?.destroyed) return { gone: true };
-  return readArriving(raw, response, address, limit, guard);
+export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, address: () => string, limit: number, guard: BodyGuard): Promise<Outcome> {
+  return new Promise<Outcome>((resolve, reject) => {
+    setImmediate(() => {
+      const arrived = arrivedWhole(raw, limit);
+      if (arrived) return resolve({ body: arrived, whole: true });
+      // The connection may have gone while the parser read this request's head: nobody is left to answer.
+      if (response.destroyed || raw.socket?.destroyed) return resolve({ gone: true });
+      readArriving(raw, response, address, limit, guard).then(resolve, reject);
+    });
+  });
 }
 
 /**
@@ -220,7 +222,7 @@ function readArriving(raw: IncomingMessage, response: ServerResponse, address: (
       if (received > limit) return settle(new AppError('body_too_large', { message: `The body is larger than the limit of ${limit} bytes.` }));
       chunks.push(chunk);
     };
-    const onEnd = () => settle({ body: Buffer.concat(chunks, received) });
+    const onEnd = () => settle({ body: Buffer.concat(chunks, received), whole: false });
     const onGone = () => settle({ gone: true });
     const perWindow = (limits.minBytesPerSecond * limits.windowMs) / 1000;
     const checkRate = () => {
