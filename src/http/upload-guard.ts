@@ -166,11 +166,16 @@ function closing(reply: FastifyReply, err: AppError): AppError {
 export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, address: () => string, limit: number, guard: BodyGuard): Promise<Outcome> {
   return new Promise<Outcome>((resolve, reject) => {
     setImmediate(() => {
-      const arrived = arrivedWhole(raw, limit);
-      if (arrived) return resolve({ body: arrived, whole: true });
-      // The connection may have gone while the parser read this request's head: nobody is left to answer.
-      if (response.destroyed || raw.socket?.destroyed) return resolve({ gone: true });
-      readArriving(raw, response, address, limit, guard).then(resolve, reject);
+      // Outside the promise's executor: anything thrown here must still reach the caller, not the process.
+      try {
+        const arrived = arrivedWhole(raw, limit);
+        if (arrived) return resolve({ body: arrived, whole: true });
+        // The connection may have gone while the parser read this request's head: nobody is left to answer.
+        if (response.destroyed || raw.socket?.destroyed) return resolve({ gone: true });
+        readArriving(raw, response, address, limit, guard).then(resolve, reject);
+      } catch (err) {
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   });
 }
