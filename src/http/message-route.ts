@@ -4,7 +4,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Deps } from '../deps.js';
 import { postUserMessage } from '../handover/messages.js';
 import { GUARD_CODES, type Metrics } from '../monitoring/metrics.js';
-import type { HistogramSeries } from '../telemetry/series-histogram.js';
 import type { AdmissionController, Permit } from '../resilience/admission.js';
 import { runWithDeadline } from '../resilience/deadline.js';
 import { AppError, toError } from '../resilience/errors.js';
@@ -78,21 +77,13 @@ export function messageRouteBeforeFastify(ctx: MessageRouteContext): DirectMessa
   const counts: DirectMessageCounts = { served: 0, handedOver: 0 };
   let requests = 0;
 
-  // The duration histogram's series of this route, one per status, found once.
-  const durations = new Map<number, HistogramSeries>();
-  const durationOf = (status: number): HistogramSeries => {
-    let series = durations.get(status);
-    if (!series)
-      durations.set(
-        status,
-        (series = ctx.metrics.httpRequestDuration.series({
-          http_request_method: 'POST',
-          http_route: MESSAGE_ROUTE,
-          http_response_status_code: String(status),
-        })),
-      );
-    return series;
-  };
+  // The duration histogram's series of this route, one per status.
+  const durationOf = (status: number) =>
+    ctx.metrics.httpRequestDuration.keyed(`${MESSAGE_ROUTE} ${status}`, () => ({
+      http_request_method: 'POST',
+      http_route: MESSAGE_ROUTE,
+      http_response_status_code: String(status),
+    }));
 
   /** Counted and logged as the app's end-of-response hook counts and logs an answer. */
   const logged = (request: IncomingMessage, log: FastifyBaseLogger, startedAt: number, status: number, refusedFor?: string) => {

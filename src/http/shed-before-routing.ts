@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdmissionController } from '../resilience/admission.js';
 import type { Metrics } from '../monitoring/metrics.js';
-import type { HistogramSeries } from '../telemetry/series-histogram.js';
 import { answerRaw, answerRawKeptOpen } from './error-handler.js';
 import { credentialKey, judgedBeforeRouting } from './admission-hook.js';
 import { statusWindow } from './request-telemetry.js';
@@ -36,26 +35,13 @@ function smallBody(request: IncomingMessage): boolean {
 }
 
 export function shedBeforeRouting(admission: AdmissionController, metrics: Metrics): (request: IncomingMessage, response: ServerResponse) => boolean {
-  // The histogram's series of a refusal, found once per method and status rather than per refusal (and
-  // the last one used kept at hand: under overload they are nearly all the same).
-  const series = new Map<string, HistogramSeries>();
-  let last: { method: string; status: number; series: HistogramSeries } | undefined;
-  const seriesOf = (method: string, status: number): HistogramSeries => {
-    if (last && last.method === method && last.status === status) return last.series;
-    const key = `${method} ${status}`;
-    let found = series.get(key);
-    if (!found)
-      series.set(
-        key,
-        (found = metrics.httpRequestDuration.series({
-          http_request_method: method,
-          http_route: 'refused before routing',
-          http_response_status_code: String(status),
-        })),
-      );
-    last = { method, status, series: found };
-    return found;
-  };
+  // The histogram's series of a refusal, one per method and status, its labels made once.
+  const seriesOf = (method: string, status: number) =>
+    metrics.httpRequestDuration.keyed(`refused before routing ${method} ${status}`, () => ({
+      http_request_method: method,
+      http_route: 'refused before routing',
+      http_response_status_code: String(status),
+    }));
   return (request, response) => {
     const url = request.url ?? '';
     if (!url.startsWith('/v1/')) return false;

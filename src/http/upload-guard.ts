@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { AppError } from '../resilience/errors.js';
+import { AppError, toError } from '../resilience/errors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -174,7 +174,7 @@ export function readGuardedBody(raw: IncomingMessage, response: ServerResponse, 
         if (response.destroyed || raw.socket?.destroyed) return resolve({ gone: true });
         readArriving(raw, response, address, limit, guard).then(resolve, reject);
       } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
+        reject(toError(err));
       }
     });
   });

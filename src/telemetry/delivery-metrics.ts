@@ -1,5 +1,5 @@
 import { Gauge, type Registry } from 'prom-client';
-import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
+import { SeriesHistogram } from './series-histogram.js';
 
 /** Where an outbox item goes: `to_agent` (a connector) or `to_bot` (the tenant's webhook). */
 export type Direction = 'to_agent' | 'to_bot';
@@ -126,13 +126,13 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
       }
     },
     delivered(direction, seconds) {
-      child(latency, direction, () => ({ direction })).observe(seconds);
+      latency.keyed(direction, () => ({ direction })).observe(seconds);
     },
     connectorCall(connectorId, outcome, seconds) {
-      child(connectorCalls, `${connectorId}\u0000${outcome}`, () => ({ connector_id: connectorId, outcome })).observe(seconds);
+      connectorCalls.keyed(`${connectorId}\u0000${outcome}`, () => ({ connector_id: connectorId, outcome })).observe(seconds);
     },
     lag(connectorId, side, seconds) {
-      child(lag, `${connectorId}\u0000${side}`, () => ({ connector_id: connectorId, side })).observe(seconds);
+      lag.keyed(`${connectorId}\u0000${side}`, () => ({ connector_id: connectorId, side })).observe(seconds);
     },
     setLatency(connectorId, v) {
       const labels = { connector_id: connectorId };
@@ -147,19 +147,4 @@ export function createDeliveryMetrics(registry: Registry): DeliveryMetrics {
       botCalls.observe({ outcome }, seconds);
     },
   };
-}
-
-const children = new WeakMap<SeriesHistogram<string>, Map<string, HistogramSeries>>();
-
-/**
- * A histogram's series for one set of labels, found by a key its caller makes without building the
- * labels: several observations per delivered message, on the thread that answers HTTP. These series are
- * never removed.
- */
-function child(histogram: SeriesHistogram<string>, key: string, labels: () => Record<string, string>): HistogramSeries {
-  let byKey = children.get(histogram);
-  if (!byKey) children.set(histogram, (byKey = new Map()));
-  let series = byKey.get(key);
-  if (!series) byKey.set(key, (series = histogram.series(labels())));
-  return series;
 }

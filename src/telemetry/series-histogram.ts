@@ -60,6 +60,8 @@ export class SeriesHistogram<L extends string = string> {
   private readonly labelNames: readonly L[];
   private readonly bounds: readonly number[];
   private readonly byKey = new Map<string, Series<L>>();
+  /** Series found by a key of their caller's (see `keyed`). */
+  private readonly byCallerKey = new Map<string, HistogramSeries>();
 
   constructor(config: { name: string; help: string; labelNames: readonly L[]; buckets: readonly number[]; registers?: Registry[] }) {
     this.name = config.name;
@@ -93,6 +95,16 @@ export class SeriesHistogram<L extends string = string> {
     return series;
   }
 
+  /**
+   * The series its caller names by a key of its own (a status, a connector and an outcome), its labels
+   * made only the first time: for callers on a hot path, which then build neither the labels nor their key.
+   */
+  keyed(key: string, labels: () => Readonly<Record<L, string>>): HistogramSeries {
+    let series = this.byCallerKey.get(key);
+    if (!series) this.byCallerKey.set(key, (series = this.series(labels())));
+    return series;
+  }
+
   observe(labels: Readonly<Record<L, string>>, value: number): void {
     this.series(labels).observe(value);
   }
@@ -104,6 +116,7 @@ export class SeriesHistogram<L extends string = string> {
 
   reset(): void {
     this.byKey.clear();
+    this.byCallerKey.clear();
   }
 
   /** What a registry exports: prom-client's metric object of a histogram. */

@@ -58,6 +58,15 @@ describe('SeriesHistogram', () => {
     (theirs.getSingleMetric('x_seconds') as Histogram).observe(post('202'), 0.2);
     (theirs.getSingleMetric('x_seconds') as Histogram).observe(post('202'), 0.02);
     expect(await ours.metrics()).toBe(await theirs.metrics());
+    // Found by a key of the caller's: the same series, its labels made only the first time.
+    let made = 0;
+    const labels = () => (made++, post('202'));
+    fast.keyed('accepted', labels).observe(3);
+    fast.keyed('accepted', labels).observe(0.001);
+    (theirs.getSingleMetric('x_seconds') as Histogram).observe(post('202'), 3);
+    (theirs.getSingleMetric('x_seconds') as Histogram).observe(post('202'), 0.001);
+    expect(made).toBe(1);
+    expect(await ours.metrics()).toBe(await theirs.metrics());
   });
 
   it('refuses what prom-client refuses: a value that is not a number, a label it does not have, a label missing', () => {
