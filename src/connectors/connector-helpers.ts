@@ -25,14 +25,19 @@ export function failureText(err: Error, options: { quoteAnswers: boolean }): str
 /** The longest message text we take from an external system (as the bot API takes at most). */
 export const MAX_INBOUND_TEXT = 20_000;
 
-/**
- * A text cut to `MAX_INBOUND_TEXT` UTF-16 units, never between the two halves of a character outside
- * the basic plane (an emoji): half a pair is no text, and PostgreSQL refuses it in jsonb.
- */
+/** A text cut to `MAX_INBOUND_TEXT` UTF-16 units (see cutText). */
 export function cutInboundText(text: string): string {
-  if (text.length <= MAX_INBOUND_TEXT) return text;
-  const last = text.charCodeAt(MAX_INBOUND_TEXT - 1);
-  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? MAX_INBOUND_TEXT - 1 : MAX_INBOUND_TEXT);
+  return cutText(text, MAX_INBOUND_TEXT);
+}
+
+/**
+ * A text cut to `max` UTF-16 units, never between the two halves of a character outside the basic
+ * plane (an emoji): half a pair is no text, and PostgreSQL (and vendors' APIs) refuse it.
+ */
+export function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
 }
 
 /**

@@ -70,7 +70,7 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
       webhookSecret: zendesk.webhookSecret,
     });
     zendesk.webhookTarget = inboundUrl;
-    // A fresh app: one conversation per user, the webhook without the passControl trigger, handover's
+    // A fresh app: one conversation per user, the webhook without the control triggers, handover's
     // switchboard integration deaf in standby, and the agents handing back to the answer bot.
     zendesk.appSettings.multiConvoEnabled = false;
     zendesk.integrations[0]!.webhooks[0]!.triggers = ['conversation:message'];
@@ -84,7 +84,7 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
     expect(report.stdout).toContain(`✓ check: the app ${zendesk.appId} (GET /v2/apps/{appId}) answered`);
     expect(report.stdout).toMatch(/✗ app settings\.multiConvoEnabled: false: .*cannot be turned off once on.*--apply --irreversible/);
     expect(report.stdout).toContain('✓ integration webhook: wh_1 of integration int_handover calls the inbound URL');
-    expect(report.stdout).toContain('✗ integration webhook triggers: switchboard:passControl not among them (--apply adds them)');
+    expect(report.stdout).toContain('✗ integration webhook triggers: switchboard:passControl, switchboard:releaseControl not among them (--apply adds them)');
     expect(report.stdout).toContain('✗ switchboard integration deliverStandbyEvents: false');
     expect(report.stdout).toContain('✗ agent workspace nextSwitchboardIntegrationId: sbi_answerbot');
     expect(report.stdout).toContain('4 setting(s) to set: run again with --apply');
@@ -93,12 +93,12 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
     // --apply: what can be undone is set, and each change printed; multiConvoEnabled stays as it was.
     const applied = await runSetup(t!, ['--tenant', tenantId, '--connector', connectorId, '--apply']);
     expect(applied.code, applied.stdout + applied.stderr).toBe(1);
-    expect(applied.stdout).toContain('→ integration webhook triggers: added switchboard:passControl');
+    expect(applied.stdout).toContain('→ integration webhook triggers: added switchboard:passControl, switchboard:releaseControl');
     expect(applied.stdout).toContain('→ switchboard integration deliverStandbyEvents: set to true');
     expect(applied.stdout).toContain("→ agent workspace nextSwitchboardIntegrationId: sbi_answerbot → handover's sbi_handover");
     expect(applied.stdout).toContain('✗ app settings.multiConvoEnabled');
     expect(applied.stdout).toContain('changed 3 setting(s).');
-    expect(zendesk.integrations[0]!.webhooks[0]!.triggers).toEqual(['conversation:message', 'switchboard:passControl']);
+    expect(zendesk.integrations[0]!.webhooks[0]!.triggers).toEqual(['conversation:message', 'switchboard:passControl', 'switchboard:releaseControl']);
     expect(zendesk.switchboardIntegrations.find((m) => m.id === 'sbi_handover')!.deliverStandbyEvents).toBe(true);
     expect(zendesk.appSettings.multiConvoEnabled).toBe(false);
 

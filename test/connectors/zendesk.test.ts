@@ -74,8 +74,8 @@ describe('zendesk connector against its fake (pg)', () => {
     return { apiKey: tenant.body.apiKey as string, inboundUrl: connector.body.inboundUrl as string };
   }
 
-  async function handOver(apiKey: string, conversationId: string, userId: string): Promise<string> {
-    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId, queue: 'zd', user: { id: userId } } });
+  async function handOver(apiKey: string, conversationId: string, userId: string, user: Record<string, string> = {}): Promise<string> {
+    const created = await t!.api('POST', '/v1/handovers', { token: apiKey, body: { conversationId, queue: 'zd', user: { id: userId, ...user } } });
     expect(created.status).toBe(201);
     const handoverId: string = created.body.id;
     await eventually(
@@ -207,6 +207,39 @@ describe('zendesk connector against its fake (pg)', () => {
     expect(bot!.received.find((w) => w.body.type === 'handover.ended')!.body.data).toMatchObject({ reason: 'agent_ended' });
     const status = await t!.api('GET', `/v1/handovers/${handoverId}`, { token: apiKey });
     expect(status.body.state).toBe('ended');
+  });
+
+  it('gives the chat back to the bot when the agent workspace releases control on closing the ticket (no integration after it)', async () => {
+    const { apiKey } = await setUp();
+    const handoverId = await handOver(apiKey, 'c-released', 'u-released');
+    const answer = await fake!.closeTicket(fake!.conversationForHandover(handoverId)!.id, 'ticketClosed', { release: true });
+    expect(answer.status).toBe(200);
+    await bot!.waitFor((r) => r.some((w) => w.body.type === 'handover.ended'), 15_000, 'handover.ended');
+    expect(bot!.received.find((w) => w.body.type === 'handover.ended')!.body.data).toMatchObject({ reason: 'agent_ended' });
+    expect((await t!.api('GET', `/v1/handovers/${handoverId}`, { token: apiKey })).body.state).toBe('ended');
+  });
+
+  it("opens the conversation for a user whose name, email or file names exceed what the API's profile and altText take", async () => {
+    const { apiKey } = await setUp();
+    const longName = `${'N'.repeat(127)}\u{1F600}and more`;
+    const handoverId = await handOver(apiKey, 'c-long', 'u-long', { name: longName, email: 'not an address', locale: 'fr-CA' });
+    const user = [...fake!.users.values()].find((u) => u.externalId === 'u-long')!;
+    // Cut to 127 units, not into the emoji's two halves; the email the API would refuse left out.
+    expect(user.profile).toEqual({ givenName: 'N'.repeat(127), locale: 'fr-CA' });
+    const conversation = fake!.conversationForHandover(handoverId)!;
+    const name = `${'f'.repeat(200)}.pdf`;
+    const sent = await t!.api('POST', `/v1/handovers/${handoverId}/messages`, {
+      token: apiKey,
+      body: { id: 'm-long', text: 'see attached', attachments: [{ url: 'https://files.example.com/long.pdf', name, contentType: 'application/pdf' }] },
+    });
+    expect(sent.status).toBe(202);
+    await eventually(async () => conversation.messages.filter((m) => m.author.type === 'user').length >= 2, 'the text and the file');
+    expect(conversation.messages.filter((m) => m.author.type === 'user').map((m) => m.content)[1]).toEqual({
+      type: 'file',
+      mediaUrl: 'https://files.example.com/long.pdf',
+      altText: name.slice(0, 128),
+    });
+    expect(fake!.refused).toEqual([]);
   });
 
   it('passes control to the agent workspace by its integration type, even when the switchboard puts another integration next', async () => {

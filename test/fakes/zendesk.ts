@@ -96,8 +96,11 @@ export interface FakeZendesk {
   agentMessage(conversationId: string, message: { text: string; displayName: string }): Promise<{ status: number; body: any }>;
   /** An agent's structured message (carousel, list, location, text with actions), as `content` is documented. */
   agentContent(conversationId: string, content: Record<string, unknown>, displayName: string): Promise<{ status: number; body: any }>;
-  /** The agent closes the ticket (or moves it to email): control passes back to the bot integration. */
-  closeTicket(conversationId: string, reason?: 'ticketClosed' | 'transferToEmail'): Promise<{ status: number; body: any }>;
+  /**
+   * The agent closes the ticket (or moves it to email): control passes back to the bot integration, or,
+   * with `release` (the agent workspace has no integration after it), is released to none.
+   */
+  closeTicket(conversationId: string, reason?: 'ticketClosed' | 'transferToEmail', options?: { release?: boolean }): Promise<{ status: number; body: any }>;
   switchboardIntegrations: SwitchboardIntegration[];
   /** The app's settings (GetApp answers them; UpdateApp changes them). */
   appSettings: { multiConvoEnabled: boolean };
@@ -181,8 +184,12 @@ export async function startFakeZendesk(
       conversation.messages.push(stored);
       return emit([{ type: 'conversation:message', payload: { conversation: truncated(conversation), message: stored } }]);
     },
-    closeTicket(conversationId, reason = 'ticketClosed') {
+    closeTicket(conversationId, reason = 'ticketClosed', options = {}) {
       const conversation = fake.conversations.get(conversationId)!;
+      if (options.release) {
+        // releaseControl's conversation has no activeSwitchboardIntegration: nobody is in control.
+        return emit([{ type: 'switchboard:releaseControl', payload: { conversation: { id: conversation.id, type: 'personal' }, reason, metadata: {} } }]);
+      }
       conversation.activeSwitchboardIntegration = 'handover';
       return emit([{ type: 'switchboard:passControl', payload: { conversation: truncated(conversation), reason, metadata: {} } }]);
     },
@@ -195,7 +202,9 @@ export async function startFakeZendesk(
     id: 'int_handover',
     type: 'custom',
     displayName: 'handover',
-    webhooks: [{ id: 'wh_1', version: 'v2', triggers: ['conversation:message', 'switchboard:passControl'], secret: fake.webhookSecret }],
+    webhooks: [
+      { id: 'wh_1', version: 'v2', triggers: ['conversation:message', 'switchboard:passControl', 'switchboard:releaseControl'], secret: fake.webhookSecret },
+    ],
   });
 
   function truncated(c: SunshineConversation) {
@@ -423,6 +432,8 @@ export async function startFakeZendesk(
           });
         case 'POST /users': {
           if (typeof body?.externalId !== 'string') return error(400, 'bad_request', 'externalId is required');
+          const profileProblem = checkProfile(body.profile);
+          if (profileProblem) return error(400, 'bad_request', profileProblem);
           if ([...fake.users.values()].some((u) => u.externalId === body.externalId)) return error(409, 'conflict', 'User already exists');
           const user = { id: randomUUID().replace(/-/g, '').slice(0, 24), externalId: body.externalId, profile: body.profile ?? {} };
           fake.users.set(user.id, user);
@@ -488,6 +499,7 @@ export async function startFakeZendesk(
           } else if (content?.type !== 'text' || typeof content.text !== 'string' || content.text.length === 0)
             return error(400, 'bad_request', 'content must be text, image or file');
           if (typeof content.text === 'string' && content.text.length > 4096) return error(400, 'bad_request', 'text is longer than 4096 characters');
+          if (typeof content.altText === 'string' && content.altText.length > 128) return error(400, 'bad_request', 'altText is longer than 128 characters');
           const metadataProblem = checkMetadata(body.metadata);
           if (metadataProblem) return error(400, 'bad_request', metadataProblem);
           const message: SunshineMessage = {
@@ -548,4 +560,26 @@ function checkMetadata(metadata: unknown): string | null {
   }
   if (Buffer.byteLength(JSON.stringify(metadata), 'utf8') > METADATA_LIMIT) return 'metadata is larger than 4KB';
   return null;
+}
+
+/**
+ * The reference's limits on a user's `profile`: givenName, surname and email at most 128 characters,
+ * email in `format: email`, locale at most 64.
+ */
+function checkProfile(profile: unknown): string | undefined {
+  if (profile === undefined) return undefined;
+  if (profile === null || typeof profile !== 'object') return 'profile must be an object';
+  const p = profile as Record<string, unknown>;
+  for (const [field, max] of [
+    ['givenName', 128],
+    ['surname', 128],
+    ['email', 128],
+    ['locale', 64],
+  ] as const) {
+    const value = p[field];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'string' || value.length < 1 || value.length > max) return `profile.${field} must be a string of 1 to ${max} characters`;
+  }
+  if (typeof p.email === 'string' && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(p.email)) return 'profile.email is not an email address';
+  return undefined;
 }

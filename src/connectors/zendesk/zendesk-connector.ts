@@ -3,7 +3,7 @@ import { checkCall } from '../check-call.js';
 import type { Attachment } from '../../model/handover.js';
 import type { Connector, ConnectorDefinition, DeliveryContext, OpenWork } from '../connector.js';
 import { DeliveryError } from '../connector.js';
-import { requireRef } from '../connector-helpers.js';
+import { cutText, requireRef } from '../connector-helpers.js';
 import { requestJson, type JsonResponse } from '../http-json.js';
 import { zendeskConfigSchema, type ZendeskConfig } from './zendesk-config.js';
 import { handoverMetadata } from './zendesk-content.js';
@@ -12,6 +12,17 @@ import { handleZendeskInbound } from './zendesk-webhook.js';
 
 /** Sunshine Conversations refuses longer texts; longer messages are sent in parts. */
 const MAX_TEXT = 4096;
+/**
+ * What the API takes of a user's profile and a media message's description (its reference: `profile`
+ * and `altText`); a longer value, or an email it does not read as one, is refused with a `400` that
+ * would fail the handover. A name or description is cut to fit, a locale or an email that does not fit
+ * is left out: the agents still get the conversation, and the transcript still names the user.
+ */
+const MAX_PROFILE_TEXT = 128;
+const MAX_LOCALE = 64;
+const MAX_ALT_TEXT = 128;
+/** An address the API's `format: email` takes: one `@` between a local part and a dotted domain, no spaces. */
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** A user with more conversations than this many pages of 100 gets a new one on a retried start. */
 const MAX_PAGES = 10;
 /** Conversation → Sunshine user id, remembered per instance so each message needs one call, not two. */
@@ -124,7 +135,7 @@ function textContents(text: string): SunshineContent[] {
 /** An attachment as Sunshine Conversations shows it: an image (by its content type) or a file, by URL. */
 function mediaContent(attachment: Attachment): SunshineContent {
   const type = attachment.contentType?.toLowerCase().startsWith('image/') ? 'image' : 'file';
-  return { type, mediaUrl: attachment.url, ...(attachment.name ? { altText: attachment.name } : {}) };
+  return { type, mediaUrl: attachment.url, ...(attachment.name ? { altText: cutText(attachment.name, MAX_ALT_TEXT) } : {}) };
 }
 
 /** The parts of Sunshine Conversations answers the connector reads. */
@@ -169,9 +180,9 @@ function zendeskApi(dispatcher: Agent, config: ZendeskConfig): Api {
 async function openConversation(api: Api, work: OpenWork, signal: AbortSignal): Promise<{ conversationId: string; userId: string }> {
   const externalId = work.user.id;
   const profile: Record<string, string> = {};
-  if (work.user.name) profile.givenName = work.user.name;
-  if (work.user.email) profile.email = work.user.email;
-  if (work.user.locale) profile.locale = work.user.locale;
+  if (work.user.name) profile.givenName = cutText(work.user.name, MAX_PROFILE_TEXT);
+  if (work.user.email && work.user.email.length <= MAX_PROFILE_TEXT && EMAIL.test(work.user.email)) profile.email = work.user.email;
+  if (work.user.locale && work.user.locale.length <= MAX_LOCALE) profile.locale = work.user.locale;
   const created = await api('POST', '/users', { externalId, profile }, signal, [409]);
   let userId = created.body?.user?.id;
   if (created.status === 409 || !userId) {

@@ -3,8 +3,11 @@ import type { SetupContext } from '../connector.js';
 import { requestJson } from '../http-json.js';
 import type { ZendeskConfig } from './zendesk-config.js';
 
-/** The triggers handover reads: agents' messages, and control coming back (ticket closed, moved to email). */
-const TRIGGERS = ['conversation:message', 'switchboard:passControl'];
+/**
+ * The triggers handover reads: agents' messages, and control coming back (ticket closed, moved to email):
+ * passed to the next integration, or released when the agent workspace has none after it.
+ */
+const TRIGGERS = ['conversation:message', 'switchboard:passControl', 'switchboard:releaseControl'];
 
 interface Webhook {
   id: string;
@@ -83,7 +86,7 @@ export async function setUpZendesk(dispatcher: Agent, config: ZendeskConfig, con
     report({
       setting: 'integration webhook',
       state: 'missing',
-      detail: `no custom integration has a webhook to ${context.inboundUrl}: create one (Admin Center → Apps and integrations → Conversations integrations), version v2, triggers ${TRIGGERS.join(' and ')}, and put its secret into webhookSecret`,
+      detail: `no custom integration has a webhook to ${context.inboundUrl}: create one (Admin Center → Apps and integrations → Conversations integrations), version v2, triggers ${TRIGGERS.join(', ')}, and put its secret into webhookSecret`,
     });
     report({ setting: 'switchboard integration (handover)', state: 'unknown', detail: "found through the webhook's integration: set up the webhook first" });
     return;

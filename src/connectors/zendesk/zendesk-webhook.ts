@@ -51,6 +51,11 @@ const messagePayloadSchema = Type.Object({
 });
 const messagePayload = TypeCompiler.Compile(messagePayloadSchema);
 
+/**
+ * Control coming back from the agents: passed to the next integration (ours, or another bot), or, when
+ * the agent workspace has none after it, released to nobody. Both carry the same reasons.
+ */
+const controlEvents = new Set(['switchboard:passControl', 'switchboard:releaseControl']);
 const passControlPayloadSchema = Type.Object({ conversation: conversationRef, reason: Type.Optional(Type.Unknown()) });
 const passControlPayload = TypeCompiler.Compile(passControlPayloadSchema);
 
@@ -59,8 +64,8 @@ const passControlPayload = TypeCompiler.Compile(passControlPayloadSchema);
  * `X-API-Key` (compared in constant time). Events come in batches; each becomes a receipt of its
  * own (`events[].id`), so a retried batch applies only what is new. Kept: agent messages
  * (`conversation:message` by `business`) and control coming back from the agents
- * (`switchboard:passControl` with a reason: `ticketClosed`, or `transferToEmail` when the agent moved
- * the ticket to email — either way the chat is the bot's again). Dropped, but acknowledged: our own
+ * (`switchboard:passControl` or `switchboard:releaseControl` with a reason: `ticketClosed`, or
+ * `transferToEmail` when the agent moved the ticket to email — either way the chat is the bot's again). Dropped, but acknowledged: our own
  * user messages coming back, control passing to the agents (our own action, which has no reason), and
  * every other trigger.
  */
@@ -84,7 +89,7 @@ export function handleZendeskInbound(config: { appId: string; webhookSecret: str
 
 /** Why an event of a type we act on has a payload we cannot read (the first schema error), if it does. */
 function unreadablePayload(event: ZendeskEvent): string | undefined {
-  const schema = event.type === 'conversation:message' ? messagePayload : event.type === 'switchboard:passControl' ? passControlPayload : undefined;
+  const schema = event.type === 'conversation:message' ? messagePayload : controlEvents.has(event.type) ? passControlPayload : undefined;
   const payload = event.payload ?? {};
   if (!schema || schema.Check(payload)) return undefined;
   return `${event.type} payload ${firstSchemaError(schema, payload) ?? 'not readable'}`;
@@ -104,7 +109,7 @@ function toEvents(event: ZendeskEvent): InboundEventByRef[] {
     const agent = { id: name ? `zendesk:${name}` : 'zendesk-agent', ...(name ? { name } : {}) };
     return [{ type: 'message.created', externalRef: conversationId, message: { id: message.id, text: cutInboundText(text), attachments }, agent }];
   }
-  if (event.type === 'switchboard:passControl') {
+  if (controlEvents.has(event.type)) {
     const payload = event.payload ?? {};
     if (!passControlPayload.Check(payload)) return [];
     const reason = payload.reason;
