@@ -99,6 +99,8 @@ export interface TypingWork {
   handoverId: string;
   conversationId: string;
   typing: boolean;
+  /** When it was accepted: a retry carries the same time (an item queued by an older release: its item's). */
+  createdAt: string;
 }
 
 /** The handover ended, whoever ended it (`Connector.end`). */
@@ -108,6 +110,8 @@ export interface EndWork {
   handoverId: string;
   conversationId: string;
   reason: EndReason;
+  /** When the handover ended: a retry carries the same time (an item queued by an older release: its item's). */
+  createdAt: string;
 }
 
 export interface DeliveryContext {

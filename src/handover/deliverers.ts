@@ -70,7 +70,7 @@ export function connectorDeliverer(deps: FileDeps, connectors: Connectors, giveU
       const readAttachment = deps.attachments
         ? (id: string) => readAttachmentFile(deps, { tenantId: row.tenant_id, handoverId: row.handover_id, id })
         : undefined;
-      const result = await perform(connector, withFreshFileLinks(deps, row.payload as AgentSideWork), {
+      const result = await perform(connector, withFreshFileLinks(deps, agentSideWork(row)), {
         externalRef,
         signal,
         attempt: row.attempts + 1,
@@ -117,6 +117,18 @@ async function perform(connector: Connector, work: AgentSideWork, context: Deliv
     case 'handover.ended':
       return connector.end(work, context);
   }
+}
+
+/**
+ * The item's work. Typing and an end queued by a release before they carried `createdAt` get the time
+ * their item was queued, so that every try of one sends the same body.
+ */
+function agentSideWork(row: OutboxRow): AgentSideWork {
+  const work = row.payload as AgentSideWork;
+  if ((work.kind === 'user.typing' || work.kind === 'handover.ended') && typeof work.createdAt !== 'string') {
+    return { ...work, createdAt: new Date(row.created_at).toISOString() };
+  }
+  return work;
 }
 
 /**

@@ -126,6 +126,7 @@ export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover,
       handoverId: handover.id,
       conversationId: handover.conversationId,
       reason,
+      createdAt: now.toISOString(),
     };
     await enqueue(uow.q, {
       tenantId: handover.tenantId,

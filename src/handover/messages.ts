@@ -200,12 +200,14 @@ export async function postUserTyping(deps: Deps, input: { tenantId: string; hand
     const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
     if (handover.state === 'ended') throw new AppError('handover_ended');
     if (handover.connectorId) {
+      const now = deps.now();
       const work: AgentSideWork = {
         kind: 'user.typing',
-        eventId: newId('event'),
+        eventId: newId('event', now.getTime()),
         handoverId: handover.id,
         conversationId: handover.conversationId,
         typing: input.typing,
+        createdAt: now.toISOString(),
       };
       await enqueue(uow.q, {
         tenantId: input.tenantId,

@@ -131,6 +131,32 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     expect(bot.rejected).toEqual([]);
   });
 
+  it('sends a retried handover.ended with the same body as its first try', async () => {
+    t = await startTestService(kind);
+    let botSecret = '';
+    bot = await startSignedWebhookServer(() => botSecret);
+    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
+    const setup = await setUpWebhookTenant(t, bot.url, helpdesk);
+    botSecret = setup.webhookSecret;
+    // The end's first try is refused; every try's body is kept.
+    const tries = new Map<string, string[]>();
+    helpdesk.respond = (body, attempt) => {
+      if (body.type !== 'handover.ended') return { status: 200 };
+      tries.set(String(body.id), [...(tries.get(String(body.id)) ?? []), JSON.stringify(body)]);
+      return { status: attempt === 1 ? 503 : 200, headers: { 'retry-after': '0' } };
+    };
+    const created = await t.api('POST', '/v1/handovers', { token: setup.apiKey, body: { conversationId: 'c-same', queue: 'helpdesk', user: { id: 'u' } } });
+    expect(created.status).toBe(201);
+    const handoverId: string = created.body.id;
+    expect((await t.api('POST', `/v1/handovers/${handoverId}/end`, { token: setup.apiKey, body: { reason: 'user_ended' } })).status).toBe(200);
+    await eventually(async () => (helpdesk!.eventsFor(handoverId, 'handover.ended').length > 0 ? true : null), 'handover.ended taken');
+    const [bodies] = [...tries.values()];
+    expect(bodies!.length).toBe(2);
+    expect(bodies![1]).toBe(bodies![0]);
+    const ended = helpdesk.eventsFor(handoverId, 'handover.ended')[0]!;
+    expect(Date.parse(String(ended.createdAt))).not.toBeNaN();
+  });
+
   it('refuses forged and stale inbound events, and tells the bot when the helpdesk stays down', async () => {
     t = await startTestService(kind, { 'delivery.maxAttempts': 3 });
     let botSecret = '';

@@ -33,9 +33,9 @@ export function webhookConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         open: (work, context) =>
           send(work, work.createdAt, { queue: work.queue, user: work.user, transcript: work.transcript, metadata: work.metadata }, context.signal),
         sendMessage: (work, context) => send(work, work.message.createdAt, { message: work.message }, context.signal),
-        // Typing and the end carry no time of their own: the envelope says when they were sent.
-        sendTyping: (work, context) => send(work, new Date().toISOString(), { typing: work.typing }, context.signal),
-        end: (work, context) => send(work, new Date().toISOString(), { reason: work.reason }, context.signal),
+        // Typing and the end: when they happened, the same on every try (a retry carries the same body).
+        sendTyping: (work, context) => send(work, work.createdAt, { typing: work.typing }, context.signal),
+        end: (work, context) => send(work, work.createdAt, { reason: work.reason }, context.signal),
         handleInbound(request) {
           return handleWebhookInbound(config.secret, request);
         },
