@@ -90,6 +90,23 @@ describe('event streams end with their credential (pglite)', () => {
     expect(again.ended).toBe(false);
   });
 
+  it('answers a HEAD of either stream at once, without holding a stream or counting an agent at the desk', async () => {
+    t = await service({ 'http.streams.maxPerCredential': 3 });
+    const desk = await setUpCaseDesk(t, { console: false });
+    for (let i = 0; i < 5; i++) {
+      for (const [path, token] of [
+        ['/v1/events', desk.apiKey],
+        ['/v1/desk/events', desk.agentToken],
+      ] as const) {
+        const head = await fetch(`${t.url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+        expect(head.status).toBe(404);
+      }
+    }
+    expect((await t.api('GET', '/v1/availability?queue=support', { token: desk.apiKey })).body.agentsOnline).toBe(0);
+    expect(await open('/v1/events', desk.apiKey).opened).toBe(200);
+    expect(await open('/v1/desk/events', desk.agentToken).opened).toBe(200);
+  });
+
   it('ends a desk stream at logout, and only the stream of the session that logged out', async () => {
     t = await service({ 'http.streams.recheckMs': 60_000 });
     const desk = await setUpCaseDesk(t);

@@ -230,6 +230,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
       '/v1/events',
       {
         config: { admission: 'stream' },
+        // A HEAD of a stream would open one that never sends its head: no such route (Fastify adds one per GET).
+        exposeHeadRoute: false,
         schema: {
           tags,
           security,

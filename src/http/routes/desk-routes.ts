@@ -458,6 +458,8 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         '/v1/desk/events',
         {
           config: { admission: 'stream' },
+          // A HEAD of a stream would open one that never sends its head: no such route (Fastify adds one per GET).
+          exposeHeadRoute: false,
           schema: { tags, security, summary: 'Live signals for the console (Server-Sent Events); re-read state on each', response: errorResponses },
         },
         async (request, reply) => {
