@@ -47,6 +47,8 @@ for (const [net, prefix] of [
   ['ff00::', 8], // multicast
   ['2001:db8::', 32], // documentation
   ['64:ff9b:1::', 48], // local-use NAT64: whatever it translates to is not known here
+  ['100::', 64], // discard-only
+  ['2001::', 32], // Teredo: tunnels to an IPv4 address (its server's in clear, its client's obfuscated)
 ] as const) {
   v6.addSubnet(net, prefix, 'ipv6');
 }
@@ -73,7 +75,8 @@ const v4Of = (hi: number, lo: number) => [hi >> 8, hi & 255, lo >> 8, lo & 255].
 
 /**
  * The IPv4 address an IPv6 address carries, where it reaches IPv4 space: IPv4-compatible (::a.b.c.d),
- * IPv4-mapped (::ffff:a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4 (2002:aabb:ccdd::).
+ * IPv4-mapped (::ffff:a.b.c.d), IPv4-translated (::ffff:0:a.b.c.d, SIIT), NAT64 (64:ff9b::a.b.c.d) and
+ * 6to4 (2002:aabb:ccdd::).
  */
 function embeddedV4(address: string): string | undefined {
   const g = ipv6Groups(address);
@@ -81,6 +84,7 @@ function embeddedV4(address: string): string | undefined {
   const zeros = (n: number) => g.slice(0, n).every((x) => x === 0);
   if (zeros(6)) return v4Of(g[6]!, g[7]!);
   if (zeros(5) && g[5] === 0xffff) return v4Of(g[6]!, g[7]!);
+  if (zeros(4) && g[4] === 0xffff && g[5] === 0) return v4Of(g[6]!, g[7]!);
   if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return v4Of(g[6]!, g[7]!);
   if (g[0] === 0x2002) return v4Of(g[1]!, g[2]!);
   return undefined;
@@ -164,5 +168,5 @@ export function checkOutboundUrl(raw: string, policy: OutboundPolicy, field: str
   // A fully qualified name's final dot ("localhost.") names the same host.
   const host = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');
   const reason = isIP(host) ? forbiddenAddressReason(host) : host === 'localhost' || host.endsWith('.localhost') ? `${host} is this machine` : undefined;
-  if (reason) throw new AppError('url_not_allowed', { message: `${field} may not point at ${reason} (set HANDOVER_ALLOW_PRIVATE_URLS=true to allow).` });
+  if (reason) throw new AppError('url_not_allowed', { message: `${field} may not point there: ${reason} (set HANDOVER_ALLOW_PRIVATE_URLS=true to allow).` });
 }

@@ -33,6 +33,10 @@ describe('outbound guard: which addresses are refused', () => {
     '2002:a9fe:a9fe::1',
     '64:ff9b:1::8.8.8.8',
     '0:0:0:0:0:ffff:127.0.0.1',
+    '::ffff:0:127.0.0.1',
+    '::ffff:0:a9fe:a9fe',
+    '100::1',
+    '2001:0:4136:e378:8000:63bf:3fff:fdd2',
   ])('refuses %s', (address) => {
     expect(forbiddenAddressReason(address)).toMatch(/loopback, private, link-local or reserved/);
   });
@@ -46,6 +50,8 @@ describe('outbound guard: which addresses are refused', () => {
     '::ffff:8.8.8.8',
     '2002:808:808::',
     '64:ff9b::8.8.8.8',
+    '::ffff:0:8.8.8.8',
+    '2001:4860:4860::8888',
   ])('allows %s', (address) => {
     expect(forbiddenAddressReason(address)).toBeUndefined();
   });
