@@ -23,6 +23,12 @@ declare module 'fastify' {
     admission?: 'exempt' | 'stream';
     /** The route stores text repaired (see storableText) instead of refusing a body with half a surrogate pair. */
     repairsText?: true;
+    /**
+     * The route parses its JSON body itself (`parseJsonText`), once it has decided to: the parser only
+     * checks it is UTF-8 and keeps its text as `rawBody`. For the connectors' inbound URL, so that a
+     * caller whose requests do not verify costs the budget before its body is parsed.
+     */
+    parsesBodyItself?: true;
   }
 }
 

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -9,6 +10,9 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: Record<string, unknown> };
 }
 
+/** What a 401 asks for (RFC 9110 requires the header): the API's bearer credentials. */
+const AUTHENTICATE = 'Bearer realm="handover"';
+
 /** The body every error answer has, however it is written. */
 function errorBody(err: AppError): ErrorBody {
   return { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } };
@@ -16,6 +20,7 @@ function errorBody(err: AppError): ErrorBody {
 
 export function sendError(reply: FastifyReply, err: AppError): FastifyReply {
   if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
+  if (err.status === 401) reply.header('www-authenticate', AUTHENTICATE);
   return reply.code(err.status).type('application/json').send(errorBody(err));
 }
 
@@ -47,9 +52,11 @@ export function answerRawKeptOpen(response: ServerResponse, err: AppError): void
 const madeAnswers = new WeakMap<AppError, { text: string; headers: Record<string, string | number> }>();
 
 function answerHeaders(text: string, close: boolean, retryAfterSeconds: number | undefined): Record<string, string | number> {
+  // The headers the app's hooks give a Fastify answer of the same kind (security-headers.ts).
   const headers: Record<string, string | number> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
   };
   if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
@@ -59,7 +66,9 @@ function answerHeaders(text: string, close: boolean, retryAfterSeconds: number |
 
 /** A JSON answer written on Node's own response in one go, with the headers Fastify's would have. */
 export function writeJson(response: ServerResponse, status: number, text: string, close: boolean, retryAfterSeconds?: number): void {
-  response.writeHead(status, answerHeaders(text, close, retryAfterSeconds));
+  const headers = answerHeaders(text, close, retryAfterSeconds);
+  if (status === 401) headers['www-authenticate'] = AUTHENTICATE;
+  response.writeHead(status, headers);
   response.end(text);
 }
 
@@ -167,42 +176,72 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
 export function installJsonParser(app: FastifyInstance): void {
   // JSON only: any other body type is answered 415 instead of reaching validation as a string.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    (request as FastifyRequest & { rawBody?: string }).rawBody = text;
-    if (text.length === 0) return done(null, undefined);
-    // Checked on the text, before parsing: every walk of the parsed value (ours, the validator's, a
-    // connector's, PostgreSQL's jsonb parser) recurses, and a body nested thousands deep broke one of them
-    // with a 500 — which a helpdesk retries for ever.
-    if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
-      return done(new AppError('invalid_json', { message: `The body nests arrays and objects more than ${MAX_JSON_DEPTH} deep.` }), undefined);
-    }
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     try {
-      const parsed: unknown = JSON.parse(text);
-      if (text.includes('__proto__') || text.includes('"constructor"')) {
-        if (hasPrototypeKey(parsed))
-          return done(new AppError('invalid_request', { message: 'Keys "__proto__" and "constructor" are not accepted.' }), undefined);
-      }
-      // A \uD800–\uDFFF escape without its pair parses, but names no character: PostgreSQL refuses it
-      // in jsonb, so it would fail deep in a statement instead of here (I-JSON, RFC 7493, forbids it).
-      // (Connectors' inbound URLs take such text and store it repaired: a vendor's batch is not refused
-      // whole for one bad character.)
-      if (surrogateEscape.test(text) && !request.routeOptions.config?.repairsText && hasLoneSurrogate(parsed)) {
-        return done(
-          new AppError('invalid_json', {
-            message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.',
-          }),
-          undefined,
-        );
-      }
-      done(null, parsed);
+      const text = jsonText(request.headers['content-type'], body as Buffer);
+      (request as FastifyRequest & { rawBody?: string }).rawBody = text;
+      const config = request.routeOptions.config;
+      done(null, config?.parsesBodyItself ? undefined : parseJsonText(text, { repairsText: config?.repairsText === true }));
     } catch (err) {
-      done(new AppError('invalid_json', { message: `The body is not valid JSON: ${(err as Error).message}`, cause: err }), undefined);
+      done(err as Error, undefined);
     }
   });
 }
 
+/**
+ * A JSON body's text. JSON is UTF-8 (RFC 8259): a body announced in another charset is refused rather
+ * than read as if it were UTF-8, and bytes that are not UTF-8 rather than stored with replacement
+ * characters. Throws the AppError to answer.
+ */
+function jsonText(contentType: string | undefined, bytes: Buffer): string {
+  const charset = charsetOf(contentType);
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new AppError('unsupported_media_type', { message: `Send the body as application/json in UTF-8, not ${charset}.` });
+  }
+  if (!isUtf8(bytes)) throw new AppError('invalid_json', { message: 'The body is not UTF-8 text.' });
+  return bytes.toString('utf8');
+}
+
+/**
+ * JSON text parsed as every route takes it (undefined for none); throws the AppError to answer.
+ * `repairsText`: a lone surrogate escape is taken (the route stores the text repaired) instead of refused.
+ */
+export function parseJsonText(text: string, options: { repairsText: boolean }): unknown {
+  if (text.length === 0) return undefined;
+  // Checked on the text, before parsing: every walk of the parsed value (ours, the validator's, a
+  // connector's, PostgreSQL's jsonb parser) recurses, and a body nested thousands deep broke one of them
+  // with a 500 — which a helpdesk retries for ever.
+  if (nestedDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new AppError('invalid_json', { message: `The body nests arrays and objects more than ${MAX_JSON_DEPTH} deep.` });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new AppError('invalid_json', { message: `The body is not valid JSON: ${(err as Error).message}`, cause: err });
+  }
+  if ((text.includes('__proto__') || text.includes('"constructor"')) && hasPrototypeKey(parsed)) {
+    throw new AppError('invalid_request', { message: 'Keys "__proto__" and "constructor" are not accepted.' });
+  }
+  // A \uD800–\uDFFF escape without its pair parses, but names no character: PostgreSQL refuses it
+  // in jsonb, so it would fail deep in a statement instead of here (I-JSON, RFC 7493, forbids it).
+  // (Connectors' inbound URLs take such text and store it repaired: a vendor's batch is not refused
+  // whole for one bad character.)
+  if (!options.repairsText && surrogateEscape.test(text) && hasLoneSurrogate(parsed)) {
+    throw new AppError('invalid_json', {
+      message: 'The body is not valid JSON text: a \\u escape names half of a UTF-16 surrogate pair without the other half.',
+    });
+  }
+  return parsed;
+}
+
 export const surrogateEscape = /\\u[dD][89a-fA-F]/;
+
+/** A Content-Type's charset parameter, lower-cased and unquoted; undefined without one. */
+function charsetOf(contentType: string | undefined): string | undefined {
+  const match = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i.exec(contentType ?? '');
+  return match ? match[2]!.toLowerCase() : undefined;
+}
 
 /** Deepest nesting of arrays and objects a JSON body may have (real payloads stay within a dozen). */
 export const MAX_JSON_DEPTH = 64;

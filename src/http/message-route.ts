@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import proxyAddr from '@fastify/proxy-addr';
 import type { FastifyBaseLogger } from 'fastify';
@@ -218,7 +219,9 @@ function matchRequest(request: IncomingMessage, bodyLimitBytes: number): string 
  * schema counts, so a string within them is within the schema's; one over them goes to Fastify to judge.
  */
 function plainMessage(body: Buffer, announced: number): { text: string; id?: string } | undefined {
-  if (body.length !== announced) return undefined;
+  // Bytes that are not UTF-8 go to Fastify's parser, which refuses them (decoded, they would be stored
+  // with replacement characters in their place).
+  if (body.length !== announced || !isUtf8(body)) return undefined;
   const text = body.toString('utf8');
   if (text.includes('__proto__') || text.includes('"constructor"') || surrogateEscape.test(text) || nestedDeeperThan(text, MAX_JSON_DEPTH)) return undefined;
   let parsed: unknown;

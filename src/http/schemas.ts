@@ -42,7 +42,8 @@ export const UserSchema = Type.Object(
 
 export const AttachmentSchema = Type.Object(
   {
-    url: Type.String({ minLength: 1, maxLength: 2048 }),
+    // Fetched or shown as a link by the agent's side: an http(s) URL, never `javascript:` or `data:`.
+    url: Type.String({ minLength: 1, maxLength: 2048, pattern: '^[Hh][Tt][Tt][Pp][Ss]?://[^\\s]+$', description: 'An http or https URL.' }),
     name: Type.Optional(Type.String({ maxLength: 256 })),
     contentType: Type.Optional(Type.String({ maxLength: 128 })),
   },

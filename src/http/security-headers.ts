@@ -29,8 +29,11 @@ export const docsContentSecurityPolicy = [
 
 /**
  * Every answer says `nosniff` (a JSON error can never be taken for a script or a page), and every HTML
- * page carries a Content-Security-Policy with `frame-ancestors 'none'` and no referrer, whichever route
- * served it: a page added later cannot forget them.
+ * page carries a Content-Security-Policy with `frame-ancestors 'none'` (and `X-Frame-Options: DENY`
+ * for browsers that read only that) and no referrer, whichever route served it: a page added later
+ * cannot forget them. An API answer (JSON) is never stored by a cache on the way (`no-store`): some
+ * carry credentials (a session token, a new API key, a tenant's webhook secret), and none is meant to
+ * be served again.
  */
 export function installSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -39,6 +42,9 @@ export function installSecurityHeaders(app: FastifyInstance): void {
     if (typeof type === 'string' && type.startsWith('text/html')) {
       if (!reply.hasHeader('content-security-policy')) reply.header('content-security-policy', fallbackPolicy);
       if (!reply.hasHeader('referrer-policy')) reply.header('referrer-policy', 'no-referrer');
+      if (!reply.hasHeader('x-frame-options')) reply.header('x-frame-options', 'DENY');
+    } else if (typeof type === 'string' && type.startsWith('application/json') && !reply.hasHeader('cache-control')) {
+      reply.header('cache-control', 'no-store');
     }
     return payload;
   });

@@ -56,7 +56,8 @@ export async function createQueue(deps: Deps, input: CreateQueueInput): Promise<
   const schedule: Schedule = { weekly: input.openingHours ?? null, timeZone: input.timeZone ?? 'UTC', closedDates: input.closedDates ?? [] };
   const problems = validateSchedule(schedule);
   if (problems.length > 0) throw new AppError('invalid_request', { message: `Opening hours are invalid: ${problems.join('; ')}`, details: { problems } });
-  if (input.connectorId) {
+  // Any string given, the empty one too, names a connector that must exist.
+  if (input.connectorId !== undefined) {
     const { rows } = await deps.db.query('select 1 from connectors where id = $1 and tenant_id = $2', [input.connectorId, input.tenantId]);
     if (rows.length === 0) throw new AppError('connector_not_found');
   }

@@ -96,6 +96,60 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
       400,
       'invalid_json',
     ],
+    [
+      'a body announced in a charset other than UTF-8',
+      () =>
+        t.api('POST', `/v1/handovers/${handoverId}/messages`, {
+          token: desk.apiKey,
+          rawBody: Buffer.from('{"text":"Caf\xe9"}', 'latin1'),
+          headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+        }),
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'a message whose bytes are not UTF-8',
+      () => t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, rawBody: Buffer.from('{"text":"Caf\xe9"}', 'latin1') }),
+      400,
+      'invalid_json',
+    ],
+    [
+      'an admin body whose bytes are not UTF-8',
+      () =>
+        t.api('PATCH', `/v1/admin/tenants/${desk.tenantId}`, {
+          token: t.adminToken,
+          rawBody: Buffer.from('{"name":"Caf\xe9"}', 'latin1'),
+        }),
+      400,
+      'invalid_json',
+    ],
+    [
+      'an attachment whose URL is not http or https',
+      () =>
+        t.api('POST', `/v1/handovers/${handoverId}/messages`, {
+          token: desk.apiKey,
+          body: { text: 'see this', attachments: [{ url: 'javascript:alert(1)', name: 'x' }] },
+        }),
+      400,
+      'invalid_request',
+    ],
+    [
+      'a whsec_ webhook secret that is not base64',
+      () =>
+        t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/connectors`, {
+          type: 'webhook',
+          name: 'w-bad-secret',
+          config: { url: 'https://helpdesk.example.com/events', secret: 'whsec_!!!notbase64!!!' },
+        }),
+      400,
+      'invalid_connector_config',
+    ],
+    [
+      'a queue naming an empty connector id',
+      () => t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'q-empty-connector', connectorId: '' }),
+      404,
+      'connector_not_found',
+    ],
     ['a malformed percent-encoding in the path', () => t.api('GET', '/v1/handovers/%zz', { token: desk.apiKey }), 400, 'invalid_request'],
     ['a URL past the 16 KB header limit', () => t.api('GET', `/v1/availability?queue=${'q'.repeat(20_000)}`, { token: desk.apiKey }), 431, 'headers_too_large'],
     ['an overlong path segment', () => t.api('GET', `/v1/handovers/${'x'.repeat(500)}`, { token: desk.apiKey }), 414, 'url_too_long'],
@@ -137,6 +191,19 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
     expect(typeof res.body.error.message).toBe('string');
+  });
+
+  it('names the scheme a 401 asks for, and lets no cache keep an answer that carries a credential', async () => {
+    for (const refused of [
+      await t.api('GET', `/v1/handovers/${handoverId}`),
+      await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: 'handover_sk_nope', body: { text: 'hi' } }),
+    ]) {
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="handover"');
+    }
+    const key = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/api-keys`, { scope: 'read' });
+    expect(key.status).toBe(201);
+    expect(key.headers.get('cache-control')).toBe('no-store');
   });
 
   it('answers bytes that are not HTTP in the same error format', async () => {

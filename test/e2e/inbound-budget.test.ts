@@ -51,9 +51,14 @@ describe('inbound budget: the signature is checked before the connector rate is 
 
     // Another address has a budget of its own.
     expect((await postFrom('127.0.0.3', helpdesk.inboundUrl, forgedBody, forged)).body.error.code).toBe('invalid_signature');
+    // Bodies that are not JSON spend that budget too, and once it is spent are not parsed at all.
+    const malformed = [];
+    for (let i = 0; i < 8; i++) malformed.push((await postFrom('127.0.0.4', helpdesk.inboundUrl, '{"a":', forged)).body.error.code as string);
+    expect(malformed.filter((c) => c === 'invalid_json').length).toBeLessThanOrEqual(6);
+    expect(malformed.slice(-2)).toEqual(['inbound_unverified_rate_limited', 'inbound_unverified_rate_limited']);
     const samples = parsePromText((await t.api('GET', '/metrics')).body as string);
     expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'inbound_unverified_rate_limited' })).toBe(
-      codes.filter((c) => c === 'inbound_unverified_rate_limited').length + 1,
+      codes.filter((c) => c === 'inbound_unverified_rate_limited').length + 1 + malformed.filter((c) => c === 'inbound_unverified_rate_limited').length,
     );
     expect(valueOf(samples, 'handover_guard_refusals_total', { code: 'invalid_signature' })).toBe(codes.filter((c) => c === 'invalid_signature').length + 1);
   });

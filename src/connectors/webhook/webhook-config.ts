@@ -33,7 +33,14 @@ const batchSchema = Type.Object(
 export const webhookConfigSchema = Type.Object(
   {
     url: Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048, description: 'Where the helpdesk receives our events.' }),
-    secret: Type.String({ minLength: 16, description: 'Standard Webhooks secret (`whsec_…`), used both ways.' }),
+    // A `whsec_` secret's key is its base64 part: characters outside base64 would be dropped silently
+    // on decoding, and the helpdesk's own library, decoding strictly, would never sign with the same key.
+    secret: Type.String({
+      minLength: 16,
+      pattern: '^(?:whsec_(?:[A-Za-z0-9+/]{4}){4,}(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|(?!whsec_).+)$',
+      description:
+        'Standard Webhooks secret (`whsec_` and the base64 of its key), used both ways; any other text of at least 16 characters is used as UTF-8 bytes.',
+    }),
     availabilityUrl: Type.Optional(
       Type.String({
         pattern: '^https?://[^\\s]+$',

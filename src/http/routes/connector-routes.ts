@@ -7,6 +7,7 @@ import { storeInbound, verifyInbound } from '../../handover/inbound.js';
 import { errorResponses } from '../schemas.js';
 import { TokenBuckets } from '../../resilience/token-bucket.js';
 import { AppError } from '../../resilience/errors.js';
+import { parseJsonText } from '../error-handler.js';
 import { TtlCache } from '../../store/ttl-cache.js';
 
 /** An address that sent a verified request this recently is never refused before verification. */
@@ -32,7 +33,8 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
       '/v1/connectors/:connectorId/events',
       {
         // Vendors' text is stored repaired (applyInbound), so one bad character cannot refuse a whole batch.
-        config: { repairsText: true },
+        // The body is parsed here, once the address's budget for requests that do not verify is taken.
+        config: { repairsText: true, parsesBodyItself: true },
         schema: {
           tags: ['Connector inbound'],
           summary: 'Events from the agent-side system (generic webhook protocol: docs/generic-webhook.md)',
@@ -52,9 +54,10 @@ export function connectorRoutes(deps: Deps, connectors: Connectors): FastifyPlug
             retryAfterSeconds: unverified.retryAfterSeconds(address),
           });
         }
+        const rawBody = request.rawBody ?? '';
         const verdict = await verifyInbound(connectors, {
           connectorId,
-          request: { headers: request.headers, rawBody: request.rawBody ?? '', body: request.body },
+          request: { headers: request.headers, rawBody, body: parseJsonText(rawBody, { repairsText: true }) },
         });
         if (!verdict.ok && !verdict.authentic) throw verdict.error;
         vouched.set(address, true);
