@@ -75,6 +75,16 @@ describe('chatwoot connector against its fake (pg)', () => {
     expect(fake!.refused.map((r) => `${r.status} ${r.reason}`)).toEqual(['422 identifier taken', '422 identifier taken']);
   });
 
+  it("opens the conversation on the contact Chatwoot already knows by the user's email (emails are unique in an account)", async () => {
+    const { apiKey } = await setUp();
+    // Known from the widget or an email thread: another identifier (or none), the same email.
+    fake!.contacts.push({ id: 777, identifier: 'widget-visitor-1', name: 'Eve', email: 'eve@example.com', sourceId: 'src-eve' });
+    const conversation = await handOver(apiKey, { conversationId: 'c-email', queue: 'general', user: { id: 'u-eve', name: 'Eve', email: 'Eve@Example.com' } });
+    expect(conversation.contactId).toBe(777);
+    expect(fake!.contacts).toHaveLength(1);
+    expect(fake!.refused.map((r) => `${r.status} ${r.reason}`)).toEqual(['422 email taken']);
+  });
+
   it('retries a start that failed half-way into the conversation it already opened', async () => {
     const { apiKey } = await setUp();
     fake!.failNext.set('POST /conversations/:id/toggle_status', 1);

@@ -14,7 +14,8 @@ import { closeServer } from '../support/ports.js';
  * agents: replies, typing, assignment, team changes, resolving.
  *
  * Also as the real one: contacts are found by `GET …/contacts/search?q=` (a substring of name, email or
- * identifier, 15 a page) or exactly by `POST …/contacts/filter` (`equal_to` on `identifier`, 15 a page);
+ * identifier, 15 a page) or exactly by `POST …/contacts/filter` (`equal_to` on `identifier` or `email`, 15 a page); emails are kept
+ * in lower case and unique in an account (422 on a taken one);
  * `GET …/contacts/{id}` lists the contact's inboxes with their `source_id`; conversations are opened for
  * a `source_id` or a `contact_id`; `GET …/conversations/{id}/messages?after=` lists up to 100 messages
  * after an id, oldest first (`app/finders/message_finder.rb`); team members come from
@@ -378,7 +379,11 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
           if (body?.inbox_id !== fake.inboxId) return send(422, { message: 'Inbox not found' }, 'inbox');
           if (fake.contacts.some((c) => c.identifier === body.identifier))
             return send(422, { message: 'Identifier has already been taken', attributes: ['identifier'] }, 'identifier taken');
-          const contact = { id: nextId++, identifier: body.identifier, name: body.name, ...(body.email ? { email: body.email } : {}), sourceId: randomUUID() };
+          // Emails are kept in lower case and are unique in an account.
+          const email = typeof body.email === 'string' ? body.email.toLowerCase() : undefined;
+          if (email && fake.contacts.some((c) => c.email === email))
+            return send(422, { message: 'Email has already been taken', attributes: ['email'] }, 'email taken');
+          const contact = { id: nextId++, identifier: body.identifier, name: body.name, ...(email ? { email } : {}), sourceId: randomUUID() };
           fake.contacts.push(contact);
           return send(200, { payload: { contact: contactJson(contact), contact_inbox: { inbox: { id: fake.inboxId }, source_id: contact.sourceId } } });
         }
@@ -391,9 +396,11 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
         case 'POST /contacts/filter': {
           if (userOnly()) return;
           const condition = body?.payload?.[0];
-          if (condition?.attribute_key !== 'identifier' || condition?.filter_operator !== 'equal_to' || !Array.isArray(condition.values))
+          const attribute = condition?.attribute_key;
+          if ((attribute !== 'identifier' && attribute !== 'email') || condition?.filter_operator !== 'equal_to' || !Array.isArray(condition.values))
             return send(422, { message: 'unsupported filter' }, 'filter');
-          const found = fake.contacts.filter((c) => condition.values.includes(c.identifier));
+          const values = (condition.values as string[]).map((v) => (attribute === 'email' ? String(v).toLowerCase() : v));
+          const found = fake.contacts.filter((c) => values.includes(attribute === 'email' ? (c.email ?? '') : c.identifier));
           return send(200, pageOf(found, Number(url.searchParams.get('page') ?? 1)));
         }
         case 'GET /contacts/:id': {

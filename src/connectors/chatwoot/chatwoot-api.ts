@@ -7,24 +7,31 @@ const MAX_CONTACT_PAGES = 20;
 export interface ChatwootContact {
   id?: number;
   identifier?: string | null;
+  email?: string | null;
   contact_inboxes?: Array<{ source_id?: string; inbox?: { id?: number } }>;
 }
 
 type UserCall = (method: 'GET' | 'POST', path: string, body: unknown, signal: AbortSignal) => Promise<JsonResponse<unknown>>;
 
 /**
- * The contact whose identifier is exactly `identifier`, or undefined. Asked with the contacts filter
- * (`equal_to` on `identifier`), page by page until a page comes back short: the search endpoint is a
- * substring search of names, emails and identifiers, where many similar ids push the exact one past
- * the first page.
+ * The contact whose `identifier` (or `email`) is exactly this value, or undefined. Asked with the
+ * contacts filter (`equal_to`), page by page until a page comes back short: the search endpoint is a
+ * substring search of names, emails and identifiers, where many similar ids push the exact one past the
+ * first page. Emails are compared as Chatwoot keeps them, in lower case (unique per account).
  */
-export async function findContactByIdentifier(asUser: UserCall, identifier: string, signal: AbortSignal): Promise<ChatwootContact | undefined> {
-  const filter = { payload: [{ attribute_key: 'identifier', filter_operator: 'equal_to', values: [identifier], query_operator: null }] };
+export async function findContactBy(
+  asUser: UserCall,
+  attribute: 'identifier' | 'email',
+  value: string,
+  signal: AbortSignal,
+): Promise<ChatwootContact | undefined> {
+  const wanted = attribute === 'email' ? value.toLowerCase() : value;
+  const filter = { payload: [{ attribute_key: attribute, filter_operator: 'equal_to', values: [wanted], query_operator: null }] };
   for (let page = 1; page <= MAX_CONTACT_PAGES; page++) {
     const res = await asUser('POST', `/contacts/filter?page=${page}`, filter, signal);
     const body = res.body as { payload?: unknown } | null;
     const list = Array.isArray(body?.payload) ? (body.payload as ChatwootContact[]) : [];
-    const found = list.find((c) => c.identifier === identifier);
+    const found = list.find((c) => (attribute === 'email' ? c.email?.toLowerCase() === wanted : c.identifier === wanted));
     if (found) return found;
     if (list.length < 15) return undefined;
   }

@@ -5,7 +5,7 @@ import { DeliveryError } from '../connector.js';
 import { handoverNoteLines, readKeptFiles, requireRef } from '../connector-helpers.js';
 import { requestForm, requestJson, type JsonResponse } from '../http-json.js';
 import { chatwootConfigSchema, type ChatwootConfig } from './chatwoot-config.js';
-import { findContactByIdentifier, sourceIdIn } from './chatwoot-api.js';
+import { findContactBy, sourceIdIn } from './chatwoot-api.js';
 import { DEFAULT_RECONCILE_INTERVAL_MS, reconcileConversation } from './chatwoot-stream.js';
 import { setUpChatwoot } from './chatwoot-setup.js';
 import { handleChatwootInbound } from './chatwoot-webhook.js';
@@ -178,10 +178,15 @@ async function openConversation(
   let contactId = payload?.contact?.id;
   let sourceId = payload?.contact_inbox?.source_id;
   if (created.status === 422 || contactId === undefined) {
-    const found = await findContactByIdentifier(asUnknown(asUser), identifier, signal);
+    // Taken: by an earlier handover of the same user (its identifier), or, as emails are unique in an
+    // account, by a contact Chatwoot already knows by this email (from its widget or an email thread):
+    // that one is the user's, and the agents see the conversation beside the user's history.
+    const found =
+      (await findContactBy(asUnknown(asUser), 'identifier', identifier, signal)) ??
+      (work.user.email ? await findContactBy(asUnknown(asUser), 'email', work.user.email, signal) : undefined);
     contactId = found?.id;
     if (contactId === undefined)
-      throw new DeliveryError("Chatwoot refused the contact and no contact has the identifier of this handover's user", {
+      throw new DeliveryError("Chatwoot refused the contact and no contact has the identifier or the email of this handover's user", {
         retryable: false,
         statusCode: created.status,
       });
