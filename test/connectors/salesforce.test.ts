@@ -68,10 +68,16 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     cleanup.length = 0;
   });
 
-  async function world(options: { pingMs?: number; connectorConfig?: Record<string, unknown>; tokenTtlSeconds?: number } = {}) {
+  async function world(
+    options: { pingMs?: number; connectorConfig?: Record<string, unknown>; tokenTtlSeconds?: number; continuationKeepsExpiry?: boolean } = {},
+  ) {
     const t = await startTestService('pg', fastStreams);
     cleanup.push(() => t.close());
-    const fake = await startFakeSalesforce({ pingMs: options.pingMs ?? 200, ...(options.tokenTtlSeconds ? { tokenTtlSeconds: options.tokenTtlSeconds } : {}) });
+    const fake = await startFakeSalesforce({
+      pingMs: options.pingMs ?? 200,
+      ...(options.tokenTtlSeconds ? { tokenTtlSeconds: options.tokenTtlSeconds } : {}),
+      ...(options.continuationKeepsExpiry ? { continuationKeepsExpiry: true } : {}),
+    });
     cleanup.push(() => fake.close());
     let botSecret = '';
     const bot = await startSignedWebhookServer(() => botSecret);
@@ -93,6 +99,17 @@ describe('Salesforce Messaging for In-App and Web connector (pg)', () => {
     expect(botEvents(bot, handoverId, 'handover.ended')).toEqual([]);
     expect(fake.renewals).toBeGreaterThanOrEqual(2);
     expect(fake.refused.filter((r) => r.status === 401)).toEqual([]);
+  });
+
+  it('does not renew again and again a token whose renewal keeps its expiry', async () => {
+    // A continuation token that expires when the one it continues does: renewing it ahead once more
+    // would come due at once, and again, until the expiry.
+    const { t, fake, tenant } = await world({ tokenTtlSeconds: 4, continuationKeepsExpiry: true });
+    await startHandover(t, fake, tenant, 'c-keeps');
+    // The stream's holder renews about 2.7 s into the token's 4 s; then nothing more before its expiry.
+    await fake.waitFor(() => fake.renewals >= 1, 'the renewal ahead of the expiry');
+    await new Promise((r) => setTimeout(r, 900));
+    expect(fake.renewals).toBe(1);
   });
 
   it('tells the bot the wait Salesforce estimates in the routing result', async () => {

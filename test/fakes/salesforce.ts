@@ -115,7 +115,14 @@ function b64url(value: string | Buffer): string {
 }
 
 export async function startFakeSalesforce(
-  options: { orgId?: string; esDeveloperName?: string; pingMs?: number; tokenTtlSeconds?: number } = {},
+  options: {
+    orgId?: string;
+    esDeveloperName?: string;
+    pingMs?: number;
+    tokenTtlSeconds?: number;
+    /** A continuation token expires when the token it continues does (a new `jti`, the same `exp`), not later. */
+    continuationKeepsExpiry?: boolean;
+  } = {},
 ): Promise<FakeSalesforce> {
   const tokenTtlSeconds = options.tokenTtlSeconds ?? 6 * 3600;
   const orgId = options.orgId ?? '00Dxx0000001gPL';
@@ -127,13 +134,14 @@ export async function startFakeSalesforce(
   let nextEventId = 1;
   let latestId: string | undefined;
 
-  function issueToken(subject: string): string {
+  function issueToken(subject: string, expiresAtSeconds?: number): string {
     const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
     const iat = Math.floor(Date.now() / 1000);
-    const payload = b64url(JSON.stringify({ sub: subject, orgId, iat, exp: iat + tokenTtlSeconds, jti: randomUUID() }));
+    const exp = expiresAtSeconds ?? iat + tokenTtlSeconds;
+    const payload = b64url(JSON.stringify({ sub: subject, orgId, iat, exp, jti: randomUUID() }));
     const signature = b64url(createHmac('sha256', SIGNING_KEY).update(`${header}.${payload}`).digest());
     const token = `${header}.${payload}.${signature}`;
-    tokens.set(token, { subject, expired: false, expiresAt: (iat + tokenTtlSeconds) * 1000 });
+    tokens.set(token, { subject, expired: false, expiresAt: exp * 1000 });
     return token;
   }
 
@@ -414,7 +422,10 @@ export async function startFakeSalesforce(
       if ('status' in auth) return refuse(req, res, auth.status, auth.why);
       if (fake.refuseRenewal) return refuse(req, res, 401, 'renewal refused');
       fake.renewals++;
-      return json(res, 200, { accessToken: issueToken(auth.subject), lastEventId: String(nextEventId - 1) });
+      const continued = options.continuationKeepsExpiry
+        ? Math.floor(tokens.get(/^Bearer (\S+)$/.exec(req.headers.authorization ?? '')![1]!)!.expiresAt / 1000)
+        : undefined;
+      return json(res, 200, { accessToken: issueToken(auth.subject, continued), lastEventId: String(nextEventId - 1) });
     }
     if (req.method === 'GET' && path === '/eventrouter/v1/sse') return openStream(req, res);
 

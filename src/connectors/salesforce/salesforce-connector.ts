@@ -5,7 +5,7 @@ import { DeliveryError, type Connector, type ConnectorDefinition, type Connector
 import { attachmentLine, readKeptFiles } from '../connector-helpers.js';
 import { SalesforceApi } from './salesforce-api.js';
 import { salesforceConfigSchema, type SalesforceConfig } from './salesforce-config.js';
-import { LOST_TOKEN, renewalDueAt } from './salesforce-auth.js';
+import { LOST_TOKEN, noteRenewal, renewalDueAt } from './salesforce-auth.js';
 import { readStream } from './salesforce-stream.js';
 import { createStreamAgent, type OutboundPolicy } from '../../outbound/index.js';
 
@@ -56,7 +56,9 @@ export function salesforceConnectorDefinition(dispatcher: Agent, policy: Outboun
 
       async function renew(session: ConnectorSession, signal: AbortSignal): Promise<string> {
         try {
-          return (await api.continuationToken(session.credential ?? '', signal)).accessToken;
+          const renewed = (await api.continuationToken(session.credential ?? '', signal)).accessToken;
+          noteRenewal(session.credential ?? '', renewed);
+          return renewed;
         } catch (err) {
           if (err instanceof DeliveryError && (err.statusCode === 401 || err.statusCode === 403)) {
             deps.log.warn({ status: err.statusCode }, 'Salesforce refused to renew a conversation token');

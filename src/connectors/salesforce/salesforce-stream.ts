@@ -1,7 +1,7 @@
 import { DeliveryError, StreamLostError, type ConnectorDeps, type InboundEvent, type StreamContext } from '../connector.js';
 import { parseJson } from '../../outbound/index.js';
 import type { SalesforceApi } from './salesforce-api.js';
-import { LOST_TOKEN, renewalDueAt } from './salesforce-auth.js';
+import { LOST_TOKEN, noteRenewal, renewalDueAt } from './salesforce-auth.js';
 import type { SalesforceConfig } from './salesforce-config.js';
 
 /** The longest delay setTimeout takes (longer ones fire at once). */
@@ -22,6 +22,7 @@ export async function readStream(api: SalesforceApi, config: SalesforceConfig, d
     let renewed: string;
     try {
       renewed = (await api.continuationToken(current, context.signal)).accessToken;
+      noteRenewal(current, renewed);
     } catch (err) {
       if (err instanceof DeliveryError && (err.statusCode === 401 || err.statusCode === 403)) throw new StreamLostError(LOST_TOKEN, { cause: err });
       throw err;
