@@ -218,7 +218,8 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       payload: all.slice(start, start + size).map((c) => contactJson(c as FakeChatwoot['contacts'][number])),
     };
   }
-  function publicToggleTyping(match: RegExpExecArray, raw: string, send: (status: number, body: unknown, reason?: string) => void) {
+  /** `typing_status` from the query string, or else the body (Rails takes either). */
+  function publicToggleTyping(match: RegExpExecArray, query: string | null, raw: string, send: (status: number, body: unknown, reason?: string) => void) {
     const [, inbox, sourceId, conversationId] = match;
     const contact = fake.contacts.find((c) => c.sourceId === decodeURIComponent(sourceId!));
     const c = fake.conversations.get(Number(conversationId));
@@ -226,7 +227,7 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       return send(404, { error: 'Resource could not be found' }, 'public typing: unknown inbox, contact or conversation');
     let status: unknown;
     try {
-      status = JSON.parse(raw || '{}').typing_status;
+      status = query ?? JSON.parse(raw || '{}').typing_status;
     } catch {
       return send(400, { error: 'invalid JSON' }, 'invalid JSON');
     }
@@ -302,7 +303,13 @@ export async function startFakeChatwoot(): Promise<FakeChatwoot> {
       const publicTyping = /^\/public\/api\/v1\/inboxes\/([^/]+)\/contacts\/([^/]+)\/conversations\/(\d+)\/toggle_typing$/.exec(
         new URL(req.url ?? '/', 'http://fake').pathname,
       );
-      if (publicTyping && req.method === 'POST') return publicToggleTyping(publicTyping, Buffer.concat(chunks).toString('utf8'), send);
+      if (publicTyping && req.method === 'POST')
+        return publicToggleTyping(
+          publicTyping,
+          new URL(req.url ?? '/', 'http://fake').searchParams.get('typing_status'),
+          Buffer.concat(chunks).toString('utf8'),
+          send,
+        );
       const token = req.headers.api_access_token;
       const isUser = token === fake.userToken;
       const isBot = token === fake.botToken;

@@ -127,11 +127,13 @@ export function chatwootConnectorDefinition(dispatcher: Agent): ConnectorDefinit
           // A handover opened before sessions were kept has no source_id: its typing is not shown.
           if (!sourceId) return;
           const path = `/public/api/v1/inboxes/${encodeURIComponent(inboxIdentifier)}/contacts/${encodeURIComponent(sourceId)}/conversations/${encodeURIComponent(conversationId)}/toggle_typing`;
+          // The reference lists `typing_status` as a query parameter and in the body: sent in both.
+          const typingStatus = work.typing ? 'on' : 'off';
           await requestJson(dispatcher, {
             method: 'POST',
-            url: `${config.baseUrl.replace(/\/$/, '')}${path}`,
+            url: `${config.baseUrl.replace(/\/$/, '')}${path}?typing_status=${typingStatus}`,
             headers: {},
-            body: { typing_status: work.typing ? 'on' : 'off' },
+            body: { typing_status: typingStatus },
             signal: context.signal,
             label: '/public/api/v1/inboxes/:inbox/contacts/:contact/conversations/:id/toggle_typing',
           });
