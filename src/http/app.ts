@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Deps } from '../deps.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import { answerClientError, installErrorHandling, installJsonParser, sendError } from './error-handler.js';
+import { answerClientError, answerOnSocket, answerRaw, installErrorHandling, installJsonParser, sendError } from './error-handler.js';
 import { AppError } from '../resilience/errors.js';
 import { botRoutes } from './routes/bot-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -17,7 +17,8 @@ import { connectorRoutes } from './routes/connector-routes.js';
 import { attachmentRoutes } from './routes/attachment-routes.js';
 import { opsRoutes, type Readiness } from './routes/ops-routes.js';
 import { webRoutes } from './routes/web-routes.js';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
 import { messageRouteBeforeFastify } from './message-route.js';
@@ -127,13 +128,23 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
           // Node looks for requests past their time every 30 s by default: every quarter of the
           // timeout keeps `request_timeout` within 25% of its setting.
           connectionsCheckingInterval: Math.min(30_000, Math.max(50, requestTimeout / 4)),
+          // Refused below in the service's own format, not with Node's bare 400.
+          requireHostHeader: false,
         },
         (request, response) => {
           noteRequest(request);
+          if (request.headers.host === undefined && request.httpVersion === '1.1') {
+            return answerRaw(response, new AppError('invalid_request', { message: 'An HTTP/1.1 request must carry a Host header.' }), { close: true });
+          }
           if (shed(request, response)) return;
           if (!messages?.(request, response, handler)) handler(request, response);
         },
       );
+      // Node's own answers to these are a bare 417 and a closed connection; ours say what happened.
+      server.on('checkExpectation', (_request: IncomingMessage, response: ServerResponse) =>
+        answerRaw(response, new AppError('expectation_failed'), { close: true }),
+      );
+      server.on('connect', (_request: IncomingMessage, socket: Socket) => answerOnSocket(socket, new AppError('method_not_allowed')));
       noteRequest = closeGracefully(server);
       closeNeverUsedWithIdle(server);
       server.keepAliveTimeout = config.http.keepAliveTimeoutMs;

@@ -150,19 +150,27 @@ export function answerClientError(err: Error & { code?: string }, socket: Socket
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? new AppError('request_timeout')
         : new AppError('invalid_request', { message: 'The request is not valid HTTP.' });
-  const body = JSON.stringify({ error: { code: error.code, message: error.message } } satisfies ErrorBody);
   const response = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   // A response already under way on this socket (a stream, say) is not interrupted with ours.
   if (response?.headersSent || !socket.writable) return void socket.destroy(err);
-  const headers = { 'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
   if (response) {
     // A request in flight (its body still arriving): answered through its own response, so the route
     // sees it answered and closed, and Node closes the connection gracefully once it is written.
-    response.writeHead(error.status, headers);
+    const body = JSON.stringify(errorBody(error));
+    response.writeHead(error.status, { ...answerHeaders(body, true, undefined) });
     response.end(body);
     return;
   }
-  const head = Object.entries(headers)
+  answerOnSocket(socket, error);
+}
+
+/**
+ * An AppError written on a bare socket no response object holds (a request Node's parser refused, a
+ * `CONNECT`), then the connection closed once what the client still sends has been read within bounds.
+ */
+export function answerOnSocket(socket: Socket, error: AppError): void {
+  const body = JSON.stringify(errorBody(error));
+  const head = Object.entries(answerHeaders(body, true, undefined))
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   socket.write(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status]}\r\n${head}\r\n${body}`);

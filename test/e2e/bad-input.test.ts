@@ -206,18 +206,34 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     expect(key.headers.get('cache-control')).toBe('no-store');
   });
 
-  it('answers bytes that are not HTTP in the same error format', async () => {
+  /** What the server answers to `request` written on a new connection, up to its close. */
+  async function rawExchange(request: string): Promise<string> {
     const { port, hostname } = new URL(t.url);
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(port), hostname, () => socket.write('GARBAGE / HTTP/9.9\r\n\r\n'));
+    return new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => socket.write(request));
       let text = '';
       socket.setTimeout(5_000, () => socket.destroy(new Error('no answer within 5 s')));
       socket.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
       socket.on('close', () => resolve(text));
       socket.on('error', reject);
     });
-    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
-    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'invalid_request' } });
+  }
+
+  it.each([
+    ['bytes that are not HTTP', 'GARBAGE / HTTP/9.9\r\n\r\n', 400, 'invalid_request'],
+    ['an HTTP/1.1 request without a Host header', 'GET /healthz HTTP/1.1\r\n\r\n', 400, 'invalid_request'],
+    ['a CONNECT', 'CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n', 405, 'method_not_allowed'],
+    [
+      'an expectation other than 100-continue',
+      'POST /v1/handovers HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\nContent-Length: 2\r\n\r\n{}',
+      417,
+      'expectation_failed',
+    ],
+  ])('answers %s in the same error format, and closes the connection', async (_name, request, status, code) => {
+    const answer = await rawExchange(request);
+    expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(answer.toLowerCase()).toContain('connection: close');
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code } });
   });
 
   it('does not reveal whether another tenant’s handover exists', async () => {
