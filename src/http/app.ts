@@ -21,6 +21,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net';
 import { installAdmission } from './admission-hook.js';
 import { shedBeforeRouting } from './shed-before-routing.js';
+import { givenRequestId } from './request-id.js';
 import { messageRouteBeforeFastify } from './message-route.js';
 import { bodiesReadAhead, bodyGuard } from './upload-guard.js';
 import { closeNeverUsedWithIdle } from './never-used-connections.js';
@@ -59,6 +60,7 @@ export interface AppContext {
 
 /** Builds the HTTP app. Listening is the caller's business, so tests drive the same app. */
 export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
+  let requestCount = 0;
   const { config, log } = ctx.deps;
   const bodies = bodyGuard(config.http.uploads);
   // Off while tracing: a traced request's spans are made by Fastify's hooks (request-tracing.ts).
@@ -90,7 +92,9 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
     // `shutting_down` (and Connection: close); Fastify's own 503 has no code.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    requestIdHeader: 'x-request-id',
+    // A caller's X-Request-Id when it is a plain token (request-id.ts), else one of Fastify's own.
+    requestIdHeader: false,
+    genReqId: (request) => givenRequestId(request) ?? `req-${(++requestCount).toString(36)}`,
     // request.ip is the client behind the configured proxies (HANDOVER_TRUST_PROXY), else the TCP peer.
     trustProxy: config.http.trustProxy,
     // One line per failed request (onResponse below) instead of two per request at info level.

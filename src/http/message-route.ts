@@ -14,6 +14,7 @@ import { BEARER, mayChange } from './auth.js';
 import { answerableError, answerRaw, MAX_JSON_DEPTH, nestedDeeperThan, surrogateEscape, writeJson } from './error-handler.js';
 import { lazyChild, statusWindow } from './request-telemetry.js';
 import { bodiesReadAhead, readGuardedBody, type BodyGuard } from './upload-guard.js';
+import { givenRequestId } from './request-id.js';
 
 /** The route this serves, as Fastify names it (metrics, the status page's window, the OpenAPI document). */
 const MESSAGE_ROUTE = '/v1/handovers/:id/messages';
@@ -252,6 +253,5 @@ function addressOf(trustProxy: false | string): (request: IncomingMessage) => st
 
 /** The request id its log lines carry: the caller's X-Request-Id, as Fastify takes it, or one of ours. */
 function requestId(request: IncomingMessage, n: number): string {
-  const given = request.headers['x-request-id'];
-  return typeof given === 'string' && given !== '' ? given : `direct-${n.toString(36)}`;
+  return givenRequestId(request) ?? `direct-${n.toString(36)}`;
 }

@@ -111,5 +111,17 @@ describe('request logs of a running service', () => {
     expect(line).toMatchObject({ reqId: 'req-trace-1', tenantId: desk.tenantId, handoverId: created.body.id, status: 202 });
     expect(out.text()).not.toContain(desk.apiKey);
     expect(out.text()).not.toContain(desk.webhookSecret);
+
+    // An id that is not a plain token of at most 128 characters is not taken, on either route.
+    const long = 'x'.repeat(5000);
+    for (const path of [`/v1/handovers/${created.body.id}/messages`, `/v1/handovers/${created.body.id}/typing`]) {
+      const sent = await api('POST', path, {
+        token: desk.apiKey,
+        body: path.endsWith('typing') ? { typing: true } : { text: 'again' },
+        headers: { 'x-request-id': long },
+      });
+      expect(sent.status).toBe(202);
+    }
+    expect(out.text()).not.toContain(long);
   });
 });
