@@ -164,6 +164,7 @@ export function checkOutboundUrl(raw: string, policy: OutboundPolicy, field: str
     });
   }
   if (url.username || url.password) throw new AppError('url_not_allowed', { message: `${field} must not carry credentials in the URL.` });
+  if (url.port === '0') throw new AppError('url_not_allowed', { message: `${field} names port 0, which nothing listens on.` });
   if (policy.allowPrivate) return;
   // A fully qualified name's final dot ("localhost.") names the same host.
   const host = url.hostname.replace(/^\[|\]$/g, '').replace(/\.$/, '');

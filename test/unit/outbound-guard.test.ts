@@ -70,6 +70,8 @@ describe('outbound guard: URLs when they are set', () => {
     ['https://localhost./x', /localhost is this machine/],
     ['https://169.254.169.254/latest/meta-data', /169\.254\.169\.254/],
     ['https://user:pass@hooks.example.com/', /must not carry credentials/],
+    ['https://hooks.example.com:0/x', /port 0/],
+    ['https://[::ffff:0:127.0.0.1]/x', /127\.0\.0\.1 is a loopback/],
     ['not a url', /not a valid URL/],
   ])('refuses %s', (url, message) => {
     expect(() => checkOutboundUrl(url, strict, 'webhookUrl')).toThrow(message);
