@@ -37,13 +37,19 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     await helpdesk?.close();
   });
 
-  it(`relays ${MESSAGES} messages each way in order through a helpdesk speaking the generic protocol`, async () => {
-    t = await startTestService(kind);
+  /** A service, the bot's webhook server and a generic helpdesk, with a tenant that hands over to it. */
+  async function world(settings: Parameters<typeof startTestService>[1] = {}) {
+    const service = (t = await startTestService(kind, settings));
     let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
-    const setup = await setUpWebhookTenant(t, bot.url, helpdesk);
+    const botServer = (bot = await startSignedWebhookServer(() => botSecret));
+    const desk = (helpdesk = await startGenericHelpdesk(HELPDESK_SECRET));
+    const setup = await setUpWebhookTenant(service, botServer.url, desk);
     botSecret = setup.webhookSecret;
+    return { t: service, bot: botServer, helpdesk: desk, setup };
+  }
+
+  it(`relays ${MESSAGES} messages each way in order through a helpdesk speaking the generic protocol`, async () => {
+    const { t, bot, helpdesk, setup } = await world();
     const auth = { token: setup.apiKey };
 
     const created = await t.api('POST', '/v1/handovers', {
@@ -132,12 +138,7 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
   });
 
   it('sends a retried handover.ended with the same body as its first try', async () => {
-    t = await startTestService(kind);
-    let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
-    const setup = await setUpWebhookTenant(t, bot.url, helpdesk);
-    botSecret = setup.webhookSecret;
+    const { t, helpdesk, setup } = await world();
     // The end's first try is refused; every try's body is kept.
     const tries = new Map<string, string[]>();
     helpdesk.respond = (body, attempt) => {
@@ -158,12 +159,7 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
   });
 
   it('refuses forged and stale inbound events, and tells the bot when the helpdesk stays down', async () => {
-    t = await startTestService(kind, { 'delivery.maxAttempts': 3 });
-    let botSecret = '';
-    bot = await startSignedWebhookServer(() => botSecret);
-    helpdesk = await startGenericHelpdesk(HELPDESK_SECRET);
-    const setup = await setUpWebhookTenant(t, bot.url, helpdesk);
-    botSecret = setup.webhookSecret;
+    const { t, bot, helpdesk, setup } = await world({ 'delivery.maxAttempts': 3 });
     helpdesk.respond = () => ({ status: 503 });
 
     const created = await t.api('POST', '/v1/handovers', { token: setup.apiKey, body: { conversationId: 'c-down', queue: 'helpdesk', user: { id: 'u' } } });
