@@ -262,8 +262,9 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
       'integration outboundNotificationWebhookUrl': 'changed',
       'integration outboundNotificationWebhookSignatureSecretToken': 'changed',
     });
+    // The update carries the integration's own name, which the API requires.
     expect(genesys.integrationPatches).toEqual([
-      { outboundNotificationWebhookUrl: inboundUrl, outboundNotificationWebhookSignatureSecretToken: webhookSecret },
+      { name: 'Acme Open Messaging', outboundNotificationWebhookUrl: inboundUrl, outboundNotificationWebhookSignatureSecretToken: webhookSecret },
     ]);
     // Genesys now signs with the connector's secret: the same request is taken.
     expect((await genesys.post(body, genesys.sign(body))).status).toBe(200);

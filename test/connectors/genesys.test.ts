@@ -201,14 +201,17 @@ describe('genesys connector against its fake (pg)', () => {
         attachments: [
           { url: 'https://files.example.com/a.png', name: 'a.png', contentType: 'image/png' },
           { url: 'https://files.example.com/b.pdf', name: 'b.pdf', contentType: 'application/pdf' },
+          // No content type: sent as bytes (the reference requires a mime).
+          { url: 'https://files.example.com/c', name: 'c' },
         ],
       },
     });
     expect(sent.status).toBe(202);
     const message = await eventually(async () => conversation.inbound.find((m) => m.text === 'see these'), 'the message with attachments');
-    expect(message.content.map((c) => [c.attachment.mediaType, c.attachment.url, c.attachment.filename])).toEqual([
-      ['Image', 'https://files.example.com/a.png', 'a.png'],
-      ['File', 'https://files.example.com/b.pdf', 'b.pdf'],
+    expect(message.content.map((c) => [c.attachment.mediaType, c.attachment.url, c.attachment.filename, c.attachment.mime])).toEqual([
+      ['Image', 'https://files.example.com/a.png', 'a.png', 'image/png'],
+      ['File', 'https://files.example.com/b.pdf', 'b.pdf', 'application/pdf'],
+      ['File', 'https://files.example.com/c', 'c', 'application/octet-stream'],
     ]);
     expect(conversation.typing).toBe(1);
     await fake!.agentSend(handoverId, 'I am the flow bot', { originatingEntity: 'Bot' });

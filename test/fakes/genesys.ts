@@ -36,10 +36,12 @@ import { closeServer } from '../support/ports.js';
  *   `outboundNotificationWebhookUrl` and `outboundNotificationWebhookSignatureSecretToken`, which is
  *   never shown back; permission `messaging:integration:edit`).
  *
- * Two points the references leave open are played as the connector expects and documented as such
- * (docs/connectors/genesys.md): the inbound message's answer names its `conversationId` (without it
- * the connector falls back to a text, `answerConversationId: false`), and an agent disconnecting is an
- * outbound `Event` with `{eventType: "Presence", presence: {type: "Disconnect"}}`.
+ * The inbound message's answer names its `conversationId` only when asked with
+ * `?prefetchConversationId=true` (`answerConversationId: false`: not even then, and the connector falls
+ * back to a text). One point the references leave open is played as the connector expects and
+ * documented as such (docs/connectors/genesys.md): an agent disconnecting is an outbound `Event` with
+ * `{eventType: "Presence", presence: {type: "Disconnect"}}` (`agentDisconnect`), which the Open
+ * Messaging webhook is not documented to send.
  *
  * A conversation is keyed by the sender's `channel.from.id` while it is connected, as in Genesys. A
  * redelivery (`resend`) is the same body signed again. The test plays the agents.
@@ -278,10 +280,11 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
             (x: any) =>
               x?.contentType !== 'Attachment' ||
               !['Image', 'Video', 'Audio', 'File'].includes(x.attachment?.mediaType) ||
-              typeof x.attachment?.url !== 'string',
+              typeof x.attachment?.url !== 'string' ||
+              typeof x.attachment?.mime !== 'string',
           )
         )
-          return error(400, 'bad.request', 'content must be attachments with a mediaType and url', 'content');
+          return error(400, 'bad.request', 'content must be attachments with a mediaType, url and mime', 'content');
         const attributes = body.channel.metadata?.customAttributes;
         if (attributes !== undefined && (typeof attributes !== 'object' || Object.values(attributes).some((v) => typeof v !== 'string')))
           return error(400, 'bad.request', 'customAttributes must map names to strings', 'customAttributes');
@@ -309,7 +312,8 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
           text,
           content,
           direction: 'Inbound',
-          ...(fake.answerConversationId ? { conversationId: c.id } : {}),
+          // Named only when asked for (`prefetchConversationId=true`, false by default).
+          ...(fake.answerConversationId && url.searchParams.get('prefetchConversationId') === 'true' ? { conversationId: c.id } : {}),
         };
         seen.set(key, answer);
         receipt(from.id, answer.id);
@@ -337,6 +341,8 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
         const token = body?.outboundNotificationWebhookSignatureSecretToken;
         if ((url !== undefined && (typeof url !== 'string' || !/^https?:\/\//.test(url))) || (token !== undefined && typeof token !== 'string'))
           return error(400, 'bad.request', 'invalid integration update', 'integration update');
+        // OpenIntegrationUpdateRequest requires the integration's name.
+        if (typeof body?.name !== 'string' || !body.name) return error(400, 'bad.request', 'name is required', 'integration update without name');
         fake.integrationPatches.push(body);
         if (url !== undefined) fake.integrationWebhookUrl = url;
         // From now on Genesys signs with the new token.

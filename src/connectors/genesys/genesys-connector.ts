@@ -1,6 +1,6 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { Connector, ConnectorDefinition, ConnectorSessions } from '../connector.js';
+import type { Connector, ConnectorDefinition, ConnectorSessions, EndWork } from '../connector.js';
 import { requireRef } from '../connector-helpers.js';
 import { genesysCall, integrationPath, type GenesysCall } from './genesys-api.js';
 import { genesysTokens } from './genesys-auth.js';
@@ -34,9 +34,10 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       return {
         async open(work, context) {
           const userRef = work.handoverId;
+          // `prefetchConversationId=true`: the answer names the conversation (it does not otherwise).
           const sent = await call<{ conversationId?: unknown }>(
             'POST',
-            inbound('message'),
+            `${inbound('message')}?prefetchConversationId=true`,
             {
               channel: {
                 messageId: work.eventId,
@@ -81,7 +82,7 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         },
         async end(work, context) {
           if (work.reason === 'agent_ended') return;
-          await endConversation(call, deps.sessions, work.handoverId, requireRef(context, 'Genesys'), work.eventId, context.signal, inbound('message'));
+          await endConversation(call, deps.sessions, work, requireRef(context, 'Genesys'), context.signal, inbound('message'));
         },
         handleInbound(request) {
           return handleGenesysInbound(config, request);
@@ -110,13 +111,12 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
 async function endConversation(
   call: GenesysCall,
   sessions: ConnectorSessions | undefined,
-  handoverId: string,
+  work: EndWork,
   userRef: string,
-  eventId: string,
   signal: AbortSignal,
   inboundPath: string,
 ): Promise<void> {
-  const conversationId = (await sessions?.load(handoverId))?.externalId;
+  const conversationId = (await sessions?.load(work.handoverId))?.externalId;
   if (conversationId) {
     await call(
       'POST',
@@ -130,7 +130,8 @@ async function endConversation(
   await call(
     'POST',
     inboundPath,
-    { channel: { messageId: eventId, from: { id: userRef, idType: 'Opaque' }, time: new Date().toISOString() }, text: 'The user ended the conversation.' },
+    // The end's own time, the same on every try: Genesys knows a repeat by its message id and time.
+    { channel: { messageId: work.eventId, from: { id: userRef, idType: 'Opaque' }, time: work.createdAt }, text: 'The user ended the conversation.' },
     signal,
   );
 }

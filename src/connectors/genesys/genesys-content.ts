@@ -22,7 +22,8 @@ export function attachmentContent(attachments: Attachment[]): Array<Record<strin
     attachment: {
       mediaType: mediaTypeOf(a.contentType),
       url: a.url,
-      ...(a.contentType ? { mime: a.contentType } : {}),
+      // Required by the reference's OpenContentAttachment: a file of no stated type is sent as bytes.
+      mime: a.contentType ?? 'application/octet-stream',
       ...(a.name ? { filename: a.name } : {}),
     },
   }));

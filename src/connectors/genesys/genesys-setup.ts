@@ -48,7 +48,12 @@ export async function setUpGenesys(call: GenesysCall, config: GenesysConfig, con
     await call(
       'PATCH',
       path,
-      { outboundNotificationWebhookUrl: context.inboundUrl, outboundNotificationWebhookSignatureSecretToken: config.webhookSecret },
+      // `name` is required in the update (OpenIntegrationUpdateRequest): the integration's own, unchanged.
+      {
+        ...(integration.name !== undefined ? { name: integration.name } : {}),
+        outboundNotificationWebhookUrl: context.inboundUrl,
+        outboundNotificationWebhookSignatureSecretToken: config.webhookSecret,
+      },
       signal,
       'PATCH /api/v2/conversations/messaging/integrations/open/:id',
     );
