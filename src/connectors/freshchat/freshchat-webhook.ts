@@ -65,16 +65,19 @@ export interface FreshchatInboundConfig {
   groups?: Record<string, string> | undefined;
 }
 
-/** The webhook's public key as Freshchat shows it: a PEM (`PUBLIC KEY` or `RSA PUBLIC KEY`), or only its base64 body. */
+/**
+ * The webhook's public key as Freshchat shows it, in whichever form it was pasted: a PEM, or only its
+ * base64 body, on one line or several. Freshchat labels the key `RSA PUBLIC KEY` although its body is a
+ * SubjectPublicKeyInfo (`MIIBIj…`), which a PEM reader refuses under that label; so the label is not
+ * trusted: the body is read as SubjectPublicKeyInfo, and else as a PKCS#1 RSA key.
+ */
 export function readPublicKey(text: string): KeyObject {
-  const trimmed = text.trim();
-  if (trimmed.startsWith('-----BEGIN')) return createPublicKey(trimmed);
-  const body = trimmed.replace(/\s+/g, '');
-  const pem = (label: string) => `-----BEGIN ${label}-----\n${body.replace(/(.{64})/g, '$1\n')}\n-----END ${label}-----\n`;
+  const body = text.replace(/-----(BEGIN|END)[^-]*-----/g, '').replace(/\s+/g, '');
+  const der = Buffer.from(body, 'base64');
   try {
-    return createPublicKey(pem('PUBLIC KEY'));
+    return createPublicKey({ key: der, format: 'der', type: 'spki' });
   } catch {
-    return createPublicKey(pem('RSA PUBLIC KEY'));
+    return createPublicKey({ key: der, format: 'der', type: 'pkcs1' });
   }
 }
 
@@ -129,8 +132,11 @@ function toReceipt(config: FreshchatInboundConfig, action: Action, raw: unknown)
     case 'message_create': {
       const { message } = (raw as Static<typeof schemas.message_create>).data;
       const receiptId = `message:${message.id}`;
-      // Only an agent's public message; the user's are ours coming back, private ones are notes.
-      if (message.actor_type !== 'agent' || message.message_type === 'private' || message.botsPrivateNote === true) return { receiptId, events: [] };
+      // Only an agent's public message; the user's are ours coming back, private ones are notes, and
+      // what the connector's own agent wrote (the transcript note) is ours, whether or not the payload
+      // says `message_type` (the current sample payloads do not).
+      if (message.actor_type !== 'agent' || message.message_type === 'private' || message.botsPrivateNote === true || message.actor_id === config.agentId)
+        return { receiptId, events: [] };
       const { text, attachments } = readParts(message.message_parts);
       if (!text && attachments.length === 0) return { receiptId, events: [] };
       const agent = { id: `freshchat:${message.actor_id ?? 'agent'}` };
