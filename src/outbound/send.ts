@@ -117,7 +117,7 @@ export function openStream(
     // Destroying the body of an answer not read (or a stream left) is not an error of the process: a
     // reader still gets every error through its own iteration.
     response.body.on('error', ignore);
-    return { status: response.statusCode, headers: response.headers, body: response.body, retryAfterMs: retryAfterOf(response.headers) };
+    return { status: response.statusCode, headers: response.headers, body: response.body, retryAfterMs: retryAfterOf(response.headers, response.statusCode) };
   };
   if (!tracingEnabled()) return run(undefined);
   return inSpan('GET', { kind: SpanKind.CLIENT, attributes: () => clientCallAttributes('GET', call.url) }, run);
@@ -259,7 +259,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.span?.setAttribute('http.response.status_code', status);
     // The common answer is one small chunk: no copy.
     const text = this.first === undefined ? '' : this.more ? Buffer.concat([this.first, ...this.more]).toString('utf8') : this.first.toString('utf8');
-    const retryAfterMs = retryAfterOf(headers);
+    const retryAfterMs = retryAfterOf(headers, status);
     if ((status >= 200 && status < 300) || call.accept?.includes(status)) return this.resolve({ status, headers, text, retryAfterMs });
     this.reject(answerError(call.describe ?? hostOf(call.url), { status, headers, text }, { retryable: isRetryable(call.policy, status), retryAfterMs }));
   }
@@ -302,9 +302,20 @@ export function parseRetryAfter(value: string | string[] | undefined): number | 
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
-function retryAfterOf(headers: IncomingHttpHeaders): number | undefined {
+/**
+ * How long an answer asks to wait: its Retry-After, or, on a 429 without one, when its rate-limit window
+ * resets (`X-RateLimit-Reset`: Intercom sends a Unix time in seconds and no Retry-After; a small number
+ * is taken as seconds from now).
+ */
+function retryAfterOf(headers: IncomingHttpHeaders, status: number): number | undefined {
   const value = headers['retry-after'];
-  return value === undefined ? undefined : parseRetryAfter(value);
+  if (value !== undefined) return parseRetryAfter(value);
+  if (status !== 429) return undefined;
+  const reset = headers['x-ratelimit-reset'];
+  const raw = (Array.isArray(reset) ? reset[0] : reset)?.trim();
+  if (!raw || !/^\d{1,12}$/.test(raw)) return undefined;
+  const n = Number(raw);
+  return n > 1_000_000_000 ? Math.max(0, n * 1000 - Date.now()) : n * 1000;
 }
 
 /**

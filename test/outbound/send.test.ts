@@ -129,6 +129,25 @@ describe('send: the one outbound client', () => {
       expect(dated.retryAfterMs).toBeLessThanOrEqual(120_000);
     });
 
+    it("a 429 without it waits for its rate-limit window's reset (X-RateLimit-Reset, as Intercom sends it); another status does not", async () => {
+      const resetAt = Math.floor(Date.now() / 1000) + 30;
+      receiver = await startReceiver((req, res) => {
+        res.statusCode = req.url === '/limited' ? 429 : 503;
+        // Intercom sends its window's headers on every answer.
+        res.setHeader('x-ratelimit-reset', String(resetAt));
+        res.end();
+      });
+      const limited = await failure(
+        send(agent, { method: 'POST', url: `${receiver.url}/limited`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }),
+      );
+      expect(limited.retryAfterMs).toBeGreaterThan(25_000);
+      expect(limited.retryAfterMs).toBeLessThanOrEqual(30_000);
+      const unavailable = await failure(
+        send(agent, { method: 'POST', url: `${receiver.url}/down`, signal: deadline(), policy: STATUS_POLICIES.signedWebhook, maxBytes: 1024, json: {} }),
+      );
+      expect(unavailable.retryAfterMs).toBeUndefined();
+    });
+
     it('an unreadable Retry-After is left out rather than guessed', async () => {
       receiver = await startReceiver((_req, res) => {
         res.statusCode = 503;
