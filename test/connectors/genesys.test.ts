@@ -20,7 +20,7 @@ describe('genesys connector against its fake (pg)', () => {
     }
   });
 
-  async function setUp(prepare: (fake: FakeGenesys) => void = () => {}) {
+  async function setUp(prepare: (fake: FakeGenesys) => void = () => {}, overrides: Record<string, unknown> = {}) {
     t = await service();
     fake = await startFakeGenesys();
     prepare(fake);
@@ -36,6 +36,7 @@ describe('genesys connector against its fake (pg)', () => {
         clientSecret: fake.clientSecret,
         integrationId: fake.integrationId,
         webhookSecret: fake.webhookSecret,
+        ...overrides,
       },
     });
     expect(connector.status, JSON.stringify(connector.body)).toBe(201);
@@ -148,6 +149,21 @@ describe('genesys connector against its fake (pg)', () => {
     const unnamed = await handOver(apiKey, 'c-unnamed');
     expect((await t!.api('POST', `/v1/handovers/${unnamed.handoverId}/end`, { token: apiKey, body: { reason: 'user_ended' } })).status).toBe(200);
     await eventually(async () => unnamed.conversation.inbound.some((m) => m.text === 'The user ended the conversation.'), 'the agent told');
+    expect(fake!.refused).toEqual([]);
+  });
+
+  it("learns that the agent ended the chat by reading the conversation, which Open Messaging's webhook does not tell", async () => {
+    const { apiKey, botEvents } = await setUp(undefined, { endPollSeconds: 1 });
+    const byAgent = await handOver(apiKey, 'c-polled');
+    const staying = await handOver(apiKey, 'c-staying');
+    await eventually(async () => (fake!.conversationReads >= 2 ? true : null), 'the conversations read');
+    expect(await botEvents(byAgent.handoverId)).not.toContainEqual(expect.objectContaining({ type: 'handover.ended' }));
+    fake!.agentEnds(byAgent.handoverId);
+    const ended = await eventually(async () => (await botEvents(byAgent.handoverId)).find((e) => e.type === 'handover.ended'), 'agent_ended', 15_000);
+    expect(ended.data.reason).toBe('agent_ended');
+    // The other conversation goes on; ours was not disconnected again by us.
+    expect((await t!.api('GET', `/v1/handovers/${staying.handoverId}`, { token: apiKey })).body.state).not.toBe('ended');
+    expect(byAgent.conversation.disconnectedBy).toBe('agent');
     expect(fake!.refused).toEqual([]);
   });
 

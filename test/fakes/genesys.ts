@@ -96,6 +96,13 @@ export interface FakeGenesys {
   ): Promise<{ status: number; body: any }>;
   agentTyping(userRef: string): Promise<{ status: number; body: any }>;
   agentDisconnect(userRef: string): Promise<{ status: number; body: any }>;
+  /**
+   * The agent ends the chat as Genesys's Open Messaging does it: the interaction is disconnected (its
+   * participants read so, `GET /api/v2/conversations/messages/{id}`) and the webhook is told nothing.
+   */
+  agentEnds(userRef: string): void;
+  /** Reads of conversations (`GET /api/v2/conversations/messages/{id}`) received. */
+  conversationReads: number;
   /** Revokes every token issued so far (an admin rotating the client's secret does that). */
   revokeTokens(): void;
   resend(message: Record<string, any>): Promise<{ status: number; body: any }>;
@@ -143,6 +150,14 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
       }
       return emit(userRef, { type: 'Event', events: [{ eventType: 'Presence', presence: { type: 'Disconnect' } }] });
     },
+    agentEnds(userRef) {
+      const c = fake.conversationFor(userRef);
+      if (c) {
+        c.state = 'disconnected';
+        c.disconnectedBy = 'agent';
+      }
+    },
+    conversationReads: 0,
     revokeTokens: () => tokens.clear(),
     resend(message) {
       const body = JSON.stringify(message);
@@ -353,6 +368,21 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
           outboundNotificationWebhookUrl: fake.integrationWebhookUrl ?? fake.webhookTarget,
           status: 'Active',
           createStatus: 'Completed',
+        });
+      }
+      // getConversationsMessage: the MessageConversation, its participants' purposes and states.
+      const read = /^\/api\/v2\/conversations\/messages\/([^/]+)$/.exec(url.pathname);
+      if (req.method === 'GET' && read) {
+        fake.conversationReads++;
+        const c = fake.conversations.find((x) => x.id === decodeURIComponent(read[1]!));
+        if (!c) return error(404, 'not.found', 'conversation not found', 'conversation');
+        const state = c.state === 'connected' ? 'connected' : 'disconnected';
+        return send(200, {
+          id: c.id,
+          participants: [
+            { id: randomUUID(), purpose: 'customer', state, ...(state === 'disconnected' ? { endTime: new Date().toISOString() } : {}) },
+            { id: randomUUID(), purpose: 'agent', state },
+          ],
         });
       }
       const disconnect = /^\/api\/v2\/conversations\/([^/]+)\/disconnect$/.exec(url.pathname);

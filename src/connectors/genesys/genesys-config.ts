@@ -21,6 +21,14 @@ export const genesysConfigSchema = Type.Object(
       maxLength: 512,
       description: "The integration's Outbound Notification Webhook Signature Secret Token: it signs `X-Hub-Signature-256`.",
     }),
+    endPollSeconds: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3600,
+        description:
+          "How often each open conversation is read (`GET /api/v2/conversations/messages/{id}`) to learn that the agent ended it, which Open Messaging's webhook does not tell (default 30; 0: never, the bot is then not told). Each live handover costs one call per period of the OAuth client's rate limit.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

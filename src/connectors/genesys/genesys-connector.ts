@@ -1,6 +1,15 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
-import type { Connector, ConnectorDefinition, ConnectorSessions, EndWork } from '../connector.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  DeliveryError,
+  StreamLostError,
+  type Connector,
+  type ConnectorDefinition,
+  type ConnectorSessions,
+  type EndWork,
+  type StreamContext,
+} from '../connector.js';
 import { requireRef } from '../connector-helpers.js';
 import { genesysCall, integrationPath, type GenesysCall } from './genesys-api.js';
 import { genesysTokens } from './genesys-auth.js';
@@ -31,6 +40,7 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       const call = genesysCall(dispatcher, config.apiBaseUrl, genesysTokens(dispatcher, config, deps.timeoutMs));
       const inbound = (kind: 'message' | 'event') => `/api/v2/conversations/messages/${encodeURIComponent(config.integrationId)}/inbound/open/${kind}`;
       const from = (id: string, nickname?: string) => ({ id, idType: 'Opaque', ...(nickname ? { nickname } : {}) });
+      const endPollMs = (config.endPollSeconds ?? DEFAULT_END_POLL_SECONDS) * 1000;
       return {
         async open(work, context) {
           const userRef = work.handoverId;
@@ -49,9 +59,10 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
             },
             context.signal,
           );
-          // The conversation's id is needed to disconnect it when the user or the bot ends.
+          // The conversation's id is needed to disconnect it when the user or the bot ends, and to read
+          // whether the agent ended it (the stream below, held by one instance).
           if (typeof sent.body?.conversationId === 'string' && sent.body.conversationId)
-            await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId });
+            await deps.sessions?.save(work.handoverId, { externalId: sent.body.conversationId, openStream: endPollMs > 0 });
           return { externalRef: userRef };
         },
         async sendMessage(work, context) {
@@ -87,6 +98,7 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         handleInbound(request) {
           return handleGenesysInbound(config, request);
         },
+        ...(endPollMs > 0 ? { pullStream: { read: (context: StreamContext) => watchForEnd(call, context, endPollMs) } } : {}),
         // The token proves the OAuth client; reading the integration proves its id, region and role.
         check: (signal) =>
           checkCall(
@@ -102,6 +114,43 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
       };
     },
   };
+}
+
+/** How often an open conversation is read for its end, unless the config says otherwise. */
+const DEFAULT_END_POLL_SECONDS = 30;
+
+/**
+ * Reads the conversation every `everyMs` until its customer's side is disconnected, then ends the
+ * handover as the agent's doing. Open Messaging's webhook carries messages and typing but no event
+ * when the agent ends the chat (which disconnects the whole messaging interaction); a transfer
+ * disconnects one agent and brings another, and the customer stays connected. One instance holds this
+ * per handover (a lease, as for Salesforce's event stream), and it stops when the handover ends.
+ */
+async function watchForEnd(call: GenesysCall, context: StreamContext, everyMs: number): Promise<void> {
+  const conversationId = context.session.externalId;
+  for (;;) {
+    let conversation: { participants?: Array<{ purpose?: unknown; state?: unknown; endTime?: unknown }> } | null;
+    try {
+      conversation = (
+        await call<typeof conversation>(
+          'GET',
+          `/api/v2/conversations/messages/${encodeURIComponent(conversationId)}`,
+          undefined,
+          context.signal,
+          'GET /api/v2/conversations/messages/:id',
+        )
+      ).body;
+    } catch (err) {
+      if (err instanceof DeliveryError && err.statusCode === 404) throw new StreamLostError('Genesys no longer knows this conversation.', { cause: err });
+      throw err;
+    }
+    const customer = conversation?.participants?.find((p) => p.purpose === 'customer');
+    if (customer && (customer.state === 'disconnected' || customer.state === 'terminated' || typeof customer.endTime === 'string')) {
+      await context.apply('ended', [{ type: 'handover.ended', handoverId: context.handoverId, reason: 'agent_ended' }]);
+      return;
+    }
+    await sleep(everyMs, undefined, { signal: context.signal });
+  }
 }
 
 /**
