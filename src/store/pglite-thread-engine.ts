@@ -46,7 +46,8 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
   let nextId = 1;
   let lost: Error | null = null;
 
-  const lose = (error: Error) => {
+  /** `asked`: the thread ended because it was closed, which is no loss to report. */
+  const lose = (error: Error, asked = false) => {
     if (lost) return;
     // A cause the thread named itself (a file it could not sync) is passed on as it was.
     lost =
@@ -57,7 +58,7 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
       clearTimeout(p.timer);
       p.reject(lost);
     }
-    options.onLost?.(lost);
+    if (!asked) options.onLost?.(lost);
   };
 
   await new Promise<void>((resolve, reject) => {
@@ -100,7 +101,7 @@ export async function createPgliteThread(options: PgliteThreadOptions): Promise<
     else p.reject(deserializeError(reply.error));
   });
   worker.on('error', (err) => lose(err));
-  worker.on('exit', (code) => lose(new Error(closing ? 'closed' : `exited with code ${code}`)));
+  worker.on('exit', (code) => lose(new Error(closing ? 'closed' : `exited with code ${code}`), closing));
 
   const call = (request: WithoutId<ThreadRequest>, timeoutMs: number): Promise<ThreadReply & { ok: true }> => {
     if (lost) return Promise.reject(lost);

@@ -128,6 +128,15 @@ describe('embedded store: commits synced to disk', () => {
     db = undefined;
   }, 30_000);
 
+  it('in its own thread, closed as the service stops, reports no loss (the log said the thread had stopped, as if it had failed)', async () => {
+    const lost: Error[] = [];
+    const closing = await createPgliteDb({ dataDir: dataDir(), thread: { replyTimeoutMs: 10_000, onLost: (err) => lost.push(err) } });
+    await closing.query('select 1');
+    await closing.close();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(lost).toEqual([]);
+  });
+
   it('in memory (nothing to sync) keeps PGlite’s settings', async () => {
     db = await createPgliteDb();
     expect((await db.query('show fsync')).rows).toEqual([{ fsync: 'off' }]);
