@@ -1,4 +1,7 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { HandoverClient, HandoverError } from '../../packages/client/src/index.js';
 import { readFrames } from '../../packages/client/src/sse.js';
 import { delayBefore, parseRetryAfter } from '../../packages/client/src/retry.js';
 
@@ -61,5 +64,51 @@ describe('the client’s retry timing', () => {
     const now = Date.parse('2026-11-23T10:00:00Z');
     expect(parseRetryAfter('Mon, 23 Nov 2026 10:00:30 GMT', now)).toBe(30);
     expect(parseRetryAfter('Mon, 23 Nov 2026 09:00:00 GMT', now)).toBe(0);
+  });
+});
+
+describe('the client’s event stream against answers that are not a stream', () => {
+  /** A server answering GET /v1/events with each status of `statuses` in turn, then one event. */
+  async function serverAnswering(statuses: number[]) {
+    let n = 0;
+    const server = createServer((_req, res) => {
+      const status = statuses[n++];
+      if (status !== undefined) {
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: `http_${status}`, message: 'no' } }));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('id: evt_1\nevent: handover.queued\ndata: {"id":"evt_1","type":"handover.queued"}\n\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests: () => n };
+  }
+
+  it('reconnects after a 500, a 502 or a 504 (a deploy, a proxy), as after a cut', async () => {
+    const { server, url, requests } = await serverAnswering([500, 502, 504]);
+    try {
+      const client = new HandoverClient({ baseUrl: url, apiKey: 'handover_sk_test' });
+      const signal = AbortSignal.timeout(10_000);
+      for await (const event of client.events({ signal, reconnect: { baseDelayMs: 10, maxDelayMs: 20 } })) {
+        expect(event.id).toBe('evt_1');
+        break;
+      }
+      expect(requests()).toBe(4);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('ends with the error for what another connection cannot fix (401)', async () => {
+    const { server, url } = await serverAnswering([401]);
+    try {
+      const client = new HandoverClient({ baseUrl: url, apiKey: 'handover_sk_test' });
+      const events = client.events({ signal: AbortSignal.timeout(10_000), reconnect: { baseDelayMs: 10, maxDelayMs: 20 } });
+      await expect(events.next()).rejects.toBeInstanceOf(HandoverError);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

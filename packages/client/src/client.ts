@@ -77,6 +77,11 @@ export const botOperations = {
 /** Statuses worth another try: the service said "not now" (503, 429) or the request did not arrive whole in time (408). */
 const retryableStatuses = new Set([408, 429, 503]);
 
+/** The answers to `GET /v1/events` that another connection would get again: every 4xx but 408 and 429. */
+function streamIsOver(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 429;
+}
+
 const enc = encodeURIComponent;
 
 /**
@@ -228,7 +233,10 @@ export class HandoverClient {
         const res = await this.#fetch(`${this.#baseUrl}/v1/events`, { headers, signal: connection.signal });
         if (res.status !== 200 || !res.body) {
           const error = await errorOf(res, 1);
-          if (!retryableStatuses.has(res.status)) throw error;
+          // Only what another connection cannot fix ends the stream (a wrong or revoked key, an unknown
+          // position, a request the service refuses); a 5xx from the service or a proxy in front of it
+          // (a deploy's 502, a 504) is reconnected after, as a cut is.
+          if (streamIsOver(res.status)) throw error;
           retryAfterSeconds = error.retryAfterSeconds;
         } else {
           options.onOpen?.();
