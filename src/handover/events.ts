@@ -1,6 +1,6 @@
 import type { Queryable } from '../store/db.js';
 import type { UnitOfWork } from '../store/unit-of-work.js';
-import { newId } from '../store/ids.js';
+import { isOwnEventId, lowestIdAt, newId, timeOfId } from '../store/ids.js';
 import { enqueue } from '../delivery/outbox.js';
 import type { Bus } from '../bus/bus.js';
 import type { BotEventType } from '../model/handover.js';
@@ -104,6 +104,25 @@ export function toBotEvent(row: EventRow): BotEvent {
 export async function positionOf(q: Queryable, tenantId: string, eventId: string): Promise<number | null> {
   const { rows } = await q.query<{ pos: number }>('select pos from events where tenant_id = $1 and id = $2', [tenantId, eventId]);
   return rows[0]?.pos ?? null;
+}
+
+/** How far before an erased event's own time a resume from it starts (events there come again). */
+const ERASED_CURSOR_MARGIN_MS = 5 * 60_000;
+
+/**
+ * Where to resume after an event that is no longer stored (its user's data erased, or past retention),
+ * known only by its id: from the first event made up to ERASED_CURSOR_MARGIN_MS before it, so nothing
+ * after it is missed (the few made just before it come again: at least once, as ever); from now when
+ * none was made since. Null for an id that is not one of ours or was made in the future.
+ */
+export async function positionAfterErased(q: Queryable, tenantId: string, eventId: string, now = Date.now()): Promise<number | null> {
+  const at = isOwnEventId(eventId) ? timeOfId(eventId) : null;
+  if (at === null || at > now + 60_000) return null;
+  const { rows } = await q.query<{ pos: number }>('select pos from events where tenant_id = $1 and id >= $2 order by pos limit 1', [
+    tenantId,
+    lowestIdAt('event', at - ERASED_CURSOR_MARGIN_MS),
+  ]);
+  return rows[0] ? rows[0].pos - 1 : latestPosition(q, tenantId);
 }
 
 export async function readEvents(

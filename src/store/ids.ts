@@ -97,3 +97,27 @@ export function isOwnEventId(id: string): boolean {
 export function externalIdKey(id: string): string {
   return id.length <= 256 ? id : `sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
+
+/** The time (milliseconds) an id of this service was made at, from its first 10 characters after `_`; null for any other text. */
+export function timeOfId(id: string): number | null {
+  const underscore = id.indexOf('_');
+  if (underscore < 0 || id.length !== underscore + 27) return null;
+  let t = 0;
+  for (let i = underscore + 1; i <= underscore + 10; i++) {
+    const digit = alphabet.indexOf(id[i]!);
+    if (digit < 0) return null;
+    t = t * 32 + digit;
+  }
+  return t;
+}
+
+/** The lowest id of a kind made at `ms` or later (its random part all zeros): a bound for ids by time. */
+export function lowestIdAt(kind: IdKind, ms: number): string {
+  let time = '';
+  let t = Math.max(0, Math.floor(ms));
+  for (let i = 0; i < 10; i++) {
+    time = alphabet[t % 32]! + time;
+    t = Math.floor(t / 32);
+  }
+  return `${idPrefixes[kind]}_${time}${'0'.repeat(16)}`;
+}

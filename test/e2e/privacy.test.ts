@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSseClient } from '../support/sse-client.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { captureLogs } from '../support/log-capture.js';
 import { createTestDb } from '../support/test-db.js';
@@ -92,6 +93,32 @@ describe("one end user's data: export and erasure (pg)", () => {
     const noTenant = await t.admin('GET', '/v1/admin/audit-log?erasedUserId=u-1');
     expect(noTenant.status).toBe(400);
     expect(noTenant.body.error.code).toBe('invalid_request');
+  });
+
+  it("resumes the event stream from an event erased with its user's data, instead of refusing the bot's stored position", async () => {
+    t = await startTestService('pg');
+    const desk = await setUpDesk(t);
+    const bot = { token: desk.apiKey };
+    const created = await t.api('POST', '/v1/handovers', { ...bot, body: { conversationId: 'c-gone', queue: 'support', user: { id: 'u-gone' } } });
+    expect(created.status).toBe(201);
+    expect((await t.api('POST', `/v1/handovers/${created.body.id}/end`, { ...bot, body: { reason: 'user_ended' } })).status).toBe(200);
+    const events = (await t.api('GET', `/v1/handovers/${created.body.id}/events`, bot)).body.events as Array<{ id: string; type: string }>;
+    const last = events.at(-1)!;
+    expect(last.type).toBe('handover.ended');
+    expect((await t.api('DELETE', '/v1/users/u-gone', bot)).status).toBe(200);
+    // The bot comes back with the last event it processed, which is gone: the stream resumes.
+    const stream = openSseClient(`${t.url}/v1/events`, { authorization: `Bearer ${desk.apiKey}`, 'last-event-id': last.id });
+    try {
+      expect(await stream.opened).toBe(200);
+      const next = await t.api('POST', '/v1/handovers', { ...bot, body: { conversationId: 'c-next', queue: 'support', user: { id: 'u-next' } } });
+      await stream.waitFor((received) => received.some((e) => e.data?.handoverId === next.body.id), 5_000, 'the next handover on the resumed stream');
+    } finally {
+      stream.close();
+    }
+    // An id that is no event of ours is still refused.
+    const refused = await t.api('GET', '/v1/events', { ...bot, headers: { 'last-event-id': 'evt_nope' } });
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('invalid_cursor');
   });
 
   it('finds erasures recorded under an older key after a rotation, and those recorded as a plain hash before keyed digests', async () => {

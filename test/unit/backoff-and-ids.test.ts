@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs } from '../../src/delivery/backoff.js';
-import { idPrefixes, newId, type IdKind } from '../../src/store/ids.js';
+import { idPrefixes, lowestIdAt, newId, timeOfId, type IdKind } from '../../src/store/ids.js';
 
 describe('retry backoff', () => {
   it('doubles per attempt between half and all of the ceiling, capped', () => {
@@ -24,6 +24,15 @@ describe('ids', () => {
     expect(a < b).toBe(true);
     expect(newId('message')).toMatch(/^msg_/);
     expect(new Set(Array.from({ length: 1000 }, () => newId('event'))).size).toBe(1000);
+  });
+
+  it('give their time back (timeOfId), and the lowest id of a time bounds those made then or later (lowestIdAt)', () => {
+    for (const at of [0, 1, 1_700_000_000_000, 2 ** 48 - 1]) expect(timeOfId(newId('event', at))).toBe(at);
+    expect(timeOfId('evt_nope')).toBeNull();
+    expect(timeOfId('evt_000000000u0000000000000000')).toBeNull();
+    const bound = lowestIdAt('event', 1_700_000_000_000);
+    expect(bound <= newId('event', 1_700_000_000_000)).toBe(true);
+    expect(bound > newId('event', 1_699_999_999_999)).toBe(true);
   });
 
   it('hold their time in the first 10 characters, most significant first, and 80 random bits after', () => {

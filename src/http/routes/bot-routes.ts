@@ -8,7 +8,7 @@ import { requestHandover } from '../../handover/request-handover.js';
 import { getHandover } from '../../handover/queries.js';
 import { postUserMessage, postUserTyping } from '../../handover/messages.js';
 import { endHandover } from '../../handover/lifecycle.js';
-import { latestPosition, positionOf, readEvents } from '../../handover/events.js';
+import { latestPosition, positionAfterErased, positionOf, readEvents } from '../../handover/events.js';
 import type { Deps } from '../../deps.js';
 import { bearerToken, botAuth } from '../auth.js';
 import { apiKeyIsLive, CREDENTIALS_CHANNEL, digest, type ApiKeyIdentity } from '../../tenants/tenants.js';
@@ -236,7 +236,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
           tags,
           security,
           summary: "The tenant's live event stream (Server-Sent Events)",
-          description: 'Resumable: send the last event id you processed as Last-Event-ID (or ?after=). Without one, the stream starts with the next event.',
+          description:
+            "Resumable: send the last event id you processed as Last-Event-ID (or ?after=). Without one, the stream starts with the next event. An event no longer stored (its user's data erased, or past the tenant's retention) still resumes the stream, from the events made up to five minutes before it (some may come again); an id that is no event of this service's is 400 invalid_cursor.",
           headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 64 })) }),
           querystring: Type.Object({ after: Type.Optional(Type.String({ maxLength: 64 })) }),
           response: errorResponses,
@@ -306,8 +307,9 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
   };
 }
 
+/** The position of an event id; of an erased event, from about its time (positionAfterErased). */
 async function requirePosition(deps: Deps, tenantId: string, eventId: string): Promise<number> {
-  const pos = await positionOf(deps.db, tenantId, eventId);
+  const pos = (await positionOf(deps.db, tenantId, eventId)) ?? (await positionAfterErased(deps.db, tenantId, eventId));
   if (pos === null) throw new AppError('invalid_cursor', { message: `Event "${eventId}" is unknown for this tenant; resume from an id this service sent.` });
   return pos;
 }
