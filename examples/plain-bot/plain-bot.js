@@ -111,7 +111,7 @@ if (settings.mode === 'stream') {
     try {
       const event = await verifyWebhook(settings.webhookSecret, req.headers, body);
       if (!seen.has(event.id)) {
-        seen.add(event.id); // the service sends an event again until it gets a 2xx
+        seen.add(event.id); // the service sends an event again until it gets a 2xx (for about 55 minutes)
         onEvent(event);
       }
       res.writeHead(200).end();

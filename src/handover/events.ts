@@ -22,8 +22,13 @@ export interface NewBotEvent {
   data: Record<string, unknown>;
 }
 
-/** Delivery attempts of a bot webhook before it is given up. */
-const BOT_WEBHOOK_MAX_ATTEMPTS = 12;
+/**
+ * Delivery attempts of a bot webhook before it is given up: with the retry schedule (from 0.5 s,
+ * doubling, at most a minute apart) about 55 minutes, long enough for a bot's deploy or restart; the
+ * event stays readable on the stream and the poll after that (the OpenAPI document's webhooks say so). It
+ * was 12 (about 4 minutes), after which a receiver down for a deploy lost its events without a word.
+ */
+export const BOT_WEBHOOK_MAX_ATTEMPTS = 60;
 
 /**
  * Records bot events and queues their webhooks. Call it as the last write of a transaction: it takes the
