@@ -164,3 +164,8 @@ export const NewMessageBody = Type.Object(
 );
 
 export const TypingBody = Type.Object({ typing: Type.Boolean() }, { additionalProperties: false, title: 'Typing' });
+
+/** A `preValidation` hook for a route whose body is optional: no body is validated as `{}`. */
+export async function emptyBodyAsObject(request: { body: unknown }): Promise<void> {
+  if (request.body === undefined || request.body === null) request.body = {};
+}

@@ -236,6 +236,24 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code } });
   });
 
+  it('ends a handover asked without a body, with or without a content type, with the default reason', async () => {
+    for (const headers of [{}, { 'content-type': 'application/json' }]) {
+      const created = await t.api('POST', '/v1/handovers', {
+        token: desk.apiKey,
+        body: { conversationId: `c-end-${Object.keys(headers).length}`, queue: 'support', user: { id: 'u-end' } },
+      });
+      expect(created.status).toBe(201);
+      const { port, hostname } = new URL(t.url);
+      const res = await fetch(`http://${hostname}:${port}/v1/handovers/${created.body.id}/end`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${desk.apiKey}`, ...headers },
+        signal: AbortSignal.timeout(10_000),
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { state: string }).state).toBe('ended');
+    }
+  });
+
   it('does not reveal whether another tenant’s handover exists', async () => {
     const unknown = await t.api('GET', '/v1/handovers/ho_doesnotexist', { token: desk.apiKey });
     const foreign = await t.api('GET', `/v1/handovers/${otherHandoverId}`, { token: desk.apiKey });

@@ -26,6 +26,7 @@ import {
   TranscriptSchema,
   TypingBody,
   UserSchema,
+  emptyBodyAsObject,
   errorResponses,
   literalUnion,
 } from '../schemas.js';
@@ -183,6 +184,8 @@ export function botRoutes(deps: Deps, authenticate: (apiKey: string) => Promise<
     app.post(
       '/v1/handovers/:id/end',
       {
+        // The body is optional: none (or an empty one) ends with the default reason.
+        preValidation: emptyBodyAsObject,
         schema: {
           tags,
           security,

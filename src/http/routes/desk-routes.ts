@@ -18,7 +18,18 @@ import { openSse } from '../sse.js';
 import { endWithCredential, StreamCounts } from '../stream-guard.js';
 import { digest } from '../../tenants/tenants.js';
 import { handoverJson, messageJson } from '../views.js';
-import { HandoverSchema, IdParams, MessageSchema, NewMessageBody, Nullable, TranscriptSchema, TypingBody, errorResponses, literalUnion } from '../schemas.js';
+import {
+  HandoverSchema,
+  IdParams,
+  MessageSchema,
+  NewMessageBody,
+  Nullable,
+  TranscriptSchema,
+  TypingBody,
+  emptyBodyAsObject,
+  errorResponses,
+  literalUnion,
+} from '../schemas.js';
 import { TtlCache } from '../../store/ttl-cache.js';
 import { recordAuditAfter } from '../../audit/audit-log.js';
 import { clearedSessionCookie, csrfTokenFor, sessionCookie } from '../../desk/session-cookie.js';
@@ -349,6 +360,8 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
       desk.post(
         '/v1/desk/handovers/:id/end',
         {
+          // The body is optional: none (or an empty one) ends with the default reason.
+          preValidation: emptyBodyAsObject,
           schema: {
             tags,
             security,
