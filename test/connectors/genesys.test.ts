@@ -167,6 +167,17 @@ describe('genesys connector against its fake (pg)', () => {
     expect(fake!.refused).toEqual([]);
   });
 
+  it("goes on with a handover whose conversation it may not read (403), only without learning of the agent's end that way", async () => {
+    const { apiKey, botEvents } = await setUp((f) => (f.refuseConversationReads = 403), { endPollSeconds: 1 });
+    const { handoverId } = await handOver(apiKey, 'c-unreadable');
+    await eventually(async () => (fake!.conversationReads >= 1 ? true : null), 'a read refused');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Read once, not again and again, and the handover is not ended for it.
+    expect(fake!.conversationReads).toBe(1);
+    expect(await botEvents(handoverId)).not.toContainEqual(expect.objectContaining({ type: 'handover.ended' }));
+    expect((await t!.api('GET', `/v1/handovers/${handoverId}`, { token: apiKey })).body.state).not.toBe('ended');
+  });
+
   it('reuses one token for many calls and asks for a new one before it expires rather than after a 401; a revoked token is replaced after one 401', async () => {
     const { apiKey } = await setUp((f) => {
       f.tokenLifetimeSeconds = 2;

@@ -237,7 +237,7 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
   });
 
   it('ends a handover asked without a body, with or without a content type, with the default reason', async () => {
-    for (const headers of [{}, { 'content-type': 'application/json' }]) {
+    for (const headers of [{}, { 'content-type': 'application/json' }] as Array<Record<string, string>>) {
       const created = await t.api('POST', '/v1/handovers', {
         token: desk.apiKey,
         body: { conversationId: `c-end-${Object.keys(headers).length}`, queue: 'support', user: { id: 'u-end' } },

@@ -103,6 +103,8 @@ export interface FakeGenesys {
   agentEnds(userRef: string): void;
   /** Reads of conversations (`GET /api/v2/conversations/messages/{id}`) received. */
   conversationReads: number;
+  /** Set: every read of a conversation is refused with this status (an OAuth client without the role's permission: 403). */
+  refuseConversationReads: number | null;
   /** Revokes every token issued so far (an admin rotating the client's secret does that). */
   revokeTokens(): void;
   resend(message: Record<string, any>): Promise<{ status: number; body: any }>;
@@ -158,6 +160,7 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
       }
     },
     conversationReads: 0,
+    refuseConversationReads: null,
     revokeTokens: () => tokens.clear(),
     resend(message) {
       const body = JSON.stringify(message);
@@ -374,6 +377,8 @@ export async function startFakeGenesys(): Promise<FakeGenesys> {
       const read = /^\/api\/v2\/conversations\/messages\/([^/]+)$/.exec(url.pathname);
       if (req.method === 'GET' && read) {
         fake.conversationReads++;
+        if (fake.refuseConversationReads !== null)
+          return error(fake.refuseConversationReads, 'missing.permissions', 'Unable to perform the requested action.', 'read refused');
         const c = fake.conversations.find((x) => x.id === decodeURIComponent(read[1]!));
         if (!c) return error(404, 'not.found', 'conversation not found', 'conversation');
         const state = c.state === 'connected' ? 'connected' : 'disconnected';

@@ -1,15 +1,8 @@
 import type { Agent } from 'undici';
 import { checkCall } from '../check-call.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  DeliveryError,
-  StreamLostError,
-  type Connector,
-  type ConnectorDefinition,
-  type ConnectorSessions,
-  type EndWork,
-  type StreamContext,
-} from '../connector.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { DeliveryError, type Connector, type ConnectorDefinition, type ConnectorSessions, type EndWork, type StreamContext } from '../connector.js';
 import { requireRef } from '../connector-helpers.js';
 import { genesysCall, integrationPath, type GenesysCall } from './genesys-api.js';
 import { genesysTokens } from './genesys-auth.js';
@@ -98,7 +91,7 @@ export function genesysConnectorDefinition(dispatcher: Agent): ConnectorDefiniti
         handleInbound(request) {
           return handleGenesysInbound(config, request);
         },
-        ...(endPollMs > 0 ? { pullStream: { read: (context: StreamContext) => watchForEnd(call, context, endPollMs) } } : {}),
+        ...(endPollMs > 0 ? { pullStream: { read: (context: StreamContext) => watchForEnd(call, context, endPollMs, deps.log) } } : {}),
         // The token proves the OAuth client; reading the integration proves its id, region and role.
         check: (signal) =>
           checkCall(
@@ -126,9 +119,11 @@ const DEFAULT_END_POLL_SECONDS = 30;
  * disconnects one agent and brings another, and the customer stays connected. One instance holds this
  * per handover (a lease, as for Salesforce's event stream), and it stops when the handover ends.
  */
-async function watchForEnd(call: GenesysCall, context: StreamContext, everyMs: number): Promise<void> {
+async function watchForEnd(call: GenesysCall, context: StreamContext, everyMs: number, log: Logger): Promise<void> {
   const conversationId = context.session.externalId;
   for (;;) {
+    // The conversation was just opened, or read a moment ago: wait first.
+    await sleep(everyMs, undefined, { signal: context.signal });
     let conversation: { participants?: Array<{ purpose?: unknown; state?: unknown; endTime?: unknown }> } | null;
     try {
       conversation = (
@@ -141,7 +136,17 @@ async function watchForEnd(call: GenesysCall, context: StreamContext, everyMs: n
         )
       ).body;
     } catch (err) {
-      if (err instanceof DeliveryError && err.statusCode === 404) throw new StreamLostError('Genesys no longer knows this conversation.', { cause: err });
+      // Not readable with this OAuth client (a role without the permission to view conversations) or
+      // not found: reading again will not change that. The handover goes on; only the agent's end is
+      // not learnt this way (as with endPollSeconds 0), and the operator is told once per handover.
+      if (err instanceof DeliveryError && (err.statusCode === 403 || err.statusCode === 404)) {
+        log.warn(
+          { handoverId: context.handoverId, status: err.statusCode },
+          "cannot read the Genesys conversation to learn when the agent ends it (check the OAuth client's role); the bot is not told of the agent's end",
+        );
+        await sleep(UNREADABLE_PAUSE_MS, undefined, { signal: context.signal });
+        continue;
+      }
       throw err;
     }
     const customer = conversation?.participants?.find((p) => p.purpose === 'customer');
@@ -149,9 +154,11 @@ async function watchForEnd(call: GenesysCall, context: StreamContext, everyMs: n
       await context.apply('ended', [{ type: 'handover.ended', handoverId: context.handoverId, reason: 'agent_ended' }]);
       return;
     }
-    await sleep(everyMs, undefined, { signal: context.signal });
   }
 }
+
+/** How long a conversation that could not be read is left before it is tried again. */
+const UNREADABLE_PAUSE_MS = 60 * 60_000;
 
 /**
  * Disconnects the conversation when its id is known (`POST /api/v2/conversations/{id}/disconnect`);
