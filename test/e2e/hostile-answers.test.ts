@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BOT_WEBHOOK_MAX_ATTEMPTS } from '../../src/handover/events.js';
 import { listenOnLoopback, type Listening } from '../support/ports.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
@@ -39,16 +40,16 @@ describe('hostile answers from a remote system (pg)', () => {
         return rows[0]?.state === 'dead' ? rows[0] : undefined;
       },
       'the delivery to be given up',
-      15_000,
+      60_000,
     );
-    // Bot webhooks get 12 attempts (with test-short backoff here).
-    expect(outbox.attempts).toBe(12);
+    // Bot webhooks get BOT_WEBHOOK_MAX_ATTEMPTS (60) attempts, with test-short backoff here.
+    expect(outbox.attempts).toBe(BOT_WEBHOOK_MAX_ATTEMPTS);
     expect(outbox.last_error).toMatch(/answered 500 \(text\/plain, 18 bytes\): bad news {3}\[31mred$/);
     const { rows: attempts } = await t.db.query<{ outcome: string }>(
       `select a.outcome from delivery_attempts a join outbox o on o.id = a.outbox_id where o.tenant_id = $1 and o.kind = 'handover.accepted' order by a.attempt`,
       [desk.tenantId],
     );
-    expect(attempts.map((a) => a.outcome)).toEqual([...Array<string>(11).fill('retry'), 'failed']);
-    expect(hits).toBeGreaterThanOrEqual(12);
-  });
+    expect(attempts.map((a) => a.outcome)).toEqual([...Array<string>(BOT_WEBHOOK_MAX_ATTEMPTS - 1).fill('retry'), 'failed']);
+    expect(hits).toBeGreaterThanOrEqual(BOT_WEBHOOK_MAX_ATTEMPTS);
+  }, 90_000);
 });
