@@ -124,9 +124,30 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBy
     return sendError(reply, answerableError(thrown, request.log));
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${request.url.split('?')[0]}.` })),
-  );
+  // A path that exists for other methods is answered 405 with the methods it has (RFC 9110), not 404.
+  const routes: Array<{ method: string; path: RegExp }> = [];
+  app.addHook('onRoute', (route) => {
+    const path = pathPattern(route.url);
+    for (const method of [route.method].flat()) routes.push({ method, path });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = [...new Set(routes.filter((r) => r.method !== request.method && r.path.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      reply.header('allow', allowed.join(', '));
+      return sendError(reply, new AppError('method_not_allowed', { message: `${path} answers ${allowed.join(', ')}, not ${request.method}.` }));
+    }
+    return sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${path}.` }));
+  });
+}
+
+/** A route's URL (`/v1/handovers/:id/messages`, `/docs/static/*`) as a pattern of the paths it serves. */
+function pathPattern(url: string): RegExp {
+  const source = url
+    .split('/')
+    .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment === '*' ? '.*' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${source}$`);
 }
 
 function describe(v: { keyword: string; message?: string; params: Record<string, unknown> }): string {

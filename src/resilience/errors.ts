@@ -12,7 +12,7 @@ export const errorCatalogue = {
   unsupported_media_type: { status: 415, message: 'Send the body as application/json.' },
   body_too_large: { status: 413, message: 'The request body is larger than the configured limit.' },
   headers_too_large: { status: 431, message: 'The URL and headers together are larger than the server reads (16 KB); send a shorter request.' },
-  method_not_allowed: { status: 405, message: 'This method is not served here (CONNECT: this is not a proxy).' },
+  method_not_allowed: { status: 405, message: 'This path does not answer this method; see Allow (CONNECT: this is not a proxy).' },
   expectation_failed: { status: 417, message: 'The only expectation this server meets is Expect: 100-continue.' },
   request_timeout: { status: 408, message: 'The whole request did not arrive within the time allowed; send it again.' },
   upload_too_slow: { status: 408, message: 'The body arrived slower than the minimum upload rate; send it again at a normal pace.' },

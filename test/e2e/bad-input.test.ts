@@ -157,6 +157,7 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     ['missing query parameter', () => t.api('GET', '/v1/availability', { token: desk.apiKey }), 400, 'invalid_request'],
     ['unknown event cursor', () => t.api('GET', `/v1/handovers/${handoverId}/events?after=evt_nope`, { token: desk.apiKey }), 400, 'invalid_cursor'],
     ['unknown route', () => t.api('GET', '/v1/nothing-here', { token: desk.apiKey }), 404, 'not_found'],
+    ['a method the path does not answer', () => t.api('DELETE', `/v1/handovers/${handoverId}`, { token: desk.apiKey }), 405, 'method_not_allowed'],
     ['wrong password', () => t.api('POST', '/v1/desk/login', { body: { email: 'nobody@example.com', password: 'wrong' } }), 401, 'invalid_credentials'],
     ['unknown connector inbound', () => t.api('POST', '/v1/connectors/con_nope/events', { body: { type: 'agent.joined' } }), 404, 'connector_not_found'],
     [
@@ -234,6 +235,12 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     expect(answer).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(answer.toLowerCase()).toContain('connection: close');
     expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code } });
+  });
+
+  it('names the methods a path answers when asked another (405 with Allow)', async () => {
+    const refused = await t.api('PUT', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'x' } });
+    expect(refused.status).toBe(405);
+    expect(refused.headers.get('allow')).toBe('POST');
   });
 
   it('ends a handover asked without a body, with or without a content type, with the default reason', async () => {
