@@ -91,7 +91,10 @@ describe.each<DbKind>(dbKinds)('tenant deletion (%s)', (kind) => {
 
     const refused = await t.api('POST', '/v1/handovers', { token: doomed.apiKey, body: { conversationId: 'after', queue: 'support', user: { id: 'u-9' } } });
     expect(refused.status).toBe(401);
-    expect((await t.admin('GET', `/v1/admin/tenants/${doomed.tenantId}`)).status).toBe(404);
+    // The tenant itself is gone: a change to it is refused as for any unknown tenant.
+    const changed = await t.admin('PATCH', `/v1/admin/tenants/${doomed.tenantId}`, { name: 'back' });
+    expect(changed.status).toBe(404);
+    expect(changed.body.error.code).toBe('tenant_not_found');
 
     expect(await rowsOf(kept.tenantId)).toEqual(keptBefore);
     expect(await filesOf(kept.tenantId)).toHaveLength(2);
