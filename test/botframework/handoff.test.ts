@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { ActivityHandler, ActivityTypes, EventFactory, TestAdapter, TurnContext, type Activity, type ConversationReference, type Transcript } from 'botbuilder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,8 @@ import { eventually, setUpDesk, startTestService, type DeskSetup, type TestServi
 /**
  * The SDK's TestAdapter, with the one thing it leaves out: `continueConversationAsync` (it rejects
  * proactive turns). Done as the SDK's adapters do it: a ContinueConversation event addressed by the
- * reference, run through the adapter's middleware and then the logic. Everything else is the SDK's.
+ * reference, with an id of its own (a random one, as CloudAdapter's continuation activity has), run
+ * through the adapter's middleware and then the logic. Everything else is the SDK's.
  */
 class ProactiveTestAdapter extends TestAdapter {
   override async continueConversationAsync(
@@ -19,6 +21,7 @@ class ProactiveTestAdapter extends TestAdapter {
   ): Promise<void> {
     const logic = typeof logicOrAudience === 'function' ? logicOrAudience : maybeLogic!;
     const activity = TurnContext.applyConversationReference({ type: ActivityTypes.Event, name: 'ContinueConversation' }, reference, true);
+    activity.id = randomUUID();
     await this.runMiddleware(new TurnContext(this, activity), logic);
   }
 }
@@ -26,12 +29,16 @@ class ProactiveTestAdapter extends TestAdapter {
 /** A small shop bot: echoes, and asks for a person with the standard handoff.initiate event. */
 class ShopBot extends ActivityHandler {
   readonly statuses: Array<{ state: string; message?: string; agent?: { name?: string } }> = [];
+  /** The id of each handoff.status activity, and of each user message. */
+  readonly statusIds: string[] = [];
+  readonly messageIds: string[] = [];
   readonly #transcript: Array<Partial<Activity>> = [];
 
   constructor() {
     super();
     this.onMessage(async (context, next) => {
       const text = context.activity.text ?? '';
+      this.messageIds.push(context.activity.id ?? '');
       this.#transcript.push(context.activity);
       if (/human|person/i.test(text)) {
         await context.sendActivity(
@@ -48,6 +55,7 @@ class ShopBot extends ActivityHandler {
       if (context.activity.name === 'handoff.status') {
         const status = context.activity.value as ShopBot['statuses'][number];
         this.statuses.push(status);
+        this.statusIds.push(context.activity.id ?? '');
         if (status.state === 'accepted') await context.sendActivity(`${status.agent?.name ?? 'Someone'} is with you now.`);
         if (status.state === 'failed') await context.sendActivity(`Nobody can take this right now (${status.message}). I am still here.`);
         if (status.state === 'completed') await context.sendActivity('The bot is back. Anything else?');
@@ -109,7 +117,7 @@ describe('Bot Framework handoff through the middleware, against a running servic
   }
 
   it('hands over with handoff.initiate; the agent answers, the user sees it, the agent ends and the bot gets handoff.status completed', async () => {
-    const { bot, seen, say, errors } = await startBot('conv-story');
+    const { bot, adapter, seen, say, errors } = await startBot('conv-story');
     await say('hello');
     expect(seen()).toEqual(['You said: hello']);
 
@@ -152,6 +160,32 @@ describe('Bot Framework handoff through the middleware, against a running servic
     ).toBe(202);
     await eventually(async () => seen().includes('It ships tomorrow, sorry for the wait.'), "the agent's answer in the conversation");
     expect(seen()).toContain('(typing)');
+    // Sent into the conversation, not as replies to the proactive turn's continuation event (which the
+    // conversation never had): no replyToId.
+    const fromAgent = adapter.activeQueue.filter((a) => a.type === ActivityTypes.Typing || a.text === 'It ships tomorrow, sorry for the wait.');
+    expect(fromAgent.length).toBeGreaterThanOrEqual(2);
+    for (const sent of fromAgent) expect(sent.replyToId).toBeUndefined();
+
+    // A Teams file: the agent gets its download link, not its SharePoint page.
+    await adapter
+      .send({
+        type: ActivityTypes.Message,
+        text: 'the receipt',
+        attachments: [
+          {
+            contentType: 'application/vnd.microsoft.teams.file.download.info',
+            contentUrl: 'https://contoso.sharepoint.example/personal/uma/receipt.pdf',
+            name: 'receipt.pdf',
+            content: { downloadUrl: 'https://download.example/receipt.pdf?token=abc', uniqueId: 'u-1', fileType: 'pdf' },
+          },
+        ],
+      })
+      .startTest();
+    const withFile = await eventually(async () => {
+      const res = await t.api('GET', `/v1/desk/handovers/${handoverId}/messages`, { token: desk.agentToken });
+      return (res.body.messages as Array<{ text: string; attachments: Array<{ url: string; name?: string }> }>).find((m) => m.text === 'the receipt');
+    }, 'the file at the desk');
+    expect(withFile.attachments).toEqual([expect.objectContaining({ url: 'https://download.example/receipt.pdf?token=abc', name: 'receipt.pdf' })]);
 
     // The agent ends: handoff.status completed, and the bot answers again.
     expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/end`, { token: desk.agentToken, body: {} })).status).toBe(200);
@@ -161,6 +195,9 @@ describe('Bot Framework handoff through the middleware, against a running servic
       { state: 'completed', message: 'agent_ended' },
     ]);
     expect(seen().at(-1)).toBe('The bot is back. Anything else?');
+    // Each status has an id of its own, not the id of the user's message that asked for the handoff.
+    expect(new Set(bot.statusIds).size).toBe(2);
+    for (const id of bot.statusIds) expect(bot.messageIds).not.toContain(id);
     await say('thanks');
     expect(seen().at(-1)).toBe('You said: thanks');
     expect(seen().filter((line) => line?.startsWith('('))).toEqual(['(typing)']);

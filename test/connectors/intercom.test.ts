@@ -92,9 +92,14 @@ describe('intercom connector against its fake (pg)', () => {
       (await fetch(fake!.webhookTarget.replace(/\/connectors\/[^/]+\//, '/connectors/con_missing/'), { method: 'HEAD', signal: AbortSignal.timeout(10_000) }))
         .status,
     ).toBe(404);
-    // The ping Intercom sends to a new subscription is acknowledged.
-    const ping = JSON.stringify({ type: 'notification_event', id: 'notif_ping', topic: 'ping', data: { item: { type: 'ping', message: 'something' } } });
+    // The ping Intercom sends to a new subscription is acknowledged: its id is null, and sent twice it is
+    // not a duplicate (no receipt is kept of it).
+    const ping = JSON.stringify({ type: 'notification_event', id: null, topic: 'ping', data: { item: { type: 'ping', message: 'something' } } });
     expect(await fake!.post(ping, fake!.sign(ping))).toMatchObject({ status: 200, body: { ok: true, duplicate: false } });
+    expect(await fake!.post(ping, fake!.sign(ping))).toMatchObject({ status: 200, body: { ok: true, duplicate: false } });
+    // A topic acted on still needs its id.
+    const anonymous = JSON.stringify({ type: 'notification_event', id: null, topic: 'conversation.admin.closed', data: { item: { id: '1' } } });
+    expect((await fake!.post(anonymous, fake!.sign(anonymous))).status).toBe(400);
   });
 
   it('applies a redelivered notification once (same id, one more attempt, signed again), for replies, assignment and closing', async () => {
@@ -147,6 +152,44 @@ describe('intercom connector against its fake (pg)', () => {
     expect(echo.status).toBe(200);
     const events = await botEvents(second.handoverId);
     expect(events.filter((e) => e.type === 'handover.ended').map((e) => e.data.reason)).toEqual(['user_ended']);
+  });
+
+  it('relays what an admin leaves with a close, drops an unassignment, and ends the handover when the conversation is deleted', async () => {
+    const { apiKey, botEvents } = await setUp();
+    const ada = fake!.admins[1]!;
+    const first = await handOver(apiKey, { conversationId: 'c-close-says', queue: 'general', user: { id: 'u-close-says' } });
+    expect((await fake!.assign(first.conversation.id, ada)).status).toBe(200);
+    // Unassigned (nobody is named): acknowledged, nothing for the bot.
+    expect(await fake!.unassign(first.conversation.id)).toEqual({ status: 200, body: { ok: true, duplicate: false } });
+    expect((await fake!.closeConversation(first.conversation.id, ada, '<p>Goodbye :)</p>')).status).toBe(200);
+    const events = await eventually(async () => {
+      const list = await botEvents(first.handoverId);
+      return list.some((e) => e.type === 'handover.ended') ? list : null;
+    }, 'the end at the bot');
+    // The bot is told of the join as the handover accepted.
+    const told = events.filter((e) => ['handover.accepted', 'message.created', 'handover.ended'].includes(e.type));
+    expect(told.map((e) => e.type)).toEqual(['handover.accepted', 'message.created', 'handover.ended']);
+    expect(told[1]!.data.message.text).toBe('Goodbye :)');
+    expect(told[1]!.data.agent).toMatchObject({ id: `intercom:${ada.id}` });
+
+    const second = await handOver(apiKey, { conversationId: 'c-deleted', queue: 'general', user: { id: 'u-deleted' } });
+    expect(await fake!.deleteConversation(second.conversation.id)).toEqual({ status: 200, body: { ok: true, duplicate: false } });
+    const ended = await eventually(async () => (await botEvents(second.handoverId)).find((e) => e.type === 'handover.ended'), 'the end at the bot');
+    expect(ended.data.reason).toBe('agent_ended');
+  });
+
+  it("reuses the contact a conflict names only when it is the user's: an archived one is unarchived, another user's (matched by email) is left", async () => {
+    const { apiKey } = await setUp();
+    fake!.contacts.push(
+      { id: 'a'.repeat(24), external_id: 'u-archived', name: null, email: null, archived: true },
+      { id: 'b'.repeat(24), external_id: 'someone-else', name: null, email: 'shared@example.test' },
+    );
+    const archived = await handOver(apiKey, { conversationId: 'c-archived', queue: 'general', user: { id: 'u-archived' } });
+    expect(archived.conversation.contactId).toBe('a'.repeat(24));
+    expect(fake!.contacts[0]!.archived).toBe(false);
+    const shared = await handOver(apiKey, { conversationId: 'c-shared-email', queue: 'general', user: { id: 'u-email', email: 'shared@example.test' } });
+    const mine = fake!.contacts.find((c) => c.id === shared.conversation.contactId)!;
+    expect(mine).toMatchObject({ external_id: 'u-email', email: null });
   });
 
   it('goes on with the conversation an earlier try opened when a start fails half-way', async () => {
@@ -222,11 +265,16 @@ describe('intercom connector against its fake (pg)', () => {
       async () => (await botEvents(handoverId)).some((e) => e.type === 'message.created' && e.data.message.text === 'sent while you were away'),
       'the missed reply',
     );
-    await fake!.closeConversation(conversation.id);
+    await fake!.closeConversation(conversation.id, fake!.admins[1]!, '<p>Closing this, bye</p>');
     await eventually(async () => (await botEvents(handoverId)).some((e) => e.type === 'handover.ended'), 'the missed close');
     const events = await botEvents(handoverId);
-    // The reply taken from its notification is not taken again from the conversation.
-    expect(events.filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual(['before the outage', 'sent while you were away']);
+    // The reply taken from its notification is not taken again from the conversation; what the admin
+    // left with the close comes before the end.
+    expect(events.filter((e) => e.type === 'message.created').map((e) => e.data.message.text)).toEqual([
+      'before the outage',
+      'sent while you were away',
+      'Closing this, bye',
+    ]);
     expect(events.find((e) => e.type === 'handover.ended')!.data).toMatchObject({ reason: 'agent_ended' });
     expect(fake!.refused).toEqual([]);
   });

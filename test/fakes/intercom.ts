@@ -42,7 +42,7 @@ export interface IntercomPart {
   part_type: string;
   body: string | null;
   author: { type: 'admin' | 'user' | 'bot'; id: string; name: string; email: string };
-  assigned_to: { type: 'admin' | 'team'; id: string } | null;
+  assigned_to: { type: 'admin' | 'team'; id: string } | { type: 'nobody_admin'; id: null } | null;
   attachments: Array<{ type: 'upload'; name: string; url: string; content_type: string; filesize: number; width: number; height: number }>;
   created_at: number;
 }
@@ -75,7 +75,8 @@ export interface FakeIntercom {
   webhookTarget: string;
   admins: IntercomAdmin[];
   teams: Map<string, { id: string; name: string; admin_ids: number[] }>;
-  contacts: Array<{ id: string; external_id: string; name: string | null; email: string | null }>;
+  /** Users are unique by `external_id` and by `email`; an archived contact cannot be in a conversation. */
+  contacts: Array<{ id: string; external_id: string | null; name: string | null; email: string | null; archived?: boolean }>;
   conversations: Map<string, IntercomConversation>;
   refused: Array<{ method: string; path: string; status: number; reason: string }>;
   down: boolean;
@@ -91,7 +92,12 @@ export interface FakeIntercom {
   agentReply(conversationId: string, text: string, admin?: IntercomAdmin, attachments?: IntercomPart['attachments']): Promise<{ status: number; body: any }>;
   assign(conversationId: string, admin: IntercomAdmin): Promise<{ status: number; body: any }>;
   moveToTeam(conversationId: string, teamId: string, by?: IntercomAdmin): Promise<{ status: number; body: any }>;
-  closeConversation(conversationId: string, by?: IntercomAdmin): Promise<{ status: number; body: any }>;
+  /** An admin closes it, leaving `body` (HTML) in the conversation when given. */
+  closeConversation(conversationId: string, by?: IntercomAdmin, body?: string): Promise<{ status: number; body: any }>;
+  /** An admin unassigns it: the part names `{type: "nobody_admin", id: null}`. */
+  unassign(conversationId: string, by?: IntercomAdmin): Promise<{ status: number; body: any }>;
+  /** The conversation is deleted: the notification carries its id only. */
+  deleteConversation(conversationId: string): Promise<{ status: number; body: any }>;
   /** Delivers a notification again, as Intercom retries it (same id, one more attempt, signed again). */
   resend(notification: Record<string, any>): Promise<{ status: number; body: any }>;
   /** Posts a body with these exact headers. */
@@ -149,11 +155,22 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
       const part = addPart(c, { part_type: 'assignment', body: null, author: adminAuthor(by), assigned_to: { type: 'team', id: teamId } });
       return emit('conversation.admin.assigned', c, [part]);
     },
-    closeConversation(conversationId, by = fake.admins[1]!) {
+    closeConversation(conversationId, by = fake.admins[1]!, body) {
       const c = fake.conversations.get(conversationId)!;
       c.state = 'closed';
-      const part = addPart(c, { part_type: 'close', body: null, author: adminAuthor(by) });
+      const part = addPart(c, { part_type: 'close', body: body ?? null, author: adminAuthor(by) });
       return emit('conversation.admin.closed', c, [part]);
+    },
+    unassign(conversationId, by = fake.admins[1]!) {
+      const c = fake.conversations.get(conversationId)!;
+      c.adminAssigneeId = null;
+      const part = addPart(c, { part_type: 'default_assignment', body: null, author: adminAuthor(by), assigned_to: { type: 'nobody_admin', id: null } });
+      return emit('conversation.admin.assigned', c, [part]);
+    },
+    deleteConversation(conversationId) {
+      const c = fake.conversations.get(conversationId)!;
+      fake.conversations.delete(conversationId);
+      return emit('conversation.deleted', c, [], { type: 'conversation', id: c.id, deleted: true });
     },
     resend(notification) {
       const again = { ...notification, delivery_attempts: Number(notification.delivery_attempts ?? 1) + 1 };
@@ -222,11 +239,11 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
   }
 
   /** One notification per call, in order; a failed one is not sent again unless the test resends it. */
-  function emit(topic: string, c: IntercomConversation, parts: IntercomPart[]): Promise<{ status: number; body: any }> {
+  function emit(topic: string, c: IntercomConversation, parts: IntercomPart[], item?: unknown): Promise<{ status: number; body: any }> {
     const notification = {
       type: 'notification_event',
       app_id: fake.appId,
-      data: { type: 'notification_event_data', item: conversationJson(c, parts) },
+      data: { type: 'notification_event_data', item: item ?? conversationJson(c, parts) },
       links: {},
       id: `notif_${randomUUID()}`,
       topic,
@@ -288,12 +305,31 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
       const conversation = pathId && route.startsWith(`${req.method} /conversations/:id`) ? fake.conversations.get(pathId) : undefined;
       if (route.startsWith(`${req.method} /conversations/:id`) && !conversation) return error(404, 'not_found', 'Resource Not Found', 'conversation');
 
+      // A contact by its id (hex): shown, or unarchived.
+      const contactPath = /^\/contacts\/([0-9a-f]{24})(\/unarchive)?$/.exec(url.pathname);
+      if (contactPath) {
+        const contact = fake.contacts.find((c) => c.id === contactPath[1]);
+        if (!contact) return error(404, 'not_found', 'User Not Found', 'unknown contact');
+        if (req.method === 'GET' && !contactPath[2]) return answer(200, { type: 'contact', role: 'user', ...contact, archived: contact.archived === true });
+        if (req.method === 'POST' && contactPath[2]) {
+          contact.archived = false;
+          return answer(200, { type: 'contact', id: contact.id, archived: false });
+        }
+      }
       switch (route) {
         case 'POST /contacts': {
           if (body?.role !== 'user' || (typeof body.external_id !== 'string' && typeof body.email !== 'string'))
             return error(400, 'parameter_invalid', 'role user with an external_id or email is required');
-          const existing = fake.contacts.find((c) => c.external_id === body.external_id);
-          if (existing) return error(409, 'conflict', `A contact matching those details already exists with id=${existing.id}`, 'contact exists');
+          const existing = fake.contacts.find(
+            (c) => (typeof body.external_id === 'string' && c.external_id === body.external_id) || (typeof body.email === 'string' && c.email === body.email),
+          );
+          if (existing)
+            return error(
+              409,
+              'conflict',
+              `A${existing.archived ? 'n archived' : ''} contact matching those details already exists with id=${existing.id}`,
+              'contact exists',
+            );
           const contact = { id: hexId(), external_id: body.external_id, name: body.name ?? null, email: body.email ?? null };
           fake.contacts.push(contact);
           return answer(200, {
@@ -320,6 +356,7 @@ export async function startFakeIntercom(): Promise<FakeIntercom> {
             return error(400, 'parameter_invalid', 'from {type, id} and body are required');
           const contact = fake.contacts.find((c) => c.id === body.from.id);
           if (!contact) return error(404, 'not_found', 'User Not Found', 'conversation for an unknown contact');
+          if (contact.archived) return error(400, 'parameter_invalid', 'Contact is archived', 'conversation for an archived contact');
           const c: IntercomConversation = {
             id: numericId(),
             contactId: contact.id,

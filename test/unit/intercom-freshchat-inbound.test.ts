@@ -70,7 +70,13 @@ const intercomPart = fc.record(
     part_type: loose(fc.constantFrom('comment', 'note', 'assignment', 'assign_and_reopen', 'close', 'open')),
     body: loose(fc.oneof(hostileString, fc.constant(null))),
     author: loose(fc.record({ type: fc.constantFrom('admin', 'user', 'bot'), id: anyId, name: fc.oneof(hostileString, fc.constant(null)) })),
-    assigned_to: loose(fc.oneof(fc.record({ type: fc.constantFrom('admin', 'team'), id: anyId }), fc.constant(null))),
+    assigned_to: loose(
+      fc.oneof(
+        fc.record({ type: fc.constantFrom('admin', 'team'), id: anyId }),
+        fc.record({ type: fc.constant('nobody_admin'), id: fc.constant(null) }),
+        fc.constant(null),
+      ),
+    ),
     attachments: loose(fc.array(fc.record({ url: hostileString, name: hostileString, content_type: hostileString }), { maxLength: 2 })),
   },
   { requiredKeys: ['id', 'part_type'] },
@@ -80,7 +86,7 @@ const intercomBody = fc.oneof(
     weight: 4,
     arbitrary: fc.record({
       type: loose(fc.constant('notification_event')),
-      id: loose(fc.string({ minLength: 1, maxLength: 60 })),
+      id: loose(fc.oneof(fc.string({ minLength: 1, maxLength: 60 }), fc.constant(null))),
       topic: loose(
         fc.oneof(
           fc.constantFrom(
@@ -88,6 +94,7 @@ const intercomBody = fc.oneof(
             'conversation.admin.assigned',
             'conversation.admin.open.assigned',
             'conversation.admin.closed',
+            'conversation.deleted',
             'ping',
             'toString',
             '__proto__',

@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { ActivityTypes, TurnContext, type Activity, type BotAdapter, type ConversationReference, type Middleware, type ResourceResponse } from 'botbuilder';
+import {
+  ActivityTypes,
+  TurnContext,
+  type Activity,
+  type Attachment,
+  type BotAdapter,
+  type ConversationReference,
+  type Middleware,
+  type ResourceResponse,
+} from 'botbuilder';
 import type { BotEvent, EndReason, EventsOptions, HandoverClient } from 'handover-client';
 import { HANDOFF_INITIATE, HANDOFF_STATUS, conversationKey, handoverRequest, type HandoffState } from './handoff-request.js';
 import { MemoryHandoffStore, type HandoffStore, type LiveHandoff } from './handoff-store.js';
@@ -118,13 +127,13 @@ export class HandoffMiddleware implements Middleware {
           contentUrl: a.url,
           ...(a.name ? { name: a.name } : {}),
         }));
-        await this.#continue(live.reference, async (context) => {
-          await context.sendActivity({ type: ActivityTypes.Message, text: event.data.message.text, ...(attachments.length > 0 ? { attachments } : {}) });
-        });
+        await this.#continue(live.reference, (context) =>
+          sendIntoConversation(context, { type: ActivityTypes.Message, text: event.data.message.text, ...(attachments.length > 0 ? { attachments } : {}) }),
+        );
         return true;
       }
       case 'agent.typing':
-        if (event.data.typing) await this.#continue(live.reference, async (context) => void (await context.sendActivity({ type: ActivityTypes.Typing })));
+        if (event.data.typing) await this.#continue(live.reference, (context) => sendIntoConversation(context, { type: ActivityTypes.Typing }));
         return true;
       case 'handover.ended': {
         await this.#store.delete(live.conversationId);
@@ -169,9 +178,7 @@ export class HandoffMiddleware implements Middleware {
     if (activity.from?.id !== live.reference.user?.id && activity.from?.role !== 'user') return false;
     try {
       if (activity.type === ActivityTypes.Message) {
-        const attachments = (activity.attachments ?? [])
-          .filter((a) => typeof a.contentUrl === 'string' && /^https?:/.test(a.contentUrl))
-          .map((a) => ({ url: a.contentUrl!, ...(a.name ? { name: a.name } : {}), ...(a.contentType ? { contentType: a.contentType } : {}) }));
+        const attachments = (activity.attachments ?? []).flatMap(userAttachment);
         await this.#client.sendMessage(live.handoverId, {
           ...(activity.id ? { id: activity.id.slice(0, 256) } : {}),
           text: activity.text ?? '',
@@ -200,10 +207,13 @@ export class HandoffMiddleware implements Middleware {
 
   async #sendStatus(reference: Partial<ConversationReference>, state: HandoffState, extra: { message?: string; agent?: unknown }): Promise<void> {
     const status = TurnContext.applyConversationReference(
-      { type: ActivityTypes.Event, name: HANDOFF_STATUS, id: randomUUID(), timestamp: new Date(), value: { state, ...extra } },
+      { type: ActivityTypes.Event, name: HANDOFF_STATUS, timestamp: new Date(), value: { state, ...extra } },
       reference,
       true,
     );
+    // An id of its own: applied as incoming, the reference gave it the id of the user's message that
+    // asked for the handoff, and a bot that drops activities it has seen by id would drop every status.
+    status.id = randomUUID();
     await this.#continue(reference, async (context) => {
       // The bot's turn for the status: in the proactive turn's context (its connector client, its state cache).
       const statusContext = new TurnContext(context.adapter, status);
@@ -222,4 +232,36 @@ function isServiceError(error: unknown): error is Error & { code: string; status
     typeof (error as { code?: unknown }).code === 'string' &&
     typeof (error as { status?: unknown }).status === 'number'
   );
+}
+
+/**
+ * Sends an activity into the conversation of a proactive turn as a new activity, not as a reply. The
+ * turn's own activity is the adapter's continuation event, whose id (a random one, on CloudAdapter)
+ * `sendActivity` would make the `replyToId`, and the Bot Connector would be asked to reply to an
+ * activity the conversation never had (`POST /v3/conversations/{id}/activities/{replyToId}`), which a
+ * channel may refuse. Without it the adapter sends to the conversation (`POST …/activities`).
+ */
+async function sendIntoConversation(context: TurnContext, activity: Partial<Activity>): Promise<void> {
+  context.onSendActivities(async (_context, activities, next) => {
+    for (const sent of activities) delete sent.replyToId;
+    return next();
+  });
+  await context.sendActivity(activity);
+}
+
+/** A Teams file sent in a personal chat: its `contentUrl` is the file's SharePoint page, which needs a sign-in. */
+const TEAMS_FILE_DOWNLOAD = 'application/vnd.microsoft.teams.file.download.info';
+
+/**
+ * A file the user sent, as the agent can open it: its `contentUrl`, or for a Teams file its
+ * `content.downloadUrl` (pre-authorised, short-lived). Only http(s) links are relayed.
+ */
+function userAttachment(a: Attachment): Array<{ url: string; name?: string; contentType?: string }> {
+  if (a.contentType === TEAMS_FILE_DOWNLOAD) {
+    const downloadUrl = (a.content as { downloadUrl?: unknown } | undefined)?.downloadUrl;
+    if (typeof downloadUrl !== 'string' || !/^https?:/.test(downloadUrl)) return [];
+    return [{ url: downloadUrl, ...(a.name ? { name: a.name } : {}) }];
+  }
+  if (typeof a.contentUrl !== 'string' || !/^https?:/.test(a.contentUrl)) return [];
+  return [{ url: a.contentUrl, ...(a.name ? { name: a.name } : {}), ...(a.contentType ? { contentType: a.contentType } : {}) }];
 }

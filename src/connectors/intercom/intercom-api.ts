@@ -38,6 +38,11 @@ interface ErrorList {
  * `409 conflict` ("A contact matching those details already exists with id=…"), the one it names —
  * else the one a search by `external_id` finds (search lags creation by up to minutes, so it is the
  * second choice).
+ *
+ * The contact a conflict names is checked before it is used. An archived one ("An archived contact
+ * matching those details …") is unarchived first: a conversation cannot be opened for it. One matched
+ * by the email but holding another user's `external_id` is not this user's: the contact is created
+ * again without the email.
  */
 export async function contactFor(call: IntercomCall, user: { id: string; name?: string; email?: string }, signal: AbortSignal): Promise<string> {
   const created = await call<{ id?: string } & ErrorList>(
@@ -48,8 +53,21 @@ export async function contactFor(call: IntercomCall, user: { id: string; name?: 
     { accept: [409] },
   );
   if (created.status !== 409 && created.body?.id) return created.body.id;
-  const named = created.body?.errors?.map((e) => /already exists with id=([0-9a-f]+)/i.exec(e.message ?? '')?.[1]).find(Boolean);
-  if (named) return named;
+  const conflict = created.body?.errors?.map((e) => e.message ?? '').find((m) => /already exists with id=[0-9a-f]+/i.test(m));
+  const named = conflict ? /already exists with id=([0-9a-f]+)/i.exec(conflict)![1]! : undefined;
+  if (named && /\barchived\b/i.test(conflict!)) {
+    await call('POST', `/contacts/${encodeURIComponent(named)}/unarchive`, undefined, signal, { label: 'POST /contacts/:id/unarchive' });
+    return named;
+  }
+  if (named) {
+    const shown = await call<{ id?: string; external_id?: string | null }>('GET', `/contacts/${encodeURIComponent(named)}`, undefined, signal, {
+      accept: [404],
+      label: 'GET /contacts/:id',
+    });
+    const owner = shown.status === 404 ? undefined : (shown.body?.external_id ?? null);
+    if (owner === null || owner === '' || owner === user.id) return named;
+    if (owner !== undefined && user.email) return contactFor(call, { id: user.id, ...(user.name ? { name: user.name } : {}) }, signal);
+  }
   const found = await call<{ data?: Array<{ id?: string; external_id?: string | null }> }>(
     'POST',
     '/contacts/search',

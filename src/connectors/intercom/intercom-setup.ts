@@ -1,9 +1,7 @@
 import type { SetupContext } from '../connector.js';
 import type { IntercomCall } from './intercom-api.js';
 import type { IntercomConfig } from './intercom-config.js';
-
-/** The topics handover reads: agents' replies, assignments (join, transfer) and closing. */
-const TOPICS = ['conversation.admin.replied', 'conversation.admin.assigned', 'conversation.admin.closed'];
+import { INTERCOM_TOPICS as TOPICS } from './intercom-webhook.js';
 
 /**
  * What Intercom's REST API lets handover check of its setup (docs/connectors/intercom.md): that

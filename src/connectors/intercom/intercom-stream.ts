@@ -39,7 +39,7 @@ export async function reconcileConversation(call: IntercomCall, adminId: string,
         const last = Math.max(...newer.map((p) => Number(p.id)));
         await context.apply(
           String(last),
-          newer.flatMap((p) => adminReply(p, context.handoverId)),
+          newer.flatMap((p) => adminReply(p, adminId, context.handoverId)),
         );
         position = last;
       }
@@ -57,9 +57,14 @@ export async function reconcileConversation(call: IntercomCall, adminId: string,
   }
 }
 
-/** An admin's comment among the listed parts (the same rule as for the webhook). */
-function adminReply(p: ListedPart, handoverId: string): InboundEvent[] {
-  if (p.id === undefined || p.part_type !== 'comment' || p.author?.type !== 'admin') return [];
+/**
+ * An admin's comment among the listed parts, or the message an admin other than the connector's left
+ * with an assignment or a close (the same rules as for the webhook).
+ */
+function adminReply(p: ListedPart, adminId: string, handoverId: string): InboundEvent[] {
+  if (p.id === undefined || p.author?.type !== 'admin') return [];
+  const ours = String(p.author.id) === adminId;
+  if (p.part_type !== 'comment' && (ours || !(p.part_type === 'close' || p.part_type?.includes('assign') === true))) return [];
   const attachments = readAttachments(p.attachments);
   const text = htmlToText(p.body ?? '');
   if (!text && attachments.length === 0) return [];
