@@ -78,7 +78,14 @@ export function diagnose(metricsText: string, status: StatusJson | null): Diagno
 
   // Without the database nothing else can be judged: it comes first.
   const database = status?.components?.find((c) => c.id === 'database');
-  if (database && database.state !== 'operational') {
+  if (database && database.state === 'degraded') {
+    findings.push({
+      cause: 'Database busy',
+      evidence: [database.cause],
+      action:
+        'the database is reachable but slow to give a connection or to answer → look at its CPU and its slowest statements, and at HANDOVER_DB_POOL_SIZE against its max_connections (docs/runbooks/handover-database-pool-exhausted.md); the instance stays ready and refuses only what finds no connection in time.',
+    });
+  } else if (database && database.state !== 'operational') {
     findings.push({
       cause: 'Database unreachable',
       evidence: [database.cause, `/readyz fails, so a balancer takes this instance out of rotation`],

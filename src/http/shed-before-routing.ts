@@ -35,11 +35,13 @@ function smallBody(request: IncomingMessage): boolean {
 }
 
 export function shedBeforeRouting(admission: AdmissionController, metrics: Metrics): (request: IncomingMessage, response: ServerResponse) => boolean {
-  // The histogram's series of a refusal, one per method and status, its labels made once.
-  const seriesOf = (method: string, status: number) =>
-    metrics.httpRequestDuration.keyed(`refused before routing ${method} ${status}`, () => ({
+  // The histogram's series of a refusal, one per API area, method and status, its labels made once.
+  // The route names the area the path is in (`/v1/admin/ (refused before routing)`, …): the bot API's
+  // SLO counts refusals of its own requests and not the admin API's or the desk's, as it does after routing.
+  const seriesOf = (area: ApiArea, method: string, status: number) =>
+    metrics.httpRequestDuration.keyed(`refused before routing ${area} ${method} ${status}`, () => ({
       http_request_method: method,
-      http_route: 'refused before routing',
+      http_route: `${area} (refused before routing)`,
       http_response_status_code: String(status),
     }));
   return (request, response) => {
@@ -64,7 +66,7 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     else answerRawKeptOpen(response, refusal);
     // Counted where refusals after routing are counted: the status page and doctor read these windows.
     // The method is one of the few the routes know or Node's parser accepts, so the labels stay few.
-    seriesOf(request.method ?? 'GET', refusal.status).observe(0);
+    seriesOf(areaOf(path), request.method ?? 'GET', refusal.status).observe(0);
     const window = statusWindow(metrics, path);
     if (window) {
       window.recordRequest(0, refusal.status);
@@ -72,6 +74,15 @@ export function shedBeforeRouting(admission: AdmissionController, metrics: Metri
     }
     return true;
   };
+}
+
+type ApiArea = '/v1/' | '/v1/admin/' | '/v1/desk/';
+
+/** The API a path of `/v1/` belongs to: the admin API, the desk's, or the bot API (the rest). */
+function areaOf(path: string): ApiArea {
+  if (path.startsWith('/v1/admin/')) return '/v1/admin/';
+  if (path.startsWith('/v1/desk/')) return '/v1/desk/';
+  return '/v1/';
 }
 
 /** The URL's path, without its query. */

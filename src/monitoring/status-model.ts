@@ -76,6 +76,14 @@ export function judgeComponents(s: StatusSignals, t: StatusThresholds): Componen
 function judgeDatabase(db: NonNullable<StatusSignals['database']>): ComponentStatus {
   const base = { id: 'database', name: 'Database' };
   if (db.ok) return { ...base, state: 'operational', cause: 'Database reachable.', publicCause: 'Operational.' };
+  // There, but busy: the check itself waited its bound for a connection, or its statement timed out.
+  if (db.code === 'database_pool_exhausted' || db.code === 'database_timeout')
+    return {
+      ...base,
+      state: 'degraded',
+      cause: `Database busy (${db.code}): ${db.message ?? 'no answer in time'} — it is reachable, but ${db.code === 'database_pool_exhausted' ? "every connection of this instance's pool stayed in use for the pool's wait" : 'a statement ran past its timeout'}; requests that find no connection in time are refused with 503 ${db.code} and the rest are served. Runbook: docs/runbooks/handover-database-pool-exhausted.md.`,
+      publicCause: 'The database is slow to answer; some requests are refused, retry after a moment.',
+    };
   return {
     ...base,
     state: 'major_outage',

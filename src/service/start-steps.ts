@@ -135,7 +135,18 @@ export async function databaseAnswers(db: Db): Promise<Readiness> {
   }
 }
 
-/** Readiness: the database answers and every migration this code knows is applied. */
+/**
+ * A database that is there but busy: every connection of the pool in use for the pool's wait, or a
+ * statement past its timeout. The instance is loaded, not cut off; it refuses what it cannot serve
+ * with these codes and serves the rest.
+ */
+export const DATABASE_BUSY_CODES: ReadonlySet<string> = new Set(['database_pool_exhausted', 'database_timeout']);
+
+/**
+ * Readiness: the database answers and every migration this code knows is applied. A busy database
+ * (DATABASE_BUSY_CODES) keeps the instance ready: under load every instance's pool is busy at once,
+ * and taking them all out of rotation would turn honest 503s into refused connections.
+ */
 export async function databaseReady(db: Db): Promise<Readiness> {
   try {
     await db.ping();
@@ -143,6 +154,7 @@ export async function databaseReady(db: Db): Promise<Readiness> {
     if (pending.length > 0) return { ok: false, code: 'database_unavailable', message: `Migrations not applied yet: ${pending.join(', ')}.` };
     return { ok: true };
   } catch (err) {
+    if (err instanceof AppError && DATABASE_BUSY_CODES.has(err.code)) return { ok: true };
     if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
     return { ok: false, code: 'database_unavailable', message: (err as Error).message };
   }

@@ -195,6 +195,28 @@ describe('handover doctor names the cause', () => {
     expect(d.healthy).toBe(true);
   });
 
+  it('a busy database (recorded status) reads as busy, not unreachable', () => {
+    const metrics = 'handover_heap_used_bytes 100\nhandover_heap_limit_bytes 1000\nhttp_server_active_requests 0\nhandover_admission_limit 32\n';
+    const busy = diagnose(metrics, {
+      status: 'degraded',
+      components: [
+        {
+          id: 'database',
+          name: 'Database',
+          state: 'degraded',
+          cause: 'Database busy (database_pool_exhausted): waited 2000 ms for a free database connection',
+        },
+      ],
+    });
+    expect(busy.findings[0]).toMatchObject({ cause: 'Database busy' });
+    expect(busy.findings[0]!.action).toMatch(/stays ready/);
+    const down = diagnose(metrics, {
+      status: 'major_outage',
+      components: [{ id: 'database', name: 'Database', state: 'major_outage', cause: 'Database unreachable (database_unavailable): connection refused' }],
+    });
+    expect(down.findings[0]).toMatchObject({ cause: 'Database unreachable' });
+  });
+
   it('a quiet instance is healthy', () => {
     const d = diagnose('handover_heap_used_bytes 100\nhandover_heap_limit_bytes 1000\nhttp_server_active_requests 0\nhandover_admission_limit 32\n', {
       status: 'operational',

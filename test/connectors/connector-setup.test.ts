@@ -212,7 +212,7 @@ describe('handover connectors setup (pg, real HTTP against the fakes)', () => {
       'webhook subscription': 'unknown',
     });
     expect(answer.items.at(-1)!.detail).toContain(
-      `the endpoint must be ${inboundUrl} with the topics conversation.admin.replied, conversation.admin.assigned, conversation.admin.closed`,
+      `the endpoint must be ${inboundUrl} with the topics conversation.admin.replied, conversation.admin.assigned, conversation.admin.closed, conversation.deleted`,
     );
     intercom.admins[0]!.has_inbox_seat = false;
     const cli = await runSetup(t!, ['--tenant', tenantId, '--connector', connectorId]);

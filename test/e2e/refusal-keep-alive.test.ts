@@ -132,7 +132,7 @@ describe('refusals before routing and the connection', () => {
       return {
         rejections: Number(/^handover_admission_rejections_total\{cause="event_loop"\} (\d+)$/m.exec(text)?.[1] ?? 0),
         refusedBeforeRouting: Number(
-          /^http_server_request_duration_seconds_count\{http_request_method="POST",http_route="refused before routing",http_response_status_code="503"\} (\d+)$/m.exec(
+          /^http_server_request_duration_seconds_count\{http_request_method="POST",http_route="\/v1\/ \(refused before routing\)",http_response_status_code="503"\} (\d+)$/m.exec(
             text,
           )?.[1] ?? 0,
         ),

@@ -9,6 +9,8 @@ import { namedStatement, type Db } from '../../src/store/db.js';
 import { migrate, pendingMigrations } from '../../src/store/migrate.js';
 import { openDb } from '../../src/store/open-db.js';
 import { createPgDb, translatePgError, type PgDbOptions } from '../../src/store/pg-db.js';
+import { databaseAnswers, databaseReady } from '../../src/service/start-steps.js';
+import { judgeComponents } from '../../src/monitoring/status-model.js';
 import { clonePgliteDb } from '../../src/store/pglite-db.js';
 import { createTestDb, dbKinds, openTestPgDb, testDatabaseUrl, type TestDb } from '../support/test-db.js';
 
@@ -278,6 +280,39 @@ describe('pg adapter bounds', () => {
       // The pool recovers once the client is back.
       await db.ping();
       expect(db.poolStats()).toEqual({ total: 1, idle: 1, waiting: 0 });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps an instance whose pool is busy ready: the status check says the database is busy, not unreachable', async () => {
+    const db = createPgDb({ ...base, poolSize: 1, poolTimeoutMs: 200 });
+    try {
+      const held = holdTransaction(db);
+      await held.entered;
+      expect(await databaseReady(db)).toEqual({ ok: true });
+      const answered = await databaseAnswers(db);
+      expect(answered).toMatchObject({ ok: false, code: 'database_pool_exhausted' });
+      const [component] = judgeComponents(
+        {
+          windowSeconds: 60,
+          api: { requests: 0, serverErrors: 0, rejections: 0, rejectionsByCause: {}, p50Ms: 0, p95Ms: 0, p99Ms: 0, seconds: 60 },
+          desk: { requests: 0, serverErrors: 0, rejections: 0, rejectionsByCause: {}, p50Ms: 0, p95Ms: 0, p99Ms: 0, seconds: 60 },
+          admission: { inflight: 0, limit: 32, waiting: 0 },
+          eventLoopDelayMs: 1,
+          eventLoopUtilization: 0.1,
+          heap: { usedBytes: 1, limitBytes: 2 },
+          dbWaiting: 1,
+          backlog: [],
+          connectors: [],
+          database: answered,
+        },
+        { latencyTargetMs: 250, eventLoopDelayLimitMs: 200, heapUsedLimitRatio: 0.92, backlogAgeTargetSeconds: 60 },
+      ).filter((c) => c.id === 'database');
+      expect(component).toMatchObject({ state: 'degraded' });
+      expect(component!.cause).toMatch(/^Database busy \(database_pool_exhausted\): waited 200 ms for a free database connection/);
+      held.release();
+      await held.done;
     } finally {
       await db.close();
     }

@@ -1,7 +1,10 @@
 import type { SetupContext } from '../connector.js';
 import type { IntercomCall } from './intercom-api.js';
 import type { IntercomConfig } from './intercom-config.js';
-import { INTERCOM_TOPICS as TOPICS } from './intercom-webhook.js';
+import { INTERCOM_TOPICS } from './intercom-webhook.js';
+
+/** The topics the subscription needs: every one handover reads but the optional `open.assigned` (read like `assigned`). */
+const TOPICS = INTERCOM_TOPICS.filter((topic) => topic !== 'conversation.admin.open.assigned');
 
 /**
  * What Intercom's REST API lets handover check of its setup (docs/connectors/intercom.md): that
