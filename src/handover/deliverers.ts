@@ -88,7 +88,11 @@ export function connectorDeliverer(deps: FileDeps, connectors: Connectors, giveU
   };
 }
 
-/** The conversation whose agent side could not take an item ends as `failed`, the rest of its lane dropped. */
+/**
+ * The conversation whose agent side could not take an item ends as `failed`, the rest of its lane
+ * dropped. The agent side is told of the end (one `handover.ended`, reason `failed`) when it had taken
+ * the start: its agent would otherwise wait in a conversation whose messages stopped.
+ */
 export function endAfterGiveUp(deps: Deps): GiveUp {
   return async (row, failure) => {
     await deps.db.transaction(async (q) => {
@@ -101,6 +105,7 @@ export function endAfterGiveUp(deps: Deps): GiveUp {
       reason: 'failed',
       by: 'system',
       detail: `The agent-side system did not take ${row.kind}: ${failure}`,
+      tellAgentSide: row.kind !== 'handover.requested',
     });
   };
 }

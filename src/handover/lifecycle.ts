@@ -99,27 +99,46 @@ export type EndedBy = 'bot' | 'desk' | 'connector' | 'system';
 
 /**
  * Ends a handover once; ending an ended one returns it unchanged. The bot is told why; the agent side is
- * told too unless the end came from there (never echo a signal back to where it came from).
+ * told too unless the end came from there (never echo a signal back to where it came from), or the
+ * handover failed there — except where `tellAgentSide` says it has the conversation all the same (an
+ * item of it given up after the start was taken), so that its agent is not left in a conversation
+ * nobody answers.
  */
 export async function endHandover(
   deps: Deps,
-  input: { tenantId: string; handoverId: string; reason: EndReason; by: EndedBy; agent?: Pick<Agent, 'id' | 'role'> | undefined; detail?: string | undefined },
+  input: {
+    tenantId: string;
+    handoverId: string;
+    reason: EndReason;
+    by: EndedBy;
+    agent?: Pick<Agent, 'id' | 'role'> | undefined;
+    detail?: string | undefined;
+    tellAgentSide?: boolean;
+  },
 ): Promise<Handover> {
   return inTransaction(deps.db, async (uow) => {
     const handover = await lockHandover(uow.q, input.tenantId, input.handoverId);
     if (handover.state === 'ended') return handover;
     if (input.by === 'desk') assertMayManage(handover, input.agent);
-    return endLocked(deps, uow, handover, input.reason, input.by, input.detail);
+    return endLocked(deps, uow, handover, input.reason, input.by, input.detail, input.tellAgentSide === true);
   });
 }
 
-export async function endLocked(deps: Deps, uow: UnitOfWork, handover: Handover, reason: EndReason, by: EndedBy, detail?: string): Promise<Handover> {
+export async function endLocked(
+  deps: Deps,
+  uow: UnitOfWork,
+  handover: Handover,
+  reason: EndReason,
+  by: EndedBy,
+  detail?: string,
+  tellFailure = false,
+): Promise<Handover> {
   const now = deps.now();
   const { rows } = await uow.q.query<HandoverRow>(
     `update handovers set state = 'ended', end_reason = $2, ended_at = $3, answer_deadline = null where id = $1 returning *`,
     [handover.id, reason, now],
   );
-  if (handover.connectorId && by !== 'connector' && reason !== 'failed') {
+  if (handover.connectorId && by !== 'connector' && (reason !== 'failed' || tellFailure)) {
     const work: AgentSideWork = {
       kind: 'handover.ended',
       eventId: newId('event', now.getTime()),

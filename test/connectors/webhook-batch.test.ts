@@ -111,6 +111,20 @@ describe('generic webhook connector, batch mode', () => {
     expect(helpdesk.rejected).toEqual([]);
   });
 
+  it('a body of several events stays within maxBytes, its own bytes counted too', async () => {
+    // One event alone first, for the size of an event of this shape (ids and times are of fixed length).
+    const probe = await setUp({ maxEvents: 10 });
+    await probe.connector.sendMessage(message('ho_a', 'z'.repeat(1000)), { externalRef: null, signal: live() });
+    const eventBytes = Buffer.byteLength(JSON.stringify(probe.helpdesk.batches[0]!.events[0]));
+    await dispatcher!.close();
+    await helpdesk!.close();
+    // Room for two events and their commas, not for the body around them.
+    const { connector, helpdesk: receiver } = await setUp({ maxEvents: 10, maxBytes: 2 * eventBytes + 2 });
+    await Promise.all(['ho_b', 'ho_c'].map((h) => connector.sendMessage(message(h, 'z'.repeat(1000)), { externalRef: null, signal: live() })));
+    expect(receiver.batches.map((b) => b.events.length)).toEqual([1, 1]);
+    for (const b of receiver.batches) expect(Buffer.byteLength(JSON.stringify({ type: 'batch', events: b.events }))).toBeLessThanOrEqual(2 * eventBytes + 2);
+  });
+
   it("each delivery settles by its own event's result: ok, retry, failed, or missing from the answer", async () => {
     const { connector, helpdesk } = await setUp();
     const answers: Record<string, ReturnType<GenericHelpdesk['answerEvent']>> = {

@@ -158,6 +158,18 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     expect(Date.parse(String(ended.createdAt))).not.toBeNaN();
   });
 
+  it('a message the helpdesk refuses for good ends the handover failed, and the helpdesk is told of that end', async () => {
+    const { t, bot, helpdesk, setup } = await world();
+    helpdesk.respond = (body) => (body.type === 'message.created' ? { status: 422 } : { status: 200 });
+    const created = await t.api('POST', '/v1/handovers', { token: setup.apiKey, body: { conversationId: 'c-refused', queue: 'helpdesk', user: { id: 'u' } } });
+    const handoverId: string = created.body.id;
+    await eventually(async () => (helpdesk.eventsFor(handoverId, 'handover.requested').length > 0 ? true : null), 'the start taken');
+    expect((await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: setup.apiKey, body: { text: 'refused' } })).status).toBe(202);
+    await bot.waitFor((r) => r.some((w) => w.body.type === 'handover.ended'), 20_000, 'handover.ended at the bot');
+    const ended = await eventually(async () => helpdesk.eventsFor(handoverId, 'handover.ended')[0] ?? null, 'handover.ended at the helpdesk');
+    expect(ended).toMatchObject({ type: 'handover.ended', data: { reason: 'failed' } });
+  });
+
   it('refuses forged and stale inbound events, and tells the bot when the helpdesk stays down', async () => {
     const { t, bot, helpdesk, setup } = await world({ 'delivery.maxAttempts': 3 });
     helpdesk.respond = () => ({ status: 503 });

@@ -8,6 +8,12 @@ import { newId } from '../../src/store/ids.js';
 
 const SECRET = 'whsec_' + Buffer.from('a-shared-secret-of-32-bytes-long!').toString('base64');
 
+/** The message of the one event a generic webhook request carried. */
+function messageOf(result: ReturnType<typeof handleWebhookInbound>) {
+  const event = result.ok && 'events' in result ? result.events[0] : undefined;
+  return event?.type === 'message.created' ? event.message : undefined;
+}
+
 describe('generic webhook inbound', () => {
   const request = (id: string, body: unknown) => {
     const raw = JSON.stringify(body);
@@ -17,6 +23,48 @@ describe('generic webhook inbound', () => {
 
   it("takes the helpdesk's signed events", () => {
     expect(handleWebhookInbound(SECRET, request('hd_123', event))).toMatchObject({ ok: true, receiptId: 'hd_123' });
+  });
+
+  it("takes a reason of the helpdesk's own, a queue update without data, and a long text (cut); names a timestamp in milliseconds", () => {
+    const ended = handleWebhookInbound(SECRET, request('hd_end', { type: 'handover.ended', handoverId: 'ho_1', data: { reason: 'resolved' } }));
+    expect(ended).toMatchObject({ ok: true, events: [{ type: 'handover.ended', reason: 'agent_ended', detail: 'resolved' }] });
+    const known = handleWebhookInbound(SECRET, request('hd_end2', { type: 'handover.ended', handoverId: 'ho_1', data: { reason: 'user_ended' } }));
+    expect(known).toMatchObject({ ok: true, events: [{ type: 'handover.ended', reason: 'user_ended' }] });
+    expect(handleWebhookInbound(SECRET, request('hd_q', { type: 'queue.updated', handoverId: 'ho_1' }))).toMatchObject({
+      ok: true,
+      events: [{ type: 'queue.updated', handoverId: 'ho_1' }],
+    });
+    const long = handleWebhookInbound(
+      SECRET,
+      request('hd_long', { type: 'message.created', handoverId: 'ho_1', data: { message: { id: 'm', text: 'x'.repeat(25_000) } } }),
+    );
+    expect(messageOf(long)?.text.length).toBe(20_000);
+    // Fields of the helpdesk's own on an attachment are passed over; a link that is not http(s) is refused.
+    const withFile = handleWebhookInbound(
+      SECRET,
+      request('hd_file', {
+        type: 'message.created',
+        handoverId: 'ho_1',
+        data: { message: { id: 'm2', text: '', attachments: [{ url: 'https://files.example/a.pdf', name: 'a.pdf', id: 'att_x', size: 12 }] } },
+      }),
+    );
+    expect(messageOf(withFile)?.attachments).toEqual([{ url: 'https://files.example/a.pdf', name: 'a.pdf' }]);
+    const script = handleWebhookInbound(
+      SECRET,
+      request('hd_js', {
+        type: 'message.created',
+        handoverId: 'ho_1',
+        data: { message: { id: 'm3', text: '', attachments: [{ url: 'javascript:alert(1)' }] } },
+      }),
+    );
+    expect(script).toMatchObject({ ok: false, reason: 'invalid_body' });
+    const raw = JSON.stringify(event);
+    const millis = { ...signedHeaders(SECRET, 'hd_ms', raw), 'webhook-timestamp': String(Date.now()) };
+    expect(handleWebhookInbound(SECRET, { headers: millis, rawBody: raw, body: event })).toMatchObject({
+      ok: false,
+      reason: 'stale_timestamp',
+      message: expect.stringMatching(/seconds .* not milliseconds/),
+    });
   });
 
   it('never takes back one of our own signed requests (an echo, or a replay by whoever saw it)', () => {

@@ -58,6 +58,10 @@ interface Item {
  * Per-event signals: an event whose signal aborts is rejected at once (taken out of an open batch; in a
  * call already out, its result is ignored). A call whose events have all been aborted is aborted too.
  */
+const BATCH_OPENING = '{"type":"batch","events":[';
+const BATCH_CLOSING = ']}';
+const BATCH_WRAPPER_BYTES = BATCH_OPENING.length + BATCH_CLOSING.length;
+
 export class WebhookBatcher {
   private open: Batch | null = null;
   private readonly host: string;
@@ -86,7 +90,9 @@ export class WebhookBatcher {
   }
 
   private openBatch(): Batch {
-    const batch: Batch = { id: newBatchId(), items: [], bytes: 0, timer: null, live: 0, call: null };
+    // The body's own bytes count too (`{"type":"batch","events":[…]}`), so that a body of several
+    // events stays within maxBytes, as the receiver's limit is told to allow.
+    const batch: Batch = { id: newBatchId(), items: [], bytes: BATCH_WRAPPER_BYTES, timer: null, live: 0, call: null };
     const close = () => {
       if (this.open === batch) this.close();
     };
@@ -112,7 +118,7 @@ export class WebhookBatcher {
   }
 
   private async send(batch: Batch, call: AbortController): Promise<void> {
-    const body = `{"type":"batch","events":[${batch.items.map((i) => i.json).join(',')}]}`;
+    const body = `${BATCH_OPENING}${batch.items.map((i) => i.json).join(',')}${BATCH_CLOSING}`;
     const signal = AbortSignal.any([call.signal, AbortSignal.timeout(this.options.timeoutMs)]);
     try {
       const results = await postBatch({

@@ -2,12 +2,13 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { verify } from '../../outbound/index.js';
 import { isOwnEventId } from '../../store/ids.js';
-import { endReasons } from '../../model/handover.js';
+import { endReasons, type EndReason } from '../../model/handover.js';
 import type { InboundEvent, InboundRequest, InboundResult } from '../connector.js';
-import { firstSchemaError, headerValue } from '../connector-helpers.js';
+import { cutInboundText, firstSchemaError, headerValue } from '../connector-helpers.js';
 
+// Fields of their own are passed over: only these three reach the bot.
 const attachment = Type.Object({
-  url: Type.String({ maxLength: 2048 }),
+  url: Type.String({ maxLength: 2048, pattern: '^[hH][tT][tT][pP][sS]?://' }),
   name: Type.Optional(Type.String({ maxLength: 256 })),
   contentType: Type.Optional(Type.String({ maxLength: 128 })),
 });
@@ -22,7 +23,8 @@ export const inboundBodySchema = Type.Union([
     data: Type.Object({
       message: Type.Object({
         id: Type.String({ minLength: 1, maxLength: 256 }),
-        text: Type.String({ maxLength: 20000 }),
+        // Longer texts are cut (cutInboundText), as every connector cuts an agent's text; the body limit bounds it.
+        text: Type.String(),
         attachments: Type.Optional(Type.Array(attachment, { maxItems: 20 })),
       }),
       agent: Type.Optional(agent),
@@ -32,13 +34,16 @@ export const inboundBodySchema = Type.Union([
   Type.Object({
     type: Type.Literal('queue.updated'),
     handoverId: Type.String(),
-    data: Type.Object({ position: Type.Optional(Type.Integer({ minimum: 0 })), estimatedWaitSeconds: Type.Optional(Type.Integer({ minimum: 0 })) }),
+    data: Type.Optional(
+      Type.Object({ position: Type.Optional(Type.Integer({ minimum: 0 })), estimatedWaitSeconds: Type.Optional(Type.Integer({ minimum: 0 })) }),
+    ),
   }),
   Type.Object({ type: Type.Literal('handover.transferred'), handoverId: Type.String(), data: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }),
   Type.Object({
     type: Type.Literal('handover.ended'),
     handoverId: Type.String(),
-    data: Type.Optional(Type.Object({ reason: Type.Optional(Type.Union(endReasons.map((r) => Type.Literal(r)))) })),
+    // A reason of the helpdesk's own ("resolved", say) ends the handover as the agent's end, the reason kept as its detail.
+    data: Type.Optional(Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) })),
   }),
 ]);
 type InboundBody = Static<typeof inboundBodySchema>;
@@ -46,6 +51,10 @@ const checker = TypeCompiler.Compile(inboundBodySchema);
 
 /** Verify → parse: the helpdesk signs with the connector's secret, exactly as we sign towards it. */
 export function handleWebhookInbound(secret: string, request: InboundRequest): InboundResult {
+  // A timestamp in milliseconds is the one mistake worth naming: it would read as far in the future.
+  if (/^\d{13,}$/.test(headerValue(request.headers, 'webhook-timestamp') ?? '')) {
+    return { ok: false, reason: 'stale_timestamp', message: 'webhook-timestamp is in seconds since the epoch, not milliseconds' };
+  }
   const result = verify(
     secret,
     {
@@ -88,16 +97,33 @@ function toEvent(body: InboundBody): InboundEvent {
       return {
         type: 'message.created',
         handoverId: body.handoverId,
-        message: { id: body.data.message.id, text: body.data.message.text, attachments: body.data.message.attachments ?? [] },
+        message: {
+          id: body.data.message.id,
+          text: cutInboundText(body.data.message.text),
+          attachments: (body.data.message.attachments ?? []).map((a) => ({
+            url: a.url,
+            ...(a.name !== undefined ? { name: a.name } : {}),
+            ...(a.contentType !== undefined ? { contentType: a.contentType } : {}),
+          })),
+        },
         ...(body.data.agent ? { agent: body.data.agent } : {}),
       };
     case 'agent.typing':
       return { type: 'agent.typing', handoverId: body.handoverId, typing: body.data.typing };
     case 'queue.updated':
-      return { type: 'queue.updated', handoverId: body.handoverId, ...body.data };
+      return { type: 'queue.updated', handoverId: body.handoverId, ...(body.data ?? {}) };
     case 'handover.transferred':
       return { type: 'handover.transferred', handoverId: body.handoverId, data: body.data ?? {} };
     case 'handover.ended':
-      return { type: 'handover.ended', handoverId: body.handoverId, reason: body.data?.reason ?? 'agent_ended' };
+      return endedBy(body.handoverId, body.data?.reason);
   }
+}
+
+const knownReasons: ReadonlySet<string> = new Set(endReasons);
+
+/** The helpdesk's end: one of handover's reasons as given, any other as the agent's end with it as the detail. */
+function endedBy(handoverId: string, reason: string | undefined): InboundEvent {
+  if (reason === undefined) return { type: 'handover.ended', handoverId, reason: 'agent_ended' };
+  if (knownReasons.has(reason)) return { type: 'handover.ended', handoverId, reason: reason as EndReason };
+  return { type: 'handover.ended', handoverId, reason: 'agent_ended', detail: reason };
 }
