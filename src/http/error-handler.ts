@@ -130,7 +130,7 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBy
     const path = pathPattern(route.url);
     for (const method of [route.method].flat()) routes.push({ method, path });
   });
-  app.setNotFoundHandler((request, reply) => {
+  const unrouted = (request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '';
     const allowed = [...new Set(routes.filter((r) => r.method !== request.method && r.path.test(path)).map((r) => r.method))];
     if (allowed.length > 0) {
@@ -138,7 +138,14 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBy
       return sendError(reply, new AppError('method_not_allowed', { message: `${path} answers ${allowed.join(', ')}, not ${request.method}.` }));
     }
     return sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${path}.` }));
+  };
+  // Answered before its body is read: a method that may carry one (QUERY, say) would otherwise be judged
+  // by its body's content type first, and a request no route serves would get a 400 about a body
+  // nothing reads instead of its 404 or 405.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return unrouted(request, reply);
   });
+  app.setNotFoundHandler(unrouted);
 }
 
 /** A route's URL (`/v1/handovers/:id/messages`, `/docs/static/*`) as a pattern of the paths it serves. */

@@ -241,6 +241,12 @@ describe('bad input is answered with a clear 4xx and a stable code', () => {
     const refused = await t.api('PUT', `/v1/handovers/${handoverId}/messages`, { token: desk.apiKey, body: { text: 'x' } });
     expect(refused.status).toBe(405);
     expect(refused.headers.get('allow')).toBe('POST');
+    // A method that may carry a body, sent without one: still the 405, not a 400 about its content type.
+    const query = await t.api('QUERY', `/v1/handovers/${handoverId}`, { token: desk.apiKey });
+    expect(query.status).toBe(405);
+    expect(query.body.error.code).toBe('method_not_allowed');
+    expect(query.headers.get('allow')).toContain('GET');
+    expect((await t.api('QUERY', '/v1/no-such-thing', { token: desk.apiKey })).status).toBe(404);
   });
 
   it('ends a handover asked without a body, with or without a content type, with the default reason', async () => {
