@@ -53,8 +53,27 @@ export function storableInboundEvent<E extends InboundEvent | InboundEventByRef>
     return value;
   };
   const cleaned = clean(event) as E;
-  if (cleaned.type === 'message.created') cleaned.message.text = cutInboundText(cleaned.message.text);
+  if (cleaned.type === 'message.created') {
+    cleaned.message.text = cutInboundText(cleaned.message.text);
+    cleaned.message.attachments = (cleaned.message.attachments ?? []).flatMap(linkedFile);
+  }
   return cleaned;
+}
+
+/**
+ * A file an external system links to, as the bot is given it: only its link, name and type, and only a
+ * web link. A `javascript:` or `data:` link would reach the user's chat client as the agent's, and an
+ * `id` (or `size`) would pass for a file this service keeps, whose links it signs.
+ */
+function linkedFile(a: Attachment): Attachment[] {
+  if (typeof a.url !== 'string' || !/^https?:\/\//i.test(a.url)) return [];
+  return [
+    {
+      url: a.url,
+      ...(typeof a.name === 'string' ? { name: a.name } : {}),
+      ...(typeof a.contentType === 'string' ? { contentType: a.contentType } : {}),
+    },
+  ];
 }
 
 /** One header of an inbound request (the first, when it came more than once). */

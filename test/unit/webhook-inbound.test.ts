@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { handleChatwootInbound } from '../../src/connectors/chatwoot/chatwoot-webhook.js';
 import { handleZendeskInbound } from '../../src/connectors/zendesk/zendesk-webhook.js';
 import { handleWebhookInbound } from '../../src/connectors/webhook/webhook-webhook.js';
+import { storableInboundEvent } from '../../src/connectors/connector-helpers.js';
 import { signedHeaders } from '../../src/outbound/standard-webhooks.js';
 import { newId } from '../../src/store/ids.js';
 
@@ -187,5 +188,28 @@ describe('Chatwoot and Zendesk inbound: authentic bodies with fields of the wron
       ],
     });
     expect((result as { receipts: Array<{ unreadable?: string }> }).receipts[1]!.unreadable).toBeUndefined();
+  });
+});
+
+describe('what any helpdesk sends the bot as files', () => {
+  it('are web links with a name and a type only: other links are dropped, fields of their own passed over', () => {
+    const stored = storableInboundEvent({
+      type: 'message.created',
+      handoverId: 'ho_1',
+      message: {
+        id: 'm-1',
+        text: 'see these',
+        attachments: [
+          { url: 'https://files.example/a.pdf', name: 'a.pdf', contentType: 'application/pdf', id: 'att_forged', size: 3 },
+          { url: 'HTTP://files.example/b.png' },
+          { url: 'javascript:alert(document.domain)', name: 'click me' },
+          { url: 'data:text/html;base64,PHNjcmlwdD4=' },
+        ],
+      },
+    });
+    expect(stored.type === 'message.created' && stored.message.attachments).toEqual([
+      { url: 'https://files.example/a.pdf', name: 'a.pdf', contentType: 'application/pdf' },
+      { url: 'HTTP://files.example/b.png' },
+    ]);
   });
 });

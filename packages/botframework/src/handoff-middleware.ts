@@ -122,11 +122,14 @@ export class HandoffMiddleware implements Middleware {
         await this.#sendStatus(live.reference, 'accepted', { agent: event.data.agent });
         return true;
       case 'message.created': {
-        const attachments = event.data.message.attachments.map((a) => ({
-          contentType: a.contentType ?? 'application/octet-stream',
-          contentUrl: a.url,
-          ...(a.name ? { name: a.name } : {}),
-        }));
+        // Web links only: the service passes no other on, and a chat client must never be handed a script link.
+        const attachments = event.data.message.attachments
+          .filter((a) => /^https?:\/\//i.test(a.url))
+          .map((a) => ({
+            contentType: a.contentType ?? 'application/octet-stream',
+            contentUrl: a.url,
+            ...(a.name ? { name: a.name } : {}),
+          }));
         await this.#continue(live.reference, (context) =>
           sendIntoConversation(context, { type: ActivityTypes.Message, text: event.data.message.text, ...(attachments.length > 0 ? { attachments } : {}) }),
         );
