@@ -20,6 +20,7 @@ interface AgentRow {
   max_chats: number;
   presence: Presence;
   role: Role;
+  disabled_at: Date | null;
 }
 
 function toAgent(row: AgentRow): Agent {
@@ -32,6 +33,7 @@ function toAgent(row: AgentRow): Agent {
     maxChats: row.max_chats,
     presence: row.presence,
     role: row.role,
+    disabled: row.disabled_at !== null,
   };
 }
 
@@ -84,23 +86,49 @@ async function queueIdsByName(q: Queryable, tenantId: string, names: string[] | 
 }
 
 /**
- * Changes an agent's role, queues or chat limit. Takes effect on the agent's next request: sessions
- * read the agent's row each time. An empty queue list means every desk queue.
+ * Changes an agent's role, queues, chat limit or password, or disables (enables) them. Takes effect on
+ * the agent's next request: sessions read the agent's row each time. An empty queue list means every
+ * desk queue. A new password or disabling signs the agent out everywhere: whoever had their old
+ * password, or their session, has nothing left; a disabled agent cannot sign in until enabled again.
  */
 export async function updateAgent(
   deps: Deps,
   tenantId: string,
   agentId: string,
-  change: { name?: string | undefined; role?: Role | undefined; queues?: string[] | undefined; maxChats?: number | undefined },
+  change: {
+    name?: string | undefined;
+    role?: Role | undefined;
+    queues?: string[] | undefined;
+    maxChats?: number | undefined;
+    password?: string | undefined;
+    disabled?: boolean | undefined;
+  },
 ): Promise<Agent> {
   const queueIds = change.queues === undefined ? undefined : await queueIdsByName(deps.db, tenantId, change.queues);
+  const passwordHash = change.password === undefined ? null : await hashPassword(change.password, deps.config.desk.passwordScryptLogN);
   const { rows } = await deps.db.query<AgentRow>(
     `update agents set name = coalesce($3, name), role = coalesce($4, role), max_chats = coalesce($5, max_chats),
-       queue_ids = case when $6::boolean then $7::jsonb else queue_ids end
+       queue_ids = case when $6::boolean then $7::jsonb else queue_ids end,
+       password_hash = coalesce($8, password_hash),
+       disabled_at = case when $9::boolean is null then disabled_at when $9 then coalesce(disabled_at, now()) else null end
      where tenant_id = $1 and id = $2 returning *`,
-    [tenantId, agentId, change.name ?? null, change.role ?? null, change.maxChats ?? null, queueIds !== undefined, queueIds ? JSON.stringify(queueIds) : null],
+    [
+      tenantId,
+      agentId,
+      change.name ?? null,
+      change.role ?? null,
+      change.maxChats ?? null,
+      queueIds !== undefined,
+      queueIds ? JSON.stringify(queueIds) : null,
+      passwordHash,
+      change.disabled ?? null,
+    ],
   );
   if (!rows[0]) throw new AppError('agent_not_found');
+  if (passwordHash !== null || change.disabled === true) {
+    await endSessions(deps, tenantId, agentId);
+    return toAgent({ ...rows[0], presence: 'away' });
+  }
   return toAgent(rows[0]);
 }
 
@@ -117,7 +145,7 @@ export async function login(
   attempts: { failed(): void; succeeded(): void },
 ) {
   const { rows } = await deps.db.query<AgentRow>(
-    `select * from agents where lower(email) = $1 and ($2::text is null or tenant_id = $2) order by tenant_id limit 20`,
+    `select * from agents where lower(email) = $1 and ($2::text is null or tenant_id = $2) and disabled_at is null order by tenant_id limit 20`,
     [input.email.trim().toLowerCase(), input.tenantId ?? null],
   );
   const checks = await Promise.all(
@@ -157,7 +185,7 @@ export async function authenticateSession(q: Queryable, token: string, idleSecon
          and idle_expires_at < expires_at
          and idle_expires_at < now() + ($2 - least(60, $2 / 10.0)) * interval '1 second'
      )
-     select a.* from live join agents a on a.id = live.agent_id`,
+     select a.* from live join agents a on a.id = live.agent_id where a.disabled_at is null`,
     [digest(token), idleSeconds],
   );
   if (!rows[0]) throw new AppError('unauthorized', { message: 'The desk session is unknown, expired or was idle too long; sign in again.' });

@@ -16,4 +16,6 @@ export interface Agent {
   maxChats: number;
   presence: Presence;
   role: Role;
+  /** Disabled by an admin: cannot sign in (the row stays for the chats and notes it wrote). */
+  disabled: boolean;
 }

@@ -213,6 +213,40 @@ describe('agent and supervisor roles (pg)', () => {
     expect(out.body).toEqual({ endedSessions: 1 });
     expect((await t.api('GET', '/v1/desk/me', { token: colleague.token })).status).toBe(401);
   });
+
+  it('an admin disables an agent (signed out, cannot sign in again until enabled) or sets a new password (the old one stops working)', async () => {
+    const email = `leaver-${Math.random().toString(36).slice(2)}@example.com`;
+    const created = await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: 'Leaver', password: PASSWORD });
+    expect(created.body.disabled).toBe(false);
+    const agentPath = `/v1/admin/tenants/${desk.tenantId}/agents/${created.body.id}`;
+    const signIn = (password: string) => t.api('POST', '/v1/desk/login', { body: { email, password } });
+    const session = (await signIn(PASSWORD)).body.token as string;
+    expect((await t.api('GET', '/v1/desk/me', { token: session })).status).toBe(200);
+
+    const disabled = await t.admin('PATCH', agentPath, { disabled: true });
+    expect(disabled.body).toMatchObject({ disabled: true, presence: 'away' });
+    expect((await t.api('GET', '/v1/desk/me', { token: session })).status).toBe(401);
+    // The same answer as a wrong password: the form does not tell a disabled account from a wrong guess.
+    const refused = await signIn(PASSWORD);
+    expect(refused.status).toBe(401);
+    expect(refused.body.error.code).toBe('invalid_credentials');
+    expect((await t.admin('GET', `/v1/admin/tenants/${desk.tenantId}/agents`)).body.agents.find((a: { id: string }) => a.id === created.body.id)).toMatchObject(
+      {
+        disabled: true,
+      },
+    );
+
+    expect((await t.admin('PATCH', agentPath, { disabled: false })).body.disabled).toBe(false);
+    const again = (await signIn(PASSWORD)).body.token as string;
+    expect((await t.api('GET', '/v1/desk/me', { token: again })).status).toBe(200);
+
+    // A new password: every session ends, the old password no longer signs in, the new one does.
+    expect((await t.admin('PATCH', agentPath, { password: 'a-new-password-9' })).status).toBe(200);
+    expect((await t.api('GET', '/v1/desk/me', { token: again })).status).toBe(401);
+    expect((await signIn(PASSWORD)).status).toBe(401);
+    expect((await signIn('a-new-password-9')).status).toBe(200);
+    expect((await t.admin('PATCH', agentPath, { password: 'short' })).status).toBe(400);
+  });
 });
 
 describe('desk session idle timeout (pg)', () => {

@@ -44,7 +44,7 @@ export const schemaExamples: Record<string, unknown> = {
     maxWaiting: 50,
   },
   Tenant: { id: 'ten_01jd5x9k2m3n4p5q6r7s8t9v0t', name: 'Acme', webhookUrl: 'https://bot.acme.test/handover-events', retentionDays: 90 },
-  Agent: { id: agent.id, email: 'ada@acme.test', name: 'Ada', role: 'agent', queueIds: null, maxChats: 3, presence: 'available' },
+  Agent: { id: agent.id, email: 'ada@acme.test', name: 'Ada', role: 'agent', queueIds: null, maxChats: 3, presence: 'available', disabled: false },
   DeskAgent: {
     id: agent.id,
     tenantId: 'ten_01jd5x9k2m3n4p5q6r7s8t9v0t',

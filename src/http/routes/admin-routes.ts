@@ -56,6 +56,7 @@ const AgentSchema = Type.Object(
     queueIds: Nullable(Type.Array(Type.String())),
     maxChats: Type.Integer(),
     presence: Type.String(),
+    disabled: Type.Boolean({ description: 'Disabled: cannot sign in until enabled again.' }),
   },
   { title: 'Agent' },
 );
@@ -128,7 +129,16 @@ const queueJson = (q: Queue) => ({
   noAnswerTimeoutSeconds: q.noAnswerTimeoutSeconds,
   maxWaiting: q.maxWaiting,
 });
-const agentJson = (a: Agent) => ({ id: a.id, email: a.email, name: a.name, role: a.role, queueIds: a.queueIds, maxChats: a.maxChats, presence: a.presence });
+const agentJson = (a: Agent) => ({
+  id: a.id,
+  email: a.email,
+  name: a.name,
+  role: a.role,
+  queueIds: a.queueIds,
+  maxChats: a.maxChats,
+  presence: a.presence,
+  disabled: a.disabled,
+});
 
 export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: string): FastifyPluginAsync {
   return async (plugin) => {
@@ -643,7 +653,9 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
         schema: {
           tags,
           security,
-          summary: "Change an agent's name, role, queues or chat limit (effective on their next request)",
+          summary: "Change an agent's name, role, queues, chat limit or password, or disable them (effective on their next request)",
+          description:
+            'A new `password`, or `disabled: true`, also signs the agent out everywhere. A disabled agent cannot sign in until `disabled: false`; the agent stays, with the chats and notes they wrote.',
           params: AgentParams,
           body: Type.Object(
             {
@@ -651,6 +663,8 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
               role: Type.Optional(roleField),
               queues: Type.Optional(agentQueues),
               maxChats: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+              password: Type.Optional(Type.String({ minLength: 8, maxLength: 512 })),
+              disabled: Type.Optional(Type.Boolean()),
             },
             { additionalProperties: false, minProperties: 1 },
           ),
