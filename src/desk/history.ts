@@ -165,6 +165,8 @@ function parseCursor(cursor: string): { endedAt: string; id: string } {
       Array.isArray(value) &&
       value.length === 2 &&
       typeof value[0] === 'string' &&
+      // The time this service wrote: an ISO time of years 1000 to 9999 (any other would reach the database unread).
+      /^[1-9][0-9]{3}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$/.test(value[0]) &&
       !Number.isNaN(Date.parse(value[0])) &&
       typeof value[1] === 'string' &&
       value[1].length <= 64

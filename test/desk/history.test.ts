@@ -149,6 +149,11 @@ describe.each<DbKind>(dbKinds)('desk history (%s)', (kind) => {
       `?q=${'x'.repeat(201)}`,
       '?before=not-a-cursor',
       `?before=${Buffer.from('["x","y"]').toString('base64url')}`,
+      // Dates the database cannot hold: year 0, and the day after the last day of 9999.
+      '?from=0000-01-01',
+      '?to=9999-12-31',
+      `?before=${Buffer.from('["0000-01-01T00:00:00Z","ho_x"]').toString('base64url')}`,
+      `?before=${Buffer.from('["+010000-01-01T00:00:00.000Z","ho_x"]').toString('base64url')}`,
     ]) {
       const res = await history(desk.agentToken, bad);
       expect(res.status, bad).toBe(400);

@@ -57,8 +57,16 @@ function parseDate(value: string | undefined, name: string, endOfDay: boolean): 
   const dateOnly = /^[0-9]{4}-[0-9]{2}-[0-9]{2}$/.test(value);
   const at = new Date(dateOnly ? `${value}T00:00:00Z` : value);
   if (Number.isNaN(at.getTime())) throw new AppError('invalid_request', { message: `\`${name}\` is not a date: ${value}.` });
-  return dateOnly && endOfDay ? new Date(at.getTime() + 86_400_000) : at;
+  const moment = dateOnly && endOfDay ? new Date(at.getTime() + 86_400_000) : at;
+  if (moment.getTime() < FIRST_DAY || moment.getTime() >= PAST_LAST_DAY) {
+    throw new AppError('invalid_request', { message: `\`${name}\` is out of range: ${value} (years 0001 to 9998).` });
+  }
+  return moment;
 }
+
+/** The dates a query may name: the database holds years 1 to 9999, and `to` may move a day on. */
+const FIRST_DAY = new Date(0).setUTCFullYear(1, 0, 1);
+const PAST_LAST_DAY = Date.UTC(9999, 0, 1);
 
 /** The desk's history of closed chats, and a chat read on its own (docs/desk.md, "History"). */
 export function deskHistoryRoutes(deps: Deps): FastifyPluginAsync {
