@@ -182,6 +182,34 @@ describe('agent and supervisor roles (pg)', () => {
     colleague = await addAgent('agent');
   });
 
+  it("keeps chats waiting in queues an agent does not serve out of that agent's live signals", async () => {
+    expect((await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/queues`, { name: 'vip' })).status).toBe(201);
+    const email = `support-only-${Math.random().toString(36).slice(2)}@example.com`;
+    expect(
+      (await t.admin('POST', `/v1/admin/tenants/${desk.tenantId}/agents`, { email, name: 'Support only', password: PASSWORD, queues: ['support'] })).status,
+    ).toBe(201);
+    const token = (await t.api('POST', '/v1/desk/login', { body: { email, password: PASSWORD } })).body.token as string;
+    const stream = openSseClient(`${t.url}/v1/desk/events`, { authorization: `Bearer ${token}` });
+    const watching = openSseClient(`${t.url}/v1/desk/events`, { authorization: `Bearer ${supervisor.token}` });
+    try {
+      expect(await stream.opened).toBe(200);
+      expect(await watching.opened).toBe(200);
+      await stream.waitFor((events) => events.some((e) => e.event === 'ready'), 10_000, 'the ready event');
+      await watching.waitFor((events) => events.some((e) => e.event === 'ready'), 10_000, 'the ready event');
+      const vip = await t.api('POST', '/v1/handovers', { token: desk.apiKey, body: { conversationId: 'c-vip-signal', queue: 'vip', user: { id: 'u-vip' } } });
+      expect(vip.status).toBe(201);
+      const support = await newHandover('c-support-signal');
+      // The supervisor sees both; the agent only the one of its queue, which came after the other.
+      await watching.waitFor((events) => events.some((e) => e.event === 'handover.queued' && e.data.handoverId === support), 10_000, 'both queued');
+      expect(watching.events.some((e) => e.event === 'handover.queued' && e.data.handoverId === vip.body.id)).toBe(true);
+      await stream.waitFor((events) => events.some((e) => e.event === 'handover.queued' && e.data.handoverId === support), 10_000, 'the support chat');
+      expect(stream.events.some((e) => JSON.stringify(e.data).includes(vip.body.id))).toBe(false);
+    } finally {
+      stream.close();
+      watching.close();
+    }
+  });
+
   it('changes roles through the admin API, effective on the next request', async () => {
     const promoted = await t.admin('PATCH', `/v1/admin/tenants/${desk.tenantId}/agents/${desk.agentId}`, { role: 'supervisor' });
     expect(promoted.status).toBe(200);

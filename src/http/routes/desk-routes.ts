@@ -512,6 +512,10 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
               if (signal.agentId === agent.id) watch.recheck();
               if (signal.type === 'session.ended') return;
             }
+            // A chat waiting in a queue the agent does not serve is not theirs to see (assertDeskVisible),
+            // nor is its id. The agent's queues are those of the stream's start (it is renewed within
+            // HANDOVER_DESK_STREAM_RENEW_MS).
+            if ((signal.type === 'handover.queued' || signal.type === 'handover.transferred') && !servesQueue(request.agent, signal.queueId)) return;
             void stream.send({ event: signal.type, data: signal });
           });
           stream.onClose(unsubscribe);
@@ -533,4 +537,9 @@ function assertVisible(agent: Agent, handover: { connectorId: string | null; sta
   if (handover.connectorId) throw new AppError('handover_not_found');
   if (agent.role === 'supervisor' || handover.agentId === agent.id) return;
   if (agent.queueIds && !agent.queueIds.includes(handover.queueId)) throw new AppError('handover_not_found');
+}
+
+/** Whether a chat waiting in this queue is one the agent may see: a supervisor sees every queue. */
+function servesQueue(agent: Pick<Agent, 'role' | 'queueIds'>, queueId: string): boolean {
+  return agent.role === 'supervisor' || agent.queueIds === null || agent.queueIds.includes(queueId);
 }
