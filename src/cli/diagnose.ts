@@ -313,3 +313,15 @@ function sec(seconds: number): string {
 function mib(bytes: number): string {
   return `${Math.round(bytes / 1024 / 1024)} MiB`;
 }
+
+/** Whether a credential may be sent to `target`: over https, to a loopback address, or to the configured URL. */
+export function mayCarryTokens(target: string, configured: string): boolean {
+  try {
+    const url = new URL(target);
+    if (url.protocol === 'https:') return true;
+    if (['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.')) return true;
+    return url.origin === new URL(configured).origin;
+  } catch {
+    return false;
+  }
+}

@@ -8,7 +8,7 @@ import { ConfigError, loadCliConfig, loadConfig, processEnv } from '../config/co
 // a client command that only sends a request then starts in a fraction of a second.
 import { adminRequest } from './client.js';
 import type { Demo } from '../demo/demo.js';
-import { diagnose, formatDiagnosis } from './diagnose.js';
+import { diagnose, formatDiagnosis, mayCarryTokens } from './diagnose.js';
 import { formatConnectorSetup, type ConnectorSetupAnswer } from './connector-setup.js';
 import { readAdminTokenFile } from '../config/admin-token.js';
 
@@ -77,7 +77,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'doctor': {
       const cli = loadCliConfig(env);
-      return doctor(sub ?? cli.url, cli.adminToken ?? (await readAdminTokenFile(cli.dataDir).catch(() => undefined)), cli.metricsToken);
+      const target = sub ?? cli.url;
+      // The tokens go only where they are safe to send: over https, to this machine, or to HANDOVER_URL.
+      const trusted = mayCarryTokens(target, cli.url);
+      if (!trusted) console.log(`· not sending the admin and metrics tokens to ${target}: plain http to another host (use https, or set HANDOVER_URL to it)`);
+      return doctor(
+        target,
+        trusted ? (cli.adminToken ?? (await readAdminTokenFile(cli.dataDir).catch(() => undefined))) : undefined,
+        trusted ? cli.metricsToken : undefined,
+      );
     }
     case undefined:
     case 'help':
@@ -274,7 +282,10 @@ async function doctor(url: string, adminToken?: string | null, metricsToken?: st
       const res = await fetch(`${base}${path}`, { headers, signal: AbortSignal.timeout(5000) });
       return { status: res.status, body: await res.text() };
     } catch (err) {
-      return { status: 0, body: (err as Error).message };
+      // fetch's own message is "fetch failed"; the cause names what happened (ECONNREFUSED, ENOTFOUND, a timeout).
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      const cause = e.name === 'TimeoutError' ? 'no answer within 5 s (the instance answers too slowly)' : (e.cause?.code ?? e.cause?.message);
+      return { status: 0, body: cause ? `${e.message}: ${cause}` : e.message };
     }
   };
   const health = await check('/healthz');
@@ -295,10 +306,16 @@ async function doctor(url: string, adminToken?: string | null, metricsToken?: st
   }
   const metrics = await check('/metrics', metricsToken ? { authorization: `Bearer ${metricsToken}` } : {});
   if (metrics.status !== 200) {
-    console.log(`✗ ${base} is ready but /metrics answered ${metrics.status || metrics.body}`);
+    const hint = metrics.status === 401 ? ' (it asks for a token: set HANDOVER_METRICS_TOKEN)' : '';
+    console.log(`✗ ${base} is ready but /metrics answered ${metrics.status || metrics.body}${hint}`);
     return 1;
   }
   const statusResponse = await check('/status.json', adminToken ? { authorization: `Bearer ${adminToken}` } : {});
+  if (statusResponse.status === 401 || statusResponse.status === 403) {
+    console.log(
+      `· /status.json answered ${statusResponse.status}: ${adminToken ? 'the admin token was refused' : 'no admin token'} (HANDOVER_ADMIN_TOKEN); the database and Redis are judged from the metrics alone`,
+    );
+  }
   let status = null;
   try {
     status = statusResponse.status === 200 ? JSON.parse(statusResponse.body) : null;

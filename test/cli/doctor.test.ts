@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
-import { diagnose } from '../../src/cli/diagnose.js';
+import { diagnose, mayCarryTokens } from '../../src/cli/diagnose.js';
 import { startGenericHelpdesk, type GenericHelpdesk } from '../fakes/generic-helpdesk.js';
 import { eventually, setUpDesk, startTestService, type TestService } from '../support/test-service.js';
 
@@ -215,6 +215,15 @@ describe('handover doctor names the cause', () => {
       components: [{ id: 'database', name: 'Database', state: 'major_outage', cause: 'Database unreachable (database_unavailable): connection refused' }],
     });
     expect(down.findings[0]).toMatchObject({ cause: 'Database unreachable' });
+  });
+
+  it('sends its tokens only over https, to this machine, or to HANDOVER_URL', () => {
+    expect(mayCarryTokens('https://handover.example', 'http://127.0.0.1:8080')).toBe(true);
+    expect(mayCarryTokens('http://127.0.0.1:9000', 'http://127.0.0.1:8080')).toBe(true);
+    expect(mayCarryTokens('http://localhost:8080', 'http://127.0.0.1:8080')).toBe(true);
+    expect(mayCarryTokens('http://handover.internal:8080', 'http://handover.internal:8080')).toBe(true);
+    expect(mayCarryTokens('http://typo.example:8080', 'http://handover.internal:8080')).toBe(false);
+    expect(mayCarryTokens('not a url', 'http://127.0.0.1:8080')).toBe(false);
   });
 
   it('a quiet instance is healthy', () => {
