@@ -466,7 +466,7 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
         }
         const level = row.kind === 'user.typing' || row.kind === 'agent.typing' ? 'debug' : 'error';
         log[level](
-          { lane: row.lane, kind: row.kind, attempts: attemptNo, err },
+          { lane: row.lane, kind: row.kind, tenantId: row.tenant_id, connectorId: row.connector_id, statusCode, attempts: attemptNo, err },
           `gave up delivering ${row.kind} to the ${row.target} side after ${attemptNo} attempts: ${message}`,
         );
         options.observer?.attempted(row, 'failed', ms / 1000);
@@ -483,7 +483,10 @@ export function startDeliveryWorker(options: WorkerOptions): DeliveryWorker {
       });
       wakeWhenDue(delay);
       options.observer?.attempted(row, 'retry', ms / 1000);
-      log.warn({ lane: row.lane, kind: row.kind, attempt: attemptNo, retryInMs: delay }, `delivery to the ${row.target} side failed, will retry: ${message}`);
+      log.warn(
+        { lane: row.lane, kind: row.kind, tenantId: row.tenant_id, connectorId: row.connector_id, statusCode, attempt: attemptNo, retryInMs: delay },
+        `delivery to the ${row.target} side failed, will retry: ${message}`,
+      );
       return { result: 'retry', health: 'failure' };
     } finally {
       clearTimeout(timer);

@@ -24,7 +24,7 @@ export interface NewBotEvent {
 
 /**
  * Delivery attempts of a bot webhook before it is given up: with the retry schedule (from 0.5 s,
- * doubling, at most a minute apart) about 55 minutes, long enough for a bot's deploy or restart; the
+ * doubling, at most a minute apart) 27 to 53 minutes of waits (about 40 on average, with the jitter), long enough for a bot's deploy or restart; the
  * event stays readable on the stream and the poll after that (the OpenAPI document's webhooks say so). It
  * was 12 (about 4 minutes), after which a receiver down for a deploy lost its events without a word.
  */

@@ -152,7 +152,7 @@ export function createMetrics(
   });
   new Gauge({
     name: 'handover_event_loop_delay_seconds',
-    help: 'Mean lag of event-loop timers over the last window.',
+    help: 'Median lag of event-loop timers over the last window.',
     registers: [registry],
     collect() {
       this.set(sources.signals.eventLoopDelayMs() / 1000);

@@ -84,7 +84,8 @@ export class GroupCommit<I, R> {
     if (this.queue.length >= this.options.maxQueued) {
       return Promise.reject(
         new AppError('overloaded_queue_wait', {
-          message: `${this.queue.length} writes are already waiting to be committed (bound ${this.options.maxQueued}); retry after Retry-After.`,
+          message: `${this.queue.length} writes are already waiting to be committed (bound ${this.options.maxQueued}): the database commits slower than they arrive; retry after Retry-After.`,
+          details: { cause: 'commit_queue' },
         }),
       );
     }

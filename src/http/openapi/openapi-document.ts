@@ -308,7 +308,7 @@ function webhooks(): Json {
         '4XX': { description: 'Refused: 400, 404, 405, 410, 413 and 422 are final (the event is given up); any other is retried like a 5XX.' },
         '5XX': {
           description:
-            'Not now: sent again later with backoff and jitter (at most a minute apart), honouring Retry-After (seconds or an HTTP date), with the same webhook-id and body, for about 55 minutes (60 tries); then the event is given up on this webhook (logged for the operator) and stays readable on GET /v1/events and the poll.',
+            'Not now: sent again later with backoff and jitter (at most a minute apart), honouring Retry-After (seconds or an HTTP date), with the same webhook-id and body, for 27 to 53 minutes of waits (about 40 on average; 60 tries); then the event is given up on this webhook (logged for the operator) and stays readable on GET /v1/events and the poll.',
         },
       },
     },
@@ -319,7 +319,7 @@ function webhooks(): Json {
       `botWebhook_${camel(type)}`,
       String(schema.description),
       schema as unknown as string,
-      "Sent to the tenant's `webhookUrl`, in order per handover, at least once while the receiver answers within about 55 minutes of retries (60 tries; an event refused with a final status, or still failing after them, is given up on the webhook): drop duplicates by `webhook-id` (the event id). The same event comes on `GET /v1/events`, which also serves what a webhook gave up.",
+      "Sent to the tenant's `webhookUrl`, in order per handover, at least once while the receiver answers within 27 to 53 minutes of retries (60 tries; an event refused with a final status, or still failing after them, is given up on the webhook): drop duplicates by `webhook-id` (the event id). The same event comes on `GET /v1/events`, which also serves what a webhook gave up.",
     );
   }
   for (const [type, schema] of Object.entries(helpdeskEventSchemas)) {
