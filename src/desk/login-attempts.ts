@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net';
 import { AppError } from '../resilience/errors.js';
 import { TtlCache } from '../store/ttl-cache.js';
 
@@ -67,4 +68,21 @@ export class LoginAttempts {
       retryAfterSeconds: seconds,
     });
   }
+}
+
+/**
+ * The client address as sign-in limits count it: an IPv6 address by its /64, the block one host or one
+ * customer line is given (each of its 2^64 addresses would otherwise be a fresh budget of guesses); an
+ * IPv4 address (or an IPv4-mapped one) as it is.
+ */
+export function guessingSource(address: string): string {
+  if (!isIPv6(address) || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address;
+  const [head = '', tail = ''] = address.toLowerCase().split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = address.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

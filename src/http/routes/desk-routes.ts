@@ -6,7 +6,7 @@ import { AppError, errorCatalogue } from '../../resilience/errors.js';
 import { authenticateSession, endSessions, listTeam, login, logout, setPresence } from '../../desk/agents.js';
 import { presences, type Agent } from '../../model/agent.js';
 import { listQueues } from '../../routing/queues.js';
-import { LoginAttempts, type LoginAttempt } from '../../desk/login-attempts.js';
+import { guessingSource, LoginAttempts, type LoginAttempt } from '../../desk/login-attempts.js';
 import { getHandover, listMessages } from '../../handover/queries.js';
 import { acceptHandover, acceptNext, endHandover, transferHandover } from '../../handover/lifecycle.js';
 import { postAgentMessage, postAgentTyping } from '../../handover/messages.js';
@@ -113,14 +113,16 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
         // Per client address too, so guessing across many accounts (or unknown ones) is bounded as well.
         // Counted before the attempt (synchronously, so parallel attempts all count); a success takes
         // its count back.
-        const attempts = (failuresByAddress.get(request.ip) ?? 0) + 1;
+        // An IPv6 client counts by its /64 (guessingSource).
+        const source = guessingSource(request.ip);
+        const attempts = (failuresByAddress.get(source) ?? 0) + 1;
         if (attempts > deps.config.desk.loginMaxFailuresPerAddress) {
           throw new AppError('too_many_login_attempts', {
             message: `Too many failed sign-ins from this address; try again in up to ${deps.config.desk.loginLockSeconds} s.`,
             retryAfterSeconds: deps.config.desk.loginLockSeconds,
           });
         }
-        failuresByAddress.set(request.ip, attempts);
+        failuresByAddress.set(source, attempts);
         // The typed email names the account tried; anything that does not look like one (a password in
         // the wrong field) is not kept.
         const typed = request.body.email.trim().toLowerCase();
@@ -129,9 +131,9 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           recordAuditAfter(deps.db, { actor, action, tenantId, outcome, address: request.ip }, request.log, 'a sign-in');
         let attempt: LoginAttempt | undefined;
         try {
-          attempt = loginAttempts.begin(request.body.email, request.ip);
+          attempt = loginAttempts.begin(request.body.email, source);
           const session = await login(deps, request.body, attempt);
-          failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
+          failuresByAddress.set(source, Math.max(0, (failuresByAddress.get(source) ?? 1) - 1));
           await audit('desk.login', 200, session.agent.tenantId);
           // The console uses the HttpOnly cookie (and the CSRF token for writes); API clients the token.
           reply.header('set-cookie', sessionCookie(session.token, deps.config.desk.sessionTtlSeconds, secureCookies));
@@ -142,7 +144,7 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
           } else {
             // Not a wrong password (the database failed, say): neither count keeps the attempt.
             attempt?.abandoned();
-            failuresByAddress.set(request.ip, Math.max(0, (failuresByAddress.get(request.ip) ?? 1) - 1));
+            failuresByAddress.set(source, Math.max(0, (failuresByAddress.get(source) ?? 1) - 1));
           }
           throw err;
         }
