@@ -53,6 +53,11 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     return (value: unknown) => (validate(value) ? 'ok' : `${ajv.errorsText(validate.errors)} in ${JSON.stringify(value)}`);
   };
 
+  it('marks the bodies that may be left out as not required (the ends: left out, the default reason)', () => {
+    for (const path of ['/v1/handovers/{id}/end', '/v1/desk/handovers/{id}/end']) expect(spec.paths[path].post.requestBody.required, path).toBe(false);
+    expect(spec.paths['/v1/handovers'].post.requestBody.required).toBe(true);
+  });
+
   it('answers every documented operation only as documented', async () => {
     const admin = (method: string, path: string, body?: unknown) => t.admin(method, path, body);
     desk = await setUpDesk(t, { webhookUrl: bot.url });
@@ -145,7 +150,8 @@ describe.each<DbKind>(dbKinds)('the OpenAPI document describes what the service 
     expect((await t.api('POST', '/v1/handovers', { ...key, body: { ...request, queue: 'billing', conversationId: 'c-closed' } })).status).toBe(409);
     expect((await t.api('GET', `/v1/handovers/${id}`, bearer(readKey.body.apiKey))).status).toBe(200);
     expect((await t.api('GET', '/v1/handovers/ho_nothing', key)).status).toBe(404);
-    expect((await t.api('GET', `/v1/handovers/${'x'.repeat(120)}`, key)).status).toBe(414);
+    expect((await t.api('GET', `/v1/handovers/${'x'.repeat(120)}`, key)).status).toBe(400);
+    expect((await t.api('GET', `/v1/handovers/${'x'.repeat(2000)}`, key)).status).toBe(414);
     expect((await t.api('POST', `/v1/handovers/${id}/messages`, { ...key, body: { id: 'm-1', text: 'hello' } })).status).toBe(202);
     expect((await t.api('POST', `/v1/handovers/${id}/messages`, { ...key, body: { text: 'x', extra: 1 } })).status).toBe(400);
     expect((await t.api('POST', `/v1/handovers/${id}/typing`, { ...key, body: { typing: true } })).status).toBe(202);

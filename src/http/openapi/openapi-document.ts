@@ -184,6 +184,8 @@ function completeOperation(op: Operation, doc: OperationDoc, key: string, admiss
       content: { 'application/json': { schema: doc.requestBody.schema } },
     };
   }
+  // Left out, or sent as null, it ends with the default reason (emptyBodyAsObject).
+  if (doc.optionalBody && op.requestBody) op.requestBody.required = false;
   if (doc.fileUpload) {
     op.requestBody = {
       required: true,

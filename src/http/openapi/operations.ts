@@ -24,6 +24,8 @@ export interface OperationDoc {
   setsCookie?: true;
   /** The request body, when the route reads it without a schema or with a looser one than what it takes (documented here instead). */
   requestBody?: { schema: unknown; required: boolean; description?: string };
+  /** The route's body may be left out (or be `null`): it is not required. */
+  optionalBody?: boolean;
   /** The body is a file's bytes, of any type (described by this text), not JSON. */
   fileUpload?: string;
   /** The success answer is a file's bytes, of its own type (described by this text). */
@@ -88,7 +90,7 @@ export const operations: Record<string, OperationDoc> = {
     responseExample: { id: 'msg_01jd5x9k2m3n4p5q6r7s8t9v0w' },
   },
   'POST /v1/handovers/{id}/typing': { operationId: 'sendUserTyping', errors: [...handover, 'handover_ended'], requestExample: { typing: true } },
-  'POST /v1/handovers/{id}/end': { operationId: 'endHandover', errors: handover, requestExample: { reason: 'user_ended' } },
+  'POST /v1/handovers/{id}/end': { operationId: 'endHandover', errors: handover, optionalBody: true, requestExample: { reason: 'user_ended' } },
   'POST /v1/handovers/{id}/rating': {
     operationId: 'rateHandover',
     errors: [...handover, 'handover_not_ended', 'rating_conflict'],
@@ -213,6 +215,7 @@ export const operations: Record<string, OperationDoc> = {
     requestExample: { queue: 'billing', note: 'Charged twice on order A-1001; the user has the bank statement.' },
   },
   'POST /v1/desk/handovers/{id}/end': {
+    optionalBody: true,
     operationId: 'endDeskHandover',
     summary: 'End a chat from the desk',
     errors: [...handover, 'handover_not_active', 'handover_not_yours'],
