@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Deps } from '../deps.js';
 import type { Connectors } from '../connectors/connector-store.js';
-import { answerClientError, answerOnSocket, answerRaw, installErrorHandling, installJsonParser, sendError } from './error-handler.js';
+import { answerClientError, answerOnSocket, answerRaw, answerUnroutedBeforeBody, installErrorHandling, installJsonParser, sendError } from './error-handler.js';
 import { AppError } from '../resilience/errors.js';
 import { botRoutes } from './routes/bot-routes.js';
 import { adminRoutes } from './routes/admin-routes.js';
@@ -164,10 +164,11 @@ export async function buildApp(ctx: AppContext): Promise<FastifyInstance> {
   const routeAdmission = recordRouteFacts(app);
   app.decorate('directMessages', messages?.counts);
   installJsonParser(app);
-  installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
+  const { answerUnrouted } = installErrorHandling(app, { bodyLimitBytes: config.http.bodyLimitBytes });
   // Before admission, so a request's span includes its wait for a slot.
   if (tracingEnabled()) installRequestTracing(app);
   installAdmission(app, ctx.admission, { deadlineMs: config.admission.handlerTimeoutMs, bodies });
+  answerUnroutedBeforeBody(app, answerUnrouted);
   endStreamsOnClose(app);
   // Closing the app (not only stopping the service) refuses new work with the coded shutting_down.
   app.addHook('preClose', async () => ctx.admission.drain());

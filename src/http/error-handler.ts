@@ -103,7 +103,10 @@ const fastifyCodes: Record<string, ErrorCode> = {
  * Two tiers: catalogue errors are answered as they are; anything else is a bug, logged with its cause
  * chain and answered as a bare 500 that leaks nothing.
  */
-export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBytes: number }): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  limits: { bodyLimitBytes: number },
+): { answerUnrouted: (request: FastifyRequest, reply: FastifyReply) => unknown } {
   app.setErrorHandler((thrown: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
     // Admission's refusals are counted by cause (handover_admission_rejections_total) rather than
     // logged one by one: under overload a line per refusal would cost the time the refusal saves.
@@ -139,13 +142,20 @@ export function installErrorHandling(app: FastifyInstance, limits: { bodyLimitBy
     }
     return sendError(reply, new AppError('not_found', { message: `No route ${request.method} ${path}.` }));
   };
-  // Answered before its body is read: a method that may carry one (QUERY, say) would otherwise be judged
-  // by its body's content type first, and a request no route serves would get a 400 about a body
-  // nothing reads instead of its 404 or 405.
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) return unrouted(request, reply);
-  });
   app.setNotFoundHandler(unrouted);
+  return { answerUnrouted: unrouted };
+}
+
+/**
+ * A request no route serves is answered 404 or 405 from an `onRequest` hook, before its body is read: a
+ * method that may carry one (QUERY, say) would otherwise be judged by its body's content type first, and
+ * get a 400 about a body nothing reads. Installed after admission, whose refusals (shutting down,
+ * overload) come first, as they do for every request.
+ */
+export function answerUnroutedBeforeBody(app: FastifyInstance, answer: (request: FastifyRequest, reply: FastifyReply) => unknown): void {
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) return answer(request, reply);
+  });
 }
 
 /** A route's URL (`/v1/handovers/:id/messages`, `/docs/static/*`) as a pattern of the paths it serves. */
