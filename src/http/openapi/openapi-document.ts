@@ -80,19 +80,22 @@ const securitySchemes = {
   },
 };
 
+// Not required by the route itself: each connector type signs its own way (Zendesk, Chatwoot,
+// Intercom and Freshchat with headers of their own), and only the generic webhook sends these.
 const signatureHeaders = [
   {
     name: 'webhook-id',
     in: 'header',
-    required: true,
-    description: 'The message id: the same on every retry of it. Drop duplicates by it.',
+    required: false,
+    description:
+      "Generic webhook connectors (required there): the message id, the same on every retry of it. Drop duplicates by it. Other connector types sign with their vendor's own headers.",
     schema: { type: 'string' },
   },
   {
     name: 'webhook-timestamp',
     in: 'header',
-    required: true,
-    description: 'Unix time in seconds when it was sent.',
+    required: false,
+    description: 'Generic webhook connectors (required there): Unix time in seconds when it was sent.',
     schema: { type: 'string', pattern: '^[0-9]{1,12}$' },
   },
 ];
