@@ -25,7 +25,10 @@ const TenantParams = Type.Object({ tenantId: Type.String({ maxLength: 64 }) });
 const WebhookUrl = Type.String({ pattern: '^https?://[^\\s]+$', maxLength: 2048 });
 
 const TimeRange = Type.Object(
-  { from: Type.String({ maxLength: 5, description: 'HH:MM' }), to: Type.String({ maxLength: 5, description: 'HH:MM' }) },
+  {
+    from: Type.String({ maxLength: 5, pattern: '^([01][0-9]|2[0-3]):[0-5][0-9]$', description: 'HH:MM, 24-hour (00:00 to 23:59)' }),
+    to: Type.String({ maxLength: 5, pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', description: 'HH:MM, 24-hour (00:00 to 24:00, the end of the day)' }),
+  },
   { additionalProperties: false, title: 'TimeRange' },
 );
 const OpeningHours = Type.Object(Object.fromEntries(weekdays.map((d) => [d, Type.Optional(Type.Array(TimeRange, { maxItems: 10 }))])), {
@@ -586,7 +589,11 @@ export function adminRoutes(deps: Deps, connectors: Connectors, adminToken: stri
               connectorId: Type.Optional(Type.String({ maxLength: 64 })),
               openingHours: Type.Optional(Nullable(OpeningHours)),
               timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-              closedDates: Type.Optional(Type.Array(Type.String({ maxLength: 10 }), { maxItems: 1000 })),
+              closedDates: Type.Optional(
+                Type.Array(Type.String({ maxLength: 10, pattern: '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$', description: 'YYYY-MM-DD' }), {
+                  maxItems: 1000,
+                }),
+              ),
               noAnswerTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400 })),
               maxWaiting: Type.Optional(Type.Integer({ minimum: 0, maximum: 100000 })),
             },
