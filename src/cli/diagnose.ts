@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { cpuWaitShare, loopBusyCause } from '../resilience/loop-cause.js';
 
 /**
@@ -319,7 +320,7 @@ export function mayCarryTokens(target: string, configured: string): boolean {
   try {
     const url = new URL(target);
     if (url.protocol === 'https:') return true;
-    if (['localhost', '127.0.0.1', '[::1]'].includes(url.hostname) || url.hostname.startsWith('127.')) return true;
+    if (['localhost', '[::1]'].includes(url.hostname) || (isIPv4(url.hostname) && url.hostname.startsWith('127.'))) return true;
     return url.origin === new URL(configured).origin;
   } catch {
     return false;

@@ -164,10 +164,15 @@ export async function login(
   const row = matches[0]!;
   const token = `hds_${randomBytes(32).toString('base64url')}`;
   const expiresAt = new Date(deps.now().getTime() + deps.config.desk.sessionTtlSeconds * 1000);
-  await deps.db.query(
-    `insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at, idle_expires_at) values ($1, $2, $3, $4, least($4, now() + $5 * interval '1 second'))`,
-    [digest(token), row.id, row.tenant_id, expiresAt, deps.config.desk.sessionIdleSeconds],
+  // Only while the password checked is still the agent's and the agent is not disabled: a new password
+  // or disabling that landed during the check (which takes a while, by design) ends this sign-in too.
+  const { rowCount } = await deps.db.query(
+    `insert into agent_sessions (token_hash, agent_id, tenant_id, expires_at, idle_expires_at)
+     select $1, $2, $3, $4, least($4, now() + $5 * interval '1 second')
+     where exists (select 1 from agents where id = $2 and password_hash = $6 and disabled_at is null)`,
+    [digest(token), row.id, row.tenant_id, expiresAt, deps.config.desk.sessionIdleSeconds, row.password_hash],
   );
+  if (rowCount === 0) throw new AppError('invalid_credentials');
   return { token, expiresAt, agent: toAgent(row) };
 }
 

@@ -76,7 +76,8 @@ export class LoginAttempts {
  * IPv4 address (or an IPv4-mapped one) as it is.
  */
 export function guessingSource(address: string): string {
-  if (!isIPv6(address) || /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) return address;
+  // An IPv4 client seen through IPv6 (IPv4-mapped, in either form, or NAT64) is its own address.
+  if (!isIPv6(address) || /^::ffff:/i.test(address) || /^64:ff9b::/i.test(address)) return address;
   const [head = '', tail = ''] = address.toLowerCase().split('::');
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];

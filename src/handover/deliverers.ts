@@ -96,8 +96,10 @@ export function connectorDeliverer(deps: FileDeps, connectors: Connectors, giveU
 export function endAfterGiveUp(deps: Deps): GiveUp {
   return async (row, failure) => {
     await deps.db.transaction(async (q) => {
-      await q.query(`update outbox set state = 'cancelled' where lane = $1 and state = 'pending'`, [row.lane]);
-      await q.query('update outbox_lanes set pending = 0 where lane = $1', [row.lane]);
+      // An end already queued stays: the helpdesk is told of the end it belongs to (one the user or the
+      // bot made while this item was being retried), as it would be of this give-up's.
+      await q.query(`update outbox set state = 'cancelled' where lane = $1 and state = 'pending' and kind <> 'handover.ended'`, [row.lane]);
+      await q.query(`update outbox_lanes set pending = (select count(*) from outbox where lane = $1 and state = 'pending') where lane = $1`, [row.lane]);
     });
     await endHandover(deps, {
       tenantId: row.tenant_id,

@@ -98,6 +98,15 @@ export async function applyInbound(
   raw: InboundEvent | InboundEventByRef,
 ): Promise<boolean> {
   const event = storableInboundEvent(raw);
+  // Nothing left to say: only links that were not web links, dropped (storableInboundEvent).
+  if (
+    event.type === 'message.created' &&
+    event.message.text === '' &&
+    event.message.attachments.length === 0 &&
+    raw.type === 'message.created' &&
+    raw.message.attachments.length > 0
+  )
+    return false;
   if ('externalRef' in event) {
     const { rows } = await uow.q.query<{ id: string }>(
       'select id from handovers where connector_id = $1 and external_ref = $2 order by created_at desc limit 1',

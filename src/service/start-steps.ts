@@ -143,6 +143,17 @@ export async function databaseAnswers(db: Db): Promise<Readiness> {
 export const DATABASE_BUSY_CODES: ReadonlySet<string> = new Set(['database_pool_exhausted', 'database_timeout']);
 
 /**
+ * Busy, not cut off: the pool's wait ran out, or the server itself ended a statement at its timeout
+ * (a SQLSTATE from the server). A connection that got no answer at all (the client's read timeout: a
+ * partition, a hung server) is not busy, and readiness fails on it.
+ */
+function databaseBusy(err: AppError): boolean {
+  if (err.code === 'database_pool_exhausted') return true;
+  const cause = err.cause as { code?: unknown } | undefined;
+  return err.code === 'database_timeout' && typeof cause?.code === 'string' && /^[0-9A-Z]{5}$/.test(cause.code);
+}
+
+/**
  * Readiness: the database answers and every migration this code knows is applied. A busy database
  * (DATABASE_BUSY_CODES) keeps the instance ready: under load every instance's pool is busy at once,
  * and taking them all out of rotation would turn honest 503s into refused connections.
@@ -154,7 +165,7 @@ export async function databaseReady(db: Db): Promise<Readiness> {
     if (pending.length > 0) return { ok: false, code: 'database_unavailable', message: `Migrations not applied yet: ${pending.join(', ')}.` };
     return { ok: true };
   } catch (err) {
-    if (err instanceof AppError && DATABASE_BUSY_CODES.has(err.code)) return { ok: true };
+    if (err instanceof AppError && databaseBusy(err)) return { ok: true };
     if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
     return { ok: false, code: 'database_unavailable', message: (err as Error).message };
   }

@@ -97,10 +97,6 @@ export function translatePgError(err: unknown, context?: PgErrorContext): unknow
   if (code === PG_ERROR.characterNotInRepertoire || code === PG_ERROR.untranslatableCharacter) {
     return new AppError('invalid_request', { message: 'The request holds text that cannot be stored (a NUL character, \\u0000).', cause: err });
   }
-  // 22007 / 22008: a date a client gave that the database cannot hold (year 0, past 9999).
-  if (code === PG_ERROR.invalidDatetimeFormat || code === PG_ERROR.datetimeFieldOverflow) {
-    return new AppError('invalid_request', { message: 'The request holds a date or time the service cannot store or compare (out of range).', cause: err });
-  }
   if (code !== undefined && timeoutSqlStates.has(code)) {
     return new AppError('database_timeout', { message: `A database statement ran past its timeout: ${err.message}`, cause: err });
   }

@@ -10,8 +10,6 @@ export const PG_ERROR = {
   inFailedTransaction: '25P02',
   /** Text with a character the database cannot hold (a NUL, `\u0000`): in a text column, and in jsonb. */
   characterNotInRepertoire: '22021',
-  invalidDatetimeFormat: '22007',
-  datetimeFieldOverflow: '22008',
   untranslatableCharacter: '22P05',
 } as const;
 

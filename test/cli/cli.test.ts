@@ -118,7 +118,7 @@ describe('handover CLI beside a running embedded-mode server', () => {
 
   it('doctor reports a healthy instance, and a missing one with a non-zero exit', async () => {
     const healthy = await run(['doctor', url], env);
-    expect(healthy.code).toBe(0);
+    expect(healthy.code, healthy.stdout).toBe(0);
     const missing = await run(['doctor', 'http://127.0.0.1:9'], env);
     expect(missing.code).toBe(1);
     expect(missing.stdout).toContain('does not answer');

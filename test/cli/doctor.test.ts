@@ -224,6 +224,8 @@ describe('handover doctor names the cause', () => {
     expect(mayCarryTokens('http://handover.internal:8080', 'http://handover.internal:8080')).toBe(true);
     expect(mayCarryTokens('http://typo.example:8080', 'http://handover.internal:8080')).toBe(false);
     expect(mayCarryTokens('not a url', 'http://127.0.0.1:8080')).toBe(false);
+    // A name that only begins like a loopback address is another host.
+    expect(mayCarryTokens('http://127.attacker.example:8080', 'http://127.0.0.1:8080')).toBe(false);
   });
 
   it('a quiet instance is healthy', () => {

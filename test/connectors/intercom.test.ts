@@ -183,6 +183,7 @@ describe('intercom connector against its fake (pg)', () => {
     fake!.contacts.push(
       { id: 'a'.repeat(24), external_id: 'u-archived', name: null, email: null, archived: true },
       { id: 'b'.repeat(24), external_id: 'someone-else', name: null, email: 'shared@example.test' },
+      { id: 'c'.repeat(24), external_id: 'someone-archived', name: null, email: 'old@example.test', archived: true },
     );
     const archived = await handOver(apiKey, { conversationId: 'c-archived', queue: 'general', user: { id: 'u-archived' } });
     expect(archived.conversation.contactId).toBe('a'.repeat(24));
@@ -190,6 +191,10 @@ describe('intercom connector against its fake (pg)', () => {
     const shared = await handOver(apiKey, { conversationId: 'c-shared-email', queue: 'general', user: { id: 'u-email', email: 'shared@example.test' } });
     const mine = fake!.contacts.find((c) => c.id === shared.conversation.contactId)!;
     expect(mine).toMatchObject({ external_id: 'u-email', email: null });
+    // Another user's archived contact, matched by the email, is left archived and not used.
+    const other = await handOver(apiKey, { conversationId: 'c-old-email', queue: 'general', user: { id: 'u-old', email: 'old@example.test' } });
+    expect(other.conversation.contactId).not.toBe('c'.repeat(24));
+    expect(fake!.contacts.find((c) => c.id === 'c'.repeat(24))!.archived).toBe(true);
   });
 
   it('goes on with the conversation an earlier try opened when a start fails half-way', async () => {

@@ -9,6 +9,9 @@ describe('sign-in limits', () => {
     expect(guessingSource('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(guessingSource('203.0.113.7')).toBe('203.0.113.7');
     expect(guessingSource('::ffff:203.0.113.7')).toBe('::ffff:203.0.113.7');
+    // IPv4 clients seen through IPv6 in other forms are not all one /64.
+    expect(guessingSource('::ffff:cb00:7107')).toBe('::ffff:cb00:7107');
+    expect(guessingSource('64:ff9b::203.0.113.7')).toBe('64:ff9b::203.0.113.7');
   });
 
   it('lock out guesses from the addresses of one /64 together', () => {

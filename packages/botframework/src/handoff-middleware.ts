@@ -221,6 +221,9 @@ export class HandoffMiddleware implements Middleware {
       // The bot's turn for the status: in the proactive turn's context (its connector client, its state cache).
       const statusContext = new TurnContext(context.adapter, status);
       for (const [key, value] of context.turnState) statusContext.turnState.set(key, value);
+      // What the bot says in this turn goes into the conversation as new activities: the status event's
+      // id is one the channel never saw, so it must not become their replyToId.
+      asNewActivities(statusContext);
       await this.#bot.run(statusContext);
       for (const [key, value] of statusContext.turnState) context.turnState.set(key, value);
     });
@@ -245,11 +248,16 @@ function isServiceError(error: unknown): error is Error & { code: string; status
  * channel may refuse. Without it the adapter sends to the conversation (`POST …/activities`).
  */
 async function sendIntoConversation(context: TurnContext, activity: Partial<Activity>): Promise<void> {
+  asNewActivities(context);
+  await context.sendActivity(activity);
+}
+
+/** Everything the turn sends goes as new activities of the conversation (no `replyToId`). */
+function asNewActivities(context: TurnContext): void {
   context.onSendActivities(async (_context, activities, next) => {
     for (const sent of activities) delete sent.replyToId;
     return next();
   });
-  await context.sendActivity(activity);
 }
 
 /** A Teams file sent in a personal chat: its `contentUrl` is the file's SharePoint page, which needs a sign-in. */

@@ -55,17 +55,18 @@ export async function contactFor(call: IntercomCall, user: { id: string; name?: 
   if (created.status !== 409 && created.body?.id) return created.body.id;
   const conflict = created.body?.errors?.map((e) => e.message ?? '').find((m) => /already exists with id=[0-9a-f]+/i.test(m));
   const named = conflict ? /already exists with id=([0-9a-f]+)/i.exec(conflict)![1]! : undefined;
-  if (named && /\barchived\b/i.test(conflict!)) {
-    await call('POST', `/contacts/${encodeURIComponent(named)}/unarchive`, undefined, signal, { label: 'POST /contacts/:id/unarchive' });
-    return named;
-  }
   if (named) {
     const shown = await call<{ id?: string; external_id?: string | null }>('GET', `/contacts/${encodeURIComponent(named)}`, undefined, signal, {
       accept: [404],
       label: 'GET /contacts/:id',
     });
     const owner = shown.status === 404 ? undefined : (shown.body?.external_id ?? null);
-    if (owner === null || owner === '' || owner === user.id) return named;
+    if (owner === null || owner === '' || owner === user.id) {
+      if (/\barchived\b/i.test(conflict!)) {
+        await call('POST', `/contacts/${encodeURIComponent(named)}/unarchive`, undefined, signal, { label: 'POST /contacts/:id/unarchive' });
+      }
+      return named;
+    }
     if (owner !== undefined && user.email) return contactFor(call, { id: user.id, ...(user.name ? { name: user.name } : {}) }, signal);
   }
   const found = await call<{ data?: Array<{ id?: string; external_id?: string | null }> }>(

@@ -10,6 +10,7 @@ interface ListedPart {
   part_type?: string;
   body?: string | null;
   author?: { type?: string; id?: string | number; name?: string | null } | null;
+  assigned_to?: { type?: string; id?: string | number | null } | null;
   attachments?: IntercomPartAttachment[] | null;
 }
 
@@ -64,7 +65,9 @@ export async function reconcileConversation(call: IntercomCall, adminId: string,
 function adminReply(p: ListedPart, adminId: string, handoverId: string): InboundEvent[] {
   if (p.id === undefined || p.author?.type !== 'admin') return [];
   const ours = String(p.author.id) === adminId;
-  if (p.part_type !== 'comment' && (ours || !(p.part_type === 'close' || p.part_type?.includes('assign') === true))) return [];
+  // An assignment's message only when it is to an admin (the agent joining), as for the webhook.
+  const toAdmin = p.part_type?.includes('assign') === true && p.assigned_to?.type === 'admin' && p.assigned_to.id !== null && p.assigned_to.id !== undefined;
+  if (p.part_type !== 'comment' && (ours || !(p.part_type === 'close' || toAdmin))) return [];
   const attachments = readAttachments(p.attachments);
   const text = htmlToText(p.body ?? '');
   if (!text && attachments.length === 0) return [];

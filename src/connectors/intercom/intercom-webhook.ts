@@ -108,15 +108,17 @@ function toEvents(config: IntercomInboundConfig, body: Notification): InboundEve
     case 'conversation.admin.open.assigned':
       return parts.flatMap((p): InboundEventByRef[] => {
         if (!p.part_type.includes('assign') || byUs(p)) return [];
-        const said = leftWith(p, externalRef);
         const assigneeId = p.assigned_to?.id;
-        // An unassignment (`nobody_admin`, no id) names nobody to join or transfer to.
-        if (assigneeId === undefined || assigneeId === null || p.assigned_to?.type === 'nobody_admin') return said;
+        // An unassignment (`nobody_admin`, no id) names nobody to join or transfer to. What an admin
+        // wrote while passing the chat on (to nobody, or to a team) is not relayed: a message from an
+        // agent before one joined would count as that admin taking the chat.
+        if (assigneeId === undefined || assigneeId === null || p.assigned_to?.type === 'nobody_admin') return [];
         const assignee = String(assigneeId);
         if (p.assigned_to?.type === 'team') {
           const queue = Object.entries(config.teams ?? {}).find(([, team]) => team === assignee)?.[0];
-          return [...said, { type: 'handover.transferred', externalRef, data: { teamId: assignee, ...(queue ? { queue } : {}) } }];
+          return [{ type: 'handover.transferred', externalRef, data: { teamId: assignee, ...(queue ? { queue } : {}) } }];
         }
+        const said = leftWith(p, externalRef);
         // Intercom names the author, not the assignee: a name only when agents take the chat themselves.
         const self = p.author?.type === 'admin' && String(p.author.id) === assignee;
         return [

@@ -58,7 +58,7 @@ function parseDate(value: string | undefined, name: string, endOfDay: boolean): 
   const at = new Date(dateOnly ? `${value}T00:00:00Z` : value);
   if (Number.isNaN(at.getTime())) throw new AppError('invalid_request', { message: `\`${name}\` is not a date: ${value}.` });
   const moment = dateOnly && endOfDay ? new Date(at.getTime() + 86_400_000) : at;
-  if (moment.getTime() < FIRST_DAY || moment.getTime() >= PAST_LAST_DAY) {
+  if (moment.getTime() < FIRST_DAY || moment.getTime() > PAST_LAST_DAY) {
     throw new AppError('invalid_request', { message: `\`${name}\` is out of range: ${value} (years 0001 to 9998).` });
   }
   return moment;

@@ -514,10 +514,11 @@ export function deskRoutes(deps: Deps): FastifyPluginAsync {
               if (signal.agentId === agent.id) watch.recheck();
               if (signal.type === 'session.ended') return;
             }
-            // A chat waiting in a queue the agent does not serve is not theirs to see (assertDeskVisible),
-            // nor is its id. The agent's queues are those of the stream's start (it is renewed within
+            // A chat waiting in a queue the agent does not serve is not one to show them (assertDeskVisible).
+            // Transfers still go to everyone: one out of the agent's queues must take the chat off their
+            // console. The agent's queues are those of the stream's start (renewed within
             // HANDOVER_DESK_STREAM_RENEW_MS).
-            if ((signal.type === 'handover.queued' || signal.type === 'handover.transferred') && !servesQueue(request.agent, signal.queueId)) return;
+            if (signal.type === 'handover.queued' && !servesQueue(request.agent, signal.queueId)) return;
             void stream.send({ event: signal.type, data: signal });
           });
           stream.onClose(unsubscribe);
