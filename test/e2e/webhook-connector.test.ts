@@ -170,6 +170,25 @@ describe.each<DbKind>(['pglite', 'pg'])('bot ⇄ generic webhook helpdesk, end t
     expect(ended).toMatchObject({ type: 'handover.ended', data: { reason: 'failed' } });
   });
 
+  it('an end queued behind a message that is then given up still reaches the helpdesk', async () => {
+    const { t, helpdesk, setup } = await world();
+    let ended = false;
+    // The message is refused for now until the handover has ended, then for good.
+    helpdesk.respond = (body) =>
+      body.type === 'message.created' ? (ended ? { status: 422 } : { status: 503, headers: { 'retry-after': '0' } }) : { status: 200 };
+    const created = await t.api('POST', '/v1/handovers', {
+      token: setup.apiKey,
+      body: { conversationId: 'c-end-behind', queue: 'helpdesk', user: { id: 'u' } },
+    });
+    const handoverId: string = created.body.id;
+    await eventually(async () => (helpdesk.eventsFor(handoverId, 'handover.requested').length > 0 ? true : null), 'the start taken');
+    expect((await t.api('POST', `/v1/handovers/${handoverId}/messages`, { token: setup.apiKey, body: { text: 'stuck' } })).status).toBe(202);
+    expect((await t.api('POST', `/v1/handovers/${handoverId}/end`, { token: setup.apiKey, body: { reason: 'user_ended' } })).status).toBe(200);
+    ended = true;
+    const end = await eventually(async () => helpdesk.eventsFor(handoverId, 'handover.ended')[0] ?? null, 'handover.ended at the helpdesk', 20_000);
+    expect(end).toMatchObject({ data: { reason: 'user_ended' } });
+  });
+
   it('refuses forged and stale inbound events, and tells the bot when the helpdesk stays down', async () => {
     const { t, bot, helpdesk, setup } = await world({ 'delivery.maxAttempts': 3 });
     helpdesk.respond = () => ({ status: 503 });
