@@ -137,6 +137,8 @@ describe('Bot Framework handoff through the middleware, against a running servic
     expect((await t.api('POST', `/v1/desk/handovers/${handoverId}/accept`, { token: desk.agentToken })).status).toBe(200);
     await eventually(async () => bot.statuses.some((s) => s.state === 'accepted'), 'handoff.status accepted');
     expect(seen().at(-1)).toBe('Ada Agent is with you now.');
+    // Said in the status turn: a new activity of the conversation, not a reply to the status event.
+    expect(adapter.activeQueue.find((a) => a.text === 'Ada Agent is with you now.')!.replyToId).toBeUndefined();
 
     // The user writes: the agent gets it, the bot stays out of it.
     await say('my order A-1042 is late');
