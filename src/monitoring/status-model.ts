@@ -34,7 +34,8 @@ export interface StatusSignals {
   backlog: Array<{ target: 'agent' | 'bot'; connectorId: string; items: number; oldestSeconds: number; growthPerSecond?: number }>;
   connectors: Array<{ id: string; name: string; circuit: 'closed' | 'half_open' | 'open'; latency?: LatencyVerdict; check?: FailingCheck }>;
   /** Whether the database answered this round's check; absent when not checked. */
-  database?: { ok: boolean; code?: string; message?: string };
+  /** `busy`: reachable, but no connection came free in time or the server timed a statement out. */
+  database?: { ok: boolean; code?: string; message?: string; busy?: boolean };
   /** Live signals between instances; absent when the instance runs alone (in-process bus). */
   bus?: { connected: boolean; since: Date; lastError?: string; pollMs: number };
 }
@@ -77,7 +78,7 @@ function judgeDatabase(db: NonNullable<StatusSignals['database']>): ComponentSta
   const base = { id: 'database', name: 'Database' };
   if (db.ok) return { ...base, state: 'operational', cause: 'Database reachable.', publicCause: 'Operational.' };
   // There, but busy: the check itself waited its bound for a connection, or its statement timed out.
-  if (db.code === 'database_pool_exhausted' || db.code === 'database_timeout')
+  if (db.busy === true)
     return {
       ...base,
       state: 'degraded',

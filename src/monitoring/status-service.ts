@@ -58,7 +58,7 @@ export class StatusService {
       log: Logger;
       circuitState(connectorId: string): 'closed' | 'half_open' | 'open';
       /** This round's check that the database answers (the readiness check's first half). */
-      database?: () => Promise<{ ok: boolean; code?: string; message?: string }>;
+      database?: () => Promise<{ ok: boolean; code?: string; message?: string; busy?: boolean }>;
       /** Latency verdicts of the connectors this instance measured. */
       latency?: { known(): string[]; verdict(connectorId: string): LatencyVerdict };
       /** Present when instances share live signals (Redis): its health, and the polling interval without it. */

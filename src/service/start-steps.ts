@@ -14,7 +14,7 @@ import { createRedisBus } from '../bus/redis-bus.js';
 import type { Bus } from '../bus/bus.js';
 import type { Logger } from '../telemetry/logger.js';
 import { startTracing, tracesUrl, type Tracing } from '../telemetry/tracing.js';
-import { AppError } from '../resilience/errors.js';
+import { AppError, type ErrorCode } from '../resilience/errors.js';
 import type { Readiness } from '../http/routes/ops-routes.js';
 import type { ServiceEvents } from './events.js';
 
@@ -124,23 +124,24 @@ export async function checkDurabilitySettings(db: Db, log: Logger): Promise<stri
   return unsafe;
 }
 
-/** This round's check that the database answers (the status page). */
-export async function databaseAnswers(db: Db): Promise<Readiness> {
+/**
+ * This round's check that the database answers (the status page), and whether a failure is the
+ * database being busy (databaseBusy) rather than out of reach.
+ */
+export async function databaseAnswers(db: Db): Promise<Readiness | { ok: false; code: ErrorCode; message: string; busy: boolean }> {
   try {
     await db.ping();
     return { ok: true };
   } catch (err) {
-    const error = err instanceof AppError ? err : new AppError('database_unavailable', { message: (err as Error).message });
-    return { ok: false, code: error.code, message: error.message };
+    const error = asDatabaseError(err);
+    return { ok: false, code: error.code, message: error.message, busy: databaseBusy(error) };
   }
 }
 
-/**
- * A database that is there but busy: every connection of the pool in use for the pool's wait, or a
- * statement past its timeout. The instance is loaded, not cut off; it refuses what it cannot serve
- * with these codes and serves the rest.
- */
-export const DATABASE_BUSY_CODES: ReadonlySet<string> = new Set(['database_pool_exhausted', 'database_timeout']);
+/** What a failed database call is answered as: its own catalogued error, or `database_unavailable`. */
+function asDatabaseError(err: unknown): AppError {
+  return err instanceof AppError ? err : new AppError('database_unavailable', { message: (err as Error).message });
+}
 
 /**
  * Busy, not cut off: the pool's wait ran out, or the server itself ended a statement at its timeout
@@ -155,7 +156,7 @@ function databaseBusy(err: AppError): boolean {
 
 /**
  * Readiness: the database answers and every migration this code knows is applied. A busy database
- * (DATABASE_BUSY_CODES) keeps the instance ready: under load every instance's pool is busy at once,
+ * (databaseBusy) keeps the instance ready: under load every instance's pool is busy at once,
  * and taking them all out of rotation would turn honest 503s into refused connections.
  */
 export async function databaseReady(db: Db): Promise<Readiness> {
@@ -165,9 +166,8 @@ export async function databaseReady(db: Db): Promise<Readiness> {
     if (pending.length > 0) return { ok: false, code: 'database_unavailable', message: `Migrations not applied yet: ${pending.join(', ')}.` };
     return { ok: true };
   } catch (err) {
-    if (err instanceof AppError && databaseBusy(err)) return { ok: true };
-    if (err instanceof AppError) return { ok: false, code: err.code, message: err.message };
-    return { ok: false, code: 'database_unavailable', message: (err as Error).message };
+    const error = asDatabaseError(err);
+    return databaseBusy(error) ? { ok: true } : { ok: false, code: error.code, message: error.message };
   }
 }
 
